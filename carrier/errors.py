@@ -1,0 +1,21 @@
+"""Errors shown to operators: one line, no traceback, no PHI."""
+
+from __future__ import annotations
+
+
+class OperatorError(Exception):
+    """A failure the operator can act on; the CLI prints it and exits non-zero."""
+
+    exit_code = 1
+
+
+class ConfigError(OperatorError):
+    """A setting is missing or wrong. Names the file, the key and the reason."""
+
+    exit_code = 78  # EX_CONFIG
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        self.file = file
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{file}: {key}: {reason}")
