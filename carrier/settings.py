@@ -1,0 +1,414 @@
+"""Typed settings, loaded from ``config/*.yaml`` with ``CARRIER_*`` environment overrides.
+
+Every section is a frozen dataclass whose fields are documented where they are
+declared. ``load_settings()`` reads ``carrier.yaml`` and ``trunks.yaml`` from the
+config folder, applies environment overrides, converts each value to its
+declared type and runs the validators. Any problem raises
+:class:`carrier.errors.ConfigError` naming the file, the dotted key and the
+reason, so start-up stops with one clear line instead of a traceback.
+
+Environment overrides:
+
+* ``CARRIER_DATABASE_URL`` -> ``database.url`` (empty means the embedded server)
+* ``CARRIER_DATA_DIR`` -> ``data_dir``
+* ``CARRIER_<SECTION>__<KEY>[__<KEY>...]`` -> any scalar, for example
+  ``CARRIER_SIP__UDP_PORT=5070`` or ``CARRIER_SPEECH__STT_WORKERS=2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import ipaddress
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+
+from carrier.errors import ConfigError
+
+ENV_PREFIX = "CARRIER_"
+
+# A region tag every external endpoint must carry. "local" is reserved for
+# endpoints on this machine (loopback); anything else must match the allow-list.
+LOCAL_REGION = "local"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str | None = None
+    """PostgreSQL URL. None (the default) starts the embedded server in ``data_dir``."""
+    region: str = LOCAL_REGION
+    """Where the external database runs (for the residency check)."""
+    pool_min: int = 2
+    pool_max: int = 10
+    command_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    kek_file: str | None = None
+    """Key-encryption key file (32 random bytes). Default: ``<data_dir>/keys/kek.bin``."""
+    kek_env: str = "CARRIER_KEK"
+    """Environment variable that may hold the KEK (base64); it wins over the file."""
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    bind_host: str = "127.0.0.1"
+    udp_port: int = 5060
+    tcp_port: int = 5060
+    tls_port: int = 5061
+    tls_cert: str | None = None
+    """PEM certificate for the TLS listener; None generates a self-signed one for loopback."""
+    tls_key: str | None = None
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 29999
+    max_concurrent_calls: int = 200
+    max_calls_per_second: float = 50.0
+    session_expires_s: int = 1800
+
+
+@dataclass(frozen=True)
+class TrunkSettings:
+    name: str
+    host: str
+    region: str
+    """Residency region of the carrier's SIP edge, e.g. ``us-east``."""
+    port: int = 5060
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    auth: Literal["ip", "digest", "register"] = "ip"
+    username: str | None = None
+    password_env: str | None = None
+    """Name of the environment variable holding the digest password (never in YAML)."""
+    acl: tuple[str, ...] = ()
+    """Source networks allowed to send INVITEs on this trunk (CIDR)."""
+    numbers: tuple[str, ...] = ()
+    """E.164 numbers (DIDs) this trunk delivers; inbound calls to them are routed."""
+    max_concurrent_calls: int = 50
+    calls_per_second: float = 5.0
+    failover: str | None = None
+    """Name of the trunk used when this one is down."""
+    stir_inbound_policy: Literal["reject", "continue"] = "continue"
+    srtp: Literal["off", "optional", "required"] = "off"
+    options_keepalive_s: int = 30
+
+
+@dataclass(frozen=True)
+class StirSettings:
+    enabled: bool = True
+    key_file: str | None = None
+    cert_file: str | None = None
+    x5u: str | None = None
+    """HTTPS URL where verifiers fetch our certificate."""
+    certificate_repository_region: str = LOCAL_REGION
+    trust_anchors: tuple[str, ...] = ()
+    own_numbers: tuple[str, ...] = ()
+    """Numbers the operator owns: calls from them are signed with attestation A."""
+    customer_numbers: tuple[str, ...] = ()
+    """Numbers of known customers that are not the operator's: attestation B."""
+    freshness_s: int = 60
+    max_skew_s: int = 5
+    rcd_names: Mapping[str, str] = field(default_factory=dict)
+    """Branded caller name per calling number (RFC 9795 ``rcd``)."""
+    x5u_allowed_ports: tuple[int, ...] = (443, 8443)
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    stt_model_dir: str | None = None
+    """Assembled Whisper model folder; default ``<data_dir>/models/whisper-base``."""
+    stt_device: Literal["auto", "cpu", "cuda"] = "auto"
+    stt_compute_type: str = "int8"
+    stt_workers: int = 2
+    tts_cache_dir: str | None = None
+    vad_aggressiveness: int = 2
+    hangover_ms: int = 400
+    min_speech_ms: int = 120
+    max_utterance_ms: int = 15000
+
+
+@dataclass(frozen=True)
+class DialerSettings:
+    enabled: bool = True
+    reminder_offsets_h: tuple[float, ...] = (72.0, 24.0, 2.0)
+    no_show_delay_min: int = 5
+    trunk: str = "demo"
+    caller_id: str = "+15550100100"
+    retry_delay_min: int = 60
+    max_attempts: int = 3
+    national_dnc_max_age_days: int = 31
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    audit_days: int = 6 * 366
+    consent_days: int = 6 * 366
+    transcript_days: int = 365
+    recording_days: int = 30
+
+
+@dataclass(frozen=True)
+class ResidencySettings:
+    allowed_regions: tuple[str, ...] = ("us-*", LOCAL_REGION)
+    """Glob patterns of regions where data may go. Default: US regions only."""
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    handler: str = "agent.handler:handle"
+    """``module:function`` the carrier calls for each answered call."""
+    record_audio: bool = False
+    """Keep call audio (encrypted at rest, covered by retention). Off by default."""
+    human_queue: str = "sip:scheduling@127.0.0.1:5080"
+    routes: Mapping[str, str] = field(default_factory=dict)
+    """Dialled number -> workflow name for inbound calls."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "var"
+    clinic_file: str = "clinic.yaml"
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    keys: KeySettings = field(default_factory=KeySettings)
+    sip: SipSettings = field(default_factory=SipSettings)
+    trunks: tuple[TrunkSettings, ...] = ()
+    stir: StirSettings = field(default_factory=StirSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
+    dialer: DialerSettings = field(default_factory=DialerSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    residency: ResidencySettings = field(default_factory=ResidencySettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
+    config_dir: str = "config"
+    """Where these settings were read from (set by the loader)."""
+
+    def trunk(self, name: str) -> TrunkSettings:
+        for trunk in self.trunks:
+            if trunk.name == name:
+                return trunk
+        raise KeyError(name)
+
+    def path(self, value: str | None, default: str) -> Path:
+        """Resolve a path setting: relative paths are relative to ``data_dir``."""
+        p = Path(value) if value else Path(default)
+        return p if p.is_absolute() else Path(self.data_dir) / p
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def default_config_dir() -> Path:
+    return Path(os.environ.get("CARRIER_CONFIG_DIR", "config"))
+
+
+def load_settings(
+    config_dir: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read and validate the settings; raise ConfigError on the first problem."""
+    env = os.environ if env is None else env
+    cdir = Path(config_dir) if config_dir is not None else default_config_dir()
+    main_file = cdir / "carrier.yaml"
+    if not cdir.is_dir():
+        raise ConfigError(str(cdir), "-", "config folder not found")
+    raw: dict[str, Any] = _read_yaml(main_file) if main_file.exists() else {}
+    sources: dict[str, str] = {k: str(main_file) for k in raw}
+    trunks_file = cdir / "trunks.yaml"
+    if trunks_file.exists():
+        trunk_doc = _read_yaml(trunks_file)
+        if "trunks" in raw:
+            raise ConfigError(str(trunks_file), "trunks", "trunks are defined in carrier.yaml too")
+        raw["trunks"] = trunk_doc.get("trunks", [])
+        sources["trunks"] = str(trunks_file)
+    _apply_env(raw, sources, env)
+    raw["config_dir"] = str(cdir)
+    settings = _convert(Settings, raw, "", sources, str(main_file))
+    _validate(settings, sources, str(main_file))
+    return settings
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "-"
+        raise ConfigError(str(path), where, "not valid YAML") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "-", f"cannot read ({exc.strerror})") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(str(path), "-", "top level must be a mapping")
+    return doc
+
+
+def _apply_env(raw: dict[str, Any], sources: dict[str, str], env: Mapping[str, str]) -> None:
+    aliases = {"CARRIER_DATABASE_URL": ("database", "url"), "CARRIER_DATA_DIR": ("data_dir",)}
+    for name, value in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        if name in aliases:
+            path: tuple[str, ...] = aliases[name]
+        elif "__" in name:
+            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        else:
+            continue  # other CARRIER_* variables (keys, secrets) are read where used
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"${name}", ".".join(path), "overrides a non-mapping setting")
+            node = child
+        node[path[-1]] = yaml.safe_load(value) if value != "" else None
+        sources[path[0]] = f"${name}"
+
+
+def _convert(tp: Any, value: Any, key: str, sources: dict[str, str], default_file: str) -> Any:
+    """Convert a YAML value to the annotated type ``tp``; ``key`` is the dotted path."""
+    file = sources.get(key.split(".")[0].split("[")[0], default_file)
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+
+    def fail(reason: str) -> ConfigError:
+        return ConfigError(file, key or "-", reason)
+
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise fail(f"expected a mapping, got {type(value).__name__}")
+        hints = typing.get_type_hints(tp)
+        known = {f.name for f in dataclasses.fields(tp)}
+        for k in value:
+            if k not in known:
+                raise ConfigError(file, _join(key, str(k)), "unknown setting")
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            sub = _join(key, f.name)
+            if f.name in value:
+                kwargs[f.name] = _convert(hints[f.name], value[f.name], sub, sources, default_file)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(file, sub, "required setting is missing")
+        return tp(**kwargs)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _convert(non_none[0], value, key, sources, default_file)
+    if origin is Literal:
+        if value not in args:
+            raise fail(f"must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin is tuple:
+        items = [value] if isinstance(value, (str, int, float)) else value
+        if not isinstance(items, list):
+            raise fail("expected a list")
+        return tuple(
+            _convert(args[0], item, f"{key}[{i}]", sources, default_file)
+            for i, item in enumerate(items)
+        )
+    if origin in (Mapping, dict) or tp is Mapping:
+        if not isinstance(value, dict):
+            raise fail("expected a mapping")
+        return {str(k): _convert(args[1], v, _join(key, str(k)), sources, default_file)
+                for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail(f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(f"expected a whole number, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail(f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise fail(f"expected text, got {type(value).__name__}")
+        return str(value)
+    raise fail(f"unsupported setting type {tp!r}")  # a programming error, named plainly
+
+
+def _join(key: str, sub: str) -> str:
+    return f"{key}.{sub}" if key else sub
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None:
+    def src(section: str) -> str:
+        return sources.get(section, default_file)
+
+    for name in ("udp_port", "tcp_port", "tls_port", "rtp_port_min", "rtp_port_max"):
+        port = getattr(s.sip, name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(src("sip"), f"sip.{name}", f"port {port} is out of range")
+    if s.sip.rtp_port_min >= s.sip.rtp_port_max:
+        raise ConfigError(src("sip"), "sip.rtp_port_min", "must be below sip.rtp_port_max")
+    if not 0 <= s.speech.vad_aggressiveness <= 3:
+        raise ConfigError(src("speech"), "speech.vad_aggressiveness", "must be 0..3")
+    if s.speech.stt_workers < 1:
+        raise ConfigError(src("speech"), "speech.stt_workers", "must be at least 1")
+    # Audit and consent records are kept at least six years (HIPAA 164.316(b)(2)).
+    for name in ("audit_days", "consent_days"):
+        if getattr(s.retention, name) < 6 * 365:
+            raise ConfigError(src("retention"), f"retention.{name}",
+                              "must be at least six years (2190 days)")
+    names = [t.name for t in s.trunks]
+    for i, trunk in enumerate(s.trunks):
+        key = f"trunks[{i}]"
+        if names.count(trunk.name) > 1:
+            raise ConfigError(src("trunks"), f"{key}.name", f"duplicate trunk name {trunk.name!r}")
+        if trunk.failover is not None and trunk.failover not in names:
+            raise ConfigError(src("trunks"), f"{key}.failover",
+                              f"names unknown trunk {trunk.failover!r}")
+        if trunk.auth in ("digest", "register") and not trunk.username:
+            raise ConfigError(src("trunks"), f"{key}.username", "required for digest auth")
+        for j, net in enumerate(trunk.acl):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(src("trunks"), f"{key}.acl[{j}]",
+                                  f"{net!r} is not an address or network") from None
+    if s.dialer.enabled and s.trunks and s.dialer.trunk not in names:
+        raise ConfigError(src("dialer"), "dialer.trunk", f"names unknown trunk {s.dialer.trunk!r}")
+    _check_residency(s, src)
+
+
+def _check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:
+    """Refuse any external endpoint whose region is outside the allow-list."""
+    endpoints: list[tuple[str, str, str, str]] = []  # (file, key, host, region)
+    if s.database.url:
+        host = urlsplit(s.database.url).hostname or "localhost"
+        endpoints.append((src("database"), "database.region", host, s.database.region))
+    for i, t in enumerate(s.trunks):
+        endpoints.append((src("trunks"), f"trunks[{i}].region", t.host, t.region))
+    if s.stir.x5u:
+        host = urlsplit(s.stir.x5u).hostname or ""
+        endpoints.append((src("stir"), "stir.certificate_repository_region", host,
+                          s.stir.certificate_repository_region))
+    for file, key, host, region in endpoints:
+        if region == LOCAL_REGION:
+            if not _is_local(host):
+                raise ConfigError(file, key, f"region 'local' is only for endpoints on this "
+                                  f"machine, but the host is not a loopback address")
+            continue
+        if not any(fnmatch.fnmatchcase(region, pat) for pat in s.residency.allowed_regions):
+            raise ConfigError(file, key, f"region {region!r} is outside the allowed regions "
+                              f"({', '.join(s.residency.allowed_regions)})")
+
+
+def _is_local(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
