@@ -1,0 +1,75 @@
+"""JWS pieces PASSporT needs: base64url, canonical JSON, ES256 with raw R||S.
+
+RFC 8225 section 9 (canonical JSON: keys sorted, no whitespace), RFC 7515
+(base64url without padding), RFC 7518 section 3.4 (ES256 signatures are the
+64-byte concatenation R||S, not DER).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+ES256 = "ES256"
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
+_SEPARATORS = (",", ":")
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict base64url: URL-safe alphabet only, padding optional (errata 6499)."""
+    stripped = text.rstrip("=")
+    if any(c in stripped for c in "+/=") or len(stripped) % 4 == 1:
+        raise ValueError("not base64url")
+    try:
+        return base64.b64decode(
+            stripped + "=" * (-len(stripped) % 4), altchars=b"-_", validate=True
+        )
+    except binascii.Error as exc:
+        raise ValueError("not base64url") from exc
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8225 section 9: lexicographically sorted keys, no whitespace, UTF-8."""
+    return json.dumps(
+        value, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False
+    ).encode("utf-8")
+
+
+def es256_sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """Sign and return the raw 64-byte R||S."""
+    r, s = decode_dss_signature(key.sign(data, _ECDSA_SHA256))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def es256_verify(key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> bool:
+    """True when ``signature`` (raw R||S, exactly 64 bytes) is valid for ``data``."""
+    if len(signature) != 64:
+        return False
+    der = encode_dss_signature(
+        int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    )
+    try:
+        key.verify(der, data, _ECDSA_SHA256)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def is_p256(key: object) -> bool:
+    return isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey) and isinstance(
+        key.curve, ec.SECP256R1
+    )
