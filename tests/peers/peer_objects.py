@@ -1,0 +1,266 @@
+"""pjsua2 objects of the test peer: the audio port, the call and the account.
+
+Imported only by `pjsua_peer.py`, inside the peer subprocess. SIP callbacks run on the pj main
+thread; `AudioPort.onFrameRequested/onFrameReceived` run on the null sound device's clock
+thread and therefore touch nothing of pjsua2 but the frame they are given.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pjsua2 as pj
+from peer_audio import FRAME_BYTES, FRAME_SAMPLES, RATE
+
+Emit = Callable[..., None]
+
+# 2.15 enum values to names; pjsip's own stateText abbreviates DISCONNECTED.
+STATE_NAMES = {
+    pj.PJSIP_INV_STATE_NULL: "NULL",
+    pj.PJSIP_INV_STATE_CALLING: "CALLING",
+    pj.PJSIP_INV_STATE_INCOMING: "INCOMING",
+    pj.PJSIP_INV_STATE_EARLY: "EARLY",
+    pj.PJSIP_INV_STATE_CONNECTING: "CONNECTING",
+    pj.PJSIP_INV_STATE_CONFIRMED: "CONFIRMED",
+    pj.PJSIP_INV_STATE_DISCONNECTED: "DISCONNECTED",
+}
+MEDIA_STATUS_NAMES = {
+    pj.PJSUA_CALL_MEDIA_NONE: "none",
+    pj.PJSUA_CALL_MEDIA_ACTIVE: "active",
+    pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local_hold",
+    pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
+    pj.PJSUA_CALL_MEDIA_ERROR: "error",
+}
+SRTP_MODES = {
+    "disabled": pj.PJMEDIA_SRTP_DISABLED,
+    "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+    "mandatory": pj.PJMEDIA_SRTP_MANDATORY,
+}
+
+_ZERO_FRAME = bytes(FRAME_BYTES)
+_handles = itertools.count(1)
+
+
+def _vector_bytes(vec: Any) -> bytes:
+    """Copy a pjsua2 ByteVector's content via its begin/end pointers (~1 us, not ~200 us)."""
+    addr = int(vec.this)
+    begin = ctypes.c_void_p.from_address(addr).value
+    end = ctypes.c_void_p.from_address(addr + ctypes.sizeof(ctypes.c_void_p)).value
+    if not begin or not end or end <= begin:
+        return b""
+    return ctypes.string_at(begin, end - begin)
+
+
+def event_message(event: Any) -> str | None:
+    """The whole received SIP message behind a call/transaction event, if there is one."""
+    if event.type == pj.PJSIP_EVENT_RX_MSG:
+        return str(event.body.rxMsg.rdata.wholeMsg) or None
+    if event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG:
+        return str(event.body.tsxState.src.rdata.wholeMsg) or None
+    return None
+
+
+def tx_option(headers: dict[str, str] | None) -> pj.SipTxOption:
+    opt = pj.SipTxOption()
+    for name, value in (headers or {}).items():
+        h = pj.SipHeader()
+        h.hName = name
+        h.hValue = value
+        opt.headers.append(h)
+    return opt
+
+
+class AudioPort(pj.AudioMediaPort):
+    """One bridge port per call: plays a 16 kHz buffer into it and captures what it receives."""
+
+    def __init__(self, handle: int, emit: Emit) -> None:
+        super().__init__()
+        self.handle = handle
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._play: bytes = b""
+        self._pos = 0
+        self._loop = False
+        self._play_id = 0
+        self.frames: list[bytes] = []  # received 20 ms frames, int16 LE at 16 kHz
+        self.times: list[float] = []  # time.monotonic() at each received frame
+        self.sent_frames = 0
+        self.dropped = 0  # frames trimmed from the front of `frames`
+        self.max_frames = 60 * 50 * 10  # ten minutes of audio, then the oldest are dropped
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE, 1, 20000, 16)
+        self.createPort(f"peer-call-{handle}", fmt)
+
+    def start_playback(self, samples: np.ndarray, *, loop: bool) -> int:
+        pcm = np.asarray(samples, dtype="<i2").tobytes()
+        pad = (-len(pcm)) % FRAME_BYTES
+        with self._lock:
+            self._play_id += 1
+            self._play = pcm + bytes(pad)
+            self._pos = 0
+            self._loop = loop
+            return self._play_id
+
+    def stop_playback(self) -> None:
+        with self._lock:
+            self._play = b""
+            self._pos = 0
+
+    def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 - pjsua2 callback name
+        done_id = 0
+        with self._lock:
+            if self._pos < len(self._play):
+                chunk = self._play[self._pos : self._pos + FRAME_BYTES]
+                self._pos += FRAME_BYTES
+                if self._pos >= len(self._play):
+                    if self._loop:
+                        self._pos = 0
+                    else:
+                        done_id = self._play_id
+                        self._play = b""
+                        self._pos = 0
+            else:
+                chunk = _ZERO_FRAME
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(chunk)
+        frame.size = FRAME_BYTES
+        self.sent_frames += 1
+        if done_id:
+            self._emit("play_done", call=self.handle, play_id=done_id)
+
+    def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 - pjsua2 callback name
+        data = _vector_bytes(frame.buf) if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO else b""
+        if len(data) != FRAME_BYTES:
+            data = (data + _ZERO_FRAME)[:FRAME_BYTES]
+        self.frames.append(data)
+        self.times.append(time.monotonic())
+        if len(self.frames) > self.max_frames + 500:
+            del self.frames[:500]
+            del self.times[:500]
+            self.dropped += 500
+
+    @property
+    def received(self) -> int:
+        """Total frames received since the port was made (monotonic, survives trimming)."""
+        return self.dropped + len(self.frames)
+
+    def frames_since(self, index: int) -> list[bytes]:
+        start = max(0, index - self.dropped)
+        return self.frames[start:]
+
+
+class PeerCall(pj.Call):
+    """A call with a stable per-process handle (pjsua call ids are reused)."""
+
+    def __init__(self, peer: Any, acc: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        if call_id == pj.PJSUA_INVALID_ID:
+            super().__init__(acc)
+        else:
+            super().__init__(acc, call_id)
+        self.peer = peer
+        self.acc = acc
+        self.handle = next(_handles)
+        self.port: AudioPort | None = None
+        self.srtp: int | None = None  # per-call SRTP override, else the account's
+        self.state = "NULL"
+        self.media_status = "none"
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.peer.emit(event, call=self.handle, **fields)
+
+    def onCallState(self, prm: Any) -> None:  # noqa: N802
+        ci = self.getInfo()
+        self.state = STATE_NAMES.get(ci.state, str(ci.state))
+        self.emit(
+            "call_state",
+            state=self.state,
+            code=int(ci.lastStatusCode),
+            reason=str(ci.lastReason),
+            role="uac" if ci.role == pj.PJSIP_ROLE_UAC else "uas",
+            sip_call_id=str(ci.callIdString),
+            msg=event_message(prm.e),
+        )
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.peer.call_ended(self)
+
+    def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
+        ci = self.getInfo()
+        for mi in ci.media:
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            status = MEDIA_STATUS_NAMES.get(mi.status, str(mi.status))
+            self.media_status = status
+            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+                self._connect_audio(mi.index)
+            self.emit("media_state", status=status, dir=int(mi.dir))
+            if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                self.emit("media_active")
+
+    def _connect_audio(self, med_idx: int) -> None:
+        if self.port is None:
+            self.port = AudioPort(self.handle, self.peer.emit)
+        am = self.getAudioMedia(med_idx)
+        am.startTransmit(self.port)
+        self.port.startTransmit(am)
+
+    def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
+        self.emit("dtmf", digit=str(prm.digit), method=int(prm.method))
+
+    def onCallTransferRequest(self, prm: Any) -> None:  # noqa: N802
+        accept = self.peer.accept_transfer
+        new_handle = None
+        if accept:
+            new = PeerCall(self.peer, self.acc)
+            self.peer.adopt(new)
+            prm.newCall = new
+            new_handle = new.handle
+        else:
+            prm.statusCode = 603
+        self.emit("transfer_request", to=str(prm.dstUri), accepted=accept, new_call=new_handle)
+
+    def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802
+        self.emit(
+            "transfer_status",
+            code=int(prm.statusCode),
+            reason=str(prm.reason),
+            final=bool(prm.finalNotify),
+        )
+
+    def onCreateMediaTransportSrtp(self, prm: Any) -> None:  # noqa: N802
+        if self.srtp is not None:
+            prm.srtpUse = self.srtp
+
+
+class PeerAccount(pj.Account):
+    def __init__(self, peer: Any) -> None:
+        super().__init__()
+        self.peer = peer
+
+    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
+        call = PeerCall(self.peer, self, prm.callId)
+        self.peer.adopt(call)  # keep the reference, or the caller gets 603 at once
+        ci = call.getInfo()
+        self.peer.emit(
+            "incoming",
+            call=call.handle,
+            **{"from": str(ci.remoteUri), "to": str(ci.localUri)},
+            sip_call_id=str(ci.callIdString),
+            src=str(prm.rdata.srcAddress),
+            msg=str(prm.rdata.wholeMsg),
+        )
+        self.peer.auto_answer(call)
+
+    def onRegState(self, prm: Any) -> None:  # noqa: N802
+        self.peer.emit(
+            "reg_state",
+            code=int(prm.code),
+            reason=str(prm.reason),
+            expiration=int(prm.expiration),
+            active=bool(self.getInfo().regIsActive),
+        )

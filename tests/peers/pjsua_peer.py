@@ -1,0 +1,538 @@
+"""A pjsua2 "phone" in its own process, driven over a pipe: the independent SIP peer in tests.
+
+Usage: python pjsua_peer.py '<json config>'
+
+Commands arrive on stdin as JSON lines `{"id": N, "cmd": NAME, ...args}`; every command gets
+exactly one `{"event": "reply", "id": N, "ok": bool, "result": {...} | "error": str}` on
+stdout, and asynchronous events are `{"event": NAME, "t": monotonic, ...}` lines. pjsip's own
+logs go to stderr (fd 1 is pointed at stderr so nothing C-level can corrupt the event stream).
+
+Threads (PJSUA2_PEER.md): one Endpoint, `threadCnt=0`, `mainThreadOnly=True`; the main thread
+loops `libHandleEvents(5)` and is the only thread calling pjsua2; a reader thread only parses
+stdin into a queue; audio callbacks run on the null sound device's clock thread.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+# Keep the JSON event stream on a private copy of fd 1; everything printed to fd 1 by pjsip
+# (or by anyone else) now lands on stderr. Done before importing pjsua2.
+_EVENT_FD = os.dup(1)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+import numpy as np  # noqa: E402
+import pjsua2 as pj  # noqa: E402
+from peer_audio import frame_rms, measure, read_wav, tone, write_wav  # noqa: E402
+from peer_objects import SRTP_MODES, PeerAccount, PeerCall, tx_option  # noqa: E402
+
+HOST = "127.0.0.1"
+TRANSPORT_TYPES = {
+    "udp": pj.PJSIP_TRANSPORT_UDP,
+    "tcp": pj.PJSIP_TRANSPORT_TCP,
+    "tls": pj.PJSIP_TRANSPORT_TLS,
+}
+COMMAND_ERRORS = (pj.Error, ValueError, KeyError, TypeError, OSError, LookupError)
+
+
+class CommandError(Exception):
+    """A command the peer cannot carry out; reported to the client as `ok: false`."""
+
+
+class Pending:
+    """A command whose reply waits for something (frames received); polled by the main loop."""
+
+    def __init__(self, req_id: int, deadline: float, poll: Callable[[bool], dict | None]):
+        self.req_id = req_id
+        self.deadline = deadline
+        self.poll = poll  # poll(expired) -> result dict when done, None to keep waiting
+
+
+class Peer:
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self._out = os.fdopen(_EVENT_FD, "w", buffering=1, encoding="utf-8")
+        self._out_lock = threading.Lock()
+        self.commands: queue.Queue[dict | None] = queue.Queue()
+        self.calls: dict[int, PeerCall] = {}
+        self.ended: list[PeerCall] = []
+        self.pending: list[Pending] = []
+        self.accept_transfer = bool(cfg.get("accept_transfer", True))
+        self.auto = self._auto_codes(cfg.get("auto_answer"))
+        self.quitting = False
+        self.ep = pj.Endpoint()
+        self.acc: PeerAccount | None = None
+        self.ports: dict[str, int] = {}
+
+    # -- output -------------------------------------------------------------------------
+
+    def emit(self, event: str, **fields: Any) -> None:
+        line = json.dumps({"event": event, "t": time.monotonic(), **fields})
+        with self._out_lock:
+            self._out.write(line + "\n")
+            self._out.flush()
+
+    def reply(self, req_id: int, result: dict | None = None, error: str | None = None) -> None:
+        if error is None:
+            self.emit("reply", id=req_id, ok=True, result=result or {})
+        else:
+            self.emit("reply", id=req_id, ok=False, error=error)
+
+    # -- library set-up -------------------------------------------------------------------
+
+    def start(self) -> None:
+        cfg = self.cfg
+        self.ep.libCreate()
+        ep_cfg = pj.EpConfig()
+        ep_cfg.uaConfig.threadCnt = 0
+        ep_cfg.uaConfig.mainThreadOnly = True
+        ep_cfg.uaConfig.maxCalls = 4
+        ep_cfg.uaConfig.userAgent = cfg.get("user_agent", "pjsua2-test-peer")
+        ep_cfg.logConfig.level = int(cfg.get("log_level", 4))
+        ep_cfg.logConfig.consoleLevel = int(cfg.get("log_level", 4))
+        ep_cfg.logConfig.msgLogging = True
+        med = ep_cfg.medConfig
+        med.clockRate = 16000
+        med.sndClockRate = 16000
+        med.channelCount = 1
+        med.audioFramePtime = 20
+        med.ptime = 20
+        med.noVad = True
+        med.ecTailLen = 0
+        self.ep.libInit(ep_cfg)
+        for name in cfg.get("transports", ["udp"]):
+            self.ports[name] = self._create_transport(name)
+        self.ep.audDevManager().setNullDev()
+        self.ep.libStart()
+        self._set_codecs(cfg.get("codecs", ["PCMU", "PCMA"]))
+        self.acc = PeerAccount(self)
+        self.acc.create(self._account_config())
+
+    def _create_transport(self, name: str) -> int:
+        tc = pj.TransportConfig()
+        tc.port = int(self.cfg.get("ports", {}).get(name, 0))
+        tc.boundAddress = HOST
+        tc.publicAddress = HOST
+        if name == "tls":
+            tls = self.cfg.get("tls", {})
+            tc.tlsConfig.method = pj.PJSIP_TLSV1_2_METHOD
+            tc.tlsConfig.certFile = tls.get("cert", "")
+            tc.tlsConfig.privKeyFile = tls.get("key", "")
+            tc.tlsConfig.CaListFile = tls.get("ca", "")
+            tc.tlsConfig.verifyServer = bool(tls.get("verify_server", False))
+            tc.tlsConfig.verifyClient = bool(tls.get("verify_client", False))
+            tc.tlsConfig.requireClientCert = bool(tls.get("require_client_cert", False))
+        tid = self.ep.transportCreate(TRANSPORT_TYPES[name], tc)
+        return int(str(self.ep.transportGetInfo(tid).localName).rsplit(":", 1)[1])
+
+    def _set_codecs(self, wanted: list[str]) -> None:
+        """Listed codecs get priorities 255, 254, ...; every other codec is disabled (0)."""
+        ids = [str(c.codecId) for c in self.ep.codecEnum2()]
+        for cid in ids:
+            self.ep.codecSetPriority(cid, 0)
+        for rank, name in enumerate(wanted):
+            matches = [cid for cid in ids if cid.lower().startswith(name.lower() + "/")]
+            if not matches:
+                raise CommandError(f"codec {name!r} not available (have {ids})")
+            self.ep.codecSetPriority(matches[0], 255 - rank)
+
+    def _account_config(self) -> pj.AccountConfig:
+        cfg = self.cfg
+        user = cfg.get("user", "peer")
+        domain = cfg.get("domain", HOST)
+        acfg = pj.AccountConfig()
+        acfg.idUri = cfg.get("id_uri") or f"sip:{user}@{domain}"
+        if cfg.get("registrar"):
+            acfg.regConfig.registrarUri = cfg["registrar"]
+            acfg.regConfig.registerOnAdd = True
+            acfg.regConfig.timeoutSec = int(cfg.get("reg_expires", 300))
+            acfg.regConfig.retryIntervalSec = 0
+        if cfg.get("password") is not None:
+            acfg.sipConfig.authCreds.append(
+                pj.AuthCredInfo(
+                    "digest",
+                    cfg.get("realm", "*"),
+                    cfg.get("auth_user") or user,
+                    pj.PJSIP_CRED_DATA_PLAIN_PASSWD,
+                    cfg["password"],
+                )
+            )
+        if cfg.get("proxy"):
+            acfg.sipConfig.proxies.append(cfg["proxy"])
+        nat = acfg.natConfig
+        nat.contactRewriteUse = 0
+        nat.viaRewriteUse = 0
+        nat.sdpNatRewriteUse = 0
+        nat.sipStunUse = pj.PJSUA_STUN_USE_DISABLED
+        nat.mediaStunUse = pj.PJSUA_STUN_USE_DISABLED
+        nat.iceEnabled = False
+        acfg.mediaConfig.transportConfig.boundAddress = HOST
+        acfg.mediaConfig.transportConfig.publicAddress = HOST
+        acfg.mediaConfig.transportConfig.port = 0  # ephemeral RTP ports
+        acfg.mediaConfig.srtpUse = SRTP_MODES[cfg.get("srtp", "disabled")]
+        acfg.mediaConfig.srtpSecureSignaling = int(cfg.get("srtp_secure_signaling", 0))
+        return acfg
+
+    # -- call bookkeeping (pj main thread) ------------------------------------------------
+
+    def adopt(self, call: PeerCall) -> None:
+        self.calls[call.handle] = call
+
+    def call_ended(self, call: PeerCall) -> None:
+        self.ended.append(call)  # keep it (and its port) until the end: measurements, stats
+
+    @staticmethod
+    def _auto_codes(value: Any) -> list[int]:
+        if value is None or value is False:
+            return []
+        return [int(v) for v in value] if isinstance(value, list) else [int(value)]
+
+    def auto_answer(self, call: PeerCall) -> None:
+        for code in self.auto:
+            prm = pj.CallOpParam()
+            prm.statusCode = code
+            call.answer(prm)
+
+    def _call(self, args: dict) -> PeerCall:
+        handle = args.get("call")
+        if handle is not None:
+            try:
+                return self.calls[int(handle)]
+            except KeyError:
+                raise CommandError(f"no call {handle}") from None
+        live = [c for c in self.calls.values() if c.state != "DISCONNECTED"]
+        if not live:
+            raise CommandError("no live call")
+        return live[-1]
+
+    # -- commands -------------------------------------------------------------------------
+
+    def do_ping(self, args: dict) -> dict:
+        return {"ports": self.ports, "calls": {h: c.state for h, c in self.calls.items()}}
+
+    def do_call(self, args: dict) -> dict:
+        assert self.acc is not None
+        call = PeerCall(self, self.acc)
+        if args.get("srtp") is not None:
+            call.srtp = SRTP_MODES[args["srtp"]]
+        prm = pj.CallOpParam(True)
+        prm.txOption = tx_option(args.get("headers"))
+        self.adopt(call)
+        call.makeCall(args["uri"], prm)
+        return {"call": call.handle}
+
+    def do_answer(self, args: dict) -> dict:
+        call = self._call(args)
+        prm = pj.CallOpParam()
+        prm.statusCode = int(args.get("code", 200))
+        if args.get("reason"):
+            prm.reason = args["reason"]
+        prm.txOption = tx_option(args.get("headers"))
+        call.answer(prm)
+        return {"call": call.handle}
+
+    def do_auto_answer(self, args: dict) -> dict:
+        self.auto = self._auto_codes(args.get("codes"))
+        return {"codes": self.auto}
+
+    def do_hangup(self, args: dict) -> dict:
+        call = self._call(args)
+        prm = pj.CallOpParam()
+        if args.get("code"):
+            prm.statusCode = int(args["code"])
+        prm.txOption = tx_option(args.get("headers"))
+        call.hangup(prm)
+        return {"call": call.handle}
+
+    def do_hold(self, args: dict) -> dict:
+        call = self._call(args)
+        call.setHold(pj.CallOpParam(True))
+        return {"call": call.handle}
+
+    def do_unhold(self, args: dict) -> dict:
+        call = self._call(args)
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        call.reinvite(prm)
+        return {"call": call.handle}
+
+    def do_xfer(self, args: dict) -> dict:
+        call = self._call(args)
+        prm = pj.CallOpParam(True)
+        prm.txOption = tx_option(args.get("headers"))
+        call.xfer(args["uri"], prm)
+        return {"call": call.handle}
+
+    def do_dtmf(self, args: dict) -> dict:
+        call = self._call(args)
+        call.dialDtmf(str(args["digits"]))  # RFC 4733 telephone-event
+        return {"call": call.handle}
+
+    def do_play(self, args: dict) -> dict:
+        call = self._call(args)
+        if call.port is None:
+            raise CommandError(f"call {call.handle} has no active audio yet")
+        if args.get("path"):
+            samples = read_wav(args["path"])
+        elif args.get("tone"):
+            t = args["tone"]
+            samples = tone(float(t["freq"]), float(t["seconds"]), amplitude=float(t.get("amplitude", 0.3)))
+        else:
+            raise CommandError("play needs `path` or `tone`")
+        play_id = call.port.start_playback(samples, loop=bool(args.get("loop", False)))
+        return {"call": call.handle, "play_id": play_id, "seconds": samples.size / 16000}
+
+    def do_stop_play(self, args: dict) -> dict:
+        call = self._call(args)
+        if call.port is not None:
+            call.port.stop_playback()
+        return {"call": call.handle}
+
+    def _collect(self, req_id: int, args: dict, finish: Callable[[list[bytes], list[float]], dict]) -> Pending:
+        """Wait for `frames` received frames (from now on) with RMS >= `min_rms`, then finish."""
+        call = self._call(args)
+        if call.port is None:
+            raise CommandError(f"call {call.handle} has no active audio yet")
+        port = call.port
+        want = int(args.get("frames", 25))
+        min_rms = float(args.get("min_rms", 0.0))
+        start = port.received
+        if args.get("from_start"):
+            start = port.dropped
+        got: list[bytes] = []
+        stamps: list[float] = []
+        seen = [start]
+        peak = [0.0]
+
+        def poll(expired: bool) -> dict | None:
+            new = port.frames_since(seen[0])
+            seen[0] += len(new)
+            base = len(port.times) - len(new)
+            for i, frame in enumerate(new):
+                rms = frame_rms(frame) if min_rms > 0 else 1.0
+                peak[0] = max(peak[0], rms)
+                if rms >= min_rms and len(got) < want:
+                    got.append(frame)
+                    stamps.append(port.times[base + i])
+            if len(got) >= want:
+                return finish(got, stamps)
+            if expired:
+                raise CommandError(
+                    f"timed out with {len(got)}/{want} frames above rms {min_rms} "
+                    f"(peak frame rms {peak[0]:.1f}, {seen[0] - start} frames seen)"
+                )
+            return None
+
+        deadline = time.monotonic() + float(args.get("timeout", 10))
+        return Pending(req_id, deadline, poll)
+
+    def do_measure(self, args: dict, req_id: int) -> Pending:
+        handle = self._call(args).handle
+
+        def finish(frames: list[bytes], stamps: list[float]) -> dict:
+            m = measure(b"".join(frames)).as_dict()
+            result = {"call": handle, **m, "frames": len(frames), "first_t": stamps[0]}
+            self.emit("audio_measure", **result)
+            return result
+
+        return self._collect(req_id, args, finish)
+
+    def do_record(self, args: dict, req_id: int) -> Pending:
+        handle = self._call(args).handle
+        path = args["path"]
+
+        def finish(frames: list[bytes], stamps: list[float]) -> dict:
+            pcm = b"".join(frames)
+            write_wav(path, pcm)
+            m = measure(pcm).as_dict()
+            return {"call": handle, "path": path, "frames": len(frames), "first_t": stamps[0], **m}
+
+        return self._collect(req_id, args, finish)
+
+    def do_wait_audio(self, args: dict, req_id: int) -> Pending:
+        """Reply at the first of `frames` consecutive frames with RMS >= `min_rms`."""
+        call = self._call(args)
+        if call.port is None:
+            raise CommandError(f"call {call.handle} has no active audio yet")
+        port = call.port
+        want = int(args.get("frames", 3))
+        min_rms = float(args.get("min_rms", 300.0))
+        seen = [port.received]
+        run: list[float] = []
+
+        def poll(expired: bool) -> dict | None:
+            new = port.frames_since(seen[0])
+            base = len(port.times) - len(new)
+            seen[0] += len(new)
+            for i, frame in enumerate(new):
+                if frame_rms(frame) >= min_rms:
+                    run.append(port.times[base + i])
+                    if len(run) >= want:
+                        return {"call": call.handle, "onset_t": run[0]}
+                else:
+                    run.clear()
+            if expired:
+                raise CommandError(f"no audio above rms {min_rms} for {want} frames")
+            return None
+
+        return Pending(req_id, time.monotonic() + float(args.get("timeout", 10)), poll)
+
+    def do_stats(self, args: dict) -> dict:
+        call = self._call(args)
+        result: dict[str, Any] = {"call": call.handle, "state": call.state}
+        if call.port is not None:
+            result["frames_rx"] = call.port.received
+            result["frames_tx"] = call.port.sent_frames
+        if call.state != "DISCONNECTED" and call.hasMedia():
+            rtcp = call.getStreamStat(0).rtcp
+            result.update(
+                rx_packets=int(rtcp.rxStat.pkt),
+                tx_packets=int(rtcp.txStat.pkt),
+                rx_loss=int(rtcp.rxStat.loss),
+                rx_dup=int(rtcp.rxStat.dup),
+                rx_reorder=int(rtcp.rxStat.reorder),
+                rx_jitter_us_mean=float(rtcp.rxStat.jitterUsec.mean),
+                rx_jitter_us_max=float(rtcp.rxStat.jitterUsec.max),
+                rtt_us_mean=float(rtcp.rttUsec.mean),
+            )
+            si = call.getStreamInfo(0)
+            result["codec"] = f"{si.codecName}/{si.codecClockRate}"
+        return result
+
+    def do_register(self, args: dict) -> dict:
+        assert self.acc is not None
+        self.acc.setRegistration(bool(args.get("renew", True)))
+        return {}
+
+    def do_transfer_policy(self, args: dict) -> dict:
+        self.accept_transfer = bool(args.get("accept", True))
+        return {"accept": self.accept_transfer}
+
+    def do_quit(self, args: dict) -> dict:
+        self.quitting = True
+        return {}
+
+    WAITING_COMMANDS = frozenset({"measure", "record", "wait_audio"})
+
+    def dispatch(self, msg: dict) -> None:
+        req_id = int(msg.get("id", 0))
+        name = str(msg.get("cmd", ""))
+        handler = getattr(self, "do_" + name, None)
+        if handler is None:
+            self.reply(req_id, error=f"unknown command {name!r}")
+            return
+        try:
+            if name in self.WAITING_COMMANDS:
+                pending = handler(msg, req_id)
+                self.pending.append(pending)
+                self._poll_one(pending, time.monotonic())
+            else:
+                self.reply(req_id, handler(msg))
+        except (CommandError, *COMMAND_ERRORS) as exc:
+            self.reply(req_id, error=_describe(exc))
+
+    def _poll_one(self, pending: Pending, now: float) -> None:
+        try:
+            result = pending.poll(now >= pending.deadline)
+        except (CommandError, *COMMAND_ERRORS) as exc:
+            self.pending.remove(pending)
+            self.reply(pending.req_id, error=_describe(exc))
+            return
+        if result is not None:
+            self.pending.remove(pending)
+            self.reply(pending.req_id, result)
+
+    # -- main loop and orderly shutdown ---------------------------------------------------
+
+    def read_commands(self) -> None:
+        """Reader thread: parse stdin lines; never calls pjsua2. EOF means quit."""
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                self.commands.put(json.loads(line))
+            except json.JSONDecodeError as exc:
+                self.emit("error", message=f"bad command line: {exc}")
+        self.commands.put(None)
+
+    def run(self) -> None:
+        threading.Thread(target=self.read_commands, name="stdin", daemon=True).start()
+        self.emit("ready", ports=self.ports, host=HOST, pid=os.getpid())
+        while not self.quitting:
+            self.ep.libHandleEvents(5)
+            while True:
+                try:
+                    msg = self.commands.get_nowait()
+                except queue.Empty:
+                    break
+                if msg is None:
+                    self.quitting = True
+                    break
+                self.dispatch(msg)
+            now = time.monotonic()
+            for pending in list(self.pending):
+                self._poll_one(pending, now)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        for pending in list(self.pending):
+            self.reply(pending.req_id, error="peer quitting")
+        self.pending.clear()
+        self.ep.hangupAllCalls()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and any(
+            c.state not in ("DISCONNECTED", "NULL") for c in self.calls.values()
+        ):
+            self.ep.libHandleEvents(10)
+        # Order matters (PJSUA2_PEER.md): calls, then ports, then the account, then the
+        # endpoint, all on this thread, before libDestroy.
+        ports = [c.port for c in self.calls.values() if c.port is not None]
+        for call in self.calls.values():
+            call.port = None
+        self.calls.clear()
+        self.ended.clear()
+        gc.collect()
+        ports.clear()
+        gc.collect()
+        if self.acc is not None:
+            self.acc.shutdown()
+            self.acc = None
+            gc.collect()
+        self.emit("bye")
+        self.ep.libDestroy()
+        del self.ep
+        gc.collect()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, pj.Error):
+        return f"{exc.title}: {exc.reason} (status {exc.status})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def main() -> int:
+    sys.setswitchinterval(0.0002)  # keeps the audio clock thread fed (PJSUA2_PEER.md)
+    cfg = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    peer = Peer(cfg)
+    try:
+        peer.start()
+    except (pj.Error, CommandError, ValueError, KeyError) as exc:
+        peer.emit("error", message=f"start failed: {_describe(exc)}")
+        return 2
+    peer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # nothing pjsua2 may be finalised by the interpreter after libDestroy
