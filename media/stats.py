@@ -1,0 +1,158 @@
+"""Receiver statistics per RFC 3550 appendix A.1 (sequence validation), A.3 (loss) and
+A.8 (interarrival jitter). Pure: arrival times come in as RTP timestamp units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from media.rtcp import ReportBlock
+
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
+MIN_SEQUENTIAL = 2
+RTP_SEQ_MOD = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class ReceptionReport:
+    """A snapshot for operators and the ``stats()`` call."""
+
+    ssrc: int
+    received: int
+    expected: int
+    lost: int
+    jitter_seconds: float
+    highest_sequence: int
+
+
+class ReceiverStats:
+    """Statistics for one source SSRC. A different SSRC means a new ``ReceiverStats``."""
+
+    __slots__ = (
+        "_bad_seq",
+        "_base_seq",
+        "_clock_rate",
+        "_cycles",
+        "_expected_prior",
+        "_jitter",
+        "_max_seq",
+        "_probation",
+        "_received",
+        "_received_prior",
+        "_transit",
+        "ssrc",
+    )
+
+    def __init__(self, ssrc: int, seq: int, clock_rate: int) -> None:
+        self.ssrc = ssrc
+        self._clock_rate = clock_rate
+        self._init_seq(seq)
+        self._max_seq = (seq - 1) & 0xFFFF
+        self._probation = MIN_SEQUENTIAL
+        self._jitter = 0.0
+        self._transit: int | None = None
+        self._expected_prior = 0
+        self._received_prior = 0
+
+    def _init_seq(self, seq: int) -> None:
+        self._base_seq = seq
+        self._max_seq = seq
+        self._bad_seq = RTP_SEQ_MOD + 1
+        self._cycles = 0
+        self._received = 0
+        self._received_prior = 0
+        self._expected_prior = 0
+
+    def update(self, seq: int, rtp_timestamp: int, arrival: int) -> bool:
+        """Account one packet. ``arrival`` is the arrival time in RTP clock units.
+
+        Returns False when the packet is not (yet) valid per A.1 (probation, a large
+        jump awaiting confirmation); such packets should not be played.
+        """
+        udelta = (seq - self._max_seq) & 0xFFFF
+        if self._probation:
+            if seq == (self._max_seq + 1) & 0xFFFF:
+                self._probation -= 1
+                self._max_seq = seq
+                if self._probation == 0:
+                    self._init_seq(seq)
+                    self._received += 1
+                    self._jitter_update(rtp_timestamp, arrival)
+                    return True
+            else:
+                self._probation = MIN_SEQUENTIAL - 1
+                self._max_seq = seq
+            return False
+        if udelta < MAX_DROPOUT:
+            if seq < self._max_seq:
+                self._cycles += RTP_SEQ_MOD
+            self._max_seq = seq
+        elif udelta <= RTP_SEQ_MOD - MAX_MISORDER:
+            if seq == self._bad_seq:
+                # Two sequential packets after a big jump: the source restarted.
+                self._init_seq(seq)
+            else:
+                self._bad_seq = (seq + 1) & 0xFFFF
+                return False
+        # else: duplicate or reordered packet, counted but does not move max_seq
+        self._received += 1
+        self._jitter_update(rtp_timestamp, arrival)
+        return True
+
+    def _jitter_update(self, rtp_timestamp: int, arrival: int) -> None:
+        transit = (arrival - rtp_timestamp) & 0xFFFFFFFF
+        if transit >= 1 << 31:
+            transit -= 1 << 32
+        if self._transit is not None:
+            d = abs(transit - self._transit)
+            if d < 1 << 30:  # ignore absurd values from timestamp jumps
+                self._jitter += (d - self._jitter) / 16.0
+        self._transit = transit
+
+    @property
+    def extended_max(self) -> int:
+        return self._cycles + self._max_seq
+
+    @property
+    def expected(self) -> int:
+        return 0 if self._probation else self.extended_max - self._base_seq + 1
+
+    @property
+    def received(self) -> int:
+        return self._received
+
+    @property
+    def lost(self) -> int:
+        """Cumulative lost; negative when duplicates outnumber losses (A.3)."""
+        return self.expected - self._received
+
+    @property
+    def jitter(self) -> int:
+        return int(self._jitter)
+
+    def report_block(self, lsr: int, dlsr: int) -> ReportBlock:
+        """Build a report block and start a new interval for the fraction lost."""
+        expected = self.expected
+        expected_interval = expected - self._expected_prior
+        received_interval = self._received - self._received_prior
+        self._expected_prior = expected
+        self._received_prior = self._received
+        lost_interval = expected_interval - received_interval
+        fraction = 0
+        if expected_interval > 0 and lost_interval > 0:
+            fraction = min(255, (lost_interval << 8) // expected_interval)
+        lost = max(-(1 << 23), min((1 << 23) - 1, self.lost))
+        return ReportBlock(
+            self.ssrc, fraction, lost, self.extended_max & 0xFFFFFFFF, self.jitter, lsr, dlsr
+        )
+
+    def snapshot(self) -> ReceptionReport:
+        return ReceptionReport(
+            self.ssrc,
+            self._received,
+            self.expected,
+            max(0, self.lost),
+            self._jitter / self._clock_rate,
+            self.extended_max,
+        )
