@@ -1,0 +1,131 @@
+"""Data keys in the database: bootstrap, load, rotate, re-wrap, re-encrypt rows.
+
+``data_keys`` holds each data key wrapped by the KEK, with the KEK's id. ``rotate`` adds a
+new ``field`` version (new writes use it at once; other processes pick it up when they meet
+a ciphertext naming a version they have not loaded). ``rewrap`` moves every data key under a
+new KEK (KEK rotation) without touching row ciphertexts. ``reencrypt_patients`` rewrites rows
+still under older versions so an old version can eventually be retired.
+"""
+
+from __future__ import annotations
+
+import os
+
+import asyncpg
+
+from carrier.errors import OperatorError
+from carrier.records.crypto import (
+    KEY_BYTES,
+    DecryptError,
+    KeyEncryptionKey,
+    KeyRing,
+    wrap_context,
+)
+
+PATIENT_PHI = ("phone_ct", "name_ct", "dob_ct", "member_id_ct")
+
+
+async def _insert_key(conn: asyncpg.Connection, kek: KeyEncryptionKey, purpose: str, version: int) -> bool:
+    wrapped = kek.wrap(os.urandom(KEY_BYTES), wrap_context(purpose, version))
+    status = await conn.execute(
+        "INSERT INTO data_keys (purpose, version, wrapped, kek_id) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        purpose,
+        version,
+        wrapped,
+        kek.key_id,
+    )
+    return bool(status.endswith(" 1"))
+
+
+async def load_keyring(conn: asyncpg.Connection, kek: KeyEncryptionKey) -> KeyRing:
+    """Unwrap every data key, creating the first ones on a new database."""
+    for purpose in ("field", "blind_index"):
+        if not await conn.fetchval("SELECT count(*) FROM data_keys WHERE purpose = $1", purpose):
+            await _insert_key(conn, kek, purpose, 1)
+    rows = await conn.fetch("SELECT purpose, version, wrapped, kek_id FROM data_keys")
+    field_keys: dict[int, bytes] = {}
+    index_key = b""
+    for row in rows:
+        if row["kek_id"] != kek.key_id:
+            raise OperatorError(
+                f"data key {row['purpose']} v{row['version']} is wrapped by {row['kek_id']},"
+                f" not by the configured key-encryption key {kek.key_id}"
+            )
+        try:
+            key = kek.unwrap(bytes(row["wrapped"]), wrap_context(row["purpose"], row["version"]))
+        except DecryptError as exc:
+            raise OperatorError(
+                f"data key {row['purpose']} v{row['version']} does not unwrap with the"
+                " configured key-encryption key"
+            ) from exc
+        if row["purpose"] == "field":
+            field_keys[row["version"]] = key
+        else:
+            index_key = key
+    return KeyRing(field_keys, index_key)
+
+
+async def rotate(conn: asyncpg.Connection, kek: KeyEncryptionKey) -> int:
+    """Add a new field data-key version; return it."""
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE data_keys IN SHARE ROW EXCLUSIVE MODE")
+        version = int(
+            await conn.fetchval(
+                "SELECT coalesce(max(version), 0) + 1 FROM data_keys WHERE purpose = 'field'"
+            )
+        )
+        await _insert_key(conn, kek, "field", version)
+    return version
+
+
+async def rewrap(conn: asyncpg.Connection, old: KeyEncryptionKey, new: KeyEncryptionKey) -> int:
+    """Re-wrap every data key from ``old`` KEK to ``new``; return how many."""
+    async with conn.transaction():
+        rows = await conn.fetch("SELECT purpose, version, wrapped FROM data_keys FOR UPDATE")
+        for row in rows:
+            context = wrap_context(row["purpose"], row["version"])
+            try:
+                key = old.unwrap(bytes(row["wrapped"]), context)
+            except DecryptError as exc:
+                raise OperatorError("the old key-encryption key does not unwrap the data keys") from exc
+            await conn.execute(
+                "UPDATE data_keys SET wrapped = $3, kek_id = $4 WHERE purpose = $1 AND version = $2",
+                row["purpose"],
+                row["version"],
+                new.wrap(key, context),
+                new.key_id,
+            )
+    return len(rows)
+
+
+async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: int = 1000) -> int:
+    """Rewrite patient rows under older field-key versions with the active one."""
+    active = keys.active_version
+    total = 0
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, phone_ct, name_ct, dob_ct, member_id_ct FROM patients"
+                " WHERE key_version < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                active,
+                batch,
+            )
+            if not rows:
+                return total
+            for row in rows:
+                values = [
+                    None
+                    if row[col] is None
+                    else keys.encrypt(keys.decrypt(bytes(row[col]), "patients", col, row["id"]),
+                                      "patients", col, row["id"])
+                    for col in PATIENT_PHI
+                ]
+                await conn.execute(
+                    "UPDATE patients SET phone_ct = $2, name_ct = $3, dob_ct = $4,"
+                    " member_id_ct = $5, key_version = $6 WHERE id = $1",
+                    row["id"],
+                    *values,
+                    active,
+                )
+            total += len(rows)

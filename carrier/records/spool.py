@@ -1,0 +1,82 @@
+"""Local durable spool for ledger writes made while Postgres is unreachable.
+
+One append-only file per chain in ``<data_dir>/spool/``. Each record is one line
+``<sha256 hex of the JSON> <JSON>\n``, flushed and ``fsync``ed before the write is
+acknowledged, so an acknowledged record survives a crash or power cut. A torn last line (the
+process died mid-write, before the acknowledgement) is ignored on read; a damaged line before
+the end is reported, never skipped silently. Records carry identifiers only (no PHI).
+
+Replay order is file order; the file is emptied only after every record has been committed
+to Postgres. Records carry a unique ``entry_id``, so a crash between the commit and the
+truncation makes the next replay skip what already landed: each record lands exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+class SpoolCorrupt(Exception):
+    """A spool line other than the last fails its checksum: operator attention needed."""
+
+
+class Spool:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return self._fd
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Write and fsync ``records``; return only once they are on disk."""
+        lines = []
+        for record in records:
+            body = json.dumps(record, sort_keys=True, separators=(",", ":"))
+            lines.append(f"{hashlib.sha256(body.encode()).hexdigest()} {body}\n")
+        data = "".join(lines).encode()
+        fd = self._open()
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])
+        os.fsync(fd)
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        raw = self.path.read_bytes()
+        lines = raw.split(b"\n")
+        complete, tail = lines[:-1], lines[-1]  # tail: bytes after the last newline (torn)
+        out: list[dict[str, Any]] = []
+        for number, line in enumerate(complete, start=1):
+            digest, _, body = line.partition(b" ")
+            if hashlib.sha256(body).hexdigest().encode() != digest:
+                if number == len(complete) and not tail:
+                    break  # torn final line whose newline made it to disk
+                raise SpoolCorrupt(f"{self.path.name}: line {number} fails its checksum")
+            out.append(json.loads(body))
+        return out
+
+    def __len__(self) -> int:
+        return len(self.read())
+
+    def clear(self) -> None:
+        """Empty the spool once its records are committed elsewhere."""
+        self.close()
+        fd = os.open(self.path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
