@@ -233,7 +233,9 @@ class X5uFetcher:
             return self.cache.put_failure(url, now, exc.detail)
         except TimeoutError:
             return self.cache.put_failure(url, now, "x5u fetch timed out")
-        except (OSError, ssl.SSLError):
+        except ssl.SSLError:
+            return self.cache.put_failure(url, now, "x5u TLS handshake failed")
+        except OSError:
             return self.cache.put_failure(url, now, "x5u unreachable")
         if response.status != 200:
             return self.cache.put_failure(url, now, f"x5u answered HTTP {response.status}")
