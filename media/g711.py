@@ -28,9 +28,7 @@ def _ulaw_encode_all() -> Uint8Array:
     mag = np.where(pcm < 0, -pcm, pcm)
     mag = np.minimum(mag, 8159) + (0x84 >> 2)
     seg = np.searchsorted(_ULAW_SEG_END >> 2, mag, side="left")
-    uval = np.where(
-        seg >= 8, 0x7F, (seg << 4) | ((mag >> np.maximum(seg + 1, 0)) & 0xF)
-    )
+    uval = np.where(seg >= 8, 0x7F, (seg << 4) | ((mag >> np.maximum(seg + 1, 0)) & 0xF))
     return (uval ^ mask).astype(np.uint8)
 
 
@@ -86,7 +84,8 @@ class G711Codec:
     def encode(self, pcm: Int16Array) -> bytes:
         """8 kHz int16 samples -> G.711 bytes (one byte per sample)."""
         index = pcm.astype(np.int16, copy=False).view(np.uint16) ^ 0x8000
-        return self._encode[index].tobytes()
+        out: bytes = self._encode[index].tobytes()
+        return out
 
     def decode(self, payload: bytes) -> Int16Array:
         """G.711 bytes -> 8 kHz int16 samples."""

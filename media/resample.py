@@ -26,7 +26,8 @@ def design_lowpass(taps: int = TAPS, cutoff_hz: float = CUTOFF_HZ) -> Float32Arr
     n = np.arange(taps) - (taps - 1) / 2
     wc = 2 * cutoff_hz / HIGH_RATE
     h = wc * np.sinc(wc * n) * np.kaiser(taps, KAISER_BETA)
-    return (h / h.sum()).astype(np.float32)
+    out: Float32Array = (h / h.sum()).astype(np.float32)
+    return out
 
 
 LOWPASS: Float32Array = design_lowpass()

@@ -111,7 +111,9 @@ class Bye:
     sources: tuple[int, ...]
 
     def serialize(self) -> bytes:
-        return _pack(RTCP_BYE, len(self.sources), struct.pack(f"!{len(self.sources)}I", *self.sources))
+        return _pack(
+            RTCP_BYE, len(self.sources), struct.pack(f"!{len(self.sources)}I", *self.sources)
+        )
 
 
 RtcpPacket = SenderReport | ReceiverReport | SourceDescription | Bye
@@ -198,7 +200,9 @@ def _parse_sdes(body: bytes, count: int) -> SourceDescription | None:
         if pos + 2 + length > len(body):
             raise RtcpParseError("RTCP SDES item is truncated")
         if kind == SDES_CNAME:
-            return SourceDescription(ssrc, body[pos + 2 : pos + 2 + length].decode("utf-8", "replace"))
+            return SourceDescription(
+                ssrc, body[pos + 2 : pos + 2 + length].decode("utf-8", "replace")
+            )
         pos += 2 + length
     return None
 

@@ -50,9 +50,7 @@ class RtpPacket:
     @classmethod
     def parse(cls, data: bytes) -> RtpPacket:
         if len(data) < RTP_HEADER_LENGTH:
-            raise RtpParseError(
-                f"RTP packet length is less than {RTP_HEADER_LENGTH} bytes"
-            )
+            raise RtpParseError(f"RTP packet length is less than {RTP_HEADER_LENGTH} bytes")
         first, second, seq, ts, ssrc = _HEADER.unpack_from(data)
         if first >> 6 != RTP_VERSION:
             raise RtpParseError("RTP packet has invalid version")
@@ -109,7 +107,7 @@ class RtpPacket:
 
 
 def pack_rtp(
-    payload_type: int, seq: int, timestamp: int, ssrc: int, payload: bytes, marker: bool = False
+    payload_type: int, seq: int, timestamp: int, ssrc: int, payload: bytes, *, marker: bool = False
 ) -> bytes:
     """Fast path for the sender: a plain header (no CSRC, no extension) plus payload."""
     return _HEADER.pack(0x80, marker << 7 | payload_type, seq, timestamp, ssrc) + payload

@@ -64,8 +64,11 @@ class ReceiverStats:
         self._received_prior = 0
         self._expected_prior = 0
 
-    def update(self, seq: int, rtp_timestamp: int, arrival: int) -> bool:
+    def update(self, seq: int, rtp_timestamp: int, arrival: int, timed: bool = True) -> bool:
         """Account one packet. ``arrival`` is the arrival time in RTP clock units.
+
+        ``timed=False`` (telephone-event packets, whose timestamp is the event start)
+        counts the packet without feeding the jitter estimate.
 
         Returns False when the packet is not (yet) valid per A.1 (probation, a large
         jump awaiting confirmation); such packets should not be played.
@@ -78,7 +81,8 @@ class ReceiverStats:
                 if self._probation == 0:
                     self._init_seq(seq)
                     self._received += 1
-                    self._jitter_update(rtp_timestamp, arrival)
+                    if timed:
+                        self._jitter_update(rtp_timestamp, arrival)
                     return True
             else:
                 self._probation = MIN_SEQUENTIAL - 1
@@ -97,7 +101,8 @@ class ReceiverStats:
                 return False
         # else: duplicate or reordered packet, counted but does not move max_seq
         self._received += 1
-        self._jitter_update(rtp_timestamp, arrival)
+        if timed:
+            self._jitter_update(rtp_timestamp, arrival)
         return True
 
     def _jitter_update(self, rtp_timestamp: int, arrival: int) -> None:

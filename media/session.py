@@ -1,0 +1,278 @@
+"""``MediaSession``: one call's RTP leg on asyncio (the contract in ARCHITECTURE.md).
+
+    session = MediaSession(local_addr=("127.0.0.1", 0), remote_addr=("127.0.0.1", 40000))
+    await session.start()            # binds RTP (even port) + RTCP (port + 1), joins the pacer
+    session.local_addr               # -> ("127.0.0.1", 3xxxx) for the SDP answer
+    async for frame in session.inbound(): ...   # 320-sample int16 frames, 16 kHz, 20 ms
+    completed = await session.play(frames)      # False when cancel_playback() stopped it
+    session.cancel_playback()        # no queued frame is sent after the next tick
+    session.send_dtmf("123#")        # RFC 4733; await session.drain_dtmf() to wait
+    async for event in session.dtmf_events(): ...
+    session.stats()
+    await session.close()
+
+All protocol logic lives in ``media.stream.RtpStream`` (sans-IO); this file only moves
+bytes, frames and wake-ups between it, the sockets and the pacer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from types import TracebackType
+
+import numpy as np
+
+from media.dtmf import DtmfEvent
+from media.jitter import JitterBuffer
+from media.srtp import SrtpContext, SrtpKey
+from media.stream import FRAME_SAMPLES, Address, Direction, Int16Array, MediaStats, RtpStream
+from media.transport import Pacer, TickTarget, open_pair
+
+PLAY_AHEAD = 2  # frames queued ahead of the pacer; bounds cancel latency to one tick
+INBOUND_QUEUE = 50  # 1 s of inbound frames kept for a slow consumer, oldest dropped
+DTMF_QUEUE = 64
+
+
+class MediaSession(TickTarget):
+    def __init__(
+        self,
+        *,
+        local_addr: Address,
+        remote_addr: Address | None = None,
+        payload_type: int = 0,
+        dtmf_payload_type: int | None = 101,
+        ptime_ms: int = 20,
+        srtp_tx: SrtpKey | None = None,
+        srtp_rx: SrtpKey | None = None,
+        direction: Direction | str = Direction.SENDRECV,
+        send_silence: bool = True,
+        rtcp: bool = True,
+        inband_dtmf: bool = False,
+        jitter_min_delay: float = 0.04,
+        jitter_max_delay: float = 0.2,
+    ) -> None:
+        if ptime_ms != 20:
+            raise ValueError("only ptime 20 ms is supported")
+        if (srtp_tx is None) != (srtp_rx is None):
+            raise ValueError("SRTP needs both the tx and the rx key")
+        srtp = SrtpContext(srtp_tx, srtp_rx) if srtp_tx and srtp_rx else None
+        self._local_request = local_addr
+        self._use_rtcp = rtcp
+        self.stream = RtpStream(
+            remote_addr=remote_addr,
+            payload_type=payload_type,
+            dtmf_payload_type=dtmf_payload_type,
+            srtp=srtp,
+            direction=Direction(direction),
+            send_silence=send_silence,
+            jitter=JitterBuffer(
+                min_delay=jitter_min_delay,
+                max_delay=jitter_max_delay,
+                initial_delay=max(jitter_min_delay, min(0.06, jitter_max_delay)),
+            ),
+            inband_dtmf=inband_dtmf,
+        )
+        self._rtp: asyncio.DatagramTransport | None = None
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self._pacer: Pacer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._tick_waiter: asyncio.Future[None] | None = None
+        self._inbound: deque[Int16Array] = deque(maxlen=INBOUND_QUEUE)
+        self._inbound_active = False
+        self._inbound_waiter: asyncio.Future[None] | None = None
+        self._dtmf_waiter: asyncio.Future[None] | None = None
+        self._play_lock = asyncio.Lock()
+        self._play_generation = 0
+        self.inbound_dropped = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._loop is not None:
+            raise RuntimeError("MediaSession already started")
+        self._loop = asyncio.get_running_loop()
+        host, port = self._local_request
+        if self._use_rtcp:
+            self._rtp, self._rtcp = await open_pair(host, port, self._on_rtp, self._on_rtcp)
+        else:
+            from media.transport import open_endpoint  # noqa: PLC0415
+
+            self._rtp, _ = await open_endpoint(host, port, self._on_rtp)
+        self._pacer = Pacer.for_loop(self._loop)
+        self._pacer.add(self)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.cancel_playback()
+        if self._pacer is not None:
+            self._pacer.remove(self)
+        for transport in (self._rtp, self._rtcp):
+            if transport is not None:
+                transport.close()
+        self._wake_all()
+
+    async def __aenter__(self) -> MediaSession:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def local_addr(self) -> Address:
+        if self._rtp is None:
+            raise RuntimeError("MediaSession not started")
+        host, port = self._rtp.get_extra_info("sockname")[:2]
+        return (str(host), int(port))
+
+    # --- re-INVITE changes ---------------------------------------------------------------
+
+    def update_remote(self, remote_addr: Address | None, rtcp_addr: Address | None = None) -> None:
+        """A new remote address from SDP; symmetric latching starts again from it."""
+        self.stream.set_remote(remote_addr, rtcp_addr)
+
+    def set_direction(self, direction: Direction | str) -> None:
+        """Hold/resume: ``sendonly``/``inactive``/``recvonly``/``sendrecv`` from our side."""
+        self.stream.direction = Direction(direction)
+
+    def set_codec(self, payload_type: int, dtmf_payload_type: int | None) -> None:
+        self.stream.set_codec(payload_type, dtmf_payload_type)
+
+    # --- datagrams and ticks -------------------------------------------------------------
+
+    def _on_rtp(self, data: bytes, addr: Address) -> None:
+        assert self._loop is not None
+        self.stream.receive_rtp(data, addr, self._loop.time())
+        if self.stream.events:
+            self._wake_dtmf()
+
+    def _on_rtcp(self, data: bytes, addr: Address) -> None:
+        assert self._loop is not None
+        self.stream.receive_rtcp(data, self._loop.time(), time.time())
+
+    def on_skipped(self, count: int) -> None:
+        self.stream.skipped_ticks += count
+
+    def on_tick(self, now: float, late: bool) -> None:
+        stream = self.stream
+        if late:
+            stream.late_ticks += 1
+        packet = stream.tick_send()
+        if packet is not None and self._rtp is not None and stream.remote_addr is not None:
+            self._rtp.sendto(packet, stream.remote_addr)
+        frame = stream.tick_receive(now, decode=self._inbound_active)
+        if frame is not None and self._inbound_active:
+            if len(self._inbound) == INBOUND_QUEUE:
+                self.inbound_dropped += 1
+            self._inbound.append(frame)
+            _wake(self._inbound_waiter)
+            self._inbound_waiter = None
+        if stream.events:
+            self._wake_dtmf()
+        if self._rtcp is not None and stream.rtcp_due(now) and stream.remote_rtcp_addr:
+            self._rtcp.sendto(stream.build_rtcp(now, time.time()), stream.remote_rtcp_addr)
+        _wake(self._tick_waiter)
+        self._tick_waiter = None
+
+    def _wait_tick(self) -> asyncio.Future[None]:
+        if self._tick_waiter is None:
+            assert self._loop is not None
+            self._tick_waiter = self._loop.create_future()
+        return self._tick_waiter
+
+    def _wake_dtmf(self) -> None:
+        _wake(self._dtmf_waiter)
+        self._dtmf_waiter = None
+
+    def _wake_all(self) -> None:
+        for fut in (self._tick_waiter, self._inbound_waiter, self._dtmf_waiter):
+            _wake(fut)
+        self._tick_waiter = self._inbound_waiter = self._dtmf_waiter = None
+
+    # --- the contract --------------------------------------------------------------------
+
+    async def inbound(self) -> AsyncIterator[Int16Array]:
+        """20 ms frames of the peer's audio at 16 kHz, silence where packets were lost."""
+        self._inbound_active = True
+        assert self._loop is not None
+        while not self._closed:
+            if self._inbound:
+                yield self._inbound.popleft()
+                continue
+            if self._inbound_waiter is None:
+                self._inbound_waiter = self._loop.create_future()
+            await self._inbound_waiter
+
+    async def play(self, frames: Iterable[Int16Array] | AsyncIterable[Int16Array]) -> bool:
+        """Send frames at the wire pace; True when all were sent, False when cancelled."""
+        generation = self._play_generation
+        async with self._play_lock:
+            if generation != self._play_generation or self._closed:
+                return False
+            if isinstance(frames, AsyncIterable):
+                async for frame in frames:
+                    if not await self._enqueue(frame, generation):
+                        return False
+            else:
+                for frame in frames:
+                    if not await self._enqueue(frame, generation):
+                        return False
+            while self.stream.audio and generation == self._play_generation:
+                await self._wait_tick()
+            return generation == self._play_generation and not self._closed
+
+    async def _enqueue(self, frame: Int16Array, generation: int) -> bool:
+        if frame.shape != (FRAME_SAMPLES,):
+            raise ValueError(f"play() takes {FRAME_SAMPLES}-sample frames (20 ms at 16 kHz)")
+        while len(self.stream.audio) >= PLAY_AHEAD:
+            if generation != self._play_generation or self._closed:
+                return False
+            await self._wait_tick()
+        if generation != self._play_generation or self._closed:
+            return False
+        self.stream.audio.append(np.asarray(frame, dtype=np.int16))
+        return True
+
+    def cancel_playback(self) -> None:
+        """Barge-in: drop queued audio now; every play() started before returns False."""
+        self._play_generation += 1
+        self.stream.audio.clear()
+        _wake(self._tick_waiter)
+        self._tick_waiter = None
+
+    def send_dtmf(self, digits: str) -> None:
+        """Queue RFC 4733 digits (``0-9*#A-D``); playback pauses while they are sent."""
+        self.stream.queue_dtmf(digits)
+
+    async def drain_dtmf(self) -> None:
+        while self.stream.dtmf_pending and not self._closed:
+            await self._wait_tick()
+
+    async def dtmf_events(self) -> AsyncIterator[DtmfEvent]:
+        assert self._loop is not None
+        while not self._closed:
+            if self.stream.events:
+                yield self.stream.events.popleft()
+                continue
+            if self._dtmf_waiter is None:
+                self._dtmf_waiter = self._loop.create_future()
+            await self._dtmf_waiter
+
+    def stats(self) -> MediaStats:
+        return self.stream.stats()
+
+
+def _wake(fut: asyncio.Future[None] | None) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)

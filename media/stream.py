@@ -1,0 +1,386 @@
+"""The per-call RTP logic, sans-IO: bytes and ``now`` in, bytes and frames out.
+
+``RtpStream`` owns codec, resamplers, DTMF state, jitter buffer, statistics, SRTP,
+symmetric-RTP latching and RTCP scheduling. The asyncio adapter (``media.session``) calls
+``receive_rtp``/``receive_rtcp`` when datagrams arrive and ``tick`` once per 20 ms.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+from media.dtmf import DtmfEvent, DtmfGap, DtmfParseError, DtmfReceiver, DtmfSender
+from media.g711 import G711Codec
+from media.jitter import Gap, JitterBuffer
+from media.resample import Downsampler, Upsampler
+from media.rtcp import (
+    ReceiverReport,
+    ReportBlock,
+    RtcpParseError,
+    SenderReport,
+    SourceDescription,
+    ntp_middle,
+    ntp_timestamp,
+    parse_compound,
+    serialize_compound,
+)
+from media.rtp import RtpPacket, RtpParseError, pack_rtp
+from media.srtp import SrtpContext, SrtpError
+from media.stats import ReceiverStats
+
+Address = tuple[str, int]
+Int16Array = npt.NDArray[np.int16]
+
+CLOCK_RATE = 8000
+PTIME_MS = 20
+WIRE_SAMPLES = 160  # 20 ms at 8 kHz
+FRAME_SAMPLES = 320  # 20 ms at 16 kHz
+RTCP_INTERVAL = 5.0
+RELATCH_AFTER = 1.0  # seconds of silence from the latched source before another may take over
+COMFORT_NOISE_PT = 13
+
+
+class Direction(Enum):
+    """SDP direction attribute (RFC 3264 section 5.1), from our side."""
+
+    SENDRECV = "sendrecv"
+    SENDONLY = "sendonly"
+    RECVONLY = "recvonly"
+    INACTIVE = "inactive"
+
+    @property
+    def sends(self) -> bool:
+        return self in (Direction.SENDRECV, Direction.SENDONLY)
+
+    @property
+    def receives(self) -> bool:
+        return self in (Direction.SENDRECV, Direction.RECVONLY)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStats:
+    packets_sent: int
+    octets_sent: int
+    packets_received: int
+    packets_lost: int
+    jitter_ms: float
+    late_packets: int  # arrived after their play-out time
+    concealed_frames: int  # inbound frames replaced by silence (loss or underrun)
+    late_ticks: int  # send ticks that fired more than half a packet time late
+    skipped_ticks: int  # send ticks abandoned because the loop fell far behind
+    dtmf_sent: int
+    dtmf_received: int
+    ssrc_changes: int
+    rejected_packets: int  # malformed, wrong payload type, SRTP failure, foreign source
+    rtt_ms: float | None
+    remote_fraction_lost: float | None
+    remote_jitter_ms: float | None
+
+
+class RtpStream:
+    def __init__(
+        self,
+        *,
+        remote_addr: Address | None,
+        payload_type: int = 0,
+        dtmf_payload_type: int | None = 101,
+        srtp: SrtpContext | None = None,
+        direction: Direction = Direction.SENDRECV,
+        send_silence: bool = True,
+        jitter: JitterBuffer | None = None,
+        ssrc: int | None = None,
+        cname: str | None = None,
+        inband_dtmf: bool = False,
+    ) -> None:
+        self.codec = G711Codec(payload_type)
+        self.dtmf_payload_type = dtmf_payload_type
+        self.srtp = srtp
+        self.direction = direction
+        self.send_silence = send_silence
+        self.ssrc = secrets.randbits(32) if ssrc is None else ssrc
+        self.cname = cname or f"{secrets.token_hex(8)}@media"
+        self._jitter = jitter or JitterBuffer(
+            clock_rate=CLOCK_RATE, samples_per_packet=WIRE_SAMPLES
+        )
+        self._down = Downsampler(FRAME_SAMPLES)
+        self._up = Upsampler(WIRE_SAMPLES)
+        self._silence = self.codec.silence(WIRE_SAMPLES)
+        self._seq = secrets.randbits(16)
+        self._timestamp = secrets.randbits(32)
+        self._was_silent = True
+        self._dtmf_tx = DtmfSender(samples_per_packet=WIRE_SAMPLES, clock_rate=CLOCK_RATE)
+        self._dtmf_rx = DtmfReceiver(clock_rate=CLOCK_RATE)
+        self._inband = None
+        if inband_dtmf:
+            from media.dtmf import InbandDtmfDetector  # noqa: PLC0415 - optional feature
+
+            self._inband = InbandDtmfDetector()
+        self.audio: deque[Int16Array] = deque()  # frames queued for sending, 16 kHz
+        self.events: deque[DtmfEvent] = deque(maxlen=64)
+        # addresses
+        self.remote_addr = remote_addr
+        self.remote_rtcp_addr = _rtcp_of(remote_addr)
+        self._latched = False
+        self._last_from_remote = 0.0
+        # statistics
+        self._rx: ReceiverStats | None = None
+        self._rx_packets = 0
+        self._sent = 0
+        self._octets = 0
+        self._concealed = 0
+        self._dtmf_sent = 0
+        self._dtmf_received = 0
+        self._ssrc_changes = 0
+        self._rejected = 0
+        self.late_ticks = 0
+        self.audio_frames_sent = 0  # frames taken from ``audio`` onto the wire
+        self.skipped_ticks = 0
+        # RTCP
+        self._rng = random.Random(self.ssrc)  # noqa: S311 - interval dithering, not security
+        self._next_rtcp: float | None = None
+        self._last_sr: tuple[int, float] | None = None  # (lsr, arrival) of the peer's last SR
+        self._sent_since_report = False
+        self._rtt: float | None = None
+        self._remote_fraction: float | None = None
+        self._remote_jitter: float | None = None
+
+    # --- configuration changes (re-INVITE) -------------------------------------------
+
+    def set_remote(self, addr: Address | None, rtcp_addr: Address | None = None) -> None:
+        self.remote_addr = addr
+        self.remote_rtcp_addr = rtcp_addr or _rtcp_of(addr)
+        self._latched = False
+
+    def set_codec(self, payload_type: int, dtmf_payload_type: int | None) -> None:
+        if payload_type != self.codec.payload_type:
+            self.codec = G711Codec(payload_type)
+            self._silence = self.codec.silence(WIRE_SAMPLES)
+        self.dtmf_payload_type = dtmf_payload_type
+
+    # --- outbound ----------------------------------------------------------------------
+
+    def queue_dtmf(self, digits: str) -> None:
+        if self.dtmf_payload_type is None:
+            raise ValueError("the peer did not negotiate telephone-event")
+        self._dtmf_tx.queue(digits)
+
+    @property
+    def dtmf_pending(self) -> bool:
+        return self._dtmf_tx.active
+
+    def tick_send(self) -> bytes | None:
+        """The packet for this 20 ms tick (or None), already SRTP-protected."""
+        timestamp = self._timestamp
+        self._timestamp = (timestamp + WIRE_SAMPLES) & 0xFFFFFFFF
+        if not self.direction.sends or self.remote_addr is None:
+            self.audio.clear()
+            self._was_silent = True
+            return None
+        pt = self.codec.payload_type
+        marker = False
+        step = self._dtmf_tx.step(timestamp) if self._dtmf_tx.active else None
+        if step is None:
+            if self.audio:
+                frame = self.audio.popleft()
+                if self._was_silent:
+                    self._down.reset()
+                payload = self.codec.encode(self._down.process(frame))
+                self.audio_frames_sent += 1
+                marker = self._was_silent
+                self._was_silent = False
+            elif self.send_silence:
+                payload = self._silence
+                self._was_silent = True
+            else:
+                self._was_silent = True
+                return None
+        elif step is DtmfGap.GAP:
+            payload = self._silence
+        else:
+            pt, payload, timestamp, marker = (
+                self.dtmf_payload_type or 0,
+                step.payload,
+                step.timestamp,
+                step.marker,
+            )
+            self._dtmf_sent += step.marker
+        data = pack_rtp(pt, self._seq, timestamp, self.ssrc, payload, marker=marker)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._sent += 1
+        self._octets += len(payload)
+        self._sent_since_report = True
+        return self.srtp.protect(data) if self.srtp else data
+
+    # --- inbound -----------------------------------------------------------------------
+
+    def _accept_source(self, addr: Address, now: float) -> bool:
+        if not self._latched or addr == self.remote_addr:
+            return True
+        return now - self._last_from_remote > RELATCH_AFTER
+
+    def receive_rtp(self, data: bytes, addr: Address, now: float) -> bool:
+        """Account one datagram from the RTP socket; False when it was rejected."""
+        if not self._accept_source(addr, now):
+            self._rejected += 1
+            return False
+        try:
+            if self.srtp is not None:
+                data = self.srtp.unprotect(data)
+            packet = RtpPacket.parse(data)
+        except (SrtpError, RtpParseError):
+            self._rejected += 1
+            return False
+        pt = packet.payload_type
+        if pt not in (self.codec.payload_type, self.dtmf_payload_type):
+            if pt != COMFORT_NOISE_PT:
+                self._rejected += 1
+            return False
+        if not self._latched or addr != self.remote_addr:
+            # symmetric RTP: answer where the peer's packets come from
+            self._latched = True
+            self.remote_addr = addr
+            self.remote_rtcp_addr = (addr[0], addr[1] + 1)
+        self._last_from_remote = now
+        self._rx_packets += 1
+        rx = self._rx
+        if rx is None or rx.ssrc != packet.ssrc:
+            if rx is not None:
+                self._ssrc_changes += 1
+                self._dtmf_rx = DtmfReceiver(clock_rate=CLOCK_RATE)
+            rx = self._rx = ReceiverStats(packet.ssrc, packet.sequence_number, CLOCK_RATE)
+        audio = pt == self.codec.payload_type
+        rx.update(packet.sequence_number, packet.timestamp, int(now * CLOCK_RATE), audio)
+        if not self.direction.receives:
+            return True
+        if audio:
+            self._jitter.put(packet.ssrc, packet.timestamp, packet.payload, now)
+        else:
+            try:
+                events = self._dtmf_rx.receive(packet.payload, packet.timestamp, now)
+            except DtmfParseError:
+                self._rejected += 1
+                return False
+            self._dtmf_received += len(events)
+            self.events.extend(events)
+        return True
+
+    def tick_receive(self, now: float, decode: bool = True) -> Int16Array | None:
+        """The inbound 16 kHz frame for this tick (silence for a gap), None before audio."""
+        late = self._dtmf_rx.poll(now)
+        if late is not None:
+            self._dtmf_received += 1
+            self.events.append(late)
+        got = self._jitter.get(now)
+        if got is Gap.NOT_STARTED:
+            return None
+        if isinstance(got, Gap):
+            self._concealed += 1
+            self._up.reset()
+            return np.zeros(FRAME_SAMPLES, dtype=np.int16) if decode else None
+        if not decode and self._inband is None:
+            return None
+        pcm8 = self.codec.decode(got.payload)
+        if self._inband is not None and len(pcm8) == WIRE_SAMPLES:
+            event = self._inband.process(pcm8)
+            if event is not None:
+                self._dtmf_received += 1
+                self.events.append(event)
+        return self._up.process(pcm8) if decode else None
+
+    # --- RTCP --------------------------------------------------------------------------
+
+    def rtcp_due(self, now: float) -> bool:
+        if self._next_rtcp is None:
+            self._next_rtcp = now + RTCP_INTERVAL * self._rng.uniform(0.5, 1.5)
+            return False
+        return now >= self._next_rtcp
+
+    def build_rtcp(self, now: float, wallclock: float) -> bytes:
+        """A compound SR (or RR when we have not sent since the last report) + SDES."""
+        self._next_rtcp = now + RTCP_INTERVAL * self._rng.uniform(0.5, 1.5)
+        blocks: tuple[ReportBlock, ...] = ()
+        if self._rx is not None:
+            lsr, dlsr = 0, 0
+            if self._last_sr is not None:
+                lsr = self._last_sr[0]
+                dlsr = int((now - self._last_sr[1]) * 65536)
+            blocks = (self._rx.report_block(lsr, dlsr),)
+        report: SenderReport | ReceiverReport
+        if self._sent_since_report:
+            report = SenderReport(
+                self.ssrc,
+                ntp_timestamp(wallclock),
+                self._timestamp,
+                self._sent,
+                self._octets,
+                blocks,
+            )
+        else:
+            report = ReceiverReport(self.ssrc, blocks)
+        self._sent_since_report = False
+        data = serialize_compound([report, SourceDescription(self.ssrc, self.cname)])
+        return self.srtp.protect_rtcp(data) if self.srtp else data
+
+    def receive_rtcp(self, data: bytes, now: float, wallclock: float) -> bool:
+        try:
+            if self.srtp is not None:
+                data = self.srtp.unprotect_rtcp(data)
+            packets = parse_compound(data)
+        except (SrtpError, RtcpParseError):
+            self._rejected += 1
+            return False
+        for packet in packets:
+            if isinstance(packet, SenderReport):
+                self._last_sr = (ntp_middle(packet.ntp_timestamp), now)
+            if isinstance(packet, SenderReport | ReceiverReport):
+                for block in packet.reports:
+                    if block.ssrc == self.ssrc:
+                        self._on_report_block(
+                            block.fraction_lost, block.jitter, block.lsr, block.dlsr, wallclock
+                        )
+        return True
+
+    def _on_report_block(
+        self, fraction: int, jitter: int, lsr: int, dlsr: int, wallclock: float
+    ) -> None:
+        self._remote_fraction = fraction / 256
+        self._remote_jitter = jitter / CLOCK_RATE * 1000
+        if lsr:
+            arrival = ntp_middle(ntp_timestamp(wallclock))
+            rtt = ((arrival - lsr - dlsr) & 0xFFFFFFFF) / 65536
+            if rtt < 60:
+                self._rtt = rtt
+
+    # --- statistics --------------------------------------------------------------------
+
+    def stats(self) -> MediaStats:
+        rx = self._rx
+        return MediaStats(
+            packets_sent=self._sent,
+            octets_sent=self._octets,
+            packets_received=self._rx_packets,
+            packets_lost=max(0, rx.lost) if rx else 0,
+            jitter_ms=rx.snapshot().jitter_seconds * 1000 if rx else 0.0,
+            late_packets=self._jitter.stats.late,
+            concealed_frames=self._concealed,
+            late_ticks=self.late_ticks,
+            skipped_ticks=self.skipped_ticks,
+            dtmf_sent=self._dtmf_sent,
+            dtmf_received=self._dtmf_received,
+            ssrc_changes=self._ssrc_changes,
+            rejected_packets=self._rejected,
+            rtt_ms=None if self._rtt is None else self._rtt * 1000,
+            remote_fraction_lost=self._remote_fraction,
+            remote_jitter_ms=self._remote_jitter,
+        )
+
+
+def _rtcp_of(addr: Address | None) -> Address | None:
+    return None if addr is None else (addr[0], addr[1] + 1)

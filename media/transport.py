@@ -1,0 +1,169 @@
+"""The asyncio edge of the media layer: UDP sockets and the shared 20 ms pacer.
+
+Only this module (with ``media.session``) touches the event loop. One ``Pacer`` per loop
+drives every session: sessions are spread over ``PHASES`` sub-slots of the 20 ms period
+so that their packets do not all leave at the same instant, and each sub-slot is
+scheduled at absolute deadlines ``start + n * period`` with ``loop.call_at`` so the
+cadence never drifts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import weakref
+from collections.abc import Callable
+from typing import ClassVar, cast
+
+Address = tuple[str, int]
+
+PERIOD = 0.02
+PHASES = 4
+MAX_CATCH_UP = 5  # ticks replayed after a stall; beyond that they are skipped
+PORT_RANGE = (20000, 59998)
+
+
+class TickTarget:
+    """What the pacer calls; ``media.session.MediaSession`` implements it."""
+
+    def on_tick(self, now: float, late: bool) -> None:
+        raise NotImplementedError
+
+    def on_skipped(self, count: int) -> None:
+        raise NotImplementedError
+
+
+class Pacer:
+    _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period: float = PERIOD) -> None:
+        self._loop = loop
+        self._period = period
+        self._groups: list[list[TickTarget]] = [[] for _ in range(PHASES)]
+        self._handles: list[asyncio.TimerHandle | None] = [None] * PHASES
+        self._start = 0.0
+        self._next: list[int] = [0] * PHASES  # next tick index per phase
+
+    @classmethod
+    def for_loop(cls, loop: asyncio.AbstractEventLoop | None = None) -> Pacer:
+        loop = loop or asyncio.get_running_loop()
+        pacer = cls._by_loop.get(loop)
+        if pacer is None:
+            pacer = cls._by_loop[loop] = cls(loop)
+        return pacer
+
+    @property
+    def sessions(self) -> int:
+        return sum(len(g) for g in self._groups)
+
+    def add(self, target: TickTarget) -> None:
+        if self.sessions == 0:
+            self._start = self._loop.time()
+            self._next = [0] * PHASES
+        phase = min(range(PHASES), key=lambda p: len(self._groups[p]))
+        self._groups[phase].append(target)
+        if self._handles[phase] is None:
+            now = self._loop.time()
+            offset = phase * self._period / PHASES
+            n = max(0, int((now - self._start - offset) // self._period) + 1)
+            self._next[phase] = n
+            self._arm(phase)
+
+    def remove(self, target: TickTarget) -> None:
+        for phase, group in enumerate(self._groups):
+            if target in group:
+                group.remove(target)
+                if not group and self._handles[phase] is not None:
+                    handle = self._handles[phase]
+                    assert handle is not None
+                    handle.cancel()
+                    self._handles[phase] = None
+
+    def _deadline(self, phase: int, n: int) -> float:
+        return self._start + phase * self._period / PHASES + n * self._period
+
+    def _arm(self, phase: int) -> None:
+        when = self._deadline(phase, self._next[phase])
+        self._handles[phase] = self._loop.call_at(when, self._fire, phase)
+
+    def _fire(self, phase: int) -> None:
+        now = self._loop.time()
+        n = self._next[phase]
+        behind = int((now - self._deadline(phase, n)) // self._period)
+        if behind >= MAX_CATCH_UP:
+            for target in list(self._groups[phase]):
+                target.on_skipped(behind)
+            n += behind
+            behind = 0
+        for i in range(behind + 1):
+            late = now - self._deadline(phase, n + i) > self._period / 2
+            for target in list(self._groups[phase]):
+                target.on_tick(now, late)
+        self._next[phase] = n + behind + 1
+        if self._groups[phase]:
+            self._arm(phase)
+        else:
+            self._handles[phase] = None
+
+
+class _Endpoint(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram: Callable[[bytes, Address], None]) -> None:
+        self._on_datagram = on_datagram
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self._on_datagram(data, (str(addr[0]), int(addr[1])))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable while the peer is not yet listening; RTP carries on
+        pass
+
+
+async def open_endpoint(
+    host: str, port: int, on_datagram: Callable[[bytes, Address], None]
+) -> tuple[asyncio.DatagramTransport, _Endpoint]:
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    transport, protocol = await loop.create_datagram_endpoint(
+        lambda: _Endpoint(on_datagram), local_addr=(host, port), family=family
+    )
+    return transport, protocol
+
+
+async def open_pair(
+    host: str,
+    port: int,
+    on_rtp: Callable[[bytes, Address], None],
+    on_rtcp: Callable[[bytes, Address], None],
+    *,
+    attempts: int = 50,
+) -> tuple[asyncio.DatagramTransport, asyncio.DatagramTransport]:
+    """Bind RTP on an even port and RTCP on the next one (RFC 3550 section 11).
+
+    ``port`` 0 picks a free even port from ``PORT_RANGE``.
+    """
+    if port and port % 2:
+        raise ValueError("the RTP port must be even (RTCP uses the next one)")
+    rng = random.Random()  # noqa: S311 - port choice, not security
+    candidates = [port] if port else [rng.randrange(*PORT_RANGE, 2) for _ in range(attempts)]
+    last_error: OSError | None = None
+    for candidate in candidates:
+        try:
+            rtp, _ = await open_endpoint(host, candidate, on_rtp)
+        except OSError as exc:
+            last_error = exc
+            continue
+        try:
+            rtcp, _ = await open_endpoint(host, candidate + 1, on_rtcp)
+        except OSError as exc:
+            rtp.close()
+            last_error = exc
+            continue
+        return rtp, rtcp
+    raise OSError(f"no free RTP/RTCP port pair on {host}") from last_error
