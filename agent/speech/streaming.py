@@ -1,0 +1,219 @@
+"""Early transcription: most of the work is done before the caller finishes.
+
+The endpointer waits ``hangover_ms`` (600 ms) of silence before it calls the end of a turn,
+and Whisper then needs ~0.3-0.5 s. Instead, as soon as a pause inside the utterance reaches
+``pause_ms`` (200 ms), the audio so far is transcribed in the background (a *partial*).
+If the caller says nothing more, the utterance at end of turn is exactly the audio of the
+last partial (both are cut at the last voiced frame plus the same tail), so its transcript
+is reused and the turn's text is ready when the hangover expires, or shortly after.
+If the caller went on talking, the whole utterance is transcribed at the end, as without
+this technique (segment-wise transcription is less accurate, so it is not used).
+
+The workflow may also say when an answer is complete (``is_complete(text)``, e.g. a yes/no
+or a full date of birth): a partial that satisfies it shortens this turn's hangover to
+``complete_hangover_ms`` and the turn ends sooner.
+
+Under load, partials are skipped while every STT worker is busy, so early transcription
+never takes a worker from a finished turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from agent.speech.endpoint import (
+    Endpointer,
+    EndpointEvent,
+    EndReason,
+    SpeechEnd,
+    Utterance,
+)
+from agent.speech.turns import BargeIn, BargeInDetector
+from agent.speech.whisper import Hints, Transcript
+
+
+class Transcriber(Protocol):
+    @property
+    def busy(self) -> bool: ...
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamingConfig:
+    early: bool = True
+    pause_ms: int = 200
+    complete_hangover_ms: int = 200
+    skip_when_busy: bool = True
+
+    def __post_init__(self) -> None:
+        if self.pause_ms < 20 or self.complete_hangover_ms < 20:
+            raise ValueError("pause_ms and complete_hangover_ms must be at least one frame")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    text: str
+    onset: float
+    end: float  # end of the last voiced frame
+    endpoint_at: float  # frame time the turn was closed
+    reason: EndReason
+    reused_partial: bool
+    complete: bool  # the workflow's predicate accepted the text
+    partials: int  # partial transcriptions started during the turn
+
+
+@dataclass(slots=True)
+class _Partial:
+    voiced_end: float
+    task: asyncio.Task[Transcript]
+
+
+class StreamingTranscriber:
+    """Feed frames in; ``await next_turn()`` for each finished turn's text."""
+
+    def __init__(
+        self,
+        stt: Transcriber,
+        endpointer: Endpointer,
+        config: StreamingConfig | None = None,
+        *,
+        hints: Hints | None = None,
+        is_complete: Callable[[str], bool] | None = None,
+        barge_in: BargeInDetector | None = None,
+        max_turns_queued: int = 8,
+    ) -> None:
+        self.stt = stt
+        self.endpointer = endpointer
+        self.config = config or StreamingConfig()
+        self.hints = hints
+        self.is_complete = is_complete
+        self.barge_in = barge_in
+        self._turns: asyncio.Queue[TurnResult] = asyncio.Queue(max_turns_queued)
+        self._partial: _Partial | None = None
+        self._partials_started = 0
+        self._complete = False
+        self._last_now = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._previous_final: asyncio.Task[None] | None = None
+
+    def expect(self, hints: Hints | None, is_complete: Callable[[str], bool] | None) -> None:
+        """Set what the workflow's current state expects (used from the next partial on)."""
+        self.hints = hints
+        self.is_complete = is_complete
+
+    def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent | BargeIn]:
+        events = self.endpointer.feed(frame, now)
+        self._last_now = self.endpointer.now
+        out: list[EndpointEvent | BargeIn] = list(events)
+        if self.barge_in is not None:
+            out.extend(self.barge_in.on_events(events))
+        for event in events:
+            self._on_event(event)
+        if self.endpointer.in_speech:
+            self._maybe_partial()
+        return out
+
+    async def next_turn(self) -> TurnResult:
+        return await self._turns.get()
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks)
+        if self._partial is not None:
+            self._partial.task.cancel()
+            tasks.append(self._partial.task)  # type: ignore[arg-type]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- internals -------------------------------------------------------------------
+
+    def _on_event(self, event: EndpointEvent) -> None:
+        if isinstance(event, SpeechEnd) and not event.kept:
+            self._drop_partial()
+        elif isinstance(event, Utterance):
+            partial, self._partial = self._partial, None
+            reuse = partial if partial and partial.voiced_end == event.end else None
+            if partial is not None and reuse is None:
+                partial.task.cancel()
+            task = asyncio.create_task(
+                self._finish(event, reuse, self._partials_started, self._complete)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            self._partials_started = 0
+            self._complete = False
+
+    def _maybe_partial(self) -> None:
+        ep = self.endpointer
+        if not self.config.early or ep.trailing_silence_ms != self.config.pause_ms:
+            return
+        if self._partial is not None and self._partial.voiced_end == ep.last_voiced_end:
+            return
+        if self.config.skip_when_busy and self.stt.busy:
+            return
+        if self._partial is not None:
+            self._partial.task.cancel()
+        audio = ep.audio_so_far()
+        voiced_end = ep.last_voiced_end
+        task = asyncio.create_task(self.stt.transcribe(audio, self.hints))
+        self._partial = _Partial(voiced_end, task)
+        self._partials_started += 1
+        if self.is_complete is not None:
+            task.add_done_callback(lambda t, v=voiced_end: self._on_partial_done(t, v))
+
+    def _on_partial_done(self, task: asyncio.Task[Transcript], voiced_end: float) -> None:
+        if task.cancelled() or task.exception() is not None or self.is_complete is None:
+            return
+        ep = self.endpointer
+        still_current = ep.in_speech and ep.last_voiced_end == voiced_end
+        if not still_current or not self.is_complete(task.result().text):
+            return
+        self._complete = True
+        hangover = self.config.complete_hangover_ms
+        if ep.trailing_silence_ms >= hangover:
+            for event in ep.force_end(self._last_now):
+                self._on_event(event)
+        else:
+            ep.set_hangover(hangover)
+
+    def _drop_partial(self) -> None:
+        if self._partial is not None:
+            self._partial.task.cancel()
+            self._partial = None
+        self._partials_started = 0
+        self._complete = False
+
+    async def _finish(
+        self, utt: Utterance, reuse: _Partial | None, partials: int, complete: bool
+    ) -> None:
+        previous, self._previous_final = self._previous_final, asyncio.current_task()  # type: ignore[assignment]
+        transcript: Transcript | None = None
+        if reuse is not None:
+            await asyncio.wait([reuse.task])
+            if not reuse.task.cancelled() and reuse.task.exception() is None:
+                transcript = reuse.task.result()
+        reused = transcript is not None
+        if transcript is None:
+            transcript = await self.stt.transcribe(utt.audio, self.hints)
+        if previous is not None and not previous.done():
+            await previous  # keep turns in order
+        if self.is_complete is not None and not complete:
+            complete = self.is_complete(transcript.text)
+        await self._turns.put(
+            TurnResult(
+                text=transcript.text,
+                onset=utt.onset,
+                end=utt.end,
+                endpoint_at=utt.now,
+                reason=utt.reason,
+                reused_partial=reused,
+                complete=complete,
+                partials=partials,
+            )
+        )

@@ -1,0 +1,101 @@
+"""Speech-to-text as an asyncio service over a pool of worker processes.
+
+Each worker (spawned, so no model state is forked) loads Whisper once in its initializer;
+``await SpeechToText.transcribe(pcm, hints)`` ships the utterance (int16, 16 kHz) to a
+worker and returns its :class:`Transcript` without blocking the event loop, so RTP pacing
+never waits on a transcription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from agent.speech.whisper import Hints, SttConfig, Transcript, WhisperEngine
+
+_ENGINE: WhisperEngine | None = None
+
+
+def _init_worker(config: SttConfig) -> None:
+    global _ENGINE  # noqa: PLW0603 - one model per worker process, loaded once
+    # Keep numpy/OpenMP helpers from oversubscribing the cores the pool shares.
+    os.environ.setdefault("OMP_NUM_THREADS", str(config.threads()))
+    _ENGINE = WhisperEngine(config)
+
+
+def _work(pcm: np.ndarray, prompt: str | None) -> Transcript:
+    if _ENGINE is None:
+        raise RuntimeError("STT worker used before its model was loaded")
+    return _ENGINE.transcribe(pcm, prompt)
+
+
+def _warm() -> int:
+    _work(np.zeros(16000, dtype=np.int16), None)
+    return os.getpid()
+
+
+class SttClosedError(RuntimeError):
+    """transcribe() called before start() or after close()."""
+
+
+class SpeechToText:
+    """Asyncio facade over the worker pool. ``start()`` loads the models in every worker."""
+
+    def __init__(self, config: SttConfig) -> None:
+        self.config = config
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        """Transcriptions submitted and not yet finished (queued or running)."""
+        return self._pending
+
+    @property
+    def busy(self) -> bool:
+        """True when every worker has work: optional (early) transcriptions should wait."""
+        return self._pending >= self.config.workers
+
+    async def start(self) -> None:
+        if self._pool is not None:
+            return
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.config.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.config,),
+        )
+        loop = asyncio.get_running_loop()
+        # One warm-up per worker: submitted together, they spawn every worker now rather
+        # than on the first live call, and each runs the model once.
+        await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _warm) for _ in range(self.config.workers))
+        )
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        if self._pool is None:
+            raise SttClosedError("speech-to-text is not started")
+        pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
+        prompt = hints.prompt() if hints else None
+        loop = asyncio.get_running_loop()
+        self._pending += 1
+        try:
+            return await loop.run_in_executor(self._pool, _work, pcm, prompt)
+        finally:
+            self._pending -= 1
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True, True)
+
+    async def __aenter__(self) -> SpeechToText:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

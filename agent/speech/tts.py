@@ -1,0 +1,175 @@
+"""Text-to-speech: Piper with the packaged voice, streamed as 20 ms 16 kHz frames.
+
+Piper synthesises one sentence at a time; each sentence is resampled from the voice's rate
+(22.05 kHz) to 16 kHz and cut into 320-sample frames as soon as it is ready, so a long reply
+starts playing after its first sentence. Synthesis runs in a thread: onnxruntime releases
+the GIL while it computes, so the event loop stays on time (``intra_op_threads`` bounds the
+cores it takes). Prompts go through the :class:`PromptCache`: a cached prompt streams at
+once, and :meth:`TextToSpeech.prepare` fills the cache ahead of need (a workflow's fixed
+prompts at start-up, a scheduled call's filled prompts before it is dialled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.speech.audio import FRAME_SAMPLES, RATE, resample, to_int16
+from agent.speech.cache import PromptCache
+from agent.speech.models import VoicePaths, piper_voice_paths
+
+
+@dataclass(frozen=True, slots=True)
+class TtsConfig:
+    intra_op_threads: int = 2
+    synth_threads: int = 1  # concurrent syntheses (one voice session is shared)
+    sentence_gap_ms: int = 120
+    use_cuda: bool = False
+
+    def __post_init__(self) -> None:
+        if self.intra_op_threads < 1 or self.synth_threads < 1 or self.sentence_gap_ms < 0:
+            raise ValueError("thread counts must be >= 1 and the gap >= 0")
+
+
+def load_voice(paths: VoicePaths, config: TtsConfig) -> Any:
+    import onnxruntime  # noqa: PLC0415 - heavy import, only where speech is made
+    from piper import PiperVoice  # noqa: PLC0415
+    from piper.config import PiperConfig  # noqa: PLC0415
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = config.intra_op_threads
+    options.inter_op_num_threads = 1
+    # Spinning threads would burn the cores the STT workers need between syntheses.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = ["CUDAExecutionProvider"] if config.use_cuda else ["CPUExecutionProvider"]
+    session = onnxruntime.InferenceSession(
+        str(paths.model), sess_options=options, providers=providers
+    )
+    with paths.config.open(encoding="utf-8") as f:
+        piper_config = PiperConfig.from_dict(json.load(f))
+    return PiperVoice(session=session, config=piper_config)
+
+
+def frame_stream(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """Re-cut int16 chunks of any length into 320-sample frames; the last one zero-padded."""
+    rest = np.zeros(0, dtype=np.int16)
+    for chunk in chunks:
+        data = np.concatenate([rest, chunk]) if len(rest) else chunk
+        whole = len(data) // FRAME_SAMPLES
+        for i in range(whole):
+            yield data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+        rest = data[whole * FRAME_SAMPLES :]
+    if len(rest):
+        last = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        last[: len(rest)] = rest
+        yield last
+
+
+class TextToSpeech:
+    def __init__(
+        self,
+        cache: PromptCache | None = None,
+        *,
+        config: TtsConfig | None = None,
+        voice: VoicePaths | None = None,
+    ) -> None:
+        self.config = config or TtsConfig()
+        self.paths = voice or piper_voice_paths()
+        self.cache = cache if cache is not None else PromptCache(None, self.paths.voice_id)
+        self.synth_calls = 0  # sentences synthesised (the cache test counts these)
+        self._voice: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def voice_id(self) -> str:
+        return self.paths.voice_id
+
+    async def start(self) -> None:
+        if self._voice is not None:
+            return
+        self._executor = ThreadPoolExecutor(self.config.synth_threads, "tts")
+        loop = asyncio.get_running_loop()
+        self._voice = await loop.run_in_executor(
+            self._executor, load_voice, self.paths, self.config
+        )
+        await loop.run_in_executor(self._executor, lambda: list(self._sentences("Hello.")))
+        self.synth_calls = 0
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        self._voice = None
+
+    def _sentences(self, text: str) -> Iterator[np.ndarray]:
+        """Blocking: int16 16 kHz audio per sentence, with a short gap after each."""
+        if self._voice is None:
+            raise RuntimeError("text-to-speech is not started")
+        rate = self._voice.config.sample_rate
+        gap = np.zeros(RATE * self.config.sentence_gap_ms // 1000, dtype=np.int16)
+        for chunk in self._voice.synthesize(text):
+            self.synth_calls += 1
+            pcm = to_int16(resample(chunk.audio_float_array * 32767.0, rate, RATE))
+            yield np.concatenate([pcm, gap])
+
+    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
+        """20 ms frames of ``text`` as they are synthesised (or at once from the cache)."""
+        cached = self.cache.get(text)
+        if cached is not None:
+            for frame in frame_stream([cached]):
+                yield frame
+            return
+        loop = asyncio.get_running_loop()
+        sentences = self._sentences(text)
+        produced: list[np.ndarray] = []
+
+        def next_sentence() -> np.ndarray | None:
+            return next(sentences, None)
+
+        rest = np.zeros(0, dtype=np.int16)
+        while True:
+            pcm = await loop.run_in_executor(self._executor, next_sentence)
+            if pcm is None:
+                break
+            produced.append(pcm)
+            data = np.concatenate([rest, pcm])
+            whole = len(data) // FRAME_SAMPLES
+            for i in range(whole):
+                yield data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+            rest = data[whole * FRAME_SAMPLES :]
+        if len(rest):
+            last = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+            last[: len(rest)] = rest
+            yield last
+        if produced:
+            self.cache.put(text, np.concatenate(produced))
+
+    async def synthesize(self, text: str) -> np.ndarray:
+        """The whole prompt as int16 16 kHz (cached)."""
+        cached = self.cache.get(text)
+        if cached is not None:
+            return cached
+        loop = asyncio.get_running_loop()
+        pcm = await loop.run_in_executor(self._executor, self._synthesize_all, text)
+        self.cache.put(text, pcm)
+        return pcm
+
+    def _synthesize_all(self, text: str) -> np.ndarray:
+        parts = list(self._sentences(text))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    async def prepare(self, texts: Iterable[str]) -> int:
+        """Synthesise every text not yet cached; returns how many were synthesised."""
+        made = 0
+        for text in dict.fromkeys(texts):
+            if text in self.cache:
+                continue
+            await self.synthesize(text)
+            made += 1
+        return made

@@ -1,0 +1,145 @@
+"""Endpointing on frames with a controlled clock: every frame carries its own time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.speech.audio import FRAME_SAMPLES, frames, telephone
+from agent.speech.endpoint import (
+    EndpointConfig,
+    Endpointer,
+    EndReason,
+    SpeechEnd,
+    SpeechStart,
+    Utterance,
+)
+from tests.speech.conftest import first_sound, load_vector, silence
+
+LOUD = np.full(FRAME_SAMPLES, 1000, dtype=np.int16)
+QUIET = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+def energy(frame: np.ndarray) -> bool:
+    return bool(np.abs(frame).max() > 0)
+
+
+def run(pattern: str, config: EndpointConfig | None = None) -> list:
+    ep = Endpointer(config, classifier=energy)
+    out = []
+    for ch in pattern:
+        out.extend(ep.feed(LOUD if ch == "#" else QUIET))
+    return out
+
+
+def test_start_needs_voiced_frames_in_window() -> None:
+    assert run("#.#....#.....") == []  # never 3 voiced of 5
+    events = run("....###")
+    assert events == [SpeechStart(onset=0.08, now=0.14)]
+
+
+def test_end_after_hangover_and_utterance_audio() -> None:
+    cfg = EndpointConfig(hangover_ms=200, preroll_ms=40, tail_ms=40)
+    events = run("..##########" + "." * 10, cfg)
+    start, end, utt = events
+    assert isinstance(start, SpeechStart)
+    assert end == SpeechEnd(onset=0.04, end=0.24, now=0.44, reason=EndReason.HANGOVER, kept=True)
+    assert isinstance(utt, Utterance)
+    assert utt.now == end.now
+    # pre-roll: the 5-frame trigger window ("..###"), then 7 voiced frames, then 40 ms tail
+    assert len(utt.audio) == FRAME_SAMPLES * (5 + 7 + 2)
+    assert utt.audio[: 2 * FRAME_SAMPLES].max() == 0
+    assert utt.audio[-2 * FRAME_SAMPLES :].max() == 0
+
+
+def test_short_noise_is_dropped() -> None:
+    cfg = EndpointConfig(min_speech_ms=200, hangover_ms=100)
+    events = run("...####" + "." * 6, cfg)
+    assert [type(e) for e in events] == [SpeechStart, SpeechEnd]
+    assert events[1].kept is False
+
+
+def test_max_utterance_cuts() -> None:
+    cfg = EndpointConfig(max_utterance_ms=400)
+    events = run("#" * 40, cfg)
+    ends = [e for e in events if isinstance(e, SpeechEnd)]
+    assert ends[0].reason is EndReason.MAX_LENGTH
+    assert ends[0].now - ends[0].onset == pytest.approx(0.4)
+
+
+def test_force_end_and_hangover_override() -> None:
+    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+    for _ in range(20):
+        ep.feed(LOUD)
+    ep.set_hangover(100)
+    events = [e for _ in range(5) for e in ep.feed(QUIET)]
+    assert isinstance(events[0], SpeechEnd)
+    assert events[0].now - events[0].end == pytest.approx(0.1)
+    for _ in range(20):
+        ep.feed(LOUD)
+    forced = ep.force_end(ep.now)
+    assert forced[0].reason is EndReason.FORCED
+    # The override lasted one utterance only.
+    for _ in range(20):
+        ep.feed(LOUD)
+    assert all(not ep.feed(QUIET) for _ in range(29))
+    assert ep.feed(QUIET)
+
+
+def test_frames_must_be_20ms_int16() -> None:
+    ep = Endpointer(classifier=energy)
+    with pytest.raises(ValueError, match="320"):
+        ep.feed(np.zeros(160, dtype=np.int16))
+    with pytest.raises(ValueError, match="320"):
+        ep.feed(np.zeros(320, dtype=np.float32))
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(ValueError, match="multiple of 20"):
+        EndpointConfig(hangover_ms=250)
+    with pytest.raises(ValueError, match="aggressiveness"):
+        EndpointConfig(aggressiveness=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="#.", max_size=400), st.sampled_from([100, 200, 600]))
+def test_events_alternate_and_respect_limits(pattern: str, hangover: int) -> None:
+    cfg = EndpointConfig(hangover_ms=hangover, max_utterance_ms=3000)
+    events = run(pattern, cfg)
+    open_ = False
+    for e in events:
+        if isinstance(e, SpeechStart):
+            assert not open_
+            open_ = True
+        elif isinstance(e, SpeechEnd):
+            assert open_
+            open_ = False
+            assert e.now - e.onset <= 3.0 + 1e-9
+            if e.reason is EndReason.HANGOVER:
+                assert e.now - e.end == pytest.approx(hangover / 1000)
+        else:
+            assert isinstance(e, Utterance)
+            assert e.end - e.onset >= cfg.min_speech_ms / 1000 - 1e-9
+
+
+@pytest.mark.parametrize("line", ["wideband", "telephone"])
+def test_real_speech_onset_and_end(line: str) -> None:
+    speech = load_vector("caller_dob.wav")
+    if line == "telephone":
+        speech = telephone(speech)  # a second pass through G.711, as over two hops
+    audio = np.concatenate([silence(1.0), speech, silence(1.5)])
+    onset = 1.0 + first_sound(speech)
+    last = 1.0 + len(speech) / 16000 - first_sound(speech[::-1])
+    ep = Endpointer(EndpointConfig(hangover_ms=600))
+    events = [e for f in frames(audio) for e in ep.feed(f)]
+    starts = [e for e in events if isinstance(e, SpeechStart)]
+    utts = [e for e in events if isinstance(e, Utterance)]
+    assert len(starts) == 1
+    assert len(utts) == 1
+    assert abs(starts[0].onset - onset) <= 0.04
+    assert starts[0].now - onset <= 0.1
+    # webrtcvad keeps the decaying end of the last word a little past the energy threshold.
+    assert -0.05 <= utts[0].end - last <= 0.15
+    assert utts[0].now - utts[0].end == pytest.approx(0.6)
