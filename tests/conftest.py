@@ -5,6 +5,7 @@
 * ``pg_template`` (session): name of a database holding every migration, the template that
   ``db_url`` copies (``CREATE DATABASE ... TEMPLATE`` takes ~50 ms, far less than migrating).
 * ``db_url`` (function): superuser URL of a fresh migrated database, dropped afterwards.
+* ``test_kek``: the fixed key-encryption key the ``records`` fixture uses.
 * ``records`` (function): a ``Records`` on that database, connected as ``carrier_app``,
   with the fixed ``TEST_KEK`` and its spool under ``tmp_path / "spool"``.
 
@@ -80,6 +81,11 @@ async def db_url(pg_cluster: EmbeddedPostgres, pg_template: str) -> AsyncIterato
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture
+def test_kek() -> LocalKek:
+    return TEST_KEK
 
 
 @pytest.fixture
