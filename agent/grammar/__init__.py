@@ -1,0 +1,88 @@
+"""Deterministic understanding of what callers say: intents and typed slots.
+
+``understand(text, now)`` gives every intent found; ``parse_slot(kind, text, now)``
+gives a typed value or None. No model, no randomness: the same text and ``now``
+always give the same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.grammar import slots as _slots
+from agent.grammar.carriers import CarrierLexicon, default_lexicon
+from agent.grammar.dates import DatePreference, parse_date, parse_relative
+from agent.grammar.intents import detect, yes_no
+from agent.grammar.normalize import clean
+from agent.grammar.times import parse_time
+
+__all__ = [
+    "GLOBAL_INTENTS", "INTENTS", "SLOT_TYPES", "DatePreference", "Interpretation",
+    "parse_slot", "understand", "yes_no",
+]
+
+GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repeat")
+INTENTS = frozenset({
+    "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
+    "reschedule", "cancel", "dont_know", "later", "done", "refill",
+})
+
+SlotValue = str | int | bool | dt.date | dt.time | DatePreference
+
+
+def _text(text: str, _now: dt.datetime, _opts: int, _lex: CarrierLexicon) -> SlotValue | None:
+    cleaned = clean(text)
+    return cleaned if len(cleaned) >= 2 else None
+
+
+def _make_parsers() -> dict[str, Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]]:
+    return {
+        "yes_no": lambda t, n, o, lex: yes_no(t),
+        "dob": lambda t, n, o, lex: parse_date(t, n.date(), birth=True),
+        "date": lambda t, n, o, lex: parse_date(t, n.date()),
+        "time": lambda t, n, o, lex: parse_time(t),
+        "date_pref": lambda t, n, o, lex: parse_relative(t, n.date()),
+        "digits": lambda t, n, o, lex: _slots.digits(t),
+        "phone": lambda t, n, o, lex: _slots.phone(t),
+        "zip": lambda t, n, o, lex: _zip(t),
+        "number": lambda t, n, o, lex: _slots.number(t),
+        "member_id": lambda t, n, o, lex: _slots.member_id(t),
+        "name": lambda t, n, o, lex: _slots.name(t),
+        "carrier": lambda t, n, o, lex: lex.find(t),
+        "choice": lambda t, n, o, lex: _slots.choice(t, o),
+        "text": _text,
+    }
+
+
+def _zip(text: str) -> str | None:
+    found = _slots.digits(text, min_len=5)
+    return found if found is not None and len(found) in (5, 9) else None
+
+
+_PARSERS = _make_parsers()
+SLOT_TYPES = frozenset(_PARSERS)
+
+
+def parse_slot(
+    kind: str,
+    text: str,
+    now: dt.datetime,
+    *,
+    options: int = 0,
+    lexicon: CarrierLexicon | None = None,
+) -> SlotValue | None:
+    """A typed value of ``kind`` from the utterance, or None when it is not there."""
+    parser = _PARSERS[kind]
+    return parser(text, now, options, lexicon or default_lexicon())
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    text: str
+    intents: frozenset[str]
+
+
+def understand(text: str) -> Interpretation:
+    return Interpretation(clean(text), detect(text))

@@ -1,0 +1,259 @@
+"""Dates and dates of birth, written and spoken.
+
+"March fifth nineteen eighty", "3/5/1980", "the fifth of March 1980",
+"oh three oh five eighty", "1980-03-05"; and relative dates for scheduling
+("tomorrow morning", "next Tuesday afternoon") resolved against ``now``.
+
+Conventions (documented so callers and tests agree):
+- numeric dates are US order (month/day/year);
+- a two-digit year of birth is 19xx unless 20xx is not in the future;
+- a bare weekday ("Tuesday", "this Tuesday") is the first such day after today;
+  "next Tuesday" is the Tuesday of next week (Monday-Sunday weeks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from agent.grammar.normalize import clean
+from agent.grammar.numbers import DIGIT_WORDS, TENS, UNITS, cardinal, digit_run, ordinal
+
+MONTHS: dict[str, int] = {
+    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
+    "apr": 4, "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
+    "september": 9, "sept": 9, "sep": 9, "october": 10, "oct": 10, "november": 11, "nov": 11,
+    "december": 12, "dec": 12,
+}
+WEEKDAYS: dict[str, int] = {
+    "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
+    "sunday": 6, "mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3,
+    "fri": 4, "sat": 5, "sun": 6,
+}
+PARTS_OF_DAY = {"morning": "morning", "afternoon": "afternoon", "evening": "evening",
+                "tonight": "evening", "lunchtime": "afternoon"}
+_NUMERIC = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\b")
+_ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+@dataclass(frozen=True)
+class DatePreference:
+    """A caller's wish for when to come: a day, a part of the day, or both."""
+
+    date: dt.date | None
+    part_of_day: str | None
+
+
+def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tuple[int | None, int]:
+    """Year from "1980", "'80", "80", "nineteen eighty", "two thousand five", "twenty oh five"."""
+    if start >= len(tokens):
+        return None, 0
+    tok = tokens[start].lstrip("'")
+    if re.fullmatch(r"\d{4}", tok):
+        return int(tok), 1
+    if re.fullmatch(r"\d{2}", tok):
+        return _century(int(tok), today, birth=birth), 1
+    first = tokens[start]
+    if first in ("nineteen", "eighteen", "twenty") and start + 1 < len(tokens):
+        century = {"nineteen": 1900, "eighteen": 1800, "twenty": 2000}[first]
+        nxt = tokens[start + 1]
+        if nxt in ("oh", "o", "zero") and start + 2 < len(tokens) and tokens[start + 2] in UNITS:
+            unit = UNITS[tokens[start + 2]]
+            if unit < 10:
+                return century + unit, 3
+        if nxt in TENS:
+            value = TENS[nxt]
+            used = 2
+            if start + 2 < len(tokens) and tokens[start + 2] in UNITS and UNITS[tokens[start + 2]] < 10:
+                value += UNITS[tokens[start + 2]]
+                used = 3
+            return century + value, used
+        if nxt in UNITS and UNITS[nxt] >= 10:
+            return century + UNITS[nxt], 2
+        if nxt == "hundred":
+            return century, 2
+    if first == "two" and start + 1 < len(tokens) and tokens[start + 1] == "thousand":
+        whole, used = cardinal(tokens, start)
+        if whole is not None and 2000 <= whole < 2100:
+            return whole, used
+    if first in TENS or (first in UNITS and UNITS[first] >= 10):
+        short, used = cardinal(tokens, start)
+        if short is not None and short < 100:
+            return _century(short, today, birth=birth), used
+    return None, 0
+
+
+def _century(two_digits: int, today: dt.date, *, birth: bool) -> int:
+    year = 2000 + two_digits
+    if birth:
+        return year if year <= today.year else year - 100
+    return year if year >= today.year - 50 else year + 100
+
+
+def _safe(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _next_occurrence(month: int, day: int, today: dt.date) -> dt.date | None:
+    for year in (today.year, today.year + 1):
+        found = _safe(year, month, day)
+        if found is not None and found >= today:
+            return found
+    return None
+
+
+def parse_date(text: str, today: dt.date, *, birth: bool = False) -> dt.date | None:
+    """A calendar date; a date of birth needs a year, another date defaults to the next one."""
+    cleaned = clean(text)
+    m = _ISO.search(cleaned)
+    if m:
+        return _safe(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    m = _NUMERIC.search(cleaned)
+    if m:
+        year_text = m.group(3)
+        year = int(year_text) if len(year_text) == 4 else _century(int(year_text), today, birth=birth)
+        return _safe(year, int(m.group(1)), int(m.group(2)))
+    toks = [t for t in cleaned.replace(",", " ").split() if t not in ("of", "the", "on", "in")]
+    for i, tok in enumerate(toks):
+        if tok in MONTHS and not (tok == "may" and _is_modal_may(toks, i)):
+            found = _month_first(toks, i, today, birth=birth)
+            if found is not None:
+                return found
+        day, used = ordinal(toks, i)
+        if day is None and re.fullmatch(r"\d{1,2}", tok):
+            day, used = int(tok), 1
+        if day is not None and i + used < len(toks) and toks[i + used] in MONTHS:
+            month = MONTHS[toks[i + used]]
+            said_year, _ = _year(toks, i + used + 1, today, birth=birth)
+            found = _complete(said_year, month, day, today, birth=birth)
+            if found is not None:
+                return found
+    return _spoken_digits(toks, today, birth=birth)
+
+
+def _is_modal_may(toks: list[str], i: int) -> bool:
+    nxt = toks[i + 1] if i + 1 < len(toks) else ""
+    return nxt in ("i", "we", "be", "have", "you") or (i > 0 and toks[i - 1] in ("i", "you", "we"))
+
+
+def _month_first(toks: list[str], i: int, today: dt.date, *, birth: bool) -> dt.date | None:
+    month = MONTHS[toks[i]]
+    day, used = ordinal(toks, i + 1)
+    if day is None and i + 1 < len(toks):
+        if re.fullmatch(r"\d{1,2}", toks[i + 1]):
+            day, used = int(toks[i + 1]), 1
+        elif toks[i + 1] in UNITS or toks[i + 1] in TENS:
+            value, used = cardinal(toks, i + 1)
+            # "march twenty nineteen eighty": only take the day part below 32
+            if value is not None and value > 31 and toks[i + 1] in TENS:
+                value, used = TENS[toks[i + 1]], 1
+            day = value if value is not None and 1 <= value <= 31 else None
+    if day is None:
+        return None
+    year, _ = _year(toks, i + 1 + used, today, birth=birth)
+    return _complete(year, month, day, today, birth=birth)
+
+
+def _complete(
+    year: int | None, month: int, day: int, today: dt.date, *, birth: bool
+) -> dt.date | None:
+    if year is not None:
+        return _safe(year, month, day)
+    if birth:
+        return None
+    return _next_occurrence(month, day, today)
+
+
+def _spoken_digits(toks: list[str], today: dt.date, *, birth: bool) -> dt.date | None:
+    """"oh three oh five eighty" (MMDDYY), "zero three zero five one nine eight zero" (MMDDYYYY),
+    "oh three oh five nineteen eighty" (MMDD + spoken year)."""
+    for i, tok in enumerate(toks):
+        if tok not in DIGIT_WORDS and not tok.isdigit():
+            continue
+        digits, used = _month_day_digits(toks, i)
+        if len(digits) == 4:
+            year, _ = _year(toks, i + used, today, birth=birth)
+            if year is not None:
+                found = _safe(year, int(digits[:2]), int(digits[2:]))
+                if found is not None:
+                    return found
+        run, _ = digit_run(toks, i)
+        if len(run) == 8:
+            return _safe(int(run[4:]), int(run[:2]), int(run[2:4]))
+        if len(run) == 6:
+            return _safe(_century(int(run[4:]), today, birth=birth), int(run[:2]), int(run[2:4]))
+        return None
+    return None
+
+
+def _month_day_digits(toks: list[str], start: int) -> tuple[str, int]:
+    out = ""
+    i = start
+    while i < len(toks) and len(out) < 4:
+        tok = toks[i]
+        if tok in DIGIT_WORDS:
+            out += DIGIT_WORDS[tok]
+        elif re.fullmatch(r"\d{1,4}", tok) and len(out) + len(tok) <= 4:
+            out += tok
+        else:
+            break
+        i += 1
+    return out, i - start
+
+
+def parse_relative(text: str, today: dt.date) -> DatePreference | None:
+    """"tomorrow morning", "next Tuesday afternoon", "in three days", "March 5th"."""
+    cleaned = clean(text)
+    toks = cleaned.split()
+    part = next((PARTS_OF_DAY[t] for t in toks if t in PARTS_OF_DAY), None)
+    day: dt.date | None = None
+    if "day after tomorrow" in cleaned:
+        day = today + dt.timedelta(days=2)
+    elif "tomorrow" in toks or "tmrw" in toks:
+        day = today + dt.timedelta(days=1)
+    elif "today" in toks or "tonight" in toks or "this afternoon" in cleaned or (
+        "this morning" in cleaned or "this evening" in cleaned
+    ):
+        day = today
+    else:
+        day = _weekday(toks, today) or _in_days(toks, today)
+        if day is None and "next week" in cleaned:
+            day = today + dt.timedelta(days=7 - today.weekday())
+        if day is None:
+            found = parse_date(cleaned, today)
+            day = found if found is not None and found >= today else None
+    if day is None and part is None:
+        return None
+    return DatePreference(day, part)
+
+
+def _weekday(toks: list[str], today: dt.date) -> dt.date | None:
+    for i, tok in enumerate(toks):
+        if tok not in WEEKDAYS:
+            continue
+        target = WEEKDAYS[tok]
+        ahead = (target - today.weekday()) % 7 or 7
+        if i > 0 and toks[i - 1] == "next":
+            start_next_week = today + dt.timedelta(days=7 - today.weekday())
+            return start_next_week + dt.timedelta(days=target)
+        return today + dt.timedelta(days=ahead)
+    return None
+
+
+def _in_days(toks: list[str], today: dt.date) -> dt.date | None:
+    for i, tok in enumerate(toks):
+        if tok == "in" and i + 1 < len(toks):
+            value, used = cardinal(toks, i + 1)
+            if value is None and toks[i + 1] in ("a", "one"):
+                value, used = 1, 1
+            if value is not None and i + 1 + used < len(toks):
+                unit = toks[i + 1 + used]
+                if unit in ("day", "days"):
+                    return today + dt.timedelta(days=value)
+                if unit in ("week", "weeks"):
+                    return today + dt.timedelta(days=7 * value)
+    return None

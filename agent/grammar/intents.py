@@ -1,0 +1,159 @@
+"""Intents: yes/no and the phrases the workflows act on.
+
+Each intent is a list of whole-word phrases matched on cleaned text; more specific
+phrases win (a deny phrase such as "that's not right" is checked before the affirm
+word "right"). Opt-out words follow STANDARDS.md (64.1200(a)(10)): stop, quit, end,
+revoke, opt out, cancel, unsubscribe, plus the usual "don't call me" forms.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.grammar.normalize import clean, has_phrase
+
+DENY_PHRASES = (
+    "i don't think so", "i dont think so", "don't think so", "not really", "that's not right",
+    "thats not right", "that is not right", "that's not correct", "that is not correct",
+    "that's wrong", "thats wrong", "that is wrong", "not correct", "incorrect", "no thanks",
+    "no thank you", "not at all", "i can't", "i cannot", "i can not", "i won't", "not me",
+    "that's not me", "negative", "absolutely not", "definitely not", "of course not",
+    "nope", "nah", "no", "naw", "never", "not quite", "wrong",
+)
+AFFIRM_PHRASES = (
+    "that's right", "thats right", "that is right", "that's correct", "that is correct",
+    "that's me", "thats me", "this is he", "this is she", "this is him", "this is her",
+    "speaking", "you got it", "sounds good", "that works", "that's fine", "that is fine",
+    "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uh huh",
+    "mhm", "yes", "yeah", "yea", "yep", "yup", "ya", "sure", "correct", "right", "absolutely",
+    "definitely", "certainly", "affirmative", "ok", "okay", "alright", "all right", "fine",
+    "perfect", "great", "confirm", "confirmed", "exactly", "indeed", "yessir",
+)
+AGENT_PHRASES = (
+    "talk to a person", "speak to a person", "talk to someone", "speak to someone",
+    "speak with someone", "talk with someone", "speak with a person", "talk with a person",
+    "real person", "a human", "representative", "operator", "an agent", "live agent",
+    "the front desk", "talk to a human", "speak to a human", "transfer me", "receptionist",
+    "talk to somebody", "speak to somebody", "customer service", "a nurse",
+)
+REPEAT_PHRASES = (
+    "repeat that", "repeat", "say that again", "say it again", "what did you say", "pardon",
+    "come again", "one more time", "didn't catch", "didn't hear", "didnt catch", "didnt hear",
+    "could you say that", "can you say that", "sorry what", "what was that", "i missed that",
+)
+WRONG_NUMBER_PHRASES = (
+    "wrong number", "no one by that name", "nobody by that name", "no one here by that name",
+    "nobody here by that name", "doesn't live here", "does not live here", "don't know who that is",
+    "dont know who that is", "don't know anyone", "no such person", "you have the wrong",
+    "you've got the wrong", "not this number", "never heard of",
+)
+OPT_OUT_PHRASES = (
+    "stop calling", "don't call", "dont call", "do not call", "never call", "stop contacting",
+    "take me off", "remove me", "remove my number", "no more calls", "stop these calls",
+    "opt out", "opt me out", "optout", "unsubscribe", "revoke", "stop the calls",
+    "stop texting", "no more messages", "leave me alone", "put me on your do not call",
+    "cancel these calls", "cancel the calls", "cancel all calls", "cancel my subscription",
+    "cancel the reminders", "cancel these reminders", "cancel reminders", "end these calls",
+)
+# Single opt-out words count when they are (nearly) all the caller said.
+OPT_OUT_WORDS = frozenset({"stop", "quit", "end", "revoke", "unsubscribe", "cancel"})
+_OPT_OUT_PADDING = frozenset({"please", "just", "it", "now", "that", "calling", "call", "the",
+                              "this", "all", "i", "said", "want", "to", "right", "away", "me"})
+RESCHEDULE_PHRASES = (
+    "reschedule", "re schedule", "change my appointment", "change the appointment", "change it",
+    "move my appointment", "move the appointment", "move it", "different time", "different day",
+    "another time", "another day", "other time", "can't make it", "cant make it",
+    "cannot make it", "won't make it", "wont make it", "won't be able", "not be able to make",
+    "later date", "push it back", "new time", "new appointment", "earlier appointment",
+    "book", "schedule", "make an appointment",
+)
+CANCEL_PHRASES = (
+    "cancel my appointment", "cancel the appointment", "cancel it", "cancel that",
+    "cancel this appointment", "cancel appointment", "call it off", "don't need the appointment",
+    "no longer need", "don't need it anymore", "dont need it anymore",
+)
+DONT_KNOW_PHRASES = ("i don't know", "i dont know", "not sure", "no idea", "i'm not sure",
+                     "don't remember", "dont remember", "can't remember", "i forget")
+LATER_PHRASES = ("call me back", "call back later", "not a good time", "bad time", "i'm busy",
+                 "im busy", "i'm driving", "call later", "another time to talk")
+DONE_PHRASES = ("that's all", "thats all", "nothing else", "that's it", "i'm done", "no more")
+REFILL_PHRASES = ("refill", "renew", "more medication", "prescription", "need more")
+
+
+def _first_hit(cleaned: str, phrases: tuple[str, ...]) -> int | None:
+    best: int | None = None
+    for phrase in phrases:
+        m = re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned)
+        if m and (best is None or m.start() < best):
+            best = m.start()
+    return best
+
+
+def yes_no(text: str) -> bool | None:
+    """True for yes, False for no, None when neither (the earliest answer wins)."""
+    cleaned = clean(text)
+    deny = _first_hit(cleaned, DENY_PHRASES)
+    affirm = _first_hit(cleaned, AFFIRM_PHRASES)
+    if deny is None and affirm is None:
+        return None
+    if affirm is None:
+        return False
+    if deny is None:
+        return True
+    if affirm < deny and _overlaps_deny_phrase(cleaned, affirm):
+        return False
+    return affirm < deny
+
+
+def _overlaps_deny_phrase(cleaned: str, pos: int) -> bool:
+    for phrase in DENY_PHRASES:
+        for m in re.finditer(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned):
+            if m.start() <= pos < m.end():
+                return True
+    return False
+
+
+def is_opt_out(cleaned: str) -> bool:
+    if any(has_phrase(cleaned, p) for p in OPT_OUT_PHRASES):
+        return True
+    words = cleaned.split()
+    if not words:
+        return False
+    core = [w for w in words if w not in _OPT_OUT_PADDING]
+    if len(core) == 1 and core[0] in OPT_OUT_WORDS:
+        return True
+    # "stop" leading the answer ("stop, I'm not interested"), but not "stop by the office"
+    return words[0] in ("stop", "quit") and (len(words) == 1 or words[1] not in ("by", "in", "at"))
+
+
+def is_bare_cancel(cleaned: str) -> bool:
+    """"cancel" alone: the appointment, or the calls? The engine asks."""
+    core = [w for w in cleaned.split() if w not in _OPT_OUT_PADDING]
+    return core == ["cancel"]
+
+
+def detect(text: str) -> frozenset[str]:
+    """Every intent the utterance expresses; the engine picks by the state's order."""
+    cleaned = clean(text)
+    found: set[str] = set()
+    if is_bare_cancel(cleaned):
+        found.add("cancel_ambiguous")
+    elif is_opt_out(cleaned):
+        found.add("opt_out")
+    table = (
+        ("agent", AGENT_PHRASES), ("repeat", REPEAT_PHRASES),
+        ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
+        ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
+        ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
+    )
+    for name, phrases in table:
+        if any(has_phrase(cleaned, p) for p in phrases):
+            found.add(name)
+    answer = yes_no(cleaned)
+    if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
+        found.add("affirm")
+    elif answer is False and "opt_out" not in found:
+        found.add("deny")
+    if "i don't know" in cleaned or "dont know" in cleaned:
+        found.discard("deny")
+    return frozenset(found)

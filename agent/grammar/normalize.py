@@ -1,0 +1,49 @@
+"""Cleaning ASR output before the grammars look at it.
+
+Speech recognisers add punctuation, capitals and hesitation words that carry no
+meaning for the grammars; they are removed here so every grammar sees the same
+lowercase, single-spaced text. Characters that carry meaning in written forms
+(``/`` and ``-`` in dates, ``:`` in times, ``@`` and ``.`` in addresses) are kept
+between digits or letters.
+"""
+
+from __future__ import annotations
+
+import re
+
+FILLERS = frozenset(
+    {"um", "umm", "ummm", "uh", "uhh", "uhm", "er", "erm", "hmm", "hm", "mm", "mmm", "ah", "ahh"}
+)
+_MULTI_FILLERS = ("you know", "let's see", "lets see", "let me see", "let me think", "i mean")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
+# Punctuation that never carries meaning for the grammars.
+_DROP = re.compile(r"[!?;\"()\[\]{}<>…]")
+# A comma or period not between two digits is a pause, not part of a number.
+_PAUSE = re.compile(r"(?<!\d)[.,](?!\d)|(?<=\d)[.,](?!\d)|(?<!\d)[.,](?=\d)")
+_SPACES = re.compile(r"\s+")
+
+
+def clean(text: str) -> str:
+    """Lowercase, drop punctuation and hesitations, single spaces."""
+    out = text.translate(_APOSTROPHES).lower()
+    out = _DROP.sub(" ", out)
+    out = _PAUSE.sub(" ", out)
+    out = out.replace("-", " - ").replace("  ", " ")
+    # hyphens: keep them inside digit groups (555-0123, 3-5-1980), split words (twenty-five)
+    out = re.sub(r"(?<=\d) - (?=\d)", "-", out)
+    out = out.replace(" - ", " ")
+    for phrase in _MULTI_FILLERS:
+        out = re.sub(rf"\b{phrase}\b", " ", out)
+    words = [w for w in _SPACES.split(out) if w and w not in FILLERS]
+    return " ".join(words)
+
+
+def tokens(text: str) -> list[str]:
+    """Tokens of the cleaned text."""
+    cleaned = clean(text)
+    return cleaned.split(" ") if cleaned else []
+
+
+def has_phrase(cleaned: str, phrase: str) -> bool:
+    """Whole-word phrase match on cleaned text."""
+    return re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned) is not None

@@ -1,0 +1,162 @@
+"""Typed slot values: digits, phone numbers, member IDs, names, carriers, choices.
+
+Every parser takes cleaned or raw text and returns a value or None; none raise.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.grammar.normalize import clean
+from agent.grammar.numbers import DIGIT_WORDS, cardinal, digit_run
+
+LETTER_WORDS: dict[str, str] = {
+    "ay": "A", "bee": "B", "be": "B", "see": "C", "sea": "C", "cee": "C", "dee": "D", "ee": "E",
+    "ef": "F", "eff": "F", "gee": "G", "aitch": "H", "eye": "I", "jay": "J", "kay": "K",
+    "el": "L", "ell": "L", "em": "M", "en": "N", "pee": "P", "cue": "Q", "queue": "Q", "ar": "R",
+    "are": "R", "ess": "S", "tee": "T", "tea": "T", "you": "U", "vee": "V", "ex": "X",
+    "why": "Y", "zee": "Z", "zed": "Z",
+}
+NATO: dict[str, str] = {
+    "alpha": "A", "alfa": "A", "bravo": "B", "charlie": "C", "delta": "D", "echo": "E",
+    "foxtrot": "F", "golf": "G", "hotel": "H", "india": "I", "juliet": "J", "juliett": "J",
+    "kilo": "K", "lima": "L", "mike": "M", "november": "N", "oscar": "O", "papa": "P",
+    "quebec": "Q", "romeo": "R", "sierra": "S", "tango": "T", "uniform": "U", "victor": "V",
+    "whiskey": "W", "xray": "X", "x-ray": "X", "yankee": "Y", "zulu": "Z",
+}
+_ID_LEAD = frozenset({"my", "member", "id", "i.d", "i.d.", "number", "is", "it's", "its", "it",
+                      "the", "numbers", "policy", "subscriber", "okay", "ok", "yes", "sure",
+                      "that's", "thats", "card", "says", "on", "reads", "so"})
+NAME_PREFIXES = (
+    "my name is", "my name's", "the name is", "name is", "this is", "it's", "its", "i'm", "im",
+    "i am", "you're speaking with", "you are speaking with", "speaking with", "it is", "yes",
+    "yeah", "sure", "hi", "hello", "that's", "this",
+)
+_NOT_NAME = frozenset({"and", "my", "birthday", "born", "date", "of", "birth", "is", "the", "on",
+                       "i", "was", "speaking", "calling", "here", "yes", "no", "please",
+                       "thanks", "thank", "you"})
+
+
+def digits(text: str, *, min_len: int = 1) -> str | None:
+    """The longest digit run in the utterance ("five five five, oh one two three")."""
+    toks = clean(text).replace(",", " ").split()
+    best = ""
+    i = 0
+    while i < len(toks):
+        run, used = digit_run(toks, i)
+        if len(run) > len(best):
+            best = run
+        i += max(used, 1)
+    return best if len(best) >= min_len else None
+
+
+def phone(text: str) -> str | None:
+    """A ten-digit NANP number (a leading 1 or +1 is dropped)."""
+    found = digits(text.replace("+", " "), min_len=10)
+    if found is None:
+        return None
+    if len(found) == 11 and found.startswith("1"):
+        found = found[1:]
+    return found if len(found) == 10 else None
+
+
+def number(text: str) -> int | None:
+    toks = clean(text).split()
+    for i in range(len(toks)):
+        value, _ = cardinal(toks, i)
+        if value is not None:
+            return value
+    return None
+
+
+def member_id(text: str) -> str | None:
+    """Letters and digits read out: "Z Z X one two three", "A as in apple, 4 5 6", "zzx123"."""
+    raw = clean(text).replace(",", " ").replace("-", " ")
+    raw = re.sub(r"\b(\w)\s+(?:as|like)\s+in\s+\w+", r"\1", raw)
+    raw = re.sub(r"\b(\w)\s+for\s+[a-z]{3,}\b", r"\1", raw)
+    toks = raw.split()
+    i = 0
+    while i < len(toks) and toks[i] in _ID_LEAD:
+        i += 1
+    out: list[str] = []
+    while i < len(toks):
+        tok = toks[i]
+        if tok in ("double", "triple") and i + 1 < len(toks):
+            piece = _id_piece(toks[i + 1])
+            if piece:
+                out.append(piece * (2 if tok == "double" else 3))
+                i += 2
+                continue
+        piece = _id_piece(tok)
+        if piece is None:
+            if out:
+                break
+            i += 1
+            continue
+        out.append(piece)
+        i += 1
+    value = "".join(out)
+    if len(value) >= 5 and any(c.isdigit() for c in value):
+        return value
+    return None
+
+
+def _id_piece(tok: str) -> str | None:
+    if tok in DIGIT_WORDS and tok not in ("to", "too", "for"):
+        return DIGIT_WORDS[tok]
+    if tok in NATO:
+        return NATO[tok]
+    if tok in LETTER_WORDS:
+        return LETTER_WORDS[tok]
+    if re.fullmatch(r"[a-z0-9]+", tok) and (len(tok) == 1 or any(c.isdigit() for c in tok)):
+        return tok.upper()
+    return None
+
+
+def name(text: str) -> str | None:
+    """A person's name, title-cased ("my name is testa patientson" -> "Testa Patientson")."""
+    cleaned = clean(text)
+    cleaned = re.sub(r"\b(and )?(my )?(date of birth|birthday|dob|born)\b.*$", "", cleaned)
+    changed = True
+    while changed:
+        changed = False
+        for prefix in NAME_PREFIXES:
+            if cleaned.startswith(prefix + " "):
+                cleaned = cleaned[len(prefix) + 1:]
+                changed = True
+    if "," in text and re.fullmatch(r"[a-z']+ [a-z']+", cleaned):
+        last, first = text.split(",", 1)
+        if last.strip() and first.strip() and " " not in last.strip():
+            cleaned = clean(first + " " + last)
+    words = [w for w in cleaned.split() if re.fullmatch(r"[a-z][a-z'.]*", w)]
+    if words and all(len(w) == 1 for w in words) and len(words) > 1:
+        return "".join(words).title()
+    words = [w for w in words if w not in _NOT_NAME]
+    if not words or len(words) > 4:
+        return None
+    return " ".join(w.capitalize() for w in words)
+
+
+def names_match(said: str, first: str, last: str | None) -> bool:
+    """Case-insensitive, spelling-tolerant match of a said name against the record."""
+    said_words = [w for w in clean(said).replace(".", " ").split() if w]
+    want = [first.lower()] + ([last.lower()] if last else [])
+    return all(w in said_words for w in want) or "".join(said_words) == "".join(want)
+
+
+def choice(text: str, count: int) -> int | None:
+    """Which of ``count`` offered options (1-based): "the second one", "two", "option 3"."""
+    cleaned = clean(text)
+    ordinals = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": count,
+                "1st": 1, "2nd": 2, "3rd": 3}
+    for word, idx in ordinals.items():
+        if re.search(rf"\b{word}\b", cleaned) and 1 <= idx <= count:
+            return idx
+    m = re.search(r"\b(?:option|number|choice)\s+(\w+)\b", cleaned)
+    candidates = [m.group(1)] if m else cleaned.split()
+    for tok in candidates:
+        value = int(tok) if tok.isdigit() else {"one": 1, "two": 2, "three": 3, "four": 4,
+                                                 "five": 5}.get(tok)
+        if value is not None and 1 <= value <= count:
+            return value
+    return None

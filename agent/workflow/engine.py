@@ -1,0 +1,515 @@
+"""The deterministic workflow engine (sans-IO).
+
+``Conversation`` walks one workflow for one call or chat. The host calls
+``start(now)`` and then ``handle(input, now)`` for every caller turn, key press,
+silence or action result, and executes the effects returned in order. No I/O, no
+clock, no randomness: the same workflow, record and inputs always give the same
+effects (tested with Hypothesis).
+
+Global inputs, in every state (STANDARDS.md, 47 CFR 64.1200):
+  opt-out words or key 9 -> RecordRevocation + AddDoNotCall at once, polite goodbye;
+  "talk to a person" or key 0 -> transfer; "repeat that" or key * -> prompts again;
+  "wrong number" -> apology and hang up. A bare "cancel" where the state also
+  accepts cancelling the appointment is asked about; an unclear answer to that
+  question is taken as an opt-out (the safe reading of a revocation).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
+from agent.grammar.slots import names_match
+from agent.memory import MemoryView
+from agent.workflow.actions import ACTIONS
+from agent.workflow.effects import (
+    Action,
+    ActionResult,
+    AddDoNotCall,
+    Audit,
+    AuditStep,
+    CallerHangup,
+    Dtmf,
+    Effect,
+    Expectation,
+    Hangup,
+    Input,
+    Listen,
+    NoInput,
+    RecordRevocation,
+    Remember,
+    Say,
+    Transfer,
+    Utterance,
+)
+from agent.workflow.model import (
+    Accept,
+    BranchRule,
+    Prompt,
+    State,
+    Verify,
+    VerifyCheck,
+    Workflow,
+    evaluate,
+    resolve,
+)
+from agent.workflow.template import contains_phi, fields, needs_verification, render
+
+DEFAULT_PROMPTS: dict[str, str] = {
+    "optout_goodbye": "Thank you. You will not receive any more calls from {org_name}. Goodbye.",
+    "transfer_notice": "One moment please, I am connecting you with someone from {org_name}.",
+    "wrong_number_goodbye": "I am sorry for the trouble. We will update our records. Goodbye.",
+    "escalation_notice": "I am having trouble understanding. Let me connect you with a member "
+                         "of our staff.",
+    "cancel_disambiguation": "Just to be sure: do you want to cancel your appointment, or stop "
+                             "receiving calls from us? Say appointment, or say stop calls.",
+    "no_match_default": "Sorry, I did not understand that.",
+    "no_input_default": "Sorry, I did not hear anything.",
+}
+SLOT_PLACEHOLDERS = {"dob": "[DOB]", "date": "[DATE]", "name": "[NAME]", "phone": "[PHONE]",
+                     "member_id": "[MEMBER_ID]", "digits": "[DIGITS]", "zip": "[ZIP]",
+                     "text": "[TEXT]", "carrier": "[CARRIER]", "time": "[TIME]",
+                     "date_pref": "[DATE]", "number": "[NUMBER]", "yes_no": "[ANSWER]",
+                     "choice": "[CHOICE]"}
+MAX_AUTOMATIC_STEPS = 200
+
+
+class EngineError(Exception):
+    """The engine refused to go on; the host ends the call safely."""
+
+
+class ScopeViolation(EngineError):
+    def __init__(self, workflow: str, action: str, missing: frozenset[str]) -> None:
+        self.workflow = workflow
+        self.action = action
+        self.missing = missing
+        super().__init__(f"workflow {workflow!r} may not run action {action!r}: "
+                         f"scope lacks {', '.join(sorted(missing))}")
+
+
+class PhiBeforeVerification(EngineError):
+    def __init__(self, workflow: str, state: str, prompt_id: str) -> None:
+        self.workflow = workflow
+        self.state = state
+        self.prompt_id = prompt_id
+        super().__init__(f"workflow {workflow!r} state {state!r}: prompt {prompt_id!r} "
+                         "contains PHI and the caller is not verified")
+
+
+class HostProtocolError(EngineError):
+    """The host fed an input the engine was not waiting for."""
+
+
+class Conversation:
+    def __init__(
+        self,
+        workflow: Workflow,
+        record: Mapping[str, Any],
+        *,
+        call_id: str,
+        channel: str = "voice",
+        memory: MemoryView | None = None,
+    ) -> None:
+        self.workflow = workflow
+        self._record = record
+        self._call_id = call_id
+        self._channel = channel
+        self._memory = memory
+        self.state = workflow.start
+        self.verified = False
+        self.finished = False
+        self.path: list[str] = []
+        self._slots: dict[str, Any] = {}
+        self._slot_types: dict[str, str] = {}
+        self._vars: dict[str, Any] = {}
+        self._phi_vars: set[str] = set()
+        self._attempts = 0
+        self._failures: dict[str, int] = {}
+        self._outcome: str | None = None
+        self._facts: dict[str, str] = {}
+        self._pending_action: str | None = None
+        self._disambiguating = False
+        self._seq = 0
+
+    # ---- public API -------------------------------------------------------------------
+
+    def start(self, now: dt.datetime) -> list[Effect]:
+        out: list[Effect] = []
+        self._enter(self.workflow.start, now, out)
+        return out
+
+    def handle(self, event: Input, now: dt.datetime) -> list[Effect]:
+        out: list[Effect] = []
+        if self.finished:
+            return out
+        if isinstance(event, CallerHangup):
+            self._audit(out, now, "caller_hangup")
+            self._finish(out, now, self._outcome or "incomplete")
+            return out
+        if isinstance(event, ActionResult):
+            self._on_action_result(event, now, out)
+            return out
+        if self._pending_action is not None:
+            if self._is_opt_out(event):
+                self._opt_out(event, now, out)
+                return out
+            raise HostProtocolError(f"input while action {self._pending_action!r} is pending")
+        if self._disambiguating:
+            self._on_disambiguation(event, now, out)
+        elif isinstance(event, Dtmf):
+            self._on_dtmf(event, now, out)
+        elif isinstance(event, Utterance):
+            self._on_utterance(event, now, out)
+        elif isinstance(event, NoInput):
+            self._retry(self._current, now, out, no_input=True)
+        return out
+
+    @property
+    def slot_names(self) -> frozenset[str]:
+        return frozenset(self._slots)
+
+    # ---- inputs -----------------------------------------------------------------------
+
+    @property
+    def _current(self) -> State:
+        return self.workflow.states[self.state]
+
+    def _is_opt_out(self, event: Input) -> bool:
+        if isinstance(event, Dtmf):
+            return event.key == "9"
+        if isinstance(event, Utterance):
+            return "opt_out" in understand(event.text).intents
+        return False
+
+    def _on_dtmf(self, event: Dtmf, now: dt.datetime, out: list[Effect]) -> None:
+        state = self._current
+        if event.key == "9":
+            self._opt_out(event, now, out)
+            return
+        for accept in state.accept:
+            if accept.dtmf == event.key:
+                self._take(accept, f"dtmf:{event.key}", now, out)
+                return
+        if event.key == "0":
+            self._global("agent", now, out)
+        elif event.key == "*":
+            self._global("repeat", now, out)
+        else:
+            self._retry(state, now, out, no_input=False)
+
+    def _on_utterance(self, event: Utterance, now: dt.datetime, out: list[Effect]) -> None:
+        state = self._current
+        intents = understand(event.text).intents
+        if "opt_out" in intents:
+            self._opt_out(event, now, out)
+            return
+        if "cancel_ambiguous" in intents:
+            if any(a.intent == "cancel" for a in state.accept):
+                self._disambiguating = True
+                self._audit(out, now, "global", intent="cancel_ambiguous")
+                self._say("cancel_disambiguation", now, out)
+                out.append(Listen(Expectation(("cancel", "opt_out"), None, ("1", "9"),
+                                              ("appointment", "stop calls"))))
+            else:
+                self._opt_out(event, now, out)
+            return
+        for accept in state.accept:
+            if accept.intent is not None and accept.intent in intents:
+                self._take(accept, accept.intent, now, out)
+                return
+        for name in GLOBAL_INTENTS:
+            if name in intents:
+                self._global(name, now, out)
+                return
+        for accept in state.accept:
+            if accept.slot is not None:
+                options = 0
+                if accept.slot.options is not None:
+                    offered = resolve(accept.slot.options, self._scope())
+                    options = len(offered) if isinstance(offered, (list, tuple)) else 0
+                value = parse_slot(accept.slot.type, event.text, now, options=options)
+                if value is not None:
+                    self._slots[accept.slot.name] = value
+                    self._slot_types[accept.slot.name] = accept.slot.type
+                    self._take(accept, None, now, out)
+                    return
+            elif accept.any_text and event.text.strip():
+                self._take(accept, None, now, out)
+                return
+        self._retry(state, now, out, no_input=False)
+
+    def _on_disambiguation(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
+        self._disambiguating = False
+        wants_appointment = False
+        if isinstance(event, Utterance):
+            cleaned = understand(event.text)
+            wants_appointment = ("appointment" in cleaned.text.split() or "cancel" in cleaned.intents
+                                 ) and "opt_out" not in cleaned.intents
+        elif isinstance(event, Dtmf):
+            wants_appointment = event.key == "1"
+        accept = next((a for a in self._current.accept if a.intent == "cancel"), None)
+        if wants_appointment and accept is not None:
+            self._take(accept, "cancel", now, out)
+        else:
+            self._opt_out(event, now, out)
+
+    def _take(self, accept: Accept, intent: str | None, now: dt.datetime,
+              out: list[Effect]) -> None:
+        for name, value in accept.set_vars:
+            self._vars[name] = value
+        slots = {}
+        if accept.slot is not None:
+            slots[accept.slot.name] = SLOT_PLACEHOLDERS.get(accept.slot.type, "[VALUE]")
+        self._audit(out, now, "input", intent=intent, slots=slots)
+        self._enter(accept.goto, now, out)
+
+    def _retry(self, state: State, now: dt.datetime, out: list[Effect], *, no_input: bool) -> None:
+        self._attempts += 1
+        limit = state.max_attempts or self.workflow.max_attempts
+        self._audit(out, now, "no_input" if no_input else "no_match")
+        if self._attempts >= limit:
+            self._escalate(now, out)
+            return
+        reprompts = state.no_input if no_input else state.no_match
+        if reprompts:
+            self._say(reprompts[min(self._attempts, len(reprompts)) - 1], now, out)
+        else:
+            self._say("no_input_default" if no_input else "no_match_default", now, out)
+            for prompt_id in state.say:
+                self._say(prompt_id, now, out)
+        out.append(Listen(self._expectation(state)))
+
+    def _escalate(self, now: dt.datetime, out: list[Effect]) -> None:
+        if self.workflow.on_max_attempts is not None:
+            self._enter(self.workflow.on_max_attempts, now, out)
+            return
+        self._say("escalation_notice", now, out)
+        self._transfer(self.workflow.transfer_queue, "max attempts", now, out)
+
+    def _global(self, name: str, now: dt.datetime, out: list[Effect]) -> None:
+        self._audit(out, now, "global", intent=name)
+        if name == "agent":
+            self._say("transfer_notice", now, out)
+            self._transfer(self.workflow.transfer_queue, "caller asked for a person", now, out)
+        elif name == "wrong_number":
+            self._say("wrong_number_goodbye", now, out)
+            out.append(Hangup("wrong_number"))
+            self._finish(out, now, "wrong_number")
+        elif name == "repeat":
+            for prompt_id in self._current.say:
+                self._say(prompt_id, now, out)
+            out.append(Listen(self._expectation(self._current)))
+
+    def _opt_out(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
+        method = "dtmf" if isinstance(event, Dtmf) else "voice"
+        patient_id = self._patient_id()
+        phone = resolve("patient.phone", self._record)
+        phone_text = str(phone) if phone is not None else None
+        self._pending_action = None
+        self._audit(out, now, "global", intent="opt_out")
+        out.append(RecordRevocation(patient_id, phone_text, self._channel, method, now))
+        out.append(AddDoNotCall(phone_text, patient_id, "caller request", now))
+        self._say("optout_goodbye", now, out)
+        out.append(Hangup("opted_out"))
+        self._finish(out, now, "opted_out")
+
+    def _on_action_result(self, event: ActionResult, now: dt.datetime, out: list[Effect]) -> None:
+        if self._pending_action != event.name:
+            raise HostProtocolError(f"result for {event.name!r}, waiting for "
+                                    f"{self._pending_action!r}")
+        self._pending_action = None
+        call = self._current.action
+        assert call is not None
+        if call.save_as is not None:
+            self._vars[call.save_as] = dict(event.data)
+            if ACTIONS[call.name].result_phi:
+                self._phi_vars.add(call.save_as)
+        for key in ("appointment_id", "slot_id"):
+            if key in event.data:
+                self._facts[key] = str(event.data[key])
+        self._audit(out, now, "result", action=call.name, result=event.status)
+        table = dict(call.on)
+        target = table.get(event.status, table.get("default"))
+        if target is None:
+            self._escalate(now, out)
+            return
+        self._enter(target, now, out)
+
+    # ---- states -----------------------------------------------------------------------
+
+    def _enter(self, name: str, now: dt.datetime, out: list[Effect]) -> None:
+        for _ in range(MAX_AUTOMATIC_STEPS):
+            nxt = self._enter_once(name, now, out)
+            if nxt is None:
+                return
+            name = nxt
+        raise EngineError(f"workflow {self.workflow.id!r} loops without listening at {name!r}")
+
+    def _enter_once(self, name: str, now: dt.datetime, out: list[Effect]) -> str | None:
+        state = self.workflow.states[name]
+        self.state = name
+        self.path.append(name)
+        self._attempts = 0
+        if state.outcome is not None:
+            self._outcome = state.outcome
+        if state.skip_if_known is not None and self._memory is not None:
+            slot, target = state.skip_if_known
+            if slot in self._memory.collected:
+                self._audit(out, now, "skip", intent=None, slots={slot: "[KNOWN]"})
+                return target
+        self._audit(out, now, "enter")
+        for prompt_id in state.say:
+            self._say(prompt_id, now, out)
+        if state.end is not None:
+            out.append(Hangup(state.end))
+            self._finish(out, now, self._outcome or "completed")
+            return None
+        if state.transfer is not None:
+            self._transfer(state.transfer, f"workflow step {name}", now, out)
+            return None
+        if state.action is not None:
+            self._run_action(state, now, out)
+            return None
+        if state.verify is not None:
+            return self._verify(state.verify, now, out)
+        if state.branch:
+            return self._branch(state.branch)
+        if state.next is not None:
+            return state.next
+        out.append(Listen(self._expectation(state)))
+        return None
+
+    def _run_action(self, state: State, now: dt.datetime, out: list[Effect]) -> None:
+        call = state.action
+        assert call is not None
+        spec = ACTIONS.get(call.name)
+        if spec is None:
+            raise ScopeViolation(self.workflow.id, call.name, frozenset({"(unknown action)"}))
+        missing = spec.scopes - self.workflow.scope
+        if missing:
+            raise ScopeViolation(self.workflow.id, call.name, frozenset(missing))
+        scope = self._scope()
+        args: dict[str, Any] = {}
+        for key, value in call.args:
+            if isinstance(value, str) and value.startswith("$"):
+                args[key] = resolve(value[1:], scope)
+            elif isinstance(value, str):
+                args[key] = render(value, scope)
+            else:
+                args[key] = value
+        self._pending_action = call.name
+        self._audit(out, now, "action", action=call.name)
+        out.append(Action(call.name, args))
+
+    def _verify(self, verify: Verify, now: dt.datetime, out: list[Effect]) -> str:
+        ok = all(self._check(c) for c in verify.checks)
+        self._audit(out, now, "verify", result="ok" if ok else "fail")
+        if ok:
+            self.verified = True
+            return verify.ok
+        count = self._failures.get(self.state, 0) + 1
+        self._failures[self.state] = count
+        for check in verify.checks:
+            self._slots.pop(check.slot, None)
+        return verify.locked if count >= verify.max_failures else verify.fail
+
+    def _check(self, check: VerifyCheck) -> bool:
+        said = self._slots.get(check.slot)
+        if said is None:
+            return False
+        if check.kind in ("name", "first_name"):
+            first = resolve(f"{check.field}.first_name", self._record)
+            last = resolve(f"{check.field}.last_name", self._record)
+            if not isinstance(first, str):
+                return False
+            return names_match(str(said), first, str(last) if check.kind == "name" else None)
+        want = resolve(check.field, self._record)
+        if want is None:
+            return False
+        if check.kind == "dob":
+            expected = want if isinstance(want, dt.date) else _as_date(str(want))
+            return expected is not None and said == expected
+        norm_said = "".join(ch for ch in str(said).upper() if ch.isalnum())
+        norm_want = "".join(ch for ch in str(want).upper() if ch.isalnum())
+        if check.kind == "last4":
+            return len(norm_said) >= 4 and norm_want.endswith(norm_said[-4:])
+        return norm_said == norm_want
+
+    def _branch(self, rules: tuple[BranchRule, ...]) -> str:
+        scope = self._scope()
+        for rule in rules:
+            if rule.when is None or evaluate(rule.when, scope):
+                return rule.goto
+        raise EngineError(f"workflow {self.workflow.id!r} state {self.state!r}: no branch matched")
+
+    # ---- effects ----------------------------------------------------------------------
+
+    def _prompt(self, prompt_id: str) -> Prompt:
+        prompt = self.workflow.prompts.get(prompt_id)
+        if prompt is None:
+            return Prompt(prompt_id, DEFAULT_PROMPTS[prompt_id], phi=False, line=0)
+        return prompt
+
+    def _say(self, prompt_id: str, now: dt.datetime, out: list[Effect]) -> None:
+        prompt = self._prompt(prompt_id)
+        phi_fields = self.workflow.phi_fields
+        paths = fields(prompt.text)
+        gated = prompt.phi or any(needs_verification(p, phi_fields, self._phi_vars) for p in paths)
+        if gated and not self.verified:
+            raise PhiBeforeVerification(self.workflow.id, self.state, prompt_id)
+        phi = gated or any(contains_phi(p, phi_fields, self._phi_vars) for p in paths)
+        text = render(prompt.text, self._scope())
+        out.append(Say(prompt_id, text, prompt.interruptible, phi))
+
+    def _transfer(self, target: str, reason: str, now: dt.datetime, out: list[Effect]) -> None:
+        collected = ", ".join(sorted(self._slots)) or "nothing"
+        summary = (f"{self.workflow.id}: {reason}; at step {self.state}; identity "
+                   f"{'verified' if self.verified else 'not verified'}; collected: {collected}")
+        out.append(Transfer(target, summary, self._patient_id() if self.verified else None))
+        self._finish(out, now, self._outcome or "transferred")
+
+    def _finish(self, out: list[Effect], now: dt.datetime, outcome: str) -> None:
+        self.finished = True
+        self._audit(out, now, "end", result=outcome)
+        facts = dict(self._facts)
+        appointment_id = resolve("appointment.id", self._record)
+        if appointment_id is not None:
+            facts.setdefault("appointment_id", str(appointment_id))
+        out.append(Remember(self._patient_id(), self.workflow.id, outcome,
+                            frozenset(self._slots), facts, now))
+
+    def _audit(self, out: list[Effect], now: dt.datetime, event: str, *,
+               intent: str | None = None, slots: Mapping[str, str] | None = None,
+               action: str | None = None, result: str | None = None) -> None:
+        self._seq += 1
+        out.append(Audit(AuditStep(self._call_id, self.workflow.id, self._seq, self.state, event,
+                                   now, intent, dict(slots or {}), action, result)))
+
+    def _expectation(self, state: State) -> Expectation:
+        intents = tuple(a.intent for a in state.accept if a.intent is not None)
+        slot_type = next((a.slot.type for a in state.accept if a.slot is not None), None)
+        keys = tuple(a.dtmf for a in state.accept if a.dtmf is not None)
+        return Expectation(intents, slot_type, keys, state.hints)
+
+    def _scope(self) -> dict[str, Any]:
+        scope: dict[str, Any] = dict(self._record)
+        scope["slots"] = dict(self._slots)
+        scope["vars"] = dict(self._vars)
+        scope["offers"] = self._vars.get("offers", {}).get("offers") if isinstance(
+            self._vars.get("offers"), dict) else None
+        scope["memory"] = self._memory.as_scope() if self._memory is not None else {}
+        scope["attempt"] = self._attempts
+        return scope
+
+    def _patient_id(self) -> str | None:
+        value = resolve("patient.id", self._record)
+        return str(value) if value is not None else None
+
+
+def _as_date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None

@@ -1,0 +1,146 @@
+"""Executes the engine's whitelisted actions against a calendar and a record sink.
+
+The engine only names an action; this host does it. Writes of collected answers
+go to a ``RecordSink`` (the records engineer backs it with encrypted fields; the
+simulator and tests keep them in memory). Every method returns an
+``ActionResult``; scheduling failures become statuses, never exceptions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from agent.grammar import DatePreference
+from agent.scheduling import AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
+from agent.workflow.effects import Action, ActionResult
+from agent.workflow.records import slot_label
+
+
+MIN_LEAD = dt.timedelta(hours=2)  # never offer a slot the patient cannot reach in time
+
+
+class RecordSink(Protocol):
+    def save(self, patient_id: str | None, kind: str, values: Mapping[str, Any]) -> None: ...
+
+
+class MemorySink:
+    def __init__(self) -> None:
+        self.saved: list[tuple[str | None, str, dict[str, Any]]] = []
+
+    def save(self, patient_id: str | None, kind: str, values: Mapping[str, Any]) -> None:
+        self.saved.append((patient_id, kind, dict(values)))
+
+
+class ActionHost:
+    def __init__(self, calendar: Calendar, sink: RecordSink, *, patient_id: str | None,
+                 appointment_id: str | None, tz: dt.tzinfo,
+                 providers: Mapping[str, Provider] | None = None,
+                 prescription: Mapping[str, Any] | None = None) -> None:
+        self._calendar = calendar
+        self._sink = sink
+        self.patient_id = patient_id
+        self.appointment_id = appointment_id
+        self._tz = tz
+        self._providers = dict(providers or {})
+        self._prescription = prescription
+        self._offers: list[str] = []
+
+    async def execute(self, action: Action, now: dt.datetime) -> ActionResult:
+        handler = getattr(self, f"_do_{action.name}", None)
+        if handler is None:
+            return ActionResult(action.name, "error", {"reason": "not available here"})
+        try:
+            result: ActionResult = await handler(action, now)
+        except NotFound:
+            return ActionResult(action.name, "error", {"reason": "not found"})
+        return result
+
+    async def _do_find_free_slots(self, action: Action, now: dt.datetime) -> ActionResult:
+        pref = action.args.get("preference")
+        day = pref.date if isinstance(pref, DatePreference) else None
+        part = pref.part_of_day if isinstance(pref, DatePreference) else None
+        limit = int(action.args.get("limit") or 3)
+        provider = action.args.get("provider") or None
+        after = now + MIN_LEAD
+        slots = await self._calendar.free_slots(after=after, limit=limit, day=day,
+                                                part_of_day=part, provider_id=provider)
+        if not slots and pref is not None:
+            slots = await self._calendar.free_slots(after=after, limit=limit, provider_id=provider)
+        self._offers = [s.id for s in slots]
+        offers = [{"slot_id": s.id, "label": self._label(s.start, s.provider_id)} for s in slots]
+        if not offers:
+            return ActionResult(action.name, "none", {"offers": [], "spoken": ""})
+        spoken = "; ".join(f"{o['label']}" for o in offers)
+        return ActionResult(action.name, "ok", {"offers": offers, "spoken": spoken})
+
+    def _label(self, start: dt.datetime, provider_id: str) -> str:
+        provider = self._providers.get(provider_id)
+        return slot_label(start.astimezone(self._tz), provider.name if provider else None)
+
+    def _chosen(self, action: Action) -> str | None:
+        choice = action.args.get("choice")
+        if not isinstance(choice, int) or not 1 <= choice <= len(self._offers):
+            return None
+        return self._offers[choice - 1]
+
+    async def _do_reschedule_appointment(self, action: Action, now: dt.datetime) -> ActionResult:
+        slot_id = self._chosen(action)
+        if slot_id is None or self.appointment_id is None:
+            return ActionResult(action.name, "error", {"reason": "no choice"})
+        try:
+            new = await self._calendar.reschedule(self.appointment_id, slot_id, now)
+        except SlotTaken:
+            return ActionResult(action.name, "taken", {})
+        self.appointment_id = new.id
+        return ActionResult(action.name, "ok", {"appointment_id": new.id, "slot_id": slot_id,
+                                                "label": self._label(new.start, new.provider_id)})
+
+    async def _do_book_appointment(self, action: Action, now: dt.datetime) -> ActionResult:
+        slot_id = self._chosen(action)
+        if slot_id is None or self.patient_id is None:
+            return ActionResult(action.name, "error", {"reason": "no choice"})
+        try:
+            new = await self._calendar.book(self.patient_id, slot_id, now)
+        except SlotTaken:
+            return ActionResult(action.name, "taken", {})
+        return ActionResult(action.name, "ok", {"appointment_id": new.id, "slot_id": slot_id,
+                                                "label": self._label(new.start, new.provider_id)})
+
+    async def _set(self, action: Action, status: AppointmentStatus,
+                   now: dt.datetime) -> ActionResult:
+        if self.appointment_id is None:
+            return ActionResult(action.name, "error", {"reason": "no appointment"})
+        appt = await self._calendar.set_status(self.appointment_id, status, now)
+        return ActionResult(action.name, "ok", {"appointment_id": appt.id})
+
+    async def _do_confirm_appointment(self, action: Action, now: dt.datetime) -> ActionResult:
+        return await self._set(action, AppointmentStatus.CONFIRMED, now)
+
+    async def _do_cancel_appointment(self, action: Action, now: dt.datetime) -> ActionResult:
+        return await self._set(action, AppointmentStatus.CANCELLED, now)
+
+    async def _save(self, action: Action, kind: str) -> ActionResult:
+        self._sink.save(self.patient_id, kind, action.args)
+        return ActionResult(action.name, "ok", {})
+
+    async def _do_save_demographics(self, action: Action, now: dt.datetime) -> ActionResult:
+        return await self._save(action, "demographics")
+
+    async def _do_save_insurance(self, action: Action, now: dt.datetime) -> ActionResult:
+        return await self._save(action, "insurance")
+
+    async def _do_save_visit_reason(self, action: Action, now: dt.datetime) -> ActionResult:
+        return await self._save(action, "visit_reason")
+
+    async def _do_save_screening(self, action: Action, now: dt.datetime) -> ActionResult:
+        return await self._save(action, "screening")
+
+    async def _do_request_refill(self, action: Action, now: dt.datetime) -> ActionResult:
+        return await self._save(action, "refill_request")
+
+    async def _do_lookup_refill(self, action: Action, now: dt.datetime) -> ActionResult:
+        if self._prescription is None:
+            return ActionResult(action.name, "none", {})
+        return ActionResult(action.name, "ok", dict(self._prescription))

@@ -1,0 +1,155 @@
+"""Where the simulator (and later the call handler) gets patient data: ``RecordSource``.
+
+``ClinicFileSource`` reads the demo clinic file (config/clinic.yaml); the lead can
+back the same interface with Postgres. ``build_record`` turns rows into the
+template scope a workflow sees (spoken dates and times included).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from agent.scheduling import (
+    Appointment,
+    AppointmentStatus,
+    InMemoryCalendar,
+    Provider,
+    working_hour_slots,
+)
+from carrier.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ClinicInfo:
+    name: str
+    callback_number: str
+    timezone: str
+    insurance_carriers: tuple[str, ...] = ()
+    queues: Mapping[str, str] = field(default_factory=dict)
+
+
+class RecordSource(Protocol):
+    def clinic(self) -> ClinicInfo: ...
+
+    def patient(self, patient_id: str) -> Mapping[str, Any] | None: ...
+
+    def prescription(self, patient_id: str) -> Mapping[str, Any] | None: ...
+
+    def calendar(self, now: dt.datetime) -> InMemoryCalendar: ...
+
+
+class ClinicFileSource:
+    """The demo clinic YAML: clinic, providers, hours, patients, appointments."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        try:
+            with Path(path).open(encoding="utf-8") as fh:
+                self._data: dict[str, Any] = yaml.safe_load(fh) or {}
+        except OSError as exc:
+            raise ConfigError(self.path, "-", f"cannot read: {exc.strerror}") from None
+        for key in ("clinic", "patients", "providers"):
+            if key not in self._data:
+                raise ConfigError(self.path, key, "missing")
+
+    def clinic(self) -> ClinicInfo:
+        c = self._data["clinic"]
+        return ClinicInfo(str(c["name"]), str(c["callback_number"]),
+                          str(c.get("timezone", "America/New_York")),
+                          tuple(self._data.get("insurance_carriers", [])))
+
+    def patient(self, patient_id: str) -> Mapping[str, Any] | None:
+        for p in self._data["patients"]:
+            if str(p["id"]) == patient_id:
+                return dict(p)
+        return None
+
+    def prescription(self, patient_id: str) -> Mapping[str, Any] | None:
+        for rx in self._data.get("prescriptions", []):
+            if str(rx.get("patient_id")) == patient_id:
+                return dict(rx)
+        return None
+
+    def calendar(self, now: dt.datetime) -> InMemoryCalendar:
+        tz = ZoneInfo(self.clinic().timezone)
+        today = now.astimezone(tz).date()
+        providers = [Provider(str(p["id"]), str(p["name"]), str(p.get("specialty", "")))
+                     for p in self._data["providers"]]
+        hours = self._data.get("hours", {})
+        minutes = int(hours.get("slot_minutes", 30))
+        appointments = []
+        for a in self._data.get("appointments", []):
+            if "start" in a:
+                start = dt.datetime.fromisoformat(str(a["start"]))
+                start = start if start.tzinfo else start.replace(tzinfo=tz)
+            else:
+                day = today + dt.timedelta(days=int(a["in_days"]))
+                start = dt.datetime.combine(day, dt.time.fromisoformat(str(a["time"])), tz)
+            appointments.append(Appointment(
+                str(a["id"]), str(a["patient_id"]), str(a["provider_id"]), start,
+                start + dt.timedelta(minutes=minutes), AppointmentStatus(str(a["status"]))))
+        slots = working_hour_slots(
+            providers, first_day=today, days=int(hours.get("days_ahead", 14)),
+            start=dt.time.fromisoformat(str(hours.get("start", "09:00"))),
+            end=dt.time.fromisoformat(str(hours.get("end", "17:00"))), minutes=minutes,
+            weekdays=hours.get("weekdays", [0, 1, 2, 3, 4]), tz=tz,
+            busy=[(a.provider_id, a.start) for a in appointments])
+        return InMemoryCalendar(providers, slots, appointments, tz=tz)
+
+
+def spoken_day(when: dt.datetime) -> str:
+    return f"{when.strftime('%A')}, {when.strftime('%B')} {when.day}"
+
+
+def spoken_time(when: dt.datetime) -> str:
+    hour = when.hour % 12 or 12
+    suffix = "AM" if when.hour < 12 else "PM"
+    return f"{hour}:{when.minute:02d} {suffix}" if when.minute else f"{hour} {suffix}"
+
+
+def slot_label(start: dt.datetime, provider: str | None = None) -> str:
+    text = f"{spoken_day(start)} at {spoken_time(start)}"
+    return f"{text} with {provider}" if provider else text
+
+
+def build_record(clinic: ClinicInfo, patient: Mapping[str, Any] | None,
+                 appointment: Appointment | None, providers: Mapping[str, Provider],
+                 *, prescription: Mapping[str, Any] | None = None,
+                 queue_name: str = "our staff") -> dict[str, Any]:
+    """The scope workflow templates read: ``{org_name}``, ``{appointment.time}``, ..."""
+    tz = ZoneInfo(clinic.timezone)
+    record: dict[str, Any] = {
+        "org_name": clinic.name,
+        "callback_number": spoken_phone(clinic.callback_number),
+        "queue_name": queue_name,
+    }
+    if patient is not None:
+        record["patient"] = {k: (str(v) if isinstance(v, (dt.date, int)) else v)
+                             for k, v in patient.items()}
+    if appointment is not None:
+        local = appointment.start.astimezone(tz)
+        provider = providers.get(appointment.provider_id)
+        record["appointment"] = {
+            "id": appointment.id, "provider_id": appointment.provider_id, "day": spoken_day(local), "time": spoken_time(local),
+            "provider": provider.name if provider else "your provider",
+            "status": str(appointment.status), "start": local.isoformat(),
+        }
+    if prescription is not None:
+        record["prescription"] = dict(prescription)
+    return record
+
+
+def spoken_phone(number: str) -> str:
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    if len(digits) != 10:
+        return number
+    return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
