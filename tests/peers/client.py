@@ -12,6 +12,9 @@ Events are dicts `{"event": NAME, "t": monotonic seconds (same clock as time.mon
 events that arrived before the call, so there is no race between acting and waiting.
 """
 
+# Every wait here takes a keyword `timeout=` in seconds, the asyncpg style STYLE.md asks for.
+# ruff: noqa: ASYNC109
+
 from __future__ import annotations
 
 import asyncio
@@ -56,8 +59,12 @@ def pjsua2_skip_reason() -> str | None:
             f"pjsua2 is not installed for {where}: the pjsua2-python wheels exist only "
             "for CPython 3.8-3.12 on Linux x86_64"
         )
-    probe = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-c", "import pjsua2"], capture_output=True, text=True, timeout=30, check=False
+    probe = subprocess.run(
+        [sys.executable, "-c", "import pjsua2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["?"])[-1]
@@ -112,6 +119,7 @@ class PjsuaPeer:
         name: str = "peer",
         log_dir: str | Path | None = None,
         ready_timeout: float = 15.0,
+        check_exit: bool = True,
         **options: Any,
     ) -> AsyncIterator[PjsuaPeer]:
         """Launch a peer and yield it once its transports are bound; always kill it at exit.
@@ -123,6 +131,10 @@ class PjsuaPeer:
         registrar, password, auth_user, realm, reg_expires, proxy,
         srtp ("disabled" | "optional" | "mandatory"), srtp_secure_signaling (0-2),
         log_level (pjsip, default 4), user_agent.
+
+        pjsip's log (with every SIP message) goes to `peer.log_path` (in `log_dir`, default
+        $TMPDIR/pjsua-peer-logs). With `check_exit`, leaving the block raises PeerExited if
+        the peer did not exit cleanly (status 0) after `quit`.
         """
         reason = pjsua2_skip_reason()
         if reason is not None:
@@ -150,8 +162,13 @@ class PjsuaPeer:
             ready = await peer.wait_event("ready", timeout=ready_timeout)
             peer.ports = {k: int(v) for k, v in ready["ports"].items()}
             yield peer
-        finally:
+        except BaseException:
             await peer._stop()
+            raise
+        await peer._stop()
+        if check_exit and peer.proc.returncode != 0:
+            # A crash during the orderly shutdown is a peer bug worth failing on.
+            raise PeerExited(f"exit status {peer.proc.returncode}; " + peer._exit_text())
 
     async def _stop(self) -> None:
         try:
@@ -207,7 +224,9 @@ class PjsuaPeer:
 
         `reply_timeout` defaults to 10 s plus the command's own `timeout` argument, if any.
         """
-        timeout = reply_timeout if reply_timeout is not None else 10.0 + float(args.get("timeout") or 0)
+        timeout = (
+            reply_timeout if reply_timeout is not None else 10.0 + float(args.get("timeout") or 0)
+        )
         if self._exited:
             raise PeerExited(self._exit_text())
         req_id = next(self._ids)
@@ -257,9 +276,7 @@ class PjsuaPeer:
                 raise PeerExited(f"waiting for {event!r}: " + self._exit_text())
             remaining = deadline - loop.time()
             if remaining <= 0:
-                seen = [
-                    {k: v for k, v in e.items() if k != "msg"} for e in self.events(event)[-5:]
-                ]
+                seen = [{k: v for k, v in e.items() if k != "msg"} for e in self.events(event)[-5:]]
                 raise TimeoutError(
                     f"peer {self.name}: no {event!r} event (call={call}) in {timeout} s; "
                     f"last {event!r} events: {seen}; log {self.log_path}"
@@ -339,7 +356,9 @@ class PjsuaPeer:
         result = await self.command("play", call=call, tone=tone, loop=loop)
         return int(result["play_id"])
 
-    async def play_wav(self, path: str | Path, *, call: int | None = None, loop: bool = False) -> int:
+    async def play_wav(
+        self, path: str | Path, *, call: int | None = None, loop: bool = False
+    ) -> int:
         """Play a 16-bit PCM WAV (any rate, resampled to 16 kHz); returns the play id."""
         result = await self.command("play", call=call, path=str(path), loop=loop)
         return int(result["play_id"])
@@ -373,7 +392,12 @@ class PjsuaPeer:
         """Write the next `frames` received frames (or, with `from_start`, the call's audio
         from its beginning) to a 16 kHz mono WAV; returns the measure of that audio too."""
         return await self._waiting(
-            "record", timeout, call=call, path=str(path), frames=frames, min_rms=min_rms,
+            "record",
+            timeout,
+            call=call,
+            path=str(path),
+            frames=frames,
+            min_rms=min_rms,
             from_start=from_start,
         )
 
@@ -387,7 +411,9 @@ class PjsuaPeer:
     ) -> float:
         """Wait for received audio (`frames` consecutive frames above `min_rms`); returns the
         peer-side monotonic time of the first of them."""
-        result = await self._waiting("wait_audio", timeout, call=call, min_rms=min_rms, frames=frames)
+        result = await self._waiting(
+            "wait_audio", timeout, call=call, min_rms=min_rms, frames=frames
+        )
         return float(result["onset_t"])
 
     async def _waiting(self, cmd: str, timeout: float, **args: Any) -> dict[str, Any]:
@@ -432,9 +458,7 @@ class PjsuaPeer:
         deadline = loop.time() + timeout
         digits = ""
         for _ in range(count):
-            e = await self.wait_event(
-                "dtmf", call=call, timeout=max(0.0, deadline - loop.time())
-            )
+            e = await self.wait_event("dtmf", call=call, timeout=max(0.0, deadline - loop.time()))
             digits += e["digit"]
         return digits
 

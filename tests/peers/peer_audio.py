@@ -21,7 +21,7 @@ def tone(freq: float, seconds: float, *, amplitude: float = 0.3, rate: int = RAT
     """A sine tone as int16 samples; `amplitude` is a fraction of full scale."""
     if not 0.0 < amplitude <= 1.0:
         raise ValueError("amplitude must be in (0, 1]")
-    n = int(round(seconds * rate))
+    n = round(seconds * rate)
     t = np.arange(n, dtype=np.float64) / rate
     return np.round(np.sin(2.0 * np.pi * freq * t) * amplitude * 32767.0).astype(np.int16)
 
@@ -30,7 +30,7 @@ def resample(samples: np.ndarray, src_rate: int, dst_rate: int = RATE) -> np.nda
     """Linear-interpolation resampling of int16 mono samples (good enough for test audio)."""
     if src_rate == dst_rate or samples.size == 0:
         return samples.astype(np.int16, copy=False)
-    n_out = int(round(samples.size * dst_rate / src_rate))
+    n_out = round(samples.size * dst_rate / src_rate)
     x_out = np.arange(n_out, dtype=np.float64) * (src_rate / dst_rate)
     out = np.interp(x_out, np.arange(samples.size, dtype=np.float64), samples.astype(np.float64))
     return np.clip(np.round(out), -32768, 32767).astype(np.int16)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pjsua2 as pj
-from peer_audio import FRAME_BYTES, FRAME_SAMPLES, RATE
+from peer_audio import FRAME_BYTES, RATE
 
 Emit = Callable[..., None]
 
@@ -76,7 +76,7 @@ def tx_option(headers: dict[str, str] | None) -> pj.SipTxOption:
     return opt
 
 
-class AudioPort(pj.AudioMediaPort):
+class AudioPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 is untyped
     """One bridge port per call: plays a 16 kHz buffer into it and captures what it receives."""
 
     def __init__(self, handle: int, emit: Emit) -> None:
@@ -112,7 +112,7 @@ class AudioPort(pj.AudioMediaPort):
             self._play = b""
             self._pos = 0
 
-    def onFrameRequested(self, frame: Any) -> None:  # noqa: N802 - pjsua2 callback name
+    def onFrameRequested(self, frame: Any) -> None:
         done_id = 0
         with self._lock:
             if self._pos < len(self._play):
@@ -134,7 +134,7 @@ class AudioPort(pj.AudioMediaPort):
         if done_id:
             self._emit("play_done", call=self.handle, play_id=done_id)
 
-    def onFrameReceived(self, frame: Any) -> None:  # noqa: N802 - pjsua2 callback name
+    def onFrameReceived(self, frame: Any) -> None:
         data = _vector_bytes(frame.buf) if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO else b""
         if len(data) != FRAME_BYTES:
             data = (data + _ZERO_FRAME)[:FRAME_BYTES]
@@ -155,7 +155,7 @@ class AudioPort(pj.AudioMediaPort):
         return self.frames[start:]
 
 
-class PeerCall(pj.Call):
+class PeerCall(pj.Call):  # type: ignore[misc]  # pjsua2 is untyped
     """A call with a stable per-process handle (pjsua call ids are reused)."""
 
     def __init__(self, peer: Any, acc: pj.Account, call_id: int = pj.PJSUA_INVALID_ID) -> None:
@@ -174,7 +174,7 @@ class PeerCall(pj.Call):
     def emit(self, event: str, **fields: Any) -> None:
         self.peer.emit(event, call=self.handle, **fields)
 
-    def onCallState(self, prm: Any) -> None:  # noqa: N802
+    def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
         self.state = STATE_NAMES.get(ci.state, str(ci.state))
         self.emit(
@@ -189,7 +189,7 @@ class PeerCall(pj.Call):
         if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.peer.call_ended(self)
 
-    def onCallMediaState(self, prm: Any) -> None:  # noqa: N802
+    def onCallMediaState(self, prm: Any) -> None:
         ci = self.getInfo()
         for mi in ci.media:
             if mi.type != pj.PJMEDIA_TYPE_AUDIO:
@@ -209,10 +209,10 @@ class PeerCall(pj.Call):
         am.startTransmit(self.port)
         self.port.startTransmit(am)
 
-    def onDtmfDigit(self, prm: Any) -> None:  # noqa: N802
+    def onDtmfDigit(self, prm: Any) -> None:
         self.emit("dtmf", digit=str(prm.digit), method=int(prm.method))
 
-    def onCallTransferRequest(self, prm: Any) -> None:  # noqa: N802
+    def onCallTransferRequest(self, prm: Any) -> None:
         accept = self.peer.accept_transfer
         new_handle = None
         if accept:
@@ -224,7 +224,7 @@ class PeerCall(pj.Call):
             prm.statusCode = 603
         self.emit("transfer_request", to=str(prm.dstUri), accepted=accept, new_call=new_handle)
 
-    def onCallTransferStatus(self, prm: Any) -> None:  # noqa: N802
+    def onCallTransferStatus(self, prm: Any) -> None:
         self.emit(
             "transfer_status",
             code=int(prm.statusCode),
@@ -232,17 +232,17 @@ class PeerCall(pj.Call):
             final=bool(prm.finalNotify),
         )
 
-    def onCreateMediaTransportSrtp(self, prm: Any) -> None:  # noqa: N802
+    def onCreateMediaTransportSrtp(self, prm: Any) -> None:
         if self.srtp is not None:
             prm.srtpUse = self.srtp
 
 
-class PeerAccount(pj.Account):
+class PeerAccount(pj.Account):  # type: ignore[misc]  # pjsua2 is untyped
     def __init__(self, peer: Any) -> None:
         super().__init__()
         self.peer = peer
 
-    def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
+    def onIncomingCall(self, prm: Any) -> None:
         call = PeerCall(self.peer, self, prm.callId)
         self.peer.adopt(call)  # keep the reference, or the caller gets 603 at once
         ci = call.getInfo()
@@ -256,7 +256,7 @@ class PeerAccount(pj.Account):
         )
         self.peer.auto_answer(call)
 
-    def onRegState(self, prm: Any) -> None:  # noqa: N802
+    def onRegState(self, prm: Any) -> None:
         self.peer.emit(
             "reg_state",
             code=int(prm.code),

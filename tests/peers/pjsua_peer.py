@@ -30,7 +30,6 @@ _EVENT_FD = os.dup(1)
 os.dup2(2, 1)
 sys.stdout = sys.stderr
 
-import numpy as np  # noqa: E402
 import pjsua2 as pj  # noqa: E402
 from peer_audio import frame_rms, measure, read_wav, tone, write_wav  # noqa: E402
 from peer_objects import SRTP_MODES, PeerAccount, PeerCall, tx_option  # noqa: E402
@@ -51,10 +50,10 @@ class CommandError(Exception):
 class Pending:
     """A command whose reply waits for something (frames received); polled by the main loop."""
 
-    def __init__(self, req_id: int, deadline: float, poll: Callable[[bool], dict | None]):
+    def __init__(self, req_id: int, deadline: float, poll: Callable[[bool], dict[str, Any] | None]):
         self.req_id = req_id
         self.deadline = deadline
-        self.poll = poll  # poll(expired) -> result dict when done, None to keep waiting
+        self.poll = poll  # poll(expired) -> result dict[str, Any] when done, None to keep waiting
 
 
 class Peer:
@@ -62,7 +61,7 @@ class Peer:
         self.cfg = cfg
         self._out = os.fdopen(_EVENT_FD, "w", buffering=1, encoding="utf-8")
         self._out_lock = threading.Lock()
-        self.commands: queue.Queue[dict | None] = queue.Queue()
+        self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.calls: dict[int, PeerCall] = {}
         self.ended: list[PeerCall] = []
         self.pending: list[Pending] = []
@@ -81,7 +80,9 @@ class Peer:
             self._out.write(line + "\n")
             self._out.flush()
 
-    def reply(self, req_id: int, result: dict | None = None, error: str | None = None) -> None:
+    def reply(
+        self, req_id: int, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
         if error is None:
             self.emit("reply", id=req_id, ok=True, result=result or {})
         else:
@@ -202,7 +203,7 @@ class Peer:
             prm.statusCode = code
             call.answer(prm)
 
-    def _call(self, args: dict) -> PeerCall:
+    def _call(self, args: dict[str, Any]) -> PeerCall:
         handle = args.get("call")
         if handle is not None:
             try:
@@ -216,10 +217,10 @@ class Peer:
 
     # -- commands -------------------------------------------------------------------------
 
-    def do_ping(self, args: dict) -> dict:
+    def do_ping(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ports": self.ports, "calls": {h: c.state for h, c in self.calls.items()}}
 
-    def do_call(self, args: dict) -> dict:
+    def do_call(self, args: dict[str, Any]) -> dict[str, Any]:
         assert self.acc is not None
         call = PeerCall(self, self.acc)
         if args.get("srtp") is not None:
@@ -230,7 +231,7 @@ class Peer:
         call.makeCall(args["uri"], prm)
         return {"call": call.handle}
 
-    def do_answer(self, args: dict) -> dict:
+    def do_answer(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         prm = pj.CallOpParam()
         prm.statusCode = int(args.get("code", 200))
@@ -240,11 +241,11 @@ class Peer:
         call.answer(prm)
         return {"call": call.handle}
 
-    def do_auto_answer(self, args: dict) -> dict:
+    def do_auto_answer(self, args: dict[str, Any]) -> dict[str, Any]:
         self.auto = self._auto_codes(args.get("codes"))
         return {"codes": self.auto}
 
-    def do_hangup(self, args: dict) -> dict:
+    def do_hangup(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         prm = pj.CallOpParam()
         if args.get("code"):
@@ -253,31 +254,31 @@ class Peer:
         call.hangup(prm)
         return {"call": call.handle}
 
-    def do_hold(self, args: dict) -> dict:
+    def do_hold(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         call.setHold(pj.CallOpParam(True))
         return {"call": call.handle}
 
-    def do_unhold(self, args: dict) -> dict:
+    def do_unhold(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
         call.reinvite(prm)
         return {"call": call.handle}
 
-    def do_xfer(self, args: dict) -> dict:
+    def do_xfer(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         prm = pj.CallOpParam(True)
         prm.txOption = tx_option(args.get("headers"))
         call.xfer(args["uri"], prm)
         return {"call": call.handle}
 
-    def do_dtmf(self, args: dict) -> dict:
+    def do_dtmf(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         call.dialDtmf(str(args["digits"]))  # RFC 4733 telephone-event
         return {"call": call.handle}
 
-    def do_play(self, args: dict) -> dict:
+    def do_play(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         if call.port is None:
             raise CommandError(f"call {call.handle} has no active audio yet")
@@ -285,19 +286,26 @@ class Peer:
             samples = read_wav(args["path"])
         elif args.get("tone"):
             t = args["tone"]
-            samples = tone(float(t["freq"]), float(t["seconds"]), amplitude=float(t.get("amplitude", 0.3)))
+            samples = tone(
+                float(t["freq"]), float(t["seconds"]), amplitude=float(t.get("amplitude", 0.3))
+            )
         else:
             raise CommandError("play needs `path` or `tone`")
         play_id = call.port.start_playback(samples, loop=bool(args.get("loop", False)))
         return {"call": call.handle, "play_id": play_id, "seconds": samples.size / 16000}
 
-    def do_stop_play(self, args: dict) -> dict:
+    def do_stop_play(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         if call.port is not None:
             call.port.stop_playback()
         return {"call": call.handle}
 
-    def _collect(self, req_id: int, args: dict, finish: Callable[[list[bytes], list[float]], dict]) -> Pending:
+    def _collect(
+        self,
+        req_id: int,
+        args: dict[str, Any],
+        finish: Callable[[list[bytes], list[float]], dict[str, Any]],
+    ) -> Pending:
         """Wait for `frames` received frames (from now on) with RMS >= `min_rms`, then finish."""
         call = self._call(args)
         if call.port is None:
@@ -313,7 +321,7 @@ class Peer:
         seen = [start]
         peak = [0.0]
 
-        def poll(expired: bool) -> dict | None:
+        def poll(expired: bool) -> dict[str, Any] | None:
             new = port.frames_since(seen[0])
             seen[0] += len(new)
             base = len(port.times) - len(new)
@@ -335,10 +343,10 @@ class Peer:
         deadline = time.monotonic() + float(args.get("timeout", 10))
         return Pending(req_id, deadline, poll)
 
-    def do_measure(self, args: dict, req_id: int) -> Pending:
+    def do_measure(self, args: dict[str, Any], req_id: int) -> Pending:
         handle = self._call(args).handle
 
-        def finish(frames: list[bytes], stamps: list[float]) -> dict:
+        def finish(frames: list[bytes], stamps: list[float]) -> dict[str, Any]:
             m = measure(b"".join(frames)).as_dict()
             result = {"call": handle, **m, "frames": len(frames), "first_t": stamps[0]}
             self.emit("audio_measure", **result)
@@ -346,11 +354,11 @@ class Peer:
 
         return self._collect(req_id, args, finish)
 
-    def do_record(self, args: dict, req_id: int) -> Pending:
+    def do_record(self, args: dict[str, Any], req_id: int) -> Pending:
         handle = self._call(args).handle
         path = args["path"]
 
-        def finish(frames: list[bytes], stamps: list[float]) -> dict:
+        def finish(frames: list[bytes], stamps: list[float]) -> dict[str, Any]:
             pcm = b"".join(frames)
             write_wav(path, pcm)
             m = measure(pcm).as_dict()
@@ -358,7 +366,7 @@ class Peer:
 
         return self._collect(req_id, args, finish)
 
-    def do_wait_audio(self, args: dict, req_id: int) -> Pending:
+    def do_wait_audio(self, args: dict[str, Any], req_id: int) -> Pending:
         """Reply at the first of `frames` consecutive frames with RMS >= `min_rms`."""
         call = self._call(args)
         if call.port is None:
@@ -369,7 +377,7 @@ class Peer:
         seen = [port.received]
         run: list[float] = []
 
-        def poll(expired: bool) -> dict | None:
+        def poll(expired: bool) -> dict[str, Any] | None:
             new = port.frames_since(seen[0])
             base = len(port.times) - len(new)
             seen[0] += len(new)
@@ -386,7 +394,7 @@ class Peer:
 
         return Pending(req_id, time.monotonic() + float(args.get("timeout", 10)), poll)
 
-    def do_stats(self, args: dict) -> dict:
+    def do_stats(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         result: dict[str, Any] = {"call": call.handle, "state": call.state}
         if call.port is not None:
@@ -408,22 +416,22 @@ class Peer:
             result["codec"] = f"{si.codecName}/{si.codecClockRate}"
         return result
 
-    def do_register(self, args: dict) -> dict:
+    def do_register(self, args: dict[str, Any]) -> dict[str, Any]:
         assert self.acc is not None
         self.acc.setRegistration(bool(args.get("renew", True)))
         return {}
 
-    def do_transfer_policy(self, args: dict) -> dict:
+    def do_transfer_policy(self, args: dict[str, Any]) -> dict[str, Any]:
         self.accept_transfer = bool(args.get("accept", True))
         return {"accept": self.accept_transfer}
 
-    def do_quit(self, args: dict) -> dict:
+    def do_quit(self, args: dict[str, Any]) -> dict[str, Any]:
         self.quitting = True
         return {}
 
     WAITING_COMMANDS = frozenset({"measure", "record", "wait_audio"})
 
-    def dispatch(self, msg: dict) -> None:
+    def dispatch(self, msg: dict[str, Any]) -> None:
         req_id = int(msg.get("id", 0))
         name = str(msg.get("cmd", ""))
         handler = getattr(self, "do_" + name, None)
@@ -465,51 +473,69 @@ class Peer:
         self.commands.put(None)
 
     def run(self) -> None:
+        """Serve until `quit` or EOF. Holds no pjsua2 object in a local after returning."""
         threading.Thread(target=self.read_commands, name="stdin", daemon=True).start()
         self.emit("ready", ports=self.ports, host=HOST, pid=os.getpid())
         while not self.quitting:
             self.ep.libHandleEvents(5)
-            while True:
-                try:
-                    msg = self.commands.get_nowait()
-                except queue.Empty:
-                    break
-                if msg is None:
-                    self.quitting = True
-                    break
+            self._drain_commands()
+            self._poll_pending()
+
+    def _drain_commands(self) -> None:
+        while not self.quitting:
+            try:
+                msg = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if msg is None:
+                self.quitting = True
+            else:
                 self.dispatch(msg)
-            now = time.monotonic()
-            for pending in list(self.pending):
-                self._poll_one(pending, now)
-        self.shutdown()
+
+    def _poll_pending(self) -> None:
+        now = time.monotonic()
+        for pending in list(self.pending):
+            self._poll_one(pending, now)
 
     def shutdown(self) -> None:
-        for pending in list(self.pending):
+        """Orderly teardown on the pj thread (PJSUA2_PEER.md): calls, then ports, then the
+        account, then the endpoint. Every step is a helper so that no local variable of this
+        frame keeps a Call (its destructor asserts) or a port (aborts) alive past libDestroy.
+        """
+        self._fail_pending()
+        self._hangup_all()
+        self._drop_calls_and_ports()
+        if self.acc is not None:
+            self.acc.shutdown()
+            self.acc = None
+            gc.collect()
+        self.emit("bye")
+        flags = 0 if self.cfg.get("registrar") else pj.PJSUA_DESTROY_NO_RX_MSG
+        self.ep.libDestroy(flags)  # without a registrar, skip pjsua's 1 s unregister wait
+        del self.ep
+        gc.collect()
+
+    def _fail_pending(self) -> None:
+        for pending in self.pending:
             self.reply(pending.req_id, error="peer quitting")
         self.pending.clear()
+
+    def _hangup_all(self) -> None:
         self.ep.hangupAllCalls()
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline and any(
             c.state not in ("DISCONNECTED", "NULL") for c in self.calls.values()
         ):
             self.ep.libHandleEvents(10)
-        # Order matters (PJSUA2_PEER.md): calls, then ports, then the account, then the
-        # endpoint, all on this thread, before libDestroy.
+
+    def _drop_calls_and_ports(self) -> None:
         ports = [c.port for c in self.calls.values() if c.port is not None]
-        for call in self.calls.values():
-            call.port = None
+        for c in self.calls.values():
+            c.port = None
         self.calls.clear()
         self.ended.clear()
         gc.collect()
         ports.clear()
-        gc.collect()
-        if self.acc is not None:
-            self.acc.shutdown()
-            self.acc = None
-            gc.collect()
-        self.emit("bye")
-        self.ep.libDestroy()
-        del self.ep
         gc.collect()
 
 
@@ -529,6 +555,7 @@ def main() -> int:
         peer.emit("error", message=f"start failed: {_describe(exc)}")
         return 2
     peer.run()
+    peer.shutdown()
     return 0
 
 
