@@ -187,3 +187,18 @@ def _report(result: Verification) -> int:
     if result.rcd:
         print(f"rcd: {result.rcd.get('nam')}")
     return 1 if result.status is Status.FAILED else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stir_shaken.cli ACTION ...``: the same as ``carrier stir ACTION ...``."""
+    parser = argparse.ArgumentParser(prog="carrier")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["stir", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from stir_shaken import passport
 from stir_shaken.certs import load_private_key
+from stir_shaken.errors import BadIdentityInfo, SigningError
 from stir_shaken.identity import Identity
 from stir_shaken.jose import ES256, b64url_encode, canonical_json, es256_sign
 from stir_shaken.passport import PPT_DIV, PPT_RCD, PPT_SHAKEN, Passport
@@ -24,7 +25,11 @@ class Signer:
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, x5u: str, *,
                  allowed_ports: frozenset[int] = DEFAULT_PORTS) -> None:
-        check_url(x5u, allowed_ports)
+        try:
+            check_url(x5u, allowed_ports)
+        except BadIdentityInfo as exc:
+            # Ours to fix, not the peer's: verifiers would answer 436 to it.
+            raise SigningError(f"x5u refused: {exc.detail}") from exc
         self._key = key
         self.x5u = x5u
         self._headers: dict[str | None, tuple[dict[str, str], str]] = {}

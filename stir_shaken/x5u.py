@@ -214,9 +214,14 @@ class X5uFetcher:
         self.max_bytes = max_bytes
         self.fetches = 0
 
-    async def ensure(self, urls: Iterable[str], now: float) -> None:
-        """Make sure every URL has a cache entry (chain or failure) at ``now``."""
-        missing = sorted({u for u in urls if self.cache.get(u, now) is None})
+    async def ensure(self, urls: Iterable[str], now: float, *, max_urls: int = 4) -> None:
+        """Make sure each URL has a cache entry (chain or failure) at ``now``.
+
+        At most ``max_urls`` distinct URLs are fetched per request, so one INVITE
+        stuffed with Identity headers cannot make us fetch without bound; the
+        rest stay uncached and verify as 436.
+        """
+        missing = sorted({u for u in urls if self.cache.get(u, now) is None})[:max_urls]
         if missing:
             await asyncio.gather(*(self.fetch(u, now) for u in missing))
 
@@ -225,21 +230,26 @@ class X5uFetcher:
         if cached is not None:
             return cached
         try:
-            target = check_url(url, self.allowed_ports)
-            self.fetches += 1
-            async with asyncio.timeout(self.timeout):
-                response = await self._get(target)
+            response = await self._fetch(url)
         except BadIdentityInfo as exc:
             return self.cache.put_failure(url, now, exc.detail)
-        except TimeoutError:
-            return self.cache.put_failure(url, now, "x5u fetch timed out")
-        except ssl.SSLError:
-            return self.cache.put_failure(url, now, "x5u TLS handshake failed")
-        except OSError:
-            return self.cache.put_failure(url, now, "x5u unreachable")
-        if response.status != 200:
-            return self.cache.put_failure(url, now, f"x5u answered HTTP {response.status}")
         return self.cache.put_pem(url, response.body, now, response.headers.get("cache-control"))
+
+    async def _fetch(self, url: str) -> HttpResponse:
+        target = check_url(url, self.allowed_ports)
+        self.fetches += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._get(target)
+        except TimeoutError as exc:
+            raise BadIdentityInfo("x5u fetch timed out") from exc
+        except ssl.SSLError as exc:
+            raise BadIdentityInfo("x5u TLS handshake failed") from exc
+        except OSError as exc:
+            raise BadIdentityInfo("x5u unreachable") from exc
+        if response.status != 200:
+            raise BadIdentityInfo(f"x5u answered HTTP {response.status}")
+        return response
 
     async def _get(self, target: X5uUrl) -> HttpResponse:
         reader, writer = await asyncio.open_connection(
