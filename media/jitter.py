@@ -141,11 +141,12 @@ class JitterBuffer:
 
     def _update_jitter(self, ext: int, now: float) -> None:
         transit = now - ext / self._rate
-        if self._transit is not None:
-            d = abs(transit - self._transit)
-            if d < 1.0:
-                self._jitter += (d - self._jitter) / 16.0
-        self._transit = transit
+        previous, self._transit = self._transit, transit
+        if previous is None:
+            return  # keep the initial target until there is a transit difference
+        d = abs(transit - previous)
+        if d < 1.0:
+            self._jitter += (d - self._jitter) / 16.0
         wanted = math.ceil((self._factor * self._jitter) / self._ptime) + 1
         self._target = min(self._max_slots, max(self._min_slots, wanted))
 
