@@ -58,7 +58,7 @@ def test_silence_bytes() -> None:
 
 
 def test_rejects_other_payload_types() -> None:
-    with pytest.raises(ValueError, match="not G.711"):
+    with pytest.raises(ValueError, match=r"not G\.711"):
         G711Codec(9)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -189,7 +191,7 @@ def test_jitter_estimator_matches_a8() -> None:
     # D values after probation: |80| then |80-0|... computed by hand with J += (|D|-J)/16
     j = 0.0
     transits = [a - i * 160 for i, a in enumerate(arrivals)][1:]
-    for prev, cur in zip(transits, transits[1:], strict=False):
+    for prev, cur in itertools.pairwise(transits):
         j += (abs(cur - prev) - j) / 16
     assert stats.jitter == int(j)
     assert stats.jitter > 0

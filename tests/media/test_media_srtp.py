@@ -76,7 +76,7 @@ def test_tampered_packet_is_rejected(offset: int) -> None:
     )
     protected = bytearray(alice.protect(rtp(1)))
     protected[offset] ^= 0x01
-    with pytest.raises(SrtpError, match="^SRTP packet rejected$"):
+    with pytest.raises(SrtpError, match=r"^SRTP packet rejected$"):
         bob.unprotect(bytes(protected))
 
 
