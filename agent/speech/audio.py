@@ -55,13 +55,14 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     padded = np.concatenate([np.zeros(k), src, np.zeros(k + 1)])
     idx = base[:, None] - np.arange(k)[None, :] + k
     idx = np.clip(idx, 0, len(padded) - 1)
-    y = np.einsum("nk,nk->n", padded[idx], taps[phase])
+    y: np.ndarray = np.einsum("nk,nk->n", padded[idx], taps[phase])
     return y.astype(np.float32)
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
     """Float samples in int16 scale -> int16 with clipping."""
-    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    out: np.ndarray = np.clip(np.rint(x), -32768, 32767).astype(np.int16)
+    return out
 
 
 def float_to_int16(x: np.ndarray) -> np.ndarray:
@@ -100,7 +101,8 @@ def mulaw_encode(pcm: np.ndarray) -> np.ndarray:
     exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
     exponent = np.clip(exponent, 0, 7)
     mantissa = (mag >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    codes: np.ndarray = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    return codes
 
 
 def _mulaw_table() -> np.ndarray:

@@ -32,6 +32,9 @@ class EndpointConfig:
     max_utterance_ms: int = 15_000
     preroll_ms: int = 200
     tail_ms: int = 100
+    # Frames quieter than this RMS (about -50 dBFS) are silence whatever webrtcvad says:
+    # its noise model needs time to adapt and fires on line hiss at the start of a call.
+    min_rms: float = 100.0
 
     def __post_init__(self) -> None:
         if self.aggressiveness not in (0, 1, 2, 3):
@@ -96,12 +99,15 @@ EndpointEvent = SpeechStart | SpeechEnd | Utterance
 Classifier = Callable[[np.ndarray], bool]
 
 
-def webrtc_classifier(aggressiveness: int) -> Classifier:
+def webrtc_classifier(aggressiveness: int, min_rms: float = 0.0) -> Classifier:
     import webrtcvad  # noqa: PLC0415
 
     vad = webrtcvad.Vad(aggressiveness)
+    floor = min_rms * min_rms * FRAME_SAMPLES
 
     def is_speech(frame: np.ndarray) -> bool:
+        if floor and float(np.dot(frame.astype(np.float64), frame)) < floor:
+            return False
         return bool(vad.is_speech(frame.tobytes(), RATE))
 
     return is_speech
@@ -112,7 +118,9 @@ class Endpointer:
         self, config: EndpointConfig | None = None, *, classifier: Classifier | None = None
     ) -> None:
         self.config = config or EndpointConfig()
-        self._classify = classifier or webrtc_classifier(self.config.aggressiveness)
+        self._classify = classifier or webrtc_classifier(
+            self.config.aggressiveness, self.config.min_rms
+        )
         self._frames_seen = 0
         window = self.config.start_window_ms // 20
         self._window: deque[bool] = deque(maxlen=window)

@@ -100,7 +100,7 @@ class StreamingTranscriber:
         self._complete = False
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._previous_final: asyncio.Task[None] | None = None
+        self._previous_final: asyncio.Task[object] | None = None
 
     def expect(self, hints: Hints | None, is_complete: Callable[[str], bool] | None) -> None:
         """Set what the workflow's current state expects (used from the next partial on)."""
@@ -165,7 +165,11 @@ class StreamingTranscriber:
         self._partial = _Partial(voiced_end, task)
         self._partials_started += 1
         if self.is_complete is not None:
-            task.add_done_callback(lambda t, v=voiced_end: self._on_partial_done(t, v))
+
+            def done(t: asyncio.Task[Transcript]) -> None:
+                self._on_partial_done(t, voiced_end)
+
+            task.add_done_callback(done)
 
     def _on_partial_done(self, task: asyncio.Task[Transcript], voiced_end: float) -> None:
         if task.cancelled() or task.exception() is not None or self.is_complete is None:
@@ -192,7 +196,7 @@ class StreamingTranscriber:
     async def _finish(
         self, utt: Utterance, reuse: _Partial | None, partials: int, complete: bool
     ) -> None:
-        previous, self._previous_final = self._previous_final, asyncio.current_task()  # type: ignore[assignment]
+        previous, self._previous_final = self._previous_final, asyncio.current_task()
         transcript: Transcript | None = None
         if reuse is not None:
             await asyncio.wait([reuse.task])

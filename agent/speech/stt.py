@@ -9,6 +9,7 @@ never waits on a transcription.
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -91,7 +92,8 @@ class SpeechToText:
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, True, True)
+            shutdown = functools.partial(pool.shutdown, wait=True, cancel_futures=True)
+            await asyncio.get_running_loop().run_in_executor(None, shutdown)
 
     async def __aenter__(self) -> SpeechToText:
         await self.start()

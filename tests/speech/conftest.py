@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from agent.speech.audio import RATE, read_wav, resample, to_int16
+from agent.speech.models import whisper_model_dir
+from agent.speech.whisper import SttConfig, WhisperEngine
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "speech"
 
@@ -33,14 +35,10 @@ def first_sound(pcm: np.ndarray, threshold: int = 300) -> float:
 
 @pytest.fixture(scope="session")
 def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from agent.speech.models import whisper_model_dir
-
     os.environ["HF_HUB_OFFLINE"] = "1"
     return whisper_model_dir(tmp_path_factory.mktemp("models") / "whisper-base")
 
 
 @pytest.fixture(scope="session")
-def engine(whisper_dir: Path):  # noqa: ANN201
-    from agent.speech.whisper import SttConfig, WhisperEngine
-
+def engine(whisper_dir: Path):
     return WhisperEngine(SttConfig(model_dir=whisper_dir))

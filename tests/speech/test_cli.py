@@ -1,0 +1,45 @@
+"""``carrier speech say`` then ``carrier speech transcribe``: the operator round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.speech.audio import read_wav, write_mulaw_wav
+from carrier.cli import main
+
+pytestmark = pytest.mark.models
+
+
+def test_say_then_transcribe_at_8khz(
+    tmp_path: Path, whisper_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "reply.wav"
+    assert (
+        main(["speech", "say", "Please call us back tomorrow.", "-o", str(out), "--rate", "8000"])
+        == 0
+    )
+    pcm, rate = read_wav(out)
+    assert rate == 8000
+    assert len(pcm) > 8000
+    capsys.readouterr()
+    assert main(["speech", "transcribe", str(out), "--model-dir", str(whisper_dir)]) == 0
+    text = capsys.readouterr().out.lower()
+    assert "call us back tomorrow" in text
+    # The same audio as a mu-law WAV (a telephone recording).
+    ulaw = tmp_path / "reply-ulaw.wav"
+    write_mulaw_wav(ulaw, pcm, 8000)
+    assert main(["speech", "transcribe", str(ulaw), "--model-dir", str(whisper_dir)]) == 0
+    assert "tomorrow" in capsys.readouterr().out.lower()
+
+
+def test_transcribe_unreadable_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"nope")
+    assert main(["speech", "transcribe", str(bad), "--model-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read" in err
+    assert "Traceback" not in err

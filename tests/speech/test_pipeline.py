@@ -1,0 +1,73 @@
+"""A recorded call's frames in, transcripts out: real Whisper in worker processes, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.speech.audio import frames
+from agent.speech.endpoint import EndpointConfig, Endpointer, SpeechStart
+from agent.speech.streaming import StreamingConfig, StreamingTranscriber
+from agent.speech.stt import SpeechToText, SttClosedError
+from agent.speech.whisper import Hints, SttConfig, collapse_repeats
+from tests.speech.conftest import load_vector, silence
+
+pytestmark = pytest.mark.models
+
+
+def words(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum() or c == " ")
+
+
+def test_engine_transcribes_telephone_vectors(engine) -> None:
+    dob = engine.transcribe(load_vector("caller_dob.wav")).text
+    assert "march 4" in words(dob)
+    assert "1982" in dob
+    assert "person" in words(engine.transcribe(load_vector("caller_person.wav")).text)
+    assert engine.transcribe(silence(1.0)).text == ""
+
+
+async def test_recorded_call_frames_in_transcripts_out(whisper_dir: Path) -> None:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    call = np.concatenate(
+        [
+            silence(0.6),
+            load_vector("caller_yes.wav"),
+            silence(1.2),
+            load_vector("caller_dob.wav"),
+            silence(1.2),
+        ]
+    )
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    with pytest.raises(SttClosedError):
+        await stt.transcribe(silence(1.0))
+    await stt.start()
+    try:
+        streaming = StreamingTranscriber(
+            stt,
+            Endpointer(EndpointConfig(hangover_ms=600)),
+            StreamingConfig(),
+            hints=Hints(expected=("yes", "no")),
+        )
+        starts = []
+        for frame in frames(call):
+            starts += [e for e in streaming.feed(frame) if isinstance(e, SpeechStart)]
+        first, second = await streaming.next_turn(), await streaming.next_turn()
+        await streaming.aclose()
+    finally:
+        await stt.close()
+    assert len(starts) == 2
+    assert "yes" in words(first.text)
+    assert "march 4" in words(second.text)
+    assert first.end < second.onset
+
+
+def test_collapse_repeats() -> None:
+    assert collapse_repeats("No. No. No. No.") == "No."
+    assert collapse_repeats("Stop calling me Stop calling me Stop") == "Stop calling me"
+    assert collapse_repeats("No, no.") == "No,"
+    assert collapse_repeats("5 5 5 1 2 3") == "5 5 5 1 2 3"
+    assert collapse_repeats("") == ""

@@ -1,0 +1,141 @@
+"""Early transcription and early end of turn, with a scripted transcriber and frame clock.
+
+The transcriber here is a stand-in that answers after one loop iteration, so what is tested
+is the turn logic (which audio is transcribed when, what is reused); the real model is used
+in ``test_pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from agent.speech.audio import FRAME_SAMPLES
+from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason
+from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
+from agent.speech.whisper import Hints, Transcript
+
+LOUD = np.full(FRAME_SAMPLES, 1000, dtype=np.int16)
+QUIET = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+def energy(frame: np.ndarray) -> bool:
+    return bool(frame.any())
+
+
+class ScriptedStt:
+    """Answers "yes" for any audio after one event-loop turn; records what it was asked."""
+
+    def __init__(self, text: str = "yes", *, busy: bool = False) -> None:
+        self.text = text
+        self.busy = busy
+        self.calls: list[int] = []  # audio length of each request, in frames
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        self.calls.append(len(pcm16k) // FRAME_SAMPLES)
+        await asyncio.sleep(0)
+        return Transcript(self.text, len(pcm16k) / 16000, 0.0)
+
+
+async def feed(st: StreamingTranscriber, pattern: str) -> None:
+    for ch in pattern:
+        st.feed(LOUD if ch == "#" else QUIET)
+        for _ in range(3):
+            await asyncio.sleep(0)  # let background transcriptions run (no wall-clock wait)
+
+
+def make(stt: ScriptedStt, **kw) -> StreamingTranscriber:
+    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+    return StreamingTranscriber(stt, ep, StreamingConfig(pause_ms=200), **kw)
+
+
+async def test_partial_at_pause_is_reused_at_end_of_speech() -> None:
+    stt = ScriptedStt()
+    st = make(stt)
+    await feed(st, "#" * 50 + "." * 40)
+    turn = await st.next_turn()
+    assert turn.reused_partial
+    assert turn.partials == 1
+    assert len(stt.calls) == 1  # nothing left to transcribe at the end
+    assert turn.endpoint_at - turn.end == pytest.approx(0.6)
+    await st.aclose()
+
+
+async def test_speech_after_a_pause_gets_a_new_partial() -> None:
+    stt = ScriptedStt()
+    st = make(stt)
+    await feed(st, "#" * 30 + "." * 15 + "#" * 30 + "." * 40)
+    turn = await st.next_turn()
+    assert turn.partials == 2
+    assert turn.reused_partial
+    assert stt.calls[1] > stt.calls[0]  # the second partial covers all the speech
+    assert len(stt.calls) == 2
+    await st.aclose()
+
+
+async def test_busy_workers_mean_no_partials_and_one_final_transcription() -> None:
+    stt = ScriptedStt(busy=True)
+    st = make(stt)
+    await feed(st, "#" * 50 + "." * 40)
+    turn = await st.next_turn()
+    assert (turn.partials, turn.reused_partial, len(stt.calls)) == (0, False, 1)
+    await st.aclose()
+
+
+async def test_without_early_transcription_only_the_final_one_runs() -> None:
+    stt = ScriptedStt()
+    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+    st = StreamingTranscriber(stt, ep, StreamingConfig(early=False))
+    await feed(st, "#" * 50 + "." * 40)
+    turn = await st.next_turn()
+    assert (turn.partials, turn.reused_partial, len(stt.calls)) == (0, False, 1)
+    await st.aclose()
+
+
+async def test_complete_answer_ends_the_turn_early() -> None:
+    stt = ScriptedStt("yes")
+    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+    cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=300)
+    st = StreamingTranscriber(stt, ep, cfg, is_complete=lambda text: text == "yes")
+    await feed(st, "#" * 20 + "." * 40)
+    turn = await st.next_turn()
+    assert turn.complete
+    assert turn.reused_partial
+    assert turn.endpoint_at - turn.end == pytest.approx(0.3)
+    await st.aclose()
+
+
+async def test_complete_answer_with_short_hangover_ends_at_once() -> None:
+    stt = ScriptedStt("yes")
+    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+    cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=200)
+    st = StreamingTranscriber(stt, ep, cfg, is_complete=lambda text: True)
+    await feed(st, "#" * 20 + "." * 40)
+    turn = await st.next_turn()
+    assert turn.reason is EndReason.FORCED
+    assert turn.endpoint_at - turn.end == pytest.approx(0.2)
+    await st.aclose()
+
+
+async def test_incomplete_answer_keeps_the_normal_hangover() -> None:
+    stt = ScriptedStt("my date of birth is")
+    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+    st = StreamingTranscriber(
+        stt, ep, StreamingConfig(complete_hangover_ms=200), is_complete=lambda t: "19" in t
+    )
+    await feed(st, "#" * 20 + "." * 40)
+    turn = await st.next_turn()
+    assert not turn.complete
+    assert turn.endpoint_at - turn.end == pytest.approx(0.6)
+    await st.aclose()
+
+
+async def test_turns_come_out_in_order() -> None:
+    stt = ScriptedStt()
+    st = make(stt)
+    await feed(st, ("#" * 20 + "." * 35) * 3)
+    turns: list[TurnResult] = [await st.next_turn() for _ in range(3)]
+    assert [t.onset for t in turns] == sorted(t.onset for t in turns)
+    await st.aclose()

@@ -1,0 +1,61 @@
+"""Piper with the packaged voice: frames, streaming, the cache and pre-synthesis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.speech.audio import FRAME_SAMPLES
+from agent.speech.cache import PromptCache
+from agent.speech.tts import TextToSpeech, frame_stream
+
+pytestmark = pytest.mark.models
+
+
+def test_frame_stream_recuts_and_pads() -> None:
+    chunks = [np.arange(500, dtype=np.int16), np.arange(300, dtype=np.int16)]
+    out = list(frame_stream(chunks))
+    assert [len(f) for f in out] == [FRAME_SAMPLES] * 3
+    assert np.concatenate(out)[:800].tolist() == np.concatenate(chunks).tolist()
+    assert not out[-1][800 - 640 :].any()
+
+
+@pytest.fixture
+async def tts(tmp_path: Path):
+    engine = TextToSpeech()
+    engine.cache = PromptCache(tmp_path / "tts", engine.voice_id)
+    await engine.start()
+    yield engine
+    await engine.close()
+
+
+async def test_stream_yields_16k_frames_per_sentence(tts: TextToSpeech) -> None:
+    frames = [f async for f in tts.stream("Hello. Is that correct?")]
+    assert all(f.dtype == np.int16 and f.shape == (FRAME_SAMPLES,) for f in frames)
+    assert tts.synth_calls == 2  # one per sentence
+    seconds = len(frames) * 0.02
+    assert 1.0 < seconds < 4.0
+    assert np.abs(np.concatenate(frames)).max() > 3000
+
+
+async def test_repeated_prompt_is_served_without_synthesis(tts: TextToSpeech) -> None:
+    first = [f async for f in tts.stream("Thank you for calling.")]
+    calls = tts.synth_calls
+    again = [f async for f in tts.stream("Thank you for calling.")]
+    assert tts.synth_calls == calls
+    assert np.array_equal(np.concatenate(first), np.concatenate(again))
+
+
+async def test_prepare_synthesises_each_prompt_once(tts: TextToSpeech, tmp_path: Path) -> None:
+    prompts = ["Your appointment is on Tuesday at 2 PM.", "Goodbye.", "Goodbye."]
+    assert await tts.prepare(prompts) == 2
+    calls = tts.synth_calls
+    assert await tts.prepare(prompts) == 0
+    for text in prompts:
+        _ = [f async for f in tts.stream(text)]
+    assert tts.synth_calls == calls
+    # A new process with the same disk cache needs no synthesis either.
+    other = TextToSpeech(PromptCache(tmp_path / "tts", tts.voice_id))
+    assert all(text in other.cache for text in prompts)
