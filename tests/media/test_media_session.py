@@ -1,0 +1,205 @@
+"""Two MediaSessions over real UDP sockets on 127.0.0.1 (bounded real-time waits: the
+pacer runs on the loop's clock, so each test lasts about a second of audio)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from media.dtmf import DtmfEvent
+from media.session import MediaSession
+from media.srtp import SrtpKey
+from media.stream import FRAME_SAMPLES
+from media.transport import Pacer
+
+LOCAL = ("127.0.0.1", 0)
+
+
+def tone_frames(freq: float, count: int, amp: float = 8000.0) -> list[np.ndarray]:
+    t = np.arange(count * FRAME_SAMPLES) / 16000
+    sig = np.round(amp * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+    return list(sig.reshape(count, FRAME_SAMPLES))
+
+
+def peak_hz(signal: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
+    return float(np.fft.rfftfreq(len(signal), 1 / 16000)[np.argmax(spectrum)])
+
+
+async def connected(**kwargs) -> tuple[MediaSession, MediaSession]:  # type: ignore[no-untyped-def]
+    a = MediaSession(local_addr=LOCAL, **kwargs.get("a", {}))
+    b = MediaSession(local_addr=LOCAL, **kwargs.get("b", {}))
+    await a.start()
+    await b.start()
+    a.update_remote(b.local_addr)
+    b.update_remote(a.local_addr)
+    return a, b
+
+
+async def collect(session: MediaSession, count: int) -> list[np.ndarray]:
+    frames = []
+    async for frame in session.inbound():
+        frames.append(frame)
+        if len(frames) == count:
+            break
+    return frames
+
+
+def loud(frame: np.ndarray) -> bool:
+    return float(np.sqrt(np.mean(frame.astype(float) ** 2))) > 1000
+
+
+async def test_tone_both_directions_measured_by_the_receiver() -> None:
+    a, b = await connected()
+    try:
+        async with asyncio.timeout(10):
+            got_b = asyncio.create_task(collect(b, 45))
+            got_a = asyncio.create_task(collect(a, 45))
+            done = await asyncio.gather(a.play(tone_frames(1000, 40)), b.play(tone_frames(440, 40)))
+            assert done == [True, True]
+            heard_by_b = np.concatenate([f for f in await got_b if loud(f)])
+            heard_by_a = np.concatenate([f for f in await got_a if loud(f)])
+        assert len(heard_by_b) >= 30 * FRAME_SAMPLES
+        assert abs(peak_hz(heard_by_b) - 1000) < 5
+        assert abs(peak_hz(heard_by_a) - 440) < 5
+        stats = b.stats()
+        assert stats.packets_received >= 40
+        assert stats.packets_lost == 0
+        assert a.stats().packets_sent >= 40
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_async_iterable_source_and_ports() -> None:
+    a, b = await connected()
+    try:
+        assert a.local_addr[1] % 2 == 0  # RTP even, RTCP on the next port
+
+        async def source() -> AsyncIterator[np.ndarray]:
+            for frame in tone_frames(700, 20):
+                await asyncio.sleep(0)
+                yield frame
+
+        async with asyncio.timeout(10):
+            listener = asyncio.create_task(collect(b, 25))
+            assert await a.play(source()) is True
+            heard = np.concatenate([f for f in await listener if loud(f)])
+        assert abs(peak_hz(heard) - 700) < 10
+        with pytest.raises(ValueError, match="320-sample"):
+            await a.play([np.zeros(160, dtype=np.int16)])
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_dtmf_both_ways() -> None:
+    a, b = await connected()
+    try:
+        async with asyncio.timeout(10):
+            a.send_dtmf("12#")
+            b.send_dtmf("*9")
+            received_by_b: list[DtmfEvent] = []
+            received_by_a: list[DtmfEvent] = []
+
+            async def gather_events(session: MediaSession, into: list[DtmfEvent], n: int) -> None:
+                async for event in session.dtmf_events():
+                    into.append(event)
+                    if len(into) == n:
+                        return
+
+            await asyncio.gather(
+                gather_events(b, received_by_b, 3),
+                gather_events(a, received_by_a, 2),
+                a.drain_dtmf(),
+                b.drain_dtmf(),
+            )
+        assert [e.digit for e in received_by_b] == ["1", "2", "#"]
+        assert [e.digit for e in received_by_a] == ["*", "9"]
+        assert all(
+            e.duration_ms == 100 and e.source == "rfc4733" for e in received_by_a + received_by_b
+        )
+        assert a.stats().dtmf_sent == 3
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_srtp_between_two_sessions() -> None:
+    ka, kb = SrtpKey.generate(), SrtpKey.generate()
+    a, b = await connected(a={"srtp_tx": ka, "srtp_rx": kb}, b={"srtp_tx": kb, "srtp_rx": ka})
+    eavesdropper = MediaSession(local_addr=LOCAL)  # plain RTP into b must be refused
+    await eavesdropper.start()
+    try:
+        async with asyncio.timeout(10):
+            listener = asyncio.create_task(collect(b, 30))
+            assert await a.play(tone_frames(1000, 25))
+            heard = np.concatenate([f for f in await listener if loud(f)])
+        assert abs(peak_hz(heard) - 1000) < 5
+        assert b.stats().rejected_packets == 0
+        eavesdropper.update_remote(b.local_addr)
+        async with asyncio.timeout(5):
+            await collect(a, 5)  # let a few ticks pass
+        assert b.stats().rejected_packets > 0
+    finally:
+        for s in (a, b, eavesdropper):
+            await s.close()
+
+
+async def test_cancel_playback_stops_within_one_frame() -> None:
+    a, b = await connected()
+    try:
+        async with asyncio.timeout(10):
+            player = asyncio.create_task(a.play(tone_frames(1000, 200)))
+            heard = 0
+            async for frame in b.inbound():
+                heard += loud(frame)
+                if heard == 5:
+                    break
+            sent_at_cancel = a.stream.audio_frames_sent
+            a.cancel_playback()
+            assert await player is False
+            after = await collect(b, 15)
+        # nothing queued before the cancel reaches the wire afterwards
+        assert a.stream.audio_frames_sent == sent_at_cancel
+        # the receiver still plays what was in flight/in its jitter buffer, then silence
+        assert not any(loud(f) for f in after[6:])
+        # the session keeps working: a new play completes
+        assert await a.play(tone_frames(1000, 3)) is True
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_cancel_also_refuses_plays_waiting_behind() -> None:
+    a, b = await connected()
+    try:
+        async with asyncio.timeout(10):
+            first = asyncio.create_task(a.play(tone_frames(500, 100)))
+            second = asyncio.create_task(a.play(tone_frames(600, 100)))
+            await collect(b, 3)
+            a.cancel_playback()
+            assert await first is False
+            assert await second is False
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_rtcp_reports_flow_and_close_leaves_the_pacer() -> None:
+    a, b = await connected()
+    try:
+        async with asyncio.timeout(10):
+            await collect(b, 5)
+            a.stream._next_rtcp = 0.0  # due at the next tick instead of in ~5 s
+            b.stream._next_rtcp = 0.0
+            await collect(a, 5)
+        assert a.stats().remote_jitter_ms is not None
+        assert b.stats().remote_jitter_ms is not None
+    finally:
+        await a.close()
+        await b.close()
+    assert Pacer.for_loop().sessions == 0

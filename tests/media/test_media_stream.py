@@ -1,0 +1,228 @@
+"""The sans-IO RtpStream: two legs wired back to back under a hand-driven clock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from media.dtmf import DtmfEvent
+from media.rtcp import ReceiverReport, SenderReport, parse_compound
+from media.rtp import RtpPacket
+from media.srtp import SrtpContext, SrtpKey
+from media.stream import FRAME_SAMPLES, Direction, RtpStream
+
+A = ("10.0.0.1", 40000)
+B = ("10.0.0.2", 50000)
+
+
+def tone_frames(freq: float, count: int, amp: float = 8000.0) -> list[np.ndarray]:
+    t = np.arange(count * FRAME_SAMPLES) / 16000
+    sig = np.round(amp * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+    return list(sig.reshape(count, FRAME_SAMPLES))
+
+
+def peak_hz(signal: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
+    return float(np.fft.rfftfreq(len(signal), 1 / 16000)[np.argmax(spectrum)])
+
+
+class Wire:
+    """Carries each tick's packet from ``src`` to ``dst`` with an optional fixed delay."""
+
+    def __init__(self, src: RtpStream, dst: RtpStream, src_addr: tuple[str, int]) -> None:
+        self.src, self.dst, self.src_addr = src, dst, src_addr
+        self.sent: list[bytes] = []
+
+    def tick(self, now: float) -> None:
+        packet = self.src.tick_send()
+        if packet is not None:
+            self.sent.append(packet)
+            self.dst.receive_rtp(packet, self.src_addr, now + 0.001)
+
+
+def run(
+    a: RtpStream, b: RtpStream, ticks: int, t0: float = 0.0
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    ab, ba = Wire(a, b, A), Wire(b, a, B)
+    got_a: list[np.ndarray] = []
+    got_b: list[np.ndarray] = []
+    for n in range(ticks):
+        now = t0 + n * 0.02
+        ab.tick(now)
+        ba.tick(now)
+        fa = a.tick_receive(now + 0.002)
+        fb = b.tick_receive(now + 0.002)
+        if fa is not None:
+            got_a.append(fa)
+        if fb is not None:
+            got_b.append(fb)
+    return got_a, got_b
+
+
+def pair(**kwargs) -> tuple[RtpStream, RtpStream]:  # type: ignore[no-untyped-def]
+    return RtpStream(remote_addr=B, **kwargs), RtpStream(remote_addr=A, **kwargs)
+
+
+@pytest.mark.parametrize("pt", [0, 8])
+def test_tone_both_directions(pt: int) -> None:
+    a, b = pair(payload_type=pt)
+    a.audio.extend(tone_frames(1000, 50))
+    b.audio.extend(tone_frames(440, 50))
+    got_a, got_b = run(a, b, 60)
+    assert abs(peak_hz(np.concatenate(got_b)[1600:]) - 1000) < 5
+    assert abs(peak_hz(np.concatenate(got_a)[1600:]) - 440) < 5
+    assert all(f.shape == (FRAME_SAMPLES,) and f.dtype == np.int16 for f in got_a + got_b)
+    sa = a.stats()
+    assert sa.packets_sent == 60
+    assert sa.packets_received == 60
+    assert sa.packets_lost == 0
+
+
+def test_silence_is_sent_when_idle_and_marker_starts_talkspurt() -> None:
+    a, b = pair()
+    wire = Wire(a, b, A)
+    for n in range(3):
+        wire.tick(n * 0.02)
+    a.audio.extend(tone_frames(1000, 2))
+    for n in range(3, 6):
+        wire.tick(n * 0.02)
+    packets = [RtpPacket.parse(p) for p in wire.sent]
+    assert [p.payload == b"\xff" * 160 for p in packets] == [True, True, True, False, False, True]
+    assert [p.marker for p in packets] == [False, False, False, True, False, False]
+    seqs = [p.sequence_number for p in packets]
+    assert [(s - seqs[0]) & 0xFFFF for s in seqs] == list(range(6))
+    tss = [p.timestamp for p in packets]
+    assert [(t - tss[0]) & 0xFFFFFFFF for t in tss] == [160 * i for i in range(6)]
+
+
+def test_no_silence_when_disabled() -> None:
+    a, _ = pair(send_silence=False)
+    assert a.tick_send() is None
+    a.audio.extend(tone_frames(1000, 1))
+    assert a.tick_send() is not None
+
+
+def test_dtmf_both_ways_pauses_audio() -> None:
+    a, b = pair(dtmf_payload_type=101)
+    a.audio.extend(tone_frames(1000, 30))
+    a.queue_dtmf("19")
+    b.queue_dtmf("#")
+    run(a, b, 40)
+    assert list(b.events) == [DtmfEvent("1", 100), DtmfEvent("9", 100)]
+    assert list(a.events) == [DtmfEvent("#", 100)]
+    assert len(a.audio) > 0  # the tone waited while the digits went out
+    with pytest.raises(ValueError, match="telephone-event"):
+        RtpStream(remote_addr=B, dtmf_payload_type=None).queue_dtmf("1")
+
+
+def test_symmetric_latching_follows_the_source_and_ignores_others() -> None:
+    a = RtpStream(remote_addr=("192.0.2.1", 4000))  # what the SDP said
+    b = RtpStream(remote_addr=A)
+    packet = b.tick_send()
+    assert packet is not None
+    natted = ("198.51.100.7", 61000)
+    assert a.receive_rtp(packet, natted, 0.0)
+    assert a.remote_addr == natted
+    assert a.remote_rtcp_addr == ("198.51.100.7", 61001)
+    intruder = RtpStream(remote_addr=A).tick_send()
+    assert intruder is not None
+    assert not a.receive_rtp(intruder, ("203.0.113.9", 9), 0.1)
+    assert a.remote_addr == natted
+    # after a second of silence from the latched source another may take over
+    assert a.receive_rtp(intruder, ("203.0.113.9", 9), 1.5)
+    assert a.remote_addr == ("203.0.113.9", 9)
+    a.set_remote(("192.0.2.1", 4000))  # re-INVITE
+    assert a.remote_addr == ("192.0.2.1", 4000)
+
+
+def test_hold_directions() -> None:
+    a, b = pair()
+    a.direction = Direction.INACTIVE
+    assert a.tick_send() is None
+    a.direction = Direction.RECVONLY
+    assert a.tick_send() is None
+    a.direction = Direction.SENDONLY
+    assert a.tick_send() is not None
+    packet = b.tick_send()
+    assert packet is not None
+    a.receive_rtp(packet, B, 0.0)
+    assert a.stats().packets_received == 1
+    for n in range(10):
+        assert a.tick_receive(0.1 + n * 0.02) is None  # nothing reaches the buffer on hold
+
+
+def test_srtp_between_streams_and_rejects_plain() -> None:
+    ka, kb = SrtpKey.generate(), SrtpKey.generate("AES_CM_128_HMAC_SHA1_32")
+    a = RtpStream(remote_addr=B, srtp=SrtpContext(ka, kb))
+    b = RtpStream(remote_addr=A, srtp=SrtpContext(kb, ka))
+    a.audio.extend(tone_frames(1000, 40))
+    _, got_b = run(a, b, 45)
+    assert abs(peak_hz(np.concatenate(got_b)[1600:]) - 1000) < 5
+    plain = RtpStream(remote_addr=A).tick_send()
+    assert plain is not None
+    before = b.stats().rejected_packets
+    assert not b.receive_rtp(plain, A, 1.0)
+    assert b.stats().rejected_packets == before + 1
+
+
+def test_ssrc_change_is_counted_and_audio_continues() -> None:
+    a, b = pair()
+    a.audio.extend(tone_frames(1000, 20))
+    run(a, b, 20)
+    a.ssrc ^= 0xFFFF  # the peer restarted its stream
+    a.audio.extend(tone_frames(1000, 20))
+    _, got_b = run(a, b, 25, t0=0.4)
+    assert b.stats().ssrc_changes == 1
+    assert abs(peak_hz(np.concatenate(got_b)[-4800:]) - 1000) < 5
+
+
+def test_loss_and_garbage_are_accounted() -> None:
+    a, b = pair()
+    a.audio.extend(tone_frames(1000, 40))
+    for n in range(40):
+        packet = a.tick_send()
+        assert packet is not None
+        if n % 10 != 5:
+            b.receive_rtp(packet, A, n * 0.02)
+        b.tick_receive(n * 0.02 + 0.002)
+    assert not b.receive_rtp(b"\x80\x00", A, 1.0)  # truncated
+    assert not b.receive_rtp(RtpPacket(96, 1, 1, 1).serialize(), A, 1.0)  # unknown PT
+    stats = b.stats()
+    assert stats.packets_lost == 4
+    assert stats.rejected_packets == 2
+    assert stats.concealed_frames >= 3
+
+
+def test_rtcp_sender_and_receiver_reports_give_rtt_and_remote_loss() -> None:
+    a, b = pair()
+    a.audio.extend(tone_frames(1000, 10))
+    run(a, b, 10)
+    assert not a.rtcp_due(0.2)  # first call schedules 2.5-7.5 s ahead
+    assert a.rtcp_due(10.0)
+    sr_bytes = a.build_rtcp(10.0, wallclock=1_000_000.0)
+    sr, sdes = parse_compound(sr_bytes)
+    assert isinstance(sr, SenderReport)
+    assert sr.ssrc == a.ssrc
+    assert sr.packet_count == 10
+    assert sr.reports[0].ssrc == b.ssrc
+    assert b.receive_rtcp(sr_bytes, 10.05, wallclock=1_000_000.05)
+    # b answers 0.25 s later; its report carries LSR/DLSR for a's SR
+    rr_bytes = b.build_rtcp(10.30, wallclock=1_000_000.30)
+    report = parse_compound(rr_bytes)[0]
+    assert isinstance(report, SenderReport | ReceiverReport)
+    assert a.receive_rtcp(rr_bytes, 10.35, wallclock=1_000_000.35)
+    stats = a.stats()
+    assert stats.rtt_ms is not None
+    assert abs(stats.rtt_ms - 100.0) < 2.0  # 0.35 s total minus 0.25 s held at b
+    assert stats.remote_fraction_lost == 0.0
+    assert not a.receive_rtcp(b"\x80", 11.0, 1_000_001.0)
+
+
+def test_codec_switch_on_reinvite() -> None:
+    a, b = pair()
+    a.set_codec(8, 101)
+    b.set_codec(8, 101)
+    a.audio.extend(tone_frames(1000, 30))
+    _, got_b = run(a, b, 30)
+    assert abs(peak_hz(np.concatenate(got_b)[1600:]) - 1000) < 5
+    assert RtpPacket.parse(a.tick_send() or b"").payload_type == 8
