@@ -130,7 +130,10 @@ class PjsuaPeer:
         auto_answer (code or list of codes, e.g. [180, 200]), accept_transfer (bool),
         registrar, password, auth_user, realm, reg_expires, proxy,
         srtp ("disabled" | "optional" | "mandatory"), srtp_secure_signaling (0-2),
-        log_level (pjsip, default 4), user_agent.
+        log_level (pjsip, default 4), user_agent,
+        challenge {realm, users: {name: password}, code: 407|401, algorithm: "MD5"|"SHA-256"}
+        (act as a trunk that demands digest auth on every INVITE; refusals give a
+        `challenged` event instead of `incoming`).
 
         pjsip's log (with every SIP message) goes to `peer.log_path` (in `log_dir`, default
         $TMPDIR/pjsua-peer-logs). With `check_exit`, leaving the block raises PeerExited if
@@ -338,9 +341,14 @@ class PjsuaPeer:
         """Blind transfer (REFER); follow with `wait_event("transfer_status", ...)`."""
         await self.command("xfer", uri=uri, call=call)
 
-    async def dtmf(self, digits: str, call: int | None = None) -> None:
-        """Send digits as RFC 4733 telephone-events."""
-        await self.command("dtmf", digits=digits, call=call)
+    async def xfer_replaces(self, call: int, target: int) -> None:
+        """Attended transfer (REFER with Replaces): the far end of `call` is connected to the
+        far end of `target`, replacing our call with it."""
+        await self.command("xfer_replaces", call=call, target=target)
+
+    async def dtmf(self, digits: str, call: int | None = None, *, method: str = "rfc4733") -> None:
+        """Send digits as RFC 4733 telephone-events, or as SIP INFO with `method="info"`."""
+        await self.command("dtmf", digits=digits, call=call, method=method)
 
     async def play_tone(
         self,

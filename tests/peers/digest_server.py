@@ -16,25 +16,52 @@ from dataclasses import dataclass, field
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
 
 
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+_HASHES = {"MD5": "md5", "SHA-256": "sha256"}
 
 
-def digest_ok(cred: str, method: str, realm: str, users: dict[str, str], nonces: set[str]) -> bool:
-    """Check an Authorization/Proxy-Authorization value (MD5, qop=auth or none)."""
+def _h(algorithm: str, text: str) -> str:
+    return hashlib.new(_HASHES[algorithm], text.encode(), usedforsecurity=False).hexdigest()
+
+
+def challenge_value(realm: str, nonce: str, algorithm: str = "MD5") -> str:
+    """A WWW-Authenticate / Proxy-Authenticate value (RFC 7616 style, qop=auth)."""
+    return f'Digest realm="{realm}", nonce="{nonce}", algorithm={algorithm}, qop="auth"'
+
+
+def find_header(message: str, name: str) -> str | None:
+    """The first value of header `name` in a raw SIP message (no compact forms)."""
+    head = message.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+    for line in head:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+def digest_ok(
+    cred: str,
+    method: str,
+    realm: str,
+    users: dict[str, str],
+    nonces: set[str],
+    algorithm: str = "MD5",
+) -> bool:
+    """Check an Authorization/Proxy-Authorization value (MD5 or SHA-256, qop=auth or none)."""
     if not cred.lower().startswith("digest "):
         return False
     p = {m[0].lower(): m[1] or m[2] for m in _PARAM.findall(cred[7:])}
     user = p.get("username", "")
     if p.get("realm") != realm or user not in users or p.get("nonce") not in nonces:
         return False
-    ha1 = _md5(f"{user}:{realm}:{users[user]}")
-    ha2 = _md5(f"{method}:{p.get('uri', '')}")
+    if p.get("algorithm", "MD5").upper() != algorithm.upper():
+        return False
+    ha1 = _h(algorithm, f"{user}:{realm}:{users[user]}")
+    ha2 = _h(algorithm, f"{method}:{p.get('uri', '')}")
     if p.get("qop") == "auth":
-        expected = _md5(f"{ha1}:{p['nonce']}:{p.get('nc', '')}:{p.get('cnonce', '')}:auth:{ha2}")
+        tail = f"{p['nonce']}:{p.get('nc', '')}:{p.get('cnonce', '')}:auth:{ha2}"
     else:
-        expected = _md5(f"{ha1}:{p['nonce']}:{ha2}")
-    return secrets.compare_digest(expected, p.get("response", ""))
+        tail = f"{p['nonce']}:{ha2}"
+    return secrets.compare_digest(_h(algorithm, f"{ha1}:{tail}"), p.get("response", ""))
 
 
 @dataclass
@@ -76,10 +103,7 @@ class ChallengingServer(asyncio.DatagramProtocol):
             code, reason, outcome = challenge_code, "Unauthorized", "challenged"
             if challenge_code == 407:
                 reason = "Proxy Authentication Required"
-            extra.append(
-                f'{challenge_hdr}: Digest realm="{self.realm}", nonce="{nonce}", '
-                'algorithm=MD5, qop="auth"'
-            )
+            extra.append(f"{challenge_hdr}: {challenge_value(self.realm, nonce)}")
         elif digest_ok(headers[auth_name][0], method, self.realm, self.users, self.nonces):
             outcome = "authorized"
             if method == "REGISTER":

@@ -37,6 +37,7 @@ MEDIA_STATUS_NAMES = {
     pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote_hold",
     pj.PJSUA_CALL_MEDIA_ERROR: "error",
 }
+DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733", pj.PJSUA_DTMF_METHOD_SIP_INFO: "info"}
 SRTP_MODES = {
     "disabled": pj.PJMEDIA_SRTP_DISABLED,
     "optional": pj.PJMEDIA_SRTP_OPTIONAL,
@@ -170,9 +171,11 @@ class PeerCall(pj.Call):  # type: ignore[misc]  # pjsua2 is untyped
         self.srtp: int | None = None  # per-call SRTP override, else the account's
         self.state = "NULL"
         self.media_status = "none"
+        self.quiet = False  # a call refused by the digest challenge reports no events
 
     def emit(self, event: str, **fields: Any) -> None:
-        self.peer.emit(event, call=self.handle, **fields)
+        if not self.quiet:
+            self.peer.emit(event, call=self.handle, **fields)
 
     def onCallState(self, prm: Any) -> None:
         ci = self.getInfo()
@@ -210,7 +213,7 @@ class PeerCall(pj.Call):  # type: ignore[misc]  # pjsua2 is untyped
         self.port.startTransmit(am)
 
     def onDtmfDigit(self, prm: Any) -> None:
-        self.emit("dtmf", digit=str(prm.digit), method=int(prm.method))
+        self.emit("dtmf", digit=str(prm.digit), method=DTMF_METHODS.get(prm.method, "other"))
 
     def onCallTransferRequest(self, prm: Any) -> None:
         accept = self.peer.accept_transfer
@@ -223,6 +226,13 @@ class PeerCall(pj.Call):  # type: ignore[misc]  # pjsua2 is untyped
         else:
             prm.statusCode = 603
         self.emit("transfer_request", to=str(prm.dstUri), accepted=accept, new_call=new_handle)
+
+    def onCallReplaced(self, prm: Any) -> None:
+        """An INVITE with Replaces (attended transfer) took this call's place."""
+        new = PeerCall(self.peer, self.acc, prm.newCallId)
+        self.peer.adopt(new)
+        prm.newCall = new
+        self.emit("call_replaced", new_call=new.handle)
 
     def onCallTransferStatus(self, prm: Any) -> None:
         self.emit(
@@ -246,13 +256,25 @@ class PeerAccount(pj.Account):  # type: ignore[misc]  # pjsua2 is untyped
         call = PeerCall(self.peer, self, prm.callId)
         self.peer.adopt(call)  # keep the reference, or the caller gets 603 at once
         ci = call.getInfo()
+        msg = str(prm.rdata.wholeMsg)
+        parties = {"from": str(ci.remoteUri), "to": str(ci.localUri)}
+        refusal = self.peer.check_challenge(msg)
+        if refusal is not None:
+            code, headers, outcome = refusal
+            call.quiet = True
+            op = pj.CallOpParam()
+            op.statusCode = code
+            op.txOption = tx_option(headers)
+            call.answer(op)
+            self.peer.emit("challenged", code=code, outcome=outcome, msg=msg, **parties)
+            return
         self.peer.emit(
             "incoming",
             call=call.handle,
-            **{"from": str(ci.remoteUri), "to": str(ci.localUri)},
             sip_call_id=str(ci.callIdString),
             src=str(prm.rdata.srcAddress),
-            msg=str(prm.rdata.wholeMsg),
+            msg=msg,
+            **parties,
         )
         self.peer.auto_answer(call)
 

@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import queue
+import secrets
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ os.dup2(2, 1)
 sys.stdout = sys.stderr
 
 import pjsua2 as pj  # noqa: E402
+from digest_server import challenge_value, digest_ok, find_header  # noqa: E402
 from peer_audio import frame_rms, measure, read_wav, tone, write_wav  # noqa: E402
 from peer_objects import SRTP_MODES, PeerAccount, PeerCall, tx_option  # noqa: E402
 
@@ -71,6 +73,7 @@ class Peer:
         self.ep = pj.Endpoint()
         self.acc: PeerAccount | None = None
         self.ports: dict[str, int] = {}
+        self.nonces: set[str] = set()
 
     # -- output -------------------------------------------------------------------------
 
@@ -203,6 +206,27 @@ class Peer:
             prm.statusCode = code
             call.answer(prm)
 
+    def check_challenge(self, msg: str) -> tuple[int, dict[str, str], str] | None:
+        """With the `challenge` option the peer acts as a trunk demanding digest auth on
+        INVITE: None lets the call in; else (401|407, challenge header, outcome)."""
+        ch = self.cfg.get("challenge")
+        if not ch:
+            return None
+        code = int(ch.get("code", 407))
+        auth_hdr, chal_hdr = (
+            ("Proxy-Authorization", "Proxy-Authenticate")
+            if code == 407
+            else ("Authorization", "WWW-Authenticate")
+        )
+        algorithm = str(ch.get("algorithm", "MD5"))
+        cred = find_header(msg, auth_hdr)
+        if cred and digest_ok(cred, "INVITE", ch["realm"], ch["users"], self.nonces, algorithm):
+            return None
+        nonce = secrets.token_hex(12)
+        self.nonces.add(nonce)
+        header = {chal_hdr: challenge_value(ch["realm"], nonce, algorithm)}
+        return code, header, ("bad credentials" if cred else "challenged")
+
     def _call(self, args: dict[str, Any]) -> PeerCall:
         handle = args.get("call")
         if handle is not None:
@@ -273,9 +297,27 @@ class Peer:
         call.xfer(args["uri"], prm)
         return {"call": call.handle}
 
+    def do_xfer_replaces(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Attended transfer: REFER the far end of `call` to the far end of `target`, with
+        Replaces (RFC 3891)."""
+        call = self._call(args)
+        target = self._call({"call": args["target"]})
+        call.xferReplaces(target, pj.CallOpParam(True))
+        return {"call": call.handle}
+
     def do_dtmf(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
-        call.dialDtmf(str(args["digits"]))  # RFC 4733 telephone-event
+        method = args.get("method", "rfc4733")
+        if method == "rfc4733":
+            call.dialDtmf(str(args["digits"]))  # RTP telephone-event
+        elif method == "info":
+            prm = pj.CallSendDtmfParam()
+            prm.digits = str(args["digits"])
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.duration = int(args.get("duration_ms", 160))
+            call.sendDtmf(prm)
+        else:
+            raise CommandError(f"unknown DTMF method {method!r} (rfc4733 or info)")
         return {"call": call.handle}
 
     def do_play(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,7 @@ async def test_udp_call_audio_dtmf_hold_transfer(tmp_path: Path) -> None:
         # RFC 4733 DTMF both ways
         await a.dtmf("123*#", call=ca)
         assert await b.wait_dtmf(5, call=cb) == "123*#"
+        assert b.events("dtmf")[0]["method"] == "rfc4733"
         await b.dtmf("90", call=cb)
         assert await a.wait_dtmf(2, call=ca) == "90"
 
@@ -296,3 +297,57 @@ async def test_wrong_password_is_refused() -> None:
         assert ("REGISTER", "bad credentials") in server.seen
     finally:
         transport.close()
+
+
+@pytest.mark.parametrize(("algorithm", "code"), [("MD5", 407), ("SHA-256", 401)])
+async def test_peer_as_challenging_trunk(algorithm: str, code: int) -> None:
+    challenge = {"realm": "trunk", "users": {"gw": "pw1"}, "code": code, "algorithm": algorithm}
+    async with (
+        PjsuaPeer.start("udp", name="gw", user="gw", password="pw1", realm="trunk") as a,
+        PjsuaPeer.start("udp", name="bad", user="gw", password="nope", realm="trunk") as bad,
+        PjsuaPeer.start("udp", name="trunk", challenge=challenge, auto_answer=200) as t,
+    ):
+        ca = await a.call(t.uri("+15551230000"))
+        first = await t.wait_event("challenged")
+        assert first["outcome"] == "challenged"
+        incoming = await t.wait_incoming()
+        header = "Proxy-Authorization" if code == 407 else "Authorization"
+        assert f"{header}: Digest " in incoming["msg"]
+        assert f"algorithm={algorithm}" in incoming["msg"]
+        await a.wait_state("CONFIRMED", call=ca)
+        await a.hangup(ca)
+        await t.wait_state("DISCONNECTED", call=incoming["call"])
+
+        cb = await bad.call(t.uri("+15551230000"))
+        ended = await bad.wait_state("DISCONNECTED", call=cb)
+        assert ended["code"] == code
+        outcomes = [e["outcome"] for e in t.events("challenged")]
+        assert "bad credentials" in outcomes
+
+
+async def test_info_dtmf_and_attended_transfer() -> None:
+    async with (
+        PjsuaPeer.start("udp", name="a", user="a") as a,
+        PjsuaPeer.start("udp", name="b", user="b", auto_answer=200) as b,
+        PjsuaPeer.start("udp", name="c", user="c", auto_answer=200) as c,
+    ):
+        a_b, b_a = await connected_pair(a, b, b.uri())
+        await a.dtmf("5#", call=a_b, method="info")
+        assert await b.wait_dtmf(2, call=b_a) == "5#"
+        dtmf = b.events("dtmf")[-1]
+        assert dtmf["method"] == "info"
+
+        a_c, c_a = await connected_pair(a, c, c.uri())
+        await a.xfer_replaces(call=a_b, target=a_c)
+        request = await b.wait_event("transfer_request", call=b_a)
+        replaced = await c.wait_event("call_replaced", call=c_a)
+        c_b = replaced["new_call"]
+        b_c = request["new_call"]
+        await b.wait_state("CONFIRMED", call=b_c)
+        assert (await a.wait_transfer_final(call=a_b))["code"] == 200
+        await c.wait_state("DISCONNECTED", call=c_a)
+        await a.wait_state("DISCONNECTED", call=a_c)
+        await hang_up(a, a_b, b, b_a)
+        await b.wait_media_active(call=b_c)
+        await assert_tone(b, c, 1000.0, tx_call=b_c, rx_call=c_b)
+        await hang_up(c, c_b, b, b_c)
