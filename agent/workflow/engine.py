@@ -23,6 +23,7 @@ from typing import Any
 from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
 from agent.grammar.slots import names_match
 from agent.memory import MemoryView
+from agent.redact import KnownIdentifiers, redact
 from agent.workflow.actions import ACTIONS
 from agent.workflow.effects import (
     Action,
@@ -464,9 +465,14 @@ class Conversation:
         out.append(Say(prompt_id, text, prompt.interruptible, phi))
 
     def _transfer(self, target: str, reason: str, now: dt.datetime, out: list[Effect]) -> None:
-        collected = ", ".join(sorted(self._slots)) or "nothing"
+        names = sorted(self._slots)
+        collected = ", ".join(names) if len(names) <= 6 else f"{len(names)} answers"
         summary = (f"{self.workflow.id}: {reason}; at step {self.state}; identity "
-                   f"{'verified' if self.verified else 'not verified'}; collected: {collected}")
+                   f"{'verified' if self.verified else 'not verified'}; collected: "
+                   f"{collected or 'nothing'}")
+        said = [str(self._slots[n]) for n in names if self._slot_types.get(n) == "text"]
+        if said:
+            summary += f"; caller said: {redact(said[-1], self._known())[:120]}"
         out.append(Transfer(target, summary, self._patient_id() if self.verified else None))
         self._finish(out, now, self._outcome or "transferred")
 
@@ -502,6 +508,17 @@ class Conversation:
         scope["memory"] = self._memory.as_scope() if self._memory is not None else {}
         scope["attempt"] = self._attempts
         return scope
+
+    def _known(self) -> KnownIdentifiers:
+        patient = self._record.get("patient")
+        if not isinstance(patient, Mapping):
+            return KnownIdentifiers()
+        name = f"{patient.get('first_name', '')} {patient.get('last_name', '')}".strip()
+        return KnownIdentifiers(
+            names=(name,) if name else (), dob=_as_date(str(patient.get("dob", ""))),
+            phones=tuple(str(patient[k]) for k in ("phone",) if patient.get(k)),
+            member_ids=tuple(str(patient[k]) for k in ("member_id",) if patient.get(k)),
+            mrns=tuple(str(patient[k]) for k in ("mrn",) if patient.get(k)))
 
     def _patient_id(self) -> str | None:
         value = resolve("patient.id", self._record)

@@ -37,7 +37,7 @@ from agent.workflow.yamlpos import DuplicateKey, LocatedDict, LocatedList, load_
 from carrier.errors import ConfigError
 
 TOP_KEYS = {"workflow", "description", "scope", "start", "states", "prompts", "max_attempts",
-            "transfer_queue", "on_max_attempts", "phi_fields", "direction"}
+            "transfer_queue", "on_max_attempts", "phi_fields", "direction", "qualification"}
 STATE_KEYS = {"say", "accept", "action", "verify", "branch", "next", "end", "transfer",
               "no_input", "no_match", "max_attempts", "outcome", "skip_if_known", "hints"}
 BEHAVIOURS = ("accept", "action", "verify", "branch", "next", "end", "transfer")

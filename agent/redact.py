@@ -1,0 +1,344 @@
+"""PHI redaction for transcripts: typed placeholders for the Safe Harbor identifiers.
+
+``redact(text, known)`` replaces, before anything is stored:
+- the patient's own known identifiers (names, DOB, phones, member ID, MRN, address, email);
+- written patterns: SSN, phone and fax numbers, emails, URLs, IP addresses, dates (a date
+  near "born"/"birth" is a [DOB]), ZIP codes, street addresses, MRNs, member and account
+  numbers, licence, plate, device and other identifying codes, ages over 89;
+- spoken forms: digits read one by one ("five five five, oh one two three"), IDs spelled
+  with letters ("Z as in zebra"), and dates in words ("March fifth, nineteen eighty").
+
+Numbers are labelled by what is said just before them ("social", "member ID", "account"),
+else by length (ten digits are a phone number, nine read 3-2-4 an SSN). Years alone are
+kept (Safe Harbor allows them). Redaction is idempotent: placeholders are never touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from agent.redaction.spoken import Tok, digit_runs, spelled_id, spoken_dates, tokenize
+
+PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+PRIORITY = ["SSN", "DOB", "MRN", "MEMBER_ID", "PHONE", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE",
+            "EMAIL", "URL", "IP", "ADDRESS", "ZIP", "DATE", "AGE", "NAME", "ID"]
+
+
+@dataclass(frozen=True)
+class KnownIdentifiers:
+    """The patient's own identifiers for this conversation (never logged)."""
+
+    names: tuple[str, ...] = ()
+    dob: dt.date | None = None
+    phones: tuple[str, ...] = ()
+    member_ids: tuple[str, ...] = ()
+    mrns: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    start: int
+    end: int
+    label: str = field(compare=False)
+
+
+# ---- context words --------------------------------------------------------------------
+
+_CTX = {
+    "SSN": re.compile(r"\b(social|ssn|s s n|social security)\b[^.\d]{0,30}$", re.I),
+    "MRN": re.compile(r"\b(mrn|m r n|medical record|record number|chart number|patient id|"
+                      r"patient number)\b[^.\d]{0,25}$", re.I),
+    "MEMBER_ID": re.compile(r"\b(member|membership|policy|subscriber|insurance|group|plan|"
+                            r"beneficiary|medicaid|medicare)\s*(id|i d|number|no|#|num)?\b[^.\d]"
+                            r"{0,25}$", re.I),
+    "ACCOUNT": re.compile(r"\b(account|acct|card number|credit card|routing|bank)\b[^.\d]{0,25}$",
+                          re.I),
+    "LICENSE": re.compile(r"\b(licen[cs]e|certificate|dea|npi|passport)\b(?! plate)[^.\d]{0,25}$",
+                          re.I),
+    "VEHICLE": re.compile(r"\b(plate|license plate|vin|vehicle)\b[^.\d]{0,25}$", re.I),
+    "DEVICE": re.compile(r"\b(serial|device|pacemaker|implant|imei)\b[^.\d]{0,25}$", re.I),
+    "ZIP": re.compile(r"\b(zip|zip code|postal|postcode)\b[^.\d]{0,15}$", re.I),
+    "PHONE": re.compile(r"\b(phone|call me at|cell|mobile|fax|number is|reach me|telephone|"
+                        r"callback|call back)\b[^.\d]{0,25}$", re.I),
+    "DOB": re.compile(r"\b(born|birth|dob|d o b|birthday|birthdate)\b[^.]{0,30}$", re.I),
+}
+
+
+_AFTER = [
+    ("SSN", re.compile(r"^[^.]{0,20}\b(social|ssn)\b", re.I)),
+    ("MRN", re.compile(r"^[^.]{0,20}\b(medical record|mrn|chart)\b", re.I)),
+    ("MEMBER_ID", re.compile(r"^[^.]{0,20}\b(member|policy|subscriber|insurance)\b", re.I)),
+    ("ACCOUNT", re.compile(r"^[^.]{0,20}\baccount\b", re.I)),
+    ("DOB", re.compile(r"^[^.]{0,20}\b(birthday|birth|born|dob)\b", re.I)),
+    ("PHONE", re.compile(r"^[^.]{0,20}\b(phone|cell|number to call|fax)\b", re.I)),
+    ("ZIP", re.compile(r"^[^.]{0,20}\bzip\b", re.I)),
+]
+
+
+def _after_context(text: str, end: int) -> str | None:
+    after = text[end:end + 40]
+    for label, pattern in _AFTER:
+        if pattern.search(after):
+            return label
+    return None
+
+
+def _context(text: str, start: int, width: int = 45) -> str | None:
+    before = text[max(0, start - width):start]
+    for label in ("SSN", "MRN", "MEMBER_ID", "ACCOUNT", "VEHICLE", "LICENSE", "DEVICE", "ZIP",
+                  "DOB", "PHONE"):
+        if _CTX[label].search(before):
+            return label
+    return None
+
+
+# ---- written patterns -----------------------------------------------------------------
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("EMAIL", re.compile(r"\b[a-z0-9]+(?:\s+(?:dot|underscore)\s+[a-z0-9]+)*\s+at\s+[a-z0-9]+"
+                         r"(?:\s+dot\s+[a-z]+)+\b", re.I)),
+    ("URL", re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|gov|edu|"
+                       r"io|health|info|us)(?:/\S*)?\b", re.I)),
+    ("IP", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b",
+                      re.I)),
+    ("SSN", re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b")),
+    ("PHONE", re.compile(r"(?<![\w-])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}\b")),
+    ("PHONE", re.compile(r"(?<![\w-])\+?1?\d{10}\b")),
+    ("PHONE", re.compile(r"(?<![\w.-])\d{3}[-.]\d{4}\b")),
+    ("DATE", re.compile(r"\b\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b")),
+    ("DATE", re.compile(r"\b\d{4}-\d{2}-\d{2}\b")),
+    ("DATE", re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b", re.I)),
+    ("DATE", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?\b",
+                        re.I)),
+    ("MRN", re.compile(r"\bMRN[\s:#-]*[A-Z0-9][A-Z0-9-]{3,}\b", re.I)),
+    ("ADDRESS", re.compile(
+        r"\b\d{1,6}\s+(?:[A-Za-z]+\s+){1,3}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|"
+        r"ln|drive|dr|court|ct|way|place|pl|terrace|circle|parkway|pkwy|highway|hwy)\b\.?"
+        r"(?:,?\s+(?:apt|apartment|suite|unit|#)\s*\w+)?", re.I)),
+    ("ADDRESS", re.compile(r"\bp\.?\s?o\.?\s+box\s+\d+\b", re.I)),
+    ("ZIP", re.compile(r"\b\d{5}-\d{4}\b")),
+    ("AGE", re.compile(r"\b(?:9\d|1[0-2]\d)\s*(?:years?|yrs?)[\s-]*old\b|\bage(?:d)?\s+(?:9\d|1[0-2]\d)\b",
+                       re.I)),
+    ("VEHICLE", re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")),
+]
+_SPOKEN_AGE = re.compile(r"\b(?:ninety|one hundred)(?:[\s-]+\w+)?\s+years?\s+old\b", re.I)
+_CODE = re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{4,}[A-Z0-9]\b", re.I)
+_LONG_DIGITS = re.compile(r"\b\d{6,}\b")
+_CITY = re.compile(r"\b(?:live|living|lives|located|moved|reside|from)\s+(?:in|at|to)\s+"
+                   r"((?:[A-Z][a-z]+\s?){1,3})", re.M)
+_STATE_ZIP = re.compile(r"\b(?:[A-Z][a-z]+,?\s+)?(?:[A-Z]{2})\s+(\d{5})\b")
+
+# ---- names ------------------------------------------------------------------------------
+
+_NAME_LEAD = re.compile(
+    r"\b(?:my name is|my name's|name is|this is|i am|i'm|im|it's|call me|speaking with|"
+    r"speak (?:to|with)|talk (?:to|with)|ask for|patient|husband|wife|son|daughter|mother|"
+    r"father|mom|dad|for)\s+", re.I)
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "doctor", "nurse"})
+_TITLE = re.compile(r"\b(?i:mr|mrs|ms|miss|dr|doctor|nurse)\.?\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)")
+_NOT_NAMES = frozenset({
+    "i", "yes", "no", "not", "the", "a", "an", "calling", "here", "fine", "good", "great", "sorry",
+    "so", "just", "going", "trying", "sure", "okay", "ok", "available", "busy", "speaking", "me",
+    "it", "that", "this", "what", "about", "your", "my", "his", "her", "their", "our", "in",
+    "on", "at", "to", "from", "with", "and", "or", "but", "a", "hoping", "looking", "able",
+    "sick", "feeling", "calling", "here", "home", "out", "back", "done", "ready", "afraid",
+    "glad", "happy", "new", "having", "still", "also", "very", "really", "the", "appointment",
+    "today", "tomorrow", "is", "was", "be", "been", "an", "call", "wondering", "confused",
+    "correct", "right", "wrong", "there", "she", "he", "they", "we", "you", "would", "like",
+    "need", "want", "cancel", "confirm", "reschedule", "afternoon", "morning", "evening",
+    "medicare", "medicaid", "insurance", "over", "under", "diabetic", "pregnant", "allergic",
+    "sleeping", "waiting", "late", "early", "him", "them", "us", "someone", "somebody",
+})
+
+
+def _name_spans(text: str) -> list[Span]:
+    out: list[Span] = []
+    for m in _NAME_LEAD.finditer(text):
+        lead = m.group(0).strip().lower()
+        words = list(re.finditer(r"[A-Za-z][A-Za-z'-]*", text[m.end():m.end() + 40]))
+        picked: list[re.Match[str]] = []
+        strong = lead in ("my name is", "my name's", "name is", "call me")
+        for w in words[:3]:
+            word = w.group(0)
+            if word.lower() in _NOT_NAMES or word.lower() in _TITLES:
+                break
+            if not strong and not word[0].isupper():
+                break
+            if picked and text[m.end() + picked[-1].end():m.end() + w.start()].strip():
+                break  # punctuation between words ends the name
+            picked.append(w)
+        if picked:
+            out.append(Span(m.end() + picked[0].start(), m.end() + picked[-1].end(), "NAME"))
+    for m in _TITLE.finditer(text):
+        if m.group(1).lower() not in _NOT_NAMES:
+            out.append(Span(m.start(1), m.end(1), "NAME"))
+    return out
+
+
+# ---- known identifiers ------------------------------------------------------------------
+
+
+def _digits(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def _known_spans(text: str, toks: list[Tok], known: KnownIdentifiers) -> list[Span]:
+    out: list[Span] = []
+    for name in known.names:
+        for part in {name, *name.split()}:
+            if len(part) >= 2:
+                for m in re.finditer(rf"(?<![\w]){re.escape(part)}(?![\w])", text, re.I):
+                    out.append(Span(m.start(), m.end(), "NAME"))
+    for label, values in (("EMAIL", known.emails), ("ADDRESS", known.addresses)):
+        for value in values:
+            for m in re.finditer(re.escape(value), text, re.I):
+                out.append(Span(m.start(), m.end(), label))
+    wanted: list[tuple[str, str]] = []
+    for phone in known.phones:
+        d = _digits(phone)
+        wanted += [(d[-10:], "PHONE"), (d[-7:], "PHONE")]
+    for value in known.member_ids:
+        wanted.append((re.sub(r"[^A-Z0-9]", "", value.upper()), "MEMBER_ID"))
+    for value in known.mrns:
+        wanted.append((re.sub(r"[^A-Z0-9]", "", value.upper()), "MRN"))
+        wanted.append((_digits(value), "MRN"))
+    for i in range(len(toks)):
+        run = ""
+        for j in range(i, min(len(toks), i + 24)):
+            found = spelled_id(toks, j) if j == i else None
+            if found is not None:
+                _, last, pieces = found
+                for value, label in wanted:
+                    if value and len(value) >= 5 and value in pieces:
+                        out.append(Span(toks[i].start, toks[last].end, label))
+            run += re.sub(r"[^A-Z0-9]", "", toks[j].raw.upper())
+            for value, label in wanted:
+                if value and len(value) >= 5 and run == value:
+                    out.append(Span(toks[i].start, toks[j].end, label))
+            if len(run) > 16:
+                break
+    return out
+
+
+# ---- main -------------------------------------------------------------------------------
+
+
+def _label_number(text: str, start: int, digits: str, *, end: int | None = None) -> str:
+    ctx = _context(text, start) or (_after_context(text, end) if end is not None else None)
+    if ctx is not None and ctx != "PHONE":
+        if ctx == "ZIP" and len(digits) not in (5, 9):
+            return "ID"
+        return ctx
+    if len(digits) == 9:
+        return "SSN" if len(digits) == 9 else "ID"
+    if len(digits) in (7, 10) or (len(digits) == 11 and digits.startswith("1")):
+        return "PHONE"
+    if len(digits) in (6, 8) and ctx is None:
+        return "ID"
+    return "PHONE" if ctx == "PHONE" else "ID"
+
+
+def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]:
+    spans: list[Span] = []
+    toks = tokenize(text)
+    for label, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            chosen = label
+            if label == "PHONE":
+                ctx = _context(text, m.start())
+                if ctx in ("MEMBER_ID", "MRN", "ACCOUNT", "SSN", "LICENSE", "DEVICE"):
+                    chosen = ctx
+            if label == "DATE" and "DOB" in (_context(text, m.start()),
+                                             _after_context(text, m.end())):
+                chosen = "DOB"
+            spans.append(Span(m.start(), m.end(), chosen))
+    for m in _SPOKEN_AGE.finditer(text):
+        spans.append(Span(m.start(), m.end(), "AGE"))
+    for m in _CODE.finditer(text):
+        spans.append(Span(m.start(), m.end(), _context(text, m.start()) or "ID"))
+    for m in _LONG_DIGITS.finditer(text):
+        spans.append(Span(m.start(), m.end(), _label_number(text, m.start(), m.group(0),
+                                                            end=m.end())))
+    for m in _STATE_ZIP.finditer(text):
+        spans.append(Span(m.start(1), m.end(1), "ZIP"))
+    for m in _CITY.finditer(text):
+        spans.append(Span(m.start(1), m.start(1) + len(m.group(1).rstrip()), "ADDRESS"))
+    for first, last, digits in digit_runs(toks, min_digits=4):
+        start, end = toks[first].start, toks[last].end
+        label = _label_number(text, start, digits, end=end)
+        if label == "ID" and len(digits) < 6:
+            continue  # "three thirty", "twenty twenty" and short counts stay
+        if label == "DOB" and len(digits) < 6:
+            continue
+        spans.append(Span(start, end, label))
+    for first, last in spoken_dates(toks):
+        start, end = toks[first].start, toks[last].end
+        dob = "DOB" in (_context(text, start), _after_context(text, end))
+        spans.append(Span(start, end, "DOB" if dob else "DATE"))
+    i = 0
+    while i < len(toks):
+        found = spelled_id(toks, i)
+        if found is None or not any(c.isdigit() for c in found[2]):
+            i += 1
+            continue
+        start, end = toks[i].start, toks[found[1]].end
+        id_label = _context(text, start) or _after_context(text, end)
+        mixed = any(c.isalpha() for c in found[2])
+        if id_label in ("MEMBER_ID", "MRN", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE") or (
+                mixed and len(found[2]) >= 5):
+            spans.append(Span(start, end, id_label if id_label and id_label not in ("DOB", "ZIP")
+                              else "ID"))
+            i = found[1] + 1
+        else:
+            i += 1
+    spans += _name_spans(text)
+    if known is not None:
+        spans += _known_spans(text, toks, known)
+        if known.dob is not None:
+            spans += [Span(s.start, s.end, "DOB") for s in spans if s.label == "DATE"
+                      and _same_date(text[s.start:s.end], known.dob)]
+    return _resolve(text, spans)
+
+
+def _same_date(fragment: str, dob: dt.date) -> bool:
+    from agent.grammar.dates import parse_date  # noqa: PLC0415 - optional, heavier import
+
+    return parse_date(fragment, dob, birth=True) == dob
+
+
+def _resolve(text: str, spans: Iterable[Span]) -> list[Span]:
+    """Drop spans inside placeholders; merge overlaps keeping the most specific label."""
+    protected = [(m.start(), m.end()) for m in PLACEHOLDER.finditer(text)]
+    rank = {label: i for i, label in enumerate(PRIORITY)}
+    ordered = sorted(
+        (s for s in spans if s.end > s.start
+         and not any(a <= s.start < b or a < s.end <= b for a, b in protected)),
+        key=lambda s: (s.start, -(s.end - s.start)))
+    merged: list[Span] = []
+    for span in ordered:
+        if merged and span.start < merged[-1].end:
+            prev = merged[-1]
+            label = prev.label if rank.get(prev.label, 99) <= rank.get(span.label, 99) else span.label
+            merged[-1] = Span(prev.start, max(prev.end, span.end), label)
+        else:
+            merged.append(span)
+    return merged
+
+
+def redact(text: str, known: KnownIdentifiers | None = None) -> str:
+    out = []
+    pos = 0
+    for span in find_spans(text, known):
+        out.append(text[pos:span.start])
+        out.append(f"[{span.label}]")
+        pos = span.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""Helpers for agent.redact: spoken-form recognisers."""
