@@ -1,0 +1,59 @@
+"""Answering-machine detection, before the agent says anything that could be PHI.
+
+People answer with a short greeting ("Hello?") and wait; machines play a long
+greeting ("You've reached ..., please leave a message after the tone"). The
+classifier is pure: the length of the first thing the far end says and its
+transcript decide. ``detect_machine`` runs it on a live call through ``VoiceIO``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+from typing import Any
+
+MACHINE_WORDS = re.compile(
+    r"\b(leave (a|your) (message|name)|after the (tone|beep)|not available|can't come to the"
+    r" phone|cannot come to the phone|voice ?mail|you have reached|you've reached|mailbox|"
+    r"record your message|at the tone)\b",
+    re.IGNORECASE,
+)
+HUMAN_MAX_GREETING_S = 1.8
+FIRST_WORDS_TIMEOUT_S = 3.0
+
+
+class AmdVerdict(enum.Enum):
+    HUMAN = "human"
+    MACHINE = "machine"
+    SILENT = "silent"  # nobody spoke first; treated as a person who waits for us
+
+
+def classify(greeting_s: float | None, text: str) -> AmdVerdict:
+    """Decide from the first utterance: its length in seconds and its transcript."""
+    if greeting_s is None:
+        return AmdVerdict.SILENT
+    if MACHINE_WORDS.search(text):
+        return AmdVerdict.MACHINE
+    words = len(text.split())
+    if greeting_s > HUMAN_MAX_GREETING_S and words >= 5:
+        return AmdVerdict.MACHINE
+    return AmdVerdict.HUMAN
+
+
+async def detect_machine(io: Any, *, timeout_s: float = FIRST_WORDS_TIMEOUT_S) -> AmdVerdict:
+    """Listen to the far end's first words (without speaking) and classify them."""
+    turn_task = asyncio.ensure_future(io.transcriber.next_turn())
+    try:
+        done, _ = await asyncio.wait({turn_task}, timeout=timeout_s)
+        if not done and io.transcriber.endpointer.in_speech:
+            # Still talking after the first seconds: let the greeting finish (bounded).
+            done, _ = await asyncio.wait({turn_task}, timeout=12.0)
+    finally:
+        if not turn_task.done():
+            turn_task.cancel()
+    if not done:
+        return AmdVerdict.SILENT
+    turn = turn_task.result()
+    io.transcript.turns.append(("callee", turn.text))
+    return classify(turn.end - turn.onset, turn.text)

@@ -1,0 +1,138 @@
+"""The ``Call`` API the carrier offers its applications (the voice agent).
+
+A ``Call`` is one answered leg: its media session, who is calling (with the
+STIR/SHAKEN outcome), and the control verbs (transfer, hang up). Outbound calls
+are requested with a :class:`DialRequest` and end either in a ``Call`` or in a
+typed :class:`DialFailure`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class Direction(enum.Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True)
+class CallerInfo:
+    """Who is on the other end, as far as signalling tells."""
+
+    number: str
+    """E.164 of the calling party (inbound) or the called party (outbound)."""
+    display_name: str | None = None
+    stir_status: str = "none"
+    """``passed``, ``failed`` or ``none`` (no Identity header)."""
+    stir_code: int | None = None
+    """The SIP code of a failed verification (403/428/436/437/438)."""
+    verstat: str = "No-TN-Validation"
+    attestation: str | None = None
+
+
+class DialOutcome(enum.Enum):
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    REJECTED = "rejected"
+    TRUNK_DOWN = "trunk_down"
+
+
+@dataclass(frozen=True)
+class DialFailure:
+    """A dial that did not produce a call. ``code`` is the final SIP status if any."""
+
+    outcome: DialOutcome
+    code: int | None = None
+    reason: str = ""
+    trunk: str = ""
+
+    def __post_init__(self) -> None:
+        if self.outcome is DialOutcome.REJECTED and self.code is None:
+            raise ValueError("a rejected dial carries its SIP code")
+
+
+@dataclass(frozen=True)
+class DialRequest:
+    """An outbound call the compliance gate has already allowed."""
+
+    to: str
+    """E.164 number to call."""
+    from_number: str
+    trunk: str
+    origid: str
+    """Unique per call (STIR/SHAKEN ``origid``); recorded with the call."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ring_timeout_s: float = 30.0
+    max_duration_s: float | None = None
+    """Hard call-length limit (60 s for exempt healthcare calls)."""
+    context: Mapping[str, Any] = field(default_factory=dict)
+    """Application data handed to the call handler (patient id, workflow, ...)."""
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    kind: str
+    """``dtmf``, ``hold``, ``resume``, ``transfer``, ``hangup``, ``stir``..."""
+    value: str = ""
+
+
+class MediaLike(Protocol):
+    """The subset of ``media.MediaSession`` the call API relies on."""
+
+    def inbound(self) -> Any: ...
+    async def play(self, frames: Any) -> bool: ...
+    def cancel_playback(self) -> None: ...
+    def send_dtmf(self, digits: str) -> None: ...
+
+
+class Call:
+    """One established call leg. Created by the gateway; used by the call handler."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        direction: Direction,
+        caller: CallerInfo,
+        called: str,
+        media: MediaLike,
+        transfer: Callable[[str, Mapping[str, Any]], Awaitable[bool]],
+        hangup: Callable[[str], Awaitable[None]],
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.direction = direction
+        self.caller = caller
+        self.called = called
+        self.media = media
+        self.context: dict[str, Any] = dict(context or {})
+        self.events: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=256)
+        self.ended = asyncio.Event()
+        self.end_reason: str | None = None
+        self._transfer = transfer
+        self._hangup = hangup
+
+    async def transfer(self, target: str, context: Mapping[str, Any] | None = None) -> bool:
+        """Hand the call to ``target`` (a SIP URI); ``context`` is a redacted summary."""
+        return await self._transfer(target, context or {})
+
+    async def hangup(self, reason: str = "normal") -> None:
+        if not self.ended.is_set():
+            await self._hangup(reason)
+            self.mark_ended(reason)
+
+    def mark_ended(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.end_reason = reason
+            self.ended.set()
+            self.push_event(CallEvent("hangup", reason))
+
+    def push_event(self, event: CallEvent) -> None:
+        # Events are advisory; a handler that stopped reading must not stall signalling.
+        if not self.events.full():
+            self.events.put_nowait(event)
