@@ -268,8 +268,10 @@ class Records:
         actor: str,
         reason: str,
         at: datetime | None = None,
+        patient_id: UUID | None = None,
     ) -> UUID:
-        pid = uuid4()
+        # A caller may fix the id (a stable id derived from an EHR or demo id).
+        pid = patient_id or uuid4()
         row = self.encrypt_patient(pid, name, phone, dob, member_id)
         await self.pool.execute(
             "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
