@@ -1,0 +1,174 @@
+"""Campaign planning: which outreach is due when, and what to do after each attempt.
+
+Pure: appointments (as tuples read by whoever owns the calendar) and `now` in,
+`PlannedOutreach` rows and `Next` steps out. `carrier.dialer.store` persists
+them; `carrier.dialer.runner` drives them through the gate and the trunks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from carrier.dialer.ports import Outcome
+
+REMINDER_CAMPAIGN = "reminders"
+NO_SHOW_CAMPAIGN = "no_show"
+
+# Appointment statuses after which no reminder may be dialled.
+STOP_STATUSES = frozenset({"confirmed", "cancelled", "completed", "missed", "no_show"})
+
+# Gate rules that will never pass for this outreach however long we wait.
+PERMANENT_RULES = frozenset(
+    {
+        "number.invalid",
+        "number.unsupported",
+        "tcpa.consent.revoked",
+        "tcpa.consent.missing",
+        "dnc.organisation",
+        "dnc.national",
+        "contact.unknown",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """The calendar's view, reduced to what the dialer needs (no clinical data)."""
+
+    id: str
+    patient_id: str
+    starts_at: dt.datetime
+    status: str  # scheduled, confirmed, cancelled, missed, ...
+
+    def __post_init__(self) -> None:
+        if self.starts_at.tzinfo is None:
+            raise ValueError("appointment start must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class CampaignPolicy:
+    reminder_offsets: tuple[dt.timedelta, ...] = (
+        dt.timedelta(hours=72),
+        dt.timedelta(hours=24),
+        dt.timedelta(hours=2),
+    )
+    # An offset whose time passed less than this long ago is still dialled.
+    catch_up: dt.timedelta = dt.timedelta(minutes=30)
+    no_show_delay: dt.timedelta = dt.timedelta(minutes=5)
+    no_show_valid_for: dt.timedelta = dt.timedelta(days=3)
+    max_dials: int = 3  # per outreach, retries for busy/no answer included
+    retry_after: dt.timedelta = dt.timedelta(minutes=30)
+    gate_defer: dt.timedelta = dt.timedelta(minutes=30)  # window/cap refusals: try later
+    lease_for: dt.timedelta = dt.timedelta(minutes=5)
+
+    def __post_init__(self) -> None:
+        if not self.reminder_offsets or any(o <= dt.timedelta(0) for o in self.reminder_offsets):
+            raise ValueError("reminder offsets must be positive")
+        if self.max_dials < 1:
+            raise ValueError("max_dials must be >= 1")
+
+
+def offset_label(offset: dt.timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+
+
+@dataclass(frozen=True)
+class PlannedOutreach:
+    campaign: str
+    appointment_id: str
+    patient_id: str
+    purpose: str
+    label: str  # "72h", "24h", "2h", "missed": unique per (campaign, appointment)
+    due_at: dt.datetime
+    not_after: dt.datetime
+
+
+def plan_reminders(
+    appointments: Iterable[Appointment], policy: CampaignPolicy, now: dt.datetime
+) -> list[PlannedOutreach]:
+    """Reminder outreach for scheduled appointments, skipping offsets already past."""
+    out: list[PlannedOutreach] = []
+    for appt in appointments:
+        if appt.status in STOP_STATUSES or appt.starts_at <= now:
+            continue
+        for offset in sorted(policy.reminder_offsets, reverse=True):
+            due = appt.starts_at - offset
+            if due < now - policy.catch_up:
+                continue
+            out.append(
+                PlannedOutreach(
+                    campaign=REMINDER_CAMPAIGN,
+                    appointment_id=appt.id,
+                    patient_id=appt.patient_id,
+                    purpose="appointment_reminder",
+                    label=offset_label(offset),
+                    due_at=max(due, now - policy.catch_up),
+                    not_after=appt.starts_at,
+                )
+            )
+    return out
+
+
+def plan_no_show(
+    appt: Appointment, marked_at: dt.datetime, policy: CampaignPolicy
+) -> PlannedOutreach:
+    """Reactivation call a few minutes after an appointment is marked missed."""
+    return PlannedOutreach(
+        campaign=NO_SHOW_CAMPAIGN,
+        appointment_id=appt.id,
+        patient_id=appt.patient_id,
+        purpose="no_show",
+        label="missed",
+        due_at=marked_at + policy.no_show_delay,
+        not_after=marked_at + policy.no_show_valid_for,
+    )
+
+
+def stopped_appointments(appointments: Sequence[Appointment]) -> list[tuple[str, str]]:
+    """(appointment id, status) pairs whose pending reminders must be cancelled."""
+    return [(a.id, a.status) for a in appointments if a.status in STOP_STATUSES]
+
+
+class Step(enum.StrEnum):
+    DONE = "done"  # finished: answered, machine, or nothing more to try
+    RETRY = "retry"  # back to pending at `due_at`
+    EXPIRED = "expired"  # the next try would be too late
+
+
+@dataclass(frozen=True)
+class Next:
+    step: Step
+    reason: str
+    due_at: dt.datetime | None = None
+
+
+def after_dial(
+    outcome: Outcome, dials: int, not_after: dt.datetime, policy: CampaignPolicy, now: dt.datetime
+) -> Next:
+    """What follows a dial attempt (`dials` counts this one)."""
+    if outcome in (Outcome.ANSWERED, Outcome.MACHINE):
+        return Next(Step.DONE, outcome.value)
+    if outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.TRUNK_DOWN):
+        if dials >= policy.max_dials:
+            return Next(Step.DONE, f"{outcome.value}, {dials} dials")
+        due = now + policy.retry_after
+        if due >= not_after:
+            return Next(Step.EXPIRED, outcome.value)
+        return Next(Step.RETRY, outcome.value, due)
+    return Next(Step.DONE, outcome.value)
+
+
+def after_refusal(
+    rule: str, not_after: dt.datetime, policy: CampaignPolicy, now: dt.datetime
+) -> Next:
+    """What follows a gate refusal: permanent rules end it, others wait and ask again."""
+    if rule in PERMANENT_RULES:
+        return Next(Step.DONE, f"refused:{rule}")
+    due = now + policy.gate_defer
+    if due >= not_after:
+        return Next(Step.EXPIRED, f"refused:{rule}")
+    return Next(Step.RETRY, f"refused:{rule}", due)

@@ -1,0 +1,83 @@
+"""The dialer's ports implemented over `carrier.records.store.Records`.
+
+Patients carry no address yet, so the calling window falls back to the number's time
+zones and the area code's state (the strict path); once records hold an address/time
+zone, `RecordsDirectory.contact` should fill `Address`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from uuid import UUID
+
+from carrier.dialer.gate import Consent, Decision, DialRequest
+from carrier.dialer.ports import Contact
+from carrier.records.store import Records
+
+# Consent kinds that cover an informational artificial-voice call on the voice channel.
+VOICE_KINDS = ("tcpa_express", "tcpa_express_written")
+
+
+def _uuid(patient_id: str) -> UUID:
+    return UUID(patient_id)
+
+
+class RecordsFacts:
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    async def consent(self, patient_id: str) -> Mapping[str, Consent]:
+        status = await self.records.consent_status(_uuid(patient_id))
+        out: dict[str, Consent] = {}
+        for channel in {c for c, _ in status}:
+            kinds = {k: v for (c, k), v in status.items() if c == channel}
+            if any(kinds.get(k) for k in VOICE_KINDS):
+                out[channel] = Consent.GRANTED
+            elif kinds:
+                out[channel] = Consent.REVOKED  # entries exist, none granted: revoked
+        return out
+
+    async def org_dnc(self, number: str) -> bool:
+        return (await self.records.dnc_status(number)).org
+
+    async def national_dnc(self, number: str) -> tuple[bool, dt.date | None]:
+        st = await self.records.dnc_status(number)
+        copy = st.national_imported_at
+        return st.national, None if copy is None else copy.astimezone(dt.UTC).date()
+
+
+class RecordsDirectory:
+    """Contact details from the encrypted patient record (each read is audited)."""
+
+    def __init__(self, records: Records, *, free_to_patient: bool = True) -> None:
+        self.records = records
+        self.free_to_patient = free_to_patient
+
+    async def contact(self, patient_id: str) -> Contact | None:
+        patient = await self.records.get_patient(
+            _uuid(patient_id), actor="dialer", reason="outbound reminder"
+        )
+        if patient is None:
+            return None
+        # The number on the patient's own record is the number the patient gave.
+        return Contact(
+            number=patient.phone,
+            address=None,
+            number_given_by_patient=True,
+            free_to_patient=self.free_to_patient,
+        )
+
+
+class RecordsDecisionRecorder:
+    """Each gate decision into the hash-chained audit log (spooled while Postgres is down)."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    async def record(
+        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+    ) -> None:
+        await self.records.record_dial_decision(
+            outreach_id, request.patient_id, dial=decision.allowed, rule=decision.rule, at=at
+        )

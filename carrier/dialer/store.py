@@ -1,0 +1,332 @@
+"""Outreach rows in Postgres: leased with FOR UPDATE SKIP LOCKED, fenced by a lease token.
+
+Dial at most once: `begin_dial` sets `dial_started_at` and inserts the attempt row in one
+transaction, and only while the caller's lease is still valid. A lease that expires after
+that point (the worker died mid-call) is closed as `interrupted`, never dialled again; a
+lease that expires before it goes back to `pending`. Every completion is conditional on
+the lease token, so a worker that lost its lease cannot overwrite another's work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import asyncpg
+
+from carrier.dialer.campaign import Next, PlannedOutreach, Step
+from carrier.dialer.gate import PriorCall
+
+_LEASE_SQL = """
+WITH picked AS (
+    SELECT o.id FROM dialer_outreach o
+    JOIN dialer_campaigns c ON c.id = o.campaign_id
+    WHERE o.state = 'pending' AND o.due_at <= $1 AND NOT c.paused
+    ORDER BY o.due_at, o.id
+    LIMIT $4
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE dialer_outreach o
+SET state = 'leased', lease_owner = $2, lease_token = gen_random_uuid(),
+    lease_expires_at = $1 + $3::interval, updated_at = $1
+FROM picked WHERE o.id = picked.id
+RETURNING o.id, o.lease_token, o.lease_expires_at, o.campaign_id, o.appointment_id,
+          o.patient_id, o.purpose, o.label, o.dials, o.not_after
+"""
+
+# Expired leases: never started dialling -> pending again; started -> interrupted, done.
+_RECLAIM_SQL = """
+WITH expired AS (
+    SELECT id, dial_started_at FROM dialer_outreach
+    WHERE state = 'leased' AND lease_expires_at <= $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE dialer_outreach o
+SET state = CASE WHEN e.dial_started_at IS NULL THEN 'pending' ELSE 'done' END,
+    outcome = CASE WHEN e.dial_started_at IS NULL THEN o.outcome ELSE 'interrupted' END,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+FROM expired e WHERE o.id = e.id
+RETURNING o.state
+"""
+
+_STATUS_SQL = """
+SELECT c.id AS campaign,
+       count(o.id) AS total,
+       count(o.id) FILTER (WHERE o.state = 'pending' AND o.due_at <= $1) AS due,
+       count(o.id) FILTER (WHERE o.state = 'pending' AND o.due_at > $1) AS scheduled,
+       count(o.id) FILTER (WHERE o.state = 'leased') AS leased,
+       count(o.id) FILTER (WHERE o.dials > 0) AS dialled,
+       count(o.id) FILTER (WHERE o.outcome IN ('answered', 'machine', 'confirmed')) AS answered,
+       count(DISTINCT o.appointment_id) FILTER (WHERE o.outcome = 'confirmed') AS confirmed,
+       count(o.id) FILTER (WHERE o.state = 'cancelled') AS cancelled,
+       count(o.id) FILTER (WHERE o.state = 'expired') AS expired,
+       count(o.id) FILTER (WHERE o.state = 'done') AS done
+FROM dialer_campaigns c LEFT JOIN dialer_outreach o ON o.campaign_id = c.id
+GROUP BY c.id ORDER BY c.id
+"""
+
+_REFUSED_SQL = """
+SELECT o.campaign_id AS campaign, a.rule, count(DISTINCT a.outreach_id) AS n
+FROM dialer_attempts a JOIN dialer_outreach o ON o.id = a.outreach_id
+WHERE NOT a.allowed GROUP BY o.campaign_id, a.rule ORDER BY o.campaign_id, a.rule
+"""
+
+
+@dataclass(frozen=True)
+class Lease:
+    outreach_id: int
+    token: UUID
+    expires_at: dt.datetime
+    campaign: str
+    appointment_id: str
+    patient_id: str
+    purpose: str
+    label: str
+    dials: int
+    not_after: dt.datetime
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    campaign: str
+    total: int
+    due: int
+    scheduled: int
+    leased: int
+    dialled: int
+    answered: int
+    confirmed: int  # appointments confirmed (on the call or on any other channel)
+    cancelled: int
+    expired: int
+    done: int
+    refused: dict[str, int] = field(default_factory=dict)  # gate rule -> outreach count
+
+
+class OutreachStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def ensure_campaign(self, campaign: str, purpose: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO dialer_campaigns (id, purpose) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            campaign,
+            purpose,
+        )
+
+    async def set_paused(self, campaign: str, paused: bool) -> bool:
+        res = await self.pool.execute(
+            "UPDATE dialer_campaigns SET paused = $2 WHERE id = $1", campaign, paused
+        )
+        return str(res).endswith(" 1")
+
+    async def add(self, planned: Sequence[PlannedOutreach], now: dt.datetime) -> int:
+        """Insert planned outreach; already-known (campaign, appointment, label) are kept."""
+        if not planned:
+            return 0
+        for purpose_campaign in {(p.campaign, p.purpose) for p in planned}:
+            await self.ensure_campaign(*purpose_campaign)
+        rows = await self.pool.fetch(
+            "INSERT INTO dialer_outreach (campaign_id, appointment_id, patient_id, purpose,"
+            " label, due_at, not_after, created_at, updated_at)"
+            " SELECT c, a, p, u, l, d, n, $8, $8 FROM unnest($1::text[], $2::text[],"
+            " $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])"
+            " AS t(c, a, p, u, l, d, n)"
+            " ON CONFLICT (campaign_id, appointment_id, label) DO NOTHING RETURNING id",
+            [p.campaign for p in planned],
+            [p.appointment_id for p in planned],
+            [p.patient_id for p in planned],
+            [p.purpose for p in planned],
+            [p.label for p in planned],
+            [p.due_at for p in planned],
+            [p.not_after for p in planned],
+            now,
+        )
+        return len(rows)
+
+    async def stop_appointment(self, appointment_id: str, reason: str, now: dt.datetime) -> int:
+        """Cancel the appointment's outreach not yet dialling (confirmed, cancelled, ...)."""
+        res = await self.pool.execute(
+            "UPDATE dialer_outreach SET state = 'cancelled', outcome = $2, updated_at = $3"
+            " WHERE appointment_id = $1 AND state = 'pending'",
+            appointment_id,
+            reason,
+            now,
+        )
+        return int(res.split()[-1])
+
+    async def lease(
+        self, worker: str, now: dt.datetime, lease_for: dt.timedelta, limit: int
+    ) -> list[Lease]:
+        rows = await self.pool.fetch(_LEASE_SQL, now, worker, lease_for, limit)
+        return sorted(
+            (
+                Lease(
+                    outreach_id=r["id"],
+                    token=r["lease_token"],
+                    expires_at=r["lease_expires_at"],
+                    campaign=r["campaign_id"],
+                    appointment_id=r["appointment_id"],
+                    patient_id=r["patient_id"],
+                    purpose=r["purpose"],
+                    label=r["label"],
+                    dials=r["dials"],
+                    not_after=r["not_after"],
+                )
+                for r in rows
+            ),
+            key=lambda lease: lease.outreach_id,
+        )
+
+    async def reclaim_expired(self, now: dt.datetime) -> tuple[int, int]:
+        """(requeued, interrupted) for leases that expired."""
+        rows = await self.pool.fetch(_RECLAIM_SQL, now)
+        requeued = sum(1 for r in rows if r["state"] == "pending")
+        return requeued, len(rows) - requeued
+
+    @contextlib.asynccontextmanager
+    async def patient_lock(self, patient_id: str) -> AsyncIterator[None]:
+        """Serialise gate+begin_dial per patient across processes (caps stay exact)."""
+        async with self.pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext('dialer:' || $1))", patient_id)
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock(hashtext('dialer:' || $1))", patient_id
+                )
+
+    async def prior_calls(self, patient_id: str, since: dt.datetime) -> list[PriorCall]:
+        """Earlier allowed attempts; one still in progress counts as answered (conservative)."""
+        rows = await self.pool.fetch(
+            "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
+            " WHERE patient_id = $1 AND allowed AND at > $2"
+            " AND coalesce(outcome, '') <> 'trunk_down'",
+            patient_id,
+            since,
+        )
+        return [
+            PriorCall(
+                at=r["at"],
+                subject=r["subject"],
+                outcome="answered" if r["outcome"] == "interrupted" else r["outcome"],
+            )
+            for r in rows
+        ]
+
+    async def record_refusal(
+        self, lease: Lease, rule: str, subject: str, now: dt.datetime, nxt: Next
+    ) -> bool:
+        """Record a refused decision and move the outreach on; False if the lease was lost."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            ok = await self._apply_next(conn, lease, nxt, now, rule)
+            if ok:
+                await conn.execute(
+                    "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed,"
+                    " rule, lease_token) VALUES ($1, $2, $3, $4, false, $5, $6)",
+                    lease.outreach_id,
+                    lease.patient_id,
+                    subject,
+                    now,
+                    rule,
+                    lease.token,
+                )
+            return ok
+
+    async def begin_dial(
+        self, lease: Lease, rule: str, subject: str, now: dt.datetime
+    ) -> int | None:
+        """Mark the dial as started (fenced by the lease); the attempt id, or None: do not dial."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            held = await conn.fetchval(
+                "UPDATE dialer_outreach SET dial_started_at = coalesce(dial_started_at, $3),"
+                " last_rule = $4, updated_at = $3 WHERE id = $1 AND lease_token = $2"
+                " AND state = 'leased' AND lease_expires_at > $3 RETURNING id",
+                lease.outreach_id,
+                lease.token,
+                now,
+                rule,
+            )
+            if held is None:
+                return None
+            attempt: int = await conn.fetchval(
+                "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
+                " lease_token) VALUES ($1, $2, $3, $4, true, $5, $6) RETURNING id",
+                lease.outreach_id,
+                lease.patient_id,
+                subject,
+                now,
+                rule,
+                lease.token,
+            )
+            return attempt
+
+    async def set_trunk(self, attempt_id: int, trunk: str) -> None:
+        await self.pool.execute(
+            "UPDATE dialer_attempts SET trunk = $2 WHERE id = $1", attempt_id, trunk
+        )
+
+    async def finish_attempt(self, attempt_id: int, outcome: str, now: dt.datetime) -> None:
+        await self.pool.execute(
+            "UPDATE dialer_attempts SET outcome = $2, finished_at = $3 WHERE id = $1",
+            attempt_id,
+            outcome,
+            now,
+        )
+
+    async def finish_dial(
+        self, lease: Lease, attempt_id: int, outcome: str, now: dt.datetime, nxt: Next
+    ) -> bool:
+        """Record the dial's outcome and move the outreach on; False if the lease was lost."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE dialer_attempts SET outcome = $2, finished_at = $3 WHERE id = $1",
+                attempt_id,
+                outcome,
+                now,
+            )
+            await conn.execute(
+                "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
+                lease.outreach_id,
+                lease.token,
+            )
+            return await self._apply_next(conn, lease, nxt, now, None, outcome=outcome)
+
+    async def _apply_next(
+        self,
+        conn: asyncpg.Connection,
+        lease: Lease,
+        nxt: Next,
+        now: dt.datetime,
+        rule: str | None,
+        *,
+        outcome: str | None = None,
+    ) -> bool:
+        state = {Step.DONE: "done", Step.RETRY: "pending", Step.EXPIRED: "expired"}[nxt.step]
+        # Reclaimed leases whose dial had started keep their token: the real outcome wins.
+        row = await conn.fetchval(
+            "UPDATE dialer_outreach SET state = $3, due_at = coalesce($4, due_at),"
+            " outcome = coalesce($5, outcome), last_rule = coalesce($6, last_rule),"
+            " dial_started_at = CASE WHEN $3 = 'pending' THEN NULL ELSE dial_started_at END,"
+            " lease_owner = NULL, lease_token = CASE WHEN $3 = 'pending' THEN NULL"
+            " ELSE lease_token END, lease_expires_at = NULL, updated_at = $7"
+            " WHERE id = $1 AND lease_token = $2 AND (state = 'leased' OR outcome = 'interrupted')"
+            " RETURNING id",
+            lease.outreach_id,
+            lease.token,
+            state,
+            nxt.due_at,
+            outcome if outcome is not None else (nxt.reason if state != "pending" else None),
+            rule,
+            now,
+        )
+        return row is not None
+
+    async def status(self, now: dt.datetime) -> list[CampaignStatus]:
+        rows = await self.pool.fetch(_STATUS_SQL, now)
+        refused: dict[str, dict[str, int]] = {}
+        for r in await self.pool.fetch(_REFUSED_SQL):
+            refused.setdefault(r["campaign"], {})[r["rule"]] = r["n"]
+        return [CampaignStatus(**dict(r), refused=refused.get(r["campaign"], {})) for r in rows]

@@ -1,0 +1,149 @@
+"""Dialer test helpers: a fake clock, fake ports and a fake dial function.
+
+The fake dialer is not a SIP peer mock: it is the boundary of the dialer unit (the
+`Dialer` protocol the gateway implements); end-to-end calls are tested with pjsua2 elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+
+from carrier.dialer.campaign import CampaignPolicy
+from carrier.dialer.gate import Consent, Decision, DialRequest, Gate
+from carrier.dialer.holiday_calendar import PackageHolidays
+from carrier.dialer.ports import Contact, DialResult, Outcome
+from carrier.dialer.rules import load_rules
+from carrier.dialer.runner import DialerRunner
+from carrier.dialer.store import OutreachStore
+from carrier.dialer.throttle import TrunkLimits, TrunkPool
+
+RULES = load_rules()
+# Tue 2026-11-17 10:00 in New York
+START = dt.datetime(2026, 11, 17, 15, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class FakeClock:
+    wall0: dt.datetime = START
+    mono: float = 0.0
+
+    def now(self) -> dt.datetime:
+        return self.wall0 + dt.timedelta(seconds=self.mono)
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.mono += seconds
+        await asyncio.sleep(0)
+
+
+@dataclass
+class FakeFacts:
+    consent_by_patient: dict[str, Mapping[str, Consent]] = field(default_factory=dict)
+    org: set[str] = field(default_factory=set)
+    national: set[str] = field(default_factory=set)
+    copy_date: dt.date | None = dt.date(2026, 11, 10)
+
+    async def consent(self, patient_id: str) -> Mapping[str, Consent]:
+        return self.consent_by_patient.get(patient_id, {"voice": Consent.GRANTED})
+
+    async def org_dnc(self, number: str) -> bool:
+        return number in self.org
+
+    async def national_dnc(self, number: str) -> tuple[bool, dt.date | None]:
+        return number in self.national, self.copy_date
+
+
+@dataclass
+class FakeDirectory:
+    numbers: dict[str, str] = field(default_factory=dict)
+
+    async def contact(self, patient_id: str) -> Contact | None:
+        number = self.numbers.get(patient_id, "+12125550100")
+        return Contact(number=number, address=None, number_given_by_patient=True)
+
+
+@dataclass
+class FakeRecorder:
+    decisions: list[tuple[int, str, bool]] = field(default_factory=list)
+
+    async def record(
+        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+    ) -> None:
+        self.decisions.append((outreach_id, decision.rule, decision.allowed))
+
+
+@dataclass
+class FakeDialer:
+    """Deterministic outcomes by (patient, trunk); records every dial with its clock time."""
+
+    clock: FakeClock
+    script: Callable[[DialRequest, str, int], DialResult] | None = None
+    dials: list[tuple[str, str, float]] = field(default_factory=list)
+    max_seconds: list[int | None] = field(default_factory=list)
+    yields: int = 3
+
+    async def dial(
+        self, request: DialRequest, trunk: str, *, max_call_seconds: int | None
+    ) -> DialResult:
+        self.dials.append((request.patient_id, trunk, self.clock.monotonic()))
+        self.max_seconds.append(max_call_seconds)
+        for _ in range(self.yields):  # let other tasks and workers interleave
+            await asyncio.sleep(0)
+        if self.script is None:
+            return DialResult(Outcome.ANSWERED)
+        n = sum(1 for p, _, _ in self.dials if p == request.patient_id)
+        return self.script(request, trunk, n)
+
+
+def make_runner(
+    pool: asyncpg.Pool,
+    clock: FakeClock,
+    dialer: FakeDialer,
+    *,
+    worker: str = "w1",
+    facts: FakeFacts | None = None,
+    directory: FakeDirectory | None = None,
+    recorder: FakeRecorder | None = None,
+    trunks: TrunkPool | None = None,
+    policy: CampaignPolicy | None = None,
+) -> DialerRunner:
+    return DialerRunner(
+        store=OutreachStore(pool),
+        gate=Gate(RULES, PackageHolidays(RULES)),
+        facts=facts or FakeFacts(),
+        directory=directory or FakeDirectory(),
+        recorder=recorder or FakeRecorder(),
+        dialer=dialer,
+        trunks=trunks
+        or TrunkPool(
+            [
+                TrunkLimits("primary", cps=50, max_concurrent=8, burst=8),
+                TrunkLimits("secondary", cps=50, max_concurrent=8, burst=8),
+            ]
+        ),
+        policy=policy or CampaignPolicy(),
+        worker=worker,
+        clock=clock.now,
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(db_url, user="carrier_app", min_size=1, max_size=6)
+    try:
+        yield p
+    finally:
+        await p.close()
