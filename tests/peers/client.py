@@ -130,6 +130,7 @@ class PjsuaPeer:
         auto_answer (code or list of codes, e.g. [180, 200]), accept_transfer (bool),
         registrar, password, auth_user, realm, reg_expires, proxy,
         srtp ("disabled" | "optional" | "mandatory"), srtp_secure_signaling (0-2),
+        srtp_cryptos (e.g. ["AES_CM_128_HMAC_SHA1_80"]; default: all pjsua offers),
         log_level (pjsip, default 4), user_agent,
         challenge {realm, users: {name: password}, code: 407|401, algorithm: "MD5"|"SHA-256"}
         (act as a trunk that demands digest auth on every INVITE; refusals give a
@@ -213,9 +214,10 @@ class PjsuaPeer:
         self._changed.set()
 
     def _exit_text(self) -> str:
-        tail = ""
+        errors = [e["message"] for e in self._events if e["event"] == "error"]
+        tail = f"errors: {errors}\n" if errors else ""
         with contextlib.suppress(OSError):
-            tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
+            tail += "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
         return f"peer {self.name} exited (log {self.log_path}):\n{tail}"
 
     # -- commands and events ----------------------------------------------------------------
@@ -380,12 +382,15 @@ class PjsuaPeer:
         *,
         frames: int = 25,
         min_rms: float = 200.0,
+        since_t: float | None = None,
         timeout: float = 10.0,
     ) -> dict[str, Any]:
-        """Dominant frequency and RMS of the next `frames` received 20 ms frames whose RMS is
-        at least `min_rms` (silence is skipped). Keys: freq, rms, dbfs, samples, frames,
-        first_t."""
-        return await self._waiting("measure", timeout, call=call, frames=frames, min_rms=min_rms)
+        """Dominant frequency and RMS of the next `frames` received 20 ms frames (from now,
+        or from peer time `since_t`) whose RMS is at least `min_rms` (silence is skipped).
+        Keys: freq (Hz), rms (int16 units), dbfs, samples, frames, first_t."""
+        return await self._waiting(
+            "measure", timeout, call=call, frames=frames, min_rms=min_rms, since_t=since_t
+        )
 
     async def record(
         self,
@@ -394,19 +399,28 @@ class PjsuaPeer:
         call: int | None = None,
         frames: int = 250,
         min_rms: float = 0.0,
-        from_start: bool = False,
+        since_t: float | None = None,
         timeout: float = 15.0,
     ) -> dict[str, Any]:
-        """Write the next `frames` received frames (or, with `from_start`, the call's audio
-        from its beginning) to a 16 kHz mono WAV; returns the measure of that audio too."""
+        """Wait for the next `frames` received frames (RMS >= `min_rms`) and write them to a
+        16 kHz mono WAV at `path`; returns path, frames, first_t and their measure."""
         return await self._waiting(
-            "record",
-            timeout,
-            call=call,
-            path=str(path),
-            frames=frames,
-            min_rms=min_rms,
-            from_start=from_start,
+            "record", timeout, call=call, path=str(path), frames=frames, min_rms=min_rms,
+            since_t=since_t,
+        )  # fmt: skip
+
+    async def save_audio(
+        self,
+        path: str | Path,
+        *,
+        call: int | None = None,
+        since_t: float | None = None,
+        until_t: float | None = None,
+    ) -> dict[str, Any]:
+        """Write everything received between peer times `since_t` and `until_t` (default:
+        the whole call so far) to a 16 kHz mono WAV at once; returns frames and measure."""
+        return await self.command(
+            "save_audio", call=call, path=str(path), since_t=since_t, until_t=until_t
         )
 
     async def wait_audio(
@@ -415,14 +429,32 @@ class PjsuaPeer:
         *,
         min_rms: float = 300.0,
         frames: int = 3,
+        since_t: float | None = None,
         timeout: float = 10.0,
     ) -> float:
-        """Wait for received audio (`frames` consecutive frames above `min_rms`); returns the
-        peer-side monotonic time of the first of them."""
+        """Wait until `frames` consecutive received frames are above `min_rms` (someone
+        started talking); returns the peer time (time.monotonic) of the first of them."""
         result = await self._waiting(
-            "wait_audio", timeout, call=call, min_rms=min_rms, frames=frames
+            "wait_audio", timeout, call=call, min_rms=min_rms, frames=frames, since_t=since_t
         )
-        return float(result["onset_t"])
+        return float(result["t"])
+
+    async def wait_silence(
+        self,
+        call: int | None = None,
+        *,
+        min_rms: float = 300.0,
+        frames: int = 25,
+        since_t: float | None = None,
+        timeout: float = 30.0,
+    ) -> float:
+        """Wait until `frames` consecutive received frames are below `min_rms` (the far end
+        stopped talking; 25 frames = 0.5 s); returns the peer time of the first quiet frame.
+        Pass the `wait_audio` time as `since_t` so the search starts at the speech."""
+        result = await self._waiting(
+            "wait_silence", timeout, call=call, min_rms=min_rms, frames=frames, since_t=since_t
+        )
+        return float(result["t"])
 
     async def _waiting(self, cmd: str, timeout: float, **args: Any) -> dict[str, Any]:
         return await self.command(cmd, timeout=timeout, **args)

@@ -167,7 +167,9 @@ class PeerCall(pj.Call):  # type: ignore[misc]  # pjsua2 is untyped
         self.peer = peer
         self.acc = acc
         self.handle = next(_handles)
-        self.port: AudioPort | None = None
+        # Made now (on the pj thread), so audio can be queued and waits can start before
+        # the media is up; connected to the call's stream on every media update.
+        self.port: AudioPort | None = AudioPort(self.handle, peer.emit)
         self.srtp: int | None = None  # per-call SRTP override, else the account's
         self.state = "NULL"
         self.media_status = "none"
@@ -207,7 +209,7 @@ class PeerCall(pj.Call):  # type: ignore[misc]  # pjsua2 is untyped
 
     def _connect_audio(self, med_idx: int) -> None:
         if self.port is None:
-            self.port = AudioPort(self.handle, self.peer.emit)
+            return
         am = self.getAudioMedia(med_idx)
         am.startTransmit(self.port)
         self.port.startTransmit(am)

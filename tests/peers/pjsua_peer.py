@@ -14,6 +14,7 @@ stdin into a queue; audio callbacks run on the null sound device's clock thread.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import json
 import os
@@ -22,7 +23,6 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 # Keep the JSON event stream on a private copy of fd 1; everything printed to fd 1 by pjsip
@@ -33,8 +33,9 @@ sys.stdout = sys.stderr
 
 import pjsua2 as pj  # noqa: E402
 from digest_server import challenge_value, digest_ok, find_header  # noqa: E402
-from peer_audio import frame_rms, measure, read_wav, tone, write_wav  # noqa: E402
-from peer_objects import SRTP_MODES, PeerAccount, PeerCall, tx_option  # noqa: E402
+from peer_audio import measure, read_wav, tone, write_wav  # noqa: E402
+from peer_objects import SRTP_MODES, AudioPort, PeerAccount, PeerCall, tx_option  # noqa: E402
+from peer_waits import Pending, Poll, WaitFailed, collect, index_at, run_of  # noqa: E402
 
 HOST = "127.0.0.1"
 TRANSPORT_TYPES = {
@@ -47,15 +48,6 @@ COMMAND_ERRORS = (pj.Error, ValueError, KeyError, TypeError, OSError, LookupErro
 
 class CommandError(Exception):
     """A command the peer cannot carry out; reported to the client as `ok: false`."""
-
-
-class Pending:
-    """A command whose reply waits for something (frames received); polled by the main loop."""
-
-    def __init__(self, req_id: int, deadline: float, poll: Callable[[bool], dict[str, Any] | None]):
-        self.req_id = req_id
-        self.deadline = deadline
-        self.poll = poll  # poll(expired) -> result dict[str, Any] when done, None to keep waiting
 
 
 class Peer:
@@ -184,6 +176,10 @@ class Peer:
         acfg.mediaConfig.transportConfig.port = 0  # ephemeral RTP ports
         acfg.mediaConfig.srtpUse = SRTP_MODES[cfg.get("srtp", "disabled")]
         acfg.mediaConfig.srtpSecureSignaling = int(cfg.get("srtp_secure_signaling", 0))
+        for name in cfg.get("srtp_cryptos", []):
+            crypto = pj.SrtpCrypto()
+            crypto.name = name
+            acfg.mediaConfig.srtpOpt.cryptos.append(crypto)
         return acfg
 
     # -- call bookkeeping (pj main thread) ------------------------------------------------
@@ -320,128 +316,116 @@ class Peer:
             raise CommandError(f"unknown DTMF method {method!r} (rfc4733 or info)")
         return {"call": call.handle}
 
-    def do_play(self, args: dict[str, Any]) -> dict[str, Any]:
-        call = self._call(args)
+    def _port(self, call: PeerCall) -> AudioPort:
         if call.port is None:
-            raise CommandError(f"call {call.handle} has no active audio yet")
+            raise CommandError(f"call {call.handle} has no audio port")
+        return call.port
+
+    def do_play(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Play a WAV (`path`) or a `tone` {freq, seconds, amplitude} into the call; queued
+        audio starts flowing as soon as the call's media is up."""
+        call = self._call(args)
         if args.get("path"):
             samples = read_wav(args["path"])
         elif args.get("tone"):
             t = args["tone"]
-            samples = tone(
-                float(t["freq"]), float(t["seconds"]), amplitude=float(t.get("amplitude", 0.3))
-            )
+            amplitude = float(t.get("amplitude", 0.3))
+            samples = tone(float(t["freq"]), float(t["seconds"]), amplitude=amplitude)
         else:
             raise CommandError("play needs `path` or `tone`")
-        play_id = call.port.start_playback(samples, loop=bool(args.get("loop", False)))
+        loop = bool(args.get("loop", False))
+        play_id = self._port(call).start_playback(samples, loop=loop)
         return {"call": call.handle, "play_id": play_id, "seconds": samples.size / 16000}
 
     def do_stop_play(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
-        if call.port is not None:
-            call.port.stop_playback()
+        self._port(call).stop_playback()
         return {"call": call.handle}
 
-    def _collect(
-        self,
-        req_id: int,
-        args: dict[str, Any],
-        finish: Callable[[list[bytes], list[float]], dict[str, Any]],
-    ) -> Pending:
-        """Wait for `frames` received frames (from now on) with RMS >= `min_rms`, then finish."""
-        call = self._call(args)
-        if call.port is None:
-            raise CommandError(f"call {call.handle} has no active audio yet")
-        port = call.port
-        want = int(args.get("frames", 25))
-        min_rms = float(args.get("min_rms", 0.0))
-        start = port.received
-        if args.get("from_start"):
-            start = port.dropped
-        got: list[bytes] = []
-        stamps: list[float] = []
-        seen = [start]
-        peak = [0.0]
-
-        def poll(expired: bool) -> dict[str, Any] | None:
-            new = port.frames_since(seen[0])
-            seen[0] += len(new)
-            base = len(port.times) - len(new)
-            for i, frame in enumerate(new):
-                rms = frame_rms(frame) if min_rms > 0 else 1.0
-                peak[0] = max(peak[0], rms)
-                if rms >= min_rms and len(got) < want:
-                    got.append(frame)
-                    stamps.append(port.times[base + i])
-            if len(got) >= want:
-                return finish(got, stamps)
-            if expired:
-                raise CommandError(
-                    f"timed out with {len(got)}/{want} frames above rms {min_rms} "
-                    f"(peak frame rms {peak[0]:.1f}, {seen[0] - start} frames seen)"
-                )
-            return None
-
-        deadline = time.monotonic() + float(args.get("timeout", 10))
-        return Pending(req_id, deadline, poll)
+    def _pending(self, req_id: int, args: dict[str, Any], poll: Poll) -> Pending:
+        return Pending(req_id, time.monotonic() + float(args.get("timeout", 10)), poll)
 
     def do_measure(self, args: dict[str, Any], req_id: int) -> Pending:
-        handle = self._call(args).handle
+        """Dominant frequency and RMS of the next `frames` frames with RMS >= `min_rms`."""
+        call = self._call(args)
+        port = self._port(call)
 
         def finish(frames: list[bytes], stamps: list[float]) -> dict[str, Any]:
             m = measure(b"".join(frames)).as_dict()
-            result = {"call": handle, **m, "frames": len(frames), "first_t": stamps[0]}
+            result = {"call": call.handle, **m, "frames": len(frames), "first_t": stamps[0]}
             self.emit("audio_measure", **result)
             return result
 
-        return self._collect(req_id, args, finish)
+        start = index_at(port, args.get("since_t"))
+        want = int(args.get("frames", 25))
+        min_rms = float(args.get("min_rms", 0.0))
+        poll = collect(port, start=start, want=want, min_rms=min_rms, finish=finish)
+        return self._pending(req_id, args, poll)
 
     def do_record(self, args: dict[str, Any], req_id: int) -> Pending:
-        handle = self._call(args).handle
-        path = args["path"]
+        """Write the next `frames` frames with RMS >= `min_rms` to a 16 kHz WAV at `path`."""
+        call = self._call(args)
+        port = self._port(call)
+        path = str(args["path"])
 
         def finish(frames: list[bytes], stamps: list[float]) -> dict[str, Any]:
             pcm = b"".join(frames)
             write_wav(path, pcm)
             m = measure(pcm).as_dict()
-            return {"call": handle, "path": path, "frames": len(frames), "first_t": stamps[0], **m}
+            return {"call": call.handle, "path": path, **m, "frames": len(frames),
+                    "first_t": stamps[0]}  # fmt: skip
 
-        return self._collect(req_id, args, finish)
+        start = index_at(port, args.get("since_t"))
+        want = int(args.get("frames", 250))
+        min_rms = float(args.get("min_rms", 0.0))
+        poll = collect(port, start=start, want=want, min_rms=min_rms, finish=finish)
+        return self._pending(req_id, args, poll)
+
+    def do_save_audio(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Write what was received between `since_t` and `until_t` (peer monotonic times;
+        default: the whole call so far) to a 16 kHz WAV at once."""
+        call = self._call(args)
+        port = self._port(call)
+        times = list(port.times)
+        frames = port.frames[: len(times)]
+        lo = bisect.bisect_left(times, float(args.get("since_t") or 0.0))
+        until = args.get("until_t")
+        hi = len(times) if until is None else bisect.bisect_left(times, float(until))
+        pcm = b"".join(frames[lo:hi])
+        write_wav(str(args["path"]), pcm)
+        return {"call": call.handle, "path": str(args["path"]), "frames": hi - lo,
+                **measure(pcm).as_dict()}  # fmt: skip
 
     def do_wait_audio(self, args: dict[str, Any], req_id: int) -> Pending:
-        """Reply at the first of `frames` consecutive frames with RMS >= `min_rms`."""
+        """Reply at `frames` consecutive frames with RMS >= `min_rms` (speech began)."""
+        return self._wait_run(args, req_id, loud=True, default_frames=3)
+
+    def do_wait_silence(self, args: dict[str, Any], req_id: int) -> Pending:
+        """Reply at `frames` consecutive frames with RMS < `min_rms` (speech ended)."""
+        return self._wait_run(args, req_id, loud=False, default_frames=25)
+
+    def _wait_run(
+        self, args: dict[str, Any], req_id: int, *, loud: bool, default_frames: int
+    ) -> Pending:
         call = self._call(args)
-        if call.port is None:
-            raise CommandError(f"call {call.handle} has no active audio yet")
-        port = call.port
-        want = int(args.get("frames", 3))
+        port = self._port(call)
+        start = index_at(port, args.get("since_t"))
+        want = int(args.get("frames", default_frames))
         min_rms = float(args.get("min_rms", 300.0))
-        seen = [port.received]
-        run: list[float] = []
+        inner = run_of(port, start=start, want=want, min_rms=min_rms, loud=loud)
 
         def poll(expired: bool) -> dict[str, Any] | None:
-            new = port.frames_since(seen[0])
-            base = len(port.times) - len(new)
-            seen[0] += len(new)
-            for i, frame in enumerate(new):
-                if frame_rms(frame) >= min_rms:
-                    run.append(port.times[base + i])
-                    if len(run) >= want:
-                        return {"call": call.handle, "onset_t": run[0]}
-                else:
-                    run.clear()
-            if expired:
-                raise CommandError(f"no audio above rms {min_rms} for {want} frames")
-            return None
+            found = inner(expired)
+            return None if found is None else {"call": call.handle, "t": found["t"]}
 
-        return Pending(req_id, time.monotonic() + float(args.get("timeout", 10)), poll)
+        return self._pending(req_id, args, poll)
 
     def do_stats(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         result: dict[str, Any] = {"call": call.handle, "state": call.state}
-        if call.port is not None:
-            result["frames_rx"] = call.port.received
-            result["frames_tx"] = call.port.sent_frames
+        port = self._port(call)
+        result["frames_rx"] = port.received
+        result["frames_tx"] = port.sent_frames
         if call.state != "DISCONNECTED" and call.hasMedia():
             rtcp = call.getStreamStat(0).rtcp
             result.update(
@@ -471,7 +455,7 @@ class Peer:
         self.quitting = True
         return {}
 
-    WAITING_COMMANDS = frozenset({"measure", "record", "wait_audio"})
+    WAITING_COMMANDS = frozenset({"measure", "record", "wait_audio", "wait_silence"})
 
     def dispatch(self, msg: dict[str, Any]) -> None:
         req_id = int(msg.get("id", 0))
@@ -487,13 +471,13 @@ class Peer:
                 self._poll_one(pending, time.monotonic())
             else:
                 self.reply(req_id, handler(msg))
-        except (CommandError, *COMMAND_ERRORS) as exc:
+        except (CommandError, WaitFailed, *COMMAND_ERRORS) as exc:
             self.reply(req_id, error=_describe(exc))
 
     def _poll_one(self, pending: Pending, now: float) -> None:
         try:
             result = pending.poll(now >= pending.deadline)
-        except (CommandError, *COMMAND_ERRORS) as exc:
+        except (CommandError, WaitFailed, *COMMAND_ERRORS) as exc:
             self.pending.remove(pending)
             self.reply(pending.req_id, error=_describe(exc))
             return

@@ -153,6 +153,12 @@ async def test_play_wav_and_record(tmp_path: Path) -> None:
         samples = read_wav(tmp_path / "out.wav")
         assert samples.size == 50 * 320
         assert abs(measure(samples).freq - 440.0) < FREQ_TOLERANCE_HZ
+        # the 3 s prompt ends: silence is found about 3 s after the onset
+        end = await b.wait_silence(call=cb, since_t=onset, frames=10)
+        assert 2.7 < end - onset < 3.3, end - onset
+        saved = await b.save_audio(tmp_path / "all.wav", call=cb, since_t=onset, until_t=end)
+        assert abs(saved["frames"] - 150) <= 3, saved
+        assert abs(saved["freq"] - 440.0) < FREQ_TOLERANCE_HZ
         done = await a.wait_event("play_done", call=ca, timeout=10)
         assert done["play_id"] >= 1
         await hang_up(a, ca, b, cb)
@@ -228,15 +234,26 @@ async def test_stream_transport_call(transport: str, tmp_path: Path) -> None:
 async def test_srtp_sdes_mandatory() -> None:
     async with (
         PjsuaPeer.start("udp", name="a", srtp="mandatory") as a,
-        PjsuaPeer.start("udp", name="b", user="b", srtp="mandatory", auto_answer=200) as b,
+        PjsuaPeer.start(
+            "udp",
+            name="b",
+            user="b",
+            srtp="mandatory",
+            auto_answer=200,
+            srtp_cryptos=["AES_CM_128_HMAC_SHA1_80"],
+        ) as b,
     ):
         ca, cb = await connected_pair(a, b, b.uri())
         offer = b.events("incoming")[-1]["msg"]
+        assert "AES_256_CM_HMAC_SHA1_80" in offer  # a offers everything it has
+        ok = [
+            e["msg"] for e in a.events("call_state") if (e["msg"] or "").startswith("SIP/2.0 200")
+        ]
+        assert " AES_CM_128_HMAC_SHA1_80 inline:" in ok[0]  # b accepts its one suite
+        assert "AES_256" not in ok[0]
         assert "m=audio" in offer
         assert "RTP/SAVP" in offer
         assert "a=crypto:" in offer
-        answer = a.events("call_state")
-        assert any(e["msg"] and "a=crypto:" in e["msg"] for e in answer if e["call"] == ca)
         await assert_tone(a, b, 1000.0, tx_call=ca, rx_call=cb)
         await assert_tone(b, a, 700.0, tx_call=cb, rx_call=ca)
         await hang_up(a, ca, b, cb)
