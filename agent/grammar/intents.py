@@ -149,6 +149,8 @@ def detect(text: str) -> frozenset[str]:
     for name, phrases in table:
         if any(has_phrase(cleaned, p) for p in phrases):
             found.add(name)
+    if "wrong_number" in found:
+        return frozenset(found)
     answer = yes_no(cleaned)
     if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
         found.add("affirm")
