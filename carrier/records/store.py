@@ -126,11 +126,22 @@ WHERE p.phone_bidx = $1
 """
 
 
+def _exempt(value: str) -> bool:
+    """UUIDs and date-times (not bare dates: a date of birth is PHI) are not numbers."""
+    if _UUIDISH.match(value):
+        return True
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return "T" in value
+
+
 def check_details(details: Mapping[str, Any]) -> None:
     for key, value in details.items():
         if _PHI_KEYS.search(key):
             raise PhiInDetails(f"audit detail key {key!r} names a PHI field")
-        if isinstance(value, str) and not _UUIDISH.match(value) and _DIGIT_RUN.search(value):
+        if isinstance(value, str) and not _exempt(value) and _DIGIT_RUN.search(value):
             raise PhiInDetails(f"audit detail {key!r} looks like a phone or member number")
         if not isinstance(value, (str, int, bool)) and value is not None:
             raise PhiInDetails(f"audit detail {key!r} must be a string, integer or boolean")

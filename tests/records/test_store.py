@@ -78,7 +78,8 @@ async def test_grant_of_all_is_refused(records: Records) -> None:
 
 @pytest.mark.parametrize(
     "details",
-    [{"patient_name": "x"}, {"note": "call 555-555-0101"}, {"n": 1.5}, {"phone": "+1"}],
+    [{"patient_name": "x"}, {"note": "call 555-555-0101"}, {"n": 1.5}, {"phone": "+1"},
+     {"when": "1970-01-02"}],
 )
 async def test_phi_in_audit_details_refused(records: Records, details: dict) -> None:
     with pytest.raises(PhiInDetails):
