@@ -157,6 +157,19 @@ class OutreachStore:
         )
         return int(res.split()[-1])
 
+    async def stop_appointment_campaign(
+        self, appointment_id: str, campaign: str, reason: str, now: dt.datetime
+    ) -> int:
+        res = await self.pool.execute(
+            "UPDATE dialer_outreach SET state = 'cancelled', outcome = $3, updated_at = $4"
+            " WHERE appointment_id = $1 AND campaign_id = $2 AND state = 'pending'",
+            appointment_id,
+            campaign,
+            reason,
+            now,
+        )
+        return int(res.split()[-1])
+
     async def lease(
         self, worker: str, now: dt.datetime, lease_for: dt.timedelta, limit: int
     ) -> list[Lease]:

@@ -1,0 +1,116 @@
+"""The dialer against the real neighbours: calendar rows by SQL and the records store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import asyncpg
+import pytest
+
+from carrier.dialer.calendar_sql import SqlCalendar, sync_campaigns
+from carrier.dialer.campaign import CampaignPolicy
+from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
+from carrier.dialer.store import OutreachStore
+from carrier.records.store import Records
+from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
+
+pytestmark = pytest.mark.postgres
+
+
+async def add_appointment(
+    pool: asyncpg.Pool,
+    aid: str,
+    patient: str,
+    start: dt.datetime,
+    status: str = "booked",
+    updated: dt.datetime = START,
+) -> None:
+    await pool.execute(
+        "INSERT INTO sched_providers (id, name) VALUES ('dr1', 'Dr Test') ON CONFLICT DO NOTHING"
+    )
+    await pool.execute(
+        "INSERT INTO sched_appointments (id, patient_id, provider_id, start_at, end_at, status,"
+        " updated_at) VALUES ($1, $2, 'dr1', $3, $4, $5, $6)",
+        aid,
+        patient,
+        start,
+        start + dt.timedelta(minutes=30),
+        status,
+        updated,
+    )
+
+
+async def test_calendar_sync_plans_stops_and_reactivates(pool: asyncpg.Pool) -> None:
+    await add_appointment(pool, "a1", "p1", START + dt.timedelta(hours=90))
+    await add_appointment(pool, "a2", "p2", START + dt.timedelta(hours=30), "confirmed")
+    await add_appointment(
+        pool,
+        "a3",
+        "p3",
+        START - dt.timedelta(hours=1),
+        "missed",
+        updated=START - dt.timedelta(minutes=1),
+    )
+    store, cal, policy = OutreachStore(pool), SqlCalendar(pool), CampaignPolicy()
+    first = await sync_campaigns(store, cal, policy, START)
+    assert first.added == 4  # three reminders for a1, one no-show call for a3
+    assert (await sync_campaigns(store, cal, policy, START)).added == 0  # idempotent
+    # the patient confirms a1 by text message: the calendar says so, reminders stop
+    await pool.execute("UPDATE sched_appointments SET status = 'confirmed' WHERE id = 'a1'")
+    assert (await sync_campaigns(store, cal, policy, START)).stopped == 3
+    by_campaign = {s.campaign: s for s in await store.status(START)}
+    assert by_campaign["reminders"].cancelled == 3
+    assert by_campaign["no_show"].scheduled == 1
+    assert await cal.status("a1") == "confirmed"
+
+
+async def test_runner_stops_when_calendar_closed_meanwhile(pool: asyncpg.Pool) -> None:
+    await add_appointment(pool, "a1", "p1", START + dt.timedelta(hours=2))
+    store, cal = OutreachStore(pool), SqlCalendar(pool)
+    await sync_campaigns(store, cal, CampaignPolicy(), START)
+    await pool.execute("UPDATE sched_appointments SET status = 'cancelled' WHERE id = 'a1'")
+    clock = FakeClock()
+    dialer = FakeDialer(clock)
+    runner = make_runner(pool, clock, dialer)
+    runner.appointments = cal
+    report = await runner.run_once()
+    assert dialer.dials == []
+    assert report.refused == Counter({"appointment.cancelled": 1})
+
+
+async def test_records_consent_dnc_and_audit(pool: asyncpg.Pool, records: Records) -> None:
+    granted = await records.add_patient("Test Patient A", "+12125550171", actor="t", reason="t")
+    revoked = await records.add_patient("Test Patient B", "+12125550172", actor="t", reason="t")
+    on_dnc = await records.add_patient("Test Patient C", "+12125550173", actor="t", reason="t")
+    for pid in (granted, revoked, on_dnc):
+        await records.consent_grant(
+            pid, "voice", "tcpa_express", source="intake", evidence_ref="form-1", actor="t"
+        )
+    await records.consent_revoke(revoked, "voice", source="ivr", evidence_ref="call-1", actor="t")
+    await records.dnc_add("+12125550173", source="ivr", actor="t", reason="opt-out")
+    await records.import_national_dnc(["+12125550199"], source="ftc", actor="t", at=START)
+    for i, pid in enumerate((granted, revoked, on_dnc)):
+        await add_appointment(pool, f"a{i}", str(pid), START + dt.timedelta(hours=2))
+    store = OutreachStore(pool)
+    await sync_campaigns(store, SqlCalendar(pool), CampaignPolicy(), START)
+
+    facts = RecordsFacts(records)
+    assert (await facts.national_dnc("+12125550199")) == (True, START.date())
+    clock = FakeClock()
+    dialer = FakeDialer(clock)
+    runner = make_runner(pool, clock, dialer)
+    runner.facts = facts
+    runner.directory = RecordsDirectory(records)
+    runner.recorder = RecordsDecisionRecorder(records)
+    report = await runner.run_once()
+    assert [p for p, _, _ in dialer.dials] == [str(granted)]
+    assert report.refused == Counter({"tcpa.consent.revoked": 1, "dnc.organisation": 1})
+    assert await records.drain_spool()
+    rows = await pool.fetch(
+        "SELECT reason, details FROM audit_log WHERE action = 'dial.decision' ORDER BY seq"
+    )
+    assert sorted(r["reason"] for r in rows) == sorted(
+        ["allowed", "tcpa.consent.revoked", "dnc.organisation"]
+    )
+    assert not any("555" in r["details"] for r in rows)  # no numbers in the audit details
