@@ -69,7 +69,7 @@ ALAW_DECODE: Int16Array = _alaw_decode_all()
 class G711Codec:
     """Stateless G.711 codec for one payload type (0 = PCMU, 8 = PCMA)."""
 
-    __slots__ = ("_decode", "_encode", "payload_type", "silence_byte")
+    __slots__ = ("_decode", "_decode_f32", "_encode", "payload_type", "silence_byte")
 
     def __init__(self, payload_type: int) -> None:
         if payload_type == PCMU:
@@ -78,6 +78,7 @@ class G711Codec:
             self._encode, self._decode = ALAW_ENCODE, ALAW_DECODE
         else:
             raise ValueError(f"payload type {payload_type} is not G.711")
+        self._decode_f32 = self._decode.astype(np.float32)
         self.payload_type = payload_type
         self.silence_byte = int(self._encode[32768])
 
@@ -90,6 +91,19 @@ class G711Codec:
     def decode(self, payload: bytes) -> Int16Array:
         """G.711 bytes -> 8 kHz int16 samples."""
         return self._decode[np.frombuffer(payload, dtype=np.uint8)]
+
+    def decode_into(self, payload: bytes, out: npt.NDArray[np.float32]) -> None:
+        """Decode straight into a float buffer (the upsampler's input), no temporaries."""
+        np.take(self._decode_f32, np.frombuffer(payload, dtype=np.uint8), out=out)
+
+    def encode_float(self, samples: npt.NDArray[np.float32]) -> bytes:
+        """Encode float samples (overwritten) with saturation, fused with quantisation:
+        the table index is ``sample + 32768`` rounded and clamped to 0..65535."""
+        np.add(samples, 32768.5, out=samples)
+        np.minimum(samples, 65535.0, out=samples)
+        np.maximum(samples, 0.0, out=samples)
+        out: bytes = self._encode[samples.astype(np.intp)].tobytes()
+        return out
 
     def silence(self, samples: int) -> bytes:
         return bytes([self.silence_byte]) * samples

@@ -34,8 +34,8 @@ LOWPASS: Float32Array = design_lowpass()
 
 
 def _to_int16(samples: Float32Array) -> Int16Array:
-    # ufunc minimum/maximum with out= are several times cheaper than np.clip per call
-    np.rint(samples, out=samples)
+    # ufunc minimum/maximum with out= are several times cheaper than np.clip per call;
+    # truncation instead of rounding costs under one LSB and saves a pass
     np.minimum(samples, 32767.0, out=samples)
     np.maximum(samples, -32768.0, out=samples)
     return samples.astype(np.int16)
@@ -68,14 +68,18 @@ class Downsampler:
         self._buf[: self._hist] = 0.0
 
     def process(self, frame: Int16Array) -> Int16Array:
+        return _to_int16(self.process_float(frame))
+
+    def process_float(self, frame: Int16Array) -> Float32Array:
+        """Unclipped float output, for a caller that quantises anyway (the G.711 encoder)."""
         n = len(frame)
         if n != self._n:
             self._resize(n)
         buf = self._buf
         buf[self._hist :] = frame
-        out = np.dot(self._windows, self._kernel)  # np.dot beats @ on strided views
+        out: Float32Array = np.dot(self._windows, self._kernel)  # np.dot beats @ on strided views
         buf[: self._hist] = buf[n:]
-        return _to_int16(out)
+        return out
 
 
 class Upsampler:
@@ -108,8 +112,21 @@ class Upsampler:
         n = len(frame)
         if n != self._n:
             self._resize(n)
+        self._buf[self._hist :] = frame
+        return self._run()
+
+    def input_slot(self, n: int) -> Float32Array:
+        """Where the next ``n`` input samples go, for a decoder writing floats in place;
+        follow with ``process_slot()``."""
+        if n != self._n:
+            self._resize(n)
+        return self._buf[self._hist :]
+
+    def process_slot(self) -> Int16Array:
+        return self._run()
+
+    def _run(self) -> Int16Array:
         buf = self._buf
-        buf[self._hist :] = frame
         out = np.dot(self._windows, self._phases).reshape(-1)
-        buf[: self._hist] = buf[n:]
+        buf[: self._hist] = buf[self._n :]
         return _to_int16(out)

@@ -113,6 +113,25 @@ def pack_rtp(
     return _HEADER.pack(0x80, marker << 7 | payload_type, seq, timestamp, ssrc) + payload
 
 
+def parse_fields(data: bytes) -> tuple[int, int, int, int, bytes]:
+    """``(payload_type, sequence, timestamp, ssrc, payload)`` for the receive hot path.
+
+    Plain packets (no padding, extension or CSRC: every G.711 softphone's) skip building
+    an ``RtpPacket``; anything else goes through the full parser and its checks.
+    """
+    if len(data) >= RTP_HEADER_LENGTH and data[0] == 0x80:
+        _, second, seq, ts, ssrc = _HEADER.unpack_from(data)
+        return second & 0x7F, seq, ts, ssrc, data[RTP_HEADER_LENGTH:]
+    packet = RtpPacket.parse(data)
+    return (
+        packet.payload_type,
+        packet.sequence_number,
+        packet.timestamp,
+        packet.ssrc,
+        packet.payload,
+    )
+
+
 def is_rtcp(data: bytes) -> bool:
     """RFC 5761 section 4 demultiplexing: RTCP packet types 192-223 in the second byte."""
     return len(data) >= 2 and 192 <= data[1] <= 223

@@ -31,7 +31,7 @@ from media.rtcp import (
     parse_compound,
     serialize_compound,
 )
-from media.rtp import RtpPacket, RtpParseError, pack_rtp
+from media.rtp import RtpParseError, pack_rtp, parse_fields
 from media.srtp import SrtpContext, SrtpError
 from media.stats import ReceiverStats
 
@@ -102,7 +102,9 @@ class RtpStream:
         self.codec = G711Codec(payload_type)
         self.dtmf_payload_type = dtmf_payload_type
         self.srtp = srtp
-        self.direction = direction
+        self._direction = direction
+        self._sends = direction.sends
+        self._receives = direction.receives
         self.send_silence = send_silence
         self.ssrc = secrets.randbits(32) if ssrc is None else ssrc
         self.cname = cname or f"{secrets.token_hex(8)}@media"
@@ -153,6 +155,16 @@ class RtpStream:
 
     # --- configuration changes (re-INVITE) -------------------------------------------
 
+    @property
+    def direction(self) -> Direction:
+        return self._direction
+
+    @direction.setter
+    def direction(self, value: Direction) -> None:
+        self._direction = value
+        self._sends = value.sends
+        self._receives = value.receives
+
     def set_remote(self, addr: Address | None, rtcp_addr: Address | None = None) -> None:
         self.remote_addr = addr
         self.remote_rtcp_addr = rtcp_addr or _rtcp_of(addr)
@@ -179,7 +191,7 @@ class RtpStream:
         """The packet for this 20 ms tick (or None), already SRTP-protected."""
         timestamp = self._timestamp
         self._timestamp = (timestamp + WIRE_SAMPLES) & 0xFFFFFFFF
-        if not self.direction.sends or self.remote_addr is None:
+        if not self._sends or self.remote_addr is None:
             self.audio.clear()
             self._was_silent = True
             return None
@@ -191,7 +203,7 @@ class RtpStream:
                 frame = self.audio.popleft()
                 if self._was_silent:
                     self._down.reset()
-                payload = self.codec.encode(self._down.process(frame))
+                payload = self.codec.encode_float(self._down.process_float(frame))
                 self.audio_frames_sent += 1
                 marker = self._was_silent
                 self._was_silent = False
@@ -233,11 +245,10 @@ class RtpStream:
         try:
             if self.srtp is not None:
                 data = self.srtp.unprotect(data)
-            packet = RtpPacket.parse(data)
+            pt, seq, timestamp, ssrc, payload = parse_fields(data)
         except (SrtpError, RtpParseError):
             self._rejected += 1
             return False
-        pt = packet.payload_type
         if pt not in (self.codec.payload_type, self.dtmf_payload_type):
             if pt != COMFORT_NOISE_PT:
                 self._rejected += 1
@@ -250,20 +261,20 @@ class RtpStream:
         self._last_from_remote = now
         self._rx_packets += 1
         rx = self._rx
-        if rx is None or rx.ssrc != packet.ssrc:
+        if rx is None or rx.ssrc != ssrc:
             if rx is not None:
                 self._ssrc_changes += 1
                 self._dtmf_rx = DtmfReceiver(clock_rate=CLOCK_RATE)
-            rx = self._rx = ReceiverStats(packet.ssrc, packet.sequence_number, CLOCK_RATE)
+            rx = self._rx = ReceiverStats(ssrc, seq, CLOCK_RATE)
         audio = pt == self.codec.payload_type
-        rx.update(packet.sequence_number, packet.timestamp, int(now * CLOCK_RATE), audio)
-        if not self.direction.receives:
+        rx.update(seq, timestamp, int(now * CLOCK_RATE), audio)
+        if not self._receives:
             return True
         if audio:
-            self._jitter.put(packet.ssrc, packet.timestamp, packet.payload, now)
+            self._jitter.put(ssrc, timestamp, payload, now)
         else:
             try:
-                events = self._dtmf_rx.receive(packet.payload, packet.timestamp, now)
+                events = self._dtmf_rx.receive(payload, timestamp, now)
             except DtmfParseError:
                 self._rejected += 1
                 return False
@@ -286,13 +297,15 @@ class RtpStream:
             return np.zeros(FRAME_SAMPLES, dtype=np.int16) if decode else None
         if not decode and self._inband is None:
             return None
-        pcm8 = self.codec.decode(got.payload)
-        if self._inband is not None and len(pcm8) == WIRE_SAMPLES:
-            event = self._inband.process(pcm8)
+        if self._inband is not None and len(got.payload) == WIRE_SAMPLES:
+            event = self._inband.process(self.codec.decode(got.payload))
             if event is not None:
                 self._dtmf_received += 1
                 self.events.append(event)
-        return self._up.process(pcm8) if decode else None
+        if not decode:
+            return None
+        self.codec.decode_into(got.payload, self._up.input_slot(len(got.payload)))
+        return self._up.process_slot()
 
     # --- RTCP --------------------------------------------------------------------------
 

@@ -104,3 +104,24 @@ def test_round_trip_error_is_within_the_segment_step(pcm: np.ndarray, pt: int) -
     # quantisation step doubles per segment: at most 1/16 of the magnitude plus the floor
     assert np.all(err <= np.abs(pcm.astype(np.int32)) // 16 + 16 + (pt == PCMU) * 16)
     assert len(codec.encode(pcm)) == len(pcm)
+
+
+@given(
+    arrays(np.float32, st.integers(1, 320), elements=st.floats(-40000, 40000, width=32)),
+    st.sampled_from([PCMU, PCMA]),
+)
+def test_encode_float_equals_rounding_and_saturating_first(samples: np.ndarray, pt: int) -> None:
+    codec = G711Codec(pt)
+    expected = codec.encode(
+        np.clip(np.floor(samples.astype(np.float64) + 0.5), -32768, 32767).astype(np.int16)
+    )
+    assert codec.encode_float(samples.copy()) == expected
+
+
+@pytest.mark.parametrize("pt", [PCMU, PCMA])
+def test_decode_into_float_buffer(pt: int) -> None:
+    codec = G711Codec(pt)
+    codes = bytes(range(256))
+    out = np.empty(256, dtype=np.float32)
+    codec.decode_into(codes, out)
+    np.testing.assert_array_equal(out, codec.decode(codes).astype(np.float32))

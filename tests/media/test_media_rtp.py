@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from media.rtp import RtpPacket, RtpParseError, Unwrapper, is_rtcp, pack_rtp, seq_newer
+from media.rtp import (
+    RtpPacket,
+    RtpParseError,
+    Unwrapper,
+    is_rtcp,
+    pack_rtp,
+    parse_fields,
+    seq_newer,
+)
 
 # A G.711 packet as a softphone sends it: V=2, M=1, PT=0, seq 0x1234, ts 0xA0, SSRC deadbeef
 PCMU_VECTOR = bytes.fromhex("80801234000000a0deadbeef") + b"\xff" * 160
@@ -155,3 +163,21 @@ def test_seq_newer(a: int, d: int) -> None:
     assert seq_newer(b, a)
     assert not seq_newer(a, b)
     assert not seq_newer(a, a)
+
+
+@given(packets)
+def test_fast_field_parser_agrees_with_full_parser(packet: RtpPacket) -> None:
+    data = packet.serialize()
+    fields = (
+        packet.payload_type,
+        packet.sequence_number,
+        packet.timestamp,
+        packet.ssrc,
+        packet.payload,
+    )
+    assert parse_fields(data) == fields
+
+
+def test_fast_field_parser_still_rejects_truncation() -> None:
+    with pytest.raises(RtpParseError, match="less than 12 bytes"):
+        parse_fields(PCMU_VECTOR[:11])

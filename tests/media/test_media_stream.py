@@ -200,7 +200,7 @@ def test_rtcp_sender_and_receiver_reports_give_rtt_and_remote_loss() -> None:
     assert not a.rtcp_due(0.2)  # first call schedules 2.5-7.5 s ahead
     assert a.rtcp_due(10.0)
     sr_bytes = a.build_rtcp(10.0, wallclock=1_000_000.0)
-    sr, sdes = parse_compound(sr_bytes)
+    sr, _sdes = parse_compound(sr_bytes)
     assert isinstance(sr, SenderReport)
     assert sr.ssrc == a.ssrc
     assert sr.packet_count == 10

@@ -1,0 +1,199 @@
+"""How many G.711 RTP sessions one core holds with ``MediaSession`` (media only, no SIP).
+
+    .venv/bin/python bench/media_capacity.py [--calls 100,200,300,400] [--seconds 10] [--srtp]
+
+The gateway process (pinned to one CPU) opens N ``MediaSession``s that **echo**: each plays
+back its own ``inbound()`` frames, so every call runs the full path both ways (RTP parse,
+jitter buffer, G.711 decode, 8->16 kHz, 16->8 kHz, encode, paced send, RTCP). A peer
+process (pinned to the other CPU when there is one) sends each session 50 packets/s from
+one socket and checks what comes back. For each N it prints the gateway CPU per call, late
+send ticks, inbound concealment (lost or late frames) and loss seen by the peer; the
+summary is the largest N whose late+lost frames stay under 0.1%.
+
+SIP set-up rate belongs to the gateway bench (SIPp) once signalling joins the media.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import socket
+import struct
+import time
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from media.g711 import G711Codec
+from media.session import MediaSession
+from media.srtp import SrtpContext, SrtpKey
+
+PERIOD = 0.02
+WARMUP = 2.0
+KEY_A = SrtpKey("AES_CM_128_HMAC_SHA1_80", bytes(range(30)))
+KEY_B = SrtpKey("AES_CM_128_HMAC_SHA1_80", bytes(range(30, 60)))
+
+
+def pin(cpu: int) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) > 1:
+        os.sched_setaffinity(0, {cpus[cpu % len(cpus)]})
+
+
+# --- peer: one socket, paced sends to every gateway port, counts what returns ------------
+
+
+def peer_main(conn: Connection, use_srtp: bool) -> None:
+    pin(1)
+    asyncio.run(_peer(conn, use_srtp))
+
+
+async def _peer(conn: Connection, use_srtp: bool) -> None:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    conn.send(sock.getsockname())
+    ports: list[int] = conn.recv()
+    t = np.arange(160) / 8000
+    payload = G711Codec(0).encode(np.round(6000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16))
+    srtp = [SrtpContext(KEY_B, KEY_A) for _ in ports] if use_srtp else None
+    header = struct.Struct("!BBHII")
+    received = dict.fromkeys(ports, 0)
+    first_seq: dict[int, int] = {}
+    last_seq: dict[int, int] = {}
+
+    def on_readable() -> None:
+        while True:
+            try:
+                data, addr = sock.recvfrom(2048)
+            except BlockingIOError:
+                return
+            port = addr[1]
+            if port in received and len(data) >= 12:
+                seq = struct.unpack_from("!H", data, 2)[0]
+                received[port] += 1
+                first_seq.setdefault(port, seq)
+                last_seq[port] = seq
+
+    loop.add_reader(sock.fileno(), on_readable)
+    stop = asyncio.Event()
+    loop.add_reader(conn.fileno(), stop.set)
+    start = loop.time() + 0.05
+    n = 0
+    while not stop.is_set():
+        deadline = start + n * PERIOD
+        delay = deadline - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for i, port in enumerate(ports):
+            packet = header.pack(0x80, 0, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, 1000 + i) + payload
+            if srtp is not None:
+                packet = srtp[i].protect(packet)
+            sock.sendto(packet, ("127.0.0.1", port))
+        n += 1
+    conn.recv()
+    loop.remove_reader(sock.fileno())
+    expected = sum((last_seq[p] - first_seq[p]) % 65536 + 1 for p in last_seq)
+    conn.send({"received": sum(received.values()), "expected": expected})
+
+
+# --- gateway: N echoing sessions on one core ----------------------------------------------
+
+
+async def _gateway(
+    calls: int, seconds: float, use_srtp: bool, conn: Connection
+) -> dict[str, float]:
+    peer_addr = tuple(conn.recv())
+    keys = {"srtp_tx": KEY_A, "srtp_rx": KEY_B} if use_srtp else {}
+    sessions = [MediaSession(local_addr=("127.0.0.1", 0), **keys) for _ in range(calls)]  # type: ignore[arg-type]
+    for s in sessions:
+        await s.start()
+        s.update_remote(peer_addr)  # type: ignore[arg-type]
+    conn.send([s.local_addr[1] for s in sessions])
+
+    async def echo(session: MediaSession) -> None:
+        async def frames():  # type: ignore[no-untyped-def]
+            async for frame in session.inbound():
+                yield frame
+
+        await session.play(frames())
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(echo(s)) for s in sessions]
+        await asyncio.sleep(WARMUP)
+        before = [s.stats() for s in sessions]
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu1, wall1 = time.process_time(), time.monotonic()
+        after = [s.stats() for s in sessions]
+        conn.send("stop")
+        for s in sessions:
+            await s.close()
+        for task in tasks:
+            task.cancel()
+    wall = wall1 - wall0
+    ticks = calls * wall / PERIOD
+    late = sum(
+        a.late_ticks + a.skipped_ticks - b.late_ticks - b.skipped_ticks
+        for a, b in zip(after, before, strict=True)
+    )
+    concealed = sum(
+        a.concealed_frames - b.concealed_frames for a, b in zip(after, before, strict=True)
+    )
+    received = sum(
+        a.packets_received - b.packets_received for a, b in zip(after, before, strict=True)
+    )
+    return {
+        "cpu": (cpu1 - cpu0) / wall,
+        "late": late / ticks,
+        "concealed": concealed / ticks,
+        "received": received / ticks,
+    }
+
+
+def gateway_main(calls: int, seconds: float, use_srtp: bool, conn: Connection) -> dict[str, float]:
+    pin(0)
+    return asyncio.run(_gateway(calls, seconds, use_srtp, conn))
+
+
+def run_step(calls: int, seconds: float, use_srtp: bool) -> dict[str, float]:
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    peer = ctx.Process(target=peer_main, args=(theirs, use_srtp))
+    peer.start()
+    result = gateway_main(calls, seconds, use_srtp, ours)
+    peer_counts = ours.recv()
+    peer.join(10)
+    result["peer_loss"] = 1 - peer_counts["received"] / max(1, peer_counts["expected"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", default="100,200,300,400")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--srtp", action="store_true")
+    args = parser.parse_args()
+    cpus = len(os.sched_getaffinity(0))
+    print(f"CPUs available: {cpus}; SRTP: {args.srtp}; {args.seconds:.0f} s per step")
+    head = ("calls", "core %", "us/call/s", "late %", "conceal %", "peer loss %")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 7, 10, 7, 10, 12), strict=True)))
+    best = 0
+    for calls in [int(c) for c in args.calls.split(",")]:
+        r = run_step(calls, args.seconds, args.srtp)
+        bad = r["late"] + r["concealed"] + max(0.0, r["peer_loss"])
+        print(
+            f"{calls:>6} {r['cpu'] * 100:>7.1f} {r['cpu'] / calls * 1e6:>10.0f} "
+            f"{r['late'] * 100:>7.3f} {r['concealed'] * 100:>10.3f} {r['peer_loss'] * 100:>12.3f}"
+        )
+        if bad < 0.001 and r["cpu"] < 0.95:
+            best = calls
+    print(f"\nmost concurrent echoing G.711 calls on one core with <0.1% late/lost frames: {best}")
+
+
+if __name__ == "__main__":
+    main()
