@@ -36,7 +36,10 @@ from typing import Any
 
 import pytest
 
-PEER_SCRIPT = Path(__file__).with_name("pjsua_peer.py")
+# The peer runs as `python -m tests.peers.pjsua_peer` with the repository root on PYTHONPATH,
+# so its modules import each other relatively, as they do here.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PEER_MODULE = "tests.peers.pjsua_peer"
 HOST = "127.0.0.1"
 Event = dict[str, Any]
 
@@ -75,6 +78,13 @@ def pjsua2_skip_reason() -> str | None:
 needs_pjsua2 = pytest.mark.skipif(
     pjsua2_skip_reason() is not None, reason=pjsua2_skip_reason() or "pjsua2 available"
 )
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    extra = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + extra if extra else "")
+    return env
 
 
 class PeerError(RuntimeError):
@@ -151,12 +161,14 @@ class PjsuaPeer:
         with log_path.open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                str(PEER_SCRIPT),
+                "-m",
+                PEER_MODULE,
                 json.dumps(config),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 limit=16 * 1024 * 1024,
+                env=_child_env(),
             )
         _live_pids.add(proc.pid)
         peer = cls(proc, name, log_path)

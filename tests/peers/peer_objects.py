@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import pjsua2 as pj
-from peer_audio import FRAME_BYTES, RATE
+
+from .peer_audio import FRAME_BYTES, RATE
 
 Emit = Callable[..., None]
 

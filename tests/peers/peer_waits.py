@@ -11,7 +11,7 @@ import bisect
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from peer_audio import frame_rms
+from .peer_audio import frame_rms
 
 Poll = Callable[[bool], "dict[str, Any] | None"]
 

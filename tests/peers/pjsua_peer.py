@@ -1,6 +1,6 @@
 """A pjsua2 "phone" in its own process, driven over a pipe: the independent SIP peer in tests.
 
-Usage: python pjsua_peer.py '<json config>'
+Usage: PYTHONPATH=<repo root> python -m tests.peers.pjsua_peer '<json config>'
 
 Commands arrive on stdin as JSON lines `{"id": N, "cmd": NAME, ...args}`; every command gets
 exactly one `{"event": "reply", "id": N, "ok": bool, "result": {...} | "error": str}` on
@@ -32,10 +32,11 @@ os.dup2(2, 1)
 sys.stdout = sys.stderr
 
 import pjsua2 as pj  # noqa: E402
-from digest_server import challenge_value, digest_ok, find_header  # noqa: E402
-from peer_audio import measure, read_wav, tone, write_wav  # noqa: E402
-from peer_objects import SRTP_MODES, AudioPort, PeerAccount, PeerCall, tx_option  # noqa: E402
-from peer_waits import Pending, Poll, WaitFailed, collect, index_at, run_of  # noqa: E402
+
+from .digest_server import challenge_value, digest_ok, find_header  # noqa: E402
+from .peer_audio import measure, read_wav, tone, write_wav  # noqa: E402
+from .peer_objects import SRTP_MODES, AudioPort, PeerAccount, PeerCall, tx_option  # noqa: E402
+from .peer_waits import Pending, Poll, WaitFailed, collect, index_at, run_of  # noqa: E402
 
 HOST = "127.0.0.1"
 TRANSPORT_TYPES = {

@@ -368,3 +368,23 @@ async def test_info_dtmf_and_attended_transfer() -> None:
         await b.wait_media_active(call=b_c)
         await assert_tone(b, c, 1000.0, tx_call=b_c, rx_call=c_b)
         await hang_up(c, c_b, b, b_c)
+
+
+async def test_early_media_then_answer() -> None:
+    async with (
+        PjsuaPeer.start("udp", name="a") as a,
+        PjsuaPeer.start("udp", name="b", user="b") as b,
+    ):
+        ca = await a.call(b.uri())
+        cb = (await b.wait_incoming())["call"]
+        await b.play_tone(600.0, 3.0, call=cb)  # queued before any media exists
+        await b.answer(cb, code=183)
+        early = await a.wait_state("EARLY", call=ca)
+        assert early["code"] == 183
+        assert "m=audio" in early["msg"]
+        m = await a.measure(call=ca, min_rms=500.0)
+        assert abs(m["freq"] - 600.0) < FREQ_TOLERANCE_HZ
+        assert (await a.stats(call=ca))["state"] == "EARLY"
+        await b.answer(cb, code=200)
+        await a.wait_state("CONFIRMED", call=ca)
+        await hang_up(b, cb, a, ca)
