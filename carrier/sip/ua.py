@@ -1,0 +1,490 @@
+"""The user agent core (RFC 3261 sec 8, 12-15), sans-IO.
+
+`UserAgent.receive(data, source, now=...)` and `handle_timer(now)` return a list of
+outputs: `SendData` (bytes for the transport) and `UaEvent`s (for the application).
+Calls are `carrier.sip.call.Call` objects whose methods return outputs the same way.
+Nothing here reads a clock, opens a socket or draws randomness except through the
+injectable `new_id` function.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from carrier.sip.call import Call, CallState
+from carrier.sip.dialog import Replaces, SessionExpires
+from carrier.sip.digest import Challenge, Credentials, DigestError, authorize
+from carrier.sip.errors import SipParseError
+from carrier.sip.events import (
+    IncomingCall,
+    OptionsResult,
+    PolicyRefused,
+    RegistrationChanged,
+    UaEvent,
+)
+from carrier.sip.headers import NameAddr, Via
+from carrier.sip.message import (
+    Request,
+    Response,
+    error_response,
+    parse_message,
+)
+from carrier.sip.policy import InboundPolicy, Refusal
+from carrier.sip.transaction import (
+    MAGIC_COOKIE,
+    Address,
+    Deliver,
+    NewRequest,
+    SendData,
+    StrayResponse,
+    Timers,
+    TransactionLayer,
+    TxTimeout,
+    TxTransportError,
+)
+from carrier.sip.uri import URI, parse_uri
+
+KNOWN_METHODS = frozenset(
+    {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK", "SUBSCRIBE",
+     "NOTIFY", "UPDATE", "MESSAGE", "REFER", "PUBLISH"}
+)  # fmt: skip
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
+IN_DIALOG = frozenset({"BYE", "INFO", "UPDATE", "REFER", "NOTIFY", "PRACK"})
+SUPPORTED = ("timer", "replaces", "norefersub")
+URI_SCHEMES = ("sip", "sips", "tel")
+
+Out = SendData | UaEvent
+ResponseHandler = Callable[[Response | None, float], list[Out]]
+
+
+@dataclass(frozen=True)
+class UaConfig:
+    """Identity and timers of one endpoint. `contacts` maps a transport name to the
+    (host, port) written in Via and Contact for requests we send over it."""
+
+    contacts: dict[str, tuple[str, int]]
+    user: str = "gateway"
+    user_agent: str = "carrier-sip/0.1"
+    timers: Timers = field(default_factory=Timers)
+    session_expires: int = 1800
+    min_se: int = 90
+    symmetric_response: bool = True
+
+
+@dataclass
+class Registration:
+    """A registration binding we keep alive (RFC 3261 sec 10.2)."""
+
+    registrar: URI
+    aor: str
+    credentials: Credentials | None = None
+    expires: int = 3600
+    call_id: str = ""
+    seq: int = 0
+    registered: bool = False
+
+
+def dest_for(uri: URI) -> Address:
+    """The transport address a URI names (no DNS here; hostnames pass through)."""
+    transport = uri.transport
+    host = uri.param("maddr") or uri.host
+    port = uri.port or (5061 if transport == "TLS" else 5060)
+    return (transport, host.strip("[]"), port)
+
+
+class UserAgent:
+    def __init__(
+        self,
+        config: UaConfig,
+        *,
+        policy: InboundPolicy | None = None,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy or InboundPolicy()
+        self.new_id = new_id or (lambda: secrets.token_hex(8))
+        self.tx = TransactionLayer(config.timers)
+        self.calls: dict[str, Call] = {}
+        self._handlers: dict[str, ResponseHandler] = {}
+        self._timers: dict[str, tuple[float, Callable[[float], list[Out]]]] = {}
+
+    # ---- inputs --------------------------------------------------------------------
+    def receive(self, data: bytes, source: Address, *, now: float) -> list[Out]:
+        reliable = source[0] != "UDP"
+        try:
+            msg = parse_message(data)
+        except SipParseError as err:
+            resp = error_response(err)
+            return [] if resp is None else [SendData(resp.serialize(), source)]
+        try:
+            if isinstance(msg, Request):
+                self._stamp_via(msg, source)
+            elif not self._is_ours(msg):
+                return []  # RFC 3261 18.1.2: a response not for us is discarded
+            return self._process(self.tx.receive(msg, source, reliable=reliable, now=now), now)
+        except SipParseError as err:
+            # A field that passed the syntax check but fails deeper parsing.
+            if isinstance(msg, Request) and msg.method != "ACK":
+                err.is_request, err.method, err.raw_headers = True, msg.method, tuple(msg.headers)
+                resp = error_response(err)
+                return [] if resp is None else [SendData(resp.serialize(), source)]
+            return []
+
+    @property
+    def next_timer(self) -> float | None:
+        dues = [due for due, _ in self._timers.values()]
+        tx_due = self.tx.next_timer
+        if tx_due is not None:
+            dues.append(tx_due)
+        return min(dues) if dues else None
+
+    def handle_timer(self, now: float) -> list[Out]:
+        out = self._process(list(self.tx.handle_timer(now)), now)
+        for name, (due, fire) in sorted(self._timers.items(), key=lambda item: item[1][0]):
+            if due <= now and self._timers.get(name, (None,))[0] == due:
+                del self._timers[name]
+                out += fire(now)
+        return out
+
+    def set_timer(self, name: str, due: float, fire: Callable[[float], list[Out]]) -> None:
+        self._timers[name] = (due, fire)
+
+    def cancel_timer(self, name: str) -> None:
+        self._timers.pop(name, None)
+
+    # ---- outbound ------------------------------------------------------------------
+    def invite(
+        self,
+        target: URI | str,
+        *,
+        now: float,
+        sdp: bytes,
+        from_user: str | None = None,
+        from_display: str | None = None,
+        to: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        credentials: Credentials | None = None,
+        proxy: URI | str | None = None,
+        session_timer: bool = True,
+    ) -> tuple[Call, list[Out]]:
+        """Place a call. `proxy` (a trunk's address) receives the INVITE when given."""
+        uri = parse_uri(target) if isinstance(target, str) else target
+        next_hop = parse_uri(proxy) if isinstance(proxy, str) else (proxy or uri)
+        local_tag = self.new_id()
+        user = from_user or self.config.user
+        host = self._local(next_hop.transport)[0]
+        from_addr = NameAddr(URI("sip", host=host, user=user), from_display, (("tag", local_tag),))
+        req = Request(method="INVITE", uri=uri)
+        req.add("From", str(from_addr))
+        req.add("To", to or f"<{uri}>")
+        req.add("Call-ID", f"{self.new_id()}@{host}")
+        req.add("CSeq", "1 INVITE")
+        req.add("Contact", self.contact(next_hop.transport, user))
+        req.add("Allow", ALLOW)
+        req.add("Supported", ", ".join(SUPPORTED))
+        if session_timer:
+            req.add("Session-Expires", str(self.config.session_expires))
+            req.add("Min-SE", str(self.config.min_se))
+        for name, value in headers:
+            req.add(name, value)
+        req.add("Content-Type", "application/sdp")
+        req.body = sdp
+        call = Call(self, "uac", req, local_tag, dest=dest_for(next_hop), credentials=credentials)
+        call.local_sdp = sdp
+        self.calls[req.call_id] = call
+        return call, call.start_invite(now)
+
+    def options(self, target: URI | str, *, now: float) -> tuple[str, list[Out]]:
+        """An out-of-dialog OPTIONS (trunk keepalive); the result is an OptionsResult."""
+        uri = parse_uri(target) if isinstance(target, str) else target
+        host = self._local(uri.transport)[0]
+        req = Request(method="OPTIONS", uri=uri)
+        req.add("From", f"<sip:{self.config.user}@{host}>;tag={self.new_id()}")
+        req.add("To", f"<{uri}>")
+        req.add("Call-ID", f"{self.new_id()}@{host}")
+        req.add("CSeq", "1 OPTIONS")
+        req.add("Accept", "application/sdp")
+        key_box: list[str] = []
+
+        def done(resp: Response | None, _now: float) -> list[Out]:
+            if resp is not None and resp.status < 200:
+                return []
+            return [OptionsResult(key_box[0], None if resp is None else resp.status)]
+
+        key, out = self.send_request(req, dest_for(uri), now, done)
+        key_box.append(key)
+        return key, out
+
+    def register(self, reg: Registration, *, now: float, expires: int | None = None) -> list[Out]:
+        """Send REGISTER; refreshes itself at half the granted expiry (RFC 3261 10.2.4)."""
+        host = self._local(reg.registrar.transport)[0]
+        if not reg.call_id:
+            reg.call_id = f"{self.new_id()}@{host}"
+        reg.seq += 1
+        want = reg.expires if expires is None else expires
+        req = Request(method="REGISTER", uri=reg.registrar)
+        req.add("From", f"<{reg.aor}>;tag={self.new_id()}")
+        req.add("To", f"<{reg.aor}>")
+        req.add("Call-ID", reg.call_id)
+        req.add("CSeq", f"{reg.seq} REGISTER")
+        req.add("Contact", self.contact(reg.registrar.transport, self.config.user))
+        req.add("Expires", str(want))
+
+        def done(resp: Response | None, when: float) -> list[Out]:
+            if resp is not None and resp.status < 200:
+                return []
+            if resp is not None and resp.status in (401, 407) and reg.credentials:
+                retry = self.auth_retry(
+                    req, resp, reg.credentials, when, handler=done, dest=dest_for(reg.registrar)
+                )
+                if retry is not None:
+                    reg.seq = req.cseq.seq + 1
+                    return retry[1]
+            if resp is None or resp.status >= 300:
+                reg.registered = False
+                return [
+                    RegistrationChanged(reg.aor, False, 0, None if resp is None else resp.status)
+                ]
+            granted = _granted_expiry(resp, want)
+            reg.registered = granted > 0
+            if granted > 0:
+                self.set_timer(
+                    f"reg:{reg.aor}", when + max(granted / 2, 1.0),
+                    lambda t: self.register(reg, now=t),
+                )  # fmt: skip
+            else:
+                self.cancel_timer(f"reg:{reg.aor}")
+            return [RegistrationChanged(reg.aor, granted > 0, granted, resp.status)]
+
+        return self.send_request(req, dest_for(reg.registrar), now, done)[1]
+
+    # ---- helpers used by Call ----------------------------------------------------------
+    def contact(self, transport: str, user: str) -> str:
+        host, port = self._local(transport)
+        scheme = "sips" if transport == "TLS" else "sip"
+        param = "" if transport in ("UDP", "TLS") else f";transport={transport.lower()}"
+        return f"<{scheme}:{user}@{host}:{port}{param}>"
+
+    def send_request(
+        self, req: Request, dest: Address, now: float, handler: ResponseHandler
+    ) -> tuple[str, list[Out]]:
+        """Add our Via (fresh branch) and Max-Forwards, start a client transaction."""
+        host, port = self._local(dest[0])
+        req.remove("Via")
+        req.prepend(
+            "Via", f"SIP/2.0/{dest[0]} {host}:{port};branch={MAGIC_COOKIE}{self.new_id()};rport"
+        )
+        if not req.has("Max-Forwards"):
+            req.add("Max-Forwards", "70")
+        if not req.has("User-Agent"):
+            req.add("User-Agent", self.config.user_agent)
+        tx, actions = self.tx.send_request(req, dest, reliable=dest[0] != "UDP", now=now)
+        self._handlers[tx.key] = handler
+        return tx.key, [a for a in actions if isinstance(a, SendData)]
+
+    def send_stateless(self, req: Request, dest: Address) -> list[Out]:
+        """ACK for a 2xx: sent outside any transaction (RFC 3261 13.2.2.4)."""
+        host, port = self._local(dest[0])
+        req.remove("Via")
+        req.prepend(
+            "Via", f"SIP/2.0/{dest[0]} {host}:{port};branch={MAGIC_COOKIE}{self.new_id()};rport"
+        )
+        if not req.has("Max-Forwards"):
+            req.add("Max-Forwards", "70")
+        return [SendData(req.serialize(), dest)]
+
+    def respond(self, key: str, response: Response, now: float) -> list[Out]:
+        if self.tx.get(key) is None:
+            return []
+        if not response.has("Server"):
+            response.add("Server", self.config.user_agent)
+        return [a for a in self.tx.send_response(key, response, now) if isinstance(a, SendData)]
+
+    def auth_retry(
+        self,
+        req: Request,
+        resp: Response,
+        credentials: Credentials,
+        now: float,
+        *,
+        handler: ResponseHandler,
+        dest: Address,
+    ) -> tuple[Request, list[Out]] | None:
+        """Resend `req` with credentials for a 401/407 (RFC 3261 22.2), once per nonce."""
+        header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        answer = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        value = resp.get(header)
+        if value is None:
+            return None
+        try:
+            challenge = Challenge.parse(value)
+        except DigestError:
+            return None
+        previous = req.get(answer)
+        if previous is not None and challenge.nonce in previous and not challenge.stale:
+            return None  # the same nonce failed already: wrong credentials
+        retry = req.copy()
+        retry.set("CSeq", f"{req.cseq.seq + 1} {req.method}")
+        try:
+            retry.set(
+                answer,
+                authorize(challenge, credentials, method=req.method, uri=str(req.uri),
+                          cnonce=self.new_id(), body=req.body),
+            )  # fmt: skip
+        except DigestError:
+            return None
+        _, out = self.send_request(retry, dest, now, handler)
+        return retry, out
+
+    def forget_call(self, call: Call) -> None:
+        if self.calls.get(call.call_id) is call:
+            del self.calls[call.call_id]
+
+    @property
+    def active_calls(self) -> int:
+        return sum(1 for c in self.calls.values() if c.state is not CallState.TERMINATED)
+
+    # ---- internals ---------------------------------------------------------------------
+    def _local(self, transport: str) -> tuple[str, int]:
+        local = self.config.contacts.get(transport) or next(iter(self.config.contacts.values()))
+        return local
+
+    def _is_ours(self, resp: Response) -> bool:
+        via = resp.via
+        return any(via.host == host for host, _ in self.config.contacts.values())
+
+    def _stamp_via(self, req: Request, source: Address) -> None:
+        """RFC 3261 18.2.1 received, RFC 3581 rport."""
+        values = req.get_all("Via")
+        via = Via.parse(values[0])
+        changed = via
+        if via.host.strip("[]") != source[1]:
+            changed = changed.with_param("received", source[1])
+        if via.has_rport:
+            changed = changed.with_param("received", source[1]).with_param("rport", str(source[2]))
+        if changed is via:
+            return
+        rest = values[1:]
+        req.remove("Via")
+        req.prepend("Via", str(changed))
+        for value in rest:
+            req.add("Via", value)
+        # keep Via first in the header order for readability of traces
+        vias = [h for h in req.headers if h[0] == "Via"]
+        req.headers = vias + [h for h in req.headers if h[0] != "Via"]
+
+    def _process(self, events: list, now: float) -> list[Out]:  # type: ignore[type-arg]
+        out: list[Out] = []
+        for ev in events:
+            if isinstance(ev, SendData):
+                out.append(ev)
+            elif isinstance(ev, Deliver):
+                if isinstance(ev.message, Response):
+                    handler = self._handlers.get(ev.key)
+                    if handler is not None:
+                        out += handler(ev.message, now)
+                else:
+                    out += self._on_ack(ev.message, now)
+            elif isinstance(ev, TxTimeout | TxTransportError):
+                handler = self._handlers.pop(ev.key, None)
+                if handler is not None:
+                    out += handler(None, now)
+            elif isinstance(ev, NewRequest):
+                out += self._on_request(ev.request, ev.key, ev.source, now)
+            elif isinstance(ev, StrayResponse):
+                call = self.calls.get(ev.response.call_id)
+                if call is not None:
+                    out += call.on_stray_response(ev.response, now)
+        for key in [k for k in self._handlers if self.tx.get(k) is None]:
+            del self._handlers[key]
+        return out
+
+    def _reply(
+        self, req: Request, key: str | None, status: int, now: float,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> list[Out]:  # fmt: skip
+        if key is None:
+            return []
+        resp = Response.for_request(req, status, to_tag=self.new_id() if status > 100 else None)
+        for name, value in headers:
+            resp.add(name, value)
+        return self.respond(key, resp, now)
+
+    def _on_ack(self, req: Request, now: float) -> list[Out]:
+        call = self.calls.get(req.call_id)
+        return [] if call is None else call.on_ack(req, now)
+
+    def _on_request(  # noqa: PLR0911 - one exit per RFC 3261 8.2 check
+        self, req: Request, key: str | None, source: Address, now: float
+    ) -> list[Out]:
+        if req.method == "ACK":
+            return self._on_ack(req, now)
+        if req.method not in KNOWN_METHODS:
+            return self._reply(req, key, 501, now, (("Allow", ALLOW),))
+        if req.uri.scheme not in URI_SCHEMES:
+            return self._reply(req, key, 416, now)
+        if req.to.tag is not None:
+            call = self.calls.get(req.call_id)
+            if call is None or call.local_tag != req.to.tag:
+                return self._reply(req, key, 481, now)
+            return call.on_request(req, key, now)
+        if req.method not in ALLOW.split(", "):
+            return self._reply(req, key, 405, now, (("Allow", ALLOW),))
+        unsupported = [t for t in req.tokens("Require") if t.lower() not in SUPPORTED]
+        if unsupported and req.method != "CANCEL":
+            return self._reply(req, key, 420, now, (("Unsupported", ", ".join(unsupported)),))
+        if req.method == "OPTIONS":
+            caps = (("Allow", ALLOW), ("Accept", "application/sdp"))
+            return self._reply(req, key, 200, now, (*caps, ("Supported", ", ".join(SUPPORTED))))
+        if req.method == "CANCEL":
+            return self._on_cancel(req, key, now)
+        if req.method in IN_DIALOG:
+            return self._reply(req, key, 481, now)
+        return self._on_invite(req, key, source, now)
+
+    def _on_cancel(self, req: Request, key: str | None, now: float) -> list[Out]:
+        invite_tx = self.tx.invite_for_cancel(req)
+        call = self.calls.get(req.call_id)
+        if invite_tx is None or call is None or call.role != "uas":
+            return self._reply(req, key, 481, now)
+        out = self._reply(req, key, 200, now)
+        return out + call.on_cancel(now)
+
+    def _on_invite(  # noqa: PLR0911 - one exit per refusal reason
+        self, req: Request, key: str | None, source: Address, now: float
+    ) -> list[Out]:
+        if key is None:
+            return []
+        if req.body and req.content_type != "application/sdp":
+            return self._reply(req, key, 415, now, (("Accept", "application/sdp"),))
+        accept = [a.split(";")[0].strip().lower() for a in req.get_all("Accept")]
+        if accept and not {"application/sdp", "application/*", "*/*"} & set(accept):
+            return self._reply(req, key, 406, now, (("Accept", "application/sdp"),))
+        se_value = req.get("Session-Expires")
+        if se_value is not None and SessionExpires.parse(se_value).seconds < self.config.min_se:
+            return self._reply(req, key, 422, now, (("Min-SE", str(self.config.min_se)),))
+        if req.call_id in self.calls:
+            return self._reply(req, key, 482, now)
+        refusal: Refusal | None = self.policy.check(source[1], self.active_calls, now)
+        if refusal is not None:
+            extra = (("Retry-After", str(refusal.retry_after)),) if refusal.retry_after else ()
+            out = self._reply(req, key, refusal.status, now, extra)
+            return [*out, PolicyRefused(source, refusal.rule, refusal.status, req.call_id)]
+        replaces_value = req.get("Replaces")
+        replaces = Replaces.parse(replaces_value) if replaces_value else None
+        call = Call(self, "uas", req, self.new_id(), dest=source, credentials=None)
+        call.server_key = key
+        self.calls[req.call_id] = call
+        out = self.respond(key, Response.for_request(req, 100), now)
+        return [*out, IncomingCall(call, req, replaces)]
+
+
+def _granted_expiry(resp: Response, asked: int) -> int:
+    for contact in resp.contacts:
+        value = contact.param("expires")
+        if value and value.isdigit():
+            return int(value)
+    header = resp.get("Expires")
+    return int(header) if header and header.isdigit() else asked
