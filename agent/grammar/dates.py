@@ -155,12 +155,20 @@ def _month_first(toks: list[str], i: int, today: dt.date, *, birth: bool) -> dt.
     if day is None:
         return None
     year, _ = _year(toks, i + 1 + used, today, birth=birth)
-    return _complete(year, month, day, today, birth=birth)
+    return _complete(year, month, day, today, birth=birth, toks=toks, before=i)
 
 
 def _complete(
-    year: int | None, month: int, day: int, today: dt.date, *, birth: bool
+    year: int | None, month: int, day: int, today: dt.date, *, birth: bool,
+    toks: list[str] | None = None, before: int = 0,
 ) -> dt.date | None:
+    if year is None and toks is not None:
+        # "two thousand and five, march first": the year said first
+        for j in range(before):
+            found, _ = _year(toks, j, today, birth=birth)
+            if found is not None and found >= 1000:
+                year = found
+                break
     if year is not None:
         return _safe(year, month, day)
     if birth:
@@ -172,7 +180,7 @@ def _spoken_digits(toks: list[str], today: dt.date, *, birth: bool) -> dt.date |
     """"oh three oh five eighty" (MMDDYY), "zero three zero five one nine eight zero" (MMDDYYYY),
     "oh three oh five nineteen eighty" (MMDD + spoken year)."""
     for i, tok in enumerate(toks):
-        if tok not in DIGIT_WORDS and not tok.isdigit():
+        if tok not in DIGIT_WORDS and not tok.isdigit() and not (tok in UNITS and UNITS[tok] >= 10):
             continue
         digits, used = _month_day_digits(toks, i)
         if len(digits) == 4:
@@ -197,6 +205,14 @@ def _month_day_digits(toks: list[str], start: int) -> tuple[str, int]:
         tok = toks[i]
         if tok in DIGIT_WORDS:
             out += DIGIT_WORDS[tok]
+        elif tok in UNITS and UNITS[tok] >= 10 and len(out) % 2 == 0:
+            out += str(UNITS[tok])
+        elif tok in TENS and len(out) == 2 and TENS[tok] <= 30:
+            value = TENS[tok]
+            if i + 1 < len(toks) and toks[i + 1] in UNITS and 0 < UNITS[toks[i + 1]] < 10:
+                value += UNITS[toks[i + 1]]
+                i += 1
+            out += str(value)
         elif re.fullmatch(r"\d{1,4}", tok) and len(out) + len(tok) <= 4:
             out += tok
         else:

@@ -24,7 +24,7 @@ AFFIRM_PHRASES = (
     "that's right", "thats right", "that is right", "that's correct", "that is correct",
     "that's me", "thats me", "this is he", "this is she", "this is him", "this is her",
     "speaking", "you got it", "sounds good", "that works", "that's fine", "that is fine",
-    "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uh huh",
+    "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uhhuh",
     "mhm", "yes", "yeah", "yea", "yep", "yup", "ya", "sure", "correct", "right", "absolutely",
     "definitely", "certainly", "affirmative", "ok", "okay", "alright", "all right", "fine",
     "perfect", "great", "confirm", "confirmed", "exactly", "indeed", "yessir",
@@ -34,7 +34,7 @@ AGENT_PHRASES = (
     "speak with someone", "talk with someone", "speak with a person", "talk with a person",
     "real person", "a human", "representative", "operator", "an agent", "live agent",
     "the front desk", "talk to a human", "speak to a human", "transfer me", "receptionist",
-    "talk to somebody", "speak to somebody", "customer service", "a nurse",
+    "talk to somebody", "speak to somebody", "customer service", "a nurse", "agent",
 )
 REPEAT_PHRASES = (
     "repeat that", "repeat", "say that again", "say it again", "what did you say", "pardon",

@@ -26,6 +26,7 @@ _SPACES = re.compile(r"\s+")
 def clean(text: str) -> str:
     """Lowercase, drop punctuation and hesitations, single spaces."""
     out = text.translate(_APOSTROPHES).lower()
+    out = re.sub(r"\b(?:uh[- ]huh|mm[- ]hmm|mhm|uh[- ]hum)\b", "uhhuh", out)
     out = _DROP.sub(" ", out)
     out = _PAUSE.sub(" ", out)
     out = out.replace("-", " - ").replace("  ", " ")

@@ -72,6 +72,7 @@ def number(text: str) -> int | None:
 def member_id(text: str) -> str | None:
     """Letters and digits read out: "Z Z X one two three", "A as in apple, 4 5 6", "zzx123"."""
     raw = clean(text).replace(",", " ").replace("-", " ")
+    raw = re.sub(r"\bx ray\b", "xray", raw)
     raw = re.sub(r"\b(\w)\s+(?:as|like)\s+in\s+\w+", r"\1", raw)
     raw = re.sub(r"\b(\w)\s+for\s+[a-z]{3,}\b", r"\1", raw)
     toks = raw.split()
@@ -134,7 +135,13 @@ def name(text: str) -> str | None:
     words = [w for w in words if w not in _NOT_NAME]
     if not words or len(words) > 4:
         return None
-    return " ".join(w.capitalize() for w in words)
+    original = {m.group(0).lower(): m.group(0) for m in re.finditer(r"[A-Za-z][A-Za-z'.]*", text)}
+    return " ".join(_cased(original.get(w, w)) for w in words)
+
+
+def _cased(word: str) -> str:
+    """Keep a caller's own capitals ("McSample"), else capitalise."""
+    return word if any(c.isupper() for c in word[1:]) and word[0].isupper() else word.capitalize()
 
 
 def names_match(said: str, first: str, last: str | None) -> bool:

@@ -75,7 +75,8 @@ def parse_time(text: str) -> dt.time | None:
         minute, used = _minutes(toks, i + 1)
         rest = " ".join(toks[i + 1 + used:])
         meridiem = _meridiem(rest)
-        has_marker = used > 0 or meridiem is not None or rest.startswith("oclock")
+        has_marker = used > 0 or meridiem is not None or rest.startswith("oclock") or (
+            i > 0 and toks[i - 1] in ("at", "around", "about", "by"))
         if has_marker:
             return _to_24h(hour, minute, meridiem)
     return None

@@ -1,0 +1,99 @@
+"""Load the labelled utterances and score the grammars on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.grammar import DatePreference, parse_slot, understand
+
+HERE = Path(__file__).parent
+NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)  # Monday 10:00 in New York
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    intent: str
+    slot_type: str
+    slot_value: str
+
+
+def load(name: str) -> list[Row]:
+    rows = []
+    for line in (HERE / name).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip("\t"):
+            continue
+        text, intent, slot_type, value = line.split("\t")
+        rows.append(Row(text, intent, slot_type, value))
+    return rows
+
+
+def canonical(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, DatePreference):
+        day = value.date.isoformat() if value.date else "-"
+        return f"{day} {value.part_of_day or '-'}"
+    return str(value)
+
+
+def intent_ok(row: Row) -> bool | None:
+    if row.intent == "-":
+        return None
+    found = understand(row.text).intents
+    if row.intent == "none":
+        return not found
+    return row.intent in found
+
+
+def slot_ok(row: Row) -> bool | None:
+    if row.slot_type == "-":
+        return None
+    got = parse_slot(row.slot_type, row.text, NOW, options=3)
+    return canonical(got) == row.slot_value
+
+
+@dataclass(frozen=True)
+class Score:
+    intent_total: int
+    intent_right: int
+    slot_total: int
+    slot_right: int
+    misses: tuple[str, ...]
+
+    @property
+    def intent_accuracy(self) -> float:
+        return self.intent_right / self.intent_total if self.intent_total else 1.0
+
+    @property
+    def slot_accuracy(self) -> float:
+        return self.slot_right / self.slot_total if self.slot_total else 1.0
+
+
+def score(rows: list[Row]) -> Score:
+    it = ir = st = sr = 0
+    misses = []
+    for row in rows:
+        i = intent_ok(row)
+        if i is not None:
+            it += 1
+            ir += i
+            if not i:
+                misses.append(f"intent {row.intent!r}: {row.text!r} -> "
+                              f"{sorted(understand(row.text).intents)}")
+        s = slot_ok(row)
+        if s is not None:
+            st += 1
+            sr += s
+            if not s:
+                got = canonical(parse_slot(row.slot_type, row.text, NOW, options=3))
+                misses.append(f"{row.slot_type} {row.slot_value!r}: {row.text!r} -> {got!r}")
+    return Score(it, ir, st, sr, tuple(misses))

@@ -1,0 +1,73 @@
+"""Grammar accuracy on the labelled utterances: 100% on the grammars' own examples,
+and a reported score (with a floor) on the full corpus of >= 300 utterances."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.grammar import SLOT_TYPES, parse_slot, understand
+
+from .corpus import NOW, load, score
+
+
+def test_grammars_own_examples_are_all_right() -> None:
+    result = score(load("examples.tsv"))
+    assert result.misses == ()
+    assert result.intent_total >= 20 and result.slot_total >= 20
+
+
+def test_corpus_accuracy_report(capsys: object) -> None:
+    rows = load("corpus.tsv")
+    assert len(rows) >= 300
+    result = score(rows)
+    print(f"\nNLU corpus: {len(rows)} utterances; intent accuracy "
+          f"{result.intent_right}/{result.intent_total} = {result.intent_accuracy:.1%}; "
+          f"slot accuracy {result.slot_right}/{result.slot_total} = {result.slot_accuracy:.1%}")
+    for miss in result.misses:
+        print("  miss:", miss)
+    assert result.intent_accuracy >= 0.97
+    assert result.slot_accuracy >= 0.97
+
+
+def test_opt_out_words_from_standards_all_count() -> None:
+    for word in ("stop", "quit", "end", "revoke", "opt out", "unsubscribe"):
+        assert "opt_out" in understand(word).intents, word
+    assert understand("cancel").intents == frozenset({"cancel_ambiguous"})
+
+
+def test_appointment_words_are_not_opt_outs() -> None:
+    for text in ("I'll stop by at noon", "the end of the week", "cancel my appointment",
+                 "I need to cancel the appointment", "no"):
+        assert "opt_out" not in understand(text).intents, text
+
+
+def test_asr_noise_is_ignored() -> None:
+    assert parse_slot("dob", "Um, uh... MARCH 5TH, 1980!", NOW) == dt.date(1980, 3, 5)
+    assert "affirm" in understand("Uh, YEAH.").intents
+
+
+def test_relative_dates_follow_now() -> None:
+    later = dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.UTC)  # a Wednesday
+    pref = parse_slot("date_pref", "tomorrow", later)
+    assert pref is not None and pref.date == dt.date(2026, 12, 3)  # type: ignore[union-attr]
+
+
+def test_two_digit_birth_year_is_never_in_the_future() -> None:
+    assert parse_slot("dob", "3/5/30", NOW) == dt.date(1930, 3, 5)
+    assert parse_slot("dob", "3/5/19", NOW) == dt.date(2019, 3, 5)
+
+
+def test_impossible_dates_are_refused() -> None:
+    assert parse_slot("dob", "February thirtieth 1980", NOW) is None
+    assert parse_slot("dob", "13/45/1980", NOW) is None
+    assert parse_slot("dob", "March fifth", NOW) is None  # a birth date needs its year
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=60), kind=st.sampled_from(sorted(SLOT_TYPES)))
+def test_parsers_never_raise_and_are_deterministic(text: str, kind: str) -> None:
+    assert parse_slot(kind, text, NOW, options=3) == parse_slot(kind, text, NOW, options=3)
+    assert understand(text) == understand(text)
