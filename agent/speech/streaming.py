@@ -151,7 +151,8 @@ class StreamingTranscriber:
 
     def _maybe_partial(self) -> None:
         ep = self.endpointer
-        if not self.config.early or ep.trailing_silence_ms != self.config.pause_ms:
+        # ">=": if every worker was busy when the pause began, try again on later frames.
+        if not self.config.early or ep.trailing_silence_ms < self.config.pause_ms:
             return
         if self._partial is not None and self._partial.voiced_end == ep.last_voiced_end:
             return

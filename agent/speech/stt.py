@@ -31,6 +31,8 @@ def _init_worker(config: SttConfig) -> None:
 def _work(pcm: np.ndarray, prompt: str | None) -> Transcript:
     if _ENGINE is None:
         raise RuntimeError("STT worker used before its model was loaded")
+    if _ENGINE.config.stock:
+        return _ENGINE.transcribe_stock(pcm, prompt)
     return _ENGINE.transcribe(pcm, prompt)
 
 

@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -75,7 +74,7 @@ class SttConfig:
     language: str = "en"
     window_s: float = 10.0
     no_speech_threshold: float = 0.6
-    extra: dict[str, Any] = field(default_factory=dict)
+    stock: bool = False  # True: faster-whisper's own 30 s window path (slower; comparison)
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda"):

@@ -9,9 +9,7 @@ import pytest
 
 from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.cache import PromptCache
-from agent.speech.tts import TextToSpeech, frame_stream
-
-pytestmark = pytest.mark.models
+from agent.speech.tts import TextToSpeech, frame_stream, split_first_clause
 
 
 def test_frame_stream_recuts_and_pads() -> None:
@@ -20,6 +18,29 @@ def test_frame_stream_recuts_and_pads() -> None:
     assert [len(f) for f in out] == [FRAME_SAMPLES] * 3
     assert np.concatenate(out)[:800].tolist() == np.concatenate(chunks).tolist()
     assert not out[-1][800 - 640 :].any()
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        (
+            "Hello, this is the clinic calling about your visit.",
+            ["Hello,", "this is the clinic calling about your visit."],
+        ),
+        ("Yes, that is right.", ["Yes, that is right."]),  # short: one piece
+        (
+            "Hello. This is, the clinic calling about your visit.",
+            ["Hello. This is, the clinic calling about your visit."],
+        ),
+        (
+            "Can you please confirm your date of birth, for example?",
+            ["Can you please confirm your date of birth, for example?"],
+        ),
+    ],
+)
+def test_split_first_clause(text: str, parts: list[str]) -> None:
+    assert split_first_clause(text, 8) == parts
+    assert split_first_clause(text, 0) == [text]
 
 
 @pytest.fixture
@@ -31,6 +52,7 @@ async def tts(tmp_path: Path):
     await engine.close()
 
 
+@pytest.mark.models
 async def test_stream_yields_16k_frames_per_sentence(tts: TextToSpeech) -> None:
     frames = [f async for f in tts.stream("Hello. Is that correct?")]
     assert all(f.dtype == np.int16 and f.shape == (FRAME_SAMPLES,) for f in frames)
@@ -40,6 +62,7 @@ async def test_stream_yields_16k_frames_per_sentence(tts: TextToSpeech) -> None:
     assert np.abs(np.concatenate(frames)).max() > 3000
 
 
+@pytest.mark.models
 async def test_repeated_prompt_is_served_without_synthesis(tts: TextToSpeech) -> None:
     first = [f async for f in tts.stream("Thank you for calling.")]
     calls = tts.synth_calls
@@ -48,6 +71,7 @@ async def test_repeated_prompt_is_served_without_synthesis(tts: TextToSpeech) ->
     assert np.array_equal(np.concatenate(first), np.concatenate(again))
 
 
+@pytest.mark.models
 async def test_prepare_synthesises_each_prompt_once(tts: TextToSpeech, tmp_path: Path) -> None:
     prompts = ["Your appointment is on Tuesday at 2 PM.", "Goodbye.", "Goodbye."]
     assert await tts.prepare(prompts) == 2
@@ -59,3 +83,10 @@ async def test_prepare_synthesises_each_prompt_once(tts: TextToSpeech, tmp_path:
     # A new process with the same disk cache needs no synthesis either.
     other = TextToSpeech(PromptCache(tmp_path / "tts", tts.voice_id))
     assert all(text in other.cache for text in prompts)
+
+
+@pytest.mark.models
+async def test_interrupted_stream_is_not_cached(tts: TextToSpeech) -> None:
+    async for _frame in tts.stream("This prompt is cut off by the caller."):
+        break  # barge-in: playback stops after the first frame
+    assert "This prompt is cut off by the caller." not in tts.cache
