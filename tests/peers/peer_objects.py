@@ -257,6 +257,7 @@ class PeerAccount(pj.Account):  # type: ignore[misc]  # pjsua2 is untyped
 
     def onIncomingCall(self, prm: Any) -> None:
         call = PeerCall(self.peer, self, prm.callId)
+        call.state = "INCOMING"
         self.peer.adopt(call)  # keep the reference, or the caller gets 603 at once
         ci = call.getInfo()
         msg = str(prm.rdata.wholeMsg)

@@ -58,7 +58,6 @@ class Peer:
         self._out_lock = threading.Lock()
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.calls: dict[int, PeerCall] = {}
-        self.ended: list[PeerCall] = []
         self.pending: list[Pending] = []
         self.accept_transfer = bool(cfg.get("accept_transfer", True))
         self.auto = self._auto_codes(cfg.get("auto_answer"))
@@ -189,7 +188,7 @@ class Peer:
         self.calls[call.handle] = call
 
     def call_ended(self, call: PeerCall) -> None:
-        self.ended.append(call)  # keep it (and its port) until the end: measurements, stats
+        """Ended calls stay in `calls` (with their audio) until quit, for stats/save_audio."""
 
     @staticmethod
     def _auto_codes(value: Any) -> list[int]:
@@ -231,7 +230,7 @@ class Peer:
                 return self.calls[int(handle)]
             except KeyError:
                 raise CommandError(f"no call {handle}") from None
-        live = [c for c in self.calls.values() if c.state != "DISCONNECTED"]
+        live = [c for c in self.calls.values() if c.state not in ("NULL", "DISCONNECTED")]
         if not live:
             raise CommandError("no live call")
         return live[-1]
@@ -250,6 +249,8 @@ class Peer:
         prm.txOption = tx_option(args.get("headers"))
         self.adopt(call)
         call.makeCall(args["uri"], prm)
+        if call.state == "NULL":
+            call.state = "CALLING"
         return {"call": call.handle}
 
     def do_answer(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -560,7 +561,6 @@ class Peer:
         for c in self.calls.values():
             c.port = None
         self.calls.clear()
-        self.ended.clear()
         gc.collect()
         ports.clear()
         gc.collect()
