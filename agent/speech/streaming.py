@@ -33,6 +33,7 @@ from agent.speech.endpoint import (
     SpeechEnd,
     Utterance,
 )
+from agent.speech.stt import SttError
 from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, Transcript
 
@@ -94,7 +95,7 @@ class StreamingTranscriber:
         self.hints = hints
         self.is_complete = is_complete
         self.barge_in = barge_in
-        self._turns: asyncio.Queue[TurnResult] = asyncio.Queue(max_turns_queued)
+        self._turns: asyncio.Queue[TurnResult | SttError] = asyncio.Queue(max_turns_queued)
         self._partial: _Partial | None = None
         self._partials_started = 0
         self._complete = False
@@ -120,7 +121,12 @@ class StreamingTranscriber:
         return out
 
     async def next_turn(self) -> TurnResult:
-        return await self._turns.get()
+        """The next finished turn, in order. Raises :class:`SttError` for a turn whose
+        transcription failed (the conversation goes on: ask the caller to repeat)."""
+        item = await self._turns.get()
+        if isinstance(item, SttError):
+            raise item
+        return item
 
     async def aclose(self) -> None:
         tasks = list(self._tasks)
@@ -204,10 +210,17 @@ class StreamingTranscriber:
             if not reuse.task.cancelled() and reuse.task.exception() is None:
                 transcript = reuse.task.result()
         reused = transcript is not None
+        failure: SttError | None = None
         if transcript is None:
-            transcript = await self.stt.transcribe(utt.audio, self.hints)
+            try:
+                transcript = await self.stt.transcribe(utt.audio, self.hints)
+            except SttError as exc:
+                failure = exc
         if previous is not None and not previous.done():
             await previous  # keep turns in order
+        if failure is not None or transcript is None:
+            await self._turns.put(failure or SttError("no transcript"))
+            return
         if self.is_complete is not None and not complete:
             complete = self.is_complete(transcript.text)
         await self._turns.put(

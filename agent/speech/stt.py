@@ -13,6 +13,7 @@ import functools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -41,8 +42,16 @@ def _warm() -> int:
     return os.getpid()
 
 
-class SttClosedError(RuntimeError):
+class SttError(RuntimeError):
+    """Speech-to-text failed for this request; the turn has no transcript."""
+
+
+class SttClosedError(SttError):
     """transcribe() called before start() or after close()."""
+
+
+class SttWorkerError(SttError):
+    """A worker process died (out of memory, killed). ``start()`` builds a fresh pool."""
 
 
 class SpeechToText:
@@ -62,6 +71,11 @@ class SpeechToText:
     def busy(self) -> bool:
         """True when every worker has work: optional (early) transcriptions should wait."""
         return self._pending >= self.config.workers
+
+    @property
+    def worker_pids(self) -> list[int]:
+        pool = self._pool
+        return list(pool._processes) if pool is not None else []
 
     async def start(self) -> None:
         if self._pool is not None:
@@ -85,9 +99,15 @@ class SpeechToText:
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
         prompt = hints.prompt() if hints else None
         loop = asyncio.get_running_loop()
+        pool = self._pool
         self._pending += 1
         try:
-            return await loop.run_in_executor(self._pool, _work, pcm, prompt)
+            return await loop.run_in_executor(pool, _work, pcm, prompt)
+        except BrokenProcessPool as exc:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise SttWorkerError("a speech-to-text worker process died") from exc
         finally:
             self._pending -= 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from agent.speech.audio import frames
 from agent.speech.endpoint import EndpointConfig, Endpointer, SpeechStart
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber
-from agent.speech.stt import SpeechToText, SttClosedError
+from agent.speech.stt import SpeechToText, SttClosedError, SttWorkerError
 from agent.speech.whisper import Hints, SttConfig, collapse_repeats
 from tests.speech.conftest import load_vector, silence
 
@@ -71,3 +72,20 @@ def test_collapse_repeats() -> None:
     assert collapse_repeats("No, no.") == "No,"
     assert collapse_repeats("5 5 5 1 2 3") == "5 5 5 1 2 3"
     assert collapse_repeats("") == ""
+
+
+async def test_killed_worker_fails_one_request_then_pool_restarts(whisper_dir: Path) -> None:
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    await stt.start()
+    try:
+        (pid,) = stt.worker_pids
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(SttWorkerError):
+            await stt.transcribe(load_vector("caller_yes.wav"))
+        with pytest.raises(SttClosedError):
+            await stt.transcribe(load_vector("caller_yes.wav"))
+        await stt.start()
+        assert stt.worker_pids != [pid]
+        assert "yes" in words((await stt.transcribe(load_vector("caller_yes.wav"))).text)
+    finally:
+        await stt.close()

@@ -15,6 +15,7 @@ import pytest
 from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
+from agent.speech.stt import SttWorkerError
 from agent.speech.whisper import Hints, Transcript
 
 LOUD = np.full(FRAME_SAMPLES, 1000, dtype=np.int16)
@@ -138,4 +139,22 @@ async def test_turns_come_out_in_order() -> None:
     await feed(st, ("#" * 20 + "." * 35) * 3)
     turns: list[TurnResult] = [await st.next_turn() for _ in range(3)]
     assert [t.onset for t in turns] == sorted(t.onset for t in turns)
+    await st.aclose()
+
+
+class FailingStt(ScriptedStt):
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        self.calls.append(len(pcm16k) // FRAME_SAMPLES)
+        raise SttWorkerError("a speech-to-text worker process died")
+
+
+async def test_failed_transcription_surfaces_on_its_turn_and_the_next_turn_works() -> None:
+    stt = FailingStt(busy=True)  # busy: no partials, the final transcription fails
+    st = make(stt)
+    await feed(st, "#" * 20 + "." * 35)
+    with pytest.raises(SttWorkerError):
+        await st.next_turn()
+    st.stt = ScriptedStt("no", busy=True)
+    await feed(st, "#" * 20 + "." * 35)
+    assert (await st.next_turn()).text == "no"
     await st.aclose()
