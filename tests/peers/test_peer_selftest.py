@@ -388,3 +388,21 @@ async def test_early_media_then_answer() -> None:
         await b.answer(cb, code=200)
         await a.wait_state("CONFIRMED", call=ca)
         await hang_up(b, cb, a, ca)
+
+
+async def test_tls_client_verifies_the_server_certificate(tmp_path: Path) -> None:
+    good = make_tls_material(tmp_path)
+    (tmp_path / "other").mkdir()
+    other = make_tls_material(tmp_path / "other")
+    async with (
+        PjsuaPeer.start("tls", name="srv", user="srv", auto_answer=200, tls=good) as srv,
+        PjsuaPeer.start("tls", name="ok", tls={"ca": good["ca"], "verify_server": True}) as ok,
+        PjsuaPeer.start("tls", name="bad", tls={"ca": other["ca"], "verify_server": True}) as bad,
+    ):
+        # a client needs no certificate of its own, only the CA to check the server with
+        call = await ok.call(srv.uri())
+        await ok.wait_state("CONFIRMED", call=call)
+        refused = await bad.call(srv.uri())
+        ended = await bad.wait_state("DISCONNECTED", call=refused)
+        assert ended["code"] == 503
+        assert "certificate" in ended["reason"].lower()
