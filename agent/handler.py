@@ -1,0 +1,313 @@
+"""The voice agent as the carrier's call handler: ``async def handle(call, context)``.
+
+One conversation per call, to its end. The workflow engine decides every step; this
+module only carries its effects out on a live call (speech in and out through
+``VoiceIO``), against the records store (consent, do-not-call, audit), the calendar
+and the conversation memory, and at the end stores the redacted transcript and the
+call record.
+
+``AgentRuntime`` holds what all calls share (speech workers, voice, workflows,
+calendar, records); ``carrier/app.py`` builds it once and passes it in ``context``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agent.amd import AmdVerdict, detect_machine
+from agent.memory import MemoryStore, interaction_from
+from agent.redact import KnownIdentifiers, redact
+from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
+from agent.voice import VoiceIO
+from agent.workflow.effects import (
+    Action,
+    AddDoNotCall,
+    Audit,
+    CallerHangup,
+    Effect,
+    Hangup,
+    Listen,
+    RecordRevocation,
+    Remember,
+    Say,
+    Transfer,
+)
+from agent.workflow.engine import Conversation
+from agent.workflow.host import ActionHost
+from agent.workflow.model import Workflow
+from agent.workflow.records import ClinicInfo, build_record
+from carrier.records.store import Channel, Records
+
+log = logging.getLogger("agent.handler")
+
+CALL_NAMESPACE = uuid.UUID("6f1c5a0e-3d61-4bb5-9a53-1b6f0c2f7a10")
+
+
+def patient_uuid(external_id: str) -> uuid.UUID:
+    """Stable record id for a patient known by an external (EHR/demo) id."""
+    return uuid.uuid5(CALL_NAMESPACE, external_id)
+
+
+@dataclass
+class AgentRuntime:
+    records: Records
+    stt: Any
+    tts: Any
+    workflows: Mapping[str, Workflow]
+    clinic: ClinicInfo
+    calendar: Calendar
+    memory: MemoryStore
+    routes: Mapping[str, str] = field(default_factory=dict)
+    human_queue: str = "sip:frontdesk@127.0.0.1"
+    default_workflow: str = "patient_intake"
+    no_input_s: float = 7.0
+    results: list[CallResult] = field(default_factory=list)
+
+
+@dataclass
+class CallResult:
+    """What one conversation did (kept for the demo printout and the tests)."""
+
+    call_id: str
+    workflow: str
+    patient_id: str | None
+    outcome: str | None = None
+    path: list[str] = field(default_factory=list)
+    redacted: list[tuple[str, str]] = field(default_factory=list)
+    amd: str | None = None
+    timings: list[Any] = field(default_factory=list)
+
+
+class _RecordSink:
+    """Answers the workflow collects go to encrypted storage; only their names are audited."""
+
+    def __init__(self, records: Records, call_id: str) -> None:
+        self.records = records
+        self.call_id = call_id
+        self.pending: list[asyncio.Task[Any]] = []
+
+    def save(self, patient_id: str | None, kind: str, values: Mapping[str, Any]) -> None:
+        text = repr(sorted((k, str(v)) for k, v in values.items()))
+        blob = self.records.keys.encrypt(text, "call_answers", kind, self.call_id)
+        self.pending.append(asyncio.ensure_future(self.records.pool.execute(
+            "INSERT INTO call_answers (call_id, kind, patient_id, answers_ct, at)"
+            " VALUES ($1, $2, $3, $4, now())", self.call_id, kind, patient_id, blob)))
+
+
+async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
+                       ) -> tuple[str | None, dict[str, Any] | None]:
+    pid = context.get("patient_id")
+    if pid is None and call.caller.number:
+        found = await rt.records.find_patients_by_phone(
+            call.caller.number, actor="agent", reason=f"identify caller {call.call_id}")
+        if len(found) == 1:
+            pid = str(found[0].id)
+    if pid is None:
+        return None, None
+    patient = await rt.records.get_patient(uuid.UUID(str(pid)), actor="agent",
+                                           reason=f"call {call.call_id}")
+    if patient is None:
+        return None, None
+    first, _, last = patient.name.partition(" ")
+    return str(patient.id), {
+        "id": str(patient.id), "first_name": first, "last_name": last,
+        "dob": patient.dob.isoformat() if patient.dob else "", "phone": patient.phone,
+        "member_id": patient.member_id or "",
+    }
+
+
+def _pick_appointment(workflow_id: str, appts: list[Appointment], now: dt.datetime,
+                      wanted: str | None) -> Appointment | None:
+    if wanted is not None:
+        return next((a for a in appts if a.id == wanted), None)
+    if workflow_id == "no_show_reactivation":
+        missed = [a for a in appts if a.status == AppointmentStatus.MISSED]
+        return missed[-1] if missed else None
+    upcoming = [a for a in appts if a.start > now
+                and a.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)]
+    return min(upcoming, key=lambda a: a.start) if upcoming else None
+
+
+async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
+    """Run one conversation on ``call`` to its end."""
+    rt: AgentRuntime = context["runtime"]
+    now = dt.datetime.now(dt.UTC)
+    workflow_id = str(context.get("workflow") or rt.routes.get(call.called)
+                      or rt.default_workflow)
+    workflow = rt.workflows[workflow_id]
+    patient_id, patient = await _patient_for(rt, call, context)
+    result = CallResult(call.call_id, workflow_id, patient_id)
+    rt.results.append(result)
+    tz = ZoneInfo(rt.clinic.timezone)
+    providers: dict[str, Provider] = {p.id: p for p in await rt.calendar.providers()}
+    appointment = None
+    if patient_id is not None:
+        appts = await rt.calendar.appointments_for(patient_id)
+        appointment = _pick_appointment(workflow_id, appts, now, context.get("appointment_id"))
+    record = build_record(rt.clinic, patient, appointment, providers)
+    memory = await rt.memory.load(patient_id) if patient_id else None
+    conv = Conversation(workflow, record, call_id=call.call_id, channel="voice", memory=memory)
+    sink = _RecordSink(rt.records, call.call_id)
+    host = ActionHost(rt.calendar, sink, patient_id=patient_id,
+                      appointment_id=appointment.id if appointment else None, tz=tz,
+                      providers=providers)
+    known = _known(patient)
+    async with VoiceIO(call.media, rt.stt, rt.tts, no_input_s=rt.no_input_s) as io:
+        if context.get("direction") == "outbound":
+            verdict = await detect_machine(io)
+            result.amd = verdict.value
+            if verdict is AmdVerdict.MACHINE:
+                await _leave_minimal_message(rt, call, io, result)
+                await _finish(rt, call, io, result, known, now)
+                return result
+        # Synthesise the rest of the workflow's prompts while the first one plays.
+        prepare = asyncio.create_task(rt.tts.prepare(_fixed_prompts(workflow, record)))
+        try:
+            await _run(rt, call, conv, host, io, result, now)
+        finally:
+            prepare.cancel()
+            await asyncio.gather(prepare, return_exceptions=True)
+        await _finish(rt, call, io, result, known, now)
+    await asyncio.gather(*sink.pending, return_exceptions=True)
+    return result
+
+
+async def _run(rt: AgentRuntime, call: Any, conv: Conversation, host: ActionHost,
+               io: VoiceIO, result: CallResult, start: dt.datetime) -> None:
+    pending: list[Effect] = list(conv.start(start))
+    while pending:
+        effect = pending.pop(0)
+        now = dt.datetime.now(dt.UTC)
+        follow: list[Effect] = []
+        if isinstance(effect, Say):
+            io.mark_decided()
+            await io.say(effect.text, interruptible=effect.interruptible)
+        elif isinstance(effect, Listen):
+            if call.ended.is_set():
+                follow = conv.handle(CallerHangup(), now)
+            else:
+                heard = await _listen_or_hangup(call, io, effect, now)
+                follow = conv.handle(heard, dt.datetime.now(dt.UTC))
+        elif isinstance(effect, Action):
+            follow = conv.handle(await host.execute(effect, now), now)
+        elif isinstance(effect, RecordRevocation):
+            await _revoke(rt, call, effect)
+        elif isinstance(effect, AddDoNotCall):
+            phone = effect.phone or call.caller.number
+            if phone:
+                await rt.records.dnc_add(phone, source="voice_opt_out", actor="agent",
+                                         reason=f"opt-out on call {call.call_id}")
+        elif isinstance(effect, Audit):
+            s = effect.step
+            await rt.records.audit(
+                "agent", f"workflow.{s.event}", ("call", call.call_id), s.workflow,
+                _flat({"state": s.state, "seq": s.seq, "intent": s.intent,
+                       "slots": ",".join(f"{k}={v}" for k, v in sorted(s.slots.items())),
+                       "action": s.action, "result": s.result}), at=s.at)
+        elif isinstance(effect, Remember):
+            result.outcome = effect.outcome
+            if effect.patient_id is not None:
+                await rt.memory.record(interaction_from(
+                    effect.patient_id, "voice", effect.workflow, effect.outcome, effect.at,
+                    effect.collected, effect.facts))
+        elif isinstance(effect, Transfer):
+            target = rt.human_queue if effect.target in ("", "human", "queue") else effect.target
+            await call.transfer(target, {"summary": effect.summary})
+        elif isinstance(effect, Hangup):
+            await call.hangup(effect.reason)
+        pending = follow + pending
+    result.path = list(conv.path)
+
+
+async def _listen_or_hangup(call: Any, io: VoiceIO, listen: Listen, now: dt.datetime) -> Any:
+    listen_task = asyncio.ensure_future(io.listen(listen.expected, now))
+    ended = asyncio.ensure_future(call.ended.wait())
+    done, _ = await asyncio.wait({listen_task, ended}, return_when=asyncio.FIRST_COMPLETED)
+    if listen_task in done:
+        ended.cancel()
+        return listen_task.result()
+    listen_task.cancel()
+    await asyncio.gather(listen_task, return_exceptions=True)
+    return CallerHangup()
+
+
+async def _revoke(rt: AgentRuntime, call: Any, effect: RecordRevocation) -> None:
+    if effect.patient_id is not None:
+        await rt.records.consent_revoke(
+            uuid.UUID(effect.patient_id), Channel.VOICE, source=f"call_{effect.method}",
+            evidence_ref=call.call_id, actor="agent", at=effect.at)
+    else:
+        await rt.records.audit("agent", "consent.revoke_unmatched", ("call", call.call_id),
+                               "opt-out from a caller not matched to a patient",
+                               {"method": effect.method}, at=effect.at)
+
+
+async def _leave_minimal_message(rt: AgentRuntime, call: Any, io: VoiceIO,
+                                 result: CallResult) -> None:
+    """Minimum necessary on a machine: organisation and callback number, nothing else."""
+    await io.wait_for_silence(quiet_s=0.8, limit_s=20.0)
+    number = build_record(rt.clinic, None, None, {})["callback_number"]
+    text = (f"Hello, this is {rt.clinic.name} calling with a message. "
+            f"Please call us back at {number}. Thank you.")
+    await io.say(text, interruptible=False)
+    result.outcome = "machine_message"
+    await rt.records.audit("agent", "call.machine_message", ("call", call.call_id),
+                           "answering machine: minimum-necessary message left", {})
+    await call.hangup("machine_message")
+
+
+async def _finish(rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
+                  known: KnownIdentifiers, started: dt.datetime) -> None:
+    result.redacted = [(who, redact(text, known)) for who, text in io.transcript.turns]
+    result.timings = list(io.timings)
+    async with rt.records.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO call_records (call_id, direction, workflow, patient_id, started_at,"
+            " ended_at, outcome, stir_status, verstat, amd) VALUES ($1,$2,$3,$4,$5,now(),$6,"
+            " $7,$8,$9) ON CONFLICT (call_id) DO UPDATE SET ended_at = now(),"
+            " outcome = EXCLUDED.outcome",
+            call.call_id, str(getattr(call.direction, "value", call.direction)),
+            result.workflow, result.patient_id, started, result.outcome or "ended",
+            call.caller.stir_status, call.caller.verstat, result.amd)
+        await conn.executemany(
+            "INSERT INTO call_transcripts (call_id, seq, speaker, text) VALUES ($1,$2,$3,$4)",
+            [(call.call_id, i, who, text) for i, (who, text) in enumerate(result.redacted)])
+    await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
+                           result.workflow, {"turns": len(result.redacted),
+                                             "outcome": result.outcome or "ended"})
+
+
+def _flat(details: Mapping[str, Any]) -> dict[str, Any]:
+    """Audit details are flat scalars; empty values are left out."""
+    return {k: v for k, v in details.items() if v not in (None, "")}
+
+
+def _known(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
+    if not patient:
+        return KnownIdentifiers()
+    dob = None
+    if patient.get("dob"):
+        dob = dt.date.fromisoformat(str(patient["dob"]))
+    names = tuple(str(patient[k]) for k in ("first_name", "last_name") if patient.get(k))
+    return KnownIdentifiers(names=names, dob=dob, phones=(str(patient.get("phone", "")),),
+                            member_ids=(str(patient.get("member_id", "")),))
+
+
+def _fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> list[str]:
+    """Prompts whose text is known before the call: synthesise them ahead of need."""
+    from agent.workflow.template import render  # noqa: PLC0415 - only needed here
+
+    texts: list[str] = []
+    for prompt in workflow.prompts.values():
+        try:
+            texts.append(render(prompt.text, record))
+        except (KeyError, ValueError, AttributeError):
+            continue  # depends on an answer from this call; synthesised when needed
+    return texts

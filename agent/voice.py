@@ -1,0 +1,252 @@
+"""Turn-taking on a live call: speak prompts, hear answers, notice barge-in and keys.
+
+``VoiceIO`` joins a call's media session to the speech pipeline. One task reads
+the inbound 20 ms frames and feeds the streaming transcriber (endpointing, early
+transcription, barge-in); another forwards DTMF. ``say()`` plays a prompt from
+the prompt cache or straight from synthesis, ``listen()`` waits for the next turn
+(speech, a key, or silence). Time on the media side is the frame clock (frame
+index x 20 ms), so endpointing decisions do not depend on scheduling jitter.
+
+Every turn leaves a :class:`TurnTiming` so the latency from the end of the
+caller's speech to the agent's first reply frame can be broken down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agent.speech import (
+    BargeIn,
+    BargeInDetector,
+    EndpointConfig,
+    Endpointer,
+    Hints,
+    SpeechStart,
+    StreamingConfig,
+    StreamingTranscriber,
+    TurnResult,
+)
+from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
+
+FRAME_S = 0.02
+
+
+@dataclass
+class TurnTiming:
+    """Where one caller turn's reply time went (seconds; loop clock unless noted)."""
+
+    speech_end_media: float = 0.0  # end of the last voiced frame, media clock
+    endpoint_media: float = 0.0  # frame that closed the turn, media clock
+    endpoint_at: float = 0.0  # loop time the endpoint event was produced
+    transcript_at: float = 0.0  # loop time the transcript was ready
+    decided_at: float = 0.0  # loop time the workflow produced the reply
+    first_audio_at: float = 0.0  # loop time the first reply frame was queued
+    cached: bool = False  # the reply came from the prompt cache
+    reused_partial: bool = False
+
+    def breakdown(self) -> dict[str, float]:
+        hangover = self.endpoint_media - self.speech_end_media
+        return {
+            "endpointing_ms": 1000 * hangover,
+            "transcription_ms": 1000 * max(0.0, self.transcript_at - self.endpoint_at),
+            "decision_ms": 1000 * max(0.0, self.decided_at - self.transcript_at),
+            "synthesis_ms": 1000 * max(0.0, self.first_audio_at - self.decided_at),
+        }
+
+
+@dataclass
+class VoiceTranscript:
+    """What was said, turn by turn, before redaction (kept in memory only)."""
+
+    turns: list[tuple[str, str]] = field(default_factory=list)  # (speaker, text)
+
+
+class VoiceIO:
+    """The speech side of one call. Use as ``async with VoiceIO(...) as io``."""
+
+    def __init__(
+        self,
+        media: Any,
+        stt: Any,
+        tts: Any,
+        *,
+        endpoint: EndpointConfig | None = None,
+        streaming: StreamingConfig | None = None,
+        no_input_s: float = 7.0,
+    ) -> None:
+        self.media = media
+        self.tts = tts
+        self.no_input_s = no_input_s
+        self.barge = BargeInDetector(media.cancel_playback)
+        self.transcriber = StreamingTranscriber(
+            stt, Endpointer(endpoint or EndpointConfig()), streaming or StreamingConfig(),
+            barge_in=self.barge,
+        )
+        self.transcript = VoiceTranscript()
+        self.timings: list[TurnTiming] = []
+        self.barge_ins: list[BargeIn] = []
+        self._dtmf: asyncio.Queue[str] = asyncio.Queue(maxsize=32)
+        self._frames = 0
+        self._speech_started_at: float | None = None  # media clock, current speech
+        self._prompt_started_media = 0.0
+        self._pending: TurnTiming | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = asyncio.Event()
+
+    @property
+    def media_now(self) -> float:
+        return self._frames * FRAME_S
+
+    async def __aenter__(self) -> VoiceIO:
+        self._tasks = [
+            asyncio.create_task(self._pump_audio(), name="voice-audio"),
+            asyncio.create_task(self._pump_dtmf(), name="voice-dtmf"),
+        ]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._closed.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.transcriber.aclose()
+
+    # ---- pumps ----------------------------------------------------------------------
+
+    async def _pump_audio(self) -> None:
+        async for frame in self.media.inbound():
+            self._frames += 1
+            events = self.transcriber.feed(frame, self.media_now)
+            for event in events:
+                if isinstance(event, BargeIn):
+                    self.barge_ins.append(event)
+                elif isinstance(event, SpeechStart):
+                    self._speech_started_at = event.onset
+
+    async def _pump_dtmf(self) -> None:
+        async for event in self.media.dtmf_events():
+            digit = getattr(event, "digit", None) or getattr(event, "key", None)
+            if digit and not self._dtmf.full():
+                self._dtmf.put_nowait(str(digit))
+
+    # ---- speaking -------------------------------------------------------------------
+
+    async def say(self, text: str, *, interruptible: bool = True) -> bool:
+        """Play ``text``; returns False when the caller barged in and cut it short."""
+        self.transcript.turns.append(("agent", text))
+        self._prompt_started_media = self.media_now
+        cached = self.tts.cache.get(text) if getattr(self.tts, "cache", None) else None
+        frames: Any = _split(cached) if cached is not None else self._timed(self.tts.stream(text))
+        if self._pending is not None and cached is not None:
+            self._pending.cached = True
+            self._pending.first_audio_at = asyncio.get_running_loop().time()
+            self._finish_timing()
+        self.barge.playback_started(interruptible=interruptible)
+        try:
+            return bool(await self.media.play(frames))
+        finally:
+            self.barge.playback_finished()
+
+    async def _timed(self, frames: AsyncIterator[np.ndarray]) -> AsyncIterator[np.ndarray]:
+        first = True
+        async for frame in frames:
+            if first and self._pending is not None:
+                self._pending.first_audio_at = asyncio.get_running_loop().time()
+                self._finish_timing()
+            first = False
+            yield frame
+
+    def mark_decided(self) -> None:
+        if self._pending is not None and not self._pending.decided_at:
+            self._pending.decided_at = asyncio.get_running_loop().time()
+
+    def _finish_timing(self) -> None:
+        if self._pending is not None:
+            self.timings.append(self._pending)
+            self._pending = None
+
+    # ---- listening ------------------------------------------------------------------
+
+    async def listen(self, expected: Expectation | None, now_wall: Any = None) -> Input:
+        """The caller's next turn: an utterance, a key, or NoInput after ``no_input_s``."""
+        if expected is not None:
+            hints = Hints(expected=tuple(expected.hints))
+
+            def complete(text: str) -> bool:
+                return expected.is_complete(text, now_wall) if now_wall is not None else False
+
+            self.transcriber.expect(hints, complete)
+            if not self._dtmf.empty():
+                key = self._dtmf.get_nowait()
+                if key in expected.dtmf or key in "09":
+                    return Dtmf(key)
+        turn_task = asyncio.ensure_future(self._next_turn())
+        key_task = asyncio.ensure_future(self._dtmf.get())
+        try:
+            done, _ = await asyncio.wait(
+                {turn_task, key_task}, timeout=self._listen_timeout(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in (turn_task, key_task):
+                if not task.done():
+                    task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(turn_task, key_task, return_exceptions=True)
+        if key_task in done and not key_task.cancelled():
+            return Dtmf(key_task.result())
+        if turn_task in done and not turn_task.cancelled():
+            turn = turn_task.result()
+            if turn is not None:
+                self.transcript.turns.append(("caller", turn.text))
+                return Utterance(turn.text)
+        return NoInput()
+
+    def _listen_timeout(self) -> float:
+        # While the caller is mid-sentence, wait for them to finish.
+        return self.no_input_s
+
+    async def _next_turn(self) -> TurnResult | None:
+        while True:
+            turn = await self.transcriber.next_turn()
+            if not turn.text.strip():
+                continue  # a cough, a click: not an answer
+            if turn.end < self._prompt_started_media and not self.barge_ins:
+                # Speech that ended before the prompt began answered an earlier question.
+                continue
+            loop = asyncio.get_running_loop()
+            lag = self.media_now - turn.endpoint_at  # media time since the turn closed
+            timing = TurnTiming(
+                speech_end_media=turn.end, endpoint_media=turn.endpoint_at,
+                endpoint_at=loop.time() - max(0.0, lag), transcript_at=loop.time(),
+                reused_partial=turn.reused_partial,
+            )
+            self._pending = timing
+            return turn
+
+    async def wait_for_silence(self, quiet_s: float, limit_s: float) -> None:
+        """Wait until the far end has been quiet for ``quiet_s`` (e.g. after a greeting)."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if not self.transcriber.endpointer.in_speech:
+                last = self._speech_started_at or 0.0
+                if self.media_now - last >= quiet_s:
+                    return
+            await asyncio.sleep(FRAME_S)
+
+
+def _split(pcm: np.ndarray) -> list[np.ndarray]:
+    n = len(pcm) // 320
+    out = [pcm[i * 320:(i + 1) * 320] for i in range(n)]
+    if len(pcm) % 320:
+        tail = np.zeros(320, dtype=np.int16)
+        tail[: len(pcm) % 320] = pcm[n * 320:]
+        out.append(tail)
+    return out

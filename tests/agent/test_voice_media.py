@@ -1,0 +1,112 @@
+"""The voice agent on a real RTP leg: a scripted patient speaks synthesised answers.
+
+Real parts: the embedded Postgres (records, calendar, consent), the Whisper and
+Piper models, two ``MediaSession``s exchanging G.711 over UDP on 127.0.0.1. The
+SIP signalling is exercised by the gateway tests; here the call is joined at the
+media layer so the agent's behaviour is checked on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from agent.demo import ScriptedPatient
+from agent.handler import AgentRuntime, handle
+from carrier.call import Call, CallerInfo, Direction
+from carrier.records.store import Channel, Records
+from media.session import MediaSession
+
+pytestmark = [pytest.mark.postgres, pytest.mark.models, pytest.mark.slow]
+
+
+class Leg:
+    """Two media sessions wired to each other on loopback."""
+
+    def __init__(self) -> None:
+        self.agent = MediaSession(local_addr=("127.0.0.1", 0))
+        self.patient = MediaSession(local_addr=("127.0.0.1", 0))
+
+    async def __aenter__(self) -> Leg:
+        await self.agent.start()
+        await self.patient.start()
+        self.agent.update_remote(self.patient.local_addr)
+        self.patient.update_remote(self.agent.local_addr)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.agent.close()
+        await self.patient.close()
+
+
+def make_call(leg: Leg, direction: Direction, number: str, called: str) -> Call:
+    async def transfer(target: str, context: Mapping[str, Any]) -> bool:
+        call.push_event_transfer = (target, dict(context))  # type: ignore[attr-defined]
+        return True
+
+    async def hangup(reason: str) -> None:
+        return None
+
+    call = Call(call_id=f"test-{uuid.uuid4().hex[:8]}", direction=direction,
+                caller=CallerInfo(number=number, stir_status="passed",
+                                  verstat="TN-Validation-Passed"),
+                called=called, media=leg.agent, transfer=transfer, hangup=hangup)
+    return call
+
+
+@pytest.fixture
+async def leg() -> AsyncIterator[Leg]:
+    async with Leg() as pair:
+        yield pair
+
+
+async def test_outbound_reminder_confirmed_by_voice(
+    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg
+) -> None:
+    pid = demo_ids["pat-1001"]
+    call = make_call(leg, Direction.OUTBOUND, "+15550100123", "+15550100123")
+    patient = ScriptedPatient(leg.patient, runtime.tts, answer_first=True)
+    script = ["Hello?", "Yes, speaking.", "March fifth, nineteen eighty.", "Confirm."]
+    agent_task = asyncio.create_task(handle(call, {
+        "runtime": runtime, "direction": "outbound", "workflow": "appointment_reminder",
+        "patient_id": pid}))
+    await asyncio.wait_for(patient.run(script), timeout=90)
+    result = await asyncio.wait_for(agent_task, timeout=30)
+
+    assert result.amd == "human"
+    assert result.outcome == "confirmed", result.path
+    status = await records.pool.fetchval(
+        "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
+    assert status == "confirmed"
+    rows = await records.pool.fetch(
+        "SELECT speaker, text FROM call_transcripts WHERE call_id = $1 ORDER BY seq",
+        call.call_id)
+    text = " ".join(r["text"] for r in rows)
+    assert rows and "Testa" not in text and "1980" not in text
+    assert "[NAME]" in text
+    actions = {r["action"] for r in await records.pool.fetch(
+        "SELECT action FROM audit_log WHERE record_id = $1", call.call_id)}
+    assert {"workflow.enter", "call.transcript_stored"} <= actions
+
+
+async def test_inbound_opt_out_by_voice(
+    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg
+) -> None:
+    number = "+15550100124"
+    assert await records.has_consent(number, Channel.VOICE)
+    call = make_call(leg, Direction.INBOUND, number, "+15550100100")
+    patient = ScriptedPatient(leg.patient, runtime.tts)
+    agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
+                                                   "direction": "inbound"}))
+    await asyncio.wait_for(patient.run(["Please stop calling me."]), timeout=90)
+    result = await asyncio.wait_for(agent_task, timeout=30)
+
+    assert result.outcome == "opted_out", result.path
+    assert not await records.has_consent(number, Channel.VOICE)
+    assert (await records.dnc_status(number)).org
+    history = await records.consent_history(uuid.UUID(demo_ids["pat-1002"]))
+    assert history[-1].event == "revoke"
