@@ -88,6 +88,7 @@ class MediaSession(TickTarget):
         self._play_lock = asyncio.Lock()
         self._play_generation = 0
         self.inbound_dropped = 0
+        self.failure: BaseException | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -164,7 +165,19 @@ class MediaSession(TickTarget):
     def on_skipped(self, count: int) -> None:
         self.stream.skipped_ticks += count
 
+    def on_failed(self, exc: BaseException) -> None:
+        """The pacer dropped us after a fault: end playback and iterators, free sockets."""
+        self.failure = exc
+        self._closed = True
+        self.cancel_playback()
+        for transport in (self._rtp, self._rtcp):
+            if transport is not None:
+                transport.close()
+        self._wake_all()
+
     def on_tick(self, now: float, late: bool) -> None:
+        if self._closed:
+            return
         stream = self.stream
         if late:
             stream.late_ticks += 1

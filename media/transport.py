@@ -33,6 +33,9 @@ class TickTarget:
     def on_skipped(self, count: int) -> None:
         raise NotImplementedError
 
+    def on_failed(self, exc: BaseException) -> None:
+        raise NotImplementedError
+
 
 class Pacer:
     _by_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer]] = (
@@ -92,21 +95,34 @@ class Pacer:
     def _fire(self, phase: int) -> None:
         now = self._loop.time()
         n = self._next[phase]
-        behind = int((now - self._deadline(phase, n)) // self._period)
+        # call_at may run a callback up to one clock resolution early: never negative
+        # (the epsilon keeps float error from hiding a whole period)
+        behind = max(0, int((now - self._deadline(phase, n) + 1e-9) // self._period))
+        group = self._groups[phase]
         if behind >= MAX_CATCH_UP:
-            for target in list(self._groups[phase]):
+            for target in list(group):
                 target.on_skipped(behind)
             n += behind
             behind = 0
         for i in range(behind + 1):
             late = now - self._deadline(phase, n + i) > self._period / 2
-            for target in list(self._groups[phase]):
-                target.on_tick(now, late)
+            for target in list(group):
+                self._tick_one(target, now, late)
         self._next[phase] = n + behind + 1
-        if self._groups[phase]:
+        if group:
             self._arm(phase)
         else:
             self._handles[phase] = None
+
+    def _tick_one(self, target: TickTarget, now: float, late: bool) -> None:
+        try:
+            target.on_tick(now, late)
+        except Exception as exc:  # noqa: BLE001 - one call's fault must not stop every call
+            self.remove(target)
+            target.on_failed(exc)
+            self._loop.call_exception_handler(
+                {"message": "media session tick failed; session stopped", "exception": exc}
+            )
 
 
 class _Endpoint(asyncio.DatagramProtocol):
