@@ -34,7 +34,10 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
+try:  # pytest is optional: demo and bench scripts may drive a peer too
+    import pytest
+except ImportError:  # pragma: no cover - only outside the test environment
+    pytest = None  # type: ignore[assignment]
 
 # The peer runs as `python -m tests.peers.pjsua_peer` with the repository root on PYTHONPATH,
 # so its modules import each other relatively, as they do here.
@@ -75,8 +78,12 @@ def pjsua2_skip_reason() -> str | None:
     return None
 
 
-needs_pjsua2 = pytest.mark.skipif(
-    pjsua2_skip_reason() is not None, reason=pjsua2_skip_reason() or "pjsua2 available"
+needs_pjsua2 = (
+    pytest.mark.skipif(
+        pjsua2_skip_reason() is not None, reason=pjsua2_skip_reason() or "pjsua2 available"
+    )
+    if pytest is not None
+    else None
 )
 
 
@@ -94,6 +101,10 @@ class PeerError(RuntimeError):
         super().__init__(f"peer command {command!r} failed: {error}")
         self.command = command
         self.error = error
+
+
+class PeerUnavailable(RuntimeError):
+    """pjsua2 cannot run on this interpreter/platform (outside pytest, where it skips)."""
 
 
 class PeerExited(RuntimeError):
@@ -152,7 +163,9 @@ class PjsuaPeer:
         """
         reason = pjsua2_skip_reason()
         if reason is not None:
-            pytest.skip(reason)
+            if pytest is not None:
+                pytest.skip(reason)
+            raise PeerUnavailable(reason)
         transports = [transport] if isinstance(transport, str) else list(transport)
         config = {"transports": transports, **options}
         log_root = Path(log_dir) if log_dir else Path(tempfile.gettempdir()) / "pjsua-peer-logs"
