@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from media.dtmf import DtmfEvent
 from media.rtcp import ReceiverReport, SenderReport, parse_compound
@@ -226,3 +230,43 @@ def test_codec_switch_on_reinvite() -> None:
     _, got_b = run(a, b, 30)
     assert abs(peak_hz(np.concatenate(got_b)[1600:]) - 1000) < 5
     assert RtpPacket.parse(a.tick_send() or b"").payload_type == 8
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    loss=st.floats(0, 0.1),
+    dup=st.floats(0, 0.1),
+    jitter=st.floats(0, 0.04),
+)
+def test_seeded_bad_network_tone_survives(
+    seed: int, loss: float, dup: float, jitter: float
+) -> None:
+    """A fast-forward fake network that drops, duplicates, delays and reorders packets."""
+    rng = random.Random(seed)
+    a, b = pair()
+    a.audio.extend(tone_frames(1000, 100))
+    in_flight: list[tuple[float, int, bytes]] = []
+    heard: list[np.ndarray] = []
+    order = 0
+    for n in range(110):
+        now = n * 0.02
+        packet = a.tick_send()
+        assert packet is not None
+        copies = 0 if rng.random() < loss else (2 if rng.random() < dup else 1)
+        for _ in range(copies):
+            order += 1
+            in_flight.append((now + rng.uniform(0, jitter), order, packet))
+        in_flight.sort()
+        while in_flight and in_flight[0][0] <= now + 0.01:
+            at, _, data = in_flight.pop(0)
+            b.receive_rtp(data, A, at)
+        frame = b.tick_receive(now + 0.01)
+        if frame is not None:
+            heard.append(frame)
+    audio = np.concatenate(heard[10:])
+    assert abs(peak_hz(audio) - 1000) < 10
+    stats = b.stats()
+    assert stats.packets_received >= 1
+    assert stats.packets_lost <= 110 * loss + 15
+    assert stats.concealed_frames <= len(heard)
