@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from agent.redaction.spoken import Tok, digit_runs, spelled_id, spoken_dates, tokenize
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
-PRIORITY = ["SSN", "DOB", "MRN", "MEMBER_ID", "PHONE", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE",
-            "EMAIL", "URL", "IP", "ADDRESS", "ZIP", "DATE", "AGE", "NAME", "ID"]
+PRIORITY = ["EMAIL", "URL", "IP", "SSN", "DOB", "MRN", "MEMBER_ID", "PHONE", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE",
+            "ADDRESS", "ZIP", "DATE", "AGE", "NAME", "ID"]
 
 
 @dataclass(frozen=True)
@@ -118,17 +118,25 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("DATE", re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b", re.I)),
     ("DATE", re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?\b",
                         re.I)),
+    ("DATE", re.compile(rf"\b{_MONTH}\s+(?:of\s+)?\d{{4}}\b", re.I)),
     ("MRN", re.compile(r"\bMRN[\s:#-]*[A-Z0-9][A-Z0-9-]{3,}\b", re.I)),
     ("ADDRESS", re.compile(
         r"\b\d{1,6}\s+(?:[A-Za-z]+\s+){1,3}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|"
         r"ln|drive|dr|court|ct|way|place|pl|terrace|circle|parkway|pkwy|highway|hwy)\b\.?"
-        r"(?:,?\s+(?:apt|apartment|suite|unit|#)\s*\w+)?", re.I)),
+        r"(?:,?\s+(?:apt|apartment|suite|unit|#)\s*\w+)?"
+        r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?(?:,?\s*[A-Z]{2})?(?:,?\s*\d{5}(?:-\d{4})?)?",
+        re.I)),
     ("ADDRESS", re.compile(r"\bp\.?\s?o\.?\s+box\s+\d+\b", re.I)),
     ("ZIP", re.compile(r"\b\d{5}-\d{4}\b")),
     ("AGE", re.compile(r"\b(?:9\d|1[0-2]\d)\s*(?:years?|yrs?)[\s-]*old\b|\bage(?:d)?\s+(?:9\d|1[0-2]\d)\b",
                        re.I)),
     ("VEHICLE", re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")),
 ]
+_SHORT_DATE = re.compile(r"\b(?:on|since|until|from|by|date|dated)\s+(\d{1,2}/\d{1,2})\b", re.I)
+_NAME_HERE = re.compile(r"(?:^|[.!?]\s+)([A-Z][a-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)\s+here\b")
+_SPOKEN_MONTH_YEAR = re.compile(
+    rf"\b{_MONTH}\s+(?:of\s+)?(?:nineteen|two thousand|twenty)(?:\s+(?:oh|hundred|[a-z]+ty|"
+    r"ten|eleven|twelve|[a-z]+teen|one|two|three|four|five|six|seven|eight|nine)){1,2}\b", re.I)
 _SPOKEN_AGE = re.compile(r"\b(?:ninety|one hundred)(?:[\s-]+\w+)?\s+years?\s+old\b", re.I)
 _CODE = re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{4,}[A-Z0-9]\b", re.I)
 _LONG_DIGITS = re.compile(r"\b\d{6,}\b")
@@ -141,9 +149,11 @@ _STATE_ZIP = re.compile(r"\b(?:[A-Z][a-z]+,?\s+)?(?:[A-Z]{2})\s+(\d{5})\b")
 _NAME_LEAD = re.compile(
     r"\b(?:my name is|my name's|name is|this is|i am|i'm|im|it's|call me|speaking with|"
     r"speak (?:to|with)|talk (?:to|with)|ask for|patient|husband|wife|son|daughter|mother|"
-    r"father|mom|dad|for)\s+", re.I)
+    r"under the name|the name|named|"
+    r"father|mom|dad|for)\s*,?\s+", re.I)
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "doctor", "nurse"})
-_TITLE = re.compile(r"\b(?i:mr|mrs|ms|miss|dr|doctor|nurse)\.?\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)")
+_TITLE = re.compile(
+    r"\b(?i:mr|mrs|ms|miss|dr|doctor|nurse)\.?\s+([A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)")
 _NOT_NAMES = frozenset({
     "i", "yes", "no", "not", "the", "a", "an", "calling", "here", "fine", "good", "great", "sorry",
     "so", "just", "going", "trying", "sure", "okay", "ok", "available", "busy", "speaking", "me",
@@ -176,7 +186,12 @@ def _name_spans(text: str) -> list[Span]:
                 break  # punctuation between words ends the name
             picked.append(w)
         if picked:
-            out.append(Span(m.end() + picked[0].start(), m.end() + picked[-1].end(), "NAME"))
+            start, end = m.end() + picked[0].start(), m.end() + picked[-1].end()
+            # "I'm Fakey, Fakey McSample": a capitalised name said again after a comma
+            more = re.match(r",\s+((?:[A-Z][A-Za-z'-]+\s?){1,3})", text[end:])
+            if more and not any(w.lower() in _NOT_NAMES for w in more.group(1).split()):
+                end += more.start(1) + len(more.group(1).rstrip())
+            out.append(Span(start, end, "NAME"))
     for m in _TITLE.finditer(text):
         if m.group(1).lower() not in _NOT_NAMES:
             out.append(Span(m.start(1), m.end(1), "NAME"))
@@ -233,6 +248,8 @@ def _known_spans(text: str, toks: list[Tok], known: KnownIdentifiers) -> list[Sp
 
 def _label_number(text: str, start: int, digits: str, *, end: int | None = None) -> str:
     ctx = _context(text, start) or (_after_context(text, end) if end is not None else None)
+    if ctx == "DOB" and len(digits) not in (6, 8):
+        ctx = None
     if ctx is not None and ctx != "PHONE":
         if ctx == "ZIP" and len(digits) not in (5, 9):
             return "ID"
@@ -262,6 +279,14 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]:
             spans.append(Span(m.start(), m.end(), chosen))
     for m in _SPOKEN_AGE.finditer(text):
         spans.append(Span(m.start(), m.end(), "AGE"))
+    for m in _SHORT_DATE.finditer(text):
+        spans.append(Span(m.start(1), m.end(1), "DATE"))
+    for m in _NAME_HERE.finditer(text):
+        if m.group(1).split()[0].lower() not in _NOT_NAMES:
+            spans.append(Span(m.start(1), m.end(1), "NAME"))
+    for m in _SPOKEN_MONTH_YEAR.finditer(text):
+        dob = "DOB" in (_context(text, m.start()), _after_context(text, m.end()))
+        spans.append(Span(m.start(), m.end(), "DOB" if dob else "DATE"))
     for m in _CODE.finditer(text):
         spans.append(Span(m.start(), m.end(), _context(text, m.start()) or "ID"))
     for m in _LONG_DIGITS.finditer(text):
@@ -271,7 +296,7 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]:
         spans.append(Span(m.start(1), m.end(1), "ZIP"))
     for m in _CITY.finditer(text):
         spans.append(Span(m.start(1), m.start(1) + len(m.group(1).rstrip()), "ADDRESS"))
-    for first, last, digits in digit_runs(toks, min_digits=4):
+    for first, last, digits in digit_runs(toks, text, min_digits=4):
         start, end = toks[first].start, toks[last].end
         label = _label_number(text, start, digits, end=end)
         if label == "ID" and len(digits) < 6:
@@ -322,14 +347,17 @@ def _resolve(text: str, spans: Iterable[Span]) -> list[Span]:
         (s for s in spans if s.end > s.start
          and not any(a <= s.start < b or a < s.end <= b for a, b in protected)),
         key=lambda s: (s.start, -(s.end - s.start)))
-    merged: list[Span] = []
+    clusters: list[list[Span]] = []
     for span in ordered:
-        if merged and span.start < merged[-1].end:
-            prev = merged[-1]
-            label = prev.label if rank.get(prev.label, 99) <= rank.get(span.label, 99) else span.label
-            merged[-1] = Span(prev.start, max(prev.end, span.end), label)
+        if clusters and span.start < max(s.end for s in clusters[-1]):
+            clusters[-1].append(span)
         else:
-            merged.append(span)
+            clusters.append([span])
+    merged = []
+    for cluster in clusters:
+        # the widest recogniser saw the most context; ties go to the more specific label
+        best = min(cluster, key=lambda s: (-(s.end - s.start), rank.get(s.label, 99)))
+        merged.append(Span(cluster[0].start, max(s.end for s in cluster), best.label))
     return merged
 
 

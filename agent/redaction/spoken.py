@@ -13,7 +13,7 @@ from agent.grammar.dates import MONTHS
 from agent.grammar.numbers import DIGIT_WORDS, ORDINALS, TENS, UNITS
 from agent.grammar.slots import LETTER_WORDS, NATO
 
-_TOKEN = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
+_TOKEN = re.compile(r"(?i:x-ray)|[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,16 @@ def _digit_value(tok: str) -> str | None:
     return None
 
 
-def digit_runs(toks: list[Tok], *, min_digits: int = 4) -> list[tuple[int, int, str]]:
-    """(first token, last token, digits) for runs of spoken or written digits."""
+_FILLERS = frozenset({"uh", "um", "er", "erm", "hmm", "uhm"})
+_GAP = re.compile(r"^[\s,.\-]*$")
+
+
+def digit_runs(toks: list[Tok], text: str, *, min_digits: int = 4) -> list[tuple[int, int, str]]:
+    """(first token, last token, digits) for runs of spoken or written digits.
+
+    A run stops at punctuation other than pauses (",", ".", "-"), so "3/5/1980" is not
+    read as one seven-digit number.
+    """
     out: list[tuple[int, int, str]] = []
     i = 0
     while i < len(toks):
@@ -53,6 +61,11 @@ def digit_runs(toks: list[Tok], *, min_digits: int = 4) -> list[tuple[int, int, 
         last = -1
         while j < len(toks):
             tok = toks[j].text
+            if j > i and not _GAP.match(text[toks[j - 1].end:toks[j].start]):
+                break
+            if tok in _FILLERS and digits and j + 1 < len(toks) and _digit_value(toks[j + 1].text):
+                j += 1  # "five five five, uh, oh one four four"
+                continue
             if tok in ("double", "triple") and j + 1 < len(toks) and _digit_value(toks[j + 1].text):
                 digits += (_digit_value(toks[j + 1].text) or "") * (2 if tok == "double" else 3)
                 last = j + 1

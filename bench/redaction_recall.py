@@ -1,0 +1,34 @@
+"""Print redaction recall per identifier type on the labelled set.
+
+    .venv/bin/python bench/redaction_recall.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from agent.redact import KnownIdentifiers  # noqa: E402
+from redaction.scoring import evaluate, load  # noqa: E402
+
+KNOWN = KnownIdentifiers(names=("Testa Patientson",), dob=dt.date(1980, 3, 5),
+                         phones=("+15550100123",), member_ids=("ZZX123456789",),
+                         mrns=("MRN-900001",))
+
+
+def main() -> int:
+    utterances = load()
+    for title, known in (("patterns only", None), ("with the patient's known identifiers", KNOWN)):
+        report = evaluate(utterances, known)
+        print(f"{len(utterances)} utterances, {title}:")
+        print("\n".join("  " + line for line in report.lines()))
+        for miss in report.misses:
+            print("  miss:", miss)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Redaction recall on the labelled set (>= 300 utterances) and its invariants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.redact import KnownIdentifiers, find_spans, redact
+
+from .scoring import evaluate, load
+
+KNOWN = KnownIdentifiers(names=("Testa Patientson",), dob=dt.date(1980, 3, 5),
+                         phones=("+15550100123",), member_ids=("ZZX123456789",),
+                         mrns=("MRN-900001",))
+MUST_BE_PERFECT = ("SSN", "PHONE", "DOB", "MRN", "MEMBER_ID")
+
+
+@pytest.mark.parametrize("known", [None, KNOWN], ids=["patterns-only", "with-known-ids"])
+def test_labelled_set_recall(known: KnownIdentifiers | None) -> None:
+    utterances = load()
+    assert len(utterances) >= 300
+    report = evaluate(utterances, known)
+    print(f"\nredaction recall ({'with' if known else 'without'} known identifiers), "
+          f"{len(utterances)} utterances:")
+    print("\n".join(report.lines()))
+    for label in MUST_BE_PERFECT:
+        assert report.total[label] >= 30, label
+        assert report.recall(label) == 1.0, [m for m in report.misses if m.startswith(label)]
+    assert report.overall >= 0.97
+    assert report.false_positive_lines <= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("my SSN is 123-45-6789", "my SSN is [SSN]"),
+        ("call me at five five five, oh one oh oh, one two three",
+         "call me at [PHONE]"),
+        ("I was born March fifth, nineteen eighty.", "I was born [DOB]."),
+        ("one two three, four five, six seven eight nine is my social", "[SSN] is my social"),
+        ("MRN-900001", "[MRN]"),
+        ("member ID Z Z X one two three four five six seven eight nine", "member ID [MEMBER_ID]"),
+        ("see you at three thirty on Tuesday", "see you at three thirty on Tuesday"),
+        ("I had the flu in 2019", "I had the flu in 2019"),
+    ],
+)
+def test_examples(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+def test_known_identifiers_are_caught_in_any_form() -> None:
+    text = ("testa here, my number is 555 010 0123 and my member number is "
+            "zzx123456789, MRN 900001, born 03/05/1980")
+    out = redact(text, KNOWN)
+    for secret in ("testa", "0123", "zzx", "900001", "1980"):
+        assert secret not in out.lower(), out
+
+
+def test_placeholders_are_left_alone() -> None:
+    assert redact("[NAME] called from [PHONE] about [DOB]") == "[NAME] called from [PHONE] about [DOB]"
+
+
+PHI_PIECES = st.sampled_from([
+    "123-45-6789", "555-010-0123", "(555) 010-0199", "3/5/1980", "March 5th, 1980",
+    "five five five oh one two three", "MRN-900001", "testa@example.com", "10.1.2.3",
+    "42 Elm Street", "member ID ZZX123456789", "my name is Testa Patientson",
+])
+FILLER = st.sampled_from(["yes", "I think", "and", "okay", "my", "is", "then", "please", ","])
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts=st.lists(st.one_of(PHI_PIECES, FILLER), max_size=8))
+def test_redaction_is_idempotent_and_removes_known_values(parts: list[str]) -> None:
+    text = " ".join(parts)
+    once = redact(text, KNOWN)
+    assert redact(once, KNOWN) == once
+    for secret in ("6789", "0123", "1980", "900001", "testa", "Patientson", "ZZX"):
+        assert secret.lower() not in once.lower()
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=80))
+def test_spans_are_ordered_disjoint_and_inside_the_text(text: str) -> None:
+    spans = find_spans(text, KNOWN)
+    for a, b in zip(spans, spans[1:], strict=False):
+        assert a.end <= b.start
+    assert all(0 <= s.start < s.end <= len(text) for s in spans)
+
+
+def test_cli_redacts_stdin_line_by_line() -> None:
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "carrier.cli", "redact", "--name", "Testa Patientson"],
+        input="my SSN is 123-45-6789\nTesta will be there\nno PHI here\n", capture_output=True,
+        text=True, timeout=60, cwd=root, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["my SSN is [SSN]", "[NAME] will be there", "no PHI here"]
