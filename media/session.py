@@ -113,6 +113,12 @@ class MediaSession(TickTarget):
         self.cancel_playback()
         if self._pacer is not None:
             self._pacer.remove(self)
+        stream = self.stream
+        if self._rtcp is not None and self._loop is not None and stream.remote_rtcp_addr:
+            now = self._loop.time()
+            self._rtcp.sendto(
+                stream.build_rtcp(now, time.time(), bye=True), stream.remote_rtcp_addr
+            )
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()

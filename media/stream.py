@@ -21,8 +21,10 @@ from media.g711 import G711Codec
 from media.jitter import Gap, JitterBuffer
 from media.resample import Downsampler, Upsampler
 from media.rtcp import (
+    Bye,
     ReceiverReport,
     ReportBlock,
+    RtcpPacket,
     RtcpParseError,
     SenderReport,
     SourceDescription,
@@ -152,6 +154,7 @@ class RtpStream:
         self._rtt: float | None = None
         self._remote_fraction: float | None = None
         self._remote_jitter: float | None = None
+        self.remote_bye = False  # the peer's RTCP said BYE for the source we receive
 
     # --- configuration changes (re-INVITE) -------------------------------------------
 
@@ -315,8 +318,9 @@ class RtpStream:
             return False
         return now >= self._next_rtcp
 
-    def build_rtcp(self, now: float, wallclock: float) -> bytes:
-        """A compound SR (or RR when we have not sent since the last report) + SDES."""
+    def build_rtcp(self, now: float, wallclock: float, *, bye: bool = False) -> bytes:
+        """A compound SR (or RR when we have not sent since the last report) + SDES,
+        ending with a BYE when the session closes (RFC 3550 section 6.6)."""
         self._next_rtcp = now + RTCP_INTERVAL * self._rng.uniform(0.5, 1.5)
         blocks: tuple[ReportBlock, ...] = ()
         if self._rx is not None:
@@ -338,7 +342,10 @@ class RtpStream:
         else:
             report = ReceiverReport(self.ssrc, blocks)
         self._sent_since_report = False
-        data = serialize_compound([report, SourceDescription(self.ssrc, self.cname)])
+        packets: list[RtcpPacket] = [report, SourceDescription(self.ssrc, self.cname)]
+        if bye:
+            packets.append(Bye((self.ssrc,)))
+        data = serialize_compound(packets)
         return self.srtp.protect_rtcp(data) if self.srtp else data
 
     def receive_rtcp(self, data: bytes, now: float, wallclock: float) -> bool:
@@ -350,6 +357,8 @@ class RtpStream:
             self._rejected += 1
             return False
         for packet in packets:
+            if isinstance(packet, Bye) and self._rx is not None and self._rx.ssrc in packet.sources:
+                self.remote_bye = True
             if isinstance(packet, SenderReport):
                 self._last_sr = (ntp_middle(packet.ntp_timestamp), now)
             if isinstance(packet, SenderReport | ReceiverReport):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.dtmf import DtmfEvent
-from media.rtcp import ReceiverReport, SenderReport, parse_compound
+from media.rtcp import Bye, ReceiverReport, SenderReport, parse_compound
 from media.rtp import RtpPacket
 from media.srtp import SrtpContext, SrtpKey
 from media.stream import FRAME_SAMPLES, Direction, RtpStream
@@ -270,3 +270,13 @@ def test_seeded_bad_network_tone_survives(
     assert stats.packets_received >= 1
     assert stats.packets_lost <= 110 * loss + 15
     assert stats.concealed_frames <= len(heard)
+
+
+def test_rtcp_bye_is_sent_and_noticed() -> None:
+    a, b = pair()
+    run(a, b, 5)
+    data = a.build_rtcp(1.0, 1_000_000.0, bye=True)
+    assert isinstance(parse_compound(data)[-1], Bye)
+    assert not b.remote_bye
+    assert b.receive_rtcp(data, 1.0, 1_000_000.0)
+    assert b.remote_bye
