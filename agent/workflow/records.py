@@ -19,8 +19,10 @@ import yaml
 from agent.scheduling import (
     Appointment,
     AppointmentStatus,
+    Calendar,
     InMemoryCalendar,
     Provider,
+    Slot,
     working_hour_slots,
 )
 from carrier.errors import ConfigError
@@ -42,7 +44,7 @@ class RecordSource(Protocol):
 
     def prescription(self, patient_id: str) -> Mapping[str, Any] | None: ...
 
-    def calendar(self, now: dt.datetime) -> InMemoryCalendar: ...
+    def calendar(self, now: dt.datetime) -> Calendar: ...
 
 
 class ClinicFileSource:
@@ -78,6 +80,13 @@ class ClinicFileSource:
         return None
 
     def calendar(self, now: dt.datetime) -> InMemoryCalendar:
+        providers, slots, appointments = self.calendar_data(now)
+        return InMemoryCalendar(providers, slots, appointments,
+                                tz=ZoneInfo(self.clinic().timezone))
+
+    def calendar_data(self, now: dt.datetime) -> tuple[list[Provider], list[Slot],
+                                                        list[Appointment]]:
+        """Providers, free slots from working hours, and appointments (to seed any calendar)."""
         tz = ZoneInfo(self.clinic().timezone)
         today = now.astimezone(tz).date()
         providers = [Provider(str(p["id"]), str(p["name"]), str(p.get("specialty", "")))
@@ -101,7 +110,7 @@ class ClinicFileSource:
             end=dt.time.fromisoformat(str(hours.get("end", "17:00"))), minutes=minutes,
             weekdays=hours.get("weekdays", [0, 1, 2, 3, 4]), tz=tz,
             busy=[(a.provider_id, a.start) for a in appointments])
-        return InMemoryCalendar(providers, slots, appointments, tz=tz)
+        return providers, slots, appointments
 
 
 def spoken_day(when: dt.datetime) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from agent.memory import InMemoryMemoryStore, MemoryStore, interaction_from
-from agent.scheduling import Appointment, AppointmentStatus
+from agent.scheduling import Appointment, AppointmentStatus, Calendar
 from agent.workflow.effects import (
     Action,
     AddDoNotCall,
@@ -84,13 +84,14 @@ async def simulate(
     memory_store: MemoryStore | None = None,
     call_id: str = "sim-1",
     verbose: bool = False,
+    calendar: Calendar | None = None,
 ) -> SimulationResult:
     patient = source.patient(patient_id)
     if patient is None:
         raise OperatorError(f"no patient with id {patient_id!r} in the clinic data")
     clinic = source.clinic()
     tz = ZoneInfo(clinic.timezone)
-    calendar = source.calendar(now)
+    calendar = calendar or source.calendar(now)
     providers = {p.id: p for p in await calendar.providers()}
     appointments = await calendar.appointments_for(patient_id)
     if appointment_id is not None:
