@@ -116,7 +116,7 @@ class PostgresMemoryStore:
         self._pool = pool
         self._limit = limit
 
-    async def load(self, patient_id: str, *, timeout: float = 5.0) -> MemoryView:
+    async def load(self, patient_id: str, *, timeout: float = 5.0) -> MemoryView:  # noqa: ASYNC109 - asyncpg-style keyword timeout (STYLE.md)
         rows = await self._pool.fetch(
             "SELECT patient_id, channel, workflow, outcome, at, collected, facts "
             "FROM conversation_memory WHERE patient_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
@@ -129,7 +129,7 @@ class PostgresMemoryStore:
         ]
         return MemoryView(patient_id, tuple(items))
 
-    async def record(self, item: Interaction, *, timeout: float = 5.0) -> None:
+    async def record(self, item: Interaction, *, timeout: float = 5.0) -> None:  # noqa: ASYNC109 - asyncpg-style keyword timeout (STYLE.md)
         await self._pool.execute(
             "INSERT INTO conversation_memory "
             "(patient_id, channel, workflow, outcome, at, collected, facts) "
@@ -139,7 +139,7 @@ class PostgresMemoryStore:
         )
 
 
-def interaction_from(patient_id: str, channel: str, workflow: str, outcome: str,
+def interaction_from(patient_id: str, channel: str, workflow: str, outcome: str,  # noqa: PLR0917 - mirrors the Interaction fields in order
                      at: dt.datetime, collected: Iterable[str] = (),
                      facts: Mapping[str, str] | None = None) -> Interaction:
     return Interaction(patient_id, channel, workflow, outcome, at, frozenset(collected),

@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--member-id", action="append", default=[], help="a known member ID")
     parser.add_argument("--mrn", action="append", default=[], help="a known MRN")
     parser.add_argument("--patient", help="take known identifiers of this clinic patient")
-    parser.add_argument("--clinic", help="clinic file for --patient (default CONFIG_DIR/clinic.yaml)")
+    parser.add_argument("--clinic",
+                        help="clinic file for --patient (default CONFIG_DIR/clinic.yaml)")
     parser.set_defaults(func=run)
 
 

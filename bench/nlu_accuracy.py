@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from grammar.corpus import load, score  # noqa: E402
+from grammar.corpus import load, score
 
 
 def main() -> int:

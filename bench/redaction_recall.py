@@ -11,8 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from agent.redact import KnownIdentifiers  # noqa: E402
-from redaction.scoring import evaluate, load  # noqa: E402
+from redaction.scoring import evaluate, load
+
+from agent.redact import KnownIdentifiers
 
 KNOWN = KnownIdentifiers(names=("Testa Patientson",), dob=dt.date(1980, 3, 5),
                          phones=("+15550100123",), member_ids=("ZZX123456789",),

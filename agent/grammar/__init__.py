@@ -37,7 +37,10 @@ def _text(text: str, _now: dt.datetime, _opts: int, _lex: CarrierLexicon) -> Slo
     return cleaned if len(cleaned) >= 2 else None
 
 
-def _make_parsers() -> dict[str, Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]]:
+Parser = Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]
+
+
+def _make_parsers() -> dict[str, Parser]:
     return {
         "yes_no": lambda t, n, o, lex: yes_no(t),
         "dob": lambda t, n, o, lex: parse_date(t, n.date(), birth=True),

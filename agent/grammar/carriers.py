@@ -12,7 +12,8 @@ import yaml
 from agent.grammar.normalize import clean
 
 DEFAULT_LEXICON = (
-    Path(__file__).resolve().parents[2] / "config" / "workflows" / "lexicon" / "insurance_carriers.yaml"
+    Path(__file__).resolve().parents[2]
+    / "config" / "workflows" / "lexicon" / "insurance_carriers.yaml"
 )
 
 

@@ -45,7 +45,7 @@ class DatePreference:
     part_of_day: str | None
 
 
-def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tuple[int | None, int]:
+def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tuple[int | None, int]:  # noqa: PLR0911, PLR0912 - one branch per spoken year form
     """Year from "1980", "'80", "80", "nineteen eighty", "two thousand five", "twenty oh five"."""
     if start >= len(tokens):
         return None, 0
@@ -65,7 +65,8 @@ def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tupl
         if nxt in TENS:
             value = TENS[nxt]
             used = 2
-            if start + 2 < len(tokens) and tokens[start + 2] in UNITS and UNITS[tokens[start + 2]] < 10:
+            third = tokens[start + 2] if start + 2 < len(tokens) else ""
+            if third in UNITS and UNITS[third] < 10:
                 value += UNITS[tokens[start + 2]]
                 used = 3
             return century + value, used
@@ -115,7 +116,8 @@ def parse_date(text: str, today: dt.date, *, birth: bool = False) -> dt.date | N
     m = _NUMERIC.search(cleaned)
     if m:
         year_text = m.group(3)
-        year = int(year_text) if len(year_text) == 4 else _century(int(year_text), today, birth=birth)
+        year = (int(year_text) if len(year_text) == 4
+                else _century(int(year_text), today, birth=birth))
         return _safe(year, int(m.group(1)), int(m.group(2)))
     toks = [t for t in cleaned.replace(",", " ").split() if t not in ("of", "the", "on", "in")]
     for i, tok in enumerate(toks):

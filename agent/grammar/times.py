@@ -56,7 +56,7 @@ def parse_time(text: str) -> dt.time | None:
     if re.search(r"\bmidnight\b", cleaned):
         return dt.time(0, 0)
     toks = cleaned.split()
-    for i, tok in enumerate(toks):
+    for i in range(len(toks)):
         rel = _relative(toks, i)
         if rel is not None:
             return rel
@@ -82,11 +82,12 @@ def parse_time(text: str) -> dt.time | None:
     return None
 
 
-def _minutes(toks: list[str], i: int) -> tuple[int, int]:
+def _minutes(toks: list[str], i: int) -> tuple[int, int]:  # noqa: PLR0911 - one exit per relative-time form
     if i >= len(toks):
         return 0, 0
     tok = toks[i]
-    if tok in ("oh", "o") and i + 1 < len(toks) and toks[i + 1] in UNITS and UNITS[toks[i + 1]] < 10:
+    nxt = toks[i + 1] if i + 1 < len(toks) else ""
+    if tok in ("oh", "o") and nxt in UNITS and UNITS[nxt] < 10:
         return UNITS[toks[i + 1]], 2
     if tok in TENS:
         value = TENS[tok]

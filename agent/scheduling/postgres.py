@@ -21,8 +21,6 @@ from agent.scheduling.model import (
     SlotTaken,
 )
 
-_APPT_COLS = "id, patient_id, provider_id, slot_id, start_at, end_at, status"
-
 
 def _appt(row: Mapping[str, Any]) -> Appointment:
     return Appointment(row["id"], row["patient_id"], row["provider_id"], row["start_at"],
@@ -52,7 +50,8 @@ class PostgresCalendar:
                 [(s.id, s.provider_id, s.start, s.end, s.free) for s in slots],
                 timeout=self._timeout)
             await conn.executemany(
-                f"INSERT INTO sched_appointments ({_APPT_COLS}, updated_at) "
+                "INSERT INTO sched_appointments ("
+                "id, patient_id, provider_id, slot_id, start_at, end_at, status, updated_at) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
                 [(a.id, a.patient_id, a.provider_id, a.slot_id, a.start, a.end, str(a.status),
                   now) for a in appointments], timeout=self._timeout)
@@ -64,7 +63,9 @@ class PostgresCalendar:
 
     async def appointment(self, appointment_id: str) -> Appointment:
         row = await self._pool.fetchrow(
-            f"SELECT {_APPT_COLS} FROM sched_appointments WHERE id = $1", appointment_id,
+            "SELECT "
+            "id, patient_id, provider_id, slot_id, start_at, end_at, status "
+            "FROM sched_appointments WHERE id = $1", appointment_id,
             timeout=self._timeout)
         if row is None:
             raise NotFound(f"appointment {appointment_id}")
@@ -72,7 +73,9 @@ class PostgresCalendar:
 
     async def appointments_for(self, patient_id: str) -> list[Appointment]:
         rows = await self._pool.fetch(
-            f"SELECT {_APPT_COLS} FROM sched_appointments WHERE patient_id = $1 "
+            "SELECT "
+            "id, patient_id, provider_id, slot_id, start_at, end_at, status "
+            "FROM sched_appointments WHERE patient_id = $1 "
             "ORDER BY start_at, id", patient_id, timeout=self._timeout)
         return [_appt(r) for r in rows]
 
@@ -107,8 +110,10 @@ class PostgresCalendar:
             raise SlotTaken(f"slot {slot_id}") if exists else NotFound(f"slot {slot_id}")
         appt_id = f"appt-{uuid.uuid4().hex[:12]}"
         row = await conn.fetchrow(
-            f"INSERT INTO sched_appointments ({_APPT_COLS}, updated_at) "
-            f"VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7) RETURNING {_APPT_COLS}",
+            "INSERT INTO sched_appointments ("
+            "id, patient_id, provider_id, slot_id, start_at, end_at, status, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7) RETURNING "
+            "id, patient_id, provider_id, slot_id, start_at, end_at, status",
             appt_id, patient_id, slot["provider_id"], slot_id, slot["start_at"],
             slot["end_at"], now, timeout=self._timeout)
         return _appt(row)
@@ -121,8 +126,10 @@ class PostgresCalendar:
     async def _set_status(self, conn: Any, appointment_id: str, status: AppointmentStatus,
                           now: dt.datetime) -> Appointment:
         row = await conn.fetchrow(
-            f"UPDATE sched_appointments SET status = $2, updated_at = $3 WHERE id = $1 "
-            f"RETURNING {_APPT_COLS}", appointment_id, str(status), now, timeout=self._timeout)
+            "UPDATE sched_appointments SET status = $2, updated_at = $3 WHERE id = $1 "
+            "RETURNING "
+            "id, patient_id, provider_id, slot_id, start_at, end_at, status",
+            appointment_id, str(status), now, timeout=self._timeout)
         if row is None:
             raise NotFound(f"appointment {appointment_id}")
         if status == AppointmentStatus.CANCELLED and row["slot_id"] is not None:
@@ -134,7 +141,9 @@ class PostgresCalendar:
                          now: dt.datetime) -> Appointment:
         async with self._pool.acquire() as conn, conn.transaction():
             old = await conn.fetchrow(
-                f"SELECT {_APPT_COLS} FROM sched_appointments WHERE id = $1 FOR UPDATE",
+                "SELECT "
+                "id, patient_id, provider_id, slot_id, start_at, end_at, status "
+                "FROM sched_appointments WHERE id = $1 FOR UPDATE",
                 appointment_id, timeout=self._timeout)
             if old is None:
                 raise NotFound(f"appointment {appointment_id}")

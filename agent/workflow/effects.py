@@ -117,7 +117,8 @@ class Remember:
     at: dt.datetime
 
 
-Effect = Say | Listen | Action | Transfer | Hangup | RecordRevocation | AddDoNotCall | Audit | Remember
+Effect = (Say | Listen | Action | Transfer | Hangup | RecordRevocation | AddDoNotCall | Audit
+          | Remember)
 
 
 # ---- inputs --------------------------------------------------------------------------

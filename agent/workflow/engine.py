@@ -200,7 +200,7 @@ class Conversation:
         else:
             self._retry(state, now, out, no_input=False)
 
-    def _on_utterance(self, event: Utterance, now: dt.datetime, out: list[Effect]) -> None:
+    def _on_utterance(self, event: Utterance, now: dt.datetime, out: list[Effect]) -> None:  # noqa: PLR0912 - the global-intent table, in priority order
         state = self._current
         intents = understand(event.text).intents
         if "opt_out" in intents:
@@ -246,8 +246,9 @@ class Conversation:
         wants_appointment = False
         if isinstance(event, Utterance):
             cleaned = understand(event.text)
-            wants_appointment = ("appointment" in cleaned.text.split() or "cancel" in cleaned.intents
-                                 ) and "opt_out" not in cleaned.intents
+            said_appointment = "appointment" in cleaned.text.split()
+            wants_appointment = (said_appointment or "cancel" in cleaned.intents) and (
+                "opt_out" not in cleaned.intents)
         elif isinstance(event, Dtmf):
             wants_appointment = event.key == "1"
         accept = next((a for a in self._current.accept if a.intent == "cancel"), None)
@@ -348,7 +349,7 @@ class Conversation:
             name = nxt
         raise EngineError(f"workflow {self.workflow.id!r} loops without listening at {name!r}")
 
-    def _enter_once(self, name: str, now: dt.datetime, out: list[Effect]) -> str | None:
+    def _enter_once(self, name: str, now: dt.datetime, out: list[Effect]) -> str | None:  # noqa: PLR0911 - one exit per state behaviour
         state = self.workflow.states[name]
         self.state = name
         self.path.append(name)
@@ -416,7 +417,7 @@ class Conversation:
             self._slots.pop(check.slot, None)
         return verify.locked if count >= verify.max_failures else verify.fail
 
-    def _check(self, check: VerifyCheck) -> bool:
+    def _check(self, check: VerifyCheck) -> bool:  # noqa: PLR0911 - one exit per verification kind
         said = self._slots.get(check.slot)
         if said is None:
             return False

@@ -17,7 +17,6 @@ from agent.scheduling import AppointmentStatus, Calendar, NotFound, Provider, Sl
 from agent.workflow.effects import Action, ActionResult
 from agent.workflow.records import slot_label
 
-
 MIN_LEAD = dt.timedelta(hours=2)  # never offer a slot the patient cannot reach in time
 
 

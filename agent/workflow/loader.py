@@ -319,7 +319,7 @@ def _branch(state: str, items: Any, line: int, chk: _Checker) -> list[BranchRule
     return out
 
 
-def _check_graph(wf: Workflow, doc: LocatedDict, chk: _Checker) -> None:
+def _check_graph(wf: Workflow, doc: LocatedDict, chk: _Checker) -> None:  # noqa: PLR0912 - one check per graph rule
     states_doc: LocatedDict = doc["states"]
     if wf.start not in wf.states:
         chk.err(doc.line_of("start"), f"start state {wf.start!r} is not defined")
@@ -366,7 +366,8 @@ def _say_line(states_doc: LocatedDict, state: State) -> int:
     return state.line
 
 
-def _walk(wf: Workflow, chk: _Checker, states_doc: LocatedDict, phi_vars: Iterable[str]) -> set[str]:
+def _walk(wf: Workflow, chk: _Checker, states_doc: LocatedDict,
+          phi_vars: Iterable[str]) -> set[str]:
     """Breadth-first over (state, verified); report PHI prompts reachable unverified."""
     phi_vars = set(phi_vars)
     starts = [wf.start] + ([wf.on_max_attempts] if wf.on_max_attempts else [])

@@ -160,7 +160,7 @@ def resolve(path: str, scopes: Mapping[str, Any]) -> Any:
     return cur
 
 
-def _compare(value: Any, op: str, want: Any) -> bool:
+def _compare(value: Any, op: str, want: Any) -> bool:  # noqa: PLR0911 - one exit per operator
     if op == "eq":
         return bool(value == want)
     if op == "ne":
@@ -169,7 +169,8 @@ def _compare(value: Any, op: str, want: Any) -> bool:
         return value in want
     if op == "set":
         return (value is not None) == bool(want)
-    if value is None or isinstance(value, (dt.date, dt.time)) and not isinstance(want, type(value)):
+    if value is None or (isinstance(value, (dt.date, dt.time))
+                         and not isinstance(want, type(value))):
         return False
     try:
         if op == "gte":

@@ -146,7 +146,8 @@ def build_record(clinic: ClinicInfo, patient: Mapping[str, Any] | None,
         local = appointment.start.astimezone(tz)
         provider = providers.get(appointment.provider_id)
         record["appointment"] = {
-            "id": appointment.id, "provider_id": appointment.provider_id, "day": spoken_day(local), "time": spoken_time(local),
+            "id": appointment.id, "provider_id": appointment.provider_id,
+            "day": spoken_day(local), "time": spoken_time(local),
             "provider": provider.name if provider else "your provider",
             "status": str(appointment.status), "start": local.isoformat(),
         }

@@ -72,7 +72,7 @@ def pick_appointment(workflow_id: str, appointments: list[Appointment],
     return upcoming[0] if upcoming else None
 
 
-async def simulate(
+async def simulate(  # noqa: PLR0912, PLR0915 - the host's effect dispatch table
     workflow: Workflow,
     source: RecordSource,
     patient_id: str,

@@ -169,7 +169,7 @@ for _ in range(26):
     digits = "".join(str(rng.randrange(10)) for _ in range(rng.choice([6, 9])))
     style = rng.randrange(3)
     if style == 0:
-        text = " ".join(LETTER[c] if c in LETTER else c for c in letters) + " " + " ".join(
+        text = " ".join(LETTER.get(c, c) for c in letters) + " " + " ".join(
             WORDS[int(c)] for c in digits)
     elif style == 1:
         text = "my member ID is " + letters.lower() + digits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_redaction_is_idempotent_and_removes_known_values(parts: list[str]) -> N
 @given(text=st.text(max_size=80))
 def test_spans_are_ordered_disjoint_and_inside_the_text(text: str) -> None:
     spans = find_spans(text, KNOWN)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.end <= b.start
     assert all(0 <= s.start < s.end <= len(text) for s in spans)
 

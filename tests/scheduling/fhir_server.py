@@ -61,7 +61,7 @@ def _matches(kind: str, res: dict[str, Any], params: dict[str, list[str]]) -> bo
 class Handler(BaseHTTPRequestHandler):
     store: FhirStore
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep tests quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send(self, code: int, body: dict[str, Any] | None, etag: str | None = None) -> None:
@@ -79,7 +79,7 @@ class Handler(BaseHTTPRequestHandler):
         parts = url.path.strip("/").split("/")
         return parts[0], parts[1] if len(parts) > 1 else None, parse_qs(url.query)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:
         kind, rid, params = self._parts()
         self.store.requests.append(("GET", self.path))
         with self.store.lock:
@@ -102,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         return json.loads(self.rfile.read(length))  # type: ignore[no-any-return]
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         kind, _, _ = self._parts()
         self.store.requests.append(("POST", self.path))
         body = self._body()
@@ -111,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
             res = self.store.put(body)
         self._send(201, res, f'W/"{res["meta"]["versionId"]}"')
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         kind, rid, _ = self._parts()
         self.store.requests.append(("PUT", self.path))
         body = self._body()

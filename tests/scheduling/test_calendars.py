@@ -123,7 +123,8 @@ async def _contract(cal: Calendar) -> None:
     tuesday = await cal.free_slots(after=NOW, limit=10, day=dt.date(2026, 11, 24),
                                    provider_id="prov-1")
     assert APPT_START not in [s.start for s in tuesday]  # the booked slot is not offered
-    assert all(s.provider_id == "prov-1" for s in tuesday) and len(tuesday) == 5
+    assert all(s.provider_id == "prov-1" for s in tuesday)
+    assert len(tuesday) == 5
     assert await cal.free_slots(after=NOW, part_of_day="afternoon") == []
 
     confirmed = await cal.set_status("appt-1", AppointmentStatus.CONFIRMED, NOW)
@@ -132,12 +133,14 @@ async def _contract(cal: Calendar) -> None:
 
     target = tuesday[0]
     new = await cal.reschedule("appt-1", target.id, NOW)
-    assert new.start == target.start and new.patient_id == "pat-1001"
+    assert new.start == target.start
+    assert new.patient_id == "pat-1001"
     assert (await cal.appointment("appt-1")).status == AppointmentStatus.CANCELLED
     # the old slot is free again, the new one is not
     again = await cal.free_slots(after=NOW, limit=20, day=dt.date(2026, 11, 24),
                                  provider_id="prov-1")
-    assert APPT_START in [s.start for s in again] and target.start not in [s.start for s in again]
+    assert APPT_START in [s.start for s in again]
+    assert target.start not in [s.start for s in again]
     with pytest.raises(SlotTaken):
         await cal.book("pat-1002", target.id, NOW)
     mine = await cal.appointments_for("pat-1001")
@@ -180,14 +183,15 @@ async def test_fhir_patient_read_and_wire_format(fhir: tuple[FhirStore, str]) ->
     slot = (await cal.free_slots(after=NOW, limit=1))[0]
     new = await cal.book("pat-1001", slot.id, NOW)
     created = store.resources["Appointment"][new.id]
-    assert created["resourceType"] == "Appointment" and created["status"] == "booked"
+    assert created["resourceType"] == "Appointment"
+    assert created["status"] == "booked"
     assert created["slot"] == [{"reference": f"Slot/{slot.id}"}]
     assert {p["actor"]["reference"] for p in created["participant"]} == {
         "Patient/pat-1001", "Practitioner/prov-1"}
     assert store.resources["Slot"][slot.id]["status"] == "busy"
     await cal.set_status(new.id, AppointmentStatus.CONFIRMED, NOW)
-    accepted = [p for p in store.resources["Appointment"][new.id]["participant"]
-                if p["actor"]["reference"] == "Patient/pat-1001"][0]
+    accepted = next(p for p in store.resources["Appointment"][new.id]["participant"]
+                if p["actor"]["reference"] == "Patient/pat-1001")
     assert accepted["status"] == "accepted"
     with pytest.raises(NotFound):
         await cal.patient("nobody")

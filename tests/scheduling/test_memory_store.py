@@ -26,7 +26,8 @@ def test_view_answers_what_happened_last_time() -> None:
     view = view.with_interaction(interaction_from("pat-1", "sms", "patient_intake", "completed",
                                                   NOW - dt.timedelta(days=1),
                                                   collected={"carrier", "member_id"}))
-    assert view.last is not None and view.last.channel == "sms"
+    assert view.last is not None
+    assert view.last.channel == "sms"
     assert view.collected == frozenset({"carrier", "member_id"})
     assert view.as_scope()["last_outcome"] == "completed"
     assert view.last_for("appointment_reminder").outcome == "no_answer"  # type: ignore[union-attr]
@@ -72,6 +73,7 @@ async def test_postgres_store_is_seen_by_the_next_interaction(pg: asyncpg.Pool) 
     await store.record(interaction_from("pat-2", "voice", "w", "no_answer", NOW))
     view = await PostgresMemoryStore(pg).load("pat-1")  # a fresh store: another channel
     assert [i.outcome for i in view.interactions] == ["asked_to_reschedule", "confirmed"]
-    assert view.last is not None and view.last.facts == {"appointment_id": "appt-1"}
+    assert view.last is not None
+    assert view.last.facts == {"appointment_id": "appt-1"}
     assert view.collected == frozenset({"dob"})
     assert view.interactions[0].at == NOW

@@ -63,7 +63,8 @@ def _line_of(text: str, needle: str) -> int:
 
 def test_good_workflow_loads() -> None:
     wf = parse_workflow(GOOD, "good.yaml")
-    assert wf.start == "hello" and len(wf.states) == 6
+    assert wf.start == "hello"
+    assert len(wf.states) == 6
 
 
 @pytest.mark.parametrize(
@@ -103,7 +104,7 @@ def test_phi_prompt_before_verification_is_refused() -> None:
     text = GOOD.replace("{intent: affirm, goto: ask_dob}", "{intent: affirm, goto: details}")
     err = _refused(text)
     assert any("speaks PHI" in r and "'details'" in r for _, r in err.problems)
-    line = [ln for ln, r in err.problems if "speaks PHI" in r][0]
+    line = next(ln for ln, r in err.problems if "speaks PHI" in r)
     assert line == _line_of(text, "    say: details")
 
 

@@ -42,8 +42,10 @@ def test_reminder_opening_names_org_callback_and_opt_out_without_phi() -> None:
     first = spoken(result.effects)[0]
     assert "Maple Grove Family Clinic" in first.text
     assert "555-010-0100" in first.text
-    assert "stop" in first.text and "press 9" in first.text
-    assert "Testa" in first.text and "Patientson" not in first.text
+    assert "stop" in first.text
+    assert "press 9" in first.text
+    assert "Testa" in first.text
+    assert "Patientson" not in first.text
     assert not first.contains_phi
     assert result.outcome == "incomplete"  # hung up at once
 
@@ -52,9 +54,11 @@ def test_reminder_confirm_path() -> None:
     result = run("appointment_reminder", ["yes it's me", DOB, "yes, I'll be there"])
     assert result.outcome == "confirmed"
     assert result.path[-1] == "confirmed"
-    details = [s for s in spoken(result.effects) if s.prompt_id == "details"][0]
-    assert "Dr. Ada Testwell" in details.text and "Tuesday, November 24" in details.text
-    assert "10:30 AM" in details.text and details.contains_phi
+    details = next(s for s in spoken(result.effects) if s.prompt_id == "details")
+    assert "Dr. Ada Testwell" in details.text
+    assert "Tuesday, November 24" in details.text
+    assert "10:30 AM" in details.text
+    assert details.contains_phi
     assert [e.name for e in result.effects if isinstance(e, Action)] == ["confirm_appointment"]
     assert isinstance(result.effects[-1], Remember)
 
@@ -73,10 +77,10 @@ def test_reminder_cancel_path() -> None:
 def test_reminder_reschedule_to_next_free_slot() -> None:
     result = run("appointment_reminder", ["yeah", DOB, "can we reschedule", "the first one"])
     assert result.outcome == "rescheduled"
-    offer = [s for s in spoken(result.effects) if s.prompt_id == "offer_slots"][0]
+    offer = next(s for s in spoken(result.effects) if s.prompt_id == "offer_slots")
     # the first free slot of the same provider at least two hours ahead
     assert "Monday, November 23 at 12:30 PM with Dr. Ada Testwell" in offer.text
-    done = [s for s in spoken(result.effects) if s.prompt_id == "rescheduled"][0]
+    done = next(s for s in spoken(result.effects) if s.prompt_id == "rescheduled")
     assert "Monday, November 23 at 12:30 PM" in done.text
 
 
@@ -110,10 +114,12 @@ def test_reminder_opt_out_records_revocation_and_dnc_at_once(words: str) -> None
     assert effect_kinds[i + 1] == "AddDoNotCall"
     revocation = result.effects[i]
     assert isinstance(revocation, RecordRevocation)
-    assert revocation.phone == "+15550100123" and revocation.patient_id == "pat-1001"
+    assert revocation.phone == "+15550100123"
+    assert revocation.patient_id == "pat-1001"
     assert revocation.method == ("dtmf" if words == "#9" else "voice")
     dnc = result.effects[i + 1]
-    assert isinstance(dnc, AddDoNotCall) and dnc.phone == "+15550100123"
+    assert isinstance(dnc, AddDoNotCall)
+    assert dnc.phone == "+15550100123"
     assert spoken(result.effects)[-1].prompt_id == "optout_goodbye"
     assert any(isinstance(e, Hangup) and e.reason == "opted_out" for e in result.effects)
     assert result.outcome == "opted_out"
@@ -144,7 +150,7 @@ def test_bare_cancel_where_no_appointment_cancel_is_an_opt_out() -> None:
 
 def test_talk_to_a_person_transfers_with_redacted_summary() -> None:
     result = run("appointment_reminder", ["yes", DOB, "can I talk to a real person"])
-    transfer = [e for e in result.effects if isinstance(e, Transfer)][0]
+    transfer = next(e for e in result.effects if isinstance(e, Transfer))
     assert transfer.target == "scheduling"
     assert "identity verified" in transfer.summary
     for secret in ("1980", "Testa", "Patientson", "0123", "March"):
@@ -154,8 +160,9 @@ def test_talk_to_a_person_transfers_with_redacted_summary() -> None:
 
 def test_key_zero_transfers_unverified_without_patient_id() -> None:
     result = run("appointment_reminder", ["#0"])
-    transfer = [e for e in result.effects if isinstance(e, Transfer)][0]
-    assert transfer.patient_id is None and "not verified" in transfer.summary
+    transfer = next(e for e in result.effects if isinstance(e, Transfer))
+    assert transfer.patient_id is None
+    assert "not verified" in transfer.summary
 
 
 def test_wrong_number() -> None:
@@ -175,7 +182,7 @@ def test_no_input_reprompts_then_escalates_after_max_attempts() -> None:
     result = run("appointment_reminder", ["", "", ""])
     ids = [s.prompt_id for s in spoken(result.effects)]
     assert ids == ["opening", "opening_reprompt", "opening_reprompt", "escalation_notice"]
-    assert isinstance([e for e in result.effects if isinstance(e, Transfer)][0], Transfer)
+    assert isinstance(next(e for e in result.effects if isinstance(e, Transfer)), Transfer)
 
 
 def test_no_match_reprompts() -> None:
@@ -243,7 +250,7 @@ INTAKE = ["my name is Testa Patientson", "March 5th 1980", "five five five, oh o
 
 def test_intake_collects_everything_then_warm_transfers() -> None:
     result = run("patient_intake", INTAKE)
-    transfer = [e for e in result.effects if isinstance(e, Transfer)][0]
+    transfer = next(e for e in result.effects if isinstance(e, Transfer))
     assert transfer.target == "scheduling"
     saved = {kind: values for _, kind, values in result.saved}
     assert saved["demographics"]["name"] == "Testa Patientson"
@@ -252,23 +259,23 @@ def test_intake_collects_everything_then_warm_transfers() -> None:
     assert saved["demographics"]["zip"] == "10001"
     assert saved["insurance"] == {"carrier": "Acme Health", "member_id": "ZZX123456789"}
     assert "sore throat" in saved["visit_reason"]["reason"]
-    readback = [s for s in spoken(result.effects) if s.prompt_id == "confirm_member_id"][0]
+    readback = next(s for s in spoken(result.effects) if s.prompt_id == "confirm_member_id")
     assert readback.contains_phi
     # the reason helps the scheduler; identifiers never reach the summary
     assert "sore throat" in transfer.summary
-    assert "patientson" not in transfer.summary.lower() and "1980" not in transfer.summary
+    assert "patientson" not in transfer.summary.lower()
+    assert "1980" not in transfer.summary
 
 
 def test_intake_self_pay_skips_member_id() -> None:
-    turns = INTAKE[:4] + ["I don't have insurance", "knee pain"]
+    turns = [*INTAKE[:4], "I don't have insurance", "knee pain"]
     result = run("patient_intake", turns)
     assert "ask_member_id" not in result.path
     assert {k for _, k, _ in result.saved} == {"demographics", "insurance", "visit_reason"}
 
 
 def test_intake_member_id_misheard_is_asked_again() -> None:
-    turns = INTAKE[:6] + ["no", "Z Z X one two three four five six seven eight nine", "yes",
-                          "checkup"]
+    turns = [*INTAKE[:6], "no", "Z Z X one two three four five six seven eight nine", "yes", "checkup"]
     result = run("patient_intake", turns)
     assert result.path.count("ask_member_id") == 2
     assert any(isinstance(e, Transfer) for e in result.effects)
@@ -277,7 +284,7 @@ def test_intake_member_id_misheard_is_asked_again() -> None:
 def test_intake_does_not_ask_insurance_twice() -> None:
     store = InMemoryMemoryStore()
     run("patient_intake", INTAKE, store=store)
-    again = run("patient_intake", INTAKE[:4] + ["follow up visit"], store=store)
+    again = run("patient_intake", [*INTAKE[:4], "follow up visit"], store=store)
     assert "ask_member_id" not in again.path
     assert not any(s.prompt_id == "ask_carrier" for s in spoken(again.effects))
 
@@ -298,9 +305,10 @@ QUALIFIED = ["yes", "yes", "yes", "yes", "no", "yes", "yes", "yes", "I don't kno
 def test_screening_qualified_routes_to_scheduling() -> None:
     result = run("health_screening", ["yes", DOB, *QUALIFIED])
     assert result.outcome == "qualified"
-    assert [e for e in result.effects if isinstance(e, Transfer)][0].target == "scheduling"
-    saved = [v for _, k, v in result.saved if k == "screening"][0]
-    assert saved["qualified"] is True and saved["answers"]["q02"] is True
+    assert next(e for e in result.effects if isinstance(e, Transfer)).target == "scheduling"
+    saved = next(v for _, k, v in result.saved if k == "screening")
+    assert saved["qualified"] is True
+    assert saved["answers"]["q02"] is True
 
 
 def test_screening_not_qualified_is_thanked() -> None:
@@ -308,7 +316,8 @@ def test_screening_not_qualified_is_thanked() -> None:
                "no", "no", "no", "no", "no", "no", "no", "no", "yes"]
     result = run("health_screening", ["yes", DOB, *answers])
     assert result.outcome == "not_qualified"
-    assert "q03" not in result.path and "q05" not in result.path  # branches skipped
+    assert "q03" not in result.path
+    assert "q05" not in result.path
     assert not any(isinstance(e, Transfer) for e in result.effects)
 
 
@@ -323,7 +332,8 @@ def test_screening_cpap_user_not_qualified() -> None:
     answers[13] = "yes"  # q14: already uses CPAP -> q15 asked
     answers.insert(14, "yes")
     result = run("health_screening", ["yes", DOB, *answers])
-    assert "q15" in result.path and result.outcome == "not_qualified"
+    assert "q15" in result.path
+    assert result.outcome == "not_qualified"
 
 
 # ---- no-show, refill, escalation -------------------------------------------------------
@@ -335,7 +345,7 @@ def test_no_show_books_a_new_slot() -> None:
     assert result.outcome == "booked"
     assert [e.name for e in result.effects if isinstance(e, Action)] == [
         "find_free_slots", "book_appointment"]
-    missed = [s for s in spoken(result.effects) if s.prompt_id == "missed"][0]
+    missed = next(s for s in spoken(result.effects) if s.prompt_id == "missed")
     assert "Sunday, November 22" in missed.text
 
 
@@ -348,8 +358,9 @@ def test_refill_requested_after_verification() -> None:
     result = run("refill_reminder", ["yes", "November twentieth nineteen fifty five", "yes"],
                  patient="pat-1002")
     assert result.outcome == "refill_requested"
-    due = [s for s in spoken(result.effects) if s.prompt_id == "refill_due"][0]
-    assert "lisinopril" in due.text and due.contains_phi
+    due = next(s for s in spoken(result.effects) if s.prompt_id == "refill_due")
+    assert "lisinopril" in due.text
+    assert due.contains_phi
     assert [v for _, k, v in result.saved if k == "refill_request"] == [
         {"pharmacy": "Main Street Pharmacy"}]
 
@@ -362,10 +373,12 @@ def test_refill_nothing_due() -> None:
 def test_escalation_transfers_to_queue_with_redacted_reason() -> None:
     result = run("escalation", ["my member ID is ZZX123456789 and my name is Testa Patientson, "
                                 "it's about my bill"])
-    transfer = [e for e in result.effects if isinstance(e, Transfer)][0]
+    transfer = next(e for e in result.effects if isinstance(e, Transfer))
     assert transfer.target == "front_desk"
-    assert "[MEMBER_ID]" in transfer.summary and "[NAME]" in transfer.summary
-    assert "zzx123456789" not in transfer.summary.lower() and "testa" not in transfer.summary.lower()
+    assert "[MEMBER_ID]" in transfer.summary
+    assert "[NAME]" in transfer.summary
+    assert "zzx123456789" not in transfer.summary.lower()
+    assert "testa" not in transfer.summary.lower()
     assert "bill" in transfer.summary
 
 

@@ -28,7 +28,8 @@ def test_simulate_scripted_reminder_confirm() -> None:
 
 def test_simulate_opt_out_by_key() -> None:
     proc = _simulate("#9\n", "appointment_reminder", "--patient", "pat-1001")
-    assert "[consent revoked" in proc.stdout and "[number added to the do-not-call list]" in (
+    assert "[consent revoked" in proc.stdout
+    assert "[number added to the do-not-call list]" in (
         proc.stdout)
     assert "[outcome: opted_out;" in proc.stdout
 
