@@ -16,6 +16,7 @@ from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
 from agent.speech.stt import SttWorkerError
+from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, Transcript
 
 LOUD = np.full(FRAME_SAMPLES, 1000, dtype=np.int16)
@@ -157,4 +158,20 @@ async def test_failed_transcription_surfaces_on_its_turn_and_the_next_turn_works
     st.stt = ScriptedStt("no", busy=True)
     await feed(st, "#" * 20 + "." * 35)
     assert (await st.next_turn()).text == "no"
+    await st.aclose()
+
+
+async def test_barge_in_detector_is_fed_by_the_transcriber() -> None:
+    cancels: list[float] = []
+    stt = ScriptedStt()
+    ep = Endpointer(EndpointConfig(), classifier=energy)
+    detector = BargeInDetector(lambda: cancels.append(ep.now))
+    st = StreamingTranscriber(stt, ep, barge_in=detector)
+    detector.playback_started(interruptible=True)
+    events = []
+    for i, ch in enumerate("....#####"):
+        events += st.feed(LOUD if ch == "#" else QUIET, (i + 1) * 0.02)
+    barge = [e for e in events if isinstance(e, BargeIn)]
+    assert barge == [BargeIn(onset=0.08, now=0.14, interrupted=True)]
+    assert cancels == [pytest.approx(0.14)]
     await st.aclose()
