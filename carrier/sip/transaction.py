@@ -421,9 +421,12 @@ def server_key(request: Request) -> str:
     via = request.via
     method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch or ""
-    if branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
-        return f"s|{branch}|{via.sent_by}|{method}"
     cseq = request.cseq.seq
+    if branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
+        # Call-ID and CSeq number are added so that a peer reusing a branch for a new
+        # request (as the RFC 4475 messages do) gets a new transaction; retransmissions,
+        # the non-2xx ACK and CANCEL all carry the same values.
+        return f"s|{branch}|{via.sent_by}|{request.call_id}|{cseq}|{method}"
     return f"s2543|{request.call_id}|{request.from_.tag}|{cseq}|{via.sent_by}|{method}"
 
 

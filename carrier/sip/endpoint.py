@@ -1,0 +1,424 @@
+"""The asyncio SIP endpoint: listeners, the UA core's timer on the loop, async calls.
+
+    endpoint = SipEndpoint(EndpointConfig(...), on_call=handle)   # handle(SipCall) coroutine
+    await endpoint.start()
+    call = endpoint.invite("sip:+15551230000@192.0.2.1", sdp=offer, headers=[("Identity", v)])
+    answered = await call.wait_answer(timeout=30)
+    ...
+    await endpoint.close()
+
+`loop.time()` is the only clock; everything else is the sans-IO `UserAgent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from carrier.sip.call import Call, CallState
+from carrier.sip.dialog import Replaces
+from carrier.sip.digest import Credentials
+from carrier.sip.events import (
+    CallAnswered,
+    CallFailed,
+    IncomingCall,
+    OptionsResult,
+    PolicyRefused,
+    RegistrationChanged,
+    RequestResult,
+    UaEvent,
+)
+from carrier.sip.policy import InboundPolicy
+from carrier.sip.transaction import Address, SendData, Timers
+from carrier.sip.transport import (
+    Listener,
+    StreamProtocol,
+    UdpProtocol,
+    client_tls_context,
+    server_tls_context,
+)
+from carrier.sip.ua import Out, Registration, UaConfig, UserAgent
+from carrier.sip.uri import URI
+
+log = logging.getLogger(__name__)
+E = TypeVar("E")
+
+
+class CallFailedError(Exception):
+    """An outbound call ended without answer; `status` is the SIP code (408 on timeout)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Where to listen; `None` disables a transport. Port 0 picks a free port."""
+
+    udp: tuple[str, int] | None = ("127.0.0.1", 5060)
+    tcp: tuple[str, int] | None = ("127.0.0.1", 5060)
+    tls: tuple[str, int] | None = ("127.0.0.1", 5061)
+    tls_cert: str | None = None  # TLS listens only with a certificate and key
+    tls_key: str | None = None
+    tls_ca: str | None = None  # trust anchors for outbound TLS
+    tls_verify: bool = True
+    user: str = "gateway"
+    user_agent: str = "carrier-sip/0.1"
+    session_expires: int = 1800
+    min_se: int = 90
+    timers: Timers = field(default_factory=Timers)
+
+
+class SipCall:
+    """Async face of one call. Control methods act at once; `wait_*` await events."""
+
+    def __init__(self, endpoint: SipEndpoint, call: Call, request_replaces: Replaces | None = None):
+        self._ep = endpoint
+        self.call = call
+        self.replaces = request_replaces
+        self.events: asyncio.Queue[UaEvent] = asyncio.Queue()
+
+    @property
+    def call_id(self) -> str:
+        return self.call.call_id
+
+    @property
+    def state(self) -> CallState:
+        return self.call.state
+
+    @property
+    def request(self):  # type: ignore[no-untyped-def]
+        return self.call.invite
+
+    @property
+    def remote_sdp(self) -> bytes | None:
+        return self.call.remote_sdp
+
+    def ring(self, *, status: int = 180, sdp: bytes | None = None) -> None:
+        self._ep.act(lambda now: self.call.ring(now, status=status, sdp=sdp))
+
+    def answer(self, sdp: bytes, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self._ep.act(lambda now: self.call.answer(sdp, now, headers=headers))
+
+    def reject(self, status: int, *, reason: str | None = None,
+               headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+        self._ep.act(lambda now: self.call.reject(status, now, reason=reason, headers=headers))
+
+    def hangup(self) -> None:
+        self._ep.act(self.call.bye)
+
+    def cancel(self) -> None:
+        self._ep.act(self.call.cancel)
+
+    def respond(self, key: str, status: int, *, sdp: bytes | None = None) -> None:
+        """Answer a ReInviteReceived / UpdateReceived event."""
+        self._ep.act(lambda now: self.call.respond(key, status, now, sdp=sdp))
+
+    def notify_refer(self, status: int, *, final: bool) -> None:
+        self._ep.act(lambda now: self.call.notify_refer(status, now, final=final))
+
+    def send_dtmf_info(self, digit: str, *, duration_ms: int = 160) -> None:
+        self._ep.act(lambda now: self.call.send_dtmf_info(digit, now, duration_ms=duration_ms))
+
+    async def reinvite(self, sdp: bytes, *, timeout: float = 32.0) -> RequestResult:  # noqa: ASYNC109 - house style: keyword timeout=
+        self._ep.act(lambda now: self.call.reinvite(sdp, now))
+        return await self._result("INVITE", timeout)
+
+    async def refer(self, target: URI | str, *, replaces: Replaces | None = None,
+                    timeout: float = 32.0) -> RequestResult:  # fmt: skip  # noqa: ASYNC109 - house style timeout=
+        self._ep.act(lambda now: self.call.refer(target, now, replaces=replaces))
+        return await self._result("REFER", timeout)
+
+    async def wait_answer(self, *, timeout: float) -> CallAnswered:  # noqa: ASYNC109 - house style: keyword timeout=
+        event: CallAnswered | CallFailed = await self.wait_for(
+            (CallAnswered, CallFailed), timeout=timeout
+        )
+        if isinstance(event, CallFailed):
+            raise CallFailedError(event.status, event.reason)
+        assert isinstance(event, CallAnswered)
+        return event
+
+    async def wait_for(self, kinds: type[E] | tuple[type, ...], *, timeout: float) -> E:  # noqa: ASYNC109 - house style: keyword timeout=
+        """The next event of the given type(s); other events stay queued in order."""
+        skipped: list[UaEvent] = []
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = await self.events.get()
+                    if isinstance(event, kinds):
+                        return event  # type: ignore[return-value]
+                    skipped.append(event)
+        finally:
+            # Put back what was passed over, ahead of anything newer.
+            rest: list[UaEvent] = []
+            while not self.events.empty():
+                rest.append(self.events.get_nowait())
+            for item in skipped + rest:
+                self.events.put_nowait(item)
+
+    async def _result(self, method: str, timeout: float) -> RequestResult:  # noqa: ASYNC109 - house style: keyword timeout=
+        while True:
+            event = await self.wait_for(RequestResult, timeout=timeout)
+            if event.method == method:
+                return event
+
+
+class SipEndpoint:
+    def __init__(
+        self,
+        config: EndpointConfig,
+        *,
+        on_call: Callable[[SipCall], Awaitable[None]] | None = None,
+        policy: InboundPolicy | None = None,
+        audit: Callable[[PolicyRefused], None] | None = None,
+        on_registration: Callable[[RegistrationChanged], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.on_call = on_call
+        self.policy = policy
+        self.audit = audit
+        self.on_registration = on_registration
+        self.listeners: dict[str, Listener] = {}
+        self.ua: UserAgent | None = None
+        self._udp: UdpProtocol | None = None
+        self._streams: dict[Address, StreamProtocol] = {}
+        self._connecting: dict[Address, list[bytes]] = {}
+        self._calls: dict[str, SipCall] = {}
+        self._options: dict[str, asyncio.Future[int | None]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        cfg = self.config
+        contacts: dict[str, tuple[str, int]] = {}
+        if cfg.udp is not None:
+            transport, proto = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(self._on_data), local_addr=cfg.udp
+            )
+            self._udp = proto
+            port = transport.get_extra_info("sockname")[1]
+            self.listeners["UDP"] = Listener("UDP", cfg.udp[0], port, udp=proto)
+            contacts["UDP"] = (cfg.udp[0], port)
+        if cfg.tcp is not None:
+            await self._listen("TCP", cfg.tcp, None, contacts)
+        if cfg.tls is not None and cfg.tls_cert and cfg.tls_key:
+            ctx = server_tls_context(cfg.tls_cert, cfg.tls_key)
+            await self._listen("TLS", cfg.tls, ctx, contacts)
+        ua_config = UaConfig(
+            contacts=contacts,
+            user=cfg.user,
+            user_agent=cfg.user_agent,
+            timers=cfg.timers,
+            session_expires=cfg.session_expires,
+            min_se=cfg.min_se,
+        )
+        self.ua = UserAgent(ua_config, policy=self.policy)
+
+    async def _listen(self, name: str, addr: tuple[str, int], ctx: ssl.SSLContext | None,
+                      contacts: dict[str, tuple[str, int]]) -> None:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: StreamProtocol(name, self._on_data, self._streams),
+            addr[0], addr[1], ssl=ctx,
+        )  # fmt: skip
+        port = server.sockets[0].getsockname()[1]
+        self.listeners[name] = Listener(name, addr[0], port, server=server)
+        contacts[name] = (addr[0], port)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for listener in self.listeners.values():
+            if listener.server is not None:
+                listener.server.close()
+        for stream in list(self._streams.values()):
+            if stream.transport is not None:
+                stream.transport.close()
+        if self._udp is not None and self._udp.transport is not None:
+            self._udp.transport.close()
+        for listener in self.listeners.values():
+            if listener.server is not None:
+                await listener.server.wait_closed()
+
+    async def __aenter__(self) -> SipEndpoint:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def port(self, transport: str) -> int:
+        return self.listeners[transport].port
+
+    # ---- outbound --------------------------------------------------------------------
+    def invite(
+        self,
+        target: URI | str,
+        *,
+        sdp: bytes,
+        from_user: str | None = None,
+        from_display: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        credentials: Credentials | None = None,
+        proxy: URI | str | None = None,
+    ) -> SipCall:
+        """Send an INVITE (through `proxy`, e.g. "sip:192.0.2.1:5060;transport=tcp")."""
+        ua = self._ua()
+        call, outs = ua.invite(
+            target, now=self._now(), sdp=sdp, from_user=from_user, from_display=from_display,
+            headers=headers, credentials=credentials, proxy=proxy,
+        )  # fmt: skip
+        wrapper = SipCall(self, call)
+        self._calls[call.call_id] = wrapper
+        self._dispatch(outs)
+        return wrapper
+
+    async def options(self, target: URI | str, *, timeout: float = 32.0) -> int | None:  # noqa: ASYNC109 - house style: keyword timeout=
+        """OPTIONS ping (trunk keepalive); the status, or None when nothing answered."""
+        key, outs = self._ua().options(target, now=self._now())
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._options[key] = future
+        self._dispatch(outs)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self._options.pop(key, None)
+
+    def register(self, registration: Registration) -> None:
+        self.act(lambda now: self._ua().register(registration, now=now))
+
+    # ---- plumbing --------------------------------------------------------------------
+    def act(self, fn: Callable[[float], list[Out]]) -> None:
+        """Run a sans-IO step now and carry out its outputs."""
+        self._dispatch(fn(self._now()))
+
+    def _ua(self) -> UserAgent:
+        if self.ua is None:
+            raise RuntimeError("endpoint not started")
+        return self.ua
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _on_data(self, data: bytes, source: Address) -> None:
+        if self.ua is None:
+            return
+        self._dispatch(self.ua.receive(data, source, now=self._now()))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch(self._ua().handle_timer(self._now()))
+
+    def _dispatch(self, outs: list[Out]) -> None:
+        for out in outs:
+            if isinstance(out, SendData):
+                self._send(out.data, out.dest)
+            else:
+                self._deliver(out)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        due = self._ua().next_timer
+        if due is None:
+            return
+        if self._timer is not None:
+            if self._timer.when() <= due:
+                return
+            self._timer.cancel()
+        assert self._loop is not None
+        self._timer = self._loop.call_at(due, self._on_timer)
+
+    def _deliver(self, event: UaEvent) -> None:
+        if isinstance(event, IncomingCall):
+            wrapper = SipCall(self, event.call, event.replaces)
+            self._calls[event.call.call_id] = wrapper
+            if self.on_call is None:
+                self.act(lambda now: event.call.reject(480, now))
+                return
+            task = asyncio.get_running_loop().create_task(self._run_handler(wrapper))
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+        elif isinstance(event, PolicyRefused):
+            if self.audit is not None:
+                self.audit(event)
+        elif isinstance(event, OptionsResult):
+            future = self._options.get(event.key)
+            if future is not None and not future.done():
+                future.set_result(event.status)
+        elif isinstance(event, RegistrationChanged):
+            if self.on_registration is not None:
+                self.on_registration(event)
+        else:
+            owner = self._calls.get(event.call.call_id)
+            if owner is not None and owner.call is event.call:
+                owner.events.put_nowait(event)
+                if event.call.state is CallState.TERMINATED:
+                    self._calls.pop(event.call.call_id, None)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The application's handler failed; the call was refused in _run_handler.
+            log.error("call handler failed: %s", type(task.exception()).__name__)
+
+    async def _run_handler(self, call: SipCall) -> None:
+        assert self.on_call is not None
+        try:
+            await self.on_call(call)
+        finally:
+            if call.state in (CallState.INITIAL, CallState.EARLY) and self.ua is not None:
+                self.act(lambda now: call.call.reject(500, now))
+
+    def _send(self, data: bytes, dest: Address) -> None:
+        transport, host, port = dest
+        if transport == "UDP":
+            if self._udp is not None:
+                self._udp.send(data, host, port)
+            return
+        stream = self._streams.get(dest)
+        if stream is not None:
+            stream.write(data)
+            return
+        if dest in self._connecting:
+            self._connecting[dest].append(data)
+            return
+        self._connecting[dest] = [data]
+        task = asyncio.get_running_loop().create_task(self._connect(dest))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self, dest: Address) -> None:
+        transport, host, port = dest
+        loop = asyncio.get_running_loop()
+        ctx = None
+        if transport == "TLS":
+            ctx = client_tls_context(self.config.tls_ca, verify=self.config.tls_verify)
+        try:
+            _, proto = await loop.create_connection(
+                lambda: StreamProtocol(transport, self._on_data, self._streams),
+                host, port, ssl=ctx,
+            )  # fmt: skip
+        except OSError as err:
+            # The transaction timers report the failure as a timeout (408).
+            log.info("sip connect to %s:%s failed: %s", host, port, type(err).__name__)
+            self._connecting.pop(dest, None)
+            return
+        self._streams[dest] = proto
+        for data in self._connecting.pop(dest, []):
+            proto.write(data)

@@ -1,0 +1,123 @@
+"""asyncio SIP transports: UDP, TCP and TLS (RFC 3261 sec 18), thin adapters.
+
+They move bytes only. A datagram or a framed stream message goes to
+`sink(data, source)`; malformed stream framing is answered with 400 when a response
+can be formed (RFC 3261 18.3) and the connection is closed; UDP keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from carrier.sip.errors import SipParseError
+from carrier.sip.message import StreamFramer, error_response, parse_message
+from carrier.sip.transaction import Address
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[bytes, Address], None]
+MAX_DATAGRAM = 65_535
+
+
+def server_tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """TLS 1.2 minimum; 1.3 is negotiated when the peer offers it (pjsua2 speaks 1.2)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
+def client_tls_context(cafile: str | None = None, *, verify: bool = True) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # CPython's selector datagram transport does not subclass DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.sink(data, ("UDP", addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the transaction timers handle the loss.
+        log.debug("udp error: %s", type(exc).__name__)
+
+    def send(self, data: bytes, host: str, port: int) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, (host, port))
+
+
+class StreamProtocol(asyncio.Protocol):
+    """One TCP or TLS connection; frames messages by Content-Length."""
+
+    def __init__(self, name: str, sink: Sink, registry: dict[Address, StreamProtocol]) -> None:
+        self.name = name
+        self.sink = sink
+        self.registry = registry
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Address | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = (self.name, host, port)
+        self.registry[self.peer] = self
+
+    def data_received(self, data: bytes) -> None:
+        assert self.peer is not None
+        try:
+            messages = self.framer.feed(data)
+        except SipParseError:
+            self._refuse()
+            return
+        for message in messages:
+            self.sink(message, self.peer)
+
+    def _refuse(self) -> None:
+        """Framing is lost: answer what can be answered, then drop the connection."""
+        pending = bytes(self.framer._buf)
+        try:
+            parse_message(pending)
+        except SipParseError as err:
+            response = error_response(err)
+            if response is not None:
+                self.write(response.serialize())
+        if self.transport is not None:
+            self.transport.close()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.registry.get(self.peer) is self:
+            del self.registry[self.peer]
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+@dataclass
+class Listener:
+    transport: str
+    host: str
+    port: int
+    server: asyncio.Server | None = None
+    udp: UdpProtocol | None = None

@@ -1,0 +1,236 @@
+"""The asyncio endpoint on real sockets (127.0.0.1): torture over UDP and TCP, calls over
+UDP/TCP/TLS, inbound policy. Waits are bounded and only where a socket needs them."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import pathlib
+import re
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
+from carrier.sip.events import CallConfirmed, CallEnded, DtmfReceived, ReInviteReceived
+from carrier.sip.policy import InboundPolicy
+from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+
+from .test_message import INVALID
+from .test_ua import VALID_ANSWERS
+
+VECTORS = pathlib.Path(__file__).parents[1] / "vectors" / "sip" / "rfc4475"
+OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)
+LOCAL = EndpointConfig(udp=("127.0.0.1", 0), tcp=("127.0.0.1", 0), tls=None)
+
+# What our endpoint answers to each torture message. INVITEs are rejected by the test's
+# call handler with 480; None means no answer (responses, or a stream still waiting).
+EXPECTED_UDP = {**INVALID, **{k: (480 if v == 180 else v) for k, v in VALID_ANSWERS.items()}}
+EXPECTED_TCP = {**EXPECTED_UDP, "clerr": None}
+QUIET = 0.3  # seconds to wait for an answer that should never come
+
+
+async def busy(call: SipCall) -> None:
+    call.ring()
+    call.reject(480)
+
+
+def call_id_of(data: bytes) -> bytes:
+    match = re.search(rb"\r\n(?:Call-ID|i)\s*:\s*(\S+)", data, re.IGNORECASE)
+    return match.group(1) if match else b""
+
+
+async def first_final(
+    reader: asyncio.Queue[bytes], expect: int | None, call_id: bytes = b""
+) -> int | None:
+    timeout = QUIET if expect is None else 5.0
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                # Answers to malformed requests echo the malformed fields, so only the
+                # status line is read here.
+                data = await reader.get()
+                assert data.startswith(b"SIP/2.0 ")
+                if call_id and call_id_of(data) != call_id:
+                    continue  # a retransmission answering an earlier message
+                status = int(data[8:11])
+                if status >= 200:
+                    return status
+    except TimeoutError:
+        return None
+
+
+class UdpClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.queue.put_nowait(data)
+
+
+def fresh_options(tag: str) -> bytes:
+    return (
+        "OPTIONS sip:health@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{tag};rport\r\n"
+        "Max-Forwards: 70\r\nTo: <sip:health@127.0.0.1>\r\n"
+        f"From: <sip:probe@127.0.0.1>;tag={tag}\r\nCall-ID: probe-{tag}\r\n"
+        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+async def options_status_udp(port: int) -> int | None:
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(
+        UdpClient, remote_addr=("127.0.0.1", port)
+    )
+    try:
+        transport.sendto(fresh_options("udp"))
+        return await first_final(client.queue, 200)
+    finally:
+        transport.close()
+
+
+async def send_tcp(port: int, data: bytes, expect: int | None) -> int | None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    from carrier.sip.message import StreamFramer
+
+    framer = StreamFramer()
+
+    async def pump() -> None:
+        while chunk := await reader.read(4096):
+            for msg in framer.feed(chunk):
+                queue.put_nowait(msg)
+
+    task = asyncio.create_task(pump())
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await first_final(queue, expect)
+    finally:
+        task.cancel()
+        writer.close()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.slow
+async def test_torture_messages_over_udp_then_still_serving() -> None:
+    async with SipEndpoint(LOCAL, on_call=busy) as ep:
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(
+            UdpClient, remote_addr=("127.0.0.1", ep.port("UDP"))
+        )
+        got: dict[str, int | None] = {}
+        try:
+            for name, expect in sorted(EXPECTED_UDP.items()):
+                while not client.queue.empty():
+                    client.queue.get_nowait()
+                data = (VECTORS / f"{name}.dat").read_bytes()
+                transport.sendto(data)
+                got[name] = await first_final(client.queue, expect, call_id_of(data))
+        finally:
+            transport.close()
+        assert got == EXPECTED_UDP
+        assert await options_status_udp(ep.port("UDP")) == 200
+
+
+@pytest.mark.slow
+async def test_torture_messages_over_tcp_then_still_serving() -> None:
+    async with SipEndpoint(LOCAL, on_call=busy) as ep:
+        got = {}
+        for name, expect in sorted(EXPECTED_TCP.items()):
+            data = (VECTORS / f"{name}.dat").read_bytes()
+            got[name] = await send_tcp(ep.port("TCP"), data, expect)
+        assert got == EXPECTED_TCP
+        assert await send_tcp(ep.port("TCP"), fresh_options("tcp"), 200) == 200
+        assert await options_status_udp(ep.port("UDP")) == 200
+
+
+def self_signed(tmp: pathlib.Path) -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "sip.pem", tmp / "sip.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+@pytest.mark.parametrize("transport", ["UDP", "TCP", "TLS"])
+async def test_call_between_two_endpoints(transport: str, tmp_path: pathlib.Path) -> None:
+    cert, key = self_signed(tmp_path)
+    cfg = EndpointConfig(
+        udp=("127.0.0.1", 0), tcp=("127.0.0.1", 0), tls=("127.0.0.1", 0),
+        tls_cert=cert, tls_key=key, tls_ca=cert,
+    )  # fmt: skip
+    answered: asyncio.Queue[SipCall] = asyncio.Queue()
+
+    async def answer(call: SipCall) -> None:
+        sdp, _ = build_answer(parse_sdp(call.request.body), LocalMedia("127.0.0.1", 30000, srtp="off"),
+                              session_id=2, version=1)  # fmt: skip
+        call.ring()
+        call.answer(sdp.serialize())
+        await call.wait_for(CallConfirmed, timeout=5)
+        await answered.put(call)
+
+    async with SipEndpoint(cfg, on_call=answer) as callee, SipEndpoint(cfg) as caller:
+        port = callee.port(transport)
+        scheme = "sips" if transport == "TLS" else "sip"
+        param = "" if transport != "TCP" else ";transport=tcp"
+        call = caller.invite(f"{scheme}:bob@127.0.0.1:{port}{param}", sdp=OFFER.serialize())
+        ok = await call.wait_answer(timeout=5)
+        assert ok.response.status == 200
+        inbound = await asyncio.wait_for(answered.get(), 5)
+        # Hold by re-INVITE from the caller; the callee answers recvonly.
+        hold = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=2,
+                           direction="sendonly")  # fmt: skip
+        pending = asyncio.create_task(call.reinvite(hold.serialize(), timeout=5))
+        event = await inbound.wait_for(ReInviteReceived, timeout=5)
+        reply, neg = build_answer(parse_sdp(event.request.body), LocalMedia("127.0.0.1", 30000,
+                                  srtp="off"), session_id=2, version=2)  # fmt: skip
+        assert neg.direction == "recvonly"
+        inbound.respond(event.key, 200, sdp=reply.serialize())
+        assert (await pending).status == 200
+        call.send_dtmf_info("7")
+        assert (await inbound.wait_for(DtmfReceived, timeout=5)).digit == "7"
+        inbound.hangup()
+        assert (await call.wait_for(CallEnded, timeout=5)).reason == "bye-received"
+
+
+async def test_acl_refusal_is_403_and_audited() -> None:
+    refused = []
+    policy = InboundPolicy.from_strings(["192.0.2.0/24"])
+    async with SipEndpoint(LOCAL, on_call=busy, policy=policy, audit=refused.append) as ep:
+        async with SipEndpoint(LOCAL) as caller:
+            call = caller.invite(f"sip:x@127.0.0.1:{ep.port('UDP')}", sdp=OFFER.serialize())
+            with pytest.raises(Exception) as info:
+                await call.wait_answer(timeout=5)
+            assert getattr(info.value, "status", None) == 403
+            # The endpoint still answers OPTIONS (health probe).
+            assert await caller.options(f"sip:127.0.0.1:{ep.port('UDP')}", timeout=5) == 200
+    assert [r.rule for r in refused] == ["acl"]
