@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ipaddress
 import pathlib
 import re
 
@@ -14,8 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
+from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed, CallEnded, DtmfReceived, ReInviteReceived
+from carrier.sip.message import StreamFramer
 from carrier.sip.policy import InboundPolicy
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
 
@@ -96,8 +98,6 @@ async def options_status_udp(port: int) -> int | None:
 async def send_tcp(port: int, data: bytes, expect: int | None) -> int | None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     queue: asyncio.Queue[bytes] = asyncio.Queue()
-    from carrier.sip.message import StreamFramer
-
     framer = StreamFramer()
 
     async def pump() -> None:
@@ -153,8 +153,6 @@ def self_signed(tmp: pathlib.Path) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    import ipaddress
-
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -191,8 +189,8 @@ async def test_call_between_two_endpoints(transport: str, tmp_path: pathlib.Path
     answered: asyncio.Queue[SipCall] = asyncio.Queue()
 
     async def answer(call: SipCall) -> None:
-        sdp, _ = build_answer(parse_sdp(call.request.body), LocalMedia("127.0.0.1", 30000, srtp="off"),
-                              session_id=2, version=1)  # fmt: skip
+        media = LocalMedia("127.0.0.1", 30000, srtp="off")
+        sdp, _ = build_answer(parse_sdp(call.request.body), media, session_id=2, version=1)
         call.ring()
         call.answer(sdp.serialize())
         await call.wait_for(CallConfirmed, timeout=5)
@@ -225,12 +223,12 @@ async def test_call_between_two_endpoints(transport: str, tmp_path: pathlib.Path
 async def test_acl_refusal_is_403_and_audited() -> None:
     refused = []
     policy = InboundPolicy.from_strings(["192.0.2.0/24"])
-    async with SipEndpoint(LOCAL, on_call=busy, policy=policy, audit=refused.append) as ep:
-        async with SipEndpoint(LOCAL) as caller:
-            call = caller.invite(f"sip:x@127.0.0.1:{ep.port('UDP')}", sdp=OFFER.serialize())
-            with pytest.raises(Exception) as info:
-                await call.wait_answer(timeout=5)
-            assert getattr(info.value, "status", None) == 403
-            # The endpoint still answers OPTIONS (health probe).
-            assert await caller.options(f"sip:127.0.0.1:{ep.port('UDP')}", timeout=5) == 200
+    guarded = SipEndpoint(LOCAL, on_call=busy, policy=policy, audit=refused.append)
+    async with guarded as ep, SipEndpoint(LOCAL) as caller:
+        call = caller.invite(f"sip:x@127.0.0.1:{ep.port('UDP')}", sdp=OFFER.serialize())
+        with pytest.raises(CallFailedError) as info:
+            await call.wait_answer(timeout=5)
+        assert info.value.status == 403
+        # The endpoint still answers OPTIONS (health probe).
+        assert await caller.options(f"sip:127.0.0.1:{ep.port('UDP')}", timeout=5) == 200
     assert [r.rule for r in refused] == ["acl"]
