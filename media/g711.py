@@ -82,6 +82,15 @@ class G711Codec:
         self.payload_type = payload_type
         self.silence_byte = int(self._encode[32768])
 
+    @property
+    def encode_table(self) -> Uint8Array:
+        """65,536 codes indexed by ``sample + 32768``."""
+        return self._encode
+
+    @property
+    def decode_table_f32(self) -> npt.NDArray[np.float32]:
+        return self._decode_f32
+
     def encode(self, pcm: Int16Array) -> bytes:
         """8 kHz int16 samples -> G.711 bytes (one byte per sample)."""
         index = pcm.astype(np.int16, copy=False).view(np.uint16) ^ 0x8000

@@ -33,7 +33,7 @@ def design_lowpass(taps: int = TAPS, cutoff_hz: float = CUTOFF_HZ) -> Float32Arr
 LOWPASS: Float32Array = design_lowpass()
 
 
-def _to_int16(samples: Float32Array) -> Int16Array:
+def to_int16(samples: Float32Array) -> Int16Array:
     # ufunc minimum/maximum with out= are several times cheaper than np.clip per call;
     # truncation instead of rounding costs under one LSB and saves a pass
     np.minimum(samples, 32767.0, out=samples)
@@ -67,8 +67,17 @@ class Downsampler:
     def reset(self) -> None:
         self._buf[: self._hist] = 0.0
 
+    @property
+    def history(self) -> Float32Array:
+        """The filter memory (last input samples), shared with ``media.batch``."""
+        return self._buf[: self._hist]
+
+    @property
+    def frame_samples(self) -> int:
+        return self._n
+
     def process(self, frame: Int16Array) -> Int16Array:
-        return _to_int16(self.process_float(frame))
+        return to_int16(self.process_float(frame))
 
     def process_float(self, frame: Int16Array) -> Float32Array:
         """Unclipped float output, for a caller that quantises anyway (the G.711 encoder)."""
@@ -108,6 +117,14 @@ class Upsampler:
     def reset(self) -> None:
         self._buf[: self._hist] = 0.0
 
+    @property
+    def history(self) -> Float32Array:
+        return self._buf[: self._hist]
+
+    @property
+    def frame_samples(self) -> int:
+        return self._n
+
     def process(self, frame: Int16Array) -> Int16Array:
         n = len(frame)
         if n != self._n:
@@ -129,4 +146,4 @@ class Upsampler:
         buf = self._buf
         out = np.dot(self._windows, self._phases).reshape(-1)
         buf[: self._hist] = buf[self._n :]
-        return _to_int16(out)
+        return to_int16(out)

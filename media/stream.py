@@ -119,6 +119,7 @@ class RtpStream:
         self._seq = secrets.randbits(16)
         self._timestamp = secrets.randbits(32)
         self._was_silent = True
+        self._pending_audio = (0, False)  # (timestamp, marker) of the frame being encoded
         self._dtmf_tx = DtmfSender(samples_per_packet=WIRE_SAMPLES, clock_rate=CLOCK_RATE)
         self._dtmf_rx = DtmfReceiver(clock_rate=CLOCK_RATE)
         self._inband = None
@@ -192,40 +193,50 @@ class RtpStream:
 
     def tick_send(self) -> bytes | None:
         """The packet for this 20 ms tick (or None), already SRTP-protected."""
+        plan = self.send_plan()
+        if isinstance(plan, np.ndarray):
+            return self.send_audio(self.codec.encode_float(self._down.process_float(plan)))
+        return plan
+
+    def send_plan(self) -> bytes | Int16Array | None:
+        """First half of ``tick_send``: a finished packet, None, or a 16 kHz frame that
+        the caller encodes with ``downsampler`` (maybe batched with other streams) and
+        hands to ``send_audio``."""
         timestamp = self._timestamp
         self._timestamp = (timestamp + WIRE_SAMPLES) & 0xFFFFFFFF
         if not self._sends or self.remote_addr is None:
             self.audio.clear()
             self._was_silent = True
             return None
-        pt = self.codec.payload_type
-        marker = False
         step = self._dtmf_tx.step(timestamp) if self._dtmf_tx.active else None
         if step is None:
             if self.audio:
                 frame = self.audio.popleft()
                 if self._was_silent:
                     self._down.reset()
-                payload = self.codec.encode_float(self._down.process_float(frame))
-                self.audio_frames_sent += 1
-                marker = self._was_silent
+                self._pending_audio = (timestamp, self._was_silent)
                 self._was_silent = False
-            elif self.send_silence:
-                payload = self._silence
-                self._was_silent = True
-            else:
-                self._was_silent = True
+                return frame
+            self._was_silent = True
+            if not self.send_silence:
                 return None
-        elif step is DtmfGap.GAP:
-            payload = self._silence
-        else:
-            pt, payload, timestamp, marker = (
-                self.dtmf_payload_type or 0,
-                step.payload,
-                step.timestamp,
-                step.marker,
-            )
-            self._dtmf_sent += step.marker
+            return self._packet(self.codec.payload_type, timestamp, self._silence, False)
+        if step is DtmfGap.GAP:
+            return self._packet(self.codec.payload_type, timestamp, self._silence, False)
+        self._dtmf_sent += step.marker
+        return self._packet(self.dtmf_payload_type or 0, step.timestamp, step.payload, step.marker)
+
+    @property
+    def downsampler(self) -> Downsampler:
+        return self._down
+
+    def send_audio(self, payload: bytes) -> bytes:
+        """Second half of ``tick_send`` for an audio frame: its encoded payload -> packet."""
+        timestamp, marker = self._pending_audio
+        self.audio_frames_sent += 1
+        return self._packet(self.codec.payload_type, timestamp, payload, marker)
+
+    def _packet(self, pt: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
         data = pack_rtp(pt, self._seq, timestamp, self.ssrc, payload, marker=marker)
         self._seq = (self._seq + 1) & 0xFFFF
         self._sent += 1
@@ -287,6 +298,19 @@ class RtpStream:
 
     def tick_receive(self, now: float, decode: bool = True) -> Int16Array | None:
         """The inbound 16 kHz frame for this tick (silence for a gap), None before audio."""
+        plan = self.receive_plan(now, decode)
+        if isinstance(plan, bytes):
+            self.codec.decode_into(plan, self._up.input_slot(len(plan)))
+            return self._up.process_slot()
+        return plan
+
+    @property
+    def upsampler(self) -> Upsampler:
+        return self._up
+
+    def receive_plan(self, now: float, decode: bool = True) -> bytes | Int16Array | None:
+        """First half of ``tick_receive``: a ready frame (silence for a gap), None, or a
+        G.711 payload that the caller decodes and upsamples with ``upsampler``."""
         late = self._dtmf_rx.poll(now)
         if late is not None:
             self._dtmf_received += 1
@@ -298,17 +322,12 @@ class RtpStream:
             self._concealed += 1
             self._up.reset()
             return np.zeros(FRAME_SAMPLES, dtype=np.int16) if decode else None
-        if not decode and self._inband is None:
-            return None
         if self._inband is not None and len(got.payload) == WIRE_SAMPLES:
             event = self._inband.process(self.codec.decode(got.payload))
             if event is not None:
                 self._dtmf_received += 1
                 self.events.append(event)
-        if not decode:
-            return None
-        self.codec.decode_into(got.payload, self._up.input_slot(len(got.payload)))
-        return self._up.process_slot()
+        return got.payload if decode else None
 
     # --- RTCP --------------------------------------------------------------------------
 
