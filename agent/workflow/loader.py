@@ -65,6 +65,7 @@ class _Checker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[tuple[int, str]] = []
+        self.where = 1  # line of the part being read, for structural errors
 
     def err(self, line: int, reason: str) -> None:
         self.problems.append((line, reason))
@@ -94,9 +95,15 @@ def parse_workflow(text: str, file: str = "<workflow>") -> Workflow:
     chk = _Checker(file)
     if not isinstance(doc, LocatedDict):
         raise WorkflowLoadError(file, [(1, "a workflow file is a mapping")])
-    wf = _build(doc, chk)
-    if wf is not None and not chk.problems:
-        _check_graph(wf, doc, chk)
+    try:
+        wf = _build(doc, chk)
+        if wf is not None and not chk.problems:
+            _check_graph(wf, doc, chk)
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        # a value of the wrong shape somewhere the checks above did not foresee
+        raise WorkflowLoadError(file, [*chk.problems, (
+            chk.where, f"malformed workflow structure near here ({type(exc).__name__})")]
+        ) from None
     if chk.problems or wf is None:
         raise WorkflowLoadError(file, chk.problems or [(1, "invalid workflow")])
     return wf
@@ -124,7 +131,7 @@ def _build(doc: LocatedDict, chk: _Checker) -> Workflow | None:
         chk.err(doc.line_of("scope"), "scope must be a list")
         return None
     for i, item in enumerate(scope):
-        if item not in SCOPES:
+        if not isinstance(item, str) or item not in SCOPES:
             chk.err(scope.line_of(i), f"unknown scope {item!r}")
     prompts = _prompts(doc["prompts"], chk)
     states_doc = doc["states"]
@@ -133,16 +140,25 @@ def _build(doc: LocatedDict, chk: _Checker) -> Workflow | None:
         return None
     states: dict[str, State] = {}
     for name, body in states_doc.items():
+        chk.where = states_doc.line_of(name)
         state = _state(name, body, states_doc.line_of(name), chk)
         if state is not None:
             states[name] = state
     return Workflow(
         id=str(doc["workflow"]), source=chk.file, scope=frozenset(scope), start=str(doc["start"]),
-        states=states, prompts=prompts, max_attempts=int(doc.get("max_attempts", 3)),
+        states=states, prompts=prompts, max_attempts=_positive(doc, "max_attempts", 3, chk),
         transfer_queue=str(doc.get("transfer_queue", "front_desk")),
         on_max_attempts=doc.get("on_max_attempts"), description=str(doc.get("description", "")),
         phi_fields=frozenset(_strings(doc.get("phi_fields"))),
     )
+
+
+def _positive(doc: LocatedDict, key: str, default: int, chk: _Checker) -> int:
+    value = doc.get(key, default)
+    if not isinstance(value, int) or value < 1:
+        chk.err(doc.line_of(key), f"{key} must be a positive whole number")
+        return default
+    return value
 
 
 def _prompts(doc: Any, chk: _Checker) -> dict[str, Prompt]:
@@ -184,6 +200,10 @@ def _state(name: str, body: Any, line: int, chk: _Checker) -> State | None:
     elif skip is not None:
         chk.err(body.line_of("skip_if_known"), "skip_if_known needs slot and goto")
     max_attempts = body.get("max_attempts")
+    if max_attempts is not None and (not isinstance(max_attempts, int) or max_attempts < 1):
+        chk.err(body.line_of("max_attempts"), f"state {name!r}: max_attempts must be a "
+                                              "positive whole number")
+        max_attempts = None
     return State(
         name=name, line=line, say=_strings(body.get("say")),
         accept=tuple(_accepts(name, body.get("accept"), chk)) if "accept" in body else (),
@@ -231,6 +251,9 @@ def _accepts(state: str, items: Any, chk: _Checker) -> list[Accept]:
         if sum(x is not None for x in (intent, dtmf, slot)) + bool(item.get("any")) != 1:
             chk.err(line, f"state {state!r}: an input is exactly one of intent, dtmf, slot, any")
         set_vars = item.get("set") or {}
+        if not isinstance(set_vars, dict):
+            chk.err(line, f"state {state!r}: 'set' must be a mapping")
+            set_vars = {}
         out.append(Accept(goto=str(item["goto"]), line=line, intent=intent, dtmf=dtmf, slot=slot,
                           any_text=bool(item.get("any")), set_vars=tuple(sorted(set_vars.items()))))
     return out
@@ -247,13 +270,19 @@ def _action(state: str, body: Any, line: int, chk: _Checker) -> ActionCall | Non
     spec = ACTIONS.get(name)
     if spec is None:
         chk.err(body.line_of("name"), f"state {state!r}: unknown action {name!r}")
-    args = body.get("args") or {}
+    args = body.get("args") if body.get("args") is not None else LocatedDict()
+    if not isinstance(args, LocatedDict):
+        chk.err(body.line_of("args"), f"state {state!r}: action args must be a mapping")
+        args = LocatedDict()
     if spec is not None:
         for key in args:
             if key not in spec.args:
                 chk.err(args.line_of(key), f"state {state!r}: action {name!r} takes no "
                                            f"argument {key!r}")
-    on = body.get("then") or {}
+    on = body.get("then") if body.get("then") is not None else LocatedDict()
+    if not isinstance(on, LocatedDict):
+        chk.err(body.line_of("then"), f"state {state!r}: action 'then' must be a mapping")
+        on = LocatedDict()
     if "default" not in on and "error" not in on:
         chk.err(body.line_of("then") if "then" in body else line,
                 f"state {state!r}: action {name!r} needs an 'error' or 'default' exit under then")
@@ -271,13 +300,25 @@ def _verify(state: str, body: Any, line: int, chk: _Checker) -> Verify | None:
         chk.err(line, f"state {state!r}: verify needs {', '.join(missing)}")
         return None
     checks: list[VerifyCheck] = []
-    for i, item in enumerate(body["checks"]):
+    items = body["checks"]
+    if not isinstance(items, LocatedList) or not items:
+        chk.err(body.line_of("checks"), f"state {state!r}: checks must be a non-empty list")
+        return None
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or "slot" not in item or "field" not in item:
+            chk.err(items.line_of(i), f"state {state!r}: a check needs slot and field")
+            continue
         kind = item.get("kind", "equals")
         if kind not in VERIFY_KINDS:
             chk.err(body["checks"].line_of(i), f"state {state!r}: unknown check kind {kind!r}")
         checks.append(VerifyCheck(str(item["slot"]), str(item["field"]), kind))
+    failures = body.get("max_failures", 2)
+    if not isinstance(failures, int) or failures < 1:
+        chk.err(body.line_of("max_failures"), f"state {state!r}: max_failures must be a "
+                                              "positive whole number")
+        failures = 2
     return Verify(tuple(checks), str(body["ok"]), str(body["fail"]), str(body["locked"]),
-                  int(body.get("max_failures", 2)), line)
+                  failures, line)
 
 
 def _condition(body: Any, line: int, chk: _Checker) -> Condition:
@@ -286,6 +327,9 @@ def _condition(body: Any, line: int, chk: _Checker) -> Condition:
         return Condition("all")
     for op in ("all", "any"):
         if op in body:
+            if not isinstance(body[op], list):
+                chk.err(line, f"'{op}' takes a list of conditions")
+                return Condition("all")
             return Condition(op, children=tuple(_condition(c, line, chk) for c in body[op]))
     if "not" in body:
         return Condition("not", children=(_condition(body["not"], line, chk),))
@@ -311,6 +355,9 @@ def _branch(state: str, items: Any, line: int, chk: _Checker) -> list[BranchRule
         return out
     for i, item in enumerate(items):
         item_line = items.line_of(i)
+        if not isinstance(item, dict) or "goto" not in item:
+            chk.err(item_line, f"state {state!r}: each branch needs a goto")
+            continue
         when = _condition(item["when"], item_line, chk) if "when" in item else None
         out.append(BranchRule(str(item.get("goto")), when, item_line))
     if out and out[-1].when is not None:
@@ -349,12 +396,29 @@ def _check_graph(wf: Workflow, doc: LocatedDict, chk: _Checker) -> None:  # noqa
                 if check.slot not in collected:
                     chk.err(state.verify.line, f"state {state.name!r}: verifies slot "
                             f"{check.slot!r} that no state collects")
+    if doc.get("direction") == "outbound":
+        _check_opening(wf, states_doc, chk)
     if chk.problems:
         return
     reached = _walk(wf, chk, states_doc, phi_vars)
     for name, state in wf.states.items():
         if name not in reached:
             chk.err(state.line, f"state {name!r} is unreachable from {wf.start!r}")
+
+
+def _check_opening(wf: Workflow, states_doc: LocatedDict, chk: _Checker) -> None:
+    """47 CFR 64.1200(b): an artificial-voice call names the organisation, gives a
+    callback number and offers the opt-out at its start."""
+    start = wf.states[wf.start]
+    text = " ".join(wf.prompts[p].text for p in start.say if p in wf.prompts)
+    lacking = [what for what, ok in (
+        ("{org_name}", "{org_name}" in text),
+        ("{callback_number}", "{callback_number}" in text),
+        ("an opt-out offer (say stop or press 9)", "stop" in text.lower() and "9" in text),
+    ) if not ok]
+    if lacking:
+        chk.err(_say_line(states_doc, start), f"outbound opening {wf.start!r} lacks "
+                                              f"{', '.join(lacking)}")
 
 
 def _say_line(states_doc: LocatedDict, state: State) -> int:

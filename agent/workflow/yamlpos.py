@@ -8,16 +8,20 @@ import yaml
 
 
 class LocatedDict(dict[str, Any]):
-    line: int
-    key_lines: dict[str, int]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line = 1
+        self.key_lines: dict[str, int] = {}
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
 
 
 class LocatedList(list[Any]):
-    line: int
-    item_lines: list[int]
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.line = 1
+        self.item_lines: list[int] = []
 
     def line_of(self, index: int) -> int:
         return self.item_lines[index] if index < len(self.item_lines) else self.line
@@ -36,7 +40,7 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
         out.line = node.start_mark.line + 1
         out.key_lines = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node, deep=True)
             key = str(key)
             if key in out:
                 raise DuplicateKey(key, key_node.start_mark.line + 1)
@@ -48,7 +52,7 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
         seq.line = node.start_mark.line + 1
         seq.item_lines = [item.start_mark.line + 1 for item in node.value]
         return seq
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def load_located(text: str) -> Any:
@@ -58,4 +62,4 @@ def load_located(text: str) -> Any:
         node = loader.get_single_node()
         return None if node is None else _convert(node, loader)
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()

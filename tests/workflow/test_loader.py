@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.workflow.loader import WorkflowLoadError, load_workflow, parse_workflow
 
@@ -164,3 +166,47 @@ def test_load_workflow_reads_file(tmp_path: Path) -> None:
         load_workflow(path)
     assert info.value.file == str(path)
     assert info.value.lines()[0].startswith(f"{path}:")
+
+
+def _mutants() -> list[str]:
+    base = (ROOT / "config" / "workflows" / "appointment_reminder.yaml").read_text(
+        encoding="utf-8")
+    return [GOOD, base]
+
+
+@settings(max_examples=400, deadline=None)
+@given(which=st.sampled_from([0, 1]), data=st.data())
+def test_any_damaged_workflow_is_refused_cleanly(which: int, data: st.DataObject) -> None:
+    lines = _mutants()[which].splitlines()
+    action = data.draw(st.sampled_from(["drop", "dup", "garble", "indent"]))
+    i = data.draw(st.integers(0, len(lines) - 1))
+    if action == "drop":
+        del lines[i]
+    elif action == "dup":
+        lines.insert(i, lines[i])
+    elif action == "garble":
+        lines[i] = data.draw(st.sampled_from(["  x: [", "- 1", "states: 3", "  say: 7",
+                                              "    accept: {}", "    action: []",
+                                              "    verify: x", "    branch: [{}]",
+                                              "      - {slot: 1}", "    then: [1]",
+                                              "      checks: 5", "      checks: [5]",
+                                              "    max_attempts: lots", "scope: [[1]]",
+                                              "      - {intent: affirm, goto: x, set: 5}",
+                                              "    branch: [{when: {all: 5}, goto: bye}]",
+                                              "      max_failures: two", "prompts: [1]"]))
+    else:
+        lines[i] = " " + lines[i]
+    try:
+        parse_workflow("\n".join(lines) + "\n", "mutant.yaml")
+    except WorkflowLoadError as exc:
+        assert all(line >= 1 for line, _ in exc.problems)
+
+
+def test_outbound_opening_must_name_org_callback_and_opt_out() -> None:
+    text = "direction: outbound\n" + GOOD
+    err = _refused(text)
+    assert err.problems == [(_line_of(text, "    say: hello"), "outbound opening 'hello' lacks "
+                             "{callback_number}, an opt-out offer (say stop or press 9)")]
+    fixed = text.replace("Is this {patient.first_name}?", "Call us at {callback_number}; say "
+                         "stop or press 9 to opt out. Is this {patient.first_name}?")
+    assert parse_workflow(fixed, "ok.yaml").start == "hello"
