@@ -182,3 +182,30 @@ def test_identical_inputs_give_identical_paths(name: str, turns: list[Input]) ->
 def test_shipped_workflow_files_are_deterministic_to_load() -> None:
     for path in sorted(WORKFLOWS.glob("*.yaml")):
         assert load_workflow(path) == load_workflow(path)
+
+
+INPUTS: list[Input] = [
+    Utterance("yes"), Utterance("no"), Utterance("stop"), Utterance("cancel"),
+    Utterance("talk to a person"), Utterance("repeat that"), Utterance("wrong number"),
+    Utterance("March fifth nineteen eighty"), Utterance("second"), Utterance("gibberish"),
+    Utterance(""), NoInput(), CallerHangup(), *(Dtmf(k) for k in "0123456789*#"),
+]
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_every_listening_state_handles_every_input(name: str) -> None:
+    """Each (state, input) pair of every shipped workflow gives effects, never a crash."""
+    wf = SHIPPED[name]
+    for state in (s for s in wf.states.values() if s.accept):
+        for event in INPUTS:
+            conv = Conversation(wf, RECORD, call_id="c1")
+            conv.start(NOW)
+            conv.state = state.name
+            conv.verified = True
+            queue = conv.handle(event, NOW)
+            for _ in range(20):  # finish any actions the step started
+                pending = [e for e in queue if isinstance(e, Action)]
+                if not pending:
+                    break
+                queue = conv.handle(fake_result(pending[-1]), NOW)
+            assert queue or conv.finished or isinstance(event, CallerHangup), (state.name, event)
