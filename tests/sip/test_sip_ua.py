@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+from sip_uanet import Net, make_ua
 
 from carrier.sip.call import CallState
 from carrier.sip.dialog import Replaces
@@ -31,8 +32,6 @@ from carrier.sip.policy import InboundPolicy
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
 from carrier.sip.ua import Registration, UaConfig, UserAgent
 from carrier.sip.uri import parse_uri
-
-from .uanet import Net, make_ua
 
 OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)
 B_MEDIA = LocalMedia("127.0.0.2", 30000, srtp="off")
