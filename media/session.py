@@ -157,6 +157,15 @@ class MediaSession(TickTarget):
     def set_codec(self, payload_type: int, dtmf_payload_type: int | None) -> None:
         self.stream.set_codec(payload_type, dtmf_payload_type)
 
+    def set_srtp(self, tx: SrtpKey | None, rx: SrtpKey | None) -> None:
+        """Keys from the SDP exchange, known only after the session bound its port."""
+        self.stream.srtp = SrtpContext(tx, rx) if tx and rx else None
+
+    def inject_dtmf(self, digit: str, duration_ms: int = 160) -> None:
+        """A key that arrived by SIP INFO joins the RFC 4733 events (one stream of keys)."""
+        self.stream.events.append(DtmfEvent(digit, duration_ms, source="info"))
+        self._wake_dtmf()
+
     # --- datagrams and ticks -------------------------------------------------------------
 
     def _on_rtp(self, data: bytes, addr: Address) -> None:
