@@ -28,31 +28,43 @@ SCOPES = frozenset({
 @dataclass(frozen=True)
 class ActionSpec:
     name: str
-    scopes: frozenset[str]
+    reads: frozenset[str]
+    writes: frozenset[str]
     result_phi: bool  # the result names PHI (may be spoken only after verification)
     args: frozenset[str] = frozenset()
 
+    @property
+    def scopes(self) -> frozenset[str]:
+        """Every scope the workflow must hold to run this action."""
+        return self.reads | self.writes
 
-def _spec(name: str, scopes: set[str], *, result_phi: bool = False,
-          args: tuple[str, ...] = ()) -> ActionSpec:
-    return ActionSpec(name, frozenset(scopes), result_phi, frozenset(args))
+
+def _spec(name: str, *, reads: tuple[str, ...] = (), writes: tuple[str, ...] = (),
+          result_phi: bool = False, args: tuple[str, ...] = ()) -> ActionSpec:
+    unknown = set(reads + writes) - SCOPES
+    if unknown:
+        raise ValueError(f"action {name}: unknown scopes {sorted(unknown)}")
+    return ActionSpec(name, frozenset(reads), frozenset(writes), result_phi, frozenset(args))
 
 
 ACTIONS: dict[str, ActionSpec] = {
     s.name: s
     for s in (
-        _spec("find_free_slots", {"calendar:read"}, args=("preference", "limit", "provider")),
-        _spec("confirm_appointment", {"appointment:write"}),
-        _spec("cancel_appointment", {"appointment:write"}),
-        _spec("reschedule_appointment", {"appointment:write", "calendar:read"}, args=("choice",)),
-        _spec("book_appointment", {"appointment:write", "calendar:read"}, args=("choice",)),
-        _spec("save_demographics", {"patient:demographics"},
+        _spec("find_free_slots", reads=("calendar:read",),
+              args=("preference", "limit", "provider")),
+        _spec("confirm_appointment", reads=("appointment:read",), writes=("appointment:write",)),
+        _spec("cancel_appointment", reads=("appointment:read",), writes=("appointment:write",)),
+        _spec("reschedule_appointment", reads=("appointment:read", "calendar:read"),
+              writes=("appointment:write",), args=("choice",)),
+        _spec("book_appointment", reads=("calendar:read",), writes=("appointment:write",),
+              args=("choice",)),
+        _spec("save_demographics", writes=("patient:demographics",),
               args=("name", "dob", "phone", "zip")),
-        _spec("save_insurance", {"patient:insurance"}, args=("carrier", "member_id")),
-        _spec("save_visit_reason", {"intake:write"}, args=("reason",)),
-        _spec("save_screening", {"screening:write"}, args=("qualified", "answers")),
-        _spec("lookup_refill", {"prescription:read"}, result_phi=True),
-        _spec("request_refill", {"prescription:write"}, args=("pharmacy",)),
-        _spec("read_clinical_notes", {"clinical_notes:read"}, result_phi=True),
+        _spec("save_insurance", writes=("patient:insurance",), args=("carrier", "member_id")),
+        _spec("save_visit_reason", writes=("intake:write",), args=("reason",)),
+        _spec("save_screening", writes=("screening:write",), args=("qualified", "answers")),
+        _spec("lookup_refill", reads=("prescription:read",), result_phi=True),
+        _spec("request_refill", writes=("prescription:write",), args=("pharmacy",)),
+        _spec("read_clinical_notes", reads=("clinical_notes:read",), result_phi=True),
     )
 }

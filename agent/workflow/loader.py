@@ -44,6 +44,9 @@ BEHAVIOURS = ("accept", "action", "verify", "branch", "next", "end", "transfer")
 ACCEPT_KEYS = {"intent", "dtmf", "slot", "type", "options", "any", "goto", "set"}
 VERIFY_KINDS = {"dob", "name", "first_name", "equals", "last4"}
 CONDITION_OPS = {"eq", "ne", "in", "gte", "lte", "gt", "lt", "set", "same_as"}
+# Record data a prompt or a check reads needs the matching scope (minimum necessary).
+FIELD_SCOPES = {"patient": "patient:identity", "appointment": "appointment:read",
+                "provider": "appointment:read", "prescription": "prescription:read"}
 RESERVED_KEYS = {"9": "key 9 is the opt-out key in every state"}
 
 
@@ -396,6 +399,7 @@ def _check_graph(wf: Workflow, doc: LocatedDict, chk: _Checker) -> None:  # noqa
                 if check.slot not in collected:
                     chk.err(state.verify.line, f"state {state.name!r}: verifies slot "
                             f"{check.slot!r} that no state collects")
+    _check_field_scopes(wf, doc, chk)
     if doc.get("direction") == "outbound":
         _check_opening(wf, states_doc, chk)
     if chk.problems:
@@ -404,6 +408,24 @@ def _check_graph(wf: Workflow, doc: LocatedDict, chk: _Checker) -> None:  # noqa
     for name, state in wf.states.items():
         if name not in reached:
             chk.err(state.line, f"state {name!r} is unreachable from {wf.start!r}")
+
+
+def _check_field_scopes(wf: Workflow, doc: LocatedDict, chk: _Checker) -> None:
+    prompts_doc = doc["prompts"]
+    for prompt in wf.prompts.values():
+        for path in fields(prompt.text):
+            needed = FIELD_SCOPES.get(path.split(".", 1)[0])
+            if needed is not None and needed not in wf.scope:
+                chk.err(prompts_doc.line_of(prompt.id), f"prompt {prompt.id!r} reads {{{path}}} "
+                        f"but the workflow's scope lacks {needed}")
+    for state in wf.states.values():
+        if state.verify is None:
+            continue
+        for check in state.verify.checks:
+            needed = FIELD_SCOPES.get(check.field.split(".", 1)[0])
+            if needed is not None and needed not in wf.scope:
+                chk.err(state.verify.line, f"state {state.name!r} checks {check.field} but "
+                        f"the workflow's scope lacks {needed}")
 
 
 def _check_opening(wf: Workflow, states_doc: LocatedDict, chk: _Checker) -> None:

@@ -210,3 +210,11 @@ def test_outbound_opening_must_name_org_callback_and_opt_out() -> None:
     fixed = text.replace("Is this {patient.first_name}?", "Call us at {callback_number}; say "
                          "stop or press 9 to opt out. Is this {patient.first_name}?")
     assert parse_workflow(fixed, "ok.yaml").start == "hello"
+
+
+def test_prompt_reading_record_data_outside_scope_is_refused() -> None:
+    text = GOOD.replace("scope: [patient:identity, appointment:read, appointment:write]",
+                        "scope: [patient:identity, appointment:write]")
+    err = _refused(text)
+    assert (_line_of(text, "  details: {text:"), "prompt 'details' reads {appointment.day} but "
+            "the workflow's scope lacks appointment:read") in err.problems
