@@ -223,7 +223,7 @@ def _state(name: str, body: Any, line: int, chk: _Checker) -> State | None:
     )
 
 
-def _accepts(state: str, items: Any, chk: _Checker) -> list[Accept]:
+def _accepts(state: str, items: Any, chk: _Checker) -> list[Accept]:  # noqa: PLR0912 - one check per input key
     out: list[Accept] = []
     if not isinstance(items, LocatedList) or not items:
         chk.err(getattr(items, "line", 1), f"state {state!r}: accept must be a non-empty list")
@@ -324,7 +324,7 @@ def _verify(state: str, body: Any, line: int, chk: _Checker) -> Verify | None:
                   failures, line)
 
 
-def _condition(body: Any, line: int, chk: _Checker) -> Condition:
+def _condition(body: Any, line: int, chk: _Checker) -> Condition:  # noqa: PLR0911 - one exit per condition form
     if not isinstance(body, dict):
         chk.err(line, "a condition is a mapping")
         return Condition("all")
