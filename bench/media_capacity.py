@@ -37,6 +37,8 @@ KEY_B = SrtpKey("AES_CM_128_HMAC_SHA1_80", bytes(range(30, 60)))
 
 
 def pin(cpu: int) -> None:
+    if os.environ.get("MEDIA_BENCH_NO_PIN"):
+        return
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) > 1:
         os.sched_setaffinity(0, {cpus[cpu % len(cpus)]})
@@ -80,6 +82,7 @@ async def _peer(conn: Connection, use_srtp: bool) -> None:
                 last_seq[port] = seq
 
     loop.add_reader(sock.fileno(), on_readable)
+    cpu0, wall0 = time.process_time(), time.monotonic()
     stop = asyncio.Event()
     loop.add_reader(conn.fileno(), stop.set)
     start = loop.time() + 0.05
@@ -98,7 +101,8 @@ async def _peer(conn: Connection, use_srtp: bool) -> None:
     conn.recv()
     loop.remove_reader(sock.fileno())
     expected = sum((last_seq[p] - first_seq[p]) % 65536 + 1 for p in last_seq)
-    conn.send({"received": sum(received.values()), "expected": expected})
+    cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
+    conn.send({"received": sum(received.values()), "expected": expected, "cpu": cpu})
 
 
 # --- gateway: N echoing sessions on one core ----------------------------------------------
@@ -169,6 +173,7 @@ def run_step(calls: int, seconds: float, use_srtp: bool) -> dict[str, float]:
     peer_counts = ours.recv()
     peer.join(10)
     result["peer_loss"] = 1 - peer_counts["received"] / max(1, peer_counts["expected"])
+    result["peer_cpu"] = peer_counts["cpu"]
     return result
 
 
@@ -180,8 +185,9 @@ def main() -> None:
     args = parser.parse_args()
     cpus = len(os.sched_getaffinity(0))
     print(f"CPUs available: {cpus}; SRTP: {args.srtp}; {args.seconds:.0f} s per step")
-    head = ("calls", "core %", "us/call/s", "late %", "conceal %", "peer loss %")
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 7, 10, 7, 10, 12), strict=True)))
+    head = ("calls", "core %", "us/call/s", "late %", "conceal %", "peer loss %", "peer core %")
+    widths = (6, 7, 10, 7, 10, 12, 12)
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
     best = 0
     for calls in [int(c) for c in args.calls.split(",")]:
         r = run_step(calls, args.seconds, args.srtp)
@@ -189,6 +195,7 @@ def main() -> None:
         print(
             f"{calls:>6} {r['cpu'] * 100:>7.1f} {r['cpu'] / calls * 1e6:>10.0f} "
             f"{r['late'] * 100:>7.3f} {r['concealed'] * 100:>10.3f} {r['peer_loss'] * 100:>12.3f}"
+            f" {r['peer_cpu'] * 100:>12.1f}"
         )
         if bad < 0.001 and r["cpu"] < 0.95:
             best = calls

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from media.batch import decode_upsample_many, downsample_encode_many, limit_blas_threads
 from media.g711 import G711Codec
 from media.resample import Downsampler, Upsampler
 from media.rtp import RtpPacket, pack_rtp
@@ -36,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=20000)
     n = parser.parse_args().frames
+    limit_blas_threads(1)  # as the pacer does
 
     rng = np.random.default_rng(0)
     frame16 = rng.integers(-8000, 8000, 320).astype(np.int16)
@@ -86,7 +88,17 @@ def main() -> None:
     recv_plain = receive_path(False)
     recv_srtp = receive_path(True)
     silence = RtpStream(remote_addr=("127.0.0.1", 1))
+    group = 25  # sessions per pacer phase at 100 calls
+    downs = [Downsampler() for _ in range(group)]
+    ups = [Upsampler() for _ in range(group)]
+    codecs = [codec] * group
+    batch_send = per_call(
+        lambda: downsample_encode_many(downs, [frame16] * group, codecs), n // group
+    )
+    batch_recv = per_call(lambda: decode_upsample_many(ups, [payload] * group, codecs), n // group)
     rows += [
+        (f"batched down+encode, per session ({group} at once)", batch_send / group),
+        (f"batched decode+up, per session ({group} at once)", batch_recv / group),
         ("send path: frame -> RTP bytes (RtpStream.tick_send)", send_plain),
         ("send path with SRTP", send_srtp),
         ("send path, idle (pre-encoded silence)", per_call(silence.tick_send, n)),

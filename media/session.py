@@ -315,15 +315,26 @@ class MediaSession(TickTarget):
             await self._inbound_waiter
 
     async def play(self, frames: Iterable[Int16Array] | AsyncIterable[Int16Array]) -> bool:
-        """Send frames at the wire pace; True when all were sent, False when cancelled."""
+        """Send frames at the wire pace; True when all were sent, False when cancelled.
+
+        Plays run one after another. ``cancel_playback()`` silences the wire at the next
+        tick; a play waiting on an async source returns when that source yields its next
+        frame (an async generator source is closed then).
+        """
         generation = self._play_generation
         async with self._play_lock:
             if generation != self._play_generation or self._closed:
                 return False
             if isinstance(frames, AsyncIterable):
-                async for frame in frames:
-                    if not await self._enqueue(frame, generation):
-                        return False
+                iterator = aiter(frames)
+                try:
+                    async for frame in iterator:
+                        if not await self._enqueue(frame, generation):
+                            return False
+                finally:
+                    aclose = getattr(iterator, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
             else:
                 for frame in frames:
                     if not await self._enqueue(frame, generation):
