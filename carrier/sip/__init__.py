@@ -1,1 +1,82 @@
-"""Package."""
+"""Our SIP stack: sans-IO cores with one thin asyncio adapter (STYLE.md).
+
+Layers, bottom up (each pure module takes `now` and returns what to do):
+
+* `message` (+ `uri`, `headers`): `parse_message(bytes) -> Request | Response`,
+  `msg.serialize()`, `StreamFramer` for TCP/TLS, `SipParseError.status_code`
+  and `error_response(err)` (400 / 505 / 513..., None when no answer may be sent).
+* `transaction`: ICT/NICT/IST/NIST tables, timers A-M, `TransactionLayer`.
+* `sdp`: `parse_sdp`, `build_offer`, `build_answer` -> (`SessionDescription`,
+  `Negotiated`), `accept_answer`; PCMU/PCMA + telephone-event, ptime, hold
+  directions, SDES `a=crypto` (G.722 is not negotiated: no codec for it).
+* `digest`: `Challenge`, `Credentials`, `authorize`, `DigestServer` (test trunks).
+* `dialog`, `call`, `ua`: `UserAgent` (the UA core) and `Call` (one INVITE dialog).
+* `policy`: `InboundPolicy` (ACL -> 403, concurrent / per-second limits -> 503).
+* `transport`, `endpoint`: asyncio UDP/TCP/TLS and `SipEndpoint` / `SipCall`.
+
+Starting an endpoint
+--------------------
+    from carrier.sip.endpoint import EndpointConfig, SipEndpoint, SipCall
+    from carrier.sip.policy import InboundPolicy
+
+    config = EndpointConfig(udp=("127.0.0.1", 5060), tcp=("127.0.0.1", 5060),
+                            tls=("127.0.0.1", 5061), tls_cert="sip.pem", tls_key="sip.key")
+    policy = InboundPolicy.from_strings(["192.0.2.0/24"], max_concurrent=200, max_cps=50)
+    endpoint = SipEndpoint(config, on_call=handle_inbound, policy=policy,
+                           audit=lambda refused: ...)   # PolicyRefused(source, rule, status)
+    await endpoint.start()          # or `async with SipEndpoint(...) as endpoint:`
+    endpoint.port("UDP")            # the bound port (0 in the config picks one)
+    await endpoint.close()
+
+OPTIONS out of dialog are answered 200 (health probe). Malformed requests get their
+4xx/505 and the endpoint keeps serving. Responses over UDP go back to the source
+address and port (symmetric, RFC 3581 `received`/`rport` are stamped).
+
+Inbound calls
+-------------
+`on_call(call: SipCall)` runs as a task per call (cancelled at `close()`); the INVITE
+has passed the checks (method, URI scheme 416, Require 420, body type 415, Accept 406,
+Session-Expires 422, policy 403/503) and a 100 Trying is already sent:
+
+    async def handle_inbound(call: SipCall) -> None:
+        call.request                 # the INVITE (Request): headers, body (SDP offer)
+        call.replaces                # Replaces (RFC 3891) when this is an attended transfer
+        answer, negotiated = build_answer(parse_sdp(call.request.body), LocalMedia(...),
+                                          session_id=..., version=1, srtp_key=...)
+        call.ring()                  # 180; ring(status=183, sdp=...) for early media
+        call.answer(answer.serialize())          # 200 + retransmissions until ACK
+        # or call.reject(486) / call.reject(403, headers=(("Reason", "..."),))
+        event = await call.wait_for(CallConfirmed, timeout=32)
+        ...
+
+Events then arrive on `call.events` (an asyncio.Queue) or via `await call.wait_for(Type,
+timeout=...)`: `CallConfirmed`, `CallCancelled`, `CallEnded(reason)`, `ReInviteReceived`
+and `UpdateReceived` (answer with `call.respond(event.key, 200, sdp=...)`),
+`ReferReceived(target.uri, target.replaces)` (202 already sent; report with
+`call.notify_refer(100|200|..., final=...)`), `DtmfReceived(digit)` (SIP INFO),
+`RequestResult(method, status)` for requests we sent, `ReferProgress`.
+Controls: `call.hangup()` (BYE, or CANCEL/480 before answer), `await call.reinvite(sdp)`
+(hold: offer `direction="sendonly"`, resume: "sendrecv"), `await call.refer(target,
+replaces=...)`, `call.send_dtmf_info("5")`. Session timers (RFC 4028) run by themselves:
+we refresh by UPDATE/re-INVITE when we are the refresher, and hang up
+(`CallEnded("session-expired")`) when the peer stops refreshing.
+
+Outbound calls
+--------------
+    call = endpoint.invite("sip:+15551230000@trunk.example", sdp=offer.serialize(),
+                           from_user="+15550001111", from_display="Clinic",
+                           headers=(("Identity", identity),),
+                           credentials=Credentials(user, password),   # 401/407 retried once
+                           proxy="sip:192.0.2.10:5060;transport=tcp")  # the trunk's edge
+    try:
+        answered = await call.wait_answer(timeout=60)     # CallAnswered (ACK sent)
+    except CallFailedError as err:                        # err.status: 486, 487, 408, 503...
+        ...
+    negotiated = accept_answer(offer, parse_sdp(answered.response.body))
+    call.cancel()   # while ringing;  call.hangup() once answered
+
+`await endpoint.options("sip:trunk:5060")` is the keepalive (status or None);
+`endpoint.register(Registration(registrar_uri, aor, credentials, expires))` keeps a
+registration alive (refresh at half the granted expiry), results through
+`on_registration`.
+"""
