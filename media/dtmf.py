@@ -206,6 +206,29 @@ COL_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
 KEYPAD = ("123A", "456B", "789C", "*0#D")
 
 
+def tone_frames(
+    digit: str,
+    *,
+    sample_rate: int = 16000,
+    frame_samples: int = 320,
+    tone_ms: int = 100,
+    gap_ms: int = 60,
+    level: float = 0.25,
+) -> list[npt.NDArray[np.int16]]:
+    """In-band DTMF for peers without telephone-event: the tone pair then silence,
+    cut into frames (``level`` is each tone's peak as a fraction of full scale)."""
+    code = digit_code(digit)
+    key = DIGITS[code]
+    row = next(r for r, keys in enumerate(KEYPAD) if key in keys)
+    col = KEYPAD[row].index(key)
+    n_tone = -(-sample_rate * tone_ms // 1000 // frame_samples) * frame_samples
+    n_gap = -(-sample_rate * gap_ms // 1000 // frame_samples) * frame_samples
+    t = np.arange(n_tone) / sample_rate
+    pair = np.sin(2 * np.pi * ROW_HZ[row] * t) + np.sin(2 * np.pi * COL_HZ[col] * t)
+    signal = np.concatenate([np.round(pair * level * 32767), np.zeros(n_gap)]).astype(np.int16)
+    return list(signal.reshape(-1, frame_samples))
+
+
 class InbandDtmfDetector:
     """Goertzel-style detector on 8 kHz frames (one matrix product per frame).
 

@@ -16,7 +16,14 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from media.dtmf import DtmfEvent, DtmfGap, DtmfParseError, DtmfReceiver, DtmfSender
+from media.dtmf import (
+    DtmfEvent,
+    DtmfGap,
+    DtmfParseError,
+    DtmfReceiver,
+    DtmfSender,
+    tone_frames,
+)
 from media.g711 import G711Codec
 from media.jitter import Gap, JitterBuffer
 from media.resample import Downsampler, Upsampler
@@ -128,6 +135,7 @@ class RtpStream:
 
             self._inband = InbandDtmfDetector()
         self.audio: deque[Int16Array] = deque()  # frames queued for sending, 16 kHz
+        self._tones: deque[Int16Array] = deque()  # in-band DTMF, sent before ``audio``
         self.events: deque[DtmfEvent] = deque(maxlen=64)
         # addresses
         self.remote_addr = remote_addr
@@ -183,13 +191,17 @@ class RtpStream:
     # --- outbound ----------------------------------------------------------------------
 
     def queue_dtmf(self, digits: str) -> None:
-        if self.dtmf_payload_type is None:
-            raise ValueError("the peer did not negotiate telephone-event")
-        self._dtmf_tx.queue(digits)
+        """RFC 4733 events when telephone-event was negotiated, in-band tones otherwise."""
+        if self.dtmf_payload_type is not None:
+            self._dtmf_tx.queue(digits)
+            return
+        frames = [f for d in digits for f in tone_frames(d)]  # validates every digit first
+        self._tones.extend(frames)
+        self._dtmf_sent += len(digits)
 
     @property
     def dtmf_pending(self) -> bool:
-        return self._dtmf_tx.active
+        return self._dtmf_tx.active or bool(self._tones)
 
     def tick_send(self) -> bytes | None:
         """The packet for this 20 ms tick (or None), already SRTP-protected."""
@@ -210,8 +222,8 @@ class RtpStream:
             return None
         step = self._dtmf_tx.step(timestamp) if self._dtmf_tx.active else None
         if step is None:
-            if self.audio:
-                frame = self.audio.popleft()
+            if self._tones or self.audio:
+                frame = self._tones.popleft() if self._tones else self.audio.popleft()
                 if self._was_silent:
                     self._down.reset()
                 self._pending_audio = (timestamp, self._was_silent)

@@ -171,3 +171,12 @@ def test_inband_sequence_and_no_false_positives() -> None:
     noise = np.random.default_rng(1).normal(0, 3000, 8000).astype(np.int16)
     assert detect(speechlike) == ""
     assert detect(noise) == ""
+
+
+@pytest.mark.parametrize("digit", list(DIGITS))
+def test_generated_tones_are_detected(digit: str) -> None:
+    from media.dtmf import tone_frames  # noqa: PLC0415
+
+    frames = tone_frames(digit, sample_rate=8000, frame_samples=160)
+    assert len(frames) == 5 + 3  # 100 ms tone + 60 ms gap in 20 ms frames
+    assert detect(np.concatenate(frames)) == digit

@@ -115,8 +115,19 @@ def test_dtmf_both_ways_pauses_audio() -> None:
     assert list(b.events) == [DtmfEvent("1", 100), DtmfEvent("9", 100)]
     assert list(a.events) == [DtmfEvent("#", 100)]
     assert len(a.audio) > 0  # the tone waited while the digits went out
-    with pytest.raises(ValueError, match="telephone-event"):
-        RtpStream(remote_addr=B, dtmf_payload_type=None).queue_dtmf("1")
+
+
+def test_inband_dtmf_when_telephone_event_was_not_negotiated() -> None:
+    a, b = pair(dtmf_payload_type=None, inband_dtmf=True)
+    with pytest.raises(ValueError, match="DTMF digit"):
+        a.queue_dtmf("1x")
+    a.queue_dtmf("3*")
+    assert a.dtmf_pending
+    run(a, b, 25)
+    assert not a.dtmf_pending
+    assert [e.digit for e in b.events] == ["3", "*"]
+    assert all(e.source == "inband" for e in b.events)
+    assert a.stats().dtmf_sent == 2
 
 
 def test_symmetric_latching_follows_the_source_and_ignores_others() -> None:
