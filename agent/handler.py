@@ -179,8 +179,10 @@ async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
     return result
 
 
-async def _run(rt: AgentRuntime, call: Any, conv: Conversation, host: ActionHost,
-               io: VoiceIO, result: CallResult, start: dt.datetime) -> None:
+async def _run(  # noqa: PLR0912, PLR0917 - one branch per effect type, like the simulator
+    rt: AgentRuntime, call: Any, conv: Conversation, host: ActionHost,
+    io: VoiceIO, result: CallResult, start: dt.datetime,
+) -> None:
     pending: list[Effect] = list(conv.start(start))
     while pending:
         effect = pending.pop(0)
@@ -263,8 +265,10 @@ async def _leave_minimal_message(rt: AgentRuntime, call: Any, io: VoiceIO,
     await call.hangup("machine_message")
 
 
-async def _finish(rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
-                  known: KnownIdentifiers, started: dt.datetime) -> None:
+async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its end
+    rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
+    known: KnownIdentifiers, started: dt.datetime,
+) -> None:
     result.redacted = [(who, redact(text, known)) for who, text in io.transcript.turns]
     result.timings = list(io.timings)
     async with rt.records.pool.acquire() as conn, conn.transaction():

@@ -70,7 +70,7 @@ async def seed_demo(settings: Any, records: Records, now: dt.datetime) -> dict[s
     cdir = Path(settings.config_dir)
     source = ClinicFileSource(cdir / settings.clinic_file)
     ids: dict[str, str] = {}
-    for p in source._data["patients"]:  # noqa: SLF001 - the file source's raw rows
+    for p in source._data["patients"]:
         pid = patient_uuid(str(p["id"]))
         ids[str(p["id"])] = str(pid)
         exists = await records.pool.fetchval("SELECT 1 FROM patients WHERE id = $1", pid)
@@ -90,8 +90,8 @@ async def seed_demo(settings: Any, records: Records, now: dt.datetime) -> dict[s
         mem = source.calendar(now)
         providers = await mem.providers()
         appts = [dataclasses.replace(a, patient_id=ids.get(a.patient_id, a.patient_id))
-                 for a in mem._appointments.values()]  # noqa: SLF001
-        slots = list(mem._slots.values())  # noqa: SLF001
+                 for a in mem._appointments.values()]
+        slots = list(mem._slots.values())
         cal = PostgresCalendar(records.pool, tz=ZoneInfo(source.clinic().timezone))
         await cal.load(providers, slots, appts, now)
     return ids

@@ -269,9 +269,11 @@ def _apply_env(raw: dict[str, Any], sources: dict[str, str], env: Mapping[str, s
         sources[path[0]] = f"${name}"
 
 
-def _convert(tp: Any, value: Any, key: str, sources: dict[str, str], default_file: str) -> Any:
+def _convert(  # noqa: PLR0911, PLR0912 - one branch per supported annotation
+    tp: Any, value: Any, key: str, sources: dict[str, str], default_file: str
+) -> Any:
     """Convert a YAML value to the annotated type ``tp``; ``key`` is the dotted path."""
-    file = sources.get(key.split(".")[0].split("[")[0], default_file)
+    file = sources.get(key.split(".", maxsplit=1)[0].split("[", maxsplit=1)[0], default_file)
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
 
@@ -342,7 +344,9 @@ def _join(key: str, sub: str) -> str:
 # --------------------------------------------------------------------------- validation
 
 
-def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None:
+def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
+    s: Settings, sources: dict[str, str], default_file: str
+) -> None:
     def src(section: str) -> str:
         return sources.get(section, default_file)
 
@@ -397,8 +401,8 @@ def _check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:
     for file, key, host, region in endpoints:
         if region == LOCAL_REGION:
             if not _is_local(host):
-                raise ConfigError(file, key, f"region 'local' is only for endpoints on this "
-                                  f"machine, but the host is not a loopback address")
+                raise ConfigError(file, key, "region 'local' is only for endpoints on this "
+                                  "machine, but the host is not a loopback address")
             continue
         if not any(fnmatch.fnmatchcase(region, pat) for pat in s.residency.allowed_regions):
             raise ConfigError(file, key, f"region {region!r} is outside the allowed regions "

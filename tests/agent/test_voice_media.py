@@ -86,7 +86,9 @@ async def test_outbound_reminder_confirmed_by_voice(
         "SELECT speaker, text FROM call_transcripts WHERE call_id = $1 ORDER BY seq",
         call.call_id)
     text = " ".join(r["text"] for r in rows)
-    assert rows and "Testa" not in text and "1980" not in text
+    assert rows
+    assert "Testa" not in text
+    assert "1980" not in text
     assert "[NAME]" in text
     actions = {r["action"] for r in await records.pool.fetch(
         "SELECT action FROM audit_log WHERE record_id = $1", call.call_id)}
