@@ -9,12 +9,24 @@ values (the token alphabet and the bracketed ``info`` never contain a comma).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from stir_shaken.errors import InvalidIdentityHeader
 
-_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=")
+# header.claims.signature, each base64url (padding tolerated); the compact form
+# leaves the first two empty.
+_TOKEN = re.compile(r"[\w-]*+=*\.[\w-]*+=*\.[\w-]++=*", re.ASCII)
+# The shape every implementation we know emits (ours, secsipidx): checked in one
+# pass so the per-call cost stays small; anything else takes the general parser.
+_USUAL = re.compile(
+    r"\s*([\w-]++\.[\w-]++\.[\w-]++);info=<([^<>\s;,\"]++)>;alg=(\w++);ppt=(\w++)\s*",
+    re.ASCII,
+)
+_BAD_URI = re.compile(r"[<>\s]")
+# One list element: plain characters, a quoted string or a <...> URI.
+_PIECE = {sep: re.compile(rf'(?:[^{sep}"<>]+|"[^"]*"|<[^<>]*>)*') for sep in ",;"}
 
 
 @dataclass(frozen=True)
@@ -26,14 +38,17 @@ class Identity:
     params: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.token or not set(self.token) <= _TOKEN_CHARS or self.token.count(".") != 2:
+        if _TOKEN.fullmatch(self.token) is None:
             raise InvalidIdentityHeader("Identity token is not a base64url JWS")
-        if not self.info or any(c in self.info for c in "<> \t\r\n"):
+        if not self.info or _BAD_URI.search(self.info):
             raise InvalidIdentityHeader("Identity info is not a URI")
 
     @classmethod
     def parse(cls, value: str) -> Identity:
         """Parse one Identity header value."""
+        usual = _USUAL.fullmatch(value)
+        if usual is not None:
+            return cls._checked(*usual.groups())
         token, _, rest = value.strip().partition(";")
         info: str | None = None
         alg: str | None = None
@@ -55,6 +70,18 @@ class Identity:
             raise InvalidIdentityHeader("Identity has no info parameter")
         return cls(token.strip(), info, alg, ppt, tuple(extra))
 
+    @classmethod
+    def _checked(cls, token: str, info: str, alg: str, ppt: str) -> Identity:
+        """Build from parts the ``_USUAL`` pattern already validated."""
+        self = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(self, "token", token)
+        setattr_(self, "info", info)
+        setattr_(self, "alg", alg)
+        setattr_(self, "ppt", ppt)
+        setattr_(self, "params", ())
+        return self
+
     def format(self) -> str:
         out = [self.token, f"info=<{self.info}>"]
         if self.alg is not None:
@@ -69,6 +96,10 @@ def parse_headers(values: Iterable[str]) -> list[Identity]:
     """Parse every Identity header field value of a request, in order."""
     result: list[Identity] = []
     for value in values:
+        usual = _USUAL.fullmatch(value)
+        if usual is not None:  # one value in the usual shape: no comma list possible
+            result.append(Identity._checked(*usual.groups()))
+            continue
         result.extend(Identity.parse(part) for part in _split_commas(value) if part.strip())
     return result
 
@@ -92,21 +123,18 @@ def _split_commas(value: str) -> list[str]:
 
 def _split(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside ``<...>`` and double quotes."""
+    if '"' not in text and "<" not in text and ">" not in text:
+        return text.split(sep)
+    piece = _PIECE[sep]
     parts: list[str] = []
-    depth = 0
-    quoted = False
-    start = 0
-    for i, c in enumerate(text):
-        if c == '"':
-            quoted = not quoted
-        elif not quoted and c == "<":
-            depth += 1
-        elif not quoted and c == ">":
-            depth = max(0, depth - 1)
-        elif c == sep and not quoted and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    if quoted or depth:
-        raise InvalidIdentityHeader("unbalanced quote or bracket in Identity")
-    parts.append(text[start:])
-    return parts
+    pos = 0
+    while True:
+        match = piece.match(text, pos)
+        assert match is not None  # the pattern also matches the empty string
+        parts.append(match.group())
+        pos = match.end()
+        if pos == len(text):
+            return parts
+        if text[pos] != sep:
+            raise InvalidIdentityHeader("unbalanced quote or bracket in Identity")
+        pos += 1

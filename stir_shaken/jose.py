@@ -7,9 +7,10 @@ RFC 8225 section 9 (canonical JSON: keys sorted, no whitespace), RFC 7515
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -23,21 +24,28 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 ES256 = "ES256"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _SEPARATORS = (",", ":")
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_B64URL = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?={0,2}")
 
 
 def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_TO_URLSAFE).decode(
+        "ascii")
 
 
-def b64url_decode(text: str) -> bytes:
-    """Strict base64url: URL-safe alphabet only, padding optional (errata 6499)."""
-    stripped = text.rstrip("=")
-    if any(c in stripped for c in "+/=") or len(stripped) % 4 == 1:
+def b64url_decode(text: str, *, check: bool = True) -> bytes:
+    """Strict base64url: URL-safe alphabet only, padding optional (errata 6499).
+
+    ``check=False`` skips the alphabet check for text the caller already matched
+    against the base64url alphabet (a whole token at once).
+    """
+    if check and _B64URL.fullmatch(text) is None:
         raise ValueError("not base64url")
+    stripped = text.rstrip("=")
     try:
-        return base64.b64decode(
-            stripped + "=" * (-len(stripped) % 4), altchars=b"-_", validate=True
-        )
+        return binascii.a2b_base64(
+            stripped.encode("ascii").translate(_FROM_URLSAFE) + b"=" * (-len(stripped) % 4))
     except binascii.Error as exc:
         raise ValueError("not base64url") from exc
 
@@ -45,8 +53,15 @@ def b64url_decode(text: str) -> bytes:
 def canonical_json(value: Any) -> bytes:
     """RFC 8225 section 9: lexicographically sorted keys, no whitespace, UTF-8."""
     return json.dumps(
-        value, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False
+        value, sort_keys=True, separators=_SEPARATORS, ensure_ascii=False, default=_mapping
     ).encode("utf-8")
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    # Decoded headers are read-only mappings; serialise them like dicts.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def es256_sign(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:

@@ -10,10 +10,13 @@ the SIP request.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -27,6 +30,9 @@ PPT_RCD = "rcd"
 ATTESTATIONS = frozenset({"A", "B", "C"})
 _SEPARATORS = " -.()"
 _MAX_TN = 15  # E.164 maximum length
+_JSON = json.JSONDecoder()
+_B64URL_TOKEN = re.compile(r"[\w-]++\.[\w-]++\.[\w-]*+", re.ASCII)
+_json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
 
 # Claims each PASSporT type must carry (RFC 8225 section 5, RFC 8588 section 4,
 # RFC 8946 section 3, RFC 9795 section 5).
@@ -43,6 +49,8 @@ def canonical_tn(number: str) -> str:
 
     Raises ``ValueError`` for anything that is not a telephone number.
     """
+    if number.isdigit() and number.isascii() and len(number) <= _MAX_TN:
+        return number  # already canonical: the common case on every call
     text = number.strip()
     if text.startswith("+"):
         text = text[1:]
@@ -121,6 +129,26 @@ def shaken_claims(orig: str, dest: Sequence[str], attest: str, origid: str, iat:
     return {**_base_claims(orig, dest, iat), "attest": attest, "origid": origid}
 
 
+def shaken_claims_json(orig: str, dest: Sequence[str], attest: str, origid: str, iat: int
+                       ) -> bytes:
+    """``canonical_json(shaken_claims(...))`` without building the dict: the signer's
+    hot path. Keys are written in sorted order; numbers are digits only, so only
+    ``origid`` needs JSON string escaping."""
+    if attest not in ATTESTATIONS:
+        raise SigningError("attest must be A, B or C")
+    if not origid:
+        raise SigningError("origid is required")
+    if isinstance(dest, str):
+        dest = [dest]
+    if not dest:
+        raise SigningError("dest is empty")
+    tns = '","'.join([_tn(d) for d in dest])
+    return (
+        f'{{"attest":"{attest}","dest":{{"tn":["{tns}"]}},"iat":{int(iat)},'
+        f'"orig":{{"tn":"{_tn(orig)}"}},"origid":{_json_str(origid)}}}'
+    ).encode()
+
+
 def div_claims(orig: str, dest: Sequence[str], div: str, iat: int) -> dict[str, Any]:
     """RFC 8946: ``dest`` is the new target, ``div`` the original called number."""
     return {**_base_claims(orig, dest, iat), "div": {"tn": _tn(div)}}
@@ -175,19 +203,36 @@ def decode(token: str) -> Passport:
     """Decode a full-form token. Raises ``InvalidIdentityHeader`` if malformed and
     ``UnsupportedCredential`` for an algorithm other than ES256."""
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0] or not parts[1]:
+    if len(parts) != 3 or not parts[0] or not parts[1] or _B64URL_TOKEN.fullmatch(token) is None:
         raise InvalidIdentityHeader("not a full-form PASSporT")
+    header = _decode_header(parts[0])
     try:
-        header = json.loads(b64url_decode(parts[0]))
-        claims = json.loads(b64url_decode(parts[1]))
-        signature = b64url_decode(parts[2])
-    except (ValueError, UnicodeDecodeError) as exc:
+        claims = _json_object(parts[1])
+        signature = b64url_decode(parts[2], check=False)
+    except ValueError as exc:
         raise InvalidIdentityHeader("undecodable PASSporT") from exc
-    if not isinstance(header, dict) or not isinstance(claims, dict):
-        raise InvalidIdentityHeader("PASSporT parts are not JSON objects")
+    return Passport(header, claims, signature, (parts[0] + "." + parts[1]).encode("ascii"))
+
+
+@functools.lru_cache(maxsize=256)
+def _decode_header(encoded: str) -> Mapping[str, Any]:
+    """Protected headers repeat for every call a signer makes, so decoding is
+    memoised; the result is read-only."""
+    try:
+        header = _json_object(encoded)
+    except ValueError as exc:
+        raise InvalidIdentityHeader("undecodable PASSporT header") from exc
     if header.get("alg") != ES256:
         raise UnsupportedCredential("unsupported alg")
-    return Passport(header, claims, signature, (parts[0] + "." + parts[1]).encode("ascii"))
+    return MappingProxyType(header)
+
+
+def _json_object(encoded: str) -> dict[str, Any]:
+    """base64url JSON object; ``ValueError`` (incl. JSON and UTF-8 errors) otherwise."""
+    value = _JSON.decode(b64url_decode(encoded, check=False).decode("utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")  # noqa: TRY004 - callers map ValueError to 438
+    return value
 
 
 def reconstruct(compact_token: str, header: Mapping[str, Any],
@@ -206,26 +251,28 @@ def reconstruct(compact_token: str, header: Mapping[str, Any],
     return Passport(dict(header), dict(claims), signature, signing_input)
 
 
-def check_claims(passport: Passport) -> None:
-    """Raise ``InvalidIdentityHeader`` when required claims are missing or mistyped."""
+def check_claims(passport: Passport) -> tuple[str, list[str]]:
+    """Raise ``InvalidIdentityHeader`` when required claims are missing or mistyped;
+    return the canonical ``orig`` and ``dest`` numbers."""
     ppt = passport.ppt
-    if ppt not in REQUIRED_CLAIMS:
+    required = REQUIRED_CLAIMS.get(ppt)
+    if required is None:
         raise InvalidIdentityHeader("unsupported ppt")
     claims = passport.claims
-    missing = REQUIRED_CLAIMS[ppt] - claims.keys()
-    if missing:
+    if not required <= claims.keys():
+        missing = required - claims.keys()
         raise InvalidIdentityHeader("missing claims: " + ",".join(sorted(missing)))
-    if passport.header.get("typ") not in (None, "passport"):
+    if passport.header.get("typ", "passport") != "passport":
         raise InvalidIdentityHeader("typ is not passport")
     iat = claims["iat"]
-    if not isinstance(iat, int) or isinstance(iat, bool):
+    if type(iat) is not int:
         raise InvalidIdentityHeader("iat is not an integer")
-    orig_tn(passport)
-    dest_tns(passport)
+    orig, dests = orig_tn(passport), dest_tns(passport)
     if ppt == PPT_SHAKEN:
         if claims["attest"] not in ATTESTATIONS:
             raise InvalidIdentityHeader("attest is not A, B or C")
-        if not isinstance(claims["origid"], str) or not claims["origid"]:
+        origid = claims["origid"]
+        if type(origid) is not str or not origid:
             raise InvalidIdentityHeader("origid is not a string")
     elif ppt == PPT_DIV:
         div = claims["div"]
@@ -237,21 +284,28 @@ def check_claims(passport: Passport) -> None:
         if not isinstance(rcd, dict) or not isinstance(rcd.get("nam"), str):
             raise InvalidIdentityHeader("rcd has no nam")
         _check_rcdi(rcd, claims.get("rcdi"))
+    return orig, dests
 
 
 def orig_tn(passport: Passport) -> str:
     orig = passport.claims.get("orig")
-    if not isinstance(orig, dict) or not isinstance(orig.get("tn"), str):
+    tn = orig.get("tn") if type(orig) is dict else None
+    if type(tn) is not str:
         raise InvalidIdentityHeader("orig has no tn")
-    return _canon_claim(orig["tn"])
+    return _canon_claim(tn)
 
 
 def dest_tns(passport: Passport) -> list[str]:
     dest = passport.claims.get("dest")
-    tns = dest.get("tn") if isinstance(dest, dict) else None
-    if not isinstance(tns, list) or not tns or not all(isinstance(t, str) for t in tns):
+    tns = dest.get("tn") if type(dest) is dict else None
+    if type(tns) is not list or not tns:
         raise InvalidIdentityHeader("dest has no tn array")
-    return [_canon_claim(t) for t in tns]
+    out = []
+    for tn in tns:
+        if type(tn) is not str:
+            raise InvalidIdentityHeader("dest has no tn array")
+        out.append(_canon_claim(tn))
+    return out
 
 
 def _check_rcdi(rcd: Mapping[str, Any], rcdi: object) -> None:

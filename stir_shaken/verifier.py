@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from stir_shaken import passport
 from stir_shaken.certs import TrustStore
@@ -112,30 +112,32 @@ class Verifier:
             return Verification(Status.ABSENT, VERSTAT_NONE)
         orig_sip = _canon_or_none(from_tn)
         dest_sip = _canon_or_none(to_tn)
-        primary: Passport | None = None
-        divs: list[Passport] = []
+        primary: _Checked | None = None
+        divs: list[_Checked] = []
         rcd: Mapping[str, Any] | None = None
         detail = ""
         checked: list[Passport] = []
         for ident in parsed:
             try:
-                token = self._check_one(ident, orig_sip, dest_sip, now, date)
+                one = self._check_one(ident, orig_sip, dest_sip, now, date)
             except StirError as exc:
                 if ident.ppt == PPT_RCD:
                     detail = f"rcd ignored: {exc.detail}"  # RFC 9795: no brand, call goes on
                     continue
                 raise
+            token = one.token
             checked.append(token)
-            if token.ppt == PPT_DIV:
-                divs.append(token)
-            elif token.ppt == PPT_RCD:
+            ppt = token.ppt
+            if ppt == PPT_DIV:
+                divs.append(one)
+            elif ppt == PPT_RCD:
                 rcd = rcd or token.claims["rcd"]
             elif primary is None:
-                primary = token
+                primary = one
         if primary is None:
             raise InvalidIdentityHeader("no shaken or basic PASSporT")
-        diverted_from = self._match_sip(primary, divs, orig_sip, dest_sip)
-        claims = primary.claims
+        diverted_from = _match_sip(primary, divs, orig_sip, dest_sip)
+        claims = primary.token.claims
         return Verification(
             Status.PASSED, VERSTAT_PASSED, detail=detail, claims=claims,
             attest=claims.get("attest"), origid=claims.get("origid"),
@@ -143,19 +145,20 @@ class Verifier:
         )
 
     def _check_one(self, ident: Identity, orig_sip: str | None, dest_sip: str | None,
-                   now: float, date: int | None) -> Passport:
+                   now: float, date: int | None) -> _Checked:
         if ident.alg is not None and ident.alg != ES256:
             raise UnsupportedCredential("unsupported alg")
         if ident.token.startswith(".."):
             token = self._rebuild_compact(ident, orig_sip, dest_sip, date)
         else:
             token = passport.decode(ident.token)
-        if token.ppt != ident.ppt and not (ident.ppt is None and token.ppt == PPT_SHAKEN):
+        ppt = token.ppt
+        if ppt != ident.ppt and not (ident.ppt is None and ppt == PPT_SHAKEN):
             # RFC 8224 section 4: ppt on the header must match the PASSporT's.
             raise InvalidIdentityHeader("ppt parameter does not match the PASSporT")
-        if token.x5u != ident.info:
+        if token.header.get("x5u") != ident.info:
             raise InvalidIdentityHeader("x5u does not equal info")
-        passport.check_claims(token)
+        orig, dests = passport.check_claims(token)
         iat = token.claims["iat"]
         if iat < now - self.freshness:
             raise StaleDate("iat too old")
@@ -167,8 +170,8 @@ class Verifier:
         cert = self.trust.check(entry.chain, now, key=entry.key)
         if not es256_verify(cert.public_key, token.signature, token.signing_input):
             raise InvalidIdentityHeader("signature does not verify")
-        self.trust.authorise(cert, passport.orig_tn(token))
-        return token
+        self.trust.authorise(cert, orig)
+        return _Checked(token, orig, dests)
 
     def _rebuild_compact(self, ident: Identity, orig_sip: str | None, dest_sip: str | None,
                          date: int | None) -> Passport:
@@ -182,34 +185,38 @@ class Verifier:
         claims = passport.basic_claims(orig_sip, [dest_sip], date)
         return passport.reconstruct(ident.token, header, claims)
 
-    @staticmethod
-    def _match_sip(primary: Passport, divs: list[Passport], orig_sip: str | None,
-                   dest_sip: str | None) -> str | None:
-        """Check the asserted numbers against From/To; return the original called
-        number when a ``div`` PASSporT explains a changed To."""
-        if orig_sip is None or passport.orig_tn(primary) != orig_sip:
-            raise InvalidIdentityHeader("orig does not match From")
-        dests = passport.dest_tns(primary)
-        if dest_sip in dests:
-            return None
-        # RFC 8946 section 5: follow div PASSporTs from the original dest to To.
-        reached = set(dests)
-        for _ in range(len(divs)):
-            progressed = False
-            for div in divs:
-                div_tn = div.claims["div"]["tn"]
-                if passport.orig_tn(div) != orig_sip or not isinstance(div_tn, str):
-                    continue
-                if passport.canonical_tn(div_tn) in reached:
-                    new = set(passport.dest_tns(div)) - reached
-                    if new:
-                        reached |= new
-                        progressed = True
-            if dest_sip in reached:
-                return dests[0]
-            if not progressed:
-                break
-        raise InvalidIdentityHeader("dest does not match To")
+
+class _Checked(NamedTuple):
+    token: Passport
+    orig: str
+    dests: list[str]
+
+
+def _match_sip(primary: _Checked, divs: list[_Checked], orig_sip: str | None,
+               dest_sip: str | None) -> str | None:
+    """Check the asserted numbers against From/To; return the original called
+    number when a ``div`` PASSporT explains a changed To."""
+    if orig_sip is None or primary.orig != orig_sip:
+        raise InvalidIdentityHeader("orig does not match From")
+    if dest_sip in primary.dests:
+        return None
+    # RFC 8946 section 5: follow div PASSporTs from the original dest to To.
+    reached = set(primary.dests)
+    for _ in range(len(divs)):
+        progressed = False
+        for div in divs:
+            if div.orig != orig_sip:
+                continue
+            if passport.canonical_tn(div.token.claims["div"]["tn"]) in reached:
+                new = set(div.dests) - reached
+                if new:
+                    reached |= new
+                    progressed = True
+        if dest_sip in reached:
+            return primary.dests[0]
+        if not progressed:
+            break
+    raise InvalidIdentityHeader("dest does not match To")
 
 
 def _parse(identities: Sequence[Identity | str]) -> list[Identity]:

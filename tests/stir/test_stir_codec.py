@@ -284,3 +284,12 @@ def test_tnauthlist_in_a_certificate(pki: Pki) -> None:
     _, tls = devca.make_tls_cert(pki.ca_key, pki.ca, NOW)
     assert tn_auth_list(tls) is None
     assert pki.sp.not_valid_before_utc < datetime.datetime.fromtimestamp(NOW, tz=datetime.UTC)
+
+
+@given(st.text(min_size=1, max_size=40), st.sampled_from("ABC"),
+       st.lists(st.text(alphabet="0123456789", min_size=1, max_size=15), min_size=1, max_size=3),
+       st.integers(min_value=0, max_value=2**40))
+def test_fast_shaken_json_equals_canonical_json(origid: str, attest: str, dests: list[str],
+                                                iat: int) -> None:
+    fast = passport.shaken_claims_json(ORIG, dests, attest, origid, iat)
+    assert fast == canonical_json(passport.shaken_claims(ORIG, dests, attest, origid, iat))
