@@ -70,6 +70,7 @@ class G711Codec:
     """Stateless G.711 codec for one payload type (0 = PCMU, 8 = PCMA)."""
 
     __slots__ = ("_decode", "_decode_f32", "_encode", "payload_type", "silence_byte")
+    wideband = False  # 8 kHz audio: the session resamples to and from 16 kHz frames
 
     def __init__(self, payload_type: int) -> None:
         if payload_type == PCMU:

@@ -27,6 +27,7 @@ import numpy as np
 
 from media.batch import batchable_down, batchable_up, decode_upsample_many, downsample_encode_many
 from media.dtmf import DtmfEvent
+from media.g711 import G711Codec
 from media.jitter import JitterBuffer
 from media.srtp import SrtpContext, SrtpKey
 from media.stream import FRAME_SAMPLES, Address, Direction, Int16Array, MediaStats, RtpStream
@@ -222,20 +223,17 @@ class MediaSession(TickTarget):
                 stream.late_ticks += 1
             plan = stream.send_plan()
             if isinstance(plan, np.ndarray):
-                if batchable_down(stream.downsampler):
+                if isinstance(stream.codec, G711Codec) and batchable_down(stream.downsampler):
                     encode.append((session, plan))
-                    continue
-                down = stream.downsampler
-                session._send(
-                    stream.send_audio(stream.codec.encode_float(down.process_float(plan)))
-                )
+                else:
+                    session._send(stream.send_audio(stream.encode_frame(plan)))
             else:
                 session._send(plan)
         if encode:
             payloads = downsample_encode_many(
                 [s.stream.downsampler for s, _ in encode],
                 [frame for _, frame in encode],
-                [s.stream.codec for s, _ in encode],
+                [_g711(s) for s, _ in encode],
             )
             for (session, _), payload in zip(encode, payloads, strict=True):
                 session._send(session.stream.send_audio(payload))
@@ -246,19 +244,17 @@ class MediaSession(TickTarget):
         for session in sessions:
             stream = session.stream
             got = stream.receive_plan(now, decode=session._inbound_active)
-            if isinstance(got, bytes):
-                if batchable_up(stream.upsampler, got):
-                    decode.append((session, got))
-                    continue
-                stream.codec.decode_into(got, stream.upsampler.input_slot(len(got)))
-                session._deliver(stream.upsampler.process_slot())
-            else:
+            if not isinstance(got, bytes):
                 session._deliver(got)
+            elif isinstance(stream.codec, G711Codec) and batchable_up(stream.upsampler, got):
+                decode.append((session, got))
+            else:
+                session._deliver(stream.decode_payload(got))
         if decode:
             frames = decode_upsample_many(
                 [s.stream.upsampler for s, _ in decode],
                 [payload for _, payload in decode],
-                [s.stream.codec for s, _ in decode],
+                [_g711(s) for s, _ in decode],
             )
             for (session, _), frame in zip(decode, frames, strict=True):
                 session._deliver(frame)
@@ -382,6 +378,12 @@ class MediaSession(TickTarget):
 
     def stats(self) -> MediaStats:
         return self.stream.stats()
+
+
+def _g711(session: MediaSession) -> G711Codec:
+    codec = session.stream.codec
+    assert isinstance(codec, G711Codec)  # only G.711 streams are put in a batch
+    return codec
 
 
 def _wake(fut: asyncio.Future[None] | None) -> None:

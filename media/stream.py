@@ -25,6 +25,7 @@ from media.dtmf import (
     tone_frames,
 )
 from media.g711 import G711Codec
+from media.g722 import G722, G722Codec
 from media.jitter import Gap, JitterBuffer
 from media.resample import Downsampler, Upsampler
 from media.rtcp import (
@@ -108,7 +109,7 @@ class RtpStream:
         cname: str | None = None,
         inband_dtmf: bool = False,
     ) -> None:
-        self.codec = G711Codec(payload_type)
+        self.codec = make_codec(payload_type)
         self.dtmf_payload_type = dtmf_payload_type
         self.srtp = srtp
         self._direction = direction
@@ -184,7 +185,7 @@ class RtpStream:
 
     def set_codec(self, payload_type: int, dtmf_payload_type: int | None) -> None:
         if payload_type != self.codec.payload_type:
-            self.codec = G711Codec(payload_type)
+            self.codec = make_codec(payload_type)
             self._silence = self.codec.silence(WIRE_SAMPLES)
         self.dtmf_payload_type = dtmf_payload_type
 
@@ -207,8 +208,23 @@ class RtpStream:
         """The packet for this 20 ms tick (or None), already SRTP-protected."""
         plan = self.send_plan()
         if isinstance(plan, np.ndarray):
-            return self.send_audio(self.codec.encode_float(self._down.process_float(plan)))
+            return self.send_audio(self.encode_frame(plan))
         return plan
+
+    def encode_frame(self, frame: Int16Array) -> bytes:
+        """One 16 kHz frame -> payload on the per-session path (``media.batch`` is the
+        group path for G.711)."""
+        codec = self.codec
+        if isinstance(codec, G711Codec):
+            return codec.encode_float(self._down.process_float(frame))
+        return codec.encode16(frame)
+
+    def decode_payload(self, payload: bytes) -> Int16Array:
+        codec = self.codec
+        if isinstance(codec, G711Codec):
+            codec.decode_into(payload, self._up.input_slot(len(payload)))
+            return self._up.process_slot()
+        return codec.decode16(payload)
 
     def send_plan(self) -> bytes | Int16Array | None:
         """First half of ``tick_send``: a finished packet, None, or a 16 kHz frame that
@@ -312,8 +328,7 @@ class RtpStream:
         """The inbound 16 kHz frame for this tick (silence for a gap), None before audio."""
         plan = self.receive_plan(now, decode)
         if isinstance(plan, bytes):
-            self.codec.decode_into(plan, self._up.input_slot(len(plan)))
-            return self._up.process_slot()
+            return self.decode_payload(plan)
         return plan
 
     @property
@@ -334,8 +349,13 @@ class RtpStream:
             self._concealed += 1
             self._up.reset()
             return np.zeros(FRAME_SAMPLES, dtype=np.int16) if decode else None
-        if self._inband is not None and len(got.payload) == WIRE_SAMPLES:
-            event = self._inband.process(self.codec.decode(got.payload))
+        codec = self.codec
+        if (
+            self._inband is not None
+            and isinstance(codec, G711Codec)
+            and len(got.payload) == WIRE_SAMPLES
+        ):
+            event = self._inband.process(codec.decode(got.payload))
             if event is not None:
                 self._dtmf_received += 1
                 self.events.append(event)
@@ -433,6 +453,16 @@ class RtpStream:
             remote_fraction_lost=self._remote_fraction,
             remote_jitter_ms=self._remote_jitter,
         )
+
+
+AudioCodec = G711Codec | G722Codec
+
+
+def make_codec(payload_type: int) -> AudioCodec:
+    """0 PCMU, 8 PCMA, 9 G.722 (static payload types, RFC 3551)."""
+    if payload_type == G722:
+        return G722Codec()
+    return G711Codec(payload_type)
 
 
 def _rtcp_of(addr: Address | None) -> Address | None:

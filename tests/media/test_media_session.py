@@ -203,3 +203,23 @@ async def test_rtcp_reports_flow_and_close_leaves_the_pacer() -> None:
         await a.close()
         await b.close()
     assert Pacer.for_loop().sessions == 0
+
+
+async def test_g722_and_g711_sessions_share_the_pacer() -> None:
+    a, b = await connected(a={"payload_type": 9}, b={"payload_type": 9})
+    c, d = await connected()
+    try:
+        async with asyncio.timeout(10):
+            wide = asyncio.create_task(collect(b, 30))
+            narrow = asyncio.create_task(collect(d, 30))
+            done = await asyncio.gather(
+                a.play(tone_frames(5000, 25)), c.play(tone_frames(1000, 25))
+            )
+            assert done == [True, True]
+            heard_wide = np.concatenate([f for f in await wide if loud(f)])
+            heard_narrow = np.concatenate([f for f in await narrow if loud(f)])
+        assert abs(peak_hz(heard_wide) - 5000) < 10
+        assert abs(peak_hz(heard_narrow) - 1000) < 5
+    finally:
+        for s in (a, b, c, d):
+            await s.close()

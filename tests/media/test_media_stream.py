@@ -67,7 +67,7 @@ def pair(**kwargs) -> tuple[RtpStream, RtpStream]:  # type: ignore[no-untyped-de
     return RtpStream(remote_addr=B, **kwargs), RtpStream(remote_addr=A, **kwargs)
 
 
-@pytest.mark.parametrize("pt", [0, 8])
+@pytest.mark.parametrize("pt", [0, 8, 9])
 def test_tone_both_directions(pt: int) -> None:
     a, b = pair(payload_type=pt)
     a.audio.extend(tone_frames(1000, 50))
@@ -291,3 +291,21 @@ def test_rtcp_bye_is_sent_and_noticed() -> None:
     assert not b.remote_bye
     assert b.receive_rtcp(data, 1.0, 1_000_000.0)
     assert b.remote_bye
+
+
+def test_g722_is_wideband_and_uses_the_8khz_rtp_clock() -> None:
+    a, b = pair(payload_type=9)
+    a.audio.extend(tone_frames(6000, 40))  # above the G.711 band: only wideband carries it
+    packets = []
+    heard = []
+    for n in range(45):
+        packet = a.tick_send()
+        assert packet is not None
+        packets.append(RtpPacket.parse(packet))
+        b.receive_rtp(packet, A, n * 0.02)
+        frame = b.tick_receive(n * 0.02 + 0.002)
+        if frame is not None:
+            heard.append(frame)
+    assert all(p.payload_type == 9 and len(p.payload) == 160 for p in packets)
+    assert (packets[1].timestamp - packets[0].timestamp) & 0xFFFFFFFF == 160
+    assert abs(peak_hz(np.concatenate(heard)[3200:]) - 6000) < 10
