@@ -11,6 +11,7 @@ report a timeout). `TransactionLayer` matches messages to transactions by branch
 from __future__ import annotations
 
 import enum
+import heapq
 from dataclasses import dataclass, field
 
 from carrier.sip.errors import LocalProtocolError
@@ -493,6 +494,10 @@ class TransactionLayer:
     def __init__(self, timers: Timers | None = None) -> None:
         self.timers = timers or Timers()
         self._tx: dict[str, Transaction] = {}
+        # (due, seq, key): a lazy heap, stale entries are skipped when they surface.
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self.reaped: list[str] = []  # keys of ended transactions, for the user to drain
 
     def __len__(self) -> int:
         return len(self._tx)
@@ -507,7 +512,7 @@ class TransactionLayer:
         if tx.key in self._tx:
             raise LocalProtocolError("branch already in use")
         self._tx[tx.key] = tx
-        return tx, tx.start(now)
+        return tx, self._reap(tx, tx.start(now))
 
     def send_response(self, key: str, response: Response, now: float) -> list[Action]:
         tx = self._tx.get(key)
@@ -532,6 +537,7 @@ class TransactionLayer:
             return [NewRequest(msg, source, None)]
         tx = new_server(msg, source, reliable=reliable, timers=self.timers)
         self._tx[key] = tx
+        self._schedule(tx)
         return [NewRequest(msg, source, key)]
 
     def invite_for_cancel(self, cancel: Request) -> Transaction | None:
@@ -545,18 +551,36 @@ class TransactionLayer:
 
     @property
     def next_timer(self) -> float | None:
-        dues = [t for t in (tx.next_timer for tx in self._tx.values()) if t is not None]
-        return min(dues) if dues else None
+        heap = self._heap
+        while heap:
+            due, _, key = heap[0]
+            tx = self._tx.get(key)
+            if tx is not None and tx.next_timer == due:
+                return due
+            heapq.heappop(heap)
+        return None
 
     def handle_timer(self, now: float) -> list[Action]:
         actions: list[Action] = []
-        for tx in list(self._tx.values()):
-            due = tx.next_timer
-            if due is not None and due <= now:
-                actions += self._reap(tx, tx.handle_timer(now))
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, _, key = heapq.heappop(heap)
+            tx = self._tx.get(key)
+            if tx is None or tx.next_timer != due:
+                continue
+            actions += self._reap(tx, tx.handle_timer(now))
         return actions
+
+    def _schedule(self, tx: Transaction) -> None:
+        due = tx.next_timer
+        if due is not None:
+            self._seq += 1
+            heapq.heappush(self._heap, (due, self._seq, tx.key))
 
     def _reap(self, tx: Transaction, actions: list[Action]) -> list[Action]:
         if tx.terminated:
-            self._tx.pop(tx.key, None)
+            if self._tx.pop(tx.key, None) is not None:
+                self.reaped.append(tx.key)
+        else:
+            self._schedule(tx)
         return actions

@@ -9,6 +9,7 @@ injectable `new_id` function.
 
 from __future__ import annotations
 
+import heapq
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +110,8 @@ class UserAgent:
         self.calls: dict[str, Call] = {}
         self._handlers: dict[str, ResponseHandler] = {}
         self._timers: dict[str, tuple[float, Callable[[float], list[Out]]]] = {}
+        self._timer_heap: list[tuple[float, int, str]] = []
+        self._timer_seq = 0
 
     # ---- inputs --------------------------------------------------------------------
     def receive(self, data: bytes, source: Address, *, now: float) -> list[Out]:
@@ -134,7 +137,14 @@ class UserAgent:
 
     @property
     def next_timer(self) -> float | None:
-        dues = [due for due, _ in self._timers.values()]
+        heap = self._timer_heap
+        while heap:
+            due, _, name = heap[0]
+            entry = self._timers.get(name)
+            if entry is not None and entry[0] == due:
+                break
+            heapq.heappop(heap)
+        dues = [heap[0][0]] if heap else []
         tx_due = self.tx.next_timer
         if tx_due is not None:
             dues.append(tx_due)
@@ -142,14 +152,20 @@ class UserAgent:
 
     def handle_timer(self, now: float) -> list[Out]:
         out = self._process(list(self.tx.handle_timer(now)), now)
-        for name, (due, fire) in sorted(self._timers.items(), key=lambda item: item[1][0]):
-            if due <= now and self._timers.get(name, (None,))[0] == due:
-                del self._timers[name]
-                out += fire(now)
+        heap = self._timer_heap
+        while heap and heap[0][0] <= now:
+            due, _, name = heapq.heappop(heap)
+            entry = self._timers.get(name)
+            if entry is None or entry[0] != due:
+                continue
+            del self._timers[name]
+            out += entry[1](now)
         return out
 
     def set_timer(self, name: str, due: float, fire: Callable[[float], list[Out]]) -> None:
         self._timers[name] = (due, fire)
+        self._timer_seq += 1
+        heapq.heappush(self._timer_heap, (due, self._timer_seq, name))
 
     def cancel_timer(self, name: str) -> None:
         self._timers.pop(name, None)
@@ -397,8 +413,9 @@ class UserAgent:
                 call = self.calls.get(ev.response.call_id)
                 if call is not None:
                     out += call.on_stray_response(ev.response, now)
-        for key in [k for k in self._handlers if self.tx.get(k) is None]:
-            del self._handlers[key]
+        reaped = self.tx.reaped
+        while reaped:
+            self._handlers.pop(reaped.pop(), None)
         return out
 
     def _reply(
