@@ -366,16 +366,16 @@ class Gateway:
             return []
         now = time.time()
         attest = self.attestation(req.from_number)
-        headers = [("Identity", str(self.stir.signer.sign(
-            req.from_number, req.to, attest, req.origid, now)))]
+        headers = [("Identity", self.stir.signer.sign(
+            req.from_number, req.to, attest, req.origid, now).format())]
         name = self.stir.rcd_names.get(req.from_number)
         if name:
-            headers.append(("Identity", str(self.stir.signer.sign_rcd(
-                req.from_number, req.to, now, nam=name))))
+            headers.append(("Identity", self.stir.signer.sign_rcd(
+                req.from_number, req.to, now, nam=name).format()))
         diverted = req.context.get("diverted_from")
         if diverted:
-            headers.append(("Identity", str(self.stir.signer.sign_div(
-                req.from_number, req.to, str(diverted), now))))
+            headers.append(("Identity", self.stir.signer.sign_div(
+                req.from_number, req.to, str(diverted), now).format()))
         return headers
 
     async def dial(self, req: DialRequest) -> Call | DialFailure:
