@@ -167,24 +167,27 @@ async def latency(model_dir: Path, samples: list[Sample], hangover_ms: int) -> N
         "   'after endpoint': from the frame that closed the turn; "
         "'after speech': from the end of the last voiced frame (includes the hangover)"
     )
+    h = hangover_ms
     modes = [
-        ("raw model, no early", True, StreamingConfig(early=False), False),
-        ("short window, no early", False, StreamingConfig(early=False), False),
-        ("short window + early", False, StreamingConfig(early=True), False),
-        ("+ complete-answer end", False, StreamingConfig(complete_hangover_ms=200), True),
+        ("raw model, no early", True, StreamingConfig(early=False), False, h),
+        ("short window, no early", False, StreamingConfig(early=False), False, h),
+        ("short window + early", False, StreamingConfig(early=True), False, h),
+        ("+ complete-answer end", False, StreamingConfig(complete_hangover_ms=200), True, h),
+        ("early, hangover 1000", False, StreamingConfig(), False, 1000),
+        ("+ complete, hangover 1000", False, StreamingConfig(complete_hangover_ms=200), True, 1000),
     ]
-    for name, stock, cfg, predicate in modes:
+    for name, stock, cfg, predicate, hang in modes:
         stt = SpeechToText(SttConfig(model_dir=model_dir, workers=1, cpu_threads=2, stock=stock))
         await stt.start()
         after_ep, after_speech, reused = [], [], 0
         for s in samples:
-            a, b, r = await one_turn(stt, s, cfg, predicate, hangover_ms)
+            a, b, r = await one_turn(stt, s, cfg, predicate, hang)
             after_ep.append(a)
             after_speech.append(b)
             reused += r
         await stt.close()
         print(
-            f"{name:23s} after endpoint p50 {ms(pct(after_ep, 50))} p95 {ms(pct(after_ep, 95))}"
+            f"{name:26s} after endpoint p50 {ms(pct(after_ep, 50))} p95 {ms(pct(after_ep, 95))}"
             f" | after speech p50 {ms(pct(after_speech, 50))} p95 {ms(pct(after_speech, 95))}"
             f" | partial reused {reused}/{len(samples)}"
         )
@@ -283,13 +286,14 @@ async def caller(
     until: float,
     lat: list[float],
     hangover_ms: int,
+    cfg: StreamingConfig,
 ) -> None:
     rnd = random.Random(seed)
     loop = asyncio.get_running_loop()
     await asyncio.sleep(rnd.uniform(0, 3))
     while loop.time() < until:
         sample = rnd.choice(samples)
-        a, _b, _r = await one_turn(stt, sample, StreamingConfig(), False, hangover_ms)
+        a, _b, _r = await one_turn(stt, sample, cfg, False, hangover_ms)
         lat.append(a)
         await asyncio.sleep(rnd.uniform(1.5, 3.0))  # the agent's reply plays
 
@@ -301,20 +305,23 @@ async def load(
     seconds: float,
     workers: int,
     hangover_ms: int,
+    min_idle: int,
 ) -> None:
     print(
-        f"\n== concurrent callers ({workers} STT workers x 1 thread, early transcription on; "
+        f"\n== concurrent callers ({workers} STT workers x 1 thread, partials when >= {min_idle} "
+        f"workers idle, 4 s window when all busy; "
         f"each caller: 0.5 s pause, 1-3 s utterance, hangover, 1.5-3 s agent reply, repeat; "
         f"{seconds:.0f} s per N)"
     )
     stt = SpeechToText(SttConfig(model_dir=model_dir, workers=workers, cpu_threads=1))
+    cfg = StreamingConfig(partial_min_idle=min_idle)
     await stt.start()
     best = 0
     for n in counts:
         lat: list[float] = []
         until = asyncio.get_running_loop().time() + seconds
         await asyncio.gather(
-            *(caller(stt, samples, 100 + i, until, lat, hangover_ms) for i in range(n))
+            *(caller(stt, samples, 100 + i, until, lat, hangover_ms, cfg) for i in range(n))
         )
         p50, p95 = pct(lat, 50), pct(lat, 95)
         ok = p95 < 1.0
@@ -376,6 +383,7 @@ async def main() -> None:
     ap.add_argument("--callers", default="4,8,12,16,20,24")
     ap.add_argument("--load-seconds", type=float, default=30)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--partial-min-idle", type=int, default=1)
     ap.add_argument("--quality-limit", type=int, default=0)
     ap.add_argument("--all-voices", action="store_true")
     ap.add_argument("--json", type=Path)
@@ -396,7 +404,15 @@ async def main() -> None:
         await tts_first_audio()
     if "load" in only:
         counts = [int(x) for x in args.callers.split(",")]
-        await load(model_dir, samples, counts, args.load_seconds, args.workers, args.hangover_ms)
+        await load(
+            model_dir,
+            samples,
+            counts,
+            args.load_seconds,
+            args.workers,
+            args.hangover_ms,
+            args.partial_min_idle,
+        )
     if "quality" in only:
         quality(model_dir, items[: args.quality_limit or None], args.all_voices)
     print(f"\nload average at the end: {os.getloadavg()}")

@@ -5,7 +5,8 @@ Public API (everything runs offline; models come from PyPI packages, see ``model
 ``SpeechToText(SttConfig(model_dir=whisper_model_dir(path), workers=2))``
     ``await stt.start()`` spawns the worker processes and loads Whisper once in each;
     ``await stt.transcribe(pcm16k_int16, Hints(expected=("yes", "no"))) -> Transcript``;
-    ``stt.busy``; ``await stt.close()``.
+    ``stt.idle_workers``; ``await stt.close()``. A dead worker raises ``SttWorkerError``
+    (``start()`` again rebuilds the pool).
 ``Endpointer(EndpointConfig(...))``
     sans-IO; ``feed(frame, now=None) -> [SpeechStart | SpeechEnd | Utterance]`` for each
     20 ms frame (320 int16 samples at 16 kHz); ``force_end(now)``.

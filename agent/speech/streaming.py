@@ -13,8 +13,8 @@ The workflow may also say when an answer is complete (``is_complete(text)``, e.g
 or a full date of birth): a partial that satisfies it shortens this turn's hangover to
 ``complete_hangover_ms`` and the turn ends sooner.
 
-Under load, partials are skipped while every STT worker is busy, so early transcription
-never takes a worker from a finished turn.
+Under load, partials start only while ``partial_min_idle`` workers are idle, so early
+transcription uses spare capacity and finished turns find a worker.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from agent.speech.whisper import Hints, Transcript
 
 class Transcriber(Protocol):
     @property
-    def busy(self) -> bool: ...
+    def idle_workers(self) -> int: ...
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript: ...
 
@@ -50,7 +50,9 @@ class StreamingConfig:
     early: bool = True
     pause_ms: int = 200
     complete_hangover_ms: int = 200
-    skip_when_busy: bool = True
+    # A partial starts only when at least this many workers are idle, so finished turns
+    # (which cannot be skipped) find a worker; 0 starts partials whatever the load.
+    partial_min_idle: int = 1
 
     def __post_init__(self) -> None:
         if self.pause_ms < 20 or self.complete_hangover_ms < 20:
@@ -162,7 +164,7 @@ class StreamingTranscriber:
             return
         if self._partial is not None and self._partial.voiced_end == ep.last_voiced_end:
             return
-        if self.config.skip_when_busy and self.stt.busy:
+        if self.stt.idle_workers < self.config.partial_min_idle:
             return
         if self._partial is not None:
             self._partial.task.cancel()

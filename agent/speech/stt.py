@@ -29,12 +29,12 @@ def _init_worker(config: SttConfig) -> None:
     _ENGINE = WhisperEngine(config)
 
 
-def _work(pcm: np.ndarray, prompt: str | None) -> Transcript:
+def _work(pcm: np.ndarray, prompt: str | None, window_s: float | None = None) -> Transcript:
     if _ENGINE is None:
         raise RuntimeError("STT worker used before its model was loaded")
     if _ENGINE.config.stock:
         return _ENGINE.transcribe_stock(pcm, prompt)
-    return _ENGINE.transcribe(pcm, prompt)
+    return _ENGINE.transcribe(pcm, prompt, window_s=window_s)
 
 
 def _warm() -> int:
@@ -69,8 +69,12 @@ class SpeechToText:
 
     @property
     def busy(self) -> bool:
-        """True when every worker has work: optional (early) transcriptions should wait."""
+        """True when every worker has work."""
         return self._pending >= self.config.workers
+
+    @property
+    def idle_workers(self) -> int:
+        return max(0, self.config.workers - self._pending)
 
     @property
     def worker_pids(self) -> list[int]:
@@ -100,9 +104,10 @@ class SpeechToText:
         prompt = hints.prompt() if hints else None
         loop = asyncio.get_running_loop()
         pool = self._pool
+        window = self.config.busy_window_s if self.busy and self.config.busy_window_s else None
         self._pending += 1
         try:
-            return await loop.run_in_executor(pool, _work, pcm, prompt)
+            return await loop.run_in_executor(pool, _work, pcm, prompt, window)
         except BrokenProcessPool as exc:
             if self._pool is pool:
                 self._pool = None

@@ -32,7 +32,7 @@ class ScriptedStt:
 
     def __init__(self, text: str = "yes", *, busy: bool = False) -> None:
         self.text = text
-        self.busy = busy
+        self.idle_workers = 0 if busy else 1
         self.calls: list[int] = []  # audio length of each request, in frames
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
