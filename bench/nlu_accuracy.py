@@ -14,7 +14,7 @@ from grammar.corpus import load, score
 
 
 def main() -> int:
-    for name in ("examples.tsv", "corpus.tsv"):
+    for name in ("examples.tsv", "corpus.tsv", "heldout.tsv", "heldout2.tsv"):
         rows = load(name)
         result = score(rows)
         print(f"{name}: {len(rows)} utterances; intent {result.intent_right}/"

@@ -33,6 +33,8 @@ WEEKDAYS: dict[str, int] = {
 }
 PARTS_OF_DAY = {"morning": "morning", "afternoon": "afternoon", "evening": "evening",
                 "tonight": "evening", "lunchtime": "afternoon"}
+PART_PHRASES = {"after lunch": "afternoon", "before lunch": "morning", "first thing": "morning",
+                "end of the day": "afternoon", "after work": "evening"}
 _NUMERIC = re.compile(r"\b(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})\b")
 _ISO = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 
@@ -146,18 +148,26 @@ def _month_first(toks: list[str], i: int, today: dt.date, *, birth: bool) -> dt.
     month = MONTHS[toks[i]]
     day, used = ordinal(toks, i + 1)
     if day is None and i + 1 < len(toks):
-        if re.fullmatch(r"\d{1,2}", toks[i + 1]):
-            day, used = int(toks[i + 1]), 1
-        elif toks[i + 1] in UNITS or toks[i + 1] in TENS:
-            value, used = cardinal(toks, i + 1)
-            # "march twenty nineteen eighty": only take the day part below 32
-            if value is not None and value > 31 and toks[i + 1] in TENS:
-                value, used = TENS[toks[i + 1]], 1
-            day = value if value is not None and 1 <= value <= 31 else None
+        day, used = _cardinal_day(toks, i + 1)
     if day is None:
         return None
     year, _ = _year(toks, i + 1 + used, today, birth=birth)
     return _complete(year, month, day, today, birth=birth, toks=toks, before=i)
+
+
+def _cardinal_day(toks: list[str], i: int) -> tuple[int | None, int]:
+    """A day said as a cardinal: "5", "five", "twenty five" (never eats the year after it)."""
+    tok = toks[i]
+    if re.fullmatch(r"\d{1,2}", tok) and 1 <= int(tok) <= 31:
+        return int(tok), 1
+    if tok in ("twenty", "thirty"):
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        if nxt in UNITS and 0 < UNITS[nxt] < 10 and TENS[tok] + UNITS[nxt] <= 31:
+            return TENS[tok] + UNITS[nxt], 2
+        return TENS[tok], 1
+    if tok in UNITS and 1 <= UNITS[tok] <= 19:
+        return UNITS[tok], 1
+    return None, 0
 
 
 def _complete(
@@ -228,6 +238,10 @@ def parse_relative(text: str, today: dt.date) -> DatePreference | None:
     cleaned = clean(text)
     toks = cleaned.split()
     part = next((PARTS_OF_DAY[t] for t in toks if t in PARTS_OF_DAY), None)
+    if part is None:
+        part = next((v for k, v in PART_PHRASES.items()
+                     if re.search(rf"\b{k}\b", cleaned) and not re.search(rf"\b{k} next\b",
+                                                                          cleaned)), None)
     day: dt.date | None = None
     if "day after tomorrow" in cleaned:
         day = today + dt.timedelta(days=2)
@@ -244,9 +258,27 @@ def parse_relative(text: str, today: dt.date) -> DatePreference | None:
         if day is None:
             found = parse_date(cleaned, today)
             day = found if found is not None and found >= today else None
+        if day is None:
+            day = _day_of_month(toks, today)
     if day is None and part is None:
         return None
     return DatePreference(day, part)
+
+
+def _day_of_month(toks: list[str], today: dt.date) -> dt.date | None:
+    """"the twenty ninth": the next date with that day of the month."""
+    for i, tok in enumerate(toks):
+        if i > 0 and toks[i - 1] == "the":
+            day, _ = ordinal(toks, i)
+            if day is None:
+                continue
+            for months_ahead in range(3):
+                year = today.year + (today.month - 1 + months_ahead) // 12
+                month = (today.month - 1 + months_ahead) % 12 + 1
+                found = _safe(year, month, day)
+                if found is not None and found >= today:
+                    return found
+    return None
 
 
 def _weekday(toks: list[str], today: dt.date) -> dt.date | None:

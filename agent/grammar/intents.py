@@ -32,7 +32,7 @@ AFFIRM_PHRASES = (
 AGENT_PHRASES = (
     "talk to a person", "speak to a person", "talk to someone", "speak to someone",
     "speak with someone", "talk with someone", "speak with a person", "talk with a person",
-    "real person", "a human", "representative", "operator", "an agent", "live agent",
+    "real person", "a human", "real human", "human being", "representative", "operator", "an agent", "live agent",
     "the front desk", "talk to a human", "speak to a human", "transfer me", "receptionist",
     "talk to somebody", "speak to somebody", "customer service", "a nurse", "agent",
 )
@@ -78,6 +78,53 @@ LATER_PHRASES = ("call me back", "call back later", "not a good time", "bad time
                  "im busy", "i'm driving", "call later", "another time to talk")
 DONE_PHRASES = ("that's all", "thats all", "nothing else", "that's it", "i'm done", "no more")
 REFILL_PHRASES = ("refill", "renew", "more medication", "prescription", "need more")
+
+
+# Looser patterns tried after the phrase lists: a verb and its object anywhere in the turn.
+_W = r"(?:\w+\s+){0,4}"
+PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
+    "opt_out": (
+        re.compile(rf"\b(?:don't|dont|do not) want {_W}(?:calls|messages|texts|reminders)\b"),
+        re.compile(rf"\b(?:take|remove|delete|drop) {_W}(?:number|me|name)\b {_W}"
+                   r"(?:off|from)\b"),
+        re.compile(r"\b(?:take|remove) my (?:number|name) off\b"),
+        re.compile(r"\b(?:don't|dont|do not|never|stop) (?:\w+\s+){0,2}(?:call|calling|text|"
+                   r"texting|contact)\b(?! (?:back|you|them)\b)"),
+        re.compile(rf"\bno more {_W}(?:calls|messages|texts|reminders)\b"),
+    ),
+    "agent": (
+        re.compile(rf"\b(?:speak|talk|connect|transfer|put me through) {_W}(?:human|person|"
+                   r"someone|somebody|representative|staff|office|receptionist|nurse|"
+                   r"scheduler|agent)\b"),
+    ),
+    "repeat": (re.compile(r"^(?:huh|what|sorry|excuse me|pardon me)$"),
+               re.compile(r"\b(?:repeat|say again|again please)\b")),
+    "wrong_number": (
+        re.compile(r"\b(?:isn't|is not|not) (?:her|his|their|your) (?:phone|number)\b"),
+        re.compile(r"\bno longer (?:her|his|their) (?:phone|number)\b"),
+        re.compile(r"\b(?:doesn't|does not|don't|do not) (?:live|work) here\b"),
+    ),
+    "reschedule": (
+        re.compile(rf"\b(?:make|move|change|push|switch) {_W}(?:later|earlier|another|"
+                   r"different|next week|other)\b"),
+        re.compile(r"\b(?:later|earlier) in the (?:week|day|month)\b"),
+        re.compile(r"\b(?:another|different|other) (?:day|time|date|week)\b"),
+    ),
+    "cancel": (
+        re.compile(rf"\b(?:won't|wont|will not|don't|dont|do not|no longer) need {_W}"
+                   r"appointment\b"),
+        re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b"),
+    ),
+    "affirm": (
+        re.compile(r"^(?:you bet|i guess so|guess so|i think so|that would be me|that'd be me|"
+                   r"that's her|that's him|you got her|you got him|yes ma'am|yes sir|"
+                   r"that's fine|why not|go ahead|please do)\b"),
+    ),
+}
+
+
+def _pattern_hit(cleaned: str, intent: str) -> bool:
+    return any(p.search(cleaned) for p in PATTERNS.get(intent, ()))
 
 
 def _first_hit(cleaned: str, phrases: tuple[str, ...]) -> int | None:
@@ -138,7 +185,7 @@ def detect(text: str) -> frozenset[str]:
     found: set[str] = set()
     if is_bare_cancel(cleaned):
         found.add("cancel_ambiguous")
-    elif is_opt_out(cleaned):
+    elif is_opt_out(cleaned) or _pattern_hit(cleaned, "opt_out"):
         found.add("opt_out")
     table = (
         ("agent", AGENT_PHRASES), ("repeat", REPEAT_PHRASES),
@@ -147,11 +194,15 @@ def detect(text: str) -> frozenset[str]:
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
     )
     for name, phrases in table:
-        if any(has_phrase(cleaned, p) for p in phrases):
+        if any(has_phrase(cleaned, p) for p in phrases) or _pattern_hit(cleaned, name):
             found.add(name)
     if "wrong_number" in found:
         return frozenset(found)
+    if "cancel" in found:
+        found.discard("reschedule")
     answer = yes_no(cleaned)
+    if answer is None and _pattern_hit(cleaned, "affirm"):
+        answer = True
     if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
         found.add("affirm")
     elif answer is False and "opt_out" not in found:

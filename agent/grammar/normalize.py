@@ -10,6 +10,7 @@ between digits or letters.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 FILLERS = frozenset(
     {"um", "umm", "ummm", "uh", "uhh", "uhm", "er", "erm", "hmm", "hm", "mm", "mmm", "ah", "ahh"}
@@ -25,7 +26,10 @@ _SPACES = re.compile(r"\s+")
 
 def clean(text: str) -> str:
     """Lowercase, drop punctuation and hesitations, single spaces."""
-    out = text.translate(_APOSTROPHES).lower()
+    # NFKC folds width and superscript forms ("１", "¹" -> "1"); other characters that
+    # Python calls digits but int() refuses are dropped.
+    out = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+    out = "".join(ch for ch in out if not ch.isdigit() or ch in "0123456789")
     out = re.sub(r"\b(?:uh[- ]huh|mm[- ]hmm|mhm|uh[- ]hum)\b", "uhhuh", out)
     out = _DROP.sub(" ", out)
     out = _PAUSE.sub(" ", out)

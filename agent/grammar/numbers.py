@@ -65,6 +65,8 @@ def digit_run(tokens: list[str], start: int) -> tuple[str, int]:
             digits.append(str(UNITS[tok]))
         elif tok == "hundred" and digits:
             digits.append("00")
+        elif tok in ("then", "dash", "and") and digits and _next_is_digit(tokens, i + 1):
+            pass  # "five five five then oh one ..."
         else:
             break
         i += 1

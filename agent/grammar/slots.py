@@ -30,7 +30,8 @@ _ID_LEAD = frozenset({"my", "member", "id", "i.d", "i.d.", "number", "is", "it's
 NAME_PREFIXES = (
     "my name is", "my name's", "the name is", "name is", "this is", "it's", "its", "i'm", "im",
     "i am", "you're speaking with", "you are speaking with", "speaking with", "it is", "yes",
-    "yeah", "sure", "hi", "hello", "that's", "this",
+    "yeah", "sure", "hi", "hello", "that's", "this", "dr", "dr.", "doctor", "mr", "mr.", "mrs",
+    "mrs.", "ms", "ms.", "miss",
 )
 _NOT_NAME = frozenset({"and", "my", "birthday", "born", "date", "of", "birth", "is", "the", "on",
                        "i", "was", "speaking", "calling", "here", "yes", "no", "please",
