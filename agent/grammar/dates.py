@@ -267,8 +267,8 @@ def parse_relative(text: str, today: dt.date) -> DatePreference | None:
 
 def _day_of_month(toks: list[str], today: dt.date) -> dt.date | None:
     """"the twenty ninth": the next date with that day of the month."""
-    for i, tok in enumerate(toks):
-        if i > 0 and toks[i - 1] == "the":
+    for i in range(1, len(toks)):
+        if toks[i - 1] == "the":
             day, _ = ordinal(toks, i)
             if day is None:
                 continue

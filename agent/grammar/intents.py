@@ -32,7 +32,8 @@ AFFIRM_PHRASES = (
 AGENT_PHRASES = (
     "talk to a person", "speak to a person", "talk to someone", "speak to someone",
     "speak with someone", "talk with someone", "speak with a person", "talk with a person",
-    "real person", "a human", "real human", "human being", "representative", "operator", "an agent", "live agent",
+    "real person", "a human", "real human", "human being", "representative", "operator",
+    "an agent", "live agent",
     "the front desk", "talk to a human", "speak to a human", "transfer me", "receptionist",
     "talk to somebody", "speak to somebody", "customer service", "a nurse", "agent",
 )

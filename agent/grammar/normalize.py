@@ -26,7 +26,7 @@ _SPACES = re.compile(r"\s+")
 
 def clean(text: str) -> str:
     """Lowercase, drop punctuation and hesitations, single spaces."""
-    # NFKC folds width and superscript forms ("１", "¹" -> "1"); other characters that
+    # NFKC folds full-width and superscript digits to ASCII; other characters that
     # Python calls digits but int() refuses are dropped.
     out = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
     out = "".join(ch for ch in out if not ch.isdigit() or ch in "0123456789")
