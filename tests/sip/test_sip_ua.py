@@ -5,6 +5,8 @@ from __future__ import annotations
 import pathlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sip_uanet import Net, make_ua
 
 from carrier.sip.call import CallState
@@ -387,3 +389,23 @@ def test_torture_messages_get_the_ua_answer(name: str, status: int | None) -> No
     for reply in replies:
         assert all(o.dest == ("UDP", "127.0.0.7", 5099) for o in outs if hasattr(o, "dest"))
         assert isinstance(reply, Response)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(p.stem for p in VECTORS.glob("*.dat"))),
+    st.integers(0, 4000),
+    st.binary(max_size=6),
+    st.integers(0, 6),
+)
+def test_fuzz_ua_receive_never_raises(name: str, pos: int, insert: bytes, cut: int) -> None:
+    """Mutated torture messages: the UA answers or drops, never raises (RFC 4475's aim)."""
+    ua = make_ua("127.0.0.1", 5060)
+    data = (VECTORS / f"{name}.dat").read_bytes()
+    pos %= len(data) + 1
+    outs = ua.receive(data[:pos] + insert + data[pos + cut :], ("UDP", "127.0.0.7", 5099), now=0.0)
+    for event in outs:
+        if isinstance(event, IncomingCall):
+            event.call.ring(0.0)
+            event.call.reject(486, 0.0)
+    ua.handle_timer(100.0)
