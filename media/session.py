@@ -177,7 +177,7 @@ class MediaSession(TickTarget):
 
     def _on_rtcp(self, data: bytes, addr: Address) -> None:
         assert self._loop is not None
-        self.stream.receive_rtcp(data, self._loop.time(), time.time())
+        self.stream.receive_rtcp(data, self._loop.time(), time.time(), addr)
 
     def on_skipped(self, count: int) -> None:
         self.stream.skipped_ticks += count

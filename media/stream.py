@@ -183,6 +183,10 @@ class RtpStream:
         self.remote_rtcp_addr = rtcp_addr or _rtcp_of(addr)
         self._latched = False
 
+    @property
+    def remote_addr_host(self) -> str | None:
+        return None if self.remote_addr is None else self.remote_addr[0]
+
     def set_codec(self, payload_type: int, dtmf_payload_type: int | None) -> None:
         if payload_type != self.codec.payload_type:
             self.codec = make_codec(payload_type)
@@ -399,7 +403,11 @@ class RtpStream:
         data = serialize_compound(packets)
         return self.srtp.protect_rtcp(data) if self.srtp else data
 
-    def receive_rtcp(self, data: bytes, now: float, wallclock: float) -> bool:
+    def receive_rtcp(
+        self, data: bytes, now: float, wallclock: float, addr: Address | None = None
+    ) -> bool:
+        """Account an RTCP datagram; a valid one from ``addr`` latches our RTCP target
+        there (the peer's NAT may map its RTCP port anywhere)."""
         try:
             if self.srtp is not None:
                 data = self.srtp.unprotect_rtcp(data)
@@ -407,6 +415,8 @@ class RtpStream:
         except (SrtpError, RtcpParseError):
             self._rejected += 1
             return False
+        if addr is not None and self._latched and addr[0] == self.remote_addr_host:
+            self.remote_rtcp_addr = addr
         for packet in packets:
             if isinstance(packet, Bye) and self._rx is not None and self._rx.ssrc in packet.sources:
                 self.remote_bye = True

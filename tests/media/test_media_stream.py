@@ -309,3 +309,17 @@ def test_g722_is_wideband_and_uses_the_8khz_rtp_clock() -> None:
     assert all(p.payload_type == 9 and len(p.payload) == 160 for p in packets)
     assert (packets[1].timestamp - packets[0].timestamp) & 0xFFFFFFFF == 160
     assert abs(peak_hz(np.concatenate(heard)[3200:]) - 6000) < 10
+
+
+def test_rtcp_latches_to_the_peers_rtcp_source_after_rtp_latching() -> None:
+    a, b = pair()
+    natted = ("198.51.100.7", 61000)
+    packet = b.tick_send()
+    assert packet is not None
+    a.receive_rtp(packet, natted, 0.0)
+    rtcp = b.build_rtcp(0.1, 1_000_000.0)
+    assert a.receive_rtcp(rtcp, 0.1, 1_000_000.0, ("198.51.100.7", 62017))
+    assert a.remote_rtcp_addr == ("198.51.100.7", 62017)
+    # RTCP from another host does not move it
+    assert a.receive_rtcp(rtcp, 0.2, 1_000_000.1, ("203.0.113.9", 9))
+    assert a.remote_rtcp_addr == ("198.51.100.7", 62017)
