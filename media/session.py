@@ -1,15 +1,25 @@
 """``MediaSession``: one call's RTP leg on asyncio (the contract in ARCHITECTURE.md).
 
-    session = MediaSession(local_addr=("127.0.0.1", 0), remote_addr=("127.0.0.1", 40000))
-    await session.start()            # binds RTP (even port) + RTCP (port + 1), joins the pacer
-    session.local_addr               # -> ("127.0.0.1", 3xxxx) for the SDP answer
-    async for frame in session.inbound(): ...   # 320-sample int16 frames, 16 kHz, 20 ms
-    completed = await session.play(frames)      # False when cancel_playback() stopped it
-    session.cancel_playback()        # no queued frame is sent after the next tick
-    session.send_dtmf("123#")        # RFC 4733; await session.drain_dtmf() to wait
-    async for event in session.dtmf_events(): ...
-    session.stats()
-    await session.close()
+    session = MediaSession(
+        local_addr=("127.0.0.1", 0),      # port 0: a free even port (RTCP on port + 1)
+        remote_addr=("192.0.2.10", 40000),  # from the SDP; None until known (latching)
+        payload_type=0,                   # 0 PCMU, 8 PCMA, 9 G.722
+        dtmf_payload_type=101,            # telephone-event PT, None: in-band tones
+        srtp_tx=SrtpKey.from_inline(suite, our_inline),    # SDES keys, both or neither
+        srtp_rx=SrtpKey.from_inline(suite, their_inline),
+        direction="sendrecv",             # sendonly / recvonly / inactive for hold
+    )
+    await session.start()                 # binds the sockets, joins the shared pacer
+    session.local_addr                    # -> (host, even port) for our SDP
+    async for frame in session.inbound(): ...   # numpy int16, 320 samples, 16 kHz, 20 ms
+    completed = await session.play(frames)      # (async) iterable of such frames;
+                                                # False when cancel_playback() stopped it
+    session.cancel_playback()             # barge-in: nothing queued is sent after this
+    session.send_dtmf("123#")             # await session.drain_dtmf() to wait for it
+    async for event in session.dtmf_events(): ...   # DtmfEvent(digit, duration_ms, source)
+    session.update_remote(addr)           # re-INVITE; also set_direction(), set_codec()
+    session.stats()                       # MediaStats (packets, loss, jitter, late, ...)
+    await session.close()                 # RTCP BYE, sockets closed, iterators end
 
 All protocol logic lives in ``media.stream.RtpStream`` (sans-IO); this file only moves
 bytes, frames and wake-ups between it, the sockets and the pacer.
