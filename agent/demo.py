@@ -8,11 +8,16 @@ synthesised answer. Synthetic lines only; nobody real.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from agent.handler import patient_uuid
 
 FRAME_S = 0.02
 SPEECH_RMS = 300.0
@@ -83,3 +88,115 @@ class ScriptedPatient:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         return self.log
+
+
+# ---- the README's demo call -----------------------------------------------------------
+
+DEMO_SCRIPT = ("Hello?", "Yes, this is Testa.", "March fifth, nineteen eighty.",
+               "Yes, I will be there. Confirm.")
+
+
+class PatientPhone:
+    """A phone on the demo trunk's address that answers and runs a scripted patient."""
+
+    def __init__(self, tts: Any, host: str, port: int, script: Sequence[str]) -> None:
+        from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
+
+        self.tts = tts
+        self.script = script
+        self.log: PatientLog | None = None
+        self.invite_identity: list[str] = []
+        self.done = asyncio.Event()
+        self.endpoint = SipEndpoint(EndpointConfig(udp=(host, port), tcp=None, tls=None,
+                                                   user="patient"), on_call=self._answer)
+
+    async def _answer(self, sipcall: Any) -> None:
+        from carrier.sip.events import CallEnded  # noqa: PLC0415
+        from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp  # noqa: PLC0415
+        from media.session import MediaSession  # noqa: PLC0415
+
+        self.invite_identity = sipcall.request.get_all("Identity")
+        media = MediaSession(local_addr=("127.0.0.1", 0))
+        await media.start()
+        try:
+            answer, neg = build_answer(parse_sdp(sipcall.remote_sdp or b""),
+                                       LocalMedia("127.0.0.1", media.local_addr[1], srtp="off"),
+                                       session_id=7, version=1)
+            media.update_remote((neg.remote_address, neg.remote_port))
+            media.set_codec(neg.payload_type, neg.dtmf_payload_type)
+            sipcall.answer(answer.serialize())
+            patient = ScriptedPatient(media, self.tts, answer_first=True)
+            self.log = await patient.run(self.script)
+            with contextlib.suppress(TimeoutError):
+                await sipcall.wait_for(CallEnded, timeout=10)
+        finally:
+            await media.close()
+            self.done.set()
+
+
+async def demo_call(stack: Any) -> int:
+    """Place the demo reminder through the dialer's compliance gate and print what happened."""
+    from carrier.call import DialFailure, DialRequest  # noqa: PLC0415
+
+    settings, records, gateway, rt = stack.settings, stack.records, stack.gateway, stack.runtime
+    trunk = settings.trunk(settings.dialer.trunk)
+    phone = PatientPhone(rt.tts, trunk.host, trunk.port, DEMO_SCRIPT)
+    pid = str(patient_uuid("pat-1001"))
+    out = print
+    out("\n=== demo: appointment reminder to a synthetic patient (Testa, +1 555-010-0123) ===")
+    async with phone.endpoint:
+        decision = await _demo_gate(stack, "+15550100123", pid)
+        out(f"compliance gate: {'dial' if decision[0] else 'refused'} ({decision[1]})")
+        if not decision[0]:
+            out("The gate refused this call now; run the demo inside the calling window "
+                "(8 a.m. to 9 p.m. in the patient's time zone). Nothing was dialled.")
+            return 0
+        req = DialRequest(to="+15550100123", from_number=settings.dialer.caller_id,
+                          trunk=trunk.name, origid=str(uuid.uuid4()))
+        call = await gateway.dial(req)
+        if isinstance(call, DialFailure):
+            out(f"dial failed: {call.outcome.value} {call.code or ''}")
+            return 1
+        result = await gateway.run_outbound(call, {
+            "workflow": "appointment_reminder", "patient_id": pid, "appointment_id": "appt-1"})
+        await asyncio.wait_for(phone.done.wait(), timeout=30)
+    stir = gateway.stir
+    if stir is not None and stir.verifier is not None and phone.invite_identity:
+        from stir_shaken.aio import verify_fetching  # noqa: PLC0415
+
+        v = await verify_fetching(stir.verifier, stir.fetcher, phone.invite_identity,
+                                  req.from_number, req.to, now=time.time())
+        out(f"Identity header at the patient's phone: {v.status} (attest {v.attest}, "
+            f"{v.verstat})")
+    out("\n--- redacted transcript (as stored) ---")
+    for row in await records.pool.fetch(
+            "SELECT speaker, text FROM call_transcripts WHERE call_id = $1 ORDER BY seq",
+            call.call_id):
+        out(f"{row['speaker']:>7}: {row['text']}")
+    status = await records.pool.fetchval(
+        "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
+    audits = await records.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE record_id = $1", call.call_id)
+    out("\n--- records written ---")
+    path = " > ".join(result.path) if result else ""
+    out(f"outcome: {result.outcome if result else 'none'}; path: {path}")
+    out(f"appointment appt-1 status: {status}")
+    out(f"audit entries for this call: {audits}; call record and transcript committed")
+    problems = await records.verify_chain("audit")
+    out(f"audit hash chain: {'intact' if not problems else f'{len(problems)} faults'}")
+    return 0 if result is not None and result.outcome == "confirmed" else 1
+
+
+async def _demo_gate(stack: Any, number: str, pid: str) -> tuple[bool, str]:
+    """Ask the dialer's gate; without the dialer, only consent and DNC are checked."""
+    records = stack.records
+    gate = getattr(stack.plugin, "gate_check", None)
+    if gate is not None:
+        return await gate(stack, number, pid)
+    from carrier.records.store import Channel  # noqa: PLC0415
+
+    if not await records.has_consent(number, Channel.VOICE):
+        return False, "tcpa.consent.missing"
+    if (await records.dnc_status(number)).org:
+        return False, "dnc.organisation"
+    return True, "consent on file, not on the do-not-call list"

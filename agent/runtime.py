@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from agent.demo import demo_call
 from agent.handler import AgentRuntime, patient_uuid
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.postgres import PostgresCalendar
@@ -25,6 +26,8 @@ from agent.workflow.records import ClinicFileSource
 from carrier.records.store import Channel, ConsentKind, Records
 
 log = logging.getLogger("agent.runtime")
+
+__all__ = ["demo_call", "seed_demo", "setup", "teardown"]
 
 
 async def setup(settings: Any, records: Records, *, speech: bool = True) -> AgentRuntime:
