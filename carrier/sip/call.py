@@ -68,6 +68,7 @@ class Call:
         self.local_tag = local_tag
         self.dest = dest
         self.credentials = credentials
+        self.trunk: str | None = None  # inbound: the trunk the policy matched the source to
         self.state = CallState.INITIAL
         self.dialog: Dialog | None = Dialog.from_uas(invite, local_tag) if role == "uas" else None
         self.server_key: str | None = None

@@ -26,15 +26,71 @@ class Refusal:
 
 
 @dataclass
+class TokenBucket:
+    """At most `rate` admissions per second, bursting up to one second's worth."""
+
+    rate: float
+    _tokens: float = field(default=0.0, init=False)
+    _last: float | None = field(default=None, init=False)
+
+    def take(self, now: float) -> bool:
+        if self._last is None:
+            self._tokens = self.rate
+        else:
+            self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+@dataclass
+class TrunkRule:
+    """One trunk's source networks and limits (from its settings)."""
+
+    name: str
+    networks: tuple[Network, ...]
+    max_concurrent: int | None = None
+    max_cps: float | None = None
+    _bucket: TokenBucket | None = field(default=None, init=False)
+
+    @classmethod
+    def from_strings(cls, name: str, acl: list[str] | tuple[str, ...], *,
+                     max_concurrent: int | None = None,
+                     max_cps: float | None = None) -> TrunkRule:  # fmt: skip
+        nets = tuple(ipaddress.ip_network(a, strict=False) for a in acl)
+        return cls(name, nets, max_concurrent, max_cps)
+
+    def matches(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(addr in net for net in self.networks)
+
+    def take(self, now: float) -> bool:
+        if self.max_cps is None:
+            return True
+        if self._bucket is None:
+            self._bucket = TokenBucket(self.max_cps)
+        return self._bucket.take(now)
+
+
+@dataclass
 class InboundPolicy:
-    """`acl=None` admits any source; an empty tuple admits none."""
+    """`acl=None` admits any source; an empty tuple admits none. With `trunks`, a
+    source must also belong to one trunk, whose own limits then apply."""
 
     acl: tuple[Network, ...] | None = None
     max_concurrent: int | None = None
     max_cps: float | None = None
     retry_after: int = 5
-    _tokens: float = field(default=0.0, init=False)
-    _last: float | None = field(default=None, init=False)
+    trunks: tuple[TrunkRule, ...] = ()
+    _bucket: TokenBucket | None = field(default=None, init=False)
+
+    def trunk_for(self, source_ip: str) -> TrunkRule | None:
+        try:
+            addr = ipaddress.ip_address(source_ip)
+        except ValueError:
+            return None
+        return next((t for t in self.trunks if t.matches(addr)), None)
 
     @classmethod
     def from_strings(
@@ -57,24 +113,25 @@ class InboundPolicy:
             return False
         return any(addr in net for net in self.acl)
 
-    def check(self, source_ip: str, active_calls: int, now: float) -> Refusal | None:
-        if not self.allowed_source(source_ip):
+    def check(
+        self, source_ip: str, active_calls: int, now: float, *, trunk_calls: int = 0
+    ) -> Refusal | None:
+        """`trunk_calls`: calls now active on the trunk this source belongs to."""
+        trunk = self.trunk_for(source_ip)
+        if not self.allowed_source(source_ip) or (self.trunks and trunk is None):
             return Refusal(403, "Forbidden", "acl")
-        if self.max_concurrent is not None and active_calls >= self.max_concurrent:
+        full = self.max_concurrent is not None and active_calls >= self.max_concurrent
+        if trunk is not None and trunk.max_concurrent is not None:
+            full = full or trunk_calls >= trunk.max_concurrent
+        if full:
             return Refusal(503, "Service Unavailable", "concurrent-calls", self.retry_after)
-        if self.max_cps is not None and not self._take_token(now):
+        fast = False
+        if self.max_cps is not None:
+            if self._bucket is None:
+                self._bucket = TokenBucket(self.max_cps)
+            fast = not self._bucket.take(now)
+        if not fast and trunk is not None:
+            fast = not trunk.take(now)
+        if fast:
             return Refusal(503, "Service Unavailable", "calls-per-second", self.retry_after)
         return None
-
-    def _take_token(self, now: float) -> bool:
-        """Token bucket holding at most one second's worth of calls."""
-        assert self.max_cps is not None
-        if self._last is None:
-            self._tokens = self.max_cps
-        else:
-            self._tokens = min(self.max_cps, self._tokens + (now - self._last) * self.max_cps)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False

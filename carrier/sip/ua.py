@@ -362,6 +362,13 @@ class UserAgent:
     def active_calls(self) -> int:
         return sum(1 for c in self.calls.values() if c.state is not CallState.TERMINATED)
 
+    def active_calls_on(self, trunk: str) -> int:
+        return sum(
+            1
+            for c in self.calls.values()
+            if c.trunk == trunk and c.state is not CallState.TERMINATED
+        )
+
     # ---- internals ---------------------------------------------------------------------
     def _local(self, transport: str) -> tuple[str, int]:
         local = self.config.contacts.get(transport) or next(iter(self.config.contacts.values()))
@@ -484,7 +491,11 @@ class UserAgent:
             return self._reply(req, key, 422, now, (("Min-SE", str(self.config.min_se)),))
         if req.call_id in self.calls:
             return self._reply(req, key, 482, now)
-        refusal: Refusal | None = self.policy.check(source[1], self.active_calls, now)
+        trunk = self.policy.trunk_for(source[1])
+        trunk_calls = 0 if trunk is None else self.active_calls_on(trunk.name)
+        refusal: Refusal | None = self.policy.check(
+            source[1], self.active_calls, now, trunk_calls=trunk_calls
+        )
         if refusal is not None:
             extra = (("Retry-After", str(refusal.retry_after)),) if refusal.retry_after else ()
             out = self._reply(req, key, refusal.status, now, extra)
@@ -493,6 +504,7 @@ class UserAgent:
         replaces = Replaces.parse(replaces_value) if replaces_value else None
         call = Call(self, "uas", req, self.new_id(), dest=source, credentials=None)
         call.server_key = key
+        call.trunk = None if trunk is None else trunk.name
         self.calls[req.call_id] = call
         out = self.respond(key, Response.for_request(req, 100), now)
         return [*out, IncomingCall(call, req, replaces)]

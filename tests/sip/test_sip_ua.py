@@ -30,7 +30,7 @@ from carrier.sip.events import (
     RequestResult,
 )
 from carrier.sip.message import Request, Response, parse_message
-from carrier.sip.policy import InboundPolicy
+from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
 from carrier.sip.ua import Registration, UaConfig, UserAgent
 from carrier.sip.uri import parse_uri
@@ -409,3 +409,26 @@ def test_fuzz_ua_receive_never_raises(name: str, pos: int, insert: bytes, cut: i
             event.call.ring(0.0)
             event.call.reject(486, 0.0)
     ua.handle_timer(100.0)
+
+
+def test_per_trunk_acl_and_limits() -> None:
+    rules = (
+        TrunkRule.from_strings("a", ["127.0.0.1/32"], max_concurrent=1),
+        TrunkRule.from_strings("b", ["127.0.0.5/32"], max_cps=1.0),
+    )
+    caller = make_ua("127.0.0.1", 5060)
+    stranger = make_ua("127.0.0.9", 5090)
+    gw = make_ua("127.0.0.2", 5070, policy=InboundPolicy(trunks=rules))
+    net = Net(caller, stranger, gw)
+    _, outs = caller.invite("sip:x@127.0.0.2:5070", now=0.0, sdp=OFFER.serialize())
+    net.send(caller, outs)
+    _, outs = caller.invite("sip:y@127.0.0.2:5070", now=0.0, sdp=OFFER.serialize())
+    net.send(caller, outs)
+    _, outs = stranger.invite("sip:z@127.0.0.2:5070", now=0.0, sdp=OFFER.serialize())
+    net.send(stranger, outs)
+    net.pump()
+    (incoming,) = net.take(gw, IncomingCall)
+    assert incoming.call.trunk == "a"
+    assert [f.status for f in net.take(caller, CallFailed)] == [503]
+    assert [f.status for f in net.take(stranger, CallFailed)] == [403]
+    assert [r.rule for r in net.take(gw, PolicyRefused)] == ["concurrent-calls", "acl"]
