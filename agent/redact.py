@@ -57,7 +57,8 @@ _CTX = {
     "MEMBER_ID": re.compile(r"\b(member|membership|policy|subscriber|insurance|group|plan|"
                             r"beneficiary|medicaid|medicare)\s*(id|i d|number|no|#|num)?\b[^.\d]"
                             r"{0,25}$", re.I),
-    "ACCOUNT": re.compile(r"\b(account|acct|card number|credit card|routing|bank)\b[^.\d]{0,25}$",
+    "ACCOUNT": re.compile(r"\b(account|acct|card number|credit card|routing|bank|claim|"
+                          r"ending in|invoice|reference number)\b[^.\d]{0,25}$",
                           re.I),
     "LICENSE": re.compile(r"\b(licen[cs]e|certificate|dea|npi|passport)\b(?! plate)[^.\d]{0,25}$",
                           re.I),
@@ -104,7 +105,7 @@ _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("EMAIL", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
-    ("EMAIL", re.compile(r"\b[a-z0-9]+(?:\s+(?:dot|underscore)\s+[a-z0-9]+)*\s+at\s+[a-z0-9]+"
+    ("EMAIL", re.compile(r"\b[a-z0-9._]+(?:\s+(?:dot|underscore)\s+[a-z0-9]+)*\s+at\s+[a-z0-9]+"
                          r"(?:\s+dot\s+[a-z]+)+\b", re.I)),
     ("URL", re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|gov|edu|"
                        r"io|health|info|us)(?:/\S*)?\b", re.I)),
@@ -134,8 +135,24 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                        re.I)),
     ("VEHICLE", re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")),
 ]
+_PLACE = re.compile(r"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\s+(?:apartments|complex|village|heights|"
+                    r"towers|estates|manor|gardens|county|township)\b")
+_AGE_SAID = re.compile(r"\b(?:i'm|i am|he's|he is|she's|she is|they're|turned|turning|aged?|"
+                       r"is now)\s+((?:ninety|one hundred)(?:[\s-](?:and\s)?(?:one|two|three|four|"
+                       r"five|six|seven|eight|nine))?|9\d|1[0-2]\d)\b", re.I)
+_DAY_ONLY = re.compile(r"\b(?:on|since|by|until|before|after) the (\d{1,2}(?:st|nd|rd|th)|"
+                       r"(?:twenty |thirty )?(?:first|second|third|fourth|fifth|sixth|seventh|"
+                       r"eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|"
+                       r"sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth))\b",
+                       re.I)
+_NUMBER_WORDS = frozenset({"zero", "oh", "one", "two", "three", "four", "five", "six", "seven",
+                           "eight", "nine", "ten", "eleven", "twelve", "thirteen", "fourteen",
+                           "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+                           "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+                           "hundred", "thousand", "and", "double", "triple"})
 _SHORT_DATE = re.compile(r"\b(?:on|since|until|from|by|date|dated)\s+(\d{1,2}/\d{1,2})\b", re.I)
-_NAME_HERE = re.compile(r"(?:^|[.!?]\s+)([A-Z][a-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)\s+here\b")
+_NAME_HERE = re.compile(
+    r"(?:^|[.!?]\s+)([A-Z][a-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)\s+(?:here|speaking|calling)\b")
 _SPOKEN_MONTH_YEAR = re.compile(
     rf"\b{_MONTH}\s+(?:of\s+)?(?:nineteen|two thousand|twenty)(?:\s+(?:oh|hundred|[a-z]+ty|"
     r"ten|eleven|twelve|[a-z]+teen|one|two|three|four|five|six|seven|eight|nine)){1,2}\b", re.I)
@@ -207,7 +224,7 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
 
-def _known_spans(text: str, toks: list[Tok], known: KnownIdentifiers) -> list[Span]:  # noqa: PLR0912 - one branch per context label
+def _known_spans(text: str, toks: list[Tok], known: KnownIdentifiers) -> list[Span]:  # noqa: PLR0912 - one branch per identifier kind
     out: list[Span] = []
     for name in known.names:
         for part in {name, *name.split()}:
@@ -265,7 +282,7 @@ def _label_number(text: str, start: int, digits: str, *, end: int | None = None)
     return "PHONE" if ctx == "PHONE" else "ID"
 
 
-def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]:  # noqa: PLR0912 - one pass per recogniser, kept together to read the policy
+def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]:  # noqa: PLR0912, PLR0915 - one pass per recogniser, kept together to read the policy
     spans: list[Span] = []
     toks = tokenize(text)
     for label, pattern in _PATTERNS:
@@ -283,6 +300,15 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
         spans.append(Span(m.start(), m.end(), "AGE"))
     for m in _SHORT_DATE.finditer(text):
         spans.append(Span(m.start(1), m.end(1), "DATE"))
+    for m in _DAY_ONLY.finditer(text):
+        spans.append(Span(m.start(1), m.end(1), "DATE"))
+    for m in _PLACE.finditer(text):
+        spans.append(Span(m.start(1), m.end(1), "ADDRESS"))
+    for m in _AGE_SAID.finditer(text):
+        value = m.group(1).lower()
+        if not value.isdigit() or int(value) >= 90:
+            spans.append(Span(m.start(1), m.end(1), "AGE"))
+    spans += _spoken_numbers_in_context(text, toks)
     for m in _NAME_HERE.finditer(text):
         if m.group(1).split()[0].lower() not in _NOT_NAMES:
             spans.append(Span(m.start(1), m.end(1), "NAME"))
@@ -333,6 +359,28 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
             spans += [Span(s.start, s.end, "DOB") for s in spans if s.label == "DATE"
                       and _same_date(text[s.start:s.end], known.dob)]
     return _resolve(text, spans)
+
+
+def _spoken_numbers_in_context(text: str, toks: list[Tok]) -> list[Span]:
+    """Numbers said as cardinals after an ID word ("medical record, nine hundred thousand
+    and three"): every identifier context redacts the number words that follow it."""
+    out: list[Span] = []
+    i = 0
+    while i < len(toks):
+        label = _context(text, toks[i].start)
+        if label in ("MRN", "MEMBER_ID", "ACCOUNT", "SSN", "LICENSE", "DEVICE", "VEHICLE") and (
+                toks[i].text in _NUMBER_WORDS and toks[i].text != "and"):
+            j = i
+            while j + 1 < len(toks) and toks[j + 1].text in _NUMBER_WORDS:
+                j += 1
+            while toks[j].text == "and":
+                j -= 1
+            if j - i >= 2:
+                out.append(Span(toks[i].start, toks[j].end, label))
+            i = j + 1
+        else:
+            i += 1
+    return out
 
 
 def _same_date(fragment: str, dob: dt.date) -> bool:

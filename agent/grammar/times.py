@@ -82,7 +82,7 @@ def parse_time(text: str) -> dt.time | None:
     return None
 
 
-def _minutes(toks: list[str], i: int) -> tuple[int, int]:  # noqa: PLR0911 - one exit per relative-time form
+def _minutes(toks: list[str], i: int) -> tuple[int, int]:  # noqa: PLR0911 - one exit per minute form
     if i >= len(toks):
         return 0, 0
     tok = toks[i]

@@ -43,6 +43,9 @@ def _digit_value(tok: str) -> str | None:
     return None
 
 
+_NOT_ID_GROUPS = frozenset({"ID", "MRN", "SSN", "DOB", "PIN", "PO", "OK", "IS", "MY", "IT", "NO",
+                            "ON", "IN", "AT", "TO", "OF", "AM", "PM", "VIN", "NPI", "DEA", "USA",
+                            "THE", "AND", "FOR"})
 _FILLERS = frozenset({"uh", "um", "er", "erm", "hmm", "uhm"})
 _GAP = re.compile(r"^[\s,.\-]*$")
 
@@ -98,7 +101,7 @@ def digit_runs(toks: list[Tok], text: str, *, min_digits: int = 4) -> list[tuple
     return out
 
 
-def _id_piece(tok: Tok) -> str | None:  # noqa: PLR0911 - one exit per day-of-month form
+def _id_piece(tok: Tok) -> str | None:  # noqa: PLR0911 - one exit per spelling form
     t = tok.text
     if t in NATO:
         return NATO[t]
@@ -112,6 +115,8 @@ def _id_piece(tok: Tok) -> str | None:  # noqa: PLR0911 - one exit per day-of-mo
         return _STRONG_DIGITS[t]
     if re.fullmatch(r"[a-z0-9]+", t) and any(c.isdigit() for c in t):
         return t.upper()
+    if re.fullmatch(r"[A-Z]{2,4}", tok.raw) and tok.raw not in _NOT_ID_GROUPS:
+        return tok.raw  # a letter group read as written: "YYC 555 000 111"
     return None
 
 
@@ -212,7 +217,7 @@ def spoken_dates(toks: list[Tok]) -> list[tuple[int, int]]:
         if used:
             end = j + used
             year = _year_at(toks, end)
-            out.append((i, end + year - 1))
+            out.append((_year_before(toks, i) if not year else i, end + year - 1))
             continue
         k = i - 1
         if k >= 0 and toks[k].text == "of":
@@ -222,6 +227,14 @@ def spoken_dates(toks: list[Tok]) -> list[tuple[int, int]]:
             year = _year_at(toks, i + 1)
             out.append((day_start, i + year))
     return out
+
+
+def _year_before(toks: list[Tok], i: int) -> int:
+    """Start of a year said just before the month ("nineteen ninety two, July 14th")."""
+    for k in range(max(0, i - 4), i):
+        if _year_at(toks, k) == i - k:
+            return k
+    return i
 
 
 def _looks_like_date_after(toks: list[Tok], i: int) -> bool:
