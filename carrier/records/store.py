@@ -147,6 +147,13 @@ def check_details(details: Mapping[str, Any]) -> None:
             raise PhiInDetails(f"audit detail {key!r} must be a string, integer or boolean")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset hook: skip asyncpg's ``RESET ALL; UNLISTEN *; ...`` round trip on every
+    release (it doubles the cost of a consent check). asyncpg still rolls back an open
+    transaction. Callers must not leave session state on pooled connections: use
+    ``SET LOCAL`` inside a transaction, never ``SET``/``LISTEN``/session advisory locks."""
+
+
 def _now(at: datetime | None) -> datetime:
     return datetime.now(UTC) if at is None else at
 
@@ -174,8 +181,9 @@ class Records:
     ) -> Records:
         """Connect as the application role (no UPDATE/DELETE on the ledgers) and start."""
         pool = await asyncpg.create_pool(
-            dsn, user=app_role, min_size=min_size, max_size=max_size
-        ) if app_role else await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+            dsn, min_size=min_size, max_size=max_size, reset=_keep_session,
+            **({"user": app_role} if app_role else {}),
+        )
         try:
             async with pool.acquire() as conn:
                 keys = await keysmod.load_keyring(conn, kek)
