@@ -68,6 +68,7 @@ class EndpointConfig:
     tls_key: str | None = None
     tls_ca: str | None = None  # trust anchors for outbound TLS
     tls_verify: bool = True
+    advertise: str | None = None  # address for Via/Contact when bound to 0.0.0.0
     user: str = "gateway"
     user_agent: str = "carrier-sip/0.1"
     session_expires: int = 1800
@@ -214,6 +215,8 @@ class SipEndpoint:
         if cfg.tls is not None and cfg.tls_cert and cfg.tls_key:
             ctx = server_tls_context(cfg.tls_cert, cfg.tls_key)
             await self._listen("TLS", cfg.tls, ctx, contacts)
+        if cfg.advertise:
+            contacts = {name: (cfg.advertise, port) for name, (_, port) in contacts.items()}
         ua_config = UaConfig(
             contacts=contacts,
             user=cfg.user,
