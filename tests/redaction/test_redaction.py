@@ -37,21 +37,24 @@ def test_labelled_set_recall(known: KnownIdentifiers | None) -> None:
     assert report.false_positive_lines <= 2
 
 
-def test_heldout_recall_report() -> None:
+@pytest.mark.parametrize("name", ["heldout.txt", "heldout2.txt"])
+def test_heldout_recall_report(name: str) -> None:
     """Lines written after tuning, reported to show how redaction generalises.
 
     First measured at 68.8% overall (DOB 3/4, member ID 1/2, MRN 1/2, SSN and phone all
     caught); the recognisers were then extended with general rules (year said before the
     month, letter groups in IDs, cardinal numbers after ID words, "X speaking", places,
-    ages said without "years old"), so this set is no longer held out.
+    ages said without "years old"), so this set is no longer held out. heldout2.txt was
+    written after that and is measured as is (92.6%: a birth year said apart from the
+    month and day, which Safe Harbor allows to stay, and a device serial starting "PM").
     """
-    utterances = load("heldout.txt")
+    utterances = load(name)
     report = evaluate(utterances, None)
-    print(f"\nredaction held-out, {len(utterances)} lines (patterns only):")
+    print(f"\nredaction {name}, {len(utterances)} lines (patterns only):")
     print("\n".join(report.lines()))
     for miss in report.misses:
         print("  miss:", miss)
-    assert sum(report.total.values()) >= 30
+    assert sum(report.total.values()) >= 25
 
 
 @pytest.mark.parametrize(
