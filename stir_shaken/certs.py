@@ -21,7 +21,7 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ObjectIdentifier
 
 from stir_shaken.errors import InvalidIdentityHeader, SigningError, UnsupportedCredential
-from stir_shaken.jose import is_p256
+from stir_shaken.jose import Es256Verify, es256_verifier, is_p256
 from stir_shaken.tnauthlist import OID_TN_AUTH_LIST, TNAuthList, TNAuthListError
 
 TN_AUTH_LIST_OID = ObjectIdentifier(OID_TN_AUTH_LIST)
@@ -73,6 +73,7 @@ class CheckedCert:
     tn_auth_list: TNAuthList
     valid_from: float
     valid_until: float
+    verify: Es256Verify  # (raw R||S, signing input) -> bool, bound to public_key once
 
 
 def _ts(when: datetime.datetime) -> float:
@@ -83,7 +84,8 @@ class TrustStore:
     """Configured STI-CA trust anchors plus policy on which SPCs are accepted.
 
     ``spc_allow`` None accepts any SPC in a valid certificate (SHAKEN: the STI-PA
-    vouches for the SPC); a set restricts to those codes.
+    vouches for the SPC); a set restricts to those codes. ``fast_crypto`` lets
+    signature checks use the reusable libcrypto context (``stir_shaken._ossl``).
     """
 
     def __init__(
@@ -92,12 +94,14 @@ class TrustStore:
         *,
         spc_allow: frozenset[str] | None = None,
         max_chain_depth: int = 4,
+        fast_crypto: bool = True,
     ) -> None:
         if not anchors:
             raise ValueError("at least one trust anchor is required")
         self._store = verification.Store(list(anchors))
         self._depth = max_chain_depth
         self.spc_allow = spc_allow
+        self.fast_crypto = fast_crypto  # False: every ECDSA through ``cryptography``
         self._cache: OrderedDict[bytes, CheckedCert] = OrderedDict()
         self.checks = 0  # chain validations actually performed (cache misses)
 
@@ -159,6 +163,7 @@ class TrustStore:
             tn_auth_list=tnal,
             valid_from=max(_ts(c.not_valid_before_utc) for c in chain),
             valid_until=min(_ts(c.not_valid_after_utc) for c in chain),
+            verify=es256_verifier(public_key, fast=self.fast_crypto),
         )
 
     def authorise(self, checked: CheckedCert, orig_tn: str) -> None:

@@ -11,7 +11,7 @@ from stir_shaken import passport
 from stir_shaken.certs import load_private_key
 from stir_shaken.errors import BadIdentityInfo, SigningError
 from stir_shaken.identity import Identity
-from stir_shaken.jose import ES256, b64url_encode, canonical_json, es256_sign
+from stir_shaken.jose import ES256, b64url_encode, canonical_json, es256_signer
 from stir_shaken.passport import PPT_DIV, PPT_RCD, PPT_SHAKEN, Passport
 from stir_shaken.x5u import DEFAULT_PORTS, check_url
 
@@ -24,13 +24,15 @@ class Signer:
     """
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, x5u: str, *,
-                 allowed_ports: frozenset[int] = DEFAULT_PORTS) -> None:
+                 allowed_ports: frozenset[int] = DEFAULT_PORTS, fast_crypto: bool = True
+                 ) -> None:
         try:
             check_url(x5u, allowed_ports)
         except BadIdentityInfo as exc:
             # Ours to fix, not the peer's: verifiers would answer 436 to it.
             raise SigningError(f"x5u refused: {exc.detail}") from exc
         self._key = key
+        self._sign = es256_signer(key, fast=fast_crypto)
         self.x5u = x5u
         self._headers: dict[str | None, tuple[dict[str, str], str]] = {}
 
@@ -44,7 +46,7 @@ class Signer:
         """A ``shaken`` PASSporT (RFC 8588) for an outbound call."""
         claims = passport.shaken_claims_json(orig, _dests(dest), attest, origid, int(now))
         signing_input = self._header(PPT_SHAKEN)[1] + "." + b64url_encode(claims)
-        signature = es256_sign(self._key, signing_input.encode("ascii"))
+        signature = self._sign(signing_input.encode("ascii"))
         # Every part is base64url we just produced and x5u passed check_url.
         return Identity._checked(signing_input + "." + b64url_encode(signature), self.x5u,
                                  ES256, PPT_SHAKEN)
@@ -75,7 +77,7 @@ class Signer:
     def sign_passport(self, ppt: str | None, claims: Mapping[str, Any]) -> Passport:
         header, encoded = self._header(ppt)
         signing_input = (encoded + "." + b64url_encode(canonical_json(claims))).encode("ascii")
-        return Passport(header, dict(claims), es256_sign(self._key, signing_input), signing_input)
+        return Passport(header, dict(claims), self._sign(signing_input), signing_input)
 
     def _header(self, ppt: str | None) -> tuple[dict[str, str], str]:
         cached = self._headers.get(ppt)

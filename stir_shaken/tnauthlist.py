@@ -12,6 +12,7 @@ wrapping the inner DER value. A tiny DER codec is enough for this one structure.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ class TNAuthList:
         if not self.entries:
             raise TNAuthListError("TNAuthList is empty")
 
-    @property
+    @functools.cached_property
     def spcs(self) -> frozenset[str]:
         return frozenset(e.code for e in self.entries if isinstance(e, Spc))
 

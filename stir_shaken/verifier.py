@@ -1,7 +1,8 @@
 """Verification service (RFC 8224 section 6.2, ATIS-1000074 section 5.3).
 
 Pure: certificates come from a ``CertCache`` that the asyncio fetcher filled
-beforehand (see ``stir_shaken.x5u.X5uFetcher.ensure`` and ``verify_fetching``),
+beforehand (see ``stir_shaken.x5u.X5uFetcher.ensure`` and
+``stir_shaken.aio.verify_fetching``),
 and ``now`` is passed in. Checks run cheapest first, so a flood of junk never
 reaches the signature check: syntax, ``x5u`` == ``info``, required claims,
 freshness, certificate and chain, signature, TN authority, and finally the match
@@ -27,7 +28,7 @@ from stir_shaken.errors import (
     reason_header,
 )
 from stir_shaken.identity import Identity, parse_headers
-from stir_shaken.jose import ES256, es256_verify
+from stir_shaken.jose import ES256
 from stir_shaken.passport import PPT_DIV, PPT_RCD, PPT_SHAKEN, Passport
 from stir_shaken.x5u import CertCache
 
@@ -168,7 +169,7 @@ class Verifier:
         if entry is None or entry.chain is None:
             raise BadIdentityInfo(entry.error if entry else "certificate not fetched")
         cert = self.trust.check(entry.chain, now, key=entry.key)
-        if not es256_verify(cert.public_key, token.signature, token.signing_input):
+        if not cert.verify(token.signature, token.signing_input):
             raise InvalidIdentityHeader("signature does not verify")
         self.trust.authorise(cert, orig)
         return _Checked(token, orig, dests)
