@@ -45,6 +45,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PEER_MODULE = "tests.peers.pjsua_peer"
 HOST = "127.0.0.1"
 Event = dict[str, Any]
+# Extra SIP headers: a dict, or (name, value) pairs when a name repeats (several Identity).
+Headers = dict[str, str] | list[tuple[str, str]]
 
 _live_pids: set[int] = set()
 
@@ -329,7 +331,7 @@ class PjsuaPeer:
         return await self.command("ping")
 
     async def call(
-        self, uri: str, *, headers: dict[str, str] | None = None, srtp: str | None = None
+        self, uri: str, *, headers: Headers | None = None, srtp: str | None = None
     ) -> int:
         """Place a call; returns the peer's call handle (stable, unlike pjsua call ids)."""
         result = await self.command("call", uri=uri, headers=headers or {}, srtp=srtp)
@@ -341,7 +343,7 @@ class PjsuaPeer:
         *,
         code: int = 200,
         reason: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> int:
         """Answer (180/183/200) or reject (4xx-6xx) an incoming call."""
         result = await self.command(
@@ -355,8 +357,11 @@ class PjsuaPeer:
     async def set_accept_transfer(self, accept: bool) -> None:
         await self.command("transfer_policy", accept=accept)
 
-    async def hangup(self, call: int | None = None, *, code: int | None = None) -> None:
-        await self.command("hangup", call=call, code=code)
+    async def hangup(
+        self, call: int | None = None, *, code: int | None = None, headers: Headers | None = None
+    ) -> None:
+        """BYE (or CANCEL / a final `code` on a call not yet answered)."""
+        await self.command("hangup", call=call, code=code, headers=headers or {})
 
     async def hold(self, call: int | None = None) -> None:
         await self.command("hold", call=call)

@@ -68,9 +68,12 @@ def event_message(event: Any) -> str | None:
     return None
 
 
-def tx_option(headers: dict[str, str] | None) -> pj.SipTxOption:
+def tx_option(headers: dict[str, str] | list[list[str]] | None) -> pj.SipTxOption:
+    """Extra headers: a dict, or a list of [name, value] pairs when a name repeats (e.g.
+    several Identity headers)."""
     opt = pj.SipTxOption()
-    for name, value in (headers or {}).items():
+    pairs = headers.items() if isinstance(headers, dict) else (headers or [])
+    for name, value in pairs:
         h = pj.SipHeader()
         h.hName = name
         h.hValue = value

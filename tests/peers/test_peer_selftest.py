@@ -65,10 +65,12 @@ async def test_udp_call_audio_dtmf_hold_transfer(tmp_path: Path) -> None:
         PjsuaPeer.start("udp", name="carol", user="carol", auto_answer=200, log_dir=tmp_path) as c,
     ):
         identity = "eyJhbGciOiJFUzI1NiJ9.e30.c2ln;info=<https://127.0.0.1/cert.pem>;ppt=shaken"
-        ca = await a.call(b.uri(), headers={"Identity": identity})
+        div = "eyJhbGciOiJFUzI1NiJ9.e30.ZGl2;info=<https://127.0.0.1/cert.pem>;ppt=div"
+        ca = await a.call(b.uri(), headers=[("Identity", identity), ("Identity", div)])
         incoming = await b.wait_incoming()
         cb = incoming["call"]
         assert f"Identity: {identity}\r\n" in incoming["msg"]
+        assert f"Identity: {div}\r\n" in incoming["msg"]
         assert incoming["msg"].startswith(f"INVITE {b.uri()} SIP/2.0")
         assert "alice" in incoming["from"]
         ringing = await a.wait_state("EARLY", call=ca)
