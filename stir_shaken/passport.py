@@ -199,11 +199,16 @@ def sign(key: ec.EllipticCurvePrivateKey, header: Mapping[str, Any],
     return Passport(dict(header), dict(claims), es256_sign(key, signing_input), signing_input)
 
 
-def decode(token: str) -> Passport:
+def decode(token: str, *, alphabet_checked: bool = False) -> Passport:
     """Decode a full-form token. Raises ``InvalidIdentityHeader`` if malformed and
-    ``UnsupportedCredential`` for an algorithm other than ES256."""
+    ``UnsupportedCredential`` for an algorithm other than ES256.
+
+    ``alphabet_checked``: the caller (an ``Identity``) already matched the whole
+    token against the base64url alphabet, so it is not scanned again.
+    """
     parts = token.split(".")
-    if len(parts) != 3 or not parts[0] or not parts[1] or _B64URL_TOKEN.fullmatch(token) is None:
+    if len(parts) != 3 or not parts[0] or not parts[1] or (
+            not alphabet_checked and _B64URL_TOKEN.fullmatch(token) is None):
         raise InvalidIdentityHeader("not a full-form PASSporT")
     header = _decode_header(parts[0])
     try:

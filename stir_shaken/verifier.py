@@ -152,7 +152,7 @@ class Verifier:
         if ident.token.startswith(".."):
             token = self._rebuild_compact(ident, orig_sip, dest_sip, date)
         else:
-            token = passport.decode(ident.token)
+            token = passport.decode(ident.token, alphabet_checked=True)
         ppt = token.ppt
         if ppt != ident.ppt and not (ident.ppt is None and ppt == PPT_SHAKEN):
             # RFC 8224 section 4: ppt on the header must match the PASSporT's.
