@@ -139,3 +139,33 @@ async def test_outbound_call_to_a_challenging_pjsua_trunk(tmp_path: pathlib.Path
         assert progress.status == 200
         await transferred.until(("confirmed", ""))
         call.hangup()
+
+
+async def test_sdes_srtp_offer_from_pjsua_is_answered(tmp_path: pathlib.Path) -> None:
+    """pjsua offers RTP/SAVP with a=crypto; our answer's crypto line is accepted by it."""
+    config = EndpointConfig(udp=("127.0.0.1", 0), tcp=("127.0.0.1", 0), tls=None)
+    negotiated = []
+
+    async def answer(call: SipCall) -> None:
+        media = LocalMedia("127.0.0.1", 39994, srtp="required")
+        reply, neg = build_answer(parse_sdp(call.request.body), media, session_id=4, version=1,
+                                  srtp_key=bytes(range(30)))  # fmt: skip
+        negotiated.append(neg)
+        call.answer(reply.serialize())
+        await call.wait_for(CallEnded, timeout=30)
+
+    async with (
+        SipEndpoint(config, on_call=answer) as ep,
+        PjsuaPeer.start(
+            "udp", user="patient", srtp="mandatory", srtp_secure_signaling=0, log_dir=tmp_path
+        ) as phone,
+    ):
+        call = await phone.call(f"sip:clinic@127.0.0.1:{ep.port('UDP')}")
+        await phone.wait_state("CONFIRMED", call=call, timeout=10)
+        await phone.wait_media_active(call, timeout=10)
+        await phone.hangup(call)
+    (neg,) = negotiated
+    assert neg.remote_crypto is not None
+    assert neg.remote_crypto.suite in ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
+    assert neg.local_crypto is not None
+    assert neg.local_crypto.key == bytes(range(30))
