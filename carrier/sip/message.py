@@ -117,7 +117,9 @@ class Message:
         for key, value in self.headers:
             if _same(key, name):
                 if canonical_name(key) in LIST_HEADERS:
-                    out.extend(split_list(value))
+                    # An empty list header (e.g. "Supported:") has no elements.
+                    if value.strip():
+                        out.extend(split_list(value))
                 else:
                     out.append(value)
         return out

@@ -293,3 +293,10 @@ def test_fuzz_mutated_vectors_only_raise_parse_errors(
     framer = StreamFramer()
     with contextlib.suppress(SipParseError):
         framer.feed(mutated)
+
+
+def test_empty_list_header_has_no_elements() -> None:
+    data = vector("lwsdisp").replace(b"l: 0\r\n", b"Supported:\r\nAllow: \r\nl: 0\r\n")
+    msg = parse_message(data)
+    assert msg.tokens("Supported") == []
+    assert msg.get_all("Allow") == []
