@@ -37,7 +37,7 @@ from agent.speech.models import whisper_model_dir
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber
 from agent.speech.stt import SpeechToText
 from agent.speech.tts import TextToSpeech
-from agent.speech.whisper import Hints, SttConfig, WhisperEngine
+from agent.speech.whisper import Hints, SttConfig, Transcript, WhisperEngine
 from bench.speech_corpus import (
     VOICES,
     Item,
@@ -279,6 +279,19 @@ async def tts_first_audio() -> None:
         await tts.close()
 
 
+class CountingStt(SpeechToText):
+    """Adds up worker CPU time, so capacity can be estimated on a shared machine."""
+
+    cpu_s = 0.0
+    requests = 0
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        result = await super().transcribe(pcm16k, hints)
+        self.cpu_s += result.cpu_s
+        self.requests += 1
+        return result
+
+
 async def caller(
     stt: SpeechToText,
     samples: list[Sample],
@@ -287,14 +300,16 @@ async def caller(
     lat: list[float],
     hangover_ms: int,
     cfg: StreamingConfig,
+    reused: list[bool],
 ) -> None:
     rnd = random.Random(seed)
     loop = asyncio.get_running_loop()
     await asyncio.sleep(rnd.uniform(0, 3))
     while loop.time() < until:
         sample = rnd.choice(samples)
-        a, _b, _r = await one_turn(stt, sample, cfg, False, hangover_ms)
+        a, _b, r = await one_turn(stt, sample, cfg, False, hangover_ms)
         lat.append(a)
+        reused.append(r)
         await asyncio.sleep(rnd.uniform(1.5, 3.0))  # the agent's reply plays
 
 
@@ -313,17 +328,28 @@ async def load(
         f"each caller: 0.5 s pause, 1-3 s utterance, hangover, 1.5-3 s agent reply, repeat; "
         f"{seconds:.0f} s per N)"
     )
-    stt = SpeechToText(SttConfig(model_dir=model_dir, workers=workers, cpu_threads=1))
+    stt = CountingStt(SttConfig(model_dir=model_dir, workers=workers, cpu_threads=1))
     cfg = StreamingConfig(partial_min_idle=min_idle)
     await stt.start()
     best = 0
     for n in counts:
         lat: list[float] = []
+        reused: list[bool] = []
+        stt.cpu_s, stt.requests = 0.0, 0
+        cpu0 = time.process_time()
         until = asyncio.get_running_loop().time() + seconds
         await asyncio.gather(
-            *(caller(stt, samples, 100 + i, until, lat, hangover_ms, cfg) for i in range(n))
+            *(caller(stt, samples, 100 + i, until, lat, hangover_ms, cfg, reused) for i in range(n))
         )
         p50, p95 = pct(lat, 50), pct(lat, 95)
+        main_cpu = time.process_time() - cpu0
+        per_turn = (stt.cpu_s + main_cpu) / max(1, len(lat))
+        print(
+            f"       CPU per turn {per_turn * 1000:.0f} ms (workers {stt.cpu_s:.1f} s for "
+            f"{stt.requests} requests incl. partials, event loop + VAD {main_cpu:.1f} s); "
+            f"turns/s {len(lat) / seconds:.2f}; partial reused {sum(reused)}/{len(reused)}; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         ok = p95 < 1.0
         best = n if ok else best
         print(

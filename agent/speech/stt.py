@@ -93,9 +93,15 @@ class SpeechToText:
         loop = asyncio.get_running_loop()
         # One warm-up per worker: submitted together, they spawn every worker now rather
         # than on the first live call, and each runs the model once.
-        await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _warm) for _ in range(self.config.workers))
-        )
+        pool = self._pool
+        try:
+            await asyncio.gather(
+                *(loop.run_in_executor(pool, _warm) for _ in range(self.config.workers))
+            )
+        except BrokenProcessPool as exc:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise SttWorkerError("speech-to-text workers died while loading the model") from exc
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
         if self._pool is None:

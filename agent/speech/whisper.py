@@ -55,6 +55,7 @@ class Transcript:
     audio_s: float
     compute_s: float
     no_speech_prob: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the worker process (all its threads) for this request
 
     def __post_init__(self) -> None:
         if self.audio_s < 0 or self.compute_s < 0:
@@ -130,7 +131,7 @@ class WhisperEngine:
     ) -> Transcript:
         import ctranslate2  # noqa: PLC0415
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         audio = int16_to_float(pcm16k)
         audio_s = len(audio) / RATE
         if len(audio) < RATE // 10:
@@ -159,11 +160,17 @@ class WhisperEngine:
         avg_logprob = result.scores[0] if result.scores else 0.0
         if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
             text = ""
-        return Transcript(text, audio_s, time.perf_counter() - started, result.no_speech_prob)
+        return Transcript(
+            text,
+            audio_s,
+            time.perf_counter() - started,
+            result.no_speech_prob,
+            time.process_time() - cpu,
+        )
 
     def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None) -> Transcript:
         """The stock faster-whisper path (30 s window) for comparison."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         audio = int16_to_float(pcm16k)
         segments, _info = self.model.transcribe(
             audio,
@@ -176,7 +183,9 @@ class WhisperEngine:
             initial_prompt=prompt,
         )
         text = " ".join(s.text.strip() for s in segments).strip()
-        return Transcript(text, len(audio) / RATE, time.perf_counter() - started)
+        return Transcript(
+            text, len(audio) / RATE, time.perf_counter() - started, 0.0, time.process_time() - cpu
+        )
 
     def _prompt_tokens(self, prompt: str | None) -> list[int]:
         tok = self.tokenizer
