@@ -66,9 +66,18 @@ async def load_patients(records: Records, numbers: list[str]) -> list[uuid.UUID]
     ]
     async with records.pool.acquire() as conn:
         await conn.copy_records_to_table(
-            "patients", records=rows,
-            columns=["id", "phone_bidx", "phone_ct", "name_ct", "dob_ct", "member_id_ct",
-                     "key_version", "created_at"],
+            "patients",
+            records=rows,
+            columns=[
+                "id",
+                "phone_bidx",
+                "phone_ct",
+                "name_ct",
+                "dob_ct",
+                "member_id_ct",
+                "key_version",
+                "created_at",
+            ],
         )
         await conn.execute("ANALYZE patients")
     print(f"loaded {len(rows):,} patients with COPY in {time.perf_counter() - t0:.1f} s")
@@ -78,39 +87,56 @@ async def load_patients(records: Records, numbers: list[str]) -> list[uuid.UUID]
 async def grant_half(records: Records, ids: list[uuid.UUID]) -> None:
     t0 = time.perf_counter()
     now = datetime.now(UTC)
-    await asyncio.gather(*(
-        records.consent_writer.append({
-            "entry_id": uuid.uuid4(), "at": now, "patient_id": pid, "channel": "voice",
-            "kind": ConsentKind.TCPA_EXPRESS_WRITTEN.value, "event": "grant",
-            "source": "bench", "evidence_ref": "bench", "actor": "bench",
-        })
-        for pid in ids[::2]
-    ))
+    await asyncio.gather(
+        *(
+            records.consent_writer.append(
+                {
+                    "entry_id": uuid.uuid4(),
+                    "at": now,
+                    "patient_id": pid,
+                    "channel": "voice",
+                    "kind": ConsentKind.TCPA_EXPRESS_WRITTEN.value,
+                    "event": "grant",
+                    "source": "bench",
+                    "evidence_ref": "bench",
+                    "actor": "bench",
+                }
+            )
+            for pid in ids[::2]
+        )
+    )
     async with records.pool.acquire() as conn:
         await conn.execute("ANALYZE consent_ledger")
     dt = time.perf_counter() - t0
-    print(f"appended {len(ids[::2]):,} consent grants (hash-chained) in {dt:.1f} s"
-          f" = {len(ids[::2]) / dt:,.0f}/s")
+    print(
+        f"appended {len(ids[::2]):,} consent grants (hash-chained) in {dt:.1f} s"
+        f" = {len(ids[::2]) / dt:,.0f}/s"
+    )
 
 
 async def bench_audit(records: Records, total: int, concurrency: int) -> None:
     async def worker(start: int) -> None:
         for i in range(start, total, concurrency):
-            await records.audit("bench", "patient.read", ("patient", i), "bench",
-                                {"call_id": f"c{i}"})
+            await records.audit(
+                "bench", "patient.read", ("patient", i), "bench", {"call_id": f"c{i}"}
+            )
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
     dt = time.perf_counter() - t0
-    print(f"audit appends: {total:,} by {concurrency} concurrent callers in {dt:.2f} s"
-          f" = {total / dt:,.0f} appends/s (each durable when its call returns)")
+    print(
+        f"audit appends: {total:,} by {concurrency} concurrent callers in {dt:.2f} s"
+        f" = {total / dt:,.0f} appends/s (each durable when its call returns)"
+    )
     t0 = time.perf_counter()
     n = 500
     for i in range(n):
         await records.audit("bench", "patient.read", ("patient", i), "bench")
     dt = time.perf_counter() - t0
-    print(f"audit appends, one caller awaiting each commit: {n / dt:,.0f} appends/s"
-          f" ({dt / n * 1000:.2f} ms each)")
+    print(
+        f"audit appends, one caller awaiting each commit: {n / dt:,.0f} appends/s"
+        f" ({dt / n * 1000:.2f} ms each)"
+    )
 
 
 async def bench_consent(records: Records, numbers: list[str], checks: int) -> None:
@@ -126,9 +152,11 @@ async def bench_consent(records: Records, numbers: list[str], checks: int) -> No
         granted += await records.has_consent(num, Channel.VOICE)
         lat.append(time.perf_counter() - s)
     dt = time.perf_counter() - t0
-    print(f"consent checks by phone (sequential): {checks / dt:,.0f}/s,"
-          f" p50 {statistics.median(lat) * 1e6:.0f} us, p99 {pct(lat, 99) * 1e6:.0f} us,"
-          f" max {max(lat) * 1e6:.0f} us ({granted / checks:.0%} granted)")
+    print(
+        f"consent checks by phone (sequential): {checks / dt:,.0f}/s,"
+        f" p50 {statistics.median(lat) * 1e6:.0f} us, p99 {pct(lat, 99) * 1e6:.0f} us,"
+        f" max {max(lat) * 1e6:.0f} us ({granted / checks:.0%} granted)"
+    )
 
     async def worker(part: list[str]) -> None:
         for num in part:
@@ -139,8 +167,10 @@ async def bench_consent(records: Records, numbers: list[str], checks: int) -> No
         s = time.perf_counter()
         await records.pool.fetchval("SELECT 1")
         lat.append(time.perf_counter() - s)
-    print(f"round-trip floor (SELECT 1 through the same pool): p50 {statistics.median(lat) * 1e6:.0f}"
-          f" us, p99 {pct(lat, 99) * 1e6:.0f} us")
+    print(
+        f"round-trip floor (SELECT 1 through the same pool): p50 {statistics.median(lat) * 1e6:.0f}"
+        f" us, p99 {pct(lat, 99) * 1e6:.0f} us"
+    )
 
     parts = 8
     t0 = time.perf_counter()
@@ -180,8 +210,10 @@ async def main(args: argparse.Namespace) -> None:
                 t0 = time.perf_counter()
                 faults = await verify_chain(c, "audit")
                 n = await c.fetchval("SELECT count(*) FROM audit_log")
-                print(f"audit chain verify: {n:,} rows in {time.perf_counter() - t0:.1f} s,"
-                      f" {len(faults)} faults")
+                print(
+                    f"audit chain verify: {n:,} rows in {time.perf_counter() - t0:.1f} s,"
+                    f" {len(faults)} faults"
+                )
         finally:
             await records.close()
             shutil.rmtree(spool, ignore_errors=True)

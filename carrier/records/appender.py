@@ -16,6 +16,7 @@ when the writer starts, before each batch while the spool is non-empty (at most 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,8 @@ class ChainTable:
     def insert_sql(self) -> str:
         names = ", ".join(n for n, _ in self.columns)
         arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(self.columns, start=1))
-        return f"INSERT INTO {self.table} ({names}) SELECT * FROM unnest({arrays})"
+        # table and column names are the module constants below, never input
+        return f"INSERT INTO {self.table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
 
 
 _HASHES = (("prev_hash", "bytea"), ("row_hash", "bytea"))
@@ -58,9 +60,16 @@ AUDIT = ChainTable(
     "audit",
     "audit_log",
     (
-        ("seq", "bigint"), ("entry_id", "uuid"), ("at", "timestamptz"), ("actor", "text"),
-        ("action", "text"), ("record_type", "text"), ("record_id", "text"),
-        ("reason", "text"), ("details", "text"), *_HASHES,
+        ("seq", "bigint"),
+        ("entry_id", "uuid"),
+        ("at", "timestamptz"),
+        ("actor", "text"),
+        ("action", "text"),
+        ("record_type", "text"),
+        ("record_id", "text"),
+        ("reason", "text"),
+        ("details", "text"),
+        *_HASHES,
     ),
     ("entry_id",),
 )
@@ -68,9 +77,17 @@ CONSENT = ChainTable(
     "consent",
     "consent_ledger",
     (
-        ("seq", "bigint"), ("entry_id", "uuid"), ("at", "timestamptz"),
-        ("patient_id", "uuid"), ("channel", "text"), ("kind", "text"), ("event", "text"),
-        ("source", "text"), ("evidence_ref", "text"), ("actor", "text"), *_HASHES,
+        ("seq", "bigint"),
+        ("entry_id", "uuid"),
+        ("at", "timestamptz"),
+        ("patient_id", "uuid"),
+        ("channel", "text"),
+        ("kind", "text"),
+        ("event", "text"),
+        ("source", "text"),
+        ("evidence_ref", "text"),
+        ("actor", "text"),
+        *_HASHES,
     ),
     ("entry_id", "patient_id"),
 )
@@ -96,7 +113,9 @@ def from_spool(spec: ChainTable, record: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class _Pending:
     row: dict[str, Any]
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class ChainWriter:
@@ -130,16 +149,16 @@ class ChainWriter:
         return self._spooled
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.spec.chain}-writer")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"{self.spec.chain}-writer"
+        )
 
     async def close(self) -> None:
         if self._task is not None:
             await self._queue.join()
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         self.spool.close()
 
@@ -162,24 +181,34 @@ class ChainWriter:
             try:
                 return await asyncio.wait_for(self._queue.get(), timeout=wait)
             except TimeoutError:
-                await self._replay(loop.time())
+                try:
+                    await self._replay(loop.time())
+                except asyncpg.PostgresError as exc:
+                    # Not an outage: the spool stays intact for the operator; retry later.
+                    log.warning("%s chain: replay refused (%s)", self.spec.chain, exc.sqlstate)
+                    self._next_retry = loop.time() + self.retry_interval
         return await self._queue.get()
+
+    def _collect(
+        self, item: _Pending | asyncio.Future[bool]
+    ) -> tuple[list[_Pending], list[asyncio.Future[bool]]]:
+        """Take ``item`` and whatever else is queued, up to one batch."""
+        batch: list[_Pending] = []
+        controls: list[asyncio.Future[bool]] = []
+        while True:
+            if isinstance(item, _Pending):
+                batch.append(item)
+            else:
+                controls.append(item)
+            if len(batch) >= self.max_batch or self._queue.empty():
+                return batch, controls
+            item = self._queue.get_nowait()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         await self._replay(loop.time())
         while True:
-            item = await self._next_item(loop)
-            batch: list[_Pending] = []
-            controls: list[asyncio.Future[bool]] = []
-            while True:
-                if isinstance(item, _Pending):
-                    batch.append(item)
-                else:
-                    controls.append(item)
-                if len(batch) >= self.max_batch or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
+            batch, controls = self._collect(await self._next_item(loop))
             try:
                 if controls:
                     self._next_retry = 0.0
@@ -206,8 +235,11 @@ class ChainWriter:
             try:
                 await self._insert(rows, dedup=False)
             except UNAVAILABLE as exc:
-                log.warning("%s chain: database unavailable (%s); spooling", self.spec.chain,
-                            exc.__class__.__name__)
+                log.warning(
+                    "%s chain: database unavailable (%s); spooling",
+                    self.spec.chain,
+                    exc.__class__.__name__,
+                )
                 self._next_retry = asyncio.get_running_loop().time() + self.retry_interval
             else:
                 self.committed += len(rows)
@@ -262,7 +294,7 @@ class ChainWriter:
                 landed = {
                     r["entry_id"]
                     for r in await conn.fetch(
-                        f"SELECT entry_id FROM {spec.table} WHERE entry_id = ANY($1::uuid[])",
+                        f"SELECT entry_id FROM {spec.table} WHERE entry_id = ANY($1::uuid[])",  # noqa: S608
                         [r["entry_id"] for r in rows],
                         timeout=self.timeout,
                     )

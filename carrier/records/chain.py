@@ -22,11 +22,27 @@ GENESIS = bytes(32)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 AUDIT_FIELDS = (
-    "seq", "entry_id", "at", "actor", "action", "record_type", "record_id", "reason", "details",
+    "seq",
+    "entry_id",
+    "at",
+    "actor",
+    "action",
+    "record_type",
+    "record_id",
+    "reason",
+    "details",
 )
 CONSENT_FIELDS = (
-    "seq", "entry_id", "at", "patient_id", "channel", "kind", "event", "source",
-    "evidence_ref", "actor",
+    "seq",
+    "entry_id",
+    "at",
+    "patient_id",
+    "channel",
+    "kind",
+    "event",
+    "source",
+    "evidence_ref",
+    "actor",
 )
 FIELDS = {"audit": AUDIT_FIELDS, "consent": CONSENT_FIELDS}
 

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from carrier.errors import OperatorError
 from carrier.records import keys as keysmod
@@ -40,13 +42,22 @@ T = TypeVar("T")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", default=os.environ.get("CARRIER_DATABASE_URL"),
-                        help="PostgreSQL URL (default: embedded server in the data dir)")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("CARRIER_DATA_DIR", "./var")),
-                        help="data folder (embedded database, keys, spool)")
-    parser.add_argument("--actor", default=f"operator:{getpass.getuser()}",
-                        help="who is acting (written to the audit log)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CARRIER_DATABASE_URL"),
+        help="PostgreSQL URL (default: embedded server in the data dir)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("CARRIER_DATA_DIR", "./var")),
+        help="data folder (embedded database, keys, spool)",
+    )
+    parser.add_argument(
+        "--actor",
+        default=f"operator:{getpass.getuser()}",
+        help="who is acting (written to the audit log)",
+    )
 
 
 def kek_from_env(data_dir: Path) -> LocalKek:
@@ -70,7 +81,9 @@ def _run(coro: Awaitable[T]) -> T:
         raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from exc
 
 
-async def _with_conn(args: argparse.Namespace, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+async def _with_conn(
+    args: argparse.Namespace, fn: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
     async with open_database(args.database_url, args.data_dir) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
@@ -108,8 +121,10 @@ def _when(text: str) -> datetime:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("db", help="database migrations")
     sub = parser.add_subparsers(dest="db_command", required=True)
-    for name, func, text in (("migrate", _db_migrate, "apply pending migrations"),
-                             ("status", _db_status, "list applied and pending migrations")):
+    for name, func, text in (
+        ("migrate", _db_migrate, "apply pending migrations"),
+        ("status", _db_status, "list applied and pending migrations"),
+    ):
         p = sub.add_parser(name, help=text)
         _common(p)
         p.set_defaults(func=func)
@@ -144,8 +159,11 @@ def register_keys(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="keys_command", required=True)
     p = sub.add_parser("rotate", help="add a data-key version; optionally re-wrap under a new KEK")
     _common(p)
-    p.add_argument("--new-kek-file", type=Path,
-                   help="re-wrap every data key under this KEK (32-byte file, created if absent)")
+    p.add_argument(
+        "--new-kek-file",
+        type=Path,
+        help="re-wrap every data key under this KEK (32-byte file, created if absent)",
+    )
     p.set_defaults(func=_keys_rotate)
     p = sub.add_parser("reencrypt", help="re-encrypt patient rows under the newest data key")
     _common(p)
@@ -161,8 +179,13 @@ def _keys_rotate(args: argparse.Namespace) -> int:
                 new = LocalKek.load_or_create(args.new_kek_file)
                 count = await keysmod.rewrap(conn, records.kek, new)
                 note += f"; {count} data keys re-wrapped under {new.key_id}"
-        await records.audit(args.actor, "keys.rotate", ("data_keys", version), "operator",
-                            {"rewrapped": bool(args.new_kek_file)})
+        await records.audit(
+            args.actor,
+            "keys.rotate",
+            ("data_keys", version),
+            "operator",
+            {"rewrapped": bool(args.new_kek_file)},
+        )
         return note
 
     print(_run(_with_records(args, go)))
@@ -173,8 +196,13 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
     async def go(records: Records) -> int:
         async with records.pool.acquire() as conn:
             count = await keysmod.reencrypt_patients(conn, records.keys)
-        await records.audit(args.actor, "keys.reencrypt", ("patients", "*"), "operator",
-                            {"rows": count, "version": records.keys.active_version})
+        await records.audit(
+            args.actor,
+            "keys.reencrypt",
+            ("patients", "*"),
+            "operator",
+            {"rows": count, "version": records.keys.active_version},
+        )
         return count
 
     print(f"{_run(_with_records(args, go))} patient rows re-encrypted")
@@ -197,8 +225,9 @@ def register_consent(subparsers: Any) -> None:
         p.add_argument("patient_id", type=UUID)
         p.add_argument("--channel", choices=[c.value for c in Channel], required=True)
         kinds = [k.value for k in ConsentKind if name == "revoke" or k is not ConsentKind.ALL]
-        p.add_argument("--kind", choices=kinds, required=name == "grant",
-                       default=ConsentKind.ALL.value)
+        p.add_argument(
+            "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value
+        )
         p.add_argument("--source", required=True, help="how it was given (web_form, ivr, ...)")
         p.add_argument("--evidence", required=True, help="reference to the evidence")
         p.set_defaults(func=func)
@@ -211,9 +240,13 @@ def _consent_show(args: argparse.Namespace) -> int:
     async def go(records: Records) -> int:
         history = await records.consent_history(args.patient_id)
         for e in history:
-            print(f"{e.seq:>8} {e.at:%Y-%m-%d %H:%M:%S} {e.event:<6} {e.channel:<5} {e.kind:<22}"
-                  f" source={e.source} evidence={e.evidence_ref} actor={e.actor}")
-        for (channel, kind), granted in sorted((await records.consent_status(args.patient_id)).items()):
+            print(
+                f"{e.seq:>8} {e.at:%Y-%m-%d %H:%M:%S} {e.event:<6} {e.channel:<5} {e.kind:<22}"
+                f" source={e.source} evidence={e.evidence_ref} actor={e.actor}"
+            )
+        for (channel, kind), granted in sorted(
+            (await records.consent_status(args.patient_id)).items()
+        ):
             print(f"now: {channel} {kind}: {'granted' if granted else 'not granted'}")
         await records.audit(args.actor, "consent.read", ("patient", args.patient_id), "operator")
         return 0
@@ -224,8 +257,14 @@ def _consent_show(args: argparse.Namespace) -> int:
 def _consent_change(args: argparse.Namespace, grant: bool) -> int:
     async def go(records: Records) -> UUID:
         fn = records.consent_grant if grant else records.consent_revoke
-        return await fn(args.patient_id, args.channel, args.kind, source=args.source,
-                        evidence_ref=args.evidence, actor=args.actor)
+        return await fn(
+            args.patient_id,
+            args.channel,
+            args.kind,
+            source=args.source,
+            evidence_ref=args.evidence,
+            actor=args.actor,
+        )
 
     print(f"recorded {_run(_with_records(args, go))}")
     return 0
@@ -281,33 +320,41 @@ def _audit_export(args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         async with records.pool.acquire() as conn:
             report = await export_audit(conn, args.start, args.end, args.file, key, now=now)
-        await records.audit(args.actor, "audit.export", ("audit_log", f"{report.first_seq}-"
-                            f"{report.last_seq}"), "operator", {"rows": report.count}, at=now)
+        await records.audit(
+            args.actor,
+            "audit.export",
+            ("audit_log", f"{report.first_seq}-{report.last_seq}"),
+            "operator",
+            {"rows": report.count},
+            at=now,
+        )
         return report
 
     report = _run(_with_records(args, go))
-    print(f"exported {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
-          f" signed by {report.key_fingerprint}")
+    print(
+        f"exported {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
+        f" signed by {report.key_fingerprint}"
+    )
     return 0
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     trusted = None
     if args.public_key:
-        trusted = serialization.load_pem_public_key(args.public_key.read_bytes())
-        if not isinstance(trusted, Ed25519PublicKey):
+        loaded = serialization.load_pem_public_key(args.public_key.read_bytes())
+        if not isinstance(loaded, Ed25519PublicKey):
             raise OperatorError(f"{args.public_key} is not an Ed25519 public key")
+        trusted = loaded
     try:
         report = verify_bundle(args.file, trusted)
     except BundleInvalid as exc:
         raise OperatorError(f"{args.file}: INVALID: {exc}") from exc
     except OSError as exc:
         raise OperatorError(f"{args.file}: {exc.strerror}") from exc
-    print(f"{args.file}: valid, {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
-          f" signed by {report.key_fingerprint}")
+    print(
+        f"{args.file}: valid, {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
+        f" signed by {report.key_fingerprint}"
+    )
     return 0
 
 
@@ -329,8 +376,12 @@ def register_retention(subparsers: Any) -> None:
     _common(p)
     p.add_argument("--audit-days", type=int, default=0, help="raised to six years if lower")
     p.add_argument("--consent-days", type=int, default=0, help="raised to six years if lower")
-    p.add_argument("--target", type=_target, action="append",
-                   help="table:time_column:days (repeatable; default transcripts and recordings)")
+    p.add_argument(
+        "--target",
+        type=_target,
+        action="append",
+        help="table:time_column:days (repeatable; default transcripts and recordings)",
+    )
     p.set_defaults(func=_retention_run)
 
 

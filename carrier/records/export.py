@@ -76,10 +76,10 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
-    return key
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise TypeError(f"{path} is not an Ed25519 private key")
+    return loaded
 
 
 def _entry(row: asyncpg.Record) -> dict[str, Any]:
@@ -171,13 +171,9 @@ def _hex(value: Any, what: str) -> bytes:
     return raw
 
 
-def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None = None) -> BundleReport:
-    raw = path.read_bytes()
-    if not raw.endswith(b"\n"):
-        raise BundleInvalid("bundle does not end with a newline")
-    lines = raw[:-1].split(b"\n")
-    if len(lines) < 2:
-        raise BundleInvalid("bundle is truncated")
+def _check_signature(
+    raw: bytes, lines: list[bytes], trusted_key: Ed25519PublicKey | None
+) -> Ed25519PublicKey:
     sig = _strict(lines[-1], "signature line")
     if sig.get("alg") != "Ed25519" or set(sig) != {"alg", "public_key", "signature"}:
         raise BundleInvalid("signature line has unexpected fields")
@@ -192,12 +188,10 @@ def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None = None) -> Bu
         raise BundleInvalid("signature does not verify") from exc
     if trusted_key is not None and fingerprint(trusted_key) != fingerprint(public):
         raise BundleInvalid("bundle is signed by a key other than the trusted one")
-    manifest = _strict(lines[0], "manifest")
-    if manifest.get("format") != FORMAT:
-        raise BundleInvalid("unknown bundle format")
-    if manifest.get("key_fingerprint") != fingerprint(public):
-        raise BundleInvalid("manifest names a different signing key")
-    entry_lines = lines[1:-1]
+    return public
+
+
+def _check_entries(manifest: dict[str, Any], entry_lines: list[bytes]) -> int:
     body = b"".join(line + b"\n" for line in entry_lines)
     if hashlib.sha256(body).hexdigest() != manifest["entries_sha256"]:
         raise BundleInvalid("entry digest does not match the manifest")
@@ -217,6 +211,21 @@ def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None = None) -> Bu
         faults = chainmod.verify("audit", rows, anchor=anchor, head=head)
         if faults:
             raise BundleInvalid(f"hash chain broken at {faults[0]}")
-    return BundleReport(
-        len(rows), manifest["first_seq"], manifest["last_seq"], fingerprint(public)
-    )
+    return len(rows)
+
+
+def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None = None) -> BundleReport:
+    raw = path.read_bytes()
+    if not raw.endswith(b"\n"):
+        raise BundleInvalid("bundle does not end with a newline")
+    lines = raw[:-1].split(b"\n")
+    if len(lines) < 2:
+        raise BundleInvalid("bundle is truncated")
+    public = _check_signature(raw, lines, trusted_key)
+    manifest = _strict(lines[0], "manifest")
+    if manifest.get("format") != FORMAT:
+        raise BundleInvalid("unknown bundle format")
+    if manifest.get("key_fingerprint") != fingerprint(public):
+        raise BundleInvalid("manifest names a different signing key")
+    count = _check_entries(manifest, lines[1:-1])
+    return BundleReport(count, manifest["first_seq"], manifest["last_seq"], fingerprint(public))

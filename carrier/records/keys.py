@@ -25,7 +25,9 @@ from carrier.records.crypto import (
 PATIENT_PHI = ("phone_ct", "name_ct", "dob_ct", "member_id_ct")
 
 
-async def _insert_key(conn: asyncpg.Connection, kek: KeyEncryptionKey, purpose: str, version: int) -> bool:
+async def _insert_key(
+    conn: asyncpg.Connection, kek: KeyEncryptionKey, purpose: str, version: int
+) -> bool:
     wrapped = kek.wrap(os.urandom(KEY_BYTES), wrap_context(purpose, version))
     status = await conn.execute(
         "INSERT INTO data_keys (purpose, version, wrapped, kek_id) VALUES ($1, $2, $3, $4)"
@@ -88,9 +90,12 @@ async def rewrap(conn: asyncpg.Connection, old: KeyEncryptionKey, new: KeyEncryp
             try:
                 key = old.unwrap(bytes(row["wrapped"]), context)
             except DecryptError as exc:
-                raise OperatorError("the old key-encryption key does not unwrap the data keys") from exc
+                raise OperatorError(
+                    "the old key-encryption key does not unwrap the data keys"
+                ) from exc
             await conn.execute(
-                "UPDATE data_keys SET wrapped = $3, kek_id = $4 WHERE purpose = $1 AND version = $2",
+                "UPDATE data_keys SET wrapped = $3, kek_id = $4"
+                " WHERE purpose = $1 AND version = $2",
                 row["purpose"],
                 row["version"],
                 new.wrap(key, context),
@@ -117,8 +122,12 @@ async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: 
                 values = [
                     None
                     if row[col] is None
-                    else keys.encrypt(keys.decrypt(bytes(row[col]), "patients", col, row["id"]),
-                                      "patients", col, row["id"])
+                    else keys.encrypt(
+                        keys.decrypt(bytes(row[col]), "patients", col, row["id"]),
+                        "patients",
+                        col,
+                        row["id"],
+                    )
                     for col in PATIENT_PHI
                 ]
                 await conn.execute(

@@ -181,7 +181,10 @@ class Records:
     ) -> Records:
         """Connect as the application role (no UPDATE/DELETE on the ledgers) and start."""
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, reset=_keep_session,
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            reset=_keep_session,
             **({"user": app_role} if app_role else {}),
         )
         try:
@@ -313,7 +316,9 @@ class Records:
         k = self.keys
 
         def opt(col: str) -> str | None:
-            return None if row[col] is None else k.decrypt_str(bytes(row[col]), "patients", col, pid)
+            return (
+                None if row[col] is None else k.decrypt_str(bytes(row[col]), "patients", col, pid)
+            )
 
         dob = opt("dob_ct")
         return Patient(
@@ -326,8 +331,9 @@ class Records:
 
     async def get_patient(self, patient_id: UUID, *, actor: str, reason: str) -> Patient | None:
         row = await self.pool.fetchrow("SELECT * FROM patients WHERE id = $1", patient_id)
-        await self.audit(actor, "patient.read", ("patient", patient_id), reason,
-                         {"found": row is not None})
+        await self.audit(
+            actor, "patient.read", ("patient", patient_id), reason, {"found": row is not None}
+        )
         return None if row is None else await self._decrypt_patient(row)
 
     async def find_patients_by_phone(self, phone: str, *, actor: str, reason: str) -> list[Patient]:
@@ -336,45 +342,99 @@ class Records:
             self.keys.phone_index(phone),
         )
         patients = [await self._decrypt_patient(r) for r in rows]
-        await self.audit(actor, "patient.lookup", ("patient", ",".join(str(p.id) for p in patients)
-                                                   or "-"), reason, {"matches": len(patients)})
+        await self.audit(
+            actor,
+            "patient.lookup",
+            ("patient", ",".join(str(p.id) for p in patients) or "-"),
+            reason,
+            {"matches": len(patients)},
+        )
         return patients
 
     # -- consent -----------------------------------------------------------------------
 
     async def _consent(
-        self, patient_id: UUID, channel: str, kind: str, event: str, source: str,
-        evidence_ref: str, actor: str, at: datetime | None,
+        self,
+        patient_id: UUID,
+        channel: str,
+        kind: str,
+        *,
+        event: str,
+        source: str,
+        evidence_ref: str,
+        actor: str,
+        at: datetime | None,
     ) -> UUID:
         entry_id = uuid4()
         when = _now(at)
         await self.consent_writer.append(
             {
-                "entry_id": entry_id, "at": when, "patient_id": patient_id,
-                "channel": Channel(channel).value, "kind": ConsentKind(kind).value,
-                "event": event, "source": source, "evidence_ref": evidence_ref, "actor": actor,
+                "entry_id": entry_id,
+                "at": when,
+                "patient_id": patient_id,
+                "channel": Channel(channel).value,
+                "kind": ConsentKind(kind).value,
+                "event": event,
+                "source": source,
+                "evidence_ref": evidence_ref,
+                "actor": actor,
             }
         )
-        await self.audit(actor, f"consent.{event}", ("patient", patient_id), source,
-                         {"channel": str(channel), "kind": str(kind), "entry_id": str(entry_id)},
-                         at=when)
+        await self.audit(
+            actor,
+            f"consent.{event}",
+            ("patient", patient_id),
+            source,
+            {"channel": str(channel), "kind": str(kind), "entry_id": str(entry_id)},
+            at=when,
+        )
         return entry_id
 
     async def consent_grant(
-        self, patient_id: UUID, channel: Channel | str, kind: ConsentKind | str, *,
-        source: str, evidence_ref: str, actor: str, at: datetime | None = None,
+        self,
+        patient_id: UUID,
+        channel: Channel | str,
+        kind: ConsentKind | str,
+        *,
+        source: str,
+        evidence_ref: str,
+        actor: str,
+        at: datetime | None = None,
     ) -> UUID:
         if ConsentKind(kind) is ConsentKind.ALL:
             raise ValueError("a grant names one consent kind")
-        return await self._consent(patient_id, channel, kind, "grant", source, evidence_ref,
-                                   actor, at)
+        return await self._consent(
+            patient_id,
+            channel,
+            kind,
+            event="grant",
+            source=source,
+            evidence_ref=evidence_ref,
+            actor=actor,
+            at=at,
+        )
 
     async def consent_revoke(
-        self, patient_id: UUID, channel: Channel | str, kind: ConsentKind | str = ConsentKind.ALL,
-        *, source: str, evidence_ref: str, actor: str, at: datetime | None = None,
+        self,
+        patient_id: UUID,
+        channel: Channel | str,
+        kind: ConsentKind | str = ConsentKind.ALL,
+        *,
+        source: str,
+        evidence_ref: str,
+        actor: str,
+        at: datetime | None = None,
     ) -> UUID:
-        return await self._consent(patient_id, channel, kind, "revoke", source, evidence_ref,
-                                   actor, at)
+        return await self._consent(
+            patient_id,
+            channel,
+            kind,
+            event="revoke",
+            source=source,
+            evidence_ref=evidence_ref,
+            actor=actor,
+            at=at,
+        )
 
     async def consent_history(self, patient_id: UUID) -> list[ConsentEntry]:
         rows = await self.pool.fetch(
@@ -389,7 +449,7 @@ class Records:
         state: dict[tuple[str, str], bool] = {}
         for e in await self.consent_history(patient_id):
             if e.kind == ConsentKind.ALL:
-                for (channel, kind) in list(state):
+                for channel, kind in list(state):
                     if channel == e.channel:
                         state[(channel, kind)] = False
             else:
@@ -397,26 +457,35 @@ class Records:
         return state
 
     async def has_consent(
-        self, phone: str, channel: Channel | str,
+        self,
+        phone: str,
+        channel: Channel | str,
         kind: ConsentKind | str = ConsentKind.TCPA_EXPRESS_WRITTEN,
     ) -> bool:
         kinds = [k.value for k in _SATISFIES[ConsentKind(kind)]] + [ConsentKind.ALL.value]
-        return bool(await self.pool.fetchval(
-            _HAS_CONSENT_SQL, self.keys.phone_index(phone), str(channel), kinds
-        ))
+        return bool(
+            await self.pool.fetchval(
+                _HAS_CONSENT_SQL, self.keys.phone_index(phone), str(channel), kinds
+            )
+        )
 
     # -- do not call -------------------------------------------------------------------
 
-    async def dnc_add(self, phone: str, *, source: str, actor: str, reason: str,
-                      at: datetime | None = None) -> None:
+    async def dnc_add(
+        self, phone: str, *, source: str, actor: str, reason: str, at: datetime | None = None
+    ) -> None:
         bidx = self.keys.phone_index(phone)
         await self.pool.execute(
             "INSERT INTO dnc_org (phone_bidx, added_at, source, actor) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT DO NOTHING",
-            bidx, _now(at), source, actor,
+            bidx,
+            _now(at),
+            source,
+            actor,
         )
-        await self.audit(actor, "dnc.add", ("dnc_org", bidx.hex()[:16]), reason, {"source": source},
-                         at=at)
+        await self.audit(
+            actor, "dnc.add", ("dnc_org", bidx.hex()[:16]), reason, {"source": source}, at=at
+        )
 
     async def dnc_status(self, phone: str) -> DncStatus:
         row = await self.pool.fetchrow(
@@ -437,15 +506,24 @@ class Records:
             import_id = await conn.fetchval(
                 "INSERT INTO dnc_national_imports (imported_at, source, row_count)"
                 " VALUES ($1, $2, $3) RETURNING id",
-                when, source, len(bidx),
+                when,
+                source,
+                len(bidx),
             )
             await conn.execute("DELETE FROM dnc_national")
             await conn.copy_records_to_table(
-                "dnc_national", records=[(b, import_id) for b in bidx],
+                "dnc_national",
+                records=[(b, import_id) for b in bidx],
                 columns=["phone_bidx", "import_id"],
             )
-        await self.audit(actor, "dnc.national_import", ("dnc_national_imports", import_id),
-                         "registry refresh", {"source": source, "rows": len(bidx)}, at=when)
+        await self.audit(
+            actor,
+            "dnc.national_import",
+            ("dnc_national_imports", import_id),
+            "registry refresh",
+            {"source": source, "rows": len(bidx)},
+            at=when,
+        )
         return len(bidx)
 
     # -- integrity ---------------------------------------------------------------------
@@ -460,7 +538,8 @@ async def verify_chain(conn: asyncpg.Connection, chain: str) -> list[chainmod.Ch
     table = {"audit": "audit_log", "consent": "consent_ledger"}[chain]
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head = await conn.fetchrow("SELECT * FROM chain_heads WHERE chain = $1", chain)
-        rows = [r async for r in conn.cursor(f"SELECT * FROM {table} ORDER BY seq", prefetch=5000)]
+        query = f"SELECT * FROM {table} ORDER BY seq"  # noqa: S608 - table from the fixed map
+        rows = [r async for r in conn.cursor(query, prefetch=5000)]
     return chainmod.verify(
         chain,
         rows,

@@ -86,8 +86,11 @@ def test_anchor_after_purge() -> None:
     assert chain.verify("audit", rows[3:], anchor=anchor, head=head)
 
 
-@given(st.integers(0, 5), st.sampled_from(["actor", "action", "record_id", "reason", "details"]),
-       st.text(min_size=1, max_size=5))
+@given(
+    st.integers(0, 5),
+    st.sampled_from(["actor", "action", "record_id", "reason", "details"]),
+    st.text(min_size=1, max_size=5),
+)
 def test_any_field_change_is_detected(index: int, field: str, suffix: str) -> None:
     rows, head = _rows(6)
     rows[index][field] += suffix
@@ -96,7 +99,7 @@ def test_any_field_change_is_detected(index: int, field: str, suffix: str) -> No
 
 def test_naive_time_refused() -> None:
     rows, _ = _rows(1)
-    rows[0]["at"] = datetime(2026, 1, 1)  # noqa: DTZ001 - the point of the test
+    rows[0]["at"] = datetime(2026, 1, 1)
     try:
         chain.canonical_row("audit", rows[0])
     except ValueError:

@@ -117,10 +117,16 @@ async def test_spool_survives_process_kill_and_restart(
     spool = tmp_path / "spool"
     env = {**os.environ, "TEST_KEK": base64.b64encode(test_kek.secret).decode()}
     child = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), cluster.uri(), str(spool),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        str(script),
+        cluster.uri(),
+        str(spool),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     acked = -1
     try:
         line = await asyncio.wait_for(child.stdout.readline(), timeout=30)

@@ -23,11 +23,23 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 async def _bundle(records: Records, path: Path, key: Ed25519PrivateKey, n: int = 6) -> None:
     for i in range(n):
-        await records.audit("op:test", "patient.read", ("patient", i), "care",
-                            {"call_id": f"c{i}"}, at=T0 + timedelta(hours=i))
+        await records.audit(
+            "op:test",
+            "patient.read",
+            ("patient", i),
+            "care",
+            {"call_id": f"c{i}"},
+            at=T0 + timedelta(hours=i),
+        )
     async with records.pool.acquire() as conn:
-        report = await export_audit(conn, T0 + timedelta(hours=1), T0 + timedelta(hours=4), path,
-                                    key, now=T0 + timedelta(days=1))
+        report = await export_audit(
+            conn,
+            T0 + timedelta(hours=1),
+            T0 + timedelta(hours=4),
+            path,
+            key,
+            now=T0 + timedelta(days=1),
+        )
     assert (report.count, report.first_seq, report.last_seq) == (3, 2, 4)
 
 

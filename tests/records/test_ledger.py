@@ -20,8 +20,14 @@ TABLES = ("audit_log", "consent_ledger")
 async def filled(records: Records) -> Records:
     pid = uuid4()
     for i in range(4):
-        await records.consent_grant(pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS_WRITTEN,
-                                    source="web_form", evidence_ref=f"form-{i}", actor="op:test")
+        await records.consent_grant(
+            pid,
+            Channel.VOICE,
+            ConsentKind.TCPA_EXPRESS_WRITTEN,
+            source="web_form",
+            evidence_ref=f"form-{i}",
+            actor="op:test",
+        )
     for i in range(6):
         await records.audit("op:test", "patient.read", ("patient", i), "care")
     return records
@@ -39,7 +45,9 @@ async def superuser(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     "statement",
     ["UPDATE {t} SET actor = 'x' WHERE seq = 2", "DELETE FROM {t} WHERE seq = 2", "TRUNCATE {t}"],
 )
-async def test_app_role_cannot_change_or_delete(filled: Records, table: str, statement: str) -> None:
+async def test_app_role_cannot_change_or_delete(
+    filled: Records, table: str, statement: str
+) -> None:
     async with filled.pool.acquire() as conn:
         assert await conn.fetchval("SELECT current_user") == "carrier_app"
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
@@ -91,8 +99,8 @@ async def test_superuser_tampering_is_detected(
     chain = CHAINS[table]
     assert await verify_chain(superuser, chain) == []
     await superuser.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-    for stmt in TAMPER[attack]:
-        stmt = stmt.format(t=table)
+    for template in TAMPER[attack]:
+        stmt = template.format(t=table)
         if attack == "insert_copy":
             # a forged row at the end, with fresh ids, copying an old row's hashes
             stmt = (

@@ -24,12 +24,15 @@ def test_policy_floor_is_six_years() -> None:
 
 async def test_retention_run(records: Records, db_url: str) -> None:
     now = datetime.now(UTC)
-    a, b = await records.add_patient("Testa Patientson", "+15555550101", actor="t", reason="r"), \
-        await records.add_patient("Proba Patientsdottir", "+15555550102", actor="t", reason="r")
+    a, b = (
+        await records.add_patient("Testa Patientson", "+15555550101", actor="t", reason="r"),
+        await records.add_patient("Proba Patientsdottir", "+15555550102", actor="t", reason="r"),
+    )
     written, voice = ConsentKind.TCPA_EXPRESS_WRITTEN, Channel.VOICE
     for pid, age in ((a, 8 * YEAR), (a, 7 * YEAR), (b, 7 * YEAR), (a, YEAR)):
-        await records.consent_grant(pid, voice, written, source="web_form", evidence_ref="f",
-                                    actor="t", at=now - age)
+        await records.consent_grant(
+            pid, voice, written, source="web_form", evidence_ref="f", actor="t", at=now - age
+        )
     head = await records.pool.fetchval("SELECT seq FROM chain_heads WHERE chain = 'audit'")
     for age in (7 * YEAR, 7 * YEAR, 5 * YEAR, 7 * YEAR):
         await records.audit("t", "patient.read", ("patient", a), "care", at=now - age)
@@ -37,14 +40,21 @@ async def test_retention_run(records: Records, db_url: str) -> None:
     try:
         # an older audit prefix from the fixture's own writes is all "now"; make a clean case:
         await su.execute("CREATE TABLE transcripts (id int, created_at timestamptz)")
-        await su.execute("INSERT INTO transcripts VALUES (1, $1), (2, $2)",
-                         now - timedelta(days=400), now - timedelta(days=10))
+        await su.execute(
+            "INSERT INTO transcripts VALUES (1, $1), (2, $2)",
+            now - timedelta(days=400),
+            now - timedelta(days=10),
+        )
         results = await run_retention(
             records,
-            RetentionPolicy(audit_days=1, consent_days=1, targets=(
-                PurgeTarget("transcripts", "created_at", 365),
-                PurgeTarget("recordings", "created_at", 30),
-            )),
+            RetentionPolicy(
+                audit_days=1,
+                consent_days=1,
+                targets=(
+                    PurgeTarget("transcripts", "created_at", 365),
+                    PurgeTarget("recordings", "created_at", 30),
+                ),
+            ),
             now=now,
         )
         by_table = {r.table: r for r in results}
@@ -59,8 +69,9 @@ async def test_retention_run(records: Records, db_url: str) -> None:
         assert await records.has_consent("+15555550101", voice)
         assert await verify_chain(su, "consent") == []
         assert await verify_chain(su, "audit") == []
-        purges = await su.fetch("SELECT record_id, details FROM audit_log"
-                                " WHERE action = 'retention.purge' ORDER BY seq")
+        purges = await su.fetch(
+            "SELECT record_id, details FROM audit_log WHERE action = 'retention.purge' ORDER BY seq"
+        )
         assert [r["record_id"] for r in purges] == ["transcripts", "consent_ledger"]
         assert head > 0
     finally:

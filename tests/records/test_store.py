@@ -19,16 +19,29 @@ PHONE = "+15555550101"
 
 
 async def test_patient_round_trip_and_every_access_audited(records: Records) -> None:
-    pid = await records.add_patient(NAME, "(555) 555-0101", dob=date(1970, 1, 2),
-                                    member_id="SYN-000101", actor="op:test", reason="intake")
+    pid = await records.add_patient(
+        NAME,
+        "(555) 555-0101",
+        dob=date(1970, 1, 2),
+        member_id="SYN-000101",
+        actor="op:test",
+        reason="intake",
+    )
     [found] = await records.find_patients_by_phone(PHONE, actor="op:test", reason="callback")
     assert (found.id, found.name, found.phone, found.dob, found.member_id) == (
-        pid, NAME, PHONE, date(1970, 1, 2), "SYN-000101")
+        pid,
+        NAME,
+        PHONE,
+        date(1970, 1, 2),
+        "SYN-000101",
+    )
     assert NAME not in repr(found)
     again = await records.get_patient(pid, actor="op:test", reason="care")
     assert again == found
     assert await records.find_patients_by_phone("+15555550199", actor="op:test", reason="x") == []
-    actions = [r["action"] for r in await records.pool.fetch("SELECT action FROM audit_log ORDER BY seq")]
+    actions = [
+        r["action"] for r in await records.pool.fetch("SELECT action FROM audit_log ORDER BY seq")
+    ]
     assert actions == ["patient.create", "patient.lookup", "patient.read", "patient.lookup"]
 
 
@@ -36,35 +49,57 @@ async def test_has_consent_follows_the_latest_word(records: Records) -> None:
     pid = await records.add_patient(NAME, PHONE, actor="op:test", reason="intake")
     voice, sms = Channel.VOICE, Channel.SMS
     assert not await records.has_consent(PHONE, voice)
-    await records.consent_grant(pid, voice, ConsentKind.TCPA_EXPRESS, source="verbal",
-                                evidence_ref="call-1", actor="agent")
+    await records.consent_grant(
+        pid, voice, ConsentKind.TCPA_EXPRESS, source="verbal", evidence_ref="call-1", actor="agent"
+    )
     assert await records.has_consent(PHONE, voice, ConsentKind.TCPA_EXPRESS)
     assert not await records.has_consent(PHONE, voice, ConsentKind.TCPA_EXPRESS_WRITTEN)
-    await records.consent_grant(pid, voice, ConsentKind.TCPA_EXPRESS_WRITTEN, source="web_form",
-                                evidence_ref="form-1", actor="portal")
+    await records.consent_grant(
+        pid,
+        voice,
+        ConsentKind.TCPA_EXPRESS_WRITTEN,
+        source="web_form",
+        evidence_ref="form-1",
+        actor="portal",
+    )
     assert await records.has_consent(PHONE, voice)  # written satisfies both
     assert await records.has_consent(PHONE, voice, ConsentKind.TCPA_EXPRESS)
     assert not await records.has_consent(PHONE, sms)
-    await records.consent_revoke(pid, voice, source="ivr_keypress", evidence_ref="call-2",
-                                 actor="agent")
+    await records.consent_revoke(
+        pid, voice, source="ivr_keypress", evidence_ref="call-2", actor="agent"
+    )
     assert not await records.has_consent(PHONE, voice)
     assert not await records.has_consent(PHONE, voice, ConsentKind.TCPA_EXPRESS)
-    await records.consent_grant(pid, voice, ConsentKind.TCPA_EXPRESS_WRITTEN, source="paper",
-                                evidence_ref="scan-3", actor="op:test")
+    await records.consent_grant(
+        pid,
+        voice,
+        ConsentKind.TCPA_EXPRESS_WRITTEN,
+        source="paper",
+        evidence_ref="scan-3",
+        actor="op:test",
+    )
     assert await records.has_consent("555-555-0101", voice)
     status = await records.consent_status(pid)
     assert status == {("voice", "tcpa_express"): False, ("voice", "tcpa_express_written"): True}
     history = await records.consent_history(pid)
-    assert [(e.event, e.kind) for e in history][-2:] == [("revoke", "all"),
-                                                          ("grant", "tcpa_express_written")]
+    assert [(e.event, e.kind) for e in history][-2:] == [
+        ("revoke", "all"),
+        ("grant", "tcpa_express_written"),
+    ]
 
 
 async def test_a_revocation_by_anyone_at_the_number_blocks(records: Records) -> None:
     a = await records.add_patient("Testa Patientson", PHONE, actor="t", reason="r")
     b = await records.add_patient("Proba Patientsdottir", PHONE, actor="t", reason="r")
     for pid in (a, b):
-        await records.consent_grant(pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS_WRITTEN,
-                                    source="web_form", evidence_ref="f", actor="t")
+        await records.consent_grant(
+            pid,
+            Channel.VOICE,
+            ConsentKind.TCPA_EXPRESS_WRITTEN,
+            source="web_form",
+            evidence_ref="f",
+            actor="t",
+        )
     assert await records.has_consent(PHONE, Channel.VOICE)
     await records.consent_revoke(b, Channel.VOICE, source="verbal", evidence_ref="c", actor="t")
     assert not await records.has_consent(PHONE, Channel.VOICE)
@@ -72,14 +107,20 @@ async def test_a_revocation_by_anyone_at_the_number_blocks(records: Records) -> 
 
 async def test_grant_of_all_is_refused(records: Records) -> None:
     with pytest.raises(ValueError, match="one consent kind"):
-        await records.consent_grant(uuid4(), Channel.VOICE, ConsentKind.ALL, source="x",
-                                    evidence_ref="y", actor="z")
+        await records.consent_grant(
+            uuid4(), Channel.VOICE, ConsentKind.ALL, source="x", evidence_ref="y", actor="z"
+        )
 
 
 @pytest.mark.parametrize(
     "details",
-    [{"patient_name": "x"}, {"note": "call 555-555-0101"}, {"n": 1.5}, {"phone": "+1"},
-     {"when": "1970-01-02"}],
+    [
+        {"patient_name": "x"},
+        {"note": "call 555-555-0101"},
+        {"n": 1.5},
+        {"phone": "+1"},
+        {"when": "1970-01-02"},
+    ],
 )
 async def test_phi_in_audit_details_refused(records: Records, details: dict) -> None:
     with pytest.raises(PhiInDetails):
@@ -99,12 +140,19 @@ async def test_do_not_call_lists(records: Records) -> None:
     assert not (await records.dnc_status(PHONE)).listed
     await records.dnc_add("555 555 0101", source="verbal", actor="agent", reason="opt-out")
     status = await records.dnc_status(PHONE)
-    assert status.org and not status.national
-    count = await records.import_national_dnc(["+15555550102", "555-555-0103", "+15555550102"],
-                                              source="registry-2026-11", actor="op:test", at=when)
+    assert status.org
+    assert not status.national
+    count = await records.import_national_dnc(
+        ["+15555550102", "555-555-0103", "+15555550102"],
+        source="registry-2026-11",
+        actor="op:test",
+        at=when,
+    )
     assert count == 2
     status = await records.dnc_status("+15555550103")
-    assert status.national and not status.org and status.national_imported_at == when
+    assert status.national
+    assert not status.org
+    assert status.national_imported_at == when
     await records.import_national_dnc(["+15555550104"], source="registry-2026-12", actor="op:test")
     assert not (await records.dnc_status("+15555550103")).national  # replaced, not merged
 
@@ -146,5 +194,6 @@ async def test_other_process_rotation_is_picked_up_on_read(
         await other.close()
     assert records.keys.active_version == 1
     patient = await records.get_patient(pid, actor="t", reason="r")
-    assert patient is not None and patient.name == NAME
+    assert patient is not None
+    assert patient.name == NAME
     assert records.keys.active_version == 2
