@@ -98,6 +98,9 @@ class Pacer:
                     assert handle is not None
                     handle.cancel()
                     self._handles[phase] = None
+        if self.sessions == 0 and Pacer._by_loop.get(self._loop) is self:
+            # the value holds the loop strongly, so the weak key alone would never let go
+            del Pacer._by_loop[self._loop]
 
     def _deadline(self, phase: int, n: int) -> float:
         return self._start + phase * self._period / PHASES + n * self._period

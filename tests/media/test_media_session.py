@@ -205,7 +205,9 @@ async def test_rtcp_reports_flow_and_close_leaves_the_pacer() -> None:
     finally:
         await a.close()
         await b.close()
-    assert Pacer.for_loop().sessions == 0
+    assert a._pacer is not None
+    assert a._pacer.sessions == 0
+    assert asyncio.get_running_loop() not in Pacer._by_loop  # nothing kept for this loop
 
 
 async def test_g722_and_g711_sessions_share_the_pacer() -> None:
