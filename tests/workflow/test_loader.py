@@ -152,7 +152,7 @@ def test_cli_validate_prints_file_and_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "carrier.cli", "workflow", "validate",
                            str(good), str(bad)], capture_output=True, text=True, timeout=60,
                           cwd=ROOT, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stderr
     assert f"{good}: ok (tiny, 6 states)" in proc.stdout
     assert f"{bad}:{_line_of(GOOD, 'say: ask_dob')}: state 'ask_dob': missing prompt 'nope'" in (
         proc.stderr)
