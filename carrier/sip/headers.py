@@ -197,7 +197,8 @@ class NameAddr:
         lt = value.find("<")
         if lt >= 0:
             words = value[:lt].split()
-            if not all(is_token(word) for word in words):
+            # Unquoted UTF-8 names are common in the field; separators stay refused.
+            if not all(is_token("".join("x" if ord(c) > 127 else c for c in w)) for w in words):
                 raise SipParseError("bad display name")
             display = " ".join(words) if words else None
             return cls._angle(value[lt:], display)

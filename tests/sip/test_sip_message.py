@@ -300,3 +300,9 @@ def test_empty_list_header_has_no_elements() -> None:
     msg = parse_message(data)
     assert msg.tokens("Supported") == []
     assert msg.get_all("Allow") == []
+
+
+def test_unquoted_utf8_display_name_is_accepted_but_separators_are_not() -> None:
+    assert NameAddr.parse("José Núñez <sip:a@192.0.2.1>").display == "José Núñez"
+    with pytest.raises(SipParseError):
+        NameAddr.parse("Núñez, José <sip:a@192.0.2.1>")
