@@ -28,6 +28,11 @@ Starting an endpoint
     endpoint.port("UDP")            # the bound port (0 in the config picks one)
     await endpoint.close()
 
+`EndpointConfig.advertise` sets the Via/Contact address when binding 0.0.0.0.
+Per-trunk admission: `InboundPolicy(trunks=(TrunkRule.from_strings(name, acl,
+max_concurrent=..., max_cps=...), ...), max_concurrent=..., max_cps=...)`; a source in
+no trunk gets 403; an admitted call carries `call.call.trunk`.
+
 OPTIONS out of dialog are answered 200 (health probe). Malformed requests get their
 4xx/505 and the endpoint keeps serving. Responses over UDP go back to the source
 address and port (symmetric, RFC 3581 `received`/`rport` are stamped).
@@ -48,6 +53,10 @@ Session-Expires 422, policy 403/503) and a 100 Trying is already sent:
         # or call.reject(486) / call.reject(403, headers=(("Reason", "..."),))
         event = await call.wait_for(CallConfirmed, timeout=32)
         ...
+
+Calling `answer`/`ring`/`reject` after the call ended (e.g. `CallCancelled` raced)
+raises `LocalProtocolError`; a handler that returns without a final answer gets a 500
+sent for it.
 
 Events then arrive on `call.events` (an asyncio.Queue) or via `await call.wait_for(Type,
 timeout=...)`: `CallConfirmed`, `CallCancelled`, `CallEnded(reason)`, `ReInviteReceived`
@@ -79,4 +88,9 @@ Outbound calls
 `endpoint.register(Registration(registrar_uri, aor, credentials, expires))` keeps a
 registration alive (refresh at half the granted expiry), results through
 `on_registration`.
+
+Not done: forking (a second 2xx from another branch is not ACKed/BYEd), 100rel/PRACK
+(a `Require: 100rel` INVITE gets 420), DNS (NAPTR/SRV; hostnames are resolved by the
+socket layer only), connection reuse limits and idle timeouts for TCP/TLS, RFC 5626
+keep-alive pongs, G.722.
 """
