@@ -104,6 +104,24 @@ class FhirCalendar:
         return {"id": res.get("id"), "first_name": " ".join(name.get("given", [])),
                 "last_name": name.get("family"), "dob": res.get("birthDate"), "phone": phone}
 
+    async def save_patient(self, patient_id: str | None, *, first_name: str, last_name: str,
+                           dob: dt.date | None = None, phone: str | None = None) -> str:
+        """Create (``patient_id`` None) or update a Patient; returns its id."""
+        body: dict[str, Any] = {"resourceType": "Patient",
+                                "name": [{"given": first_name.split(), "family": last_name}]}
+        if dob is not None:
+            body["birthDate"] = dob.isoformat()
+        if phone:
+            body["telecom"] = [{"system": "phone", "value": phone}]
+        if patient_id is None:
+            created, _ = await self._request("POST", "Patient", body)
+            return str(created["id"])
+        current, etag = await self._request("GET", f"Patient/{urllib.parse.quote(patient_id)}")
+        body = {**current, **body, "id": patient_id}
+        await self._request("PUT", f"Patient/{patient_id}", body,
+                            {"If-Match": etag} if etag else {})
+        return patient_id
+
     async def providers(self) -> list[Provider]:
         out = []
         for res in await self._search("Practitioner", {}):

@@ -218,3 +218,17 @@ async def test_postgres_double_booking_race_has_one_winner(pg_pool: asyncpg.Pool
     winners = [r for r in results if isinstance(r, Appointment)]
     assert len(winners) == 1
     assert all(isinstance(r, SlotTaken) for r in results if not isinstance(r, Appointment))
+
+
+async def test_fhir_patient_write(fhir: tuple[FhirStore, str]) -> None:
+    store, url = fhir
+    cal = FhirCalendar(url, tz=TZ)
+    new_id = await cal.save_patient(None, first_name="Sample", last_name="Person",
+                                    dob=dt.date(1990, 1, 2), phone="+15550100150")
+    assert await cal.patient(new_id) == {"id": new_id, "first_name": "Sample",
+                                         "last_name": "Person", "dob": "1990-01-02",
+                                         "phone": "+15550100150"}
+    await cal.save_patient("pat-1001", first_name="Testa", last_name="Patientson-Renamed")
+    assert store.resources["Patient"]["pat-1001"]["name"][0]["family"] == "Patientson-Renamed"
+    assert store.resources["Patient"]["pat-1001"]["birthDate"] == "1980-03-05"  # kept
+    assert store.resources["Patient"]["pat-1001"]["meta"]["versionId"] == "2"

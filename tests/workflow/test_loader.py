@@ -174,7 +174,7 @@ def _mutants() -> list[str]:
     return [GOOD, base]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(which=st.sampled_from([0, 1]), data=st.data())
 def test_any_damaged_workflow_is_refused_cleanly(which: int, data: st.DataObject) -> None:
     lines = _mutants()[which].splitlines()
