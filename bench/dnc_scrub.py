@@ -53,7 +53,8 @@ def hardware() -> str:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
         f"hardware: {model}, {usable} usable core(s) of {os.cpu_count()}{mem}; "
-        f"Python {platform.python_version()}, numpy {np.__version__}"
+        f"Python {platform.python_version()}, numpy {np.__version__}; "
+        f"load average {os.getloadavg()[0]:.1f} (machine shared: figures vary with load)"
     )
 
 

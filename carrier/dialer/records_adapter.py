@@ -13,7 +13,7 @@ from uuid import UUID
 
 from carrier.dialer.gate import Consent, Decision, DialRequest
 from carrier.dialer.ports import Contact
-from carrier.records.store import Records
+from carrier.records.store import PhiInDetails, Records
 
 # Consent kinds that cover an informational artificial-voice call on the voice channel.
 VOICE_KINDS = ("tcpa_express", "tcpa_express_written")
@@ -78,6 +78,25 @@ class RecordsDecisionRecorder:
     async def record(
         self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> None:
-        await self.records.record_dial_decision(
-            outreach_id, request.patient_id, dial=decision.allowed, rule=decision.rule, at=at
-        )
+        details: dict[str, str | int | bool] = {
+            "patient_id": request.patient_id,
+            "dial": decision.allowed,
+            "rule": decision.rule,
+            "purpose": request.purpose,
+            "why": decision.reason,
+            "passed": ",".join(decision.passed),
+            "exempt_call": decision.exempt,
+        }
+        if decision.max_call_seconds is not None:
+            details["max_call_seconds"] = decision.max_call_seconds
+        for key, value in decision.details.items():
+            details.setdefault(f"gate_{key}", value)
+        try:
+            await self.records.audit(
+                "dialer", "dial.decision", ("outreach", outreach_id), decision.rule, details, at=at
+            )
+        except PhiInDetails:
+            # A detail tripped the PHI screen: keep the decision itself, never lose it.
+            await self.records.record_dial_decision(
+                outreach_id, request.patient_id, dial=decision.allowed, rule=decision.rule, at=at
+            )

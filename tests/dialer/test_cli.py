@@ -11,8 +11,11 @@ import asyncpg
 import pytest
 
 from carrier.cli import main
+from carrier.dialer.campaign import Appointment, CampaignPolicy, plan_reminders
 from carrier.dialer.cli import bar, render_status
 from carrier.dialer.store import CampaignStatus, OutreachStore
+from carrier.records.crypto import LocalKek
+from carrier.records.store import Records
 from tests.dialer.test_runner import seed
 
 
@@ -72,3 +75,26 @@ async def test_dnc_import_of_an_empty_file_is_refused(
 async def _in_thread(argv: list[str]) -> int:
     # The CLI runs its own event loop (asyncio.run); keep it off the test's loop.
     return await asyncio.to_thread(main, argv)
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("kek_env")
+async def test_run_dry_run_gates_without_recording(
+    db_url: str, pool: asyncpg.Pool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = await Records.open(db_url, LocalKek(bytes(range(32))), tmp_path / "spool")
+    try:
+        pid = await records.add_patient("Test Patient", "+12125550177", actor="t", reason="t")
+    finally:
+        await records.close()
+    now = dt.datetime.now(dt.UTC)
+    appt = Appointment("a1", str(pid), now + dt.timedelta(hours=2), "booked")
+    policy = CampaignPolicy(reminder_offsets=(dt.timedelta(hours=2),))
+    await OutreachStore(pool).add(plan_reminders([appt], policy, now), now)
+    argv = ["campaign", "run", "--dry-run", "--database-url", db_url, "--data-dir", str(tmp_path)]
+    assert await _in_thread(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 due outreach" in out
+    assert "tcpa.consent.missing" in out  # no consent on file for this patient
+    assert await pool.fetchval("SELECT count(*) FROM dialer_attempts") == 0
+    assert await pool.fetchval("SELECT state FROM dialer_outreach") == "pending"

@@ -114,3 +114,6 @@ async def test_records_consent_dnc_and_audit(pool: asyncpg.Pool, records: Record
         ["allowed", "tcpa.consent.revoked", "dnc.organisation"]
     )
     assert not any("555" in r["details"] for r in rows)  # no numbers in the audit details
+    allowed = next(r["details"] for r in rows if r["reason"] == "allowed")
+    assert '"max_call_seconds":60' in allowed
+    assert "window.federal" in allowed
