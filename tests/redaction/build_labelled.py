@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - template lines of generated data read better unwrapped
 """Writes labelled.txt: utterances with PHI marked [[LABEL:text]] (run by hand, output kept).
 
 Synthetic people and numbers only (555-01XX phone numbers, invented names and IDs).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from agent.scheduling import (
     InMemoryCalendar,
     NotFound,
     Provider,
+    SchedulingError,
     SlotTaken,
     working_hour_slots,
 )
@@ -198,8 +200,6 @@ async def test_fhir_patient_read_and_wire_format(fhir: tuple[FhirStore, str]) ->
 
 
 async def test_fhir_unreachable_server_is_a_scheduling_error() -> None:
-    from agent.scheduling import SchedulingError
-
     cal = FhirCalendar("http://127.0.0.1:9", tz=TZ, timeout=2)
     with pytest.raises(SchedulingError):
         await cal.providers()
@@ -207,8 +207,6 @@ async def test_fhir_unreachable_server_is_a_scheduling_error() -> None:
 
 @pytest.mark.postgres
 async def test_postgres_double_booking_race_has_one_winner(pg_pool: asyncpg.Pool) -> None:
-    import asyncio
-
     cal = PostgresCalendar(pg_pool, tz=TZ)
     slots, appts = _seed()
     await cal.load(PROVIDERS, slots, appts, NOW)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
@@ -235,16 +236,15 @@ def test_memory_greets_with_last_request_to_reschedule() -> None:
 
 
 def asyncio_record(store: InMemoryMemoryStore, item: object) -> None:
-    import asyncio
-
     asyncio.run(store.record(item))  # type: ignore[arg-type]
 
 
 # ---- intake ----------------------------------------------------------------------------
 
 
-INTAKE = ["my name is Testa Patientson", "March 5th 1980", "five five five, oh one oh oh, one two three",
-          "one oh oh oh one", "I have Acme", "Z Z X one two three four five six seven eight nine",
+INTAKE = ["my name is Testa Patientson", "March 5th 1980",
+          "five five five, oh one oh oh, one two three", "one oh oh oh one", "I have Acme",
+          "Z Z X one two three four five six seven eight nine",
           "yes", "I have a sore throat and a fever"]
 
 
@@ -275,7 +275,8 @@ def test_intake_self_pay_skips_member_id() -> None:
 
 
 def test_intake_member_id_misheard_is_asked_again() -> None:
-    turns = [*INTAKE[:6], "no", "Z Z X one two three four five six seven eight nine", "yes", "checkup"]
+    turns = [*INTAKE[:6], "no", "Z Z X one two three four five six seven eight nine", "yes",
+             "checkup"]
     result = run("patient_intake", turns)
     assert result.path.count("ask_member_id") == 2
     assert any(isinstance(e, Transfer) for e in result.effects)
