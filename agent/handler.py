@@ -68,6 +68,7 @@ class AgentRuntime:
     human_queue: str = "sip:frontdesk@127.0.0.1"
     default_workflow: str = "patient_intake"
     no_input_s: float = 7.0
+    endpoint: Any = None  # agent.speech.EndpointConfig from the speech settings
     results: list[CallResult] = field(default_factory=list)
 
 
@@ -159,7 +160,8 @@ async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
                       appointment_id=appointment.id if appointment else None, tz=tz,
                       providers=providers)
     known = _known(patient)
-    async with VoiceIO(call.media, rt.stt, rt.tts, no_input_s=rt.no_input_s) as io:
+    async with VoiceIO(call.media, rt.stt, rt.tts, endpoint=rt.endpoint,
+                       no_input_s=rt.no_input_s) as io:
         if context.get("direction") == "outbound":
             verdict = await detect_machine(io)
             result.amd = verdict.value

@@ -19,7 +19,7 @@ from agent.demo import demo_call
 from agent.handler import AgentRuntime, patient_uuid
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.postgres import PostgresCalendar
-from agent.speech import PromptCache, SpeechToText, SttConfig, TextToSpeech, whisper_model_dir
+from agent.speech import EndpointConfig, PromptCache, SpeechToText, SttConfig, TextToSpeech, whisper_model_dir
 from agent.speech.models import piper_voice_paths
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
@@ -49,8 +49,12 @@ async def setup(settings: Any, records: Records, *, speech: bool = True) -> Agen
                             piper_voice_paths().voice_id)
         tts = TextToSpeech(cache)
         await tts.start()
+    sp = settings.speech
+    endpoint = EndpointConfig(aggressiveness=sp.vad_aggressiveness, hangover_ms=sp.hangover_ms,
+                              min_speech_ms=sp.min_speech_ms,
+                              max_utterance_ms=sp.max_utterance_ms)
     return AgentRuntime(
-        records=records, stt=stt, tts=tts, workflows=workflows, clinic=clinic,
+        endpoint=endpoint, records=records, stt=stt, tts=tts, workflows=workflows, clinic=clinic,
         calendar=calendar, memory=PostgresMemoryStore(records.pool),
         routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
     )

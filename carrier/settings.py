@@ -129,8 +129,9 @@ class SpeechSettings:
     stt_workers: int = 2
     tts_cache_dir: str | None = None
     vad_aggressiveness: int = 2
-    hangover_ms: int = 400
-    min_speech_ms: int = 120
+    hangover_ms: int = 600
+    """Silence that ends a turn; a complete answer (yes/no, a full date) ends sooner."""
+    min_speech_ms: int = 200
     max_utterance_ms: int = 15000
 
 

@@ -1,0 +1,156 @@
+"""Voice reply latency on real SIP calls, measured at the RTP boundary.
+
+The gateway (our SIP/RTP, the voice agent with Whisper and Piper, the embedded
+Postgres) places reminder-style screening calls to a pjsua2 phone in its own
+process. The phone speaks synthesised answers; for every turn it notes when the
+last frame of its answer left (``play_done``) and when the first voiced frame of
+the agent's reply arrived (``wait_audio``), both on the phone's monotonic clock.
+The gap is the patient's wait. The agent side reports where the time went
+(endpointing hangover, transcription, decision, synthesis or cache).
+
+    .venv/bin/python bench/voice_latency.py [--calls 2]
+
+Prints ``p50 N ms`` and ``p95 N ms`` lines and the breakdown, with the hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import wave
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from carrier.app import running_stack  # noqa: E402
+from carrier.call import Call, DialRequest  # noqa: E402
+from carrier.settings import SipSettings, TrunkSettings, load_settings  # noqa: E402
+from tests.peers.client import PjsuaPeer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = (["Hello?", "Yes, speaking.", "March fifth, nineteen eighty."] + ["Yes."] * 12
+          + ["Seven."] + ["No."] * 10)
+
+
+def hardware() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}; {os.cpu_count()} cores; Python {platform.python_version()}"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def write_wav(tts, text: str, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    pcm = await tts.synthesize(text)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    return path
+
+
+async def one_call(stack, phone: PjsuaPeer, wavs: list[Path], patient_id: str  # type: ignore[no-untyped-def]
+                   ) -> tuple[list[float], list[dict[str, float]]]:
+    gw = stack.gateway
+    call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
+                                     trunk="bench", origid=str(uuid.uuid4())))
+    assert isinstance(call, Call), call
+    handle = phone.events("incoming")[-1]["call"]
+    agent = asyncio.create_task(gw.run_outbound(call, {
+        "workflow": "health_screening", "patient_id": patient_id}))
+    await phone.wait_media_active(call=handle, timeout=10)
+    gaps: list[float] = []
+    for i, wav in enumerate(wavs):
+        if i > 0:
+            started = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
+            await phone.wait_silence(call=handle, frames=45, min_rms=300, since_t=started,
+                                     timeout=60)
+        play = await phone.play_wav(str(wav), call=handle)
+        done = await phone.wait_event("play_done", lambda e, p=play: e.get("play_id") == p,
+                                      call=handle, timeout=30)
+        if i == 0:
+            continue  # "Hello?" only opens the call (answering-machine check)
+        reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
+        gaps.append(reply - done["t"])
+    result = await asyncio.wait_for(agent, timeout=60)
+    breakdown = [t.breakdown() | {"cached": float(t.cached),
+                                  "reused_partial": float(t.reused_partial)} for t in (result.timings if result
+                                                                     else [])]
+    return gaps, breakdown
+
+
+async def main(calls: int) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tmp = Path(tempfile.mkdtemp(prefix="carrier-bench-"))
+    base = load_settings(REPO / "config", env={})
+    async with PjsuaPeer.start("udp", user="patient", auto_answer=200, log_dir=tmp) as phone:
+        trunk = TrunkSettings(name="bench", host="127.0.0.1", port=phone.ports["udp"],
+                              region="local", acl=("127.0.0.0/8",))
+        settings = dataclasses.replace(
+            base, data_dir=str(tmp / "var"), trunks=(trunk,),
+            sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0),
+            dialer=dataclasses.replace(base.dialer, enabled=False, trunk="bench"),
+            speech=dataclasses.replace(base.speech,
+                                       stt_model_dir=str(Path(tempfile.gettempdir())
+                                                         / "carrier-test-models" / "whisper")))
+        async with running_stack(settings) as stack:
+            from agent.handler import patient_uuid  # noqa: PLC0415
+
+            wavs = [await write_wav(stack.runtime.tts, t, tmp / f"s{i}.wav")
+                    for i, t in enumerate(SCRIPT)]
+            gaps: list[float] = []
+            parts: list[dict[str, float]] = []
+            for _ in range(calls):
+                g, b = await one_call(stack, phone, wavs, str(patient_uuid("pat-1001")))
+                gaps += g
+                parts += b
+    ms = [1000 * g for g in gaps]
+    print(f"hardware: {hardware()}")
+    print(f"turns measured: {len(ms)} over {calls} calls (pjsua2 phone <-> gateway, G.711 "
+          "over RTP on 127.0.0.1)")
+    print("end of caller speech -> first audio of the agent's reply, at the phone:")
+    print(f"p50 {pct(ms, 0.5):.0f} ms")
+    print(f"p95 {pct(ms, 0.95):.0f} ms")
+    print(f"min {min(ms):.0f} ms, max {max(ms):.0f} ms, mean {statistics.mean(ms):.0f} ms")
+    if parts:
+        print("agent-side breakdown (mean over turns; endpointing = silence hangover):")
+        for key in ("endpointing_ms", "transcription_ms", "decision_ms", "synthesis_ms"):
+            vals = [p[key] for p in parts]
+            print(f"  {key:<18} mean {statistics.mean(vals):6.0f} ms   "
+                  f"p50 {pct(vals, 0.5):6.0f} ms   p95 {pct(vals, 0.95):6.0f} ms")
+        reused = sum(p["reused_partial"] for p in parts) / len(parts)
+        print(f"  turns whose transcript came from early (partial) transcription: "
+              f"{100 * reused:.0f}%")
+        cached = sum(p["cached"] for p in parts) / len(parts)
+        print(f"  replies served from the prompt cache: {100 * cached:.0f}%")
+        other = [m - sum(p[k] for k in ("endpointing_ms", "transcription_ms", "decision_ms",
+                                         "synthesis_ms")) for m, p in zip(ms, parts,
+                                                                          strict=False)]
+        print(f"  send (jitter buffers, packetisation, the rest): mean "
+              f"{statistics.mean(other):.0f} ms")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2)
+    started = time.time()
+    asyncio.run(main(parser.parse_args().calls))
+    print(f"(ran {time.time() - started:.0f} s)")
