@@ -13,13 +13,21 @@ from typing import Any
 
 from agent.workflow.model import PUBLIC_FIELDS, RECORD_PHI_ROOTS, resolve
 
-FIELD = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)\}")
+# {path} or {path|spell}: "spell" reads a code one character at a time, in groups of three,
+# so speech synthesis says "Q Q B, 9 8 7" instead of a number.
+FIELD = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)(?:\|(spell))?\}")
 KNOWN_ROOTS = frozenset({"org_name", "callback_number", "queue_name", "slots", "vars", "offers",
                          "memory", "attempt"}) | RECORD_PHI_ROOTS
 
 
 def fields(text: str) -> list[str]:
-    return FIELD.findall(text)
+    return [m.group(1) for m in FIELD.finditer(text)]
+
+
+def spell(value: str) -> str:
+    chars = [c for c in value if c.isalnum()]
+    groups = [" ".join(chars[i:i + 3]) for i in range(0, len(chars), 3)]
+    return ", ".join(groups)
 
 
 def needs_verification(path: str, phi_fields: Iterable[str], phi_vars: Iterable[str]) -> bool:
@@ -42,6 +50,8 @@ def contains_phi(path: str, phi_fields: Iterable[str], phi_vars: Iterable[str]) 
 def render(text: str, scopes: Mapping[str, Any]) -> str:
     def sub(m: re.Match[str]) -> str:
         value = resolve(m.group(1), scopes)
-        return "" if value is None else str(value)
+        if value is None:
+            return ""
+        return spell(str(value)) if m.group(2) == "spell" else str(value)
 
     return FIELD.sub(sub, text)

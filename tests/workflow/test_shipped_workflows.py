@@ -261,6 +261,7 @@ def test_intake_collects_everything_then_warm_transfers() -> None:
     assert "sore throat" in saved["visit_reason"]["reason"]
     readback = next(s for s in spoken(result.effects) if s.prompt_id == "confirm_member_id")
     assert readback.contains_phi
+    assert "Z Z X, 1 2 3, 4 5 6, 7 8 9" in readback.text
     # the reason helps the scheduler; identifiers never reach the summary
     assert "sore throat" in transfer.summary
     assert "patientson" not in transfer.summary.lower()
