@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.dtmf import (
@@ -115,6 +115,7 @@ def test_receiver_handles_timestamp_wrap() -> None:
     assert events == [DtmfEvent("9", 100)]
 
 
+@settings(deadline=None)
 @given(st.text(alphabet=DIGITS, min_size=1, max_size=6), st.randoms(use_true_random=False))
 def test_any_digit_string_survives_reordering_within_an_event(digits: str, rnd) -> None:  # type: ignore[no-untyped-def]
     sender = DtmfSender(gap_ms=0)

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -96,6 +96,7 @@ def test_every_code_is_a_fixed_point(pt: int) -> None:
     assert mismatches == ([0x7F] if pt == PCMU else [])
 
 
+@settings(deadline=None)
 @given(arrays(np.int16, st.integers(1, 320)), st.sampled_from([PCMU, PCMA]))
 def test_round_trip_error_is_within_the_segment_step(pcm: np.ndarray, pt: int) -> None:
     codec = G711Codec(pt)
@@ -106,6 +107,7 @@ def test_round_trip_error_is_within_the_segment_step(pcm: np.ndarray, pt: int) -
     assert len(codec.encode(pcm)) == len(pcm)
 
 
+@settings(deadline=None)
 @given(
     arrays(np.float32, st.integers(1, 320), elements=st.floats(-40000, 40000, width=32)),
     st.sampled_from([PCMU, PCMA]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.rtcp import (
@@ -121,6 +121,7 @@ blocks = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(
     st.integers(0, 0xFFFFFFFF),
     st.integers(0, (1 << 64) - 1),

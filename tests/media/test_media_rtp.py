@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.rtp import (
@@ -121,17 +121,20 @@ packets = st.builds(
 ).filter(lambda p: p.extension_profile is not None or not p.extension)
 
 
+@settings(deadline=None)
 @given(packets)
 def test_round_trip(packet: RtpPacket) -> None:
     assert RtpPacket.parse(packet.serialize()) == packet
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=64))
 def test_parse_never_crashes_unexpectedly(data: bytes) -> None:
     with contextlib.suppress(RtpParseError):
         RtpPacket.parse(data)
 
 
+@settings(deadline=None)
 @given(
     start=st.integers(0, 0xFFFF),
     steps=st.lists(st.integers(-100, 300), min_size=1, max_size=300),
@@ -150,6 +153,7 @@ def test_sequence_unwrap_tracks_true_value(start: int, steps: list[int]) -> None
         assert unwrapper.unwrap(true % (1 << 16)) == true
 
 
+@settings(deadline=None)
 @given(st.integers(0, 0xFFFFFFFF), st.integers(1, 10_000))
 def test_timestamp_unwrap_across_wrap(start: int, count: int) -> None:
     unwrapper = Unwrapper(32)
@@ -157,6 +161,7 @@ def test_timestamp_unwrap_across_wrap(start: int, count: int) -> None:
     assert [unwrapper.unwrap(v % (1 << 32)) for v in values] == values
 
 
+@settings(deadline=None)
 @given(st.integers(0, 0xFFFF), st.integers(1, 0x7FFF))
 def test_seq_newer(a: int, d: int) -> None:
     b = (a + d) & 0xFFFF
@@ -165,6 +170,7 @@ def test_seq_newer(a: int, d: int) -> None:
     assert not seq_newer(a, a)
 
 
+@settings(deadline=None)
 @given(packets)
 def test_fast_field_parser_agrees_with_full_parser(packet: RtpPacket) -> None:
     data = packet.serialize()
