@@ -41,7 +41,7 @@ from media.g711 import G711Codec
 from media.jitter import JitterBuffer
 from media.srtp import SrtpContext, SrtpKey
 from media.stream import FRAME_SAMPLES, Address, Direction, Int16Array, MediaStats, RtpStream
-from media.transport import Pacer, TickTarget, open_pair
+from media.transport import PORT_RANGE, Pacer, TickTarget, open_pair
 
 PLAY_AHEAD = 2  # frames queued ahead of the pacer; bounds cancel latency to one tick
 INBOUND_QUEUE = 50  # 1 s of inbound frames kept for a slow consumer, oldest dropped
@@ -65,6 +65,7 @@ class MediaSession(TickTarget):
         inband_dtmf: bool = False,
         jitter_min_delay: float = 0.04,
         jitter_max_delay: float = 0.2,
+        port_range: tuple[int, int] = PORT_RANGE,
     ) -> None:
         if ptime_ms != 20:
             raise ValueError("only ptime 20 ms is supported")
@@ -73,6 +74,7 @@ class MediaSession(TickTarget):
         srtp = SrtpContext(srtp_tx, srtp_rx) if srtp_tx and srtp_rx else None
         self._local_request = local_addr
         self._use_rtcp = rtcp
+        self._port_range = port_range
         self.stream = RtpStream(
             remote_addr=remote_addr,
             payload_type=payload_type,
@@ -110,7 +112,9 @@ class MediaSession(TickTarget):
         self._loop = asyncio.get_running_loop()
         host, port = self._local_request
         if self._use_rtcp:
-            self._rtp, self._rtcp = await open_pair(host, port, self._on_rtp, self._on_rtcp)
+            self._rtp, self._rtcp = await open_pair(
+                host, port, self._on_rtp, self._on_rtcp, port_range=self._port_range
+            )
         else:
             from media.transport import open_endpoint  # noqa: PLC0415
 

@@ -190,15 +190,19 @@ async def open_pair(
     on_rtcp: Callable[[bytes, Address], None],
     *,
     attempts: int = 50,
+    port_range: tuple[int, int] = PORT_RANGE,
 ) -> tuple[asyncio.DatagramTransport, asyncio.DatagramTransport]:
     """Bind RTP on an even port and RTCP on the next one (RFC 3550 section 11).
 
-    ``port`` 0 picks a free even port from ``PORT_RANGE``.
+    ``port`` 0 picks a free even port in ``port_range`` (inclusive start, exclusive end).
     """
     if port and port % 2:
         raise ValueError("the RTP port must be even (RTCP uses the next one)")
     rng = random.Random()  # noqa: S311 - port choice, not security
-    candidates = [port] if port else [rng.randrange(*PORT_RANGE, 2) for _ in range(attempts)]
+    low, high = port_range
+    if port == 0 and (low % 2 or high - low < 2):
+        raise ValueError("the RTP port range must start even and hold at least one pair")
+    candidates = [port] if port else [rng.randrange(low, high - 1, 2) for _ in range(attempts)]
     last_error: OSError | None = None
     for candidate in candidates:
         try:

@@ -228,3 +228,15 @@ async def test_g722_and_g711_sessions_share_the_pacer() -> None:
     finally:
         for s in (a, b, c, d):
             await s.close()
+
+
+async def test_port_range_and_explicit_even_port() -> None:
+    s = MediaSession(local_addr=LOCAL, port_range=(41000, 41010))
+    await s.start()
+    try:
+        assert 41000 <= s.local_addr[1] < 41010
+        assert s.local_addr[1] % 2 == 0
+    finally:
+        await s.close()
+    with pytest.raises(ValueError, match="even"):
+        await MediaSession(local_addr=("127.0.0.1", 41001)).start()
