@@ -1,6 +1,7 @@
 """Shared fixtures: one throwaway embedded PostgreSQL per test session.
 
 * ``pg_cluster`` (session): the ``EmbeddedPostgres`` server, started in a tmp dir.
+* ``cluster_base`` (function): empty folder where code under test may start a cluster.
 * ``make_cluster`` (function): factory of extra clusters a test may stop and restart.
 * ``pg_url`` (session): its superuser URL (database ``postgres``).
 * ``pg_template`` (session): name of a database holding every migration, the template that
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ import asyncpg
 import pytest
 
 from carrier.records.crypto import LocalKek
-from carrier.records.embedded import EmbeddedPostgres
+from carrier.records.embedded import EmbeddedPostgres, pg_binary
 from carrier.records.migrate import migrate
 from carrier.records.store import Records
 
@@ -48,13 +50,22 @@ def cluster_dir() -> Path:
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[EmbeddedPostgres]:
     base = cluster_dir()
-    server = EmbeddedPostgres(base / "data")
+    server = EmbeddedPostgres(base / "data", sync_init=False)
     try:
         server.start()
+        _not_durable(server)
         yield server
     finally:
         server.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster_base() -> Iterator[Path]:
+    """An empty folder outside pytest's tmp tree, for code that starts its own cluster."""
+    base = cluster_dir()
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -64,9 +75,10 @@ def make_cluster() -> Iterator[Callable[[], EmbeddedPostgres]]:
 
     def make() -> EmbeddedPostgres:
         base = cluster_dir()
-        server = EmbeddedPostgres(base / "data")
+        server = EmbeddedPostgres(base / "data", sync_init=False)
         made.append((server, base))
         server.start()
+        _not_durable(server)
         return server
 
     yield make
@@ -78,6 +90,30 @@ def make_cluster() -> Iterator[Callable[[], EmbeddedPostgres]]:
 @pytest.fixture(scope="session")
 def pg_url(pg_cluster: EmbeddedPostgres) -> str:
     return pg_cluster.uri()
+
+
+def _not_durable(server: EmbeddedPostgres) -> None:
+    """Throwaway clusters skip fsync: a lost machine loses nothing a test needs, and disk
+    flushes are what make a busy CI box slow."""
+    sql = "".join(
+        f"ALTER SYSTEM SET {name} = off;"
+        for name in ("fsync", "synchronous_commit", "full_page_writes")
+    )
+    subprocess.run(
+        [
+            str(pg_binary("psql")),
+            "-q",
+            "-d",
+            server.uri(),
+            "-c",
+            sql,
+            "-c",
+            "SELECT pg_reload_conf()",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 async def _make_template(pg_cluster: EmbeddedPostgres) -> None:

