@@ -216,3 +216,41 @@ async def test_exempt_daily_cap_holds_across_outreach_of_one_patient(pool: async
     report = await make_runner(pool, clock, dialer).run_once()
     assert report.dialled == 1
     assert report.refused == Counter({"cap.exempt.daily": 1})
+
+
+async def test_concurrency_limit_per_trunk(pool: asyncpg.Pool) -> None:
+    await seed(pool, 8)
+    clock = FakeClock()
+    active, peak = 0, 0
+    hold = asyncio.Event()
+
+    class HeldDialer(FakeDialer):
+        async def dial(self, request, trunk, *, max_call_seconds):  # type: ignore[no-untyped-def]
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            try:
+                await hold.wait()  # calls stay up until the test hangs them up
+                return await super().dial(request, trunk, max_call_seconds=max_call_seconds)
+            finally:
+                active -= 1
+
+    dialer = HeldDialer(clock)
+    trunks = TrunkPool([TrunkLimits("primary", cps=1000, max_concurrent=2, burst=100)])
+    task = asyncio.create_task(make_runner(pool, clock, dialer, trunks=trunks).run_once())
+    # Bounded wait on the real database: the third outreach has passed the gate and is
+    # waiting for a trunk slot while two calls are up.
+    for _ in range(500):
+        if await pool.fetchval("SELECT count(*) FROM dialer_attempts") >= 3:
+            break
+        await asyncio.sleep(0.01)
+    # Give a third call every chance to start (it would within milliseconds): it must not.
+    for _ in range(50):
+        if active > 2:
+            break
+        await asyncio.sleep(0.02)
+    assert (active, peak) == (2, 2)
+    hold.set()
+    report = await task
+    assert report.dialled == 8
+    assert peak == 2
