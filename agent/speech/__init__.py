@@ -24,6 +24,21 @@ Public API (everything runs offline; models come from PyPI packages, see ``model
     ``get(text)``, ``put(text, pcm)``, ``text in cache``.
 ``whisper_model_dir(folder)``, ``piper_voice_paths()``
     the packaged models (assembled once into ``folder``).
+
+Wiring into a call (``media.MediaSession`` contract)::
+
+    # once per process
+    stt = SpeechToText(SttConfig(model_dir=whisper_model_dir(data / "models/whisper-base")))
+    tts = TextToSpeech(PromptCache(data / "tts-cache", piper_voice_paths().voice_id))
+    await stt.start(); await tts.start(); await tts.prepare(workflow_fixed_prompts)
+    # per call
+    barge = BargeInDetector(session.cancel_playback)
+    turns = StreamingTranscriber(stt, Endpointer(), barge_in=barge)
+    async for frame in session.inbound():          # a task in the call's TaskGroup
+        for event in turns.feed(frame): ...        # SpeechStart / BargeIn / SpeechEnd
+    # elsewhere in the call: turn = await turns.next_turn(); and to speak:
+    barge.playback_started(interruptible=True)
+    await session.play(tts.stream(text)); barge.playback_finished()
 """
 
 from agent.speech.cache import PromptCache
@@ -42,7 +57,7 @@ from agent.speech.models import (
     whisper_model_dir,
 )
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
-from agent.speech.stt import SpeechToText
+from agent.speech.stt import SpeechToText, SttError, SttWorkerError
 from agent.speech.tts import TextToSpeech, TtsConfig
 from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, SttConfig, Transcript
@@ -62,6 +77,8 @@ __all__ = [
     "StreamingConfig",
     "StreamingTranscriber",
     "SttConfig",
+    "SttError",
+    "SttWorkerError",
     "TextToSpeech",
     "Transcript",
     "TtsConfig",
