@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 from uuid import uuid4
@@ -59,8 +60,6 @@ def test_verify_chain_fails_after_tampering(env, db_url: str, capsys) -> None:
         await conn.execute("ALTER TABLE consent_ledger DISABLE TRIGGER USER")
         await conn.execute("UPDATE consent_ledger SET evidence_ref = 'forged'")
         await conn.close()
-
-    import asyncio
 
     asyncio.run(tamper())
     capsys.readouterr()

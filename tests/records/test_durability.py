@@ -59,6 +59,28 @@ async def test_connections_killed_mid_stream(records: Records, db_url: str) -> N
     assert await _record_ids(db_url) == list(range(n))
 
 
+async def test_two_processes_share_one_chain(
+    records: Records, db_url: str, tmp_path: Path, test_kek: LocalKek
+) -> None:
+    """Two writers (as two gateway nodes would be) interleave; the chain stays one line."""
+    other = await Records.open(db_url, test_kek, tmp_path / "spool-other")
+    try:
+        await asyncio.gather(
+            *(records.audit("a", "test.append", ("n", i), "node a") for i in range(400)),
+            *(other.audit("b", "test.append", ("n", i), "node b") for i in range(400)),
+        )
+    finally:
+        await other.close()
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await verify_chain(conn, "audit") == []
+        rows = await conn.fetch("SELECT actor, record_id FROM audit_log ORDER BY seq")
+    finally:
+        await conn.close()
+    for actor in ("a", "b"):  # each writer's own order is kept
+        assert [int(r["record_id"]) for r in rows if r["actor"] == actor] == list(range(400))
+
+
 async def test_server_stopped_and_restarted(make_cluster, tmp_path: Path, test_kek) -> None:
     cluster = make_cluster()
     conn = await asyncpg.connect(cluster.uri())
