@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import Counter
 
@@ -11,6 +12,7 @@ import pytest
 from carrier.dialer.calendar_sql import SqlCalendar, sync_campaigns
 from carrier.dialer.campaign import CampaignPolicy
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
+from carrier.dialer.service import dialer_loop
 from carrier.dialer.store import OutreachStore
 from carrier.records.store import Records
 from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
@@ -117,3 +119,26 @@ async def test_records_consent_dnc_and_audit(pool: asyncpg.Pool, records: Record
     allowed = next(r["details"] for r in rows if r["reason"] == "allowed")
     assert '"max_call_seconds":60' in allowed
     assert "window.federal" in allowed
+
+
+async def test_service_loop_reactivates_a_missed_appointment(pool: asyncpg.Pool) -> None:
+    await add_appointment(
+        pool,
+        "a7",
+        "p7",
+        START - dt.timedelta(hours=1),
+        "missed",
+        updated=START - dt.timedelta(minutes=6),
+    )
+    clock = FakeClock()
+    stop = asyncio.Event()
+
+    class StopAfterDial(FakeDialer):
+        async def dial(self, request, trunk, *, max_call_seconds):  # type: ignore[no-untyped-def]
+            stop.set()
+            return await super().dial(request, trunk, max_call_seconds=max_call_seconds)
+
+    dialer = StopAfterDial(clock)
+    runner = make_runner(pool, clock, dialer)
+    await asyncio.wait_for(dialer_loop(runner, SqlCalendar(pool), stop, interval=60), 30)
+    assert [p for p, _, _ in dialer.dials] == ["p7"]
