@@ -18,6 +18,8 @@
   log); ``consent_status`` gives the latest word per channel and kind; ``has_consent``
   answers for a phone number: a grant of that kind (or stronger) is the latest word on
   that channel for someone at the number, and nobody at the number revoked it since.
+  While this process still holds consent entries in its spool (Postgres was away), it
+  replays them first and answers False if it cannot.
 * ``audit(actor, action, record, reason, details)``: ``record`` is ``(type, id)``; details
   hold identifiers and codes only (``PhiInDetails`` refuses anything that looks like PHI).
 * Consent and audit writes are durable when the call returns: committed, or fsync'd to the
@@ -160,13 +162,23 @@ def _now(at: datetime | None) -> datetime:
 
 class Records:
     def __init__(
-        self, pool: asyncpg.Pool, keys: KeyRing, kek: KeyEncryptionKey, spool_dir: Path
+        self,
+        pool: asyncpg.Pool,
+        keys: KeyRing,
+        kek: KeyEncryptionKey,
+        spool_dir: Path,
+        *,
+        retry_interval: float = 1.0,
     ) -> None:
         self.pool = pool
         self.keys = keys
         self.kek = kek
-        self.audit_writer = ChainWriter(pool, AUDIT, Spool(spool_dir / "audit.jsonl"))
-        self.consent_writer = ChainWriter(pool, CONSENT, Spool(spool_dir / "consent.jsonl"))
+        self.audit_writer = ChainWriter(
+            pool, AUDIT, Spool(spool_dir / "audit.jsonl"), retry_interval=retry_interval
+        )
+        self.consent_writer = ChainWriter(
+            pool, CONSENT, Spool(spool_dir / "consent.jsonl"), retry_interval=retry_interval
+        )
 
     @classmethod
     async def open(
@@ -178,8 +190,12 @@ class Records:
         app_role: str | None = "carrier_app",
         min_size: int = 2,
         max_size: int = 10,
+        retry_interval: float = 1.0,
     ) -> Records:
-        """Connect as the application role (no UPDATE/DELETE on the ledgers) and start."""
+        """Connect as the application role (no UPDATE/DELETE on the ledgers) and start.
+
+        ``retry_interval``: seconds between attempts to replay the spool after an outage.
+        """
         pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
@@ -193,7 +209,7 @@ class Records:
         except BaseException:
             await pool.close()
             raise
-        self = cls(pool, keys, kek, spool_dir)
+        self = cls(pool, keys, kek, spool_dir, retry_interval=retry_interval)
         self.audit_writer.start()
         self.consent_writer.start()
         return self
@@ -463,6 +479,10 @@ class Records:
         kind: ConsentKind | str = ConsentKind.TCPA_EXPRESS_WRITTEN,
     ) -> bool:
         kinds = [k.value for k in _SATISFIES[ConsentKind(kind)]] + [ConsentKind.ALL.value]
+        if self.consent_writer.spooled and not await self.consent_writer.drain():
+            # A revocation may be waiting in the spool: without the ledger's last word,
+            # the answer is no.
+            return False
         return bool(
             await self.pool.fetchval(
                 _HAS_CONSENT_SQL, self.keys.phone_index(phone), str(channel), kinds

@@ -17,7 +17,7 @@ import pytest
 
 from carrier.records.crypto import LocalKek
 from carrier.records.migrate import migrate
-from carrier.records.store import Records, verify_chain
+from carrier.records.store import Channel, ConsentKind, Records, verify_chain
 
 pytestmark = pytest.mark.postgres
 
@@ -86,16 +86,35 @@ async def test_server_stopped_and_restarted(make_cluster, tmp_path: Path, test_k
     conn = await asyncpg.connect(cluster.uri())
     await migrate(conn)
     await conn.close()
-    records = await Records.open(cluster.uri(), test_kek, tmp_path / "spool")
+    # replays only when asked (drain) or when a write comes, never on a timer
+    records = await Records.open(cluster.uri(), test_kek, tmp_path / "spool", retry_interval=3600)
+    phone = "+15555550107"
     try:
+        pid = await records.add_patient("Testa Patientson", phone, actor="t", reason="r")
+        await records.consent_grant(
+            pid,
+            Channel.VOICE,
+            ConsentKind.TCPA_EXPRESS_WRITTEN,
+            source="web_form",
+            evidence_ref="f",
+            actor="t",
+        )
+        assert await records.has_consent(phone, Channel.VOICE)
         for i in range(50):
             await records.audit("t", "test.append", ("n", i), "before")
         await asyncio.to_thread(cluster.stop)
         for i in range(50, 150):
             await records.audit("t", "test.append", ("n", i), "during outage")
-        assert records.audit_writer.spooled == 100
+        await records.consent_revoke(
+            pid, Channel.VOICE, source="verbal", evidence_ref="c", actor="agent"
+        )
+        assert records.audit_writer.spooled == 101
+        assert records.consent_writer.spooled == 1
         assert not await records.drain_spool()  # still down: nothing lost, nothing written
         await asyncio.to_thread(cluster.start)
+        # the revocation waits in the spool; the check must not say yes meanwhile
+        assert not await records.has_consent(phone, Channel.VOICE)
+        assert records.consent_writer.spooled == 0
         for i in range(150, 200):  # after the restart, still behind the spooled ones
             await records.audit("t", "test.append", ("n", i), "after")
         assert await records.drain_spool()
