@@ -172,20 +172,23 @@ def register_keys(subparsers: Any) -> None:
 
 def _keys_rotate(args: argparse.Namespace) -> int:
     async def go(records: Records) -> str:
+        new = LocalKek.load_or_create(args.new_kek_file) if args.new_kek_file else records.kek
         async with records.pool.acquire() as conn:
             version = await keysmod.rotate(conn, records.kek)
-            note = f"data key version {version} created"
-            if args.new_kek_file:
-                new = LocalKek.load_or_create(args.new_kek_file)
-                count = await keysmod.rewrap(conn, records.kek, new)
-                note += f"; {count} data keys re-wrapped under {new.key_id}"
+            # Re-wrap every data key (fresh nonces; under the new KEK when one is given).
+            count = await keysmod.rewrap(conn, records.kek, new)
         await records.audit(
             args.actor,
             "keys.rotate",
             ("data_keys", version),
             "operator",
-            {"rewrapped": bool(args.new_kek_file)},
+            {"rewrapped": count, "new_kek": new.key_id != records.kek.key_id},
         )
+        note = (
+            f"data key version {version} created; {count} data keys re-wrapped under {new.key_id}"
+        )
+        if args.new_kek_file:
+            note += f"\nnow point CARRIER_KEK_FILE at {args.new_kek_file} (and unset CARRIER_KEK)"
         return note
 
     print(_run(_with_records(args, go)))

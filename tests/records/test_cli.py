@@ -67,9 +67,16 @@ def test_verify_chain_fails_after_tampering(env, db_url: str, capsys) -> None:
     assert "hash mismatch" in capsys.readouterr().out
 
 
-def test_keys_rotate_and_export_round_trip(env, capsys) -> None:
+def test_keys_rotate_and_export_round_trip(env, capsys, monkeypatch) -> None:
     assert main(["keys", "rotate"]) == 0
-    assert "data key version 2 created" in capsys.readouterr().out
+    assert "data key version 2 created; 3 data keys re-wrapped" in capsys.readouterr().out
+    new_kek = env / "kek2.bin"
+    assert main(["keys", "rotate", "--new-kek-file", str(new_kek)]) == 0
+    assert "data key version 3 created; 4 data keys re-wrapped" in capsys.readouterr().out
+    monkeypatch.delenv("CARRIER_KEK")
+    monkeypatch.setenv("CARRIER_KEK_FILE", str(new_kek))
+    assert main(["keys", "reencrypt"]) == 0
+    assert "0 patient rows re-encrypted" in capsys.readouterr().out
     bundle = env / "audit.jsonl"
     assert main(["audit", "export", "--from", "2000-01-01", "--to", "2100-01-01", str(bundle)]) == 0
     pub = env / "var" / "keys" / "audit_signing.pub.pem"
