@@ -39,9 +39,10 @@ from media.batch import batchable_down, batchable_up, decode_upsample_many, down
 from media.dtmf import DtmfEvent
 from media.g711 import G711Codec
 from media.jitter import JitterBuffer
+from media.rtp import is_rtcp
 from media.srtp import SrtpContext, SrtpKey
 from media.stream import FRAME_SAMPLES, Address, Direction, Int16Array, MediaStats, RtpStream
-from media.transport import PORT_RANGE, Pacer, TickTarget, open_pair
+from media.transport import PORT_RANGE, Pacer, TickTarget, open_pair, open_single
 
 PLAY_AHEAD = 2  # frames queued ahead of the pacer; bounds cancel latency to one tick
 INBOUND_QUEUE = 50  # 1 s of inbound frames kept for a slow consumer, oldest dropped
@@ -62,6 +63,7 @@ class MediaSession(TickTarget):
         direction: Direction | str = Direction.SENDRECV,
         send_silence: bool = True,
         rtcp: bool = True,
+        rtcp_mux: bool = False,
         inband_dtmf: bool = False,
         jitter_min_delay: float = 0.04,
         jitter_max_delay: float = 0.2,
@@ -74,6 +76,7 @@ class MediaSession(TickTarget):
         srtp = SrtpContext(srtp_tx, srtp_rx) if srtp_tx and srtp_rx else None
         self._local_request = local_addr
         self._use_rtcp = rtcp
+        self._rtcp_mux = rtcp and rtcp_mux  # RFC 5761: RTCP on the RTP port
         self._port_range = port_range
         self.stream = RtpStream(
             remote_addr=remote_addr,
@@ -111,14 +114,12 @@ class MediaSession(TickTarget):
             raise RuntimeError("MediaSession already started")
         self._loop = asyncio.get_running_loop()
         host, port = self._local_request
-        if self._use_rtcp:
+        if self._use_rtcp and not self._rtcp_mux:
             self._rtp, self._rtcp = await open_pair(
                 host, port, self._on_rtp, self._on_rtcp, port_range=self._port_range
             )
         else:
-            from media.transport import open_endpoint  # noqa: PLC0415
-
-            self._rtp, _ = await open_endpoint(host, port, self._on_rtp)
+            self._rtp = await open_single(host, port, self._on_rtp, port_range=self._port_range)
         self._pacer = Pacer.for_loop(self._loop)
         self._pacer.add(self)
 
@@ -130,11 +131,10 @@ class MediaSession(TickTarget):
         if self._pacer is not None:
             self._pacer.remove(self)
         stream = self.stream
-        if self._rtcp is not None and self._loop is not None and stream.remote_rtcp_addr:
+        target = self._rtcp_target()
+        if target is not None and self._loop is not None:
             now = self._loop.time()
-            self._rtcp.sendto(
-                stream.build_rtcp(now, time.time(), bye=True), stream.remote_rtcp_addr
-            )
+            target[0].sendto(stream.build_rtcp(now, time.time(), bye=True), target[1])
         for transport in (self._rtp, self._rtcp):
             if transport is not None:
                 transport.close()
@@ -185,9 +185,20 @@ class MediaSession(TickTarget):
 
     def _on_rtp(self, data: bytes, addr: Address) -> None:
         assert self._loop is not None
+        if self._rtcp_mux and is_rtcp(data):
+            self._on_rtcp(data, addr)
+            return
         self.stream.receive_rtp(data, addr, self._loop.time())
         if self.stream.events:
             self._wake_dtmf()
+
+    def _rtcp_target(self) -> tuple[asyncio.DatagramTransport, Address] | None:
+        stream = self.stream
+        if self._rtcp_mux and self._rtp is not None and stream.remote_addr is not None:
+            return self._rtp, stream.remote_addr
+        if self._rtcp is not None and stream.remote_rtcp_addr is not None:
+            return self._rtcp, stream.remote_rtcp_addr
+        return None
 
     def _on_rtcp(self, data: bytes, addr: Address) -> None:
         assert self._loop is not None
@@ -290,8 +301,10 @@ class MediaSession(TickTarget):
         stream = self.stream
         if stream.events:
             self._wake_dtmf()
-        if self._rtcp is not None and stream.rtcp_due(now) and stream.remote_rtcp_addr:
-            self._rtcp.sendto(stream.build_rtcp(now, time.time()), stream.remote_rtcp_addr)
+        if stream.rtcp_due(now):
+            target = self._rtcp_target()
+            if target is not None:
+                target[0].sendto(stream.build_rtcp(now, time.time()), target[1])
         _wake(self._tick_waiter)
         self._tick_waiter = None
 

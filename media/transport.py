@@ -218,3 +218,27 @@ async def open_pair(
             continue
         return rtp, rtcp
     raise OSError(f"no free RTP/RTCP port pair on {host}") from last_error
+
+
+async def open_single(
+    host: str,
+    port: int,
+    on_rtp: Callable[[bytes, Address], None],
+    *,
+    attempts: int = 50,
+    port_range: tuple[int, int] = PORT_RANGE,
+) -> asyncio.DatagramTransport:
+    """One socket (no RTCP, or RTCP multiplexed on it); ``port`` 0 picks from the range."""
+    if port:
+        transport, _ = await open_endpoint(host, port, on_rtp)
+        return transport
+    rng = random.Random()  # noqa: S311 - port choice, not security
+    last_error: OSError | None = None
+    for _ in range(attempts):
+        try:
+            transport, _ = await open_endpoint(host, rng.randrange(*port_range), on_rtp)
+        except OSError as exc:
+            last_error = exc
+            continue
+        return transport
+    raise OSError(f"no free RTP port on {host}") from last_error

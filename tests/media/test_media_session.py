@@ -240,3 +240,19 @@ async def test_port_range_and_explicit_even_port() -> None:
         await s.close()
     with pytest.raises(ValueError, match="even"):
         await MediaSession(local_addr=("127.0.0.1", 41001)).start()
+
+
+async def test_rtcp_mux_reports_on_the_rtp_port() -> None:
+    a, b = await connected(a={"rtcp_mux": True}, b={"rtcp_mux": True})
+    try:
+        async with asyncio.timeout(10):
+            await collect(b, 5)
+            a.stream._next_rtcp = 0.0
+            b.stream._next_rtcp = 0.0
+            await collect(a, 5)
+        assert a.stats().remote_jitter_ms is not None
+        assert b.stats().remote_jitter_ms is not None
+        assert a.stats().rejected_packets == 0  # RTCP was not mistaken for RTP
+    finally:
+        await a.close()
+        await b.close()
