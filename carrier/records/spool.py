@@ -32,7 +32,13 @@ class Spool:
     def _open(self) -> int:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            # Cut a torn tail left by a crash, or the next record would be glued to it.
+            size = os.fstat(self._fd).st_size
+            _, valid = self._scan(self.path.read_bytes())
+            if valid < size:
+                os.ftruncate(self._fd, valid)
+                os.fsync(self._fd)
         return self._fd
 
     def append(self, records: list[dict[str, Any]]) -> None:
@@ -51,10 +57,15 @@ class Spool:
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        raw = self.path.read_bytes()
+        records, _ = self._scan(self.path.read_bytes())
+        return records
+
+    def _scan(self, raw: bytes) -> tuple[list[dict[str, Any]], int]:
+        """Records in ``raw`` and the length of its valid part (without a torn tail)."""
         lines = raw.split(b"\n")
         complete, tail = lines[:-1], lines[-1]  # tail: bytes after the last newline (torn)
         out: list[dict[str, Any]] = []
+        valid = 0
         for number, line in enumerate(complete, start=1):
             digest, _, body = line.partition(b" ")
             if hashlib.sha256(body).hexdigest().encode() != digest:
@@ -62,7 +73,8 @@ class Spool:
                     break  # torn final line whose newline made it to disk
                 raise SpoolCorrupt(f"{self.path.name}: line {number} fails its checksum")
             out.append(json.loads(body))
-        return out
+            valid += len(line) + 1
+        return out, valid
 
     def __len__(self) -> int:
         return len(self.read())
