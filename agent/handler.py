@@ -271,7 +271,9 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
     rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
     known: KnownIdentifiers, started: dt.datetime,
 ) -> None:
-    result.redacted = [(who, redact(text, known)) for who, text in io.transcript.turns]
+    keep = [rt.clinic.name, *(p.name for p in await rt.calendar.providers())]
+    result.redacted = [(who, redact_keeping(text, known, keep))
+                       for who, text in io.transcript.turns]
     result.timings = list(io.timings)
     async with rt.records.pool.acquire() as conn, conn.transaction():
         await conn.execute(
@@ -288,6 +290,20 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
     await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
                            result.workflow, {"turns": len(result.redacted),
                                              "outcome": result.outcome or "ended"})
+
+
+def redact_keeping(text: str, known: KnownIdentifiers, keep: list[str]) -> str:
+    """Redact PHI but keep the organisation's and providers' names (not PHI) readable."""
+    marks: dict[str, str] = {}
+    for i, phrase in enumerate(sorted(set(keep), key=len, reverse=True)):
+        if phrase and phrase in text:
+            mark = f"qqkeep{chr(97 + i)}qq"
+            marks[mark] = phrase
+            text = text.replace(phrase, mark)
+    out = redact(text, known)
+    for mark, phrase in marks.items():
+        out = out.replace(mark, phrase)
+    return out
 
 
 def _flat(details: Mapping[str, Any]) -> dict[str, Any]:

@@ -94,11 +94,9 @@ async def seed_demo(settings: Any, records: Records, now: dt.datetime) -> dict[s
                                         actor="seed:demo")
     have = await records.pool.fetchval("SELECT count(*) FROM sched_providers")
     if not have:
-        mem = source.calendar(now)
-        providers = await mem.providers()
+        providers, slots, appointments = source.calendar_data(now)
         appts = [dataclasses.replace(a, patient_id=ids.get(a.patient_id, a.patient_id))
-                 for a in mem._appointments.values()]
-        slots = list(mem._slots.values())
+                 for a in appointments]
         cal = PostgresCalendar(records.pool, tz=ZoneInfo(source.clinic().timezone))
         await cal.load(providers, slots, appts, now)
     return ids

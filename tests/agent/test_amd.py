@@ -21,3 +21,20 @@ from agent.amd import AmdVerdict, classify
 )
 def test_classify(seconds: float | None, text: str, verdict: AmdVerdict) -> None:
     assert classify(seconds, text) is verdict
+
+
+def test_redaction_keeps_organisation_and_provider_names() -> None:
+    import datetime as dt  # noqa: PLC0415
+
+    from agent.handler import redact_keeping  # noqa: PLC0415
+    from agent.redact import KnownIdentifiers  # noqa: PLC0415
+
+    known = KnownIdentifiers(names=("Testa", "Patientson"), dob=dt.date(1980, 3, 5))
+    text = ("This is Maple Grove Family Clinic for Testa: your visit with Dr. Ada Testwell, "
+            "born March fifth nineteen eighty.")
+    out = redact_keeping(text, known, ["Maple Grove Family Clinic", "Dr. Ada Testwell"])
+    assert "Maple Grove Family Clinic" in out
+    assert "Dr. Ada Testwell" in out
+    assert "Testa:" not in out
+    assert "[NAME]" in out
+    assert "nineteen eighty" not in out
