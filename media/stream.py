@@ -12,6 +12,7 @@ import secrets
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +26,6 @@ from media.dtmf import (
     tone_frames,
 )
 from media.g711 import G711Codec
-from media.g722 import G722, G722Codec
 from media.jitter import Gap, JitterBuffer
 from media.resample import Downsampler, Upsampler
 from media.rtcp import (
@@ -44,6 +44,9 @@ from media.rtcp import (
 from media.rtp import RtpParseError, pack_rtp, parse_fields
 from media.srtp import SrtpContext, SrtpError
 from media.stats import ReceiverStats
+
+if TYPE_CHECKING:
+    from media.g722 import G722Codec
 
 Address = tuple[str, int]
 Int16Array = npt.NDArray[np.int16]
@@ -465,12 +468,15 @@ class RtpStream:
         )
 
 
-AudioCodec = G711Codec | G722Codec
+G722_PT = 9
 
 
-def make_codec(payload_type: int) -> AudioCodec:
+def make_codec(payload_type: int) -> G711Codec | G722Codec:
     """0 PCMU, 8 PCMA, 9 G.722 (static payload types, RFC 3551)."""
-    if payload_type == G722:
+    if payload_type == G722_PT:
+        # imported on demand: PyAV (FFmpeg) is heavy to load and only G.722 calls need it
+        from media.g722 import G722Codec  # noqa: PLC0415
+
         return G722Codec()
     return G711Codec(payload_type)
 
