@@ -19,7 +19,14 @@ from agent.demo import demo_call
 from agent.handler import AgentRuntime, patient_uuid
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.postgres import PostgresCalendar
-from agent.speech import EndpointConfig, PromptCache, SpeechToText, SttConfig, TextToSpeech, whisper_model_dir
+from agent.speech import (
+    EndpointConfig,
+    PromptCache,
+    SpeechToText,
+    SttConfig,
+    TextToSpeech,
+    whisper_model_dir,
+)
 from agent.speech.models import piper_voice_paths
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
