@@ -1,0 +1,1 @@
+"""Test suite (a package, so test folders never shadow the project packages)."""
