@@ -114,7 +114,7 @@ def main() -> None:
         f"= {full * 50 / 1e4:.2f}% of a core; the logic alone would allow "
         f"~{int(1e6 / (full * 50))} calls/core"
     )
-    print("(socket send/receive and event-loop overhead come on top: see bench/media_capacity.py)")
+    print("(socket send/receive and event-loop overhead come on top: see bench/media_loopback.py)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ batched ``MediaSession.tick_group`` in groups as the pacer forms them, with a tr
 that drops what is sent. ``listen`` consumes inbound frames and sends silence; ``echo``
 plays every inbound frame back (resample + encode both ways). What this leaves out -
 ``sendto``/``recvfrom`` system calls and asyncio's per-datagram and per-task overhead -
-is what ``bench/media_capacity.py`` adds on top.
+is what ``bench/media_loopback.py`` adds on top.
 """
 
 from __future__ import annotations
