@@ -320,15 +320,26 @@ class RtpStream:
         if not self._receives:
             return True
         if audio:
-            self._jitter.put(ssrc, timestamp, payload, now)
-        else:
-            try:
-                events = self._dtmf_rx.receive(payload, timestamp, now)
-            except DtmfParseError:
-                self._rejected += 1
-                return False
-            self._dtmf_received += len(events)
-            self.events.extend(events)
+            return self._play_in(ssrc, timestamp, payload, now)
+        return self._dtmf_in(timestamp, payload, now)
+
+    def _play_in(self, ssrc: int, timestamp: int, payload: bytes, now: float) -> bool:
+        if len(payload) != WIRE_SAMPLES:
+            # only 20 ms packets are played (frames keep their 320-sample contract);
+            # another ptime, or SRTP arriving before its keys, is counted and dropped
+            self._rejected += 1
+            return False
+        self._jitter.put(ssrc, timestamp, payload, now)
+        return True
+
+    def _dtmf_in(self, timestamp: int, payload: bytes, now: float) -> bool:
+        try:
+            events = self._dtmf_rx.receive(payload, timestamp, now)
+        except DtmfParseError:
+            self._rejected += 1
+            return False
+        self._dtmf_received += len(events)
+        self.events.extend(events)
         return True
 
     def tick_receive(self, now: float, decode: bool = True) -> Int16Array | None:

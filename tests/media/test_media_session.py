@@ -256,3 +256,29 @@ async def test_rtcp_mux_reports_on_the_rtp_port() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_srtp_keys_set_after_start_and_info_dtmf_injected() -> None:
+    """The gateway binds first (the SDP needs our port), then applies the negotiated keys."""
+    a, b = await connected()
+    ka, kb = (
+        SrtpKey.generate("AES_CM_128_HMAC_SHA1_32"),
+        SrtpKey.generate("AES_CM_128_HMAC_SHA1_32"),
+    )
+    a.set_srtp(ka, kb)
+    b.set_srtp(kb, ka)
+    try:
+        async with asyncio.timeout(10):
+            listener = asyncio.create_task(collect(b, 30))
+            assert await a.play(tone_frames(1000, 25))
+            heard = np.concatenate([f for f in await listener if loud(f)])
+            b.inject_dtmf("7")
+            event = await anext(b.dtmf_events())
+        assert abs(peak_hz(heard) - 1000) < 5
+        assert a.stream.srtp is not None
+        assert event == DtmfEvent("7", 160, source="info")
+        a.set_srtp(None, None)
+        assert a.stream.srtp is None
+    finally:
+        await a.close()
+        await b.close()

@@ -323,3 +323,11 @@ def test_rtcp_latches_to_the_peers_rtcp_source_after_rtp_latching() -> None:
     # RTCP from another host does not move it
     assert a.receive_rtcp(rtcp, 0.2, 1_000_000.1, ("203.0.113.9", 9))
     assert a.remote_rtcp_addr == ("198.51.100.7", 62017)
+
+
+def test_only_20ms_audio_packets_are_played() -> None:
+    _, b = pair()
+    thirty_ms = RtpPacket(0, 1, 0, 5, b"\xff" * 240).serialize()
+    assert not b.receive_rtp(thirty_ms, A, 0.0)
+    assert b.stats().rejected_packets == 1
+    assert b.stats().packets_received == 1  # still counted for RTCP
