@@ -27,6 +27,7 @@ PERMANENT_RULES = frozenset(
         "number.unsupported",
         "tcpa.consent.revoked",
         "tcpa.consent.missing",
+        "tcpa.consent.missing_written",
         "dnc.organisation",
         "dnc.national",
         "contact.unknown",

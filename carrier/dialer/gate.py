@@ -80,7 +80,8 @@ class PriorCall:
 
 @dataclass(frozen=True)
 class GateFacts:
-    consent: Mapping[str, Consent]  # channel ("voice", "sms", ..., "all") -> status
+    # channel ("voice", "sms", ..., "all") -> status; "voice.written": written consent
+    consent: Mapping[str, Consent]
     org_dnc: bool
     national_dnc: bool
     national_copy_date: dt.date | None  # date of the registry copy scrubbed against
@@ -207,6 +208,14 @@ class Gate:
             raise _Refuse("tcpa.consent.revoked", "consent was revoked", channel=req.channel)
         if Consent.GRANTED not in statuses:
             raise _Refuse("tcpa.consent.missing", "no consent on file", channel=req.channel)
+        if req.purpose in self.rules.written_consent_purposes:
+            written = facts.consent.get(f"{req.channel}.written")
+            if written is not Consent.GRANTED:
+                raise _Refuse(
+                    "tcpa.consent.missing_written",
+                    "telemarketing needs prior express written consent",
+                    channel=req.channel,
+                )
 
     def _exemption(self, req: DialRequest) -> tuple[bool, str]:
         ex = self.rules.exemption

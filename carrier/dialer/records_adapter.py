@@ -36,6 +36,8 @@ class RecordsFacts:
                 out[channel] = Consent.GRANTED
             elif kinds:
                 out[channel] = Consent.REVOKED  # entries exist, none granted: revoked
+            if kinds.get("tcpa_express_written"):
+                out[f"{channel}.written"] = Consent.GRANTED
         return out
 
     async def org_dnc(self, number: str) -> bool:

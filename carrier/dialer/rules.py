@@ -77,6 +77,7 @@ class CallingRules:
     area_codes: Mapping[str, str] = field(default_factory=dict)  # "305" -> "FL"
     holiday_country: str = "US"
     holiday_categories: tuple[str, ...] = ("public",)
+    written_consent_purposes: frozenset[str] = frozenset({"marketing"})
 
     def states_for_area_code(self, npa: str) -> frozenset[str]:
         """The state of a NANP area code; unknown -> every state with rules (strictest)."""
@@ -200,6 +201,9 @@ def parse_federal(file: str, data: Any) -> dict[str, Any]:
         "exemption": exemption,
         "holiday_country": str(hol.get("country", "US")),
         "holiday_categories": tuple(map(str, hol.get("categories", ["public"]))),
+        "written_consent_purposes": frozenset(
+            map(str, top.get("written_consent_purposes", ["marketing"]))
+        ),
     }
 
 

@@ -63,7 +63,7 @@ def request(number: str = NY, **kw: object) -> DialRequest:
 
 def facts(**kw: object) -> GateFacts:
     base = GateFacts(
-        consent={"voice": Consent.GRANTED},
+        consent={"voice": Consent.GRANTED, "voice.written": Consent.GRANTED},
         org_dnc=False,
         national_dnc=False,
         national_copy_date=dt.date(2026, 11, 14),
@@ -161,6 +161,15 @@ def test_revoked_consent() -> None:
         GATE.decide(request(), facts(consent={"voice": Consent.REVOKED}), TUE_10_NY),
         "tcpa.consent.revoked",
     )
+
+
+def test_marketing_needs_written_consent() -> None:
+    d = GATE.decide(
+        request(purpose="marketing"), facts(consent={"voice": Consent.GRANTED}), TUE_10_NY
+    )
+    refused(d, "tcpa.consent.missing_written")
+    # an exempt reminder does not
+    assert GATE.decide(request(), facts(consent={"voice": Consent.GRANTED}), TUE_10_NY).allowed
 
 
 def test_revoked_on_all_channels_overrides_voice_grant() -> None:
@@ -319,7 +328,7 @@ NUMBERS = [
     "+18005550100",
 ]
 KNOWN_RULES = re.compile(
-    r"^(allowed|number\.(invalid|unsupported)|tcpa\.consent\.(revoked|missing)|"
+    r"^(allowed|number\.(invalid|unsupported)|tcpa\.consent\.(revoked|missing|missing_written)|"
     r"dnc\.(organisation|national|national\.stale_copy)|window\.(federal|holiday|zone_unknown|"
     r"state\.no_sunday|state\.[A-Z]{2})|cap\.exempt\.(daily|weekly)|cap\.state\.[A-Z]{2}\.24h)$"
 )
@@ -346,7 +355,7 @@ requests = st.builds(
 )
 gate_facts = st.builds(
     GateFacts,
-    consent=st.fixed_dictionaries({"voice": consents}),
+    consent=st.fixed_dictionaries({"voice": consents, "voice.written": consents}),
     org_dnc=st.booleans(),
     national_dnc=st.booleans(),
     national_copy_date=st.dates(dt.date(2025, 11, 1), dt.date(2027, 12, 31)),
