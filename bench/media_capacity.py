@@ -1,223 +1,551 @@
-"""How many G.711 RTP sessions one core holds with ``MediaSession`` (media only, no SIP).
+"""Media capacity of the gateway with SIPp as the caller: concurrent G.711 calls and set-up rate.
 
-    .venv/bin/python bench/media_capacity.py [--calls 100,200,300,400] [--seconds 10] [--srtp]
+    .venv/bin/python bench/media_capacity.py [--calls 50,100,200,300,400,500]
+        [--hold 20] [--cps 25,50,100,150,200,300] [--cps-seconds 5]
 
-The gateway process (pinned to one CPU) opens N ``MediaSession``s that **echo**: each plays
-back its own ``inbound()`` frames, so every call runs the full path both ways (RTP parse,
-jitter buffer, G.711 decode, 8->16 kHz, 16->8 kHz, encode, paced send, RTCP). A peer
-process (pinned to the other CPU when there is one) sends each session 50 packets/s from
-one socket and checks what comes back. For each N it prints the gateway CPU per call, late
-send ticks, inbound concealment (lost or late frames) and loss seen by the peer; the
-summary is the largest N whose late+lost frames stay under 0.1%.
+The gateway (``carrier.gateway.Gateway``: our SIP stack and ``MediaSession``) runs in its
+own process, started by this script, so its CPU time is counted apart from SIPp's. Its
+call handler **echoes**: every inbound 20 ms frame is played back, so each call runs the
+whole path both ways (RTP parse, jitter buffer, G.711 decode, 8->16 kHz, 16->8 kHz,
+encode, paced send, RTCP).
 
-SIP set-up rate belongs to the gateway bench (SIPp) once signalling joins the media.
+1. Concurrent calls: for each N, SIPp (``bench/sipp/capacity_media.xml``) sets up N calls
+   and plays a 20 ms PCMU pcap into each for the hold. Once all N are up, the gateway's
+   counters are read at the start and the end of a ``--hold`` second window: late or
+   skipped send ticks (the pacer), inbound loss and concealed frames (its receivers), and
+   its process CPU time. A step passes with under 0.1% late+lost+concealed frames, no
+   failed SIPp call and the gateway under 95% of one core.
+2. Set-up rate: SIPp (``bench/sipp/capacity_cps.xml``) places 1 s calls at each ``-r``
+   rate for ``--cps-seconds``; the answer is the highest rate with no failed call that
+   SIPp actually reached.
+
+Everything is on 127.0.0.1; every SIPp run has a global ``-timeout`` and every wait is
+bounded, so the script stops by itself (about 5-8 minutes with the defaults).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
+import contextlib
+import json
 import os
+import shutil
 import socket
 import struct
+import subprocess
+import sys
+import tempfile
 import time
-from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from media.g711 import G711Codec
-from media.session import MediaSession
-from media.srtp import SrtpContext, SrtpKey
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-PERIOD = 0.02
-WARMUP = 2.0
-KEY_A = SrtpKey("AES_CM_128_HMAC_SHA1_80", bytes(range(30)))
-KEY_B = SrtpKey("AES_CM_128_HMAC_SHA1_80", bytes(range(30, 60)))
+from bench._common import hardware, load, machine_busy, process_cpu
 
-
-def pin(cpu: int) -> None:
-    if os.environ.get("MEDIA_BENCH_NO_PIN"):
-        return
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) > 1:
-        os.sched_setaffinity(0, {cpus[cpu % len(cpus)]})
-
-
-# --- peer: one socket, paced sends to every gateway port, counts what returns ------------
+REPO = Path(__file__).resolve().parents[1]
+SIPP_DIR = REPO / "bench" / "sipp"
+COUNTERS = (
+    "late_ticks",
+    "skipped_ticks",
+    "concealed_frames",
+    "packets_received",
+    "packets_lost",
+    "packets_sent",
+    "late_packets",
+)
+SETUP_RATE = 50  # calls per second while a concurrency step ramps up
+SETUP_LIMIT_MS = 500  # a rate is held only if no second's mean INVITE->200 exceeds this
 
 
-def peer_main(conn: Connection, use_srtp: bool) -> None:
-    pin(1)
-    asyncio.run(_peer(conn, use_srtp))
+# --- the gateway process -------------------------------------------------------------------
 
 
-async def _peer(conn: Connection, use_srtp: bool) -> None:
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    conn.send(sock.getsockname())
-    ports: list[int] = conn.recv()
-    t = np.arange(160) / 8000
-    payload = G711Codec(0).encode(np.round(6000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16))
-    srtp = [SrtpContext(KEY_B, KEY_A) for _ in ports] if use_srtp else None
-    header = struct.Struct("!BBHII")
-    received = dict.fromkeys(ports, 0)
-    first_seq: dict[int, int] = {}
-    last_seq: dict[int, int] = {}
+async def serve_gateway() -> None:
+    """Run a Gateway whose handler echoes; answer ``snap``/``quit`` lines on stdin."""
+    import logging  # noqa: PLC0415
 
-    def drain() -> None:
-        while True:
-            try:
-                data, addr = sock.recvfrom(2048)
-            except BlockingIOError:
-                return
-            port = addr[1]
-            if port in received and len(data) >= 12:
-                seq = struct.unpack_from("!H", data, 2)[0]
-                received[port] += 1
-                first_seq.setdefault(port, seq)
-                last_seq[port] = seq
+    from carrier.gateway import Gateway  # noqa: PLC0415
+    from carrier.settings import Settings, SipSettings, TrunkSettings  # noqa: PLC0415
+    from carrier.sip.endpoint import EndpointConfig  # noqa: PLC0415
 
-    # The return socket is drained on our own 20 ms cadence instead of being watched:
-    # a watched socket makes every gateway sendto wake this process, and on a VM each
-    # cross-CPU wake-up costs the *sender* ~0.1 ms of stalled time, which would measure
-    # the hypervisor rather than the gateway (a real peer sits behind a NIC).
-    cpu0, wall0 = time.process_time(), time.monotonic()
-    stop = asyncio.Event()
-    loop.add_reader(conn.fileno(), stop.set)
-    start = loop.time() + 0.05
-    n = 0
-    while not stop.is_set():
-        deadline = start + n * PERIOD
-        delay = deadline - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        drain()
-        for i, port in enumerate(ports):
-            packet = header.pack(0x80, 0, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, 1000 + i) + payload
-            if srtp is not None:
-                packet = srtp[i].protect(packet)
-            sock.sendto(packet, ("127.0.0.1", port))
-        n += 1
-    drain()
-    conn.recv()
-    expected = sum((last_seq[p] - first_seq[p]) % 65536 + 1 for p in last_seq)
-    cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
-    conn.send({"received": sum(received.values()), "expected": expected, "cpu": cpu})
+    logging.basicConfig(level=logging.WARNING)
+    active: dict[int, Any] = {}
+    finished = dict.fromkeys(COUNTERS, 0)
+    calls_done = 0
 
+    async def echo(call: Any, _ctx: dict[str, Any]) -> None:
+        nonlocal calls_done
+        media = call.media
+        active[id(media)] = media
 
-# --- gateway: N echoing sessions on one core ----------------------------------------------
-
-
-async def _gateway(
-    mode: str, calls: int, seconds: float, use_srtp: bool, conn: Connection
-) -> dict[str, float]:
-    peer_addr = tuple(conn.recv())
-    keys = {"srtp_tx": KEY_A, "srtp_rx": KEY_B} if use_srtp else {}
-    sessions = [MediaSession(local_addr=("127.0.0.1", 0), **keys) for _ in range(calls)]  # type: ignore[arg-type]
-    for s in sessions:
-        await s.start()
-        s.update_remote(peer_addr)  # type: ignore[arg-type]
-    conn.send([s.local_addr[1] for s in sessions])
-
-    async def listen(session: MediaSession) -> None:
-        async for _frame in session.inbound():
-            pass
-
-    async def echo(session: MediaSession) -> None:
         async def frames():  # type: ignore[no-untyped-def]
-            async for frame in session.inbound():
+            async for frame in media.inbound():
                 yield frame
 
-        await session.play(frames())
+        play = asyncio.create_task(media.play(frames()))
+        ended = asyncio.create_task(call.ended.wait())
+        try:
+            await asyncio.wait({play, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (play, ended):
+                task.cancel()
+            await asyncio.gather(play, ended, return_exceptions=True)
+            stats = media.stats()
+            for key in COUNTERS:
+                finished[key] += getattr(stats, key)
+            active.pop(id(media), None)
+            calls_done += 1
 
-    async with asyncio.TaskGroup() as group:
-        work = echo if mode == "echo" else listen
-        tasks = [group.create_task(work(s)) for s in sessions]
-        await asyncio.sleep(WARMUP)
-        before = [s.stats() for s in sessions]
-        cpu0, wall0 = time.process_time(), time.monotonic()
-        await asyncio.sleep(seconds)
-        cpu1, wall1 = time.process_time(), time.monotonic()
-        after = [s.stats() for s in sessions]
-        conn.send("stop")
-        for s in sessions:
-            await s.close()
-        for task in tasks:
-            task.cancel()
-    wall = wall1 - wall0
-    ticks = calls * wall / PERIOD
-    late = sum(
-        a.late_ticks + a.skipped_ticks - b.late_ticks - b.skipped_ticks
-        for a, b in zip(after, before, strict=True)
+    sip = SipSettings(
+        bind_host="127.0.0.1",
+        udp_port=0,
+        tcp_port=0,
+        max_concurrent_calls=100_000,
+        max_calls_per_second=100_000.0,
     )
-    concealed = sum(
-        a.concealed_frames - b.concealed_frames for a, b in zip(after, before, strict=True)
+    trunk = TrunkSettings(name="sipp", host="127.0.0.1", region="local", acl=("127.0.0.0/8",))
+    config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
+    gw = Gateway(Settings(sip=sip, trunks=(trunk,)), handler=echo, endpoint_config=config)
+    await gw.start()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    print(json.dumps({"port": gw.endpoint.port("UDP")}), flush=True)
+    try:
+        while line := (await reader.readline()).decode().strip():
+            if line == "quit":
+                break
+            totals = dict(finished)
+            for media in list(active.values()):
+                stats = media.stats()
+                for key in COUNTERS:
+                    totals[key] += getattr(stats, key)
+            print(
+                json.dumps(
+                    {
+                        "active": len(active),
+                        "done": calls_done,
+                        "inbound": gw.stats.inbound,
+                        "cpu": time.process_time(),
+                        "wait": runqueue_wait(),
+                        "t": time.monotonic(),
+                        **totals,
+                    }
+                ),
+                flush=True,
+            )
+    finally:
+        await gw.close()
+
+
+def runqueue_wait() -> float:
+    """Seconds this process's loop thread was ready to run but waited for a CPU."""
+    try:
+        with open("/proc/self/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+class GatewayProcess:
+    """The gateway child: one JSON line per ``snap``."""
+
+    def __init__(self, nice: int = 0) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "--gateway-nice", str(nice)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self.port = int(self._line()["port"])
+
+    def _line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"gateway process exited ({self.proc.poll()})")
+        return dict(json.loads(line))
+
+    def snap(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("snap\n")
+        self.proc.stdin.flush()
+        return self._line()
+
+    def close(self) -> None:
+        if self.proc.poll() is None and self.proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+# --- SIPp ----------------------------------------------------------------------------------
+
+
+def write_pcap(path: Path, seconds: float, port: int) -> None:
+    """A pcap of 20 ms PCMU RTP packets (a 440 Hz tone) that SIPp replays per call."""
+    from media.g711 import G711Codec  # noqa: PLC0415
+
+    codec = G711Codec(0)
+    t = np.arange(160) / 8000
+    payloads = [
+        codec.encode(np.round(6000 * np.sin(2 * np.pi * 440 * (t + i * 0.02))).astype(np.int16))
+        for i in range(50)
+    ]
+    ip_src = ip_dst = socket.inet_aton("127.0.0.1")
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for n in range(int(seconds / 0.02)):
+        rtp = (
+            struct.pack("!BBHII", 0x80, 0, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, 0x5EED)
+            + payloads[n % 50]
+        )
+        udp = struct.pack("!HHHH", port, port, 8 + len(rtp), 0) + rtp
+        ip = (
+            struct.pack(
+                "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0, ip_src, ip_dst
+            )
+            + udp
+        )
+        frame = b"\x00" * 12 + b"\x08\x00" + ip
+        stamp = n * 20_000
+        out.append(
+            struct.pack("<IIII", stamp // 1_000_000, stamp % 1_000_000, len(frame), len(frame))
+            + frame
+        )
+    path.write_bytes(b"".join(out))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sipp(
+    gateway_port: int,
+    scenario: str,
+    workdir: Path,
+    *,
+    calls: int,
+    rate: float,
+    hold_ms: int,
+    timeout_s: float,
+) -> subprocess.Popen[str]:
+    args = [
+        "sipp",
+        f"127.0.0.1:{gateway_port}",
+        "-sf",
+        str(SIPP_DIR / scenario),
+        "-s",
+        "clinic",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port()),
+        "-mi",
+        "127.0.0.1",
+        "-mp",
+        str(free_port() & ~1),
+        "-m",
+        str(calls),
+        "-l",
+        str(calls),
+        "-r",
+        str(rate),
+        "-d",
+        str(hold_ms),
+        "-nostdin",
+        "-timeout",
+        f"{int(timeout_s)}s",
+        "-timeout_error",
+        "-max_socket",
+        "4096",
+        "-trace_stat",
+        "-stf",
+        str(workdir / "stat.csv"),
+        "-fd",
+        "1",
+        "-trace_err",
+        "-error_file",
+        str(workdir / "errors.log"),
+    ]
+    return subprocess.Popen(
+        args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    received = sum(
-        a.packets_received - b.packets_received for a, b in zip(after, before, strict=True)
-    )
+
+
+def sipp_counts(workdir: Path) -> dict[str, float]:
+    """Calls that succeeded and failed, retransmissions, and the worst one-second average
+    INVITE->200 time (``ResponseTime1(P)``), from SIPp's statistics file."""
+    path = workdir / "stat.csv"
+    if not path.exists():
+        return {"ok": 0, "failed": 0, "retrans": 0, "setup_ms": float("nan")}
+    lines = [x for x in path.read_text().splitlines() if x.strip()]
+    head = lines[0].split(";")
+    rows = [dict(zip(head, x.split(";"), strict=False)) for x in lines[1:]]
+
+    def ms(text: str) -> float:
+        h, m, sec, us = (int(v) for v in text.split(":")[:4])
+        return (h * 3600 + m * 60 + sec) * 1000 + us / 1000
+
+    last = rows[-1] if rows else {}
     return {
-        "cpu": (cpu1 - cpu0) / wall,
-        "late": late / ticks,
-        "concealed": concealed / ticks,
-        "received": received / ticks,
+        "ok": int(last.get("SuccessfulCall(C)", 0)),
+        "failed": int(last.get("FailedCall(C)", 0)),
+        "retrans": int(last.get("Retransmissions(C)", 0)),
+        "setup_ms": max((ms(r.get("ResponseTime1(P)", "0:0:0:0")) for r in rows), default=0.0),
     }
 
 
-def gateway_main(
-    mode: str, calls: int, seconds: float, use_srtp: bool, conn: Connection
-) -> dict[str, float]:
-    pin(0)
-    return asyncio.run(_gateway(mode, calls, seconds, use_srtp, conn))
+def wait_sipp(proc: subprocess.Popen[str], timeout: float) -> int:
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        return -9
 
 
-def run_step(mode: str, calls: int, seconds: float, use_srtp: bool) -> dict[str, float]:
-    ctx = mp.get_context("spawn")
-    ours, theirs = ctx.Pipe()
-    peer = ctx.Process(target=peer_main, args=(theirs, use_srtp))
-    peer.start()
-    result = gateway_main(mode, calls, seconds, use_srtp, ours)
-    peer_counts = ours.recv()
-    peer.join(10)
-    result["peer_loss"] = 1 - peer_counts["received"] / max(1, peer_counts["expected"])
-    result["peer_cpu"] = peer_counts["cpu"]
-    return result
+# --- the two measurements ------------------------------------------------------------------
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", default="100,200,300,400")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--srtp", action="store_true")
-    parser.add_argument(
-        "--mode",
-        choices=["echo", "listen"],
-        default="echo",
-        help="echo: play back every inbound frame; listen: consume inbound, send silence",
-    )
-    args = parser.parse_args()
-    cpus = len(os.sched_getaffinity(0))
-    print(f"CPUs: {cpus}; mode: {args.mode}; SRTP: {args.srtp}; {args.seconds:.0f} s per step")
-    head = ("calls", "core %", "us/call/s", "late %", "conceal %", "peer loss %", "peer core %")
-    widths = (6, 7, 10, 7, 10, 12, 12)
-    print(" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
-    best = 0
-    for calls in [int(c) for c in args.calls.split(",")]:
-        r = run_step(args.mode, calls, args.seconds, args.srtp)
-        bad = r["late"] + r["concealed"] + max(0.0, r["peer_loss"])
-        print(
-            f"{calls:>6} {r['cpu'] * 100:>7.1f} {r['cpu'] / calls * 1e6:>10.0f} "
-            f"{r['late'] * 100:>7.3f} {r['concealed'] * 100:>10.3f} {r['peer_loss'] * 100:>12.3f}"
-            f" {r['peer_cpu'] * 100:>12.1f}"
+def concurrency_step(gw: GatewayProcess, calls: int, hold: float) -> dict[str, Any]:
+    ramp = calls / SETUP_RATE
+    settle = 2.0
+    hold_ms = int((ramp + settle + hold + 3.0) * 1000)  # every call spans the window
+    with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:
+        workdir = Path(tmp)
+        write_pcap(workdir / "capacity.pcap", hold_ms / 1000 + 2, 6000)
+        base = gw.snap()
+        proc = sipp(
+            gw.port,
+            "capacity_media.xml",
+            workdir,
+            calls=calls,
+            rate=SETUP_RATE,
+            hold_ms=hold_ms,
+            timeout_s=hold_ms / 1000 + ramp + 60,
         )
-        if bad < 0.001 and r["cpu"] < 0.95:
-            best = calls
-    print(f"\nmost concurrent G.711 calls ({args.mode}) on one core with <0.1% late/lost: {best}")
+        deadline = time.monotonic() + ramp + 30
+        snap = gw.snap()
+        while snap["active"] < calls and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.25)
+            snap = gw.snap()
+        up = snap["active"]
+        time.sleep(settle)
+        before = gw.snap()
+        sipp_cpu0, busy0 = process_cpu(proc.pid), machine_busy()
+        time.sleep(hold)
+        after = gw.snap()
+        sipp_cpu1, busy1 = process_cpu(proc.pid), machine_busy()
+        uptime_load = load()
+        code = wait_sipp(proc, hold_ms / 1000 + ramp + 60)
+        counts = sipp_counts(workdir)
+        errors = proc.stderr.read() if proc.stderr else ""
+    d = {k: after[k] - before[k] for k in (*COUNTERS, "cpu", "wait", "t")}
+    ticks = max(1, d["packets_sent"] + d["skipped_ticks"])
+    inbound = max(1, d["packets_received"] + d["packets_lost"])
+    late = (d["late_ticks"] + d["skipped_ticks"]) / ticks
+    lost = d["packets_lost"] / inbound
+    concealed = d["concealed_frames"] / max(1, after["active"] * d["t"] / 0.02)
+    core = d["cpu"] / d["t"]
+    failed = int(counts["failed"]) + (calls - int(counts["ok"]) if code != 0 else 0)
+    ok = up == calls and failed == 0 and late + lost + concealed < 0.001 and core < 0.95
+    return {
+        "calls": calls,
+        "up": up,
+        "held": min(before["active"], after["active"]),
+        "core": core,
+        "us_per_call": d["cpu"] / max(1, after["active"]) / d["t"] * 1e6,
+        "late": late,
+        "lost": lost,
+        "concealed": concealed,
+        "rx_pps": d["packets_received"] / d["t"],
+        "wait": d["wait"] / d["t"],
+        "sipp_core": (sipp_cpu1 - sipp_cpu0) / d["t"],
+        "machine": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
+        "failed": failed,
+        "sipp_exit": code,
+        "ok": ok,
+        "load": uptime_load,
+        "errors": [
+            x
+            for x in errors.strip().splitlines()
+            if not x.startswith(("base port", "Resolving")) and "pcap" not in x
+        ][-3:],
+        "inbound_total": after["inbound"] - base["inbound"],
+    }
+
+
+def rate_step(gw: GatewayProcess, rate: float, seconds: float) -> dict[str, Any]:
+    calls = int(rate * seconds)
+    with tempfile.TemporaryDirectory(prefix="capacity-cps-") as tmp:
+        workdir = Path(tmp)
+        before = gw.snap()
+        started = time.monotonic()
+        proc = sipp(
+            gw.port,
+            "capacity_cps.xml",
+            workdir,
+            calls=calls,
+            rate=rate,
+            hold_ms=1000,
+            timeout_s=seconds * 3 + 30,
+        )
+        code = wait_sipp(proc, seconds * 3 + 40)
+        wall = time.monotonic() - started
+        uptime_load = load()
+        counts = sipp_counts(workdir)
+        # the gateway has ended every call (BYE answered) once SIPp is done
+        deadline = time.monotonic() + 10
+        after = gw.snap()
+        while after["active"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+            after = gw.snap()
+    placing = max(1e-3, wall - 1.0)  # minus the last call's hold
+    failed = int(counts["failed"]) + max(0, calls - int(counts["ok"]))
+    return {
+        "rate": rate,
+        "calls": calls,
+        "ok_calls": int(counts["ok"]),
+        "failed": failed,
+        "achieved": counts["ok"] / placing,
+        "setup_ms": counts["setup_ms"],
+        "retrans": counts["retrans"],
+        "sipp_exit": code,
+        "load": uptime_load,
+        "core": (after["cpu"] - before["cpu"]) / max(1e-3, after["t"] - before["t"]),
+        "wait": (after["wait"] - before["wait"]) / max(1e-3, after["t"] - before["t"]),
+        "answered": after["inbound"] - before["inbound"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--calls",
+        default="50,100,200,300,400,500",
+        help="concurrent call steps (stops after two failing steps)",
+    )
+    parser.add_argument("--hold", type=float, default=20.0, help="seconds measured per step")
+    parser.add_argument("--cps", default="25,50,100,150,200,300", help="set-up rates to try")
+    parser.add_argument("--cps-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--gateway-nice",
+        type=int,
+        default=0,
+        help="niceness of the gateway process (negative needs root): on a shared machine, "
+        "-10 approximates a core of its own",
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        if args.gateway_nice:
+            os.nice(args.gateway_nice)
+        asyncio.run(serve_gateway())
+        return 0
+    if shutil.which("sipp") is None:
+        print("sipp not installed (apt-get install sip-tester)")
+        return 2
+    print(f"hardware: {hardware()}")
+    print(f"machine at start: {load()} (shared with other work)")
+    print("gateway: own process, one asyncio loop (one core at most); handler echoes audio")
+    best = 0
+    best_row: dict[str, Any] | None = None
+    misses = 0
+    gw = GatewayProcess(args.gateway_nice)
+    print(f"gateway niceness: {args.gateway_nice}")
+    print(
+        "columns: core % = gateway process CPU / wall; wait % = time its loop was runnable "
+        "but waiting for a CPU (others' load); sipp % = SIPp's CPU; box % = all CPUs busy"
+    )
+    try:
+        print(
+            f"\n1. concurrent G.711 (PCMU) calls, SIPp plays 20 ms RTP into each; "
+            f"{args.hold:.0f} s window once all are up"
+        )
+        print(
+            f"{'calls':>6} {'up':>5} {'core %':>7} {'us/call/s':>10} {'late %':>7} "
+            f"{'lost %':>7} {'conceal %':>9} {'rx pkt/s':>9} {'failed':>6} {'wait %':>6} "
+            f"{'sipp %':>6} {'box %':>5}  verdict  load"
+        )
+        for calls in [int(c) for c in args.calls.split(",") if c]:
+            r = concurrency_step(gw, calls, args.hold)
+            print(
+                f"{r['calls']:>6} {r['up']:>5} {r['core'] * 100:>7.1f} "
+                f"{r['us_per_call']:>10.0f} {r['late'] * 100:>7.3f} {r['lost'] * 100:>7.3f} "
+                f"{r['concealed'] * 100:>9.3f} {r['rx_pps']:>9.0f} {r['failed']:>6} "
+                f"{r['wait'] * 100:>6.1f} {r['sipp_core'] * 100:>6.1f} {r['machine'] * 100:>5.0f}  "
+                f"{'ok' if r['ok'] else 'FAIL':<7}  {r['load']}",
+                flush=True,
+            )
+            for line in r["errors"]:
+                print(f"       sipp: {line}")
+            if r["ok"]:
+                best, best_row, misses = calls, r, 0
+                continue
+            misses += 1  # one miss may be a neighbour's burst on this shared machine
+            if misses == 2 or r["failed"] or r["core"] >= 0.95:
+                break
+        print("\n2. call set-up rate: 1 s calls (INVITE/200/ACK ... BYE/200) at SIPp -r")
+        print(
+            f"{'rate':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'reached/s':>9} "
+            f"{'setup ms':>8} {'retrans':>7} {'core %':>7} {'wait %':>6}  verdict  load"
+        )
+        best_rate, best_rate_load = 0.0, ""
+        for rate in [float(x) for x in args.cps.split(",") if x]:
+            c = rate_step(gw, rate, args.cps_seconds)
+            held = not (c["failed"] or c["sipp_exit"] != 0 or c["achieved"] < 0.9 * rate
+                        or c["setup_ms"] > SETUP_LIMIT_MS)  # fmt: skip
+            print(
+                f"{c['rate']:>6.0f} {c['calls']:>6} {c['ok_calls']:>6} {c['failed']:>6} "
+                f"{c['achieved']:>9.1f} {c['setup_ms']:>8.0f} {c['retrans']:>7} "
+                f"{c['core'] * 100:>7.1f} {c['wait'] * 100:>6.1f}  "
+                f"{'ok' if held else 'FAIL':<7}  {c['load']}",
+                flush=True,
+            )
+            if not held:
+                break
+            best_rate, best_rate_load = rate, c["load"]
+    finally:
+        gw.close()
+    print("\nsummary")
+    print(f"hardware: {hardware()}")
+    if best_row is not None:
+        per_core = best / max(best_row["core"], 1e-6)
+        print(
+            f"most concurrent G.711 calls with <0.1% late or lost frames: {best} "
+            f"(gateway at {best_row['core'] * 100:.0f}% of one core, "
+            f"{best_row['us_per_call']:.0f} us CPU per call per second; "
+            f"{best_row['load']})"
+        )
+        print(
+            f"CPU per call: {best_row['us_per_call'] / 1e4:.2f}% of a core "
+            f"(-> about {per_core:.0f} calls per fully used core; target 300)"
+        )
+    else:
+        print("most concurrent G.711 calls with <0.1% late or lost frames: none of the steps")
+    print(
+        f"call set-ups and teardowns per second with no failed call and INVITE->200 under "
+        f"{SETUP_LIMIT_MS} ms: {best_rate:.0f} (target 100; {best_rate_load or 'no rate held'})"
+    )
+    print(f"machine at end: {load()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    started = time.time()
+    code = main()
+    if "--serve" not in sys.argv:
+        print(f"(ran {time.time() - started:.0f} s)")
+    sys.exit(code)
