@@ -35,7 +35,7 @@ from carrier.sip.events import (
     UpdateReceived,
 )
 from carrier.sip.message import REASONS, Request, Response
-from carrier.sip.transaction import Address, SendData
+from carrier.sip.transaction import Address, SendData, client_key
 from carrier.sip.uri import URI, parse_uri
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Call:
         self.peer_allows_update = "UPDATE" in invite.tokens("Allow") if role == "uas" else False
         self._got_provisional = False
         self._cancel_pending = False
+        self._cancel_sent = False
         self._retried_422 = False
         self._acks: dict[int, bytes] = {}  # INVITE CSeq -> ACK bytes, for 2xx retransmissions
         self._pending_2xx: tuple[int, bytes, Address] | None = None
@@ -97,9 +98,12 @@ class Call:
         """CANCEL our INVITE (RFC 3261 9.1); deferred until a provisional arrived."""
         if self.role != "uac" or self.state not in (CallState.INITIAL, CallState.EARLY):
             return []
+        if self._cancel_sent:
+            return []
         if not self._got_provisional:
             self._cancel_pending = True
             return []
+        self._cancel_sent = True
         req = Request(method="CANCEL", uri=self.invite.uri)
         req.add("Via", self.invite.get_all("Via")[0])
         for route in self.invite.get_all("Route"):
@@ -108,10 +112,22 @@ class Call:
             req.add(name, self.invite.get(name) or "")
         req.add("CSeq", f"{self.invite.cseq.seq} CANCEL")
         req.add("Max-Forwards", "70")
+        # RFC 3261 9.1: without a final response 64*T1 after CANCEL, give the INVITE up.
+        deadline = now + 64 * self.ua.config.timers.t1
+        self.ua.set_timer(f"{self.call_id}:cancel", deadline, self._cancel_expired)
         _, actions = self.ua.tx.send_request(
             req, self.dest, reliable=self.dest[0] != "UDP", now=now
         )
         return [a for a in actions if isinstance(a, SendData)]
+
+    def _cancel_expired(self, now: float) -> list[Out]:
+        """The INVITE got no final answer in time after CANCEL (or after the call ended
+        early): drop its transaction so nothing is left open."""
+        branch = self.invite.via.branch or ""
+        self.ua.tx.abandon(client_key(branch, "INVITE"))
+        if self.state not in (CallState.INITIAL, CallState.EARLY):
+            return []
+        return self._fail(487, "Request Terminated", None)
 
     def _on_invite_response(self, resp: Response | None, now: float) -> list[Out]:  # noqa: PLR0911
         if resp is None:
@@ -137,6 +153,7 @@ class Call:
                 req.set("Session-Expires", min_se.split(";")[0].strip())
                 req.set("Min-SE", min_se.split(";")[0].strip())
                 self.invite = req
+                self._got_provisional = self._cancel_sent = False
                 return self.start_invite(now)
         return self._fail(resp.status, resp.reason, resp)
 
@@ -149,6 +166,7 @@ class Call:
         if retry is None:
             return None
         self.invite = retry[0]
+        self._got_provisional = self._cancel_sent = False
         return retry[1]
 
     def _on_provisional(self, resp: Response, now: float) -> list[Out]:
@@ -189,7 +207,7 @@ class Call:
         out = self._send_ack(seq)
         self._read_session_timer(resp, now, uac=True)
         out.append(CallAnswered(self, resp))
-        if self._cancel_pending:  # CANCEL lost the race with the 2xx: hang up
+        if self._cancel_pending or self._cancel_sent:  # CANCEL lost the race: hang up
             out += self.bye(now)
         return out
 
@@ -243,15 +261,15 @@ class Call:
         resp = Response.for_request(self.invite, status, reason, to_tag=self.local_tag)
         for name, value in headers:
             resp.add(name, value)
-        self._end()
-        return self.ua.respond(self.server_key or "", resp, now)
+        out = self._end(now)
+        return out + self.ua.respond(self.server_key or "", resp, now)
 
     def on_cancel(self, now: float) -> list[Out]:
         if self.state not in (CallState.INITIAL, CallState.EARLY):
             return []
         resp = Response.for_request(self.invite, 487, to_tag=self.local_tag)
-        self._end()
-        return [*self.ua.respond(self.server_key or "", resp, now), CallCancelled(self)]
+        out = self._end(now)
+        return [*out, *self.ua.respond(self.server_key or "", resp, now), CallCancelled(self)]
 
     def on_ack(self, req: Request, now: float) -> list[Out]:
         pending = self._pending_2xx
@@ -273,8 +291,10 @@ class Call:
     def on_request(  # noqa: PLR0911, PLR0912 - one branch per in-dialog method
         self, req: Request, key: str | None, now: float
     ) -> list[Out]:
-        if key is None or self.dialog is None:
+        if key is None:
             return []
+        if self.dialog is None:  # e.g. a request racing ahead of the 1xx that makes the dialog
+            return self.ua.respond(key, Response.for_request(req, 481), now)
         if not self.dialog.accept_remote_cseq(req):
             return self._reply(req, key, 500, now)
         method = req.method
@@ -283,7 +303,7 @@ class Call:
             if self.role == "uas" and self.state in (CallState.INITIAL, CallState.EARLY):
                 resp = Response.for_request(self.invite, 487, to_tag=self.local_tag)
                 out += self.ua.respond(self.server_key or "", resp, now)
-            self._end()
+            out += self._end(now)
             return [*out, CallEnded(self, "bye-received")]
         if method == "INVITE":
             if self._reinvite_out or self._pending_2xx is not None:
@@ -356,7 +376,7 @@ class Call:
         if self.role == "uas" and self.state in (CallState.INITIAL, CallState.EARLY):
             return self.reject(480, now)
         out = self._send("BYE", now)
-        self._end()
+        out += self._end(now)
         return [*out, CallEnded(self, "bye-sent")]
 
     def reinvite(self, sdp: bytes, now: float) -> list[Out]:
@@ -379,7 +399,8 @@ class Call:
     ) -> list[Out]:
         """Blind transfer (RFC 3515), or attended with `replaces` (RFC 3891)."""
         uri = parse_uri(target) if isinstance(target, str) else target
-        assert self.dialog is not None
+        if self.dialog is None:
+            raise LocalProtocolError("REFER needs a dialog")
         extra = (
             ("Refer-To", refer_to_value(uri, replaces)),
             ("Referred-By", f"<{self.dialog.local.uri}>"),
@@ -511,7 +532,7 @@ class Call:
         if self.state is not CallState.CONFIRMED:
             return []
         out = self._send("BYE", now)
-        self._end()
+        out += self._end(now)
         return [*out, CallEnded(self, "session-expired")]
 
     # ---- helpers ---------------------------------------------------------------------
@@ -531,7 +552,7 @@ class Call:
                     self._pending_2xx = None
                     if self.state is CallState.ANSWERED:
                         out = self._send("BYE", when)
-                        self._end()
+                        out += self._end(when)
                         return [*out, CallEnded(self, "ack-timeout")]
                     return []
                 nxt = min(interval * 2, timers.t2)
@@ -569,9 +590,22 @@ class Call:
         self._end()
         return [CallFailed(self, status, reason, resp)]
 
-    def _end(self) -> None:
+    def _end(self, now: float | None = None) -> list[Out]:
+        """Mark the call over; requests still waiting for the application are answered
+        (487 for a re-INVITE, 481 otherwise) so that no server transaction is left open."""
+        out: list[Out] = []
+        if now is not None:
+            for key, req in list(self._pending_server.items()):
+                status = 487 if req.method == "INVITE" else 481
+                out += self.ua.respond(key, Response.for_request(req, status), now)
+        self._pending_server.clear()
+        invite_open = self.role == "uac" and self.state in (CallState.INITIAL, CallState.EARLY)
+        if invite_open and now is not None and not self._cancel_sent:
+            deadline = now + 64 * self.ua.config.timers.t1
+            self.ua.set_timer(f"{self.call_id}:cancel", deadline, self._cancel_expired)
         self.state = CallState.TERMINATED
         self._pending_2xx = None
         for suffix in ("2xx", "se"):
             self.ua.cancel_timer(f"{self.call_id}:{suffix}")
         self.ua.forget_call(self)
+        return out

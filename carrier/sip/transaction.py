@@ -540,6 +540,13 @@ class TransactionLayer:
         self._schedule(tx)
         return [NewRequest(msg, source, key)]
 
+    def abandon(self, key: str) -> None:
+        """Drop a transaction the TU gives up on (RFC 3261 9.1: no final 64*T1 after CANCEL)."""
+        tx = self._tx.pop(key, None)
+        if tx is not None:
+            tx.state = S.TERMINATED
+            self.reaped.append(key)
+
     def invite_for_cancel(self, cancel: Request) -> Transaction | None:
         """The INVITE server transaction a CANCEL refers to (RFC 3261 9.2)."""
         key = server_key(cancel).rsplit("|", 1)[0] + "|INVITE"
