@@ -379,20 +379,26 @@ def register_retention(subparsers: Any) -> None:
     _common(p)
     p.add_argument("--audit-days", type=int, default=0, help="raised to six years if lower")
     p.add_argument("--consent-days", type=int, default=0, help="raised to six years if lower")
+    p.add_argument("--transcript-days", type=int, default=365)
+    p.add_argument("--recording-days", type=int, default=30)
     p.add_argument(
         "--target",
         type=_target,
         action="append",
-        help="table:time_column:days (repeatable; default transcripts and recordings)",
+        default=[],
+        help="another table:time_column:days to purge (repeatable)",
     )
     p.set_defaults(func=_retention_run)
 
 
 def _retention_run(args: argparse.Namespace) -> int:
-    kwargs: dict[str, Any] = {"audit_days": args.audit_days, "consent_days": args.consent_days}
-    if args.target:
-        kwargs["targets"] = tuple(args.target)
-    policy = RetentionPolicy(**kwargs)
+    policy = RetentionPolicy.from_days(
+        audit_days=args.audit_days,
+        consent_days=args.consent_days,
+        transcript_days=args.transcript_days,
+        recording_days=args.recording_days,
+        extra=tuple(args.target),
+    )
 
     async def go(records: Records) -> Any:
         return await run_retention(records, policy, now=datetime.now(UTC), actor=args.actor)

@@ -37,10 +37,9 @@ class PurgeTarget:
             raise ValueError(f"retention for {self.table} must be at least one day")
 
 
-DEFAULT_TARGETS = (
-    PurgeTarget("transcripts", "created_at", 365),
-    PurgeTarget("recordings", "created_at", 90),
-)
+TRANSCRIPTS = ("call_transcripts", "created_at")  # migration 0300
+RECORDINGS = ("call_recordings", "created_at")
+DEFAULT_TARGETS = (PurgeTarget(*TRANSCRIPTS, 365), PurgeTarget(*RECORDINGS, 30))
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,24 @@ class RetentionPolicy:
     audit_days: int = SIX_YEARS_DAYS
     consent_days: int = SIX_YEARS_DAYS
     targets: tuple[PurgeTarget, ...] = field(default=DEFAULT_TARGETS)
+
+    @classmethod
+    def from_days(
+        cls,
+        *,
+        audit_days: int,
+        consent_days: int,
+        transcript_days: int,
+        recording_days: int,
+        extra: tuple[PurgeTarget, ...] = (),
+    ) -> RetentionPolicy:
+        """The policy from the ``retention`` settings section."""
+        targets = (
+            PurgeTarget(*TRANSCRIPTS, transcript_days),
+            PurgeTarget(*RECORDINGS, recording_days),
+            *extra,
+        )
+        return cls(audit_days=audit_days, consent_days=consent_days, targets=targets)
 
     def __post_init__(self) -> None:
         # The floor is enforced here and again inside purge_chain_prefix().

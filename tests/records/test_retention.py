@@ -18,6 +18,14 @@ YEAR = timedelta(days=366)
 def test_policy_floor_is_six_years() -> None:
     policy = RetentionPolicy(audit_days=30, consent_days=1)
     assert policy.audit_days == policy.consent_days == SIX_YEARS_DAYS
+    policy = RetentionPolicy.from_days(
+        audit_days=3000, consent_days=5, transcript_days=365, recording_days=30
+    )
+    assert (policy.audit_days, policy.consent_days) == (3000, SIX_YEARS_DAYS)
+    assert [(t.table, t.days) for t in policy.targets] == [
+        ("call_transcripts", 365),
+        ("call_recordings", 30),
+    ]
     with pytest.raises(ValueError, match="identifier"):
         PurgeTarget("transcripts; DROP TABLE x", "created_at", 5)
 
