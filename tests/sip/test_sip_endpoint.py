@@ -14,14 +14,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from test_sip_message import INVALID
-from test_sip_ua import VALID_ANSWERS
 
 from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed, CallEnded, DtmfReceived, ReInviteReceived
 from carrier.sip.message import StreamFramer
 from carrier.sip.policy import InboundPolicy
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+from tests.sip.test_sip_message import INVALID
+from tests.sip.test_sip_ua import VALID_ANSWERS
 
 VECTORS = pathlib.Path(__file__).parents[1] / "vectors" / "sip" / "rfc4475"
 OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)

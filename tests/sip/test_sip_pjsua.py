@@ -8,8 +8,6 @@ import asyncio
 import pathlib
 
 import pytest
-from peers.client import PjsuaPeer, needs_pjsua2
-from test_sip_endpoint import self_signed
 
 from carrier.sip.digest import Credentials
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
@@ -22,6 +20,8 @@ from carrier.sip.events import (
     ReInviteReceived,
 )
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+from tests.peers.client import PjsuaPeer, needs_pjsua2
+from tests.sip.test_sip_endpoint import self_signed
 
 pytestmark = [pytest.mark.pjsua2, pytest.mark.slow, needs_pjsua2]
 

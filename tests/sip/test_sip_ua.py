@@ -7,7 +7,6 @@ import pathlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sip_uanet import Net, make_ua
 
 from carrier.sip.call import CallState
 from carrier.sip.dialog import Replaces
@@ -34,6 +33,7 @@ from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
 from carrier.sip.ua import Registration, UaConfig, UserAgent
 from carrier.sip.uri import parse_uri
+from tests.sip.sip_uanet import Net, make_ua
 
 OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)
 B_MEDIA = LocalMedia("127.0.0.2", 30000, srtp="off")
