@@ -89,7 +89,7 @@ Outbound calls
 registration alive (refresh at half the granted expiry), results through
 `on_registration`.
 
-Not done: forking (a second 2xx from another branch is not ACKed/BYEd), 100rel/PRACK
+Not done: forked early dialogs are not tracked (a second fork's 2xx is ACKed and BYEd), 100rel/PRACK
 (a `Require: 100rel` INVITE gets 420), DNS (NAPTR/SRV; hostnames are resolved by the
 socket layer only), connection reuse limits and idle timeouts for TCP/TLS, RFC 5626
 keep-alive pongs, G.722.

@@ -191,6 +191,12 @@ class Call:
 
     def _on_2xx(self, resp: Response, now: float) -> list[Out]:
         seq = resp.cseq.seq
+        if (
+            self.dialog is not None
+            and not self.dialog.early
+            and resp.to.tag != self.dialog.remote_tag
+        ):
+            return self._drop_fork(resp, now)
         if seq in self._acks:  # retransmitted 2xx: ACK again
             return [SendData(self._acks[seq], self._next_hop())]
         if self.state not in (CallState.INITIAL, CallState.EARLY):
@@ -210,6 +216,16 @@ class Call:
         if self._cancel_pending or self._cancel_sent:  # CANCEL lost the race: hang up
             out += self.bye(now)
         return out
+
+    def _drop_fork(self, resp: Response, now: float) -> list[Out]:
+        """A 2xx from a second fork (another To tag): ACK it, then BYE it (RFC 3261 13.2.2.4)."""
+        fork = Dialog.from_uac(self.invite, resp)
+        target = fork.next_hop()
+        transport = (target.param("transport") or "").upper() or self.dest[0]
+        dest = (transport, target.host.strip("[]"), target.port or 5060)
+        out = self.ua.send_stateless(fork.new_request("ACK", seq=resp.cseq.seq), dest)
+        bye = fork.new_request("BYE")
+        return out + self.ua.send_request(bye, dest, now, lambda _r, _t: [])[1]
 
     def _send_ack(self, seq: int) -> list[Out]:
         assert self.dialog is not None

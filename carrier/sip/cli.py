@@ -21,7 +21,7 @@ from carrier.sip.digest import Credentials
 from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipEndpoint
 from carrier.sip.events import CallEnded
 from carrier.sip.sdp import LocalMedia, SdpError, accept_answer, build_offer, parse_sdp
-from media.session import MediaSession  # not `from media`: tests/media shadows it under pytest
+from media.session import MediaSession
 
 TONE_SECONDS = 1.0
 

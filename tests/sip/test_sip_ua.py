@@ -432,3 +432,21 @@ def test_per_trunk_acl_and_limits() -> None:
     assert [f.status for f in net.take(caller, CallFailed)] == [503]
     assert [f.status for f in net.take(stranger, CallFailed)] == [403]
     assert [r.rule for r in net.take(gw, PolicyRefused)] == ["concurrent-calls", "acl"]
+
+
+def test_a_2xx_from_a_second_fork_is_acked_and_hung_up() -> None:
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, _ = setup_call(net, a, b)
+    (answered,) = net.take(a, CallAnswered)
+    fork = answered.response
+    fork.set("To", str(fork.to.with_tag("other-fork")))
+    outs = a.receive(fork.serialize(), ("UDP", "127.0.0.2", 5070), now=net.now)
+    sent = [parse_message(o.data) for o in outs if hasattr(o, "data")]
+    assert [(m.method, m.to.tag) for m in sent if isinstance(m, Request)] == [
+        ("ACK", "other-fork"),
+        ("BYE", "other-fork"),
+    ]
+    assert call.state is CallState.CONFIRMED
+    assert call.dialog is not None
+    assert call.dialog.remote_tag != "other-fork"
