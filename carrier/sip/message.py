@@ -435,6 +435,7 @@ class StreamFramer:
         self._buf = bytearray()
         self._max_header = max_header
         self._max_body = max_body
+        self.pings = 0  # RFC 5626 double-CRLF keep-alives seen; answer each with one CRLF
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
@@ -442,6 +443,10 @@ class StreamFramer:
         while True:
             # Keep-alive CRLFs between messages (RFC 5626 sec 4.4.1) are skipped.
             while self._buf[:2] == b"\r\n" or self._buf[:1] == b"\n":
+                if self._buf[:4] == b"\r\n\r\n":
+                    self.pings += 1
+                    del self._buf[:4]
+                    continue
                 del self._buf[: 2 if self._buf[:2] == b"\r\n" else 1]
             end = self._buf.find(b"\r\n\r\n")
             if end < 0:

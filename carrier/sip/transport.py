@@ -88,6 +88,9 @@ class StreamProtocol(asyncio.Protocol):
         except SipParseError:
             self._refuse()
             return
+        if self.framer.pings:
+            self.write(b"\r\n" * self.framer.pings)  # RFC 5626 sec 4.4.1 pong
+            self.framer.pings = 0
         for message in messages:
             self.sink(message, self.peer)
 

@@ -231,3 +231,13 @@ async def test_acl_refusal_is_403_and_audited() -> None:
         # The endpoint still answers OPTIONS (health probe).
         assert await caller.options(f"sip:127.0.0.1:{ep.port('UDP')}", timeout=5) == 200
     assert [r.rule for r in refused] == ["acl"]
+
+
+async def test_tcp_keepalive_ping_gets_a_pong() -> None:
+    async with SipEndpoint(LOCAL) as ep:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TCP"))
+        writer.write(b"\r\n\r\n")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
+        writer.close()
+        await writer.wait_closed()

@@ -306,3 +306,10 @@ def test_unquoted_utf8_display_name_is_accepted_but_separators_are_not() -> None
     assert NameAddr.parse("José Núñez <sip:a@192.0.2.1>").display == "José Núñez"
     with pytest.raises(SipParseError):
         NameAddr.parse("Núñez, José <sip:a@192.0.2.1>")
+
+
+def test_stream_framer_counts_double_crlf_keepalives() -> None:
+    framer = StreamFramer()
+    out = framer.feed(b"\r\n\r\n" + vector("lwsdisp") + b"\r\n\r\n")
+    assert len(out) == 1
+    assert framer.pings == 2
