@@ -91,6 +91,32 @@ class Head:
     row_hash: bytes
 
 
+class Verifier:
+    """Incremental check, one row at a time (streams a chain of any length)."""
+
+    def __init__(self, chain: str, anchor: Head = Head(0, GENESIS)) -> None:
+        self.chain = chain
+        self.prev = anchor
+        self.faults: list[ChainFault] = []
+
+    def feed(self, row: Mapping[str, Any]) -> None:
+        seq = int(row["seq"])
+        if seq <= self.prev.seq:
+            self.faults.append(ChainFault(seq, "out of order"))
+        elif seq != self.prev.seq + 1:
+            self.faults.append(ChainFault(seq, "gap"))
+        if bytes(row["prev_hash"]) != self.prev.row_hash:
+            self.faults.append(ChainFault(seq, "broken link"))
+        if row_hash(self.chain, bytes(row["prev_hash"]), row) != bytes(row["row_hash"]):
+            self.faults.append(ChainFault(seq, "hash mismatch"))
+        self.prev = Head(seq, bytes(row["row_hash"]))
+
+    def finish(self, head: Head | None) -> list[ChainFault]:
+        if head is not None and self.prev != head:
+            self.faults.append(ChainFault(self.prev.seq, "head mismatch"))
+        return self.faults
+
+
 def verify(
     chain: str,
     rows: Iterable[Mapping[str, Any]],
@@ -99,23 +125,10 @@ def verify(
     head: Head | None = None,
 ) -> list[ChainFault]:
     """Check rows (in storage order) against ``anchor`` (last purged row) and ``head``."""
-    faults: list[ChainFault] = []
-    prev = anchor
+    verifier = Verifier(chain, anchor)
     for row in rows:
-        seq = int(row["seq"])
-        if seq <= prev.seq:
-            faults.append(ChainFault(seq, "out of order"))
-        elif seq != prev.seq + 1:
-            faults.append(ChainFault(seq, "gap"))
-        if bytes(row["prev_hash"]) != prev.row_hash:
-            faults.append(ChainFault(seq, "broken link"))
-        computed = row_hash(chain, bytes(row["prev_hash"]), row)
-        if computed != bytes(row["row_hash"]):
-            faults.append(ChainFault(seq, "hash mismatch"))
-        prev = Head(seq, bytes(row["row_hash"]))
-    if head is not None and (prev.seq != head.seq or prev.row_hash != head.row_hash):
-        faults.append(ChainFault(prev.seq, "head mismatch"))
-    return faults
+        verifier.feed(row)
+    return verifier.finish(head)
 
 
 def extend(chain: str, head: Head, rows: list[dict[str, Any]]) -> Head:

@@ -554,15 +554,14 @@ class Records:
 
 
 async def verify_chain(conn: asyncpg.Connection, chain: str) -> list[chainmod.ChainFault]:
-    """Walk a whole chain from its anchor to its head (streams rows with a cursor)."""
+    """Walk a whole chain from its anchor to its head, streaming rows with a cursor."""
     table = {"audit": "audit_log", "consent": "consent_ledger"}[chain]
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         head = await conn.fetchrow("SELECT * FROM chain_heads WHERE chain = $1", chain)
+        verifier = chainmod.Verifier(
+            chain, chainmod.Head(head["anchor_seq"], bytes(head["anchor_hash"]))
+        )
         query = f"SELECT * FROM {table} ORDER BY seq"  # noqa: S608 - table from the fixed map
-        rows = [r async for r in conn.cursor(query, prefetch=5000)]
-    return chainmod.verify(
-        chain,
-        rows,
-        anchor=chainmod.Head(head["anchor_seq"], bytes(head["anchor_hash"])),
-        head=chainmod.Head(head["seq"], bytes(head["row_hash"])),
-    )
+        async for row in conn.cursor(query, prefetch=5000):
+            verifier.feed(row)
+    return verifier.finish(chainmod.Head(head["seq"], bytes(head["row_hash"])))
