@@ -69,6 +69,7 @@ class EndpointConfig:
     tls_ca: str | None = None  # trust anchors for outbound TLS
     tls_verify: bool = True
     advertise: str | None = None  # address for Via/Contact when bound to 0.0.0.0
+    stream_idle_timeout: float = 300.0  # close TCP/TLS connections silent this long
     user: str = "gateway"
     user_agent: str = "carrier-sip/0.1"
     session_expires: int = 1800
@@ -231,7 +232,8 @@ class SipEndpoint:
                       contacts: dict[str, tuple[str, int]]) -> None:  # fmt: skip
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: StreamProtocol(name, self._on_data, self._streams),
+            lambda: StreamProtocol(name, self._on_data, self._streams,
+                                   idle_timeout=self.config.stream_idle_timeout),
             addr[0], addr[1], ssl=ctx,
         )  # fmt: skip
         port = server.sockets[0].getsockname()[1]
@@ -414,7 +416,8 @@ class SipEndpoint:
             ctx = client_tls_context(self.config.tls_ca, verify=self.config.tls_verify)
         try:
             _, proto = await loop.create_connection(
-                lambda: StreamProtocol(transport, self._on_data, self._streams),
+                lambda: StreamProtocol(transport, self._on_data, self._streams,
+                                       idle_timeout=self.config.stream_idle_timeout),
                 host, port, ssl=ctx,
             )  # fmt: skip
         except OSError as err:

@@ -65,14 +65,34 @@ class UdpProtocol(asyncio.DatagramProtocol):
 class StreamProtocol(asyncio.Protocol):
     """One TCP or TLS connection; frames messages by Content-Length."""
 
-    def __init__(self, name: str, sink: Sink, registry: dict[Address, StreamProtocol]) -> None:
+    def __init__(
+        self,
+        name: str,
+        sink: Sink,
+        registry: dict[Address, StreamProtocol],
+        *,
+        idle_timeout: float = 300.0,
+    ) -> None:
         self.name = name
         self.sink = sink
         self.registry = registry
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Address | None = None
-        self.closed = asyncio.get_running_loop().create_future()
+        self.loop = asyncio.get_running_loop()
+        self.closed = self.loop.create_future()
+        # A connection silent this long is closed, so half-sent messages cannot pin memory.
+        self.idle_timeout = idle_timeout
+        self._idle: asyncio.TimerHandle | None = None
+
+    def _touch(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = self.loop.call_later(self.idle_timeout, self._on_idle)
+
+    def _on_idle(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -80,9 +100,11 @@ class StreamProtocol(asyncio.Protocol):
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = (self.name, host, port)
         self.registry[self.peer] = self
+        self._touch()
 
     def data_received(self, data: bytes) -> None:
         assert self.peer is not None
+        self._touch()
         try:
             messages = self.framer.feed(data)
         except SipParseError:
@@ -108,9 +130,12 @@ class StreamProtocol(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            self._touch()
             self.transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
         if self.peer is not None and self.registry.get(self.peer) is self:
             del self.registry[self.peer]
         if not self.closed.done():

@@ -241,3 +241,13 @@ async def test_tcp_keepalive_ping_gets_a_pong() -> None:
         assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"
         writer.close()
         await writer.wait_closed()
+
+
+async def test_idle_stream_with_a_half_message_is_closed() -> None:
+    config = EndpointConfig(udp=None, tcp=("127.0.0.1", 0), tls=None, stream_idle_timeout=0.2)
+    async with SipEndpoint(config) as ep:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TCP"))
+        writer.write(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the endpoint
+        writer.close()
