@@ -181,12 +181,7 @@ class ChainWriter:
             try:
                 return await asyncio.wait_for(self._queue.get(), timeout=wait)
             except TimeoutError:
-                try:
-                    await self._replay(loop.time())
-                except asyncpg.PostgresError as exc:
-                    # Not an outage: the spool stays intact for the operator; retry later.
-                    log.warning("%s chain: replay refused (%s)", self.spec.chain, exc.sqlstate)
-                    self._next_retry = loop.time() + self.retry_interval
+                await self._replay(loop.time())
         return await self._queue.get()
 
     def _collect(
@@ -273,6 +268,12 @@ class ChainWriter:
                 await self._insert(rows[start : start + self.max_batch], dedup=True)
         except UNAVAILABLE as exc:
             log.info("%s chain: replay deferred (%s)", self.spec.chain, exc.__class__.__name__)
+            self._next_retry = now + self.retry_interval
+            return
+        except asyncpg.PostgresError as exc:
+            # Refused, not unreachable (e.g. a schema not migrated yet): keep the spool, and
+            # keep spooling new rows behind it so order holds; the operator sees the warning.
+            log.warning("%s chain: replay refused (SQLSTATE %s)", self.spec.chain, exc.sqlstate)
             self._next_retry = now + self.retry_interval
             return
         await asyncio.to_thread(self.spool.clear)
