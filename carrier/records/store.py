@@ -26,6 +26,13 @@
   spool while Postgres is away (see ``appender.py``).
 * ``dnc_add`` / ``dnc_status`` / ``import_national_dnc``: do-not-call by blind index.
 * ``verify_chain("audit" | "consent")``: list of ``ChainFault`` (empty when intact).
+* Other PHI (raw slot values, transcripts, audio) in other components' tables:
+  ``records.keys.encrypt(value, table, column, row_id) -> bytes`` into a ``bytea`` column and
+  ``records.keys.decrypt(blob, table, column, row_id)``; the AAD binds the cell, so use the
+  same three names both ways. ``records.keys.phone_index(number)`` gives the blind index.
+* ``records.pool`` is shared (role ``carrier_app``). It skips asyncpg's per-release session
+  reset for speed, so never leave session state on a pooled connection (``SET``, ``LISTEN``,
+  session advisory locks); use ``SET LOCAL`` / ``pg_advisory_xact_lock`` in a transaction.
 
 Timestamps default to the wall clock; pass ``at=`` to control them (tests, replays).
 """
