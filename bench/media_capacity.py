@@ -151,6 +151,16 @@ def runqueue_wait() -> float:
         return 0.0
 
 
+def udp_drops(port: int) -> int:
+    """Datagrams the kernel dropped on the 127.0.0.1 UDP socket bound to ``port``."""
+    with open("/proc/net/udp", encoding="ascii") as f:
+        for line in f.read().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                return int(fields[-1])
+    return 0
+
+
 class GatewayProcess:
     """The gateway child: one JSON line per ``snap``."""
 
@@ -381,7 +391,7 @@ def concurrency_step(gw: GatewayProcess, calls: int, hold: float) -> dict[str, A
         "errors": [
             x
             for x in errors.strip().splitlines()
-            if not x.startswith(("base port", "Resolving")) and "pcap" not in x
+            if not x.startswith(("base port", "Resolving", "max pkt")) and "pcap" not in x
         ][-3:],
         "inbound_total": after["inbound"] - base["inbound"],
     }
@@ -392,6 +402,7 @@ def rate_step(gw: GatewayProcess, rate: float, seconds: float) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="capacity-cps-") as tmp:
         workdir = Path(tmp)
         before = gw.snap()
+        drops0 = udp_drops(gw.port)
         started = time.monotonic()
         proc = sipp(
             gw.port,
@@ -422,6 +433,7 @@ def rate_step(gw: GatewayProcess, rate: float, seconds: float) -> dict[str, Any]
         "achieved": counts["ok"] / placing,
         "setup_ms": counts["setup_ms"],
         "retrans": counts["retrans"],
+        "sip_drops": udp_drops(gw.port) - drops0,
         "sipp_exit": code,
         "load": uptime_load,
         "core": (after["cpu"] - before["cpu"]) / max(1e-3, after["t"] - before["t"]),
@@ -467,7 +479,9 @@ def main() -> int:
     print(f"gateway niceness: {args.gateway_nice}")
     print(
         "columns: core % = gateway process CPU / wall; wait % = time its loop was runnable "
-        "but waiting for a CPU (others' load); sipp % = SIPp's CPU; box % = all CPUs busy"
+        "but waiting for a CPU (others' load); sipp % = SIPp's CPU; box % = all CPUs busy; "
+        "setup ms = worst 1 s mean INVITE->200 at SIPp; drops = SIP datagrams the kernel "
+        "dropped at the gateway's socket"
     )
     try:
         print(
@@ -500,7 +514,8 @@ def main() -> int:
         print("\n2. call set-up rate: 1 s calls (INVITE/200/ACK ... BYE/200) at SIPp -r")
         print(
             f"{'rate':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'reached/s':>9} "
-            f"{'setup ms':>8} {'retrans':>7} {'core %':>7} {'wait %':>6}  verdict  load"
+            f"{'setup ms':>8} {'retrans':>7} {'drops':>5} {'core %':>7} {'wait %':>6}"
+            "  verdict  load"
         )
         best_rate, best_rate_load = 0.0, ""
         for rate in [float(x) for x in args.cps.split(",") if x]:
@@ -510,6 +525,7 @@ def main() -> int:
             print(
                 f"{c['rate']:>6.0f} {c['calls']:>6} {c['ok_calls']:>6} {c['failed']:>6} "
                 f"{c['achieved']:>9.1f} {c['setup_ms']:>8.0f} {c['retrans']:>7} "
+                f"{c['sip_drops']:>5} "
                 f"{c['core'] * 100:>7.1f} {c['wait'] * 100:>6.1f}  "
                 f"{'ok' if held else 'FAIL':<7}  {c['load']}",
                 flush=True,

@@ -1,0 +1,360 @@
+"""How many simultaneous voice-agent conversations this machine holds with p95 reply < 1.5 s.
+
+    .venv/bin/python bench/concurrent_calls.py [--steps 1,2,4,6,8,10,12] [--turns 10]
+        [--stagger 1.5] [--limit-ms 1500]
+
+The whole stack runs as ``carrier serve`` runs it (``carrier.app.running_stack``: our
+SIP/RTP gateway, the voice agent with Whisper and Piper in its worker pool, the
+embedded Postgres). For step N it places N health-screening calls at once (starts
+``--stagger`` seconds apart) to pjsua2 phones, each phone process holding up to 4 calls,
+as ``bench/voice_latency.py`` does for one call: the phone speaks synthesised answers
+(WAVs made with the agent's own TTS) and, per turn, the gap is the first voiced frame of
+the agent's reply minus the end of the phone's answer (``play_done``), both on the
+phone's monotonic clock. Each call runs ``--turns`` measured turns, then the phone hangs
+up. Every call has its own synthetic patient (seeded with voice consent) and every dial
+is matched to its own phone call by SIP Call-ID.
+
+Steps go up until the p95 reaches the limit or a call fails; the answer is the largest N
+whose p95 stayed under it. The pjsua2 phones run on the same 2 cores (one process per 4
+calls), so they take some of the CPU a real deployment would not spend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench._common import descendants, hardware, load, machine_busy, pct, process_cpu
+from carrier.app import Stack, running_stack
+from carrier.call import Call, DialRequest
+from carrier.settings import Settings, SipSettings, TrunkSettings, load_settings
+from tests.peers.client import PeerError, PeerExited, PjsuaPeer
+
+REPO = Path(__file__).resolve().parents[1]
+CALLS_PER_PEER = 4  # pjsua2's compile-time limit
+# The opening, identity confirmation and date of birth, then the screening answers.
+SCRIPT = ["Hello?", "Yes, speaking.", "March fifth, nineteen eighty."] + ["Yes."] * 12 + ["Seven."]
+BENCH_DOB = dt.date(1980, 3, 5)
+BREAKDOWN = ("endpointing_ms", "transcription_ms", "decision_ms", "synthesis_ms")
+
+
+@dataclasses.dataclass
+class StepResult:
+    gaps: list[float]
+    errors: list[str]
+    parts: list[dict[str, float]]  # the agent's own timing of each turn
+    seconds: float
+    stack_cores: float  # this process and its speech workers (Postgres, phones apart)
+    phone_cores: float  # the pjsua2 phone processes
+    box: float  # all CPUs busy, whoever used them
+
+
+@dataclasses.dataclass
+class CallOutcome:
+    gaps: list[float]
+    error: str | None = None
+    parts: list[dict[str, float]] = dataclasses.field(default_factory=list)
+
+
+async def write_wav(tts: Any, text: str, path: Path) -> Path:
+    pcm = await tts.synthesize(text)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+    return path
+
+
+def bench_phone(i: int) -> str:
+    """Synthetic numbers in the 555-01XX fiction range, clear of the demo clinic's."""
+    return f"+155501001{50 + i:02d}"
+
+
+async def seed_patients(stack: Stack, count: int) -> list[str]:
+    """One synthetic patient per concurrent call (same DOB as the script says), with consent."""
+    from agent.handler import patient_uuid  # noqa: PLC0415
+    from carrier.records.store import Channel, ConsentKind  # noqa: PLC0415
+
+    ids = []
+    for i in range(count):
+        pid = patient_uuid(f"bench-concurrent-{i}")
+        exists = await stack.records.pool.fetchval("SELECT 1 FROM patients WHERE id = $1", pid)
+        if not exists:
+            await stack.records.add_patient(
+                "Testa Benchpatient",
+                bench_phone(i),
+                dob=BENCH_DOB,
+                actor="bench",
+                reason="synthetic bench patient",
+                patient_id=pid,
+            )
+            await stack.records.consent_grant(
+                pid,
+                Channel.VOICE,
+                ConsentKind.TCPA_EXPRESS_WRITTEN,
+                source="bench",
+                evidence_ref="bench/concurrent_calls.py",
+                actor="bench",
+            )
+        ids.append(str(pid))
+    return ids
+
+
+async def one_call(
+    stack: Stack,
+    phone: PjsuaPeer,
+    trunk: str,
+    slot: int,
+    patient_id: str,
+    wavs: list[Path],
+    turns: int,
+    delay: float,
+) -> CallOutcome:
+    await asyncio.sleep(delay)
+    gw = stack.gateway
+    gaps: list[float] = []
+    agent: asyncio.Task[Any] | None = None
+    handle: int | None = None
+    error: str | None = None
+    try:
+        call = await gw.dial(
+            DialRequest(
+                to=bench_phone(slot),
+                from_number="+15550100100",
+                trunk=trunk,
+                origid=str(uuid.uuid4()),
+            )
+        )
+        if not isinstance(call, Call):
+            return CallOutcome(gaps, f"dial failed: {call}")  # nothing to hang up
+        incoming = await phone.wait_event(
+            "incoming", lambda e: e.get("sip_call_id") == call.call_id, timeout=10
+        )
+        handle = int(incoming["call"])
+        agent = asyncio.create_task(
+            gw.run_outbound(call, {"workflow": "health_screening", "patient_id": patient_id})
+        )
+        await phone.wait_media_active(call=handle, timeout=10)
+        for i, wav in enumerate(wavs[: turns + 1]):
+            if i > 0:
+                started = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=60)
+                await phone.wait_silence(
+                    call=handle, frames=45, min_rms=300, since_t=started, timeout=60
+                )
+            play = await phone.play_wav(str(wav), call=handle)
+            done = await phone.wait_event(
+                "play_done", lambda e, p=play: e.get("play_id") == p, call=handle, timeout=30
+            )
+            if i == 0:
+                continue  # "Hello?" only opens the call (answering-machine check)
+            reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=60)
+            gaps.append(reply - done["t"])
+    except (TimeoutError, PeerError, PeerExited) as exc:
+        error = f"{type(exc).__name__}: {str(exc)[:160]}"
+    finally:
+        if handle is not None:
+            with contextlib.suppress(PeerError, PeerExited, TimeoutError):
+                await phone.hangup(handle)  # the agent may have hung up first
+        if agent is not None:
+            await asyncio.wait({agent}, timeout=30)
+            if not agent.done():
+                agent.cancel()
+                await asyncio.gather(agent, return_exceptions=True)
+    parts: list[dict[str, float]] = []
+    if agent is not None and agent.done() and not agent.cancelled():
+        if agent.exception() is not None:
+            error = error or f"agent: {agent.exception()!r}"[:160]
+        elif agent.result() is not None:
+            parts = [t.breakdown() for t in agent.result().timings]
+    return CallOutcome(gaps, error, parts)
+
+
+def cpu_split(phones: list[PjsuaPeer]) -> tuple[float, float]:
+    """CPU seconds so far of (this process + its non-phone descendants, the phones)."""
+    phone_pids = {p.proc.pid for p in phones}
+    for pid in list(phone_pids):
+        phone_pids.update(descendants(pid))
+    own = [os.getpid()] + [d for d in descendants(os.getpid()) if d not in phone_pids]
+    return sum(process_cpu(p) for p in own), sum(process_cpu(p) for p in phone_pids)
+
+
+async def run_step(
+    stack: Stack,
+    phones: list[PjsuaPeer],
+    patients: list[str],
+    wavs: list[Path],
+    n: int,
+    turns: int,
+    stagger: float,
+) -> StepResult:
+    (own0, phone0), box0, wall0 = cpu_split(phones), machine_busy(), time.monotonic()
+    outcomes = await asyncio.gather(
+        *[
+            one_call(
+                stack,
+                phones[i // CALLS_PER_PEER],
+                f"bench{i // CALLS_PER_PEER}",
+                i,
+                patients[i],
+                wavs,
+                turns,
+                i * stagger,
+            )
+            for i in range(n)
+        ]
+    )
+    (own1, phone1), box1 = cpu_split(phones), machine_busy()
+    wall = time.monotonic() - wall0
+    return StepResult(
+        gaps=[g for o in outcomes for g in o.gaps],
+        errors=[o.error for o in outcomes if o.error],
+        parts=[p for o in outcomes for p in o.parts],
+        seconds=wall,
+        stack_cores=(own1 - own0) / wall,
+        phone_cores=(phone1 - phone0) / wall,
+        box=(box1[0] - box0[0]) / max(1, box1[1] - box0[1]),
+    )
+
+
+def bench_settings(base: Settings, tmp: Path, ports: list[int]) -> Settings:
+    trunks = tuple(
+        TrunkSettings(
+            name=f"bench{i}",
+            host="127.0.0.1",
+            port=port,
+            region="local",
+            acl=("127.0.0.0/8",),
+            max_concurrent_calls=CALLS_PER_PEER,
+            calls_per_second=50.0,
+        )
+        for i, port in enumerate(ports)
+    )
+    model_dir = Path(tempfile.gettempdir()) / "carrier-test-models" / "whisper"
+    return dataclasses.replace(
+        base,
+        data_dir=str(tmp / "var"),
+        trunks=trunks,
+        sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0, tls_port=0),
+        dialer=dataclasses.replace(base.dialer, enabled=False, trunk="bench0"),
+        speech=dataclasses.replace(base.speech, stt_model_dir=str(model_dir)),
+    )
+
+
+async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
+               budget: float) -> None:  # fmt: skip
+    began = time.monotonic()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    base = load_settings(REPO / "config", env={})
+    peers_needed = math.ceil(max(steps) / CALLS_PER_PEER)
+    print(f"hardware: {hardware()}")
+    print(f"machine at start: {load()} (shared with other work)")
+    print(
+        f"speech workers: {base.speech.stt_workers}; {turns} measured turns per call; "
+        f"calls start {stagger:.1f} s apart; pjsua2 phones: {peers_needed} processes"
+    )
+    print(
+        "columns: stack = this process and its speech workers, phones = the pjsua2 "
+        "processes, box = all CPUs busy (2.00 = both cores), whoever used them"
+    )
+    best = 0
+    last: tuple[int, float, float] | None = None
+    with tempfile.TemporaryDirectory(prefix="carrier-concurrent-") as tmp_name:
+        tmp = Path(tmp_name)
+        async with contextlib.AsyncExitStack() as exits:
+            phones = [
+                await exits.enter_async_context(
+                    PjsuaPeer.start(
+                        "udp", name=f"phone{i}", user="patient", auto_answer=200, log_dir=tmp
+                    )
+                )
+                for i in range(peers_needed)
+            ]
+            settings = bench_settings(base, tmp, [p.ports["udp"] for p in phones])
+            stack = await exits.enter_async_context(running_stack(settings))
+            patients = await seed_patients(stack, max(steps))
+            wavs = [
+                await write_wav(stack.runtime.tts, t, tmp / f"s{i}.wav")
+                for i, t in enumerate(SCRIPT)
+            ]
+            # One unmeasured call first: it fills the prompt cache (a running service keeps
+            # it on disk) and warms every code path, as a long-running server would be.
+            warm = await run_step(stack, phones, patients, wavs, 1, min(turns, 4), stagger)
+            print(f"warm-up call: {len(warm.gaps)} turns, {len(warm.errors)} failed, "
+                  f"{warm.seconds:.0f} s (not counted)")  # fmt: skip
+            print(
+                f"{'calls':>5} {'turns':>5} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} "
+                f"{'failed':>6} {'secs':>5} {'stack':>6} {'phones':>6} {'box':>5}  load"
+            )
+            step_time = 0.0
+            for n in steps:
+                if time.monotonic() - began + 1.3 * step_time + n * stagger > budget:
+                    print(f"(stopping before {n} calls: the {budget:.0f} s budget)")
+                    break
+                r = await run_step(stack, phones, patients, wavs, n, turns, stagger)
+                step_time = r.seconds
+                ms = [1000 * g for g in r.gaps]
+                p50 = pct(ms, 0.5) if ms else float("nan")
+                p95 = pct(ms, 0.95) if ms else float("nan")
+                top = max(ms) if ms else float("nan")
+                print(
+                    f"{n:>5} {len(ms):>5} {p50:>7.0f} {p95:>7.0f} {top:>7.0f} "
+                    f"{len(r.errors):>6} {r.seconds:>5.0f} {r.stack_cores:>6.2f} "
+                    f"{r.phone_cores:>6.2f} {2 * r.box:>5.2f}  {load()}",
+                    flush=True,
+                )
+                if r.parts:
+                    means = {k: statistics.mean(p[k] for p in r.parts) for k in BREAKDOWN}
+                    print("      agent side, mean ms: " + ", ".join(
+                        f"{k.removesuffix('_ms')} {v:.0f}" for k, v in means.items()))  # fmt: skip
+                for err in r.errors[:3]:
+                    print(f"      failure: {err}")
+                last = (n, p50, p95)
+                if r.errors or not ms or p95 >= limit_ms:
+                    break
+                best = n
+    print(f"\nhardware: {hardware()}")
+    print(f"simultaneous agent conversations with p95 reply < {limit_ms:.0f} ms: {best}")
+    if last is not None:
+        print(f"(last step: {last[0]} calls, p50 {last[1]:.0f} ms, p95 {last[2]:.0f} ms)")
+    print(f"machine at end: {load()}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="1,2,4,6,8,10,12")
+    parser.add_argument("--turns", type=int, default=10, help="measured turns per call")
+    parser.add_argument("--stagger", type=float, default=1.5, help="seconds between call starts")
+    parser.add_argument("--limit-ms", type=float, default=1500.0)
+    parser.add_argument(
+        "--budget", type=float, default=840.0, help="no new step once it would pass this (s)"
+    )
+    args = parser.parse_args()
+    started = time.time()
+    asyncio.run(
+        main(
+            [int(s) for s in args.steps.split(",")],
+            min(args.turns, len(SCRIPT) - 1),
+            args.stagger,
+            args.limit_ms,
+            args.budget,
+        )
+    )
+    print(f"(ran {time.time() - started:.0f} s)")
