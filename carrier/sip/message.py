@@ -332,6 +332,8 @@ def _validate(msg: Request | Response) -> int | None:
         if sum(1 for k, _ in msg.headers if _same(k, name)) > 1:
             raise SipParseError(f"repeated {name}")
     vias = msg.vias
+    if not vias:
+        raise SipParseError("empty Via")
     if isinstance(msg, Request) and vias[0].protocol != SIP_VERSION:
         raise SipParseError("bad Via version")
     _validate_fields(msg)

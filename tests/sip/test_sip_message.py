@@ -313,3 +313,11 @@ def test_stream_framer_counts_double_crlf_keepalives() -> None:
     out = framer.feed(b"\r\n\r\n" + vector("lwsdisp") + b"\r\n\r\n")
     assert len(out) == 1
     assert framer.pings == 2
+
+
+def test_empty_via_is_refused() -> None:
+    data = vector("lwsdisp").replace(
+        b"Via: SIP/2.0/UDP funky.example.com;branch=z9hG4bKkdjuw", b"Via: "
+    )
+    with pytest.raises(SipParseError):
+        parse_message(data)
