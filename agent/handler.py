@@ -66,6 +66,7 @@ class AgentRuntime:
     memory: MemoryStore
     routes: Mapping[str, str] = field(default_factory=dict)
     human_queue: str = "sip:frontdesk@127.0.0.1"
+    queues: Mapping[str, str] = field(default_factory=dict)
     default_workflow: str = "patient_intake"
     no_input_s: float = 7.0
     endpoint: Any = None  # agent.speech.EndpointConfig from the speech settings
@@ -186,6 +187,7 @@ async def _run(  # noqa: PLR0912, PLR0917 - one branch per effect type, like the
     io: VoiceIO, result: CallResult, start: dt.datetime,
 ) -> None:
     pending: list[Effect] = list(conv.start(start))
+    result.path = conv.path  # the engine appends to it as the conversation moves
     while pending:
         effect = pending.pop(0)
         now = dt.datetime.now(dt.UTC)
@@ -222,8 +224,7 @@ async def _run(  # noqa: PLR0912, PLR0917 - one branch per effect type, like the
                     effect.patient_id, "voice", effect.workflow, effect.outcome, effect.at,
                     effect.collected, effect.facts))
         elif isinstance(effect, Transfer):
-            target = rt.human_queue if effect.target in ("", "human", "queue") else effect.target
-            await call.transfer(target, {"summary": effect.summary})
+            await call.transfer(transfer_target(rt, effect.target), {"summary": effect.summary})
         elif isinstance(effect, Hangup):
             await call.hangup(effect.reason)
         pending = follow + pending
@@ -290,6 +291,15 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
     await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
                            result.workflow, {"turns": len(result.redacted),
                                              "outcome": result.outcome or "ended"})
+
+
+def transfer_target(rt: AgentRuntime, target: str) -> str:
+    """A workflow names a queue; the configuration says where that queue rings."""
+    if target in rt.queues:
+        return rt.queues[target]
+    if target.startswith(("sip:", "sips:", "tel:")):
+        return target
+    return rt.human_queue
 
 
 def redact_keeping(text: str, known: KnownIdentifiers, keep: list[str]) -> str:

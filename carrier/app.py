@@ -8,8 +8,9 @@ STIR/SHAKEN -> SIP gateway -> dialer loop. At exit everything stops in reverse,
 the embedded server last.
 
 ``carrier serve --demo-call`` also has the call handler's plugin place a demo
-reminder call to a scripted patient phone on the demo trunk (127.0.0.1:5080) and prints the redacted transcript and the
-records written; ``carrier health`` sends OPTIONS to the local SIP port.
+reminder call to a scripted patient phone on the demo trunk (127.0.0.1:5080) and
+prints the redacted transcript and the records written; ``carrier health`` sends
+OPTIONS to the local SIP port.
 """
 
 from __future__ import annotations

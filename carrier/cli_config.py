@@ -21,7 +21,9 @@ def run_check(args: argparse.Namespace) -> int:
     db = "embedded" if not s.database.url else f"external ({s.database.region})"
     print(f"config {cdir}: ok")
     print(f"  database: {db}; data_dir: {s.data_dir}")
-    print(f"  sip: {s.sip.bind_host} udp/{s.sip.udp_port} tcp/{s.sip.tcp_port} tls/{s.sip.tls_port}")
+    sip = s.sip
+    print(f"  sip: {sip.bind_host} udp/{sip.udp_port} tcp/{sip.tcp_port} tls/{sip.tls_port}")
     for t in s.trunks:
-        print(f"  trunk {t.name}: {t.transport}://{t.host}:{t.port} region={t.region} auth={t.auth}")
+        print(f"  trunk {t.name}: {t.transport}://{t.host}:{t.port} region={t.region} "
+              f"auth={t.auth}")
     return 0

@@ -46,7 +46,7 @@ from carrier.sip.events import (
     RequestResult,
     UpdateReceived,
 )
-from carrier.sip.policy import InboundPolicy
+from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import (
     LocalMedia,
     Negotiated,
@@ -122,9 +122,14 @@ class Gateway:
             tls=(sip.bind_host, sip.tls_port), tls_cert=sip.tls_cert, tls_key=sip.tls_key,
             session_expires=sip.session_expires_s,
         )
+        # Toll-fraud protection: an INVITE must come from one trunk's networks (403 and
+        # an audit entry otherwise); the gateway-wide and per-trunk limits give 503.
         acl = sorted({net for t in settings.trunks for net in t.acl}) if settings.trunks else None
         policy = InboundPolicy.from_strings(
             acl, max_concurrent=sip.max_concurrent_calls, max_cps=sip.max_calls_per_second)
+        policy.trunks = tuple(
+            TrunkRule.from_strings(t.name, t.acl, max_concurrent=t.max_concurrent_calls)
+            for t in settings.trunks if t.acl)
         self.endpoint = SipEndpoint(cfg, on_call=self._on_invite, policy=policy,
                                     audit=self._on_refused)
         self._tasks: set[asyncio.Task[Any]] = set()

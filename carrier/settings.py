@@ -170,6 +170,9 @@ class AgentSettings:
     human_queue: str = "sip:scheduling@127.0.0.1:5080"
     routes: Mapping[str, str] = field(default_factory=dict)
     """Dialled number -> workflow name for inbound calls."""
+    queues: Mapping[str, str] = field(default_factory=dict)
+    """Workflow transfer queue name (``scheduling``, ``front_desk``) -> SIP URI; a queue
+    not listed goes to ``human_queue``."""
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ def load_settings(
         sources["trunks"] = str(trunks_file)
     _apply_env(raw, sources, env)
     raw["config_dir"] = str(cdir)
-    settings = _convert(Settings, raw, "", sources, str(main_file))
+    settings: Settings = _convert(Settings, raw, "", sources, str(main_file))
     _validate(settings, sources, str(main_file))
     return settings
 
@@ -296,7 +299,7 @@ def _convert(  # noqa: PLR0911, PLR0912 - one branch per supported annotation
                 kwargs[f.name] = _convert(hints[f.name], value[f.name], sub, sources, default_file)
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(file, sub, "required setting is missing")
-        return tp(**kwargs)
+        return typing.cast(Any, tp)(**kwargs)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
