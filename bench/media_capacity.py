@@ -250,7 +250,7 @@ def sipp(
     rate: float,
     hold_ms: int,
     timeout_s: float,
-) -> subprocess.Popen[str]:
+) -> subprocess.Popen[bytes]:
     args = [
         "sipp",
         f"127.0.0.1:{gateway_port}",
@@ -289,9 +289,8 @@ def sipp(
         "-error_file",
         str(workdir / "errors.log"),
     ]
-    return subprocess.Popen(
-        args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    with (workdir / "stderr.txt").open("w") as err:  # a file: a full pipe would stall SIPp
+        return subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=err)
 
 
 def sipp_counts(workdir: Path) -> dict[str, float]:
@@ -317,7 +316,7 @@ def sipp_counts(workdir: Path) -> dict[str, float]:
     }
 
 
-def wait_sipp(proc: subprocess.Popen[str], timeout: float) -> int:
+def wait_sipp(proc: subprocess.Popen[bytes], timeout: float) -> int:
     try:
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -361,7 +360,7 @@ def concurrency_step(gw: GatewayProcess, calls: int, hold: float) -> dict[str, A
         uptime_load = load()
         code = wait_sipp(proc, hold_ms / 1000 + ramp + 60)
         counts = sipp_counts(workdir)
-        errors = proc.stderr.read() if proc.stderr else ""
+        errors = (workdir / "stderr.txt").read_text(errors="replace")
     d = {k: after[k] - before[k] for k in (*COUNTERS, "cpu", "wait", "t")}
     ticks = max(1, d["packets_sent"] + d["skipped_ticks"])
     inbound = max(1, d["packets_received"] + d["packets_lost"])
