@@ -48,7 +48,12 @@ class GatewayDialer:
                 trunk=trunk,
                 origid=str(uuid.uuid4()),
                 max_duration_s=None if max_call_seconds is None else float(max_call_seconds),
-                context={"patient_id": request.patient_id, "purpose": request.purpose},
+                # copied into call.context by the gateway: the handler's length limit
+                context={
+                    "patient_id": request.patient_id,
+                    "purpose": request.purpose,
+                    "max_duration_s": max_call_seconds,
+                },
             )
         )
         if isinstance(result, DialFailure):
