@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import sys
 from collections import Counter
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -26,6 +28,7 @@ from tests.dialer.conftest import (
 )
 
 pytestmark = pytest.mark.postgres
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 async def seed(pool: asyncpg.Pool, n: int, *, hours_ahead: float = 2.0) -> OutreachStore:
@@ -254,3 +257,27 @@ async def test_concurrency_limit_per_trunk(pool: asyncpg.Pool) -> None:
     report = await task
     assert report.dialled == 8
     assert peak == 2
+
+
+async def test_two_dialer_processes_share_one_campaign(
+    pool: asyncpg.Pool, db_url: str, tmp_path: Path
+) -> None:
+    await seed(pool, 150)
+    outs = [tmp_path / "w1.txt", tmp_path / "w2.txt"]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.dialer.worker_process",
+            db_url,
+            str(out),
+            cwd=REPO_ROOT,
+        )
+        for out in outs
+    ]
+    codes = await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs)), 90)
+    assert codes == [0, 0]
+    dialled = [out.read_text().split() for out in outs]
+    every = dialled[0] + dialled[1]
+    assert sorted(every) == sorted(f"p{i}" for i in range(150))  # each exactly once
+    assert all(dialled), [len(d) for d in dialled]  # both processes took a share
