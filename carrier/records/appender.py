@@ -53,10 +53,12 @@ class ChainTable:
         (another writer moved it first) do nothing and return 0."""
         n = len(self.columns)
         head = f"chain = ${n + 1} AND seq = ${n + 2} AND row_hash = ${n + 3}"
+        # names are the module constants below, never input
         return (
-            f"WITH moved AS (UPDATE chain_heads SET seq = ${n + 4}, row_hash = ${n + 5}"
-            f" WHERE {head} RETURNING 1), ins AS ({self.insert_sql}"
-            " WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1) SELECT count(*) FROM ins"
+            "WITH moved AS (UPDATE chain_heads"  # noqa: S608
+            f" SET seq = ${n + 4}, row_hash = ${n + 5} WHERE {head} RETURNING 1),"
+            f" ins AS ({self.insert_sql} WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)"
+            " SELECT count(*) FROM ins"
         )
 
     @property
