@@ -1,10 +1,12 @@
 """One writer task per hash chain: batches appends, keeps them in order, survives outages.
 
 Callers ``await writer.append(row)``; it returns once the row is durable, either committed in
-Postgres or fsync'd in the local spool. A single task drains the queue in batches: each batch
-is one transaction that locks the chain's ``chain_heads`` row (``SELECT ... FOR UPDATE``,
-which also serialises several processes), extends the chain in memory, inserts every row
-with one ``INSERT ... SELECT FROM unnest(...)`` and moves the head. Batching is what makes
+Postgres or fsync'd in the local spool. A single task drains the queue in batches and extends
+the chain in memory. In the steady state a batch is one autocommit statement that moves the
+``chain_heads`` row from the head the batch was hashed on and inserts the rows (``INSERT ...
+SELECT FROM unnest(...)``); if another process moved the head first, nothing is inserted and
+the batch is re-hashed on the new head. Replays and repeated races take the locking path
+(``SELECT ... FOR UPDATE`` on the head row in a transaction). Batching is what makes
 thousands of appends per second possible while the chain stays strictly serial.
 
 When Postgres is unreachable the batch goes to the spool instead, and so does everything
