@@ -21,7 +21,8 @@ from carrier.call import Call, CallerInfo, Direction
 from carrier.records.store import Channel, Records
 from media.session import MediaSession
 
-pytestmark = [pytest.mark.postgres, pytest.mark.models, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.models, pytest.mark.slow,
+              pytest.mark.timeout(300)]
 
 
 class Leg:
@@ -74,7 +75,7 @@ async def test_outbound_reminder_confirmed_by_voice(
     agent_task = asyncio.create_task(handle(call, {
         "runtime": runtime, "direction": "outbound", "workflow": "appointment_reminder",
         "patient_id": pid}))
-    await asyncio.wait_for(patient.run(script), timeout=90)
+    await asyncio.wait_for(patient.run(script), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
 
     assert result.amd == "human"
@@ -104,7 +105,7 @@ async def test_inbound_opt_out_by_voice(
     patient = ScriptedPatient(leg.patient, runtime.tts)
     agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
                                                    "direction": "inbound"}))
-    await asyncio.wait_for(patient.run(["Please stop calling me."]), timeout=90)
+    await asyncio.wait_for(patient.run(["Please stop calling me."]), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
 
     assert result.outcome == "opted_out", result.path

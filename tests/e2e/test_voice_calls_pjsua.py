@@ -27,10 +27,11 @@ from carrier.records.store import Channel, Records
 from carrier.settings import Settings, SipSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
 from carrier.stir_setup import StirRuntime, build_stir
+from stir_shaken.aio import verify_fetching
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
-              pytest.mark.slow]
+              pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 async def write_wav(rt: AgentRuntime, text: str, path: Path) -> Path:
@@ -95,22 +96,21 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
             incoming = phone.events("incoming")[-1]
             handle_ = incoming["call"]
             identity = re.findall(r"^Identity:\s*(.+)$", incoming["msg"], re.MULTILINE)
+            # The patient's side verifies the Identity header as the INVITE arrives.
+            verified = await verify_fetching(stir.context.verifier, stir.context.fetcher,
+                                             [i.strip() for i in identity], "+15550100100",
+                                             "+15550100123", now=time.time())
             agent = asyncio.create_task(gw.run_outbound(call, {
                 "workflow": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
                 "appointment_id": "appt-1"}))
             await phone.wait_media_active(call=handle_, timeout=10)
             await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True)
-            result = await asyncio.wait_for(agent, timeout=60)
+            result = await asyncio.wait_for(agent, timeout=120)
         finally:
             await gw.close()
 
-    # The patient side verifies the Identity header it received.
-    from stir_shaken.aio import verify_fetching  # noqa: PLC0415
-
-    verified = await verify_fetching(stir.context.verifier, stir.context.fetcher,
-                                     [i.strip() for i in identity], "+15550100100",
-                                     "+15550100123", now=time.time())
     assert verified.ok, verified
+    assert verified.attest == "A"
     assert result.outcome == "confirmed", result.path
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"
@@ -148,7 +148,7 @@ async def test_inbound_opt_out_by_voice_over_sip(
                 headers={"Identity": ident.format()})
             await phone.wait_state("CONFIRMED", call=handle_, timeout=10)
             await speak_when_agent_pauses(phone, handle_, [wav], first_immediately=False)
-            ended = await phone.wait_state("DISCONNECTED", call=handle_, timeout=60)
+            ended = await phone.wait_state("DISCONNECTED", call=handle_, timeout=120)
             assert ended
     finally:
         await gw.close()
