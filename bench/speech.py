@@ -364,19 +364,26 @@ async def load(
     await stt.close()
 
 
-def quality(model_dir: Path, items: list[Item], all_voices: bool) -> None:
+def quality(
+    model_dir: Path,
+    items: list[Item],
+    all_voices: bool,
+    voices: tuple[str, ...] = VOICES,
+    dump: Path | None = None,
+) -> None:
     speak = make_synthesiser()
     engine = WhisperEngine(SttConfig(model_dir=model_dir, cpu_threads=2))
     note = "every voice" if all_voices else "voices rotated"
     print(
-        f"\n== quality on {len(items)} labelled utterances ({note}: {', '.join(VOICES)}; "
+        f"\n== quality on {len(items)} labelled utterances ({note}: {', '.join(voices)}; "
         f"G.711 mu-law 8 kHz)"
     )
     scores = {k: Score() for k in ("raw", "pipeline", "pipeline+hints")}
     per_voice: dict[str, dict[str, Score]] = {}
+    rows: list[str] = []
     for i, item in enumerate(items):
-        voices = VOICES if all_voices else (VOICES[i % len(VOICES)],)
-        for voice in voices:
+        chosen = voices if all_voices else (voices[i % len(voices)],)
+        for voice in chosen:
             pcm = speak(item.text, voice)
             hints = Hints(expected=hints_for(item)).prompt()
             hyps = {
@@ -384,9 +391,14 @@ def quality(model_dir: Path, items: list[Item], all_voices: bool) -> None:
                 "pipeline": engine.transcribe(pcm).text,
                 "pipeline+hints": engine.transcribe(pcm, hints).text,
             }
+            marks = []
             for k, hyp in hyps.items():
-                scores[k].add(item, hyp)
+                marks.append(str(int(scores[k].add(item, hyp))))
                 per_voice.setdefault(voice, {}).setdefault(k, Score()).add(item, hyp)
+            rows.append("\t".join([voice, item.text, item.label, *hyps.values(), *marks]))
+    if dump is not None:
+        header = "voice\ttext\tlabel\traw\tpipeline\tpipeline+hints\tok_raw\tok_pipe\tok_hints"
+        dump.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     for k, sc in scores.items():
         print(
             f"{k:15s} WER {sc.wer * 100:5.1f}%   expected answer {sc.correct}/{sc.total} "
@@ -412,6 +424,8 @@ async def main() -> None:
     ap.add_argument("--partial-min-idle", type=int, default=1)
     ap.add_argument("--quality-limit", type=int, default=0)
     ap.add_argument("--all-voices", action="store_true")
+    ap.add_argument("--voices", default=",".join(VOICES), help="comma-separated subset")
+    ap.add_argument("--dump", type=Path, help="write every hypothesis to this TSV")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -440,7 +454,8 @@ async def main() -> None:
             args.partial_min_idle,
         )
     if "quality" in only:
-        quality(model_dir, items[: args.quality_limit or None], args.all_voices)
+        voices = tuple(args.voices.split(","))
+        quality(model_dir, items[: args.quality_limit or None], args.all_voices, voices, args.dump)
     print(f"\nload average at the end: {os.getloadavg()}")
     if args.json:
         args.json.write_text(json.dumps(RESULTS, indent=2, default=float))
