@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,8 @@ class ScriptedPatient:
 
 DEMO_SCRIPT = ("Hello?", "Yes, this is Testa.", "March fifth, nineteen eighty.",
                "Yes, I will be there. Confirm.")
+CALL_IN_SCRIPT = ("Yes, this is Testa.", "March fifth, nineteen eighty.",
+                  "Yes, I will be there. Confirm.")
 
 
 class PatientPhone:
@@ -103,7 +106,7 @@ class PatientPhone:
         from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
 
         self.tts = tts
-        self.script = script
+        self.script: Sequence[str] = script
         self.log: PatientLog | None = None
         self.invite_identity: list[str] = []
         self.verify: Any = None
@@ -111,6 +114,29 @@ class PatientPhone:
         self.done = asyncio.Event()
         self.endpoint = SipEndpoint(EndpointConfig(udp=(host, port), tcp=None, tls=None,
                                                    user="patient"), on_call=self._answer)
+
+    async def call_in(self, target: str, identity: str | None) -> None:
+        """The patient calls the clinic (inbound for the gateway) and speaks the script."""
+        from carrier.sip.sdp import LocalMedia, accept_answer, build_offer, parse_sdp  # noqa: PLC0415
+        from media.session import MediaSession  # noqa: PLC0415
+
+        media = MediaSession(local_addr=("127.0.0.1", 0))
+        await media.start()
+        try:
+            offer = build_offer(LocalMedia("127.0.0.1", media.local_addr[1], srtp="off"),
+                                session_id=8, version=1)
+            headers = (("Identity", identity),) if identity else ()
+            sipcall = self.endpoint.invite(target, sdp=offer.serialize(),
+                                           from_user="+15550100123", headers=headers)
+            answered = await sipcall.wait_answer(timeout=15)
+            neg = accept_answer(offer, parse_sdp(answered.response.body))
+            media.update_remote((neg.remote_address, neg.remote_port))
+            media.set_codec(neg.payload_type, neg.dtmf_payload_type)
+            self.log = await ScriptedPatient(media, self.tts).run(self.script)
+            sipcall.hangup()
+        finally:
+            await media.close()
+            self.done.set()
 
     async def _answer(self, sipcall: Any) -> None:
         from carrier.sip.events import CallEnded  # noqa: PLC0415
@@ -139,7 +165,7 @@ class PatientPhone:
             self.done.set()
 
 
-async def demo_call(stack: Any) -> int:
+async def demo_call(stack: Any) -> int:  # noqa: PLR0915 - a narrated script, read top down
     """Place the demo reminder through the dialer's compliance gate and print what happened."""
     from carrier.call import DialFailure, DialRequest  # noqa: PLC0415
 
@@ -164,32 +190,54 @@ async def demo_call(stack: Any) -> int:
     async with phone.endpoint:
         decision = await _demo_gate(stack, "+15550100123", pid)
         out(f"compliance gate: {'dial' if decision[0] else 'refused'} ({decision[1]})")
-        if not decision[0]:
-            out("The gate refused this call now; run the demo inside the calling window "
-                "(8 a.m. to 9 p.m. in the patient's time zone). Nothing was dialled.")
-            return 0
-        req = DialRequest(to="+15550100123", from_number=settings.dialer.caller_id,
-                          trunk=trunk.name, origid=str(uuid.uuid4()))
-        call = await gateway.dial(req)
-        if isinstance(call, DialFailure):
-            out(f"dial failed: {call.outcome.value} {call.code or ''}")
-            return 1
-        result = await gateway.run_outbound(call, {
-            "workflow": "appointment_reminder", "patient_id": pid, "appointment_id": "appt-1"})
+        if decision[0]:
+            req = DialRequest(to="+15550100123", from_number=settings.dialer.caller_id,
+                              trunk=trunk.name, origid=str(uuid.uuid4()))
+            call = await gateway.dial(req)
+            if isinstance(call, DialFailure):
+                out(f"dial failed: {call.outcome.value} {call.code or ''}")
+                return 1
+            result = await gateway.run_outbound(call, {
+                "workflow": "appointment_reminder", "patient_id": pid,
+                "appointment_id": "appt-1"})
+            call_id = call.call_id
+        else:
+            out("Nothing was dialled. Instead, the patient calls the clinic's reminder line "
+                "(inbound calls are not limited by calling hours).")
+            phone.script = CALL_IN_SCRIPT
+            for line in CALL_IN_SCRIPT:
+                await rt.tts.synthesize(line)
+            signer = stir.signer if stir is not None else None
+            identity = signer.sign("+15550100123", "+15550100101", "C", str(uuid.uuid4()),
+                                   time.time()).format() if signer is not None else None
+            port = gateway.endpoint.port("UDP")
+            before = len(rt.results)
+            await phone.call_in(f"sip:+15550100101@{settings.sip.bind_host}:{port}", identity)
+            for _ in range(300):  # the agent finishes writing its records
+                if len(rt.results) > before and rt.results[-1].outcome:
+                    break
+                await asyncio.sleep(0.1)
+            result = rt.results[-1] if len(rt.results) > before else None
+            call_id = result.call_id if result else ""
+            if result is not None:
+                row = await records.pool.fetchrow(
+                    "SELECT stir_status, verstat FROM call_records WHERE call_id = $1", call_id)
+                if row is not None:
+                    out(f"caller's STIR/SHAKEN result recorded: {row['verstat']}")
         await asyncio.wait_for(phone.done.wait(), timeout=30)
     v = phone.verification
-    if v is not None:
+    if v is not None and decision[0]:
         out(f"Identity header verified at the patient's phone on arrival: {v.status} "
             f"(attest {v.attest}, {v.verstat})")
     out("\n--- redacted transcript (as stored) ---")
     for row in await records.pool.fetch(
             "SELECT speaker, text FROM call_transcripts WHERE call_id = $1 ORDER BY seq",
-            call.call_id):
+            call_id):
         out(f"{row['speaker']:>7}: {row['text']}")
     status = await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
     audits = await records.pool.fetchval(
-        "SELECT count(*) FROM audit_log WHERE record_id = $1", call.call_id)
+        "SELECT count(*) FROM audit_log WHERE record_id = $1", call_id)
     out("\n--- records written ---")
     path = " > ".join(result.path) if result else ""
     out(f"outcome: {result.outcome if result else 'none'}; path: {path}")
@@ -201,15 +249,14 @@ async def demo_call(stack: Any) -> int:
 
 
 async def _demo_gate(stack: Any, number: str, pid: str) -> tuple[bool, str]:
-    """Ask the dialer's gate; without the dialer, only consent and DNC are checked."""
-    records = stack.records
-    gate = getattr(stack.plugin, "gate_check", None)
-    if gate is not None:
-        return await gate(stack, number, pid)
-    from carrier.records.store import Channel  # noqa: PLC0415
+    """The dialer's compliance gate decides, exactly as for a campaign call (and records it)."""
+    import datetime as dt  # noqa: PLC0415
 
-    if not await records.has_consent(number, Channel.VOICE):
-        return False, "tcpa.consent.missing"
-    if (await records.dnc_status(number)).org:
-        return False, "dnc.organisation"
-    return True, "consent on file, not on the do-not-call list"
+    from carrier.dialer.wiring import gate_once  # noqa: PLC0415
+
+    rules = Path(stack.settings.config_dir) / "calling_rules"
+    decision = await gate_once(stack.records, pid, "appointment_reminder",
+                               dt.datetime.now(dt.UTC), rules_dir=rules)
+    why = decision.rule if not decision.allowed else "all rules passed: " + ", ".join(
+        decision.passed)
+    return decision.allowed, f"{why}; {decision.reason}" if not decision.allowed else why

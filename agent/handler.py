@@ -42,7 +42,7 @@ from agent.workflow.effects import (
 from agent.workflow.engine import Conversation
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
-from agent.workflow.records import ClinicInfo, build_record
+from agent.workflow.records import ClinicInfo, build_record, spoken_phone
 from carrier.records.store import Channel, Records
 
 log = logging.getLogger("agent.handler")
@@ -272,7 +272,8 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
     rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
     known: KnownIdentifiers, started: dt.datetime,
 ) -> None:
-    keep = [rt.clinic.name, *(p.name for p in await rt.calendar.providers())]
+    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number),
+            *(p.name for p in await rt.calendar.providers())]
     result.redacted = [(who, redact_keeping(text, known, keep))
                        for who, text in io.transcript.turns]
     result.timings = list(io.timings)

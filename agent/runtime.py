@@ -96,6 +96,10 @@ async def seed_demo(settings: Any, records: Records, now: dt.datetime) -> dict[s
             f"{p['first_name']} {p['last_name']}", str(p["phone"]), dob=dob,
             member_id=str(p.get("member_id") or "") or None, actor="seed:demo",
             reason="demo clinic", patient_id=pid)
+        where = p.get("address") or {}
+        await records.pool.execute(
+            "UPDATE patients SET state = $2, time_zone = $3 WHERE id = $1", pid,
+            where.get("state"), where.get("time_zone"))
         if (p.get("consent") or {}).get("voice") == "written":
             await records.consent_grant(pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS_WRITTEN,
                                         source="demo_clinic", evidence_ref="config/clinic.yaml",

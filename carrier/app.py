@@ -119,18 +119,22 @@ async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -
         print(f"carrier: serving SIP on {sip.bind_host} udp/{stack.gateway.endpoint.port('UDP')}"
               f" tcp/{stack.gateway.endpoint.port('TCP')}; database "
               f"{'embedded' if not settings.database.url else 'external'}", flush=True)
-        dialer = asyncio.create_task(_dialer_loop(stack, stop))
+        dialer: asyncio.Task[None] | None = None
         try:
             if demo_call:
+                # The demo call goes first, so the dialer's own reminders do not ring the
+                # demo patient's phone at the same moment.
                 code = await stack.plugin.demo_call(stack)
                 if run_for is None:
                     return code
+            dialer = asyncio.create_task(_dialer_loop(stack, stop))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=run_for)
         finally:
             stop.set()
-            dialer.cancel()
-            await asyncio.gather(dialer, return_exceptions=True)
+            if dialer is not None:
+                dialer.cancel()
+                await asyncio.gather(dialer, return_exceptions=True)
     return 0
 
 

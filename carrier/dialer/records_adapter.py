@@ -1,8 +1,8 @@
 """The dialer's ports implemented over `carrier.records.store.Records`.
 
-Patients carry no address yet, so the calling window falls back to the number's time
-zones and the area code's state (the strict path); once records hold an address/time
-zone, `RecordsDirectory.contact` should fill `Address`.
+The patient's state and time zone (plain columns, not PHI) give the calling window;
+without them it falls back to the number's time zones and the area code's state (the
+strict path).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from uuid import UUID
 
-from carrier.dialer.gate import Consent, Decision, DialRequest
+from carrier.dialer.gate import Address, Consent, Decision, DialRequest
 from carrier.dialer.ports import Contact
 from carrier.records.store import PhiInDetails, Records
 
@@ -62,10 +62,15 @@ class RecordsDirectory:
         )
         if patient is None:
             return None
+        row = await self.records.pool.fetchrow(
+            "SELECT state, time_zone FROM patients WHERE id = $1", _uuid(patient_id))
+        address = None
+        if row is not None and (row["state"] or row["time_zone"]):
+            address = Address(state=row["state"], tz=row["time_zone"])
         # The number on the patient's own record is the number the patient gave.
         return Contact(
             number=patient.phone,
-            address=None,
+            address=address,
             number_given_by_patient=True,
             free_to_patient=self.free_to_patient,
         )
