@@ -131,6 +131,7 @@ class RtpStream:
         self._timestamp = secrets.randbits(32)
         self._was_silent = True
         self._pending_audio = (0, False)  # (timestamp, marker) of the frame being encoded
+        self._reframe = Reframer()  # peers sending 10/30/40 ms packets
         self._dtmf_tx = DtmfSender(samples_per_packet=WIRE_SAMPLES, clock_rate=CLOCK_RATE)
         self._dtmf_rx = DtmfReceiver(clock_rate=CLOCK_RATE)
         self._inband = None
@@ -159,7 +160,9 @@ class RtpStream:
         self.late_ticks = 0
         self.audio_frames_sent = 0  # frames taken from ``audio`` onto the wire
         self.skipped_ticks = 0
-        # RTCP
+        self._init_rtcp()
+
+    def _init_rtcp(self) -> None:
         self._rng = random.Random(self.ssrc)  # noqa: S311 - interval dithering, not security
         self._next_rtcp: float | None = None
         self._last_sr: tuple[int, float] | None = None  # (lsr, arrival) of the peer's last SR
@@ -324,12 +327,15 @@ class RtpStream:
         return self._dtmf_in(timestamp, payload, now)
 
     def _play_in(self, ssrc: int, timestamp: int, payload: bytes, now: float) -> bool:
-        if len(payload) != WIRE_SAMPLES:
-            # only 20 ms packets are played (frames keep their 320-sample contract);
-            # another ptime, or SRTP arriving before its keys, is counted and dropped
+        if len(payload) == WIRE_SAMPLES:
+            self._jitter.put(ssrc, timestamp, payload, now)
+            return True
+        if not payload or len(payload) % HALF or len(payload) > 8 * WIRE_SAMPLES:
+            # not a whole number of 10 ms (e.g. SRTP arriving before its keys): dropped
             self._rejected += 1
             return False
-        self._jitter.put(ssrc, timestamp, payload, now)
+        for packet_ts, whole in self._reframe.push(ssrc, timestamp, payload):
+            self._jitter.put(ssrc, packet_ts, whole, now)
         return True
 
     def _dtmf_in(self, timestamp: int, payload: bytes, now: float) -> bool:
@@ -480,6 +486,45 @@ class RtpStream:
 
 
 G722_PT = 9
+
+
+HALF = WIRE_SAMPLES // 2  # 10 ms in RTP clock units (= payload bytes for G.711 and G.722)
+
+
+class Reframer:
+    """Cuts other packet times into the 20 ms packets the jitter buffer plays.
+
+    G.711 and G.722 carry one byte per RTP clock unit, so a payload splits into 10 ms
+    pieces by timestamp; two pieces of the same 20 ms slot (slots aligned on the first
+    timestamp seen) make one packet. Halves whose partner never comes are forgotten.
+    """
+
+    def __init__(self, keep: int = 16) -> None:
+        self._ssrc: int | None = None
+        self._origin = 0
+        self._halves: dict[int, list[bytes | None]] = {}
+        self._keep = keep
+
+    def push(self, ssrc: int, timestamp: int, payload: bytes) -> list[tuple[int, bytes]]:
+        if ssrc != self._ssrc:
+            self._ssrc, self._origin, self._halves = ssrc, timestamp, {}
+        out: list[tuple[int, bytes]] = []
+        for i in range(0, len(payload), HALF):
+            ts = (timestamp + i) & 0xFFFFFFFF
+            offset = (ts - self._origin) & 0xFFFFFFFF
+            if offset % HALF:
+                continue  # off the 10 ms grid: cannot be placed
+            slot_ts = (ts - offset % WIRE_SAMPLES) & 0xFFFFFFFF
+            half = (offset % WIRE_SAMPLES) // HALF
+            pieces = self._halves.setdefault(slot_ts, [None, None])
+            pieces[half] = payload[i : i + HALF]
+            first, second = pieces
+            if first is not None and second is not None:
+                out.append((slot_ts, first + second))
+                del self._halves[slot_ts]
+        while len(self._halves) > self._keep:
+            del self._halves[next(iter(self._halves))]  # the oldest incomplete slot
+        return out
 
 
 def make_codec(payload_type: int) -> G711Codec | G722Codec:

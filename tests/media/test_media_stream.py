@@ -325,9 +325,34 @@ def test_rtcp_latches_to_the_peers_rtcp_source_after_rtp_latching() -> None:
     assert a.remote_rtcp_addr == ("198.51.100.7", 62017)
 
 
-def test_only_20ms_audio_packets_are_played() -> None:
+@pytest.mark.parametrize("ptime_ms", [10, 30, 40])
+def test_other_packet_times_are_reframed_to_20ms(ptime_ms: int) -> None:
+    """A peer ignoring a=ptime:20 still gets heard: its packets are cut and rejoined."""
     _, b = pair()
-    thirty_ms = RtpPacket(0, 1, 0, 5, b"\xff" * 240).serialize()
-    assert not b.receive_rtp(thirty_ms, A, 0.0)
+    t = np.arange(8000) / 8000
+    pcm8 = np.round(8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    encoded = b.codec.encode(pcm8)
+    size = 8 * ptime_ms
+    start_ts = 0xFFFFFF00  # wraps on the way
+    heard = []
+    arrival = 0.0
+    for k, i in enumerate(range(0, len(encoded), size)):
+        packet = RtpPacket(0, k & 0xFFFF, (start_ts + i) & 0xFFFFFFFF, 7, encoded[i : i + size])
+        arrival = i / 8000
+        assert b.receive_rtp(packet.serialize(), A, arrival)
+        while len(heard) * 0.02 <= arrival:
+            frame = b.tick_receive(len(heard) * 0.02 + 0.001)
+            heard.append(frame if frame is not None else np.zeros(320, dtype=np.int16))
+    audio = np.concatenate(heard[10:])
+    assert abs(peak_hz(audio) - 1000) < 5
+    assert b.stats().rejected_packets == 0
+    # steady state plays without concealment once the buffer settled
+    assert b.stats().concealed_frames <= 8
+
+
+def test_payloads_off_the_10ms_grid_are_dropped() -> None:
+    _, b = pair()
+    odd = RtpPacket(0, 1, 0, 5, b"\xff" * 170).serialize()  # e.g. SRTP before its keys
+    assert not b.receive_rtp(odd, A, 0.0)
     assert b.stats().rejected_packets == 1
     assert b.stats().packets_received == 1  # still counted for RTCP
