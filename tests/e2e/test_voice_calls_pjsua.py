@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import re
 import time
 import uuid
@@ -160,3 +161,12 @@ async def test_inbound_opt_out_by_voice_over_sip(
     row = await records.pool.fetchrow(
         "SELECT stir_status, verstat FROM call_records WHERE call_id = $1", result.call_id)
     assert row["verstat"] == "TN-Validation-Passed"
+    # No further reminder is dialled: the compliance gate now refuses this patient, and
+    # says which rule did.
+    from carrier.dialer.wiring import gate_once  # noqa: PLC0415
+
+    decision = await gate_once(records, demo_ids["pat-1002"], "appointment_reminder",
+                               datetime.datetime(2026, 12, 1, 15, 0, tzinfo=datetime.UTC),
+                               rules_dir=Path(settings.config_dir) / "calling_rules")
+    assert not decision.allowed
+    assert decision.rule in ("tcpa.consent.revoked", "dnc.organisation")
