@@ -512,6 +512,8 @@ class Reframer:
         for i in range(0, len(payload), HALF):
             ts = (timestamp + i) & 0xFFFFFFFF
             offset = (ts - self._origin) & 0xFFFFFFFF
+            if offset >= 1 << 31:
+                offset -= 1 << 32  # before the origin (reordered): keep the same grid
             if offset % HALF:
                 continue  # off the 10 ms grid: cannot be placed
             slot_ts = (ts - offset % WIRE_SAMPLES) & 0xFFFFFFFF

@@ -356,3 +356,34 @@ def test_payloads_off_the_10ms_grid_are_dropped() -> None:
     assert not b.receive_rtp(odd, A, 0.0)
     assert b.stats().rejected_packets == 1
     assert b.stats().packets_received == 1  # still counted for RTCP
+
+
+@settings(deadline=None)
+@given(
+    halves=st.integers(2, 60),
+    size=st.sampled_from([80, 160, 240, 320, 480]),
+    start=st.integers(0, 0xFFFFFFFF),
+    seed=st.integers(0, 1000),
+)
+def test_reframer_rebuilds_exact_20ms_slices(halves: int, size: int, start: int, seed: int) -> None:
+    rng = random.Random(seed)
+    data = bytes(rng.randrange(256) for _ in range(halves * 80))
+    packets = [(start + i, data[i : i + size]) for i in range(0, len(data), size)]
+    # neighbours may swap places on the way
+    for i in range(0, len(packets) - 1, 2):
+        if rng.random() < 0.3:
+            packets[i], packets[i + 1] = packets[i + 1], packets[i]
+    from media.stream import Reframer  # noqa: PLC0415
+
+    reframer = Reframer(keep=64)
+    out = []
+    for ts, payload in packets:
+        out += reframer.push(1, ts & 0xFFFFFFFF, payload)
+    for slot_ts, whole in out:
+        source = (slot_ts - start) & 0xFFFFFFFF
+        assert len(whole) == 160
+        assert whole == data[source : source + 160]
+    # every 20 ms slot on the first packet's grid comes out once; at most 10 ms is left
+    # over at each end when that grid is not aligned with the data's start
+    assert len({ts for ts, _ in out}) == len(out)
+    assert len(out) >= (len(data) - 160) // 160
