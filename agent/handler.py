@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from agent.amd import AmdVerdict, detect_machine
 from agent.memory import MemoryStore, interaction_from
 from agent.redact import KnownIdentifiers, redact
@@ -70,6 +72,7 @@ class AgentRuntime:
     default_workflow: str = "patient_intake"
     no_input_s: float = 7.0
     endpoint: Any = None  # agent.speech.EndpointConfig from the speech settings
+    record_audio: bool = False
     results: list[CallResult] = field(default_factory=list)
 
 
@@ -162,7 +165,7 @@ async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
                       providers=providers)
     known = _known(patient)
     async with VoiceIO(call.media, rt.stt, rt.tts, endpoint=rt.endpoint,
-                       no_input_s=rt.no_input_s) as io:
+                       no_input_s=rt.no_input_s, record=rt.record_audio) as io:
         if context.get("direction") == "outbound":
             verdict = await detect_machine(io)
             result.amd = verdict.value
@@ -289,6 +292,13 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
         await conn.executemany(
             "INSERT INTO call_transcripts (call_id, seq, speaker, text) VALUES ($1,$2,$3,$4)",
             [(call.call_id, i, who, text) for i, (who, text) in enumerate(result.redacted)])
+        if io.recording:
+            # Encrypted like every PHI column; the retention policy purges it.
+            audio = np.concatenate(io.recording).astype("<i2").tobytes()
+            await conn.execute(
+                "INSERT INTO call_recordings (call_id, audio_ct, sample_rate) VALUES ($1,$2,$3)",
+                call.call_id, rt.records.keys.encrypt(audio, "call_recordings", "audio_ct",
+                                                      call.call_id), 16000)
     await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
                            result.workflow, {"turns": len(result.redacted),
                                              "outcome": result.outcome or "ended"})

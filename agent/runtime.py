@@ -64,7 +64,7 @@ async def setup(settings: Any, records: Records, *, speech: bool = True) -> Agen
         endpoint=endpoint, records=records, stt=stt, tts=tts, workflows=workflows, clinic=clinic,
         calendar=calendar, memory=PostgresMemoryStore(records.pool),
         routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
-        queues=dict(settings.agent.queues),
+        queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio,
     )
 
 

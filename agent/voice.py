@@ -80,6 +80,8 @@ class VoiceIO:
         endpoint: EndpointConfig | None = None,
         streaming: StreamingConfig | None = None,
         no_input_s: float = 7.0,
+        record: bool = False,
+        record_limit_s: float = 600.0,
     ) -> None:
         self.media = media
         self.tts = tts
@@ -99,6 +101,9 @@ class VoiceIO:
         self._pending: TurnTiming | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
+        # The caller's audio, kept only when configured (a voice is a biometric identifier).
+        self.recording: list[np.ndarray] | None = [] if record else None
+        self._record_frames = int(record_limit_s / FRAME_S)
 
     @property
     def media_now(self) -> float:
@@ -123,6 +128,8 @@ class VoiceIO:
     async def _pump_audio(self) -> None:
         async for frame in self.media.inbound():
             self._frames += 1
+            if self.recording is not None and len(self.recording) < self._record_frames:
+                self.recording.append(frame)
             events = self.transcriber.feed(frame, self.media_now)
             for event in events:
                 if isinstance(event, BargeIn):

@@ -101,6 +101,7 @@ async def test_inbound_opt_out_by_voice(
 ) -> None:
     number = "+15550100124"
     assert await records.has_consent(number, Channel.VOICE)
+    runtime.record_audio = True  # configuration: keep (encrypted) call audio
     call = make_call(leg, Direction.INBOUND, number, "+15550100100")
     patient = ScriptedPatient(leg.patient, runtime.tts)
     agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
@@ -113,3 +114,24 @@ async def test_inbound_opt_out_by_voice(
     assert (await records.dnc_status(number)).org
     history = await records.consent_history(uuid.UUID(demo_ids["pat-1002"]))
     assert history[-1].event == "revoke"
+
+    row = await records.pool.fetchrow(
+        "SELECT audio_ct, sample_rate FROM call_recordings WHERE call_id = $1", call.call_id)
+    assert row is not None
+    assert row["sample_rate"] == 16000
+    audio = records.keys.decrypt(row["audio_ct"], "call_recordings", "audio_ct", call.call_id)
+    assert len(audio) > 16000  # more than half a second of the caller's voice
+    assert audio[:4096] not in row["audio_ct"]  # stored encrypted, not as PCM
+
+
+async def test_audio_not_recorded_by_default(
+    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg
+) -> None:
+    assert runtime.record_audio is False
+    call = make_call(leg, Direction.INBOUND, "+15550100125", "+15550100100")
+    patient = ScriptedPatient(leg.patient, runtime.tts)
+    agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
+                                                   "direction": "inbound"}))
+    await asyncio.wait_for(patient.run(["Stop calling me."]), timeout=240)
+    await asyncio.wait_for(agent_task, timeout=30)
+    assert await records.pool.fetchval("SELECT count(*) FROM call_recordings") == 0
