@@ -124,7 +124,7 @@ async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -
             if demo_call:
                 # The demo call goes first, so the dialer's own reminders do not ring the
                 # demo patient's phone at the same moment.
-                code = await stack.plugin.demo_call(stack)
+                code = int(await stack.plugin.demo_call(stack))
                 if run_for is None:
                     return code
             dialer = asyncio.create_task(_dialer_loop(stack, stop))
