@@ -32,10 +32,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from carrier.app import running_stack  # noqa: E402
-from carrier.call import Call, DialRequest  # noqa: E402
-from carrier.settings import SipSettings, TrunkSettings, load_settings  # noqa: E402
-from tests.peers.client import PjsuaPeer  # noqa: E402
+from carrier.app import running_stack
+from carrier.call import Call, DialRequest
+from carrier.settings import SipSettings, TrunkSettings, load_settings
+from tests.peers.client import PjsuaPeer
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = (["Hello?", "Yes, speaking.", "March fifth, nineteen eighty."] + ["Yes."] * 12
@@ -54,7 +54,7 @@ def hardware() -> str:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def write_wav(tts, text: str, path: Path) -> Path:  # type: ignore[no-untyped-def]
@@ -91,9 +91,9 @@ async def one_call(stack, phone: PjsuaPeer, wavs: list[Path], patient_id: str  #
         reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
         gaps.append(reply - done["t"])
     result = await asyncio.wait_for(agent, timeout=60)
+    timings = result.timings if result else []
     breakdown = [t.breakdown() | {"cached": float(t.cached),
-                                  "reused_partial": float(t.reused_partial)} for t in (result.timings if result
-                                                                     else [])]
+                                  "reused_partial": float(t.reused_partial)} for t in timings]
     return gaps, breakdown
 
 

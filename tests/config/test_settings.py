@@ -111,7 +111,8 @@ def test_local_region_only_for_loopback(cfg: Path) -> None:
 
 
 def test_us_region_accepted(cfg: Path) -> None:
-    write(cfg / "trunks.yaml", "trunks:\n  - {name: demo, host: sip.example.com, region: us-east}\n")
+    write(cfg / "trunks.yaml",
+          "trunks:\n  - {name: demo, host: sip.example.com, region: us-east}\n")
     assert load_settings(cfg, env={}).trunk("demo").region == "us-east"
 
 

@@ -88,7 +88,8 @@ async def test_outbound_invite_carries_verifiable_identity(tmp_path: Path) -> No
                 path = tmp_path / "identity.txt"
                 path.write_text(headers[0])
                 sp = Path(settings.data_dir) / "stir" / "sp.pem"
-                done = subprocess.run(
+                done = await asyncio.to_thread(
+                    subprocess.run,
                     [SECSIPIDX, "-check", "-fidentity", str(path), "-fpubkey", str(sp),
                      "-expire", "60"], capture_output=True, text=True, timeout=30, check=False)
                 assert done.returncode == 0, done.stdout + done.stderr
