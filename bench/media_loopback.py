@@ -6,7 +6,9 @@ the SIPp version with the gateway is ``bench/media_capacity.py``).
 The gateway process (pinned to one CPU) opens N ``MediaSession``s that **echo**: each plays
 back its own ``inbound()`` frames, so every call runs the full path both ways (RTP parse,
 jitter buffer, G.711 decode, 8->16 kHz, 16->8 kHz, encode, paced send, RTCP). A peer
-process (pinned to the other CPU when there is one) sends each session 50 packets/s from
+process (pinned to the other CPU when there is one; ``MEDIA_BENCH_NO_PIN=1`` lets the
+scheduler place both, better on a machine shared with other work) sends each session
+50 packets/s, spread over the 20 ms period like independent phones, from
 one socket and checks what comes back. For each N it prints the gateway CPU per call, late
 send ticks, inbound concealment (lost or late frames) and loss seen by the peer; the
 summary is the largest N whose late+lost frames stay under 0.1%.
@@ -91,17 +93,24 @@ async def _peer(conn: Connection, use_srtp: bool) -> None:
     loop.add_reader(conn.fileno(), stop.set)
     start = loop.time() + 0.05
     n = 0
+    # Phones are not synchronised: each port gets its own phase in the 20 ms period
+    # (SUBSLOTS groups), so the gateway sees arrivals spread as from independent callers.
+    subslots = 10
     while not stop.is_set():
-        deadline = start + n * PERIOD
-        delay = deadline - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        drain()
-        for i, port in enumerate(ports):
-            packet = header.pack(0x80, 0, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, 1000 + i) + payload
-            if srtp is not None:
-                packet = srtp[i].protect(packet)
-            sock.sendto(packet, ("127.0.0.1", port))
+        for k in range(subslots):
+            deadline = start + n * PERIOD + k * PERIOD / subslots
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if k == 0:
+                drain()
+            for i in range(k, len(ports), subslots):
+                packet = (
+                    header.pack(0x80, 0, n & 0xFFFF, (n * 160) & 0xFFFFFFFF, 1000 + i) + payload
+                )
+                if srtp is not None:
+                    packet = srtp[i].protect(packet)
+                sock.sendto(packet, ("127.0.0.1", ports[i]))
         n += 1
     drain()
     conn.recv()
