@@ -321,15 +321,26 @@ async def load(
     workers: int,
     hangover_ms: int,
     min_idle: int,
+    window_s: float = 10.0,
+    pause_ms: int = 200,
 ) -> None:
     print(
-        f"\n== concurrent callers ({workers} STT workers x 1 thread, partials when >= {min_idle} "
+        f"\n== concurrent callers ({workers} STT workers x 1 thread, {window_s:g} s window, "
+        f"partials after {pause_ms} ms pauses when >= {min_idle} "
         f"workers idle, 4 s window when all busy; "
         f"each caller: 0.5 s pause, 1-3 s utterance, hangover, 1.5-3 s agent reply, repeat; "
         f"{seconds:.0f} s per N)"
     )
-    stt = CountingStt(SttConfig(model_dir=model_dir, workers=workers, cpu_threads=1))
-    cfg = StreamingConfig(partial_min_idle=min_idle)
+    stt = CountingStt(
+        SttConfig(
+            model_dir=model_dir,
+            workers=workers,
+            cpu_threads=1,
+            window_s=window_s,
+            busy_window_s=min(4.0, window_s),
+        )
+    )
+    cfg = StreamingConfig(partial_min_idle=min_idle, pause_ms=pause_ms)
     await stt.start()
     best = 0
     for n in counts:
@@ -422,6 +433,8 @@ async def main() -> None:
     ap.add_argument("--load-seconds", type=float, default=30)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--partial-min-idle", type=int, default=1)
+    ap.add_argument("--window", type=float, default=10.0, help="STT window for the load test")
+    ap.add_argument("--pause-ms", type=int, default=200, help="pause that starts a partial")
     ap.add_argument("--quality-limit", type=int, default=0)
     ap.add_argument("--all-voices", action="store_true")
     ap.add_argument("--voices", default=",".join(VOICES), help="comma-separated subset")
@@ -452,6 +465,8 @@ async def main() -> None:
             args.workers,
             args.hangover_ms,
             args.partial_min_idle,
+            args.window,
+            args.pause_ms,
         )
     if "quality" in only:
         voices = tuple(args.voices.split(","))

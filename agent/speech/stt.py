@@ -9,6 +9,7 @@ never waits on a transcription.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import multiprocessing
 import os
@@ -111,16 +112,32 @@ class SpeechToText:
         loop = asyncio.get_running_loop()
         pool = self._pool
         window = self.config.busy_window_s if self.busy and self.config.busy_window_s else None
-        self._pending += 1
         try:
-            return await loop.run_in_executor(pool, _work, pcm, prompt, window)
+            job = pool.submit(_work, pcm, prompt, window)
         except BrokenProcessPool as exc:
-            if self._pool is pool:
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
-            raise SttWorkerError("a speech-to-text worker process died") from exc
-        finally:
-            self._pending -= 1
+            raise self._broken(pool) from exc
+        # A worker stays busy until its job finishes, even if the caller stops waiting
+        # (a cancelled partial cannot be interrupted once it runs): count it until then.
+        self._pending += 1
+
+        def finished(_: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody counts
+                loop.call_soon_threadsafe(self._job_done)
+
+        job.add_done_callback(finished)
+        try:
+            return await asyncio.wrap_future(job)
+        except BrokenProcessPool as exc:
+            raise self._broken(pool) from exc
+
+    def _job_done(self) -> None:
+        self._pending -= 1
+
+    def _broken(self, pool: ProcessPoolExecutor) -> SttWorkerError:
+        if self._pool is pool:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
+        return SttWorkerError("a speech-to-text worker process died")
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
