@@ -322,7 +322,7 @@ async def load(
     hangover_ms: int,
     min_idle: int,
     window_s: float = 10.0,
-    pause_ms: int = 200,
+    pause_ms: int = 120,
 ) -> None:
     print(
         f"\n== concurrent callers ({workers} STT workers x 1 thread, {window_s:g} s window, "
@@ -434,7 +434,7 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--partial-min-idle", type=int, default=1)
     ap.add_argument("--window", type=float, default=10.0, help="STT window for the load test")
-    ap.add_argument("--pause-ms", type=int, default=200, help="pause that starts a partial")
+    ap.add_argument("--pause-ms", type=int, default=120, help="pause that starts a partial")
     ap.add_argument("--quality-limit", type=int, default=0)
     ap.add_argument("--all-voices", action="store_true")
     ap.add_argument("--voices", default=",".join(VOICES), help="comma-separated subset")

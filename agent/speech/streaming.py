@@ -2,7 +2,7 @@
 
 The endpointer waits ``hangover_ms`` (600 ms) of silence before it calls the end of a turn,
 and Whisper then needs ~0.3-0.5 s. Instead, as soon as a pause inside the utterance reaches
-``pause_ms`` (200 ms), the audio so far is transcribed in the background (a *partial*).
+``pause_ms`` (120 ms), the audio so far is transcribed in the background (a *partial*).
 If the caller says nothing more, the utterance at end of turn is exactly the audio of the
 last partial (both are cut at the last voiced frame plus the same tail), so its transcript
 is reused and the turn's text is ready when the hangover expires, or shortly after.
@@ -48,7 +48,7 @@ class Transcriber(Protocol):
 @dataclass(frozen=True, slots=True)
 class StreamingConfig:
     early: bool = True
-    pause_ms: int = 200
+    pause_ms: int = 120
     complete_hangover_ms: int = 200
     # A partial starts only when at least this many workers are idle, so finished turns
     # (which cannot be skipped) find a worker; 0 starts partials whatever the load.
