@@ -72,6 +72,7 @@ class AgentRuntime:
     default_workflow: str = "patient_intake"
     no_input_s: float = 7.0
     endpoint: Any = None  # agent.speech.EndpointConfig from the speech settings
+    streaming: Any = None  # agent.speech.StreamingConfig from the speech settings
     record_audio: bool = False
     results: list[CallResult] = field(default_factory=list)
 
@@ -165,6 +166,7 @@ async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
                       providers=providers)
     known = _known(patient)
     async with VoiceIO(call.media, rt.stt, rt.tts, endpoint=rt.endpoint,
+                       streaming=rt.streaming,
                        no_input_s=rt.no_input_s, record=rt.record_audio) as io:
         if context.get("direction") == "outbound":
             verdict = await detect_machine(io)

@@ -23,6 +23,7 @@ from agent.speech import (
     EndpointConfig,
     PromptCache,
     SpeechToText,
+    StreamingConfig,
     SttConfig,
     TextToSpeech,
     whisper_model_dir,
@@ -60,8 +61,11 @@ async def setup(settings: Any, records: Records, *, speech: bool = True) -> Agen
     endpoint = EndpointConfig(aggressiveness=sp.vad_aggressiveness, hangover_ms=sp.hangover_ms,
                               min_speech_ms=sp.min_speech_ms,
                               max_utterance_ms=sp.max_utterance_ms)
+    streaming = StreamingConfig(pause_ms=sp.early_pause_ms,
+                                complete_hangover_ms=sp.complete_hangover_ms)
     return AgentRuntime(
-        endpoint=endpoint, records=records, stt=stt, tts=tts, workflows=workflows, clinic=clinic,
+        endpoint=endpoint, streaming=streaming, records=records, stt=stt, tts=tts,
+        workflows=workflows, clinic=clinic,
         calendar=calendar, memory=PostgresMemoryStore(records.pool),
         routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
         queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from agent.speech import (
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 
 FRAME_S = 0.02
+log = logging.getLogger("agent.voice")
 
 
 @dataclass
@@ -228,6 +230,9 @@ class VoiceIO:
             if turn.end < self._prompt_started_media and not self.barge_ins:
                 # Speech that ended before the prompt began answered an earlier question.
                 continue
+            log.debug("turn: reason=%s complete=%s partials=%d reused=%s hangover_ms=%.0f",
+                      turn.reason, turn.complete, turn.partials, turn.reused_partial,
+                      1000 * (turn.endpoint_at - turn.end))
             loop = asyncio.get_running_loop()
             lag = self.media_now - turn.endpoint_at  # media time since the turn closed
             timing = TurnTiming(

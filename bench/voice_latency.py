@@ -58,12 +58,17 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def write_wav(tts, text: str, path: Path) -> Path:  # type: ignore[no-untyped-def]
-    pcm = await tts.synthesize(text)
+    pcm = np.asarray(await tts.synthesize(text), dtype=np.int16)
+    # Trim the synthesiser's leading and trailing silence, so that the end of the file
+    # is the end of speech: the wait is measured from the last voiced sample.
+    voiced = np.flatnonzero(np.abs(pcm.astype(np.int32)) > 300)
+    if len(voiced):
+        pcm = pcm[max(0, voiced[0] - 160): voiced[-1] + 1]
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(16000)
-        w.writeframes(np.asarray(pcm, dtype="<i2").tobytes())
+        w.writeframes(pcm.astype("<i2").tobytes())
     return path
 
 
@@ -98,6 +103,11 @@ async def one_call(stack, phone: PjsuaPeer, wavs: list[Path], patient_id: str  #
 
 
 async def main(calls: int) -> None:
+    if os.environ.get("BENCH_DEBUG"):
+        import logging  # noqa: PLC0415
+
+        logging.basicConfig(level=logging.WARNING)
+        logging.getLogger("agent.voice").setLevel(logging.DEBUG)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="carrier-bench-"))
     base = load_settings(REPO / "config", env={})

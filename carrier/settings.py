@@ -132,6 +132,10 @@ class SpeechSettings:
     hangover_ms: int = 600
     """Silence that ends a turn; a complete answer (yes/no, a full date) ends sooner."""
     min_speech_ms: int = 200
+    early_pause_ms: int = 100
+    """A pause this long inside a turn starts an early transcription of what was said."""
+    complete_hangover_ms: int = 200
+    """Silence that ends a turn once its early transcript already answers the question."""
     max_utterance_ms: int = 15000
 
 
