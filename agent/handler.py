@@ -89,6 +89,8 @@ class CallResult:
     redacted: list[tuple[str, str]] = field(default_factory=list)
     amd: str | None = None
     timings: list[Any] = field(default_factory=list)
+    # Unredacted turns, in memory for this process only (tests, the demo printout never).
+    raw_turns: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
 
 class _RecordSink:
@@ -176,7 +178,8 @@ async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
                 await _finish(rt, call, io, result, known, now)
                 return result
         # Synthesise the rest of the workflow's prompts while the first one plays.
-        prepare = asyncio.create_task(rt.tts.prepare(_fixed_prompts(workflow, record)))
+        plain, personal = _fixed_prompts(workflow, record)
+        prepare = asyncio.create_task(_prepare(rt.tts, plain, personal))
         try:
             await _run(rt, call, conv, host, io, result, now)
         finally:
@@ -199,7 +202,9 @@ async def _run(  # noqa: PLR0912, PLR0917 - one branch per effect type, like the
         follow: list[Effect] = []
         if isinstance(effect, Say):
             io.mark_decided()
-            await io.say(effect.text, interruptible=effect.interruptible)
+            personal = effect.contains_phi or effect.prompt_id not in conv.workflow.prompts \
+                or _is_personal(conv.workflow.prompts[effect.prompt_id])
+            await io.say(effect.text, interruptible=effect.interruptible, phi=personal)
         elif isinstance(effect, Listen):
             if call.ended.is_set():
                 follow = conv.handle(CallerHangup(), now)
@@ -282,6 +287,7 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
     result.redacted = [(who, redact_keeping(text, known, keep))
                        for who, text in io.transcript.turns]
     result.timings = list(io.timings)
+    result.raw_turns = list(io.transcript.turns)
     async with rt.records.pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "INSERT INTO call_records (call_id, direction, workflow, patient_id, started_at,"
@@ -345,14 +351,35 @@ def _known(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
                             member_ids=(str(patient.get("member_id", "")),))
 
 
-def _fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> list[str]:
-    """Prompts whose text is known before the call: synthesise them ahead of need."""
+# Template fields that carry no PHI: a prompt using only these may be cached on disk.
+_PLAIN_FIELDS = frozenset({"org_name", "callback_number", "queue_name"})
+
+
+async def _prepare(tts: Any, plain: list[str], personal: list[str]) -> None:
+    await tts.prepare(plain)
+    await tts.prepare(personal, persist=False)  # PHI: memory only, gone with the process
+
+
+def _fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Prompts whose text is known before the call, split into PHI-free ones (cached on
+    disk, shared by every call) and ones filled from the patient's record (memory only)."""
     from agent.workflow.template import render  # noqa: PLC0415 - only needed here
 
-    texts: list[str] = []
+    plain: list[str] = []
+    personal: list[str] = []
     for prompt in workflow.prompts.values():
         try:
-            texts.append(render(prompt.text, record))
+            text = render(prompt.text, record)
         except (KeyError, ValueError, AttributeError):
             continue  # depends on an answer from this call; synthesised when needed
-    return texts
+        (personal if _is_personal(prompt) else plain).append(text)
+    return plain, personal
+
+
+def _is_personal(prompt: Any) -> bool:
+    """A prompt filled from anything but the organisation's own details identifies someone
+    (even a first name does), so its audio is never written to disk."""
+    from agent.workflow.template import fields  # noqa: PLC0415
+
+    used = {f.split(".")[0] for f in fields(prompt.text)}
+    return bool(prompt.phi or used - _PLAIN_FIELDS)

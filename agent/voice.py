@@ -147,12 +147,14 @@ class VoiceIO:
 
     # ---- speaking -------------------------------------------------------------------
 
-    async def say(self, text: str, *, interruptible: bool = True) -> bool:
-        """Play ``text``; returns False when the caller barged in and cut it short."""
+    async def say(self, text: str, *, interruptible: bool = True, phi: bool = True) -> bool:
+        """Play ``text``; returns False when the caller barged in and cut it short.
+        A prompt that may carry PHI (the default) is cached in memory only."""
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
         cached = self.tts.cache.get(text) if getattr(self.tts, "cache", None) else None
-        frames: Any = _split(cached) if cached is not None else self._timed(self.tts.stream(text))
+        frames: Any = (_split(cached) if cached is not None
+                       else self._timed(self.tts.stream(text, persist=not phi)))
         if self._pending is not None and cached is not None:
             self._pending.cached = True
             self._pending.first_audio_at = asyncio.get_running_loop().time()

@@ -59,13 +59,15 @@ class PromptCache:
         path = self._path(key)
         return key in self._memory or (path is not None and path.is_file())
 
-    def put(self, text: str, pcm16k: np.ndarray) -> None:
+    def put(self, text: str, pcm16k: np.ndarray, *, persist: bool = True) -> None:
+        """Keep ``pcm16k`` for ``text``; ``persist=False`` keeps it in memory only (a
+        prompt that speaks PHI never reaches the disk unencrypted: audio is PHI too)."""
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
         pcm.setflags(write=False)
         key = self.key(text)
         self._remember(key, pcm)
         path = self._path(key)
-        if path is None:
+        if path is None or not persist:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{key}.{os.getpid()}.tmp")

@@ -142,8 +142,9 @@ class TextToSpeech:
                 pcm = to_int16(resample(chunk.audio_float_array * 32767.0, rate, RATE))
                 yield np.concatenate([pcm, gap])
 
-    async def stream(self, text: str) -> AsyncIterator[np.ndarray]:
-        """20 ms frames of ``text`` as they are synthesised (or at once from the cache)."""
+    async def stream(self, text: str, *, persist: bool = True) -> AsyncIterator[np.ndarray]:
+        """20 ms frames of ``text`` as they are synthesised (or at once from the cache).
+        ``persist=False``: cache in memory only (the text carries PHI)."""
         cached = self.cache.get(text)
         if cached is not None:
             for frame in frame_stream([cached]):
@@ -172,28 +173,28 @@ class TextToSpeech:
             last[: len(rest)] = rest
             yield last
         if produced:
-            self.cache.put(text, np.concatenate(produced))
+            self.cache.put(text, np.concatenate(produced), persist=persist)
 
-    async def synthesize(self, text: str) -> np.ndarray:
+    async def synthesize(self, text: str, *, persist: bool = True) -> np.ndarray:
         """The whole prompt as int16 16 kHz (cached)."""
         cached = self.cache.get(text)
         if cached is not None:
             return cached
         loop = asyncio.get_running_loop()
         pcm = await loop.run_in_executor(self._executor, self._synthesize_all, text)
-        self.cache.put(text, pcm)
+        self.cache.put(text, pcm, persist=persist)
         return pcm
 
     def _synthesize_all(self, text: str) -> np.ndarray:
         parts = list(self._sentences(text))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
-    async def prepare(self, texts: Iterable[str]) -> int:
+    async def prepare(self, texts: Iterable[str], *, persist: bool = True) -> int:
         """Synthesise every text not yet cached; returns how many were synthesised."""
         made = 0
         for text in dict.fromkeys(texts):
             if text in self.cache:
                 continue
-            await self.synthesize(text)
+            await self.synthesize(text, persist=persist)
             made += 1
         return made

@@ -135,3 +135,33 @@ async def test_audio_not_recorded_by_default(
     await asyncio.wait_for(patient.run(["Stop calling me."]), timeout=240)
     await asyncio.wait_for(agent_task, timeout=30)
     assert await records.pool.fetchval("SELECT count(*) FROM call_recordings") == 0
+
+
+async def test_prompts_with_phi_never_reach_the_disk_cache(
+    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg,
+    settings: Any,
+) -> None:
+    """Synthesised audio of a prompt naming the patient or the appointment is PHI: it is
+    cached in memory only; the disk cache holds only prompts without record fields."""
+    call = make_call(leg, Direction.OUTBOUND, "+15550100123", "+15550100123")
+    patient = ScriptedPatient(leg.patient, runtime.tts, answer_first=True)
+    agent_task = asyncio.create_task(handle(call, {
+        "runtime": runtime, "direction": "outbound", "workflow": "appointment_reminder",
+        "patient_id": demo_ids["pat-1001"]}))
+    await asyncio.wait_for(patient.run(["Hello?", "Stop calling me."]), timeout=240)
+    result = await asyncio.wait_for(agent_task, timeout=30)
+    assert result.outcome == "opted_out"
+    cache = runtime.tts.cache
+    opening = next(text for who, text in result.redacted if who == "agent")
+    assert "[NAME]" in opening  # the opening names the patient ...
+    spoken = [text for who, text in _raw_turns(result) if who == "agent"]
+    on_disk = {p.name for p in cache.dir.glob("*.pcm")} if cache.dir else set()
+    assert on_disk, "PHI-free prompts are cached on disk"
+    for text in spoken:
+        if "Testa" in text:
+            assert f"{cache.key(text)}.pcm" not in on_disk  # ... so it stays off the disk
+            assert cache.get(text) is not None  # but is served from memory
+
+
+def _raw_turns(result: Any) -> list[tuple[str, str]]:
+    return list(result.raw_turns)
