@@ -1,6 +1,6 @@
 """Speech pipeline figures on this machine. Not a test: prints numbers.
 
-    .venv/bin/python bench/speech.py                 # everything (~15 min on 2 cores)
+    .venv/bin/python bench/speech.py                 # everything (~25 min on 2 idle cores)
     .venv/bin/python bench/speech.py --only latency,tts --utterances 10
 
 Sections: hardware; STT compute per utterance (stock 30 s window vs the short window);
@@ -9,6 +9,8 @@ endpointer) without and with early transcription, and with the workflow's "answe
 complete" predicate; TTS time to first audio (cold and cached); how many concurrent callers
 the STT pool sustains with p95 < 1 s; WER and expected-answer accuracy on the labelled
 corpus (raw model vs the pipeline). Other engineers share the cores: expect noise.
+Piper samples with noise, so quality figures move by a point or two between runs; the
+three decoders are compared on the same audio within a run.
 """
 
 from __future__ import annotations
