@@ -1,6 +1,6 @@
 """How many simultaneous voice-agent conversations this machine holds with p95 reply < 1.5 s.
 
-    .venv/bin/python bench/concurrent_calls.py [--steps 1,2,4,6,8,10,12] [--turns 10]
+    .venv/bin/python bench/concurrent_calls.py [--steps 1,2,4,6,8,10,12] [--turns 15]
         [--stagger 1.5] [--limit-ms 1500]
 
 The whole stack runs as ``carrier serve`` runs it (``carrier.app.running_stack``: our
@@ -168,7 +168,9 @@ async def one_call(
             reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=60)
             gaps.append(reply - done["t"])
     except (TimeoutError, PeerError, PeerExited) as exc:
-        error = f"{type(exc).__name__}: {str(exc)[:160]}"
+        states = [e.get("state") for e in phone.events("call_state") if e.get("call") == handle]
+        error = (f"{type(exc).__name__} at turn {len(gaps) + 1}: {str(exc)[:120]}; "
+                 f"call states {states[-3:]}")  # fmt: skip
     finally:
         if handle is not None:
             with contextlib.suppress(PeerError, PeerExited, TimeoutError):
@@ -340,7 +342,7 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="1,2,4,6,8,10,12")
-    parser.add_argument("--turns", type=int, default=10, help="measured turns per call")
+    parser.add_argument("--turns", type=int, default=15, help="measured turns per call (max 15)")
     parser.add_argument("--stagger", type=float, default=1.5, help="seconds between call starts")
     parser.add_argument("--limit-ms", type=float, default=1500.0)
     parser.add_argument(
