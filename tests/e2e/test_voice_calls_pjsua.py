@@ -155,7 +155,7 @@ async def test_inbound_opt_out_by_voice_over_sip(
         await gw.close()
 
     result = runtime.results[-1]
-    assert result.outcome == "opted_out", result.path
+    assert result.outcome == "opted_out", (result.path, result.redacted)
     assert not await records.has_consent(number, Channel.VOICE)
     assert (await records.dnc_status(number)).org
     row = await records.pool.fetchrow(
