@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +41,35 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
 )
+
+
+class WriterStopped(RuntimeError):
+    """The writer task ended (closed, or failed unexpectedly); the write was not made."""
+
+
+@contextlib.asynccontextmanager
+async def _connection(
+    pool: asyncpg.Pool, acquire_timeout: float
+) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection that is terminated, never returned to the pool, when its protocol
+    is out of step with the server.
+
+    ``pg_terminate_backend`` (or a server shutdown) sends a FATAL error to an idle pooled
+    connection and then closes the socket. asyncpg reads the error in its idle state, which
+    leaves the protocol expecting a ReadyForQuery that never comes; until the EOF is processed
+    (a later event loop turn) the connection still looks open, and the pool hands it out. The
+    next statement then fails with ``InternalClientError`` ("cannot switch to state ...;
+    another operation is in progress"). The pool's reset hook does not touch such a
+    connection, so terminate it here and report it as the unreachable database it is.
+    """
+    async with pool.acquire(timeout=acquire_timeout) as conn:
+        try:
+            yield conn
+        except asyncpg.InternalClientError as exc:
+            conn.terminate()
+            raise asyncpg.ConnectionDoesNotExistError(
+                "connection broken (protocol out of step with the server)"
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -159,6 +189,8 @@ class ChainWriter:
         self.committed = 0  # rows committed to Postgres by this writer (direct or replayed)
         self.spool_writes = 0  # batches that went to the spool (outage seen)
         self.replays = 0  # successful spool replays
+        self._inflight: list[asyncio.Future[Any]] = []  # waiters of the batch being written
+        self._stopped: BaseException | None = None
 
     @property
     def spooled(self) -> int:
@@ -166,9 +198,29 @@ class ChainWriter:
         return self._spooled
 
     def start(self) -> None:
+        self._stopped = None
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"{self.spec.chain}-writer"
         )
+        self._task.add_done_callback(self._on_stopped)
+
+    def _on_stopped(self, task: asyncio.Task[None]) -> None:
+        """The writer is gone: fail every waiter now (none may wait forever) and later ones."""
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
+            log.error("%s chain: writer stopped (%s)", self.spec.chain, exc.__class__.__name__)
+        self._stopped = exc or WriterStopped(f"{self.spec.chain} writer closed")
+        waiters = list(self._inflight)
+        self._inflight.clear()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            waiters.append(item.done if isinstance(item, _Pending) else item)
+            self._queue.task_done()
+        for waiter in waiters:
+            if not waiter.done():
+                stopped = WriterStopped(f"{self.spec.chain} writer stopped")
+                stopped.__cause__ = exc
+                waiter.set_exception(stopped)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -182,12 +234,16 @@ class ChainWriter:
     async def append(self, row: dict[str, Any]) -> None:
         if self._task is None:
             raise RuntimeError("writer not started")
+        if self._stopped is not None:
+            raise WriterStopped(f"{self.spec.chain} writer stopped") from self._stopped
         item = _Pending(row)
         self._queue.put_nowait(item)
         await item.done
 
     async def drain(self) -> bool:
         """Try to replay the spool now; True when it is empty afterwards."""
+        if self._stopped is not None:
+            raise WriterStopped(f"{self.spec.chain} writer stopped") from self._stopped
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(fut)
         return await fut
@@ -221,6 +277,7 @@ class ChainWriter:
         await self._replay(loop.time())
         while True:
             batch, controls = self._collect(await self._next_item(loop))
+            self._inflight = [p.done for p in batch] + list(controls)
             try:
                 if controls:
                     self._next_retry = 0.0
@@ -240,6 +297,7 @@ class ChainWriter:
             finally:
                 for _ in range(len(batch) + len(controls)):
                     self._queue.task_done()
+            self._inflight = []  # kept if an error escapes: _on_stopped fails those waiters
 
     async def _write_batch(self, batch: list[_Pending]) -> None:
         rows = [p.row for p in batch]
@@ -307,7 +365,7 @@ class ChainWriter:
         head and hash again. After a few lost races, fall back to the locking path.
         """
         spec = self.spec
-        async with self.pool.acquire(timeout=self.timeout) as conn:
+        async with _connection(self.pool, self.timeout) as conn:
             for _ in range(3):
                 old = self._head
                 self._head = None  # stale unless this attempt succeeds
@@ -339,7 +397,7 @@ class ChainWriter:
         """The locking path (replay, contention): ``SELECT ... FOR UPDATE`` on the head."""
         self._head = None
         spec = self.spec
-        async with self.pool.acquire(timeout=self.timeout) as conn, conn.transaction():
+        async with _connection(self.pool, self.timeout) as conn, conn.transaction():
             head_row = await conn.fetchrow(
                 "SELECT seq, row_hash FROM chain_heads WHERE chain = $1 FOR UPDATE",
                 spec.chain,

@@ -193,3 +193,40 @@ async def test_spool_survives_process_kill_and_restart(
     assert len(landed) > acked  # everything acknowledged, maybe a few more fsync'd records
     assert landed == list(range(len(landed)))  # in order, exactly once
     assert (spool / "audit.jsonl").stat().st_size == 0
+
+
+def _fatal_admin_shutdown() -> bytes:
+    """The ErrorResponse ``pg_terminate_backend`` sends before closing the socket."""
+    fields = b"".join(
+        code + value + b"\0"
+        for code, value in (
+            (b"S", b"FATAL"),
+            (b"V", b"FATAL"),
+            (b"C", b"57P01"),
+            (b"M", b"terminating connection due to administrator command"),
+        )
+    )
+    body = fields + b"\0"
+    return b"E" + (len(body) + 4).to_bytes(4, "big") + body
+
+
+async def test_pooled_connection_terminated_before_eof_is_not_reused(
+    db_url: str, tmp_path: Path, test_kek: LocalKek
+) -> None:
+    """The race behind the flaky kill test, made deterministic: the server's FATAL notice
+    reaches an idle pooled connection, but its EOF has not been processed yet when the writer
+    takes the connection. The write must still become durable (spooled, then replayed), the
+    broken connection must leave the pool, and nothing may wait forever."""
+    records = await Records.open(db_url, test_kek, tmp_path / "spool", min_size=1, max_size=1)
+    try:
+        async with records.pool.acquire() as conn:
+            # feed the notice as if it had just been read from the socket (no EOF yet)
+            conn._con._protocol.data_received(_fatal_admin_shutdown())
+            broken = conn._con
+        await asyncio.wait_for(records.audit("t", "test.append", ("n", 0), "fault"), 10)
+        assert broken.is_closed(), "the broken connection went back into the pool"
+        assert await asyncio.wait_for(records.drain_spool(), 10)
+        await asyncio.wait_for(records.audit("t", "test.append", ("n", 1), "after"), 10)
+    finally:
+        await asyncio.wait_for(records.close(), 10)
+    assert await _record_ids(db_url) == [0, 1]
