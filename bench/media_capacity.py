@@ -107,7 +107,14 @@ async def serve_gateway() -> None:
         max_concurrent_calls=100_000,
         max_calls_per_second=100_000.0,
     )
-    trunk = TrunkSettings(name="sipp", host="127.0.0.1", region="local", acl=("127.0.0.0/8",))
+    trunk = TrunkSettings(
+        name="sipp",
+        host="127.0.0.1",
+        region="local",
+        acl=("127.0.0.0/8",),
+        max_concurrent_calls=100_000,  # the bench finds the limits; the policy must not
+        calls_per_second=100_000.0,
+    )
     config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
     gw = Gateway(Settings(sip=sip, trunks=(trunk,)), handler=echo, endpoint_config=config)
     await gw.start()
