@@ -70,13 +70,33 @@ class ScriptedPatient:
                 self.log.heard_turns += 1
                 self._turn_end.set()
 
-    async def run(self, answers: Sequence[str], *, turn_timeout_s: float = 30.0) -> PatientLog:
+    async def _wait_turn(self, timeout_s: float, ended: asyncio.Event | None) -> bool:
+        """Wait for the agent to finish a turn; True when the call ended instead."""
+        waits = [asyncio.ensure_future(self._turn_end.wait())]
+        if ended is not None:
+            waits.append(asyncio.ensure_future(ended.wait()))
+        try:
+            done, _ = await asyncio.wait(waits, timeout=timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if not done:
+            raise TimeoutError("the agent did not finish its turn")
+        return ended is not None and ended.is_set() and not self._turn_end.is_set()
+
+    async def run(self, answers: Sequence[str], *, turn_timeout_s: float = 30.0,
+                  ended: asyncio.Event | None = None) -> PatientLog:
+        """Answer each agent turn in order. With ``ended`` (the call's end), lines left over
+        when the agent hangs up are not spoken: a script may repeat a request the way a
+        person repeats themselves when not understood."""
         self._task = asyncio.create_task(self._listen())
         try:
             for i, text in enumerate(answers):
                 if not (i == 0 and self.answer_first):
                     self._turn_end.clear()
-                    await asyncio.wait_for(self._turn_end.wait(), timeout=turn_timeout_s)
+                    if await self._wait_turn(turn_timeout_s, ended):
+                        return self.log
                 pcm = await self.tts.synthesize(text)
                 frames = [pcm[j:j + 320] for j in range(0, len(pcm) - 319, 320)]
                 await self.media.play(frames)
@@ -84,7 +104,7 @@ class ScriptedPatient:
                 self.log.said.append(text)
             # Hear the agent's last words.
             self._turn_end.clear()
-            await asyncio.wait_for(self._turn_end.wait(), timeout=turn_timeout_s)
+            await self._wait_turn(turn_timeout_s, ended)
         finally:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

@@ -50,7 +50,7 @@ def make_call(leg: Leg, direction: Direction, number: str, called: str) -> Call:
         return True
 
     async def hangup(reason: str) -> None:
-        return None
+        return None  # Call.hangup marks the call ended; the patient hears no more
 
     call = Call(call_id=f"test-{uuid.uuid4().hex[:8]}", direction=direction,
                 caller=CallerInfo(number=number, stir_status="passed",
@@ -106,7 +106,9 @@ async def test_inbound_opt_out_by_voice(
     patient = ScriptedPatient(leg.patient, runtime.tts)
     agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
                                                    "direction": "inbound"}))
-    await asyncio.wait_for(patient.run(["Please stop calling me."]), timeout=240)
+    # A second "stop" is spoken only if the first was not understood (as a person would).
+    await asyncio.wait_for(patient.run(["Please stop calling me.", "Stop calling me."],
+                                       ended=call.ended), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
 
     assert result.outcome == "opted_out", result.path
@@ -132,7 +134,8 @@ async def test_audio_not_recorded_by_default(
     patient = ScriptedPatient(leg.patient, runtime.tts)
     agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
                                                    "direction": "inbound"}))
-    await asyncio.wait_for(patient.run(["Stop calling me."]), timeout=240)
+    await asyncio.wait_for(patient.run(["Stop calling me.", "Stop calling me."],
+                                       ended=call.ended), timeout=240)
     await asyncio.wait_for(agent_task, timeout=30)
     assert await records.pool.fetchval("SELECT count(*) FROM call_recordings") == 0
 
@@ -148,7 +151,8 @@ async def test_prompts_with_phi_never_reach_the_disk_cache(
     agent_task = asyncio.create_task(handle(call, {
         "runtime": runtime, "direction": "outbound", "workflow": "appointment_reminder",
         "patient_id": demo_ids["pat-1001"]}))
-    await asyncio.wait_for(patient.run(["Hello?", "Stop calling me."]), timeout=240)
+    await asyncio.wait_for(patient.run(["Hello?", "Stop calling me.", "Stop calling me."],
+                                       ended=call.ended), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
     assert result.outcome == "opted_out"
     cache = runtime.tts.cache

@@ -47,16 +47,42 @@ async def write_wav(rt: AgentRuntime, text: str, path: Path) -> Path:
 
 
 async def speak_when_agent_pauses(phone: PjsuaPeer, handle: int, wavs: list[Path], *,
-                                  first_immediately: bool) -> None:
-    """Answer each agent turn: wait for its speech, then 0.9 s of silence, then play."""
+                                  first_immediately: bool, until_hangup: bool = False) -> None:
+    """Answer each agent turn: wait for its speech, then 0.9 s of silence, then play.
+    With ``until_hangup``, lines left when the agent hangs up are not spoken (a person
+    repeats a request only when it was not understood)."""
     for i, wav in enumerate(wavs):
         if not (i == 0 and first_immediately):
-            started = await phone.wait_audio(call=handle, frames=5, min_rms=300, timeout=40)
+            audio = asyncio.ensure_future(
+                phone.wait_audio(call=handle, frames=5, min_rms=300, timeout=40))
+            if until_hangup and i > 0:
+                gone = asyncio.ensure_future(
+                    phone.wait_state("DISCONNECTED", call=handle, timeout=40))
+                done, _ = await asyncio.wait({audio, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if gone in done and not audio.done():
+                    audio.cancel()
+                    await asyncio.gather(audio, return_exceptions=True)
+                    return
+                gone.cancel()
+                await asyncio.gather(gone, return_exceptions=True)
+            started = await audio
             await phone.wait_silence(call=handle, frames=45, min_rms=300, since_t=started,
                                      timeout=60)
         play = await phone.play_wav(str(wav), call=handle)
-        await phone.wait_event("play_done", lambda e, p=play: e.get("play_id") == p,
-                               call=handle, timeout=30)
+        done = asyncio.ensure_future(phone.wait_event(
+            "play_done", lambda e, p=play: e.get("play_id") == p, call=handle, timeout=30))
+        if until_hangup:  # the agent may hang up while we are still talking
+            gone = asyncio.ensure_future(
+                phone.wait_state("DISCONNECTED", call=handle, timeout=30))
+            await asyncio.wait({done, gone}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (done, gone):
+                task.cancel()
+            await asyncio.gather(done, gone, return_exceptions=True)
+            if phone.events("call_state") and any(
+                    e.get("state") == "DISCONNECTED" for e in phone.events("call_state")):
+                return
+        else:
+            await done
 
 
 @pytest.fixture
@@ -135,6 +161,7 @@ async def test_inbound_opt_out_by_voice_over_sip(
     number = "+15550100124"
     assert await records.has_consent(number, Channel.VOICE)
     wav = await write_wav(runtime, "Stop calling me, please.", tmp_path / "stop.wav")
+    again = await write_wav(runtime, "Stop calling me.", tmp_path / "again.wav")
     s = with_trunk(settings, 9)
     gw = Gateway(s, handler=handle, context={"runtime": runtime}, audit=records.audit,
                  stir=stir.context,
@@ -148,7 +175,8 @@ async def test_inbound_opt_out_by_voice_over_sip(
                 f"sip:+15550100100@127.0.0.1:{gw.endpoint.port('UDP')}",
                 headers={"Identity": ident.format()})
             await phone.wait_state("CONFIRMED", call=handle_, timeout=10)
-            await speak_when_agent_pauses(phone, handle_, [wav], first_immediately=False)
+            await speak_when_agent_pauses(phone, handle_, [wav, again], first_immediately=False,
+                                          until_hangup=True)
             ended = await phone.wait_state("DISCONNECTED", call=handle_, timeout=120)
             assert ended
     finally:
