@@ -179,7 +179,7 @@ async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
                 return result
         # Synthesise the rest of the workflow's prompts while the first one plays.
         plain, personal = _fixed_prompts(workflow, record)
-        prepare = asyncio.create_task(_prepare(rt.tts, plain, personal))
+        prepare = asyncio.create_task(_prepare(rt.tts, plain, personal, io.synth_idle))
         try:
             await _run(rt, call, conv, host, io, result, now)
         finally:
@@ -355,9 +355,13 @@ def _known(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
 _PLAIN_FIELDS = frozenset({"org_name", "callback_number", "queue_name"})
 
 
-async def _prepare(tts: Any, plain: list[str], personal: list[str]) -> None:
-    await tts.prepare(plain)
-    await tts.prepare(personal, persist=False)  # PHI: memory only, gone with the process
+async def _prepare(tts: Any, plain: list[str], personal: list[str],
+                   idle: asyncio.Event) -> None:
+    """Synthesise ahead, one prompt at a time, only while nothing is synthesised live."""
+    for texts, persist in ((personal, False), (plain, True)):  # PHI: memory only
+        for text in texts:
+            await idle.wait()
+            await tts.prepare([text], persist=persist)
 
 
 def _fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> tuple[list[str], list[str]]:

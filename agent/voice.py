@@ -103,6 +103,10 @@ class VoiceIO:
         self._pending: TurnTiming | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = asyncio.Event()
+        # Set while no prompt is being synthesised live: background pre-synthesis waits
+        # for it, so it never queues ahead of speech a caller is listening to.
+        self.synth_idle = asyncio.Event()
+        self.synth_idle.set()
         # The caller's audio, kept only when configured (a voice is a biometric identifier).
         self.recording: list[np.ndarray] | None = [] if record else None
         self._record_frames = int(record_limit_s / FRAME_S)
@@ -167,12 +171,16 @@ class VoiceIO:
 
     async def _timed(self, frames: AsyncIterator[np.ndarray]) -> AsyncIterator[np.ndarray]:
         first = True
-        async for frame in frames:
-            if first and self._pending is not None:
-                self._pending.first_audio_at = asyncio.get_running_loop().time()
-                self._finish_timing()
-            first = False
-            yield frame
+        self.synth_idle.clear()
+        try:
+            async for frame in frames:
+                if first and self._pending is not None:
+                    self._pending.first_audio_at = asyncio.get_running_loop().time()
+                    self._finish_timing()
+                first = False
+                yield frame
+        finally:
+            self.synth_idle.set()
 
     def mark_decided(self) -> None:
         if self._pending is not None and not self._pending.decided_at:
