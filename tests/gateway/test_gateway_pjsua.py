@@ -27,6 +27,7 @@ from carrier.call import Call, DialFailure, DialOutcome, DialRequest
 from carrier.gateway import Gateway
 from carrier.settings import Settings, SipSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
+from tests.gateway.notes import Notes
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.slow]
@@ -116,7 +117,7 @@ def contextlib_asynccontextmanager(fn):  # type: ignore[no-untyped-def]
 
 
 async def test_inbound_call_audio_both_ways_dtmf_and_bye(started, tmp_path: Path) -> None:
-    heard: dict[str, Any] = {}
+    heard = Notes()
 
     async def handler(call: Call, ctx: dict[str, Any]) -> None:
         heard["caller"] = call.caller.number
@@ -144,15 +145,9 @@ async def test_inbound_call_audio_both_ways_dtmf_and_bye(started, tmp_path: Path
         got = await phone.wait_dtmf(3, call=handle, timeout=10)
         assert got == "42#"
         await phone.dtmf("7*9", call=handle)
-        for _ in range(100):
-            if "digits" in heard:
-                break
-            await asyncio.sleep(0.05)
+        await heard.wait("digits", timeout=10)
         await phone.hangup(handle)
-        for _ in range(100):
-            if "ended" in heard:
-                break
-            await asyncio.sleep(0.05)
+        await heard.wait("ended", timeout=10)
     assert heard["caller"] == "+15550100123"
     assert abs(heard["freq"] - 700) < 15
     assert heard["digits"] == "7*9"
@@ -190,7 +185,7 @@ async def test_outbound_dial_answered_and_busy(started, tmp_path: Path) -> None:
 
 async def test_hold_resume_and_blind_transfer(started, tmp_path: Path) -> None:
     events: list[str] = []
-    transferred: dict[str, bool] = {}
+    transferred = Notes()
 
     async with PjsuaPeer.start("udp", user="frontdesk", auto_answer=200,
                                log_dir=tmp_path, name="desk") as desk:
@@ -217,10 +212,7 @@ async def test_hold_resume_and_blind_transfer(started, tmp_path: Path) -> None:
             incoming = await desk.wait_incoming(timeout=15)
             assert incoming["from"]
             await desk.wait_state("CONFIRMED", timeout=10)
-            for _ in range(100):
-                if "ok" in transferred:
-                    break
-                await asyncio.sleep(0.05)
+            await transferred.wait("ok", timeout=10)
     assert events == ["hold", "resume"]
     assert transferred["ok"] is True
 
@@ -228,7 +220,7 @@ async def test_hold_resume_and_blind_transfer(started, tmp_path: Path) -> None:
 async def test_srtp_both_ways(started, tmp_path: Path) -> None:
     trunk = TrunkSettings(name="loop", host="127.0.0.1", region="local",
                           acl=("127.0.0.0/8",), srtp="required")
-    heard: dict[str, float] = {}
+    heard = Notes()
 
     async def handler(call: Call, ctx: dict[str, Any]) -> None:
         play = asyncio.create_task(call.media.play(tone(900, 3.0)))
@@ -246,10 +238,7 @@ async def test_srtp_both_ways(started, tmp_path: Path) -> None:
         await phone.play_tone(600, 3.0, call=handle)
         measured = await phone.measure(call=handle, frames=50, min_rms=500, timeout=10)
         assert abs(measured["freq"] - 900) < 15
-        for _ in range(200):
-            if "freq" in heard:
-                break
-            await asyncio.sleep(0.05)
+        await heard.wait("freq", timeout=10)
         await phone.hangup(handle)
         assert state
     assert abs(heard["freq"] - 600) < 15

@@ -26,6 +26,7 @@ from carrier.gateway import Gateway
 from carrier.settings import Settings, SipSettings, StirSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
 from carrier.stir_setup import StirRuntime, build_stir
+from tests.gateway.notes import Notes
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.slow]
@@ -113,7 +114,7 @@ async def _verify(ctx: Any, headers: list[str]) -> Any:
 async def test_inbound_identity_verified_and_policy_applied(
         tmp_path: Path, policy: str, age_s: int, expect: Any) -> None:
     audit = Audit()
-    seen: dict[str, Any] = {}
+    seen = Notes()
 
     async def handler(call: Call, ctx: dict[str, Any]) -> None:
         seen["caller"] = call.caller
@@ -135,10 +136,7 @@ async def test_inbound_identity_verified_and_policy_applied(
             else:
                 await phone.wait_state("CONFIRMED", call=handle, timeout=10)
                 await phone.hangup(handle)
-                for _ in range(100):
-                    if "caller" in seen:
-                        break
-                    await asyncio.sleep(0.05)
+                await seen.wait("caller", timeout=10)
                 assert seen["caller"].stir_status == expect
                 verstat = ("TN-Validation-Passed" if expect == "passed"
                            else "TN-Validation-Failed")
