@@ -34,7 +34,7 @@ from carrier.dialer.runner import DialerRunner
 from carrier.dialer.store import CampaignStatus, OutreachStore
 from carrier.dialer.wiring import policy_from_settings, trunk_pool_from_settings
 from carrier.errors import OperatorError
-from carrier.records.cli import kek_from_env
+from carrier.records.cli import add_database_args, kek_from_env
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import default_config_dir, load_settings
@@ -81,17 +81,7 @@ def register(subparsers: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("CARRIER_DATABASE_URL"),
-        help="PostgreSQL URL (default: embedded server in the data dir)",
-    )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(os.environ.get("CARRIER_DATA_DIR", "./var")),
-        help="data folder (embedded database, keys, spool)",
-    )
+    add_database_args(p)
 
 
 def _run_async(coro: Awaitable[T]) -> T:

@@ -41,7 +41,8 @@ from carrier.records.store import Channel, ConsentKind, Records, verify_chain
 T = TypeVar("T")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def add_database_args(parser: argparse.ArgumentParser) -> None:
+    """Where the database and the data folder are (shared by every database command)."""
     parser.add_argument(
         "--database-url",
         default=os.environ.get("CARRIER_DATABASE_URL"),
@@ -53,6 +54,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
         default=Path(os.environ.get("CARRIER_DATA_DIR", "./var")),
         help="data folder (embedded database, keys, spool)",
     )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    add_database_args(parser)
     parser.add_argument(
         "--actor",
         default=f"operator:{getpass.getuser()}",
