@@ -1,0 +1,142 @@
+"""The one contract between the carrier and the application it hosts (the voice agent).
+
+The carrier never imports the application. ``carrier.app`` loads one object that
+satisfies :class:`Application` from the ``agent.application`` setting
+(``module:attribute``), starts it with the carrier's records facade, and from then on
+talks to it only through what is typed here:
+
+* :class:`CallHandler` - runs one answered call (inbound or outbound) to its end and
+  returns a :class:`CallOutcome`. It receives the ``carrier.call.Call`` and a frozen
+  :class:`CallContext`; nothing private of the SIP layer travels with them.
+* :class:`AppointmentSource` - the port through which the dialer learns which
+  appointments exist and in what state, in the carrier's own vocabulary
+  (:class:`AppointmentState`). The application owns its calendar tables and its
+  status names; it maps them onto these states.
+* A dial *purpose* (``appointment_reminder``, ``no_show``, ``refill``, ...) is the
+  dialer's word for why it calls; which workflow serves a purpose is the application's
+  business and never appears in the carrier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from carrier.call import Call, Direction
+    from carrier.records.store import Records
+    from carrier.settings import Settings
+
+
+class OutcomeKind(enum.StrEnum):
+    """How a conversation ended, as the carrier (dialer, call records) needs to know it."""
+
+    CONFIRMED = "confirmed"  # the patient confirmed the appointment
+    CANCELLED = "cancelled"  # ... cancelled it
+    RESCHEDULED = "rescheduled"  # ... moved it to another slot
+    OPTED_OUT = "opted_out"  # consent revoked / do-not-call on this call
+    TRANSFERRED = "transferred"  # handed to a person and the transfer succeeded
+    TRANSFER_FAILED = "transfer_failed"  # a transfer was tried and did not succeed
+    MACHINE_MESSAGE = "machine_message"  # an answering machine took a minimal message
+    COMPLETED = "completed"  # the workflow reached its end with some other outcome
+    ABANDONED = "abandoned"  # the caller hung up before the workflow ended
+    LENGTH_LIMIT = "length_limit"  # the call reached its length limit
+    FAILED = "failed"  # the application could not run the conversation
+
+
+class AmdResult(enum.StrEnum):
+    HUMAN = "human"
+    MACHINE = "machine"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What one call came to. Carries no PHI: ids and enums only."""
+
+    call_id: str
+    kind: OutcomeKind
+    workflow: str | None = None
+    patient_id: str | None = None
+    amd: AmdResult | None = None
+    detail: str = ""
+    """The application's own finer outcome name (for the call record), never PHI."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, OutcomeKind):
+            raise TypeError("CallOutcome.kind must be an OutcomeKind")
+        if self.amd is not None and not isinstance(self.amd, AmdResult):
+            raise TypeError("CallOutcome.amd must be an AmdResult")
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What the carrier knows about a call when it hands it to the application."""
+
+    direction: Direction
+    trunk: str | None = None
+    patient_id: str | None = None
+    """Set on outbound calls the dialer placed; inbound callers are identified by the app."""
+    purpose: str | None = None
+    """The dialer's reason for an outbound call (``appointment_reminder``, ``no_show``...)."""
+    appointment_id: str | None = None
+    max_duration_s: float | None = None
+    """Hard length limit of this call (exempt healthcare calls); None for no limit."""
+    origid: str | None = None
+    """STIR/SHAKEN ``origid`` of an outbound call."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Operator-supplied, application-specific values (never PHI)."""
+
+
+@runtime_checkable
+class CallHandler(Protocol):
+    async def __call__(self, call: Call, context: CallContext) -> CallOutcome: ...
+
+
+class AppointmentState(enum.StrEnum):
+    """The dialer's view of an appointment's state (the application maps its own names)."""
+
+    OPEN = "open"  # booked, not yet confirmed: reminders go out
+    CONFIRMED = "confirmed"  # confirmed: later reminders are skipped
+    CLOSED = "closed"  # cancelled, completed or deleted: nothing more is dialled
+    MISSED = "missed"  # a no-show: reactivation may start
+
+
+@dataclass(frozen=True)
+class AppointmentFact:
+    """An appointment reduced to what the dialer needs (no clinical data)."""
+
+    id: str
+    patient_id: str
+    starts_at: dt.datetime
+    state: AppointmentState
+    changed_at: dt.datetime | None = None
+    """When the state last changed (for a missed appointment: when it was marked)."""
+
+    def __post_init__(self) -> None:
+        if self.starts_at.tzinfo is None:
+            raise ValueError("appointment start must be timezone-aware")
+
+
+class AppointmentSource(Protocol):
+    async def upcoming(self, now: dt.datetime, horizon: dt.timedelta
+                       ) -> list[AppointmentFact]: ...
+
+    async def missed_since(self, since: dt.datetime) -> list[AppointmentFact]: ...
+
+    async def state(self, appointment_id: str) -> AppointmentState | None: ...
+
+
+class Application(Protocol):
+    """The hosted application, as ``carrier.app`` starts and stops it."""
+
+    handler: CallHandler
+    appointments: AppointmentSource
+
+    async def start(self, settings: Settings, records: Records, *, speech: bool = True
+                    ) -> None: ...
+
+    async def stop(self) -> None: ...
