@@ -198,7 +198,7 @@ class Gateway:
         req = sipcall.request
         from_tn = tn_of(req.from_.uri.user)
         to_tn = tn_of(req.uri.user or req.to.uri.user)
-        source_ip = sipcall.call.dest[1]
+        source_ip = sipcall.session.dest[1]
         trunk = self._trunk_for(source_ip)
         verification = await self._verify(sipcall, from_tn, to_tn)
         extra: tuple[tuple[str, str], ...] = ()
@@ -267,7 +267,7 @@ class Gateway:
         control: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
 
         async def transfer(target: str, context: Mapping[str, Any]) -> bool:
-            self.endpoint.act(lambda now: sipcall.call.refer(target, now))
+            self.endpoint.act(lambda now: sipcall.session.refer(target, now))
             ok = False
             status = 0
             try:
@@ -338,7 +338,7 @@ class Gateway:
                     event: ReInviteReceived | UpdateReceived) -> None:
         host = self.settings.sip.bind_host
         if not event.request.body:
-            sipcall.respond(event.key, 200, sdp=sipcall.call.local_sdp)
+            sipcall.respond(event.key, 200, sdp=sipcall.session.local_sdp)
             return
         try:
             offer = parse_sdp(event.request.body)
