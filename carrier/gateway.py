@@ -223,9 +223,17 @@ class Gateway:
         if media is None:
             return
         sipcall.answer(answer, headers=extra)
+        # Without an ACK the session ends itself 64*T1 after the 2xx (BYE sent,
+        # CallEnded "ack-timeout", RFC 3261 13.3.1.4); a BYE may end it first. Only a
+        # confirmed call runs a conversation.
+        ack_wait = 64 * self.endpoint.config.timers.t1 + 2.0
         try:
-            await sipcall.wait_for((CallConfirmed, CallEnded), timeout=32)
+            settled = await sipcall.wait_for((CallConfirmed, CallEnded), timeout=ack_wait)
         except TimeoutError:
+            settled = None
+        if not isinstance(settled, CallConfirmed):
+            if settled is None:
+                sipcall.hangup()
             await media.close()
             return
         self.stats.inbound += 1

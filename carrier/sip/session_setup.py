@@ -179,6 +179,12 @@ def ack_reoffer(s: SessionCore, ctx: Ctx) -> list[Out]:
     return []
 
 
+def forget_pending_2xx(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """No ACK for the 2xx of a re-INVITE: stop retransmitting; the call stays."""
+    forget_2xx(s)
+    return []
+
+
 # ---- the end ----------------------------------------------------------------------------
 def end(s: SessionCore, ctx: Ctx) -> list[Out]:
     """Requests still waiting for the application are answered (487 for a re-INVITE,
@@ -223,7 +229,7 @@ SETUP_EFFECTS: dict[Effect, EffectFn] = {
     Effect.CONFIRM: confirm,
     Effect.ACK_REOFFER: ack_reoffer,
     Effect.RETRANSMIT_2XX: retransmit_2xx,
-    Effect.FORGET_2XX: lambda s, ctx: (forget_2xx(s), [])[1],
+    Effect.FORGET_2XX: forget_pending_2xx,
     Effect.SEND_BYE: send_bye,
     Effect.END: end,
     Effect.ENDED_BYE_RECEIVED: _ended("bye-received"),
