@@ -65,11 +65,12 @@ async def test_call_never_acked_ends_and_runs_no_conversation(tmp_path: pathlib.
         await gateway.close()
 
 
-async def answering(call: SipCall, ended: asyncio.Future[str]) -> None:
+async def answering(call: SipCall, confirmed: asyncio.Event, ended: asyncio.Future[str]) -> None:
     answer, _ = build_answer(parse_sdp(call.request.body), LocalMedia("127.0.0.1", 30000,
                              srtp="off"), session_id=2, version=1)  # fmt: skip
     call.answer(answer.serialize())
     await call.wait_for(CallConfirmed, timeout=5)
+    confirmed.set()
     ended.set_result((await call.wait_for(CallEnded, timeout=30)).reason)
 
 
@@ -77,10 +78,11 @@ async def test_bye_forged_from_another_address_is_refused() -> None:
     config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
     inbound: list[SipCall] = []
     ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    confirmed = asyncio.Event()
 
     async def on_call(call: SipCall) -> None:
         inbound.append(call)
-        await answering(call, ended)
+        await answering(call, confirmed, ended)
 
     async with SipEndpoint(config, on_call=on_call) as callee, \
             SipEndpoint(config) as caller:  # fmt: skip
@@ -88,7 +90,7 @@ async def test_bye_forged_from_another_address_is_refused() -> None:
         outgoing = caller.invite(f"sip:clinic@127.0.0.1:{port}", sdp=OFFER.serialize())
         await outgoing.wait_answer(timeout=5)
         (call,) = inbound
-        await asyncio.wait_for(_confirmed(call), timeout=5)
+        await asyncio.wait_for(confirmed.wait(), timeout=5)
         dialog = outgoing.session.dialog
         assert dialog is not None
         # The forger knows the Call-ID and both tags but sends from 127.0.0.2.
@@ -113,7 +115,3 @@ async def test_bye_forged_from_another_address_is_refused() -> None:
         outgoing.hangup()
         assert await asyncio.wait_for(ended, timeout=5) == "bye-received"
 
-
-async def _confirmed(call: SipCall) -> None:
-    while call.state is not SessionState.CONFIRMED:
-        await asyncio.sleep(0.01)  # bounded by the caller's wait_for; a state poll

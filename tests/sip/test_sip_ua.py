@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carrier.sip.session_api import SessionState
 from carrier.sip.dialog import Replaces
 from carrier.sip.digest import Credentials, DigestServer
 from carrier.sip.events import (
@@ -31,6 +30,7 @@ from carrier.sip.events import (
 from carrier.sip.message import Request, Response, parse_message
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+from carrier.sip.session_api import SessionState
 from carrier.sip.ua import Registration, UaConfig, UserAgent
 from carrier.sip.uri import parse_uri
 from tests.sip.sip_uanet import Net, make_ua

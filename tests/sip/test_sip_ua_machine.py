@@ -14,11 +14,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from carrier.sip.session import InviteSession
-from carrier.sip.session_api import SessionState
 from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import IncomingCall, ReInviteReceived, UpdateReceived
 from carrier.sip.sdp import LocalMedia, build_offer
+from carrier.sip.session import InviteSession
+from carrier.sip.session_api import SessionState
 from tests.sip.sip_uanet import Net, make_ua
 
 SDP = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1).serialize()
