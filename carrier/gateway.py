@@ -227,6 +227,7 @@ class Gateway:
         # CallEnded "ack-timeout", RFC 3261 13.3.1.4); a BYE may end it first. Only a
         # confirmed call runs a conversation.
         ack_wait = 64 * self.endpoint.config.timers.t1 + 2.0
+        settled: CallConfirmed | CallEnded | None
         try:
             settled = await sipcall.wait_for((CallConfirmed, CallEnded), timeout=ack_wait)
         except TimeoutError:
