@@ -59,6 +59,11 @@ Calling `answer`/`ring`/`reject` after the call ended (e.g. `CallCancelled` race
 raises `LocalProtocolError`; a handler that returns without a final answer gets a 500
 sent for it.
 
+After `answer`, a caller that never ACKs gets our 200 retransmitted and, 64*T1 later,
+a BYE (`CallEnded("ack-timeout")`, RFC 3261 13.3.1.4). In-dialog requests (and CANCEL)
+are taken only from the dialog's peers (the address the INVITE came from or went to,
+the remote target, the first route) or the call's trunk; others get 403.
+
 Events then arrive on `call.events` (an asyncio.Queue) or via `await call.wait_for(Type,
 timeout=...)`: `CallConfirmed`, `CallCancelled`, `CallEnded(reason)`, `ReInviteReceived`
 and `UpdateReceived` (answer with `call.respond(event.key, 200, sdp=...)`),
