@@ -36,6 +36,7 @@ from carrier.call import (
 from carrier.settings import Settings, TrunkSettings
 from carrier.sip.digest import Credentials
 from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipCall, SipEndpoint
+from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import (
     CallConfirmed,
     CallEnded,
@@ -222,7 +223,11 @@ class Gateway:
         media, _negotiated, answer = await self._answer_media(sipcall, srtp_mode)
         if media is None:
             return
-        sipcall.answer(answer, headers=extra)
+        try:
+            sipcall.answer(answer, headers=extra)
+        except LocalProtocolError:  # CANCEL or BYE came while the media was set up
+            await media.close()
+            return
         # Without an ACK the session ends itself 64*T1 after the 2xx (BYE sent,
         # CallEnded "ack-timeout", RFC 3261 13.3.1.4); a BYE may end it first. Only a
         # confirmed call runs a conversation.

@@ -3,7 +3,10 @@
 * item 5: a caller (SIPp) that never ACKs our 200. The session ends itself 64*T1 after
   the answer with a BYE, and the gateway runs no conversation for it;
 * item 10: a BYE forged from another source address (127.0.0.2) that knows the Call-ID
-  and both tags is refused with 403 and the call stays up; the real peer's BYE ends it.
+  and both tags is refused with 403 and the call stays up; the real peer's BYE ends it;
+* the same class as item 5: a CANCEL right behind the INVITE ends the session while the
+  gateway opens the call's media; the gateway closes that media (it used to fail to
+  answer, log "call handler failed" and leave the media socket open).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from carrier.sip.message import Response, parse_message
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
 from carrier.sip.session_api import SessionState
 from carrier.sip.transaction import Timers
+from media.session import MediaSession
 from tests.sip.test_sip_endpoint import UdpClient
 
 HERE = pathlib.Path(__file__).parent
@@ -115,3 +119,67 @@ async def test_bye_forged_from_another_address_is_refused() -> None:
         outgoing.hangup()
         assert await asyncio.wait_for(ended, timeout=5) == "bye-received"
 
+
+
+RACE = ("{method} sip:clinic@127.0.0.1:{port} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bKrace1;rport\r\nMax-Forwards: 70\r\n"
+        "From: <sip:p@127.0.0.1>;tag=r1\r\nTo: <sip:clinic@127.0.0.1>\r\nCall-ID: race-1\r\n"
+        "CSeq: 1 {method}\r\nContact: <sip:p@127.0.0.1:{me}>\r\n{extra}"
+        "Content-Length: {length}\r\n\r\n{body}")
+RACE_SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+
+class CountedMedia(MediaSession):
+    """The gateway's MediaSession, counting how many were opened and closed."""
+
+    opened = 0
+    closed = 0
+
+    async def start(self) -> None:
+        await super().start()
+        CountedMedia.opened += 1
+
+    async def close(self) -> None:
+        CountedMedia.closed += 1
+        await super().close()
+
+
+async def test_cancel_while_the_gateway_sets_up_media_leaves_nothing_open(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CANCEL right behind the INVITE ends the session while the gateway opens the
+    call's media; the gateway must close that media instead of failing to answer."""
+    settings = Settings(data_dir=str(tmp_path / "var"),
+                        sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0))
+    loop = asyncio.get_running_loop()
+    transport, client = await loop.create_datagram_endpoint(
+        UdpClient, local_addr=("127.0.0.1", 0)
+    )
+    monkeypatch.setattr("carrier.gateway.MediaSession", CountedMedia)
+    CountedMedia.opened = CountedMedia.closed = 0
+    gateway = Gateway(settings, endpoint_config=EndpointConfig(
+        udp=("127.0.0.1", 0), tcp=None, tls=None))  # fmt: skip
+    await gateway.start()
+    try:
+        port, me = gateway.endpoint.port("UDP"), transport.get_extra_info("sockname")[1]
+        invite = RACE.format(method="INVITE", port=port, me=me, length=len(RACE_SDP),
+                             extra="Content-Type: application/sdp\r\n", body=RACE_SDP)
+        cancel = RACE.format(method="CANCEL", port=port, me=me, length=0, extra="", body="")
+        transport.sendto(invite.encode(), ("127.0.0.1", port))
+        transport.sendto(cancel.encode(), ("127.0.0.1", port))
+        finals: set[int] = set()
+        async with asyncio.timeout(5):
+            while finals != {200, 487}:  # 200 to the CANCEL, 487 to the INVITE
+                reply = parse_message(await client.queue.get())
+                assert isinstance(reply, Response)
+                if reply.status >= 200:
+                    finals.add(reply.status)
+        while gateway.endpoint._tasks:  # the call handler's task ends by itself
+            await asyncio.wait(set(gateway.endpoint._tasks), timeout=5)
+    finally:
+        await gateway.close()
+        transport.close()
+    assert not [r for r in caplog.records if "handler failed" in r.getMessage()]
+    assert CountedMedia.opened == 1  # the CANCEL did come while the media was set up
+    assert CountedMedia.closed == 1
