@@ -36,6 +36,7 @@ from carrier.call import (
 from carrier.settings import Settings, TrunkSettings
 from carrier.sip.digest import Credentials
 from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipCall, SipEndpoint
+from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import (
     CallConfirmed,
     CallEnded,
@@ -198,7 +199,7 @@ class Gateway:
         req = sipcall.request
         from_tn = tn_of(req.from_.uri.user)
         to_tn = tn_of(req.uri.user or req.to.uri.user)
-        source_ip = sipcall.call.dest[1]
+        source_ip = sipcall.session.dest[1]
         trunk = self._trunk_for(source_ip)
         verification = await self._verify(sipcall, from_tn, to_tn)
         extra: tuple[tuple[str, str], ...] = ()
@@ -222,10 +223,23 @@ class Gateway:
         media, _negotiated, answer = await self._answer_media(sipcall, srtp_mode)
         if media is None:
             return
-        sipcall.answer(answer, headers=extra)
         try:
-            await sipcall.wait_for((CallConfirmed, CallEnded), timeout=32)
+            sipcall.answer(answer, headers=extra)
+        except LocalProtocolError:  # CANCEL or BYE came while the media was set up
+            await media.close()
+            return
+        # Without an ACK the session ends itself 64*T1 after the 2xx (BYE sent,
+        # CallEnded "ack-timeout", RFC 3261 13.3.1.4); a BYE may end it first. Only a
+        # confirmed call runs a conversation.
+        ack_wait = 64 * self.endpoint.config.timers.t1 + 2.0
+        settled: CallConfirmed | CallEnded | None
+        try:
+            settled = await sipcall.wait_for((CallConfirmed, CallEnded), timeout=ack_wait)
         except TimeoutError:
+            settled = None
+        if not isinstance(settled, CallConfirmed):
+            if settled is None:
+                sipcall.hangup()
             await media.close()
             return
         self.stats.inbound += 1
@@ -267,7 +281,7 @@ class Gateway:
         control: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
 
         async def transfer(target: str, context: Mapping[str, Any]) -> bool:
-            self.endpoint.act(lambda now: sipcall.call.refer(target, now))
+            self.endpoint.act(lambda now: sipcall.session.refer(target, now))
             ok = False
             status = 0
             try:
@@ -338,7 +352,7 @@ class Gateway:
                     event: ReInviteReceived | UpdateReceived) -> None:
         host = self.settings.sip.bind_host
         if not event.request.body:
-            sipcall.respond(event.key, 200, sdp=sipcall.call.local_sdp)
+            sipcall.respond(event.key, 200, sdp=sipcall.session.local_sdp)
             return
         try:
             offer = parse_sdp(event.request.body)

@@ -5,12 +5,13 @@ Layers, bottom up (each pure module takes `now` and returns what to do):
 * `message` (+ `uri`, `headers`): `parse_message(bytes) -> Request | Response`,
   `msg.serialize()`, `StreamFramer` for TCP/TLS, `SipParseError.status_code`
   and `error_response(err)` (400 / 505 / 513..., None when no answer may be sent).
-* `transaction`: ICT/NICT/IST/NIST tables, timers A-M, `TransactionLayer`.
+* `transaction`: ICT/NICT/IST/NIST tables, timers A-M; `transaction_layer`: `TransactionLayer`.
 * `sdp`: `parse_sdp`, `build_offer`, `build_answer` -> (`SessionDescription`,
   `Negotiated`), `accept_answer`; PCMU/PCMA + telephone-event, ptime, hold
   directions, SDES `a=crypto` (G.722 is not negotiated: no codec for it).
 * `digest`: `Challenge`, `Credentials`, `authorize`, `DigestServer` (test trunks).
-* `dialog`, `call`, `ua`: `UserAgent` (the UA core) and `Call` (one INVITE dialog).
+* `dialog`, `session*`, `ua`: `UserAgent` (the UA core) and `InviteSession` (one INVITE
+  dialog, a table like the transactions: `session_table`).
 * `policy`: `InboundPolicy` (ACL -> 403, concurrent / per-second limits -> 503).
 * `transport`, `endpoint`: asyncio UDP/TCP/TLS and `SipEndpoint` / `SipCall`.
 
@@ -31,7 +32,7 @@ Starting an endpoint
 `EndpointConfig.advertise` sets the Via/Contact address when binding 0.0.0.0.
 Per-trunk admission: `InboundPolicy(trunks=(TrunkRule.from_strings(name, acl,
 max_concurrent=..., max_cps=...), ...), max_concurrent=..., max_cps=...)`; a source in
-no trunk gets 403; an admitted call carries `call.call.trunk`.
+no trunk gets 403; an admitted call carries `call.session.trunk`.
 
 OPTIONS out of dialog are answered 200 (health probe). Malformed requests get their
 4xx/505 and the endpoint keeps serving. Responses over UDP go back to the source
@@ -57,6 +58,11 @@ Session-Expires 422, policy 403/503) and a 100 Trying is already sent:
 Calling `answer`/`ring`/`reject` after the call ended (e.g. `CallCancelled` raced)
 raises `LocalProtocolError`; a handler that returns without a final answer gets a 500
 sent for it.
+
+After `answer`, a caller that never ACKs gets our 200 retransmitted and, 64*T1 later,
+a BYE (`CallEnded("ack-timeout")`, RFC 3261 13.3.1.4). In-dialog requests (and CANCEL)
+are taken only from the dialog's peers (the address the INVITE came from or went to,
+the remote target, the first route) or the call's trunk; others get 403.
 
 Events then arrive on `call.events` (an asyncio.Queue) or via `await call.wait_for(Type,
 timeout=...)`: `CallConfirmed`, `CallCancelled`, `CallEnded(reason)`, `ReInviteReceived`

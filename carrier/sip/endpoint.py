@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from carrier.sip.call import Call, CallState
 from carrier.sip.dialog import Replaces
 from carrier.sip.digest import Credentials
 from carrier.sip.events import (
@@ -34,7 +33,10 @@ from carrier.sip.events import (
     RequestResult,
     UaEvent,
 )
+from carrier.sip.message import Request
 from carrier.sip.policy import InboundPolicy
+from carrier.sip.session import InviteSession
+from carrier.sip.session_api import SessionState
 from carrier.sip.transaction import Address, SendData, Timers
 from carrier.sip.transport import (
     Listener,
@@ -81,63 +83,65 @@ class EndpointConfig:
 
 
 class SipCall:
-    """Async face of one call. Control methods act at once; `wait_*` await events."""
+    """Async face of one call (its `session`, an InviteSession). Control methods act at
+    once; `wait_*` await events."""
 
-    def __init__(self, endpoint: SipEndpoint, call: Call, request_replaces: Replaces | None = None):
+    def __init__(self, endpoint: SipEndpoint, session: InviteSession,
+                 request_replaces: Replaces | None = None) -> None:  # fmt: skip
         self._ep = endpoint
-        self.call = call
+        self.session = session
         self.replaces = request_replaces
         self.events: asyncio.Queue[UaEvent] = asyncio.Queue()
 
     @property
     def call_id(self) -> str:
-        return self.call.call_id
+        return self.session.call_id
 
     @property
-    def state(self) -> CallState:
-        return self.call.state
+    def state(self) -> SessionState:
+        return self.session.state
 
     @property
-    def request(self):  # type: ignore[no-untyped-def]
-        return self.call.invite
+    def request(self) -> Request:
+        return self.session.invite
 
     @property
     def remote_sdp(self) -> bytes | None:
-        return self.call.remote_sdp
+        return self.session.remote_sdp
 
     def ring(self, *, status: int = 180, sdp: bytes | None = None) -> None:
-        self._ep.act(lambda now: self.call.ring(now, status=status, sdp=sdp))
+        self._ep.act(lambda now: self.session.ring(now, status=status, sdp=sdp))
 
     def answer(self, sdp: bytes, *, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        self._ep.act(lambda now: self.call.answer(sdp, now, headers=headers))
+        self._ep.act(lambda now: self.session.answer(sdp, now, headers=headers))
 
     def reject(self, status: int, *, reason: str | None = None,
                headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
-        self._ep.act(lambda now: self.call.reject(status, now, reason=reason, headers=headers))
+        self._ep.act(lambda now: self.session.reject(status, now, reason=reason, headers=headers))
 
     def hangup(self) -> None:
-        self._ep.act(self.call.bye)
+        self._ep.act(self.session.bye)
 
     def cancel(self) -> None:
-        self._ep.act(self.call.cancel)
+        self._ep.act(self.session.cancel)
 
     def respond(self, key: str, status: int, *, sdp: bytes | None = None) -> None:
         """Answer a ReInviteReceived / UpdateReceived event."""
-        self._ep.act(lambda now: self.call.respond(key, status, now, sdp=sdp))
+        self._ep.act(lambda now: self.session.respond(key, status, now, sdp=sdp))
 
     def notify_refer(self, status: int, *, final: bool) -> None:
-        self._ep.act(lambda now: self.call.notify_refer(status, now, final=final))
+        self._ep.act(lambda now: self.session.notify_refer(status, now, final=final))
 
     def send_dtmf_info(self, digit: str, *, duration_ms: int = 160) -> None:
-        self._ep.act(lambda now: self.call.send_dtmf_info(digit, now, duration_ms=duration_ms))
+        self._ep.act(lambda now: self.session.send_dtmf_info(digit, now, duration_ms=duration_ms))
 
     async def reinvite(self, sdp: bytes, *, timeout: float = 32.0) -> RequestResult:  # noqa: ASYNC109 - house style: keyword timeout=
-        self._ep.act(lambda now: self.call.reinvite(sdp, now))
+        self._ep.act(lambda now: self.session.reinvite(sdp, now))
         return await self._result("INVITE", timeout)
 
     async def refer(self, target: URI | str, *, replaces: Replaces | None = None,
                     timeout: float = 32.0) -> RequestResult:  # fmt: skip  # noqa: ASYNC109 - house style timeout=
-        self._ep.act(lambda now: self.call.refer(target, now, replaces=replaces))
+        self._ep.act(lambda now: self.session.refer(target, now, replaces=replaces))
         return await self._result("REFER", timeout)
 
     async def wait_answer(self, *, timeout: float) -> CallAnswered:  # noqa: ASYNC109 - house style: keyword timeout=
@@ -361,10 +365,12 @@ class SipEndpoint:
 
     def _deliver(self, event: UaEvent) -> None:
         if isinstance(event, IncomingCall):
-            wrapper = SipCall(self, event.call, event.replaces)
-            self._calls[event.call.call_id] = wrapper
+            session = event.call
+            assert isinstance(session, InviteSession)  # the UA only makes InviteSessions
+            wrapper = SipCall(self, session, event.replaces)
+            self._calls[session.call_id] = wrapper
             if self.on_call is None:
-                self.act(lambda now: event.call.reject(480, now))
+                self.act(lambda now: session.reject(480, now))
                 return
             task = asyncio.get_running_loop().create_task(self._run_handler(wrapper))
             self._tasks.add(task)
@@ -381,9 +387,9 @@ class SipEndpoint:
                 self.on_registration(event)
         else:
             owner = self._calls.get(event.call.call_id)
-            if owner is not None and owner.call is event.call:
+            if owner is not None and owner.session is event.call:
                 owner.events.put_nowait(event)
-                if event.call.state is CallState.TERMINATED:
+                if event.call.state is SessionState.TERMINATED:
                     self._calls.pop(event.call.call_id, None)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
@@ -397,8 +403,8 @@ class SipEndpoint:
         try:
             await self.on_call(call)
         finally:
-            if call.state in (CallState.INITIAL, CallState.EARLY) and self.ua is not None:
-                self.act(lambda now: call.call.reject(500, now))
+            if call.state in (SessionState.INITIAL, SessionState.EARLY) and self.ua is not None:
+                self.act(lambda now: call.session.reject(500, now))
 
     def _send(self, data: bytes, dest: Address) -> None:
         transport, host, port = dest

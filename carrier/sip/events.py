@@ -1,22 +1,24 @@
-"""Events the user agent core hands to its user (frozen dataclasses, STYLE.md practice 4)."""
+"""Events the user agent core hands to its user (frozen dataclasses, STYLE.md practice 4).
+
+An event about a call carries its session as a `SessionHandle` (the read-only face);
+`Out` is what every sans-IO step returns: bytes to send, or events.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from carrier.sip.dialog import ReferTarget, Replaces
 from carrier.sip.message import Request, Response
-
-if TYPE_CHECKING:
-    from carrier.sip.call import Call
+from carrier.sip.session_api import SessionHandle
+from carrier.sip.transaction import SendData
 
 
 @dataclass(frozen=True)
 class IncomingCall:
-    """A new INVITE passed the policy checks; answer with `call.ring/answer/reject`."""
+    """A new INVITE passed the policy checks; answer with `ring/answer/reject` on the session."""
 
-    call: Call
+    call: SessionHandle
     request: Request
     replaces: Replaces | None = None
 
@@ -25,7 +27,7 @@ class IncomingCall:
 class CallProgress:
     """A provisional response (180/183...) to our INVITE."""
 
-    call: Call
+    call: SessionHandle
     response: Response
 
 
@@ -33,7 +35,7 @@ class CallProgress:
 class CallAnswered:
     """A 2xx to our INVITE; the ACK has been sent."""
 
-    call: Call
+    call: SessionHandle
     response: Response
 
 
@@ -41,7 +43,7 @@ class CallAnswered:
 class CallFailed:
     """Our INVITE ended without a dialog: final non-2xx, 408 on timeout, 503 on transport."""
 
-    call: Call
+    call: SessionHandle
     status: int
     reason: str
     response: Response | None = None
@@ -55,14 +57,14 @@ class CallFailed:
 class CallConfirmed:
     """The ACK for our 2xx arrived (UAS side)."""
 
-    call: Call
+    call: SessionHandle
 
 
 @dataclass(frozen=True)
 class CallCancelled:
     """The caller sent CANCEL before we answered; 487 has been sent."""
 
-    call: Call
+    call: SessionHandle
 
 
 ENDED_REASONS = frozenset(
@@ -72,7 +74,10 @@ ENDED_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class CallEnded:
-    call: Call
+    """The dialog is over. `ack-timeout`: we answered but no ACK came within 64*T1
+    (RFC 3261 13.3.1.4), so we sent BYE; `session-expired`: RFC 4028 sec 10."""
+
+    call: SessionHandle
     reason: str
 
     def __post_init__(self) -> None:
@@ -82,18 +87,19 @@ class CallEnded:
 
 @dataclass(frozen=True)
 class ReInviteReceived:
-    """An in-dialog INVITE (hold, resume, codec change). Answer with `call.respond(key, ...)`."""
+    """An in-dialog INVITE (hold, resume, codec change); answer with the session's
+    `respond(key, ...)`."""
 
-    call: Call
+    call: SessionHandle
     request: Request
     key: str
 
 
 @dataclass(frozen=True)
 class UpdateReceived:
-    """An UPDATE with an SDP offer. Answer with `call.respond(key, ...)`."""
+    """An UPDATE with an SDP offer. Answer with `respond(key, ...)` on the session."""
 
-    call: Call
+    call: SessionHandle
     request: Request
     key: str
 
@@ -102,7 +108,7 @@ class UpdateReceived:
 class RequestResult:
     """Final outcome of an in-dialog request we sent (re-INVITE, UPDATE, INFO, REFER...)."""
 
-    call: Call
+    call: SessionHandle
     method: str
     status: int
     response: Response | None = None
@@ -110,9 +116,9 @@ class RequestResult:
 
 @dataclass(frozen=True)
 class ReferReceived:
-    """A REFER (RFC 3515); 202 has been sent. Report progress with `call.notify_refer`."""
+    """A REFER (RFC 3515); 202 has been sent. Report progress with `notify_refer` on the session."""
 
-    call: Call
+    call: SessionHandle
     request: Request
     target: ReferTarget
 
@@ -121,7 +127,7 @@ class ReferReceived:
 class ReferProgress:
     """A NOTIFY for a REFER we sent: the sipfrag status of the transferred call."""
 
-    call: Call
+    call: SessionHandle
     status: int
     final: bool
 
@@ -130,7 +136,7 @@ class ReferProgress:
 class DtmfReceived:
     """A digit sent by SIP INFO (the fallback when RFC 4733 events are not used)."""
 
-    call: Call
+    call: SessionHandle
     digit: str
     duration_ms: int
 
@@ -179,3 +185,5 @@ UaEvent = (
     | RegistrationChanged
     | PolicyRefused
 )
+
+Out = SendData | UaEvent

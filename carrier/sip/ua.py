@@ -2,7 +2,8 @@
 
 `UserAgent.receive(data, source, now=...)` and `handle_timer(now)` return a list of
 outputs: `SendData` (bytes for the transport) and `UaEvent`s (for the application).
-Calls are `carrier.sip.call.Call` objects whose methods return outputs the same way.
+Calls are `carrier.sip.session.InviteSession`s whose methods return outputs the same
+way; the user agent is their `SessionHost` (the only way they reach the network).
 Nothing here reads a clock, opens a socket or draws randomness except through the
 injectable `new_id` function.
 """
@@ -12,20 +13,19 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from carrier.sip.call import Call, CallState
+from carrier.sip.authretry import authorized_retry
 from carrier.sip.dialog import Replaces, SessionExpires
-from carrier.sip.digest import Challenge, Credentials, DigestError, authorize
+from carrier.sip.digest import Credentials
 from carrier.sip.errors import SipParseError
 from carrier.sip.events import (
     IncomingCall,
     OptionsResult,
+    Out,
     PolicyRefused,
     RegistrationChanged,
-    UaEvent,
 )
-from carrier.sip.headers import NameAddr, Via
+from carrier.sip.headers import NameAddr
 from carrier.sip.message import (
     Request,
     Response,
@@ -33,66 +33,35 @@ from carrier.sip.message import (
     parse_message,
 )
 from carrier.sip.policy import InboundPolicy, Refusal
+from carrier.sip.session import InviteSession
+from carrier.sip.session_api import SessionHandle, SessionState
+from carrier.sip.session_core import ALLOW
+from carrier.sip.session_host import ResponseHandler, TimerFired
 from carrier.sip.transaction import (
     MAGIC_COOKIE,
     Address,
     Deliver,
-    NewRequest,
     SendData,
-    StrayResponse,
     Timers,
-    TransactionLayer,
     TxTimeout,
     TxTransportError,
+    client_key,
+)
+from carrier.sip.transaction_layer import LayerEvent, NewRequest, StrayResponse, TransactionLayer
+from carrier.sip.ua_config import (
+    IN_DIALOG,
+    KNOWN_METHODS,
+    SUPPORTED,
+    URI_SCHEMES,
+    Registration,
+    UaConfig,
+    dest_for,
+    granted_expiry,
+    stamp_via,
 )
 from carrier.sip.uri import URI, parse_uri
 
-KNOWN_METHODS = frozenset(
-    {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO", "PRACK", "SUBSCRIBE",
-     "NOTIFY", "UPDATE", "MESSAGE", "REFER", "PUBLISH"}
-)  # fmt: skip
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
-IN_DIALOG = frozenset({"BYE", "INFO", "UPDATE", "REFER", "NOTIFY", "PRACK"})
-SUPPORTED = ("timer", "replaces", "norefersub")
-URI_SCHEMES = ("sip", "sips", "tel")
-
-Out = SendData | UaEvent
-ResponseHandler = Callable[[Response | None, float], list[Out]]
-
-
-@dataclass(frozen=True)
-class UaConfig:
-    """Identity and timers of one endpoint. `contacts` maps a transport name to the
-    (host, port) written in Via and Contact for requests we send over it."""
-
-    contacts: dict[str, tuple[str, int]]
-    user: str = "gateway"
-    user_agent: str = "carrier-sip/0.1"
-    timers: Timers = field(default_factory=Timers)
-    session_expires: int = 1800
-    min_se: int = 90
-    symmetric_response: bool = True
-
-
-@dataclass
-class Registration:
-    """A registration binding we keep alive (RFC 3261 sec 10.2)."""
-
-    registrar: URI
-    aor: str
-    credentials: Credentials | None = None
-    expires: int = 3600
-    call_id: str = ""
-    seq: int = 0
-    registered: bool = False
-
-
-def dest_for(uri: URI) -> Address:
-    """The transport address a URI names (no DNS here; hostnames pass through)."""
-    transport = uri.transport
-    host = uri.param("maddr") or uri.host
-    port = uri.port or (5061 if transport == "TLS" else 5060)
-    return (transport, host.strip("[]"), port)
+__all__ = ["ALLOW", "Out", "Registration", "ResponseHandler", "UaConfig", "UserAgent"]
 
 
 class UserAgent:
@@ -107,9 +76,9 @@ class UserAgent:
         self.policy = policy or InboundPolicy()
         self.new_id = new_id or (lambda: secrets.token_hex(8))
         self.tx = TransactionLayer(config.timers)
-        self.calls: dict[str, Call] = {}
+        self.calls: dict[str, InviteSession] = {}
         self._handlers: dict[str, ResponseHandler] = {}
-        self._timers: dict[str, tuple[float, Callable[[float], list[Out]]]] = {}
+        self._timers: dict[str, tuple[float, TimerFired]] = {}
         self._timer_heap: list[tuple[float, int, str]] = []
         self._timer_seq = 0
 
@@ -123,7 +92,7 @@ class UserAgent:
             return [] if resp is None else [SendData(resp.serialize(), source)]
         try:
             if isinstance(msg, Request):
-                self._stamp_via(msg, source)
+                stamp_via(msg, source)
             elif not self._is_ours(msg):
                 return []  # RFC 3261 18.1.2: a response not for us is discarded
             return self._process(self.tx.receive(msg, source, reliable=reliable, now=now), now)
@@ -162,7 +131,7 @@ class UserAgent:
             out += entry[1](now)
         return out
 
-    def set_timer(self, name: str, due: float, fire: Callable[[float], list[Out]]) -> None:
+    def set_timer(self, name: str, due: float, fire: TimerFired) -> None:
         self._timers[name] = (due, fire)
         self._timer_seq += 1
         heapq.heappush(self._timer_heap, (due, self._timer_seq, name))
@@ -184,7 +153,7 @@ class UserAgent:
         credentials: Credentials | None = None,
         proxy: URI | str | None = None,
         session_timer: bool = True,
-    ) -> tuple[Call, list[Out]]:
+    ) -> tuple[InviteSession, list[Out]]:
         """Place a call. `proxy` (a trunk's address) receives the INVITE when given."""
         uri = parse_uri(target) if isinstance(target, str) else target
         next_hop = parse_uri(proxy) if isinstance(proxy, str) else (proxy or uri)
@@ -207,8 +176,9 @@ class UserAgent:
             req.add(name, value)
         req.add("Content-Type", "application/sdp")
         req.body = sdp
-        call = Call(self, "uac", req, local_tag, dest=dest_for(next_hop), credentials=credentials)
-        call.local_sdp = sdp
+        call = InviteSession.outgoing(
+            self, req, local_tag, dest=dest_for(next_hop), credentials=credentials
+        )
         self.calls[req.call_id] = call
         return call, call.start_invite(now)
 
@@ -229,7 +199,7 @@ class UserAgent:
                 return []
             return [OptionsResult(key_box[0], None if resp is None else resp.status)]
 
-        key, out = self.send_request(req, dest_for(uri), now, done)
+        key, out = self._start_client(req, dest_for(uri), now, done)
         key_box.append(key)
         return key, out
 
@@ -252,18 +222,16 @@ class UserAgent:
             if resp is not None and resp.status < 200:
                 return []
             if resp is not None and resp.status in (401, 407) and reg.credentials:
-                retry = self.auth_retry(
-                    req, resp, reg.credentials, when, handler=done, dest=dest_for(reg.registrar)
-                )
+                retry = authorized_retry(req, resp, reg.credentials, cnonce=self.new_id())
                 if retry is not None:
-                    reg.seq = req.cseq.seq + 1
-                    return retry[1]
+                    reg.seq = retry.cseq.seq
+                    return self.send_request(retry, dest_for(reg.registrar), when, done)
             if resp is None or resp.status >= 300:
                 reg.registered = False
                 return [
                     RegistrationChanged(reg.aor, False, 0, None if resp is None else resp.status)
                 ]
-            granted = _granted_expiry(resp, want)
+            granted = granted_expiry(resp, want)
             reg.registered = granted > 0
             if granted > 0:
                 self.set_timer(
@@ -274,16 +242,30 @@ class UserAgent:
                 self.cancel_timer(f"reg:{reg.aor}")
             return [RegistrationChanged(reg.aor, granted > 0, granted, resp.status)]
 
-        return self.send_request(req, dest_for(reg.registrar), now, done)[1]
+        return self.send_request(req, dest_for(reg.registrar), now, done)
 
-    # ---- helpers used by Call ----------------------------------------------------------
-    def contact(self, transport: str, user: str) -> str:
+    # ---- SessionHost: what an InviteSession may ask of us --------------------------------
+    @property
+    def timers(self) -> Timers:
+        return self.config.timers
+
+    @property
+    def session_expires(self) -> int:
+        return self.config.session_expires
+
+    def contact(self, transport: str, user: str | None = None) -> str:
+        user = user or self.config.user
         host, port = self._local(transport)
         scheme = "sips" if transport == "TLS" else "sip"
         param = "" if transport in ("UDP", "TLS") else f";transport={transport.lower()}"
         return f"<{scheme}:{user}@{host}:{port}{param}>"
 
     def send_request(
+        self, req: Request, dest: Address, now: float, handler: ResponseHandler
+    ) -> list[Out]:
+        return self._start_client(req, dest, now, handler)[1]
+
+    def _start_client(
         self, req: Request, dest: Address, now: float, handler: ResponseHandler
     ) -> tuple[str, list[Out]]:
         """Add our Via (fresh branch) and Max-Forwards, start a client transaction."""
@@ -300,7 +282,14 @@ class UserAgent:
         self._handlers[tx.key] = handler
         return tx.key, [a for a in actions if isinstance(a, SendData)]
 
-    def send_stateless(self, req: Request, dest: Address) -> list[Out]:
+    def send_cancel(self, cancel: Request, dest: Address, now: float) -> list[Out]:
+        _, actions = self.tx.send_request(cancel, dest, reliable=dest[0] != "UDP", now=now)
+        return [a for a in actions if isinstance(a, SendData)]
+
+    def abandon(self, invite: Request) -> None:
+        self.tx.abandon(client_key(invite.via.branch or "", "INVITE"))
+
+    def send_ack(self, req: Request, dest: Address) -> list[Out]:
         """ACK for a 2xx: sent outside any transaction (RFC 3261 13.2.2.4)."""
         host, port = self._local(dest[0])
         req.remove("Via")
@@ -318,55 +307,27 @@ class UserAgent:
             response.add("Server", self.config.user_agent)
         return [a for a in self.tx.send_response(key, response, now) if isinstance(a, SendData)]
 
-    def auth_retry(
-        self,
-        req: Request,
-        resp: Response,
-        credentials: Credentials,
-        now: float,
-        *,
-        handler: ResponseHandler,
-        dest: Address,
-    ) -> tuple[Request, list[Out]] | None:
-        """Resend `req` with credentials for a 401/407 (RFC 3261 22.2), once per nonce."""
-        header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
-        answer = "Authorization" if resp.status == 401 else "Proxy-Authorization"
-        value = resp.get(header)
-        if value is None:
-            return None
-        try:
-            challenge = Challenge.parse(value)
-        except DigestError:
-            return None
-        previous = req.get(answer)
-        if previous is not None and challenge.nonce in previous and not challenge.stale:
-            return None  # the same nonce failed already: wrong credentials
-        retry = req.copy()
-        retry.set("CSeq", f"{req.cseq.seq + 1} {req.method}")
-        try:
-            retry.set(
-                answer,
-                authorize(challenge, credentials, method=req.method, uri=str(req.uri),
-                          cnonce=self.new_id(), body=req.body),
-            )  # fmt: skip
-        except DigestError:
-            return None
-        _, out = self.send_request(retry, dest, now, handler)
-        return retry, out
+    def request_source(self, key: str) -> Address | None:
+        tx = self.tx.get(key)
+        return None if tx is None else tx.dest
 
-    def forget_call(self, call: Call) -> None:
-        if self.calls.get(call.call_id) is call:
-            del self.calls[call.call_id]
+    def trunk_of(self, source_host: str) -> str | None:
+        trunk = self.policy.trunk_for(source_host)
+        return None if trunk is None else trunk.name
+
+    def session_ended(self, session: SessionHandle) -> None:
+        if self.calls.get(session.call_id) is session:
+            del self.calls[session.call_id]
 
     @property
     def active_calls(self) -> int:
-        return sum(1 for c in self.calls.values() if c.state is not CallState.TERMINATED)
+        return sum(1 for c in self.calls.values() if c.state is not SessionState.TERMINATED)
 
     def active_calls_on(self, trunk: str) -> int:
         return sum(
             1
             for c in self.calls.values()
-            if c.trunk == trunk and c.state is not CallState.TERMINATED
+            if c.trunk == trunk and c.state is not SessionState.TERMINATED
         )
 
     # ---- internals ---------------------------------------------------------------------
@@ -378,27 +339,7 @@ class UserAgent:
         via = resp.via
         return any(via.host == host for host, _ in self.config.contacts.values())
 
-    def _stamp_via(self, req: Request, source: Address) -> None:
-        """RFC 3261 18.2.1 received, RFC 3581 rport."""
-        values = req.get_all("Via")
-        via = Via.parse(values[0])
-        changed = via
-        if via.host.strip("[]") != source[1]:
-            changed = changed.with_param("received", source[1])
-        if via.has_rport:
-            changed = changed.with_param("received", source[1]).with_param("rport", str(source[2]))
-        if changed is via:
-            return
-        rest = values[1:]
-        req.remove("Via")
-        req.prepend("Via", str(changed))
-        for value in rest:
-            req.add("Via", value)
-        # keep Via first in the header order for readability of traces
-        vias = [h for h in req.headers if h[0] == "Via"]
-        req.headers = vias + [h for h in req.headers if h[0] != "Via"]
-
-    def _process(self, events: list, now: float) -> list[Out]:  # type: ignore[type-arg]
+    def _process(self, events: list[LayerEvent], now: float) -> list[Out]:
         out: list[Out] = []
         for ev in events:
             if isinstance(ev, SendData):
@@ -453,7 +394,7 @@ class UserAgent:
             call = self.calls.get(req.call_id)
             if call is None or call.local_tag != req.to.tag:
                 return self._reply(req, key, 481, now)
-            return call.on_request(req, key, now)
+            return call.on_request(req, key, source, now)
         if req.method not in ALLOW.split(", "):
             return self._reply(req, key, 405, now, (("Allow", ALLOW),))
         unsupported = [t for t in req.tokens("Require") if t.lower() not in SUPPORTED]
@@ -463,16 +404,20 @@ class UserAgent:
             caps = (("Allow", ALLOW), ("Accept", "application/sdp"))
             return self._reply(req, key, 200, now, (*caps, ("Supported", ", ".join(SUPPORTED))))
         if req.method == "CANCEL":
-            return self._on_cancel(req, key, now)
+            return self._on_cancel(req, key, source, now)
         if req.method in IN_DIALOG:
             return self._reply(req, key, 481, now)
         return self._on_invite(req, key, source, now)
 
-    def _on_cancel(self, req: Request, key: str | None, now: float) -> list[Out]:
+    def _on_cancel(self, req: Request, key: str | None, source: Address, now: float) -> list[Out]:
         invite_tx = self.tx.invite_for_cancel(req)
         call = self.calls.get(req.call_id)
         if invite_tx is None or call is None or call.role != "uas":
             return self._reply(req, key, 481, now)
+        if not call.from_peer(source):
+            # RFC 3261 9.2 sends CANCEL hop by hop, so it comes from where the INVITE
+            # came from: a CANCEL forged from elsewhere must not end a ringing call.
+            return self._reply(req, key, 403, now)
         out = self._reply(req, key, 200, now)
         return out + call.on_cancel(now)
 
@@ -502,18 +447,10 @@ class UserAgent:
             return [*out, PolicyRefused(source, refusal.rule, refusal.status, req.call_id)]
         replaces_value = req.get("Replaces")
         replaces = Replaces.parse(replaces_value) if replaces_value else None
-        call = Call(self, "uas", req, self.new_id(), dest=source, credentials=None)
-        call.server_key = key
-        call.trunk = None if trunk is None else trunk.name
+        call = InviteSession.incoming(
+            self, req, self.new_id(), source=source, server_key=key,
+            trunk=None if trunk is None else trunk.name,
+        )  # fmt: skip
         self.calls[req.call_id] = call
         out = self.respond(key, Response.for_request(req, 100), now)
         return [*out, IncomingCall(call, req, replaces)]
-
-
-def _granted_expiry(resp: Response, asked: int) -> int:
-    for contact in resp.contacts:
-        value = contact.param("expires")
-        if value and value.isdigit():
-            return int(value)
-    header = resp.get("Expires")
-    return int(header) if header and header.isdigit() else asked

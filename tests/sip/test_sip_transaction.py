@@ -11,16 +11,14 @@ from carrier.sip.message import Request, Response, parse_message
 from carrier.sip.transaction import (
     Deliver,
     Kind,
-    NewRequest,
     SendData,
     State,
-    StrayResponse,
     Transaction,
-    TransactionLayer,
     TxTimeout,
     new_client,
     new_server,
 )
+from carrier.sip.transaction_layer import NewRequest, StrayResponse, TransactionLayer
 
 PEER = ("UDP", "127.0.0.1", 5062)
 

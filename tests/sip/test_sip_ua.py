@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carrier.sip.call import CallState
 from carrier.sip.dialog import Replaces
 from carrier.sip.digest import Credentials, DigestServer
 from carrier.sip.events import (
@@ -31,6 +30,7 @@ from carrier.sip.events import (
 from carrier.sip.message import Request, Response, parse_message
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+from carrier.sip.session_api import SessionState
 from carrier.sip.ua import Registration, UaConfig, UserAgent
 from carrier.sip.uri import parse_uri
 from tests.sip.sip_uanet import Net, make_ua
@@ -65,8 +65,8 @@ def test_basic_call_setup_and_teardown() -> None:
     (answered,) = net.take(a, CallAnswered)
     assert parse_sdp(answered.response.body).media[0].port == 30000
     assert net.take(b, CallConfirmed) == [CallConfirmed(inbound)]
-    assert call.state is CallState.CONFIRMED
-    assert inbound.state is CallState.CONFIRMED
+    assert call.state is SessionState.CONFIRMED
+    assert inbound.state is SessionState.CONFIRMED
     assert call.dialog is not None
     assert inbound.dialog is not None
     assert call.dialog.remote_tag == inbound.local_tag
@@ -183,10 +183,10 @@ def test_lost_ack_is_recovered_by_2xx_retransmission() -> None:
 
     net.drop = drop_first_ack
     _, inbound = setup_call(net, a, b)
-    assert inbound.state is CallState.ANSWERED
+    assert inbound.state is SessionState.ANSWERED
     assert dropped
     net.advance(0.5)
-    assert inbound.state is CallState.CONFIRMED
+    assert inbound.state is SessionState.CONFIRMED
 
 
 def test_ack_never_arriving_ends_the_call_after_64_t1() -> None:
@@ -195,7 +195,7 @@ def test_ack_never_arriving_ends_the_call_after_64_t1() -> None:
     net.drop = lambda data, dest: data.startswith(b"ACK")
     _, inbound = setup_call(net, a, b)
     net.advance(31.9)
-    assert inbound.state is CallState.ANSWERED
+    assert inbound.state is SessionState.ANSWERED
     net.advance(32.0)
     assert [e.reason for e in net.take(b, CallEnded)] == ["ack-timeout"]
     retransmits = [w for w in net.wire if w.startswith(b"SIP/2.0 200") and b"INVITE" in w]
@@ -447,6 +447,6 @@ def test_a_2xx_from_a_second_fork_is_acked_and_hung_up() -> None:
         ("ACK", "other-fork"),
         ("BYE", "other-fork"),
     ]
-    assert call.state is CallState.CONFIRMED
+    assert call.state is SessionState.CONFIRMED
     assert call.dialog is not None
     assert call.dialog.remote_tag != "other-fork"

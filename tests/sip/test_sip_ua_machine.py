@@ -14,10 +14,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from carrier.sip.call import Call, CallState
 from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import IncomingCall, ReInviteReceived, UpdateReceived
 from carrier.sip.sdp import LocalMedia, build_offer
+from carrier.sip.session import InviteSession
+from carrier.sip.session_api import SessionState
 from tests.sip.sip_uanet import Net, make_ua
 
 SDP = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1).serialize()
@@ -32,8 +33,8 @@ class TwoAgents(RuleBasedStateMachine):
         self.rng = random.Random(0)
         self.loss = 0.0
         self.net.drop = lambda data, dest: self.rng.random() < self.loss
-        self.out: Call | None = None
-        self.inbound: Call | None = None
+        self.out: InviteSession | None = None
+        self.inbound: InviteSession | None = None
 
     def _do(self, ua, action) -> None:  # type: ignore[no-untyped-def]
         try:
@@ -52,10 +53,10 @@ class TwoAgents(RuleBasedStateMachine):
             for e in self.net.take(ua, ReInviteReceived) + self.net.take(ua, UpdateReceived)
         ]
         for event in pending:
-            if event.call.state is CallState.TERMINATED:
+            if event.call.state is SessionState.TERMINATED:
                 continue
             call = event.call
-            self.net.send(call.ua, call.respond(event.key, 200, self.net.now, sdp=SDP))
+            self.net.send(call.host, call.respond(event.key, 200, self.net.now, sdp=SDP))
             self.net.pump()
 
     @rule(seed=st.integers(0, 1000), loss=st.sampled_from([0.0, 0.0, 0.2, 0.5]))
@@ -86,7 +87,7 @@ class TwoAgents(RuleBasedStateMachine):
         assert call is not None
         self._act(call, self.a, action)
 
-    def _act(self, call: Call, ua, action: str) -> None:  # type: ignore[no-untyped-def]
+    def _act(self, call: InviteSession, ua, action: str) -> None:  # type: ignore[no-untyped-def]
         actions = {
             "ring": call.ring,
             "answer": lambda now: call.answer(SDP, now),
@@ -112,8 +113,8 @@ class TwoAgents(RuleBasedStateMachine):
     def teardown(self) -> None:
         self.loss = 0.0
         for call in (self.out, self.inbound):
-            if call is not None and call.state is not CallState.TERMINATED:
-                ua = call.ua
+            if call is not None and call.state is not SessionState.TERMINATED:
+                ua = call.host
                 with contextlib.suppress(LocalProtocolError):
                     self.net.send(ua, call.bye(self.net.now))
                 self.net.pump()

@@ -1,0 +1,202 @@
+"""Effects of the session table inside the dialog: requests we receive (RFC 3261 12.2.2,
+re-INVITE 14, UPDATE RFC 3311, INFO RFC 6086, REFER/NOTIFY RFC 3515), requests we send
+and their results (12.2.1), and the session refresh (RFC 4028 sec 10).
+"""
+
+from __future__ import annotations
+
+from carrier.sip.dialog import ReferTarget, parse_dtmf_info, parse_sipfrag
+from carrier.sip.errors import LocalProtocolError, SipParseError
+from carrier.sip.events import (
+    DtmfReceived,
+    Out,
+    ReferProgress,
+    ReferReceived,
+    ReInviteReceived,
+    RequestResult,
+    UpdateReceived,
+)
+from carrier.sip.message import Request
+from carrier.sip.session_api import SessionState
+from carrier.sip.session_core import Ctx, SessionCore
+from carrier.sip.session_setup import EffectFn, send_ack
+from carrier.sip.session_table import Effect, Input
+from carrier.sip.session_timer import (
+    arm_2xx,
+    offer_session_timer,
+    read_session_timer,
+    start_session_timer,
+)
+
+
+def _req(ctx: Ctx) -> tuple[Request, str]:
+    assert ctx.request is not None
+    assert ctx.key is not None
+    return ctx.request, ctx.key
+
+
+# ---- requests we receive ------------------------------------------------------------------
+def offer_received(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """A re-INVITE; 491 while our own offer or 2xx is outstanding (RFC 3261 14.2)."""
+    req, key = _req(ctx)
+    if s.reinvite_out or s.pending_2xx is not None:
+        return s.reply(ctx, 491)
+    assert s.dialog is not None
+    s.dialog.refresh_target(req)
+    s.pending_server[key] = req
+    return [ReInviteReceived(s, req, key)]
+
+
+def update_received(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """An UPDATE with an offer goes to the application; without one it only refreshes
+    the session (RFC 4028 sec 9)."""
+    req, key = _req(ctx)
+    assert s.dialog is not None
+    s.dialog.refresh_target(req)
+    if req.body:
+        s.pending_server[key] = req
+        return [UpdateReceived(s, req, key)]
+    resp = s.response(req, 200, None)
+    offer_session_timer(s, resp, refresh=req)
+    out = s.host.respond(key, resp, ctx.now)
+    start_session_timer(s, ctx.now)
+    return out
+
+
+def info_received(s: SessionCore, ctx: Ctx) -> list[Out]:
+    req, _ = _req(ctx)
+    out = s.reply(ctx, 200)
+    try:
+        dtmf = parse_dtmf_info(req.content_type, req.body)
+    except SipParseError:
+        dtmf = None
+    return out if dtmf is None else [*out, DtmfReceived(s, dtmf.digit, dtmf.duration_ms)]
+
+
+def refer_received(s: SessionCore, ctx: Ctx) -> list[Out]:
+    req, _ = _req(ctx)
+    refer_to = req.get("Refer-To")
+    if refer_to is None:
+        return s.reply(ctx, 400)
+    target = ReferTarget.parse(refer_to)
+    return [*s.reply(ctx, 202), ReferReceived(s, req, target)]
+
+
+def notify_received(s: SessionCore, ctx: Ctx) -> list[Out]:
+    req, _ = _req(ctx)
+    if (req.get("Event") or "").split(";")[0].strip().lower() != "refer":
+        return s.reply(ctx, 489)
+    status = parse_sipfrag(req.body)
+    final = (req.get("Subscription-State") or "").lower().startswith("terminated")
+    return [*s.reply(ctx, 200), ReferProgress(s, status, final)]
+
+
+def answer_offer(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """The application's answer to a ReInviteReceived / UpdateReceived."""
+    assert ctx.key is not None
+    req = s.pending_server.pop(ctx.key, None)
+    if req is None:
+        raise LocalProtocolError("no pending request with that key")
+    status = ctx.status
+    resp = s.response(req, status, ctx.sdp if status < 300 else None)
+    for name, value in ctx.headers:
+        resp.add(name, value)
+    if 200 <= status < 300:
+        if ctx.sdp is not None:
+            s.local_sdp = ctx.sdp
+        if req.body:
+            s.remote_sdp = req.body
+        offer_session_timer(s, resp, refresh=req)
+        start_session_timer(s, ctx.now)
+    source = s.host.request_source(ctx.key)
+    out = s.host.respond(ctx.key, resp, ctx.now)
+    if req.method == "INVITE" and 200 <= status < 300 and source is not None:
+        arm_2xx(s, req.cseq.seq, resp, source, ctx.now)
+    return out
+
+
+# ---- requests we send ---------------------------------------------------------------------
+def send_reinvite(s: SessionCore, ctx: Ctx) -> list[Out]:
+    if s.reinvite_out:
+        raise LocalProtocolError("a re-INVITE is already pending")
+    assert ctx.sdp is not None
+    s.local_sdp = ctx.sdp
+    s.reinvite_out = True
+    return s.send_in_dialog("INVITE", ctx.now, body=ctx.sdp, content_type="application/sdp")
+
+
+def send_other(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """UPDATE, INFO, REFER or NOTIFY, as InviteSession described it in `ctx`."""
+    if ctx.method == "UPDATE" and ctx.sdp is not None:
+        s.local_sdp = ctx.sdp
+    return s.send_in_dialog(ctx.method, ctx.now, body=ctx.body, content_type=ctx.content_type,
+                            headers=ctx.headers)  # fmt: skip
+
+
+def reoffer_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
+    resp = ctx.response
+    assert resp is not None
+    assert s.dialog is not None
+    s.dialog.refresh_target(resp)
+    if resp.body:
+        s.remote_sdp = resp.body
+    out = send_ack(s, resp.cseq.seq)
+    read_session_timer(s, resp, ctx.now)
+    return out
+
+
+def update_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
+    resp = ctx.response
+    assert resp is not None
+    if resp.body:
+        s.remote_sdp = resp.body
+    read_session_timer(s, resp, ctx.now)
+    return []
+
+
+def retry_request(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """The in-dialog request again with credentials; our CSeq moves past it."""
+    assert ctx.retry is not None
+    assert ctx.dest is not None
+    assert ctx.handler is not None
+    assert s.dialog is not None
+    s.dialog.local_seq = ctx.retry.cseq.seq
+    return s.host.send_request(ctx.retry, ctx.dest, ctx.now, ctx.handler)
+
+
+def result(s: SessionCore, ctx: Ctx) -> list[Out]:
+    req = ctx.request
+    assert req is not None
+    if req.method == "INVITE":
+        s.reinvite_out = False
+    return [RequestResult(s, req.method, ctx.status, ctx.response)]
+
+
+def refresh_session(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """RFC 4028 sec 7.4 / 8: UPDATE when the peer allows it, else a re-INVITE."""
+    if s.peer_allows_update:
+        return s.send_in_dialog("UPDATE", ctx.now)
+    if s.reinvite_out or s.local_sdp is None or s.state is not SessionState.CONFIRMED:
+        return []
+    return s.step(Input.SEND_REINVITE, Ctx(ctx.now, sdp=s.local_sdp))
+
+
+DIALOG_EFFECTS: dict[Effect, EffectFn] = {
+    Effect.REPLY_200: lambda s, ctx: s.reply(ctx, 200),
+    Effect.REPLY_403: lambda s, ctx: s.reply(ctx, 403),
+    Effect.REPLY_481: lambda s, ctx: s.reply(ctx, 481),
+    Effect.REPLY_500: lambda s, ctx: s.reply(ctx, 500),
+    Effect.OFFER_RECEIVED: offer_received,
+    Effect.UPDATE_RECEIVED: update_received,
+    Effect.INFO_RECEIVED: info_received,
+    Effect.REFER_RECEIVED: refer_received,
+    Effect.NOTIFY_RECEIVED: notify_received,
+    Effect.SEND_REINVITE: send_reinvite,
+    Effect.SEND_IN_DIALOG: send_other,
+    Effect.ANSWER_OFFER: answer_offer,
+    Effect.REOFFER_ACCEPTED: reoffer_accepted,
+    Effect.UPDATE_ACCEPTED: update_accepted,
+    Effect.RETRY_REQUEST: retry_request,
+    Effect.RESULT: result,
+    Effect.REFRESH_SESSION: refresh_session,
+}

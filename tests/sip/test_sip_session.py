@@ -1,0 +1,107 @@
+"""InviteSession behaviour the dialog defects of issue 11 are about (sans-IO, uanet).
+
+* item 5: no ACK for our 2xx -> BYE after 64*T1, CallEnded("ack-timeout"), the UA
+  forgets the call, and the caller's side ends too;
+* item 10: BYE / re-INVITE / CANCEL from outside the dialog's peers get 403 and change
+  nothing (not even the dialog's remote CSeq); a source on the call's own trunk may.
+  (A forged CANCEL copying the INVITE's Via takes the CANCEL's transaction key, so the
+  real caller's CANCEL is answered 403 until that transaction ends: the call is not
+  lost, only the caller's CANCEL; matching transactions by source is not RFC 3261.)
+"""
+
+from __future__ import annotations
+
+from carrier.sip.events import CallCancelled, CallEnded, IncomingCall
+from carrier.sip.message import Request, Response, parse_message
+from carrier.sip.policy import InboundPolicy, TrunkRule
+from carrier.sip.session import InviteSession
+from carrier.sip.session_api import SessionState
+from carrier.sip.ua import UserAgent
+from tests.sip.sip_uanet import Net, make_ua
+from tests.sip.test_sip_ua import setup_call
+
+FORGER = ("UDP", "127.0.0.66", 5060)
+
+
+def forged(call: InviteSession, method: str, *, seq: int = 99) -> bytes:
+    """What a forger who saw the Call-ID and both tags would send to the callee."""
+    assert call.dialog is not None
+    req = call.dialog.new_request(method, seq=seq)
+    req.prepend("Via", f"SIP/2.0/UDP {FORGER[1]}:{FORGER[2]};branch=z9hG4bKforge{seq}")
+    req.add("Max-Forwards", "70")
+    return req.serialize()
+
+
+def statuses(outs: list[object]) -> list[int]:
+    replies = [parse_message(o.data) for o in outs if hasattr(o, "data")]  # type: ignore[attr-defined]
+    return [r.status for r in replies if isinstance(r, Response)]
+
+
+def test_no_ack_ends_the_session_with_bye_on_both_sides() -> None:
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    net.drop = lambda data, dest: data.startswith(b"ACK")
+    call, inbound = setup_call(net, a, b)
+    net.advance(64 * 0.5)
+    assert [e.reason for e in net.take(b, CallEnded)] == ["ack-timeout"]
+    assert inbound.state is SessionState.TERMINATED
+    assert any(w.startswith(b"BYE ") for w in net.wire)
+    assert [e.reason for e in net.take(a, CallEnded)] == ["bye-received"]
+    assert call.state is SessionState.TERMINATED
+    net.advance(net.now + 60)
+    assert not a.calls
+    assert not b.calls
+    assert len(b.tx) == 0
+
+
+def test_forged_bye_and_reinvite_are_refused_and_the_call_stays() -> None:
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, inbound = setup_call(net, a, b)
+    assert inbound.dialog is not None
+    seq_before = inbound.dialog.remote_seq
+    assert statuses(b.receive(forged(call, "BYE"), FORGER, now=net.now)) == [403]
+    assert statuses(b.receive(forged(call, "INVITE", seq=100), FORGER, now=net.now)) == [403]
+    assert inbound.state is SessionState.CONFIRMED
+    assert inbound.dialog.remote_seq == seq_before  # a forged CSeq moves nothing
+    net.send(a, call.bye(net.now))
+    net.pump()
+    assert [e.reason for e in net.take(b, CallEnded)] == ["bye-received"]
+
+
+def test_forged_cancel_does_not_end_a_ringing_call() -> None:
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, outs = a.invite("sip:bob@127.0.0.2:5070", now=0.0, sdp=b"")
+    invite = parse_message(outs[0].data)  # type: ignore[union-attr]
+    net.send(a, outs)
+    net.pump()
+    (incoming,) = net.take(b, IncomingCall)
+    assert isinstance(invite, Request)
+    cancel = Request(method="CANCEL", uri=invite.uri)
+    for name in ("Via", "From", "To", "Call-ID"):
+        cancel.add(name, invite.get(name) or "")
+    cancel.add("CSeq", f"{invite.cseq.seq} CANCEL")
+    cancel.add("Max-Forwards", "70")
+    assert statuses(b.receive(cancel.serialize(), FORGER, now=0.1)) == [403]
+    assert incoming.call.state is SessionState.INITIAL
+    assert not net.take(b, CallCancelled)
+    session = incoming.call
+    assert isinstance(session, InviteSession)
+    net.send(b, session.answer(b"", net.now))  # the call goes on
+    net.pump()
+    assert call.state is SessionState.CONFIRMED
+
+
+def test_bye_from_another_edge_of_the_calls_trunk_is_accepted() -> None:
+    trunk = TrunkRule.from_strings("carrier", ["127.0.0.0/24"])
+    a = make_ua("127.0.0.1", 5060)
+    b = UserAgent(make_ua("127.0.0.2", 5070).config, policy=InboundPolicy(trunks=(trunk,)),
+                  new_id=make_ua("127.0.0.2", 5070).new_id)  # fmt: skip
+    net = Net(a, b)
+    call, inbound = setup_call(net, a, b)
+    assert inbound.trunk == "carrier"
+    edge = ("UDP", "127.0.0.77", 5060)
+    outs = b.receive(forged(call, "BYE"), edge, now=net.now)
+    assert statuses(outs) == [200]
+    assert [e.reason for e in outs if isinstance(e, CallEnded)] == ["bye-received"]
