@@ -92,3 +92,27 @@ class Spool:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class DeadLetter:
+    """Rows a writer could never store (the database refuses the row itself).
+
+    Same line format as the spool, one ``{"reason": <error class>, "record": <row>}`` per
+    row, fsync'd before the writer acknowledges the append: a quarantined row is kept, not
+    lost, and waits for an operator. ``count`` is safe to show anywhere (no content).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._spool = Spool(path)
+        self.count = len(self._spool.read())
+
+    def put(self, records: list[dict[str, Any]], reason: str) -> None:
+        self._spool.append([{"reason": reason, "record": r} for r in records])
+        self.count += len(records)
+
+    def read(self) -> list[dict[str, Any]]:
+        return self._spool.read()
+
+    def close(self) -> None:
+        self._spool.close()
