@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from cryptography.exceptions import InvalidSignature
@@ -43,6 +43,9 @@ from carrier.records.export import (
     load_or_create_signing_key,
     read_bundle,
 )
+
+if TYPE_CHECKING:
+    from carrier.settings import Settings
 
 TABLES = {"audit": "audit_log", "consent": "consent_ledger"}
 
@@ -92,6 +95,16 @@ class Anchor:
         """The default place: the export signing key in ``keys/``, checkpoints in ``audit/``."""
         return cls(checkpoints_path(data_dir), load_or_create_signing_key(
             signing_key_path(data_dir)))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Anchor:
+        """From the ``keys`` settings (``audit_signing_key``, ``checkpoints_file``)."""
+        keys = settings.keys
+        return cls(
+            settings.path(keys.checkpoints_file, "audit/checkpoints.jsonl"),
+            load_or_create_signing_key(
+                settings.path(keys.audit_signing_key, "keys/audit_signing.pem")),
+        )
 
     @property
     def public_key(self) -> Ed25519PublicKey:

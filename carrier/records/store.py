@@ -50,14 +50,18 @@ from carrier.records.audit import PhiInDetails, check_details, verify_chain
 from carrier.records.calls import CallRecord, CallStore
 from carrier.records.consent import Channel, ConsentEntry, ConsentKind, ConsentLedger
 from carrier.records.crypto import KeyEncryptionKey, KeyRing
-from carrier.records.dbedge import RecordsUnavailable, WriterHealth, WriterStopped
+from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable, WriterHealth, WriterStopped
 from carrier.records.dnc import DncStatus, DoNotCall
 from carrier.records.outbox import Outbox
 from carrier.records.patients import Patient, PatientAddress, Patients
 from carrier.records.spool import Spool
 
+# Errors meaning "the database is not reachable right now", for other rooms that read it.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (RecordsUnavailable, *UNAVAILABLE)
+
 __all__ = [
-    "CallRecord", "Channel", "ConsentEntry", "ConsentKind", "DncStatus", "Patient",
+    "DATABASE_UNAVAILABLE", "CallRecord", "Channel",
+    "ConsentEntry", "ConsentKind", "DncStatus", "Patient",
     "PatientAddress", "PhiInDetails", "Records", "RecordsHealth", "RecordsUnavailable",
     "WriterHealth", "WriterStopped", "check_details", "verify_chain",
 ]
