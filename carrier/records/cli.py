@@ -193,19 +193,23 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _keys_reencrypt(args: argparse.Namespace) -> int:
-    async def go(records: Records) -> int:
+    async def go(records: Records) -> tuple[int, int]:
         async with records.pool.acquire() as conn:
             count = await keysmod.reencrypt_patients(conn, records.keys)
+            turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys)
         await records.audit(
             args.actor,
             "keys.reencrypt",
             ("patients", "*"),
             "operator",
-            {"rows": count, "version": records.keys.active_version},
+            {"rows": count, "version": records.keys.active_version, "turns": turns},
         )
-        return count
+        return count, turns
 
-    print(f"{_run(_with_records(args, go))} patient rows re-encrypted")
+    count, turns = _run(_with_records(args, go))
+    print(f"{count} patient rows re-encrypted")
+    if turns:
+        print(f"{turns} transcript turns stored in clear are now encrypted")
     return 0
 
 

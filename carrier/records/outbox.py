@@ -134,6 +134,8 @@ class Outbox:
             raise ValueError(f"unknown outbox operation {op!r}")
         if self._closing:
             raise WriterStopped("outbox closed")
+        if self._task is None and self._restart is None:
+            raise RuntimeError("outbox not started")
         item = _Item({**record, "op": op})
         self._queue.put_nowait(item)
         await item.done

@@ -171,6 +171,7 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore):
             self._checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._checkpoints
+            await self._checkpoint_quietly()  # the last heads this process wrote
         await self.audit_writer.close()
         await self.consent_writer.close()
         await self.outbox.close()
@@ -199,7 +200,11 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore):
     async def _checkpoint_every(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            try:
-                await self.checkpoint()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("chain checkpoint skipped (%s)", exc.__class__.__name__)
+            await self._checkpoint_quietly()
+
+    async def _checkpoint_quietly(self) -> None:
+        """A checkpoint that waits for the next one when the database is away."""
+        try:
+            await self.checkpoint()
+        except (*UNAVAILABLE, asyncpg.PostgresError, WriterStopped) as exc:
+            log.warning("chain checkpoint skipped (%s)", exc.__class__.__name__)

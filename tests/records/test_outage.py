@@ -148,3 +148,40 @@ async def test_patient_address_through_the_facade(records: Records) -> None:
     assert await records.patient_exists(pid)
     assert not await records.patient_exists(UUID(int=1))
     assert await records.patient_address(UUID(int=1)) is None
+
+
+async def test_transcripts_stored_in_clear_before_0302_are_encrypted_by_reencrypt(
+    records: Records, db_url: str
+) -> None:
+    from carrier.records.keys import encrypt_legacy_transcripts  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    su = await asyncpg.connect(db_url)
+    try:  # what the agent wrote before: plain text
+        await su.execute("INSERT INTO call_records (call_id, direction, started_at)"
+                         " VALUES ('legacy', 'inbound', $1)", now)
+        await su.execute("INSERT INTO call_transcripts (call_id, seq, speaker, text)"
+                         " VALUES ('legacy', 0, 'caller', 'hello [NAME]')")
+        assert await records.call_transcript("legacy") == [("caller", "hello [NAME]")]
+        assert await encrypt_legacy_transcripts(su, records.keys) == 1
+        assert await su.fetchval("SELECT count(*) FROM call_transcripts WHERE text IS NOT NULL"
+                                 ) == 0
+    finally:
+        await su.close()
+    assert await records.call_transcript("legacy") == [("caller", "hello [NAME]")]
+
+
+async def test_outbox_quarantines_a_row_the_database_refuses(
+    records: Records, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    # direction violates the table's CHECK: refused as such, never retried, never blocking
+    await records.record_call(CallRecord("bad", "sideways", now, now), [("agent", "x")])
+    await records.record_call(CallRecord("good", "inbound", now, now), [("agent", "y")])
+    assert await records.call_record("bad") is None
+    assert await records.call_transcript("good") == [("agent", "y")]
+    outbox = next(w for w in records.health().writers if w.name == "outbox")
+    assert outbox.alive
+    assert outbox.quarantined == 1
+    assert outbox.last_error == "CheckViolationError"
+    assert (tmp_path / "spool" / "outbox.dead.jsonl").exists()
