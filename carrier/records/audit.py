@@ -24,7 +24,7 @@ from carrier.records import chain as chainmod
 from carrier.records import keys as keysmod
 from carrier.records.appender import ChainWriter
 from carrier.records.crypto import KeyEncryptionKey, KeyRing
-from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable
+from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable, connection
 from carrier.records.outbox import Outbox
 from carrier.records.safe import safe_text
 
@@ -80,10 +80,12 @@ class AuditLog:
         async with self.pool.acquire() as conn:
             self.keys = await keysmod.load_keyring(conn, self.kek)
 
-    async def _read(self, query: Callable[[], Awaitable[T]]) -> T:
-        """Run a read; an unreachable database becomes ``RecordsUnavailable``."""
+    async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``query(conn)`` on a pooled connection; an unreachable database (or a pooled
+        connection the server already dropped) becomes ``RecordsUnavailable``."""
         try:
-            return await query()
+            async with connection(self.pool, self.read_timeout) as conn:
+                return await query(conn)
         except UNAVAILABLE as exc:
             raise RecordsUnavailable(f"records database unreachable ({exc.__class__.__name__})"
                                      ) from exc

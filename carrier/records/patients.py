@@ -104,7 +104,7 @@ class Patients(AuditLog):
 
     async def patient_address(self, patient_id: UUID) -> PatientAddress | None:
         """The patient's state and time zone (None: no such patient, or neither known)."""
-        row = await self._read(lambda: self.pool.fetchrow(
+        row = await self._read(lambda conn: conn.fetchrow(
             "SELECT state, time_zone FROM patients WHERE id = $1", patient_id,
             timeout=self.read_timeout))
         if row is None or (row["state"] is None and row["time_zone"] is None):
@@ -142,7 +142,7 @@ class Patients(AuditLog):
     async def get_patient(
         self, patient_id: UUID, *, actor: str, reason: str, queued: bool = False
     ) -> Patient | None:
-        row = await self._read(lambda: self.pool.fetchrow(
+        row = await self._read(lambda conn: conn.fetchrow(
             "SELECT * FROM patients WHERE id = $1", patient_id, timeout=self.read_timeout))
         await self.audit(
             actor, "patient.read", ("patient", patient_id), reason, {"found": row is not None},
@@ -153,7 +153,7 @@ class Patients(AuditLog):
     async def find_patients_by_phone(
         self, phone: str, *, actor: str, reason: str, queued: bool = False
     ) -> list[Patient]:
-        rows = await self._read(lambda: self.pool.fetch(
+        rows = await self._read(lambda conn: conn.fetch(
             "SELECT * FROM patients WHERE phone_bidx = $1 ORDER BY created_at",
             self.keys.phone_index(phone), timeout=self.read_timeout))
         patients = [await self._decrypt_patient(r) for r in rows]

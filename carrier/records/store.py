@@ -175,7 +175,12 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore):
         await self.audit_writer.close()
         await self.consent_writer.close()
         await self.outbox.close()
-        await self.pool.close()
+        try:
+            # A connection the server dropped mid-operation can make a graceful close wait
+            # for a reply that never comes.
+            await asyncio.wait_for(self.pool.close(), timeout=10.0)
+        except TimeoutError:
+            self.pool.terminate()
 
     async def drain_spool(self) -> bool:
         """Replay spooled writes now; True when nothing is left waiting."""

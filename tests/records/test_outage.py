@@ -185,3 +185,64 @@ async def test_outbox_quarantines_a_row_the_database_refuses(
     assert outbox.quarantined == 1
     assert outbox.last_error == "CheckViolationError"
     assert (tmp_path / "spool" / "outbox.dead.jsonl").exists()
+
+
+async def _one_call(records: Records, rt: SimpleNamespace, n: int, pid: UUID) -> None:
+    """What one call asks of the records facade, in the order a call asks it."""
+    call_id = f"flow-{n}"
+    found, _ = await _patient_for(rt, _call(call_id), {})
+    start = datetime.now(UTC)
+    for step in range(3):
+        await records.audit("agent", "workflow.step", ("call", call_id), "patient_intake",
+                            {"seq": step}, queued=True)
+    await records.add_call_answers(call_id, "intake", found, {"reason": "checkup"})
+    if n % 5 == 0:
+        await records.consent_revoke(pid, Channel.SMS, source="call_voice",
+                                     evidence_ref=call_id, actor="agent")
+    await records.record_dial_decision(f"o-{n}", pid, dial=n % 2 == 0, rule="test.rule")
+    await records.record_call(
+        CallRecord(call_id, "inbound", start, datetime.now(UTC), outcome="completed",
+                   patient_id=found), [("agent", f"turn one of {n}"), ("caller", "fine")])
+
+
+async def test_calls_go_on_while_the_database_stops_mid_stream(
+    make_cluster, tmp_path: Path, test_kek
+) -> None:
+    """Twenty calls' worth of records while the real server stops and starts again."""
+    from carrier.records.migrate import migrate  # noqa: PLC0415
+
+    cluster = make_cluster()
+    conn = await asyncpg.connect(cluster.uri())
+    await migrate(conn)
+    await conn.close()
+    records = await Records.open(cluster.uri(), test_kek, tmp_path / "spool",
+                                 retry_interval=0.2)
+    rt = SimpleNamespace(records=records)
+    try:
+        pid = await records.add_patient("Testa Patientson", PHONE, actor="t", reason="r")
+        first = [asyncio.create_task(_one_call(records, rt, n, pid)) for n in range(10)]
+        stopping = asyncio.create_task(asyncio.to_thread(cluster.stop))
+        await asyncio.gather(*first)  # none of them waits for the database
+        await stopping
+        await asyncio.gather(*(_one_call(records, rt, n, pid) for n in range(10, 20)))
+        await asyncio.to_thread(cluster.start)
+        assert await records.drain_spool()
+        assert records.health().ok
+        for n in range(20):
+            assert await records.call_transcript(f"flow-{n}") == [
+                ("agent", f"turn one of {n}"), ("caller", "fine")]
+    finally:
+        await records.close()
+    conn = await asyncpg.connect(cluster.uri())
+    try:
+        assert await verify_chain(conn, "audit") == []
+        assert await verify_chain(conn, "consent") == []
+        count = "SELECT count(*) FROM audit_log WHERE action = $1"
+        assert await conn.fetchval(count, "workflow.step") == 60
+        assert await conn.fetchval(count, "dial.decision") == 20
+        assert await conn.fetchval(count, "consent.revoke") == 4
+        assert await conn.fetchval("SELECT count(*) FROM consent_ledger") == 4
+        assert await conn.fetchval("SELECT count(*) FROM call_records") == 20
+        assert await conn.fetchval("SELECT count(*) FROM call_answers") == 20
+    finally:
+        await conn.close()
