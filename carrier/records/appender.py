@@ -16,7 +16,8 @@ when the writer starts, before each batch while the spool is non-empty (at most 
 
 ``append(row, queued=True)`` is for routine entries nobody waits to read back (the agent's
 workflow steps): the row is fsync'd to the spool and acknowledged at once, and the writer
-replays it into Postgres right after, so a reply is never held behind a database commit.
+replays it into Postgres ``queue_delay`` (50 ms) later together with whatever was queued
+meanwhile, so a reply is never held behind a database commit.
 
 A row the database refuses as such (see ``dbedge``) is moved to the dead-letter file, never
 allowed to stop the writer or the rows batched with it. If the task still ends by an error,
@@ -76,6 +77,7 @@ class ChainWriter:
         timeout: float = 5.0,
         retry_interval: float = 1.0,
         restart_delay: float = 0.5,
+        queue_delay: float = 0.05,
     ) -> None:
         self.pool = pool
         self.spec = spec
@@ -87,6 +89,7 @@ class ChainWriter:
         self.timeout = timeout
         self.retry_interval = retry_interval
         self.restart_delay = restart_delay
+        self.queue_delay = queue_delay  # seconds queued rows wait to be committed together
         self._queue: asyncio.Queue[_Pending | asyncio.Future[bool]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._spooled = len(spool.read())
@@ -330,10 +333,14 @@ class ChainWriter:
                 if not p.done.done():
                     p.done.set_exception(exc)
             return
+        first = self._spooled == 0
         self._spooled += len(rows)
         self.spool_writes += 1
-        if not self._outage:
-            self._next_retry = 0.0  # queued rows: commit them right away
+        now = asyncio.get_running_loop().time()
+        if first and not self._outage and self._next_retry <= now:
+            # Queued rows (no failure seen): commit them shortly, in one replay with those
+            # queued meanwhile, so a burst of entries never waits behind its own commits.
+            self._next_retry = now + self.queue_delay
         self._done(batch)
 
     async def _replay(self, now: float) -> None:
