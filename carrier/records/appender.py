@@ -46,7 +46,7 @@ from carrier.records.dbedge import (
     connection,
 )
 from carrier.records.ledgers import AUDIT, CONSENT, ChainTable, from_spool, storable, to_spool
-from carrier.records.spool import DeadLetter, Spool
+from carrier.records.spool import DeadLetter, Spool, SpoolCorrupt, open_count
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class ChainWriter:
         self.queue_delay = queue_delay  # seconds queued rows wait to be committed together
         self._queue: asyncio.Queue[_Pending | asyncio.Future[bool]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._spooled = len(spool.read())
+        self._spooled, self.set_aside = open_count(spool)  # set aside: lines of a corrupt spool
         self._next_retry = 0.0
         self._outage = False
         self._head: chainmod.Head | None = None  # last head this writer saw (a hint only)
@@ -113,8 +113,8 @@ class ChainWriter:
 
     @property
     def quarantined(self) -> int:
-        """Rows in the dead-letter file."""
-        return self.dead.count
+        """Rows in the dead-letter file, and lines of a corrupt spool set aside."""
+        return self.dead.count + self.set_aside
 
     @property
     def alive(self) -> bool:
@@ -123,10 +123,10 @@ class ChainWriter:
     def health(self) -> WriterHealth:
         return WriterHealth(
             self.spec.chain,
-            self.alive or self._restart is not None,
+            self.alive,
             self.restarts,
             self._spooled,
-            self.dead.count,
+            self.quarantined,
             self._outage,
             self.last_error,
         )
@@ -343,10 +343,22 @@ class ChainWriter:
             self._next_retry = now + self.queue_delay
         self._done(batch)
 
+    async def _read_spool(self) -> list[dict[str, Any]]:
+        """The spool's records; a corrupt spool is moved aside (never replayed blindly, never
+        allowed to stop the writer) and counted in ``health()``."""
+        try:
+            return await asyncio.to_thread(self.spool.read)
+        except SpoolCorrupt:
+            target, lines = await asyncio.to_thread(self.spool.set_aside)
+            self.set_aside += lines
+            log.exception("%s: spool corrupt; %d lines moved to %s for the operator",
+                      self.spec.chain, lines, target.name)
+            return []
+
     async def _replay(self, now: float) -> None:
         if now < self._next_retry:
             return
-        records = await asyncio.to_thread(self.spool.read)
+        records = await self._read_spool()
         if not records:
             self._spooled = 0
             return

@@ -82,10 +82,10 @@ class WriterHealth:
     """One writer's state, for the health check (no PHI: names, counts, error classes)."""
 
     name: str
-    alive: bool
+    alive: bool  # its task is running (False while it waits to be restarted)
     restarts: int
     spooled: int  # rows waiting in the spool for the database
-    quarantined: int  # rows in the dead-letter file (operator attention)
+    quarantined: int  # rows in the dead-letter file or a corrupt spool set aside
     outage: bool  # the last attempt found the database unreachable
     last_error: str | None = None  # class name of the last failure seen
 

@@ -30,7 +30,7 @@ from carrier.records.dbedge import (
     classify,
     connection,
 )
-from carrier.records.spool import DeadLetter, Spool
+from carrier.records.spool import DeadLetter, Spool, SpoolCorrupt, open_count
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class Outbox:
         self._queue: asyncio.Queue[_Item | asyncio.Future[bool]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._restart: asyncio.TimerHandle | None = None
-        self._spooled = len(spool.read())
+        self._spooled, self.set_aside = open_count(spool)  # set aside: lines of a corrupt spool
         self._next_retry = 0.0
         self._outage = False
         self._closing = False
@@ -87,9 +87,9 @@ class Outbox:
         return self._spooled
 
     def health(self) -> WriterHealth:
-        alive = (self._task is not None and not self._task.done()) or self._restart is not None
-        return WriterHealth("outbox", alive, self.restarts, self._spooled, self.dead.count,
-                            self._outage, self.last_error)
+        alive = self._task is not None and not self._task.done()
+        return WriterHealth("outbox", alive, self.restarts, self._spooled,
+                            self.dead.count + self.set_aside, self._outage, self.last_error)
 
     def start(self) -> None:
         self._restart = None
@@ -214,10 +214,22 @@ class Outbox:
         log.error("outbox: %s refused by the database (%s); %d quarantined",
                   record["op"], self.last_error, self.dead.count)
 
+    async def _read_spool(self) -> list[dict[str, Any]]:
+        """The spool's records; a corrupt spool is moved aside (never replayed blindly, never
+        allowed to stop the writer) and counted in ``health()``."""
+        try:
+            return await asyncio.to_thread(self.spool.read)
+        except SpoolCorrupt:
+            target, lines = await asyncio.to_thread(self.spool.set_aside)
+            self.set_aside += lines
+            log.exception("%s: spool corrupt; %d lines moved to %s for the operator",
+                      "outbox", lines, target.name)
+            return []
+
     async def _replay(self, now: float) -> None:
         if now < self._next_retry:
             return
-        records = await asyncio.to_thread(self.spool.read)
+        records = await self._read_spool()
         if not records:
             self._spooled = 0
             return

@@ -93,6 +93,27 @@ class Spool:
             os.close(self._fd)
             self._fd = None
 
+    def set_aside(self) -> tuple[Path, int]:
+        """Move a corrupt spool out of the way (kept beside it for the operator) so the
+        writer can go on; returns where it went and how many lines it held."""
+        self.close()
+        lines = self.path.read_bytes().count(b"\n")
+        for n in range(1, 1000):
+            target = self.path.with_name(f"{self.path.name}.corrupt-{n}")
+            if not target.exists():
+                break
+        self.path.rename(target)
+        return target, lines
+
+
+def open_count(spool: Spool) -> tuple[int, int]:
+    """Records waiting in ``spool`` at start, and lines set aside because it was corrupt."""
+    try:
+        return len(spool.read()), 0
+    except SpoolCorrupt:
+        _, lines = spool.set_aside()
+        return 0, lines
+
 
 class DeadLetter:
     """Rows a writer could never store (the database refuses the row itself).

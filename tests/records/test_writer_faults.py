@@ -124,10 +124,11 @@ async def test_a_dead_writer_is_restarted(records: Records, db_url: str) -> None
     health = next(w for w in records.health().writers if w.name == "audit")
     assert health.restarts == 1
     assert health.last_error == "RuntimeError"
-    assert health.alive  # restarting counts as alive; it serves the next append
+    assert not health.alive  # the health check sees it until the restart has happened
     for i in range(3):
         await records.audit("t", "test.append", ("n", i), "after the restart")
     assert writer.alive
+    assert records.health().ok
     assert await _chain_ok(db_url) == ["0", "1", "2"]
 
 
@@ -148,3 +149,22 @@ async def test_queued_append_is_acknowledged_from_the_spool(
     finally:
         await conn.close()
     assert landed == 20
+
+
+async def test_a_corrupt_spool_is_set_aside_and_the_writer_serves(
+    db_url: str, tmp_path, test_kek
+) -> None:
+    """A damaged line in the middle of a spool used to stop the writer at every start."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "audit.jsonl").write_bytes(b"0000 {}\nffff {}\n")  # checksums do not match
+    records = await Records.open(db_url, test_kek, spool)
+    try:
+        await records.audit("t", "test.append", ("n", 0), "after")
+        audit = next(w for w in records.health().writers if w.name == "audit")
+        assert audit.alive
+        assert audit.quarantined == 2
+        assert (spool / "audit.jsonl.corrupt-1").exists()
+    finally:
+        await records.close()
+    assert await _chain_ok(db_url) == ["0"]
