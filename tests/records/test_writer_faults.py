@@ -168,3 +168,19 @@ async def test_a_corrupt_spool_is_set_aside_and_the_writer_serves(
     finally:
         await records.close()
     assert await _chain_ok(db_url) == ["0"]
+
+
+async def test_a_quarantined_consent_entry_blocks_dialling(records: Records) -> None:
+    """A refused consent entry may be a revocation: until an operator looks, no consent."""
+    from carrier.records.store import Channel, ConsentKind  # noqa: PLC0415
+
+    phone = "+15555550177"
+    pid = await records.add_patient("Testa Patientson", phone, actor="t", reason="r")
+    entry = await records.consent_grant(pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS_WRITTEN,
+                                        source="web_form", evidence_ref="f", actor="t")
+    assert await records.has_consent(phone, Channel.VOICE)
+    await records.consent_writer.append({  # the same entry id again: refused (23505)
+        "entry_id": entry, "at": datetime.now(UTC), "patient_id": pid, "channel": "voice",
+        "kind": "all", "event": "revoke", "source": "s", "evidence_ref": "e", "actor": "t"})
+    assert records.consent_writer.quarantined == 1
+    assert not await records.has_consent(phone, Channel.VOICE)
