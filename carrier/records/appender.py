@@ -32,6 +32,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -363,14 +364,20 @@ class ChainWriter:
             self._spooled = 0
             return
         rows = [from_spool(self.spec, r) for r in records]
+        dropped: set[UUID] = set()  # quarantined during this replay
         for start in range(0, len(rows), self.max_batch):
             chunk = rows[start : start + self.max_batch]
             failure = await self._try(self._insert_dedup, chunk)
             if failure is Failure.REJECTED:
-                failure = await self._replay_each(chunk)
+                failure = await self._replay_each(chunk, dropped)
             if failure is not None:
                 log.info("%s chain: replay deferred (%s)", self.spec.chain, self.last_error)
                 self._next_retry = now + self.retry_interval
+                if dropped:  # never meet (and quarantine) those rows twice
+                    keep = [r for r, row in zip(records, rows, strict=True)
+                            if row["entry_id"] not in dropped]
+                    await asyncio.to_thread(self.spool.replace, keep)
+                    self._spooled = len(keep)
                 return
         await asyncio.to_thread(self.spool.clear)
         self.committed += len(rows)
@@ -378,11 +385,13 @@ class ChainWriter:
         log.info("%s chain: replayed %d spooled rows", self.spec.chain, len(rows))
         self._spooled = 0
 
-    async def _replay_each(self, rows: list[dict[str, Any]]) -> Failure | None:
+    async def _replay_each(self, rows: list[dict[str, Any]], dropped: set[UUID]
+                           ) -> Failure | None:
         for row in rows:
             failure = await self._try(self._insert_dedup, [row])
             if failure is Failure.REJECTED:
                 await self._quarantine([row], self.last_error or "rejected")
+                dropped.add(row["entry_id"])
             elif failure is not None:
                 return failure
         return None

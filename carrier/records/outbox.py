@@ -233,12 +233,18 @@ class Outbox:
         if not records:
             self._spooled = 0
             return
-        for record in records:
+        dropped: set[int] = set()  # positions quarantined during this replay
+        for i, record in enumerate(records):
             failure = await self._try(record)
             if failure is Failure.REJECTED:
                 await self._quarantine(record)
+                dropped.add(i)
             elif failure is not None:
                 log.info("outbox: replay deferred (%s)", self.last_error)
+                if dropped:  # never meet (and quarantine) those records twice
+                    keep = [r for j, r in enumerate(records) if j not in dropped]
+                    await asyncio.to_thread(self.spool.replace, keep)
+                    self._spooled = len(keep)
                 return
         await asyncio.to_thread(self.spool.clear)
         self.applied += len(records)

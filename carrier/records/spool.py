@@ -41,18 +41,41 @@ class Spool:
                 os.fsync(self._fd)
         return self._fd
 
-    def append(self, records: list[dict[str, Any]]) -> None:
-        """Write and fsync ``records``; return only once they are on disk."""
+    @staticmethod
+    def _encode(records: list[dict[str, Any]]) -> bytes:
         lines = []
         for record in records:
             body = json.dumps(record, sort_keys=True, separators=(",", ":"))
             lines.append(f"{hashlib.sha256(body.encode()).hexdigest()} {body}\n")
-        data = "".join(lines).encode()
-        fd = self._open()
+        return "".join(lines).encode()
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
         written = 0
         while written < len(data):
             written += os.write(fd, data[written:])
         os.fsync(fd)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Write and fsync ``records``; return only once they are on disk."""
+        self._write_all(self._open(), self._encode(records))
+
+    def replace(self, records: list[dict[str, Any]]) -> None:
+        """Atomically make ``records`` the spool's whole content (after a partial replay
+        moved some rows to the dead-letter file, so they are not met again)."""
+        self.close()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self._write_all(fd, self._encode(records))
+        finally:
+            os.close(fd)
+        tmp.replace(self.path)
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
