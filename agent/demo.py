@@ -250,10 +250,8 @@ async def demo_call(stack: Any) -> int:  # noqa: PLR0915 - a narrated script, re
         out(f"Identity header verified at the patient's phone on arrival: {v.status} "
             f"(attest {v.attest}, {v.verstat})")
     out("\n--- redacted transcript (as stored) ---")
-    for row in await records.pool.fetch(
-            "SELECT speaker, text FROM call_transcripts WHERE call_id = $1 ORDER BY seq",
-            call_id):
-        out(f"{row['speaker']:>7}: {row['text']}")
+    for speaker, text in await records.call_transcript(call_id):
+        out(f"{speaker:>7}: {text}")
     status = await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
     audits = await records.pool.fetchval(

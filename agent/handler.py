@@ -45,7 +45,13 @@ from agent.workflow.engine import Conversation
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, spoken_phone
-from carrier.records.store import Channel, Records
+from carrier.records.store import (
+    DATABASE_UNAVAILABLE,
+    CallRecord,
+    Channel,
+    Records,
+    RecordsUnavailable,
+)
 
 log = logging.getLogger("agent.handler")
 
@@ -102,25 +108,33 @@ class _RecordSink:
         self.pending: list[asyncio.Task[Any]] = []
 
     def save(self, patient_id: str | None, kind: str, values: Mapping[str, Any]) -> None:
-        text = repr(sorted((k, str(v)) for k, v in values.items()))
-        blob = self.records.keys.encrypt(text, "call_answers", kind, self.call_id)
-        self.pending.append(asyncio.ensure_future(self.records.pool.execute(
-            "INSERT INTO call_answers (call_id, kind, patient_id, answers_ct, at)"
-            " VALUES ($1, $2, $3, $4, now())", self.call_id, kind, patient_id, blob)))
+        # The records facade encrypts them and makes them durable (spooled in an outage).
+        self.pending.append(asyncio.ensure_future(self.records.add_call_answers(
+            self.call_id, kind, patient_id, values)))
 
 
 async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
                        ) -> tuple[str | None, dict[str, Any] | None]:
+    """The caller's record, or ``(None, None)``: unknown, ambiguous, or the records database
+    unreachable (the call goes on as with an unknown caller, and is recorded)."""
     pid = context.get("patient_id")
-    if pid is None and call.caller.number:
-        found = await rt.records.find_patients_by_phone(
-            call.caller.number, actor="agent", reason=f"identify caller {call.call_id}")
-        if len(found) == 1:
-            pid = str(found[0].id)
-    if pid is None:
+    try:
+        if pid is None and call.caller.number:
+            found = await rt.records.find_patients_by_phone(
+                call.caller.number, actor="agent", reason=f"identify caller {call.call_id}",
+                queued=True)
+            if len(found) == 1:
+                pid = str(found[0].id)
+        if pid is None:
+            return None, None
+        patient = await rt.records.get_patient(uuid.UUID(str(pid)), actor="agent",
+                                               reason=f"call {call.call_id}", queued=True)
+    except RecordsUnavailable:
+        log.warning("call %s: records unreachable; continuing as an unknown caller",
+                    call.call_id)
+        await rt.records.audit("agent", "patient.lookup_unavailable", ("call", call.call_id),
+                               "records database unreachable", {}, queued=True)
         return None, None
-    patient = await rt.records.get_patient(uuid.UUID(str(pid)), actor="agent",
-                                           reason=f"call {call.call_id}")
     if patient is None:
         return None, None
     first, _, last = patient.name.partition(" ")
@@ -282,31 +296,27 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
     rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
     known: KnownIdentifiers, started: dt.datetime,
 ) -> None:
-    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number),
-            *(p.name for p in await rt.calendar.providers())]
+    try:
+        providers = [p.name for p in await rt.calendar.providers()]
+    except DATABASE_UNAVAILABLE:
+        providers = []  # the calendar is in the database too; redaction still runs
+    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), *providers]
     result.redacted = [(who, redact_keeping(text, known, keep))
                        for who, text in io.transcript.turns]
     result.timings = list(io.timings)
     result.raw_turns = list(io.transcript.turns)
-    async with rt.records.pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "INSERT INTO call_records (call_id, direction, workflow, patient_id, started_at,"
-            " ended_at, outcome, stir_status, verstat, amd) VALUES ($1,$2,$3,$4,$5,now(),$6,"
-            " $7,$8,$9) ON CONFLICT (call_id) DO UPDATE SET ended_at = now(),"
-            " outcome = EXCLUDED.outcome",
-            call.call_id, str(getattr(call.direction, "value", call.direction)),
-            result.workflow, result.patient_id, started, result.outcome or "ended",
-            call.caller.stir_status, call.caller.verstat, result.amd)
-        await conn.executemany(
-            "INSERT INTO call_transcripts (call_id, seq, speaker, text) VALUES ($1,$2,$3,$4)",
-            [(call.call_id, i, who, text) for i, (who, text) in enumerate(result.redacted)])
-        if io.recording:
-            # Encrypted like every PHI column; the retention policy purges it.
-            audio = np.concatenate(io.recording).astype("<i2").tobytes()
-            await conn.execute(
-                "INSERT INTO call_recordings (call_id, audio_ct, sample_rate) VALUES ($1,$2,$3)",
-                call.call_id, rt.records.keys.encrypt(audio, "call_recordings", "audio_ct",
-                                                      call.call_id), 16000)
+    # The records facade encrypts the transcript and audio and makes the whole call durable
+    # (committed, or spooled while the database is away and stored when it returns).
+    await rt.records.record_call(
+        CallRecord(call.call_id, str(getattr(call.direction, "value", call.direction)),
+                   started_at=started, ended_at=dt.datetime.now(dt.UTC),
+                   workflow=result.workflow, patient_id=result.patient_id,
+                   outcome=result.outcome or "ended", stir_status=call.caller.stir_status,
+                   verstat=call.caller.verstat, amd=result.amd),
+        result.redacted,
+        recording=(np.concatenate(io.recording).astype("<i2").tobytes()
+                   if io.recording else None),
+        sample_rate=16000)
     await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
                            result.workflow, {"turns": len(result.redacted),
                                              "outcome": result.outcome or "ended"})

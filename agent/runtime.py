@@ -31,7 +31,7 @@ from agent.speech import (
 from agent.speech.models import piper_voice_paths
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
-from carrier.records.store import Channel, ConsentKind, Records
+from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
 
 log = logging.getLogger("agent.runtime")
 
@@ -92,18 +92,15 @@ async def seed_demo(settings: Any, records: Records, now: dt.datetime) -> dict[s
     for p in source._data["patients"]:
         pid = patient_uuid(str(p["id"]))
         ids[str(p["id"])] = str(pid)
-        exists = await records.pool.fetchval("SELECT 1 FROM patients WHERE id = $1", pid)
-        if exists:
+        if await records.patient_exists(pid):
             continue
         dob = dt.date.fromisoformat(str(p["dob"])) if p.get("dob") else None
+        where = p.get("address") or {}
         await records.add_patient(
             f"{p['first_name']} {p['last_name']}", str(p["phone"]), dob=dob,
             member_id=str(p.get("member_id") or "") or None, actor="seed:demo",
-            reason="demo clinic", patient_id=pid)
-        where = p.get("address") or {}
-        await records.pool.execute(
-            "UPDATE patients SET state = $2, time_zone = $3 WHERE id = $1", pid,
-            where.get("state"), where.get("time_zone"))
+            reason="demo clinic", patient_id=pid,
+            address=PatientAddress(where.get("state"), where.get("time_zone")))
         if (p.get("consent") or {}).get("voice") == "written":
             await records.consent_grant(pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS_WRITTEN,
                                         source="demo_clinic", evidence_ref="config/clinic.yaml",

@@ -32,6 +32,7 @@ import asyncpg
 
 from carrier.errors import OperatorError
 from carrier.gateway import Gateway
+from carrier.records.anchor import Anchor
 from carrier.records.cli import kek_from_env
 from carrier.records.embedded import open_database
 from carrier.records.migrate import migrate
@@ -79,7 +80,9 @@ async def running_stack(settings: Settings, *, speech: bool = True, seed: bool =
             await conn.close()
         records = await Records.open(dsn, kek, data_dir / "spool",
                                      min_size=settings.database.pool_min,
-                                     max_size=settings.database.pool_max)
+                                     max_size=settings.database.pool_max,
+                                     anchor=Anchor.from_settings(settings),
+                                     checkpoint_interval=settings.keys.checkpoint_interval_s)
         await records.drain_spool()
         handler = _load(settings.agent.handler)
         plugin = _load(settings.agent.handler.partition(":")[0].rsplit(".", 1)[0] + ".runtime")

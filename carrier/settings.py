@@ -57,6 +57,13 @@ class KeySettings:
     """Key-encryption key file (32 random bytes). Default: ``<data_dir>/keys/kek.bin``."""
     kek_env: str = "CARRIER_KEK"
     """Environment variable that may hold the KEK (base64); it wins over the file."""
+    audit_signing_key: str | None = None
+    """Ed25519 key that signs audit exports and chain checkpoints (never in the database).
+    Default: ``<data_dir>/keys/audit_signing.pem``, created on first use."""
+    checkpoints_file: str | None = None
+    """Signed chain heads, outside the database. Default ``<data_dir>/audit/checkpoints.jsonl``."""
+    checkpoint_interval_s: float = 300.0
+    """How often ``carrier serve`` signs the chain heads when they moved; 0 turns it off."""
 
 
 @dataclass(frozen=True)
@@ -391,6 +398,9 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
                                   f"{net!r} is not an address or network") from None
     if s.dialer.enabled and s.trunks and s.dialer.trunk not in names:
         raise ConfigError(src("dialer"), "dialer.trunk", f"names unknown trunk {s.dialer.trunk!r}")
+    if not s.keys.checkpoint_interval_s >= 0:  # written this way to refuse NaN too
+        raise ConfigError(src("keys"), "keys.checkpoint_interval_s",
+                          "must be 0 (off) or a number of seconds")
     _check_residency(s, src)
 
 

@@ -13,6 +13,16 @@ When Postgres is unreachable the batch goes to the spool instead, and so does ev
 after it until the spool has been replayed, so chain order equals append order. Replay runs
 when the writer starts, before each batch while the spool is non-empty (at most once per
 ``retry_interval``), and on ``drain()``.
+
+``append(row, queued=True)`` is for routine entries nobody waits to read back (the agent's
+workflow steps): the row is fsync'd to the spool and acknowledged at once, and the writer
+replays it into Postgres ``queue_delay`` (50 ms) later together with whatever was queued
+meanwhile, so a reply is never held behind a database commit.
+
+A row the database refuses as such (see ``dbedge``) is moved to the dead-letter file, never
+allowed to stop the writer or the rows batched with it. If the task still ends by an error,
+its in-flight callers fail, the queue is kept, and the task is started again; ``health()``
+says whether it is alive, how often it restarted and what is spooled or quarantined.
 """
 
 from __future__ import annotations
@@ -20,145 +30,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from carrier.records import chain as chainmod
-from carrier.records.spool import Spool
+from carrier.records.dbedge import (
+    UNAVAILABLE,
+    WRITE_ERRORS,
+    Failure,
+    WriterHealth,
+    WriterStopped,
+    classify,
+    connection,
+)
+from carrier.records.ledgers import AUDIT, CONSENT, ChainTable, from_spool, storable, to_spool
+from carrier.records.spool import DeadLetter, Spool, SpoolCorrupt, open_count
 
 log = logging.getLogger(__name__)
 
-# Errors meaning "the database is not there right now" (as opposed to a bad statement).
-UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.InterfaceError,
-)
-
-
-class WriterStopped(RuntimeError):
-    """The writer task ended (closed, or failed unexpectedly); the write was not made."""
-
-
-@contextlib.asynccontextmanager
-async def _connection(
-    pool: asyncpg.Pool, acquire_timeout: float
-) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection that is terminated, never returned to the pool, when its protocol
-    is out of step with the server.
-
-    ``pg_terminate_backend`` (or a server shutdown) sends a FATAL error to an idle pooled
-    connection and then closes the socket. asyncpg reads the error in its idle state, which
-    leaves the protocol expecting a ReadyForQuery that never comes; until the EOF is processed
-    (a later event loop turn) the connection still looks open, and the pool hands it out. The
-    next statement then fails with ``InternalClientError`` ("cannot switch to state ...;
-    another operation is in progress"). The pool's reset hook does not touch such a
-    connection, so terminate it here and report it as the unreachable database it is.
-    """
-    async with pool.acquire(timeout=acquire_timeout) as conn:
-        try:
-            yield conn
-        except asyncpg.InternalClientError as exc:
-            conn.terminate()
-            raise asyncpg.ConnectionDoesNotExistError(
-                "connection broken (protocol out of step with the server)"
-            ) from exc
-
-
-@dataclass(frozen=True)
-class ChainTable:
-    chain: str
-    table: str
-    columns: tuple[tuple[str, str], ...]  # (name, SQL type) in insert order
-    uuid_fields: tuple[str, ...]
-
-    @property
-    def append_sql(self) -> str:
-        """One autocommit statement: move the head from the expected value and insert, or
-        (another writer moved it first) do nothing and return 0."""
-        n = len(self.columns)
-        head = f"chain = ${n + 1} AND seq = ${n + 2} AND row_hash = ${n + 3}"
-        # names are the module constants below, never input
-        return (
-            "WITH moved AS (UPDATE chain_heads"  # noqa: S608
-            f" SET seq = ${n + 4}, row_hash = ${n + 5} WHERE {head} RETURNING 1),"
-            f" ins AS ({self.insert_sql} WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1)"
-            " SELECT count(*) FROM ins"
-        )
-
-    @property
-    def insert_sql(self) -> str:
-        names = ", ".join(n for n, _ in self.columns)
-        arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(self.columns, start=1))
-        # table and column names are the module constants below, never input
-        return f"INSERT INTO {self.table} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
-
-
-_HASHES = (("prev_hash", "bytea"), ("row_hash", "bytea"))
-AUDIT = ChainTable(
-    "audit",
-    "audit_log",
-    (
-        ("seq", "bigint"),
-        ("entry_id", "uuid"),
-        ("at", "timestamptz"),
-        ("actor", "text"),
-        ("action", "text"),
-        ("record_type", "text"),
-        ("record_id", "text"),
-        ("reason", "text"),
-        ("details", "text"),
-        *_HASHES,
-    ),
-    ("entry_id",),
-)
-CONSENT = ChainTable(
-    "consent",
-    "consent_ledger",
-    (
-        ("seq", "bigint"),
-        ("entry_id", "uuid"),
-        ("at", "timestamptz"),
-        ("patient_id", "uuid"),
-        ("channel", "text"),
-        ("kind", "text"),
-        ("event", "text"),
-        ("source", "text"),
-        ("evidence_ref", "text"),
-        ("actor", "text"),
-        *_HASHES,
-    ),
-    ("entry_id", "patient_id"),
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_spool(spec: ChainTable, row: dict[str, Any]) -> dict[str, Any]:
-    out = {n: row[n] for n in chainmod.FIELDS[spec.chain] if n != "seq"}
-    out["at"] = chainmod.micros(row["at"])
-    for name in spec.uuid_fields:
-        out[name] = str(row[name])
-    return out
-
-
-def from_spool(spec: ChainTable, record: dict[str, Any]) -> dict[str, Any]:
-    row = dict(record)
-    row["at"] = _EPOCH + timedelta(microseconds=record["at"])
-    for name in spec.uuid_fields:
-        row[name] = UUID(record[name])
-    return row
+__all__ = [
+    "AUDIT", "CONSENT", "UNAVAILABLE", "ChainTable", "ChainWriter", "WriterStopped",
+    "from_spool", "to_spool",
+]
 
 
 @dataclass
 class _Pending:
     row: dict[str, Any]
+    queued: bool = False
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -171,51 +73,93 @@ class ChainWriter:
         spec: ChainTable,
         spool: Spool,
         *,
+        dead_letter: DeadLetter | None = None,
         max_batch: int = 2000,
         timeout: float = 5.0,
         retry_interval: float = 1.0,
+        restart_delay: float = 0.5,
+        queue_delay: float = 0.05,
     ) -> None:
         self.pool = pool
         self.spec = spec
         self.spool = spool
+        self.dead = dead_letter or DeadLetter(
+            spool.path.with_name(f"{spool.path.stem}.dead{spool.path.suffix}")
+        )
         self.max_batch = max_batch
         self.timeout = timeout
         self.retry_interval = retry_interval
+        self.restart_delay = restart_delay
+        self.queue_delay = queue_delay  # seconds queued rows wait to be committed together
         self._queue: asyncio.Queue[_Pending | asyncio.Future[bool]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._spooled = len(spool.read())
+        self._spooled, self.set_aside = open_count(spool)  # set aside: lines of a corrupt spool
         self._next_retry = 0.0
+        self._outage = False
         self._head: chainmod.Head | None = None  # last head this writer saw (a hint only)
         self.committed = 0  # rows committed to Postgres by this writer (direct or replayed)
         self.spool_writes = 0  # batches that went to the spool (outage seen)
         self.replays = 0  # successful spool replays
+        self.restarts = 0  # times the task ended by an error and was started again
+        self.last_error: str | None = None
         self._inflight: list[asyncio.Future[Any]] = []  # waiters of the batch being written
         self._stopped: BaseException | None = None
+        self._closing = False
+        self._restart: asyncio.TimerHandle | None = None
 
     @property
     def spooled(self) -> int:
         """Rows waiting in the spool."""
         return self._spooled
 
+    @property
+    def quarantined(self) -> int:
+        """Rows in the dead-letter file, and lines of a corrupt spool set aside."""
+        return self.dead.count + self.set_aside
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def health(self) -> WriterHealth:
+        return WriterHealth(
+            self.spec.chain,
+            self.alive,
+            self.restarts,
+            self._spooled,
+            self.quarantined,
+            self._outage,
+            self.last_error,
+        )
+
     def start(self) -> None:
         self._stopped = None
+        self._restart = None
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"{self.spec.chain}-writer"
         )
         self._task.add_done_callback(self._on_stopped)
 
     def _on_stopped(self, task: asyncio.Task[None]) -> None:
-        """The writer is gone: fail every waiter now (none may wait forever) and later ones."""
+        """The task ended. Closing: fail every waiter (none may wait forever). An error:
+        fail the batch in flight (it may be the cause), keep the queue, start again."""
         exc = None if task.cancelled() else task.exception()
-        if exc is not None:
-            log.error("%s chain: writer stopped (%s)", self.spec.chain, exc.__class__.__name__)
-        self._stopped = exc or WriterStopped(f"{self.spec.chain} writer closed")
         waiters = list(self._inflight)
         self._inflight.clear()
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            waiters.append(item.done if isinstance(item, _Pending) else item)
-            self._queue.task_done()
+        if exc is not None and not self._closing:
+            self.restarts += 1
+            self.last_error = exc.__class__.__name__
+            log.error(
+                "%s chain: writer failed (%s); restarting", self.spec.chain, self.last_error
+            )
+            self._fail(waiters, exc)
+            delay = min(self.restart_delay * 2 ** min(self.restarts - 1, 6), 30.0)
+            self._restart = asyncio.get_running_loop().call_later(delay, self.start)
+            return
+        self._stopped = exc or WriterStopped(f"{self.spec.chain} writer closed")
+        self._fail(waiters + self._take_queue(), exc)
+
+    def _fail(self, waiters: list[asyncio.Future[Any]], exc: BaseException | None) -> None:
         for waiter in waiters:
             if not waiter.done():
                 stopped = WriterStopped(f"{self.spec.chain} writer stopped")
@@ -223,20 +167,43 @@ class ChainWriter:
                 waiter.set_exception(stopped)
 
     async def close(self) -> None:
+        self._closing = True
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
+            self._fail(self._take_queue(), None)
+            self._stopped = WriterStopped(f"{self.spec.chain} writer closed")
         if self._task is not None:
-            await self._queue.join()
+            if not self._task.done():
+                await self._queue.join()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         self.spool.close()
+        self.dead.close()
 
-    async def append(self, row: dict[str, Any]) -> None:
-        if self._task is None:
+    def _take_queue(self) -> list[asyncio.Future[Any]]:
+        """Empty the queue; the waiters of what was in it."""
+        waiters: list[asyncio.Future[Any]] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            waiters.append(item.done if isinstance(item, _Pending) else item)
+            self._queue.task_done()
+        return waiters
+
+    async def append(self, row: dict[str, Any], *, queued: bool = False) -> None:
+        """Return once ``row`` is durable. ``queued``: durable in the spool is enough (the
+        writer commits it right after); otherwise committed, or spooled in an outage."""
+        if self._task is None and self._restart is None:
             raise RuntimeError("writer not started")
         if self._stopped is not None:
             raise WriterStopped(f"{self.spec.chain} writer stopped") from self._stopped
-        item = _Pending(row)
+        if not storable(self.spec, row):
+            # Text no database or hash accepts: keep it aside, never let it reach the batch.
+            await self._quarantine([row], "UnstorableText")
+            return
+        item = _Pending(row, queued)
         self._queue.put_nowait(item)
         await item.done
 
@@ -248,13 +215,24 @@ class ChainWriter:
         self._queue.put_nowait(fut)
         return await fut
 
+    async def _quarantine(self, rows: list[dict[str, Any]], reason: str) -> None:
+        records = [to_spool(self.spec, r) for r in rows]
+        await asyncio.to_thread(self.dead.put, records, reason)
+        log.error(
+            "%s chain: %d row(s) refused by the database (%s) moved to %s; %d quarantined",
+            self.spec.chain, len(rows), reason, self.dead.path.name, self.dead.count,
+        )
+
     async def _next_item(self, loop: asyncio.AbstractEventLoop) -> _Pending | asyncio.Future[bool]:
         while self._spooled:
-            wait = max(self._next_retry - loop.time(), 0.0) or self.retry_interval
+            wait = self._next_retry - loop.time()
+            if wait <= 0:
+                await self._replay(loop.time())
+                continue  # emptied, or deferred (the next retry moved ahead)
             try:
                 return await asyncio.wait_for(self._queue.get(), timeout=wait)
             except TimeoutError:
-                await self._replay(loop.time())
+                continue
         return await self._queue.get()
 
     def _collect(
@@ -288,35 +266,67 @@ class ChainWriter:
                 for fut in controls:
                     if not fut.done():
                         fut.set_result(self._spooled == 0)
-            except asyncpg.PostgresError as exc:
-                # A refused statement (not an outage): the callers learn of it; the writer
-                # keeps serving later appends.
-                for waiter in [p.done for p in batch] + controls:
-                    if not waiter.done():
-                        waiter.set_exception(exc)
             finally:
                 for _ in range(len(batch) + len(controls)):
                     self._queue.task_done()
             self._inflight = []  # kept if an error escapes: _on_stopped fails those waiters
 
+    def _done(self, batch: list[_Pending]) -> None:
+        for p in batch:
+            if not p.done.done():
+                p.done.set_result(None)
+
     async def _write_batch(self, batch: list[_Pending]) -> None:
         rows = [p.row for p in batch]
-        if not self._spooled:
-            try:
-                await self._append(rows)
-            except UNAVAILABLE as exc:
-                log.warning(
-                    "%s chain: database unavailable (%s); spooling",
-                    self.spec.chain,
-                    exc.__class__.__name__,
-                )
-                self._next_retry = asyncio.get_running_loop().time() + self.retry_interval
-            else:
+        if not self._spooled and not any(p.queued for p in batch):
+            failure = await self._try(self._append, rows)
+            if failure is None:
                 self.committed += len(rows)
-                for p in batch:
-                    if not p.done.done():
-                        p.done.set_result(None)
+                self._done(batch)
                 return
+            if failure is Failure.REJECTED:
+                await self._write_each(batch)
+                return
+        await self._spool(batch)
+
+    async def _try(self, write: Any, rows: list[dict[str, Any]]) -> Failure | None:
+        """Run ``write(rows)``; None when it landed, else what kind of failure it met."""
+        try:
+            await write(rows)
+        except WRITE_ERRORS as exc:
+            failure = classify(exc)
+            assert failure is not None  # every WRITE_ERRORS class is classified
+            self.last_error = exc.__class__.__name__
+            if failure is Failure.REJECTED:
+                return failure
+            self._outage = failure is Failure.OUTAGE
+            log.warning(
+                "%s chain: database %s (%s); spooling",
+                self.spec.chain,
+                "unavailable" if self._outage else "refused the write",
+                self.last_error,
+            )
+            self._next_retry = asyncio.get_running_loop().time() + self.retry_interval
+            return failure
+        self._outage = False
+        return None
+
+    async def _write_each(self, batch: list[_Pending]) -> None:
+        """A batch the database refused: find the row(s) at fault, one at a time."""
+        for i, p in enumerate(batch):
+            failure = await self._try(self._append, [p.row])
+            if failure is None:
+                self.committed += 1
+                self._done([p])
+            elif failure is Failure.REJECTED:
+                await self._quarantine([p.row], self.last_error or "rejected")
+                self._done([p])
+            else:  # the database went away meanwhile: the rest waits in the spool, in order
+                await self._spool(batch[i:])
+                return
+
+    async def _spool(self, batch: list[_Pending]) -> None:
+        rows = [p.row for p in batch]
         try:
             await asyncio.to_thread(self.spool.append, [to_spool(self.spec, r) for r in rows])
         except OSError as exc:
@@ -324,38 +334,70 @@ class ChainWriter:
                 if not p.done.done():
                     p.done.set_exception(exc)
             return
+        first = self._spooled == 0
         self._spooled += len(rows)
         self.spool_writes += 1
-        for p in batch:
-            if not p.done.done():
-                p.done.set_result(None)
+        now = asyncio.get_running_loop().time()
+        if first and not self._outage and self._next_retry <= now:
+            # Queued rows (no failure seen): commit them shortly, in one replay with those
+            # queued meanwhile, so a burst of entries never waits behind its own commits.
+            self._next_retry = now + self.queue_delay
+        self._done(batch)
+
+    async def _read_spool(self) -> list[dict[str, Any]]:
+        """The spool's records; a corrupt spool is moved aside (never replayed blindly, never
+        allowed to stop the writer) and counted in ``health()``."""
+        try:
+            return await asyncio.to_thread(self.spool.read)
+        except SpoolCorrupt:
+            target, lines = await asyncio.to_thread(self.spool.set_aside)
+            self.set_aside += lines
+            log.exception("%s: spool corrupt; %d lines moved to %s for the operator",
+                      self.spec.chain, lines, target.name)
+            return []
 
     async def _replay(self, now: float) -> None:
         if now < self._next_retry:
             return
-        records = await asyncio.to_thread(self.spool.read)
+        records = await self._read_spool()
         if not records:
             self._spooled = 0
             return
         rows = [from_spool(self.spec, r) for r in records]
-        try:
-            for start in range(0, len(rows), self.max_batch):
-                await self._insert(rows[start : start + self.max_batch], dedup=True)
-        except UNAVAILABLE as exc:
-            log.info("%s chain: replay deferred (%s)", self.spec.chain, exc.__class__.__name__)
-            self._next_retry = now + self.retry_interval
-            return
-        except asyncpg.PostgresError as exc:
-            # Refused, not unreachable (e.g. a schema not migrated yet): keep the spool, and
-            # keep spooling new rows behind it so order holds; the operator sees the warning.
-            log.warning("%s chain: replay refused (SQLSTATE %s)", self.spec.chain, exc.sqlstate)
-            self._next_retry = now + self.retry_interval
-            return
+        dropped: set[UUID] = set()  # quarantined during this replay
+        for start in range(0, len(rows), self.max_batch):
+            chunk = rows[start : start + self.max_batch]
+            failure = await self._try(self._insert_dedup, chunk)
+            if failure is Failure.REJECTED:
+                failure = await self._replay_each(chunk, dropped)
+            if failure is not None:
+                log.info("%s chain: replay deferred (%s)", self.spec.chain, self.last_error)
+                self._next_retry = now + self.retry_interval
+                if dropped:  # never meet (and quarantine) those rows twice
+                    keep = [r for r, row in zip(records, rows, strict=True)
+                            if row["entry_id"] not in dropped]
+                    await asyncio.to_thread(self.spool.replace, keep)
+                    self._spooled = len(keep)
+                return
         await asyncio.to_thread(self.spool.clear)
         self.committed += len(rows)
         self.replays += 1
         log.info("%s chain: replayed %d spooled rows", self.spec.chain, len(rows))
         self._spooled = 0
+
+    async def _replay_each(self, rows: list[dict[str, Any]], dropped: set[UUID]
+                           ) -> Failure | None:
+        for row in rows:
+            failure = await self._try(self._insert_dedup, [row])
+            if failure is Failure.REJECTED:
+                await self._quarantine([row], self.last_error or "rejected")
+                dropped.add(row["entry_id"])
+            elif failure is not None:
+                return failure
+        return None
+
+    async def _insert_dedup(self, rows: list[dict[str, Any]]) -> None:
+        await self._insert(rows, dedup=True)
 
     async def _append(self, rows: list[dict[str, Any]]) -> None:
         """The steady-state path: one round trip per batch, optimistic on the cached head.
@@ -365,7 +407,7 @@ class ChainWriter:
         head and hash again. After a few lost races, fall back to the locking path.
         """
         spec = self.spec
-        async with _connection(self.pool, self.timeout) as conn:
+        async with connection(self.pool, self.timeout) as conn:
             for _ in range(3):
                 old = self._head
                 self._head = None  # stale unless this attempt succeeds
@@ -397,7 +439,7 @@ class ChainWriter:
         """The locking path (replay, contention): ``SELECT ... FOR UPDATE`` on the head."""
         self._head = None
         spec = self.spec
-        async with _connection(self.pool, self.timeout) as conn, conn.transaction():
+        async with connection(self.pool, self.timeout) as conn, conn.transaction():
             head_row = await conn.fetchrow(
                 "SELECT seq, row_hash FROM chain_heads WHERE chain = $1 FOR UPDATE",
                 spec.chain,

@@ -21,19 +21,11 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from carrier.errors import OperatorError
 from carrier.records import keys as keysmod
 from carrier.records.crypto import LocalKek
 from carrier.records.embedded import open_database
-from carrier.records.export import (
-    BundleInvalid,
-    export_audit,
-    load_or_create_signing_key,
-    verify_bundle,
-)
 from carrier.records.migrate import migrate, status
 from carrier.records.retention import PurgeTarget, RetentionPolicy, run_retention
 from carrier.records.store import Channel, ConsentKind, Records, verify_chain
@@ -201,19 +193,23 @@ def _keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _keys_reencrypt(args: argparse.Namespace) -> int:
-    async def go(records: Records) -> int:
+    async def go(records: Records) -> tuple[int, int]:
         async with records.pool.acquire() as conn:
             count = await keysmod.reencrypt_patients(conn, records.keys)
+            turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys)
         await records.audit(
             args.actor,
             "keys.reencrypt",
             ("patients", "*"),
             "operator",
-            {"rows": count, "version": records.keys.active_version},
+            {"rows": count, "version": records.keys.active_version, "turns": turns},
         )
-        return count
+        return count, turns
 
-    print(f"{_run(_with_records(args, go))} patient rows re-encrypted")
+    count, turns = _run(_with_records(args, go))
+    print(f"{count} patient rows re-encrypted")
+    if turns:
+        print(f"{turns} transcript turns stored in clear are now encrypted")
     return 0
 
 
@@ -304,66 +300,9 @@ def _verify_chain(args: argparse.Namespace) -> int:
 
 
 def register_audit(subparsers: Any) -> None:
-    parser = subparsers.add_parser("audit", help="audit log")
-    sub = parser.add_subparsers(dest="audit_command", required=True)
-    p = sub.add_parser("verify-chain", help="check the audit log's hash chain in the database")
-    _common(p)
-    p.set_defaults(func=_verify_chain, chain="audit")
-    p = sub.add_parser("export", help="write a signed bundle of audit rows")
-    _common(p)
-    p.add_argument("--from", dest="start", type=_when, required=True)
-    p.add_argument("--to", dest="end", type=_when, required=True)
-    p.add_argument("file", type=Path)
-    p.set_defaults(func=_audit_export)
-    p = sub.add_parser("verify", help="check an exported bundle offline")
-    p.add_argument("file", type=Path)
-    p.add_argument("--public-key", type=Path, help="PEM public key the bundle must be signed by")
-    p.set_defaults(func=_audit_verify)
+    from carrier.records.cli_audit import register  # noqa: PLC0415 - it imports this module
 
-
-def _audit_export(args: argparse.Namespace) -> int:
-    key = load_or_create_signing_key(args.data_dir / "keys" / "audit_signing.pem")
-
-    async def go(records: Records) -> Any:
-        now = datetime.now(UTC)
-        async with records.pool.acquire() as conn:
-            report = await export_audit(conn, args.start, args.end, args.file, key, now=now)
-        await records.audit(
-            args.actor,
-            "audit.export",
-            ("audit_log", f"{report.first_seq}-{report.last_seq}"),
-            "operator",
-            {"rows": report.count},
-            at=now,
-        )
-        return report
-
-    report = _run(_with_records(args, go))
-    print(
-        f"exported {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
-        f" signed by {report.key_fingerprint}"
-    )
-    return 0
-
-
-def _audit_verify(args: argparse.Namespace) -> int:
-    trusted = None
-    if args.public_key:
-        loaded = serialization.load_pem_public_key(args.public_key.read_bytes())
-        if not isinstance(loaded, Ed25519PublicKey):
-            raise OperatorError(f"{args.public_key} is not an Ed25519 public key")
-        trusted = loaded
-    try:
-        report = verify_bundle(args.file, trusted)
-    except BundleInvalid as exc:
-        raise OperatorError(f"{args.file}: INVALID: {exc}") from exc
-    except OSError as exc:
-        raise OperatorError(f"{args.file}: {exc.strerror}") from exc
-    print(
-        f"{args.file}: valid, {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
-        f" signed by {report.key_fingerprint}"
-    )
-    return 0
+    register(subparsers)
 
 
 # -- retention -----------------------------------------------------------------------------

@@ -44,6 +44,8 @@ class BundleReport:
     first_seq: int
     last_seq: int
     key_fingerprint: str
+    head_seq: int = 0  # the chain head when the bundle was exported
+    head_hash: bytes = b""
 
 
 def _line(value: Any) -> bytes:
@@ -82,7 +84,8 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     return loaded
 
 
-def _entry(row: asyncpg.Record) -> dict[str, Any]:
+def entry_of(row: Any) -> dict[str, Any]:
+    """An audit row as a bundle holds it."""
     out: dict[str, Any] = {n: row[n] for n in chainmod.AUDIT_FIELDS}
     out["entry_id"] = str(row["entry_id"])
     out["at"] = chainmod.micros(row["at"])
@@ -115,7 +118,7 @@ async def export_audit(
                 bounds["first"],
                 bounds["last"],
             )
-    entries = [_entry(r) for r in rows]
+    entries = [entry_of(r) for r in rows]
     body = b"".join(_line(e) for e in entries)
     manifest = {
         "format": FORMAT,
@@ -145,7 +148,8 @@ async def export_audit(
         os.fsync(fh.fileno())
     tmp.replace(path)
     return BundleReport(
-        len(entries), manifest["first_seq"], manifest["last_seq"], manifest["key_fingerprint"]
+        len(entries), manifest["first_seq"], manifest["last_seq"], manifest["key_fingerprint"],
+        head["seq"], bytes(head["row_hash"]),
     )
 
 
@@ -191,15 +195,17 @@ def _check_signature(
     return public
 
 
-def _check_entries(manifest: dict[str, Any], entry_lines: list[bytes]) -> int:
+def _check_entries(manifest: dict[str, Any], entry_lines: list[bytes]) -> list[dict[str, Any]]:
     body = b"".join(line + b"\n" for line in entry_lines)
     if hashlib.sha256(body).hexdigest() != manifest["entries_sha256"]:
         raise BundleInvalid("entry digest does not match the manifest")
     if len(entry_lines) != manifest["count"]:
         raise BundleInvalid("entry count does not match the manifest")
     rows = []
+    entries = []
     for number, line in enumerate(entry_lines, start=2):
         entry = _strict(line, f"line {number}")
+        entries.append(entry)
         row = dict(entry)
         row["at"] = _EPOCH + timedelta(microseconds=entry["at"])
         row["prev_hash"] = _hex(entry["prev_hash"], f"line {number} prev_hash")
@@ -211,10 +217,13 @@ def _check_entries(manifest: dict[str, Any], entry_lines: list[bytes]) -> int:
         faults = chainmod.verify("audit", rows, anchor=anchor, head=head)
         if faults:
             raise BundleInvalid(f"hash chain broken at {faults[0]}")
-    return len(rows)
+    return entries
 
 
-def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None = None) -> BundleReport:
+def read_bundle(
+    path: Path, trusted_key: Ed25519PublicKey | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The verified manifest and entries of a bundle (``BundleInvalid`` when it is not)."""
     raw = path.read_bytes()
     if not raw.endswith(b"\n"):
         raise BundleInvalid("bundle does not end with a newline")
@@ -227,5 +236,12 @@ def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None = None) -> Bu
         raise BundleInvalid("unknown bundle format")
     if manifest.get("key_fingerprint") != fingerprint(public):
         raise BundleInvalid("manifest names a different signing key")
-    count = _check_entries(manifest, lines[1:-1])
-    return BundleReport(count, manifest["first_seq"], manifest["last_seq"], fingerprint(public))
+    return manifest, _check_entries(manifest, lines[1:-1])
+
+
+def verify_bundle(path: Path, trusted_key: Ed25519PublicKey | None = None) -> BundleReport:
+    manifest, entries = read_bundle(path, trusted_key)
+    return BundleReport(
+        len(entries), manifest["first_seq"], manifest["last_seq"], manifest["key_fingerprint"],
+        manifest["head_seq"], bytes.fromhex(manifest["head_hash"]),
+    )

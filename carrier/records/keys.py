@@ -5,6 +5,8 @@ new ``field`` version (new writes use it at once; other processes pick it up whe
 a ciphertext naming a version they have not loaded). ``rewrap`` moves every data key under a
 new KEK (KEK rotation) without touching row ciphertexts. ``reencrypt_patients`` rewrites rows
 still under older versions so an old version can eventually be retired.
+``encrypt_legacy_transcripts`` encrypts transcript text stored in clear before migration 0302
+(the cell binding is ``calls.transcript_row_id``: ``<call_id>/<seq>``).
 """
 
 from __future__ import annotations
@@ -137,4 +139,29 @@ async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: 
                     *values,
                     active,
                 )
+            total += len(rows)
+
+
+async def encrypt_legacy_transcripts(conn: asyncpg.Connection, keys: KeyRing, *,
+                                     batch: int = 1000) -> int:
+    """Move transcript text stored in clear (before migration 0302) into ``text_ct``."""
+    total = 0
+    while True:
+        async with conn.transaction():
+            rows = await conn.fetch(
+                "SELECT call_id, seq, text FROM call_transcripts WHERE text IS NOT NULL"
+                " LIMIT $1 FOR UPDATE SKIP LOCKED",
+                batch,
+            )
+            if not rows:
+                return total
+            await conn.executemany(
+                "UPDATE call_transcripts SET text = NULL, text_ct = $3"
+                " WHERE call_id = $1 AND seq = $2",
+                [
+                    (r["call_id"], r["seq"], keys.encrypt(
+                        r["text"], "call_transcripts", "text_ct", f"{r['call_id']}/{r['seq']}"))
+                    for r in rows
+                ],
+            )
             total += len(rows)

@@ -41,18 +41,41 @@ class Spool:
                 os.fsync(self._fd)
         return self._fd
 
-    def append(self, records: list[dict[str, Any]]) -> None:
-        """Write and fsync ``records``; return only once they are on disk."""
+    @staticmethod
+    def _encode(records: list[dict[str, Any]]) -> bytes:
         lines = []
         for record in records:
             body = json.dumps(record, sort_keys=True, separators=(",", ":"))
             lines.append(f"{hashlib.sha256(body.encode()).hexdigest()} {body}\n")
-        data = "".join(lines).encode()
-        fd = self._open()
+        return "".join(lines).encode()
+
+    @staticmethod
+    def _write_all(fd: int, data: bytes) -> None:
         written = 0
         while written < len(data):
             written += os.write(fd, data[written:])
         os.fsync(fd)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Write and fsync ``records``; return only once they are on disk."""
+        self._write_all(self._open(), self._encode(records))
+
+    def replace(self, records: list[dict[str, Any]]) -> None:
+        """Atomically make ``records`` the spool's whole content (after a partial replay
+        moved some rows to the dead-letter file, so they are not met again)."""
+        self.close()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            self._write_all(fd, self._encode(records))
+        finally:
+            os.close(fd)
+        tmp.replace(self.path)
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -92,3 +115,48 @@ class Spool:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+    def set_aside(self) -> tuple[Path, int]:
+        """Move a corrupt spool out of the way (kept beside it for the operator) so the
+        writer can go on; returns where it went and how many lines it held."""
+        self.close()
+        lines = self.path.read_bytes().count(b"\n")
+        for n in range(1, 1000):
+            target = self.path.with_name(f"{self.path.name}.corrupt-{n}")
+            if not target.exists():
+                break
+        self.path.rename(target)
+        return target, lines
+
+
+def open_count(spool: Spool) -> tuple[int, int]:
+    """Records waiting in ``spool`` at start, and lines set aside because it was corrupt."""
+    try:
+        return len(spool.read()), 0
+    except SpoolCorrupt:
+        _, lines = spool.set_aside()
+        return 0, lines
+
+
+class DeadLetter:
+    """Rows a writer could never store (the database refuses the row itself).
+
+    Same line format as the spool, one ``{"reason": <error class>, "record": <row>}`` per
+    row, fsync'd before the writer acknowledges the append: a quarantined row is kept, not
+    lost, and waits for an operator. ``count`` is safe to show anywhere (no content).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._spool = Spool(path)
+        self.count = len(self._spool.read())
+
+    def put(self, records: list[dict[str, Any]], reason: str) -> None:
+        self._spool.append([{"reason": reason, "record": r} for r in records])
+        self.count += len(records)
+
+    def read(self) -> list[dict[str, Any]]:
+        return self._spool.read()
+
+    def close(self) -> None:
+        self._spool.close()

@@ -83,10 +83,8 @@ async def test_outbound_reminder_confirmed_by_voice(
     status = await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
     assert status == "confirmed"
-    rows = await records.pool.fetch(
-        "SELECT speaker, text FROM call_transcripts WHERE call_id = $1 ORDER BY seq",
-        call.call_id)
-    text = " ".join(r["text"] for r in rows)
+    rows = await records.call_transcript(call.call_id)
+    text = " ".join(t for _, t in rows)
     assert rows
     assert "Testa" not in text
     assert "1980" not in text
@@ -121,7 +119,10 @@ async def test_inbound_opt_out_by_voice(
         "SELECT audio_ct, sample_rate FROM call_recordings WHERE call_id = $1", call.call_id)
     assert row is not None
     assert row["sample_rate"] == 16000
-    audio = records.keys.decrypt(row["audio_ct"], "call_recordings", "audio_ct", call.call_id)
+    kept = await records.call_recording(call.call_id)
+    assert kept is not None
+    audio, rate = kept
+    assert rate == 16000
     assert len(audio) > 16000  # more than half a second of the caller's voice
     assert audio[:4096] not in row["audio_ct"]  # stored encrypted, not as PCM
 

@@ -141,9 +141,7 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
     assert result.outcome == "confirmed", result.path
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"
-    rows = await records.pool.fetch(
-        "SELECT text FROM call_transcripts WHERE call_id = $1 ORDER BY seq", call.call_id)
-    stored = " ".join(r["text"] for r in rows)
+    stored = " ".join(t for _, t in await records.call_transcript(call.call_id))
     assert "[NAME]" in stored
     assert "Testa" not in stored
     assert "nineteen eighty" not in stored.lower()

@@ -25,6 +25,21 @@ def test_append_read_clear(tmp_path) -> None:
     assert spool.read() == [{"n": 4}]
 
 
+def test_replace_and_set_aside(tmp_path) -> None:
+    spool = Spool(tmp_path / "s" / "outbox.jsonl")
+    spool.append([{"n": 1}, {"n": 2}, {"n": 3}])
+    spool.replace([{"n": 1}, {"n": 3}])
+    spool.append([{"n": 4}])  # appends continue on the new file
+    assert [r["n"] for r in Spool(spool.path).read()] == [1, 3, 4]
+    assert not spool.path.with_name("outbox.jsonl.tmp").exists()
+    spool.path.write_bytes(b"0000 {}\n" + spool.path.read_bytes())
+    with pytest.raises(SpoolCorrupt):
+        spool.read()
+    target, lines = spool.set_aside()
+    assert (target.name, lines) == ("outbox.jsonl.corrupt-1", 4)
+    assert spool.read() == []
+
+
 def test_torn_last_line_is_ignored(tmp_path) -> None:
     spool = Spool(tmp_path / "audit.jsonl")
     spool.append([{"n": 1}, {"n": 2}])

@@ -1,0 +1,184 @@
+"""``carrier audit``: check the chain, export signed bundles, anchor and verify the chain.
+
+* ``audit verify-chain``: the audit chain in the database, against itself.
+* ``audit export --from --to FILE``: a signed bundle; its head is also signed into the
+  checkpoints file.
+* ``audit checkpoint``: sign the current heads of both chains into the checkpoints file now
+  (``carrier serve`` does it every ``keys.checkpoint_interval_s``).
+* ``audit verify``: both live chains, against themselves and against every signed
+  checkpoint; with ``--against BUNDLE`` (repeatable) also against earlier signed exports:
+  every entry of the bundle must still be there unchanged and the chain must extend it.
+* ``audit verify FILE``: check one exported bundle offline (no database).
+
+The trusted key is ``--public-key`` (PEM) or the data folder's signing key.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from carrier.errors import OperatorError
+from carrier.records.anchor import (
+    Anchor,
+    AnchorInvalid,
+    check_bundle,
+    check_checkpoints,
+    checkpoints_path,
+    load_public_key,
+    read_checkpoints,
+    signing_key_path,
+)
+from carrier.records.cli import _common, _run, _verify_chain, _when, _with_conn, _with_records
+from carrier.records.export import (
+    BundleInvalid,
+    export_audit,
+    load_or_create_signing_key,
+    verify_bundle,
+)
+from carrier.records.store import Records, verify_chain
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("audit", help="audit log")
+    sub = parser.add_subparsers(dest="audit_command", required=True)
+    p = sub.add_parser("verify-chain", help="check the audit log's hash chain in the database")
+    _common(p)
+    p.set_defaults(func=_verify_chain, chain="audit")
+    p = sub.add_parser("export", help="write a signed bundle of audit rows")
+    _common(p)
+    p.add_argument("--from", dest="start", type=_when, required=True)
+    p.add_argument("--to", dest="end", type=_when, required=True)
+    p.add_argument("file", type=Path)
+    p.set_defaults(func=_audit_export)
+    p = sub.add_parser("checkpoint", help="sign the chain heads into the checkpoints file")
+    _common(p)
+    p.set_defaults(func=_audit_checkpoint)
+    p = sub.add_parser(
+        "verify",
+        help="check the live chains against signed checkpoints and bundles,"
+        " or (with FILE) one exported bundle offline",
+    )
+    _common(p)
+    p.add_argument("file", type=Path, nargs="?", help="an exported bundle to check offline")
+    p.add_argument("--public-key", type=Path, help="PEM public key things must be signed by")
+    p.add_argument("--against", type=Path, action="append", default=[], metavar="BUNDLE",
+                   help="an earlier signed export the live chain must still contain")
+    p.add_argument("--checkpoints", type=Path, help="checkpoints file (default in data dir)")
+    p.set_defaults(func=_audit_verify)
+
+
+def _anchor(args: argparse.Namespace) -> Anchor:
+    return Anchor(checkpoints_path(args.data_dir),
+                  load_or_create_signing_key(signing_key_path(args.data_dir)))
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    anchor = _anchor(args)
+
+    async def go(records: Records) -> Any:
+        now = datetime.now(UTC)
+        async with records.pool.acquire() as conn:
+            report = await export_audit(conn, args.start, args.end, args.file, anchor.key,
+                                        now=now)
+        anchor.record("audit", report.head_seq, report.head_hash, source="export", at=now)
+        await records.audit(
+            args.actor,
+            "audit.export",
+            ("audit_log", f"{report.first_seq}-{report.last_seq}"),
+            "operator",
+            {"rows": report.count},
+            at=now,
+        )
+        return report
+
+    report = _run(_with_records(args, go))
+    print(
+        f"exported {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
+        f" signed by {report.key_fingerprint}"
+    )
+    return 0
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    anchor = _anchor(args)
+
+    async def go(conn: asyncpg.Connection) -> int:
+        return await anchor.checkpoint(conn, source="operator")
+
+    print(f"{_run(_with_conn(args, go))} chain head(s) signed into {anchor.path}")
+    return 0
+
+
+def _trusted(args: argparse.Namespace) -> Ed25519PublicKey | None:
+    path = args.public_key or signing_key_path(args.data_dir).with_suffix(".pub.pem")
+    if not path.exists():
+        if args.public_key:
+            raise OperatorError(f"{path}: no such file")
+        return None
+    try:
+        return load_public_key(path)
+    except (TypeError, ValueError) as exc:
+        raise OperatorError(f"{path} is not an Ed25519 public key") from exc
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    if args.file is not None and not args.against:
+        return _verify_bundle_offline(args)
+    trusted = _trusted(args)
+    cp_path = args.checkpoints or checkpoints_path(args.data_dir)
+    if trusted is None and (cp_path.exists() or args.against):
+        raise OperatorError("no public key to check signatures with (--public-key)")
+    try:
+        checkpoints = [] if trusted is None else read_checkpoints(cp_path, trusted)
+    except AnchorInvalid as exc:
+        raise OperatorError(f"checkpoints INVALID: {exc}") from exc
+
+    async def go(conn: asyncpg.Connection) -> tuple[list[str], list[str]]:
+        problems = [f"{chain} chain: {fault}" for chain in ("audit", "consent")
+                    for fault in await verify_chain(conn, chain)]
+        problems += await check_checkpoints(conn, checkpoints)
+        notes = []
+        for bundle in [*args.against, *([args.file] if args.file else [])]:
+            try:
+                found, checked = await check_bundle(conn, bundle, trusted)
+            except BundleInvalid as exc:
+                raise OperatorError(f"{bundle}: INVALID: {exc}") from exc
+            problems += [f"{bundle.name}: {p}" for p in found]
+            notes.append(f"{bundle.name}: {checked} entries present unchanged")
+        return problems, notes
+
+    # As the database owner: verification must not depend on the app role's view.
+    problems, notes = _run(_with_conn(args, go))
+    for problem in problems:
+        print(f"TAMPERED: {problem}")
+    if problems:
+        raise OperatorError(f"the live chains do not match what was signed"
+                            f" ({len(problems)} problem(s))")
+    if not checkpoints:
+        print(f"warning: no signed checkpoints in {cp_path}; checked against itself only")
+    print(f"audit and consent chains intact; consistent with {len(checkpoints)} signed"
+          " checkpoint(s)")
+    for note in notes:
+        print(note)
+    return 0
+
+
+def _verify_bundle_offline(args: argparse.Namespace) -> int:
+    trusted = _trusted(args) if args.public_key else None
+    try:
+        report = verify_bundle(args.file, trusted)
+    except BundleInvalid as exc:
+        raise OperatorError(f"{args.file}: INVALID: {exc}") from exc
+    except OSError as exc:
+        raise OperatorError(f"{args.file}: {exc.strerror}") from exc
+    print(
+        f"{args.file}: valid, {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
+        f" signed by {report.key_fingerprint}"
+    )
+    return 0

@@ -1,0 +1,168 @@
+"""Patients: PHI encrypted per cell, found by keyed blind index, every access audited.
+
+* ``add_patient`` / ``get_patient`` / ``find_patients_by_phone``: PHI is AES-256-GCM encrypted
+  per cell (``KeyRing``); phone lookup is by keyed blind index. Reads raise
+  ``RecordsUnavailable`` when the database cannot be reached (a caller degrades to an
+  unknown-caller path); pass ``queued=True`` to log the read without waiting for a commit.
+* ``set_patient_address`` / ``patient_address``: the state (two letters) and IANA time zone
+  the dialer's calling rules need; neither is a Safe Harbor identifier, stored in clear.
+* ``patient_exists``: whether an id is known (loaders that must not add twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from carrier.records.audit import AuditLog, now_or
+from carrier.records.crypto import UnknownKeyVersion, normalize_e164
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: UUID
+    name: str
+    phone: str
+    dob: date | None
+    member_id: str | None
+
+    def __repr__(self) -> str:  # never print PHI by accident
+        return f"Patient(id={self.id})"
+
+
+@dataclass(frozen=True)
+class PatientAddress:
+    """Where a patient lives, as coarse as the calling rules need."""
+
+    state: str | None  # two upper-case letters, e.g. "CA"
+    time_zone: str | None  # IANA name, e.g. "America/Los_Angeles"
+
+
+class Patients(AuditLog):
+    def encrypt_patient(
+        self, pid: UUID, name: str, phone: str, dob: date | None, member_id: str | None
+    ) -> tuple[Any, ...]:
+        """The row tuple stored for a patient (also used by bulk loaders)."""
+        e164 = normalize_e164(phone)
+        k = self.keys
+        return (
+            pid,
+            k.phone_index(e164),
+            k.encrypt(e164, "patients", "phone_ct", pid),
+            k.encrypt(name, "patients", "name_ct", pid),
+            None if dob is None else k.encrypt(dob.isoformat(), "patients", "dob_ct", pid),
+            None if member_id is None else k.encrypt(member_id, "patients", "member_id_ct", pid),
+            k.active_version,
+        )
+
+    async def add_patient(
+        self,
+        name: str,
+        phone: str,
+        *,
+        dob: date | None = None,
+        member_id: str | None = None,
+        actor: str,
+        reason: str,
+        at: datetime | None = None,
+        patient_id: UUID | None = None,
+        address: PatientAddress | None = None,
+    ) -> UUID:
+        # A caller may fix the id (a stable id derived from an EHR or demo id).
+        pid = patient_id or uuid4()
+        row = self.encrypt_patient(pid, name, phone, dob, member_id)
+        where = address or PatientAddress(None, None)
+        await self.pool.execute(
+            "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
+            " key_version, created_at, state, time_zone)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            *row,
+            now_or(at),
+            where.state,
+            where.time_zone,
+        )
+        await self.audit(actor, "patient.create", ("patient", pid), reason, at=at)
+        return pid
+
+    async def set_patient_address(
+        self, patient_id: UUID, address: PatientAddress, *, actor: str, reason: str
+    ) -> bool:
+        """Record where a patient lives; False when there is no such patient."""
+        status = await self.pool.execute(
+            "UPDATE patients SET state = $2, time_zone = $3 WHERE id = $1",
+            patient_id,
+            address.state,
+            address.time_zone,
+        )
+        found = bool(status.endswith(" 1"))
+        await self.audit(actor, "patient.address", ("patient", patient_id), reason,
+                         {"found": found})
+        return found
+
+    async def patient_address(self, patient_id: UUID) -> PatientAddress | None:
+        """The patient's state and time zone (None: no such patient, or neither known)."""
+        row = await self._read(lambda conn: conn.fetchrow(
+            "SELECT state, time_zone FROM patients WHERE id = $1", patient_id,
+            timeout=self.read_timeout))
+        if row is None or (row["state"] is None and row["time_zone"] is None):
+            return None
+        return PatientAddress(row["state"], row["time_zone"])
+
+    async def patient_exists(self, patient_id: UUID) -> bool:
+        return bool(await self.pool.fetchval("SELECT 1 FROM patients WHERE id = $1", patient_id))
+
+    async def _decrypt_patient(self, row: Mapping[str, Any]) -> Patient:
+        try:
+            return self._decode(row)
+        except UnknownKeyVersion:
+            await self.reload_keys()  # another process rotated the data key
+            return self._decode(row)
+
+    def _decode(self, row: Mapping[str, Any]) -> Patient:
+        pid = row["id"]
+        k = self.keys
+
+        def opt(col: str) -> str | None:
+            return (
+                None if row[col] is None else k.decrypt_str(bytes(row[col]), "patients", col, pid)
+            )
+
+        dob = opt("dob_ct")
+        return Patient(
+            id=pid,
+            name=k.decrypt_str(bytes(row["name_ct"]), "patients", "name_ct", pid),
+            phone=k.decrypt_str(bytes(row["phone_ct"]), "patients", "phone_ct", pid),
+            dob=None if dob is None else date.fromisoformat(dob),
+            member_id=opt("member_id_ct"),
+        )
+
+    async def get_patient(
+        self, patient_id: UUID, *, actor: str, reason: str, queued: bool = False
+    ) -> Patient | None:
+        row = await self._read(lambda conn: conn.fetchrow(
+            "SELECT * FROM patients WHERE id = $1", patient_id, timeout=self.read_timeout))
+        await self.audit(
+            actor, "patient.read", ("patient", patient_id), reason, {"found": row is not None},
+            queued=queued,
+        )
+        return None if row is None else await self._decrypt_patient(row)
+
+    async def find_patients_by_phone(
+        self, phone: str, *, actor: str, reason: str, queued: bool = False
+    ) -> list[Patient]:
+        rows = await self._read(lambda conn: conn.fetch(
+            "SELECT * FROM patients WHERE phone_bidx = $1 ORDER BY created_at",
+            self.keys.phone_index(phone), timeout=self.read_timeout))
+        patients = [await self._decrypt_patient(r) for r in rows]
+        await self.audit(
+            actor,
+            "patient.lookup",
+            ("patient", ",".join(str(p.id) for p in patients) or "-"),
+            reason,
+            {"matches": len(patients)},
+            queued=queued,
+        )
+        return patients
