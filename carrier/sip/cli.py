@@ -136,7 +136,7 @@ async def _place(settings: Settings, records: Records, args: argparse.Namespace,
             if isinstance(call, DialFailure):
                 print(f"call failed: {call.code or ''} {call.outcome.value} ({call.reason})")
                 return 1
-            print(f"answered on trunk {call.context.get('trunk')} ({clearance.rule})")
+            print(f"answered: 200 on trunk {call.context.get('trunk')} ({clearance.rule})")
             await gateway.run_outbound(call, {})
             media = call.media
             if isinstance(media, MediaSession):

@@ -284,3 +284,14 @@ async def test_two_dialer_processes_share_one_campaign(
     every = dialled[0] + dialled[1]
     assert sorted(every) == sorted(f"p{i}" for i in range(150))  # each exactly once
     assert all(dialled), [len(d) for d in dialled]  # both processes took a share
+
+
+async def test_one_dnc_lookup_per_decision(pool: asyncpg.Pool) -> None:
+    """Gate inputs come from one place (`inputs.gate_facts`): the runner used to ask the
+    records for the number's DNC standing twice per decision (org, then national)."""
+    await seed(pool, 3)
+    clock = FakeClock()
+    facts = FakeFacts()
+    report = await make_runner(pool, clock, FakeDialer(clock), facts=facts).run_once()
+    assert report.dialled == 3
+    assert facts.lookups == 3
