@@ -87,7 +87,8 @@ async def test_service_dials_through_the_gateway_and_stops_on_confirmation(
     assert len(gateway.requests) == 1
     req = gateway.requests[0]
     assert (req.to, req.trunk, req.max_duration_s) == ("+12125550188", "demo", 60.0)
-    assert req.clearance is not None and req.clearance.rule == "allowed"
+    assert req.clearance is not None
+    assert req.clearance.rule == "allowed"
     # The carrier names the purpose; which workflow serves it is the application's choice.
     assert gateway.contexts[0]["purpose"] == "appointment_reminder"
     assert gateway.contexts[0]["appointment_id"] == "a1"
