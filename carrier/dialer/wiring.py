@@ -33,22 +33,29 @@ def rules_dir_of(settings: Settings) -> Path:
 
 
 def gate_from_settings(settings: Settings, rules_dir: Path | None = None) -> Gate:
-    rules = load_rules(rules_dir or rules_dir_of(settings))
+    return _gate_of(rules_dir or rules_dir_of(settings))
+
+
+def _gate_of(rules_dir: Path | None) -> Gate:
+    rules = load_rules(rules_dir if rules_dir and rules_dir.is_dir() else DEFAULT_RULES_DIR)
     return Gate(rules, PackageHolidays(rules))
 
 
 async def gate_once(records: Records, patient_id: str, purpose: str, now: dt.datetime,
-                    *, gate: Gate, contact: Contact | None = None,
+                    *, gate: Gate | None = None, rules_dir: Path | None = None,
+                    contact: Contact | None = None,
                     facts: ComplianceFacts | None = None, outreach_id: int = 0) -> Decision:
     """One compliance decision for one patient outside a campaign, recorded in the audit
     log like the runner's (the demo call, `carrier call`, operators checking why a call
     would not go). ``contact`` overrides the patient record's (a number the operator
-    gave), ``facts`` the records' consent and DNC lookups; its inputs come from the same
+    gave), ``facts`` the records' consent and DNC lookups; without ``gate`` the rules of
+    ``rules_dir`` (or the shipped ones) decide; its inputs come from the same
     `inputs.gate_facts` as every other decision."""
     if contact is None:
         contact = await RecordsDirectory(records).contact(patient_id)
         if contact is None:
             raise ConfigError("records", patient_id, "no such patient in the records store")
+    gate = gate or _gate_of(rules_dir)
     request = request_for(patient_id, purpose, contact)
     inputs = await gate_facts(request, facts or RecordsFacts(records),
                               OutreachStore(records.pool), now)
