@@ -444,8 +444,8 @@ class Gateway:
                          {"origid": req.origid, "identities": sum(
                              1 for h in headers if h[0] == "Identity"), "trunk": trunk.name})
         try:
-            answered = await sipcall.wait_for((CallAnswered, CallFailed),
-                                              timeout=req.ring_timeout_s)
+            answered: CallAnswered | CallFailed = await sipcall.wait_for(
+                (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
         except TimeoutError:
             sipcall.cancel()
             await media.close()

@@ -62,7 +62,7 @@ class Backoff:
     cap: float = 60.0
 
     def delay(self, failures: int) -> float:
-        return min(self.cap, self.base * 2 ** max(0, failures - 1))
+        return float(min(self.cap, self.base * 2.0 ** max(0, failures - 1)))
 
 
 def dial_result(outcome: CallOutcome | None) -> DialResult:
