@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from carrier.call import DialFailure, DialOutcome, DialRequest
+from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.cli import main
 from carrier.gateway import Gateway
 from carrier.settings import Settings, load_settings
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed
 from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp
+from carrier.trunks import TrunkState
 
 pytestmark = pytest.mark.postgres
 REPO = Path(__file__).resolve().parents[2]
@@ -143,3 +146,44 @@ async def test_gateway_dial_refuses_a_request_without_clearance(tmp_path: Path) 
     assert (got.outcome, got.code) == (DialOutcome.REJECTED, 403)
     assert audited == [("dial.refused", "no compliance clearance")]
     assert trunk.invites == []
+
+
+async def test_gateway_fails_over_on_503_and_probes_the_trunk_back(tmp_path: Path) -> None:
+    """One trunk pool for every outbound call: a 503 from the primary marks it down and
+    the secondary carries the call; after the hold-down an OPTIONS probe brings the
+    primary back (the old `trunk_up` flag never reset)."""
+    from carrier.app import _probe_trunk  # noqa: PLC0415 - the composition root's prober
+
+    base = load_settings(REPO / "config", env={})
+    down, up = Trunk(503), Trunk()
+    async with SipEndpoint(LOCAL, on_call=down) as ep1, SipEndpoint(LOCAL, on_call=up) as ep2:
+        primary = dataclasses.replace(base.trunk("demo"), port=ep1.port("UDP"),
+                                      failover="backup")
+        backup = dataclasses.replace(base.trunk("demo"), name="backup", port=ep2.port("UDP"))
+        settings = dataclasses.replace(base, trunks=(primary, backup))
+        async with Gateway(settings, endpoint_config=LOCAL) as gw:
+            req = DialRequest(to=TEST_NUMBER, from_number="+15550100100", trunk="demo",
+                              origid="o-2", clearance=Clearance("operator_test",
+                                                                operator_test=True))
+            placed = await gw.place(req)
+            assert isinstance(placed.result, Call)
+            assert (placed.trunk, placed.down) == ("backup", ("demo",))
+            assert (len(down.invites), len(up.invites)) == (1, 1)
+            await placed.result.hangup("done")
+            gw.trunks.release("backup")
+            pool = gw.trunks.pool
+            assert pool.state("demo") is TrunkState.DOWN
+            pool.hold_down = 0.0  # the test does not wait 30 s for the hold-down
+            pool.mark_down("demo", time.monotonic())
+            stop = asyncio.Event()
+            prober = asyncio.ensure_future(gw.trunks.probe_loop(
+                lambda name: _probe_trunk(gw, name), stop, idle=0.05))
+            try:
+                for _ in range(200):  # bounded wait on the real OPTIONS round trip
+                    if pool.state("demo") is TrunkState.UP:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                stop.set()
+                await prober
+            assert pool.state("demo") is TrunkState.UP

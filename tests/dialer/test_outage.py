@@ -11,19 +11,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from agent.scheduling.outreach import CalendarAppointments
+from carrier.cli import main
 from carrier.dialer.service import Backoff, DialerService
 from carrier.health import Health, Liveness, fetch_health, serve_health
 from carrier.records.embedded import EmbeddedPostgres
 from carrier.records.migrate import migrate
+from carrier.sip.endpoint import EndpointConfig, SipEndpoint
 from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
 from tests.dialer.test_integration_records import add_appointment
 
 pytestmark = pytest.mark.postgres
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def _until(cond: Callable[[], bool], what: str, *, seconds: float = 60) -> None:
@@ -80,3 +84,24 @@ async def test_dialer_passes_survive_a_database_outage(
     for r in retries:  # by error class only: no numbers, no names
         assert set(vars(r)) >= {"error", "failures", "retry_in_s"}
         assert "+1" not in r.getMessage()
+
+
+async def test_carrier_health_exits_non_zero_naming_the_failed_component(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = Liveness("dialer", max_failures=1)
+    health = Health()
+    health.register("dialer", live.health)
+    config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
+    async with SipEndpoint(config) as sip, serve_health(health, "127.0.0.1", 0) as port:
+        monkeypatch.setenv("CARRIER_HEALTH__PORT", str(port))
+        monkeypatch.setenv("CARRIER_SIP__UDP_PORT", str(sip.port("UDP")))
+        argv = ["--config-dir", str(REPO / "config"), "health", "--timeout", "3"]
+        # The CLI runs its own event loop (asyncio.run); keep it off the test's loop.
+        assert await asyncio.to_thread(main, argv) == 0
+        live.failure(ConnectionRefusedError())
+        assert await asyncio.to_thread(main, argv) == 1
+    out = capsys.readouterr().out
+    assert "OPTIONS -> 200" in out
+    assert "FAIL dialer: 1 failed passes in a row (last: ConnectionRefusedError)" in out
+    assert 'health -> 503 ["dialer"]' in out
