@@ -14,9 +14,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
-from carrier.call import Call, Clearance, DialFailure, DialOutcome
-from carrier.call import DialRequest as GatewayRequest
-from carrier.dialer.gate import ALLOWED, DialRequest
+from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
+from carrier.dialer.gate import ALLOWED, GateRequest
 from carrier.dialer.ports import DialResult, Outcome
 from carrier.plugin import CallOutcome
 from carrier.trunk_service import Placed
@@ -30,13 +29,13 @@ _FAILURES = {
 
 
 class OutboundGateway(Protocol):
-    async def place(self, request: GatewayRequest) -> Placed[Call | DialFailure]: ...
+    async def place(self, request: DialRequest) -> Placed[Call | DialFailure]: ...
 
     async def run_outbound(self, call: Call, context: dict[str, Any]
                            ) -> CallOutcome | None: ...
 
 
-OnAnswer = Callable[[Call, DialRequest], Awaitable[DialResult]]
+OnAnswer = Callable[[Call, GateRequest], Awaitable[DialResult]]
 
 
 class GatewayDialer:
@@ -46,11 +45,11 @@ class GatewayDialer:
         self.on_answer = on_answer
 
     async def dial(
-        self, request: DialRequest, trunk: str, *, max_call_seconds: int | None,
+        self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
         context: Mapping[str, Any] | None = None,
     ) -> DialResult:
         placed = await self.gateway.place(
-            GatewayRequest(
+            DialRequest(
                 to=request.number,
                 from_number=self.caller_id,
                 trunk=trunk,

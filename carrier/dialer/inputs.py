@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from carrier.dialer.gate import DialRequest, GateFacts
+from carrier.dialer.gate import GateFacts, GateRequest
 from carrier.dialer.ports import CallHistory, ComplianceFacts, Contact
 
 # The longest frequency cap the rules may express looks this far back.
 HISTORY_WINDOW = dt.timedelta(days=7)
 
 
-def request_for(patient_id: str, purpose: str, contact: Contact) -> DialRequest:
+def request_for(patient_id: str, purpose: str, contact: Contact) -> GateRequest:
     """The gate's request for calling ``contact`` about ``purpose``."""
-    return DialRequest(
+    return GateRequest(
         patient_id=patient_id,
         number=contact.number,
         purpose=purpose,
@@ -30,7 +30,7 @@ def request_for(patient_id: str, purpose: str, contact: Contact) -> DialRequest:
 
 
 async def gate_facts(
-    request: DialRequest, facts: ComplianceFacts, history: CallHistory, now: dt.datetime
+    request: GateRequest, facts: ComplianceFacts, history: CallHistory, now: dt.datetime
 ) -> GateFacts:
     """Consent, do-not-call standing (one lookup) and prior calls for ``request``."""
     consent = await facts.consent(request.patient_id)

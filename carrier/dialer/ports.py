@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from carrier.dialer.gate import Address, Consent, Decision, DialRequest, PriorCall
+from carrier.dialer.gate import Address, Consent, Decision, GateRequest, PriorCall
 
 
 class Outcome(enum.StrEnum):
@@ -42,7 +42,7 @@ class Dialer(Protocol):
     trunk pool (`carrier.trunk_service.TrunkSlots`): the gateway; a fake in unit tests."""
 
     async def dial(
-        self, request: DialRequest, trunk: str, *, max_call_seconds: int | None,
+        self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
         context: Mapping[str, Any] | None = None,
     ) -> DialResult:
         """`context`: ids for the call handler (the appointment), never PHI."""
@@ -93,6 +93,6 @@ class DecisionRecorder(Protocol):
     """Writes every gate decision to the audit log (spooled if Postgres is down)."""
 
     async def record(
-        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+        self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> None: ...
 

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from uuid import UUID
 
-from carrier.dialer.gate import Address, Consent, Decision, DialRequest
+from carrier.dialer.gate import Address, Consent, Decision, GateRequest
 from carrier.dialer.ports import Contact, DncFacts
 from carrier.records.store import PhiInDetails, Records
 
@@ -81,7 +81,7 @@ class RecordsDecisionRecorder:
         self.records = records
 
     async def record(
-        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+        self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> None:
         details: dict[str, str | int | bool] = {
             "patient_id": request.patient_id,

@@ -27,7 +27,7 @@ from carrier.dialer.campaign import (
     after_dial,
     after_refusal,
 )
-from carrier.dialer.gate import Decision, DialRequest, Gate
+from carrier.dialer.gate import Decision, Gate, GateRequest
 from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import (
     ComplianceFacts,
@@ -87,7 +87,7 @@ class DialerRunner:
 
     async def _prepare(
         self, lease: Lease, report: PassReport
-    ) -> tuple[DialRequest, Decision, int] | None:
+    ) -> tuple[GateRequest, Decision, int] | None:
         """Gate the outreach; (request, decision, attempt id) when it may be dialled now."""
         now = self.clock()
         if self.appointments is not None and lease.campaign != NO_SHOW_CAMPAIGN:
@@ -133,7 +133,7 @@ class DialerRunner:
         self,
         lease: Lease,
         *,
-        request: DialRequest,
+        request: GateRequest,
         decision: Decision,
         attempt: int,
         report: PassReport,

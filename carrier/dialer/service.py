@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 
 from carrier.call import Call
-from carrier.dialer.gate import DialRequest
+from carrier.dialer.gate import GateRequest
 from carrier.dialer.gateway_adapter import GatewayDialer, OutboundGateway
 from carrier.dialer.ports import DialResult, Outcome
 from carrier.dialer.records_adapter import (
@@ -93,7 +93,7 @@ class DialerService:
     def build(cls, settings: Settings, records: Records, gateway: OutboundGateway,
               appointments: AppointmentSource, *, rules_dir: Path | None = None,
               worker: str | None = None) -> DialerService:
-        async def on_answer(call: Call, request: DialRequest) -> DialResult:
+        async def on_answer(call: Call, request: GateRequest) -> DialResult:
             context = {
                 "patient_id": request.patient_id,
                 "purpose": request.purpose,

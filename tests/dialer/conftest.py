@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from carrier.dialer.campaign import CampaignPolicy
-from carrier.dialer.gate import Consent, Decision, DialRequest, Gate
+from carrier.dialer.gate import Consent, Decision, Gate, GateRequest
 from carrier.dialer.holiday_calendar import PackageHolidays
 from carrier.dialer.ports import Contact, DialResult, DncFacts, Outcome
 from carrier.dialer.rules import load_rules
@@ -79,7 +79,7 @@ class FakeRecorder:
     decisions: list[tuple[int, str, bool]] = field(default_factory=list)
 
     async def record(
-        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+        self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> None:
         self.decisions.append((outreach_id, decision.rule, decision.allowed))
 
@@ -97,7 +97,7 @@ class FakeDialer:
     trunk pool (`TrunkSlots`) on the fake clock; records every attempt with its time."""
 
     clock: FakeClock
-    script: Callable[[DialRequest, str, int], DialResult] | None = None
+    script: Callable[[GateRequest, str, int], DialResult] | None = None
     dials: list[tuple[str, str, float]] = field(default_factory=list)
     max_seconds: list[int | None] = field(default_factory=list)
     contexts: list[Mapping[str, object]] = field(default_factory=list)
@@ -108,7 +108,7 @@ class FakeDialer:
     def __post_init__(self) -> None:
         self.slots = TrunkSlots(self.trunks, clock=self.clock.monotonic, sleep=self.clock.sleep)
 
-    async def attempt(self, request: DialRequest, trunk: str) -> DialResult:
+    async def attempt(self, request: GateRequest, trunk: str) -> DialResult:
         self.dials.append((request.patient_id, trunk, self.clock.monotonic()))
         for _ in range(self.yields):  # let other tasks and workers interleave
             await asyncio.sleep(0)
@@ -118,7 +118,7 @@ class FakeDialer:
         return self.script(request, trunk, n)
 
     async def dial(
-        self, request: DialRequest, trunk: str, *, max_call_seconds: int | None,
+        self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
         context: Mapping[str, object] | None = None,
     ) -> DialResult:
         self.max_seconds.append(max_call_seconds)

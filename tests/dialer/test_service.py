@@ -13,8 +13,7 @@ import asyncpg
 import pytest
 
 from agent.scheduling.outreach import CalendarAppointments
-from carrier.call import DialFailure, DialOutcome
-from carrier.call import DialRequest as GatewayRequest
+from carrier.call import DialFailure, DialOutcome, DialRequest
 from carrier.dialer.ports import Outcome
 from carrier.dialer.service import Backoff, DialerService, dial_result
 from carrier.plugin import AmdResult, CallOutcome, OutcomeKind
@@ -45,10 +44,10 @@ class FakeGateway:
     """The gateway's boundary: place() -> Placed, run_outbound(call, context) -> outcome."""
 
     fail_first: DialOutcome | None = None
-    requests: list[GatewayRequest] = field(default_factory=list)
+    requests: list[DialRequest] = field(default_factory=list)
     contexts: list[dict[str, Any]] = field(default_factory=list)
 
-    async def place(self, req: GatewayRequest) -> Placed[Any]:
+    async def place(self, req: DialRequest) -> Placed[Any]:
         self.requests.append(req)
         if self.fail_first is not None and len(self.requests) == 1:
             return Placed(DialFailure(self.fail_first, None, "", req.trunk), req.trunk, ())
@@ -96,3 +95,12 @@ async def test_service_dials_through_the_gateway_and_stops_on_confirmation(
     [status] = await service.runner.store.status(fixed)
     assert status.confirmed == 1
     assert service.liveness.health().ok
+
+
+def test_every_calendar_status_has_a_dialer_state() -> None:
+    """The dialer's own status list drifted ('no_show' was never a status); now the
+    calendar maps each of its statuses onto the port's states, and none is missing."""
+    from agent.scheduling.model import AppointmentStatus  # noqa: PLC0415
+    from agent.scheduling.outreach import STATE_OF  # noqa: PLC0415
+
+    assert set(STATE_OF) == set(AppointmentStatus)
