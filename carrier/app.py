@@ -164,7 +164,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             yield Stack(settings, records, gateway, app, dsn, health, dialer)
 
 
-async def _probe_trunk(gateway: Gateway, name: str) -> bool:
+async def probe_trunk(gateway: Gateway, name: str) -> bool:
     trunk = gateway.settings.trunk(name)
     try:
         status = await gateway.endpoint.options(
@@ -180,7 +180,7 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
     async with (serve_health(stack.health, settings.health.bind_host, settings.health.port),
                 asyncio.TaskGroup() as tasks):
         tasks.create_task(stack.gateway.trunks.probe_loop(
-            lambda name: _probe_trunk(stack.gateway, name), stop))
+            lambda name: probe_trunk(stack.gateway, name), stop))
         if dialer and settings.dialer.enabled:
             tasks.create_task(stack.dialer.run(stop))
         await stop.wait()

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from carrier.app import probe_trunk
 from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.cli import main
 from carrier.gateway import Gateway
@@ -152,8 +153,6 @@ async def test_gateway_fails_over_on_503_and_probes_the_trunk_back(tmp_path: Pat
     """One trunk pool for every outbound call: a 503 from the primary marks it down and
     the secondary carries the call; after the hold-down an OPTIONS probe brings the
     primary back (the old `trunk_up` flag never reset)."""
-    from carrier.app import _probe_trunk  # noqa: PLC0415 - the composition root's prober
-
     base = load_settings(REPO / "config", env={})
     down, up = Trunk(503), Trunk()
     async with SipEndpoint(LOCAL, on_call=down) as ep1, SipEndpoint(LOCAL, on_call=up) as ep2:
@@ -177,7 +176,7 @@ async def test_gateway_fails_over_on_503_and_probes_the_trunk_back(tmp_path: Pat
             pool.mark_down("demo", time.monotonic())
             stop = asyncio.Event()
             prober = asyncio.ensure_future(gw.trunks.probe_loop(
-                lambda name: _probe_trunk(gw, name), stop, idle=0.05))
+                lambda name: probe_trunk(gw, name), stop, idle=0.05))
             try:
                 for _ in range(200):  # bounded wait on the real OPTIONS round trip
                     if pool.state("demo") is TrunkState.UP:

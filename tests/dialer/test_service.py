@@ -12,7 +12,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from agent.scheduling.outreach import CalendarAppointments
+from agent.scheduling.model import AppointmentStatus
+from agent.scheduling.outreach import STATE_OF, CalendarAppointments
 from carrier.call import DialFailure, DialOutcome, DialRequest
 from carrier.dialer.ports import Outcome
 from carrier.dialer.service import Backoff, DialerService, dial_result
@@ -100,7 +101,4 @@ async def test_service_dials_through_the_gateway_and_stops_on_confirmation(
 def test_every_calendar_status_has_a_dialer_state() -> None:
     """The dialer's own status list drifted ('no_show' was never a status); now the
     calendar maps each of its statuses onto the port's states, and none is missing."""
-    from agent.scheduling.model import AppointmentStatus  # noqa: PLC0415
-    from agent.scheduling.outreach import STATE_OF  # noqa: PLC0415
-
     assert set(STATE_OF) == set(AppointmentStatus)
