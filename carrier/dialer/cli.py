@@ -8,8 +8,9 @@ Database: `--database-url` (env CARRIER_DATABASE_URL), else the embedded server 
 `--data-dir` (env CARRIER_DATA_DIR, default ./var). Run `carrier db migrate` first.
 
 `run` without `--dry-run` starts the configured stack as `carrier serve` does (records,
-the hosted application, STIR/SHAKEN, the SIP gateway on its configured ports) and runs
-one dialer pass, or passes for `--for SECONDS`, placing the calls.
+the hosted application, STIR/SHAKEN, the SIP gateway; its listeners on ephemeral ports,
+so it runs beside `carrier serve`) and runs one dialer pass, or passes for
+`--for SECONDS`, placing the calls.
 """
 
 from __future__ import annotations
@@ -169,8 +170,16 @@ def _run_pass(args: argparse.Namespace) -> int:
     return 0
 
 
+def outbound_only(settings: Settings) -> Settings:
+    """The stack for `campaign run`: it places calls but answers none, so its SIP and
+    health listeners take ephemeral ports and it runs beside `carrier serve`."""
+    sip = dataclasses.replace(settings.sip, udp_port=0, tcp_port=0, tls_port=0)
+    return dataclasses.replace(settings, sip=sip,
+                               health=dataclasses.replace(settings.health, port=0))
+
+
 async def _dial_passes(settings: Settings, args: argparse.Namespace) -> str:
-    async with running_stack(settings) as stack:
+    async with running_stack(outbound_only(settings)) as stack:
         stack.dialer.runner.worker = args.worker
         if args.run_for is None:
             synced, r = await stack.dialer.run_pass(limit=args.limit)

@@ -54,6 +54,14 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def is_outage(exc: BaseException) -> bool:
+    """An outage error, or a group (the pass's dialling TaskGroup) made only of them."""
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(OUTAGE_ERRORS)
+        return rest is None
+    return isinstance(exc, OUTAGE_ERRORS)
+
+
 @dataclass
 class Backoff:
     """Bounded exponential back-off: `base`, doubling per failure, at most `cap` seconds."""
@@ -129,7 +137,10 @@ class DialerService:
         while not stop.is_set():
             try:
                 synced, report = await self.run_pass(limit=limit)
-            except OUTAGE_ERRORS as exc:
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    ExceptionGroup) as exc:  # OUTAGE_ERRORS, alone or grouped
+                if not is_outage(exc):
+                    raise
                 self.liveness.failure(exc)
                 wait = self.backoff.delay(self.liveness.failures)
                 log.warning("dialer pass failed; retrying", extra={

@@ -16,7 +16,7 @@ from agent.scheduling.model import AppointmentStatus
 from agent.scheduling.outreach import STATE_OF, CalendarAppointments
 from carrier.call import DialFailure, DialOutcome, DialRequest
 from carrier.dialer.ports import Outcome
-from carrier.dialer.service import Backoff, DialerService, dial_result
+from carrier.dialer.service import Backoff, DialerService, dial_result, is_outage
 from carrier.plugin import AmdResult, CallOutcome, OutcomeKind
 from carrier.records.store import Records
 from carrier.settings import load_settings
@@ -33,6 +33,13 @@ def test_call_outcomes_map_to_dial_results() -> None:
     assert dial_result(None).outcome is Outcome.ANSWERED  # cut at its length limit
     with pytest.raises(TypeError):
         CallOutcome("c4", "confirmed")  # type: ignore[arg-type] - no duck-typed results
+
+
+def test_outage_errors_are_recognised_inside_the_dialling_task_group() -> None:
+    assert is_outage(ConnectionResetError())
+    assert is_outage(ExceptionGroup("pass", [OSError(), asyncpg.InterfaceError("closed")]))
+    assert not is_outage(ExceptionGroup("pass", [OSError(), KeyError("bug")]))
+    assert not is_outage(ValueError())
 
 
 def test_backoff_is_exponential_and_bounded() -> None:
