@@ -26,6 +26,7 @@ from carrier.settings import Settings, load_settings
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed
 from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp
+from carrier.sip.transaction import Timers
 from carrier.trunks import TrunkState
 
 pytestmark = pytest.mark.postgres
@@ -186,3 +187,31 @@ async def test_gateway_fails_over_on_503_and_probes_the_trunk_back(tmp_path: Pat
                 stop.set()
                 await prober
             assert pool.state("demo") is TrunkState.UP
+
+
+async def test_gateway_fails_over_when_the_trunk_does_not_answer_at_all() -> None:
+    """No response to the INVITE (timer B) is our trunk failing, not the callee: the call
+    goes to the failover trunk. A fast T1 keeps timer B (64*T1) short."""
+    base = load_settings(REPO / "config", env={})
+    loop = asyncio.get_running_loop()
+    silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                    local_addr=("127.0.0.1", 0))
+    up = Trunk()
+    try:
+        async with SipEndpoint(LOCAL, on_call=up) as ep2:
+            port = silent.get_extra_info("sockname")[1]
+            primary = dataclasses.replace(base.trunk("demo"), port=port, failover="backup")
+            backup = dataclasses.replace(base.trunk("demo"), name="backup",
+                                         port=ep2.port("UDP"))
+            settings = dataclasses.replace(base, trunks=(primary, backup))
+            fast = dataclasses.replace(LOCAL, timers=Timers(t1=0.01, t2=0.04))
+            async with Gateway(settings, endpoint_config=fast) as gw:
+                placed = await gw.place(DialRequest(
+                    to=TEST_NUMBER, from_number="+15550100100", trunk="demo", origid="o-3",
+                    clearance=Clearance("operator_test", operator_test=True)))
+                assert isinstance(placed.result, Call), placed
+                assert (placed.trunk, placed.down) == ("backup", ("demo",))
+                await placed.result.hangup("done")
+                gw.trunks.release("backup")
+    finally:
+        silent.close()
