@@ -407,19 +407,13 @@ class Gateway:
 
     async def dial(self, req: DialRequest) -> Call | DialFailure:
         """Place ``req`` through ``req.trunk`` or its failover chain (see :meth:`place`)."""
-        placed = await self.place(req)
-        if placed.result is None:
-            return DialFailure(DialOutcome.TRUNK_DOWN, None, "no trunk up", req.trunk)
-        return placed.result
+        return outbound.result_of(await self.place(req), req)
 
     async def place(self, req: DialRequest) -> Placed[Call | DialFailure]:
         """Every outbound call, through :func:`carrier.outbound.place` (clearance, trunk
         slot, failover); an answered call keeps its slot until ``run_outbound`` ends."""
-        return await outbound.place(req, self.trunks, self._dial_on_named, self.audit,
-                                    self.settings.dialer.operator_test_numbers)
-
-    async def _dial_on_named(self, req: DialRequest, name: str) -> Call | DialFailure:
-        return await self._dial_on(req, self.settings.trunk(name))
+        return await outbound.place(req, self.trunks, lambda r, name: self._dial_on(
+            r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers)
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
         host = self.settings.sip.bind_host
@@ -452,11 +446,7 @@ class Gateway:
             return DialFailure(DialOutcome.NO_ANSWER, None, "ring timeout", trunk.name)
         if isinstance(answered, CallFailed):
             await media.close()
-            if answered.response is None and answered.status in (408, 503):
-                # No answer at all to our INVITE (timer B) or a transport error: the trunk.
-                return DialFailure(DialOutcome.TRUNK_DOWN, answered.status, answered.reason,
-                                   trunk.name)
-            return _failure(answered.status, answered.reason, trunk.name)
+            return outbound.failure_of(answered, trunk.name)
         try:
             neg = accept_answer(offer, parse_sdp(answered.response.body))
         except SdpError as exc:
@@ -494,13 +484,3 @@ class Gateway:
                                  {"seconds": int(limit)})
                 return None
         return await coro
-
-
-def _failure(status: int, reason: str, trunk: str) -> DialFailure:
-    if status in (486, 600):
-        return DialFailure(DialOutcome.BUSY, status, reason, trunk)
-    if status in (408, 480, 487):
-        return DialFailure(DialOutcome.NO_ANSWER, status, reason, trunk)
-    if status in (502, 503, 504):
-        return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
-    return DialFailure(DialOutcome.REJECTED, status, reason, trunk)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
+from carrier.sip.events import CallFailed
 from carrier.trunk_service import Placed, SlotOutcome, TrunkSlots
 
 Audit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
@@ -27,6 +28,28 @@ def refusal(req: DialRequest, test_numbers: Collection[str]) -> str | None:
     if req.clearance.operator_test and req.to not in test_numbers:
         return "operator test to a number not on the test list"
     return None
+
+
+def failure_of(event: CallFailed, trunk: str) -> DialFailure:
+    """Our INVITE's failure, classified: our trunk's fault (fail over) or the callee's."""
+    status, reason = event.status, event.reason
+    if event.response is None and status in (408, 503):
+        # No answer at all to our INVITE (timer B) or a transport error: the trunk.
+        return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
+    if status in (486, 600):
+        return DialFailure(DialOutcome.BUSY, status, reason, trunk)
+    if status in (408, 480, 487):
+        return DialFailure(DialOutcome.NO_ANSWER, status, reason, trunk)
+    if status in (502, 503, 504):
+        return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
+    return DialFailure(DialOutcome.REJECTED, status, reason, trunk)
+
+
+def result_of(placed: Placed[Call | DialFailure], req: DialRequest) -> Call | DialFailure:
+    """A call, or why not (no usable trunk left is the trunk being down)."""
+    if placed.result is None:
+        return DialFailure(DialOutcome.TRUNK_DOWN, None, "no trunk up", req.trunk)
+    return placed.result
 
 
 def _slot_outcome(result: Call | DialFailure) -> SlotOutcome:
