@@ -115,17 +115,24 @@ class WriterReport(Protocol):
     def last_error(self) -> str | None: ...
 
 
+class WritersReport(Protocol):
+    """``carrier.records``' ``RecordsHealth``: every durable writer's state."""
+
+    @property
+    def writers(self) -> Sequence[WriterReport]: ...
+
+
 @runtime_checkable
 class HasWriters(Protocol):
-    """The records facade, once it reports its writers' health."""
+    """The records facade, once it reports its writers' health (``Records.health()``)."""
 
-    def health(self) -> Sequence[WriterReport]: ...
+    def health(self) -> WritersReport: ...
 
 
 def writers_check(records: HasWriters) -> Check:
     def check() -> list[ComponentHealth]:
         return [ComponentHealth(f"records.{w.name}", w.ok, w.last_error or "")
-                for w in records.health()]
+                for w in records.health().writers]
     return check
 
 

@@ -9,6 +9,7 @@ Before the fix the loop died on the first failed pass and made no more.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.cli import main
 from carrier.dialer.service import Backoff, DialerService
-from carrier.health import Health, Liveness, fetch_health, serve_health
+from carrier.health import HasWriters, Health, Liveness, fetch_health, serve_health, writers_check
 from carrier.records.embedded import EmbeddedPostgres
 from carrier.records.migrate import migrate
 from carrier.sip.endpoint import EndpointConfig, SipEndpoint
@@ -105,3 +106,28 @@ async def test_carrier_health_exits_non_zero_naming_the_failed_component(
     assert "OPTIONS -> 200" in out
     assert "FAIL dialer: 1 failed passes in a row (last: ConnectionRefusedError)" in out
     assert 'health -> 503 ["dialer"]' in out
+
+
+def test_records_writers_are_reported_by_name() -> None:
+    """The records facade's `health()` (its writers' states) joins the registry."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Writer:
+        name: str
+        ok: bool
+        last_error: str | None = None
+
+    @dataclasses.dataclass(frozen=True)
+    class Report:
+        writers: tuple[Writer, ...]
+
+    class FakeRecords:
+        def health(self) -> Report:
+            return Report((Writer("audit", True), Writer("consent", False, "DataError")))
+
+    records = FakeRecords()
+    assert isinstance(records, HasWriters)
+    health = Health()
+    health.register("records", writers_check(records))
+    assert [(c.name, c.ok, c.detail) for c in health.failed()] == [
+        ("records.consent", False, "DataError")]
