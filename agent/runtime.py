@@ -40,10 +40,12 @@ from carrier.call import Call
 from carrier.health import ComponentHealth
 from carrier.plugin import (
     AmdResult,
+    Application,
     AppointmentFact,
     AppointmentSource,
     AppointmentState,
     CallContext,
+    CallHandler,
     CallOutcome,
     OutcomeKind,
 )
@@ -86,7 +88,7 @@ def call_outcome(result: CallResult) -> CallOutcome:
 
 
 class _NotStarted:
-    """The appointment source before ``start``: asking it is a programming error."""
+    """The appointment source and call handler before ``start``: a programming error."""
 
     async def upcoming(self, now: dt.datetime, horizon: dt.timedelta
                        ) -> list[AppointmentFact]:
@@ -98,30 +100,21 @@ class _NotStarted:
     async def state(self, appointment_id: str) -> AppointmentState | None:
         raise RuntimeError("the voice agent is not started")
 
+    async def __call__(self, call: Call, context: CallContext) -> CallOutcome:
+        raise RuntimeError("the voice agent is not started")
 
-class VoiceAgent:
-    """The application object ``carrier.app`` loads (``agent.runtime:application``)."""
 
-    def __init__(self) -> None:
-        self.runtime: AgentRuntime | None = None
-        self.appointments: AppointmentSource = _NotStarted()
+class _ConversationHandler:
+    """``carrier.plugin.CallHandler`` over ``agent.handler.handle`` and its runtime.
 
-    async def start(self, settings: Settings, records: Records, *, speech: bool = True
-                    ) -> None:
-        if settings.agent.seed_demo:
-            await seed_demo(settings, records, dt.datetime.now(dt.UTC))
-        self.runtime = await setup(settings, records, speech=speech)
-        self.appointments = CalendarAppointments(records.pool)
+    Transitional: once ``agent.handler`` offers the typed handler itself
+    (``VoiceCallHandler(runtime)``), ``handler_for`` returns that and this goes.
+    """
 
-    async def stop(self) -> None:
-        if self.runtime is not None:
-            await teardown(self.runtime)
-            self.runtime = None
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self.runtime = runtime
 
-    async def handler(self, call: Call, context: CallContext) -> CallOutcome:
-        """Run one conversation (``carrier.plugin.CallHandler``)."""
-        if self.runtime is None:
-            raise RuntimeError("the voice agent is not started")
+    async def __call__(self, call: Call, context: CallContext) -> CallOutcome:
         workflow = WORKFLOW_FOR_PURPOSE.get(context.purpose or "", context.purpose)
         result = await handle(call, {
             "runtime": self.runtime, "direction": context.direction.value,
@@ -129,6 +122,34 @@ class VoiceAgent:
             "appointment_id": context.appointment_id,
             "max_duration_s": context.max_duration_s})
         return call_outcome(result)
+
+
+def handler_for(runtime: AgentRuntime) -> CallHandler:
+    """The call handler the carrier gets for ``runtime`` (one per process)."""
+    return _ConversationHandler(runtime)
+
+
+class VoiceAgent:
+    """The application object ``carrier.app`` loads (``agent.runtime:application``)."""
+
+    def __init__(self) -> None:
+        self.runtime: AgentRuntime | None = None
+        self.appointments: AppointmentSource = _NotStarted()
+        self.handler: CallHandler = _NotStarted()
+
+    async def start(self, settings: Settings, records: Records, *, speech: bool = True
+                    ) -> None:
+        if settings.agent.seed_demo:
+            await seed_demo(settings, records, dt.datetime.now(dt.UTC))
+        self.runtime = await setup(settings, records, speech=speech)
+        self.appointments = CalendarAppointments(records.pool)
+        self.handler = handler_for(self.runtime)
+
+    async def stop(self) -> None:
+        if self.runtime is not None:
+            await teardown(self.runtime)
+            self.runtime = None
+        self.appointments = self.handler = _NotStarted()
 
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime
@@ -141,7 +162,7 @@ class VoiceAgent:
         return [ComponentHealth("agent.stt", workers > 0, f"{workers} worker processes")]
 
 
-application = VoiceAgent()
+application: Application = VoiceAgent()  # mypy checks the contract here
 
 
 async def setup(settings: Settings, records: Records, *, speech: bool = True) -> AgentRuntime:
