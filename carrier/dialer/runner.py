@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from carrier.dialer.campaign import (
     NO_SHOW_CAMPAIGN,
     STOP_STATES,
@@ -42,6 +44,15 @@ from carrier.plugin import AppointmentSource
 
 log = logging.getLogger(__name__)
 
+# What a pass may meet when the database or its network goes away; anything else is a
+# defect and ends the pass loudly.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError, refused/reset sockets
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,  # connection closed / pool closing under us
+)
+
 
 @dataclass
 class PassReport:
@@ -53,6 +64,8 @@ class PassReport:
     lost_leases: int = 0
     requeued: int = 0
     interrupted: int = 0
+    unrecorded: int = 0  # calls whose outcome could not be written (database outage)
+    outage: BaseException | None = None
 
 
 @dataclass
@@ -77,13 +90,32 @@ class DialerRunner:
         report.leased = len(leases)
         async with asyncio.TaskGroup() as calls:
             for lease in leases:
-                ready = await self._prepare(lease, report)
+                try:
+                    ready = await self._prepare(lease, report)
+                except OUTAGE_ERRORS as exc:
+                    # Calls already up carry on to their end; the leases not yet gated
+                    # expire and are taken again after the outage.
+                    report.outage = exc
+                    break
                 if ready is None:
                     continue
                 request, decision, attempt = ready
-                calls.create_task(self._dial(lease, request=request, decision=decision,
-                                             attempt=attempt, report=report))
+                calls.create_task(self._dial_guarded(lease, request=request,
+                                                     decision=decision, attempt=attempt,
+                                                     report=report))
+        if report.outage is not None:
+            raise report.outage  # the loop backs off; what was recorded stays recorded
         return report
+
+    async def _dial_guarded(self, lease: Lease, *, request: GateRequest, decision: Decision,
+                            attempt: int, report: PassReport) -> None:
+        """One call of the pass; an outage while recording it must not cut the others."""
+        try:
+            await self._dial(lease, request=request, decision=decision, attempt=attempt,
+                             report=report)
+        except OUTAGE_ERRORS as exc:
+            report.unrecorded += 1
+            report.outage = exc
 
     async def _prepare(
         self, lease: Lease, report: PassReport

@@ -33,7 +33,7 @@ from carrier.dialer.records_adapter import (
     RecordsDirectory,
     RecordsFacts,
 )
-from carrier.dialer.runner import DialerRunner, PassReport
+from carrier.dialer.runner import OUTAGE_ERRORS, DialerRunner, PassReport
 from carrier.dialer.store import OutreachStore
 from carrier.dialer.sync import SyncReport, sync_campaigns
 from carrier.dialer.wiring import gate_from_settings, policy_from_settings
@@ -43,15 +43,6 @@ from carrier.records.store import Records
 from carrier.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# What a pass may meet when the database or its network goes away; anything else is a
-# defect and ends the loop loudly (the TaskGroup above it sees it).
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,  # ConnectionError, refused/reset sockets
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,  # connection closed / pool closing under us
-)
 
 
 def is_outage(exc: BaseException) -> bool:

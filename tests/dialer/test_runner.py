@@ -295,3 +295,33 @@ async def test_one_dnc_lookup_per_decision(pool: asyncpg.Pool) -> None:
     report = await make_runner(pool, clock, FakeDialer(clock), facts=facts).run_once()
     assert report.dialled == 3
     assert facts.lookups == 3
+
+
+async def test_an_outage_recording_one_call_does_not_cut_the_others(pool: asyncpg.Pool) -> None:
+    """Before: one call's failed write raised inside the pass's TaskGroup, which cancelled
+    every other call still up. Now the others run to their end and are recorded, and the
+    pass then reports the outage (the loop backs off)."""
+    await seed(pool, 3)
+    clock = FakeClock()
+    release = asyncio.Event()
+
+    class SlowCalls(FakeDialer):
+        async def attempt(self, request, trunk):  # type: ignore[no-untyped-def]
+            if request.patient_id != "p0":
+                await release.wait()  # p1 and p2 are mid-conversation when p0 ends
+            return await super().attempt(request, trunk)
+
+    class FlakyStore(OutreachStore):
+        async def finish_dial(self, lease, attempt_id, outcome, now, nxt):  # type: ignore[no-untyped-def]
+            if lease.patient_id == "p0":
+                release.set()
+                raise ConnectionResetError("database gone")
+            return await super().finish_dial(lease, attempt_id, outcome, now, nxt)
+
+    runner = make_runner(pool, clock, SlowCalls(clock))
+    runner.store = FlakyStore(pool)
+    with pytest.raises(ConnectionResetError):
+        await runner.run_once()
+    rows = await pool.fetch("SELECT patient_id, state FROM dialer_outreach ORDER BY patient_id")
+    assert [(r["patient_id"], r["state"]) for r in rows] == [
+        ("p0", "leased"), ("p1", "done"), ("p2", "done")]  # p0: reclaimed after the lease
