@@ -407,6 +407,10 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
             except ValueError:
                 raise ConfigError(src("trunks"), f"{key}.acl[{j}]",
                                   f"{net!r} is not an address or network") from None
+    if not 0 <= s.health.port <= 65535:
+        raise ConfigError(src("health"), "health.port", f"port {s.health.port} is out of range")
+    if s.health.dialer_max_failures < 1:
+        raise ConfigError(src("health"), "health.dialer_max_failures", "must be at least 1")
     if not _is_local(s.health.bind_host):
         raise ConfigError(src("health"), "health.bind_host", "the probe answers on loopback only")
     for i, number in enumerate(s.dialer.operator_test_numbers):

@@ -20,9 +20,11 @@ import pytest
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.cli import main
 from carrier.dialer.service import Backoff, DialerService
+from carrier.errors import ConfigError
 from carrier.health import HasWriters, Health, Liveness, fetch_health, serve_health, writers_check
 from carrier.records.embedded import EmbeddedPostgres
 from carrier.records.migrate import migrate
+from carrier.settings import load_settings
 from carrier.sip.endpoint import EndpointConfig, SipEndpoint
 from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
 from tests.dialer.test_integration_records import add_appointment
@@ -131,3 +133,14 @@ def test_records_writers_are_reported_by_name() -> None:
     health.register("records", writers_check(records))
     assert [(c.name, c.ok, c.detail) for c in health.failed()] == [
         ("records.consent", False, "DataError")]
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), [
+    ("HEALTH__BIND_HOST", "0.0.0.0", "loopback only"),
+    ("HEALTH__PORT", "70000", "out of range"),
+    ("HEALTH__DIALER_MAX_FAILURES", "0", "at least 1"),
+    ("DIALER__OPERATOR_TEST_NUMBERS", "[5550100199]", "E.164"),
+])
+def test_health_and_test_list_settings_are_checked(key: str, value: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason):
+        load_settings(REPO / "config", env={f"CARRIER_{key}": value})
