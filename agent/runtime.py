@@ -1,9 +1,14 @@
-"""Build the voice agent's shared runtime; seed the demo clinic into the records store.
+"""The voice agent as the carrier's hosted application (``carrier.plugin.Application``).
 
-``carrier/app.py`` loads this module by the name in ``agent.handler`` settings, so
-the carrier never imports the agent: it calls ``setup(settings, records)`` once at
-start, passes the returned runtime to every call in ``context["runtime"]``, and
-calls ``teardown(runtime)`` at exit.
+``carrier/app.py`` loads ``application`` (this module's :class:`VoiceAgent`) by the
+name in the ``agent.application`` setting, so the carrier never imports the agent. It
+calls ``start(settings, records)`` once (seed the demo clinic when ``agent.seed_demo``,
+build the shared runtime: speech workers, workflows, calendar), hands
+``application.handler`` every answered call, lets the dialer read
+``application.appointments`` (the calendar as an ``AppointmentSource``), and calls
+``stop()`` at exit. Which workflow serves a dial purpose is decided here
+(``WORKFLOW_FOR_PURPOSE``), never in the carrier. The demo's scripted phone lives in
+``agent.demo`` and is not imported here.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.demo import demo_call
-from agent.handler import AgentRuntime, patient_uuid
+from agent.handler import AgentRuntime, CallResult, handle, patient_uuid
 from agent.memory import PostgresMemoryStore
+from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
 from agent.speech import (
     EndpointConfig,
@@ -31,14 +36,136 @@ from agent.speech import (
 from agent.speech.models import piper_voice_paths
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
+from carrier.call import Call
+from carrier.health import ComponentHealth
+from carrier.plugin import (
+    AmdResult,
+    Application,
+    AppointmentFact,
+    AppointmentSource,
+    AppointmentState,
+    CallContext,
+    CallHandler,
+    CallOutcome,
+    OutcomeKind,
+)
 from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
+from carrier.settings import Settings
 
 log = logging.getLogger("agent.runtime")
 
-__all__ = ["demo_call", "seed_demo", "setup", "teardown"]
+__all__ = ["WORKFLOW_FOR_PURPOSE", "VoiceAgent", "application", "seed_demo", "setup",
+           "teardown"]
+
+# The dialer's purpose of an outbound call -> the shipped workflow that serves it.
+WORKFLOW_FOR_PURPOSE = {
+    "appointment_reminder": "appointment_reminder",
+    "no_show": "no_show_reactivation",
+    "refill": "refill_reminder",
+}
+
+# The workflows' outcome names -> how the carrier needs to know them.
+KIND_OF_OUTCOME = {
+    "confirmed": OutcomeKind.CONFIRMED,
+    "cancelled": OutcomeKind.CANCELLED,
+    "rescheduled": OutcomeKind.RESCHEDULED,
+    "booked": OutcomeKind.RESCHEDULED,
+    "transferred": OutcomeKind.TRANSFERRED,
+    "machine_message": OutcomeKind.MACHINE_MESSAGE,
+    "opted_out": OutcomeKind.OPTED_OUT,
+}
 
 
-async def setup(settings: Any, records: Records, *, speech: bool = True) -> AgentRuntime:
+def call_outcome(result: CallResult) -> CallOutcome:
+    """The conversation's result in the carrier's vocabulary (ids and enums only)."""
+    if result.outcome is None:
+        kind = OutcomeKind.ABANDONED
+    else:
+        kind = KIND_OF_OUTCOME.get(result.outcome, OutcomeKind.COMPLETED)
+    amd = AmdResult(result.amd) if result.amd in set(AmdResult) else None
+    return CallOutcome(result.call_id, kind, workflow=result.workflow,
+                       patient_id=result.patient_id, amd=amd, detail=result.outcome or "")
+
+
+class _NotStarted:
+    """The appointment source and call handler before ``start``: a programming error."""
+
+    async def upcoming(self, now: dt.datetime, horizon: dt.timedelta
+                       ) -> list[AppointmentFact]:
+        raise RuntimeError("the voice agent is not started")
+
+    async def missed_since(self, since: dt.datetime) -> list[AppointmentFact]:
+        raise RuntimeError("the voice agent is not started")
+
+    async def state(self, appointment_id: str) -> AppointmentState | None:
+        raise RuntimeError("the voice agent is not started")
+
+    async def __call__(self, call: Call, context: CallContext) -> CallOutcome:
+        raise RuntimeError("the voice agent is not started")
+
+
+class _ConversationHandler:
+    """``carrier.plugin.CallHandler`` over ``agent.handler.handle`` and its runtime.
+
+    Transitional: once ``agent.handler`` offers the typed handler itself
+    (``VoiceCallHandler(runtime)``), ``handler_for`` returns that and this goes.
+    """
+
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, call: Call, context: CallContext) -> CallOutcome:
+        workflow = WORKFLOW_FOR_PURPOSE.get(context.purpose or "", context.purpose)
+        result = await handle(call, {
+            "runtime": self.runtime, "direction": context.direction.value,
+            "trunk": context.trunk, "patient_id": context.patient_id, "workflow": workflow,
+            "appointment_id": context.appointment_id,
+            "max_duration_s": context.max_duration_s})
+        return call_outcome(result)
+
+
+def handler_for(runtime: AgentRuntime) -> CallHandler:
+    """The call handler the carrier gets for ``runtime`` (one per process)."""
+    return _ConversationHandler(runtime)
+
+
+class VoiceAgent:
+    """The application object ``carrier.app`` loads (``agent.runtime:application``)."""
+
+    def __init__(self) -> None:
+        self.runtime: AgentRuntime | None = None
+        self.appointments: AppointmentSource = _NotStarted()
+        self.handler: CallHandler = _NotStarted()
+
+    async def start(self, settings: Settings, records: Records, *, speech: bool = True
+                    ) -> None:
+        if settings.agent.seed_demo:
+            await seed_demo(settings, records, dt.datetime.now(dt.UTC))
+        self.runtime = await setup(settings, records, speech=speech)
+        self.appointments = CalendarAppointments(records.pool)
+        self.handler = handler_for(self.runtime)
+
+    async def stop(self) -> None:
+        if self.runtime is not None:
+            await teardown(self.runtime)
+            self.runtime = None
+        self.appointments = self.handler = _NotStarted()
+
+    def health(self) -> list[ComponentHealth]:
+        rt = self.runtime
+        if rt is None:
+            return [ComponentHealth("agent", False, "not started")]
+        if rt.stt is None:
+            return [ComponentHealth("agent.stt", True, "speech off")]
+        # A dead worker pool is dropped by SpeechToText (no pids left) until restarted.
+        workers = len(rt.stt.worker_pids)
+        return [ComponentHealth("agent.stt", workers > 0, f"{workers} worker processes")]
+
+
+application: Application = VoiceAgent()  # mypy checks the contract here
+
+
+async def setup(settings: Settings, records: Records, *, speech: bool = True) -> AgentRuntime:
     cdir = Path(settings.config_dir)
     source = ClinicFileSource(cdir / settings.clinic_file)
     clinic = source.clinic()
@@ -79,7 +206,7 @@ async def teardown(rt: AgentRuntime) -> None:
         await rt.tts.close()
 
 
-async def seed_demo(settings: Any, records: Records, now: dt.datetime) -> dict[str, str]:
+async def seed_demo(settings: Settings, records: Records, now: dt.datetime) -> dict[str, str]:
     """Load the demo clinic (synthetic) into Postgres once; returns clinic id -> record id.
 
     Patients go in encrypted with a stable id derived from the clinic file's id, their

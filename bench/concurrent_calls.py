@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import descendants, hardware, load, machine_busy, pct, process_cpu
 from carrier.app import Stack, running_stack
-from carrier.call import Call, DialRequest
+from carrier.call import Call, Clearance, DialRequest
 from carrier.settings import Settings, SipSettings, TrunkSettings, load_settings
 from tests.peers.client import PeerError, PeerExited, PjsuaPeer
 
@@ -141,6 +141,7 @@ async def one_call(
                 from_number="+15550100100",
                 trunk=trunk,
                 origid=str(uuid.uuid4()),
+                clearance=Clearance("allowed"),
             )
         )
         if not isinstance(call, Call):

@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from carrier.app import running_stack
-from carrier.call import Call, DialRequest
+from carrier.call import Call, Clearance, DialRequest
 from carrier.settings import SipSettings, TrunkSettings, load_settings
 from tests.peers.client import PjsuaPeer
 
@@ -76,7 +76,8 @@ async def one_call(stack, phone: PjsuaPeer, wavs: list[Path], patient_id: str  #
                    ) -> tuple[list[float], list[dict[str, float]]]:
     gw = stack.gateway
     call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                     trunk="bench", origid=str(uuid.uuid4())))
+                                     trunk="bench", origid=str(uuid.uuid4()),
+                                     clearance=Clearance("allowed")))
     assert isinstance(call, Call), call
     handle = phone.events("incoming")[-1]["call"]
     agent = asyncio.create_task(gw.run_outbound(call, {

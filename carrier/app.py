@@ -2,15 +2,18 @@
 
 Order at start: settings (refused with file/key/reason when wrong) -> data folder
 and key-encryption key -> database (embedded PostgreSQL unless a URL is set) ->
-migrations -> records store (replays any spooled writes) -> demo clinic seed ->
-call handler (the voice agent, loaded by name so the carrier never imports it) ->
-STIR/SHAKEN -> SIP gateway -> dialer loop. At exit everything stops in reverse,
-the embedded server last.
+migrations -> records store (replays any spooled writes) -> the hosted application
+(one :class:`carrier.plugin.Application`, loaded from ``agent.application`` so the
+carrier never imports it; ``start`` seeds the demo clinic when ``agent.seed_demo``) ->
+STIR/SHAKEN -> SIP gateway (its handler is ``application.handler``) -> health
+registry. ``serve`` then runs, in one TaskGroup: the loopback health probe, the trunk
+prober and the dialer loop (its due work from ``application.appointments``). At exit
+everything stops in reverse, the embedded server last.
 
-``carrier serve --demo-call`` also has the call handler's plugin place a demo
-reminder call to a scripted patient phone on the demo trunk (127.0.0.1:5080) and
-prints the redacted transcript and the records written; ``carrier health`` sends
-OPTIONS to the local SIP port.
+``carrier serve --demo-call`` also runs ``agent.demo_call`` (loaded only then): a demo
+reminder call to a scripted patient phone on the demo trunk, printed with its redacted
+transcript. ``carrier health`` reads the health probe and sends OPTIONS to the local
+SIP port; it exits non-zero when either fails.
 """
 
 from __future__ import annotations
@@ -18,20 +21,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime as dt
 import importlib
+import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
+from carrier.call import Call, Direction
+from carrier.dialer.service import DialerService
 from carrier.errors import OperatorError
 from carrier.gateway import Gateway
+from carrier.health import ComponentHealth, HasWriters, Health, fetch_health, serve_health
+from carrier.health import writers_check as records_writers_check
+from carrier.plugin import Application, CallContext, CallOutcome
 from carrier.records.anchor import Anchor
 from carrier.records.cli import kek_from_env
 from carrier.records.embedded import open_database
@@ -48,27 +56,72 @@ class Stack:
     settings: Settings
     records: Records
     gateway: Gateway
-    runtime: Any
-    plugin: Any
+    application: Application
     dsn: str
-    extras: dict[str, Any] = field(default_factory=dict)
+    health: Health
+    dialer: DialerService
+
+    @property
+    def runtime(self) -> Any:
+        """The application's own shared state, for demos and benches (opaque here)."""
+        return getattr(self.application, "runtime", None)
 
 
-def _load(name: str) -> Any:
+def load_object(name: str, setting: str) -> Any:
+    """``module:attribute`` -> the object (a bad name is an operator error naming it)."""
     module, _, attr = name.partition(":")
     try:
-        mod = importlib.import_module(module)
-    except ImportError as exc:
-        raise OperatorError(f"call handler module {module!r} cannot be loaded: {exc}") from exc
-    return getattr(mod, attr) if attr else mod
+        obj = importlib.import_module(module)
+        return getattr(obj, attr) if attr else obj
+    except (ImportError, AttributeError) as exc:
+        raise OperatorError(f"{setting} {name!r} cannot be loaded: {exc}") from exc
+
+
+def load_application(settings: Settings) -> Application:
+    app = load_object(settings.agent.application, "agent.application")
+    for part in ("handler", "appointments", "start", "stop", "health"):
+        if not hasattr(app, part):
+            raise OperatorError(f"agent.application {settings.agent.application!r} is not an "
+                                f"Application (no {part!r})")
+    return cast(Application, app)
+
+
+def _call_context(context: dict[str, Any]) -> CallContext:
+    """The gateway's per-call dict as the plugin contract's frozen ``CallContext``."""
+    limit = context.get("max_duration_s")
+    return CallContext(
+        direction=Direction(context.get("direction", "inbound")),
+        trunk=context.get("trunk"), patient_id=context.get("patient_id"),
+        purpose=context.get("purpose"), appointment_id=context.get("appointment_id"),
+        max_duration_s=None if limit is None else float(limit),
+        origid=context.get("origid"))
+
+
+def gateway_handler(app: Application) -> Callable[[Call, dict[str, Any]],
+                                                  Awaitable[CallOutcome]]:
+    async def handle(call: Call, context: dict[str, Any]) -> CallOutcome:
+        return await app.handler(call, _call_context(context))
+    return handle
+
+
+def build_health(settings: Settings, records: Records, gateway: Gateway,
+                 dialer: DialerService, app: Application) -> Health:
+    health = Health()
+    if settings.dialer.enabled:
+        health.register("dialer", dialer.liveness.health)
+    if isinstance(records, HasWriters):
+        health.register("records", records_writers_check(records))
+    health.register("application", app.health)
+    health.register("sip", lambda: ComponentHealth(
+        "sip", bool(gateway.endpoint.listeners), ", ".join(gateway.endpoint.listeners)))
+    health.register("trunks", lambda: [
+        ComponentHealth(f"trunk.{name}", True, state.value)  # a down trunk fails over
+        for name, state in gateway.trunks.pool.states().items()])
+    return health
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings, *, speech: bool = True, seed: bool = True,
-                        sip: bool = True) -> AsyncIterator[Stack]:
-    data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
-    kek = kek_from_env(data_dir)
+async def _database(settings: Settings, data_dir: Path) -> AsyncIterator[str]:
     async with open_database(settings.database.url, data_dir) as dsn:
         try:
             conn = await asyncpg.connect(dsn)
@@ -78,37 +131,62 @@ async def running_stack(settings: Settings, *, speech: bool = True, seed: bool =
             await migrate(conn)
         finally:
             await conn.close()
+        yield dsn
+
+
+@contextlib.asynccontextmanager
+async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = True
+                        ) -> AsyncIterator[Stack]:
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
+    kek = kek_from_env(data_dir)
+    app = load_application(settings)
+    async with _database(settings, data_dir) as dsn:
         records = await Records.open(dsn, kek, data_dir / "spool",
                                      min_size=settings.database.pool_min,
                                      max_size=settings.database.pool_max,
                                      anchor=Anchor.from_settings(settings),
                                      checkpoint_interval=settings.keys.checkpoint_interval_s)
         await records.drain_spool()
-        handler = _load(settings.agent.handler)
-        plugin = _load(settings.agent.handler.partition(":")[0].rsplit(".", 1)[0] + ".runtime")
-        runtime = None
-        stir = None
-        gateway = None
-        try:
-            if seed and hasattr(plugin, "seed_demo"):
-                await plugin.seed_demo(settings, records, dt.datetime.now(dt.UTC))
-            runtime = await plugin.setup(settings, records, speech=speech)
+        async with contextlib.AsyncExitStack() as exits:
+            exits.push_async_callback(records.close)
+            await app.start(settings, records, speech=speech)
+            exits.push_async_callback(app.stop)
             stir = await build_stir(settings)
-            gateway = Gateway(settings, handler=handler, context={"runtime": runtime},
-                              audit=records.audit, stir=stir.context if stir else None)
+            if stir is not None:
+                exits.push_async_callback(stir.close)
+            gateway = Gateway(settings, handler=gateway_handler(app), audit=records.audit,
+                              stir=stir.context if stir else None)
             if sip:
                 await gateway.start()
+                exits.push_async_callback(gateway.close)
+            dialer = DialerService.build(settings, records, gateway, app.appointments)
+            health = build_health(settings, records, gateway, dialer, app)
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
-            yield Stack(settings, records, gateway, runtime, plugin, dsn)
-        finally:
-            if gateway is not None and sip:
-                await gateway.close()
-            if stir is not None:
-                await stir.close()
-            if runtime is not None:
-                await plugin.teardown(runtime)
-            await records.close()
+            yield Stack(settings, records, gateway, app, dsn, health, dialer)
+
+
+async def probe_trunk(gateway: Gateway, name: str) -> bool:
+    trunk = gateway.settings.trunk(name)
+    try:
+        status = await gateway.endpoint.options(
+            f"sip:{trunk.host}:{trunk.port};transport={trunk.transport}", timeout=5.0)
+    except TimeoutError:
+        return False
+    return status is not None and 200 <= status < 300
+
+
+async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True) -> None:
+    """Health probe, trunk prober and (when enabled) the dialer loop, until ``stop``."""
+    settings = stack.settings
+    async with (serve_health(stack.health, settings.health.bind_host, settings.health.port),
+                asyncio.TaskGroup() as tasks):
+        tasks.create_task(stack.gateway.trunks.probe_loop(
+            lambda name: probe_trunk(stack.gateway, name), stop))
+        if dialer and settings.dialer.enabled:
+            tasks.create_task(stack.dialer.run(stop))
+        await stop.wait()
 
 
 async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -> int:
@@ -122,34 +200,19 @@ async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -
         print(f"carrier: serving SIP on {sip.bind_host} udp/{stack.gateway.endpoint.port('UDP')}"
               f" tcp/{stack.gateway.endpoint.port('TCP')}; database "
               f"{'embedded' if not settings.database.url else 'external'}", flush=True)
-        dialer: asyncio.Task[None] | None = None
-        try:
-            if demo_call:
-                # The demo call goes first, so the dialer's own reminders do not ring the
-                # demo patient's phone at the same moment.
-                code = int(await stack.plugin.demo_call(stack))
-                if run_for is None:
-                    return code
-            dialer = asyncio.create_task(_dialer_loop(stack, stop))
+        if demo_call:
+            # The demo call goes first, so the dialer's own reminders do not ring the
+            # demo patient's phone at the same moment.
+            demo = load_object(settings.agent.demo_call, "agent.demo_call")
+            code = int(await demo(stack))
+            if run_for is None:
+                return code
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(run_services(stack, stop))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=run_for)
-        finally:
             stop.set()
-            if dialer is not None:
-                dialer.cancel()
-                await asyncio.gather(dialer, return_exceptions=True)
     return 0
-
-
-async def _dialer_loop(stack: Stack, stop: asyncio.Event) -> None:
-    if not stack.settings.dialer.enabled:
-        return
-    try:
-        from carrier.dialer.service import DialerService  # noqa: PLC0415
-    except ImportError:
-        return
-    service = DialerService.from_stack(stack)
-    await service.run(stop)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -159,7 +222,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--for", dest="run_for", type=float, default=None,
                         help="stop after this many seconds (default: until interrupted)")
     parser.set_defaults(func=run_serve)
-    health = sub.add_parser("health", help="send SIP OPTIONS to the local gateway")
+    health = sub.add_parser("health", help="the running stack's health probe and SIP OPTIONS")
     health.add_argument("--timeout", type=float, default=3.0)
     health.set_defaults(func=run_health)
 
@@ -180,15 +243,31 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_health(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
-    async def probe() -> int | None:
+    async def probe() -> tuple[int | None, tuple[int, dict[str, Any]] | None]:
         from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
 
         ep = SipEndpoint(EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
         async with ep:
-            return await ep.options(
-                f"sip:health@{settings.sip.bind_host}:{settings.sip.udp_port}",
-                timeout=args.timeout)
+            try:
+                status = await ep.options(
+                    f"sip:health@{settings.sip.bind_host}:{settings.sip.udp_port}",
+                    timeout=args.timeout)
+            except TimeoutError:
+                status = None
+        try:
+            report = await fetch_health(settings.health.bind_host, settings.health.port,
+                                        timeout=args.timeout)
+        except (OSError, TimeoutError, ValueError):
+            report = None
+        return status, report
 
-    status = asyncio.run(probe())
+    status, report = asyncio.run(probe())
     print(f"OPTIONS -> {status if status is not None else 'no answer'}")
-    return 0 if status == 200 else 1
+    if report is None:
+        print("health probe -> no answer")
+        return 1
+    code, body = report
+    for c in cast(list[dict[str, Any]], body.get("components", [])):
+        print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
+    print(f"health -> {code} {json.dumps(body.get('failed', []))}")
+    return 0 if status == 200 and code == 200 else 1

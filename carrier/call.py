@@ -57,8 +57,26 @@ class DialFailure:
 
 
 @dataclass(frozen=True)
+class Clearance:
+    """Why an outbound call may be placed; ``Gateway.dial`` refuses a request without one.
+
+    ``rule`` is the compliance gate's allowing rule (``allowed``), or ``operator_test``
+    for an operator's test call, which the gateway places only to a number on the
+    ``dialer.operator_test_numbers`` list. Whoever issues it has recorded the decision
+    in the audit log.
+    """
+
+    rule: str
+    operator_test: bool = False
+
+    def __post_init__(self) -> None:
+        if self.operator_test != (self.rule == "operator_test"):
+            raise ValueError("an operator test clearance has the rule 'operator_test'")
+
+
+@dataclass(frozen=True)
 class DialRequest:
-    """An outbound call the compliance gate has already allowed."""
+    """An outbound call the compliance gate has already allowed (its ``clearance``)."""
 
     to: str
     """E.164 number to call."""
@@ -72,6 +90,8 @@ class DialRequest:
     """Hard call-length limit (60 s for exempt healthcare calls)."""
     context: Mapping[str, Any] = field(default_factory=dict)
     """Application data handed to the call handler (patient id, workflow, ...)."""
+    clearance: Clearance | None = None
+    """The gate's (or the operator-test list's) yes; without it nothing is dialled."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from carrier import outbound
 from carrier.call import (
     Call,
     CallerInfo,
@@ -35,11 +36,13 @@ from carrier.call import (
 )
 from carrier.settings import Settings, TrunkSettings
 from carrier.sip.digest import Credentials
-from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipCall, SipEndpoint
+from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import (
+    CallAnswered,
     CallConfirmed,
     CallEnded,
+    CallFailed,
     DtmfReceived,
     PolicyRefused,
     ReferProgress,
@@ -57,6 +60,8 @@ from carrier.sip.sdp import (
     build_offer,
     parse_sdp,
 )
+from carrier.trunk_service import Placed, TrunkSlots
+from carrier.trunks import TrunkPool
 from media.session import MediaSession
 from media.srtp import SrtpKey
 
@@ -129,12 +134,15 @@ class Gateway:
         policy = InboundPolicy.from_strings(
             acl, max_concurrent=sip.max_concurrent_calls, max_cps=sip.max_calls_per_second)
         policy.trunks = tuple(
-            TrunkRule.from_strings(t.name, t.acl, max_concurrent=t.max_concurrent_calls)
+            TrunkRule.from_strings(t.name, t.acl, max_concurrent=t.max_concurrent_calls,
+                                   max_cps=t.calls_per_second)
             for t in settings.trunks if t.acl)
         self.endpoint = SipEndpoint(cfg, on_call=self._on_invite, policy=policy,
                                     audit=self._on_refused)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.trunk_up: dict[str, bool] = {t.name: True for t in settings.trunks}
+        # The process's one trunk pool: CPS, concurrency, failover and recovery of every
+        # outbound call (carrier.trunks); `carrier.app` runs its OPTIONS probes.
+        self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
         self._control: dict[str, asyncio.Queue[Any]] = {}
 
     async def start(self) -> None:
@@ -398,15 +406,14 @@ class Gateway:
         return headers
 
     async def dial(self, req: DialRequest) -> Call | DialFailure:
-        trunk = self.settings.trunk(req.trunk)
-        if not self.trunk_up.get(trunk.name, True) and trunk.failover:
-            trunk = self.settings.trunk(trunk.failover)
-        outcome = await self._dial_on(req, trunk)
-        if (isinstance(outcome, DialFailure) and outcome.outcome is DialOutcome.TRUNK_DOWN
-                and trunk.failover):
-            self.trunk_up[trunk.name] = False
-            outcome = await self._dial_on(req, self.settings.trunk(trunk.failover))
-        return outcome
+        """Place ``req`` through ``req.trunk`` or its failover chain (see :meth:`place`)."""
+        return outbound.result_of(await self.place(req), req)
+
+    async def place(self, req: DialRequest) -> Placed[Call | DialFailure]:
+        """Every outbound call, through :func:`carrier.outbound.place` (clearance, trunk
+        slot, failover); an answered call keeps its slot until ``run_outbound`` ends."""
+        return await outbound.place(req, self.trunks, lambda r, name: self._dial_on(
+            r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers)
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
         host = self.settings.sip.bind_host
@@ -431,14 +438,15 @@ class Gateway:
                          {"origid": req.origid, "identities": sum(
                              1 for h in headers if h[0] == "Identity"), "trunk": trunk.name})
         try:
-            answered = await sipcall.wait_answer(timeout=req.ring_timeout_s)
+            answered: CallAnswered | CallFailed = await sipcall.wait_for(
+                (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
         except TimeoutError:
             sipcall.cancel()
             await media.close()
             return DialFailure(DialOutcome.NO_ANSWER, None, "ring timeout", trunk.name)
-        except CallFailedError as exc:
+        if isinstance(answered, CallFailed):
             await media.close()
-            return _failure(exc.status, exc.reason, trunk.name)
+            return outbound.failure_of(answered, trunk.name)
         try:
             neg = accept_answer(offer, parse_sdp(answered.response.body))
         except SdpError as exc:
@@ -451,12 +459,19 @@ class Gateway:
         call = self._make_call(sipcall, media, Direction.OUTBOUND, caller, req.to)
         call.context.update(req.context)
         call.context["origid"] = req.origid
+        call.context["trunk"] = trunk.name
         call.context["_sipcall"] = sipcall
         return call
 
     async def run_outbound(self, call: Call, context: dict[str, Any]) -> Any:
         """Run the handler on an answered outbound call (with a call-length limit)."""
         sipcall: SipCall = call.context.pop("_sipcall")
+        try:
+            return await self._run_limited(call, sipcall, context)
+        finally:
+            self.trunks.release(call.context["trunk"])  # the slot `place` kept for the call
+
+    async def _run_limited(self, call: Call, sipcall: SipCall, context: dict[str, Any]) -> Any:
         limit = context.get("max_duration_s")
         media = call.media
         assert isinstance(media, MediaSession)
@@ -469,13 +484,3 @@ class Gateway:
                                  {"seconds": int(limit)})
                 return None
         return await coro
-
-
-def _failure(status: int, reason: str, trunk: str) -> DialFailure:
-    if status in (486, 600):
-        return DialFailure(DialOutcome.BUSY, status, reason, trunk)
-    if status in (408, 480, 487):
-        return DialFailure(DialOutcome.NO_ANSWER, status, reason, trunk)
-    if status in (502, 503, 504):
-        return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
-    return DialFailure(DialOutcome.REJECTED, status, reason, trunk)

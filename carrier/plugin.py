@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from carrier.call import Call, Direction
+    from carrier.health import ComponentHealth
     from carrier.records.store import Records
     from carrier.settings import Settings
 
@@ -140,3 +143,7 @@ class Application(Protocol):
                     ) -> None: ...
 
     async def stop(self) -> None: ...
+
+    def health(self) -> Sequence[ComponentHealth]:
+        """The application's own components (speech workers...), for ``carrier health``."""
+        ...

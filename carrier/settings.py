@@ -156,6 +156,9 @@ class DialerSettings:
     retry_delay_min: int = 60
     max_attempts: int = 3
     national_dnc_max_age_days: int = 31
+    operator_test_numbers: tuple[str, ...] = ()
+    """E.164 numbers an operator may call with ``carrier call`` without the compliance
+    gate (test phones the operator owns); each such call is audited as ``operator_test``."""
 
 
 @dataclass(frozen=True)
@@ -174,8 +177,13 @@ class ResidencySettings:
 
 @dataclass(frozen=True)
 class AgentSettings:
-    handler: str = "agent.handler:handle"
-    """``module:function`` the carrier calls for each answered call."""
+    application: str = "agent.runtime:application"
+    """``module:attribute`` of the hosted application (``carrier.plugin.Application``):
+    its call handler runs every answered call, its appointment source feeds the dialer."""
+    demo_call: str = "agent.demo.call:demo_call"
+    """``module:function`` that ``carrier serve --demo-call`` runs (loaded only then)."""
+    seed_demo: bool = True
+    """Load the demo clinic of ``clinic_file`` (synthetic patients) into the records at start."""
     record_audio: bool = False
     """Keep call audio (encrypted at rest, covered by retention). Off by default."""
     human_queue: str = "sip:scheduling@127.0.0.1:5080"
@@ -184,6 +192,15 @@ class AgentSettings:
     queues: Mapping[str, str] = field(default_factory=dict)
     """Workflow transfer queue name (``scheduling``, ``front_desk``) -> SIP URI; a queue
     not listed goes to ``human_queue``."""
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    bind_host: str = "127.0.0.1"
+    """Loopback address of the ``GET /health`` probe (``carrier health`` reads it)."""
+    port: int = 8180
+    dialer_max_failures: int = 3
+    """Failed dialer passes in a row after which the stack reports itself unhealthy."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +217,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     residency: ResidencySettings = field(default_factory=ResidencySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     config_dir: str = "config"
     """Where these settings were read from (set by the loader)."""
 
@@ -396,6 +414,16 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
             except ValueError:
                 raise ConfigError(src("trunks"), f"{key}.acl[{j}]",
                                   f"{net!r} is not an address or network") from None
+    if not 0 <= s.health.port <= 65535:
+        raise ConfigError(src("health"), "health.port", f"port {s.health.port} is out of range")
+    if s.health.dialer_max_failures < 1:
+        raise ConfigError(src("health"), "health.dialer_max_failures", "must be at least 1")
+    if not _is_local(s.health.bind_host):
+        raise ConfigError(src("health"), "health.bind_host", "the probe answers on loopback only")
+    for i, number in enumerate(s.dialer.operator_test_numbers):
+        if not (number.startswith("+") and number[1:].isdigit()):
+            raise ConfigError(src("dialer"), f"dialer.operator_test_numbers[{i}]",
+                              "must be an E.164 number (+ and digits)")
     if s.dialer.enabled and s.trunks and s.dialer.trunk not in names:
         raise ConfigError(src("dialer"), "dialer.trunk", f"names unknown trunk {s.dialer.trunk!r}")
     if not s.keys.checkpoint_interval_s >= 0:  # written this way to refuse NaN too

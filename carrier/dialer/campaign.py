@@ -1,7 +1,8 @@
 """Campaign planning: which outreach is due when, and what to do after each attempt.
 
-Pure: appointments (as tuples read by whoever owns the calendar) and `now` in,
-`PlannedOutreach` rows and `Next` steps out. `carrier.dialer.store` persists
+Pure: appointments (``carrier.plugin.AppointmentFact``, as the application's
+``AppointmentSource`` reports them) and `now` in, `PlannedOutreach` rows and `Next`
+steps out. `carrier.dialer.store` persists
 them; `carrier.dialer.runner` drives them through the gate and the trunks.
 """
 
@@ -13,12 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from carrier.dialer.ports import Outcome
+from carrier.plugin import AppointmentFact, AppointmentState
 
 REMINDER_CAMPAIGN = "reminders"
 NO_SHOW_CAMPAIGN = "no_show"
 
-# Appointment statuses after which no reminder may be dialled.
-STOP_STATUSES = frozenset({"confirmed", "cancelled", "completed", "missed", "no_show"})
+# Appointment states after which no reminder may be dialled (the application maps its
+# own status names onto these; the dialer never sees them).
+STOP_STATES = frozenset({AppointmentState.CONFIRMED, AppointmentState.CLOSED,
+                         AppointmentState.MISSED})
 
 # Gate rules that will never pass for this outreach however long we wait.
 PERMANENT_RULES = frozenset(
@@ -33,20 +37,6 @@ PERMANENT_RULES = frozenset(
         "contact.unknown",
     }
 )
-
-
-@dataclass(frozen=True)
-class Appointment:
-    """The calendar's view, reduced to what the dialer needs (no clinical data)."""
-
-    id: str
-    patient_id: str
-    starts_at: dt.datetime
-    status: str  # scheduled, confirmed, cancelled, missed, ...
-
-    def __post_init__(self) -> None:
-        if self.starts_at.tzinfo is None:
-            raise ValueError("appointment start must be timezone-aware")
 
 
 @dataclass(frozen=True)
@@ -89,12 +79,12 @@ class PlannedOutreach:
 
 
 def plan_reminders(
-    appointments: Iterable[Appointment], policy: CampaignPolicy, now: dt.datetime
+    appointments: Iterable[AppointmentFact], policy: CampaignPolicy, now: dt.datetime
 ) -> list[PlannedOutreach]:
     """Reminder outreach for scheduled appointments, skipping offsets already past."""
     out: list[PlannedOutreach] = []
     for appt in appointments:
-        if appt.status in STOP_STATUSES or appt.starts_at <= now:
+        if appt.state in STOP_STATES or appt.starts_at <= now:
             continue
         for offset in sorted(policy.reminder_offsets, reverse=True):
             due = appt.starts_at - offset
@@ -115,7 +105,7 @@ def plan_reminders(
 
 
 def plan_no_show(
-    appt: Appointment, marked_at: dt.datetime, policy: CampaignPolicy
+    appt: AppointmentFact, marked_at: dt.datetime, policy: CampaignPolicy
 ) -> PlannedOutreach:
     """Reactivation call a few minutes after an appointment is marked missed."""
     return PlannedOutreach(
@@ -129,9 +119,9 @@ def plan_no_show(
     )
 
 
-def stopped_appointments(appointments: Sequence[Appointment]) -> list[tuple[str, str]]:
-    """(appointment id, status) pairs whose pending reminders must be cancelled."""
-    return [(a.id, a.status) for a in appointments if a.status in STOP_STATUSES]
+def stopped_appointments(appointments: Sequence[AppointmentFact]) -> list[tuple[str, str]]:
+    """(appointment id, state) pairs whose pending reminders must be cancelled."""
+    return [(a.id, a.state.value) for a in appointments if a.state in STOP_STATES]
 
 
 class Step(enum.StrEnum):

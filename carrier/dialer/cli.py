@@ -1,20 +1,25 @@
 """`carrier campaign`: status with progress bars, one dialer pass, national DNC import.
 
     carrier campaign status [--width N]
-    carrier campaign run [--dry-run] [--limit N] [--worker NAME]
+    carrier campaign run [--dry-run] [--limit N] [--worker NAME] [--for SECONDS]
     carrier campaign dnc-import FILE [--copy-date YYYY-MM-DD]
 
 Database: `--database-url` (env CARRIER_DATABASE_URL), else the embedded server in
 `--data-dir` (env CARRIER_DATA_DIR, default ./var). Run `carrier db migrate` first.
+
+`run` without `--dry-run` starts the configured stack as `carrier serve` does (records,
+the hosted application, STIR/SHAKEN, the SIP gateway; its listeners on ephemeral ports,
+so it runs beside `carrier serve`) and runs one dialer pass, or passes for
+`--for SECONDS`, placing the calls.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import getpass
-import importlib
 import os
 import socket
 from collections import Counter
@@ -24,20 +29,19 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from carrier.dialer.calendar_sql import SqlCalendar, sync_campaigns
+from carrier.app import run_services, running_stack
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
-from carrier.dialer.gate import DialRequest, Gate, GateFacts
-from carrier.dialer.holiday_calendar import PackageHolidays
-from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
-from carrier.dialer.rules import load_rules
-from carrier.dialer.runner import DialerRunner
+from carrier.dialer.gate import Gate
+from carrier.dialer.inputs import gate_facts, request_for
+from carrier.dialer.records_adapter import RecordsDirectory, RecordsFacts
+from carrier.dialer.runner import PassReport
 from carrier.dialer.store import CampaignStatus, OutreachStore
-from carrier.dialer.wiring import policy_from_settings, trunk_pool_from_settings
+from carrier.dialer.wiring import gate_from_settings
 from carrier.errors import OperatorError
 from carrier.records.cli import add_database_args, kek_from_env
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
-from carrier.settings import default_config_dir, load_settings
+from carrier.settings import Settings, default_config_dir, load_settings
 
 T = TypeVar("T")
 
@@ -60,6 +64,9 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="gate the due outreach and print the decisions; lease, record and dial nothing",
     )
+    p.add_argument("--for", dest="run_for", type=float, default=None,
+                   help="keep making passes (every --interval s) for this many seconds")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
     p.set_defaults(func=_run_pass)
 
     p = sub.add_parser("dnc-import", help="replace the national registry copy (FTC file format)")
@@ -146,8 +153,66 @@ def _status(args: argparse.Namespace) -> int:
 # -- run -------------------------------------------------------------------------------
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    return load_settings(getattr(args, "config_dir", None))
+def _settings(args: argparse.Namespace) -> Settings:
+    """The configured settings, with this command's database and data folder."""
+    s = load_settings(getattr(args, "config_dir", None))
+    return dataclasses.replace(
+        s, data_dir=str(args.data_dir),
+        database=dataclasses.replace(s.database, url=args.database_url or s.database.url))
+
+
+def _run_pass(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.dry_run:
+        print(_run_async(_dry_run_db(args, settings)))
+        return 0
+    print(_run_async(_dial_passes(settings, args)))
+    return 0
+
+
+def outbound_only(settings: Settings) -> Settings:
+    """The stack for `campaign run`: it places calls but answers none, so its SIP and
+    health listeners take ephemeral ports and it runs beside `carrier serve`."""
+    sip = dataclasses.replace(settings.sip, udp_port=0, tcp_port=0, tls_port=0)
+    return dataclasses.replace(settings, sip=sip,
+                               health=dataclasses.replace(settings.health, port=0))
+
+
+async def _dial_passes(settings: Settings, args: argparse.Namespace) -> str:
+    async with running_stack(outbound_only(settings)) as stack:
+        stack.dialer.runner.worker = args.worker
+        if args.run_for is None:
+            synced, r = await stack.dialer.run_pass(limit=args.limit)
+            return _pass_text(synced.added, synced.stopped, r)
+        stop = asyncio.Event()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(run_services(stack, stop, dialer=False))
+            tasks.create_task(stack.dialer.run(stop, interval=args.interval, limit=args.limit))
+            await asyncio.sleep(args.run_for)  # the operator's --for: how long to keep dialling
+            stop.set()
+        live = stack.dialer.liveness.health()
+        return f"dialer passes for {args.run_for:.0f} s: {live.detail}"
+
+
+def _pass_text(added: int, stopped: int, r: PassReport) -> str:
+    refused = ", ".join(f"{k} {v}" for k, v in sorted(r.refused.items())) or "none"
+    return (
+        f"synced: {added} added, {stopped} stopped\n"
+        f"leased {r.leased}, dialled {r.dialled}, outcomes {dict(r.outcomes)}\n"
+        f"refused: {refused}\n"
+        f"reclaimed leases: {r.requeued} requeued, {r.interrupted} interrupted"
+    )
+
+
+async def _dry_run_db(args: argparse.Namespace, settings: Settings) -> str:
+    gate = gate_from_settings(settings, _rules_dir(args))
+    async with open_database(args.database_url, args.data_dir) as dsn:
+        records = await Records.open(dsn, kek_from_env(args.data_dir), args.data_dir / "spool")
+        try:
+            return await _dry_run(OutreachStore(records.pool), gate, records,
+                                  dt.datetime.now(dt.UTC), args.limit)
+        finally:
+            await records.close()
 
 
 def _rules_dir(args: argparse.Namespace) -> Path:
@@ -155,64 +220,8 @@ def _rules_dir(args: argparse.Namespace) -> Path:
     return Path(base) / "calling_rules" if base else default_config_dir() / "calling_rules"
 
 
-def _gateway_dialer(settings: Any) -> Any:
-    """The composition root's outbound dialer (`carrier.app.open_dialer(settings)`)."""
-    try:
-        factory = importlib.import_module("carrier.app").open_dialer
-    except (ImportError, AttributeError):
-        raise OperatorError(
-            "no outbound gateway in this build; use --dry-run, or `carrier serve` runs the dialer"
-        ) from None
-    return factory(settings)
-
-
-def _run_pass(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    rules = load_rules(_rules_dir(args))
-    gate = Gate(rules, PackageHolidays(rules))
-    policy = policy_from_settings(settings.dialer)
-    dialer = None if args.dry_run else _gateway_dialer(settings)
-
-    async def go() -> str:
-        async with open_database(args.database_url, args.data_dir) as dsn:
-            records = await Records.open(dsn, kek_from_env(args.data_dir), args.data_dir / "spool")
-            try:
-                store, cal = OutreachStore(records.pool), SqlCalendar(records.pool)
-                now = dt.datetime.now(dt.UTC)
-                if dialer is None:
-                    return await _dry_run(store, gate, records, now, args.limit)
-                synced = await sync_campaigns(store, cal, policy, now)
-                runner = DialerRunner(
-                    store=store,
-                    gate=gate,
-                    facts=RecordsFacts(records),
-                    directory=RecordsDirectory(records),
-                    recorder=RecordsDecisionRecorder(records),
-                    dialer=dialer,
-                    trunks=trunk_pool_from_settings(settings),
-                    policy=policy,
-                    worker=args.worker,
-                    clock=lambda: dt.datetime.now(dt.UTC),
-                    monotonic=asyncio.get_running_loop().time,
-                    appointments=cal,
-                )
-                r = await runner.run_once(limit=args.limit)
-                refused = ", ".join(f"{k} {v}" for k, v in sorted(r.refused.items())) or "none"
-                return (
-                    f"synced: {synced.added} added, {synced.stopped} stopped\n"
-                    f"leased {r.leased}, dialled {r.dialled}, outcomes {dict(r.outcomes)}\n"
-                    f"refused: {refused}\n"
-                    f"reclaimed leases: {r.requeued} requeued, {r.interrupted} interrupted"
-                )
-            finally:
-                await records.close()
-
-    print(_run_async(go()))
-    return 0
-
-
 async def _dry_run(
-    store: OutreachStore, gate: Gate, records: Any, now: dt.datetime, limit: int
+    store: OutreachStore, gate: Gate, records: Records, now: dt.datetime, limit: int
 ) -> str:
     """What the gate would decide now for due outreach: read-only, nothing recorded."""
     rows = await store.pool.fetch(
@@ -228,22 +237,8 @@ async def _dry_run(
         if contact is None:
             rules["contact.unknown"] += 1
             continue
-        req = DialRequest(
-            r["patient_id"],
-            contact.number,
-            r["purpose"],
-            contact.number_given_by_patient,
-            contact.free_to_patient,
-            contact.address,
-        )
-        national, copy = await facts_src.national_dnc(contact.number)
-        facts = GateFacts(
-            await facts_src.consent(r["patient_id"]),
-            await facts_src.org_dnc(contact.number),
-            national,
-            copy,
-            tuple(await store.prior_calls(r["patient_id"], now - dt.timedelta(days=7))),
-        )
+        req = request_for(r["patient_id"], r["purpose"], contact)
+        facts = await gate_facts(req, facts_src, store, now)
         rules[gate.decide(req, facts, now).rule] += 1
     body = "\n".join(f"  {rule:<28} {n}" for rule, n in sorted(rules.items()))
     return f"dry run at {now:%Y-%m-%d %H:%M} UTC: {len(rows)} due outreach\n{body}"

@@ -48,7 +48,10 @@ class Address:
 
 
 @dataclass(frozen=True)
-class DialRequest:
+class GateRequest:
+    """What the gate decides on: who, which number, why. (The gateway's request to place
+    a call is `carrier.call.DialRequest`, which carries the gate's yes as a Clearance.)"""
+
     patient_id: str
     number: str  # E.164
     purpose: str  # appointment_reminder, no_show, refill, marketing, ...
@@ -133,7 +136,7 @@ class Gate:
         self.rules = rules
         self.holidays = holidays
 
-    def decide(self, request: DialRequest, facts: GateFacts, now: dt.datetime) -> Decision:
+    def decide(self, request: GateRequest, facts: GateFacts, now: dt.datetime) -> Decision:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         passed: list[str] = []
@@ -162,7 +165,7 @@ class Gate:
 
     def _run(
         self,
-        req: DialRequest,
+        req: GateRequest,
         facts: GateFacts,
         now: dt.datetime,
         passed: list[str],
@@ -202,7 +205,7 @@ class Gate:
         passed.extend(self._state_caps(req, facts, states, now))
         return exempt
 
-    def _consent(self, req: DialRequest, facts: GateFacts) -> None:
+    def _consent(self, req: GateRequest, facts: GateFacts) -> None:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]
         if Consent.REVOKED in statuses:
             raise _Refuse("tcpa.consent.revoked", "consent was revoked", channel=req.channel)
@@ -217,7 +220,7 @@ class Gate:
                     channel=req.channel,
                 )
 
-    def _exemption(self, req: DialRequest) -> tuple[bool, str]:
+    def _exemption(self, req: GateRequest) -> tuple[bool, str]:
         ex = self.rules.exemption
         if req.purpose in ex.never_exempt or req.purpose not in ex.purposes:
             return False, "purpose not exempt"
@@ -242,7 +245,7 @@ class Gate:
         if facts.national_dnc:
             raise _Refuse("dnc.national", "number is on the national do-not-call registry")
 
-    def _states(self, req: DialRequest, parsed: phonenumbers.PhoneNumber) -> frozenset[str]:
+    def _states(self, req: GateRequest, parsed: phonenumbers.PhoneNumber) -> frozenset[str]:
         """Address state plus the area code's state; neither known -> every rule state."""
         found: set[str] = set()
         if req.address is not None and req.address.state is not None:
@@ -307,7 +310,7 @@ class Gate:
             )
 
     def _state_caps(
-        self, req: DialRequest, facts: GateFacts, states: frozenset[str], now: dt.datetime
+        self, req: GateRequest, facts: GateFacts, states: frozenset[str], now: dt.datetime
     ) -> list[str]:
         passed: list[str] = []
         since = now - dt.timedelta(hours=24)
@@ -340,7 +343,7 @@ def _parse(number: str) -> phonenumbers.PhoneNumber:
     return parsed
 
 
-def _zones(req: DialRequest, parsed: phonenumbers.PhoneNumber) -> list[ZoneInfo]:
+def _zones(req: GateRequest, parsed: phonenumbers.PhoneNumber) -> list[ZoneInfo]:
     """Address time zone first, else every zone the number may be in."""
     if req.address is not None and req.address.tz:
         names: Sequence[str] = [req.address.tz]

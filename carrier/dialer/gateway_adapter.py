@@ -1,21 +1,24 @@
-"""The dialer's `Dialer` port over the gateway's `dial(carrier.call.DialRequest)`.
+"""The dialer's `Dialer` port over the gateway's one outbound path (`Gateway.place`).
 
-The gateway returns a `Call` (answered) or a typed `DialFailure`; the answered call is
-handed to `on_answer`, the application (the reminder workflow), which runs the
-conversation and says whether it reached a machine and whether the patient confirmed or
-cancelled. The exempt-call length limit travels as `max_duration_s`.
+The gateway takes the trunk slot (calls-per-second, concurrency), fails over along the
+trunk's chain, signs the INVITE and returns a `Call` (answered) or a typed
+`DialFailure`. The request carries the gate's `Clearance`: the runner dials only what
+the gate allowed and recorded. The answered call is handed to `on_answer`, which runs
+the application's call handler and maps its `CallOutcome`. The exempt-call length limit
+travels as `max_duration_s`.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
-from carrier.call import Call, DialFailure, DialOutcome
-from carrier.call import DialRequest as GatewayRequest
-from carrier.dialer.gate import DialRequest
+from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
+from carrier.dialer.gate import ALLOWED, GateRequest
 from carrier.dialer.ports import DialResult, Outcome
+from carrier.plugin import CallOutcome
+from carrier.trunk_service import Placed
 
 _FAILURES = {
     DialOutcome.BUSY: Outcome.BUSY,
@@ -25,37 +28,44 @@ _FAILURES = {
 }
 
 
-class Gateway(Protocol):
-    async def dial(self, request: GatewayRequest) -> Call | DialFailure: ...
+class OutboundGateway(Protocol):
+    async def place(self, request: DialRequest) -> Placed[Call | DialFailure]: ...
+
+    async def run_outbound(self, call: Call, context: dict[str, Any]
+                           ) -> CallOutcome | None: ...
 
 
-OnAnswer = Callable[[Call, DialRequest], Awaitable[DialResult]]
+OnAnswer = Callable[[Call, GateRequest], Awaitable[DialResult]]
 
 
 class GatewayDialer:
-    def __init__(self, gateway: Gateway, caller_id: str, on_answer: OnAnswer) -> None:
+    def __init__(self, gateway: OutboundGateway, caller_id: str, on_answer: OnAnswer) -> None:
         self.gateway = gateway
         self.caller_id = caller_id
         self.on_answer = on_answer
 
     async def dial(
-        self, request: DialRequest, trunk: str, *, max_call_seconds: int | None
+        self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
+        context: Mapping[str, Any] | None = None,
     ) -> DialResult:
-        result = await self.gateway.dial(
-            GatewayRequest(
+        placed = await self.gateway.place(
+            DialRequest(
                 to=request.number,
                 from_number=self.caller_id,
                 trunk=trunk,
                 origid=str(uuid.uuid4()),
                 max_duration_s=None if max_call_seconds is None else float(max_call_seconds),
                 # copied into call.context by the gateway: the handler's length limit
-                context={
-                    "patient_id": request.patient_id,
-                    "purpose": request.purpose,
-                    "max_duration_s": max_call_seconds,
-                },
+                context={**(context or {}), "patient_id": request.patient_id,
+                         "purpose": request.purpose, "max_duration_s": max_call_seconds},
+                clearance=Clearance(ALLOWED),
             )
         )
+        result = placed.result
+        if result is None:
+            return DialResult(Outcome.TRUNK_DOWN, down=placed.down)
         if isinstance(result, DialFailure):
-            return DialResult(_FAILURES[result.outcome])
-        return await self.on_answer(result, request)
+            return DialResult(_FAILURES[result.outcome], trunk=placed.trunk, down=placed.down)
+        answered = await self.on_answer(result, request)
+        return DialResult(answered.outcome, answered.confirmed, answered.cancelled,
+                          trunk=placed.trunk, down=placed.down)

@@ -1,8 +1,9 @@
 """The narrow interfaces the dialer needs from its neighbours.
 
 The dialer never imports `agent` and only depends on these protocols for
-records (consent, DNC, audit) and for the patient's contact details; the
-composition root (`carrier/app.py`) passes the real implementations.
+records (consent, DNC, audit), the patient's contact details and the calls
+already placed; appointments come through `carrier.plugin.AppointmentSource`.
+The composition root (`carrier/app.py`) passes the real implementations.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from carrier.dialer.gate import Address, Consent, Decision, DialRequest
+from carrier.dialer.gate import Address, Consent, Decision, GateRequest, PriorCall
 
 
 class Outcome(enum.StrEnum):
@@ -32,14 +33,20 @@ class DialResult:
     outcome: Outcome
     confirmed: bool = False  # the patient confirmed the appointment on this call
     cancelled: bool = False  # ... or cancelled it
+    trunk: str | None = None  # the trunk that carried the last attempt
+    down: tuple[str, ...] = ()  # trunks that failed before it (failover), in order
 
 
 class Dialer(Protocol):
-    """Places one call through one trunk (the gateway; a fake in unit tests)."""
+    """Places one call, `trunk` first then its failover chain, paced by the process's one
+    trunk pool (`carrier.trunk_service.TrunkSlots`): the gateway; a fake in unit tests."""
 
     async def dial(
-        self, request: DialRequest, trunk: str, *, max_call_seconds: int | None
-    ) -> DialResult: ...
+        self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
+        context: Mapping[str, Any] | None = None,
+    ) -> DialResult:
+        """`context`: ids for the call handler (the appointment), never PHI."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -59,27 +66,33 @@ class PatientDirectory(Protocol):
     async def contact(self, patient_id: str) -> Contact | None: ...
 
 
+@dataclass(frozen=True)
+class DncFacts:
+    """One number's do-not-call standing, read in one lookup."""
+
+    org: bool
+    national: bool
+    national_copy_date: dt.date | None  # date of the registry copy in force, or None
+
+
 class ComplianceFacts(Protocol):
     """Consent and do-not-call lookups (the records package)."""
 
     async def consent(self, patient_id: str) -> Mapping[str, Consent]: ...
 
-    async def org_dnc(self, number: str) -> bool: ...
+    async def dnc(self, number: str) -> DncFacts: ...
 
-    async def national_dnc(self, number: str) -> tuple[bool, dt.date | None]:
-        """(listed?, date of the registry copy in force or None)."""
-        ...
+
+class CallHistory(Protocol):
+    """Calls already placed to a patient (the outreach store): the frequency caps."""
+
+    async def prior_calls(self, patient_id: str, since: dt.datetime) -> list[PriorCall]: ...
 
 
 class DecisionRecorder(Protocol):
     """Writes every gate decision to the audit log (spooled if Postgres is down)."""
 
     async def record(
-        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+        self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> None: ...
 
-
-class AppointmentStatus(Protocol):
-    """Current status of an appointment from the calendar (scheduled/confirmed/cancelled/...)."""
-
-    async def status(self, appointment_id: str) -> str | None: ...

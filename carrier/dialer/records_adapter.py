@@ -11,8 +11,8 @@ import datetime as dt
 from collections.abc import Mapping
 from uuid import UUID
 
-from carrier.dialer.gate import Address, Consent, Decision, DialRequest
-from carrier.dialer.ports import Contact
+from carrier.dialer.gate import Address, Consent, Decision, GateRequest
+from carrier.dialer.ports import Contact, DncFacts
 from carrier.records.store import PhiInDetails, Records
 
 # Consent kinds that cover an informational artificial-voice call on the voice channel.
@@ -40,13 +40,11 @@ class RecordsFacts:
                 out[f"{channel}.written"] = Consent.GRANTED
         return out
 
-    async def org_dnc(self, number: str) -> bool:
-        return (await self.records.dnc_status(number)).org
-
-    async def national_dnc(self, number: str) -> tuple[bool, dt.date | None]:
+    async def dnc(self, number: str) -> DncFacts:
         st = await self.records.dnc_status(number)
         copy = st.national_imported_at
-        return st.national, None if copy is None else copy.astimezone(dt.UTC).date()
+        return DncFacts(st.org, st.national,
+                        None if copy is None else copy.astimezone(dt.UTC).date())
 
 
 class RecordsDirectory:
@@ -83,7 +81,7 @@ class RecordsDecisionRecorder:
         self.records = records
 
     async def record(
-        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+        self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> None:
         details: dict[str, str | int | bool] = {
             "patient_id": request.patient_id,

@@ -1,11 +1,14 @@
-"""One dialer pass: lease due outreach, gate each, dial through the trunks, record everything.
+"""One dialer pass: lease due outreach, gate each, dial, record everything.
 
-The runner holds no clock of its own: `clock()` (wall time, aware) and `monotonic()` /
-`sleep()` are injected, so tests drive time by hand. Order per outreach:
+The runner holds no clock of its own: `clock()` (wall time, aware) is injected, so tests
+drive time by hand. Trunk choice, calls-per-second, concurrency and failover are not
+here: every outbound call takes its trunk from the process's one pool through the
+`Dialer` port (`carrier.trunks`). Order per outreach:
 
-  appointment still open? -> contact -> [patient lock: prior calls -> gate -> audit record
-  -> begin_dial (fenced by the lease)] -> trunk slot (CPS + concurrency) -> dial
-  -> on trunk_down: mark the trunk down, next trunk -> finish, retry or stop.
+  appointment still open? -> contact -> [patient lock: gate facts (`inputs.gate_facts`)
+  -> gate -> audit record -> begin_dial (fenced by the lease)] -> dial (trunk `trunk`,
+  then its failover chain) -> attempts on trunks that were down recorded -> finish,
+  retry or stop.
 """
 
 from __future__ import annotations
@@ -14,19 +17,21 @@ import asyncio
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import asyncpg
 
 from carrier.dialer.campaign import (
     NO_SHOW_CAMPAIGN,
-    STOP_STATUSES,
+    STOP_STATES,
     CampaignPolicy,
     after_dial,
     after_refusal,
 )
-from carrier.dialer.gate import Decision, DialRequest, Gate, GateFacts
+from carrier.dialer.gate import Decision, Gate, GateRequest
+from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import (
-    AppointmentStatus,
     ComplianceFacts,
     DecisionRecorder,
     Dialer,
@@ -35,9 +40,18 @@ from carrier.dialer.ports import (
     PatientDirectory,
 )
 from carrier.dialer.store import Lease, OutreachStore
-from carrier.dialer.throttle import TrunkPool
+from carrier.plugin import AppointmentSource
 
 log = logging.getLogger(__name__)
+
+# What a pass may meet when the database or its network goes away; anything else is a
+# defect and ends the pass loudly.
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError, refused/reset sockets
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,  # connection closed / pool closing under us
+)
 
 
 @dataclass
@@ -50,6 +64,8 @@ class PassReport:
     lost_leases: int = 0
     requeued: int = 0
     interrupted: int = 0
+    unrecorded: int = 0  # calls whose outcome could not be written (database outage)
+    outage: BaseException | None = None
 
 
 @dataclass
@@ -60,14 +76,12 @@ class DialerRunner:
     directory: PatientDirectory
     recorder: DecisionRecorder
     dialer: Dialer
-    trunks: TrunkPool
+    trunk: str
+    """The first trunk tried for each call (its failover chain follows)."""
     policy: CampaignPolicy
     worker: str
     clock: Callable[[], dt.datetime]
-    monotonic: Callable[[], float]
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    appointments: AppointmentStatus | None = None
-    _released: asyncio.Event = field(default_factory=asyncio.Event)
+    appointments: AppointmentSource | None = None
 
     async def run_once(self, *, limit: int = 50) -> PassReport:
         report = PassReport()
@@ -76,56 +90,57 @@ class DialerRunner:
         report.leased = len(leases)
         async with asyncio.TaskGroup() as calls:
             for lease in leases:
-                ready = await self._prepare(lease, report)
+                try:
+                    ready = await self._prepare(lease, report)
+                except OUTAGE_ERRORS as exc:
+                    # Calls already up carry on to their end; the leases not yet gated
+                    # expire and are taken again after the outage.
+                    report.outage = exc
+                    break
                 if ready is None:
                     continue
                 request, decision, attempt = ready
-                trunk = await self._trunk_slot()
-                calls.create_task(
-                    self._dial(
-                        lease,
-                        request=request,
-                        decision=decision,
-                        attempt=attempt,
-                        trunk=trunk,
-                        report=report,
-                    )
-                )
+                calls.create_task(self._dial_guarded(lease, request=request,
+                                                     decision=decision, attempt=attempt,
+                                                     report=report))
+        if report.outage is not None:
+            raise report.outage  # the loop backs off; what was recorded stays recorded
         return report
+
+    async def _dial_guarded(self, lease: Lease, *, request: GateRequest, decision: Decision,
+                            attempt: int, report: PassReport) -> None:
+        """One call of the pass; an outage while recording it must not cut the others."""
+        try:
+            await self._dial(lease, request=request, decision=decision, attempt=attempt,
+                             report=report)
+        except OUTAGE_ERRORS as exc:
+            report.unrecorded += 1
+            report.outage = exc
 
     async def _prepare(
         self, lease: Lease, report: PassReport
-    ) -> tuple[DialRequest, Decision, int] | None:
+    ) -> tuple[GateRequest, Decision, int] | None:
         """Gate the outreach; (request, decision, attempt id) when it may be dialled now."""
         now = self.clock()
         if self.appointments is not None and lease.campaign != NO_SHOW_CAMPAIGN:
-            status = await self.appointments.status(lease.appointment_id)
-            if status in STOP_STATUSES:
-                await self._refuse(lease, f"appointment.{status}", lease.purpose, report, now)
-                await self.store.stop_appointment(lease.appointment_id, str(status), now)
+            state = await self.appointments.state(lease.appointment_id)
+            if state in STOP_STATES:
+                assert state is not None
+                await self._refuse(lease, f"appointment.{state.value}", lease.purpose, report,
+                                   now)
+                await self.store.stop_appointment(lease.appointment_id, state.value, now)
                 report.stopped += 1
                 return None
         contact = await self.directory.contact(lease.patient_id)
         if contact is None:
             await self._refuse(lease, "contact.unknown", lease.purpose, report, now)
             return None
-        request = DialRequest(
-            patient_id=lease.patient_id,
-            number=contact.number,
-            purpose=lease.purpose,
-            number_given_by_patient=contact.number_given_by_patient,
-            free_to_patient=contact.free_to_patient,
-            address=contact.address,
-        )
-        consent = await self.facts.consent(lease.patient_id)
-        org = await self.facts.org_dnc(contact.number)
-        national, copy_date = await self.facts.national_dnc(contact.number)
+        request = request_for(lease.patient_id, lease.purpose, contact)
         # Gate and dial start under one per-patient lock, so two workers dialling two
         # outreach rows of the same patient cannot both pass a frequency cap.
         async with self.store.patient_lock(lease.patient_id):
             now = self.clock()
-            prior = await self.store.prior_calls(lease.patient_id, now - dt.timedelta(days=7))
-            facts = GateFacts(consent, org, national, copy_date, tuple(prior))
+            facts = await gate_facts(request, self.facts, self.store, now)
             decision = self.gate.decide(request, facts, now)
             # Durable before anything else happens: the audit writer spools on an outage.
             await self.recorder.record(request, decision, outreach_id=lease.outreach_id, at=now)
@@ -146,60 +161,30 @@ class DialerRunner:
             report.lost_leases += 1
         report.refused[rule] += 1
 
-    async def _trunk_slot(self, exclude: frozenset[str] = frozenset()) -> str:
-        """Wait (by the injected clock) for a CPS token and a concurrency slot."""
-        while True:
-            trunk = self.trunks.acquire(self.monotonic(), exclude=exclude)
-            if trunk is not None:
-                return trunk
-            ready = self.trunks.next_ready(self.monotonic(), exclude=exclude)
-            if ready is None:
-                self._released.clear()
-                await self._released.wait()
-            else:
-                await self.sleep(max(0.0, ready - self.monotonic()))
-
-    def _release(self, trunk: str) -> None:
-        self.trunks.release(trunk)
-        self._released.set()
-
     async def _dial(
         self,
         lease: Lease,
         *,
-        request: DialRequest,
+        request: GateRequest,
         decision: Decision,
         attempt: int,
-        trunk: str,
         report: PassReport,
     ) -> None:
-        tried: set[str] = set()
-        while True:
-            tried.add(trunk)
+        result = await self.dialer.dial(request, self.trunk,
+                                        max_call_seconds=decision.max_call_seconds,
+                                        context={"appointment_id": lease.appointment_id})
+        # One attempt row per trunk tried: those that were down, then the one that carried it.
+        for trunk in result.down:
             await self.store.set_trunk(attempt, trunk)
-            try:
-                result = await self.dialer.dial(
-                    request, trunk, max_call_seconds=decision.max_call_seconds
-                )
-            finally:
-                self._release(trunk)
-            if result.outcome is not Outcome.TRUNK_DOWN or len(tried) == len(self.trunks.names):
-                break
-            # Our trunk failed before the callee's phone rang: the secondary takes the call.
-            self.trunks.mark_down(trunk, self.monotonic())
-            log.warning("trunk down, failing over", extra={"trunk": trunk})
             await self.store.finish_attempt(attempt, Outcome.TRUNK_DOWN.value, self.clock())
-            trunk = await self._trunk_slot(exclude=frozenset(tried))
             again = await self.store.begin_dial(
-                lease, decision.rule, request.subject_key, self.clock()
-            )
+                lease, decision.rule, request.subject_key, self.clock())
             if again is None:
-                self._release(trunk)
                 report.lost_leases += 1
                 return
             attempt = again
-        if result.outcome is Outcome.TRUNK_DOWN:
-            self.trunks.mark_down(trunk, self.monotonic())
+        if result.trunk is not None:
+            await self.store.set_trunk(attempt, result.trunk)
         await self._finish(lease, attempt, result, report)
 
     async def _finish(

@@ -1,8 +1,13 @@
-"""The dialer's long-running loop for `carrier serve`: sync the calendar, dial, repeat.
+"""The dialer's long-running loop for `carrier serve`: sync appointments, dial, repeat.
 
 Several processes may run this loop against one database: outreach rows are leased
 (`FOR UPDATE SKIP LOCKED`), so each is dialled by exactly one of them. No-show
 reactivation is as prompt as `interval` (default 30 s, well within "minutes").
+
+A pass that fails because the database (or the application's appointment source) is
+unreachable does not end the loop: the failure is logged by class (never PHI), counted
+in the loop's :class:`carrier.health.Liveness`, and the next pass comes after a bounded
+exponential back-off (`Backoff`). The first good pass resets both.
 """
 
 from __future__ import annotations
@@ -13,120 +18,142 @@ import datetime as dt
 import logging
 import os
 import socket
-import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from carrier.dialer.calendar_sql import SqlCalendar, sync_campaigns
-from carrier.dialer.gate import DialRequest, Gate
-from carrier.dialer.gateway_adapter import GatewayDialer
-from carrier.dialer.holiday_calendar import PackageHolidays
+import asyncpg
+
+from carrier.call import Call
+from carrier.dialer.gate import GateRequest
+from carrier.dialer.gateway_adapter import GatewayDialer, OutboundGateway
 from carrier.dialer.ports import DialResult, Outcome
 from carrier.dialer.records_adapter import (
     RecordsDecisionRecorder,
     RecordsDirectory,
     RecordsFacts,
 )
-from carrier.dialer.rules import DEFAULT_RULES_DIR, load_rules
-from carrier.dialer.runner import DialerRunner, PassReport
+from carrier.dialer.runner import OUTAGE_ERRORS, DialerRunner, PassReport
 from carrier.dialer.store import OutreachStore
-from carrier.dialer.wiring import policy_from_settings, trunk_pool_from_settings
-from carrier.settings import default_config_dir
+from carrier.dialer.sync import SyncReport, sync_campaigns
+from carrier.dialer.wiring import gate_from_settings, policy_from_settings
+from carrier.health import Liveness
+from carrier.plugin import AppointmentSource, CallOutcome, OutcomeKind
+from carrier.records.store import Records
+from carrier.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def dialer_loop(
-    runner: DialerRunner,
-    calendar: SqlCalendar,
-    stop: asyncio.Event,
-    *,
-    interval: float = 30.0,
-    limit: int = 50,
-) -> None:
-    while not stop.is_set():
-        now = runner.clock()
-        synced = await sync_campaigns(runner.store, calendar, runner.policy, now)
-        report: PassReport = await runner.run_once(limit=limit)
-        log.info(
-            "dialer pass",
-            extra={
-                "added": synced.added,
-                "stopped": synced.stopped,
-                "leased": report.leased,
-                "dialled": report.dialled,
-                "refused": dict(report.refused),
-            },
-        )
-        if report.leased >= limit:
-            continue  # more is due: no pause
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+def is_outage(exc: BaseException) -> bool:
+    """An outage error, or a group (the pass's dialling TaskGroup) made only of them."""
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split(OUTAGE_ERRORS)
+        return rest is None
+    return isinstance(exc, OUTAGE_ERRORS)
 
 
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+@dataclass
+class Backoff:
+    """Bounded exponential back-off: `base`, doubling per failure, at most `cap` seconds."""
+
+    base: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.cap, self.base * 2.0 ** max(0, failures - 1)))
 
 
-# Purpose of an outreach -> the shipped workflow that runs the call.
-WORKFLOW_FOR_PURPOSE = {
-    "appointment_reminder": "appointment_reminder",
-    "no_show": "no_show_reactivation",
-    "refill": "refill_reminder",
-}
-
-
-def result_from_handler(result: Any) -> DialResult:
-    """Map the call handler's result (`outcome`, `amd` attributes) to the dialer's."""
-    outcome = str(getattr(result, "outcome", None) or "")
-    if outcome == "machine_message" or getattr(result, "amd", None) == "machine":
+def dial_result(outcome: CallOutcome | None) -> DialResult:
+    """The application's `CallOutcome` as the dialer's result (None: the call was cut at
+    its length limit before the application returned)."""
+    if outcome is None:
+        return DialResult(Outcome.ANSWERED)
+    kind = outcome.kind
+    if kind is OutcomeKind.MACHINE_MESSAGE:
         return DialResult(Outcome.MACHINE)
-    return DialResult(
-        Outcome.ANSWERED, confirmed=outcome == "confirmed", cancelled=outcome == "cancelled"
-    )
-
-
-def _rules_dir() -> Path:
-    configured = default_config_dir() / "calling_rules"
-    return configured if configured.is_dir() else DEFAULT_RULES_DIR
+    return DialResult(Outcome.ANSWERED, confirmed=kind is OutcomeKind.CONFIRMED,
+                      cancelled=kind is OutcomeKind.CANCELLED)
 
 
 class DialerService:
-    """What `carrier serve` runs (`carrier.app._dialer_loop`): built from the stack."""
+    """What `carrier serve` runs: sync + pass every `interval`, surviving outages."""
 
-    def __init__(self, runner: DialerRunner, calendar: SqlCalendar) -> None:
+    def __init__(self, runner: DialerRunner, appointments: AppointmentSource, *,
+                 liveness: Liveness | None = None, backoff: Backoff | None = None,
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.runner = runner
-        self.calendar = calendar
+        self.appointments = appointments
+        self.liveness = liveness or Liveness("dialer")
+        self.backoff = backoff or Backoff()
+        self._sleep = sleep
 
     @classmethod
-    def from_stack(cls, stack: Any, *, rules_dir: Path | None = None) -> DialerService:
-        settings, records, gateway = stack.settings, stack.records, stack.gateway
-
-        async def on_answer(call: Any, request: DialRequest) -> DialResult:
+    def build(cls, settings: Settings, records: Records, gateway: OutboundGateway,
+              appointments: AppointmentSource, *, rules_dir: Path | None = None,
+              worker: str | None = None) -> DialerService:
+        async def on_answer(call: Call, request: GateRequest) -> DialResult:
             context = {
                 "patient_id": request.patient_id,
-                "workflow": WORKFLOW_FOR_PURPOSE.get(request.purpose, request.purpose),
+                "purpose": request.purpose,
+                "appointment_id": call.context.get("appointment_id"),
                 "max_duration_s": call.context.get("max_duration_s"),
             }
-            return result_from_handler(await gateway.run_outbound(call, context))
+            return dial_result(await gateway.run_outbound(call, context))
 
-        rules = load_rules(rules_dir or _rules_dir())
-        calendar = SqlCalendar(records.pool)
         runner = DialerRunner(
             store=OutreachStore(records.pool),
-            gate=Gate(rules, PackageHolidays(rules)),
+            gate=gate_from_settings(settings, rules_dir),
             facts=RecordsFacts(records),
             directory=RecordsDirectory(records),
             recorder=RecordsDecisionRecorder(records),
             dialer=GatewayDialer(gateway, settings.dialer.caller_id, on_answer),
-            trunks=trunk_pool_from_settings(settings),
+            trunk=settings.dialer.trunk,
             policy=policy_from_settings(settings.dialer),
-            worker=f"{socket.gethostname()}:{os.getpid()}",
+            worker=worker or f"{socket.gethostname()}:{os.getpid()}",
             clock=utc_now,
-            monotonic=time.monotonic,
-            appointments=calendar,
+            appointments=appointments,
         )
-        return cls(runner, calendar)
+        liveness = Liveness("dialer", max_failures=settings.health.dialer_max_failures)
+        return cls(runner, appointments, liveness=liveness)
 
-    async def run(self, stop: asyncio.Event, *, interval: float = 30.0) -> None:
-        await dialer_loop(self.runner, self.calendar, stop, interval=interval)
+    async def run_pass(self, *, limit: int = 50) -> tuple[SyncReport, PassReport]:
+        """One sync and one dialer pass (what `carrier campaign run` does once)."""
+        synced = await sync_campaigns(self.runner.store, self.appointments,
+                                      self.runner.policy, self.runner.clock())
+        return synced, await self.runner.run_once(limit=limit)
+
+    async def run(self, stop: asyncio.Event, *, interval: float = 30.0, limit: int = 50
+                  ) -> None:
+        while not stop.is_set():
+            try:
+                synced, report = await self.run_pass(limit=limit)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                    ExceptionGroup) as exc:  # OUTAGE_ERRORS, alone or grouped
+                if not is_outage(exc):
+                    raise
+                self.liveness.failure(exc)
+                wait = self.backoff.delay(self.liveness.failures)
+                log.warning("dialer pass failed; retrying", extra={
+                    "error": type(exc).__name__, "failures": self.liveness.failures,
+                    "retry_in_s": wait})
+                await self._pause(stop, wait)
+                continue
+            self.liveness.success()
+            log.info("dialer pass", extra={
+                "added": synced.added, "stopped": synced.stopped, "leased": report.leased,
+                "dialled": report.dialled, "refused": dict(report.refused)})
+            if report.leased >= limit:
+                continue  # more is due: no pause
+            await self._pause(stop, interval)
+
+    async def _pause(self, stop: asyncio.Event, seconds: float) -> None:
+        if self._sleep is not None:  # tests drive time by hand
+            await self._sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

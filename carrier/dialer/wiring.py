@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 from carrier.dialer.campaign import CampaignPolicy
-from carrier.dialer.gate import Decision
-from carrier.dialer.throttle import TrunkLimits, TrunkPool
+from carrier.dialer.gate import Decision, Gate
+from carrier.dialer.holiday_calendar import PackageHolidays
+from carrier.dialer.inputs import gate_facts, request_for
+from carrier.dialer.ports import ComplianceFacts, Contact
+from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
+from carrier.dialer.rules import DEFAULT_RULES_DIR, load_rules
+from carrier.dialer.store import OutreachStore
 from carrier.errors import ConfigError
-from carrier.settings import DialerSettings, Settings, default_config_dir
+from carrier.records.store import Records
+from carrier.settings import DialerSettings, Settings
 
 
 def policy_from_settings(d: DialerSettings) -> CampaignPolicy:
@@ -22,50 +27,39 @@ def policy_from_settings(d: DialerSettings) -> CampaignPolicy:
     )
 
 
-def trunk_pool_from_settings(s: Settings, *, down_for: float = 30.0) -> TrunkPool:
-    """The dialer's trunk, then its failover chain, each with its CPS and concurrency."""
-    chain: list[TrunkLimits] = []
-    name: str | None = s.dialer.trunk
-    while name is not None and name not in {t.name for t in chain}:
-        try:
-            t = s.trunk(name)
-        except KeyError:
-            raise ConfigError("carrier.yaml", "dialer.trunk", f"unknown trunk {name!r}") from None
-        chain.append(
-            TrunkLimits(t.name, cps=t.calls_per_second, max_concurrent=t.max_concurrent_calls)
-        )
-        name = t.failover
-    return TrunkPool(chain, down_for=down_for)
+def rules_dir_of(settings: Settings) -> Path:
+    configured = Path(settings.config_dir) / "calling_rules"
+    return configured if configured.is_dir() else DEFAULT_RULES_DIR
 
 
-async def gate_once(records: Any, patient_id: str, purpose: str, now: dt.datetime,
-                    *, rules_dir: Path | None = None) -> Decision:
-    """One compliance decision for one patient, recorded in the audit log like the
-    runner's (used by the demo call and by operators checking why a call would not go)."""
-    from carrier.dialer.gate import DialRequest, Gate, GateFacts  # noqa: PLC0415
-    from carrier.dialer.holiday_calendar import PackageHolidays  # noqa: PLC0415
-    from carrier.dialer.records_adapter import (  # noqa: PLC0415
-        RecordsDecisionRecorder,
-        RecordsDirectory,
-        RecordsFacts,
-    )
-    from carrier.dialer.rules import load_rules  # noqa: PLC0415
-    from carrier.dialer.store import OutreachStore  # noqa: PLC0415
+def gate_from_settings(settings: Settings, rules_dir: Path | None = None) -> Gate:
+    return _gate_of(rules_dir or rules_dir_of(settings))
 
-    folder = rules_dir or (Path(default_config_dir()) / "calling_rules")
-    rules = load_rules(folder) if folder.is_dir() else load_rules()
-    contact = await RecordsDirectory(records).contact(patient_id)
+
+def _gate_of(rules_dir: Path | None) -> Gate:
+    rules = load_rules(rules_dir if rules_dir and rules_dir.is_dir() else DEFAULT_RULES_DIR)
+    return Gate(rules, PackageHolidays(rules))
+
+
+async def gate_once(records: Records, patient_id: str, purpose: str, now: dt.datetime,
+                    *, gate: Gate | None = None, rules_dir: Path | None = None,
+                    contact: Contact | None = None,
+                    facts: ComplianceFacts | None = None, outreach_id: int = 0) -> Decision:
+    """One compliance decision for one patient outside a campaign, recorded in the audit
+    log like the runner's (the demo call, `carrier call`, operators checking why a call
+    would not go). ``contact`` overrides the patient record's (a number the operator
+    gave), ``facts`` the records' consent and DNC lookups; without ``gate`` the rules of
+    ``rules_dir`` (or the shipped ones) decide; its inputs come from the same
+    `inputs.gate_facts` as every other decision."""
     if contact is None:
-        raise ConfigError("clinic", patient_id, "no such patient in the records store")
-    request = DialRequest(patient_id=patient_id, number=contact.number, purpose=purpose,
-                          number_given_by_patient=contact.number_given_by_patient,
-                          free_to_patient=contact.free_to_patient, address=contact.address)
-    facts_src = RecordsFacts(records)
-    national, copy_date = await facts_src.national_dnc(contact.number)
-    prior = await OutreachStore(records.pool).prior_calls(patient_id,
-                                                          now - dt.timedelta(days=7))
-    facts = GateFacts(await facts_src.consent(patient_id), await facts_src.org_dnc(
-        contact.number), national, copy_date, tuple(prior))
-    decision = Gate(rules, PackageHolidays(rules)).decide(request, facts, now)
-    await RecordsDecisionRecorder(records).record(request, decision, outreach_id=0, at=now)
+        contact = await RecordsDirectory(records).contact(patient_id)
+        if contact is None:
+            raise ConfigError("records", patient_id, "no such patient in the records store")
+    gate = gate or _gate_of(rules_dir)
+    request = request_for(patient_id, purpose, contact)
+    inputs = await gate_facts(request, facts or RecordsFacts(records),
+                              OutreachStore(records.pool), now)
+    decision = gate.decide(request, inputs, now)
+    await RecordsDecisionRecorder(records).record(request, decision, outreach_id=outreach_id,
+                                                  at=now)
     return decision

@@ -1,8 +1,13 @@
-"""`carrier call TO --trunk NAME [--from NUMBER]`: one test call through a trunk.
+"""`carrier call TO --trunk NAME [--from NUMBER]`: one operator test call through a trunk.
 
-Places the INVITE (digest credentials from the trunk's password variable), plays a
-one-second 440 Hz tone, prints the SIP outcome and the media statistics, hangs up,
-and exits non-zero when the call did not connect.
+The call takes the stack's one outbound path (`Gateway.dial`): it needs a clearance.
+A number on `dialer.operator_test_numbers` is called as an operator test, audited as
+`operator_test`; any other number goes through the compliance gate like a campaign call
+(the callee's consent, do-not-call lists, calling window, caps), and a refusal prints
+the rule and exits non-zero without dialling. The INVITE carries its Identity header,
+takes a slot on the trunk (CPS, concurrency, failover) and, when answered, plays a
+one-second 440 Hz tone, prints the media statistics and hangs up. Exits non-zero when
+the call did not connect.
 """
 
 from __future__ import annotations
@@ -10,37 +15,54 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import secrets
+import dataclasses
+import datetime as dt
+import getpass
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from carrier.errors import OperatorError
-from carrier.settings import TrunkSettings, load_settings
-from carrier.sip.digest import Credentials
-from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipEndpoint
-from carrier.sip.events import CallEnded
-from carrier.sip.sdp import LocalMedia, SdpError, accept_answer, build_offer, parse_sdp
+from carrier.call import Call, Clearance, DialFailure, DialRequest
+from carrier.dialer.gate import Consent
+from carrier.dialer.ports import Contact
+from carrier.dialer.records_adapter import RecordsFacts
+from carrier.dialer.wiring import gate_from_settings, gate_once
+from carrier.gateway import Gateway
+from carrier.records.cli import add_database_args, kek_from_env
+from carrier.records.embedded import open_database
+from carrier.records.store import Records
+from carrier.settings import Settings, load_settings
+from carrier.sip.endpoint import EndpointConfig
+from carrier.stir_setup import build_stir
 from media.session import MediaSession
 
 TONE_SECONDS = 1.0
+OPERATOR_TEST = "operator_test"
+UNKNOWN_CALLEE = "unknown-callee"  # the gate's patient id for a number no patient has
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = subparsers.add_parser("call", help="place a test call through a trunk")
-    parser.add_argument("to", help="number or SIP URI to call")
+    parser = subparsers.add_parser("call", help="place an operator test call through a trunk")
+    parser.add_argument("to", help="E.164 number to call")
     parser.add_argument("--trunk", required=True, help="trunk name from trunks.yaml")
-    parser.add_argument("--from", dest="from_number", default=None, help="calling number")
+    parser.add_argument("--from", dest="from_number", default=None,
+                        help="calling number (default: dialer.caller_id)")
     parser.add_argument("--config", default=None, help="config folder")
+    parser.add_argument("--purpose", default="appointment_reminder",
+                        help="the gate's purpose for a number not on the test list")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for answer")
+    parser.add_argument("--actor", default=f"operator:{getpass.getuser()}")
+    add_database_args(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config)
-    trunk = settings.trunk(args.trunk)
-    return asyncio.run(place_call(trunk, args.to, args.from_number, settings.sip.bind_host,
-                                  timeout=args.timeout))  # fmt: skip
+    settings = load_settings(args.config or getattr(args, "config_dir", None))
+    settings.trunk(args.trunk)  # an unknown trunk is refused before anything starts
+    return asyncio.run(operator_call(settings, args))
 
 
 def tone(seconds: float, freq: float = 440.0) -> list[np.ndarray]:
@@ -49,62 +71,80 @@ def tone(seconds: float, freq: float = 440.0) -> list[np.ndarray]:
     return [pcm[i : i + 320] for i in range(0, len(pcm) - 319, 320)]
 
 
-def _credentials(trunk: TrunkSettings) -> Credentials | None:
-    if trunk.auth == "ip" or not trunk.username:
-        return None
-    password = os.environ.get(trunk.password_env or "", "")
-    if not password:
-        raise OperatorError(f"trunk {trunk.name}: password variable {trunk.password_env} is empty")
-    return Credentials(trunk.username, password)
+class _UnknownCallee(RecordsFacts):
+    """A number no patient has: nobody has given consent; do-not-call lists still apply."""
+
+    async def consent(self, patient_id: str) -> Mapping[str, Consent]:
+        return {}
 
 
-async def place_call(
-    trunk: TrunkSettings,
-    to: str,
-    from_number: str | None,
-    bind_host: str,
-    *,
-    timeout: float,  # noqa: ASYNC109 - house style: keyword timeout=
-) -> int:
-    transport = trunk.transport.upper()
-    scheme = "sips" if transport == "TLS" else "sip"
-    param = "" if transport == "UDP" else f";transport={trunk.transport}"
-    proxy = f"{scheme}:{trunk.host}:{trunk.port}{param}"
-    target = to if ":" in to else f"{scheme}:{to}@{trunk.host}:{trunk.port}{param}"
-    config = EndpointConfig(udp=(bind_host, 0), tcp=(bind_host, 0), tls=None, tls_verify=False)
-    if trunk.srtp == "required":
-        # MediaSession takes its SRTP keys at construction, before the answer is known.
-        raise OperatorError(f"trunk {trunk.name}: SRTP-only trunks are not supported by this test")
-    async with SipEndpoint(config) as endpoint, MediaSession(local_addr=(bind_host, 0)) as media:
-        local = LocalMedia(bind_host, media.local_addr[1], srtp="off")
-        offer = build_offer(local, session_id=secrets.randbelow(2**31), version=1)
-        call = endpoint.invite(target, sdp=offer.serialize(), from_user=from_number,
-                               credentials=_credentials(trunk), proxy=proxy)  # fmt: skip
+async def clearance_for(records: Records, settings: Settings, to: str, *, purpose: str,
+                        actor: str, origid: str) -> Clearance | str:
+    """The clearance for calling ``to``, or the refusing rule (both audited)."""
+    now = dt.datetime.now(dt.UTC)
+    if to in settings.dialer.operator_test_numbers:
+        await records.audit(actor, "dial.decision", ("call", origid), OPERATOR_TEST,
+                            {"dial": True, "rule": OPERATOR_TEST, "purpose": "operator_test",
+                             "test_number": True})
+        return Clearance(OPERATOR_TEST, operator_test=True)
+    found = await records.find_patients_by_phone(to, actor=actor, reason="operator test call")
+    gate = gate_from_settings(settings)
+    if len(found) == 1:
+        decision = await gate_once(records, str(found[0].id), purpose, now, gate=gate)
+    else:  # unknown (or ambiguous): the gate decides on the number alone, without consent
+        contact = Contact(number=to, address=None, number_given_by_patient=False)
+        decision = await gate_once(records, UNKNOWN_CALLEE, purpose, now, gate=gate,
+                                   contact=contact, facts=_UnknownCallee(records))
+    return Clearance(decision.rule) if decision.allowed else decision.rule
+
+
+async def _tone_handler(call: Call, context: Mapping[str, Any]) -> None:
+    await call.media.play(tone(TONE_SECONDS))
+    await call.hangup("operator test done")
+
+
+async def operator_call(settings: Settings, args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir)
+    settings = dataclasses.replace(settings, data_dir=str(data_dir))
+    origid = str(uuid.uuid4())
+    async with open_database(args.database_url or settings.database.url, data_dir) as dsn:
+        records = await Records.open(dsn, kek_from_env(data_dir), data_dir / "spool")
         try:
-            answered = await call.wait_answer(timeout=timeout)
-        except CallFailedError as err:
-            print(f"call failed: {err.status} {err.reason}")
-            return 1
-        except TimeoutError:
-            call.cancel()
-            print("call failed: no answer")
-            return 1
-        try:
-            negotiated = accept_answer(offer, parse_sdp(answered.response.body))
-        except SdpError as err:
-            call.hangup()
-            print(f"call failed: bad SDP answer ({err.reason})")
-            return 1
-        media.update_remote((negotiated.remote_address, negotiated.remote_port))
-        media.set_codec(negotiated.payload_type, negotiated.dtmf_payload_type)
-        print(f"answered: {answered.response.status} {negotiated.codec}")
-        await media.play(tone(TONE_SECONDS))
-        call.hangup()
-        with contextlib.suppress(TimeoutError):
-            await call.wait_for(CallEnded, timeout=5)
-        stats = media.stats()
-        print(
-            f"media: sent {stats.packets_sent} received {stats.packets_received} "
-            f"lost {stats.packets_lost} jitter {stats.jitter_ms:.1f} ms"
-        )
+            cleared = await clearance_for(records, settings, args.to, purpose=args.purpose,
+                                          actor=args.actor, origid=origid)
+            if isinstance(cleared, str):
+                print(f"refused by the compliance gate: {cleared} (nothing dialled)")
+                return 2
+            return await _place(settings, records, args, cleared, origid)
+        finally:
+            await records.close()
+
+
+async def _place(settings: Settings, records: Records, args: argparse.Namespace,
+                 clearance: Clearance, origid: str) -> int:
+    host = settings.sip.bind_host
+    stir = await build_stir(settings)
+    config = EndpointConfig(udp=(host, 0), tcp=(host, 0), tls=None, tls_verify=False)
+    try:
+        async with Gateway(settings, handler=_tone_handler, audit=records.audit,
+                           stir=stir.context if stir else None,
+                           endpoint_config=config) as gateway:
+            call = await gateway.dial(DialRequest(
+                to=args.to, from_number=args.from_number or settings.dialer.caller_id,
+                trunk=args.trunk, origid=origid, ring_timeout_s=args.timeout,
+                clearance=clearance))
+            if isinstance(call, DialFailure):
+                print(f"call failed: {call.code or ''} {call.outcome.value} ({call.reason})")
+                return 1
+            print(f"answered: 200 on trunk {call.context.get('trunk')} ({clearance.rule})")
+            await gateway.run_outbound(call, {})
+            media = call.media
+            if isinstance(media, MediaSession):
+                stats = media.stats()
+                print(f"media: sent {stats.packets_sent} received {stats.packets_received} "
+                      f"lost {stats.packets_lost} jitter {stats.jitter_ms:.1f} ms")
+    finally:
+        if stir is not None:
+            with contextlib.suppress(OSError):
+                await stir.close()
     return 0

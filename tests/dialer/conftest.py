@@ -15,13 +15,14 @@ import asyncpg
 import pytest
 
 from carrier.dialer.campaign import CampaignPolicy
-from carrier.dialer.gate import Consent, Decision, DialRequest, Gate
+from carrier.dialer.gate import Consent, Decision, Gate, GateRequest
 from carrier.dialer.holiday_calendar import PackageHolidays
-from carrier.dialer.ports import Contact, DialResult, Outcome
+from carrier.dialer.ports import Contact, DialResult, DncFacts, Outcome
 from carrier.dialer.rules import load_rules
 from carrier.dialer.runner import DialerRunner
 from carrier.dialer.store import OutreachStore
-from carrier.dialer.throttle import TrunkLimits, TrunkPool
+from carrier.trunk_service import SlotOutcome, TrunkSlots
+from carrier.trunks import TrunkLimits, TrunkPool
 
 RULES = load_rules()
 # Tue 2026-11-17 10:00 in New York
@@ -57,11 +58,11 @@ class FakeFacts:
     async def consent(self, patient_id: str) -> Mapping[str, Consent]:
         return self.consent_by_patient.get(patient_id, {"voice": Consent.GRANTED})
 
-    async def org_dnc(self, number: str) -> bool:
-        return number in self.org
+    lookups: int = 0
 
-    async def national_dnc(self, number: str) -> tuple[bool, dt.date | None]:
-        return number in self.national, self.copy_date
+    async def dnc(self, number: str) -> DncFacts:
+        self.lookups += 1
+        return DncFacts(number in self.org, number in self.national, self.copy_date)
 
 
 @dataclass
@@ -78,32 +79,62 @@ class FakeRecorder:
     decisions: list[tuple[int, str, bool]] = field(default_factory=list)
 
     async def record(
-        self, request: DialRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
+        self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> None:
         self.decisions.append((outreach_id, decision.rule, decision.allowed))
 
 
+def two_trunks() -> TrunkPool:
+    return TrunkPool([
+        TrunkLimits("primary", cps=50, max_concurrent=8, burst=8, failover="secondary"),
+        TrunkLimits("secondary", cps=50, max_concurrent=8, burst=8),
+    ])
+
+
 @dataclass
 class FakeDialer:
-    """Deterministic outcomes by (patient, trunk); records every dial with its clock time."""
+    """The gateway's boundary: deterministic outcomes by (patient, trunk), paced by the real
+    trunk pool (`TrunkSlots`) on the fake clock; records every attempt with its time."""
 
     clock: FakeClock
-    script: Callable[[DialRequest, str, int], DialResult] | None = None
+    script: Callable[[GateRequest, str, int], DialResult] | None = None
     dials: list[tuple[str, str, float]] = field(default_factory=list)
     max_seconds: list[int | None] = field(default_factory=list)
+    contexts: list[Mapping[str, object]] = field(default_factory=list)
     yields: int = 3
+    trunks: TrunkPool = field(default_factory=two_trunks)
+    slots: TrunkSlots | None = None
 
-    async def dial(
-        self, request: DialRequest, trunk: str, *, max_call_seconds: int | None
-    ) -> DialResult:
+    def __post_init__(self) -> None:
+        self.slots = TrunkSlots(self.trunks, clock=self.clock.monotonic, sleep=self.clock.sleep)
+
+    async def attempt(self, request: GateRequest, trunk: str) -> DialResult:
         self.dials.append((request.patient_id, trunk, self.clock.monotonic()))
-        self.max_seconds.append(max_call_seconds)
         for _ in range(self.yields):  # let other tasks and workers interleave
             await asyncio.sleep(0)
         if self.script is None:
             return DialResult(Outcome.ANSWERED)
         n = sum(1 for p, _, _ in self.dials if p == request.patient_id)
         return self.script(request, trunk, n)
+
+    async def dial(
+        self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
+        context: Mapping[str, object] | None = None,
+    ) -> DialResult:
+        self.max_seconds.append(max_call_seconds)
+        self.contexts.append(context or {})
+        assert self.slots is not None
+
+        def outcome_of(r: DialResult) -> SlotOutcome:
+            return SlotOutcome.TRUNK_DOWN if r.outcome is Outcome.TRUNK_DOWN else \
+                SlotOutcome.DONE
+
+        placed = await self.slots.place(trunk, lambda t: self.attempt(request, t), outcome_of)
+        if placed.result is None:
+            return DialResult(Outcome.TRUNK_DOWN, down=placed.down)
+        r = placed.result
+        return DialResult(r.outcome, r.confirmed, r.cancelled, trunk=placed.trunk,
+                          down=placed.down)
 
 
 def make_runner(
@@ -115,7 +146,6 @@ def make_runner(
     facts: FakeFacts | None = None,
     directory: FakeDirectory | None = None,
     recorder: FakeRecorder | None = None,
-    trunks: TrunkPool | None = None,
     policy: CampaignPolicy | None = None,
 ) -> DialerRunner:
     return DialerRunner(
@@ -125,18 +155,10 @@ def make_runner(
         directory=directory or FakeDirectory(),
         recorder=recorder or FakeRecorder(),
         dialer=dialer,
-        trunks=trunks
-        or TrunkPool(
-            [
-                TrunkLimits("primary", cps=50, max_concurrent=8, burst=8),
-                TrunkLimits("secondary", cps=50, max_concurrent=8, burst=8),
-            ]
-        ),
+        trunk="primary",
         policy=policy or CampaignPolicy(),
         worker=worker,
         clock=clock.now,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
     )
 
 

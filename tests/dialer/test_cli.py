@@ -11,9 +11,10 @@ import asyncpg
 import pytest
 
 from carrier.cli import main
-from carrier.dialer.campaign import Appointment, CampaignPolicy, plan_reminders
+from carrier.dialer.campaign import CampaignPolicy, plan_reminders
 from carrier.dialer.cli import bar, render_status
 from carrier.dialer.store import CampaignStatus, OutreachStore
+from carrier.plugin import AppointmentFact, AppointmentState
 from carrier.records.crypto import LocalKek
 from carrier.records.store import Records
 from tests.dialer.test_runner import seed
@@ -88,7 +89,7 @@ async def test_run_dry_run_gates_without_recording(
     finally:
         await records.close()
     now = dt.datetime.now(dt.UTC)
-    appt = Appointment("a1", str(pid), now + dt.timedelta(hours=2), "booked")
+    appt = AppointmentFact("a1", str(pid), now + dt.timedelta(hours=2), AppointmentState.OPEN)
     policy = CampaignPolicy(reminder_offsets=(dt.timedelta(hours=2),))
     await OutreachStore(pool).add(plan_reminders([appt], policy, now), now)
     argv = ["campaign", "run", "--dry-run", "--database-url", db_url, "--data-dir", str(tmp_path)]

@@ -23,9 +23,9 @@ from carrier.dialer.gate import (
     Consent,
     Decision,
     DialRefused,
-    DialRequest,
     Gate,
     GateFacts,
+    GateRequest,
     PriorCall,
 )
 from carrier.dialer.holiday_calendar import PackageHolidays
@@ -50,8 +50,8 @@ def at(zone: str, y: int, mo: int, d: int, h: int, mi: int = 0) -> dt.datetime:
 TUE_10_NY = at("America/New_York", 2026, 11, 17, 10)
 
 
-def request(number: str = NY, **kw: object) -> DialRequest:
-    base = DialRequest(
+def request(number: str = NY, **kw: object) -> GateRequest:
+    base = GateRequest(
         patient_id="p-001",
         number=number,
         purpose="appointment_reminder",
@@ -346,7 +346,7 @@ priors = st.lists(
     max_size=6,
 )
 requests = st.builds(
-    DialRequest,
+    GateRequest,
     patient_id=st.just("p-1"),
     number=st.sampled_from(NUMBERS),
     purpose=st.sampled_from(["appointment_reminder", "no_show", "refill", "marketing"]),
@@ -370,7 +370,7 @@ def _zones_of(number: str) -> list[ZoneInfo]:
 @settings(max_examples=300, deadline=None)
 @given(req=requests, f=gate_facts, now=moments)
 def test_never_allows_outside_8_to_21_in_any_candidate_zone(
-    req: DialRequest, f: GateFacts, now: dt.datetime
+    req: GateRequest, f: GateFacts, now: dt.datetime
 ) -> None:
     d = GATE.decide(req, f, now)
     assert KNOWN_RULES.match(d.rule), d.rule
@@ -386,7 +386,7 @@ def test_never_allows_outside_8_to_21_in_any_candidate_zone(
 @settings(max_examples=200, deadline=None)
 @given(req=requests, f=gate_facts, now=moments, extra=priors)
 def test_more_prior_calls_never_turn_a_refusal_into_an_allow(
-    req: DialRequest, f: GateFacts, now: dt.datetime, extra: list[PriorCall]
+    req: GateRequest, f: GateFacts, now: dt.datetime, extra: list[PriorCall]
 ) -> None:
     fewer = GATE.decide(req, f, now)
     more = GATE.decide(req, replace(f, prior_calls=[*f.prior_calls, *extra]), now)

@@ -1,4 +1,5 @@
-"""The dialer against the real neighbours: calendar rows by SQL and the records store."""
+"""The dialer against the real neighbours: the agent's calendar (through the
+`AppointmentSource` port) and the records store."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from collections import Counter
 import asyncpg
 import pytest
 
-from carrier.dialer.calendar_sql import SqlCalendar, sync_campaigns
+from agent.scheduling.outreach import CalendarAppointments as SqlCalendar
 from carrier.dialer.campaign import CampaignPolicy
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
-from carrier.dialer.service import dialer_loop
+from carrier.dialer.service import DialerService
 from carrier.dialer.store import OutreachStore
+from carrier.dialer.sync import sync_campaigns
+from carrier.plugin import AppointmentState
 from carrier.records.store import Records
 from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
 
@@ -64,7 +67,7 @@ async def test_calendar_sync_plans_stops_and_reactivates(pool: asyncpg.Pool) -> 
     by_campaign = {s.campaign: s for s in await store.status(START)}
     assert by_campaign["reminders"].cancelled == 3
     assert by_campaign["no_show"].scheduled == 1
-    assert await cal.status("a1") == "confirmed"
+    assert await cal.state("a1") is AppointmentState.CONFIRMED
 
 
 async def test_runner_stops_when_calendar_closed_meanwhile(pool: asyncpg.Pool) -> None:
@@ -78,7 +81,8 @@ async def test_runner_stops_when_calendar_closed_meanwhile(pool: asyncpg.Pool) -
     runner.appointments = cal
     report = await runner.run_once()
     assert dialer.dials == []
-    assert report.refused == Counter({"appointment.cancelled": 1})
+    # the calendar's "cancelled" reaches the dialer as the port's CLOSED state
+    assert report.refused == Counter({"appointment.closed": 1})
 
 
 async def test_records_consent_dnc_and_audit(pool: asyncpg.Pool, records: Records) -> None:
@@ -98,7 +102,8 @@ async def test_records_consent_dnc_and_audit(pool: asyncpg.Pool, records: Record
     await sync_campaigns(store, SqlCalendar(pool), CampaignPolicy(), START)
 
     facts = RecordsFacts(records)
-    assert (await facts.national_dnc("+12125550199")) == (True, START.date())
+    dnc = await facts.dnc("+12125550199")
+    assert (dnc.national, dnc.national_copy_date) == (True, START.date())
     clock = FakeClock()
     dialer = FakeDialer(clock)
     runner = make_runner(pool, clock, dialer)
@@ -137,11 +142,12 @@ async def test_service_loop_reactivates_a_missed_appointment(pool: asyncpg.Pool)
     stop = asyncio.Event()
 
     class StopAfterDial(FakeDialer):
-        async def dial(self, request, trunk, *, max_call_seconds):  # type: ignore[no-untyped-def]
+        async def attempt(self, request, trunk):  # type: ignore[no-untyped-def]
             stop.set()
-            return await super().dial(request, trunk, max_call_seconds=max_call_seconds)
+            return await super().attempt(request, trunk)
 
     dialer = StopAfterDial(clock)
     runner = make_runner(pool, clock, dialer)
-    await asyncio.wait_for(dialer_loop(runner, SqlCalendar(pool), stop, interval=60), 30)
+    service = DialerService(runner, SqlCalendar(pool))
+    await asyncio.wait_for(service.run(stop, interval=60), 30)
     assert [p for p, _, _ in dialer.dials] == ["p7"]

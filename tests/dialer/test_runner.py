@@ -12,11 +12,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from carrier.dialer.campaign import Appointment, CampaignPolicy, plan_no_show, plan_reminders
+from carrier.dialer.campaign import CampaignPolicy, plan_no_show, plan_reminders
 from carrier.dialer.gate import Consent
 from carrier.dialer.ports import DialResult, Outcome
 from carrier.dialer.store import OutreachStore
-from carrier.dialer.throttle import TrunkLimits, TrunkPool
+from carrier.plugin import AppointmentFact as Appointment
+from carrier.plugin import AppointmentState
+from carrier.trunks import TrunkLimits, TrunkPool
 from tests.dialer.conftest import (
     START,
     FakeClock,
@@ -35,7 +37,8 @@ async def seed(pool: asyncpg.Pool, n: int, *, hours_ahead: float = 2.0) -> Outre
     """n appointments whose 2 h reminder is due now (one outreach each)."""
     store = OutreachStore(pool)
     appts = [
-        Appointment(f"a{i}", f"p{i}", START + dt.timedelta(hours=hours_ahead), "scheduled")
+        Appointment(f"a{i}", f"p{i}", START + dt.timedelta(hours=hours_ahead),
+                    AppointmentState.OPEN)
         for i in range(n)
     ]
     policy = CampaignPolicy(reminder_offsets=(dt.timedelta(hours=hours_ahead),))
@@ -140,7 +143,7 @@ async def test_gate_refusals_are_recorded_with_their_rule(pool: asyncpg.Pool) ->
 
 async def test_confirmation_stops_the_remaining_reminders(pool: asyncpg.Pool) -> None:
     store = OutreachStore(pool)
-    appt = Appointment("a1", "p1", START + dt.timedelta(hours=100), "scheduled")
+    appt = Appointment("a1", "p1", START + dt.timedelta(hours=100), AppointmentState.OPEN)
     assert await store.add(plan_reminders([appt], CampaignPolicy(), START), START) == 3
     assert await store.add(plan_reminders([appt], CampaignPolicy(), START), START) == 0
     clock = FakeClock()
@@ -154,7 +157,7 @@ async def test_confirmation_stops_the_remaining_reminders(pool: asyncpg.Pool) ->
 
 async def test_confirmation_on_another_channel_stops_reminders(pool: asyncpg.Pool) -> None:
     store = OutreachStore(pool)
-    appt = Appointment("a1", "p1", START + dt.timedelta(hours=100), "scheduled")
+    appt = Appointment("a1", "p1", START + dt.timedelta(hours=100), AppointmentState.OPEN)
     await store.add(plan_reminders([appt], CampaignPolicy(), START), START)
     assert await store.stop_appointment("a1", "confirmed", START) == 3
     clock = FakeClock()
@@ -166,7 +169,7 @@ async def test_confirmation_on_another_channel_stops_reminders(pool: asyncpg.Poo
 
 async def test_no_show_reactivation_is_dialled_minutes_after_missed(pool: asyncpg.Pool) -> None:
     store = OutreachStore(pool)
-    appt = Appointment("a9", "p9", START - dt.timedelta(minutes=20), "missed")
+    appt = Appointment("a9", "p9", START - dt.timedelta(minutes=20), AppointmentState.MISSED)
     await store.add([plan_no_show(appt, START, CampaignPolicy())], START)
     clock = FakeClock()
     dialer = FakeDialer(clock)
@@ -198,9 +201,9 @@ async def test_trunk_failover_to_secondary(pool: asyncpg.Pool) -> None:
 async def test_calls_per_second_limit(pool: asyncpg.Pool) -> None:
     await seed(pool, 6)
     clock = FakeClock()
-    dialer = FakeDialer(clock)
     trunks = TrunkPool([TrunkLimits("primary", cps=2, max_concurrent=10, burst=1)])
-    await make_runner(pool, clock, dialer, trunks=trunks).run_once()
+    dialer = FakeDialer(clock, trunks=trunks)
+    await make_runner(pool, clock, dialer).run_once()
     starts = [t for _, _, t in dialer.dials]
     assert len(starts) == 6
     assert all(b - a >= 0.5 - 1e-9 for a, b in itertools.pairwise(starts))
@@ -209,8 +212,8 @@ async def test_calls_per_second_limit(pool: asyncpg.Pool) -> None:
 async def test_exempt_daily_cap_holds_across_outreach_of_one_patient(pool: asyncpg.Pool) -> None:
     store = OutreachStore(pool)
     appts = [
-        Appointment("a1", "p1", START + dt.timedelta(hours=2), "scheduled"),
-        Appointment("a2", "p1", START + dt.timedelta(hours=3), "scheduled"),
+        Appointment("a1", "p1", START + dt.timedelta(hours=2), AppointmentState.OPEN),
+        Appointment("a2", "p1", START + dt.timedelta(hours=3), AppointmentState.OPEN),
     ]
     policy = CampaignPolicy(reminder_offsets=(dt.timedelta(hours=2), dt.timedelta(hours=3)))
     await store.add(plan_reminders(appts, policy, START), START)
@@ -228,19 +231,19 @@ async def test_concurrency_limit_per_trunk(pool: asyncpg.Pool) -> None:
     hold = asyncio.Event()
 
     class HeldDialer(FakeDialer):
-        async def dial(self, request, trunk, *, max_call_seconds):  # type: ignore[no-untyped-def]
+        async def attempt(self, request, trunk):  # type: ignore[no-untyped-def]
             nonlocal active, peak
             active += 1
             peak = max(peak, active)
             try:
                 await hold.wait()  # calls stay up until the test hangs them up
-                return await super().dial(request, trunk, max_call_seconds=max_call_seconds)
+                return await super().attempt(request, trunk)
             finally:
                 active -= 1
 
-    dialer = HeldDialer(clock)
     trunks = TrunkPool([TrunkLimits("primary", cps=1000, max_concurrent=2, burst=100)])
-    task = asyncio.create_task(make_runner(pool, clock, dialer, trunks=trunks).run_once())
+    dialer = HeldDialer(clock, trunks=trunks)
+    task = asyncio.create_task(make_runner(pool, clock, dialer).run_once())
     # Bounded wait on the real database: the third outreach has passed the gate and is
     # waiting for a trunk slot while two calls are up.
     for _ in range(500):
@@ -281,3 +284,44 @@ async def test_two_dialer_processes_share_one_campaign(
     every = dialled[0] + dialled[1]
     assert sorted(every) == sorted(f"p{i}" for i in range(150))  # each exactly once
     assert all(dialled), [len(d) for d in dialled]  # both processes took a share
+
+
+async def test_one_dnc_lookup_per_decision(pool: asyncpg.Pool) -> None:
+    """Gate inputs come from one place (`inputs.gate_facts`): the runner used to ask the
+    records for the number's DNC standing twice per decision (org, then national)."""
+    await seed(pool, 3)
+    clock = FakeClock()
+    facts = FakeFacts()
+    report = await make_runner(pool, clock, FakeDialer(clock), facts=facts).run_once()
+    assert report.dialled == 3
+    assert facts.lookups == 3
+
+
+async def test_an_outage_recording_one_call_does_not_cut_the_others(pool: asyncpg.Pool) -> None:
+    """Before: one call's failed write raised inside the pass's TaskGroup, which cancelled
+    every other call still up. Now the others run to their end and are recorded, and the
+    pass then reports the outage (the loop backs off)."""
+    await seed(pool, 3)
+    clock = FakeClock()
+    release = asyncio.Event()
+
+    class SlowCalls(FakeDialer):
+        async def attempt(self, request, trunk):  # type: ignore[no-untyped-def]
+            if request.patient_id != "p0":
+                await release.wait()  # p1 and p2 are mid-conversation when p0 ends
+            return await super().attempt(request, trunk)
+
+    class FlakyStore(OutreachStore):
+        async def finish_dial(self, lease, attempt_id, outcome, now, nxt):  # type: ignore[no-untyped-def]
+            if lease.patient_id == "p0":
+                release.set()
+                raise ConnectionResetError("database gone")
+            return await super().finish_dial(lease, attempt_id, outcome, now, nxt)
+
+    runner = make_runner(pool, clock, SlowCalls(clock))
+    runner.store = FlakyStore(pool)
+    with pytest.raises(ConnectionResetError):
+        await runner.run_once()
+    rows = await pool.fetch("SELECT patient_id, state FROM dialer_outreach ORDER BY patient_id")
+    assert [(r["patient_id"], r["state"]) for r in rows] == [
+        ("p0", "leased"), ("p1", "done"), ("p2", "done")]  # p0: reclaimed after the lease

@@ -1,4 +1,5 @@
-"""DialerService as `carrier serve` builds it: records, calendar, gateway boundary."""
+"""DialerService as `carrier serve` builds it: records, the application's appointment
+source, the gateway boundary, and the typed `CallOutcome` -> `DialResult` mapping."""
 
 from __future__ import annotations
 
@@ -11,43 +12,58 @@ from typing import Any
 import asyncpg
 import pytest
 
-from carrier.call import DialFailure, DialOutcome
-from carrier.call import DialRequest as GatewayRequest
+from agent.scheduling.model import AppointmentStatus
+from agent.scheduling.outreach import STATE_OF, CalendarAppointments
+from carrier.call import DialFailure, DialOutcome, DialRequest
 from carrier.dialer.ports import Outcome
-from carrier.dialer.service import DialerService, result_from_handler
+from carrier.dialer.service import Backoff, DialerService, dial_result, is_outage
+from carrier.plugin import AmdResult, CallOutcome, OutcomeKind
 from carrier.records.store import Records
 from carrier.settings import load_settings
+from carrier.trunk_service import Placed
 from tests.dialer.test_integration_records import add_appointment
 
 
-def test_handler_results_map_to_dial_results() -> None:
-    assert (
-        result_from_handler(SimpleNamespace(outcome="machine_message", amd="machine")).outcome
-        is Outcome.MACHINE
-    )
-    r = result_from_handler(SimpleNamespace(outcome="confirmed", amd="human"))
+def test_call_outcomes_map_to_dial_results() -> None:
+    machine = CallOutcome("c1", OutcomeKind.MACHINE_MESSAGE, amd=AmdResult.MACHINE)
+    assert dial_result(machine).outcome is Outcome.MACHINE
+    r = dial_result(CallOutcome("c2", OutcomeKind.CONFIRMED, amd=AmdResult.HUMAN))
     assert (r.outcome, r.confirmed, r.cancelled) == (Outcome.ANSWERED, True, False)
-    assert result_from_handler(SimpleNamespace(outcome="cancelled", amd=None)).cancelled
-    assert result_from_handler(None).outcome is Outcome.ANSWERED
+    assert dial_result(CallOutcome("c3", OutcomeKind.CANCELLED)).cancelled
+    assert dial_result(None).outcome is Outcome.ANSWERED  # cut at its length limit
+    with pytest.raises(TypeError):
+        CallOutcome("c4", "confirmed")  # type: ignore[arg-type] - no duck-typed results
+
+
+def test_outage_errors_are_recognised_inside_the_dialling_task_group() -> None:
+    assert is_outage(ConnectionResetError())
+    assert is_outage(ExceptionGroup("pass", [OSError(), asyncpg.InterfaceError("closed")]))
+    assert not is_outage(ExceptionGroup("pass", [OSError(), KeyError("bug")]))
+    assert not is_outage(ValueError())
+
+
+def test_backoff_is_exponential_and_bounded() -> None:
+    b = Backoff(base=1.0, cap=60.0)
+    assert [b.delay(n) for n in (1, 2, 3, 4, 7, 50)] == [1, 2, 4, 8, 60, 60]
 
 
 @dataclass
 class FakeGateway:
-    """The gateway's boundary: dial() -> Call | DialFailure, run_outbound(call, context)."""
+    """The gateway's boundary: place() -> Placed, run_outbound(call, context) -> outcome."""
 
     fail_first: DialOutcome | None = None
-    requests: list[GatewayRequest] = field(default_factory=list)
+    requests: list[DialRequest] = field(default_factory=list)
     contexts: list[dict[str, Any]] = field(default_factory=list)
 
-    async def dial(self, req: GatewayRequest) -> Any:
+    async def place(self, req: DialRequest) -> Placed[Any]:
         self.requests.append(req)
         if self.fail_first is not None and len(self.requests) == 1:
-            return DialFailure(self.fail_first, None, "", req.trunk)
-        return SimpleNamespace(context=dict(req.context))
+            return Placed(DialFailure(self.fail_first, None, "", req.trunk), req.trunk, ())
+        return Placed(SimpleNamespace(context=dict(req.context)), req.trunk, ())
 
-    async def run_outbound(self, call: Any, context: dict[str, Any]) -> Any:
+    async def run_outbound(self, call: Any, context: dict[str, Any]) -> CallOutcome:
         self.contexts.append(context)
-        return SimpleNamespace(outcome="confirmed", amd="human")
+        return CallOutcome("c1", OutcomeKind.CONFIRMED, amd=AmdResult.HUMAN)
 
 
 @pytest.mark.postgres
@@ -61,8 +77,8 @@ async def test_service_dials_through_the_gateway_and_stops_on_confirmation(
     now = dt.datetime.now(dt.UTC)
     await add_appointment(pool, "a1", str(pid), now + dt.timedelta(hours=2), updated=now)
     gateway = FakeGateway()
-    stack = SimpleNamespace(settings=load_settings("config"), records=records, gateway=gateway)
-    service = DialerService.from_stack(stack)
+    service = DialerService.build(load_settings("config"), records, gateway,
+                                  CalendarAppointments(pool))
     # Pin the wall clock to a weekday morning in New York, whatever the real time is.
     fixed = dt.datetime(2026, 11, 17, 15, 0, tzinfo=dt.UTC)
     service.runner.clock = lambda: fixed
@@ -78,7 +94,18 @@ async def test_service_dials_through_the_gateway_and_stops_on_confirmation(
     assert len(gateway.requests) == 1
     req = gateway.requests[0]
     assert (req.to, req.trunk, req.max_duration_s) == ("+12125550188", "demo", 60.0)
-    assert gateway.contexts[0]["workflow"] == "appointment_reminder"
+    assert req.clearance is not None
+    assert req.clearance.rule == "allowed"
+    # The carrier names the purpose; which workflow serves it is the application's choice.
+    assert gateway.contexts[0]["purpose"] == "appointment_reminder"
+    assert gateway.contexts[0]["appointment_id"] == "a1"
     assert gateway.contexts[0]["max_duration_s"] == 60
     [status] = await service.runner.store.status(fixed)
     assert status.confirmed == 1
+    assert service.liveness.health().ok
+
+
+def test_every_calendar_status_has_a_dialer_state() -> None:
+    """The dialer's own status list drifted ('no_show' was never a status); now the
+    calendar maps each of its statuses onto the port's states, and none is missing."""
+    assert set(STATE_OF) == set(AppointmentStatus)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from agent.handler import AgentRuntime, handle
-from carrier.call import Call, DialRequest
+from carrier.call import Call, Clearance, DialRequest
 from carrier.gateway import Gateway
 from carrier.records.store import Channel, Records
 from carrier.settings import Settings, SipSettings, TrunkSettings
@@ -118,7 +118,8 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
         try:
             origid = str(uuid.uuid4())
             call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                             trunk="demo", origid=origid))
+                                             trunk="demo", origid=origid,
+                                             clearance=Clearance("allowed")))
             assert isinstance(call, Call)
             incoming = phone.events("incoming")[-1]
             handle_ = incoming["call"]

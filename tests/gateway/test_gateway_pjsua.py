@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from carrier.call import Call, DialFailure, DialOutcome, DialRequest
+from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.gateway import Gateway
 from carrier.settings import Settings, SipSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
@@ -161,7 +161,8 @@ async def test_outbound_dial_answered_and_busy(started, tmp_path: Path) -> None:
                               region="local", acl=("127.0.0.0/8",))
         async with started(None, gateway_settings((trunk,))) as gw:
             req = DialRequest(to="+15550100123", from_number="+15550100100", trunk="t1",
-                              origid=str(uuid.uuid4()), headers={"X-Campaign": "demo"})
+                              origid=str(uuid.uuid4()), headers={"X-Campaign": "demo"},
+                              clearance=Clearance("allowed"))
             call = await gw.dial(req)
             assert isinstance(call, Call)
             incoming = phone.events("incoming")[-1]
@@ -274,7 +275,8 @@ async def test_trunk_with_digest_challenge(started, tmp_path: Path, monkeypatch)
                               username="clinic", password_env="TRUNK_PW")
         async with started(None, gateway_settings((trunk,))) as gw:
             call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                             trunk="t1", origid=str(uuid.uuid4())))
+                                             trunk="t1", origid=str(uuid.uuid4()),
+                                             clearance=Clearance("allowed")))
             assert isinstance(call, Call), call
             assert trunk_peer.events("challenged")
             incoming = trunk_peer.events("incoming")[-1]

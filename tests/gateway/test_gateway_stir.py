@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from carrier.call import Call, DialRequest
+from carrier.call import Call, Clearance, DialRequest
 from carrier.gateway import Gateway
 from carrier.settings import Settings, SipSettings, StirSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
@@ -73,7 +73,8 @@ async def test_outbound_invite_carries_verifiable_identity(tmp_path: Path) -> No
         try:
             origid = str(uuid.uuid4())
             call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                             trunk="t1", origid=origid))
+                                             trunk="t1", origid=origid,
+                                             clearance=Clearance("allowed")))
             assert isinstance(call, Call)
             msg = phone.events("incoming")[-1]["msg"]
             headers = identity_headers(msg)

@@ -1,24 +1,26 @@
-"""A scripted patient for demos and tests: answers the agent by voice over RTP.
+"""A scripted patient for demos and tests: a phone that answers the agent by voice.
 
-It listens to what arrives on its media session, waits until the agent has
-finished speaking (speech heard, then ``quiet_s`` of silence), and plays the next
-synthesised answer. Synthetic lines only; nobody real.
+``ScriptedPatient`` listens to what arrives on its media session, waits until the agent
+has finished speaking (speech heard, then ``quiet_s`` of silence), and plays the next
+synthesised answer. ``PatientPhone`` is a SIP phone on a loopback address that answers
+(or places) one call and runs a ``ScriptedPatient`` on it. Synthetic lines only; nobody
+real. Not imported by the agent's runtime: demos and tests only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from agent.handler import patient_uuid
+from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
+from carrier.sip.events import CallEnded
+from carrier.sip.sdp import LocalMedia, accept_answer, build_answer, build_offer, parse_sdp
+from media.session import MediaSession
 
 FRAME_S = 0.02
 SPEECH_RMS = 300.0
@@ -111,20 +113,10 @@ class ScriptedPatient:
         return self.log
 
 
-# ---- the README's demo call -----------------------------------------------------------
-
-DEMO_SCRIPT = ("Hello?", "Yes, this is Testa.", "March fifth, nineteen eighty.",
-               "Yes, I will be there. Confirm.")
-CALL_IN_SCRIPT = ("Yes, this is Testa.", "March fifth, nineteen eighty.",
-                  "Yes, I will be there. Confirm.")
-
-
 class PatientPhone:
     """A phone on the demo trunk's address that answers and runs a scripted patient."""
 
     def __init__(self, tts: Any, host: str, port: int, script: Sequence[str]) -> None:
-        from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
-
         self.tts = tts
         self.script: Sequence[str] = script
         self.log: PatientLog | None = None
@@ -132,14 +124,12 @@ class PatientPhone:
         self.verify: Any = None
         self.verification: Any = None
         self.done = asyncio.Event()
+        self.call_id = ""  # of the last call, placed or answered
         self.endpoint = SipEndpoint(EndpointConfig(udp=(host, port), tcp=None, tls=None,
                                                    user="patient"), on_call=self._answer)
 
     async def call_in(self, target: str, identity: str | None) -> None:
         """The patient calls the clinic (inbound for the gateway) and speaks the script."""
-        from carrier.sip.sdp import LocalMedia, accept_answer, build_offer, parse_sdp  # noqa: PLC0415
-        from media.session import MediaSession  # noqa: PLC0415
-
         media = MediaSession(local_addr=("127.0.0.1", 0))
         await media.start()
         try:
@@ -148,6 +138,7 @@ class PatientPhone:
             headers = (("Identity", identity),) if identity else ()
             sipcall = self.endpoint.invite(target, sdp=offer.serialize(),
                                            from_user="+15550100123", headers=headers)
+            self.call_id = sipcall.call_id
             answered = await sipcall.wait_answer(timeout=15)
             neg = accept_answer(offer, parse_sdp(answered.response.body))
             media.update_remote((neg.remote_address, neg.remote_port))
@@ -158,11 +149,8 @@ class PatientPhone:
             await media.close()
             self.done.set()
 
-    async def _answer(self, sipcall: Any) -> None:
-        from carrier.sip.events import CallEnded  # noqa: PLC0415
-        from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp  # noqa: PLC0415
-        from media.session import MediaSession  # noqa: PLC0415
-
+    async def _answer(self, sipcall: SipCall) -> None:
+        self.call_id = sipcall.call_id
         self.invite_identity = sipcall.request.get_all("Identity")
         if self.verify is not None:
             # Verified on arrival, as a terminating carrier would (iat is fresh now).
@@ -183,98 +171,3 @@ class PatientPhone:
         finally:
             await media.close()
             self.done.set()
-
-
-async def demo_call(stack: Any) -> int:  # noqa: PLR0915 - a narrated script, read top down
-    """Place the demo reminder through the dialer's compliance gate and print what happened."""
-    from carrier.call import DialFailure, DialRequest  # noqa: PLC0415
-
-    settings, records, gateway, rt = stack.settings, stack.records, stack.gateway, stack.runtime
-    trunk = settings.trunk(settings.dialer.trunk)
-    phone = PatientPhone(rt.tts, trunk.host, trunk.port, DEMO_SCRIPT)
-    pid = str(patient_uuid("pat-1001"))
-    out = print
-    out("\n=== demo: appointment reminder to a synthetic patient (Testa, +1 555-010-0123) ===")
-    stir = gateway.stir
-    if stir is not None and stir.verifier is not None:
-        from stir_shaken.aio import verify_fetching  # noqa: PLC0415
-
-        async def verify(identities: list[str]) -> Any:
-            return await verify_fetching(stir.verifier, stir.fetcher, identities,
-                                         settings.dialer.caller_id, "+15550100123",
-                                         now=time.time())
-
-        phone.verify = verify
-    for line in DEMO_SCRIPT:  # the patient's voice is ready before the phone rings
-        await rt.tts.synthesize(line)
-    async with phone.endpoint:
-        decision = await _demo_gate(stack, "+15550100123", pid)
-        out(f"compliance gate: {'dial' if decision[0] else 'refused'} ({decision[1]})")
-        if decision[0]:
-            req = DialRequest(to="+15550100123", from_number=settings.dialer.caller_id,
-                              trunk=trunk.name, origid=str(uuid.uuid4()))
-            call = await gateway.dial(req)
-            if isinstance(call, DialFailure):
-                out(f"dial failed: {call.outcome.value} {call.code or ''}")
-                return 1
-            result = await gateway.run_outbound(call, {
-                "workflow": "appointment_reminder", "patient_id": pid,
-                "appointment_id": "appt-1"})
-            call_id = call.call_id
-        else:
-            out("Nothing was dialled. Instead, the patient calls the clinic's reminder line "
-                "(inbound calls are not limited by calling hours).")
-            phone.script = CALL_IN_SCRIPT
-            for line in CALL_IN_SCRIPT:
-                await rt.tts.synthesize(line)
-            signer = stir.signer if stir is not None else None
-            identity = signer.sign("+15550100123", "+15550100101", "C", str(uuid.uuid4()),
-                                   time.time()).format() if signer is not None else None
-            port = gateway.endpoint.port("UDP")
-            before = len(rt.results)
-            await phone.call_in(f"sip:+15550100101@{settings.sip.bind_host}:{port}", identity)
-            for _ in range(300):  # the agent finishes writing its records
-                if len(rt.results) > before and rt.results[-1].outcome:
-                    break
-                await asyncio.sleep(0.1)
-            result = rt.results[-1] if len(rt.results) > before else None
-            call_id = result.call_id if result else ""
-            if result is not None:
-                row = await records.pool.fetchrow(
-                    "SELECT stir_status, verstat FROM call_records WHERE call_id = $1", call_id)
-                if row is not None:
-                    out(f"caller's STIR/SHAKEN result recorded: {row['verstat']}")
-        await asyncio.wait_for(phone.done.wait(), timeout=30)
-    v = phone.verification
-    if v is not None and decision[0]:
-        out(f"Identity header verified at the patient's phone on arrival: {v.status} "
-            f"(attest {v.attest}, {v.verstat})")
-    out("\n--- redacted transcript (as stored) ---")
-    for speaker, text in await records.call_transcript(call_id):
-        out(f"{speaker:>7}: {text}")
-    status = await records.pool.fetchval(
-        "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
-    audits = await records.pool.fetchval(
-        "SELECT count(*) FROM audit_log WHERE record_id = $1", call_id)
-    out("\n--- records written ---")
-    path = " > ".join(result.path) if result else ""
-    out(f"outcome: {result.outcome if result else 'none'}; path: {path}")
-    out(f"appointment appt-1 status: {status}")
-    out(f"audit entries for this call: {audits}; call record and transcript committed")
-    problems = await records.verify_chain("audit")
-    out(f"audit hash chain: {'intact' if not problems else f'{len(problems)} faults'}")
-    return 0 if result is not None and result.outcome == "confirmed" else 1
-
-
-async def _demo_gate(stack: Any, number: str, pid: str) -> tuple[bool, str]:
-    """The dialer's compliance gate decides, exactly as for a campaign call (and records it)."""
-    import datetime as dt  # noqa: PLC0415
-
-    from carrier.dialer.wiring import gate_once  # noqa: PLC0415
-
-    rules = Path(stack.settings.config_dir) / "calling_rules"
-    decision = await gate_once(stack.records, pid, "appointment_reminder",
-                               dt.datetime.now(dt.UTC), rules_dir=rules)
-    why = decision.rule if not decision.allowed else "all rules passed: " + ", ".join(
-        decision.passed)
-    return decision.allowed, f"{why}; {decision.reason}" if not decision.allowed else why

@@ -1,0 +1,39 @@
+"""The gate's inputs, assembled in one place for every caller.
+
+The campaign runner, the operator's dry run and one-off decisions (`carrier call`, the
+demo) all ask `request_for` for the gate's request and `gate_facts` for its facts, so
+the consent, do-not-call and frequency-cap lookups are the same everywhere and each is
+made once per decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from carrier.dialer.gate import GateFacts, GateRequest
+from carrier.dialer.ports import CallHistory, ComplianceFacts, Contact
+
+# The longest frequency cap the rules may express looks this far back.
+HISTORY_WINDOW = dt.timedelta(days=7)
+
+
+def request_for(patient_id: str, purpose: str, contact: Contact) -> GateRequest:
+    """The gate's request for calling ``contact`` about ``purpose``."""
+    return GateRequest(
+        patient_id=patient_id,
+        number=contact.number,
+        purpose=purpose,
+        number_given_by_patient=contact.number_given_by_patient,
+        free_to_patient=contact.free_to_patient,
+        address=contact.address,
+    )
+
+
+async def gate_facts(
+    request: GateRequest, facts: ComplianceFacts, history: CallHistory, now: dt.datetime
+) -> GateFacts:
+    """Consent, do-not-call standing (one lookup) and prior calls for ``request``."""
+    consent = await facts.consent(request.patient_id)
+    dnc = await facts.dnc(request.number)
+    prior = await history.prior_calls(request.patient_id, now - HISTORY_WINDOW)
+    return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date, tuple(prior))

@@ -1,0 +1,49 @@
+"""Turns the application's appointments into outreach rows (the carrier never reads them).
+
+The dialer asks the hosted application's :class:`carrier.plugin.AppointmentSource` which
+appointments exist and in which :class:`carrier.plugin.AppointmentState`; it never sees
+the application's tables or status names. `sync_campaigns` plans reminders for open
+appointments, stops them for closed or confirmed ones, and plans reactivation calls for
+missed ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from carrier.dialer.campaign import (
+    REMINDER_CAMPAIGN,
+    STOP_STATES,
+    CampaignPolicy,
+    plan_no_show,
+    plan_reminders,
+)
+from carrier.dialer.store import OutreachStore
+from carrier.plugin import AppointmentSource
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    added: int
+    stopped: int
+
+
+async def sync_campaigns(
+    store: OutreachStore, source: AppointmentSource, policy: CampaignPolicy, now: dt.datetime
+) -> SyncReport:
+    """Idempotent: run it every minute; known outreach rows are never duplicated."""
+    horizon = max(policy.reminder_offsets) + dt.timedelta(days=1)
+    upcoming = await source.upcoming(now, horizon)
+    planned = plan_reminders(upcoming, policy, now)
+    missed = await source.missed_since(now - policy.no_show_valid_for)
+    planned += [plan_no_show(appt, appt.changed_at or now, policy) for appt in missed]
+    added = await store.add(planned, now)
+    stopped = 0
+    for appt in upcoming:
+        if appt.state in STOP_STATES:
+            stopped += await store.stop_appointment(appt.id, appt.state.value, now)
+    for appt in missed:  # reminders of a missed appointment are moot
+        stopped += await store.stop_appointment_campaign(
+            appt.id, REMINDER_CAMPAIGN, appt.state.value, now)
+    return SyncReport(added, stopped)

@@ -1,0 +1,76 @@
+"""The one outbound path: what every call the stack places goes through.
+
+``Gateway.dial`` calls :func:`place`: a request without a :class:`carrier.call.Clearance`
+(the compliance gate's yes, or an operator test to a number on the test list) is refused
+with 403 and audited; otherwise the call takes a trunk slot from the process's one trunk
+pool (calls-per-second, concurrency) and fails over along the trunk's chain when the
+trunk itself fails (:mod:`carrier.trunk_service`). Signing (the Identity header) happens
+in the gateway's INVITE path for every attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any
+
+from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
+from carrier.sip.events import CallFailed
+from carrier.trunk_service import Placed, SlotOutcome, TrunkSlots
+
+Audit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
+DialOn = Callable[[DialRequest, str], Awaitable[Call | DialFailure]]
+
+
+def refusal(req: DialRequest, test_numbers: Collection[str]) -> str | None:
+    """Why ``req`` may not be dialled: no clearance, or a test call to a non-test number."""
+    if not isinstance(req.clearance, Clearance):
+        return "no compliance clearance"
+    if req.clearance.operator_test and req.to not in test_numbers:
+        return "operator test to a number not on the test list"
+    return None
+
+
+def failure_of(event: CallFailed, trunk: str) -> DialFailure:
+    """Our INVITE's failure, classified: our trunk's fault (fail over) or the callee's."""
+    status, reason = event.status, event.reason
+    if event.response is None and status in (408, 503):
+        # No answer at all to our INVITE (timer B) or a transport error: the trunk.
+        return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
+    if status in (486, 600):
+        return DialFailure(DialOutcome.BUSY, status, reason, trunk)
+    if status in (408, 480, 487):
+        return DialFailure(DialOutcome.NO_ANSWER, status, reason, trunk)
+    if status in (502, 503, 504):
+        return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
+    return DialFailure(DialOutcome.REJECTED, status, reason, trunk)
+
+
+def result_of(placed: Placed[Call | DialFailure], req: DialRequest) -> Call | DialFailure:
+    """A call, or why not (no usable trunk left is the trunk being down)."""
+    if placed.result is None:
+        return DialFailure(DialOutcome.TRUNK_DOWN, None, "no trunk up", req.trunk)
+    return placed.result
+
+
+def _slot_outcome(result: Call | DialFailure) -> SlotOutcome:
+    if isinstance(result, Call):
+        return SlotOutcome.HOLD
+    if result.outcome is DialOutcome.TRUNK_DOWN:
+        return SlotOutcome.TRUNK_DOWN
+    return SlotOutcome.DONE
+
+
+async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Audit,
+                test_numbers: Collection[str]) -> Placed[Call | DialFailure]:
+    refused = refusal(req, test_numbers)
+    if refused is not None:
+        await audit("dial.refused", req.origid, refused, {"trunk": req.trunk})
+        return Placed(DialFailure(DialOutcome.REJECTED, 403, refused, req.trunk), None, ())
+
+    async def attempt(name: str) -> Call | DialFailure:
+        return await dial_on(req, name)
+
+    placed = await slots.place(req.trunk, attempt, _slot_outcome)
+    for name in placed.down:
+        await audit("trunk.down", req.origid, "failover", {"trunk": name})
+    return placed

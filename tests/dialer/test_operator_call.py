@@ -1,0 +1,217 @@
+"""`carrier call` takes the one outbound path: the compliance gate, or the operator's test
+list (audited as `operator_test`), then `Gateway.dial` with its Identity header and trunk
+slot. Before: it built its own SIP endpoint and dialled anyone, unsigned and unaudited.
+
+The trunk is a local SIP endpoint on 127.0.0.1 that answers (or refuses) each INVITE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from carrier.app import probe_trunk
+from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
+from carrier.cli import main
+from carrier.gateway import Gateway
+from carrier.settings import Settings, load_settings
+from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
+from carrier.sip.events import CallConfirmed
+from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp
+from carrier.sip.transaction import Timers
+from carrier.trunks import TrunkState
+
+pytestmark = pytest.mark.postgres
+REPO = Path(__file__).resolve().parents[2]
+LOCAL = EndpointConfig(udp=("127.0.0.1", 0), tcp=("127.0.0.1", 0), tls=None)
+TEST_NUMBER = "+15550100199"  # on dialer.operator_test_numbers in config/carrier.yaml
+STRANGER = "+12125550166"  # nobody's number: no consent on file
+
+
+@pytest.fixture(autouse=True)
+def kek_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARRIER_KEK", base64.b64encode(bytes(range(32))).decode())
+
+
+class Trunk:
+    """The far end of the trunk: records each INVITE, answers or refuses it."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        self.invites: list[SipCall] = []
+
+    async def __call__(self, call: SipCall) -> None:
+        self.invites.append(call)
+        if self.status != 200:
+            call.reject(self.status)
+            return
+        media = LocalMedia("127.0.0.1", 39998, srtp="off")
+        sdp, _ = build_answer(parse_sdp(call.request.body), media, session_id=3, version=1)
+        call.answer(sdp.serialize())
+        await call.wait_for(CallConfirmed, timeout=5)
+
+
+def config_with_trunk(tmp_path: Path, port: int) -> Path:
+    cfg = tmp_path / "config"
+    shutil.copytree(REPO / "config", cfg)
+    trunks = (cfg / "trunks.yaml").read_text().replace("port: 5080", f"port: {port}")
+    (cfg / "trunks.yaml").write_text(trunks)
+    return cfg
+
+
+async def carrier_call(cfg: Path, db_url: str, tmp_path: Path, to: str) -> int:
+    argv = ["call", to, "--trunk", "demo", "--config", str(cfg), "--timeout", "5",
+            "--database-url", db_url, "--data-dir", str(tmp_path / "var")]
+    # The CLI runs its own event loop (asyncio.run); keep it off the test's loop.
+    return await asyncio.to_thread(main, argv)
+
+
+async def with_trunk(trunk: Trunk, body: Callable[[int], Awaitable[int]]) -> int:
+    async with SipEndpoint(LOCAL, on_call=trunk) as ep:
+        return await body(ep.port("UDP"))
+
+
+async def test_a_test_number_is_called_and_audited_as_operator_test(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trunk = Trunk()
+    code = await with_trunk(trunk, lambda port: carrier_call(
+        config_with_trunk(tmp_path, port), db_url, tmp_path, TEST_NUMBER))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "answered: 200" in out
+    assert "media: sent" in out
+    [invite] = trunk.invites
+    assert invite.request.get_all("Identity"), "the test call is signed like any other"
+    conn = await asyncpg.connect(db_url)
+    try:
+        row = await conn.fetchrow("SELECT reason, details FROM audit_log WHERE action ="
+                                  " 'dial.decision' ORDER BY seq DESC LIMIT 1")
+        signed = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'stir.sign'")
+    finally:
+        await conn.close()
+    assert row["reason"] == "operator_test"
+    assert "0199" not in row["details"]  # the number itself is not in the audit details
+    assert signed == 1
+
+
+async def test_a_number_without_consent_is_refused_naming_the_rule(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trunk = Trunk()
+    code = await with_trunk(trunk, lambda port: carrier_call(
+        config_with_trunk(tmp_path, port), db_url, tmp_path, STRANGER))
+    out = capsys.readouterr().out
+    assert code != 0
+    assert "refused by the compliance gate: tcpa.consent.missing" in out
+    assert trunk.invites == []  # nothing dialled
+    conn = await asyncpg.connect(db_url)
+    try:
+        reason = await conn.fetchval("SELECT reason FROM audit_log WHERE action ="
+                                     " 'dial.decision' ORDER BY seq DESC LIMIT 1")
+    finally:
+        await conn.close()
+    assert reason == "tcpa.consent.missing"
+
+
+async def test_a_busy_test_number_exits_non_zero(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await with_trunk(Trunk(486), lambda port: carrier_call(
+        config_with_trunk(tmp_path, port), db_url, tmp_path, TEST_NUMBER))
+    assert code == 1
+    assert "call failed: 486" in capsys.readouterr().out
+
+
+async def test_gateway_dial_refuses_a_request_without_clearance(tmp_path: Path) -> None:
+    settings: Settings = load_settings(REPO / "config", env={})
+    audited: list[tuple[str, str]] = []
+
+    async def audit(actor: str, action: str, record: tuple[str, object], reason: str,
+                    details: object) -> None:
+        audited.append((action, reason))
+
+    trunk = Trunk()
+    async with SipEndpoint(LOCAL, on_call=trunk), \
+            Gateway(settings, audit=audit, endpoint_config=LOCAL) as gw:
+        got = await gw.dial(DialRequest(to=STRANGER, from_number="+15550100100",
+                                        trunk="demo", origid="o-1"))
+    assert isinstance(got, DialFailure)
+    assert (got.outcome, got.code) == (DialOutcome.REJECTED, 403)
+    assert audited == [("dial.refused", "no compliance clearance")]
+    assert trunk.invites == []
+
+
+async def test_gateway_fails_over_on_503_and_probes_the_trunk_back(tmp_path: Path) -> None:
+    """One trunk pool for every outbound call: a 503 from the primary marks it down and
+    the secondary carries the call; after the hold-down an OPTIONS probe brings the
+    primary back (the old `trunk_up` flag never reset)."""
+    base = load_settings(REPO / "config", env={})
+    down, up = Trunk(503), Trunk()
+    async with SipEndpoint(LOCAL, on_call=down) as ep1, SipEndpoint(LOCAL, on_call=up) as ep2:
+        primary = dataclasses.replace(base.trunk("demo"), port=ep1.port("UDP"),
+                                      failover="backup")
+        backup = dataclasses.replace(base.trunk("demo"), name="backup", port=ep2.port("UDP"))
+        settings = dataclasses.replace(base, trunks=(primary, backup))
+        async with Gateway(settings, endpoint_config=LOCAL) as gw:
+            req = DialRequest(to=TEST_NUMBER, from_number="+15550100100", trunk="demo",
+                              origid="o-2", clearance=Clearance("operator_test",
+                                                                operator_test=True))
+            placed = await gw.place(req)
+            assert isinstance(placed.result, Call)
+            assert (placed.trunk, placed.down) == ("backup", ("demo",))
+            assert (len(down.invites), len(up.invites)) == (1, 1)
+            await placed.result.hangup("done")
+            gw.trunks.release("backup")
+            pool = gw.trunks.pool
+            assert pool.state("demo") is TrunkState.DOWN
+            pool.hold_down = 0.0  # the test does not wait 30 s for the hold-down
+            pool.mark_down("demo", time.monotonic())
+            stop = asyncio.Event()
+            prober = asyncio.ensure_future(gw.trunks.probe_loop(
+                lambda name: probe_trunk(gw, name), stop, idle=0.05))
+            try:
+                for _ in range(200):  # bounded wait on the real OPTIONS round trip
+                    if pool.state("demo") is TrunkState.UP:
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                stop.set()
+                await prober
+            assert pool.state("demo") is TrunkState.UP
+
+
+async def test_gateway_fails_over_when_the_trunk_does_not_answer_at_all() -> None:
+    """No response to the INVITE (timer B) is our trunk failing, not the callee: the call
+    goes to the failover trunk. A fast T1 keeps timer B (64*T1) short."""
+    base = load_settings(REPO / "config", env={})
+    loop = asyncio.get_running_loop()
+    silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                    local_addr=("127.0.0.1", 0))
+    up = Trunk()
+    try:
+        async with SipEndpoint(LOCAL, on_call=up) as ep2:
+            port = silent.get_extra_info("sockname")[1]
+            primary = dataclasses.replace(base.trunk("demo"), port=port, failover="backup")
+            backup = dataclasses.replace(base.trunk("demo"), name="backup",
+                                         port=ep2.port("UDP"))
+            settings = dataclasses.replace(base, trunks=(primary, backup))
+            fast = dataclasses.replace(LOCAL, timers=Timers(t1=0.01, t2=0.04))
+            async with Gateway(settings, endpoint_config=fast) as gw:
+                placed = await gw.place(DialRequest(
+                    to=TEST_NUMBER, from_number="+15550100100", trunk="demo", origid="o-3",
+                    clearance=Clearance("operator_test", operator_test=True)))
+                assert isinstance(placed.result, Call), placed
+                assert (placed.trunk, placed.down) == ("backup", ("demo",))
+                await placed.result.hangup("done")
+                gw.trunks.release("backup")
+    finally:
+        silent.close()
