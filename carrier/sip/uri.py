@@ -25,6 +25,12 @@ def is_token(text: str) -> bool:
     return bool(text) and all(ch in TOKEN_CHARS for ch in text)
 
 
+def is_digits(text: str, max_len: int = 10) -> bool:
+    """1*DIGIT in ASCII, at most `max_len` long. `str.isdigit()` also takes superscript
+    and Arabic-Indic digits, which `int()` refuses or reads as another number."""
+    return 0 < len(text) <= max_len and text.isascii() and text.isdigit()
+
+
 def get_param(params: Params, name: str) -> str | None:
     """Value of a parameter (case-insensitive name); '' for a valueless one."""
     lname = name.lower()
@@ -211,7 +217,7 @@ def _parse_host(text: str) -> tuple[str, int | None]:
             raise SipParseError("bad host")
     if not rest:
         return host, None
-    if not rest.startswith(":") or not rest[1:].isdigit() or len(rest) > 6:
+    if not rest.startswith(":") or not is_digits(rest[1:], 5):
         raise SipParseError("bad port")
     port = int(rest[1:])
     if port > 65535:
