@@ -13,6 +13,8 @@ Layers, bottom up (each pure module takes `now` and returns what to do):
 * `dialog`, `session*`, `ua`: `UserAgent` (the UA core) and `InviteSession` (one INVITE
   dialog, a table like the transactions: `session_table`).
 * `policy`: `InboundPolicy` (ACL -> 403, concurrent / per-second limits -> 503).
+* `refusal`: `RefusalGate` (sources the ACL refuses get a stateless, rate-limited 403)
+  and `RefusalLedger` (refusals reported as counted `RefusalSummary`s per source).
 * `transport`, `endpoint`: asyncio UDP/TCP/TLS and `SipEndpoint` / `SipCall`.
 
 Starting an endpoint
@@ -24,7 +26,7 @@ Starting an endpoint
                             tls=("127.0.0.1", 5061), tls_cert="sip.pem", tls_key="sip.key")
     policy = InboundPolicy.from_strings(["192.0.2.0/24"], max_concurrent=200, max_cps=50)
     endpoint = SipEndpoint(config, on_call=handle_inbound, policy=policy,
-                           audit=lambda refused: ...)   # PolicyRefused(source, rule, status)
+                           audit=lambda summary: ...)   # RefusalSummary(source, rule, count..)
     await endpoint.start()          # or `async with SipEndpoint(...) as endpoint:`
     endpoint.port("UDP")            # the bound port (0 in the config picks one)
     await endpoint.close()
