@@ -99,7 +99,7 @@ registration alive (refresh at half the granted expiry), results through
 
 Not done: forked early dialogs are not tracked (a second fork's 2xx is ACKed and
 BYEd), 100rel/PRACK (a `Require: 100rel` INVITE gets 420), DNS (NAPTR/SRV; hostnames
-are resolved by the socket layer only), a cap on the number of TCP/TLS connections
-(idle ones close after `stream_idle_timeout`), G.722. RFC 5626 double-CRLF pings on
-TCP/TLS are answered.
+are resolved by the socket layer only), G.722. RFC 5626 double-CRLF pings on TCP/TLS
+are answered. Accepted TCP/TLS connections are capped (`EndpointConfig.stream_limits`:
+1024 in all, 64 per address) and idle ones close after `stream_idle_timeout`.
 """

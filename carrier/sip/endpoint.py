@@ -47,6 +47,7 @@ from carrier.sip.session_api import SessionState
 from carrier.sip.transaction import Address, SendData, Timers
 from carrier.sip.transport import (
     Listener,
+    StreamLimits,
     StreamProtocol,
     UdpProtocol,
     client_tls_context,
@@ -82,6 +83,7 @@ class EndpointConfig:
     tls_verify: bool = True
     advertise: str | None = None  # address for Via/Contact when bound to 0.0.0.0
     stream_idle_timeout: float = 300.0  # close TCP/TLS connections silent this long
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)  # accepted TCP/TLS
     user: str = "gateway"
     user_agent: str = "carrier-sip/0.1"
     session_expires: int = 1800
@@ -265,7 +267,8 @@ class SipEndpoint:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: StreamProtocol(name, self._on_data, self._streams,
-                                   idle_timeout=self.config.stream_idle_timeout),
+                                   idle_timeout=self.config.stream_idle_timeout,
+                                   limits=self.config.stream_limits),
             addr[0], addr[1], ssl=ctx,
         )  # fmt: skip
         port = server.sockets[0].getsockname()[1]

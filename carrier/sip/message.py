@@ -54,7 +54,7 @@ SIP_VERSION = "SIP/2.0"
 # far below (RFC 4475 longreq: 3.5 KB; an INVITE with three Identity headers: ~5 KB).
 MAX_HEADER_BYTES = 16 * 1024
 MAX_LIST_ELEMENTS = 100  # per field value: more Vias than Max-Forwards allows hops, etc.
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = 64 * 1024  # what one TCP/TLS connection may make us buffer for a body
 MAX_HEADER_FIELDS = 256  # longreq (RFC 4475) has 46; each field costs work on every lookup
 MAX_CALL_ID = 256
 

@@ -25,6 +25,7 @@ from carrier.sip.refusal import (
     RefusalSummary,
 )
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+from carrier.sip.transport import StreamLimits
 
 OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)
 
@@ -219,3 +220,31 @@ async def test_ten_thousand_refused_invites_get_few_answers_and_few_audit_rows()
     assert sum(s.count for s in acl) == 10_000
     assert sum(s.answered for s in acl) == flood.statuses.count(403)
     assert {s.source for s in acl} == {"127.0.0.1"}
+
+
+async def test_accepted_stream_connections_are_capped_per_host_and_in_all() -> None:
+    config = EndpointConfig(udp=None, tcp=("127.0.0.1", 0), tls=None,
+                            stream_limits=StreamLimits(total=4, per_host=3))  # fmt: skip
+    async with SipEndpoint(config) as ep:
+        port = ep.port("TCP")
+        kept = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        for source in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port,
+                                                           local_addr=(source, 0))  # fmt: skip
+            # the fourth from 127.0.0.1 is over its host's cap; 127.0.0.2 is the 4th in
+            # all and is kept; 127.0.0.3 is over the total: closed at once, unread
+            expect_closed = source != "127.0.0.2"
+            if expect_closed:
+                async with asyncio.timeout(5):
+                    assert await reader.read() == b""
+            else:
+                kept.append((reader, writer))
+            if expect_closed:
+                writer.close()
+        # the kept connections still work
+        reader, writer = kept[0]
+        writer.write(invite(1, method="OPTIONS").replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+        async with asyncio.timeout(5):
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"SIP/2.0 200 ")
+        for _, writer in kept:
+            writer.close()
