@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from carrier.sip.dialog import parse_sipfrag
 from carrier.sip.message import (
     REASONS,
     Request,
@@ -265,3 +266,12 @@ def test_an_answer_with_an_unusable_address_is_refused_on_our_side_too() -> None
         with pytest.raises(SdpError) as info:
             accept_answer(ours, parse_sdp(_offer(c)))
         assert info.value.status_code == 488
+
+
+def test_sipfrag_status_is_ascii_digits_or_a_parse_error() -> None:
+    # "SIP/2.0 ²00" passed str.isdigit() and then raised ValueError out of the user
+    # agent while it handled a REFER NOTIFY (carrier/sip/dialog.py, one line changed).
+    assert parse_sipfrag(b"SIP/2.0 200 OK\r\n") == 200
+    for body in ("SIP/2.0 \N{SUPERSCRIPT TWO}00 OK", "SIP/2.0 2000 OK", "SIP/2.0 -20 x"):
+        with pytest.raises(SipParseError):
+            parse_sipfrag(body.encode())
