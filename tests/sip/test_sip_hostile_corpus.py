@@ -159,3 +159,14 @@ async def test_gateway_answers_each_hostile_datagram_and_keeps_serving(
     assert await wire_outcome(port, data) == expect
     clean = (HOSTILE / "clean_invite.dat").read_bytes().replace(b"hostile-clean", b"after")
     assert await wire_outcome(port, clean.replace(b"f-clean", f"f-{name}".encode())) == "ok"
+
+
+# ---- the held-out split: written after the fixes, never tuned to ------------------------
+
+
+@pytest.mark.parametrize(("name", "data", "expect"), HELDOUT, ids=[t[0] for t in HELDOUT])
+async def test_heldout_datagrams(gateway: Gateway, name: str, data: bytes, expect: str) -> None:
+    # The stack on the wire is the judge (first run: 24 of 24). `pure_outcome` models
+    # the parsers only: it calls the REGISTER with Max-Forwards 0 "ok", where the user
+    # agent then answers 405 (REGISTER is not served), so it is not asserted here.
+    assert await wire_outcome(gateway.endpoint.port("UDP"), data) == expect
