@@ -1,11 +1,10 @@
 """SIP message parser and serializer (RFC 3261 sec 7, 18.3, 25), sans-IO.
 
-`parse_message(data)` turns one datagram (or one framed stream message) into a
-`Request` or `Response`; `msg.serialize()` gives bytes back. `StreamFramer` cuts a
-TCP/TLS byte stream into messages by Content-Length. Header values are kept as
-unfolded text in arrival order (compact names expanded), typed views parse on demand;
-the parser validates the fields the stack relies on so that a malformed request is
-refused with the right status before anything acts on it.
+`parse_message(data)` turns one datagram (or one message cut by `framing.StreamFramer`)
+into a `Request` or `Response`; `msg.serialize()` gives bytes back. Header values are
+kept as unfolded text in arrival order (compact names expanded), typed views parse on
+demand; the fields the stack relies on are validated here, so that a malformed request
+is refused with the right status before anything acts on it.
 
 What leaves the parser is safe for every layer above (storage, logs, audit): the
 header section is UTF-8 (RFC 3261 sec 25.1 UTF8-NONASCII) with no control character
@@ -22,7 +21,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from carrier.sip.errors import SipParseError
+from carrier.sip.errors import REASONS, SipParseError
+from carrier.sip.framing import MAX_HEADER_BYTES, StreamFramer
 from carrier.sip.headers import (
     LIST_HEADERS,
     CSeq,
@@ -49,56 +49,9 @@ __all__ = [
 ]
 
 SIP_VERSION = "SIP/2.0"
-# Parsing is pure Python, linear in the header section: its size bounds the CPU one
-# datagram can cost (about 10 ms at 16 KiB, 40 ms at 64 KiB). Legitimate headers stay
-# far below (RFC 4475 longreq: 3.5 KB; an INVITE with three Identity headers: ~5 KB).
-MAX_HEADER_BYTES = 16 * 1024
 MAX_LIST_ELEMENTS = 100  # per field value: more Vias than Max-Forwards allows hops, etc.
-MAX_BODY_BYTES = 64 * 1024  # what one TCP/TLS connection may make us buffer for a body
 MAX_HEADER_FIELDS = 256  # longreq (RFC 4475) has 46; each field costs work on every lookup
 MAX_CALL_ID = 256
-
-REASONS = {
-    100: "Trying",
-    180: "Ringing",
-    181: "Call Is Being Forwarded",
-    182: "Queued",
-    183: "Session Progress",
-    200: "OK",
-    202: "Accepted",
-    301: "Moved Permanently",
-    302: "Moved Temporarily",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    407: "Proxy Authentication Required",
-    408: "Request Timeout",
-    415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme",
-    420: "Bad Extension",
-    421: "Extension Required",
-    422: "Session Interval Too Small",
-    423: "Interval Too Brief",
-    480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist",
-    482: "Loop Detected",
-    483: "Too Many Hops",
-    486: "Busy Here",
-    487: "Request Terminated",
-    488: "Not Acceptable Here",
-    491: "Request Pending",
-    500: "Server Internal Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-    504: "Server Time-out",
-    505: "Version Not Supported",
-    513: "Message Too Large",
-    600: "Busy Everywhere",
-    603: "Decline",
-}
 
 # Header fields that appear at most once (RFC 3261 sec 20 and the extensions we act on).
 _SINGLE = (
@@ -544,67 +497,3 @@ def _tagged(to: str, headers: list[Header]) -> str:
     if ";tag=" in to.replace(" ", "").lower():
         return to
     return f"{to};tag={stateless_tag(headers)}"
-
-
-class StreamFramer:
-    """Cuts a TCP/TLS byte stream into whole messages by Content-Length (RFC 3261 sec 18.3).
-
-    `feed(data)` returns the complete messages now available. A missing
-    Content-Length counts as 0. Raises `SipParseError` when the stream cannot be
-    framed any more (bad Content-Length, oversized headers): close the connection.
-    """
-
-    def __init__(self, *, max_header: int = MAX_HEADER_BYTES, max_body: int = MAX_BODY_BYTES):
-        self._buf = bytearray()
-        self._max_header = max_header
-        self._max_body = max_body
-        self.pings = 0  # RFC 5626 double-CRLF keep-alives seen; answer each with one CRLF
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        out: list[bytes] = []
-        while True:
-            # Keep-alive CRLFs between messages (RFC 5626 sec 4.4.1) are skipped.
-            while self._buf[:2] == b"\r\n" or self._buf[:1] == b"\n":
-                if self._buf[:4] == b"\r\n\r\n":
-                    self.pings += 1
-                    del self._buf[:4]
-                    continue
-                del self._buf[: 2 if self._buf[:2] == b"\r\n" else 1]
-            end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buf) > self._max_header:
-                    raise SipParseError("header section too large", 513)
-                return out
-            length = _scan_content_length(bytes(self._buf[:end]))
-            if length > self._max_body:
-                raise SipParseError("body too large", 513)
-            total = end + 4 + length
-            if len(self._buf) < total:
-                return out
-            out.append(bytes(self._buf[:total]))
-            del self._buf[:total]
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-
-def _scan_content_length(head: bytes) -> int:
-    found: int | None = None
-    lines = head.split(b"\r\n")
-    for index, line in enumerate(lines[1:], start=1):
-        name, colon, value = line.partition(b":")
-        if not colon or name.strip().lower() not in (b"content-length", b"l"):
-            continue
-        # A value folded onto the next line (LWS continuation) is still the value.
-        text = value.strip()
-        following = lines[index + 1] if index + 1 < len(lines) else b""
-        if not text and following[:1] in (b" ", b"\t"):
-            text = following.strip()
-        if not (text.isascii() and text.isdigit()) or len(text) > 9:
-            raise SipParseError("bad Content-Length")
-        if found is not None and found != int(text):
-            raise SipParseError("repeated Content-Length")
-        found = int(text)
-    return found or 0

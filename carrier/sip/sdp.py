@@ -5,12 +5,11 @@ Codecs: PCMU (0) and PCMA (8), plus telephone-event (RFC 4733). G.722 is not
 negotiated: no maintained G.722 codec is available to the media layer, so an offer
 with only G.722 is refused with 488.
 
-Hostile input: `parse_sdp` takes UTF-8 text without control characters (HTAB aside),
-ASCII numbers in range, at most `MAX_SDP_BYTES` and `MAX_MEDIA` m= sections, and
-raises `SdpError` (400) otherwise. The offer/answer functions refuse a connection
-address the media layer cannot use with 488: not an IP literal (a hostname: no DNS
-here), multicast, reserved or broadcast, a family other than ours, or the unspecified
-address (0.0.0.0, RFC 2543 hold) unless the stream is sendonly/inactive (hold).
+Hostile input: `parse_sdp` takes UTF-8 without control characters (HTAB aside), ASCII
+numbers in range, at most `MAX_SDP_BYTES` and `MAX_MEDIA` m= lines; else `SdpError`
+400. Offer/answer refuse with 488 a connection address the media layer cannot use: no
+IP literal (no DNS here), multicast, reserved, another family than ours, or 0.0.0.0
+(RFC 2543 hold) unless the stream is sendonly/inactive.
 """
 
 from __future__ import annotations
@@ -194,7 +193,7 @@ class SessionDescription:
         addr = _ip(parts[2])  # refuses "/ttl", a zone and hostnames
         if addr is None:
             raise SdpError("unusable connection address")
-        ours = _ip(local_address.strip("[]"), strict=False)
+        ours = _ip(local_address.strip("[]"))
         if parts[1] != f"IP{addr.version}" or (ours is not None and ours.version != addr.version):
             raise SdpError("connection address of another family")
         if addr.is_multicast or addr.is_reserved:  # 255.255.255.255 is in 240/4, reserved
@@ -204,18 +203,13 @@ class SessionDescription:
         return str(addr)
 
 
-def _ip(text: str, *, strict: bool = True) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP literal without a zone, or None (a hostname, "/ttl", junk)."""
     try:
         addr = ipaddress.ip_address(text)
-    except ValueError as err:
-        if strict:
-            raise SdpError("unusable connection address") from err
+    except ValueError:
         return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
-        if strict:
-            raise SdpError("unusable connection address")
-        return None
-    return addr
+    return None if getattr(addr, "scope_id", None) is not None else addr
 
 
 def _attr_line(key: str, value: str | None) -> str:
