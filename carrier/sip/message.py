@@ -17,6 +17,7 @@ line and the header fields could be read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from carrier.sip.headers import (
     parse_token_list,
     split_list,
 )
-from carrier.sip.uri import URI, WS, is_digits, is_token, parse_params, parse_uri
+from carrier.sip.uri import URI, WS, is_digits, is_token, parse_params, parse_uri, text_fault
 
 __all__ = [
     "REASONS",
@@ -64,9 +65,6 @@ _DELTA_HEADERS = ("Expires", "Min-Expires", "Session-Expires", "Min-SE", "RSeq")
 _WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 _CALL_ID_RE = re.compile(rf"{_WORD}(?:@{_WORD})?")  # RFC 3261 sec 25.1 callid
 _RACK_RE = re.compile(r"[0-9]{1,10}[ \t]+[0-9]{1,10}[ \t]+\S+")
-# Refused anywhere in the header section: C0 controls but HTAB, DEL, C1 controls, and
-# the U+DC80-U+DCFF escapes `surrogateescape` gives bytes that are not UTF-8.
-_BAD_CHAR = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udcff]")
 _ADDRESS_LISTS = ("Contact", "Route", "Record-Route")
 _VERSION_RE = re.compile(r"SIP/\d+\.\d+", re.IGNORECASE)
 _LINE_RE = re.compile(r"\r?\n")
@@ -76,8 +74,13 @@ _MEDIA_TYPE_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+/[!#$%&'*+\-.^_`|~0-9A
 Header = tuple[str, str]
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: header names come from the wire
+def _key(name: str) -> str:
+    return canonical_name(name).lower()
+
+
 def _same(a: str, b: str) -> bool:
-    return canonical_name(a).lower() == canonical_name(b).lower()
+    return a == b or _key(a) == _key(b)
 
 
 @dataclass
@@ -262,38 +265,13 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     raise SipParseError("no end of header section")
 
 
-def _text_fault(line: str, *, quoted_pairs: bool = True) -> str | None:
-    """Why a line of the header section is refused, or None (RFC 3261 sec 25.1).
-
-    UTF-8 only; a control character only as a quoted-pair ("\\" %x00-7F but CR/LF)
-    inside a quoted-string, as RFC 4475's intmeth carries NUL, BEL and DEL.
-    """
-    if _BAD_CHAR.search(line) is None:
-        return None
-    if any("\udc80" <= ch <= "\udcff" for ch in line):
-        return "header not UTF-8"
-    quoted = False
-    i = 0
-    while i < len(line):
-        ch = line[i]
-        if quoted and quoted_pairs and ch == "\\" and i + 1 < len(line) and line[i + 1] < "\x80":
-            i += 2
-            continue
-        if ch == '"':
-            quoted = not quoted
-        elif _BAD_CHAR.match(ch):
-            return "control character in header"
-        i += 1
-    return None
-
-
 def _header_lines(head: str) -> tuple[str, list[Header], str | None]:
     """The start line, the header fields (folding undone) and the first text fault."""
     lines = _LINE_RE.split(head)
     headers: list[Header] = []
-    fault = _text_fault(lines[0], quoted_pairs=False)
+    fault = text_fault(lines[0], quoted_pairs=False)
     for line in lines[1:]:
-        fault = fault or _text_fault(line)
+        fault = fault or text_fault(line)
         if line[:1] in (" ", "\t"):
             if not headers:
                 raise SipParseError("folded line before any header")
@@ -348,9 +326,12 @@ def _validate(msg: Request | Response) -> int | None:
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
         if not msg.has(name):
             raise SipParseError(f"missing {name}")
-    for name in _SINGLE:
-        if sum(1 for k, _ in msg.headers if _same(k, name)) > 1:
-            raise SipParseError(f"repeated {name}")
+    seen: set[str] = set()
+    for key, _ in msg.headers:  # names are canonical already (parse_message)
+        if key in _SINGLE:
+            if key in seen:
+                raise SipParseError(f"repeated {key}")
+            seen.add(key)
     vias = msg.vias
     if not vias:
         raise SipParseError("empty Via")
@@ -396,21 +377,19 @@ def _validate_fields(msg: Request | Response) -> None:
 
 def _validate_numbers(msg: Request | Response) -> None:
     """Numeric fields others read later are ASCII digits of bounded length, here."""
-    for name in _DELTA_HEADERS:
-        value = msg.get(name)
-        if value is None:
-            continue
-        delta, semi, params = value.partition(";")
-        if not is_digits(delta.strip(WS)):
-            raise SipParseError(f"bad {name}")
-        if semi:
-            parse_params(params)
-    rack = msg.get("RAck")
-    if rack is not None and not _RACK_RE.fullmatch(rack):
-        raise SipParseError("bad RAck")
-    retry = msg.get("Retry-After")
-    if retry is not None and not is_digits(retry.split("(")[0].split(";")[0].strip(WS)):
-        raise SipParseError("bad Retry-After")
+    for name, value in msg.headers:  # one pass; names are canonical already
+        if name in _DELTA_HEADERS:
+            delta, semi, params = value.partition(";")
+            if not is_digits(delta.strip(WS)):
+                raise SipParseError(f"bad {name}")
+            if semi:
+                parse_params(params)
+        elif name == "RAck" and not _RACK_RE.fullmatch(value):
+            raise SipParseError("bad RAck")
+        elif name == "Retry-After" and not is_digits(
+            value.split("(")[0].split(";")[0].strip(WS)
+        ):
+            raise SipParseError("bad Retry-After")
 
 
 def parse_message(data: bytes) -> Request | Response:
