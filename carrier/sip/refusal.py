@@ -4,10 +4,10 @@
 the inbound policy does not admit. An out-of-dialog INVITE from such a source is
 answered 403 statelessly (RFC 3261 sec 8.2.6.2, 16.11: no server transaction, so
 nothing is retransmitted and no state is kept), at most as often as a per-source and a
-global token bucket allow, and dropped without a word beyond that; malformed requests
-from it get their 4xx under the same limit. Responses, in-dialog requests and other
-methods from it pass (None) to the user agent, which handles them as before: a trunk
-we call need not be in the inbound ACL.
+global token bucket allow, and dropped without a word beyond that; malformed messages
+from it get their 4xx under the same limit and are counted under the rule "malformed".
+Responses, in-dialog requests and other methods from it pass (None) to the user agent,
+which handles them as before: a trunk we call need not be in the inbound ACL.
 
 `RefusalLedger` turns refusals (the gate's 403s and the user agent's 503s alike) into
 counted `RefusalSummary`s per source, rule and status: the first refusal of a window
@@ -179,10 +179,14 @@ class RefusalGate:
         try:
             msg = parse_message(data)
         except SipParseError as err:
+            # Counted like a refusal (rule "malformed"), so an attack is on record; no
+            # byte of it is: the summary names the source and the status only.
             resp = error_response(err)
-            if resp is None or not self.limiter.allow(ip, now):
-                return Screened(None)
-            return Screened(resp.serialize())
+            answered = resp is not None and self.limiter.allow(ip, now)
+            summaries = self.ledger.note(ip, source[0], "malformed", err.status_code, now,
+                                         answered=answered)  # fmt: skip
+            answer = resp.serialize() if resp is not None and answered else None
+            return Screened(answer, tuple(summaries))
         if not isinstance(msg, Request) or msg.method != "INVITE" or msg.to.tag is not None:
             return None
         answered = self.limiter.allow(ip, now)

@@ -139,6 +139,7 @@ def test_gate_refuses_out_of_dialog_invites_statelessly_and_passes_the_rest() ->
     assert bad is not None
     assert bad.answer is not None
     assert bad.answer.startswith(b"SIP/2.0 400")
+    assert [(s.rule, s.status, s.count) for s in bad.summaries] == [("malformed", 400, 1)]
     (summary,) = ledger.flush(20.0)
     assert (summary.count, summary.answered) == (2, 1)
 
