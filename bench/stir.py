@@ -12,15 +12,14 @@ Rates are per CPU second of this process (``time.process_time``), the same basis
 ``openssl speed`` uses by default, so time the scheduler gives to other processes
 counts for neither side. OpenSSL and this library are measured in interleaved
 rounds and the best round of each is reported. For context it also prints the
-raw ECDSA rates reachable from Python in this process: through ``cryptography``
-and through the reusable libcrypto context the library uses (``_ossl``); the gap
-between those and ``openssl speed`` is the interpreter's, not the library's.
+raw ECDSA rates reachable from Python in this process through ``cryptography``
+(the one ECDSA path the library uses, issue 10); the gap between that and
+``openssl speed`` is the interpreter's and the binding's, not the library's.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import platform
 import re
@@ -37,14 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cryptography.hazmat.backends.openssl import backend
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
 
-from stir_shaken import _ossl, devca
+from stir_shaken import devca
 from stir_shaken.certs import TrustStore
 from stir_shaken.signer import Signer
 from stir_shaken.tnauthlist import Spc, TNAuthList
@@ -142,13 +135,6 @@ def main() -> int:
         return result
 
     data = b"x" * 200
-    digest = hashlib.sha256(data).digest()
-    ctx_sign = ctx_verify = None
-    if _ossl.available():  # the same reusable libcrypto contexts the library uses
-        ctx_sign = _ossl.Signer(sp_key.private_bytes(Encoding.DER, PrivateFormat.PKCS8,
-                                                     NoEncryption()))
-        ctx_verify = _ossl.Verifier(sp_key.public_key().public_bytes(
-            Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
     pub = sp_key.public_key()
     raw_sig = sp_key.sign(data, ec.ECDSA(hashes.SHA256()))
 
@@ -164,10 +150,6 @@ def main() -> int:
             lambda _i: sp_key.sign(data, ec.ECDSA(hashes.SHA256())), args.seconds)
         measured["crypto verify"] = rate(
             lambda _i: pub.verify(raw_sig, data, ec.ECDSA(hashes.SHA256())), args.seconds)
-        if ctx_sign is not None and ctx_verify is not None:
-            measured["ctx sign"] = rate(lambda _i: ctx_sign.sign(digest), args.seconds)
-            measured["ctx verify"] = rate(lambda _i: ctx_verify.verify(raw_sig, digest),
-                                          args.seconds)
         print(f"  round {round_no}: " + ", ".join(f"{k} {v:.0f}/s" for k, v in measured.items()))
         for key, value in measured.items():
             best[key] = max(best.get(key, 0.0), value)
@@ -187,13 +169,6 @@ def main() -> int:
     print(f"  raw sign   {crypto_sign:10.0f}/s  ({our_sign / crypto_sign:6.1%} reached by sign)")
     print(f"  raw verify {crypto_verify:10.0f}/s  ({our_verify / crypto_verify:6.1%} reached "
           "by verify)")
-    if "ctx sign" in best:
-        print("== for reference: raw ECDSA through the library's libcrypto context "
-              "(stir_shaken._ossl)")
-        print(f"  raw sign   {best['ctx sign']:10.0f}/s  "
-              f"({best['ctx sign'] / ossl_sign:6.1%} of openssl speed)")
-        print(f"  raw verify {best['ctx verify']:10.0f}/s  "
-              f"({best['ctx verify'] / ossl_verify:6.1%} of openssl speed)")
     print(f"  chain validations performed: {verifier.trust.checks} (cached per certificate)")
     return 0 if sign_ratio >= SIGN_TARGET and verify_ratio >= VERIFY_TARGET else 1
 

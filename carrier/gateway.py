@@ -44,13 +44,13 @@ from carrier.sip.events import (
     CallEnded,
     CallFailed,
     DtmfReceived,
-    PolicyRefused,
     ReferProgress,
     ReInviteReceived,
     RequestResult,
     UpdateReceived,
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
+from carrier.sip.refusal import RefusalSummary
 from carrier.sip.sdp import (
     LocalMedia,
     Negotiated,
@@ -143,6 +143,7 @@ class Gateway:
         # The process's one trunk pool: CPS, concurrency, failover and recovery of every
         # outbound call (carrier.trunks); `carrier.app` runs its OPTIONS probes.
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
+        self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
         self._control: dict[str, asyncio.Queue[Any]] = {}
 
     async def start(self) -> None:
@@ -152,7 +153,8 @@ class Gateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.endpoint.close()
+        await self.endpoint.close()  # reports the refusals still counted
+        await asyncio.gather(*self._refusal_audits, return_exceptions=True)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -169,12 +171,24 @@ class Gateway:
             clean = {k: v for k, v in details.items() if v not in (None, "")}
             await self._audit("gateway", action, ("call", call_id), reason, clean)
 
-    def _on_refused(self, event: PolicyRefused) -> None:
-        task = asyncio.get_running_loop().create_task(self.audit(
-            "sip.refused", event.call_id, event.rule,
-            {"status": event.status, "source": event.source[1], "transport": event.source[0]}))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _on_refused(self, summary: RefusalSummary) -> None:
+        """One audit row per source, rule and window, carrying the count (issue 11 item 6).
+        The source address is the record, not a detail: nothing from the refused
+        packet itself (Call-ID, headers) is stored."""
+        audit = self._audit
+        if audit is None:
+            return
+        details = {"status": summary.status, "count": summary.count,
+                   "answered": summary.answered, "transport": summary.transport,
+                   "window_s": round(summary.until - summary.since)}
+
+        async def write() -> None:
+            await audit("gateway", "sip.refused", ("source", summary.source), summary.rule,
+                        details)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._refusal_audits.add(task)
+        task.add_done_callback(self._refusal_audits.discard)
 
     # ---- inbound ----------------------------------------------------------------------
 

@@ -84,8 +84,7 @@ class TrustStore:
     """Configured STI-CA trust anchors plus policy on which SPCs are accepted.
 
     ``spc_allow`` None accepts any SPC in a valid certificate (SHAKEN: the STI-PA
-    vouches for the SPC); a set restricts to those codes. ``fast_crypto`` lets
-    signature checks use the reusable libcrypto context (``stir_shaken._ossl``).
+    vouches for the SPC); a set restricts to those codes.
     """
 
     def __init__(
@@ -94,14 +93,12 @@ class TrustStore:
         *,
         spc_allow: frozenset[str] | None = None,
         max_chain_depth: int = 4,
-        fast_crypto: bool = True,
     ) -> None:
         if not anchors:
             raise ValueError("at least one trust anchor is required")
         self._store = verification.Store(list(anchors))
         self._depth = max_chain_depth
         self.spc_allow = spc_allow
-        self.fast_crypto = fast_crypto  # False: every ECDSA through ``cryptography``
         self._cache: OrderedDict[bytes, CheckedCert] = OrderedDict()
         self.checks = 0  # chain validations actually performed (cache misses)
 
@@ -163,7 +160,7 @@ class TrustStore:
             tn_auth_list=tnal,
             valid_from=max(_ts(c.not_valid_before_utc) for c in chain),
             valid_until=min(_ts(c.not_valid_after_utc) for c in chain),
-            verify=es256_verifier(public_key, fast=self.fast_crypto),
+            verify=es256_verifier(public_key),
         )
 
     def authorise(self, checked: CheckedCert, orig_tn: str) -> None:

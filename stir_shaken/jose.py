@@ -11,7 +11,6 @@ import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
-from hashlib import sha256 as _sha256
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -21,14 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
-
-from stir_shaken import _ossl
 
 ES256 = "ES256"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
@@ -103,36 +94,11 @@ Es256Verify = Callable[[bytes, bytes], bool]
 Es256Sign = Callable[[bytes], bytes]
 
 
-def es256_verifier(key: ec.EllipticCurvePublicKey, *, fast: bool = True) -> Es256Verify:
-    """``verify(raw_signature, data)`` for one key, built once and cached with the
-    certificate. Uses the reusable libcrypto context when available (``_ossl``)."""
-    if fast and _ossl.available():
-        try:
-            ctx = _ossl.Verifier(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
-        except (OSError, ValueError):
-            pass
-        else:
-            def verify(signature: bytes, data: bytes) -> bool:
-                if len(signature) != 64:
-                    return False
-                der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
-                                           int.from_bytes(signature[32:], "big"))
-                return ctx.verify(der, _sha256(data).digest())
-            return verify
+def es256_verifier(key: ec.EllipticCurvePublicKey) -> Es256Verify:
+    """``verify(raw_signature, data)`` bound to one key, cached with the certificate."""
     return lambda signature, data: es256_verify(key, signature, data)
 
 
-def es256_signer(key: ec.EllipticCurvePrivateKey, *, fast: bool = True) -> Es256Sign:
-    """``sign(data) -> raw R||S`` for one key (see ``es256_verifier``)."""
-    if fast and _ossl.available():
-        try:
-            ctx = _ossl.Signer(key.private_bytes(Encoding.DER, PrivateFormat.PKCS8,
-                                                 NoEncryption()))
-        except (OSError, ValueError):
-            pass
-        else:
-            def sign(data: bytes) -> bytes:
-                r, s = decode_dss_signature(ctx.sign(_sha256(data).digest()))
-                return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-            return sign
+def es256_signer(key: ec.EllipticCurvePrivateKey) -> Es256Sign:
+    """``sign(data) -> raw R||S`` bound to one key."""
     return lambda data: es256_sign(key, data)

@@ -33,6 +33,7 @@ _MAX_TN = 15  # E.164 maximum length
 _JSON = json.JSONDecoder()
 _B64URL_TOKEN = re.compile(r"[\w-]++\.[\w-]++\.[\w-]*+", re.ASCII)
 _json_str = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # Claims each PASSporT type must carry (RFC 8225 section 5, RFC 8588 section 4,
 # RFC 8946 section 3, RFC 9795 section 5).
@@ -233,10 +234,29 @@ def _decode_header(encoded: str) -> Mapping[str, Any]:
 
 
 def _json_object(encoded: str) -> dict[str, Any]:
-    """base64url JSON object; ``ValueError`` (incl. JSON and UTF-8 errors) otherwise."""
-    value = _JSON.decode(b64url_decode(encoded, check=False).decode("utf-8"))
+    """base64url JSON object; ``ValueError`` (incl. JSON and UTF-8 errors) otherwise.
+
+    What it returns is safe to log and store: no string (key or value) holds a control
+    character or a lone surrogate (JSON's ``\\ud800`` escapes decode to one, which no
+    UTF-8 encoder, so no audit writer, accepts), and nesting too deep for the decoder
+    is a ValueError, not the RecursionError ``json`` raises.
+    """
+    try:
+        value = _JSON.decode(b64url_decode(encoded, check=False).decode("utf-8"))
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")  # noqa: TRY004 - callers map ValueError to 438
+    pending: list[Any] = [value]
+    while pending:  # iterative: the depth is the decoder's, near the recursion limit
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and _UNSAFE_TEXT.search(item) is not None:
+            raise ValueError("control character or lone surrogate in a PASSporT string")
     return value
 
 

@@ -24,15 +24,14 @@ class Signer:
     """
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, x5u: str, *,
-                 allowed_ports: frozenset[int] = DEFAULT_PORTS, fast_crypto: bool = True
-                 ) -> None:
+                 allowed_ports: frozenset[int] = DEFAULT_PORTS) -> None:
         try:
             check_url(x5u, allowed_ports)
         except BadIdentityInfo as exc:
             # Ours to fix, not the peer's: verifiers would answer 436 to it.
             raise SigningError(f"x5u refused: {exc.detail}") from exc
         self._key = key
-        self._sign = es256_signer(key, fast=fast_crypto)
+        self._sign = es256_signer(key)
         self.x5u = x5u
         self._headers: dict[str | None, tuple[dict[str, str], str]] = {}
 

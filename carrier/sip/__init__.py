@@ -13,6 +13,8 @@ Layers, bottom up (each pure module takes `now` and returns what to do):
 * `dialog`, `session*`, `ua`: `UserAgent` (the UA core) and `InviteSession` (one INVITE
   dialog, a table like the transactions: `session_table`).
 * `policy`: `InboundPolicy` (ACL -> 403, concurrent / per-second limits -> 503).
+* `refusal`: `RefusalGate` (sources the ACL refuses get a stateless, rate-limited 403)
+  and `RefusalLedger` (refusals reported as counted `RefusalSummary`s per source).
 * `transport`, `endpoint`: asyncio UDP/TCP/TLS and `SipEndpoint` / `SipCall`.
 
 Starting an endpoint
@@ -24,7 +26,7 @@ Starting an endpoint
                             tls=("127.0.0.1", 5061), tls_cert="sip.pem", tls_key="sip.key")
     policy = InboundPolicy.from_strings(["192.0.2.0/24"], max_concurrent=200, max_cps=50)
     endpoint = SipEndpoint(config, on_call=handle_inbound, policy=policy,
-                           audit=lambda refused: ...)   # PolicyRefused(source, rule, status)
+                           audit=lambda summary: ...)   # RefusalSummary(source, rule, count..)
     await endpoint.start()          # or `async with SipEndpoint(...) as endpoint:`
     endpoint.port("UDP")            # the bound port (0 in the config picks one)
     await endpoint.close()
@@ -97,7 +99,7 @@ registration alive (refresh at half the granted expiry), results through
 
 Not done: forked early dialogs are not tracked (a second fork's 2xx is ACKed and
 BYEd), 100rel/PRACK (a `Require: 100rel` INVITE gets 420), DNS (NAPTR/SRV; hostnames
-are resolved by the socket layer only), a cap on the number of TCP/TLS connections
-(idle ones close after `stream_idle_timeout`), G.722. RFC 5626 double-CRLF pings on
-TCP/TLS are answered.
+are resolved by the socket layer only), G.722. RFC 5626 double-CRLF pings on TCP/TLS
+are answered. Accepted TCP/TLS connections are capped (`EndpointConfig.stream_limits`:
+1024 in all, 64 per address) and idle ones close after `stream_idle_timeout`.
 """

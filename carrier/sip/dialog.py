@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from carrier.sip.errors import LocalProtocolError, SipParseError
 from carrier.sip.headers import NameAddr
 from carrier.sip.message import Request, Response
-from carrier.sip.uri import URI, WS, get_param, parse_params
+from carrier.sip.uri import URI, WS, get_param, is_digits, parse_params
 
 
 @dataclass
@@ -167,7 +167,7 @@ def sipfrag(status: int, reason: str) -> bytes:
 def parse_sipfrag(body: bytes) -> int:
     """Status code of a message/sipfrag status line; 400-class error if unreadable."""
     line = body.split(b"\r\n", 1)[0].split(b"\n", 1)[0].decode("utf-8", "replace").split(" ")
-    if len(line) < 2 or line[0].upper() != "SIP/2.0" or not line[1].isdigit():
+    if len(line) < 2 or line[0].upper() != "SIP/2.0" or not is_digits(line[1], 3):
         raise SipParseError("bad sipfrag")
     return int(line[1])
 

@@ -8,6 +8,12 @@
     await endpoint.close()
 
 `loop.time()` is the only clock; everything else is the sans-IO `UserAgent`.
+
+Refusals (issue 11 item 6): with a policy, datagrams from sources it does not admit
+go through the sans-IO `RefusalGate` first (stateless, rate-limited 403), and every
+refusal, the gate's and the user agent's 503s, is counted by a `RefusalLedger`; the
+`audit` callback receives `RefusalSummary`s (one per source, rule and window), never
+one call per packet. `close()` reports what is still counted.
 """
 
 from __future__ import annotations
@@ -35,11 +41,13 @@ from carrier.sip.events import (
 )
 from carrier.sip.message import Request
 from carrier.sip.policy import InboundPolicy
+from carrier.sip.refusal import AnswerLimiter, RefusalGate, RefusalLedger, RefusalSummary
 from carrier.sip.session import InviteSession
 from carrier.sip.session_api import SessionState
 from carrier.sip.transaction import Address, SendData, Timers
 from carrier.sip.transport import (
     Listener,
+    StreamLimits,
     StreamProtocol,
     UdpProtocol,
     client_tls_context,
@@ -75,11 +83,15 @@ class EndpointConfig:
     tls_verify: bool = True
     advertise: str | None = None  # address for Via/Contact when bound to 0.0.0.0
     stream_idle_timeout: float = 300.0  # close TCP/TLS connections silent this long
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)  # accepted TCP/TLS
     user: str = "gateway"
     user_agent: str = "carrier-sip/0.1"
     session_expires: int = 1800
     min_se: int = 90
     timers: Timers = field(default_factory=Timers)
+    refusal_interval: float = 60.0  # seconds per audited refusal summary (source, rule)
+    refusal_answers_per_s: float = 1.0  # 403s to one refused source; burst of 5
+    refusal_answers_global_per_s: float = 50.0  # 403s to all refused sources together
 
 
 class SipCall:
@@ -185,7 +197,7 @@ class SipEndpoint:
         *,
         on_call: Callable[[SipCall], Awaitable[None]] | None = None,
         policy: InboundPolicy | None = None,
-        audit: Callable[[PolicyRefused], None] | None = None,
+        audit: Callable[[RefusalSummary], None] | None = None,
         on_registration: Callable[[RegistrationChanged], None] | None = None,
     ) -> None:
         self.config = config
@@ -203,6 +215,14 @@ class SipEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.refusals = RefusalLedger(interval=config.refusal_interval)
+        self._gate: RefusalGate | None = None
+        if policy is not None:
+            limiter = AnswerLimiter(rate=config.refusal_answers_per_s,
+                                    global_rate=config.refusal_answers_global_per_s)
+            self._gate = RefusalGate(policy, self.refusals, limiter=limiter,
+                                     server=config.user_agent)
+        self._refusal_timer: asyncio.TimerHandle | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -247,7 +267,8 @@ class SipEndpoint:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: StreamProtocol(name, self._on_data, self._streams,
-                                   idle_timeout=self.config.stream_idle_timeout),
+                                   idle_timeout=self.config.stream_idle_timeout,
+                                   limits=self.config.stream_limits),
             addr[0], addr[1], ssl=ctx,
         )  # fmt: skip
         port = server.sockets[0].getsockname()[1]
@@ -257,6 +278,10 @@ class SipEndpoint:
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._refusal_timer is not None:
+            self._refusal_timer.cancel()
+        if self._loop is not None:
+            self._report(self.refusals.flush(self._now()), rearm=False)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -338,7 +363,34 @@ class SipEndpoint:
     def _on_data(self, data: bytes, source: Address) -> None:
         if self.ua is None:
             return
-        self._dispatch(self.ua.receive(data, source, now=self._now()))
+        now = self._now()
+        screened = None if self._gate is None else self._gate.screen(data, source, now)
+        if screened is None:
+            self._dispatch(self.ua.receive(data, source, now=now))
+            return
+        if screened.answer is not None:
+            self._send(screened.answer, source)
+        self._report(screened.summaries)
+
+    # ---- refusals: counted, reported as summaries --------------------------------------
+    def _report(self, summaries: tuple[RefusalSummary, ...] | list[RefusalSummary], *,
+                rearm: bool = True) -> None:  # fmt: skip
+        if self.audit is not None:
+            for summary in summaries:
+                self.audit(summary)
+        if not rearm:
+            return
+        due = self.refusals.next_due
+        if due is None or (self._refusal_timer is not None and self._refusal_timer.when() <= due):
+            return
+        if self._refusal_timer is not None:
+            self._refusal_timer.cancel()
+        assert self._loop is not None
+        self._refusal_timer = self._loop.call_at(due, self._on_refusal_timer)
+
+    def _on_refusal_timer(self) -> None:
+        self._refusal_timer = None
+        self._report(self.refusals.due(self._now()))
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -376,8 +428,9 @@ class SipEndpoint:
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
         elif isinstance(event, PolicyRefused):
-            if self.audit is not None:
-                self.audit(event)
+            source = event.source
+            self._report(self.refusals.note(source[1], source[0], event.rule, event.status,
+                                            self._now()))
         elif isinstance(event, OptionsResult):
             future = self._options.get(event.key)
             if future is not None and not future.done():

@@ -16,6 +16,7 @@ from carrier.sip.uri import (
     Params,
     format_params,
     get_param,
+    is_digits,
     is_token,
     parse_params,
     parse_uri,
@@ -245,7 +246,7 @@ class Via:
     @property
     def rport(self) -> int | None:
         value = get_param(self.params, "rport")
-        return int(value) if value and value.isdigit() else None
+        return int(value) if value and is_digits(value, 5) else None
 
     @property
     def has_rport(self) -> bool:
@@ -318,7 +319,7 @@ class CSeq:
     @classmethod
     def parse(cls, text: str) -> CSeq:
         words = text.split()
-        if len(words) != 2 or not words[0].isdigit() or len(words[0]) > 10:
+        if len(words) != 2 or not is_digits(words[0]):
             raise SipParseError("bad CSeq")
         return cls(int(words[0]), words[1])
 

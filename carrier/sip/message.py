@@ -1,19 +1,29 @@
 """SIP message parser and serializer (RFC 3261 sec 7, 18.3, 25), sans-IO.
 
-`parse_message(data)` turns one datagram (or one framed stream message) into a
-`Request` or `Response`; `msg.serialize()` gives bytes back. `StreamFramer` cuts a
-TCP/TLS byte stream into messages by Content-Length. Header values are kept as
-unfolded text in arrival order (compact names expanded), typed views parse on demand;
-the parser validates the fields the stack relies on so that a malformed request is
-refused with the right status before anything acts on it.
+`parse_message(data)` turns one datagram (or one message cut by `framing.StreamFramer`)
+into a `Request` or `Response`; `msg.serialize()` gives bytes back. Header values are
+kept as unfolded text in arrival order (compact names expanded), typed views parse on
+demand; the fields the stack relies on are validated here, so that a malformed request
+is refused with the right status before anything acts on it.
+
+What leaves the parser is safe for every layer above (storage, logs, audit): the
+header section is UTF-8 (RFC 3261 sec 25.1 UTF8-NONASCII) with no control character
+except HTAB, and a CTL only as a quoted-pair inside a quoted-string; identifiers
+(Call-ID, tags, branch, CSeq method) are ASCII by their grammar; numbers are ASCII
+digits of bounded length. Anything else raises `SipParseError` (400, or 513 for an
+oversized header section), answered statelessly by `error_response` when the start
+line and the header fields could be read.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from dataclasses import dataclass, field
 
-from carrier.sip.errors import SipParseError
+from carrier.sip.errors import REASONS, SipParseError
+from carrier.sip.framing import MAX_HEADER_BYTES, StreamFramer
 from carrier.sip.headers import (
     LIST_HEADERS,
     CSeq,
@@ -23,7 +33,7 @@ from carrier.sip.headers import (
     parse_token_list,
     split_list,
 )
-from carrier.sip.uri import URI, WS, is_token, parse_uri
+from carrier.sip.uri import URI, WS, is_digits, is_token, parse_params, parse_uri, text_fault
 
 __all__ = [
     "REASONS",
@@ -33,57 +43,28 @@ __all__ = [
     "Response",
     "SipParseError",
     "StreamFramer",
+    "check_hops",
     "error_response",
     "parse_message",
+    "stateless_tag",
 ]
 
 SIP_VERSION = "SIP/2.0"
-MAX_HEADER_BYTES = 64 * 1024
-MAX_BODY_BYTES = 1024 * 1024
+MAX_LIST_ELEMENTS = 100  # per field value: more Vias than Max-Forwards allows hops, etc.
+MAX_HEADER_FIELDS = 256  # longreq (RFC 4475) has 46; each field costs work on every lookup
+MAX_CALL_ID = 256
 
-REASONS = {
-    100: "Trying",
-    180: "Ringing",
-    181: "Call Is Being Forwarded",
-    182: "Queued",
-    183: "Session Progress",
-    200: "OK",
-    202: "Accepted",
-    301: "Moved Permanently",
-    302: "Moved Temporarily",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    406: "Not Acceptable",
-    407: "Proxy Authentication Required",
-    408: "Request Timeout",
-    415: "Unsupported Media Type",
-    416: "Unsupported URI Scheme",
-    420: "Bad Extension",
-    421: "Extension Required",
-    422: "Session Interval Too Small",
-    423: "Interval Too Brief",
-    480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist",
-    482: "Loop Detected",
-    483: "Too Many Hops",
-    486: "Busy Here",
-    487: "Request Terminated",
-    488: "Not Acceptable Here",
-    491: "Request Pending",
-    500: "Server Internal Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-    504: "Server Time-out",
-    505: "Version Not Supported",
-    513: "Message Too Large",
-    600: "Busy Everywhere",
-    603: "Decline",
-}
-
-_SINGLE = ("To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type")
+# Header fields that appear at most once (RFC 3261 sec 20 and the extensions we act on).
+_SINGLE = (
+    "To", "From", "Call-ID", "CSeq", "Max-Forwards", "Content-Length", "Content-Type",
+    "Date", "Expires", "Min-Expires", "Session-Expires", "Min-SE", "RSeq", "RAck",
+    "Replaces", "Refer-To", "Referred-By", "MIME-Version",
+)  # fmt: skip
+# delta-seconds, optionally followed by parameters (Session-Expires, Min-SE, Expires).
+_DELTA_HEADERS = ("Expires", "Min-Expires", "Session-Expires", "Min-SE", "RSeq")
+_WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
+_CALL_ID_RE = re.compile(rf"{_WORD}(?:@{_WORD})?")  # RFC 3261 sec 25.1 callid
+_RACK_RE = re.compile(r"[0-9]{1,10}[ \t]+[0-9]{1,10}[ \t]+\S+")
 _ADDRESS_LISTS = ("Contact", "Route", "Record-Route")
 _VERSION_RE = re.compile(r"SIP/\d+\.\d+", re.IGNORECASE)
 _LINE_RE = re.compile(r"\r?\n")
@@ -93,8 +74,13 @@ _MEDIA_TYPE_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+/[!#$%&'*+\-.^_`|~0-9A
 Header = tuple[str, str]
 
 
+@functools.lru_cache(maxsize=1024)  # bounded: header names come from the wire
+def _key(name: str) -> str:
+    return canonical_name(name).lower()
+
+
 def _same(a: str, b: str) -> bool:
-    return canonical_name(a).lower() == canonical_name(b).lower()
+    return a == b or _key(a) == _key(b)
 
 
 @dataclass
@@ -279,10 +265,13 @@ def _split_head(data: bytes) -> tuple[bytes, bytes]:
     raise SipParseError("no end of header section")
 
 
-def _header_lines(head: str) -> tuple[str, list[Header]]:
+def _header_lines(head: str) -> tuple[str, list[Header], str | None]:
+    """The start line, the header fields (folding undone) and the first text fault."""
     lines = _LINE_RE.split(head)
     headers: list[Header] = []
+    fault = text_fault(lines[0], quoted_pairs=False)
     for line in lines[1:]:
+        fault = fault or text_fault(line)
         if line[:1] in (" ", "\t"):
             if not headers:
                 raise SipParseError("folded line before any header")
@@ -294,14 +283,23 @@ def _header_lines(head: str) -> tuple[str, list[Header]]:
         if not colon or not is_token(name):
             raise SipParseError("bad header line")
         headers.append((canonical_name(name), value.strip(WS)))
-    return lines[0], headers
+    if len(headers) > MAX_HEADER_FIELDS:
+        fault = fault or "too many header fields"
+    elements: dict[str, int] = {}
+    for name, value in headers:
+        elements[name] = elements.get(name, 0) + 1 + value.count(",")
+    if max(elements.values(), default=0) > MAX_LIST_ELEMENTS:
+        fault = fault or "too many list elements"
+    return lines[0], headers, fault
 
 
-def _parse_start(line: str) -> Request | Response:
+def _parse_start(line: str, fault: str | None = None) -> Request | Response:
+    if fault is not None:  # found by _header_lines; raised here to carry the raw headers
+        raise SipParseError(fault)
     if line[:4].upper() == "SIP/":
         version, _, rest = line.partition(" ")
         code, _, reason = rest.partition(" ")
-        if version.upper() != SIP_VERSION or len(code) != 3 or not code.isdigit():
+        if version.upper() != SIP_VERSION or len(code) != 3 or not is_digits(code):
             raise SipParseError("bad status line")
         status = int(code)
         if not 100 <= status <= 699:
@@ -328,9 +326,12 @@ def _validate(msg: Request | Response) -> int | None:
     for name in ("Via", "From", "To", "Call-ID", "CSeq"):
         if not msg.has(name):
             raise SipParseError(f"missing {name}")
-    for name in _SINGLE:
-        if sum(1 for k, _ in msg.headers if _same(k, name)) > 1:
-            raise SipParseError(f"repeated {name}")
+    seen: set[str] = set()
+    for key, _ in msg.headers:  # names are canonical already (parse_message)
+        if key in _SINGLE:
+            if key in seen:
+                raise SipParseError(f"repeated {key}")
+            seen.add(key)
     vias = msg.vias
     if not vias:
         raise SipParseError("empty Via")
@@ -340,7 +341,7 @@ def _validate(msg: Request | Response) -> int | None:
     length = msg.get("Content-Length")
     if length is None:
         return None
-    if not length.isdigit() or len(length) > 9:
+    if not is_digits(length, 9):
         raise SipParseError("bad Content-Length")
     return int(length)
 
@@ -348,14 +349,15 @@ def _validate(msg: Request | Response) -> int | None:
 def _validate_fields(msg: Request | Response) -> None:
     msg.from_, msg.to  # noqa: B018 - parsed for validation
     call_id = msg.call_id
-    if not call_id or any(ch in WS for ch in call_id):
+    if len(call_id) > MAX_CALL_ID or not _CALL_ID_RE.fullmatch(call_id):
         raise SipParseError("bad Call-ID")
     cseq = msg.cseq
     if isinstance(msg, Request) and cseq.method != msg.method:
         raise SipParseError("CSeq method does not match")
     max_forwards = msg.get("Max-Forwards")
-    if max_forwards is not None and (not max_forwards.isdigit() or int(max_forwards) > 255):
+    if max_forwards is not None and (not is_digits(max_forwards) or int(max_forwards) > 255):
         raise SipParseError("bad Max-Forwards")
+    _validate_numbers(msg)
     for name in _ADDRESS_LISTS:
         for value in msg.get_all(name):
             if name == "Contact" and value == "*":
@@ -373,6 +375,23 @@ def _validate_fields(msg: Request | Response) -> None:
         msg.tokens(name)
 
 
+def _validate_numbers(msg: Request | Response) -> None:
+    """Numeric fields others read later are ASCII digits of bounded length, here."""
+    for name, value in msg.headers:  # one pass; names are canonical already
+        if name in _DELTA_HEADERS:
+            delta, semi, params = value.partition(";")
+            if not is_digits(delta.strip(WS)):
+                raise SipParseError(f"bad {name}")
+            if semi:
+                parse_params(params)
+        elif name == "RAck" and not _RACK_RE.fullmatch(value):
+            raise SipParseError("bad RAck")
+        elif name == "Retry-After" and not is_digits(
+            value.split("(")[0].split(";")[0].strip(WS)
+        ):
+            raise SipParseError("bad Retry-After")
+
+
 def parse_message(data: bytes) -> Request | Response:
     """Parse one complete SIP message (a datagram, or one message cut by `StreamFramer`).
 
@@ -382,11 +401,13 @@ def parse_message(data: bytes) -> Request | Response:
     head_bytes, rest = _split_head(data)
     if len(head_bytes) > MAX_HEADER_BYTES:
         raise SipParseError("header section too large", 513)
+    # Bytes that are not UTF-8 survive decoding only to be echoed in a 400 (the
+    # response copies Via/From/To/Call-ID/CSeq as received); `_header_lines` flags them.
     head = head_bytes.decode("utf-8", "surrogateescape")
-    start, headers = _header_lines(head)
+    start, headers, fault = _header_lines(head)
     is_request = start[:4].upper() != "SIP/"
     try:
-        msg = _parse_start(start)
+        msg = _parse_start(start, fault)
         msg.headers = headers
         length = _validate(msg)
     except SipParseError as err:
@@ -406,6 +427,21 @@ def parse_message(data: bytes) -> Request | Response:
     return msg
 
 
+def check_hops(req: Request) -> None:
+    """RFC 3261 sec 16.3 step 2: a request whose Max-Forwards is 0 goes no further, 483.
+
+    OPTIONS and REGISTER are answered by us whatever the count (sec 11.1, 10.3); an ACK
+    is never answered. Raises `SipParseError` (483) ready for `error_response`.
+    """
+    if req.method in ("OPTIONS", "REGISTER", "ACK"):
+        return
+    value = req.get("Max-Forwards")
+    if value is not None and int(value) == 0:  # digits checked by the parser
+        err = SipParseError("too many hops", 483)
+        err.is_request, err.method, err.raw_headers = True, req.method, tuple(req.headers)
+        raise err
+
+
 def error_response(err: SipParseError) -> Response | None:
     """The response to a request we could not accept, or None when none can be sent.
 
@@ -416,6 +452,7 @@ def error_response(err: SipParseError) -> Response | None:
     headers = [(k, v) for k, v in err.raw_headers if k in ("Via", "From", "To", "Call-ID", "CSeq")]
     if not any(k == "Via" for k, _ in headers):
         return None
+    headers = [(k, _tagged(v, headers) if k == "To" else v) for k, v in headers]
     resp = Response(
         headers=headers,
         status=err.status_code,
@@ -425,65 +462,17 @@ def error_response(err: SipParseError) -> Response | None:
     return resp
 
 
-class StreamFramer:
-    """Cuts a TCP/TLS byte stream into whole messages by Content-Length (RFC 3261 sec 18.3).
-
-    `feed(data)` returns the complete messages now available. A missing
-    Content-Length counts as 0. Raises `SipParseError` when the stream cannot be
-    framed any more (bad Content-Length, oversized headers): close the connection.
-    """
-
-    def __init__(self, *, max_header: int = MAX_HEADER_BYTES, max_body: int = MAX_BODY_BYTES):
-        self._buf = bytearray()
-        self._max_header = max_header
-        self._max_body = max_body
-        self.pings = 0  # RFC 5626 double-CRLF keep-alives seen; answer each with one CRLF
-
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buf += data
-        out: list[bytes] = []
-        while True:
-            # Keep-alive CRLFs between messages (RFC 5626 sec 4.4.1) are skipped.
-            while self._buf[:2] == b"\r\n" or self._buf[:1] == b"\n":
-                if self._buf[:4] == b"\r\n\r\n":
-                    self.pings += 1
-                    del self._buf[:4]
-                    continue
-                del self._buf[: 2 if self._buf[:2] == b"\r\n" else 1]
-            end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buf) > self._max_header:
-                    raise SipParseError("header section too large", 513)
-                return out
-            length = _scan_content_length(bytes(self._buf[:end]))
-            if length > self._max_body:
-                raise SipParseError("body too large", 513)
-            total = end + 4 + length
-            if len(self._buf) < total:
-                return out
-            out.append(bytes(self._buf[:total]))
-            del self._buf[:total]
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
+def stateless_tag(headers: list[Header] | tuple[Header, ...]) -> str:
+    """A To tag for a stateless answer (RFC 3261 sec 8.2.6.2, 16.11): the same for every
+    retransmission of one request, so no state is kept to answer them alike."""
+    digest = hashlib.blake2s(digest_size=8)
+    for key, value in headers:
+        if key in ("Via", "From", "Call-ID", "CSeq"):
+            digest.update(value.encode("utf-8", "surrogateescape") + b"\n")
+    return "sl" + digest.hexdigest()
 
 
-def _scan_content_length(head: bytes) -> int:
-    found: int | None = None
-    lines = head.split(b"\r\n")
-    for index, line in enumerate(lines[1:], start=1):
-        name, colon, value = line.partition(b":")
-        if not colon or name.strip().lower() not in (b"content-length", b"l"):
-            continue
-        # A value folded onto the next line (LWS continuation) is still the value.
-        text = value.strip()
-        following = lines[index + 1] if index + 1 < len(lines) else b""
-        if not text and following[:1] in (b" ", b"\t"):
-            text = following.strip()
-        if not text.isdigit() or len(text) > 9:
-            raise SipParseError("bad Content-Length")
-        if found is not None and found != int(text):
-            raise SipParseError("repeated Content-Length")
-        found = int(text)
-    return found or 0
+def _tagged(to: str, headers: list[Header]) -> str:
+    if ";tag=" in to.replace(" ", "").lower():
+        return to
+    return f"{to};tag={stateless_tag(headers)}"

@@ -3,6 +3,8 @@
 `InboundPolicy.check(source_ip, active_calls, now)` returns None to admit the call, or
 a `Refusal` carrying the SIP status (403 or 503 with Retry-After) and the rule that
 refused it, which the endpoint answers and passes to the audit callback.
+`admits(source_ip)` is the ACL part alone: the endpoint's `RefusalGate` refuses the
+sources it does not admit statelessly, before any transaction (`carrier.sip.refusal`).
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ class Refusal:
 
 @dataclass
 class TokenBucket:
-    """At most `rate` admissions per second, bursting up to one second's worth."""
+    """At most `rate` admissions per second, bursting up to `burst` (one second's worth
+    by default)."""
 
     rate: float
+    burst: float | None = None
     _tokens: float = field(default=0.0, init=False)
     _last: float | None = field(default=None, init=False)
 
     def take(self, now: float) -> bool:
+        cap = self.rate if self.burst is None else self.burst
         if self._last is None:
-            self._tokens = self.rate
+            self._tokens = cap
         else:
-            self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+            self._tokens = min(cap, self._tokens + max(now - self._last, 0.0) * self.rate)
         self._last = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
@@ -104,6 +109,12 @@ class InboundPolicy:
         nets = None if acl is None else tuple(ipaddress.ip_network(a, strict=False) for a in acl)
         return cls(nets, max_concurrent, max_cps, retry_after)
 
+    def admits(self, source_ip: str) -> bool:
+        """The source may send us calls (the ACL, and one trunk's networks if any)."""
+        return self.allowed_source(source_ip) and (
+            not self.trunks or self.trunk_for(source_ip) is not None
+        )
+
     def allowed_source(self, source_ip: str) -> bool:
         if self.acl is None:
             return True
@@ -117,9 +128,9 @@ class InboundPolicy:
         self, source_ip: str, active_calls: int, now: float, *, trunk_calls: int = 0
     ) -> Refusal | None:
         """`trunk_calls`: calls now active on the trunk this source belongs to."""
-        trunk = self.trunk_for(source_ip)
-        if not self.allowed_source(source_ip) or (self.trunks and trunk is None):
+        if not self.admits(source_ip):
             return Refusal(403, "Forbidden", "acl")
+        trunk = self.trunk_for(source_ip)
         full = self.max_concurrent is not None and active_calls >= self.max_concurrent
         if trunk is not None and trunk.max_concurrent is not None:
             full = full or trunk_calls >= trunk.max_concurrent

@@ -4,12 +4,20 @@ Pure: no clock, no randomness. Session ids and SRTP key material are passed in.
 Codecs: PCMU (0) and PCMA (8), plus telephone-event (RFC 4733). G.722 is not
 negotiated: no maintained G.722 codec is available to the media layer, so an offer
 with only G.722 is refused with 488.
+
+Hostile input: `parse_sdp` takes UTF-8 without control characters (HTAB aside), ASCII
+numbers in range, at most `MAX_SDP_BYTES` and `MAX_MEDIA` m= lines; else `SdpError`
+400. Offer/answer refuse with 488 a connection address the media layer cannot use: no
+IP literal (no DNS here), multicast, reserved, another family than ours, or 0.0.0.0
+(RFC 2543 hold) unless the stream is sendonly/inactive.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
+import re
 from dataclasses import dataclass, field, replace
 
 from carrier.sip.errors import SipError
@@ -27,6 +35,18 @@ SRTP_KEY_LEN = 30  # 16-byte master key + 14-byte salt for the AES_CM_128 suites
 # static payload types we can use, by encoding name (RFC 3551 table 4)
 STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000)}
 SUPPORTED = ("PCMU", "PCMA")
+MAX_SDP_BYTES = 16 * 1024  # an audio offer is well under 2 KiB
+MAX_MEDIA = 16  # the answer repeats every m= line: bound what we echo
+_NUMBER = re.compile(r"[0-9]{1,10}")
+# C0 controls but HTAB, DEL and C1 controls (RFC 4566 sec 5: text never holds NUL, CR, LF).
+_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _num(text: str, limit: int, what: str) -> int:
+    """An ASCII decimal no larger than `limit` (`str.isdigit` also takes "²")."""
+    if not _NUMBER.fullmatch(text) or int(text) > limit:
+        raise SdpError(f"bad {what}", 400)
+    return int(text)
 
 
 class SdpError(SipError, ValueError):
@@ -59,7 +79,7 @@ class Crypto:
     @classmethod
     def parse(cls, value: str) -> Crypto:
         parts = value.split()
-        if len(parts) < 3 or not parts[0].isdigit() or not parts[2].startswith("inline:"):
+        if len(parts) < 3 or not _NUMBER.fullmatch(parts[0]) or not parts[2].startswith("inline:"):
             raise SdpError("bad crypto attribute", 400)
         key_text, *extra = parts[2][len("inline:") :].split("|")
         try:
@@ -103,22 +123,24 @@ class Media:
         """payload type -> (encoding name, clock rate, channels), static ones included."""
         out: dict[int, tuple[str, int, int]] = {}
         for fmt in self.formats:
-            if fmt.isdigit() and int(fmt) in STATIC:
+            if _NUMBER.fullmatch(fmt) and int(fmt) in STATIC:
                 name, rate = STATIC[int(fmt)]
                 out[int(fmt)] = (name, rate, 1)
         for value in self.attrs("rtpmap"):
             pt_text, _, enc = value.partition(" ")
             bits = enc.strip().split("/")
-            if not pt_text.isdigit() or len(bits) < 2 or not bits[1].isdigit():
+            if len(bits) < 2:
                 raise SdpError("bad rtpmap", 400)
-            channels = int(bits[2]) if len(bits) > 2 and bits[2].isdigit() else 1
-            out[int(pt_text)] = (bits[0], int(bits[1]), channels)
+            pt = _num(pt_text, 127, "rtpmap")
+            rate = _num(bits[1], 1_000_000, "rtpmap")
+            channels = int(bits[2]) if len(bits) > 2 and _NUMBER.fullmatch(bits[2]) else 1
+            out[pt] = (bits[0], rate, channels)
         return out
 
     @property
     def ptime(self) -> int | None:
         value = self.attr("ptime")
-        return int(value) if value and value.isdigit() else None
+        return int(value) if value and _NUMBER.fullmatch(value) and 0 < int(value) <= 200 else None
 
     @property
     def cryptos(self) -> list[Crypto]:
@@ -159,13 +181,55 @@ class SessionDescription:
             raise SdpError("bad connection line", 400)
         return parts[2].split("/")[0]
 
+    def usable_address(self, media: Media, local_address: str) -> str:
+        """The address to send `media` to, or `SdpError` 488 when the media layer cannot
+        use it (see the module docstring); 400 when there is none."""
+        conn = media.connection or self.connection
+        if conn is None:
+            raise SdpError("no connection address", 400)
+        parts = conn.split()
+        if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
+            raise SdpError("unusable connection address")
+        addr = _ip(parts[2])  # refuses "/ttl", a zone and hostnames
+        if addr is None:
+            raise SdpError("unusable connection address")
+        ours = _ip(local_address.strip("[]"))
+        if parts[1] != f"IP{addr.version}" or (ours is not None and ours.version != addr.version):
+            raise SdpError("connection address of another family")
+        if addr.is_multicast or addr.is_reserved:  # 255.255.255.255 is in 240/4, reserved
+            raise SdpError("connection address is multicast or reserved")
+        if addr.is_unspecified and media.direction not in ("sendonly", "inactive"):
+            raise SdpError("unspecified connection address without hold")
+        return str(addr)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP literal without a zone, or None (a hostname, "/ttl", junk)."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return None if getattr(addr, "scope_id", None) is not None else addr
+
 
 def _attr_line(key: str, value: str | None) -> str:
     return f"a={key}" if value is None else f"a={key}:{value}"
 
 
+def _text(data: bytes | str) -> str:
+    if len(data) > MAX_SDP_BYTES:
+        raise SdpError("SDP too large", 400)
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as err:
+        raise SdpError("SDP not UTF-8", 400) from err
+    if _BAD_CHAR.search(text) is not None or "\r" in text.replace("\r\n", ""):
+        raise SdpError("control character in SDP", 400)
+    return text
+
+
 def parse_sdp(data: bytes | str) -> SessionDescription:  # noqa: PLR0912 - one branch per line type
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    text = _text(data)
     sdp = SessionDescription()
     current: Media | None = None
     seen_version = False
@@ -180,9 +244,13 @@ def parse_sdp(data: bytes | str) -> SessionDescription:  # noqa: PLR0912 - one b
             seen_version = value == "0"
         elif kind == "m":
             parts = value.split()
-            if len(parts) < 4 or not parts[1].split("/")[0].isdigit():
+            if len(parts) < 4 or len(sdp.media) >= MAX_MEDIA:
                 raise SdpError("bad m= line", 400)
-            current = Media(parts[0], int(parts[1].split("/")[0]), parts[2], parts[3:])
+            port_text, slash, count = parts[1].partition("/")
+            port = _num(port_text, 65535, "m= port")
+            if slash:
+                _num(count, 65535, "m= port count")
+            current = Media(parts[0], port, parts[2], parts[3:])
             sdp.media.append(current)
         elif kind == "a":
             name, colon, attr_value = value.partition(":")
@@ -314,7 +382,7 @@ def _choose(media: Media, local: LocalMedia) -> tuple[int, str, int, int | None]
     rtpmap = media.rtpmap()
     chosen: tuple[int, str, int] | None = None
     for fmt in media.formats:  # the offerer's preference order wins (RFC 3264 6.1)
-        if not fmt.isdigit() or int(fmt) not in rtpmap:
+        if not _NUMBER.fullmatch(fmt) or int(fmt) not in rtpmap:
             continue
         name, rate, _ = rtpmap[int(fmt)]
         if name.upper() in local.codecs and rate == 8000:
@@ -378,9 +446,7 @@ def build_answer(
             answer.media.append(answer_media)
         else:
             answer.media.append(Media(m.kind, 0, m.proto, m.formats[:1]))
-    address = offer.address_for(media)
-    if address is None:
-        raise SdpError("no connection address", 400)
+    address = offer.usable_address(media, local.address)
     negotiated = Negotiated(
         remote_address=address,
         remote_port=media.port,
@@ -402,7 +468,7 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
     mine = _pick_audio(offer)[1]
     rtpmap = media.rtpmap()
     offered = mine.rtpmap()
-    pt = next((int(f) for f in media.formats if f.isdigit() and int(f) in offered), None)
+    pt = next((int(f) for f in media.formats if _NUMBER.fullmatch(f) and int(f) in offered), None)
     if pt is None or rtpmap.get(pt, offered[pt])[0].lower() == "telephone-event":
         raise SdpError("answer has no codec we offered")
     name, rate, _ = offered[pt]
@@ -415,9 +481,8 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
         )
         if remote_crypto is None or local_crypto is None:
             raise SdpError("answer crypto does not match the offer")
-    address = answer.address_for(media)
-    if address is None:
-        raise SdpError("no connection address", 400)
+    mine_address = offer.address_for(mine)
+    address = answer.usable_address(media, mine_address or "0.0.0.0")  # noqa: S104 - a family
     return Negotiated(
         remote_address=address,
         remote_port=media.port,

@@ -3,6 +3,11 @@
 They move bytes only. A datagram or a framed stream message goes to
 `sink(data, source)`; malformed stream framing is answered with 400 when a response
 can be formed (RFC 3261 18.3) and the connection is closed; UDP keeps serving.
+
+Accepted TCP/TLS connections are capped (`StreamLimits`): past the total or the
+per-address cap a new connection is closed at once, so one host cannot hold every file
+descriptor; each connection buffers at most one header section and one body
+(`StreamFramer` limits) and is closed when idle.
 """
 
 from __future__ import annotations
@@ -22,6 +27,14 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[bytes, Address], None]
 MAX_DATAGRAM = 65_535
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """Caps on accepted connections (outbound ones are ours and not counted)."""
+
+    total: int = 1024
+    per_host: int = 64
 
 
 def server_tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
@@ -72,8 +85,10 @@ class StreamProtocol(asyncio.Protocol):
         registry: dict[Address, StreamProtocol],
         *,
         idle_timeout: float = 300.0,
+        limits: StreamLimits | None = None,
     ) -> None:
         self.name = name
+        self.limits = limits  # None: an outbound connection, not capped
         self.sink = sink
         self.registry = registry
         self.framer = StreamFramer()
@@ -98,12 +113,24 @@ class StreamProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
+        if self.limits is not None and self._over_limits(host):
+            log.info("sip %s connection refused: connection cap reached", self.name)
+            transport.abort()
+            return
         self.peer = (self.name, host, port)
         self.registry[self.peer] = self
         self._touch()
 
+    def _over_limits(self, host: str) -> bool:
+        assert self.limits is not None
+        accepted = [a for a, p in self.registry.items() if p.limits is not None]
+        if len(accepted) >= self.limits.total:
+            return True
+        return sum(1 for a in accepted if a[1] == host) >= self.limits.per_host
+
     def data_received(self, data: bytes) -> None:
-        assert self.peer is not None
+        if self.peer is None:
+            return  # refused by the connection cap, closing
         self._touch()
         try:
             messages = self.framer.feed(data)

@@ -29,6 +29,7 @@ from carrier.sip.headers import NameAddr
 from carrier.sip.message import (
     Request,
     Response,
+    check_hops,
     error_response,
     parse_message,
 )
@@ -87,6 +88,8 @@ class UserAgent:
         reliable = source[0] != "UDP"
         try:
             msg = parse_message(data)
+            if isinstance(msg, Request):
+                check_hops(msg)  # 483 before any transaction (sipwire, issue 11)
         except SipParseError as err:
             resp = error_response(err)
             return [] if resp is None else [SendData(resp.serialize(), source)]

@@ -5,6 +5,7 @@ Pure functions over `str`; a malformed value raises `SipParseError` (400).
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field, replace
 
@@ -17,12 +18,46 @@ _HOST_CHARS = frozenset(string.ascii_letters + string.digits + "-.")
 # user-unreserved / param-unreserved / hnv-unreserved sets, all printable, no space.
 _URI_CHARS = frozenset(string.ascii_letters + string.digits + "-_.!~*'()%&=+$,;?/:[]")
 WS = " \t"
+# Refused anywhere in the header section: C0 controls but HTAB, DEL, C1 controls, and
+# the U+DC80-U+DCFF escapes `surrogateescape` gives bytes that are not UTF-8.
+_BAD_CHAR = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\udc80-\udcff]")
 
 Params = tuple[tuple[str, str | None], ...]
 
 
 def is_token(text: str) -> bool:
     return bool(text) and all(ch in TOKEN_CHARS for ch in text)
+
+
+def is_digits(text: str, max_len: int = 10) -> bool:
+    """1*DIGIT in ASCII, at most `max_len` long. `str.isdigit()` also takes superscript
+    and Arabic-Indic digits, which `int()` refuses or reads as another number."""
+    return 0 < len(text) <= max_len and text.isascii() and text.isdigit()
+
+
+def text_fault(line: str, *, quoted_pairs: bool = True) -> str | None:
+    """Why a line of the header section is refused, or None (RFC 3261 sec 25.1).
+
+    UTF-8 only; a control character only as a quoted-pair ("\\" %x00-7F but CR/LF)
+    inside a quoted-string, as RFC 4475's intmeth carries NUL, BEL and DEL.
+    """
+    if _BAD_CHAR.search(line) is None:
+        return None
+    if any("\udc80" <= ch <= "\udcff" for ch in line):
+        return "header not UTF-8"
+    quoted = False
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quoted and quoted_pairs and ch == "\\" and i + 1 < len(line) and line[i + 1] < "\x80":
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif _BAD_CHAR.match(ch):
+            return "control character in header"
+        i += 1
+    return None
 
 
 def get_param(params: Params, name: str) -> str | None:
@@ -211,7 +246,7 @@ def _parse_host(text: str) -> tuple[str, int | None]:
             raise SipParseError("bad host")
     if not rest:
         return host, None
-    if not rest.startswith(":") or not rest[1:].isdigit() or len(rest) > 6:
+    if not rest.startswith(":") or not is_digits(rest[1:], 5):
         raise SipParseError("bad port")
     port = int(rest[1:])
     if port > 65535:

@@ -39,7 +39,7 @@ async def test_trunk_cps_limit_answers_the_excess_with_503() -> None:
     async def audit(actor: str, action: str, record: tuple[str, object], reason: str,
                     details: Mapping[str, Any]) -> None:
         if action == "sip.refused" and details.get("status") == 503:
-            refused.append(reason)
+            refused.extend([reason] * details["count"])  # one row per source and window
 
     async with Gateway(settings, audit=audit) as gw:
         port = gw.endpoint.port("UDP")
