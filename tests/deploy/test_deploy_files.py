@@ -75,7 +75,15 @@ def test_compose_gateway_reaches_its_postgres(compose: dict[str, Any]) -> None:
                      (str(x).removesuffix("/tcp") for x in postgres.get("ports", []))}
         assert (host, port) in published, (host, port, postgres.get("ports"))
     else:
-        assert host == "postgres" and port == "5432"
+        assert host == "postgres"
+        assert port == "5432"
+    # The gateway works as carrier_app with the URL's password: the init script creates it.
+    init = [v for v in postgres["volumes"] if "docker-entrypoint-initdb.d" in v]
+    assert init, postgres["volumes"]
+    script = DEPLOY / "container" / "initdb" / "10-carrier-app-role.sh"
+    assert "CREATE ROLE carrier_app LOGIN PASSWORD :'pw'" in script.read_text()
+    assert '--set pw="$POSTGRES_PASSWORD"' in script.read_text()
+    subprocess.run(["sh", "-n", str(script)], check=True, timeout=30)
     # The gateway starts once the database accepts connections, not merely once started.
     assert gateway["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
@@ -134,7 +142,8 @@ def test_kubernetes_pod_runs_as_the_images_numeric_non_root_user() -> None:
     ctx = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
     assert ctx["runAsNonRoot"] is True
     uid = ctx["runAsUser"]
-    assert isinstance(uid, int) and uid > 0
+    assert isinstance(uid, int)
+    assert uid > 0
     # The image's USER is the same number (runAsNonRoot cannot check a user name).
     user_lines = [line.split()[1] for line in
                   (DEPLOY / "container" / "Containerfile").read_text().splitlines()
