@@ -135,6 +135,7 @@ class Rig:
             CARRIER_SIP__UDP_PORT=str(node.port),
             CARRIER_SIP__TCP_PORT=str(node.port),
             CARRIER_SIP__TLS_PORT="0",
+            CARRIER_HEALTH__PORT="0",  # two nodes on one host: the loopback probe on any port
             CARRIER_KEK=base64.b64encode(TEST_KEK.secret).decode(),
             DEPLOY_NODE_NAME=node.name,
             DEPLOY_NODE_LOG=str(self.calls_log),
@@ -219,7 +220,8 @@ def write_config(dest: Path, trunk_port: int) -> Path:
     """The shipped config/, with the test application and the trunk on the SIPp port."""
     shutil.copytree(REPO / "config", dest)
     main = yaml.safe_load((dest / "carrier.yaml").read_text())
-    main["agent"]["handler"] = "tests.deploy.node_app.handler:handle"
+    main["agent"]["application"] = "tests.deploy.node_app.handler:application"
+    main["agent"]["seed_demo"] = False
     main["stir"]["enabled"] = False  # each node would run its own dev CA; not what is tested
     (dest / "carrier.yaml").write_text(yaml.safe_dump(main))
     trunks = yaml.safe_load((dest / "trunks.yaml").read_text())

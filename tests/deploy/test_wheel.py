@@ -25,7 +25,7 @@ from carrier.records.embedded import EmbeddedPostgres
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("carrier", "media", "stir_shaken", "agent")
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
 
 def _source_copy(dest: Path) -> Path:
@@ -64,6 +64,11 @@ def test_wheel_carries_migrations_license_and_typing_markers(wheel: Path) -> Non
     assert in_wheel == shipped
     for package in PACKAGES:
         assert f"{package}/py.typed" in names
+    # Every data file inside the packages travels with them (whoever adds one next).
+    data = {str(p.relative_to(REPO)) for package in PACKAGES
+            for p in (REPO / package).rglob("*")
+            if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts}
+    assert data <= names, sorted(data - names)
     (meta_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
     meta = email.message_from_bytes(zipfile.ZipFile(wheel).read(meta_name))
     # PEP 639: an SPDX expression and the licence text itself, not the deprecated table.

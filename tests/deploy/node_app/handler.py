@@ -1,13 +1,16 @@
-"""Call handler of the test application (see the package docstring)."""
+"""The test application (see the package docstring): a ``carrier.plugin.Application``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from agent.scheduling.outreach import CalendarAppointments
+from carrier.health import ComponentHealth
+from carrier.plugin import AppointmentSource, CallContext, CallOutcome, OutcomeKind
 
 # How long an inbound call may stay up waiting for the caller's BYE.
 INBOUND_LIMIT_S = 20.0
@@ -15,25 +18,36 @@ INBOUND_LIMIT_S = 20.0
 OUTBOUND_HOLD_S = 0.3
 
 
-def _field(context: Any, name: str) -> Any:
-    if isinstance(context, Mapping):
-        return context.get(name)
-    return getattr(context, name, None)
-
-
-async def handle(call: Any, context: Any) -> Any:
-    direction = str(_field(context, "direction") or "")
-    direction = direction.rsplit(".", 1)[-1].lower()  # an enum's str() or a plain word
-    patient = _field(context, "patient_id") or "-"
+async def handle(call: Any, context: CallContext) -> CallOutcome:
+    direction = str(getattr(context.direction, "value", context.direction)).lower()
+    patient = context.patient_id or "-"
     line = f"{os.environ.get('DEPLOY_NODE_NAME', '?')} {direction} {call.call_id} {patient}\n"
     log = Path(os.environ["DEPLOY_NODE_LOG"])
     with log.open("a", encoding="utf-8") as out:  # noqa: ASYNC230 - one short line per call
         out.write(line)
-    if direction == "outbound":
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(call.ended.wait(), timeout=OUTBOUND_HOLD_S)
-    else:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(call.ended.wait(), timeout=INBOUND_LIMIT_S)
+    limit = OUTBOUND_HOLD_S if direction == "outbound" else INBOUND_LIMIT_S
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(call.ended.wait(), timeout=limit)
     await call.hangup("normal")
-    return None
+    return CallOutcome(call_id=call.call_id, kind=OutcomeKind.COMPLETED,
+                       patient_id=context.patient_id)
+
+
+class NodeApp:
+    """Calls go to ``handle``; the dialer's due work comes from the shared calendar."""
+
+    def __init__(self) -> None:
+        self.handler = handle
+        self.appointments: AppointmentSource | None = None
+
+    async def start(self, settings: Any, records: Any, *, speech: bool = True) -> None:
+        self.appointments = CalendarAppointments(records.pool)
+
+    async def stop(self) -> None:
+        self.appointments = None
+
+    def health(self) -> list[ComponentHealth]:
+        return [ComponentHealth("node_app", self.appointments is not None, "test application")]
+
+
+application = NodeApp()
