@@ -235,3 +235,27 @@ def test_systemd_unit_exposure_is_low(unit: Path) -> None:
     assert m, out
     assert float(m.group(1)) < EXPOSURE_MAX, out
     assert done.returncode == 0, out  # --threshold: the tool's own verdict agrees
+
+
+@pytest.mark.postgres
+def test_compose_init_script_creates_the_app_role_with_the_password(make_cluster: Any) -> None:
+    """The postgres image runs initdb/*.sh once on a fresh cluster; so does this test."""
+    from urllib.parse import parse_qs, urlsplit  # noqa: PLC0415
+
+    from carrier.records.embedded import BIN_DIR  # noqa: PLC0415
+
+    server = make_cluster()
+    url = urlsplit(server.uri())
+    env = {"PATH": f"{BIN_DIR}:/usr/bin:/bin", "PGHOST": parse_qs(url.query)["host"][0],
+           "POSTGRES_USER": url.username or "postgres", "POSTGRES_DB": "postgres",
+           "POSTGRES_PASSWORD": "synthetic 'quoted' password"}
+    script = DEPLOY / "container" / "initdb" / "10-carrier-app-role.sh"
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    check = subprocess.run(
+        [str(BIN_DIR / "psql"), "-At", "-d", server.uri(), "-c",
+         "SELECT rolcanlogin, rolpassword IS NOT NULL FROM pg_authid"
+         " WHERE rolname = 'carrier_app'"],
+        capture_output=True, text=True, timeout=60, check=True)
+    assert check.stdout.strip() == "t|t"
