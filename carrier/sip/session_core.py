@@ -96,6 +96,11 @@ class SessionCore:
     # ---- building messages ----------------------------------------------------------
     def response(self, req: Request, status: int, sdp: bytes | None) -> Response:
         resp = Response.for_request(req, status, to_tag=self.local_tag)
+        if 100 < status < 300 and req.method == "INVITE":
+            # RFC 3261 12.1.1: a dialog-creating response copies the Record-Route set, in
+            # order, so the caller's ACK and BYE pass the proxies that asked to stay.
+            for value in req.get_all("Record-Route"):
+                resp.add("Record-Route", value)
         if status > 100:
             resp.add("Contact", self.host.contact(self.dest[0]))
         if sdp is not None:
