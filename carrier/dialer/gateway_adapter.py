@@ -54,11 +54,10 @@ class GatewayDialer:
                 from_number=self.caller_id,
                 trunk=trunk,
                 origid=str(uuid.uuid4()),
+                # the call's length limit; with the ids, the handler's CallContext
                 max_duration_s=None if max_call_seconds is None else float(max_call_seconds),
-                # copied into call.context by the gateway: the handler's length limit
-                context={**(context or {}), "patient_id": request.patient_id,
-                         "purpose": request.purpose, "max_duration_s": max_call_seconds},
-                clearance=Clearance(ALLOWED),
+                patient_id=request.patient_id,
+                purpose=request.purpose,
             )
         )
         result = placed.result
