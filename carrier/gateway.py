@@ -3,13 +3,17 @@
 Inbound: the SIP endpoint has already applied the trunk ACL and overload limits
 (403 / 503). Here the INVITE's Identity headers are verified; the trunk's policy
 rejects a failed verification with its code or lets the call continue with
-``Reason: STIR``; the SDP offer is answered, an RTP session opened, and the call
-handed to the application as a :class:`carrier.call.Call`.
+``Reason: STIR``; the SDP offer is answered by a :class:`carrier.media_leg.MediaLeg`
+(SDP + RTP session + SRTP), and the call handed to the application (a
+``carrier.plugin.CallHandler``) as a :class:`carrier.call.Call` with a typed
+``CallContext``. Each answered call is a :class:`carrier.live_call.LiveCall` in the
+gateway's own map; its TaskGroup owns the call's work (see that module).
 
 Outbound: :meth:`Gateway.dial` signs a ``shaken`` PASSporT (attestation from
 policy), adds ``rcd`` when a branded name is configured, sends the INVITE through
 the trunk (digest credentials when the trunk uses them) and returns a ``Call`` or a
-typed :class:`DialFailure`. Each signing and verification lands in the audit log.
+typed :class:`DialFailure`; :meth:`Gateway.run_outbound` then runs the handler on it
+within the request's length limit. Each signing and verification lands in the audit log.
 """
 
 from __future__ import annotations

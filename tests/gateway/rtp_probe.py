@@ -10,6 +10,7 @@ from typing import cast
 
 import numpy as np
 
+from media.framing import FRAME_SAMPLES, RATE
 from media.g711 import PCMU, G711Codec
 from media.resample import Downsampler
 from media.rtcp import Bye, parse_compound
@@ -96,10 +97,10 @@ class ToneSender:
         self.freq, self.ssrc, self.amp = freq, ssrc, amp
         self.n = 0
         self._codec = G711Codec(PCMU)
-        self._down = Downsampler(320)
+        self._down = Downsampler(FRAME_SAMPLES)
 
     def packet(self) -> bytes:
-        t = (np.arange(320) + 320 * self.n) / 16000
+        t = (np.arange(FRAME_SAMPLES) + FRAME_SAMPLES * self.n) / RATE
         pcm = np.round(self.amp * np.sin(2 * np.pi * self.freq * t)).astype(np.int16)
         payload = self._codec.encode(self._down.process(pcm))
         data = RtpPacket(PCMU, self.n & 0xFFFF, 160 * self.n, self.ssrc, payload).serialize()

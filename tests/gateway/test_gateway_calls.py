@@ -11,6 +11,7 @@ import pytest
 
 from carrier.call import Call, DialRequest, Direction
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
+from media.framing import frames
 from tests.gateway.notes import Notes
 from tests.gateway.phone import loop_settings, phone, running_gateway
 from tests.gateway.rtp_probe import ToneSender, dominant_hz, open_probe, rtcp_bye_seen
@@ -21,7 +22,7 @@ RATE = 16000
 def tone(freq: float, seconds: float, amp: int = 8000) -> list[np.ndarray]:
     t = np.arange(int(seconds * RATE)) / RATE
     pcm = (amp * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-    return [pcm[i:i + 320] for i in range(0, len(pcm) - 319, 320)]
+    return frames(pcm, pad=False)
 
 
 def rms(frame: np.ndarray) -> float:

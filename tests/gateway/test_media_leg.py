@@ -12,14 +12,14 @@ import pytest
 from carrier.media_leg import MediaLeg
 from carrier.sip.endpoint import CallFailedError
 from carrier.sip.sdp import LocalMedia, SdpError, build_offer
+from media.framing import FRAME_SAMPLES, RATE, frames
 from tests.gateway.phone import loop_settings, phone, running_gateway
 from tests.gateway.rtp_probe import dominant_hz
 
 
 def tone(freq: float, count: int) -> list[np.ndarray]:
-    t = np.arange(count * 320) / 16000
-    pcm = np.round(8000 * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-    return list(pcm.reshape(count, 320))
+    t = np.arange(count * FRAME_SAMPLES) / RATE
+    return frames(np.round(8000 * np.sin(2 * np.pi * freq * t)).astype(np.int16))
 
 
 @contextlib.asynccontextmanager
