@@ -230,23 +230,34 @@ class Gateway:
         )
         leg = await self._open_leg(trunk.srtp if trunk else "optional")
         try:
+            live = await self._answer(sipcall, leg, caller, to_tn, headers=extra,
+                                      trunk=trunk.name if trunk else None)
+        except BaseException:  # cancelled while waiting for the ACK: the ports are freed
+            await leg.close()
+            raise
+        if live is None:
+            await leg.close()
+            return
+        self.stats.inbound += 1
+        await self._run(live)
+
+    async def _answer(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str, *,
+                      headers: tuple[tuple[str, str], ...], trunk: str | None
+                      ) -> LiveCall | None:
+        """200 OK with the leg's answer, then the ACK; None when refused or never ACKed."""
+        try:
             answer = leg.answer(sipcall.remote_sdp)
         except SdpError as exc:
-            await leg.close()
             sipcall.reject(exc.status_code, reason=str(exc))
-            return
-        sipcall.answer(answer, headers=extra)
+            return None
+        sipcall.answer(answer, headers=headers)
         confirmed: CallConfirmed | CallEnded | None = None
         with contextlib.suppress(TimeoutError):
             confirmed = await sipcall.wait_for((CallConfirmed, CallEnded), timeout=32)
         if not isinstance(confirmed, CallConfirmed):  # never ACKed: no conversation
-            await leg.close()
-            return
-        self.stats.inbound += 1
-        context = CallContext(direction=Direction.INBOUND, trunk=trunk.name if trunk else None,
-                              extra=self.context)
-        live = self._live(sipcall, leg, caller, to_tn, context)
-        await self._run(live)
+            return None
+        context = CallContext(direction=Direction.INBOUND, trunk=trunk, extra=self.context)
+        return self._live(sipcall, leg, caller, called, context)
 
     async def _open_leg(self, srtp: str) -> MediaLeg:
         sip = self.settings.sip
