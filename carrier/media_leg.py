@@ -141,5 +141,4 @@ class MediaLeg:
         if self._closed:
             return
         self._closed = True
-        self.media.cancel_playback()
-        await self.media.close()
+        await self.media.close()  # cancels playback first: nothing queued is sent
