@@ -265,9 +265,11 @@ class Gateway:
 
     def _live(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str,
               context: CallContext) -> LiveCall:
+        def refer(target: str) -> None:
+            self.endpoint.act(lambda now: sipcall.call.refer(target, now))
+
         live = LiveCall(sipcall, leg, direction=context.direction, caller=caller,
-                        called=called, context=context, audit=self.audit,
-                        act=self.endpoint.act)
+                        called=called, context=context, audit=self.audit, refer=refer)
         self._calls[live.call.call_id] = live
         return live
 

@@ -42,18 +42,18 @@ log = logging.getLogger("carrier.gateway")
 
 CallAudit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
 """``audit(action, call_id, reason, details)``"""
-Act = Callable[[Callable[[float], list[Any]]], None]
-"""Runs one sans-IO SIP step now (``SipEndpoint.act``)."""
+Refer = Callable[[str], None]
+"""Sends a REFER for a blind transfer to the target URI in the call's dialog."""
 TRANSFER_TIMEOUT_S = 20.0
 
 
 class LiveCall:
     def __init__(self, sip: SipCall, leg: MediaLeg, *, direction: Direction, caller: CallerInfo,
-                 called: str, context: CallContext, audit: CallAudit, act: Act) -> None:
+                 called: str, context: CallContext, audit: CallAudit, refer: Refer) -> None:
         self.sip = sip
         self.leg = leg
         self._audit = audit
-        self._act = act
+        self._refer = refer
         # in-dialog request outcomes and REFER progress, from the pump to transfer()
         self.control: asyncio.Queue[RequestResult | ReferProgress] = asyncio.Queue(maxsize=64)
         self.started = False
@@ -138,8 +138,8 @@ class LiveCall:
 
     def _on_reoffer(self, event: ReInviteReceived | UpdateReceived) -> None:
         sip = self.sip
-        if not event.request.body:
-            sip.respond(event.key, 200, sdp=sip.call.local_sdp)
+        if not event.request.body:  # a refresh, or an offer wanted from us: our SDP again
+            sip.respond(event.key, 200, sdp=self.leg.local_sdp)
             return
         try:
             answer, neg = self.leg.reoffer(event.request.body)
@@ -157,7 +157,7 @@ class LiveCall:
 
     async def _transfer(self, target: str, summary: Mapping[str, Any]) -> bool:
         sip = self.sip
-        self._act(lambda now: sip.call.refer(target, now))
+        self._refer(target)
         ok = False
         status = 0
         try:

@@ -49,6 +49,8 @@ class MediaLeg:
         self.host = host
         self.srtp = srtp
         self.negotiated: Negotiated | None = None
+        self.local_sdp: bytes | None = None
+        """The last SDP body this leg produced (offer or answer)."""
         self._session_id = secrets.randbelow(1 << 31)
         self._version = 0
         self._offer: SessionDescription | None = None
@@ -84,7 +86,8 @@ class MediaLeg:
         self._offer = build_offer(self._local(), session_id=self._session_id,
                                   version=self._next_version(), direction=direction,
                                   srtp_key=self._key())
-        return self._offer.serialize()
+        self.local_sdp = self._offer.serialize()
+        return self.local_sdp
 
     def accept(self, answer: bytes | None) -> Negotiated:
         """The peer's answer to our last offer: applied to the media session."""
@@ -107,7 +110,8 @@ class MediaLeg:
                                    session_id=self._session_id, version=self._next_version(),
                                    srtp_key=SrtpKey.generate().master)
         self.apply(neg)
-        return answer.serialize(), neg
+        self.local_sdp = answer.serialize()
+        return self.local_sdp, neg
 
     # ---- both -------------------------------------------------------------------------
 
