@@ -248,13 +248,23 @@ class Gateway:
         try:
             answer = leg.answer(sipcall.remote_sdp)
         except SdpError as exc:
-            sipcall.reject(exc.status_code, reason=str(exc))
+            with contextlib.suppress(LocalProtocolError):  # cancelled meanwhile
+                sipcall.reject(exc.status_code, reason=str(exc))
             return None
-        sipcall.answer(answer, headers=headers)
-        confirmed: CallConfirmed | CallEnded | None = None
+        try:
+            sipcall.answer(answer, headers=headers)
+        except LocalProtocolError:  # CANCEL or BYE came while the media was set up
+            return None
+        # Without an ACK the session ends itself 64*T1 after the 2xx (BYE sent,
+        # CallEnded "ack-timeout", RFC 3261 13.3.1.4); a BYE may end it first. Only a
+        # confirmed call runs a conversation.
+        ack_wait = 64 * self.endpoint.config.timers.t1 + 2.0
+        settled: CallConfirmed | CallEnded | None = None
         with contextlib.suppress(TimeoutError):
-            confirmed = await sipcall.wait_for((CallConfirmed, CallEnded), timeout=32)
-        if not isinstance(confirmed, CallConfirmed):  # never ACKed: no conversation
+            settled = await sipcall.wait_for((CallConfirmed, CallEnded), timeout=ack_wait)
+        if settled is None:
+            sipcall.hangup()
+        if not isinstance(settled, CallConfirmed):
             return None
         context = CallContext(direction=Direction.INBOUND, trunk=trunk, extra=self.context)
         return self._live(sipcall, leg, caller, called, context)
@@ -266,7 +276,7 @@ class Gateway:
     def _live(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str,
               context: CallContext) -> LiveCall:
         def refer(target: str) -> None:
-            self.endpoint.act(lambda now: sipcall.call.refer(target, now))
+            self.endpoint.act(lambda now: sipcall.session.refer(target, now))
 
         live = LiveCall(sipcall, leg, direction=context.direction, caller=caller,
                         called=called, context=context, audit=self.audit, refer=refer)
