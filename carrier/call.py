@@ -98,6 +98,8 @@ class DialRequest:
     appointment_id: str | None = None
     diverted_from: str | None = None
     """The number the call was diverted from, signed in a ``div`` PASSporT."""
+    clearance: Clearance | None = None
+    """The gate's (or the operator-test list's) yes; without it nothing is dialled."""
 
     def __post_init__(self) -> None:
         if self.max_duration_s is not None and not self.max_duration_s > 0:

@@ -49,11 +49,14 @@ from carrier.sip.events import (
     CallAnswered,
     CallConfirmed,
     CallEnded,
+    CallFailed,
     PolicyRefused,
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import SdpError
 from carrier.tls_files import tls_files
+from carrier.trunk_service import Placed, TrunkSlots
+from carrier.trunks import TrunkPool
 
 log = logging.getLogger("carrier.gateway")
 
@@ -128,7 +131,9 @@ class Gateway:
         self.endpoint = SipEndpoint(cfg, on_call=self._on_invite, policy=policy,
                                     audit=self._on_refused)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.trunk_up: dict[str, bool] = {t.name: True for t in settings.trunks}
+        # The process's one trunk pool: CPS, concurrency, failover and recovery of every
+        # outbound call (carrier.trunks); `carrier.app` runs its OPTIONS probes.
+        self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
         self._calls: dict[str, LiveCall] = {}
 
     async def start(self) -> None:
@@ -363,12 +368,12 @@ class Gateway:
             sipcall.cancel()
             await leg.close()
             return DialFailure(DialOutcome.NO_ANSWER, None, "ring timeout", trunk.name)
-        except CallFailedError as exc:
-            await leg.close()
-            return _failure(exc.status, exc.reason, trunk.name)
         except asyncio.CancelledError:
             sipcall.cancel()
             raise
+        if isinstance(answered, CallFailed):
+            await leg.close()
+            return outbound.failure_of(answered, trunk.name)
         try:
             leg.accept(answered.response.body)
         except SdpError as exc:
@@ -396,9 +401,14 @@ class Gateway:
         live = self._calls.get(call.call_id)
         if live is None or live.call is not call or live.started:
             raise ValueError("run_outbound() takes a call this gateway dialled, once")
-        if context is not None:
-            call.context = _as_context(call.context, context)
-        return await self._run(live)
+        trunk = call.context.trunk
+        try:
+            if context is not None:
+                call.context = _as_context(call.context, context)
+            return await self._run(live)
+        finally:
+            if trunk is not None:
+                self.trunks.release(trunk)  # the slot `place` kept for the call
 
 
 def _as_context(base: CallContext, given: CallContext | Mapping[str, Any]) -> CallContext:
@@ -422,13 +432,3 @@ def _endpoint_config(settings: Settings) -> EndpointConfig:
         tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None,
         session_expires=sip.session_expires_s,
     )
-
-
-def _failure(status: int, reason: str, trunk: str) -> DialFailure:
-    if status in (486, 600):
-        return DialFailure(DialOutcome.BUSY, status, reason, trunk)
-    if status in (408, 480, 487):
-        return DialFailure(DialOutcome.NO_ANSWER, status, reason, trunk)
-    if status in (502, 503, 504):
-        return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
-    return DialFailure(DialOutcome.REJECTED, status, reason, trunk)

@@ -54,10 +54,11 @@ class GatewayDialer:
                 from_number=self.caller_id,
                 trunk=trunk,
                 origid=str(uuid.uuid4()),
-                # the call's length limit; with the ids, the handler's CallContext
                 max_duration_s=None if max_call_seconds is None else float(max_call_seconds),
-                patient_id=request.patient_id,
-                purpose=request.purpose,
+                # typed fields the gateway hands on in the call's CallContext
+                patient_id=request.patient_id, purpose=request.purpose,
+                appointment_id=(context or {}).get("appointment_id"),
+                clearance=Clearance(ALLOWED),
             )
         )
         result = placed.result

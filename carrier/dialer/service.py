@@ -95,7 +95,8 @@ class DialerService:
         async def on_answer(call: Call, request: GateRequest) -> DialResult:
             context = {
                 "patient_id": request.patient_id,
-                "workflow": WORKFLOW_FOR_PURPOSE.get(request.purpose, request.purpose),
+                "purpose": request.purpose,
+                "appointment_id": call.context.appointment_id,
                 "max_duration_s": call.context.max_duration_s,
             }
             return dial_result(await gateway.run_outbound(call, context))

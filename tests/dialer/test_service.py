@@ -12,11 +12,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from carrier.call import DialFailure, DialOutcome, Direction
-from carrier.call import DialRequest as GatewayRequest
+from agent.scheduling.model import AppointmentStatus
+from agent.scheduling.outreach import STATE_OF, CalendarAppointments
+from carrier.call import DialFailure, DialOutcome, DialRequest, Direction
 from carrier.dialer.ports import Outcome
-from carrier.dialer.service import DialerService, result_from_handler
-from carrier.plugin import CallContext
+from carrier.dialer.service import Backoff, DialerService, dial_result, is_outage
+from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import Records
 from carrier.settings import load_settings
 from carrier.trunk_service import Placed
@@ -57,10 +58,11 @@ class FakeGateway:
     async def place(self, req: DialRequest) -> Placed[Any]:
         self.requests.append(req)
         if self.fail_first is not None and len(self.requests) == 1:
-            return DialFailure(self.fail_first, None, "", req.trunk)
-        return SimpleNamespace(context=CallContext(
+            return Placed(DialFailure(self.fail_first, None, "", req.trunk), req.trunk, ())
+        return Placed(SimpleNamespace(context=CallContext(
             direction=Direction.OUTBOUND, patient_id=req.patient_id, purpose=req.purpose,
-            max_duration_s=req.max_duration_s))
+            appointment_id=req.appointment_id, max_duration_s=req.max_duration_s)),
+            req.trunk, ())
 
     async def run_outbound(self, call: Any, context: dict[str, Any]) -> CallOutcome:
         self.contexts.append(context)

@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 import pytest
 
-from carrier.call import Call, DialRequest, Direction
+from carrier.call import Call, Clearance, DialRequest, Direction
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from media.framing import frames
 from tests.gateway.notes import Notes
@@ -123,7 +123,8 @@ async def test_length_limit_ends_the_call_and_keeps_the_record(stuck: bool) -> N
         call = await gw.dial(DialRequest(
             to="+15550100123", from_number="+15550100100", trunk="t1",
             origid=str(uuid.uuid4()), max_duration_s=0.5, patient_id="pat-synthetic-1",
-            purpose="appointment_reminder", appointment_id="appt-1"))
+            purpose="appointment_reminder", appointment_id="appt-1",
+            clearance=Clearance("allowed")))
         assert isinstance(call, Call)
         assert call.context.patient_id == "pat-synthetic-1"
         outcome = await asyncio.wait_for(gw.run_outbound(call), timeout=10)
@@ -151,7 +152,8 @@ async def test_a_failing_handler_still_hangs_up_and_frees_the_media() -> None:
 
     async with phone() as ph, running_gateway(loop_settings(peer_port=ph.port), handler) as gw:
         call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                         trunk="t1", origid=str(uuid.uuid4())))
+                                         trunk="t1", origid=str(uuid.uuid4()),
+                                         clearance=Clearance("allowed")))
         assert isinstance(call, Call)
         with pytest.raises(LookupError):
             await gw.run_outbound(call)
