@@ -50,9 +50,9 @@ from carrier.sip.events import (
     CallConfirmed,
     CallEnded,
     CallFailed,
-    PolicyRefused,
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
+from carrier.sip.refusal import RefusalSummary
 from carrier.sip.sdp import SdpError
 from carrier.tls_files import tls_files
 from carrier.trunk_service import Placed, TrunkSlots
@@ -134,6 +134,7 @@ class Gateway:
         # The process's one trunk pool: CPS, concurrency, failover and recovery of every
         # outbound call (carrier.trunks); `carrier.app` runs its OPTIONS probes.
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
+        self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
         self._calls: dict[str, LiveCall] = {}
 
     async def start(self) -> None:
@@ -146,7 +147,8 @@ class Gateway:
         for live in list(self._calls.values()):  # dialled and never run, or still running
             await live.end("gateway-closed")
         self._calls.clear()
-        await self.endpoint.close()
+        await self.endpoint.close()  # reports the refusals still counted
+        await asyncio.gather(*self._refusal_audits, return_exceptions=True)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
