@@ -26,20 +26,19 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
 
-from carrier.call import Call, Direction
 from carrier.dialer.service import DialerService
 from carrier.errors import OperatorError
 from carrier.gateway import Gateway
 from carrier.health import ComponentHealth, HasWriters, Health, fetch_health, serve_health
 from carrier.health import writers_check as records_writers_check
-from carrier.plugin import Application, CallContext, CallOutcome
+from carrier.plugin import Application
 from carrier.records.anchor import Anchor
 from carrier.records.cli import kek_from_env
 from carrier.records.embedded import open_database
@@ -84,24 +83,6 @@ def load_application(settings: Settings) -> Application:
             raise OperatorError(f"agent.application {settings.agent.application!r} is not an "
                                 f"Application (no {part!r})")
     return cast(Application, app)
-
-
-def _call_context(context: dict[str, Any]) -> CallContext:
-    """The gateway's per-call dict as the plugin contract's frozen ``CallContext``."""
-    limit = context.get("max_duration_s")
-    return CallContext(
-        direction=Direction(context.get("direction", "inbound")),
-        trunk=context.get("trunk"), patient_id=context.get("patient_id"),
-        purpose=context.get("purpose"), appointment_id=context.get("appointment_id"),
-        max_duration_s=None if limit is None else float(limit),
-        origid=context.get("origid"))
-
-
-def gateway_handler(app: Application) -> Callable[[Call, dict[str, Any]],
-                                                  Awaitable[CallOutcome]]:
-    async def handle(call: Call, context: dict[str, Any]) -> CallOutcome:
-        return await app.handler(call, _call_context(context))
-    return handle
 
 
 def build_health(settings: Settings, records: Records, gateway: Gateway,
@@ -155,7 +136,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             stir = await build_stir(settings)
             if stir is not None:
                 exits.push_async_callback(stir.close)
-            gateway = Gateway(settings, handler=gateway_handler(app), audit=records.audit,
+            gateway = Gateway(settings, handler=app.handler, audit=records.audit,
                               stir=stir.context if stir else None)
             if sip:
                 await gateway.start()

@@ -1,9 +1,10 @@
 """The ``Call`` API the carrier offers its applications (the voice agent).
 
 A ``Call`` is one answered leg: its media session, who is calling (with the
-STIR/SHAKEN outcome), and the control verbs (transfer, hang up). Outbound calls
-are requested with a :class:`DialRequest` and end either in a ``Call`` or in a
-typed :class:`DialFailure`.
+STIR/SHAKEN outcome), what the carrier knows about it (``call.context``, a
+``carrier.plugin.CallContext``), and the control verbs (transfer, hang up). Outbound
+calls are requested with a :class:`DialRequest` and end either in a ``Call`` or in a
+typed :class:`DialFailure`; the gateway keeps the SIP side of each call to itself.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from carrier.plugin import CallContext
 
 
 class Direction(enum.Enum):
@@ -87,11 +90,20 @@ class DialRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     ring_timeout_s: float = 30.0
     max_duration_s: float | None = None
-    """Hard call-length limit (60 s for exempt healthcare calls)."""
-    context: Mapping[str, Any] = field(default_factory=dict)
-    """Application data handed to the call handler (patient id, workflow, ...)."""
+    """Hard call-length limit (60 s for exempt healthcare calls); None for none."""
+    patient_id: str | None = None
+    """Who the dialer calls (an id, never PHI); handed on in the ``CallContext``."""
+    purpose: str | None = None
+    """The dialer's reason for the call (``appointment_reminder``, ...)."""
+    appointment_id: str | None = None
+    diverted_from: str | None = None
+    """The number the call was diverted from, signed in a ``div`` PASSporT."""
     clearance: Clearance | None = None
     """The gate's (or the operator-test list's) yes; without it nothing is dialled."""
+
+    def __post_init__(self) -> None:
+        if self.max_duration_s is not None and not self.max_duration_s > 0:
+            raise ValueError("max_duration_s must be a positive number of seconds")
 
 
 @dataclass(frozen=True)
@@ -123,14 +135,14 @@ class Call:
         media: MediaLike,
         transfer: Callable[[str, Mapping[str, Any]], Awaitable[bool]],
         hangup: Callable[[str], Awaitable[None]],
-        context: Mapping[str, Any] | None = None,
+        context: CallContext | None = None,
     ) -> None:
         self.call_id = call_id
         self.direction = direction
         self.caller = caller
         self.called = called
         self.media = media
-        self.context: dict[str, Any] = dict(context or {})
+        self.context = context or CallContext(direction=direction)
         self.events: asyncio.Queue[CallEvent] = asyncio.Queue(maxsize=256)
         self.ended = asyncio.Event()
         self.end_reason: str | None = None

@@ -3,22 +3,27 @@
 Inbound: the SIP endpoint has already applied the trunk ACL and overload limits
 (403 / 503). Here the INVITE's Identity headers are verified; the trunk's policy
 rejects a failed verification with its code or lets the call continue with
-``Reason: STIR``; the SDP offer is answered, an RTP session opened, and the call
-handed to the application as a :class:`carrier.call.Call`.
+``Reason: STIR``; the SDP offer is answered by a :class:`carrier.media_leg.MediaLeg`
+(SDP + RTP session + SRTP), and the call handed to the application (a
+``carrier.plugin.CallHandler``) as a :class:`carrier.call.Call` with a typed
+``CallContext``. Each answered call is a :class:`carrier.live_call.LiveCall` in the
+gateway's own map; its TaskGroup owns the call's work (see that module).
 
 Outbound: :meth:`Gateway.dial` signs a ``shaken`` PASSporT (attestation from
 policy), adds ``rcd`` when a branded name is configured, sends the INVITE through
 the trunk (digest credentials when the trunk uses them) and returns a ``Call`` or a
-typed :class:`DialFailure`. Each signing and verification lands in the audit log.
+typed :class:`DialFailure`; :meth:`Gateway.run_outbound` then runs the handler on it
+within the request's length limit. Each signing and verification lands in the audit log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import os
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,12 +33,14 @@ from carrier import outbound
 from carrier.call import (
     Call,
     CallerInfo,
-    CallEvent,
     DialFailure,
     DialOutcome,
     DialRequest,
     Direction,
 )
+from carrier.live_call import LiveCall
+from carrier.media_leg import MediaLeg
+from carrier.plugin import CallContext, CallHandler, CallOutcome
 from carrier.settings import Settings, TrunkSettings
 from carrier.sip.digest import Credentials
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
@@ -43,32 +50,18 @@ from carrier.sip.events import (
     CallConfirmed,
     CallEnded,
     CallFailed,
-    DtmfReceived,
-    ReferProgress,
-    ReInviteReceived,
-    RequestResult,
-    UpdateReceived,
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.refusal import RefusalSummary
-from carrier.sip.sdp import (
-    LocalMedia,
-    Negotiated,
-    SdpError,
-    accept_answer,
-    build_answer,
-    build_offer,
-    parse_sdp,
-)
+from carrier.sip.sdp import SdpError
+from carrier.tls_files import tls_files
 from carrier.trunk_service import Placed, TrunkSlots
 from carrier.trunks import TrunkPool
-from media.session import MediaSession
-from media.srtp import SrtpKey
 
 log = logging.getLogger("carrier.gateway")
 
 Audit = Callable[[str, str, tuple[str, object], str, Mapping[str, Any]], Awaitable[object]]
-Handler = Callable[[Call, dict[str, Any]], Awaitable[Any]]
+LIMIT_GRACE_S = 5.0  # a handler's time to finish on its own after the length limit ended the call
 _TN = re.compile(r"^\+?(\d{4,15})$")
 
 
@@ -110,24 +103,22 @@ class Gateway:
         self,
         settings: Settings,
         *,
-        handler: Handler | None = None,
-        context: dict[str, Any] | None = None,
+        handler: CallHandler | None = None,
+        context: Mapping[str, Any] | None = None,
         audit: Audit | None = None,
         stir: StirContext | None = None,
         endpoint_config: EndpointConfig | None = None,
     ) -> None:
         self.settings = settings
         self.handler = handler
-        self.context = dict(context or {})
+        self.context: Mapping[str, Any] = dict(context or {})
+        """Application values handed to every call as ``CallContext.extra``."""
+        self.limit_grace_s = LIMIT_GRACE_S
         self._audit = audit
         self.stir = stir
         self.stats = GatewayStats()
         sip = settings.sip
-        cfg = endpoint_config or EndpointConfig(
-            udp=(sip.bind_host, sip.udp_port), tcp=(sip.bind_host, sip.tcp_port),
-            tls=(sip.bind_host, sip.tls_port), tls_cert=sip.tls_cert, tls_key=sip.tls_key,
-            session_expires=sip.session_expires_s,
-        )
+        cfg = endpoint_config or _endpoint_config(settings)
         # Toll-fraud protection: an INVITE must come from one trunk's networks (403 and
         # an audit entry otherwise); the gateway-wide and per-trunk limits give 503.
         acl = sorted({net for t in settings.trunks for net in t.acl}) if settings.trunks else None
@@ -144,7 +135,7 @@ class Gateway:
         # outbound call (carrier.trunks); `carrier.app` runs its OPTIONS probes.
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
         self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
-        self._control: dict[str, asyncio.Queue[Any]] = {}
+        self._calls: dict[str, LiveCall] = {}
 
     async def start(self) -> None:
         await self.endpoint.start()
@@ -153,6 +144,9 @@ class Gateway:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for live in list(self._calls.values()):  # dialled and never run, or still running
+            await live.end("gateway-closed")
+        self._calls.clear()
         await self.endpoint.close()  # reports the refusals still counted
         await asyncio.gather(*self._refusal_audits, return_exceptions=True)
 
@@ -241,153 +235,68 @@ class Gateway:
             verstat=verification.verstat if verification else "No-TN-Validation",
             attestation=verification.attest if verification else None,
         )
-        srtp_mode = trunk.srtp if trunk else "optional"
-        media, _negotiated, answer = await self._answer_media(sipcall, srtp_mode)
-        if media is None:
-            return
+        leg = await self._open_leg(trunk.srtp if trunk else "optional")
         try:
-            sipcall.answer(answer, headers=extra)
-        except LocalProtocolError:  # CANCEL or BYE came while the media was set up
-            await media.close()
+            live = await self._answer(sipcall, leg, caller, to_tn, headers=extra,
+                                      trunk=trunk.name if trunk else None)
+        except BaseException:  # cancelled while waiting for the ACK: the ports are freed
+            await leg.close()
+            raise
+        if live is None:
+            await leg.close()
             return
+        self.stats.inbound += 1
+        await self._run(live)
+
+    async def _answer(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str, *,
+                      headers: tuple[tuple[str, str], ...], trunk: str | None
+                      ) -> LiveCall | None:
+        """200 OK with the leg's answer, then the ACK; None when refused or never ACKed."""
+        try:
+            answer = leg.answer(sipcall.remote_sdp)
+        except SdpError as exc:
+            with contextlib.suppress(LocalProtocolError):  # cancelled meanwhile
+                sipcall.reject(exc.status_code, reason=str(exc))
+            return None
+        try:
+            sipcall.answer(answer, headers=headers)
+        except LocalProtocolError:  # CANCEL or BYE came while the media was set up
+            return None
         # Without an ACK the session ends itself 64*T1 after the 2xx (BYE sent,
         # CallEnded "ack-timeout", RFC 3261 13.3.1.4); a BYE may end it first. Only a
         # confirmed call runs a conversation.
         ack_wait = 64 * self.endpoint.config.timers.t1 + 2.0
-        settled: CallConfirmed | CallEnded | None
-        try:
+        settled: CallConfirmed | CallEnded | None = None
+        with contextlib.suppress(TimeoutError):
             settled = await sipcall.wait_for((CallConfirmed, CallEnded), timeout=ack_wait)
-        except TimeoutError:
-            settled = None
-        if not isinstance(settled, CallConfirmed):
-            if settled is None:
-                sipcall.hangup()
-            await media.close()
-            return
-        self.stats.inbound += 1
-        call = self._make_call(sipcall, media, Direction.INBOUND, caller, to_tn)
-        await self._run_call(call, sipcall, media, {"direction": "inbound",
-                                                    "trunk": trunk.name if trunk else None})
-
-    async def _answer_media(self, sipcall: SipCall, srtp_mode: str
-                            ) -> tuple[MediaSession | None, Negotiated | None, bytes]:
-        host = self.settings.sip.bind_host
-        media = MediaSession(local_addr=(host, 0))
-        await media.start()
-        key = SrtpKey.generate()
-        try:
-            offer = parse_sdp(sipcall.remote_sdp or b"")
-            answer, neg = build_answer(
-                offer, LocalMedia(host, media.local_addr[1], srtp=srtp_mode),
-                session_id=secrets.randbelow(1 << 31), version=1, srtp_key=key.master)
-        except SdpError as exc:
-            await media.close()
-            sipcall.reject(exc.status_code, reason=str(exc))
-            return None, None, b""
-        self._apply(media, neg)
-        return media, neg, answer.serialize()
-
-    @staticmethod
-    def _apply(media: MediaSession, neg: Negotiated) -> None:
-        media.update_remote((neg.remote_address, neg.remote_port))
-        media.set_codec(neg.payload_type, neg.dtmf_payload_type)
-        media.set_direction(neg.direction)
-        if neg.local_crypto is not None and neg.remote_crypto is not None:
-            media.set_srtp(SrtpKey(neg.local_crypto.suite, neg.local_crypto.key),
-                           SrtpKey(neg.remote_crypto.suite, neg.remote_crypto.key))
-
-    def _make_call(self, sipcall: SipCall, media: MediaSession, direction: Direction,
-                   caller: CallerInfo, called: str) -> Call:
-        # The event pump is the only reader of the SIP events; in-dialog request
-        # outcomes and REFER progress reach transfer() through this queue.
-        control: asyncio.Queue[Any] = asyncio.Queue(maxsize=64)
-
-        async def transfer(target: str, context: Mapping[str, Any]) -> bool:
-            self.endpoint.act(lambda now: sipcall.session.refer(target, now))
-            ok = False
-            status = 0
-            try:
-                async with asyncio.timeout(20):
-                    while True:
-                        event = await control.get()
-                        if isinstance(event, RequestResult) and event.method == "REFER":
-                            status = event.status
-                            if not 200 <= status < 300:
-                                break
-                        elif isinstance(event, ReferProgress) and event.final:
-                            status = event.status
-                            ok = 200 <= status < 300
-                            break
-            except TimeoutError:
-                status = 408
-            await self.audit("call.transfer", sipcall.call_id, "refer",
-                             {"status": status, "ok": ok,
-                              "summary_chars": len(str(context.get("summary", "")))})
-            return ok
-
-        async def hangup(reason: str) -> None:
+        if settled is None:
             sipcall.hangup()
+        if not isinstance(settled, CallConfirmed):
+            return None
+        context = CallContext(direction=Direction.INBOUND, trunk=trunk, extra=self.context)
+        return self._live(sipcall, leg, caller, called, context)
 
-        call = Call(call_id=sipcall.call_id, direction=direction, caller=caller, called=called,
-                    media=media, transfer=transfer, hangup=hangup)
-        self._control[call.call_id] = control
-        return call
+    async def _open_leg(self, srtp: str) -> MediaLeg:
+        sip = self.settings.sip
+        return await MediaLeg.open(sip.bind_host, srtp=srtp, port_range=sip.rtp_port_range)
 
-    async def _run_call(self, call: Call, sipcall: SipCall, media: MediaSession,
-                        context: dict[str, Any]) -> Any:
+    def _live(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str,
+              context: CallContext) -> LiveCall:
+        def refer(target: str) -> None:
+            self.endpoint.act(lambda now: sipcall.session.refer(target, now))
+
+        live = LiveCall(sipcall, leg, direction=context.direction, caller=caller,
+                        called=called, context=context, audit=self.audit, refer=refer)
+        self._calls[live.call.call_id] = live
+        return live
+
+    async def _run(self, live: LiveCall) -> CallOutcome | None:
         self.stats.active += 1
-        pump = asyncio.create_task(self._pump(call, sipcall, media))
         try:
-            if self.handler is None:
-                await call.ended.wait()
-                return None
-            ctx = {**self.context, **context}
-            return await self.handler(call, ctx)
+            return await live.run(self.handler, grace_s=self.limit_grace_s)
         finally:
             self.stats.active -= 1
-            if not call.ended.is_set():
-                sipcall.hangup()
-                call.mark_ended("handler-finished")
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
-            self._control.pop(call.call_id, None)
-            await media.close()
-
-    async def _pump(self, call: Call, sipcall: SipCall, media: MediaSession) -> None:
-        """Signalling events during the call: BYE, hold/resume, INFO DTMF."""
-        while True:
-            event = await sipcall.events.get()
-            if isinstance(event, CallEnded):
-                call.mark_ended(event.reason)
-                return
-            if isinstance(event, (ReInviteReceived, UpdateReceived)):
-                self._on_reoffer(sipcall, media, call, event)
-            elif isinstance(event, DtmfReceived):
-                call.push_event(CallEvent("dtmf", event.digit))
-                media.inject_dtmf(event.digit)
-            elif isinstance(event, (RequestResult, ReferProgress)):
-                control = self._control.get(call.call_id)
-                if control is not None and not control.full():
-                    control.put_nowait(event)
-
-    def _on_reoffer(self, sipcall: SipCall, media: MediaSession, call: Call,
-                    event: ReInviteReceived | UpdateReceived) -> None:
-        host = self.settings.sip.bind_host
-        if not event.request.body:
-            sipcall.respond(event.key, 200, sdp=sipcall.session.local_sdp)
-            return
-        try:
-            offer = parse_sdp(event.request.body)
-            answer, neg = build_answer(offer, LocalMedia(host, media.local_addr[1],
-                                                         srtp="optional"),
-                                       session_id=1, version=2,
-                                       srtp_key=SrtpKey.generate().master)
-        except SdpError as exc:
-            sipcall.respond(event.key, exc.status_code)
-            return
-        self._apply(media, neg)
-        call.push_event(CallEvent("hold" if neg.on_hold else "resume"))
-        sipcall.respond(event.key, 200, sdp=answer.serialize())
+            self._calls.pop(live.call.call_id, None)
 
     # ---- outbound ---------------------------------------------------------------------
 
@@ -413,7 +322,7 @@ class Gateway:
         if name:
             headers.append(("Identity", self.stir.signer.sign_rcd(
                 req.from_number, req.to, now, nam=name).format()))
-        diverted = req.context.get("diverted_from")
+        diverted = req.diverted_from
         if diverted:
             headers.append(("Identity", self.stir.signer.sign_div(
                 req.from_number, req.to, str(diverted), now).format()))
@@ -430,13 +339,16 @@ class Gateway:
             r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers)
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
-        host = self.settings.sip.bind_host
-        media = MediaSession(local_addr=(host, 0))
-        await media.start()
-        key = SrtpKey.generate()
-        offer = build_offer(LocalMedia(host, media.local_addr[1], srtp=trunk.srtp),
-                            session_id=secrets.randbelow(1 << 31), version=1,
-                            srtp_key=key.master if trunk.srtp != "off" else None)
+        leg = await self._open_leg(trunk.srtp)
+        try:
+            return await self._place(req, trunk, leg)
+        except BaseException:  # cancelled or failed mid-dial: the ports are freed, then re-raised
+            await leg.close()
+            raise
+
+    async def _place(self, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg
+                     ) -> Call | DialFailure:
+        offer = leg.offer()
         headers = self._identity_headers(req)
         for name, value in req.headers.items():
             headers.append((name, value))
@@ -445,7 +357,7 @@ class Gateway:
             password = os.environ.get(trunk.password_env or "", "")
             creds = Credentials(trunk.username, password)
         target = f"sip:{req.to}@{trunk.host}:{trunk.port};transport={trunk.transport}"
-        sipcall = self.endpoint.invite(target, sdp=offer.serialize(),
+        sipcall = self.endpoint.invite(target, sdp=offer,
                                        from_user=req.from_number, headers=tuple(headers),
                                        credentials=creds)
         await self.audit("stir.sign", sipcall.call_id, self.attestation(req.from_number),
@@ -456,45 +368,69 @@ class Gateway:
                 (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
         except TimeoutError:
             sipcall.cancel()
-            await media.close()
+            await leg.close()
             return DialFailure(DialOutcome.NO_ANSWER, None, "ring timeout", trunk.name)
+        except asyncio.CancelledError:
+            sipcall.cancel()
+            raise
         if isinstance(answered, CallFailed):
-            await media.close()
+            await leg.close()
             return outbound.failure_of(answered, trunk.name)
         try:
-            neg = accept_answer(offer, parse_sdp(answered.response.body))
+            leg.accept(answered.response.body)
         except SdpError as exc:
             sipcall.hangup()
-            await media.close()
+            await leg.close()
             return DialFailure(DialOutcome.REJECTED, exc.status_code, "bad answer", trunk.name)
-        self._apply(media, neg)
         self.stats.outbound += 1
-        caller = CallerInfo(number=req.to)
-        call = self._make_call(sipcall, media, Direction.OUTBOUND, caller, req.to)
-        call.context.update(req.context)
-        call.context["origid"] = req.origid
-        call.context["trunk"] = trunk.name
-        call.context["_sipcall"] = sipcall
-        return call
+        context = CallContext(
+            direction=Direction.OUTBOUND, trunk=trunk.name, patient_id=req.patient_id,
+            purpose=req.purpose, appointment_id=req.appointment_id,
+            max_duration_s=req.max_duration_s, origid=req.origid, extra=self.context)
+        live = self._live(sipcall, leg, CallerInfo(number=req.to), req.to, context)
+        return live.call
 
-    async def run_outbound(self, call: Call, context: dict[str, Any]) -> Any:
-        """Run the handler on an answered outbound call (with a call-length limit)."""
-        sipcall: SipCall = call.context.pop("_sipcall")
+    async def run_outbound(self, call: Call,
+                           context: CallContext | Mapping[str, Any] | None = None
+                           ) -> CallOutcome | None:
+        """Run the handler on an answered outbound call (``dial``'s result) to its end,
+        within the call's length limit (``DialRequest.max_duration_s``).
+
+        ``context`` replaces ``call.context`` when given. A plain mapping (the untyped
+        form of before) is read into it: known keys become the typed fields, the rest
+        go to ``extra``; it is accepted until the dialer and agent pass ``CallContext``.
+        """
+        live = self._calls.get(call.call_id)
+        if live is None or live.call is not call or live.started:
+            raise ValueError("run_outbound() takes a call this gateway dialled, once")
+        trunk = call.context.trunk
         try:
-            return await self._run_limited(call, sipcall, context)
+            if context is not None:
+                call.context = _as_context(call.context, context)
+            return await self._run(live)
         finally:
-            self.trunks.release(call.context["trunk"])  # the slot `place` kept for the call
+            if trunk is not None:
+                self.trunks.release(trunk)  # the slot `place` kept for the call
 
-    async def _run_limited(self, call: Call, sipcall: SipCall, context: dict[str, Any]) -> Any:
-        limit = context.get("max_duration_s")
-        media = call.media
-        assert isinstance(media, MediaSession)
-        coro = self._run_call(call, sipcall, media, {"direction": "outbound", **context})
-        if limit:
-            try:
-                return await asyncio.wait_for(coro, timeout=float(limit))
-            except TimeoutError:
-                await self.audit("call.length_limit", call.call_id, "exempt call limit",
-                                 {"seconds": int(limit)})
-                return None
-        return await coro
+
+def _as_context(base: CallContext, given: CallContext | Mapping[str, Any]) -> CallContext:
+    if isinstance(given, CallContext):
+        return given
+    typed = {"patient_id", "purpose", "appointment_id", "max_duration_s", "origid", "trunk"}
+    values = {k: v for k, v in given.items() if k in typed and v is not None}
+    if "max_duration_s" in values:
+        values["max_duration_s"] = float(values["max_duration_s"])
+    extra = {**base.extra, **{k: v for k, v in given.items()
+                              if k not in typed and k != "direction"}}
+    return dataclasses.replace(base, **values, extra=extra)
+
+
+def _endpoint_config(settings: Settings) -> EndpointConfig:
+    sip = settings.sip
+    tls = tls_files(settings)  # a self-signed certificate on loopback when none is set
+    return EndpointConfig(
+        udp=(sip.bind_host, sip.udp_port), tcp=(sip.bind_host, sip.tcp_port),
+        tls=(sip.bind_host, sip.tls_port) if tls and sip.tls_port is not None else None,
+        tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None,
+        session_expires=sip.session_expires_s,
+    )

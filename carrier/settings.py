@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import ipaddress
+import math
 import os
 import types
 import typing
@@ -71,15 +72,25 @@ class SipSettings:
     bind_host: str = "127.0.0.1"
     udp_port: int = 5060
     tcp_port: int = 5060
-    tls_port: int = 5061
+    tls_port: int | None = 5061
+    """TLS listener port; null listens without TLS."""
     tls_cert: str | None = None
-    """PEM certificate for the TLS listener; None generates a self-signed one for loopback."""
+    """PEM certificate for the TLS listener (with ``tls_key``). None on a loopback
+    ``bind_host``: a self-signed one is made in ``<data_dir>/tls``; None elsewhere is
+    refused at start (set both, or ``tls_port: null``)."""
     tls_key: str | None = None
     rtp_port_min: int = 20000
+    """First RTP port (even: RTCP takes the port after each RTP port)."""
     rtp_port_max: int = 29999
+    """Last port a call's RTP or RTCP may use."""
     max_concurrent_calls: int = 200
     max_calls_per_second: float = 50.0
     session_expires_s: int = 1800
+
+    @property
+    def rtp_port_range(self) -> tuple[int, int]:
+        """``(first, last + 1)``, the form ``media.transport`` takes."""
+        return (self.rtp_port_min, self.rtp_port_max + 1)
 
 
 @dataclass(frozen=True)
@@ -362,6 +373,8 @@ def _convert(  # noqa: PLR0911, PLR0912 - one branch per supported annotation
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise fail(f"expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, (str, int)) or isinstance(value, bool):
@@ -383,12 +396,7 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
     def src(section: str) -> str:
         return sources.get(section, default_file)
 
-    for name in ("udp_port", "tcp_port", "tls_port", "rtp_port_min", "rtp_port_max"):
-        port = getattr(s.sip, name)
-        if not 0 <= port <= 65535:
-            raise ConfigError(src("sip"), f"sip.{name}", f"port {port} is out of range")
-    if s.sip.rtp_port_min >= s.sip.rtp_port_max:
-        raise ConfigError(src("sip"), "sip.rtp_port_min", "must be below sip.rtp_port_max")
+    _check_sip(s.sip, src("sip"))
     if not 0 <= s.speech.vad_aggressiveness <= 3:
         raise ConfigError(src("speech"), "speech.vad_aggressiveness", "must be 0..3")
     if s.speech.stt_workers < 1:
@@ -406,6 +414,11 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
         if trunk.failover is not None and trunk.failover not in names:
             raise ConfigError(src("trunks"), f"{key}.failover",
                               f"names unknown trunk {trunk.failover!r}")
+        if trunk.max_concurrent_calls < 1:
+            raise ConfigError(src("trunks"), f"{key}.max_concurrent_calls", "must be at least 1")
+        if not trunk.calls_per_second > 0:
+            raise ConfigError(src("trunks"), f"{key}.calls_per_second",
+                              "must be above 0 (calls per second the trunk may start)")
         if trunk.auth in ("digest", "register") and not trunk.username:
             raise ConfigError(src("trunks"), f"{key}.username", "required for digest auth")
         for j, net in enumerate(trunk.acl):
@@ -430,6 +443,35 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
         raise ConfigError(src("keys"), "keys.checkpoint_interval_s",
                           "must be 0 (off) or a number of seconds")
     _check_residency(s, src)
+
+
+def _check_sip(sip: SipSettings, file: str) -> None:
+    for name in ("udp_port", "tcp_port", "tls_port", "rtp_port_min", "rtp_port_max"):
+        port = getattr(sip, name)
+        if port is not None and not 0 <= port <= 65535:
+            raise ConfigError(file, f"sip.{name}", f"port {port} is out of range")
+    if sip.rtp_port_min % 2:
+        raise ConfigError(file, "sip.rtp_port_min",
+                          "must be even (RTP on even ports, RTCP on the next one)")
+    if sip.rtp_port_min < 1024:
+        raise ConfigError(file, "sip.rtp_port_min", "must be 1024 or above")
+    if sip.rtp_port_max - sip.rtp_port_min < 1:
+        raise ConfigError(file, "sip.rtp_port_min",
+                          "must leave room below sip.rtp_port_max for an RTP/RTCP pair")
+    if sip.max_concurrent_calls < 1:
+        raise ConfigError(file, "sip.max_concurrent_calls", "must be at least 1")
+    if not sip.max_calls_per_second > 0:
+        raise ConfigError(file, "sip.max_calls_per_second",
+                          "must be above 0 (new calls per second the gateway accepts)")
+    if sip.session_expires_s < 90:
+        raise ConfigError(file, "sip.session_expires_s", "must be at least 90 (RFC 4028 Min-SE)")
+    if sip.tls_port is not None and (sip.tls_cert is None) != (sip.tls_key is None):
+        raise ConfigError(file, "sip.tls_cert" if sip.tls_cert is None else "sip.tls_key",
+                          "sip.tls_cert and sip.tls_key are set together")
+    if sip.tls_port is not None and sip.tls_cert is None and not _is_local(sip.bind_host):
+        raise ConfigError(file, "sip.tls_cert",
+                          "TLS on a non-loopback bind_host needs a certificate: set "
+                          "sip.tls_cert and sip.tls_key, or sip.tls_port: null for no TLS")
 
 
 def _check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:

@@ -16,11 +16,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from media.framing import FRAME_SAMPLES, WIRE_SAMPLES
 from media.g711 import G711Codec
 from media.resample import LOWPASS, TAPS, Downsampler, Float32Array, Int16Array, Upsampler, to_int16
 
-WIDE = 320  # 20 ms at 16 kHz
-NARROW = 160  # 20 ms at 8 kHz
+WIDE = FRAME_SAMPLES  # 20 ms at 16 kHz
+NARROW = WIRE_SAMPLES  # 20 ms at 8 kHz
 DOWN_HIST = TAPS - 1
 UP_HIST = TAPS // 2 - 1
 

@@ -14,9 +14,10 @@ import numpy as np
 import numpy.typing as npt
 from av.audio.codeccontext import AudioCodecContext
 
+from media.framing import FRAME_SAMPLES, RATE
+
 G722 = 9
-SAMPLE_RATE = 16000
-FRAME_SAMPLES = 320
+SAMPLE_RATE = RATE
 
 Int16Array = npt.NDArray[np.int16]
 

@@ -1,8 +1,9 @@
 """The per-call RTP logic, sans-IO: bytes and ``now`` in, bytes and frames out.
 
 ``RtpStream`` owns codec, resamplers, DTMF state, jitter buffer, statistics, SRTP,
-symmetric-RTP latching and RTCP scheduling. The asyncio adapter (``media.session``) calls
-``receive_rtp``/``receive_rtcp`` when datagrams arrive and ``tick`` once per 20 ms.
+strict symmetric-RTP latching (``media.latch``) and RTCP scheduling. The asyncio adapter
+(``media.session``) calls ``receive_rtp``/``receive_rtcp`` when datagrams arrive and
+``tick`` once per 20 ms.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import secrets
 from collections import deque
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -25,8 +25,11 @@ from media.dtmf import (
     DtmfSender,
     tone_frames,
 )
+from media.framing import FRAME_SAMPLES, WIRE_SAMPLES
 from media.g711 import G711Codec
 from media.jitter import Gap, JitterBuffer
+from media.latch import SourceLatch
+from media.reframe import HALF, Reframer, make_codec
 from media.resample import Downsampler, Upsampler
 from media.rtcp import (
     Bye,
@@ -45,18 +48,14 @@ from media.rtp import RtpParseError, pack_rtp, parse_fields
 from media.srtp import SrtpContext, SrtpError
 from media.stats import ReceiverStats
 
-if TYPE_CHECKING:
-    from media.g722 import G722Codec
+__all__ = ["FRAME_SAMPLES", "WIRE_SAMPLES", "Direction", "MediaStats", "RtpStream"]
 
 Address = tuple[str, int]
 Int16Array = npt.NDArray[np.int16]
 
 CLOCK_RATE = 8000
 PTIME_MS = 20
-WIRE_SAMPLES = 160  # 20 ms at 8 kHz
-FRAME_SAMPLES = 320  # 20 ms at 16 kHz
 RTCP_INTERVAL = 5.0
-RELATCH_AFTER = 1.0  # seconds of silence from the latched source before another may take over
 COMFORT_NOISE_PT = 13
 
 
@@ -142,11 +141,9 @@ class RtpStream:
         self.audio: deque[Int16Array] = deque()  # frames queued for sending, 16 kHz
         self._tones: deque[Int16Array] = deque()  # in-band DTMF, sent before ``audio``
         self.events: deque[DtmfEvent] = deque(maxlen=64)
-        # addresses
-        self.remote_addr = remote_addr
+        # addresses: strict latching to the signalled host (media.latch)
+        self._latch = SourceLatch(remote_addr)
         self.remote_rtcp_addr = _rtcp_of(remote_addr)
-        self._latched = False
-        self._last_from_remote = 0.0
         # statistics
         self._rx: ReceiverStats | None = None
         self._rx_packets = 0
@@ -184,10 +181,14 @@ class RtpStream:
         self._sends = value.sends
         self._receives = value.receives
 
+    @property
+    def remote_addr(self) -> Address | None:
+        """Where our RTP goes: the SDP's address, then the source the stream latched to."""
+        return self._latch.target
+
     def set_remote(self, addr: Address | None, rtcp_addr: Address | None = None) -> None:
-        self.remote_addr = addr
+        self._latch.signal(addr)
         self.remote_rtcp_addr = rtcp_addr or _rtcp_of(addr)
-        self._latched = False
 
     @property
     def remote_addr_host(self) -> str | None:
@@ -284,33 +285,12 @@ class RtpStream:
 
     # --- inbound -----------------------------------------------------------------------
 
-    def _accept_source(self, addr: Address, now: float) -> bool:
-        if not self._latched or addr == self.remote_addr:
-            return True
-        return now - self._last_from_remote > RELATCH_AFTER
-
     def receive_rtp(self, data: bytes, addr: Address, now: float) -> bool:
         """Account one datagram from the RTP socket; False when it was rejected."""
-        if not self._accept_source(addr, now):
-            self._rejected += 1
+        admitted = self._admit(data, addr)
+        if admitted is None:
             return False
-        try:
-            if self.srtp is not None:
-                data = self.srtp.unprotect(data)
-            pt, seq, timestamp, ssrc, payload = parse_fields(data)
-        except (SrtpError, RtpParseError):
-            self._rejected += 1
-            return False
-        if pt not in (self.codec.payload_type, self.dtmf_payload_type):
-            if pt != COMFORT_NOISE_PT:
-                self._rejected += 1
-            return False
-        if not self._latched or addr != self.remote_addr:
-            # symmetric RTP: answer where the peer's packets come from
-            self._latched = True
-            self.remote_addr = addr
-            self.remote_rtcp_addr = (addr[0], addr[1] + 1)
-        self._last_from_remote = now
+        pt, seq, timestamp, ssrc, payload = admitted
         self._rx_packets += 1
         rx = self._rx
         if rx is None or rx.ssrc != ssrc:
@@ -325,6 +305,33 @@ class RtpStream:
         if audio:
             return self._play_in(ssrc, timestamp, payload, now)
         return self._dtmf_in(timestamp, payload, now)
+
+    def _admit(self, data: bytes, addr: Address) -> tuple[int, int, int, int, bytes] | None:
+        """The packet's fields when it belongs to the call's stream: the signalled host
+        (strict latching), authentic (SRTP), well formed, a negotiated payload type."""
+        if not self._latch.allows_host(addr):
+            self._rejected += 1  # not the signalled host: never parsed, never answered
+            return None
+        try:
+            if self.srtp is not None:
+                data = self.srtp.unprotect(data)
+            fields = parse_fields(data)
+        except (SrtpError, RtpParseError):
+            self._rejected += 1
+            return None
+        pt, seq, _, ssrc, _ = fields
+        if pt not in (self.codec.payload_type, self.dtmf_payload_type):
+            if pt != COMFORT_NOISE_PT:
+                self._rejected += 1
+            return None
+        before = self._latch.target if self._latch.latched else None
+        if not self._latch.accept(addr, ssrc, seq):
+            self._rejected += 1
+            return None
+        if addr != before:
+            # symmetric RTP: answer where the peer's packets come from
+            self.remote_rtcp_addr = (addr[0], addr[1] + 1)
+        return fields
 
     def _play_in(self, ssrc: int, timestamp: int, payload: bytes, now: float) -> bool:
         if len(payload) == WIRE_SAMPLES:
@@ -435,7 +442,7 @@ class RtpStream:
         except (SrtpError, RtcpParseError):
             self._rejected += 1
             return False
-        if addr is not None and self._latched and addr[0] == self.remote_addr_host:
+        if addr is not None and self._latch.latched and addr[0] == self.remote_addr_host:
             self.remote_rtcp_addr = addr
         for packet in packets:
             if isinstance(packet, Bye) and self._rx is not None and self._rx.ssrc in packet.sources:
@@ -483,60 +490,6 @@ class RtpStream:
             remote_fraction_lost=self._remote_fraction,
             remote_jitter_ms=self._remote_jitter,
         )
-
-
-G722_PT = 9
-
-
-HALF = WIRE_SAMPLES // 2  # 10 ms in RTP clock units (= payload bytes for G.711 and G.722)
-
-
-class Reframer:
-    """Cuts other packet times into the 20 ms packets the jitter buffer plays.
-
-    G.711 and G.722 carry one byte per RTP clock unit, so a payload splits into 10 ms
-    pieces by timestamp; two pieces of the same 20 ms slot (slots aligned on the first
-    timestamp seen) make one packet. Halves whose partner never comes are forgotten.
-    """
-
-    def __init__(self, keep: int = 16) -> None:
-        self._ssrc: int | None = None
-        self._origin = 0
-        self._halves: dict[int, list[bytes | None]] = {}
-        self._keep = keep
-
-    def push(self, ssrc: int, timestamp: int, payload: bytes) -> list[tuple[int, bytes]]:
-        if ssrc != self._ssrc:
-            self._ssrc, self._origin, self._halves = ssrc, timestamp, {}
-        out: list[tuple[int, bytes]] = []
-        for i in range(0, len(payload), HALF):
-            ts = (timestamp + i) & 0xFFFFFFFF
-            offset = (ts - self._origin) & 0xFFFFFFFF
-            if offset >= 1 << 31:
-                offset -= 1 << 32  # before the origin (reordered): keep the same grid
-            if offset % HALF:
-                continue  # off the 10 ms grid: cannot be placed
-            slot_ts = (ts - offset % WIRE_SAMPLES) & 0xFFFFFFFF
-            half = (offset % WIRE_SAMPLES) // HALF
-            pieces = self._halves.setdefault(slot_ts, [None, None])
-            pieces[half] = payload[i : i + HALF]
-            first, second = pieces
-            if first is not None and second is not None:
-                out.append((slot_ts, first + second))
-                del self._halves[slot_ts]
-        while len(self._halves) > self._keep:
-            del self._halves[next(iter(self._halves))]  # the oldest incomplete slot
-        return out
-
-
-def make_codec(payload_type: int) -> G711Codec | G722Codec:
-    """0 PCMU, 8 PCMA, 9 G.722 (static payload types, RFC 3551)."""
-    if payload_type == G722_PT:
-        # imported on demand: PyAV (FFmpeg) is heavy to load and only G.722 calls need it
-        from media.g722 import G722Codec  # noqa: PLC0415
-
-        return G722Codec()
-    return G711Codec(payload_type)
 
 
 def _rtcp_of(addr: Address | None) -> Address | None:

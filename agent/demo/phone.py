@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from carrier.media_leg import MediaLeg
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallEnded
-from carrier.sip.sdp import LocalMedia, accept_answer, build_answer, build_offer, parse_sdp
-from media.session import MediaSession
+from media.framing import frames as cut_frames
 
 FRAME_S = 0.02
 SPEECH_RMS = 300.0
@@ -100,7 +100,7 @@ class ScriptedPatient:
                     if await self._wait_turn(turn_timeout_s, ended):
                         return self.log
                 pcm = await self.tts.synthesize(text)
-                frames = [pcm[j:j + 320] for j in range(0, len(pcm) - 319, 320)]
+                frames = cut_frames(pcm, pad=False)
                 await self.media.play(frames)
                 self._answer_done_at = self.now
                 self.log.said.append(text)
@@ -130,23 +130,18 @@ class PatientPhone:
 
     async def call_in(self, target: str, identity: str | None) -> None:
         """The patient calls the clinic (inbound for the gateway) and speaks the script."""
-        media = MediaSession(local_addr=("127.0.0.1", 0))
-        await media.start()
+        leg = await MediaLeg.open("127.0.0.1")
         try:
-            offer = build_offer(LocalMedia("127.0.0.1", media.local_addr[1], srtp="off"),
-                                session_id=8, version=1)
             headers = (("Identity", identity),) if identity else ()
-            sipcall = self.endpoint.invite(target, sdp=offer.serialize(),
+            sipcall = self.endpoint.invite(target, sdp=leg.offer(),
                                            from_user="+15550100123", headers=headers)
             self.call_id = sipcall.call_id
             answered = await sipcall.wait_answer(timeout=15)
-            neg = accept_answer(offer, parse_sdp(answered.response.body))
-            media.update_remote((neg.remote_address, neg.remote_port))
-            media.set_codec(neg.payload_type, neg.dtmf_payload_type)
-            self.log = await ScriptedPatient(media, self.tts).run(self.script)
+            leg.accept(answered.response.body)
+            self.log = await ScriptedPatient(leg.media, self.tts).run(self.script)
             sipcall.hangup()
         finally:
-            await media.close()
+            await leg.close()
             self.done.set()
 
     async def _answer(self, sipcall: SipCall) -> None:
@@ -155,19 +150,13 @@ class PatientPhone:
         if self.verify is not None:
             # Verified on arrival, as a terminating carrier would (iat is fresh now).
             self.verification = await self.verify(self.invite_identity)
-        media = MediaSession(local_addr=("127.0.0.1", 0))
-        await media.start()
+        leg = await MediaLeg.open("127.0.0.1")
         try:
-            answer, neg = build_answer(parse_sdp(sipcall.remote_sdp or b""),
-                                       LocalMedia("127.0.0.1", media.local_addr[1], srtp="off"),
-                                       session_id=7, version=1)
-            media.update_remote((neg.remote_address, neg.remote_port))
-            media.set_codec(neg.payload_type, neg.dtmf_payload_type)
-            sipcall.answer(answer.serialize())
-            patient = ScriptedPatient(media, self.tts, answer_first=True)
+            sipcall.answer(leg.answer(sipcall.remote_sdp))
+            patient = ScriptedPatient(leg.media, self.tts, answer_first=True)
             self.log = await patient.run(self.script)
             with contextlib.suppress(TimeoutError):
                 await sipcall.wait_for(CallEnded, timeout=10)
         finally:
-            await media.close()
+            await leg.close()
             self.done.set()

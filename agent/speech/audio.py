@@ -1,62 +1,24 @@
-"""Small audio helpers for the speech pipeline: resampling, G.711 mu-law, framing, WAV.
+"""Small audio helpers for the speech pipeline: sample formats, telephone audio, WAV.
 
-numpy only (scipy is not a dependency). The resampler is a polyphase windowed-sinc FIR,
-the same design as ``scipy.signal.resample_poly`` (Kaiser window, 10 zero crossings
-each side of the centre at the lower of the two rates), good to well past telephone
-quality. G.711 here exists so the CLI can read mu-law WAV files and the tests and the
-bench can make telephone audio without depending on ``media/``.
+Framing, G.711 and resampling come from ``media`` (one of each mechanism): this module
+re-exports them under the names the speech code and its tests have always used.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import wave
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-RATE = 16_000
-FRAME_SAMPLES = 320  # 20 ms at 16 kHz, the MediaSession frame
-FRAME_MS = 20
+from media.framing import FRAME_MS, FRAME_SAMPLES, RATE, frames
+from media.g711 import PCMU, G711Codec
+from media.resample import resample
 
+__all__ = ["FRAME_MS", "FRAME_SAMPLES", "RATE", "frames", "resample"]
 
-@lru_cache(maxsize=16)
-def _polyphase_taps(up: int, down: int) -> np.ndarray:
-    """Filter taps arranged as ``(up, K)``: row p holds h[p], h[p+up], h[p+2up], ..."""
-    top = max(up, down)
-    half = 10 * top
-    length = 2 * half + 1
-    m = np.arange(length) - half
-    cutoff = 1.0 / top
-    h = cutoff * np.sinc(cutoff * m) * np.kaiser(length, 5.0) * up
-    k = math.ceil(length / up)
-    padded = np.zeros(k * up)
-    padded[:length] = h
-    return padded.reshape(k, up).T.copy()
-
-
-def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """Resample mono float or int16 audio; returns float32 in the input's scale."""
-    if rate_in == rate_out:
-        return np.asarray(x, dtype=np.float32)
-    g = math.gcd(rate_in, rate_out)
-    up, down = rate_out // g, rate_in // g
-    taps = _polyphase_taps(up, down)
-    k = taps.shape[1]
-    half = 10 * max(up, down)  # the filter's centre tap, as in _polyphase_taps
-    src = np.asarray(x, dtype=np.float64)
-    n_out = (len(src) * up + down - 1) // down
-    j = np.arange(n_out, dtype=np.int64) * down + half
-    base = j // up
-    phase = j % up
-    # x is zero-padded by k on the left and k on the right.
-    padded = np.concatenate([np.zeros(k), src, np.zeros(k + 1)])
-    idx = base[:, None] - np.arange(k)[None, :] + k
-    idx = np.clip(idx, 0, len(padded) - 1)
-    y: np.ndarray = np.einsum("nk,nk->n", padded[idx], taps[phase])
-    return y.astype(np.float32)
+_PCMU = G711Codec(PCMU)
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
@@ -74,53 +36,18 @@ def int16_to_float(x: np.ndarray) -> np.ndarray:
     return (np.asarray(x, dtype=np.float32) / 32768.0).astype(np.float32)
 
 
-def frames(pcm16k: np.ndarray, *, pad: bool = True) -> list[np.ndarray]:
-    """Cut int16 16 kHz audio into 20 ms frames; the last one zero-padded if ``pad``."""
-    pcm = np.asarray(pcm16k, dtype=np.int16)
-    n = len(pcm) // FRAME_SAMPLES
-    out = [pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES].copy() for i in range(n)]
-    rest = pcm[n * FRAME_SAMPLES :]
-    if pad and len(rest):
-        last = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        last[: len(rest)] = rest
-        out.append(last)
-    return out
-
-
-# --- G.711 mu-law (ITU-T G.711, the classic Sun reference algorithm) ---------------
-
-_BIAS = 0x84
-_CLIP = 32635
+# --- G.711 mu-law (media.g711, the Sun reference algorithm) --------------------------
 
 
 def mulaw_encode(pcm: np.ndarray) -> np.ndarray:
     """int16 -> mu-law bytes (uint8)."""
-    x = np.asarray(pcm, dtype=np.int32)
-    sign = np.where(x < 0, 0x80, 0)
-    mag = np.minimum(np.abs(x), _CLIP) + _BIAS
-    exponent = np.floor(np.log2(mag)).astype(np.int32) - 7
-    exponent = np.clip(exponent, 0, 7)
-    mantissa = (mag >> (exponent + 3)) & 0x0F
-    codes: np.ndarray = (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
-    return codes
-
-
-def _mulaw_table() -> np.ndarray:
-    u = ~np.arange(256, dtype=np.int32) & 0xFF
-    sign = u & 0x80
-    exponent = (u >> 4) & 0x07
-    mantissa = u & 0x0F
-    mag = (((mantissa << 3) + _BIAS) << exponent) - _BIAS
-    return np.where(sign != 0, -mag, mag).astype(np.int16)
-
-
-_MULAW_DECODE = _mulaw_table()
+    return np.frombuffer(_PCMU.encode(np.asarray(pcm, dtype=np.int16)), dtype=np.uint8)
 
 
 def mulaw_decode(data: np.ndarray | bytes) -> np.ndarray:
     """mu-law bytes -> int16."""
-    codes = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-    return _MULAW_DECODE[np.asarray(codes, dtype=np.uint8)]
+    raw = data if isinstance(data, bytes) else np.asarray(data, dtype=np.uint8).tobytes()
+    return _PCMU.decode(raw)
 
 
 def telephone(pcm16k: np.ndarray) -> np.ndarray:

@@ -100,17 +100,9 @@ Classifier = Callable[[np.ndarray], bool]
 
 
 def webrtc_classifier(aggressiveness: int, min_rms: float = 0.0) -> Classifier:
-    import webrtcvad  # noqa: PLC0415
+    from media.vad import VoiceActivity  # noqa: PLC0415 - the one VAD (media)
 
-    vad = webrtcvad.Vad(aggressiveness)
-    floor = min_rms * min_rms * FRAME_SAMPLES
-
-    def is_speech(frame: np.ndarray) -> bool:
-        if floor and float(np.dot(frame.astype(np.float64), frame)) < floor:
-            return False
-        return bool(vad.is_speech(frame.tobytes(), RATE))
-
-    return is_speech
+    return VoiceActivity(aggressiveness, min_rms=min_rms).is_speech
 
 
 class Endpointer:

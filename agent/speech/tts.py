@@ -21,9 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from agent.speech.audio import FRAME_SAMPLES, RATE, resample, to_int16
+from agent.speech.audio import RATE, to_int16
 from agent.speech.cache import PromptCache
 from agent.speech.models import VoicePaths, piper_voice_paths
+from media.framing import FrameCutter, frame_stream
+from media.resample import resample
+
+__all__ = ["TextToSpeech", "TtsConfig", "frame_stream", "load_voice", "split_first_clause"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +84,6 @@ def split_first_clause(text: str, min_words: int) -> list[str]:
     if match is None or (end is not None and len(match.group(1)) > end.start()):
         return [text]
     return [match.group(1), match.group(2)]
-
-
-def frame_stream(chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """Re-cut int16 chunks of any length into 320-sample frames; the last one zero-padded."""
-    rest = np.zeros(0, dtype=np.int16)
-    for chunk in chunks:
-        data = np.concatenate([rest, chunk]) if len(rest) else chunk
-        whole = len(data) // FRAME_SAMPLES
-        for i in range(whole):
-            yield data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
-        rest = data[whole * FRAME_SAMPLES :]
-    if len(rest):
-        last = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-        last[: len(rest)] = rest
-        yield last
 
 
 class TextToSpeech:
@@ -160,21 +149,16 @@ class TextToSpeech:
         def next_sentence() -> np.ndarray | None:
             return next(sentences, None)
 
-        rest = np.zeros(0, dtype=np.int16)
+        cutter = FrameCutter()
         while True:
             pcm = await loop.run_in_executor(self._executor, next_sentence)
             if pcm is None:
                 break
             produced.append(pcm)
-            data = np.concatenate([rest, pcm])
-            whole = len(data) // FRAME_SAMPLES
-            for i in range(whole):
-                yield data[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
-            rest = data[whole * FRAME_SAMPLES :]
-        if len(rest):
-            last = np.zeros(FRAME_SAMPLES, dtype=np.int16)
-            last[: len(rest)] = rest
-            yield last
+            for frame in cutter.push(pcm):
+                yield frame
+        for frame in cutter.flush():
+            yield frame
         if produced:
             self.cache.put(text, np.concatenate(produced), persist=persist)
 

@@ -55,9 +55,9 @@ class GatewayDialer:
                 trunk=trunk,
                 origid=str(uuid.uuid4()),
                 max_duration_s=None if max_call_seconds is None else float(max_call_seconds),
-                # copied into call.context by the gateway: the handler's length limit
-                context={**(context or {}), "patient_id": request.patient_id,
-                         "purpose": request.purpose, "max_duration_s": max_call_seconds},
+                # typed fields the gateway hands on in the call's CallContext
+                patient_id=request.patient_id, purpose=request.purpose,
+                appointment_id=(context or {}).get("appointment_id"),
                 clearance=Clearance(ALLOWED),
             )
         )

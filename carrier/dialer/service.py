@@ -96,8 +96,8 @@ class DialerService:
             context = {
                 "patient_id": request.patient_id,
                 "purpose": request.purpose,
-                "appointment_id": call.context.get("appointment_id"),
-                "max_duration_s": call.context.get("max_duration_s"),
+                "appointment_id": call.context.appointment_id,
+                "max_duration_s": call.context.max_duration_s,
             }
             return dial_result(await gateway.run_outbound(call, context))
 

@@ -21,7 +21,6 @@ import getpass
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -31,6 +30,7 @@ from carrier.dialer.ports import Contact
 from carrier.dialer.records_adapter import RecordsFacts
 from carrier.dialer.wiring import gate_from_settings, gate_once
 from carrier.gateway import Gateway
+from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.records.cli import add_database_args, kek_from_env
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
@@ -98,9 +98,10 @@ async def clearance_for(records: Records, settings: Settings, to: str, *, purpos
     return Clearance(decision.rule) if decision.allowed else decision.rule
 
 
-async def _tone_handler(call: Call, context: Mapping[str, Any]) -> None:
+async def _tone_handler(call: Call, context: CallContext) -> CallOutcome:
     await call.media.play(tone(TONE_SECONDS))
     await call.hangup("operator test done")
+    return CallOutcome(call.call_id, OutcomeKind.COMPLETED)
 
 
 async def operator_call(settings: Settings, args: argparse.Namespace) -> int:
@@ -136,7 +137,7 @@ async def _place(settings: Settings, records: Records, args: argparse.Namespace,
             if isinstance(call, DialFailure):
                 print(f"call failed: {call.code or ''} {call.outcome.value} ({call.reason})")
                 return 1
-            print(f"answered: 200 on trunk {call.context.get('trunk')} ({clearance.rule})")
+            print(f"answered: 200 on trunk {call.context.trunk} ({clearance.rule})")
             await gateway.run_outbound(call, {})
             media = call.media
             if isinstance(media, MediaSession):

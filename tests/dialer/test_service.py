@@ -14,10 +14,10 @@ import pytest
 
 from agent.scheduling.model import AppointmentStatus
 from agent.scheduling.outreach import STATE_OF, CalendarAppointments
-from carrier.call import DialFailure, DialOutcome, DialRequest
+from carrier.call import DialFailure, DialOutcome, DialRequest, Direction
 from carrier.dialer.ports import Outcome
 from carrier.dialer.service import Backoff, DialerService, dial_result, is_outage
-from carrier.plugin import AmdResult, CallOutcome, OutcomeKind
+from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import Records
 from carrier.settings import load_settings
 from carrier.trunk_service import Placed
@@ -59,7 +59,10 @@ class FakeGateway:
         self.requests.append(req)
         if self.fail_first is not None and len(self.requests) == 1:
             return Placed(DialFailure(self.fail_first, None, "", req.trunk), req.trunk, ())
-        return Placed(SimpleNamespace(context=dict(req.context)), req.trunk, ())
+        return Placed(SimpleNamespace(context=CallContext(
+            direction=Direction.OUTBOUND, patient_id=req.patient_id, purpose=req.purpose,
+            appointment_id=req.appointment_id, max_duration_s=req.max_duration_s)),
+            req.trunk, ())
 
     async def run_outbound(self, call: Any, context: dict[str, Any]) -> CallOutcome:
         self.contexts.append(context)

@@ -27,6 +27,7 @@ from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.gateway import Gateway
 from carrier.settings import Settings, SipSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
+from media.framing import frames
 from tests.gateway.notes import Notes
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
@@ -38,7 +39,7 @@ RATE = 16000
 def tone(freq: float, seconds: float, amp: int = 8000) -> list[np.ndarray]:
     t = np.arange(int(seconds * RATE)) / RATE
     pcm = (amp * np.sin(2 * np.pi * freq * t)).astype(np.int16)
-    return [pcm[i:i + 320] for i in range(0, len(pcm) - 319, 320)]
+    return frames(pcm, pad=False)
 
 
 def dominant(frames: list[np.ndarray]) -> float:

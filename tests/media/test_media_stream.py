@@ -130,24 +130,66 @@ def test_inband_dtmf_when_telephone_event_was_not_negotiated() -> None:
     assert a.stats().dtmf_sent == 2
 
 
-def test_symmetric_latching_follows_the_source_and_ignores_others() -> None:
+def test_symmetric_latching_follows_the_signalled_host_and_ignores_others() -> None:
     a = RtpStream(remote_addr=("192.0.2.1", 4000))  # what the SDP said
     b = RtpStream(remote_addr=A)
     packet = b.tick_send()
     assert packet is not None
-    natted = ("198.51.100.7", 61000)
+    natted = ("192.0.2.1", 61000)  # the signalled host; a NAT rewrote the port
     assert a.receive_rtp(packet, natted, 0.0)
     assert a.remote_addr == natted
-    assert a.remote_rtcp_addr == ("198.51.100.7", 61001)
+    assert a.remote_rtcp_addr == ("192.0.2.1", 61001)
     intruder = RtpStream(remote_addr=A).tick_send()
     assert intruder is not None
     assert not a.receive_rtp(intruder, ("203.0.113.9", 9), 0.1)
     assert a.remote_addr == natted
-    # after a second of silence from the latched source another may take over
-    assert a.receive_rtp(intruder, ("203.0.113.9", 9), 1.5)
-    assert a.remote_addr == ("203.0.113.9", 9)
+    # issue 11 item 3: no longer taken over after a second of silence (it was before)
+    assert not a.receive_rtp(intruder, ("203.0.113.9", 9), 1.5)
+    assert a.remote_addr == natted
     a.set_remote(("192.0.2.1", 4000))  # re-INVITE
     assert a.remote_addr == ("192.0.2.1", 4000)
+
+
+def _packets(count: int, ssrc: int, first_seq: int = 100) -> list[bytes]:
+    silence = bytes([0xFF]) * 160
+    return [RtpPacket(0, (first_seq + i) & 0xFFFF, 160 * i, ssrc, silence).serialize()
+            for i in range(count)]
+
+
+def test_an_unrelated_host_never_latches_first_or_during_silence() -> None:
+    """Issue 11 item 3: before the fix the first packet from anywhere took the call, and
+    any address took over after 1 s of silence."""
+    signalled = ("192.0.2.1", 4000)
+    attacker = ("203.0.113.9", 4000)
+    a = RtpStream(remote_addr=signalled)
+    for n, packet in enumerate(_packets(20, ssrc=666)):  # the attacker is first
+        assert not a.receive_rtp(packet, attacker, n * 0.02)
+    assert a.remote_addr == signalled
+    assert a.stats().packets_received == 0
+    for n, packet in enumerate(_packets(5, ssrc=1)):  # the peer, then silence
+        assert a.receive_rtp(packet, signalled, 1.0 + n * 0.02)
+    for n, packet in enumerate(_packets(100, ssrc=666, first_seq=5000)):
+        assert not a.receive_rtp(packet, attacker, 5.0 + n * 0.02)
+    assert a.remote_addr == signalled
+    assert a.stats().rejected_packets == 120
+
+
+def test_the_signalled_host_switches_port_only_after_a_run_of_valid_packets() -> None:
+    signalled = ("192.0.2.1", 4000)
+    moved = ("192.0.2.1", 4100)
+    a = RtpStream(remote_addr=signalled)
+    for packet in _packets(3, ssrc=1):
+        assert a.receive_rtp(packet, signalled, 0.0)
+    # scattered packets (a new SSRC each, or a broken sequence) never add up to a run
+    for i, packet in enumerate(_packets(8, ssrc=2)):
+        again = _packets(1, ssrc=50 + i, first_seq=900 + 7 * i)[0]
+        assert not a.receive_rtp(packet if i % 2 else again, moved, 0.1)
+    assert a.remote_addr == signalled
+    run = _packets(4, ssrc=3, first_seq=0xFFFE)  # the run may wrap the sequence number
+    assert [a.receive_rtp(p, moved, 0.2) for p in run] == [False, False, False, True]
+    assert a.remote_addr == moved
+    assert a.remote_rtcp_addr == ("192.0.2.1", 4101)
+    assert not a.receive_rtp(_packets(1, ssrc=1, first_seq=3)[0], signalled, 0.3)
 
 
 def test_hold_directions() -> None:
@@ -313,16 +355,16 @@ def test_g722_is_wideband_and_uses_the_8khz_rtp_clock() -> None:
 
 def test_rtcp_latches_to_the_peers_rtcp_source_after_rtp_latching() -> None:
     a, b = pair()
-    natted = ("198.51.100.7", 61000)
+    natted = (B[0], 61000)  # the signalled host behind a NAT that rewrote the port
     packet = b.tick_send()
     assert packet is not None
     a.receive_rtp(packet, natted, 0.0)
     rtcp = b.build_rtcp(0.1, 1_000_000.0)
-    assert a.receive_rtcp(rtcp, 0.1, 1_000_000.0, ("198.51.100.7", 62017))
-    assert a.remote_rtcp_addr == ("198.51.100.7", 62017)
+    assert a.receive_rtcp(rtcp, 0.1, 1_000_000.0, (B[0], 62017))
+    assert a.remote_rtcp_addr == (B[0], 62017)
     # RTCP from another host does not move it
     assert a.receive_rtcp(rtcp, 0.2, 1_000_000.1, ("203.0.113.9", 9))
-    assert a.remote_rtcp_addr == ("198.51.100.7", 62017)
+    assert a.remote_rtcp_addr == (B[0], 62017)
 
 
 @pytest.mark.parametrize("ptime_ms", [10, 30, 40])
@@ -373,7 +415,7 @@ def test_reframer_rebuilds_exact_20ms_slices(halves: int, size: int, start: int,
     for i in range(0, len(packets) - 1, 2):
         if rng.random() < 0.3:
             packets[i], packets[i + 1] = packets[i + 1], packets[i]
-    from media.stream import Reframer  # noqa: PLC0415
+    from media.reframe import Reframer  # noqa: PLC0415
 
     reframer = Reframer(keep=64)
     out = []

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-RATE = 16000
-FRAME_SAMPLES = 320  # 20 ms at 16 kHz
+from media.framing import FRAME_SAMPLES, RATE
+from media.resample import resample as _resample
+
 FRAME_BYTES = FRAME_SAMPLES * 2
 
 
@@ -27,12 +28,10 @@ def tone(freq: float, seconds: float, *, amplitude: float = 0.3, rate: int = RAT
 
 
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int = RATE) -> np.ndarray:
-    """Linear-interpolation resampling of int16 mono samples (good enough for test audio)."""
+    """int16 mono samples at another rate (media's resampler, rounded and clipped)."""
     if src_rate == dst_rate or samples.size == 0:
         return samples.astype(np.int16, copy=False)
-    n_out = round(samples.size * dst_rate / src_rate)
-    x_out = np.arange(n_out, dtype=np.float64) * (src_rate / dst_rate)
-    out = np.interp(x_out, np.arange(samples.size, dtype=np.float64), samples.astype(np.float64))
+    out = _resample(samples, src_rate, dst_rate)
     return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 

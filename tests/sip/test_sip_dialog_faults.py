@@ -156,7 +156,7 @@ async def test_cancel_while_the_gateway_sets_up_media_leaves_nothing_open(
     transport, client = await loop.create_datagram_endpoint(
         UdpClient, local_addr=("127.0.0.1", 0)
     )
-    monkeypatch.setattr("carrier.gateway.MediaSession", CountedMedia)
+    monkeypatch.setattr("carrier.media_leg.MediaSession", CountedMedia)  # the one media leg
     CountedMedia.opened = CountedMedia.closed = 0
     gateway = Gateway(settings, endpoint_config=EndpointConfig(
         udp=("127.0.0.1", 0), tcp=None, tls=None))  # fmt: skip

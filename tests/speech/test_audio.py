@@ -24,8 +24,10 @@ from agent.speech.audio import (
     write_wav,
 )
 
-# G.711 reference points (Sun g711.c): linear -> mu-law code.
-MULAW_VECTORS = [(0, 0xFF), (-1, 0x7F), (1000, 0xCE), (-1000, 0x4E), (32767, 0x80), (-32768, 0x00)]
+# G.711 reference points (Sun g711.c): linear -> mu-law code. The codec is media.g711's,
+# bit-exact with audioop over every input (tests/media/test_media_g711.py): -1 is 14-bit -1,
+# magnitude 1 + 33 = 34, step 1, 1 ^ 0x7F = 0x7E (this file's own encoder said 0x7F).
+MULAW_VECTORS = [(0, 0xFF), (-1, 0x7E), (1000, 0xCE), (-1000, 0x4E), (32767, 0x80), (-32768, 0x00)]
 
 
 @pytest.mark.parametrize(("linear", "code"), MULAW_VECTORS)

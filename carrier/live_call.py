@@ -1,0 +1,180 @@
+"""One answered call as the gateway runs it: its SIP side, its media leg, its tasks.
+
+The application sees only ``live.call`` (a :class:`carrier.call.Call` with a typed
+``CallContext``); the SIP call stays here. :meth:`LiveCall.run` owns one
+``asyncio.TaskGroup`` holding the call's work, nothing fire-and-forget:
+
+* the signalling pump: BYE (the call ends, playback stops and the media leg closes at
+  once), re-INVITE/UPDATE offers (hold/resume), INFO DTMF, in-dialog results;
+* the handler (``carrier.plugin.CallHandler``);
+* the length-limit timer, when the context carries ``max_duration_s``: the call ends as
+  if hung up (BYE, media closed, ``call.ended`` set); a handler still running after
+  ``grace_s`` is cancelled once, so its ``finally`` can still write its records.
+
+When the handler returns the pump and the timer stop; a call still up is hung up; the
+leg is closed. A handler's exception is re-raised once all that is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from carrier.call import Call, CallerInfo, CallEvent, Direction
+from carrier.media_leg import MediaLeg
+from carrier.plugin import CallContext, CallHandler, CallOutcome, OutcomeKind
+from carrier.sip.events import (
+    CallEnded,
+    DtmfReceived,
+    ReferProgress,
+    ReInviteReceived,
+    RequestResult,
+    UpdateReceived,
+)
+from carrier.sip.sdp import SdpError
+
+if TYPE_CHECKING:
+    from carrier.sip.endpoint import SipCall
+
+log = logging.getLogger("carrier.gateway")
+
+CallAudit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
+"""``audit(action, call_id, reason, details)``"""
+Refer = Callable[[str], None]
+"""Sends a REFER for a blind transfer to the target URI in the call's dialog."""
+TRANSFER_TIMEOUT_S = 20.0
+
+
+class LiveCall:
+    def __init__(self, sip: SipCall, leg: MediaLeg, *, direction: Direction, caller: CallerInfo,
+                 called: str, context: CallContext, audit: CallAudit, refer: Refer) -> None:
+        self.sip = sip
+        self.leg = leg
+        self._audit = audit
+        self._refer = refer
+        # in-dialog request outcomes and REFER progress, from the pump to transfer()
+        self.control: asyncio.Queue[RequestResult | ReferProgress] = asyncio.Queue(maxsize=64)
+        self.started = False
+        self.limit_reached = False
+        self.call = Call(call_id=sip.call_id, direction=direction, caller=caller,
+                         called=called, media=leg.media, transfer=self._transfer,
+                         hangup=self._hangup, context=context)
+
+    # ---- running ----------------------------------------------------------------------
+
+    async def run(self, handler: CallHandler | None, *, grace_s: float) -> CallOutcome | None:
+        """Run the call to its end (see the module docstring)."""
+        self.started = True
+        try:
+            async with asyncio.TaskGroup() as tg:
+                pump = tg.create_task(self._pump())
+                handling = tg.create_task(self._handle(handler))
+                limit = self.call.context.max_duration_s
+                timer = None
+                if limit:
+                    timer = tg.create_task(self._limit(handling, limit, grace_s))
+                await asyncio.wait({handling})
+                pump.cancel()
+                if timer is not None:
+                    timer.cancel()
+            outcome, failure = (None, None) if handling.cancelled() else handling.result()
+        finally:
+            await self.end("handler-finished")
+        if failure is not None:
+            raise failure
+        if outcome is None and self.limit_reached:
+            outcome = CallOutcome(self.call.call_id, OutcomeKind.LENGTH_LIMIT)
+        return outcome
+
+    async def end(self, reason: str) -> None:
+        """Hang up if still up and close the media leg (idempotent)."""
+        if not self.call.ended.is_set():
+            self.sip.hangup()
+            self.call.mark_ended(reason)
+        await self.leg.close()
+
+    async def _handle(self, handler: CallHandler | None
+                      ) -> tuple[CallOutcome | None, Exception | None]:
+        call = self.call
+        if handler is None:
+            await call.ended.wait()
+            return None, None
+        try:
+            return await handler(call, call.context), None
+        except Exception as exc:  # noqa: BLE001 - re-raised by run() once the call is down
+            log.warning("call %s: handler failed (%s)", call.call_id, type(exc).__name__)
+            return None, exc
+
+    async def _limit(self, handling: asyncio.Task[Any], seconds: float, grace_s: float) -> None:
+        await asyncio.sleep(seconds)  # the loop's timer: the call-length limit
+        self.limit_reached = True
+        await self._audit("call.length_limit", self.call.call_id, "call length limit",
+                          {"seconds": int(seconds)})
+        await self.end("length-limit")
+        done, _ = await asyncio.wait({handling}, timeout=grace_s)
+        if not done:
+            handling.cancel()  # once: its finally may still write records
+
+    async def _pump(self) -> None:
+        """Signalling events during the call: BYE, hold/resume, INFO DTMF."""
+        call, sip, leg = self.call, self.sip, self.leg
+        while True:
+            event = await sip.events.get()
+            if isinstance(event, CallEnded):
+                # Silence at once: playback stops and the leg closes now, not when the
+                # handler gets round to returning (issue 11 item 10).
+                call.mark_ended(event.reason)
+                await leg.close()
+                return
+            if isinstance(event, (ReInviteReceived, UpdateReceived)):
+                self._on_reoffer(event)
+            elif isinstance(event, DtmfReceived):
+                call.push_event(CallEvent("dtmf", event.digit))
+                leg.media.inject_dtmf(event.digit)
+            elif isinstance(event, (RequestResult, ReferProgress)) and not self.control.full():
+                self.control.put_nowait(event)
+
+    def _on_reoffer(self, event: ReInviteReceived | UpdateReceived) -> None:
+        sip = self.sip
+        if not event.request.body:  # a refresh, or an offer wanted from us: our SDP again
+            sip.respond(event.key, 200, sdp=self.leg.local_sdp)
+            return
+        try:
+            answer, neg = self.leg.reoffer(event.request.body)
+        except SdpError as exc:
+            sip.respond(event.key, exc.status_code)
+            return
+        self.call.push_event(CallEvent("hold" if neg.on_hold else "resume"))
+        sip.respond(event.key, 200, sdp=answer)
+
+    # ---- the Call's verbs -------------------------------------------------------------
+
+    async def _hangup(self, reason: str) -> None:
+        self.sip.hangup()
+        await self.leg.close()  # nothing of ours is heard after our BYE
+
+    async def _transfer(self, target: str, summary: Mapping[str, Any]) -> bool:
+        sip = self.sip
+        self._refer(target)
+        ok = False
+        status = 0
+        try:
+            async with asyncio.timeout(TRANSFER_TIMEOUT_S):
+                while True:
+                    event = await self.control.get()
+                    if isinstance(event, RequestResult) and event.method == "REFER":
+                        status = event.status
+                        if not 200 <= status < 300:
+                            break
+                    elif isinstance(event, ReferProgress) and event.final:
+                        status = event.status
+                        ok = 200 <= status < 300
+                        break
+        except TimeoutError:
+            status = 408
+        await self._audit("call.transfer", sip.call_id, "refer",
+                          {"status": status, "ok": ok,
+                           "summary_chars": len(str(summary.get("summary", "")))})
+        return ok
