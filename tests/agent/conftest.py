@@ -9,11 +9,14 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.handler import AgentRuntime
+from agent.handler import AgentRuntime, CallTrace, VoiceCallHandler
 from agent.runtime import seed_demo, setup, teardown
+from carrier.call import Call, Direction
+from carrier.plugin import CallContext, CallOutcome
 from carrier.records.store import Records
 from carrier.settings import Settings, load_settings
 
@@ -45,3 +48,36 @@ async def runtime(settings: Settings, records: Records,
         yield rt
     finally:
         await teardown(rt)
+
+
+@pytest.fixture
+def agent(runtime: AgentRuntime) -> VoiceCallHandler:
+    return VoiceCallHandler(runtime)
+
+
+class TraceKeeper:
+    """A per-call observer: the test that passes it keeps the call's raw turns."""
+
+    def __init__(self) -> None:
+        self.traces: list[CallTrace] = []
+
+    def call_finished(self, trace: CallTrace) -> None:
+        self.traces.append(trace)
+
+
+class GatewayAgent:
+    """The handler as the gateway calls it (a dict of call data), with the outcomes kept
+    for the test: the same conversion ``carrier.app`` makes for the running stack."""
+
+    def __init__(self, agent: VoiceCallHandler) -> None:
+        self.agent = agent
+        self.outcomes: list[CallOutcome] = []
+
+    async def __call__(self, call: Call, context: dict[str, Any]) -> CallOutcome:
+        outcome = await self.agent(call, CallContext(
+            direction=Direction(context.get("direction", "inbound")),
+            patient_id=context.get("patient_id"), purpose=context.get("purpose"),
+            appointment_id=context.get("appointment_id"),
+            max_duration_s=context.get("max_duration_s")))
+        self.outcomes.append(outcome)
+        return outcome
