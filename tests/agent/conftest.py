@@ -3,6 +3,7 @@ and the agent runtime with the real speech models (loaded once per test)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import os
@@ -72,6 +73,11 @@ class GatewayAgent:
     def __init__(self, agent: VoiceCallHandler) -> None:
         self.agent = agent
         self.outcomes: list[CallOutcome] = []
+        self._ended: asyncio.Queue[CallOutcome] = asyncio.Queue()
+
+    async def next_outcome(self, *, wait_s: float) -> CallOutcome:
+        """The outcome of the next call to end (its records are written by then)."""
+        return await asyncio.wait_for(self._ended.get(), timeout=wait_s)
 
     async def __call__(self, call: Call, context: dict[str, Any]) -> CallOutcome:
         outcome = await self.agent(call, CallContext(
@@ -80,4 +86,5 @@ class GatewayAgent:
             appointment_id=context.get("appointment_id"),
             max_duration_s=context.get("max_duration_s")))
         self.outcomes.append(outcome)
+        self._ended.put_nowait(outcome)
         return outcome
