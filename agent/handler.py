@@ -32,6 +32,7 @@ import numpy as np
 from agent.amd import AmdVerdict, detect_machine
 from agent.contract import outcome_kind, workflow_for
 from agent.memory import MemoryStore, interaction_from
+from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.redact import KnownIdentifiers, redact
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
@@ -53,7 +54,7 @@ from agent.workflow.effects import (
 )
 from agent.workflow.engine import Conversation, EngineError
 from agent.workflow.host import ActionHost
-from agent.workflow.model import Prompt, Workflow
+from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, spoken_phone
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import Call, Direction
@@ -284,8 +285,8 @@ class _LiveConversation:
                 await _leave_minimal_message(self.rt, self.call, io, self.result)
                 return
         # Synthesise the rest of the workflow's prompts while the first one plays.
-        plain, personal = _fixed_prompts(self.conv.workflow, self.facts)
-        prepare = tasks.create_task(_prepare(tts, plain, personal, io.synth_idle))
+        plain, personal = fixed_prompts(self.conv.workflow, self.facts)
+        prepare = tasks.create_task(prepare_ahead(tts, plain, personal, io.synth_idle))
         try:
             self.result.path = self.conv.path  # the engine appends as the call moves
             await run_conversation(self.conv, self, self.started)
@@ -308,7 +309,7 @@ class _LiveConversation:
         self.io.mark_decided()
         prompts = self.conv.workflow.prompts
         personal = effect.contains_phi or effect.prompt_id not in prompts \
-            or _is_personal(prompts[effect.prompt_id])
+            or is_personal(prompts[effect.prompt_id])
         await self.io.say(effect.text, interruptible=effect.interruptible, phi=personal)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
@@ -447,41 +448,3 @@ def _known(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
     names = tuple(str(patient[k]) for k in ("first_name", "last_name") if patient.get(k))
     return KnownIdentifiers(names=names, dob=dob, phones=(str(patient.get("phone", "")),),
                             member_ids=(str(patient.get("member_id", "")),))
-
-
-# Template fields that carry no PHI: a prompt using only these may be cached on disk.
-_PLAIN_FIELDS = frozenset({"org_name", "callback_number", "queue_name"})
-
-
-async def _prepare(tts: Synthesizer, plain: list[str], personal: list[str],
-                   idle: asyncio.Event) -> None:
-    """Synthesise ahead, one prompt at a time, only while nothing is synthesised live."""
-    for texts, persist in ((personal, False), (plain, True)):  # PHI: memory only
-        for text in texts:
-            await idle.wait()
-            await tts.prepare([text], persist=persist)
-
-
-def _fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Prompts whose text is known before the call, split into PHI-free ones (cached on
-    disk, shared by every call) and ones filled from the patient's record (memory only)."""
-    from agent.workflow.template import render  # noqa: PLC0415 - only needed here
-
-    plain: list[str] = []
-    personal: list[str] = []
-    for prompt in workflow.prompts.values():
-        try:
-            text = render(prompt.text, record)
-        except (KeyError, ValueError, AttributeError):
-            continue  # depends on an answer from this call; synthesised when needed
-        (personal if _is_personal(prompt) else plain).append(text)
-    return plain, personal
-
-
-def _is_personal(prompt: Prompt) -> bool:
-    """A prompt filled from anything but the organisation's own details identifies someone
-    (even a first name does), so its audio is never written to disk."""
-    from agent.workflow.template import fields  # noqa: PLC0415
-
-    used = {f.split(".")[0] for f in fields(prompt.text)}
-    return bool(prompt.phi or used - _PLAIN_FIELDS)
