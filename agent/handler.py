@@ -182,6 +182,11 @@ def _pick_appointment(workflow_id: str, appts: list[Appointment], now: dt.dateti
     return min(upcoming, key=lambda a: a.start) if upcoming else None
 
 
+# Nobody spoke first (SILENT): the check ran and could not tell.
+_AMD = {AmdVerdict.HUMAN.value: AmdResult.HUMAN, AmdVerdict.MACHINE.value: AmdResult.MACHINE,
+        AmdVerdict.SILENT.value: AmdResult.UNKNOWN}
+
+
 class VoiceCallHandler:
     """``carrier.plugin.CallHandler``: one conversation per answered call."""
 
@@ -207,7 +212,7 @@ class VoiceCallHandler:
         if observer is not None:
             observer.call_finished(CallTrace(call.call_id, tuple(result.path),
                                              tuple(result.raw_turns), tuple(result.timings)))
-        amd = AmdResult(result.amd) if result.amd in set(AmdResult) else None
+        amd = _AMD.get(result.amd) if result.amd is not None else None
         return CallOutcome(
             call.call_id, outcome_kind(result.outcome, transfer_ok=conversation.transfer_ok),
             workflow=workflow_id, patient_id=result.patient_id, amd=amd,
@@ -266,9 +271,11 @@ class _LiveConversation:
                            record=rt.record_audio) as io:
             self._io = io
             try:
-                async with asyncio.timeout(limit_s):
+                async with asyncio.timeout(limit_s) as limit:
                     await self._talk(io, tts, tasks)
             except TimeoutError:
+                if not limit.expired():
+                    raise  # some other wait ran out: not the call's length limit
                 self.result.outcome = "length_limit"
                 await call.hangup("length_limit")
             except EngineError:

@@ -183,3 +183,21 @@ async def test_prompts_with_phi_never_reach_the_disk_cache(
             assert f"{cache.key(text)}.pcm" not in on_disk  # ... so it stays off the disk
             assert cache.get(text) is not None  # but is served from memory
 
+
+
+async def test_a_call_at_its_length_limit_ends_with_its_record_and_leaves_no_task(
+    runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+    demo_ids: dict[str, str], leg: Leg
+) -> None:
+    """The call's TaskGroup owns everything the conversation started: when the length
+    limit cuts the call mid-prompt, no task of it is left, and the record is stored."""
+    call = make_call(leg, Direction.INBOUND, "+15550100125", "+15550100100")
+    before = asyncio.all_tasks()
+    result = await asyncio.wait_for(
+        agent(call, CallContext(direction=Direction.INBOUND, max_duration_s=2.0)), timeout=60)
+    assert result.kind is OutcomeKind.LENGTH_LIMIT, result
+    assert call.ended.is_set()
+    assert asyncio.all_tasks() == before
+    stored = await records.pool.fetchval(
+        "SELECT outcome FROM call_records WHERE call_id = $1", call.call_id)
+    assert stored == "length_limit"
