@@ -67,8 +67,8 @@ class TraceKeeper:
 
 
 class GatewayAgent:
-    """The handler as the gateway calls it (a dict of call data), with the outcomes kept
-    for the test: the same conversion ``carrier.app`` makes for the running stack."""
+    """The handler as the gateway calls it, with the outcomes kept for the test (a gateway
+    that still hands a dict of call data gets the conversion ``carrier.app`` makes)."""
 
     def __init__(self, agent: VoiceCallHandler) -> None:
         self.agent = agent
@@ -79,12 +79,15 @@ class GatewayAgent:
         """The outcome of the next call to end (its records are written by then)."""
         return await asyncio.wait_for(self._ended.get(), timeout=wait_s)
 
-    async def __call__(self, call: Call, context: dict[str, Any]) -> CallOutcome:
-        outcome = await self.agent(call, CallContext(
-            direction=Direction(context.get("direction", "inbound")),
-            patient_id=context.get("patient_id"), purpose=context.get("purpose"),
-            appointment_id=context.get("appointment_id"),
-            max_duration_s=context.get("max_duration_s")))
+    async def __call__(self, call: Call, context: CallContext | dict[str, Any]
+                       ) -> CallOutcome:
+        if not isinstance(context, CallContext):
+            context = CallContext(
+                direction=Direction(context.get("direction", "inbound")),
+                patient_id=context.get("patient_id"), purpose=context.get("purpose"),
+                appointment_id=context.get("appointment_id"),
+                max_duration_s=context.get("max_duration_s"))
+        outcome = await self.agent(call, context)
         self.outcomes.append(outcome)
         self._ended.put_nowait(outcome)
         return outcome
