@@ -59,7 +59,13 @@ from agent.workflow.records import ClinicInfo, build_record, spoken_phone
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import Call, Direction
 from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
-from carrier.records.store import Channel, Records
+from carrier.records.store import (
+    DATABASE_UNAVAILABLE,
+    CallRecord,
+    Channel,
+    Records,
+    RecordsUnavailable,
+)
 
 log = logging.getLogger("agent.handler")
 
@@ -350,11 +356,13 @@ class _LiveConversation:
                     await rt.records.dnc_add(phone, source="voice_opt_out", actor="agent",
                                              reason=f"opt-out on call {call.call_id}")
             case Audit(step=s):
+                # A routine step: durable in the spool is enough, so the reply that
+                # follows it never waits for a database commit.
                 await rt.records.audit(
                     "agent", f"workflow.{s.event}", ("call", call.call_id), s.workflow,
                     _flat({"state": s.state, "seq": s.seq, "intent": s.intent,
                            "slots": ",".join(f"{k}={v}" for k, v in sorted(s.slots.items())),
-                           "action": s.action, "result": s.result}), at=s.at)
+                           "action": s.action, "result": s.result}), at=s.at, queued=True)
             case Remember():
                 self.result.outcome = effect.outcome
                 if effect.patient_id is not None:

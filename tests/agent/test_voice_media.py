@@ -169,10 +169,8 @@ async def test_prompts_with_phi_never_reach_the_disk_cache(
     result = await asyncio.wait_for(agent_task, timeout=30)
     assert result.kind is OutcomeKind.OPTED_OUT
     cache = runtime.tts.cache
-    stored = await records.pool.fetch(
-        "SELECT speaker, text FROM call_transcripts WHERE call_id = $1 ORDER BY seq",
-        call.call_id)
-    opening = next(r["text"] for r in stored if r["speaker"] == "agent")
+    stored = await records.call_transcript(call.call_id)  # as stored: redacted
+    opening = next(text for who, text in stored if who == "agent")
     assert "[NAME]" in opening  # the opening names the patient ...
     [trace] = observer.traces
     spoken = [text for who, text in trace.turns if who == "agent"]
@@ -198,6 +196,6 @@ async def test_a_call_at_its_length_limit_ends_with_its_record_and_leaves_no_tas
     assert result.kind is OutcomeKind.LENGTH_LIMIT, result
     assert call.ended.is_set()
     assert asyncio.all_tasks() == before
-    stored = await records.pool.fetchval(
-        "SELECT outcome FROM call_records WHERE call_id = $1", call.call_id)
-    assert stored == "length_limit"
+    stored = await records.call_record(call.call_id)
+    assert stored is not None
+    assert stored.outcome == "length_limit"
