@@ -8,10 +8,15 @@ transcript decide. ``detect_machine`` runs it on a live call through ``VoiceIO``
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import re
-from typing import Any
+from typing import TYPE_CHECKING
+
+from agent.speech.streaming import TurnResult
+from agent.tasks import race
+
+if TYPE_CHECKING:
+    from agent.voice import VoiceIO
 
 MACHINE_WORDS = re.compile(
     r"\b(leave (a|your) (message|name)|after the (tone|beep)|not available|can't come to the"
@@ -41,19 +46,16 @@ def classify(greeting_s: float | None, text: str) -> AmdVerdict:
     return AmdVerdict.HUMAN
 
 
-async def detect_machine(io: Any, *, timeout_s: float = FIRST_WORDS_TIMEOUT_S) -> AmdVerdict:
+async def detect_machine(io: VoiceIO, *, wait_s: float = FIRST_WORDS_TIMEOUT_S
+                         ) -> AmdVerdict:
     """Listen to the far end's first words (without speaking) and classify them."""
-    turn_task = asyncio.ensure_future(io.transcriber.next_turn())
-    try:
-        done, _ = await asyncio.wait({turn_task}, timeout=timeout_s)
-        if not done and io.transcriber.endpointer.in_speech:
-            # Still talking after the first seconds: let the greeting finish (bounded).
-            done, _ = await asyncio.wait({turn_task}, timeout=12.0)
-    finally:
-        if not turn_task.done():
-            turn_task.cancel()
-    if not done:
+    # Waiting for the next turn again loses nothing: a turn stays queued until taken.
+    won = await race({"turn": io.transcriber.next_turn()}, wait_s=wait_s)
+    if won is None and io.transcriber.endpointer.in_speech:
+        # Still talking after the first seconds: let the greeting finish (bounded).
+        won = await race({"turn": io.transcriber.next_turn()}, wait_s=12.0)
+    if won is None:
         return AmdVerdict.SILENT
-    turn = turn_task.result()
+    turn: TurnResult = won[1]
     io.transcript.turns.append(("callee", turn.text))
     return classify(turn.end - turn.onset, turn.text)

@@ -1,13 +1,19 @@
-"""The voice agent as the carrier's call handler: ``async def handle(call, context)``.
+"""The voice agent as the carrier's call handler (``carrier.plugin.CallHandler``).
 
-One conversation per call, to its end. The workflow engine decides every step; this
-module only carries its effects out on a live call (speech in and out through
-``VoiceIO``), against the records store (consent, do-not-call, audit), the calendar
-and the conversation memory, and at the end stores the redacted transcript and the
-call record.
+``VoiceCallHandler(runtime)`` is built once, when the application starts, with the
+:class:`AgentRuntime` every call shares (speech workers, voice, workflows, calendar,
+records); the carrier then calls it as ``await handler(call, context)`` for each
+answered call and gets a :class:`carrier.plugin.CallOutcome` back (no PHI in it).
 
-``AgentRuntime`` holds what all calls share (speech workers, voice, workflows,
-calendar, records); ``carrier/app.py`` builds it once and passes it in ``context``.
+One conversation per call, to its end. The workflow engine decides every step; the
+shared effect loop (``agent.workflow.runner``) carries its effects out through this
+module's live-call port: speech in and out through ``VoiceIO``, the records store
+(consent, do-not-call, audit), the calendar and the conversation memory. At the end
+the redacted transcript and the call record are stored. Each call owns one
+``asyncio.TaskGroup``: the media pumps, the transcriptions, the prompts synthesised
+ahead and every race (a turn against a hang-up) are its tasks, so nothing of a call
+outlives it. Nothing of a call is kept after it either: a test or bench that needs the
+raw turns passes a :class:`CallObserver` for that call.
 """
 
 from __future__ import annotations
@@ -18,33 +24,41 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from agent.amd import AmdVerdict, detect_machine
+from agent.contract import outcome_kind, workflow_for
 from agent.memory import MemoryStore, interaction_from
+from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.redact import KnownIdentifiers, redact
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
-from agent.voice import VoiceIO
+from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
+from agent.tasks import race
+from agent.voice import Synthesizer, TurnTiming, VoiceIO
 from agent.workflow.effects import (
     Action,
+    ActionResult,
     AddDoNotCall,
     Audit,
     CallerHangup,
-    Effect,
     Hangup,
+    Input,
     Listen,
     RecordRevocation,
     Remember,
     Say,
     Transfer,
 )
-from agent.workflow.engine import Conversation
+from agent.workflow.engine import Conversation, EngineError
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, spoken_phone
+from agent.workflow.runner import Bookkeeping, run_conversation
+from carrier.call import Call, Direction
+from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
     CallRecord,
@@ -65,9 +79,11 @@ def patient_uuid(external_id: str) -> uuid.UUID:
 
 @dataclass
 class AgentRuntime:
+    """What every call shares; built once by the application at start."""
+
     records: Records
-    stt: Any
-    tts: Any
+    stt: SpeechToText | None  # None: the application was started without speech
+    tts: TextToSpeech | None
     workflows: Mapping[str, Workflow]
     clinic: ClinicInfo
     calendar: Calendar
@@ -77,15 +93,14 @@ class AgentRuntime:
     queues: Mapping[str, str] = field(default_factory=dict)
     default_workflow: str = "patient_intake"
     no_input_s: float = 7.0
-    endpoint: Any = None  # agent.speech.EndpointConfig from the speech settings
-    streaming: Any = None  # agent.speech.StreamingConfig from the speech settings
+    endpoint: EndpointConfig | None = None
+    streaming: StreamingConfig | None = None
     record_audio: bool = False
-    results: list[CallResult] = field(default_factory=list)
 
 
 @dataclass
 class CallResult:
-    """What one conversation did (kept for the demo printout and the tests)."""
+    """What one conversation did, while it runs (never kept after the call)."""
 
     call_id: str
     workflow: str
@@ -95,8 +110,24 @@ class CallResult:
     redacted: list[tuple[str, str]] = field(default_factory=list)
     amd: str | None = None
     timings: list[Any] = field(default_factory=list)
-    # Unredacted turns, in memory for this process only (tests, the demo printout never).
+    # Unredacted turns, for this call only (handed to its observer, if any).
     raw_turns: list[tuple[str, str]] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True)
+class CallTrace:
+    """One call as its observer sees it at the end: unredacted (PHI), never stored."""
+
+    call_id: str
+    path: tuple[str, ...]
+    turns: tuple[tuple[str, str], ...]  # (speaker, text) as said
+    timings: tuple[TurnTiming, ...]
+
+
+class CallObserver(Protocol):
+    """A per-call hook for tests and benches; off unless passed for that one call."""
+
+    def call_finished(self, trace: CallTrace) -> None: ...
 
 
 class _RecordSink:
@@ -157,117 +188,190 @@ def _pick_appointment(workflow_id: str, appts: list[Appointment], now: dt.dateti
     return min(upcoming, key=lambda a: a.start) if upcoming else None
 
 
-async def handle(call: Any, context: Mapping[str, Any]) -> CallResult:
-    """Run one conversation on ``call`` to its end."""
-    rt: AgentRuntime = context["runtime"]
-    now = dt.datetime.now(dt.UTC)
-    workflow_id = str(context.get("workflow") or rt.routes.get(call.called)
-                      or rt.default_workflow)
-    workflow = rt.workflows[workflow_id]
-    patient_id, patient = await _patient_for(rt, call, context)
-    result = CallResult(call.call_id, workflow_id, patient_id)
-    rt.results.append(result)
-    tz = ZoneInfo(rt.clinic.timezone)
-    providers: dict[str, Provider] = {p.id: p for p in await rt.calendar.providers()}
-    appointment = None
-    if patient_id is not None:
-        appts = await rt.calendar.appointments_for(patient_id)
-        appointment = _pick_appointment(workflow_id, appts, now, context.get("appointment_id"))
-    record = build_record(rt.clinic, patient, appointment, providers)
-    memory = await rt.memory.load(patient_id) if patient_id else None
-    conv = Conversation(workflow, record, call_id=call.call_id, channel="voice", memory=memory)
-    sink = _RecordSink(rt.records, call.call_id)
-    host = ActionHost(rt.calendar, sink, patient_id=patient_id,
-                      appointment_id=appointment.id if appointment else None, tz=tz,
-                      providers=providers)
-    known = _known(patient)
-    async with VoiceIO(call.media, rt.stt, rt.tts, endpoint=rt.endpoint,
-                       streaming=rt.streaming,
-                       no_input_s=rt.no_input_s, record=rt.record_audio) as io:
-        if context.get("direction") == "outbound":
+# Nobody spoke first (SILENT): the check ran and could not tell.
+_AMD = {AmdVerdict.HUMAN.value: AmdResult.HUMAN, AmdVerdict.MACHINE.value: AmdResult.MACHINE,
+        AmdVerdict.SILENT.value: AmdResult.UNKNOWN}
+
+
+class VoiceCallHandler:
+    """``carrier.plugin.CallHandler``: one conversation per answered call."""
+
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, call: Call, context: CallContext, *,
+                       observer: CallObserver | None = None) -> CallOutcome:
+        rt = self.runtime
+        workflow_id = workflow_for(context, call.called, routes=rt.routes,
+                                   default=rt.default_workflow, known=rt.workflows)
+        if workflow_id is None:
+            log.warning("call %s: no workflow serves it", call.call_id)
+            return CallOutcome(call.call_id, OutcomeKind.FAILED, detail="no_workflow")
+        if rt.stt is None or rt.tts is None:
+            return CallOutcome(call.call_id, OutcomeKind.FAILED, workflow=workflow_id,
+                               detail="speech_off")
+        conversation = await _LiveConversation.open(rt, call, context, workflow_id)
+        result = conversation.result
+        async with asyncio.TaskGroup() as tasks:
+            await conversation.run(rt.stt, rt.tts, tasks, context.max_duration_s)
+        await asyncio.gather(*conversation.sink.pending, return_exceptions=True)
+        if observer is not None:
+            observer.call_finished(CallTrace(call.call_id, tuple(result.path),
+                                             tuple(result.raw_turns), tuple(result.timings)))
+        amd = _AMD.get(result.amd) if result.amd is not None else None
+        return CallOutcome(
+            call.call_id, outcome_kind(result.outcome, transfer_ok=conversation.transfer_ok),
+            workflow=workflow_id, patient_id=result.patient_id, amd=amd,
+            detail=result.outcome or "")
+
+
+class _LiveConversation:
+    """One call's conversation: the engine, its action host, and the live-call port
+    (``agent.workflow.runner.ChannelPort``) through which its effects happen."""
+
+    def __init__(self, rt: AgentRuntime, call: Call, conv: Conversation, *,
+                 host: ActionHost, result: CallResult, facts: Mapping[str, Any],
+                 patient: Mapping[str, Any] | None, sink: _RecordSink) -> None:
+        self.rt = rt
+        self.call = call
+        self.conv = conv
+        self.host = host
+        self.result = result
+        self.facts = facts  # what the workflow's templates may name (the patient's record)
+        self.known = _known(patient)
+        self.sink = sink
+        self.started = dt.datetime.now(dt.UTC)
+        self.transfer_ok: bool | None = None
+        self._io: VoiceIO | None = None
+
+    @classmethod
+    async def open(cls, rt: AgentRuntime, call: Call, context: CallContext,
+                   workflow_id: str) -> _LiveConversation:
+        now = dt.datetime.now(dt.UTC)
+        workflow = rt.workflows[workflow_id]
+        patient_id, patient = await _patient_for(rt, call, {"patient_id": context.patient_id})
+        result = CallResult(call.call_id, workflow_id, patient_id)
+        tz = ZoneInfo(rt.clinic.timezone)
+        providers: dict[str, Provider] = {p.id: p for p in await rt.calendar.providers()}
+        appointment = None
+        if patient_id is not None:
+            appts = await rt.calendar.appointments_for(patient_id)
+            appointment = _pick_appointment(workflow_id, appts, now, context.appointment_id)
+        record = build_record(rt.clinic, patient, appointment, providers)
+        memory = await rt.memory.load(patient_id) if patient_id else None
+        conv = Conversation(workflow, record, call_id=call.call_id, channel="voice",
+                            memory=memory)
+        sink = _RecordSink(rt.records, call.call_id)
+        host = ActionHost(rt.calendar, sink, patient_id=patient_id,
+                          appointment_id=appointment.id if appointment else None, tz=tz,
+                          providers=providers)
+        return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
+                   sink=sink)
+
+    async def run(self, stt: SpeechToText, tts: TextToSpeech, tasks: asyncio.TaskGroup,
+                  limit_s: float | None) -> None:
+        """Talk until the conversation ends (or the call's length limit), then store it."""
+        rt, call = self.rt, self.call
+        async with VoiceIO(call.media, stt, tts, tasks=tasks, endpoint=rt.endpoint,
+                           streaming=rt.streaming, no_input_s=rt.no_input_s,
+                           record=rt.record_audio) as io:
+            self._io = io
+            try:
+                async with asyncio.timeout(limit_s) as limit:
+                    await self._talk(io, tts, tasks)
+            except TimeoutError:
+                if not limit.expired():
+                    raise  # some other wait ran out: not the call's length limit
+                self.result.outcome = "length_limit"
+                await call.hangup("length_limit")
+            except EngineError:
+                log.exception("call %s: the workflow engine refused to go on", call.call_id)
+                self.result.outcome = "engine_error"
+                await call.hangup("error")
+            await _finish(rt, call, io, self.result, self.known, self.started)
+
+    async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:
+        if self.call.direction is Direction.OUTBOUND:
             verdict = await detect_machine(io)
-            result.amd = verdict.value
+            self.result.amd = verdict.value
             if verdict is AmdVerdict.MACHINE:
-                await _leave_minimal_message(rt, call, io, result)
-                await _finish(rt, call, io, result, known, now)
-                return result
+                await _leave_minimal_message(self.rt, self.call, io, self.result)
+                return
         # Synthesise the rest of the workflow's prompts while the first one plays.
-        plain, personal = _fixed_prompts(workflow, record)
-        prepare = asyncio.create_task(_prepare(rt.tts, plain, personal, io.synth_idle))
+        plain, personal = fixed_prompts(self.conv.workflow, self.facts)
+        prepare = tasks.create_task(prepare_ahead(tts, plain, personal, io.synth_idle))
         try:
-            await _run(rt, call, conv, host, io, result, now)
+            self.result.path = self.conv.path  # the engine appends as the call moves
+            await run_conversation(self.conv, self, self.started)
+            self.result.path = list(self.conv.path)
         finally:
             prepare.cancel()
-            await asyncio.gather(prepare, return_exceptions=True)
-        await _finish(rt, call, io, result, known, now)
-    await asyncio.gather(*sink.pending, return_exceptions=True)
-    return result
+            await asyncio.wait([prepare])
+
+    # ---- the live call's ChannelPort ---------------------------------------------------
+
+    @property
+    def io(self) -> VoiceIO:
+        assert self._io is not None, "the port is used only while the call's voice is open"
+        return self._io
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+    async def say(self, effect: Say) -> None:
+        self.io.mark_decided()
+        prompts = self.conv.workflow.prompts
+        personal = effect.contains_phi or effect.prompt_id not in prompts \
+            or is_personal(prompts[effect.prompt_id])
+        await self.io.say(effect.text, interruptible=effect.interruptible, phi=personal)
+
+    async def listen(self, effect: Listen, now: dt.datetime) -> Input:
+        if self.call.ended.is_set():
+            return CallerHangup()
+        won = await race({"heard": self.io.listen(effect.expected, now),
+                          "gone": self.call.ended.wait()})
+        if won is not None and won[0] == "heard":
+            heard: Input = won[1]
+            return heard
+        return CallerHangup()
+
+    async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
+        return await self.host.execute(effect, now)
+
+    async def transfer(self, effect: Transfer) -> None:
+        self.transfer_ok = await self.call.transfer(transfer_target(self.rt, effect.target),
+                                                    {"summary": effect.summary})
+
+    async def hangup(self, effect: Hangup) -> None:
+        await self.call.hangup(effect.reason)
+
+    async def record(self, effect: Bookkeeping) -> None:
+        rt, call = self.rt, self.call
+        match effect:
+            case RecordRevocation():
+                await _revoke(rt, call, effect)
+            case AddDoNotCall():
+                phone = effect.phone or call.caller.number
+                if phone:
+                    await rt.records.dnc_add(phone, source="voice_opt_out", actor="agent",
+                                             reason=f"opt-out on call {call.call_id}")
+            case Audit(step=s):
+                # A routine step: durable in the spool is enough, so the reply that
+                # follows it never waits for a database commit.
+                await rt.records.audit(
+                    "agent", f"workflow.{s.event}", ("call", call.call_id), s.workflow,
+                    _flat({"state": s.state, "seq": s.seq, "intent": s.intent,
+                           "slots": ",".join(f"{k}={v}" for k, v in sorted(s.slots.items())),
+                           "action": s.action, "result": s.result}), at=s.at, queued=True)
+            case Remember():
+                self.result.outcome = effect.outcome
+                if effect.patient_id is not None:
+                    await rt.memory.record(interaction_from(
+                        effect.patient_id, "voice", effect.workflow, effect.outcome,
+                        effect.at, effect.collected, effect.facts))
 
 
-async def _run(  # noqa: PLR0912, PLR0917 - one branch per effect type, like the simulator
-    rt: AgentRuntime, call: Any, conv: Conversation, host: ActionHost,
-    io: VoiceIO, result: CallResult, start: dt.datetime,
-) -> None:
-    pending: list[Effect] = list(conv.start(start))
-    result.path = conv.path  # the engine appends to it as the conversation moves
-    while pending:
-        effect = pending.pop(0)
-        now = dt.datetime.now(dt.UTC)
-        follow: list[Effect] = []
-        if isinstance(effect, Say):
-            io.mark_decided()
-            personal = effect.contains_phi or effect.prompt_id not in conv.workflow.prompts \
-                or _is_personal(conv.workflow.prompts[effect.prompt_id])
-            await io.say(effect.text, interruptible=effect.interruptible, phi=personal)
-        elif isinstance(effect, Listen):
-            if call.ended.is_set():
-                follow = conv.handle(CallerHangup(), now)
-            else:
-                heard = await _listen_or_hangup(call, io, effect, now)
-                follow = conv.handle(heard, dt.datetime.now(dt.UTC))
-        elif isinstance(effect, Action):
-            follow = conv.handle(await host.execute(effect, now), now)
-        elif isinstance(effect, RecordRevocation):
-            await _revoke(rt, call, effect)
-        elif isinstance(effect, AddDoNotCall):
-            phone = effect.phone or call.caller.number
-            if phone:
-                await rt.records.dnc_add(phone, source="voice_opt_out", actor="agent",
-                                         reason=f"opt-out on call {call.call_id}")
-        elif isinstance(effect, Audit):
-            s = effect.step
-            await rt.records.audit(
-                "agent", f"workflow.{s.event}", ("call", call.call_id), s.workflow,
-                _flat({"state": s.state, "seq": s.seq, "intent": s.intent,
-                       "slots": ",".join(f"{k}={v}" for k, v in sorted(s.slots.items())),
-                       "action": s.action, "result": s.result}), at=s.at)
-        elif isinstance(effect, Remember):
-            result.outcome = effect.outcome
-            if effect.patient_id is not None:
-                await rt.memory.record(interaction_from(
-                    effect.patient_id, "voice", effect.workflow, effect.outcome, effect.at,
-                    effect.collected, effect.facts))
-        elif isinstance(effect, Transfer):
-            await call.transfer(transfer_target(rt, effect.target), {"summary": effect.summary})
-        elif isinstance(effect, Hangup):
-            await call.hangup(effect.reason)
-        pending = follow + pending
-    result.path = list(conv.path)
-
-
-async def _listen_or_hangup(call: Any, io: VoiceIO, listen: Listen, now: dt.datetime) -> Any:
-    listen_task = asyncio.ensure_future(io.listen(listen.expected, now))
-    ended = asyncio.ensure_future(call.ended.wait())
-    done, _ = await asyncio.wait({listen_task, ended}, return_when=asyncio.FIRST_COMPLETED)
-    if listen_task in done:
-        ended.cancel()
-        return listen_task.result()
-    listen_task.cancel()
-    await asyncio.gather(listen_task, return_exceptions=True)
-    return CallerHangup()
-
-
-async def _revoke(rt: AgentRuntime, call: Any, effect: RecordRevocation) -> None:
+async def _revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:
     if effect.patient_id is not None:
         await rt.records.consent_revoke(
             uuid.UUID(effect.patient_id), Channel.VOICE, source=f"call_{effect.method}",
@@ -278,7 +382,7 @@ async def _revoke(rt: AgentRuntime, call: Any, effect: RecordRevocation) -> None
                                {"method": effect.method}, at=effect.at)
 
 
-async def _leave_minimal_message(rt: AgentRuntime, call: Any, io: VoiceIO,
+async def _leave_minimal_message(rt: AgentRuntime, call: Call, io: VoiceIO,
                                  result: CallResult) -> None:
     """Minimum necessary on a machine: organisation and callback number, nothing else."""
     await io.wait_for_silence(quiet_s=0.8, limit_s=20.0)
@@ -359,41 +463,3 @@ def _known(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
     names = tuple(str(patient[k]) for k in ("first_name", "last_name") if patient.get(k))
     return KnownIdentifiers(names=names, dob=dob, phones=(str(patient.get("phone", "")),),
                             member_ids=(str(patient.get("member_id", "")),))
-
-
-# Template fields that carry no PHI: a prompt using only these may be cached on disk.
-_PLAIN_FIELDS = frozenset({"org_name", "callback_number", "queue_name"})
-
-
-async def _prepare(tts: Any, plain: list[str], personal: list[str],
-                   idle: asyncio.Event) -> None:
-    """Synthesise ahead, one prompt at a time, only while nothing is synthesised live."""
-    for texts, persist in ((personal, False), (plain, True)):  # PHI: memory only
-        for text in texts:
-            await idle.wait()
-            await tts.prepare([text], persist=persist)
-
-
-def _fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Prompts whose text is known before the call, split into PHI-free ones (cached on
-    disk, shared by every call) and ones filled from the patient's record (memory only)."""
-    from agent.workflow.template import render  # noqa: PLC0415 - only needed here
-
-    plain: list[str] = []
-    personal: list[str] = []
-    for prompt in workflow.prompts.values():
-        try:
-            text = render(prompt.text, record)
-        except (KeyError, ValueError, AttributeError):
-            continue  # depends on an answer from this call; synthesised when needed
-        (personal if _is_personal(prompt) else plain).append(text)
-    return plain, personal
-
-
-def _is_personal(prompt: Any) -> bool:
-    """A prompt filled from anything but the organisation's own details identifies someone
-    (even a first name does), so its audio is never written to disk."""
-    from agent.workflow.template import fields  # noqa: PLC0415
-
-    used = {f.split(".")[0] for f in fields(prompt.text)}
-    return bool(prompt.phi or used - _PLAIN_FIELDS)

@@ -6,9 +6,9 @@ calls ``start(settings, records)`` once (seed the demo clinic when ``agent.seed_
 build the shared runtime: speech workers, workflows, calendar), hands
 ``application.handler`` every answered call, lets the dialer read
 ``application.appointments`` (the calendar as an ``AppointmentSource``), and calls
-``stop()`` at exit. Which workflow serves a dial purpose is decided here
-(``WORKFLOW_FOR_PURPOSE``), never in the carrier. The demo's scripted phone lives in
-``agent.demo`` and is not imported here.
+``stop()`` at exit. Which workflow serves a dial purpose, and what a workflow's outcome
+means to the carrier, is decided in ``agent.contract``, never in the carrier. The
+demo's scripted phone lives in ``agent.demo`` and is not imported here.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.handler import AgentRuntime, CallResult, handle, patient_uuid
+from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
@@ -39,7 +38,6 @@ from agent.workflow.records import ClinicFileSource
 from carrier.call import Call
 from carrier.health import ComponentHealth
 from carrier.plugin import (
-    AmdResult,
     Application,
     AppointmentFact,
     AppointmentSource,
@@ -47,45 +45,13 @@ from carrier.plugin import (
     CallContext,
     CallHandler,
     CallOutcome,
-    OutcomeKind,
 )
 from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
 from carrier.settings import Settings
 
 log = logging.getLogger("agent.runtime")
 
-__all__ = ["WORKFLOW_FOR_PURPOSE", "VoiceAgent", "application", "seed_demo", "setup",
-           "teardown"]
-
-# The dialer's purpose of an outbound call -> the shipped workflow that serves it.
-WORKFLOW_FOR_PURPOSE = {
-    "appointment_reminder": "appointment_reminder",
-    "no_show": "no_show_reactivation",
-    "refill": "refill_reminder",
-}
-
-# The workflows' outcome names -> how the carrier needs to know them.
-KIND_OF_OUTCOME = {
-    "confirmed": OutcomeKind.CONFIRMED,
-    "cancelled": OutcomeKind.CANCELLED,
-    "rescheduled": OutcomeKind.RESCHEDULED,
-    "booked": OutcomeKind.RESCHEDULED,
-    "transferred": OutcomeKind.TRANSFERRED,
-    "machine_message": OutcomeKind.MACHINE_MESSAGE,
-    "opted_out": OutcomeKind.OPTED_OUT,
-}
-
-
-def call_outcome(result: CallResult) -> CallOutcome:
-    """The conversation's result in the carrier's vocabulary (ids and enums only)."""
-    if result.outcome is None:
-        kind = OutcomeKind.ABANDONED
-    else:
-        kind = KIND_OF_OUTCOME.get(result.outcome, OutcomeKind.COMPLETED)
-    amd = AmdResult(result.amd) if result.amd in set(AmdResult) else None
-    return CallOutcome(result.call_id, kind, workflow=result.workflow,
-                       patient_id=result.patient_id, amd=amd, detail=result.outcome or "")
-
+__all__ = ["VoiceAgent", "application", "handler_for", "seed_demo", "setup", "teardown"]
 
 class _NotStarted:
     """The appointment source and call handler before ``start``: a programming error."""
@@ -104,29 +70,9 @@ class _NotStarted:
         raise RuntimeError("the voice agent is not started")
 
 
-class _ConversationHandler:
-    """``carrier.plugin.CallHandler`` over ``agent.handler.handle`` and its runtime.
-
-    Transitional: once ``agent.handler`` offers the typed handler itself
-    (``VoiceCallHandler(runtime)``), ``handler_for`` returns that and this goes.
-    """
-
-    def __init__(self, runtime: AgentRuntime) -> None:
-        self.runtime = runtime
-
-    async def __call__(self, call: Call, context: CallContext) -> CallOutcome:
-        workflow = WORKFLOW_FOR_PURPOSE.get(context.purpose or "", context.purpose)
-        result = await handle(call, {
-            "runtime": self.runtime, "direction": context.direction.value,
-            "trunk": context.trunk, "patient_id": context.patient_id, "workflow": workflow,
-            "appointment_id": context.appointment_id,
-            "max_duration_s": context.max_duration_s})
-        return call_outcome(result)
-
-
 def handler_for(runtime: AgentRuntime) -> CallHandler:
     """The call handler the carrier gets for ``runtime`` (one per process)."""
-    return _ConversationHandler(runtime)
+    return VoiceCallHandler(runtime)
 
 
 class VoiceAgent:
@@ -172,8 +118,8 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
     tz = ZoneInfo(clinic.timezone)
     workflows = load_all(cdir / "workflows")
     calendar = PostgresCalendar(records.pool, tz=tz)
-    stt: Any = None
-    tts: Any = None
+    stt: SpeechToText | None = None
+    tts: TextToSpeech | None = None
     if speech:
         sp = settings.speech
         model_dir = whisper_model_dir(settings.path(sp.stt_model_dir, "models/whisper-base"))

@@ -2,7 +2,9 @@
 
 ``VoiceIO`` joins a call's media session to the speech pipeline. One task reads
 the inbound 20 ms frames and feeds the streaming transcriber (endpointing, early
-transcription, barge-in); another forwards DTMF. ``say()`` plays a prompt from
+transcription, barge-in); another forwards DTMF. Both, and every transcription, are
+tasks of the call's ``asyncio.TaskGroup`` (``tasks=``): leaving ``async with`` stops
+them, and the group's end proves none is left. ``say()`` plays a prompt from
 the prompt cache or straight from synthesis, ``listen()`` waits for the next turn
 (speech, a key, or silence). Time on the media side is the frame clock (frame
 index x 20 ms), so endpointing decisions do not depend on scheduling jitter.
@@ -14,12 +16,12 @@ caller's speech to the agent's first reply frame can be broken down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,10 +36,38 @@ from agent.speech import (
     StreamingTranscriber,
     TurnResult,
 )
+from agent.speech.cache import PromptCache
+from agent.speech.streaming import Transcriber
+from agent.tasks import race
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 
 FRAME_S = 0.02
 log = logging.getLogger("agent.voice")
+
+
+class CallMedia(Protocol):
+    """What the agent uses of a call's media session (``media.MediaSession``)."""
+
+    def inbound(self) -> AsyncIterator[np.ndarray]: ...
+
+    async def play(self, frames: Iterable[np.ndarray] | AsyncIterable[np.ndarray]
+                   ) -> bool: ...
+
+    def cancel_playback(self) -> None: ...
+
+    def dtmf_events(self) -> AsyncIterator[Any]: ...
+
+
+class Synthesizer(Protocol):
+    """Text to 20 ms 16 kHz frames (``agent.speech.TextToSpeech``)."""
+
+    cache: PromptCache
+
+    def stream(self, text: str, *, persist: bool = True) -> AsyncIterator[np.ndarray]: ...
+
+    async def synthesize(self, text: str, *, persist: bool = True) -> np.ndarray: ...
+
+    async def prepare(self, texts: Iterable[str], *, persist: bool = True) -> int: ...
 
 
 @dataclass
@@ -75,10 +105,11 @@ class VoiceIO:
 
     def __init__(
         self,
-        media: Any,
-        stt: Any,
-        tts: Any,
+        media: CallMedia,
+        stt: Transcriber,
+        tts: Synthesizer,
         *,
+        tasks: asyncio.TaskGroup,
         endpoint: EndpointConfig | None = None,
         streaming: StreamingConfig | None = None,
         no_input_s: float = 7.0,
@@ -88,10 +119,11 @@ class VoiceIO:
         self.media = media
         self.tts = tts
         self.no_input_s = no_input_s
+        self._group = tasks
         self.barge = BargeInDetector(media.cancel_playback)
         self.transcriber = StreamingTranscriber(
             stt, Endpointer(endpoint or EndpointConfig()), streaming or StreamingConfig(),
-            barge_in=self.barge,
+            tasks=tasks, barge_in=self.barge,
         )
         self.transcript = VoiceTranscript()
         self.timings: list[TurnTiming] = []
@@ -117,8 +149,8 @@ class VoiceIO:
 
     async def __aenter__(self) -> VoiceIO:
         self._tasks = [
-            asyncio.create_task(self._pump_audio(), name="voice-audio"),
-            asyncio.create_task(self._pump_dtmf(), name="voice-dtmf"),
+            self._group.create_task(self._pump_audio(), name="voice-audio"),
+            self._group.create_task(self._pump_dtmf(), name="voice-dtmf"),
         ]
         return self
 
@@ -126,7 +158,7 @@ class VoiceIO:
         self._closed.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.wait(self._tasks)
         await self.transcriber.aclose()
 
     # ---- pumps ----------------------------------------------------------------------
@@ -156,9 +188,10 @@ class VoiceIO:
         A prompt that may carry PHI (the default) is cached in memory only."""
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
-        cached = self.tts.cache.get(text) if getattr(self.tts, "cache", None) else None
-        frames: Any = (_split(cached) if cached is not None
-                       else self._timed(self.tts.stream(text, persist=not phi)))
+        cached = self.tts.cache.get(text)
+        frames: list[np.ndarray] | AsyncIterator[np.ndarray] = (
+            _split(cached) if cached is not None
+            else self._timed(self.tts.stream(text, persist=not phi)))
         if self._pending is not None and cached is not None:
             self._pending.cached = True
             self._pending.first_audio_at = asyncio.get_running_loop().time()
@@ -193,7 +226,8 @@ class VoiceIO:
 
     # ---- listening ------------------------------------------------------------------
 
-    async def listen(self, expected: Expectation | None, now_wall: Any = None) -> Input:
+    async def listen(self, expected: Expectation | None, now_wall: dt.datetime | None = None
+                     ) -> Input:
         """The caller's next turn: an utterance, a key, or NoInput after ``no_input_s``."""
         if expected is not None:
             hints = Hints(expected=tuple(expected.hints))
@@ -206,33 +240,22 @@ class VoiceIO:
                 key = self._dtmf.get_nowait()
                 if key in expected.dtmf or key in "09":
                     return Dtmf(key)
-        turn_task = asyncio.ensure_future(self._next_turn())
-        key_task = asyncio.ensure_future(self._dtmf.get())
-        try:
-            done, _ = await asyncio.wait(
-                {turn_task, key_task}, timeout=self._listen_timeout(),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            for task in (turn_task, key_task):
-                if not task.done():
-                    task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(turn_task, key_task, return_exceptions=True)
-        if key_task in done and not key_task.cancelled():
-            return Dtmf(key_task.result())
-        if turn_task in done and not turn_task.cancelled():
-            turn = turn_task.result()
-            if turn is not None:
-                self.transcript.turns.append(("caller", turn.text))
-                return Utterance(turn.text)
-        return NoInput()
+        won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
+                         wait_s=self._listen_timeout())
+        if won is None:
+            return NoInput()
+        what, value = won
+        if what == "key":
+            return Dtmf(value)
+        turn: TurnResult = value
+        self.transcript.turns.append(("caller", turn.text))
+        return Utterance(turn.text)
 
     def _listen_timeout(self) -> float:
         # While the caller is mid-sentence, wait for them to finish.
         return self.no_input_s
 
-    async def _next_turn(self) -> TurnResult | None:
+    async def _next_turn(self) -> TurnResult:
         while True:
             turn = await self.transcriber.next_turn()
             if not turn.text.strip():

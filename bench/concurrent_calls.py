@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._agent import ObservedAgent
 from bench._common import descendants, hardware, load, machine_busy, pct, process_cpu
 from carrier.app import Stack, running_stack
 from carrier.call import Call, Clearance, DialRequest
@@ -151,7 +152,7 @@ async def one_call(
         )
         handle = int(incoming["call"])
         agent = asyncio.create_task(
-            gw.run_outbound(call, {"workflow": "health_screening", "patient_id": patient_id})
+            gw.run_outbound(call, {"purpose": "health_screening", "patient_id": patient_id})
         )
         await phone.wait_media_active(call=handle, timeout=10)
         for i, wav in enumerate(wavs[: turns + 1]):
@@ -185,8 +186,9 @@ async def one_call(
     if agent is not None and agent.done() and not agent.cancelled():
         if agent.exception() is not None:
             error = error or f"agent: {agent.exception()!r}"[:160]
-        elif agent.result() is not None:
-            parts = [t.breakdown() for t in agent.result().timings]
+        elif isinstance(stack.gateway.handler, ObservedAgent):
+            timings = stack.gateway.handler.timings.pop(call.call_id, [])
+            parts = [t.breakdown() for t in timings]
     return CallOutcome(gaps, error, parts)
 
 
@@ -292,6 +294,7 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
             ]
             settings = bench_settings(base, tmp, [p.ports["udp"] for p in phones])
             stack = await exits.enter_async_context(running_stack(settings))
+            ObservedAgent(stack)  # each call's turn timings, for the breakdown
             patients = await seed_patients(stack, max(steps))
             wavs = [
                 await write_wav(stack.runtime.tts, t, tmp / f"s{i}.wav")

@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._agent import ObservedAgent
 from carrier.app import running_stack
 from carrier.call import Call, Clearance, DialRequest
 from carrier.settings import SipSettings, TrunkSettings, load_settings
@@ -72,16 +73,16 @@ async def write_wav(tts, text: str, path: Path) -> Path:  # type: ignore[no-unty
     return path
 
 
-async def one_call(stack, phone: PjsuaPeer, wavs: list[Path], patient_id: str  # type: ignore[no-untyped-def]
-                   ) -> tuple[list[float], list[dict[str, float]]]:
+async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Path],  # type: ignore[no-untyped-def]
+                   patient_id: str) -> tuple[list[float], list[dict[str, float]]]:
     gw = stack.gateway
     call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
                                      trunk="bench", origid=str(uuid.uuid4()),
                                      clearance=Clearance("allowed")))
     assert isinstance(call, Call), call
     handle = phone.events("incoming")[-1]["call"]
-    agent = asyncio.create_task(gw.run_outbound(call, {
-        "workflow": "health_screening", "patient_id": patient_id}))
+    running = asyncio.create_task(gw.run_outbound(call, {
+        "purpose": "health_screening", "patient_id": patient_id}))
     await phone.wait_media_active(call=handle, timeout=10)
     gaps: list[float] = []
     for i, wav in enumerate(wavs):
@@ -96,8 +97,8 @@ async def one_call(stack, phone: PjsuaPeer, wavs: list[Path], patient_id: str  #
             continue  # "Hello?" only opens the call (answering-machine check)
         reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
         gaps.append(reply - done["t"])
-    result = await asyncio.wait_for(agent, timeout=60)
-    timings = result.timings if result else []
+    await asyncio.wait_for(running, timeout=60)
+    timings = agent.timings.pop(call.call_id, [])
     breakdown = [t.breakdown() | {"cached": float(t.cached),
                                   "reused_partial": float(t.reused_partial)} for t in timings]
     return gaps, breakdown
@@ -129,8 +130,10 @@ async def main(calls: int) -> None:
                     for i, t in enumerate(SCRIPT)]
             gaps: list[float] = []
             parts: list[dict[str, float]] = []
+            agent = ObservedAgent(stack)
             for _ in range(calls):
-                g, b = await one_call(stack, phone, wavs, str(patient_uuid("pat-1001")))
+                g, b = await one_call(stack, agent, phone, wavs,
+                                      str(patient_uuid("pat-1001")))
                 gaps += g
                 parts += b
     ms = [1000 * g for g in gaps]

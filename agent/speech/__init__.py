@@ -10,7 +10,8 @@ Public API (everything runs offline; models come from PyPI packages, see ``model
 ``Endpointer(EndpointConfig(...))``
     sans-IO; ``feed(frame, now=None) -> [SpeechStart | SpeechEnd | Utterance]`` for each
     20 ms frame (320 int16 samples at 16 kHz); ``force_end(now)``.
-``StreamingTranscriber(stt, endpointer, StreamingConfig(), hints=, is_complete=, barge_in=)``
+``StreamingTranscriber(stt, endpointer, StreamingConfig(), tasks=, hints=, ...)``
+    transcriptions run as tasks of ``tasks`` (the call's ``asyncio.TaskGroup``);
     ``feed(frame, now)`` returns the endpoint (and barge-in) events at once;
     ``await next_turn() -> TurnResult`` per finished turn; ``expect(hints, is_complete)``
     when the workflow changes state; ``await aclose()``.
@@ -31,9 +32,9 @@ Wiring into a call (``media.MediaSession`` contract)::
     stt = SpeechToText(SttConfig(model_dir=whisper_model_dir(data / "models/whisper-base")))
     tts = TextToSpeech(PromptCache(data / "tts-cache", piper_voice_paths().voice_id))
     await stt.start(); await tts.start(); await tts.prepare(workflow_fixed_prompts)
-    # per call
+    # per call, inside ``async with asyncio.TaskGroup() as tasks``
     barge = BargeInDetector(session.cancel_playback)
-    turns = StreamingTranscriber(stt, Endpointer(), barge_in=barge)
+    turns = StreamingTranscriber(stt, Endpointer(), tasks=tasks, barge_in=barge)
     async for frame in session.inbound():          # a task in the call's TaskGroup
         for event in turns.feed(frame): ...        # SpeechStart / BargeIn / SpeechEnd
     # elsewhere in the call: turn = await turns.next_turn(); and to speak:

@@ -15,6 +15,11 @@ or a full date of birth): a partial that satisfies it shortens this turn's hango
 
 Under load, partials start only while ``partial_min_idle`` workers are idle, so early
 transcription uses spare capacity and finished turns find a worker.
+
+Every transcription (partial or final) is a task in the call's ``asyncio.TaskGroup``
+(``tasks=``), so none outlives the call; ``aclose()`` cancels the ones still running.
+A failed transcription never aborts the group: a partial that fails is simply not
+reused, a final one surfaces as :class:`SttError` from ``next_turn()``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -74,7 +79,7 @@ class TurnResult:
 @dataclass(slots=True)
 class _Partial:
     voiced_end: float
-    task: asyncio.Task[Transcript]
+    task: asyncio.Task[Transcript | None]  # None: the transcription failed
 
 
 class StreamingTranscriber:
@@ -86,12 +91,14 @@ class StreamingTranscriber:
         endpointer: Endpointer,
         config: StreamingConfig | None = None,
         *,
+        tasks: asyncio.TaskGroup,
         hints: Hints | None = None,
         is_complete: Callable[[str], bool] | None = None,
         barge_in: BargeInDetector | None = None,
         max_turns_queued: int = 8,
     ) -> None:
         self.stt = stt
+        self._group = tasks
         self.endpointer = endpointer
         self.config = config or StreamingConfig()
         self.hints = hints
@@ -103,7 +110,7 @@ class StreamingTranscriber:
         self._complete = False
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._previous_final: asyncio.Task[object] | None = None
+        self._previous_final: asyncio.Task[None] | None = None
 
     def expect(self, hints: Hints | None, is_complete: Callable[[str], bool] | None) -> None:
         """Set what the workflow's current state expects (used from the next partial on)."""
@@ -131,13 +138,14 @@ class StreamingTranscriber:
         return item
 
     async def aclose(self) -> None:
-        tasks = list(self._tasks)
+        """Cancel the transcriptions still running and wait until they have stopped."""
+        tasks: list[asyncio.Task[Any]] = list(self._tasks)
         if self._partial is not None:
-            self._partial.task.cancel()
-            tasks.append(self._partial.task)  # type: ignore[arg-type]
+            tasks.append(self._partial.task)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks)
 
     # --- internals -------------------------------------------------------------------
 
@@ -149,7 +157,7 @@ class StreamingTranscriber:
             reuse = partial if partial and partial.voiced_end == event.end else None
             if partial is not None and reuse is None:
                 partial.task.cancel()
-            task = asyncio.create_task(
+            task = self._group.create_task(
                 self._finish(event, reuse, self._partials_started, self._complete)
             )
             self._tasks.add(task)
@@ -170,22 +178,31 @@ class StreamingTranscriber:
             self._partial.task.cancel()
         audio = ep.audio_so_far()
         voiced_end = ep.last_voiced_end
-        task = asyncio.create_task(self.stt.transcribe(audio, self.hints))
+        task = self._group.create_task(self._transcribe_partial(audio, self.hints))
         self._partial = _Partial(voiced_end, task)
         self._partials_started += 1
         if self.is_complete is not None:
 
-            def done(t: asyncio.Task[Transcript]) -> None:
+            def done(t: asyncio.Task[Transcript | None]) -> None:
                 self._on_partial_done(t, voiced_end)
 
             task.add_done_callback(done)
 
-    def _on_partial_done(self, task: asyncio.Task[Transcript], voiced_end: float) -> None:
-        if task.cancelled() or task.exception() is not None or self.is_complete is None:
+    async def _transcribe_partial(self, audio: np.ndarray, hints: Hints | None
+                                  ) -> Transcript | None:
+        try:
+            return await self.stt.transcribe(audio, hints)
+        except SttError:
+            return None  # only an early guess: the turn is transcribed again at its end
+
+    def _on_partial_done(self, task: asyncio.Task[Transcript | None], voiced_end: float
+                         ) -> None:
+        if task.cancelled() or self.is_complete is None:
             return
+        transcript = task.result()
         ep = self.endpointer
         still_current = ep.in_speech and ep.last_voiced_end == voiced_end
-        if not still_current or not self.is_complete(task.result().text):
+        if transcript is None or not still_current or not self.is_complete(transcript.text):
             return
         self._complete = True
         hangover = self.config.complete_hangover_ms
@@ -209,7 +226,7 @@ class StreamingTranscriber:
         transcript: Transcript | None = None
         if reuse is not None:
             await asyncio.wait([reuse.task])
-            if not reuse.task.cancelled() and reuse.task.exception() is None:
+            if not reuse.task.cancelled():
                 transcript = reuse.task.result()
         reused = transcript is not None
         failure: SttError | None = None
@@ -219,7 +236,7 @@ class StreamingTranscriber:
             except SttError as exc:
                 failure = exc
         if previous is not None and not previous.done():
-            await previous  # keep turns in order
+            await asyncio.wait([previous])  # keep turns in order
         if failure is not None or transcript is None:
             await self._turns.put(failure or SttError("no transcript"))
             return

@@ -12,6 +12,9 @@ Global inputs, in every state (STANDARDS.md, 47 CFR 64.1200):
   "wrong number" -> apology and hang up. A bare "cancel" where the state also
   accepts cancelling the appointment is asked about; an unclear answer to that
   question is taken as an opt-out (the safe reading of a revocation).
+
+Beside it: ``errors`` (why the engine refuses), ``defaults`` (built-in prompts),
+``identity`` (the checks of a ``verify`` state), ``runner`` (the effect loop hosts share).
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
-from agent.grammar.slots import names_match
 from agent.memory import MemoryView
 from agent.redact import KnownIdentifiers, redact
 from agent.workflow.actions import ACTIONS
+from agent.workflow.defaults import DEFAULT_PROMPTS, SLOT_PLACEHOLDERS
 from agent.workflow.effects import (
     Action,
     ActionResult,
@@ -45,6 +48,13 @@ from agent.workflow.effects import (
     Transfer,
     Utterance,
 )
+from agent.workflow.errors import (
+    EngineError,
+    HostProtocolError,
+    PhiBeforeVerification,
+    ScopeViolation,
+)
+from agent.workflow.identity import check_identity, known_identifiers
 from agent.workflow.model import (
     Accept,
     BranchRule,
@@ -58,49 +68,9 @@ from agent.workflow.model import (
 )
 from agent.workflow.template import contains_phi, fields, needs_verification, render
 
-DEFAULT_PROMPTS: dict[str, str] = {
-    "optout_goodbye": "Thank you. You will not receive any more calls from {org_name}. Goodbye.",
-    "transfer_notice": "One moment please, I am connecting you with someone from {org_name}.",
-    "wrong_number_goodbye": "I am sorry for the trouble. We will update our records. Goodbye.",
-    "escalation_notice": "I am having trouble understanding. Let me connect you with a member "
-                         "of our staff.",
-    "cancel_disambiguation": "Just to be sure: do you want to cancel your appointment, or stop "
-                             "receiving calls from us? Say appointment, or say stop calls.",
-    "no_match_default": "Sorry, I did not understand that.",
-    "no_input_default": "Sorry, I did not hear anything.",
-}
-SLOT_PLACEHOLDERS = {"dob": "[DOB]", "date": "[DATE]", "name": "[NAME]", "phone": "[PHONE]",
-                     "member_id": "[MEMBER_ID]", "digits": "[DIGITS]", "zip": "[ZIP]",
-                     "text": "[TEXT]", "carrier": "[CARRIER]", "time": "[TIME]",
-                     "date_pref": "[DATE]", "number": "[NUMBER]", "yes_no": "[ANSWER]",
-                     "choice": "[CHOICE]"}
+__all__ = ["DEFAULT_PROMPTS", "Conversation", "EngineError", "HostProtocolError",
+           "PhiBeforeVerification", "ScopeViolation"]
 MAX_AUTOMATIC_STEPS = 200
-
-
-class EngineError(Exception):
-    """The engine refused to go on; the host ends the call safely."""
-
-
-class ScopeViolation(EngineError):
-    def __init__(self, workflow: str, action: str, missing: frozenset[str]) -> None:
-        self.workflow = workflow
-        self.action = action
-        self.missing = missing
-        super().__init__(f"workflow {workflow!r} may not run action {action!r}: "
-                         f"scope lacks {', '.join(sorted(missing))}")
-
-
-class PhiBeforeVerification(EngineError):
-    def __init__(self, workflow: str, state: str, prompt_id: str) -> None:
-        self.workflow = workflow
-        self.state = state
-        self.prompt_id = prompt_id
-        super().__init__(f"workflow {workflow!r} state {state!r}: prompt {prompt_id!r} "
-                         "contains PHI and the caller is not verified")
-
-
-class HostProtocolError(EngineError):
-    """The host fed an input the engine was not waiting for."""
 
 
 class Conversation:
@@ -417,27 +387,8 @@ class Conversation:
             self._slots.pop(check.slot, None)
         return verify.locked if count >= verify.max_failures else verify.fail
 
-    def _check(self, check: VerifyCheck) -> bool:  # noqa: PLR0911 - one exit per verification kind
-        said = self._slots.get(check.slot)
-        if said is None:
-            return False
-        if check.kind in ("name", "first_name"):
-            first = resolve(f"{check.field}.first_name", self._record)
-            last = resolve(f"{check.field}.last_name", self._record)
-            if not isinstance(first, str):
-                return False
-            return names_match(str(said), first, str(last) if check.kind == "name" else None)
-        want = resolve(check.field, self._record)
-        if want is None:
-            return False
-        if check.kind == "dob":
-            expected = want if isinstance(want, dt.date) else _as_date(str(want))
-            return expected is not None and said == expected
-        norm_said = "".join(ch for ch in str(said).upper() if ch.isalnum())
-        norm_want = "".join(ch for ch in str(want).upper() if ch.isalnum())
-        if check.kind == "last4":
-            return len(norm_said) >= 4 and norm_want.endswith(norm_said[-4:])
-        return norm_said == norm_want
+    def _check(self, check: VerifyCheck) -> bool:
+        return check_identity(check, self._slots.get(check.slot), self._record)
 
     def _branch(self, rules: tuple[BranchRule, ...]) -> str:
         scope = self._scope()
@@ -511,23 +462,9 @@ class Conversation:
         return scope
 
     def _known(self) -> KnownIdentifiers:
-        patient = self._record.get("patient")
-        if not isinstance(patient, Mapping):
-            return KnownIdentifiers()
-        name = f"{patient.get('first_name', '')} {patient.get('last_name', '')}".strip()
-        return KnownIdentifiers(
-            names=(name,) if name else (), dob=_as_date(str(patient.get("dob", ""))),
-            phones=tuple(str(patient[k]) for k in ("phone",) if patient.get(k)),
-            member_ids=tuple(str(patient[k]) for k in ("member_id",) if patient.get(k)),
-            mrns=tuple(str(patient[k]) for k in ("mrn",) if patient.get(k)))
+        return known_identifiers(self._record)
 
     def _patient_id(self) -> str | None:
         value = resolve("patient.id", self._record)
         return str(value) if value is not None else None
 
-
-def _as_date(text: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(text[:10])
-    except ValueError:
-        return None

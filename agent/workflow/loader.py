@@ -19,7 +19,7 @@ import yaml
 
 from agent.grammar import INTENTS, SLOT_TYPES
 from agent.workflow.actions import ACTIONS, SCOPES
-from agent.workflow.engine import DEFAULT_PROMPTS
+from agent.workflow.defaults import DEFAULT_PROMPTS
 from agent.workflow.model import (
     Accept,
     ActionCall,

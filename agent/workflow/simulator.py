@@ -1,16 +1,16 @@
 """Run a workflow as a conversation in a terminal or from a script.
 
-The same engine as on a call: the simulator is a host that prints ``Say`` effects,
-reads the caller's turns (one line each: text, ``#5`` or ``press 5`` for a key,
-an empty line for silence, end of input for a hang-up) and executes actions
-against the clinic's in-memory calendar.
+The same engine and the same effect loop (``runner``) as on a call: the simulator's
+channel port prints ``Say`` effects, reads the caller's turns (one line each: text,
+``#5`` or ``press 5`` for a key, an empty line for silence, end of input for a
+hang-up) and executes actions against the clinic's in-memory calendar.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from agent.memory import InMemoryMemoryStore, MemoryStore, interaction_from
 from agent.scheduling import Appointment, AppointmentStatus, Calendar
 from agent.workflow.effects import (
     Action,
+    ActionResult,
     AddDoNotCall,
     Audit,
     CallerHangup,
@@ -37,6 +38,7 @@ from agent.workflow.engine import Conversation
 from agent.workflow.host import ActionHost, MemorySink
 from agent.workflow.model import Workflow
 from agent.workflow.records import RecordSource, build_record
+from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.errors import OperatorError
 
 _KEY = re.compile(r"^\s*(?:#|press\s+|dtmf\s+|key\s+)([0-9*#])\s*$", re.IGNORECASE)
@@ -72,7 +74,56 @@ def pick_appointment(workflow_id: str, appointments: list[Appointment],
     return upcoming[0] if upcoming else None
 
 
-async def simulate(  # noqa: PLR0912, PLR0915 - the host's effect dispatch table
+class _TerminalPort:
+    """The simulator's channel: prompts are printed, turns read, time moves one turn a line."""
+
+    def __init__(self, host: ActionHost, store: MemoryStore, *,
+                 now: dt.datetime, read_line: Callable[[], str | None],
+                 write: Callable[[str], None], verbose: bool) -> None:
+        self._host = host
+        self._store = store
+        self._clock = now
+        self._read_line = read_line
+        self._write = write
+        self._verbose = verbose
+
+    def now(self) -> dt.datetime:
+        return self._clock
+
+    async def say(self, effect: Say) -> None:
+        self._write(f"AGENT: {effect.text}")
+
+    async def listen(self, effect: Listen, now: dt.datetime) -> Input:
+        self._clock += TURN
+        return parse_turn(self._read_line())
+
+    async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
+        if self._verbose:
+            self._write(f"  [action {effect.name}]")
+        return await self._host.execute(effect, now)
+
+    async def transfer(self, effect: Transfer) -> None:
+        self._write(f"  [transfer to {effect.target}: {effect.summary}]")
+
+    async def hangup(self, effect: Hangup) -> None:
+        self._write(f"  [hang up: {effect.reason}]")
+
+    async def record(self, effect: Bookkeeping) -> None:
+        match effect:
+            case RecordRevocation():
+                self._write("  [consent revoked: recorded in the consent ledger]")
+            case AddDoNotCall():
+                self._write("  [number added to the do-not-call list]")
+            case Remember(patient_id=str() as patient_id):
+                await self._store.record(interaction_from(
+                    patient_id, "simulator", effect.workflow, effect.outcome, effect.at,
+                    effect.collected, effect.facts))
+            case Audit(step=s) if self._verbose:
+                self._write(f"  [audit {s.seq} {s.state} {s.event} {s.intent or ''} "
+                            f"{dict(s.slots) or ''} {s.action or ''} {s.result or ''}]".rstrip())
+
+
+async def simulate(
     workflow: Workflow,
     source: RecordSource,
     patient_id: str,
@@ -108,42 +159,8 @@ async def simulate(  # noqa: PLR0912, PLR0915 - the host's effect dispatch table
                       appointment_id=appointment.id if appointment else None, tz=tz,
                       providers=providers, prescription=prescription)
     result = SimulationResult(conv.path, None)
-    pending: Iterator[Effect] = iter(conv.start(now))
-    clock = now
-    while True:
-        effect = next(pending, None)
-        if effect is None:
-            break
-        result.effects.append(effect)
-        follow: list[Effect] = []
-        if isinstance(effect, Say):
-            write(f"AGENT: {effect.text}")
-        elif isinstance(effect, Action):
-            if verbose:
-                write(f"  [action {effect.name}]")
-            follow = conv.handle(await host.execute(effect, clock), clock)
-        elif isinstance(effect, Listen):
-            clock += TURN
-            follow = conv.handle(parse_turn(read_line()), clock)
-        elif isinstance(effect, Transfer):
-            write(f"  [transfer to {effect.target}: {effect.summary}]")
-        elif isinstance(effect, Hangup):
-            write(f"  [hang up: {effect.reason}]")
-        elif isinstance(effect, RecordRevocation):
-            write("  [consent revoked: recorded in the consent ledger]")
-        elif isinstance(effect, AddDoNotCall):
-            write("  [number added to the do-not-call list]")
-        elif isinstance(effect, Remember):
-            result.outcome = effect.outcome
-            if effect.patient_id is not None:
-                await store.record(interaction_from(
-                    effect.patient_id, "simulator", effect.workflow, effect.outcome, effect.at,
-                    effect.collected, effect.facts))
-        elif isinstance(effect, Audit) and verbose:
-            s = effect.step
-            write(f"  [audit {s.seq} {s.state} {s.event} {s.intent or ''} "
-                  f"{dict(s.slots) or ''} {s.action or ''} {s.result or ''}]".rstrip())
-        if follow:
-            pending = iter([*follow, *pending])
+    port = _TerminalPort(host, store, now=now, read_line=read_line, write=write,
+                         verbose=verbose)
+    result.outcome = await run_conversation(conv, port, now, observe=result.effects.append)
     result.saved = list(sink.saved)
     return result

@@ -3,17 +3,21 @@ and the agent runtime with the real speech models (loaded once per test)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.handler import AgentRuntime
+from agent.handler import AgentRuntime, CallTrace, VoiceCallHandler
 from agent.runtime import seed_demo, setup, teardown
+from carrier.call import Call, Direction
+from carrier.plugin import CallContext, CallOutcome
 from carrier.records.store import Records
 from carrier.settings import Settings, load_settings
 
@@ -45,3 +49,45 @@ async def runtime(settings: Settings, records: Records,
         yield rt
     finally:
         await teardown(rt)
+
+
+@pytest.fixture
+def agent(runtime: AgentRuntime) -> VoiceCallHandler:
+    return VoiceCallHandler(runtime)
+
+
+class TraceKeeper:
+    """A per-call observer: the test that passes it keeps the call's raw turns."""
+
+    def __init__(self) -> None:
+        self.traces: list[CallTrace] = []
+
+    def call_finished(self, trace: CallTrace) -> None:
+        self.traces.append(trace)
+
+
+class GatewayAgent:
+    """The handler as the gateway calls it, with the outcomes kept for the test (a gateway
+    that still hands a dict of call data gets the conversion ``carrier.app`` makes)."""
+
+    def __init__(self, agent: VoiceCallHandler) -> None:
+        self.agent = agent
+        self.outcomes: list[CallOutcome] = []
+        self._ended: asyncio.Queue[CallOutcome] = asyncio.Queue()
+
+    async def next_outcome(self, *, wait_s: float) -> CallOutcome:
+        """The outcome of the next call to end (its records are written by then)."""
+        return await asyncio.wait_for(self._ended.get(), timeout=wait_s)
+
+    async def __call__(self, call: Call, context: CallContext | dict[str, Any]
+                       ) -> CallOutcome:
+        if not isinstance(context, CallContext):
+            context = CallContext(
+                direction=Direction(context.get("direction", "inbound")),
+                patient_id=context.get("patient_id"), purpose=context.get("purpose"),
+                appointment_id=context.get("appointment_id"),
+                max_duration_s=context.get("max_duration_s"))
+        outcome = await self.agent(call, context)
+        self.outcomes.append(outcome)
+        self._ended.put_nowait(outcome)
+        return outcome

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from agent.demo import ScriptedPatient
-from agent.handler import AgentRuntime, handle
+from agent.handler import AgentRuntime, VoiceCallHandler
 from carrier.call import Call, CallerInfo, Direction
+from carrier.plugin import AmdResult, CallContext, OutcomeKind
 from carrier.records.store import Channel, Records
 from media.session import MediaSession
+from tests.agent.conftest import TraceKeeper
 
 pytestmark = [pytest.mark.postgres, pytest.mark.models, pytest.mark.slow,
               pytest.mark.timeout(300)]
@@ -65,21 +67,31 @@ async def leg() -> AsyncIterator[Leg]:
         yield pair
 
 
+def reminder(pid: str) -> CallContext:
+    return CallContext(direction=Direction.OUTBOUND, purpose="appointment_reminder",
+                       patient_id=pid)
+
+
+INBOUND = CallContext(direction=Direction.INBOUND)
+
+
 async def test_outbound_reminder_confirmed_by_voice(
-    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg
+    runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+    demo_ids: dict[str, str], leg: Leg
 ) -> None:
     pid = demo_ids["pat-1001"]
     call = make_call(leg, Direction.OUTBOUND, "+15550100123", "+15550100123")
     patient = ScriptedPatient(leg.patient, runtime.tts, answer_first=True)
     script = ["Hello?", "Yes, speaking.", "March fifth, nineteen eighty.", "Confirm."]
-    agent_task = asyncio.create_task(handle(call, {
-        "runtime": runtime, "direction": "outbound", "workflow": "appointment_reminder",
-        "patient_id": pid}))
+    agent_task = asyncio.create_task(agent(call, reminder(pid)))
     await asyncio.wait_for(patient.run(script), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
 
-    assert result.amd == "human"
-    assert result.outcome == "confirmed", result.path
+    assert result.amd is AmdResult.HUMAN
+    assert result.kind is OutcomeKind.CONFIRMED, result
+    assert result.detail == "confirmed"
+    assert result.workflow == "appointment_reminder"
+    assert result.patient_id == pid
     status = await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
     assert status == "confirmed"
@@ -95,21 +107,21 @@ async def test_outbound_reminder_confirmed_by_voice(
 
 
 async def test_inbound_opt_out_by_voice(
-    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg
+    runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+    demo_ids: dict[str, str], leg: Leg
 ) -> None:
     number = "+15550100124"
     assert await records.has_consent(number, Channel.VOICE)
     runtime.record_audio = True  # configuration: keep (encrypted) call audio
     call = make_call(leg, Direction.INBOUND, number, "+15550100100")
     patient = ScriptedPatient(leg.patient, runtime.tts)
-    agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
-                                                   "direction": "inbound"}))
+    agent_task = asyncio.create_task(agent(call, INBOUND))
     # A second "stop" is spoken only if the first was not understood (as a person would).
     await asyncio.wait_for(patient.run(["Please stop calling me.", "Stop calling me."],
                                        ended=call.ended), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
 
-    assert result.outcome == "opted_out", result.path
+    assert result.kind is OutcomeKind.OPTED_OUT, result
     assert not await records.has_consent(number, Channel.VOICE)
     assert (await records.dnc_status(number)).org
     history = await records.consent_history(uuid.UUID(demo_ids["pat-1002"]))
@@ -128,13 +140,13 @@ async def test_inbound_opt_out_by_voice(
 
 
 async def test_audio_not_recorded_by_default(
-    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg
+    runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+    demo_ids: dict[str, str], leg: Leg
 ) -> None:
     assert runtime.record_audio is False
     call = make_call(leg, Direction.INBOUND, "+15550100125", "+15550100100")
     patient = ScriptedPatient(leg.patient, runtime.tts)
-    agent_task = asyncio.create_task(handle(call, {"runtime": runtime,
-                                                   "direction": "inbound"}))
+    agent_task = asyncio.create_task(agent(call, INBOUND))
     await asyncio.wait_for(patient.run(["Stop calling me.", "Stop calling me."],
                                        ended=call.ended), timeout=240)
     await asyncio.wait_for(agent_task, timeout=30)
@@ -142,24 +154,26 @@ async def test_audio_not_recorded_by_default(
 
 
 async def test_prompts_with_phi_never_reach_the_disk_cache(
-    runtime: AgentRuntime, records: Records, demo_ids: dict[str, str], leg: Leg,
-    settings: Any,
+    runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+    demo_ids: dict[str, str], leg: Leg, settings: Any,
 ) -> None:
     """Synthesised audio of a prompt naming the patient or the appointment is PHI: it is
     cached in memory only; the disk cache holds only prompts without record fields."""
     call = make_call(leg, Direction.OUTBOUND, "+15550100123", "+15550100123")
     patient = ScriptedPatient(leg.patient, runtime.tts, answer_first=True)
-    agent_task = asyncio.create_task(handle(call, {
-        "runtime": runtime, "direction": "outbound", "workflow": "appointment_reminder",
-        "patient_id": demo_ids["pat-1001"]}))
+    observer = TraceKeeper()  # this call's raw turns, for this test only
+    agent_task = asyncio.create_task(agent(call, reminder(demo_ids["pat-1001"]),
+                                           observer=observer))
     await asyncio.wait_for(patient.run(["Hello?", "Stop calling me.", "Stop calling me."],
                                        ended=call.ended), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
-    assert result.outcome == "opted_out"
+    assert result.kind is OutcomeKind.OPTED_OUT
     cache = runtime.tts.cache
-    opening = next(text for who, text in result.redacted if who == "agent")
+    stored = await records.call_transcript(call.call_id)  # as stored: redacted
+    opening = next(text for who, text in stored if who == "agent")
     assert "[NAME]" in opening  # the opening names the patient ...
-    spoken = [text for who, text in _raw_turns(result) if who == "agent"]
+    [trace] = observer.traces
+    spoken = [text for who, text in trace.turns if who == "agent"]
     on_disk = {p.name for p in cache.dir.glob("*.pcm")} if cache.dir else set()
     assert on_disk, "PHI-free prompts are cached on disk"
     for text in spoken:
@@ -168,5 +182,20 @@ async def test_prompts_with_phi_never_reach_the_disk_cache(
             assert cache.get(text) is not None  # but is served from memory
 
 
-def _raw_turns(result: Any) -> list[tuple[str, str]]:
-    return list(result.raw_turns)
+
+async def test_a_call_at_its_length_limit_ends_with_its_record_and_leaves_no_task(
+    runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+    demo_ids: dict[str, str], leg: Leg
+) -> None:
+    """The call's TaskGroup owns everything the conversation started: when the length
+    limit cuts the call mid-prompt, no task of it is left, and the record is stored."""
+    call = make_call(leg, Direction.INBOUND, "+15550100125", "+15550100100")
+    before = asyncio.all_tasks()
+    result = await asyncio.wait_for(
+        agent(call, CallContext(direction=Direction.INBOUND, max_duration_s=2.0)), timeout=60)
+    assert result.kind is OutcomeKind.LENGTH_LIMIT, result
+    assert call.ended.is_set()
+    assert asyncio.all_tasks() == before
+    stored = await records.call_record(call.call_id)
+    assert stored is not None
+    assert stored.outcome == "length_limit"

@@ -1,5 +1,5 @@
 """The e2e tests share the voice agent's fixtures (settings, seeded clinic, runtime)."""
 
-from tests.agent.conftest import demo_ids, runtime, settings
+from tests.agent.conftest import agent, demo_ids, runtime, settings
 
-__all__ = ["demo_ids", "runtime", "settings"]
+__all__ = ["agent", "demo_ids", "runtime", "settings"]

@@ -22,15 +22,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.handler import AgentRuntime, handle
+from agent.handler import AgentRuntime, VoiceCallHandler
 from carrier.call import Call, Clearance, DialRequest
 from carrier.gateway import Gateway
-from carrier.plugin import CallContext
+from carrier.plugin import OutcomeKind
 from carrier.records.store import Channel, Records
 from carrier.settings import Settings, SipSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
 from carrier.stir_setup import StirRuntime, build_stir
 from stir_shaken.aio import verify_fetching
+from tests.agent.conftest import GatewayAgent
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
@@ -38,6 +39,7 @@ pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mar
 
 
 async def write_wav(rt: AgentRuntime, text: str, path: Path) -> Path:
+    assert rt.tts is not None
     pcm = await rt.tts.synthesize(text)
     pcm = np.concatenate([pcm, np.zeros(1600, dtype=np.int16)])
     with wave.open(str(path), "wb") as w:
@@ -46,17 +48,6 @@ async def write_wav(rt: AgentRuntime, text: str, path: Path) -> Path:
         w.setframerate(16000)
         w.writeframes(pcm.astype("<i2").tobytes())
     return path
-
-
-def typed(runtime: AgentRuntime) -> Any:
-    """``agent.handler.handle`` (its result keeps the path these tests check) behind the
-    gateway's typed ``CallHandler`` contract."""
-    async def handler(call: Call, ctx: CallContext) -> Any:
-        return await handle(call, {
-            "runtime": runtime, "direction": ctx.direction.value, "trunk": ctx.trunk,
-            "patient_id": ctx.patient_id, "appointment_id": ctx.appointment_id,
-            "workflow": ctx.extra.get("workflow")})
-    return handler
 
 
 async def speak_when_agent_pauses(phone: PjsuaPeer, handle: int, wavs: list[Path], *,
@@ -116,15 +107,15 @@ def with_trunk(settings: Settings, port: int) -> Settings:
 
 
 async def test_outbound_reminder_confirmed_by_voice_over_sip(
-        settings: Settings, runtime: AgentRuntime, records: Records, demo_ids: dict[str, str],
-        stir: StirRuntime, tmp_path: Path) -> None:
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
     script = ["Hello?", "Yes, speaking.", "March fifth, nineteen eighty.",
               "Yes, I will come. Confirm."]
     wavs = [await write_wav(runtime, t, tmp_path / f"a{i}.wav") for i, t in enumerate(script)]
     async with PjsuaPeer.start("udp", user="patient", auto_answer=200,
                                log_dir=tmp_path) as phone:
         s = with_trunk(settings, phone.ports["udp"])
-        gw = Gateway(s, handler=typed(runtime), audit=records.audit,
+        gw = Gateway(s, handler=GatewayAgent(agent), audit=records.audit,
                      stir=stir.context,
                      endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
         await gw.start()
@@ -141,18 +132,19 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
             verified = await verify_fetching(stir.context.verifier, stir.context.fetcher,
                                              [i.strip() for i in identity], "+15550100100",
                                              "+15550100123", now=time.time())
-            agent = asyncio.create_task(gw.run_outbound(call, {
-                "workflow": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
+            running = asyncio.create_task(gw.run_outbound(call, {
+                "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
                 "appointment_id": "appt-1"}))
             await phone.wait_media_active(call=handle_, timeout=10)
             await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True)
-            result = await asyncio.wait_for(agent, timeout=120)
+            result = await asyncio.wait_for(running, timeout=120)
         finally:
             await gw.close()
 
     assert verified.ok, verified
     assert verified.attest == "A"
-    assert result.outcome == "confirmed", result.path
+    assert result.kind is OutcomeKind.CONFIRMED, result
+    assert result.detail == "confirmed"
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"
     stored = " ".join(t for _, t in await records.call_transcript(call.call_id))
@@ -168,14 +160,15 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
 
 
 async def test_inbound_opt_out_by_voice_over_sip(
-        settings: Settings, runtime: AgentRuntime, records: Records, demo_ids: dict[str, str],
-        stir: StirRuntime, tmp_path: Path) -> None:
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
     number = "+15550100124"
     assert await records.has_consent(number, Channel.VOICE)
     wav = await write_wav(runtime, "Stop calling me, please.", tmp_path / "stop.wav")
     again = await write_wav(runtime, "Stop calling me.", tmp_path / "again.wav")
     s = with_trunk(settings, 9)
-    gw = Gateway(s, handler=typed(runtime), audit=records.audit,
+    handler = GatewayAgent(agent)
+    gw = Gateway(s, handler=handler, audit=records.audit,
                  stir=stir.context,
                  endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
     await gw.start()
@@ -192,11 +185,13 @@ async def test_inbound_opt_out_by_voice_over_sip(
             if not any(ev.get("state") == "DISCONNECTED"
                        for ev in phone.events("call_state")):
                 await phone.wait_state("DISCONNECTED", call=handle_, timeout=120)
+        await handler.next_outcome(wait_s=60)  # the agent has stored its records
     finally:
         await gw.close()
 
-    result = runtime.results[-1]
-    assert result.outcome == "opted_out", (result.path, result.redacted)
+    [result] = handler.outcomes  # what the handler returned for this one call
+    assert result.kind is OutcomeKind.OPTED_OUT, result
+    assert result.detail == "opted_out"
     assert not await records.has_consent(number, Channel.VOICE)
     assert (await records.dnc_status(number)).org
     row = await records.pool.fetchrow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
@@ -47,17 +48,19 @@ async def test_recorded_call_frames_in_transcripts_out(whisper_dir: Path) -> Non
         await stt.transcribe(silence(1.0))
     await stt.start()
     try:
-        streaming = StreamingTranscriber(
-            stt,
-            Endpointer(EndpointConfig(hangover_ms=600)),
-            StreamingConfig(),
-            hints=Hints(expected=("yes", "no")),
-        )
-        starts = []
-        for frame in frames(call):
-            starts += [e for e in streaming.feed(frame) if isinstance(e, SpeechStart)]
-        first, second = await streaming.next_turn(), await streaming.next_turn()
-        await streaming.aclose()
+        async with asyncio.TaskGroup() as tg:
+            streaming = StreamingTranscriber(
+                stt,
+                Endpointer(EndpointConfig(hangover_ms=600)),
+                StreamingConfig(),
+                tasks=tg,
+                hints=Hints(expected=("yes", "no")),
+            )
+            starts = []
+            for frame in frames(call):
+                starts += [e for e in streaming.feed(frame) if isinstance(e, SpeechStart)]
+            first, second = await streaming.next_turn(), await streaming.next_turn()
+            await streaming.aclose()
     finally:
         await stt.close()
     assert len(starts) == 2

@@ -54,93 +54,102 @@ def make(stt: ScriptedStt, **kw) -> StreamingTranscriber:
 
 
 async def test_partial_at_pause_is_reused_at_end_of_speech() -> None:
-    stt = ScriptedStt()
-    st = make(stt)
-    await feed(st, "#" * 50 + "." * 40)
-    turn = await st.next_turn()
-    assert turn.reused_partial
-    assert turn.partials == 1
-    assert len(stt.calls) == 1  # nothing left to transcribe at the end
-    assert turn.endpoint_at - turn.end == pytest.approx(0.6)
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt()
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 50 + "." * 40)
+        turn = await st.next_turn()
+        assert turn.reused_partial
+        assert turn.partials == 1
+        assert len(stt.calls) == 1  # nothing left to transcribe at the end
+        assert turn.endpoint_at - turn.end == pytest.approx(0.6)
+        await st.aclose()
 
 
 async def test_speech_after_a_pause_gets_a_new_partial() -> None:
-    stt = ScriptedStt()
-    st = make(stt)
-    await feed(st, "#" * 30 + "." * 15 + "#" * 30 + "." * 40)
-    turn = await st.next_turn()
-    assert turn.partials == 2
-    assert turn.reused_partial
-    assert stt.calls[1] > stt.calls[0]  # the second partial covers all the speech
-    assert len(stt.calls) == 2
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt()
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 30 + "." * 15 + "#" * 30 + "." * 40)
+        turn = await st.next_turn()
+        assert turn.partials == 2
+        assert turn.reused_partial
+        assert stt.calls[1] > stt.calls[0]  # the second partial covers all the speech
+        assert len(stt.calls) == 2
+        await st.aclose()
 
 
 async def test_busy_workers_mean_no_partials_and_one_final_transcription() -> None:
-    stt = ScriptedStt(busy=True)
-    st = make(stt)
-    await feed(st, "#" * 50 + "." * 40)
-    turn = await st.next_turn()
-    assert (turn.partials, turn.reused_partial, len(stt.calls)) == (0, False, 1)
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt(busy=True)
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 50 + "." * 40)
+        turn = await st.next_turn()
+        assert (turn.partials, turn.reused_partial, len(stt.calls)) == (0, False, 1)
+        await st.aclose()
 
 
 async def test_without_early_transcription_only_the_final_one_runs() -> None:
-    stt = ScriptedStt()
-    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
-    st = StreamingTranscriber(stt, ep, StreamingConfig(early=False))
-    await feed(st, "#" * 50 + "." * 40)
-    turn = await st.next_turn()
-    assert (turn.partials, turn.reused_partial, len(stt.calls)) == (0, False, 1)
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt()
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        st = StreamingTranscriber(stt, ep, StreamingConfig(early=False), tasks=tg)
+        await feed(st, "#" * 50 + "." * 40)
+        turn = await st.next_turn()
+        assert (turn.partials, turn.reused_partial, len(stt.calls)) == (0, False, 1)
+        await st.aclose()
 
 
 async def test_complete_answer_ends_the_turn_early() -> None:
-    stt = ScriptedStt("yes")
-    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
-    cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=300)
-    st = StreamingTranscriber(stt, ep, cfg, is_complete=lambda text: text == "yes")
-    await feed(st, "#" * 20 + "." * 40)
-    turn = await st.next_turn()
-    assert turn.complete
-    assert turn.reused_partial
-    assert turn.endpoint_at - turn.end == pytest.approx(0.3)
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt("yes")
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=300)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=lambda text: text == "yes")
+        await feed(st, "#" * 20 + "." * 40)
+        turn = await st.next_turn()
+        assert turn.complete
+        assert turn.reused_partial
+        assert turn.endpoint_at - turn.end == pytest.approx(0.3)
+        await st.aclose()
 
 
 async def test_complete_answer_with_short_hangover_ends_at_once() -> None:
-    stt = ScriptedStt("yes")
-    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
-    cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=200)
-    st = StreamingTranscriber(stt, ep, cfg, is_complete=lambda text: True)
-    await feed(st, "#" * 20 + "." * 40)
-    turn = await st.next_turn()
-    assert turn.reason is EndReason.FORCED
-    assert turn.endpoint_at - turn.end == pytest.approx(0.2)
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt("yes")
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=200)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=lambda text: True)
+        await feed(st, "#" * 20 + "." * 40)
+        turn = await st.next_turn()
+        assert turn.reason is EndReason.FORCED
+        assert turn.endpoint_at - turn.end == pytest.approx(0.2)
+        await st.aclose()
 
 
 async def test_incomplete_answer_keeps_the_normal_hangover() -> None:
-    stt = ScriptedStt("my date of birth is")
-    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
-    st = StreamingTranscriber(
-        stt, ep, StreamingConfig(complete_hangover_ms=200), is_complete=lambda t: "19" in t
-    )
-    await feed(st, "#" * 20 + "." * 40)
-    turn = await st.next_turn()
-    assert not turn.complete
-    assert turn.endpoint_at - turn.end == pytest.approx(0.6)
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt("my date of birth is")
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        st = StreamingTranscriber(
+            stt, ep, StreamingConfig(complete_hangover_ms=200), tasks=tg,
+                is_complete=lambda t: "19" in t
+        )
+        await feed(st, "#" * 20 + "." * 40)
+        turn = await st.next_turn()
+        assert not turn.complete
+        assert turn.endpoint_at - turn.end == pytest.approx(0.6)
+        await st.aclose()
 
 
 async def test_turns_come_out_in_order() -> None:
-    stt = ScriptedStt()
-    st = make(stt)
-    await feed(st, ("#" * 20 + "." * 35) * 3)
-    turns: list[TurnResult] = [await st.next_turn() for _ in range(3)]
-    assert [t.onset for t in turns] == sorted(t.onset for t in turns)
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt()
+        st = make(stt, tasks=tg)
+        await feed(st, ("#" * 20 + "." * 35) * 3)
+        turns: list[TurnResult] = [await st.next_turn() for _ in range(3)]
+        assert [t.onset for t in turns] == sorted(t.onset for t in turns)
+        await st.aclose()
 
 
 class FailingStt(ScriptedStt):
@@ -150,28 +159,71 @@ class FailingStt(ScriptedStt):
 
 
 async def test_failed_transcription_surfaces_on_its_turn_and_the_next_turn_works() -> None:
-    stt = FailingStt(busy=True)  # busy: no partials, the final transcription fails
-    st = make(stt)
-    await feed(st, "#" * 20 + "." * 35)
-    with pytest.raises(SttWorkerError):
-        await st.next_turn()
-    st.stt = ScriptedStt("no", busy=True)
-    await feed(st, "#" * 20 + "." * 35)
-    assert (await st.next_turn()).text == "no"
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        stt = FailingStt(busy=True)  # busy: no partials, the final transcription fails
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 20 + "." * 35)
+        with pytest.raises(SttWorkerError):
+            await st.next_turn()
+        st.stt = ScriptedStt("no", busy=True)
+        await feed(st, "#" * 20 + "." * 35)
+        assert (await st.next_turn()).text == "no"
+        await st.aclose()
 
 
 async def test_barge_in_detector_is_fed_by_the_transcriber() -> None:
-    cancels: list[float] = []
-    stt = ScriptedStt()
-    ep = Endpointer(EndpointConfig(), classifier=energy)
-    detector = BargeInDetector(lambda: cancels.append(ep.now))
-    st = StreamingTranscriber(stt, ep, barge_in=detector)
-    detector.playback_started(interruptible=True)
-    events = []
-    for i, ch in enumerate("....#####"):
-        events += st.feed(LOUD if ch == "#" else QUIET, (i + 1) * 0.02)
-    barge = [e for e in events if isinstance(e, BargeIn)]
-    assert barge == [BargeIn(onset=0.08, now=0.14, interrupted=True)]
-    assert cancels == [pytest.approx(0.14)]
-    await st.aclose()
+    async with asyncio.TaskGroup() as tg:
+        cancels: list[float] = []
+        stt = ScriptedStt()
+        ep = Endpointer(EndpointConfig(), classifier=energy)
+        detector = BargeInDetector(lambda: cancels.append(ep.now))
+        st = StreamingTranscriber(stt, ep, tasks=tg, barge_in=detector)
+        detector.playback_started(interruptible=True)
+        events = []
+        for i, ch in enumerate("....#####"):
+            events += st.feed(LOUD if ch == "#" else QUIET, (i + 1) * 0.02)
+        barge = [e for e in events if isinstance(e, BargeIn)]
+        assert barge == [BargeIn(onset=0.08, now=0.14, interrupted=True)]
+        assert cancels == [pytest.approx(0.14)]
+        await st.aclose()
+
+
+class FlakyStt(ScriptedStt):
+    """The first request fails (a worker died), the rest answer."""
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        if not self.calls:
+            self.calls.append(len(pcm16k) // FRAME_SAMPLES)
+            raise SttWorkerError("a speech-to-text worker process died")
+        return await super().transcribe(pcm16k, hints)
+
+
+async def test_a_failed_partial_aborts_neither_the_call_nor_the_turn() -> None:
+    stt = FlakyStt()
+    async with asyncio.TaskGroup() as tg:  # the call's group: a failure here would end it
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 50 + "." * 40)
+        turn = await st.next_turn()
+        assert turn.text == "yes"
+        assert turn.partials == 1
+        assert not turn.reused_partial  # the failed guess is not used; the turn is redone
+        await st.aclose()
+
+
+class StuckStt(ScriptedStt):
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        self.calls.append(len(pcm16k) // FRAME_SAMPLES)
+        await asyncio.Event().wait()  # never answers
+        raise AssertionError("unreachable")
+
+
+async def test_transcriptions_are_tasks_of_the_call_and_stop_with_it() -> None:
+    stt = StuckStt()
+    before = asyncio.all_tasks()
+    async with asyncio.TaskGroup() as tg:
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 30 + "." * 12)  # a pause: a partial starts and hangs
+        assert stt.calls
+        assert len(asyncio.all_tasks() - before) == 1
+        await st.aclose()
+    assert asyncio.all_tasks() == before  # nothing left running after the call

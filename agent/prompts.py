@@ -1,0 +1,55 @@
+"""Which prompts a call may synthesise ahead, and where their audio may be kept.
+
+A prompt filled only from the organisation's own details is the same for every caller:
+its audio is cached on disk and shared. One filled from a patient's record identifies
+someone (even a first name does): its audio stays in memory for that call. Ahead of
+need, a call synthesises both kinds one prompt at a time, only while nothing is being
+synthesised live, so a prompt the caller is waiting for never queues behind them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from agent.workflow.model import Prompt, Workflow
+from agent.workflow.template import fields, render
+
+
+class Preparer(Protocol):
+    async def prepare(self, texts: list[str], *, persist: bool = True) -> int: ...
+
+
+# Template fields that carry no PHI: a prompt using only these may be cached on disk.
+_PLAIN_FIELDS = frozenset({"org_name", "callback_number", "queue_name"})
+
+
+async def prepare_ahead(tts: Preparer, plain: list[str], personal: list[str],
+                        idle: asyncio.Event) -> None:
+    """Synthesise ahead, one prompt at a time, only while nothing is synthesised live."""
+    for texts, persist in ((personal, False), (plain, True)):  # PHI: memory only
+        for text in texts:
+            await idle.wait()
+            await tts.prepare([text], persist=persist)
+
+
+def fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Prompts whose text is known before the call, split into PHI-free ones (cached on
+    disk, shared by every call) and ones filled from the patient's record (memory only)."""
+    plain: list[str] = []
+    personal: list[str] = []
+    for prompt in workflow.prompts.values():
+        try:
+            text = render(prompt.text, record)
+        except (KeyError, ValueError, AttributeError):
+            continue  # depends on an answer from this call; synthesised when needed
+        (personal if is_personal(prompt) else plain).append(text)
+    return plain, personal
+
+
+def is_personal(prompt: Prompt) -> bool:
+    """A prompt filled from anything but the organisation's own details identifies someone
+    (even a first name does), so its audio is never written to disk."""
+    used = {f.split(".")[0] for f in fields(prompt.text)}
+    return bool(prompt.phi or used - _PLAIN_FIELDS)

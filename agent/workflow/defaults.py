@@ -1,0 +1,24 @@
+"""The engine's built-in prompts and the placeholders that stand for slot values in audits.
+
+A workflow may override any built-in prompt by defining one with the same id.
+"""
+
+from __future__ import annotations
+
+DEFAULT_PROMPTS: dict[str, str] = {
+    "optout_goodbye": "Thank you. You will not receive any more calls from {org_name}. Goodbye.",
+    "transfer_notice": "One moment please, I am connecting you with someone from {org_name}.",
+    "wrong_number_goodbye": "I am sorry for the trouble. We will update our records. Goodbye.",
+    "escalation_notice": "I am having trouble understanding. Let me connect you with a member "
+                         "of our staff.",
+    "cancel_disambiguation": "Just to be sure: do you want to cancel your appointment, or stop "
+                             "receiving calls from us? Say appointment, or say stop calls.",
+    "no_match_default": "Sorry, I did not understand that.",
+    "no_input_default": "Sorry, I did not hear anything.",
+}
+# Audit rows name the slot a caller filled, never its value.
+SLOT_PLACEHOLDERS = {"dob": "[DOB]", "date": "[DATE]", "name": "[NAME]", "phone": "[PHONE]",
+                     "member_id": "[MEMBER_ID]", "digits": "[DIGITS]", "zip": "[ZIP]",
+                     "text": "[TEXT]", "carrier": "[CARRIER]", "time": "[TIME]",
+                     "date_pref": "[DATE]", "number": "[NUMBER]", "yes_no": "[ANSWER]",
+                     "choice": "[CHOICE]"}
