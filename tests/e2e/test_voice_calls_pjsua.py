@@ -17,7 +17,6 @@ import uuid
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
