@@ -57,7 +57,7 @@ from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, spoken_phone
 from agent.workflow.runner import Bookkeeping, run_conversation
-from carrier.call import Call, Direction
+from carrier.call import LENGTH_LIMIT_REASON, Call, Direction
 from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
@@ -213,7 +213,7 @@ class VoiceCallHandler:
         conversation = await _LiveConversation.open(rt, call, context, workflow_id)
         result = conversation.result
         async with asyncio.TaskGroup() as tasks:
-            await conversation.run(rt.stt, rt.tts, tasks, context.max_duration_s)
+            await conversation.run(rt.stt, rt.tts, tasks)
         await asyncio.gather(*conversation.sink.pending, return_exceptions=True)
         if observer is not None:
             observer.call_finished(CallTrace(call.call_id, tuple(result.path),
@@ -268,26 +268,23 @@ class _LiveConversation:
         return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
                    sink=sink)
 
-    async def run(self, stt: SpeechToText, tts: TextToSpeech, tasks: asyncio.TaskGroup,
-                  limit_s: float | None) -> None:
-        """Talk until the conversation ends (or the call's length limit), then store it."""
+    async def run(self, stt: SpeechToText, tts: TextToSpeech, tasks: asyncio.TaskGroup
+                  ) -> None:
+        """Talk until the conversation or the call ends, then store the call's record."""
         rt, call = self.rt, self.call
         async with VoiceIO(call.media, stt, tts, tasks=tasks, endpoint=rt.endpoint,
                            streaming=rt.streaming, no_input_s=rt.no_input_s,
                            record=rt.record_audio) as io:
             self._io = io
             try:
-                async with asyncio.timeout(limit_s) as limit:
-                    await self._talk(io, tts, tasks)
-            except TimeoutError:
-                if not limit.expired():
-                    raise  # some other wait ran out: not the call's length limit
-                self.result.outcome = "length_limit"
-                await call.hangup("length_limit")
+                await self._talk(io, tts, tasks)
             except EngineError:
                 log.exception("call %s: the workflow engine refused to go on", call.call_id)
                 self.result.outcome = "engine_error"
                 await call.hangup("error")
+            if call.end_reason == LENGTH_LIMIT_REASON:
+                # The carrier ends a call at its limit (the caller was not the one to go).
+                self.result.outcome = "length_limit"
             await _finish(rt, call, io, self.result, self.known, self.started)
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:

@@ -123,6 +123,10 @@ class MediaLike(Protocol):
     def dtmf_events(self) -> Any: ...
 
 
+LENGTH_LIMIT_REASON = "length-limit"
+"""``Call.end_reason`` of a call the carrier ended at its length limit (``max_duration_s``)."""
+
+
 class Call:
     """One established call leg. Created by the gateway; used by the call handler."""
 

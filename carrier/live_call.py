@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from carrier.call import Call, CallerInfo, CallEvent, Direction
+from carrier.call import LENGTH_LIMIT_REASON, Call, CallerInfo, CallEvent, Direction
 from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext, CallHandler, CallOutcome, OutcomeKind
 from carrier.sip.events import (
@@ -112,7 +112,7 @@ class LiveCall:
         self.limit_reached = True
         await self._audit("call.length_limit", self.call.call_id, "call length limit",
                           {"seconds": int(seconds)})
-        await self.end("length-limit")
+        await self.end(LENGTH_LIMIT_REASON)
         done, _ = await asyncio.wait({handling}, timeout=grace_s)
         if not done:
             handling.cancel()  # once: its finally may still write records
