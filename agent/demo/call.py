@@ -36,7 +36,8 @@ async def demo_call(stack: Any) -> int:
     trunk = settings.trunk(settings.dialer.trunk)
     phone = PatientPhone(rt.tts, trunk.host, trunk.port, DEMO_SCRIPT)
     pid = str(patient_uuid("pat-1001"))
-    print("\n=== demo: appointment reminder to a synthetic patient (Testa, +1 555-010-0123) ===")
+    # No name or number on the console (issue 11 item 9): the patient by record id only.
+    print("\n=== demo: appointment reminder to synthetic patient pat-1001 (number masked) ===")
     _verify_on_arrival(stack, phone)
     for line in DEMO_SCRIPT:  # the patient's voice is ready before the phone rings
         await rt.tts.synthesize(line)

@@ -60,4 +60,7 @@ async def test_serve_demo_call(tmp_path: Path, cluster_base: Path) -> None:
     assert "compliance gate:" in text, (text, err.decode()[-3000:])
     assert "--- records written ---" in text, (text, err.decode()[-3000:])
     assert "audit hash chain: intact" in text
+    # The console shows no patient name, number or date of birth (issue 11 item 9).
+    for phi in ("Testa", "Patientson", "5550100123", "555-010-0123", "1980", "March"):
+        assert phi not in text, phi
     assert proc.returncode in (0, 1), err.decode()[-3000:]  # 1: not confirmed by voice
