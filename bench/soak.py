@@ -234,19 +234,23 @@ class Soak:
                                              encoding="ascii")
         call_id = f"soak{n:05d}-{self.args.seed}"
         limit = 2 * shape.hangup_ms / 1000 + (90 if shape.kind == "no_ack" else 60)
-        argv = ["sipp", f"127.0.0.1:{self.sip_port}", "-sf", str(folder / "scenario.xml"),
-                "-s", INTAKE, "-i", "127.0.0.1", "-p", str(free_port()), "-mi", "127.0.0.1",
-                "-mp", str(free_port() & ~1), "-m", "1", "-nostdin", "-timeout",
-                f"{int(limit)}s", "-timeout_error", "-cid_str", f"{call_id}@%s",
-                "-trace_msg", "-message_file", str(folder / "messages.log"),
-                "-trace_err", "-error_file", str(folder / "errors.log")]
         self.active += 1
         t0 = time.monotonic()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=folder, stdout=asyncio.subprocess.DEVNULL,
-                stderr=(folder / "stderr.txt").open("wb"))
-            code = await proc.wait()
+            for _ in range(3):  # a port taken between free_port() and SIPp's bind: new ports
+                argv = ["sipp", f"127.0.0.1:{self.sip_port}", "-sf",
+                        str(folder / "scenario.xml"), "-s", INTAKE, "-i", "127.0.0.1",
+                        "-p", str(free_port()), "-mi", "127.0.0.1",
+                        "-mp", str(free_port() & ~1), "-m", "1", "-nostdin", "-timeout",
+                        f"{int(limit)}s", "-timeout_error", "-cid_str", f"{call_id}@%s",
+                        "-trace_msg", "-message_file", str(folder / "messages.log"),
+                        "-trace_err", "-error_file", str(folder / "errors.log")]
+                with (folder / "stderr.txt").open("wb") as err:
+                    proc = await asyncio.create_subprocess_exec(
+                        *argv, cwd=folder, stdout=asyncio.subprocess.DEVNULL, stderr=err)
+                    code = await proc.wait()
+                if code == 0 or _sent_anything(folder / "messages.log"):
+                    break
         finally:
             self.active -= 1
         self.results.append(CallResult(n, f"{call_id}@127.0.0.1", shape, code,
@@ -355,6 +359,10 @@ class Soak:
             await sampler
             self.sample()
             print(f"stopping the server; exit {await self.stop_server()}", flush=True)
+
+
+def _sent_anything(trace: Path) -> bool:
+    return trace.exists() and "message sent" in trace.read_text(encoding="latin-1")
 
 
 def _row(s: Sample) -> str:
