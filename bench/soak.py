@@ -481,9 +481,11 @@ def main() -> int:
         print(f"server command: {shlex.join(soak.cmd)}")
         print(f"audit chain: {verify(work, 'audit', 'verify-chain')}")
         print(f"consent chain: {verify(work, 'consent', 'verify')}")
-        spooled = list((work / "data" / "spool").glob("*"))
+        spooled = [p for p in (work / "data" / "spool").rglob("*")
+                   if p.is_file() and p.stat().st_size > 0]
         if spooled:
-            print(f"spool: {len(spooled)} files left unreplayed")
+            print(f"spool: {len(spooled)} non-empty files left: "
+                  f"{', '.join(p.name for p in spooled)}")
         return report(soak, call_records(work))
     finally:
         if soak.server is not None and soak.server.poll() is None:
