@@ -27,7 +27,7 @@ seconds one fault is injected, in turn:
 
 Every ``--sample-every`` seconds the server process's RSS and open file descriptors, and
 the summed RSS of its child processes (speech workers), are sampled from ``/proc`` and
-printed.
+printed, with the answer of the stack's own health probe (``GET /health``: 200, 503).
 
 At the end: calls attempted / answered / refused with a SIP code / lost, where a call is
 *lost* if it was answered and its call record is missing from the database, or if it
@@ -50,6 +50,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import warnings
 from pathlib import Path
 
@@ -108,6 +110,7 @@ class Sample:
     attempted: int
     answered: int
     active: int
+    health: str  # the stack's own GET /health answer: 200, 503 or "-" (no answer)
 
 
 def free_port() -> int:
@@ -134,7 +137,7 @@ def carrier_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "carrier.cli"]
 
 
-def write_config(work: Path, sip_port: int) -> Path:
+def write_config(work: Path, sip_port: int, health_port: int) -> Path:
     """A copy of ``config/`` that serves on ``sip_port`` from ``work/data``, dialer off."""
     cfg = work / "config"
     subprocess.run(["cp", "-r", str(REPO / "config"), str(cfg)], check=True)
@@ -143,6 +146,7 @@ def write_config(work: Path, sip_port: int) -> Path:
     main.setdefault("sip", {}).update(udp_port=sip_port, tcp_port=sip_port,
                                       tls_port=free_sip_port())
     main.setdefault("dialer", {})["enabled"] = False  # inbound soak: no reminder calls
+    main.setdefault("health", {})["port"] = health_port
     main.setdefault("speech", {})["stt_model_dir"] = str(MODEL_CACHE)
     (cfg / "carrier.yaml").write_text(yaml.safe_dump(main, sort_keys=False), encoding="utf-8")
     return cfg
@@ -180,6 +184,7 @@ class Soak:
         self.started = 0.0
         self.server: subprocess.Popen[bytes] | None = None
         self.sip_port = 0
+        self.health_port = 0
         self.tasks: set[asyncio.Task[None]] = set()  # calls and faults in flight
         self.cmd: list[str] = []
 
@@ -187,7 +192,8 @@ class Soak:
 
     def spawn_server(self, run_for: float) -> None:
         self.sip_port = free_sip_port()
-        cfg = write_config(self.work, self.sip_port)
+        self.health_port = free_sip_port()
+        cfg = write_config(self.work, self.sip_port, self.health_port)
         self.cmd = [*carrier_cmd(), "--config-dir", str(cfg), "serve", "--for", f"{run_for:.0f}"]
         out = (self.work / "server.out").open("wb")
         err = (self.work / "server.err").open("wb")
@@ -299,20 +305,31 @@ class Soak:
 
     # --- sampling ---------------------------------------------------------------------------
 
-    def sample(self) -> Sample:
+    def health(self) -> str:
+        url = f"http://127.0.0.1:{self.health_port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as answer:
+                return str(answer.status)
+        except urllib.error.HTTPError as exc:
+            return str(exc.code)
+        except (OSError, ValueError):
+            return "-"
+
+    async def sample(self) -> Sample:
         assert self.server is not None
         pid = self.server.pid
         rss, fds = proc_status(pid)
         kids = sum(proc_status(k)[0] for k in descendants(pid))
+        health = await asyncio.to_thread(self.health)
         s = Sample(time.monotonic() - self.started, rss, fds, kids, self.attempted,
-                   sum(r.answered for r in self.results), self.active)
+                   sum(r.answered for r in self.results), self.active, health)
         self.samples.append(s)
         print(_row(s), flush=True)
         return s
 
     async def sampler(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self.sample()
+            await self.sample()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.args.sample_every)
 
@@ -327,7 +344,7 @@ class Soak:
         print(f"server up (pid {self.server.pid if self.server else '?'}, SIP udp/tcp "
               f"{self.sip_port}); {load()}", flush=True)
         print(f"{'t (s)':>6} {'RSS MB':>7} {'fds':>5} {'children MB':>11} {'attempted':>9} "
-              f"{'answered':>8} {'active':>6}", flush=True)
+              f"{'answered':>8} {'active':>6} {'health':>6}", flush=True)
         self.started = time.monotonic()
         stop = asyncio.Event()
         sampler = asyncio.create_task(self.sampler(stop))
@@ -357,7 +374,7 @@ class Soak:
             await asyncio.sleep(5)  # let the server finish writing the last calls
             stop.set()
             await sampler
-            self.sample()
+            await self.sample()
             print(f"stopping the server; exit {await self.stop_server()}", flush=True)
 
 
@@ -367,7 +384,7 @@ def _sent_anything(trace: Path) -> bool:
 
 def _row(s: Sample) -> str:
     return (f"{s.t:6.0f} {s.rss_kb / 1024:7.1f} {s.fds:5d} {s.children_rss_kb / 1024:11.1f} "
-            f"{s.attempted:9d} {s.answered:8d} {s.active:6d}")
+            f"{s.attempted:9d} {s.answered:8d} {s.active:6d} {s.health:>6}")
 
 
 def call_records(work: Path) -> set[str]:
