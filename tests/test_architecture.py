@@ -47,7 +47,8 @@ PURE_CORES: tuple[str, ...] = (
     "carrier/sip/message.py", "carrier/sip/headers.py", "carrier/sip/uri.py",
     "carrier/sip/sdp.py", "carrier/sip/digest.py", "carrier/sip/transaction*.py",
     "carrier/sip/dialog*.py", "carrier/sip/ua.py", "carrier/sip/ua_config.py",
-    "carrier/sip/authretry.py",
+    "carrier/sip/authretry.py", "carrier/sip/framing.py", "carrier/sip/refusal.py",
+    "carrier/sip/policy.py",
     # The INVITE session as a table (issue 10: InviteSession and its parts).
     "carrier/sip/session*.py", "carrier/sip/invite_session.py",
     "media/rtp.py", "media/rtcp.py", "media/g711.py", "media/jitter.py", "media/dtmf.py",
