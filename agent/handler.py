@@ -282,10 +282,16 @@ class _LiveConversation:
                 log.exception("call %s: the workflow engine refused to go on", call.call_id)
                 self.result.outcome = "engine_error"
                 await call.hangup("error")
-            if call.end_reason == LENGTH_LIMIT_REASON:
-                # The carrier ends a call at its limit (the caller was not the one to go).
-                self.result.outcome = "length_limit"
-            await _finish(rt, call, io, self.result, self.known, self.started)
+            except Exception:  # re-raised: the outcome is only named first
+                self.result.outcome = self.result.outcome or "failed"
+                raise
+            finally:
+                # However the conversation ended (a fault, a cancel at the length limit,
+                # a hang-up racing a transfer), the call's record and transcript are stored.
+                if call.end_reason == LENGTH_LIMIT_REASON:
+                    # The carrier ends a call at its limit (the caller was not the one to go).
+                    self.result.outcome = "length_limit"
+                await _finish(rt, call, io, self.result, self.known, self.started)
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:
         if self.call.direction is Direction.OUTBOUND:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from carrier.call import LENGTH_LIMIT_REASON, Call, CallerInfo, CallEvent, Direction
 from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext, CallHandler, CallOutcome, OutcomeKind
+from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import (
     CallEnded,
     DtmfReceived,
@@ -157,9 +158,20 @@ class LiveCall:
 
     async def _transfer(self, target: str, summary: Mapping[str, Any]) -> bool:
         sip = self.sip
-        self._refer(target)
         ok = False
         status = 0
+        if self.call.ended.is_set():
+            # The caller went first (a hang-up racing the agent's transfer): nothing to refer.
+            await self._audit("call.transfer", sip.call_id, "call already ended",
+                              {"status": 481, "ok": False})
+            return False
+        try:
+            self._refer(target)
+        except LocalProtocolError:
+            # The dialog ended between the check and the REFER (BYE in flight).
+            await self._audit("call.transfer", sip.call_id, "dialog ended",
+                              {"status": 481, "ok": False})
+            return False
         try:
             async with asyncio.timeout(TRANSFER_TIMEOUT_S):
                 while True:

@@ -284,3 +284,23 @@ async def test_trunk_with_digest_challenge(started, tmp_path: Path, monkeypatch)
             assert "Proxy-Authorization: Digest" in incoming["msg"]
             assert 'algorithm=SHA-256' in incoming["msg"]
             await call.hangup("done")
+
+
+async def test_transfer_after_the_caller_hung_up_is_a_failed_transfer(started,
+                                                                       tmp_path: Path) -> None:
+    """A hang-up racing the agent's transfer (found by bench/soak.py): the REFER is not
+    sent on a terminated dialog; transfer() says False instead of raising, so the handler
+    goes on to store its record (before: LocalProtocolError out of the handler)."""
+    result = Notes()
+
+    async def handler(call: Call, ctx: dict[str, Any]) -> None:
+        await asyncio.wait_for(call.ended.wait(), timeout=15)
+        result["ok"] = await call.transfer("sip:frontdesk@127.0.0.1:9", {"summary": "x"})
+
+    async with started(handler) as gw, PjsuaPeer.start(
+            "udp", user="+15550100125", log_dir=tmp_path) as phone:
+        handle = await phone.call(f"sip:+15550100100@127.0.0.1:{gw.endpoint.port('UDP')}")
+        await phone.wait_state("CONFIRMED", call=handle, timeout=10)
+        await phone.hangup(handle)
+        await result.wait("ok", timeout=10)
+    assert result["ok"] is False
