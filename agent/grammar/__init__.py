@@ -16,11 +16,12 @@ from agent.grammar.answers import cancel_or_stop, frequency, screening_yes_no
 from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
 from agent.grammar.intents import QUESTION_INTENTS, detect, yes_no
-from agent.grammar.normalize import clean
+from agent.grammar.normalize import FILLERS, clean
 from agent.grammar.times import parse_time
 
 __all__ = [
-    "GLOBAL_INTENTS", "INTENTS", "QUESTION_INTENTS", "SLOT_TYPES", "DatePreference", "Interpretation",
+    "GLOBAL_INTENTS", "INTENTS", "QUESTION_INTENTS", "SLOT_TYPES", "DatePreference",
+    "Interpretation",
     "parse_slot", "understand", "yes_no",
 ]
 
@@ -34,8 +35,10 @@ SlotValue = str | int | bool | dt.date | dt.time | DatePreference
 
 
 def _text(text: str, _now: dt.datetime, _opts: int, _lex: CarrierLexicon) -> SlotValue | None:
-    cleaned = clean(text)
-    return cleaned if len(cleaned) >= 2 else None
+    """Free text kept in the caller's own words (a reason for the visit), hesitations out."""
+    if len(clean(text)) < 2:
+        return None
+    return " ".join(w for w in text.split() if w.strip(",.").lower() not in FILLERS).strip()
 
 
 Parser = Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]

@@ -58,6 +58,9 @@ def frequency(text: str) -> int | None:
 
 def screening_yes_no(text: str, *, often: bool = False) -> bool | None:
     """Yes/no to a screening question; ``often`` questions need "more than half the days"."""
+    if re.match(r"not (?:right now|now|currently|anymore|any more|these days|lately)\b",
+                clean(text)):
+        return False  # "do you take sleeping pills?" "not right now": a no, not a deferral
     level = frequency(text)
     if level is not None:
         return level >= (2 if often else 1)
@@ -80,7 +83,7 @@ _NEGATED = r"\b(?:not|no|don't|dont|keep)\s+(?:the\s+|my\s+)?"
 def cancel_or_stop(text: str) -> str | None:
     """"appointment", "stop_calls", or None when the answer does not say which."""
     cleaned = clean(text)
-    calls = bool(_CALLS.search(cleaned)) or is_opt_out(cleaned) and cleaned.split() != ["cancel"]
+    calls = bool(_CALLS.search(cleaned)) or (is_opt_out(cleaned) and cleaned.split() != ["cancel"])
     appointment = bool(_APPOINTMENT.search(cleaned))
     if re.search(_NEGATED + r"(?:calls|reminders|messages)\b", cleaned):
         calls = False

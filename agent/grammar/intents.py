@@ -24,7 +24,8 @@ AFFIRM_PHRASES = (
     "that's right", "thats right", "that is right", "that's correct", "that is correct",
     "that's me", "thats me", "this is he", "this is she", "this is him", "this is her",
     "speaking", "it's me", "its me", "it is me", "it's her", "it's him", "you got her",
-    "you got him", "you've got her", "you've got him", "that'd be me", "you got it", "sounds good", "that works", "that's fine", "that is fine",
+    "you got him", "you've got her", "you've got him", "that'd be me", "you got it",
+    "sounds good", "that works", "that's fine", "that is fine",
     "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uhhuh",
     "mhm", "yes", "yeah", "yea", "yep", "yup", "ya", "sure", "correct", "right", "absolutely",
     "definitely", "certainly", "affirmative", "ok", "okay", "alright", "all right", "fine",
@@ -197,7 +198,8 @@ def _first_hit(cleaned: str, phrases: tuple[str, ...]) -> int | None:
 
 def yes_no(text: str) -> bool | None:
     """True for yes, False for no, None when neither (the earliest answer wins)."""
-    cleaned = clean(text)
+    # "right now", "all right then" as a time word: not an answer
+    cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
     deny = _first_hit(cleaned, DENY_PHRASES)
     affirm = _first_hit(cleaned, AFFIRM_PHRASES)
     if deny is None and affirm is None:
@@ -270,4 +272,6 @@ def detect(text: str) -> frozenset[str]:
         found.add("deny")
     if "i don't know" in cleaned or "dont know" in cleaned:
         found.discard("deny")
+    if "later" in found:  # "not right now", "sure, but I'm driving": a deferral, not a yes
+        found.discard("affirm")
     return frozenset(found)

@@ -31,7 +31,8 @@ NAME_PREFIXES = (
     "my name is", "my name's", "the name is", "name is", "this is", "it's", "its", "i'm", "im",
     "i am", "you're speaking with", "you are speaking with", "speaking with", "it is", "yes",
     "yeah", "sure", "hi", "hello", "hey", "hiya", "good morning", "good afternoon",
-    "good evening", "yes hi", "yeah hi", "that's", "this", "dr", "dr.", "doctor", "mr", "mr.", "mrs",
+    "good evening", "yes hi", "yeah hi", "that's", "this", "dr", "dr.", "doctor", "mr", "mr.",
+    "mrs",
     "mrs.", "ms", "ms.", "miss",
 )
 _NOT_NAME = frozenset({"and", "my", "birthday", "born", "date", "of", "birth", "is", "the", "on",

@@ -49,7 +49,8 @@ CANCEL = ["cancel my appointment", "I want to cancel the appointment", "please c
           "you can cancel it"]
 DONT_KNOW = ["I don't know", "not sure", "no idea", "I'm not sure", "I don't remember"]
 LATER = ["call me back later", "this is not a good time", "I'm driving", "I'm busy right now"]
-NONE = ["the weather is nice", "purple elephant", "hello?", "hmm", "I had pancakes", "my dog is barking", "", "..."]
+NONE = ["the weather is nice", "purple elephant", "hello?", "hmm", "I had pancakes",
+        "my dog is barking", "", "..."]
 
 for t in YES:
     add(t, "affirm")
