@@ -22,9 +22,11 @@ from carrier.dialer.wiring import gate_from_settings, gate_once
 from carrier.plugin import CallOutcome
 from stir_shaken.aio import verify_fetching
 
-DEMO_SCRIPT = ("Hello?", "Yes, this is Testa.", "March fifth, nineteen eighty.",
+# The patient first asks who is calling (or what the call is about): before identity the
+# agent names only the clinic and the purpose, then asks again (issue 12).
+DEMO_SCRIPT = ("Hello?", "Who is this?", "Yes, this is Testa.", "March fifth, nineteen eighty.",
                "Yes, I will be there. Confirm.")
-CALL_IN_SCRIPT = ("Yes, this is Testa.", "March fifth, nineteen eighty.",
+CALL_IN_SCRIPT = ("What's this about?", "Yes, this is Testa.", "March fifth, nineteen eighty.",
                   "Yes, I will be there. Confirm.")
 PATIENT_NUMBER = "+15550100123"
 REMINDER_LINE = "+15550100101"

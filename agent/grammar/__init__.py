@@ -12,29 +12,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.grammar import slots as _slots
+from agent.grammar.answers import cancel_or_stop, frequency, screening_yes_no
 from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
-from agent.grammar.intents import detect, yes_no
-from agent.grammar.normalize import clean
+from agent.grammar.intents import QUESTION_INTENTS, detect, yes_no
+from agent.grammar.normalize import FILLERS, clean
 from agent.grammar.times import parse_time
 
 __all__ = [
-    "GLOBAL_INTENTS", "INTENTS", "SLOT_TYPES", "DatePreference", "Interpretation",
+    "GLOBAL_INTENTS", "INTENTS", "QUESTION_INTENTS", "SLOT_TYPES", "DatePreference",
+    "Interpretation",
     "parse_slot", "understand", "yes_no",
 ]
 
 GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repeat")
 INTENTS = frozenset({
     "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
-    "reschedule", "cancel", "dont_know", "later", "done", "refill",
+    "reschedule", "cancel", "dont_know", "later", "done", "refill", *QUESTION_INTENTS,
 })
 
 SlotValue = str | int | bool | dt.date | dt.time | DatePreference
 
 
 def _text(text: str, _now: dt.datetime, _opts: int, _lex: CarrierLexicon) -> SlotValue | None:
-    cleaned = clean(text)
-    return cleaned if len(cleaned) >= 2 else None
+    """Free text kept in the caller's own words (a reason for the visit), hesitations out."""
+    if len(clean(text)) < 2:
+        return None
+    return " ".join(w for w in text.split() if w.strip(",.").lower() not in FILLERS).strip()
 
 
 Parser = Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]
@@ -42,7 +46,11 @@ Parser = Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]
 
 def _make_parsers() -> dict[str, Parser]:
     return {
-        "yes_no": lambda t, n, o, lex: yes_no(t),
+        "yes_no": lambda t, n, o, lex: screening_yes_no(t),
+        # a screening question asking "often": "sometimes" is not yet a yes
+        "yes_no_often": lambda t, n, o, lex: screening_yes_no(t, often=True),
+        "frequency": lambda t, n, o, lex: frequency(t),
+        "cancel_or_stop": lambda t, n, o, lex: cancel_or_stop(t),
         "dob": lambda t, n, o, lex: parse_date(t, n.date(), birth=True),
         "date": lambda t, n, o, lex: parse_date(t, n.date()),
         "time": lambda t, n, o, lex: parse_time(t),

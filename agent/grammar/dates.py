@@ -45,6 +45,9 @@ class DatePreference:
 
     date: dt.date | None
     part_of_day: str | None
+    days: int = 1  # from ``date``, this many days qualify ("anything next week": 7)
+    earliest: bool = False  # "whatever's earliest": the first open time, said so
+    later_same_day: bool = False  # "later that day": the appointment's day, after its time
 
 
 def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tuple[int | None, int]:  # noqa: PLR0911, PLR0912 - one branch per spoken year form
@@ -136,7 +139,44 @@ def parse_date(text: str, today: dt.date, *, birth: bool = False) -> dt.date | N
             found = _complete(said_year, month, day, today, birth=birth)
             if found is not None:
                 return found
-    return _spoken_digits(toks, today, birth=birth)
+    return _spoken_digits(toks, today, birth=birth) or _three_groups(toks, today, birth=birth)
+
+
+def _three_groups(toks: list[str], today: dt.date, *, birth: bool) -> dt.date | None:
+    """Month, day and year as three numbers, spoken or typed: "3 5 1980", "seven fourteen
+    ninety two", "twelve one sixty five", "oh three oh five eighty"."""
+    for i in range(len(toks)):
+        month, used_m = _small(toks, i, 12)
+        if month is None:
+            continue
+        day, used_d = ordinal(toks, i + used_m)
+        if day is None or day > 31:
+            day, used_d = _cardinal_day(toks, i + used_m) if i + used_m < len(toks) else (None, 0)
+        if day is None:
+            day, used_d = _small(toks, i + used_m, 31)
+        if day is None:
+            continue
+        year, used_y = _year(toks, i + used_m + used_d, today, birth=birth)
+        if year is not None and used_y and 1880 <= year <= today.year + 30:
+            found = _safe(year, month, day)
+            if found is not None:
+                return found
+    return None
+
+
+def _small(toks: list[str], i: int, top: int) -> tuple[int | None, int]:
+    """A month or day number: "3", "03", "three", "oh three", "twelve"."""
+    if i >= len(toks):
+        return None, 0
+    tok = toks[i]
+    if re.fullmatch(r"\d{1,2}", tok) and 1 <= int(tok) <= top:
+        return int(tok), 1
+    if tok in ("oh", "zero") and i + 1 < len(toks) and toks[i + 1] in UNITS:
+        value = UNITS[toks[i + 1]]
+        return (value, 2) if 1 <= value <= 9 else (None, 0)
+    if tok in UNITS and 1 <= UNITS[tok] <= min(top, 19):
+        return UNITS[tok], 1
+    return None, 0
 
 
 def _is_modal_may(toks: list[str], i: int) -> bool:
@@ -233,9 +273,31 @@ def _month_day_digits(toks: list[str], start: int) -> tuple[str, int]:
     return out, i - start
 
 
+_EARLIEST = re.compile(r"\b(?:earliest|soonest|first (?:available|open|opening|thing you have)|"
+                       r"as soon as (?:possible|you can)|asap|next available|anything soon|"
+                       r"whatever you have first|first one you have|sooner the better)\b")
+_SAME_DAY = re.compile(r"\b(?:later (?:that|the same|on that|on the same|in the|that same) day|"
+                       r"same day(?: but)? later|later on the same day|later on that day|"
+                       r"later that afternoon|later in the day)\b")
+_WEEK = re.compile(r"\b(?:next week|the week after|following week|the week of)\b")
+
+
 def parse_relative(text: str, today: dt.date) -> DatePreference | None:
-    """"tomorrow morning", "next Tuesday afternoon", "in three days", "March 5th"."""
-    cleaned = clean(text)
+    """"tomorrow morning", "next Tuesday afternoon", "in three days", "March 5th",
+    "whatever's earliest", "later that day", "anything next week"."""
+    cleaned = clean(text).replace("what's", "whats").replace("whatever's", "whatever is")
+    found = _parse_day_part(cleaned, today)
+    earliest = bool(_EARLIEST.search(cleaned))
+    same_day = bool(_SAME_DAY.search(cleaned))
+    if found is None and not (earliest or same_day):
+        return None
+    day, part, days = found or (None, None, 1)
+    if same_day:
+        day, days = None, 1
+    return DatePreference(day, part, days, earliest, same_day)
+
+
+def _parse_day_part(cleaned: str, today: dt.date) -> tuple[dt.date | None, str | None, int] | None:
     toks = cleaned.split()
     part = next((PARTS_OF_DAY[t] for t in toks if t in PARTS_OF_DAY), None)
     if part is None:
@@ -253,8 +315,8 @@ def parse_relative(text: str, today: dt.date) -> DatePreference | None:
         day = today
     else:
         day = _weekday(toks, today) or _in_days(toks, today)
-        if day is None and "next week" in cleaned:
-            day = today + dt.timedelta(days=7 - today.weekday())
+        if day is None and _WEEK.search(cleaned) and "week of" not in cleaned:
+            return today + dt.timedelta(days=7 - today.weekday()), part, 7
         if day is None:
             found = parse_date(cleaned, today)
             day = found if found is not None and found >= today else None
@@ -262,7 +324,7 @@ def parse_relative(text: str, today: dt.date) -> DatePreference | None:
             day = _day_of_month(toks, today)
     if day is None and part is None:
         return None
-    return DatePreference(day, part)
+    return day, part, 1
 
 
 def _day_of_month(toks: list[str], today: dt.date) -> dt.date | None:

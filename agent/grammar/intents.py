@@ -23,7 +23,9 @@ DENY_PHRASES = (
 AFFIRM_PHRASES = (
     "that's right", "thats right", "that is right", "that's correct", "that is correct",
     "that's me", "thats me", "this is he", "this is she", "this is him", "this is her",
-    "speaking", "you got it", "sounds good", "that works", "that's fine", "that is fine",
+    "speaking", "it's me", "its me", "it is me", "it's her", "it's him", "you got her",
+    "you got him", "you've got her", "you've got him", "that'd be me", "you got it",
+    "sounds good", "that works", "that's fine", "that is fine",
     "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uhhuh",
     "mhm", "yes", "yeah", "yea", "yep", "yup", "ya", "sure", "correct", "right", "absolutely",
     "definitely", "certainly", "affirmative", "ok", "okay", "alright", "all right", "fine",
@@ -74,10 +76,45 @@ CANCEL_PHRASES = (
     "no longer need", "don't need it anymore", "dont need it anymore",
 )
 DONT_KNOW_PHRASES = ("i don't know", "i dont know", "not sure", "no idea", "i'm not sure",
-                     "don't remember", "dont remember", "can't remember", "i forget")
+                     "don't remember", "dont remember", "can't remember", "i forget",
+                     "dunno", "no clue", "beats me", "hard to say", "i couldn't say",
+                     "can't say", "i'm unsure", "unsure", "who knows", "not certain")
 LATER_PHRASES = ("call me back", "call back later", "not a good time", "bad time", "i'm busy",
-                 "im busy", "i'm driving", "call later", "another time to talk")
+                 "im busy", "i'm driving", "im driving", "call later", "another time to talk",
+                 "not right now", "not now", "call me later", "call later", "try me later",
+                 "try again later", "i'm at work", "im at work", "i'm working", "can't talk",
+                 "cant talk", "cannot talk", "in a meeting", "i'm in the car", "busy right now",
+                 "bad moment", "not a good moment", "i'm out", "later please", "maybe later",
+                 "some other time", "not today", "i'm with someone", "i'm at the doctor")
 DONE_PHRASES = ("that's all", "thats all", "nothing else", "that's it", "i'm done", "no more")
+# Questions a caller asks at any point; the engine answers, then asks its question again.
+ASK_WHO_PHRASES = (
+    "who is this", "who's this", "whos this", "who is calling", "who's calling", "whos calling",
+    "who are you", "who is speaking", "who am i speaking", "who am i talking", "who's that",
+    "where are you calling from", "what company", "who do you work for", "is this a robot",
+    "who called", "what office is this", "what number is this",
+)
+ASK_PURPOSE_PHRASES = (
+    "what's this about", "what is this about", "whats this about", "what's this regarding",
+    "what is this regarding", "what's this for", "what is this for", "why are you calling",
+    "what do you want", "what's the call about", "what is the call about", "what's it about",
+    "what is it about", "what's this call", "what is this call", "reason for the call",
+    "purpose of this call", "purpose of the call", "what are you calling about",
+    "what's it regarding", "what is it regarding", "why did you call",
+)
+ASK_PROVIDER_PHRASES = (
+    "which doctor", "what doctor", "who is the appointment with", "who's the appointment with",
+    "who am i seeing", "who will i see", "who will i be seeing", "who am i going to see",
+    "which provider", "what provider", "with which doctor", "who's the doctor",
+    "who is the doctor", "is that with", "what's the doctor's name",
+)
+ASK_TIME_PHRASES = (
+    "what time", "when is it", "when is that", "when was that", "when is the appointment",
+    "when's the appointment", "when's my appointment", "when is my appointment", "what day",
+    "what date", "which day", "when was it", "what's the date", "what was the date",
+    "what was the time", "when do i come",
+)
+QUESTION_INTENTS = ("ask_who", "ask_purpose", "ask_provider", "ask_time")
 REFILL_PHRASES = ("refill", "renew", "more medication", "prescription", "need more")
 
 
@@ -116,7 +153,29 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"appointment\b"),
         re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b"),
     ),
+    "deny": (
+        re.compile(r"\b(?:this is|it's|its|i'm|im|i am) (?:her|his|their|the|a) (?:husband|wife|"
+                   r"son|daughter|mother|mom|father|dad|partner|caregiver|sister|brother|"
+                   r"roommate|friend|nurse|aide|boyfriend|girlfriend|grandson|granddaughter)\b"),
+    ),
+    "later": (
+        re.compile(r"\b(?:isn't|is not|not|isnt) (?:a |really a )?(?:good|great|convenient) "
+                   r"(?:time|moment)\b"),
+        re.compile(r"\b(?:call|ring|try|phone|reach) (?:me |us )?(?:back )?(?:later|tomorrow|"
+                   r"another time|some other time|in an hour|this evening|tonight)\b"),
+        re.compile(r"\b(?:i'm|im|i am) (?:driving|at work|busy|working|in the car|"
+                   r"behind the wheel|on the road|in a meeting|with a patient|cooking)\b"),
+        re.compile(r"\b(?:can't|cannot|can not) (?:talk|speak|do this) (?:right )?now\b"),
+    ),
+    "ask_time": (re.compile(r"^(?:and )?when(?: again)?$"),
+                 re.compile(r"\bremind me (?:what|when|of the) (?:day|time|date)\b"),
+                 re.compile(r"\bwhat (?:day|time|date) (?:was|is|did you say)\b")),
+    "ask_provider": (re.compile(r"\bwith (?:who|whom)\b"),),
     "affirm": (
+        re.compile(r"^(?:yes |yeah |yep )?(?:this is|it's|its|it is) (?!her |his |their |not |"
+                   r"the |my |a |an |about |regarding |fine|good|ok|okay|wrong|bad)"
+                   r"[a-z']+(?: [a-z']+)?(?: speaking| here| yes)?$"),
+        re.compile(r"^[a-z']+(?: [a-z']+)? (?:speaking|here)$"),
         re.compile(r"^(?:you bet|i guess so|guess so|i think so|that would be me|that'd be me|"
                    r"that's her|that's him|you got her|you got him|yes ma'am|yes sir|"
                    r"that's fine|why not|go ahead|please do)\b"),
@@ -139,7 +198,8 @@ def _first_hit(cleaned: str, phrases: tuple[str, ...]) -> int | None:
 
 def yes_no(text: str) -> bool | None:
     """True for yes, False for no, None when neither (the earliest answer wins)."""
-    cleaned = clean(text)
+    # "right now", "all right then" as a time word: not an answer
+    cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
     deny = _first_hit(cleaned, DENY_PHRASES)
     affirm = _first_hit(cleaned, AFFIRM_PHRASES)
     if deny is None and affirm is None:
@@ -193,6 +253,8 @@ def detect(text: str) -> frozenset[str]:
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
+        ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
+        ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),
     )
     for name, phrases in table:
         if any(has_phrase(cleaned, p) for p in phrases) or _pattern_hit(cleaned, name):
@@ -201,7 +263,7 @@ def detect(text: str) -> frozenset[str]:
         return frozenset(found)
     if "cancel" in found:
         found.discard("reschedule")
-    answer = yes_no(cleaned)
+    answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
     if answer is None and _pattern_hit(cleaned, "affirm"):
         answer = True
     if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
@@ -210,4 +272,6 @@ def detect(text: str) -> frozenset[str]:
         found.add("deny")
     if "i don't know" in cleaned or "dont know" in cleaned:
         found.discard("deny")
+    if "later" in found:  # "not right now", "sure, but I'm driving": a deferral, not a yes
+        found.discard("affirm")
     return frozenset(found)

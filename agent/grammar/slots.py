@@ -30,12 +30,14 @@ _ID_LEAD = frozenset({"my", "member", "id", "i.d", "i.d.", "number", "is", "it's
 NAME_PREFIXES = (
     "my name is", "my name's", "the name is", "name is", "this is", "it's", "its", "i'm", "im",
     "i am", "you're speaking with", "you are speaking with", "speaking with", "it is", "yes",
-    "yeah", "sure", "hi", "hello", "that's", "this", "dr", "dr.", "doctor", "mr", "mr.", "mrs",
+    "yeah", "sure", "hi", "hello", "hey", "hiya", "good morning", "good afternoon",
+    "good evening", "yes hi", "yeah hi", "that's", "this", "dr", "dr.", "doctor", "mr", "mr.",
+    "mrs",
     "mrs.", "ms", "ms.", "miss",
 )
 _NOT_NAME = frozenset({"and", "my", "birthday", "born", "date", "of", "birth", "is", "the", "on",
                        "i", "was", "speaking", "calling", "here", "yes", "no", "please",
-                       "thanks", "thank", "you"})
+                       "thanks", "thank", "you", "hi", "hello", "hey", "name"})
 
 
 def digits(text: str, *, min_len: int = 1) -> str | None:
@@ -115,10 +117,23 @@ def _id_piece(tok: str) -> str | None:
     return None
 
 
+_GREETING = re.compile(r"^\s*(?:(?:hi|hello|hey|hiya|yes|yeah|ok|okay|good (?:morning|afternoon|"
+                       r"evening))\b[\s,.!]*)+", re.IGNORECASE)
+_NAME_TAIL = re.compile(r"\s+(?:and|i'm|im|i am|i|i'd|id|calling|who|from|here|speaking|"
+                        r"with|about|looking|need|needing|wanting|regarding|a new|new)\b.*$")
+
+
 def name(text: str) -> str | None:
     """A person's name, title-cased ("my name is testa patientson" -> "Testa Patientson")."""
+    # A greeting carries more than the name ("Hi, my name is X and I need ..."): keep the name.
+    text = _GREETING.sub("", text)
     cleaned = clean(text)
     cleaned = re.sub(r"\b(and )?(my )?(date of birth|birthday|dob|born)\b.*$", "", cleaned)
+    clause = re.search(r"[,.;]| - ", text)
+    if clause and re.search(r"\b(?:name|this is|it's|i'm|im|i am)\b", text[:clause.start()],
+                            re.IGNORECASE):
+        cleaned = clean(text[:clause.start()])
+    cleaned = _NAME_TAIL.sub("", cleaned)
     changed = True
     while changed:
         changed = False
@@ -128,7 +143,8 @@ def name(text: str) -> str | None:
                 changed = True
     if "," in text and re.fullmatch(r"[a-z']+ [a-z']+", cleaned):
         last, first = text.split(",", 1)
-        if last.strip() and first.strip() and " " not in last.strip():
+        if last.strip() and first.strip() and " " not in last.strip() and (
+                len(first.split()) == 1):
             cleaned = clean(first + " " + last)
     words = [w for w in cleaned.split() if re.fullmatch(r"[a-z][a-z'.]*", w)]
     if words and all(len(w) == 1 for w in words) and len(words) > 1:

@@ -21,4 +21,5 @@ SLOT_PLACEHOLDERS = {"dob": "[DOB]", "date": "[DATE]", "name": "[NAME]", "phone"
                      "member_id": "[MEMBER_ID]", "digits": "[DIGITS]", "zip": "[ZIP]",
                      "text": "[TEXT]", "carrier": "[CARRIER]", "time": "[TIME]",
                      "date_pref": "[DATE]", "number": "[NUMBER]", "yes_no": "[ANSWER]",
-                     "choice": "[CHOICE]"}
+                     "choice": "[CHOICE]", "yes_no_often": "[ANSWER]",
+                     "frequency": "[ANSWER]", "cancel_or_stop": "[ANSWER]"}

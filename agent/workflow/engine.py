@@ -11,7 +11,9 @@ Global inputs, in every state (STANDARDS.md, 47 CFR 64.1200):
   "talk to a person" or key 0 -> transfer; "repeat that" or key * -> prompts again;
   "wrong number" -> apology and hang up. A bare "cancel" where the state also
   accepts cancelling the appointment is asked about; an unclear answer to that
-  question is taken as an opt-out (the safe reading of a revocation).
+  question is asked again, then nothing changes (a wrong opt-out is a harm too).
+Asides (``asides``): questions back answered (no PHI unverified) then the question asked
+again; deferrals closed politely; a date of birth said early kept until it is asked.
 
 Beside it: ``errors`` (why the engine refuses), ``defaults`` (built-in prompts),
 ``identity`` (the checks of a ``verify`` state), ``runner`` (the effect loop hosts share).
@@ -25,7 +27,8 @@ from typing import Any
 
 from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
 from agent.memory import MemoryView
-from agent.redact import KnownIdentifiers, redact
+from agent.redact import KnownIdentifiers
+from agent.workflow import asides
 from agent.workflow.actions import ACTIONS
 from agent.workflow.defaults import DEFAULT_PROMPTS, SLOT_PLACEHOLDERS
 from agent.workflow.effects import (
@@ -37,7 +40,6 @@ from agent.workflow.effects import (
     CallerHangup,
     Dtmf,
     Effect,
-    Expectation,
     Hangup,
     Input,
     Listen,
@@ -48,6 +50,7 @@ from agent.workflow.effects import (
     Transfer,
     Utterance,
 )
+from agent.workflow.engine_parts import DISAMBIGUATION, action_args, expectation, transfer_summary
 from agent.workflow.errors import (
     EngineError,
     HostProtocolError,
@@ -102,6 +105,8 @@ class Conversation:
         self._facts: dict[str, str] = {}
         self._pending_action: str | None = None
         self._disambiguating = False
+        self._disambiguation_tries = 0
+        self._volunteered: dict[str, Any] = {}
         self._seq = 0
 
     # ---- public API -------------------------------------------------------------------
@@ -170,7 +175,7 @@ class Conversation:
         else:
             self._retry(state, now, out, no_input=False)
 
-    def _on_utterance(self, event: Utterance, now: dt.datetime, out: list[Effect]) -> None:  # noqa: PLR0912 - the global-intent table, in priority order
+    def _on_utterance(self, event: Utterance, now: dt.datetime, out: list[Effect]) -> None:  # noqa: PLR0911, PLR0912 - the global-intent table, in priority order
         state = self._current
         intents = understand(event.text).intents
         if "opt_out" in intents:
@@ -181,10 +186,11 @@ class Conversation:
                 self._disambiguating = True
                 self._audit(out, now, "global", intent="cancel_ambiguous")
                 self._say("cancel_disambiguation", now, out)
-                out.append(Listen(Expectation(("cancel", "opt_out"), None, ("1", "9"),
-                                              ("appointment", "stop calls"))))
+                out.append(Listen(DISAMBIGUATION))
             else:
                 self._opt_out(event, now, out)
+            return
+        if self._aside(intents, event.text, now, out):
             return
         for accept in state.accept:
             if accept.intent is not None and accept.intent in intents:
@@ -209,23 +215,53 @@ class Conversation:
             elif accept.any_text and event.text.strip():
                 self._take(accept, None, now, out)
                 return
+        affirm = next((a for a in state.accept if a.intent == "affirm"), None)
+        if affirm is not None and self._volunteered:
+            # a date of birth alone at "am I speaking with ...?" is the patient answering
+            self._take(affirm, "affirm", now, out)
+            return
         self._retry(state, now, out, no_input=False)
 
+    def _aside(self, intents: frozenset[str], text: str, now: dt.datetime,
+               out: list[Effect]) -> bool:
+        """A question back, a deferral, or an answer given early; True when handled."""
+        state = self._current
+        asked = asides.asked_question(intents, state)
+        if asked is not None:
+            self._audit(out, now, "global", intent=asked)
+            for prompt_id in asides.answer_prompts(asked, self.verified, self._record):
+                self._say(prompt_id, now, out)
+            for prompt_id in asides.reask_prompts(state):
+                self._say(prompt_id, now, out)
+            out.append(Listen(expectation(state)))
+            return True
+        if asides.deferral(intents, state, text, now):
+            self._global("later", now, out)
+            return True
+        self._volunteered.update(asides.volunteered(self.workflow, state, text, intents, now))
+        return False
+
     def _on_disambiguation(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
-        self._disambiguating = False
-        wants_appointment = False
-        if isinstance(event, Utterance):
-            cleaned = understand(event.text)
-            said_appointment = "appointment" in cleaned.text.split()
-            wants_appointment = (said_appointment or "cancel" in cleaned.intents) and (
-                "opt_out" not in cleaned.intents)
-        elif isinstance(event, Dtmf):
-            wants_appointment = event.key == "1"
+        """Appointment or calls? Only a clear answer acts; an unclear one is asked again,
+        then the current question resumes with nothing changed (never an opt-out)."""
+        answer = asides.cancel_or_stop(event, now)
         accept = next((a for a in self._current.accept if a.intent == "cancel"), None)
-        if wants_appointment and accept is not None:
+        if answer == "stop_calls":
+            self._disambiguating = False
+            self._opt_out(event, now, out)
+        elif answer == "appointment" and accept is not None:
+            self._disambiguating = False
             self._take(accept, "cancel", now, out)
         else:
-            self._opt_out(event, now, out)
+            self._audit(out, now, "no_match")
+            again = self._disambiguation_tries == 0
+            self._disambiguating = again
+            self._disambiguation_tries = 1 if again else 0
+            ids = (("cancel_disambiguation_again",) if again
+                   else ("cancel_disambiguation_keep", *self._current.say))
+            for prompt_id in ids:
+                self._say(prompt_id, now, out)
+            out.append(Listen(DISAMBIGUATION if again else expectation(self._current)))
 
     def _take(self, accept: Accept, intent: str | None, now: dt.datetime,
               out: list[Effect]) -> None:
@@ -251,7 +287,7 @@ class Conversation:
             self._say("no_input_default" if no_input else "no_match_default", now, out)
             for prompt_id in state.say:
                 self._say(prompt_id, now, out)
-        out.append(Listen(self._expectation(state)))
+        out.append(Listen(expectation(state)))
 
     def _escalate(self, now: dt.datetime, out: list[Effect]) -> None:
         if self.workflow.on_max_attempts is not None:
@@ -269,10 +305,14 @@ class Conversation:
             self._say("wrong_number_goodbye", now, out)
             out.append(Hangup("wrong_number"))
             self._finish(out, now, "wrong_number")
+        elif name == "later":
+            self._say("later_goodbye", now, out)
+            out.append(Hangup("call_back_later"))
+            self._finish(out, now, self._outcome or "incomplete")
         elif name == "repeat":
             for prompt_id in self._current.say:
                 self._say(prompt_id, now, out)
-            out.append(Listen(self._expectation(self._current)))
+            out.append(Listen(expectation(self._current)))
 
     def _opt_out(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
         method = "dtmf" if isinstance(event, Dtmf) else "voice"
@@ -331,6 +371,13 @@ class Conversation:
             if slot in self._memory.collected:
                 self._audit(out, now, "skip", intent=None, slots={slot: "[KNOWN]"})
                 return target
+        early = asides.early_answer(state, self._volunteered)
+        if early is not None and early.slot is not None:
+            self._slots[early.slot.name] = self._volunteered.pop(early.slot.type)
+            self._slot_types[early.slot.name] = early.slot.type
+            self._audit(out, now, "skip", intent="volunteered",
+                        slots={early.slot.name: SLOT_PLACEHOLDERS[early.slot.type]})
+            return early.goto
         self._audit(out, now, "enter")
         for prompt_id in state.say:
             self._say(prompt_id, now, out)
@@ -350,7 +397,7 @@ class Conversation:
             return self._branch(state.branch)
         if state.next is not None:
             return state.next
-        out.append(Listen(self._expectation(state)))
+        out.append(Listen(expectation(state)))
         return None
 
     def _run_action(self, state: State, now: dt.datetime, out: list[Effect]) -> None:
@@ -362,15 +409,8 @@ class Conversation:
         missing = spec.scopes - self.workflow.scope
         if missing:
             raise ScopeViolation(self.workflow.id, call.name, frozenset(missing))
-        scope = self._scope()
-        args: dict[str, Any] = {}
-        for key, value in call.args:
-            if isinstance(value, str) and value.startswith("$"):
-                args[key] = resolve(value[1:], scope)
-            elif isinstance(value, str):
-                args[key] = render(value, scope)
-            else:
-                args[key] = value
+        asides.prefill(self.workflow, call, self._slots, self._volunteered)
+        args = action_args(call, self._scope())
         self._pending_action = call.name
         self._audit(out, now, "action", action=call.name)
         out.append(Action(call.name, args))
@@ -402,7 +442,8 @@ class Conversation:
     def _prompt(self, prompt_id: str) -> Prompt:
         prompt = self.workflow.prompts.get(prompt_id)
         if prompt is None:
-            return Prompt(prompt_id, DEFAULT_PROMPTS[prompt_id], phi=False, line=0)
+            text = DEFAULT_PROMPTS.get(prompt_id) or asides.QUESTION_PROMPTS[prompt_id]
+            return Prompt(prompt_id, text, phi=prompt_id in asides.PHI_PROMPTS, line=0)
         return prompt
 
     def _say(self, prompt_id: str, now: dt.datetime, out: list[Effect]) -> None:
@@ -417,14 +458,8 @@ class Conversation:
         out.append(Say(prompt_id, text, prompt.interruptible, phi))
 
     def _transfer(self, target: str, reason: str, now: dt.datetime, out: list[Effect]) -> None:
-        names = sorted(self._slots)
-        collected = ", ".join(names) if len(names) <= 6 else f"{len(names)} answers"
-        summary = (f"{self.workflow.id}: {reason}; at step {self.state}; identity "
-                   f"{'verified' if self.verified else 'not verified'}; collected: "
-                   f"{collected or 'nothing'}")
-        said = [str(self._slots[n]) for n in names if self._slot_types.get(n) == "text"]
-        if said:
-            summary += f"; caller said: {redact(said[-1], self._known())[:120]}"
+        summary = transfer_summary(f"{self.workflow.id}: {reason}; at step {self.state}",
+                                   self.verified, self._slots, self._slot_types, self._known())
         out.append(Transfer(target, summary, self._patient_id() if self.verified else None))
         self._finish(out, now, self._outcome or "transferred")
 
@@ -444,12 +479,6 @@ class Conversation:
         self._seq += 1
         out.append(Audit(AuditStep(self._call_id, self.workflow.id, self._seq, self.state, event,
                                    now, intent, dict(slots or {}), action, result)))
-
-    def _expectation(self, state: State) -> Expectation:
-        intents = tuple(a.intent for a in state.accept if a.intent is not None)
-        slot_type = next((a.slot.type for a in state.accept if a.slot is not None), None)
-        keys = tuple(a.dtmf for a in state.accept if a.dtmf is not None)
-        return Expectation(intents, slot_type, keys, state.hints)
 
     def _scope(self) -> dict[str, Any]:
         scope: dict[str, Any] = dict(self._record)

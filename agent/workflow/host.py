@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from agent.grammar import DatePreference
 from agent.scheduling import AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
+from agent.scheduling.search import describe, search_slots
 from agent.workflow.effects import Action, ActionResult
 from agent.workflow.records import slot_label
 
@@ -57,22 +58,24 @@ class ActionHost:
         return result
 
     async def _do_find_free_slots(self, action: Action, now: dt.datetime) -> ActionResult:
+        # What was asked first; when nothing matches, "nearest" (the workflow says so).
         pref = action.args.get("preference")
-        day = pref.date if isinstance(pref, DatePreference) else None
-        part = pref.part_of_day if isinstance(pref, DatePreference) else None
-        limit = int(action.args.get("limit") or 3)
-        provider = action.args.get("provider") or None
-        after = now + MIN_LEAD
-        slots = await self._calendar.free_slots(after=after, limit=limit, day=day,
-                                                part_of_day=part, provider_id=provider)
-        if not slots and pref is not None:
-            slots = await self._calendar.free_slots(after=after, limit=limit, provider_id=provider)
-        self._offers = [s.id for s in slots]
-        offers = [{"slot_id": s.id, "label": self._label(s.start, s.provider_id)} for s in slots]
+        pref = pref if isinstance(pref, DatePreference) else None
+        appointment = (await self._calendar.appointment(self.appointment_id)
+                       if pref is not None and pref.later_same_day and self.appointment_id
+                       else None)
+        found = await search_slots(self._calendar, pref, after=now + MIN_LEAD,
+                                   limit=int(action.args.get("limit") or 3),
+                                   provider_id=action.args.get("provider") or None,
+                                   tz=self._tz, appointment=appointment)
+        self._offers = [s.id for s in found.slots]
+        offers = [{"slot_id": s.id, "label": self._label(s.start, s.provider_id)}
+                  for s in found.slots]
         if not offers:
             return ActionResult(action.name, "none", {"offers": [], "spoken": ""})
         spoken = "; ".join(f"{o['label']}" for o in offers)
-        return ActionResult(action.name, "ok", {"offers": offers, "spoken": spoken})
+        return ActionResult(action.name, "ok" if found.exact else "nearest",
+                            {"offers": offers, "spoken": spoken, "asked": describe(pref)})
 
     def _label(self, start: dt.datetime, provider_id: str) -> str:
         provider = self._providers.get(provider_id)

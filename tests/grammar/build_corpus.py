@@ -49,8 +49,8 @@ CANCEL = ["cancel my appointment", "I want to cancel the appointment", "please c
           "you can cancel it"]
 DONT_KNOW = ["I don't know", "not sure", "no idea", "I'm not sure", "I don't remember"]
 LATER = ["call me back later", "this is not a good time", "I'm driving", "I'm busy right now"]
-NONE = ["the weather is nice", "purple elephant", "hello?", "what is this about",
-        "who is this", "hmm", "I had pancakes", "my dog is barking", "", "..."]
+NONE = ["the weather is nice", "purple elephant", "hello?", "hmm", "I had pancakes",
+        "my dog is barking", "", "..."]
 
 for t in YES:
     add(t, "affirm")
@@ -124,7 +124,7 @@ RELATIVE = [("next Tuesday afternoon", "2026-12-01 afternoon"),
             ("tomorrow morning", "2026-11-24 morning"), ("Tuesday", "2026-11-24 -"),
             ("this Friday", "2026-11-27 -"), ("next Friday", "2026-12-04 -"),
             ("in three days", "2026-11-26 -"), ("the day after tomorrow", "2026-11-25 -"),
-            ("next week", "2026-11-30 -"), ("Wednesday evening", "2026-11-25 evening"),
+            ("next week", "2026-11-30 - +7d"), ("Wednesday evening", "2026-11-25 evening"),
             ("December 3rd", "2026-12-03 -"), ("any afternoon", "- afternoon"),
             ("today in the afternoon", "2026-11-23 afternoon"),
             ("um, thursday morning if possible", "2026-11-26 morning"),
@@ -189,7 +189,7 @@ for text, value in [("I have blue cross", "Blue Cross Blue Shield"), ("Aetna", "
                     ("summit health plan", "Summit Health Plan"), ("Humana", "Humana"),
                     ("I don't have insurance", "Self-pay"), ("self pay", "Self-pay"),
                     ("Tricare", "Tricare"), ("it's BCBS", "Blue Cross Blue Shield"),
-                    ("anthem blue cross", "Blue Cross Blue Shield")]:
+                    ("anthem blue cross", "Anthem")]:
     add(text, "-", "carrier", value)
 for text, value in [("my name is Testa Patientson", "Testa Patientson"),
                     ("this is Fakey McSample", "Fakey McSample"),

@@ -41,7 +41,10 @@ def canonical(value: object) -> str:
         return value.isoformat()
     if isinstance(value, DatePreference):
         day = value.date.isoformat() if value.date else "-"
-        return f"{day} {value.part_of_day or '-'}"
+        extra = (f" +{value.days}d" if value.days > 1 else "") + (
+            " earliest" if value.earliest else "") + (
+            " later_same_day" if value.later_same_day else "")
+        return f"{day} {value.part_of_day or '-'}{extra}"
     return str(value)
 
 
@@ -97,3 +100,28 @@ def score(rows: list[Row]) -> Score:
                 got = canonical(parse_slot(row.slot_type, row.text, NOW, options=3))
                 misses.append(f"{row.slot_type} {row.slot_value!r}: {row.text!r} -> {got!r}")
     return Score(it, ir, st, sr, tuple(misses))
+
+
+def load_categorised(name: str) -> dict[str, list[Row]]:
+    """Rows of a five-column file (category first), grouped by category in file order."""
+    out: dict[str, list[Row]] = {}
+    for line in (HERE / name).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip("\t"):
+            continue
+        category, text, intent, slot_type, value = line.split("\t")
+        out.setdefault(category, []).append(Row(text, intent, slot_type, value))
+    return out
+
+
+def row_ok(row: Row) -> bool:
+    """Both the intent and the slot the row names are right."""
+    return intent_ok(row) is not False and slot_ok(row) is not False
+
+
+def category_accuracy(name: str) -> dict[str, tuple[int, int, tuple[str, ...]]]:
+    """Per category: (right, total, the texts it got wrong)."""
+    out = {}
+    for category, rows in load_categorised(name).items():
+        wrong = tuple(r.text for r in rows if not row_ok(r))
+        out[category] = (len(rows) - len(wrong), len(rows), wrong)
+    return out

@@ -139,9 +139,13 @@ def test_bare_cancel_is_asked_about_then_cancels_appointment() -> None:
     assert not any(isinstance(e, RecordRevocation) for e in result.effects)
 
 
-def test_bare_cancel_with_unclear_answer_is_an_opt_out() -> None:
+def test_bare_cancel_with_unclear_answer_is_asked_again_never_an_opt_out() -> None:
+    # Issue 12 reverses the old reading (an unclear answer was taken as an opt-out): a
+    # wrong opt-out puts the patient on the do-not-call list and leaves the appointment.
     result = run("appointment_reminder", ["yes", DOB, "cancel", "whatever"])
-    assert result.outcome == "opted_out"
+    assert result.outcome == "incomplete"
+    assert not any(isinstance(e, (RecordRevocation, AddDoNotCall)) for e in result.effects)
+    assert any(s.prompt_id == "cancel_disambiguation_again" for s in spoken(result.effects))
 
 
 def test_bare_cancel_where_no_appointment_cancel_is_an_opt_out() -> None:

@@ -39,3 +39,21 @@ def test_simulate_unknown_patient_is_one_line_error() -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "carrier simulate: no patient with id 'pat-9999' in the clinic data"]
+
+
+def test_simulate_question_before_identity_then_volunteered_birth_date() -> None:
+    # Issue 12: "who is this?" before identity is answered without PHI and the question
+    # asked again; a date of birth said with the "yes" is used, not met with "yes or no".
+    proc = _simulate("who is this?\nyes, 3 5 1980\nwhat time was that?\nconfirm\n",
+                     "appointment_reminder", "--patient", "pat-1001")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    before = out[:out.index("CALLER: yes, 3 5 1980")]
+    assert "automated assistant of Maple Grove Family Clinic" in before
+    assert "Is this Testa? Please say yes or no." in before
+    for secret in ("Testwell", "10:30", "Patientson"):
+        assert secret not in before
+    after = out[out.index("CALLER: yes, 3 5 1980"):]
+    assert "date of birth" not in after.split("CALLER: what time")[0]
+    assert "Your appointment is on Tuesday, November 24 at 10:30 AM." in after
+    assert "[outcome: confirmed;" in out

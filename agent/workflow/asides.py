@@ -1,0 +1,147 @@
+"""What the caller says beside the question: questions back, deferrals, volunteered answers.
+
+Pure tables and functions the engine consults on every turn (no I/O, no clock):
+
+- ``answer_prompts``: a question asked at any point ("who is this?", "what's this
+  about?", "which doctor?", "what time?") is answered, then the engine asks its own
+  question again. Before identity is verified the answer names only the clinic and the
+  purpose in general terms; the doctor and the time wait for verification (the prompts
+  that carry them are marked PHI, so the engine refuses to speak them unverified).
+- ``deferral``: "I'm driving", "call me back later" close politely with a call-back
+  promise where the state has no deferral step of its own.
+- ``volunteered``: a slot value said before it is asked (a date of birth at the
+  greeting) is kept and used when the workflow reaches the question.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from agent.grammar import QUESTION_INTENTS, parse_slot
+from agent.workflow.effects import Dtmf, Input, Utterance
+from agent.workflow.model import Accept, ActionCall, State, Workflow
+
+QUESTION_PROMPTS: dict[str, str] = {
+    "answer_who": "This is the automated assistant of {org_name}.",
+    "purpose": "We are calling with a message from {org_name} about your care.",
+    "answer_after_verification": "I can share the details once I have confirmed who I am "
+                                 "speaking with.",
+    "answer_provider": "Your appointment is with {appointment.provider}.",
+    "answer_time": "Your appointment is on {appointment.day} at {appointment.time}.",
+    "answer_no_appointment": "I do not have an appointment to tell you about on this call.",
+    "later_goodbye": "No problem. We will call you back another time, or you can call "
+                     "{org_name} when it suits you. Thank you, goodbye.",
+    "cancel_disambiguation_again": "Sorry, I want to get this right. To cancel your "
+                                   "appointment, say appointment or press 1. To stop all "
+                                   "calls from us, say stop calls or press 9.",
+    "cancel_disambiguation_keep": "All right, nothing has been changed.",
+}
+# Built-in prompts that speak the patient's appointment: never before verification.
+PHI_PROMPTS = frozenset({"answer_provider", "answer_time"})
+# Slot types worth keeping when said early, and the intent that must come with them (a
+# date of birth at the greeting; "move it to Thursday afternoon" with the reschedule).
+VOLUNTEERED_TYPES = {"dob": None, "date_pref": "reschedule"}
+
+
+def asked_question(intents: frozenset[str], state: State) -> str | None:
+    """The question the caller asked, unless this state handles it itself or takes free
+    text (a reason for the visit may well contain "what time" or "I'm at work")."""
+    if takes_free_text(state):
+        return None
+    handled = {a.intent for a in state.accept}
+    return next((q for q in QUESTION_INTENTS if q in intents and q not in handled), None)
+
+
+def answer_prompts(asked: str, verified: bool, record: Mapping[str, Any]) -> tuple[str, ...]:
+    """Prompt ids answering ``asked``; no PHI unless ``verified``."""
+    if asked == "ask_who":
+        return ("answer_who", "purpose")
+    if asked == "ask_purpose":
+        return ("purpose",)
+    if not verified:
+        return ("purpose", "answer_after_verification")
+    appointment = record.get("appointment")
+    if not isinstance(appointment, Mapping) or not appointment:
+        return ("answer_no_appointment",)
+    return ("answer_provider",) if asked == "ask_provider" else ("answer_time",)
+
+
+def reask_prompts(state: State) -> tuple[str, ...]:
+    """The current question again: its short reprompt when it has one."""
+    return (state.no_match[0],) if state.no_match else tuple(state.say)
+
+
+def deferral(intents: frozenset[str], state: State, text: str, now: dt.datetime) -> bool:
+    """A deferral the state does not handle itself, and that is not an answer to it
+    ("not right now" answers "do you take sleeping pills?")."""
+    if "later" not in intents or any(a.intent == "later" for a in state.accept) or (
+            takes_free_text(state)):
+        return False
+    for accept in state.accept:
+        if accept.slot is not None and accept.slot.type in ("yes_no", "yes_no_often") and (
+                parse_slot(accept.slot.type, text, now) is not None):
+            return False
+    return True
+
+
+def volunteered(workflow: Workflow, state: State, text: str, intents: frozenset[str],
+                now: dt.datetime) -> dict[str, Any]:
+    """Slot values said before their question, by slot type."""
+    asking = {a.slot.type for a in state.accept if a.slot is not None}
+    found: dict[str, Any] = {}
+    for kind, with_intent in VOLUNTEERED_TYPES.items():
+        if kind in asking or not _asks_later(workflow, kind) or (
+                with_intent is not None and with_intent not in intents):
+            continue
+        value = parse_slot(kind, text, now)
+        if value is not None:
+            found[kind] = value
+    return found
+
+
+def prefill(workflow: Workflow, call: ActionCall, slots: dict[str, Any],
+            kept: dict[str, Any]) -> None:
+    """An action about to run reads ``$slots.X`` not asked yet: fill it from what the
+    caller already said ("Thursday afternoon" said with "I need to reschedule")."""
+    types = {a.slot.name: a.slot.type for s in workflow.states.values() for a in s.accept
+             if a.slot is not None}
+    for _key, value in call.args:
+        if isinstance(value, str) and value.startswith("$slots."):
+            name = value[len("$slots."):]
+            if name not in slots and types.get(name) in kept:
+                slots[name] = kept.pop(types[name])
+
+
+def takes_free_text(state: State) -> bool:
+    return any(a.any_text or (a.slot is not None and a.slot.type == "text")
+               for a in state.accept)
+
+
+def _asks_later(workflow: Workflow, kind: str) -> bool:
+    return any(a.slot is not None and a.slot.type == kind
+               for s in workflow.states.values() for a in s.accept)
+
+
+def listens(state: State) -> bool:
+    """A state that stops to hear the caller (no end, transfer, action, check or jump)."""
+    return not (state.end is not None or state.transfer is not None or state.action is not None
+                or state.verify is not None or state.branch or state.next is not None)
+
+
+def early_answer(state: State, kept: Mapping[str, Any]) -> Accept | None:
+    """The accept of a listening state that an answer given early fills."""
+    if not kept or not listens(state):
+        return None
+    return next((a for a in state.accept if a.slot is not None and a.slot.type in kept), None)
+
+
+def cancel_or_stop(event: Input, now: dt.datetime) -> str | None:
+    """"appointment", "stop_calls", or None (unclear) for the disambiguation question."""
+    if isinstance(event, Utterance):
+        answer = parse_slot("cancel_or_stop", event.text, now)
+        return answer if isinstance(answer, str) else None
+    if isinstance(event, Dtmf):
+        return {"1": "appointment", "9": "stop_calls"}.get(event.key)
+    return None

@@ -1,0 +1,49 @@
+"""Pure pieces of the engine that need none of its state: action arguments, what a
+listening state expects, and the transfer summary's collected list."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agent.redact import KnownIdentifiers, redact
+from agent.workflow.effects import Expectation
+from agent.workflow.model import ActionCall, State, resolve
+from agent.workflow.template import render
+
+# "Cancel your appointment, or stop calls?": keys 1 and 9 answer it.
+DISAMBIGUATION = Expectation(("cancel", "opt_out"), None, ("1", "9"), ("appointment", "stop calls"))
+
+
+def action_args(call: ActionCall, scope: Mapping[str, Any]) -> dict[str, Any]:
+    """``$path`` values resolved, other strings rendered, the rest as written."""
+    args: dict[str, Any] = {}
+    for key, value in call.args:
+        if isinstance(value, str) and value.startswith("$"):
+            args[key] = resolve(value[1:], scope)
+        elif isinstance(value, str):
+            args[key] = render(value, scope)
+        else:
+            args[key] = value
+    return args
+
+
+def expectation(state: State) -> Expectation:
+    intents = tuple(a.intent for a in state.accept if a.intent is not None)
+    slot_type = next((a.slot.type for a in state.accept if a.slot is not None), None)
+    keys = tuple(a.dtmf for a in state.accept if a.dtmf is not None)
+    return Expectation(intents, slot_type, keys, state.hints)
+
+
+def transfer_summary(head: str, verified: bool, slots: Mapping[str, Any],
+                     slot_types: Mapping[str, str], known: KnownIdentifiers) -> str:
+    """What the person taking the call is told: step, identity, what was collected, and
+    the caller's last free-text answer, redacted."""
+    names = sorted(slots)
+    collected = ", ".join(names) if len(names) <= 6 else f"{len(names)} answers"
+    summary = (f"{head}; identity {'verified' if verified else 'not verified'}; collected: "
+               f"{collected or 'nothing'}")
+    said = [str(slots[n]) for n in names if slot_types.get(n) == "text"]
+    if said:
+        summary += f"; caller said: {redact(said[-1], known)[:120]}"
+    return summary
