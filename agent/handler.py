@@ -252,13 +252,23 @@ class _LiveConversation:
         patient_id, patient = await _patient_for(rt, call, {"patient_id": context.patient_id})
         result = CallResult(call.call_id, workflow_id, patient_id)
         tz = ZoneInfo(rt.clinic.timezone)
-        providers: dict[str, Provider] = {p.id: p for p in await rt.calendar.providers()}
+        providers: dict[str, Provider] = {}
         appointment = None
-        if patient_id is not None:
-            appts = await rt.calendar.appointments_for(patient_id)
-            appointment = _pick_appointment(workflow_id, appts, now, context.appointment_id)
+        memory = None
+        try:
+            providers = {p.id: p for p in await rt.calendar.providers()}
+            if patient_id is not None:
+                appts = await rt.calendar.appointments_for(patient_id)
+                appointment = _pick_appointment(workflow_id, appts, now,
+                                                context.appointment_id)
+            memory = await rt.memory.load(patient_id) if patient_id else None
+        except DATABASE_UNAVAILABLE:
+            # The calendar and memory live in the database too: during an outage the call
+            # goes on as with an unknown caller (no PHI to speak), and is recorded.
+            log.warning("call %s: calendar unreachable; continuing without it", call.call_id)
+            patient_id, patient, appointment, memory = None, None, None, None
+            result = CallResult(call.call_id, workflow_id, None)
         record = build_record(rt.clinic, patient, appointment, providers)
-        memory = await rt.memory.load(patient_id) if patient_id else None
         conv = Conversation(workflow, record, call_id=call.call_id, channel="voice",
                             memory=memory)
         sink = _RecordSink(rt.records, call.call_id)
@@ -369,9 +379,14 @@ class _LiveConversation:
             case Remember():
                 self.result.outcome = effect.outcome
                 if effect.patient_id is not None:
-                    await rt.memory.record(interaction_from(
-                        effect.patient_id, "voice", effect.workflow, effect.outcome,
-                        effect.at, effect.collected, effect.facts))
+                    try:
+                        await rt.memory.record(interaction_from(
+                            effect.patient_id, "voice", effect.workflow, effect.outcome,
+                            effect.at, effect.collected, effect.facts))
+                    except DATABASE_UNAVAILABLE:
+                        # Memory is a convenience; the call record and audit are durable.
+                        log.warning("call %s: memory not kept (database unreachable)",
+                                    call.call_id)
 
 
 async def _revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:
