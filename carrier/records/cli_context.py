@@ -159,6 +159,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
                             " run `carrier db migrate`") from None
     except asyncpg.ClientConfigurationError as exc:
         raise OperatorError(f"database.url: {exc}") from None
+    except ValueError as exc:  # urllib's verdict on a URL asyncpg could not split
+        raise OperatorError(f"database.url: not a PostgreSQL URL ({exc})") from None
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:
