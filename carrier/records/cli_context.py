@@ -187,7 +187,7 @@ async def with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitab
     """``fn`` on the records facade, as the application role, with a private spool."""
     w = where(args)
     kek = kek_for(w.settings)
-    spool = _claim_spool(w.data_dir / "spool")
+    spool = command_spool(w.data_dir)
     async with open_database(w.database_url, w.data_dir) as dsn:
         conn = await _connect(dsn)
         try:
@@ -206,17 +206,23 @@ async def with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitab
             _tidy_spool(spool, drained)
 
 
-def _claim_spool(parent: Path) -> Path:
-    """This process's spool folder; it takes over the one a dead command left behind (its
-    writes are replayed when the records open)."""
+def command_spool(data_dir: Path) -> Path:
+    """A spool folder for this command alone (``<data_dir>/spool/cli-<pid>``). Folders of
+    commands that are gone are removed when empty; the first one still holding writes is
+    taken over, so opening the records replays them."""
+    parent = data_dir / "spool"
     mine = parent / f"cli-{os.getpid()}"
+    claimed = False
     for old in sorted(parent.glob("cli-*")) if parent.is_dir() else ():
         pid = old.name.removeprefix("cli-")
         if old == mine or not pid.isdigit() or psutil.pid_exists(int(pid)):
             continue
-        with contextlib.suppress(OSError):  # another command claimed it first
-            old.rename(mine)
-            break
+        with contextlib.suppress(OSError):  # another command got there first
+            if not any(f.stat().st_size for f in old.glob("*.jsonl")):
+                shutil.rmtree(old)
+            elif not claimed:
+                old.rename(mine)
+                claimed = True
     return mine
 
 

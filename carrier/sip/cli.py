@@ -31,7 +31,8 @@ from carrier.dialer.records_adapter import RecordsFacts
 from carrier.dialer.wiring import gate_from_settings, gate_once
 from carrier.gateway import Gateway
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
-from carrier.records.cli import add_database_args, kek_from_env
+from carrier.records.cli import add_database_args
+from carrier.records.cli_context import command_spool, kek_for, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import Settings, load_settings
@@ -109,7 +110,8 @@ async def operator_call(settings: Settings, args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, data_dir=str(data_dir))
     origid = str(uuid.uuid4())
     async with open_database(args.database_url or settings.database.url, data_dir) as dsn:
-        records = await Records.open(dsn, kek_from_env(data_dir), data_dir / "spool")
+        records = await Records.open(dsn, kek_for(where(args).settings),
+                                     command_spool(data_dir))
         try:
             cleared = await clearance_for(records, settings, args.to, purpose=args.purpose,
                                           actor=args.actor, origid=origid)

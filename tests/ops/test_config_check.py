@@ -10,7 +10,6 @@ was blamed on an unrelated ``CARRIER_*`` variable.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 from collections.abc import Callable
@@ -18,12 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.ops.live import REPO, carrier, one_line_error, operator_env
+from tests.ops.live import REPO, carrier, certificate, one_line_error, operator_env
 
 Edit = Callable[[Path], None]
 
@@ -50,17 +45,6 @@ def main_text(text: str) -> Edit:
     def edit(cfg: Path) -> None:
         (cfg / "carrier.yaml").write_text(text)
     return edit
-
-
-def certificate(path: Path) -> Path:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
 
 
 def cert_as_stir_key(cfg: Path) -> None:
