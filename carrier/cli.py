@@ -15,6 +15,8 @@ A command that declares database arguments (``uses_settings``) gets
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, entry_points, version
 from typing import NoReturn
@@ -29,6 +31,15 @@ class OperatorParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def default_actor() -> str:
+    """``operator:<login>`` for the audit log; a numeric uid with no passwd entry (a
+    container's ``runAsUser``) is ``operator:uid<N>`` instead of an error at start-up."""
+    try:
+        return f"operator:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"operator:uid{os.getuid()}"
 
 
 def package_version() -> str:

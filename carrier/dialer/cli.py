@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
-import getpass
 import os
 import socket
 from collections import Counter
@@ -30,6 +29,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from carrier.app import run_services, running_stack
+from carrier.cli import default_actor
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
 from carrier.dialer.gate import Gate
 from carrier.dialer.inputs import gate_facts, request_for
@@ -84,7 +84,7 @@ def register(subparsers: Any) -> None:
         help="date of the registry download (default: today); the gate refuses "
         "non-exempt calls once the copy is more than 31 days old",
     )
-    p.add_argument("--actor", default=f"operator:{getpass.getuser()}")
+    p.add_argument("--actor", default=default_actor())
     p.set_defaults(func=_dnc_import)
 
 

@@ -13,7 +13,6 @@ control characters, a date that is not one) is refused with one line and a non-z
 from __future__ import annotations
 
 import argparse
-import getpass
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
+from carrier.cli import default_actor
 from carrier.errors import OperatorError
 from carrier.records import keys as keysmod
 from carrier.records.cli_context import (
@@ -55,8 +55,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--actor",
         type=operator_text("--actor"),
-        default=f"operator:{getpass.getuser()}",
-        help="who is acting (written to the audit log)",
+        default=default_actor(),
+        help="who is acting, written to the audit log (default: %(default)s)",
     )
 
 

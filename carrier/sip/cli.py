@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import getpass
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from carrier.call import Call, Clearance, DialFailure, DialRequest
+from carrier.cli import default_actor
 from carrier.dialer.gate import Consent
 from carrier.dialer.ports import Contact
 from carrier.dialer.records_adapter import RecordsFacts
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--purpose", default="appointment_reminder",
                         help="the gate's purpose for a number not on the test list")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for answer")
-    parser.add_argument("--actor", default=f"operator:{getpass.getuser()}")
+    parser.add_argument("--actor", default=default_actor())
     add_database_args(parser)
     parser.set_defaults(func=run)
 

@@ -10,7 +10,11 @@ path was reported as "database unreachable", an unknown trunk was a ``KeyError``
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from uuid import uuid4
 
@@ -18,7 +22,7 @@ import pytest
 import yaml
 
 from tests.ops.conftest import Operator
-from tests.ops.live import carrier, one_line_error
+from tests.ops.live import carrier, carrier_command, one_line_error
 
 pytestmark = pytest.mark.postgres
 
@@ -88,6 +92,10 @@ def test_bad_kek_and_config_folder(operator: Operator, tmp_path: Path) -> None:
     bad = {**operator.env, "CARRIER_KEK": "not base64!"}
     assert "$CARRIER_KEK" in one_line_error(operator.run("consent", "show", str(uuid4()),
                                                          env=bad))
+    assert operator.run("keys", "rotate").code == 0  # data keys under the configured KEK
+    other = {**operator.env, "CARRIER_KEK": base64.b64encode(os.urandom(32)).decode()}
+    line = one_line_error(operator.run("consent", "show", str(uuid4()), env=other))
+    assert "not by the configured key-encryption key" in line
     line = one_line_error(carrier("db", "status", config=tmp_path / "nope", cwd=operator.cwd))
     assert "config folder not found" in line
 
@@ -113,3 +121,18 @@ def test_version_and_json(operator: Operator) -> None:
         done = operator.run(*argv)
         assert done.code == 0, done.err
         assert json.loads(done.out)["ok"] is True
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to run as a uid with no passwd entry")
+def test_a_uid_without_a_passwd_entry_can_run_carrier() -> None:
+    # A container's numeric runAsUser: getpass.getuser() raised KeyError while the parser
+    # was built, so every command (even --version) ended in a traceback.
+    for argv in (("--version",), ("consent", "grant", "--help")):
+        done = subprocess.run(
+            ["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", *carrier_command(),
+             *argv], env={"PATH": "/usr/bin:/bin", "HOME": "/"}, cwd="/", capture_output=True,
+            text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr
+    assert "operator:uid4242" in done.stdout
