@@ -7,7 +7,8 @@ from ``--config-dir`` (``load_settings``, the same loader and environment overri
 data folder (``data_dir``), the key-encryption key (``keys.kek_env``, then
 ``keys.kek_file``) and the audit anchor (``keys.audit_signing_key``,
 ``keys.checkpoints_file``). ``--database-url`` and ``--data-dir`` on the command line
-override the settings for that one run.
+override the settings for that one run; with one of them and no config folder at all
+(neither named nor ``./config``), the built-in defaults stand in for the folder.
 
 A command's own writes go through a spool of its own (``<data_dir>/spool/cli-<pid>``), never
 the spool of a ``serve`` running beside it: two processes replaying and emptying one spool
@@ -27,6 +28,7 @@ import dataclasses
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +92,7 @@ def where(args: argparse.Namespace) -> Where:
     found = getattr(args, "_where", None)
     if isinstance(found, Where):
         return found
-    settings = load_settings(config_dir(args))
+    settings = _load(args)
     if getattr(args, "data_dir", None) is not None:
         settings = dataclasses.replace(settings, data_dir=str(args.data_dir))
     if getattr(args, "database_url", None):
@@ -99,6 +101,21 @@ def where(args: argparse.Namespace) -> Where:
     found = Where(settings)
     args._where = found
     return found
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    cdir = config_dir(args)
+    named = (getattr(args, "config", None) or getattr(args, "config_dir", None)
+             or os.environ.get("CARRIER_CONFIG_DIR"))
+    overridden = getattr(args, "data_dir", None) is not None or getattr(
+        args, "database_url", None)
+    if cdir.is_dir() or named or not overridden:
+        return load_settings(cdir)  # a folder that is named but missing is refused
+    # No config folder anywhere, and the command line says where the data is (a fresh
+    # install running `carrier db migrate --data-dir ...`): the built-in defaults and the
+    # environment, validated as ever, exactly as an empty config folder would give.
+    with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
+        return load_settings(empty)
 
 
 def apply_settings(args: argparse.Namespace) -> None:

@@ -100,6 +100,19 @@ def test_bad_kek_and_config_folder(operator: Operator, tmp_path: Path) -> None:
     assert "config folder not found" in line
 
 
+def test_without_a_config_folder_only_an_explicit_database_will_do(
+    operator: Operator, db_url: str, tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare"  # no ./config here, no --config-dir, no CARRIER_CONFIG_DIR
+    bare.mkdir()
+    line = one_line_error(carrier("db", "status", config=None, cwd=bare, env=operator.env))
+    assert "config folder not found" in line
+    assert not (bare / "var").exists()  # it did not quietly start a database in ./var
+    done = carrier("db", "status", "--database-url", db_url, config=None, cwd=bare,
+                   env=operator.env)
+    assert done.code == 0, done.err
+
+
 def test_signing_key_that_is_a_certificate(operator: Operator, tmp_path: Path) -> None:
     doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
     doc.setdefault("keys", {})["audit_signing_key"] = str(tmp_path / "cert.pem")
