@@ -40,7 +40,7 @@ from carrier.health import ComponentHealth, HasWriters, Health, fetch_health, se
 from carrier.health import writers_check as records_writers_check
 from carrier.plugin import Application
 from carrier.records.anchor import Anchor
-from carrier.records.cli import kek_from_env
+from carrier.records.cli_context import kek_for
 from carrier.records.embedded import open_database
 from carrier.records.migrate import migrate
 from carrier.records.store import Records
@@ -120,7 +120,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
                         ) -> AsyncIterator[Stack]:
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
-    kek = kek_from_env(data_dir)
+    kek = kek_for(settings)  # keys.kek_env, keys.kek_file: as every command reads it
     app = load_application(settings)
     async with _database(settings, data_dir) as dsn:
         records = await Records.open(dsn, kek, data_dir / "spool",

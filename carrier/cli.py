@@ -4,19 +4,55 @@ Sub-commands are discovered through the ``carrier.commands`` entry-point group
 (see pyproject.toml), so this module never imports the agent package: each
 entry point is a ``register(subparsers)`` function that adds its parser and
 sets ``func`` to a callable ``(args) -> int`` (the exit code).
+
+Every failure an operator can cause (bad input, bad settings, an unreachable
+database) ends with one line on stderr naming what and why, and a non-zero exit:
+usage errors exit 2, :class:`OperatorError` its own code, never a traceback.
+A command that declares database arguments (``uses_settings``) gets
+``data_dir``/``database_url`` from the settings ``carrier serve`` reads.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
+from typing import NoReturn
 
 from carrier.errors import OperatorError
 
+DISTRIBUTION = "carrier-stack"
+
+
+class OperatorParser(argparse.ArgumentParser):
+    """Usage errors in one line (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def default_actor() -> str:
+    """``operator:<login>`` for the audit log; a numeric uid with no passwd entry (a
+    container's ``runAsUser``) is ``operator:uid<N>`` instead of an error at start-up."""
+    try:
+        return f"operator:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"operator:uid{os.getuid()}"
+
+
+def package_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="carrier", description=__doc__.splitlines()[0])
+    parser = OperatorParser(prog="carrier", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version",
+                        version=f"carrier {package_version()} ({DISTRIBUTION})")
     parser.add_argument(
         "--config-dir",
         default=None,
@@ -34,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings_into(args: argparse.Namespace) -> None:
+    if getattr(args, "uses_settings", False):
+        from carrier.records.cli_context import apply_settings  # noqa: PLC0415 - heavy
+
+        apply_settings(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -42,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _settings_into(args)
         return int(func(args) or 0)
     except OperatorError as exc:
         # Operator-facing failures (bad config, unreachable database, refused
@@ -50,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `carrier ... | head`: the reader left, nothing to say
+        sys.stderr.close()
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,3 +19,11 @@ class ConfigError(OperatorError):
         self.key = key
         self.reason = reason
         super().__init__(f"{file}: {key}: {reason}")
+
+
+class UnknownName(OperatorError, KeyError):
+    """A name the operator gave (a trunk, ...) that the settings do not define. Still a
+    ``KeyError`` for code that looks names up; the CLI prints it as one line."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown name"

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from carrier.errors import ConfigError
+from carrier.errors import ConfigError, UnknownName
 
 ENV_PREFIX = "CARRIER_"
 
@@ -236,7 +236,8 @@ class Settings:
         for trunk in self.trunks:
             if trunk.name == name:
                 return trunk
-        raise KeyError(name)
+        known = ", ".join(t.name for t in self.trunks) or "none"
+        raise UnknownName(f"trunk {name!r} is not defined (trunks: {known})")
 
     def path(self, value: str | None, default: str) -> Path:
         """Resolve a path setting: relative paths are relative to ``data_dir``."""

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
-import getpass
 import os
 import socket
 from collections import Counter
@@ -30,6 +29,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from carrier.app import run_services, running_stack
+from carrier.cli import default_actor
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
 from carrier.dialer.gate import Gate
 from carrier.dialer.inputs import gate_facts, request_for
@@ -38,7 +38,8 @@ from carrier.dialer.runner import PassReport
 from carrier.dialer.store import CampaignStatus, OutreachStore
 from carrier.dialer.wiring import gate_from_settings
 from carrier.errors import OperatorError
-from carrier.records.cli import add_database_args, kek_from_env
+from carrier.records.cli import add_database_args
+from carrier.records.cli_context import command_spool, kek_for, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -83,7 +84,7 @@ def register(subparsers: Any) -> None:
         help="date of the registry download (default: today); the gate refuses "
         "non-exempt calls once the copy is more than 31 days old",
     )
-    p.add_argument("--actor", default=f"operator:{getpass.getuser()}")
+    p.add_argument("--actor", default=default_actor())
     p.set_defaults(func=_dnc_import)
 
 
@@ -207,7 +208,8 @@ def _pass_text(added: int, stopped: int, r: PassReport) -> str:
 async def _dry_run_db(args: argparse.Namespace, settings: Settings) -> str:
     gate = gate_from_settings(settings, _rules_dir(args))
     async with open_database(args.database_url, args.data_dir) as dsn:
-        records = await Records.open(dsn, kek_from_env(args.data_dir), args.data_dir / "spool")
+        records = await Records.open(dsn, kek_for(where(args).settings),
+                                     command_spool(args.data_dir))
         try:
             return await _dry_run(OutreachStore(records.pool), gate, records,
                                   dt.datetime.now(dt.UTC), args.limit)
@@ -261,7 +263,8 @@ def _dnc_import(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         async with open_database(args.database_url, args.data_dir) as dsn:
-            records = await Records.open(dsn, kek_from_env(args.data_dir), args.data_dir / "spool")
+            records = await Records.open(dsn, kek_for(where(args).settings),
+                                         command_spool(args.data_dir))
             try:
                 # The copy's date is recorded as the import time: the gate ages the copy by it.
                 return await records.import_national_dnc(

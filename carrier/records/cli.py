@@ -1,20 +1,19 @@
-"""Operator commands for the records store: ``db``, ``keys``, ``consent``, ``audit``,
-``retention``.
+"""Operator commands for the records store: ``db``, ``keys``, ``consent``, ``retention``
+(``audit`` is in :mod:`carrier.records.cli_audit`).
 
-Every command takes ``--database-url`` (env ``CARRIER_DATABASE_URL``; without it an embedded
-PostgreSQL runs in ``<data-dir>/postgres``) and ``--data-dir`` (env ``CARRIER_DATA_DIR``,
-default ``./var``). The key-encryption key comes from ``CARRIER_KEK`` (base64, 32 bytes) or
-the file ``CARRIER_KEK_FILE`` (default ``<data-dir>/keys/kek.bin``, created 0600 on first
-use). Operator actions are written to the audit log with ``--actor``.
+Every command reads the settings ``carrier serve`` reads (``--config-dir``; see
+:mod:`carrier.records.cli_context`): ``database.url`` (none: the embedded cluster in
+``<data_dir>/pg``, attached to and left running when ``serve`` uses it), ``data_dir``,
+``keys.*`` and ``retention.*``. ``--database-url``/``--data-dir`` override them for one run.
+Operator actions are written to the audit log with ``--actor``. Read commands an operator
+would script take ``--json``. Operator input that cannot be acted on (an unknown patient,
+control characters, a date that is not one) is refused with one line and a non-zero exit.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,93 +21,81 @@ from uuid import UUID
 
 import asyncpg
 
+from carrier.cli import default_actor
 from carrier.errors import OperatorError
 from carrier.records import keys as keysmod
+from carrier.records.cli_context import (
+    add_database_args,
+    add_json,
+    emit,
+    kek_for,
+    where,
+    with_conn,
+    with_records,
+)
+from carrier.records.cli_context import run as _run_coro
 from carrier.records.crypto import LocalKek
-from carrier.records.embedded import open_database
 from carrier.records.migrate import migrate, status
-from carrier.records.retention import PurgeTarget, RetentionPolicy, run_retention
+from carrier.records.retention import (
+    DEFAULT_TARGETS,
+    PurgeTarget,
+    RetentionPolicy,
+    run_retention,
+)
 from carrier.records.store import Channel, ConsentKind, Records, verify_chain
 
 T = TypeVar("T")
+TEXT_LIMIT = 200  # operator-typed references (source, evidence, actor)
 
-
-def add_database_args(parser: argparse.ArgumentParser) -> None:
-    """Where the database and the data folder are (shared by every database command)."""
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("CARRIER_DATABASE_URL"),
-        help="PostgreSQL URL (default: embedded server in the data dir)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(os.environ.get("CARRIER_DATA_DIR", "./var")),
-        help="data folder (embedded database, keys, spool)",
-    )
+__all__ = ["add_database_args", "kek_from_env"]
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     add_database_args(parser)
     parser.add_argument(
         "--actor",
-        default=f"operator:{getpass.getuser()}",
-        help="who is acting (written to the audit log)",
+        type=operator_text("--actor"),
+        default=default_actor(),
+        help="who is acting, written to the audit log (default: %(default)s)",
     )
 
 
+def operator_text(what: str) -> Any:
+    """An argparse type: printable text of at most TEXT_LIMIT characters (no control,
+    format or bidi characters, which would make the audit trail read other than it is)."""
+
+    def check(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{what} must not be empty")
+        if not text.isprintable():
+            raise argparse.ArgumentTypeError(
+                f"{what} holds control or invisible characters; type it as plain text")
+        if len(text) > TEXT_LIMIT:
+            raise argparse.ArgumentTypeError(f"{what} is longer than {TEXT_LIMIT} characters")
+        return text
+
+    return check
+
+
 def kek_from_env(data_dir: Path) -> LocalKek:
-    text = os.environ.get("CARRIER_KEK")
-    if text:
-        try:
-            return LocalKek.from_base64(text)
-        except ValueError as exc:
-            raise OperatorError(f"CARRIER_KEK: {exc}") from exc
-    path = Path(os.environ.get("CARRIER_KEK_FILE", data_dir / "keys" / "kek.bin"))
-    try:
-        return LocalKek.load_or_create(path)
-    except (OSError, ValueError) as exc:
-        raise OperatorError(f"key-encryption key {path}: {exc}") from exc
+    """Deprecated: the KEK from ``$CARRIER_KEK`` or ``$CARRIER_KEK_FILE`` or
+    ``<data_dir>/keys/kek.bin``, ignoring ``keys.*``; use ``cli_context.kek_for(settings)``."""
+    from carrier.settings import Settings  # noqa: PLC0415 - only for this shim
+
+    return kek_for(Settings(data_dir=str(data_dir)))
 
 
 def _run(coro: Awaitable[T]) -> T:
-    try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except (OSError, asyncpg.PostgresConnectionError) as exc:
-        raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from exc
-
-
-async def _with_conn(
-    args: argparse.Namespace, fn: Callable[[asyncpg.Connection], Awaitable[T]]
-) -> T:
-    async with open_database(args.database_url, args.data_dir) as dsn:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return await fn(conn)
-        finally:
-            await conn.close()
-
-
-async def _with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitable[T]]) -> T:
-    kek = kek_from_env(args.data_dir)
-    async with open_database(args.database_url, args.data_dir) as dsn:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-        records = await Records.open(dsn, kek, args.data_dir / "spool")
-        try:
-            return await fn(records)
-        finally:
-            await records.close()
+    return _run_coro(coro)  # type: ignore[arg-type]
 
 
 def _when(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise OperatorError(f"{text!r} is not an ISO date or date-time") from exc
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or date-time (e.g. 2026-01-31 or"
+            " 2026-01-31T08:00:00+00:00)") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -125,10 +112,12 @@ def register(subparsers: Any) -> None:
         p = sub.add_parser(name, help=text)
         _common(p)
         p.set_defaults(func=func)
+        if name == "status":
+            add_json(p)
 
 
 def _db_migrate(args: argparse.Namespace) -> int:
-    applied = _run(_with_conn(args, migrate))
+    applied = _run(with_conn(args, migrate))
     for mig in applied:
         print(f"applied {mig.version:04d}_{mig.name}")
     if not applied:
@@ -137,14 +126,26 @@ def _db_migrate(args: argparse.Namespace) -> int:
 
 
 def _db_status(args: argparse.Namespace) -> int:
-    rows = _run(_with_conn(args, status))
-    bad = False
+    rows = _run(with_conn(args, status))
+    w = where(args)
+    bad = [row for row in rows if not row.checksum_ok]
+    lines = []
     for row in rows:
         state = "pending" if row.applied_at is None else f"applied {row.applied_at:%Y-%m-%d %H:%M}"
         if not row.checksum_ok:
             state += " CHANGED-OR-UNKNOWN"
-            bad = True
-        print(f"{row.version:04d}_{row.name}  {state}")
+        lines.append(f"{row.version:04d}_{row.name}  {state}")
+    doc = {
+        "database": "external" if w.database_url else "embedded",
+        "data_dir": str(w.data_dir),
+        "ok": not bad,
+        "migrations": [
+            {"version": r.version, "name": r.name, "applied_at": r.applied_at,
+             "pending": r.applied_at is None, "checksum_ok": r.checksum_ok}
+            for r in rows
+        ],
+    }
+    emit(args, doc, lines)
     return 1 if bad else 0
 
 
@@ -167,9 +168,20 @@ def register_keys(subparsers: Any) -> None:
     p.set_defaults(func=_keys_reencrypt)
 
 
+def _new_kek(path: Path) -> LocalKek:
+    try:
+        return LocalKek.load_or_create(path)
+    except OSError as exc:
+        raise OperatorError(f"--new-kek-file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise OperatorError(f"--new-kek-file: {exc}") from None
+
+
 def _keys_rotate(args: argparse.Namespace) -> int:
+    new_kek = _new_kek(args.new_kek_file) if args.new_kek_file else None
+
     async def go(records: Records) -> str:
-        new = LocalKek.load_or_create(args.new_kek_file) if args.new_kek_file else records.kek
+        new = new_kek or records.kek
         async with records.pool.acquire() as conn:
             version = await keysmod.rotate(conn, records.kek)
             # Re-wrap every data key (fresh nonces; under the new KEK when one is given).
@@ -185,10 +197,12 @@ def _keys_rotate(args: argparse.Namespace) -> int:
             f"data key version {version} created; {count} data keys re-wrapped under {new.key_id}"
         )
         if args.new_kek_file:
-            note += f"\nnow point CARRIER_KEK_FILE at {args.new_kek_file} (and unset CARRIER_KEK)"
+            env = where(args).settings.keys.kek_env
+            note += (f"\nnow set keys.kek_file to {args.new_kek_file} in the settings"
+                     f" (or CARRIER_KEYS__KEK_FILE), and unset ${env}")
         return note
 
-    print(_run(_with_records(args, go)))
+    print(_run(with_records(args, go)))
     return 0
 
 
@@ -206,7 +220,7 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
         )
         return count, turns
 
-    count, turns = _run(_with_records(args, go))
+    count, turns = _run(with_records(args, go))
     print(f"{count} patient rows re-encrypted")
     if turns:
         print(f"{turns} transcript turns stored in clear are now encrypted")
@@ -216,50 +230,79 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
 # -- consent -------------------------------------------------------------------------------
 
 
+def _patient_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a patient id (a UUID)") from None
+
+
 def register_consent(subparsers: Any) -> None:
     parser = subparsers.add_parser("consent", help="consent ledger")
     sub = parser.add_subparsers(dest="consent_command", required=True)
     p = sub.add_parser("show", help="a patient's consent history and current state")
     _common(p)
-    p.add_argument("patient_id", type=UUID)
+    add_json(p)
+    p.add_argument("patient_id", type=_patient_id)
     p.set_defaults(func=_consent_show)
     for name, func in (("grant", _consent_grant), ("revoke", _consent_revoke)):
         p = sub.add_parser(name, help=f"{name} consent for a patient on a channel")
         _common(p)
-        p.add_argument("patient_id", type=UUID)
+        p.add_argument("patient_id", type=_patient_id)
         p.add_argument("--channel", choices=[c.value for c in Channel], required=True)
         kinds = [k.value for k in ConsentKind if name == "revoke" or k is not ConsentKind.ALL]
         p.add_argument(
             "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value
         )
-        p.add_argument("--source", required=True, help="how it was given (web_form, ivr, ...)")
-        p.add_argument("--evidence", required=True, help="reference to the evidence")
+        p.add_argument("--source", required=True, type=operator_text("--source"),
+                       help="how it was given (web_form, ivr, ...)")
+        p.add_argument("--evidence", required=True, type=operator_text("--evidence"),
+                       help="reference to the evidence")
         p.set_defaults(func=func)
     p = sub.add_parser("verify", help="check the ledger's hash chain")
     _common(p)
+    add_json(p)
     p.set_defaults(func=_verify_chain, chain="consent")
 
 
-def _consent_show(args: argparse.Namespace) -> int:
-    async def go(records: Records) -> int:
-        history = await records.consent_history(args.patient_id)
-        for e in history:
-            print(
-                f"{e.seq:>8} {e.at:%Y-%m-%d %H:%M:%S} {e.event:<6} {e.channel:<5} {e.kind:<22}"
-                f" source={e.source} evidence={e.evidence_ref} actor={e.actor}"
-            )
-        for (channel, kind), granted in sorted(
-            (await records.consent_status(args.patient_id)).items()
-        ):
-            print(f"now: {channel} {kind}: {'granted' if granted else 'not granted'}")
-        await records.audit(args.actor, "consent.read", ("patient", args.patient_id), "operator")
-        return 0
+async def _known_patient(records: Records, patient_id: UUID) -> None:
+    if not await records.patient_exists(patient_id):
+        raise OperatorError(f"no patient with id {patient_id} in the records")
 
-    return _run(_with_records(args, go))
+
+def _consent_show(args: argparse.Namespace) -> int:
+    async def go(records: Records) -> tuple[list[Any], dict[tuple[str, str], bool]]:
+        await _known_patient(records, args.patient_id)
+        history = await records.consent_history(args.patient_id)
+        now = await records.consent_status(args.patient_id)
+        await records.audit(args.actor, "consent.read", ("patient", args.patient_id), "operator")
+        return history, now
+
+    history, now = _run(with_records(args, go))
+    lines = [
+        f"{e.seq:>8} {e.at:%Y-%m-%d %H:%M:%S} {e.event:<6} {e.channel:<5} {e.kind:<22}"
+        f" source={e.source} evidence={e.evidence_ref} actor={e.actor}"
+        for e in history
+    ]
+    lines += [f"now: {channel} {kind}: {'granted' if granted else 'not granted'}"
+              for (channel, kind), granted in sorted(now.items())]
+    doc = {
+        "patient_id": str(args.patient_id),
+        "history": [
+            {"seq": e.seq, "entry_id": str(e.entry_id), "at": e.at.isoformat(),
+             "event": e.event, "channel": e.channel, "kind": e.kind, "source": e.source,
+             "evidence": e.evidence_ref, "actor": e.actor}
+            for e in history
+        ],
+        "now": [{"channel": c, "kind": k, "granted": g} for (c, k), g in sorted(now.items())],
+    }
+    emit(args, doc, lines)
+    return 0
 
 
 def _consent_change(args: argparse.Namespace, grant: bool) -> int:
     async def go(records: Records) -> UUID:
+        await _known_patient(records, args.patient_id)
         fn = records.consent_grant if grant else records.consent_revoke
         return await fn(
             args.patient_id,
@@ -270,7 +313,7 @@ def _consent_change(args: argparse.Namespace, grant: bool) -> int:
             actor=args.actor,
         )
 
-    print(f"recorded {_run(_with_records(args, go))}")
+    print(f"recorded {_run(with_records(args, go))}")
     return 0
 
 
@@ -287,12 +330,12 @@ def _verify_chain(args: argparse.Namespace) -> int:
         return await verify_chain(conn, args.chain)
 
     # As the database owner: verification must not depend on the app role's view.
-    faults = _run(_with_conn(args, go))
-    for fault in faults:
-        print(f"{args.chain}: {fault}")
+    faults = _run(with_conn(args, go))
+    emit(args, {"chain": args.chain, "ok": not faults, "faults": [str(f) for f in faults]},
+         [*(f"{args.chain}: {fault}" for fault in faults),
+          *([] if faults else [f"{args.chain} chain intact"])])
     if faults:
         raise OperatorError(f"{args.chain} chain broken in {len(faults)} place(s)")
-    print(f"{args.chain} chain intact")
     return 0
 
 
@@ -307,13 +350,40 @@ def register_audit(subparsers: Any) -> None:
 
 # -- retention -----------------------------------------------------------------------------
 
+# The tables the retention policy covers, and their time column. Nothing else may be
+# purged from the command line: patients, appointments, ledgers are not "expired rows".
+POLICY_TABLES = {t.table: t.time_column for t in DEFAULT_TARGETS}
+
 
 def _target(text: str) -> PurgeTarget:
-    try:
-        table, column, days = text.split(":")
-        return PurgeTarget(table, column, int(days))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected table:column:days ({exc})") from exc
+    table, sep, days = text.rpartition(":")
+    table, _, column = table.partition(":")
+    if not sep or not table:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected TABLE:DAYS or TABLE:COLUMN:DAYS")
+    if table not in POLICY_TABLES:
+        raise argparse.ArgumentTypeError(
+            f"{table!r} is not covered by the retention policy (only"
+            f" {', '.join(sorted(POLICY_TABLES))}; audit and consent take --audit-days and"
+            " --consent-days)")
+    if column and column != POLICY_TABLES[table]:
+        raise argparse.ArgumentTypeError(
+            f"{table} expires by {POLICY_TABLES[table]}, not {column!r}")
+    return PurgeTarget(table, POLICY_TABLES[table], _days(f"--target {table}")(days))
+
+
+def _days(what: str) -> Any:
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what}: {text!r} is not a whole number"
+                                             " of days") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be at least 1 day (0 would purge everything at once)")
+        return value
+
+    return check
 
 
 def register_retention(subparsers: Any) -> None:
@@ -321,33 +391,54 @@ def register_retention(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="retention_command", required=True)
     p = sub.add_parser("run", help="purge expired rows (never audit/consent under six years)")
     _common(p)
-    p.add_argument("--audit-days", type=int, default=0, help="raised to six years if lower")
-    p.add_argument("--consent-days", type=int, default=0, help="raised to six years if lower")
-    p.add_argument("--transcript-days", type=int, default=365)
-    p.add_argument("--recording-days", type=int, default=30)
+    add_json(p)
+    for name, text in (
+        ("audit", "raised to six years if lower"),
+        ("consent", "raised to six years if lower"),
+        ("transcript", ""),
+        ("recording", ""),
+    ):
+        p.add_argument(f"--{name}-days", type=_days(f"--{name}-days"), default=None,
+                       help=f"default: retention.{name}_days from the settings {text}".strip())
     p.add_argument(
         "--target",
         type=_target,
         action="append",
         default=[],
-        help="another table:time_column:days to purge (repeatable)",
+        help="TABLE[:COLUMN]:DAYS for a table the policy covers (repeatable; wins over"
+        " the settings)",
     )
     p.set_defaults(func=_retention_run)
 
 
 def _retention_run(args: argparse.Namespace) -> int:
-    policy = RetentionPolicy.from_days(
-        audit_days=args.audit_days,
-        consent_days=args.consent_days,
-        transcript_days=args.transcript_days,
-        recording_days=args.recording_days,
-        extra=tuple(args.target),
-    )
+    r = where(args).settings.retention
+
+    def pick(given: int | None, configured: int) -> int:
+        return configured if given is None else given
+
+    try:
+        policy = RetentionPolicy.from_days(
+            audit_days=pick(args.audit_days, r.audit_days),
+            consent_days=pick(args.consent_days, r.consent_days),
+            transcript_days=pick(args.transcript_days, r.transcript_days),
+            recording_days=pick(args.recording_days, r.recording_days),
+        )
+    except ValueError as exc:  # a period of the settings below one day
+        raise OperatorError(f"retention settings: {exc}") from None
+    override = {t.table: t for t in args.target}
+    policy = RetentionPolicy(
+        policy.audit_days, policy.consent_days,
+        tuple(override.pop(t.table, t) for t in policy.targets))
 
     async def go(records: Records) -> Any:
         return await run_retention(records, policy, now=datetime.now(UTC), actor=args.actor)
 
-    for result in _run(_with_records(args, go)):
-        state = "no such table (skipped)" if result.skipped else f"{result.rows} rows purged"
-        print(f"{result.table}: before {result.cutoff:%Y-%m-%d}: {state}")
+    results = _run(with_records(args, go))
+    emit(args,
+         {"results": [{"table": x.table, "cutoff": x.cutoff.isoformat(), "rows": x.rows,
+                       "skipped": x.skipped} for x in results]},
+         [f"{x.table}: before {x.cutoff:%Y-%m-%d}: "
+          f"{'no such table (skipped)' if x.skipped else f'{x.rows} rows purged'}"
+          for x in results])
     return 0

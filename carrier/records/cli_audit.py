@@ -10,7 +10,9 @@
   every entry of the bundle must still be there unchanged and the chain must extend it.
 * ``audit verify FILE``: check one exported bundle offline (no database).
 
-The trusted key is ``--public-key`` (PEM) or the data folder's signing key.
+The trusted key is ``--public-key`` (PEM) or the public half of ``keys.audit_signing_key``;
+checkpoints are ``keys.checkpoints_file`` (both from the settings ``serve`` reads).
+``verify-chain`` and ``verify`` take ``--json``.
 """
 
 from __future__ import annotations
@@ -29,18 +31,12 @@ from carrier.records.anchor import (
     AnchorInvalid,
     check_bundle,
     check_checkpoints,
-    checkpoints_path,
     load_public_key,
     read_checkpoints,
-    signing_key_path,
 )
-from carrier.records.cli import _common, _run, _verify_chain, _when, _with_conn, _with_records
-from carrier.records.export import (
-    BundleInvalid,
-    export_audit,
-    load_or_create_signing_key,
-    verify_bundle,
-)
+from carrier.records.cli import _common, _run, _verify_chain, _when
+from carrier.records.cli_context import add_json, anchor_for, emit, where, with_conn, with_records
+from carrier.records.export import BundleInvalid, export_audit, verify_bundle
 from carrier.records.store import Records, verify_chain
 
 
@@ -49,6 +45,7 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="audit_command", required=True)
     p = sub.add_parser("verify-chain", help="check the audit log's hash chain in the database")
     _common(p)
+    add_json(p)
     p.set_defaults(func=_verify_chain, chain="audit")
     p = sub.add_parser("export", help="write a signed bundle of audit rows")
     _common(p)
@@ -69,16 +66,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--public-key", type=Path, help="PEM public key things must be signed by")
     p.add_argument("--against", type=Path, action="append", default=[], metavar="BUNDLE",
                    help="an earlier signed export the live chain must still contain")
-    p.add_argument("--checkpoints", type=Path, help="checkpoints file (default in data dir)")
-    p.set_defaults(func=_audit_verify)
+    p.add_argument("--checkpoints", type=Path,
+                   help="checkpoints file (default: keys.checkpoints_file)")
+    add_json(p)
+    # A bundle checked offline needs no settings; the live checks load them when run.
+    p.set_defaults(func=_audit_verify, uses_settings=False)
 
 
 def _anchor(args: argparse.Namespace) -> Anchor:
-    return Anchor(checkpoints_path(args.data_dir),
-                  load_or_create_signing_key(signing_key_path(args.data_dir)))
+    return anchor_for(where(args).settings)
 
 
 def _audit_export(args: argparse.Namespace) -> int:
+    if args.start >= args.end:
+        raise OperatorError("--from must be before --to")
+    if not args.file.parent.is_dir():
+        raise OperatorError(f"{args.file.parent}: no such folder")
+    if args.file.exists():
+        raise OperatorError(f"{args.file} exists; choose a new file name")
     anchor = _anchor(args)
 
     async def go(records: Records) -> Any:
@@ -97,7 +102,7 @@ def _audit_export(args: argparse.Namespace) -> int:
         )
         return report
 
-    report = _run(_with_records(args, go))
+    report = _run(with_records(args, go))
     print(
         f"exported {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
         f" signed by {report.key_fingerprint}"
@@ -111,33 +116,49 @@ def _audit_checkpoint(args: argparse.Namespace) -> int:
     async def go(conn: asyncpg.Connection) -> int:
         return await anchor.checkpoint(conn, source="operator")
 
-    print(f"{_run(_with_conn(args, go))} chain head(s) signed into {anchor.path}")
+    print(f"{_run(with_conn(args, go))} chain head(s) signed into {anchor.path}")
     return 0
 
 
 def _trusted(args: argparse.Namespace) -> Ed25519PublicKey | None:
-    path = args.public_key or signing_key_path(args.data_dir).with_suffix(".pub.pem")
+    if args.public_key:
+        path = args.public_key
+    else:
+        s = where(args).settings
+        path = s.path(s.keys.audit_signing_key, "keys/audit_signing.pem").with_suffix(".pub.pem")
     if not path.exists():
         if args.public_key:
             raise OperatorError(f"{path}: no such file")
         return None
     try:
         return load_public_key(path)
-    except (TypeError, ValueError) as exc:
-        raise OperatorError(f"{path} is not an Ed25519 public key") from exc
+    except OSError as exc:
+        raise OperatorError(f"{path}: {exc.strerror}") from None
+    except (TypeError, ValueError):
+        raise OperatorError(f"{path} is not an Ed25519 public key in PEM (a certificate or"
+                            " a private key is not accepted)") from None
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
     if args.file is not None and not args.against:
         return _verify_bundle_offline(args)
     trusted = _trusted(args)
-    cp_path = args.checkpoints or checkpoints_path(args.data_dir)
+    settings = where(args).settings
+    cp_path = args.checkpoints or settings.path(settings.keys.checkpoints_file,
+                                                "audit/checkpoints.jsonl")
+    if args.checkpoints and not cp_path.is_file():
+        raise OperatorError(f"--checkpoints {cp_path}: no such file")
+    for bundle in [*args.against, *([args.file] if args.file else [])]:
+        if not bundle.is_file():
+            raise OperatorError(f"{bundle}: no such file")
     if trusted is None and (cp_path.exists() or args.against):
         raise OperatorError("no public key to check signatures with (--public-key)")
     try:
         checkpoints = [] if trusted is None else read_checkpoints(cp_path, trusted)
     except AnchorInvalid as exc:
-        raise OperatorError(f"checkpoints INVALID: {exc}") from exc
+        raise OperatorError(f"checkpoints INVALID: {exc}") from None
+    except OSError as exc:
+        raise OperatorError(f"{cp_path}: {exc.strerror}") from None
 
     async def go(conn: asyncpg.Connection) -> tuple[list[str], list[str]]:
         problems = [f"{chain} chain: {fault}" for chain in ("audit", "consent")
@@ -148,24 +169,26 @@ def _audit_verify(args: argparse.Namespace) -> int:
             try:
                 found, checked = await check_bundle(conn, bundle, trusted)
             except BundleInvalid as exc:
-                raise OperatorError(f"{bundle}: INVALID: {exc}") from exc
+                raise OperatorError(f"{bundle}: INVALID: {exc}") from None
             problems += [f"{bundle.name}: {p}" for p in found]
             notes.append(f"{bundle.name}: {checked} entries present unchanged")
         return problems, notes
 
     # As the database owner: verification must not depend on the app role's view.
-    problems, notes = _run(_with_conn(args, go))
-    for problem in problems:
-        print(f"TAMPERED: {problem}")
+    problems, notes = _run(with_conn(args, go))
+    lines = [f"TAMPERED: {problem}" for problem in problems]
+    if not problems:
+        if not checkpoints:
+            lines.append(f"warning: no signed checkpoints in {cp_path}; checked against"
+                         " itself only")
+        lines.append(f"audit and consent chains intact; consistent with {len(checkpoints)}"
+                     " signed checkpoint(s)")
+        lines += notes
+    emit(args, {"ok": not problems, "problems": problems, "checkpoints": len(checkpoints),
+                "checkpoints_file": str(cp_path), "bundles": notes}, lines)
     if problems:
         raise OperatorError(f"the live chains do not match what was signed"
                             f" ({len(problems)} problem(s))")
-    if not checkpoints:
-        print(f"warning: no signed checkpoints in {cp_path}; checked against itself only")
-    print(f"audit and consent chains intact; consistent with {len(checkpoints)} signed"
-          " checkpoint(s)")
-    for note in notes:
-        print(note)
     return 0
 
 
@@ -174,11 +197,12 @@ def _verify_bundle_offline(args: argparse.Namespace) -> int:
     try:
         report = verify_bundle(args.file, trusted)
     except BundleInvalid as exc:
-        raise OperatorError(f"{args.file}: INVALID: {exc}") from exc
+        raise OperatorError(f"{args.file}: INVALID: {exc}") from None
     except OSError as exc:
-        raise OperatorError(f"{args.file}: {exc.strerror}") from exc
-    print(
-        f"{args.file}: valid, {report.count} rows (seq {report.first_seq}-{report.last_seq}),"
-        f" signed by {report.key_fingerprint}"
-    )
+        raise OperatorError(f"{args.file}: {exc.strerror}") from None
+    emit(args, {"ok": True, "file": str(args.file), "rows": report.count,
+                "first_seq": report.first_seq, "last_seq": report.last_seq,
+                "key": report.key_fingerprint},
+         [f"{args.file}: valid, {report.count} rows (seq {report.first_seq}-"
+          f"{report.last_seq}), signed by {report.key_fingerprint}"])
     return 0

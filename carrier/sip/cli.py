@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import getpass
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,13 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from carrier.call import Call, Clearance, DialFailure, DialRequest
+from carrier.cli import default_actor
 from carrier.dialer.gate import Consent
 from carrier.dialer.ports import Contact
 from carrier.dialer.records_adapter import RecordsFacts
 from carrier.dialer.wiring import gate_from_settings, gate_once
 from carrier.gateway import Gateway
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
-from carrier.records.cli import add_database_args, kek_from_env
+from carrier.records.cli import add_database_args
+from carrier.records.cli_context import command_spool, kek_for, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import Settings, load_settings
@@ -54,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--purpose", default="appointment_reminder",
                         help="the gate's purpose for a number not on the test list")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for answer")
-    parser.add_argument("--actor", default=f"operator:{getpass.getuser()}")
+    parser.add_argument("--actor", default=default_actor())
     add_database_args(parser)
     parser.set_defaults(func=run)
 
@@ -109,7 +110,8 @@ async def operator_call(settings: Settings, args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, data_dir=str(data_dir))
     origid = str(uuid.uuid4())
     async with open_database(args.database_url or settings.database.url, data_dir) as dsn:
-        records = await Records.open(dsn, kek_from_env(data_dir), data_dir / "spool")
+        records = await Records.open(dsn, kek_for(where(args).settings),
+                                     command_spool(data_dir))
         try:
             cleared = await clearance_for(records, settings, args.to, purpose=args.purpose,
                                           actor=args.actor, origid=origid)

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -31,6 +30,7 @@ from carrier.records.anchor import (
 )
 from carrier.records.export import export_audit, load_or_create_signing_key
 from carrier.records.store import Records, verify_chain
+from tests.records.test_cli import synthetic_patient
 
 pytestmark = pytest.mark.postgres
 
@@ -175,8 +175,10 @@ def test_operator_verifies_the_chain_against_checkpoints_and_a_bundle(
     for key in ("CARRIER_DATABASE_URL", "CARRIER_DATA_DIR", "CARRIER_KEK"):
         monkeypatch.setenv(key, env[key])  # data in-process (quicker); audit commands below
         # run as the operator runs them, as processes
+    # Consent commands refuse an unknown patient: one synthetic patient (one audit entry).
+    pid = asyncio.run(synthetic_patient(db_url, tmp_path / "fixture-spool"))
     for _ in range(6):  # each consent change writes an audit entry too
-        assert main(["consent", "grant", str(uuid4()), "--channel", "voice", "--kind",
+        assert main(["consent", "grant", pid, "--channel", "voice", "--kind",
                      "tcpa_express_written", "--source", "web_form", "--evidence", "f"]) == 0
     bundle = tmp_path / "export.jsonl"
     done = _carrier(env, "audit", "export", "--from", "2000-01-01", "--to", "2100-01-01",
@@ -188,7 +190,7 @@ def test_operator_verifies_the_chain_against_checkpoints_and_a_bundle(
     done = _carrier(env, "audit", "verify", "--against", str(bundle))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "consistent with 3 signed checkpoint(s)" in done.stdout
-    assert "export.jsonl: 6 entries present unchanged" in done.stdout
+    assert "export.jsonl: 7 entries present unchanged" in done.stdout  # 6 grants, 1 patient
 
     async def attack() -> None:
         su = await asyncpg.connect(db_url)

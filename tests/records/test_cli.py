@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 from pathlib import Path
-from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -13,6 +12,8 @@ import pytest
 from carrier.cli import main
 from carrier.records.crypto import LocalKek
 from carrier.records.embedded import EmbeddedPostgres, open_database
+from carrier.records.store import Records
+from tests.conftest import TEST_KEK
 
 pytestmark = pytest.mark.postgres
 
@@ -34,8 +35,18 @@ def test_db_status_and_migrate(env, capsys) -> None:
     assert "up to date" in capsys.readouterr().out
 
 
-def test_consent_grant_show_revoke_verify(env, capsys) -> None:
-    pid = str(uuid4())
+async def synthetic_patient(db_url: str, spool: Path) -> str:
+    """A patient in the records (consent commands refuse an unknown patient id)."""
+    records = await Records.open(db_url, TEST_KEK, spool)
+    try:
+        return str(await records.add_patient("Testa Patientson", "+15550109999",
+                                             actor="test", reason="fixture"))
+    finally:
+        await records.close()
+
+
+def test_consent_grant_show_revoke_verify(env, db_url, capsys) -> None:
+    pid = asyncio.run(synthetic_patient(db_url, env / "fixture-spool"))
     grant = ["consent", "grant", pid, "--channel", "voice", "--kind", "tcpa_express_written"]
     assert main([*grant, "--source", "web_form", "--evidence", "form-7"]) == 0
     revoke = ["consent", "revoke", pid, "--channel", "voice"]
@@ -51,7 +62,7 @@ def test_consent_grant_show_revoke_verify(env, capsys) -> None:
 
 
 def test_verify_chain_fails_after_tampering(env, db_url: str, capsys) -> None:
-    pid = str(uuid4())
+    pid = asyncio.run(synthetic_patient(db_url, env / "fixture-spool"))
     args = ["--channel", "sms", "--kind", "tcpa_express", "--source", "s", "--evidence", "e"]
     assert main(["consent", "grant", pid, *args]) == 0
 
@@ -74,7 +85,7 @@ def test_keys_rotate_and_export_round_trip(env, capsys, monkeypatch) -> None:
     assert main(["keys", "rotate", "--new-kek-file", str(new_kek)]) == 0
     assert "data key version 3 created; 4 data keys re-wrapped" in capsys.readouterr().out
     monkeypatch.delenv("CARRIER_KEK")
-    monkeypatch.setenv("CARRIER_KEK_FILE", str(new_kek))
+    monkeypatch.setenv("CARRIER_KEYS__KEK_FILE", str(new_kek))
     assert main(["keys", "reencrypt"]) == 0
     assert "0 patient rows re-encrypted" in capsys.readouterr().out
     bundle = env / "audit.jsonl"

@@ -1,0 +1,264 @@
+"""What every database command works on: the settings ``carrier serve`` reads.
+
+A command that touches the records resolves, once, through :func:`where`: the settings
+from ``--config-dir`` (``load_settings``, the same loader and environment overrides as
+``serve``), the database (``database.url``; without one the embedded cluster in
+``<data_dir>/pg``, attached to when ``serve`` runs it and never stopped from here), the
+data folder (``data_dir``), the key-encryption key (``keys.kek_env``, then
+``keys.kek_file``) and the audit anchor (``keys.audit_signing_key``,
+``keys.checkpoints_file``). ``--database-url`` and ``--data-dir`` on the command line
+override the settings for that one run; with one of them and no config folder at all
+(neither named nor ``./config``), the built-in defaults stand in for the folder.
+
+A command's own writes go through a spool of its own (``<data_dir>/spool/cli-<pid>``), never
+the spool of a ``serve`` running beside it: two processes replaying and emptying one spool
+file would lose each other's rows. What a command could not deliver stays there, and the
+next command takes the folder over and replays it.
+
+Database failures become one-line :class:`OperatorError` messages here, named by what went
+wrong (unreachable, refused login, no such database, no schema), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import psutil
+
+from carrier.errors import OperatorError
+from carrier.records.anchor import Anchor
+from carrier.records.crypto import LocalKek
+from carrier.records.embedded import open_database
+from carrier.records.migrate import migrate
+from carrier.records.store import Records
+from carrier.settings import Settings, default_config_dir, load_settings
+
+T = TypeVar("T")
+LEGACY_KEK_FILE_ENV = "CARRIER_KEK_FILE"  # before keys.kek_file; still honoured when unset
+
+
+def add_database_args(parser: argparse.ArgumentParser) -> None:
+    """``--database-url``/``--data-dir`` (overrides of the settings) and ``--config-dir``."""
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL URL (default: database.url from the settings; none = embedded)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data folder (default: data_dir from the settings)",
+    )
+    # Also accepted after the sub-command; SUPPRESS keeps the one given before it.
+    parser.add_argument("--config-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.set_defaults(uses_settings=True)
+
+
+def config_dir(args: argparse.Namespace) -> Path:
+    # `carrier call` has its own --config (kept for compatibility): it names the same thing.
+    given = getattr(args, "config", None) or getattr(args, "config_dir", None)
+    return Path(given) if given else default_config_dir()
+
+
+@dataclass(frozen=True)
+class Where:
+    settings: Settings
+    """The settings, with command-line overrides applied (paths follow ``data_dir``)."""
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.settings.data_dir)
+
+    @property
+    def database_url(self) -> str | None:
+        return self.settings.database.url
+
+
+def where(args: argparse.Namespace) -> Where:
+    """The settings this command runs on (loaded once per command)."""
+    found = getattr(args, "_where", None)
+    if isinstance(found, Where):
+        return found
+    settings = _load(args)
+    if getattr(args, "data_dir", None) is not None:
+        settings = dataclasses.replace(settings, data_dir=str(args.data_dir))
+    if getattr(args, "database_url", None):
+        settings = dataclasses.replace(
+            settings, database=dataclasses.replace(settings.database, url=args.database_url))
+    found = Where(settings)
+    args._where = found
+    return found
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    cdir = config_dir(args)
+    named = (getattr(args, "config", None) or getattr(args, "config_dir", None)
+             or os.environ.get("CARRIER_CONFIG_DIR"))
+    overridden = getattr(args, "data_dir", None) is not None or getattr(
+        args, "database_url", None)
+    if cdir.is_dir() or named or not overridden:
+        return load_settings(cdir)  # a folder that is named but missing is refused
+    # No config folder anywhere, and the command line says where the data is (a fresh
+    # install running `carrier db migrate --data-dir ...`): the built-in defaults and the
+    # environment, validated as ever, exactly as an empty config folder would give.
+    with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
+        return load_settings(empty)
+
+
+def apply_settings(args: argparse.Namespace) -> None:
+    """Fill ``args.data_dir``/``args.database_url`` from the settings when not given, for
+    commands that read them directly (``carrier campaign``, ``carrier call``)."""
+    w = where(args)
+    args.data_dir = w.data_dir
+    args.database_url = w.database_url
+
+
+def kek_for(settings: Settings) -> LocalKek:
+    """The key-encryption key: ``$<keys.kek_env>`` (base64) wins, else ``keys.kek_file``
+    (default ``<data_dir>/keys/kek.bin``, created 0600 on first use)."""
+    name = settings.keys.kek_env
+    text = os.environ.get(name)
+    if text:
+        try:
+            return LocalKek.from_base64(text)
+        except ValueError as exc:
+            raise OperatorError(f"${name}: {exc}") from None
+    legacy = os.environ.get(LEGACY_KEK_FILE_ENV)
+    if settings.keys.kek_file or not legacy:
+        path, what = settings.path(settings.keys.kek_file, "keys/kek.bin"), "keys.kek_file"
+    else:
+        path, what = Path(legacy), f"${LEGACY_KEK_FILE_ENV}"
+    try:
+        return LocalKek.load_or_create(path)
+    except OSError as exc:
+        raise OperatorError(f"{what} {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise OperatorError(f"{what}: {exc}") from None
+
+
+def anchor_for(settings: Settings) -> Anchor:
+    try:
+        return Anchor.from_settings(settings)
+    except OSError as exc:
+        raise OperatorError(f"keys.audit_signing_key: {exc.filename}: {exc.strerror}") from None
+    except (TypeError, ValueError) as exc:
+        path = settings.path(settings.keys.audit_signing_key, "keys/audit_signing.pem")
+        raise OperatorError(f"keys.audit_signing_key: {path} is not an Ed25519 private key"
+                            f" in PEM ({type(exc).__name__})") from None
+
+
+_SCHEMA_MISSING = (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; database failures become one operator line."""
+    try:
+        return asyncio.run(coro)
+    except asyncpg.InvalidAuthorizationSpecificationError as exc:
+        raise OperatorError(f"database refused the login ({exc.__class__.__name__})") from None
+    except asyncpg.InvalidCatalogNameError:
+        raise OperatorError("the database named in database.url does not exist") from None
+    except _SCHEMA_MISSING as exc:
+        raise OperatorError(f"the database has no records schema ({exc.__class__.__name__});"
+                            " run `carrier db migrate`") from None
+    except asyncpg.ClientConfigurationError as exc:
+        raise OperatorError(f"database.url: {exc}") from None
+    except ValueError as exc:  # urllib's verdict on a URL asyncpg could not split
+        raise OperatorError(f"database.url: not a PostgreSQL URL ({exc})") from None
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn, timeout=15)
+    except (OSError, TimeoutError, asyncpg.PostgresConnectionError,
+            asyncpg.CannotConnectNowError) as exc:
+        raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from None
+
+
+async def with_conn(args: argparse.Namespace,
+                    fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """``fn`` on one owner connection (verification, migrations, checkpoints)."""
+    w = where(args)
+    async with open_database(w.database_url, w.data_dir) as dsn:
+        conn = await _connect(dsn)
+        try:
+            return await fn(conn)
+        finally:
+            await conn.close()
+
+
+async def with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitable[T]]) -> T:
+    """``fn`` on the records facade, as the application role, with a private spool."""
+    w = where(args)
+    kek = kek_for(w.settings)
+    spool = command_spool(w.data_dir)
+    async with open_database(w.database_url, w.data_dir) as dsn:
+        conn = await _connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        try:
+            records = await Records.open(dsn, kek, spool, min_size=1, max_size=2)
+        except (OSError, asyncpg.PostgresConnectionError) as exc:
+            raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from None
+        try:
+            return await fn(records)
+        finally:
+            drained = await records.drain_spool()
+            await records.close()
+            _tidy_spool(spool, drained)
+
+
+def command_spool(data_dir: Path) -> Path:
+    """A spool folder for this command alone (``<data_dir>/spool/cli-<pid>``). Folders of
+    commands that are gone are removed when empty; the first one still holding writes is
+    taken over, so opening the records replays them."""
+    parent = data_dir / "spool"
+    mine = parent / f"cli-{os.getpid()}"
+    claimed = False
+    for old in sorted(parent.glob("cli-*")) if parent.is_dir() else ():
+        pid = old.name.removeprefix("cli-")
+        if old == mine or not pid.isdigit() or psutil.pid_exists(int(pid)):
+            continue
+        with contextlib.suppress(OSError):  # another command got there first
+            if not any(f.stat().st_size for f in old.glob("*.jsonl")):
+                shutil.rmtree(old)
+            elif not claimed:
+                old.rename(mine)
+                claimed = True
+    return mine
+
+
+def _tidy_spool(spool: Path, drained: bool) -> None:
+    if drained:
+        shutil.rmtree(spool, ignore_errors=True)
+        return
+    raise OperatorError(f"some writes could not reach the database; they are kept in {spool}"
+                        " and replayed by the next records command")
+
+
+def emit(args: argparse.Namespace, doc: Any, lines: Iterable[str]) -> None:
+    """Print ``doc`` as one JSON document with ``--json``, else the human ``lines``."""
+    if getattr(args, "json", False):
+        print(json.dumps(doc, default=str, sort_keys=True))
+        return
+    for line in lines:
+        print(line)
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
