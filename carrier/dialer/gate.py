@@ -200,7 +200,7 @@ class Gate:
         passed.extend(self._state_windows(states, locals_))
 
         if exempt:
-            self._exempt_caps(facts, now)
+            self._exempt_caps(facts, now, zones)
             passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
         passed.extend(self._state_caps(req, facts, states, now))
         return exempt
@@ -293,20 +293,32 @@ class Gate:
             passed.append(f"window.state.{state}")
         return passed
 
-    def _exempt_caps(self, facts: GateFacts, now: dt.datetime) -> None:
+    def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo]) -> None:
+        """One call per day, three per week, "day" read as the rule means it: a calendar
+        day in the patient's time zone (STANDARDS.md), not a rolling 24 h, so the 24 h and
+        2 h reminders (yesterday 10:00, today 08:00) are one call on each of two days.
+        The week is the seven local calendar days ending today. Where the zone is
+        uncertain, a call counts for a day if it fell on that day in any candidate zone."""
         ex = self.rules.exemption
-        counted = [c for c in facts.prior_calls if c.outcome in ex.counted_outcomes]
-        day = sum(1 for c in counted if now - dt.timedelta(days=1) < c.at <= now)
+        counted = [c for c in facts.prior_calls
+                   if c.outcome in ex.counted_outcomes and c.at <= now]
+
+        def days_back(call: PriorCall) -> int:
+            return min((now.astimezone(z).date() - call.at.astimezone(z).date()).days
+                       for z in zones)
+
+        day = sum(1 for c in counted if days_back(c) == 0)
         if day >= ex.max_calls_per_day:
             raise _Refuse(
                 "cap.exempt.daily",
-                f"{day} exempt call(s) in the last 24 h (limit {ex.max_calls_per_day})",
+                f"{day} exempt call(s) today in the patient's time zone "
+                f"(limit {ex.max_calls_per_day})",
             )
-        week = sum(1 for c in counted if now - dt.timedelta(days=7) < c.at <= now)
+        week = sum(1 for c in counted if days_back(c) < 7)
         if week >= ex.max_calls_per_week:
             raise _Refuse(
                 "cap.exempt.weekly",
-                f"{week} exempt call(s) in the last 7 days (limit {ex.max_calls_per_week})",
+                f"{week} exempt call(s) in the last 7 local days (limit {ex.max_calls_per_week})",
             )
 
     def _state_caps(
