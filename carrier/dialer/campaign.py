@@ -30,6 +30,7 @@ PERMANENT_RULES = frozenset(
         "number.invalid",
         "number.unsupported",
         "tcpa.consent.revoked",
+        "hipaa.authorization.revoked",
         "tcpa.consent.missing",
         "tcpa.consent.missing_written",
         "dnc.organisation",

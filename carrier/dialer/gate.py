@@ -2,8 +2,9 @@
 
 Pure: the request, the facts gathered beforehand and `now` go in, a `Decision`
 comes out. No I/O, no clock. Every refusal names exactly the rule that refused
-(`tcpa.consent.revoked`, `dnc.national.stale_copy`, `window.state.FL`, ...);
-an allowed decision lists every rule it passed, so the audit entry shows why.
+(`tcpa.consent.revoked`, `hipaa.authorization.revoked`, `dnc.national.stale_copy`,
+`window.state.FL`, ...); an allowed decision lists every rule it passed, so the audit
+entry shows why.
 
 Order of checks (first failure wins):
   number -> consent -> organisation DNC -> national registry (unless exempt)
@@ -209,6 +210,13 @@ class Gate:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]
         if Consent.REVOKED in statuses:
             raise _Refuse("tcpa.consent.revoked", "consent was revoked", channel=req.channel)
+        # A revoked HIPAA authorization is its own refusal, never a TCPA revocation: the
+        # patient withdrew permission for PHI on this channel, so no automated call that
+        # would speak it is placed (permanent, like a revocation).
+        hipaa = [facts.consent.get(f"{req.channel}.hipaa"), facts.consent.get("all.hipaa")]
+        if Consent.REVOKED in hipaa:
+            raise _Refuse("hipaa.authorization.revoked", "HIPAA authorization was revoked",
+                          channel=req.channel)
         if Consent.GRANTED not in statuses:
             raise _Refuse("tcpa.consent.missing", "no consent on file", channel=req.channel)
         if req.purpose in self.rules.written_consent_purposes:
