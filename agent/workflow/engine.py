@@ -69,6 +69,7 @@ from agent.workflow.model import (
     evaluate,
     resolve,
 )
+from agent.workflow.stepup import needs_step_up
 from agent.workflow.template import contains_phi, fields, needs_verification, render
 
 __all__ = ["DEFAULT_PROMPTS", "Conversation", "EngineError", "HostProtocolError",
@@ -418,6 +419,9 @@ class Conversation:
     def _verify(self, verify: Verify, now: dt.datetime, out: list[Effect]) -> str:
         ok = all(self._check(c) for c in verify.checks)
         self._audit(out, now, "verify", result="ok" if ok else "fail")
+        step_up = needs_step_up(verify, self._record)
+        if ok and step_up is not None:
+            return step_up  # caller ID not vouched for: a second factor before PHI
         if ok:
             self.verified = True
             return verify.ok

@@ -32,6 +32,7 @@ from agent.workflow.model import (
     VerifyCheck,
     Workflow,
 )
+from agent.workflow.stepup import with_step_up
 from agent.workflow.template import KNOWN_ROOTS, fields, needs_verification
 from agent.workflow.yamlpos import DuplicateKey, LocatedDict, LocatedList, load_located
 from carrier.errors import ConfigError
@@ -149,7 +150,8 @@ def _build(doc: LocatedDict, chk: _Checker) -> Workflow | None:
             states[name] = state
     return Workflow(
         id=str(doc["workflow"]), source=chk.file, scope=frozenset(scope), start=str(doc["start"]),
-        states=states, prompts=prompts, max_attempts=_positive(doc, "max_attempts", 3, chk),
+        states=with_step_up(states), prompts=prompts,
+        max_attempts=_positive(doc, "max_attempts", 3, chk),
         transfer_queue=str(doc.get("transfer_queue", "front_desk")),
         on_max_attempts=doc.get("on_max_attempts"), description=str(doc.get("description", "")),
         phi_fields=frozenset(_strings(doc.get("phi_fields"))),
