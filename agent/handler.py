@@ -276,7 +276,7 @@ class _LiveConversation:
         sink = _RecordSink(rt.records, call.call_id)
         host = ActionHost(rt.calendar, sink, patient_id=patient_id,
                           appointment_id=appointment.id if appointment else None, tz=tz,
-                          providers=providers)
+                          providers=providers, verified=lambda: conv.verified)
         return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
                    sink=sink)
 

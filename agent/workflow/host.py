@@ -9,7 +9,7 @@ simulator and tests keep them in memory). Every method returns an
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from agent.grammar import DatePreference
@@ -37,10 +37,15 @@ class ActionHost:
     def __init__(self, calendar: Calendar, sink: RecordSink, *, patient_id: str | None,
                  appointment_id: str | None, tz: dt.tzinfo,
                  providers: Mapping[str, Provider] | None = None,
-                 prescription: Mapping[str, Any] | None = None) -> None:
+                 prescription: Mapping[str, Any] | None = None,
+                 verified: Callable[[], bool] | None = None) -> None:
         self._calendar = calendar
         self._sink = sink
         self.patient_id = patient_id
+        # Has the conversation verified the patient? (the engine's ``verified``). Without
+        # it, who owns the caller ID is no proof of who is talking: answers are kept
+        # unlinked for staff to match, never written to that patient's record.
+        self._verified = verified or (lambda: False)
         self.appointment_id = appointment_id
         self._tz = tz
         self._providers = dict(providers or {})
@@ -123,9 +128,15 @@ class ActionHost:
     async def _do_cancel_appointment(self, action: Action, now: dt.datetime) -> ActionResult:
         return await self._set(action, AppointmentStatus.CANCELLED, now)
 
+    @property
+    def verified_patient(self) -> str | None:
+        """The patient the conversation verified, or None (answers are then unlinked)."""
+        return self.patient_id if self._verified() else None
+
     async def _save(self, action: Action, kind: str) -> ActionResult:
-        self._sink.save(self.patient_id, kind, action.args)
-        return ActionResult(action.name, "ok", {})
+        patient = self.verified_patient
+        self._sink.save(patient, kind, action.args)
+        return ActionResult(action.name, "ok", {"linked": patient is not None})
 
     async def _do_save_demographics(self, action: Action, now: dt.datetime) -> ActionResult:
         return await self._save(action, "demographics")
