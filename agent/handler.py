@@ -55,6 +55,7 @@ from agent.workflow.effects import (
 from agent.workflow.engine import Conversation, EngineError
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
+from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.workflow.records import ClinicInfo, build_record, caller_facts, spoken_phone
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import LENGTH_LIMIT_REASON, Call, Direction
@@ -276,7 +277,8 @@ class _LiveConversation:
         sink = _RecordSink(rt.records, call.call_id)
         host = ActionHost(rt.calendar, sink, patient_id=patient_id,
                           appointment_id=appointment.id if appointment else None, tz=tz,
-                          providers=providers, verified=lambda: conv.verified)
+                          providers=providers, verified=lambda: conv.verified,
+                          refills=PostgresRefillDesk(rt.records), call_id=call.call_id)
         return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
                    sink=sink)
 
