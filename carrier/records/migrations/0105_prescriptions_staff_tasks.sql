@@ -24,3 +24,7 @@ CREATE TABLE staff_tasks (
     details_ct      bytea                           -- encrypted free text, if any
 );
 CREATE INDEX staff_tasks_open ON staff_tasks (queue, status, created_at);
+
+-- Outreach an appointment needs beyond reminders (e.g. 'screening': the dialer plans a
+-- health-screening call for it). Set by the clinic's scheduling; PHI-free words.
+ALTER TABLE sched_appointments ADD COLUMN needs text[] NOT NULL DEFAULT '{}';
