@@ -69,7 +69,7 @@ from agent.workflow.model import (
     evaluate,
     resolve,
 )
-from agent.workflow.stepup import needs_step_up
+from agent.workflow.stepup import needs_step_up, start_state
 from agent.workflow.template import contains_phi, fields, needs_verification, render
 
 __all__ = ["DEFAULT_PROMPTS", "Conversation", "EngineError", "HostProtocolError",
@@ -92,7 +92,7 @@ class Conversation:
         self._call_id = call_id
         self._channel = channel
         self._memory = memory
-        self.state = workflow.start
+        self.state = start_state(workflow, record)
         self.verified = False
         self.finished = False
         self.path: list[str] = []
@@ -114,7 +114,7 @@ class Conversation:
 
     def start(self, now: dt.datetime) -> list[Effect]:
         out: list[Effect] = []
-        self._enter(self.workflow.start, now, out)
+        self._enter(self.state, now, out)
         return out
 
     def handle(self, event: Input, now: dt.datetime) -> list[Effect]:

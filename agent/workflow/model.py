@@ -146,6 +146,7 @@ class Workflow:
     on_max_attempts: str | None = None
     description: str = ""
     phi_fields: frozenset[str] = field(default_factory=frozenset)
+    inbound_start: str | None = None  # where an inbound call starts, if not at ``start``
 
 
 def resolve(path: str, scopes: Mapping[str, Any]) -> Any:

@@ -182,5 +182,6 @@ def caller_facts(*, outbound: bool, stir_status: str, verstat: str,
     attestation, leaves it unverified, and identity then needs a second factor."""
     verified = outbound or verstat == VERIFIED_VERSTAT or (
         stir_status == "passed" and attestation == "A")
-    return {"verified": verified, "stir_status": stir_status, "verstat": verstat,
+    return {"verified": verified, "direction": "outbound" if outbound else "inbound",
+            "stir_status": stir_status, "verstat": verstat,
             "attestation": attestation or ""}

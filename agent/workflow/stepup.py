@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from agent.workflow.model import Accept, SlotSpec, State, Verify, VerifyCheck
+from agent.workflow.model import Accept, SlotSpec, State, Verify, VerifyCheck, Workflow
 
 STEP_UP = ".step_up"
 STEP_UP_CHECK = ".step_up_check"
@@ -54,3 +54,11 @@ def needs_step_up(verify: Verify, record: Mapping[str, Any]) -> str | None:
     if verify.step_up is None or not caller_unverified(record):
         return None
     return verify.step_up
+
+
+def start_state(workflow: Workflow, record: Mapping[str, Any]) -> str:
+    """An inbound call starts at the workflow's ``inbound_start`` when it has one (a
+    screening line: no "calling for <name>" opening to someone who called us)."""
+    caller = record.get("caller")
+    inbound = isinstance(caller, Mapping) and caller.get("direction") == "inbound"
+    return workflow.inbound_start if inbound and workflow.inbound_start else workflow.start
