@@ -35,6 +35,7 @@ from agent.memory import MemoryStore, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.redact import KnownIdentifiers, redact
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
+from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
 from agent.voice import Synthesizer, TurnTiming, VoiceIO
@@ -55,7 +56,6 @@ from agent.workflow.effects import (
 from agent.workflow.engine import Conversation, EngineError
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
-from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.workflow.records import ClinicInfo, build_record, caller_facts, spoken_phone
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import LENGTH_LIMIT_REASON, Call, Direction

@@ -22,7 +22,8 @@ POLICY = CampaignPolicy()
 
 def test_plan_screening_only_for_appointments_that_need_it() -> None:
     start = START + dt.timedelta(days=10)
-    needs = AppointmentFact("a1", "p1", start, AppointmentState.OPEN, needs=frozenset({"screening"}))
+    needs = AppointmentFact("a1", "p1", start, AppointmentState.OPEN,
+                            needs=frozenset({"screening"}))
     plain = AppointmentFact("a2", "p2", start, AppointmentState.OPEN)
     confirmed = AppointmentFact("a3", "p3", start, AppointmentState.CONFIRMED,
                                 needs=frozenset({"screening"}))
