@@ -57,7 +57,7 @@ from agent.workflow.errors import (
     PhiBeforeVerification,
     ScopeViolation,
 )
-from agent.workflow.identity import check_identity, known_identifiers
+from agent.workflow.identity import check_identity, known_identifiers, needs_step_up, start_state
 from agent.workflow.model import (
     Accept,
     BranchRule,
@@ -69,7 +69,6 @@ from agent.workflow.model import (
     evaluate,
     resolve,
 )
-from agent.workflow.stepup import needs_step_up, start_state
 from agent.workflow.template import contains_phi, fields, needs_verification, render
 
 __all__ = ["DEFAULT_PROMPTS", "Conversation", "EngineError", "HostProtocolError",
@@ -419,12 +418,10 @@ class Conversation:
     def _verify(self, verify: Verify, now: dt.datetime, out: list[Effect]) -> str:
         ok = all(self._check(c) for c in verify.checks)
         self._audit(out, now, "verify", result="ok" if ok else "fail")
-        step_up = needs_step_up(verify, self._record)
-        if ok and step_up is not None:
-            return step_up  # caller ID not vouched for: a second factor before PHI
         if ok:
-            self.verified = True
-            return verify.ok
+            step_up = needs_step_up(verify, self._record)  # caller ID not vouched for
+            self.verified = step_up is None
+            return step_up or verify.ok
         count = self._failures.get(self.state, 0) + 1
         self._failures[self.state] = count
         for check in verify.checks:

@@ -5,16 +5,16 @@ and the caller-ID match is what picked the patient's record. One factor (the dat
 birth) is then not enough before PHI: every single-factor ``verify`` state gets two
 generated states, ``<state>.step_up`` (ask the full name) and ``<state>.step_up_check``
 (the original checks plus the name), that the engine enters instead of the ``ok`` exit
-when the record says ``caller.verified`` is false. Workflow files stay as they are.
+when the record says ``caller.verified`` is false (``identity.needs_step_up``).
+Workflow files stay as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
-from agent.workflow.model import Accept, SlotSpec, State, Verify, VerifyCheck, Workflow
+from agent.workflow.model import Accept, SlotSpec, State, VerifyCheck
 
 STEP_UP = ".step_up"
 STEP_UP_CHECK = ".step_up_check"
@@ -40,25 +40,3 @@ def with_step_up(states: Mapping[str, State]) -> dict[str, State]:
                            slot=SlotSpec(STEP_UP_SLOT, "name")),),
             no_input=(STEP_UP_PROMPT,), no_match=(STEP_UP_PROMPT,))
     return out
-
-
-def caller_unverified(record: Mapping[str, Any]) -> bool:
-    """True when the record says the caller's number was not verified (live inbound
-    calls); records without caller facts (simulator, outbound) keep one factor."""
-    caller = record.get("caller")
-    return isinstance(caller, Mapping) and caller.get("verified") is False
-
-
-def needs_step_up(verify: Verify, record: Mapping[str, Any]) -> str | None:
-    """The step-up state to enter after ``verify`` passed, or None when one factor will do."""
-    if verify.step_up is None or not caller_unverified(record):
-        return None
-    return verify.step_up
-
-
-def start_state(workflow: Workflow, record: Mapping[str, Any]) -> str:
-    """An inbound call starts at the workflow's ``inbound_start`` when it has one (a
-    screening line: no "calling for <name>" opening to someone who called us)."""
-    caller = record.get("caller")
-    inbound = isinstance(caller, Mapping) and caller.get("direction") == "inbound"
-    return workflow.inbound_start if inbound and workflow.inbound_start else workflow.start
