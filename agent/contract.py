@@ -17,6 +17,7 @@ WORKFLOW_FOR_PURPOSE: Mapping[str, str] = {
     "appointment_reminder": "appointment_reminder",
     "no_show": "no_show_reactivation",
     "refill": "refill_reminder",
+    "screening": "health_screening",  # planned by the dialer for appointments that need it
 }
 
 # A workflow's outcome name -> how the carrier needs to know it. Names not listed are

@@ -35,6 +35,7 @@ from agent.memory import MemoryStore, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.redact import KnownIdentifiers, redact
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
+from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
 from agent.voice import Synthesizer, TurnTiming, VoiceIO
@@ -55,7 +56,7 @@ from agent.workflow.effects import (
 from agent.workflow.engine import Conversation, EngineError
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
-from agent.workflow.records import ClinicInfo, build_record, spoken_phone
+from agent.workflow.records import ClinicInfo, build_record, caller_facts, spoken_phone
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import LENGTH_LIMIT_REASON, Call, Direction
 from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
@@ -268,13 +269,16 @@ class _LiveConversation:
             log.warning("call %s: calendar unreachable; continuing without it", call.call_id)
             patient_id, patient, appointment, memory = None, None, None, None
             result = CallResult(call.call_id, workflow_id, None)
-        record = build_record(rt.clinic, patient, appointment, providers)
+        record = build_record(rt.clinic, patient, appointment, providers, caller=caller_facts(
+            outbound=call.direction is Direction.OUTBOUND, stir_status=call.caller.stir_status,
+            verstat=call.caller.verstat, attestation=call.caller.attestation))
         conv = Conversation(workflow, record, call_id=call.call_id, channel="voice",
                             memory=memory)
         sink = _RecordSink(rt.records, call.call_id)
         host = ActionHost(rt.calendar, sink, patient_id=patient_id,
                           appointment_id=appointment.id if appointment else None, tz=tz,
-                          providers=providers)
+                          providers=providers, verified=lambda: conv.verified,
+                          refills=PostgresRefillDesk(rt.records), call_id=call.call_id)
         return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
                    sink=sink)
 

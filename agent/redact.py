@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from agent.redaction.common_words import is_common_word
 from agent.redaction.spoken import Tok, digit_runs, spelled_id, spoken_dates, tokenize
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
@@ -188,7 +189,25 @@ _NOT_NAMES = frozenset({
 })
 
 
-def _name_spans(text: str) -> list[Span]:
+def _known_name_parts(known: KnownIdentifiers | None) -> frozenset[str]:
+    if known is None:
+        return frozenset()
+    return frozenset(part.lower() for name in known.names for part in name.split())
+
+
+def _not_a_name(word: str, known_parts: frozenset[str], *, strong: bool = False) -> bool:
+    """A word is no name when it is a stop word, a title, or (after a weak lead) a common
+    English word the patient is not known by. Capitalisation is no evidence: ASR and
+    sentence case capitalise "Stop" in "Stop calling me"."""
+    lower = word.lower()
+    if lower in known_parts:
+        return False
+    if lower in _NOT_NAMES or lower in _TITLES:
+        return True
+    return not strong and is_common_word(lower)
+
+
+def _name_spans(text: str, known_parts: frozenset[str] = frozenset()) -> list[Span]:
     out: list[Span] = []
     for m in _NAME_LEAD.finditer(text):
         lead = m.group(0).strip().lower()
@@ -197,7 +216,7 @@ def _name_spans(text: str) -> list[Span]:
         strong = lead in ("my name is", "my name's", "name is", "call me")
         for w in words[:3]:
             word = w.group(0)
-            if word.lower() in _NOT_NAMES or word.lower() in _TITLES:
+            if _not_a_name(word, known_parts, strong=strong):
                 break
             if not strong and not word[0].isupper():
                 break
@@ -208,11 +227,11 @@ def _name_spans(text: str) -> list[Span]:
             start, end = m.end() + picked[0].start(), m.end() + picked[-1].end()
             # "I'm Fakey, Fakey McSample": a capitalised name said again after a comma
             more = re.match(r",\s+((?:[A-Z][A-Za-z'-]+\s?){1,3})", text[end:])
-            if more and not any(w.lower() in _NOT_NAMES for w in more.group(1).split()):
+            if more and not any(_not_a_name(w, known_parts) for w in more.group(1).split()):
                 end += more.start(1) + len(more.group(1).rstrip())
             out.append(Span(start, end, "NAME"))
     for m in _TITLE.finditer(text):
-        if m.group(1).lower() not in _NOT_NAMES:
+        if not _not_a_name(m.group(1).split()[0], known_parts, strong=True):
             out.append(Span(m.start(1), m.end(1), "NAME"))
     return out
 
@@ -309,8 +328,9 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
         if not value.isdigit() or int(value) >= 90:
             spans.append(Span(m.start(1), m.end(1), "AGE"))
     spans += _spoken_numbers_in_context(text, toks)
+    known_parts = _known_name_parts(known)
     for m in _NAME_HERE.finditer(text):
-        if m.group(1).split()[0].lower() not in _NOT_NAMES:
+        if not any(_not_a_name(w, known_parts) for w in m.group(1).split()):
             spans.append(Span(m.start(1), m.end(1), "NAME"))
     for m in _SPOKEN_MONTH_YEAR.finditer(text):
         dob = "DOB" in (_context(text, m.start()), _after_context(text, m.end()))
@@ -352,7 +372,7 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
             i = found[1] + 1
         else:
             i += 1
-    spans += _name_spans(text)
+    spans += _name_spans(text, known_parts)
     if known is not None:
         spans += _known_spans(text, toks, known)
         if known.dob is not None:

@@ -23,6 +23,7 @@ from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
+from agent.scheduling.prescriptions import PostgresRefillDesk, prescriptions_from
 from agent.speech import (
     EndpointConfig,
     PromptCache,
@@ -178,6 +179,9 @@ async def seed_demo(settings: Settings, records: Records, now: dt.datetime) -> d
             await records.consent_grant(pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS_WRITTEN,
                                         source="demo_clinic", evidence_ref="config/clinic.yaml",
                                         actor="seed:demo")
+    # Prescriptions (PHI, encrypted) from the clinic file until the EHR feed replaces it.
+    await PostgresRefillDesk(records).load(
+        prescriptions_from(source._data.get("prescriptions", []), ids), now)
     have = await records.pool.fetchval("SELECT count(*) FROM sched_providers")
     if not have:
         providers, slots, appointments = source.calendar_data(now)

@@ -28,12 +28,13 @@ def main() -> int:
         print("\n".join("  " + line for line in report.lines()))
         for miss in report.misses:
             print("  miss:", miss)
-    heldout = load("heldout.txt")
-    report = evaluate(heldout, None)
-    print(f"held-out, {len(heldout)} lines, patterns only:")
-    print("\n".join("  " + line for line in report.lines()))
-    for miss in report.misses:
-        print("  miss:", miss)
+    for name in ("heldout.txt", "heldout2.txt", "heldout3.txt"):
+        heldout = load(name)
+        report = evaluate(heldout, None)
+        print(f"held-out {name}, {len(heldout)} lines, patterns only:")
+        print("\n".join("  " + line for line in report.lines()))
+        for miss in report.misses:
+            print("  miss:", miss)
     return 0
 
 

@@ -229,7 +229,8 @@ class Gateway:
             if verification.reason_header:
                 extra = (("Reason", verification.reason_header),)
         caller = CallerInfo(
-            number=from_tn, display_name=req.from_.display,
+            # withheld or non-numeric (anonymous, sip:name@host): an unknown caller
+            number=from_tn if from_tn.startswith("+") else "", display_name=req.from_.display,
             stir_status=str(verification.status) if verification else "none",
             stir_code=verification.sip_code if verification else None,
             verstat=verification.verstat if verification else "No-TN-Validation",

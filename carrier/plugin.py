@@ -118,6 +118,8 @@ class AppointmentFact:
     state: AppointmentState
     changed_at: dt.datetime | None = None
     """When the state last changed (for a missed appointment: when it was marked)."""
+    needs: frozenset[str] = frozenset()
+    """Outreach beyond reminders the application says it needs (``"screening"``)."""
 
     def __post_init__(self) -> None:
         if self.starts_at.tzinfo is None:

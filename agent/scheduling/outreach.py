@@ -26,8 +26,10 @@ STATE_OF: Mapping[AppointmentStatus, AppointmentState] = {
 
 
 def _fact(row: Mapping[str, Any]) -> AppointmentFact:
+    needs = row.get("needs")  # not selected for missed appointments
     return AppointmentFact(str(row["id"]), str(row["patient_id"]), row["start_at"],
-                           STATE_OF[AppointmentStatus(row["status"])], row["updated_at"])
+                           STATE_OF[AppointmentStatus(row["status"])], row["updated_at"],
+                           needs=frozenset(needs or ()))
 
 
 class CalendarAppointments:
@@ -39,7 +41,7 @@ class CalendarAppointments:
 
     async def upcoming(self, now: dt.datetime, horizon: dt.timedelta) -> list[AppointmentFact]:
         rows = await self._pool.fetch(
-            "SELECT id, patient_id, start_at, status, updated_at FROM sched_appointments"
+            "SELECT id, patient_id, start_at, status, updated_at, needs FROM sched_appointments"
             " WHERE start_at > $1 AND start_at <= $2 ORDER BY start_at",
             now, now + horizon, timeout=self._timeout)
         return [_fact(r) for r in rows]

@@ -15,6 +15,8 @@ DEFAULT_PROMPTS: dict[str, str] = {
                              "receiving calls from us? Say appointment, or say stop calls.",
     "no_match_default": "Sorry, I did not understand that.",
     "no_input_default": "Sorry, I did not hear anything.",
+    "step_up_ask": "Thank you. For your security, please also tell me your first and last "
+                   "name.",
 }
 # Audit rows name the slot a caller filled, never its value.
 SLOT_PLACEHOLDERS = {"dob": "[DOB]", "date": "[DATE]", "name": "[NAME]", "phone": "[PHONE]",

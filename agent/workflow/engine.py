@@ -57,7 +57,7 @@ from agent.workflow.errors import (
     PhiBeforeVerification,
     ScopeViolation,
 )
-from agent.workflow.identity import check_identity, known_identifiers
+from agent.workflow.identity import check_identity, known_identifiers, needs_step_up, start_state
 from agent.workflow.model import (
     Accept,
     BranchRule,
@@ -91,7 +91,7 @@ class Conversation:
         self._call_id = call_id
         self._channel = channel
         self._memory = memory
-        self.state = workflow.start
+        self.state = start_state(workflow, record)
         self.verified = False
         self.finished = False
         self.path: list[str] = []
@@ -113,7 +113,7 @@ class Conversation:
 
     def start(self, now: dt.datetime) -> list[Effect]:
         out: list[Effect] = []
-        self._enter(self.workflow.start, now, out)
+        self._enter(self.state, now, out)
         return out
 
     def handle(self, event: Input, now: dt.datetime) -> list[Effect]:
@@ -419,8 +419,9 @@ class Conversation:
         ok = all(self._check(c) for c in verify.checks)
         self._audit(out, now, "verify", result="ok" if ok else "fail")
         if ok:
-            self.verified = True
-            return verify.ok
+            step_up = needs_step_up(verify, self._record)  # caller ID not vouched for
+            self.verified = step_up is None
+            return step_up or verify.ok
         count = self._failures.get(self.state, 0) + 1
         self._failures[self.state] = count
         for check in verify.checks:

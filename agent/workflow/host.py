@@ -9,11 +9,17 @@ simulator and tests keep them in memory). Every method returns an
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from agent.grammar import DatePreference
 from agent.scheduling import AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
+from agent.scheduling.prescriptions import (
+    MemoryRefillDesk,
+    Prescription,
+    RefillDesk,
+    prescriptions_from,
+)
 from agent.scheduling.search import describe, search_slots
 from agent.workflow.effects import Action, ActionResult
 from agent.workflow.records import slot_label
@@ -37,14 +43,25 @@ class ActionHost:
     def __init__(self, calendar: Calendar, sink: RecordSink, *, patient_id: str | None,
                  appointment_id: str | None, tz: dt.tzinfo,
                  providers: Mapping[str, Provider] | None = None,
-                 prescription: Mapping[str, Any] | None = None) -> None:
+                 prescription: Mapping[str, Any] | None = None,
+                 verified: Callable[[], bool] | None = None,
+                 refills: RefillDesk | None = None, call_id: str | None = None) -> None:
         self._calendar = calendar
         self._sink = sink
         self.patient_id = patient_id
+        # Has the conversation verified the patient? (the engine's ``verified``). Without
+        # it, who owns the caller ID is no proof of who is talking: answers are kept
+        # unlinked for staff to match, never written to that patient's record.
+        self._verified = verified or (lambda: False)
         self.appointment_id = appointment_id
         self._tz = tz
         self._providers = dict(providers or {})
-        self._prescription = prescription
+        if refills is None and prescription is not None and patient_id is not None:
+            refills = MemoryRefillDesk(prescriptions_from([{**prescription,
+                                                            "patient_id": patient_id}]))
+        self._refills = refills  # prescriptions due, and staff tasks for refill requests
+        self._rx: Prescription | None = None
+        self._call_id = call_id
         self._offers: list[str] = []
 
     async def execute(self, action: Action, now: dt.datetime) -> ActionResult:
@@ -123,9 +140,15 @@ class ActionHost:
     async def _do_cancel_appointment(self, action: Action, now: dt.datetime) -> ActionResult:
         return await self._set(action, AppointmentStatus.CANCELLED, now)
 
+    @property
+    def verified_patient(self) -> str | None:
+        """The patient the conversation verified, or None (answers are then unlinked)."""
+        return self.patient_id if self._verified() else None
+
     async def _save(self, action: Action, kind: str) -> ActionResult:
-        self._sink.save(self.patient_id, kind, action.args)
-        return ActionResult(action.name, "ok", {})
+        patient = self.verified_patient
+        self._sink.save(patient, kind, action.args)
+        return ActionResult(action.name, "ok", {"linked": patient is not None})
 
     async def _do_save_demographics(self, action: Action, now: dt.datetime) -> ActionResult:
         return await self._save(action, "demographics")
@@ -140,9 +163,20 @@ class ActionHost:
         return await self._save(action, "screening")
 
     async def _do_request_refill(self, action: Action, now: dt.datetime) -> ActionResult:
-        return await self._save(action, "refill_request")
+        """The patient said yes: a task for staff (durable, audited) before "request sent"
+        is said; without a verified patient and a looked-up prescription, nothing is sent."""
+        patient = self.verified_patient
+        if self._refills is None or self._rx is None or patient is None:
+            return ActionResult(action.name, "error", {"reason": "no prescription"})
+        task = await self._refills.request(self._rx, call_id=self._call_id, now=now)
+        self._sink.save(patient, "refill_request", action.args)
+        return ActionResult(action.name, "ok", {"task_id": task.id, "queue": task.queue})
 
     async def _do_lookup_refill(self, action: Action, now: dt.datetime) -> ActionResult:
-        if self._prescription is None:
+        patient = self.verified_patient
+        if self._refills is None or patient is None:
             return ActionResult(action.name, "none", {})
-        return ActionResult(action.name, "ok", dict(self._prescription))
+        self._rx = await self._refills.due(patient, now)
+        if self._rx is None:
+            return ActionResult(action.name, "none", {})
+        return ActionResult(action.name, "ok", self._rx.spoken())

@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.grammar.slots import names_match
 from agent.redact import KnownIdentifiers
-from agent.workflow.model import VerifyCheck, resolve
+from agent.workflow.model import Verify, VerifyCheck, Workflow, resolve
 
 
 def check_identity(check: VerifyCheck, said: Any, record: Mapping[str, Any]) -> bool:  # noqa: PLR0911 - one exit per verification kind
@@ -55,3 +55,25 @@ def as_date(text: str) -> dt.date | None:
         return dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
+
+
+def caller_unverified(record: Mapping[str, Any]) -> bool:
+    """True when the record says the caller's number was not verified (live inbound
+    calls); records without caller facts (simulator, outbound) keep one factor."""
+    caller = record.get("caller")
+    return isinstance(caller, Mapping) and caller.get("verified") is False
+
+
+def needs_step_up(verify: Verify, record: Mapping[str, Any]) -> str | None:
+    """The step-up state to enter after ``verify`` passed, or None when one factor will do."""
+    if verify.step_up is None or not caller_unverified(record):
+        return None
+    return verify.step_up
+
+
+def start_state(workflow: Workflow, record: Mapping[str, Any]) -> str:
+    """An inbound call starts at the workflow's ``inbound_start`` when it has one (a
+    screening line: no "calling for <name>" opening to someone who called us)."""
+    caller = record.get("caller")
+    inbound = isinstance(caller, Mapping) and caller.get("direction") == "inbound"
+    return workflow.inbound_start if inbound and workflow.inbound_start else workflow.start

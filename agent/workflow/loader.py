@@ -32,11 +32,13 @@ from agent.workflow.model import (
     VerifyCheck,
     Workflow,
 )
+from agent.workflow.stepup import with_step_up
 from agent.workflow.template import KNOWN_ROOTS, fields, needs_verification
 from agent.workflow.yamlpos import DuplicateKey, LocatedDict, LocatedList, load_located
 from carrier.errors import ConfigError
 
 TOP_KEYS = {"workflow", "description", "scope", "start", "states", "prompts", "max_attempts",
+            "inbound_start",
             "transfer_queue", "on_max_attempts", "phi_fields", "direction", "qualification"}
 STATE_KEYS = {"say", "accept", "action", "verify", "branch", "next", "end", "transfer",
               "no_input", "no_match", "max_attempts", "outcome", "skip_if_known", "hints"}
@@ -149,10 +151,12 @@ def _build(doc: LocatedDict, chk: _Checker) -> Workflow | None:
             states[name] = state
     return Workflow(
         id=str(doc["workflow"]), source=chk.file, scope=frozenset(scope), start=str(doc["start"]),
-        states=states, prompts=prompts, max_attempts=_positive(doc, "max_attempts", 3, chk),
+        states=with_step_up(states), prompts=prompts,
+        max_attempts=_positive(doc, "max_attempts", 3, chk),
         transfer_queue=str(doc.get("transfer_queue", "front_desk")),
         on_max_attempts=doc.get("on_max_attempts"), description=str(doc.get("description", "")),
         phi_fields=frozenset(_strings(doc.get("phi_fields"))),
+        inbound_start=str(doc["inbound_start"]) if doc.get("inbound_start") else None,
     )
 
 
@@ -374,6 +378,10 @@ def _check_graph(wf: Workflow, doc: LocatedDict, chk: _Checker) -> None:  # noqa
     if wf.start not in wf.states:
         chk.err(doc.line_of("start"), f"start state {wf.start!r} is not defined")
         return
+    if wf.inbound_start is not None and wf.inbound_start not in wf.states:
+        chk.err(doc.line_of("inbound_start"),
+                f"inbound start state {wf.inbound_start!r} is not defined")
+        return
     if wf.on_max_attempts is not None and wf.on_max_attempts not in wf.states:
         chk.err(doc.line_of("on_max_attempts"), f"unknown state {wf.on_max_attempts!r}")
     collected = {a.slot.name for s in wf.states.values() for a in s.accept if a.slot}
@@ -456,7 +464,8 @@ def _walk(wf: Workflow, chk: _Checker, states_doc: LocatedDict,
           phi_vars: Iterable[str]) -> set[str]:
     """Breadth-first over (state, verified); report PHI prompts reachable unverified."""
     phi_vars = set(phi_vars)
-    starts = [wf.start] + ([wf.on_max_attempts] if wf.on_max_attempts else [])
+    starts = [wf.start] + ([wf.on_max_attempts] if wf.on_max_attempts else []) + (
+        [wf.inbound_start] if wf.inbound_start else [])
     queue: deque[tuple[str, bool]] = deque((s, False) for s in starts)
     seen: set[tuple[str, bool]] = set(queue)
     reported: set[tuple[str, str]] = set()

@@ -83,6 +83,7 @@ class Verify:
     locked: str
     max_failures: int
     line: int
+    step_up: str | None = None  # generated (agent.workflow.stepup): a second factor
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,8 @@ class State:
         if self.verify is not None:
             v = self.verify
             out += [(v.ok, v.line, True), (v.fail, v.line, False), (v.locked, v.line, False)]
+            if v.step_up is not None:
+                out.append((v.step_up, v.line, False))
         out += [(b.goto, b.line, False) for b in self.branch]
         if self.next is not None:
             out.append((self.next, self.line, False))
@@ -143,6 +146,7 @@ class Workflow:
     on_max_attempts: str | None = None
     description: str = ""
     phi_fields: frozenset[str] = field(default_factory=frozenset)
+    inbound_start: str | None = None  # where an inbound call starts, if not at ``start``
 
 
 def resolve(path: str, scopes: Mapping[str, Any]) -> Any:

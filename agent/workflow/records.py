@@ -131,14 +131,18 @@ def slot_label(start: dt.datetime, provider: str | None = None) -> str:
 def build_record(clinic: ClinicInfo, patient: Mapping[str, Any] | None,
                  appointment: Appointment | None, providers: Mapping[str, Provider],
                  *, prescription: Mapping[str, Any] | None = None,
-                 queue_name: str = "our staff") -> dict[str, Any]:
-    """The scope workflow templates read: ``{org_name}``, ``{appointment.time}``, ..."""
+                 queue_name: str = "our staff",
+                 caller: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The scope workflow templates read: ``{org_name}``, ``{appointment.time}``, ...;
+    ``caller`` (from `caller_facts`) says whether the caller's number was verified."""
     tz = ZoneInfo(clinic.timezone)
     record: dict[str, Any] = {
         "org_name": clinic.name,
         "callback_number": spoken_phone(clinic.callback_number),
         "queue_name": queue_name,
     }
+    if caller is not None:
+        record["caller"] = dict(caller)
     if patient is not None:
         record["patient"] = {k: (str(v) if isinstance(v, (dt.date, int)) else v)
                              for k, v in patient.items()}
@@ -163,3 +167,21 @@ def spoken_phone(number: str) -> str:
     if len(digits) != 10:
         return number
     return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+
+
+VERIFIED_VERSTAT = "TN-Validation-Passed"
+
+
+def caller_facts(*, outbound: bool, stir_status: str, verstat: str,
+                 attestation: str | None) -> dict[str, Any]:
+    """What signalling proved about the caller's number (``carrier.call.CallerInfo``).
+
+    Verified: a call we placed (we dialled the patient's own number), or an inbound call
+    whose STIR/SHAKEN verification passed with full attestation (A), or that an upstream
+    verifier marked ``TN-Validation-Passed``. Failed or absent verification, or partial
+    attestation, leaves it unverified, and identity then needs a second factor."""
+    verified = outbound or verstat == VERIFIED_VERSTAT or (
+        stir_status == "passed" and attestation == "A")
+    return {"verified": verified, "direction": "outbound" if outbound else "inbound",
+            "stir_status": stir_status, "verstat": verstat,
+            "attestation": attestation or ""}

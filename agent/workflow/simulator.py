@@ -157,7 +157,8 @@ async def simulate(
     sink = MemorySink()
     host = ActionHost(calendar, sink, patient_id=patient_id,
                       appointment_id=appointment.id if appointment else None, tz=tz,
-                      providers=providers, prescription=prescription)
+                      providers=providers, prescription=prescription,
+                      verified=lambda: conv.verified)
     result = SimulationResult(conv.path, None)
     port = _TerminalPort(host, store, now=now, read_line=read_line, write=write,
                          verbose=verbose)

@@ -18,11 +18,22 @@ from carrier.plugin import AppointmentFact, AppointmentState
 
 REMINDER_CAMPAIGN = "reminders"
 NO_SHOW_CAMPAIGN = "no_show"
+SCREENING_CAMPAIGN = "screening"
+SCREENING = "screening"  # the purpose, and the need an appointment declares
 
 # Appointment states after which no reminder may be dialled (the application maps its
 # own status names onto these; the dialer never sees them).
 STOP_STATES = frozenset({AppointmentState.CONFIRMED, AppointmentState.CLOSED,
                          AppointmentState.MISSED})
+# A confirmed appointment still needs its screening; a closed or missed one does not.
+SCREENING_STOP_STATES = frozenset({AppointmentState.CLOSED, AppointmentState.MISSED})
+
+
+def stop_states(campaign: str) -> frozenset[AppointmentState]:
+    """Appointment states after which this campaign's outreach is not dialled."""
+    if campaign == NO_SHOW_CAMPAIGN:
+        return frozenset()
+    return SCREENING_STOP_STATES if campaign == SCREENING_CAMPAIGN else STOP_STATES
 
 # Gate rules that will never pass for this outreach however long we wait.
 PERMANENT_RULES = frozenset(
@@ -30,6 +41,7 @@ PERMANENT_RULES = frozenset(
         "number.invalid",
         "number.unsupported",
         "tcpa.consent.revoked",
+        "hipaa.authorization.revoked",
         "tcpa.consent.missing",
         "tcpa.consent.missing_written",
         "dnc.organisation",
@@ -54,6 +66,9 @@ class CampaignPolicy:
     retry_after: dt.timedelta = dt.timedelta(minutes=30)
     gate_defer: dt.timedelta = dt.timedelta(minutes=30)  # window/cap refusals: try later
     lease_for: dt.timedelta = dt.timedelta(minutes=5)
+    # Screening calls: from this long before the appointment, until this long before it.
+    screening_lead: dt.timedelta = dt.timedelta(days=7)
+    screening_min_notice: dt.timedelta = dt.timedelta(days=1)
 
     def __post_init__(self) -> None:
         if not self.reminder_offsets or any(o <= dt.timedelta(0) for o in self.reminder_offsets):
@@ -101,6 +116,26 @@ def plan_reminders(
                     not_after=appt.starts_at,
                 )
             )
+    return out
+
+
+def plan_screening(
+    appointments: Iterable[AppointmentFact], policy: CampaignPolicy, now: dt.datetime
+) -> list[PlannedOutreach]:
+    """A screening call for each open or confirmed appointment that needs one, due
+    ``screening_lead`` before it (or now) and no later than ``screening_min_notice``
+    before it, so there is time to act on the answers."""
+    out: list[PlannedOutreach] = []
+    for appt in appointments:
+        if SCREENING not in appt.needs or appt.state in SCREENING_STOP_STATES:
+            continue
+        not_after = appt.starts_at - policy.screening_min_notice
+        if not_after <= now:
+            continue
+        out.append(PlannedOutreach(
+            campaign=SCREENING_CAMPAIGN, appointment_id=appt.id, patient_id=appt.patient_id,
+            purpose=SCREENING, label=SCREENING,
+            due_at=max(now, appt.starts_at - policy.screening_lead), not_after=not_after))
     return out
 
 

@@ -2,8 +2,9 @@
 
 Pure: the request, the facts gathered beforehand and `now` go in, a `Decision`
 comes out. No I/O, no clock. Every refusal names exactly the rule that refused
-(`tcpa.consent.revoked`, `dnc.national.stale_copy`, `window.state.FL`, ...);
-an allowed decision lists every rule it passed, so the audit entry shows why.
+(`tcpa.consent.revoked`, `hipaa.authorization.revoked`, `dnc.national.stale_copy`,
+`window.state.FL`, ...); an allowed decision lists every rule it passed, so the audit
+entry shows why.
 
 Order of checks (first failure wins):
   number -> consent -> organisation DNC -> national registry (unless exempt)
@@ -200,7 +201,7 @@ class Gate:
         passed.extend(self._state_windows(states, locals_))
 
         if exempt:
-            self._exempt_caps(facts, now)
+            self._exempt_caps(facts, now, zones)
             passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
         passed.extend(self._state_caps(req, facts, states, now))
         return exempt
@@ -209,6 +210,13 @@ class Gate:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]
         if Consent.REVOKED in statuses:
             raise _Refuse("tcpa.consent.revoked", "consent was revoked", channel=req.channel)
+        # A revoked HIPAA authorization is its own refusal, never a TCPA revocation: the
+        # patient withdrew permission for PHI on this channel, so no automated call that
+        # would speak it is placed (permanent, like a revocation).
+        hipaa = [facts.consent.get(f"{req.channel}.hipaa"), facts.consent.get("all.hipaa")]
+        if Consent.REVOKED in hipaa:
+            raise _Refuse("hipaa.authorization.revoked", "HIPAA authorization was revoked",
+                          channel=req.channel)
         if Consent.GRANTED not in statuses:
             raise _Refuse("tcpa.consent.missing", "no consent on file", channel=req.channel)
         if req.purpose in self.rules.written_consent_purposes:
@@ -293,20 +301,32 @@ class Gate:
             passed.append(f"window.state.{state}")
         return passed
 
-    def _exempt_caps(self, facts: GateFacts, now: dt.datetime) -> None:
+    def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo]) -> None:
+        """One call per day, three per week, "day" read as the rule means it: a calendar
+        day in the patient's time zone (STANDARDS.md), not a rolling 24 h, so the 24 h and
+        2 h reminders (yesterday 10:00, today 08:00) are one call on each of two days.
+        The week is the seven local calendar days ending today. Where the zone is
+        uncertain, a call counts for a day if it fell on that day in any candidate zone."""
         ex = self.rules.exemption
-        counted = [c for c in facts.prior_calls if c.outcome in ex.counted_outcomes]
-        day = sum(1 for c in counted if now - dt.timedelta(days=1) < c.at <= now)
+        counted = [c for c in facts.prior_calls
+                   if c.outcome in ex.counted_outcomes and c.at <= now]
+
+        def days_back(call: PriorCall) -> int:
+            return min((now.astimezone(z).date() - call.at.astimezone(z).date()).days
+                       for z in zones)
+
+        day = sum(1 for c in counted if days_back(c) == 0)
         if day >= ex.max_calls_per_day:
             raise _Refuse(
                 "cap.exempt.daily",
-                f"{day} exempt call(s) in the last 24 h (limit {ex.max_calls_per_day})",
+                f"{day} exempt call(s) today in the patient's time zone "
+                f"(limit {ex.max_calls_per_day})",
             )
-        week = sum(1 for c in counted if now - dt.timedelta(days=7) < c.at <= now)
+        week = sum(1 for c in counted if days_back(c) < 7)
         if week >= ex.max_calls_per_week:
             raise _Refuse(
                 "cap.exempt.weekly",
-                f"{week} exempt call(s) in the last 7 days (limit {ex.max_calls_per_week})",
+                f"{week} exempt call(s) in the last 7 local days (limit {ex.max_calls_per_week})",
             )
 
     def _state_caps(

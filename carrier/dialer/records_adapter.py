@@ -17,6 +17,7 @@ from carrier.records.store import PhiInDetails, Records
 
 # Consent kinds that cover an informational artificial-voice call on the voice channel.
 VOICE_KINDS = ("tcpa_express", "tcpa_express_written")
+HIPAA_KIND = "hipaa_authorization"
 
 
 def _uuid(patient_id: str) -> UUID:
@@ -28,16 +29,22 @@ class RecordsFacts:
         self.records = records
 
     async def consent(self, patient_id: str) -> Mapping[str, Consent]:
+        """TCPA consent per channel from the TCPA kinds only; the HIPAA authorization is
+        its own key, ``<channel>.hipaa``, so the gate names its refusal
+        (`hipaa.authorization.revoked`) instead of calling it a TCPA revocation."""
         status = await self.records.consent_status(_uuid(patient_id))
         out: dict[str, Consent] = {}
         for channel in {c for c, _ in status}:
             kinds = {k: v for (c, k), v in status.items() if c == channel}
-            if any(kinds.get(k) for k in VOICE_KINDS):
+            tcpa = {k: kinds[k] for k in VOICE_KINDS if k in kinds}
+            if any(tcpa.values()):
                 out[channel] = Consent.GRANTED
-            elif kinds:
-                out[channel] = Consent.REVOKED  # entries exist, none granted: revoked
+            elif tcpa:
+                out[channel] = Consent.REVOKED  # TCPA entries exist, none granted: revoked
             if kinds.get("tcpa_express_written"):
                 out[f"{channel}.written"] = Consent.GRANTED
+            if HIPAA_KIND in kinds:
+                out[f"{channel}.hipaa"] = Consent.GRANTED if kinds[HIPAA_KIND] else Consent.REVOKED
         return out
 
     async def dnc(self, number: str) -> DncFacts:

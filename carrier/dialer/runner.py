@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from carrier.dialer.campaign import (
-    NO_SHOW_CAMPAIGN,
-    STOP_STATES,
     CampaignPolicy,
     after_dial,
     after_refusal,
+    stop_states,
 )
 from carrier.dialer.gate import Decision, Gate, GateRequest
 from carrier.dialer.inputs import gate_facts, request_for
@@ -40,7 +39,7 @@ from carrier.dialer.ports import (
     PatientDirectory,
 )
 from carrier.dialer.store import Lease, OutreachStore
-from carrier.plugin import AppointmentSource
+from carrier.plugin import AppointmentSource, AppointmentState
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +121,17 @@ class DialerRunner:
     ) -> tuple[GateRequest, Decision, int] | None:
         """Gate the outreach; (request, decision, attempt id) when it may be dialled now."""
         now = self.clock()
-        if self.appointments is not None and lease.campaign != NO_SHOW_CAMPAIGN:
+        if self.appointments is not None and stop_states(lease.campaign):
             state = await self.appointments.state(lease.appointment_id)
-            if state in STOP_STATES:
+            if state in stop_states(lease.campaign):
                 assert state is not None
                 await self._refuse(lease, f"appointment.{state.value}", lease.purpose, report,
                                    now)
-                await self.store.stop_appointment(lease.appointment_id, state.value, now)
+                if state is AppointmentState.CLOSED:  # nothing more for this appointment
+                    await self.store.stop_appointment(lease.appointment_id, state.value, now)
+                else:  # confirmed or missed: this campaign only (screening, no-show go on)
+                    await self.store.stop_appointment_campaign(
+                        lease.appointment_id, lease.campaign, state.value, now)
                 report.stopped += 1
                 return None
         contact = await self.directory.contact(lease.patient_id)

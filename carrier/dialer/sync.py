@@ -3,8 +3,9 @@
 The dialer asks the hosted application's :class:`carrier.plugin.AppointmentSource` which
 appointments exist and in which :class:`carrier.plugin.AppointmentState`; it never sees
 the application's tables or status names. `sync_campaigns` plans reminders for open
-appointments, stops them for closed or confirmed ones, and plans reactivation calls for
-missed ones.
+appointments (and screening calls for those that need one), stops them for closed or
+confirmed ones (a confirmed appointment keeps its screening), and plans reactivation
+calls for missed ones.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from dataclasses import dataclass
 
 from carrier.dialer.campaign import (
     REMINDER_CAMPAIGN,
+    SCREENING_STOP_STATES,
     STOP_STATES,
     CampaignPolicy,
     plan_no_show,
     plan_reminders,
+    plan_screening,
 )
 from carrier.dialer.store import OutreachStore
-from carrier.plugin import AppointmentSource
+from carrier.plugin import AppointmentSource, AppointmentState
 
 
 @dataclass(frozen=True)
@@ -33,16 +36,20 @@ async def sync_campaigns(
     store: OutreachStore, source: AppointmentSource, policy: CampaignPolicy, now: dt.datetime
 ) -> SyncReport:
     """Idempotent: run it every minute; known outreach rows are never duplicated."""
-    horizon = max(policy.reminder_offsets) + dt.timedelta(days=1)
+    horizon = max(*policy.reminder_offsets, policy.screening_lead) + dt.timedelta(days=1)
     upcoming = await source.upcoming(now, horizon)
-    planned = plan_reminders(upcoming, policy, now)
+    planned = plan_reminders(upcoming, policy, now) + plan_screening(upcoming, policy, now)
     missed = await source.missed_since(now - policy.no_show_valid_for)
     planned += [plan_no_show(appt, appt.changed_at or now, policy) for appt in missed]
     added = await store.add(planned, now)
     stopped = 0
     for appt in upcoming:
-        if appt.state in STOP_STATES:
+        if appt.state in SCREENING_STOP_STATES:
             stopped += await store.stop_appointment(appt.id, appt.state.value, now)
+        elif appt.state in STOP_STATES:  # confirmed: reminders stop, a screening goes on
+            assert appt.state is AppointmentState.CONFIRMED
+            stopped += await store.stop_appointment_campaign(
+                appt.id, REMINDER_CAMPAIGN, appt.state.value, now)
     for appt in missed:  # reminders of a missed appointment are moot
         stopped += await store.stop_appointment_campaign(
             appt.id, REMINDER_CAMPAIGN, appt.state.value, now)

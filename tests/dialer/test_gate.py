@@ -393,3 +393,12 @@ def test_more_prior_calls_never_turn_a_refusal_into_an_allow(
     if more.allowed:
         assert fewer.allowed
     assert GATE.decide(req, f, now) == fewer  # deterministic
+
+
+def test_revoked_hipaa_authorization_is_its_own_rule() -> None:
+    c = {"voice": Consent.GRANTED, "voice.hipaa": Consent.REVOKED}
+    refused(GATE.decide(request(), facts(consent=c), TUE_10_NY), "hipaa.authorization.revoked")
+    both = {"voice": Consent.REVOKED, "voice.hipaa": Consent.REVOKED}
+    refused(GATE.decide(request(), facts(consent=both), TUE_10_NY), "tcpa.consent.revoked")
+    granted = {"voice": Consent.GRANTED, "voice.hipaa": Consent.GRANTED}
+    assert GATE.decide(request(), facts(consent=granted), TUE_10_NY).allowed

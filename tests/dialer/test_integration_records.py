@@ -12,13 +12,15 @@ import pytest
 
 from agent.scheduling.outreach import CalendarAppointments as SqlCalendar
 from carrier.dialer.campaign import CampaignPolicy
+from carrier.dialer.gate import Gate, GateFacts, GateRequest
+from carrier.dialer.holiday_calendar import PackageHolidays
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
 from carrier.dialer.service import DialerService
 from carrier.dialer.store import OutreachStore
 from carrier.dialer.sync import sync_campaigns
 from carrier.plugin import AppointmentState
 from carrier.records.store import Records
-from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
+from tests.dialer.conftest import RULES, START, FakeClock, FakeDialer, make_runner
 
 pytestmark = pytest.mark.postgres
 
@@ -151,3 +153,30 @@ async def test_service_loop_reactivates_a_missed_appointment(pool: asyncpg.Pool)
     service = DialerService(runner, SqlCalendar(pool))
     await asyncio.wait_for(service.run(stop, interval=60), 30)
     assert [p for p, _, _ in dialer.dials] == ["p7"]
+
+
+async def test_hipaa_authorization_refusal_has_its_own_rule(records: Records) -> None:
+    """Issue 12: a patient whose only ledger entry was a revoked HIPAA authorization was
+    refused as `tcpa.consent.revoked`; one with TCPA consent and a revoked authorization
+    was dialled. The authorization is now its own key and rule."""
+    only_hipaa = await records.add_patient("Test Patient H", "+12125550174", actor="t",
+                                           reason="t")
+    both = await records.add_patient("Test Patient I", "+12125550175", actor="t", reason="t")
+    for pid in (only_hipaa, both):
+        await records.consent_grant(pid, "voice", "hipaa_authorization", source="intake",
+                                    evidence_ref="form-2", actor="t")
+        await records.consent_revoke(pid, "voice", "hipaa_authorization", source="portal",
+                                     evidence_ref="form-3", actor="t")
+    await records.consent_grant(both, "voice", "tcpa_express", source="intake",
+                                evidence_ref="form-1", actor="t")
+    facts = RecordsFacts(records)
+    gate = Gate(RULES, PackageHolidays(RULES))
+    for pid, rule in ((only_hipaa, "hipaa.authorization.revoked"),
+                      (both, "hipaa.authorization.revoked")):
+        consent = await facts.consent(str(pid))
+        decision = gate.decide(
+            GateRequest(patient_id=str(pid), number="+12125550174", purpose="appointment_reminder",
+                        number_given_by_patient=True, free_to_patient=True),
+            GateFacts(consent, org_dnc=False, national_dnc=False,
+                      national_copy_date=START.date()), START)
+        assert decision.rule == rule

@@ -123,3 +123,28 @@ def test_cli_redacts_stdin_line_by_line() -> None:
         text=True, timeout=60, cwd=root, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["my SSN is [SSN]", "[NAME] will be there", "no PHI here"]
+
+
+@pytest.mark.parametrize("text", [
+    "Stop calling me", "Stop calling me please", "Quit calling me", "Keep calling and I will "
+    "report you", "Please stop calling", "Nobody here by that name", "Remove me from the list"])
+def test_opt_out_evidence_survives_redaction(text: str) -> None:
+    """Issue 12: "Stop calling me" became "[NAME] calling me"; capitalisation is no evidence."""
+    assert redact(text) == text
+    assert redact(text, KNOWN) == text
+
+
+def test_common_word_is_redacted_when_it_is_the_patients_known_name() -> None:
+    known = KnownIdentifiers(names=("Hope Keep",))
+    assert redact("Keep here, who is calling", known) == "[NAME] here, who is calling"
+    assert redact("this is hope keep", known) == "this is [NAME]"
+
+
+def test_heldout3_names_versus_common_words() -> None:
+    """Written before the common-word check (names said with common-word neighbours and
+    opt-out phrases). Before: 5 of 20 negatives over-redacted; after: none, names 8/10."""
+    utterances = load("heldout3.txt")
+    report = evaluate(utterances, None)
+    print("\n".join(report.lines()))
+    assert report.false_positive_lines == 0, report.misses
+    assert report.recall("NAME") >= 0.8

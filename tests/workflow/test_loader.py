@@ -66,7 +66,7 @@ def _line_of(text: str, needle: str) -> int:
 def test_good_workflow_loads() -> None:
     wf = parse_workflow(GOOD, "good.yaml")
     assert wf.start == "hello"
-    assert len(wf.states) == 6
+    assert len(wf.states) == 6 + 2  # plus the generated step-up pair of its verify (issue 12)
 
 
 @pytest.mark.parametrize(
@@ -154,7 +154,7 @@ def test_cli_validate_prints_file_and_line(tmp_path: Path) -> None:
                            str(good), str(bad)], capture_output=True, text=True, timeout=60,
                           cwd=ROOT, check=False)
     assert proc.returncode == 1, proc.stderr
-    assert f"{good}: ok (tiny, 6 states)" in proc.stdout
+    assert f"{good}: ok (tiny, 8 states)" in proc.stdout  # 6 written + 2 step-up (issue 12)
     assert f"{bad}:{_line_of(GOOD, 'say: ask_dob')}: state 'ask_dob': missing prompt 'nope'" in (
         proc.stderr)
 
