@@ -44,10 +44,10 @@ async def test_fresh_database_migrates_in_order_then_is_up_to_date(pg_cluster) -
             agent = [m.version for m in applied if m.source == "agent"]
             assert applied[0].version == 1
             assert carrier == sorted(carrier)
-            assert agent == [100, 101]
-            assert [m.source for m in applied] == ["carrier"] * len(carrier) + ["agent"] * 2
+            assert agent == [100, 101, 105]
+            assert [m.source for m in applied] == ["carrier"] * len(carrier) + ["agent"] * 3
             for table in ("patients", "dialer_outreach", "call_records",
-                          "sched_appointments", "conversation_memory"):
+                          "sched_appointments", "conversation_memory", "staff_tasks"):
                 assert await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table)
             history = await conn.fetch("SELECT source, version FROM schema_migrations")
             assert {(r["source"], r["version"]) for r in history} == {
@@ -116,7 +116,7 @@ async def test_database_migrated_under_the_old_layout_is_recognised(pg_cluster) 
             history = await conn.fetch("SELECT source, version FROM schema_migrations")
             assert {(r["source"], r["version"]) for r in history} == {
                 (m.source, m.version) for m in old_layout}
-            assert {r["source"] for r in history if r["version"] in (100, 101)} == {"agent"}
+            assert {r["source"] for r in history if r["version"] in (100, 101, 105)} == {"agent"}
             assert all(r.checksum_ok and r.applied_at for r in await status(
                 conn, plan(AGENT_MIGRATIONS)))
         finally:
