@@ -19,6 +19,7 @@ import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from agent import MIGRATIONS
 from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.outreach import CalendarAppointments
@@ -81,6 +82,7 @@ class VoiceAgent:
 
     def __init__(self) -> None:
         self.runtime: AgentRuntime | None = None
+        self.migrations: Path | None = MIGRATIONS
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
 

@@ -42,7 +42,7 @@ from carrier.plugin import Application
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
 from carrier.records.embedded import open_database
-from carrier.records.migrate import migrate
+from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.stir_setup import build_stir
@@ -102,14 +102,15 @@ def build_health(settings: Settings, records: Records, gateway: Gateway,
 
 
 @contextlib.asynccontextmanager
-async def _database(settings: Settings, data_dir: Path) -> AsyncIterator[str]:
+async def _database(settings: Settings, data_dir: Path, app: Application
+                    ) -> AsyncIterator[str]:
     async with open_database(settings.database.url, data_dir) as dsn:
         try:
             conn = await asyncpg.connect(dsn)
         except (OSError, asyncpg.PostgresError) as exc:
             raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from exc
         try:
-            await migrate(conn)
+            await migrate(conn, plan(app.migrations))
         finally:
             await conn.close()
         yield dsn
@@ -122,7 +123,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
     kek = kek_for(settings)  # keys.kek_env, keys.kek_file: as every command reads it
     app = load_application(settings)
-    async with _database(settings, data_dir) as dsn:
+    async with _database(settings, data_dir, app) as dsn:
         records = await Records.open(dsn, kek, data_dir / "spool",
                                      min_size=settings.database.pool_min,
                                      max_size=settings.database.pool_max,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from carrier.call import Call, Direction
     from carrier.health import ComponentHealth
@@ -140,6 +141,9 @@ class Application(Protocol):
 
     handler: CallHandler
     appointments: AppointmentSource
+    migrations: Path | None
+    """The folder of the application's own ``NNNN_name.sql`` migrations (its tables), which
+    ``carrier db migrate`` and ``carrier serve`` apply after the carrier's; None: no tables."""
 
     async def start(self, settings: Settings, records: Records, *, speech: bool = True
                     ) -> None: ...

@@ -19,7 +19,8 @@ from stir_shaken import devca
 from stir_shaken.certs import TrustStore, load_certificates
 from stir_shaken.signer import Signer
 from stir_shaken.verifier import Verifier
-from stir_shaken.x5u import DEFAULT_PORTS, CertCache, X5uFetcher
+from stir_shaken.x5u import DEFAULT_PORTS, CertCache
+from stir_shaken.x5u_fetch import X5uFetcher
 
 
 @dataclass

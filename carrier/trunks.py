@@ -15,54 +15,17 @@ No clocks and no I/O here: ``now`` is monotonic seconds, passed in.
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from carrier.sip.policy import TokenBucket
 
 if TYPE_CHECKING:
     from carrier.settings import Settings
 
-_EPS = 1e-9  # float refill error must not leave a token at 0.99999999 forever
-
 # A trunk that failed is skipped this long before it is probed (seconds).
 HOLD_DOWN_S = 30.0
-
-
-@dataclass
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` stored. `now` is seconds (monotonic)."""
-
-    rate: float
-    burst: float
-    tokens: float = field(default=-1.0)
-    updated: float | None = None
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.rate) and self.rate > 0) or not self.burst >= 1:
-            raise ValueError("rate must be a finite number > 0 and burst >= 1")
-        if self.tokens < 0:
-            self.tokens = self.burst
-
-    def _refill(self, now: float) -> None:
-        if self.updated is not None and now > self.updated:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        if self.updated is None or now > self.updated:
-            self.updated = now
-
-    def try_take(self, now: float) -> bool:
-        self._refill(now)
-        if self.tokens >= 1 - _EPS:
-            self.tokens = max(0.0, self.tokens - 1)
-            return True
-        return False
-
-    def ready_at(self, now: float) -> float:
-        """When the next token is available (== now if one is)."""
-        self._refill(now)
-        if self.tokens >= 1 - _EPS:
-            return now
-        return now + (1 - self.tokens) / self.rate
 
 
 @dataclass(frozen=True)

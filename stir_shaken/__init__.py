@@ -1,7 +1,7 @@
 """STIR/SHAKEN: PASSporT signing and verification (RFC 8224/8225/8588/8946/9795).
 
 Pure library: no sockets or clocks in the core; ``now`` (POSIX seconds) is passed
-in. The asyncio edge is ``stir_shaken.x5u.X5uFetcher`` and
+in. The asyncio edge is ``stir_shaken.x5u_fetch.X5uFetcher`` and
 ``stir_shaken.aio.verify_fetching``.
 """
 
@@ -25,7 +25,8 @@ from stir_shaken.verifier import (
     Verification,
     Verifier,
 )
-from stir_shaken.x5u import CertCache, X5uFetcher
+from stir_shaken.x5u import CertCache
+from stir_shaken.x5u_fetch import X5uFetcher
 
 __all__ = [
     "VERSTAT_FAILED",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from stir_shaken.errors import StirError
 from stir_shaken.identity import Identity, parse_headers
 from stir_shaken.verifier import Verification, Verifier
-from stir_shaken.x5u import X5uFetcher
+from stir_shaken.x5u_fetch import X5uFetcher
 
 
 async def verify_fetching(verifier: Verifier, fetcher: X5uFetcher,

@@ -23,7 +23,8 @@ from stir_shaken.errors import SigningError, StirError
 from stir_shaken.identity import Identity
 from stir_shaken.signer import Signer
 from stir_shaken.verifier import Status, Verification, Verifier
-from stir_shaken.x5u import DEFAULT_PORTS, CertCache, X5uFetcher
+from stir_shaken.x5u import DEFAULT_PORTS, CertCache
+from stir_shaken.x5u_fetch import X5uFetcher
 
 EXIT_USAGE = 2
 

@@ -1,7 +1,7 @@
 """Verification service (RFC 8224 section 6.2, ATIS-1000074 section 5.3).
 
 Pure: certificates come from a ``CertCache`` that the asyncio fetcher filled
-beforehand (see ``stir_shaken.x5u.X5uFetcher.ensure`` and
+beforehand (see ``stir_shaken.x5u_fetch.X5uFetcher.ensure`` and
 ``stir_shaken.aio.verify_fetching``),
 and ``now`` is passed in. Checks run cheapest first, so a flood of junk never
 reaches the signature check: syntax, ``x5u`` == ``info``, required claims,

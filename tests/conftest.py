@@ -27,9 +27,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from agent import MIGRATIONS as AGENT_MIGRATIONS
 from carrier.records.crypto import LocalKek
 from carrier.records.embedded import EmbeddedPostgres, pg_binary
-from carrier.records.migrate import migrate
+from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 
 TEST_KEK = LocalKek(bytes(range(32)))
@@ -125,7 +126,7 @@ async def _make_template(pg_cluster: EmbeddedPostgres) -> None:
         await conn.close()
     conn = await asyncpg.connect(pg_cluster.uri(TEMPLATE_DB))
     try:
-        await migrate(conn)
+        await migrate(conn, plan(AGENT_MIGRATIONS))  # the carrier's tables, then the agent's
     finally:
         await conn.close()
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.tasks import race
 from carrier.media_leg import MediaLeg
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallEnded
@@ -50,7 +51,6 @@ class ScriptedPatient:
         self._heard_any = False
         self._answer_done_at: float | None = None
         self._turn_end = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def now(self) -> float:
@@ -74,16 +74,10 @@ class ScriptedPatient:
 
     async def _wait_turn(self, timeout_s: float, ended: asyncio.Event | None) -> bool:
         """Wait for the agent to finish a turn; True when the call ended instead."""
-        waits = [asyncio.ensure_future(self._turn_end.wait())]
+        contestants = {"turn": self._turn_end.wait()}
         if ended is not None:
-            waits.append(asyncio.ensure_future(ended.wait()))
-        try:
-            done, _ = await asyncio.wait(waits, timeout=timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-        if not done:
+            contestants["ended"] = ended.wait()
+        if await race(contestants, wait_s=timeout_s) is None:
             raise TimeoutError("the agent did not finish its turn")
         return ended is not None and ended.is_set() and not self._turn_end.is_set()
 
@@ -92,25 +86,33 @@ class ScriptedPatient:
         """Answer each agent turn in order. With ``ended`` (the call's end), lines left over
         when the agent hangs up are not spoken: a script may repeat a request the way a
         person repeats themselves when not understood."""
-        self._task = asyncio.create_task(self._listen())
+        # The listener is this run's own task, cancelled and awaited before it returns; an
+        # error in it is raised here (not a TaskGroup: its ExceptionGroup would hide the
+        # TimeoutError callers catch).
+        listener = asyncio.get_running_loop().create_task(self._listen(), name="patient-listen")
         try:
-            for i, text in enumerate(answers):
-                if not (i == 0 and self.answer_first):
-                    self._turn_end.clear()
-                    if await self._wait_turn(turn_timeout_s, ended):
-                        return self.log
-                pcm = await self.tts.synthesize(text)
-                frames = cut_frames(pcm, pad=False)
-                await self.media.play(frames)
-                self._answer_done_at = self.now
-                self.log.said.append(text)
-            # Hear the agent's last words.
-            self._turn_end.clear()
-            await self._wait_turn(turn_timeout_s, ended)
+            await self._converse(answers, turn_timeout_s, ended)
         finally:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
         return self.log
+
+    async def _converse(self, answers: Sequence[str], turn_timeout_s: float,
+                        ended: asyncio.Event | None) -> None:
+        for i, text in enumerate(answers):
+            if not (i == 0 and self.answer_first):
+                self._turn_end.clear()
+                if await self._wait_turn(turn_timeout_s, ended):
+                    return
+            pcm = await self.tts.synthesize(text)
+            frames = cut_frames(pcm, pad=False)
+            await self.media.play(frames)
+            self._answer_done_at = self.now
+            self.log.said.append(text)
+        # Hear the agent's last words.
+        self._turn_end.clear()
+        await self._wait_turn(turn_timeout_s, ended)
 
 
 class PatientPhone:

@@ -29,6 +29,7 @@ from carrier.records.cli_context import (
     add_json,
     emit,
     kek_for,
+    migrations_for,
     where,
     with_conn,
     with_records,
@@ -117,30 +118,33 @@ def register(subparsers: Any) -> None:
 
 
 def _db_migrate(args: argparse.Namespace) -> int:
-    applied = _run(with_conn(args, migrate))
+    migrations = migrations_for(where(args).settings)
+    applied = _run(with_conn(args, lambda conn: migrate(conn, migrations)))
     for mig in applied:
-        print(f"applied {mig.version:04d}_{mig.name}")
+        print(f"applied {mig.label}")
     if not applied:
         print("database is up to date")
     return 0
 
 
 def _db_status(args: argparse.Namespace) -> int:
-    rows = _run(with_conn(args, status))
     w = where(args)
+    migrations = migrations_for(w.settings)
+    rows = _run(with_conn(args, lambda conn: status(conn, migrations)))
     bad = [row for row in rows if not row.checksum_ok]
     lines = []
     for row in rows:
         state = "pending" if row.applied_at is None else f"applied {row.applied_at:%Y-%m-%d %H:%M}"
         if not row.checksum_ok:
             state += " CHANGED-OR-UNKNOWN"
-        lines.append(f"{row.version:04d}_{row.name}  {state}")
+        lines.append(f"{row.label}  {state}")
     doc = {
         "database": "external" if w.database_url else "embedded",
         "data_dir": str(w.data_dir),
         "ok": not bad,
         "migrations": [
-            {"version": r.version, "name": r.name, "applied_at": r.applied_at,
+            {"source": r.source, "version": r.version, "name": r.name,
+             "applied_at": r.applied_at,
              "pending": r.applied_at is None, "checksum_ok": r.checksum_ok}
             for r in rows
         ],

@@ -41,7 +41,7 @@ from carrier.errors import OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import LocalKek
 from carrier.records.embedded import open_database
-from carrier.records.migrate import migrate
+from carrier.records.migrate import Migration, migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 
@@ -200,6 +200,14 @@ async def with_conn(args: argparse.Namespace,
             await conn.close()
 
 
+def migrations_for(settings: Settings) -> list[Migration]:
+    """The carrier's migrations, then those of the configured application
+    (``agent.application``'s ``migrations`` folder), as ``carrier serve`` applies them."""
+    from carrier.app import load_application  # noqa: PLC0415 - the application, only here
+
+    return plan(getattr(load_application(settings), "migrations", None))
+
+
 async def with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitable[T]]) -> T:
     """``fn`` on the records facade, as the application role, with a private spool."""
     w = where(args)
@@ -208,7 +216,7 @@ async def with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitab
     async with open_database(w.database_url, w.data_dir) as dsn:
         conn = await _connect(dsn)
         try:
-            await migrate(conn)
+            await migrate(conn, migrations_for(w.settings))
         finally:
             await conn.close()
         try:

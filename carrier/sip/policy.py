@@ -10,6 +10,7 @@ sources it does not admit statelessly, before any transaction (`carrier.sip.refu
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,27 +28,51 @@ class Refusal:
             raise ValueError("policy refusals are 403 or 503")
 
 
+_EPS = 1e-9  # float refill error must not leave a token at 0.99999999 forever
+
+
 @dataclass
 class TokenBucket:
-    """At most `rate` admissions per second, bursting up to `burst` (one second's worth
-    by default)."""
+    """`rate` tokens per second, at most `burst` stored (default: one second's worth, at
+    least one); starts full. `now` is monotonic seconds; a clock that steps back mints
+    nothing. The one token bucket of the carrier: inbound admission and refusal answers
+    here, outbound trunk pacing in ``carrier.trunks``."""
 
     rate: float
     burst: float | None = None
-    _tokens: float = field(default=0.0, init=False)
-    _last: float | None = field(default=None, init=False)
+    tokens: float = field(default=-1.0)
+    updated: float | None = None
 
-    def take(self, now: float) -> bool:
-        cap = self.rate if self.burst is None else self.burst
-        if self._last is None:
-            self._tokens = cap
-        else:
-            self._tokens = min(cap, self._tokens + max(now - self._last, 0.0) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate) and self.rate > 0):
+            raise ValueError("rate must be a finite number > 0")
+        if self.burst is None:
+            self.burst = max(1.0, self.rate)
+        if not self.burst >= 1:
+            raise ValueError("burst must be >= 1")
+        if self.tokens < 0:
+            self.tokens = self.burst
+
+    def _refill(self, now: float) -> None:
+        if self.updated is not None and now > self.updated:
+            cap = self.burst if self.burst is not None else self.rate
+            self.tokens = min(cap, self.tokens + (now - self.updated) * self.rate)
+        if self.updated is None or now > self.updated:
+            self.updated = now
+
+    def try_take(self, now: float) -> bool:
+        self._refill(now)
+        if self.tokens >= 1 - _EPS:
+            self.tokens = max(0.0, self.tokens - 1)
             return True
         return False
+
+    def ready_at(self, now: float) -> float:
+        """When the next token is available (== now if one is)."""
+        self._refill(now)
+        if self.tokens >= 1 - _EPS:
+            return now
+        return now + (1 - self.tokens) / self.rate
 
 
 @dataclass
@@ -73,9 +98,11 @@ class TrunkRule:
     def take(self, now: float) -> bool:
         if self.max_cps is None:
             return True
+        if self.max_cps <= 0:
+            return False  # a limit of zero admits nothing
         if self._bucket is None:
             self._bucket = TokenBucket(self.max_cps)
-        return self._bucket.take(now)
+        return self._bucket.try_take(now)
 
 
 @dataclass
@@ -138,9 +165,9 @@ class InboundPolicy:
             return Refusal(503, "Service Unavailable", "concurrent-calls", self.retry_after)
         fast = False
         if self.max_cps is not None:
-            if self._bucket is None:
+            if self._bucket is None and self.max_cps > 0:
                 self._bucket = TokenBucket(self.max_cps)
-            fast = not self._bucket.take(now)
+            fast = self._bucket is None or not self._bucket.try_take(now)
         if not fast and trunk is not None:
             fast = not trunk.take(now)
         if fast:

@@ -145,7 +145,7 @@ class AnswerLimiter:
         self._buckets[source] = bucket
         if self._global is None:
             self._global = TokenBucket(self.global_rate)
-        return bucket.take(now) and self._global.take(now)
+        return bucket.try_take(now) and self._global.try_take(now)
 
 
 @dataclass(frozen=True)

@@ -141,7 +141,9 @@ def test_installed_wheel_migrates_a_fresh_embedded_database(
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr
-    shipped = sorted(p.stem for p in (REPO / "carrier/records/migrations").glob("*.sql"))
+    # The carrier's files, then the default application's (the agent's own folder).
+    shipped = sorted(p.stem for p in (REPO / "carrier/records/migrations").glob("*.sql")) + [
+        f"agent/{p.stem}" for p in sorted((REPO / "agent/migrations").glob("*.sql"))]
     applied = [line.removeprefix("applied ") for line in done.stdout.splitlines()
                if line.startswith("applied ")]
     assert applied == shipped
@@ -154,7 +156,8 @@ def test_installed_wheel_migrates_a_fresh_embedded_database(
     finally:
         server.close()
     for table in ("schema_migrations", "audit_log", "consent_ledger", "patients",
-                  "dialer_outreach", "dialer_attempts"):
+                  "dialer_outreach", "dialer_attempts", "sched_appointments",
+                  "conversation_memory"):
         assert table in tables, f"{table} missing after the installed `carrier db migrate`"
 
 

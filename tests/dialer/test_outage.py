@@ -17,13 +17,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.cli import main
 from carrier.dialer.service import Backoff, DialerService
 from carrier.errors import ConfigError
 from carrier.health import HasWriters, Health, Liveness, fetch_health, serve_health, writers_check
 from carrier.records.embedded import EmbeddedPostgres
-from carrier.records.migrate import migrate
+from carrier.records.migrate import migrate, plan
 from carrier.settings import load_settings
 from carrier.sip.endpoint import EndpointConfig, SipEndpoint
 from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
@@ -47,7 +48,7 @@ async def test_dialer_passes_survive_a_database_outage(
 ) -> None:
     cluster = make_cluster()
     conn = await asyncpg.connect(cluster.uri())
-    await migrate(conn)
+    await migrate(conn, plan(AGENT_MIGRATIONS))  # the carrier's tables, then the agent's
     await conn.close()
     pool = await asyncpg.create_pool(cluster.uri(), min_size=1, max_size=4, timeout=5,
                                      command_timeout=5)

@@ -17,9 +17,10 @@ from typing import Any
 import asyncpg
 import pytest
 
+from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.handler import AgentRuntime, VoiceCallHandler
 from carrier.gateway import Gateway
-from carrier.records.migrate import migrate
+from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records, verify_chain
 from carrier.settings import Settings
 from carrier.sip.endpoint import EndpointConfig
@@ -41,7 +42,7 @@ def own_cluster(make_cluster: Any) -> Any:
 async def records(own_cluster: Any, tmp_path: Path, test_kek: Any) -> AsyncIterator[Records]:
     conn = await asyncpg.connect(own_cluster.uri())
     try:
-        await migrate(conn)
+        await migrate(conn, plan(AGENT_MIGRATIONS))  # the carrier's tables, then the agent's
     finally:
         await conn.close()
     rec = await Records.open(own_cluster.uri(), test_kek, tmp_path / "spool",

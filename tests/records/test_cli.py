@@ -30,6 +30,7 @@ def test_db_status_and_migrate(env, capsys) -> None:
     assert main(["db", "status"]) == 0
     out = capsys.readouterr().out
     assert "0001_records_core  applied" in out
+    assert "agent/0100_scheduling  applied" in out  # the application's own folder
     assert "pending" not in out
     assert main(["db", "migrate"]) == 0
     assert "up to date" in capsys.readouterr().out

@@ -24,10 +24,11 @@ import asyncpg
 import numpy as np
 import pytest
 
+from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.handler import _patient_for
 from carrier.call import Call
 from carrier.gateway import Gateway
-from carrier.records.migrate import migrate
+from carrier.records.migrate import migrate, plan
 from carrier.records.store import CallRecord, Channel, Records, verify_chain
 from carrier.settings import Settings, SipSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
@@ -88,7 +89,7 @@ class ScriptApp:
 async def cluster_records(make_cluster, tmp_path: Path, test_kek) -> AsyncIterator[Any]:
     cluster = make_cluster()
     conn = await asyncpg.connect(cluster.uri())
-    await migrate(conn)
+    await migrate(conn, plan(AGENT_MIGRATIONS))  # the carrier's tables, then the agent's
     await conn.close()
     records = await Records.open(cluster.uri(), test_kek, tmp_path / "spool",
                                  retry_interval=0.5)

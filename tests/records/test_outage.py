@@ -42,9 +42,10 @@ async def test_a_call_during_an_outage_is_recorded_when_the_database_returns(
 ) -> None:
     cluster = make_cluster()
     conn = await asyncpg.connect(cluster.uri())
-    from carrier.records.migrate import migrate  # noqa: PLC0415
+    from agent import MIGRATIONS as AGENT_MIGRATIONS  # noqa: PLC0415
+    from carrier.records.migrate import migrate, plan  # noqa: PLC0415
 
-    await migrate(conn)
+    await migrate(conn, plan(AGENT_MIGRATIONS))  # the carrier's tables, then the agent's
     await conn.close()
     records = await Records.open(cluster.uri(), test_kek, tmp_path / "spool",
                                  retry_interval=3600)  # replay only when asked
@@ -209,11 +210,12 @@ async def test_calls_go_on_while_the_database_stops_mid_stream(
     make_cluster, tmp_path: Path, test_kek
 ) -> None:
     """Twenty calls' worth of records while the real server stops and starts again."""
-    from carrier.records.migrate import migrate  # noqa: PLC0415
+    from agent import MIGRATIONS as AGENT_MIGRATIONS  # noqa: PLC0415
+    from carrier.records.migrate import migrate, plan  # noqa: PLC0415
 
     cluster = make_cluster()
     conn = await asyncpg.connect(cluster.uri())
-    await migrate(conn)
+    await migrate(conn, plan(AGENT_MIGRATIONS))  # the carrier's tables, then the agent's
     await conn.close()
     records = await Records.open(cluster.uri(), test_kek, tmp_path / "spool",
                                  retry_interval=0.2)

@@ -47,13 +47,22 @@ def invite(n: int, *, to_tag: str = "", method: str = "INVITE", host: str = "127
 
 def test_token_bucket_bursts_then_holds_the_rate() -> None:
     bucket = TokenBucket(1.0, burst=5)
-    assert [bucket.take(0.0) for _ in range(7)] == [True] * 5 + [False] * 2
-    assert bucket.take(0.5) is False
-    assert bucket.take(1.0) is True
-    assert bucket.take(1.0) is False
+    assert [bucket.try_take(0.0) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert bucket.try_take(0.5) is False
+    assert bucket.try_take(1.0) is True
+    assert bucket.try_take(1.0) is False
     # a clock that steps back never mints tokens
-    assert bucket.take(0.2) is False
-    assert TokenBucket(3.0).take(0.0)  # default burst: one second's worth
+    assert bucket.try_take(0.2) is False
+    assert TokenBucket(3.0).try_take(0.0)  # default burst: one second's worth
+
+
+def test_token_bucket_below_one_per_second_still_admits() -> None:
+    """A limit under one call per second (the old admission bucket capped its store at
+    `rate` tokens, below one: it never admitted again)."""
+    bucket = TokenBucket(0.5)
+    assert bucket.try_take(0.0)
+    assert not bucket.try_take(1.0)
+    assert bucket.try_take(2.0)
 
 
 def test_ledger_reports_the_first_refusal_then_one_summary_per_window() -> None:

@@ -22,11 +22,11 @@ from stir_shaken.verifier import Verifier
 from stir_shaken.x5u import (
     DAY,
     CertCache,
-    X5uFetcher,
     check_url,
     parse_http_response,
     ttl_from_cache_control,
 )
+from stir_shaken.x5u_fetch import X5uFetcher
 
 # --- pure parts ------------------------------------------------------------------------
 
