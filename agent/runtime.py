@@ -100,6 +100,19 @@ class VoiceAgent:
             self.runtime = None
         self.appointments = self.handler = _NotStarted()
 
+    async def reload(self, settings: Settings) -> None:
+        """SIGHUP: the clinic file, workflows and agent settings again, for new calls."""
+        rt = self.runtime
+        if rt is None:
+            return
+        cdir = Path(settings.config_dir)
+        self.runtime = dataclasses.replace(
+            rt, workflows=load_all(cdir / "workflows"),
+            clinic=ClinicFileSource(cdir / settings.clinic_file).clinic(),
+            routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
+            queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio)
+        self.handler = handler_for(self.runtime)
+
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime
         if rt is None:

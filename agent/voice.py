@@ -40,6 +40,7 @@ from agent.speech.cache import PromptCache
 from agent.speech.streaming import Transcriber
 from agent.tasks import race
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
+from carrier import metrics
 
 FRAME_S = 0.02
 log = logging.getLogger("agent.voice")
@@ -91,6 +92,16 @@ class TurnTiming:
             "decision_ms": 1000 * max(0.0, self.decided_at - self.transcript_at),
             "synthesis_ms": 1000 * max(0.0, self.first_audio_at - self.decided_at),
         }
+
+
+def _report(t: TurnTiming) -> None:
+    """One turn's reply latency, transcription and synthesis time, to the metrics."""
+    if t.endpoint_at and t.first_audio_at:
+        metrics.reply_latency(t.first_audio_at - t.endpoint_at)
+    if t.endpoint_at and t.transcript_at:
+        metrics.stt_time(t.transcript_at - t.endpoint_at)
+    if t.decided_at and t.first_audio_at and not t.cached:
+        metrics.tts_time(t.first_audio_at - t.decided_at)
 
 
 @dataclass
@@ -222,6 +233,7 @@ class VoiceIO:
     def _finish_timing(self) -> None:
         if self._pending is not None:
             self.timings.append(self._pending)
+            _report(self._pending)
             self._pending = None
 
     # ---- listening ------------------------------------------------------------------

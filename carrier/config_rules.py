@@ -171,10 +171,6 @@ def _files(s: Settings, file: str) -> Iterator[Finding]:
     if s.stir.enabled and s.stir.x5u and not s.stir.key_file:
         yield Finding("warning", file, "stir.x5u", "is not used without stir.key_file"
                       " (a development certificate authority signs instead)")
-    if s.stir.cert_file:
-        checks.append(("stir.cert_file", Path(s.stir.cert_file), "cert", True))
-        yield Finding("warning", file, "stir.cert_file", "is not read by the stack (verifiers"
-                      " fetch the certificate from stir.x5u)")
     checks += [(f"stir.trust_anchors[{i}]", Path(p), "cert", True)
                for i, p in enumerate(s.stir.trust_anchors)]
     if bool(s.sip.tls_cert) != bool(s.sip.tls_key):

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from carrier import outbound
+from carrier import logs, metrics, outbound
 from carrier.call import (
     Call,
     CallerInfo,
@@ -212,6 +212,9 @@ class Gateway:
         return result
 
     async def _on_invite(self, sipcall: SipCall) -> None:
+        started = time.monotonic()
+        logs.CALL_ID.set(sipcall.call_id)  # this task and the call's tasks log it
+        metrics.call_attempt("inbound")
         req = sipcall.request
         from_tn = tn_of(req.from_.uri.user)
         to_tn = tn_of(req.uri.user or req.to.uri.user)
@@ -223,6 +226,7 @@ class Gateway:
             self.stats.stir_failed += 1
             policy = trunk.stir_inbound_policy if trunk else "continue"
             if policy == "reject":
+                metrics.call_failed("inbound", verification.sip_code)
                 sipcall.reject(verification.sip_code, reason=verification.reason,
                                headers=(("Reason", verification.reason_header or ""),))
                 return
@@ -244,8 +248,10 @@ class Gateway:
             await leg.close()
             raise
         if live is None:
+            metrics.call_failed("inbound", None)
             await leg.close()
             return
+        metrics.call_up("inbound", time.monotonic() - started)
         self.stats.inbound += 1
         await self._run(live)
 
@@ -293,9 +299,11 @@ class Gateway:
 
     async def _run(self, live: LiveCall) -> CallOutcome | None:
         self.stats.active += 1
+        direction = str(live.call.direction.value).lower()
         try:
             return await live.run(self.handler, grace_s=self.limit_grace_s)
         finally:
+            metrics.call_down(direction)
             self.stats.active -= 1
             self._calls.pop(live.call.call_id, None)
 
@@ -349,6 +357,8 @@ class Gateway:
 
     async def _place(self, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg
                      ) -> Call | DialFailure:
+        started = time.monotonic()
+        metrics.call_attempt("outbound")
         offer = leg.offer()
         headers = self._identity_headers(req)
         for name, value in req.headers.items():
@@ -368,6 +378,7 @@ class Gateway:
             answered: CallAnswered | CallFailed = await sipcall.wait_for(
                 (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
         except TimeoutError:
+            metrics.call_failed("outbound", 487)  # we cancelled it: 487 Request Terminated
             sipcall.cancel()
             await leg.close()
             return DialFailure(DialOutcome.NO_ANSWER, None, "ring timeout", trunk.name)
@@ -375,6 +386,7 @@ class Gateway:
             sipcall.cancel()
             raise
         if isinstance(answered, CallFailed):
+            metrics.call_failed("outbound", answered.status)
             await leg.close()
             return outbound.failure_of(answered, trunk.name)
         try:
@@ -383,6 +395,7 @@ class Gateway:
             sipcall.hangup()
             await leg.close()
             return DialFailure(DialOutcome.REJECTED, exc.status_code, "bad answer", trunk.name)
+        metrics.call_up("outbound", time.monotonic() - started)
         self.stats.outbound += 1
         context = CallContext(
             direction=Direction.OUTBOUND, trunk=trunk.name, patient_id=req.patient_id,
@@ -405,11 +418,13 @@ class Gateway:
         if live is None or live.call is not call or live.started:
             raise ValueError("run_outbound() takes a call this gateway dialled, once")
         trunk = call.context.trunk
+        token = logs.CALL_ID.set(call.call_id)  # reset below: the dialer's task goes on
         try:
             if context is not None:
                 call.context = _as_context(call.context, context)
             return await self._run(live)
         finally:
+            logs.CALL_ID.reset(token)
             if trunk is not None:
                 self.trunks.release(trunk)  # the slot `place` kept for the call
 

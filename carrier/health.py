@@ -7,10 +7,11 @@ speech workers, the SIP endpoint. :meth:`Health.report` asks them all; the stack
 healthy when every check is. Details name components, counts and error classes only,
 never PHI.
 
-``carrier serve`` answers ``GET /health`` on a loopback port (:func:`serve_health`,
-``health.bind_host``/``health.port``): 200 with the report as JSON when healthy, 503
-naming the failed components otherwise. ``carrier health`` reads it (and sends SIP
-OPTIONS) and exits non-zero on either failure.
+``carrier serve`` opens one HTTP port (:func:`serve_console`, ``console.bind_host``/
+``console.port``): ``GET /health`` answers 200 with the report as JSON when healthy,
+503 naming the failed components otherwise; ``GET /metrics`` answers the Prometheus
+exposition of :mod:`carrier.metrics`. ``carrier health`` reads the report (and sends
+SIP OPTIONS) and exits non-zero naming what failed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
+
+from carrier import metrics
 
 
 @dataclass(frozen=True)
@@ -155,12 +158,15 @@ async def _answer(health: Health, reader: asyncio.StreamReader,
             while (await reader.readline()).strip():
                 pass  # headers: nothing in them matters
         path = line.split()[1] if len(line.split()) > 1 else b""
+        kind = "application/json"
         if path == b"/health":
             status, body = render(health.report())
+        elif path == b"/metrics":
+            status, body, kind = 200, metrics.exposition(), metrics.CONTENT_TYPE
         else:
             status, body = 404, b"{}"
         reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-        writer.write(f"HTTP/1.0 {status} {reason}\r\nContent-Type: application/json\r\n"
+        writer.write(f"HTTP/1.0 {status} {reason}\r\nContent-Type: {kind}\r\n"
                      f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         await writer.drain()
     except (TimeoutError, ConnectionError):
@@ -170,8 +176,9 @@ async def _answer(health: Health, reader: asyncio.StreamReader,
 
 
 @contextlib.asynccontextmanager
-async def serve_health(health: Health, host: str, port: int) -> AsyncIterator[int]:
-    """Answer ``GET /health`` on ``host:port`` while the block runs; yields the port."""
+async def serve_console(health: Health, host: str, port: int) -> AsyncIterator[int]:
+    """Answer ``GET /health`` and ``GET /metrics`` on ``host:port`` while the block runs;
+    yields the port."""
     server = await asyncio.start_server(lambda r, w: _answer(health, r, w), host, port)
     try:
         yield server.sockets[0].getsockname()[1]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 
+from carrier import metrics
 from carrier.sip.sdp import (
     LocalMedia,
     Negotiated,
@@ -145,4 +146,7 @@ class MediaLeg:
         if self._closed:
             return
         self._closed = True
+        stats = self.media.stats()
+        if stats.packets_received:  # a call's RTP figures, once, at its end
+            metrics.media_stats(stats.packets_received, stats.packets_lost, stats.jitter_ms)
         await self.media.close()  # cancels playback first: nothing queued is sent

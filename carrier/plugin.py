@@ -150,6 +150,11 @@ class Application(Protocol):
 
     async def stop(self) -> None: ...
 
+    async def reload(self, settings: Settings) -> None:
+        """SIGHUP: take ``settings`` (re-read) for new calls; calls up keep what they had.
+        ``handler`` may be replaced; raise ConfigError/OSError/ValueError to refuse."""
+        ...
+
     def health(self) -> Sequence[ComponentHealth]:
         """The application's own components (speech workers...), for ``carrier health``."""
         ...

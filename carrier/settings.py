@@ -18,7 +18,6 @@ Environment overrides:
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import ipaddress
 import math
 import os
@@ -28,17 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 
 from carrier.errors import ConfigError, UnknownName
+from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip
 
 ENV_PREFIX = "CARRIER_"
 
-# A region tag every external endpoint must carry. "local" is reserved for
-# endpoints on this machine (loopback); anything else must match the allow-list.
-LOCAL_REGION = "local"
 
 
 @dataclass(frozen=True)
@@ -50,6 +46,8 @@ class DatabaseSettings:
     pool_min: int = 2
     pool_max: int = 10
     command_timeout_s: float = 10.0
+    """Longest the health ping of the database (``SELECT 1``) may take before the
+    ``database`` check counts it as a failure."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,8 @@ class KeySettings:
     kek_file: str | None = None
     """Key-encryption key file (32 random bytes). Default: ``<data_dir>/keys/kek.bin``."""
     kek_env: str = "CARRIER_KEK"
-    """Environment variable that may hold the KEK (base64); it wins over the file."""
+    """Environment variable that may hold the KEK (base64); it wins over the file.
+    Every command reads both (:func:`carrier.records.cli_context.kek_for`)."""
     audit_signing_key: str | None = None
     """Ed25519 key that signs audit exports and chain checkpoints (never in the database).
     Default: ``<data_dir>/keys/audit_signing.pem``, created on first use."""
@@ -86,6 +85,10 @@ class SipSettings:
     max_concurrent_calls: int = 200
     max_calls_per_second: float = 50.0
     session_expires_s: int = 1800
+    drain_timeout_s: float = 60.0
+    """On SIGTERM new calls get 503; live calls have this long to end before the process does."""
+    drain_retry_after_s: int = 30
+    """``Retry-After`` on the 503 a draining node answers new calls with."""
 
     @property
     def rtp_port_range(self) -> tuple[int, int]:
@@ -116,13 +119,16 @@ class TrunkSettings:
     stir_inbound_policy: Literal["reject", "continue"] = "continue"
     srtp: Literal["off", "optional", "required"] = "off"
     options_keepalive_s: int = 30
+    """Seconds between OPTIONS keepalives to the trunk (0: none). A trunk that does not
+    answer is marked down and fails over until a probe brings it back."""
+    register_expires_s: int = 3600
+    """Expiry asked for in REGISTER (``auth: register``); refreshed at half the granted time."""
 
 
 @dataclass(frozen=True)
 class StirSettings:
     enabled: bool = True
     key_file: str | None = None
-    cert_file: str | None = None
     x5u: str | None = None
     """HTTPS URL where verifiers fetch our certificate."""
     certificate_repository_region: str = LOCAL_REGION
@@ -166,7 +172,6 @@ class DialerSettings:
     caller_id: str = "+15550100100"
     retry_delay_min: int = 60
     max_attempts: int = 3
-    national_dnc_max_age_days: int = 31
     operator_test_numbers: tuple[str, ...] = ()
     """E.164 numbers an operator may call with ``carrier call`` without the compliance
     gate (test phones the operator owns); each such call is audited as ``operator_test``."""
@@ -174,6 +179,8 @@ class DialerSettings:
 
 @dataclass(frozen=True)
 class RetentionSettings:
+    """``carrier serve`` purges by these at start and daily (:mod:`carrier.upkeep`)."""
+
     audit_days: int = 6 * 366
     consent_days: int = 6 * 366
     transcript_days: int = 365
@@ -206,10 +213,22 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
-class HealthSettings:
+class ConsoleSettings:
     bind_host: str = "127.0.0.1"
-    """Loopback address of the ``GET /health`` probe (``carrier health`` reads it)."""
-    port: int = 8180
+    """Address of the HTTP port ``carrier serve`` opens: ``GET /health`` (``carrier health``
+    reads it) and ``GET /metrics`` (Prometheus)."""
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    format: Literal["auto", "json", "text"] = "auto"
+    """One JSON object per line, or plain text; ``auto``: JSON unless stderr is a terminal."""
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+@dataclass(frozen=True)
+class HealthSettings:
     dialer_max_failures: int = 3
     """Failed dialer passes in a row after which the stack reports itself unhealthy."""
 
@@ -229,6 +248,8 @@ class Settings:
     residency: ResidencySettings = field(default_factory=ResidencySettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     config_dir: str = "config"
     """Where these settings were read from (set by the loader)."""
 
@@ -397,7 +418,7 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
     def src(section: str) -> str:
         return sources.get(section, default_file)
 
-    _check_sip(s.sip, src("sip"))
+    check_sip(s.sip, src("sip"))
     if not 0 <= s.speech.vad_aggressiveness <= 3:
         raise ConfigError(src("speech"), "speech.vad_aggressiveness", "must be 0..3")
     if s.speech.stt_workers < 1:
@@ -420,6 +441,11 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
         if not trunk.calls_per_second > 0:
             raise ConfigError(src("trunks"), f"{key}.calls_per_second",
                               "must be above 0 (calls per second the trunk may start)")
+        if trunk.options_keepalive_s < 0:
+            raise ConfigError(src("trunks"), f"{key}.options_keepalive_s",
+                              "must be 0 (off) or more")
+        if trunk.register_expires_s < 10:
+            raise ConfigError(src("trunks"), f"{key}.register_expires_s", "must be at least 10")
         if trunk.auth in ("digest", "register") and not trunk.username:
             raise ConfigError(src("trunks"), f"{key}.username", "required for digest auth")
         for j, net in enumerate(trunk.acl):
@@ -428,12 +454,10 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
             except ValueError:
                 raise ConfigError(src("trunks"), f"{key}.acl[{j}]",
                                   f"{net!r} is not an address or network") from None
-    if not 0 <= s.health.port <= 65535:
-        raise ConfigError(src("health"), "health.port", f"port {s.health.port} is out of range")
+    if not 0 <= s.console.port <= 65535:
+        raise ConfigError(src("console"), "console.port", f"port {s.console.port} is out of range")
     if s.health.dialer_max_failures < 1:
         raise ConfigError(src("health"), "health.dialer_max_failures", "must be at least 1")
-    if not _is_local(s.health.bind_host):
-        raise ConfigError(src("health"), "health.bind_host", "the probe answers on loopback only")
     for i, number in enumerate(s.dialer.operator_test_numbers):
         if not (number.startswith("+") and number[1:].isdigit()):
             raise ConfigError(src("dialer"), f"dialer.operator_test_numbers[{i}]",
@@ -443,65 +467,4 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
     if not s.keys.checkpoint_interval_s >= 0:  # written this way to refuse NaN too
         raise ConfigError(src("keys"), "keys.checkpoint_interval_s",
                           "must be 0 (off) or a number of seconds")
-    _check_residency(s, src)
-
-
-def _check_sip(sip: SipSettings, file: str) -> None:
-    for name in ("udp_port", "tcp_port", "tls_port", "rtp_port_min", "rtp_port_max"):
-        port = getattr(sip, name)
-        if port is not None and not 0 <= port <= 65535:
-            raise ConfigError(file, f"sip.{name}", f"port {port} is out of range")
-    if sip.rtp_port_min % 2:
-        raise ConfigError(file, "sip.rtp_port_min",
-                          "must be even (RTP on even ports, RTCP on the next one)")
-    if sip.rtp_port_min < 1024:
-        raise ConfigError(file, "sip.rtp_port_min", "must be 1024 or above")
-    if sip.rtp_port_max - sip.rtp_port_min < 1:
-        raise ConfigError(file, "sip.rtp_port_min",
-                          "must leave room below sip.rtp_port_max for an RTP/RTCP pair")
-    if sip.max_concurrent_calls < 1:
-        raise ConfigError(file, "sip.max_concurrent_calls", "must be at least 1")
-    if not sip.max_calls_per_second > 0:
-        raise ConfigError(file, "sip.max_calls_per_second",
-                          "must be above 0 (new calls per second the gateway accepts)")
-    if sip.session_expires_s < 90:
-        raise ConfigError(file, "sip.session_expires_s", "must be at least 90 (RFC 4028 Min-SE)")
-    if sip.tls_port is not None and (sip.tls_cert is None) != (sip.tls_key is None):
-        raise ConfigError(file, "sip.tls_cert" if sip.tls_cert is None else "sip.tls_key",
-                          "sip.tls_cert and sip.tls_key are set together")
-    if sip.tls_port is not None and sip.tls_cert is None and not _is_local(sip.bind_host):
-        raise ConfigError(file, "sip.tls_cert",
-                          "TLS on a non-loopback bind_host needs a certificate: set "
-                          "sip.tls_cert and sip.tls_key, or sip.tls_port: null for no TLS")
-
-
-def _check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:
-    """Refuse any external endpoint whose region is outside the allow-list."""
-    endpoints: list[tuple[str, str, str, str]] = []  # (file, key, host, region)
-    if s.database.url:
-        host = urlsplit(s.database.url).hostname or "localhost"
-        endpoints.append((src("database"), "database.region", host, s.database.region))
-    for i, t in enumerate(s.trunks):
-        endpoints.append((src("trunks"), f"trunks[{i}].region", t.host, t.region))
-    if s.stir.x5u:
-        host = urlsplit(s.stir.x5u).hostname or ""
-        endpoints.append((src("stir"), "stir.certificate_repository_region", host,
-                          s.stir.certificate_repository_region))
-    for file, key, host, region in endpoints:
-        if region == LOCAL_REGION:
-            if not _is_local(host):
-                raise ConfigError(file, key, "region 'local' is only for endpoints on this "
-                                  "machine, but the host is not a loopback address")
-            continue
-        if not any(fnmatch.fnmatchcase(region, pat) for pat in s.residency.allowed_regions):
-            raise ConfigError(file, key, f"region {region!r} is outside the allowed regions "
-                              f"({', '.join(s.residency.allowed_regions)})")
-
-
-def _is_local(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    check_residency(s, src)

@@ -173,10 +173,10 @@ def _run_pass(args: argparse.Namespace) -> int:
 
 def outbound_only(settings: Settings) -> Settings:
     """The stack for `campaign run`: it places calls but answers none, so its SIP and
-    health listeners take ephemeral ports and it runs beside `carrier serve`."""
+    console listeners take ephemeral ports and it runs beside `carrier serve`."""
     sip = dataclasses.replace(settings.sip, udp_port=0, tcp_port=0, tls_port=0)
     return dataclasses.replace(settings, sip=sip,
-                               health=dataclasses.replace(settings.health, port=0))
+                               console=dataclasses.replace(settings.console, port=0))
 
 
 async def _dial_passes(settings: Settings, args: argparse.Namespace) -> str:

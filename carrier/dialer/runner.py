@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from carrier import metrics
 from carrier.dialer.campaign import (
     CampaignPolicy,
     after_dial,
@@ -145,6 +146,7 @@ class DialerRunner:
             now = self.clock()
             facts = await gate_facts(request, self.facts, self.store, now)
             decision = self.gate.decide(request, facts, now)
+            metrics.gate_decision(decision.allowed, decision.rule)
             # Durable before anything else happens: the audit writer spools on an outage.
             await self.recorder.record(request, decision, outreach_id=lease.outreach_id, at=now)
             if not decision.allowed:

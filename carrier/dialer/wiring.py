@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from carrier import metrics
 from carrier.dialer.campaign import CampaignPolicy
 from carrier.dialer.gate import Decision, Gate
 from carrier.dialer.holiday_calendar import PackageHolidays
@@ -60,6 +61,7 @@ async def gate_once(records: Records, patient_id: str, purpose: str, now: dt.dat
     inputs = await gate_facts(request, facts or RecordsFacts(records),
                               OutreachStore(records.pool), now)
     decision = gate.decide(request, inputs, now)
+    metrics.gate_decision(decision.allowed, decision.rule)
     await RecordsDecisionRecorder(records).record(request, decision, outreach_id=outreach_id,
                                                   at=now)
     return decision

@@ -14,6 +14,8 @@ go through the sans-IO `RefusalGate` first (stateless, rate-limited 403), and ev
 refusal, the gate's and the user agent's 503s, is counted by a `RefusalLedger`; the
 `audit` callback receives `RefusalSummary`s (one per source, rule and window), never
 one call per packet. `close()` reports what is still counted.
+
+Drain: with `draining` set (seconds), new INVITEs get 503 with that `Retry-After`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
+from carrier import metrics
 from carrier.sip.dialog import Replaces
 from carrier.sip.digest import Credentials
+from carrier.sip.endpoint_config import EndpointConfig as EndpointConfig  # noqa: PLC0414 - re-exported
 from carrier.sip.events import (
     CallAnswered,
     CallFailed,
@@ -44,10 +47,9 @@ from carrier.sip.policy import InboundPolicy
 from carrier.sip.refusal import AnswerLimiter, RefusalGate, RefusalLedger, RefusalSummary
 from carrier.sip.session import InviteSession
 from carrier.sip.session_api import SessionState
-from carrier.sip.transaction import Address, SendData, Timers
+from carrier.sip.transaction import Address, SendData
 from carrier.sip.transport import (
     Listener,
-    StreamLimits,
     StreamProtocol,
     UdpProtocol,
     client_tls_context,
@@ -68,30 +70,6 @@ class CallFailedError(Exception):
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class EndpointConfig:
-    """Where to listen; `None` disables a transport. Port 0 picks a free port."""
-
-    udp: tuple[str, int] | None = ("127.0.0.1", 5060)
-    tcp: tuple[str, int] | None = ("127.0.0.1", 5060)
-    tls: tuple[str, int] | None = ("127.0.0.1", 5061)
-    tls_cert: str | None = None  # TLS listens only with a certificate and key
-    tls_key: str | None = None
-    tls_ca: str | None = None  # trust anchors for outbound TLS
-    tls_verify: bool = True
-    advertise: str | None = None  # address for Via/Contact when bound to 0.0.0.0
-    stream_idle_timeout: float = 300.0  # close TCP/TLS connections silent this long
-    stream_limits: StreamLimits = field(default_factory=StreamLimits)  # accepted TCP/TLS
-    user: str = "gateway"
-    user_agent: str = "carrier-sip/0.1"
-    session_expires: int = 1800
-    min_se: int = 90
-    timers: Timers = field(default_factory=Timers)
-    refusal_interval: float = 60.0  # seconds per audited refusal summary (source, rule)
-    refusal_answers_per_s: float = 1.0  # 403s to one refused source; burst of 5
-    refusal_answers_global_per_s: float = 50.0  # 403s to all refused sources together
 
 
 class SipCall:
@@ -205,6 +183,8 @@ class SipEndpoint:
         self.policy = policy
         self.audit = audit
         self.on_registration = on_registration
+        self.draining: int | None = None
+        """Set (to the Retry-After seconds) while the node drains: new INVITEs get 503."""
         self.listeners: dict[str, Listener] = {}
         self.ua: UserAgent | None = None
         self._udp: UdpProtocol | None = None
@@ -304,6 +284,11 @@ class SipEndpoint:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    @property
+    def handling(self) -> int:
+        """Inbound calls whose handler still runs (a drain waits for 0)."""
+        return len(self._tasks)
 
     def port(self, transport: str) -> int:
         return self.listeners[transport].port
@@ -421,6 +406,11 @@ class SipEndpoint:
             assert isinstance(session, InviteSession)  # the UA only makes InviteSessions
             wrapper = SipCall(self, session, event.replaces)
             self._calls[session.call_id] = wrapper
+            if self.draining is not None:  # stopping: this node takes no new call
+                metrics.call_failed("inbound", 503)
+                after = (("Retry-After", str(self.draining)),)
+                self.act(lambda now: session.reject(503, now, reason="Draining", headers=after))
+                return
             if self.on_call is None:
                 self.act(lambda now: session.reject(480, now))
                 return
@@ -428,6 +418,7 @@ class SipEndpoint:
             self._tasks.add(task)
             task.add_done_callback(self._task_done)
         elif isinstance(event, PolicyRefused):
+            metrics.call_failed("inbound", event.status)
             source = event.source
             self._report(self.refusals.note(source[1], source[0], event.rule, event.status,
                                             self._now()))

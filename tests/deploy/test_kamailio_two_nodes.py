@@ -135,7 +135,7 @@ class Rig:
             CARRIER_SIP__UDP_PORT=str(node.port),
             CARRIER_SIP__TCP_PORT=str(node.port),
             CARRIER_SIP__TLS_PORT="0",
-            CARRIER_HEALTH__PORT="0",  # two nodes on one host: the loopback probe on any port
+            CARRIER_CONSOLE__PORT="0",  # two nodes on one host: the console on any port
             CARRIER_KEK=base64.b64encode(TEST_KEK.secret).decode(),
             DEPLOY_NODE_NAME=node.name,
             DEPLOY_NODE_LOG=str(self.calls_log),

@@ -63,7 +63,7 @@ async def seed(db_url: str, tmp_path: Path, now: dt.datetime) -> str:
 def command_env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "CARRIER_KEK": base64.b64encode(bytes(range(32))).decode(),
             "HF_HUB_OFFLINE": "1", "CARRIER_SIP__UDP_PORT": "0", "CARRIER_SIP__TCP_PORT": "0",
-            "CARRIER_SIP__TLS_PORT": "0", "CARRIER_HEALTH__PORT": "0",
+            "CARRIER_SIP__TLS_PORT": "0", "CARRIER_CONSOLE__PORT": "0",
             "CARRIER_AGENT__SEED_DEMO": "false", "CARRIER_SPEECH__STT_WORKERS": "1",
             "CARRIER_SPEECH__STT_MODEL_DIR": str(MODELS / "whisper"),
             "CARRIER_SPEECH__TTS_CACHE_DIR": str(tmp_path / "tts")}

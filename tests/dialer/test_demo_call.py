@@ -47,7 +47,7 @@ async def test_serve_demo_call(tmp_path: Path, cluster_base: Path) -> None:
     env = {**os.environ, "CARRIER_KEK": base64.b64encode(bytes(range(32))).decode(),
            "HF_HUB_OFFLINE": "1", "CARRIER_DATA_DIR": str(cluster_base / "var"),
            "CARRIER_SIP__UDP_PORT": "0", "CARRIER_SIP__TCP_PORT": "0",
-           "CARRIER_SIP__TLS_PORT": "0", "CARRIER_HEALTH__PORT": "0",
+           "CARRIER_SIP__TLS_PORT": "0", "CARRIER_CONSOLE__PORT": "0",
            "CARRIER_SPEECH__STT_WORKERS": "1",
            "CARRIER_SPEECH__STT_MODEL_DIR": str(MODELS / "whisper"),
            "CARRIER_SPEECH__TTS_CACHE_DIR": str(tmp_path / "tts")}

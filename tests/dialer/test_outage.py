@@ -22,7 +22,7 @@ from agent.scheduling.outreach import CalendarAppointments
 from carrier.cli import main
 from carrier.dialer.service import Backoff, DialerService
 from carrier.errors import ConfigError
-from carrier.health import HasWriters, Health, Liveness, fetch_health, serve_health, writers_check
+from carrier.health import HasWriters, Health, Liveness, fetch_health, serve_console, writers_check
 from carrier.records.embedded import EmbeddedPostgres
 from carrier.records.migrate import migrate, plan
 from carrier.settings import load_settings
@@ -62,7 +62,7 @@ async def test_dialer_passes_survive_a_database_outage(
     await add_appointment(pool, "a1", "p1", START + dt.timedelta(hours=2))
     stop = asyncio.Event()
     try:
-        async with serve_health(health, "127.0.0.1", 0) as port, asyncio.TaskGroup() as tg:
+        async with serve_console(health, "127.0.0.1", 0) as port, asyncio.TaskGroup() as tg:
             task = tg.create_task(service.run(stop, interval=0.05))
             await _until(lambda: [p for p, _, _ in dialer.dials] == ["p1"], "first dial")
             assert (await fetch_health("127.0.0.1", port))[0] == 200
@@ -97,8 +97,8 @@ async def test_carrier_health_exits_non_zero_naming_the_failed_component(
     health = Health()
     health.register("dialer", live.health)
     config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
-    async with SipEndpoint(config) as sip, serve_health(health, "127.0.0.1", 0) as port:
-        monkeypatch.setenv("CARRIER_HEALTH__PORT", str(port))
+    async with SipEndpoint(config) as sip, serve_console(health, "127.0.0.1", 0) as port:
+        monkeypatch.setenv("CARRIER_CONSOLE__PORT", str(port))
         monkeypatch.setenv("CARRIER_SIP__UDP_PORT", str(sip.port("UDP")))
         argv = ["--config-dir", str(REPO / "config"), "health", "--timeout", "3"]
         # The CLI runs its own event loop (asyncio.run); keep it off the test's loop.
@@ -137,8 +137,7 @@ def test_records_writers_are_reported_by_name() -> None:
 
 
 @pytest.mark.parametrize(("key", "value", "reason"), [
-    ("HEALTH__BIND_HOST", "0.0.0.0", "loopback only"),
-    ("HEALTH__PORT", "70000", "out of range"),
+    ("CONSOLE__PORT", "70000", "out of range"),
     ("HEALTH__DIALER_MAX_FAILURES", "0", "at least 1"),
     ("DIALER__OPERATOR_TEST_NUMBERS", "[5550100199]", "E.164"),
 ])

@@ -85,7 +85,7 @@ async def node(tmp_path: Path, cluster_base: Path) -> AsyncIterator[Node]:
     config = config_folder(
         tmp_path / "config", data_dir,
         sip={"udp_port": sip_port, "tcp_port": sip_port, "tls_port": 0},
-        health={"port": health_port}, dialer={"enabled": False},
+        console={"port": health_port}, dialer={"enabled": False},
         speech={"stt_workers": 1, "stt_model_dir": str(MODELS / "whisper"),
                 "tts_cache_dir": str(tmp_path / "tts")})
     serve_cwd, elsewhere = tmp_path / "serve-here", tmp_path / "elsewhere"

@@ -46,6 +46,9 @@ class NodeApp:
     async def stop(self) -> None:
         self.appointments = None
 
+    async def reload(self, settings: Any) -> None:
+        pass  # nothing of its own to re-read
+
     def health(self) -> list[ComponentHealth]:
         return [ComponentHealth("node_app", self.appointments is not None, "test application")]
 

@@ -1,0 +1,85 @@
+"""The cross-field checks of :mod:`carrier.settings` (SIP ports and TLS, data residency).
+
+Each raises :class:`carrier.errors.ConfigError` naming the file, the dotted key and why.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import typing
+from urllib.parse import urlsplit
+
+from carrier.errors import ConfigError
+
+if typing.TYPE_CHECKING:
+    from carrier.settings import Settings, SipSettings
+
+# A region tag every external endpoint must carry. "local" is reserved for
+# endpoints on this machine (loopback); anything else must match the allow-list.
+LOCAL_REGION = "local"
+
+
+def check_sip(sip: SipSettings, file: str) -> None:
+    for name in ("udp_port", "tcp_port", "tls_port", "rtp_port_min", "rtp_port_max"):
+        port = getattr(sip, name)
+        if port is not None and not 0 <= port <= 65535:
+            raise ConfigError(file, f"sip.{name}", f"port {port} is out of range")
+    if sip.rtp_port_min % 2:
+        raise ConfigError(file, "sip.rtp_port_min",
+                          "must be even (RTP on even ports, RTCP on the next one)")
+    if sip.rtp_port_min < 1024:
+        raise ConfigError(file, "sip.rtp_port_min", "must be 1024 or above")
+    if sip.rtp_port_max - sip.rtp_port_min < 1:
+        raise ConfigError(file, "sip.rtp_port_min",
+                          "must leave room below sip.rtp_port_max for an RTP/RTCP pair")
+    if sip.max_concurrent_calls < 1:
+        raise ConfigError(file, "sip.max_concurrent_calls", "must be at least 1")
+    if not sip.max_calls_per_second > 0:
+        raise ConfigError(file, "sip.max_calls_per_second",
+                          "must be above 0 (new calls per second the gateway accepts)")
+    if not sip.drain_timeout_s >= 0:
+        raise ConfigError(file, "sip.drain_timeout_s", "must be 0 or a number of seconds")
+    if sip.drain_retry_after_s < 0:
+        raise ConfigError(file, "sip.drain_retry_after_s", "must be 0 or more seconds")
+    if sip.session_expires_s < 90:
+        raise ConfigError(file, "sip.session_expires_s", "must be at least 90 (RFC 4028 Min-SE)")
+    if sip.tls_port is not None and (sip.tls_cert is None) != (sip.tls_key is None):
+        raise ConfigError(file, "sip.tls_cert" if sip.tls_cert is None else "sip.tls_key",
+                          "sip.tls_cert and sip.tls_key are set together")
+    if sip.tls_port is not None and sip.tls_cert is None and not is_local(sip.bind_host):
+        raise ConfigError(file, "sip.tls_cert",
+                          "TLS on a non-loopback bind_host needs a certificate: set "
+                          "sip.tls_cert and sip.tls_key, or sip.tls_port: null for no TLS")
+
+
+def check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:
+    """Refuse any external endpoint whose region is outside the allow-list."""
+    endpoints: list[tuple[str, str, str, str]] = []  # (file, key, host, region)
+    if s.database.url:
+        host = urlsplit(s.database.url).hostname or "localhost"
+        endpoints.append((src("database"), "database.region", host, s.database.region))
+    for i, t in enumerate(s.trunks):
+        endpoints.append((src("trunks"), f"trunks[{i}].region", t.host, t.region))
+    if s.stir.x5u:
+        host = urlsplit(s.stir.x5u).hostname or ""
+        endpoints.append((src("stir"), "stir.certificate_repository_region", host,
+                          s.stir.certificate_repository_region))
+    for file, key, host, region in endpoints:
+        if region == LOCAL_REGION:
+            if not is_local(host):
+                raise ConfigError(file, key, "region 'local' is only for endpoints on this "
+                                  "machine, but the host is not a loopback address")
+            continue
+        if not any(fnmatch.fnmatchcase(region, pat) for pat in s.residency.allowed_regions):
+            raise ConfigError(file, key, f"region {region!r} is outside the allowed regions "
+                              f"({', '.join(s.residency.allowed_regions)})")
+
+
+def is_local(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

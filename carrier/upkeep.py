@@ -1,0 +1,51 @@
+"""What ``carrier serve`` does with ``retention.*``.
+
+:func:`retention_pass` / :func:`retention_loop`: the retention policy of the ``retention``
+section (transcripts, recordings; audit and consent never under six years), run at start
+and then every ``RETENTION_EVERY_S``; each purge is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+
+import asyncpg
+
+from carrier.records.retention import PurgeResult, RetentionPolicy, run_retention
+from carrier.records.store import Records
+from carrier.settings import Settings
+
+log = logging.getLogger("carrier.upkeep")
+RETENTION_EVERY_S = 24 * 3600.0
+
+
+def policy_of(settings: Settings) -> RetentionPolicy:
+    r = settings.retention
+    return RetentionPolicy.from_days(audit_days=r.audit_days, consent_days=r.consent_days,
+                                     transcript_days=r.transcript_days,
+                                     recording_days=r.recording_days)
+
+
+async def retention_pass(records: Records, settings: Settings, now: dt.datetime
+                         ) -> list[PurgeResult]:
+    results = await run_retention(records, policy_of(settings), now=now,
+                                  actor="system:retention")
+    purged = {r.table: r.rows for r in results if r.rows}
+    log.info("retention pass", extra={"purged": purged})
+    return results
+
+
+async def retention_loop(records: Records, settings: Settings, stop: asyncio.Event, *,
+                         every: float = RETENTION_EVERY_S) -> None:
+    """A pass at start, then every ``every`` seconds, until ``stop``."""
+    while not stop.is_set():
+        try:
+            await retention_pass(records, settings, dt.datetime.now(dt.UTC))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("retention pass failed: %s", type(exc).__name__)  # next pass retries
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(every):
+                await stop.wait()
