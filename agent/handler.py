@@ -100,7 +100,7 @@ class AgentRuntime:
     streaming: StreamingConfig | None = None
     record_audio: bool = False
     # Spanish (issue 12): the Spanish voice and prompt overlays; None: English only.
-    tts_es: Synthesizer | None = None
+    tts_es: TextToSpeech | None = None
     overlays: Overlays | None = None
 
 

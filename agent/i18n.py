@@ -113,8 +113,7 @@ _MONTHS = {"January": "enero", "February": "febrero", "March": "marzo", "April":
            "December": "diciembre"}
 _DAY = re.compile(rf"\b({'|'.join(_DAYS)}),? ({'|'.join(_MONTHS)}) (\d{{1,2}})\b")
 _TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))? (AM|PM)\b")
-_LABEL_JOINS = ((" at ", " a las "), (" with ", " con "), (", or ", ", o "), (" or ", " o "),
-                (", and ", ", y "), (" and ", " y "))
+_LABEL_JOINS = ((" with ", " con "),)  # "... at 2 PM with Dr. Ruiz"
 
 
 def _time(m: re.Match[str]) -> str:
@@ -130,10 +129,9 @@ def spanish_dates(text: str) -> str:
     "Tuesday, March 10 at 2:30 PM with Dr. Ruiz" -> "martes 10 de marzo a las 2:30 de la
     tarde con Dr. Ruiz"."""
     out = _DAY.sub(lambda m: f"{_DAYS[m.group(1)]} {m.group(3)} de {_MONTHS[m.group(2)]}", text)
+    out = re.sub(rf"(\d de (?:{'|'.join(_MONTHS.values())})) at ", r"\1 a las ", out)
     if out == text and not _TIME.search(text):
         return text
     for english, spanish in _LABEL_JOINS:
-        out = re.sub(rf"(?<=\d de [a-z]{{3}})([a-z]*){re.escape(english)}",
-                     lambda m, s=spanish: m.group(1) + s, out)
         out = re.sub(rf"(?<=[AP]M){re.escape(english)}", spanish, out)
     return _TIME.sub(_time, out)

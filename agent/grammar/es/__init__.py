@@ -25,7 +25,7 @@ def normalise(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     plain = re.sub(r"(?<=\d)[/.-](?=\d)", "/", plain)
-    return " ".join(re.sub(r"[^a-z0-9/: ]+", " ", plain))
+    return " ".join(re.sub(r"[^a-z0-9/: ]+", " ", plain).split())
 
 
 _NAME = re.compile(r"\b(?:me\s+llamo|mi\s+nombre\s+es|soy)\s+(?!yo\b)(.+)$", re.I)

@@ -55,9 +55,9 @@ def find_date(text: str) -> str | None:
         return None
     out = f"{MONTHS[match.group('month')]} {day}"
     if match.group("year"):
-        year = _year(parse_number(match.group("year").split()))
-        if year is not None:
-            out += f" {year}"
+        said = _year(parse_number(match.group("year").split()))
+        if said is not None:
+            out += f" {said}"
     return out
 
 
