@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from agent.grammar.es import looks_spanish, to_canonical
+from agent.grammar.es import looks_english, looks_spanish, to_canonical
 
 __all__ = [
     "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH", "SPANISH_KEY", "LanguageChoice",
@@ -65,11 +65,12 @@ class LanguageChoice:
             return True
         return False
 
-    def on_utterance(self, text: str) -> bool:
+    def on_utterance(self, text: str, detected: str = "") -> bool:
+        """``detected``: the language Whisper detected the turn in ("" if not asked)."""
         if self.decided:
             return False
         self.decided = True
-        if looks_spanish(text):
+        if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
             self.language = SPANISH
             return True
         return False

@@ -9,7 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from agent.i18n import LANGUAGE_OFFER, SPANISH, LanguageChoice, spanish_dates, to_canonical
+from agent.i18n import (
+    LANGUAGE_OFFER,
+    SPANISH,
+    SPANISH_KEY,
+    LanguageChoice,
+    spanish_dates,
+    to_canonical,
+)
 from agent.voice import Synthesizer, VoiceIO
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from agent.workflow.engine import Conversation
@@ -47,7 +54,12 @@ class CallLanguage:
             else None
 
     def expectation(self, expected: Expectation | None) -> Expectation | None:
-        if expected is None or not self.spanish:
+        if expected is None:
+            return expected
+        if not self.choice.decided and SPANISH_KEY not in expected.dtmf:
+            # A 2 pressed while the greeting played is kept for this turn, not dropped.
+            return dataclasses.replace(expected, dtmf=(*expected.dtmf, SPANISH_KEY))
+        if not self.spanish:
             return expected
         return dataclasses.replace(expected, hints=SPANISH_HINTS)
 
@@ -57,7 +69,7 @@ class CallLanguage:
             self._switch(io)
             return NoInput()  # the state asks again, now in Spanish
         if isinstance(event, Utterance):
-            if self.choice.on_utterance(event.text):
+            if self.choice.on_utterance(event.text, io.heard_language):
                 self._switch(io)
             if self.spanish:
                 return Utterance(to_canonical(event.text))

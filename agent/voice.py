@@ -145,6 +145,7 @@ class VoiceIO:
         # The recogniser's language for the next turn ("en", "es", "auto": detect it);
         # None: the recogniser's own setting. Set per call by ``agent.i18n``.
         self.language: str | None = None
+        self.heard_language = ""  # the language the last turn was transcribed in
 
     @property
     def media_now(self) -> float:
@@ -254,6 +255,7 @@ class VoiceIO:
         if what == "key":
             return Dtmf(value)
         turn: TurnResult = value
+        self.heard_language = turn.language
         self.transcript.turns.append(("caller", turn.text))
         return Utterance(turn.text)
 

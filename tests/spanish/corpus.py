@@ -36,6 +36,7 @@ TUNED: list[Case] = [
     ("dob", "el 5 de marzo de 1980", "1980-03-05"),
     ("dob", "catorce de julio del noventa y dos", "1992-07-14"),
     ("dob", "primero de enero de dos mil uno", "2001-01-01"),
+    ("dob", "El 5 del 3 de 1980.", "1980-03-05"),
     ("time", "a las tres y media de la tarde", "15:30:00"),
     ("time", "a las diez de la mañana", "10:00:00"),
     ("choice", "la segunda", "2"),

@@ -17,13 +17,14 @@ from agent.grammar.es.dates import find_date, find_preference, find_time
 from agent.grammar.es.intents import find_intent
 from agent.grammar.es.numbers import number_runs
 
-__all__ = ["looks_spanish", "normalise", "to_canonical"]
+__all__ = ["looks_english", "looks_spanish", "normalise", "to_canonical"]
 
 
 def normalise(text: str) -> str:
     """Lower case, accents and punctuation off (ñ kept as n), one space between words."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = re.sub(r"(?<=\d),(?=\d{3}\b)", "", plain)  # "1,980": a year, as written
     plain = re.sub(r"(?<=\d)[/.-](?=\d)", "/", plain)
     return " ".join(re.sub(r"[^a-z0-9/: ]+", " ", plain).split())
 
@@ -90,6 +91,13 @@ _ENGLISH_WORDS = frozenset(_words(
     "yes yeah yep the this is it's i i'm me my you your speaking that's what who hello "
     "hi okay ok sure right please thanks thank no"
 ))
+
+
+def looks_english(text: str) -> bool:
+    """More English-only words than Spanish ones ("yes, speaking")."""
+    words = normalise(text).split()
+    spanish = sum(w in _SPANISH_WORDS and w not in _ENGLISH_WORDS for w in words)
+    return sum(w in _ENGLISH_WORDS for w in words) > spanish
 
 
 def looks_spanish(text: str) -> bool:

@@ -22,7 +22,7 @@ DAYS = {"lunes": "Monday", "martes": "Tuesday", "miercoles": "Wednesday",
 _MONTH_RE = "|".join(MONTHS)
 # "<day> de <month> [de|del] <year>"; the day and year are runs of number words or digits.
 _DATE = re.compile(rf"\b(?:el\s+)?(?P<day>[a-z0-9 ]+?)\s+de\s+(?P<month>{_MONTH_RE})"
-                   rf"(?:\s+(?:de|del)\s+(?:ano\s+)?(?P<year>[a-z0-9 ]+?))?"
+                   rf"(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?(?P<year>[a-z0-9 ]+?))?"
                    r"(?=$|\s+(?:a|por)\b|[,.])")
 _NUMERIC = re.compile(r"\b(\d{1,2})[ /.-](\d{1,2})[ /.-](\d{2}|\d{4})\b")
 
@@ -32,6 +32,8 @@ def _year(value: int | None) -> int | None:
         return None
     if value < 100:  # "del ochenta": a two-digit year of birth
         return 1900 + value if value > 25 else 2000 + value
+    if 900 <= value <= 999:  # "novecientos ochenta": the "mil" not heard; no other reading
+        return 1000 + value
     return value if 1900 <= value <= 2100 else None
 
 
@@ -45,7 +47,7 @@ def find_date(text: str) -> str | None:
             return f"{_MONTH_NUMBERS[month - 1]} {day} {full}"
     match = _DATE.search(text)
     if match is None:
-        return None
+        return _numbered(text)
     day_words = match.group("day").split()
     runs = number_runs(day_words)
     if not runs or runs[-1][1] != len(day_words):
@@ -59,6 +61,22 @@ def find_date(text: str) -> str | None:
         if said is not None:
             out += f" {said}"
     return out
+
+
+_JOINS = frozenset({"de", "del", "de el", "el", "en el"})  # "cinco de el tres" as heard
+
+
+def _numbered(text: str) -> str | None:
+    """ "el cinco del tres de mil novecientos ochenta": day, month and year as numbers."""
+    words = text.split()
+    runs = number_runs(words)
+    for (_, e1, day), (s2, e2, month), (s3, _, year) in zip(runs, runs[1:], runs[2:],
+                                                            strict=False):
+        joined = " ".join(words[e1:s2]) in _JOINS and " ".join(words[e2:s3]) in _JOINS
+        full = _year(year)
+        if joined and 1 <= day <= 31 and 1 <= month <= 12 and full is not None:
+            return f"{_MONTH_NUMBERS[month - 1]} {day} {full}"
+    return None
 
 
 _HOUR = (r"(?P<hour>una|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez|once|doce|\d{1,2})"
