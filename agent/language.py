@@ -21,9 +21,9 @@ from agent.voice import Synthesizer, VoiceIO
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from agent.workflow.engine import Conversation
 
-# What Whisper is told to expect in a Spanish call (its previous-text context).
-SPANISH_HINTS = ("sí", "no", "confirmo", "cancelar la cita", "cambiar la cita",
-                 "no me llame más")
+# What Whisper is told to expect in a Spanish call (its previous-text context). Never an
+# opt-out phrase: a decoder primed with one hears it in noise, and a wrong opt-out harms.
+SPANISH_HINTS = ("sí", "no")
 
 
 class CallLanguage:
