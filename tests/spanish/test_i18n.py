@@ -21,6 +21,7 @@ from agent.i18n import (
     to_canonical,
 )
 from agent.memory import InMemoryMemoryStore
+from agent.workflow.asides import QUESTION_PROMPTS
 from agent.workflow.defaults import DEFAULT_PROMPTS
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all, load_workflow
@@ -40,8 +41,11 @@ def test_every_prompt_of_the_workflow_has_spanish(workflow_id: str) -> None:
     assert not missing
 
 
+BUILT_IN = {**DEFAULT_PROMPTS, **QUESTION_PROMPTS}
+
+
 def test_every_built_in_prompt_has_spanish() -> None:
-    assert set(DEFAULT_PROMPTS) <= set(OVERLAYS.defaults)
+    assert set(BUILT_IN) <= set(OVERLAYS.defaults)
 
 
 @pytest.mark.parametrize("workflow_id", sorted(OVERLAYS.workflows))
@@ -51,7 +55,7 @@ def test_spanish_prompts_name_only_the_english_fields(workflow_id: str) -> None:
         english = workflow.prompts[prompt_id].text  # an unknown prompt id fails
         assert set(fields(text)) <= set(fields(english)), prompt_id
     for prompt_id, text in OVERLAYS.defaults.items():
-        assert set(fields(text)) <= set(fields(DEFAULT_PROMPTS[prompt_id])), prompt_id
+        assert set(fields(text)) <= set(fields(BUILT_IN[prompt_id])), prompt_id
 
 
 def test_the_key_chooses_spanish_only_as_the_first_input() -> None:
