@@ -17,6 +17,7 @@ are said the Spanish way (``spanish_dates``). Sans-IO: no clock, no sockets.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,12 @@ from pathlib import Path
 import yaml
 
 from agent.grammar.es import looks_english, looks_spanish, to_canonical
+from agent.workflow.asides import PHI_PROMPTS
+from agent.workflow.model import Prompt, Workflow
 
 __all__ = [
     "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH", "SPANISH_KEY", "LanguageChoice",
-    "Overlays", "load_overlays", "spanish_dates", "to_canonical",
+    "Overlays", "load_overlays", "localised", "spanish_dates", "to_canonical",
 ]
 
 SPANISH = "es"
@@ -104,6 +107,18 @@ def load_overlays(folder: Path = DEFAULT_OVERLAY_DIR) -> Overlays:
         else:
             workflows[path.stem] = dict(data)
     return Overlays(workflows, defaults)
+
+
+def localised(workflow: Workflow, overlay: Mapping[str, str]) -> Workflow:
+    """``workflow`` with its prompts (and the engine's built-in ones, added by id) in the
+    overlay's language. States, rules and each prompt's PHI marking stay as they are; the
+    engine's PHI checks read the fields of the text actually spoken."""
+    prompts = dict(workflow.prompts)
+    for prompt_id, text in overlay.items():
+        known = prompts.get(prompt_id)
+        prompts[prompt_id] = (dataclasses.replace(known, text=text) if known is not None
+                              else Prompt(prompt_id, text, phi=prompt_id in PHI_PROMPTS, line=0))
+    return dataclasses.replace(workflow, prompts=prompts)
 
 
 _DAYS = {"Monday": "lunes", "Tuesday": "martes", "Wednesday": "miércoles",

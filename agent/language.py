@@ -14,6 +14,7 @@ from agent.i18n import (
     SPANISH,
     SPANISH_KEY,
     LanguageChoice,
+    localised,
     spanish_dates,
     to_canonical,
 )
@@ -80,6 +81,6 @@ class CallLanguage:
 
     def _switch(self, io: VoiceIO) -> None:
         assert self.voice is not None
-        self.conv.prompt_overlay = self.overlay
+        self.conv.workflow = localised(self.conv.workflow, self.overlay)
         io.tts = self.voice
         io.language = SPANISH

@@ -21,7 +21,6 @@ Beside it: ``errors`` (why the engine refuses), ``defaults`` (built-in prompts),
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -109,9 +108,6 @@ class Conversation:
         self._disambiguation_tries = 0
         self._volunteered: dict[str, Any] = {}
         self._seq = 0
-        # Prompt texts by id in the caller's language (``agent.i18n``); the workflow's
-        # own text where absent. PHI rules read the text actually spoken.
-        self.prompt_overlay: Mapping[str, str] = {}
 
     # ---- public API -------------------------------------------------------------------
 
@@ -448,9 +444,8 @@ class Conversation:
         prompt = self.workflow.prompts.get(prompt_id)
         if prompt is None:
             text = DEFAULT_PROMPTS.get(prompt_id) or asides.QUESTION_PROMPTS[prompt_id]
-            prompt = Prompt(prompt_id, text, phi=prompt_id in asides.PHI_PROMPTS, line=0)
-        overlay = self.prompt_overlay.get(prompt_id)
-        return prompt if overlay is None else dataclasses.replace(prompt, text=overlay)
+            return Prompt(prompt_id, text, phi=prompt_id in asides.PHI_PROMPTS, line=0)
+        return prompt
 
     def _say(self, prompt_id: str, now: dt.datetime, out: list[Effect]) -> None:
         prompt = self._prompt(prompt_id)

@@ -17,6 +17,7 @@ from agent.i18n import (
     SPANISH_KEY,
     LanguageChoice,
     load_overlays,
+    localised,
     spanish_dates,
     to_canonical,
 )
@@ -100,7 +101,7 @@ def run_spanish(workflow_id: str, turns: Iterable[str], monkeypatch: pytest.Monk
 
     def spanish_conversation(*args: Any, **kwargs: Any) -> Conversation:
         conv = Conversation(*args, **kwargs)
-        conv.prompt_overlay = overlay
+        conv.workflow = localised(conv.workflow, overlay)
         return conv
 
     monkeypatch.setattr(simulator_module, "Conversation", spanish_conversation)
