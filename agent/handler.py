@@ -31,6 +31,8 @@ import numpy as np
 
 from agent.amd import AmdVerdict, detect_machine
 from agent.contract import outcome_kind, workflow_for
+from agent.i18n import Overlays
+from agent.language import CallLanguage
 from agent.memory import MemoryStore, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.redact import KnownIdentifiers, redact
@@ -97,6 +99,9 @@ class AgentRuntime:
     endpoint: EndpointConfig | None = None
     streaming: StreamingConfig | None = None
     record_audio: bool = False
+    # Spanish (issue 12): the Spanish voice and prompt overlays; None: English only.
+    tts_es: TextToSpeech | None = None
+    overlays: Overlays | None = None
 
 
 @dataclass
@@ -244,6 +249,8 @@ class _LiveConversation:
         self.started = dt.datetime.now(dt.UTC)
         self.transfer_ok: bool | None = None
         self._io: VoiceIO | None = None
+        overlays = rt.overlays or Overlays()
+        self.language = CallLanguage(conv, overlays.for_workflow(conv.workflow.id), rt.tts_es)
 
     @classmethod
     async def open(cls, rt: AgentRuntime, call: Call, context: CallContext,
@@ -340,16 +347,20 @@ class _LiveConversation:
         prompts = self.conv.workflow.prompts
         personal = effect.contains_phi or effect.prompt_id not in prompts \
             or is_personal(prompts[effect.prompt_id])
-        await self.io.say(effect.text, interruptible=effect.interruptible, phi=personal)
+        await self.io.say(self.language.text(effect.text), interruptible=effect.interruptible,
+                          phi=personal)
+        await self.language.offer(self.io)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
         if self.call.ended.is_set():
             return CallerHangup()
-        won = await race({"heard": self.io.listen(effect.expected, now),
+        self.language.before_listen(self.io)
+        expected = self.language.expectation(effect.expected)
+        won = await race({"heard": self.io.listen(expected, now),
                           "gone": self.call.ended.wait()})
         if won is not None and won[0] == "heard":
             heard: Input = won[1]
-            return heard
+            return self.language.heard(self.io, heard)
         return CallerHangup()
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:

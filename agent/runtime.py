@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from agent import MIGRATIONS
 from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
+from agent.i18n import load_overlays
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
@@ -34,6 +35,7 @@ from agent.speech import (
     TextToSpeech,
     whisper_model_dir,
 )
+from agent.speech.espeak import SPANISH_VOICE, EspeakSpeech
 from agent.speech.models import piper_voice_paths
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
@@ -136,6 +138,7 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
     calendar = PostgresCalendar(records.pool, tz=tz)
     stt: SpeechToText | None = None
     tts: TextToSpeech | None = None
+    tts_es: TextToSpeech | None = None
     if speech:
         sp = settings.speech
         model_dir = whisper_model_dir(settings.path(sp.stt_model_dir, "models/whisper-base"))
@@ -146,6 +149,10 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
                             piper_voice_paths().voice_id)
         tts = TextToSpeech(cache)
         await tts.start()
+        # The Spanish voice (issue 12), its prompt cache beside the English one.
+        tts_es = EspeakSpeech(PromptCache(settings.path(sp.tts_cache_dir, "tts-cache"),
+                                          "espeak-ng-" + SPANISH_VOICE))
+        await tts_es.start()
     sp = settings.speech
     endpoint = EndpointConfig(aggressiveness=sp.vad_aggressiveness, hangover_ms=sp.hangover_ms,
                               min_speech_ms=sp.min_speech_ms,
@@ -158,6 +165,7 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
         calendar=calendar, memory=PostgresMemoryStore(records.pool),
         routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
         queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio,
+        tts_es=tts_es, overlays=load_overlays(cdir / "workflows" / "es"),
     )
 
 
@@ -166,6 +174,8 @@ async def teardown(rt: AgentRuntime) -> None:
         await rt.stt.close()
     if rt.tts is not None:
         await rt.tts.close()
+    if rt.tts_es is not None:
+        await rt.tts_es.close()
 
 
 async def seed_demo(settings: Settings, records: Records, now: dt.datetime) -> dict[str, str]:

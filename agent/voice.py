@@ -153,6 +153,10 @@ class VoiceIO:
         # The caller's audio, kept only when configured (a voice is a biometric identifier).
         self.recording: list[np.ndarray] | None = [] if record else None
         self._record_frames = int(record_limit_s / FRAME_S)
+        # The recogniser's language for the next turn ("en", "es", "auto": detect it);
+        # None: the recogniser's own setting. Set per call by ``agent.i18n``.
+        self.language: str | None = None
+        self.heard_language = ""  # the language the last turn was transcribed in
 
     @property
     def media_now(self) -> float:
@@ -194,15 +198,18 @@ class VoiceIO:
 
     # ---- speaking -------------------------------------------------------------------
 
-    async def say(self, text: str, *, interruptible: bool = True, phi: bool = True) -> bool:
-        """Play ``text``; returns False when the caller barged in and cut it short.
-        A prompt that may carry PHI (the default) is cached in memory only."""
+    async def say(self, text: str, *, interruptible: bool = True, phi: bool = True,
+                  voice: Synthesizer | None = None) -> bool:
+        """Play ``text`` (in ``voice``, by default the call's); returns False when the
+        caller barged in and cut it short. A prompt that may carry PHI (the default) is
+        cached in memory only."""
+        tts = voice or self.tts
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
-        cached = self.tts.cache.get(text)
+        cached = tts.cache.get(text)
         frames: list[np.ndarray] | AsyncIterator[np.ndarray] = (
             _split(cached) if cached is not None
-            else self._timed(self.tts.stream(text, persist=not phi)))
+            else self._timed(tts.stream(text, persist=not phi)))
         if self._pending is not None and cached is not None:
             self._pending.cached = True
             self._pending.first_audio_at = asyncio.get_running_loop().time()
@@ -242,7 +249,7 @@ class VoiceIO:
                      ) -> Input:
         """The caller's next turn: an utterance, a key, or NoInput after ``no_input_s``."""
         if expected is not None:
-            hints = Hints(expected=tuple(expected.hints))
+            hints = Hints(expected=tuple(expected.hints), language=self.language)
 
             def complete(text: str) -> bool:
                 return expected.is_complete(text, now_wall) if now_wall is not None else False
@@ -260,6 +267,7 @@ class VoiceIO:
         if what == "key":
             return Dtmf(value)
         turn: TurnResult = value
+        self.heard_language = turn.language
         self.transcript.turns.append(("caller", turn.text))
         return Utterance(turn.text)
 

@@ -74,6 +74,7 @@ class TurnResult:
     reused_partial: bool
     complete: bool  # the workflow's predicate accepted the text
     partials: int  # partial transcriptions started during the turn
+    language: str = ""  # the language it was transcribed in (detected when asked "auto")
 
 
 @dataclass(slots=True)
@@ -245,6 +246,7 @@ class StreamingTranscriber:
         await self._turns.put(
             TurnResult(
                 text=transcript.text,
+                language=transcript.language,
                 onset=utt.onset,
                 end=utt.end,
                 endpoint_at=utt.now,

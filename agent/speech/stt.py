@@ -30,12 +30,13 @@ def _init_worker(config: SttConfig) -> None:
     _ENGINE = WhisperEngine(config)
 
 
-def _work(pcm: np.ndarray, prompt: str | None, window_s: float | None = None) -> Transcript:
+def _work(pcm: np.ndarray, prompt: str | None, window_s: float | None = None,
+          language: str | None = None) -> Transcript:
     if _ENGINE is None:
         raise RuntimeError("STT worker used before its model was loaded")
     if _ENGINE.config.stock:
-        return _ENGINE.transcribe_stock(pcm, prompt)
-    return _ENGINE.transcribe(pcm, prompt, window_s=window_s)
+        return _ENGINE.transcribe_stock(pcm, prompt, language)
+    return _ENGINE.transcribe(pcm, prompt, window_s=window_s, language=language)
 
 
 def _warm() -> int:
@@ -113,7 +114,7 @@ class SpeechToText:
         pool = self._pool
         window = self.config.busy_window_s if self.busy and self.config.busy_window_s else None
         try:
-            job = pool.submit(_work, pcm, prompt, window)
+            job = pool.submit(_work, pcm, prompt, window, hints.language if hints else None)
         except BrokenProcessPool as exc:
             raise self._broken(pool) from exc
         # A worker stays busy until its job finishes, even if the caller stops waiting

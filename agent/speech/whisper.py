@@ -17,6 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +27,8 @@ _HOP = 160  # samples per mel frame
 _MAX_FRAMES = 3000
 _TOKENS_PER_SECOND = 10  # generous: speech runs at 2-4 words (~3-6 tokens) a second
 _PROMPT_TOKENS = 100
+# The languages a call may be in: first-turn detection picks between these only.
+DETECTABLE = ("en", "es")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,9 @@ class Hints:
 
     expected: tuple[str, ...] = ()
     vocabulary: tuple[str, ...] = ()
+    # The call's language for this turn ("en", "es"); "auto": Whisper detects it (between
+    # DETECTABLE); None: the engine's configured language.
+    language: str | None = None
 
     def __post_init__(self) -> None:
         for item in (*self.expected, *self.vocabulary):
@@ -56,6 +62,7 @@ class Transcript:
     compute_s: float
     no_speech_prob: float = 0.0
     cpu_s: float = 0.0  # CPU time of the worker process (all its threads) for this request
+    language: str = ""  # what it was transcribed as ("" where not known)
 
     def __post_init__(self) -> None:
         if self.audio_s < 0 or self.compute_s < 0:
@@ -122,12 +129,24 @@ class WhisperEngine:
             cpu_threads=config.threads(),
             num_workers=1,
         )
-        self.tokenizer = Tokenizer(
-            self.model.hf_tokenizer, True, task="transcribe", language=config.language
-        )
+        self._tokenizer_class = Tokenizer
+        self._tokenizers: dict[str, Any] = {}
+        self.tokenizer = self._tokenizer(config.language)
+
+    def _tokenizer(self, language: str) -> Any:
+        if language not in self._tokenizers:
+            self._tokenizers[language] = self._tokenizer_class(
+                self.model.hf_tokenizer, True, task="transcribe", language=language)
+        return self._tokenizers[language]
+
+    def _detect(self, view: Any) -> str:
+        """The likelier of the languages a call may be in (Whisper's language token)."""
+        scores = dict(self.model.model.detect_language(view)[0])
+        return max(DETECTABLE, key=lambda lang: scores.get(f"<|{lang}|>", 0.0))
 
     def transcribe(
-        self, pcm16k: np.ndarray, prompt: str | None = None, *, window_s: float | None = None
+        self, pcm16k: np.ndarray, prompt: str | None = None, *, window_s: float | None = None,
+        language: str | None = None,
     ) -> Transcript:
         import ctranslate2  # noqa: PLC0415
 
@@ -142,8 +161,12 @@ class WhisperEngine:
         padded[: min(len(audio), n)] = audio[:n]
         feats = self.model.feature_extractor(padded)[:, : n // _HOP]
         feats = feats[:, : feats.shape[1] - feats.shape[1] % 2]
-        tokens = self._prompt_tokens(prompt)
         view = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None]))
+        language = language or self.config.language
+        if language == "auto":
+            language = self._detect(view)
+        tokenizer = self._tokenizer(language)
+        tokens = self._prompt_tokens(prompt, tokenizer)
         max_len = len(tokens) + int(audio_s * _TOKENS_PER_SECOND) + 8
         result = self.model.model.generate(
             view,
@@ -155,8 +178,8 @@ class WhisperEngine:
             return_scores=True,
             return_no_speech_prob=True,
         )[0]
-        ids = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
-        text = collapse_repeats(self.tokenizer.decode(ids).strip())
+        ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        text = collapse_repeats(tokenizer.decode(ids).strip())
         avg_logprob = result.scores[0] if result.scores else 0.0
         if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
             text = ""
@@ -166,15 +189,17 @@ class WhisperEngine:
             time.perf_counter() - started,
             result.no_speech_prob,
             time.process_time() - cpu,
+            language,
         )
 
-    def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None) -> Transcript:
+    def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None,
+                         language: str | None = None) -> Transcript:
         """The stock faster-whisper path (30 s window) for comparison."""
         started, cpu = time.perf_counter(), time.process_time()
         audio = int16_to_float(pcm16k)
         segments, _info = self.model.transcribe(
             audio,
-            language=self.config.language,
+            language=None if language == "auto" else (language or self.config.language),
             beam_size=self.config.beam_size,
             without_timestamps=True,
             vad_filter=False,
@@ -187,8 +212,7 @@ class WhisperEngine:
             text, len(audio) / RATE, time.perf_counter() - started, 0.0, time.process_time() - cpu
         )
 
-    def _prompt_tokens(self, prompt: str | None) -> list[int]:
-        tok = self.tokenizer
+    def _prompt_tokens(self, prompt: str | None, tok: Any) -> list[int]:
         tokens: list[int] = []
         if prompt:
             tokens = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-_PROMPT_TOKENS:]]

@@ -1,0 +1,121 @@
+"""Spanish understanding: a Spanish caller's words, rewritten into the canonical phrases
+the engine's grammar (``agent.grammar``) reads, so every workflow runs unchanged in
+Spanish. ``to_canonical("no me llame más")`` is ``"stop calling me"``;
+``to_canonical("el cinco de marzo de mil novecientos ochenta")`` is ``"March 5 1980"``.
+Text with nothing recognised (a reason for a visit, an insurer's name) is kept as said,
+with spoken numbers turned into digits (phone numbers, member ids).
+
+``looks_spanish(text)`` tells whether an utterance is Spanish (the language switch)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from agent.grammar import understand
+from agent.grammar.es.dates import find_date, find_preference, find_time
+from agent.grammar.es.intents import find_intent
+from agent.grammar.es.numbers import number_runs
+
+__all__ = ["looks_english", "looks_spanish", "normalise", "to_canonical"]
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents and punctuation off (ñ kept as n), one space between words."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = re.sub(r"(?<=\d),(?=\d{3}\b)", "", plain)  # "1,980": a year, as written
+    plain = re.sub(r"(?<=\d)[/.-](?=\d)", "/", plain)
+    return " ".join(re.sub(r"[^a-z0-9/: ]+", " ", plain).split())
+
+
+_NAME = re.compile(r"\b(?:me\s+llamo|mi\s+nombre\s+es|soy)\s+(?!yo\b)(.+)$", re.I)
+
+
+def _name(text: str) -> str | None:
+    """ "Hola, me llamo Ana López" -> "my name is Ana López" (the name as written)."""
+    match = _NAME.search(text.strip().rstrip(".!"))
+    if match is None:
+        return None
+    return f"my name is {match.group(1).strip()}"
+
+
+def _digits(words: list[str]) -> str:
+    out: list[str] = []
+    runs = {start: (end, value) for start, end, value in number_runs(words)}
+    i = 0
+    while i < len(words):
+        if i in runs and not words[i].isdigit():
+            end, _value = runs[i]
+            # Said one digit at a time ("cinco cinco cinco"): each word its own digit.
+            out.extend(str(number_runs([w])[0][2]) if number_runs([w]) else w
+                       for w in words[i:end] if w != "y")
+            i = end
+        else:
+            out.append(words[i])
+            i += 1
+    return " ".join(out)
+
+
+def to_canonical(text: str) -> str:
+    """The canonical phrase(s) for a Spanish utterance, or the utterance itself."""
+    plain = normalise(text)
+    if not plain:
+        return text
+    pieces = [p for p in (find_intent(plain), find_date(plain), find_time(plain),
+                          find_preference(plain)) if p]
+    if pieces:
+        return " ".join(dict.fromkeys(pieces))
+    named = _name(text)
+    if named is not None:
+        return named
+    words = plain.split()
+    if number_runs(words):
+        return _digits(words)
+    return text
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# Words that are common in Spanish and (almost) never in English speech.
+_SPANISH_WORDS = frozenset(_words(
+    "si no soy yo el la los las de del que por para con una uno es esta estoy quiero "
+    "llame llamen llamadas cita hola buenos buenas dias tardes gracias claro bueno pues "
+    "senor senora usted habla hablo espanol me mi nombre llamo cancelar confirmo manana "
+    "tarde noche favor vale sabe se numero equivocado ahora manejando ocupado segunda "
+    "primera tercera duele tengo seguro llamada"
+))
+_ENGLISH_WORDS = frozenset(_words(
+    "yes yeah yep the this is it's i i'm me my you your speaking that's what who hello "
+    "hi okay ok sure right please thanks thank no"
+))
+
+
+def looks_english(text: str) -> bool:
+    """More English-only words than Spanish ones ("yes, speaking")."""
+    words = normalise(text).split()
+    spanish = sum(w in _SPANISH_WORDS and w not in _ENGLISH_WORDS for w in words)
+    return sum(w in _ENGLISH_WORDS for w in words) > spanish
+
+
+def looks_spanish(text: str) -> bool:
+    """Whether ``text`` reads as Spanish: accents or Spanish-only words outnumber English."""
+    if re.search(r"[ñáéíóú¿¡]", text.lower()):
+        return True
+    words = normalise(text).split()
+    if not words:
+        return False
+    spanish = sum(w in _SPANISH_WORDS and w not in _ENGLISH_WORDS for w in words)
+    english = sum(w in _ENGLISH_WORDS for w in words)
+    if spanish > english and (spanish >= 2 or words[0] in {"si", "hola", "bueno"}):
+        return True
+    # Understood by the Spanish grammar and by nothing in the English one ("cancelar",
+    # "la segunda"); a bare "no" or digits say nothing about the language.
+    plain = " ".join(words)
+    if english or plain in {"no", "si"} or plain.replace(" ", "").isdigit():
+        return False
+    spanish_hit = find_intent(plain) or find_date(plain) or find_time(plain) \
+        or find_preference(plain)
+    return bool(spanish_hit) and not understand(text).intents

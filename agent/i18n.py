@@ -1,0 +1,153 @@
+"""The caller's language: chosen at the greeting, then every prompt, grammar, date and
+voice of the call follows it.
+
+Two ways into Spanish, both decided by the caller's first input of the call:
+- the key the greeting offers, ``SPANISH_KEY`` ("Para español, oprima dos"), pressed
+  while the greeting plays or before the first answer;
+- answering in Spanish: the first turn is transcribed with Whisper's language detection
+  (``FIRST_TURN_LANGUAGE``) and switches when ``agent.grammar.es.looks_spanish`` reads it
+  as Spanish.
+After that first input the language stays (key 2 then means what the workflow says).
+
+Prompts come from overlays keyed by prompt id (``config/workflows/es/<workflow>.yaml`` and
+``_defaults.yaml`` for the engine's built-in prompts); the workflow's states and rules are
+unchanged. Dates and times the records spell in English ("Tuesday, March 10", "2:30 PM")
+are said the Spanish way (``spanish_dates``). Sans-IO: no clock, no sockets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from agent.grammar.es import looks_english, looks_spanish, to_canonical
+from agent.workflow.asides import PHI_PROMPTS
+from agent.workflow.model import Prompt, Workflow
+
+__all__ = [
+    "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH", "SPANISH_KEY", "LanguageChoice",
+    "Overlays", "load_overlays", "localised", "spanish_dates", "to_canonical",
+]
+
+SPANISH = "es"
+ENGLISH = "en"
+SPANISH_KEY = "2"
+LANGUAGE_OFFER = "Para español, oprima dos."
+FIRST_TURN_LANGUAGE = "auto"  # Whisper detects the first turn's language (en or es)
+DEFAULT_OVERLAY_DIR = Path(__file__).resolve().parent.parent / "config" / "workflows" / "es"
+
+
+@dataclass
+class LanguageChoice:
+    """One call's language. ``on_key``/``on_utterance`` take the caller's inputs until
+    the first one decides; each returns True when it switched the call to Spanish."""
+
+    language: str = ENGLISH
+    decided: bool = False
+
+    @property
+    def spanish(self) -> bool:
+        return self.language == SPANISH
+
+    @property
+    def stt_language(self) -> str:
+        """What the recogniser runs in for the next turn."""
+        return self.language if self.decided else FIRST_TURN_LANGUAGE
+
+    def on_key(self, key: str) -> bool:
+        if self.decided:
+            return False
+        self.decided = True
+        if key == SPANISH_KEY:
+            self.language = SPANISH
+            return True
+        return False
+
+    def on_utterance(self, text: str, detected: str = "") -> bool:
+        """``detected``: the language Whisper detected the turn in ("" if not asked)."""
+        if self.decided:
+            return False
+        self.decided = True
+        if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
+            self.language = SPANISH
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class Overlays:
+    """Spanish prompt texts: per workflow id, then the engine's built-in prompts."""
+
+    workflows: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+    def for_workflow(self, workflow_id: str) -> dict[str, str]:
+        return {**self.defaults, **self.workflows.get(workflow_id, {})}
+
+
+def load_overlays(folder: Path = DEFAULT_OVERLAY_DIR) -> Overlays:
+    """Read every ``<workflow>.yaml`` (and ``_defaults.yaml``) in ``folder``."""
+    workflows: dict[str, dict[str, str]] = {}
+    defaults: dict[str, str] = {}
+    if not folder.is_dir():
+        return Overlays()
+    for path in sorted(folder.glob("*.yaml")):
+        with path.open(encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+            raise ValueError(f"{path.name}: a prompt overlay maps prompt ids to texts")
+        if path.stem == "_defaults":
+            defaults = dict(data)
+        else:
+            workflows[path.stem] = dict(data)
+    return Overlays(workflows, defaults)
+
+
+def localised(workflow: Workflow, overlay: Mapping[str, str]) -> Workflow:
+    """``workflow`` with its prompts (and the engine's built-in ones, added by id) in the
+    overlay's language. States, rules and each prompt's PHI marking stay as they are; the
+    engine's PHI checks read the fields of the text actually spoken."""
+    prompts = dict(workflow.prompts)
+    for prompt_id, text in overlay.items():
+        known = prompts.get(prompt_id)
+        prompts[prompt_id] = (dataclasses.replace(known, text=text) if known is not None
+                              else Prompt(prompt_id, text, phi=prompt_id in PHI_PROMPTS, line=0))
+    return dataclasses.replace(workflow, prompts=prompts)
+
+
+_DAYS = {"Monday": "lunes", "Tuesday": "martes", "Wednesday": "miércoles",
+         "Thursday": "jueves", "Friday": "viernes", "Saturday": "sábado", "Sunday": "domingo"}
+_MONTHS = {"January": "enero", "February": "febrero", "March": "marzo", "April": "abril",
+           "May": "mayo", "June": "junio", "July": "julio", "August": "agosto",
+           "September": "septiembre", "October": "octubre", "November": "noviembre",
+           "December": "diciembre"}
+_DAY = re.compile(rf"\b({'|'.join(_DAYS)}),? ({'|'.join(_MONTHS)}) (\d{{1,2}})\b")
+_TIME = re.compile(r"\b(\d{1,2})(?::(\d{2}))? (AM|PM)\b")
+_LABEL_JOINS = ((" with ", " con "),)  # "... at 2 PM with Dr. Ruiz"
+
+
+def _time(m: re.Match[str]) -> str:
+    hour, minute, half = int(m.group(1)), m.group(2), m.group(3)
+    part = "de la mañana" if half == "AM" else ("de la tarde" if hour == 12 or hour < 7
+                                                else "de la noche")
+    said = f"{hour}:{minute}" if minute and minute != "00" else str(hour)
+    return f"{said} {part}"
+
+
+def spanish_dates(text: str) -> str:
+    """English-spelled dates and times inside a Spanish prompt, said in Spanish:
+    "Tuesday, March 10 at 2:30 PM with Dr. Ruiz" -> "martes 10 de marzo a las 2:30 de la
+    tarde con Dr. Ruiz"."""
+    out = _DAY.sub(lambda m: f"{_DAYS[m.group(1)]} {m.group(3)} de {_MONTHS[m.group(2)]}", text)
+    out = re.sub(rf"(\d de (?:{'|'.join(_MONTHS.values())})) at ", r"\1 a las ", out)
+    if out == text and not _TIME.search(text):
+        return text
+    for english, spanish in _LABEL_JOINS:
+        out = re.sub(rf"(?<=[AP]M){re.escape(english)}", spanish, out)
+    return _TIME.sub(_time, out)

@@ -1,0 +1,86 @@
+"""One live call's language (the port side of ``agent.i18n``): offers Spanish after the
+greeting, watches the caller's first input, and when it chooses Spanish switches the
+call's prompts (the engine's overlay), voice (the Spanish synthesiser) and recogniser
+(``language="es"`` on every later turn). A Spanish caller's words reach the engine as
+the canonical phrases its grammar reads; the transcript keeps what they said."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from agent.i18n import (
+    LANGUAGE_OFFER,
+    SPANISH,
+    SPANISH_KEY,
+    LanguageChoice,
+    localised,
+    spanish_dates,
+    to_canonical,
+)
+from agent.voice import Synthesizer, VoiceIO
+from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
+from agent.workflow.engine import Conversation
+
+# What Whisper is told to expect in a Spanish call (its previous-text context). Never an
+# opt-out phrase: a decoder primed with one hears it in noise, and a wrong opt-out harms.
+SPANISH_HINTS = ("sí", "no")
+
+
+class CallLanguage:
+    """``offer`` once after the first prompt; ``heard`` on every input; ``text`` on every
+    prompt; ``expectation`` on every listen."""
+
+    def __init__(self, conv: Conversation, overlay: Mapping[str, str],
+                 voice: Synthesizer | None) -> None:
+        self.conv = conv
+        self.overlay = overlay
+        self.voice = voice  # the Spanish synthesiser; None: the call stays in English
+        self.choice = LanguageChoice(decided=voice is None or not overlay)
+        self._offered = False
+
+    @property
+    def spanish(self) -> bool:
+        return self.choice.spanish
+
+    async def offer(self, io: VoiceIO) -> None:
+        """After the call's first prompt: "Para español, oprima dos", in the Spanish voice."""
+        if self._offered or self.choice.decided or self.voice is None:
+            return
+        self._offered = True
+        await io.say(LANGUAGE_OFFER, phi=False, voice=self.voice)
+
+    def before_listen(self, io: VoiceIO) -> None:
+        io.language = self.choice.stt_language if not self.choice.decided or self.spanish \
+            else None
+
+    def expectation(self, expected: Expectation | None) -> Expectation | None:
+        if expected is None:
+            return expected
+        if not self.choice.decided and SPANISH_KEY not in expected.dtmf:
+            # A 2 pressed while the greeting played is kept for this turn, not dropped.
+            return dataclasses.replace(expected, dtmf=(*expected.dtmf, SPANISH_KEY))
+        if not self.spanish:
+            return expected
+        return dataclasses.replace(expected, hints=SPANISH_HINTS)
+
+    def heard(self, io: VoiceIO, event: Input) -> Input:
+        """The input as the engine should see it (switching the call first if it chose)."""
+        if isinstance(event, Dtmf) and self.choice.on_key(event.key):
+            self._switch(io)
+            return NoInput()  # the state asks again, now in Spanish
+        if isinstance(event, Utterance):
+            if self.choice.on_utterance(event.text, io.heard_language):
+                self._switch(io)
+            if self.spanish:
+                return Utterance(to_canonical(event.text))
+        return event
+
+    def text(self, text: str) -> str:
+        return spanish_dates(text) if self.spanish else text
+
+    def _switch(self, io: VoiceIO) -> None:
+        assert self.voice is not None
+        self.conv.workflow = localised(self.conv.workflow, self.overlay)
+        io.tts = self.voice
+        io.language = SPANISH
