@@ -146,6 +146,10 @@ async def _place(settings: Settings, records: Records, args: argparse.Namespace,
                 stats = media.stats()
                 print(f"media: sent {stats.packets_sent} received {stats.packets_received} "
                       f"lost {stats.packets_lost} jitter {stats.jitter_ms:.1f} ms")
+                if stats.packets_received == 0:
+                    # Answered but nothing heard: one-way audio is a failed test call.
+                    print("silent call: no audio came back from the far end")
+                    return 3
     finally:
         if stir is not None:
             with contextlib.suppress(OSError):

@@ -22,7 +22,9 @@ from carrier.app import probe_trunk
 from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.cli import main
 from carrier.gateway import Gateway
+from carrier.media_leg import MediaLeg
 from carrier.settings import Settings, load_settings
+from carrier.sip.cli import tone
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed
 from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp
@@ -44,8 +46,9 @@ def kek_env(monkeypatch: pytest.MonkeyPatch) -> None:
 class Trunk:
     """The far end of the trunk: records each INVITE, answers or refuses it."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, *, audio: bool = True) -> None:
         self.status = status
+        self.audio = audio
         self.invites: list[SipCall] = []
 
     async def __call__(self, call: SipCall) -> None:
@@ -53,10 +56,20 @@ class Trunk:
         if self.status != 200:
             call.reject(self.status)
             return
-        media = LocalMedia("127.0.0.1", 39998, srtp="off")
-        sdp, _ = build_answer(parse_sdp(call.request.body), media, session_id=3, version=1)
-        call.answer(sdp.serialize())
-        await call.wait_for(CallConfirmed, timeout=5)
+        if not self.audio:  # answers, but its media port is dead: a silent call
+            media = LocalMedia("127.0.0.1", 39998, srtp="off")
+            sdp, _ = build_answer(parse_sdp(call.request.body), media, session_id=3,
+                                  version=1)
+            call.answer(sdp.serialize())
+            await call.wait_for(CallConfirmed, timeout=5)
+            return
+        leg = await MediaLeg.open("127.0.0.1", srtp="off")
+        try:
+            call.answer(leg.answer(call.request.body))
+            await call.wait_for(CallConfirmed, timeout=5)
+            await leg.media.play(tone(1.0, 600.0))  # the far end speaks while we listen
+        finally:
+            await leg.close()
 
 
 def config_with_trunk(tmp_path: Path, port: int) -> Path:
@@ -120,6 +133,17 @@ async def test_a_number_without_consent_is_refused_naming_the_rule(
     finally:
         await conn.close()
     assert reason == "tcpa.consent.missing"
+
+
+async def test_a_silent_test_call_exits_non_zero(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = await with_trunk(Trunk(audio=False), lambda port: carrier_call(
+        config_with_trunk(tmp_path, port), db_url, tmp_path, TEST_NUMBER))
+    out = capsys.readouterr().out
+    assert code == 3, out
+    assert "received 0" in out
+    assert "silent call" in out
 
 
 async def test_a_busy_test_number_exits_non_zero(
