@@ -27,3 +27,14 @@ class UnknownName(OperatorError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown name"
+
+
+class ListenError(OperatorError):
+    """A listening socket could not be opened (the port is taken, the address is not ours).
+    Names the transport, host and port, never a traceback."""
+
+    exit_code = 69  # EX_UNAVAILABLE
+
+    def __init__(self, transport: str, host: str, port: int, exc: OSError) -> None:
+        reason = exc.strerror or exc.__class__.__name__
+        super().__init__(f"cannot listen on {transport} {host}:{port}: {reason}")

@@ -8,12 +8,10 @@
     await endpoint.close()
 
 `loop.time()` is the only clock; everything else is the sans-IO `UserAgent`.
-
-Refusals (issue 11 item 6): with a policy, datagrams from sources it does not admit
-go through the sans-IO `RefusalGate` first (stateless, rate-limited 403), and every
-refusal, the gate's and the user agent's 503s, is counted by a `RefusalLedger`; the
-`audit` callback receives `RefusalSummary`s (one per source, rule and window), never
-one call per packet. `close()` reports what is still counted.
+Refusals (issue 11 item 6): datagrams from sources the policy does not admit go through
+the sans-IO `RefusalGate` first (stateless, rate-limited 403); every refusal is counted by
+a `RefusalLedger` and `audit` receives `RefusalSummary`s (one per source, rule and window),
+never one call per packet. `close()` reports what is still counted.
 
 Drain: with `draining` set (seconds), new INVITEs get 503 with that `Retry-After`.
 """
@@ -29,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from carrier import metrics
+from carrier.errors import ListenError
 from carrier.sip.dialog import Replaces
 from carrier.sip.digest import Credentials
 from carrier.sip.endpoint_config import EndpointConfig as EndpointConfig  # noqa: PLC0414 - re-exported
@@ -206,20 +205,28 @@ class SipEndpoint:
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
+        try:
+            await self._start()
+        except ListenError:  # what did open is released; the error names what did not
+            await self.close()
+            raise
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
         cfg = self.config
         contacts: dict[str, tuple[str, int]] = {}
         if cfg.udp is not None:
-            transport, proto = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self._on_data), local_addr=cfg.udp
-            )
+            try:
+                transport, proto = await loop.create_datagram_endpoint(
+                    lambda: UdpProtocol(self._on_data), local_addr=cfg.udp)
+            except OSError as exc:
+                raise ListenError("UDP", cfg.udp[0], cfg.udp[1], exc) from exc
             self._udp = proto
             sock = transport.get_extra_info("socket")
             if sock is not None:
-                # A burst of INVITEs must wait in the kernel, not be dropped into a
-                # retransmission storm (measured: ~900 drops at 150 set-ups/s with the
-                # default buffer).
+                # A burst of INVITEs waits in the kernel, not dropped into a retransmission
+                # storm (measured: ~900 drops at 150 set-ups/s with the default buffer).
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             port = transport.get_extra_info("sockname")[1]
@@ -245,12 +252,15 @@ class SipEndpoint:
     async def _listen(self, name: str, addr: tuple[str, int], ctx: ssl.SSLContext | None,
                       contacts: dict[str, tuple[str, int]]) -> None:  # fmt: skip
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: StreamProtocol(name, self._on_data, self._streams,
-                                   idle_timeout=self.config.stream_idle_timeout,
-                                   limits=self.config.stream_limits),
-            addr[0], addr[1], ssl=ctx,
-        )  # fmt: skip
+        try:
+            server = await loop.create_server(
+                lambda: StreamProtocol(name, self._on_data, self._streams,
+                                       idle_timeout=self.config.stream_idle_timeout,
+                                       limits=self.config.stream_limits),
+                addr[0], addr[1], ssl=ctx,
+            )  # fmt: skip
+        except OSError as exc:
+            raise ListenError(name, addr[0], addr[1], exc) from exc
         port = server.sockets[0].getsockname()[1]
         self.listeners[name] = Listener(name, addr[0], port, server=server)
         contacts[name] = (addr[0], port)

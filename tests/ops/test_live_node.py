@@ -151,6 +151,8 @@ async def test_operator_commands_leave_the_live_database_running(node: Node) -> 
 
     second = await acarrier("serve", "--for", "5", config=config, cwd=cwd, limit=400)
     assert second.code != 0, second.out  # the SIP port is taken by the first server
+    assert "cannot listen on" in second.err, second.err  # one line naming what and where
+    assert "Traceback" not in second.err, second.err
 
     assert _postmaster(node.pgdata).pid == postmaster.pid, "the database was restarted"
     health = await acarrier("health", config=config, cwd=cwd)
