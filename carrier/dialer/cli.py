@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime as dt
+import json
 import os
 import socket
 from collections import Counter
@@ -54,6 +55,7 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("status", help="progress of every campaign, with bars")
     _common(p)
     p.add_argument("--width", type=int, default=30, help="bar width in characters")
+    p.add_argument("--json", action="store_true", help="one JSON object per campaign, a list")
     p.set_defaults(func=_status)
 
     p = sub.add_parser("run", help="one pass: sync from the calendar, gate and dial due outreach")
@@ -147,7 +149,11 @@ def _status(args: argparse.Namespace) -> int:
     async def go(pool: asyncpg.Pool) -> list[CampaignStatus]:
         return await OutreachStore(pool).status(dt.datetime.now(dt.UTC))
 
-    print(render_status(_run_async(_with_pool(args, go)), args.width))
+    statuses = _run_async(_with_pool(args, go))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(s) for s in statuses], sort_keys=True))
+    else:
+        print(render_status(statuses, args.width))
     return 0
 
 

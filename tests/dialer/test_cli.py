@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import json
 from pathlib import Path
 
 import asyncpg
@@ -59,6 +60,10 @@ async def test_dnc_import_then_status(
     out = capsys.readouterr().out
     assert "campaign reminders: 4 outreach" in out
     assert "cancelled" in out
+    assert await _in_thread(["campaign", "status", "--json", *common]) == 0
+    [reminders] = json.loads(capsys.readouterr().out)
+    assert reminders["campaign"] == "reminders"
+    assert reminders["total"] == 4
 
 
 @pytest.mark.postgres
