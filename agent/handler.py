@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,15 @@ import numpy as np
 
 from agent.amd import AmdVerdict, detect_machine
 from agent.contract import outcome_kind, workflow_for
+from agent.endings import (
+    FINISH_S,
+    Budget,
+    BudgetReached,
+    closing_text,
+    spoken_seconds,
+    transfer_failed_text,
+    warm_transfer,
+)
 from agent.i18n import Overlays
 from agent.language import CallLanguage
 from agent.memory import MemoryStore, interaction_from
@@ -40,13 +50,15 @@ from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
 from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
-from agent.voice import Synthesizer, TurnTiming, VoiceIO
+from agent.voice import Synthesizer, TurnTiming, VoiceIO, frames_of
 from agent.workflow.effects import (
     Action,
     ActionResult,
     AddDoNotCall,
     Audit,
     CallerHangup,
+    Dtmf,
+    Effect,
     Hangup,
     Input,
     Listen,
@@ -248,6 +260,7 @@ class _LiveConversation:
         self.sink = sink
         self.started = dt.datetime.now(dt.UTC)
         self.transfer_ok: bool | None = None
+        self.budget: Budget | None = None
         self._io: VoiceIO | None = None
         overlays = rt.overlays or Overlays()
         self.language = CallLanguage(conv, overlays.for_workflow(conv.workflow.id), rt.tts_es)
@@ -297,8 +310,13 @@ class _LiveConversation:
                            streaming=rt.streaming, no_input_s=rt.no_input_s,
                            record=rt.record_audio) as io:
             self._io = io
+            limit_s = call.context.max_duration_s
+            if limit_s:  # plan within it; the carrier's own cut stays the backstop
+                self.budget = Budget(limit_s, time.monotonic())
             try:
                 await self._talk(io, tts, tasks)
+            except BudgetReached:
+                await self._close_for_time(io)
             except EngineError:
                 log.exception("call %s: the workflow engine refused to go on", call.call_id)
                 self.result.outcome = "engine_error"
@@ -313,6 +331,18 @@ class _LiveConversation:
                     # The carrier ends a call at its limit (the caller was not the one to go).
                     self.result.outcome = "length_limit"
                 await _finish(rt, call, io, self.result, self.known, self.started)
+
+    async def _close_for_time(self, io: VoiceIO) -> None:
+        """The budget is spent: a closing with the number to call, then our BYE."""
+        number = build_record(self.rt.clinic, None, None, {})["callback_number"]
+        self.result.outcome = "length_limit"
+        await self.rt.records.audit("agent", "call.length_budget", ("call", self.call.call_id),
+                                    "exempt-call length budget reached: closing said",
+                                    {"limit_s": int(self.budget.limit_s) if self.budget else 0})
+        if not self.call.ended.is_set():
+            await io.say(closing_text(self.rt.clinic.name, number), interruptible=False,
+                         phi=False)
+        await self.call.hangup("length_limit")
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:
         if self.call.direction is Direction.OUTBOUND:
@@ -347,18 +377,30 @@ class _LiveConversation:
         prompts = self.conv.workflow.prompts
         personal = effect.contains_phi or effect.prompt_id not in prompts \
             or is_personal(prompts[effect.prompt_id])
-        await self.io.say(self.language.text(effect.text), interruptible=effect.interruptible,
-                          phi=personal)
+        text = self.language.text(effect.text)
+        if self.budget is not None and not self.call.ended.is_set() and not self.budget.fits(
+                spoken_seconds(text, self.io.tts.cache.get(text))):
+            raise BudgetReached  # this prompt would run past the call's budget
+        await self.io.say(text, interruptible=effect.interruptible, phi=personal)
         await self.language.offer(self.io)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
         if self.call.ended.is_set():
-            return CallerHangup()
+            # A key pressed just before the hang-up (9 for an opt-out) still counts.
+            key = self.io.pending_key() or _last_key(self.call)
+            return Dtmf(key) if key is not None else CallerHangup()
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
+        budget = None if self.budget is None else max(0.0, self.budget.remaining())
         won = await race({"heard": self.io.listen(expected, now),
-                          "gone": self.call.ended.wait()})
-        if won is not None and won[0] == "heard":
+                          "gone": self.call.ended.wait()}, wait_s=budget)
+        if won is None and self.io.caller_speaking:
+            # The soft end came mid-sentence: hear the caller out (an opt-out counts).
+            won = await race({"heard": self.io.listen(expected, now),
+                              "gone": self.call.ended.wait()}, wait_s=FINISH_S)
+        if won is None:
+            raise BudgetReached
+        if won[0] == "heard":
             heard: Input = won[1]
             return self.language.heard(self.io, heard)
         return CallerHangup()
@@ -366,9 +408,25 @@ class _LiveConversation:
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
         return await self.host.execute(effect, now)
 
-    async def transfer(self, effect: Transfer) -> None:
-        self.transfer_ok = await self.call.transfer(transfer_target(self.rt, effect.target),
-                                                    {"summary": effect.summary})
+    async def transfer(self, effect: Transfer) -> bool:
+        target = transfer_target(self.rt, effect.target)
+        if target.startswith("tel:"):  # a number: attended transfer, context first
+            ok = await warm_transfer(self.call, target, effect.summary, self._speak_to,
+                                     self.io.detach)
+        else:
+            ok = await self.call.transfer(target, {"summary": effect.summary})
+        self.transfer_ok = ok
+        return ok
+
+    def transfer_failed(self, effect: Transfer) -> list[Effect]:
+        number = build_record(self.rt.clinic, None, None, {})["callback_number"]
+        return [Say("transfer_failed", transfer_failed_text(number), False, False),
+                Hangup("transfer_failed")]
+
+    async def _speak_to(self, leg: Call, text: str) -> None:
+        """Speak to the human on a consult leg (not the patient's transcript)."""
+        pcm = await self.io.tts.synthesize(text, persist=False)
+        await leg.media.play(frames_of(pcm))
 
     async def hangup(self, effect: Hangup) -> None:
         await self.call.hangup(effect.reason)
@@ -402,6 +460,16 @@ class _LiveConversation:
                         # Memory is a convenience; the call record and audit are durable.
                         log.warning("call %s: memory not kept (database unreachable)",
                                     call.call_id)
+
+
+def _last_key(call: Call) -> str | None:
+    """A key the carrier reported as the call ended (not yet heard by the voice side)."""
+    key = None
+    while not call.events.empty():
+        event = call.events.get_nowait()
+        if event.kind == "dtmf" and event.value in "09":
+            key = event.value
+    return key
 
 
 async def _revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:

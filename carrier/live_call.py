@@ -145,6 +145,9 @@ class LiveCall:
         while True:
             event = await sip.events.get()
             if isinstance(event, CallEnded):
+                # Keys pressed just before the BYE reach the handler (an opt-out by 9).
+                for key in leg.media.stream.flush_dtmf():
+                    call.push_event(CallEvent("dtmf", key.digit))
                 # Silence at once: playback stops and the leg closes now, not when the
                 # handler gets round to returning (issue 11 item 10).
                 call.mark_ended(event.reason)
