@@ -37,19 +37,24 @@ from agent.endings import (
     Budget,
     BudgetReached,
     closing_text,
+    last_key,
+    leave_minimal_message,
+    revoke,
     spoken_seconds,
     transfer_failed_text,
+    transfer_target,
     warm_transfer,
 )
 from agent.i18n import Overlays
 from agent.language import CallLanguage
 from agent.memory import MemoryStore, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
-from agent.redact import KnownIdentifiers, redact
+from agent.redact import KnownIdentifiers
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
 from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
+from agent.transcript_text import known_identifiers, redact_keeping
 from agent.voice import Synthesizer, TurnTiming, VoiceIO, frames_of
 from agent.workflow.effects import (
     Action,
@@ -77,7 +82,6 @@ from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
     CallRecord,
-    Channel,
     Records,
     RecordsUnavailable,
 )
@@ -256,7 +260,7 @@ class _LiveConversation:
         self.host = host
         self.result = result
         self.facts = facts  # what the workflow's templates may name (the patient's record)
-        self.known = _known(patient)
+        self.known = known_identifiers(patient)
         self.sink = sink
         self.started = dt.datetime.now(dt.UTC)
         self.transfer_ok: bool | None = None
@@ -313,6 +317,7 @@ class _LiveConversation:
             limit_s = call.context.max_duration_s
             if limit_s:  # plan within it; the carrier's own cut stays the backstop
                 self.budget = Budget(limit_s, time.monotonic())
+                tasks.create_task(self._measure_closing(tts, self.budget))
             try:
                 await self._talk(io, tts, tasks)
             except BudgetReached:
@@ -332,9 +337,14 @@ class _LiveConversation:
                     self.result.outcome = "length_limit"
                 await _finish(rt, call, io, self.result, self.known, self.started)
 
+    async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:
+        """The closing's real length (synthesised once, cached: it carries no PHI)."""
+        pcm = await tts.synthesize(closing_text(self.rt.clinic.name, self._callback_number()))
+        budget.closing_s = len(pcm) / 16000 + 0.5
+
     async def _close_for_time(self, io: VoiceIO) -> None:
         """The budget is spent: a closing with the number to call, then our BYE."""
-        number = build_record(self.rt.clinic, None, None, {})["callback_number"]
+        number = self._callback_number()
         self.result.outcome = "length_limit"
         await self.rt.records.audit("agent", "call.length_budget", ("call", self.call.call_id),
                                     "exempt-call length budget reached: closing said",
@@ -349,7 +359,9 @@ class _LiveConversation:
             verdict = await detect_machine(io)
             self.result.amd = verdict.value
             if verdict is AmdVerdict.MACHINE:
-                await _leave_minimal_message(self.rt, self.call, io, self.result)
+                self.result.outcome = "machine_message"
+                await leave_minimal_message(self.call, io, self.rt.clinic.name,
+                                            self._callback_number(), self.rt.records)
                 return
         # Synthesise the rest of the workflow's prompts while the first one plays.
         plain, personal = fixed_prompts(self.conv.workflow, self.facts)
@@ -387,7 +399,7 @@ class _LiveConversation:
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
         if self.call.ended.is_set():
             # A key pressed just before the hang-up (9 for an opt-out) still counts.
-            key = self.io.pending_key() or _last_key(self.call)
+            key = self.io.pending_key() or last_key(self.call)
             return Dtmf(key) if key is not None else CallerHangup()
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
@@ -419,9 +431,12 @@ class _LiveConversation:
         return ok
 
     def transfer_failed(self, effect: Transfer) -> list[Effect]:
-        number = build_record(self.rt.clinic, None, None, {})["callback_number"]
+        number = self._callback_number()
         return [Say("transfer_failed", transfer_failed_text(number), False, False),
                 Hangup("transfer_failed")]
+
+    def _callback_number(self) -> str:
+        return str(build_record(self.rt.clinic, None, None, {})["callback_number"])
 
     async def _speak_to(self, leg: Call, text: str) -> None:
         """Speak to the human on a consult leg (not the patient's transcript)."""
@@ -435,7 +450,7 @@ class _LiveConversation:
         rt, call = self.rt, self.call
         match effect:
             case RecordRevocation():
-                await _revoke(rt, call, effect)
+                await revoke(rt, call, effect)
             case AddDoNotCall():
                 phone = effect.phone or call.caller.number
                 if phone:
@@ -460,41 +475,6 @@ class _LiveConversation:
                         # Memory is a convenience; the call record and audit are durable.
                         log.warning("call %s: memory not kept (database unreachable)",
                                     call.call_id)
-
-
-def _last_key(call: Call) -> str | None:
-    """A key the carrier reported as the call ended (not yet heard by the voice side)."""
-    key = None
-    while not call.events.empty():
-        event = call.events.get_nowait()
-        if event.kind == "dtmf" and event.value in "09":
-            key = event.value
-    return key
-
-
-async def _revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:
-    if effect.patient_id is not None:
-        await rt.records.consent_revoke(
-            uuid.UUID(effect.patient_id), Channel.VOICE, source=f"call_{effect.method}",
-            evidence_ref=call.call_id, actor="agent", at=effect.at)
-    else:
-        await rt.records.audit("agent", "consent.revoke_unmatched", ("call", call.call_id),
-                               "opt-out from a caller not matched to a patient",
-                               {"method": effect.method}, at=effect.at)
-
-
-async def _leave_minimal_message(rt: AgentRuntime, call: Call, io: VoiceIO,
-                                 result: CallResult) -> None:
-    """Minimum necessary on a machine: organisation and callback number, nothing else."""
-    await io.wait_for_silence(quiet_s=0.8, limit_s=20.0)
-    number = build_record(rt.clinic, None, None, {})["callback_number"]
-    text = (f"Hello, this is {rt.clinic.name} calling with a message. "
-            f"Please call us back at {number}. Thank you.")
-    await io.say(text, interruptible=False)
-    result.outcome = "machine_message"
-    await rt.records.audit("agent", "call.machine_message", ("call", call.call_id),
-                           "answering machine: minimum-necessary message left", {})
-    await call.hangup("machine_message")
 
 
 async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its end
@@ -527,40 +507,6 @@ async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its en
                                              "outcome": result.outcome or "ended"})
 
 
-def transfer_target(rt: AgentRuntime, target: str) -> str:
-    """A workflow names a queue; the configuration says where that queue rings."""
-    if target in rt.queues:
-        return rt.queues[target]
-    if target.startswith(("sip:", "sips:", "tel:")):
-        return target
-    return rt.human_queue
-
-
-def redact_keeping(text: str, known: KnownIdentifiers, keep: list[str]) -> str:
-    """Redact PHI but keep the organisation's and providers' names (not PHI) readable."""
-    marks: dict[str, str] = {}
-    for i, phrase in enumerate(sorted(set(keep), key=len, reverse=True)):
-        if phrase and phrase in text:
-            mark = f"qqkeep{chr(97 + i)}qq"
-            marks[mark] = phrase
-            text = text.replace(phrase, mark)
-    out = redact(text, known)
-    for mark, phrase in marks.items():
-        out = out.replace(mark, phrase)
-    return out
-
-
 def _flat(details: Mapping[str, Any]) -> dict[str, Any]:
     """Audit details are flat scalars; empty values are left out."""
     return {k: v for k, v in details.items() if v not in (None, "")}
-
-
-def _known(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
-    if not patient:
-        return KnownIdentifiers()
-    dob = None
-    if patient.get("dob"):
-        dob = dt.date.fromisoformat(str(patient["dob"]))
-    names = tuple(str(patient[k]) for k in ("first_name", "last_name") if patient.get(k))
-    return KnownIdentifiers(names=names, dob=dob, phones=(str(patient.get("phone", "")),),
-                            member_ids=(str(patient.get("member_id", "")),))
