@@ -337,8 +337,7 @@ class _LiveConversation:
                     self.result.outcome = "length_limit"
                 await _finish(rt, call, io, self.result, self.known, self.started)
 
-    async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:
-        """The closing's real length (synthesised once, cached: it carries no PHI)."""
+    async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:  # no PHI
         pcm = await tts.synthesize(closing_text(self.rt.clinic.name, self._callback_number()))
         budget.closing_s = len(pcm) / 16000 + 0.5
 
@@ -438,8 +437,7 @@ class _LiveConversation:
     def _callback_number(self) -> str:
         return str(build_record(self.rt.clinic, None, None, {})["callback_number"])
 
-    async def _speak_to(self, leg: Call, text: str) -> None:
-        """Speak to the human on a consult leg (not the patient's transcript)."""
+    async def _speak_to(self, leg: Call, text: str) -> None:  # to the human, not transcribed
         pcm = await self.io.tts.synthesize(text, persist=False)
         await leg.media.play(frames_of(pcm))
 
