@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from agent.amd import AmdVerdict, detect_machine
 from agent.contract import outcome_kind, workflow_for
 from agent.endings import (
@@ -49,12 +47,11 @@ from agent.i18n import Overlays
 from agent.language import CallLanguage
 from agent.memory import MemoryStore, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
-from agent.redact import KnownIdentifiers
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
 from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
-from agent.transcript_text import known_identifiers, redact_keeping
+from agent.transcript_text import known_identifiers, store_call
 from agent.voice import Synthesizer, TurnTiming, VoiceIO, frames_of
 from agent.workflow.effects import (
     Action,
@@ -75,13 +72,12 @@ from agent.workflow.effects import (
 from agent.workflow.engine import Conversation, EngineError
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
-from agent.workflow.records import ClinicInfo, build_record, caller_facts, spoken_phone
+from agent.workflow.records import ClinicInfo, build_record, caller_facts
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import LENGTH_LIMIT_REASON, Call, Direction
 from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
-    CallRecord,
     Records,
     RecordsUnavailable,
 )
@@ -335,7 +331,7 @@ class _LiveConversation:
                 if call.end_reason == LENGTH_LIMIT_REASON:
                     # The carrier ends a call at its limit (the caller was not the one to go).
                     self.result.outcome = "length_limit"
-                await _finish(rt, call, io, self.result, self.known, self.started)
+                await store_call(rt, call, io, self.result, self.known, self.started)
 
     async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:  # no PHI
         pcm = await tts.synthesize(closing_text(self.rt.clinic.name, self._callback_number()))
@@ -473,36 +469,6 @@ class _LiveConversation:
                         # Memory is a convenience; the call record and audit are durable.
                         log.warning("call %s: memory not kept (database unreachable)",
                                     call.call_id)
-
-
-async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its end
-    rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
-    known: KnownIdentifiers, started: dt.datetime,
-) -> None:
-    try:
-        providers = [p.name for p in await rt.calendar.providers()]
-    except DATABASE_UNAVAILABLE:
-        providers = []  # the calendar is in the database too; redaction still runs
-    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), *providers]
-    result.redacted = [(who, redact_keeping(text, known, keep))
-                       for who, text in io.transcript.turns]
-    result.timings = list(io.timings)
-    result.raw_turns = list(io.transcript.turns)
-    # The records facade encrypts the transcript and audio and makes the whole call durable
-    # (committed, or spooled while the database is away and stored when it returns).
-    await rt.records.record_call(
-        CallRecord(call.call_id, str(getattr(call.direction, "value", call.direction)),
-                   started_at=started, ended_at=dt.datetime.now(dt.UTC),
-                   workflow=result.workflow, patient_id=result.patient_id,
-                   outcome=result.outcome or "ended", stir_status=call.caller.stir_status,
-                   verstat=call.caller.verstat, amd=result.amd),
-        result.redacted,
-        recording=(np.concatenate(io.recording).astype("<i2").tobytes()
-                   if io.recording else None),
-        sample_rate=16000)
-    await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
-                           result.workflow, {"turns": len(result.redacted),
-                                             "outcome": result.outcome or "ended"})
 
 
 def _flat(details: Mapping[str, Any]) -> dict[str, Any]:
