@@ -29,6 +29,7 @@ OUTCOME_KINDS: Mapping[str, OutcomeKind] = {
     "booked": OutcomeKind.RESCHEDULED,  # a missed appointment replaced by a new one
     "opted_out": OutcomeKind.OPTED_OUT,
     "transferred": OutcomeKind.TRANSFERRED,
+    "transfer_failed": OutcomeKind.TRANSFER_FAILED,
     "machine_message": OutcomeKind.MACHINE_MESSAGE,
     "incomplete": OutcomeKind.ABANDONED,  # the engine's word for a caller who hung up
     "length_limit": OutcomeKind.LENGTH_LIMIT,

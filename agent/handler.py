@@ -21,32 +21,46 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from agent.amd import AmdVerdict, detect_machine
 from agent.contract import outcome_kind, workflow_for
+from agent.endings import (
+    FINISH_S,
+    Budget,
+    BudgetReached,
+    closing_text,
+    last_key,
+    leave_minimal_message,
+    revoke,
+    spoken_seconds,
+    transfer_failed_text,
+    transfer_target,
+    warm_transfer,
+)
 from agent.i18n import Overlays
 from agent.language import CallLanguage
 from agent.memory import MemoryStore, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
-from agent.redact import KnownIdentifiers, redact
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
 from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
-from agent.voice import Synthesizer, TurnTiming, VoiceIO
+from agent.transcript_text import known_identifiers, store_call
+from agent.voice import Synthesizer, TurnTiming, VoiceIO, frames_of
 from agent.workflow.effects import (
     Action,
     ActionResult,
     AddDoNotCall,
     Audit,
     CallerHangup,
+    Dtmf,
+    Effect,
     Hangup,
     Input,
     Listen,
@@ -58,14 +72,12 @@ from agent.workflow.effects import (
 from agent.workflow.engine import Conversation, EngineError
 from agent.workflow.host import ActionHost
 from agent.workflow.model import Workflow
-from agent.workflow.records import ClinicInfo, build_record, caller_facts, spoken_phone
+from agent.workflow.records import ClinicInfo, build_record, caller_facts
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import LENGTH_LIMIT_REASON, Call, Direction
 from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
-    CallRecord,
-    Channel,
     Records,
     RecordsUnavailable,
 )
@@ -244,10 +256,11 @@ class _LiveConversation:
         self.host = host
         self.result = result
         self.facts = facts  # what the workflow's templates may name (the patient's record)
-        self.known = _known(patient)
+        self.known = known_identifiers(patient)
         self.sink = sink
         self.started = dt.datetime.now(dt.UTC)
         self.transfer_ok: bool | None = None
+        self.budget: Budget | None = None
         self._io: VoiceIO | None = None
         overlays = rt.overlays or Overlays()
         self.language = CallLanguage(conv, overlays.for_workflow(conv.workflow.id), rt.tts_es)
@@ -297,8 +310,14 @@ class _LiveConversation:
                            streaming=rt.streaming, no_input_s=rt.no_input_s,
                            record=rt.record_audio) as io:
             self._io = io
+            limit_s = call.context.max_duration_s
+            if limit_s:  # plan within it; the carrier's own cut stays the backstop
+                self.budget = Budget(limit_s, time.monotonic())
+                tasks.create_task(self._measure_closing(tts, self.budget))
             try:
                 await self._talk(io, tts, tasks)
+            except BudgetReached:
+                await self._close_for_time(io)
             except EngineError:
                 log.exception("call %s: the workflow engine refused to go on", call.call_id)
                 self.result.outcome = "engine_error"
@@ -312,14 +331,32 @@ class _LiveConversation:
                 if call.end_reason == LENGTH_LIMIT_REASON:
                     # The carrier ends a call at its limit (the caller was not the one to go).
                     self.result.outcome = "length_limit"
-                await _finish(rt, call, io, self.result, self.known, self.started)
+                await store_call(rt, call, io, self.result, self.known, self.started)
+
+    async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:  # no PHI
+        pcm = await tts.synthesize(closing_text(self.rt.clinic.name, self._callback_number()))
+        budget.closing_s = len(pcm) / 16000 + 0.5
+
+    async def _close_for_time(self, io: VoiceIO) -> None:
+        """The budget is spent: a closing with the number to call, then our BYE."""
+        number = self._callback_number()
+        self.result.outcome = "length_limit"
+        await self.rt.records.audit("agent", "call.length_budget", ("call", self.call.call_id),
+                                    "exempt-call length budget reached: closing said",
+                                    {"limit_s": int(self.budget.limit_s) if self.budget else 0})
+        if not self.call.ended.is_set():
+            await io.say(closing_text(self.rt.clinic.name, number), interruptible=False,
+                         phi=False)
+        await self.call.hangup("length_limit")
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:
         if self.call.direction is Direction.OUTBOUND:
             verdict = await detect_machine(io)
             self.result.amd = verdict.value
             if verdict is AmdVerdict.MACHINE:
-                await _leave_minimal_message(self.rt, self.call, io, self.result)
+                self.result.outcome = "machine_message"
+                await leave_minimal_message(self.call, io, self.rt.clinic.name,
+                                            self._callback_number(), self.rt.records)
                 return
         # Synthesise the rest of the workflow's prompts while the first one plays.
         plain, personal = fixed_prompts(self.conv.workflow, self.facts)
@@ -347,18 +384,30 @@ class _LiveConversation:
         prompts = self.conv.workflow.prompts
         personal = effect.contains_phi or effect.prompt_id not in prompts \
             or is_personal(prompts[effect.prompt_id])
-        await self.io.say(self.language.text(effect.text), interruptible=effect.interruptible,
-                          phi=personal)
+        text = self.language.text(effect.text)
+        if self.budget is not None and not self.call.ended.is_set() and not self.budget.fits(
+                spoken_seconds(text, self.io.tts.cache.get(text))):
+            raise BudgetReached  # this prompt would run past the call's budget
+        await self.io.say(text, interruptible=effect.interruptible, phi=personal)
         await self.language.offer(self.io)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
         if self.call.ended.is_set():
-            return CallerHangup()
+            # A key pressed just before the hang-up (9 for an opt-out) still counts.
+            key = self.io.pending_key() or last_key(self.call)
+            return Dtmf(key) if key is not None else CallerHangup()
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
+        budget = None if self.budget is None else max(0.0, self.budget.remaining())
         won = await race({"heard": self.io.listen(expected, now),
-                          "gone": self.call.ended.wait()})
-        if won is not None and won[0] == "heard":
+                          "gone": self.call.ended.wait()}, wait_s=budget)
+        if won is None and self.io.caller_speaking:
+            # The soft end came mid-sentence: hear the caller out (an opt-out counts).
+            won = await race({"heard": self.io.listen(expected, now),
+                              "gone": self.call.ended.wait()}, wait_s=FINISH_S)
+        if won is None:
+            raise BudgetReached
+        if won[0] == "heard":
             heard: Input = won[1]
             return self.language.heard(self.io, heard)
         return CallerHangup()
@@ -366,9 +415,27 @@ class _LiveConversation:
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
         return await self.host.execute(effect, now)
 
-    async def transfer(self, effect: Transfer) -> None:
-        self.transfer_ok = await self.call.transfer(transfer_target(self.rt, effect.target),
-                                                    {"summary": effect.summary})
+    async def transfer(self, effect: Transfer) -> bool:
+        target = transfer_target(self.rt, effect.target)
+        if target.startswith("tel:"):  # a number: attended transfer, context first
+            ok = await warm_transfer(self.call, target, effect.summary, self._speak_to,
+                                     self.io.detach)
+        else:
+            ok = await self.call.transfer(target, {"summary": effect.summary})
+        self.transfer_ok = ok
+        return ok
+
+    def transfer_failed(self, effect: Transfer) -> list[Effect]:
+        number = self._callback_number()
+        return [Say("transfer_failed", transfer_failed_text(number), False, False),
+                Hangup("transfer_failed")]
+
+    def _callback_number(self) -> str:
+        return str(build_record(self.rt.clinic, None, None, {})["callback_number"])
+
+    async def _speak_to(self, leg: Call, text: str) -> None:  # to the human, not transcribed
+        pcm = await self.io.tts.synthesize(text, persist=False)
+        await leg.media.play(frames_of(pcm))
 
     async def hangup(self, effect: Hangup) -> None:
         await self.call.hangup(effect.reason)
@@ -377,7 +444,7 @@ class _LiveConversation:
         rt, call = self.rt, self.call
         match effect:
             case RecordRevocation():
-                await _revoke(rt, call, effect)
+                await revoke(rt, call, effect)
             case AddDoNotCall():
                 phone = effect.phone or call.caller.number
                 if phone:
@@ -404,95 +471,6 @@ class _LiveConversation:
                                     call.call_id)
 
 
-async def _revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:
-    if effect.patient_id is not None:
-        await rt.records.consent_revoke(
-            uuid.UUID(effect.patient_id), Channel.VOICE, source=f"call_{effect.method}",
-            evidence_ref=call.call_id, actor="agent", at=effect.at)
-    else:
-        await rt.records.audit("agent", "consent.revoke_unmatched", ("call", call.call_id),
-                               "opt-out from a caller not matched to a patient",
-                               {"method": effect.method}, at=effect.at)
-
-
-async def _leave_minimal_message(rt: AgentRuntime, call: Call, io: VoiceIO,
-                                 result: CallResult) -> None:
-    """Minimum necessary on a machine: organisation and callback number, nothing else."""
-    await io.wait_for_silence(quiet_s=0.8, limit_s=20.0)
-    number = build_record(rt.clinic, None, None, {})["callback_number"]
-    text = (f"Hello, this is {rt.clinic.name} calling with a message. "
-            f"Please call us back at {number}. Thank you.")
-    await io.say(text, interruptible=False)
-    result.outcome = "machine_message"
-    await rt.records.audit("agent", "call.machine_message", ("call", call.call_id),
-                           "answering machine: minimum-necessary message left", {})
-    await call.hangup("machine_message")
-
-
-async def _finish(  # noqa: PLR0917 - the call's pieces, gathered once at its end
-    rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
-    known: KnownIdentifiers, started: dt.datetime,
-) -> None:
-    try:
-        providers = [p.name for p in await rt.calendar.providers()]
-    except DATABASE_UNAVAILABLE:
-        providers = []  # the calendar is in the database too; redaction still runs
-    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), *providers]
-    result.redacted = [(who, redact_keeping(text, known, keep))
-                       for who, text in io.transcript.turns]
-    result.timings = list(io.timings)
-    result.raw_turns = list(io.transcript.turns)
-    # The records facade encrypts the transcript and audio and makes the whole call durable
-    # (committed, or spooled while the database is away and stored when it returns).
-    await rt.records.record_call(
-        CallRecord(call.call_id, str(getattr(call.direction, "value", call.direction)),
-                   started_at=started, ended_at=dt.datetime.now(dt.UTC),
-                   workflow=result.workflow, patient_id=result.patient_id,
-                   outcome=result.outcome or "ended", stir_status=call.caller.stir_status,
-                   verstat=call.caller.verstat, amd=result.amd),
-        result.redacted,
-        recording=(np.concatenate(io.recording).astype("<i2").tobytes()
-                   if io.recording else None),
-        sample_rate=16000)
-    await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
-                           result.workflow, {"turns": len(result.redacted),
-                                             "outcome": result.outcome or "ended"})
-
-
-def transfer_target(rt: AgentRuntime, target: str) -> str:
-    """A workflow names a queue; the configuration says where that queue rings."""
-    if target in rt.queues:
-        return rt.queues[target]
-    if target.startswith(("sip:", "sips:", "tel:")):
-        return target
-    return rt.human_queue
-
-
-def redact_keeping(text: str, known: KnownIdentifiers, keep: list[str]) -> str:
-    """Redact PHI but keep the organisation's and providers' names (not PHI) readable."""
-    marks: dict[str, str] = {}
-    for i, phrase in enumerate(sorted(set(keep), key=len, reverse=True)):
-        if phrase and phrase in text:
-            mark = f"qqkeep{chr(97 + i)}qq"
-            marks[mark] = phrase
-            text = text.replace(phrase, mark)
-    out = redact(text, known)
-    for mark, phrase in marks.items():
-        out = out.replace(mark, phrase)
-    return out
-
-
 def _flat(details: Mapping[str, Any]) -> dict[str, Any]:
     """Audit details are flat scalars; empty values are left out."""
     return {k: v for k, v in details.items() if v not in (None, "")}
-
-
-def _known(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
-    if not patient:
-        return KnownIdentifiers()
-    dob = None
-    if patient.get("dob"):
-        dob = dt.date.fromisoformat(str(patient["dob"]))
-    names = tuple(str(patient[k]) for k in ("first_name", "last_name") if patient.get(k))
-    return KnownIdentifiers(names=names, dob=dob, phones=(str(patient.get("phone", "")),),
-                            member_ids=(str(patient.get("member_id", "")),))

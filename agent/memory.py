@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 OUTCOMES = frozenset({
     "confirmed", "cancelled", "rescheduled", "asked_to_reschedule", "no_answer", "opted_out",
-    "transferred", "wrong_number", "incomplete", "completed", "not_verified", "booked",
+    "transferred", "transfer_failed", "wrong_number", "incomplete", "completed",
+    "not_verified", "booked",
     "qualified", "not_qualified", "refill_requested", "declined", "voicemail",
 })
 CHANNELS = frozenset({"voice", "sms", "web", "email", "simulator"})

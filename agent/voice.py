@@ -176,6 +176,20 @@ class VoiceIO:
         await asyncio.wait(self._tasks)
         await self.transcriber.aclose()
 
+    async def detach(self) -> None:
+        """Stop reading the call's audio and keys (a bridge takes them over)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.wait(self._tasks)
+
+    def pending_key(self) -> str | None:
+        """A key pressed and not yet taken by a turn (read once the caller has gone)."""
+        return None if self._dtmf.empty() else self._dtmf.get_nowait()
+
+    @property
+    def caller_speaking(self) -> bool:
+        return bool(self.transcriber.endpointer.in_speech)
+
     # ---- pumps ----------------------------------------------------------------------
 
     async def _pump_audio(self) -> None:
@@ -305,6 +319,11 @@ class VoiceIO:
                 if self.media_now - last >= quiet_s:
                     return
             await asyncio.sleep(FRAME_S)
+
+
+def frames_of(pcm: np.ndarray) -> list[np.ndarray]:
+    """16 kHz PCM as 20 ms frames (the last one padded with silence)."""
+    return _split(pcm)
 
 
 def _split(pcm: np.ndarray) -> list[np.ndarray]:

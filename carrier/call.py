@@ -141,6 +141,8 @@ class Call:
         transfer: Callable[[str, Mapping[str, Any]], Awaitable[bool]],
         hangup: Callable[[str], Awaitable[None]],
         context: CallContext | None = None,
+        consult: Callable[[str, Mapping[str, str]], Awaitable[Call | DialFailure]] | None = None,
+        bridge: Callable[[Call], Awaitable[bool]] | None = None,
     ) -> None:
         self.call_id = call_id
         self.direction = direction
@@ -153,10 +155,29 @@ class Call:
         self.end_reason: str | None = None
         self._transfer = transfer
         self._hangup = hangup
+        self._consult = consult
+        self._bridge = bridge
 
     async def transfer(self, target: str, context: Mapping[str, Any] | None = None) -> bool:
         """Hand the call to ``target`` (a SIP URI); ``context`` is a redacted summary."""
         return await self._transfer(target, context or {})
+
+    async def consult(self, target: str, headers: Mapping[str, str] | None = None
+                      ) -> Call | DialFailure:
+        """First leg of an attended (warm) transfer: call ``target`` (``tel:+1...``, routed
+        over this call's trunk, so it leaves the operator's network and carries a ``div``
+        PASSporT) while this call stays up. ``headers`` go on the INVITE (the context).
+        The answered leg is a ``Call`` whose media the application may speak into."""
+        if self._consult is None:
+            return DialFailure(DialOutcome.TRUNK_DOWN, None, "no consult path")
+        return await self._consult(target, dict(headers or {}))
+
+    async def bridge(self, other: Call) -> bool:
+        """Connect this call to ``other`` (a consult leg) until either side hangs up;
+        both are then hung up. False when no bridge could be made."""
+        if self._bridge is None:
+            return False
+        return await self._bridge(other)
 
     async def hangup(self, reason: str = "normal") -> None:
         if not self.ended.is_set():

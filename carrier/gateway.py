@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from carrier import logs, metrics, outbound
 from carrier.call import (
     Call,
     CallerInfo,
+    Clearance,
     DialFailure,
     DialOutcome,
     DialRequest,
@@ -61,6 +63,7 @@ from carrier.trunks import TrunkPool
 log = logging.getLogger("carrier.gateway")
 
 Audit = Callable[[str, str, tuple[str, object], str, Mapping[str, Any]], Awaitable[object]]
+TRANSFER_RING_S = 15.0  # how long a warm transfer lets the human's phone ring
 LIMIT_GRACE_S = 5.0  # a handler's time to finish on its own after the length limit ended the call
 _TN = re.compile(r"^\+?(\d{4,15})$")
 
@@ -293,7 +296,8 @@ class Gateway:
             self.endpoint.act(lambda now: sipcall.session.refer(target, now))
 
         live = LiveCall(sipcall, leg, direction=context.direction, caller=caller,
-                        called=called, context=context, audit=self.audit, refer=refer)
+                        called=called, context=context, audit=self.audit, refer=refer,
+                        consult=self._consult)
         self._calls[live.call.call_id] = live
         return live
 
@@ -306,6 +310,36 @@ class Gateway:
             metrics.call_down(direction)
             self.stats.active -= 1
             self._calls.pop(live.call.call_id, None)
+
+    async def _consult(self, origin: LiveCall, target: str, headers: Mapping[str, str]
+                       ) -> LiveCall | DialFailure:
+        """The consult leg of a warm transfer: ``target`` (``tel:+1...`` or a number) is
+        dialled over the call's trunk, so it leaves our network: it carries the patient's
+        number as caller and a ``div`` PASSporT naming the number the call first reached
+        (RFC 8946). The leg keeps its trunk slot until it ends."""
+        call = origin.call
+        number = target.removeprefix("tel:").split("@")[0].removeprefix("sip:")
+        trunk = call.context.trunk or (self.settings.trunks[0].name if self.settings.trunks
+                                       else "")
+        first_dest = call.called if call.direction is Direction.INBOUND else call.caller.number
+        req = DialRequest(to=number, from_number=call.caller.number, trunk=trunk,
+                          origid=str(uuid.uuid4()), headers=headers,
+                          ring_timeout_s=TRANSFER_RING_S,
+                          diverted_from=first_dest if first_dest != number else None,
+                          clearance=Clearance("transfer"))
+        placed = await self.dial(req)
+        if isinstance(placed, DialFailure):
+            return placed
+        live = self._calls[placed.call_id]
+        slot = placed.context.trunk
+
+        def released() -> None:
+            self._calls.pop(placed.call_id, None)
+            if slot is not None:
+                self.trunks.release(slot)
+
+        live.released = released
+        return live
 
     # ---- outbound ---------------------------------------------------------------------
 

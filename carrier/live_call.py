@@ -22,7 +22,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from carrier.call import LENGTH_LIMIT_REASON, Call, CallerInfo, CallEvent, Direction
+from carrier.call import (
+    LENGTH_LIMIT_REASON,
+    Call,
+    CallerInfo,
+    CallEvent,
+    DialFailure,
+    Direction,
+)
 from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext, CallHandler, CallOutcome, OutcomeKind
 from carrier.sip.errors import LocalProtocolError
@@ -45,23 +52,32 @@ CallAudit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
 """``audit(action, call_id, reason, details)``"""
 Refer = Callable[[str], None]
 """Sends a REFER for a blind transfer to the target URI in the call's dialog."""
+Consult = Callable[["LiveCall", str, Mapping[str, str]], Awaitable["LiveCall | DialFailure"]]
+"""Places the consult leg of a warm transfer from this call (the gateway's dial)."""
 TRANSFER_TIMEOUT_S = 20.0
 
 
 class LiveCall:
     def __init__(self, sip: SipCall, leg: MediaLeg, *, direction: Direction, caller: CallerInfo,
-                 called: str, context: CallContext, audit: CallAudit, refer: Refer) -> None:
+                 called: str, context: CallContext, audit: CallAudit, refer: Refer,
+                 consult: Consult | None = None) -> None:
         self.sip = sip
         self.leg = leg
         self._audit = audit
         self._refer = refer
+        self._consult_with = consult
+        self._tg: asyncio.TaskGroup | None = None
+        self._legs: dict[str, LiveCall] = {}  # consult legs of warm transfers, by call id
+        self.released: Callable[[], None] | None = None  # the gateway's bookkeeping at end
         # in-dialog request outcomes and REFER progress, from the pump to transfer()
         self.control: asyncio.Queue[RequestResult | ReferProgress] = asyncio.Queue(maxsize=64)
         self.started = False
         self.limit_reached = False
         self.call = Call(call_id=sip.call_id, direction=direction, caller=caller,
                          called=called, media=leg.media, transfer=self._transfer,
-                         hangup=self._hangup, context=context)
+                         hangup=self._hangup, context=context,
+                         consult=self._consult if consult is not None else None,
+                         bridge=self._bridge)
 
     # ---- running ----------------------------------------------------------------------
 
@@ -70,6 +86,7 @@ class LiveCall:
         self.started = True
         try:
             async with asyncio.TaskGroup() as tg:
+                self._tg = tg  # consult legs of a warm transfer run here too
                 pump = tg.create_task(self._pump())
                 handling = tg.create_task(self._handle(handler))
                 limit = self.call.context.max_duration_s
@@ -80,9 +97,13 @@ class LiveCall:
                 pump.cancel()
                 if timer is not None:
                     timer.cancel()
+                for other in self._legs.values():
+                    await other.end("transfer-ended")
             outcome, failure = (None, None) if handling.cancelled() else handling.result()
         finally:
             await self.end("handler-finished")
+            if self.released is not None:
+                self.released()
         if failure is not None:
             raise failure
         if outcome is None and self.limit_reached:
@@ -124,6 +145,9 @@ class LiveCall:
         while True:
             event = await sip.events.get()
             if isinstance(event, CallEnded):
+                # Keys pressed just before the BYE reach the handler (an opt-out by 9).
+                for key in leg.media.stream.flush_dtmf():
+                    call.push_event(CallEvent("dtmf", key.digit))
                 # Silence at once: playback stops and the leg closes now, not when the
                 # handler gets round to returning (issue 11 item 10).
                 call.mark_ended(event.reason)
@@ -190,3 +214,43 @@ class LiveCall:
                           {"status": status, "ok": ok,
                            "summary_chars": len(str(summary.get("summary", "")))})
         return ok
+
+    # ---- warm (attended) transfer -----------------------------------------------------
+
+    async def _consult(self, target: str, headers: Mapping[str, str]) -> Call | DialFailure:
+        """Call ``target`` while this call stays up; the new leg's signalling runs in this
+        call's task group (so a BYE from the human is seen) until this call ends."""
+        assert self._consult_with is not None
+        assert self._tg is not None
+        placed = await self._consult_with(self, target, headers)
+        if isinstance(placed, DialFailure):
+            await self._audit("call.transfer", self.sip.call_id, "consult failed",
+                              {"ok": False, "status": placed.code or 0,
+                               "outcome": placed.outcome.value})
+            return placed
+        self._legs[placed.call.call_id] = placed
+        placed.started = True
+        self._tg.create_task(placed.run(None, grace_s=0.0))
+        await self._audit("call.consult", self.sip.call_id, "warm transfer",
+                          {"leg": placed.call.call_id})
+        return placed.call
+
+    async def _bridge(self, other_call: Call) -> bool:
+        """Patient and consult leg hear each other until either hangs up; then both end."""
+        other = self._legs.get(other_call.call_id)
+        if other is None or self.call.ended.is_set() or other.call.ended.is_set():
+            return False
+        mine, theirs = self.leg.media, other.leg.media
+        await self._audit("call.transfer", self.sip.call_id, "bridged",
+                          {"ok": True, "leg": other.call.call_id})
+        async with asyncio.TaskGroup() as tg:
+            flows = [tg.create_task(theirs.play(mine.inbound())),
+                     tg.create_task(mine.play(theirs.inbound()))]
+            ends = [tg.create_task(self.call.ended.wait()),
+                    tg.create_task(other.call.ended.wait())]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            for task in (*flows, *ends):
+                task.cancel()
+        await other.end("bridge-ended")
+        await self.end("bridge-ended")
+        return True

@@ -333,7 +333,8 @@ class MediaSession(TickTarget):
             if self._inbound:
                 yield self._inbound.popleft()
                 continue
-            if self._inbound_waiter is None:
+            # A consumer cancelled mid-wait leaves its (cancelled) waiter: replace it.
+            if self._inbound_waiter is None or self._inbound_waiter.done():
                 self._inbound_waiter = self._loop.create_future()
             await self._inbound_waiter
 
@@ -399,7 +400,7 @@ class MediaSession(TickTarget):
             if self.stream.events:
                 yield self.stream.events.popleft()
                 continue
-            if self._dtmf_waiter is None:
+            if self._dtmf_waiter is None or self._dtmf_waiter.done():
                 self._dtmf_waiter = self._loop.create_future()
             await self._dtmf_waiter
 

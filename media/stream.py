@@ -200,6 +200,16 @@ class RtpStream:
             self._silence = self.codec.silence(WIRE_SAMPLES)
         self.dtmf_payload_type = dtmf_payload_type
 
+    def flush_dtmf(self) -> list[DtmfEvent]:
+        """Keys received and not yet read, with one still being pressed: the call is
+        ending (a 9 pressed just before a hang-up is still an opt-out)."""
+        late = self._dtmf_rx.poll(float("inf"))
+        if late is not None:
+            self.events.append(late)
+        out = list(self.events)
+        self.events.clear()
+        return out
+
     # --- outbound ----------------------------------------------------------------------
 
     def queue_dtmf(self, digits: str) -> None:

@@ -11,6 +11,7 @@ one in the simulator); the engine itself never reads a clock.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +33,9 @@ from agent.workflow.effects import (
 )
 from agent.workflow.engine import Conversation
 
+TRANSFER_FAILED = "transfer_failed"
+"""The outcome remembered when a transfer was tried and nobody took the call."""
+
 Bookkeeping = RecordRevocation | AddDoNotCall | Audit | Remember
 """Effects that only write something down (consent ledger, DNC list, audit, memory)."""
 
@@ -49,7 +53,15 @@ class ChannelPort(Protocol):
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult: ...
 
-    async def transfer(self, effect: Transfer) -> None: ...
+    async def transfer(self, effect: Transfer) -> bool:
+        """Hand the caller over; False when nobody could be reached (the caller is
+        still with us)."""
+        ...
+
+    def transfer_failed(self, effect: Transfer) -> list[Effect]:
+        """What the caller hears and what happens after a failed transfer: an apology
+        and an alternative (a number to call, a call-back), then the end of the call."""
+        ...
 
     async def hangup(self, effect: Hangup) -> None: ...
 
@@ -62,12 +74,21 @@ async def run_conversation(conv: Conversation, port: ChannelPort, start: dt.date
     remembered last (None when it never got that far)."""
     pending: deque[Effect] = deque(conv.start(start))
     outcome: str | None = None
+    failed_transfer = False
     while pending:
         effect = pending.popleft()
+        if isinstance(effect, Remember) and failed_transfer:
+            # The engine ended on "transferred"; what happened is that nobody answered.
+            effect = dataclasses.replace(effect, outcome=TRANSFER_FAILED)
         if observe is not None:
             observe(effect)
         if isinstance(effect, Remember):
             outcome = effect.outcome
+        if isinstance(effect, Transfer):
+            if not await port.transfer(effect):
+                failed_transfer = True
+                pending.extendleft(reversed(port.transfer_failed(effect)))
+            continue
         follow = await _step(conv, port, effect)
         pending.extendleft(reversed(follow))
     return outcome
@@ -83,8 +104,6 @@ async def _step(conv: Conversation, port: ChannelPort, effect: Effect) -> list[E
             return conv.handle(heard, port.now())
         case Action():
             return conv.handle(await port.act(effect, now), now)
-        case Transfer():
-            await port.transfer(effect)
         case Hangup():
             await port.hangup(effect)
         case RecordRevocation() | AddDoNotCall() | Audit() | Remember():

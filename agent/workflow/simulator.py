@@ -102,8 +102,12 @@ class _TerminalPort:
             self._write(f"  [action {effect.name}]")
         return await self._host.execute(effect, now)
 
-    async def transfer(self, effect: Transfer) -> None:
+    async def transfer(self, effect: Transfer) -> bool:
         self._write(f"  [transfer to {effect.target}: {effect.summary}]")
+        return True  # the simulator's person always answers
+
+    def transfer_failed(self, effect: Transfer) -> list[Effect]:
+        return []
 
     async def hangup(self, effect: Hangup) -> None:
         self._write(f"  [hang up: {effect.reason}]")

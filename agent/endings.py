@@ -1,0 +1,145 @@
+"""How a live call ends when it cannot end as the workflow planned: the exempt-call
+length budget, a transfer nobody takes, and a warm transfer's hand-over.
+
+* :class:`Budget` - an exempt healthcare call (47 CFR 64.1200(a)(9)(iv), see
+  ``docs/exempt-call-limit.md``) has ``CallContext.max_duration_s``. The agent plans
+  within it: no prompt starts that would end past the *soft end* (the limit less the
+  time a caller needs to finish a sentence and the closing takes); a caller still
+  speaking at the soft end is heard out; then the closing is said and the agent hangs
+  up, all before the carrier's hard limit (which stays as the backstop).
+* :func:`warm_transfer` - an attended transfer: the consult leg rings the human's
+  queue with the context in a header, the context is spoken to the human, then the
+  patient is bridged to them.
+* :func:`transfer_failed_text` / :func:`closing_text` - what the caller hears instead.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from carrier.call import Call, DialFailure
+from carrier.records.store import Channel
+
+if TYPE_CHECKING:
+    from agent.handler import AgentRuntime
+    from agent.voice import VoiceIO
+    from agent.workflow.effects import RecordRevocation
+    from carrier.records.store import Records
+
+SPOKEN_WORDS_PER_S = 2.6  # Piper's pace on our prompts, for a prompt not yet synthesised
+CLOSING_S = 12.0  # the closing prompt, spoken (its real length once synthesised)
+FINISH_S = 5.0  # time a caller speaking at the soft end gets to finish the sentence
+SLACK_S = 2.0  # recognising that last sentence, and our BYE
+
+
+class BudgetReached(Exception):
+    """The call's time is up: say the closing now."""
+
+
+@dataclass
+class Budget:
+    """The length budget of one call on the loop's monotonic clock."""
+
+    limit_s: float
+    started: float  # time.monotonic() at answer
+    closing_s: float = CLOSING_S
+
+    @property
+    def soft_end(self) -> float:
+        return self.started + max(0.0, self.limit_s - self.closing_s - FINISH_S - SLACK_S)
+
+    def remaining(self, now: float | None = None) -> float:
+        return self.soft_end - (time.monotonic() if now is None else now)
+
+    def fits(self, seconds: float) -> bool:
+        """Whether a prompt lasting ``seconds`` ends before the soft end."""
+        return self.remaining() >= seconds
+
+
+def spoken_seconds(text: str, cached: np.ndarray | None) -> float:
+    if cached is not None:
+        return len(cached) / 16000
+    return len(text.split()) / SPOKEN_WORDS_PER_S
+
+
+def closing_text(clinic_name: str, number: str) -> str:
+    return (f"I am sorry, we have reached the time for this automated call. "
+            f"To go on, please call {clinic_name} at {number}. Goodbye.")
+
+
+def transfer_failed_text(number: str) -> str:
+    return (f"I am sorry, I could not reach a member of our team just now. "
+            f"Please call us at {number}, and if nobody answers, leave a message "
+            f"and we will call you back. Goodbye.")
+
+
+def context_text(summary: str) -> str:
+    """The spoken context for the human (already redacted by the engine)."""
+    return "Warm transfer from the automated assistant. " + summary.replace("_", " ") + "."
+
+
+Speak = Callable[[Call, str], Awaitable[None]]
+
+
+async def warm_transfer(call: Call, target: str, summary: str, speak: Speak,
+                        detach: Callable[[], Awaitable[None]]) -> bool:
+    """Call the human at ``target``, give them the context (a header and speech), then
+    connect the patient; False (the patient still with us) when nobody takes it."""
+    leg = await call.consult(target, {"Subject": "Warm transfer",
+                                      "X-Transfer-Context": summary[:400]})
+    if isinstance(leg, DialFailure):
+        return False
+    await speak(leg, context_text(summary))
+    if leg.ended.is_set() or call.ended.is_set():
+        await leg.hangup("transfer-abandoned")
+        return False
+    await detach()  # the patient's audio goes to the human from now on
+    return await call.bridge(leg)
+
+
+def last_key(call: Call) -> str | None:
+    """A 0 or 9 the carrier reported as the call ended (not yet heard by the voice side)."""
+    key = None
+    while not call.events.empty():
+        event = call.events.get_nowait()
+        if event.kind == "dtmf" and event.value and event.value in "09":
+            key = event.value
+    return key
+
+
+async def leave_minimal_message(call: Call, io: VoiceIO, clinic_name: str, number: str,
+                                records: Records) -> None:
+    """Minimum necessary on a machine: organisation and callback number, nothing else."""
+    await io.wait_for_silence(quiet_s=0.8, limit_s=20.0)
+    text = (f"Hello, this is {clinic_name} calling with a message. "
+            f"Please call us back at {number}. Thank you.")
+    await io.say(text, interruptible=False)
+    await records.audit("agent", "call.machine_message", ("call", call.call_id),
+                        "answering machine: minimum-necessary message left", {})
+    await call.hangup("machine_message")
+
+
+def transfer_target(rt: AgentRuntime, target: str) -> str:
+    """A workflow names a queue; the configuration says where that queue rings."""
+    if target in rt.queues:
+        return rt.queues[target]
+    if target.startswith(("sip:", "sips:", "tel:")):
+        return target
+    return rt.human_queue
+
+
+async def revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:
+    if effect.patient_id is not None:
+        await rt.records.consent_revoke(
+            uuid.UUID(effect.patient_id), Channel.VOICE, source=f"call_{effect.method}",
+            evidence_ref=call.call_id, actor="agent", at=effect.at)
+    else:
+        await rt.records.audit("agent", "consent.revoke_unmatched", ("call", call.call_id),
+                               "opt-out from a caller not matched to a patient",
+                               {"method": effect.method}, at=effect.at)

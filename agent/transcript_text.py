@@ -1,0 +1,73 @@
+"""A live call stored: its record and its transcript, redacted (the clinic's names kept)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agent.redact import KnownIdentifiers, redact
+from agent.workflow.records import spoken_phone
+from carrier.records.store import DATABASE_UNAVAILABLE, CallRecord
+
+if TYPE_CHECKING:
+    from agent.handler import AgentRuntime, CallResult
+    from agent.voice import VoiceIO
+
+
+def redact_keeping(text: str, known: KnownIdentifiers, keep: list[str]) -> str:
+    """Redact PHI but keep the organisation's and providers' names (not PHI) readable."""
+    marks: dict[str, str] = {}
+    for i, phrase in enumerate(sorted(set(keep), key=len, reverse=True)):
+        if phrase and phrase in text:
+            mark = f"qqkeep{chr(97 + i)}qq"
+            marks[mark] = phrase
+            text = text.replace(phrase, mark)
+    out = redact(text, known)
+    for mark, phrase in marks.items():
+        out = out.replace(mark, phrase)
+    return out
+
+
+def known_identifiers(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
+    if not patient:
+        return KnownIdentifiers()
+    dob = None
+    if patient.get("dob"):
+        dob = dt.date.fromisoformat(str(patient["dob"]))
+    names = tuple(str(patient[k]) for k in ("first_name", "last_name") if patient.get(k))
+    return KnownIdentifiers(names=names, dob=dob, phones=(str(patient.get("phone", "")),),
+                            member_ids=(str(patient.get("member_id", "")),))
+
+
+async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its end
+    rt: AgentRuntime, call: Any, io: VoiceIO, result: CallResult,
+    known: KnownIdentifiers, started: dt.datetime,
+) -> None:
+    """The call's record and redacted transcript (and audio, when kept), durable."""
+    try:
+        providers = [p.name for p in await rt.calendar.providers()]
+    except DATABASE_UNAVAILABLE:
+        providers = []  # the calendar is in the database too; redaction still runs
+    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), *providers]
+    result.redacted = [(who, redact_keeping(text, known, keep))
+                       for who, text in io.transcript.turns]
+    result.timings = list(io.timings)
+    result.raw_turns = list(io.transcript.turns)
+    # The records facade encrypts the transcript and audio and makes the whole call durable
+    # (committed, or spooled while the database is away and stored when it returns).
+    await rt.records.record_call(
+        CallRecord(call.call_id, str(getattr(call.direction, "value", call.direction)),
+                   started_at=started, ended_at=dt.datetime.now(dt.UTC),
+                   workflow=result.workflow, patient_id=result.patient_id,
+                   outcome=result.outcome or "ended", stir_status=call.caller.stir_status,
+                   verstat=call.caller.verstat, amd=result.amd),
+        result.redacted,
+        recording=(np.concatenate(io.recording).astype("<i2").tobytes()
+                   if io.recording else None),
+        sample_rate=16000)
+    await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
+                           result.workflow, {"turns": len(result.redacted),
+                                             "outcome": result.outcome or "ended"})

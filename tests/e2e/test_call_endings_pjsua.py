@@ -1,0 +1,198 @@
+"""How calls end, end to end (issue 12, "Endings that are safe and truthful").
+
+Real parts on 127.0.0.1: our gateway (SIP/RTP, STIR/SHAKEN signing), the embedded
+Postgres, Whisper and Piper, and pjsua2 peers in their own processes: the patient's
+phone, and the human at the front desk (reached over the trunk, as a number off our
+network).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from agent.handler import AgentRuntime, VoiceCallHandler
+from carrier.call import Call, Clearance, DialRequest
+from carrier.gateway import Gateway
+from carrier.plugin import OutcomeKind
+from carrier.records.store import Channel, Records
+from carrier.settings import Settings
+from carrier.sip.endpoint import EndpointConfig
+from carrier.stir_setup import StirRuntime
+from tests.agent.conftest import GatewayAgent
+from tests.e2e.test_voice_calls_pjsua import speak_when_agent_pauses, stir, with_trunk, write_wav
+from tests.peers.client import PjsuaPeer, needs_pjsua2
+
+__all__ = ["stir"]
+pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
+              pytest.mark.slow, pytest.mark.timeout(300)]
+
+CLINIC = "+15550100100"
+HUMAN = "+15550100199"
+
+
+@asynccontextmanager
+async def gateway(settings: Settings, port: int, handler: GatewayAgent, records: Records,
+                  stir: StirRuntime) -> AsyncIterator[Gateway]:
+    gw = Gateway(with_trunk(settings, port), handler=handler, audit=records.audit,
+                 stir=stir.context,
+                 endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.close()
+
+
+def to_front_desk(runtime: AgentRuntime) -> VoiceCallHandler:
+    """Every queue rings the front desk's number, off our network (over the trunk)."""
+    queues = dict.fromkeys(("front_desk", "scheduling", "pharmacy"), f"tel:{HUMAN}")
+    return VoiceCallHandler(dataclasses.replace(runtime, queues=queues))
+
+
+async def call_in(phone: PjsuaPeer, gw: Gateway, stir: StirRuntime, number: str) -> int:
+    ident = stir.context.signer.sign(number, CLINIC, "A", str(uuid.uuid4()), time.time())
+    handle = await phone.call(f"sip:{CLINIC}@127.0.0.1:{gw.endpoint.port('UDP')}",
+                              headers={"Identity": ident.format()})
+    await phone.wait_state("CONFIRMED", call=handle, timeout=10)
+    return handle
+
+
+def ppt_of(identity: str) -> str | None:
+    head = identity.split(".", maxsplit=1)[0]
+    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("ppt")
+
+
+async def test_dtmf_opt_out_then_instant_hangup_is_recorded(
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    """Fails before the fix: the key waited for a turn that never came (no revocation)."""
+    number = "+15550100124"
+    assert await records.has_consent(number, Channel.VOICE)
+    handler = GatewayAgent(agent)
+    async with (gateway(settings, 9, handler, records, stir) as gw,
+                PjsuaPeer.start("udp", user=number, log_dir=tmp_path) as phone):
+        handle = await call_in(phone, gw, stir, number)
+        await phone.wait_audio(call=handle, frames=5, min_rms=300, timeout=30)  # the opening
+        await phone.dtmf("9", call=handle)
+        # Bounded wait on the outside phone: a finger on a key sends its first RFC 4733
+        # packets within a few 20 ms ticks; we hang up 0.1 s in, before the key's end
+        # packets (pjsua's digit lasts 160 ms), while the opening still plays.
+        await asyncio.sleep(0.1)
+        await phone.hangup(handle)
+        result = await handler.next_outcome(wait_s=60)
+    assert result.kind is OutcomeKind.OPTED_OUT, result
+    assert not await records.has_consent(number, Channel.VOICE)
+    assert (await records.dnc_status(number)).org
+    assert await records.pool.fetchval(
+        "SELECT outcome FROM call_records WHERE call_id = $1", result.call_id) == "opted_out"
+
+
+async def test_failed_transfer_apologises_offers_a_number_and_is_recorded_failed(
+        settings: Settings, runtime: AgentRuntime, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    ask = await write_wav(runtime, "Can I talk to a person, please?", tmp_path / "ask.wav")
+    handler = GatewayAgent(to_front_desk(runtime))
+    async with (PjsuaPeer.start("udp", user="desk", auto_answer=486, log_dir=tmp_path,
+                                name="desk") as desk,
+                gateway(settings, desk.ports["udp"], handler, records, stir) as gw,
+                PjsuaPeer.start("udp", user="+15550100124", log_dir=tmp_path) as phone):
+        handle = await call_in(phone, gw, stir, "+15550100124")
+        await speak_when_agent_pauses(phone, handle, [ask], first_immediately=False)
+        await desk.wait_incoming(timeout=40)  # the front desk was rung, and was busy
+        heard = await phone.wait_audio(call=handle, frames=10, min_rms=300, timeout=40)
+        await phone.wait_state("DISCONNECTED", call=handle, timeout=60)  # our BYE, after it
+        result = await handler.next_outcome(wait_s=60)
+    assert heard > 0
+    assert result.kind is OutcomeKind.TRANSFER_FAILED, result
+    assert await records.pool.fetchval(
+        "SELECT outcome FROM call_records WHERE call_id = $1", result.call_id) \
+        == "transfer_failed"
+    said = [t for who, t in await records.call_transcript(result.call_id) if who == "agent"]
+    assert "could not reach" in said[-1]
+    assert "call us at" in said[-1]
+
+
+async def test_warm_transfer_gives_the_human_context_then_the_patient_with_div(
+        settings: Settings, runtime: AgentRuntime, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    ask = await write_wav(runtime, "Can I talk to a person, please?", tmp_path / "ask.wav")
+    handler = GatewayAgent(to_front_desk(runtime))
+    async with (PjsuaPeer.start("udp", user="desk", auto_answer=200, log_dir=tmp_path,
+                                name="desk") as desk,
+                gateway(settings, desk.ports["udp"], handler, records, stir) as gw,
+                PjsuaPeer.start("udp", user="+15550100124", log_dir=tmp_path) as phone):
+        handle = await call_in(phone, gw, stir, "+15550100124")
+        await speak_when_agent_pauses(phone, handle, [ask], first_immediately=False)
+        incoming = await desk.wait_incoming(timeout=40)
+        human = incoming["call"]
+        await desk.wait_media_active(call=human, timeout=10)
+        context_at = await desk.wait_audio(call=human, frames=10, min_rms=300, timeout=30)
+        await desk.wait_silence(call=human, frames=50, min_rms=300, since_t=context_at,
+                                timeout=60)
+        await phone.play_tone(1000, 2.0, call=handle)  # the patient, now with the human
+        patient = await desk.measure(call=human, frames=25, min_rms=300, timeout=20)
+        await desk.hangup(human)
+        await phone.wait_state("DISCONNECTED", call=handle, timeout=30)
+        result = await handler.next_outcome(wait_s=60)
+    msg = incoming["msg"]
+    context = re.search(r"^X-Transfer-Context:\s*(.+)$", msg, re.MULTILINE)
+    assert context is not None
+    assert "verified" in context.group(1)  # who / verified or not / why, redacted
+    assert "+15550100124" not in context.group(1)
+    identities = re.findall(r"^Identity:\s*(\S+)", msg, re.MULTILINE)
+    assert "div" in [ppt_of(i) for i in identities]  # off-net: RFC 8946 div PASSporT
+    assert abs(patient["freq"] - 1000) < 50
+    assert result.kind is OutcomeKind.TRANSFERRED, result
+
+
+async def test_length_budget_reached_mid_conversation_closes_and_records(
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    script = ["Hello?", "Yes, this is her, speaking.",
+              "Hold on, let me find it, I think it was March fifth, nineteen eighty.",
+              "Sorry, what was that again? Can you say that one more time?"] * 2
+    wavs = [await write_wav(runtime, t, tmp_path / f"l{i}.wav") for i, t in enumerate(script)]
+    handler = GatewayAgent(agent)
+    limit = 60.0  # the rule's figure (healthcare_exemption.max_call_seconds)
+    async with PjsuaPeer.start("udp", user="patient", auto_answer=200,  # noqa: SIM117
+                               log_dir=tmp_path) as phone:
+        async with gateway(settings, phone.ports["udp"], handler, records, stir) as gw:
+            call = await gw.dial(DialRequest(
+                to="+15550100123", from_number=CLINIC, trunk="demo", origid=str(uuid.uuid4()),
+                max_duration_s=limit, clearance=Clearance("allowed")))
+            assert isinstance(call, Call)
+            started = time.monotonic()
+            handle = phone.events("incoming")[-1]["call"]
+            running = asyncio.create_task(gw.run_outbound(call, {
+                "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
+                "appointment_id": "appt-1"}))
+            await phone.wait_media_active(call=handle, timeout=10)
+            await speak_when_agent_pauses(phone, handle, wavs, first_immediately=True,
+                                          until_hangup=True)
+            result = await asyncio.wait_for(running, timeout=120)
+            ended = time.monotonic() - started
+    assert result is not None
+    assert result.kind is OutcomeKind.LENGTH_LIMIT, result
+    assert ended < limit + 1
+    row = await records.pool.fetchrow(
+        "SELECT outcome FROM call_records WHERE call_id = $1", call.call_id)
+    assert row["outcome"] == "length_limit"
+    turns = await records.call_transcript(call.call_id)
+    assert any(who == "caller" for who, _ in turns)
+    assert turns[-1][0] == "agent"
+    assert "reached the time" in turns[-1][1]  # a closing, not a cut
+    actions = {r["action"] for r in await records.pool.fetch(
+        "SELECT action FROM audit_log WHERE record_id = $1", call.call_id)}
+    assert "call.length_budget" in actions
+    assert "call.length_limit" not in actions  # the carrier's hard cut never came
