@@ -17,14 +17,7 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from media.dtmf import (
-    DtmfEvent,
-    DtmfGap,
-    DtmfParseError,
-    DtmfReceiver,
-    DtmfSender,
-    tone_frames,
-)
+from media.dtmf import DtmfEvent, DtmfGap, DtmfParseError, DtmfReceiver, DtmfSender, tone_frames
 from media.framing import FRAME_SAMPLES, WIRE_SAMPLES
 from media.g711 import G711Codec
 from media.jitter import Gap, JitterBuffer

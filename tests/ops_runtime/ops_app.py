@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.health import ComponentHealth
 from carrier.plugin import AppointmentSource, CallContext, CallHandler, CallOutcome, OutcomeKind
@@ -50,6 +51,8 @@ class OpsApp:
     def __init__(self) -> None:
         self.handler: CallHandler = handler_for("-")
         self.appointments: AppointmentSource | None = None
+        # The calendar it reads is the agent's (its tables come with the agent's migrations).
+        self.migrations: Path | None = AGENT_MIGRATIONS
         self.greeting = "-"
 
     def _read(self, settings: Any) -> None:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.health import ComponentHealth
 from carrier.plugin import AppointmentSource, CallContext, CallOutcome, OutcomeKind
@@ -39,6 +40,8 @@ class NodeApp:
     def __init__(self) -> None:
         self.handler = handle
         self.appointments: AppointmentSource | None = None
+        # The calendar it reads is the agent's (its tables come with the agent's migrations).
+        self.migrations: Path | None = AGENT_MIGRATIONS
 
     async def start(self, settings: Any, records: Any, *, speech: bool = True) -> None:
         self.appointments = CalendarAppointments(records.pool)
