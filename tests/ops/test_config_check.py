@@ -128,7 +128,7 @@ def test_an_error_is_not_blamed_on_an_unrelated_variable(cfg: Path, tmp_path: Pa
 def test_a_region_typo_that_is_allowed_warns_and_strict_fails(cfg: Path, tmp_path: Path) -> None:
     trunks(TRUNK.replace("host: 127.0.0.1", "host: sip.example.com")
            .replace("region: local", "region: us-esat")
-           + "    numbers: [\"+15550100100\", \"+15550100101\"]\n")(cfg)
+           + "    numbers: [\"+15550100100\", \"+15550100101\", \"+15550100102\"]\n")(cfg)
     done = carrier("config", "check", "--json", config=cfg, cwd=tmp_path)
     assert done.code == 0, done.err
     doc = json.loads(done.out)
