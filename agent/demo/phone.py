@@ -140,7 +140,9 @@ class PatientPhone:
             self.call_id = sipcall.call_id
             answered = await sipcall.wait_answer(timeout=15)
             leg.accept(answered.response.body)
-            self.log = await ScriptedPatient(leg.media, self.tts).run(self.script)
+            patient = ScriptedPatient(leg.media, self.tts)
+            self.log = patient.log  # kept however the call ends
+            await patient.run(self.script)
             sipcall.hangup()
         finally:
             await leg.close()
@@ -156,7 +158,8 @@ class PatientPhone:
         try:
             sipcall.answer(leg.answer(sipcall.remote_sdp))
             patient = ScriptedPatient(leg.media, self.tts, answer_first=True)
-            self.log = await patient.run(self.script)
+            self.log = patient.log  # kept however the call ends (cut at a limit, a timeout)
+            await patient.run(self.script)
             with contextlib.suppress(TimeoutError):
                 await sipcall.wait_for(CallEnded, timeout=10)
         finally:
