@@ -26,8 +26,8 @@ def test_classify(seconds: float | None, text: str, verdict: AmdVerdict) -> None
 def test_redaction_keeps_organisation_and_provider_names() -> None:
     import datetime as dt  # noqa: PLC0415
 
-    from agent.handler import redact_keeping  # noqa: PLC0415
     from agent.redact import KnownIdentifiers  # noqa: PLC0415
+    from agent.transcript_text import redact_keeping  # noqa: PLC0415
 
     known = KnownIdentifiers(names=("Testa", "Patientson"), dob=dt.date(1980, 3, 5))
     text = ("This is Maple Grove Family Clinic for Testa: your visit with Dr. Ada Testwell, "
