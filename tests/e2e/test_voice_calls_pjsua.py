@@ -135,7 +135,9 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
                 "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
                 "appointment_id": "appt-1"}))
             await phone.wait_media_active(call=handle_, timeout=10)
-            await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True)
+            # The agent may confirm and hang up while the last line is still playing.
+            await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True,
+                                          until_hangup=True)
             result = await asyncio.wait_for(running, timeout=120)
         finally:
             await gw.close()
