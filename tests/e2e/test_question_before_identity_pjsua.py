@@ -59,7 +59,8 @@ async def test_question_answered_before_identity_over_sip(
                 "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
                 "appointment_id": "appt-1"}))
             await phone.wait_media_active(call=handle_, timeout=10)
-            await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True)
+            await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True,
+                                          until_hangup=True)
             result = await asyncio.wait_for(running, timeout=150)
         finally:
             await gw.close()
