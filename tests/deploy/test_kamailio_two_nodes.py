@@ -159,7 +159,7 @@ class Rig:
                 return
             if node.proc.poll() is not None:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # bounded poll of real outside processes (Kamailio, nodes)
         raise AssertionError(f"node {node.name} did not start:\n{tail(node.log)}")
 
     def kill(self, node: Node) -> None:
@@ -271,7 +271,7 @@ async def wait_outreach_done(db_url: str, count: int, within_s: float) -> None:
                 "SELECT count(*) FROM dialer_outreach WHERE dials > 0 AND state <> 'leased'")
             if done >= count:
                 return
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # bounded poll of real outside processes (Kamailio, nodes)
         rows = await conn.fetch("SELECT state, dials, outcome, last_rule FROM dialer_outreach")
         raise AssertionError(f"outreach not dialled in {within_s} s: {[dict(r) for r in rows]}")
     finally:
@@ -316,7 +316,7 @@ async def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) ->
         if not _free(port):
             return
         assert proc.poll() is None, tail(log)
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # bounded poll of real outside processes (Kamailio, nodes)
     raise AssertionError(f"kamailio did not listen:\n{tail(log)}")
 
 

@@ -39,7 +39,7 @@ async def _until(cond: Callable[[], bool], what: str, *, seconds: float = 60) ->
     for _ in range(int(seconds / 0.05)):
         if cond():
             return
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # bounded poll: the dialer loop against a real Postgres
     raise AssertionError(f"timed out waiting for {what}")
 
 
