@@ -192,6 +192,8 @@ async def test_length_budget_reached_mid_conversation_closes_and_records(
     assert any(who == "caller" for who, _ in turns)
     assert turns[-1][0] == "agent"
     assert "reached the time" in turns[-1][1]  # a closing, not a cut
+    # An audit row is durable once spooled (a slow write under load); replay it first.
+    assert await records.drain_spool()
     actions = {r["action"] for r in await records.pool.fetch(
         "SELECT action FROM audit_log WHERE record_id = $1", call.call_id)}
     assert "call.length_budget" in actions

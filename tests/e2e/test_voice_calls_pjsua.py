@@ -152,6 +152,8 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
     assert "[NAME]" in stored
     assert "Testa" not in stored
     assert "nineteen eighty" not in stored.lower()
+    # An audit row is durable once spooled (a slow write under load); replay it first.
+    assert await records.drain_spool()
     actions = {r["action"] for r in await records.pool.fetch(
         "SELECT action FROM audit_log WHERE record_id = $1", call.call_id)}
     assert {"stir.sign", "workflow.enter", "call.transcript_stored"} <= actions
