@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -96,8 +97,12 @@ def components(report: dict[str, object]) -> dict[str, dict[str, object]]:
 
 
 def scrape(node: Node) -> str:
-    url = f"http://127.0.0.1:{node.console_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    # The console speaks HTTPS with the self-signed loopback certificate serve made.
+    cert = node.data_dir / "console" / "tls" / "console-self-signed.pem"
+    tls = ssl.create_default_context(cafile=str(cert))
+    tls.check_hostname = False
+    url = f"https://127.0.0.1:{node.console_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5, context=tls) as resp:
         assert resp.headers["Content-Type"].startswith("text/plain")
         return resp.read().decode()
 

@@ -1,0 +1,8 @@
+"""The ``/api/v1`` routers, one module per area; every route declares its roles with
+:func:`carrier.console.auth.require`, so the role table test can read them all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
