@@ -61,6 +61,11 @@ class ConsoleContext:
     """``carrier.records.store.Records``: patients, consent, DNC, audit, calls."""
     live: LiveCalls | None = None
     campaigns: Campaigns | None = None
+    application: Any | None = None
+    """The hosted ``carrier.plugin.Application``: its appointment port (pages: coming
+    appointments, the figures' no-show rate) and its schedule feed (the CSV import)."""
+    trunk_links: Any | None = None
+    """``carrier.trunk_links.TrunkLinks``: registration and keepalive state (trunks page)."""
     operators: Any | None = None
     """``carrier.records.operators.Operators`` (defaults to one over ``records.pool``)."""
     sessions: Sessions = field(init=False)

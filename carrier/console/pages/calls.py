@@ -1,0 +1,212 @@
+"""Live calls (supervisor: hang up, transfer) and call records (search, CSV export).
+
+Live calls come from the console's read-only registry (``ctx.live``), numbers already
+masked; the table refreshes itself every two seconds (``/calls/live/rows``, background
+polling that does not keep the session alive). Call records come from
+``records.search_calls(CdrQuery)`` when the records facade has it; before that, from the
+call records as they are today (:func:`_basic_search`), and filters on columns not yet
+recorded are shown as such rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import importlib
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from carrier.console.live import mask_number
+from carrier.console.pages.common import console, day_start, guard, page, parse_day, records_of
+from carrier.console.roles import Operator
+from carrier.console.templating import render
+
+router = APIRouter(include_in_schema=False)
+LIVE, RECORDS = "/calls/live", "/calls"
+
+# Columns in display order; a column shows when the rows carry it.
+COLUMNS = ("call_id", "direction", "started_at", "answered_at", "ended_at", "duration_s",
+           "from_masked", "to_masked", "trunk", "sip_status", "hangup_cause", "codec",
+           "loss_pct", "jitter_ms", "attestation", "verstat", "amd", "workflow", "outcome",
+           "transfer_target", "gate_ref")
+FILTERS = ("outcome", "sip_status", "hangup_cause", "direction")
+MAX_ROWS = 1000
+
+
+def _live(request: Request) -> Any:
+    return console(request).live
+
+
+@router.get(LIVE)
+async def live_page(request: Request, op: Annotated[Operator, Depends(guard(LIVE))]
+                    ) -> Response:
+    live = _live(request)
+    rows = [] if live is None else live.snapshot()
+    return page(request, "calls_live.html", op, title="Live calls", calls=rows,
+                available=live is not None, message=request.query_params.get("done"))
+
+
+@router.get(LIVE + "/rows")
+async def live_rows(request: Request, op: Annotated[Operator, Depends(guard(LIVE))]
+                    ) -> Response:
+    live = _live(request)
+    rows = [] if live is None else live.snapshot()
+    return render(request, "calls_live_rows.html", operator=op, calls=rows)
+
+
+@router.post(LIVE + "/{call_id}/hangup")
+async def hangup(request: Request, call_id: str,
+                 op: Annotated[Operator, Depends(guard(LIVE))]) -> Response:
+    live = _live(request)
+    ok = live is not None and await live.hangup(call_id, "supervisor")
+    await console(request).audit(op.actor, "call.hangup", ("call", call_id), "supervisor",
+                                 {"ok": bool(ok)})
+    return RedirectResponse(f"{LIVE}?done={'hung+up' if ok else 'call+not+found'}", 303)
+
+
+@router.post(LIVE + "/{call_id}/transfer")
+async def transfer(request: Request, call_id: str, target: Annotated[str, Form()],
+                   op: Annotated[Operator, Depends(guard(LIVE))]) -> Response:
+    live = _live(request)
+    target = target.strip()
+    ok = bool(target) and live is not None and await live.transfer(call_id, target)
+    await console(request).audit(op.actor, "call.transfer_request", ("call", call_id),
+                                 "supervisor", {"ok": bool(ok)})
+    return RedirectResponse(f"{LIVE}?done={'transferred' if ok else 'transfer+failed'}", 303)
+
+
+# ---- call records ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CallFilter:
+    start: dt.date
+    end: dt.date  # inclusive
+    number: str = ""
+    outcome: str = ""
+    sip_status: str = ""
+    hangup_cause: str = ""
+    direction: str = ""
+
+    @classmethod
+    def from_query(cls, q: Mapping[str, str], today: dt.date) -> CallFilter:
+        end = parse_day(q.get("end"), today)
+        return cls(parse_day(q.get("start"), end - dt.timedelta(days=7)), end,
+                   **{k: (q.get(k) or "").strip()[:64] for k in ("number", *FILTERS)})
+
+
+def _row(item: Any) -> dict[str, Any]:
+    row = dataclasses.asdict(item) if dataclasses.is_dataclass(item) else dict(item)
+    for side, key in (("from", "from_masked"), ("to", "to_masked")):
+        number = row.pop(f"{side}_number", None)
+        if number and key not in row:
+            row[key] = mask_number(str(number))
+    if "duration_s" not in row and row.get("ended_at") and row.get("started_at"):
+        row["duration_s"] = round((row["ended_at"] - row["started_at"]).total_seconds(), 1)
+    return row
+
+
+async def _search(records: Any, f: CallFilter, actor: str) -> tuple[list[dict[str, Any]],
+                                                                     list[str]]:
+    """Rows and the filters that could not be applied (columns not recorded)."""
+    search = getattr(records, "search_calls", None)
+    query_type = _cdr_query()
+    if search is not None and query_type is not None:
+        names = {fl.name for fl in dataclasses.fields(query_type)}
+        wanted = {"start": day_start(f.start), "end": day_start(f.end + dt.timedelta(days=1)),
+                  "number": f.number or None, "limit": MAX_ROWS,
+                  **{k: (getattr(f, k) or None) for k in FILTERS}}
+        if "sip_status" in names and f.sip_status:
+            wanted["sip_status"] = int(f.sip_status) if f.sip_status.isdigit() else None
+        unused = [k for k, v in wanted.items() if v and k not in names and k != "limit"]
+        got = await search(query_type(**{k: v for k, v in wanted.items() if k in names}))
+        return [_row(r) for r in got], unused
+    return await _basic_search(records, f, actor)
+
+
+def _cdr_query() -> Any:
+    for module in ("carrier.records.store", "carrier.records.calls", "carrier.records.cdr"):
+        try:
+            found = getattr(importlib.import_module(module), "CdrQuery", None)
+        except ImportError:
+            continue
+        if found is not None:
+            return found
+    return None
+
+
+async def _basic_search(records: Any, f: CallFilter, actor: str
+                        ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Today's call records (no SIP status or hangup cause recorded yet)."""
+    patient_ids: list[str] | None = None
+    if f.number:
+        found = await records.find_patients_by_phone(f.number, actor=actor,
+                                                     reason="call records search")
+        patient_ids = [str(p.id) for p in found]
+    rows = await records.pool.fetch(
+        "SELECT call_id, direction, started_at, ended_at, workflow, outcome, stir_status,"
+        " verstat, amd FROM call_records WHERE started_at >= $1 AND started_at < $2"
+        " AND ($3::text = '' OR outcome = $3) AND ($4::text = '' OR direction = $4)"
+        " AND ($5::text[] IS NULL OR patient_id = ANY($5::text[]))"
+        " ORDER BY started_at DESC LIMIT $6",
+        day_start(f.start), day_start(f.end + dt.timedelta(days=1)), f.outcome, f.direction,
+        patient_ids, MAX_ROWS)
+    unused = [k for k in ("sip_status", "hangup_cause") if getattr(f, k)]
+    return [_row(r) for r in rows], unused
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    present = {k for r in rows for k, v in r.items() if v is not None}
+    return [c for c in COLUMNS if c in present] or ["call_id", "direction", "started_at",
+                                                    "outcome"]
+
+
+@router.get(RECORDS)
+async def records_page(request: Request, op: Annotated[Operator, Depends(guard(RECORDS))]
+                       ) -> Response:
+    ctx = console(request)
+    f = CallFilter.from_query(request.query_params, ctx.now().date())
+    rows, unused = await _search(records_of(request), f, op.actor)
+    await ctx.audit(op.actor, "call_records.view", ("call_records", "search"), "operator",
+                    {"rows": len(rows)})
+    csv_link = RECORDS + ".csv?" + str(request.query_params)
+    return page(request, "calls.html", op, title="Call records", rows=rows, f=f,
+                columns=_columns(rows), unused=unused, csv_link=csv_link,
+                limit=MAX_ROWS)
+
+
+@router.get(RECORDS + ".csv")
+async def records_csv(request: Request, op: Annotated[Operator, Depends(guard(RECORDS))]
+                      ) -> Response:
+    ctx = console(request)
+    f = CallFilter.from_query(request.query_params, ctx.now().date())
+    rows, _ = await _search(records_of(request), f, op.actor)
+    columns = _columns(rows)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow(["" if r.get(c) is None else _cell(r[c]) for c in columns])
+    await ctx.audit(op.actor, "call_records.export", ("call_records", "csv"), "operator",
+                    {"rows": len(rows)})
+    name = f"calls-{f.start.isoformat()}-{f.end.isoformat()}.csv"
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+_PLAIN = re.compile(r"[+-]?[0-9*.]+")
+
+
+def _cell(value: Any) -> str:
+    text = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+    # A cell a spreadsheet would run as a formula is quoted (CSV injection); numbers and
+    # masked numbers are left alone.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN.fullmatch(text):
+        return "'" + text
+    return text
