@@ -240,7 +240,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
     gateway = stack.gateway
     console = ConsoleContext(settings, health=stack.health, records=stack.records,
                              live=GatewayLiveCalls(gateway),
-                             campaigns=OutreachStore(stack.records.pool))
+                             campaigns=OutreachStore(stack.records.pool),
+                             appointments=stack.application.appointments)
     async with (serve_console(console, settings.console.bind_host, settings.console.port,
                               tls=console_tls_files(settings)) as port,
                 asyncio.TaskGroup() as tasks):

@@ -35,6 +35,7 @@ from carrier.console.live import LiveCalls
 from carrier.console.problems import Problem
 from carrier.console.sessions import Sessions
 from carrier.health import Health, render
+from carrier.plugin import AppointmentSource
 from carrier.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -61,6 +62,8 @@ class ConsoleContext:
     """``carrier.records.store.Records``: patients, consent, DNC, audit, calls."""
     live: LiveCalls | None = None
     campaigns: Campaigns | None = None
+    appointments: AppointmentSource | None = None
+    """The hosted application's appointments (``Application.appointments``)."""
     operators: Any | None = None
     """``carrier.records.operators.Operators`` (defaults to one over ``records.pool``)."""
     sessions: Sessions = field(init=False)
