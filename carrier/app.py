@@ -241,6 +241,7 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
     console = ConsoleContext(settings, health=stack.health, records=stack.records,
                              live=GatewayLiveCalls(gateway),
                              campaigns=OutreachStore(stack.records.pool),
+                             appointments=stack.application.appointments,
                              application=stack.application, trunk_links=stack.links)
     async with (serve_console(console, settings.console.bind_host, settings.console.port,
                               tls=console_tls_files(settings)) as port,

@@ -35,6 +35,7 @@ from carrier.console.live import LiveCalls
 from carrier.console.problems import Problem
 from carrier.console.sessions import Sessions
 from carrier.health import Health, render
+from carrier.plugin import AppointmentSource
 from carrier.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -61,9 +62,11 @@ class ConsoleContext:
     """``carrier.records.store.Records``: patients, consent, DNC, audit, calls."""
     live: LiveCalls | None = None
     campaigns: Campaigns | None = None
+    appointments: AppointmentSource | None = None
+    """The hosted application's appointments (``Application.appointments``)."""
     application: Any | None = None
-    """The hosted ``carrier.plugin.Application``: its appointment port (pages: coming
-    appointments, the figures' no-show rate) and its schedule feed (the CSV import)."""
+    """The hosted ``carrier.plugin.Application`` (pages: its schedule feed for the CSV
+    import, when it takes one)."""
     trunk_links: Any | None = None
     """``carrier.trunk_links.TrunkLinks``: registration and keepalive state (trunks page)."""
     operators: Any | None = None

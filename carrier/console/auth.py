@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 BACKGROUND_HEADER = "X-Carrier-Background"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REVALIDATE = timedelta(seconds=30)
+"""How often a session re-reads its account: one disabled or reset by ``carrier user`` in
+another process loses its sessions within this time."""
 HASHER = PasswordHasher()  # Argon2id, the library's (RFC 9106) parameters
 _DUMMY: list[str] = []  # a hash to verify against for unknown names (same cost)
 
@@ -64,6 +68,11 @@ class Refusal:
         if self.reason is RefusalReason.LOCKED:
             return "Too many failed sign-ins: this account is locked for a while."
         return "Sign-in refused: check the name, password and code."
+
+
+def _mfa_tag(secret: str | None) -> str:
+    """Which TOTP secret a session signed in with, without keeping the secret."""
+    return hashlib.sha256((secret or "").encode()).hexdigest()
 
 
 def hash_password(password: str) -> str:
@@ -124,6 +133,7 @@ async def login(ctx: ConsoleContext, name: str, password: str, totp: str) -> Ses
     await ops.login_succeeded(account.id, now, totp_step=step)
     operator = Operator(account.id, account.name, role)
     session = ctx.sessions.open(operator, now)
+    session.mfa = _mfa_tag(account.totp_secret)
     await ctx.audit(operator.actor, "console.login", ("operator", account.id), "sign-in",
                     {"role": role.value})
     return session
@@ -133,6 +143,26 @@ def current_session(request: Request) -> Session | None:
     ctx: ConsoleContext = request.app.state.console
     touch = request.headers.get(BACKGROUND_HEADER) != "1"
     return ctx.sessions.get(request.cookies.get(COOKIE), ctx.now(), touch=touch)
+
+
+async def _live_session(request: Request) -> Session | None:
+    """The request's session, if its account is still enabled with the same role and MFA
+    secret (re-read every ``REVALIDATE``)."""
+    session = current_session(request)
+    if session is None:
+        return None
+    ctx: ConsoleContext = request.app.state.console
+    now = ctx.now()
+    if now - session.checked < REVALIDATE or ctx.operators is None:
+        return session
+    account = await ctx.operators.find(session.operator.name)
+    if (account is None or account.disabled or account.id != session.operator.id
+            or account.role != session.operator.role.value
+            or _mfa_tag(account.totp_secret) != session.mfa):
+        ctx.sessions.close_operator(session.operator.id)
+        return None
+    session.checked = now
+    return session
 
 
 def csrf_token(request: Request) -> str:
@@ -165,7 +195,7 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> Operator:
-        session = current_session(request)
+        session = await _live_session(request)
         if session is None:
             raise Problem(401, "sign in at /login first")
         if session.operator.role not in allowed:
@@ -197,7 +227,7 @@ def page_operator(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> Operator:
-        session = current_session(request)
+        session = await _live_session(request)
         if session is None:
             raise LoginRedirect(request.url.path)
         if session.operator.role not in allowed:

@@ -10,7 +10,7 @@ activity, so an open page left alone still logs off. Every session also ends aft
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from carrier.console.roles import Operator
@@ -25,6 +25,10 @@ class Session:
     csrf: str
     created: datetime
     last_seen: datetime
+    checked: datetime
+    """When the account was last found still enabled (see ``auth.REVALIDATE``)."""
+    mfa: str = field(default="", repr=False)
+    """A digest of the account's TOTP secret at sign-in: a reset ends the session."""
 
 
 class Sessions:
@@ -35,7 +39,7 @@ class Sessions:
     def open(self, operator: Operator, now: datetime) -> Session:
         self._expire(now)
         session = Session(secrets.token_urlsafe(32), operator, secrets.token_urlsafe(32),
-                          now, now)
+                          now, now, now)
         self._by_token[session.token] = session
         return session
 

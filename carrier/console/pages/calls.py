@@ -26,6 +26,7 @@ from carrier.console.live import mask_number
 from carrier.console.pages.common import console, day_start, guard, page, parse_day, records_of
 from carrier.console.roles import Operator
 from carrier.console.templating import render
+from carrier.records.call_search import CallSearch, search_call_records
 
 router = APIRouter(include_in_schema=False)
 LIVE, RECORDS = "/calls/live", "/calls"
@@ -145,18 +146,14 @@ async def _basic_search(records: Any, f: CallFilter, actor: str
                         ) -> tuple[list[dict[str, Any]], list[str]]:
     """Today's call records (no SIP status or hangup cause recorded yet)."""
     patient_ids: list[str] | None = None
-    if f.number:
+    if f.number:  # a PHI lookup: audited by the records facade
         found = await records.find_patients_by_phone(f.number, actor=actor,
                                                      reason="call records search")
         patient_ids = [str(p.id) for p in found]
-    rows = await records.pool.fetch(
-        "SELECT call_id, direction, started_at, ended_at, workflow, outcome, stir_status,"
-        " verstat, amd FROM call_records WHERE started_at >= $1 AND started_at < $2"
-        " AND ($3::text = '' OR outcome = $3) AND ($4::text = '' OR direction = $4)"
-        " AND ($5::text[] IS NULL OR patient_id = ANY($5::text[]))"
-        " ORDER BY started_at DESC LIMIT $6",
-        day_start(f.start), day_start(f.end + dt.timedelta(days=1)), f.outcome, f.direction,
-        patient_ids, MAX_ROWS)
+    rows = await search_call_records(records, CallSearch(
+        start=day_start(f.start), end=day_start(f.end + dt.timedelta(days=1)),
+        direction=f.direction or None, outcome=f.outcome or None, patient_ids=patient_ids,
+        limit=MAX_ROWS))
     unused = [k for k in ("sip_status", "hangup_cause") if getattr(f, k)]
     return [_row(r) for r in rows], unused
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -70,8 +70,7 @@ async def figures_page(request: Request, op: Annotated[Operator, Depends(guard(P
     except ValueError:
         weeks = 12
     now = ctx.now()
-    app: Any = getattr(ctx, "application", None)
-    reader = FigureReader(records_of(request).pool, getattr(app, "appointments", None))
+    reader = FigureReader(records_of(request).pool, ctx.appointments)
     figures = await reader.read(now.date() - dt.timedelta(weeks=weeks - 1), now,
                                 reply_latency(metrics.REGISTRY.collect()))
     return page(request, "figures.html", op, title="The clinic's figures", weeks=weeks,

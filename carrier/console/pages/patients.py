@@ -33,8 +33,7 @@ def _application(request: Request) -> Any:
 
 
 async def _upcoming(request: Request) -> list[Any]:
-    app = _application(request)
-    source = getattr(app, "appointments", None)
+    source = console(request).appointments
     if source is None:
         return []
     return list(await source.upcoming(console(request).now(), HORIZON))
@@ -50,7 +49,7 @@ async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(
             phone, actor=op.actor, reason="console lookup (scheduling)")
     return page(request, "patients.html", op, title="Patients and appointments",
                 phone=phone, found=found, upcoming=await _upcoming(request),
-                has_calendar=getattr(_application(request), "appointments", None) is not None)
+                has_calendar=console(request).appointments is not None)
 
 
 def _feed(request: Request) -> Any:
@@ -78,7 +77,7 @@ async def import_csv(request: Request, file: UploadFile,
                     title="Patients and appointments", phone="", found=None,
                     upcoming=await _upcoming(request), problems=problems,
                     error=refused or f"{len(problems)} problem(s): nothing was loaded.",
-                    has_calendar=feed is not None)
+                    has_calendar=console(request).appointments is not None)
     patients, appointments = await _load(request, rows, feed, op)
     await ctx.audit(op.actor, "schedule.import", ("schedule_import", SOURCE), "operator",
                     {"patients": patients, "appointments": appointments})
@@ -86,7 +85,7 @@ async def import_csv(request: Request, file: UploadFile,
                 found=None, upcoming=await _upcoming(request),
                 message=f"Loaded {len(rows)} row(s): {patients} new patient(s), "
                         f"{appointments} appointment(s).",
-                has_calendar=feed is not None)
+                has_calendar=console(request).appointments is not None)
 
 
 async def _load(request: Request, rows: list[Row], feed: Any, op: Operator
