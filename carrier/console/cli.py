@@ -70,7 +70,7 @@ def _add(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise OperatorError(str(exc)) from None
         await records.audit(args.actor, "operator.add", ("operator", issued.id), "operator",
-                            {"name": issued.name, "role": issued.role})
+                            {"operator": issued.name, "role": issued.role})
         return issued
 
     issued = _run(with_records(args, go))
@@ -114,7 +114,7 @@ def _disable(args: argparse.Namespace) -> int:
         except NoSuchOperator:
             raise OperatorError(f"no operator named {args.name!r}") from None
         await records.audit(args.actor, "operator.disable", ("operator", account.id),
-                            "operator", {"name": account.name})
+                            "operator", {"operator": account.name})
         return account
 
     _run(with_records(args, go))
@@ -129,7 +129,7 @@ def _reset_mfa(args: argparse.Namespace) -> int:
         except NoSuchOperator:
             raise OperatorError(f"no operator named {args.name!r}") from None
         await records.audit(args.actor, "operator.reset_mfa", ("operator", issued.id),
-                            "operator", {"name": issued.name})
+                            "operator", {"operator": issued.name})
         return issued
 
     issued = _run(with_records(args, go))

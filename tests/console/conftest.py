@@ -65,6 +65,20 @@ class StubLive:
         return call_id in self.calls
 
 
+class StubAppointments:
+    """The application's appointment port with nothing booked (the agent's own calendar
+    is tested with the agent)."""
+
+    async def upcoming(self, now: dt.datetime, horizon: dt.timedelta) -> list[Any]:
+        return []
+
+    async def missed_since(self, since: dt.datetime) -> list[Any]:
+        return []
+
+    async def state(self, appointment_id: str) -> None:
+        return None
+
+
 def settings(tmp_path: Any, **console: Any) -> Settings:
     return Settings(data_dir=str(tmp_path), console=ConsoleSettings(**console))
 
@@ -92,7 +106,8 @@ def console_settings(tmp_path: Any) -> Settings:
 async def console(records: Records, clock: Clock, console_settings: Settings
                   ) -> ConsoleContext:
     return ConsoleContext(console_settings, records=records, live=StubLive(),
-                          campaigns=OutreachStore(records.pool), now=clock)
+                          campaigns=OutreachStore(records.pool),
+                          appointments=StubAppointments(), now=clock)
 
 
 @pytest.fixture

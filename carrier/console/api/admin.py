@@ -70,7 +70,7 @@ async def add_operator(request: Request, body: NewOperator, op: Admin) -> Issued
     except ValueError as exc:
         raise Problem(422, str(exc)) from None
     await ctx.audit(op.actor, "operator.add", ("operator", issued.id), "console",
-                    {"name": issued.name, "role": issued.role})
+                    {"operator": issued.name, "role": issued.role})
     return IssuedOut(name=issued.name, role=issued.role, one_time_password=issued.password,
                      totp_uri=issued.totp_uri)
 
@@ -86,7 +86,7 @@ async def disable_operator(request: Request, name: Name, op: Admin) -> OperatorO
         raise Problem(404, "no such operator") from None
     ctx.sessions.close_operator(account.id)
     await ctx.audit(op.actor, "operator.disable", ("operator", account.id), "console",
-                    {"name": name})
+                    {"operator": name})
     return OperatorOut(name=name, role=account.role, state="disabled",
                        last_login_at=account.last_login_at)
 
@@ -100,7 +100,7 @@ async def reset_mfa(request: Request, name: Name, op: Admin) -> IssuedOut:
         raise Problem(404, "no such operator") from None
     ctx.sessions.close_operator(issued.id)
     await ctx.audit(op.actor, "operator.reset_mfa", ("operator", issued.id), "console",
-                    {"name": name})
+                    {"operator": name})
     return IssuedOut(name=issued.name, role=issued.role, one_time_password=issued.password,
                      totp_uri=issued.totp_uri)
 
