@@ -30,7 +30,9 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
 
 from carrier.plugin import AppointmentFact, AppointmentSource, AppointmentState, OutcomeKind
 
@@ -197,18 +199,7 @@ class Latency:
     p95: float | None
 
 
-class _Sample(Protocol):
-    name: str
-    labels: Mapping[str, str]
-    value: float
-
-
-class _Family(Protocol):
-    name: str
-    samples: Sequence[_Sample]
-
-
-def reply_latency(families: Iterable[_Family], name: str = "carrier_reply_latency_seconds"
+def reply_latency(families: Iterable[Metric], name: str = "carrier_reply_latency_seconds"
                   ) -> Latency:
     """p50/p95 of the reply-latency histogram from a registry's ``collect()``."""
     buckets: list[tuple[float, float]] = []

@@ -22,7 +22,7 @@ import datetime as dt
 import io
 import re
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import phonenumbers
@@ -82,7 +82,7 @@ def _phone(text: str, region: str) -> str | None:
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
-    if phonenumbers.region_code_for_country_code(number.country_code) != region:
+    if phonenumbers.region_code_for_country_code(number.country_code or 0) != region:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -163,16 +163,7 @@ def _appointment(cells: dict[str, str], bad: Callable[[str, str], None]
                        cells.get("provider") or "unassigned")
 
 
-def check(data: bytes, *, today: dt.date, region: str = "US"
-          ) -> tuple[list[Row], list[Problem]]:
-    """Every row, or every problem (then no rows)."""
-    if len(data) > MAX_BYTES:
-        return [], [Problem(0, "", f"larger than {MAX_BYTES // (1024 * 1024)} MB")]
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return [], [Problem(0, "", "not UTF-8 text")]
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _header(reader: Iterator[list[str]]) -> tuple[list[str], list[Problem]]:
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
@@ -184,6 +175,20 @@ def check(data: bytes, *, today: dt.date, region: str = "US"
                  if c not in REQUIRED + OPTIONAL]
     problems += [Problem(1, c, "column named twice") for c in sorted(set(header))
                  if header.count(c) > 1]
+    return header, problems
+
+
+def check(data: bytes, *, today: dt.date, region: str = "US"
+          ) -> tuple[list[Row], list[Problem]]:
+    """Every row, or every problem (then no rows)."""
+    if len(data) > MAX_BYTES:
+        return [], [Problem(0, "", f"larger than {MAX_BYTES // (1024 * 1024)} MB")]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [Problem(0, "", "not UTF-8 text")]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header, problems = _header(reader)
     if problems:
         return [], problems
     rows: list[Row] = []

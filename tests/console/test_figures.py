@@ -53,7 +53,8 @@ def test_no_show_split_by_reminder_and_week() -> None:
     assert [r.week for r in rows] == [MON, MON + dt.timedelta(7), MON + dt.timedelta(14)]
     w1, w2, w3 = rows
     assert (w1.not_reminded, w1.not_reminded_missed, w1.reminded) == (4, 2, 0)
-    assert w1.not_reminded_rate == 0.5 and w1.reminded_rate is None
+    assert w1.not_reminded_rate == 0.5
+    assert w1.reminded_rate is None
     assert (w2.reminded, w2.reminded_missed, w2.not_reminded, w2.not_reminded_missed) == (
         3, 1, 1, 1)
     assert w2.reminded_rate == pytest.approx(1 / 3)

@@ -103,7 +103,8 @@ class CallFilter:
 
 
 def _row(item: Any) -> dict[str, Any]:
-    row = dataclasses.asdict(item) if dataclasses.is_dataclass(item) else dict(item)
+    row = (dataclasses.asdict(item)
+           if dataclasses.is_dataclass(item) and not isinstance(item, type) else dict(item))
     for side, key in (("from", "from_masked"), ("to", "to_masked")):
         number = row.pop(f"{side}_number", None)
         if number and key not in row:

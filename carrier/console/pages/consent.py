@@ -48,21 +48,23 @@ async def lookup(request: Request, phone: Annotated[str, Form(max_length=32)],
 
 
 @router.post(PATH + "/{verb}")
-async def change(request: Request, verb: str, phone: Annotated[str, Form(max_length=32)],
-                 op: Annotated[Operator, Depends(guard(PATH))],
+async def change(request: Request, verb: str,
+                 op: Annotated[Operator, Depends(guard(PATH))], *,
+                 phone: Annotated[str, Form(max_length=32)],
                  patient_id: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "",
                  kind: Annotated[str, Form()] = "all",
                  evidence_ref: Annotated[str, Form(max_length=200)] = "") -> Response:
     records = records_of(request)
     phone = phone.strip()
+    if verb != "dnc" and not evidence_ref.strip():
+        return await _show(request, op, phone, error="Not recorded: the evidence reference"
+                           " is missing.", status_code=422)
     try:
         if verb == "dnc":
             await records.dnc_add(phone, source="console", actor=op.actor,
                                   reason="operator request")
             return await _show(request, op, phone, message="Added to the do-not-call list.")
         pid = UUID(patient_id)
-        if not evidence_ref.strip():
-            raise ValueError("evidence reference missing")
         if verb == "grant":
             await records.consent_grant(pid, Channel(channel), ConsentKind(kind),
                                         source="console", evidence_ref=evidence_ref.strip(),
