@@ -7,7 +7,10 @@ import datetime as dt
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
+from agent.scheduling.outreach import CalendarAppointments
 from carrier.console.figures import (
+    FigureReader,
+    Latency,
     completion_by_workflow,
     first_reminder_week,
     histogram_quantile,
@@ -120,3 +123,67 @@ def test_reply_latency_from_a_real_registry() -> None:
     assert got.p50 == pytest.approx(0.25 + 0.25 * 3 / 3)
     assert got.p95 == pytest.approx(1.0)  # in +Inf: the highest finite bound
     assert reply_latency(CollectorRegistry().collect()).p50 is None
+
+
+# ---- the reader, on a real database --------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 18, 12, tzinfo=UTC)
+
+
+async def _seed(records) -> None:  # type: ignore[no-untyped-def]
+    pool = records.pool
+    await pool.execute("INSERT INTO sched_providers (id, name) VALUES ('dr', 'Dr Synthetic')")
+    appts = [("a1", at(3), "missed"), ("a2", at(4), "completed"), ("a3", at(10), "missed"),
+             ("a4", at(11), "confirmed"), ("a5", at(12), "completed")]
+    for aid, start, status in appts:
+        await pool.execute(
+            "INSERT INTO sched_appointments (id, patient_id, provider_id, start_at, end_at,"
+            " status, updated_at) VALUES ($1, 'p', 'dr', $2, $3, $4, $2)",
+            aid, start, start + dt.timedelta(minutes=30), status)
+    await pool.execute("INSERT INTO dialer_campaigns (id, purpose) VALUES"
+                       " ('rem', 'appointment_reminder'), ('ns', 'no_show')")
+    for oid, (campaign, aid, outcome) in enumerate(
+            [("rem", "a3", "no_answer"), ("rem", "a4", "answered"), ("rem", "a5", "machine"),
+             ("ns", "a1", "busy")], start=1):
+        await pool.execute(
+            "INSERT INTO dialer_outreach (id, campaign_id, appointment_id, patient_id, purpose,"
+            " label, due_at, not_after) VALUES ($1, $2, $3, 'p', $4, 'x', $5, $5)",
+            oid, campaign, aid, "appointment_reminder" if campaign == "rem" else "no_show",
+            at(9))
+        await pool.execute(
+            "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
+            " lease_token, outcome) VALUES ($1, 'p', 's', $2, true, 'ok', gen_random_uuid(), $3)",
+            oid, at(9), outcome)
+    await pool.execute(
+        "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
+        " lease_token) VALUES (1, 'p', 's', $1, false, 'calling_window', gen_random_uuid())",
+        at(9))
+    calls = [("c1", "outbound", "reminder", "confirmed"), ("c2", "inbound", "intake",
+             "transferred"), ("c3", "inbound", "intake", "abandoned"),
+             ("c4", "inbound", "intake", "completed")]
+    for cid, direction, workflow, outcome in calls:
+        await pool.execute(
+            "INSERT INTO call_records (call_id, direction, workflow, patient_id, started_at,"
+            " ended_at, outcome) VALUES ($1, $2, $3, 'p', $4, $4, $5)",
+            cid, direction, workflow, at(9), outcome)
+    await records.audit("agent", "staff_task.created", ("staff_task", "1"), "refill_request",
+                        at=at(9))
+    await records.drain_spool()
+
+
+@pytest.mark.postgres
+async def test_the_reader_on_a_real_database(records) -> None:  # type: ignore[no-untyped-def]
+    await _seed(records)
+    reader = FigureReader(records.pool, CalendarAppointments(records.pool))
+    f = await reader.read(MON, NOW, Latency(0, None, None))
+    w1, w2, w3 = f.no_show
+    assert (w1.not_reminded, w1.not_reminded_missed, w1.reminded) == (2, 1, 0)
+    assert (w2.reminded, w2.reminded_missed, w2.not_reminded) == (3, 1, 0)
+    assert w3.reminded + w3.not_reminded == 0
+    week2 = MON + dt.timedelta(7)
+    assert f.reminder_outcomes[week2] == {"confirmed": 1, "rescheduled": 0, "cancelled": 0,
+                                          "no answer": 1, "machine": 1, "opted out": 0}
+    assert {c.workflow: (c.calls, c.completed) for c in f.completion} == {
+        "intake": (3, 2), "reminder": (1, 1)}
+    iv = {r.week: (r.calls, r.transfers, r.callbacks) for r in f.intervention}
+    assert iv[week2] == (4, 1, 1)
