@@ -159,8 +159,8 @@ def line_chart(labels: Sequence[str], series: Sequence[Series], *, title: str,
     if marker is not None and 0 <= marker < len(labels):
         x = _n(f.band(marker)[0])
         parts.append(f'<line class="marker" x1="{x}" y1="{f.y1}" x2="{x}" y2="{f.y0}"/>')
-        parts.append(f'<text class="marker-text" x="{x}" y="{f.y1 - 4}">'
-                     f'{escape(marker_text)}</text>')
+        parts.append(f'<text class="marker-text" x="{_n(f.band(marker)[0] + 4)}"'
+                     f' y="{f.y1 + 10}">{escape(marker_text)}</text>')
     for k, s in enumerate(series):
         runs: list[list[str]] = [[]]
         for i, v in enumerate(s.values):

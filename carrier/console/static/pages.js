@@ -7,6 +7,12 @@
     var url = el.getAttribute("data-refresh");
     var every = parseInt(el.getAttribute("data-every") || "2000", 10);
     function tick() {
+      var active = document.activeElement;
+      if (active && active !== document.body && el.contains(active)) {
+        // the operator is typing into this part (a transfer target): leave it alone
+        window.setTimeout(tick, every);
+        return;
+      }
       fetch(url, { credentials: "same-origin", headers: { "X-Carrier-Background": "1" } })
         .then(function (r) {
           if (r.status === 401 || r.redirected) { window.location = "/login"; return null; }
