@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from agent.scheduling.outreach import CalendarAppointments
 from carrier.console.app import ConsoleContext
 from carrier.console.pages.common import PAGES
 from carrier.records.calls import CallRecord
@@ -227,3 +228,24 @@ async def test_trunks_page_lists_the_configured_trunks(
     r = await s.client.get("/trunks")
     assert 'id="trunk-carrier-a"' in r.text
     assert "192.0.2.10:5060" in r.text
+
+
+async def test_patient_lookup_and_the_coming_appointments(console: ConsoleContext,
+                                                          signin: SignIn, clock: Clock) -> None:
+    pid = await console.records.add_patient("Dee Synthetic", PHONE, actor="test",
+                                            reason="fixture", member_id="SYN-77")
+    pool = console.records.pool
+    await pool.execute("INSERT INTO sched_providers (id, name) VALUES ('dr', 'Dr Synthetic')")
+    start = clock() + dt.timedelta(days=2)
+    await pool.execute(
+        "INSERT INTO sched_appointments (id, patient_id, provider_id, start_at, end_at, status,"
+        " updated_at) VALUES ('ap-1', $1, 'dr', $2, $3, 'booked', $2)",
+        str(pid), start, start + dt.timedelta(minutes=30))
+    console.appointments = CalendarAppointments(pool)
+    s = await signin("scheduler")
+    r = await s.client.get("/patients", params={"phone": PHONE})
+    assert "Dee Synthetic" in r.text
+    assert "SYN-77" in r.text
+    assert "<td>ap-1</td>" in r.text
+    assert "<td>open</td>" in r.text
+    assert "patient.lookup" in await actions(console, "patient.")
