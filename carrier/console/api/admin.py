@@ -75,7 +75,8 @@ async def add_operator(request: Request, body: NewOperator, op: Admin) -> Issued
                      totp_uri=issued.totp_uri)
 
 
-@router.post("/operators/{name}/disable", response_model=OperatorOut, responses=NOT_FOUND)
+@router.post("/operators/{name}/disable", response_model=OperatorOut,
+             responses={**NOT_FOUND, 409: ERRORS[401]})
 async def disable_operator(request: Request, name: Name, op: Admin) -> OperatorOut:
     ctx = context(request)
     if name == op.name:

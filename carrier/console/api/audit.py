@@ -91,7 +91,8 @@ async def export(request: Request, body: ExportRange, op: Reader) -> Response:
 
 @router.post("/audit/verify", response_model=BundleCheck, responses=ERRORS,
              openapi_extra={"requestBody": {"required": True, "content": {
-                 BUNDLE_TYPE: {"schema": {"type": "string"}}}}})
+                 "application/octet-stream": {"schema": {"type": "string",
+                                                         "format": "binary"}}}}})
 async def verify(request: Request, op: Reader) -> BundleCheck:
     """Check an exported bundle (the request body) offline: its signature, hashes and
     order, against the console's own audit signing key."""
