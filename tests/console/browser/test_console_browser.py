@@ -25,22 +25,28 @@ from tests.ops_runtime.rig import CALLER, Node
 pytestmark = [pytest.mark.postgres, pytest.mark.peer, needs_browser, pytest.mark.timeout(240)]
 
 
+def el(page: Any, element_id: str, limit: float = 20) -> Any:
+    """The element, once the page that has it is there (navigation is asynchronous)."""
+    return WebDriverWait(page, limit).until(
+        ec.presence_of_element_located((By.ID, element_id)))
+
+
 def url(node: Node, path: str) -> str:
     return f"https://127.0.0.1:{node.console_port}{path}"
 
 
 def sign_in(page: Any, node: Node, who: Account, next_path: str = "/") -> None:
     page.get(url(node, f"/login?next={next_path}"))
-    page.find_element(By.ID, "name").send_keys(who.name)
+    el(page, "name").send_keys(who.name)
     page.find_element(By.ID, "password").send_keys(who.password)
     page.find_element(By.ID, "totp").send_keys(pyotp.TOTP(who.totp_secret).now())
     page.find_element(By.ID, "sign-in").click()
-    WebDriverWait(page, 10).until(ec.presence_of_element_located((By.ID, "logout")))
+    el(page, "logout")
 
 
 def sign_out(page: Any) -> None:
     page.find_element(By.ID, "logout").click()
-    WebDriverWait(page, 10).until(ec.presence_of_element_located((By.ID, "login-notice")))
+    el(page, "login-notice")
 
 
 def rows(page: Any) -> list[Any]:
@@ -52,13 +58,15 @@ def test_sign_in_needs_the_password_and_the_totp_code(page: Any, node: Node,
                                                       ) -> None:
     who = operator("supervisor")
     page.get(url(node, "/calls/live"))
+    el(page, "login-form")
     assert "/login" in page.current_url  # not signed in: sent to the form
     page.find_element(By.ID, "name").send_keys(who.name)
     page.find_element(By.ID, "password").send_keys(who.password)
     page.find_element(By.ID, "sign-in").click()  # no code
-    assert page.find_element(By.ID, "login-error").is_displayed()
+    assert el(page, "login-error").is_displayed()
     sign_in(page, node, who, "/calls/live")
     assert page.current_url.endswith("/calls/live")
+    assert el(page, "live-calls").is_displayed()
     assert page.find_element(By.TAG_NAME, "h1").text == "Live calls"
 
 
@@ -68,12 +76,13 @@ def test_a_role_is_refused_a_page_it_must_not_see(page: Any, node: Node) -> None
     assert "Audit" not in nav
     assert "Consent" not in nav
     page.get(url(node, "/audit"))
-    assert page.find_element(By.ID, "forbidden").text == "Not allowed"
+    assert el(page, "forbidden").text == "Not allowed"
     assert not page.find_elements(By.ID, "export")
 
 
 def test_a_live_call_appears_and_ends_while_the_page_is_open(page: Any, node: Node) -> None:
     page.get(url(node, "/calls/live"))
+    el(page, "live-rows")
     page.execute_script("window.stillTheSamePage = true;")
     caller = node.call("uac_hold.xml", hold_ms=5000)
     wait = WebDriverWait(page, 20, poll_frequency=0.2)
@@ -93,7 +102,7 @@ def test_a_supervisor_hangs_up_a_live_call(page: Any, node: Node) -> None:
     wait = WebDriverWait(page, 20, poll_frequency=0.2)
     wait.until(lambda p: len(rows(p)) == 1)
     rows(page)[0].find_element(By.CSS_SELECTOR, "button.hangup").click()
-    wait.until(lambda p: "hung up" in p.find_element(By.ID, "message").text)
+    assert "hung up" in el(page, "message").text
     wait.until(lambda p: not rows(p))
     caller.wait(timeout=30)  # our BYE ended SIPp's call long before its 60 s hold
     sign_out(page)
@@ -114,9 +123,9 @@ def test_a_schedule_csv_with_bad_rows_is_reported_and_nothing_loaded(
     bad = tmp_path / "schedule.csv"
     bad.write_text("name,phone,dob\nAnn Synthetic,+15555550141,1980-01-01\n"
                    "Bo Synthetic,not a number,1981-02-02\nCy Synthetic,+15555550143,1982-13-01\n")
-    page.find_element(By.ID, "import-file").send_keys(str(bad))
+    el(page, "import-file").send_keys(str(bad))
     page.find_element(By.ID, "import").click()
-    WebDriverWait(page, 10).until(ec.presence_of_element_located((By.ID, "import-problems")))
+    el(page, "import-problems")
     problems = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
                 for tr in page.find_elements(By.CSS_SELECTOR, "tr.problem")]
     assert [p[:2] for p in problems] == [["3", "phone"], ["4", "dob"]]
@@ -128,7 +137,7 @@ def test_a_schedule_csv_with_bad_rows_is_reported_and_nothing_loaded(
 def test_one_click_audit_export_verifies_with_the_cli(
         page: Any, node: Node, operator: Callable[[str], Account], downloads: Path) -> None:
     sign_in(page, node, operator("auditor"), "/audit")
-    page.find_element(By.ID, "export").click()
+    el(page, "export").click()
     bundle = wait_file(downloads, "audit-*.jsonl")
     done = node.carrier("audit", "verify", str(bundle), timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -136,13 +145,13 @@ def test_one_click_audit_export_verifies_with_the_cli(
     # and the page verifies it too, when uploaded
     page.find_element(By.ID, "verify-file").send_keys(str(bundle))
     page.find_element(By.ID, "verify").click()
-    result = WebDriverWait(page, 10).until(
-        ec.presence_of_element_located((By.ID, "verify-result")))
+    result = el(page, "verify-result")
     assert result.text.startswith("Valid.")
 
 
 def test_the_figures_page_draws_its_charts(page: Any, node: Node) -> None:
     page.get(url(node, "/figures"))
+    el(page, "figures")
     charts = page.find_elements(By.CSS_SELECTOR, "svg.chart")
     assert len(charts) == 5
     assert all(c.size["width"] > 100 for c in charts)  # laid out, not hidden
