@@ -34,8 +34,9 @@ LIVE, RECORDS = "/calls/live", "/calls"
 # Columns in display order; a column shows when the rows carry it.
 COLUMNS = ("call_id", "direction", "started_at", "answered_at", "ended_at", "duration_s",
            "from_masked", "to_masked", "trunk", "sip_status", "hangup_cause", "codec",
-           "loss_pct", "jitter_ms", "attestation", "verstat", "amd", "workflow", "outcome",
-           "transfer_target", "gate_ref")
+           "packets_lost", "jitter_ms", "remote_loss_pct", "remote_jitter_ms", "attestation",
+           "verstat", "amd", "workflow", "outcome", "transfer_target", "consent_ref",
+           "gate_ref", "attempts")
 FILTERS = ("outcome", "sip_status", "hangup_cause", "direction")
 MAX_ROWS = 1000
 
@@ -107,9 +108,12 @@ def _row(item: Any) -> dict[str, Any]:
            if dataclasses.is_dataclass(item) and not isinstance(item, type) else dict(item))
     for side, key in (("from", "from_masked"), ("to", "to_masked")):
         number = row.pop(f"{side}_number", None)
-        if number and key not in row:
-            row[key] = mask_number(str(number))
-    if "duration_s" not in row and row.get("ended_at") and row.get("started_at"):
+        if number and key not in row:  # CDRs store numbers masked already
+            row[key] = str(number) if "*" in str(number) else mask_number(str(number))
+    talk = getattr(item, "duration_s", None)  # a CDR's talk time (answer to end)
+    if isinstance(talk, (int, float)):
+        row["duration_s"] = round(float(talk), 1)
+    elif row.get("ended_at") and row.get("started_at"):
         row["duration_s"] = round((row["ended_at"] - row["started_at"]).total_seconds(), 1)
     return row
 
@@ -121,13 +125,20 @@ async def _search(records: Any, f: CallFilter, actor: str) -> tuple[list[dict[st
     query_type = _cdr_query()
     if search is not None and query_type is not None:
         names = {fl.name for fl in dataclasses.fields(query_type)}
-        wanted = {"start": day_start(f.start), "end": day_start(f.end + dt.timedelta(days=1)),
-                  "number": f.number or None, "limit": MAX_ROWS,
-                  **{k: (getattr(f, k) or None) for k in FILTERS}}
-        if "sip_status" in names and f.sip_status:
-            wanted["sip_status"] = int(f.sip_status) if f.sip_status.isdigit() else None
-        unused = [k for k, v in wanted.items() if v and k not in names and k != "limit"]
-        got = await search(query_type(**{k: v for k, v in wanted.items() if k in names}))
+        start, end = day_start(f.start), day_start(f.end + dt.timedelta(days=1))
+        digits = "".join(c for c in f.number if c.isdigit())
+        wanted: dict[str, Any] = {
+            "since": start, "start": start, "until": end, "end": end,
+            "number_suffix": digits[-4:] or None,  # CDRs keep the last four digits only
+            "sip_status": int(f.sip_status) if f.sip_status.isdigit() else None,
+            "outcome": f.outcome or None, "hangup_cause": f.hangup_cause or None,
+            "direction": f.direction or None, "limit": MAX_ROWS}
+        unused = [k for k in ("outcome", "hangup_cause", "direction", "sip_status")
+                  if getattr(f, k) and k not in names]
+        if f.number and "number_suffix" not in names:
+            unused.append("number")
+        got = await search(query_type(**{k: v for k, v in wanted.items()
+                                         if k in names and v is not None}))
         return [_row(r) for r in got], unused
     return await _basic_search(records, f, actor)
 
