@@ -115,6 +115,9 @@ async def test_campaign_refusals_and_pause_resume(console: ConsoleContext,
     paused = await console.records.pool.fetchval(
         "SELECT paused FROM dialer_campaigns WHERE id = 'flu-2026'")
     assert paused is True
+    page = await s.client.get("/campaigns")
+    assert 'id="paused-flu-2026"' in page.text
+    assert 'class="resume"' in page.text
     await s.client.post("/campaigns/flu-2026/resume", data=form(s))
     assert await console.records.pool.fetchval(
         "SELECT paused FROM dialer_campaigns WHERE id = 'flu-2026'") is False
