@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from carrier.console.app import ConsoleContext, build_app
 from carrier.errors import ConfigError
@@ -88,7 +89,7 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: object, host: str, port: int, *,
+async def serve_app(app: ASGIApp, host: str, port: int, *,
                     tls: tuple[Path, Path] | None = None) -> AsyncIterator[int]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family, backlog=256)
