@@ -49,26 +49,30 @@ async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: floa
     waits: list[float] = []
     errors = 0
 
-    async def operator(acct: dict[str, str], offset: float) -> None:
+    clients = []
+    for acct in accounts:  # one after another: each sign-in is an Argon2id hash
+        web = httpx.AsyncClient(base_url=base, verify=cert, timeout=60)
+        r = await web.post("/api/v1/session", json={
+            "name": acct["name"], "password": acct["password"],
+            "totp": pyotp.parse_uri(acct["uri"]).now()})
+        r.raise_for_status()
+        clients.append(web)
+
+    async def operator(web: httpx.AsyncClient, offset: float) -> None:
         nonlocal errors
-        async with httpx.AsyncClient(base_url=base, verify=cert, timeout=10) as web:
-            r = await web.post("/api/v1/session", json={
-                "name": acct["name"], "password": acct["password"],
-                "totp": pyotp.parse_uri(acct["uri"]).now()})
-            r.raise_for_status()
-            await asyncio.sleep(offset)  # spread the operators over the poll period
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                r = await web.get("/api/v1/live-calls",
-                                  headers={"X-Carrier-Background": "1"})
-                waits.append(time.perf_counter() - t0)
-                errors += r.status_code != 200
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), every)
+        await asyncio.sleep(offset)  # spread the operators over the poll period
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            r = await web.get("/api/v1/live-calls", headers={"X-Carrier-Background": "1"})
+            waits.append(time.perf_counter() - t0)
+            errors += r.status_code != 200
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+        await web.aclose()
 
     print("ready", flush=True)
-    await asyncio.gather(*(operator(a, every * i / len(accounts))
-                           for i, a in enumerate(accounts)))
+    await asyncio.gather(*(operator(web, every * i / len(clients))
+                           for i, web in enumerate(clients)))
     ms = [1000 * w for w in waits] or [0.0]
     print(json.dumps({"requests": len(waits), "errors": errors, "p50_ms": pct(ms, 0.5),
                       "p95_ms": pct(ms, 0.95)}), flush=True)

@@ -1,5 +1,5 @@
 """The ``/api/v1`` routers, one module per area; every route declares its roles with
-:func:`carrier.console.auth.require`, tests/console/test_roles.py holds the table of endpoint x role."""
+:func:`carrier.console.auth.require` (``tests/console/test_roles.py``: endpoint x role)."""
 
 from __future__ import annotations
 
