@@ -161,6 +161,17 @@ class _RecordSink:
         self.pending.append(asyncio.ensure_future(self.records.add_call_answers(
             self.call_id, kind, patient_id, values)))
 
+    async def settle(self) -> int:
+        """Wait for every save; a failed one is reported (class only, never the answers).
+        Returns how many failed."""
+        failed = 0
+        for outcome in await asyncio.gather(*self.pending, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                failed += 1
+                log.error("call %s: answers not stored (%s)", self.call_id,
+                          type(outcome).__name__)
+        return failed
+
 
 async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
                        ) -> tuple[str | None, dict[str, Any] | None]:
@@ -232,7 +243,7 @@ class VoiceCallHandler:
         result = conversation.result
         async with asyncio.TaskGroup() as tasks:
             await conversation.run(rt.stt, rt.tts, tasks)
-        await asyncio.gather(*conversation.sink.pending, return_exceptions=True)
+        await conversation.sink.settle()
         if observer is not None:
             observer.call_finished(CallTrace(call.call_id, tuple(result.path),
                                              tuple(result.raw_turns), tuple(result.timings)))

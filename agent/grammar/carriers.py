@@ -11,10 +11,10 @@ import yaml
 
 from agent.grammar.normalize import clean
 
-DEFAULT_LEXICON = (
-    Path(__file__).resolve().parents[2]
-    / "config" / "workflows" / "lexicon" / "insurance_carriers.yaml"
-)
+# Shipped inside the package (an installed agent has it); an operator's own list in the
+# configuration folder, ``workflows/lexicon/insurance_carriers.yaml``, replaces it.
+DEFAULT_LEXICON = Path(__file__).with_name("insurance_carriers.yaml")
+OPERATOR_LEXICON = Path("workflows") / "lexicon" / "insurance_carriers.yaml"
 
 
 @dataclass(frozen=True)
@@ -55,5 +55,13 @@ _default: CarrierLexicon | None = None
 def default_lexicon() -> CarrierLexicon:
     global _default  # noqa: PLW0603 - loaded once, immutable afterwards
     if _default is None:
-        _default = CarrierLexicon.load()
+        _default = CarrierLexicon.load(lexicon_path())
     return _default
+
+
+def lexicon_path(config_dir: Path | None = None) -> Path:
+    """The operator's lexicon when the configuration folder has one, else the shipped one."""
+    from carrier.settings import default_config_dir  # noqa: PLC0415 - agent reads carrier's
+
+    own = (config_dir if config_dir is not None else default_config_dir()) / OPERATOR_LEXICON
+    return own if own.is_file() else DEFAULT_LEXICON

@@ -203,10 +203,6 @@ def test_installed_wheel_reads_its_settings_from_the_config_folder(
     assert "cp -r config/. /etc/carrier/" in readme
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "agent.grammar.carriers.DEFAULT_LEXICON points at <site-packages>/../config/, outside "
-    "the installed packages: an installed agent finds no insurance lexicon unless it is "
-    "read from CARRIER_CONFIG_DIR (agent's to fix; remove this mark then)"))
 def test_installed_wheel_defaults_point_inside_the_install(installed: Path) -> None:
     probe = subprocess.run(
         [str(installed / "bin/python"), "-c",
