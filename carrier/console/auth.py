@@ -204,7 +204,6 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
         request.state.operator = session.operator
         return session.operator
 
-    dependency.roles = allowed  # type: ignore[attr-defined] - read by the role-table test
     return dependency
 
 
@@ -236,7 +235,6 @@ def page_operator(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
         request.state.operator = session.operator
         return session.operator
 
-    dependency.roles = allowed  # type: ignore[attr-defined]
     return dependency
 
 

@@ -1,8 +1,8 @@
 """The console's HTTP(S) server: uvicorn inside the caller's event loop.
 
 :func:`serve_console` binds ``host:port`` (0: any free port), yields the bound port and
-runs ``uvicorn.Server.serve()`` as a task of the block; leaving the block shuts it down
-(connections closed, in-flight requests given ``SHUTDOWN_GRACE_S``). uvicorn's own signal
+runs ``uvicorn.Server.serve()`` in a TaskGroup around the block; leaving the block shuts
+it down (connections closed, in-flight requests given ``SHUTDOWN_GRACE_S``). uvicorn's own signal
 capture is off (``carrier serve`` owns SIGTERM/SIGINT/SIGHUP), as are its access log (paths
 may carry numbers) and lifespan.
 
@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Generator
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from carrier.console.app import ConsoleContext, build_app
 from carrier.errors import ConfigError
@@ -88,7 +89,7 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: object, host: str, port: int, *,
+async def serve_app(app: ASGIApp, host: str, port: int, *,
                     tls: tuple[Path, Path] | None = None) -> AsyncIterator[int]:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family, backlog=256)
@@ -99,18 +100,16 @@ async def serve_app(app: object, host: str, port: int, *,
         ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
     server = _Server(config)
     bound = sock.getsockname()[1]
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]),
-                                                  name="console-http")
-    try:
-        while not server.started and not task.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.01)  # uvicorn signals start-up by this flag only
-        if task.done():
-            task.result()  # its start-up error
-        yield bound
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with asyncio.TaskGroup() as tasks:  # a failing server cancels the block using it
+        serving = tasks.create_task(server.serve(sockets=[sock]), name="console-http")
+        try:
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # uvicorn signals start-up by this flag only
+            if not server.started:
+                raise RuntimeError("the console server did not start")
+            yield bound
+        finally:
+            server.should_exit = True
 
 
 @contextlib.asynccontextmanager

@@ -86,7 +86,7 @@ def settings(tmp_path: Any, **console: Any) -> Settings:
 @pytest.fixture(autouse=True)
 def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Argon2id still, at a test cost (the production parameters take ~0.1 s and 64 MiB
-    per hash; test_operators checks those are what accounts get)."""
+    per hash; test_auth checks those are what accounts get)."""
     cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     monkeypatch.setattr(operators, "_HASHER", cheap)
     monkeypatch.setattr(auth, "HASHER", cheap)

@@ -163,3 +163,15 @@ async def test_refused_form_sign_in_shows_the_form_again(
                                           "csrf_token": token})
     assert r.status_code == 401
     assert 'id="login-error"' in r.text
+
+
+async def test_accounts_get_argon2id_at_the_library_strength(
+        console: ConsoleContext, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the production hasher, not the fixtures' cheap one
+    await _add(console, clock, "hana", "admin")
+    stored = await console.records.pool.fetchval(
+        "SELECT password_hash FROM console_operators WHERE name = 'hana'")
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    secret = await console.records.pool.fetchval(
+        "SELECT totp_secret_ct FROM console_operators WHERE name = 'hana'")
+    assert b"otpauth" not in secret  # sealed under the data keys, not kept in clear

@@ -16,6 +16,7 @@ import httpx
 import pyotp
 import pytest
 
+from carrier.cli import main
 from carrier.console.app import ConsoleContext, build_app
 from carrier.records.crypto import LocalKek
 from carrier.records.store import Records
@@ -49,26 +50,33 @@ def test_user_commands_end_to_end(db_url: str, tmp_path: Path, test_kek: LocalKe
     assert added.returncode == 0, added.stderr
     password, uri = _issued(added.stdout)
     assert uri.startswith("otpauth://totp/Carrier%20console:ada?secret=")
-    again = carrier(env, "user", "add", "ada", "--role", "auditor")
-    assert again.returncode == 1
-    assert again.stderr.strip() == "carrier user: an operator named 'ada' exists already"
-    bad = carrier(env, "user", "add", "Bad Name!", "--role", "admin")
-    assert bad.returncode == 1
-    assert "operator name" in bad.stderr
     assert carrier(env, "user", "add", "sue", "--role", "supervisor").returncode == 0
-    listed = json.loads(carrier(env, "user", "list", "--json").stdout)["operators"]
-    assert [(o["name"], o["role"], o["state"]) for o in listed] == [
-        ("ada", "admin", "active"), ("sue", "supervisor", "active")]
     reset = carrier(env, "user", "reset-mfa", "sue")
     assert reset.returncode == 0, reset.stderr
-    _new_password, new_uri = _issued(reset.stdout)
-    assert new_uri != uri
+    assert _issued(reset.stdout)[1] != uri
     assert carrier(env, "user", "disable", "sue").returncode == 0
-    assert "sue                      supervisor  disabled" in carrier(env, "user", "list").stdout
-    missing = carrier(env, "user", "disable", "nobody")
-    assert missing.returncode == 1
-    assert "no operator named 'nobody'" in missing.stderr
+    listed = json.loads(carrier(env, "user", "list", "--json").stdout)["operators"]
+    assert [(o["name"], o["role"], o["state"]) for o in listed] == [
+        ("ada", "admin", "active"), ("sue", "supervisor", "disabled")]
     assert asyncio.run(_signs_in(db_url, tmp_path, test_kek, "ada", password, uri)) == "admin"
+
+
+def test_user_commands_refuse_in_one_line(db_url: str, tmp_path: Path, test_kek: LocalKek,
+                                          monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    for key, value in _env(db_url, tmp_path, test_kek).items():
+        if key.startswith("CARRIER_"):
+            monkeypatch.setenv(key, value)
+    assert main(["user", "add", "ada", "--role", "admin"]) == 0
+    capsys.readouterr()
+    assert main(["user", "add", "ada", "--role", "auditor"]) == 1
+    assert capsys.readouterr().err == "carrier user: an operator named 'ada' exists already\n"
+    assert main(["user", "add", "Bad Name!", "--role", "admin"]) == 1
+    assert "operator name is 1-64 of a-z" in capsys.readouterr().err
+    assert main(["user", "disable", "nobody"]) == 1
+    assert capsys.readouterr().err == "carrier user: no operator named 'nobody'\n"
+    assert main(["user", "list"]) == 0
+    assert capsys.readouterr().out.startswith("ada                      admin       active")
 
 
 async def _signs_in(db_url: str, tmp_path: Path, kek: LocalKek, name: str, password: str,
@@ -89,6 +97,7 @@ async def _signs_in(db_url: str, tmp_path: Path, kek: LocalKek, name: str, passw
                 " ORDER BY seq")
             assert [a["action"] for a in audit] == [
                 "operator.add", "operator.add", "operator.reset_mfa", "operator.disable"]
+            assert all(a["actor"].startswith("operator:") for a in audit)  # --actor default
             return str(r.json()["role"])
     finally:
         await records.close()

@@ -1,5 +1,5 @@
 """The ``/api/v1`` routers, one module per area; every route declares its roles with
-:func:`carrier.console.auth.require`, so the role table test can read them all."""
+:func:`carrier.console.auth.require` (``tests/console/test_roles.py``: endpoint x role)."""
 
 from __future__ import annotations
 
