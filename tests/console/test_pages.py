@@ -79,6 +79,18 @@ async def test_live_calls_masked_and_a_supervisor_hangs_up(
     assert await actions(console, "call.") == ["call.hangup"]
 
 
+async def test_a_supervisor_transfers_a_live_call(console: ConsoleContext,
+                                                  signin: SignIn) -> None:
+    s = await signin("supervisor")
+    r = await s.client.post("/calls/live/call-1/transfer", data=form(s, target="sip:desk@x"))
+    assert r.status_code == 303
+    assert "transferred" in r.headers["location"]
+    r = await s.client.post("/calls/live/nope/transfer", data=form(s, target="sip:desk@x"))
+    assert "transfer+failed" in r.headers["location"]
+    assert console.live.actions == [("transfer", "call-1"), ("transfer", "nope")]  # type: ignore[union-attr]
+    assert await actions(console, "call.") == ["call.transfer_request"] * 2
+
+
 async def test_call_records_filter_and_csv_export(
         console: ConsoleContext, signin: SignIn, clock: Clock) -> None:
     t0 = clock() - dt.timedelta(hours=2)
@@ -212,11 +224,15 @@ async def test_figures_draw_every_chart(console: ConsoleContext, signin: SignIn,
     t0 = clock() - dt.timedelta(days=3)
     await console.records.record_call(CallRecord("f1", "inbound", t0, t0 + dt.timedelta(
         seconds=30), workflow="inbound_scheduling", outcome="transferred"), [])
+    await console.records.record_call(CallRecord("f2", "inbound", t0, t0 + dt.timedelta(
+        seconds=30), workflow="<b>x</b>", outcome="completed"), [])
     await console.records.drain_spool()
     s = await signin("admin")
     r = await s.client.get("/figures", params={"weeks": "4"})
     assert r.status_code == 200
     assert r.text.count("<svg") == 5
+    assert "<b>x</b>" not in r.text  # escaped in the chart and in the table
+    assert "&lt;b&gt;x&lt;/b&gt;" in r.text
     assert "Staff intervention rate" in r.text
     assert "<td>inbound_scheduling</td>" in r.text
 
