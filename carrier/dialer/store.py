@@ -53,7 +53,7 @@ RETURNING o.state
 """
 
 _STATUS_SQL = """
-SELECT c.id AS campaign, c.paused,
+SELECT c.id AS campaign,
        count(o.id) AS total,
        count(o.id) FILTER (WHERE o.state = 'pending' AND o.due_at <= $1) AS due,
        count(o.id) FILTER (WHERE o.state = 'pending' AND o.due_at > $1) AS scheduled,
@@ -104,7 +104,6 @@ class CampaignStatus:
     expired: int
     done: int
     refused: dict[str, int] = field(default_factory=dict)  # gate rule -> outreach count
-    paused: bool = False  # its outreach is not leased until it is resumed
     paused: bool = False  # paused from the console: nothing of it is dialled
 
 
