@@ -268,3 +268,28 @@ async def test_patient_lookup_and_the_coming_appointments(console: ConsoleContex
     assert "<td>ap-1</td>" in r.text
     assert "<td>open</td>" in r.text
     assert "patient.lookup" in await actions(console, "patient.")
+
+
+async def test_a_call_s_transcript_is_shown_only_with_a_reason(
+        console: ConsoleContext, signin: SignIn, clock: Clock) -> None:
+    t0 = clock() - dt.timedelta(hours=1)
+    await console.records.record_call(CallRecord(
+        "abc/1@host", "inbound", t0, t0 + dt.timedelta(seconds=20), workflow="intake",
+        outcome="completed"), [("agent", "Hello [NAME], how can I help?"),
+                               ("caller", "I need to move my appointment")])
+    await console.records.drain_spool()
+    s = await signin("supervisor")
+    r = await s.client.get("/calls")
+    assert 'href="/calls/abc/1%40host"' in r.text
+    r = await s.client.get("/calls/abc/1%40host")
+    assert r.status_code == 200
+    assert 'id="transcript-form"' in r.text
+    assert "move my appointment" not in r.text
+    r = await s.client.get("/calls/abc/1%40host", params={"reason": "curiosity"})
+    assert "move my appointment" not in r.text  # not one of the reasons: nothing shown
+    r = await s.client.get("/calls/abc/1%40host", params={"reason": "quality review"})
+    assert "Hello [NAME], how can I help?" in r.text
+    assert await actions(console, "call.transcript") == ["call.transcript.read"]
+    assert (await s.client.get("/calls/nope")).status_code == 404
+    other = await signin("scheduler")
+    assert (await other.client.get("/calls/abc/1%40host")).status_code == 403

@@ -219,3 +219,26 @@ def _cell(value: Any) -> str:
     if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN.fullmatch(text):
         return "'" + text
     return text
+
+
+TRANSCRIPT_REASONS = ("quality review", "patient request", "complaint", "incident review")
+
+
+@router.get(RECORDS + "/{call_id:path}")
+async def call_page(request: Request, call_id: str,
+                    op: Annotated[Operator, Depends(guard(RECORDS))]) -> Response:
+    """One call's record; its redacted transcript only with a reason (a PHI view: the
+    audit entry says who, which call and why)."""
+    records = records_of(request)
+    record = await records.call_record(call_id[:256])
+    if record is None:
+        return page(request, "call.html", op, status_code=404, title="Call not found",
+                    record=None, turns=None, reasons=TRANSCRIPT_REASONS, reason="")
+    reason = (request.query_params.get("reason") or "").strip()
+    turns = None
+    if reason in TRANSCRIPT_REASONS:
+        turns = await records.call_transcript(record.call_id)
+        await console(request).audit(op.actor, "call.transcript.read", ("call", record.call_id),
+                                     reason, {"turns": len(turns)})
+    return page(request, "call.html", op, title=f"Call {record.call_id[:24]}",
+                record=_row(record), turns=turns, reasons=TRANSCRIPT_REASONS, reason=reason)
