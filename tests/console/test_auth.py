@@ -175,3 +175,30 @@ async def test_accounts_get_argon2id_at_the_library_strength(
     secret = await console.records.pool.fetchval(
         "SELECT totp_secret_ct FROM console_operators WHERE name = 'hana'")
     assert b"otpauth" not in secret  # sealed under the data keys, not kept in clear
+
+
+async def test_pages_redirect_to_sign_in_and_refuse_a_role_with_a_403_page(
+        console: ConsoleContext, signin, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+    from fastapi import Depends  # noqa: PLC0415
+
+    from carrier.console.app import build_app  # noqa: PLC0415
+    from carrier.console.auth import page_operator  # noqa: PLC0415
+    from carrier.console.roles import Operator, Role  # noqa: PLC0415
+
+    app = build_app(console)
+
+    @app.get("/only-admins")
+    async def only(op: Operator = Depends(page_operator(Role.ADMIN))) -> dict[str, str]:  # noqa: B008
+        return {"hello": op.name}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="https://testserver") as anon:
+        r = await anon.get("/only-admins")
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=/only-admins"
+    sup = await signin("supervisor")
+    sup.client._transport = httpx.ASGITransport(app=app)
+    r = await sup.client.get("/only-admins")
+    assert r.status_code == 403
+    assert 'id="forbidden"' in r.text
+    assert "supervisor role may not open this page" in r.text
