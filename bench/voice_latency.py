@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import platform
@@ -97,7 +98,14 @@ async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Pat
             continue  # "Hello?" only opens the call (answering-machine check)
         reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
         gaps.append(reply - done["t"])
-    await asyncio.wait_for(running, timeout=60)
+    try:
+        await asyncio.wait_for(asyncio.shield(running), timeout=60)
+    except TimeoutError:
+        # The conversation did not end on its own (a turn misheard on a loaded machine):
+        # the turns measured stand; end the call.
+        await call.hangup("bench-timeout")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(running, timeout=30)
     timings = agent.timings.pop(call.call_id, [])
     breakdown = [t.breakdown() | {"cached": float(t.cached),
                                   "reused_partial": float(t.reused_partial)} for t in timings]

@@ -7,8 +7,9 @@ spooled writes) -> the hosted application (one :class:`carrier.plugin.Applicatio
 loaded from ``agent.application`` so the carrier never imports it; ``start`` seeds the
 demo clinic when ``agent.seed_demo``) -> STIR/SHAKEN -> SIP gateway (its handler is
 ``application.handler``) -> trunk registrations (``auth: register``) -> health registry
-and metrics levels. ``serve`` then runs, in one TaskGroup: the console port (``GET
-/health``, ``GET /metrics``), the trunk prober and OPTIONS keepalives, the database
+and metrics levels. ``serve`` then runs, in one TaskGroup: the console port
+(:mod:`carrier.console`: the operator console and ``/api/v1``, ``GET /health``,
+``GET /metrics``; uvicorn in this loop), the trunk prober and OPTIONS keepalives, the database
 ping, the retention pass and the dialer loop. At exit everything stops in reverse, the
 embedded server last.
 
@@ -43,7 +44,11 @@ from typing import Any, cast
 import asyncpg
 
 from carrier import logs, metrics
+from carrier.console.app import ConsoleContext
+from carrier.console.live import GatewayLiveCalls
+from carrier.console.server import client_context, console_tls_files, serve_console
 from carrier.dialer.service import DialerService
+from carrier.dialer.store import OutreachStore
 from carrier.errors import ConfigError, OperatorError
 from carrier.gateway import Gateway
 from carrier.health import (
@@ -52,7 +57,6 @@ from carrier.health import (
     Health,
     Liveness,
     fetch_health,
-    serve_console,
 )
 from carrier.health import writers_check as records_writers_check
 from carrier.metrics import Level
@@ -234,8 +238,14 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
     and (when enabled) the dialer loop, until ``stop`` (the dialer until ``dialer_stop``)."""
     settings = stack.settings
     gateway = stack.gateway
-    async with (serve_console(stack.health, settings.console.bind_host, settings.console.port)
-                as port, asyncio.TaskGroup() as tasks):
+    console = ConsoleContext(settings, health=stack.health, records=stack.records,
+                             live=GatewayLiveCalls(gateway),
+                             campaigns=OutreachStore(stack.records.pool),
+                             appointments=stack.application.appointments,
+                             application=stack.application, trunk_links=stack.links)
+    async with (serve_console(console, settings.console.bind_host, settings.console.port,
+                              tls=console_tls_files(settings)) as port,
+                asyncio.TaskGroup() as tasks):
         stack.console_port = port
         log.info("console listening", extra={"host": settings.console.bind_host, "port": port})
         tasks.create_task(gateway.trunks.probe_loop(lambda n: probe_trunk(gateway, n), stop))
@@ -356,7 +366,7 @@ async def _probe(settings: Settings, timeout: float  # noqa: ASYNC109 - a CLI's 
             status = None
     try:
         report = await fetch_health(settings.console.bind_host, settings.console.port,
-                                    timeout=timeout)
+                                    timeout=timeout, tls=client_context(settings))
     except (OSError, TimeoutError, ValueError):
         report = None
     return status, report

@@ -140,6 +140,10 @@ class Gateway:
         self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
         self._calls: dict[str, LiveCall] = {}
 
+    def live_calls(self) -> list[tuple[Call, float]]:
+        """The calls up now, each with its monotonic answer time (the console reads it)."""
+        return [(live.call, live.answered_at) for live in self._calls.values()]
+
     async def start(self) -> None:
         await self.endpoint.start()
 

@@ -7,24 +7,22 @@ speech workers, the SIP endpoint. :meth:`Health.report` asks them all; the stack
 healthy when every check is. Details name components, counts and error classes only,
 never PHI.
 
-``carrier serve`` opens one HTTP port (:func:`serve_console`, ``console.bind_host``/
-``console.port``): ``GET /health`` answers 200 with the report as JSON when healthy,
-503 naming the failed components otherwise; ``GET /metrics`` answers the Prometheus
-exposition of :mod:`carrier.metrics`. ``carrier health`` reads the report (and sends
+``carrier serve`` opens the console port (:mod:`carrier.console`, ``console.bind_host``/
+``console.port``): ``GET /health`` answers 200 with the report (:func:`render`) as JSON
+when healthy, 503 naming the failed components otherwise; ``GET /metrics`` answers the
+Prometheus exposition of :mod:`carrier.metrics`. ``carrier health`` reads the report (and sends
 SIP OPTIONS) and exits non-zero naming what failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
-
-from carrier import metrics
 
 
 @dataclass(frozen=True)
@@ -150,48 +148,11 @@ def render(report: Sequence[ComponentHealth]) -> tuple[int, bytes]:
     return (503 if failed else 200), body
 
 
-async def _answer(health: Health, reader: asyncio.StreamReader,
-                  writer: asyncio.StreamWriter) -> None:
-    try:
-        async with asyncio.timeout(5):
-            line = await reader.readline()
-            while (await reader.readline()).strip():
-                pass  # headers: nothing in them matters
-        path = line.split()[1] if len(line.split()) > 1 else b""
-        kind = "application/json"
-        if path == b"/health":
-            status, body = render(health.report())
-        elif path == b"/metrics":
-            status, body, kind = 200, metrics.exposition(), metrics.CONTENT_TYPE
-        else:
-            status, body = 404, b"{}"
-        reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
-        writer.write(f"HTTP/1.0 {status} {reason}\r\nContent-Type: {kind}\r\n"
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        await writer.drain()
-    except (TimeoutError, ConnectionError):
-        pass  # a client that does not finish its request gets nothing
-    finally:
-        writer.close()
-
-
-@contextlib.asynccontextmanager
-async def serve_console(health: Health, host: str, port: int) -> AsyncIterator[int]:
-    """Answer ``GET /health`` and ``GET /metrics`` on ``host:port`` while the block runs;
-    yields the port."""
-    server = await asyncio.start_server(lambda r, w: _answer(health, r, w), host, port)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def fetch_health(host: str, port: int, *, timeout: float = 3.0  # noqa: ASYNC109
-                       ) -> tuple[int, dict[str, object]]:
-    """(HTTP status, parsed report) from a running stack's probe."""
+async def fetch_health(host: str, port: int, *, timeout: float = 3.0,  # noqa: ASYNC109
+                       tls: ssl.SSLContext | None = None) -> tuple[int, dict[str, object]]:
+    """(HTTP status, parsed report) from a running stack's probe (over TLS with ``tls``)."""
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         try:
             writer.write(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
             await writer.drain()

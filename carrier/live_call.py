@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,7 @@ class LiveCall:
         self.control: asyncio.Queue[RequestResult | ReferProgress] = asyncio.Queue(maxsize=64)
         self.started = False
         self.limit_reached = False
+        self.answered_at = time.monotonic()  # for the console's live-call durations
         self.call = Call(call_id=sip.call_id, direction=direction, caller=caller,
                          called=called, media=leg.media, transfer=self._transfer,
                          hangup=self._hangup, context=context,

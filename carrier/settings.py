@@ -215,9 +215,23 @@ class AgentSettings:
 @dataclass(frozen=True)
 class ConsoleSettings:
     bind_host: str = "127.0.0.1"
-    """Address of the HTTP port ``carrier serve`` opens: ``GET /health`` (``carrier health``
-    reads it) and ``GET /metrics`` (Prometheus)."""
+    """Address of the console port ``carrier serve`` opens: the operator console and its
+    API (``/api/v1``), ``GET /health`` (``carrier health`` reads it) and ``GET /metrics``."""
     port: int = 8080
+    tls: bool = True
+    """HTTPS on the console port. Without ``cert_file``/``key_file`` a self-signed
+    certificate for the bind address is made at first start under
+    ``<data_dir>/console/tls/``; in production name the operator's certificate."""
+    cert_file: str | None = None
+    """PEM certificate (chain) of the console; relative paths follow ``data_dir``."""
+    key_file: str | None = None
+    """PEM private key for ``cert_file``."""
+    idle_timeout_s: float = 900.0
+    """A session with no operator activity for this long is logged off (HIPAA automatic
+    logoff); a page's own background polling does not count as activity."""
+    lockout_failures: int = 5
+    """Failed sign-ins in a row after which the account is locked for ``lockout_s``."""
+    lockout_s: float = 900.0
 
 
 @dataclass(frozen=True)
@@ -456,6 +470,13 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
                                   f"{net!r} is not an address or network") from None
     if not 0 <= s.console.port <= 65535:
         raise ConfigError(src("console"), "console.port", f"port {s.console.port} is out of range")
+    if s.console.idle_timeout_s <= 0:
+        raise ConfigError(src("console"), "console.idle_timeout_s", "must be positive")
+    if s.console.lockout_failures < 1:
+        raise ConfigError(src("console"), "console.lockout_failures", "must be at least 1")
+    if bool(s.console.cert_file) != bool(s.console.key_file):
+        raise ConfigError(src("console"), "console.cert_file",
+                          "cert_file and key_file are set together or not at all")
     if s.health.dialer_max_failures < 1:
         raise ConfigError(src("health"), "health.dialer_max_failures", "must be at least 1")
     for i, number in enumerate(s.dialer.operator_test_numbers):

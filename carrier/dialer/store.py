@@ -63,7 +63,8 @@ SELECT c.id AS campaign,
        count(DISTINCT o.appointment_id) FILTER (WHERE o.outcome = 'confirmed') AS confirmed,
        count(o.id) FILTER (WHERE o.state = 'cancelled') AS cancelled,
        count(o.id) FILTER (WHERE o.state = 'expired') AS expired,
-       count(o.id) FILTER (WHERE o.state = 'done') AS done
+       count(o.id) FILTER (WHERE o.state = 'done') AS done,
+       c.paused AS paused
 FROM dialer_campaigns c LEFT JOIN dialer_outreach o ON o.campaign_id = c.id
 GROUP BY c.id ORDER BY c.id
 """
@@ -103,6 +104,7 @@ class CampaignStatus:
     expired: int
     done: int
     refused: dict[str, int] = field(default_factory=dict)  # gate rule -> outreach count
+    paused: bool = False  # paused from the console: nothing of it is dialled
 
 
 class OutreachStore:

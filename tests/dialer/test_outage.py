@@ -20,9 +20,10 @@ import pytest
 from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.cli import main
+from carrier.console.server import serve_console
 from carrier.dialer.service import Backoff, DialerService
 from carrier.errors import ConfigError
-from carrier.health import HasWriters, Health, Liveness, fetch_health, serve_console, writers_check
+from carrier.health import HasWriters, Health, Liveness, fetch_health, writers_check
 from carrier.records.embedded import EmbeddedPostgres
 from carrier.records.migrate import migrate, plan
 from carrier.settings import load_settings
@@ -99,6 +100,7 @@ async def test_carrier_health_exits_non_zero_naming_the_failed_component(
     config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
     async with SipEndpoint(config) as sip, serve_console(health, "127.0.0.1", 0) as port:
         monkeypatch.setenv("CARRIER_CONSOLE__PORT", str(port))
+        monkeypatch.setenv("CARRIER_CONSOLE__TLS", "false")  # this probe-only port is HTTP
         monkeypatch.setenv("CARRIER_SIP__UDP_PORT", str(sip.port("UDP")))
         argv = ["--config-dir", str(REPO / "config"), "health", "--timeout", "3"]
         # The CLI runs its own event loop (asyncio.run); keep it off the test's loop.

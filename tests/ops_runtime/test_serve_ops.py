@@ -25,12 +25,15 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
+import pyotp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -96,8 +99,12 @@ def components(report: dict[str, object]) -> dict[str, dict[str, object]]:
 
 
 def scrape(node: Node) -> str:
-    url = f"http://127.0.0.1:{node.console_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    # The console speaks HTTPS with the self-signed loopback certificate serve made.
+    cert = node.data_dir / "console" / "tls" / "console-self-signed.pem"
+    tls = ssl.create_default_context(cafile=str(cert))
+    tls.check_hostname = False
+    url = f"https://127.0.0.1:{node.console_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5, context=tls) as resp:
         assert resp.headers["Content-Type"].startswith("text/plain")
         return resp.read().decode()
 
@@ -124,6 +131,26 @@ def test_trunk_registers_and_refreshes_and_keepalives_flow(node: Node) -> None:
     assert node.responder is not None
     responder = node.responder
     node.wait_for(lambda: responder.count >= 3, 20, "three OPTIONS keepalives")
+
+
+def test_first_admin_signs_in_to_the_console_serve_runs(node: Node) -> None:
+    """README's first steps: ``carrier user add`` beside a running ``carrier serve``, then
+    sign in over HTTPS (password + TOTP) and call the API as that role."""
+    added = node.carrier("user", "add", "first-admin", "--role", "admin")
+    assert added.returncode == 0, added.stderr
+    issued = dict(line.split(": ", 1) for line in added.stdout.splitlines() if ": " in line)
+    code = pyotp.parse_uri(issued["TOTP provisioning URI"]).now()
+    cert = node.data_dir / "console" / "tls" / "console-self-signed.pem"
+    with httpx.Client(base_url=f"https://127.0.0.1:{node.console_port}",
+                      verify=ssl.create_default_context(cafile=str(cert))) as web:
+        assert web.get("/api/v1/trunks").status_code == 401
+        r = web.post("/api/v1/session", json={
+            "name": "first-admin", "password": issued["one-time password"], "totp": code})
+        assert r.status_code == 200, r.text
+        trunks = web.get("/api/v1/trunks").json()
+        assert {t["name"] for t in trunks} >= {"demo", "reg"}
+        assert web.get("/api/v1/live-calls").status_code == 403  # not the admin's to see
+        assert web.get("/api/openapi.json").json()["info"]["title"] == "Carrier console API"
 
 
 def test_a_call_shows_in_metrics(node: Node) -> None:

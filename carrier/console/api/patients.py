@@ -1,0 +1,104 @@
+"""Patients and appointments (role ``scheduler``). Every read of a patient is a PHI view,
+audited by the records facade with the operator, the patient and the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
+from carrier.console.auth import Operator, Role, require
+from carrier.console.problems import Problem
+from carrier.records.crypto import normalize_e164
+from carrier.records.patients import PatientAddress
+
+router = APIRouter(tags=["patients"])
+Scheduler = Annotated[Operator, Depends(require(Role.SCHEDULER))]
+PHONE = r"^\+?[0-9 ().-]{7,20}$"
+
+
+class NewPatient(BaseModel):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    phone: str = Field(pattern=PHONE)
+    dob: dt.date | None = None
+    member_id: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+    state: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    time_zone: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z_/+-]+$")
+
+
+class PatientOut(BaseModel):
+    id: UUID
+    name: str
+    phone: str
+    dob: dt.date | None
+    member_id: str | None
+
+
+class Created(BaseModel):
+    id: UUID
+
+
+class AppointmentOut(BaseModel):
+    id: str
+    patient_id: str
+    starts_at: dt.datetime
+    state: str
+
+
+def _phone(text: str) -> str:
+    try:
+        return normalize_e164(text)
+    except ValueError:
+        raise Problem(422, "phone is not a dialable number") from None
+
+
+@router.post("/patients", status_code=201, response_model=Created, responses=ERRORS)
+async def add_patient(request: Request, body: NewPatient, op: Scheduler) -> Created:
+    """Register a patient (name, phone, date of birth and member id are encrypted)."""
+    records = context(request).need_records()
+    address = PatientAddress(body.state, body.time_zone) if body.state or body.time_zone else None
+    pid = await records.add_patient(body.name, _phone(body.phone), dob=body.dob,
+                                    member_id=body.member_id, actor=op.actor,
+                                    reason="console: registration", address=address)
+    return Created(id=pid)
+
+
+@router.get("/patients", response_model=list[PatientOut], responses=ERRORS)
+async def find_patients(request: Request, op: Scheduler, reason: Reason,
+                        phone: Annotated[str, Query(pattern=PHONE)]) -> list[PatientOut]:
+    """Patients with this phone number (a PHI view: audited with ``reason``)."""
+    records = context(request).need_records()
+    found = await records.find_patients_by_phone(_phone(phone), actor=op.actor, reason=reason)
+    return [PatientOut(id=p.id, name=p.name, phone=p.phone, dob=p.dob, member_id=p.member_id)
+            for p in found]
+
+
+@router.get("/patients/{patient_id}", response_model=PatientOut, responses=NOT_FOUND)
+async def get_patient(request: Request, patient_id: UUID, op: Scheduler,
+                      reason: Reason) -> PatientOut:
+    """One patient (a PHI view: audited with ``reason``)."""
+    records = context(request).need_records()
+    p = await records.get_patient(patient_id, actor=op.actor, reason=reason)
+    if p is None:
+        raise Problem(404, "no such patient")
+    return PatientOut(id=p.id, name=p.name, phone=p.phone, dob=p.dob, member_id=p.member_id)
+
+
+@router.get("/appointments", response_model=list[AppointmentOut], responses=ERRORS)
+async def upcoming_appointments(
+        request: Request, op: Scheduler,
+        days: Annotated[int, Query(ge=1, le=90)] = 14) -> list[AppointmentOut]:
+    """Appointments in the next ``days`` days, as the hosted application reports them."""
+    ctx = context(request)
+    if ctx.appointments is None:
+        raise Problem(503, "no appointment source in this console")
+    now = ctx.now()
+    facts = await ctx.appointments.upcoming(now, dt.timedelta(days=days))
+    await ctx.audit(op.actor, "appointments.read", ("appointments", "upcoming"),
+                    "console: schedule", {"days": days, "rows": len(facts)})
+    return [AppointmentOut(id=f.id, patient_id=f.patient_id, starts_at=f.starts_at,
+                           state=str(f.state.value)) for f in facts]

@@ -1,0 +1,181 @@
+"""``build_app(ctx) -> FastAPI``: the console's ASGI application.
+
+Routes: ``/api/v1/...`` (the JSON API; its OpenAPI description at ``/api/openapi.json``),
+``/login`` and ``/logout`` (forms), ``/health`` (200 with the health report as JSON when
+every component is healthy, 503 naming the failed ones: ``carrier health`` reads it) and
+``/metrics`` (Prometheus exposition of :mod:`carrier.metrics`), both unauthenticated as
+before; ``/static`` (assets kept in the package) and the HTML pages of
+``carrier.console.pages`` when that module is present.
+
+:class:`ConsoleContext` is everything the routes read and act through: the settings, the
+records facade, the live-call registry, the campaign store, the health registry, the
+operator accounts and the session table. Parts a process does not have are None, and
+routes that need them answer 503.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from carrier import metrics
+from carrier.console import api, login, problems
+from carrier.console.auth import LoginRedirect, PageForbidden
+from carrier.console.live import LiveCalls
+from carrier.console.problems import Problem
+from carrier.console.sessions import Sessions
+from carrier.health import Health, render
+from carrier.plugin import AppointmentSource
+from carrier.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+PAGES_MODULE = "carrier.console.pages"
+
+
+class Campaigns(Protocol):
+    """The dialer's campaign store (``carrier.dialer.store.OutreachStore``)."""
+
+    async def status(self, now: dt.datetime) -> Sequence[Any]: ...
+
+    async def set_paused(self, campaign: str, paused: bool) -> bool: ...
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class ConsoleContext:
+    settings: Settings
+    health: Health = field(default_factory=Health)
+    records: Any | None = None
+    """``carrier.records.store.Records``: patients, consent, DNC, audit, calls."""
+    live: LiveCalls | None = None
+    campaigns: Campaigns | None = None
+    appointments: AppointmentSource | None = None
+    """The hosted application's appointments (``Application.appointments``)."""
+    application: Any | None = None
+    """The hosted ``carrier.plugin.Application`` (pages: its schedule feed for the CSV
+    import, when it takes one)."""
+    trunk_links: Any | None = None
+    """``carrier.trunk_links.TrunkLinks``: registration and keepalive state (trunks page)."""
+    operators: Any | None = None
+    """``carrier.records.operators.Operators`` (defaults to one over ``records.pool``)."""
+    sessions: Sessions = field(init=False)
+    now: Callable[[], dt.datetime] = utc_now
+    """Wall clock (UTC): sessions, lockouts, audit times. Tests move it by hand."""
+
+    def __post_init__(self) -> None:
+        self.sessions = Sessions(self.settings.console.idle_timeout_s)
+        if self.operators is None and self.records is not None:
+            from carrier.records.operators import Operators  # noqa: PLC0415
+
+            self.operators = Operators(self.records.pool, self.records.keys)
+
+    def need_records(self) -> Any:
+        if self.records is None:
+            raise Problem(503, "this console runs without the records database")
+        return self.records
+
+    def operator_store(self) -> Any:
+        if self.operators is None:
+            raise Problem(503, "this console runs without operator accounts")
+        return self.operators
+
+    async def audit(self, actor: str, action: str, target: tuple[str, object], reason: str,
+                    details: Mapping[str, Any]) -> None:
+        """An audit entry (who, what, why) when there are records to write it to."""
+        if self.records is not None:
+            await self.records.audit(actor, action, target, reason, dict(details))
+
+
+class SecurityHeaders:
+    """Headers on every response: no framing, no sniffing, a strict CSP (assets come from
+    this origin only), HSTS when the console speaks TLS, and ``no-store`` on the API."""
+
+    def __init__(self, app: ASGIApp, *, tls: bool) -> None:
+        self.app = app
+        self.common = [
+            (b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"content-security-policy",
+             b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+             b"script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+        ]
+        if tls:
+            self.common.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        no_store = not scope["path"].startswith("/static/")
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += self.common
+                if no_store:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def build_app(ctx: ConsoleContext) -> FastAPI:
+    app = FastAPI(title="Carrier console API", version="1",
+                  description="Operator API of the carrier stack. Sign in with "
+                  "POST /api/v1/session; send the csrf_token back in X-CSRF-Token on "
+                  "every state-changing request. Errors are RFC 9457 problem details.",
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+    app.state.console = ctx
+    problems.install(app)
+    app.add_exception_handler(LoginRedirect, _to_login)
+    app.add_exception_handler(PageForbidden, _forbidden_page)
+    app.include_router(login.router)
+    app.include_router(login.api_router, prefix="/api/v1")
+    app.include_router(api.router, prefix="/api/v1")
+    _probes(app, ctx)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if importlib.util.find_spec(PAGES_MODULE) is not None:
+        app.include_router(importlib.import_module(PAGES_MODULE).router)
+    else:
+        @app.get("/", include_in_schema=False)
+        async def home() -> Response:
+            return RedirectResponse("/login", status_code=303)
+    app.add_middleware(SecurityHeaders, tls=ctx.settings.console.tls)
+    return app
+
+
+def _probes(app: FastAPI, ctx: ConsoleContext) -> None:
+    @app.get("/health", include_in_schema=False)
+    async def health() -> Response:
+        status, body = render(ctx.health.report())
+        return Response(body, status_code=status, media_type="application/json")
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRedirect)
+    return RedirectResponse(exc.location, status_code=303)
+
+
+async def _forbidden_page(request: Request, exc: Exception) -> Response:
+    from carrier.console.templating import render as render_page  # noqa: PLC0415
+
+    assert isinstance(exc, PageForbidden)
+    return render_page(request, "forbidden.html", status_code=403, operator=exc.operator)

@@ -1,0 +1,243 @@
+"""Sign-in, sessions, CSRF and role checks for the console and its API.
+
+* :func:`login` checks a password (Argon2id) and, for every role that can see PHI, a TOTP
+  code (one use per code); repeated failures lock the account for a while
+  (``console.lockout_failures``, ``console.lockout_s``). Success opens a session.
+* The session is a random token in the ``carrier_session`` cookie (HttpOnly,
+  SameSite=Strict, Secure when the console speaks TLS); it logs off after
+  ``console.idle_timeout_s`` idle (:mod:`carrier.console.sessions`).
+* CSRF: every state-changing request carries the session's token, in the
+  ``X-CSRF-Token`` header (API) or the ``csrf_token`` form field (pages). The sign-in
+  form, which has no session yet, uses a double-submit cookie.
+* :func:`require` guards API routes (401/403 problem details); :func:`page_operator`
+  guards pages (redirect to ``/login``; a 403 page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import Request
+
+from carrier.console.problems import Problem
+from carrier.console.roles import ALL_ROLES, Operator, Role
+from carrier.console.sessions import Session
+
+if TYPE_CHECKING:
+    from carrier.console.app import ConsoleContext
+
+__all__ = ["ALL_ROLES", "COOKIE", "Operator", "Refusal", "Role", "Session", "check_csrf",
+           "csrf_token", "current_session", "login", "page_operator", "require"]
+
+COOKIE = "carrier_session"
+LOGIN_CSRF_COOKIE = "carrier_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+BACKGROUND_HEADER = "X-Carrier-Background"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REVALIDATE = timedelta(seconds=30)
+"""How often a session re-reads its account: one disabled or reset by ``carrier user`` in
+another process loses its sessions within this time."""
+HASHER = PasswordHasher()  # Argon2id, the library's (RFC 9106) parameters
+_DUMMY: list[str] = []  # a hash to verify against for unknown names (same cost)
+
+
+class RefusalReason(enum.Enum):
+    CREDENTIALS = "credentials"  # unknown name, wrong password or wrong/missing code
+    LOCKED = "locked"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: RefusalReason
+
+    @property
+    def message(self) -> str:
+        if self.reason is RefusalReason.LOCKED:
+            return "Too many failed sign-ins: this account is locked for a while."
+        return "Sign-in refused: check the name, password and code."
+
+
+def _mfa_tag(secret: str | None) -> str:
+    """Which TOTP secret a session signed in with, without keeping the secret."""
+    return hashlib.sha256((secret or "").encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    return HASHER.hash(password)
+
+
+def _verify_password(stored: str, password: str) -> bool:
+    try:
+        return HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def totp_step(secret: str, code: str, now_ts: float) -> int | None:
+    """The time step ``code`` is valid for (this one, or one either side), else None."""
+    if not code.isdigit() or len(code) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    here = int(now_ts) // totp.interval
+    for step in (here, here - 1, here + 1):
+        if secrets.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+async def login(ctx: ConsoleContext, name: str, password: str, totp: str) -> Session | Refusal:
+    """Check a sign-in; open a session, or say why not (each attempt is audited)."""
+    ops = ctx.operator_store()
+    now = ctx.now()
+    account = await ops.find(name)
+    if account is None:
+        if not _DUMMY:
+            _DUMMY.append(await asyncio.to_thread(hash_password, secrets.token_hex(8)))
+        await asyncio.to_thread(_verify_password, _DUMMY[0], password)
+        await ctx.audit("console:-", "console.login_refused", ("operator", "-"),
+                        "unknown name", {})
+        return Refusal(RefusalReason.CREDENTIALS)
+    actor = f"console:{account.name}"
+    if account.disabled:
+        await ctx.audit(actor, "console.login_refused", ("operator", account.id), "disabled", {})
+        return Refusal(RefusalReason.DISABLED)
+    if account.locked_until is not None and account.locked_until > now:
+        await ctx.audit(actor, "console.login_refused", ("operator", account.id), "locked", {})
+        return Refusal(RefusalReason.LOCKED)
+    good = await asyncio.to_thread(_verify_password, account.password_hash, password)
+    step = None
+    role = Role(account.role)
+    if good and (role.sees_phi or account.totp_secret):
+        step = totp_step(account.totp_secret or "", totp, now.timestamp())
+        good = step is not None and step > (account.totp_last_step or -1)  # no code twice
+    console = ctx.settings.console
+    if not good:
+        locked = await ops.login_failed(account.id, now, max_failures=console.lockout_failures,
+                                        lock_for=timedelta(seconds=console.lockout_s))
+        await ctx.audit(actor, "console.login_refused", ("operator", account.id),
+                        "bad credentials", {"locked": locked})
+        return Refusal(RefusalReason.LOCKED if locked else RefusalReason.CREDENTIALS)
+    await ops.login_succeeded(account.id, now, totp_step=step)
+    operator = Operator(account.id, account.name, role)
+    session = ctx.sessions.open(operator, now)
+    session.mfa = _mfa_tag(account.totp_secret)
+    await ctx.audit(operator.actor, "console.login", ("operator", account.id), "sign-in",
+                    {"role": role.value})
+    return session
+
+
+def current_session(request: Request) -> Session | None:
+    ctx: ConsoleContext = request.app.state.console
+    touch = request.headers.get(BACKGROUND_HEADER) != "1"
+    return ctx.sessions.get(request.cookies.get(COOKIE), ctx.now(), touch=touch)
+
+
+async def _live_session(request: Request) -> Session | None:
+    """The request's session, if its account is still enabled with the same role and MFA
+    secret (re-read every ``REVALIDATE``)."""
+    session = current_session(request)
+    if session is None:
+        return None
+    ctx: ConsoleContext = request.app.state.console
+    now = ctx.now()
+    if now - session.checked < REVALIDATE or ctx.operators is None:
+        return session
+    account = await ctx.operators.find(session.operator.name)
+    if (account is None or account.disabled or account.id != session.operator.id
+            or account.role != session.operator.role.value
+            or _mfa_tag(account.totp_secret) != session.mfa):
+        ctx.sessions.close_operator(session.operator.id)
+        return None
+    session.checked = now
+    return session
+
+
+def csrf_token(request: Request) -> str:
+    """The token a form or script must send back: the session's, or before sign-in the
+    login form's double-submit cookie (set by ``GET /login``)."""
+    session = current_session(request)
+    if session is not None:
+        return session.csrf
+    return request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+
+
+async def check_csrf(request: Request) -> None:
+    """Refuse (403) a state-changing request without the right token."""
+    if request.method in SAFE_METHODS:
+        return
+    expected = csrf_token(request)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not expected or not sent or not secrets.compare_digest(expected, sent):
+        raise Problem(403, "missing or wrong CSRF token", title="CSRF check failed")
+
+
+def require(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
+    """API dependency: the signed-in operator, if their role is one of ``roles``
+    (401 problem without a session, 403 for another role or a missing CSRF token)."""
+    allowed = frozenset(roles)
+
+    async def dependency(request: Request) -> Operator:
+        session = await _live_session(request)
+        if session is None:
+            raise Problem(401, "sign in at /login first")
+        if session.operator.role not in allowed:
+            raise Problem(403, f"the {session.operator.role.value} role may not do this")
+        await check_csrf(request)
+        request.state.operator = session.operator
+        return session.operator
+
+    return dependency
+
+
+class LoginRedirect(Exception):
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.location = f"/login?next={quote(next_path, safe='/')}"
+
+
+class PageForbidden(Exception):
+    def __init__(self, operator: Operator) -> None:
+        super().__init__(operator.role.value)
+        self.operator = operator
+
+
+def page_operator(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
+    """Page dependency: the signed-in operator with one of ``roles``; without a session a
+    redirect to ``/login?next=...``, with another role the 403 page. Form posts are
+    CSRF-checked."""
+    allowed = frozenset(roles)
+
+    async def dependency(request: Request) -> Operator:
+        session = await _live_session(request)
+        if session is None:
+            raise LoginRedirect(request.url.path)
+        if session.operator.role not in allowed:
+            raise PageForbidden(session.operator)
+        await check_csrf(request)
+        request.state.operator = session.operator
+        return session.operator
+
+    return dependency
+
+
+def cookie_args(ctx: ConsoleContext) -> dict[str, Any]:
+    return {"httponly": True, "samesite": "strict", "secure": ctx.settings.console.tls,
+            "path": "/"}

@@ -1,0 +1,130 @@
+"""The sign-in and sign-out forms (``/login``, ``/logout``) and their JSON twin for
+scripts (``POST``/``DELETE /api/v1/session``)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from carrier.console.auth import (
+    COOKIE,
+    LOGIN_CSRF_COOKIE,
+    Refusal,
+    check_csrf,
+    cookie_args,
+    current_session,
+    login,
+)
+from carrier.console.problems import PROBLEM_SCHEMA, Problem
+from carrier.console.templating import render
+
+router = APIRouter()
+api_router = APIRouter(tags=["session"])
+
+
+def _safe_next(path: str | None) -> str:
+    """Only a local path (never ``//host`` or a URL): no open redirect."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
+
+
+@router.get("/login", include_in_schema=False)
+async def login_form(request: Request, next: str = "/") -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    request.cookies[LOGIN_CSRF_COOKIE] = token  # so the form rendered now carries it
+    notice = "You were signed out." if request.query_params.get("bye") else None
+    response = render(request, "login.html", next_path=_safe_next(next), error=None,
+                      notice=notice)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600,
+                        **cookie_args(request.app.state.console))
+    return response
+
+
+@router.post("/login", include_in_schema=False)
+async def login_submit(request: Request, name: Annotated[str, Form()],
+                       password: Annotated[str, Form()], totp: Annotated[str, Form()] = "",
+                       next: Annotated[str, Form()] = "/") -> Response:
+    await check_csrf(request)
+    ctx = request.app.state.console
+    got = await login(ctx, name, password, totp)
+    if isinstance(got, Refusal):
+        return render(request, "login.html", status_code=401, next_path=_safe_next(next),
+                      error=got.message, notice=None)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(COOKIE, got.token, **cookie_args(ctx))
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+async def logout(request: Request) -> Response:
+    ctx = request.app.state.console
+    session = current_session(request)
+    if session is not None:
+        await check_csrf(request)
+        ctx.sessions.close(session.token)
+        await ctx.audit(session.operator.actor, "console.logout",
+                        ("operator", session.operator.id), "sign-out", {})
+    response = RedirectResponse("/login?bye=1", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+class Credentials(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+    totp: str = Field(default="", max_length=6)
+
+
+class SessionInfo(BaseModel):
+    operator: str
+    role: str
+    csrf_token: str
+
+
+@api_router.post("/session", response_model=SessionInfo,
+                 responses={401: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA})
+async def open_session(request: Request, body: Credentials) -> JSONResponse:
+    """Sign in (password and TOTP); the session is the ``carrier_session`` cookie, and
+    every state-changing request sends ``csrf_token`` back in ``X-CSRF-Token``."""
+    ctx = request.app.state.console
+    got = await login(ctx, body.name, body.password, body.totp)
+    if isinstance(got, Refusal):
+        raise Problem(401, got.message, title="Sign-in refused")
+    info = SessionInfo(operator=got.operator.name, role=got.operator.role.value,
+                       csrf_token=got.csrf)
+    response = JSONResponse(info.model_dump())
+    response.set_cookie(COOKIE, got.token, **cookie_args(ctx))
+    return response
+
+
+@api_router.get("/session", response_model=SessionInfo, responses={401: PROBLEM_SCHEMA})
+async def show_session(request: Request) -> SessionInfo:
+    """Who is signed in (and the CSRF token to send back)."""
+    session = current_session(request)
+    if session is None:
+        raise Problem(401, "sign in at /login first")
+    return SessionInfo(operator=session.operator.name, role=session.operator.role.value,
+                       csrf_token=session.csrf)
+
+
+@api_router.delete("/session", status_code=204, responses={401: PROBLEM_SCHEMA,
+                                                          403: PROBLEM_SCHEMA})
+async def close_session(request: Request) -> Response:
+    """Sign out."""
+    session = current_session(request)
+    if session is None:
+        raise Problem(401, "sign in at /login first")
+    await check_csrf(request)
+    ctx = request.app.state.console
+    ctx.sessions.close(session.token)
+    await ctx.audit(session.operator.actor, "console.logout",
+                    ("operator", session.operator.id), "sign-out", {})
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE, path="/")
+    return response

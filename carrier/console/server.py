@@ -1,0 +1,124 @@
+"""The console's HTTP(S) server: uvicorn inside the caller's event loop.
+
+:func:`serve_console` binds ``host:port`` (0: any free port), yields the bound port and
+runs ``uvicorn.Server.serve()`` in a TaskGroup around the block; leaving the block shuts
+it down (connections closed, in-flight requests given ``SHUTDOWN_GRACE_S``). uvicorn's own signal
+capture is off (``carrier serve`` owns SIGTERM/SIGINT/SIGHUP), as are its access log (paths
+may carry numbers) and lifespan.
+
+TLS (``console.tls``): ``console.cert_file``/``key_file`` when set; otherwise, on a
+loopback address, a self-signed certificate made at first start in
+``<data_dir>/console/tls/`` (:func:`console_tls_files`); on any other address without a
+certificate the start is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import ipaddress
+import socket
+import ssl
+from collections.abc import AsyncIterator, Generator
+from pathlib import Path
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from carrier.console.app import ConsoleContext, build_app
+from carrier.errors import ConfigError
+from carrier.health import Health
+from carrier.settings import ConsoleSettings, Settings
+from carrier.tls_files import _make_self_signed, _usable
+
+SHUTDOWN_GRACE_S = 2.0
+CERT_NAME = "console-self-signed.pem"
+KEY_NAME = "console-self-signed.key"
+
+
+def console_tls_files(settings: Settings, *, now: dt.datetime | None = None
+                      ) -> tuple[Path, Path] | None:
+    """(certificate, key) for the console, or None when ``console.tls`` is off."""
+    console = settings.console
+    if not console.tls:
+        return None
+    where = str(Path(settings.config_dir) / "carrier.yaml")
+    if console.cert_file and console.key_file:
+        cert = settings.path(console.cert_file, "")
+        key = settings.path(console.key_file, "")
+        for name, path in (("console.cert_file", cert), ("console.key_file", key)):
+            if not path.is_file():
+                raise ConfigError(where, name, f"file {path} not found")
+        return cert, key
+    host = "127.0.0.1" if console.bind_host in ("", "localhost") else console.bind_host
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ConfigError(where, "console.cert_file", "HTTPS on a non-loopback bind_host needs"
+                          " console.cert_file and console.key_file (or console.tls: false"
+                          " behind a TLS proxy)")
+    folder = settings.path(None, "console/tls")
+    cert, key = folder / CERT_NAME, folder / KEY_NAME
+    when = now or dt.datetime.now(dt.UTC)
+    if not _usable(cert, key, host, when):
+        _make_self_signed(folder, cert, key, host, when)
+    return cert, key
+
+
+def client_context(settings: Settings) -> ssl.SSLContext | None:
+    """An SSL context trusting the console's certificate (``carrier health``, tests), or
+    None when the console speaks plain HTTP. Makes nothing: a certificate not there yet
+    means no console has started with these settings, and the probe then fails."""
+    console = settings.console
+    if not console.tls:
+        return None
+    cert = (settings.path(console.cert_file, "") if console.cert_file
+            else settings.path(None, f"console/tls/{CERT_NAME}"))
+    context = ssl.create_default_context(cafile=str(cert) if cert.is_file() else None)
+    context.check_hostname = False  # the loopback certificate names an IP address only
+    return context
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the stack's own handlers stay in charge
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: ASGIApp, host: str, port: int, *,
+                    tls: tuple[Path, Path] | None = None) -> AsyncIterator[int]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=256)
+    sock.setblocking(False)
+    config = uvicorn.Config(
+        app, lifespan="off", access_log=False, log_config=None, server_header=False,
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S), proxy_headers=False,
+        ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
+    server = _Server(config)
+    bound = sock.getsockname()[1]
+    async with asyncio.TaskGroup() as tasks:  # a failing server cancels the block using it
+        serving = tasks.create_task(server.serve(sockets=[sock]), name="console-http")
+        try:
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)  # uvicorn signals start-up by this flag only
+            if not server.started:
+                raise RuntimeError("the console server did not start")
+            yield bound
+        finally:
+            server.should_exit = True
+
+
+@contextlib.asynccontextmanager
+async def serve_console(ctx: ConsoleContext | Health, host: str, port: int, *,
+                        tls: tuple[Path, Path] | None = None) -> AsyncIterator[int]:
+    """The console (API, pages, ``/health``, ``/metrics``) on ``host:port`` while the block
+    runs; yields the port. A bare :class:`Health` serves the probes only, over HTTP."""
+    if isinstance(ctx, Health):
+        ctx = ConsoleContext(Settings(console=ConsoleSettings(tls=False)), health=ctx)
+    async with serve_app(build_app(ctx), host, port, tls=tls) as bound:
+        yield bound
+
