@@ -45,6 +45,7 @@ import asyncpg
 from carrier import logs, metrics
 from carrier.dialer.service import DialerService
 from carrier.errors import ConfigError, OperatorError
+from carrier.feeds.service import Feeds
 from carrier.gateway import Gateway
 from carrier.health import (
     ComponentHealth,
@@ -82,6 +83,7 @@ class Stack:
     links: TrunkLinks
     database: Liveness
     console_port: int | None = None
+    feeds: Feeds | None = None
 
     @property
     def runtime(self) -> Any:
@@ -186,13 +188,16 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             links = TrunkLinks(settings.trunks, gateway.trunks.pool, clock=time.monotonic)
             if sip:
                 links.start(gateway.endpoint)
+            feeds = Feeds.build(settings, records, app)  # HL7/CSV/FHIR in, outcomes out
+            gateway.handler = feeds.wrap(app.handler)
             dialer = DialerService.build(settings, records, gateway, app.appointments)
             database = Liveness("database", max_failures=2, stale_after=60.0)
             health = build_health(settings, records, gateway, dialer=dialer, app=app,
                                   links=links, database=database)
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
-            stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database)
+            stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database,
+                          feeds=feeds)
             exits.callback(metrics.attach(lambda: levels(stack)))
             yield stack
 
@@ -244,6 +249,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
         tasks.create_task(retention_loop(stack.records, settings, stop))
         if dialer and settings.dialer.enabled:
             tasks.create_task(stack.dialer.run(dialer_stop or stop))
+        if stack.feeds is not None:
+            tasks.create_task(stack.feeds.run(stop))
         await stop.wait()
 
 
@@ -277,7 +284,8 @@ async def reload(stack: Stack) -> bool:
     except (ConfigError, OSError, ValueError) as exc:
         log.error("reload refused: %s", exc)  # noqa: TRY400 - the reason, not a traceback
         return False
-    stack.gateway.handler = stack.application.handler  # new calls only
+    handler = stack.application.handler
+    stack.gateway.handler = stack.feeds.wrap(handler) if stack.feeds else handler  # new calls
     log.info("reloaded", extra={"config_dir": fresh.config_dir})
     return True
 

@@ -144,7 +144,7 @@ def parse_dtm(text: str, tz: dt.tzinfo, *, location: str, min_digits: int = 12
     """An HL7 DTM (``YYYYMMDDHHMM[SS][.S][+ZZZZ]``) as an aware datetime (``tz`` when it
     carries no offset); at least ``min_digits`` digits of precision."""
     m = _DTM.match(text)
-    digits = len(text.split(".")[0].split("+")[0].split("-")[0])
+    digits = len(text.split(".", maxsplit=1)[0].split("+", maxsplit=1)[0].split("-", maxsplit=1)[0])
     if m is None or digits < min_digits:
         raise Hl7Error(ErrCode.DATA_TYPE, location, "not an HL7 date/time of enough precision")
     year, month, day, hour, minute, sec, off = m.groups()
@@ -344,7 +344,7 @@ def _duration(amount: str, units: str, location: str) -> dt.timedelta:
         return DEFAULT_DURATION
     if not amount.isdigit() or int(amount) == 0:
         raise Hl7Error(ErrCode.DATA_TYPE, location, "duration is not a positive number")
-    unit = units.split("^")[0].upper() or "MIN"
+    unit = units.split("^", maxsplit=1)[0].upper() or "MIN"
     per = {"MIN": 60, "M": 60, "S": 1, "H": 3600, "HR": 3600}.get(unit)
     if per is None:
         raise Hl7Error(ErrCode.TABLE_VALUE, location, "unknown duration units")

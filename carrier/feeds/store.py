@@ -29,7 +29,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from carrier.plugin import ScheduleChange, ScheduleChangeKind, ScheduleFeed
+from carrier.plugin import PrescriptionChange, ScheduleChange, ScheduleChangeKind, ScheduleFeed
 from carrier.records.crypto import blind_index
 from carrier.records.store import Channel, ConsentKind, Records
 
@@ -70,6 +70,18 @@ class AppointmentIn:
 
 
 @dataclass(frozen=True)
+class PrescriptionIn:
+    ref: str
+    medication: str
+    pharmacy: str
+    refill_due: dt.date | None
+    active: bool = True
+
+    def __repr__(self) -> str:  # never print PHI by accident
+        return f"PrescriptionIn(ref={self.ref!r})"
+
+
+@dataclass(frozen=True)
 class FeedItem:
     source: str
     message_id: str
@@ -78,6 +90,7 @@ class FeedItem:
     appointment: AppointmentIn | None
     sent_at: dt.datetime | None = None
     fields: tuple[str, str] = ("PID^1^5", "PID^1^13")  # where name and phone come from
+    prescription: PrescriptionIn | None = None
 
 
 @dataclass(frozen=True)
@@ -108,25 +121,35 @@ class FeedStore:
         """All of ``items`` in one transaction (all land, or none do)."""
         async with self.records.pool.acquire(timeout=self.timeout) as conn, \
                 conn.transaction():
-            out = [await self._apply(conn, item, now) for item in items]
+            # One table lock instead of a lock per patient (a file may hold 100,000 rows;
+            # that many advisory locks would overflow the lock table). Messages wait.
+            await conn.execute("LOCK TABLE feed_patients IN SHARE ROW EXCLUSIVE MODE")
+            out = [await self._apply(conn, item, now, lock=False) for item in items]
         for item, applied in zip(items, out, strict=True):
             await self._audit(item, applied, now, queued=True)
         return out
 
-    async def _apply(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
-                     ) -> Applied:
+    async def _apply(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime, *,
+                     lock: bool = True) -> Applied:
         claimed = await conn.fetchval(
             "INSERT INTO feed_messages (source, control_id, kind, received_at)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
             item.source, item.message_id, item.kind, now)
         if claimed is None:
             return Applied(duplicate=True)
-        pid, created = await self._patient(conn, item, now)
-        appt = item.appointment
+        pid, created = await self._patient(conn, item, now, lock=lock)
+        appt, rx = item.appointment, item.prescription
+        if (appt is not None or rx is not None) and self.feed is None:
+            raise FeedRejected("SCH", "this application takes no schedule feed")
+        if rx is not None:
+            assert self.feed is not None
+            await self.feed.apply_prescription(conn, PrescriptionChange(
+                source=item.source, prescription_ref=rx.ref, patient_id=str(pid),
+                medication=rx.medication, pharmacy=rx.pharmacy, refill_due=rx.refill_due,
+                active=rx.active))
         if appt is None:
             return Applied(False, pid, created)
-        if self.feed is None:
-            raise FeedRejected("SCH", "this application takes no schedule feed")
+        assert self.feed is not None
         sent = item.sent_at or now
         last = await conn.fetchval(
             "SELECT source_ts FROM feed_appointments WHERE source = $1 AND ref = $2"
@@ -148,13 +171,13 @@ class FeedStore:
     def patient_key(self, authority: str, mrn: str) -> bytes:
         return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
 
-    async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
-                       ) -> tuple[UUID, bool]:
+    async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime, *,
+                       lock: bool) -> tuple[UUID, bool]:
         p = item.patient
         bidx = self.patient_key(p.authority, p.mrn)
-        # Serialise on the patient (ordered per patient), before looking them up.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-                           "feed-patient:" + bidx.hex())
+        if lock:  # serialise on the patient (ordered per patient), before looking them up
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+                               "feed-patient:" + bidx.hex())
         pid = await conn.fetchval("SELECT patient_id FROM feed_patients WHERE ref_bidx = $1",
                                   bidx)
         if pid is None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.scheduling.outreach import CalendarAppointments
 from carrier.dialer.campaign import CampaignPolicy
 from carrier.dialer.store import OutreachStore
 from carrier.dialer.sync import sync_campaigns
-from agent.scheduling.outreach import CalendarAppointments
 from carrier.records.store import Records
 from tests.feeds.conftest import Listening, ack_fields, mllp_send, now_utc
 from tests.feeds.hl7_samples import adt, load_cases, siu
@@ -47,14 +47,17 @@ async def test_siu_lifecycle_acks_and_the_dialer_follows(
     assert [ack_fields(a)["MSA"][1:3] for a in acks] == [["AA", "C1"], ["AA", "C1"],
                                                           ["AA", "C2"]]
     appt = await _appt(records)
-    assert appt is not None and appt["status"] == "booked" and appt["start_at"] == start
+    assert appt is not None
+    assert appt["status"] == "booked"
+    assert appt["start_at"] == start
     # One patient, one appointment, upserted by the source's identifiers, PHI encrypted.
     p, a, m, f = await _counts(records)
     assert (p, a, m, f) == (1, 1, 2, 1)
     patient = await records.get_patient(appt["patient_id"] and  # type: ignore[arg-type]
                                         __import__("uuid").UUID(str(appt["patient_id"])),
                                         actor="test", reason="check")
-    assert patient is not None and patient.phone == "+15555550199"  # the A08 update
+    assert patient is not None
+    assert patient.phone == "+15555550199"
     raw = await records.pool.fetchval("SELECT name_ct FROM patients")
     assert b"Testa" not in bytes(raw)
 
@@ -63,7 +66,8 @@ async def test_siu_lifecycle_acks_and_the_dialer_follows(
         CampaignPolicy()
     await sync_campaigns(store, source, policy, now)
     pending = await records.pool.fetch(
-        "SELECT campaign_id AS campaign, state AS status FROM dialer_outreach WHERE appointment_id = $1",
+        "SELECT campaign_id AS campaign, state AS status FROM dialer_outreach"
+        " WHERE appointment_id = $1",
         "feed:CLINIC:FL1")
     assert {r["campaign"] for r in pending} == {"reminders"}
     assert all(r["status"] == "pending" for r in pending)
@@ -97,7 +101,8 @@ async def test_no_show_starts_reactivation_within_minutes(
     row = await records.pool.fetchrow(
         "SELECT campaign_id, due_at, state AS status FROM dialer_outreach WHERE appointment_id = $1"
         " AND campaign_id = 'no_show'", "feed:CLINIC:FL9")
-    assert row is not None and row["status"] == "pending"
+    assert row is not None
+    assert row["status"] == "pending"
     assert row["due_at"] - now <= dt.timedelta(minutes=10)
 
 

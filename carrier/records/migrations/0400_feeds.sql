@@ -52,3 +52,12 @@ CREATE TABLE feed_outbox (
     sent_at       timestamptz
 );
 CREATE INDEX feed_outbox_due ON feed_outbox (next_at) WHERE status = 'pending';
+
+-- Where a polled source (FHIR) got to, per resource type: the next poll asks for
+-- _lastUpdated after this.
+CREATE TABLE feed_cursors (
+    source        text        NOT NULL,
+    resource      text        NOT NULL,
+    last_updated  timestamptz NOT NULL,
+    PRIMARY KEY (source, resource)
+);
