@@ -150,7 +150,8 @@ class FhirClient:
                 await self.auth.header(refresh=True)
                 continue
             if (reply.status == 429 or reply.status >= 500) and attempt < self.retries:
-                await self._pause(self._retry_after(reply) or self.backoff * 2 ** attempt)
+                after = self._retry_after(reply)  # 0 is a real answer: retry at once
+                await self._pause(self.backoff * 2 ** attempt if after is None else after)
                 continue
             return reply
         raise AssertionError("unreachable")
