@@ -189,7 +189,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             if sip:
                 links.start(gateway.endpoint)
             feeds = Feeds.build(settings, records, app)  # HL7/CSV/FHIR in, outcomes out
-            gateway.handler = feeds.wrap(app.handler)
+            gateway.handler = feeds.wrap(app.handler, app.appointments)
             dialer = DialerService.build(settings, records, gateway, app.appointments)
             database = Liveness("database", max_failures=2, stale_after=60.0)
             health = build_health(settings, records, gateway, dialer=dialer, app=app,
@@ -285,7 +285,8 @@ async def reload(stack: Stack) -> bool:
         log.error("reload refused: %s", exc)  # noqa: TRY400 - the reason, not a traceback
         return False
     handler = stack.application.handler
-    stack.gateway.handler = stack.feeds.wrap(handler) if stack.feeds else handler  # new calls
+    stack.gateway.handler = (stack.feeds.wrap(handler, stack.application.appointments)
+                             if stack.feeds else handler)  # new calls only
     log.info("reloaded", extra={"config_dir": fresh.config_dir})
     return True
 

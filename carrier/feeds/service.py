@@ -19,7 +19,7 @@ import asyncpg
 from carrier.feeds.mllp import Hl7Listener, run_listener
 from carrier.feeds.store import FeedStore
 from carrier.feeds.writeback import Destination, MllpDestination, OutcomeRecorder, Writeback
-from carrier.plugin import CallHandler, schedule_feed_of
+from carrier.plugin import AppointmentSource, CallHandler, schedule_feed_of
 from carrier.records.store import Records
 from carrier.settings import FeedsSettings, Settings
 
@@ -85,10 +85,12 @@ class Feeds:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.fhir_poll_s)
 
-    def wrap(self, handler: CallHandler) -> CallHandler:
+    def wrap(self, handler: CallHandler, appointments: AppointmentSource | None = None
+             ) -> CallHandler:
         """The handler with outcomes queued for write-back (itself when none is set up)."""
-        return OutcomeRecorder(handler, self.writeback) if self.writeback.destinations \
-            else handler
+        if not self.writeback.destinations:
+            return handler
+        return OutcomeRecorder(handler, self.writeback, appointments=appointments)
 
     async def serve_hl7(self, stop: asyncio.Event, *,
                         started: Callable[[int], None] | None = None) -> None:

@@ -29,7 +29,14 @@ import asyncpg
 import hl7.mllp
 
 from carrier.feeds.hl7_out import Outcome, ack_code, message_for
-from carrier.plugin import CallContext, CallHandler, CallOutcome, OutcomeKind
+from carrier.plugin import (
+    AppointmentSource,
+    AppointmentState,
+    CallContext,
+    CallHandler,
+    CallOutcome,
+    OutcomeKind,
+)
 from carrier.records.store import Records
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,8 @@ KIND_OF: Mapping[OutcomeKind, str] = {
     OutcomeKind.CONFIRMED: "confirmed", OutcomeKind.CANCELLED: "cancelled",
     OutcomeKind.RESCHEDULED: "rescheduled", OutcomeKind.OPTED_OUT: "opted_out",
 }
+STATE_KINDS: Mapping[AppointmentState | None, str] = {
+    AppointmentState.CONFIRMED: "confirmed", AppointmentState.CLOSED: "cancelled"}
 DETAIL_KINDS = {"refill_requested": "refill_request"}  # the application's finer outcomes
 MAX_BACKOFF_S = 600.0
 
@@ -99,9 +108,11 @@ class Writeback:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.wake = asyncio.Event()
 
-    async def record(self, outcome: CallOutcome, context: CallContext) -> list[int]:
-        """Queue ``outcome`` for each destination; the new rows' ids ([] if nothing)."""
-        kind = DETAIL_KINDS.get(outcome.detail) or KIND_OF.get(outcome.kind)
+    async def record(self, outcome: CallOutcome, context: CallContext, *,
+                     kind: str | None = None) -> list[int]:
+        """Queue ``outcome`` for each destination; the new rows' ids ([] if nothing).
+        ``kind``: what the call did to the appointment, when the outcome does not say."""
+        kind = DETAIL_KINDS.get(outcome.detail) or KIND_OF.get(outcome.kind) or kind
         if kind is None or not self.destinations:
             return []
         found = await self._subject(context.appointment_id, outcome.patient_id
@@ -211,23 +222,38 @@ class Writeback:
 
 class OutcomeRecorder:
     """The application's call handler, with each outcome queued for write-back and tried
-    at once (bounded by ``try_for`` seconds; what does not go now is retried by ``run``)."""
+    at once (bounded by ``try_for`` seconds; what does not go now is retried by ``run``).
 
-    def __init__(self, inner: CallHandler, writeback: Writeback, *, try_for: float = 3.0
-                 ) -> None:
+    With ``appointments`` (the application's ``AppointmentSource``), the appointment's state
+    before and after the call decides too: a call cut at its length limit after the patient
+    confirmed still writes the confirmation back."""
+
+    def __init__(self, inner: CallHandler, writeback: Writeback, *,
+                 appointments: AppointmentSource | None = None, try_for: float = 3.0) -> None:
         self.inner = inner
         self.writeback = writeback
+        self.appointments = appointments
         self.try_for = try_for
 
     async def __call__(self, call: Any, context: CallContext) -> CallOutcome:
+        before = await self._state(context)
         outcome = await self.inner(call, context)
-        await record_and_try(self.writeback, outcome, context, self.try_for)
+        kind = None
+        if before is not None:  # what the call did to the appointment, however it ended
+            after = await self._state(context)
+            kind = STATE_KINDS.get(after) if after is not before else None
+        await record_and_try(self.writeback, outcome, context, self.try_for, kind=kind)
         return outcome
+
+    async def _state(self, context: CallContext) -> AppointmentState | None:
+        if self.appointments is None or not context.appointment_id:
+            return None
+        return await self.appointments.state(context.appointment_id)
 
 
 async def record_and_try(writeback: Writeback, outcome: CallOutcome, context: CallContext,
-                         try_for: float) -> None:
-    ids = await writeback.record(outcome, context)
+                         try_for: float, *, kind: str | None = None) -> None:
+    ids = await writeback.record(outcome, context, kind=kind)
     if ids:
         try:
             async with asyncio.timeout(try_for):

@@ -18,7 +18,7 @@ def ts(when: dt.datetime) -> str:
 def siu(trigger: str, control: str, *, appt: str = "FL1", mrn: str = "MRN1001",
         start: dt.datetime, minutes: int = 30, sent: dt.datetime | None = None,
         phone: str = "(555)555-0101", version: str = "2.5.1",
-        name: str = "Testa^Patience") -> bytes:
+        name: str = "Testa^Patience", dob: str = "19700101") -> bytes:
     sent = sent or start - dt.timedelta(days=2)
     end = start + dt.timedelta(minutes=minutes)
     segs = [
@@ -26,7 +26,7 @@ def siu(trigger: str, control: str, *, appt: str = "FL1", mrn: str = "MRN1001",
         f"{control}|P|{version}",
         f"SCH|PL-{appt}^PM|{appt}^PM|||||Checkup|ROUTINE|{minutes}|min|"
         f"^^{minutes}^{ts(start)}^{ts(end)}",
-        f"PID|1||{mrn}^^^CLINIC^MR||{name}||19700101|F|||1 Main St^^Springfield^CA^90210"
+        f"PID|1||{mrn}^^^CLINIC^MR||{name}||{dob}|F|||1 Main St^^Springfield^CA^90210"
         f"||{phone}",
         "PV1|1|O",
         "RGS|1",

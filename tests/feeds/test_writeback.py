@@ -121,3 +121,28 @@ async def test_outcomes_off_the_feed_are_not_written_back(
     ids = await wb.record(CallOutcome("c", OutcomeKind.CONFIRMED),
                           _context("appt-local", "00000000-0000-0000-0000-000000000001"))
     assert ids == []
+
+
+async def test_a_confirmation_before_the_length_limit_is_still_written_back(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """Before: a call cut at its length limit after the patient confirmed wrote nothing back
+    (its outcome is LENGTH_LIMIT); the appointment's state before and after now decides."""
+    app_id, pid = await _booked(hl7_server, tmp_path)
+    from agent.scheduling.outreach import CalendarAppointments  # noqa: PLC0415
+
+    class ConfirmsThenCut:
+        async def __call__(self, call: object, context: CallContext) -> CallOutcome:
+            await records.pool.execute(
+                "UPDATE sched_appointments SET status = 'confirmed' WHERE id = $1", app_id)
+            return CallOutcome("call-2", OutcomeKind.LENGTH_LIMIT, patient_id=pid)
+
+    receiver = await Receiver().start()
+    try:
+        wb = Writeback(records, {"hl7": MllpDestination("127.0.0.1", receiver.port)})
+        handler = OutcomeRecorder(ConfirmsThenCut(), wb,
+                                  appointments=CalendarAppointments(records.pool))
+        await handler(object(), _context(app_id, pid))
+        assert len(receiver.got) == 1
+        assert "SIU^S14" in receiver.got[0]
+    finally:
+        await receiver.close()
