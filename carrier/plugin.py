@@ -222,6 +222,11 @@ class ScheduleFeed(Protocol):
 
     async def apply_schedule(self, conn: Any, change: ScheduleChange) -> str: ...
 
+    async def apply_schedules(self, conn: Any, changes: Sequence[ScheduleChange]
+                              ) -> list[str]:
+        """The same for many distinct appointments at once (a CSV file), in order."""
+        ...
+
     async def apply_prescription(self, conn: Any, change: PrescriptionChange) -> str: ...
 
 

@@ -11,6 +11,7 @@ cancelled one stops them, a missed one starts no-show reactivation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from agent.scheduling.model import AppointmentStatus
@@ -36,6 +37,14 @@ def status_after(kind: ScheduleChangeKind, current: AppointmentStatus | None,
     if kind is ScheduleChangeKind.BOOKED and current is AppointmentStatus.CANCELLED:
         return AppointmentStatus.BOOKED  # booked again under the same id
     return current
+
+
+_UPSERT = (
+    "INSERT INTO sched_appointments (id, patient_id, provider_id, slot_id, start_at,"
+    " end_at, status, updated_at) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7)"
+    " ON CONFLICT (id) DO UPDATE SET patient_id = EXCLUDED.patient_id,"
+    " provider_id = EXCLUDED.provider_id, start_at = EXCLUDED.start_at,"
+    " end_at = EXCLUDED.end_at, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at")
 
 
 def appointment_id(change: ScheduleChange) -> str:
@@ -69,15 +78,33 @@ class FeedCalendar:
             change.starts_at, change.ends_at)
         status = status_after(change.kind, current, moved)
         await conn.execute(
-            "INSERT INTO sched_appointments (id, patient_id, provider_id, slot_id, start_at,"
-            " end_at, status, updated_at) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7)"
-            " ON CONFLICT (id) DO UPDATE SET patient_id = EXCLUDED.patient_id,"
-            " provider_id = EXCLUDED.provider_id, start_at = EXCLUDED.start_at,"
-            " end_at = EXCLUDED.end_at, status = EXCLUDED.status,"
-            " updated_at = EXCLUDED.updated_at",
-            app_id, change.patient_id, provider, change.starts_at, change.ends_at,
+            _UPSERT, app_id, change.patient_id, provider, change.starts_at, change.ends_at,
             str(status), change.changed_at)
         return app_id
+
+    async def apply_schedules(self, conn: Any, changes: Sequence[ScheduleChange]
+                              ) -> list[str]:
+        """Many changes (a CSV file's rows, distinct appointments) in a few statements."""
+        providers = {f"{c.source}:{c.provider_ref}": c.provider_name or c.provider_ref
+                     for c in changes}
+        await conn.executemany(
+            "INSERT INTO sched_providers (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE"
+            " SET name = COALESCE(NULLIF(EXCLUDED.name, ''), sched_providers.name)",
+            sorted(providers.items()))
+        ids = [appointment_id(c) for c in changes]
+        rows = await conn.fetch("SELECT id, status, start_at, end_at FROM sched_appointments"
+                                " WHERE id = ANY($1::text[]) FOR UPDATE", ids)
+        known = {r["id"]: r for r in rows}
+        values = []
+        for app_id, c in zip(ids, changes, strict=True):
+            row = known.get(app_id)
+            current = None if row is None else AppointmentStatus(row["status"])
+            moved = row is not None and (row["start_at"], row["end_at"]) != (c.starts_at,
+                                                                               c.ends_at)
+            values.append((app_id, c.patient_id, f"{c.source}:{c.provider_ref}", c.starts_at,
+                           c.ends_at, str(status_after(c.kind, current, moved)), c.changed_at))
+        await conn.executemany(_UPSERT, values)
+        return ids
 
     async def apply_prescription(self, conn: Any, change: PrescriptionChange) -> str:
         rx_id = f"feed:{change.source}:{change.prescription_ref}"

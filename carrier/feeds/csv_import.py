@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from carrier.feeds.bulk import apply_many
 from carrier.feeds.store import Applied, AppointmentIn, FeedItem, FeedStore, PatientIn
 from carrier.plugin import ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
@@ -190,4 +191,4 @@ async def import_schedule(store: FeedStore, rows: Sequence[ScheduleRow], *, sour
                           row.patient.phone, row.patient.dob, row.patient.state),
         appointment=row.appointment, sent_at=now, fields=("last_name", "phone"))
         for row in rows]
-    return await store.apply_many(items, now)
+    return await apply_many(store, items, now)

@@ -15,14 +15,13 @@ change, from HL7, CSV or FHIR) does, in one transaction on one connection:
    connection, and remember its id in ``feed_appointments`` for the write-back.
 
 After the commit the changes are audited (``feed.patient.create`` / ``.update``,
-``feed.appointment.<kind>``): ids and kinds only. ``apply_many`` does the same for a whole
-file in one transaction (the CSV import). Nothing is logged with PHI.
+``feed.appointment.<kind>``): ids and kinds only. ``carrier.feeds.bulk`` does the same for
+a whole file in one transaction (the CSV import). Nothing is logged with PHI.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -114,30 +113,18 @@ class FeedStore:
         async with self.records.pool.acquire(timeout=self.timeout) as conn, \
                 conn.transaction():
             applied = await self._apply(conn, item, now)
-        await self._audit(item, applied, now)
+        await self.audit(item, applied, now)
         return applied
 
-    async def apply_many(self, items: Sequence[FeedItem], now: dt.datetime) -> list[Applied]:
-        """All of ``items`` in one transaction (all land, or none do)."""
-        async with self.records.pool.acquire(timeout=self.timeout) as conn, \
-                conn.transaction():
-            # One table lock instead of a lock per patient (a file may hold 100,000 rows;
-            # that many advisory locks would overflow the lock table). Messages wait.
-            await conn.execute("LOCK TABLE feed_patients IN SHARE ROW EXCLUSIVE MODE")
-            out = [await self._apply(conn, item, now, lock=False) for item in items]
-        for item, applied in zip(items, out, strict=True):
-            await self._audit(item, applied, now, queued=True)
-        return out
-
-    async def _apply(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime, *,
-                     lock: bool = True) -> Applied:
+    async def _apply(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
+                     ) -> Applied:
         claimed = await conn.fetchval(
             "INSERT INTO feed_messages (source, control_id, kind, received_at)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
             item.source, item.message_id, item.kind, now)
         if claimed is None:
             return Applied(duplicate=True)
-        pid, created = await self._patient(conn, item, now, lock=lock)
+        pid, created = await self._patient(conn, item, now)
         appt, rx = item.appointment, item.prescription
         if (appt is not None or rx is not None) and self.feed is None:
             raise FeedRejected("SCH", "this application takes no schedule feed")
@@ -171,13 +158,13 @@ class FeedStore:
     def patient_key(self, authority: str, mrn: str) -> bytes:
         return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
 
-    async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime, *,
-                       lock: bool) -> tuple[UUID, bool]:
+    async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
+                       ) -> tuple[UUID, bool]:
         p = item.patient
         bidx = self.patient_key(p.authority, p.mrn)
-        if lock:  # serialise on the patient (ordered per patient), before looking them up
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-                               "feed-patient:" + bidx.hex())
+        # Serialise on the patient (ordered per patient), before looking them up.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+                           "feed-patient:" + bidx.hex())
         pid = await conn.fetchval("SELECT patient_id FROM feed_patients WHERE ref_bidx = $1",
                                   bidx)
         if pid is None:
@@ -228,7 +215,7 @@ class FeedStore:
             await conn.execute(f"UPDATE patients SET {', '.join(sets)} WHERE id = $1",  # noqa: S608 - column names are ours
                                *args)
 
-    async def _audit(self, item: FeedItem, applied: Applied, now: dt.datetime, *,
+    async def audit(self, item: FeedItem, applied: Applied, now: dt.datetime, *,
                      queued: bool = False) -> None:
         if applied.duplicate or applied.patient_id is None:
             return

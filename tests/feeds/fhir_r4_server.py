@@ -176,6 +176,6 @@ class FhirR4Server:
                     body = json.loads(self._body() or b"{}")
                     self._send(*server._write(self.command, parts, self.headers, body))
 
-            do_GET = do_POST = do_PUT = _route  # noqa: N815 - http.server's names
+            do_GET = do_POST = do_PUT = _route
 
         return Handler

@@ -61,7 +61,8 @@ def _env() -> dict[str, str]:
 
 async def _carrier(*args: str, cwd: Path) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "carrier.cli", "--config-dir", str(REPO / "config"), *args, env=_env(), cwd=cwd,
+        sys.executable, "-m", "carrier.cli", "--config-dir", str(REPO / "config"), *args,
+        env=_env(), cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     # Bounded wait on the outside process (the operator's command).
     out, err = await asyncio.wait_for(proc.communicate(), timeout=120)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import ipaddress
 import datetime as dt
+import ipaddress
 import json
 import os
 import socket

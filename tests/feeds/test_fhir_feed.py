@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -22,10 +23,13 @@ from fhir.resources.R4B.slot import Slot
 from fhir.resources.R4B.task import Task
 
 from agent.scheduling.prescriptions import PostgresRefillDesk
+from carrier.call import Direction
 from carrier.feeds.fhir_client import client_from_settings
 from carrier.feeds.fhir_poll import FhirPoller
 from carrier.feeds.hl7_out import Outcome
 from carrier.feeds.store import FeedStore
+from carrier.feeds.writeback import Writeback
+from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import Records
 from carrier.settings import FeedsSettings
 from tests.feeds.fhir_r4_server import FhirR4Server
@@ -151,3 +155,66 @@ async def test_write_back_updates_the_appointment_and_files_one_task(
     valid(tasks[0])
     assert tasks[0]["code"]["coding"][0]["code"] == "refill_request"
     assert sum(1 for m, p, s in server.log if p == "/token") == 2
+
+
+async def test_refill_call_speaks_the_feeds_medication_request_and_staff_get_tasks(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """A MedicationRequest polled from FHIR is what the refill reminder speaks about; the
+    patient's yes is a staff task (the agent's queue) and a FHIR Task back at the source."""
+    server.put(valid({"resourceType": "Patient", "id": "p2",
+                      "name": [{"family": "McSample", "given": ["Fakey"]}],
+                      "telecom": [{"system": "phone", "value": "+15550100124"}],
+                      "birthDate": "1955-11-20"}))
+    server.put(valid({"resourceType": "MedicationRequest", "id": "rx7", "status": "active",
+                      "intent": "order", "subject": {"reference": "Patient/p2"},
+                      "medicationCodeableConcept": {"text": "atorvastatin twenty milligrams"},
+                      "dispenseRequest": {"performer": {"display": "Elm Street Pharmacy"}}}))
+    settings = settings_for(server, keys[0])
+    client = client_from_settings(settings)
+    await FhirPoller(client, feed_store).poll_once(dt.datetime.now(dt.UTC))
+    pid = str(await records.pool.fetchval("SELECT patient_id FROM feed_patients"))
+
+    from agent.workflow.effects import Action, Say, Utterance  # noqa: PLC0415
+    from agent.workflow.engine import Conversation  # noqa: PLC0415
+    from agent.workflow.host import ActionHost, MemorySink  # noqa: PLC0415
+    from agent.workflow.loader import load_workflow  # noqa: PLC0415
+    from agent.workflow.records import ClinicFileSource, build_record  # noqa: PLC0415
+    from tests.safety.test_refills import CLINIC, NOW, ROOT  # noqa: PLC0415
+
+    source = ClinicFileSource(CLINIC)  # the same synthetic person, for the identity check
+    record = build_record(source.clinic(), source.patient("pat-1002"), None, {})
+    conv = Conversation(load_workflow(ROOT / "config/workflows/refill_reminder.yaml"), record,
+                        call_id="call-rx-9")
+    desk = PostgresRefillDesk(records)
+    host = ActionHost(source.calendar(NOW), MemorySink(), patient_id=pid, appointment_id=None,
+                      tz=ZoneInfo("America/New_York"), verified=lambda: conv.verified,
+                      refills=desk, call_id="call-rx-9")
+    said: list[Say] = []
+    queue = conv.start(NOW)
+    turns = iter(["yes", "November twentieth nineteen fifty five", "yes please"])
+    while queue:
+        effect = queue.pop(0)
+        if isinstance(effect, Say):
+            said.append(effect)
+        elif isinstance(effect, Action):
+            queue = conv.handle(await host.execute(effect, NOW), NOW) + queue
+        elif type(effect).__name__ == "Listen":
+            turn = next(turns, None)
+            if turn is None:
+                break
+            queue = conv.handle(Utterance(turn), NOW) + queue
+    due = next(s for s in said if s.prompt_id == "refill_due")
+    assert "atorvastatin twenty milligrams" in due.text
+    assert "Elm Street Pharmacy" in due.text
+    [task] = await desk.open_tasks("pharmacy")
+    assert (task.patient_id, task.prescription_id) == (pid, "feed:fhir:rx7")
+
+    wb = Writeback(records, {"fhir": client})
+    ctx = CallContext(Direction.OUTBOUND, patient_id=pid, purpose="refill")
+    await wb.record(CallOutcome("call-rx-9", OutcomeKind.COMPLETED, patient_id=pid,
+                                detail="refill_requested"), ctx)
+    assert await wb.deliver_due() == 1
+    [fhir_task] = server.resources["Task"].values()
+    valid(fhir_task)
+    assert fhir_task["for"]["identifier"]["value"] == "p2"
