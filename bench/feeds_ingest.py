@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import hl7.mllp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent import MIGRATIONS
 from agent.scheduling.feed_apply import FeedCalendar

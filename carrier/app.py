@@ -9,7 +9,9 @@ demo clinic when ``agent.seed_demo``) -> STIR/SHAKEN -> SIP gateway (its handler
 ``application.handler``) -> trunk registrations (``auth: register``) -> health registry
 and metrics levels. ``serve`` then runs, in one TaskGroup: the console port (``GET
 /health``, ``GET /metrics``), the trunk prober and OPTIONS keepalives, the database
-ping, the retention pass and the dialer loop. At exit everything stops in reverse, the
+ping, the retention pass, the dialer loop and the schedule feeds (``carrier.feeds``: the
+HL7 listener when ``feeds.hl7_enabled``, the FHIR poll, the write-back of outcomes, which
+wraps the application's handler). At exit everything stops in reverse, the
 embedded server last.
 
 Signals: SIGTERM/SIGINT drain (new INVITEs get 503 with ``Retry-After``, the dialer

@@ -31,7 +31,7 @@ import jwt
 
 from carrier.feeds.hl7_out import OUTCOME_TEXT, Outcome
 from carrier.feeds.writeback import DeliveryError
-from carrier.settings import FeedsSettings
+from carrier.settings_feeds import FeedsSettings
 
 FHIR_JSON = "application/fhir+json"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

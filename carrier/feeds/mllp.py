@@ -108,8 +108,9 @@ class Hl7Listener:
 
     async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None
                     ) -> asyncio.Server:
-        return await hl7.mllp.start_hl7_server(self.serve_client, host, port,
-                                               limit=MAX_MESSAGE, ssl=tls)
+        server: asyncio.Server = await hl7.mllp.start_hl7_server(
+            self.serve_client, host, port, limit=MAX_MESSAGE, ssl=tls)
+        return server
 
 
 async def run_listener(listener: Hl7Listener, host: str, port: int, stop: asyncio.Event, *,

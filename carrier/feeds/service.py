@@ -21,7 +21,8 @@ from carrier.feeds.store import FeedStore
 from carrier.feeds.writeback import Destination, MllpDestination, OutcomeRecorder, Writeback
 from carrier.plugin import AppointmentSource, CallHandler, schedule_feed_of
 from carrier.records.store import Records
-from carrier.settings import FeedsSettings, Settings
+from carrier.settings import Settings
+from carrier.settings_feeds import FeedsSettings
 
 if TYPE_CHECKING:
     from carrier.feeds.fhir_poll import FhirPoller
