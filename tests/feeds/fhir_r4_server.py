@@ -20,6 +20,7 @@ import itertools
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -42,6 +43,7 @@ class FhirR4Server:
         self.ids = itertools.count(1)
         self.rate_limit = 0
         self.log: list[tuple[str, str, int]] = []
+        self.notify: Callable[[], None] | None = None  # called after each request
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -145,6 +147,8 @@ class FhirR4Server:
                 self.end_headers()
                 self.wfile.write(data)
                 server.log.append((self.command, self.path.split("?")[0], status))
+                if server.notify is not None:
+                    server.notify()
 
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length", 0)))

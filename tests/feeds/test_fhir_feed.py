@@ -5,6 +5,8 @@ exchanged is validated with ``fhir.resources`` (R4B models)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,3 +220,33 @@ async def test_refill_call_speaks_the_feeds_medication_request_and_staff_get_tas
     [fhir_task] = server.resources["Task"].values()
     valid(fhir_task)
     assert fhir_task["for"]["identifier"]["value"] == "p2"
+
+
+async def test_fhir_settings_drive_the_poll_loop_and_destination(
+        server: FhirR4Server, keys: tuple[Path, bytes], records: Records) -> None:
+    """``fhir_base_url`` starts the poll in ``carrier serve`` every ``fhir_poll_s``;
+    ``writeback_fhir`` adds the FHIR destination."""
+    from agent.scheduling.feed_apply import FeedCalendar  # noqa: PLC0415
+    from carrier.feeds.service import Feeds  # noqa: PLC0415
+    from carrier.settings import Settings  # noqa: PLC0415
+
+    class App:
+        schedule_feed = FeedCalendar(records)
+
+    feeds_settings = dataclasses.replace(settings_for(server, keys[0]), fhir_poll_s=0.05)
+    feeds = Feeds.build(dataclasses.replace(Settings(), feeds=feeds_settings), records, App())
+    assert set(feeds.writeback.destinations) == {"fhir"}
+    stop = asyncio.Event()
+
+    def polls() -> int:
+        return sum(1 for m, p, _ in server.log if p == "/fhir/Patient")
+
+    seen = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    server.notify = lambda: loop.call_soon_threadsafe(
+        lambda: seen.set() if polls() >= 3 else None)
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(feeds.run(stop))
+        await asyncio.wait_for(seen.wait(), timeout=20)  # the server thread saw 3 polls
+        stop.set()
+    assert polls() >= 3
