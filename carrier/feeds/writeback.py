@@ -37,6 +37,7 @@ from carrier.plugin import (
     CallOutcome,
     OutcomeKind,
 )
+from carrier.records.spool import Spool
 from carrier.records.store import Records
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ STATE_KINDS: Mapping[AppointmentState | None, str] = {
     AppointmentState.CONFIRMED: "confirmed", AppointmentState.CLOSED: "cancelled"}
 DETAIL_KINDS = {"refill_requested": "refill_request"}  # the application's finer outcomes
 MAX_BACKOFF_S = 600.0
+DATABASE_AWAY = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class DeliveryError(Exception):
@@ -102,35 +104,60 @@ def backoff(attempts: int) -> dt.timedelta:
 
 class Writeback:
     def __init__(self, records: Records, destinations: Mapping[str, Destination], *,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, spool: Spool | None = None
+                 ) -> None:
         self.records = records
         self.destinations = dict(destinations)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.wake = asyncio.Event()
+        self.spool = spool or Spool(records.outbox.spool.path.with_name("feeds-writeback.jsonl"))
 
     async def record(self, outcome: CallOutcome, context: CallContext, *,
                      kind: str | None = None) -> list[int]:
         """Queue ``outcome`` for each destination; the new rows' ids ([] if nothing).
-        ``kind``: what the call did to the appointment, when the outcome does not say."""
+        ``kind``: what the call did to the appointment, when the outcome does not say.
+        With the database away, the outcome is fsync'd to the spool and queued on the next
+        delivery round (``replay``): never lost."""
         kind = DETAIL_KINDS.get(outcome.detail) or KIND_OF.get(outcome.kind) or kind
         if kind is None or not self.destinations:
             return []
-        found = await self._subject(context.appointment_id, outcome.patient_id
-                                    or context.patient_id)
+        entry = {"kind": kind, "call_id": outcome.call_id, "detail": outcome.detail,
+                 "appointment_id": context.appointment_id,
+                 "patient_id": outcome.patient_id or context.patient_id,
+                 "at": self.clock().isoformat()}
+        try:
+            ids = await self._record(entry)
+        except DATABASE_AWAY as exc:
+            log.warning("feeds: write-back spooled (%s)", exc.__class__.__name__)
+            await asyncio.to_thread(self.spool.append, [entry])
+            return []
+        self.wake.set()
+        return ids
+
+    async def replay(self) -> int:
+        """Queue what was spooled while the database was away; how many outcomes."""
+        entries = await asyncio.to_thread(self.spool.read) if len(self.spool) else []
+        for entry in entries:  # a repeat after a partial replay is a no-op (dedup_key)
+            await self._record(entry)
+        if entries:
+            await asyncio.to_thread(self.spool.clear)
+        return len(entries)
+
+    async def _record(self, e: Mapping[str, Any]) -> list[int]:
+        found = await self._subject(e["appointment_id"], e["patient_id"])
         if found is None:
             return []  # not from a feed: nothing to write back to
         source, authority, mrn, ref = found
-        now = self.clock()
+        at = dt.datetime.fromisoformat(e["at"])
         ids = []
         for dest in self.destinations:
-            key = f"{outcome.call_id}:{dest}:{kind}"
+            key = f"{e['call_id']}:{dest}:{e['kind']}"
             control = "CWB" + hashlib.sha256(key.encode()).hexdigest()[:17].upper()
-            payload = Outcome(kind, source, authority, mrn, ref, outcome.call_id, now, control,
-                              outcome.detail)
+            payload = Outcome(e["kind"], source, authority, mrn, ref, e["call_id"], at,
+                              control, e["detail"])
             row = await self.enqueue(dest, key, payload)
             if row is not None:
                 ids.append(row)
-        self.wake.set()
         return ids
 
     async def enqueue(self, dest: str, key: str, payload: Outcome) -> int | None:
@@ -166,6 +193,7 @@ class Writeback:
 
     async def deliver_due(self, *, limit: int = 20, only: list[int] | None = None) -> int:
         """Send what is due (or the rows ``only``); how many were sent."""
+        await self.replay()
         now = self.clock()
         rows = await self.records.pool.fetch(
             "UPDATE feed_outbox SET attempts = attempts + 1, leased_until = $1::timestamptz"
@@ -208,8 +236,7 @@ class Writeback:
             self.wake.clear()
             try:
                 await self.deliver_due()
-            except (OSError, TimeoutError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError) as exc:  # database away: the next round retries
+            except DATABASE_AWAY as exc:  # database away: the next round retries
                 log.warning("feeds: write-back pass failed (%s)", exc.__class__.__name__)
             waits = [asyncio.ensure_future(self.wake.wait()),
                      asyncio.ensure_future(stop.wait())]
@@ -248,16 +275,21 @@ class OutcomeRecorder:
     async def _state(self, context: CallContext) -> AppointmentState | None:
         if self.appointments is None or not context.appointment_id:
             return None
-        return await self.appointments.state(context.appointment_id)
+        try:
+            return await self.appointments.state(context.appointment_id)
+        except DATABASE_AWAY:
+            return None  # unknown: the call's own outcome decides
 
 
 async def record_and_try(writeback: Writeback, outcome: CallOutcome, context: CallContext,
                          try_for: float, *, kind: str | None = None) -> None:
+    """Queue and try at once; a slow or absent database never fails the call."""
     ids = await writeback.record(outcome, context, kind=kind)
     if ids:
         try:
             async with asyncio.timeout(try_for):
                 await writeback.deliver_due(only=ids)
-        except TimeoutError:
-            log.info("feeds: write-back left for the retry loop")
+        except DATABASE_AWAY as exc:  # TimeoutError included: the loop delivers it
+            log.info("feeds: write-back left for the retry loop (%s)",
+                     exc.__class__.__name__)
 

@@ -146,3 +146,28 @@ async def test_a_confirmation_before_the_length_limit_is_still_written_back(
         assert "SIU^S14" in receiver.got[0]
     finally:
         await receiver.close()
+
+
+async def test_an_outcome_during_a_database_outage_is_spooled_not_lost(
+        hl7_server: Listening, records: Records, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app_id, pid = await _booked(hl7_server, tmp_path)
+    receiver = await Receiver().start()
+    try:
+        wb = Writeback(records, {"hl7": MllpDestination("127.0.0.1", receiver.port)})
+
+        async def refused(*args: object, **kwargs: object) -> None:
+            raise ConnectionRefusedError("database away")
+
+        with monkeypatch.context() as m:  # the database is away when the call ends
+            m.setattr(wb, "_subject", refused)  # its first read of the feed tables
+            outcome = await OutcomeRecorder(Scripted(OutcomeKind.CONFIRMED), wb)(
+                object(), _context(app_id, pid))
+        assert outcome.kind is OutcomeKind.CONFIRMED  # the call itself is not failed
+        assert len(wb.spool) == 1
+        assert await records.pool.fetchval("SELECT count(*) FROM feed_outbox") == 0
+        assert await wb.deliver_due() == 1  # back: replayed, queued and delivered
+        assert len(wb.spool) == 0
+        assert "SIU^S14" in receiver.got[0]
+    finally:
+        await receiver.close()
