@@ -69,6 +69,11 @@ class Hl7Listener:
         except FeedRejected as exc:
             return self._nak(Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text), header,
                              now)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            # The database refuses this content as such: a resend would be refused again.
+            log.warning("hl7: message refused by the database (%s)", exc.__class__.__name__)
+            err = Hl7Error(ErrCode.INTERNAL, "MSH^1^10", "content refused by the database")
+            return self._nak(err, header, now)
         except (OSError, TimeoutError, asyncpg.PostgresError,
                 asyncpg.InterfaceError) as exc:
             log.warning("hl7: message not applied (%s); refused for a resend",

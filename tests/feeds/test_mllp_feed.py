@@ -4,6 +4,7 @@ independent sender) -> our listener -> one transaction per message -> ACK/NAK pe
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -134,3 +135,27 @@ async def test_heldout_malformed(hl7_server: Listening, records: Records,
     with capsys.disabled():
         print(f"\nheld-out malformed HL7: {len(cases)}/{len(cases)} refused, "
               f"{exact}/{len(cases)} with the expected ack and error code")
+
+
+async def test_a_patients_changes_apply_in_sending_order_across_connections(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """Two senders interleave S14 modifications of one appointment; whatever order they
+    arrive in, the one sent last (MSH-7) is what stands, and every message gets its AA."""
+    now = now_utc()
+    base = (now + dt.timedelta(days=5)).replace(second=0, microsecond=0)
+    await mllp_send(hl7_server.port, [siu("S12", "O0", start=base,
+                                          sent=now - dt.timedelta(hours=1))], tmp_path)
+
+    def mod(k: int) -> bytes:  # the k-th modification moves it k quarter-hours
+        return siu("S14", f"O{k}", start=base + dt.timedelta(minutes=15 * k),
+                   sent=now - dt.timedelta(minutes=30 - k))
+
+    odd, even = [mod(k) for k in range(1, 13, 2)], [mod(k) for k in range(2, 13, 2)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    acks = await asyncio.gather(mllp_send(hl7_server.port, list(reversed(odd)), tmp_path / "a"),
+                                mllp_send(hl7_server.port, even, tmp_path / "b"))
+    assert all(ack_fields(a)["MSA"][1] == "AA" for batch in acks for a in batch)
+    appt = await _appt(records)
+    assert appt is not None
+    assert appt["start_at"] == base + dt.timedelta(minutes=15 * 12)
