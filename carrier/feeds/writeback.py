@@ -10,6 +10,9 @@ LOCKED``, so several processes share the work), sends each (MLLP: the receiver's
 decides; FHIR: the server's answer), and marks it ``sent``; a transient failure sets the
 next try after a capped back-off (never dropped), a refusal by content (AE, 4xx) marks it
 ``failed`` for an operator (``carrier feeds outbox``, ``carrier feeds retry ID``).
+``note_unanswered`` adds "no answer" for feed appointments whose reminder outreach the
+dialer gave up on. An outcome met by a database outage is fsync'd to a spool and queued
+on the next round (``replay``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from uuid import UUID
 import asyncpg
 import hl7.mllp
 
+from carrier.call import Direction
 from carrier.feeds.hl7_out import Outcome, ack_code, message_for
 from carrier.plugin import (
     AppointmentSource,
@@ -134,6 +138,27 @@ class Writeback:
         self.wake.set()
         return ids
 
+    async def note_unanswered(self, *, limit: int = 100) -> int:
+        """Queue "no answer" for feed appointments whose outreach the dialer finished
+        without reaching anyone (no answer or busy to the last dial, or expired); read-only
+        on the dialer's table. How many were queued."""
+        if not self.destinations:
+            return 0
+        first = next(iter(self.destinations))
+        rows = await self.records.pool.fetch(
+            "SELECT o.id, o.appointment_id, o.patient_id FROM dialer_outreach o"
+            " JOIN feed_appointments f ON f.app_id = o.appointment_id"
+            " WHERE o.state IN ('done', 'expired') AND (o.outcome LIKE 'no_answer%'"
+            " OR o.outcome LIKE 'busy%') AND NOT EXISTS (SELECT 1 FROM feed_outbox b"
+            " WHERE b.dedup_key = 'outreach-' || o.id || ':' || $1 || ':no_answer')"
+            " ORDER BY o.id LIMIT $2", first, limit)
+        for r in rows:
+            await self.record(
+                CallOutcome(f"outreach-{r['id']}", OutcomeKind.FAILED),
+                CallContext(Direction.OUTBOUND, patient_id=r["patient_id"],
+                            appointment_id=r["appointment_id"]), kind="no_answer")
+        return len(rows)
+
     async def replay(self) -> int:
         """Queue what was spooled while the database was away; how many outcomes."""
         entries = await asyncio.to_thread(self.spool.read) if len(self.spool) else []
@@ -235,6 +260,7 @@ class Writeback:
         while not stop.is_set():
             self.wake.clear()
             try:
+                await self.note_unanswered()
                 await self.deliver_due()
             except DATABASE_AWAY as exc:  # database away: the next round retries
                 log.warning("feeds: write-back pass failed (%s)", exc.__class__.__name__)

@@ -171,3 +171,27 @@ async def test_an_outcome_during_a_database_outage_is_spooled_not_lost(
         assert "SIU^S14" in receiver.got[0]
     finally:
         await receiver.close()
+
+
+async def test_outreach_the_dialer_gave_up_on_goes_back_as_no_answer(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    app_id, pid = await _booked(hl7_server, tmp_path)
+    now = now_utc()
+    await records.pool.execute(
+        "INSERT INTO dialer_campaigns (id, purpose) VALUES ('reminders', 'appointment_reminder')"
+        " ON CONFLICT DO NOTHING")
+    await records.pool.execute(
+        "INSERT INTO dialer_outreach (campaign_id, appointment_id, patient_id, purpose, label,"
+        " due_at, not_after, state, dials, outcome) VALUES ('reminders', $1, $2,"
+        " 'appointment_reminder', '24h', $3, $3, 'done', 3, 'no_answer, 3 dials')",
+        app_id, pid, now)
+    receiver = await Receiver().start()
+    try:
+        wb = Writeback(records, {"hl7": MllpDestination("127.0.0.1", receiver.port)})
+        assert await wb.note_unanswered() == 1
+        assert await wb.note_unanswered() == 0  # once
+        assert await wb.deliver_due() == 1
+        msg = hl7.parse(receiver.got[0])
+        assert str(msg.segment("OBX")[5]).startswith("no_answer^No answer")
+    finally:
+        await receiver.close()
