@@ -153,6 +153,9 @@ class SpeechSettings:
     stt_compute_type: str = "int8"
     stt_workers: int = 2
     tts_cache_dir: str | None = None
+    vad: Literal["webrtc", "silero"] = "silero"
+    """Voice activity: Silero VAD (ONNX, more precise on noisy lines; bench/vad_compare.py)
+    or webrtcvad (cheaper per frame; ``vad_aggressiveness`` applies to it only)."""
     vad_aggressiveness: int = 2
     hangover_ms: int = 600
     """Silence that ends a turn; a complete answer (yes/no, a full date) ends sooner."""
