@@ -34,10 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.speech.audio import telephone  # noqa: E402
-from bench._common import hardware, load  # noqa: E402
-from bench.speech_corpus import VOICES, load_corpus, make_synthesiser  # noqa: E402
-from media.vad import SileroActivity, VoiceActivity  # noqa: E402
+from agent.speech.audio import telephone
+from bench._common import hardware, load
+from bench.speech_corpus import VOICES, load_corpus, make_synthesiser
+from media.vad import SileroActivity, VoiceActivity
 
 FRAME = 320
 RATE = 16000
@@ -85,9 +85,9 @@ def conversation(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Utterances with pauses between them, and the per-frame truth."""
     parts, truth = [], []
-    for audio in utterances:
+    for spoken in utterances:
         gap = np.zeros(int(rng.uniform(0.3, 1.5) * RATE) // FRAME * FRAME, dtype=np.int16)
-        audio = np.concatenate([audio, np.zeros((-len(audio)) % FRAME, dtype=np.int16)])
+        audio = np.concatenate([spoken, np.zeros((-len(spoken)) % FRAME, dtype=np.int16)])
         parts += [gap, audio]
         truth += [np.zeros(len(gap) // FRAME, dtype=bool), truth_of(audio)]
     parts.append(np.zeros(RATE // 2, dtype=np.int16))
