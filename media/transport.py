@@ -15,7 +15,7 @@ import random
 import socket
 import weakref
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from media.batch import limit_blas_threads
 
@@ -198,6 +198,8 @@ class UdpPort:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
+                if self._closed:  # a callback closed us mid-burst
+                    return
                 # ICMP port unreachable while the peer is not yet listening; RTP carries on
                 continue
             deliver(data, (str(addr[0]), int(addr[1])))
@@ -210,7 +212,7 @@ class UdpPort:
         except OSError:  # EAGAIN (buffer full) or a queued ICMP error: this packet is lost
             self.send_dropped += 1
 
-    def get_extra_info(self, name: str) -> object:
+    def get_extra_info(self, name: str) -> Any:  # as asyncio's transports
         return self._sock.getsockname() if name == "sockname" else None
 
     def is_closing(self) -> bool:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 import numpy as np
 
@@ -24,7 +25,7 @@ FRAME_S = FRAME_SAMPLES / RATE
 
 @dataclass(frozen=True, slots=True)
 class EndpointConfig:
-    vad: str = "webrtc"  # media.vad engine: "webrtc" or "silero" (speech.vad chooses)
+    vad: Literal["webrtc", "silero"] = "webrtc"  # media.vad engine (speech.vad chooses)
     aggressiveness: int = 2
     start_window_ms: int = 100
     start_voiced_ms: int = 60
@@ -111,8 +112,7 @@ def webrtc_classifier(aggressiveness: int, min_rms: float = 0.0) -> Classifier:
 def vad_classifier(config: EndpointConfig) -> Classifier:
     from media.vad import voice_activity  # noqa: PLC0415 - the one VAD (media)
 
-    engine = "silero" if config.vad == "silero" else "webrtc"
-    return voice_activity(engine, aggressiveness=config.aggressiveness,
+    return voice_activity(config.vad, aggressiveness=config.aggressiveness,
                           min_rms=config.min_rms).is_speech
 
 

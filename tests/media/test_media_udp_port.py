@@ -48,3 +48,20 @@ async def test_the_first_pacer_freezes_the_start_up_heap() -> None:
     300 calls made every session's tick late): it is frozen once media starts."""
     Pacer(asyncio.get_running_loop())
     assert gc.get_freeze_count() > 0
+
+
+async def test_closing_from_a_datagram_callback_ends_the_burst() -> None:
+    port: UdpPort | None = None
+    got: list[bytes] = []
+
+    def on_datagram(data: bytes, addr: tuple[str, int]) -> None:
+        got.append(data)
+        assert port is not None
+        port.close()  # e.g. the call ended while its packets were being read
+
+    port = await open_endpoint("127.0.0.1", 0, on_datagram)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        for _ in range(3):
+            peer.sendto(b"x", port.get_extra_info("sockname"))  # type: ignore[arg-type]
+        port._read()
+    assert got == [b"x"]
