@@ -18,7 +18,7 @@ same 100 RMS energy floor the endpointer uses.
 Split: even-numbered utterances are the dev half (the operating points below were chosen
 on it: webrtcvad aggressiveness 0-3, Silero threshold 0.3/0.5/0.7), odd ones are held out
 and never tuned on; both are printed, the verdict is taken on the held-out half (F1 over
-all noise kinds and SNRs).
+all noise kinds and SNRs), beside the shipped operating points.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.speech.audio import telephone
 from bench._common import hardware, load
 from bench.speech_corpus import VOICES, load_corpus, make_synthesiser
-from media.vad import SileroActivity, VoiceActivity
+from media.vad import SILERO_THRESHOLD, SileroActivity, VoiceActivity
 
 FRAME = 320
 RATE = 16000
@@ -208,6 +208,13 @@ def report(tallies: dict[str, dict[str, Tally]], snrs: list[float]) -> None:
     winner = max(scores, key=lambda k: scores[k])
     print(f"better on held-out noisy telephone audio: {winner} "
           f"(SNRs {', '.join(f'{s:g}' for s in snrs)} dB; {', '.join(NOISES)} noise)")
+    print("as shipped (speech.vad webrtc with vad_aggressiveness 2; silero at "
+          f"media.vad.SILERO_THRESHOLD {SILERO_THRESHOLD}), held-out:")
+    for name in ("webrtc a=2", f"silero t={SILERO_THRESHOLD}"):
+        if name in held:
+            t = held[name]
+            p, r, f1 = Tally.prf(t.tp, t.fp, t.fn)
+            print(f"  {name:<14} precision {p:.3f} recall {r:.3f} F1 {f1:.3f}")
     print(f"machine at end: {load()}")
 
 

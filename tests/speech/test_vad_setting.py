@@ -1,6 +1,6 @@
 """``speech.vad`` chooses the endpointer's VAD: the same loud line hiss starts a turn under
-webrtcvad and not under Silero (the default), through the settings loader and the runtime's
-mapping of ``speech`` onto ``EndpointConfig``."""
+webrtcvad (the default) and not under Silero, through the settings loader and the
+runtime's mapping of ``speech`` onto ``EndpointConfig``."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def starts_on_hiss(settings_dir: Path, env: dict[str, str]) -> bool:
 
 
 def test_the_setting_picks_the_vad(cfg: Path) -> None:
-    assert load_settings(cfg, env={}).speech.vad == "silero"  # the shipped default
-    assert not starts_on_hiss(cfg, {})
-    assert starts_on_hiss(cfg, {"CARRIER_SPEECH__VAD": "webrtc"})
+    assert load_settings(cfg, env={}).speech.vad == "webrtc"  # the shipped default
+    assert starts_on_hiss(cfg, {})
+    assert not starts_on_hiss(cfg, {"CARRIER_SPEECH__VAD": "silero"})
 
 
 def test_an_unknown_vad_is_refused_with_its_key(cfg: Path) -> None:
