@@ -163,17 +163,18 @@ class Pacer:
 
 
 RECV_SIZE = 2048  # larger than any RTP/RTCP datagram we accept (Ethernet MTU)
-MAX_BURST = 16  # datagrams read per readiness before other callbacks get their turn
 
 
 class UdpPort:
     """One non-blocking UDP socket read straight from the loop's selector.
 
-    Not an asyncio ``DatagramTransport``: that path costs a protocol call, a transport's
-    bookkeeping and a send buffer per datagram. Here a readiness callback drains up to
-    ``MAX_BURST`` queued datagrams, and ``sendto`` is one system call. A send the kernel
-    refuses (buffer full, an ICMP error queued) is counted and dropped: an RTP packet
-    sent late is worth less than none, so nothing is buffered.
+    Not an asyncio ``DatagramTransport``: that path adds a protocol call and a transport's
+    bookkeeping to every datagram (here 3.1 against 3.3 us of CPU per packet sent and
+    received, 300 sockets on loopback). One datagram is read per readiness, as asyncio
+    does: an RTP socket rarely holds two, and draining until ``EAGAIN`` costs an exception
+    per readiness (4.2 us); the selector reports the socket again while more are queued.
+    A send the kernel refuses (buffer full, an ICMP error queued) is counted and dropped:
+    an RTP packet sent late is worth less than none, so nothing is buffered.
     """
 
     def __init__(
@@ -191,18 +192,13 @@ class UdpPort:
         loop.add_reader(self._fd, self._read)
 
     def _read(self) -> None:
-        recv, deliver = self._sock.recvfrom, self._on_datagram
-        for _ in range(MAX_BURST):
-            try:
-                data, addr = recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                if self._closed:  # a callback closed us mid-burst
-                    return
-                # ICMP port unreachable while the peer is not yet listening; RTP carries on
-                continue
-            deliver(data, (str(addr[0]), int(addr[1])))
+        try:
+            data, addr = self._sock.recvfrom(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return  # ICMP port unreachable while the peer is not yet listening: RTP goes on
+        self._on_datagram(data, (str(addr[0]), int(addr[1])))
 
     def sendto(self, data: bytes, addr: Address) -> None:
         if self._closed:
