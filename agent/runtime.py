@@ -53,7 +53,7 @@ from carrier.plugin import (
     ScheduleFeed,
 )
 from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
-from carrier.settings import Settings
+from carrier.settings import Settings, SpeechSettings
 
 log = logging.getLogger("agent.runtime")
 
@@ -158,9 +158,7 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
                                           "espeak-ng-" + SPANISH_VOICE))
         await tts_es.start()
     sp = settings.speech
-    endpoint = EndpointConfig(aggressiveness=sp.vad_aggressiveness, hangover_ms=sp.hangover_ms,
-                              min_speech_ms=sp.min_speech_ms,
-                              max_utterance_ms=sp.max_utterance_ms)
+    endpoint = endpoint_config(sp)
     streaming = StreamingConfig(pause_ms=sp.early_pause_ms,
                                 complete_hangover_ms=sp.complete_hangover_ms)
     return AgentRuntime(
@@ -171,6 +169,13 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
         queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio,
         tts_es=tts_es, overlays=load_overlays(cdir / "workflows" / "es"),
     )
+
+
+def endpoint_config(sp: SpeechSettings) -> EndpointConfig:
+    """The endpointer's settings from ``speech``: the VAD engine and the turn timings."""
+    return EndpointConfig(vad=sp.vad, aggressiveness=sp.vad_aggressiveness,
+                          hangover_ms=sp.hangover_ms, min_speech_ms=sp.min_speech_ms,
+                          max_utterance_ms=sp.max_utterance_ms)
 
 
 async def teardown(rt: AgentRuntime) -> None:

@@ -153,6 +153,11 @@ class SpeechSettings:
     stt_compute_type: str = "int8"
     stt_workers: int = 2
     tts_cache_dir: str | None = None
+    vad: Literal["webrtc", "silero"] = "webrtc"
+    """Voice activity: webrtcvad (``vad_aggressiveness`` applies to it only) or Silero VAD
+    (ONNX; far more precise on noisy lines, 15x the CPU, see bench/vad_compare.py). Silero
+    is not the default yet: with today's endpointer its gaps at weak consonants split
+    answers ("March fifth" heard as "March death" in the pjsua voice tests)."""
     vad_aggressiveness: int = 2
     hangover_ms: int = 600
     """Silence that ends a turn; a complete answer (yes/no, a full date) ends sooner."""
