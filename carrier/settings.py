@@ -33,6 +33,7 @@ import yaml
 from carrier.errors import ConfigError, UnknownName
 from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip
 from carrier.settings_feeds import FeedsSettings, check_feeds
+from carrier.sms.settings import SmsSettings, check_sms
 
 ENV_PREFIX = "CARRIER_"
 
@@ -124,6 +125,9 @@ class TrunkSettings:
     answer is marked down and fails over until a probe brings it back."""
     register_expires_s: int = 3600
     """Expiry asked for in REGISTER (``auth: register``); refreshed at half the granted time."""
+    campaign_id: str | None = None  # 10DLC campaign (TCR id) of the numbers' texts (sms)
+    messaging: bool = False
+    """The trunk carries SIP MESSAGE (RFC 3428) texts."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,7 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
     config_dir: str = "config"
     """Where these settings were read from (set by the loader)."""
 
@@ -497,4 +502,4 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
                           "must be 0 (off) or a number of seconds")
     check_residency(s, src)
     check_feeds(s.feeds, src("feeds"))
-
+    check_sms(s, src)
