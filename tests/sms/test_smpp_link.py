@@ -5,8 +5,6 @@ mobile-originated texts, enquire_link, throttling, and a refused bind."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
 import pytest
 
 from carrier.sms.smpp import InboundText, Receipt, SmppLink, SmsRefused
@@ -14,15 +12,6 @@ from tests.peers.smsc_peer import Smsc
 
 OURS = "+15550100100"
 PHONE = "+12125550171"
-
-
-@pytest.fixture
-async def smsc() -> AsyncIterator[Smsc]:
-    peer = await Smsc.start()
-    try:
-        yield peer
-    finally:
-        await peer.stop()
 
 
 def link_for(smsc: Smsc, **kw: object) -> SmppLink:

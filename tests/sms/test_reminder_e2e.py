@@ -1,0 +1,153 @@
+"""Issue 17, done when: a reminder by text through the npm-registry SMSC; the reply "C"
+confirms the appointment and the 2 h voice reminder is not placed; "STOP" by text revokes
+consent at once and a later voice reminder is refused by the gate naming the rule; texts
+and calls share one exemption cap."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from agent.memory import PostgresMemoryStore
+from agent.scheduling.outreach import CalendarAppointments
+from agent.scheduling.postgres import PostgresCalendar
+from agent.sms import TextReminders
+from carrier.dialer.campaign import CampaignPolicy
+from carrier.dialer.gate import DialRefused, Gate
+from carrier.dialer.holiday_calendar import PackageHolidays
+from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
+from carrier.dialer.store import OutreachStore
+from carrier.dialer.sync import sync_campaigns
+from carrier.plugin import AppointmentState
+from carrier.records.store import Records
+from carrier.sms.service import SmsService
+from carrier.sms.settings import SmsSettings
+from carrier.sms.smpp import InboundText, SmppLink
+from tests.dialer.conftest import RULES, START, FakeClock, FakeDialer, make_runner
+from tests.dialer.test_integration_records import add_appointment
+from tests.peers.smsc_peer import Smsc
+
+pytestmark = pytest.mark.postgres
+NY = ZoneInfo("America/New_York")
+OURS = "+15550100100"
+PHONE = "+12125550171"
+
+
+@dataclass
+class Stack:
+    clock: FakeClock
+    service: SmsService
+    reminders: TextReminders
+    patient: str
+    smsc: Smsc
+    inbox: asyncio.Queue[InboundText]
+
+    async def text_from_phone(self, text: str) -> None:
+        """The phone texts us; the service handles it (bounded wait on the SMSC process)."""
+        await self.smsc.mo(PHONE, OURS, text)
+        await self.service.on_inbound(await asyncio.wait_for(self.inbox.get(), 10))
+
+
+@pytest.fixture
+async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterator[Stack]:
+    pid = await records.add_patient("Test Patient A", PHONE, actor="t", reason="t")
+    for channel in ("voice", "sms"):
+        await records.consent_grant(pid, channel, "tcpa_express", source="intake",
+                                    evidence_ref="form-1", actor="t")
+    await records.import_national_dnc(["+12125550199"], source="ftc", actor="t", at=START)
+    clock = FakeClock()
+    inbox: asyncio.Queue[InboundText] = asyncio.Queue()
+
+    async def on_text(message: InboundText) -> None:
+        await inbox.put(message)
+
+    link = SmppLink("127.0.0.1", smsc.port, smsc.system_id, smsc.password, source=OURS,
+                    rate_per_s=50.0, on_text=on_text)
+    async with link:
+        service = SmsService(link, records, Gate(RULES, PackageHolidays(RULES)),
+                             settings=SmsSettings(enabled=True), facts=RecordsFacts(records),
+                             history=OutreachStore(pool), directory=RecordsDirectory(records),
+                             recorder=RecordsDecisionRecorder(records), clock=clock.now)
+        reminders = TextReminders(PostgresCalendar(pool, tz=NY), PostgresMemoryStore(pool),
+                                  send=service.send_to_patient, reply=service.reply,
+                                  template=service.settings.reminder_template,
+                                  clinic="Demo Clinic", tz=NY)
+        service.handler = reminders
+        yield Stack(clock, service, reminders, str(pid), smsc, inbox)
+
+
+def voice_runner(pool: asyncpg.Pool, records: Records, clock: FakeClock,
+                 dialer: FakeDialer):  # type: ignore[no-untyped-def]
+    runner = make_runner(pool, clock, dialer)
+    runner.facts = RecordsFacts(records)
+    runner.directory = RecordsDirectory(records)
+    runner.recorder = RecordsDecisionRecorder(records)
+    runner.appointments = CalendarAppointments(pool)
+    return runner
+
+
+async def test_reply_c_confirms_and_the_voice_reminder_is_not_placed(
+        stack: Stack, pool: asyncpg.Pool, records: Records) -> None:
+    await add_appointment(pool, "a1", stack.patient, START + dt.timedelta(hours=3))
+    store, cal = OutreachStore(pool), CalendarAppointments(pool)
+    await sync_campaigns(store, cal, CampaignPolicy(), START)  # 72/24/2 h voice reminders
+    sent = await stack.reminders.send_reminder(stack.patient, "a1")
+    assert sent.exempt
+    got = await stack.smsc.wait("submit")
+    assert got["dest"] == PHONE and "Demo Clinic" in got["text"] and "1 PM" in got["text"]
+    assert "Dr" not in got["text"]  # the clinic and the time only, never the provider
+    await stack.text_from_phone("C")
+    ack = await stack.smsc.wait("submit")
+    assert ack["text"] == "Thank you, your appointment is confirmed."
+    assert await cal.state("a1") is AppointmentState.CONFIRMED
+    assert (await sync_campaigns(store, cal, CampaignPolicy(), START)).stopped >= 1
+    stack.clock.advance(3600)  # the 2 h reminder is due now
+    dialer = FakeDialer(stack.clock)
+    report = await voice_runner(pool, records, stack.clock, dialer).run_once()
+    assert dialer.dials == []
+    assert not any(rule.startswith("cap.") for rule in report.refused)  # not stopped by a cap
+    memory = await PostgresMemoryStore(pool).load(stack.patient)
+    assert memory.last is not None
+    assert (memory.last.channel, memory.last.outcome) == ("sms", "confirmed")
+    assert memory.last.facts["appointment_id"] == "a1"
+
+
+async def test_stop_by_text_revokes_and_the_gate_refuses_the_voice_reminder(
+        stack: Stack, pool: asyncpg.Pool, records: Records) -> None:
+    await add_appointment(pool, "a2", stack.patient, START + dt.timedelta(hours=3))
+    await sync_campaigns(OutreachStore(pool), CalendarAppointments(pool), CampaignPolicy(), START)
+    await stack.text_from_phone("Stop")
+    reply = await stack.smsc.wait("submit")
+    assert "unsubscribed" in reply["text"] and "START" in reply["text"]
+    history = await records.consent_history(__import__("uuid").UUID(stack.patient))
+    assert {(e.channel, e.event) for e in history if e.event == "revoke"} == {
+        ("sms", "revoke"), ("voice", "revoke")}
+    stack.clock.advance(3600)
+    dialer = FakeDialer(stack.clock)
+    report = await voice_runner(pool, records, stack.clock, dialer).run_once()
+    assert dialer.dials == []
+    assert report.refused == Counter({"tcpa.consent.revoked": 1})
+    with pytest.raises(DialRefused) as refused:
+        await stack.service.send_to_patient(stack.patient, "appointment_reminder", "Hi")
+    assert refused.value.rule == "tcpa.consent.revoked"
+
+
+async def test_one_exemption_cap_across_text_and_voice(
+        stack: Stack, pool: asyncpg.Pool, records: Records) -> None:
+    """A reminder text today uses the exempt daily cap: the voice call is refused by it."""
+    await add_appointment(pool, "a3", stack.patient, START + dt.timedelta(hours=3))
+    await sync_campaigns(OutreachStore(pool), CalendarAppointments(pool), CampaignPolicy(), START)
+    await stack.reminders.send_reminder(stack.patient, "a3")
+    await stack.smsc.wait("submit")
+    stack.clock.advance(3600)
+    dialer = FakeDialer(stack.clock)
+    report = await voice_runner(pool, records, stack.clock, dialer).run_once()
+    assert dialer.dials == []
+    assert report.refused == Counter({"cap.exempt.daily": 1})
