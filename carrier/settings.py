@@ -126,8 +126,6 @@ class TrunkSettings:
     register_expires_s: int = 3600
     """Expiry asked for in REGISTER (``auth: register``); refreshed at half the granted time."""
     campaign_id: str | None = None  # 10DLC campaign (TCR id) of the numbers' texts (sms)
-    messaging: bool = False
-    """The trunk carries SIP MESSAGE (RFC 3428) texts."""
 
 
 @dataclass(frozen=True)

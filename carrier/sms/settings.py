@@ -29,8 +29,6 @@ DEFAULT_REMINDER = ("{clinic}: reminder of your appointment {day} at {time}. Rep
 class SmsSettings:
     enabled: bool = False
     """Send and receive texts (``carrier sms``, reminders by text)."""
-    transport: Literal["smpp", "sip"] = "smpp"
-    """``smpp``: the upstream SMSC below; ``sip``: SIP MESSAGE on ``sip_trunk``."""
     smsc_host: str = "127.0.0.1"
     smsc_port: int = 2775
     smsc_region: str = LOCAL_REGION
@@ -38,8 +36,6 @@ class SmsSettings:
     system_id: str = "carrier"
     password_env: str = "CARRIER_SMPP_PASSWORD"
     """Environment variable holding the SMPP bind password (never in YAML)."""
-    sip_trunk: str | None = None
-    """Trunk that carries SIP MESSAGE (``transport: sip``)."""
     from_number: str = "+15550100100"
     """Our sending number: one of a trunk's ``numbers``, on a trunk with a ``campaign_id``."""
     rate_per_s: float = 10.0
@@ -55,8 +51,6 @@ class SmsSettings:
     stop_revokes: Literal["all", "sms"] = "all"
     """``all``: a STOP by text revokes consent on every channel (47 CFR 64.1200(a)(10),
     revoke-all); ``sms``: texts only."""
-    reply_window_h: float = 24.0
-    """How long a text conversation waits for the patient's reply."""
 
 
 def check_sms(s: Settings, src: Callable[[str], str]) -> None:
@@ -66,8 +60,6 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
         raise ConfigError(file, "sms.rate_per_s", "must be above 0 (message parts per second)")
     if not sms.enquire_link_s > 0:
         raise ConfigError(file, "sms.enquire_link_s", "must be above 0 seconds")
-    if not sms.reply_window_h > 0:
-        raise ConfigError(file, "sms.reply_window_h", "must be above 0 hours")
     if not 0 < sms.smsc_port <= 65535:
         raise ConfigError(file, "sms.smsc_port", f"port {sms.smsc_port} is out of range")
     if sms.smsc_region == LOCAL_REGION and not is_local(sms.smsc_host):
@@ -95,9 +87,3 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
     if owner.campaign_id is None:
         raise ConfigError(file, "sms.from_number",
                           f"trunk {owner.name!r} names no 10DLC campaign_id for this number")
-    if sms.transport == "sip":
-        if sms.sip_trunk is None or sms.sip_trunk not in [t.name for t in s.trunks]:
-            raise ConfigError(file, "sms.sip_trunk", "must name a trunk for SIP MESSAGE")
-        if not s.trunk(sms.sip_trunk).messaging:
-            raise ConfigError(file, "sms.sip_trunk", "that trunk does not carry messages "
-                              "(messaging: true)")
