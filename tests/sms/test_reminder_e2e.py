@@ -18,7 +18,9 @@ import pytest
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
-from agent.sms import TextReminders
+from agent.sms import WORKFLOW, TextReminders
+from agent.workflow.loader import load_workflow
+from agent.workflow.records import ClinicInfo
 from carrier.dialer.campaign import CampaignPolicy
 from carrier.dialer.gate import DialRefused, Gate
 from carrier.dialer.holiday_calendar import PackageHolidays
@@ -38,6 +40,8 @@ pytestmark = pytest.mark.postgres
 NY = ZoneInfo("America/New_York")
 OURS = "+15550100100"
 PHONE = "+12125550171"
+DOB = dt.date(1980, 3, 5)
+WORKFLOWS = __import__("pathlib").Path(__file__).parents[2] / "config" / "workflows"
 
 
 @dataclass
@@ -57,7 +61,7 @@ class Stack:
 
 @pytest.fixture
 async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterator[Stack]:
-    pid = await records.add_patient("Test Patient A", PHONE, actor="t", reason="t")
+    pid = await records.add_patient("Test Patient A", PHONE, dob=DOB, actor="t", reason="t")
     for channel in ("voice", "sms"):
         await records.consent_grant(pid, channel, "tcpa_express", source="intake",
                                     evidence_ref="form-1", actor="t")
@@ -75,12 +79,24 @@ async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterat
                              settings=SmsSettings(enabled=True), facts=RecordsFacts(records),
                              history=OutreachStore(pool), directory=RecordsDirectory(records),
                              recorder=RecordsDecisionRecorder(records), clock=clock.now)
-        reminders = TextReminders(PostgresCalendar(pool, tz=NY), PostgresMemoryStore(pool),
-                                  send=service.send_to_patient, reply=service.reply,
-                                  template=service.settings.reminder_template,
-                                  clinic="Demo Clinic", tz=NY)
+        async def patient_facts(patient_id: str) -> dict[str, str] | None:
+            p = await records.get_patient(__import__("uuid").UUID(patient_id), actor="agent",
+                                          reason="text reminder")
+            if p is None:
+                return None
+            first, _, last = p.name.partition(" ")
+            return {"id": patient_id, "first_name": first, "last_name": last,
+                    "dob": p.dob.isoformat() if p.dob else ""}
+
+        reminders = TextReminders(
+            load_workflow(WORKFLOWS / f"{WORKFLOW}.yaml"), PostgresCalendar(pool, tz=NY),
+            PostgresMemoryStore(pool),
+            clinic=ClinicInfo("Demo Clinic", "+15550100100", "America/New_York"),
+            patient_facts=patient_facts, send=service.send_to_patient, reply=service.reply,
+            template=service.settings.reminder_template, clock=clock.now)
         service.handler = reminders
-        yield Stack(clock, service, reminders, str(pid), smsc, inbox)
+        async with reminders:
+            yield Stack(clock, service, reminders, str(pid), smsc, inbox)
 
 
 def voice_runner(pool: asyncpg.Pool, records: Records, clock: FakeClock,
@@ -104,6 +120,7 @@ async def test_reply_c_confirms_and_the_voice_reminder_is_not_placed(
     assert got["dest"] == PHONE and "Demo Clinic" in got["text"] and "1 PM" in got["text"]
     assert "Dr" not in got["text"]  # the clinic and the time only, never the provider
     await stack.text_from_phone("C")
+    assert await stack.reminders.settled(stack.patient) == "confirmed"
     ack = await stack.smsc.wait("submit")
     assert ack["text"] == "Thank you, your appointment is confirmed."
     assert await cal.state("a1") is AppointmentState.CONFIRMED
@@ -116,7 +133,7 @@ async def test_reply_c_confirms_and_the_voice_reminder_is_not_placed(
     memory = await PostgresMemoryStore(pool).load(stack.patient)
     assert memory.last is not None
     assert (memory.last.channel, memory.last.outcome) == ("sms", "confirmed")
-    assert memory.last.facts["appointment_id"] == "a1"
+    assert memory.last.workflow == WORKFLOW
 
 
 async def test_stop_by_text_revokes_and_the_gate_refuses_the_voice_reminder(
@@ -151,3 +168,32 @@ async def test_one_exemption_cap_across_text_and_voice(
     report = await voice_runner(pool, records, stack.clock, dialer).run_once()
     assert dialer.dials == []
     assert report.refused == Counter({"cap.exempt.daily": 1})
+
+
+async def test_reschedule_by_reply_asks_identity_first(
+        stack: Stack, pool: asyncpg.Pool) -> None:
+    """R opens the same engine's reschedule path: date of birth before any new time."""
+    await add_appointment(pool, "a4", stack.patient, START + dt.timedelta(hours=30))
+    for i, hours in enumerate((50, 51)):
+        at = START + dt.timedelta(hours=hours)
+        await pool.execute(
+            "INSERT INTO sched_slots (id, provider_id, start_at, end_at, free)"
+            " VALUES ($1, 'dr1', $2, $3, true)", f"s{i}", at, at + dt.timedelta(minutes=30))
+    await stack.reminders.send_reminder(stack.patient, "a4")
+    await stack.smsc.wait("submit")
+    await stack.text_from_phone("R")
+    ask = await stack.smsc.wait("submit")
+    assert "date of birth" in ask["text"] and "PM" not in ask["text"]
+    await stack.text_from_phone("01/01/1990")  # wrong: asked again, nothing revealed
+    assert "does not match" in (await stack.smsc.wait("submit"))["text"]
+    await stack.text_from_phone("03/05/1980")
+    offers = await stack.smsc.wait("submit")
+    assert offers["text"].startswith("Open times:") and "Reply 1, 2 or 3" in offers["text"]
+    await stack.text_from_phone("2")
+    assert await stack.reminders.settled(stack.patient) == "rescheduled"
+    done = await stack.smsc.wait("submit")
+    assert done["text"].startswith("You are all set for")
+    assert await pool.fetchval("SELECT status FROM sched_appointments WHERE id = 'a4'") \
+        == "cancelled"  # moved: the old booking is closed, the new one holds slot s1
+    assert await pool.fetchval("SELECT status FROM sched_appointments WHERE slot_id = 's1'"
+                               " AND patient_id = $1", stack.patient) == "booked"
