@@ -47,9 +47,7 @@ def _send(args: argparse.Namespace) -> int:
         raise OperatorError(f"set ${sms.password_env} to the SMPP bind password")
 
     async def go(records: Records) -> dict[str, Any]:
-        link = SmppLink(sms.smsc_host, sms.smsc_port, sms.system_id, password,
-                        source=sms.from_number, rate_per_s=sms.rate_per_s,
-                        enquire_link_s=sms.enquire_link_s)
+        link = SmppLink.from_settings(sms, password)
         try:
             async with link:
                 service = SmsService(link, records, gate_from_settings(settings), settings=sms,

@@ -76,13 +76,16 @@ class SmsService:
         self.records = records
         self.gate = gate
         self.settings = settings
-        self.program = Program(settings.brand, settings.help_number)
         self.facts = facts
         self.history = history
         self.directory = directory
         self.recorder = recorder
         self.clock = clock
         self.handler = handler
+
+    @property
+    def program(self) -> Program:
+        return Program(self.settings.brand, self.settings.help_number)
 
     async def send_to_patient(self, patient_id: str, purpose: str, text: str) -> SentText:
         """Gate, then send; raises DialRefused (the rule) or ExemptTextError."""

@@ -37,6 +37,7 @@ from aiosmpplib.state import SmppCommandStatus
 
 from carrier.sip.policy import TokenBucket
 from carrier.sms.segment import Coding, Part, plan
+from carrier.sms.settings import SmsSettings
 
 log = logging.getLogger("carrier.sms")
 
@@ -123,6 +124,13 @@ class SmppLink:
         self.esme = ESME(host, port, system_id, password, enquire_link_interval=enquire_link_s,
                          hook=_Hook(self), rate_limiter=self.limiter,
                          log_level=logging.WARNING, socket_timeout=timeout)
+
+    @classmethod
+    def from_settings(cls, sms: SmsSettings, password: str, **kw: Any) -> SmppLink:
+        """The link ``sms`` describes (host, port, system_id, sending number, rate, keepalive)."""
+        return cls(sms.smsc_host, sms.smsc_port, sms.system_id, password,
+                   source=sms.from_number, rate_per_s=sms.rate_per_s,
+                   enquire_link_s=sms.enquire_link_s, **kw)
 
     async def __aenter__(self) -> SmppLink:
         try:

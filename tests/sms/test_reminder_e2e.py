@@ -197,3 +197,21 @@ async def test_reschedule_by_reply_asks_identity_first(
         == "cancelled"  # moved: the old booking is closed, the new one holds slot s1
     assert await pool.fetchval("SELECT status FROM sched_appointments WHERE slot_id = 's1'"
                                " AND patient_id = $1", stack.patient) == "booked"
+
+
+async def test_stop_revokes_setting_and_brand_act(
+        stack: Stack, pool: asyncpg.Pool, records: Records) -> None:
+    """`sms.stop_revokes: sms` keeps voice consent; `sms.brand`/`help_number` are in the
+    replies; HELP changes nothing; START grants texts again."""
+    stack.service.settings = SmsSettings(enabled=True, stop_revokes="sms", brand="Other Clinic",
+                                         help_number="+15550100199")
+    await stack.text_from_phone("HELP")
+    help_ = (await stack.smsc.wait("submit"))["text"]
+    assert help_.startswith("Other Clinic") and "+15550100199" in help_
+    await stack.text_from_phone("stop")
+    assert (await stack.smsc.wait("submit"))["text"].startswith("Other Clinic: You are unsub")
+    facts = await RecordsFacts(records).consent(stack.patient)
+    assert (facts["sms"].value, facts["voice"].value) == ("revoked", "granted")
+    await stack.text_from_phone("UNSTOP")
+    assert "subscribed" in (await stack.smsc.wait("submit"))["text"]
+    assert (await RecordsFacts(records).consent(stack.patient))["sms"].value == "granted"
