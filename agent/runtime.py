@@ -23,6 +23,7 @@ from agent import MIGRATIONS
 from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.i18n import load_overlays
 from agent.memory import PostgresMemoryStore
+from agent.memory import retained_tables as memory_tables
 from agent.scheduling.feed_apply import FeedCalendar
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
@@ -87,6 +88,7 @@ class VoiceAgent:
     def __init__(self) -> None:
         self.runtime: AgentRuntime | None = None
         self.migrations: Path | None = MIGRATIONS
+        self.retained_tables = memory_tables  # carrier.plugin.RetainsText
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
         self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of
@@ -164,7 +166,7 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
     return AgentRuntime(
         endpoint=endpoint, streaming=streaming, records=records, stt=stt, tts=tts,
         workflows=workflows, clinic=clinic,
-        calendar=calendar, memory=PostgresMemoryStore(records.pool),
+        calendar=calendar, memory=PostgresMemoryStore(records.pool, keys=records.keys),
         routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
         queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio,
         tts_es=tts_es, overlays=load_overlays(cdir / "workflows" / "es"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from types import TracebackType
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from agent.memory import MemoryStore, interaction_from
+from agent.memory import ConversationLog, MemoryStore, Promise, Turn, interaction_from
+from agent.redact import KnownIdentifiers
 from agent.scheduling import Calendar
+from agent.transcript_text import known_identifiers
 from agent.workflow.effects import (
     Action,
     ActionResult,
@@ -47,6 +50,7 @@ from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, spoken_day, spoken_time
 from agent.workflow.runner import Bookkeeping, run_conversation
 
+log = logging.getLogger("agent.sms")
 WORKFLOW = "appointment_reminder_sms"
 KEYS = {"C": "1", "X": "2", "R": "3"}
 
@@ -81,13 +85,22 @@ def read_turn(text: str) -> Input:
     return Utterance(text.strip())
 
 
-class TextPort:
-    """The text channel for the runner: one patient, one number, one inbox."""
+class Memory(MemoryStore, ConversationLog, Protocol):
+    """The one store: outcomes, turns and promises (``agent.memory``)."""
 
-    def __init__(self, host: ActionHost, memory: MemoryStore, *, number: str, reply: Reply,
-                 clock: Callable[[], dt.datetime], wait: float) -> None:
+
+class TextPort:
+    """The text channel for the runner: one patient, one number, one inbox. Every text
+    in and out is a turn in the conversation memory (redacted, encrypted by the store)."""
+
+    def __init__(self, host: ActionHost, memory: Memory, *, number: str, reply: Reply,
+                 clock: Callable[[], dt.datetime], wait: float, patient_id: str,
+                 workflow: str, known: KnownIdentifiers | None = None) -> None:
         self.host = host
         self.memory = memory
+        self.patient_id = patient_id
+        self.workflow = workflow
+        self.known = known
         self.number = number
         self._reply = reply
         self._clock = clock
@@ -101,6 +114,11 @@ class TextPort:
     async def say(self, effect: Say) -> None:
         self.sent.append(effect.prompt_id)
         await self._reply(self.number, effect.text)
+        await self._note("agent", effect.text)
+
+    async def _note(self, speaker: str, text: str) -> None:
+        await self.memory.note(Turn(self.patient_id, "sms", self.workflow, speaker, text,
+                                    self._clock()), self.known)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
         try:
@@ -110,6 +128,7 @@ class TextPort:
             return CallerHangup()  # no answer within the reply window: the thread ends
         if message is None:
             return CallerHangup()  # the service is stopping
+        await self._note("patient", message.text)
         return read_turn(message.text)
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
@@ -134,7 +153,7 @@ class TextPort:
 class TextReminders:
     """Sends reminder texts and runs the conversation each reply opens."""
 
-    def __init__(self, workflow: Workflow, calendar: Calendar, memory: MemoryStore, *,
+    def __init__(self, workflow: Workflow, calendar: Calendar, memory: Memory, *,
                  clinic: ClinicInfo, patient_facts: PatientFacts, send: SendToPatient,
                  reply: Reply, template: str, clock: Callable[[], dt.datetime],
                  reply_window_s: float = 24 * 3600.0) -> None:
@@ -209,7 +228,8 @@ class TextReminders:
                           appointment_id=appointment_id, tz=self.tz, providers=providers,
                           verified=lambda: conv.verified)
         port = TextPort(host, self.memory, number=number, reply=self.reply,
-                        clock=self.clock, wait=self.reply_window_s)
+                        clock=self.clock, wait=self.reply_window_s, patient_id=pid,
+                        workflow=self.workflow.id, known=known_identifiers(patient))
         return _Thread(conv, port, asyncio.Event())
 
     async def _run(self, pid: str, thread: _Thread) -> None:
@@ -225,3 +245,32 @@ class _Thread:
     conv: Conversation
     port: TextPort
     done: asyncio.Event
+
+
+SendRequested = Callable[[str, str], Awaitable[Any]]
+"""``(patient_id, text)``: a text the patient asked for (``SmsService.send_requested``)."""
+
+
+class AddressTexter:
+    """"Text me the address" on any channel: a promise in the one memory, kept at once by
+    a text to the patient's number on record (``agent.workflow.host.Texter``)."""
+
+    def __init__(self, memory: Memory, send: SendRequested, *, clinic: str, address: str,
+                 channel: str, workflow: str) -> None:
+        self.memory = memory
+        self.send = send
+        self.text = f"{clinic}: our address is {address}."
+        self.channel = channel
+        self.workflow = workflow
+
+    async def send_address(self, patient_id: str, now: dt.datetime) -> bool:
+        promise = Promise(patient_id, self.channel, self.workflow, "send_address", now)
+        await self.memory.promise(promise)
+        try:
+            await self.send(patient_id, self.text)
+        except (OSError, TimeoutError, LookupError) as exc:
+            # The promise stays open in memory: the next conversation sees it.
+            log.warning("address text not sent (%s)", type(exc).__name__)
+            return False
+        await self.memory.keep(promise, now)
+        return True

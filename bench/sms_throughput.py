@@ -22,13 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import hardware, load, pct  # noqa: E402
-from carrier.dialer.gate import Consent, Gate, GateFacts, GateRequest, PriorCall  # noqa: E402
-from carrier.dialer.holiday_calendar import PackageHolidays  # noqa: E402
-from carrier.dialer.rules import load_rules  # noqa: E402
-from carrier.sms.settings import SmsSettings  # noqa: E402
-from carrier.sms.smpp import SmppLink  # noqa: E402
-from tests.peers.smsc_peer import Smsc  # noqa: E402
+from bench._common import hardware, load, pct
+from carrier.dialer.gate import Consent, Gate, GateFacts, GateRequest, PriorCall
+from carrier.dialer.holiday_calendar import PackageHolidays
+from carrier.dialer.rules import load_rules
+from carrier.sms.settings import SmsSettings
+from carrier.sms.smpp import SmppLink
+from tests.peers.smsc_peer import Smsc
 
 OURS = "+15550100100"
 

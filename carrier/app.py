@@ -63,7 +63,7 @@ from carrier.health import (
 )
 from carrier.health import writers_check as records_writers_check
 from carrier.metrics import Level
-from carrier.plugin import Application
+from carrier.plugin import Application, RetainsText
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
 from carrier.records.embedded import open_database
@@ -258,7 +258,9 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
         tasks.create_task(gateway.trunks.probe_loop(lambda n: probe_trunk(gateway, n), stop))
         tasks.create_task(stack.links.keepalive_loop(lambda u: _options(gateway, u), stop))
         tasks.create_task(_ping_database(stack, stop))
-        tasks.create_task(retention_loop(stack.records, settings, stop))
+        app = stack.application
+        texts = app.retained_tables if isinstance(app, RetainsText) else ()
+        tasks.create_task(retention_loop(stack.records, settings, stop, text_tables=texts))
         if dialer and settings.dialer.enabled:
             tasks.create_task(stack.dialer.run(dialer_stop or stop))
         if stack.feeds is not None:

@@ -136,6 +136,15 @@ class AppointmentSource(Protocol):
     async def state(self, appointment_id: str) -> AppointmentState | None: ...
 
 
+@runtime_checkable
+class RetainsText(Protocol):
+    """An application whose own tables hold conversation text (redacted turns across
+    channels): the carrier purges them with call transcripts (``retention.transcript_days``)
+    without naming them itself. ``(table, time column)`` pairs."""
+
+    retained_tables: Sequence[tuple[str, str]]
+
+
 class Application(Protocol):
     """The hosted application, as ``carrier.app`` starts and stops it."""
 

@@ -223,7 +223,7 @@ class OutreachStore:
             " AND coalesce(outcome, '') <> 'trunk_down'"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
             " WHERE patient_id = $1 AND direction = 'out'"
-            " AND status NOT IN ('refused', 'reply') AND at > $2",
+            " AND status NOT IN ('refused', 'reply', 'requested') AND at > $2",
             patient_id,
             since,
         )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from carrier.dialer.gate import DialRefused, Gate
+from carrier.dialer.gate import Consent, DialRefused, Gate
 from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import CallHistory, ComplianceFacts, DecisionRecorder, PatientDirectory
 from carrier.records.store import Records
@@ -106,6 +106,24 @@ class SmsService:
         ids = await self.sender.send(contact.number, text)
         await self._set(outreach, status="sent", ids=ids)
         return SentText(patient_id, tuple(ids), decision.exempt)
+
+    async def send_requested(self, patient_id: str, text: str) -> list[str]:
+        """A text the patient asked for in a conversation ("text me the address"): sent to
+        the number on record, audited, not an outreach (no cap counts it, no window: the
+        patient is talking to us now). A number whose texts were revoked gets nothing."""
+        now = self.clock()
+        contact = await self.directory.contact(patient_id)
+        if contact is None:
+            raise LookupError("no such patient")
+        consent = await self.facts.consent(patient_id)
+        if consent.get(CHANNEL) is Consent.REVOKED or consent.get("all") is Consent.REVOKED:
+            raise LookupError("texts to this patient were revoked")
+        ids = await self.sender.send(contact.number, text)
+        row = await self._log(patient_id, "requested", now, status="requested")
+        await self._set(row, status="requested", ids=ids)
+        await self.records.audit("sms", "sms.requested", ("sms", row), "patient request",
+                                 {"patient_id": patient_id, "parts": len(ids)}, at=now)
+        return ids
 
     async def reply(self, number: str, text: str) -> list[str]:
         """An answer to the patient's own text: not an outreach, so no cap counts it; a

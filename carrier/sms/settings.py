@@ -34,7 +34,7 @@ class SmsSettings:
     smsc_region: str = LOCAL_REGION
     """Residency region of the SMSC (checked like the trunks')."""
     system_id: str = "carrier"
-    password_env: str = "CARRIER_SMPP_PASSWORD"
+    password_env: str = "CARRIER_SMPP_PASSWORD"  # noqa: S105 - the name of a variable, not a password
     """Environment variable holding the SMPP bind password (never in YAML)."""
     from_number: str = "+15550100100"
     """Our sending number: one of a trunk's ``numbers``, on a trunk with a ``campaign_id``."""

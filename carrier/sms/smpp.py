@@ -96,11 +96,11 @@ class _Hook(AbstractHook):
 
     async def received(self, smpp_message: SmppMessage | None, pdu: bytes,
                        client_id: str) -> None:
-        await self._link._received(smpp_message)  # noqa: SLF001 - the hook is the link's own
+        await self._link._received(smpp_message)
 
     async def send_error(self, smpp_message: SmppMessage, error: Exception,
                          client_id: str) -> None:
-        self._link._failed(smpp_message, error)  # noqa: SLF001
+        self._link._failed(smpp_message, error)
 
 
 class SmppLink:
@@ -140,7 +140,7 @@ class SmppLink:
             await self._close_socket()
             status = int(exc.command_status) if isinstance(exc, SmppError) else -1
             raise SmsRefused(status, "bind_transceiver refused") from None
-        self._writer = self.esme._writer  # noqa: SLF001 - closed by us: the library only half-closes
+        self._writer = self.esme._writer
         self._task = asyncio.create_task(self.esme.start(), name="smpp-esme")
         return self
 
@@ -157,7 +157,7 @@ class SmppLink:
                 await t
 
     async def _close_socket(self) -> None:
-        writer = self._writer or self.esme._writer  # noqa: SLF001 - see __aenter__
+        writer = self._writer or self.esme._writer
         self._writer = None
         if writer is not None:
             writer.close()

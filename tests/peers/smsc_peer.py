@@ -43,7 +43,7 @@ def install() -> Path:
     staging.mkdir(parents=True)
     for name in FILES:
         shutil.copy2(HERE / name, staging / name)
-    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=staging,  # noqa: S607 - npm from PATH, like the Debian peers
+    done = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=staging,
                           capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
         raise SmscError(f"npm ci failed ({done.returncode}): {done.stderr.strip()[-2000:]}")

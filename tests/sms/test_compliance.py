@@ -46,11 +46,17 @@ def test_held_out_keywords() -> None:
 def test_required_replies() -> None:
     program = Program("Demo Clinic", "+15550100100")
     stop = program.reply(Keyword.STOP)
-    assert stop.startswith("Demo Clinic:") and "unsubscribed" in stop and "START" in stop
+    assert stop.startswith("Demo Clinic:")
+    assert "unsubscribed" in stop
+    assert "START" in stop
     start = program.reply(Keyword.START)
-    assert "Msg & data rates may apply" in start and "STOP" in start and "HELP" in start
+    assert "Msg & data rates may apply" in start
+    assert "STOP" in start
+    assert "HELP" in start
     help_ = program.reply(Keyword.HELP)
-    assert "+15550100100" in help_ and "Msg frequency varies" in help_ and "STOP" in help_
+    assert "+15550100100" in help_
+    assert "Msg frequency varies" in help_
+    assert "STOP" in help_
     assert all(len(program.reply(k)) <= EXEMPT_TEXT_LIMIT for k in Keyword)
 
 

@@ -5,102 +5,33 @@ and calls share one exemption cap."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 
-from agent.memory import PostgresMemoryStore
 from agent.scheduling.outreach import CalendarAppointments
-from agent.scheduling.postgres import PostgresCalendar
-from agent.sms import WORKFLOW, TextReminders
-from agent.workflow.loader import load_workflow
-from agent.workflow.records import ClinicInfo
+from agent.sms import WORKFLOW
 from carrier.dialer.campaign import CampaignPolicy
-from carrier.dialer.gate import DialRefused, Gate
-from carrier.dialer.holiday_calendar import PackageHolidays
+from carrier.dialer.gate import DialRefused
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
+from carrier.dialer.runner import DialerRunner
 from carrier.dialer.store import OutreachStore
 from carrier.dialer.sync import sync_campaigns
 from carrier.plugin import AppointmentState
 from carrier.records.store import Records
-from carrier.sms.service import SmsService
 from carrier.sms.settings import SmsSettings
-from carrier.sms.smpp import InboundText, SmppLink
-from tests.dialer.conftest import RULES, START, FakeClock, FakeDialer, make_runner
+from tests.dialer.conftest import START, FakeClock, FakeDialer, make_runner
 from tests.dialer.test_integration_records import add_appointment
-from tests.peers.smsc_peer import Smsc
+from tests.sms.conftest import PHONE, Stack
 
 pytestmark = pytest.mark.postgres
-NY = ZoneInfo("America/New_York")
-OURS = "+15550100100"
-PHONE = "+12125550171"
-DOB = dt.date(1980, 3, 5)
-WORKFLOWS = __import__("pathlib").Path(__file__).parents[2] / "config" / "workflows"
-
-
-@dataclass
-class Stack:
-    clock: FakeClock
-    service: SmsService
-    reminders: TextReminders
-    patient: str
-    smsc: Smsc
-    inbox: asyncio.Queue[InboundText]
-
-    async def text_from_phone(self, text: str) -> None:
-        """The phone texts us; the service handles it (bounded wait on the SMSC process)."""
-        await self.smsc.mo(PHONE, OURS, text)
-        await self.service.on_inbound(await asyncio.wait_for(self.inbox.get(), 10))
-
-
-@pytest.fixture
-async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterator[Stack]:
-    pid = await records.add_patient("Test Patient A", PHONE, dob=DOB, actor="t", reason="t")
-    for channel in ("voice", "sms"):
-        await records.consent_grant(pid, channel, "tcpa_express", source="intake",
-                                    evidence_ref="form-1", actor="t")
-    await records.import_national_dnc(["+12125550199"], source="ftc", actor="t", at=START)
-    clock = FakeClock()
-    inbox: asyncio.Queue[InboundText] = asyncio.Queue()
-
-    async def on_text(message: InboundText) -> None:
-        await inbox.put(message)
-
-    link = SmppLink("127.0.0.1", smsc.port, smsc.system_id, smsc.password, source=OURS,
-                    rate_per_s=50.0, on_text=on_text)
-    async with link:
-        service = SmsService(link, records, Gate(RULES, PackageHolidays(RULES)),
-                             settings=SmsSettings(enabled=True), facts=RecordsFacts(records),
-                             history=OutreachStore(pool), directory=RecordsDirectory(records),
-                             recorder=RecordsDecisionRecorder(records), clock=clock.now)
-        async def patient_facts(patient_id: str) -> dict[str, str] | None:
-            p = await records.get_patient(__import__("uuid").UUID(patient_id), actor="agent",
-                                          reason="text reminder")
-            if p is None:
-                return None
-            first, _, last = p.name.partition(" ")
-            return {"id": patient_id, "first_name": first, "last_name": last,
-                    "dob": p.dob.isoformat() if p.dob else ""}
-
-        reminders = TextReminders(
-            load_workflow(WORKFLOWS / f"{WORKFLOW}.yaml"), PostgresCalendar(pool, tz=NY),
-            PostgresMemoryStore(pool),
-            clinic=ClinicInfo("Demo Clinic", "+15550100100", "America/New_York"),
-            patient_facts=patient_facts, send=service.send_to_patient, reply=service.reply,
-            template=service.settings.reminder_template, clock=clock.now)
-        service.handler = reminders
-        async with reminders:
-            yield Stack(clock, service, reminders, str(pid), smsc, inbox)
 
 
 def voice_runner(pool: asyncpg.Pool, records: Records, clock: FakeClock,
-                 dialer: FakeDialer):  # type: ignore[no-untyped-def]
+                 dialer: FakeDialer) -> DialerRunner:
     runner = make_runner(pool, clock, dialer)
     runner.facts = RecordsFacts(records)
     runner.directory = RecordsDirectory(records)
@@ -117,7 +48,9 @@ async def test_reply_c_confirms_and_the_voice_reminder_is_not_placed(
     sent = await stack.reminders.send_reminder(stack.patient, "a1")
     assert sent.exempt
     got = await stack.smsc.wait("submit")
-    assert got["dest"] == PHONE and "Demo Clinic" in got["text"] and "1 PM" in got["text"]
+    assert got["dest"] == PHONE
+    assert "Demo Clinic" in got["text"]
+    assert "1 PM" in got["text"]
     assert "Dr" not in got["text"]  # the clinic and the time only, never the provider
     await stack.text_from_phone("C")
     assert await stack.reminders.settled(stack.patient) == "confirmed"
@@ -130,7 +63,7 @@ async def test_reply_c_confirms_and_the_voice_reminder_is_not_placed(
     report = await voice_runner(pool, records, stack.clock, dialer).run_once()
     assert dialer.dials == []
     assert not any(rule.startswith("cap.") for rule in report.refused)  # not stopped by a cap
-    memory = await PostgresMemoryStore(pool).load(stack.patient)
+    memory = await stack.memory.load(stack.patient)
     assert memory.last is not None
     assert (memory.last.channel, memory.last.outcome) == ("sms", "confirmed")
     assert memory.last.workflow == WORKFLOW
@@ -142,8 +75,9 @@ async def test_stop_by_text_revokes_and_the_gate_refuses_the_voice_reminder(
     await sync_campaigns(OutreachStore(pool), CalendarAppointments(pool), CampaignPolicy(), START)
     await stack.text_from_phone("Stop")
     reply = await stack.smsc.wait("submit")
-    assert "unsubscribed" in reply["text"] and "START" in reply["text"]
-    history = await records.consent_history(__import__("uuid").UUID(stack.patient))
+    assert "unsubscribed" in reply["text"]
+    assert "START" in reply["text"]
+    history = await records.consent_history(uuid.UUID(stack.patient))
     assert {(e.channel, e.event) for e in history if e.event == "revoke"} == {
         ("sms", "revoke"), ("voice", "revoke")}
     stack.clock.advance(3600)
@@ -183,12 +117,14 @@ async def test_reschedule_by_reply_asks_identity_first(
     await stack.smsc.wait("submit")
     await stack.text_from_phone("R")
     ask = await stack.smsc.wait("submit")
-    assert "date of birth" in ask["text"] and "PM" not in ask["text"]
+    assert "date of birth" in ask["text"]
+    assert "PM" not in ask["text"]
     await stack.text_from_phone("01/01/1990")  # wrong: asked again, nothing revealed
     assert "does not match" in (await stack.smsc.wait("submit"))["text"]
     await stack.text_from_phone("03/05/1980")
     offers = await stack.smsc.wait("submit")
-    assert offers["text"].startswith("Open times:") and "Reply 1, 2 or 3" in offers["text"]
+    assert offers["text"].startswith("Open times:")
+    assert "Reply 1, 2 or 3" in offers["text"]
     await stack.text_from_phone("2")
     assert await stack.reminders.settled(stack.patient) == "rescheduled"
     done = await stack.smsc.wait("submit")
@@ -207,7 +143,8 @@ async def test_stop_revokes_setting_and_brand_act(
                                          help_number="+15550100199")
     await stack.text_from_phone("HELP")
     help_ = (await stack.smsc.wait("submit"))["text"]
-    assert help_.startswith("Other Clinic") and "+15550100199" in help_
+    assert help_.startswith("Other Clinic")
+    assert "+15550100199" in help_
     await stack.text_from_phone("stop")
     assert (await stack.smsc.wait("submit"))["text"].startswith("Other Clinic: You are unsub")
     facts = await RecordsFacts(records).consent(stack.patient)

@@ -52,9 +52,11 @@ def test_vectors(vector: dict[str, Any]) -> None:
     assert "".join(part.text for part in p.parts) == text
     for i, part in enumerate(p.parts, start=1):
         if len(p.parts) == 1:
-            assert part.udh == b"" and part.esm_class == 0
+            assert part.udh == b""
+            assert part.esm_class == 0
             continue
-        assert part.udh == bytes((5, 0, 3, 7, len(p.parts), i)) and part.esm_class == 0x40
+        assert part.udh == bytes((5, 0, 3, 7, len(p.parts), i))
+        assert part.esm_class == 0x40
         udh, payload = split_udh(part.esm_class, part.short_message)
         assert concat_info(udh) == (7, len(p.parts), i)
         assert decode(p.coding, payload) == part.text
