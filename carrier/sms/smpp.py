@@ -71,7 +71,7 @@ class Receipt:
     error: int
 
 
-class BucketLimiter(AbstractRateLimiter):
+class BucketLimiter(AbstractRateLimiter):  # type: ignore[misc] # the wheel ships no py.typed
     """The library's rate-limit hook on the carrier's token bucket (one token per part)."""
 
     def __init__(self, rate_per_s: float, *, clock: Callable[[], float] = time.monotonic,
@@ -87,7 +87,7 @@ class BucketLimiter(AbstractRateLimiter):
             await self._sleep(self.bucket.ready_at(self._clock()) - self._clock())
 
 
-class _Hook(AbstractHook):
+class _Hook(AbstractHook):  # type: ignore[misc] # the wheel ships no py.typed
     def __init__(self, link: SmppLink) -> None:
         self._link = link
 

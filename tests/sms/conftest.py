@@ -32,7 +32,7 @@ from tests.dialer.conftest import (
     RULES,
     START,
     FakeClock,
-    pool,  # noqa: F401 - the dialer tests' pool fixture
+    pool,
 )
 from tests.peers.smsc_peer import Smsc
 
@@ -42,6 +42,15 @@ PHONE = "+12125550171"
 DOB = dt.date(1980, 3, 5)
 WORKFLOWS = Path(__file__).parents[2] / "config" / "workflows"
 CLINIC = ClinicInfo("Demo Clinic", "+15550100100", "America/New_York")
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(db_url, user="carrier_app", min_size=1, max_size=6)
+    try:
+        yield p
+    finally:
+        await p.close()
 
 
 @pytest.fixture
