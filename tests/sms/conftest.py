@@ -28,12 +28,7 @@ from carrier.records.store import Records
 from carrier.sms.service import SmsService
 from carrier.sms.settings import SmsSettings
 from carrier.sms.smpp import InboundText, SmppLink
-from tests.dialer.conftest import (
-    RULES,
-    START,
-    FakeClock,
-    pool,
-)
+from tests.dialer.conftest import RULES, START, FakeClock
 from tests.peers.smsc_peer import Smsc
 
 NY = ZoneInfo("America/New_York")
