@@ -195,6 +195,10 @@ class ConversationLog(Protocol):
     async def keep(self, item: Promise, at: dt.datetime) -> None: ...
 
 
+class Memory(MemoryStore, ConversationLog, Protocol):
+    """The one store: outcomes, turns and promises (both stores below)."""
+
+
 class InMemoryMemoryStore:
     def __init__(self) -> None:
         self._views: dict[str, MemoryView] = {}

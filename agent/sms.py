@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from agent.memory import ConversationLog, MemoryStore, Promise, Turn, interaction_from
+from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import Calendar
 from agent.transcript_text import known_identifiers
@@ -83,10 +83,6 @@ def read_turn(text: str) -> Input:
     if word in KEYS:
         return Dtmf(KEYS[word])
     return Utterance(text.strip())
-
-
-class Memory(MemoryStore, ConversationLog, Protocol):
-    """The one store: outcomes, turns and promises (``agent.memory``)."""
 
 
 class TextPort:
@@ -259,11 +255,14 @@ class AddressTexter:
                  channel: str, workflow: str) -> None:
         self.memory = memory
         self.send = send
+        self.address = address
         self.text = f"{clinic}: our address is {address}."
         self.channel = channel
         self.workflow = workflow
 
     async def send_address(self, patient_id: str, now: dt.datetime) -> bool:
+        if not self.address:
+            return False  # no address_line in the clinic file: nothing to promise
         promise = Promise(patient_id, self.channel, self.workflow, "send_address", now)
         await self.memory.promise(promise)
         try:
@@ -274,3 +273,16 @@ class AddressTexter:
             return False
         await self.memory.keep(promise, now)
         return True
+
+
+def records_patient_facts(records: Any) -> PatientFacts:
+    """The patient's record (``carrier.records``) as workflows read it; each read audited."""
+    async def patient_facts(patient_id: str) -> dict[str, Any] | None:
+        p = await records.get_patient(uuid.UUID(patient_id), actor="agent",
+                                      reason="text conversation")
+        if p is None:
+            return None
+        first, _, last = p.name.partition(" ")
+        return {"id": patient_id, "first_name": first, "last_name": last,
+                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone}
+    return patient_facts

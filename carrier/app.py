@@ -70,6 +70,7 @@ from carrier.records.embedded import open_database
 from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
+from carrier.sms.wiring import run_sms
 from carrier.stir_setup import build_stir
 from carrier.trunk_links import TrunkLinks, trunk_uri
 from carrier.upkeep import retention_loop
@@ -265,6 +266,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
             tasks.create_task(stack.dialer.run(dialer_stop or stop))
         if stack.feeds is not None:
             tasks.create_task(stack.feeds.run(stop))
+        if settings.sms.enabled:
+            tasks.create_task(run_sms(settings, stack.records, stack.application, stop))
         await stop.wait()
 
 
