@@ -169,13 +169,20 @@ class SmppLink:
         task, self._task = self._task, None
         if task is None:
             return
-        with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(self.esme.stop(), self._timeout)  # unbind
-        task.cancel()
-        # AssertionError: the library's receiver answering a receipt on the writer that
-        # its own unbind just dropped (a shutdown race inside aiosmpplib 0.7).
-        with contextlib.suppress(asyncio.CancelledError, AssertionError):
-            await task
+        # Unbind; the library's loop then ends and `stop` returns. A receipt arriving just
+        # after the unbind makes the library answer it on the writer its unbind dropped
+        # (AssertionError inside aiosmpplib 0.7): its loop then dies without telling `stop`,
+        # so whichever of the two ends first ends the other.
+        stopping = asyncio.ensure_future(self.esme.stop())
+        await asyncio.wait({stopping, task}, timeout=self._timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and not task.cancelled() and task.exception() is None:
+            await asyncio.wait({stopping}, timeout=self._timeout)  # a clean end: unbind goes on
+        for pending in (stopping, task):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AssertionError, OSError,
+                                     TimeoutError):
+                await pending
         await self._reap_loose_sends()
         await self._close_socket()
         for fut in self._pending.values():
