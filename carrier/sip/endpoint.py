@@ -243,6 +243,7 @@ class SipEndpoint(OutOfDialog):
             min_se=cfg.min_se,
         )
         self.ua = UserAgent(ua_config, policy=self.policy)
+        self.ua.takes_messages = self.on_message is not None  # else 405, never a lost 200
 
     async def _listen(self, name: str, addr: tuple[str, int], ctx: ssl.SSLContext | None,
                       contacts: dict[str, tuple[str, int]]) -> None:  # fmt: skip

@@ -18,7 +18,8 @@ class OutOfDialog:
     _options: dict[str, asyncio.Future[int | None]]
     on_registration: Callable[[RegistrationChanged], None] | None
     on_message: Callable[[MessageReceived], None] | None
-    """Gets each text a trunk sends by MESSAGE (already answered 200 by the UA)."""
+    """Gets each text a trunk sends by MESSAGE (answered 200 by the UA); without it, set
+    before ``start``, MESSAGE is answered 405."""
 
     def _ua(self) -> UserAgent:
         raise NotImplementedError

@@ -78,6 +78,7 @@ class UserAgent:
     ) -> None:
         self.config = config
         self.policy = policy or InboundPolicy()
+        self.takes_messages = False  # MESSAGE is answered 405 unless someone takes texts
         self.new_id = new_id or (lambda: secrets.token_hex(8))
         self.tx = TransactionLayer(config.timers)
         self.calls: dict[str, InviteSession] = {}
@@ -438,7 +439,7 @@ class UserAgent:
     def _on_message(self, req: Request, key: str | None, source: Address, now: float
                     ) -> list[Out]:
         """RFC 3428: only from a trunk's networks (403), plain text (415), <= 1300 B (513)."""
-        if not self.policy.trunks:  # no trunks: texts are not a method this UA takes
+        if not (self.takes_messages and self.policy.trunks):  # no taker, or no trunks
             return self._reply(req, key, 405, now, (("Allow", ALLOW),))
         trunk = self.policy.trunk_for(source[1])
         if trunk is None:

@@ -75,3 +75,14 @@ async def test_no_final_answer_is_a_refusal() -> None:
         with pytest.raises(SmsRefused) as refused:
             await sender.send(PHONE, "hi")
     assert refused.value.status == 408
+
+
+async def test_no_taker_means_405_not_a_lost_200(tmp_path: Path) -> None:
+    """An endpoint nobody gave `on_message` (the gateway until texts are wired) must not
+    answer 200 and drop the text: the sender hears 405."""
+    config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
+    async with (SipEndpoint(config, policy=trunk_policy("127.0.0.0/8")) as ep,
+                PjsuaPeer.start("udp", user=PHONE, log_dir=tmp_path) as phone):
+        await phone.send_im(f"sip:{OURS}@127.0.0.1:{ep.port('UDP')}", "C")
+        status = await phone.wait_event("im_status", timeout=10)
+        assert status["code"] == 405
