@@ -297,9 +297,8 @@ def default_config_dir() -> Path:
     return Path(os.environ.get("CARRIER_CONFIG_DIR", "config"))
 
 
-def load_settings(
-    config_dir: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(config_dir: str | Path | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the settings; raise ConfigError on the first problem."""
     env = os.environ if env is None else env
     cdir = Path(config_dir) if config_dir is not None else default_config_dir()
@@ -399,10 +398,8 @@ def _convert(  # noqa: PLR0911, PLR0912 - one branch per supported annotation
         items = [value] if isinstance(value, (str, int, float)) else value
         if not isinstance(items, list):
             raise fail("expected a list")
-        return tuple(
-            _convert(args[0], item, f"{key}[{i}]", sources, default_file)
-            for i, item in enumerate(items)
-        )
+        return tuple(_convert(args[0], item, f"{key}[{i}]", sources, default_file)
+                     for i, item in enumerate(items))
     if origin in (Mapping, dict) or tp is Mapping:
         if not isinstance(value, dict):
             raise fail("expected a mapping")
