@@ -45,7 +45,7 @@ from agent.endings import (
 )
 from agent.i18n import Overlays
 from agent.language import CallLanguage
-from agent.memory import MemoryStore, interaction_from
+from agent.memory import Memory, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
 from agent.scheduling.prescriptions import PostgresRefillDesk
@@ -70,7 +70,7 @@ from agent.workflow.effects import (
     Transfer,
 )
 from agent.workflow.engine import Conversation, EngineError
-from agent.workflow.host import ActionHost
+from agent.workflow.host import ActionHost, Texter
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, caller_facts
 from agent.workflow.runner import Bookkeeping, run_conversation
@@ -102,7 +102,7 @@ class AgentRuntime:
     workflows: Mapping[str, Workflow]
     clinic: ClinicInfo
     calendar: Calendar
-    memory: MemoryStore
+    memory: Memory
     routes: Mapping[str, str] = field(default_factory=dict)
     human_queue: str = "sip:frontdesk@127.0.0.1"
     queues: Mapping[str, str] = field(default_factory=dict)
@@ -114,6 +114,7 @@ class AgentRuntime:
     # Spanish (issue 12): the Spanish voice and prompt overlays; None: English only.
     tts_es: TextToSpeech | None = None
     overlays: Overlays | None = None
+    texter: Texter | None = None  # texts the patient asks for on a call (issue 17); None: off
 
 
 @dataclass
@@ -309,7 +310,8 @@ class _LiveConversation:
         host = ActionHost(rt.calendar, sink, patient_id=patient_id,
                           appointment_id=appointment.id if appointment else None, tz=tz,
                           providers=providers, verified=lambda: conv.verified,
-                          refills=PostgresRefillDesk(rt.records), call_id=call.call_id)
+                          refills=PostgresRefillDesk(rt.records), call_id=call.call_id,
+                          texter=rt.texter)
         return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
                    sink=sink)
 
