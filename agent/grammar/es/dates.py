@@ -22,7 +22,8 @@ DAYS = {"lunes": "Monday", "martes": "Tuesday", "miercoles": "Wednesday",
 _MONTH_RE = "|".join(MONTHS)
 # "<day> de <month> [de|del] <year>"; the day and year are runs of number words or digits.
 _DATE = re.compile(rf"\b(?:el\s+)?(?P<day>[a-z0-9 ]+?)\s+de\s+(?P<month>{_MONTH_RE})"
-                   rf"(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?(?P<year>[a-z0-9 ]+?))?"
+                   rf"(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?(?P<year>[a-z0-9 ]+?)"
+                   r"|\s+(?P<bare>\d{4}))?"  # "5 de marzo, 1980": the comma is gone
                    r"(?=$|\s+(?:a|por)\b|[,.])")
 _NUMERIC = re.compile(r"\b(\d{1,2})[ /.-](\d{1,2})[ /.-](\d{2}|\d{4})\b")
 
@@ -56,8 +57,9 @@ def find_date(text: str) -> str | None:
     if not 1 <= day <= 31:
         return None
     out = f"{MONTHS[match.group('month')]} {day}"
-    if match.group("year"):
-        said = _year(parse_number(match.group("year").split()))
+    year = match.group("year") or match.group("bare")
+    if year:
+        said = _year(parse_number(year.split()))
         if said is not None:
             out += f" {said}"
     return out
