@@ -25,13 +25,6 @@ from agent.workflow.engine import Conversation
 # What Whisper is told to expect in a Spanish call (its previous-text context). Never an
 # opt-out phrase: a decoder primed with one hears it in noise, and a wrong opt-out harms.
 SPANISH_HINTS = ("sí", "no")
-# While a date of birth is asked: a date in words. Whisper base, left to itself, writes a
-# Spanish year heard over G.711 as digits and often wrongly ("1990" for "mil novecientos
-# ochenta"); primed with a date in words, it writes the words it hears, which the Spanish
-# grammar reads. The example is a date that does not exist (31 February): were it ever
-# echoed back from the context, it could match no record (it is asked again).
-SPANISH_DOB_EXAMPLE = "el treinta y uno de febrero de mil novecientos cuarenta y uno"
-SPANISH_DOB_HINTS = (*SPANISH_HINTS, SPANISH_DOB_EXAMPLE)
 
 
 class CallLanguage:
@@ -69,8 +62,7 @@ class CallLanguage:
             return dataclasses.replace(expected, dtmf=(*expected.dtmf, SPANISH_KEY))
         if not self.spanish:
             return expected
-        hints = SPANISH_DOB_HINTS if expected.slot_type == "dob" else SPANISH_HINTS
-        return dataclasses.replace(expected, hints=hints)
+        return dataclasses.replace(expected, hints=SPANISH_HINTS)
 
     def heard(self, io: VoiceIO, event: Input) -> Input:
         """The input as the engine should see it (switching the call first if it chose)."""

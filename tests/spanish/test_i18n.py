@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 import agent.workflow.simulator as simulator_module
+from agent.grammar.dates import DatePreference
 from agent.i18n import (
     LANGUAGE_OFFER,
-    SPANISH,
     SPANISH_KEY,
     LanguageChoice,
     load_overlays,
@@ -27,14 +27,10 @@ from agent.i18n import (
     spanish_dates,
     to_canonical,
 )
-from agent.grammar.dates import DatePreference
-from agent.scheduling.search import describe
-from agent.grammar import parse_slot
-from agent.language import SPANISH_DOB_EXAMPLE, SPANISH_DOB_HINTS, CallLanguage
 from agent.memory import InMemoryMemoryStore
+from agent.scheduling.search import describe
 from agent.workflow.asides import QUESTION_PROMPTS
 from agent.workflow.defaults import DEFAULT_PROMPTS
-from agent.workflow.effects import Expectation
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all, load_workflow
 from agent.workflow.records import ClinicFileSource
@@ -199,7 +195,8 @@ def test_a_spanish_intake_takes_the_name_and_birth_date(monkeypatch: pytest.Monk
 
 def test_a_spanish_refill_is_requested(monkeypatch: pytest.MonkeyPatch) -> None:
     result, said = run_spanish("refill_reminder", [
-        "Sí, soy yo.", "veinte de noviembre de mil novecientos cincuenta y cinco", "Sí, por favor."],
+        "Sí, soy yo.", "veinte de noviembre de mil novecientos cincuenta y cinco",
+        "Sí, por favor."],
         monkeypatch, patient="pat-1002")
     assert result.outcome == "refill_requested"
     spoken = " ".join(said)
@@ -228,20 +225,3 @@ def test_a_spanish_screening_asks_in_spanish(monkeypatch: pytest.MonkeyPatch) ->
     assert "¿Ronca?" in spoken
     assert "Do you" not in spoken
 
-
-def test_a_spanish_date_of_birth_is_listened_for_with_a_date_in_words() -> None:
-    """Whisper is primed with a date in words only while a date of birth is asked in a
-    Spanish call; the example can never be anyone's date of birth, and the hints go to the
-    recogniser's context only (the transcript holds what was heard)."""
-    conv = Conversation(SHIPPED["appointment_reminder"], {}, call_id="c", channel="voice")
-    lang = CallLanguage(conv, OVERLAYS.for_workflow("appointment_reminder"), voice=None)
-    lang.choice = LanguageChoice(SPANISH, decided=True)
-    dob = Expectation((), "dob", (), ())
-    yes = Expectation(("affirm",), None, ("1",), ())
-    assert lang.expectation(dob).hints == SPANISH_DOB_HINTS
-    assert SPANISH_DOB_EXAMPLE in lang.expectation(dob).hints
-    assert SPANISH_DOB_EXAMPLE not in lang.expectation(yes).hints
-    english = CallLanguage(conv, {}, voice=None)
-    assert english.expectation(dob) == dob
-    echoed = to_canonical(SPANISH_DOB_EXAMPLE)
-    assert parse_slot("dob", echoed, NOW) is None  # 31 February: matches no record

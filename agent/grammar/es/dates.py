@@ -57,9 +57,9 @@ def find_date(text: str) -> str | None:
     if not 1 <= day <= 31:
         return None
     out = f"{MONTHS[match.group('month')]} {day}"
-    year = match.group("year") or match.group("bare")
-    if year:
-        said = _year(parse_number(year.split()))
+    year_said = match.group("year") or match.group("bare")
+    if year_said:
+        said = _year(parse_number(year_said.split()))
         if said is not None:
             out += f" {said}"
     return out
