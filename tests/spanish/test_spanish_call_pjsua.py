@@ -121,10 +121,15 @@ async def stored_text(records: Records, call_id: str) -> str:
     return " ".join(t for _, t in await records.call_transcript(call_id))
 
 
-@pytest.mark.xfail(reason="known gap: Whisper base does not reliably recognise this synthetic "
-                   "(espeak-ng) caller's date of birth over G.711 ('1990', '5.000...'), so "
-                   "identity fails; the switch, the Spanish prompts and the yes are heard",
-                   strict=False)
+@pytest.mark.xfail(reason="known gap: Whisper base mis-transcribes this synthetic espeak-ng "
+                   "es-419 caller over G.711 differently on each run: the date of birth as "
+                   "'El 5 del 9 de mi un 980', 'El 5 del 13 de 1980', 'el 5 de marzo de 1970' "
+                   "(slower or gapped espeak voices did no better), 'sí, soy yo' as 'SISOIRO', "
+                   "'buenas tardes' as 'más tarde' (a deferral); priming Whisper with a date "
+                   "in words leaked its decade into the transcript, so it is not done. The "
+                   "Spanish grammar reads every correct digit form Whisper writes "
+                   "(tests/spanish/corpus.py); the switch, the Spanish prompts and the yes "
+                   "are heard", strict=False)
 async def test_a_spanish_call_confirms_the_appointment(
         settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
         demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
@@ -160,7 +165,8 @@ async def test_a_spanish_call_confirms_the_appointment(
             await gw.close()
 
     stored = await stored_text(records, call.call_id)
-    assert result.kind is OutcomeKind.CONFIRMED, [t[1][:60] for t in traced.turns()]
+    assert result.kind is OutcomeKind.CONFIRMED, "\n".join(
+        f"{who}: {text[:70]}" for who, text in traced.turns())
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"
     assert "Para español, oprima dos" in stored  # the greeting offered Spanish
