@@ -100,7 +100,7 @@ class CallDetail:
             value = getattr(self, name)
             if value and not value.startswith("***"):
                 object.__setattr__(self, name, mask_number(value))
-        if self.transfer_target and any(c.isdigit() for c in self.transfer_target):
+        if self.transfer_target:
             object.__setattr__(self, "transfer_target", _mask_target(self.transfer_target))
 
     @property
@@ -111,10 +111,22 @@ class CallDetail:
         return max(0.0, (self.ended_at - self.answered_at).total_seconds())
 
 
+def _is_number(text: str) -> bool:
+    return text.lstrip("+").isdigit() or text.startswith("***")
+
+
 def _mask_target(target: str) -> str:
-    """``tel:+15550100199`` -> ``tel:***0199``; a queue name stays as it is."""
-    scheme, sep, rest = target.rpartition(":")
-    return f"{scheme}{sep}{mask_number(rest)}" if sep else mask_number(target)
+    """``tel:+15550100199`` -> ``tel:***0199``, ``sip:+1555...@host`` -> ``sip:***0199@host``;
+    a queue name or a named SIP user stays as it is."""
+    scheme, sep, rest = target.partition(":")
+    if not sep:
+        return mask_number(target) if _is_number(target) else target
+    if scheme == "tel":
+        return f"tel:{mask_number(rest)}"
+    user, at, host = rest.partition("@")
+    if at and _is_number(user):
+        return f"{scheme}:{mask_number(user)}@{host}"
+    return target
 
 
 _COLUMNS = ("call_id", "direction", "from_masked", "to_masked", "trunk", "started_at",

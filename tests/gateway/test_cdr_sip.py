@@ -23,6 +23,7 @@ import pytest
 
 from carrier.call import Call, Clearance, DialFailure, DialRequest
 from carrier.gateway import Gateway
+from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.records.cdr import CallDetail, CdrQuery
 from carrier.records.store import Records
 from carrier.settings import Settings, SipSettings, TrunkSettings
@@ -114,6 +115,36 @@ async def test_outbound_answered_busy_and_unanswered_each_leave_one_cdr(
         486, "busy", None)
     ring_cdr = await only_cdr(records, ring_id)
     assert (ring_cdr.sip_status, ring_cdr.hangup_cause) == (487, "no_answer")
+
+
+@pytest.mark.pjsua2
+@needs_pjsua2
+async def test_a_failed_transfer_and_the_length_limit_are_in_the_cdr(
+        records: Records, tmp_path: pathlib.Path) -> None:
+    async def refer_then_give_up(call: Call, context: CallContext) -> CallOutcome:
+        ok = await call.transfer("sip:+15550100199@127.0.0.1:9", {"summary": "billing"})
+        assert not ok  # the phone refuses the REFER
+        await call.hangup("transfer_failed")
+        return CallOutcome(call.call_id, OutcomeKind.TRANSFER_FAILED, workflow="escalation")
+
+    async with (PjsuaPeer.start("udp", user="patient", auto_answer=200, accept_transfer=False,
+                                log_dir=tmp_path) as phone,
+                gateway(records, settings_for(phone.ports["udp"])) as gw):
+        gw.handler = refer_then_give_up
+        failed = await gw.dial(request())
+        assert isinstance(failed, Call)
+        await gw.run_outbound(failed, {})
+        gw.handler = None
+        limited = await gw.dial(request(max_duration_s=1.0))
+        assert isinstance(limited, Call)
+        await gw.run_outbound(limited, {})  # the carrier ends it at its limit
+    cdr = await only_cdr(records, failed.call_id)
+    assert (cdr.outcome, cdr.workflow, cdr.hangup_cause) == (
+        "transfer_failed", "escalation", "local_bye")
+    assert cdr.transfer_target == "sip:***0199@127.0.0.1:9"
+    cdr = await only_cdr(records, limited.call_id)
+    assert (cdr.hangup_cause, cdr.outcome, cdr.sip_status) == ("length_limit", "length_limit",
+                                                               200)
 
 
 @pytest.mark.pjsua2

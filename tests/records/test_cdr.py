@@ -47,6 +47,9 @@ def test_numbers_are_masked_and_csv_cells_are_safe() -> None:
     d = detail("c1", 0, transfer_target="tel:+15550100199", outcome="=HYPERLINK(1)")
     assert (d.from_number, d.to_number) == ("***0100", "***0124")
     assert d.transfer_target == "tel:***0199"
+    assert detail("c3", 0, transfer_target="sip:+15550100199@10.0.0.9:5060").transfer_target \
+        == "sip:***0199@10.0.0.9:5060"
+    assert detail("c4", 0, transfer_target="front_desk").transfer_target == "front_desk"
     assert mask_number("anonymous") == "***"
     assert d.duration_s == 35.0
     text = cdr_csv([d])
