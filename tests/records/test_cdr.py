@@ -93,7 +93,8 @@ async def test_a_gate_refusal_is_a_cdr_with_the_decision_reference(records: Reco
     assert ref is not None
     (cdr,) = await records.search_calls(CdrQuery(hangup_cause="gate_refused"))
     assert (cdr.outcome, cdr.gate_ref, cdr.to_number) == ("tcpa.consent.revoked", ref, "***0124")
-    assert cdr.sip_status is None and cdr.answered_at is None
+    assert cdr.sip_status is None
+    assert cdr.answered_at is None
     assert await records.pool.fetchval(
         "SELECT action FROM audit_log WHERE entry_id = $1", uuid.UUID(ref)) == "dial.decision"
 
