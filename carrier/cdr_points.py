@@ -138,8 +138,10 @@ def refused_detail(call_id: str, *, started: dt.datetime, status: int, cause: st
 
 def summary_detail(summary: RefusalSummary, now: dt.datetime) -> CallDetail:
     """A refusal summary of the endpoint (ACL 403, overload 503), as one row with its count."""
+    # One summary per source, rule and window; the first refusal of a window and the
+    # window's remainder are two summaries (their spans differ).
     call_id = (f"refused:{summary.source}:{summary.rule}:{summary.status}:"
-               f"{int(summary.since * 1000)}")
+               f"{int(summary.since * 1000)}-{int(summary.until * 1000)}")
     return CallDetail(
         call_id=call_id, direction="inbound", started_at=now, ended_at=now,
         hangup_cause="refused", sip_status=summary.status, trunk=None,
