@@ -43,6 +43,9 @@ from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from carrier import metrics
 
 FRAME_S = 0.02
+# The opt-out key in every state (``agent.workflow.loader.RESERVED_KEYS``): acted on the
+# moment it is pressed, not when the prompt playing ends.
+OPT_OUT_KEY = "9"
 log = logging.getLogger("agent.voice")
 
 
@@ -140,6 +143,7 @@ class VoiceIO:
         self.timings: list[TurnTiming] = []
         self.barge_ins: list[BargeIn] = []
         self._dtmf: asyncio.Queue[str] = asyncio.Queue(maxsize=32)
+        self._opt_out_waiting = False  # a 9 pressed and not yet taken by a turn
         self._frames = 0
         self._speech_started_at: float | None = None  # media clock, current speech
         self._prompt_started_media = 0.0
@@ -184,7 +188,12 @@ class VoiceIO:
 
     def pending_key(self) -> str | None:
         """A key pressed and not yet taken by a turn (read once the caller has gone)."""
-        return None if self._dtmf.empty() else self._dtmf.get_nowait()
+        return None if self._dtmf.empty() else self._taken(self._dtmf.get_nowait())
+
+    def _taken(self, key: str) -> str:
+        if key == OPT_OUT_KEY:
+            self._opt_out_waiting = False
+        return key
 
     @property
     def caller_speaking(self) -> bool:
@@ -209,6 +218,11 @@ class VoiceIO:
             digit = getattr(event, "digit", None) or getattr(event, "key", None)
             if digit and not self._dtmf.full():
                 self._dtmf.put_nowait(str(digit))
+                if str(digit) == OPT_OUT_KEY:
+                    # Whatever plays stops now, and no prompt starts before a turn has
+                    # taken the key (the engine then records the opt-out and says goodbye).
+                    self._opt_out_waiting = True
+                    self.media.cancel_playback()
 
     # ---- speaking -------------------------------------------------------------------
 
@@ -217,6 +231,8 @@ class VoiceIO:
         """Play ``text`` (in ``voice``, by default the call's); returns False when the
         caller barged in and cut it short. A prompt that may carry PHI (the default) is
         cached in memory only."""
+        if self._opt_out_waiting:
+            return False  # not said: the caller has pressed the opt-out key
         tts = voice or self.tts
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
@@ -270,7 +286,7 @@ class VoiceIO:
 
             self.transcriber.expect(hints, complete)
             if not self._dtmf.empty():
-                key = self._dtmf.get_nowait()
+                key = self._taken(self._dtmf.get_nowait())
                 if key in expected.dtmf or key in "09":
                     return Dtmf(key)
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
@@ -279,7 +295,7 @@ class VoiceIO:
             return NoInput()
         what, value = won
         if what == "key":
-            return Dtmf(value)
+            return Dtmf(self._taken(value))
         turn: TurnResult = value
         self.heard_language = turn.language
         self.transcript.turns.append(("caller", turn.text))
