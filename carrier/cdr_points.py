@@ -126,14 +126,14 @@ def dial_failure_detail(req: DialRequest, failure: DialFailure, *, call_id: str,
 def refused_detail(call_id: str, *, started: dt.datetime, status: int, cause: str,
                    from_number: str, to_number: str, trunk: str | None,
                    attestation: str | None = None, verstat: str | None = None,
-                   outcome: str = "refused", answered: bool = False) -> CallDetail:
-    """The CDR of an inbound INVITE that never became a call."""
+                   outcome: str = "refused") -> CallDetail:
+    """The CDR of an inbound INVITE that never became a call (an un-ACKed 200 included:
+    its ``sip_status`` is 200, and it has no answer time, as no dialog was confirmed)."""
     now = utcnow()
     return CallDetail(
         call_id=call_id, direction="inbound", started_at=started, ended_at=max(now, started),
         hangup_cause=cause, from_number=from_number, to_number=to_number, trunk=trunk,
-        sip_status=status, attestation=attestation, verstat=verstat, outcome=outcome,
-        answered_at=None if not answered else started)
+        sip_status=status, attestation=attestation, verstat=verstat, outcome=outcome)
 
 
 def summary_detail(summary: RefusalSummary, now: dt.datetime) -> CallDetail:

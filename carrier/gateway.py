@@ -257,8 +257,7 @@ class Gateway:
             await self.cdr.write(refused_detail(
                 sipcall.call_id, started=begun, status=status, cause=cause,
                 from_number=from_tn, to_number=to_tn, trunk=facts.trunk,
-                attestation=caller.attestation, verstat=caller.verstat, outcome=cause,
-                answered=status == 200))
+                attestation=caller.attestation, verstat=caller.verstat, outcome=cause))
             return
         metrics.call_up("inbound", time.monotonic() - started)
         self.stats.inbound += 1

@@ -195,6 +195,7 @@ async def test_inbound_never_acked_refused_and_outside_the_acl(
         refused = await sipp(port, REFUSED, tmp_path)
     cdr = await only_cdr(records, unacked)
     assert (cdr.sip_status, cdr.hangup_cause, cdr.direction) == (200, "ack_timeout", "inbound")
+    assert cdr.answered_at is None  # no dialog was ever confirmed
     cdr = await only_cdr(records, refused)
     assert (cdr.sip_status, cdr.hangup_cause) == (488, "refused")
     assert cdr.from_number == "***0177"
