@@ -45,6 +45,7 @@ TUNED: list[Case] = [
     ("dob", "05/03/1980", "1980-03-05"),
     ("dob", "El 5 del 3 de 980.", "1980-03-05"),
     ("dob", "cinco tres ochenta", "1980-03-05"),
+    ("dob", "El cinco del 3.980.", "1980-03-05"),  # "tres [de] mil novecientos ochenta"
     ("time", "a las tres y media de la tarde", "15:30:00"),
     ("time", "a las diez de la mañana", "10:00:00"),
     ("choice", "la segunda", "2"),

@@ -5,6 +5,7 @@ afternoon". Day first, as Spanish speakers say and write it ("5 3 1980" is 5 Mar
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from agent.grammar.es.numbers import number_runs, parse_number
@@ -78,6 +79,19 @@ def _numbered(text: str) -> str | None:
         full = _year(year)
         if joined and 1 <= day <= 31 and 1 <= month <= 12 and full is not None:
             return f"{_MONTH_NUMBERS[month - 1]} {day} {full}"
+    return _month_in_year(words, runs)
+
+
+def _month_in_year(words: list[str], runs: list[tuple[int, int, int]]) -> str | None:
+    """ "el cinco del 3.980": the "de" before "mil" not heard, so the recogniser wrote the
+    month and the year as one number (tres mil novecientos ochenta = 3980). Read only
+    where nothing else can be meant: a day, then one number of a month's thousands and
+    a 9xx year (which ``_year`` reads as 19xx)."""
+    for (_, e1, day), (s2, _, merged) in itertools.pairwise(runs):
+        month, rest = divmod(merged, 1000)
+        joined = " ".join(words[e1:s2]) in _JOINS
+        if joined and 1 <= day <= 31 and 1 <= month <= 12 and 900 <= rest <= 999:
+            return f"{_MONTH_NUMBERS[month - 1]} {day} {1000 + rest}"
     return None
 
 
