@@ -54,13 +54,17 @@ pytestmark = [pytest.mark.skipif(ESPEAK is None, reason="espeak-ng (Debian) not 
 # G.711 into Whisper base, the one whose dates of birth it transcribes right (es-419+f4,
 # used before, came out as "El 5 del 9 de mi un 980" or "1970").
 CALLER_VOICE = ("-v", "es+m2", "-s", "130")
+# The patient who opts out: the Latin American voice of before (es+m2 says "no me llame"
+# so that Whisper hears "no me engrame"; this one's opt-out is heard).
+OPT_OUT_VOICE = ("-v", "es-419+f4", "-s", "130")
 
 
-async def spanish_wav(_rt: AgentRuntime, text: str, path: Path) -> Path:
+async def spanish_wav(_rt: AgentRuntime, text: str, path: Path,
+                      voice: tuple[str, ...] = CALLER_VOICE) -> Path:
     """The caller's line as a 16 kHz WAV (pjsua2 plays it into the call)."""
     assert ESPEAK is not None
     raw = path.with_suffix(".raw.wav")
-    proc = await asyncio.create_subprocess_exec(ESPEAK, *CALLER_VOICE, "-w", str(raw), text)
+    proc = await asyncio.create_subprocess_exec(ESPEAK, *voice, "-w", str(raw), text)
     assert await proc.wait() == 0
     with wave.open(str(raw), "rb") as r:
         rate = r.getframerate()
@@ -185,8 +189,10 @@ async def test_key_two_then_a_spanish_opt_out_revokes_consent(
         stir: StirRuntime, tmp_path: Path) -> None:
     number = "+15550100124"
     assert await records.has_consent(number, Channel.VOICE)
-    stop = [await spanish_wav(runtime, "Por favor, no me llame más.", tmp_path / "stop.wav"),
-            await spanish_wav(runtime, "No me llame más.", tmp_path / "again.wav")]
+    stop = [await spanish_wav(runtime, "Por favor, no me llame más.", tmp_path / "stop.wav",
+                              OPT_OUT_VOICE),
+            await spanish_wav(runtime, "No me llame más.", tmp_path / "again.wav",
+                              OPT_OUT_VOICE)]
     handler = TracedAgent(agent)
     gw = Gateway(with_trunk(settings, 9), handler=handler, audit=records.audit,
                  stir=stir.context,
