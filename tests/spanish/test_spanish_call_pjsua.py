@@ -128,15 +128,16 @@ async def stored_text(records: Records, call_id: str) -> str:
     return " ".join(t for _, t in await records.call_transcript(call_id))
 
 
-@pytest.mark.xfail(reason="known gap: Whisper base mis-transcribes this synthetic espeak-ng "
-                   "es-419 caller over G.711 differently on each run: the date of birth as "
-                   "'El 5 del 9 de mi un 980', 'El 5 del 13 de 1980', 'el 5 de marzo de 1970' "
-                   "(slower or gapped espeak voices did no better), 'sí, soy yo' as 'SISOIRO', "
-                   "'buenas tardes' as 'más tarde' (a deferral); priming Whisper with a date "
-                   "in words leaked its decade into the transcript, so it is not done. The "
-                   "Spanish grammar reads every correct digit form Whisper writes "
-                   "(tests/spanish/corpus.py); the switch, the Spanish prompts and the yes "
-                   "are heard", strict=False)
+@pytest.mark.xfail(reason="known gap, not yet 3 passes in a row: Whisper base mis-hears the "
+                   "synthetic espeak-ng caller over G.711 differently on each run. With this "
+                   "voice (es+m2) the call confirmed in 2 of 4 live runs; the misses were "
+                   "'Sí, soy yo, buenas tardes' as 'C. Sonio. We're a star.' and the date of "
+                   "birth as 'El Sinto del Pse. 980'. With es-419+f4 before: 0 of 4 (DOB as "
+                   "'El 5 del 9 de mi un 980', '1970'). Priming Whisper with a date in words "
+                   "leaked its decade into the transcript, so it is not done. The grammar "
+                   "reads the correct digit forms Whisper writes (tests/spanish/corpus.py) "
+                   "and late turns are no longer dropped (tests/agent/test_voice_listen.py)",
+                   strict=False)
 async def test_a_spanish_call_confirms_the_appointment(
         settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
         demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
