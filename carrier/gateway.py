@@ -95,8 +95,7 @@ class Gateway:
         cdr: CdrSink | None = None,
     ) -> None:
         self.settings = settings
-        self.cdr = CdrWriter(cdr)
-        """Every call's CDR goes here however it ends (``carrier.cdr_points``)."""
+        self.cdr = CdrWriter(cdr)  # every call's CDR, however it ends (carrier.cdr_points)
         self.handler = handler
         self.context: Mapping[str, Any] = dict(context or {})
         """Application values handed to every call as ``CallContext.extra``."""
