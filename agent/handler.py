@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.amd import AmdVerdict, detect_machine
+from agent.callback import offer_callback
 from agent.contract import outcome_kind, workflow_for
 from agent.endings import (
     FINISH_S,
@@ -39,7 +40,6 @@ from agent.endings import (
     leave_minimal_message,
     revoke,
     spoken_seconds,
-    transfer_failed_text,
     transfer_target,
     warm_transfer,
 )
@@ -436,12 +436,22 @@ class _LiveConversation:
         else:
             ok = await self.call.transfer(target, {"summary": effect.summary})
         self.transfer_ok = ok
+        if not ok and not self.call.ended.is_set():
+            # The caller is still with us: offer a call-back (a yes is a staff task).
+            await offer_callback(
+                self._say_plain, lambda expected: self.listen(Listen(expected), self.now()),
+                self.rt.records, queue=effect.target,
+                patient_id=self.result.patient_id if self.conv.verified else None,
+                call_id=self.call.call_id, caller_number=self.call.caller.number,
+                clinic_number=self._callback_number(), spanish=self.language.spanish,
+                now=self.now())
         return ok
 
     def transfer_failed(self, effect: Transfer) -> list[Effect]:
-        number = self._callback_number()
-        return [Say("transfer_failed", transfer_failed_text(number), False, False),
-                Hangup("transfer_failed")]
+        return [Hangup("transfer_failed")]  # the apology and offer were said by transfer()
+
+    async def _say_plain(self, text: str) -> None:  # no PHI: the clinic's number only
+        await self.io.say(text, phi=False)
 
     def _callback_number(self) -> str:
         return str(build_record(self.rt.clinic, None, None, {})["callback_number"])

@@ -188,7 +188,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             if stir is not None:
                 exits.push_async_callback(stir.close)
             gateway = Gateway(settings, handler=app.handler, audit=records.audit,
-                              stir=stir.context if stir else None)
+                              stir=stir.context if stir else None, cdr=records.record_cdr)
             if sip:
                 await gateway.start()
                 exits.push_async_callback(gateway.close)

@@ -23,6 +23,7 @@ from carrier.console.pages import patients as patients_page
 from carrier.console.pages.common import PAGES
 from carrier.feeds import csv_import
 from carrier.records.calls import CallRecord
+from carrier.records.cdr import CallDetail
 from carrier.records.export import verify_bundle
 from carrier.settings import Settings, TrunkSettings
 from carrier.settings_feeds import FeedsSettings
@@ -102,17 +103,24 @@ async def test_call_records_filter_and_csv_export(
         console: ConsoleContext, signin: SignIn, clock: Clock) -> None:
     t0 = clock() - dt.timedelta(hours=2)
     for i, outcome in enumerate(("confirmed", "abandoned", "=HYPERLINK(1)")):
+        start = t0 + dt.timedelta(minutes=i)
         await console.records.record_call(CallRecord(
-            f"c{i}", "outbound", t0 + dt.timedelta(minutes=i),
-            t0 + dt.timedelta(minutes=i, seconds=42),
+            f"c{i}", "outbound", start, start + dt.timedelta(seconds=42),
             workflow="appointment_reminder", outcome=outcome, verstat="TN-Validation-Passed"), [])
+        # The gateway's CDR of the same call (what the records page searches).
+        await console.records.record_cdr(CallDetail(
+            f"c{i}", "outbound", start, start + dt.timedelta(seconds=42), "local_bye",
+            answered_at=start, sip_status=200, workflow="appointment_reminder",
+            outcome=outcome, verstat="TN-Validation-Passed"))
     await console.records.drain_spool()
     s = await signin("supervisor")
-    r = await s.client.get("/calls", params={"outcome": "confirmed", "sip_status": "486"})
+    r = await s.client.get("/calls", params={"outcome": "confirmed", "sip_status": "200"})
     assert r.status_code == 200
     assert "c0" in r.text
     assert ">c1<" not in r.text
-    assert 'id="unused-filters"' in r.text  # SIP status is not recorded yet: said so
+    assert 'id="unused-filters"' not in r.text  # SIP status is recorded (CDRs): applied
+    r = await s.client.get("/calls", params={"outcome": "confirmed", "sip_status": "486"})
+    assert ">c0<" not in r.text
     r = await s.client.get("/calls.csv")
     assert r.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(r.text)))
@@ -120,6 +128,7 @@ async def test_call_records_filter_and_csv_export(
     assert {row["duration_s"] for row in table} == {"42.0"}
     assert next(row for row in table if row["call_id"] == "c2")["outcome"] == "'=HYPERLINK(1)"
     assert await actions(console, "call_records.") == ["call_records.view",
+                                                       "call_records.view",
                                                        "call_records.export"]
 
 
@@ -328,6 +337,9 @@ async def test_a_call_s_transcript_is_shown_only_with_a_reason(
         "abc/1@host", "inbound", t0, t0 + dt.timedelta(seconds=20), workflow="intake",
         outcome="completed"), [("agent", "Hello [NAME], how can I help?"),
                                ("caller", "I need to move my appointment")])
+    await console.records.record_cdr(CallDetail(  # the gateway's CDR of the same call
+        "abc/1@host", "inbound", t0, t0 + dt.timedelta(seconds=20), "remote_bye",
+        answered_at=t0, sip_status=200, workflow="intake", outcome="completed"))
     await console.records.drain_spool()
     s = await signin("supervisor")
     r = await s.client.get("/calls")
