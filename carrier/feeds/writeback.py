@@ -19,6 +19,7 @@ The message's subject (MRN, source, appointment ref) is resolved as it is sent.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
 import datetime as dt
@@ -33,7 +34,7 @@ import asyncpg
 import hl7.mllp
 
 from carrier.call import Direction
-from carrier.feeds.hl7_out import Outcome, ack_code, message_for
+from carrier.feeds.hl7_out import ANSWER_KINDS, Outcome, ack_code, message_for
 from carrier.plugin import (
     AppointmentSource,
     AppointmentState,
@@ -129,24 +130,29 @@ class Writeback:
         Queued through the records outbox (``feed_writeback``): with the database away, the
         outcome is fsync'd to its spool and queued when the database is back; never lost."""
         kind = DETAIL_KINDS.get(outcome.detail) or KIND_OF.get(outcome.kind) or kind
-        if kind is None or not self.destinations:
-            return []
         at = self.clock()
-        entry = {"kind": kind, "call_id": outcome.call_id, "detail": outcome.detail,
+        entry = {"call_id": outcome.call_id, "detail": outcome.detail,
                  "appointment_id": context.appointment_id,
                  "patient_id": outcome.patient_id or context.patient_id,
                  "at": at.isoformat()}
+        wanted = [(dest, kind, None) for dest in self.destinations if kind is not None]
+        if "fhir" in self.destinations:  # queued only if the call saved such answers
+            wanted += [("fhir", k, list(of)) for k, of in ANSWER_KINDS.items()]
         rows = []
-        for dest in self.destinations:
-            key = f"{outcome.call_id}:{dest}:{kind}"
+        for dest, what, answers_of in wanted:
+            key = f"{outcome.call_id}:{dest}:{what}"
             control = "CWB" + hashlib.sha256(key.encode()).hexdigest()[:17].upper()
-            ct = self.records.keys.encrypt(json.dumps({**entry, "control_id": control}),
-                                           "feed_outbox", "payload", key)
-            rows.append({"dedup_key": key, "destination": dest, "kind": kind,
-                         "payload_ct": base64.b64encode(ct).decode()})
+            ct = self.records.keys.encrypt(
+                json.dumps({**entry, "kind": what, "control_id": control}),
+                "feed_outbox", "payload", key)
+            rows.append({"dedup_key": key, "destination": dest, "kind": what,
+                         "payload_ct": base64.b64encode(ct).decode(),
+                         "answers_of": answers_of})
+        if not rows:
+            return []
         await self.records.outbox.put("feed_writeback", {
-            "appointment_id": entry["appointment_id"], "patient_id": entry["patient_id"],
-            "at": micros(at), "rows": rows})
+            "call_id": outcome.call_id, "appointment_id": entry["appointment_id"],
+            "patient_id": entry["patient_id"], "at": micros(at), "rows": rows})
         try:  # the rows this record made (a repeat made none): same ciphertext
             found = await self.records.pool.fetch(
                 "SELECT id, kind, destination FROM feed_outbox WHERE dedup_key = ANY($1)"
@@ -198,9 +204,13 @@ class Writeback:
         if found is None:
             raise DeliveryError("feed subject no longer known", retry=False)
         source, authority, mrn, ref = found
+        answers: list[tuple[str, str]] = []
+        for of, text in await self.records.call_answers(entry["call_id"]):
+            if of in ANSWER_KINDS.get(entry["kind"], ()):
+                answers += [(f"{of}.{k}", v) for k, v in ast.literal_eval(text)]
         return Outcome(entry["kind"], source, authority, mrn, ref, entry["call_id"],
                        dt.datetime.fromisoformat(entry["at"]), entry["control_id"],
-                       entry["detail"])
+                       entry["detail"], tuple(answers))
 
     async def _subject(self, appointment_id: str | None, patient_id: str | None
                        ) -> tuple[str, str, str, str | None] | None:

@@ -6,7 +6,9 @@ bound to its ``dedup_key``) and puts them in the records outbox, so an outcome m
 a database outage is fsync'd and replayed in order like every other durable write. Applied
 in the outbox's transaction: the subject lookup (the appointment's or patient's feed
 identifiers; an outcome off the feeds is nothing to write back) and one ``INSERT ... ON
-CONFLICT (dedup_key) DO NOTHING`` per destination, so a replay repeats nothing.
+CONFLICT (dedup_key) DO NOTHING`` per destination, so a replay repeats nothing. A row
+with ``answers_of`` (intake answers, a screening result) is queued only when the call saved
+answers of those kinds (``call_answers``, written earlier through the same ordered outbox).
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ async def _apply_writeback(conn: asyncpg.Connection, record: Mapping[str, Any]) 
         return  # not from a feed: nothing to write back to
     at = from_micros(record["at"])
     for row in record["rows"]:
+        if row.get("answers_of") and await conn.fetchval(  # answers this call saved, if any
+                "SELECT 1 FROM call_answers WHERE call_id = $1 AND kind = ANY($2) LIMIT 1",
+                record["call_id"], row["answers_of"]) is None:
+            continue
         await conn.execute(
             "INSERT INTO feed_outbox (dedup_key, destination, kind, payload_ct, next_at,"
             " created_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (dedup_key) DO NOTHING",
