@@ -153,6 +153,9 @@ class Writeback:
         await self.records.outbox.put("feed_writeback", {
             "call_id": outcome.call_id, "appointment_id": entry["appointment_id"],
             "patient_id": entry["patient_id"], "at": micros(at), "rows": rows})
+        if self.records.outbox.spooled:  # the database is away: queued when it is back
+            log.warning("feeds: write-back spooled (database away)")
+            return []
         try:  # the rows this record made (a repeat made none): same ciphertext
             found = await self.records.pool.fetch(
                 "SELECT id, kind, destination FROM feed_outbox WHERE dedup_key = ANY($1)"
