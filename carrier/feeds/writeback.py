@@ -135,10 +135,11 @@ class Writeback:
                  "appointment_id": context.appointment_id,
                  "patient_id": outcome.patient_id or context.patient_id,
                  "at": at.isoformat()}
-        wanted = [(dest, kind, None) for dest in self.destinations if kind is not None]
+        wanted: list[tuple[str, str, list[str] | None]] = [
+            (dest, kind, None) for dest in self.destinations if kind is not None]
         if "fhir" in self.destinations:  # queued only if the call saved such answers
             wanted += [("fhir", k, list(of)) for k, of in ANSWER_KINDS.items()]
-        rows = []
+        rows: list[dict[str, Any]] = []
         for dest, what, answers_of in wanted:
             key = f"{outcome.call_id}:{dest}:{what}"
             control = "CWB" + hashlib.sha256(key.encode()).hexdigest()[:17].upper()
