@@ -29,7 +29,7 @@ from typing import Any
 
 import jwt
 
-from carrier.feeds.hl7_out import OUTCOME_TEXT, Outcome
+from carrier.feeds.hl7_out import ANSWER_KINDS, OUTCOME_TEXT, Outcome
 from carrier.feeds.writeback import DeliveryError
 from carrier.settings_feeds import FeedsSettings
 
@@ -37,7 +37,8 @@ FHIR_JSON = "application/fhir+json"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCOPES = ("system/Patient.read system/Appointment.read system/Appointment.write "
           "system/Slot.read system/Schedule.read system/Practitioner.read "
-          "system/MedicationRequest.read system/Task.write")
+          "system/MedicationRequest.read system/Task.write "
+          "system/QuestionnaireResponse.write")
 TASK_SYSTEM = "urn:carrier:writeback"
 
 
@@ -191,7 +192,9 @@ class FhirClient:
 
     async def send(self, outcome: Outcome) -> None:
         try:
-            if outcome.kind == "refill_request":
+            if outcome.kind in ANSWER_KINDS:
+                await self._answers(outcome)
+            elif outcome.kind == "refill_request":
                 await self._task(outcome)
             elif outcome.appointment_ref and outcome.kind in ("confirmed", "cancelled",
                                                                "rescheduled"):
@@ -241,6 +244,23 @@ class FhirClient:
                                    {"If-None-Exist": f"identifier={ident}"})
         if reply.status not in (200, 201):
             raise FhirHttpError(reply.status, "create Task")
+
+    async def _answers(self, o: Outcome) -> None:
+        """Intake answers or a screening result as a QuestionnaireResponse (conditional
+        create on its identifier: a resend files none twice)."""
+        qr: dict[str, Any] = {
+            "resourceType": "QuestionnaireResponse", "status": "completed",
+            "identifier": {"system": TASK_SYSTEM, "value": o.control_id},
+            "questionnaire": f"{TASK_SYSTEM}:{o.kind}",
+            "authored": o.at.isoformat(),
+            "subject": {"identifier": {"system": o.authority, "value": o.mrn}},
+            "item": [{"linkId": link, "text": link, "answer": [{"valueString": value}]}
+                     for link, value in o.answers if value],
+        }
+        reply = await self.request("POST", "QuestionnaireResponse", qr, {
+            "If-None-Exist": f"identifier={TASK_SYSTEM}|{o.control_id}"})
+        if reply.status not in (200, 201):
+            raise FhirHttpError(reply.status, "create QuestionnaireResponse")
 
 
 def client_from_settings(f: FeedsSettings) -> FhirClient:

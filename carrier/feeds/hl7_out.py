@@ -23,7 +23,12 @@ OUTCOME_TEXT = {
     "confirmed": "Confirmed by patient", "cancelled": "Cancelled by patient",
     "rescheduled": "Rescheduled by patient", "no_answer": "No answer",
     "opted_out": "Opted out of calls", "refill_request": "Refill requested",
+    "intake_answers": "Intake answers", "screening_result": "Screening result",
 }
+# Write-backs that carry what the patient answered (FHIR QuestionnaireResponse): the kind
+# -> the kinds of call answers (``call_answers``) it holds.
+ANSWER_KINDS = {"intake_answers": ("demographics", "insurance", "visit_reason"),
+                "screening_result": ("screening",)}
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Outcome:
     at: dt.datetime
     control_id: str
     detail: str = ""
+    answers: tuple[tuple[str, str], ...] = ()  # (question, answer), for ANSWER_KINDS
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"Outcome(kind={self.kind!r}, control_id={self.control_id!r})"

@@ -11,14 +11,17 @@ decides; FHIR: the server's answer), and marks it ``sent``; a transient failure 
 next try after a capped back-off (never dropped), a refusal by content (AE, 4xx) marks it
 ``failed`` for an operator (``carrier feeds outbox``, ``carrier feeds retry ID``).
 ``note_unanswered`` adds "no answer" for feed appointments whose reminder outreach the
-dialer gave up on. An outcome met by a database outage is fsync'd to a spool and queued
-on the next round (``replay``).
+dialer gave up on. Queueing goes through the records outbox (operation ``feed_writeback``
+in ``carrier.records.feed_outbox``): an outcome met by a database outage is fsync'd to the
+outbox spool and queued when the database is back (``replay`` forces it on each round).
+The message's subject (MRN, source, appointment ref) is resolved as it is sent.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
-import dataclasses
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -26,13 +29,12 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from uuid import UUID
 
 import asyncpg
 import hl7.mllp
 
 from carrier.call import Direction
-from carrier.feeds.hl7_out import Outcome, ack_code, message_for
+from carrier.feeds.hl7_out import ANSWER_KINDS, Outcome, ack_code, message_for
 from carrier.plugin import (
     AppointmentSource,
     AppointmentState,
@@ -41,6 +43,8 @@ from carrier.plugin import (
     CallOutcome,
     OutcomeKind,
 )
+from carrier.records.chain import micros
+from carrier.records.feed_outbox import feed_subject
 from carrier.records.spool import Spool
 from carrier.records.store import Records
 
@@ -108,35 +112,65 @@ def backoff(attempts: int) -> dt.timedelta:
 
 class Writeback:
     def __init__(self, records: Records, destinations: Mapping[str, Destination], *,
-                 clock: Callable[[], dt.datetime] | None = None, spool: Spool | None = None
-                 ) -> None:
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
         self.records = records
         self.destinations = dict(destinations)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.wake = asyncio.Event()
-        self.spool = spool or Spool(records.outbox.spool.path.with_name("feeds-writeback.jsonl"))
+
+    @property
+    def spool(self) -> Spool:
+        """Where outcomes met during a database outage wait: the records outbox's spool."""
+        return self.records.outbox.spool
 
     async def record(self, outcome: CallOutcome, context: CallContext, *,
                      kind: str | None = None) -> list[int]:
         """Queue ``outcome`` for each destination; the new rows' ids ([] if nothing).
         ``kind``: what the call did to the appointment, when the outcome does not say.
-        With the database away, the outcome is fsync'd to the spool and queued on the next
-        delivery round (``replay``): never lost."""
+        Queued through the records outbox (``feed_writeback``): with the database away, the
+        outcome is fsync'd to its spool and queued when the database is back; never lost."""
         kind = DETAIL_KINDS.get(outcome.detail) or KIND_OF.get(outcome.kind) or kind
-        if kind is None or not self.destinations:
-            return []
-        entry = {"kind": kind, "call_id": outcome.call_id, "detail": outcome.detail,
+        at = self.clock()
+        entry = {"call_id": outcome.call_id, "detail": outcome.detail,
                  "appointment_id": context.appointment_id,
                  "patient_id": outcome.patient_id or context.patient_id,
-                 "at": self.clock().isoformat()}
-        try:
-            ids = await self._record(entry)
+                 "at": at.isoformat()}
+        wanted: list[tuple[str, str, list[str] | None]] = [
+            (dest, kind, None) for dest in self.destinations if kind is not None]
+        if "fhir" in self.destinations:  # queued only if the call saved such answers
+            wanted += [("fhir", k, list(of)) for k, of in ANSWER_KINDS.items()]
+        rows: list[dict[str, Any]] = []
+        for dest, what, answers_of in wanted:
+            key = f"{outcome.call_id}:{dest}:{what}"
+            control = "CWB" + hashlib.sha256(key.encode()).hexdigest()[:17].upper()
+            ct = self.records.keys.encrypt(
+                json.dumps({**entry, "kind": what, "control_id": control}),
+                "feed_outbox", "payload", key)
+            rows.append({"dedup_key": key, "destination": dest, "kind": what,
+                         "payload_ct": base64.b64encode(ct).decode(),
+                         "answers_of": answers_of})
+        if not rows:
+            return []
+        await self.records.outbox.put("feed_writeback", {
+            "call_id": outcome.call_id, "appointment_id": entry["appointment_id"],
+            "patient_id": entry["patient_id"], "at": micros(at), "rows": rows})
+        if self.records.outbox.spooled:  # the database is away: queued when it is back
+            log.warning("feeds: write-back spooled (database away)")
+            return []
+        try:  # the rows this record made (a repeat made none): same ciphertext
+            found = await self.records.pool.fetch(
+                "SELECT id, kind, destination FROM feed_outbox WHERE dedup_key = ANY($1)"
+                " AND payload_ct = ANY($2) ORDER BY id", [r["dedup_key"] for r in rows],
+                [base64.b64decode(r["payload_ct"]) for r in rows])
         except DATABASE_AWAY as exc:
             log.warning("feeds: write-back spooled (%s)", exc.__class__.__name__)
-            await asyncio.to_thread(self.spool.append, [entry])
             return []
+        for row in found:
+            await self.records.audit("feed", "feed.writeback.queued", ("feed_outbox", row["id"]),
+                                     row["kind"], {"destination": row["destination"]},
+                                     queued=True)
         self.wake.set()
-        return ids
+        return [int(r["id"]) for r in found]
 
     async def note_unanswered(self, *, limit: int = 100) -> int:
         """Queue "no answer" for feed appointments whose outreach the dialer finished
@@ -159,58 +193,38 @@ class Writeback:
                             appointment_id=r["appointment_id"]), kind="no_answer")
         return len(rows)
 
-    async def replay(self) -> int:
-        """Queue what was spooled while the database was away; how many outcomes."""
-        entries = await asyncio.to_thread(self.spool.read) if len(self.spool) else []
-        for entry in entries:  # a repeat after a partial replay is a no-op (dedup_key)
-            await self._record(entry)
-        if entries:
-            await asyncio.to_thread(self.spool.clear)
-        return len(entries)
+    async def replay(self) -> bool:
+        """Queue what the outbox spooled while the database was away (now, not at its next
+        paced retry); True when nothing is left waiting."""
+        if not self.records.outbox.spooled:
+            return True
+        return await self.records.outbox.drain()
 
-    async def _record(self, e: Mapping[str, Any]) -> list[int]:
-        found = await self._subject(e["appointment_id"], e["patient_id"])
+    async def _outcome(self, entry: Mapping[str, Any]) -> Outcome:
+        """The outbound message's content, resolved as it is sent."""
+        if "mrn" in entry:  # queued whole before the outbox op carried the entry
+            return Outcome(**{**entry, "at": dt.datetime.fromisoformat(entry["at"])})
+        found = await self._subject(entry["appointment_id"], entry["patient_id"])
         if found is None:
-            return []  # not from a feed: nothing to write back to
+            raise DeliveryError("feed subject no longer known", retry=False)
         source, authority, mrn, ref = found
-        at = dt.datetime.fromisoformat(e["at"])
-        ids = []
-        for dest in self.destinations:
-            key = f"{e['call_id']}:{dest}:{e['kind']}"
-            control = "CWB" + hashlib.sha256(key.encode()).hexdigest()[:17].upper()
-            payload = Outcome(e["kind"], source, authority, mrn, ref, e["call_id"], at,
-                              control, e["detail"])
-            row = await self.enqueue(dest, key, payload)
-            if row is not None:
-                ids.append(row)
-        return ids
-
-    async def enqueue(self, dest: str, key: str, payload: Outcome) -> int | None:
-        data = json.dumps({**dataclasses.asdict(payload), "at": payload.at.isoformat()})
-        ct = self.records.keys.encrypt(data, "feed_outbox", "payload", key)
-        row_id = await self.records.pool.fetchval(
-            "INSERT INTO feed_outbox (dedup_key, destination, kind, payload_ct, next_at,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (dedup_key) DO NOTHING"
-            " RETURNING id", key, dest, payload.kind, ct, self.clock())
-        if row_id is not None:
-            await self.records.audit("feed", "feed.writeback.queued", ("feed_outbox", row_id),
-                                     payload.kind, {"destination": dest}, queued=True)
-        return None if row_id is None else int(row_id)
+        answers: list[tuple[str, str]] = []
+        for of, text in await self.records.call_answers(entry["call_id"]):
+            if of in ANSWER_KINDS.get(entry["kind"], ()):
+                answers += [(f"{of}.{k}", v) for k, v in ast.literal_eval(text)]
+        return Outcome(entry["kind"], source, authority, mrn, ref, entry["call_id"],
+                       dt.datetime.fromisoformat(entry["at"]), entry["control_id"],
+                       entry["detail"], tuple(answers))
 
     async def _subject(self, appointment_id: str | None, patient_id: str | None
                        ) -> tuple[str, str, str, str | None] | None:
-        pool, ref, source = self.records.pool, None, None
-        if appointment_id:
-            row = await pool.fetchrow("SELECT source, ref, patient_id FROM feed_appointments"
-                                      " WHERE app_id = $1", appointment_id)
-            if row is not None:
-                ref, source, patient_id = row["ref"], row["source"], str(row["patient_id"])
-        if not patient_id:
+        found = await feed_subject(self.records.pool, appointment_id, patient_id)
+        if found is None:
             return None
-        row = await pool.fetchrow("SELECT ref_bidx, authority, ref_ct FROM feed_patients"
-                                  " WHERE patient_id = $1 LIMIT 1", UUID(patient_id))
-        if row is None:
-            return None
+        pid, source, ref = found
+        row = await self.records.pool.fetchrow(
+            "SELECT ref_bidx, authority, ref_ct FROM feed_patients WHERE patient_id = $1"
+            " LIMIT 1", pid)
         bidx = bytes(row["ref_bidx"])
         mrn = self.records.keys.decrypt_str(bytes(row["ref_ct"]), "feed_patients", "ref_ct",
                                             bidx.hex())
@@ -235,9 +249,9 @@ class Writeback:
     async def _deliver(self, row: Mapping[str, Any]) -> bool:
         data = json.loads(self.records.keys.decrypt_str(
             bytes(row["payload_ct"]), "feed_outbox", "payload", row["dedup_key"]))
-        outcome = Outcome(**{**data, "at": dt.datetime.fromisoformat(data["at"])})
         dest = self.destinations.get(row["destination"])
         try:
+            outcome = await self._outcome(data)
             await _send(dest, outcome)
         except DeliveryError as exc:
             status = "pending" if exc.retry else "failed"
@@ -251,7 +265,7 @@ class Writeback:
             "UPDATE feed_outbox SET status = 'sent', sent_at = $2, leased_until = NULL,"
             " last_error = NULL WHERE id = $1", row["id"], self.clock())
         await self.records.audit("feed", "feed.writeback.sent", ("feed_outbox", row["id"]),
-                                 outcome.kind, {"destination": row["destination"]},
+                                 data["kind"], {"destination": row["destination"]},
                                  queued=True)
         return True
 

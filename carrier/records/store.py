@@ -42,7 +42,7 @@ from pathlib import Path
 
 import asyncpg
 
-from carrier.records import calls, cdr, dnc
+from carrier.records import calls, cdr, dnc, feed_outbox
 from carrier.records import keys as keysmod
 from carrier.records.anchor import Anchor
 from carrier.records.appender import AUDIT, CONSENT, ChainWriter
@@ -120,7 +120,8 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         )
         self.outbox = Outbox(
             pool, Spool(spool_dir / "outbox.jsonl"),
-            {op.name: op for op in (*calls.OPS, *cdr.OPS, *dnc.OPS)}, retry_interval=retry_interval,
+            {op.name: op for op in (*calls.OPS, *cdr.OPS, *dnc.OPS, *feed_outbox.OPS)},
+            retry_interval=retry_interval,
         )
         self.anchor = anchor
         self._checkpoints: asyncio.Task[None] | None = None

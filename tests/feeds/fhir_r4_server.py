@@ -117,8 +117,9 @@ class FhirR4Server:
             if cond.startswith("identifier="):
                 system, _, value = cond[len("identifier="):].partition("|")
                 for r in self.resources.get(kind, {}).values():
+                    ids = r.get("identifier", [])  # a list, or one (QuestionnaireResponse)
                     if any(i.get("system") == system and i.get("value") == value
-                           for i in r.get("identifier", [])):
+                           for i in ([ids] if isinstance(ids, dict) else ids)):
                         return 200, r
             body.pop("id", None)
             return 201, self.put(body)

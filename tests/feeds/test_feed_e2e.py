@@ -4,7 +4,8 @@ records, the voice agent with real speech, STIR/SHAKEN, SIP) plans its reminders
 the due one; a scripted patient phone on loopback confirms by voice on the SIP call; the
 confirmation goes back out as an HL7 SIU^S14 to a listening MLLP receiver and as a FHIR
 Appointment update (both destinations configured at once). The no-show and cancellation
-legs are in test_mllp_feed.py; the refill leg in test_fhir_feed.py."""
+legs are in test_mllp_feed.py; the refill leg on a real SIP call in
+test_refill_call_pjsua.py."""
 
 from __future__ import annotations
 

@@ -250,3 +250,62 @@ async def test_fhir_settings_drive_the_poll_loop_and_destination(
         await asyncio.wait_for(seen.wait(), timeout=20)  # the server thread saw 3 polls
         stop.set()
     assert polls() >= 3
+
+
+async def test_intake_answers_and_screening_results_go_back_as_questionnaire_responses(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """What the patient answered on an intake call (demographics, insurance, the visit's
+    reason) and a screening's result are each one QuestionnaireResponse at the source,
+    queued only for calls that saved such answers, never filed twice."""
+    from fhir.resources.R4B.questionnaireresponse import (  # noqa: PLC0415
+        QuestionnaireResponse,
+    )
+
+    server.put(valid({"resourceType": "Patient", "id": "p3",
+                      "name": [{"family": "Sampleton", "given": ["Quin"]}],
+                      "telecom": [{"system": "phone", "value": "+15550100125"}],
+                      "birthDate": "1966-06-06"}))
+    client = client_from_settings(settings_for(server, keys[0]))
+    await FhirPoller(client, feed_store).poll_once(dt.datetime.now(dt.UTC))
+    pid = str(await records.pool.fetchval("SELECT patient_id FROM feed_patients"))
+    await records.add_call_answers("call-in-1", "visit_reason", pid,
+                                   {"reason": "a sore knee after a fall"})
+    await records.add_call_answers("call-in-1", "insurance", pid, {"carrier": "Acme Health"})
+    await records.add_call_answers("call-sc-1", "screening", pid,
+                                   {"qualified": True, "answers": {"smoker": "no"}})
+    wb = Writeback(records, {"fhir": client})
+    inbound = CallContext(Direction.INBOUND, patient_id=pid)
+    intake = CallOutcome("call-in-1", OutcomeKind.TRANSFERRED, patient_id=pid,
+                         detail="completed")
+    assert len(await wb.record(intake, inbound)) == 1
+    assert await wb.record(intake, inbound) == []  # the same call again: queued once
+    outbound = CallContext(Direction.OUTBOUND, patient_id=pid, purpose="screening")
+    assert len(await wb.record(CallOutcome("call-sc-1", OutcomeKind.TRANSFERRED,
+                                           patient_id=pid, detail="qualified"),
+                               outbound)) == 1
+    # a call that saved no answers has none to write back
+    assert await wb.record(CallOutcome("call-x", OutcomeKind.COMPLETED, patient_id=pid,
+                                       detail="completed"), inbound) == []
+    assert await wb.deliver_due() == 2
+    kinds = {r["kind"]: r["status"] for r in await records.pool.fetch(
+        "SELECT kind, status FROM feed_outbox")}
+    assert kinds == {"intake_answers": "sent", "screening_result": "sent"}
+    responses = {r["questionnaire"]: r
+                 for r in server.resources["QuestionnaireResponse"].values()}
+    assert len(responses) == 2
+    for qr in responses.values():
+        QuestionnaireResponse.model_validate(qr)
+        assert qr["subject"]["identifier"]["value"] == "p3"
+    answers = {i["linkId"]: i["answer"][0]["valueString"]
+               for i in responses["urn:carrier:writeback:intake_answers"]["item"]}
+    assert answers == {"visit_reason.reason": "a sore knee after a fall",
+                       "insurance.carrier": "Acme Health"}
+    screening = {i["linkId"]: i["answer"][0]["valueString"]
+                 for i in responses["urn:carrier:writeback:screening_result"]["item"]}
+    assert screening["screening.qualified"] == "True"
+    await client.send(dataclasses.replace(  # a resend (lost answer) files no second one
+        Outcome("intake_answers", "fhir", "fhir", "p3", None, "call-in-1",
+                dt.datetime.now(dt.UTC), responses["urn:carrier:writeback:intake_answers"]
+                ["identifier"]["value"]), answers=(("a.b", "c"),)))
+    assert len(server.resources["QuestionnaireResponse"]) == 2

@@ -15,6 +15,7 @@ from carrier.call import Direction
 from carrier.feeds.store import FeedStore
 from carrier.feeds.writeback import MllpDestination, OutcomeRecorder, Writeback
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
+from carrier.records.outbox import Op
 from carrier.records.store import Records
 from tests.feeds.conftest import Listening, mllp_send, now_utc
 from tests.feeds.hl7_samples import siu
@@ -160,7 +161,8 @@ async def test_an_outcome_during_a_database_outage_is_spooled_not_lost(
             raise ConnectionRefusedError("database away")
 
         with monkeypatch.context() as m:  # the database is away when the call ends
-            m.setattr(wb, "_subject", refused)  # its first read of the feed tables
+            # the outbox's write of the queue entry (its subject lookup) meets the outage
+            m.setitem(records.outbox.ops, "feed_writeback", Op("feed_writeback", refused))
             outcome = await OutcomeRecorder(Scripted(OutcomeKind.CONFIRMED), wb)(
                 object(), _context(app_id, pid))
         assert outcome.kind is OutcomeKind.CONFIRMED  # the call itself is not failed
