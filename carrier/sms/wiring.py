@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import os
 
+from carrier.dialer.ports import ReminderTexts, TextChannel
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
 from carrier.dialer.store import OutreachStore
 from carrier.dialer.wiring import gate_from_settings
@@ -38,16 +39,18 @@ def build_service(settings: Settings, records: Records, sender: TextSender) -> S
 
 
 async def run_sms(settings: Settings, records: Records, app: Application,
-                  stop: asyncio.Event) -> None:
+                  stop: asyncio.Event, texts: TextChannel | None = None) -> None:
     """Until ``stop``: the link, the service and the application's handler. An SMSC that
-    refuses or cannot be reached is retried every ``RETRY_S``; calls go on meanwhile."""
+    refuses or cannot be reached is retried every ``RETRY_S``; calls go on meanwhile.
+    ``texts`` (the dialer's): while the link is bound its texter is the application's
+    handler, so the dialer's loop sends the reminders ``sms.reminders_by_text_h`` names."""
     password = os.environ.get(settings.sms.password_env)
     if not password:
         raise ConfigError(settings.config_dir, "sms.password_env",
                           f"${settings.sms.password_env} holds no SMPP password")
     while not stop.is_set():
         try:
-            await _session(settings, records, app, password, stop)
+            await _session(settings, records, app, password, stop, texts)
         except (OSError, TimeoutError, SmsRefused) as exc:
             log.warning("sms link down (%s); retrying in %.0f s", type(exc).__name__, RETRY_S)
             with contextlib.suppress(TimeoutError):
@@ -56,7 +59,7 @@ async def run_sms(settings: Settings, records: Records, app: Application,
 
 
 async def _session(settings: Settings, records: Records, app: Application, password: str,
-                   stop: asyncio.Event) -> None:
+                   stop: asyncio.Event, texts: TextChannel | None) -> None:
     sms = settings.sms
     inbox: asyncio.Queue[InboundText] = asyncio.Queue(maxsize=INBOX)
     async with SmppLink.from_settings(sms, password, on_text=inbox.put) as link:
@@ -67,6 +70,9 @@ async def _session(settings: Settings, records: Records, app: Application, passw
             if handler is not None:
                 service.handler = await exits.enter_async_context(handler)
             log.info("sms link bound", extra={"smsc_port": sms.smsc_port})
+            if texts is not None and isinstance(service.handler, ReminderTexts):
+                texts.current = service.handler
+                exits.callback(setattr, texts, "current", None)  # link down: reminders wait
             await _consume(service, inbox, stop)
 
 
