@@ -25,9 +25,9 @@ from pathlib import Path
 import asyncpg
 
 from carrier.call import Call
+from carrier.dialer.campaign import offset_label
 from carrier.dialer.gate import GateRequest
 from carrier.dialer.gateway_adapter import GatewayDialer, OutboundGateway
-from carrier.dialer.campaign import offset_label
 from carrier.dialer.ports import DialResult, Outcome, TextChannel
 from carrier.dialer.records_adapter import (
     RecordsDecisionRecorder,

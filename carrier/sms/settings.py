@@ -78,10 +78,7 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
         check_reminder_template(sms.reminder_template, sms.brand)
     except ValueError as exc:
         raise ConfigError(file, "sms.reminder_template", str(exc)) from None
-    for h in sms.reminders_by_text_h:
-        if h not in s.dialer.reminder_offsets_h:
-            raise ConfigError(file, "sms.reminders_by_text_h",
-                              f"{h:g} h is not one of dialer.reminder_offsets_h")
+    _check_texted_offsets(s, file)
     for i, trunk in enumerate(s.trunks):
         if trunk.campaign_id is not None:
             try:
@@ -96,3 +93,10 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
     if owner.campaign_id is None:
         raise ConfigError(file, "sms.from_number",
                           f"trunk {owner.name!r} names no 10DLC campaign_id for this number")
+
+
+def _check_texted_offsets(s: Settings, file: str) -> None:
+    for h in s.sms.reminders_by_text_h:
+        if h not in s.dialer.reminder_offsets_h:
+            raise ConfigError(file, "sms.reminders_by_text_h",
+                              f"{h:g} h is not one of dialer.reminder_offsets_h")

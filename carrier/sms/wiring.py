@@ -50,7 +50,7 @@ async def run_sms(settings: Settings, records: Records, app: Application,
                           f"${settings.sms.password_env} holds no SMPP password")
     while not stop.is_set():
         try:
-            await _session(settings, records, app, password, stop, texts)
+            await _session(settings, records, app, password, stop, texts=texts)
         except (OSError, TimeoutError, SmsRefused) as exc:
             log.warning("sms link down (%s); retrying in %.0f s", type(exc).__name__, RETRY_S)
             with contextlib.suppress(TimeoutError):
@@ -59,7 +59,7 @@ async def run_sms(settings: Settings, records: Records, app: Application,
 
 
 async def _session(settings: Settings, records: Records, app: Application, password: str,
-                   stop: asyncio.Event, texts: TextChannel | None) -> None:
+                   stop: asyncio.Event, *, texts: TextChannel | None) -> None:
     sms = settings.sms
     inbox: asyncio.Queue[InboundText] = asyncio.Queue(maxsize=INBOX)
     async with SmppLink.from_settings(sms, password, on_text=inbox.put) as link:
