@@ -268,7 +268,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
             tasks.create_task(stack.feeds.run(stop))
         if settings.sms.enabled:
             tasks.create_task(run_sms(settings, stack.records, stack.application, stop,
-                                      stack.dialer.runner.texts))
+                                      stack.dialer.runner.texts,
+                                      endpoint=stack.gateway.endpoint))
         await stop.wait()
 
 

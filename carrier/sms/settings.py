@@ -29,6 +29,10 @@ DEFAULT_REMINDER = ("{clinic}: reminder of your appointment {day} at {time}. Rep
 class SmsSettings:
     enabled: bool = False
     """Send and receive texts (``carrier sms``, reminders by text)."""
+    transport: Literal["smpp", "sip"] = "smpp"
+    """``smpp``: through the SMSC below. ``sip``: by SIP MESSAGE (RFC 3428) on the trunk
+    whose ``numbers`` hold ``from_number`` (``carrier serve`` only): texts go to that
+    trunk's host, and MESSAGE from the trunks reaches the same service (else 405)."""
     smsc_host: str = "127.0.0.1"
     smsc_port: int = 2775
     smsc_region: str = LOCAL_REGION

@@ -5,6 +5,7 @@ Without the setting the same outreach is a call."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -22,6 +23,7 @@ from carrier.errors import ConfigError
 from carrier.plugin import AppointmentState
 from carrier.records.store import Records
 from carrier.settings import load_settings
+from carrier.sms.wiring import run_sms
 from tests.dialer.conftest import START, FakeDialer
 from tests.dialer.test_integration_records import add_appointment
 from tests.sms.conftest import PHONE, Stack
@@ -101,3 +103,9 @@ def test_the_setting_names_the_texted_offsets(tmp_path: Path) -> None:
     assert text_channel(load_settings(config_dir(tmp_path / "b"))) is None
     with pytest.raises(ConfigError, match="reminders_by_text_h"):
         load_settings(config_dir(tmp_path / "c", reminders_by_text_h=[5]))
+
+
+async def test_sip_transport_needs_the_gateway_endpoint(tmp_path: Path) -> None:
+    settings = load_settings(config_dir(tmp_path, transport="sip"))
+    with pytest.raises(ConfigError, match=r"sms\.transport"):
+        await run_sms(settings, None, None, asyncio.Event())  # type: ignore[arg-type]
