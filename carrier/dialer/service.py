@@ -144,7 +144,8 @@ class DialerService:
             self.liveness.success()
             log.info("dialer pass", extra={
                 "added": synced.added, "stopped": synced.stopped, "leased": report.leased,
-                "dialled": report.dialled, "refused": dict(report.refused)})
+                "dialled": report.dialled, "texted": report.texted,
+                "refused": dict(report.refused)})
             if report.leased >= limit:
                 continue  # more is due: no pause
             await self._pause(stop, interval)
