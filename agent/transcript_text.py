@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent.memory import ConversationLog, Turn
 from agent.redact import KnownIdentifiers, redact
 from agent.workflow.records import spoken_phone
 from carrier.records.store import DATABASE_UNAVAILABLE, CallRecord
+
+log = logging.getLogger("agent.transcript")
 
 if TYPE_CHECKING:
     from agent.handler import AgentRuntime, CallResult
@@ -71,3 +75,24 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
     await rt.records.audit("agent", "call.transcript_stored", ("call", call.call_id),
                            result.workflow, {"turns": len(result.redacted),
                                              "outcome": result.outcome or "ended"})
+    if result.patient_id is not None:
+        try:
+            await remember_turns(rt.memory, result.patient_id, result.workflow,
+                                 result.redacted, started, known)
+        except DATABASE_UNAVAILABLE:
+            # The transcript is durable (spooled); memory is a convenience.
+            log.warning("call %s: turns not kept in memory (database unreachable)",
+                        call.call_id)
+
+
+async def remember_turns(memory: ConversationLog, patient_id: str, workflow: str,  # noqa: PLR0917 - the call's pieces, as store_call has them
+                         redacted: list[tuple[str, str]], started: dt.datetime,
+                         known: KnownIdentifiers) -> None:
+    """A call's turns in the one conversation memory (channel ``voice``), redacted as the
+    transcript is (the memory redacts again with the same identifiers), so the next text
+    thread or call knows what was said on the phone. Turns keep their order: each is
+    stamped a microsecond after the one before, from the call's start."""
+    for i, (who, text) in enumerate(redacted):
+        speaker = "patient" if who == "caller" else "agent"
+        await memory.note(Turn(patient_id, "voice", workflow, speaker, text,
+                               started + dt.timedelta(microseconds=i)), known)

@@ -267,7 +267,9 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
         if stack.feeds is not None:
             tasks.create_task(stack.feeds.run(stop))
         if settings.sms.enabled:
-            tasks.create_task(run_sms(settings, stack.records, stack.application, stop))
+            tasks.create_task(run_sms(settings, stack.records, stack.application, stop,
+                                      stack.dialer.runner.texts,
+                                      endpoint=stack.gateway.endpoint))
         await stop.wait()
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from carrier.dialer.gate import Address, Consent, Decision, GateRequest, PriorCall
 
@@ -99,3 +99,28 @@ class DecisionRecorder(Protocol):
         call detail record is written with it."""
         ...
 
+
+
+class TextNotSent(Exception):
+    """A text the upstream did not take (the SMSC or the trunk refused it, or timed out):
+    the outreach is tried again later. ``carrier.sms.smpp.SmsRefused`` is one."""
+
+
+@runtime_checkable
+class ReminderTexts(Protocol):
+    """Sends one appointment reminder by text through the carrier's SMS service: the same
+    gate as a call (``channel="sms"``, one cap across channels); a refusal raises
+    :class:`carrier.dialer.gate.DialRefused` naming its rule. The application's text
+    handler (``agent.sms.TextReminders``) is one; the reply opens its conversation."""
+
+    async def send_reminder(self, patient_id: str, appointment_id: str) -> Any: ...
+
+
+@dataclass
+class TextChannel:
+    """Which reminders go by text (offset labels: "72h"), and the texter while the SMS link
+    is bound (``carrier.sms.wiring.run_sms`` sets and clears ``current``; None: the link
+    is down and those reminders wait, rule ``sms.unavailable``)."""
+
+    labels: frozenset[str] = field(default_factory=frozenset)
+    current: ReminderTexts | None = None

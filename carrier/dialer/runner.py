@@ -24,12 +24,13 @@ import asyncpg
 
 from carrier import metrics
 from carrier.dialer.campaign import (
+    REMINDER_CAMPAIGN,
     CampaignPolicy,
     after_dial,
     after_refusal,
     stop_states,
 )
-from carrier.dialer.gate import Decision, Gate, GateRequest
+from carrier.dialer.gate import Decision, DialRefused, Gate, GateRequest
 from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import (
     ComplianceFacts,
@@ -38,6 +39,8 @@ from carrier.dialer.ports import (
     DialResult,
     Outcome,
     PatientDirectory,
+    TextChannel,
+    TextNotSent,
 )
 from carrier.dialer.store import Lease, OutreachStore
 from carrier.plugin import AppointmentSource, AppointmentState
@@ -65,6 +68,7 @@ class PassReport:
     requeued: int = 0
     interrupted: int = 0
     unrecorded: int = 0  # calls whose outcome could not be written (database outage)
+    texted: int = 0  # reminders sent by text instead of a call
     outage: BaseException | None = None
 
 
@@ -82,6 +86,8 @@ class DialerRunner:
     worker: str
     clock: Callable[[], dt.datetime]
     appointments: AppointmentSource | None = None
+    texts: TextChannel | None = None
+    """Reminders whose offset label is in ``texts.labels`` go by text, not by call."""
 
     async def run_once(self, *, limit: int = 50) -> PassReport:
         report = PassReport()
@@ -136,6 +142,10 @@ class DialerRunner:
                         lease.appointment_id, lease.campaign, state.value, now)
                 report.stopped += 1
                 return None
+        if (self.texts is not None and lease.campaign == REMINDER_CAMPAIGN
+                and lease.label in self.texts.labels):
+            await self._text(lease, report)
+            return None
         contact = await self.directory.contact(lease.patient_id)
         if contact is None:
             await self._refuse(lease, "contact.unknown", lease.purpose, report, now)
@@ -159,6 +169,33 @@ class DialerRunner:
             report.lost_leases += 1
             return None
         return request, decision, attempt, gate_ref
+
+    async def _text(self, lease: Lease, report: PassReport) -> None:
+        """A reminder whose channel is text: the SMS service gates it (the same rules, the
+        caps counted over calls and texts) and logs it in ``sms_messages``, the contact the
+        caps count; here the outreach is finished (``texted``) or deferred by its rule. Under
+        the patient's lock, like gate + dial, so a call and a text cannot both pass a cap."""
+        assert self.texts is not None
+        texter = self.texts.current
+        if texter is None:  # the SMS link is down: try again later
+            await self._refuse(lease, "sms.unavailable", lease.purpose, report, self.clock())
+            return
+        async with self.store.patient_lock(lease.patient_id):
+            try:
+                await texter.send_reminder(lease.patient_id, lease.appointment_id)
+            except DialRefused as refused:
+                rule = refused.rule
+            except (TextNotSent, OSError, TimeoutError) as exc:
+                log.warning("reminder text not sent (%s)", type(exc).__name__)
+                rule = "sms.not_sent"
+            else:
+                now = self.clock()
+                if not await self.store.finish_text(lease, now):
+                    report.lost_leases += 1
+                report.texted += 1
+                report.outcomes["texted"] += 1
+                return
+        await self._refuse(lease, rule, lease.purpose, report, self.clock())
 
     async def _refuse(
         self, lease: Lease, rule: str, subject: str, report: PassReport, now: dt.datetime

@@ -25,9 +25,10 @@ from pathlib import Path
 import asyncpg
 
 from carrier.call import Call
+from carrier.dialer.campaign import offset_label
 from carrier.dialer.gate import GateRequest
 from carrier.dialer.gateway_adapter import GatewayDialer, OutboundGateway
-from carrier.dialer.ports import DialResult, Outcome
+from carrier.dialer.ports import DialResult, Outcome, TextChannel
 from carrier.dialer.records_adapter import (
     RecordsDecisionRecorder,
     RecordsDirectory,
@@ -113,6 +114,7 @@ class DialerService:
             worker=worker or f"{socket.gethostname()}:{os.getpid()}",
             clock=utc_now,
             appointments=appointments,
+            texts=text_channel(settings),
         )
         liveness = Liveness("dialer", max_failures=settings.health.dialer_max_failures)
         return cls(runner, appointments, liveness=liveness)
@@ -142,7 +144,8 @@ class DialerService:
             self.liveness.success()
             log.info("dialer pass", extra={
                 "added": synced.added, "stopped": synced.stopped, "leased": report.leased,
-                "dialled": report.dialled, "refused": dict(report.refused)})
+                "dialled": report.dialled, "texted": report.texted,
+                "refused": dict(report.refused)})
             if report.leased >= limit:
                 continue  # more is due: no pause
             await self._pause(stop, interval)
@@ -153,6 +156,16 @@ class DialerService:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def text_channel(settings: Settings) -> TextChannel | None:
+    """The reminders ``sms.reminders_by_text_h`` sends by text (None: texts are off, or
+    every reminder is a call). ``run_sms`` fills in the texter while its link is bound."""
+    sms = settings.sms
+    if not sms.enabled or not sms.reminders_by_text_h:
+        return None
+    return TextChannel(frozenset(offset_label(dt.timedelta(hours=h))
+                                 for h in sms.reminders_by_text_h))
 
 
 def utc_now() -> dt.datetime:

@@ -314,6 +314,13 @@ class OutreachStore:
             )
             return await self._apply_next(conn, lease, nxt, now, None, outcome=outcome)
 
+    async def finish_text(self, lease: Lease, now: dt.datetime) -> bool:
+        """A reminder sent by text: done, outcome ``texted`` (the text itself is in
+        ``sms_messages``, where the caps count it); False if the lease was lost."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await self._apply_next(conn, lease, Next(Step.DONE, "texted"), now, None,
+                                          outcome="texted")
+
     async def _apply_next(
         self,
         conn: asyncpg.Connection,

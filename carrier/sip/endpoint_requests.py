@@ -24,6 +24,12 @@ class OutOfDialog:
     def _ua(self) -> UserAgent:
         raise NotImplementedError
 
+    def take_messages(self, hook: Callable[[MessageReceived], None] | None) -> None:
+        """From now on MESSAGE goes to ``hook`` (answered 200); None: answered 405 again.
+        For a taker that starts after the endpoint (``carrier serve``'s SMS service)."""
+        self.on_message = hook
+        self._ua().takes_messages = hook is not None
+
     def _now(self) -> float:
         raise NotImplementedError
 

@@ -29,6 +29,10 @@ DEFAULT_REMINDER = ("{clinic}: reminder of your appointment {day} at {time}. Rep
 class SmsSettings:
     enabled: bool = False
     """Send and receive texts (``carrier sms``, reminders by text)."""
+    transport: Literal["smpp", "sip"] = "smpp"
+    """``smpp``: through the SMSC below. ``sip``: by SIP MESSAGE (RFC 3428) on the trunk
+    whose ``numbers`` hold ``from_number`` (``carrier serve`` only): texts go to that
+    trunk's host, and MESSAGE from the trunks reaches the same service (else 405)."""
     smsc_host: str = "127.0.0.1"
     smsc_port: int = 2775
     smsc_region: str = LOCAL_REGION
@@ -48,6 +52,11 @@ class SmsSettings:
     """Contact given in the HELP reply."""
     reminder_template: str = DEFAULT_REMINDER
     """Reminder text: only ``{clinic}``, ``{day}``, ``{time}``; 160 characters at most."""
+    reminders_by_text_h: tuple[float, ...] = ()
+    """Reminder offsets (hours, each one of ``dialer.reminder_offsets_h``) sent by text
+    instead of a call, by the dialer's own loop: e.g. ``[72]`` texts the 72 h reminder and
+    calls at 24 h and 2 h unless the patient confirmed by text. The text passes the same
+    gate as a call (channel ``sms``), one cap across channels."""
     stop_revokes: Literal["all", "sms"] = "all"
     """``all``: a STOP by text revokes consent on every channel (47 CFR 64.1200(a)(10),
     revoke-all); ``sms``: texts only."""
@@ -73,6 +82,7 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
         check_reminder_template(sms.reminder_template, sms.brand)
     except ValueError as exc:
         raise ConfigError(file, "sms.reminder_template", str(exc)) from None
+    _check_texted_offsets(s, file)
     for i, trunk in enumerate(s.trunks):
         if trunk.campaign_id is not None:
             try:
@@ -87,3 +97,10 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
     if owner.campaign_id is None:
         raise ConfigError(file, "sms.from_number",
                           f"trunk {owner.name!r} names no 10DLC campaign_id for this number")
+
+
+def _check_texted_offsets(s: Settings, file: str) -> None:
+    for h in s.sms.reminders_by_text_h:
+        if h not in s.dialer.reminder_offsets_h:
+            raise ConfigError(file, "sms.reminders_by_text_h",
+                              f"{h:g} h is not one of dialer.reminder_offsets_h")

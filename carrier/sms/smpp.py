@@ -35,6 +35,7 @@ from aiosmpplib.protocol import DeliverSm, GenericNack, SmppMessage, SubmitSmRes
 from aiosmpplib.ratelimiter import AbstractRateLimiter
 from aiosmpplib.state import SmppCommandStatus
 
+from carrier.dialer.ports import TextNotSent
 from carrier.sip.policy import TokenBucket
 from carrier.sms.segment import Coding, Part, plan
 from carrier.sms.settings import SmsSettings
@@ -44,7 +45,7 @@ log = logging.getLogger("carrier.sms")
 _ENCODING = {Coding.GSM7: "gsm0338", Coding.UCS2: "ucs2"}
 
 
-class SmsRefused(Exception):
+class SmsRefused(TextNotSent):
     """The SMSC refused a part; ``status`` is the SMPP command_status (0x58: throttled)."""
 
     def __init__(self, status: int, reason: str) -> None:
