@@ -6,7 +6,7 @@ Synthetic speech only (no real caller audio). Each file is a few tens of kB.
 budget allowed) was made with espeak-ng, not here::
 
     espeak-ng -v en-us -s 230 -w count.wav "one two three ... nineteen twenty"
-    (then 8 kHz mu-law with agent.speech.audio.write_mulaw_wav)
+    (then 16 kHz mu-law with agent.speech.audio.write_mulaw_wav)
 """
 
 from __future__ import annotations
