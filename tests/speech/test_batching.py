@@ -51,7 +51,8 @@ def test_batches_stop_at_max_batch_and_the_window_budget() -> None:
     for key in range(4):
         wide.add(key, 10.0, now=float(key))
     assert wide.take(now=4.0) == [0, 1]  # 3 x 10 s would pass 24 window-seconds
-    assert wide.remove(3) and not wide.remove(3)
+    assert wide.remove(3)
+    assert not wide.remove(3)
     assert wide.take(now=4.0) == [2]
     with pytest.raises(ValueError, match="max_batch"):
         BatchScheduler(max_batch=0)
@@ -104,12 +105,14 @@ async def test_requests_queued_while_the_worker_is_busy_go_as_one_batch(
         rest = [asyncio.ensure_future(stt.transcribe(yes, Hints(expected=("yes",))))
                 for _ in range(3)]
         await asyncio.sleep(0)
-        assert stt.pending == 5 and stt.idle_workers == 0
+        assert stt.pending == 5
+        assert stt.idle_workers == 0
         dropped.cancel()  # the caller hung up while queued: never decoded
         results = await asyncio.gather(first, *rest)
         assert "march 4" in words(results[0].text)
         assert all("yes" in words(r.text) for r in results[1:])
         assert (stt.stats.batches, stt.stats.items) == (2, 4)
-        assert stt.pending == 0 and stt.idle_workers == 1
+        assert stt.pending == 0
+        assert stt.idle_workers == 1
     finally:
         await stt.close()
