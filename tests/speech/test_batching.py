@@ -116,3 +116,16 @@ async def test_requests_queued_while_the_worker_is_busy_go_as_one_batch(
         assert stt.idle_workers == 1
     finally:
         await stt.close()
+
+
+@pytest.mark.models
+def test_a_short_window_that_loops_is_decoded_again_in_the_long_one(whisper_dir: Path) -> None:
+    # Before: under load every utterance got a 4 s window, and a loop whose last copy was
+    # cut mid-word ("Password Password Password Pass") went to the workflow as it was.
+    from agent.speech.whisper import WhisperEngine  # noqa: PLC0415
+
+    engine = WhisperEngine(SttConfig(model_dir=whisper_dir, min_window_s=2.0, pad_s=1.0))
+    text = engine.transcribe(load_vector("caller_yes.wav"),
+                             Hints(expected=("yes", "no")).prompt()).text
+    assert engine.suspects == 1  # the 2 s window looped; the 10 s pass answered
+    assert words(text).split().count("right") == 1
