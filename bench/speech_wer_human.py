@@ -18,9 +18,10 @@ delivers it.
 Decoders, on the same audio:
 - raw: faster-whisper's own ``WhisperModel.transcribe`` with its defaults (30 s window,
   beam 5, temperature fallback), language English: the model as it comes.
-- cli: ``carrier speech transcribe`` (``agent.speech.cli.transcribe_recording``).
-- call: what a call does: the recording with 0.5 s of silence either side, fed frame by
-  frame to the endpointer; each utterance goes to the batched engine; texts joined.
+- cli: ``carrier speech transcribe`` (``agent.speech.cli.transcribe_recording``, beam 5).
+- call: what a call does (greedy, as the speech workers decode): the recording with
+  0.5 s of silence either side, fed frame by frame to the endpointer; each utterance
+  goes to the batched engine; texts joined.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
 and "held-out" (never looked at); both are printed. Text is normalised alike for every
@@ -30,6 +31,7 @@ decoder (lower case, digits as words, punctuation and hyphens as spaces).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import hashlib
 import os
@@ -55,7 +57,7 @@ from agent.speech.audio import (
     resample,
     to_int16,
 )
-from agent.speech.cli import transcribe_recording
+from agent.speech.cli import FILE_BEAM_SIZE, transcribe_recording
 from agent.speech.endpoint import EndpointConfig, Endpointer, Utterance
 from agent.speech.models import whisper_model_dir
 from agent.speech.whisper import SttConfig, WhisperEngine
@@ -144,6 +146,16 @@ def raw(engine: WhisperEngine, pcm: np.ndarray) -> str:
     return " ".join(s.text.strip() for s in segments)
 
 
+def cli(engine: WhisperEngine, pcm: np.ndarray) -> str:
+    """``carrier speech transcribe`` with its defaults (beam FILE_BEAM_SIZE)."""
+    greedy = engine.config
+    engine.config = dataclasses.replace(greedy, beam_size=FILE_BEAM_SIZE)
+    try:
+        return transcribe_recording(engine, pcm)
+    finally:
+        engine.config = greedy
+
+
 def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     pad = np.zeros(RATE // 2, dtype=np.int16)
     endpointer = Endpointer(EndpointConfig())
@@ -170,7 +182,7 @@ def run(engine: WhisperEngine, sounds: Path, clips: list[Clip], rate: str, show:
             pcm = audio(sounds, clip, rate)
             ref = normalise(clip.text)
             words += len(ref)
-            for name, decode in (("raw", raw), ("cli", transcribe_recording), ("call", call)):
+            for name, decode in (("raw", raw), ("cli", cli), ("call", call)):
                 started = time.perf_counter()
                 text = decode(engine, pcm)
                 seconds[name] += time.perf_counter() - started

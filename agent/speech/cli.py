@@ -15,6 +15,8 @@ from agent.speech.whisper import Hints, SttConfig, WhisperEngine
 from carrier.errors import OperatorError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("CARRIER_DATA_DIR", "var"))
+# A file has no caller waiting on it: search as the raw model does (calls decode greedily).
+FILE_BEAM_SIZE = 5
 
 
 def _operator_error(message: str) -> OperatorError:
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     tr.add_argument("--model-dir", type=Path, help="Whisper folder (default: DATA/models/...)")
     tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     tr.add_argument("--compute-type", default="int8")
-    tr.add_argument("--beam-size", type=int, default=1)
+    tr.add_argument("--beam-size", type=int, default=FILE_BEAM_SIZE)
     tr.add_argument("--hint", action="append", default=[], help="an expected answer")
     tr.add_argument("--stock", action="store_true", help="stock 30 s window decoding")
     tr.set_defaults(func=run_transcribe)
