@@ -18,7 +18,7 @@ delivers it.
 Decoders, on the same audio:
 - raw: faster-whisper's own ``WhisperModel.transcribe`` with its defaults (30 s window,
   beam 5, temperature fallback), language English: the model as it comes.
-- cli: ``carrier speech transcribe`` (``agent.speech.cli.transcribe_recording``, beam 5).
+- cli: ``carrier speech transcribe`` (``agent.speech.cli.transcribe_recording``, its defaults).
 - call: what a call does (greedy, as the speech workers decode): the recording with
   0.5 s of silence either side, fed frame by frame to the endpointer; each utterance
   goes to the batched engine; texts joined.
