@@ -314,6 +314,8 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                 if time.monotonic() - began + 1.3 * step_time + n * stagger > budget:
                     print(f"(stopping before {n} calls: the {budget:.0f} s budget)")
                     break
+                stt = stack.runtime.stt
+                b0, i0 = stt.stats.batches, stt.stats.items
                 r = await run_step(stack, phones, patients, wavs, n, turns, stagger)
                 step_time = r.seconds
                 ms = [1000 * g for g in r.gaps]
@@ -330,6 +332,9 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                     means = {k: statistics.mean(p[k] for p in r.parts) for k in BREAKDOWN}
                     print("      agent side, mean ms: " + ", ".join(
                         f"{k.removesuffix('_ms')} {v:.0f}" for k, v in means.items()))  # fmt: skip
+                batches = stt.stats.batches - b0
+                print(f"      speech: {batches} batches, "
+                      f"{(stt.stats.items - i0) / max(1, batches):.2f} utterances a batch")
                 for err in r.errors[:3]:
                     print(f"      failure: {err}")
                 last = (n, p50, p95)

@@ -329,7 +329,7 @@ async def load(
     print(
         f"\n== concurrent callers ({workers} STT workers x 1 thread, {window_s:g} s window, "
         f"partials after {pause_ms} ms pauses when >= {min_idle} "
-        f"workers idle, 4 s window when all busy; "
+        f"workers idle, batched, windows fitted to the utterance (>= 6 s); "
         f"each caller: 0.5 s pause, 1-3 s utterance, hangover, 1.5-3 s agent reply, repeat; "
         f"{seconds:.0f} s per N)"
     )
@@ -339,7 +339,7 @@ async def load(
             workers=workers,
             cpu_threads=1,
             window_s=window_s,
-            busy_window_s=min(4.0, window_s),
+            min_window_s=min(6.0, window_s),
         )
     )
     cfg = StreamingConfig(partial_min_idle=min_idle, pause_ms=pause_ms)

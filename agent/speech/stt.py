@@ -1,9 +1,12 @@
 """Speech-to-text as an asyncio service over a pool of worker processes.
 
-Each worker (spawned, so no model state is forked) loads Whisper once in its initializer;
-``await SpeechToText.transcribe(pcm, hints)`` ships the utterance (int16, 16 kHz) to a
-worker and returns its :class:`Transcript` without blocking the event loop, so RTP pacing
-never waits on a transcription.
+Each worker (spawned, so no model state is forked) loads Whisper once in its initializer.
+``await SpeechToText.transcribe(pcm, hints)`` queues the utterance (int16, 16 kHz); when a
+worker is free, the scheduler (``agent.speech.schedule``: shortest first with aging)
+hands it the next batch, utterances of several calls decoded in one model call, and each
+caller gets its own :class:`Transcript`. The event loop never blocks on a transcription,
+so RTP pacing never waits on one. Nothing runs in the background: a batch is sent when
+a request arrives or a batch finishes, from callbacks on the loop.
 """
 
 from __future__ import annotations
@@ -11,14 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
 import numpy as np
 
-from agent.speech.whisper import Hints, SttConfig, Transcript, WhisperEngine
+from agent.speech.audio import RATE
+from agent.speech.schedule import BatchScheduler
+from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
 
 _ENGINE: WhisperEngine | None = None
 
@@ -30,18 +39,31 @@ def _init_worker(config: SttConfig) -> None:
     _ENGINE = WhisperEngine(config)
 
 
-def _work(pcm: np.ndarray, prompt: str | None, window_s: float | None = None,
-          language: str | None = None) -> Transcript:
+def _work(requests: list[Request]) -> list[Transcript]:
     if _ENGINE is None:
         raise RuntimeError("STT worker used before its model was loaded")
     if _ENGINE.config.stock:
-        return _ENGINE.transcribe_stock(pcm, prompt, language)
-    return _ENGINE.transcribe(pcm, prompt, window_s=window_s, language=language)
+        return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests]
+    return _ENGINE.transcribe_batch(requests)
 
 
 def _warm() -> int:
-    _work(np.zeros(16000, dtype=np.int16), None)
+    _work([Request(np.zeros(16000, dtype=np.int16))])
     return os.getpid()
+
+
+@dataclass(slots=True)
+class _Waiting:
+    request: Request
+    future: asyncio.Future[Transcript]
+
+
+@dataclass(slots=True)
+class BatchStats:
+    """Batches sent to the workers and the utterances in them (for benches, metrics)."""
+
+    batches: int = 0
+    items: int = 0
 
 
 class SttError(RuntimeError):
@@ -59,24 +81,33 @@ class SttWorkerError(SttError):
 class SpeechToText:
     """Asyncio facade over the worker pool. ``start()`` loads the models in every worker."""
 
-    def __init__(self, config: SttConfig) -> None:
+    def __init__(self, config: SttConfig, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self._clock = clock
         self._pool: ProcessPoolExecutor | None = None
-        self._pending = 0
+        self._queue = BatchScheduler(config.max_batch)
+        self._waiting: dict[int, _Waiting] = {}
+        self._keys = itertools.count()
+        self._running = 0  # batches the workers hold
+        self._in_batches = 0  # requests in those batches
+        self.stats = BatchStats()
 
     @property
     def pending(self) -> int:
         """Transcriptions submitted and not yet finished (queued or running)."""
-        return self._pending
+        return len(self._queue) + self._in_batches
 
     @property
     def busy(self) -> bool:
         """True when every worker has work."""
-        return self._pending >= self.config.workers
+        return self._running >= self.config.workers
 
     @property
     def idle_workers(self) -> int:
-        return max(0, self.config.workers - self._pending)
+        if len(self._queue):
+            return 0
+        return max(0, self.config.workers - self._running)
 
     @property
     def worker_pids(self) -> list[int]:
@@ -109,39 +140,85 @@ class SpeechToText:
         if self._pool is None:
             raise SttClosedError("speech-to-text is not started")
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
-        prompt = hints.prompt() if hints else None
-        loop = asyncio.get_running_loop()
-        pool = self._pool
-        window = self.config.busy_window_s if self.busy and self.config.busy_window_s else None
+        request = Request(pcm, hints.prompt() if hints else None,
+                          hints.language if hints else None)
+        key = next(self._keys)
+        future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = _Waiting(request, future)
+        self._queue.add(key, self.config.window_for(len(pcm) / RATE), self._clock())
+        future.add_done_callback(functools.partial(self._forget, key))
+        self._dispatch()
+        return await future
+
+    def _forget(self, key: int, future: asyncio.Future[Transcript]) -> None:
+        if future.cancelled() and self._queue.remove(key):
+            self._waiting.pop(key, None)  # the caller stopped waiting before it ran
+
+    def _dispatch(self) -> None:
+        """Hand batches to free workers while requests wait."""
+        while self._pool is not None and self._running < self.config.workers:
+            keys = self._queue.take(self._clock())
+            if not keys:
+                return
+            batch = [(k, self._waiting.pop(k)) for k in keys]
+            pool, loop = self._pool, asyncio.get_running_loop()
+            try:
+                job = pool.submit(_work, [w.request for _, w in batch])
+            except BrokenProcessPool as exc:
+                self._fail([w for _, w in batch], self._broken(pool), exc)
+                return
+            self._running += 1
+            self._in_batches += len(batch)
+            self.stats.batches += 1
+            self.stats.items += len(batch)
+            job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
+
+    def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
+                  pool: ProcessPoolExecutor, done: Future[list[Transcript]]) -> None:
+        """In the pool's thread: back to the loop."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(self._batch_done, done, batch, pool)
+
+    def _batch_done(self, done: Future[list[Transcript]], batch: list[tuple[int, _Waiting]],
+                    pool: ProcessPoolExecutor) -> None:
+        self._running -= 1
+        self._in_batches -= len(batch)
+        waiting = [w for _, w in batch]
         try:
-            job = pool.submit(_work, pcm, prompt, window, hints.language if hints else None)
+            results = done.result()
         except BrokenProcessPool as exc:
-            raise self._broken(pool) from exc
-        # A worker stays busy until its job finishes, even if the caller stops waiting
-        # (a cancelled partial cannot be interrupted once it runs): count it until then.
-        self._pending += 1
+            self._fail(waiting, self._broken(pool), exc)
+        except Exception as exc:  # noqa: BLE001 - the batch failed: each caller learns why
+            self._fail(waiting, SttError(f"transcription failed: {type(exc).__name__}"), exc)
+        else:
+            for w, result in zip(waiting, results, strict=True):
+                if not w.future.done():
+                    w.future.set_result(result)
+        self._dispatch()
 
-        def finished(_: object) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody counts
-                loop.call_soon_threadsafe(self._job_done)
-
-        job.add_done_callback(finished)
-        try:
-            return await asyncio.wrap_future(job)
-        except BrokenProcessPool as exc:
-            raise self._broken(pool) from exc
-
-    def _job_done(self) -> None:
-        self._pending -= 1
+    def _fail(self, waiting: list[_Waiting], error: SttError, cause: BaseException) -> None:
+        error.__cause__ = cause
+        for w in waiting:
+            if not w.future.done():
+                w.future.set_exception(error)
 
     def _broken(self, pool: ProcessPoolExecutor) -> SttWorkerError:
+        error = SttWorkerError("a speech-to-text worker process died")
         if self._pool is pool:
             self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
-        return SttWorkerError("a speech-to-text worker process died")
+            queued = list(self._waiting.values())
+            self._waiting.clear()
+            self._queue = BatchScheduler(self.config.max_batch)
+            self._fail(queued, error, BrokenProcessPool())
+        return error
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        queued = list(self._waiting.values())
+        self._waiting.clear()
+        self._queue = BatchScheduler(self.config.max_batch)
+        self._fail(queued, SttClosedError("speech-to-text closed"), RuntimeError("closed"))
         if pool is not None:
             shutdown = functools.partial(pool.shutdown, wait=True, cancel_futures=True)
             await asyncio.get_running_loop().run_in_executor(None, shutdown)

@@ -80,10 +80,20 @@ class SttConfig:
     cpu_threads: int = 0  # 0: the machine's cores shared evenly between the workers
     beam_size: int = 1
     language: str = "en"
+    # The long window: a short-window result that looks wrong (a loop, no end) is decoded
+    # again in it, and ``adaptive=False`` always uses it.
     window_s: float = 10.0
-    # Under load (every worker busy when a request is sent) a shorter window: about 2x
-    # cheaper, slightly less accurate. 0 keeps window_s always.
-    busy_window_s: float = 4.0
+    # Adaptive windows: the encoder sees the utterance plus ``pad_s`` of silence, at least
+    # ``min_window_s`` (the encoder's cost grows with the window). Shorter windows loop
+    # more often, above all with a hint prompt (36 short answers with "yes, no." as the
+    # prompt: 15 loops at 3 s, 5 at 4 s, 1 at 6 s, 0 at 8 s; CPU 101/101/126/149 ms
+    # against about 170 ms at 10 s, measured here); a loop is decoded again at window_s.
+    adaptive: bool = True
+    min_window_s: float = 6.0
+    pad_s: float = 1.0
+    # Utterances of several calls decoded together in one model call (the scheduler's
+    # batches; see ``agent.speech.schedule``).
+    max_batch: int = 8
     no_speech_threshold: float = 0.6
     stock: bool = False  # True: faster-whisper's own 30 s window path (slower; comparison)
 
@@ -94,11 +104,21 @@ class SttConfig:
             raise ValueError("workers and beam_size must be >= 1, cpu_threads >= 0")
         if not 1.0 <= self.window_s <= 30.0:
             raise ValueError("window_s must be between 1 and 30 seconds")
-        if self.busy_window_s and not 1.0 <= self.busy_window_s <= self.window_s:
-            raise ValueError("busy_window_s must be 0 or between 1 s and window_s")
+        if not 1.0 <= self.min_window_s <= self.window_s:
+            raise ValueError("min_window_s must be between 1 s and window_s")
+        if not 0.0 <= self.pad_s <= 5.0:
+            raise ValueError("pad_s must be between 0 and 5 seconds")
+        if self.max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
 
     def threads(self) -> int:
         return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
+
+    def window_for(self, audio_s: float) -> float:
+        """The encoder window (seconds) a first pass over ``audio_s`` of speech uses."""
+        if not self.adaptive:
+            return max(self.window_s, audio_s + 0.5)
+        return min(30.0, max(self.min_window_s, audio_s + self.pad_s))
 
 
 def resolve_device(config: SttConfig) -> tuple[str, str]:
@@ -111,6 +131,40 @@ def resolve_device(config: SttConfig) -> tuple[str, str]:
     if device == "cuda" and compute == "int8":
         compute = "int8_float16"
     return device, compute
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One utterance to transcribe: int16 16 kHz, the decoder's prompt, its language."""
+
+    pcm: np.ndarray
+    prompt: str | None = None
+    language: str | None = None  # None: the engine's; "auto": detected (DETECTABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    text: str
+    no_speech: float
+    language: str
+    suspect: bool  # ran to its token budget or repeated itself: worth a long-window pass
+
+
+def _likeliest(scores: dict[str, float]) -> str:
+    """The likelier of the languages a call may be in (Whisper's language token)."""
+    return max(DETECTABLE, key=lambda lang: scores.get(f"<|{lang}|>", 0.0))
+
+
+def _aligned(prompts: list[list[int]], sot_prev: int, filler: int) -> list[list[int]]:
+    """CTranslate2 wants <|startoftranscript|> at one position in a batch: give the shorter
+    prompts a previous-text part (or a longer one) left-padded with spaces, which carry no
+    words into the transcript."""
+    width = max(len(p) for p in prompts)
+    out = []
+    for p in prompts:
+        body = p[1:] if p[0] == sot_prev else p
+        out.append(p if len(p) == width else [sot_prev, *[filler] * (width - 1 - len(body)), *body])
+    return out
 
 
 class WhisperEngine:
@@ -132,6 +186,8 @@ class WhisperEngine:
         self._tokenizer_class = Tokenizer
         self._tokenizers: dict[str, Any] = {}
         self.tokenizer = self._tokenizer(config.language)
+        self._filler = self.tokenizer.encode(" ")[0]
+        self.suspects = 0  # first-pass results decoded again in the long window
 
     def _tokenizer(self, language: str) -> Any:
         if language not in self._tokenizers:
@@ -139,58 +195,99 @@ class WhisperEngine:
                 self.model.hf_tokenizer, True, task="transcribe", language=language)
         return self._tokenizers[language]
 
-    def _detect(self, view: Any) -> str:
-        """The likelier of the languages a call may be in (Whisper's language token)."""
-        scores = dict(self.model.model.detect_language(view)[0])
-        return max(DETECTABLE, key=lambda lang: scores.get(f"<|{lang}|>", 0.0))
-
     def transcribe(
         self, pcm16k: np.ndarray, prompt: str | None = None, *, window_s: float | None = None,
         language: str | None = None,
     ) -> Transcript:
+        """One utterance (a batch of one). ``window_s`` fixes the encoder window."""
+        return self.transcribe_batch([Request(pcm16k, prompt, language)], window_s=window_s)[0]
+
+    def transcribe_batch(
+        self, requests: list[Request], *, window_s: float | None = None
+    ) -> list[Transcript]:
+        """Several utterances (from different calls) in one encoder and one decoder pass.
+
+        The batch shares one window: the longest item's (see ``SttConfig.window_for``), or
+        ``window_s`` when given. An item whose short-window result looks wrong (it ran to
+        its token budget, or repeats itself) is decoded again in the long window.
+        """
+        started, cpu = time.perf_counter(), time.process_time()
+        audio = [int16_to_float(r.pcm) for r in requests]
+        out: list[_Decoded | None] = [None] * len(requests)
+        live = [i for i, a in enumerate(audio) if len(a) >= RATE // 10]
+        if live:
+            first = self._decode([audio[i] for i in live], [requests[i] for i in live], window_s)
+            for i, d in zip(live, first, strict=True):
+                out[i] = d
+            retry = [i for i, d in zip(live, first, strict=True) if d.suspect]
+            if retry and window_s is None and self.config.adaptive:
+                again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
+                                     self.config.window_s)
+                for i, d in zip(retry, again, strict=True):
+                    out[i] = d
+        wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        return [
+            Transcript(d.text if d else "", len(a) / RATE, wall, d.no_speech if d else 1.0,
+                       cpu_s / len(requests), d.language if d else "")
+            for a, d in zip(audio, out, strict=True)
+        ]
+
+    def _features(self, audio: list[np.ndarray], window_s: float | None) -> Any:
         import ctranslate2  # noqa: PLC0415
 
-        started, cpu = time.perf_counter(), time.process_time()
-        audio = int16_to_float(pcm16k)
-        audio_s = len(audio) / RATE
-        if len(audio) < RATE // 10:
-            return Transcript("", audio_s, time.perf_counter() - started, 1.0)
-        n = max(len(audio) + RATE // 2, int((window_s or self.config.window_s) * RATE))
-        n = min(n, _MAX_FRAMES * _HOP)
-        padded = np.zeros(n, dtype=np.float32)
-        padded[: min(len(audio), n)] = audio[:n]
-        feats = self.model.feature_extractor(padded)[:, : n // _HOP]
-        feats = feats[:, : feats.shape[1] - feats.shape[1] % 2]
-        view = ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None]))
-        language = language or self.config.language
-        if language == "auto":
-            language = self._detect(view)
-        tokenizer = self._tokenizer(language)
-        tokens = self._prompt_tokens(prompt, tokenizer)
-        max_len = len(tokens) + int(audio_s * _TOKENS_PER_SECOND) + 8
-        result = self.model.model.generate(
-            view,
-            [tokens],
+        if window_s is None:
+            seconds = max(self.config.window_for(len(a) / RATE) for a in audio)
+        else:
+            seconds = max([window_s] + [len(a) / RATE + 0.5 for a in audio])
+        n = min(int(seconds * RATE), _MAX_FRAMES * _HOP)
+        n -= n % (2 * _HOP)
+        feats = []
+        for a in audio:
+            padded = np.zeros(n, dtype=np.float32)
+            padded[: min(len(a), n)] = a[:n]
+            feats.append(self.model.feature_extractor(padded)[:, : n // _HOP])
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(feats)))
+
+    def _decode(self, audio: list[np.ndarray], requests: list[Request],
+                window_s: float | None) -> list[_Decoded]:
+        model = self.model.model
+        encoded = model.encode(self._features(audio, window_s), to_cpu=False)
+        languages = [r.language or self.config.language for r in requests]
+        if "auto" in languages:
+            scores = model.detect_language(encoded)
+            languages = [_likeliest(dict(scores[i])) if lang == "auto" else lang
+                         for i, lang in enumerate(languages)]
+        tokenizers = [self._tokenizer(lang) for lang in languages]
+        prompts = _aligned([self._prompt_tokens(r.prompt, t)
+                            for r, t in zip(requests, tokenizers, strict=True)],
+                           self.tokenizer.sot_prev, self._filler)
+        budgets = [int(len(a) / RATE * _TOKENS_PER_SECOND) + 8 for a in audio]
+        # CTranslate2 generates at most max_length / 2 tokens after the prompt (Whisper's
+        # sample length): ask for twice the budget, or long utterances lose their end.
+        results = model.generate(
+            encoded,
+            prompts,
             beam_size=self.config.beam_size,
-            max_length=min(max_len, 440),
+            max_length=min(len(prompts[0]) + 2 * max(budgets), 440),
             suppress_blank=True,
             suppress_tokens=[-1],
             return_scores=True,
             return_no_speech_prob=True,
-        )[0]
-        ids = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        text = collapse_repeats(tokenizer.decode(ids).strip())
-        avg_logprob = result.scores[0] if result.scores else 0.0
-        if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
-            text = ""
-        return Transcript(
-            text,
-            audio_s,
-            time.perf_counter() - started,
-            result.no_speech_prob,
-            time.process_time() - cpu,
-            language,
         )
+        decoded = []
+        for result, tok, budget, lang in zip(results, tokenizers, budgets, languages,
+                                             strict=True):
+            ids = [t for t in result.sequences_ids[0] if t < tok.eot]
+            ran_out = len(ids) >= budget  # no end of text: a decoding loop, or cut short
+            said = tok.decode(unloop(ids[:budget]) if ran_out else ids).strip()
+            text = collapse_repeats(said)
+            avg_logprob = result.scores[0] if result.scores else 0.0
+            if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
+                text = ""
+            suspect = ran_out or text != said
+            self.suspects += suspect
+            decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect))
+        return decoded
 
     def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None,
                          language: str | None = None) -> Transcript:
@@ -217,6 +314,25 @@ class WhisperEngine:
         if prompt:
             tokens = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-_PROMPT_TOKENS:]]
         return [*tokens, *tok.sot_sequence, tok.no_timestamps]
+
+
+def unloop(ids: list[int], max_period: int = 16) -> list[int]:
+    """Token ids with a decoding loop at their end cut to one copy of the looped run.
+
+    A run of up to ``max_period`` tokens said three times or more at the end (the last
+    copy may be partial), or twice or more when it is the whole sequence, is a loop.
+    """
+    n = len(ids)
+    best_cut = n
+    for period in range(1, min(max_period, n // 2) + 1):
+        start = n - period  # the periodic suffix with this period begins at start
+        while start > 0 and ids[start - 1] == ids[start - 1 + period]:
+            start -= 1
+        span = n - start
+        looped = span >= 3 * period or (start == 0 and span >= 2 * period)
+        if looped and start + period < best_cut:
+            best_cut = start + period
+    return ids[:best_cut]
 
 
 _WORD = re.compile(r"[\w']+")

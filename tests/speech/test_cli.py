@@ -43,3 +43,16 @@ def test_transcribe_unreadable_file_is_one_line(
     err = capsys.readouterr().err
     assert "cannot read" in err
     assert "Traceback" not in err
+
+
+def test_long_recordings_are_cut_in_a_pause_not_mid_word() -> None:
+    import numpy as np  # noqa: PLC0415
+
+    from agent.speech.cli import _pieces  # noqa: PLC0415
+
+    loud = (np.sin(np.arange(16000 * 40) / 5) * 8000).astype(np.int16)
+    loud[22 * 16000 : 22 * 16000 + 1600] = 0  # a 100 ms pause at 22 s
+    pieces = _pieces(loud)
+    assert 22.0 <= len(pieces[0]) / 16000 <= 22.1  # before: a fixed cut at 25.0 s
+    assert sum(len(p) for p in pieces) == len(loud)
+    assert all(len(p) <= 25 * 16000 for p in pieces)

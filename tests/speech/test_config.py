@@ -25,7 +25,8 @@ def test_hints_become_one_prompt() -> None:
         ({"device": "tpu"}, "device"),
         ({"workers": 0}, "workers"),
         ({"window_s": 0.5}, "window_s"),
-        ({"window_s": 10.0, "busy_window_s": 12.0}, "busy_window_s"),
+        ({"window_s": 10.0, "min_window_s": 12.0}, "min_window_s"),
+        ({"max_batch": 0}, "max_batch"),
     ],
 )
 def test_stt_config_refuses_bad_values(kwargs: dict, message: str) -> None:

@@ -2,6 +2,11 @@
 
 Run from the repository root: ``python tests/vectors/speech/make_vectors.py``.
 Synthetic speech only (no real caller audio). Each file is a few tens of kB.
+``caller_count_fast.wav`` (dense speech: more tokens a second than the decoder's old
+budget allowed) was made with espeak-ng, not here::
+
+    espeak-ng -v en-us -s 230 -w count.wav "one two three ... nineteen twenty"
+    (then 16 kHz mu-law with agent.speech.audio.write_mulaw_wav)
 """
 
 from __future__ import annotations

@@ -1,0 +1,234 @@
+"""Word error rate on REAL human speech: the raw Whisper model vs our pipeline, one run.
+
+    .venv/bin/pip install -e '.[bench]'      # the G.722 decoder (PyPI wheel ``g722``)
+    apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \\
+        asterisk-core-sounds-en               # Debian: the recordings and their transcript
+    .venv/bin/python bench/speech_wer_human.py [--per-split 40] [--rates 16k,8k]
+
+The recordings: Asterisk's core English prompts, spoken by a person (Allison Smith),
+packaged by Debian (``asterisk-core-sounds-en-*`` 1.6.x, licence CC-BY-SA-3.0, see
+/usr/share/doc/asterisk-core-sounds-en/copyright). The transcript of every prompt is
+``core-sounds-en.txt.gz`` in the same package. Prompts whose text is a description
+("[beep]", "(silence)") are left out, and so are recordings over 25 s.
+
+Rates: "16k" is the wideband recording (G.722 as packaged, decoded to 16 kHz); "8k" is the
+8 kHz recording through a G.711 mu-law round trip, then up to 16 kHz, as a phone call
+delivers it.
+
+Decoders, on the same audio:
+- raw: faster-whisper's own ``WhisperModel.transcribe`` with its defaults (30 s window,
+  beam 5, temperature fallback), language English: the model as it comes.
+- cli: ``carrier speech transcribe`` (``agent.speech.cli.transcribe_recording``, its defaults).
+- call: what a call does (greedy, as the speech workers decode): the recording with
+  0.5 s of silence either side, fed frame by frame to the endpointer; each utterance
+  goes to the batched engine; texts joined.
+
+The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
+and "held-out" (never looked at); both are printed. Text is normalised alike for every
+decoder (lower case, digits as words, punctuation and hyphens as spaces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import hashlib
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from agent.speech.audio import (
+    RATE,
+    frames,
+    int16_to_float,
+    mulaw_decode,
+    mulaw_encode,
+    read_wav,
+    resample,
+    to_int16,
+)
+from agent.speech.cli import FILE_BEAM_SIZE, transcribe_recording
+from agent.speech.endpoint import EndpointConfig, Endpointer, Utterance
+from agent.speech.models import whisper_model_dir
+from agent.speech.whisper import SttConfig, WhisperEngine
+from bench._common import hardware, load
+
+SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+TRANSCRIPT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+DECODERS = ("raw", "cli", "call")
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    text: str
+    split: str
+
+
+def corpus(sounds: Path, transcript: Path) -> list[Clip]:
+    clips = []
+    with gzip.open(transcript, "rt", encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        name, sep, text = line.partition(":")
+        text = text.strip()
+        if not sep or line.startswith(";") or not text or re.search(r"[\[\](<>]", text):
+            continue
+        if not (sounds / f"{name}.g722").is_file() or not (sounds / f"{name}.wav").is_file():
+            continue
+        held = hashlib.sha256(name.encode()).digest()[0] % 2
+        clips.append(Clip(name, text, "held-out" if held else "dev"))
+    return clips
+
+
+def audio(sounds: Path, clip: Clip, rate: str) -> np.ndarray:
+    if rate == "16k":
+        import G722  # noqa: PLC0415 - the bench extra
+
+        raw = (sounds / f"{clip.name}.g722").read_bytes()
+        return np.asarray(G722.G722(RATE, 64000).decode(raw), dtype=np.int16)
+    pcm, sr = read_wav(sounds / f"{clip.name}.wav")
+    narrow = to_int16(resample(pcm, sr, 8000)) if sr != 8000 else pcm
+    return to_int16(resample(mulaw_decode(mulaw_encode(narrow)), 8000, RATE))
+
+
+# --- text normalisation and WER -------------------------------------------------------
+
+_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+         "eighteen", "nineteen"]
+_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def number_words(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        rest = n % 100
+        return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
+    rest = n % 1000
+    return number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + number_words(rest))
+
+
+def normalise(text: str) -> list[str]:
+    t = text.lower().replace("#", " pound ").replace("*", " star ").replace("&", " and ")
+    t = re.sub(r"(\d),(\d)", r"\1\2", t)
+    t = re.sub(r"\d+", lambda m: f" {number_words(int(m.group()) % 1_000_000)} ", t)
+    return re.sub(r"[^a-z' ]", " ", t.replace("-", " ")).split()
+
+
+def edits(ref: list[str], hyp: list[str]) -> int:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        diag, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (r != h))
+    return row[-1]
+
+
+# --- the decoders ---------------------------------------------------------------------
+
+
+def raw(engine: WhisperEngine, pcm: np.ndarray) -> str:
+    segments, _ = engine.model.transcribe(int16_to_float(pcm), language="en", vad_filter=False)
+    return " ".join(s.text.strip() for s in segments)
+
+
+def cli(engine: WhisperEngine, pcm: np.ndarray) -> str:
+    """``carrier speech transcribe`` with its defaults (beam FILE_BEAM_SIZE)."""
+    greedy = engine.config
+    engine.config = dataclasses.replace(greedy, beam_size=FILE_BEAM_SIZE)
+    try:
+        return transcribe_recording(engine, pcm)
+    finally:
+        engine.config = greedy
+
+
+def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
+    pad = np.zeros(RATE // 2, dtype=np.int16)
+    endpointer = Endpointer(EndpointConfig())
+    utterances = []
+    for i, frame in enumerate(frames(np.concatenate([pad, pcm, pad, pad]))):
+        utterances += [e for e in endpointer.feed(frame, i * 0.02) if isinstance(e, Utterance)]
+    utterances += [e for e in endpointer.force_end(len(pcm) / RATE + 1.5)
+                   if isinstance(e, Utterance)]
+    batch = getattr(engine, "transcribe_batch", None)
+    if batch is None:  # an older engine (for before/after figures)
+        return " ".join(engine.transcribe(u.audio).text for u in utterances)
+    from agent.speech.whisper import Request  # noqa: PLC0415
+
+    return " ".join(t.text for t in batch([Request(u.audio) for u in utterances]))
+
+
+def run(engine: WhisperEngine, sounds: Path, clips: list[Clip], rate: str, show: bool) -> None:
+    for split in ("dev", "held-out"):
+        chosen = [c for c in clips if c.split == split]
+        words = 0
+        errors = dict.fromkeys(DECODERS, 0)
+        seconds = dict.fromkeys(DECODERS, 0.0)
+        for clip in chosen:
+            pcm = audio(sounds, clip, rate)
+            ref = normalise(clip.text)
+            words += len(ref)
+            for name, decode in (("raw", raw), ("cli", cli), ("call", call)):
+                started = time.perf_counter()
+                text = decode(engine, pcm)
+                seconds[name] += time.perf_counter() - started
+                wrong = edits(ref, normalise(text))
+                errors[name] += wrong
+                if show and wrong and split == "dev":  # never look at the held-out split
+                    print(f"     {name:>4} {clip.name}: {clip.text!r} -> {text!r}")
+        n = max(1, len(chosen))
+        cells = "  ".join(f"{100 * errors[d] / max(1, words):5.1f}% {seconds[d] / n:5.2f}s"
+                          for d in DECODERS)
+        print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-split", type=int, default=40, help="recordings per split (0: all)")
+    parser.add_argument("--rates", default="16k,8k")
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--sounds", type=Path, default=SOUNDS)
+    parser.add_argument("--transcript", type=Path, default=TRANSCRIPT)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--show", action="store_true", help="print the dev split's errors")
+    args = parser.parse_args()
+    if not args.transcript.is_file() or not args.sounds.is_dir():
+        sys.exit("needs the Debian packages asterisk-core-sounds-en, -en-wav and -en-g722")
+    started = time.time()
+    clips = [c for c in corpus(args.sounds, args.transcript)
+             if len(read_wav(args.sounds / f"{c.name}.wav")[0]) <= 25 * 8000]
+    random.Random(args.seed).shuffle(clips)
+    if args.per_split:
+        clips = ([c for c in clips if c.split == "dev"][: args.per_split]
+                 + [c for c in clips if c.split == "held-out"][: args.per_split])
+    folder = whisper_model_dir(Path(os.environ.get("TMPDIR", "/tmp")) / "carrier-test-models"
+                               / "whisper")
+    engine = WhisperEngine(SttConfig(model_dir=folder, cpu_threads=args.threads))
+    print(f"hardware: {hardware()}")
+    print(f"machine at start: {load()} (shared with other work)")
+    print("recordings: Debian asterisk-core-sounds-en 1.6 (Allison Smith, CC-BY-SA-3.0), "
+          f"{len(clips)} prompts; Whisper base int8, {args.threads} threads")
+    print(f"{'rate':>4} {'split':>8} {'clips':>5} {'words':>6}  "
+          + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in DECODERS))
+    for rate in args.rates.split(","):
+        run(engine, args.sounds, clips, rate, args.show)
+    print(f"machine at end: {load()}")
+    print(f"(ran {time.time() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The speech scheduler (shortest first with aging, batches of alike windows) and batched
+decoding with the real model: several callers' utterances in one model call."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from agent.speech.schedule import BatchScheduler
+from agent.speech.stt import SpeechToText
+from agent.speech.whisper import Hints, Request, SttConfig, unloop
+from tests.speech.conftest import load_vector, silence
+
+
+def words(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum() or c == " ")
+
+
+# --- the scheduler, with a controlled clock ------------------------------------------
+
+
+def test_short_answers_overtake_a_long_utterance() -> None:
+    q = BatchScheduler(max_batch=8)
+    q.add(1, 10.0, now=0.0)  # a long utterance, first in
+    q.add(2, 2.0, now=0.1)
+    q.add(3, 2.5, now=0.2)
+    assert q.take(now=0.3) == [2, 3]  # alike windows share a batch; the long one waits
+    assert q.take(now=0.4) == [1]
+    assert q.take(now=0.5) == []
+
+
+def test_a_waiting_long_utterance_ages_past_fresh_short_ones() -> None:
+    q = BatchScheduler(max_batch=8, aging=2.0)
+    q.add(1, 10.0, now=0.0)
+    q.add(2, 2.0, now=4.0)
+    assert q.take(now=4.0) == [1]  # 10 - 2*4 = 2 beats the fresh 2 s (it came first)
+    q.add(3, 10.0, now=5.0)
+    q.add(4, 2.0, now=5.0)
+    assert q.take(now=5.0) == [2, 4]
+
+
+def test_batches_stop_at_max_batch_and_the_window_budget() -> None:
+    q = BatchScheduler(max_batch=3, max_window_s=24.0)
+    for key in range(5):
+        q.add(key, 2.0, now=0.0)
+    assert q.take(now=0.0) == [0, 1, 2]
+    assert q.take(now=0.0) == [3, 4]
+    wide = BatchScheduler(max_batch=8, max_window_s=24.0)
+    for key in range(4):
+        wide.add(key, 10.0, now=float(key))
+    assert wide.take(now=4.0) == [0, 1]  # 3 x 10 s would pass 24 window-seconds
+    assert wide.remove(3)
+    assert not wide.remove(3)
+    assert wide.take(now=4.0) == [2]
+    with pytest.raises(ValueError, match="max_batch"):
+        BatchScheduler(max_batch=0)
+
+
+def test_unloop_cuts_a_decoding_loop_to_one_copy() -> None:
+    assert unloop([7, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1]) == [7, 1, 2, 3]
+    assert unloop([5, 5]) == [5]
+    assert unloop([1, 2, 3, 1, 2, 4]) == [1, 2, 3, 1, 2, 4]  # no loop: kept
+
+
+# --- the real model ------------------------------------------------------------------
+
+
+@pytest.mark.models
+def test_dense_speech_keeps_its_end(engine) -> None:
+    # Fails before the fix: CTranslate2 generates at most max_length / 2 tokens, so the
+    # budget meant for 10 tokens a second was 5, and this count stopped at 16.
+    text = engine.transcribe(load_vector("caller_count_fast.wav")).text
+    assert "20" in text or "twenty" in text.lower()
+
+
+@pytest.mark.models
+def test_one_model_call_serves_several_callers_with_their_own_prompts(engine) -> None:
+    out = engine.transcribe_batch([
+        Request(load_vector("caller_yes.wav"), Hints(expected=("yes", "no")).prompt()),
+        Request(load_vector("caller_dob.wav"), None),
+        Request(silence(0.05)),
+        Request(load_vector("caller_person.wav"),
+                Hints(vocabulary=("Dr. Okafor", "Riverside Clinic")).prompt()),
+    ])
+    assert "yes" in words(out[0].text)
+    assert "march 4" in words(out[1].text)
+    assert out[2].text == ""
+    assert "person" in words(out[3].text)
+    assert "okafor" not in words(out[3].text)  # a hint steers; it is never transcribed
+
+
+@pytest.mark.models
+async def test_requests_queued_while_the_worker_is_busy_go_as_one_batch(
+    whisper_dir: Path,
+) -> None:
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    await stt.start()
+    try:
+        yes, dob = load_vector("caller_yes.wav"), load_vector("caller_dob.wav")
+        first = asyncio.ensure_future(stt.transcribe(dob))
+        await asyncio.sleep(0)  # bounded: one loop turn, so the first one is sent alone
+        dropped = asyncio.ensure_future(stt.transcribe(dob))
+        rest = [asyncio.ensure_future(stt.transcribe(yes, Hints(expected=("yes",))))
+                for _ in range(3)]
+        await asyncio.sleep(0)
+        assert stt.pending == 5
+        assert stt.idle_workers == 0
+        dropped.cancel()  # the caller hung up while queued: never decoded
+        results = await asyncio.gather(first, *rest)
+        assert "march 4" in words(results[0].text)
+        assert all("yes" in words(r.text) for r in results[1:])
+        assert (stt.stats.batches, stt.stats.items) == (2, 4)
+        assert stt.pending == 0
+        assert stt.idle_workers == 1
+    finally:
+        await stt.close()
+
+
+@pytest.mark.models
+def test_a_short_window_that_loops_is_decoded_again_in_the_long_one(whisper_dir: Path) -> None:
+    # Before: under load every utterance got a 4 s window, and a loop whose last copy was
+    # cut mid-word ("Password Password Password Pass") went to the workflow as it was.
+    from agent.speech.whisper import WhisperEngine  # noqa: PLC0415
+
+    engine = WhisperEngine(SttConfig(model_dir=whisper_dir, min_window_s=2.0, pad_s=1.0))
+    text = engine.transcribe(load_vector("caller_yes.wav"),
+                             Hints(expected=("yes", "no")).prompt()).text
+    assert engine.suspects == 1  # the 2 s window looped; the 10 s pass answered
+    assert words(text).split().count("right") == 1
