@@ -63,9 +63,13 @@ async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: floa
         await asyncio.sleep(offset)  # spread the operators over the poll period
         while not stop.is_set():
             t0 = time.perf_counter()
-            r = await web.get("/api/v1/live-calls", headers={"X-Carrier-Background": "1"})
-            waits.append(time.perf_counter() - t0)
-            errors += r.status_code != 200
+            try:
+                r = await web.get("/api/v1/live-calls", headers={"X-Carrier-Background": "1"})
+            except httpx.HTTPError:
+                errors += 1
+            else:
+                waits.append(time.perf_counter() - t0)
+                errors += r.status_code != 200
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
         await web.aclose()
@@ -83,10 +87,15 @@ async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: floa
 
 async def phase(stack, agent, phone, wavs, patient: str, calls: int) -> list[float]:  # type: ignore[no-untyped-def]
     from bench.voice_latency import one_call  # noqa: PLC0415
+    from tests.peers.client import PeerError  # noqa: PLC0415
 
     gaps: list[float] = []
     for _ in range(calls):
-        g, _parts = await one_call(stack, agent, phone, wavs, patient)
+        try:
+            g, _parts = await one_call(stack, agent, phone, wavs, patient)
+        except (PeerError, TimeoutError) as exc:  # a reply that never came: say so, go on
+            print(f"  a call failed: {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+            continue
         gaps += g
     return [1000 * g for g in gaps]
 
@@ -133,6 +142,8 @@ async def main(calls: int, operators: int, every: float) -> None:
                 agent = ObservedAgent(stack)
                 patient = str(patient_uuid("pat-1001"))
                 idle = await phase(stack, agent, phone, wavs, patient, calls)
+                print(f"console idle: {len(idle)} turns, p95 {pct(idle or [0], 0.95):.0f} ms",
+                      flush=True)
                 spec = tmp / "accounts.json"
                 spec.write_text(json.dumps(accounts))
                 pollers = await asyncio.create_subprocess_exec(
@@ -149,8 +160,13 @@ async def main(calls: int, operators: int, every: float) -> None:
     print(f"hardware: {hardware()}; {load()} (shared machine: figures move with it)")
     print(f"voice turns: {len(idle)} idle, {len(loaded)} loaded ({calls} calls each)")
     for name, ms in (("console idle", idle), (f"{operators} operators polling", loaded)):
+        if not ms:
+            continue
         print(f"{name:<26} p50 {pct(ms, 0.5):5.0f} ms  p95 {pct(ms, 0.95):5.0f} ms  "
               f"mean {statistics.mean(ms):5.0f} ms")
+    if not idle or not loaded:
+        print("no ratio: a phase measured no turns (see the failed calls above)")
+        return
     ratio = pct(loaded, 0.95) / pct(idle, 0.95)
     print(f"p95 loaded / idle: {ratio:.3f} ({100 * (ratio - 1):+.1f} %; the bar is +10 %)")
     print(f"pollers: {polled['requests']} requests every {every:g} s each, "
