@@ -164,15 +164,14 @@ async def main(calls: int, operators: int, every: float) -> None:
             continue
         print(f"{name:<26} p50 {pct(ms, 0.5):5.0f} ms  p95 {pct(ms, 0.95):5.0f} ms  "
               f"mean {statistics.mean(ms):5.0f} ms")
+    print(f"pollers: {polled['requests']} requests every {every:g} s each, "
+          f"{polled['errors']} errors, p50 {polled['p50_ms']:.1f} ms, "
+          f"p95 {polled['p95_ms']:.1f} ms")
     if not idle or not loaded:
         print("no ratio: a phase measured no turns (see the failed calls above)")
         return
     ratio = pct(loaded, 0.95) / pct(idle, 0.95)
     print(f"p95 loaded / idle: {ratio:.3f} ({100 * (ratio - 1):+.1f} %; the bar is +10 %)")
-    print(f"pollers: {polled['requests']} requests every {every:g} s each, "
-          f"{polled['errors']} errors, p50 {polled['p50_ms']:.1f} ms, "
-          f"p95 {polled['p95_ms']:.1f} ms")
-
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--poller":
