@@ -23,6 +23,7 @@ from agent import MIGRATIONS
 from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.i18n import load_overlays
 from agent.memory import PostgresMemoryStore
+from agent.scheduling.feed_apply import FeedCalendar
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
 from agent.scheduling.prescriptions import PostgresRefillDesk, prescriptions_from
@@ -49,6 +50,7 @@ from carrier.plugin import (
     CallContext,
     CallHandler,
     CallOutcome,
+    ScheduleFeed,
 )
 from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
 from carrier.settings import Settings
@@ -87,6 +89,7 @@ class VoiceAgent:
         self.migrations: Path | None = MIGRATIONS
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
+        self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of
 
     async def start(self, settings: Settings, records: Records, *, speech: bool = True
                     ) -> None:
@@ -94,6 +97,7 @@ class VoiceAgent:
             await seed_demo(settings, records, dt.datetime.now(dt.UTC))
         self.runtime = await setup(settings, records, speech=speech)
         self.appointments = CalendarAppointments(records.pool)
+        self.schedule_feed = FeedCalendar(records)
         self.handler = handler_for(self.runtime)
 
     async def stop(self) -> None:

@@ -10,7 +10,9 @@ demo clinic when ``agent.seed_demo``) -> STIR/SHAKEN -> SIP gateway (its handler
 and metrics levels. ``serve`` then runs, in one TaskGroup: the console port
 (:mod:`carrier.console`: the operator console and ``/api/v1``, ``GET /health``,
 ``GET /metrics``; uvicorn in this loop), the trunk prober and OPTIONS keepalives, the database
-ping, the retention pass and the dialer loop. At exit everything stops in reverse, the
+ping, the retention pass, the dialer loop and the schedule feeds (``carrier.feeds``: the
+HL7 listener when ``feeds.hl7_enabled``, the FHIR poll, the write-back of outcomes, which
+wraps the application's handler). At exit everything stops in reverse, the
 embedded server last.
 
 Signals: SIGTERM/SIGINT drain (new INVITEs get 503 with ``Retry-After``, the dialer
@@ -50,6 +52,7 @@ from carrier.console.server import client_context, console_tls_files, serve_cons
 from carrier.dialer.service import DialerService
 from carrier.dialer.store import OutreachStore
 from carrier.errors import ConfigError, OperatorError
+from carrier.feeds.service import Feeds
 from carrier.gateway import Gateway
 from carrier.health import (
     ComponentHealth,
@@ -86,6 +89,7 @@ class Stack:
     links: TrunkLinks
     database: Liveness
     console_port: int | None = None
+    feeds: Feeds | None = None
 
     @property
     def runtime(self) -> Any:
@@ -190,13 +194,16 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             links = TrunkLinks(settings.trunks, gateway.trunks.pool, clock=time.monotonic)
             if sip:
                 links.start(gateway.endpoint)
+            feeds = Feeds.build(settings, records, app)  # HL7/CSV/FHIR in, outcomes out
+            gateway.handler = feeds.wrap(app.handler, app.appointments)
             dialer = DialerService.build(settings, records, gateway, app.appointments)
             database = Liveness("database", max_failures=2, stale_after=60.0)
             health = build_health(settings, records, gateway, dialer=dialer, app=app,
                                   links=links, database=database)
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
-            stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database)
+            stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database,
+                          feeds=feeds)
             exits.callback(metrics.attach(lambda: levels(stack)))
             yield stack
 
@@ -241,7 +248,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
     console = ConsoleContext(settings, health=stack.health, records=stack.records,
                              live=GatewayLiveCalls(gateway),
                              campaigns=OutreachStore(stack.records.pool),
-                             appointments=stack.application.appointments)
+                             appointments=stack.application.appointments,
+                             application=stack.application, trunk_links=stack.links)
     async with (serve_console(console, settings.console.bind_host, settings.console.port,
                               tls=console_tls_files(settings)) as port,
                 asyncio.TaskGroup() as tasks):
@@ -253,6 +261,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
         tasks.create_task(retention_loop(stack.records, settings, stop))
         if dialer and settings.dialer.enabled:
             tasks.create_task(stack.dialer.run(dialer_stop or stop))
+        if stack.feeds is not None:
+            tasks.create_task(stack.feeds.run(stop))
         await stop.wait()
 
 
@@ -286,7 +296,9 @@ async def reload(stack: Stack) -> bool:
     except (ConfigError, OSError, ValueError) as exc:
         log.error("reload refused: %s", exc)  # noqa: TRY400 - the reason, not a traceback
         return False
-    stack.gateway.handler = stack.application.handler  # new calls only
+    handler = stack.application.handler
+    stack.gateway.handler = (stack.feeds.wrap(handler, stack.application.appointments)
+                             if stack.feeds else handler)  # new calls only
     log.info("reloaded", extra={"config_dir": fresh.config_dir})
     return True
 

@@ -158,3 +158,80 @@ class Application(Protocol):
     def health(self) -> Sequence[ComponentHealth]:
         """The application's own components (speech workers...), for ``carrier health``."""
         ...
+
+
+class ScheduleChangeKind(enum.StrEnum):
+    """What a schedule feed (HL7 SIU, FHIR, CSV) says happened to an appointment."""
+
+    BOOKED = "booked"  # SIU^S12, a new row in a CSV, a FHIR Appointment seen first
+    RESCHEDULED = "rescheduled"  # SIU^S13: a new time
+    MODIFIED = "modified"  # SIU^S14: details changed (time may move; status stays)
+    CANCELLED = "cancelled"  # SIU^S15
+    DELETED = "deleted"  # SIU^S17: entered in error; nothing more is dialled
+    NO_SHOW = "no_show"  # SIU^S26: the patient did not come
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """A schedule feed's change to one appointment, in neutral words (no clinical data).
+
+    ``patient_id`` is the records patient the feed's patient identifier maps to;
+    ``appointment_ref`` is ``source`` + the source's own appointment id, unique per source.
+    """
+
+    source: str
+    appointment_ref: str
+    patient_id: str
+    kind: ScheduleChangeKind
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    changed_at: dt.datetime
+    provider_ref: str = "unassigned"
+    provider_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, ScheduleChangeKind):
+            raise TypeError("ScheduleChange.kind must be a ScheduleChangeKind")
+        if self.starts_at.tzinfo is None or self.ends_at <= self.starts_at:
+            raise ValueError("an appointment needs an aware start before its end")
+
+
+@dataclass(frozen=True)
+class PrescriptionChange:
+    """A prescription from a feed (FHIR MedicationRequest). Medication and pharmacy are
+    PHI: the application stores them encrypted."""
+
+    source: str
+    prescription_ref: str
+    patient_id: str
+    medication: str
+    pharmacy: str
+    refill_due: dt.date | None
+    active: bool = True
+
+
+@runtime_checkable
+class ScheduleFeed(Protocol):
+    """How the application applies what schedule feeds bring into its own tables.
+
+    The carrier calls these inside the one transaction of an inbound message (``conn``,
+    an ``asyncpg`` connection), after it upserted the patient; the application writes its
+    calendar rows on that connection so nothing is half-written. Both return the
+    application's own id of the row (the carrier keeps it to write outcomes back).
+    """
+
+    async def apply_schedule(self, conn: Any, change: ScheduleChange) -> str: ...
+
+    async def apply_schedules(self, conn: Any, changes: Sequence[ScheduleChange]
+                              ) -> list[str]:
+        """The same for many distinct appointments at once (a CSV file), in order."""
+        ...
+
+    async def apply_prescription(self, conn: Any, change: PrescriptionChange) -> str: ...
+
+
+def schedule_feed_of(app: object) -> ScheduleFeed | None:
+    """The application's ``schedule_feed`` when it takes schedule feeds, else None
+    (an :class:`Application` need not: feeds are then refused with a clear error)."""
+    feed = getattr(app, "schedule_feed", None)
+    return feed if isinstance(feed, ScheduleFeed) else None

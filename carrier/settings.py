@@ -32,6 +32,7 @@ import yaml
 
 from carrier.errors import ConfigError, UnknownName
 from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip
+from carrier.settings_feeds import FeedsSettings, check_feeds
 
 ENV_PREFIX = "CARRIER_"
 
@@ -264,6 +265,7 @@ class Settings:
     health: HealthSettings = field(default_factory=HealthSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
     config_dir: str = "config"
     """Where these settings were read from (set by the loader)."""
 
@@ -489,3 +491,5 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
         raise ConfigError(src("keys"), "keys.checkpoint_interval_s",
                           "must be 0 (off) or a number of seconds")
     check_residency(s, src)
+    check_feeds(s.feeds, src("feeds"))
+

@@ -64,6 +64,11 @@ class ConsoleContext:
     campaigns: Campaigns | None = None
     appointments: AppointmentSource | None = None
     """The hosted application's appointments (``Application.appointments``)."""
+    application: Any | None = None
+    """The hosted ``carrier.plugin.Application`` (pages: its schedule feed for the CSV
+    import, when it takes one)."""
+    trunk_links: Any | None = None
+    """``carrier.trunk_links.TrunkLinks``: registration and keepalive state (trunks page)."""
     operators: Any | None = None
     """``carrier.records.operators.Operators`` (defaults to one over ``records.pool``)."""
     sessions: Sessions = field(init=False)

@@ -1,0 +1,80 @@
+"""Consent and do-not-call: look up by number, grant, revoke, add to the organisation's
+DNC list, with the consent ledger entries. The number travels in POST bodies only (never
+in a URL, a history entry or a log line); every lookup is an audit entry (records)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from carrier.console.pages.common import guard, page, records_of
+from carrier.console.roles import Operator
+from carrier.records.consent import Channel, ConsentKind
+
+router = APIRouter(include_in_schema=False)
+PATH = "/consent"
+GRANTABLE = [k.value for k in ConsentKind if k is not ConsentKind.ALL]
+
+
+async def _show(request: Request, op: Operator, phone: str, *, message: str | None = None,
+                error: str | None = None, status_code: int = 200) -> Response:
+    records = records_of(request)
+    people: list[dict[str, Any]] = []
+    dnc = None
+    if phone:
+        for p in await records.find_patients_by_phone(phone, actor=op.actor,
+                                                      reason="consent lookup"):
+            people.append({"patient": p, "status": await records.consent_status(p.id),
+                           "history": await records.consent_history(p.id)})
+        dnc = await records.dnc_status(phone)
+    return page(request, "consent.html", op, status_code=status_code, title="Consent & DNC",
+                phone=phone, people=people, dnc=dnc, channels=[c.value for c in Channel],
+                kinds=GRANTABLE, message=message, error=error)
+
+
+@router.get(PATH)
+async def consent_page(request: Request, op: Annotated[Operator, Depends(guard(PATH))]
+                       ) -> Response:
+    return await _show(request, op, "")
+
+
+@router.post(PATH)
+async def lookup(request: Request, phone: Annotated[str, Form(max_length=32)],
+                 op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
+    return await _show(request, op, phone.strip())
+
+
+@router.post(PATH + "/{verb}")
+async def change(request: Request, verb: str,
+                 op: Annotated[Operator, Depends(guard(PATH))], *,
+                 phone: Annotated[str, Form(max_length=32)],
+                 patient_id: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "",
+                 kind: Annotated[str, Form()] = "all",
+                 evidence_ref: Annotated[str, Form(max_length=200)] = "") -> Response:
+    records = records_of(request)
+    phone = phone.strip()
+    if verb != "dnc" and not evidence_ref.strip():
+        return await _show(request, op, phone, error="Not recorded: the evidence reference"
+                           " is missing.", status_code=422)
+    try:
+        if verb == "dnc":
+            await records.dnc_add(phone, source="console", actor=op.actor,
+                                  reason="operator request")
+            return await _show(request, op, phone, message="Added to the do-not-call list.")
+        pid = UUID(patient_id)
+        if verb == "grant":
+            await records.consent_grant(pid, Channel(channel), ConsentKind(kind),
+                                        source="console", evidence_ref=evidence_ref.strip(),
+                                        actor=op.actor)
+        elif verb == "revoke":
+            await records.consent_revoke(pid, Channel(channel), ConsentKind(kind),
+                                         source="console", evidence_ref=evidence_ref.strip(),
+                                         actor=op.actor)
+        else:
+            return await _show(request, op, phone, error="unknown action", status_code=404)
+    except ValueError as exc:
+        return await _show(request, op, phone, error=f"Not recorded: {exc}.", status_code=422)
+    return await _show(request, op, phone, message=f"Consent {verb} recorded.")

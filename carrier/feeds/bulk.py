@@ -1,0 +1,143 @@
+"""A whole file of feed items in one transaction, in a few statements (the CSV import).
+
+Same rules as ``FeedStore.apply`` for one message (claim each row's id, upsert patients by
+the keyed blind index of ``authority|mrn`` with the records' own encryption, skip stale
+appointment changes, hand the rest to the application, remember the mapping), but with
+arrays and ``executemany`` instead of a round trip per row, so 100,000 rows load in
+one transaction in reasonable time. The caller holds the transaction and the table lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from carrier.feeds.store import Applied, FeedItem, FeedRejected, FeedStore
+from carrier.plugin import ScheduleChange
+
+
+async def _claim(conn: asyncpg.Connection, items: Sequence[FeedItem], now: dt.datetime
+                 ) -> set[tuple[str, str]]:
+    rows = await conn.fetch(
+        "INSERT INTO feed_messages (source, control_id, kind, received_at)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+        " ON CONFLICT DO NOTHING RETURNING source, control_id",
+        [i.source for i in items], [i.message_id for i in items], [i.kind for i in items],
+        [now] * len(items))
+    return {(r["source"], r["control_id"]) for r in rows}
+
+
+async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[FeedItem],
+                    now: dt.datetime) -> tuple[list[UUID], list[bool]]:
+    keys = store.records.keys
+    bidx = [store.patient_key(i.patient.authority, i.patient.mrn) for i in items]
+    rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
+                            " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
+    known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
+    new_rows: list[tuple[Any, ...]] = []
+    links: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    ids, created = [], []
+    for item, b in zip(items, bidx, strict=True):
+        p = item.patient
+        pid = known.get(b)
+        if pid is None:
+            if not p.name or not p.phone:
+                raise FeedRejected(item.fields[0] if not p.name else item.fields[1],
+                                   "name and phone required for a new patient")
+            pid = known[b] = uuid4()
+            new_rows.append((*store.records.encrypt_patient(pid, p.name, p.phone, p.dob, None),
+                             now, p.state))
+            links.append((b, p.authority, keys.encrypt(p.mrn, "feed_patients", "ref_ct",
+                                                       b.hex()), pid, now))
+            created.append(True)
+        else:
+            created.append(False)
+            if p.name and p.phone:
+                updates.append((pid, keys.encrypt(p.name, "patients", "name_ct", pid),
+                                keys.encrypt(p.phone, "patients", "phone_ct", pid),
+                                keys.phone_index(p.phone),
+                                None if p.dob is None else keys.encrypt(
+                                    p.dob.isoformat(), "patients", "dob_ct", pid), p.state))
+        ids.append(pid)
+    await conn.executemany(
+        "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
+        " key_version, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        new_rows)
+    await conn.executemany(
+        "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5)", links)
+    await conn.executemany(
+        "UPDATE patients SET name_ct = $2, phone_ct = $3, phone_bidx = $4,"
+        " dob_ct = COALESCE($5, dob_ct), state = COALESCE($6, state) WHERE id = $1", updates)
+    return ids, created
+
+
+async def apply_bulk(store: FeedStore, conn: asyncpg.Connection, items: Sequence[FeedItem],
+                     now: dt.datetime) -> list[Applied]:
+    claimed = await _claim(conn, items, now)
+    fresh = [i for i in items if (i.source, i.message_id) in claimed]
+    pids, created = await _patients(store, conn, fresh, now) if fresh else ([], [])
+    by_item = {id(i): (p, c) for i, p, c in zip(fresh, pids, created, strict=True)}
+    with_appt = [i for i in fresh if i.appointment is not None]
+    refs = [i.appointment.ref for i in with_appt if i.appointment is not None]
+    rows = await conn.fetch("SELECT source, ref, source_ts FROM feed_appointments WHERE"
+                            " ref = ANY($1::text[]) FOR UPDATE", refs) if refs else []
+    last = {(r["source"], r["ref"]): r["source_ts"] for r in rows}
+    todo: list[tuple[FeedItem, ScheduleChange]] = []
+    stale: set[int] = set()
+    for i in with_appt:
+        a = i.appointment
+        assert a is not None
+        seen = last.get((i.source, a.ref))
+        if seen is not None and (i.sent_at or now) < seen:
+            stale.add(id(i))
+            continue
+        todo.append((i, ScheduleChange(
+            source=i.source, appointment_ref=a.ref, patient_id=str(by_item[id(i)][0]),
+            kind=a.kind, starts_at=a.starts_at, ends_at=a.ends_at, changed_at=now,
+            provider_ref=a.provider_ref, provider_name=a.provider_name)))
+    app_ids: dict[int, str] = {}
+    if todo:
+        if store.feed is None:
+            raise FeedRejected("appointment_id", "this application takes no schedule feed")
+        got = await store.feed.apply_schedules(conn, [c for _, c in todo])
+        app_ids = {id(i): app for (i, _), app in zip(todo, got, strict=True)}
+        await conn.executemany(
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, ref) DO UPDATE SET"
+            " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
+            " source_ts = EXCLUDED.source_ts",
+            [(i.source, c.appointment_ref, app_ids[id(i)], UUID(c.patient_id),
+              i.sent_at or now) for i, c in todo])
+    out = []
+    for i in items:
+        if id(i) not in by_item:
+            out.append(Applied(duplicate=True))
+            continue
+        pid, made = by_item[id(i)]
+        out.append(Applied(False, pid, made, app_ids.get(id(i)), stale=id(i) in stale))
+    return out
+
+
+AUDIT_BATCH = 500  # audit appends in flight at once (the chain writer batches them)
+
+
+async def apply_many(store: FeedStore, items: Sequence[FeedItem], now: dt.datetime
+                     ) -> list[Applied]:
+    """All of ``items`` in one transaction (all land, or none do), then audited."""
+    async with store.records.pool.acquire(timeout=store.timeout) as conn, conn.transaction():
+        # One table lock instead of a lock per patient (a file may hold 100,000 rows; that
+        # many advisory locks would overflow the lock table). Messages meanwhile wait.
+        await conn.execute("LOCK TABLE feed_patients IN SHARE ROW EXCLUSIVE MODE")
+        out = await apply_bulk(store, conn, items, now)
+    pairs = list(zip(items, out, strict=True))
+    for k in range(0, len(pairs), AUDIT_BATCH):
+        await asyncio.gather(*(store.audit(i, a, now, queued=True)
+                               for i, a in pairs[k:k + AUDIT_BATCH]))
+    return out

@@ -1,0 +1,205 @@
+"""Operator commands for the schedule feeds.
+
+    carrier hl7 serve [--host H] [--port P] [--for SECONDS]
+    carrier schedule import FILE.csv [--source NAME] [--check]
+    carrier feeds outbox [--status pending|sent|failed] [--json]
+    carrier feeds send          # deliver due write-backs now
+    carrier feeds retry ID      # a failed write-back goes back to pending
+
+Each opens the configured records (``--database-url``/``--data-dir`` override them) and the
+hosted application (speech off, SIP off), as ``carrier serve`` would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from carrier.app import running_stack
+from carrier.cli import default_actor
+from carrier.errors import OperatorError
+from carrier.feeds.csv_import import file_digest, import_schedule, validate_schedule_csv
+from carrier.records.cli_context import add_database_args, command_spool, kek_for, where
+from carrier.records.embedded import open_database
+from carrier.records.store import Records
+from carrier.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return where(args).settings
+
+
+def register_hl7(sub: Any) -> None:
+    parser = sub.add_parser("hl7", help="HL7 v2 schedule feed over MLLP")
+    actions = parser.add_subparsers(dest="hl7_command", metavar="ACTION", required=True)
+    p = actions.add_parser("serve", help="listen for SIU/ADT messages and acknowledge each")
+    add_database_args(p)
+    p.add_argument("--host", default=None, help="address (default feeds.hl7_host)")
+    p.add_argument("--port", type=int, default=None, help="port (default feeds.hl7_port)")
+    p.add_argument("--for", dest="run_for", type=float, default=None,
+                   help="stop after this many seconds (default: until SIGINT/SIGTERM)")
+    p.set_defaults(func=_serve)
+
+
+def register_schedule(sub: Any) -> None:
+    parser = sub.add_parser("schedule", help="schedule import (CSV)")
+    actions = parser.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
+    p = actions.add_parser("import", help="load a CSV schedule (docs/feeds.md), all or nothing")
+    add_database_args(p)
+    p.add_argument("file", type=Path)
+    p.add_argument("--source", default="csv", help="the file's source name (its id scope)")
+    p.add_argument("--check", action="store_true", help="validate only; load nothing")
+    p.set_defaults(func=_import)
+
+
+def register_feeds(sub: Any) -> None:
+    parser = sub.add_parser("feeds", help="write-back outbox of the schedule feeds")
+    actions = parser.add_subparsers(dest="feeds_command", metavar="ACTION", required=True)
+    p = actions.add_parser("outbox", help="list write-backs (no PHI: ids, kinds, states)")
+    add_database_args(p)
+    p.add_argument("--status", choices=("pending", "sent", "failed"), default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_outbox)
+    p = actions.add_parser("send", help="deliver the due write-backs now")
+    add_database_args(p)
+    p.set_defaults(func=_send)
+    p = actions.add_parser("retry", help="put a failed write-back back in the queue")
+    add_database_args(p)
+    p.add_argument("id", type=int)
+    p.set_defaults(func=_retry)
+
+
+def _stack(args: argparse.Namespace, **changes: Any) -> Any:
+    settings = _settings(args)
+    if changes:
+        settings = dataclasses.replace(settings,
+                                       feeds=dataclasses.replace(settings.feeds, **changes))
+    return running_stack(settings, speech=False, sip=False)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    changes = {k: v for k, v in (("hl7_host", args.host), ("hl7_port", args.port))
+               if v is not None}
+
+    async def run() -> None:
+        async with _stack(args, **changes) as stack:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            import signal  # noqa: PLC0415
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            if args.run_for is not None:
+                loop.call_later(args.run_for, stop.set)
+
+            def started(port: int) -> None:
+                print(f"hl7 listening on {stack.settings.feeds.hl7_host}:{port}", flush=True)
+
+            await stack.feeds.run(stop, hl7=True, started=started)
+            counts = stack.feeds.listener.counts
+            print("acknowledged: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+    asyncio.run(run())
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OperatorError(f"{args.file}: cannot read ({exc.__class__.__name__})") from None
+    settings = _settings(args)
+    rows, errors = validate_schedule_csv(text, tz=settings.feeds.timezone)
+    if errors:
+        for e in errors:
+            print(f"{args.file}: {e}", file=sys.stderr)
+        print(f"{len(errors)} errors; nothing loaded", file=sys.stderr)
+        return 1
+    if args.check:
+        print(f"{len(rows)} rows valid")
+        return 0
+
+    async def load() -> str:
+        async with _stack(args) as stack:
+            applied = await import_schedule(stack.feeds.store, rows, source=args.source,
+                                            digest=file_digest(text),
+                                            now=dt.datetime.now(dt.UTC))
+        new = sum(a.patient_created for a in applied)
+        dup = sum(a.duplicate for a in applied)
+        return (f"imported {len(rows) - dup} rows in one transaction ({new} new patients, "
+                f"{dup} already imported)")
+
+    print(asyncio.run(load()))
+    return 0
+
+
+async def _with_stack(args: argparse.Namespace, fn: Any) -> Any:
+    async with _stack(args) as stack:
+        return await fn(stack)
+
+
+@contextlib.asynccontextmanager
+async def _records(args: argparse.Namespace) -> AsyncIterator[Records]:
+    """The records alone (no application, no SIP): what listing and retrying need."""
+    w = where(args)
+    async with open_database(w.database_url, w.data_dir) as dsn:
+        records = await Records.open(dsn, kek_for(w.settings), command_spool(w.data_dir),
+                                     min_size=1, max_size=2)
+        try:
+            yield records
+        finally:
+            await records.close()
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    async def rows() -> list[dict[str, Any]]:
+        async with _records(args) as records:
+            found = await records.pool.fetch(
+                "SELECT id, destination, kind, status, attempts, next_at, last_error,"
+                " created_at, sent_at FROM feed_outbox WHERE ($1::text IS NULL OR status = $1)"
+                " ORDER BY id", args.status)
+        return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                 for k, v in dict(r).items()} for r in found]
+
+    found = asyncio.run(rows())
+    if args.json:
+        print(json.dumps(found, indent=1))
+        return 0
+    print(f"{'id':>6} {'dest':5} {'kind':15} {'status':8} {'tries':>5}  last error")
+    for r in found:
+        print(f"{r['id']:>6} {r['destination']:5} {r['kind']:15} {r['status']:8} "
+              f"{r['attempts']:>5}  {r['last_error'] or ''}")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    async def send(stack: Any) -> int:
+        return int(await stack.feeds.writeback.deliver_due(limit=1000))
+
+    print(f"delivered {asyncio.run(_with_stack(args, send))}")
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    async def retry() -> str:
+        async with _records(args) as records:
+            status = await records.pool.execute(
+                "UPDATE feed_outbox SET status = 'pending', next_at = now(), last_error = NULL"
+                " WHERE id = $1 AND status = 'failed'", args.id)
+            if status.endswith(" 1"):
+                await records.audit(default_actor(), "feed.writeback.retry",
+                                    ("feed_outbox", args.id), "operator retry")
+            return str(status)
+
+    if not asyncio.run(retry()).endswith(" 1"):
+        raise OperatorError(f"no failed write-back {args.id}")
+    print(f"write-back {args.id} queued again")
+    return 0

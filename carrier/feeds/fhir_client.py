@@ -1,0 +1,256 @@
+"""FHIR R4 client for the schedule feeds: SMART Backend Services auth, paging, retries and
+rate limits, and the write-back of outcomes.
+
+* :class:`SmartAuth`: the client-credentials grant with a signed JWT assertion (RS384 or
+  ES384, ``pyjwt``), as SMART App Launch "Backend Services" specifies; the token is cached
+  until shortly before it expires and fetched again after a 401.
+* :class:`FhirClient`: ``search`` follows the Bundle's ``next`` links; every request is
+  retried on connection errors, 5xx and 429 (honouring ``Retry-After``) with a capped
+  exponential back-off, up to ``retries`` times. HTTP runs in a worker thread (``urllib``).
+* ``send(outcome)``: the write-back destination. Appointment outcomes update the
+  Appointment (status, and the patient participant's ``accepted``/``declined``); a refill
+  request creates a Task, conditionally on its identifier so a resend never duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from carrier.feeds.hl7_out import OUTCOME_TEXT, Outcome
+from carrier.feeds.writeback import DeliveryError
+from carrier.settings_feeds import FeedsSettings
+
+FHIR_JSON = "application/fhir+json"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SCOPES = ("system/Patient.read system/Appointment.read system/Appointment.write "
+          "system/Slot.read system/Schedule.read system/Practitioner.read "
+          "system/MedicationRequest.read system/Task.write")
+TASK_SYSTEM = "urn:carrier:writeback"
+
+
+class FhirHttpError(OSError):
+    """The server's refusal (an I/O failure to the poll loop, which retries later)."""
+
+    def __init__(self, status: int, what: str) -> None:
+        self.status = status
+        super().__init__(f"FHIR server answered {status} for {what}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+
+
+def _http(method: str, url: str, body: bytes | None, headers: dict[str, str],
+          timeout: float) -> Reply:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("FHIR URLs must be http(s)")
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            data = resp.read()
+            return Reply(resp.status, json.loads(data) if data else {}, dict(resp.headers))
+    except urllib.error.HTTPError as exc:
+        data = exc.read()
+        try:
+            parsed = json.loads(data) if data else {}
+        except ValueError:
+            parsed = {}
+        return Reply(exc.code, parsed, dict(exc.headers or {}))
+
+
+@dataclass
+class SmartAuth:
+    token_url: str
+    client_id: str
+    key_pem: bytes = field(repr=False)
+    scope: str = SCOPES
+    timeout: float = 10.0
+    _token: str | None = field(default=None, repr=False)
+    _expires: float = 0.0
+
+    @property
+    def algorithm(self) -> str:
+        return "ES384" if b"EC PRIVATE" in self.key_pem or b"ecdsa" in self.key_pem \
+            else "RS384"
+
+    def assertion(self, now: float) -> str:
+        claims = {"iss": self.client_id, "sub": self.client_id, "aud": self.token_url,
+                  "exp": int(now) + 300, "iat": int(now), "jti": uuid.uuid4().hex}
+        return jwt.encode(claims, self.key_pem, algorithm=self.algorithm,
+                          headers={"kid": self.client_id})
+
+    async def header(self, *, refresh: bool = False) -> dict[str, str]:
+        now = time.time()
+        if refresh or self._token is None or now >= self._expires:
+            form = urllib.parse.urlencode({
+                "grant_type": "client_credentials", "scope": self.scope,
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": self.assertion(now)}).encode()
+            reply = await asyncio.to_thread(
+                _http, "POST", self.token_url, form,
+                {"Content-Type": "application/x-www-form-urlencoded",
+                 "Accept": "application/json"}, self.timeout)
+            token = reply.body.get("access_token")
+            if reply.status != 200 or not isinstance(token, str):
+                raise FhirHttpError(reply.status, "token request")
+            self._token = token
+            self._expires = now + float(reply.body.get("expires_in", 300)) - 30
+        return {"Authorization": f"Bearer {self._token}"}
+
+
+class FhirClient:
+    def __init__(self, base_url: str, *, auth: SmartAuth | None = None, timeout: float = 10.0,
+                 retries: int = 4, backoff: float = 0.5, max_wait: float = 30.0,
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
+        self.base = base_url.rstrip("/")
+        self.auth = auth
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self._sleep = sleep or asyncio.sleep
+        self.waited: list[float] = []  # pauses taken (rate limits, retries), for operators
+
+    async def request(self, method: str, path_or_url: str, body: dict[str, Any] | None = None,
+                      headers: Mapping[str, str] | None = None) -> Reply:
+        url = path_or_url if "://" in path_or_url else f"{self.base}/{path_or_url}"
+        data = None if body is None else json.dumps(body).encode()
+        refreshed = False
+        for attempt in range(self.retries + 1):
+            h = {"Accept": FHIR_JSON, **(headers or {})}
+            if data is not None:
+                h["Content-Type"] = FHIR_JSON
+            if self.auth is not None:
+                h.update(await self.auth.header())
+            try:
+                reply = await asyncio.to_thread(_http, method, url, data, h, self.timeout)
+            except (OSError, TimeoutError):
+                if attempt == self.retries:
+                    raise
+                await self._pause(self.backoff * 2 ** attempt)
+                continue
+            if reply.status == 401 and self.auth is not None and not refreshed:
+                refreshed = True
+                await self.auth.header(refresh=True)
+                continue
+            if (reply.status == 429 or reply.status >= 500) and attempt < self.retries:
+                after = self._retry_after(reply)  # 0 is a real answer: retry at once
+                await self._pause(self.backoff * 2 ** attempt if after is None else after)
+                continue
+            return reply
+        raise AssertionError("unreachable")
+
+    def _retry_after(self, reply: Reply) -> float | None:
+        value = {k.lower(): v for k, v in reply.headers.items()}.get("retry-after")
+        return float(value) if value and value.replace(".", "", 1).isdigit() else None
+
+    async def _pause(self, seconds: float) -> None:
+        wait = min(seconds, self.max_wait)
+        self.waited.append(wait)
+        await self._sleep(wait)
+
+    async def search(self, rtype: str, params: Mapping[str, str]) -> AsyncIterator[
+            dict[str, Any]]:
+        """Every matching resource, page after page (Bundle ``link`` ``next``)."""
+        url: str | None = f"{rtype}?{urllib.parse.urlencode(dict(params))}"
+        while url is not None:
+            reply = await self.request("GET", url)
+            if reply.status != 200:
+                raise FhirHttpError(reply.status, f"search {rtype}")
+            for entry in reply.body.get("entry", []):
+                if entry.get("resource", {}).get("resourceType") == rtype:
+                    yield entry["resource"]
+            url = next((link["url"] for link in reply.body.get("link", [])
+                        if link.get("relation") == "next"), None)
+
+    async def read(self, rtype: str, rid: str) -> dict[str, Any] | None:
+        reply = await self.request("GET", f"{rtype}/{urllib.parse.quote(rid)}")
+        if reply.status == 404:
+            return None
+        if reply.status != 200:
+            raise FhirHttpError(reply.status, f"read {rtype}")
+        return reply.body
+
+    # ---- write-back (carrier.feeds.writeback.Destination) ------------------------------
+
+    async def send(self, outcome: Outcome) -> None:
+        try:
+            if outcome.kind == "refill_request":
+                await self._task(outcome)
+            elif outcome.appointment_ref and outcome.kind in ("confirmed", "cancelled",
+                                                               "rescheduled"):
+                await self._appointment(outcome)
+            else:
+                await self._task(outcome)  # opted out, no answer: a Task for staff
+        except FhirHttpError as exc:
+            retry = exc.status >= 500 or exc.status in {429, 409, 412}
+            raise DeliveryError(str(exc), retry=retry) from exc
+        except (OSError, TimeoutError) as exc:
+            raise DeliveryError(exc.__class__.__name__, retry=True) from exc
+
+    async def _appointment(self, o: Outcome) -> None:
+        ref = o.appointment_ref or ""
+        appt = await self.read("Appointment", ref)
+        if appt is None:
+            raise FhirHttpError(404, "read Appointment")
+        status = {"confirmed": "booked", "cancelled": "cancelled",
+                  "rescheduled": "cancelled"}[o.kind]
+        appt["status"] = status
+        for part in appt.get("participant", []):
+            if part.get("actor", {}).get("reference", "").startswith("Patient/"):
+                part["status"] = "accepted" if o.kind == "confirmed" else "declined"
+        if o.kind == "cancelled":
+            appt["cancelationReason"] = {"text": "cancelled by patient on a reminder call"}
+        version = appt.get("meta", {}).get("versionId")
+        headers = {"If-Match": f'W/"{version}"'} if version else {}
+        reply = await self.request("PUT", f"Appointment/{urllib.parse.quote(ref)}", appt,
+                                   headers)
+        if reply.status not in (200, 201):
+            raise FhirHttpError(reply.status, "update Appointment")
+
+    async def _task(self, o: Outcome) -> None:
+        ident = f"{TASK_SYSTEM}|{o.control_id}"
+        task: dict[str, Any] = {
+            "resourceType": "Task", "status": "requested", "intent": "order",
+            "identifier": [{"system": TASK_SYSTEM, "value": o.control_id}],
+            "code": {"coding": [{"system": TASK_SYSTEM, "code": o.kind,
+                                 "display": OUTCOME_TEXT.get(o.kind, o.kind)}]},
+            "description": OUTCOME_TEXT.get(o.kind, o.kind),
+            "authoredOn": o.at.isoformat(),
+            "for": {"identifier": {"system": o.authority, "value": o.mrn}},
+        }
+        if o.appointment_ref:
+            task["focus"] = {"reference": f"Appointment/{o.appointment_ref}"}
+        reply = await self.request("POST", "Task", task,
+                                   {"If-None-Exist": f"identifier={ident}"})
+        if reply.status not in (200, 201):
+            raise FhirHttpError(reply.status, "create Task")
+
+
+def client_from_settings(f: FeedsSettings) -> FhirClient:
+    assert f.fhir_base_url is not None
+    auth = None
+    if f.fhir_token_url and f.fhir_client_id and f.fhir_key_file:
+        auth = SmartAuth(f.fhir_token_url, f.fhir_client_id,
+                         Path(f.fhir_key_file).read_bytes())
+    return FhirClient(f.fhir_base_url, auth=auth)
+
+
+def instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

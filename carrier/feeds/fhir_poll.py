@@ -1,0 +1,170 @@
+"""Polling a FHIR R4 server for schedule changes (``_lastUpdated``), into the feed store.
+
+Each poll reads, per resource type, what changed since the stored cursor
+(``feed_cursors``), page by page: Patient (upserted by identifier), Practitioner (names
+for providers), Schedule and Slot (read and counted: the local calendar keeps no copy of a
+remote one), Appointment (one :class:`FeedItem` each, as an SIU would bring it) and
+MedicationRequest (the prescriptions refill calls speak about). Each resource version is
+one item with its own id (``Type/id/_history/version``), so a re-read is a no-op. A
+resource that cannot be mapped is skipped and counted, never half-applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from typing import Any
+
+from carrier.feeds.fhir_client import FhirClient, instant
+from carrier.feeds.store import (
+    AppointmentIn,
+    FeedItem,
+    FeedRejected,
+    FeedStore,
+    PatientIn,
+    PrescriptionIn,
+)
+from carrier.plugin import ScheduleChangeKind
+from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
+
+log = logging.getLogger(__name__)
+ORDER = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment", "MedicationRequest")
+APPOINTMENT_KIND = {
+    "proposed": ScheduleChangeKind.BOOKED, "pending": ScheduleChangeKind.BOOKED,
+    "booked": ScheduleChangeKind.BOOKED, "cancelled": ScheduleChangeKind.CANCELLED,
+    "noshow": ScheduleChangeKind.NO_SHOW, "entered-in-error": ScheduleChangeKind.DELETED,
+}
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _ref(res: dict[str, Any], prefix: str, *keys: str) -> str | None:
+    node: Any = res
+    for key in keys:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    text = node.get("reference", "") if isinstance(node, dict) else ""
+    return text.split("/", 1)[1] if text.startswith(prefix + "/") else None
+
+
+def _version(res: dict[str, Any]) -> str:
+    meta = res.get("meta", {})
+    return str(meta.get("versionId") or meta.get("lastUpdated") or "0")
+
+
+def patient_in(res: dict[str, Any], source: str) -> PatientIn:
+    """Patient -> the feed's patient: keyed by the source and the resource id (the
+    server's own identity for it), with name, phone, birth date and state when given."""
+    name = (res.get("name") or [{}])[0]
+    given = " ".join(name.get("given", []))
+    full = " ".join(p for p in (given, name.get("family", "")) if p) or None
+    phone = None
+    for tel in res.get("telecom", []):
+        if tel.get("system") == "phone":
+            try:
+                phone = normalize_e164(tel.get("value", ""))
+                break
+            except InvalidPhoneNumber:
+                continue
+    dob = dt.date.fromisoformat(res["birthDate"]) if len(res.get("birthDate", "")) == 10 \
+        else None
+    state = ((res.get("address") or [{}])[0].get("state") or "").upper()
+    return PatientIn(source, res["id"], full, phone, dob,
+                     state if len(state) == 2 and state.isalpha() else None)
+
+
+class FhirPoller:
+    def __init__(self, client: FhirClient, store: FeedStore, *, source: str = "fhir",
+                 page: int = 50) -> None:
+        self.client = client
+        self.store = store
+        self.source = source
+        self.page = page
+        self.providers: dict[str, str] = {}
+
+    async def poll_once(self, now: dt.datetime) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for rtype in ORDER:
+            since = await self._cursor(rtype)
+            newest = since
+            params = {"_lastUpdated": f"gt{since.isoformat()}", "_count": str(self.page),
+                      "_sort": "_lastUpdated"}
+            async for res in self.client.search(rtype, params):
+                updated = instant(res.get("meta", {}).get("lastUpdated", now.isoformat()))
+                newest = max(newest, updated)
+                counts[f"{rtype}:{await self._one(rtype, res, now)}"] += 1
+            if newest > since:
+                await self.store.records.pool.execute(
+                    "INSERT INTO feed_cursors (source, resource, last_updated) VALUES"
+                    " ($1, $2, $3) ON CONFLICT (source, resource) DO UPDATE SET"
+                    " last_updated = EXCLUDED.last_updated", self.source, rtype, newest)
+        return counts
+
+    async def _cursor(self, rtype: str) -> dt.datetime:
+        value = await self.store.records.pool.fetchval(
+            "SELECT last_updated FROM feed_cursors WHERE source = $1 AND resource = $2",
+            self.source, rtype)
+        return value or EPOCH
+
+    async def _one(self, rtype: str, res: dict[str, Any], now: dt.datetime) -> str:
+        if rtype == "Practitioner":
+            name = (res.get("name") or [{}])[0]
+            self.providers[res["id"]] = " ".join(
+                [*name.get("prefix", []), *name.get("given", []), name.get("family", "")]
+            ).strip()
+            return "read"
+        if rtype in ("Schedule", "Slot"):
+            return "read"
+        item = self._item(rtype, res)
+        if item is None:
+            return "skipped"
+        try:
+            applied = await self.store.apply(item, now)
+        except FeedRejected as exc:
+            log.info("fhir: %s skipped (%s)", rtype, exc.field)
+            return "skipped"
+        return "duplicate" if applied.duplicate else "applied"
+
+    def _item(self, rtype: str, res: dict[str, Any]) -> FeedItem | None:
+        mid = f"{rtype}/{res['id']}/_history/{_version(res)}"
+        sent = instant(res["meta"]["lastUpdated"]) if "lastUpdated" in res.get("meta", {}) \
+            else None
+        if rtype == "Patient":
+            return FeedItem(self.source, mid, "fhir:Patient", patient_in(res, self.source),
+                            None, sent, ("Patient.name", "Patient.telecom"))
+        if rtype == "Appointment":
+            return self._appointment(res, mid, sent)
+        pid = _ref(res, "Patient", "subject")
+        if pid is None:
+            return None
+        med = res.get("medicationCodeableConcept", {})
+        medication = med.get("text") or next(
+            (c.get("display") for c in med.get("coding", []) if c.get("display")), None)
+        if not medication:
+            return None
+        dispense = res.get("dispenseRequest", {})
+        pharmacy = dispense.get("performer", {}).get("display") or "your pharmacy"
+        end = dispense.get("validityPeriod", {}).get("end")
+        rx = PrescriptionIn(res["id"], medication, pharmacy,
+                            dt.date.fromisoformat(end[:10]) if end else None,
+                            active=res.get("status") == "active")
+        return FeedItem(self.source, mid, "fhir:MedicationRequest",
+                        PatientIn(self.source, pid, None, None, None), None, sent,
+                        ("Patient.name", "Patient.telecom"), prescription=rx)
+
+    def _appointment(self, res: dict[str, Any], mid: str, sent: dt.datetime | None
+                     ) -> FeedItem | None:
+        kind = APPOINTMENT_KIND.get(res.get("status", ""))
+        pid = next((_ref(p, "Patient", "actor") for p in res.get("participant", [])
+                    if _ref(p, "Patient", "actor")), None)
+        if kind is None or pid is None or "start" not in res:
+            return None
+        start = instant(res["start"])
+        end = instant(res["end"]) if "end" in res else start + dt.timedelta(
+            minutes=int(res.get("minutesDuration", 30)))
+        doc = next((_ref(p, "Practitioner", "actor") for p in res.get("participant", [])
+                    if _ref(p, "Practitioner", "actor")), None) or "unassigned"
+        return FeedItem(self.source, mid, "fhir:Appointment",
+                        PatientIn(self.source, pid, None, None, None),
+                        AppointmentIn(res["id"], kind, start, end, doc,
+                                      self.providers.get(doc, "")), sent,
+                        ("Patient.name", "Patient.telecom"))

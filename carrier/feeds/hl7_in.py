@@ -1,0 +1,395 @@
+"""HL7 v2 inbound, pure: a message's bytes -> a checked :class:`Inbound`, or an
+:class:`Hl7Error` that knows its acknowledgement code (AE/AR) and its HL7 table 0357 error
+code; and :func:`ack`, the ACK (AA) or NAK (AE/AR with an ERR segment) for either.
+
+Parsing is the ``hl7`` library's (``hl7.parse``); this module checks what the library
+does not: the MSH encoding characters, segment names, counts and order for each message
+structure, required fields and data types, and reduces SIU^S12-S15/S17/S26 and
+ADT^A04/A08/A28/A31 to neutral data. No I/O, no clock (``now`` is passed in), no PHI in
+any error text (locations and field names only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import hl7
+
+from carrier.plugin import ScheduleChangeKind
+from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
+
+SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1",
+                                "2.8"})
+SIU_EVENTS: dict[str, ScheduleChangeKind] = {
+    "S12": ScheduleChangeKind.BOOKED, "S13": ScheduleChangeKind.RESCHEDULED,
+    "S14": ScheduleChangeKind.MODIFIED, "S15": ScheduleChangeKind.CANCELLED,
+    "S17": ScheduleChangeKind.DELETED, "S26": ScheduleChangeKind.NO_SHOW,
+}
+PROCESSING_IDS = frozenset({"P", "T", "D"})  # production, training, debugging (table 0103)
+ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31"})
+DEFAULT_DURATION = dt.timedelta(minutes=30)
+_SEGMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+_DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
+
+
+class ErrCode(enum.IntEnum):
+    """HL7 table 0357 (message error condition codes)."""
+
+    SEGMENT_SEQUENCE = 100
+    REQUIRED_FIELD = 101
+    DATA_TYPE = 102
+    TABLE_VALUE = 103
+    UNSUPPORTED_TYPE = 200
+    UNSUPPORTED_EVENT = 201
+    UNSUPPORTED_PROCESSING = 202
+    UNSUPPORTED_VERSION = 203
+    UNKNOWN_KEY = 204
+    INTERNAL = 207
+
+
+ERR_TEXT = {
+    ErrCode.SEGMENT_SEQUENCE: "Segment sequence error",
+    ErrCode.REQUIRED_FIELD: "Required field missing",
+    ErrCode.DATA_TYPE: "Data type error",
+    ErrCode.TABLE_VALUE: "Table value not found",
+    ErrCode.UNSUPPORTED_TYPE: "Unsupported message type",
+    ErrCode.UNSUPPORTED_EVENT: "Unsupported event code",
+    ErrCode.UNSUPPORTED_PROCESSING: "Unsupported processing id",
+    ErrCode.UNSUPPORTED_VERSION: "Unsupported version id",
+    ErrCode.UNKNOWN_KEY: "Unknown key identifier",
+    ErrCode.INTERNAL: "Application internal error",
+}
+
+
+class Hl7Error(Exception):
+    """A message we refuse. ``reject`` (AR): the message as such cannot be processed
+    (framing, encoding characters, type, version); otherwise AE: its content is wrong.
+    ``location`` is an ERR-2 location (``PID^1^3``); ``text`` names fields, never values."""
+
+    def __init__(self, code: ErrCode, location: str, text: str, *, reject: bool = False
+                 ) -> None:
+        self.code = code
+        self.location = location
+        self.text = text
+        self.ack_code = "AR" if reject else "AE"
+        self.header: Header | None = None  # set once MSH could be read (the NAK echoes it)
+        super().__init__(f"{self.ack_code} {int(code)} at {location}: {text}")
+
+
+@dataclass(frozen=True)
+class Header:
+    control_id: str
+    sending_app: str
+    sending_facility: str
+    receiving_app: str
+    receiving_facility: str
+    message_type: str
+    trigger: str
+    version: str
+    sent_at: dt.datetime | None
+    processing_id: str = "P"
+
+    @property
+    def source(self) -> str:
+        """Who sent it (MSH-4 facility, else MSH-3 application): the idempotency scope."""
+        return self.sending_facility or self.sending_app or "unknown"
+
+
+@dataclass(frozen=True)
+class PatientData:
+    authority: str  # the identifier's assigning authority (PID-3.4), else the source
+    mrn: str
+    family: str | None
+    given: str | None
+    phone: str | None  # E.164
+    dob: dt.date | None
+    state: str | None
+
+    @property
+    def name(self) -> str | None:
+        parts = [p for p in (self.given, self.family) if p]
+        return " ".join(parts) or None
+
+    def __repr__(self) -> str:  # never print PHI by accident
+        return f"PatientData(authority={self.authority!r})"
+
+
+@dataclass(frozen=True)
+class AppointmentData:
+    ref: str
+    kind: ScheduleChangeKind
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    provider_ref: str
+    provider_name: str
+
+
+@dataclass(frozen=True)
+class Inbound:
+    header: Header
+    patient: PatientData
+    appointment: AppointmentData | None  # None: ADT (patient only)
+
+    @property
+    def kind(self) -> str:
+        return f"{self.header.message_type}^{self.header.trigger}"
+
+
+def parse_dtm(text: str, tz: dt.tzinfo, *, location: str, min_digits: int = 12
+              ) -> dt.datetime:
+    """An HL7 DTM (``YYYYMMDDHHMM[SS][.S][+ZZZZ]``) as an aware datetime (``tz`` when it
+    carries no offset); at least ``min_digits`` digits of precision."""
+    m = _DTM.match(text)
+    digits = len(text.split(".", maxsplit=1)[0].split("+", maxsplit=1)[0].split("-", maxsplit=1)[0])
+    if m is None or digits < min_digits:
+        raise Hl7Error(ErrCode.DATA_TYPE, location, "not an HL7 date/time of enough precision")
+    year, month, day, hour, minute, sec, off = m.groups()
+    zone: dt.tzinfo = tz
+    if off:
+        sign = 1 if off[0] == "+" else -1
+        zone = dt.timezone(sign * dt.timedelta(hours=int(off[1:3]), minutes=int(off[3:5])))
+    try:
+        return dt.datetime(int(year), int(month or 1), int(day or 1), int(hour or 0),
+                           int(minute or 0), int(sec or 0), tzinfo=zone)
+    except ValueError as exc:
+        raise Hl7Error(ErrCode.DATA_TYPE, location, "date/time out of range") from exc
+
+
+def _val(seg: hl7.Segment | None, field: int, rep: int = 1, comp: int = 1) -> str:
+    if seg is None:
+        return ""
+    try:
+        return str(seg.extract_field(1, field, rep, comp)).strip()
+    except (IndexError, KeyError):
+        return ""
+
+
+def _one(msg: hl7.Message, name: str) -> hl7.Segment | None:
+    found = [s for s in msg if str(s[0]) == name]
+    return found[0] if found else None
+
+
+def check_encoding(text: str) -> None:
+    """MSH-1 and MSH-2: one field separator and four (v2.7+: five) distinct delimiters."""
+    if not text.startswith("MSH"):
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH^1", "message must begin with MSH",
+                       reject=True)
+    if len(text) < 9:
+        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^2", "MSH too short for its delimiters",
+                       reject=True)
+    sep = text[3]
+    enc = text[4:].split(sep, 1)[0]
+    delims = sep + enc
+    if (len(enc) not in (4, 5) or len(set(delims)) != len(delims)
+            or any(c.isalnum() or c in "\r\n " for c in delims)):
+        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^2", "bad encoding characters", reject=True)
+
+
+def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
+    msh = msg.segment("MSH")
+    sent = _val(msh, 7)
+    try:
+        sent_at = parse_dtm(sent, tz, location="MSH^1^7", min_digits=8) if sent else None
+    except Hl7Error:
+        sent_at = None
+    return Header(control_id=_val(msh, 10), sending_app=_val(msh, 3),
+                  sending_facility=_val(msh, 4), receiving_app=_val(msh, 5),
+                  receiving_facility=_val(msh, 6), message_type=_val(msh, 9),
+                  trigger=_val(msh, 9, comp=2), version=_val(msh, 12), sent_at=sent_at,
+                  processing_id=_val(msh, 11))
+
+
+def decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^18", "message is not valid UTF-8",
+                       reject=True) from exc
+    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+
+
+def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
+    """Check and reduce one message; raises :class:`Hl7Error` (with ``header`` set when
+    MSH could be read, so the NAK can echo the control id)."""
+    text = decode(data)
+    check_encoding(text)
+    try:
+        msg = hl7.parse(text)
+    except (hl7.ParseException, IndexError, ValueError) as exc:
+        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1", "message does not parse",
+                       reject=True) from exc
+    header = header_of(msg, tz)
+    try:
+        return Inbound(header, *_content(msg, header, tz))
+    except Hl7Error as exc:
+        exc.header = header
+        raise
+
+
+def _content(msg: hl7.Message, header: Header, tz: dt.tzinfo
+             ) -> tuple[PatientData, AppointmentData | None]:
+    _check_header(header)
+    names = [str(s[0]) for s in msg]
+    for i, name in enumerate(names, 1):
+        if not _SEGMENT_NAME.match(name):
+            raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, f"segment {i}", "bad segment name")
+    counts = Counter(names)
+    if counts["MSH"] != 1:
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH", "exactly one MSH segment expected")
+    if counts["PID"] != 1:
+        what = "PID segment missing" if not counts["PID"] else "more than one PID segment"
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "PID", what)
+    if counts["PV1"] > 1:
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "PV1", "more than one PV1 segment")
+    lead = "SCH" if header.message_type == "SIU" else "EVN"
+    if counts[lead] != 1:
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, lead, f"exactly one {lead} segment expected")
+    if names.index(lead) > names.index("PID"):
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, lead, f"{lead} must come before PID")
+    patient = _patient(_one(msg, "PID"), header)
+    if header.message_type == "ADT":
+        return patient, None
+    return patient, _appointment(msg, header, tz)
+
+
+def _check_header(h: Header) -> None:
+    if not h.control_id:
+        raise Hl7Error(ErrCode.REQUIRED_FIELD, "MSH^1^10", "message control id missing",
+                       reject=True)
+    if not h.message_type or not h.trigger:
+        raise Hl7Error(ErrCode.REQUIRED_FIELD, "MSH^1^9", "message type missing", reject=True)
+    if h.version not in SUPPORTED_VERSIONS:
+        raise Hl7Error(ErrCode.UNSUPPORTED_VERSION, "MSH^1^12", "unsupported HL7 version",
+                       reject=True)
+    if h.processing_id not in PROCESSING_IDS:
+        raise Hl7Error(ErrCode.UNSUPPORTED_PROCESSING, "MSH^1^11", "unknown processing id",
+                       reject=True)
+    if h.message_type not in ("SIU", "ADT"):
+        raise Hl7Error(ErrCode.UNSUPPORTED_TYPE, "MSH^1^9", "only SIU and ADT are taken",
+                       reject=True)
+    events = SIU_EVENTS if h.message_type == "SIU" else ADT_EVENTS
+    if h.trigger not in events:
+        raise Hl7Error(ErrCode.UNSUPPORTED_EVENT, "MSH^1^9^2", "unsupported trigger event",
+                       reject=True)
+
+
+def _pick_identifier(pid: hl7.Segment) -> tuple[str, str]:
+    """(id, assigning authority) of the MR-typed PID-3 repetition, else the first."""
+    first: tuple[str, str] | None = None
+    for rep in range(1, 20):
+        ident = _val(pid, 3, rep, 1)
+        if not ident and _val(pid, 3, rep, 5) == "" and rep > 1:
+            break
+        if not ident:
+            continue
+        pair = (ident, _val(pid, 3, rep, 4))
+        if _val(pid, 3, rep, 5) == "MR":
+            return pair
+        first = first or pair
+    if first is None:
+        raise Hl7Error(ErrCode.REQUIRED_FIELD, "PID^1^3", "patient identifier missing")
+    return first
+
+
+def _phone(pid: hl7.Segment) -> str | None:
+    raw = _val(pid, 13, 1, 1) or _val(pid, 13, 1, 12)
+    if not raw and _val(pid, 13, 1, 7):
+        raw = _val(pid, 13, 1, 5) + _val(pid, 13, 1, 6) + _val(pid, 13, 1, 7)
+    if not raw:
+        return None
+    try:
+        return normalize_e164(raw)
+    except InvalidPhoneNumber as exc:
+        raise Hl7Error(ErrCode.DATA_TYPE, "PID^1^13", "not a valid phone number") from exc
+
+
+def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
+    assert pid is not None
+    mrn, authority = _pick_identifier(pid)
+    dob_text = _val(pid, 7)
+    dob = None
+    if dob_text:
+        dob = parse_dtm(dob_text, dt.UTC, location="PID^1^7", min_digits=8).date()
+    state = _val(pid, 11, 1, 4).upper() or None
+    if state is not None and not re.fullmatch(r"[A-Z]{2}", state):
+        state = None  # only a two-letter state is kept (the calling rules' granularity)
+    return PatientData(authority=authority or header.source, mrn=mrn,
+                       family=_val(pid, 5, 1, 1) or None, given=_val(pid, 5, 1, 2) or None,
+                       phone=_phone(pid), dob=dob, state=state)
+
+
+def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    sch, tq1, ais = _one(msg, "SCH"), _one(msg, "TQ1"), _one(msg, "AIS")
+    for seg, name, f_start, f_end in ((tq1, "TQ1", 7, 8), (sch, "SCH", 11, 11)):
+        start = _val(seg, f_start) if name == "TQ1" else _val(seg, 11, 1, 4)
+        if not start:
+            continue
+        starts = parse_dtm(start, tz, location=f"{name}^1^{f_start}")
+        end = _val(seg, f_end) if name == "TQ1" else _val(seg, 11, 1, 5)
+        if end:
+            return starts, parse_dtm(end, tz, location=f"{name}^1^{f_end}")
+        return starts, starts + _duration(_val(sch, 9), _val(sch, 10), "SCH^1^9")
+    if _val(ais, 4):
+        starts = parse_dtm(_val(ais, 4), tz, location="AIS^1^4")
+        return starts, starts + _duration(_val(ais, 7), _val(ais, 8), "AIS^1^7")
+    raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^11", "appointment start time missing")
+
+
+def _duration(amount: str, units: str, location: str) -> dt.timedelta:
+    if not amount:
+        return DEFAULT_DURATION
+    if not amount.isdigit() or int(amount) == 0:
+        raise Hl7Error(ErrCode.DATA_TYPE, location, "duration is not a positive number")
+    unit = units.split("^", maxsplit=1)[0].upper() or "MIN"
+    per = {"MIN": 60, "M": 60, "S": 1, "H": 3600, "HR": 3600}.get(unit)
+    if per is None:
+        raise Hl7Error(ErrCode.TABLE_VALUE, location, "unknown duration units")
+    return dt.timedelta(seconds=int(amount) * per)
+
+
+def _appointment(msg: hl7.Message, header: Header, tz: dt.tzinfo) -> AppointmentData:
+    sch = _one(msg, "SCH")
+    ref = _val(sch, 2) or _val(sch, 1)
+    if not ref:
+        raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^2", "appointment id missing")
+    starts, ends = _times(msg, tz)
+    if ends <= starts:
+        raise Hl7Error(ErrCode.DATA_TYPE, "SCH^1^11", "appointment ends before it starts")
+    aip = _one(msg, "AIP")
+    provider = _val(aip, 3) or "unassigned"
+    name = " ".join(p for p in (_val(aip, 3, 1, 3), _val(aip, 3, 1, 2)) if p)
+    return AppointmentData(ref=ref, kind=SIU_EVENTS[header.trigger], starts_at=starts,
+                           ends_at=ends, provider_ref=provider, provider_name=name)
+
+
+def escape(value: str) -> str:
+    """A value for a field of our own messages, with the default delimiters escaped."""
+    out = value.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\")
+    return out.replace("&", "\\T\\").replace("~", "\\R\\").replace("\r", " ")
+
+
+def hl7_ts(now: dt.datetime) -> str:
+    return now.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S+0000")
+
+
+def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: dt.datetime,
+        app: str = "CARRIER", facility: str = "CARRIER") -> bytes:
+    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR)."""
+    h = header
+    version = h.version if h is not None and h.version in SUPPORTED_VERSIONS else "2.5.1"
+    trigger = escape(h.trigger) if h is not None else ""
+    msh = "|".join(["MSH", "^~\\&", app, facility,
+                    escape(h.sending_app) if h else "", escape(h.sending_facility) if h else "",
+                    hl7_ts(now), "", f"ACK^{trigger}^ACK", control_id, "P", version])
+    code = "AA" if error is None else error.ack_code
+    echoed = escape(h.control_id) if h is not None else ""
+    segments = [msh, f"MSA|{code}|{echoed}"]
+    if error is not None:
+        segments[1] += f"|{escape(error.text)}"
+        segments.append(f"ERR||{error.location}|{int(error.code)}^{ERR_TEXT[error.code]}"
+                        f"^HL70357|E||||{escape(error.text)}")
+    return ("\r".join(segments) + "\r").encode()

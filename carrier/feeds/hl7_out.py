@@ -1,0 +1,94 @@
+"""HL7 v2 outbound, pure: a call's outcome as an SIU (appointment status) or an ORU^R01
+(one observation), and the reading of the receiver's acknowledgement.
+
+Minimum necessary: the PID carries the source's own patient identifier and nothing else
+(no name, no phone); the SCH carries the source's appointment id. ``control_id`` is fixed
+per outbox row, so a resend after a lost ACK is recognisably the same message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from carrier.feeds.hl7_in import escape, hl7_ts
+
+# Outcome -> (SIU trigger, SCH-25 filler status) for appointment outcomes.
+SIU_FOR = {
+    "confirmed": ("S14", "Booked"),
+    "rescheduled": ("S14", "Booked"),
+    "cancelled": ("S15", "Cancelled"),
+}
+OUTCOME_TEXT = {
+    "confirmed": "Confirmed by patient", "cancelled": "Cancelled by patient",
+    "rescheduled": "Rescheduled by patient", "no_answer": "No answer",
+    "opted_out": "Opted out of calls", "refill_request": "Refill requested",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One outcome to write back (JSON-ready; stored encrypted in ``feed_outbox``)."""
+
+    kind: str  # a key of OUTCOME_TEXT
+    source: str
+    authority: str
+    mrn: str
+    appointment_ref: str | None
+    call_id: str
+    at: dt.datetime
+    control_id: str
+    detail: str = ""
+
+    def __repr__(self) -> str:  # never print PHI by accident
+        return f"Outcome(kind={self.kind!r}, control_id={self.control_id!r})"
+
+
+def _msh(o: Outcome, message: str, version: str = "2.5.1") -> str:
+    return "|".join(["MSH", "^~\\&", "CARRIER", "CARRIER", "", escape(o.source), hl7_ts(o.at),
+                     "", message, escape(o.control_id), "P", version])
+
+
+def _pid(o: Outcome) -> str:
+    return f"PID|1||{escape(o.mrn)}^^^{escape(o.authority)}^MR"
+
+
+def siu_message(o: Outcome) -> bytes:
+    """SIU^S14/S15 for an appointment outcome (caller checks ``o.kind in SIU_FOR``)."""
+    trigger, status = SIU_FOR[o.kind]
+    ref = escape(o.appointment_ref or "")
+    segs = [_msh(o, f"SIU^{trigger}^SIU_S12"),
+            f"SCH||{ref}|||||||||||||||||||||||{status}",
+            f"NTE|1|L|{escape(OUTCOME_TEXT[o.kind])}",
+            _pid(o), "RGS|1"]
+    return ("\r".join(segs) + "\r").encode()
+
+
+def oru_message(o: Outcome) -> bytes:
+    """ORU^R01 with one coded observation: the outcome of the outreach call."""
+    ref = escape(o.appointment_ref or "")
+    segs = [_msh(o, "ORU^R01^ORU_R01"), _pid(o),
+            f"OBR|1|{escape(o.call_id)}|{ref}|OUTREACH^Outreach call outcome^L|||"
+            f"{hl7_ts(o.at)}",
+            f"OBX|1|CWE|OUTCOME^Call outcome^L||{escape(o.kind)}^"
+            f"{escape(OUTCOME_TEXT[o.kind])}^L||||||F|||{hl7_ts(o.at)}"]
+    return ("\r".join(segs) + "\r").encode()
+
+
+def message_for(o: Outcome, style: str) -> bytes:
+    """``style`` ``siu``: SIU for appointment outcomes, ORU for the rest; ``oru``: ORU."""
+    if style == "siu" and o.kind in SIU_FOR and o.appointment_ref:
+        return siu_message(o)
+    return oru_message(o)
+
+
+def ack_code(data: bytes) -> tuple[str, str]:
+    """(MSA-1, ERR-3 code or "") of a receiver's acknowledgement; ("", "") if unreadable."""
+    code, err = "", ""
+    for seg in data.decode("utf-8", "replace").replace("\n", "\r").split("\r"):
+        fields = seg.split("|")
+        if fields[0] == "MSA" and len(fields) > 1:
+            code = fields[1]
+        elif fields[0] == "ERR" and len(fields) > 3:
+            err = fields[3].split("^")[0]
+    return code, err

@@ -1,0 +1,134 @@
+"""The MLLP listener: HL7 v2 messages in, one ACK or NAK out per message, in order.
+
+Framing is the ``hl7`` library's (``hl7.mllp.start_hl7_server``; ``readblock`` gives the
+bytes between ``<VT>`` and ``<FS><CR>``). Each connection is served one message at a time
+(the sender waits for our acknowledgement before its next message), and the store holds a
+per-patient lock in each message's transaction, so a patient's changes apply in order
+across connections too. Acknowledgement codes (HL7 original mode):
+
+* ``AA``: applied (or a repeat of an applied control id: applied once, acknowledged again);
+* ``AE`` + ERR: the content is wrong (missing PID, segment counts, required fields, data
+  types); nothing of the message was written;
+* ``AR`` + ERR: the message as such is refused (framing, encoding characters, type,
+  version) or we cannot take it now (database unreachable: ``207``, send it again later).
+
+The adapter alone reads the clock. TLS is the ``ssl`` context passed to :meth:`start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import logging
+import ssl
+from collections.abc import Callable
+
+import asyncpg
+import hl7.mllp
+
+from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message
+from carrier.feeds.store import AppointmentIn, FeedItem, FeedRejected, FeedStore, PatientIn
+
+log = logging.getLogger(__name__)
+MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
+
+
+def feed_item(inbound: Inbound) -> FeedItem:
+    h, p, a = inbound.header, inbound.patient, inbound.appointment
+    appt = None if a is None else AppointmentIn(a.ref, a.kind, a.starts_at, a.ends_at,
+                                                a.provider_ref, a.provider_name)
+    return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
+                    patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state),
+                    appointment=appt, sent_at=h.sent_at)
+
+
+class Hl7Listener:
+    def __init__(self, store: FeedStore, *, tz: dt.tzinfo,
+                 clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.store = store
+        self.tz = tz
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._ids = itertools.count(1)
+        self._prefix = f"{id(self) & 0xFFFF:04X}"
+        self.counts: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0, "duplicate": 0}
+
+    def _control_id(self) -> str:
+        return f"CAR{self._prefix}{next(self._ids):08d}"
+
+    async def handle(self, data: bytes) -> bytes:
+        """The acknowledgement for one message's bytes (what goes back on the wire)."""
+        now = self.clock()
+        header: Header | None = None
+        try:
+            inbound = parse_message(data, tz=self.tz)
+            header = inbound.header
+            applied = await self.store.apply(feed_item(inbound), now)
+        except Hl7Error as exc:
+            return self._nak(exc, exc.header, now)
+        except FeedRejected as exc:
+            return self._nak(Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text), header,
+                             now)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            # The database refuses this content as such: a resend would be refused again.
+            log.warning("hl7: message refused by the database (%s)", exc.__class__.__name__)
+            err = Hl7Error(ErrCode.INTERNAL, "MSH^1^10", "content refused by the database")
+            return self._nak(err, header, now)
+        except (OSError, TimeoutError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as exc:
+            log.warning("hl7: message not applied (%s); refused for a resend",
+                        exc.__class__.__name__)
+            err = Hl7Error(ErrCode.INTERNAL, "MSH^1^10", "not applied now; send it again",
+                           reject=True)
+            return self._nak(err, header, now)
+        self.counts["duplicate" if applied.duplicate else "AA"] += 1
+        return ack(header, error=None, control_id=self._control_id(), now=now)
+
+    def _nak(self, exc: Hl7Error, header: Header | None, now: dt.datetime) -> bytes:
+        self.counts[exc.ack_code] += 1
+        log.info("hl7: %s %d at %s", exc.ack_code, int(exc.code), exc.location)
+        return ack(exc.header or header, error=exc, control_id=self._control_id(), now=now)
+
+    async def serve_client(self, reader: hl7.mllp.HL7StreamReader,
+                           writer: hl7.mllp.HL7StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    block = await reader.readblock()
+                except hl7.mllp.InvalidBlockError:
+                    block = None  # bytes outside a frame: refused, the next frame is read
+                except ValueError:  # longer than MAX_MESSAGE: skipped
+                    block = None
+                if block is None:
+                    err = Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH^1",
+                                   "not an MLLP frame or too long", reject=True)
+                    writer.writeblock(self._nak(err, None, self.clock()))
+                else:
+                    writer.writeblock(await self.handle(bytes(block)))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the sender closed the connection
+        finally:
+            writer.close()
+
+    async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None
+                    ) -> asyncio.Server:
+        server: asyncio.Server = await hl7.mllp.start_hl7_server(
+            self.serve_client, host, port, limit=MAX_MESSAGE, ssl=tls)
+        return server
+
+
+async def run_listener(listener: Hl7Listener, host: str, port: int, stop: asyncio.Event, *,
+                       tls: ssl.SSLContext | None = None,
+                       started: Callable[[int], None] | None = None) -> None:
+    """Serve until ``stop``; ``started(port)`` once listening (port 0: the one bound)."""
+    server = await listener.start(host, port, tls=tls)
+    bound = server.sockets[0].getsockname()[1]
+    log.info("hl7 listening", extra={"host": host, "port": bound, "tls": tls is not None})
+    if started is not None:
+        started(bound)
+    try:
+        await stop.wait()
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -1,0 +1,240 @@
+"""Applying what a schedule feed brings: one transaction per message, upserted by the
+source's identifiers, PHI encrypted as the records facade encrypts it, every change audited.
+
+``FeedStore.apply(item, now)`` (an :class:`FeedItem`: a patient and maybe one appointment
+change, from HL7, CSV or FHIR) does, in one transaction on one connection:
+
+1. claim ``(source, message id)`` in ``feed_messages``: a repeat is a no-op, reported as
+   a duplicate (so the sender gets the same ACK again);
+2. take the patient's advisory lock (``pg_advisory_xact_lock``), so changes for one patient
+   apply one at a time across connections and processes (ordered per patient);
+3. upsert the patient: found by keyed blind index of ``authority|mrn`` (``feed_patients``),
+   created with the records' own ``encrypt_patient`` row, or its given fields re-encrypted;
+4. unless the appointment's last applied message was sent later (a stale, reordered one),
+   hand the neutral change to the application (``ScheduleFeed.apply_schedule``) on the same
+   connection, and remember its id in ``feed_appointments`` for the write-back.
+
+After the commit the changes are audited (``feed.patient.create`` / ``.update``,
+``feed.appointment.<kind>``): ids and kinds only. ``carrier.feeds.bulk`` does the same for
+a whole file in one transaction (the CSV import). Nothing is logged with PHI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from carrier.plugin import PrescriptionChange, ScheduleChange, ScheduleChangeKind, ScheduleFeed
+from carrier.records.crypto import blind_index
+from carrier.records.store import Channel, ConsentKind, Records
+
+ACTOR = "feed"
+
+
+class FeedRejected(Exception):
+    """An item the store cannot apply. ``field`` names what is missing or wrong (an HL7
+    location such as ``PID^1^5``, or a CSV column); never a value."""
+
+    def __init__(self, field: str, text: str) -> None:
+        self.field = field
+        self.text = text
+        super().__init__(f"{field}: {text}")
+
+
+@dataclass(frozen=True)
+class PatientIn:
+    authority: str
+    mrn: str
+    name: str | None
+    phone: str | None  # E.164
+    dob: dt.date | None
+    state: str | None = None
+
+    def __repr__(self) -> str:  # never print PHI by accident
+        return f"PatientIn(authority={self.authority!r})"
+
+
+@dataclass(frozen=True)
+class AppointmentIn:
+    ref: str
+    kind: ScheduleChangeKind
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    provider_ref: str = "unassigned"
+    provider_name: str = ""
+
+
+@dataclass(frozen=True)
+class PrescriptionIn:
+    ref: str
+    medication: str
+    pharmacy: str
+    refill_due: dt.date | None
+    active: bool = True
+
+    def __repr__(self) -> str:  # never print PHI by accident
+        return f"PrescriptionIn(ref={self.ref!r})"
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    source: str
+    message_id: str
+    kind: str  # SIU^S12, ADT^A08, csv ...
+    patient: PatientIn
+    appointment: AppointmentIn | None
+    sent_at: dt.datetime | None = None
+    fields: tuple[str, str] = ("PID^1^5", "PID^1^13")  # where name and phone come from
+    prescription: PrescriptionIn | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    duplicate: bool
+    patient_id: UUID | None = None
+    patient_created: bool = False
+    appointment_id: str | None = None
+    stale: bool = False
+
+
+class FeedStore:
+    def __init__(self, records: Records, feed: ScheduleFeed | None, *,
+                 phone_is_consent: bool = False, timeout: float = 10.0) -> None:
+        self.records = records
+        self.feed = feed
+        self.phone_is_consent = phone_is_consent
+        self.timeout = timeout
+
+    async def apply(self, item: FeedItem, now: dt.datetime) -> Applied:
+        async with self.records.pool.acquire(timeout=self.timeout) as conn, \
+                conn.transaction():
+            applied = await self._apply(conn, item, now)
+        await self.audit(item, applied, now)
+        return applied
+
+    async def _apply(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
+                     ) -> Applied:
+        claimed = await conn.fetchval(
+            "INSERT INTO feed_messages (source, control_id, kind, received_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+            item.source, item.message_id, item.kind, now)
+        if claimed is None:
+            return Applied(duplicate=True)
+        pid, created = await self._patient(conn, item, now)
+        appt, rx = item.appointment, item.prescription
+        if (appt is not None or rx is not None) and self.feed is None:
+            raise FeedRejected("SCH", "this application takes no schedule feed")
+        if rx is not None:
+            assert self.feed is not None
+            await self.feed.apply_prescription(conn, PrescriptionChange(
+                source=item.source, prescription_ref=rx.ref, patient_id=str(pid),
+                medication=rx.medication, pharmacy=rx.pharmacy, refill_due=rx.refill_due,
+                active=rx.active))
+        if appt is None:
+            return Applied(False, pid, created)
+        assert self.feed is not None
+        sent = item.sent_at or now
+        last = await conn.fetchval(
+            "SELECT source_ts FROM feed_appointments WHERE source = $1 AND ref = $2"
+            " FOR UPDATE", item.source, appt.ref)
+        if last is not None and sent < last:
+            return Applied(False, pid, created, stale=True)
+        change = ScheduleChange(
+            source=item.source, appointment_ref=appt.ref, patient_id=str(pid),
+            kind=appt.kind, starts_at=appt.starts_at, ends_at=appt.ends_at, changed_at=now,
+            provider_ref=appt.provider_ref, provider_name=appt.provider_name)
+        app_id = await self.feed.apply_schedule(conn, change)
+        await conn.execute(
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, ref) DO UPDATE SET"
+            " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
+            " source_ts = EXCLUDED.source_ts", item.source, appt.ref, app_id, pid, sent)
+        return Applied(False, pid, created, app_id)
+
+    def patient_key(self, authority: str, mrn: str) -> bytes:
+        return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
+
+    async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
+                       ) -> tuple[UUID, bool]:
+        p = item.patient
+        bidx = self.patient_key(p.authority, p.mrn)
+        # Serialise on the patient (ordered per patient), before looking them up.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+                           "feed-patient:" + bidx.hex())
+        pid = await conn.fetchval("SELECT patient_id FROM feed_patients WHERE ref_bidx = $1",
+                                  bidx)
+        if pid is None:
+            return await self._create(conn, item, bidx, now), True
+        await self._update(conn, pid, p)
+        return pid, False
+
+    async def _create(self, conn: asyncpg.Connection, item: FeedItem, bidx: bytes,
+                      now: dt.datetime) -> UUID:
+        p = item.patient
+        if not p.name:
+            raise FeedRejected(item.fields[0], "patient name required for a new patient")
+        if not p.phone:
+            raise FeedRejected(item.fields[1], "phone number required for a new patient")
+        pid = uuid4()
+        row = self.records.encrypt_patient(pid, p.name, p.phone, p.dob, None)
+        await conn.execute(
+            "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
+            " key_version, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            *row, now, p.state)
+        keys = self.records.keys
+        await conn.execute(
+            "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5)", bidx, p.authority,
+            keys.encrypt(p.mrn, "feed_patients", "ref_ct", bidx.hex()), pid, now)
+        return pid
+
+    async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn) -> None:
+        """Re-encrypt the fields the message carries; the others stay as they are."""
+        k = self.records.keys
+        sets: list[str] = []
+        args: list[Any] = [pid]
+
+        def put(column: str, value: Any) -> None:
+            args.append(value)
+            sets.append(f"{column} = ${len(args)}")
+
+        if p.name:
+            put("name_ct", k.encrypt(p.name, "patients", "name_ct", pid))
+        if p.phone:
+            put("phone_ct", k.encrypt(p.phone, "patients", "phone_ct", pid))
+            put("phone_bidx", k.phone_index(p.phone))
+        if p.dob:
+            put("dob_ct", k.encrypt(p.dob.isoformat(), "patients", "dob_ct", pid))
+        if p.state:
+            put("state", p.state)
+        if sets:
+            await conn.execute(f"UPDATE patients SET {', '.join(sets)} WHERE id = $1",  # noqa: S608 - column names are ours
+                               *args)
+
+    async def audit(self, item: FeedItem, applied: Applied, now: dt.datetime, *,
+                     queued: bool = False) -> None:
+        if applied.duplicate or applied.patient_id is None:
+            return
+        pid = applied.patient_id
+        what = "feed.patient.create" if applied.patient_created else "feed.patient.update"
+        # Control ids are often long digit runs: they go in the reason, not the details
+        # (which refuse anything that looks like a phone or member number).
+        reason = f"{item.kind} {item.source}/{item.message_id}"
+        await self.records.audit(ACTOR, what, ("patient", pid), reason, at=now, queued=queued)
+        if applied.patient_created and self.phone_is_consent and item.patient.phone:
+            # The clinic's setting says a number given at registration is the patient's
+            # prior express consent to informational (healthcare) calls on it.
+            await self.records.consent_grant(
+                pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS, source=f"feed:{item.source}",
+                evidence_ref=f"{item.kind}:{item.message_id}", actor=ACTOR, at=now)
+        if applied.appointment_id is not None or applied.stale:
+            appt = item.appointment
+            assert appt is not None
+            action = "feed.appointment.stale" if applied.stale else f"feed.appointment.{appt.kind}"
+            await self.records.audit(ACTOR, action,
+                                     ("appointment", applied.appointment_id or appt.ref),
+                                     reason, at=now, queued=queued)

@@ -1,0 +1,158 @@
+"""The operator console in headless Debian Chromium against a real ``carrier serve`` (issue
+15): sign-in with password and TOTP, a role refused a page, a live call from a real SIP
+peer (SIPp) appearing and ending while the page is open (and one a supervisor hangs up),
+the schedule CSV import reporting its bad rows and loading nothing, and the one-click
+signed audit export that ``carrier audit verify`` accepts. One browser and one node for
+the module; the tests run in order (each signs in as its own operator)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pyotp
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.console.browser.conftest import Account, needs_browser, wait_file
+from tests.ops_runtime.rig import CALLER, Node
+
+pytestmark = [pytest.mark.postgres, pytest.mark.peer, needs_browser, pytest.mark.timeout(240)]
+
+
+def el(page: Any, element_id: str, limit: float = 20) -> Any:
+    """The element, once the page that has it is there (navigation is asynchronous)."""
+    return WebDriverWait(page, limit).until(
+        ec.presence_of_element_located((By.ID, element_id)))
+
+
+def url(node: Node, path: str) -> str:
+    return f"https://127.0.0.1:{node.console_port}{path}"
+
+
+def sign_in(page: Any, node: Node, who: Account, next_path: str = "/") -> None:
+    page.get(url(node, f"/login?next={next_path}"))
+    el(page, "name").send_keys(who.name)
+    page.find_element(By.ID, "password").send_keys(who.password)
+    page.find_element(By.ID, "totp").send_keys(pyotp.TOTP(who.totp_secret).now())
+    page.find_element(By.ID, "sign-in").click()
+    el(page, "logout")
+
+
+def sign_out(page: Any) -> None:
+    page.find_element(By.ID, "logout").click()
+    el(page, "login-notice")
+
+
+def rows(page: Any) -> list[Any]:
+    return page.find_elements(By.CSS_SELECTOR, "tr.live-call")
+
+
+def test_sign_in_needs_the_password_and_the_totp_code(page: Any, node: Node,
+                                                      operator: Callable[[str], Account]
+                                                      ) -> None:
+    who = operator("supervisor")
+    page.get(url(node, "/calls/live"))
+    el(page, "login-form")
+    assert "/login" in page.current_url  # not signed in: sent to the form
+    page.find_element(By.ID, "name").send_keys(who.name)
+    page.find_element(By.ID, "password").send_keys(who.password)
+    page.find_element(By.ID, "sign-in").click()  # no code
+    assert el(page, "login-error").is_displayed()
+    sign_in(page, node, who, "/calls/live")
+    assert page.current_url.endswith("/calls/live")
+    assert el(page, "live-calls").is_displayed()
+    assert page.find_element(By.TAG_NAME, "h1").text == "Live calls"
+
+
+def test_a_role_is_refused_a_page_it_must_not_see(page: Any, node: Node) -> None:
+    nav = page.find_element(By.TAG_NAME, "nav").text
+    assert "Live calls" in nav
+    assert "Audit" not in nav
+    assert "Consent" not in nav
+    page.get(url(node, "/audit"))
+    assert el(page, "forbidden").text == "Not allowed"
+    assert not page.find_elements(By.ID, "export")
+
+
+def test_a_live_call_appears_and_ends_while_the_page_is_open(page: Any, node: Node) -> None:
+    page.get(url(node, "/calls/live"))
+    el(page, "live-rows")
+    page.execute_script("window.stillTheSamePage = true;")
+    caller = node.call("uac_hold.xml", hold_ms=5000)
+    wait = WebDriverWait(page, 20, poll_frequency=0.2)
+    wait.until(lambda p: len(rows(p)) == 1)
+    row = rows(page)[0]
+    assert row.find_element(By.CSS_SELECTOR, ".caller").text == "+1******0199"
+    assert CALLER not in page.page_source  # the number is masked
+    assert row.find_element(By.CSS_SELECTOR, ".state").text == "up"
+    wait.until(lambda p: not rows(p))  # SIPp hangs up; the table follows by itself
+    assert page.execute_script("return window.stillTheSamePage === true;")
+    caller.wait(timeout=30)
+    assert caller.returncode == 0
+
+
+def test_a_supervisor_hangs_up_a_live_call(page: Any, node: Node) -> None:
+    caller = node.call("uac_hold.xml", hold_ms=60000)
+    wait = WebDriverWait(page, 20, poll_frequency=0.2)
+    wait.until(lambda p: len(rows(p)) == 1)
+    rows(page)[0].find_element(By.CSS_SELECTOR, "button.hangup").click()
+    assert "hung up" in el(page, "message").text
+    wait.until(lambda p: not rows(p))
+    caller.wait(timeout=30)  # our BYE ended SIPp's call long before its 60 s hold
+    sign_out(page)
+
+
+async def _count(node: Node, sql: str) -> int:
+    conn = await asyncpg.connect(node.db_url)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+def test_a_schedule_csv_with_bad_rows_is_reported_and_nothing_loaded(
+        page: Any, node: Node, operator: Callable[[str], Account], tmp_path: Path) -> None:
+    sign_in(page, node, operator("scheduler"), "/patients")
+    before = asyncio.run(_count(node, "SELECT count(*) FROM patients"))
+    bad = tmp_path / "schedule.csv"
+    bad.write_text("name,phone,dob\nAnn Synthetic,+15555550141,1980-01-01\n"
+                   "Bo Synthetic,not a number,1981-02-02\nCy Synthetic,+15555550143,1982-13-01\n")
+    el(page, "import-file").send_keys(str(bad))
+    page.find_element(By.ID, "import").click()
+    el(page, "import-problems")
+    problems = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+                for tr in page.find_elements(By.CSS_SELECTOR, "tr.problem")]
+    assert [p[:2] for p in problems] == [["3", "phone"], ["4", "dob"]]
+    assert "nothing was loaded" in page.find_element(By.ID, "error").text
+    assert asyncio.run(_count(node, "SELECT count(*) FROM patients")) == before
+    sign_out(page)
+
+
+def test_one_click_audit_export_verifies_with_the_cli(
+        page: Any, node: Node, operator: Callable[[str], Account], downloads: Path) -> None:
+    sign_in(page, node, operator("auditor"), "/audit")
+    el(page, "export").click()
+    bundle = wait_file(downloads, "audit-*.jsonl")
+    done = node.carrier("audit", "verify", str(bundle), timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "valid" in done.stdout
+    # and the page verifies it too, when uploaded
+    page.find_element(By.ID, "verify-file").send_keys(str(bundle))
+    page.find_element(By.ID, "verify").click()
+    result = el(page, "verify-result")
+    assert result.text.startswith("Valid.")
+
+
+def test_the_figures_page_draws_its_charts(page: Any, node: Node) -> None:
+    page.get(url(node, "/figures"))
+    el(page, "figures")
+    charts = page.find_elements(By.CSS_SELECTOR, "svg.chart")
+    assert len(charts) == 5
+    assert all(c.size["width"] > 100 for c in charts)  # laid out, not hidden
+    sign_out(page)

@@ -1,0 +1,189 @@
+"""The clinic's figures from rows: vectors with known answers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from prometheus_client import CollectorRegistry, Histogram
+
+from agent.scheduling.outreach import CalendarAppointments
+from carrier.console.figures import (
+    FigureReader,
+    Latency,
+    completion_by_workflow,
+    first_reminder_week,
+    histogram_quantile,
+    intervention_by_week,
+    no_show_by_week,
+    reminder_outcomes,
+    reply_latency,
+    week_of,
+    weeks,
+)
+from carrier.plugin import AppointmentFact, AppointmentState
+
+UTC = dt.UTC
+MON = dt.date(2026, 11, 2)  # a Monday
+
+
+def at(day: int, hour: int = 10) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+def appt(i: int, day: int, state: AppointmentState) -> AppointmentFact:
+    return AppointmentFact(f"a{i}", f"p{i}", at(day), state)
+
+
+def test_weeks_start_on_monday_utc() -> None:
+    assert week_of(at(8, 23)) == MON  # Sunday night is still the week of the 2nd
+    assert week_of(dt.datetime(2026, 11, 9, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+                   ) == MON  # 22:30 UTC on Sunday
+    assert weeks(dt.date(2026, 11, 4), dt.date(2026, 11, 17)) == [
+        MON, MON + dt.timedelta(7), MON + dt.timedelta(14)]
+
+
+def test_no_show_split_by_reminder_and_week() -> None:
+    facts = [
+        appt(1, 3, AppointmentState.MISSED), appt(2, 4, AppointmentState.CLOSED),
+        appt(3, 5, AppointmentState.CLOSED), appt(4, 5, AppointmentState.MISSED),
+        # week 2: reminders started
+        appt(5, 10, AppointmentState.CLOSED), appt(6, 10, AppointmentState.CONFIRMED),
+        appt(7, 11, AppointmentState.MISSED), appt(8, 12, AppointmentState.MISSED),
+        appt(9, 20, AppointmentState.MISSED),  # still in the future: left out
+    ]
+    rows = no_show_by_week(facts, {"a5", "a6", "a7"}, MON, at(16))
+    assert [r.week for r in rows] == [MON, MON + dt.timedelta(7), MON + dt.timedelta(14)]
+    w1, w2, w3 = rows
+    assert (w1.not_reminded, w1.not_reminded_missed, w1.reminded) == (4, 2, 0)
+    assert w1.not_reminded_rate == 0.5
+    assert w1.reminded_rate is None
+    assert (w2.reminded, w2.reminded_missed, w2.not_reminded, w2.not_reminded_missed) == (
+        3, 1, 1, 1)
+    assert w2.reminded_rate == pytest.approx(1 / 3)
+    assert (w3.reminded, w3.not_reminded) == (0, 0)
+    assert first_reminder_week(rows) == 1
+
+
+def test_reminder_outcomes_map_both_sources_into_six_categories() -> None:
+    w = MON
+    got = reminder_outcomes(
+        [(w, "confirmed", 5), (w, "rescheduled", 1), (w, "opted_out", 2),
+         (w, "cancelled", 1), (w, "abandoned", 3)],
+        [(w, "no_answer", 4), (w, "busy", 1), (w, "machine", 2), (w, "answered", 9),
+         (w + dt.timedelta(7), "machine", 1)])
+    assert got[w] == {"confirmed": 5, "rescheduled": 1, "cancelled": 1, "no answer": 5,
+                      "machine": 2, "opted out": 2}
+    assert got[w + dt.timedelta(7)]["machine"] == 1
+
+
+def test_workflow_completion_leaves_out_calls_without_a_workflow() -> None:
+    rows = [("reminder", "confirmed", 6), ("reminder", "abandoned", 2),
+            ("reminder", "length_limit", 1), ("reminder", "transfer_failed", 1),
+            ("inbound", "transferred", 3), ("inbound", "failed", 1),
+            (None, "failed", 7), ("inbound", None, 4)]
+    got = {c.workflow: (c.calls, c.completed) for c in completion_by_workflow(rows)}
+    assert got == {"inbound": (4, 3), "reminder": (10, 6)}
+
+
+def test_intervention_rate_counts_transfers_and_callbacks_per_call() -> None:
+    w2 = MON + dt.timedelta(7)
+    rows = intervention_by_week({MON: 20, w2: 0}, {MON: 3}, {MON: 1, w2: 2}, MON, w2)
+    assert rows[0].rate == pytest.approx(0.2)
+    assert rows[1].rate is None  # no calls that week: no rate, not zero
+
+
+@pytest.mark.parametrize(("q", "expected"), [
+    (0.5, 0.25 + 0.25 * 3 / 6),  # rank 5 in (0.25, 0.5]: 2 below, 8 at its top
+    (0.95, 1.0),                 # rank 9.5 is exactly the top of (0.5, 1.0]
+    (0.9, 0.5 + 0.5 * 1 / 1.5),  # rank 9 inside (0.5, 1.0]
+    (0.0, 0.0),
+])
+def test_histogram_quantile_vectors(q: float, expected: float) -> None:
+    buckets = [(0.1, 0.0), (0.25, 2.0), (0.5, 8.0), (1.0, 9.5), (float("inf"), 10.0)]
+    assert histogram_quantile(q, buckets) == pytest.approx(expected)
+
+
+def test_histogram_quantile_edges() -> None:
+    assert histogram_quantile(0.5, []) is None
+    assert histogram_quantile(0.5, [(1.0, 0.0), (float("inf"), 0.0)]) is None
+    assert histogram_quantile(0.99, [(1.0, 1.0), (float("inf"), 10.0)]) == 1.0
+    with pytest.raises(ValueError, match="quantile"):
+        histogram_quantile(1.5, [(1.0, 1.0)])
+
+
+def test_reply_latency_from_a_real_registry() -> None:
+    reg = CollectorRegistry()
+    h = Histogram("carrier_reply_latency_seconds", "x", buckets=(0.25, 0.5, 1.0),
+                  registry=reg)
+    for v in (0.1, 0.2, 0.3, 0.4, 0.45, 0.6, 0.7, 0.8, 0.9, 2.0):
+        h.observe(v)
+    got = reply_latency(reg.collect())
+    assert got.count == 10
+    assert got.p50 == pytest.approx(0.25 + 0.25 * 3 / 3)
+    assert got.p95 == pytest.approx(1.0)  # in +Inf: the highest finite bound
+    assert reply_latency(CollectorRegistry().collect()).p50 is None
+
+
+# ---- the reader, on a real database --------------------------------------------------------
+
+NOW = dt.datetime(2026, 11, 18, 12, tzinfo=UTC)
+
+
+async def _seed(records) -> None:  # type: ignore[no-untyped-def]
+    pool = records.pool
+    await pool.execute("INSERT INTO sched_providers (id, name) VALUES ('dr', 'Dr Synthetic')")
+    appts = [("a1", at(3), "missed"), ("a2", at(4), "completed"), ("a3", at(10), "missed"),
+             ("a4", at(11), "confirmed"), ("a5", at(12), "completed")]
+    for aid, start, status in appts:
+        await pool.execute(
+            "INSERT INTO sched_appointments (id, patient_id, provider_id, start_at, end_at,"
+            " status, updated_at) VALUES ($1, 'p', 'dr', $2, $3, $4, $2)",
+            aid, start, start + dt.timedelta(minutes=30), status)
+    await pool.execute("INSERT INTO dialer_campaigns (id, purpose) VALUES"
+                       " ('rem', 'appointment_reminder'), ('ns', 'no_show')")
+    for oid, (campaign, aid, outcome) in enumerate(
+            [("rem", "a3", "no_answer"), ("rem", "a4", "answered"), ("rem", "a5", "machine"),
+             ("ns", "a1", "busy")], start=1):
+        await pool.execute(
+            "INSERT INTO dialer_outreach (id, campaign_id, appointment_id, patient_id, purpose,"
+            " label, due_at, not_after) VALUES ($1, $2, $3, 'p', $4, 'x', $5, $5)",
+            oid, campaign, aid, "appointment_reminder" if campaign == "rem" else "no_show",
+            at(9))
+        await pool.execute(
+            "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
+            " lease_token, outcome) VALUES ($1, 'p', 's', $2, true, 'ok', gen_random_uuid(), $3)",
+            oid, at(9), outcome)
+    await pool.execute(
+        "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
+        " lease_token) VALUES (1, 'p', 's', $1, false, 'calling_window', gen_random_uuid())",
+        at(9))
+    calls = [("c1", "outbound", "reminder", "confirmed"), ("c2", "inbound", "intake",
+             "transferred"), ("c3", "inbound", "intake", "abandoned"),
+             ("c4", "inbound", "intake", "completed")]
+    for cid, direction, workflow, outcome in calls:
+        await pool.execute(
+            "INSERT INTO call_records (call_id, direction, workflow, patient_id, started_at,"
+            " ended_at, outcome) VALUES ($1, $2, $3, 'p', $4, $4, $5)",
+            cid, direction, workflow, at(9), outcome)
+    await records.audit("agent", "staff_task.created", ("staff_task", "1"), "refill_request",
+                        at=at(9))
+    await records.drain_spool()
+
+
+@pytest.mark.postgres
+async def test_the_reader_on_a_real_database(records) -> None:  # type: ignore[no-untyped-def]
+    await _seed(records)
+    reader = FigureReader(records.pool, CalendarAppointments(records.pool))
+    f = await reader.read(MON, NOW, Latency(0, None, None))
+    w1, w2, w3 = f.no_show
+    assert (w1.not_reminded, w1.not_reminded_missed, w1.reminded) == (2, 1, 0)
+    assert (w2.reminded, w2.reminded_missed, w2.not_reminded) == (3, 1, 0)
+    assert w3.reminded + w3.not_reminded == 0
+    week2 = MON + dt.timedelta(7)
+    assert f.reminder_outcomes[week2] == {"confirmed": 1, "rescheduled": 0, "cancelled": 0,
+                                          "no answer": 1, "machine": 1, "opted out": 0}
+    assert {c.workflow: (c.calls, c.completed) for c in f.completion} == {
+        "intake": (3, 2), "reminder": (1, 1)}
+    iv = {r.week: (r.calls, r.transfers, r.callbacks) for r in f.intervention}
+    assert iv[week2] == (4, 1, 1)
