@@ -6,10 +6,11 @@ opens it (uvicorn, HTTPS with the loopback certificate). Reminder-style calls go
 pjsua2 phone as in ``bench/voice_latency.py`` (its machinery: same script, same
 measurement at the phone), first with the console idle, then while ``--operators``
 supervisors (a separate process, one HTTPS session each, signed in with password and
-TOTP) poll ``GET /api/v1/live-calls`` every ``--poll-s`` seconds, as the live-calls page
-does.
+TOTP) poll what the live-calls page polls (``--path``, default its rows fragment
+``/calls/live/rows``; ``/api/v1/live-calls`` for the JSON) every ``--poll-s`` seconds
+(the page: 2 s).
 
-    .venv/bin/python bench/console_load.py [--calls 2] [--operators 20] [--poll-s 1]
+    .venv/bin/python bench/console_load.py [--calls 2] [--operators 20] [--poll-s 2]
 
 Prints the voice reply p50/p95 idle and loaded, their ratio, and the pollers' request
 count and latency, with the hardware and the machine's load.
@@ -40,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 # ---- the pollers (a process of their own: operators' browsers are not in our loop) ----
 
 
-async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: float) -> None:
+async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: float,
+               path: str) -> None:
     import httpx  # noqa: PLC0415
     import pyotp  # noqa: PLC0415
 
@@ -64,7 +66,7 @@ async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: floa
         while not stop.is_set():
             t0 = time.perf_counter()
             try:
-                r = await web.get("/api/v1/live-calls", headers={"X-Carrier-Background": "1"})
+                r = await web.get(path, headers={"X-Carrier-Background": "1"})
             except httpx.HTTPError:
                 errors += 1
             else:
@@ -75,6 +77,8 @@ async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: floa
         await web.aclose()
 
     print("ready", flush=True)
+    if not clients:
+        await stop.wait()
     await asyncio.gather(*(operator(web, every * i / len(clients))
                            for i, web in enumerate(clients)))
     ms = [1000 * w for w in waits] or [0.0]
@@ -100,7 +104,7 @@ async def phase(stack, agent, phone, wavs, patient: str, calls: int) -> list[flo
     return [1000 * g for g in gaps]
 
 
-async def main(calls: int, operators: int, every: float) -> None:
+async def main(calls: int, operators: int, every: float, path: str) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.handler import patient_uuid  # noqa: PLC0415
     from bench._agent import ObservedAgent  # noqa: PLC0415
@@ -148,7 +152,7 @@ async def main(calls: int, operators: int, every: float) -> None:
                 spec.write_text(json.dumps(accounts))
                 pollers = await asyncio.create_subprocess_exec(
                     sys.executable, __file__, "--poller", f"https://127.0.0.1:{port}",
-                    str(tls[0]), str(spec), str(every), stdout=asyncio.subprocess.PIPE,
+                    str(tls[0]), str(spec), str(every), path, stdout=asyncio.subprocess.PIPE,
                     cwd=REPO)
                 assert pollers.stdout is not None
                 await pollers.stdout.readline()  # "ready"
@@ -164,7 +168,7 @@ async def main(calls: int, operators: int, every: float) -> None:
             continue
         print(f"{name:<26} p50 {pct(ms, 0.5):5.0f} ms  p95 {pct(ms, 0.95):5.0f} ms  "
               f"mean {statistics.mean(ms):5.0f} ms")
-    print(f"pollers: {polled['requests']} requests every {every:g} s each, "
+    print(f"pollers: {polled['requests']} requests of {path} every {every:g} s each, "
           f"{polled['errors']} errors, p50 {polled['p50_ms']:.1f} ms, "
           f"p95 {polled['p95_ms']:.1f} ms")
     if not idle or not loaded:
@@ -175,14 +179,18 @@ async def main(calls: int, operators: int, every: float) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--poller":
-        url, cert, spec, every_s = sys.argv[2:6]
-        asyncio.run(poll(url, cert, json.loads(Path(spec).read_text()), float(every_s)))
+        url, cert, spec, every_s, path = sys.argv[2:7]
+        asyncio.run(poll(url, cert, json.loads(Path(spec).read_text()), float(every_s), path))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2, help="calls per phase")
     parser.add_argument("--operators", type=int, default=20)
-    parser.add_argument("--poll-s", type=float, default=1.0)
+    parser.add_argument("--poll-s", type=float, default=2.0,
+                        help="seconds between an operator's polls (the page: 2 s)")
+    parser.add_argument("--path", default="/calls/live/rows",
+                        help="what each operator polls (the live-calls page's fragment; "
+                        "/api/v1/live-calls for the JSON)")
     args = parser.parse_args()
     started = time.time()
-    asyncio.run(main(args.calls, args.operators, args.poll_s))
+    asyncio.run(main(args.calls, args.operators, args.poll_s, args.path))
     print(f"(ran {time.time() - started:.0f} s)")
