@@ -98,13 +98,14 @@ async def phase(stack, agent, phone, wavs, patient: str, calls: int) -> list[flo
         try:
             g, _parts = await one_call(stack, agent, phone, wavs, patient)
         except (PeerError, TimeoutError) as exc:  # a reply that never came: say so, go on
-            print(f"  a call failed: {type(exc).__name__}: {str(exc)[:120]}", flush=True)
+            print(f"  a call failed: {type(exc).__name__}: {str(exc)[:90]}", flush=True)
             continue
         gaps += g
     return [1000 * g for g in gaps]
 
 
-async def main(calls: int, operators: int, every: float, path: str) -> None:
+async def main(calls: int, operators: int, every: float, path: str,
+               loaded_first: bool) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.handler import patient_uuid  # noqa: PLC0415
     from bench._agent import ObservedAgent  # noqa: PLC0415
@@ -140,27 +141,42 @@ async def main(calls: int, operators: int, every: float, path: str) -> None:
                                  "uri": issued.totp_uri})
             tls = console_tls_files(settings)
             assert tls is not None
+            async def start_pollers(every: float) -> asyncio.subprocess.Process:
+                spec = tmp / "accounts.json"
+                spec.write_text(json.dumps(accounts))
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, __file__, "--poller", f"https://127.0.0.1:{port}",
+                    str(tls[0]), str(spec), str(every), path, stdout=asyncio.subprocess.PIPE,
+                    cwd=REPO)
+                assert proc.stdout is not None
+                await proc.stdout.readline()  # "ready": every operator signed in
+                await asyncio.sleep(every + 1)  # and polling
+                return proc
+
+            async def stop_pollers(proc: asyncio.subprocess.Process) -> dict[str, float]:
+                assert proc.stdout is not None
+                proc.send_signal(signal.SIGTERM)
+                out = json.loads((await proc.stdout.read()).decode().splitlines()[-1])
+                await proc.wait()
+                return out  # type: ignore[no-any-return]
+
             async with serve_console(ctx, "127.0.0.1", 0, tls=tls) as port:
                 wavs = [await write_wav(stack.runtime.tts, t, tmp / f"s{i}.wav")
                         for i, t in enumerate(SCRIPT)]
                 agent = ObservedAgent(stack)
                 patient = str(patient_uuid("pat-1001"))
+                pollers = None
+                if loaded_first:
+                    pollers = await start_pollers(every)
+                    loaded = await phase(stack, agent, phone, wavs, patient, calls)
+                    polled = await stop_pollers(pollers)
                 idle = await phase(stack, agent, phone, wavs, patient, calls)
                 print(f"console idle: {len(idle)} turns, p95 {pct(idle or [0], 0.95):.0f} ms",
                       flush=True)
-                spec = tmp / "accounts.json"
-                spec.write_text(json.dumps(accounts))
-                pollers = await asyncio.create_subprocess_exec(
-                    sys.executable, __file__, "--poller", f"https://127.0.0.1:{port}",
-                    str(tls[0]), str(spec), str(every), path, stdout=asyncio.subprocess.PIPE,
-                    cwd=REPO)
-                assert pollers.stdout is not None
-                await pollers.stdout.readline()  # "ready"
-                await asyncio.sleep(2 * every + 1)  # every operator signed in and polling
-                loaded = await phase(stack, agent, phone, wavs, patient, calls)
-                pollers.send_signal(signal.SIGTERM)
-                polled = json.loads((await pollers.stdout.read()).decode().splitlines()[-1])
-                await pollers.wait()
+                if not loaded_first:
+                    pollers = await start_pollers(every)
+                    loaded = await phase(stack, agent, phone, wavs, patient, calls)
+                    polled = await stop_pollers(pollers)
     print(f"hardware: {hardware()}; {load()} (shared machine: figures move with it)")
     print(f"voice turns: {len(idle)} idle, {len(loaded)} loaded ({calls} calls each)")
     for name, ms in (("console idle", idle), (f"{operators} operators polling", loaded)):
@@ -190,7 +206,9 @@ if __name__ == "__main__":
     parser.add_argument("--path", default="/calls/live/rows",
                         help="what each operator polls (the live-calls page's fragment; "
                         "/api/v1/live-calls for the JSON)")
+    parser.add_argument("--loaded-first", action="store_true",
+                        help="measure with the pollers first, then idle (order effects)")
     args = parser.parse_args()
     started = time.time()
-    asyncio.run(main(args.calls, args.operators, args.poll_s, args.path))
+    asyncio.run(main(args.calls, args.operators, args.poll_s, args.path, args.loaded_first))
     print(f"(ran {time.time() - started:.0f} s)")
