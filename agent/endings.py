@@ -10,7 +10,8 @@ length budget, a transfer nobody takes, and a warm transfer's hand-over.
 * :func:`warm_transfer` - an attended transfer: the consult leg rings the human's
   queue with the context in a header, the context is spoken to the human, then the
   patient is bridged to them.
-* :func:`transfer_failed_text` / :func:`closing_text` - what the caller hears instead.
+* :func:`closing_text` - what the caller hears instead (after a failed transfer:
+  ``agent.callback``).
 """
 
 from __future__ import annotations
@@ -71,12 +72,6 @@ def spoken_seconds(text: str, cached: np.ndarray | None) -> float:
 def closing_text(clinic_name: str, number: str) -> str:
     return (f"I am sorry, we have reached the time for this automated call. "
             f"To go on, please call {clinic_name} at {number}. Goodbye.")
-
-
-def transfer_failed_text(number: str) -> str:
-    return (f"I am sorry, I could not reach a member of our team just now. "
-            f"Please call us at {number}, and if nobody answers, leave a message "
-            f"and we will call you back. Goodbye.")
 
 
 def context_text(summary: str) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.amd import AmdVerdict, detect_machine
+from agent.callback import offer_callback
 from agent.contract import outcome_kind, workflow_for
 from agent.endings import (
     FINISH_S,
@@ -39,13 +40,12 @@ from agent.endings import (
     leave_minimal_message,
     revoke,
     spoken_seconds,
-    transfer_failed_text,
     transfer_target,
     warm_transfer,
 )
 from agent.i18n import Overlays
 from agent.language import CallLanguage
-from agent.memory import MemoryStore, interaction_from
+from agent.memory import Memory, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
 from agent.scheduling.prescriptions import PostgresRefillDesk
@@ -70,7 +70,7 @@ from agent.workflow.effects import (
     Transfer,
 )
 from agent.workflow.engine import Conversation, EngineError
-from agent.workflow.host import ActionHost
+from agent.workflow.host import ActionHost, Texter
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, caller_facts
 from agent.workflow.runner import Bookkeeping, run_conversation
@@ -102,7 +102,7 @@ class AgentRuntime:
     workflows: Mapping[str, Workflow]
     clinic: ClinicInfo
     calendar: Calendar
-    memory: MemoryStore
+    memory: Memory
     routes: Mapping[str, str] = field(default_factory=dict)
     human_queue: str = "sip:frontdesk@127.0.0.1"
     queues: Mapping[str, str] = field(default_factory=dict)
@@ -114,6 +114,7 @@ class AgentRuntime:
     # Spanish (issue 12): the Spanish voice and prompt overlays; None: English only.
     tts_es: TextToSpeech | None = None
     overlays: Overlays | None = None
+    texter: Texter | None = None  # texts the patient asks for on a call (issue 17); None: off
 
 
 @dataclass
@@ -309,7 +310,8 @@ class _LiveConversation:
         host = ActionHost(rt.calendar, sink, patient_id=patient_id,
                           appointment_id=appointment.id if appointment else None, tz=tz,
                           providers=providers, verified=lambda: conv.verified,
-                          refills=PostgresRefillDesk(rt.records), call_id=call.call_id)
+                          refills=PostgresRefillDesk(rt.records), call_id=call.call_id,
+                          texter=rt.texter)
         return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
                    sink=sink)
 
@@ -434,12 +436,22 @@ class _LiveConversation:
         else:
             ok = await self.call.transfer(target, {"summary": effect.summary})
         self.transfer_ok = ok
+        if not ok and not self.call.ended.is_set():
+            # The caller is still with us: offer a call-back (a yes is a staff task).
+            await offer_callback(
+                self._say_plain, lambda expected: self.listen(Listen(expected), self.now()),
+                self.rt.records, queue=effect.target,
+                patient_id=self.result.patient_id if self.conv.verified else None,
+                call_id=self.call.call_id, caller_number=self.call.caller.number,
+                clinic_number=self._callback_number(), spanish=self.language.spanish,
+                now=self.now())
         return ok
 
     def transfer_failed(self, effect: Transfer) -> list[Effect]:
-        number = self._callback_number()
-        return [Say("transfer_failed", transfer_failed_text(number), False, False),
-                Hangup("transfer_failed")]
+        return [Hangup("transfer_failed")]  # the apology and offer were said by transfer()
+
+    async def _say_plain(self, text: str) -> None:  # no PHI: the clinic's number only
+        await self.io.say(text, phi=False)
 
     def _callback_number(self) -> str:
         return str(build_record(self.rt.clinic, None, None, {})["callback_number"])

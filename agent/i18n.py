@@ -31,7 +31,7 @@ from agent.workflow.model import Prompt, Workflow
 
 __all__ = [
     "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH", "SPANISH_KEY", "LanguageChoice",
-    "Overlays", "load_overlays", "localised", "spanish_dates", "to_canonical",
+    "Overlays", "load_overlays", "localised", "spanish_asked", "spanish_dates", "to_canonical",
 ]
 
 SPANISH = "es"
@@ -140,10 +140,35 @@ def _time(m: re.Match[str]) -> str:
     return f"{said} {part}"
 
 
+_PARTS = {"morning": "por la mañana", "afternoon": "por la tarde", "evening": "por la noche"}
+_PART_RE = "|".join(_PARTS)
+# What the caller asked for, as ``agent.scheduling.search.describe`` words it ("on Thursday
+# afternoon", "the week of March 9 in the morning", "later that day", "at that time").
+_ASKED = (
+    (re.compile(rf"\bon ({'|'.join(_DAYS)})(?: ({_PART_RE}))?\b"),
+     lambda m: f"el {_DAYS[m.group(1)]}" + (f" {_PARTS[m.group(2)]}" if m.group(2) else "")),
+    (re.compile(rf"\bthe week of ({'|'.join(_MONTHS)}) (\d{{1,2}})(?: in the ({_PART_RE}))?"),
+     lambda m: f"la semana del {m.group(2)} de {_MONTHS[m.group(1)]}"
+     + (f" {_PARTS[m.group(3)]}" if m.group(3) else "")),
+    (re.compile(rf"\bin the ({_PART_RE})\b"), lambda m: _PARTS[m.group(1)]),
+    (re.compile(r"\blater that day\b"), lambda _m: "más tarde ese mismo día"),
+    (re.compile(r"\bat that time\b"), lambda _m: "a esa hora"),
+)
+
+
+def spanish_asked(text: str) -> str:
+    """The scheduler's "what you asked for" phrase inside a Spanish prompt, in Spanish."""
+    for pattern, said in _ASKED:
+        text = pattern.sub(said, text)
+    return text
+
+
 def spanish_dates(text: str) -> str:
     """English-spelled dates and times inside a Spanish prompt, said in Spanish:
     "Tuesday, March 10 at 2:30 PM with Dr. Ruiz" -> "martes 10 de marzo a las 2:30 de la
-    tarde con Dr. Ruiz"."""
+    tarde con Dr. Ruiz"; what the caller asked for too ("on Thursday afternoon" -> "el
+    jueves por la tarde")."""
+    text = spanish_asked(text)
     out = _DAY.sub(lambda m: f"{_DAYS[m.group(1)]} {m.group(3)} de {_MONTHS[m.group(2)]}", text)
     out = re.sub(rf"(\d de (?:{'|'.join(_MONTHS.values())})) at ", r"\1 a las ", out)
     if out == text and not _TIME.search(text):

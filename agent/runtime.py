@@ -23,10 +23,13 @@ from agent import MIGRATIONS
 from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.i18n import load_overlays
 from agent.memory import PostgresMemoryStore
+from agent.memory import retained_tables as memory_tables
 from agent.scheduling.feed_apply import FeedCalendar
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
 from agent.scheduling.prescriptions import PostgresRefillDesk, prescriptions_from
+from agent.sms import WORKFLOW as SMS_WORKFLOW
+from agent.sms import AddressTexter, TextReminders, records_patient_facts
 from agent.speech import (
     EndpointConfig,
     PromptCache,
@@ -51,9 +54,10 @@ from carrier.plugin import (
     CallHandler,
     CallOutcome,
     ScheduleFeed,
+    TextPort,
 )
 from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
-from carrier.settings import Settings
+from carrier.settings import Settings, SpeechSettings
 
 log = logging.getLogger("agent.runtime")
 
@@ -87,6 +91,7 @@ class VoiceAgent:
     def __init__(self) -> None:
         self.runtime: AgentRuntime | None = None
         self.migrations: Path | None = MIGRATIONS
+        self.retained_tables = memory_tables  # carrier.plugin.RetainsText
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
         self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of
@@ -118,6 +123,20 @@ class VoiceAgent:
             routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
             queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio)
         self.handler = handler_for(self.runtime)
+
+    def texts(self, port: TextPort, reminder_template: str) -> TextReminders:
+        """``carrier.plugin.TextApplication``: replies to reminder texts run the SMS
+        workflow; "text me the address" on a call sends the text through ``port``."""
+        rt = self.runtime
+        if rt is None:
+            raise RuntimeError("the agent is not started")
+        rt.texter = AddressTexter(rt.memory, port.send_requested, clinic=rt.clinic.name,
+                                  address=rt.clinic.address_line, channel="voice",
+                                  workflow="call")
+        return TextReminders(rt.workflows[SMS_WORKFLOW], rt.calendar, rt.memory,
+                             clinic=rt.clinic, patient_facts=records_patient_facts(rt.records),
+                             send=port.send_to_patient, reply=port.reply,
+                             template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC))
 
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime
@@ -158,19 +177,24 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
                                           "espeak-ng-" + SPANISH_VOICE))
         await tts_es.start()
     sp = settings.speech
-    endpoint = EndpointConfig(aggressiveness=sp.vad_aggressiveness, hangover_ms=sp.hangover_ms,
-                              min_speech_ms=sp.min_speech_ms,
-                              max_utterance_ms=sp.max_utterance_ms)
+    endpoint = endpoint_config(sp)
     streaming = StreamingConfig(pause_ms=sp.early_pause_ms,
                                 complete_hangover_ms=sp.complete_hangover_ms)
     return AgentRuntime(
         endpoint=endpoint, streaming=streaming, records=records, stt=stt, tts=tts,
         workflows=workflows, clinic=clinic,
-        calendar=calendar, memory=PostgresMemoryStore(records.pool),
+        calendar=calendar, memory=PostgresMemoryStore(records.pool, keys=records.keys),
         routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
         queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio,
         tts_es=tts_es, overlays=load_overlays(cdir / "workflows" / "es"),
     )
+
+
+def endpoint_config(sp: SpeechSettings) -> EndpointConfig:
+    """The endpointer's settings from ``speech``: the VAD engine and the turn timings."""
+    return EndpointConfig(vad=sp.vad, aggressiveness=sp.vad_aggressiveness,
+                          hangover_ms=sp.hangover_ms, min_speech_ms=sp.min_speech_ms,
+                          max_utterance_ms=sp.max_utterance_ms)
 
 
 async def teardown(rt: AgentRuntime) -> None:

@@ -43,6 +43,15 @@ from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from carrier import metrics
 
 FRAME_S = 0.02
+# The opt-out key in every state (``agent.workflow.loader.RESERVED_KEYS``): acted on the
+# moment it is pressed, not when the prompt playing ends.
+OPT_OUT_KEY = "9"
+# An answer begun before the no-input time is waited for: while the caller speaks, and
+# for ANSWER_GRACE_S after they stop (its transcription may still be running on a busy
+# machine), at most ANSWER_MAX_S beyond the no-input time.
+ANSWER_GRACE_S = 5.0
+ANSWER_MAX_S = 15.0
+ANSWER_STEP_S = 0.25
 log = logging.getLogger("agent.voice")
 
 
@@ -140,6 +149,8 @@ class VoiceIO:
         self.timings: list[TurnTiming] = []
         self.barge_ins: list[BargeIn] = []
         self._dtmf: asyncio.Queue[str] = asyncio.Queue(maxsize=32)
+        self._opt_out_waiting = False  # a 9 pressed and not yet taken by a turn
+        self._answered_until = -1.0  # media time: the end of the last turn taken
         self._frames = 0
         self._speech_started_at: float | None = None  # media clock, current speech
         self._prompt_started_media = 0.0
@@ -184,7 +195,12 @@ class VoiceIO:
 
     def pending_key(self) -> str | None:
         """A key pressed and not yet taken by a turn (read once the caller has gone)."""
-        return None if self._dtmf.empty() else self._dtmf.get_nowait()
+        return None if self._dtmf.empty() else self._taken(self._dtmf.get_nowait())
+
+    def _taken(self, key: str) -> str:
+        if key == OPT_OUT_KEY:
+            self._opt_out_waiting = False
+        return key
 
     @property
     def caller_speaking(self) -> bool:
@@ -209,6 +225,11 @@ class VoiceIO:
             digit = getattr(event, "digit", None) or getattr(event, "key", None)
             if digit and not self._dtmf.full():
                 self._dtmf.put_nowait(str(digit))
+                if str(digit) == OPT_OUT_KEY:
+                    # Whatever plays stops now, and no prompt starts before a turn has
+                    # taken the key (the engine then records the opt-out and says goodbye).
+                    self._opt_out_waiting = True
+                    self.media.cancel_playback()
 
     # ---- speaking -------------------------------------------------------------------
 
@@ -217,6 +238,8 @@ class VoiceIO:
         """Play ``text`` (in ``voice``, by default the call's); returns False when the
         caller barged in and cut it short. A prompt that may carry PHI (the default) is
         cached in memory only."""
+        if self._opt_out_waiting:
+            return False  # not said: the caller has pressed the opt-out key
         tts = voice or self.tts
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
@@ -270,24 +293,41 @@ class VoiceIO:
 
             self.transcriber.expect(hints, complete)
             if not self._dtmf.empty():
-                key = self._dtmf.get_nowait()
+                key = self._taken(self._dtmf.get_nowait())
                 if key in expected.dtmf or key in "09":
                     return Dtmf(key)
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
                          wait_s=self._listen_timeout())
+        waited = 0.0
+        while won is None and waited < ANSWER_MAX_S and self._answer_pending():
+            # The caller answered in time; the turn is still being spoken or transcribed
+            # (before: NoInput, and the late turn was dropped as older than the re-prompt).
+            won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
+                             wait_s=ANSWER_STEP_S)
+            waited += ANSWER_STEP_S
         if won is None:
             return NoInput()
         what, value = won
         if what == "key":
-            return Dtmf(value)
+            return Dtmf(self._taken(value))
         turn: TurnResult = value
+        self._answered_until = max(self._answered_until, turn.end)
         self.heard_language = turn.language
         self.transcript.turns.append(("caller", turn.text))
         return Utterance(turn.text)
 
     def _listen_timeout(self) -> float:
-        # While the caller is mid-sentence, wait for them to finish.
-        return self.no_input_s
+        return self.no_input_s  # then _answer_pending() decides whether to wait on
+
+    def _answer_pending(self) -> bool:
+        """The caller is speaking, or spoke after the last turn taken and stopped less
+        than ``ANSWER_GRACE_S`` ago (that turn's transcription may still be running)."""
+        if self.caller_speaking:
+            return True
+        started = self._speech_started_at
+        ended = self.transcriber.endpointer.last_voiced_end
+        return (started is not None and started > self._answered_until
+                and self.media_now - ended < ANSWER_GRACE_S)
 
     async def _next_turn(self) -> TurnResult:
         while True:

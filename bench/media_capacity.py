@@ -1,7 +1,7 @@
 """Media capacity of the gateway with SIPp as the caller: concurrent G.711 calls and set-up rate.
 
     .venv/bin/python bench/media_capacity.py [--calls 50,100,200,300,400,500]
-        [--hold 20] [--cps 25,50,100,150,200,300] [--cps-seconds 5]
+        [--hold 20] [--cps 25,50,100,150,200,300] [--cps-seconds 5] [--workers 1]
 
 The gateway (``carrier.gateway.Gateway``: our SIP stack and ``MediaSession``) runs in its
 own process, started by this script, so its CPU time is counted apart from SIPp's. Its
@@ -14,10 +14,15 @@ encode, paced send, RTCP).
    counters are read at the start and the end of a ``--hold`` second window: late or
    skipped send ticks (the pacer), inbound loss and concealed frames (its receivers), and
    its process CPU time. A step passes with under 0.1% late+lost+concealed frames, no
-   failed SIPp call and the gateway under 95% of one core.
+   failed SIPp call and every gateway process under 95% of one core.
 2. Set-up rate: SIPp (``bench/sipp/capacity_cps.xml``) places 1 s calls at each ``-r``
    rate for ``--cps-seconds``; the answer is the highest rate with no failed call that
    SIPp actually reached.
+
+``--workers N`` (N > 1) starts N gateway processes and Debian's Kamailio in front of them
+with the shipped ``deploy/kamailio/kamailio.cfg`` (``bench/_kamailio.py``): the whole
+machine's capacity, with every process's CPU counted (gateways, Kamailio, SIPp). SIPp,
+the load generator, runs on the same machine unpinned and shares its cores.
 
 Everything is on 127.0.0.1; every SIPp run has a global ``-timeout`` and every wait is
 bounded, so the script stops by itself (about 5-8 minutes with the defaults).
@@ -45,6 +50,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import hardware, load, machine_busy, process_cpu
+from bench._kamailio import Kamailio, pick_ports
 
 REPO = Path(__file__).resolve().parents[1]
 SIPP_DIR = REPO / "bench" / "sipp"
@@ -64,7 +70,7 @@ SETUP_LIMIT_MS = 500  # a rate is held only if no second's mean INVITE->200 exce
 # --- the gateway process -------------------------------------------------------------------
 
 
-async def serve_gateway() -> None:
+async def serve_gateway(port: int = 0) -> None:
     """Run a Gateway whose handler echoes; answer ``snap``/``quit`` lines on stdin."""
     import logging  # noqa: PLC0415
 
@@ -115,7 +121,7 @@ async def serve_gateway() -> None:
         max_concurrent_calls=100_000,  # the bench finds the limits; the policy must not
         calls_per_second=100_000.0,
     )
-    config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
+    config = EndpointConfig(udp=("127.0.0.1", port), tcp=None, tls=None)
     gw = Gateway(Settings(sip=sip, trunks=(trunk,)), handler=echo, endpoint_config=config)
     await gw.start()
     loop = asyncio.get_running_loop()
@@ -171,9 +177,10 @@ def udp_drops(port: int) -> int:
 class GatewayProcess:
     """The gateway child: one JSON line per ``snap``."""
 
-    def __init__(self, nice: int = 0) -> None:
+    def __init__(self, nice: int = 0, port: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "--gateway-nice", str(nice)],
+            [sys.executable, __file__, "--serve", "--gateway-nice", str(nice),
+             "--serve-port", str(port)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -204,6 +211,38 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+class GatewayPool:
+    """``workers`` gateway processes; with more than one, Kamailio in front dispatches.
+
+    ``snap`` sums the processes' counters (``cpu``: their CPU seconds together; ``cores``:
+    each one's); ``port`` is where SIPp sends (the one gateway, or Kamailio)."""
+
+    def __init__(self, workers: int, nice: int, workdir: Path) -> None:
+        self.kamailio: Kamailio | None = None
+        if workers == 1:
+            self.gateways = [GatewayProcess(nice)]
+            self.port = self.gateways[0].port
+            return
+        ports = pick_ports(workers + 1)
+        self.gateways = [GatewayProcess(nice, port) for port in ports[1:]]
+        self.kamailio = Kamailio(workdir, ports[0], ports[1:])
+        self.port = ports[0]
+
+    def snap(self) -> dict[str, Any]:
+        snaps = [g.snap() for g in self.gateways]
+        total: dict[str, Any] = {k: sum(s[k] for s in snaps) for k in snaps[0]}
+        total["t"] = sum(s["t"] for s in snaps) / len(snaps)
+        total["cpus"] = [s["cpu"] for s in snaps]
+        total["kamailio"] = self.kamailio.cpu() if self.kamailio else 0.0
+        return total
+
+    def close(self) -> None:
+        if self.kamailio is not None:
+            self.kamailio.close()
+        for g in self.gateways:
+            g.close()
 
 
 # --- SIPp ----------------------------------------------------------------------------------
@@ -335,7 +374,7 @@ def wait_sipp(proc: subprocess.Popen[bytes], timeout: float) -> int:
 # --- the two measurements ------------------------------------------------------------------
 
 
-def concurrency_step(gw: GatewayProcess, calls: int, hold: float) -> dict[str, Any]:
+def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]:
     ramp = calls / SETUP_RATE
     settle = 2.0
     hold_ms = int((ramp + settle + hold + 3.0) * 1000)  # every call spans the window
@@ -368,27 +407,33 @@ def concurrency_step(gw: GatewayProcess, calls: int, hold: float) -> dict[str, A
         code = wait_sipp(proc, hold_ms / 1000 + ramp + 60)
         counts = sipp_counts(workdir)
         errors = (workdir / "stderr.txt").read_text(errors="replace")
-    d = {k: after[k] - before[k] for k in (*COUNTERS, "cpu", "wait", "t")}
+    d = {k: after[k] - before[k] for k in (*COUNTERS, "cpu", "wait", "t", "kamailio")}
     ticks = max(1, d["packets_sent"] + d["skipped_ticks"])
     inbound = max(1, d["packets_received"] + d["packets_lost"])
     late = (d["late_ticks"] + d["skipped_ticks"]) / ticks
     lost = d["packets_lost"] / inbound
     concealed = d["concealed_frames"] / max(1, after["active"] * d["t"] / 0.02)
     core = d["cpu"] / d["t"]
+    # the busiest gateway process: each one is one asyncio loop, at most one core
+    core_max = max(a - b for a, b in zip(after["cpus"], before["cpus"], strict=True)) / d["t"]
+    sipp_core = (sipp_cpu1 - sipp_cpu0) / d["t"]
     failed = int(counts["failed"]) + (calls - int(counts["ok"]) if code != 0 else 0)
-    ok = up == calls and failed == 0 and late + lost + concealed < 0.001 and core < 0.95
+    ok = up == calls and failed == 0 and late + lost + concealed < 0.001 and core_max < 0.95
     return {
         "calls": calls,
         "up": up,
         "held": min(before["active"], after["active"]),
         "core": core,
+        "core_max": core_max,
+        "kamailio": d["kamailio"] / d["t"],
+        "all": core + d["kamailio"] / d["t"] + sipp_core,
         "us_per_call": d["cpu"] / max(1, after["active"]) / d["t"] * 1e6,
         "late": late,
         "lost": lost,
         "concealed": concealed,
         "rx_pps": d["packets_received"] / d["t"],
         "wait": d["wait"] / d["t"],
-        "sipp_core": (sipp_cpu1 - sipp_cpu0) / d["t"],
+        "sipp_core": sipp_core,
         "machine": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
         "failed": failed,
         "sipp_exit": code,
@@ -403,7 +448,7 @@ def concurrency_step(gw: GatewayProcess, calls: int, hold: float) -> dict[str, A
     }
 
 
-def rate_step(gw: GatewayProcess, rate: float, seconds: float) -> dict[str, Any]:
+def rate_step(gw: GatewayPool, rate: float, seconds: float) -> dict[str, Any]:
     calls = int(rate * seconds)
     with tempfile.TemporaryDirectory(prefix="capacity-cps-") as tmp:
         workdir = Path(tmp)
@@ -465,29 +510,45 @@ def main() -> int:
         help="niceness of the gateway process (negative needs root): on a shared machine, "
         "-10 approximates a core of its own",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="gateway processes; above 1, Kamailio (deploy/kamailio) dispatches to them",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         if args.gateway_nice:
             os.nice(args.gateway_nice)
-        asyncio.run(serve_gateway())
+        asyncio.run(serve_gateway(args.serve_port))
         return 0
     if shutil.which("sipp") is None:
         print("sipp not installed (apt-get install sip-tester)")
         return 2
     print(f"hardware: {hardware()}")
     print(f"machine at start: {load()} (shared with other work)")
-    print("gateway: own process, one asyncio loop (one core at most); handler echoes audio")
+    print(
+        f"gateways: {args.workers} process(es), each one asyncio loop (one core at most); "
+        "the handler echoes audio"
+        + ("; Kamailio dispatches calls round robin (deploy/kamailio/kamailio.cfg), RTP "
+           "goes to the gateways directly" if args.workers > 1 else "")
+    )
+    print("load generator: SIPp on the same machine, not pinned, sharing its cores; its CPU "
+          "and Kamailio's are counted in all %")
     best = 0
     best_row: dict[str, Any] | None = None
     misses = 0
-    gw = GatewayProcess(args.gateway_nice)
+    workdir = Path(tempfile.mkdtemp(prefix="capacity-pool-"))
+    gw = GatewayPool(args.workers, args.gateway_nice, workdir)
     print(f"gateway niceness: {args.gateway_nice}")
     print(
-        "columns: core % = gateway process CPU / wall; wait % = time its loop was runnable "
-        "but waiting for a CPU (others' load); sipp % = SIPp's CPU; box % = all CPUs busy; "
-        "setup ms = worst 1 s mean INVITE->200 at SIPp; drops = SIP datagrams the kernel "
-        "dropped at the gateway's socket"
+        "columns: core % = CPU of the gateway processes together / wall (max: the busiest "
+        "one); kam % = Kamailio's CPU; all % = gateways + Kamailio + SIPp; wait % = time "
+        "the loops were runnable but waiting for a CPU (others' load); sipp % = SIPp's "
+        "CPU; box % = all CPUs busy; setup ms = worst 1 s mean INVITE->200 at SIPp; "
+        "drops = SIP datagrams the kernel dropped at the port SIPp sends to"
     )
     try:
         print(
@@ -495,7 +556,8 @@ def main() -> int:
             f"{args.hold:.0f} s window once all are up"
         )
         print(
-            f"{'calls':>6} {'up':>5} {'core %':>7} {'us/call/s':>10} {'late %':>7} "
+            f"{'calls':>6} {'up':>5} {'core %':>7} {'max %':>6} {'kam %':>5} {'all %':>6} "
+            f"{'us/call/s':>10} {'late %':>7} "
             f"{'lost %':>7} {'conceal %':>9} {'rx pkt/s':>9} {'failed':>6} {'wait %':>6} "
             f"{'sipp %':>6} {'box %':>5}  verdict  load"
         )
@@ -503,6 +565,7 @@ def main() -> int:
             r = concurrency_step(gw, calls, args.hold)
             print(
                 f"{r['calls']:>6} {r['up']:>5} {r['core'] * 100:>7.1f} "
+                f"{r['core_max'] * 100:>6.1f} {r['kamailio'] * 100:>5.1f} {r['all'] * 100:>6.1f} "
                 f"{r['us_per_call']:>10.0f} {r['late'] * 100:>7.3f} {r['lost'] * 100:>7.3f} "
                 f"{r['concealed'] * 100:>9.3f} {r['rx_pps']:>9.0f} {r['failed']:>6} "
                 f"{r['wait'] * 100:>6.1f} {r['sipp_core'] * 100:>6.1f} {r['machine'] * 100:>5.0f}  "
@@ -515,7 +578,7 @@ def main() -> int:
                 best, best_row, misses = calls, r, 0
                 continue
             misses += 1  # one miss may be a neighbour's burst on this shared machine
-            if misses == 2 or r["failed"] or r["core"] >= 0.95:
+            if misses == 2 or r["failed"] or r["core_max"] >= 0.95:
                 break
         print("\n2. call set-up rate: 1 s calls (INVITE/200/ACK ... BYE/200) at SIPp -r")
         print(
@@ -541,15 +604,21 @@ def main() -> int:
             best_rate, best_rate_load = rate, c["load"]
     finally:
         gw.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     print("\nsummary")
     print(f"hardware: {hardware()}")
     if best_row is not None:
         per_core = best / max(best_row["core"], 1e-6)
         print(
             f"most concurrent G.711 calls with <0.1% late or lost frames: {best} "
-            f"(gateway at {best_row['core'] * 100:.0f}% of one core, "
-            f"{best_row['us_per_call']:.0f} us CPU per call per second; "
-            f"{best_row['load']})"
+            f"with {args.workers} gateway process(es) (together {best_row['core'] * 100:.0f}% "
+            f"of one core, the busiest {best_row['core_max'] * 100:.0f}%; "
+            f"{best_row['us_per_call']:.0f} us CPU per call per second; {best_row['load']})"
+        )
+        cores = len(os.sched_getaffinity(0))
+        print(
+            f"every process counted (gateways + Kamailio + SIPp): {best_row['all'] * 100:.0f}% "
+            f"of one core, of the machine's {cores * 100}%"
         )
         print(
             f"CPU per call: {best_row['us_per_call'] / 1e4:.2f}% of a core "

@@ -63,13 +63,14 @@ from carrier.health import (
 )
 from carrier.health import writers_check as records_writers_check
 from carrier.metrics import Level
-from carrier.plugin import Application
+from carrier.plugin import Application, RetainsText
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
 from carrier.records.embedded import open_database
 from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
+from carrier.sms.wiring import run_sms
 from carrier.stir_setup import build_stir
 from carrier.trunk_links import TrunkLinks, trunk_uri
 from carrier.upkeep import retention_loop
@@ -187,7 +188,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
             if stir is not None:
                 exits.push_async_callback(stir.close)
             gateway = Gateway(settings, handler=app.handler, audit=records.audit,
-                              stir=stir.context if stir else None)
+                              stir=stir.context if stir else None, cdr=records.record_cdr)
             if sip:
                 await gateway.start()
                 exits.push_async_callback(gateway.close)
@@ -258,11 +259,15 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
         tasks.create_task(gateway.trunks.probe_loop(lambda n: probe_trunk(gateway, n), stop))
         tasks.create_task(stack.links.keepalive_loop(lambda u: _options(gateway, u), stop))
         tasks.create_task(_ping_database(stack, stop))
-        tasks.create_task(retention_loop(stack.records, settings, stop))
+        app = stack.application
+        texts = app.retained_tables if isinstance(app, RetainsText) else ()
+        tasks.create_task(retention_loop(stack.records, settings, stop, text_tables=texts))
         if dialer and settings.dialer.enabled:
             tasks.create_task(stack.dialer.run(dialer_stop or stop))
         if stack.feeds is not None:
             tasks.create_task(stack.feeds.run(stop))
+        if settings.sms.enabled:
+            tasks.create_task(run_sms(settings, stack.records, stack.application, stop))
         await stop.wait()
 
 

@@ -100,6 +100,10 @@ class DialRequest:
     """The number the call was diverted from, signed in a ``div`` PASSporT."""
     clearance: Clearance | None = None
     """The gate's (or the operator-test list's) yes; without it nothing is dialled."""
+    gate_ref: str | None = None
+    """The gate decision's audit entry id (``dial.decision``), kept in the call's CDR."""
+    consent_ref: str | None = None
+    """The consent the gate relied on, if it names one (kept in the CDR)."""
 
     def __post_init__(self) -> None:
         if self.max_duration_s is not None and not self.max_duration_s > 0:

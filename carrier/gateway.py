@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import datetime as dt
 import logging
 import os
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from carrier import logs, metrics, outbound
@@ -40,6 +38,24 @@ from carrier.call import (
     DialRequest,
     Direction,
 )
+from carrier.cdr_points import (
+    CallFacts,
+    CdrSink,
+    CdrWriter,
+    dial_failure_detail,
+    live_detail,
+    refused_detail,
+    summary_detail,
+    utcnow,
+)
+from carrier.gateway_parts import (
+    GatewayStats,
+    StirContext,
+    as_context,
+    mask,
+    tn_of,
+)
+from carrier.gateway_parts import endpoint_config as endpoint_config_of
 from carrier.live_call import LiveCall
 from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext, CallHandler, CallOutcome
@@ -56,51 +72,16 @@ from carrier.sip.events import (
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.refusal import RefusalSummary
 from carrier.sip.sdp import SdpError
-from carrier.tls_files import tls_files
 from carrier.trunk_service import Placed, TrunkSlots
 from carrier.trunks import TrunkPool
+
+__all__ = ["Gateway", "GatewayStats", "StirContext", "mask", "tn_of"]
 
 log = logging.getLogger("carrier.gateway")
 
 Audit = Callable[[str, str, tuple[str, object], str, Mapping[str, Any]], Awaitable[object]]
 TRANSFER_RING_S = 15.0  # how long a warm transfer lets the human's phone ring
 LIMIT_GRACE_S = 5.0  # a handler's time to finish on its own after the length limit ended the call
-_TN = re.compile(r"^\+?(\d{4,15})$")
-
-
-def tn_of(uri_user: str | None) -> str:
-    """E.164 (with +) from a URI user part, or the user part as it is."""
-    if not uri_user:
-        return ""
-    m = _TN.match(uri_user.split(";")[0])
-    return f"+{m.group(1)}" if m else uri_user
-
-
-def mask(number: str) -> str:
-    """Numbers in logs keep only their last two digits (STYLE.md practice 11)."""
-    return f"***{number[-2:]}" if len(number) > 2 else "***"
-
-
-@dataclass
-class StirContext:
-    """What the gateway needs to sign and verify; built by the app from settings."""
-
-    signer: Any | None
-    verifier: Any | None
-    fetcher: Any | None
-    own_numbers: frozenset[str] = frozenset()
-    customer_numbers: frozenset[str] = frozenset()
-    rcd_names: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class GatewayStats:
-    inbound: int = 0
-    outbound: int = 0
-    active: int = 0
-    stir_failed: int = 0
-
-
 class Gateway:
     def __init__(
         self,
@@ -111,8 +92,10 @@ class Gateway:
         audit: Audit | None = None,
         stir: StirContext | None = None,
         endpoint_config: EndpointConfig | None = None,
+        cdr: CdrSink | None = None,
     ) -> None:
         self.settings = settings
+        self.cdr = CdrWriter(cdr)  # every call's CDR, however it ends (carrier.cdr_points)
         self.handler = handler
         self.context: Mapping[str, Any] = dict(context or {})
         """Application values handed to every call as ``CallContext.extra``."""
@@ -121,7 +104,7 @@ class Gateway:
         self.stir = stir
         self.stats = GatewayStats()
         sip = settings.sip
-        cfg = endpoint_config or _endpoint_config(settings)
+        cfg = endpoint_config or endpoint_config_of(settings)
         # Toll-fraud protection: an INVITE must come from one trunk's networks (403 and
         # an audit entry otherwise); the gateway-wide and per-trunk limits give 503.
         acl = sorted({net for t in settings.trunks for net in t.acl}) if settings.trunks else None
@@ -153,6 +136,8 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for live in list(self._calls.values()):  # dialled and never run, or still running
             await live.end("gateway-closed")
+            if not live.started:  # a running call's CDR is written as its run ends
+                await self.cdr.write(live_detail(live, None, utcnow()))
         self._calls.clear()
         await self.endpoint.close()  # reports the refusals still counted
         await asyncio.gather(*self._refusal_audits, return_exceptions=True)
@@ -176,6 +161,9 @@ class Gateway:
         """One audit row per source, rule and window, carrying the count (issue 11 item 6).
         The source address is the record, not a detail: nothing from the refused
         packet itself (Call-ID, headers) is stored."""
+        self._refusal_audits.add(task := asyncio.get_running_loop().create_task(
+            self.cdr.write(summary_detail(summary, utcnow()))))
+        task.add_done_callback(self._refusal_audits.discard)
         audit = self._audit
         if audit is None:
             return
@@ -219,7 +207,7 @@ class Gateway:
         return result
 
     async def _on_invite(self, sipcall: SipCall) -> None:
-        started = time.monotonic()
+        started, begun = time.monotonic(), utcnow()
         logs.CALL_ID.set(sipcall.call_id)  # this task and the call's tasks log it
         metrics.call_attempt("inbound")
         req = sipcall.request
@@ -236,6 +224,11 @@ class Gateway:
                 metrics.call_failed("inbound", verification.sip_code)
                 sipcall.reject(verification.sip_code, reason=verification.reason,
                                headers=(("Reason", verification.reason_header or ""),))
+                await self.cdr.write(refused_detail(
+                    sipcall.call_id, started=begun, status=verification.sip_code,
+                    cause="refused", from_number=from_tn, to_number=to_tn,
+                    trunk=trunk.name if trunk else None, attestation=verification.attest,
+                    verstat=verification.verstat, outcome="refused.stir"))
                 return
             if verification.reason_header:
                 extra = (("Reason", verification.reason_header),)
@@ -248,34 +241,42 @@ class Gateway:
             attestation=verification.attest if verification else None,
         )
         leg = await self._open_leg(trunk.srtp if trunk else "optional")
+        facts = CallFacts(started_at=begun, from_number=from_tn, to_number=to_tn,
+                          trunk=trunk.name if trunk else None, attestation=caller.attestation,
+                          verstat=caller.verstat)
         try:
-            live = await self._answer(sipcall, leg, caller, to_tn, headers=extra,
-                                      trunk=trunk.name if trunk else None)
+            live = await self._answer(sipcall, leg, caller, to_tn, headers=extra, facts=facts)
         except BaseException:  # cancelled while waiting for the ACK: the ports are freed
             await leg.close()
             raise
-        if live is None:
+        if not isinstance(live, LiveCall):
             metrics.call_failed("inbound", None)
             await leg.close()
+            status, cause = live
+            await self.cdr.write(refused_detail(
+                sipcall.call_id, started=begun, status=status, cause=cause,
+                from_number=from_tn, to_number=to_tn, trunk=facts.trunk,
+                attestation=caller.attestation, verstat=caller.verstat, outcome=cause))
             return
         metrics.call_up("inbound", time.monotonic() - started)
         self.stats.inbound += 1
         await self._run(live)
 
     async def _answer(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str, *,
-                      headers: tuple[tuple[str, str], ...], trunk: str | None
-                      ) -> LiveCall | None:
-        """200 OK with the leg's answer, then the ACK; None when refused or never ACKed."""
+                      headers: tuple[tuple[str, str], ...], facts: CallFacts
+                      ) -> LiveCall | tuple[int, str]:
+        """200 OK with the leg's answer, then the ACK; when refused or never ACKed, the
+        final status and the CDR's hangup cause instead."""
         try:
             answer = leg.answer(sipcall.remote_sdp)
         except SdpError as exc:
             with contextlib.suppress(LocalProtocolError):  # cancelled meanwhile
                 sipcall.reject(exc.status_code, reason=str(exc))
-            return None
+            return exc.status_code, "refused"
         try:
             sipcall.answer(answer, headers=headers)
         except LocalProtocolError:  # CANCEL or BYE came while the media was set up
-            return None
+            return 487, "cancelled"
         # Without an ACK the session ends itself 64*T1 after the 2xx (BYE sent,
         # CallEnded "ack-timeout", RFC 3261 13.3.1.4); a BYE may end it first. Only a
         # confirmed call runs a conversation.
@@ -286,22 +287,29 @@ class Gateway:
         if settled is None:
             sipcall.hangup()
         if not isinstance(settled, CallConfirmed):
-            return None
-        context = CallContext(direction=Direction.INBOUND, trunk=trunk, extra=self.context)
-        return self._live(sipcall, leg, caller, called, context)
+            ended = settled.reason if isinstance(settled, CallEnded) else "ack-timeout"
+            return 200, "ack_timeout" if ended == "ack-timeout" else "cancelled"
+        facts.answered_at = utcnow()
+        context = CallContext(direction=Direction.INBOUND, trunk=facts.trunk,
+                              extra=self.context)
+        return self._live(sipcall, leg, caller, called, context, facts=facts)
 
     async def _open_leg(self, srtp: str) -> MediaLeg:
         sip = self.settings.sip
         return await MediaLeg.open(sip.bind_host, srtp=srtp, port_range=sip.rtp_port_range)
 
     def _live(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str,
-              context: CallContext) -> LiveCall:
+              context: CallContext, *, facts: CallFacts) -> LiveCall:
         def refer(target: str) -> None:
             self.endpoint.act(lambda now: sipcall.session.refer(target, now))
 
+        async def finished(ended: LiveCall, outcome: CallOutcome | None) -> None:
+            await self.cdr.write(live_detail(ended, outcome, utcnow()))
+
         live = LiveCall(sipcall, leg, direction=context.direction, caller=caller,
                         called=called, context=context, audit=self.audit, refer=refer,
-                        consult=self._consult)
+                        consult=self._consult, facts=facts)
+        live.finished = finished
         self._calls[live.call.call_id] = live
         return live
 
@@ -381,9 +389,16 @@ class Gateway:
 
     async def place(self, req: DialRequest) -> Placed[Call | DialFailure]:
         """Every outbound call, through :func:`carrier.outbound.place` (clearance, trunk
-        slot, failover); an answered call keeps its slot until ``run_outbound`` ends."""
-        return await outbound.place(req, self.trunks, lambda r, name: self._dial_on(
+        slot, failover); an answered call keeps its slot until ``run_outbound`` ends.
+        A request nothing was sent for (refused, no trunk up) has its CDR under its origid."""
+        begun = utcnow()
+        placed = await outbound.place(req, self.trunks, lambda r, name: self._dial_on(
             r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers)
+        result = outbound.result_of(placed, req)
+        if isinstance(result, DialFailure) and placed.trunk is None and not placed.down:
+            await self.cdr.write(dial_failure_detail(req, result, call_id=req.origid,
+                                                     started=begun, attestation=None))
+        return placed
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
         leg = await self._open_leg(trunk.srtp)
@@ -395,7 +410,19 @@ class Gateway:
 
     async def _place(self, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg
                      ) -> Call | DialFailure:
-        started = time.monotonic()
+        """One INVITE on one trunk; its CDR when it fails (an answered call's at its end)."""
+        started, begun = time.monotonic(), utcnow()
+        sent: list[str] = []  # the INVITE's Call-ID, once sent
+        result = await self._invite(req, trunk, leg, started=started, begun=begun, sent=sent)
+        if isinstance(result, DialFailure):
+            await self.cdr.write(dial_failure_detail(
+                req, result, call_id=sent[0] if sent else req.origid, started=begun,
+                attestation=self.attestation(req.from_number) if self.stir else None))
+        return result
+
+    async def _invite(self, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg, *,
+                      started: float, begun: dt.datetime, sent: list[str]
+                      ) -> Call | DialFailure:
         metrics.call_attempt("outbound")
         offer = leg.offer()
         headers = self._identity_headers(req)
@@ -409,6 +436,7 @@ class Gateway:
         sipcall = self.endpoint.invite(target, sdp=offer,
                                        from_user=req.from_number, headers=tuple(headers),
                                        credentials=creds)
+        sent.append(sipcall.call_id)
         await self.audit("stir.sign", sipcall.call_id, self.attestation(req.from_number),
                          {"origid": req.origid, "identities": sum(
                              1 for h in headers if h[0] == "Identity"), "trunk": trunk.name})
@@ -439,7 +467,11 @@ class Gateway:
             direction=Direction.OUTBOUND, trunk=trunk.name, patient_id=req.patient_id,
             purpose=req.purpose, appointment_id=req.appointment_id,
             max_duration_s=req.max_duration_s, origid=req.origid, extra=self.context)
-        live = self._live(sipcall, leg, CallerInfo(number=req.to), req.to, context)
+        facts = CallFacts(started_at=begun, from_number=req.from_number, to_number=req.to,
+                          trunk=trunk.name, answered_at=utcnow(),
+                          attestation=self.attestation(req.from_number) if self.stir else None,
+                          gate_ref=req.gate_ref, consent_ref=req.consent_ref)
+        live = self._live(sipcall, leg, CallerInfo(number=req.to), req.to, context, facts=facts)
         return live.call
 
     async def run_outbound(self, call: Call,
@@ -459,32 +491,9 @@ class Gateway:
         token = logs.CALL_ID.set(call.call_id)  # reset below: the dialer's task goes on
         try:
             if context is not None:
-                call.context = _as_context(call.context, context)
+                call.context = as_context(call.context, context)
             return await self._run(live)
         finally:
             logs.CALL_ID.reset(token)
             if trunk is not None:
                 self.trunks.release(trunk)  # the slot `place` kept for the call
-
-
-def _as_context(base: CallContext, given: CallContext | Mapping[str, Any]) -> CallContext:
-    if isinstance(given, CallContext):
-        return given
-    typed = {"patient_id", "purpose", "appointment_id", "max_duration_s", "origid", "trunk"}
-    values = {k: v for k, v in given.items() if k in typed and v is not None}
-    if "max_duration_s" in values:
-        values["max_duration_s"] = float(values["max_duration_s"])
-    extra = {**base.extra, **{k: v for k, v in given.items()
-                              if k not in typed and k != "direction"}}
-    return dataclasses.replace(base, **values, extra=extra)
-
-
-def _endpoint_config(settings: Settings) -> EndpointConfig:
-    sip = settings.sip
-    tls = tls_files(settings)  # a self-signed certificate on loopback when none is set
-    return EndpointConfig(
-        udp=(sip.bind_host, sip.udp_port), tcp=(sip.bind_host, sip.tcp_port),
-        tls=(sip.bind_host, sip.tls_port) if tls and sip.tls_port is not None else None,
-        tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None,
-        session_expires=sip.session_expires_s,
-    )

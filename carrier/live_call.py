@@ -31,6 +31,7 @@ from carrier.call import (
     DialFailure,
     Direction,
 )
+from carrier.cdr_points import CallFacts, utcnow
 from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext, CallHandler, CallOutcome, OutcomeKind
 from carrier.sip.errors import LocalProtocolError
@@ -55,14 +56,18 @@ Refer = Callable[[str], None]
 """Sends a REFER for a blind transfer to the target URI in the call's dialog."""
 Consult = Callable[["LiveCall", str, Mapping[str, str]], Awaitable["LiveCall | DialFailure"]]
 """Places the consult leg of a warm transfer from this call (the gateway's dial)."""
+Finished = Callable[["LiveCall", CallOutcome | None], Awaitable[None]]
+"""Called once when the call has ended and its leg is closed (the gateway writes the CDR)."""
 TRANSFER_TIMEOUT_S = 20.0
 
 
 class LiveCall:
     def __init__(self, sip: SipCall, leg: MediaLeg, *, direction: Direction, caller: CallerInfo,
                  called: str, context: CallContext, audit: CallAudit, refer: Refer,
-                 consult: Consult | None = None) -> None:
+                 consult: Consult | None = None, facts: CallFacts | None = None) -> None:
         self.sip = sip
+        self.facts = facts or CallFacts(started_at=utcnow(), answered_at=utcnow())
+        self.finished: Finished | None = None
         self.leg = leg
         self._audit = audit
         self._refer = refer
@@ -86,6 +91,7 @@ class LiveCall:
     async def run(self, handler: CallHandler | None, *, grace_s: float) -> CallOutcome | None:
         """Run the call to its end (see the module docstring)."""
         self.started = True
+        outcome: CallOutcome | None = None
         try:
             async with asyncio.TaskGroup() as tg:
                 self._tg = tg  # consult legs of a warm transfer run here too
@@ -106,10 +112,12 @@ class LiveCall:
             await self.end("handler-finished")
             if self.released is not None:
                 self.released()
+            if outcome is None and self.limit_reached:
+                outcome = CallOutcome(self.call.call_id, OutcomeKind.LENGTH_LIMIT)
+            if self.finished is not None:  # however it ended, the call's CDR
+                await self.finished(self, outcome)
         if failure is not None:
             raise failure
-        if outcome is None and self.limit_reached:
-            outcome = CallOutcome(self.call.call_id, OutcomeKind.LENGTH_LIMIT)
         return outcome
 
     async def end(self, reason: str) -> None:
@@ -191,6 +199,7 @@ class LiveCall:
             await self._audit("call.transfer", sip.call_id, "call already ended",
                               {"status": 481, "ok": False})
             return False
+        self.facts.transfer_target = target
         try:
             self._refer(target)
         except LocalProtocolError:
@@ -212,6 +221,7 @@ class LiveCall:
                         break
         except TimeoutError:
             status = 408
+        self.facts.transferred = ok
         await self._audit("call.transfer", sip.call_id, "refer",
                           {"status": status, "ok": ok,
                            "summary_chars": len(str(summary.get("summary", "")))})
@@ -224,6 +234,7 @@ class LiveCall:
         call's task group (so a BYE from the human is seen) until this call ends."""
         assert self._consult_with is not None
         assert self._tg is not None
+        self.facts.transfer_target = target
         placed = await self._consult_with(self, target, headers)
         if isinstance(placed, DialFailure):
             await self._audit("call.transfer", self.sip.call_id, "consult failed",
@@ -243,6 +254,7 @@ class LiveCall:
         if other is None or self.call.ended.is_set() or other.call.ended.is_set():
             return False
         mine, theirs = self.leg.media, other.leg.media
+        self.facts.transferred = True
         await self._audit("call.transfer", self.sip.call_id, "bridged",
                           {"ok": True, "leg": other.call.call_id})
         async with asyncio.TaskGroup() as tg:

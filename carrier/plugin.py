@@ -136,6 +136,43 @@ class AppointmentSource(Protocol):
     async def state(self, appointment_id: str) -> AppointmentState | None: ...
 
 
+@runtime_checkable
+class RetainsText(Protocol):
+    """An application whose own tables hold conversation text (redacted turns across
+    channels): the carrier purges them with call transcripts (``retention.transcript_days``)
+    without naming them itself. ``(table, time column)`` pairs."""
+
+    retained_tables: Sequence[tuple[str, str]]
+
+
+class TextPort(Protocol):
+    """What the carrier's SMS service offers the application (``carrier.sms.service``):
+    gated reminders, answers within a patient's thread, texts the patient asked for."""
+
+    async def send_to_patient(self, patient_id: str, purpose: str, text: str) -> Any: ...
+
+    async def reply(self, number: str, text: str) -> Any: ...
+
+    async def send_requested(self, patient_id: str, text: str) -> Any: ...
+
+
+@runtime_checkable
+class TextApplication(Protocol):
+    """An application that takes texts: given the carrier's :class:`TextPort` when texts
+    are on (``sms.enabled``), it returns the handler of every inbound text that is not a
+    STOP/START/HELP keyword (an async context manager: entered for the service's life)."""
+
+    def texts(self, port: TextPort, reminder_template: str) -> TextHandlerContext: ...
+
+
+class TextHandlerContext(Protocol):
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def __call__(self, message: Any) -> None: ...
+
+
 class Application(Protocol):
     """The hosted application, as ``carrier.app`` starts and stops it."""
 

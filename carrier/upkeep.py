@@ -1,7 +1,8 @@
 """What ``carrier serve`` does with ``retention.*``.
 
 :func:`retention_pass` / :func:`retention_loop`: the retention policy of the ``retention``
-section (transcripts, recordings; audit and consent never under six years), run at start
+section (transcripts, recordings, texts and the application's conversation memory as
+:class:`carrier.plugin.RetainsText` names it; audit and consent never under six years), run at start
 and then every ``RETENTION_EVERY_S``; each purge is audited.
 """
 
@@ -11,10 +12,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 import asyncpg
 
-from carrier.records.retention import PurgeResult, RetentionPolicy, run_retention
+from carrier.records.retention import PurgeResult, PurgeTarget, RetentionPolicy, run_retention
 from carrier.records.store import Records
 from carrier.settings import Settings
 
@@ -22,16 +24,25 @@ log = logging.getLogger("carrier.upkeep")
 RETENTION_EVERY_S = 24 * 3600.0
 
 
-def policy_of(settings: Settings) -> RetentionPolicy:
+# The carrier's own tables that hold conversation metadata kept like transcripts.
+TEXT_TABLES = (("sms_messages", "at"),)
+
+
+def policy_of(settings: Settings, text_tables: Sequence[tuple[str, str]] = ()
+              ) -> RetentionPolicy:
+    """``text_tables``: the application's tables kept as long as transcripts
+    (``carrier.plugin.RetainsText``), besides the carrier's own ``TEXT_TABLES``."""
     r = settings.retention
+    extra = tuple(PurgeTarget(table, column, r.transcript_days)
+                  for table, column in (*TEXT_TABLES, *text_tables))
     return RetentionPolicy.from_days(audit_days=r.audit_days, consent_days=r.consent_days,
                                      transcript_days=r.transcript_days,
-                                     recording_days=r.recording_days)
+                                     recording_days=r.recording_days, extra=extra)
 
 
-async def retention_pass(records: Records, settings: Settings, now: dt.datetime
-                         ) -> list[PurgeResult]:
-    results = await run_retention(records, policy_of(settings), now=now,
+async def retention_pass(records: Records, settings: Settings, now: dt.datetime, *,
+                         text_tables: Sequence[tuple[str, str]] = ()) -> list[PurgeResult]:
+    results = await run_retention(records, policy_of(settings, text_tables), now=now,
                                   actor="system:retention")
     purged = {r.table: r.rows for r in results if r.rows}
     log.info("retention pass", extra={"purged": purged})
@@ -39,11 +50,13 @@ async def retention_pass(records: Records, settings: Settings, now: dt.datetime
 
 
 async def retention_loop(records: Records, settings: Settings, stop: asyncio.Event, *,
-                         every: float = RETENTION_EVERY_S) -> None:
+                         every: float = RETENTION_EVERY_S,
+                         text_tables: Sequence[tuple[str, str]] = ()) -> None:
     """A pass at start, then every ``every`` seconds, until ``stop``."""
     while not stop.is_set():
         try:
-            await retention_pass(records, settings, dt.datetime.now(dt.UTC))
+            await retention_pass(records, settings, dt.datetime.now(dt.UTC),
+                                 text_tables=text_tables)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("retention pass failed: %s", type(exc).__name__)  # next pass retries
         with contextlib.suppress(TimeoutError):

@@ -42,7 +42,7 @@ from media.jitter import JitterBuffer
 from media.rtp import is_rtcp
 from media.srtp import SrtpContext, SrtpKey
 from media.stream import FRAME_SAMPLES, Address, Direction, Int16Array, MediaStats, RtpStream
-from media.transport import PORT_RANGE, Pacer, TickTarget, open_pair, open_single
+from media.transport import PORT_RANGE, Pacer, TickTarget, UdpPort, open_pair, open_single
 
 PLAY_AHEAD = 2  # frames queued ahead of the pacer; bounds cancel latency to one tick
 INBOUND_QUEUE = 50  # 1 s of inbound frames kept for a slow consumer, oldest dropped
@@ -92,8 +92,8 @@ class MediaSession(TickTarget):
             ),
             inband_dtmf=inband_dtmf,
         )
-        self._rtp: asyncio.DatagramTransport | None = None
-        self._rtcp: asyncio.DatagramTransport | None = None
+        self._rtp: UdpPort | None = None
+        self._rtcp: UdpPort | None = None
         self._pacer: Pacer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -192,7 +192,7 @@ class MediaSession(TickTarget):
         if self.stream.events:
             self._wake_dtmf()
 
-    def _rtcp_target(self) -> tuple[asyncio.DatagramTransport, Address] | None:
+    def _rtcp_target(self) -> tuple[UdpPort, Address] | None:
         stream = self.stream
         if self._rtcp_mux and self._rtp is not None and stream.remote_addr is not None:
             return self._rtp, stream.remote_addr

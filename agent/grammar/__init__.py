@@ -28,7 +28,8 @@ __all__ = [
 GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repeat")
 INTENTS = frozenset({
     "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
-    "reschedule", "cancel", "dont_know", "later", "done", "refill", *QUESTION_INTENTS,
+    "reschedule", "cancel", "dont_know", "later", "done", "refill", "text_address",
+    *QUESTION_INTENTS,
 })
 
 SlotValue = str | int | bool | dt.date | dt.time | DatePreference

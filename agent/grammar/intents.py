@@ -115,6 +115,8 @@ ASK_TIME_PHRASES = (
     "what was the time", "when do i come",
 )
 QUESTION_INTENTS = ("ask_who", "ask_purpose", "ask_provider", "ask_time")
+TEXT_ADDRESS_PHRASES = ("text me the address", "send me the address", "text me your address",
+                        "text me directions", "send me directions", "text the address")
 REFILL_PHRASES = ("refill", "renew", "more medication", "prescription", "need more")
 
 
@@ -171,6 +173,9 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                  re.compile(r"\bremind me (?:what|when|of the) (?:day|time|date)\b"),
                  re.compile(r"\bwhat (?:day|time|date) (?:was|is|did you say)\b")),
     "ask_provider": (re.compile(r"\bwith (?:who|whom)\b"),),
+    # "can you text me the address", "send the address to my phone"
+    "text_address": (re.compile(rf"\b(?:text|send|message)\b {_W}(?:address|directions|"
+                                r"location)\b"),),
     "affirm": (
         re.compile(r"^(?:yes |yeah |yep )?(?:this is|it's|its|it is) (?!her |his |their |not |"
                    r"the |my |a |an |about |regarding |fine|good|ok|okay|wrong|bad)"
@@ -253,6 +258,7 @@ def detect(text: str) -> frozenset[str]:
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
+        ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),
     )

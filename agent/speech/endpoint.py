@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 import numpy as np
 
@@ -24,6 +25,7 @@ FRAME_S = FRAME_SAMPLES / RATE
 
 @dataclass(frozen=True, slots=True)
 class EndpointConfig:
+    vad: Literal["webrtc", "silero"] = "webrtc"  # media.vad engine (speech.vad chooses)
     aggressiveness: int = 2
     start_window_ms: int = 100
     start_voiced_ms: int = 60
@@ -37,6 +39,8 @@ class EndpointConfig:
     min_rms: float = 100.0
 
     def __post_init__(self) -> None:
+        if self.vad not in ("webrtc", "silero"):
+            raise ValueError("vad must be webrtc or silero")
         if self.aggressiveness not in (0, 1, 2, 3):
             raise ValueError("aggressiveness must be 0..3")
         for name in ("start_window_ms", "start_voiced_ms", "hangover_ms", "preroll_ms"):
@@ -105,14 +109,19 @@ def webrtc_classifier(aggressiveness: int, min_rms: float = 0.0) -> Classifier:
     return VoiceActivity(aggressiveness, min_rms=min_rms).is_speech
 
 
+def vad_classifier(config: EndpointConfig) -> Classifier:
+    from media.vad import voice_activity  # noqa: PLC0415 - the one VAD (media)
+
+    return voice_activity(config.vad, aggressiveness=config.aggressiveness,
+                          min_rms=config.min_rms).is_speech
+
+
 class Endpointer:
     def __init__(
         self, config: EndpointConfig | None = None, *, classifier: Classifier | None = None
     ) -> None:
         self.config = config or EndpointConfig()
-        self._classify = classifier or webrtc_classifier(
-            self.config.aggressiveness, self.config.min_rms
-        )
+        self._classify = classifier or vad_classifier(self.config)
         self._frames_seen = 0
         window = self.config.start_window_ms // 20
         self._window: deque[bool] = deque(maxlen=window)

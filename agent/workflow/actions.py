@@ -66,5 +66,8 @@ ACTIONS: dict[str, ActionSpec] = {
         _spec("lookup_refill", reads=("prescription:read",), result_phi=True),
         _spec("request_refill", writes=("prescription:write",), args=("pharmacy",)),
         _spec("read_clinical_notes", reads=("clinical_notes:read",), result_phi=True),
+        # The clinic's address by text to the patient's number on record (not PHI); the
+        # promise is kept in the conversation memory (issue 17).
+        _spec("text_address", reads=("patient:identity",)),
     )
 }

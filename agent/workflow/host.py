@@ -31,6 +31,12 @@ class RecordSink(Protocol):
     def save(self, patient_id: str | None, kind: str, values: Mapping[str, Any]) -> None: ...
 
 
+class Texter(Protocol):
+    """Sends a text the patient asked for on this conversation (the SMS channel)."""
+
+    async def send_address(self, patient_id: str, now: dt.datetime) -> bool: ...
+
+
 class MemorySink:
     def __init__(self) -> None:
         self.saved: list[tuple[str | None, str, dict[str, Any]]] = []
@@ -45,7 +51,8 @@ class ActionHost:
                  providers: Mapping[str, Provider] | None = None,
                  prescription: Mapping[str, Any] | None = None,
                  verified: Callable[[], bool] | None = None,
-                 refills: RefillDesk | None = None, call_id: str | None = None) -> None:
+                 refills: RefillDesk | None = None, call_id: str | None = None,
+                 texter: Texter | None = None) -> None:
         self._calendar = calendar
         self._sink = sink
         self.patient_id = patient_id
@@ -62,6 +69,7 @@ class ActionHost:
         self._refills = refills  # prescriptions due, and staff tasks for refill requests
         self._rx: Prescription | None = None
         self._call_id = call_id
+        self._texter = texter
         self._offers: list[str] = []
 
     async def execute(self, action: Action, now: dt.datetime) -> ActionResult:
@@ -171,6 +179,14 @@ class ActionHost:
         task = await self._refills.request(self._rx, call_id=self._call_id, now=now)
         self._sink.save(patient, "refill_request", action.args)
         return ActionResult(action.name, "ok", {"task_id": task.id, "queue": task.queue})
+
+    async def _do_text_address(self, action: Action, now: dt.datetime) -> ActionResult:
+        """"Text me the address": sent to the verified patient's own number, at once."""
+        patient = self.verified_patient
+        if self._texter is None or patient is None:
+            return ActionResult(action.name, "error", {"reason": "no text channel"})
+        sent = await self._texter.send_address(patient, now)
+        return ActionResult(action.name, "ok" if sent else "failed", {})
 
     async def _do_lookup_refill(self, action: Action, now: dt.datetime) -> ActionResult:
         patient = self.verified_patient

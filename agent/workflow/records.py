@@ -35,6 +35,8 @@ class ClinicInfo:
     timezone: str
     insurance_carriers: tuple[str, ...] = ()
     queues: Mapping[str, str] = field(default_factory=dict)
+    address_line: str = ""
+    """Street address, as texted to a patient who asks for it (not PHI)."""
 
 
 class RecordSource(Protocol):
@@ -65,7 +67,8 @@ class ClinicFileSource:
         c = self._data["clinic"]
         return ClinicInfo(str(c["name"]), str(c["callback_number"]),
                           str(c.get("timezone", "America/New_York")),
-                          tuple(self._data.get("insurance_carriers", [])))
+                          tuple(self._data.get("insurance_carriers", [])),
+                          address_line=str(c.get("address_line", "")))
 
     def patient(self, patient_id: str) -> Mapping[str, Any] | None:
         for p in self._data["patients"]:

@@ -35,7 +35,7 @@ from agent.workflow.effects import (
     Utterance,
 )
 from agent.workflow.engine import Conversation
-from agent.workflow.host import ActionHost, MemorySink
+from agent.workflow.host import ActionHost, MemorySink, Texter
 from agent.workflow.model import Workflow
 from agent.workflow.records import RecordSource, build_record
 from agent.workflow.runner import Bookkeeping, run_conversation
@@ -79,8 +79,10 @@ class _TerminalPort:
 
     def __init__(self, host: ActionHost, store: MemoryStore, *,
                  now: dt.datetime, read_line: Callable[[], str | None],
-                 write: Callable[[str], None], verbose: bool) -> None:
+                 write: Callable[[str], None], verbose: bool, channel: str = "simulator"
+                 ) -> None:
         self._host = host
+        self._channel = channel
         self._store = store
         self._clock = now
         self._read_line = read_line
@@ -120,7 +122,7 @@ class _TerminalPort:
                 self._write("  [number added to the do-not-call list]")
             case Remember(patient_id=str() as patient_id):
                 await self._store.record(interaction_from(
-                    patient_id, "simulator", effect.workflow, effect.outcome, effect.at,
+                    patient_id, self._channel, effect.workflow, effect.outcome, effect.at,
                     effect.collected, effect.facts))
             case Audit(step=s) if self._verbose:
                 self._write(f"  [audit {s.seq} {s.state} {s.event} {s.intent or ''} "
@@ -140,7 +142,11 @@ async def simulate(
     call_id: str = "sim-1",
     verbose: bool = False,
     calendar: Calendar | None = None,
+    texter: Texter | None = None,
+    channel: str = "simulator",
 ) -> SimulationResult:
+    """``channel``: what the memory records the conversation as (``voice`` when a test
+    stands the simulator in for a call; the engine and its inputs are the same)."""
     patient = source.patient(patient_id)
     if patient is None:
         raise OperatorError(f"no patient with id {patient_id!r} in the clinic data")
@@ -157,15 +163,15 @@ async def simulate(
     record = build_record(clinic, patient, appointment, providers)
     store = memory_store or InMemoryMemoryStore()
     memory = await store.load(patient_id)
-    conv = Conversation(workflow, record, call_id=call_id, channel="simulator", memory=memory)
+    conv = Conversation(workflow, record, call_id=call_id, channel=channel, memory=memory)
     sink = MemorySink()
     host = ActionHost(calendar, sink, patient_id=patient_id,
                       appointment_id=appointment.id if appointment else None, tz=tz,
                       providers=providers, prescription=prescription,
-                      verified=lambda: conv.verified)
+                      verified=lambda: conv.verified, texter=texter)
     result = SimulationResult(conv.path, None)
     port = _TerminalPort(host, store, now=now, read_line=read_line, write=write,
-                         verbose=verbose)
+                         verbose=verbose, channel=channel)
     result.outcome = await run_conversation(conv, port, now, observe=result.effects.append)
     result.saved = list(sink.saved)
     return result

@@ -59,6 +59,8 @@ class GatewayDialer:
                 patient_id=request.patient_id, purpose=request.purpose,
                 appointment_id=(context or {}).get("appointment_id"),
                 clearance=Clearance(ALLOWED),
+                gate_ref=(context or {}).get("gate_ref"),
+                consent_ref=(context or {}).get("consent_ref"),
             )
         )
         result = placed.result

@@ -94,5 +94,8 @@ class DecisionRecorder(Protocol):
 
     async def record(
         self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
-    ) -> None: ...
+    ) -> str | None:
+        """The decision's audit entry id (None where the recorder keeps none); a refusal's
+        call detail record is written with it."""
+        ...
 

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from carrier.dialer.gate import Address, Consent, Decision, GateRequest
 from carrier.dialer.ports import Contact, DncFacts
+from carrier.records.cdr import CallDetail
 from carrier.records.store import PhiInDetails, Records
 
 # Consent kinds that cover an informational artificial-voice call on the voice channel.
@@ -89,7 +90,7 @@ class RecordsDecisionRecorder:
 
     async def record(
         self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
-    ) -> None:
+    ) -> str | None:
         details: dict[str, str | int | bool] = {
             "patient_id": request.patient_id,
             "dial": decision.allowed,
@@ -103,12 +104,20 @@ class RecordsDecisionRecorder:
             details["max_call_seconds"] = decision.max_call_seconds
         for key, value in decision.details.items():
             details.setdefault(f"gate_{key}", value)
+        entry: str | None = None
         try:
-            await self.records.audit(
+            entry = str(await self.records.audit(
                 "dialer", "dial.decision", ("outreach", outreach_id), decision.rule, details, at=at
-            )
+            ))
         except PhiInDetails:
             # A detail tripped the PHI screen: keep the decision itself, never lose it.
             await self.records.record_dial_decision(
                 outreach_id, request.patient_id, dial=decision.allowed, rule=decision.rule, at=at
             )
+        if not decision.allowed:  # a call that never was: its CDR says who refused it
+            await self.records.record_cdr(CallDetail(
+                call_id=f"gate:{entry or outreach_id}:{int(at.timestamp() * 1000)}",
+                direction="outbound", started_at=at, ended_at=at, hangup_cause="gate_refused",
+                to_number=request.number, workflow=request.purpose, outcome=decision.rule,
+                gate_ref=entry))
+        return entry

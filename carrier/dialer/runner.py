@@ -99,28 +99,29 @@ class DialerRunner:
                     break
                 if ready is None:
                     continue
-                request, decision, attempt = ready
+                request, decision, attempt, gate_ref = ready
                 calls.create_task(self._dial_guarded(lease, request=request,
                                                      decision=decision, attempt=attempt,
-                                                     report=report))
+                                                     report=report, gate_ref=gate_ref))
         if report.outage is not None:
             raise report.outage  # the loop backs off; what was recorded stays recorded
         return report
 
     async def _dial_guarded(self, lease: Lease, *, request: GateRequest, decision: Decision,
-                            attempt: int, report: PassReport) -> None:
+                            attempt: int, report: PassReport, gate_ref: str | None) -> None:
         """One call of the pass; an outage while recording it must not cut the others."""
         try:
             await self._dial(lease, request=request, decision=decision, attempt=attempt,
-                             report=report)
+                             report=report, gate_ref=gate_ref)
         except OUTAGE_ERRORS as exc:
             report.unrecorded += 1
             report.outage = exc
 
     async def _prepare(
         self, lease: Lease, report: PassReport
-    ) -> tuple[GateRequest, Decision, int] | None:
-        """Gate the outreach; (request, decision, attempt id) when it may be dialled now."""
+    ) -> tuple[GateRequest, Decision, int, str | None] | None:
+        """Gate the outreach; (request, decision, attempt id, the decision's audit id) when
+        it may be dialled now."""
         now = self.clock()
         if self.appointments is not None and stop_states(lease.campaign):
             state = await self.appointments.state(lease.appointment_id)
@@ -148,7 +149,8 @@ class DialerRunner:
             decision = self.gate.decide(request, facts, now)
             metrics.gate_decision(decision.allowed, decision.rule)
             # Durable before anything else happens: the audit writer spools on an outage.
-            await self.recorder.record(request, decision, outreach_id=lease.outreach_id, at=now)
+            gate_ref = await self.recorder.record(request, decision,
+                                                  outreach_id=lease.outreach_id, at=now)
             if not decision.allowed:
                 await self._refuse(lease, decision.rule, request.subject_key, report, now)
                 return None
@@ -156,7 +158,7 @@ class DialerRunner:
         if attempt is None:
             report.lost_leases += 1
             return None
-        return request, decision, attempt
+        return request, decision, attempt, gate_ref
 
     async def _refuse(
         self, lease: Lease, rule: str, subject: str, report: PassReport, now: dt.datetime
@@ -174,10 +176,14 @@ class DialerRunner:
         decision: Decision,
         attempt: int,
         report: PassReport,
+        gate_ref: str | None = None,
     ) -> None:
+        # The decision's references travel with the call into its CDR.
         result = await self.dialer.dial(request, self.trunk,
                                         max_call_seconds=decision.max_call_seconds,
-                                        context={"appointment_id": lease.appointment_id})
+                                        context={"appointment_id": lease.appointment_id,
+                                                 "gate_ref": gate_ref,
+                                                 "consent_ref": consent_ref(decision)})
         # One attempt row per trunk tried: those that were down, then the one that carried it.
         for trunk in result.down:
             await self.store.set_trunk(attempt, trunk)
@@ -207,3 +213,12 @@ class DialerRunner:
         report.outcomes[outcome] += 1
         if result.confirmed or result.cancelled:
             await self.store.stop_appointment(lease.appointment_id, outcome, now)
+
+
+def consent_ref(decision: Decision) -> str | None:
+    """What the call's permission rests on, by the gate's rule names (the gate reads the
+    consent ledger's state, not one entry): ``exempt`` for an exempt healthcare call."""
+    held = [r for r in decision.passed if "consent" in r or "authorization" in r]
+    if decision.exempt:
+        held.insert(0, "exempt")
+    return ",".join(held) or None

@@ -214,11 +214,16 @@ class OutreachStore:
                 )
 
     async def prior_calls(self, patient_id: str, since: dt.datetime) -> list[PriorCall]:
-        """Earlier allowed attempts; one still in progress counts as answered (conservative)."""
+        """Earlier allowed attempts; one still in progress counts as answered (conservative).
+        Texts sent (``sms_messages``) count as contacts too: the healthcare exemption caps
+        "a call or text", one cap across channels; a sent text counts as an answered call."""
         rows = await self.pool.fetch(
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
             " WHERE patient_id = $1 AND allowed AND at > $2"
-            " AND coalesce(outcome, '') <> 'trunk_down'",
+            " AND coalesce(outcome, '') <> 'trunk_down'"
+            " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
+            " WHERE patient_id = $1 AND direction = 'out'"
+            " AND status NOT IN ('refused', 'reply', 'requested') AND at > $2",
             patient_id,
             since,
         )

@@ -26,7 +26,15 @@ from typing import Any
 from carrier.app import running_stack
 from carrier.cli import default_actor
 from carrier.errors import OperatorError
-from carrier.feeds.csv_import import file_digest, import_schedule, validate_schedule_csv
+from carrier.feeds.csv_import import (
+    DEFAULT_SOURCE,
+    MAX_BYTES,
+    ScheduleRow,
+    decode_schedule_csv,
+    file_digest,
+    import_schedule,
+    validate_schedule_csv,
+)
 from carrier.records.cli_context import add_database_args, command_spool, kek_for, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
@@ -55,7 +63,7 @@ def register_schedule(sub: Any) -> None:
     p = actions.add_parser("import", help="load a CSV schedule (docs/feeds.md), all or nothing")
     add_database_args(p)
     p.add_argument("file", type=Path)
-    p.add_argument("--source", default="csv", help="the file's source name (its id scope)")
+    p.add_argument("--source", default=DEFAULT_SOURCE, help="the file's source name (its id scope)")
     p.add_argument("--check", action="store_true", help="validate only; load nothing")
     p.set_defaults(func=_import)
 
@@ -113,11 +121,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        with args.file.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)  # a larger file is refused unread
+    except OSError as exc:
         raise OperatorError(f"{args.file}: cannot read ({exc.__class__.__name__})") from None
     settings = _settings(args)
-    rows, errors = validate_schedule_csv(text, tz=settings.feeds.timezone)
+    text, errors = decode_schedule_csv(data)
+    rows: list[ScheduleRow] = []
+    if not errors:
+        rows, errors = validate_schedule_csv(text, tz=settings.feeds.timezone,
+                                             today=dt.datetime.now(dt.UTC).date())
     if errors:
         for e in errors:
             print(f"{args.file}: {e}", file=sys.stderr)

@@ -28,7 +28,6 @@ says whether it is alive, how often it restarted and what is spooled or quaranti
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,13 +40,13 @@ from carrier.records.dbedge import (
     UNAVAILABLE,
     WRITE_ERRORS,
     Failure,
-    WriterHealth,
     WriterStopped,
     classify,
     connection,
 )
 from carrier.records.ledgers import AUDIT, CONSENT, ChainTable, from_spool, storable, to_spool
-from carrier.records.spool import DeadLetter, Spool, SpoolCorrupt, open_count
+from carrier.records.spool import DeadLetter, Spool
+from carrier.records.supervised import SupervisedWriter
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ class _Pending:
     )
 
 
-class ChainWriter:
+class ChainWriter(SupervisedWriter):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -80,125 +79,24 @@ class ChainWriter:
         restart_delay: float = 0.5,
         queue_delay: float = 0.05,
     ) -> None:
-        self.pool = pool
+        super().__init__(
+            pool, spool,
+            dead_letter or DeadLetter(
+                spool.path.with_name(f"{spool.path.stem}.dead{spool.path.suffix}")),
+            name=spec.chain, timeout=timeout, retry_interval=retry_interval,
+            restart_delay=restart_delay)
         self.spec = spec
-        self.spool = spool
-        self.dead = dead_letter or DeadLetter(
-            spool.path.with_name(f"{spool.path.stem}.dead{spool.path.suffix}")
-        )
         self.max_batch = max_batch
-        self.timeout = timeout
-        self.retry_interval = retry_interval
-        self.restart_delay = restart_delay
         self.queue_delay = queue_delay  # seconds queued rows wait to be committed together
-        self._queue: asyncio.Queue[_Pending | asyncio.Future[bool]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._spooled, self.set_aside = open_count(spool)  # set aside: lines of a corrupt spool
-        self._next_retry = 0.0
-        self._outage = False
         self._head: chainmod.Head | None = None  # last head this writer saw (a hint only)
         self.committed = 0  # rows committed to Postgres by this writer (direct or replayed)
         self.spool_writes = 0  # batches that went to the spool (outage seen)
         self.replays = 0  # successful spool replays
-        self.restarts = 0  # times the task ended by an error and was started again
-        self.last_error: str | None = None
-        self._inflight: list[asyncio.Future[Any]] = []  # waiters of the batch being written
-        self._stopped: BaseException | None = None
-        self._closing = False
-        self._restart: asyncio.TimerHandle | None = None
-
-    @property
-    def spooled(self) -> int:
-        """Rows waiting in the spool."""
-        return self._spooled
-
-    @property
-    def quarantined(self) -> int:
-        """Rows in the dead-letter file, and lines of a corrupt spool set aside."""
-        return self.dead.count + self.set_aside
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def health(self) -> WriterHealth:
-        return WriterHealth(
-            self.spec.chain,
-            self.alive,
-            self.restarts,
-            self._spooled,
-            self.quarantined,
-            self._outage,
-            self.last_error,
-        )
-
-    def start(self) -> None:
-        self._stopped = None
-        self._restart = None
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(), name=f"{self.spec.chain}-writer"
-        )
-        self._task.add_done_callback(self._on_stopped)
-
-    def _on_stopped(self, task: asyncio.Task[None]) -> None:
-        """The task ended. Closing: fail every waiter (none may wait forever). An error:
-        fail the batch in flight (it may be the cause), keep the queue, start again."""
-        exc = None if task.cancelled() else task.exception()
-        waiters = list(self._inflight)
-        self._inflight.clear()
-        if exc is not None and not self._closing:
-            self.restarts += 1
-            self.last_error = exc.__class__.__name__
-            log.error(
-                "%s chain: writer failed (%s); restarting", self.spec.chain, self.last_error
-            )
-            self._fail(waiters, exc)
-            delay = min(self.restart_delay * 2 ** min(self.restarts - 1, 6), 30.0)
-            self._restart = asyncio.get_running_loop().call_later(delay, self.start)
-            return
-        self._stopped = exc or WriterStopped(f"{self.spec.chain} writer closed")
-        self._fail(waiters + self._take_queue(), exc)
-
-    def _fail(self, waiters: list[asyncio.Future[Any]], exc: BaseException | None) -> None:
-        for waiter in waiters:
-            if not waiter.done():
-                stopped = WriterStopped(f"{self.spec.chain} writer stopped")
-                stopped.__cause__ = exc
-                waiter.set_exception(stopped)
-
-    async def close(self) -> None:
-        self._closing = True
-        if self._restart is not None:
-            self._restart.cancel()
-            self._restart = None
-            self._fail(self._take_queue(), None)
-            self._stopped = WriterStopped(f"{self.spec.chain} writer closed")
-        if self._task is not None:
-            if not self._task.done():
-                await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self.spool.close()
-        self.dead.close()
-
-    def _take_queue(self) -> list[asyncio.Future[Any]]:
-        """Empty the queue; the waiters of what was in it."""
-        waiters: list[asyncio.Future[Any]] = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            waiters.append(item.done if isinstance(item, _Pending) else item)
-            self._queue.task_done()
-        return waiters
 
     async def append(self, row: dict[str, Any], *, queued: bool = False) -> None:
         """Return once ``row`` is durable. ``queued``: durable in the spool is enough (the
         writer commits it right after); otherwise committed, or spooled in an outage."""
-        if self._task is None and self._restart is None:
-            raise RuntimeError("writer not started")
-        if self._stopped is not None:
-            raise WriterStopped(f"{self.spec.chain} writer stopped") from self._stopped
+        self._check_open()
         if not storable(self.spec, row):
             # Text no database or hash accepts: keep it aside, never let it reach the batch.
             await self._quarantine([row], "UnstorableText")
@@ -207,14 +105,6 @@ class ChainWriter:
         self._queue.put_nowait(item)
         await item.done
 
-    async def drain(self) -> bool:
-        """Try to replay the spool now; True when it is empty afterwards."""
-        if self._stopped is not None:
-            raise WriterStopped(f"{self.spec.chain} writer stopped") from self._stopped
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(fut)
-        return await fut
-
     async def _quarantine(self, rows: list[dict[str, Any]], reason: str) -> None:
         records = [to_spool(self.spec, r) for r in rows]
         await asyncio.to_thread(self.dead.put, records, reason)
@@ -222,18 +112,6 @@ class ChainWriter:
             "%s chain: %d row(s) refused by the database (%s) moved to %s; %d quarantined",
             self.spec.chain, len(rows), reason, self.dead.path.name, self.dead.count,
         )
-
-    async def _next_item(self, loop: asyncio.AbstractEventLoop) -> _Pending | asyncio.Future[bool]:
-        while self._spooled:
-            wait = self._next_retry - loop.time()
-            if wait <= 0:
-                await self._replay(loop.time())
-                continue  # emptied, or deferred (the next retry moved ahead)
-            try:
-                return await asyncio.wait_for(self._queue.get(), timeout=wait)
-            except TimeoutError:
-                continue
-        return await self._queue.get()
 
     def _collect(
         self, item: _Pending | asyncio.Future[bool]
@@ -343,18 +221,6 @@ class ChainWriter:
             # queued meanwhile, so a burst of entries never waits behind its own commits.
             self._next_retry = now + self.queue_delay
         self._done(batch)
-
-    async def _read_spool(self) -> list[dict[str, Any]]:
-        """The spool's records; a corrupt spool is moved aside (never replayed blindly, never
-        allowed to stop the writer) and counted in ``health()``."""
-        try:
-            return await asyncio.to_thread(self.spool.read)
-        except SpoolCorrupt:
-            target, lines = await asyncio.to_thread(self.spool.set_aside)
-            self.set_aside += lines
-            log.exception("%s: spool corrupt; %d lines moved to %s for the operator",
-                      self.spec.chain, lines, target.name)
-            return []
 
     async def _replay(self, now: float) -> None:
         if now < self._next_retry:

@@ -14,7 +14,6 @@ where ``apply(conn, record)`` runs inside one transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,12 +24,12 @@ import asyncpg
 from carrier.records.dbedge import (
     WRITE_ERRORS,
     Failure,
-    WriterHealth,
     WriterStopped,
     classify,
     connection,
 )
-from carrier.records.spool import DeadLetter, Spool, SpoolCorrupt, open_count
+from carrier.records.spool import DeadLetter, Spool
+from carrier.records.supervised import SupervisedWriter
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class _Item:
     )
 
 
-class Outbox:
+class Outbox(SupervisedWriter):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -63,70 +62,12 @@ class Outbox:
         retry_interval: float = 1.0,
         restart_delay: float = 0.5,
     ) -> None:
-        self.pool = pool
-        self.spool = spool
+        super().__init__(
+            pool, spool, dead_letter or DeadLetter(spool.path.with_name("outbox.dead.jsonl")),
+            name="outbox", timeout=timeout, retry_interval=retry_interval,
+            restart_delay=restart_delay)
         self.ops = dict(ops)
-        self.dead = dead_letter or DeadLetter(spool.path.with_name("outbox.dead.jsonl"))
-        self.timeout = timeout
-        self.retry_interval = retry_interval
-        self.restart_delay = restart_delay
-        self._queue: asyncio.Queue[_Item | asyncio.Future[bool]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._restart: asyncio.TimerHandle | None = None
-        self._spooled, self.set_aside = open_count(spool)  # set aside: lines of a corrupt spool
-        self._next_retry = 0.0
-        self._outage = False
-        self._closing = False
-        self._inflight: asyncio.Future[Any] | None = None
         self.applied = 0
-        self.restarts = 0
-        self.last_error: str | None = None
-
-    @property
-    def spooled(self) -> int:
-        return self._spooled
-
-    def health(self) -> WriterHealth:
-        alive = self._task is not None and not self._task.done()
-        return WriterHealth("outbox", alive, self.restarts, self._spooled,
-                            self.dead.count + self.set_aside, self._outage, self.last_error)
-
-    def start(self) -> None:
-        self._restart = None
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox-writer")
-        self._task.add_done_callback(self._on_stopped)
-
-    def _on_stopped(self, task: asyncio.Task[None]) -> None:
-        exc = None if task.cancelled() else task.exception()
-        if self._inflight is not None and not self._inflight.done():
-            self._inflight.set_exception(WriterStopped("outbox writer stopped"))
-        self._inflight = None
-        if exc is not None and not self._closing:
-            self.restarts += 1
-            self.last_error = exc.__class__.__name__
-            log.error("outbox: writer failed (%s); restarting", self.last_error)
-            delay = min(self.restart_delay * 2 ** min(self.restarts - 1, 6), 30.0)
-            self._restart = asyncio.get_running_loop().call_later(delay, self.start)
-
-    async def close(self) -> None:
-        self._closing = True
-        if self._restart is not None:
-            self._restart.cancel()
-            self._restart = None
-        if self._task is not None:
-            if not self._task.done():
-                await self._queue.join()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            fut = item.done if isinstance(item, _Item) else item
-            if not fut.done():
-                fut.set_exception(WriterStopped("outbox closed"))
-        self.spool.close()
-        self.dead.close()
 
     async def put(self, op: str, record: Mapping[str, Any]) -> None:
         """Return once ``record`` (for operation ``op``) is applied or spooled."""
@@ -134,46 +75,29 @@ class Outbox:
             raise ValueError(f"unknown outbox operation {op!r}")
         if self._closing:
             raise WriterStopped("outbox closed")
-        if self._task is None and self._restart is None:
-            raise RuntimeError("outbox not started")
+        self._check_open()
         item = _Item({**record, "op": op})
         self._queue.put_nowait(item)
         await item.done
-
-    async def drain(self) -> bool:
-        """Replay the spool now; True when nothing is left waiting."""
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(fut)
-        return await fut
-
-    async def _next(self, loop: asyncio.AbstractEventLoop) -> _Item | asyncio.Future[bool]:
-        while self._spooled:
-            wait = self._next_retry - loop.time()
-            if wait <= 0:
-                await self._replay(loop.time())
-                continue
-            with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(self._queue.get(), timeout=wait)
-        return await self._queue.get()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         await self._replay(loop.time())
         while True:
-            item = await self._next(loop)
+            item = await self._next_item(loop)
             try:
                 if isinstance(item, _Item):
-                    self._inflight = item.done
+                    self._inflight = [item.done]
                     await self._write(item)
                 else:
-                    self._inflight = item
+                    self._inflight = [item]
                     self._next_retry = 0.0
                     await self._replay(loop.time())
                     if not item.done():
                         item.set_result(self._spooled == 0)
             finally:
-                self._inflight = None
                 self._queue.task_done()
+            self._inflight = []  # kept if an error escapes: _on_stopped fails those waiters
 
     async def _write(self, item: _Item) -> None:
         if not self._spooled:
@@ -213,18 +137,6 @@ class Outbox:
         await asyncio.to_thread(self.dead.put, [dict(record)], self.last_error or "rejected")
         log.error("outbox: %s refused by the database (%s); %d quarantined",
                   record["op"], self.last_error, self.dead.count)
-
-    async def _read_spool(self) -> list[dict[str, Any]]:
-        """The spool's records; a corrupt spool is moved aside (never replayed blindly, never
-        allowed to stop the writer) and counted in ``health()``."""
-        try:
-            return await asyncio.to_thread(self.spool.read)
-        except SpoolCorrupt:
-            target, lines = await asyncio.to_thread(self.spool.set_aside)
-            self.set_aside += lines
-            log.exception("%s: spool corrupt; %d lines moved to %s for the operator",
-                      "outbox", lines, target.name)
-            return []
 
     async def _replay(self, now: float) -> None:
         if now < self._next_retry:

@@ -42,12 +42,13 @@ from pathlib import Path
 
 import asyncpg
 
-from carrier.records import calls, dnc
+from carrier.records import calls, cdr, dnc
 from carrier.records import keys as keysmod
 from carrier.records.anchor import Anchor
 from carrier.records.appender import AUDIT, CONSENT, ChainWriter
 from carrier.records.audit import PhiInDetails, check_details, verify_chain
 from carrier.records.calls import CallRecord, CallStore
+from carrier.records.cdr import CdrStore
 from carrier.records.consent import Channel, ConsentEntry, ConsentKind, ConsentLedger
 from carrier.records.crypto import KeyEncryptionKey, KeyRing
 from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable, WriterHealth, WriterStopped
@@ -97,7 +98,7 @@ class RecordsHealth:
         return out
 
 
-class Records(Patients, ConsentLedger, DoNotCall, CallStore):
+class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -119,7 +120,7 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore):
         )
         self.outbox = Outbox(
             pool, Spool(spool_dir / "outbox.jsonl"),
-            {op.name: op for op in (*calls.OPS, *dnc.OPS)}, retry_interval=retry_interval,
+            {op.name: op for op in (*calls.OPS, *cdr.OPS, *dnc.OPS)}, retry_interval=retry_interval,
         )
         self.anchor = anchor
         self._checkpoints: asyncio.Task[None] | None = None

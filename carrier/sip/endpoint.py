@@ -31,10 +31,13 @@ from carrier.errors import ListenError
 from carrier.sip.dialog import Replaces
 from carrier.sip.digest import Credentials
 from carrier.sip.endpoint_config import EndpointConfig as EndpointConfig  # noqa: PLC0414 - re-exported
+from carrier.sip.endpoint_requests import OutOfDialog
+from carrier.sip.errors import CallFailedError as CallFailedError  # noqa: PLC0414 - re-exported
 from carrier.sip.events import (
     CallAnswered,
     CallFailed,
     IncomingCall,
+    MessageReceived,
     OptionsResult,
     PolicyRefused,
     RegistrationChanged,
@@ -60,15 +63,6 @@ from carrier.sip.uri import URI
 log = logging.getLogger(__name__)
 UDP_RCVBUF = 4 << 20  # bytes; the kernel caps it at net.core.rmem_max
 E = TypeVar("E")
-
-
-class CallFailedError(Exception):
-    """An outbound call ended without answer; `status` is the SIP code (408 on timeout)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
 
 
 class SipCall:
@@ -167,7 +161,7 @@ class SipCall:
                 return event
 
 
-class SipEndpoint:
+class SipEndpoint(OutOfDialog):
     def __init__(
         self,
         config: EndpointConfig,
@@ -176,8 +170,9 @@ class SipEndpoint:
         policy: InboundPolicy | None = None,
         audit: Callable[[RefusalSummary], None] | None = None,
         on_registration: Callable[[RegistrationChanged], None] | None = None,
+        on_message: Callable[[MessageReceived], None] | None = None,
     ) -> None:
-        self.config = config
+        self.config, self.on_message = config, on_message
         self.on_call = on_call
         self.policy = policy
         self.audit = audit
@@ -248,6 +243,7 @@ class SipEndpoint:
             min_se=cfg.min_se,
         )
         self.ua = UserAgent(ua_config, policy=self.policy)
+        self.ua.takes_messages = self.on_message is not None  # else 405, never a lost 200
 
     async def _listen(self, name: str, addr: tuple[str, int], ctx: ssl.SSLContext | None,
                       contacts: dict[str, tuple[str, int]]) -> None:  # fmt: skip
@@ -325,18 +321,6 @@ class SipEndpoint:
         self._calls[call.call_id] = wrapper
         self._dispatch(outs)
         return wrapper
-
-    async def options(self, target: URI | str, *, timeout: float = 32.0) -> int | None:  # noqa: ASYNC109 - house style: keyword timeout=
-        """OPTIONS ping (trunk keepalive); the status, or None when nothing answered."""
-        key, outs = self._ua().options(target, now=self._now())
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._options[key] = future
-        self._dispatch(outs)
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        finally:
-            self._options.pop(key, None)
 
     def register(self, registration: Registration) -> None:
         self.act(lambda now: self._ua().register(registration, now=now))
@@ -436,9 +420,8 @@ class SipEndpoint:
             future = self._options.get(event.key)
             if future is not None and not future.done():
                 future.set_result(event.status)
-        elif isinstance(event, RegistrationChanged):
-            if self.on_registration is not None:
-                self.on_registration(event)
+        elif isinstance(event, RegistrationChanged | MessageReceived):
+            self._notify(event)
         else:
             owner = self._calls.get(event.call.call_id)
             if owner is not None and owner.session is event.call:

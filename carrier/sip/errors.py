@@ -72,3 +72,12 @@ class SipParseError(SipError, ValueError):
 
 class LocalProtocolError(SipError):
     """We tried to do something the protocol does not allow (a bug on our side)."""
+
+
+class CallFailedError(Exception):
+    """An outbound call ended without answer; `status` is the SIP code (408 on timeout)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason

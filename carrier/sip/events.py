@@ -143,10 +143,30 @@ class DtmfReceived:
 
 @dataclass(frozen=True)
 class OptionsResult:
-    """Outcome of an out-of-dialog OPTIONS we sent (a trunk keepalive); None on timeout."""
+    """Outcome of an out-of-dialog request we sent without a session (an OPTIONS keepalive,
+    a MESSAGE): the final status, None on timeout."""
 
     key: str
     status: int | None
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A text by SIP MESSAGE (RFC 3428) from a trunk's network: the sender's and the
+    addressee's user parts (numbers) and the text. The sender is PHI: never log it."""
+
+    source: tuple[str, str, int]
+    trunk: str
+    sender: str
+    to: str
+    text: str
+
+    def __post_init__(self) -> None:
+        if not self.trunk:
+            raise ValueError("a MESSAGE is taken only from a trunk")
+
+    def __repr__(self) -> str:
+        return f"MessageReceived(trunk={self.trunk!r}, <redacted>)"
 
 
 @dataclass(frozen=True)
@@ -182,6 +202,7 @@ UaEvent = (
     | ReferProgress
     | DtmfReceived
     | OptionsResult
+    | MessageReceived
     | RegistrationChanged
     | PolicyRefused
 )

@@ -20,6 +20,7 @@ from carrier.sip.digest import Credentials
 from carrier.sip.errors import SipParseError
 from carrier.sip.events import (
     IncomingCall,
+    MessageReceived,
     OptionsResult,
     Out,
     PolicyRefused,
@@ -52,6 +53,8 @@ from carrier.sip.transaction_layer import LayerEvent, NewRequest, StrayResponse,
 from carrier.sip.ua_config import (
     IN_DIALOG,
     KNOWN_METHODS,
+    MESSAGE_MAX,
+    MESSAGE_TYPE,
     SUPPORTED,
     URI_SCHEMES,
     Registration,
@@ -75,6 +78,7 @@ class UserAgent:
     ) -> None:
         self.config = config
         self.policy = policy or InboundPolicy()
+        self.takes_messages = False  # MESSAGE is answered 405 unless someone takes texts
         self.new_id = new_id or (lambda: secrets.token_hex(8))
         self.tx = TransactionLayer(config.timers)
         self.calls: dict[str, InviteSession] = {}
@@ -187,14 +191,32 @@ class UserAgent:
 
     def options(self, target: URI | str, *, now: float) -> tuple[str, list[Out]]:
         """An out-of-dialog OPTIONS (trunk keepalive); the result is an OptionsResult."""
+        return self._out_of_dialog("OPTIONS", target, user=self.config.user, now=now,
+                                   headers=(("Accept", "application/sdp"),))
+
+    def message(self, target: URI | str, text: str, *, sender: str, now: float
+                ) -> tuple[str, list[Out]]:
+        """A text by MESSAGE (RFC 3428) from our number ``sender``; the result is an
+        OptionsResult. At most 1300 bytes (RFC 3428 9, no congestion control assumed)."""
+        body = text.encode()
+        if len(body) > MESSAGE_MAX:
+            raise ValueError(f"a MESSAGE body is at most {MESSAGE_MAX} bytes")
+        return self._out_of_dialog("MESSAGE", target, user=sender, now=now,
+                                   headers=(("Content-Type", MESSAGE_TYPE),), body=body)
+
+    def _out_of_dialog(self, method: str, target: URI | str, *, user: str, now: float,
+                       headers: tuple[tuple[str, str], ...], body: bytes = b""
+                       ) -> tuple[str, list[Out]]:
         uri = parse_uri(target) if isinstance(target, str) else target
         host = self._local(uri.transport)[0]
-        req = Request(method="OPTIONS", uri=uri)
-        req.add("From", f"<sip:{self.config.user}@{host}>;tag={self.new_id()}")
+        req = Request(method=method, uri=uri)
+        req.add("From", f"<sip:{user}@{host}>;tag={self.new_id()}")
         req.add("To", f"<{uri}>")
         req.add("Call-ID", f"{self.new_id()}@{host}")
-        req.add("CSeq", "1 OPTIONS")
-        req.add("Accept", "application/sdp")
+        req.add("CSeq", f"1 {method}")
+        for name, value in headers:
+            req.add(name, value)
+        req.body = body
         key_box: list[str] = []
 
         def done(resp: Response | None, _now: float) -> list[Out]:
@@ -398,6 +420,8 @@ class UserAgent:
             if call is None or call.local_tag != req.to.tag:
                 return self._reply(req, key, 481, now)
             return call.on_request(req, key, source, now)
+        if req.method == "MESSAGE":
+            return self._on_message(req, key, source, now)
         if req.method not in ALLOW.split(", "):
             return self._reply(req, key, 405, now, (("Allow", ALLOW),))
         unsupported = [t for t in req.tokens("Require") if t.lower() not in SUPPORTED]
@@ -411,6 +435,23 @@ class UserAgent:
         if req.method in IN_DIALOG:
             return self._reply(req, key, 481, now)
         return self._on_invite(req, key, source, now)
+
+    def _on_message(self, req: Request, key: str | None, source: Address, now: float
+                    ) -> list[Out]:
+        """RFC 3428: only from a trunk's networks (403), plain text (415), <= 1300 B (513)."""
+        if not (self.takes_messages and self.policy.trunks):  # no taker, or no trunks
+            return self._reply(req, key, 405, now, (("Allow", ALLOW),))
+        trunk = self.policy.trunk_for(source[1])
+        if trunk is None:
+            return self._reply(req, key, 403, now)
+        if (req.content_type or "").split(";")[0].strip().lower() != "text/plain":
+            return self._reply(req, key, 415, now, (("Accept", "text/plain"),))
+        if len(req.body) > MESSAGE_MAX:
+            return self._reply(req, key, 513, now)
+        text = req.body.decode(errors="replace")
+        event = MessageReceived(source, trunk.name, req.from_.uri.user or "",
+                                req.to.uri.user or "", text)
+        return [*self._reply(req, key, 200, now), event]
 
     def _on_cancel(self, req: Request, key: str | None, source: Address, now: float) -> list[Out]:
         invite_tx = self.tx.invite_for_cancel(req)

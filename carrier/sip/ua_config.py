@@ -18,6 +18,8 @@ KNOWN_METHODS = frozenset(
 )  # fmt: skip
 IN_DIALOG = frozenset({"BYE", "INFO", "UPDATE", "REFER", "NOTIFY", "PRACK"})
 SUPPORTED = ("timer", "replaces", "norefersub")
+MESSAGE_MAX = 1300  # bytes of a MESSAGE body without congestion control (RFC 3428 9)
+MESSAGE_TYPE = "text/plain;charset=UTF-8"
 URI_SCHEMES = ("sip", "sips", "tel")
 
 @dataclass(frozen=True)

@@ -6,19 +6,27 @@ The browser tests (tests/console/browser) drive the same pages in Chromium."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 
+import httpx
 import pytest
 
+from agent.scheduling.feed_apply import FeedCalendar
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.console.app import ConsoleContext
+from carrier.console.pages import patients as patients_page
 from carrier.console.pages.common import PAGES
+from carrier.feeds import csv_import
 from carrier.records.calls import CallRecord
+from carrier.records.cdr import CallDetail
 from carrier.records.export import verify_bundle
 from carrier.settings import Settings, TrunkSettings
+from carrier.settings_feeds import FeedsSettings
 from tests.console.conftest import Clock, SignedIn, _client
 
 pytestmark = pytest.mark.postgres
@@ -95,17 +103,24 @@ async def test_call_records_filter_and_csv_export(
         console: ConsoleContext, signin: SignIn, clock: Clock) -> None:
     t0 = clock() - dt.timedelta(hours=2)
     for i, outcome in enumerate(("confirmed", "abandoned", "=HYPERLINK(1)")):
+        start = t0 + dt.timedelta(minutes=i)
         await console.records.record_call(CallRecord(
-            f"c{i}", "outbound", t0 + dt.timedelta(minutes=i),
-            t0 + dt.timedelta(minutes=i, seconds=42),
+            f"c{i}", "outbound", start, start + dt.timedelta(seconds=42),
             workflow="appointment_reminder", outcome=outcome, verstat="TN-Validation-Passed"), [])
+        # The gateway's CDR of the same call (what the records page searches).
+        await console.records.record_cdr(CallDetail(
+            f"c{i}", "outbound", start, start + dt.timedelta(seconds=42), "local_bye",
+            answered_at=start, sip_status=200, workflow="appointment_reminder",
+            outcome=outcome, verstat="TN-Validation-Passed"))
     await console.records.drain_spool()
     s = await signin("supervisor")
-    r = await s.client.get("/calls", params={"outcome": "confirmed", "sip_status": "486"})
+    r = await s.client.get("/calls", params={"outcome": "confirmed", "sip_status": "200"})
     assert r.status_code == 200
     assert "c0" in r.text
     assert ">c1<" not in r.text
-    assert 'id="unused-filters"' in r.text  # SIP status is not recorded yet: said so
+    assert 'id="unused-filters"' not in r.text  # SIP status is recorded (CDRs): applied
+    r = await s.client.get("/calls", params={"outcome": "confirmed", "sip_status": "486"})
+    assert ">c0<" not in r.text
     r = await s.client.get("/calls.csv")
     assert r.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(r.text)))
@@ -113,6 +128,7 @@ async def test_call_records_filter_and_csv_export(
     assert {row["duration_s"] for row in table} == {"42.0"}
     assert next(row for row in table if row["call_id"] == "c2")["outcome"] == "'=HYPERLINK(1)"
     assert await actions(console, "call_records.") == ["call_records.view",
+                                                       "call_records.view",
                                                        "call_records.export"]
 
 
@@ -191,32 +207,76 @@ async def test_audit_export_downloads_a_bundle_that_verifies(
     assert "audit.export" in await actions(console, "audit.")
 
 
+async def _counts(console: ConsoleContext) -> tuple[int, int]:
+    pool = console.records.pool
+    return (await pool.fetchval("SELECT count(*) FROM patients"),
+            await pool.fetchval("SELECT count(*) FROM sched_appointments"))
+
+
+def _upload(s: SignedIn, text: str) -> Awaitable[httpx.Response]:
+    return s.client.post("/patients/import", data=form(s),
+                         files={"file": ("s.csv", text.encode(), "text/csv")})
+
+
 async def test_schedule_import_with_a_bad_row_loads_nothing(console: ConsoleContext,
                                                             signin: SignIn) -> None:
+    """The console takes the format of ``carrier schedule import`` (docs/feeds.md)."""
     s = await signin("scheduler")
-    head = "name,phone,dob\n"
-    bad = head + "Ann Synthetic,+15555550131,1980-01-01\nBo Synthetic,12,1981-02-02\n"
-    r = await s.client.post("/patients/import", data=form(s),
-                            files={"file": ("s.csv", bad.encode(), "text/csv")})
+    head = "mrn,first_name,last_name,phone,dob,appointment_id,start\n"
+    ann = "M1,Ann,Synthetic,+15555550131,1980-01-01,A1,2026-04-01T09:00\n"
+    r = await _upload(s, head + ann + "M2,Bo,Synthetic,12,1981-02-02,A2,2026-04-01T10:00\n")
     assert r.status_code == 422
     assert re.findall(r'<tr class="problem"><td>(\d+)</td><td>(\w+)</td>', r.text) == [
         ("3", "phone")]
-    assert await console.records.pool.fetchval("SELECT count(*) FROM patients") == 0
-    good = head + "Ann Synthetic,+15555550131,1980-01-01\n"
-    r = await s.client.post("/patients/import", data=form(s),
-                            files={"file": ("s.csv", good.encode(), "text/csv")})
-    assert r.status_code == 200
+    assert "nothing was loaded" in r.text
+    assert "+1555555013" not in r.text  # no value echoed
+    assert await _counts(console) == (0, 0)
+    # a good file, with no schedule feed in this console: refused whole
+    r = await _upload(s, head + ann)
+    assert r.status_code == 422
+    assert "no schedule feed" in r.text
+    assert await _counts(console) == (0, 0)
+    # with the application's schedule feed (as carrier serve gives it), a good file loads,
+    # its times without an offset in the feeds.timezone setting
+    console.application = SimpleNamespace(schedule_feed=FeedCalendar(console.records))
+    console.settings = dataclasses.replace(
+        console.settings, feeds=FeedsSettings(timezone="America/Los_Angeles"))
+    r = await _upload(s, head + ann)
+    assert r.status_code == 200, r.text
     assert "1 new patient" in r.text
     found = await console.records.find_patients_by_phone("+15555550131", actor="t", reason="t")
     assert [p.name for p in found] == ["Ann Synthetic"]
-    # appointments, with no schedule feed in this console: refused whole
-    appt = ("name,phone,appointment_id,starts_at,ends_at\nCy Synthetic,+15555550132,A1,"
-            "2026-04-01T09:00:00Z,2026-04-01T09:30:00Z\n")
-    r = await s.client.post("/patients/import", data=form(s),
-                            files={"file": ("s.csv", appt.encode(), "text/csv")})
+    assert await _counts(console) == (1, 1)
+    starts = await console.records.pool.fetchval("SELECT start_at FROM sched_appointments")
+    assert starts == dt.datetime(2026, 4, 1, 16, 0, tzinfo=dt.UTC)  # 09:00 PDT
+    # the same file again changes nothing (keyed by MRN and the file's digest and line)
+    r = await _upload(s, head + ann)
+    assert r.status_code == 200
+    assert "0 new patient" in r.text
+    assert "1 already imported" in r.text
+    assert await _counts(console) == (1, 1)
+    await console.records.drain_spool()
+    who = await console.records.pool.fetch(
+        "SELECT actor, action FROM audit_log WHERE action LIKE 'schedule.import%'"
+        " OR action = 'feed.patient.create' ORDER BY seq")
+    assert [(w["actor"], w["action"]) for w in who] == [
+        ("console:op-scheduler", "schedule.import_refused"),
+        ("console:op-scheduler", "schedule.import_refused"),
+        ("feed", "feed.patient.create"),
+        ("console:op-scheduler", "schedule.import"),
+        ("console:op-scheduler", "schedule.import")]
+
+
+async def test_schedule_import_refuses_a_file_over_the_size_bound(
+        console: ConsoleContext, signin: SignIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_import, "MAX_BYTES", 100)
+    monkeypatch.setattr(patients_page, "MAX_BYTES", 100)
+    s = await signin("scheduler")
+    r = await _upload(s, "mrn,last_name,phone,appointment_id,start\n" + "x" * 100)
     assert r.status_code == 422
-    assert "no schedule feed" in r.text
-    assert await console.records.pool.fetchval("SELECT count(*) FROM patients") == 1
+    assert re.findall(r'<tr class="problem"><td>(\w+)</td><td>-</td><td>([^<]*)</td>',
+                      r.text) == [("file", "more than 100 bytes")]
+    assert await _counts(console) == (0, 0)
 
 
 async def test_figures_draw_every_chart(console: ConsoleContext, signin: SignIn,
@@ -277,6 +337,9 @@ async def test_a_call_s_transcript_is_shown_only_with_a_reason(
         "abc/1@host", "inbound", t0, t0 + dt.timedelta(seconds=20), workflow="intake",
         outcome="completed"), [("agent", "Hello [NAME], how can I help?"),
                                ("caller", "I need to move my appointment")])
+    await console.records.record_cdr(CallDetail(  # the gateway's CDR of the same call
+        "abc/1@host", "inbound", t0, t0 + dt.timedelta(seconds=20), "remote_bye",
+        answered_at=t0, sip_status=200, workflow="intake", outcome="completed"))
     await console.records.drain_spool()
     s = await signin("supervisor")
     r = await s.client.get("/calls")

@@ -98,10 +98,13 @@ async def test_dtmf_opt_out_then_instant_hangup_is_recorded(
         "SELECT outcome FROM call_records WHERE call_id = $1", result.call_id) == "opted_out"
 
 
-async def test_failed_transfer_apologises_offers_a_number_and_is_recorded_failed(
+async def test_failed_transfer_apologises_offers_a_call_back_and_a_yes_is_a_staff_task(
         settings: Settings, runtime: AgentRuntime, records: Records,
         demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    """Fails before the call-back offer: the agent said the number and hung up, and the
+    patient's yes reached nobody (no staff task)."""
     ask = await write_wav(runtime, "Can I talk to a person, please?", tmp_path / "ask.wav")
+    yes = await write_wav(runtime, "Yes, please call me back.", tmp_path / "yes.wav")
     handler = GatewayAgent(to_front_desk(runtime))
     async with (PjsuaPeer.start("udp", user="desk", auto_answer=486, log_dir=tmp_path,
                                 name="desk") as desk,
@@ -110,17 +113,67 @@ async def test_failed_transfer_apologises_offers_a_number_and_is_recorded_failed
         handle = await call_in(phone, gw, stir, "+15550100124")
         await speak_when_agent_pauses(phone, handle, [ask], first_immediately=False)
         await desk.wait_incoming(timeout=40)  # the front desk was rung, and was busy
-        heard = await phone.wait_audio(call=handle, frames=10, min_rms=300, timeout=40)
+        await speak_when_agent_pauses(phone, handle, [yes], first_immediately=False,
+                                      until_hangup=True)  # the apology and the offer
         await phone.wait_state("DISCONNECTED", call=handle, timeout=60)  # our BYE, after it
         result = await handler.next_outcome(wait_s=60)
-    assert heard > 0
     assert result.kind is OutcomeKind.TRANSFER_FAILED, result
     assert await records.pool.fetchval(
         "SELECT outcome FROM call_records WHERE call_id = $1", result.call_id) \
         == "transfer_failed"
+    turns = await records.call_transcript(result.call_id)
+    said = [t for who, t in turns if who == "agent"]
+    assert "could not reach" in said[-2]
+    assert "call you back" in said[-2]  # the offer
+    assert "call us at" in said[-1]  # and the number, for sooner
+    task = await records.pool.fetchrow(
+        "SELECT id, kind, queue, status, details_ct FROM staff_tasks WHERE call_id = $1",
+        result.call_id)
+    assert task is not None, turns
+    # the queue the transfer tried (the intake workflow hands over to scheduling)
+    assert (task["kind"], task["queue"], task["status"]) == ("callback", "scheduling", "open")
+    assert records.keys.decrypt_str(task["details_ct"], "staff_tasks", "details",
+                                    str(task["id"])) == "+15550100124"
+    assert await records.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'staff_task.created'"
+        " AND record_id = $1", str(task["id"])) == 1
+
+
+async def test_key_nine_stops_the_prompt_at_once_and_opts_out(
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    """Fails before the fix: the 9 waited until the opening (and the language offer) had
+    played to their end; now the opening stops, the opt-out is recorded, then goodbye."""
+    number = "+15550100124"
+    assert await records.has_consent(number, Channel.VOICE)
+    handler = GatewayAgent(agent)
+    loop = asyncio.get_running_loop()
+    async with (gateway(settings, 9, handler, records, stir) as gw,
+                PjsuaPeer.start("udp", user=number, log_dir=tmp_path) as phone):
+        handle = await call_in(phone, gw, stir, number)
+        started = await phone.wait_audio(call=handle, frames=5, min_rms=300,
+                                         timeout=30)  # the opening (peer's monotonic clock)
+        await phone.dtmf("9", call=handle)
+        pressed = loop.time()
+        into_opening = time.monotonic() - started
+        await phone.wait_state("DISCONNECTED", call=handle, timeout=60)  # our BYE
+        after_key = loop.time() - pressed
+        result = await handler.next_outcome(wait_s=60)
+    assert result.kind is OutcomeKind.OPTED_OUT, result
+    assert not await records.has_consent(number, Channel.VOICE)
+    assert (await records.dnc_status(number)).org
     said = [t for who, t in await records.call_transcript(result.call_id) if who == "agent"]
-    assert "could not reach" in said[-1]
-    assert "call us at" in said[-1]
+    opening, goodbye = said[0], said[-1]
+    assert "will not receive any more calls" in goodbye, goodbye
+    assert "Para español" not in said  # the offer after the opening never started
+    # Our BYE came before the rest of the opening and the goodbye could have played one
+    # after the other (as they did before: the key waited for the opening's end).
+    opening_s = len(await runtime.tts.synthesize(opening, persist=False)) / 16000
+    goodbye_s = len(await runtime.tts.synthesize(goodbye, persist=False)) / 16000
+    rest_of_opening = opening_s - into_opening
+    assert rest_of_opening > 4.0  # enough left that the check below tells the two apart
+    assert after_key < rest_of_opening + goodbye_s - 1.0, (after_key, rest_of_opening,
+                                                          goodbye_s)
 
 
 async def test_warm_transfer_gives_the_human_context_then_the_patient_with_div(

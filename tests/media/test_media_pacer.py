@@ -153,3 +153,38 @@ def test_callback_slightly_early_does_not_lose_ticks(early: float) -> None:
     loop.callback_lag = -early
     loop.run_until(1000.0 + 50 * PERIOD)
     assert len(target.ticks) == 50
+
+
+class BatchRecorder(Recorder):
+    batches: list[int] = []  # noqa: RUF012 - class-wide on purpose: tick_group is a classmethod
+
+    @classmethod
+    def tick_group(cls, targets: Any, now: float, late: bool) -> None:
+        cls.batches.append(len(targets))
+        for target in targets:
+            target.on_tick(now, late)
+
+
+def test_one_batch_per_phase_and_tick_whatever_the_number_of_calls() -> None:
+    loop, pacer = make()
+    BatchRecorder.batches = []
+    targets = [BatchRecorder() for _ in range(PHASES * 50)]
+    for t in targets:
+        pacer.add(t)
+    loop.run_until(1000.0 + 10 * PERIOD)
+    # 200 sessions, 10 ticks: 4 timer callbacks per period, each one batch of 50
+    assert len(BatchRecorder.batches) in range(PHASES * 9, PHASES * 10 + 1)
+    assert set(BatchRecorder.batches) == {50}
+
+
+def test_lateness_is_measured_against_the_absolute_schedule() -> None:
+    """A callback 8 ms late is on time (the peer's jitter buffer absorbs it); 12 ms late
+    is late; and lateness never accumulates from one tick to the next."""
+    for lag, expect_late in ((0.008, False), (0.012, True)):
+        loop, pacer = make()
+        target = Recorder()
+        pacer.add(target)
+        loop.callback_lag = lag
+        loop.run_until(1000.0 + 100 * PERIOD)
+        assert len(target.ticks) in (99, 100)
+        assert {late for _, late in target.ticks} == {expect_late}

@@ -1,11 +1,13 @@
-"""webrtcvad wrapper: silence and faint noise are not speech, a voiced signal is."""
+"""media.vad: webrtcvad and Silero VAD; silence and line noise are not speech, a voice is."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from media.vad import VoiceActivity
+from media.vad import SileroActivity, VoiceActivity, voice_activity
 
 
 def voiced(frames: int, f0: float = 140.0) -> list[np.ndarray]:
@@ -26,3 +28,38 @@ def test_validation() -> None:
         VoiceActivity(4)
     with pytest.raises(ValueError, match="320-sample"):
         VoiceActivity().is_speech(np.zeros(160, dtype=np.int16))
+
+
+# --- Silero VAD (ONNX from the faster-whisper wheel) -------------------------------------
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "speech"
+
+
+def speech_16k(name: str) -> np.ndarray:
+    """A recorded caller vector (mu-law phone audio) as 16 kHz int16, whole frames."""
+    from agent.speech.audio import read_wav, resample, to_int16  # noqa: PLC0415 - test data
+
+    audio, rate = read_wav(VECTORS / name)
+    pcm = to_int16(resample(audio, rate, 16000)) if rate != 16000 else audio
+    return pcm[: len(pcm) // 320 * 320]
+
+
+def test_silero_hears_a_caller_and_not_the_line_noise() -> None:
+    vad = SileroActivity(min_rms=100.0)
+    rng = np.random.default_rng(1)
+    noise = np.round(rng.standard_normal(320 * 50) * 1500).astype(np.int16)
+    assert sum(vad.is_speech(f) for f in noise.reshape(-1, 320)) <= 2  # hiss well above the floor
+    said = [vad.is_speech(f) for f in speech_16k("caller_yes.wav").reshape(-1, 320)]
+    assert sum(said) >= 10  # "yes" is several hundred ms of speech
+    assert 0.0 <= vad.probability <= 1.0
+
+
+def test_factory_and_silero_validation() -> None:
+    assert isinstance(voice_activity("webrtc", aggressiveness=3), VoiceActivity)
+    assert isinstance(voice_activity("silero"), SileroActivity)
+    with pytest.raises(ValueError, match="unknown VAD"):
+        voice_activity("energy")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="threshold"):
+        SileroActivity(1.5)
+    with pytest.raises(ValueError, match="320-sample"):
+        SileroActivity().is_speech(np.zeros(160, dtype=np.int16))

@@ -330,6 +330,10 @@ class PjsuaPeer:
     async def ping(self) -> dict[str, Any]:
         return await self.command("ping")
 
+    async def send_im(self, uri: str, text: str, *, content_type: str = "text/plain") -> None:
+        """A SIP MESSAGE to `uri`; wait for `im_status` for the answer."""
+        await self.command("send_im", uri=uri, text=text, content_type=content_type)
+
     async def call(
         self, uri: str, *, headers: Headers | None = None, srtp: str | None = None
     ) -> int:

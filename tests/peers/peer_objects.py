@@ -285,6 +285,17 @@ class PeerAccount(pj.Account):  # type: ignore[misc]  # pjsua2 is untyped
         )
         self.peer.auto_answer(call)
 
+    def onInstantMessage(self, prm: Any) -> None:
+        """A SIP MESSAGE (RFC 3428) to this account; pjsua answers 200 by itself."""
+        self.peer.emit("instant_message", from_uri=str(prm.fromUri), to_uri=str(prm.toUri),
+                       content_type=str(prm.contentType), body=str(prm.msgBody),
+                       msg=str(prm.rdata.wholeMsg))
+
+    def onInstantMessageStatus(self, prm: Any) -> None:
+        """The final answer to a MESSAGE this peer sent (`send_im`)."""
+        self.peer.emit("im_status", to_uri=str(prm.toUri), code=int(prm.code),
+                       reason=str(prm.reason))
+
     def onRegState(self, prm: Any) -> None:
         self.peer.emit(
             "reg_state",

@@ -58,6 +58,7 @@ class Peer:
         self._out_lock = threading.Lock()
         self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.calls: dict[int, PeerCall] = {}
+        self.buddies: list[Any] = []
         self.pending: list[Pending] = []
         self.accept_transfer = bool(cfg.get("accept_transfer", True))
         self.auto = self._auto_codes(cfg.get("auto_answer"))
@@ -252,6 +253,21 @@ class Peer:
         if call.state == "NULL":
             call.state = "CALLING"
         return {"call": call.handle}
+
+    def do_send_im(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Send a SIP MESSAGE (RFC 3428) to `uri`; the answer arrives as `im_status`."""
+        assert self.acc is not None
+        cfg = pj.BuddyConfig()
+        cfg.uri = args["uri"]
+        cfg.subscribe = False  # a text, not a presence subscription
+        buddy = pj.Buddy()
+        buddy.create(self.acc, cfg)
+        self.buddies.append(buddy)  # keep the reference until the peer exits
+        prm = pj.SendInstantMessageParam()
+        prm.content = args["text"]
+        prm.contentType = args.get("content_type", "text/plain")
+        buddy.sendInstantMessage(prm)
+        return {}
 
     def do_answer(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
@@ -533,6 +549,8 @@ class Peer:
         self._fail_pending()
         self._hangup_all()
         self._drop_calls_and_ports()
+        self.buddies.clear()  # before the account they belong to
+        gc.collect()
         if self.acc is not None:
             self.acc.shutdown()
             self.acc = None

@@ -77,3 +77,15 @@ async def test_postgres_store_is_seen_by_the_next_interaction(pg: asyncpg.Pool) 
     assert view.last.facts == {"appointment_id": "appt-1"}
     assert view.collected == frozenset({"dob"})
     assert view.interactions[0].at == NOW
+
+
+def test_a_failed_identity_check_does_not_replace_the_patients_last_word() -> None:
+    """Issue 17: an unverified caller's `not_verified` interaction became `last`, so the
+    next verified call lost the context of the patient's own last conversation."""
+    view = MemoryView("pat-1").with_interaction(interaction_from(
+        "pat-1", "sms", "appointment_reminder_sms", "asked_to_reschedule", NOW))
+    view = view.with_interaction(interaction_from(
+        "pat-1", "voice", "appointment_reminder", "not_verified", NOW + dt.timedelta(hours=1)))
+    assert view.as_scope()["last_outcome"] == "asked_to_reschedule"
+    assert view.last is not None
+    assert view.last.channel == "sms"

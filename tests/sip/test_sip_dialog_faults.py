@@ -139,6 +139,11 @@ class CountedMedia(MediaSession):
     async def start(self) -> None:
         await super().start()
         CountedMedia.opened += 1
+        # Opening media may no longer wait on the loop at all (media's UdpPort binds its
+        # sockets synchronously): give the loop turns here so the CANCEL, already in the
+        # socket, is read while the gateway is still setting up, as on a busy machine.
+        for _ in range(10):
+            await asyncio.sleep(0)
 
     async def close(self) -> None:
         CountedMedia.closed += 1

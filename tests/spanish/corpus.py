@@ -37,6 +37,15 @@ TUNED: list[Case] = [
     ("dob", "catorce de julio del noventa y dos", "1992-07-14"),
     ("dob", "primero de enero de dos mil uno", "2001-01-01"),
     ("dob", "El 5 del 3 de 1980.", "1980-03-05"),
+    # As Whisper writes a Spanish date it heard over G.711 (digits, Spanish thousands mark,
+    # "mil" and the rest apart, the comma before the year, words run together).
+    ("dob", "El 5 de marzo del 1.980.", "1980-03-05"),
+    ("dob", "Cinco de marzo de mil 980", "1980-03-05"),
+    ("dob", "5 de marzo, 1980", "1980-03-05"),
+    ("dob", "05/03/1980", "1980-03-05"),
+    ("dob", "El 5 del 3 de 980.", "1980-03-05"),
+    ("dob", "cinco tres ochenta", "1980-03-05"),
+    ("dob", "El cinco del 3.980.", "1980-03-05"),  # "tres [de] mil novecientos ochenta"
     ("time", "a las tres y media de la tarde", "15:30:00"),
     ("time", "a las diez de la mañana", "10:00:00"),
     ("choice", "la segunda", "2"),

@@ -6,22 +6,29 @@ names no field its English prompt does not (so the PHI rules hold unchanged)."""
 from __future__ import annotations
 
 import asyncio
+import calendar
+import datetime as dt
+import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import agent.workflow.simulator as simulator_module
+from agent.grammar.dates import DatePreference
 from agent.i18n import (
     LANGUAGE_OFFER,
     SPANISH_KEY,
     LanguageChoice,
     load_overlays,
     localised,
+    spanish_asked,
     spanish_dates,
     to_canonical,
 )
 from agent.memory import InMemoryMemoryStore
+from agent.scheduling.search import describe
 from agent.workflow.asides import QUESTION_PROMPTS
 from agent.workflow.defaults import DEFAULT_PROMPTS
 from agent.workflow.engine import Conversation
@@ -32,14 +39,57 @@ from agent.workflow.template import fields
 from tests.workflow.helpers import CLINIC, NOW, WORKFLOWS
 
 OVERLAYS = load_overlays(WORKFLOWS / "es")
+DAYS_EN = list(calendar.day_name)
+MONTHS_EN = list(calendar.month_name)[1:]
 SHIPPED = load_all(WORKFLOWS)
 
 
-@pytest.mark.parametrize("workflow_id", ["appointment_reminder", "patient_intake"])
-def test_every_prompt_of_the_workflow_has_spanish(workflow_id: str) -> None:
+@pytest.mark.parametrize("workflow_id", sorted(SHIPPED))
+def test_every_prompt_of_every_shipped_workflow_has_spanish(workflow_id: str) -> None:
+    """Every workflow in config/workflows (the next one added too): no English-only prompt."""
     overlay = OVERLAYS.for_workflow(workflow_id)
     missing = set(SHIPPED[workflow_id].prompts) - set(overlay)
-    assert not missing
+    assert not missing, f"{workflow_id}: no Spanish for {sorted(missing)}"
+
+
+def test_the_completeness_check_sees_a_workflow_added_english_only(tmp_path: Path) -> None:
+    """A workflow file dropped next to the shipped ones is checked too (the list is read
+    from the folder, not written in the test)."""
+    text = (WORKFLOWS / "escalation.yaml").read_text(encoding="utf-8")
+    (tmp_path / "escalation.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "new_flow.yaml").write_text(
+        text.replace("workflow: escalation", "workflow: new_flow"), encoding="utf-8")
+    shipped = load_all(tmp_path)
+    assert set(shipped) == {"escalation", "new_flow"}
+    assert not set(shipped["escalation"].prompts) - set(OVERLAYS.for_workflow("escalation"))
+    assert set(shipped["new_flow"].prompts) - set(OVERLAYS.for_workflow("new_flow"))
+
+
+ASKED = [
+    None, DatePreference(None, "afternoon"), DatePreference(None, None),
+    DatePreference(dt.date(2026, 3, 12), "afternoon"), DatePreference(dt.date(2026, 3, 10), None),
+    DatePreference(dt.date(2026, 3, 9), None, days=7),
+    DatePreference(dt.date(2026, 3, 9), "morning", days=7),
+    DatePreference(dt.date(2026, 3, 10), None, later_same_day=True),
+]
+
+
+@pytest.mark.parametrize("pref", ASKED)
+def test_what_the_caller_asked_for_is_said_in_spanish(pref: DatePreference | None) -> None:
+    """The "nothing open <what you asked>" phrase the scheduler words in English is spoken
+    in Spanish in a Spanish call, whichever form it takes."""
+    prompt = OVERLAYS.for_workflow("no_show_reactivation")["offer_nearest"]
+    said = spanish_dates(prompt.replace("{vars.offers.asked}", describe(pref)))
+    english = {"on", "the", "in", "at", "that", "time", "week", "of", "later", "day",
+               "morning", "afternoon", "evening", *DAYS_EN, *MONTHS_EN}
+    assert not set(re.findall(r"[A-Za-z]+", said.split(". ")[0])) & english, said
+
+
+def test_the_asked_phrase_reads_naturally() -> None:
+    assert spanish_asked("on Thursday afternoon") == "el jueves por la tarde"
+    assert spanish_asked("the week of March 9 in the morning") == \
+        "la semana del 9 de marzo por la mañana"
+    assert spanish_asked("later that day") == "más tarde ese mismo día"
 
 
 BUILT_IN = {**DEFAULT_PROMPTS, **QUESTION_PROMPTS}
@@ -94,7 +144,7 @@ def test_dates_and_times_are_said_in_spanish() -> None:
 
 
 def run_spanish(workflow_id: str, turns: Iterable[str], monkeypatch: pytest.MonkeyPatch,
-                ) -> tuple[SimulationResult, list[str]]:
+                patient: str = "pat-1001") -> tuple[SimulationResult, list[str]]:
     """The simulator with the conversation in Spanish: overlay on, answers canonicalised
     as the live call's port does (``agent.language``)."""
     overlay = OVERLAYS.for_workflow(workflow_id)
@@ -108,7 +158,7 @@ def run_spanish(workflow_id: str, turns: Iterable[str], monkeypatch: pytest.Monk
     lines = iter(to_canonical(t) for t in turns)
     said: list[str] = []
     result = asyncio.run(simulate(
-        load_workflow(WORKFLOWS / f"{workflow_id}.yaml"), ClinicFileSource(CLINIC), "pat-1001",
+        load_workflow(WORKFLOWS / f"{workflow_id}.yaml"), ClinicFileSource(CLINIC), patient,
         now=NOW, read_line=lambda: next(lines, None), write=said.append,
         memory_store=InMemoryMemoryStore()))
     return result, said
@@ -141,3 +191,37 @@ def test_a_spanish_intake_takes_the_name_and_birth_date(monkeypatch: pytest.Monk
     spoken = " ".join(said)
     assert "nombre y apellido" in spoken
     assert "número de teléfono" in spoken
+
+
+def test_a_spanish_refill_is_requested(monkeypatch: pytest.MonkeyPatch) -> None:
+    result, said = run_spanish("refill_reminder", [
+        "Sí, soy yo.", "veinte de noviembre de mil novecientos cincuenta y cinco",
+        "Sí, por favor."],
+        monkeypatch, patient="pat-1002")
+    assert result.outcome == "refill_requested"
+    spoken = " ".join(said)
+    assert "Su receta de lisinopril" in spoken
+    assert "Su solicitud de renovación fue enviada" in spoken
+    assert "prescription" not in spoken
+
+
+def test_a_spanish_no_show_books_a_new_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    result, said = run_spanish("no_show_reactivation", [
+        "Sí.", "el catorce de julio de mil novecientos noventa y dos", "Sí.", "La segunda."],
+        monkeypatch, patient="pat-1003")
+    assert result.outcome == "booked"
+    spoken = " ".join(said)
+    assert "Le echamos de menos" in spoken
+    assert "queda para el" in spoken
+    assert "Goodbye" not in spoken
+
+
+def test_a_spanish_screening_asks_in_spanish(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, said = run_spanish("health_screening", [
+        "Sí, soy yo.", "El cinco de marzo de mil novecientos ochenta.", "Sí.", "A veces."],
+        monkeypatch)
+    spoken = " ".join(said)
+    assert "veinticinco preguntas" in spoken
+    assert "¿Ronca?" in spoken
+    assert "Do you" not in spoken
+

@@ -49,15 +49,22 @@ pytestmark = [pytest.mark.skipif(ESPEAK is None, reason="espeak-ng (Debian) not 
               pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-# The patient: Debian's espeak-ng, another Spanish voice than the agent's, a little slower.
-CALLER_VOICE = ("-v", "es-419+f4", "-s", "130")
+# The patient: Debian's espeak-ng, another Spanish voice than the agent's (es-419), a
+# little slower. Castilian, male variant 2: of the espeak Spanish voices tried through
+# G.711 into Whisper base, the one whose dates of birth it transcribes right (es-419+f4,
+# used before, came out as "El 5 del 9 de mi un 980" or "1970").
+CALLER_VOICE = ("-v", "es+m2", "-s", "130")
+# The patient who opts out: the Latin American voice of before (es+m2 says "no me llame"
+# so that Whisper hears "no me engrame"; this one's opt-out is heard).
+OPT_OUT_VOICE = ("-v", "es-419+f4", "-s", "130")
 
 
-async def spanish_wav(_rt: AgentRuntime, text: str, path: Path) -> Path:
+async def spanish_wav(_rt: AgentRuntime, text: str, path: Path,
+                      voice: tuple[str, ...] = CALLER_VOICE) -> Path:
     """The caller's line as a 16 kHz WAV (pjsua2 plays it into the call)."""
     assert ESPEAK is not None
     raw = path.with_suffix(".raw.wav")
-    proc = await asyncio.create_subprocess_exec(ESPEAK, *CALLER_VOICE, "-w", str(raw), text)
+    proc = await asyncio.create_subprocess_exec(ESPEAK, *voice, "-w", str(raw), text)
     assert await proc.wait() == 0
     with wave.open(str(raw), "rb") as r:
         rate = r.getframerate()
@@ -121,9 +128,16 @@ async def stored_text(records: Records, call_id: str) -> str:
     return " ".join(t for _, t in await records.call_transcript(call_id))
 
 
-@pytest.mark.xfail(reason="known gap: Whisper base does not reliably recognise this synthetic "
-                   "(espeak-ng) caller's date of birth over G.711 ('1990', '5.000...'), so "
-                   "identity fails; the switch, the Spanish prompts and the yes are heard",
+@pytest.mark.xfail(reason="known gap, not yet 3 passes in a row: Whisper base mis-hears the "
+                   "synthetic espeak-ng caller over G.711 differently on each run. With this "
+                   "voice (es+m2) the call confirmed in 2 of 5 live runs; the misses were "
+                   "'Sí, soy yo, buenas tardes' as 'C. Sonio. We're a star.', the date of "
+                   "birth as 'El Sinto del Pse. 980' and as 'El cinto del tres de 1981' (a "
+                   "mismatch: not verified, as it must be). With es-419+f4: 0 of 4 (DOB as "
+                   "'El 5 del 9 de mi un 980', '1970'). Priming Whisper with a date in words "
+                   "leaked its decade into the transcript, so it is not done. The grammar "
+                   "reads the correct digit forms Whisper writes (tests/spanish/corpus.py) "
+                   "and late turns are no longer dropped (tests/agent/test_voice_listen.py)",
                    strict=False)
 async def test_a_spanish_call_confirms_the_appointment(
         settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
@@ -160,7 +174,8 @@ async def test_a_spanish_call_confirms_the_appointment(
             await gw.close()
 
     stored = await stored_text(records, call.call_id)
-    assert result.kind is OutcomeKind.CONFIRMED, [t[1][:60] for t in traced.turns()]
+    assert result.kind is OutcomeKind.CONFIRMED, "\n".join(
+        f"{who}: {text[:70]}" for who, text in traced.turns())
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"
     assert "Para español, oprima dos" in stored  # the greeting offered Spanish
@@ -176,8 +191,10 @@ async def test_key_two_then_a_spanish_opt_out_revokes_consent(
         stir: StirRuntime, tmp_path: Path) -> None:
     number = "+15550100124"
     assert await records.has_consent(number, Channel.VOICE)
-    stop = [await spanish_wav(runtime, "Por favor, no me llame más.", tmp_path / "stop.wav"),
-            await spanish_wav(runtime, "No me llame más.", tmp_path / "again.wav")]
+    stop = [await spanish_wav(runtime, "Por favor, no me llame más.", tmp_path / "stop.wav",
+                              OPT_OUT_VOICE),
+            await spanish_wav(runtime, "No me llame más.", tmp_path / "again.wav",
+                              OPT_OUT_VOICE)]
     handler = TracedAgent(agent)
     gw = Gateway(with_trunk(settings, 9), handler=handler, audit=records.audit,
                  stir=stir.context,

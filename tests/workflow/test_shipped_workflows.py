@@ -29,7 +29,8 @@ DOB = "March fifth nineteen eighty"
 def test_all_shipped_workflows_load() -> None:
     found = load_all(WORKFLOWS)
     assert set(found) == {"appointment_reminder", "patient_intake", "health_screening",
-                          "no_show_reactivation", "refill_reminder", "escalation"}
+                          "no_show_reactivation", "refill_reminder", "escalation",
+                          "appointment_reminder_sms"}
     questions = [s for s in found["health_screening"].states if s[1:3].isdigit()
                  and not s.endswith("_route")]
     assert len(questions) == 25

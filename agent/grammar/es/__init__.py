@@ -24,7 +24,8 @@ def normalise(text: str) -> str:
     """Lower case, accents and punctuation off (ñ kept as n), one space between words."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = re.sub(r"(?<=\d),(?=\d{3}\b)", "", plain)  # "1,980": a year, as written
+    # "1,980" and "1.980" (the Spanish thousands mark): a year, as written.
+    plain = re.sub(r"(?<=\b\d)[,.](?=\d{3}\b)", "", plain)
     plain = re.sub(r"(?<=\d)[/.-](?=\d)", "/", plain)
     return " ".join(re.sub(r"[^a-z0-9/: ]+", " ", plain).split())
 
@@ -71,7 +72,10 @@ def to_canonical(text: str) -> str:
         return named
     words = plain.split()
     if number_runs(words):
-        return _digits(words)
+        digits = _digits(words)
+        # "cinco tres ochenta": a date said as bare numbers, read day first as Spanish
+        # speakers say it (the English grammar would read "5 3 80" as May 3).
+        return find_date(digits) or digits
     return text
 
 

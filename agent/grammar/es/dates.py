@@ -5,6 +5,7 @@ afternoon". Day first, as Spanish speakers say and write it ("5 3 1980" is 5 Mar
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from agent.grammar.es.numbers import number_runs, parse_number
@@ -22,7 +23,8 @@ DAYS = {"lunes": "Monday", "martes": "Tuesday", "miercoles": "Wednesday",
 _MONTH_RE = "|".join(MONTHS)
 # "<day> de <month> [de|del] <year>"; the day and year are runs of number words or digits.
 _DATE = re.compile(rf"\b(?:el\s+)?(?P<day>[a-z0-9 ]+?)\s+de\s+(?P<month>{_MONTH_RE})"
-                   rf"(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?(?P<year>[a-z0-9 ]+?))?"
+                   rf"(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?(?P<year>[a-z0-9 ]+?)"
+                   r"|\s+(?P<bare>\d{4}))?"  # "5 de marzo, 1980": the comma is gone
                    r"(?=$|\s+(?:a|por)\b|[,.])")
 _NUMERIC = re.compile(r"\b(\d{1,2})[ /.-](\d{1,2})[ /.-](\d{2}|\d{4})\b")
 
@@ -56,8 +58,9 @@ def find_date(text: str) -> str | None:
     if not 1 <= day <= 31:
         return None
     out = f"{MONTHS[match.group('month')]} {day}"
-    if match.group("year"):
-        said = _year(parse_number(match.group("year").split()))
+    year_said = match.group("year") or match.group("bare")
+    if year_said:
+        said = _year(parse_number(year_said.split()))
         if said is not None:
             out += f" {said}"
     return out
@@ -76,6 +79,19 @@ def _numbered(text: str) -> str | None:
         full = _year(year)
         if joined and 1 <= day <= 31 and 1 <= month <= 12 and full is not None:
             return f"{_MONTH_NUMBERS[month - 1]} {day} {full}"
+    return _month_in_year(words, runs)
+
+
+def _month_in_year(words: list[str], runs: list[tuple[int, int, int]]) -> str | None:
+    """ "el cinco del 3.980": the "de" before "mil" not heard, so the recogniser wrote the
+    month and the year as one number (tres mil novecientos ochenta = 3980). Read only
+    where nothing else can be meant: a day, then one number of a month's thousands and
+    a 9xx year (which ``_year`` reads as 19xx)."""
+    for (_, e1, day), (s2, _, merged) in itertools.pairwise(runs):
+        month, rest = divmod(merged, 1000)
+        joined = " ".join(words[e1:s2]) in _JOINS
+        if joined and 1 <= day <= 31 and 1 <= month <= 12 and 900 <= rest <= 999:
+            return f"{_MONTH_NUMBERS[month - 1]} {day} {1000 + rest}"
     return None
 
 

@@ -1,17 +1,20 @@
 """Patients and appointments: look a patient up by number, the coming appointments, and
-the CSV import (:mod:`carrier.console.schedule_csv`).
+the CSV schedule import, in the one format of ``carrier schedule import``
+(:mod:`carrier.feeds.csv_import`, docs/feeds.md).
 
 The import checks the whole file first and loads nothing when any row is bad (the page
-lists every bad row by line and column). A good file's patients are added (an existing
-patient with the same number and name is reused) and its appointments go to the hosted
-application's schedule feed (``carrier.plugin.schedule_feed_of``) in one transaction. When
-the application takes no schedule feed, a file with appointments is refused whole.
+lists every bad row by line and column, never a value). A good file loads in one
+transaction through the schedule feeds' store (patients keyed by the clinic's MRN, its
+appointments handed to the hosted application's schedule feed), as the command would
+load it: importing the same file again changes nothing. When the application takes no
+schedule feed, the file is refused whole. The operator's import is audited under their
+name; each patient and appointment change under the feed's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import importlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, UploadFile
@@ -19,13 +22,23 @@ from fastapi.responses import Response
 
 from carrier.console.pages.common import console, guard, page, records_of
 from carrier.console.roles import Operator
-from carrier.console.schedule_csv import MAX_BYTES, Row, check
-from carrier.records.patients import PatientAddress
+from carrier.feeds.csv_import import (
+    DEFAULT_SOURCE,
+    MAX_BYTES,
+    RowError,
+    ScheduleRow,
+    decode_schedule_csv,
+    file_digest,
+    import_schedule,
+    validate_schedule_csv,
+)
+from carrier.feeds.store import FeedRejected, FeedStore
+from carrier.plugin import schedule_feed_of
 
 router = APIRouter(include_in_schema=False)
 PATH = "/patients"
 HORIZON = dt.timedelta(days=14)
-SOURCE = "console_csv"
+SOURCE = DEFAULT_SOURCE  # the command's default: one file, one set of ids, either way
 
 
 def _application(request: Request) -> Any:
@@ -52,68 +65,58 @@ async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(
                 has_calendar=console(request).appointments is not None)
 
 
-def _feed(request: Request) -> Any:
-    plugin = importlib.import_module("carrier.plugin")
-    feed_of = getattr(plugin, "schedule_feed_of", None)
-    app = _application(request)
-    return None if feed_of is None or app is None else feed_of(app)
+def _store(request: Request) -> FeedStore:
+    """The feeds' store, built as ``carrier.feeds.service.Feeds.build`` builds it."""
+    ctx = console(request)
+    return FeedStore(records_of(request), schedule_feed_of(_application(request)),
+                     phone_is_consent=ctx.settings.feeds.phone_is_consent)
+
+
+async def _refused(request: Request, op: Operator, problems: list[RowError],
+                   error: str) -> Response:
+    await console(request).audit(op.actor, "schedule.import_refused",
+                                 ("schedule_import", SOURCE), "operator",
+                                 {"problems": len(problems)})
+    return page(request, "patients.html", op, status_code=422,
+                title="Patients and appointments", phone="", found=None,
+                upcoming=await _upcoming(request), problems=problems, error=error,
+                has_calendar=console(request).appointments is not None)
 
 
 @router.post(PATH + "/import")
 async def import_csv(request: Request, file: UploadFile,
                      op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
     ctx = console(request)
-    data = await file.read(MAX_BYTES + 1)
-    rows, problems = check(data, today=ctx.now().date())
-    feed = _feed(request)
-    refused = ""
-    if not problems and feed is None and any(r.appointment for r in rows):
-        refused = ("This file has appointments, and the hosted application takes no "
-                   "schedule feed: nothing was loaded.")
-    if problems or refused:
-        await ctx.audit(op.actor, "schedule.import_refused", ("schedule_import", SOURCE),
-                        "operator", {"problems": len(problems)})
-        return page(request, "patients.html", op, status_code=422,
-                    title="Patients and appointments", phone="", found=None,
-                    upcoming=await _upcoming(request), problems=problems,
-                    error=refused or f"{len(problems)} problem(s): nothing was loaded.",
-                    has_calendar=console(request).appointments is not None)
-    patients, appointments = await _load(request, rows, feed, op)
-    await ctx.audit(op.actor, "schedule.import", ("schedule_import", SOURCE), "operator",
-                    {"patients": patients, "appointments": appointments})
+    now = ctx.now()
+    text, problems = decode_schedule_csv(await file.read(MAX_BYTES + 1))
+    rows: list[ScheduleRow] = []
+    if not problems:  # a large file takes seconds to check: off the event loop
+        rows, problems = await asyncio.to_thread(
+            validate_schedule_csv, text, tz=ctx.settings.feeds.timezone, today=now.date())
+    if problems:
+        return await _refused(request, op, problems,
+                              f"{len(problems)} problem(s): nothing was loaded.")
+    store = _store(request)
+    if store.feed is None:
+        return await _refused(request, op, [], "The hosted application takes no schedule "
+                                                "feed: nothing was loaded.")
+    digest = file_digest(text)
+    try:
+        applied = await import_schedule(store, rows, source=SOURCE, digest=digest, now=now)
+    except FeedRejected as exc:
+        return await _refused(request, op, [RowError(0, exc.field, exc.text)],
+                              "The schedule feed refused the file: nothing was loaded.")
+    new = sum(a.patient_created for a in applied)
+    again = sum(a.duplicate for a in applied)
+    booked = sum(a.appointment_id is not None for a in applied)
+    # The digest goes in the reason: it ties this entry to the feed's per-row entries
+    # (``csv <source>/csv:<digest>:<line>``); details refuse long digit-like runs.
+    await ctx.audit(op.actor, "schedule.import", ("schedule_import", SOURCE),
+                    f"operator upload csv:{digest}",
+                    {"rows": len(rows), "patients": new, "appointments": booked,
+                     "already_imported": again})
     return page(request, "patients.html", op, title="Patients and appointments", phone="",
                 found=None, upcoming=await _upcoming(request),
-                message=f"Loaded {len(rows)} row(s): {patients} new patient(s), "
-                        f"{appointments} appointment(s).",
+                message=f"Loaded {len(rows) - again} row(s): {new} new patient(s), "
+                        f"{booked} appointment(s); {again} already imported.",
                 has_calendar=console(request).appointments is not None)
-
-
-async def _load(request: Request, rows: list[Row], feed: Any, op: Operator
-                ) -> tuple[int, int]:
-    records = records_of(request)
-    ids: dict[int, str] = {}
-    added = 0
-    for r in rows:
-        known = [p for p in await records.find_patients_by_phone(
-            r.phone, actor=op.actor, reason="schedule import") if p.name == r.name]
-        if known:
-            ids[r.line] = str(known[0].id)
-            continue
-        pid = await records.add_patient(
-            r.name, r.phone, dob=r.dob, member_id=r.member_id, actor=op.actor,
-            reason="schedule import", address=PatientAddress(r.state, r.time_zone))
-        ids[r.line] = str(pid)
-        added += 1
-    booked = [r for r in rows if r.appointment is not None]
-    if booked:
-        plugin = importlib.import_module("carrier.plugin")
-        now = console(request).now()
-        async with records.pool.acquire() as conn, conn.transaction():
-            for r in booked:
-                a = r.appointment
-                assert a is not None
-                await feed.apply_schedule(conn, plugin.ScheduleChange(
-                    source=SOURCE, appointment_ref=f"{SOURCE}:{a.id}", patient_id=ids[r.line],
-                    kind=plugin.ScheduleChangeKind.BOOKED, starts_at=a.starts_at,
-                    ends_at=a.ends_at, changed_at=now, provider_ref=a.provider))
-    return added, len(booked)

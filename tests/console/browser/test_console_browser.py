@@ -119,10 +119,14 @@ async def _count(node: Node, sql: str) -> int:
 def test_a_schedule_csv_with_bad_rows_is_reported_and_nothing_loaded(
         page: Any, node: Node, operator: Callable[[str], Account], tmp_path: Path) -> None:
     sign_in(page, node, operator("scheduler"), "/patients")
-    before = asyncio.run(_count(node, "SELECT count(*) FROM patients"))
+    counts = "SELECT (SELECT count(*) FROM patients) * 1000000 + count(*) FROM sched_appointments"
+    before = asyncio.run(_count(node, counts))
     bad = tmp_path / "schedule.csv"
-    bad.write_text("name,phone,dob\nAnn Synthetic,+15555550141,1980-01-01\n"
-                   "Bo Synthetic,not a number,1981-02-02\nCy Synthetic,+15555550143,1982-13-01\n")
+    bad.write_text(  # the format of carrier schedule import (docs/feeds.md)
+        "mrn,first_name,last_name,phone,dob,appointment_id,start\n"
+        "B1,Ann,Synthetic,+15555550141,1980-01-01,BA1,2030-01-07T09:00\n"
+        "B2,Bo,Synthetic,not a number,1981-02-02,BA2,2030-01-07T10:00\n"
+        "B3,Cy,Synthetic,+15555550143,1982-13-01,BA3,2030-01-07T11:00\n")
     el(page, "import-file").send_keys(str(bad))
     page.find_element(By.ID, "import").click()
     el(page, "import-problems")
@@ -130,7 +134,7 @@ def test_a_schedule_csv_with_bad_rows_is_reported_and_nothing_loaded(
                 for tr in page.find_elements(By.CSS_SELECTOR, "tr.problem")]
     assert [p[:2] for p in problems] == [["3", "phone"], ["4", "dob"]]
     assert "nothing was loaded" in page.find_element(By.ID, "error").text
-    assert asyncio.run(_count(node, "SELECT count(*) FROM patients")) == before
+    assert asyncio.run(_count(node, counts)) == before  # no patient, no appointment
     sign_out(page)
 
 

@@ -1,0 +1,288 @@
+"""Appointment reminders by text: the same engine, grammars and actions as a call.
+
+The reminder itself is the carrier's validated template (clinic and time only: the
+exemption's minimum, never the provider or the reason for the visit). The reply opens a
+conversation of ``appointment_reminder_sms`` on the one workflow engine through
+:class:`TextPort`, the text channel's ``ChannelPort``: a ``Say`` is a text back, a
+``Listen`` waits for the patient's next text, actions run on the same ``ActionHost``
+(confirm, cancel, find slots, reschedule), and ``Remember`` goes to the one conversation
+memory with channel ``sms``. On this channel the reminder's letters are its keys
+(C = 1 confirm, X = 2 cancel, R = 3 reschedule); words go through the grammars. Moving an
+appointment asks the date of birth first, as on the phone.
+
+``TextReminders`` owns one ``TaskGroup`` for the conversations it runs; use it as an
+``async with`` block. It is the application's ``carrier.sms.service.TextHandler``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from agent.memory import Memory, Promise, Turn, interaction_from
+from agent.redact import KnownIdentifiers
+from agent.scheduling import Calendar
+from agent.transcript_text import known_identifiers
+from agent.workflow.effects import (
+    Action,
+    ActionResult,
+    CallerHangup,
+    Dtmf,
+    Effect,
+    Hangup,
+    Input,
+    Listen,
+    Remember,
+    Say,
+    Transfer,
+    Utterance,
+)
+from agent.workflow.engine import Conversation
+from agent.workflow.host import ActionHost, MemorySink
+from agent.workflow.model import Workflow
+from agent.workflow.records import ClinicInfo, build_record, spoken_day, spoken_time
+from agent.workflow.runner import Bookkeeping, run_conversation
+
+log = logging.getLogger("agent.sms")
+WORKFLOW = "appointment_reminder_sms"
+KEYS = {"C": "1", "X": "2", "R": "3"}
+
+
+class PatientTextLike(Protocol):
+    @property
+    def patient_id(self) -> str | None: ...
+
+    @property
+    def sender(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def at(self) -> dt.datetime: ...
+
+
+SendToPatient = Callable[[str, str, str], Awaitable[Any]]
+"""``(patient_id, purpose, text)``: the carrier's gated send (``SmsService.send_to_patient``)."""
+Reply = Callable[[str, str], Awaitable[Any]]
+"""``(number, text)``: an answer within the patient's own conversation (``SmsService.reply``)."""
+PatientFacts = Callable[[str], Awaitable[dict[str, Any] | None]]
+"""The patient's record as workflow templates and identity checks read it (dob, first_name)."""
+
+
+def read_turn(text: str) -> Input:
+    """A text as the engine's input: a reminder letter or lone digit is a key, else words."""
+    word = text.strip().strip(".!").upper()
+    if word in KEYS:
+        return Dtmf(KEYS[word])
+    return Utterance(text.strip())
+
+
+class TextPort:
+    """The text channel for the runner: one patient, one number, one inbox. Every text
+    in and out is a turn in the conversation memory (redacted, encrypted by the store)."""
+
+    def __init__(self, host: ActionHost, memory: Memory, *, number: str, reply: Reply,
+                 clock: Callable[[], dt.datetime], wait: float, patient_id: str,
+                 workflow: str, known: KnownIdentifiers | None = None) -> None:
+        self.host = host
+        self.memory = memory
+        self.patient_id = patient_id
+        self.workflow = workflow
+        self.known = known
+        self.number = number
+        self._reply = reply
+        self._clock = clock
+        self._wait = wait
+        self.inbox: asyncio.Queue[PatientTextLike | None] = asyncio.Queue(maxsize=16)
+        self.sent: list[str] = []
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    async def say(self, effect: Say) -> None:
+        self.sent.append(effect.prompt_id)
+        await self._reply(self.number, effect.text)
+        await self._note("agent", effect.text)
+
+    async def _note(self, speaker: str, text: str) -> None:
+        await self.memory.note(Turn(self.patient_id, "sms", self.workflow, speaker, text,
+                                    self._clock()), self.known)
+
+    async def listen(self, effect: Listen, now: dt.datetime) -> Input:
+        try:
+            async with asyncio.timeout(self._wait):
+                message = await self.inbox.get()
+        except TimeoutError:
+            return CallerHangup()  # no answer within the reply window: the thread ends
+        if message is None:
+            return CallerHangup()  # the service is stopping
+        await self._note("patient", message.text)
+        return read_turn(message.text)
+
+    async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
+        return await self.host.execute(effect, now)
+
+    async def transfer(self, effect: Transfer) -> bool:
+        return False  # nobody to hand a text thread to; the workflow's failure path runs
+
+    def transfer_failed(self, effect: Transfer) -> list[Effect]:
+        return []
+
+    async def hangup(self, effect: Hangup) -> None:
+        return None
+
+    async def record(self, effect: Bookkeeping) -> None:
+        if isinstance(effect, Remember) and effect.patient_id is not None:
+            await self.memory.record(interaction_from(
+                effect.patient_id, "sms", effect.workflow, effect.outcome, effect.at,
+                effect.collected, effect.facts))
+
+
+class TextReminders:
+    """Sends reminder texts and runs the conversation each reply opens."""
+
+    def __init__(self, workflow: Workflow, calendar: Calendar, memory: Memory, *,
+                 clinic: ClinicInfo, patient_facts: PatientFacts, send: SendToPatient,
+                 reply: Reply, template: str, clock: Callable[[], dt.datetime],
+                 reply_window_s: float = 24 * 3600.0) -> None:
+        self.workflow = workflow
+        self.calendar = calendar
+        self.memory = memory
+        self.clinic = clinic
+        self.patient_facts = patient_facts
+        self.send = send
+        self.reply = reply
+        self.template = template
+        self.clock = clock
+        self.reply_window_s = reply_window_s
+        self.tz = ZoneInfo(clinic.timezone)
+        self._open: dict[str, str] = {}  # patient -> appointment the last reminder named
+        self._threads: dict[str, _Thread] = {}
+        self._group: asyncio.TaskGroup | None = None
+        self.outcomes: dict[str, str | None] = {}
+
+    async def __aenter__(self) -> TextReminders:
+        self._group = asyncio.TaskGroup()
+        await self._group.__aenter__()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        group, self._group = self._group, None
+        for thread in self._threads.values():  # open threads end as unanswered
+            thread.port.inbox.put_nowait(None)
+        if group is not None:
+            await group.__aexit__(et, exc, tb)
+
+    async def send_reminder(self, patient_id: str, appointment_id: str) -> Any:
+        appt = await self.calendar.appointment(appointment_id)
+        local = appt.start.astimezone(self.tz)
+        text = self.template.format(clinic=self.clinic.name, day=spoken_day(local),
+                                    time=spoken_time(local))
+        sent = await self.send(patient_id, "appointment_reminder", text)
+        self._open[patient_id] = appointment_id
+        return sent
+
+    async def __call__(self, message: PatientTextLike) -> None:
+        pid = message.patient_id
+        if pid is None:
+            return  # unknown or shared number: staff read it in the inbox (not ours)
+        thread = self._threads.get(pid)
+        if thread is None:
+            appointment = self._open.pop(pid, None)
+            if appointment is None or self._group is None:
+                return
+            thread = await self._open_thread(pid, appointment, message.sender)
+            self._threads[pid] = thread
+            self._group.create_task(self._run(pid, thread))
+        await thread.port.inbox.put(message)
+
+    async def settled(self, patient_id: str) -> str | None:
+        """Wait until this patient's thread has ended; its outcome (tests, the CLI)."""
+        thread = self._threads.get(patient_id)
+        if thread is not None:
+            await thread.done.wait()
+        return self.outcomes.get(patient_id)
+
+    async def _open_thread(self, pid: str, appointment_id: str, number: str) -> _Thread:
+        patient = await self.patient_facts(pid)
+        appt = await self.calendar.appointment(appointment_id)
+        providers = {p.id: p for p in await self.calendar.providers()}
+        record = build_record(self.clinic, patient, appt, providers)
+        view = await self.memory.load(pid)
+        conv = Conversation(self.workflow, record, call_id=f"sms-{uuid.uuid4().hex[:12]}",
+                            channel="sms", memory=view)
+        host = ActionHost(self.calendar, MemorySink(), patient_id=pid,
+                          appointment_id=appointment_id, tz=self.tz, providers=providers,
+                          verified=lambda: conv.verified)
+        port = TextPort(host, self.memory, number=number, reply=self.reply,
+                        clock=self.clock, wait=self.reply_window_s, patient_id=pid,
+                        workflow=self.workflow.id, known=known_identifiers(patient))
+        return _Thread(conv, port, asyncio.Event())
+
+    async def _run(self, pid: str, thread: _Thread) -> None:
+        try:
+            self.outcomes[pid] = await run_conversation(thread.conv, thread.port, self.clock())
+        finally:
+            self._threads.pop(pid, None)
+            thread.done.set()
+
+
+@dataclass
+class _Thread:
+    conv: Conversation
+    port: TextPort
+    done: asyncio.Event
+
+
+SendRequested = Callable[[str, str], Awaitable[Any]]
+"""``(patient_id, text)``: a text the patient asked for (``SmsService.send_requested``)."""
+
+
+class AddressTexter:
+    """"Text me the address" on any channel: a promise in the one memory, kept at once by
+    a text to the patient's number on record (``agent.workflow.host.Texter``)."""
+
+    def __init__(self, memory: Memory, send: SendRequested, *, clinic: str, address: str,
+                 channel: str, workflow: str) -> None:
+        self.memory = memory
+        self.send = send
+        self.address = address
+        self.text = f"{clinic}: our address is {address}."
+        self.channel = channel
+        self.workflow = workflow
+
+    async def send_address(self, patient_id: str, now: dt.datetime) -> bool:
+        if not self.address:
+            return False  # no address_line in the clinic file: nothing to promise
+        promise = Promise(patient_id, self.channel, self.workflow, "send_address", now)
+        await self.memory.promise(promise)
+        try:
+            await self.send(patient_id, self.text)
+        except (OSError, TimeoutError, LookupError) as exc:
+            # The promise stays open in memory: the next conversation sees it.
+            log.warning("address text not sent (%s)", type(exc).__name__)
+            return False
+        await self.memory.keep(promise, now)
+        return True
+
+
+def records_patient_facts(records: Any) -> PatientFacts:
+    """The patient's record (``carrier.records``) as workflows read it; each read audited."""
+    async def patient_facts(patient_id: str) -> dict[str, Any] | None:
+        p = await records.get_patient(uuid.UUID(patient_id), actor="agent",
+                                      reason="text conversation")
+        if p is None:
+            return None
+        first, _, last = p.name.partition(" ")
+        return {"id": patient_id, "first_name": first, "last_name": last,
+                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone}
+    return patient_facts

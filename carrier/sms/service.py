@@ -1,0 +1,186 @@
+"""Texts to and from patients, as the carrier carries them: gate, ledger, keywords.
+
+* ``send_to_patient``: the same compliance gate as a call (``channel="sms"``): consent,
+  do-not-call, quiet hours in the patient's time zone, and the exemption's caps counted
+  over calls *and* texts (the dialer's prior contacts include ``sms_messages``). Every
+  decision goes to the audit log; a refusal raises :class:`DialRefused` naming its rule.
+  An exempt text is at most 160 characters.
+* Inbound: a whole-message STOP/START/HELP keyword (CTIA) is handled here, before any
+  application sees the text: the revocation is in the consent ledger before the reply goes
+  out (on every channel when ``sms.stop_revokes`` is ``all``). Anything else goes to the
+  application's :class:`TextHandler` with the patient the number belongs to.
+
+No number or text is logged; ``sms_messages`` keeps ids, subjects and statuses only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+from carrier.dialer.gate import Consent, DialRefused, Gate
+from carrier.dialer.inputs import gate_facts, request_for
+from carrier.dialer.ports import CallHistory, ComplianceFacts, DecisionRecorder, PatientDirectory
+from carrier.records.store import Records
+from carrier.sms.compliance import Keyword, Program, check_exempt_text, keyword
+from carrier.sms.settings import SmsSettings
+from carrier.sms.smpp import InboundText
+
+log = logging.getLogger("carrier.sms")
+CHANNEL = "sms"
+
+
+class TextSender(Protocol):
+    """A transport (the SMPP link, SIP MESSAGE): parts' ids once the upstream took them."""
+
+    async def send(self, to: str, text: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class PatientText:
+    """An inbound text for the application: the patient the sending number belongs to
+    (None: unknown or ambiguous), the text, when. ``sender`` is PHI: never log it."""
+
+    patient_id: str | None
+    sender: str
+    text: str
+    at: dt.datetime
+
+    def __repr__(self) -> str:
+        return f"PatientText(patient_id={self.patient_id!r}, <redacted>)"
+
+
+class TextHandler(Protocol):
+    async def __call__(self, message: PatientText) -> None: ...
+
+
+@dataclass(frozen=True)
+class SentText:
+    patient_id: str
+    smsc_ids: tuple[str, ...]
+    exempt: bool
+
+
+class SmsService:
+    def __init__(self, sender: TextSender, records: Records, gate: Gate, *,
+                 settings: SmsSettings, facts: ComplianceFacts, history: CallHistory,
+                 directory: PatientDirectory, recorder: DecisionRecorder,
+                 clock: Callable[[], dt.datetime],
+                 handler: TextHandler | None = None) -> None:
+        self.sender = sender
+        self.records = records
+        self.gate = gate
+        self.settings = settings
+        self.facts = facts
+        self.history = history
+        self.directory = directory
+        self.recorder = recorder
+        self.clock = clock
+        self.handler = handler
+
+    @property
+    def program(self) -> Program:
+        return Program(self.settings.brand, self.settings.help_number)
+
+    async def send_to_patient(self, patient_id: str, purpose: str, text: str) -> SentText:
+        """Gate, then send; raises DialRefused (the rule) or ExemptTextError."""
+        now = self.clock()
+        contact = await self.directory.contact(patient_id)
+        if contact is None:
+            raise LookupError("no such patient")
+        request = dataclasses.replace(request_for(patient_id, purpose, contact), channel=CHANNEL)
+        facts = await gate_facts(request, self.facts, self.history, now)
+        decision = self.gate.decide(request, facts, now)
+        outreach = await self._log(patient_id, purpose, now, status="decided")
+        await self.recorder.record(request, decision, outreach_id=outreach, at=now)
+        if not decision.allowed:
+            await self._set(outreach, status="refused", rule=decision.rule)
+            raise DialRefused(decision)
+        if decision.exempt:
+            check_exempt_text(text)
+        ids = await self.sender.send(contact.number, text)
+        await self._set(outreach, status="sent", ids=ids)
+        return SentText(patient_id, tuple(ids), decision.exempt)
+
+    async def send_requested(self, patient_id: str, text: str) -> list[str]:
+        """A text the patient asked for in a conversation ("text me the address"): sent to
+        the number on record, audited, not an outreach (no cap counts it, no window: the
+        patient is talking to us now). A number whose texts were revoked gets nothing."""
+        now = self.clock()
+        contact = await self.directory.contact(patient_id)
+        if contact is None:
+            raise LookupError("no such patient")
+        consent = await self.facts.consent(patient_id)
+        if consent.get(CHANNEL) is Consent.REVOKED or consent.get("all") is Consent.REVOKED:
+            raise LookupError("texts to this patient were revoked")
+        ids = await self.sender.send(contact.number, text)
+        row = await self._log(patient_id, "requested", now, status="requested")
+        await self._set(row, status="requested", ids=ids)
+        await self.records.audit("sms", "sms.requested", ("sms", row), "patient request",
+                                 {"patient_id": patient_id, "parts": len(ids)}, at=now)
+        return ids
+
+    async def reply(self, number: str, text: str) -> list[str]:
+        """An answer to the patient's own text: not an outreach, so no cap counts it; a
+        number whose consent was revoked gets nothing but the STOP confirmation."""
+        ids = await self.sender.send(number, text)
+        await self._log(None, "reply", self.clock(), status="reply")
+        return ids
+
+    async def on_inbound(self, message: InboundText) -> None:
+        """One text from a phone: a compliance keyword, or the application's business."""
+        now = self.clock()
+        patients = await self.records.find_patients_by_phone(
+            message.sender, actor="sms", reason="inbound text")
+        ids = [p.id for p in patients]
+        kw = keyword(message.text)
+        await self._log(str(ids[0]) if len(ids) == 1 else None,
+                        f"keyword.{kw}" if kw else "reply", now, status="received",
+                        direction="in")
+        if kw is Keyword.STOP:
+            await self._revoke(ids, now)
+        elif kw is Keyword.START:
+            for pid in ids:
+                await self.records.consent_grant(pid, CHANNEL, "tcpa_express", source="sms",
+                                                 evidence_ref="keyword:START", actor="sms", at=now)
+        if kw is not None:
+            # The one confirmation CTIA requires; after a STOP it is the last text sent.
+            await self.sender.send(message.sender, self.program.reply(kw))
+            return
+        if self.handler is not None:
+            await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
+                                           message.sender, message.text, now))
+
+    async def _revoke(self, patients: list[UUID], now: dt.datetime) -> None:
+        channels = ("sms", "voice") if self.settings.stop_revokes == "all" else ("sms",)
+        for pid in patients:
+            for channel in channels:
+                await self.records.consent_revoke(pid, channel, source="sms",
+                                                  evidence_ref="keyword:STOP", actor="sms",
+                                                  at=now)
+
+    async def on_receipt_status(self, smsc_id: str, status: str) -> None:
+        await self.records.pool.execute(
+            "UPDATE sms_messages SET status = $2 WHERE $1 = ANY(smsc_ids)", smsc_id,
+            status.lower())
+
+    async def _log(self, patient_id: str | None, subject: str, at: dt.datetime, *,
+                   status: str, direction: str = "out") -> int:
+        value: int = await self.records.pool.fetchval(
+            "INSERT INTO sms_messages (patient_id, direction, subject, at, status)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            patient_id, direction, subject, at, status)
+        return value
+
+    async def _set(self, row: int, *, status: str, rule: str | None = None,
+                   ids: list[str] | None = None) -> None:
+        await self.records.pool.execute(
+            "UPDATE sms_messages SET status = $2, rule = coalesce($3, rule),"
+            " smsc_ids = coalesce($4, smsc_ids), parts = coalesce(cardinality($4::text[]),"
+            " parts) WHERE id = $1", row, status, rule, ids)
+

@@ -1,0 +1,89 @@
+"""The ``sms`` settings section and its checks (loaded by :mod:`carrier.settings`).
+
+The sending number must be one of a trunk's numbers whose trunk names its 10DLC campaign
+(``trunks[].campaign_id``); the reminder template may name only the minimum necessary and
+fits 160 characters at its longest (:mod:`carrier.sms.compliance`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import typing
+from dataclasses import dataclass
+from typing import Literal
+
+from carrier.errors import ConfigError
+from carrier.settings_checks import LOCAL_REGION, is_local
+from carrier.sms.compliance import check_campaign_id, check_reminder_template
+
+if typing.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from carrier.settings import Settings
+
+DEFAULT_REMINDER = ("{clinic}: reminder of your appointment {day} at {time}. Reply C to "
+                    "confirm, R to reschedule, X to cancel. STOP to opt out")
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    enabled: bool = False
+    """Send and receive texts (``carrier sms``, reminders by text)."""
+    smsc_host: str = "127.0.0.1"
+    smsc_port: int = 2775
+    smsc_region: str = LOCAL_REGION
+    """Residency region of the SMSC (checked like the trunks')."""
+    system_id: str = "carrier"
+    password_env: str = "CARRIER_SMPP_PASSWORD"  # noqa: S105 - the name of a variable, not a password
+    """Environment variable holding the SMPP bind password (never in YAML)."""
+    from_number: str = "+15550100100"
+    """Our sending number: one of a trunk's ``numbers``, on a trunk with a ``campaign_id``."""
+    rate_per_s: float = 10.0
+    """Most submit_sm (message parts) per second to the SMSC (the upstream's throughput)."""
+    enquire_link_s: float = 30.0
+    """Seconds between enquire_link keepalives on an idle bind."""
+    brand: str = "Demo Clinic"
+    """Program name in the STOP/START/HELP replies and reminders."""
+    help_number: str = "+15550100100"
+    """Contact given in the HELP reply."""
+    reminder_template: str = DEFAULT_REMINDER
+    """Reminder text: only ``{clinic}``, ``{day}``, ``{time}``; 160 characters at most."""
+    stop_revokes: Literal["all", "sms"] = "all"
+    """``all``: a STOP by text revokes consent on every channel (47 CFR 64.1200(a)(10),
+    revoke-all); ``sms``: texts only."""
+
+
+def check_sms(s: Settings, src: Callable[[str], str]) -> None:
+    sms = s.sms
+    file = src("sms")
+    if not sms.rate_per_s > 0:
+        raise ConfigError(file, "sms.rate_per_s", "must be above 0 (message parts per second)")
+    if not sms.enquire_link_s > 0:
+        raise ConfigError(file, "sms.enquire_link_s", "must be above 0 seconds")
+    if not 0 < sms.smsc_port <= 65535:
+        raise ConfigError(file, "sms.smsc_port", f"port {sms.smsc_port} is out of range")
+    if sms.smsc_region == LOCAL_REGION and not is_local(sms.smsc_host):
+        raise ConfigError(file, "sms.smsc_region", "region 'local' is only for endpoints on "
+                          "this machine, but the SMSC host is not a loopback address")
+    if sms.smsc_region != LOCAL_REGION and not any(
+            fnmatch.fnmatchcase(sms.smsc_region, p) for p in s.residency.allowed_regions):
+        raise ConfigError(file, "sms.smsc_region",
+                          f"region {sms.smsc_region!r} is outside the allowed regions")
+    try:
+        check_reminder_template(sms.reminder_template, sms.brand)
+    except ValueError as exc:
+        raise ConfigError(file, "sms.reminder_template", str(exc)) from None
+    for i, trunk in enumerate(s.trunks):
+        if trunk.campaign_id is not None:
+            try:
+                check_campaign_id(trunk.campaign_id)
+            except ValueError as exc:
+                raise ConfigError(src("trunks"), f"trunks[{i}].campaign_id", str(exc)) from None
+    if not sms.enabled:
+        return
+    owner = next((t for t in s.trunks if sms.from_number in t.numbers), None)
+    if owner is None:
+        raise ConfigError(file, "sms.from_number", "is not one of any trunk's numbers")
+    if owner.campaign_id is None:
+        raise ConfigError(file, "sms.from_number",
+                          f"trunk {owner.name!r} names no 10DLC campaign_id for this number")

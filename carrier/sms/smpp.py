@@ -1,0 +1,253 @@
+"""SMPP 3.4 link to the upstream SMSC, over ``aiosmpplib`` (the asyncio ESME).
+
+The library binds as a transceiver, sends enquire_link on an idle link, correlates
+responses and delivery receipts, and reassembles inbound concatenated texts. This
+adapter adds what a carrier needs around it:
+
+* our own segmentation (:mod:`carrier.sms.segment`): each part goes out pre-encoded with
+  its concatenation header, so GSM-7 160/153 and UCS-2 70/67 hold whatever the library's
+  own splitting would do;
+* pacing: every part takes a token from the carrier's one :class:`TokenBucket` at
+  ``rate_per_s`` (the SMSC's contracted throughput); the clock and the sleep are injected;
+* ``send`` returns when the SMSC accepted every part (``submit_sm_resp`` OK) or raises
+  :class:`SmsRefused` carrying the SMPP command_status, like a SIP error its code;
+* inbound texts and delivery receipts are handed to the callbacks given at construction.
+
+The link is an async context manager: the ESME's task lives exactly as long as the
+``async with`` block, and leaving it unbinds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiosmpplib import ESME, PhoneNumber, SmppError, SubmitSm
+from aiosmpplib.hook import AbstractHook
+from aiosmpplib.protocol import DeliverSm, GenericNack, SmppMessage, SubmitSmResp
+from aiosmpplib.ratelimiter import AbstractRateLimiter
+from aiosmpplib.state import SmppCommandStatus
+
+from carrier.sip.policy import TokenBucket
+from carrier.sms.segment import Coding, Part, plan
+from carrier.sms.settings import SmsSettings
+
+log = logging.getLogger("carrier.sms")
+
+_ENCODING = {Coding.GSM7: "gsm0338", Coding.UCS2: "ucs2"}
+
+
+class SmsRefused(Exception):
+    """The SMSC refused a part; ``status`` is the SMPP command_status (0x58: throttled)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        super().__init__(f"SMSC refused the message: {reason} (0x{status:08x})")
+
+
+@dataclass(frozen=True)
+class InboundText:
+    """A text from a phone to one of our numbers. ``sender`` is PHI: never log it."""
+
+    sender: str
+    to: str
+    text: str
+
+    def __repr__(self) -> str:
+        return "InboundText(<redacted>)"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    message_id: str
+    status: str  # DELIVRD, UNDELIV, EXPIRED, ...
+    error: int
+
+
+class BucketLimiter(AbstractRateLimiter):  # type: ignore[misc] # the wheel ships no py.typed
+    """The library's rate-limit hook on the carrier's token bucket (one token per part)."""
+
+    def __init__(self, rate_per_s: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.bucket = TokenBucket(rate_per_s)
+        self._clock = clock
+        self._sleep = sleep
+        self.waits = 0  # parts that had to wait for a token (the throttle acting)
+
+    async def limit(self) -> None:
+        while not self.bucket.try_take(self._clock()):
+            self.waits += 1
+            await self._sleep(self.bucket.ready_at(self._clock()) - self._clock())
+
+
+class _Hook(AbstractHook):  # type: ignore[misc] # the wheel ships no py.typed
+    def __init__(self, link: SmppLink) -> None:
+        self._link = link
+
+    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
+        return None
+
+    async def received(self, smpp_message: SmppMessage | None, pdu: bytes,
+                       client_id: str) -> None:
+        await self._link._received(smpp_message)
+
+    async def send_error(self, smpp_message: SmppMessage, error: Exception,
+                         client_id: str) -> None:
+        self._link._failed(smpp_message, error)
+
+
+class SmppLink:
+    def __init__(self, host: str, port: int, system_id: str, password: str, *,
+                 source: str, rate_per_s: float, enquire_link_s: float = 30.0,
+                 on_text: Callable[[InboundText], Awaitable[None]] | None = None,
+                 on_receipt: Callable[[Receipt], Awaitable[None]] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 timeout: float = 10.0) -> None:
+        self.source = source
+        self.limiter = BucketLimiter(rate_per_s, clock=clock, sleep=sleep)
+        self._on_text = on_text
+        self._on_receipt = on_receipt
+        self._timeout = timeout
+        self._pending: dict[str, asyncio.Future[str]] = {}
+        self._ids = itertools.count(1)
+        self._refs = itertools.count(1)
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.esme = ESME(host, port, system_id, password, enquire_link_interval=enquire_link_s,
+                         hook=_Hook(self), rate_limiter=self.limiter,
+                         log_level=logging.WARNING, socket_timeout=timeout)
+
+    @classmethod
+    def from_settings(cls, sms: SmsSettings, password: str, **kw: Any) -> SmppLink:
+        """The link ``sms`` describes (host, port, system_id, sending number, rate, keepalive)."""
+        return cls(sms.smsc_host, sms.smsc_port, sms.system_id, password,
+                   source=sms.from_number, rate_per_s=sms.rate_per_s,
+                   enquire_link_s=sms.enquire_link_s, **kw)
+
+    async def __aenter__(self) -> SmppLink:
+        try:
+            await self.esme.connect()  # bind_transceiver
+        except (SmppError, ValueError) as exc:
+            # A refused bind (ValueError: a bind_resp without a body, as some SMSCs send)
+            await self._close_socket()
+            status = int(exc.command_status) if isinstance(exc, SmppError) else -1
+            raise SmsRefused(status, "bind_transceiver refused") from None
+        self._writer = self.esme._writer
+        self._task = asyncio.create_task(self.esme.start(), name="smpp-esme")
+        return self
+
+    async def _reap_loose_sends(self) -> None:
+        """The library sends enquire_link from a task it does not keep; one started just
+        before the unbind fails on the closed writer. Collect them so none outlives us."""
+        loose = [t for t in asyncio.all_tasks()
+                 if getattr(t.get_coro(), "__qualname__", "") == "ESME._send_data"
+                 and t is not asyncio.current_task()]
+        for t in loose:
+            t.cancel()
+        for t in loose:
+            with contextlib.suppress(asyncio.CancelledError, AssertionError, OSError):
+                await t
+
+    async def _close_socket(self) -> None:
+        writer = self._writer or self.esme._writer
+        self._writer = None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        # Unbind; the library's loop then ends and `stop` returns. A receipt arriving just
+        # after the unbind makes the library answer it on the writer its unbind dropped
+        # (AssertionError inside aiosmpplib 0.7): its loop then dies without telling `stop`,
+        # so whichever of the two ends first ends the other.
+        stopping = asyncio.ensure_future(self.esme.stop())
+        await asyncio.wait({stopping, task}, timeout=self._timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if task.done() and not task.cancelled() and task.exception() is None:
+            await asyncio.wait({stopping}, timeout=self._timeout)  # a clean end: unbind goes on
+        for pending in (stopping, task):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, AssertionError, OSError,
+                                     TimeoutError):
+                await pending
+        await self._reap_loose_sends()
+        await self._close_socket()
+        for fut in self._pending.values():
+            fut.cancel()
+
+    async def send(self, to: str, text: str) -> list[str]:
+        """Submit ``text`` to ``to`` (E.164); returns the SMSC's message id of each part."""
+        if self._task is None:
+            raise RuntimeError("the SMPP link is not open")
+        parts = plan(text, reference=next(self._refs) % 256).parts
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[str]] = []
+        for part in parts:
+            log_id = f"m{next(self._ids)}"
+            fut: asyncio.Future[str] = loop.create_future()
+            self._pending[log_id] = fut
+            futures.append(fut)
+            await self.esme.broker.enqueue(self._submit(part, to, log_id))
+        try:
+            async with asyncio.timeout(self._timeout * len(parts)):
+                return list(await asyncio.gather(*futures))
+        finally:
+            for fut in futures:
+                if not fut.done():
+                    fut.cancel()
+
+    def _submit(self, part: Part, to: str, log_id: str) -> SubmitSm:
+        message = SubmitSm(short_message=part.text, source=PhoneNumber(self.source),
+                           destination=PhoneNumber(to), esm_class=part.esm_class,
+                           encoding=_ENCODING[part.coding], registered_delivery=1,
+                           log_id=log_id)
+        message.set_encoded_message(part.short_message)  # our parts, sent as they are
+        return message
+
+    async def _received(self, message: SmppMessage | None) -> None:
+        if isinstance(message, SubmitSmResp | GenericNack):
+            fut = self._pending.pop(getattr(message, "log_id", ""), None)
+            if fut is None or fut.done():
+                return
+            if message.command_status == SmppCommandStatus.ESME_ROK and isinstance(
+                    message, SubmitSmResp):
+                fut.set_result(message.message_id)
+            else:
+                status = message.command_status
+                fut.set_exception(SmsRefused(int(status), getattr(status, "name", str(status))))
+        elif isinstance(message, DeliverSm):
+            if message.is_receipt():
+                receipt = message.parse_receipt()
+                if self._on_receipt is not None:
+                    await self._on_receipt(Receipt(str(receipt.get("id", "")),
+                                                   str(receipt.get("stat", "UNKNOWN")),
+                                                   _int(receipt.get("err", 0))))
+            elif self._on_text is not None:
+                await self._on_text(InboundText(message.source.number,
+                                                message.destination.number,
+                                                message.short_message or message.message_payload))
+
+    def _failed(self, message: SmppMessage, error: Exception) -> None:
+        fut = self._pending.pop(getattr(message, "log_id", ""), None)
+        if fut is not None and not fut.done():
+            fut.set_exception(SmsRefused(-1, type(error).__name__))
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1

@@ -1,0 +1,67 @@
+"""The call-back offer after a failed transfer (issue 12, endings): a yes (said or key 1)
+is a staff task for the queue that was tried, with the number encrypted and an audit
+entry; anything else is the number to call, and no task. The live call is in
+tests/e2e/test_call_endings_pjsua.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from agent.callback import CALLBACK_KIND, offer_callback, wants_callback
+from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
+from carrier.records.store import Records
+
+pytestmark = pytest.mark.postgres
+
+NOW = dt.datetime(2026, 12, 5, 15, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("heard", "yes"), [
+    (Utterance("Yes, please call me back."), True), (Utterance("sure"), True),
+    (Dtmf("1"), True), (Utterance("No thanks."), False), (Dtmf("2"), False),
+    (NoInput(), False), (Utterance("stop calling me"), False),
+    (Utterance("call me back"), True), (Utterance("No, don't call me back."), False),
+])
+def test_what_counts_as_a_yes(heard: Input, yes: bool) -> None:
+    assert wants_callback(heard) is yes
+
+
+async def run_offer(records: Records, heard: Input, *, spanish: bool = False
+                    ) -> tuple[int | None, list[str]]:
+    said: list[str] = []
+
+    async def say(text: str) -> None:
+        said.append(text)
+
+    async def listen(_expected: Expectation) -> Input:
+        return heard
+
+    task = await offer_callback(say, listen, records, queue="front_desk", patient_id=None,
+                                call_id="call-cb-1", caller_number="+15550100124",
+                                clinic_number="555-010-0100", spanish=spanish, now=NOW)
+    return task, said
+
+
+async def test_a_yes_is_a_staff_task_with_the_number_encrypted(records: Records) -> None:
+    task, said = await run_offer(records, Utterance("Yes, please."))
+    assert task is not None
+    row = await records.pool.fetchrow("SELECT * FROM staff_tasks WHERE id = $1", task)
+    assert (row["kind"], row["queue"], row["call_id"], row["status"]) == (
+        CALLBACK_KIND, "front_desk", "call-cb-1", "open")
+    assert b"0124" not in bytes(row["details_ct"])
+    assert records.keys.decrypt_str(bytes(row["details_ct"]), "staff_tasks", "details",
+                                    str(task)) == "+15550100124"
+    assert "call you back" in said[0]
+    assert "will call you back" in said[-1]
+    assert await records.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'staff_task.created'"
+        " AND record_id = $1", str(task)) == 1
+
+
+async def test_a_no_gets_the_number_and_no_task(records: Records) -> None:
+    task, said = await run_offer(records, Utterance("no"), spanish=True)
+    assert task is None
+    assert await records.pool.fetchval("SELECT count(*) FROM staff_tasks") == 0
+    assert "llámenos al 555-010-0100" in said[-1]  # in the caller's language

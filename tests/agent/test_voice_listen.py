@@ -1,0 +1,114 @@
+"""A caller who answers before the no-input time is heard, even when the turn is still
+being spoken or transcribed when that time comes (a busy machine). Before, the listen
+returned NoInput, the agent re-prompted, and the late turn was dropped as older than the
+re-prompt: seen live as a Spanish date of birth that vanished.
+
+Scripted parts: a media stand-in whose inbound frames the test feeds (the voice pumps
+run as in a call), an energy classifier for the endpointer and a transcriber the test
+releases. No wall-clock waits: ``no_input_s=0`` makes the first wait end at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import numpy as np
+
+from agent.speech.audio import FRAME_SAMPLES
+from agent.speech.cache import PromptCache
+from agent.speech.endpoint import EndpointConfig, Endpointer
+from agent.speech.streaming import StreamingConfig, StreamingTranscriber
+from agent.speech.whisper import Hints, Transcript
+from agent.voice import VoiceIO
+from agent.workflow.effects import NoInput, Utterance
+
+LOUD = np.full(FRAME_SAMPLES, 3000, dtype=np.int16)
+QUIET = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+
+
+class Media:
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[np.ndarray] = asyncio.Queue()
+
+    async def inbound(self) -> AsyncIterator[np.ndarray]:
+        while True:
+            frame = await self.frames.get()
+            self.frames.task_done()
+            yield frame
+
+    async def play(self, frames: Iterable[np.ndarray] | Any) -> bool:
+        return True
+
+    def cancel_playback(self) -> None:
+        return None
+
+    async def dtmf_events(self) -> AsyncIterator[Any]:
+        await asyncio.Event().wait()  # no keys in these calls
+        yield None
+
+
+class HeldStt:
+    """Transcribes "yes" once the test releases it (a busy worker)."""
+
+    idle_workers = 0  # no early partials: only the end-of-turn transcription
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        await self.release.wait()
+        return Transcript("yes", len(pcm16k) / 16000, 0.0)
+
+
+class Tts:
+    cache = PromptCache(None, "test")
+
+
+async def settle(media: Media) -> None:
+    await media.frames.join()  # the pump has taken every frame
+    for _ in range(5):
+        await asyncio.sleep(0)  # and fed them on (no wall-clock wait)
+
+
+def energy(frame: np.ndarray) -> bool:
+    return bool(np.abs(frame).max() > 1000)
+
+
+async def listen_with(frames_before: list[np.ndarray], frames_after: list[np.ndarray],
+                      *, release: bool) -> object:
+    media, stt = Media(), HeldStt()
+    async with asyncio.TaskGroup() as tg:
+        io = VoiceIO(media, stt, Tts(), tasks=tg, no_input_s=0.0)  # type: ignore[arg-type]
+        io.transcriber = StreamingTranscriber(
+            stt, Endpointer(EndpointConfig(hangover_ms=400), classifier=energy),  # type: ignore[arg-type]
+            StreamingConfig(early=False), tasks=tg, barge_in=io.barge)
+        async with io:
+            for frame in frames_before:
+                media.frames.put_nowait(frame)
+            await settle(media)
+            heard = tg.create_task(io.listen(None))
+            for _ in range(5):
+                await asyncio.sleep(0)
+            for frame in frames_after:
+                media.frames.put_nowait(frame)
+            await settle(media)
+            if release:
+                stt.release.set()
+            result = await heard
+            stt.release.set()
+    return result
+
+
+async def test_an_answer_still_being_transcribed_is_heard() -> None:
+    said = [LOUD] * 40 + [QUIET] * 30  # spoken and ended; its transcription is held
+    assert await listen_with(said, [], release=True) == Utterance("yes")
+
+
+async def test_an_answer_still_being_spoken_is_heard() -> None:
+    assert await listen_with([LOUD] * 20, [LOUD] * 20 + [QUIET] * 30,
+                             release=True) == Utterance("yes")
+
+
+async def test_silence_is_still_no_input() -> None:
+    assert await listen_with([QUIET] * 30, [], release=False) == NoInput()

@@ -1,0 +1,85 @@
+"""CTIA keywords and their replies, the exempt-text limits, the minimum-necessary template,
+10DLC campaign ids. Phrasings are split: a tuned set and a held-out set not tuned to."""
+
+from __future__ import annotations
+
+import pytest
+
+from carrier.sms.compliance import (
+    EXEMPT_TEXT_LIMIT,
+    ExemptTextError,
+    Keyword,
+    Program,
+    check_campaign_id,
+    check_exempt_text,
+    check_reminder_template,
+    keyword,
+)
+from carrier.sms.settings import DEFAULT_REMINDER
+
+TUNED = {
+    "STOP": Keyword.STOP, "stop": Keyword.STOP, "Stop.": Keyword.STOP, " STOPALL ": Keyword.STOP,
+    "unsubscribe": Keyword.STOP, "CANCEL": Keyword.STOP, "end": Keyword.STOP,
+    "Quit": Keyword.STOP, "START": Keyword.START, "unstop": Keyword.START,
+    "HELP": Keyword.HELP, "info": Keyword.HELP,
+    "C": None, "cancel my appointment": None, "stop calling me at work please": None,
+    "please help me reschedule": None, "": None,
+}
+HELD_OUT = {
+    "Stop!": Keyword.STOP, "QUIT.": Keyword.STOP, "Unsubscribe!!": Keyword.STOP,
+    "End ": Keyword.STOP, "Start!": Keyword.START, "Info?": Keyword.HELP, "help!": Keyword.HELP,
+    "X": None, "can't make it": None, "ending soon?": None, "started": None,
+    "stop it now": None,
+}
+
+
+@pytest.mark.parametrize(("text", "want"), TUNED.items())
+def test_keywords(text: str, want: Keyword | None) -> None:
+    assert keyword(text) is want
+
+
+def test_held_out_keywords() -> None:
+    score = sum(keyword(t) is w for t, w in HELD_OUT.items())
+    assert score == len(HELD_OUT), f"held-out {score}/{len(HELD_OUT)}"
+
+
+def test_required_replies() -> None:
+    program = Program("Demo Clinic", "+15550100100")
+    stop = program.reply(Keyword.STOP)
+    assert stop.startswith("Demo Clinic:")
+    assert "unsubscribed" in stop
+    assert "START" in stop
+    start = program.reply(Keyword.START)
+    assert "Msg & data rates may apply" in start
+    assert "STOP" in start
+    assert "HELP" in start
+    help_ = program.reply(Keyword.HELP)
+    assert "+15550100100" in help_
+    assert "Msg frequency varies" in help_
+    assert "STOP" in help_
+    assert all(len(program.reply(k)) <= EXEMPT_TEXT_LIMIT for k in Keyword)
+
+
+def test_exempt_limits_and_template() -> None:
+    check_exempt_text("x" * 160)
+    with pytest.raises(ExemptTextError) as err:
+        check_exempt_text("x" * 161)
+    assert err.value.rule == "sms.exempt.length"
+    check_reminder_template(DEFAULT_REMINDER, "Demo Clinic")
+    with pytest.raises(ValueError, match="minimum necessary"):
+        check_reminder_template("{clinic}: your {provider} visit {day} {time}", "Demo Clinic")
+    with pytest.raises(ValueError, match="160"):
+        check_reminder_template(DEFAULT_REMINDER, "A Very Long Clinic Name " * 3)
+    with pytest.raises(ValueError, match="template"):
+        check_reminder_template("{clinic", "Demo Clinic")
+
+
+@pytest.mark.parametrize("good", ["CDEMO01", "C1A2B3C"])
+def test_campaign_ids(good: str) -> None:
+    check_campaign_id(good)
+
+
+@pytest.mark.parametrize("bad", ["cdemo01", "CDEMO1", "XDEMO01", "CDEMO012", "C-DEMO0"])
+def test_bad_campaign_ids(bad: str) -> None:
+    with pytest.raises(ValueError, match="10DLC"):
+        check_campaign_id(bad)
