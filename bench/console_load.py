@@ -6,10 +6,11 @@ opens it (uvicorn, HTTPS with the loopback certificate). Reminder-style calls go
 pjsua2 phone as in ``bench/voice_latency.py`` (its machinery: same script, same
 measurement at the phone), first with the console idle, then while ``--operators``
 supervisors (a separate process, one HTTPS session each, signed in with password and
-TOTP) poll ``GET /api/v1/live-calls`` every ``--poll-s`` seconds, as the live-calls page
-does.
+TOTP) poll what the live-calls page polls (``--path``, default its rows fragment
+``/calls/live/rows``; ``/api/v1/live-calls`` for the JSON) every ``--poll-s`` seconds
+(the page: 2 s).
 
-    .venv/bin/python bench/console_load.py [--calls 2] [--operators 20] [--poll-s 1]
+    .venv/bin/python bench/console_load.py [--calls 2] [--operators 20] [--poll-s 2]
 
 Prints the voice reply p50/p95 idle and loaded, their ratio, and the pollers' request
 count and latency, with the hardware and the machine's load.
@@ -40,7 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 # ---- the pollers (a process of their own: operators' browsers are not in our loop) ----
 
 
-async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: float) -> None:
+async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: float,
+               path: str) -> None:
     import httpx  # noqa: PLC0415
     import pyotp  # noqa: PLC0415
 
@@ -63,14 +65,20 @@ async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: floa
         await asyncio.sleep(offset)  # spread the operators over the poll period
         while not stop.is_set():
             t0 = time.perf_counter()
-            r = await web.get("/api/v1/live-calls", headers={"X-Carrier-Background": "1"})
-            waits.append(time.perf_counter() - t0)
-            errors += r.status_code != 200
+            try:
+                r = await web.get(path, headers={"X-Carrier-Background": "1"})
+            except httpx.HTTPError:
+                errors += 1
+            else:
+                waits.append(time.perf_counter() - t0)
+                errors += r.status_code != 200
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
         await web.aclose()
 
     print("ready", flush=True)
+    if not clients:
+        await stop.wait()
     await asyncio.gather(*(operator(web, every * i / len(clients))
                            for i, web in enumerate(clients)))
     ms = [1000 * w for w in waits] or [0.0]
@@ -83,15 +91,21 @@ async def poll(base: str, cert: str, accounts: list[dict[str, str]], every: floa
 
 async def phase(stack, agent, phone, wavs, patient: str, calls: int) -> list[float]:  # type: ignore[no-untyped-def]
     from bench.voice_latency import one_call  # noqa: PLC0415
+    from tests.peers.client import PeerError  # noqa: PLC0415
 
     gaps: list[float] = []
     for _ in range(calls):
-        g, _parts = await one_call(stack, agent, phone, wavs, patient)
+        try:
+            g, _parts = await one_call(stack, agent, phone, wavs, patient)
+        except (PeerError, TimeoutError) as exc:  # a reply that never came: say so, go on
+            print(f"  a call failed: {type(exc).__name__}: {str(exc)[:90]}", flush=True)
+            continue
         gaps += g
     return [1000 * g for g in gaps]
 
 
-async def main(calls: int, operators: int, every: float) -> None:
+async def main(calls: int, operators: int, every: float, path: str,
+               loaded_first: bool) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.handler import patient_uuid  # noqa: PLC0415
     from bench._agent import ObservedAgent  # noqa: PLC0415
@@ -127,47 +141,74 @@ async def main(calls: int, operators: int, every: float) -> None:
                                  "uri": issued.totp_uri})
             tls = console_tls_files(settings)
             assert tls is not None
+            async def start_pollers(every: float) -> asyncio.subprocess.Process:
+                spec = tmp / "accounts.json"
+                spec.write_text(json.dumps(accounts))
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, __file__, "--poller", f"https://127.0.0.1:{port}",
+                    str(tls[0]), str(spec), str(every), path, stdout=asyncio.subprocess.PIPE,
+                    cwd=REPO)
+                assert proc.stdout is not None
+                await proc.stdout.readline()  # "ready": every operator signed in
+                await asyncio.sleep(every + 1)  # and polling
+                return proc
+
+            async def stop_pollers(proc: asyncio.subprocess.Process) -> dict[str, float]:
+                assert proc.stdout is not None
+                proc.send_signal(signal.SIGTERM)
+                out = json.loads((await proc.stdout.read()).decode().splitlines()[-1])
+                await proc.wait()
+                return out  # type: ignore[no-any-return]
+
             async with serve_console(ctx, "127.0.0.1", 0, tls=tls) as port:
                 wavs = [await write_wav(stack.runtime.tts, t, tmp / f"s{i}.wav")
                         for i, t in enumerate(SCRIPT)]
                 agent = ObservedAgent(stack)
                 patient = str(patient_uuid("pat-1001"))
+                pollers = None
+                if loaded_first:
+                    pollers = await start_pollers(every)
+                    loaded = await phase(stack, agent, phone, wavs, patient, calls)
+                    polled = await stop_pollers(pollers)
                 idle = await phase(stack, agent, phone, wavs, patient, calls)
-                spec = tmp / "accounts.json"
-                spec.write_text(json.dumps(accounts))
-                pollers = await asyncio.create_subprocess_exec(
-                    sys.executable, __file__, "--poller", f"https://127.0.0.1:{port}",
-                    str(tls[0]), str(spec), str(every), stdout=asyncio.subprocess.PIPE,
-                    cwd=REPO)
-                assert pollers.stdout is not None
-                await pollers.stdout.readline()  # "ready"
-                await asyncio.sleep(2 * every + 1)  # every operator signed in and polling
-                loaded = await phase(stack, agent, phone, wavs, patient, calls)
-                pollers.send_signal(signal.SIGTERM)
-                polled = json.loads((await pollers.stdout.read()).decode().splitlines()[-1])
-                await pollers.wait()
+                print(f"console idle: {len(idle)} turns, p95 {pct(idle or [0], 0.95):.0f} ms",
+                      flush=True)
+                if not loaded_first:
+                    pollers = await start_pollers(every)
+                    loaded = await phase(stack, agent, phone, wavs, patient, calls)
+                    polled = await stop_pollers(pollers)
     print(f"hardware: {hardware()}; {load()} (shared machine: figures move with it)")
     print(f"voice turns: {len(idle)} idle, {len(loaded)} loaded ({calls} calls each)")
     for name, ms in (("console idle", idle), (f"{operators} operators polling", loaded)):
+        if not ms:
+            continue
         print(f"{name:<26} p50 {pct(ms, 0.5):5.0f} ms  p95 {pct(ms, 0.95):5.0f} ms  "
               f"mean {statistics.mean(ms):5.0f} ms")
-    ratio = pct(loaded, 0.95) / pct(idle, 0.95)
-    print(f"p95 loaded / idle: {ratio:.3f} ({100 * (ratio - 1):+.1f} %; the bar is +10 %)")
-    print(f"pollers: {polled['requests']} requests every {every:g} s each, "
+    print(f"pollers: {polled['requests']} requests of {path} every {every:g} s each, "
           f"{polled['errors']} errors, p50 {polled['p50_ms']:.1f} ms, "
           f"p95 {polled['p95_ms']:.1f} ms")
-
+    if not idle or not loaded:
+        print("no ratio: a phase measured no turns (see the failed calls above)")
+        return
+    ratio = pct(loaded, 0.95) / pct(idle, 0.95)
+    print(f"p95 loaded / idle: {ratio:.3f} ({100 * (ratio - 1):+.1f} %; the bar is +10 %)")
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--poller":
-        url, cert, spec, every_s = sys.argv[2:6]
-        asyncio.run(poll(url, cert, json.loads(Path(spec).read_text()), float(every_s)))
+        url, cert, spec, every_s, path = sys.argv[2:7]
+        asyncio.run(poll(url, cert, json.loads(Path(spec).read_text()), float(every_s), path))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2, help="calls per phase")
     parser.add_argument("--operators", type=int, default=20)
-    parser.add_argument("--poll-s", type=float, default=1.0)
+    parser.add_argument("--poll-s", type=float, default=2.0,
+                        help="seconds between an operator's polls (the page: 2 s)")
+    parser.add_argument("--path", default="/calls/live/rows",
+                        help="what each operator polls (the live-calls page's fragment; "
+                        "/api/v1/live-calls for the JSON)")
+    parser.add_argument("--loaded-first", action="store_true",
+                        help="measure with the pollers first, then idle (order effects)")
     args = parser.parse_args()
     started = time.time()
-    asyncio.run(main(args.calls, args.operators, args.poll_s))
+    asyncio.run(main(args.calls, args.operators, args.poll_s, args.path, args.loaded_first))
     print(f"(ran {time.time() - started:.0f} s)")
