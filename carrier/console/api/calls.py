@@ -129,7 +129,7 @@ def _utc(when: dt.datetime | None) -> dt.datetime | None:
 
 async def _search(request: Request, op: Operator, query: CdrQuery, reason: str
                   ) -> list[CallDetail]:
-    rows = await context(request).need_records().search_calls(query)
+    rows: list[CallDetail] = await context(request).need_records().search_calls(query)
     if query.number_suffix is not None:  # a search by number: audited with the reason
         await context(request).audit(op.actor, "calls.search", ("call_records", "number"),
                                      reason, {"rows": len(rows)})
