@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from carrier.console.app import ConsoleContext
 from carrier.console.server import client_context, console_tls_files, serve_console
 from carrier.records.anchor import Anchor
+from carrier.records.cdr import CallDetail
 from carrier.records.operators import Operators
 from carrier.records.store import CallRecord
 from tests.console.conftest import Clock, code_at
@@ -138,10 +139,22 @@ async def test_campaigns_live_calls_and_call_records(
         console: ConsoleContext, operator) -> None:  # type: ignore[no-untyped-def]
     await console.campaigns.ensure_campaign("reminders", "appointment_reminder")
     started = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
-    await console.records.record_call(
+    await console.records.record_call(  # the transcript is kept with the call's record
         CallRecord("c-100", "outbound", started, started + dt.timedelta(seconds=42),
                    workflow="appointment_reminder", outcome="confirmed", verstat="=x"),
         [("agent", "Hello [NAME]"), ("caller", "yes")])
+    for call_id, minute, status, cause, outcome in (
+            ("c-100", 0, 200, "local_bye", "confirmed"),
+            ("c-101", 1, 486, "busy", "no_answer"),
+            ("c-102", 2, 200, "remote_bye", "=HYPERLINK(1)")):
+        at = started + dt.timedelta(minutes=minute)
+        await console.records.record_cdr(CallDetail(  # the gateway's CDR of each call
+            call_id, "outbound", at, at + dt.timedelta(seconds=45), cause,
+            from_number="+15550100100", to_number=f"+1555010012{minute}",
+            answered_at=at + dt.timedelta(seconds=3) if status == 200 else None,
+            sip_status=status, workflow="appointment_reminder", outcome=outcome,
+            verstat="=x"))
+    await console.records.drain_spool()
     sched = await operator("scheduler")
     sup = await operator("supervisor")
     paused = await sched.post("/api/v1/campaigns/reminders/pause")
@@ -156,18 +169,35 @@ async def test_campaigns_live_calls_and_call_records(
     assert (await sup.post("/api/v1/live-calls/call-1/hangup")).json() == {"ok": True}
     assert (await sup.get("/api/v1/live-calls")).json() == []
     rows = (await sup.get("/api/v1/calls", params={
-        "start": "2026-03-01T00:00:00Z", "outcome": "confirmed"})).json()
-    assert [(r["call_id"], r["duration_s"]) for r in rows] == [("c-100", 42.0)]
+        "since": "2026-03-01T00:00:00Z", "outcome": "confirmed"})).json()
+    assert [(r["call_id"], r["duration_s"], r["sip_status"], r["hangup_cause"],
+             r["from_number"], r["to_number"]) for r in rows] == [
+        ("c-100", 42.0, 200, "local_bye", "***0100", "***0120")]
     assert (await sup.get("/api/v1/calls", params={"outcome": "failed"})).json() == []
+
+    async def ids(**params: str) -> list[str]:
+        return [r["call_id"] for r in (await sup.get("/api/v1/calls", params=params)).json()]
+
+    assert await ids() == ["c-102", "c-101", "c-100"]  # newest first
+    assert await ids(sip_status="486") == ["c-101"]
+    assert await ids(hangup_cause="remote_bye") == ["c-102"]
+    assert await ids(number="+1 555 010 0121") == ["c-101"]  # the last four digits
+    assert await ids(direction="inbound") == []
+    assert await ids(since="2026-03-01T09:01:00Z", until="2026-03-01T09:02:00Z") == ["c-101"]
+    assert await ids(limit="1", offset="1") == ["c-101"]
+    assert (await sup.get("/api/v1/calls", params={"hangup_cause": "nope"})).status_code == 422
     text = (await sup.get("/api/v1/calls.csv")).text
     table = list(csv.DictReader(io.StringIO(text)))
-    assert table[0]["call_id"] == "c-100"
-    assert table[0]["verstat"] == "'=x"  # never a spreadsheet formula
+    assert [row["call_id"] for row in table] == ["c-102", "c-101", "c-100"]
+    assert table[2]["verstat"] == "'=x"  # never a spreadsheet formula
+    assert table[0]["outcome"] == "'=HYPERLINK(1)"
+    assert {row["from_number"] for row in table} == {"***0100"}  # numbers masked
+    assert "5550100" not in text
     turns = (await sup.get("/api/v1/calls/c-100/transcript",
                            params={"reason": "quality review"})).json()
     assert turns[0] == {"speaker": "agent", "text": "Hello [NAME]"}
     actions = [r["action"] for r in await console.records.pool.fetch(
         "SELECT action FROM audit_log WHERE actor LIKE 'console:%' ORDER BY seq")]
     for action in ("campaign.pause", "campaign.start", "call.transfer", "call.hangup",
-                   "calls.export", "call.transcript.read"):
+                   "calls.search", "calls.export", "call.transcript.read"):
         assert action in actions

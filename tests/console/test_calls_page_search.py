@@ -1,90 +1,38 @@
-"""The call records page over the CDR search to come (``Records.search_calls(CdrQuery)``,
-helper es2): the page builds the query from its filters by the query's own field names,
-shows the CDR's masked numbers and talk time as they are, and says which filters it could
-not apply. The query and rows here have the CDR's shape; the real ones replace them."""
+"""The call records page's search over the CDRs (``Records.search_calls(CdrQuery)``): the
+page's filters become the query, and a CDR's stored-masked numbers and talk time are shown
+as they are."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from typing import Any
-
-import pytest
 
 from carrier.console.pages import calls
 from carrier.console.pages.calls import CallFilter
+from carrier.records.cdr import CallDetail, CdrQuery
 
 T0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
 
 
-@dataclasses.dataclass(frozen=True)
-class CdrQuery:
-    since: dt.datetime | None = None
-    until: dt.datetime | None = None
-    number_suffix: str | None = None
-    outcome: str | None = None
-    sip_status: int | None = None
-    hangup_cause: str | None = None
-    direction: str | None = None
-    limit: int = 100
-
-
-@dataclasses.dataclass(frozen=True)
-class Detail:
-    call_id: str
-    direction: str
-    from_number: str
-    to_number: str
-    started_at: dt.datetime
-    answered_at: dt.datetime | None
-    ended_at: dt.datetime
-    sip_status: int
-    hangup_cause: str
-
-    @property
-    def duration_s(self) -> float:
-        return 0.0 if self.answered_at is None else (self.ended_at - self.answered_at).seconds
-
-
-class Cdrs:
-    def __init__(self) -> None:
-        self.queries: list[Any] = []
-
-    async def search_calls(self, q: CdrQuery) -> list[Detail]:
-        self.queries.append(q)
-        return [Detail("c1", "inbound", "***0199", "+15550100100", T0,
-                       T0 + dt.timedelta(seconds=5), T0 + dt.timedelta(seconds=65), 200,
-                       "remote_bye")]
-
-
-async def test_the_page_searches_the_cdrs_by_the_query_s_own_fields(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(calls, "_cdr_query", lambda: CdrQuery)
-    cdrs = Cdrs()
+def test_the_filters_become_the_cdr_query() -> None:
     f = CallFilter(dt.date(2026, 3, 1), dt.date(2026, 3, 2), number="+1 555 010 0199",
                    sip_status="486", hangup_cause="remote_bye", outcome="", direction="inbound")
-    rows, unused = await calls._search(cdrs, f, "console:sup")
-    (q,) = cdrs.queries
-    assert q == CdrQuery(since=T0.replace(day=1, hour=0), until=T0.replace(day=3, hour=0),
-                         number_suffix="0199", sip_status=486, hangup_cause="remote_bye",
-                         direction="inbound", limit=calls.MAX_ROWS)
-    assert unused == []
-    (row,) = rows
-    assert row["from_masked"] == "***0199"  # stored masked: shown as it is
-    assert row["to_masked"] == "+1******0100"  # a clear number is masked here
+    assert calls._query(f) == CdrQuery(
+        since=T0.replace(day=1, hour=0), until=T0.replace(day=3, hour=0),
+        number_suffix="0199", sip_status=486, hangup_cause="remote_bye",
+        direction="inbound", limit=calls.MAX_ROWS)
+    odd = CallFilter(dt.date(2026, 3, 1), dt.date(2026, 3, 2), number="abc",
+                     sip_status="4x", direction="sideways")
+    assert calls._query(odd) == CdrQuery(since=T0.replace(day=1, hour=0),
+                                         until=T0.replace(day=3, hour=0),
+                                         limit=calls.MAX_ROWS)
+
+
+def test_a_cdr_row_shows_masked_numbers_and_talk_time() -> None:
+    d = CallDetail("c1", "inbound", T0, T0 + dt.timedelta(seconds=65), "remote_bye",
+                   from_number="+15550100199", to_number="+15550100100",
+                   answered_at=T0 + dt.timedelta(seconds=5), sip_status=200)
+    row = calls._row(d)
+    assert (row["from_masked"], row["to_masked"]) == ("***0199", "***0100")
+    assert "from_number" not in row
     assert row["duration_s"] == 60.0  # talk time, from the answer
-    assert calls._columns(rows)[:4] == ["call_id", "direction", "started_at", "answered_at"]
-
-
-async def test_filters_the_query_cannot_take_are_named(monkeypatch: pytest.MonkeyPatch
-                                                       ) -> None:
-    @dataclasses.dataclass(frozen=True)
-    class Narrow:
-        since: dt.datetime | None = None
-        until: dt.datetime | None = None
-
-    monkeypatch.setattr(calls, "_cdr_query", lambda: Narrow)
-    cdrs = Cdrs()
-    f = CallFilter(dt.date(2026, 3, 1), dt.date(2026, 3, 2), number="0199", sip_status="486")
-    _, unused = await calls._search(cdrs, f, "console:sup")
-    assert unused == ["sip_status", "number"]
+    assert calls._columns([row])[:4] == ["call_id", "direction", "started_at", "answered_at"]

@@ -104,12 +104,10 @@ async def test_call_records_filter_and_csv_export(
     t0 = clock() - dt.timedelta(hours=2)
     for i, outcome in enumerate(("confirmed", "abandoned", "=HYPERLINK(1)")):
         start = t0 + dt.timedelta(minutes=i)
-        await console.records.record_call(CallRecord(
-            f"c{i}", "outbound", start, start + dt.timedelta(seconds=42),
-            workflow="appointment_reminder", outcome=outcome, verstat="TN-Validation-Passed"), [])
-        # The gateway's CDR of the same call (what the records page searches).
+        # The gateway's CDR of the call: the records page reads these only.
         await console.records.record_cdr(CallDetail(
             f"c{i}", "outbound", start, start + dt.timedelta(seconds=42), "local_bye",
+            from_number="+15550100100", to_number=f"+1555010020{i}",
             answered_at=start, sip_status=200, workflow="appointment_reminder",
             outcome=outcome, verstat="TN-Validation-Passed"))
     await console.records.drain_spool()
@@ -121,13 +119,23 @@ async def test_call_records_filter_and_csv_export(
     assert 'id="unused-filters"' not in r.text  # SIP status is recorded (CDRs): applied
     r = await s.client.get("/calls", params={"outcome": "confirmed", "sip_status": "486"})
     assert ">c0<" not in r.text
+    r = await s.client.get("/calls", params={"number": "+1 555 010 0201"})
+    assert ">c1<" in r.text  # the number's last four digits
+    assert ">c0<" not in r.text
+    assert "***0201" in r.text
+    r = await s.client.get("/calls", params={"hangup_cause": "busy"})
+    assert ">c1<" not in r.text
     r = await s.client.get("/calls.csv")
     assert r.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(r.text)))
     assert {row["call_id"] for row in table} == {"c0", "c1", "c2"}
     assert {row["duration_s"] for row in table} == {"42.0"}
     assert next(row for row in table if row["call_id"] == "c2")["outcome"] == "'=HYPERLINK(1)"
+    assert {row["to_number"] for row in table} == {"***0200", "***0201", "***0202"}
+    assert "5550100" not in r.text  # numbers masked
     assert await actions(console, "call_records.") == ["call_records.view",
+                                                       "call_records.view",
+                                                       "call_records.view",
                                                        "call_records.view",
                                                        "call_records.export"]
 
@@ -347,6 +355,7 @@ async def test_a_call_s_transcript_is_shown_only_with_a_reason(
     r = await s.client.get("/calls/abc/1%40host")
     assert r.status_code == 200
     assert 'id="transcript-form"' in r.text
+    assert "remote_bye" in r.text  # the call's CDR is shown
     assert "move my appointment" not in r.text
     r = await s.client.get("/calls/abc/1%40host", params={"reason": "curiosity"})
     assert "move my appointment" not in r.text  # not one of the reasons: nothing shown

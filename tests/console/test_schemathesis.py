@@ -8,6 +8,7 @@ runs on uvicorn on 127.0.0.1 in a thread with its own loop, on a real database."
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import queue
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from carrier.console.app import ConsoleContext, build_app
 from carrier.console.roles import Role
 from carrier.console.server import serve_app
 from carrier.dialer.store import OutreachStore
+from carrier.records.cdr import CallDetail
 from carrier.records.operators import Operators
 from carrier.records.store import Records
 from tests.conftest import TEST_KEK
@@ -53,6 +55,11 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, Any], d
                                  live=StubLive(), campaigns=OutreachStore(records.pool),
                                  appointments=StubAppointments(), now=Clock(START))
             await ctx.campaigns.ensure_campaign("reminders", "appointment_reminder")
+            await records.record_cdr(CallDetail(  # a call record for /calls to answer with
+                "cdr-1", "outbound", START, START + dt.timedelta(seconds=30), "local_bye",
+                from_number="+15550100100", to_number="+15550100101", answered_at=START,
+                sip_status=200, outcome="confirmed", verstat="TN-Validation-Passed"))
+            await records.drain_spool()
             ops = Operators(records.pool, records.keys)
             issued = {r: await ops.add(f"st-{r.value}", r.value, now=START) for r in Role}
             app = build_app(ctx)

@@ -1,16 +1,16 @@
 """Live calls and call records (role ``supervisor``).
 
 Live calls come from the gateway's registry (numbers masked, no PHI); a supervisor may
-hang one up or transfer it. Call records are searched by time, direction, outcome,
-workflow and number (a number is a PHI lookup: audited with the reason), as JSON or CSV;
-a call's redacted transcript is a PHI view, audited too.
+hang one up or transfer it. Call records are the call detail records (``call_details``:
+one per call however it ended, numbers masked), searched by time, number suffix, outcome,
+SIP status, hangup cause and direction, as JSON or CSV (a search by number is audited
+with its reason, an export too); a call's redacted transcript is a PHI view, audited.
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import datetime as dt
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -18,16 +18,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
-from carrier.console.api.patients import PHONE, _phone
 from carrier.console.auth import Operator, Role, require
 from carrier.console.problems import Problem
-from carrier.records.call_search import CallRow, CallSearch, search_call_records
+from carrier.records.cdr import CAUSES, CallDetail, CdrQuery, cdr_csv
 
 router = APIRouter(tags=["calls"])
 Supervisor = Annotated[Operator, Depends(require(Role.SUPERVISOR))]
 CallId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")]
-CSV_COLUMNS = ("call_id", "direction", "started_at", "ended_at", "duration_s", "workflow",
-               "outcome", "stir_status", "verstat", "amd", "origid")
 
 
 class LiveCallOut(BaseModel):
@@ -89,57 +86,72 @@ async def transfer(request: Request, call_id: CallId, body: Transfer,
 
 
 class CallRecordOut(BaseModel):
+    """One call's CDR (numbers masked to their last four digits, as stored)."""
+
     call_id: str
     direction: str
+    from_number: str
+    to_number: str
+    trunk: str | None
     started_at: dt.datetime
-    ended_at: dt.datetime | None
-    duration_s: float | None
-    workflow: str | None
-    outcome: str | None
-    stir_status: str | None
+    answered_at: dt.datetime | None
+    ended_at: dt.datetime
+    duration_s: float
+    sip_status: int | None
+    hangup_cause: str
+    codec: str | None
+    packets_lost: int | None
+    jitter_ms: float | None
+    remote_loss_pct: float | None
+    remote_jitter_ms: float | None
+    attestation: str | None
     verstat: str | None
     amd: str | None
-    origid: str | None
+    workflow: str | None
+    outcome: str | None
+    transfer_target: str | None
+    consent_ref: str | None
+    gate_ref: str | None
+    attempts: int
 
 
-def _out(r: CallRow) -> CallRecordOut:
-    duration = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
-    return CallRecordOut(call_id=r.call_id, direction=r.direction, started_at=r.started_at,
-                         ended_at=r.ended_at, duration_s=duration, workflow=r.workflow,
-                         outcome=r.outcome, stir_status=r.stir_status, verstat=r.verstat,
-                         amd=r.amd, origid=r.origid)
+def _out(d: CallDetail) -> CallRecordOut:
+    return CallRecordOut(**dataclasses.asdict(d), duration_s=round(d.duration_s, 3))
 
 
 Word = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Cause = Annotated[str | None, Query(pattern="^(" + "|".join(sorted(CAUSES)) + ")$")]
 
 
-async def _search(request: Request, op: Operator, *, start: dt.datetime | None,
-                  end: dt.datetime | None, direction: str | None, outcome: str | None,
-                  workflow: str | None, number: str | None, reason: str, limit: int,
-                  offset: int) -> list[CallRecordOut]:
-    records = context(request).need_records()
-    patients = None
-    if number is not None:  # a PHI lookup: audited by the records facade
-        found = await records.find_patients_by_phone(_phone(number), actor=op.actor,
-                                                     reason=reason)
-        patients = [str(p.id) for p in found]
-    q = CallSearch(start=start, end=end, direction=direction, outcome=outcome,
-                   workflow=workflow, patient_ids=patients, limit=limit, offset=offset)
-    rows = await search_call_records(records, q)
-    return [_out(r) for r in rows]
+def _utc(when: dt.datetime | None) -> dt.datetime | None:
+    return when.replace(tzinfo=dt.UTC) if when is not None and when.tzinfo is None else when
 
 
-def _params(*, start: dt.datetime | None = None, end: dt.datetime | None = None,
+async def _search(request: Request, op: Operator, query: CdrQuery, reason: str
+                  ) -> list[CallDetail]:
+    rows: list[CallDetail] = await context(request).need_records().search_calls(query)
+    if query.number_suffix is not None:  # a search by number: audited with the reason
+        await context(request).audit(op.actor, "calls.search", ("call_records", "number"),
+                                     reason, {"rows": len(rows)})
+    return rows
+
+
+def _params(*, since: dt.datetime | None = None, until: dt.datetime | None = None,
             direction: Annotated[str | None, Query(pattern="^(inbound|outbound)$")] = None,
-            outcome: Word = None, workflow: Word = None,
-            number: Annotated[str | None, Query(pattern=PHONE)] = None,
+            outcome: Word = None,
+            sip_status: Annotated[int | None, Query(ge=100, le=699)] = None,
+            hangup_cause: Cause = None,
+            number: Annotated[str | None, Query(
+                description="a number, or its last digits (CDRs keep the last four)",
+                pattern=r"^\+?[0-9][0-9 ().-]{0,31}$")] = None,
             reason: Annotated[str, Query(min_length=1, max_length=200,
                                          pattern=r"^[^\x00-\x1f\x7f]+$")] = "call search",
             limit: Annotated[int, Query(ge=1, le=5000)] = 200,
             offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
-    return {"start": start, "end": end, "direction": direction, "outcome": outcome,
-            "workflow": workflow, "number": number, "reason": reason, "limit": limit,
-            "offset": offset}
+    query = CdrQuery(since=_utc(since), until=_utc(until), number_suffix=number,
+                     outcome=outcome, sip_status=sip_status, hangup_cause=hangup_cause,
+                     direction=direction, limit=limit, offset=offset)
+    return {"query": query, "reason": reason}
 
 
 Params = Annotated[dict[str, Any], Depends(_params)]
@@ -148,32 +160,21 @@ Params = Annotated[dict[str, Any], Depends(_params)]
 @router.get("/calls", response_model=list[CallRecordOut], responses=ERRORS)
 async def search_calls(request: Request, op: Supervisor, params: Params
                        ) -> list[CallRecordOut]:
-    """Call records, newest first (``start`` <= started < ``end``)."""
-    return await _search(request, op, **params)
+    """Call detail records, newest first (``since`` <= started < ``until``); ``number``
+    matches the last four digits of either number."""
+    return [_out(d) for d in await _search(request, op, **params)]
 
 
 @router.get("/calls.csv", response_class=Response, responses={**ERRORS, 200: {
     "description": "the same rows as CSV", "content": {"text/csv": {"schema": {
         "type": "string"}}}}})
 async def calls_csv(request: Request, op: Supervisor, params: Params) -> Response:
-    """The search as a CSV file."""
+    """The search as a CSV file (numbers masked, no cell a spreadsheet runs as a formula)."""
     rows = await _search(request, op, **params)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for r in rows:
-        writer.writerow([_cell(getattr(r, c)) for c in CSV_COLUMNS])
     await context(request).audit(op.actor, "calls.export", ("call_records", "search"),
                                  params["reason"], {"rows": len(rows)})
-    return Response(out.getvalue(), media_type="text/csv", headers={
+    return Response(cdr_csv(rows), media_type="text/csv", headers={
         "Content-Disposition": 'attachment; filename="call-records.csv"'})
-
-
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else value.isoformat() if isinstance(value, dt.datetime) \
-        else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 class Turn(BaseModel):

@@ -2,20 +2,15 @@
 
 Live calls come from the console's read-only registry (``ctx.live``), numbers already
 masked; the table refreshes itself every two seconds (``/calls/live/rows``, background
-polling that does not keep the session alive). Call records come from
-``records.search_calls(CdrQuery)`` when the records facade has it; before that, from the
-call records as they are today (:func:`_basic_search`), and filters on columns not yet
-recorded are shown as such rather than silently ignored.
+polling that does not keep the session alive). Call records are the call detail records
+(``records.search_calls(CdrQuery)``: one per call however it ended, numbers stored masked),
+filtered by date, number suffix, outcome, SIP status, hangup cause and direction.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import importlib
-import io
-import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -26,7 +21,7 @@ from carrier.console.live import mask_number
 from carrier.console.pages.common import console, day_start, guard, page, parse_day, records_of
 from carrier.console.roles import Operator
 from carrier.console.templating import render
-from carrier.records.call_search import CallSearch, search_call_records
+from carrier.records.cdr import CallDetail, CdrQuery, cdr_csv
 
 router = APIRouter(include_in_schema=False)
 LIVE, RECORDS = "/calls/live", "/calls"
@@ -104,70 +99,33 @@ class CallFilter:
 
 
 def _row(item: Any) -> dict[str, Any]:
-    row = (dataclasses.asdict(item)
-           if dataclasses.is_dataclass(item) and not isinstance(item, type) else dict(item))
-    for side, key in (("from", "from_masked"), ("to", "to_masked")):
+    """A CDR (or, on the call page without one, the call's record) as a table row."""
+    row = dataclasses.asdict(item)
+    for side in ("from", "to"):  # CDRs store numbers masked already
         number = row.pop(f"{side}_number", None)
-        if number and key not in row:  # CDRs store numbers masked already
-            row[key] = str(number) if "*" in str(number) else mask_number(str(number))
-    talk = getattr(item, "duration_s", None)  # a CDR's talk time (answer to end)
-    if isinstance(talk, (int, float)):
-        row["duration_s"] = round(float(talk), 1)
+        if number:
+            row[f"{side}_masked"] = number if "*" in number else mask_number(number)
+    if isinstance(item, CallDetail):
+        row["duration_s"] = round(item.duration_s, 1)  # talk time, answer to end
     elif row.get("ended_at") and row.get("started_at"):
         row["duration_s"] = round((row["ended_at"] - row["started_at"]).total_seconds(), 1)
     return row
 
 
-async def _search(records: Any, f: CallFilter, actor: str) -> tuple[list[dict[str, Any]],
-                                                                     list[str]]:
-    """Rows and the filters that could not be applied (columns not recorded)."""
-    search = getattr(records, "search_calls", None)
-    query_type = _cdr_query()
-    if search is not None and query_type is not None:
-        names = {fl.name for fl in dataclasses.fields(query_type)}
-        start, end = day_start(f.start), day_start(f.end + dt.timedelta(days=1))
-        digits = "".join(c for c in f.number if c.isdigit())
-        wanted: dict[str, Any] = {
-            "since": start, "start": start, "until": end, "end": end,
-            "number_suffix": digits[-4:] or None,  # CDRs keep the last four digits only
-            "sip_status": int(f.sip_status) if f.sip_status.isdigit() else None,
-            "outcome": f.outcome or None, "hangup_cause": f.hangup_cause or None,
-            "direction": f.direction or None, "limit": MAX_ROWS}
-        unused = [k for k in ("outcome", "hangup_cause", "direction", "sip_status")
-                  if getattr(f, k) and k not in names]
-        if f.number and "number_suffix" not in names:
-            unused.append("number")
-        got = await search(query_type(**{k: v for k, v in wanted.items()
-                                         if k in names and v is not None}))
-        return [_row(r) for r in got], unused
-    return await _basic_search(records, f, actor)
+def _query(f: CallFilter) -> CdrQuery:
+    digits = "".join(c for c in f.number if c.isdigit())
+    return CdrQuery(
+        since=day_start(f.start), until=day_start(f.end + dt.timedelta(days=1)),
+        number_suffix=digits[-4:] or None,  # CDRs keep the last four digits only
+        outcome=f.outcome or None,
+        sip_status=int(f.sip_status) if f.sip_status.isdigit() else None,
+        hangup_cause=f.hangup_cause or None,
+        direction=f.direction if f.direction in ("inbound", "outbound") else None,
+        limit=MAX_ROWS)
 
 
-def _cdr_query() -> Any:
-    for module in ("carrier.records.store", "carrier.records.calls", "carrier.records.cdr"):
-        try:
-            found = getattr(importlib.import_module(module), "CdrQuery", None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    return None
-
-
-async def _basic_search(records: Any, f: CallFilter, actor: str
-                        ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Today's call records (no SIP status or hangup cause recorded yet)."""
-    patient_ids: list[str] | None = None
-    if f.number:  # a PHI lookup: audited by the records facade
-        found = await records.find_patients_by_phone(f.number, actor=actor,
-                                                     reason="call records search")
-        patient_ids = [str(p.id) for p in found]
-    rows = await search_call_records(records, CallSearch(
-        start=day_start(f.start), end=day_start(f.end + dt.timedelta(days=1)),
-        direction=f.direction or None, outcome=f.outcome or None, patient_ids=patient_ids,
-        limit=MAX_ROWS))
-    unused = [k for k in ("sip_status", "hangup_cause") if getattr(f, k)]
-    return [_row(r) for r in rows], unused
+async def _search(records: Any, f: CallFilter) -> list[dict[str, Any]]:
+    return [_row(d) for d in await records.search_calls(_query(f))]
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -181,44 +139,27 @@ async def records_page(request: Request, op: Annotated[Operator, Depends(guard(R
                        ) -> Response:
     ctx = console(request)
     f = CallFilter.from_query(request.query_params, ctx.now().date())
-    rows, unused = await _search(records_of(request), f, op.actor)
+    rows = await _search(records_of(request), f)
     await ctx.audit(op.actor, "call_records.view", ("call_records", "search"), "operator",
                     {"rows": len(rows)})
     csv_link = RECORDS + ".csv?" + str(request.query_params)
     return page(request, "calls.html", op, title="Call records", rows=rows, f=f,
-                columns=_columns(rows), unused=unused, csv_link=csv_link,
+                columns=_columns(rows), csv_link=csv_link,
                 limit=MAX_ROWS)
 
 
 @router.get(RECORDS + ".csv")
 async def records_csv(request: Request, op: Annotated[Operator, Depends(guard(RECORDS))]
                       ) -> Response:
+    """The search as CSV (``cdr_csv``: numbers masked, no cell runs as a formula)."""
     ctx = console(request)
     f = CallFilter.from_query(request.query_params, ctx.now().date())
-    rows, _ = await _search(records_of(request), f, op.actor)
-    columns = _columns(rows)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for r in rows:
-        writer.writerow(["" if r.get(c) is None else _cell(r[c]) for c in columns])
+    rows = await records_of(request).search_calls(_query(f))
     await ctx.audit(op.actor, "call_records.export", ("call_records", "csv"), "operator",
                     {"rows": len(rows)})
     name = f"calls-{f.start.isoformat()}-{f.end.isoformat()}.csv"
-    return Response(out.getvalue(), media_type="text/csv",
+    return Response(cdr_csv(rows), media_type="text/csv",
                     headers={"content-disposition": f'attachment; filename="{name}"'})
-
-
-_PLAIN = re.compile(r"[+-]?[0-9*.]+")
-
-
-def _cell(value: Any) -> str:
-    text = value.isoformat() if isinstance(value, dt.datetime) else str(value)
-    # A cell a spreadsheet would run as a formula is quoted (CSV injection); numbers and
-    # masked numbers are left alone.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _PLAIN.fullmatch(text):
-        return "'" + text
-    return text
 
 
 TRANSCRIPT_REASONS = ("quality review", "patient request", "complaint", "incident review")
@@ -230,7 +171,9 @@ async def call_page(request: Request, call_id: str,
     """One call's record; its redacted transcript only with a reason (a PHI view: the
     audit entry says who, which call and why)."""
     records = records_of(request)
-    record = await records.call_record(call_id[:256])
+    call_id = call_id[:256]
+    detail = await records.call_detail(call_id)
+    record = detail if detail is not None else await records.call_record(call_id)
     if record is None:
         return page(request, "call.html", op, status_code=404, title="Call not found",
                     record=None, turns=None, reasons=TRANSCRIPT_REASONS, reason="")
