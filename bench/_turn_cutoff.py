@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import os
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -201,6 +203,9 @@ async def run_call(rt, mode: TurnEndMode, phrasings: Sequence[Phrasing],  # type
                 first = turns[0]
                 if first.endpoint_at < offset + last_start:
                     out.cut += 1
+                    if os.environ.get("BENCH_DEBUG"):  # synthetic answers only: no PHI
+                        print(f"  cut-off [{mode.value}] {phrasing.pieces} -> "
+                              f"{[t.text for t in turns]}", file=sys.stderr)
                 else:
                     out.endpointing_ms.append(1000 * (first.endpoint_at - first.end))
             offset = max(offset + len(frames) * 0.02, clock.now)

@@ -131,7 +131,7 @@ def _stack_settings(base, tmp: Path, port: int):  # type: ignore[no-untyped-def]
                           acl=("127.0.0.0/8",))
     return dataclasses.replace(
         base, data_dir=str(tmp / "var"), trunks=(trunk,),
-        sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0),
+        sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0, tls_port=None),
         dialer=dataclasses.replace(base.dialer, enabled=False, trunk="bench"),
         speech=dataclasses.replace(base.speech,
                                    stt_model_dir=str(Path(tempfile.gettempdir())

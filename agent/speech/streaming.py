@@ -15,7 +15,9 @@ What a verdict does to this turn's hangover is :class:`TurnEndPolicy`'s (``turn_
 in ``silence`` mode an accepted partial shortens the hangover to ``complete_hangover_ms``;
 in ``grammar`` mode a COMPLETE partial ends the turn at once, an INCOMPLETE one
 ("my date of birth is") waits ``incomplete_hangover_ms``, and the base hangover adapts
-to the pauses this caller makes inside a turn.
+to the pauses this caller makes inside a turn. While a partial is being judged, silence
+alone does not end the turn (up to the incomplete hangover): on a busy machine the
+verdict comes late, and the turn's final text would wait for that partial anyway.
 
 Under load, partials start only while ``partial_min_idle`` workers are idle, so early
 transcription uses spare capacity and finished turns find a worker.
@@ -220,6 +222,9 @@ class StreamingTranscriber:
         self._partial = _Partial(voiced_end, task)
         self._partials_started += 1
         if self.is_complete is not None:
+            judging = self.policy.judging_hangover_ms()
+            if judging is not None:
+                ep.set_hangover(judging)  # silence alone does not end it while judged
 
             def done(t: asyncio.Task[Transcript | None]) -> None:
                 self._on_partial_done(t, voiced_end)
@@ -235,14 +240,14 @@ class StreamingTranscriber:
 
     def _on_partial_done(self, task: asyncio.Task[Transcript | None], voiced_end: float
                          ) -> None:
+        ep = self.endpointer
         if task.cancelled() or self.is_complete is None:
             return
+        if not (ep.in_speech and ep.last_voiced_end == voiced_end):
+            return  # the caller went on: the verdict is on words no longer last
         transcript = task.result()
-        ep = self.endpointer
-        still_current = ep.in_speech and ep.last_voiced_end == voiced_end
-        if transcript is None or not still_current:
-            return
-        verdict = _verdict(self.is_complete(transcript.text))
+        verdict = (Completion.UNKNOWN if transcript is None
+                   else _verdict(self.is_complete(transcript.text)))
         self._complete = verdict is Completion.COMPLETE
         hangover = self.policy.hangover_after(verdict)
         if hangover is None:

@@ -11,7 +11,9 @@ Two modes (setting ``speech.turn_end``):
   UNKNOWN waits the adaptive base: ``hangover_ms``, raised past the longest pause this
   caller made inside a turn (plus ``pause_margin_ms``), at most ``max_hangover_ms``.
   Speech resuming after a pause puts the hangover back to the base (the verdict was on
-  the words before the pause).
+  the words before the pause). While an early transcript is being judged the turn waits
+  for the verdict (at most ``incomplete_hangover_ms``): a verdict late on a busy machine
+  must not find the turn already cut.
 
 No clock is read: pauses are measured in frames by the endpointer and handed in as ms.
 """
@@ -86,6 +88,13 @@ class TurnEndPolicy:
         if verdict is Completion.INCOMPLETE:
             return max(c.incomplete_hangover_ms, self.base_hangover_ms())
         return self.base_hangover_ms()
+
+    def judging_hangover_ms(self) -> int | None:
+        """Silence that ends a turn while an early transcript of it is being judged (a late
+        verdict must not find the turn already closed); None: the current rule holds."""
+        if not self.grammar:
+            return None
+        return max(self.config.incomplete_hangover_ms, self.base_hangover_ms())
 
     def pause_ended(self, pause_ms: int) -> None:
         """The caller spoke again after ``pause_ms`` of silence inside the same turn."""

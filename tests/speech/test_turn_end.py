@@ -20,6 +20,7 @@ from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
 from agent.speech.turn_end import TurnEndConfig, TurnEndMode, TurnEndPolicy
+from agent.speech.stt import SttWorkerError
 from agent.speech.whisper import Hints, Transcript
 from agent.workflow.effects import Expectation
 from carrier.errors import ConfigError
@@ -162,3 +163,57 @@ def test_turn_end_setting_reaches_the_transcriber(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(cfg, env={"CARRIER_SPEECH__INCOMPLETE_HANGOVER_MS": "1010"})
     assert err.value.key == "speech.incomplete_hangover_ms"
+
+
+class GatedStt(PartialStt):
+    """Answers only when the test opens the gate (a slow worker on a busy machine)."""
+
+    def __init__(self, *texts: str, fail: bool = False) -> None:
+        super().__init__(*texts)
+        self.gate = asyncio.Event()
+        self.fail = fail
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        await self.gate.wait()
+        if self.fail and not self.calls:
+            self.calls += 1
+            raise SttWorkerError("worker died")  # the first (partial) request fails
+        return await super().transcribe(pcm16k, hints)
+
+
+async def run_gated(mode: TurnEndMode, stt: GatedStt, pattern: str, open_at: int
+                    ) -> list[TurnResult]:
+    """Like ``run``, the transcriber's answers held back until frame ``open_at``."""
+    cfg = StreamingConfig(pause_ms=100, turn_end=mode)
+    async with asyncio.TaskGroup() as tg:
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg)
+        st.expect(None, lambda text: (DOB.completion(text, NOW) if st.policy.grammar
+                                      else DOB.is_complete(text, NOW)))
+        for i, ch in enumerate(pattern):
+            if i == open_at:
+                stt.gate.set()
+            st.feed(LOUD if ch == "#" else QUIET)
+            for _ in range(4):
+                await asyncio.sleep(0)
+        stt.gate.set()
+        await st.aclose()
+    return [st._turns.get_nowait() for _ in range(st._turns.qsize())]  # type: ignore[misc]
+
+
+async def test_a_late_verdict_does_not_find_the_turn_already_cut() -> None:
+    # "I was born on" ... 800 ms ... "August ninth": the verdict on the first words comes
+    # 700 ms into the pause (a busy worker); the plain 600 ms wait must not end the turn
+    pattern = "#" * 30 + "." * 40 + "#" * 40 + "." * 90
+    texts = ("I was born on", "I was born on August ninth, nineteen ninety.")
+    turns = await run_gated(GRAMMAR, GatedStt(*texts), pattern, open_at=30 + 35)
+    assert len(turns) == 1
+    cut = await run_gated(SILENCE, GatedStt(*texts), pattern, open_at=30 + 35)
+    assert len(cut) == 2  # the old rule closed the turn at 600 ms of the pause
+
+
+async def test_a_failed_partial_gives_the_turn_back_to_the_silence_rule() -> None:
+    turns = await run_gated(GRAMMAR, GatedStt("x", fail=True), "#" * 30 + "." * 90, open_at=40)
+    assert len(turns) == 1
+    assert not turns[0].reused_partial
+    assert turns[0].endpoint_at - turns[0].end == pytest.approx(0.6)  # not the 1.3 s hold
