@@ -19,8 +19,8 @@ from agent.runtime import streaming_config
 from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
-from agent.speech.turn_end import TurnEndConfig, TurnEndMode, TurnEndPolicy
 from agent.speech.stt import SttWorkerError
+from agent.speech.turn_end import TurnEndConfig, TurnEndMode, TurnEndPolicy
 from agent.speech.whisper import Hints, Transcript
 from agent.workflow.effects import Expectation
 from carrier.errors import ConfigError
