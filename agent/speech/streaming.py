@@ -194,7 +194,8 @@ class StreamingTranscriber:
             self._drop_partial()
         elif isinstance(event, Utterance):
             partial, self._partial = self._partial, None
-            reuse = partial if partial and partial.voiced_end == event.end else None
+            # event.end is rounded to the microsecond (frame times are float sums)
+            reuse = partial if partial and round(partial.voiced_end, 6) == event.end else None
             if partial is not None and reuse is None:
                 partial.task.cancel()
             task = self._group.create_task(
