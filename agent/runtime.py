@@ -41,6 +41,7 @@ from agent.speech import (
 )
 from agent.speech.espeak import SPANISH_VOICE, EspeakSpeech
 from agent.speech.models import piper_voice_paths
+from agent.speech.turn_end import TurnEndMode
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
 from carrier.call import Call
@@ -152,6 +153,15 @@ class VoiceAgent:
 application: Application = VoiceAgent()  # mypy checks the contract here
 
 
+def streaming_config(sp: SpeechSettings) -> StreamingConfig:
+    """Early transcription and the end-of-turn rule (``speech.turn_end``) from ``speech``."""
+    return StreamingConfig(pause_ms=sp.early_pause_ms,
+                           complete_hangover_ms=sp.complete_hangover_ms,
+                           turn_end=TurnEndMode(sp.turn_end),
+                           incomplete_hangover_ms=sp.incomplete_hangover_ms,
+                           max_hangover_ms=max(sp.incomplete_hangover_ms, sp.hangover_ms))
+
+
 async def setup(settings: Settings, records: Records, *, speech: bool = True) -> AgentRuntime:
     cdir = Path(settings.config_dir)
     source = ClinicFileSource(cdir / settings.clinic_file)
@@ -177,9 +187,7 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
                                           "espeak-ng-" + SPANISH_VOICE))
         await tts_es.start()
     sp = settings.speech
-    endpoint = endpoint_config(sp)
-    streaming = StreamingConfig(pause_ms=sp.early_pause_ms,
-                                complete_hangover_ms=sp.complete_hangover_ms)
+    endpoint, streaming = endpoint_config(sp), streaming_config(sp)
     return AgentRuntime(
         endpoint=endpoint, streaming=streaming, records=records, stt=stt, tts=tts,
         workflows=workflows, clinic=clinic,

@@ -38,6 +38,7 @@ from agent.speech import (
 )
 from agent.speech.cache import PromptCache
 from agent.speech.streaming import Transcriber
+from agent.speech.turn_end import Completion
 from agent.tasks import race
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from carrier import metrics
@@ -288,8 +289,12 @@ class VoiceIO:
         if expected is not None:
             hints = Hints(expected=tuple(expected.hints), language=self.language)
 
-            def complete(text: str) -> bool:
-                return expected.is_complete(text, now_wall) if now_wall is not None else False
+            def complete(text: str) -> bool | Completion:
+                if now_wall is None:
+                    return False
+                if self.transcriber.policy.grammar:
+                    return expected.completion(text, now_wall)
+                return expected.is_complete(text, now_wall)
 
             self.transcriber.expect(hints, complete)
             if not self._dtmf.empty():

@@ -8,9 +8,16 @@ the agent's reply arrived (``wait_audio``), both on the phone's monotonic clock.
 The gap is the patient's wait. The agent side reports where the time went
 (endpointing hangover, transcription, decision, synthesis or cache).
 
-    .venv/bin/python bench/voice_latency.py [--calls 2]
+Both end-of-turn rules (``speech.turn_end``: ``silence``, the rule before issue 14, and
+``grammar``) are measured in one run, their calls interleaved. Beside each, the false
+cut-off rate: answers with 300-900 ms pauses inside ("my date of birth is ... March
+fifth ... nineteen eighty") fed through the same endpointer and Whisper workers
+(``bench/_turn_cutoff.py``), on a tuning split and a held-out split.
 
-Prints ``p50 N ms`` and ``p95 N ms`` lines and the breakdown, with the hardware.
+    .venv/bin/python bench/voice_latency.py [--calls 2] [--mode both] [--cutoff-draws 3]
+
+Prints ``p50 N ms`` and ``p95 N ms`` lines per rule, the breakdown and the false cut-off
+rates, with the hardware.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agent.speech.turn_end import TurnEndMode
 from bench._agent import ObservedAgent
+from bench._common import load
+from bench._turn_cutoff import HELD_OUT, TUNE, CutoffResult, run_call
 from carrier.app import running_stack
 from carrier.call import Call, Clearance, DialRequest
 from carrier.settings import SipSettings, TrunkSettings, load_settings
@@ -75,7 +85,7 @@ async def write_wav(tts, text: str, path: Path) -> Path:  # type: ignore[no-unty
 
 
 async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Path],  # type: ignore[no-untyped-def]
-                   patient_id: str) -> tuple[list[float], list[dict[str, float]]]:
+                   patient_id: str) -> tuple[list[float], list[dict[str, float]]] | None:
     gw = stack.gateway
     call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
                                      trunk="bench", origid=str(uuid.uuid4()),
@@ -85,19 +95,16 @@ async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Pat
     running = asyncio.create_task(gw.run_outbound(call, {
         "purpose": "health_screening", "patient_id": patient_id}))
     await phone.wait_media_active(call=handle, timeout=10)
-    gaps: list[float] = []
-    for i, wav in enumerate(wavs):
-        if i > 0:
-            started = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
-            await phone.wait_silence(call=handle, frames=45, min_rms=300, since_t=started,
-                                     timeout=60)
-        play = await phone.play_wav(str(wav), call=handle)
-        done = await phone.wait_event("play_done", lambda e, p=play: e.get("play_id") == p,
-                                      call=handle, timeout=30)
-        if i == 0:
-            continue  # "Hello?" only opens the call (answering-machine check)
-        reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
-        gaps.append(reply - done["t"])
+    try:
+        gaps = await _turns(phone, handle, wavs)
+    except TimeoutError as exc:
+        # A loaded machine can stall a call past the phone's waits: drop the call, say so.
+        print(f"call dropped from the figures: {str(exc)[:120]}", file=sys.stderr)
+        await phone.hangup(call=handle)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(running, timeout=60)
+        agent.timings.pop(call.call_id, None)
+        return None
     try:
         await asyncio.wait_for(asyncio.shield(running), timeout=60)
     except TimeoutError:
@@ -112,7 +119,56 @@ async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Pat
     return gaps, breakdown
 
 
-async def main(calls: int) -> None:
+async def _turns(phone: PjsuaPeer, handle: int, wavs: list[Path]) -> list[float]:
+    """Play each answer when the agent has finished speaking; the phone-side gaps."""
+    gaps: list[float] = []
+    for i, wav in enumerate(wavs):
+        if i > 0:
+            started = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
+            await phone.wait_silence(call=handle, frames=45, min_rms=300, since_t=started,
+                                     timeout=60)
+        play = await phone.play_wav(str(wav), call=handle)
+        done = await phone.wait_event("play_done", lambda e, p=play: e.get("play_id") == p,
+                                      call=handle, timeout=30)
+        if i == 0:
+            continue  # "Hello?" only opens the call (answering-machine check)
+        reply = await phone.wait_audio(call=handle, frames=3, min_rms=300, timeout=40)
+        gaps.append(reply - done["t"])
+    return gaps
+
+
+MODES = {"silence": TurnEndMode.SILENCE, "grammar": TurnEndMode.GRAMMAR}
+PARTS = ("endpointing_ms", "transcription_ms", "decision_ms", "synthesis_ms")
+
+
+def _stack_settings(base, tmp: Path, port: int):  # type: ignore[no-untyped-def]
+    trunk = TrunkSettings(name="bench", host="127.0.0.1", port=port, region="local",
+                          acl=("127.0.0.0/8",))
+    return dataclasses.replace(
+        base, data_dir=str(tmp / "var"), trunks=(trunk,),
+        sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0, tls_port=None),
+        dialer=dataclasses.replace(base.dialer, enabled=False, trunk="bench"),
+        speech=dataclasses.replace(base.speech,
+                                   stt_model_dir=str(Path(tempfile.gettempdir())
+                                                     / "carrier-test-models" / "whisper")))
+
+
+async def cutoffs(rt, modes: list[str], draws: int  # type: ignore[no-untyped-def]
+                  ) -> dict[tuple[str, str], CutoffResult]:
+    """False cut-off counts per (mode, split); the same pause draws for every mode."""
+    out: dict[tuple[str, str], CutoffResult] = {}
+    for draw in range(draws):
+        for split, phrasings in (("tune", TUNE), ("held-out", HELD_OUT)):
+            for mode in modes:
+                got = await run_call(rt, MODES[mode], phrasings, seed=1000 * draw + len(split))
+                acc = out.setdefault((mode, split), CutoffResult())
+                acc.turns += got.turns
+                acc.cut += got.cut
+                acc.endpointing_ms += got.endpointing_ms
+    return out
+
+
+async def main(calls: int, modes: list[str], draws: int, latency: bool) -> None:
     if os.environ.get("BENCH_DEBUG"):
         import logging  # noqa: PLC0415
 
@@ -121,58 +177,84 @@ async def main(calls: int) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="carrier-bench-"))
     base = load_settings(REPO / "config", env={})
-    async with PjsuaPeer.start("udp", user="patient", auto_answer=200, log_dir=tmp) as phone:
-        trunk = TrunkSettings(name="bench", host="127.0.0.1", port=phone.ports["udp"],
-                              region="local", acl=("127.0.0.0/8",))
-        settings = dataclasses.replace(
-            base, data_dir=str(tmp / "var"), trunks=(trunk,),
-            sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0),
-            dialer=dataclasses.replace(base.dialer, enabled=False, trunk="bench"),
-            speech=dataclasses.replace(base.speech,
-                                       stt_model_dir=str(Path(tempfile.gettempdir())
-                                                         / "carrier-test-models" / "whisper")))
-        async with running_stack(settings) as stack:
-            from agent.handler import patient_uuid  # noqa: PLC0415
+    gaps: dict[str, list[float]] = {m: [] for m in modes}
+    parts: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    failed = dict.fromkeys(modes, 0)
+    async with (
+        PjsuaPeer.start("udp", user="patient", auto_answer=200, log_dir=tmp) as phone,
+        running_stack(_stack_settings(base, tmp, phone.ports["udp"])) as stack,
+    ):
+        from agent.handler import patient_uuid  # noqa: PLC0415
 
-            wavs = [await write_wav(stack.runtime.tts, t, tmp / f"s{i}.wav")
-                    for i, t in enumerate(SCRIPT)]
-            gaps: list[float] = []
-            parts: list[dict[str, float]] = []
-            agent = ObservedAgent(stack)
-            for _ in range(calls):
-                g, b = await one_call(stack, agent, phone, wavs,
-                                      str(patient_uuid("pat-1001")))
-                gaps += g
-                parts += b
-    ms = [1000 * g for g in gaps]
-    print(f"hardware: {hardware()}")
-    print(f"turns measured: {len(ms)} over {calls} calls (pjsua2 phone <-> gateway, G.711 "
-          "over RTP on 127.0.0.1)")
-    print("end of caller speech -> first audio of the agent's reply, at the phone:")
-    print(f"p50 {pct(ms, 0.5):.0f} ms")
-    print(f"p95 {pct(ms, 0.95):.0f} ms")
-    print(f"min {min(ms):.0f} ms, max {max(ms):.0f} ms, mean {statistics.mean(ms):.0f} ms")
+        rt = stack.runtime
+        cut = await cutoffs(rt, modes, draws) if draws else {}
+        wavs = [await write_wav(rt.tts, t, tmp / f"s{i}.wav") for i, t in enumerate(SCRIPT)]
+        agent = ObservedAgent(stack)
+        streaming = rt.streaming
+        for _ in range(calls if latency else 0):
+            for mode in modes:  # interleaved, so the machine's load falls on both alike
+                rt.streaming = dataclasses.replace(streaming, turn_end=MODES[mode])
+                got = await one_call(stack, agent, phone, wavs, str(patient_uuid("pat-1001")))
+                if got is None:
+                    failed[mode] += 1
+                    continue
+                gaps[mode] += got[0]
+                parts[mode] += got[1]
+    print(f"hardware: {hardware()}; {load()} at the end")
+    for mode in modes:
+        _print_mode(mode, calls - failed[mode], gaps[mode], parts[mode], cut)
+        if failed[mode]:
+            print(f"calls dropped (a phone wait timed out on the loaded machine): "
+                  f"{failed[mode]}")
+
+
+def _print_mode(mode: str, calls: int, gaps: list[float], parts: list[dict[str, float]],
+                cut: dict[tuple[str, str], CutoffResult]) -> None:
+    print(f"\n== speech.turn_end: {mode}"
+          + (" (the rule before issue 14)" if mode == "silence" else ""))
+    if gaps:
+        ms = [1000 * g for g in gaps]
+        print(f"turns measured: {len(ms)} over {calls} calls (pjsua2 phone <-> gateway, "
+              "G.711 over RTP on 127.0.0.1)")
+        print("end of caller speech -> first audio of the agent's reply, at the phone:")
+        print(f"p50 {pct(ms, 0.5):.0f} ms")
+        print(f"p95 {pct(ms, 0.95):.0f} ms")
+        print(f"min {min(ms):.0f} ms, max {max(ms):.0f} ms, mean {statistics.mean(ms):.0f} ms")
     if parts:
-        print("agent-side breakdown (mean over turns; endpointing = silence hangover):")
-        for key in ("endpointing_ms", "transcription_ms", "decision_ms", "synthesis_ms"):
+        print("agent-side breakdown (endpointing = silence waited after the last voiced frame;"
+              " synthesis = decided -> first frame queued):")
+        for key in PARTS:
             vals = [p[key] for p in parts]
             print(f"  {key:<18} mean {statistics.mean(vals):6.0f} ms   "
                   f"p50 {pct(vals, 0.5):6.0f} ms   p95 {pct(vals, 0.95):6.0f} ms")
+        other = [m - sum(p[k] for k in PARTS)
+                 for m, p in zip([1000 * g for g in gaps], parts, strict=False)]
+        print(f"  send (queue to the pacer, RTP, the phone's jitter buffer): mean "
+              f"{statistics.mean(other):.0f} ms   p50 {pct(other, 0.5):.0f} ms")
         reused = sum(p["reused_partial"] for p in parts) / len(parts)
-        print(f"  turns whose transcript came from early (partial) transcription: "
-              f"{100 * reused:.0f}%")
         cached = sum(p["cached"] for p in parts) / len(parts)
-        print(f"  replies served from the prompt cache: {100 * cached:.0f}%")
-        other = [m - sum(p[k] for k in ("endpointing_ms", "transcription_ms", "decision_ms",
-                                         "synthesis_ms")) for m, p in zip(ms, parts,
-                                                                          strict=False)]
-        print(f"  send (jitter buffers, packetisation, the rest): mean "
-              f"{statistics.mean(other):.0f} ms")
+        print(f"  transcript from early transcription: {100 * reused:.0f}%; "
+              f"reply from the prompt cache: {100 * cached:.0f}%")
+    for split in ("tune", "held-out"):
+        r = cut.get((mode, split))
+        if r is None:
+            continue
+        ep = (f"; endpointing p50 {pct(r.endpointing_ms, 0.5):.0f} ms"
+              if r.endpointing_ms else "")
+        print(f"false cut-offs ({split}, answers with 300-900 ms pauses): "
+              f"{r.cut}/{r.turns} = {100 * r.rate:.1f}%{ep}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=2)
+    parser.add_argument("--calls", type=int, default=2, help="calls per mode (25 turns each)")
+    parser.add_argument("--mode", choices=("both", *MODES), default="both",
+                        help="speech.turn_end rule(s) to measure; both: one run, interleaved")
+    parser.add_argument("--cutoff-draws", type=int, default=3,
+                        help="pause draws per phrasing for the false cut-off count (0: skip)")
+    parser.add_argument("--cutoff-only", action="store_true", help="skip the phone calls")
+    args = parser.parse_args()
+    chosen = list(MODES) if args.mode == "both" else [args.mode]
     started = time.time()
-    asyncio.run(main(parser.parse_args().calls))
+    asyncio.run(main(args.calls, chosen, args.cutoff_draws, not args.cutoff_only))
     print(f"(ran {time.time() - started:.0f} s)")

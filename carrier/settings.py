@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 
 from carrier.errors import ConfigError, UnknownName
-from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip
+from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip, check_speech
 from carrier.settings_feeds import FeedsSettings, check_feeds
 from carrier.sms.settings import SmsSettings, check_sms
 
@@ -168,6 +168,9 @@ class SpeechSettings:
     """A pause this long inside a turn starts an early transcription of what was said."""
     complete_hangover_ms: int = 200
     """Silence that ends a turn once its early transcript already answers the question."""
+    turn_end: Literal["silence", "grammar"] = "grammar"
+    """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""
+    incomplete_hangover_ms: int = 1300
     max_utterance_ms: int = 15000
 
 
@@ -440,10 +443,7 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
         return sources.get(section, default_file)
 
     check_sip(s.sip, src("sip"))
-    if not 0 <= s.speech.vad_aggressiveness <= 3:
-        raise ConfigError(src("speech"), "speech.vad_aggressiveness", "must be 0..3")
-    if s.speech.stt_workers < 1:
-        raise ConfigError(src("speech"), "speech.stt_workers", "must be at least 1")
+    check_speech(s.speech, src("speech"))
     # Audit and consent records are kept at least six years (HIPAA 164.316(b)(2)).
     for name in ("audit_days", "consent_days"):
         if getattr(s.retention, name) < 6 * 365:

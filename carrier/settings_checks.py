@@ -1,4 +1,5 @@
-"""The cross-field checks of :mod:`carrier.settings` (SIP ports and TLS, data residency).
+"""The cross-field checks of :mod:`carrier.settings` (SIP ports and TLS, speech timings,
+data residency).
 
 Each raises :class:`carrier.errors.ConfigError` naming the file, the dotted key and why.
 """
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from carrier.errors import ConfigError
 
 if typing.TYPE_CHECKING:
-    from carrier.settings import Settings, SipSettings
+    from carrier.settings import Settings, SipSettings, SpeechSettings
 
 # A region tag every external endpoint must carry. "local" is reserved for
 # endpoints on this machine (loopback); anything else must match the allow-list.
@@ -51,6 +52,18 @@ def check_sip(sip: SipSettings, file: str) -> None:
         raise ConfigError(file, "sip.tls_cert",
                           "TLS on a non-loopback bind_host needs a certificate: set "
                           "sip.tls_cert and sip.tls_key, or sip.tls_port: null for no TLS")
+
+
+def check_speech(sp: SpeechSettings, file: str) -> None:
+    if not 0 <= sp.vad_aggressiveness <= 3:
+        raise ConfigError(file, "speech.vad_aggressiveness", "must be 0..3")
+    if sp.stt_workers < 1:
+        raise ConfigError(file, "speech.stt_workers", "must be at least 1")
+    # The endpointer counts silence in 20 ms frames.
+    for name in ("hangover_ms", "complete_hangover_ms", "incomplete_hangover_ms"):
+        value = getattr(sp, name)
+        if value < 20 or value % 20:
+            raise ConfigError(file, f"speech.{name}", "must be a positive multiple of 20 ms")
 
 
 def check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:

@@ -9,9 +9,15 @@ is reused and the turn's text is ready when the hangover expires, or shortly aft
 If the caller went on talking, the whole utterance is transcribed at the end, as without
 this technique (segment-wise transcription is less accurate, so it is not used).
 
-The workflow may also say when an answer is complete (``is_complete(text)``, e.g. a yes/no
-or a full date of birth): a partial that satisfies it shortens this turn's hangover to
-``complete_hangover_ms`` and the turn ends sooner.
+The workflow may also judge each partial (``is_complete(text)``: a bool, or a
+:class:`Completion` verdict such as :func:`agent.grammar.completion.completion` gives).
+What a verdict does to this turn's hangover is :class:`TurnEndPolicy`'s (``turn_end``):
+in ``silence`` mode an accepted partial shortens the hangover to ``complete_hangover_ms``;
+in ``grammar`` mode a COMPLETE partial ends the turn at once, an INCOMPLETE one
+("my date of birth is") waits ``incomplete_hangover_ms``, and the base hangover adapts
+to the pauses this caller makes inside a turn. While a partial is being judged, silence
+alone does not end the turn (up to the incomplete hangover): on a busy machine the
+verdict comes late, and the turn's final text would wait for that partial anyway.
 
 Under load, partials start only while ``partial_min_idle`` workers are idle, so early
 transcription uses spare capacity and finished turns find a worker.
@@ -36,9 +42,11 @@ from agent.speech.endpoint import (
     EndpointEvent,
     EndReason,
     SpeechEnd,
+    SpeechStart,
     Utterance,
 )
 from agent.speech.stt import SttError
+from agent.speech.turn_end import Completion, TurnEndConfig, TurnEndMode, TurnEndPolicy
 from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, Transcript
 
@@ -55,6 +63,9 @@ class StreamingConfig:
     early: bool = True
     pause_ms: int = 120
     complete_hangover_ms: int = 200
+    turn_end: TurnEndMode = TurnEndMode.SILENCE
+    incomplete_hangover_ms: int = 1300  # grammar mode: the answer is on its way
+    max_hangover_ms: int = 1300  # grammar mode: ceiling of the adaptive base hangover
     # A partial starts only when at least this many workers are idle, so finished turns
     # (which cannot be skipped) find a worker; 0 starts partials whatever the load.
     partial_min_idle: int = 1
@@ -62,6 +73,14 @@ class StreamingConfig:
     def __post_init__(self) -> None:
         if self.pause_ms < 20 or self.complete_hangover_ms < 20:
             raise ValueError("pause_ms and complete_hangover_ms must be at least one frame")
+
+    def policy(self, hangover_ms: int) -> TurnEndPolicy:
+        """The end-of-turn rule for one call whose endpointer waits ``hangover_ms``."""
+        return TurnEndPolicy(TurnEndConfig(
+            mode=self.turn_end, hangover_ms=hangover_ms,
+            complete_hangover_ms=self.complete_hangover_ms,
+            incomplete_hangover_ms=self.incomplete_hangover_ms,
+            max_hangover_ms=max(self.max_hangover_ms, hangover_ms)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +102,15 @@ class _Partial:
     task: asyncio.Task[Transcript | None]  # None: the transcription failed
 
 
+Judge = Callable[[str], bool | Completion]
+
+
+def _verdict(judged: bool | Completion) -> Completion:
+    if isinstance(judged, Completion):
+        return judged
+    return Completion.COMPLETE if judged else Completion.UNKNOWN
+
+
 class StreamingTranscriber:
     """Feed frames in; ``await next_turn()`` for each finished turn's text."""
 
@@ -94,7 +122,7 @@ class StreamingTranscriber:
         *,
         tasks: asyncio.TaskGroup,
         hints: Hints | None = None,
-        is_complete: Callable[[str], bool] | None = None,
+        is_complete: Judge | None = None,
         barge_in: BargeInDetector | None = None,
         max_turns_queued: int = 8,
     ) -> None:
@@ -104,6 +132,7 @@ class StreamingTranscriber:
         self.config = config or StreamingConfig()
         self.hints = hints
         self.is_complete = is_complete
+        self.policy = self.config.policy(endpointer.config.hangover_ms)
         self.barge_in = barge_in
         self._turns: asyncio.Queue[TurnResult | SttError] = asyncio.Queue(max_turns_queued)
         self._partial: _Partial | None = None
@@ -113,14 +142,24 @@ class StreamingTranscriber:
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_final: asyncio.Task[None] | None = None
 
-    def expect(self, hints: Hints | None, is_complete: Callable[[str], bool] | None) -> None:
+    def expect(self, hints: Hints | None, is_complete: Judge | None) -> None:
         """Set what the workflow's current state expects (used from the next partial on)."""
         self.hints = hints
         self.is_complete = is_complete
 
     def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent | BargeIn]:
-        events = self.endpointer.feed(frame, now)
-        self._last_now = self.endpointer.now
+        ep = self.endpointer
+        was_speaking, silence_ms = ep.in_speech, ep.trailing_silence_ms
+        events = ep.feed(frame, now)
+        self._last_now = ep.now
+        if self.policy.grammar:
+            if any(isinstance(e, SpeechStart) for e in events):
+                ep.set_hangover(self.policy.base_hangover_ms())
+            elif was_speaking and ep.in_speech and silence_ms and not ep.trailing_silence_ms:
+                # The caller went on after a pause: learn it, and forget the verdict on
+                # the words before it.
+                self.policy.pause_ended(silence_ms)
+                ep.set_hangover(self.policy.base_hangover_ms())
         out: list[EndpointEvent | BargeIn] = list(events)
         if self.barge_in is not None:
             out.extend(self.barge_in.on_events(events))
@@ -155,7 +194,8 @@ class StreamingTranscriber:
             self._drop_partial()
         elif isinstance(event, Utterance):
             partial, self._partial = self._partial, None
-            reuse = partial if partial and partial.voiced_end == event.end else None
+            # event.end is rounded to the microsecond (frame times are float sums)
+            reuse = partial if partial and round(partial.voiced_end, 6) == event.end else None
             if partial is not None and reuse is None:
                 partial.task.cancel()
             task = self._group.create_task(
@@ -183,6 +223,9 @@ class StreamingTranscriber:
         self._partial = _Partial(voiced_end, task)
         self._partials_started += 1
         if self.is_complete is not None:
+            judging = self.policy.judging_hangover_ms()
+            if judging is not None:
+                ep.set_hangover(judging)  # silence alone does not end it while judged
 
             def done(t: asyncio.Task[Transcript | None]) -> None:
                 self._on_partial_done(t, voiced_end)
@@ -198,15 +241,18 @@ class StreamingTranscriber:
 
     def _on_partial_done(self, task: asyncio.Task[Transcript | None], voiced_end: float
                          ) -> None:
+        ep = self.endpointer
         if task.cancelled() or self.is_complete is None:
             return
+        if not (ep.in_speech and ep.last_voiced_end == voiced_end):
+            return  # the caller went on: the verdict is on words no longer last
         transcript = task.result()
-        ep = self.endpointer
-        still_current = ep.in_speech and ep.last_voiced_end == voiced_end
-        if transcript is None or not still_current or not self.is_complete(transcript.text):
+        verdict = (Completion.UNKNOWN if transcript is None
+                   else _verdict(self.is_complete(transcript.text)))
+        self._complete = verdict is Completion.COMPLETE
+        hangover = self.policy.hangover_after(verdict)
+        if hangover is None:
             return
-        self._complete = True
-        hangover = self.config.complete_hangover_ms
         if ep.trailing_silence_ms >= hangover:
             for event in ep.force_end(self._last_now):
                 self._on_event(event)
@@ -242,7 +288,7 @@ class StreamingTranscriber:
             await self._turns.put(failure or SttError("no transcript"))
             return
         if self.is_complete is not None and not complete:
-            complete = self.is_complete(transcript.text)
+            complete = _verdict(self.is_complete(transcript.text)) is Completion.COMPLETE
         await self._turns.put(
             TurnResult(
                 text=transcript.text,

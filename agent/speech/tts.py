@@ -7,6 +7,10 @@ the GIL while it computes, so the event loop stays on time (``intra_op_threads``
 cores it takes). Prompts go through the :class:`PromptCache`: a cached prompt streams at
 once, and :meth:`TextToSpeech.prepare` fills the cache ahead of need (a workflow's fixed
 prompts at start-up, a scheduled call's filled prompts before it is dialled).
+
+Piper starts every utterance with 40-60 ms of near silence; a prompt's leading silence is
+cut to ``lead_in_ms`` before it is framed (and cached), so the first frame sent carries the
+start of the voice: that silence was reply latency the caller heard as a pause.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from agent.speech.models import VoicePaths, piper_voice_paths
 from media.framing import FrameCutter, frame_stream
 from media.resample import resample
 
-__all__ = ["TextToSpeech", "TtsConfig", "frame_stream", "load_voice", "split_first_clause"]
+__all__ = ["TextToSpeech", "TtsConfig", "frame_stream", "load_voice", "split_first_clause",
+           "trim_leading_silence"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,9 @@ class TtsConfig:
     # A long first sentence is synthesised in two pieces, split at its first comma, so
     # its first words play sooner (Piper's cost grows with the sentence). 0 disables.
     first_clause_words: int = 8
+    # Silence kept before the first voiced sample of a prompt (the rest of Piper's lead-in
+    # silence is dropped); a negative value keeps the lead-in as synthesised.
+    lead_in_ms: int = 10
     use_cuda: bool = False
     # Spinning onnxruntime threads cut ~15 ms off a short sentence here but burn the cores
     # the STT workers need between syntheses; off by default.
@@ -65,6 +73,19 @@ def load_voice(paths: VoicePaths, config: TtsConfig) -> Any:
     with paths.config.open(encoding="utf-8") as f:
         piper_config = PiperConfig.from_dict(json.load(f))
     return PiperVoice(session=session, config=piper_config)
+
+
+_VOICED = 200  # int16 amplitude: above Piper's lead-in noise, below a soft onset
+
+
+def trim_leading_silence(pcm: np.ndarray, keep_ms: int) -> np.ndarray:
+    """``pcm`` from ``keep_ms`` before its first voiced sample (all of it if none is)."""
+    if keep_ms < 0:
+        return pcm
+    voiced = np.flatnonzero(np.abs(pcm.astype(np.int32)) > _VOICED)
+    if not len(voiced):
+        return pcm
+    return pcm[max(0, int(voiced[0]) - RATE * keep_ms // 1000):]
 
 
 _CLAUSE = re.compile(r"^(\S+(?:\s+\S+){0,5}?[,;:])\s+(.+)$", re.S)
@@ -128,10 +149,14 @@ class TextToSpeech:
             raise RuntimeError("text-to-speech is not started")
         rate = self._voice.config.sample_rate
         gap = np.zeros(RATE * self.config.sentence_gap_ms // 1000, dtype=np.int16)
+        first = True
         for part in split_first_clause(text, self.config.first_clause_words):
             for chunk in self._voice.synthesize(part):
                 self.synth_calls += 1
                 pcm = to_int16(resample(chunk.audio_float_array * 32767.0, rate, RATE))
+                if first:
+                    pcm = trim_leading_silence(pcm, self.config.lead_in_ms)
+                    first = False
                 yield np.concatenate([pcm, gap])
 
     async def stream(self, text: str, *, persist: bool = True) -> AsyncIterator[np.ndarray]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.grammar.completion import Completion
 
 DTMF_KEYS = frozenset("0123456789*#")
 
@@ -42,6 +45,13 @@ class Expectation:
         if self.slot_type is not None and self.slot_type not in ("text", "name"):
             return parse_slot(self.slot_type, partial, now, options=9) is not None
         return bool(understand(partial).intents & set(self.intents))
+
+    def completion(self, partial: str, now: dt.datetime) -> Completion:
+        """Whether a partial transcript has finished the answer, is on its way to one, or
+        cannot be judged (``speech.turn_end: grammar`` acts on it)."""
+        from agent.grammar.completion import completion  # noqa: PLC0415 - keep effects light
+
+        return completion(partial, now, slot_type=self.slot_type, intents=self.intents)
 
 
 @dataclass(frozen=True)

@@ -227,3 +227,17 @@ async def test_transcriptions_are_tasks_of_the_call_and_stop_with_it() -> None:
         assert len(asyncio.all_tasks() - before) == 1
         await st.aclose()
     assert asyncio.all_tasks() == before  # nothing left running after the call
+
+
+@pytest.mark.parametrize("voiced", [35, 41, 57])
+async def test_partial_is_reused_whatever_the_float_of_the_frame_time(voiced: int) -> None:
+    # 35 x 0.02 is 0.7000000000000001: the utterance's end is rounded, so a partial keyed
+    # by the raw frame time was never reused and the turn was transcribed twice
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt()
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * voiced + "." * 40)
+        turn = await st.next_turn()
+        assert turn.reused_partial
+        assert len(stt.calls) == 1
+        await st.aclose()

@@ -9,7 +9,7 @@ import pytest
 
 from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.cache import PromptCache
-from agent.speech.tts import TextToSpeech, frame_stream, split_first_clause
+from agent.speech.tts import TextToSpeech, frame_stream, split_first_clause, trim_leading_silence
 
 
 def test_frame_stream_recuts_and_pads() -> None:
@@ -90,3 +90,20 @@ async def test_interrupted_stream_is_not_cached(tts: TextToSpeech) -> None:
     async for _frame in tts.stream("This prompt is cut off by the caller."):
         break  # barge-in: playback stops after the first frame
     assert "This prompt is cut off by the caller." not in tts.cache
+
+
+def test_trim_leading_silence_keeps_the_lead_in() -> None:
+    pcm = np.concatenate([np.full(800, 30, dtype=np.int16),  # 50 ms of lead-in hiss
+                          np.full(1600, 5000, dtype=np.int16)])
+    trimmed = trim_leading_silence(pcm, 10)
+    assert len(trimmed) == 160 + 1600  # 10 ms kept before the voice
+    assert trim_leading_silence(pcm, -1) is pcm
+    quiet = np.zeros(640, dtype=np.int16)
+    assert len(trim_leading_silence(quiet, 10)) == 640  # nothing voiced: left alone
+
+
+@pytest.mark.models
+async def test_first_frame_carries_the_voice(tts: TextToSpeech) -> None:
+    # Piper begins with 40-60 ms of near silence: the caller would hear it as reply latency
+    frames = [f async for f in tts.stream("Okay. Thank you.", persist=False)]
+    assert np.abs(frames[0].astype(np.int32)).max() > 200

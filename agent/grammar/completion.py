@@ -1,0 +1,88 @@
+"""Is the caller's answer finished? A judgment on an early (partial) transcript.
+
+The endpointer transcribes what was said at each pause inside a turn; this module says
+whether that text already answers what the workflow asked (end the turn now), is still
+on its way to an answer (wait longer: the caller is thinking, "my date of birth is ...
+March fifth ... nineteen eighty"), or cannot be judged (the ordinary silence rule).
+
+- COMPLETE: the expected slot parses (a full date of birth, a yes/no, a time, a phone
+  number or ZIP of full length, a number) or an expected intent is heard, and nothing at
+  the end announces more ("yes but", "March fifth nineteen").
+- INCOMPLETE: the text ends in a word that announces more (a conjunction, a preposition,
+  "is", a hesitation, a trailing comma or ellipsis, a year begun but not finished), or a
+  typed slot is expected and none of it is there yet ("my date of birth is", "March").
+- UNKNOWN: anything else (free text, a name, "I don't know" to a date question).
+
+Pure: text and ``now`` in, a verdict out; the same text always gives the same verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from enum import Enum
+
+from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
+
+
+class Completion(Enum):
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    UNKNOWN = "unknown"
+
+
+# Words after which a speaker has not finished: conjunctions, prepositions, articles,
+# possessives, a subject about to act, and hesitations. Judged on the raw last word
+# (cleaning drops "uh"). Copulas are not here: "yes it is" is finished.
+CONTINUATION = frozenset({
+    "and", "but", "or", "because", "cause", "if", "though", "although",
+    "the", "a", "an", "my", "our", "their", "your", "its",
+    "it's", "that's", "i", "i'm", "we", "he", "she", "they",
+    "of", "at", "on", "in", "to", "for", "with", "from", "about", "around", "by", "like",
+    "um", "umm", "uh", "uhh", "uhm", "er", "erm", "hmm", "hm", "mm", "ah",
+    "very", "also", "plus",
+})
+# A year begun but not finished ("nineteen ...", "two thousand ..."): in a date slot the
+# parser reads "nineteen" as 2019, so the trailing word is checked before the parse.
+YEAR_PREFIX = frozenset({"nineteen", "twenty", "two", "thousand", "oh", "o"})
+DATE_SLOTS = frozenset({"dob", "date", "date_pref"})
+FREE_SLOTS = frozenset({"text", "name"})
+# Intents that answer any question (the caller wants out, a human, a repeat).
+_ANY_ANSWER = frozenset(GLOBAL_INTENTS) | {"dont_know"}
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def _last_word(text: str) -> str:
+    words = _WORD.findall(text.lower().replace("\u2019", "'"))
+    return words[-1] if words else ""
+
+
+def _trails_off(text: str) -> bool:
+    tail = text.rstrip()
+    return tail.endswith((",", "...", "\u2026", "-"))
+
+
+def completion(
+    text: str,
+    now: dt.datetime,
+    *,
+    slot_type: str | None,
+    intents: Iterable[str] = (),
+) -> Completion:
+    """The verdict on a partial transcript for a turn expecting ``slot_type`` or ``intents``."""
+    last = _last_word(text)
+    if not last:
+        return Completion.UNKNOWN
+    if last in CONTINUATION or _trails_off(text):
+        return Completion.INCOMPLETE
+    heard = understand(text).intents
+    if slot_type is None or slot_type in FREE_SLOTS:
+        return Completion.COMPLETE if heard & set(intents) else Completion.UNKNOWN
+    if slot_type in DATE_SLOTS and last in YEAR_PREFIX:
+        return Completion.INCOMPLETE
+    if parse_slot(slot_type, text, now, options=9) is not None:
+        return Completion.COMPLETE
+    # A typed answer expected and none of it there yet, unless the caller said something
+    # that answers any question ("I don't know", "an agent, please").
+    return Completion.UNKNOWN if heard & _ANY_ANSWER else Completion.INCOMPLETE

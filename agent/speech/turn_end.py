@@ -1,0 +1,102 @@
+"""How long the caller's silence must last before the turn is theirs no more. Sans-IO.
+
+Two modes (setting ``speech.turn_end``):
+
+- ``silence`` (the rule before issue 14): a turn ends after ``hangover_ms`` of silence;
+  an early transcript the workflow accepts as an answer shortens that to
+  ``complete_hangover_ms``.
+- ``grammar``: the early transcript taken at each pause is judged
+  (:mod:`agent.grammar.completion`): COMPLETE ends the turn as soon as the verdict is in;
+  INCOMPLETE ("my date of birth is", "March", "yes but") waits ``incomplete_hangover_ms``;
+  UNKNOWN waits the adaptive base: ``hangover_ms``, raised past the longest pause this
+  caller made inside a turn (plus ``pause_margin_ms``), at most ``max_hangover_ms``.
+  Speech resuming after a pause puts the hangover back to the base (the verdict was on
+  the words before the pause). While an early transcript is being judged the turn waits
+  for the verdict (at most ``incomplete_hangover_ms``): a verdict late on a busy machine
+  must not find the turn already cut.
+
+No clock is read: pauses are measured in frames by the endpointer and handed in as ms.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+from agent.grammar.completion import Completion
+
+__all__ = ["Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy"]
+
+
+class TurnEndMode(Enum):
+    SILENCE = "silence"
+    GRAMMAR = "grammar"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEndConfig:
+    mode: TurnEndMode = TurnEndMode.GRAMMAR
+    hangover_ms: int = 600
+    complete_hangover_ms: int = 200  # silence mode: after an accepted early transcript
+    incomplete_hangover_ms: int = 1300  # grammar mode: the answer is still on its way
+    max_hangover_ms: int = 1300  # grammar mode: ceiling of the adaptive base
+    pause_margin_ms: int = 200  # grammar mode: base exceeds the caller's pauses by this
+    min_pause_ms: int = 200  # shorter gaps are between words, not pauses to learn from
+    pauses_remembered: int = 6
+
+    def __post_init__(self) -> None:
+        for name in ("hangover_ms", "complete_hangover_ms", "incomplete_hangover_ms",
+                     "max_hangover_ms"):
+            value = getattr(self, name)
+            if value < 20 or value % 20:
+                raise ValueError(f"{name} must be a positive multiple of 20 ms")
+        if self.max_hangover_ms < self.hangover_ms:
+            raise ValueError("max_hangover_ms cannot be below hangover_ms")
+        if self.pause_margin_ms < 0 or self.min_pause_ms < 20 or self.pauses_remembered < 1:
+            raise ValueError("pause_margin_ms >= 0, min_pause_ms >= 20, pauses_remembered >= 1")
+
+
+class TurnEndPolicy:
+    """One call's end-of-turn rule; fed verdicts and pauses, it answers with hangovers."""
+
+    def __init__(self, config: TurnEndConfig | None = None) -> None:
+        self.config = config or TurnEndConfig()
+        self._pauses: deque[int] = deque(maxlen=self.config.pauses_remembered)
+
+    @property
+    def grammar(self) -> bool:
+        return self.config.mode is TurnEndMode.GRAMMAR
+
+    def base_hangover_ms(self) -> int:
+        """Silence that ends a turn no verdict has judged yet."""
+        c = self.config
+        if not self.grammar or not self._pauses:
+            return c.hangover_ms
+        wanted = max(self._pauses) + c.pause_margin_ms
+        wanted = -(-wanted // 20) * 20  # whole frames, rounded up
+        return min(c.max_hangover_ms, max(c.hangover_ms, wanted))
+
+    def hangover_after(self, verdict: Completion) -> int | None:
+        """Silence that ends the turn once an early transcript got ``verdict``: 0 ends it
+        now, None keeps the current rule."""
+        c = self.config
+        if verdict is Completion.COMPLETE:
+            return 0 if self.grammar else c.complete_hangover_ms
+        if not self.grammar:
+            return None
+        if verdict is Completion.INCOMPLETE:
+            return max(c.incomplete_hangover_ms, self.base_hangover_ms())
+        return self.base_hangover_ms()
+
+    def judging_hangover_ms(self) -> int | None:
+        """Silence that ends a turn while an early transcript of it is being judged (a late
+        verdict must not find the turn already closed); None: the current rule holds."""
+        if not self.grammar:
+            return None
+        return max(self.config.incomplete_hangover_ms, self.base_hangover_ms())
+
+    def pause_ended(self, pause_ms: int) -> None:
+        """The caller spoke again after ``pause_ms`` of silence inside the same turn."""
+        if pause_ms >= self.config.min_pause_ms:
+            self._pauses.append(pause_ms)
