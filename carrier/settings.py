@@ -34,6 +34,7 @@ from carrier.errors import ConfigError, UnknownName
 from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip
 from carrier.settings_feeds import FeedsSettings, check_feeds
 from carrier.sms.settings import SmsSettings, check_sms
+from carrier.webchat.settings import WebchatSettings, check_webchat
 
 ENV_PREFIX = "CARRIER_"
 
@@ -271,6 +272,7 @@ class Settings:
     agent: AgentSettings = field(default_factory=AgentSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    webchat: WebchatSettings = field(default_factory=WebchatSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
@@ -440,6 +442,7 @@ def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
         return sources.get(section, default_file)
 
     check_sip(s.sip, src("sip"))
+    check_webchat(s.webchat, src("webchat"))
     if not 0 <= s.speech.vad_aggressiveness <= 3:
         raise ConfigError(src("speech"), "speech.vad_aggressiveness", "must be 0..3")
     if s.speech.stt_workers < 1:

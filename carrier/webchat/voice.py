@@ -1,0 +1,81 @@
+"""One browser voice session: the SDP answer, then the call handler on the WebRTC leg.
+
+``answer_offer`` takes the browser's offer (its microphone track), attaches the agent's
+voice track (:class:`carrier.webchat.rtc.AgentVoice`) and returns the answer together with
+a ``carrier.call.Call`` whose media is :class:`carrier.webchat.rtc.RtcMedia`. ``run_call``
+waits for the peer connection, runs the same ``CallHandler`` as a SIP call to its end,
+and closes the connection; the browser closing (or failing) ends the call as a BYE does.
+No ICE servers: host candidates only (the page is served to patients through the
+operator's own network edge; TURN would be configured here if it were needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from carrier.call import Call, CallerInfo, Direction
+from carrier.plugin import CallContext, CallHandler, CallOutcome
+from carrier.webchat.rtc import RtcMedia
+
+
+async def answer_offer(offer: str, *, call_id: str, caller: CallerInfo, called: str,
+                       context: CallContext) -> tuple[RTCPeerConnection, Call, str]:
+    pc = RTCPeerConnection()
+    media = RtcMedia()
+
+    async def hangup(reason: str) -> None:
+        media.close()
+        await pc.close()
+
+    async def no_transfer(target: str, ctx: Any) -> bool:
+        return False  # nobody to hand a browser call to; the workflow's failure path runs
+
+    call = Call(call_id=call_id, direction=Direction.INBOUND, caller=caller, called=called,
+                media=media, transfer=no_transfer, hangup=hangup, context=context)
+
+    @pc.on("connectionstatechange")
+    def _state() -> None:
+        if pc.connectionState == "connected":
+            media.connected.set()
+        elif pc.connectionState in ("failed", "closed", "disconnected"):
+            media.close()
+            call.mark_ended("hangup")
+
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+        if not audio:
+            raise ValueError("the offer carries no audio")
+        media.incoming = audio[0].receiver.track
+        pc.addTrack(media.outgoing)
+        await pc.setLocalDescription(await pc.createAnswer())
+    except BaseException:
+        media.close()
+        await pc.close()
+        raise
+    return pc, call, pc.localDescription.sdp
+
+
+async def run_call(pc: RTCPeerConnection, call: Call, handler: CallHandler, *,
+                   connect_s: float) -> CallOutcome | None:
+    """The handler's outcome; None when the browser never connected."""
+    media = call.media
+    assert isinstance(media, RtcMedia)
+    try:
+        async with asyncio.timeout(connect_s):
+            await media.connected.wait()
+    except TimeoutError:
+        pass
+    if pc.connectionState != "connected" or call.ended.is_set():
+        media.close()
+        await pc.close()
+        return None
+    try:
+        return await handler(call, call.context)
+    finally:
+        media.close()
+        call.mark_ended("normal")
+        await pc.close()
