@@ -19,9 +19,9 @@ from carrier.records.store import Records
 from carrier.settings import Settings, load_settings
 from carrier.webchat.app import WebchatServer, serve_webchat
 from carrier.webchat.settings import WebchatSettings
-from tests.agent.conftest import MODELS, REPO, demo_ids
+from tests.agent.conftest import MODELS, REPO, demo_ids, runtime
 
-__all__ = ["demo_ids"]
+__all__ = ["demo_ids", "runtime"]
 
 Serve = Callable[..., AbstractAsyncContextManager[tuple[WebchatServer, str]]]
 
