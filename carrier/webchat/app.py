@@ -193,14 +193,19 @@ class WebchatServer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(every):
                     await self._stop.wait()
-            now = self.clock()
-            for session in self.table.all():  # a voice session is active while connected
-                pc = session.attached.get("pc")
-                if pc is not None and pc.connectionState == "connected":
-                    self.table.touch(session.id, now)
-            for session in self.table.expired(now):
-                log.info("webchat session idle: ended", extra={"session": session.id})
-                await self.end(session, "idle")
+            await self.reap(self.clock())
+
+    async def reap(self, now: float) -> int:
+        """End the sessions idle at ``now`` (a connected voice session is not idle)."""
+        for session in self.table.all():
+            pc = session.attached.get("pc")
+            if pc is not None and pc.connectionState == "connected":
+                self.table.touch(session.id, now)
+        expired = self.table.expired(now)
+        for session in expired:
+            log.info("webchat session idle: ended", extra={"session": session.id})
+            await self.end(session, "idle")
+        return len(expired)
 
 
 def _e164(phone: str) -> str:
