@@ -14,6 +14,7 @@ vouched for, the workflow asks the date of birth and the full name before any PH
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,7 +118,7 @@ class _TextConversation(_LiveConversation):
         self.text_io.transcript.turns.append(("agent", effect.text))
         await self.leg.send(effect.text)
 
-    async def listen(self, effect: Listen, now: object) -> Input:  # type: ignore[override]
+    async def listen(self, effect: Listen, now: dt.datetime) -> Input:
         try:
             async with asyncio.timeout(NO_REPLY_S):
                 text = await self.leg.receive()

@@ -63,7 +63,7 @@ HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
            "X-Frame-Options": "DENY"}
 
 
-class Refused(Exception):  # noqa: N818 - an answer, not a fault
+class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
@@ -128,14 +128,14 @@ class WebchatServer:
                       context=context)
         session.attached["leg"] = leg
         self._spawn(self._run_text(session, leg, chat), f"webchat-text-{session.id[:6]}")
-        replies, ended = await leg.exchange(None, timeout=REPLY_WAIT_S)
+        replies, ended = await leg.exchange(None, wait_s=REPLY_WAIT_S)
         return session, replies, ended
 
     async def _run_text(self, session: WebSession, leg: TextLeg, chat: ChatHandler) -> None:
         try:
             self.outcomes.append(await chat(leg, leg.context))
         except Exception as exc:  # the edge: one chat's fault ends that chat only
-            log.error("webchat session %s: chat handler failed (%s)", session.id,
+            log.exception("webchat session %s: chat handler failed (%s)", session.id,
                       type(exc).__name__)
         finally:
             leg.leave("ended")
@@ -147,7 +147,7 @@ class WebchatServer:
             raise Refused(409, "not a text session")
         if len(text) > self.settings.max_message_chars or not text.strip():
             raise Refused(400, "message is empty or too long")
-        return await leg.exchange(text, timeout=REPLY_WAIT_S)
+        return await leg.exchange(text, wait_s=REPLY_WAIT_S)
 
     async def voice(self, session: WebSession, offer: str) -> str:
         from carrier.webchat.voice import answer_offer  # noqa: PLC0415 - aiortc on demand
@@ -169,7 +169,7 @@ class WebchatServer:
             if outcome is not None:
                 self.outcomes.append(outcome)
         except Exception as exc:  # the edge: one session's fault ends that session only
-            log.error("webchat session %s: voice failed (%s)", session.id,
+            log.exception("webchat session %s: voice failed (%s)", session.id,
                       type(exc).__name__)
         finally:
             self.table.close(session.id)
@@ -251,7 +251,7 @@ def _session(request: Request, server: WebchatServer) -> WebSession:
     return server.table.get(request.path_params["sid"], token, server.clock())
 
 
-def build_app(server: WebchatServer) -> Starlette:  # noqa: C901 - one closure per route
+def build_app(server: WebchatServer) -> Starlette:
     async def page(request: Request) -> Response:
         return Response(_asset("index.html"), media_type="text/html", headers=HEADERS)
 

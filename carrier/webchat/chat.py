@@ -68,14 +68,14 @@ class TextLeg(Call):
 
     # ---- the web app's side -------------------------------------------------------------
 
-    async def exchange(self, text: str | None, *, timeout: float) -> tuple[list[str], bool]:
+    async def exchange(self, text: str | None, *, wait_s: float) -> tuple[list[str], bool]:
         """Hand over ``text`` (None: only collect what is pending) and wait until the handler
         listens again or the chat ended; returns the replies and whether it ended."""
         if text is not None and not self.ended.is_set():
             self._waiting.clear()
             await self._inbox.put(text)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(wait_s):
                 await self._waiting.wait()
         except TimeoutError:
             pass  # replies so far go out; the rest come with the next request

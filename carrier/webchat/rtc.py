@@ -98,6 +98,8 @@ class RtcMedia:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if not isinstance(frame, av.AudioFrame):
+                continue  # an audio track yields audio frames; anything else is skipped
             for out in self._resampler.resample(frame):
                 pending = np.concatenate([pending, out.to_ndarray().reshape(-1)])
             while len(pending) >= FRAME:

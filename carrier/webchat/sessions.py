@@ -19,11 +19,11 @@ from typing import Any
 WINDOW_S = 60.0
 
 
-class SessionsFull(Exception):  # noqa: N818 - a refusal, answered 503
+class SessionsFull(Exception):
     status = 503
 
 
-class UnknownSession(Exception):  # noqa: N818 - answered 404 (also for a wrong token)
+class UnknownSession(Exception):
     status = 404
 
 

@@ -46,10 +46,7 @@ async def answer_offer(offer: str, *, call_id: str, caller: CallerInfo, called: 
 
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
-        if not audio:
-            raise ValueError("the offer carries no audio")
-        media.incoming = audio[0].receiver.track
+        media.incoming = _audio_track(pc)
         pc.addTrack(media.outgoing)
         await pc.setLocalDescription(await pc.createAnswer())
     except BaseException:
@@ -79,3 +76,10 @@ async def run_call(pc: RTCPeerConnection, call: Call, handler: CallHandler, *,
         media.close()
         call.mark_ended("normal")
         await pc.close()
+
+
+def _audio_track(pc: RTCPeerConnection) -> Any:
+    audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+    if not audio:
+        raise ValueError("the offer carries no audio")
+    return audio[0].receiver.track

@@ -18,7 +18,8 @@ def test_rate_limit_is_per_client_and_slides() -> None:
 
 def test_rate_limit_bounds_the_clients_it_tracks() -> None:
     limiter = RateLimiter(1, max_clients=2)
-    assert limiter.allow("a", 0.0) and limiter.allow("b", 0.0)
+    assert limiter.allow("a", 0.0)
+    assert limiter.allow("b", 0.0)
     assert not limiter.allow("c", 1.0)  # a flood of addresses: refused, not remembered
     assert limiter.allow("c", 61.0)  # a and b aged out
 
@@ -29,7 +30,9 @@ def test_session_bound_token_and_idle_expiry() -> None:
     b = table.open("voice", 0.0)
     with pytest.raises(SessionsFull):
         table.open("text", 1.0)
-    assert a.id != b.id and a.token != b.token and a.token != a.id
+    assert a.id != b.id
+    assert a.token != b.token
+    assert a.token != a.id
     with pytest.raises(UnknownSession):
         table.get(a.id, b.token, 1.0)  # another session's token
     with pytest.raises(UnknownSession):

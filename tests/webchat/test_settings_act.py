@@ -59,4 +59,5 @@ def test_bad_values_are_refused_at_load(tmp_path: Path, line: str, key: str) -> 
     (tmp_path / "carrier.yaml").write_text(f"webchat:\n  {line}\n")
     with pytest.raises(ConfigError) as err:
         load_settings(tmp_path, env={})
-    assert err.value.key == key and err.value.file.endswith("carrier.yaml")
+    assert err.value.key == key
+    assert err.value.file.endswith("carrier.yaml")

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 async def test_text_chat_confirms_after_identity(text_runtime, records: Records) -> None:
     async with serving(text_runtime) as (server, base), httpx.AsyncClient(base_url=base) as web:
         page = await web.get("/")
-        assert page.status_code == 200 and "script-src 'self'" in page.headers[
+        assert page.status_code == 200
+        assert "script-src 'self'" in page.headers[
             "content-security-policy"]
         assert "set-cookie" not in page.headers
         r = await web.post("/api/session", json={"mode": "text", "phone": "555-010-0123"})
@@ -47,7 +48,8 @@ async def test_text_chat_confirms_after_identity(text_runtime, records: Records)
 
         assert any("date of birth" in t for t in await say("yes"))
         step_up = " ".join(await say("March 5th 1980"))
-        assert "first and last name" in step_up and "appointment" not in step_up
+        assert "first and last name" in step_up
+        assert "appointment" not in step_up
         details = " ".join(await say("Testa Patientson"))
         assert "You have an appointment" in details  # PHI only now
         r = await web.post(f"/api/session/{sid}/message", json={"text": "confirm"}, headers=hdr)
@@ -60,4 +62,6 @@ async def test_text_chat_confirms_after_identity(text_runtime, records: Records)
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"
     stored = " ".join(t for _, t in await records.call_transcript(outcome.call_id))
     assert "confirm" in stored
-    assert "Testa" not in stored and "Patientson" not in stored and "1980" not in stored
+    assert "Testa" not in stored
+    assert "Patientson" not in stored
+    assert "1980" not in stored
