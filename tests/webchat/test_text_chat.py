@@ -5,9 +5,12 @@ stored redacted. The page's guards act: token, JSON only, same origin."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
+from agent.handler import AgentRuntime
 from carrier.plugin import OutcomeKind
 from carrier.records.store import Records
 from tests.webchat.conftest import serving
@@ -15,7 +18,9 @@ from tests.webchat.conftest import serving
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 
 
-async def test_text_chat_confirms_after_identity(text_runtime, records: Records) -> None:
+async def test_text_chat_confirms_after_identity(text_runtime: AgentRuntime, records: Records,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     async with serving(text_runtime) as (server, base), httpx.AsyncClient(base_url=base) as web:
         page = await web.get("/")
         assert page.status_code == 200

@@ -61,7 +61,11 @@
 
   async function voice() {
     status("connecting");
-    const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+    // Echo cancellation stays (the agent's voice from the speakers must not barge in);
+    // gain control and noise suppression go: their ramps clip the first syllable of an
+    // answer, and the agent's own endpointer and recogniser take the voice as it is.
+    const mic = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, autoGainControl: false, noiseSuppression: false } });
     pc = new RTCPeerConnection();
     mic.getTracks().forEach((t) => pc.addTrack(t, mic));
     pc.ontrack = (ev) => { $("voice").srcObject = ev.streams[0] || new MediaStream([ev.track]); };
