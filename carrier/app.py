@@ -14,7 +14,6 @@ and metrics levels. ``serve`` then runs, in one TaskGroup: the console port
 ping, the retention pass, the dialer loop and the schedule feeds (``carrier.feeds``: the
 HL7 listener when ``feeds.hl7_enabled``, the FHIR poll, the write-back of outcomes, which
 wraps the application's handler). At exit everything stops in reverse, the
- (Webchat voice: carrier serve mounts the page (webchat.enabled, own port); Chromium test: a patient confirms an appointment by voice over WebRTC (fake microphone from a Piper WAV), step-up identity first, transcript stored redacted)
 embedded server last.
 
 Signals: SIGTERM/SIGINT drain (new INVITEs get 503 with ``Retry-After``, the dialer
@@ -258,7 +257,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
     async with (serve_console(console, settings.console.bind_host, settings.console.port,
                               tls=console_tls_files(settings)) as port,
                 serve_webchat_for(settings, stack.application,
-                                  lambda: gateway.handler) as web_port,
+                                  lambda: gateway.handler or stack.application.handler
+                                  ) as web_port,
                 asyncio.TaskGroup() as tasks):
         stack.console_port, stack.webchat_port = port, web_port
         log.info("console listening", extra={"host": settings.console.bind_host, "port": port})
