@@ -434,10 +434,7 @@ def _join(key: str, sub: str) -> str:
 
 # --------------------------------------------------------------------------- validation
 
-
-def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
-    s: Settings, sources: dict[str, str], default_file: str
-) -> None:
+def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None:  # noqa: PLR0912 - one check per rule, each with its own message
     def src(section: str) -> str:
         return sources.get(section, default_file)
 
