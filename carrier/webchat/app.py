@@ -118,7 +118,9 @@ class WebchatServer:
         session = self.table.open(mode, self.clock())
         caller = CallerInfo(number=_e164(phone))
         call_id = f"web-{secrets.token_hex(8)}"
-        context = CallContext(direction=Direction.INBOUND, extra={"channel": "webchat"})
+        context = CallContext(direction=Direction.INBOUND, extra={"channel": "webchat"},
+                              max_duration_s=self.settings.max_call_s if mode == "voice"
+                              else None)
         session.attached.update(call_id=call_id, caller=caller, context=context)
         log.info("webchat session opened", extra={"session": session.id, "mode": mode,
                                                   "sessions": len(self.table)})

@@ -24,6 +24,9 @@ class WebchatSettings:
     requests_per_minute: int = 30
     """Per client address: requests beyond this in a rolling minute get 429."""
     max_message_chars: int = 500
+    max_call_s: float = 900.0
+    """A browser voice call's length limit: the agent plans its closing within it (the
+    call's ``max_duration_s``); at the limit the call ends as a SIP call does at its own."""
 
 
 def check_webchat(w: WebchatSettings, source: str) -> None:
@@ -37,5 +40,7 @@ def check_webchat(w: WebchatSettings, source: str) -> None:
         raise ConfigError(source, "webchat.requests_per_minute", "must be at least 1")
     if not 1 <= w.max_message_chars <= 5000:
         raise ConfigError(source, "webchat.max_message_chars", "must be 1..5000")
+    if not w.max_call_s > 0:
+        raise ConfigError(source, "webchat.max_call_s", "must be above 0 seconds")
     if not w.number:
         raise ConfigError(source, "webchat.number", "must not be empty")

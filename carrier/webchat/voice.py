@@ -16,7 +16,7 @@ from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from carrier.call import Call, CallerInfo, Direction
+from carrier.call import LENGTH_LIMIT_REASON, Call, CallerInfo, Direction
 from carrier.plugin import CallContext, CallHandler, CallOutcome
 from carrier.webchat.rtc import RtcMedia
 
@@ -57,8 +57,9 @@ async def answer_offer(offer: str, *, call_id: str, caller: CallerInfo, called: 
 
 
 async def run_call(pc: RTCPeerConnection, call: Call, handler: CallHandler, *,
-                   connect_s: float) -> CallOutcome | None:
-    """The handler's outcome; None when the browser never connected."""
+                   connect_s: float, grace_s: float = 5.0) -> CallOutcome | None:
+    """The handler's outcome; None when the browser never connected (or the handler was
+    cancelled ``grace_s`` after the call's ``max_duration_s`` ended it)."""
     media = call.media
     assert isinstance(media, RtcMedia)
     try:
@@ -71,11 +72,32 @@ async def run_call(pc: RTCPeerConnection, call: Call, handler: CallHandler, *,
         await pc.close()
         return None
     try:
-        return await handler(call, call.context)
+        return await _within_limit(call, handler, grace_s)
     finally:
         media.close()
         call.mark_ended("normal")
         await pc.close()
+
+
+async def _within_limit(call: Call, handler: CallHandler, grace_s: float
+                        ) -> CallOutcome | None:
+    """The handler, ended at the call's length limit as ``carrier.live_call`` ends a SIP
+    call: the call is over (media closed, ``call.ended``), the handler gets ``grace_s`` to
+    write its records, then it is cancelled once."""
+    limit = call.context.max_duration_s
+    async with asyncio.TaskGroup() as tasks:
+        running = tasks.create_task(handler(call, call.context))
+        done, _ = await asyncio.wait([running], timeout=limit)
+        if not done:
+            media = call.media
+            assert isinstance(media, RtcMedia)
+            media.close()
+            call.mark_ended(LENGTH_LIMIT_REASON)
+            done, _ = await asyncio.wait([running], timeout=grace_s)
+            if not done:
+                running.cancel()
+                await asyncio.wait([running])
+    return None if running.cancelled() else running.result()
 
 
 def _audio_track(pc: RTCPeerConnection) -> Any:

@@ -1,7 +1,7 @@
 """The ``webchat`` settings act, over real HTTP on 127.0.0.1: ``max_sessions`` (503),
 ``requests_per_minute`` (429 per client), ``idle_timeout_s`` (the session is ended),
-``max_message_chars`` (400), ``number`` (the route to the workflow); a bad value is refused
-at load with the file and key."""
+``max_message_chars`` (400), ``number`` (the route to the workflow); ``max_call_s`` acts in
+test_voice_bridge. A bad value is refused at load with the file and key."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ async def test_number_routes_the_web_session(text_runtime: AgentRuntime) -> None
 @pytest.mark.parametrize(("line", "key"), [
     ("max_sessions: 0", "webchat.max_sessions"), ("port: 70000", "webchat.port"),
     ("idle_timeout_s: 0", "webchat.idle_timeout_s"),
-    ("requests_per_minute: 0", "webchat.requests_per_minute")])
+    ("requests_per_minute: 0", "webchat.requests_per_minute"),
+    ("max_call_s: 0", "webchat.max_call_s")])
 def test_bad_values_are_refused_at_load(tmp_path: Path, line: str, key: str) -> None:
     (tmp_path / "carrier.yaml").write_text(f"webchat:\n  {line}\n")
     with pytest.raises(ConfigError) as err:
