@@ -118,7 +118,7 @@ class WebchatServer:
         session = self.table.open(mode, self.clock())
         caller = CallerInfo(number=_e164(phone))
         call_id = f"web-{secrets.token_hex(8)}"
-        context = CallContext(direction=Direction.INBOUND, extra={"channel": "webchat"},
+        context = CallContext(direction=Direction.INBOUND, extra={"channel": "web"},
                               max_duration_s=self.settings.max_call_s if mode == "voice"
                               else None)
         session.attached.update(call_id=call_id, caller=caller, context=context)
