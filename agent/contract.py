@@ -52,6 +52,16 @@ def workflow_for(context: CallContext, called: str, *, routes: Mapping[str, str]
     return name if name in known else None
 
 
+MEMORY_CHANNELS = frozenset({"voice", "sms", "web"})
+
+
+def memory_channel(context: CallContext) -> str:
+    """The channel a conversation is remembered under: ``voice``, unless the carrier names
+    another in the context (``extra["channel"]``: ``web`` for the patient web page)."""
+    channel = context.extra.get("channel")
+    return channel if isinstance(channel, str) and channel in MEMORY_CHANNELS else "voice"
+
+
 def outcome_kind(outcome: str | None, *, transfer_ok: bool | None) -> OutcomeKind:
     """``outcome``: the workflow's last remembered outcome (None: it never got there)."""
     if transfer_ok is False:

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from agent.amd import AmdVerdict, detect_machine
 from agent.callback import offer_callback
-from agent.contract import outcome_kind, workflow_for
+from agent.contract import memory_channel, outcome_kind, workflow_for
 from agent.endings import (
     FINISH_S,
     Budget,
@@ -486,8 +486,8 @@ class _LiveConversation:
                 if effect.patient_id is not None:
                     try:
                         await rt.memory.record(interaction_from(
-                            effect.patient_id, "voice", effect.workflow, effect.outcome,
-                            effect.at, effect.collected, effect.facts))
+                            effect.patient_id, memory_channel(call.context), effect.workflow,
+                            effect.outcome, effect.at, effect.collected, effect.facts))
                     except DATABASE_UNAVAILABLE:
                         # Memory is a convenience; the call record and audit are durable.
                         log.warning("call %s: memory not kept (database unreachable)",

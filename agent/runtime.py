@@ -42,6 +42,7 @@ from agent.speech import (
 from agent.speech.espeak import SPANISH_VOICE, EspeakSpeech
 from agent.speech.models import piper_voice_paths
 from agent.speech.turn_end import TurnEndMode
+from agent.webchat import TextChatHandler
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
 from carrier.call import Call
@@ -54,6 +55,7 @@ from carrier.plugin import (
     CallContext,
     CallHandler,
     CallOutcome,
+    ChatHandler,
     ScheduleFeed,
     TextPort,
 )
@@ -105,6 +107,13 @@ class VoiceAgent:
         self.appointments = CalendarAppointments(records.pool)
         self.schedule_feed = FeedCalendar(records)
         self.handler = handler_for(self.runtime)
+
+    @property
+    def chat_handler(self) -> ChatHandler:
+        """Text chats of the patient web page (``carrier.webchat``), on this runtime."""
+        if self.runtime is None:
+            raise RuntimeError("the voice agent is not started")
+        return TextChatHandler(self.runtime)
 
     async def stop(self) -> None:
         if self.runtime is not None:

@@ -9,7 +9,8 @@ demo clinic when ``agent.seed_demo``) -> STIR/SHAKEN -> SIP gateway (its handler
 ``application.handler``) -> trunk registrations (``auth: register``) -> health registry
 and metrics levels. ``serve`` then runs, in one TaskGroup: the console port
 (:mod:`carrier.console`: the operator console and ``/api/v1``, ``GET /health``,
-``GET /metrics``; uvicorn in this loop), the trunk prober and OPTIONS keepalives, the database
+``GET /metrics``; uvicorn in this loop), the patient web page on its own port when
+``webchat.enabled`` (:mod:`carrier.webchat`), the trunk prober and OPTIONS keepalives, the database
 ping, the retention pass, the dialer loop and the schedule feeds (``carrier.feeds``: the
 HL7 listener when ``feeds.hl7_enabled``, the FHIR poll, the write-back of outcomes, which
 wraps the application's handler). At exit everything stops in reverse, the
@@ -74,6 +75,7 @@ from carrier.sms.wiring import run_sms
 from carrier.stir_setup import build_stir
 from carrier.trunk_links import TrunkLinks, trunk_uri
 from carrier.upkeep import retention_loop
+from carrier.webchat.wiring import serve_webchat_for
 
 log = logging.getLogger("carrier.app")
 
@@ -91,6 +93,7 @@ class Stack:
     database: Liveness
     console_port: int | None = None
     feeds: Feeds | None = None
+    webchat_port: int | None = None
 
     @property
     def runtime(self) -> Any:
@@ -253,8 +256,11 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
                              application=stack.application, trunk_links=stack.links)
     async with (serve_console(console, settings.console.bind_host, settings.console.port,
                               tls=console_tls_files(settings)) as port,
+                serve_webchat_for(settings, stack.application,
+                                  lambda: gateway.handler or stack.application.handler
+                                  ) as web_port,
                 asyncio.TaskGroup() as tasks):
-        stack.console_port = port
+        stack.console_port, stack.webchat_port = port, web_port
         log.info("console listening", extra={"host": settings.console.bind_host, "port": port})
         tasks.create_task(gateway.trunks.probe_loop(lambda n: probe_trunk(gateway, n), stop))
         tasks.create_task(stack.links.keepalive_loop(lambda u: _options(gateway, u), stop))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from carrier.health import ComponentHealth
     from carrier.records.store import Records
     from carrier.settings import Settings
+    from carrier.webchat.chat import TextLeg
 
 
 class OutcomeKind(enum.StrEnum):
@@ -98,6 +99,23 @@ class CallContext:
 @runtime_checkable
 class CallHandler(Protocol):
     async def __call__(self, call: Call, context: CallContext) -> CallOutcome: ...
+
+
+@runtime_checkable
+class ChatHandler(Protocol):
+    """Runs one web text chat (``carrier.webchat``) to its end, as a call handler runs a
+    call: ``leg.receive()`` / ``leg.send(text)`` instead of sound."""
+
+    async def __call__(self, leg: TextLeg, context: CallContext) -> CallOutcome: ...
+
+
+@runtime_checkable
+class ChatApplication(Protocol):
+    """An application that also serves text chats on the patient web page (optional:
+    without it the page offers voice only)."""
+
+    @property
+    def chat_handler(self) -> ChatHandler: ...
 
 
 class AppointmentState(enum.StrEnum):

@@ -34,6 +34,7 @@ from carrier.errors import ConfigError, UnknownName
 from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip, check_speech
 from carrier.settings_feeds import FeedsSettings, check_feeds
 from carrier.sms.settings import SmsSettings, check_sms
+from carrier.webchat.settings import WebchatSettings, check_webchat
 
 ENV_PREFIX = "CARRIER_"
 
@@ -274,6 +275,7 @@ class Settings:
     agent: AgentSettings = field(default_factory=AgentSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    webchat: WebchatSettings = field(default_factory=WebchatSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
@@ -435,15 +437,13 @@ def _join(key: str, sub: str) -> str:
 
 # --------------------------------------------------------------------------- validation
 
-
-def _validate(  # noqa: PLR0912 - one check per rule, each with its own message
-    s: Settings, sources: dict[str, str], default_file: str
-) -> None:
+def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None:  # noqa: PLR0912 - one check per rule, each with its own message
     def src(section: str) -> str:
         return sources.get(section, default_file)
 
     check_sip(s.sip, src("sip"))
     check_speech(s.speech, src("speech"))
+    check_webchat(s.webchat, src("webchat"))
     # Audit and consent records are kept at least six years (HIPAA 164.316(b)(2)).
     for name in ("audit_days", "consent_days"):
         if getattr(s.retention, name) < 6 * 365:

@@ -1,0 +1,136 @@
+"""Web text chat (``carrier.plugin.ChatHandler``): the same conversation as a call, in text.
+
+``TextChatHandler(runtime)`` runs one chat of the patient web page to its end on the
+same engine, workflows, action host, records bookkeeping and transcript storage as a
+call (``agent.handler``): only the port's speaking and listening differ. A ``Say`` is a
+message to the page, a ``Listen`` waits for the patient's next message (a lone digit is
+a key, as on the phone's keypad; words go through the grammars), a transfer finds
+nobody (the workflow's failure path runs: the number to call). The patient is found by
+the number they typed, as caller ID finds them on a call, and since that number is not
+vouched for, the workflow asks the date of birth and the full name before any PHI
+(``agent.workflow.stepup``). At the end the transcript is stored redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.contract import outcome_kind, workflow_for
+from agent.handler import AgentRuntime, _LiveConversation
+from agent.transcript_text import store_call
+from agent.workflow.effects import (
+    CallerHangup,
+    Dtmf,
+    Hangup,
+    Input,
+    Listen,
+    NoInput,
+    Say,
+    Transfer,
+    Utterance,
+)
+from agent.workflow.engine import EngineError
+from agent.workflow.runner import run_conversation
+from carrier.plugin import CallContext, CallOutcome, OutcomeKind
+from carrier.webchat.chat import TextLeg
+
+log = logging.getLogger("agent.webchat")
+
+NO_REPLY_S = 600.0  # the page's own idle limit ends a session first; this is a backstop
+
+
+def read_message(text: str | None) -> Input:
+    """A message as the engine's input: None (gone), empty (no input), a key, or words."""
+    if text is None:
+        return CallerHangup()
+    text = text.strip()
+    if not text:
+        return NoInput()
+    if len(text) == 1 and text in "0123456789*#":
+        return Dtmf(text)
+    return Utterance(text)
+
+
+@dataclass
+class _Transcript:
+    turns: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _TextIO:
+    """What ``store_call`` reads of a call's voice: the turns (no timings, no audio)."""
+
+    transcript: _Transcript = field(default_factory=_Transcript)
+    timings: list[object] = field(default_factory=list)
+    recording: list[object] | None = None
+
+
+class TextChatHandler:
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self.runtime = runtime
+
+    async def __call__(self, leg: TextLeg, context: CallContext) -> CallOutcome:
+        rt = self.runtime
+        workflow_id = workflow_for(context, leg.called, routes=rt.routes,
+                                   default=rt.default_workflow, known=rt.workflows)
+        if workflow_id is None:
+            log.warning("chat %s: no workflow serves it", leg.call_id)
+            return CallOutcome(leg.call_id, OutcomeKind.FAILED, detail="no_workflow")
+        chat = await _TextConversation.open(rt, leg, context, workflow_id)
+        assert isinstance(chat, _TextConversation)
+        await chat.run()
+        await chat.sink.settle()
+        result = chat.result
+        return CallOutcome(leg.call_id,
+                           outcome_kind(result.outcome, transfer_ok=chat.transfer_ok),
+                           workflow=workflow_id, patient_id=result.patient_id,
+                           detail=result.outcome or "")
+
+
+class _TextConversation(_LiveConversation):
+    """The live call's port with text in place of speech (bookkeeping and actions shared)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.call, TextLeg)
+        self.leg: TextLeg = self.call
+        self.text_io = _TextIO()
+
+    async def run(self) -> None:  # type: ignore[override]
+        """Chat until the conversation or the session ends; then the record and transcript."""
+        try:
+            self.result.path = self.conv.path
+            await run_conversation(self.conv, self, self.started)
+            self.result.path = list(self.conv.path)
+        except EngineError:
+            log.exception("chat %s: the workflow engine refused to go on", self.leg.call_id)
+            self.result.outcome = "engine_error"
+        finally:
+            self.leg.mark_ended("normal")
+            await store_call(self.rt, self.leg, self.text_io,  # type: ignore[arg-type]
+                             self.result, self.known, self.started)
+
+    async def say(self, effect: Say) -> None:
+        self.text_io.transcript.turns.append(("agent", effect.text))
+        await self.leg.send(effect.text)
+
+    async def listen(self, effect: Listen, now: dt.datetime) -> Input:
+        try:
+            async with asyncio.timeout(NO_REPLY_S):
+                text = await self.leg.receive()
+        except TimeoutError:
+            text = None
+        if text is not None and text.strip():
+            self.text_io.transcript.turns.append(("caller", text.strip()))
+        return read_message(text)
+
+    async def transfer(self, effect: Transfer) -> bool:
+        self.transfer_ok = False
+        return False
+
+    async def hangup(self, effect: Hangup) -> None:
+        await self.leg.hangup(effect.reason)
