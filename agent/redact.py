@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agent.redaction.common_words import is_common_word
-from agent.redaction.spoken import Tok, digit_runs, spelled_id, spoken_dates, tokenize
+from agent.redaction.spoken import Tok, _year_at, digit_runs, spelled_id, spoken_dates, tokenize
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
 PRIORITY = ["EMAIL", "URL", "IP", "SSN", "DOB", "MRN", "MEMBER_ID", "PHONE", "ACCOUNT", "LICENSE",
@@ -378,7 +378,27 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
         if known.dob is not None:
             spans += [Span(s.start, s.end, "DOB") for s in spans if s.label == "DATE"
                       and _same_date(text[s.start:s.end], known.dob)]
+            spans += _birth_year_spans(text, toks, known.dob)
     return _resolve(text, spans)
+
+
+def _birth_year_spans(text: str, toks: list[Tok], dob: dt.date) -> list[Span]:
+    """The patient's birth year wherever it is said, even where the rest of the date was
+    misheard ("March death, 1980"): four digits (also "1.980", "1,980") or a spoken year of
+    two words or more ("nineteen eighty"). A lone "eighty" or "80" is left: too common."""
+    from agent.grammar.dates import _year  # noqa: PLC0415 - optional, heavier import
+
+    digits = str(dob.year)
+    out = [Span(m.start(), m.end(), "DOB") for m in re.finditer(
+        rf"(?<![\d.,]){digits[0]}[.,]?{digits[1:]}(?![\d]|[.,]\d)", text)]
+    words = [t.text for t in toks]
+    for i in range(len(toks)):
+        if _year_at(toks, i) < 2:
+            continue
+        year, used = _year(words, i, dob, birth=True)
+        if year == dob.year and used >= 2:
+            out.append(Span(toks[i].start, toks[i + used - 1].end, "DOB"))
+    return out
 
 
 def _spoken_numbers_in_context(text: str, toks: list[Tok]) -> list[Span]:

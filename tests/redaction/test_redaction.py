@@ -148,3 +148,28 @@ def test_heldout3_names_versus_common_words() -> None:
     print("\n".join(report.lines()))
     assert report.false_positive_lines == 0, report.misses
     assert report.recall("NAME") >= 0.8
+
+
+# The birth year of a known patient is redacted even when the date around it was misheard
+# (webchat: "March death 1980" kept "1980" because it no longer parsed as a date).
+@pytest.mark.parametrize("heard", [
+    "March death 1980",
+    "it's the fifth of March, 1980 I think",
+    "el cinco de marzo de 1.980",
+    "born in nineteen eighty, in the spring",
+])
+def test_a_known_birth_year_is_redacted_where_the_date_was_misheard(heard: str) -> None:
+    known = KnownIdentifiers(names=("Synthetic Testa",), dob=dt.date(1980, 3, 5))
+    out = redact(heard, known)
+    assert "1980" not in out
+    assert "1.980" not in out
+    assert "nineteen eighty" not in out.lower()
+    assert "[DOB]" in out
+
+
+def test_other_years_and_lone_numbers_stay() -> None:
+    known = KnownIdentifiers(names=("Synthetic Testa",), dob=dt.date(1980, 3, 5))
+    out = redact("I take eighty milligrams since 1995, and 19800 steps", known)
+    assert "eighty milligrams" in out
+    assert "1995" in out
+    assert "19800" in out
