@@ -382,6 +382,16 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
     return _resolve(text, spans)
 
 
+def _month_words() -> frozenset[str]:
+    from agent.grammar.dates import MONTHS  # noqa: PLC0415 - optional, heavier import
+    from agent.grammar.es.dates import MONTHS as MESES  # noqa: PLC0415
+
+    return frozenset(MONTHS) | frozenset(MESES)
+
+
+_MONTH_WORDS = _month_words()
+
+
 def _birth_year_spans(text: str, toks: list[Tok], dob: dt.date) -> list[Span]:
     """The patient's birth year wherever it is said, even where the rest of the date was
     misheard ("March death, 1980"): four digits (also "1.980", "1,980") or a spoken year of
@@ -398,7 +408,18 @@ def _birth_year_spans(text: str, toks: list[Tok], dob: dt.date) -> list[Span]:
         year, used = _year(words, i, dob, birth=True)
         if year == dob.year and used >= 2:
             out.append(Span(toks[i].start, toks[i + used - 1].end, "DOB"))
-    return out
+    # A month said just before the birth year is part of the date, however the day between
+    # was heard ("March this, 1980"): the span grows back to the month.
+    grown = []
+    for span in out:
+        first = next((k for k, t in enumerate(toks) if t.start >= span.start), None)
+        if first is None:
+            grown.append(span)
+            continue
+        month = next((k for k in range(first - 1, max(first - 4, -1), -1)
+                      if words[k] in _MONTH_WORDS), None)
+        grown.append(span if month is None else Span(toks[month].start, span.end, "DOB"))
+    return grown
 
 
 def _spoken_numbers_in_context(text: str, toks: list[Tok]) -> list[Span]:

@@ -169,7 +169,7 @@ class SpeechSettings:
     """A pause this long inside a turn starts an early transcription of what was said."""
     complete_hangover_ms: int = 200
     """Silence that ends a turn once its early transcript already answers the question."""
-    turn_end: Literal["silence", "grammar"] = "grammar"
+    turn_end: Literal["silence", "grammar"] = "silence"
     """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""
     incomplete_hangover_ms: int = 1300
     max_utterance_ms: int = 15000

@@ -58,12 +58,23 @@ def _last_word(text: str) -> str:
     return words[-1] if words else ""
 
 
+_YEAR = re.compile(
+    r"\b\d{4}\b|\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2}\b"
+    r"|\b(eighteen|nineteen|twenty|thousand)\b", re.I)
+
+
+def _has_year(text: str) -> bool:
+    """A year is in the answer: four digits, a numeric date with its year, or a spoken
+    year ("nineteen eighty", "two thousand one")."""
+    return _YEAR.search(text.replace("\u2019", "'")) is not None
+
+
 def _trails_off(text: str) -> bool:
     tail = text.rstrip()
     return tail.endswith((",", "...", "\u2026", "-"))
 
 
-def completion(
+def completion(  # noqa: PLR0911 - one exit per verdict rule
     text: str,
     now: dt.datetime,
     *,
@@ -81,6 +92,10 @@ def completion(
         return Completion.COMPLETE if heard & set(intents) else Completion.UNKNOWN
     if slot_type in DATE_SLOTS and last in YEAR_PREFIX:
         return Completion.INCOMPLETE
+    if slot_type == "dob" and not _has_year(text):
+        # "March fifth" parses (the year is guessed) but a birth date is not said until
+        # its year is: the caller is usually still going ("..., nineteen eighty").
+        return Completion.UNKNOWN if heard & _ANY_ANSWER else Completion.INCOMPLETE
     if parse_slot(slot_type, text, now, options=9) is not None:
         return Completion.COMPLETE
     # A typed answer expected and none of it there yet, unless the caller said something

@@ -20,6 +20,9 @@ VECTORS = [
     ("dob", (), "My date of birth is...", INC),
     ("dob", (), "March", INC),
     ("dob", (), "March fifth,", INC),
+    ("dob", (), "March fifth.", INC),  # parses (year guessed), but no year said yet
+    ("dob", (), "This is March fifth", INC),
+    ("dob", (), "03/05/80", C),
     ("dob", (), "March fifth, nineteen", INC),  # the parser alone reads 2019 here
     ("dob", (), "August ninth two thousand", INC),
     ("dob", (), "I don't know", U),

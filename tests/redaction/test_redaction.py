@@ -157,6 +157,8 @@ def test_heldout3_names_versus_common_words() -> None:
     "it's the fifth of March, 1980 I think",
     "el cinco de marzo de 1.980",
     "born in nineteen eighty, in the spring",
+    "March this, 1980.",
+    "marzo del 1.980",
 ])
 def test_a_known_birth_year_is_redacted_where_the_date_was_misheard(heard: str) -> None:
     known = KnownIdentifiers(names=("Synthetic Testa",), dob=dt.date(1980, 3, 5))
@@ -165,6 +167,8 @@ def test_a_known_birth_year_is_redacted_where_the_date_was_misheard(heard: str) 
     assert "1.980" not in out
     assert "nineteen eighty" not in out.lower()
     assert "[DOB]" in out
+    assert "March" not in out
+    assert "marzo" not in out
 
 
 def test_other_years_and_lone_numbers_stay() -> None:

@@ -151,11 +151,11 @@ def test_turn_end_setting_reaches_the_transcriber(tmp_path: Path) -> None:
     cfg = tmp_path / "config"
     shutil.copytree(REPO / "config", cfg)
     streaming = streaming_config(load_settings(cfg, env={}).speech)
-    assert streaming.turn_end is GRAMMAR
+    assert streaming.turn_end is SILENCE  # the shipped default
     assert streaming.incomplete_hangover_ms == 1300
-    env = {"CARRIER_SPEECH__TURN_END": "silence", "CARRIER_SPEECH__INCOMPLETE_HANGOVER_MS": "900"}
+    env = {"CARRIER_SPEECH__TURN_END": "grammar", "CARRIER_SPEECH__INCOMPLETE_HANGOVER_MS": "900"}
     streaming = streaming_config(load_settings(cfg, env=env).speech)
-    assert streaming.turn_end is SILENCE
+    assert streaming.turn_end is GRAMMAR
     assert streaming.incomplete_hangover_ms == 900
     with pytest.raises(ConfigError) as err:
         load_settings(cfg, env={"CARRIER_SPEECH__TURN_END": "psychic"})
