@@ -167,7 +167,7 @@ class SpeechSettings:
     min_speech_ms: int = 200
     early_pause_ms: int = 100
     """A pause this long inside a turn starts an early transcription of what was said."""
-    complete_hangover_ms: int = 200
+    complete_hangover_ms: int = 400
     """Silence that ends a turn once its early transcript already answers the question."""
     turn_end: Literal["silence", "grammar"] = "silence"
     """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""

@@ -62,7 +62,7 @@ class Transcriber(Protocol):
 class StreamingConfig:
     early: bool = True
     pause_ms: int = 120
-    complete_hangover_ms: int = 200
+    complete_hangover_ms: int = 400
     turn_end: TurnEndMode = TurnEndMode.SILENCE
     incomplete_hangover_ms: int = 1300  # grammar mode: the answer is on its way
     max_hangover_ms: int = 1300  # grammar mode: ceiling of the adaptive base hangover
