@@ -75,7 +75,7 @@ from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, caller_facts
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import LENGTH_LIMIT_REASON, Call, Direction
-from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
+from carrier.plugin import AmdResult, CallContext, CallOutcome, NewSlot, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
     Records,
@@ -206,6 +206,12 @@ async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
     }
 
 
+def new_slot(host: ActionHost) -> NewSlot | None:
+    """The slot the call rescheduled the appointment to, for the write-back (or None)."""
+    new = host.rebooked
+    return None if new is None else NewSlot(new.start, new.end, new.provider_id)
+
+
 def _pick_appointment(workflow_id: str, appts: list[Appointment], now: dt.datetime,
                       wanted: str | None) -> Appointment | None:
     if wanted is not None:
@@ -252,7 +258,7 @@ class VoiceCallHandler:
         return CallOutcome(
             call.call_id, outcome_kind(result.outcome, transfer_ok=conversation.transfer_ok),
             workflow=workflow_id, patient_id=result.patient_id, amd=amd,
-            detail=result.outcome or "")
+            detail=result.outcome or "", new_slot=new_slot(conversation.host))
 
 
 class _LiveConversation:

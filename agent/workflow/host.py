@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from agent.grammar import DatePreference
-from agent.scheduling import AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
+from agent.scheduling import Appointment, AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
 from agent.scheduling.prescriptions import (
     MemoryRefillDesk,
     Prescription,
@@ -61,6 +61,7 @@ class ActionHost:
         # unlinked for staff to match, never written to that patient's record.
         self._verified = verified or (lambda: False)
         self.appointment_id = appointment_id
+        self.rebooked: Appointment | None = None  # the slot a reschedule moved it to
         self._tz = tz
         self._providers = dict(providers or {})
         if refills is None and prescription is not None and patient_id is not None:
@@ -121,6 +122,7 @@ class ActionHost:
         except SlotTaken:
             return ActionResult(action.name, "taken", {})
         self.appointment_id = new.id
+        self.rebooked = new
         return ActionResult(action.name, "ok", {"appointment_id": new.id, "slot_id": slot_id,
                                                 "label": self._label(new.start, new.provider_id)})
 
