@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.contract import outcome_kind, workflow_for
-from agent.handler import AgentRuntime, _LiveConversation
+from agent.handler import AgentRuntime, _LiveConversation, new_slot
 from agent.transcript_text import store_call
 from agent.workflow.effects import (
     CallerHangup,
@@ -88,7 +88,7 @@ class TextChatHandler:
         return CallOutcome(leg.call_id,
                            outcome_kind(result.outcome, transfer_ok=chat.transfer_ok),
                            workflow=workflow_id, patient_id=result.patient_id,
-                           detail=result.outcome or "")
+                           detail=result.outcome or "", new_slot=new_slot(chat.host))
 
 
 class _TextConversation(_LiveConversation):
