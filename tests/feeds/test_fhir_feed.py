@@ -177,7 +177,8 @@ async def test_a_reschedule_updates_the_appointment_to_the_new_slot(
     assert appt["meta"]["versionId"] == "2"
     assert appt["participant"][0]["status"] == "accepted"
     puts = [(p, st) for m, p, st in server.log if m == "PUT"]
-    assert len(puts) == 1 and puts[0][0].endswith("/Appointment/a1")
+    assert len(puts) == 1
+    assert puts[0][0].endswith("/Appointment/a1")
 
 
 async def test_refill_call_speaks_the_feeds_medication_request_and_staff_get_tasks(
