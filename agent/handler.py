@@ -70,12 +70,12 @@ from agent.workflow.effects import (
     Transfer,
 )
 from agent.workflow.engine import Conversation, EngineError
-from agent.workflow.host import ActionHost, Texter
+from agent.workflow.host import ActionHost, Texter, new_slot
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, caller_facts
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.call import LENGTH_LIMIT_REASON, Call, Direction
-from carrier.plugin import AmdResult, CallContext, CallOutcome, NewSlot, OutcomeKind
+from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
     Records,
@@ -204,12 +204,6 @@ async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
         "dob": patient.dob.isoformat() if patient.dob else "", "phone": patient.phone,
         "member_id": patient.member_id or "",
     }
-
-
-def new_slot(host: ActionHost) -> NewSlot | None:
-    """The slot the call rescheduled the appointment to, for the write-back (or None)."""
-    new = host.rebooked
-    return None if new is None else NewSlot(new.start, new.end, new.provider_id)
 
 
 def _pick_appointment(workflow_id: str, appts: list[Appointment], now: dt.datetime,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.contract import outcome_kind, workflow_for
-from agent.handler import AgentRuntime, _LiveConversation, new_slot
+from agent.handler import AgentRuntime, _LiveConversation
 from agent.transcript_text import store_call
 from agent.workflow.effects import (
     CallerHangup,
@@ -34,6 +34,7 @@ from agent.workflow.effects import (
     Utterance,
 )
 from agent.workflow.engine import EngineError
+from agent.workflow.host import new_slot
 from agent.workflow.runner import run_conversation
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.webchat.chat import TextLeg

@@ -23,6 +23,7 @@ from agent.scheduling.prescriptions import (
 from agent.scheduling.search import describe, search_slots
 from agent.workflow.effects import Action, ActionResult
 from agent.workflow.records import slot_label
+from carrier.plugin import NewSlot
 
 MIN_LEAD = dt.timedelta(hours=2)  # never offer a slot the patient cannot reach in time
 
@@ -43,6 +44,12 @@ class MemorySink:
 
     def save(self, patient_id: str | None, kind: str, values: Mapping[str, Any]) -> None:
         self.saved.append((patient_id, kind, dict(values)))
+
+
+def new_slot(host: ActionHost) -> NewSlot | None:
+    """The slot the call rescheduled the appointment to, for the write-back (or None)."""
+    new = host.rebooked
+    return None if new is None else NewSlot(new.start, new.end, new.provider_id)
 
 
 class ActionHost:

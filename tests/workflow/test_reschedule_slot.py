@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from agent.handler import new_slot
 from agent.scheduling import Appointment, AppointmentStatus, InMemoryCalendar, Provider, Slot
 from agent.workflow.effects import Action
-from agent.workflow.host import ActionHost, MemorySink
+from agent.workflow.host import ActionHost, MemorySink, new_slot
 from carrier.plugin import NewSlot
 
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
