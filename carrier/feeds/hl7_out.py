@@ -82,13 +82,18 @@ def siu_message(o: Outcome) -> bytes:
 
 
 def oru_message(o: Outcome) -> bytes:
-    """ORU^R01 with one coded observation: the outcome of the outreach call."""
+    """ORU^R01 with one coded observation, the outcome of the outreach call (and the new
+    slot of a reschedule)."""
     ref = escape(o.appointment_ref or "")
     segs = [_msh(o, "ORU^R01^ORU_R01"), _pid(o),
             f"OBR|1|{escape(o.call_id)}|{ref}|OUTREACH^Outreach call outcome^L|||"
             f"{hl7_ts(o.at)}",
             f"OBX|1|CWE|OUTCOME^Call outcome^L||{escape(o.kind)}^"
             f"{escape(OUTCOME_TEXT[o.kind])}^L||||||F|||{hl7_ts(o.at)}"]
+    if o.new_start is not None:  # a reschedule: the new slot as a date range (DR)
+        end = hl7_ts(o.new_end) if o.new_end is not None else ""
+        segs.append(f"OBX|2|DR|NEWSLOT^New appointment time^L||{hl7_ts(o.new_start)}^{end}"
+                    f"||||||F|||{hl7_ts(o.at)}")
     return ("\r".join(segs) + "\r").encode()
 
 

@@ -5,6 +5,7 @@ acknowledged, never duplicated, visible to operators (``carrier feeds outbox``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import hl7
@@ -12,6 +13,7 @@ import hl7.mllp
 import pytest
 
 from carrier.call import Direction
+from carrier.feeds.hl7_out import message_for
 from carrier.feeds.store import FeedStore
 from carrier.feeds.writeback import MllpDestination, OutcomeRecorder, Writeback
 from carrier.plugin import CallContext, CallOutcome, NewSlot, OutcomeKind
@@ -91,6 +93,7 @@ async def test_a_reschedule_goes_back_as_s13_with_the_new_slot(
     try:
         wb = Writeback(records, {"hl7": MllpDestination("127.0.0.1", receiver.port)})
         await OutcomeRecorder(moved, wb)(object(), _context(app_id, pid))
+        row = await records.pool.fetchrow("SELECT dedup_key, payload_ct FROM feed_outbox")
         assert len(receiver.got) == 1
         msg = hl7.parse(receiver.got[0])
         assert str(msg.segment("MSH")[9]).startswith("SIU^S13")
@@ -101,6 +104,11 @@ async def test_a_reschedule_goes_back_as_s13_with_the_new_slot(
             "%Y%m%d%H%M%S+0000")
         assert str(sch[25]) == "Booked"
         assert str(msg.segment("AIP")[3]) == "dr-demo"
+        oru = hl7.parse(message_for(await wb._outcome(json.loads(
+            records.keys.decrypt_str(bytes(row["payload_ct"]), "feed_outbox", "payload",
+                                     row["dedup_key"]))), "oru").decode())
+        assert str(oru.segments("OBX")[1][5]) == (
+            f"{start:%Y%m%d%H%M%S}+0000^{start + dt.timedelta(minutes=20):%Y%m%d%H%M%S}+0000")
     finally:
         await receiver.close()
 
