@@ -70,7 +70,7 @@ from agent.workflow.effects import (
     Transfer,
 )
 from agent.workflow.engine import Conversation, EngineError
-from agent.workflow.host import ActionHost, Texter
+from agent.workflow.host import ActionHost, Texter, new_slot
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, caller_facts
 from agent.workflow.runner import Bookkeeping, run_conversation
@@ -252,7 +252,7 @@ class VoiceCallHandler:
         return CallOutcome(
             call.call_id, outcome_kind(result.outcome, transfer_ok=conversation.transfer_ok),
             workflow=workflow_id, patient_id=result.patient_id, amd=amd,
-            detail=result.outcome or "")
+            detail=result.outcome or "", new_slot=new_slot(conversation.host))
 
 
 class _LiveConversation:

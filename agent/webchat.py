@@ -34,6 +34,7 @@ from agent.workflow.effects import (
     Utterance,
 )
 from agent.workflow.engine import EngineError
+from agent.workflow.host import new_slot
 from agent.workflow.runner import run_conversation
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.webchat.chat import TextLeg
@@ -88,7 +89,7 @@ class TextChatHandler:
         return CallOutcome(leg.call_id,
                            outcome_kind(result.outcome, transfer_ok=chat.transfer_ok),
                            workflow=workflow_id, patient_id=result.patient_id,
-                           detail=result.outcome or "")
+                           detail=result.outcome or "", new_slot=new_slot(chat.host))
 
 
 class _TextConversation(_LiveConversation):

@@ -59,6 +59,15 @@ class AmdResult(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class NewSlot:
+    """The slot a call moved an appointment to (a rescheduled outcome's write-back)."""
+
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
 class CallOutcome:
     """What one call came to. Carries no PHI: ids and enums only."""
 
@@ -69,6 +78,8 @@ class CallOutcome:
     amd: AmdResult | None = None
     detail: str = ""
     """The application's own finer outcome name (for the call record), never PHI."""
+    new_slot: NewSlot | None = None
+    """For a rescheduled outcome: the newly booked slot, written back to the source."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, OutcomeKind):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from agent.grammar import DatePreference
-from agent.scheduling import AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
+from agent.scheduling import Appointment, AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
 from agent.scheduling.prescriptions import (
     MemoryRefillDesk,
     Prescription,
@@ -23,6 +23,7 @@ from agent.scheduling.prescriptions import (
 from agent.scheduling.search import describe, search_slots
 from agent.workflow.effects import Action, ActionResult
 from agent.workflow.records import slot_label
+from carrier.plugin import NewSlot
 
 MIN_LEAD = dt.timedelta(hours=2)  # never offer a slot the patient cannot reach in time
 
@@ -45,6 +46,12 @@ class MemorySink:
         self.saved.append((patient_id, kind, dict(values)))
 
 
+def new_slot(host: ActionHost) -> NewSlot | None:
+    """The slot the call rescheduled the appointment to, for the write-back (or None)."""
+    new = host.rebooked
+    return None if new is None else NewSlot(new.start, new.end, new.provider_id)
+
+
 class ActionHost:
     def __init__(self, calendar: Calendar, sink: RecordSink, *, patient_id: str | None,
                  appointment_id: str | None, tz: dt.tzinfo,
@@ -61,6 +68,7 @@ class ActionHost:
         # unlinked for staff to match, never written to that patient's record.
         self._verified = verified or (lambda: False)
         self.appointment_id = appointment_id
+        self.rebooked: Appointment | None = None  # the slot a reschedule moved it to
         self._tz = tz
         self._providers = dict(providers or {})
         if refills is None and prescription is not None and patient_id is not None:
@@ -121,6 +129,7 @@ class ActionHost:
         except SlotTaken:
             return ActionResult(action.name, "taken", {})
         self.appointment_id = new.id
+        self.rebooked = new
         return ActionResult(action.name, "ok", {"appointment_id": new.id, "slot_id": slot_id,
                                                 "label": self._label(new.start, new.provider_id)})
 

@@ -212,12 +212,20 @@ class FhirClient:
         appt = await self.read("Appointment", ref)
         if appt is None:
             raise FhirHttpError(404, "read Appointment")
+        moved = o.kind == "rescheduled" and o.new_start is not None
         status = {"confirmed": "booked", "cancelled": "cancelled",
-                  "rescheduled": "cancelled"}[o.kind]
+                  "rescheduled": "booked" if moved else "cancelled"}[o.kind]
         appt["status"] = status
+        if moved:  # the Appointment update carries the new slot (no $book here)
+            assert o.new_start is not None
+            appt["start"] = o.new_start.isoformat()
+            if o.new_end is not None:
+                appt["end"] = o.new_end.isoformat()
+                appt["minutesDuration"] = int((o.new_end - o.new_start).total_seconds() // 60)
+            appt.pop("slot", None)  # the old Slot reference no longer holds
         for part in appt.get("participant", []):
             if part.get("actor", {}).get("reference", "").startswith("Patient/"):
-                part["status"] = "accepted" if o.kind == "confirmed" else "declined"
+                part["status"] = "accepted" if o.kind == "confirmed" or moved else "declined"
         if o.kind == "cancelled":
             appt["cancelationReason"] = {"text": "cancelled by patient on a reminder call"}
         version = appt.get("meta", {}).get("versionId")

@@ -16,7 +16,7 @@ from carrier.feeds.hl7_in import escape, hl7_ts
 # Outcome -> (SIU trigger, SCH-25 filler status) for appointment outcomes.
 SIU_FOR = {
     "confirmed": ("S14", "Booked"),
-    "rescheduled": ("S14", "Booked"),
+    "rescheduled": ("S13", "Booked"),  # SCH-11 carries the new slot when known
     "cancelled": ("S15", "Cancelled"),
 }
 OUTCOME_TEXT = {
@@ -45,6 +45,9 @@ class Outcome:
     control_id: str
     detail: str = ""
     answers: tuple[tuple[str, str], ...] = ()  # (question, answer), for ANSWER_KINDS
+    new_start: dt.datetime | None = None  # rescheduled: the new slot's start, end, provider
+    new_end: dt.datetime | None = None
+    new_provider: str | None = None
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"Outcome(kind={self.kind!r}, control_id={self.control_id!r})"
@@ -60,24 +63,37 @@ def _pid(o: Outcome) -> str:
 
 
 def siu_message(o: Outcome) -> bytes:
-    """SIU^S14/S15 for an appointment outcome (caller checks ``o.kind in SIU_FOR``)."""
+    """SIU^S13/S14/S15 for an appointment outcome (caller checks ``o.kind in SIU_FOR``)."""
     trigger, status = SIU_FOR[o.kind]
+    if o.kind == "rescheduled" and o.new_start is None:
+        trigger = "S14"  # the new time is not known: a status modification only
     ref = escape(o.appointment_ref or "")
+    timing = ""  # SCH-11 (TQ): ^^^start^end
+    if o.new_start is not None:
+        end = hl7_ts(o.new_end) if o.new_end is not None else ""
+        timing = f"^^^{hl7_ts(o.new_start)}^{end}"
     segs = [_msh(o, f"SIU^{trigger}^SIU_S12"),
-            f"SCH||{ref}|||||||||||||||||||||||{status}",
+            f"SCH||{ref}|||||||||{timing}||||||||||||||{status}",
             f"NTE|1|L|{escape(OUTCOME_TEXT[o.kind])}",
             _pid(o), "RGS|1"]
+    if o.new_provider:
+        segs.append(f"AIP|1||{escape(o.new_provider)}")
     return ("\r".join(segs) + "\r").encode()
 
 
 def oru_message(o: Outcome) -> bytes:
-    """ORU^R01 with one coded observation: the outcome of the outreach call."""
+    """ORU^R01 with one coded observation, the outcome of the outreach call (and the new
+    slot of a reschedule)."""
     ref = escape(o.appointment_ref or "")
     segs = [_msh(o, "ORU^R01^ORU_R01"), _pid(o),
             f"OBR|1|{escape(o.call_id)}|{ref}|OUTREACH^Outreach call outcome^L|||"
             f"{hl7_ts(o.at)}",
             f"OBX|1|CWE|OUTCOME^Call outcome^L||{escape(o.kind)}^"
             f"{escape(OUTCOME_TEXT[o.kind])}^L||||||F|||{hl7_ts(o.at)}"]
+    if o.new_start is not None:  # a reschedule: the new slot as a date range (DR)
+        end = hl7_ts(o.new_end) if o.new_end is not None else ""
+        segs.append(f"OBX|2|DR|NEWSLOT^New appointment time^L||{hl7_ts(o.new_start)}^{end}"
+                    f"||||||F|||{hl7_ts(o.at)}")
     return ("\r".join(segs) + "\r").encode()
 
 

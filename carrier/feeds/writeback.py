@@ -135,6 +135,10 @@ class Writeback:
                  "appointment_id": context.appointment_id,
                  "patient_id": outcome.patient_id or context.patient_id,
                  "at": at.isoformat()}
+        if outcome.new_slot is not None:  # rescheduled: the new slot goes back with it
+            slot = outcome.new_slot
+            entry |= {"new_start": slot.starts_at.isoformat(),
+                      "new_end": slot.ends_at.isoformat(), "new_provider": slot.provider_id}
         wanted: list[tuple[str, str, list[str] | None]] = [
             (dest, kind, None) for dest in self.destinations if kind is not None]
         if "fhir" in self.destinations:  # queued only if the call saved such answers
@@ -212,9 +216,13 @@ class Writeback:
         for of, text in await self.records.call_answers(entry["call_id"]):
             if of in ANSWER_KINDS.get(entry["kind"], ()):
                 answers += [(f"{of}.{k}", v) for k, v in ast.literal_eval(text)]
+        start, end = entry.get("new_start"), entry.get("new_end")
         return Outcome(entry["kind"], source, authority, mrn, ref, entry["call_id"],
                        dt.datetime.fromisoformat(entry["at"]), entry["control_id"],
-                       entry["detail"], tuple(answers))
+                       entry["detail"], tuple(answers),
+                       new_start=dt.datetime.fromisoformat(start) if start else None,
+                       new_end=dt.datetime.fromisoformat(end) if end else None,
+                       new_provider=entry.get("new_provider"))
 
     async def _subject(self, appointment_id: str | None, patient_id: str | None
                        ) -> tuple[str, str, str, str | None] | None:

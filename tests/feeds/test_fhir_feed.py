@@ -159,6 +159,28 @@ async def test_write_back_updates_the_appointment_and_files_one_task(
     assert sum(1 for m, p, s in server.log if p == "/token") == 2
 
 
+async def test_a_reschedule_updates_the_appointment_to_the_new_slot(
+        server: FhirR4Server, keys: tuple[Path, bytes]) -> None:
+    """A versioned Appointment update with the new start/end, still booked (was: the
+    appointment was cancelled and the new slot never reached the server)."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    seed(server, start)
+    client = client_from_settings(settings_for(server, keys[0]))
+    new = start + dt.timedelta(days=2, hours=1)
+    await client.send(Outcome("rescheduled", "fhir", "fhir", "p1", "a1", "call-r",
+                              dt.datetime.now(dt.UTC), "CWBR", new_start=new,
+                              new_end=new + dt.timedelta(minutes=20), new_provider="dr1"))
+    appt = valid(server.resources["Appointment"]["a1"])
+    model = Appointment.model_validate(appt)
+    assert (model.start, model.end) == (new, new + dt.timedelta(minutes=20))
+    assert appt["status"] == "booked"
+    assert appt["meta"]["versionId"] == "2"
+    assert appt["participant"][0]["status"] == "accepted"
+    puts = [(p, st) for m, p, st in server.log if m == "PUT"]
+    assert len(puts) == 1
+    assert puts[0][0].endswith("/Appointment/a1")
+
+
 async def test_refill_call_speaks_the_feeds_medication_request_and_staff_get_tasks(
         server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
         records: Records) -> None:

@@ -5,6 +5,7 @@ acknowledged, never duplicated, visible to operators (``carrier feeds outbox``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import hl7
@@ -12,9 +13,10 @@ import hl7.mllp
 import pytest
 
 from carrier.call import Direction
+from carrier.feeds.hl7_out import message_for
 from carrier.feeds.store import FeedStore
 from carrier.feeds.writeback import MllpDestination, OutcomeRecorder, Writeback
-from carrier.plugin import CallContext, CallOutcome, OutcomeKind
+from carrier.plugin import CallContext, CallOutcome, NewSlot, OutcomeKind
 from carrier.records.outbox import Op
 from carrier.records.store import Records
 from tests.feeds.conftest import Listening, mllp_send, now_utc
@@ -71,6 +73,42 @@ async def test_confirmation_goes_back_once_as_configured(
             assert str(msg.segment("OBX")[5]).startswith("confirmed^")
         row = await records.pool.fetchrow("SELECT status, attempts FROM feed_outbox")
         assert (row["status"], row["attempts"]) == ("sent", 1)
+    finally:
+        await receiver.close()
+
+
+async def test_a_reschedule_goes_back_as_s13_with_the_new_slot(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """SIU^S13 whose SCH-11 holds the new start and end, AIP the provider (was: S14 with
+    no time at all, so the source never learnt the new slot)."""
+    app_id, pid = await _booked(hl7_server, tmp_path)
+    start = (now_utc() + dt.timedelta(days=5)).replace(hour=15, minute=30, second=0,
+                                                       microsecond=0)
+    slot = NewSlot(start, start + dt.timedelta(minutes=20), "dr-demo")
+
+    async def moved(call: object, context: CallContext) -> CallOutcome:
+        return CallOutcome("call-r", OutcomeKind.RESCHEDULED, patient_id=pid, new_slot=slot)
+
+    receiver = await Receiver().start()
+    try:
+        wb = Writeback(records, {"hl7": MllpDestination("127.0.0.1", receiver.port)})
+        await OutcomeRecorder(moved, wb)(object(), _context(app_id, pid))
+        row = await records.pool.fetchrow("SELECT dedup_key, payload_ct FROM feed_outbox")
+        assert len(receiver.got) == 1
+        msg = hl7.parse(receiver.got[0])
+        assert str(msg.segment("MSH")[9]).startswith("SIU^S13")
+        sch = msg.segment("SCH")
+        assert str(sch[2]) == "FL1"
+        assert str(sch[11][0][3]) == start.strftime("%Y%m%d%H%M%S+0000")
+        assert str(sch[11][0][4]) == (start + dt.timedelta(minutes=20)).strftime(
+            "%Y%m%d%H%M%S+0000")
+        assert str(sch[25]) == "Booked"
+        assert str(msg.segment("AIP")[3]) == "dr-demo"
+        oru = hl7.parse(message_for(await wb._outcome(json.loads(
+            records.keys.decrypt_str(bytes(row["payload_ct"]), "feed_outbox", "payload",
+                                     row["dedup_key"]))), "oru").decode())
+        assert str(oru.segments("OBX")[1][5]) == (
+            f"{start:%Y%m%d%H%M%S}+0000^{start + dt.timedelta(minutes=20):%Y%m%d%H%M%S}+0000")
     finally:
         await receiver.close()
 
