@@ -146,7 +146,8 @@ def write_config(work: Path, sip_port: int, health_port: int) -> Path:
     main.setdefault("sip", {}).update(udp_port=sip_port, tcp_port=sip_port,
                                       tls_port=free_sip_port())
     main.setdefault("dialer", {})["enabled"] = False  # inbound soak: no reminder calls
-    main.setdefault("health", {})["port"] = health_port
+    # /health is served on the console's port; plain HTTP on loopback for the probe
+    main.setdefault("console", {}).update(port=health_port, tls=False)
     main.setdefault("speech", {})["stt_model_dir"] = str(MODEL_CACHE)
     (cfg / "carrier.yaml").write_text(yaml.safe_dump(main, sort_keys=False), encoding="utf-8")
     return cfg
