@@ -9,6 +9,8 @@ violation it must catch (a checker that cannot fail proves nothing).
    ``tests`` or ``bench``. Every import counts: module level, inside functions (lazy),
    under ``if TYPE_CHECKING:`` (a type is a dependency too), relative imports, and
    ``importlib.import_module("...")`` / ``__import__("...")`` with a literal name.
+   ``demo`` (the scripted patient phone and the README's demo call) is a room above the
+   runtime, like ``tests``: it may import the four packages, none of them imports it.
 2. Pure cores import no asyncio, neither themselves (at any level) nor through a module of
    ours that they import (followed transitively along runtime imports; ``TYPE_CHECKING``
    imports are not followed, and the implicit loading of a parent package's
@@ -16,6 +18,9 @@ violation it must catch (a checker that cannot fail proves nothing).
 3. No module of ``carrier/ agent/ media/ stir_shaken/`` is over 500 lines.
 4. No function is over 80 lines unless a ``#`` comment directly above its ``def`` (or its
    first decorator) says why, or its docstring does with the words "long because".
+5. No import cycle among the modules of the four packages along runtime imports (module
+   level, not ``TYPE_CHECKING``, not lazy ones inside functions): a cycle such as the old
+   ``ua <-> call <-> events`` makes the import order matter and the rooms unreadable.
 """
 
 from __future__ import annotations
@@ -30,14 +35,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("carrier", "agent", "media", "stir_shaken")
-OURS = (*PACKAGES, "tests", "bench", "config", "deploy")
+ROOMS = (*PACKAGES, "demo")
+OURS = (*ROOMS, "tests", "bench", "config", "deploy")
 
 # room -> top-level names of ours it must never import
 FORBIDDEN: dict[str, frozenset[str]] = {
     "media": frozenset(OURS) - {"media"},
     "stir_shaken": frozenset(OURS) - {"stir_shaken"},
-    "carrier": frozenset({"agent", "tests", "bench", "config", "deploy"}),
-    "agent": frozenset({"tests", "bench", "config", "deploy"}),
+    "carrier": frozenset({"agent", "demo", "tests", "bench", "config", "deploy"}),
+    "agent": frozenset({"demo", "tests", "bench", "config", "deploy"}),
+    "demo": frozenset({"tests", "bench", "config", "deploy"}),
 }
 
 # Pure protocol cores (STYLE.md practice 1): bytes and ``now`` in, events out; no asyncio.
@@ -171,7 +178,7 @@ def _rel(root: Path, path: Path) -> str:
 
 def room_violations(root: Path) -> list[str]:
     out: list[str] = []
-    for module, path in modules(root).items():
+    for module, path in modules(root, ROOMS).items():
         banned = FORBIDDEN[module.split(".")[0]]
         for imp in imports(module, path):
             top = imp.module.split(".")[0]
@@ -280,6 +287,50 @@ def function_size_violations(root: Path, limit: int = MAX_FUNCTION_LINES) -> lis
     return sorted(out)
 
 
+def _runtime_deps(module: str, path: Path, known: dict[str, Path]) -> set[str]:
+    deps: set[str] = set()
+    for imp in imports(module, path):
+        if imp.type_checking or imp.lazy:
+            continue
+        subs = [n for n in imp.names if n in known and n != imp.module]
+        for name in subs if len(subs) == len(imp.names) else [imp.module, *subs]:
+            owner = _owner(name, known)
+            if owner is not None and owner != module:
+                deps.add(owner)
+    return deps
+
+
+def cycle_violations(root: Path) -> list[str]:
+    """Each strongly connected group of modules (Tarjan), as ``a -> b -> a``."""
+    known = modules(root)
+    graph = {m: sorted(_runtime_deps(m, p, known)) for m, p in known.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[str] = []
+
+    def visit(v: str) -> None:  # recursion depth is bounded by the module count (~400)
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                out.append(" -> ".join(sorted([v, *group])) + " (import cycle)")
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(out)
+
+
 # --- the real tree ---------------------------------------------------------------------------
 
 
@@ -314,6 +365,11 @@ def test_no_function_over_80_lines_without_a_reason() -> None:
     assert not found, "\n".join(found)
 
 
+def test_no_import_cycle() -> None:
+    found = cycle_violations(REPO)
+    assert not found, "\n".join(found)
+
+
 # --- each rule can fail: synthetic trees -----------------------------------------------------
 
 
@@ -330,6 +386,7 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 def test_a_clean_tree_has_no_violations(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
+        "demo/phone.py": "from agent.handler import x\nfrom carrier.gateway import y\n",
         "media/rtp.py": "import struct\n",
         "stir_shaken/verifier.py": "from stir_shaken import errors\n",
         "stir_shaken/errors.py": "",
@@ -340,6 +397,7 @@ def test_a_clean_tree_has_no_violations(tmp_path: Path) -> None:
     assert pure_core_violations(root) == []
     assert module_size_violations(root) == []
     assert function_size_violations(root) == []
+    assert cycle_violations(root) == []
 
 
 @pytest.mark.parametrize(("rel", "text", "expected"), [
@@ -356,6 +414,11 @@ def test_a_clean_tree_has_no_violations(tmp_path: Path) -> None:
      "carrier/app.py:2 imports agent.runtime"),
     ("agent/demo.py", "from tests.peers.client import PjsuaPeer\n",
      "agent/demo.py:1 imports tests.peers.client"),
+    ("agent/runtime.py", "def f():\n    from demo.phone import PatientPhone\n",
+     "agent/runtime.py:2 imports demo.phone (lazy)"),
+    ("carrier/app.py", "import demo\n", "carrier/app.py:1 imports demo"),
+    ("demo/phone.py", "from tests.peers.client import PjsuaPeer\n",
+     "demo/phone.py:1 imports tests.peers.client"),
 ])
 def test_room_violations_are_caught(tmp_path: Path, rel: str, text: str, expected: str) -> None:
     root = _tree(tmp_path, {"carrier/sip/__init__.py": "", rel: text})
@@ -432,3 +495,18 @@ def test_a_long_function_needs_a_reason(tmp_path: Path) -> None:
     found = function_size_violations(root)
     assert [v.split(" ")[0] for v in found] == [
         "media/bad.py:2", "media/method.py:2", "media/undocumented.py:1"]
+
+
+def test_an_import_cycle_is_caught(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "carrier/sip/__init__.py": "",
+        "carrier/sip/ua.py": "from carrier.sip.call import Call\n",
+        "carrier/sip/call.py": "from carrier.sip import events\n",
+        "carrier/sip/events.py": "from carrier.sip.ua import UA\n",
+        # not cycles: a lazy import and one for the type checker only
+        "media/a.py": "import media.b\n",
+        "media/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import media.a\n"
+                      "def f():\n    import media.a\n",
+    })
+    assert cycle_violations(root) == [
+        "carrier.sip.call -> carrier.sip.events -> carrier.sip.ua (import cycle)"]

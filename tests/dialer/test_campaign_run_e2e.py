@@ -22,8 +22,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from agent.demo.call import DEMO_SCRIPT
-from agent.demo.phone import PatientPhone
+from demo.call import DEMO_SCRIPT
+from demo.phone import PatientPhone
 from agent.speech import TextToSpeech
 from agent.speech.cache import PromptCache
 from agent.speech.models import piper_voice_paths

@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from agent.demo.phone import PatientPhone
+from demo.phone import PatientPhone
 from agent.scheduling.feed_apply import FeedCalendar
 from agent.speech import TextToSpeech
 from agent.speech.cache import PromptCache
