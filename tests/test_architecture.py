@@ -18,6 +18,10 @@ violation it must catch (a checker that cannot fail proves nothing).
 3. No module of ``carrier/ agent/ media/ stir_shaken/`` is over 500 lines.
 4. No function is over 80 lines unless a ``#`` comment directly above its ``def`` (or its
    first decorator) says why, or its docstring does with the words "long because".
+6. One owner per table (``docs/architecture.md``, "One owner per table"): SQL that writes
+   a table (``INSERT INTO``/``UPDATE``/``DELETE FROM``/``TRUNCATE`` in a string of the
+   source) stands only in its owner's modules (``TABLE_OWNERS``); everyone else goes
+   through the owner's facade (the records facade for patients, calls, consent, DNC, audit).
 5. No import cycle among the modules of the four packages along runtime imports (module
    level, not ``TYPE_CHECKING``, not lazy ones inside functions): a cycle such as the old
    ``ua <-> call <-> events`` makes the import order matter and the rooms unreadable.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +79,26 @@ PURE_EXEMPT: tuple[str, ...] = (
     "stir_shaken/cli.py",  # the operator command
     "stir_shaken/devca.py",  # the development CA serves its certificate over HTTPS
 )
+
+# table (fnmatch pattern) -> the modules that alone may write it (fnmatch patterns).
+_RECORDS = "carrier/records/*.py"
+TABLE_OWNERS: dict[str, tuple[str, ...]] = {
+    # key rotation (records/keys.py) re-encrypts the PHI columns in place
+    "patients": ("carrier/records/patients.py", "carrier/records/keys.py"),
+    "call_*": ("carrier/records/calls.py", "carrier/records/cdr.py", "carrier/records/keys.py",
+               "carrier/records/retention.py"),
+    "consent_ledger": (_RECORDS,), "audit_log": (_RECORDS,), "chain_heads": (_RECORDS,),
+    "dnc_*": ("carrier/records/dnc.py",), "data_keys": ("carrier/records/keys.py",),
+    "console_operators": ("carrier/records/operators.py",),
+    "dialer_*": ("carrier/dialer/store.py",),
+    # the feeds room; its write-back queue is an operation of the durable records outbox
+    "feed_*": ("carrier/feeds/*.py", "carrier/records/feed_outbox.py"),
+    "sms_messages": ("carrier/sms/*.py",),
+    "sched_*": ("agent/*.py",), "conversation_memory": ("agent/*.py",),
+    "agent_prescriptions": ("agent/*.py",), "staff_tasks": ("agent/*.py",),
+}
+_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+"
+                    r"([a-z_][a-z0-9_]*)\b")
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
@@ -331,6 +356,21 @@ def cycle_violations(root: Path) -> list[str]:
     return sorted(out)
 
 
+def table_owner_violations(root: Path) -> list[str]:
+    out = []
+    for path in modules(root, ROOMS).values():
+        rel = _rel(root, path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            for table in _WRITE.findall(node.value):
+                owners = next((o for t, o in TABLE_OWNERS.items()
+                               if fnmatch.fnmatchcase(table, t)), None)
+                if owners is not None and not _matches(rel, owners):
+                    out.append(f"{rel}:{node.lineno} writes {table} (owner: {', '.join(owners)})")
+    return sorted(set(out))
+
+
 # --- the real tree ---------------------------------------------------------------------------
 
 
@@ -365,6 +405,11 @@ def test_no_function_over_80_lines_without_a_reason() -> None:
     assert not found, "\n".join(found)
 
 
+def test_each_table_is_written_only_by_its_owner() -> None:
+    found = table_owner_violations(REPO)
+    assert not found, "\n".join(found)
+
+
 def test_no_import_cycle() -> None:
     found = cycle_violations(REPO)
     assert not found, "\n".join(found)
@@ -392,12 +437,15 @@ def test_a_clean_tree_has_no_violations(tmp_path: Path) -> None:
         "stir_shaken/errors.py": "",
         "carrier/gateway.py": "import asyncio\nfrom media import rtp\nimport stir_shaken\n",
         "agent/handler.py": "from carrier.gateway import x\nfrom media.rtp import y\n",
+        "carrier/records/patients.py": 'Q = "UPDATE patients SET state = $2 WHERE id = $1"\n',
+        "agent/memory.py": 'Q = "INSERT INTO conversation_memory (id) VALUES ($1)"\n',
     })
     assert room_violations(root) == []
     assert pure_core_violations(root) == []
     assert module_size_violations(root) == []
     assert function_size_violations(root) == []
     assert cycle_violations(root) == []
+    assert table_owner_violations(root) == []
 
 
 @pytest.mark.parametrize(("rel", "text", "expected"), [
@@ -510,3 +558,18 @@ def test_an_import_cycle_is_caught(tmp_path: Path) -> None:
     })
     assert cycle_violations(root) == [
         "carrier.sip.call -> carrier.sip.events -> carrier.sip.ua (import cycle)"]
+
+
+@pytest.mark.parametrize(("rel", "text", "expected"), [
+    ("carrier/feeds/store.py", 'await conn.execute(\n    "INSERT INTO patients (id) VALUES ($1)",'
+     ' pid)\n', "carrier/feeds/store.py:2 writes patients"),
+    ("agent/handler.py", 'Q = ("UPDATE  call_records SET outcome = $2"\n     " WHERE id = $1")\n',
+     "agent/handler.py:1 writes call_records"),
+    ("carrier/dialer/store.py", 'Q = "DELETE FROM sched_appointments WHERE id = $1"\n',
+     "carrier/dialer/store.py:1 writes sched_appointments"),
+    ("demo/call.py", 'Q = f"TRUNCATE audit_log {x}"\n', "demo/call.py:1 writes audit_log"),
+])
+def test_a_write_by_another_room_is_caught(tmp_path: Path, rel: str, text: str,
+                                           expected: str) -> None:
+    root = _tree(tmp_path, {rel: text})
+    assert [v.split(" (")[0] for v in table_owner_violations(root)] == [expected]
