@@ -162,6 +162,14 @@ class _RecordSink:
         self.pending.append(asyncio.ensure_future(self.records.add_call_answers(
             self.call_id, kind, patient_id, values)))
 
+    async def __aenter__(self) -> _RecordSink:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        # The saves belong to the call: however it ends (hung up, cancelled by its length
+        # limit, failed), none outlives it unawaited.
+        await self.settle()
+
     async def settle(self) -> int:
         """Wait for every save; a failed one is reported (class only, never the answers).
         Returns how many failed."""
@@ -242,9 +250,8 @@ class VoiceCallHandler:
                                detail="speech_off")
         conversation = await _LiveConversation.open(rt, call, context, workflow_id)
         result = conversation.result
-        async with asyncio.TaskGroup() as tasks:
+        async with conversation.sink, asyncio.TaskGroup() as tasks:
             await conversation.run(rt.stt, rt.tts, tasks)
-        await conversation.sink.settle()
         if observer is not None:
             observer.call_finished(CallTrace(call.call_id, tuple(result.path),
                                              tuple(result.raw_turns), tuple(result.timings)))

@@ -1,5 +1,6 @@
 """A call's answer saves that fail are reported, by class only (never the answers)."""
 
+import asyncio
 import logging
 from typing import Any
 
@@ -37,3 +38,39 @@ async def test_all_saves_landing_report_none() -> None:
     sink = _RecordSink(_Records(), "call-2")  # type: ignore[arg-type]
     sink.save(None, "screening", {})
     assert await sink.settle() == 0
+
+
+class _SlowRecords:
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.saved: list[str] = []
+
+    async def add_call_answers(self, call_id: str, kind: str, patient_id: Any,
+                               values: Any) -> None:
+        self.started.set()
+        await self.release.wait()
+        self.saved.append(kind)
+
+
+async def test_a_cancelled_call_still_owns_its_saves() -> None:
+    """The call's task is cancelled (length limit, teardown) while a save is in flight:
+    the save is awaited before the call's task ends, never left running on its own."""
+    records = _SlowRecords()
+    sink = _RecordSink(records, "call-3")  # type: ignore[arg-type]
+
+    async def call() -> None:
+        async with sink:
+            sink.save("p-1", "screening", {"answer": "yes"})
+            await asyncio.Event().wait()  # the conversation, until cancelled
+
+    task = asyncio.create_task(call())
+    await records.started.wait()
+    task.cancel()
+    await asyncio.sleep(0)  # one loop step: the cancellation reaches the call
+    assert not task.done()  # still waiting for its save
+    records.release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert records.saved == ["screening"]
+    assert all(t.done() for t in sink.pending)
