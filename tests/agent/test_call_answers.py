@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agent.handler import _RecordSink
+from agent.answers import CallAnswers
 
 
 class _Records:
@@ -23,10 +23,10 @@ class _Records:
 async def test_a_failed_save_is_logged_by_class_and_counted(
         caplog: pytest.LogCaptureFixture) -> None:
     records = _Records()
-    sink = _RecordSink(records, "call-1")  # type: ignore[arg-type]
+    sink = CallAnswers(records, "call-1")  # type: ignore[arg-type]
     sink.save("p-1", "screening", {"answer": "yes"})
     sink.save("p-1", "intake", {"name": "Synthetic Testa"})
-    with caplog.at_level(logging.ERROR, logger="agent.handler"):
+    with caplog.at_level(logging.ERROR, logger="agent.answers"):
         assert await sink.settle() == 1
     assert records.saved == ["screening"]
     assert "answers not stored (RuntimeError)" in caplog.text
@@ -35,7 +35,7 @@ async def test_a_failed_save_is_logged_by_class_and_counted(
 
 
 async def test_all_saves_landing_report_none() -> None:
-    sink = _RecordSink(_Records(), "call-2")  # type: ignore[arg-type]
+    sink = CallAnswers(_Records(), "call-2")  # type: ignore[arg-type]
     sink.save(None, "screening", {})
     assert await sink.settle() == 0
 
@@ -57,7 +57,7 @@ async def test_a_cancelled_call_still_owns_its_saves() -> None:
     """The call's task is cancelled (length limit, teardown) while a save is in flight:
     the save is awaited before the call's task ends, never left running on its own."""
     records = _SlowRecords()
-    sink = _RecordSink(records, "call-3")  # type: ignore[arg-type]
+    sink = CallAnswers(records, "call-3")  # type: ignore[arg-type]
 
     async def call() -> None:
         async with sink:
