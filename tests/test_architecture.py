@@ -22,6 +22,8 @@ violation it must catch (a checker that cannot fail proves nothing).
    a table (``INSERT INTO``/``UPDATE``/``DELETE FROM``/``TRUNCATE`` in a string of the
    source) stands only in its owner's modules (``TABLE_OWNERS``); everyone else goes
    through the owner's facade (the records facade for patients, calls, consent, DNC, audit).
+7. The console and the patient web page have no SQL of their own (``NO_SQL``): they read
+   and act through the records facade, the dialer's store and the live-call registry.
 5. No import cycle among the modules of the four packages along runtime imports (module
    level, not ``TYPE_CHECKING``, not lazy ones inside functions): a cycle such as the old
    ``ua <-> call <-> events`` makes the import order matter and the rooms unreadable.
@@ -99,6 +101,10 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
 }
 _WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+"
                     r"([a-z_][a-z0-9_]*)\b")
+
+NO_SQL: tuple[str, ...] = ("carrier/console/*.py", "carrier/webchat/*.py")
+_SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\s+[a-z_]|\bINSERT\s+INTO\b|\bUPDATE\s+[a-z_]\w*"
+                  r"\s+SET\b|\bDELETE\s+FROM\b|\bTRUNCATE\b")
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
@@ -371,6 +377,19 @@ def table_owner_violations(root: Path) -> list[str]:
     return sorted(set(out))
 
 
+def no_sql_violations(root: Path, rooms: tuple[str, ...] = NO_SQL) -> list[str]:
+    out = []
+    for path in modules(root).values():
+        rel = _rel(root, path)
+        if not _matches(rel, rooms):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and _SQL.search(node.value)):
+                out.append(f"{rel}:{node.lineno} has SQL of its own")
+    return sorted(set(out))
+
+
 # --- the real tree ---------------------------------------------------------------------------
 
 
@@ -407,6 +426,11 @@ def test_no_function_over_80_lines_without_a_reason() -> None:
 
 def test_each_table_is_written_only_by_its_owner() -> None:
     found = table_owner_violations(REPO)
+    assert not found, "\n".join(found)
+
+
+def test_console_and_web_page_have_no_sql_of_their_own() -> None:
+    found = no_sql_violations(REPO)
     assert not found, "\n".join(found)
 
 
@@ -573,3 +597,15 @@ def test_a_write_by_another_room_is_caught(tmp_path: Path, rel: str, text: str,
                                            expected: str) -> None:
     root = _tree(tmp_path, {rel: text})
     assert [v.split(" (")[0] for v in table_owner_violations(root)] == [expected]
+
+
+def test_sql_in_the_console_is_caught(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "carrier/console/figures.py":
+            '_Q = """\nSELECT workflow, count(*) AS n\nFROM call_records\n"""\n',
+        "carrier/webchat/app.py": 'Q = "UPDATE sms_messages SET status = $2"\n',
+        "carrier/console/login.py": '"""Sign in and out (``DELETE /api/v1/session``)."""\n',
+        "carrier/records/calls.py": 'Q = "SELECT * FROM call_records"\n',  # the owner may
+    })
+    assert no_sql_violations(root) == ["carrier/console/figures.py:1 has SQL of its own",
+                                       "carrier/webchat/app.py:1 has SQL of its own"]
