@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.amd import AmdVerdict, detect_machine
+from agent.answers import CallAnswers
 from agent.callback import offer_callback
 from agent.contract import memory_channel, outcome_kind, workflow_for
 from agent.endings import (
@@ -149,31 +150,6 @@ class CallObserver(Protocol):
     def call_finished(self, trace: CallTrace) -> None: ...
 
 
-class _RecordSink:
-    """Answers the workflow collects go to encrypted storage; only their names are audited."""
-
-    def __init__(self, records: Records, call_id: str) -> None:
-        self.records = records
-        self.call_id = call_id
-        self.pending: list[asyncio.Task[Any]] = []
-
-    def save(self, patient_id: str | None, kind: str, values: Mapping[str, Any]) -> None:
-        # The records facade encrypts them and makes them durable (spooled in an outage).
-        self.pending.append(asyncio.ensure_future(self.records.add_call_answers(
-            self.call_id, kind, patient_id, values)))
-
-    async def settle(self) -> int:
-        """Wait for every save; a failed one is reported (class only, never the answers).
-        Returns how many failed."""
-        failed = 0
-        for outcome in await asyncio.gather(*self.pending, return_exceptions=True):
-            if isinstance(outcome, BaseException):
-                failed += 1
-                log.error("call %s: answers not stored (%s)", self.call_id,
-                          type(outcome).__name__)
-        return failed
-
-
 async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
                        ) -> tuple[str | None, dict[str, Any] | None]:
     """The caller's record, or ``(None, None)``: unknown, ambiguous, or the records database
@@ -242,9 +218,8 @@ class VoiceCallHandler:
                                detail="speech_off")
         conversation = await _LiveConversation.open(rt, call, context, workflow_id)
         result = conversation.result
-        async with asyncio.TaskGroup() as tasks:
+        async with conversation.sink, asyncio.TaskGroup() as tasks:
             await conversation.run(rt.stt, rt.tts, tasks)
-        await conversation.sink.settle()
         if observer is not None:
             observer.call_finished(CallTrace(call.call_id, tuple(result.path),
                                              tuple(result.raw_turns), tuple(result.timings)))
@@ -261,7 +236,7 @@ class _LiveConversation:
 
     def __init__(self, rt: AgentRuntime, call: Call, conv: Conversation, *,
                  host: ActionHost, result: CallResult, facts: Mapping[str, Any],
-                 patient: Mapping[str, Any] | None, sink: _RecordSink) -> None:
+                 patient: Mapping[str, Any] | None, sink: CallAnswers) -> None:
         self.rt = rt
         self.call = call
         self.conv = conv
@@ -306,7 +281,7 @@ class _LiveConversation:
             verstat=call.caller.verstat, attestation=call.caller.attestation))
         conv = Conversation(workflow, record, call_id=call.call_id, channel="voice",
                             memory=memory)
-        sink = _RecordSink(rt.records, call.call_id)
+        sink = CallAnswers(rt.records, call.call_id)
         host = ActionHost(rt.calendar, sink, patient_id=patient_id,
                           appointment_id=appointment.id if appointment else None, tz=tz,
                           providers=providers, verified=lambda: conv.verified,

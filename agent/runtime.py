@@ -8,7 +8,7 @@ build the shared runtime: speech workers, workflows, calendar), hands
 ``application.appointments`` (the calendar as an ``AppointmentSource``), and calls
 ``stop()`` at exit. Which workflow serves a dial purpose, and what a workflow's outcome
 means to the carrier, is decided in ``agent.contract``, never in the carrier. The
-demo's scripted phone lives in ``agent.demo`` and is not imported here.
+demo's scripted phone lives in the top-level ``demo`` package, outside the runtime.
 """
 
 from __future__ import annotations

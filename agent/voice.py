@@ -42,6 +42,7 @@ from agent.speech.turn_end import Completion
 from agent.tasks import race
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from carrier import metrics
+from media.framing import frames as cut_frames
 
 FRAME_S = 0.02
 # The opt-out key in every state (``agent.workflow.loader.RESERVED_KEYS``): acted on the
@@ -246,7 +247,7 @@ class VoiceIO:
         self._prompt_started_media = self.media_now
         cached = tts.cache.get(text)
         frames: list[np.ndarray] | AsyncIterator[np.ndarray] = (
-            _split(cached) if cached is not None
+            frames_of(cached) if cached is not None
             else self._timed(tts.stream(text, persist=not phi)))
         if self._pending is not None and cached is not None:
             self._pending.cached = True
@@ -367,15 +368,6 @@ class VoiceIO:
 
 
 def frames_of(pcm: np.ndarray) -> list[np.ndarray]:
-    """16 kHz PCM as 20 ms frames (the last one padded with silence)."""
-    return _split(pcm)
-
-
-def _split(pcm: np.ndarray) -> list[np.ndarray]:
-    n = len(pcm) // 320
-    out = [pcm[i * 320:(i + 1) * 320] for i in range(n)]
-    if len(pcm) % 320:
-        tail = np.zeros(320, dtype=np.int16)
-        tail[: len(pcm) % 320] = pcm[n * 320:]
-        out.append(tail)
-    return out
+    """16 kHz PCM as 20 ms frames (the last one padded with silence): ``media.framing``,
+    the one framing of the stack."""
+    return cut_frames(pcm)

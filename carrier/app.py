@@ -22,7 +22,8 @@ process exits 0. SIGHUP re-reads the settings and hands them to
 ``application.reload`` (workflows, clinic file): new calls use them, live calls keep
 what they started with.
 
-``carrier serve --demo-call`` also runs ``agent.demo_call`` (loaded only then): a demo
+``carrier serve --demo-call`` also runs the ``agent.demo_call`` setting's function (default
+``demo.call:demo_call``, loaded only then, from outside the runtime packages): a demo
 reminder call to a scripted patient phone on the demo trunk, printed with its redacted
 transcript. ``carrier health [--json]`` sends OPTIONS to the local SIP port and reads the
 console's report; it exits non-zero naming each failed part.

@@ -210,7 +210,7 @@ class AgentSettings:
     application: str = "agent.runtime:application"
     """``module:attribute`` of the hosted application (``carrier.plugin.Application``):
     its call handler runs every answered call, its appointment source feeds the dialer."""
-    demo_call: str = "agent.demo.call:demo_call"
+    demo_call: str = "demo.call:demo_call"
     """``module:function`` that ``carrier serve --demo-call`` runs (loaded only then)."""
     seed_demo: bool = True
     """Load the demo clinic of ``clinic_file`` (synthetic patients) into the records at start."""

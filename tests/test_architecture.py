@@ -9,6 +9,8 @@ violation it must catch (a checker that cannot fail proves nothing).
    ``tests`` or ``bench``. Every import counts: module level, inside functions (lazy),
    under ``if TYPE_CHECKING:`` (a type is a dependency too), relative imports, and
    ``importlib.import_module("...")`` / ``__import__("...")`` with a literal name.
+   ``demo`` (the scripted patient phone and the README's demo call) is a room above the
+   runtime, like ``tests``: it may import the four packages, none of them imports it.
 2. Pure cores import no asyncio, neither themselves (at any level) nor through a module of
    ours that they import (followed transitively along runtime imports; ``TYPE_CHECKING``
    imports are not followed, and the implicit loading of a parent package's
@@ -16,12 +18,22 @@ violation it must catch (a checker that cannot fail proves nothing).
 3. No module of ``carrier/ agent/ media/ stir_shaken/`` is over 500 lines.
 4. No function is over 80 lines unless a ``#`` comment directly above its ``def`` (or its
    first decorator) says why, or its docstring does with the words "long because".
+6. One owner per table (``docs/architecture.md``, "One owner per table"): SQL that writes
+   a table (``INSERT INTO``/``UPDATE``/``DELETE FROM``/``TRUNCATE`` in a string of the
+   source) stands only in its owner's modules (``TABLE_OWNERS``); everyone else goes
+   through the owner's facade (the records facade for patients, calls, consent, DNC, audit).
+7. The console and the patient web page have no SQL of their own (``NO_SQL``): they read
+   and act through the records facade, the dialer's store and the live-call registry.
+5. No import cycle among the modules of the four packages along runtime imports (module
+   level, not ``TYPE_CHECKING``, not lazy ones inside functions): a cycle such as the old
+   ``ua <-> call <-> events`` makes the import order matter and the rooms unreadable.
 """
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +42,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("carrier", "agent", "media", "stir_shaken")
-OURS = (*PACKAGES, "tests", "bench", "config", "deploy")
+ROOMS = (*PACKAGES, "demo")
+OURS = (*ROOMS, "tests", "bench", "config", "deploy")
 
 # room -> top-level names of ours it must never import
 FORBIDDEN: dict[str, frozenset[str]] = {
     "media": frozenset(OURS) - {"media"},
     "stir_shaken": frozenset(OURS) - {"stir_shaken"},
-    "carrier": frozenset({"agent", "tests", "bench", "config", "deploy"}),
-    "agent": frozenset({"tests", "bench", "config", "deploy"}),
+    "carrier": frozenset({"agent", "demo", "tests", "bench", "config", "deploy"}),
+    "agent": frozenset({"demo", "tests", "bench", "config", "deploy"}),
+    "demo": frozenset({"tests", "bench", "config", "deploy"}),
 }
 
 # Pure protocol cores (STYLE.md practice 1): bytes and ``now`` in, events out; no asyncio.
@@ -67,6 +81,30 @@ PURE_EXEMPT: tuple[str, ...] = (
     "stir_shaken/cli.py",  # the operator command
     "stir_shaken/devca.py",  # the development CA serves its certificate over HTTPS
 )
+
+# table (fnmatch pattern) -> the modules that alone may write it (fnmatch patterns).
+_RECORDS = "carrier/records/*.py"
+TABLE_OWNERS: dict[str, tuple[str, ...]] = {
+    # key rotation (records/keys.py) re-encrypts the PHI columns in place
+    "patients": ("carrier/records/patients.py", "carrier/records/keys.py"),
+    "call_*": ("carrier/records/calls.py", "carrier/records/cdr.py", "carrier/records/keys.py",
+               "carrier/records/retention.py"),
+    "consent_ledger": (_RECORDS,), "audit_log": (_RECORDS,), "chain_heads": (_RECORDS,),
+    "dnc_*": ("carrier/records/dnc.py",), "data_keys": ("carrier/records/keys.py",),
+    "console_operators": ("carrier/records/operators.py",),
+    "dialer_*": ("carrier/dialer/store.py",),
+    # the feeds room; its write-back queue is an operation of the durable records outbox
+    "feed_*": ("carrier/feeds/*.py", "carrier/records/feed_outbox.py"),
+    "sms_messages": ("carrier/sms/*.py",),
+    "sched_*": ("agent/*.py",), "conversation_memory": ("agent/*.py",),
+    "agent_prescriptions": ("agent/*.py",), "staff_tasks": ("agent/*.py",),
+}
+_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+"
+                    r"([a-z_][a-z0-9_]*)\b")
+
+NO_SQL: tuple[str, ...] = ("carrier/console/*.py", "carrier/webchat/*.py")
+_SQL = re.compile(r"\bSELECT\b[\s\S]*\bFROM\s+[a-z_]|\bINSERT\s+INTO\b|\bUPDATE\s+[a-z_]\w*"
+                  r"\s+SET\b|\bDELETE\s+FROM\b|\bTRUNCATE\b")
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
@@ -171,7 +209,7 @@ def _rel(root: Path, path: Path) -> str:
 
 def room_violations(root: Path) -> list[str]:
     out: list[str] = []
-    for module, path in modules(root).items():
+    for module, path in modules(root, ROOMS).items():
         banned = FORBIDDEN[module.split(".")[0]]
         for imp in imports(module, path):
             top = imp.module.split(".")[0]
@@ -280,6 +318,78 @@ def function_size_violations(root: Path, limit: int = MAX_FUNCTION_LINES) -> lis
     return sorted(out)
 
 
+def _runtime_deps(module: str, path: Path, known: dict[str, Path]) -> set[str]:
+    deps: set[str] = set()
+    for imp in imports(module, path):
+        if imp.type_checking or imp.lazy:
+            continue
+        subs = [n for n in imp.names if n in known and n != imp.module]
+        for name in subs if len(subs) == len(imp.names) else [imp.module, *subs]:
+            owner = _owner(name, known)
+            if owner is not None and owner != module:
+                deps.add(owner)
+    return deps
+
+
+def cycle_violations(root: Path) -> list[str]:
+    """Each strongly connected group of modules (Tarjan), as ``a -> b -> a``."""
+    known = modules(root)
+    graph = {m: sorted(_runtime_deps(m, p, known)) for m, p in known.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[str] = []
+
+    def visit(v: str) -> None:  # recursion depth is bounded by the module count (~400)
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while (w := stack.pop()) != v:
+                group.append(w)
+            if group:
+                out.append(" -> ".join(sorted([v, *group])) + " (import cycle)")
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(out)
+
+
+def table_owner_violations(root: Path) -> list[str]:
+    out = []
+    for path in modules(root, ROOMS).values():
+        rel = _rel(root, path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            for table in _WRITE.findall(node.value):
+                owners = next((o for t, o in TABLE_OWNERS.items()
+                               if fnmatch.fnmatchcase(table, t)), None)
+                if owners is not None and not _matches(rel, owners):
+                    out.append(f"{rel}:{node.lineno} writes {table} (owner: {', '.join(owners)})")
+    return sorted(set(out))
+
+
+def no_sql_violations(root: Path, rooms: tuple[str, ...] = NO_SQL) -> list[str]:
+    out = []
+    for path in modules(root).values():
+        rel = _rel(root, path)
+        if not _matches(rel, rooms):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and _SQL.search(node.value)):
+                out.append(f"{rel}:{node.lineno} has SQL of its own")
+    return sorted(set(out))
+
+
 # --- the real tree ---------------------------------------------------------------------------
 
 
@@ -314,6 +424,21 @@ def test_no_function_over_80_lines_without_a_reason() -> None:
     assert not found, "\n".join(found)
 
 
+def test_each_table_is_written_only_by_its_owner() -> None:
+    found = table_owner_violations(REPO)
+    assert not found, "\n".join(found)
+
+
+def test_console_and_web_page_have_no_sql_of_their_own() -> None:
+    found = no_sql_violations(REPO)
+    assert not found, "\n".join(found)
+
+
+def test_no_import_cycle() -> None:
+    found = cycle_violations(REPO)
+    assert not found, "\n".join(found)
+
+
 # --- each rule can fail: synthetic trees -----------------------------------------------------
 
 
@@ -330,16 +455,21 @@ def _tree(root: Path, files: dict[str, str]) -> Path:
 
 def test_a_clean_tree_has_no_violations(tmp_path: Path) -> None:
     root = _tree(tmp_path, {
+        "demo/phone.py": "from agent.handler import x\nfrom carrier.gateway import y\n",
         "media/rtp.py": "import struct\n",
         "stir_shaken/verifier.py": "from stir_shaken import errors\n",
         "stir_shaken/errors.py": "",
         "carrier/gateway.py": "import asyncio\nfrom media import rtp\nimport stir_shaken\n",
         "agent/handler.py": "from carrier.gateway import x\nfrom media.rtp import y\n",
+        "carrier/records/patients.py": 'Q = "UPDATE patients SET state = $2 WHERE id = $1"\n',
+        "agent/memory.py": 'Q = "INSERT INTO conversation_memory (id) VALUES ($1)"\n',
     })
     assert room_violations(root) == []
     assert pure_core_violations(root) == []
     assert module_size_violations(root) == []
     assert function_size_violations(root) == []
+    assert cycle_violations(root) == []
+    assert table_owner_violations(root) == []
 
 
 @pytest.mark.parametrize(("rel", "text", "expected"), [
@@ -356,6 +486,11 @@ def test_a_clean_tree_has_no_violations(tmp_path: Path) -> None:
      "carrier/app.py:2 imports agent.runtime"),
     ("agent/demo.py", "from tests.peers.client import PjsuaPeer\n",
      "agent/demo.py:1 imports tests.peers.client"),
+    ("agent/runtime.py", "def f():\n    from demo.phone import PatientPhone\n",
+     "agent/runtime.py:2 imports demo.phone (lazy)"),
+    ("carrier/app.py", "import demo\n", "carrier/app.py:1 imports demo"),
+    ("demo/phone.py", "from tests.peers.client import PjsuaPeer\n",
+     "demo/phone.py:1 imports tests.peers.client"),
 ])
 def test_room_violations_are_caught(tmp_path: Path, rel: str, text: str, expected: str) -> None:
     root = _tree(tmp_path, {"carrier/sip/__init__.py": "", rel: text})
@@ -432,3 +567,45 @@ def test_a_long_function_needs_a_reason(tmp_path: Path) -> None:
     found = function_size_violations(root)
     assert [v.split(" ")[0] for v in found] == [
         "media/bad.py:2", "media/method.py:2", "media/undocumented.py:1"]
+
+
+def test_an_import_cycle_is_caught(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "carrier/sip/__init__.py": "",
+        "carrier/sip/ua.py": "from carrier.sip.call import Call\n",
+        "carrier/sip/call.py": "from carrier.sip import events\n",
+        "carrier/sip/events.py": "from carrier.sip.ua import UA\n",
+        # not cycles: a lazy import and one for the type checker only
+        "media/a.py": "import media.b\n",
+        "media/b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import media.a\n"
+                      "def f():\n    import media.a\n",
+    })
+    assert cycle_violations(root) == [
+        "carrier.sip.call -> carrier.sip.events -> carrier.sip.ua (import cycle)"]
+
+
+@pytest.mark.parametrize(("rel", "text", "expected"), [
+    ("carrier/feeds/store.py", 'await conn.execute(\n    "INSERT INTO patients (id) VALUES ($1)",'
+     ' pid)\n', "carrier/feeds/store.py:2 writes patients"),
+    ("agent/handler.py", 'Q = ("UPDATE  call_records SET outcome = $2"\n     " WHERE id = $1")\n',
+     "agent/handler.py:1 writes call_records"),
+    ("carrier/dialer/store.py", 'Q = "DELETE FROM sched_appointments WHERE id = $1"\n',
+     "carrier/dialer/store.py:1 writes sched_appointments"),
+    ("demo/call.py", 'Q = f"TRUNCATE audit_log {x}"\n', "demo/call.py:1 writes audit_log"),
+])
+def test_a_write_by_another_room_is_caught(tmp_path: Path, rel: str, text: str,
+                                           expected: str) -> None:
+    root = _tree(tmp_path, {rel: text})
+    assert [v.split(" (")[0] for v in table_owner_violations(root)] == [expected]
+
+
+def test_sql_in_the_console_is_caught(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        "carrier/console/figures.py":
+            '_Q = """\nSELECT workflow, count(*) AS n\nFROM call_records\n"""\n',
+        "carrier/webchat/app.py": 'Q = "UPDATE sms_messages SET status = $2"\n',
+        "carrier/console/login.py": '"""Sign in and out (``DELETE /api/v1/session``)."""\n',
+        "carrier/records/calls.py": 'Q = "SELECT * FROM call_records"\n',  # the owner may
+    })
+    assert no_sql_violations(root) == ["carrier/console/figures.py:1 has SQL of its own",
+                                       "carrier/webchat/app.py:1 has SQL of its own"]

@@ -19,8 +19,8 @@
   as Prometheus' ``histogram_quantile`` does.
 
 The pure functions take rows and return figures (tested with vectors). :class:`FigureReader`
-reads the rows: read-only aggregates over the carrier's own tables (``call_records``,
-``dialer_*``, ``audit_log``): counts by week, no PHI, nothing decrypted.
+gets the rows from their owners (the records facade, the dialer's outreach store): read-only
+counts by week, no PHI, nothing decrypted; no SQL here.
 """
 
 from __future__ import annotations
@@ -30,11 +30,15 @@ import math
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.metrics_core import Metric
 
 from carrier.plugin import AppointmentFact, AppointmentSource, AppointmentState, OutcomeKind
+
+if TYPE_CHECKING:
+    from carrier.dialer.store import OutreachStore
+    from carrier.records.store import Records
 
 REMINDER_PURPOSE = "appointment_reminder"
 REMINDER_CATEGORIES = ("confirmed", "rescheduled", "cancelled", "no answer", "machine",
@@ -216,40 +220,6 @@ def reply_latency(families: Iterable[Metric], name: str = "carrier_reply_latency
 
 # ---- reading the rows ------------------------------------------------------------------
 
-_CALLS_BY_WEEK = """
-SELECT date_trunc('week', started_at AT TIME ZONE 'UTC')::date AS week, count(*) AS n,
-       count(*) FILTER (WHERE outcome = ANY($3::text[])) AS transfers
-FROM call_records WHERE started_at >= $1 AND started_at < $2 GROUP BY 1
-"""
-_AUDIT_BY_WEEK = """
-SELECT date_trunc('week', at AT TIME ZONE 'UTC')::date AS week, count(*) AS n
-FROM audit_log WHERE action = $3 AND at >= $1 AND at < $2 GROUP BY 1
-"""
-_WORKFLOWS = """
-SELECT workflow, outcome, count(*) AS n FROM call_records
-WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2
-"""
-_REMINDED = """
-SELECT DISTINCT o.appointment_id FROM dialer_attempts a
-JOIN dialer_outreach o ON o.id = a.outreach_id
-WHERE a.allowed AND o.purpose = $3 AND a.at >= $1 AND a.at < $2
-"""
-_REMINDER_DIALS = """
-SELECT date_trunc('week', a.at AT TIME ZONE 'UTC')::date AS week, a.outcome, count(*) AS n
-FROM dialer_attempts a JOIN dialer_outreach o ON o.id = a.outreach_id
-WHERE a.allowed AND o.purpose = $3 AND a.at >= $1 AND a.at < $2 AND a.outcome IS NOT NULL
-GROUP BY 1, 2
-"""
-_REMINDER_CALLS = """
-SELECT date_trunc('week', c.started_at AT TIME ZONE 'UTC')::date AS week, c.outcome,
-       count(*) AS n
-FROM call_records c
-WHERE c.direction = 'outbound' AND c.started_at >= $1 AND c.started_at < $2
-  AND c.patient_id IN (SELECT o.patient_id FROM dialer_outreach o WHERE o.purpose = $3)
-GROUP BY 1, 2
-"""
-
-
 @dataclass(frozen=True)
 class Figures:
     start: dt.date
@@ -262,29 +232,30 @@ class Figures:
 
 
 class FigureReader:
-    """Reads the rows behind :class:`Figures` from the records pool (read-only)."""
+    """Reads the rows behind :class:`Figures` through their owners (read-only): call records
+    and the audit log from the records facade, dials from the dialer's outreach store,
+    appointments from the application's port. The console has no SQL of its own."""
 
-    def __init__(self, pool: Any, appointments: AppointmentSource | None = None,
-                 *, timeout: float = 10.0) -> None:
-        self.pool = pool
+    def __init__(self, records: Records, outreach: OutreachStore,
+                 appointments: AppointmentSource | None = None) -> None:
+        self.records = records
+        self.outreach = outreach
         self.appointments = appointments
-        self.timeout = timeout
-
-    async def _rows(self, sql: str, *args: Any) -> list[Any]:
-        return list(await self.pool.fetch(sql, *args, timeout=self.timeout))
 
     async def read(self, start: dt.date, now: dt.datetime, latency: Latency) -> Figures:
         since = dt.datetime.combine(week_of(start), dt.time(), dt.UTC)
-        calls = await self._rows(_CALLS_BY_WEEK, since, now, sorted(TRANSFERS))
-        callbacks = await self._rows(_AUDIT_BY_WEEK, since, now, CALLBACK_ACTION)
-        flows = await self._rows(_WORKFLOWS, since, now)
-        dials = await self._rows(_REMINDER_DIALS, since, now, REMINDER_PURPOSE)
-        answered = await self._rows(_REMINDER_CALLS, since, now, REMINDER_PURPOSE)
+        records, outreach = self.records, self.outreach
+        calls = await records.calls_by_week(since, now, sorted(TRANSFERS))
+        callbacks = await records.actions_by_week(CALLBACK_ACTION, since, now)
+        flows = await records.outcomes_by_workflow(since, now)
+        dials = await outreach.dial_outcomes_by_week(REMINDER_PURPOSE, since, now)
+        answered = await records.outbound_outcomes_by_week(
+            since, now, await outreach.patients_dialled_for(REMINDER_PURPOSE))
         no_show: list[NoShowWeek] = []
         if self.appointments is not None:
             facts = await self.appointments.upcoming(since, now - since)
-            reminded = {r["appointment_id"] for r in await self._rows(
-                _REMINDED, since - dt.timedelta(days=60), now, REMINDER_PURPOSE)}
+            reminded = await outreach.reminded_appointments(
+                REMINDER_PURPOSE, since - dt.timedelta(days=60), now)
             no_show = no_show_by_week(facts, reminded, since.date(), now)
         return Figures(
             start=since.date(), end=now, no_show=no_show,

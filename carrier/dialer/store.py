@@ -357,3 +357,30 @@ class OutreachStore:
         for r in await self.pool.fetch(_REFUSED_SQL):
             refused.setdefault(r["campaign"], {})[r["rule"]] = r["n"]
         return [CampaignStatus(**dict(r), refused=refused.get(r["campaign"], {})) for r in rows]
+
+    # ---- read-only counts (the console's figures) -------------------------------------
+
+    async def reminded_appointments(self, purpose: str, since: dt.datetime,
+                                    until: dt.datetime) -> set[str]:
+        """Appointments with an allowed dial for ``purpose`` in the range."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT o.appointment_id FROM dialer_attempts a"
+            " JOIN dialer_outreach o ON o.id = a.outreach_id"
+            " WHERE a.allowed AND o.purpose = $3 AND a.at >= $1 AND a.at < $2",
+            since, until, purpose)
+        return {r["appointment_id"] for r in rows}
+
+    async def dial_outcomes_by_week(self, purpose: str, since: dt.datetime,
+                                    until: dt.datetime) -> list[asyncpg.Record]:
+        """``(week, outcome, n)`` rows of the allowed dials for ``purpose``."""
+        return list(await self.pool.fetch(
+            "SELECT date_trunc('week', a.at AT TIME ZONE 'UTC')::date AS week, a.outcome,"
+            " count(*) AS n FROM dialer_attempts a JOIN dialer_outreach o"
+            " ON o.id = a.outreach_id WHERE a.allowed AND o.purpose = $3 AND a.at >= $1"
+            " AND a.at < $2 AND a.outcome IS NOT NULL GROUP BY 1, 2", since, until, purpose))
+
+    async def patients_dialled_for(self, purpose: str) -> list[str]:
+        """Every patient with outreach for ``purpose`` (ids, no PHI)."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT patient_id FROM dialer_outreach WHERE purpose = $1", purpose)
+        return [r["patient_id"] for r in rows]

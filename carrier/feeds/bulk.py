@@ -19,6 +19,7 @@ import asyncpg
 
 from carrier.feeds.store import Applied, FeedItem, FeedRejected, FeedStore
 from carrier.plugin import ScheduleChange
+from carrier.records.patients import PatientFields
 
 
 async def _claim(conn: asyncpg.Connection, items: Sequence[FeedItem], now: dt.datetime
@@ -39,9 +40,9 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
     rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
                             " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
     known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
-    new_rows: list[tuple[Any, ...]] = []
+    new_rows: list[tuple[UUID, PatientFields]] = []
     links: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
+    updates: list[tuple[UUID, PatientFields]] = []
     ids, created = [], []
     for item, b in zip(items, bidx, strict=True):
         p = item.patient
@@ -51,30 +52,20 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
                 raise FeedRejected(item.fields[0] if not p.name else item.fields[1],
                                    "name and phone required for a new patient")
             pid = known[b] = uuid4()
-            new_rows.append((*store.records.encrypt_patient(pid, p.name, p.phone, p.dob, None),
-                             now, p.state))
+            new_rows.append((pid, PatientFields(p.name, p.phone, p.dob, p.state)))
             links.append((b, p.authority, keys.encrypt(p.mrn, "feed_patients", "ref_ct",
                                                        b.hex()), pid, now))
             created.append(True)
         else:
             created.append(False)
             if p.name and p.phone:
-                updates.append((pid, keys.encrypt(p.name, "patients", "name_ct", pid),
-                                keys.encrypt(p.phone, "patients", "phone_ct", pid),
-                                keys.phone_index(p.phone),
-                                None if p.dob is None else keys.encrypt(
-                                    p.dob.isoformat(), "patients", "dob_ct", pid), p.state))
+                updates.append((pid, PatientFields(p.name, p.phone, p.dob, p.state)))
         ids.append(pid)
-    await conn.executemany(
-        "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
-        " key_version, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        new_rows)
+    await store.records.create_patients_on(conn, new_rows, now)
     await conn.executemany(
         "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at)"
         " VALUES ($1, $2, $3, $4, $5)", links)
-    await conn.executemany(
-        "UPDATE patients SET name_ct = $2, phone_ct = $3, phone_bidx = $4,"
-        " dob_ct = COALESCE($5, dob_ct), state = COALESCE($6, state) WHERE id = $1", updates)
+    await store.records.update_patients_on(conn, updates)
     return ids, created
 
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from carrier.plugin import PrescriptionChange, ScheduleChange, ScheduleChangeKind, ScheduleFeed
 from carrier.records.crypto import blind_index
+from carrier.records.patients import PatientFields
 from carrier.records.store import Channel, ConsentKind, Records
 
 ACTOR = "feed"
@@ -180,11 +180,8 @@ class FeedStore:
         if not p.phone:
             raise FeedRejected(item.fields[1], "phone number required for a new patient")
         pid = uuid4()
-        row = self.records.encrypt_patient(pid, p.name, p.phone, p.dob, None)
-        await conn.execute(
-            "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
-            " key_version, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            *row, now, p.state)
+        await self.records.create_patients_on(
+            conn, [(pid, PatientFields(p.name, p.phone, p.dob, p.state))], now)
         keys = self.records.keys
         await conn.execute(
             "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at)"
@@ -194,26 +191,8 @@ class FeedStore:
 
     async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn) -> None:
         """Re-encrypt the fields the message carries; the others stay as they are."""
-        k = self.records.keys
-        sets: list[str] = []
-        args: list[Any] = [pid]
-
-        def put(column: str, value: Any) -> None:
-            args.append(value)
-            sets.append(f"{column} = ${len(args)}")
-
-        if p.name:
-            put("name_ct", k.encrypt(p.name, "patients", "name_ct", pid))
-        if p.phone:
-            put("phone_ct", k.encrypt(p.phone, "patients", "phone_ct", pid))
-            put("phone_bidx", k.phone_index(p.phone))
-        if p.dob:
-            put("dob_ct", k.encrypt(p.dob.isoformat(), "patients", "dob_ct", pid))
-        if p.state:
-            put("state", p.state)
-        if sets:
-            await conn.execute(f"UPDATE patients SET {', '.join(sets)} WHERE id = $1",  # noqa: S608 - column names are ours
-                               *args)
+        await self.records.update_patients_on(
+            conn, [(pid, PatientFields(p.name, p.phone, p.dob, p.state))])
 
     async def audit(self, item: FeedItem, applied: Applied, now: dt.datetime, *,
                      queued: bool = False) -> None:

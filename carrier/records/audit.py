@@ -90,6 +90,14 @@ class AuditLog:
             raise RecordsUnavailable(f"records database unreachable ({exc.__class__.__name__})"
                                      ) from exc
 
+    async def actions_by_week(self, action: str, since: datetime, until: datetime
+                              ) -> list[Any]:
+        """``(week, n)`` rows: audit entries of ``action`` per UTC week (read-only)."""
+        return list(await self.pool.fetch(
+            "SELECT date_trunc('week', at AT TIME ZONE 'UTC')::date AS week, count(*) AS n"
+            " FROM audit_log WHERE action = $3 AND at >= $1 AND at < $2 GROUP BY 1",
+            since, until, action, timeout=self.read_timeout))
+
     async def audit(
         self,
         actor: str,

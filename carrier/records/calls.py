@@ -194,3 +194,31 @@ class CallStore(AuditLog):
             "SELECT kind, answers_ct FROM call_answers WHERE call_id = $1 ORDER BY id", call_id)
         return [(r["kind"], self.keys.decrypt_str(bytes(r["answers_ct"]), "call_answers",
                                                   r["kind"], call_id)) for r in rows]
+
+    # ---- read-only weekly counts (the console's figures; no PHI, nothing decrypted) ----
+
+    async def calls_by_week(self, since: datetime, until: datetime,
+                            transfer_outcomes: Sequence[str]) -> list[Any]:
+        """``(week, n, transfers)`` rows: calls started per UTC week, and how many of
+        them ended with one of ``transfer_outcomes``."""
+        return list(await self.pool.fetch(
+            "SELECT date_trunc('week', started_at AT TIME ZONE 'UTC')::date AS week,"
+            " count(*) AS n, count(*) FILTER (WHERE outcome = ANY($3::text[])) AS transfers"
+            " FROM call_records WHERE started_at >= $1 AND started_at < $2 GROUP BY 1",
+            since, until, list(transfer_outcomes), timeout=self.read_timeout))
+
+    async def outcomes_by_workflow(self, since: datetime, until: datetime) -> list[Any]:
+        """``(workflow, outcome, n)`` rows of the calls started in the range."""
+        return list(await self.pool.fetch(
+            "SELECT workflow, outcome, count(*) AS n FROM call_records"
+            " WHERE started_at >= $1 AND started_at < $2 GROUP BY 1, 2",
+            since, until, timeout=self.read_timeout))
+
+    async def outbound_outcomes_by_week(self, since: datetime, until: datetime,
+                                        patient_ids: Sequence[str]) -> list[Any]:
+        """``(week, outcome, n)`` rows of the outbound calls to ``patient_ids``."""
+        return list(await self.pool.fetch(
+            "SELECT date_trunc('week', started_at AT TIME ZONE 'UTC')::date AS week, outcome,"
+            " count(*) AS n FROM call_records WHERE direction = 'outbound'"
+            " AND started_at >= $1 AND started_at < $2 AND patient_id = ANY($3::text[])"
+            " GROUP BY 1, 2", since, until, list(patient_ids), timeout=self.read_timeout))

@@ -7,18 +7,24 @@
 * ``set_patient_address`` / ``patient_address``: the state (two letters) and IANA time zone
   the dialer's calling rules need; neither is a Safe Harbor identifier, stored in clear.
 * ``patient_exists``: whether an id is known (loaders that must not add twice).
+* ``create_patients_on`` / ``update_patients_on``: the same rows written on a connection
+  the caller holds in its transaction (the schedule feeds upsert a message's patient and
+  its appointment atomically): the feeds never write ``patients`` with SQL of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from carrier.records.audit import AuditLog, now_or
 from carrier.records.crypto import UnknownKeyVersion, normalize_e164
+
+if TYPE_CHECKING:
+    import asyncpg
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,28 @@ class PatientAddress:
 
     state: str | None  # two upper-case letters, e.g. "CA"
     time_zone: str | None  # IANA name, e.g. "America/Los_Angeles"
+
+
+@dataclass(frozen=True)
+class PatientFields:
+    """A patient's fields as a feed brings them; None: not given (a stored value stays)."""
+
+    name: str | None = None
+    phone: str | None = None  # E.164
+    dob: date | None = None
+    state: str | None = None
+
+    def __repr__(self) -> str:  # never print PHI by accident
+        return "PatientFields(...)"
+
+
+_INSERT_ON = (
+    "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
+    " key_version, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+_UPDATE_ON = (
+    "UPDATE patients SET name_ct = COALESCE($2, name_ct), phone_ct = COALESCE($3, phone_ct),"
+    " phone_bidx = COALESCE($4, phone_bidx), dob_ct = COALESCE($5, dob_ct),"
+    " state = COALESCE($6, state) WHERE id = $1")
 
 
 class Patients(AuditLog):
@@ -86,6 +114,39 @@ class Patients(AuditLog):
         )
         await self.audit(actor, "patient.create", ("patient", pid), reason, at=at)
         return pid
+
+    async def create_patients_on(self, conn: asyncpg.Connection,
+                                 new: Sequence[tuple[UUID, PatientFields]], at: datetime
+                                 ) -> None:
+        """Add patients on the caller's connection (its transaction); each needs a name and
+        a phone. Not audited here: the caller audits what its transaction meant."""
+        rows = []
+        for pid, f in new:
+            if not f.name or not f.phone:
+                raise ValueError("a new patient needs a name and a phone")
+            rows.append((*self.encrypt_patient(pid, f.name, f.phone, f.dob, None), at, f.state))
+        if rows:
+            await conn.executemany(_INSERT_ON, rows)
+
+    async def update_patients_on(self, conn: asyncpg.Connection,
+                                 changes: Sequence[tuple[UUID, PatientFields]]) -> None:
+        """Re-encrypt the fields each change gives, on the caller's connection; the fields
+        it does not give stay as stored."""
+        k = self.keys
+        rows = []
+        for pid, f in changes:
+            if f == PatientFields():
+                continue
+            rows.append((
+                pid,
+                None if not f.name else k.encrypt(f.name, "patients", "name_ct", pid),
+                None if not f.phone else k.encrypt(f.phone, "patients", "phone_ct", pid),
+                None if not f.phone else k.phone_index(f.phone),
+                None if f.dob is None else k.encrypt(f.dob.isoformat(), "patients", "dob_ct", pid),
+                f.state or None,
+            ))
+        if rows:
+            await conn.executemany(_UPDATE_ON, rows)
 
     async def set_patient_address(
         self, patient_id: UUID, address: PatientAddress, *, actor: str, reason: str

@@ -129,13 +129,18 @@ async def _serve(service: SmsService, app: Application, inbox: asyncio.Queue[Inb
 async def _consume(service: SmsService, inbox: asyncio.Queue[InboundText],
                    stop: asyncio.Event) -> None:
     stopping = asyncio.ensure_future(stop.wait())
+    getting: asyncio.Future[InboundText] | None = None
     try:
         while not stop.is_set():
             getting = asyncio.ensure_future(inbox.get())
             await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not getting.done():
-                getting.cancel()
                 break
             await service.on_inbound(getting.result())
     finally:
-        stopping.cancel()
+        # Both waits are ours: cancelled (also when we are), so no orphaned get() takes
+        # a text from the inbox after the consumer is gone.
+        for waiting in (stopping, getting):
+            if waiting is not None:
+                waiting.cancel()
+        await asyncio.gather(stopping, *([getting] if getting else []), return_exceptions=True)

@@ -25,8 +25,9 @@ import numpy.typing as npt
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-RATE = 16000
-FRAME = 320  # 20 ms at 16 kHz
+from media.framing import FRAME_SAMPLES as FRAME  # 20 ms at 16 kHz
+from media.framing import RATE, FrameCutter
+
 PLAY_AHEAD = 2
 TIME_BASE = fractions.Fraction(1, RATE)
 
@@ -92,7 +93,7 @@ class RtcMedia:
         track = self.incoming
         if track is None:
             return
-        pending = np.zeros(0, dtype=np.int16)
+        cutter = FrameCutter(FRAME)  # the one 20 ms framing (media.framing)
         while not self.closed.is_set():
             try:
                 frame = await track.recv()
@@ -101,11 +102,9 @@ class RtcMedia:
             if not isinstance(frame, av.AudioFrame):
                 continue  # an audio track yields audio frames; anything else is skipped
             for out in self._resampler.resample(frame):
-                pending = np.concatenate([pending, out.to_ndarray().reshape(-1)])
-            while len(pending) >= FRAME:
-                self.frames_in += 1
-                yield pending[:FRAME].astype(np.int16)
-                pending = pending[FRAME:]
+                for whole in cutter.push(out.to_ndarray().reshape(-1)):
+                    self.frames_in += 1
+                    yield whole
 
     async def play(self, frames: Iterable[Frame] | AsyncIterable[Frame]) -> bool:
         generation = self._generation

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.demo.phone import ScriptedPatient
+from demo.phone import ScriptedPatient
 
 
 class _Tts:

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 import agent as agent_package
-from agent.demo import ScriptedPatient
 from agent.handler import AgentRuntime, VoiceCallHandler
 from carrier.call import LENGTH_LIMIT_REASON, Call, CallerInfo, Direction
 from carrier.plugin import AmdResult, CallContext, OutcomeKind
 from carrier.records.store import Channel, Records
+from demo import ScriptedPatient
 from media.session import MediaSession
 from tests.agent.conftest import TraceKeeper
 

@@ -21,6 +21,7 @@ from carrier.console.figures import (
     week_of,
     weeks,
 )
+from carrier.dialer.store import OutreachStore
 from carrier.plugin import AppointmentFact, AppointmentState
 
 UTC = dt.UTC
@@ -174,7 +175,7 @@ async def _seed(records) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.postgres
 async def test_the_reader_on_a_real_database(records) -> None:  # type: ignore[no-untyped-def]
     await _seed(records)
-    reader = FigureReader(records.pool, CalendarAppointments(records.pool))
+    reader = FigureReader(records, OutreachStore(records.pool), CalendarAppointments(records.pool))
     f = await reader.read(MON, NOW, Latency(0, None, None))
     w1, w2, w3 = f.no_show
     assert (w1.not_reminded, w1.not_reminded_missed, w1.reminded) == (2, 1, 0)

@@ -22,12 +22,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from agent.demo.call import DEMO_SCRIPT
-from agent.demo.phone import PatientPhone
 from agent.speech import TextToSpeech
 from agent.speech.cache import PromptCache
 from agent.speech.models import piper_voice_paths
 from carrier.records.store import Channel, ConsentKind, Records
+from demo.call import DEMO_SCRIPT
+from demo.phone import PatientPhone
 from tests.conftest import TEST_KEK
 from tests.dialer.test_integration_records import add_appointment
 

@@ -21,7 +21,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from agent.demo.phone import PatientPhone
 from agent.scheduling.feed_apply import FeedCalendar
 from agent.speech import TextToSpeech
 from agent.speech.cache import PromptCache
@@ -29,6 +28,7 @@ from agent.speech.models import piper_voice_paths
 from carrier.feeds.mllp import Hl7Listener
 from carrier.feeds.store import FeedStore
 from carrier.records.store import Records
+from demo.phone import PatientPhone
 from tests.conftest import TEST_KEK
 from tests.dialer.test_campaign_run_e2e import REPO, command_env, midday_zone
 from tests.feeds.conftest import TZ, ack_fields, mllp_send

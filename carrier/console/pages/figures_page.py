@@ -21,6 +21,7 @@ from carrier.console.figures import (
 )
 from carrier.console.pages.common import console, guard, page, records_of
 from carrier.console.roles import Operator
+from carrier.dialer.store import OutreachStore
 
 router = APIRouter(include_in_schema=False)
 PATH = "/figures"
@@ -70,7 +71,8 @@ async def figures_page(request: Request, op: Annotated[Operator, Depends(guard(P
     except ValueError:
         weeks = 12
     now = ctx.now()
-    reader = FigureReader(records_of(request).pool, ctx.appointments)
+    records = records_of(request)
+    reader = FigureReader(records, OutreachStore(records.pool), ctx.appointments)
     figures = await reader.read(now.date() - dt.timedelta(weeks=weeks - 1), now,
                                 reply_latency(metrics.REGISTRY.collect()))
     return page(request, "figures.html", op, title="The clinic's figures", weeks=weeks,

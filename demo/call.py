@@ -15,11 +15,11 @@ import time
 import uuid
 from typing import Any
 
-from agent.demo.phone import PatientPhone
 from agent.handler import patient_uuid
 from carrier.call import Call, Clearance, DialFailure, DialRequest
 from carrier.dialer.wiring import gate_from_settings, gate_once
 from carrier.plugin import CallOutcome
+from demo.phone import PatientPhone
 from stir_shaken.aio import verify_fetching
 
 # The patient first asks who is calling (or what the call is about): before identity the
