@@ -79,6 +79,7 @@ async def serve_gateway(port: int = 0) -> None:
     from carrier.sip.endpoint import EndpointConfig  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING)
+    gc_pause = GcPauses()
     active: dict[int, Any] = {}
     finished = dict.fromkeys(COUNTERS, 0)
     calls_done = 0
@@ -145,6 +146,8 @@ async def serve_gateway(port: int = 0) -> None:
                         "inbound": gw.stats.inbound,
                         "cpu": time.process_time(),
                         "wait": runqueue_wait(),
+                        **gc_pause.take(),
+                        **pacer_lateness(loop),
                         "t": time.monotonic(),
                         **totals,
                     }
@@ -153,6 +156,44 @@ async def serve_gateway(port: int = 0) -> None:
             )
     finally:
         await gw.close()
+
+
+class GcPauses:
+    """The longest garbage collection of each generation since the last ``take`` (CPU ms:
+    a collection holds the loop, so a long one makes every session's tick late)."""
+
+    def __init__(self) -> None:
+        import gc  # noqa: PLC0415
+
+        self._started = 0.0
+        self._max = [0.0, 0.0, 0.0]
+        self._count = [0, 0, 0]
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+            return
+        gen = info["generation"]
+        self._count[gen] += 1
+        self._max[gen] = max(self._max[gen], (time.process_time() - self._started) * 1000)
+
+    def take(self) -> dict[str, Any]:
+        out = {"gc_max_ms": list(self._max), "gc_count": list(self._count)}
+        self._max = [0.0, 0.0, 0.0]
+        return out
+
+
+def pacer_lateness(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+    """Session-ticks by how late their packets left (``media.transport.LATENESS_BOUNDS``)."""
+    from media.transport import LATENESS_BOUNDS, Pacer  # noqa: PLC0415
+
+    pacer = Pacer.of(loop)
+    if pacer is None:
+        return {"lateness": [0] * (len(LATENESS_BOUNDS) + 1), "max_lateness": 0.0}
+    out = {"lateness": list(pacer.lateness), "max_lateness": pacer.max_lateness}
+    pacer.max_lateness = 0.0  # the next snap reports the worst since this one
+    return out
 
 
 def runqueue_wait() -> float:
@@ -179,8 +220,15 @@ class GatewayProcess:
 
     def __init__(self, nice: int = 0, port: int = 0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "--gateway-nice", str(nice),
-             "--serve-port", str(port)],
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                "--gateway-nice",
+                str(nice),
+                "--serve-port",
+                str(port),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -232,7 +280,15 @@ class GatewayPool:
 
     def snap(self) -> dict[str, Any]:
         snaps = [g.snap() for g in self.gateways]
-        total: dict[str, Any] = {k: sum(s[k] for s in snaps) for k in snaps[0]}
+        total: dict[str, Any] = {
+            k: sum(s[k] for s in snaps) for k in snaps[0] if not isinstance(snaps[0][k], list)
+        }
+        for k in ("lateness", "gc_count"):  # histograms: summed bucket by bucket
+            total[k] = [sum(col) for col in zip(*(s[k] for s in snaps), strict=True)]
+        total["gc_max_ms"] = [
+            max(col) for col in zip(*(s["gc_max_ms"] for s in snaps), strict=True)
+        ]
+        total["max_lateness"] = max(s["max_lateness"] for s in snaps)
         total["t"] = sum(s["t"] for s in snaps) / len(snaps)
         total["cpus"] = [s["cpu"] for s in snaps]
         total["kamailio"] = self.kamailio.cpu() if self.kamailio else 0.0
@@ -419,6 +475,8 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
     sipp_core = (sipp_cpu1 - sipp_cpu0) / d["t"]
     failed = int(counts["failed"]) + (calls - int(counts["ok"]) if code != 0 else 0)
     ok = up == calls and failed == 0 and late + lost + concealed < 0.001 and core_max < 0.95
+    hist = [a - b for a, b in zip(after["lateness"], before["lateness"], strict=True)]
+    out_late = sum(hist[3:]) / max(1, sum(hist))  # packets out more than 10 ms late
     return {
         "calls": calls,
         "up": up,
@@ -429,6 +487,9 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
         "all": core + d["kamailio"] / d["t"] + sipp_core,
         "us_per_call": d["cpu"] / max(1, after["active"]) / d["t"] * 1e6,
         "late": late,
+        "out_late": out_late,
+        "out_max_ms": after["max_lateness"] * 1000,
+        "gc_max_ms": max(after["gc_max_ms"]),
         "lost": lost,
         "concealed": concealed,
         "rx_pps": d["packets_received"] / d["t"],
@@ -532,11 +593,17 @@ def main() -> int:
     print(
         f"gateways: {args.workers} process(es), each one asyncio loop (one core at most); "
         "the handler echoes audio"
-        + ("; Kamailio dispatches calls round robin (deploy/kamailio/kamailio.cfg), RTP "
-           "goes to the gateways directly" if args.workers > 1 else "")
+        + (
+            "; Kamailio dispatches calls round robin (deploy/kamailio/kamailio.cfg), RTP "
+            "goes to the gateways directly"
+            if args.workers > 1
+            else ""
+        )
     )
-    print("load generator: SIPp on the same machine, not pinned, sharing its cores; its CPU "
-          "and Kamailio's are counted in all %")
+    print(
+        "load generator: SIPp on the same machine, not pinned, sharing its cores; its CPU "
+        "and Kamailio's are counted in all %"
+    )
     best = 0
     best_row: dict[str, Any] | None = None
     misses = 0
@@ -546,7 +613,11 @@ def main() -> int:
     print(
         "columns: core % = CPU of the gateway processes together / wall (max: the busiest "
         "one); kam % = Kamailio's CPU; all % = gateways + Kamailio + SIPp; wait % = time "
-        "the loops were runnable but waiting for a CPU (others' load); sipp % = SIPp's "
+        "the loops were runnable but waiting for a CPU (others' load); late % = send ticks "
+        "that started over 10 ms after their deadline (or were skipped); out>10 % = "
+        "session-ticks whose packets were all out only over 10 ms after their deadline "
+        "(measured after the tick's work); max ms = the worst of those; gc ms = longest "
+        "garbage collection (CPU); sipp % = SIPp's "
         "CPU; box % = all CPUs busy; setup ms = worst 1 s mean INVITE->200 at SIPp; "
         "drops = SIP datagrams the kernel dropped at the port SIPp sends to"
     )
@@ -557,7 +628,7 @@ def main() -> int:
         )
         print(
             f"{'calls':>6} {'up':>5} {'core %':>7} {'max %':>6} {'kam %':>5} {'all %':>6} "
-            f"{'us/call/s':>10} {'late %':>7} "
+            f"{'us/call/s':>10} {'late %':>7} {'out>10 %':>8} {'max ms':>6} {'gc ms':>5} "
             f"{'lost %':>7} {'conceal %':>9} {'rx pkt/s':>9} {'failed':>6} {'wait %':>6} "
             f"{'sipp %':>6} {'box %':>5}  verdict  load"
         )
@@ -566,7 +637,8 @@ def main() -> int:
             print(
                 f"{r['calls']:>6} {r['up']:>5} {r['core'] * 100:>7.1f} "
                 f"{r['core_max'] * 100:>6.1f} {r['kamailio'] * 100:>5.1f} {r['all'] * 100:>6.1f} "
-                f"{r['us_per_call']:>10.0f} {r['late'] * 100:>7.3f} {r['lost'] * 100:>7.3f} "
+                f"{r['us_per_call']:>10.0f} {r['late'] * 100:>7.3f} {r['out_late'] * 100:>8.3f} "
+                f"{r['out_max_ms']:>6.1f} {r['gc_max_ms']:>5.1f} {r['lost'] * 100:>7.3f} "
                 f"{r['concealed'] * 100:>9.3f} {r['rx_pps']:>9.0f} {r['failed']:>6} "
                 f"{r['wait'] * 100:>6.1f} {r['sipp_core'] * 100:>6.1f} {r['machine'] * 100:>5.0f}  "
                 f"{'ok' if r['ok'] else 'FAIL':<7}  {r['load']}",

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from media.transport import MAX_CATCH_UP, PERIOD, PHASES, Pacer, TickTarget
+from media.transport import LATENESS_BOUNDS, MAX_CATCH_UP, PERIOD, PHASES, Pacer, TickTarget
 
 
 class FakeHandle:
@@ -203,7 +203,6 @@ class Slow(Recorder):
 
 
 def test_lateness_is_measured_when_the_ticks_work_is_done() -> None:
-    from media.transport import LATENESS_BOUNDS
 
     loop, pacer = make()
     targets = [Slow(loop, 0.003) for _ in range(2)]  # two phases, 3 ms of work each
