@@ -37,7 +37,7 @@ from media.rtcp import (
     parse_compound,
     serialize_compound,
 )
-from media.rtp import RtpParseError, pack_rtp, parse_fields
+from media.rtp import RtpParseError, pack_header, pack_rtp, parse_fields
 from media.srtp import SrtpContext, SrtpError
 from media.stats import ReceiverStats
 
@@ -277,6 +277,21 @@ class RtpStream:
         timestamp, marker = self._pending_audio
         self.audio_frames_sent += 1
         return self._packet(self.codec.payload_type, timestamp, payload, marker)
+
+    def audio_header(self, payload_bytes: int) -> bytes | None:
+        """The 12-byte RTP header for the audio frame ``send_plan`` returned, accounted as
+        sent with a payload of ``payload_bytes`` (``media.batch`` writes the payload after
+        it: one buffer for the whole group). None with SRTP: use ``send_audio``."""
+        if self.srtp is not None:
+            return None
+        timestamp, marker = self._pending_audio
+        self.audio_frames_sent += 1
+        header = pack_header(self.codec.payload_type, self._seq, timestamp, self.ssrc, marker)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._sent += 1
+        self._octets += payload_bytes
+        self._sent_since_report = True
+        return header
 
     def _packet(self, pt: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
         data = pack_rtp(pt, self._seq, timestamp, self.ssrc, payload, marker=marker)
