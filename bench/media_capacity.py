@@ -218,7 +218,7 @@ def udp_drops(port: int) -> int:
 class GatewayProcess:
     """The gateway child: one JSON line per ``snap``."""
 
-    def __init__(self, nice: int = 0, port: int = 0) -> None:
+    def __init__(self, nice: int = 0, port: int = 0, cpu: int | None = None) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -228,6 +228,7 @@ class GatewayProcess:
                 str(nice),
                 "--serve-port",
                 str(port),
+                *(["--serve-cpu", str(cpu)] if cpu is not None else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -267,14 +268,25 @@ class GatewayPool:
     ``snap`` sums the processes' counters (``cpu``: their CPU seconds together; ``cores``:
     each one's); ``port`` is where SIPp sends (the one gateway, or Kamailio)."""
 
-    def __init__(self, workers: int, nice: int, workdir: Path) -> None:
+    def __init__(self, workers: int, nice: int, workdir: Path, pin: bool = False) -> None:
         self.kamailio: Kamailio | None = None
+        cpus = sorted(os.sched_getaffinity(0))
+        # --pin: gateway i on CPU i; with one gateway, SIPp on the other CPUs (the gateway
+        # has a core of its own), with several, SIPp and Kamailio go where they fit
+        self.sipp_cpus: list[int] | None = None
+        placed: list[int | None] = [None] * workers
+        if pin:
+            placed = [cpus[i % len(cpus)] for i in range(workers)]
+            if workers == 1 and len(cpus) > 1:
+                self.sipp_cpus = cpus[1:]
         if workers == 1:
-            self.gateways = [GatewayProcess(nice)]
+            self.gateways = [GatewayProcess(nice, 0, placed[0])]
             self.port = self.gateways[0].port
             return
         ports = pick_ports(workers + 1)
-        self.gateways = [GatewayProcess(nice, port) for port in ports[1:]]
+        self.gateways = [
+            GatewayProcess(nice, port, cpu) for port, cpu in zip(ports[1:], placed, strict=True)
+        ]
         self.kamailio = Kamailio(workdir, ports[0], ports[1:])
         self.port = ports[0]
 
@@ -352,8 +364,11 @@ def sipp(
     rate: float,
     hold_ms: int,
     timeout_s: float,
+    cpus: list[int] | None = None,
 ) -> subprocess.Popen[bytes]:
+    pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     args = [
+        *pin,
         "sipp",
         f"127.0.0.1:{gateway_port}",
         "-sf",
@@ -446,6 +461,7 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
             rate=SETUP_RATE,
             hold_ms=hold_ms,
             timeout_s=hold_ms / 1000 + ramp + 60,
+            cpus=gw.sipp_cpus,
         )
         deadline = time.monotonic() + ramp + 30
         snap = gw.snap()
@@ -524,6 +540,7 @@ def rate_step(gw: GatewayPool, rate: float, seconds: float) -> dict[str, Any]:
             rate=rate,
             hold_ms=1000,
             timeout_s=seconds * 3 + 30,
+            cpus=gw.sipp_cpus,
         )
         code = wait_sipp(proc, seconds * 3 + 40)
         wall = time.monotonic() - started
@@ -577,12 +594,21 @@ def main() -> int:
         default=1,
         help="gateway processes; above 1, Kamailio (deploy/kamailio) dispatches to them",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin gateway i to CPU i; with one gateway, SIPp to the other CPUs (the "
+        "gateway's capacity on a core of its own)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-cpu", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         if args.gateway_nice:
             os.nice(args.gateway_nice)
+        if args.serve_cpu is not None:
+            os.sched_setaffinity(0, {args.serve_cpu})
         asyncio.run(serve_gateway(args.serve_port))
         return 0
     if shutil.which("sipp") is None:
@@ -608,8 +634,13 @@ def main() -> int:
     best_row: dict[str, Any] | None = None
     misses = 0
     workdir = Path(tempfile.mkdtemp(prefix="capacity-pool-"))
-    gw = GatewayPool(args.workers, args.gateway_nice, workdir)
+    gw = GatewayPool(args.workers, args.gateway_nice, workdir, args.pin)
     print(f"gateway niceness: {args.gateway_nice}")
+    if args.pin:
+        print(
+            "pinned: gateway i on CPU i"
+            + (f"; SIPp on CPU {gw.sipp_cpus}" if gw.sipp_cpus else "; SIPp unpinned")
+        )
     print(
         "columns: core % = CPU of the gateway processes together / wall (max: the busiest "
         "one); kam % = Kamailio's CPU; all % = gateways + Kamailio + SIPp; wait % = time "
