@@ -63,6 +63,7 @@ COUNTERS = (
     "packets_sent",
     "late_packets",
 )
+RX_BUDGETS = ("10", "20", "40", "60")  # bench/media_receiver.BUDGETS_MS
 SETUP_RATE = 50  # calls per second while a concurrency step ramps up
 SETUP_LIMIT_MS = 500  # a rate is held only if no second's mean INVITE->200 exceeds this
 
@@ -365,6 +366,7 @@ def sipp(
     hold_ms: int,
     timeout_s: float,
     cpus: list[int] | None = None,
+    media_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
     pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     args = [
@@ -382,7 +384,7 @@ def sipp(
         "-mi",
         "127.0.0.1",
         "-mp",
-        str(free_port() & ~1),
+        str(media_port or free_port() & ~1),
         "-m",
         str(calls),
         "-l",
@@ -445,10 +447,69 @@ def wait_sipp(proc: subprocess.Popen[bytes], timeout: float) -> int:
 # --- the two measurements ------------------------------------------------------------------
 
 
-def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]:
+class Receiver:
+    """``bench/media_receiver.py`` on SIPp's media port: late and lost at the far end."""
+
+    def __init__(self, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "media_receiver.py"), "--port", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._line()  # ready: its filter is attached
+
+    def _line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"receiver exited ({self.proc.poll()})")
+        return dict(json.loads(line))
+
+    def snap(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("snap\n")
+        self.proc.stdin.flush()
+        return self._line()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def concurrency_step(
+    gw: GatewayPool, calls: int, hold: float, receiver: bool = False
+) -> dict[str, Any]:
     ramp = calls / SETUP_RATE
     settle = 2.0
     hold_ms = int((ramp + settle + hold + 3.0) * 1000)  # every call spans the window
+    media_port = free_port() & ~1
+    rx = Receiver(media_port) if receiver else None
+    try:
+        return _concurrency_step(gw, calls, hold, ramp, settle, hold_ms, media_port, rx)
+    finally:
+        if rx is not None:
+            rx.close()
+
+
+def _concurrency_step(
+    gw: GatewayPool,
+    calls: int,
+    hold: float,
+    ramp: float,
+    settle: float,
+    hold_ms: int,
+    media_port: int,
+    rx: Receiver | None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:
         workdir = Path(tmp)
         write_pcap(workdir / "capacity.pcap", hold_ms / 1000 + 2, 6000)
@@ -462,6 +523,7 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
             hold_ms=hold_ms,
             timeout_s=hold_ms / 1000 + ramp + 60,
             cpus=gw.sipp_cpus,
+            media_port=media_port,
         )
         deadline = time.monotonic() + ramp + 30
         snap = gw.snap()
@@ -471,9 +533,11 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
         up = snap["active"]
         time.sleep(settle)
         before = gw.snap()
+        heard0 = rx.snap() if rx is not None else None  # starts the receiver's window
         sipp_cpu0, busy0 = process_cpu(proc.pid), machine_busy()
         time.sleep(hold)
         after = gw.snap()
+        heard = rx.snap() if rx is not None else None
         sipp_cpu1, busy1 = process_cpu(proc.pid), machine_busy()
         uptime_load = load()
         code = wait_sipp(proc, hold_ms / 1000 + ramp + 60)
@@ -493,7 +557,15 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
     ok = up == calls and failed == 0 and late + lost + concealed < 0.001 and core_max < 0.95
     hist = [a - b for a, b in zip(after["lateness"], before["lateness"], strict=True)]
     out_late = sum(hist[3:]) / max(1, sum(hist))  # packets out more than 10 ms late
+    far: dict[str, float] = {}
+    if heard is not None and heard0 is not None:
+        got = max(1, heard["received"] + heard["lost"])
+        far = {f"rx_late{k}": n / got for k, n in heard["late"].items()}
+        far["rx_lost"] = heard["lost"] / got
+        far["rx_streams"] = heard["streams"]
+        far["rx_core"] = (heard["cpu"] - heard0["cpu"]) / d["t"]
     return {
+        **far,
         "calls": calls,
         "up": up,
         "held": min(before["active"], after["active"]),
@@ -501,7 +573,7 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
         "core_max": core_max,
         "kamailio": d["kamailio"] / d["t"],
         "all": core + d["kamailio"] / d["t"] + sipp_core,
-        "us_per_call": d["cpu"] / max(1, after["active"]) / d["t"] * 1e6,
+        "us_per_call": d["cpu"] / max(1, (before["active"] + after["active"]) / 2) / d["t"] * 1e6,
         "late": late,
         "out_late": out_late,
         "out_max_ms": after["max_lateness"] * 1000,
@@ -600,6 +672,12 @@ def main() -> int:
         help="pin gateway i to CPU i; with one gateway, SIPp to the other CPUs (the "
         "gateway's capacity on a core of its own)",
     )
+    parser.add_argument(
+        "--receiver",
+        action="store_true",
+        help="also measure at the far end (bench/media_receiver.py: a packet socket on lo "
+        "with kernel timestamps; needs root): RTP late beyond 10/20/40/60 ms buffers, lost",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-cpu", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-port", type=int, default=0, help=argparse.SUPPRESS)
@@ -664,7 +742,7 @@ def main() -> int:
             f"{'sipp %':>6} {'box %':>5}  verdict  load"
         )
         for calls in [int(c) for c in args.calls.split(",") if c]:
-            r = concurrency_step(gw, calls, args.hold)
+            r = concurrency_step(gw, calls, args.hold, args.receiver)
             print(
                 f"{r['calls']:>6} {r['up']:>5} {r['core'] * 100:>7.1f} "
                 f"{r['core_max'] * 100:>6.1f} {r['kamailio'] * 100:>5.1f} {r['all'] * 100:>6.1f} "
@@ -675,6 +753,14 @@ def main() -> int:
                 f"{'ok' if r['ok'] else 'FAIL':<7}  {r['load']}",
                 flush=True,
             )
+            if "rx_lost" in r:
+                print(
+                    "       at SIPp (the far end, kernel arrival times, "
+                    f"{r['rx_streams']} streams): late beyond a fixed jitter buffer of "
+                    + ", ".join(f"{k} ms {r['rx_late' + k] * 100:.3f}%" for k in RX_BUDGETS)
+                    + f"; lost {r['rx_lost'] * 100:.3f}%; receiver CPU "
+                    f"{r['rx_core'] * 100:.1f}%"
+                )
             for line in r["errors"]:
                 print(f"       sipp: {line}")
             if r["ok"]:

@@ -85,7 +85,9 @@ def run(calls: int, ticks: int, echo: bool) -> float:
     packets = []
     for i in range(ticks):
         sender.audio.append(tone[i % 50])
-        packets.append(sender.tick_send())
+        packet = sender.tick_send()
+        assert packet is not None
+        packets.append(packet)
     pacer = Pacer(clock)  # type: ignore[arg-type]
     for s in sessions:
         pacer.add(s)
