@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/media_capacity.py [--calls 50,100,200,300,400,500]
         [--hold 20] [--cps 25,50,100,150,200,300] [--cps-seconds 5] [--workers 1]
+        [--pin] [--receiver] [--gateway-nice -10]
 
 The gateway (``carrier.gateway.Gateway``: our SIP stack and ``MediaSession``) runs in its
 own process, started by this script, so its CPU time is counted apart from SIPp's. Its
@@ -18,6 +19,13 @@ encode, paced send, RTCP).
 2. Set-up rate: SIPp (``bench/sipp/capacity_cps.xml``) places 1 s calls at each ``-r``
    rate for ``--cps-seconds``; the answer is the highest rate with no failed call that
    SIPp actually reached.
+
+Lateness is shown three ways: ``late %`` (send ticks that *started* over 10 ms after
+their deadline, the verdict's figure), ``out>10 %`` (the pacer's histogram: the tick's
+packets were all out only over 10 ms after the deadline) and, with ``--receiver`` (root),
+at the far end (kernel arrival times at SIPp's media port against fixed 10/20/40/60 ms
+jitter buffers, ``bench/media_receiver.py``). ``--pin`` gives one gateway a core of its
+own (SIPp on the other); use it on a quiet machine only.
 
 ``--workers N`` (N > 1) starts N gateway processes and Debian's Kamailio in front of them
 with the shipped ``deploy/kamailio/kamailio.cfg`` (``bench/_kamailio.py``): the whole
