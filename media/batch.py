@@ -64,13 +64,12 @@ def _downsample_index(
     """16 kHz frames -> G.711 table indices (sessions, 160), filter memories updated."""
     count = len(downs)
     x = np.empty((count, DOWN_HIST + WIDE), dtype=np.float32)
-    x[:, DOWN_HIST:] = frames  # one copy of every frame (a list of arrays)
-    for row, down in enumerate(downs):
-        x[row, :DOWN_HIST] = down.history
+    # whole-matrix copies from lists of arrays, one per side (not a row view each)
+    x[:, DOWN_HIST:] = frames
+    x[:, :DOWN_HIST] = [down.history for down in downs]
     y = x @ DOWN_MATRIX
-    tails = x[:, WIDE:]
-    for row, down in enumerate(downs):
-        down.history[:] = tails[row]
+    for down, tail in zip(downs, x[:, WIDE:], strict=True):
+        down.history[:] = tail
     # round, saturate and index the encode table in one pass (see G711Codec.encode_float)
     np.add(y, 32768.5, out=y)
     np.minimum(y, 65535.0, out=y)
@@ -129,12 +128,10 @@ def decode_upsample_many(
     else:
         for row, codec in enumerate(codecs):
             x[row, UP_HIST:] = codec.decode_table_f32[codes[row]]
-    for row, up in enumerate(ups):
-        x[row, :UP_HIST] = up.history
+    x[:, :UP_HIST] = [up.history for up in ups]
     y = x @ UP_MATRIX
-    tails = x[:, NARROW:]
-    for row, up in enumerate(ups):
-        up.history[:] = tails[row]
+    for up, tail in zip(ups, x[:, NARROW:], strict=True):
+        up.history[:] = tail
     return to_int16(y)
 
 
