@@ -12,11 +12,11 @@ import random
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 import numpy.typing as npt
 
+from media.direction import Direction
 from media.dtmf import DtmfEvent, DtmfGap, DtmfParseError, DtmfReceiver, DtmfSender, tone_frames
 from media.framing import FRAME_SAMPLES, WIRE_SAMPLES
 from media.g711 import G711Codec
@@ -50,23 +50,6 @@ CLOCK_RATE = 8000
 PTIME_MS = 20
 RTCP_INTERVAL = 5.0
 COMFORT_NOISE_PT = 13
-
-
-class Direction(Enum):
-    """SDP direction attribute (RFC 3264 section 5.1), from our side."""
-
-    SENDRECV = "sendrecv"
-    SENDONLY = "sendonly"
-    RECVONLY = "recvonly"
-    INACTIVE = "inactive"
-
-    @property
-    def sends(self) -> bool:
-        return self in (Direction.SENDRECV, Direction.SENDONLY)
-
-    @property
-    def receives(self) -> bool:
-        return self in (Direction.SENDRECV, Direction.RECVONLY)
 
 
 @dataclass(frozen=True, slots=True)
