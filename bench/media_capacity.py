@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/media_capacity.py [--calls 50,100,200,300,400,500]
         [--hold 20] [--cps 25,50,100,150,200,300] [--cps-seconds 5] [--workers 1]
+        [--pin] [--receiver] [--gateway-nice -10]
 
 The gateway (``carrier.gateway.Gateway``: our SIP stack and ``MediaSession``) runs in its
 own process, started by this script, so its CPU time is counted apart from SIPp's. Its
@@ -18,6 +19,13 @@ encode, paced send, RTCP).
 2. Set-up rate: SIPp (``bench/sipp/capacity_cps.xml``) places 1 s calls at each ``-r``
    rate for ``--cps-seconds``; the answer is the highest rate with no failed call that
    SIPp actually reached.
+
+Lateness is shown three ways: ``late %`` (send ticks that *started* over 10 ms after
+their deadline, the verdict's figure), ``out>10 %`` (the pacer's histogram: the tick's
+packets were all out only over 10 ms after the deadline) and, with ``--receiver`` (root),
+at the far end (kernel arrival times at SIPp's media port against fixed 10/20/40/60 ms
+jitter buffers, ``bench/media_receiver.py``). ``--pin`` gives one gateway a core of its
+own (SIPp on the other); use it on a quiet machine only.
 
 ``--workers N`` (N > 1) starts N gateway processes and Debian's Kamailio in front of them
 with the shipped ``deploy/kamailio/kamailio.cfg`` (``bench/_kamailio.py``): the whole
@@ -63,6 +71,7 @@ COUNTERS = (
     "packets_sent",
     "late_packets",
 )
+RX_BUDGETS = ("10", "20", "40", "60")  # bench/media_receiver.BUDGETS_MS
 SETUP_RATE = 50  # calls per second while a concurrency step ramps up
 SETUP_LIMIT_MS = 500  # a rate is held only if no second's mean INVITE->200 exceeds this
 
@@ -79,6 +88,7 @@ async def serve_gateway(port: int = 0) -> None:
     from carrier.sip.endpoint import EndpointConfig  # noqa: PLC0415
 
     logging.basicConfig(level=logging.WARNING)
+    gc_pause = GcPauses()
     active: dict[int, Any] = {}
     finished = dict.fromkeys(COUNTERS, 0)
     calls_done = 0
@@ -145,6 +155,8 @@ async def serve_gateway(port: int = 0) -> None:
                         "inbound": gw.stats.inbound,
                         "cpu": time.process_time(),
                         "wait": runqueue_wait(),
+                        **gc_pause.take(),
+                        **pacer_lateness(loop),
                         "t": time.monotonic(),
                         **totals,
                     }
@@ -153,6 +165,44 @@ async def serve_gateway(port: int = 0) -> None:
             )
     finally:
         await gw.close()
+
+
+class GcPauses:
+    """The longest garbage collection of each generation since the last ``take`` (CPU ms:
+    a collection holds the loop, so a long one makes every session's tick late)."""
+
+    def __init__(self) -> None:
+        import gc  # noqa: PLC0415
+
+        self._started = 0.0
+        self._max = [0.0, 0.0, 0.0]
+        self._count = [0, 0, 0]
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+            return
+        gen = info["generation"]
+        self._count[gen] += 1
+        self._max[gen] = max(self._max[gen], (time.process_time() - self._started) * 1000)
+
+    def take(self) -> dict[str, Any]:
+        out = {"gc_max_ms": list(self._max), "gc_count": list(self._count)}
+        self._max = [0.0, 0.0, 0.0]
+        return out
+
+
+def pacer_lateness(loop: asyncio.AbstractEventLoop) -> dict[str, Any]:
+    """Session-ticks by how late their packets left (``media.transport.LATENESS_BOUNDS``)."""
+    from media.transport import LATENESS_BOUNDS, Pacer  # noqa: PLC0415
+
+    pacer = Pacer.of(loop)
+    if pacer is None:
+        return {"lateness": [0] * (len(LATENESS_BOUNDS) + 1), "max_lateness": 0.0}
+    out = {"lateness": list(pacer.lateness), "max_lateness": pacer.max_lateness}
+    pacer.max_lateness = 0.0  # the next snap reports the worst since this one
+    return out
 
 
 def runqueue_wait() -> float:
@@ -177,10 +227,18 @@ def udp_drops(port: int) -> int:
 class GatewayProcess:
     """The gateway child: one JSON line per ``snap``."""
 
-    def __init__(self, nice: int = 0, port: int = 0) -> None:
+    def __init__(self, nice: int = 0, port: int = 0, cpu: int | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "--gateway-nice", str(nice),
-             "--serve-port", str(port)],
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                "--gateway-nice",
+                str(nice),
+                "--serve-port",
+                str(port),
+                *(["--serve-cpu", str(cpu)] if cpu is not None else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -219,20 +277,39 @@ class GatewayPool:
     ``snap`` sums the processes' counters (``cpu``: their CPU seconds together; ``cores``:
     each one's); ``port`` is where SIPp sends (the one gateway, or Kamailio)."""
 
-    def __init__(self, workers: int, nice: int, workdir: Path) -> None:
+    def __init__(self, workers: int, nice: int, workdir: Path, pin: bool = False) -> None:
         self.kamailio: Kamailio | None = None
+        cpus = sorted(os.sched_getaffinity(0))
+        # --pin: gateway i on CPU i; with one gateway, SIPp on the other CPUs (the gateway
+        # has a core of its own), with several, SIPp and Kamailio go where they fit
+        self.sipp_cpus: list[int] | None = None
+        placed: list[int | None] = [None] * workers
+        if pin:
+            placed = [cpus[i % len(cpus)] for i in range(workers)]
+            if workers == 1 and len(cpus) > 1:
+                self.sipp_cpus = cpus[1:]
         if workers == 1:
-            self.gateways = [GatewayProcess(nice)]
+            self.gateways = [GatewayProcess(nice, 0, placed[0])]
             self.port = self.gateways[0].port
             return
         ports = pick_ports(workers + 1)
-        self.gateways = [GatewayProcess(nice, port) for port in ports[1:]]
+        self.gateways = [
+            GatewayProcess(nice, port, cpu) for port, cpu in zip(ports[1:], placed, strict=True)
+        ]
         self.kamailio = Kamailio(workdir, ports[0], ports[1:])
         self.port = ports[0]
 
     def snap(self) -> dict[str, Any]:
         snaps = [g.snap() for g in self.gateways]
-        total: dict[str, Any] = {k: sum(s[k] for s in snaps) for k in snaps[0]}
+        total: dict[str, Any] = {
+            k: sum(s[k] for s in snaps) for k in snaps[0] if not isinstance(snaps[0][k], list)
+        }
+        for k in ("lateness", "gc_count"):  # histograms: summed bucket by bucket
+            total[k] = [sum(col) for col in zip(*(s[k] for s in snaps), strict=True)]
+        total["gc_max_ms"] = [
+            max(col) for col in zip(*(s["gc_max_ms"] for s in snaps), strict=True)
+        ]
+        total["max_lateness"] = max(s["max_lateness"] for s in snaps)
         total["t"] = sum(s["t"] for s in snaps) / len(snaps)
         total["cpus"] = [s["cpu"] for s in snaps]
         total["kamailio"] = self.kamailio.cpu() if self.kamailio else 0.0
@@ -296,8 +373,12 @@ def sipp(
     rate: float,
     hold_ms: int,
     timeout_s: float,
+    cpus: list[int] | None = None,
+    media_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
+    pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
     args = [
+        *pin,
         "sipp",
         f"127.0.0.1:{gateway_port}",
         "-sf",
@@ -311,7 +392,7 @@ def sipp(
         "-mi",
         "127.0.0.1",
         "-mp",
-        str(free_port() & ~1),
+        str(media_port or free_port() & ~1),
         "-m",
         str(calls),
         "-l",
@@ -374,10 +455,69 @@ def wait_sipp(proc: subprocess.Popen[bytes], timeout: float) -> int:
 # --- the two measurements ------------------------------------------------------------------
 
 
-def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]:
+class Receiver:
+    """``bench/media_receiver.py`` on SIPp's media port: late and lost at the far end."""
+
+    def __init__(self, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "media_receiver.py"), "--port", str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._line()  # ready: its filter is attached
+
+    def _line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"receiver exited ({self.proc.poll()})")
+        return dict(json.loads(line))
+
+    def snap(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("snap\n")
+        self.proc.stdin.flush()
+        return self._line()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.flush()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def concurrency_step(
+    gw: GatewayPool, calls: int, hold: float, receiver: bool = False
+) -> dict[str, Any]:
     ramp = calls / SETUP_RATE
     settle = 2.0
     hold_ms = int((ramp + settle + hold + 3.0) * 1000)  # every call spans the window
+    media_port = free_port() & ~1
+    rx = Receiver(media_port) if receiver else None
+    try:
+        return _concurrency_step(gw, calls, hold, ramp, settle, hold_ms, media_port, rx)
+    finally:
+        if rx is not None:
+            rx.close()
+
+
+def _concurrency_step(
+    gw: GatewayPool,
+    calls: int,
+    hold: float,
+    ramp: float,
+    settle: float,
+    hold_ms: int,
+    media_port: int,
+    rx: Receiver | None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:
         workdir = Path(tmp)
         write_pcap(workdir / "capacity.pcap", hold_ms / 1000 + 2, 6000)
@@ -390,6 +530,8 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
             rate=SETUP_RATE,
             hold_ms=hold_ms,
             timeout_s=hold_ms / 1000 + ramp + 60,
+            cpus=gw.sipp_cpus,
+            media_port=media_port,
         )
         deadline = time.monotonic() + ramp + 30
         snap = gw.snap()
@@ -399,9 +541,11 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
         up = snap["active"]
         time.sleep(settle)
         before = gw.snap()
+        heard0 = rx.snap() if rx is not None else None  # starts the receiver's window
         sipp_cpu0, busy0 = process_cpu(proc.pid), machine_busy()
         time.sleep(hold)
         after = gw.snap()
+        heard = rx.snap() if rx is not None else None
         sipp_cpu1, busy1 = process_cpu(proc.pid), machine_busy()
         uptime_load = load()
         code = wait_sipp(proc, hold_ms / 1000 + ramp + 60)
@@ -419,7 +563,17 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
     sipp_core = (sipp_cpu1 - sipp_cpu0) / d["t"]
     failed = int(counts["failed"]) + (calls - int(counts["ok"]) if code != 0 else 0)
     ok = up == calls and failed == 0 and late + lost + concealed < 0.001 and core_max < 0.95
+    hist = [a - b for a, b in zip(after["lateness"], before["lateness"], strict=True)]
+    out_late = sum(hist[3:]) / max(1, sum(hist))  # packets out more than 10 ms late
+    far: dict[str, float] = {}
+    if heard is not None and heard0 is not None:
+        got = max(1, heard["received"] + heard["lost"])
+        far = {f"rx_late{k}": n / got for k, n in heard["late"].items()}
+        far["rx_lost"] = heard["lost"] / got
+        far["rx_streams"] = heard["streams"]
+        far["rx_core"] = (heard["cpu"] - heard0["cpu"]) / d["t"]
     return {
+        **far,
         "calls": calls,
         "up": up,
         "held": min(before["active"], after["active"]),
@@ -427,8 +581,11 @@ def concurrency_step(gw: GatewayPool, calls: int, hold: float) -> dict[str, Any]
         "core_max": core_max,
         "kamailio": d["kamailio"] / d["t"],
         "all": core + d["kamailio"] / d["t"] + sipp_core,
-        "us_per_call": d["cpu"] / max(1, after["active"]) / d["t"] * 1e6,
+        "us_per_call": d["cpu"] / max(1, (before["active"] + after["active"]) / 2) / d["t"] * 1e6,
         "late": late,
+        "out_late": out_late,
+        "out_max_ms": after["max_lateness"] * 1000,
+        "gc_max_ms": max(after["gc_max_ms"]),
         "lost": lost,
         "concealed": concealed,
         "rx_pps": d["packets_received"] / d["t"],
@@ -463,6 +620,7 @@ def rate_step(gw: GatewayPool, rate: float, seconds: float) -> dict[str, Any]:
             rate=rate,
             hold_ms=1000,
             timeout_s=seconds * 3 + 30,
+            cpus=gw.sipp_cpus,
         )
         code = wait_sipp(proc, seconds * 3 + 40)
         wall = time.monotonic() - started
@@ -516,12 +674,27 @@ def main() -> int:
         default=1,
         help="gateway processes; above 1, Kamailio (deploy/kamailio) dispatches to them",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin gateway i to CPU i; with one gateway, SIPp to the other CPUs (the "
+        "gateway's capacity on a core of its own)",
+    )
+    parser.add_argument(
+        "--receiver",
+        action="store_true",
+        help="also measure at the far end (bench/media_receiver.py: a packet socket on lo "
+        "with kernel timestamps; needs root): RTP late beyond 10/20/40/60 ms buffers, lost",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-cpu", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         if args.gateway_nice:
             os.nice(args.gateway_nice)
+        if args.serve_cpu is not None:
+            os.sched_setaffinity(0, {args.serve_cpu})
         asyncio.run(serve_gateway(args.serve_port))
         return 0
     if shutil.which("sipp") is None:
@@ -532,21 +705,36 @@ def main() -> int:
     print(
         f"gateways: {args.workers} process(es), each one asyncio loop (one core at most); "
         "the handler echoes audio"
-        + ("; Kamailio dispatches calls round robin (deploy/kamailio/kamailio.cfg), RTP "
-           "goes to the gateways directly" if args.workers > 1 else "")
+        + (
+            "; Kamailio dispatches calls round robin (deploy/kamailio/kamailio.cfg), RTP "
+            "goes to the gateways directly"
+            if args.workers > 1
+            else ""
+        )
     )
-    print("load generator: SIPp on the same machine, not pinned, sharing its cores; its CPU "
-          "and Kamailio's are counted in all %")
+    print(
+        "load generator: SIPp on the same machine, not pinned, sharing its cores; its CPU "
+        "and Kamailio's are counted in all %"
+    )
     best = 0
     best_row: dict[str, Any] | None = None
     misses = 0
     workdir = Path(tempfile.mkdtemp(prefix="capacity-pool-"))
-    gw = GatewayPool(args.workers, args.gateway_nice, workdir)
+    gw = GatewayPool(args.workers, args.gateway_nice, workdir, args.pin)
     print(f"gateway niceness: {args.gateway_nice}")
+    if args.pin:
+        print(
+            "pinned: gateway i on CPU i"
+            + (f"; SIPp on CPU {gw.sipp_cpus}" if gw.sipp_cpus else "; SIPp unpinned")
+        )
     print(
         "columns: core % = CPU of the gateway processes together / wall (max: the busiest "
         "one); kam % = Kamailio's CPU; all % = gateways + Kamailio + SIPp; wait % = time "
-        "the loops were runnable but waiting for a CPU (others' load); sipp % = SIPp's "
+        "the loops were runnable but waiting for a CPU (others' load); late % = send ticks "
+        "that started over 10 ms after their deadline (or were skipped); out>10 % = "
+        "session-ticks whose packets were all out only over 10 ms after their deadline "
+        "(measured after the tick's work); max ms = the worst of those; gc ms = longest "
+        "garbage collection (CPU); sipp % = SIPp's "
         "CPU; box % = all CPUs busy; setup ms = worst 1 s mean INVITE->200 at SIPp; "
         "drops = SIP datagrams the kernel dropped at the port SIPp sends to"
     )
@@ -557,21 +745,30 @@ def main() -> int:
         )
         print(
             f"{'calls':>6} {'up':>5} {'core %':>7} {'max %':>6} {'kam %':>5} {'all %':>6} "
-            f"{'us/call/s':>10} {'late %':>7} "
+            f"{'us/call/s':>10} {'late %':>7} {'out>10 %':>8} {'max ms':>6} {'gc ms':>5} "
             f"{'lost %':>7} {'conceal %':>9} {'rx pkt/s':>9} {'failed':>6} {'wait %':>6} "
             f"{'sipp %':>6} {'box %':>5}  verdict  load"
         )
         for calls in [int(c) for c in args.calls.split(",") if c]:
-            r = concurrency_step(gw, calls, args.hold)
+            r = concurrency_step(gw, calls, args.hold, args.receiver)
             print(
                 f"{r['calls']:>6} {r['up']:>5} {r['core'] * 100:>7.1f} "
                 f"{r['core_max'] * 100:>6.1f} {r['kamailio'] * 100:>5.1f} {r['all'] * 100:>6.1f} "
-                f"{r['us_per_call']:>10.0f} {r['late'] * 100:>7.3f} {r['lost'] * 100:>7.3f} "
+                f"{r['us_per_call']:>10.0f} {r['late'] * 100:>7.3f} {r['out_late'] * 100:>8.3f} "
+                f"{r['out_max_ms']:>6.1f} {r['gc_max_ms']:>5.1f} {r['lost'] * 100:>7.3f} "
                 f"{r['concealed'] * 100:>9.3f} {r['rx_pps']:>9.0f} {r['failed']:>6} "
                 f"{r['wait'] * 100:>6.1f} {r['sipp_core'] * 100:>6.1f} {r['machine'] * 100:>5.0f}  "
                 f"{'ok' if r['ok'] else 'FAIL':<7}  {r['load']}",
                 flush=True,
             )
+            if "rx_lost" in r:
+                print(
+                    "       at SIPp (the far end, kernel arrival times, "
+                    f"{r['rx_streams']} streams): late beyond a fixed jitter buffer of "
+                    + ", ".join(f"{k} ms {r['rx_late' + k] * 100:.3f}%" for k in RX_BUDGETS)
+                    + f"; lost {r['rx_lost'] * 100:.3f}%; receiver CPU "
+                    f"{r['rx_core'] * 100:.1f}%"
+                )
             for line in r["errors"]:
                 print(f"       sipp: {line}")
             if r["ok"]:

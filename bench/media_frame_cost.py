@@ -15,7 +15,12 @@ import time
 
 import numpy as np
 
-from media.batch import decode_upsample_many, downsample_encode_many, limit_blas_threads
+from media.batch import (
+    decode_upsample_many,
+    downsample_encode_many,
+    downsample_encode_packets,
+    limit_blas_threads,
+)
 from media.g711 import G711Codec
 from media.resample import Downsampler, Upsampler
 from media.rtp import RtpPacket, pack_rtp
@@ -96,9 +101,21 @@ def main() -> None:
         lambda: downsample_encode_many(downs, [frame16] * group, codecs), n // group
     )
     batch_recv = per_call(lambda: decode_upsample_many(ups, [payload] * group, codecs), n // group)
+    headers = [packet[:12]] * group
+
+    def payloads_then_packets() -> None:  # the payload path, then a header per packet
+        for p in downsample_encode_many(downs, [frame16] * group, codecs):
+            pack_rtp(0, 1, 160, 1234, p)
+
+    batch_payload_packets = per_call(payloads_then_packets, n // group)
+    batch_packets = per_call(
+        lambda: downsample_encode_packets(downs, [frame16] * group, codecs, headers), n // group
+    )
     rows += [
         (f"batched down+encode, per session ({group} at once)", batch_send / group),
         (f"batched decode+up, per session ({group} at once)", batch_recv / group),
+        ("batched down+encode, then header + payload per packet", batch_payload_packets / group),
+        ("batched down+encode into whole packets (one buffer)", batch_packets / group),
         ("send path: frame -> RTP bytes (RtpStream.tick_send)", send_plain),
         ("send path with SRTP", send_srtp),
         ("send path, idle (pre-encoded silence)", per_call(silence.tick_send, n)),

@@ -54,7 +54,7 @@ def to_int16(samples: Float32Array) -> Int16Array:
 class Downsampler:
     """16 kHz -> 8 kHz, any even frame length, state kept between calls."""
 
-    __slots__ = ("_buf", "_hist", "_kernel", "_n", "_windows")
+    __slots__ = ("_buf", "_hist", "_history", "_kernel", "_n", "_windows")
 
     def __init__(self, frame_samples: int = 320) -> None:
         self._hist = TAPS - 1
@@ -69,6 +69,7 @@ class Downsampler:
         self._buf: Float32Array = np.zeros(self._hist + n, dtype=np.float32)
         if old is not None:
             self._buf[: self._hist] = old[: self._hist]
+        self._history = self._buf[: self._hist]  # one view, kept: batch reads it per tick
         # row i = the TAPS input samples ending at 16 kHz index 2*i + 1; a view on the
         # persistent buffer, built once (as_strided is costly per call)
         step = self._buf.strides[0]
@@ -80,7 +81,7 @@ class Downsampler:
     @property
     def history(self) -> Float32Array:
         """The filter memory (last input samples), shared with ``media.batch``."""
-        return self._buf[: self._hist]
+        return self._history
 
     @property
     def frame_samples(self) -> int:
@@ -104,7 +105,7 @@ class Downsampler:
 class Upsampler:
     """8 kHz -> 16 kHz (zero-stuffing + the same low-pass as two polyphase branches)."""
 
-    __slots__ = ("_buf", "_hist", "_n", "_phases", "_windows")
+    __slots__ = ("_buf", "_hist", "_history", "_n", "_phases", "_windows")
 
     def __init__(self, frame_samples: int = 160) -> None:
         half = TAPS // 2
@@ -121,6 +122,7 @@ class Upsampler:
         self._buf: Float32Array = np.zeros(self._hist + n, dtype=np.float32)
         if old is not None:
             self._buf[: self._hist] = old[: self._hist]
+        self._history = self._buf[: self._hist]  # one view, kept: batch reads it per tick
         step = self._buf.strides[0]
         self._windows = as_strided(self._buf, shape=(n, self._hist + 1), strides=(step, step))
 
@@ -129,7 +131,7 @@ class Upsampler:
 
     @property
     def history(self) -> Float32Array:
-        return self._buf[: self._hist]
+        return self._history
 
     @property
     def frame_samples(self) -> int:

@@ -113,6 +113,13 @@ def pack_rtp(
     return _HEADER.pack(0x80, marker << 7 | payload_type, seq, timestamp, ssrc) + payload
 
 
+def pack_header(
+    payload_type: int, seq: int, timestamp: int, ssrc: int, marker: bool = False
+) -> bytes:
+    """The plain 12-byte header alone (``pack_rtp`` without the payload)."""
+    return _HEADER.pack(0x80, marker << 7 | payload_type, seq, timestamp, ssrc)
+
+
 def parse_fields(data: bytes) -> tuple[int, int, int, int, bytes]:
     """``(payload_type, sequence, timestamp, ssrc, payload)`` for the receive hot path.
 

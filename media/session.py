@@ -35,7 +35,14 @@ from types import TracebackType
 
 import numpy as np
 
-from media.batch import batchable_down, batchable_up, decode_upsample_many, downsample_encode_many
+from media.batch import (
+    NARROW,
+    batchable_down,
+    batchable_up,
+    decode_upsample_many,
+    downsample_encode_many,
+    downsample_encode_packets,
+)
 from media.dtmf import DtmfEvent
 from media.g711 import G711Codec
 from media.jitter import JitterBuffer
@@ -241,26 +248,38 @@ class MediaSession(TickTarget):
 
     @staticmethod
     def _send_group(sessions: list[MediaSession], late: bool) -> None:
-        encode: list[tuple[MediaSession, Int16Array]] = []
+        plain: list[tuple[MediaSession, Int16Array]] = []  # G.711, no SRTP: whole packets
+        srtp: list[tuple[MediaSession, Int16Array]] = []  # G.711 with SRTP: payloads
         for session in sessions:
             stream = session.stream
             if late:
                 stream.late_ticks += 1
             plan = stream.send_plan()
-            if isinstance(plan, np.ndarray):
-                if isinstance(stream.codec, G711Codec) and batchable_down(stream.downsampler):
-                    encode.append((session, plan))
-                else:
-                    session._send(stream.send_audio(stream.encode_frame(plan)))
-            else:
+            if plan is None:
+                continue
+            if not isinstance(plan, np.ndarray):
                 session._send(plan)
-        if encode:
-            payloads = downsample_encode_many(
-                [s.stream.downsampler for s, _ in encode],
-                [frame for _, frame in encode],
-                [_g711(s) for s, _ in encode],
+            elif not (isinstance(stream.codec, G711Codec) and batchable_down(stream.downsampler)):
+                session._send(stream.send_audio(stream.encode_frame(plan)))
+            else:
+                (plain if stream.srtp is None else srtp).append((session, plan))
+        if plain:
+            headers = [s.stream.audio_header(NARROW) for s, _ in plain]
+            packets = downsample_encode_packets(
+                [s.stream.downsampler for s, _ in plain],
+                [frame for _, frame in plain],
+                [_g711(s) for s, _ in plain],
+                headers,  # type: ignore[arg-type] # no SRTP: never None
             )
-            for (session, _), payload in zip(encode, payloads, strict=True):
+            for (session, _), packet in zip(plain, packets, strict=True):
+                session._send(packet)
+        if srtp:
+            payloads = downsample_encode_many(
+                [s.stream.downsampler for s, _ in srtp],
+                [frame for _, frame in srtp],
+                [_g711(s) for s, _ in srtp],
+            )
+            for (session, _), payload in zip(srtp, payloads, strict=True):
                 session._send(session.stream.send_audio(payload))
 
     @staticmethod

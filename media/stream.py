@@ -12,11 +12,11 @@ import random
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 import numpy.typing as npt
 
+from media.direction import Direction
 from media.dtmf import DtmfEvent, DtmfGap, DtmfParseError, DtmfReceiver, DtmfSender, tone_frames
 from media.framing import FRAME_SAMPLES, WIRE_SAMPLES
 from media.g711 import G711Codec
@@ -37,7 +37,7 @@ from media.rtcp import (
     parse_compound,
     serialize_compound,
 )
-from media.rtp import RtpParseError, pack_rtp, parse_fields
+from media.rtp import RtpParseError, pack_header, pack_rtp, parse_fields
 from media.srtp import SrtpContext, SrtpError
 from media.stats import ReceiverStats
 
@@ -50,23 +50,6 @@ CLOCK_RATE = 8000
 PTIME_MS = 20
 RTCP_INTERVAL = 5.0
 COMFORT_NOISE_PT = 13
-
-
-class Direction(Enum):
-    """SDP direction attribute (RFC 3264 section 5.1), from our side."""
-
-    SENDRECV = "sendrecv"
-    SENDONLY = "sendonly"
-    RECVONLY = "recvonly"
-    INACTIVE = "inactive"
-
-    @property
-    def sends(self) -> bool:
-        return self in (Direction.SENDRECV, Direction.SENDONLY)
-
-    @property
-    def receives(self) -> bool:
-        return self in (Direction.SENDRECV, Direction.RECVONLY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +260,21 @@ class RtpStream:
         timestamp, marker = self._pending_audio
         self.audio_frames_sent += 1
         return self._packet(self.codec.payload_type, timestamp, payload, marker)
+
+    def audio_header(self, payload_bytes: int) -> bytes | None:
+        """The 12-byte RTP header for the audio frame ``send_plan`` returned, accounted as
+        sent with a payload of ``payload_bytes`` (``media.batch`` writes the payload after
+        it: one buffer for the whole group). None with SRTP: use ``send_audio``."""
+        if self.srtp is not None:
+            return None
+        timestamp, marker = self._pending_audio
+        self.audio_frames_sent += 1
+        header = pack_header(self.codec.payload_type, self._seq, timestamp, self.ssrc, marker)
+        self._seq = (self._seq + 1) & 0xFFFF
+        self._sent += 1
+        self._octets += payload_bytes
+        self._sent_since_report = True
+        return header
 
     def _packet(self, pt: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
         data = pack_rtp(pt, self._seq, timestamp, self.ssrc, payload, marker=marker)

@@ -24,6 +24,9 @@ Address = tuple[str, int]
 PERIOD = 0.02
 PHASES = 4
 MAX_CATCH_UP = 5  # ticks replayed after a stall; beyond that they are skipped
+# Upper bounds (seconds) of the lateness histogram: how long after its deadline a tick's
+# last packet left (the last bucket is everything later).
+LATENESS_BOUNDS = (0.002, 0.005, 0.01, 0.02, 0.04)
 PORT_RANGE = (20000, 59998)
 _BLAS_LIMITED = False  # once per process: BLAS threads limited, start-up heap frozen
 
@@ -69,6 +72,12 @@ class Pacer:
         self._handles: list[asyncio.TimerHandle | None] = [None] * PHASES
         self._start = 0.0
         self._next: list[int] = [0] * PHASES  # next tick index per phase
+        # each phase's targets by class (tick_group batches per class), kept with the group
+        self._kinds: list[list[tuple[type[TickTarget], list[TickTarget]]]] = [
+            [] for _ in range(PHASES)
+        ]
+        self.lateness = [0] * (len(LATENESS_BOUNDS) + 1)  # session-ticks per bucket
+        self.max_lateness = 0.0
 
     @classmethod
     def for_loop(cls, loop: asyncio.AbstractEventLoop | None = None) -> Pacer:
@@ -77,6 +86,11 @@ class Pacer:
         if pacer is None:
             pacer = cls._by_loop[loop] = cls(loop)
         return pacer
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> Pacer | None:
+        """The loop's pacer while it has sessions (for statistics), without making one."""
+        return cls._by_loop.get(loop)
 
     @property
     def sessions(self) -> int:
@@ -88,6 +102,7 @@ class Pacer:
             self._next = [0] * PHASES
         phase = min(range(PHASES), key=lambda p: len(self._groups[p]))
         self._groups[phase].append(target)
+        self._partition(phase)
         if self._handles[phase] is None:
             now = self._loop.time()
             offset = phase * self._period / PHASES
@@ -99,6 +114,7 @@ class Pacer:
         for phase, group in enumerate(self._groups):
             if target in group:
                 group.remove(target)
+                self._partition(phase)
                 if not group and self._handles[phase] is not None:
                     handle = self._handles[phase]
                     assert handle is not None
@@ -107,6 +123,12 @@ class Pacer:
         if self.sessions == 0 and Pacer._by_loop.get(self._loop) is self:
             # the value holds the loop strongly, so the weak key alone would never let go
             del Pacer._by_loop[self._loop]
+
+    def _partition(self, phase: int) -> None:
+        by_class: dict[type[TickTarget], list[TickTarget]] = {}
+        for target in self._groups[phase]:
+            by_class.setdefault(type(target), []).append(target)
+        self._kinds[phase] = list(by_class.items())
 
     def _deadline(self, phase: int, n: int) -> float:
         return self._start + phase * self._period / PHASES + n * self._period
@@ -128,17 +150,27 @@ class Pacer:
             n += behind
             behind = 0
         for i in range(behind + 1):
-            late = now - self._deadline(phase, n + i) > self._period / 2
-            by_class: dict[type[TickTarget], list[TickTarget]] = {}
-            for target in group:
-                by_class.setdefault(type(target), []).append(target)
-            for kind, members in by_class.items():
+            deadline = self._deadline(phase, n + i)
+            late = now - deadline > self._period / 2
+            for kind, members in self._kinds[phase]:  # a copy: a fault may edit the group
                 self._tick_members(kind, members, now, late)
+            self._account(self._loop.time() - deadline, len(group))
         self._next[phase] = n + behind + 1
         if group:
             self._arm(phase)
         else:
             self._handles[phase] = None
+
+    def _account(self, lateness: float, count: int) -> None:
+        """``count`` session-ticks whose packets were all out ``lateness`` s after their
+        deadline (measured after the work, so it includes the tick's own CPU time)."""
+        bucket = 0
+        for bound in LATENESS_BOUNDS:
+            if lateness <= bound:
+                break
+            bucket += 1
+        self.lateness[bucket] += count
+        self.max_lateness = max(self.max_lateness, lateness)
 
     def _tick_members(
         self, kind: type[TickTarget], members: list[TickTarget], now: float, late: bool

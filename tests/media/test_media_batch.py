@@ -12,6 +12,7 @@ from media.batch import (
     UP_MATRIX,
     decode_upsample_many,
     downsample_encode_many,
+    downsample_encode_packets,
     limit_blas_threads,
 )
 from media.g711 import PCMA, PCMU, G711Codec
@@ -87,6 +88,36 @@ def test_stream_packets_identical_through_either_path() -> None:
         assert batched is not None
         assert single[:12] == batched[:12]  # header (seq, timestamp, marker) identical
         assert len(single) == len(batched)
+
+
+@pytest.mark.parametrize("pts", [[PCMU, PCMU, PCMU], [PCMU, PCMA, PCMU]])
+def test_packets_are_each_header_then_the_batched_payload(pts: list[int]) -> None:
+    frames = frames_for(np.random.default_rng(5), 3)
+    downs_a = [Downsampler() for _ in pts]
+    downs_b = [Downsampler() for _ in pts]
+    codecs = [G711Codec(pt) for pt in pts]
+    headers = [bytes([0x80, pt, 0, i]) + bytes(8) for i, pt in enumerate(pts)]
+    for _ in range(2):  # the second call runs on the filter memory the first one left
+        payloads = downsample_encode_many(downs_a, frames, codecs)
+        packets = downsample_encode_packets(downs_b, frames, codecs, headers)
+        assert packets == [h + p for h, p in zip(headers, payloads, strict=True)]
+
+
+def test_a_stream_without_srtp_gives_the_header_a_batch_needs() -> None:
+    kwargs = {"remote_addr": ("127.0.0.1", 9), "ssrc": 77}
+    a, b = RtpStream(**kwargs), RtpStream(**kwargs)  # type: ignore[arg-type]
+    b._seq, b._timestamp = a._seq, a._timestamp
+    frames = frames_for(np.random.default_rng(4), 3)
+    a.audio.extend(frames)
+    b.audio.extend(frames)
+    for _ in range(3):
+        single = a.tick_send()
+        plan = b.send_plan()
+        assert isinstance(plan, np.ndarray)
+        header = b.audio_header(160)
+        assert single is not None
+        assert header == single[:12]
+    assert a.stats() == b.stats()  # packets, octets counted alike
 
 
 @pytest.mark.parametrize("threads", [1])

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from media.transport import MAX_CATCH_UP, PERIOD, PHASES, Pacer, TickTarget
+from media.transport import LATENESS_BOUNDS, MAX_CATCH_UP, PERIOD, PHASES, Pacer, TickTarget
 
 
 class FakeHandle:
@@ -188,3 +188,41 @@ def test_lateness_is_measured_against_the_absolute_schedule() -> None:
         loop.run_until(1000.0 + 100 * PERIOD)
         assert len(target.ticks) in (99, 100)
         assert {late for _, late in target.ticks} == {expect_late}
+
+
+class Slow(Recorder):
+    """A target whose tick takes ``cost`` seconds of the (fake) loop's time."""
+
+    def __init__(self, loop: FakeLoop, cost: float) -> None:
+        super().__init__()
+        self.loop, self.cost = loop, cost
+
+    def on_tick(self, now: float, late: bool) -> None:
+        super().on_tick(now, late)
+        self.loop.now += self.cost
+
+
+def test_lateness_is_measured_when_the_ticks_work_is_done() -> None:
+
+    loop, pacer = make()
+    targets = [Slow(loop, 0.003) for _ in range(2)]  # two phases, 3 ms of work each
+    for t in targets:
+        pacer.add(t)
+    loop.run_until(1000.0 + 10 * PERIOD)
+    # on time at the callback, but each tick's packet leaves 3 ms after its deadline
+    assert not any(late for t in targets for _, late in t.ticks)
+    ticks = sum(len(t.ticks) for t in targets)
+    assert sum(pacer.lateness) == ticks
+    assert pacer.lateness[1] == ticks  # (2 ms, 5 ms]
+    assert pacer.max_lateness == pytest.approx(0.003)
+    # a 30 ms stall: the replayed ticks land in the buckets above 20 ms and 10 ms
+    loop.now += 0.03
+    loop.run_until(loop.now)
+    assert pacer.lateness[len(LATENESS_BOUNDS)] == 0
+    assert pacer.lateness[4] >= 1  # (20, 40] ms
+    assert pacer.max_lateness > 0.02
+
+
+def test_pacer_of_loop_does_not_create_one() -> None:
+    loop = FakeLoop()
+    assert Pacer.of(loop) is None  # type: ignore[arg-type]
