@@ -181,11 +181,9 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
     stt: SpeechToText | None = None
     tts: TextToSpeech | None = None
     tts_es: TextToSpeech | None = None
+    sp = settings.speech
     if speech:
-        sp = settings.speech
-        model_dir = whisper_model_dir(settings.path(sp.stt_model_dir, "models/whisper-base"))
-        stt = SpeechToText(SttConfig(model_dir=model_dir, device=sp.stt_device,
-                                     compute_type=sp.stt_compute_type, workers=sp.stt_workers))
+        stt = SpeechToText(stt_config(settings))
         await stt.start()
         cache = PromptCache(settings.path(sp.tts_cache_dir, "tts-cache"),
                             piper_voice_paths().voice_id)
@@ -195,7 +193,6 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
         tts_es = EspeakSpeech(PromptCache(settings.path(sp.tts_cache_dir, "tts-cache"),
                                           "espeak-ng-" + SPANISH_VOICE))
         await tts_es.start()
-    sp = settings.speech
     endpoint, streaming = endpoint_config(sp), streaming_config(sp)
     return AgentRuntime(
         endpoint=endpoint, streaming=streaming, records=records, stt=stt, tts=tts,
@@ -205,6 +202,16 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
         queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio,
         tts_es=tts_es, overlays=load_overlays(cdir / "workflows" / "es"),
     )
+
+
+def stt_config(settings: Settings) -> SttConfig:
+    """The recogniser's settings from ``speech`` (model folder, device, compute type,
+    worker processes)."""
+    sp = settings.speech
+    return SttConfig(model_dir=whisper_model_dir(settings.path(sp.stt_model_dir,
+                                                               "models/whisper-base")),
+                     device=sp.stt_device, compute_type=sp.stt_compute_type,
+                     workers=sp.stt_workers)
 
 
 def endpoint_config(sp: SpeechSettings) -> EndpointConfig:

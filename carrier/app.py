@@ -237,7 +237,8 @@ async def _ping_database(stack: Stack, stop: asyncio.Event, every: float = 10.0)
             async with asyncio.timeout(stack.settings.database.command_timeout_s):
                 await stack.records.pool.fetchval("SELECT 1")
             live.success()
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.InternalClientError) as exc:
             live.failure(exc)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every):

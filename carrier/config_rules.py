@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from carrier.config_check import Finding, region_allowed, region_guess
 from carrier.settings import Settings
+from carrier.settings_checks import is_local
 
 KEY_BYTES = 32  # a key-encryption key file: 32 raw bytes
 
@@ -171,6 +172,11 @@ def _files(s: Settings, file: str) -> Iterator[Finding]:
     if s.stir.enabled and s.stir.x5u and not s.stir.key_file:
         yield Finding("warning", file, "stir.x5u", "is not used without stir.key_file"
                       " (a development certificate authority signs instead)")
+    if s.stir.enabled and not (s.stir.x5u or s.stir.key_file) and not is_local(s.sip.bind_host):
+        yield Finding("warning", file, "stir.key_file", "and stir.x5u are not set: outbound"
+                      " calls are signed by a development certificate authority published on"
+                      " 127.0.0.1, which no other carrier can fetch (set both, or"
+                      " stir.enabled: false)")
     checks += [(f"stir.trust_anchors[{i}]", Path(p), "cert", True)
                for i, p in enumerate(s.stir.trust_anchors)]
     if bool(s.sip.tls_cert) != bool(s.sip.tls_key):

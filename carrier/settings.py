@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import yaml
 
+from carrier import settings_checks as checks
 from carrier.errors import ConfigError, UnknownName
 from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip, check_speech
 from carrier.settings_feeds import FeedsSettings, check_feeds
@@ -486,10 +487,7 @@ def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None: 
                           "cert_file and key_file are set together or not at all")
     if s.health.dialer_max_failures < 1:
         raise ConfigError(src("health"), "health.dialer_max_failures", "must be at least 1")
-    for i, number in enumerate(s.dialer.operator_test_numbers):
-        if not (number.startswith("+") and number[1:].isdigit()):
-            raise ConfigError(src("dialer"), f"dialer.operator_test_numbers[{i}]",
-                              "must be an E.164 number (+ and digits)")
+    checks.check_numbers(s, src)
     if s.dialer.enabled and s.trunks and s.dialer.trunk not in names:
         raise ConfigError(src("dialer"), "dialer.trunk", f"names unknown trunk {s.dialer.trunk!r}")
     if not s.keys.checkpoint_interval_s >= 0:  # written this way to refuse NaN too

@@ -1,5 +1,5 @@
 """The cross-field checks of :mod:`carrier.settings` (SIP ports and TLS, speech timings,
-data residency).
+data residency, phone numbers).
 
 Each raises :class:`carrier.errors.ConfigError` naming the file, the dotted key and why.
 """
@@ -96,3 +96,31 @@ def is_local(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _is_e164(number: str) -> bool:
+    return number.startswith("+") and number[1:].isascii() and number[1:].isdigit()
+
+
+def check_numbers(s: Settings, src: typing.Callable[[str], str]) -> None:
+    """Every phone-number setting is an E.164 string. YAML (a file or a ``CARRIER_*``
+    variable) reads an unquoted ``+15550100100`` as the integer 15550100100: before, the
+    loader took it as the text ``15550100100`` and the stack ran with a caller id, a DID
+    or an own number no peer would match."""
+    numbers = [("dialer", "dialer.caller_id", s.dialer.caller_id)]
+    numbers += [("dialer", f"dialer.operator_test_numbers[{i}]", n)
+                for i, n in enumerate(s.dialer.operator_test_numbers)]
+    numbers += [("stir", f"stir.{name}[{i}]", n)
+                for name in ("own_numbers", "customer_numbers")
+                for i, n in enumerate(getattr(s.stir, name))]
+    numbers += [("stir", f"stir.rcd_names[{n!r}]", n) for n in s.stir.rcd_names]
+    numbers += [("trunks", f"trunks[{i}].numbers[{j}]", n)
+                for i, t in enumerate(s.trunks) for j, n in enumerate(t.numbers)]
+    numbers += [("sms", f"sms.{name}", getattr(s.sms, name))
+                for name in ("from_number", "help_number")]
+    for section, key, number in numbers:
+        if not _is_e164(number):
+            hint = (f"; YAML read an unquoted +{number} as a number (the + is lost): quote it"
+                    if number.isascii() and number.isdigit() else "")
+            raise ConfigError(src(section), key,
+                              f"must be an E.164 number (+ and digits){hint}")

@@ -57,7 +57,8 @@ async def retention_loop(records: Records, settings: Settings, stop: asyncio.Eve
         try:
             await retention_pass(records, settings, dt.datetime.now(dt.UTC),
                                  text_tables=text_tables)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.InternalClientError) as exc:
             log.warning("retention pass failed: %s", type(exc).__name__)  # next pass retries
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 import uuid
@@ -76,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument("--allow-port", type=int, action="append", default=[],
                         help="extra x5u port to allow (testing)")
     verify.add_argument("--timeout", type=float, default=2.0, help="x5u fetch timeout (s)")
+    verify.add_argument("--json", action="store_true", help="one JSON object for scripts")
     verify.set_defaults(func=_with_errors(run_verify))
 
 
@@ -156,7 +158,7 @@ def run_verify(args: argparse.Namespace) -> int:
     try:
         identities = [Identity.parse(v) for v in values]
     except StirError as exc:
-        return _report(Verification.failed(exc))
+        return _report(Verification.failed(exc), as_json=args.json)
     cache = CertCache()
     now = time.time()
     if args.cert is not None:
@@ -170,10 +172,20 @@ def run_verify(args: argparse.Namespace) -> int:
         asyncio.run(fetcher.ensure([i.info for i in identities], now))
     verifier = Verifier(TrustStore(anchors), cache, freshness=args.freshness, skew=args.skew,
                         require_identity=args.require)
-    return _report(verifier.verify(identities, args.from_tn, args.to_tn, time.time()))
+    return _report(verifier.verify(identities, args.from_tn, args.to_tn, time.time()),
+                   as_json=args.json)
 
 
-def _report(result: Verification) -> int:
+def _report(result: Verification, *, as_json: bool = False) -> int:
+    code = 1 if result.status is Status.FAILED else 0
+    if as_json:
+        print(json.dumps({
+            "status": str(result.status), "sip_code": result.sip_code,
+            "verstat": result.verstat, "reason": result.reason_header or None,
+            "detail": result.detail or None, "attest": result.attest,
+            "diverted": bool(result.diverted_from),
+            "rcd": result.rcd.get("nam") if result.rcd else None}))
+        return code
     print(f"status: {result.status}")
     print(f"sip_code: {result.sip_code if result.sip_code is not None else '-'}")
     print(f"verstat: {result.verstat}")
@@ -187,7 +199,7 @@ def _report(result: Verification) -> int:
         print("diverted: yes")
     if result.rcd:
         print(f"rcd: {result.rcd.get('nam')}")
-    return 1 if result.status is Status.FAILED else 0
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -26,25 +27,35 @@ def register_validate(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
     validate = sub.add_parser("validate", help="load and check workflow files fully")
     validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--json", action="store_true",
+                          help="one JSON object: each file, ok or its errors")
     validate.set_defaults(func=run_validate)
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    failed = 0
+    results: list[dict[str, Any]] = []
     for file in args.files:
         try:
             wf = load_workflow(file)
         except WorkflowLoadError as exc:
-            failed += 1
-            for line in exc.lines():
-                print(line, file=sys.stderr)
+            results.append({"file": file, "ok": False, "errors": list(exc.lines())})
             continue
         except OSError as exc:
-            failed += 1
-            print(f"{file}:0: cannot read: {exc.strerror}", file=sys.stderr)
+            results.append({"file": file, "ok": False,
+                            "errors": [f"{file}:0: cannot read: {exc.strerror}"]})
             continue
-        print(f"{file}: ok ({wf.id}, {len(wf.states)} states)")
-    return 1 if failed else 0
+        results.append({"file": file, "ok": True, "id": wf.id, "states": len(wf.states)})
+    ok = all(r["ok"] for r in results)
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": ok, "files": results}))
+        return 0 if ok else 1
+    for r in results:
+        if r["ok"]:
+            print(f"{r['file']}: ok ({r['id']}, {r['states']} states)")
+        else:
+            for line in r["errors"]:
+                print(line, file=sys.stderr)
+    return 0 if ok else 1
 
 
 def register_simulate(subparsers: Any) -> None:

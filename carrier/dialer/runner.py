@@ -54,6 +54,9 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,  # connection closed / pool closing under us
+    # A pooled connection the server vanished under, reset while its query was in flight
+    # ("cannot switch to state 15; another operation is in progress"): not an InterfaceError.
+    asyncpg.InternalClientError,
 )
 
 

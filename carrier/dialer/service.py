@@ -22,8 +22,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-
 from carrier.call import Call
 from carrier.dialer.campaign import offset_label
 from carrier.dialer.gate import GateRequest
@@ -44,6 +42,10 @@ from carrier.records.store import Records
 from carrier.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+# What a failed pass may raise that could be an outage (`is_outage` decides).
+PASS_ERRORS: tuple[type[BaseException], ...] = (*OUTAGE_ERRORS, ExceptionGroup)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -130,8 +132,7 @@ class DialerService:
         while not stop.is_set():
             try:
                 synced, report = await self.run_pass(limit=limit)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                    ExceptionGroup) as exc:  # OUTAGE_ERRORS, alone or grouped
+            except PASS_ERRORS as exc:  # OUTAGE_ERRORS, alone or grouped
                 if not is_outage(exc):
                     raise
                 self.liveness.failure(exc)

@@ -57,7 +57,8 @@ STATE_KINDS: Mapping[AppointmentState | None, str] = {
     AppointmentState.CONFIRMED: "confirmed", AppointmentState.CLOSED: "cancelled"}
 DETAIL_KINDS = {"refill_requested": "refill_request"}  # the application's finer outcomes
 MAX_BACKOFF_S = 600.0
-DATABASE_AWAY = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+DATABASE_AWAY = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                 asyncpg.InternalClientError)
 
 
 class DeliveryError(Exception):

@@ -32,6 +32,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection reset mid-query as the server went away
 )
 
 # The row is at fault: retrying it can never succeed. asyncpg's client-side DataError ("invalid

@@ -13,6 +13,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -21,6 +23,7 @@ from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.cli import main
 from carrier.console.server import serve_console
+from carrier.dialer.runner import PassReport
 from carrier.dialer.service import Backoff, DialerService
 from carrier.errors import ConfigError
 from carrier.health import HasWriters, Health, Liveness, fetch_health, writers_check
@@ -146,3 +149,29 @@ def test_records_writers_are_reported_by_name() -> None:
 def test_health_and_test_list_settings_are_checked(key: str, value: str, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason):
         load_settings(REPO / "config", env={f"CARRIER_{key}": value})
+
+
+async def test_a_connection_reset_mid_query_is_an_outage_not_the_end_of_the_loop() -> None:
+    """Before: asyncpg's InternalClientError ("cannot switch to state 15; another operation
+    is in progress"), raised when a pooled connection is reset as the server goes away,
+    was neither an OSError nor an InterfaceError: it ended the dialer loop (seen in
+    `test_dialer_passes_survive_a_database_outage` under load)."""
+    passes: list[str] = []
+    stop = asyncio.Event()
+
+    class Flaky(DialerService):
+        async def run_pass(self, *, limit: int = 50) -> Any:
+            passes.append("pass")
+            if len(passes) == 1:
+                raise asyncpg.InternalClientError(
+                    "cannot switch to state 15; another operation (2) is in progress")
+            stop.set()
+            return SimpleNamespace(added=0, stopped=0), PassReport()
+
+    live = Liveness("dialer", max_failures=2)
+    service = Flaky(cast(Any, None), cast(Any, None), liveness=live,
+                    backoff=Backoff(base=0.01, cap=0.01))
+    await asyncio.wait_for(service.run(stop, interval=0.01), timeout=10)
+    assert passes == ["pass", "pass"]
+    assert live.failures == 0
+    assert live.last_success is not None

@@ -140,6 +140,16 @@ def test_a_region_typo_that_is_allowed_warns_and_strict_fails(cfg: Path, tmp_pat
     assert strict.code == 78
 
 
+def test_a_public_node_without_its_stir_key_warns(cfg: Path, tmp_path: Path) -> None:
+    """Before: a node on a public address with stir enabled and no key passed clean, and
+    signed every outbound call with the development CA's x5u on 127.0.0.1."""
+    merge(sip={"bind_host": "192.0.2.10", "tls_port": None})(cfg)
+    done = carrier("config", "check", "--json", config=cfg, cwd=tmp_path)
+    assert done.code == 0, done.err
+    warned = {w["key"]: w["reason"] for w in json.loads(done.out)["warnings"]}
+    assert "no other carrier can fetch" in warned["stir.key_file"]
+
+
 def test_the_shipped_config_checks_clean(cfg: Path, tmp_path: Path) -> None:
     done = carrier("config", "check", "--json", "--strict", config=cfg, cwd=tmp_path)
     assert done.code == 0, done.err + done.out

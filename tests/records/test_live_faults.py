@@ -3,10 +3,14 @@
 * Issue 11 item 1: an INVITE whose Call-ID holds a byte that is not UTF-8, sent from an
   address the ACL refuses, used to kill the audit writer (its refusal is audited); from then
   on nothing was audited and every call failed. Now the next call is answered and audited.
-* Issue 11 item 4 / the fault test: Postgres stops for 20 s while calls come in. Every call
-  is answered and runs (the caller lookup degrades to an unknown caller); the records each
-  call produces, the gateway's audit entries, a consent change and dial decisions made during
-  the outage all land once the server is back, and both chains verify.
+* Issue 11 item 4 / the fault test: Postgres stops for 20 s while calls come in and a dialer
+  pass is dialling. Every call is answered and runs (the caller lookup degrades to an unknown
+  caller); the records each call produces, the gateway's audit entries, a consent change and
+  dial decisions made during the outage all land once the server is back, and both chains
+  verify. The real dialer loop (its store, gate and decision recorder on the same records)
+  has a call up when the server stops: that call ends during the outage, the loop's passes
+  fail and back off without ending it, and after the restart it gates and dials new outreach;
+  every gate decision it made is in the audit chain and no outreach is dialled twice.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,12 +30,20 @@ import pytest
 
 from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.handler import _patient_for
+from agent.scheduling.outreach import CalendarAppointments
 from carrier.call import Call
+from carrier.dialer.gate import Decision, GateRequest
+from carrier.dialer.ports import DialResult, Outcome
+from carrier.dialer.records_adapter import RecordsDecisionRecorder
+from carrier.dialer.service import Backoff, DialerService
 from carrier.gateway import Gateway
+from carrier.health import Liveness
 from carrier.records.migrate import migrate, plan
 from carrier.records.store import CallRecord, Channel, Records, verify_chain
 from carrier.settings import Settings, SipSettings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
+from tests.dialer.conftest import START, FakeClock, make_runner
+from tests.dialer.test_integration_records import add_appointment
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.slow,
@@ -83,6 +95,44 @@ class ScriptApp:
             [("agent", "a tone"), ("caller", f"{heard} voiced frames")])
         self.done[call.call_id] = patient_id
         self.finished.set()
+
+
+class HeldDialer:
+    """The dialer's boundary (the gateway's `Dialer`): the first call stays up until
+    ``release`` (the test lets it end during the outage); later calls answer at once."""
+
+    def __init__(self) -> None:
+        self.dials: list[str] = []
+        self.dialling = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def dial(self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
+                   context: Any = None) -> DialResult:
+        self.dials.append(request.patient_id)
+        self.dialling.set()
+        if len(self.dials) == 1:
+            await self.release.wait()
+        return DialResult(Outcome.ANSWERED, trunk=trunk)
+
+
+class CountingRecorder(RecordsDecisionRecorder):
+    """The real recorder (the audit chain, spooled in an outage), counting its decisions."""
+
+    made = 0
+
+    async def record(self, request: GateRequest, decision: Decision, *, outreach_id: int,
+                     at: datetime) -> str | None:
+        self.made += 1
+        return await super().record(request, decision, outreach_id=outreach_id, at=at)
+
+
+async def _bounded(cond: Any, what: str, seconds: float = 60) -> None:
+    """Bounded wait on the dialer loop against the real Postgres (stopping, starting)."""
+    for _ in range(int(seconds / 0.05)):
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -161,27 +211,49 @@ async def test_calls_carry_on_through_a_20_second_database_outage(
     cluster, records = cluster_records
     pid = await records.add_patient("Testa Patientson", PHONE, actor="t", reason="r")
     app = ScriptApp(records)
+    dialer, recorder = HeldDialer(), CountingRecorder(records)
+    runner = make_runner(records.pool, FakeClock(), dialer, recorder=recorder)  # type: ignore[arg-type]
+    service = DialerService(runner, CalendarAppointments(records.pool),
+                            liveness=Liveness("dialer", max_failures=2),
+                            backoff=Backoff(base=0.05, cap=0.5))
+    await add_appointment(records.pool, "a1", "p1", START + timedelta(hours=2))
+    stop_dialer = asyncio.Event()
     gw = Gateway(_settings(("127.0.0.0/8",)), handler=app, audit=records.audit,
                  endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
     await gw.start()
     try:
-        async with PjsuaPeer.start("udp", user=PHONE, log_dir=tmp_path) as phone:
-            await _one_call(phone, gw, app)  # before: the caller is known
-            await asyncio.to_thread(cluster.stop)
-            down = time.monotonic()
-            during = 0
-            while time.monotonic() - down < 20:  # the outage lasts 20 s of live calls
-                await _one_call(phone, gw, app)
-                during += 1
-                await records.record_dial_decision(f"outreach-{during}", pid, dial=False,
-                                                   rule="test.outage")
-                if during == 1:
-                    await records.consent_revoke(pid, Channel.VOICE, source="call_voice",
-                                                 evidence_ref="outage", actor="agent")
-            await asyncio.to_thread(cluster.start)
-            await _one_call(phone, gw, app)  # after
+        async with (PjsuaPeer.start("udp", user=PHONE, log_dir=tmp_path) as phone,
+                    asyncio.TaskGroup() as tasks):
+            tasks.create_task(service.run(stop_dialer, interval=0.2))
+            try:
+                await asyncio.wait_for(dialer.dialling.wait(), timeout=30)  # a pass is dialling
+                await _one_call(phone, gw, app)  # before: the caller is known
+                await asyncio.to_thread(cluster.stop)
+                down = time.monotonic()
+                dialer.release.set()  # the dialler's call ends while the server is down
+                during = 0
+                while time.monotonic() - down < 20:  # the outage lasts 20 s of live calls
+                    await _one_call(phone, gw, app)
+                    during += 1
+                    await records.record_dial_decision(f"outreach-{during}", pid, dial=False,
+                                                       rule="test.outage")
+                    if during == 1:
+                        await records.consent_revoke(pid, Channel.VOICE, source="call_voice",
+                                                     evidence_ref="outage", actor="agent")
+                outage_s = time.monotonic() - down
+                failed_passes = service.liveness.failures
+                await asyncio.to_thread(cluster.start)
+                await _one_call(phone, gw, app)  # after
+                await add_appointment(records.pool, "a2", "p2", START + timedelta(hours=2))
+                await _bounded(lambda: "p2" in dialer.dials, "a dial after the restart")
+            finally:
+                stop_dialer.set()
     finally:
         await gw.close()
+    assert outage_s >= 20
+    assert failed_passes >= 1  # the loop's passes failed during the outage, and it went on
+    assert service.liveness.failures == 0
+    assert dialer.dials == ["p1", "p2"]  # the call up at the outage is not dialled again
     assert during >= 3
     calls = list(app.done)
     assert app.done[calls[0]] == str(pid)
@@ -201,7 +273,11 @@ async def test_calls_carry_on_through_a_20_second_database_outage(
         assert await su.fetchval(count, "workflow.enter") == len(calls)
         assert await su.fetchval(count, "workflow.heard") == len(calls)
         assert await su.fetchval(count, "patient.lookup_unavailable") == during
-        assert await su.fetchval(count, "dial.decision") == during
+        assert recorder.made == 2
+        assert await su.fetchval(count, "dial.decision") == during + recorder.made
+        assert await su.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'dial.decision' AND actor = 'dialer'"
+            " AND reason <> 'test.outage'") == recorder.made
         assert await su.fetchval(count, "consent.revoke") == 1
         assert await su.fetchval("SELECT count(*) FROM call_records") == len(calls)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import signal
 import socket
@@ -91,6 +92,21 @@ def test_verify_without_identity(pki_dir: Path, capsys: pytest.CaptureFixture[st
     assert "verstat: No-TN-Validation" in capsys.readouterr().out
     assert _run([*base, "--require"], "", monkeypatch) == 1
     assert "sip_code: 428" in capsys.readouterr().out
+
+
+def test_verify_json_for_scripts(pki_dir: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--json`` (issue 13): one object with the status, code and verstat."""
+    base = ["verify", "--json", "--from", ORIG, "--to", DEST, "--trust",
+            str(pki_dir / "ca.pem"), "--cert", str(pki_dir / "sp.pem")]
+    assert _run([*base, "--require"], "", monkeypatch) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["status"], doc["sip_code"]) == ("failed", 428)
+    headers = _sign(pki_dir, capsys)
+    assert _run(base, headers, monkeypatch) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["status"], doc["sip_code"], doc["verstat"]) == (
+        "passed", None, "TN-Validation-Passed")
 
 
 def test_usage_errors_exit_2(pki_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -157,6 +158,23 @@ def test_cli_validate_prints_file_and_line(tmp_path: Path) -> None:
     assert f"{good}: ok (tiny, 8 states)" in proc.stdout  # 6 written + 2 step-up (issue 12)
     assert f"{bad}:{_line_of(GOOD, 'say: ask_dob')}: state 'ask_dob': missing prompt 'nope'" in (
         proc.stderr)
+
+
+def test_cli_validate_json_names_each_file(tmp_path: Path) -> None:
+    """``--json`` for scripts (issue 13): before, validate had only its text output."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("say: ask_dob\n", "say: nope\n"), encoding="utf-8")
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "carrier.cli", "workflow", "validate", "--json",
+                           str(good), str(bad)], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT, check=False)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["ok"] is False
+    assert doc["files"][0] == {"file": str(good), "ok": True, "id": "tiny", "states": 8}
+    assert doc["files"][1]["ok"] is False
+    assert any("missing prompt 'nope'" in e for e in doc["files"][1]["errors"])
 
 
 def test_load_workflow_reads_file(tmp_path: Path) -> None:
