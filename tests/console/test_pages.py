@@ -290,10 +290,12 @@ async def test_schedule_import_refuses_a_file_over_the_size_bound(
 async def test_figures_draw_every_chart(console: ConsoleContext, signin: SignIn,
                                         clock: Clock) -> None:
     t0 = clock() - dt.timedelta(days=3)
-    await console.records.record_call(CallRecord("f1", "inbound", t0, t0 + dt.timedelta(
-        seconds=30), workflow="inbound_scheduling", outcome="transferred"), [])
-    await console.records.record_call(CallRecord("f2", "inbound", t0, t0 + dt.timedelta(
-        seconds=30), workflow="<b>x</b>", outcome="completed"), [])
+    for cid, workflow, outcome in (("f1", "inbound_scheduling", "transferred"),
+                                   ("f2", "<b>x</b>", "completed")):
+        await console.records.record_cdr(CallDetail(
+            call_id=cid, direction="inbound", started_at=t0, answered_at=t0,
+            ended_at=t0 + dt.timedelta(seconds=30), hangup_cause="local_bye",
+            workflow=workflow, outcome=outcome))
     await console.records.drain_spool()
     s = await signin("admin")
     r = await s.client.get("/figures", params={"weeks": "4"})
@@ -302,7 +304,9 @@ async def test_figures_draw_every_chart(console: ConsoleContext, signin: SignIn,
     assert "<b>x</b>" not in r.text  # escaped in the chart and in the table
     assert "&lt;b&gt;x&lt;/b&gt;" in r.text
     assert "Staff intervention rate" in r.text
-    assert "<td>inbound_scheduling</td>" in r.text
+    assert "<td>inbound_scheduling</td><td>1</td><td>1</td>" in r.text
+    # this week: two answered calls, one transfer
+    assert re.search(r'<tr><td>[\d-]+</td><td>2</td><td>1</td><td>0</td></tr>', r.text)
 
 
 async def test_trunks_page_lists_the_configured_trunks(
