@@ -10,8 +10,10 @@ import dataclasses
 import datetime as dt
 import io
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -273,6 +275,40 @@ async def test_schedule_import_with_a_bad_row_loads_nothing(console: ConsoleCont
         ("feed", "feed.patient.create"),
         ("console:op-scheduler", "schedule.import"),
         ("console:op-scheduler", "schedule.import")]
+
+
+async def test_schedule_import_checks_and_encrypts_off_the_event_loop(
+        console: ConsoleContext, signin: SignIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large upload must not stall the server: decoding, checking, hashing and every
+    encryption of the file run in a worker thread, never on the event loop's thread."""
+    s = await signin("scheduler")
+    loop_thread = threading.get_ident()
+    seen: dict[str, set[int]] = {}
+
+    def spy(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kw: Any) -> Any:
+            seen.setdefault(name, set()).add(threading.get_ident())
+            return fn(*args, **kw)
+        return wrapped
+
+    records = console.records
+    monkeypatch.setattr(records, "encrypt_patient", spy("encrypt_patient",
+                                                        records.encrypt_patient))
+    monkeypatch.setattr(records.keys, "encrypt", spy("encrypt", records.keys.encrypt))
+    monkeypatch.setattr(patients_page, "validate_schedule_csv",
+                        spy("validate", patients_page.validate_schedule_csv))
+    monkeypatch.setattr(patients_page, "decode_schedule_csv",
+                        spy("decode", patients_page.decode_schedule_csv))
+    monkeypatch.setattr(patients_page, "file_digest", spy("digest", patients_page.file_digest))
+    console.application = SimpleNamespace(schedule_feed=FeedCalendar(console.records))
+    head = "mrn,first_name,last_name,phone,dob,appointment_id,start\n"
+    body = "".join(f"M{i},Ann,Synthetic,+1555555{i:04d},1980-01-01,A{i},2026-04-01T09:00\n"
+                   for i in range(1, 41))
+    r = await _upload(s, head + body)
+    assert r.status_code == 200, r.text
+    assert "40 new patient" in r.text
+    assert set(seen) == {"encrypt_patient", "encrypt", "validate", "decode", "digest"}
+    assert all(loop_thread not in threads for threads in seen.values()), seen
 
 
 async def test_schedule_import_refuses_a_file_over_the_size_bound(
