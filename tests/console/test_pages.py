@@ -190,6 +190,11 @@ async def test_consent_grant_revoke_and_dnc_by_number(console: ConsoleContext,
     await s.client.post("/consent/dnc", data=form(s, phone=PHONE))
     await console.records.drain_spool()
     assert (await console.records.dnc_status(PHONE)).org
+    # every lookup shows the patient and their ledger: each one audited, who, what and why
+    views = await who_what_why(console, "patient.lookup", "consent.read")
+    assert len(views) == 2 * 5  # the lookup, two changes, the refused one, the DNC add
+    assert set(views) == {("console:op-compliance", "patient.lookup", "consent lookup"),
+                          ("console:op-compliance", "consent.read", "consent lookup")}
 
 
 async def test_audit_export_downloads_a_bundle_that_verifies(
@@ -215,6 +220,14 @@ async def test_audit_export_downloads_a_bundle_that_verifies(
     assert bad.status_code == 422
     assert "Invalid." in bad.text
     assert "audit.export" in await actions(console, "audit.")
+
+
+async def who_what_why(console: ConsoleContext, *actions: str) -> list[tuple[str, str, str]]:
+    await console.records.drain_spool()
+    rows = await console.records.pool.fetch(
+        "SELECT actor, action, reason FROM audit_log WHERE action = ANY($1::text[])"
+        " ORDER BY seq", list(actions))
+    return [(r["actor"], r["action"], r["reason"]) for r in rows]
 
 
 async def _counts(console: ConsoleContext) -> tuple[int, int]:
@@ -376,6 +389,8 @@ async def test_patient_lookup_and_the_coming_appointments(console: ConsoleContex
     assert "<td>ap-1</td>" in r.text
     assert "<td>open</td>" in r.text
     assert "patient.lookup" in await actions(console, "patient.")
+    assert await who_what_why(console, "patient.lookup") == [
+        ("console:op-scheduler", "patient.lookup", "console lookup (scheduling)")]
 
 
 async def test_a_call_s_transcript_is_shown_only_with_a_reason(
