@@ -208,8 +208,14 @@ class CdrQuery:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
+_REALS = ("jitter_ms", "remote_loss_pct", "remote_jitter_ms")
+
+
 def _detail(row: Mapping[str, Any]) -> CallDetail:
     values = {_RENAMED.get(c, c): row[c] for c in _COLUMNS}
+    for name in _REALS:  # stored as ``real`` (float4): back to the written 3 decimals
+        if values[name] is not None:
+            values[name] = round(values[name], 3)
     return CallDetail(**values)
 
 
