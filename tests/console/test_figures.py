@@ -196,6 +196,8 @@ async def _seed(records) -> None:  # type: ignore[no-untyped-def]
             outcome="busy", gate_ref=gate["a1"]),
         cdr("gate:a2", at(3), answered=False, cause="gate_refused", workflow="reminder",
             outcome="calling_window", gate_ref=gate["a2"]),
+        # a gate reference that is no audit entry id (as a test double writes): no reminder
+        cdr("r-odd", at(10), workflow="reminder", outcome="confirmed", gate_ref="gate-entry-1"),
         # inbound calls
         cdr("i-w1", at(3), direction="inbound", workflow="intake", outcome="completed"),
         cdr("i-1", at(10), direction="inbound", workflow="intake", outcome="transferred",
@@ -241,7 +243,7 @@ async def test_the_reader_on_cdrs_with_known_answers(records) -> None:  # type: 
     assert f.reminder_outcomes == {W2: {"confirmed": 1, "rescheduled": 1, "cancelled": 1,
                                         "no answer": 2, "machine": 1, "opted out": 1}}
     assert {c.workflow: (c.calls, c.completed) for c in f.completion} == {
-        "intake": (5, 3), "reminder": (5, 5)}
+        "intake": (5, 3), "reminder": (6, 6)}
     iv = {r.week: (r.calls, r.transfers, r.callbacks) for r in f.intervention}
-    assert iv == {MON: (1, 0, 0), W2: (9, 2, 2), W2 + dt.timedelta(7): (0, 0, 0)}
-    assert f.intervention[1].rate == pytest.approx(4 / 9)
+    assert iv == {MON: (1, 0, 0), W2: (10, 2, 2), W2 + dt.timedelta(7): (0, 0, 0)}
+    assert f.intervention[1].rate == pytest.approx(4 / 10)
