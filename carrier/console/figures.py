@@ -1,26 +1,35 @@
 """The clinic's own figures, from its records: what the console's figures page plots.
 
+Every call figure comes from the call detail records (``call_details``, the one row per
+call however it ended, :mod:`carrier.records.cdr`); a reminder call is a CDR whose
+``gate_ref`` names a ``dial.decision`` audit entry for an outreach of purpose
+``appointment_reminder`` (so a reminder is known by the compliance decision that let it
+be dialled, not by a workflow's name).
+
 * **No-show rate by week, before and after reminders**: of the appointments that started
   in a week (and are past), the share marked missed, split into those that had a reminder
-  call placed before they started and those that had none. The first week with a reminder
-  is marked on the chart ("reminders start"). Appointment facts come through the hosted
-  application's :class:`carrier.plugin.AppointmentSource` (its ``upcoming`` over a past
-  range), so the carrier never reads the application's tables. ``closed`` counts in the
-  denominator whether it was attended or cancelled (the port does not tell them apart).
-* **Reminder outcomes by week**: confirmed, rescheduled, cancelled and opted out (the
-  answered reminder calls' outcomes in the call records), no answer (busy or unanswered
-  dials) and machine (the dialer's answering-machine result).
-* **Workflow completion rate**: per workflow, the share of its calls that reached an end
-  of their own (not abandoned, failed, cut at the length limit or a failed transfer).
-* **Staff intervention rate by week**: transfers (tried) plus call-backs (staff tasks a
-  call created) per call.
+  call placed (a CDR, not a gate refusal) before they started and those that had none.
+  The first week with a reminder is marked on the chart ("reminders start"). Appointment
+  facts come through the hosted application's :class:`carrier.plugin.AppointmentSource`
+  (its ``upcoming`` over a past range), so the carrier never reads the application's
+  tables. ``closed`` counts in the denominator whether it was attended or cancelled.
+* **Reminder outcomes by week**: each reminder CDR in one category: machine (its
+  answering-machine result), else confirmed, rescheduled, cancelled or opted out (its
+  outcome), else no answer (hung up as busy or no answer); others are left out.
+* **Workflow completion rate**: per workflow, the share of its answered calls that
+  reached an end of their own (not abandoned, failed, cut at the length limit or a failed
+  transfer).
+* **Staff intervention rate by week**: transfers (tried: a transfer hangup, a transfer
+  target or a transfer outcome) plus call-backs (``staff_task.created`` audit entries)
+  per answered call.
 * **Voice reply latency p50/p95**: from this process's ``carrier_reply_latency_seconds``
   histogram (the console shares ``carrier serve``'s process), interpolated within buckets
   as Prometheus' ``histogram_quantile`` does.
 
 The pure functions take rows and return figures (tested with vectors). :class:`FigureReader`
-gets the rows from their owners (the records facade, the dialer's outreach store): read-only
-counts by week, no PHI, nothing decrypted; no SQL here.
+gets the rows from their owners (the records facade: CDRs and the audit log; the dialer's
+outreach store: what each outreach was for): read-only, no PHI, nothing decrypted; no SQL
+here.
 """
 
 from __future__ import annotations
@@ -34,10 +43,17 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.metrics_core import Metric
 
-from carrier.plugin import AppointmentFact, AppointmentSource, AppointmentState, OutcomeKind
+from carrier.plugin import (
+    AmdResult,
+    AppointmentFact,
+    AppointmentSource,
+    AppointmentState,
+    OutcomeKind,
+)
 
 if TYPE_CHECKING:
     from carrier.dialer.store import OutreachStore
+    from carrier.records.cdr import GatedCall
     from carrier.records.store import Records
 
 REMINDER_PURPOSE = "appointment_reminder"
@@ -49,7 +65,7 @@ _CALL_CATEGORY = {
     OutcomeKind.CANCELLED.value: "cancelled",
     OutcomeKind.OPTED_OUT.value: "opted out",
 }
-_DIAL_CATEGORY = {"no_answer": "no answer", "busy": "no answer", "machine": "machine"}
+NO_ANSWER_CAUSES = frozenset({"no_answer", "busy"})
 NOT_COMPLETED = frozenset({OutcomeKind.ABANDONED.value, OutcomeKind.FAILED.value,
                            OutcomeKind.LENGTH_LIMIT.value, OutcomeKind.TRANSFER_FAILED.value})
 TRANSFERS = frozenset({OutcomeKind.TRANSFERRED.value, OutcomeKind.TRANSFER_FAILED.value})
@@ -111,22 +127,36 @@ def first_reminder_week(rows: Sequence[NoShowWeek]) -> int | None:
     return next((i for i, r in enumerate(rows) if r.reminded), None)
 
 
-def reminder_outcomes(call_outcomes: Iterable[tuple[dt.date, str, int]],
-                      dial_outcomes: Iterable[tuple[dt.date, str, int]]
-                      ) -> dict[dt.date, dict[str, int]]:
-    """Per week, the count in every :data:`REMINDER_CATEGORIES` (others are left out).
+def reminder_category(outcome: str | None, amd: str | None, cause: str | None
+                      ) -> str | None:
+    """One reminder CDR's category in :data:`REMINDER_CATEGORIES` (None: none of them)."""
+    if amd == AmdResult.MACHINE.value:
+        return "machine"
+    category = _CALL_CATEGORY.get(outcome or "")
+    if category is None and cause in NO_ANSWER_CAUSES:
+        return "no answer"
+    return category
 
-    ``call_outcomes``: (week, call record outcome, n) of answered reminder calls;
-    ``dial_outcomes``: (week, dialer attempt outcome, n) of reminder dials."""
+
+def reminder_outcomes(rows: Iterable[tuple[dt.date, str | None, str | None, str | None, int]]
+                      ) -> dict[dt.date, dict[str, int]]:
+    """Per week, the count in every :data:`REMINDER_CATEGORIES`, from reminder CDRs
+    grouped as (week, outcome, amd, hangup cause, n); a week with none is left out."""
     out: dict[dt.date, dict[str, int]] = {}
-    for rows, mapping in ((call_outcomes, _CALL_CATEGORY), (dial_outcomes, _DIAL_CATEGORY)):
-        for week, outcome, n in rows:
-            category = mapping.get(outcome)
-            if category is None:
-                continue
-            per = out.setdefault(week, dict.fromkeys(REMINDER_CATEGORIES, 0))
-            per[category] += n
+    for week, outcome, amd, cause, n in rows:
+        category = reminder_category(outcome, amd, cause)
+        if category is None:
+            continue
+        per = out.setdefault(week, dict.fromkeys(REMINDER_CATEGORIES, 0))
+        per[category] += n
     return dict(sorted(out.items()))
+
+
+def reminded_before(first_call: Mapping[str, dt.datetime],
+                    appointments: Iterable[AppointmentFact]) -> set[str]:
+    """The appointments whose first reminder call was placed before they started."""
+    return {a.id for a in appointments
+            if a.id in first_call and first_call[a.id] < a.starts_at}
 
 
 @dataclass(frozen=True)
@@ -218,7 +248,12 @@ def reply_latency(families: Iterable[Metric], name: str = "carrier_reply_latency
     return Latency(count, histogram_quantile(0.5, buckets), histogram_quantile(0.95, buckets))
 
 
+
+
 # ---- reading the rows ------------------------------------------------------------------
+
+REMINDER_LOOKBACK = dt.timedelta(days=60)  # a reminder this long before is still one
+
 
 @dataclass(frozen=True)
 class Figures:
@@ -232,9 +267,10 @@ class Figures:
 
 
 class FigureReader:
-    """Reads the rows behind :class:`Figures` through their owners (read-only): call records
-    and the audit log from the records facade, dials from the dialer's outreach store,
-    appointments from the application's port. The console has no SQL of its own."""
+    """Reads the rows behind :class:`Figures` through their owners (read-only): the call
+    detail records and the audit log from the records facade, which outreach a dial was
+    for from the dialer's outreach store, appointments from the application's port. The
+    console has no SQL of its own."""
 
     def __init__(self, records: Records, outreach: OutreachStore,
                  appointments: AppointmentSource | None = None) -> None:
@@ -242,26 +278,36 @@ class FigureReader:
         self.outreach = outreach
         self.appointments = appointments
 
+    async def _reminders(self, since: dt.datetime, until: dt.datetime
+                         ) -> list[tuple[GatedCall, str]]:
+        """The reminder calls started in the range, each with its appointment id."""
+        calls = await self.records.gated_calls(since, until)
+        targets = await self.outreach.outreach_targets({c.outreach_id for c in calls})
+        return [(c, targets[c.outreach_id][1]) for c in calls
+                if c.outreach_id in targets and targets[c.outreach_id][0] == REMINDER_PURPOSE]
+
     async def read(self, start: dt.date, now: dt.datetime, latency: Latency) -> Figures:
         since = dt.datetime.combine(week_of(start), dt.time(), dt.UTC)
-        records, outreach = self.records, self.outreach
-        calls = await records.calls_by_week(since, now, sorted(TRANSFERS))
+        records = self.records
+        calls = await records.answered_calls_by_week(since, now, sorted(TRANSFERS))
         callbacks = await records.actions_by_week(CALLBACK_ACTION, since, now)
-        flows = await records.outcomes_by_workflow(since, now)
-        dials = await outreach.dial_outcomes_by_week(REMINDER_PURPOSE, since, now)
-        answered = await records.outbound_outcomes_by_week(
-            since, now, await outreach.patients_dialled_for(REMINDER_PURPOSE))
+        flows = await records.answered_outcomes_by_workflow(since, now)
+        reminders = await self._reminders(since - REMINDER_LOOKBACK, now)
+        outcomes: Counter[tuple[dt.date, str | None, str | None, str]] = Counter(
+            (week_of(c.started_at), c.outcome, c.amd, c.hangup_cause)
+            for c, _ in reminders if c.started_at >= since)
         no_show: list[NoShowWeek] = []
         if self.appointments is not None:
-            facts = await self.appointments.upcoming(since, now - since)
-            reminded = await outreach.reminded_appointments(
-                REMINDER_PURPOSE, since - dt.timedelta(days=60), now)
-            no_show = no_show_by_week(facts, reminded, since.date(), now)
+            facts = list(await self.appointments.upcoming(since, now - since))
+            first: dict[str, dt.datetime] = {}
+            for c, appointment in reminders:
+                first[appointment] = min(first.get(appointment, c.started_at), c.started_at)
+            no_show = no_show_by_week(facts, reminded_before(first, facts), since.date(), now)
         return Figures(
             start=since.date(), end=now, no_show=no_show,
             reminder_outcomes=reminder_outcomes(
-                [(r["week"], r["outcome"], r["n"]) for r in answered],
-                [(r["week"], r["outcome"], r["n"]) for r in dials]),
+                (week, outcome, amd, cause, n)
+                for (week, outcome, amd, cause), n in outcomes.items()),
             completion=completion_by_workflow(
                 (r["workflow"], r["outcome"], r["n"]) for r in flows),
             intervention=intervention_by_week(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -378,6 +378,13 @@ class OutreachStore:
             " count(*) AS n FROM dialer_attempts a JOIN dialer_outreach o"
             " ON o.id = a.outreach_id WHERE a.allowed AND o.purpose = $3 AND a.at >= $1"
             " AND a.at < $2 AND a.outcome IS NOT NULL GROUP BY 1, 2", since, until, purpose))
+
+    async def outreach_targets(self, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+        """``{outreach id: (purpose, appointment id)}`` for ``ids`` (ids only, no PHI)."""
+        rows = await self.pool.fetch(
+            "SELECT id, purpose, appointment_id FROM dialer_outreach WHERE id = ANY($1::bigint[])",
+            sorted(set(ids)))
+        return {r["id"]: (r["purpose"], r["appointment_id"]) for r in rows}
 
     async def patients_dialled_for(self, purpose: str) -> list[str]:
         """Every patient with outreach for ``purpose`` (ids, no PHI)."""

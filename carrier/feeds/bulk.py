@@ -33,17 +33,16 @@ async def _claim(conn: asyncpg.Connection, items: Sequence[FeedItem], now: dt.da
     return {(r["source"], r["control_id"]) for r in rows}
 
 
-async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[FeedItem],
-                    now: dt.datetime) -> tuple[list[UUID], list[bool]]:
+def _plan(store: FeedStore, items: Sequence[FeedItem], known: dict[bytes, UUID],
+          bidx: Sequence[bytes], now: dt.datetime) -> tuple[list[Any], ...]:
+    """Which rows are new patients, links and updates; the links' MRNs encrypted
+    (CPU-bound for a whole file: run off the event loop)."""
     keys = store.records.keys
-    bidx = [store.patient_key(i.patient.authority, i.patient.mrn) for i in items]
-    rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
-                            " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
-    known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
     new_rows: list[tuple[UUID, PatientFields]] = []
     links: list[tuple[Any, ...]] = []
     updates: list[tuple[UUID, PatientFields]] = []
-    ids, created = [], []
+    ids: list[UUID] = []
+    created: list[bool] = []
     for item, b in zip(items, bidx, strict=True):
         p = item.patient
         pid = known.get(b)
@@ -61,6 +60,20 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
             if p.name and p.phone:
                 updates.append((pid, PatientFields(p.name, p.phone, p.dob, p.state)))
         ids.append(pid)
+    return new_rows, links, updates, ids, created
+
+
+async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[FeedItem],
+                    now: dt.datetime) -> tuple[list[UUID], list[bool]]:
+    # Keyed hashes and AES-GCM for a whole file take seconds: in a thread, so the event
+    # loop (SIP, RTP pacing, the console) keeps running meanwhile.
+    bidx = await asyncio.to_thread(
+        lambda: [store.patient_key(i.patient.authority, i.patient.mrn) for i in items])
+    rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
+                            " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
+    known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
+    new_rows, links, updates, ids, created = await asyncio.to_thread(
+        _plan, store, items, known, bidx, now)
     await store.records.create_patients_on(conn, new_rows, now)
     await conn.executemany(
         "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at)"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -208,9 +208,41 @@ class CdrQuery:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
+_REALS = ("jitter_ms", "remote_loss_pct", "remote_jitter_ms")
+
+
 def _detail(row: Mapping[str, Any]) -> CallDetail:
     values = {_RENAMED.get(c, c): row[c] for c in _COLUMNS}
+    for name in _REALS:  # stored as ``real`` (float4): back to the written 3 decimals
+        if values[name] is not None:
+            values[name] = round(values[name], 3)
     return CallDetail(**values)
+
+
+@dataclass(frozen=True)
+class GatedCall:
+    """A call the compliance gate let be dialled: its CDR's facts and the outreach its
+    ``dial.decision`` audit entry names (no PHI)."""
+
+    call_id: str
+    started_at: datetime
+    outcome: str | None
+    amd: str | None
+    hangup_cause: str
+    outreach_id: int
+
+
+# A gate reference is the dial.decision entry's uuid; anything else (a test double's
+# name) is no entry, and must not break the cast.
+_GATED = """
+SELECT c.call_id, c.started_at, c.outcome, c.amd, c.hangup_cause, a.record_id
+FROM call_details c
+JOIN audit_log a ON a.entry_id = (CASE WHEN c.gate_ref ~* '^[0-9a-f]{8}-[0-9a-f-]{27}$'
+                                       THEN c.gate_ref::uuid END)
+WHERE c.direction = 'outbound' AND c.hangup_cause <> 'gate_refused'
+  AND a.action = 'dial.decision' AND a.record_type = 'outreach'
+  AND c.started_at >= $1 AND c.started_at < $2
+"""
 
 
 class CdrStore(AuditLog):
@@ -224,6 +256,37 @@ class CdrStore(AuditLog):
             f"SELECT * FROM call_details{where} ORDER BY started_at DESC, call_id"  # noqa: S608 - built from fixed clauses
             f" LIMIT {int(q.limit)} OFFSET {int(q.offset)}", *args)
         return [_detail(r) for r in rows]
+
+    # ---- read-only counts (the console's figures; no PHI, nothing decrypted) ----------
+
+    async def answered_calls_by_week(self, since: datetime, until: datetime,
+                                     transfer_outcomes: Sequence[str]) -> list[Any]:
+        """``(week, n, transfers)`` rows: answered calls started per UTC week, and how many
+        of them tried a transfer (ended as one, named a target, or one of
+        ``transfer_outcomes``)."""
+        return list(await self.pool.fetch(
+            "SELECT date_trunc('week', started_at AT TIME ZONE 'UTC')::date AS week,"
+            " count(*) AS n, count(*) FILTER (WHERE hangup_cause = 'transfer'"
+            " OR transfer_target IS NOT NULL OR outcome = ANY($3::text[])) AS transfers"
+            " FROM call_details WHERE answered_at IS NOT NULL AND started_at >= $1"
+            " AND started_at < $2 GROUP BY 1", since, until, list(transfer_outcomes),
+            timeout=self.read_timeout))
+
+    async def answered_outcomes_by_workflow(self, since: datetime, until: datetime
+                                            ) -> list[Any]:
+        """``(workflow, outcome, n)`` rows of the answered calls started in the range."""
+        return list(await self.pool.fetch(
+            "SELECT workflow, outcome, count(*) AS n FROM call_details"
+            " WHERE answered_at IS NOT NULL AND started_at >= $1 AND started_at < $2"
+            " GROUP BY 1, 2", since, until, timeout=self.read_timeout))
+
+    async def gated_calls(self, since: datetime, until: datetime) -> list[GatedCall]:
+        """The outbound calls (dialled, answered or not; never a gate refusal) started in
+        the range whose gate reference is a ``dial.decision`` entry on an outreach."""
+        rows = await self.pool.fetch(_GATED, since, until, timeout=self.read_timeout)
+        return [GatedCall(r["call_id"], r["started_at"], r["outcome"], r["amd"],
+                          r["hangup_cause"], int(r["record_id"]))
+                for r in rows if r["record_id"].isdigit()]
 
     async def call_detail(self, call_id: str) -> CallDetail | None:
         row = await self.pool.fetchrow("SELECT * FROM call_details WHERE call_id = $1",

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -120,11 +121,17 @@ class Patients(AuditLog):
                                  ) -> None:
         """Add patients on the caller's connection (its transaction); each needs a name and
         a phone. Not audited here: the caller audits what its transaction meant."""
-        rows = []
-        for pid, f in new:
-            if not f.name or not f.phone:
-                raise ValueError("a new patient needs a name and a phone")
-            rows.append((*self.encrypt_patient(pid, f.name, f.phone, f.dob, None), at, f.state))
+        def seal() -> list[tuple[Any, ...]]:
+            rows = []
+            for pid, f in new:
+                if not f.name or not f.phone:
+                    raise ValueError("a new patient needs a name and a phone")
+                rows.append((*self.encrypt_patient(pid, f.name, f.phone, f.dob, None), at,
+                             f.state))
+            return rows
+
+        # a file's worth of AES-GCM takes seconds: off the event loop (SIP, RTP, console)
+        rows = await asyncio.to_thread(seal) if new else []
         if rows:
             await conn.executemany(_INSERT_ON, rows)
 
@@ -133,18 +140,24 @@ class Patients(AuditLog):
         """Re-encrypt the fields each change gives, on the caller's connection; the fields
         it does not give stay as stored."""
         k = self.keys
-        rows = []
-        for pid, f in changes:
-            if f == PatientFields():
-                continue
-            rows.append((
-                pid,
-                None if not f.name else k.encrypt(f.name, "patients", "name_ct", pid),
-                None if not f.phone else k.encrypt(f.phone, "patients", "phone_ct", pid),
-                None if not f.phone else k.phone_index(f.phone),
-                None if f.dob is None else k.encrypt(f.dob.isoformat(), "patients", "dob_ct", pid),
-                f.state or None,
-            ))
+
+        def seal() -> list[tuple[Any, ...]]:
+            rows = []
+            for pid, f in changes:
+                if f == PatientFields():
+                    continue
+                rows.append((
+                    pid,
+                    None if not f.name else k.encrypt(f.name, "patients", "name_ct", pid),
+                    None if not f.phone else k.encrypt(f.phone, "patients", "phone_ct", pid),
+                    None if not f.phone else k.phone_index(f.phone),
+                    None if f.dob is None else k.encrypt(f.dob.isoformat(), "patients",
+                                                         "dob_ct", pid),
+                    f.state or None,
+                ))
+            return rows
+
+        rows = await asyncio.to_thread(seal) if changes else []
         if rows:
             await conn.executemany(_UPDATE_ON, rows)
 

@@ -16,6 +16,7 @@ from carrier.console.figures import (
     histogram_quantile,
     intervention_by_week,
     no_show_by_week,
+    reminded_before,
     reminder_outcomes,
     reply_latency,
     week_of,
@@ -23,6 +24,7 @@ from carrier.console.figures import (
 )
 from carrier.dialer.store import OutreachStore
 from carrier.plugin import AppointmentFact, AppointmentState
+from carrier.records.cdr import CallDetail
 
 UTC = dt.UTC
 MON = dt.date(2026, 11, 2)  # a Monday
@@ -66,16 +68,29 @@ def test_no_show_split_by_reminder_and_week() -> None:
     assert first_reminder_week(rows) == 1
 
 
-def test_reminder_outcomes_map_both_sources_into_six_categories() -> None:
+def test_reminder_outcomes_put_each_reminder_cdr_in_one_of_six_categories() -> None:
     w = MON
-    got = reminder_outcomes(
-        [(w, "confirmed", 5), (w, "rescheduled", 1), (w, "opted_out", 2),
-         (w, "cancelled", 1), (w, "abandoned", 3)],
-        [(w, "no_answer", 4), (w, "busy", 1), (w, "machine", 2), (w, "answered", 9),
-         (w + dt.timedelta(7), "machine", 1)])
+    got = reminder_outcomes([
+        (w, "confirmed", "human", "local_bye", 5), (w, "rescheduled", None, "remote_bye", 1),
+        (w, "opted_out", "human", "local_bye", 2), (w, "cancelled", None, "local_bye", 1),
+        (w, "abandoned", "human", "remote_bye", 3),  # none of the six: left out
+        (w, "no_answer", None, "no_answer", 4), (w, "busy", None, "busy", 1),
+        (w, "machine_message", "machine", "local_bye", 2),
+        (w, "confirmed", "machine", "local_bye", 1),  # the machine result wins
+        (w, "rejected", None, "rejected", 9), (w, "trunk_down", None, "trunk_down", 9),
+        (w + dt.timedelta(7), "machine_message", "machine", "remote_bye", 1)])
     assert got[w] == {"confirmed": 5, "rescheduled": 1, "cancelled": 1, "no answer": 5,
-                      "machine": 2, "opted out": 2}
-    assert got[w + dt.timedelta(7)]["machine"] == 1
+                      "machine": 3, "opted out": 2}
+    assert got[w + dt.timedelta(7)] == {"confirmed": 0, "rescheduled": 0, "cancelled": 0,
+                                        "no answer": 0, "machine": 1, "opted out": 0}
+    assert list(got) == [w, w + dt.timedelta(7)]
+
+
+def test_a_reminder_counts_only_when_placed_before_the_appointment() -> None:
+    facts = [appt(1, 10, AppointmentState.MISSED), appt(2, 10, AppointmentState.CLOSED),
+             appt(3, 10, AppointmentState.CLOSED)]
+    first = {"a1": at(9), "a2": at(10, 11), "a9": at(1)}  # a2: after it started
+    assert reminded_before(first, facts) == {"a1"}
 
 
 def test_workflow_completion_leaves_out_calls_without_a_workflow() -> None:
@@ -126,16 +141,26 @@ def test_reply_latency_from_a_real_registry() -> None:
     assert reply_latency(CollectorRegistry().collect()).p50 is None
 
 
-# ---- the reader, on a real database --------------------------------------------------------
+# ---- the reader, on a real database: CDRs written as the carrier writes them -------------
 
 NOW = dt.datetime(2026, 11, 18, 12, tzinfo=UTC)
+W2 = MON + dt.timedelta(7)
+
+
+def cdr(cid: str, when: dt.datetime, *, answered: bool = True, direction: str = "outbound",
+        cause: str = "local_bye", **kw: object) -> CallDetail:
+    kw.setdefault("sip_status", 200 if answered else None)
+    return CallDetail(call_id=cid, direction=direction, started_at=when,
+                      answered_at=when + dt.timedelta(seconds=5) if answered else None,
+                      ended_at=when + dt.timedelta(minutes=2), hangup_cause=cause,
+                      to_number="+15555550100", **kw)  # type: ignore[arg-type]
 
 
 async def _seed(records) -> None:  # type: ignore[no-untyped-def]
     pool = records.pool
     await pool.execute("INSERT INTO sched_providers (id, name) VALUES ('dr', 'Dr Synthetic')")
     appts = [("a1", at(3), "missed"), ("a2", at(4), "completed"), ("a3", at(10), "missed"),
-             ("a4", at(11), "confirmed"), ("a5", at(12), "completed")]
+             ("a4", at(11), "confirmed"), ("a5", at(12), "completed"), ("a6", at(13), "missed")]
     for aid, start, status in appts:
         await pool.execute(
             "INSERT INTO sched_appointments (id, patient_id, provider_id, start_at, end_at,"
@@ -143,48 +168,82 @@ async def _seed(records) -> None:  # type: ignore[no-untyped-def]
             aid, start, start + dt.timedelta(minutes=30), status)
     await pool.execute("INSERT INTO dialer_campaigns (id, purpose) VALUES"
                        " ('rem', 'appointment_reminder'), ('ns', 'no_show')")
-    for oid, (campaign, aid, outcome) in enumerate(
-            [("rem", "a3", "no_answer"), ("rem", "a4", "answered"), ("rem", "a5", "machine"),
-             ("ns", "a1", "busy")], start=1):
+    gate: dict[str, str] = {}  # appointment -> its outreach's dial.decision entry id
+    for oid, (campaign, aid) in enumerate([("rem", "a3"), ("rem", "a4"), ("rem", "a5"),
+                                           ("ns", "a1"), ("rem", "a6"), ("rem", "a2")], 1):
+        purpose = "appointment_reminder" if campaign == "rem" else "no_show"
         await pool.execute(
             "INSERT INTO dialer_outreach (id, campaign_id, appointment_id, patient_id, purpose,"
             " label, due_at, not_after) VALUES ($1, $2, $3, 'p', $4, 'x', $5, $5)",
-            oid, campaign, aid, "appointment_reminder" if campaign == "rem" else "no_show",
-            at(9))
-        await pool.execute(
-            "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
-            " lease_token, outcome) VALUES ($1, 'p', 's', $2, true, 'ok', gen_random_uuid(), $3)",
-            oid, at(9), outcome)
+            oid, campaign, aid, purpose, at(2))
+        gate[aid] = str(await records.audit("dialer", "dial.decision", ("outreach", oid),
+                                            "ok", {"purpose": purpose}, at=at(2)))
+    rows = [
+        # reminders (week 2) ...
+        cdr("r-a3", at(9), answered=False, cause="no_answer", sip_status=487,
+            workflow="appointment_reminder", outcome="no_answer", gate_ref=gate["a3"]),
+        cdr("r-a3b", at(10, 8), workflow="reminder", outcome="cancelled", gate_ref=gate["a3"]),
+        cdr("r-a4", at(9), workflow="reminder", outcome="confirmed", amd="human",
+            gate_ref=gate["a4"], consent_ref="consent-1"),
+        cdr("r-a4b", at(9, 11), answered=False, cause="busy", sip_status=486,
+            workflow="appointment_reminder", outcome="busy", gate_ref=gate["a4"]),
+        cdr("r-a5", at(9), workflow="reminder", outcome="machine_message", amd="machine",
+            gate_ref=gate["a5"]),
+        cdr("r-a5b", at(10), workflow="reminder", outcome="opted_out", gate_ref=gate["a5"]),
+        cdr("r-a6", at(14), workflow="reminder", outcome="rescheduled", gate_ref=gate["a6"]),
+        # ... a no-show call (another purpose) and a gate refusal: no reminder outcome
+        cdr("n-a1", at(9), answered=False, cause="busy", sip_status=486, workflow="no_show",
+            outcome="busy", gate_ref=gate["a1"]),
+        cdr("gate:a2", at(3), answered=False, cause="gate_refused", workflow="reminder",
+            outcome="calling_window", gate_ref=gate["a2"]),
+        # a gate reference that is no audit entry id (as a test double writes): no reminder
+        cdr("r-odd", at(10), workflow="reminder", outcome="confirmed", gate_ref="gate-entry-1"),
+        # inbound calls
+        cdr("i-w1", at(3), direction="inbound", workflow="intake", outcome="completed"),
+        cdr("i-1", at(10), direction="inbound", workflow="intake", outcome="transferred",
+            cause="transfer", transfer_target="tel:+15555550199"),
+        cdr("i-2", at(10), direction="inbound", workflow="intake", outcome="abandoned",
+            cause="remote_bye"),
+        cdr("i-3", at(11), direction="inbound", workflow="intake", outcome="completed"),
+        cdr("i-4", at(11), direction="inbound", workflow="intake", outcome="transfer_failed"),
+        cdr("i-refused", at(11), answered=False, direction="inbound", cause="refused",
+            sip_status=403, outcome="refused"),
+        # outside the range: before it, and after now
+        cdr("i-old", dt.datetime(2026, 10, 20, tzinfo=UTC), direction="inbound",
+            workflow="intake", outcome="transferred", cause="transfer"),
+        cdr("i-late", NOW + dt.timedelta(hours=1), direction="inbound", workflow="intake",
+            outcome="abandoned"),
+    ]
+    for row in rows:
+        await records.record_cdr(row)
+    # the old per-call table is not where the figures come from
     await pool.execute(
-        "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
-        " lease_token) VALUES (1, 'p', 's', $1, false, 'calling_window', gen_random_uuid())",
-        at(9))
-    calls = [("c1", "outbound", "reminder", "confirmed"), ("c2", "inbound", "intake",
-             "transferred"), ("c3", "inbound", "intake", "abandoned"),
-             ("c4", "inbound", "intake", "completed")]
-    for cid, direction, workflow, outcome in calls:
-        await pool.execute(
-            "INSERT INTO call_records (call_id, direction, workflow, patient_id, started_at,"
-            " ended_at, outcome) VALUES ($1, $2, $3, 'p', $4, $4, $5)",
-            cid, direction, workflow, at(9), outcome)
-    await records.audit("agent", "staff_task.created", ("staff_task", "1"), "refill_request",
-                        at=at(9))
+        "INSERT INTO call_records (call_id, direction, workflow, patient_id, started_at,"
+        " ended_at, outcome) VALUES ('legacy', 'inbound', 'intake', 'p', $1, $1,"
+        " 'transferred')", at(10))
+    for day in (10, 12):
+        await records.audit("agent", "staff_task.created", ("staff_task", str(day)),
+                            "refill_request", at=at(day))
     await records.drain_spool()
 
 
 @pytest.mark.postgres
-async def test_the_reader_on_a_real_database(records) -> None:  # type: ignore[no-untyped-def]
+async def test_the_reader_on_cdrs_with_known_answers(records) -> None:  # type: ignore[no-untyped-def]
     await _seed(records)
     reader = FigureReader(records, OutreachStore(records.pool), CalendarAppointments(records.pool))
     f = await reader.read(MON, NOW, Latency(0, None, None))
     w1, w2, w3 = f.no_show
+    # week 1: a1 (its call was a no-show call) and a2 (the gate refused its reminder)
     assert (w1.not_reminded, w1.not_reminded_missed, w1.reminded) == (2, 1, 0)
-    assert (w2.reminded, w2.reminded_missed, w2.not_reminded) == (3, 1, 0)
+    # week 2: a3, a4, a5 reminded; a6's reminder came after it started
+    assert (w2.reminded, w2.reminded_missed, w2.not_reminded, w2.not_reminded_missed) == (
+        3, 1, 1, 1)
     assert w3.reminded + w3.not_reminded == 0
-    week2 = MON + dt.timedelta(7)
-    assert f.reminder_outcomes[week2] == {"confirmed": 1, "rescheduled": 0, "cancelled": 0,
-                                          "no answer": 1, "machine": 1, "opted out": 0}
+    assert first_reminder_week(f.no_show) == 1
+    assert f.reminder_outcomes == {W2: {"confirmed": 1, "rescheduled": 1, "cancelled": 1,
+                                        "no answer": 2, "machine": 1, "opted out": 1}}
     assert {c.workflow: (c.calls, c.completed) for c in f.completion} == {
-        "intake": (3, 2), "reminder": (1, 1)}
+        "intake": (5, 3), "reminder": (6, 6)}
     iv = {r.week: (r.calls, r.transfers, r.callbacks) for r in f.intervention}
-    assert iv[week2] == (4, 1, 1)
+    assert iv == {MON: (1, 0, 0), W2: (10, 2, 2), W2 + dt.timedelta(7): (0, 0, 0)}
+    assert f.intervention[1].rate == pytest.approx(4 / 10)

@@ -10,8 +10,10 @@ import dataclasses
 import datetime as dt
 import io
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -188,6 +190,11 @@ async def test_consent_grant_revoke_and_dnc_by_number(console: ConsoleContext,
     await s.client.post("/consent/dnc", data=form(s, phone=PHONE))
     await console.records.drain_spool()
     assert (await console.records.dnc_status(PHONE)).org
+    # every lookup shows the patient and their ledger: each one audited, who, what and why
+    views = await who_what_why(console, "patient.lookup", "consent.read")
+    assert len(views) == 2 * 5  # the lookup, two changes, the refused one, the DNC add
+    assert set(views) == {("console:op-compliance", "patient.lookup", "consent lookup"),
+                          ("console:op-compliance", "consent.read", "consent lookup")}
 
 
 async def test_audit_export_downloads_a_bundle_that_verifies(
@@ -213,6 +220,14 @@ async def test_audit_export_downloads_a_bundle_that_verifies(
     assert bad.status_code == 422
     assert "Invalid." in bad.text
     assert "audit.export" in await actions(console, "audit.")
+
+
+async def who_what_why(console: ConsoleContext, *actions: str) -> list[tuple[str, str, str]]:
+    await console.records.drain_spool()
+    rows = await console.records.pool.fetch(
+        "SELECT actor, action, reason FROM audit_log WHERE action = ANY($1::text[])"
+        " ORDER BY seq", list(actions))
+    return [(r["actor"], r["action"], r["reason"]) for r in rows]
 
 
 async def _counts(console: ConsoleContext) -> tuple[int, int]:
@@ -275,6 +290,40 @@ async def test_schedule_import_with_a_bad_row_loads_nothing(console: ConsoleCont
         ("console:op-scheduler", "schedule.import")]
 
 
+async def test_schedule_import_checks_and_encrypts_off_the_event_loop(
+        console: ConsoleContext, signin: SignIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large upload must not stall the server: decoding, checking, hashing and every
+    encryption of the file run in a worker thread, never on the event loop's thread."""
+    s = await signin("scheduler")
+    loop_thread = threading.get_ident()
+    seen: dict[str, set[int]] = {}
+
+    def spy(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kw: Any) -> Any:
+            seen.setdefault(name, set()).add(threading.get_ident())
+            return fn(*args, **kw)
+        return wrapped
+
+    records = console.records
+    monkeypatch.setattr(records, "encrypt_patient", spy("encrypt_patient",
+                                                        records.encrypt_patient))
+    monkeypatch.setattr(records.keys, "encrypt", spy("encrypt", records.keys.encrypt))
+    monkeypatch.setattr(patients_page, "validate_schedule_csv",
+                        spy("validate", patients_page.validate_schedule_csv))
+    monkeypatch.setattr(patients_page, "decode_schedule_csv",
+                        spy("decode", patients_page.decode_schedule_csv))
+    monkeypatch.setattr(patients_page, "file_digest", spy("digest", patients_page.file_digest))
+    console.application = SimpleNamespace(schedule_feed=FeedCalendar(console.records))
+    head = "mrn,first_name,last_name,phone,dob,appointment_id,start\n"
+    body = "".join(f"M{i},Ann,Synthetic,+1555555{i:04d},1980-01-01,A{i},2026-04-01T09:00\n"
+                   for i in range(1, 41))
+    r = await _upload(s, head + body)
+    assert r.status_code == 200, r.text
+    assert "40 new patient" in r.text
+    assert set(seen) == {"encrypt_patient", "encrypt", "validate", "decode", "digest"}
+    assert all(loop_thread not in threads for threads in seen.values()), seen
+
+
 async def test_schedule_import_refuses_a_file_over_the_size_bound(
         console: ConsoleContext, signin: SignIn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csv_import, "MAX_BYTES", 100)
@@ -290,10 +339,12 @@ async def test_schedule_import_refuses_a_file_over_the_size_bound(
 async def test_figures_draw_every_chart(console: ConsoleContext, signin: SignIn,
                                         clock: Clock) -> None:
     t0 = clock() - dt.timedelta(days=3)
-    await console.records.record_call(CallRecord("f1", "inbound", t0, t0 + dt.timedelta(
-        seconds=30), workflow="inbound_scheduling", outcome="transferred"), [])
-    await console.records.record_call(CallRecord("f2", "inbound", t0, t0 + dt.timedelta(
-        seconds=30), workflow="<b>x</b>", outcome="completed"), [])
+    for cid, workflow, outcome in (("f1", "inbound_scheduling", "transferred"),
+                                   ("f2", "<b>x</b>", "completed")):
+        await console.records.record_cdr(CallDetail(
+            call_id=cid, direction="inbound", started_at=t0, answered_at=t0,
+            ended_at=t0 + dt.timedelta(seconds=30), hangup_cause="local_bye",
+            workflow=workflow, outcome=outcome))
     await console.records.drain_spool()
     s = await signin("admin")
     r = await s.client.get("/figures", params={"weeks": "4"})
@@ -302,7 +353,9 @@ async def test_figures_draw_every_chart(console: ConsoleContext, signin: SignIn,
     assert "<b>x</b>" not in r.text  # escaped in the chart and in the table
     assert "&lt;b&gt;x&lt;/b&gt;" in r.text
     assert "Staff intervention rate" in r.text
-    assert "<td>inbound_scheduling</td>" in r.text
+    assert "<td>inbound_scheduling</td><td>1</td><td>1</td>" in r.text
+    # this week: two answered calls, one transfer
+    assert re.search(r'<tr><td>[\d-]+</td><td>2</td><td>1</td><td>0</td></tr>', r.text)
 
 
 async def test_trunks_page_lists_the_configured_trunks(
@@ -336,6 +389,8 @@ async def test_patient_lookup_and_the_coming_appointments(console: ConsoleContex
     assert "<td>ap-1</td>" in r.text
     assert "<td>open</td>" in r.text
     assert "patient.lookup" in await actions(console, "patient.")
+    assert await who_what_why(console, "patient.lookup") == [
+        ("console:op-scheduler", "patient.lookup", "console lookup (scheduling)")]
 
 
 async def test_a_call_s_transcript_is_shown_only_with_a_reason(

@@ -27,6 +27,8 @@ async def _show(request: Request, op: Operator, phone: str, *, message: str | No
     if phone:
         for p in await records.find_patients_by_phone(phone, actor=op.actor,
                                                       reason="consent lookup"):
+            # the ledger is a PHI view of its own, as the API's consent read is
+            await records.audit(op.actor, "consent.read", ("patient", p.id), "consent lookup")
             people.append({"patient": p, "status": await records.consent_status(p.id),
                            "history": await records.consent_history(p.id)})
         dnc = await records.dnc_status(phone)

@@ -76,4 +76,5 @@ async def figures_page(request: Request, op: Annotated[Operator, Depends(guard(P
     figures = await reader.read(now.date() - dt.timedelta(weeks=weeks - 1), now,
                                 reply_latency(metrics.REGISTRY.collect()))
     return page(request, "figures.html", op, title="The clinic's figures", weeks=weeks,
-                charts=render_charts(figures), figures=figures)
+                charts=render_charts(figures), figures=figures,
+                reminder_categories=REMINDER_CATEGORIES)

@@ -83,16 +83,24 @@ async def _refused(request: Request, op: Operator, problems: list[RowError],
                 has_calendar=console(request).appointments is not None)
 
 
+def _checked(data: bytes, tz: str, today: dt.date
+             ) -> tuple[str, list[ScheduleRow], list[RowError]]:
+    text, problems = decode_schedule_csv(data)
+    if problems:
+        return text, [], problems
+    rows, problems = validate_schedule_csv(text, tz=tz, today=today)
+    return text, rows, problems
+
+
 @router.post(PATH + "/import")
 async def import_csv(request: Request, file: UploadFile,
                      op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
     ctx = console(request)
     now = ctx.now()
-    text, problems = decode_schedule_csv(await file.read(MAX_BYTES + 1))
-    rows: list[ScheduleRow] = []
-    if not problems:  # a large file takes seconds to check: off the event loop
-        rows, problems = await asyncio.to_thread(
-            validate_schedule_csv, text, tz=ctx.settings.feeds.timezone, today=now.date())
+    # Decoding, checking and hashing a large file take seconds, and so does encrypting it
+    # (in the feeds' bulk path): all off the event loop, which keeps carrying calls.
+    text, rows, problems = await asyncio.to_thread(
+        _checked, await file.read(MAX_BYTES + 1), ctx.settings.feeds.timezone, now.date())
     if problems:
         return await _refused(request, op, problems,
                               f"{len(problems)} problem(s): nothing was loaded.")
@@ -100,7 +108,7 @@ async def import_csv(request: Request, file: UploadFile,
     if store.feed is None:
         return await _refused(request, op, [], "The hosted application takes no schedule "
                                                 "feed: nothing was loaded.")
-    digest = file_digest(text)
+    digest = await asyncio.to_thread(file_digest, text)
     try:
         applied = await import_schedule(store, rows, source=SOURCE, digest=digest, now=now)
     except FeedRejected as exc:

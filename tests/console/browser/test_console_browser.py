@@ -91,6 +91,10 @@ def test_a_live_call_appears_and_ends_while_the_page_is_open(page: Any, node: No
     assert row.find_element(By.CSS_SELECTOR, ".caller").text == "+1******0199"
     assert CALLER not in page.page_source  # the number is masked
     assert row.find_element(By.CSS_SELECTOR, ".state").text == "up"
+    # SIPp's INVITE carries no Identity: the gateway's STIR/SHAKEN verdict, shown as is
+    assert row.find_element(By.CSS_SELECTOR, ".verstat").text == "No-TN-Validation"
+    assert row.find_element(By.CSS_SELECTOR, "button.hangup").is_displayed()
+    assert row.find_element(By.CSS_SELECTOR, "button.transfer").is_displayed()
     wait.until(lambda p: not rows(p))  # SIPp hangs up; the table follows by itself
     assert page.execute_script("return window.stillTheSamePage === true;")
     caller.wait(timeout=30)
