@@ -33,11 +33,14 @@ from tests.e2e.harness import (
     reminder,
     speak_when_agent_pauses,
     stir,
+    with_trunk,
     write_wav,
 )
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
-__all__ = ["stir"]  # the STIR/SHAKEN runtime fixture (tests/e2e/harness.py)
+# The STIR/SHAKEN fixture, and the helpers other test modules imported from here before
+# they moved to tests/e2e/harness.py.
+__all__ = ["speak_when_agent_pauses", "stir", "with_trunk", "write_wav"]
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
               pytest.mark.slow, pytest.mark.timeout(300)]
 
