@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 KAMAILIO_CFG = REPO / "deploy" / "kamailio" / "kamailio.cfg"
 
 
-def _free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Nothing listens on ``port`` of 127.0.0.1, UDP or TCP."""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         with socket.socket(socket.AF_INET, kind) as s:
             try:
@@ -43,11 +44,19 @@ def pick_ports(count: int, low: int = 28000, high: int = 28999) -> list[int]:
     found: list[int] = []
     for i in range(span):
         port = low + 2 * ((start + i) % span)
-        if _free(port):
+        if port_free(port):
             found.append(port)
             if len(found) == count:
                 return found
     raise RuntimeError(f"no {count} free ports in {low}-{high}")
+
+
+def command(workdir: Path, port: int, listing: Path, ping_interval_s: int) -> list[str]:
+    """The dispatcher on ``127.0.0.1:port`` in the foreground, its nodes in ``listing``
+    (the shipped config; only its defines set here). ``tests/deploy`` runs the same."""
+    return ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "64", "-M", "8",
+            "-w", str(workdir), "-A", f"LISTEN=udp:127.0.0.1:{port}",
+            "-A", f'DISPATCHER_LIST="{listing}"', "-A", f"PING_INTERVAL={ping_interval_s}"]
 
 
 class Kamailio:
@@ -59,14 +68,11 @@ class Kamailio:
         listing.write_text("".join(f"1 sip:127.0.0.1:{p} 0 0\n" for p in nodes))
         self.log = workdir / "kamailio.log"
         with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "64", "-M", "8",
-                 "-w", str(workdir), "-A", f"LISTEN=udp:127.0.0.1:{port}",
-                 "-A", f'DISPATCHER_LIST="{listing}"', "-A", "PING_INTERVAL=2"],
-                cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(command(workdir, port, listing, 2), cwd=workdir,
+                                         stdout=log, stderr=subprocess.STDOUT)
         # Bounded wait on a real outside process: it has bound its port once we cannot.
         deadline = time.monotonic() + 30
-        while _free(port):
+        while port_free(port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"kamailio did not listen: {self.log.read_text()[-2000:]}")
             time.sleep(0.1)

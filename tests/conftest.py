@@ -10,6 +10,8 @@
 * ``test_kek``: the fixed key-encryption key the ``records`` fixture uses.
 * ``records`` (function): a ``Records`` on that database, connected as ``carrier_app``,
   with the fixed ``TEST_KEK`` and its spool under ``tmp_path / "spool"``.
+* ``speech_models`` (session): Whisper and Piper loaded once for every test that runs the
+  agent with speech (``tests/shared_speech.py``; loaded on first use).
 
 Tests using these should carry ``pytest.mark.postgres``.
 """
@@ -23,6 +25,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -151,6 +154,17 @@ async def db_url(pg_cluster: EmbeddedPostgres, pg_template: str) -> AsyncIterato
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+def speech_models() -> Iterator[Any]:
+    from tests.shared_speech import SpeechModels  # noqa: PLC0415 - only speech tests load it
+
+    models = SpeechModels()
+    try:
+        yield models
+    finally:
+        models.close()
 
 
 @pytest.fixture

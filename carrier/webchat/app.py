@@ -84,6 +84,7 @@ class WebchatServer:
                                   idle_s=settings.idle_timeout_s)
         self.limiter = RateLimiter(settings.requests_per_minute)
         self.outcomes: list[Any] = []  # CallOutcomes (ids and enums only), for tests
+        self._outcome_added = asyncio.Condition()
         self._tasks: asyncio.TaskGroup | None = None
         self._stop = asyncio.Event()
 
@@ -100,6 +101,18 @@ class WebchatServer:
         tasks, self._tasks = self._tasks, None
         if tasks is not None:
             await tasks.__aexit__(None, None, None)
+
+    async def wait_outcomes(self, count: int = 1) -> list[Any]:
+        """The outcomes once at least ``count`` chats have ended with one (bound it with
+        ``asyncio.timeout``): what a caller awaits instead of polling ``outcomes``."""
+        async with self._outcome_added:
+            await self._outcome_added.wait_for(lambda: len(self.outcomes) >= count)
+            return list(self.outcomes)
+
+    async def _add_outcome(self, outcome: Any) -> None:
+        async with self._outcome_added:
+            self.outcomes.append(outcome)
+            self._outcome_added.notify_all()
 
     # ---- sessions -----------------------------------------------------------------------
 
@@ -135,7 +148,7 @@ class WebchatServer:
 
     async def _run_text(self, session: WebSession, leg: TextLeg, chat: ChatHandler) -> None:
         try:
-            self.outcomes.append(await chat(leg, leg.context))
+            await self._add_outcome(await chat(leg, leg.context))
         except Exception as exc:  # the edge: one chat's fault ends that chat only
             log.exception("webchat session %s: chat handler failed (%s)", session.id,
                       type(exc).__name__)
@@ -169,7 +182,7 @@ class WebchatServer:
         try:
             outcome = await run_call(pc, call, self.handler(), connect_s=CONNECT_S)
             if outcome is not None:
-                self.outcomes.append(outcome)
+                await self._add_outcome(outcome)
         except Exception as exc:  # the edge: one session's fault ends that session only
             log.exception("webchat session %s: voice failed (%s)", session.id,
                       type(exc).__name__)

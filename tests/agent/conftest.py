@@ -1,5 +1,6 @@
 """Fixtures for the voice agent: settings on a temp data dir, the seeded demo clinic,
-and the agent runtime with the real speech models (loaded once per test)."""
+and the agent runtime with the real speech models (loaded once per session:
+``tests/shared_speech.py``)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from typing import Any
 
 import pytest
 
+from agent import runtime as agent_runtime
 from agent.handler import AgentRuntime, CallTrace, VoiceCallHandler
 from agent.runtime import seed_demo, setup, teardown
 from carrier.call import Call, Direction
 from carrier.plugin import CallContext, CallOutcome
 from carrier.records.store import Records
 from carrier.settings import Settings, load_settings
+from tests.shared_speech import SpeechModels, facades
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = Path(os.environ.get("CARRIER_TEST_MODEL_CACHE", "/tmp/carrier-test-models"))
@@ -42,8 +45,13 @@ async def demo_ids(settings: Settings, records: Records) -> dict[str, str]:
 
 
 @pytest.fixture
-async def runtime(settings: Settings, records: Records,
-                  demo_ids: dict[str, str]) -> AsyncIterator[AgentRuntime]:
+async def runtime(settings: Settings, records: Records, demo_ids: dict[str, str],
+                  speech_models: SpeechModels, monkeypatch: pytest.MonkeyPatch
+                  ) -> AsyncIterator[AgentRuntime]:
+    """The real ``setup``, its Whisper and Piper over the session's loaded models."""
+    whisper, piper = facades(speech_models)
+    monkeypatch.setattr(agent_runtime, "SpeechToText", whisper)
+    monkeypatch.setattr(agent_runtime, "TextToSpeech", piper)
     rt = await setup(settings, records)
     try:
         yield rt

@@ -30,7 +30,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from collections import Counter
@@ -42,12 +41,12 @@ import asyncpg
 import pytest
 import yaml
 
+from bench._kamailio import KAMAILIO_CFG, command, port_free
 from carrier.records.patients import PatientAddress
 from carrier.records.store import Channel, ConsentKind, Records
 from tests.conftest import TEST_KEK
 
 REPO = Path(__file__).resolve().parents[2]
-KAMAILIO_CFG = REPO / "deploy" / "kamailio" / "kamailio.cfg"
 SCENARIO = Path(__file__).with_name("uac_via_proxy.xml")
 PING_INTERVAL_S = 1
 PATIENTS = 4
@@ -61,16 +60,6 @@ pytestmark = [
 ]
 
 
-def _free(port: int) -> bool:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
 def pick_ports(count: int) -> list[int]:
     """``count`` ports in 27000-27999, each the first of four free ones (SIPp also binds
     its media port + 2), from a random start so parallel runs rarely meet."""
@@ -78,7 +67,7 @@ def pick_ports(count: int) -> list[int]:
     found: list[int] = []
     for i in range(250):
         port = 27000 + 4 * ((start + i) % 250)
-        if all(_free(port + k) for k in range(4)):
+        if all(port_free(port + k) for k in range(4)):
             found.append(port)
             if len(found) == count:
                 return found
@@ -302,18 +291,14 @@ async def rig(db_url: str, records: Records, tmp_path: Path) -> AsyncIterator[Ri
 
 
 def kamailio_running(rig: Rig) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
-    return running(
-        ["kamailio", "-f", str(KAMAILIO_CFG), "-DD", "-E", "-m", "64", "-M", "8", "-w",
-         str(rig.base), "-A", f"LISTEN=udp:127.0.0.1:{rig.kamailio_port}",
-         "-A", f'DISPATCHER_LIST="{rig.base / "dispatcher.list"}"',
-         "-A", f"PING_INTERVAL={PING_INTERVAL_S}"],
-        rig.base, rig.base / "kamailio.log")
+    return running(command(rig.base, rig.kamailio_port, rig.base / "dispatcher.list",
+                           PING_INTERVAL_S), rig.base, rig.base / "kamailio.log")
 
 
 async def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     # Bounded wait on a real outside process: Kamailio has bound its port once we cannot.
     for _ in range(300):
-        if not _free(port):
+        if not port_free(port):
             return
         assert proc.poll() is None, tail(log)
         await asyncio.sleep(0.1)  # bounded poll of real outside processes (Kamailio, nodes)

@@ -200,13 +200,17 @@ async def test_gateway_fails_over_on_503_and_probes_the_trunk_back(tmp_path: Pat
             pool.hold_down = 0.0  # the test does not wait 30 s for the hold-down
             pool.mark_down("demo", time.monotonic())
             stop = asyncio.Event()
-            prober = asyncio.ensure_future(gw.trunks.probe_loop(
-                lambda name: probe_trunk(gw, name), stop, idle=0.05))
-            try:
-                for _ in range(200):  # bounded wait on the real OPTIONS round trip
-                    if pool.state("demo") is TrunkState.UP:
-                        break
-                    await asyncio.sleep(0.02)
+
+            async def probe_until_up(name: str) -> bool:
+                ok = await probe_trunk(gw, name)
+                if ok:  # the loop records this answer, then ends
+                    stop.set()
+                return ok
+
+            prober = asyncio.ensure_future(gw.trunks.probe_loop(probe_until_up, stop,
+                                                                idle=0.05))
+            try:  # bounded wait on the real OPTIONS round trip
+                await asyncio.wait({prober}, timeout=4)
             finally:
                 stop.set()
                 await prober

@@ -12,12 +12,10 @@ from pathlib import Path
 import pytest
 
 from agent.handler import AgentRuntime, VoiceCallHandler
-from carrier.gateway import Gateway
 from carrier.records.store import Records
 from carrier.settings import Settings
-from carrier.sip.endpoint import EndpointConfig
 from tests.agent.conftest import GatewayAgent
-from tests.e2e.test_voice_calls_pjsua import speak_when_agent_pauses, with_trunk, write_wav
+from tests.e2e.harness import gateway, speak_when_agent_pauses, write_wav
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
@@ -31,12 +29,8 @@ async def test_withheld_caller_id_gets_the_conversation_and_a_record(
         settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
         tmp_path: Path, id_uri: str) -> None:
     wav = await write_wav(runtime, "Hello, who is this?", tmp_path / "who.wav")
-    s = with_trunk(settings, 9)
     handler = GatewayAgent(agent)
-    gw = Gateway(s, handler=handler, audit=records.audit,
-                 endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-    await gw.start()
-    try:
+    async with gateway(settings, 9, handler, records) as gw:
         async with PjsuaPeer.start("udp", id_uri=id_uri, log_dir=tmp_path) as phone:
             handle = await phone.call(f"sip:+15550100100@127.0.0.1:{gw.endpoint.port('UDP')}")
             await phone.wait_state("CONFIRMED", call=handle, timeout=10)
@@ -48,8 +42,6 @@ async def test_withheld_caller_id_gets_the_conversation_and_a_record(
             await phone.hangup(call=handle)
             await phone.wait_state("DISCONNECTED", call=handle, timeout=20)
         await handler.next_outcome(wait_s=60)  # the agent has stored its records
-    finally:
-        await gw.close()
 
     [result] = handler.outcomes
     assert result.patient_id is None  # an unknown caller

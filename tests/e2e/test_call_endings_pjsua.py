@@ -14,58 +14,39 @@ import dataclasses
 import json
 import re
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from agent.handler import AgentRuntime, VoiceCallHandler
-from carrier.call import Call, Clearance, DialRequest
-from carrier.gateway import Gateway
 from carrier.plugin import OutcomeKind
 from carrier.records.store import Channel, Records
 from carrier.settings import Settings
-from carrier.sip.endpoint import EndpointConfig
 from carrier.stir_setup import StirRuntime
 from tests.agent.conftest import GatewayAgent
-from tests.e2e.test_voice_calls_pjsua import speak_when_agent_pauses, stir, with_trunk, write_wav
+from tests.e2e.harness import (
+    answer_outbound,
+    call_in,
+    dial,
+    gateway,
+    reminder,
+    speak_when_agent_pauses,
+    stir,
+    write_wav,
+)
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 __all__ = ["stir"]
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
               pytest.mark.slow, pytest.mark.timeout(300)]
 
-CLINIC = "+15550100100"
 HUMAN = "+15550100199"
-
-
-@asynccontextmanager
-async def gateway(settings: Settings, port: int, handler: GatewayAgent, records: Records,
-                  stir: StirRuntime) -> AsyncIterator[Gateway]:
-    gw = Gateway(with_trunk(settings, port), handler=handler, audit=records.audit,
-                 stir=stir.context,
-                 endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.close()
 
 
 def to_front_desk(runtime: AgentRuntime) -> VoiceCallHandler:
     """Every queue rings the front desk's number, off our network (over the trunk)."""
     queues = dict.fromkeys(("front_desk", "scheduling", "pharmacy"), f"tel:{HUMAN}")
     return VoiceCallHandler(dataclasses.replace(runtime, queues=queues))
-
-
-async def call_in(phone: PjsuaPeer, gw: Gateway, stir: StirRuntime, number: str) -> int:
-    ident = stir.context.signer.sign(number, CLINIC, "A", str(uuid.uuid4()), time.time())
-    handle = await phone.call(f"sip:{CLINIC}@127.0.0.1:{gw.endpoint.port('UDP')}",
-                              headers={"Identity": ident.format()})
-    await phone.wait_state("CONFIRMED", call=handle, timeout=10)
-    return handle
 
 
 def ppt_of(identity: str) -> str | None:
@@ -221,19 +202,12 @@ async def test_length_budget_reached_mid_conversation_closes_and_records(
     async with PjsuaPeer.start("udp", user="patient", auto_answer=200,  # noqa: SIM117
                                log_dir=tmp_path) as phone:
         async with gateway(settings, phone.ports["udp"], handler, records, stir) as gw:
-            call = await gw.dial(DialRequest(
-                to="+15550100123", from_number=CLINIC, trunk="demo", origid=str(uuid.uuid4()),
-                max_duration_s=limit, clearance=Clearance("allowed")))
-            assert isinstance(call, Call)
+            call, handle = await dial(gw, phone, max_duration_s=limit)
             started = time.monotonic()
-            handle = phone.events("incoming")[-1]["call"]
-            running = asyncio.create_task(gw.run_outbound(call, {
-                "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
-                "appointment_id": "appt-1"}))
-            await phone.wait_media_active(call=handle, timeout=10)
-            await speak_when_agent_pauses(phone, handle, wavs, first_immediately=True,
-                                          until_hangup=True)
-            result = await asyncio.wait_for(running, timeout=120)
+            result = await answer_outbound(
+                phone, gw, call, handle, reminder(demo_ids["pat-1001"]),
+                lambda: speak_when_agent_pauses(phone, handle, wavs, first_immediately=True,
+                                                until_hangup=True), within_s=120)
             ended = time.monotonic() - started
     assert result is not None
     assert result.kind is OutcomeKind.LENGTH_LIMIT, result

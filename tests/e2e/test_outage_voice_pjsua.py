@@ -19,13 +19,11 @@ import pytest
 
 from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.handler import AgentRuntime, VoiceCallHandler
-from carrier.gateway import Gateway
 from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records, verify_chain
 from carrier.settings import Settings
-from carrier.sip.endpoint import EndpointConfig
 from tests.agent.conftest import GatewayAgent
-from tests.e2e.test_voice_calls_pjsua import speak_when_agent_pauses, with_trunk, write_wav
+from tests.e2e.harness import gateway, speak_when_agent_pauses, write_wav
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
@@ -59,10 +57,7 @@ async def test_a_patient_call_during_a_database_outage_is_answered_and_recorded(
     hello = await write_wav(runtime, "Hello, I am calling about my appointment.",
                             tmp_path / "hello.wav")
     handler = GatewayAgent(agent)
-    gw = Gateway(with_trunk(settings, 9), handler=handler, audit=records.audit,
-                 endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-    await gw.start()
-    try:
+    async with gateway(settings, 9, handler, records) as gw:
         await asyncio.to_thread(own_cluster.stop)
         async with PjsuaPeer.start("udp", user="+15550100123", log_dir=tmp_path) as phone:
             handle = await phone.call(f"sip:+15550100100@127.0.0.1:{gw.endpoint.port('UDP')}")
@@ -77,8 +72,6 @@ async def test_a_patient_call_during_a_database_outage_is_answered_and_recorded(
                 await phone.hangup(handle)
         outcome = await handler.next_outcome(wait_s=60)
         await asyncio.to_thread(own_cluster.start)
-    finally:
-        await gw.close()
     assert outcome.patient_id is None  # an unknown caller: nothing was looked up
     assert await records.drain_spool()
     stored = await records.call_record(outcome.call_id)

@@ -6,25 +6,23 @@ matches), asks its question again, and the call goes on to a confirmed appointme
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
 
 from agent.handler import AgentRuntime, VoiceCallHandler
-from carrier.call import Call, Clearance, DialRequest
-from carrier.gateway import Gateway
 from carrier.plugin import OutcomeKind
 from carrier.records.store import Records
 from carrier.settings import Settings
-from carrier.sip.endpoint import EndpointConfig
 from carrier.stir_setup import StirRuntime
 from tests.agent.conftest import GatewayAgent
-from tests.e2e.test_voice_calls_pjsua import (
+from tests.e2e.harness import (
+    answer_outbound,
+    dial,
+    gateway,
+    reminder,
     speak_when_agent_pauses,
     stir,
-    with_trunk,
     write_wav,
 )
 from tests.peers.client import PjsuaPeer, needs_pjsua2
@@ -42,28 +40,14 @@ async def test_question_answered_before_identity_over_sip(
     script = ["Hello?", "Who is this?", "Yes, speaking.", "March fifth, nineteen eighty.",
               "Yes, I will come. Confirm."]
     wavs = [await write_wav(runtime, t, tmp_path / f"q{i}.wav") for i, t in enumerate(script)]
-    async with PjsuaPeer.start("udp", user="patient", auto_answer=200,
-                               log_dir=tmp_path) as phone:
-        s = with_trunk(settings, phone.ports["udp"])
-        gw = Gateway(s, handler=GatewayAgent(agent), audit=records.audit,
-                     stir=stir.context,
-                     endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-        await gw.start()
-        try:
-            call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                             trunk="demo", origid=str(uuid.uuid4()),
-                                             clearance=Clearance("allowed")))
-            assert isinstance(call, Call)
-            handle_ = phone.events("incoming")[-1]["call"]
-            running = asyncio.create_task(gw.run_outbound(call, {
-                "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
-                "appointment_id": "appt-1"}))
-            await phone.wait_media_active(call=handle_, timeout=10)
-            await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True,
-                                          until_hangup=True)
-            result = await asyncio.wait_for(running, timeout=150)
-        finally:
-            await gw.close()
+    async with (PjsuaPeer.start("udp", user="patient", auto_answer=200,
+                                log_dir=tmp_path) as phone,
+                gateway(settings, phone.ports["udp"], GatewayAgent(agent), records, stir) as gw):
+        call, handle_ = await dial(gw, phone)
+        result = await answer_outbound(
+            phone, gw, call, handle_, reminder(demo_ids["pat-1001"]),
+            lambda: speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True,
+                                            until_hangup=True), within_s=150)
 
     assert result.kind is OutcomeKind.CONFIRMED, result
     turns = await records.call_transcript(call.call_id)

@@ -8,101 +8,41 @@ voice) whenever the agent stops talking.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import datetime
 import re
 import time
 import uuid
-import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from agent.handler import AgentRuntime, VoiceCallHandler
-from carrier.call import Call, Clearance, DialRequest
-from carrier.gateway import Gateway
 from carrier.plugin import OutcomeKind
 from carrier.records.store import Channel, Records
-from carrier.settings import Settings, SipSettings, TrunkSettings
-from carrier.sip.endpoint import EndpointConfig
-from carrier.stir_setup import StirRuntime, build_stir
+from carrier.settings import Settings
+from carrier.stir_setup import StirRuntime
 from stir_shaken.aio import verify_fetching
 from tests.agent.conftest import GatewayAgent
+from tests.e2e.harness import (
+    CLINIC,
+    PATIENT,
+    answer_outbound,
+    call_in,
+    dial,
+    gateway,
+    reminder,
+    speak_when_agent_pauses,
+    stir,
+    with_trunk,
+    write_wav,
+)
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
+# The STIR/SHAKEN fixture, and the helpers other test modules imported from here before
+# they moved to tests/e2e/harness.py.
+__all__ = ["speak_when_agent_pauses", "stir", "with_trunk", "write_wav"]
 pytestmark = [pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
               pytest.mark.slow, pytest.mark.timeout(300)]
-
-
-async def write_wav(rt: AgentRuntime, text: str, path: Path) -> Path:
-    assert rt.tts is not None
-    pcm = await rt.tts.synthesize(text)
-    pcm = np.concatenate([pcm, np.zeros(1600, dtype=np.int16)])
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return path
-
-
-async def speak_when_agent_pauses(phone: PjsuaPeer, handle: int, wavs: list[Path], *,
-                                  first_immediately: bool, until_hangup: bool = False) -> None:
-    """Answer each agent turn: wait for its speech, then 0.9 s of silence, then play.
-    With ``until_hangup``, lines left when the agent hangs up are not spoken (a person
-    repeats a request only when it was not understood)."""
-    for i, wav in enumerate(wavs):
-        if not (i == 0 and first_immediately):
-            audio = asyncio.ensure_future(
-                phone.wait_audio(call=handle, frames=5, min_rms=300, timeout=40))
-            if until_hangup and i > 0:
-                gone = asyncio.ensure_future(
-                    phone.wait_state("DISCONNECTED", call=handle, timeout=40))
-                done, _ = await asyncio.wait({audio, gone}, return_when=asyncio.FIRST_COMPLETED)
-                if gone in done and not audio.done():
-                    audio.cancel()
-                    await asyncio.gather(audio, return_exceptions=True)
-                    return
-                gone.cancel()
-                await asyncio.gather(gone, return_exceptions=True)
-            started = await audio
-            await phone.wait_silence(call=handle, frames=45, min_rms=300, since_t=started,
-                                     timeout=60)
-        play = await phone.play_wav(str(wav), call=handle)
-        done = asyncio.ensure_future(phone.wait_event(
-            "play_done", lambda e, p=play: e.get("play_id") == p, call=handle, timeout=30))
-        if until_hangup:  # the agent may hang up while we are still talking
-            gone = asyncio.ensure_future(
-                phone.wait_state("DISCONNECTED", call=handle, timeout=30))
-            await asyncio.wait({done, gone}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (done, gone):
-                task.cancel()
-            await asyncio.gather(done, gone, return_exceptions=True)
-            if phone.events("call_state") and any(
-                    e.get("state") == "DISCONNECTED" for e in phone.events("call_state")):
-                return
-        else:
-            await done
-
-
-@pytest.fixture
-async def stir(settings: Settings) -> AsyncIterator[StirRuntime]:
-    runtime = await build_stir(settings)
-    assert runtime is not None
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
-
-
-def with_trunk(settings: Settings, port: int) -> Settings:
-    trunk = TrunkSettings(name="demo", host="127.0.0.1", port=port, region="local",
-                          acl=("127.0.0.0/8",))
-    return dataclasses.replace(settings, trunks=(trunk,),
-                               sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0))
 
 
 async def test_outbound_reminder_confirmed_by_voice_over_sip(
@@ -111,36 +51,21 @@ async def test_outbound_reminder_confirmed_by_voice_over_sip(
     script = ["Hello?", "Yes, speaking.", "March fifth, nineteen eighty.",
               "Yes, I will come. Confirm."]
     wavs = [await write_wav(runtime, t, tmp_path / f"a{i}.wav") for i, t in enumerate(script)]
-    async with PjsuaPeer.start("udp", user="patient", auto_answer=200,
-                               log_dir=tmp_path) as phone:
-        s = with_trunk(settings, phone.ports["udp"])
-        gw = Gateway(s, handler=GatewayAgent(agent), audit=records.audit,
-                     stir=stir.context,
-                     endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-        await gw.start()
-        try:
-            origid = str(uuid.uuid4())
-            call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                             trunk="demo", origid=origid,
-                                             clearance=Clearance("allowed")))
-            assert isinstance(call, Call)
-            incoming = phone.events("incoming")[-1]
-            handle_ = incoming["call"]
-            identity = re.findall(r"^Identity:\s*(.+)$", incoming["msg"], re.MULTILINE)
-            # The patient's side verifies the Identity header as the INVITE arrives.
-            verified = await verify_fetching(stir.context.verifier, stir.context.fetcher,
-                                             [i.strip() for i in identity], "+15550100100",
-                                             "+15550100123", now=time.time())
-            running = asyncio.create_task(gw.run_outbound(call, {
-                "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
-                "appointment_id": "appt-1"}))
-            await phone.wait_media_active(call=handle_, timeout=10)
-            # The agent may confirm and hang up while the last line is still playing.
-            await speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True,
-                                          until_hangup=True)
-            result = await asyncio.wait_for(running, timeout=120)
-        finally:
-            await gw.close()
+    async with (PjsuaPeer.start("udp", user="patient", auto_answer=200,
+                                log_dir=tmp_path) as phone,
+                gateway(settings, phone.ports["udp"], GatewayAgent(agent), records, stir) as gw):
+        call, handle_ = await dial(gw, phone)
+        identity = re.findall(r"^Identity:\s*(.+)$", phone.events("incoming")[-1]["msg"],
+                              re.MULTILINE)
+        # The patient's side verifies the Identity header as the INVITE arrives.
+        verified = await verify_fetching(stir.context.verifier, stir.context.fetcher,
+                                         [i.strip() for i in identity], CLINIC, PATIENT,
+                                         now=time.time())
+        # The agent may confirm and hang up while the last line is still playing.
+        result = await answer_outbound(
+            phone, gw, call, handle_, reminder(demo_ids["pat-1001"]),
+            lambda: speak_when_agent_pauses(phone, handle_, wavs, first_immediately=True,
+                                            until_hangup=True), within_s=120)
 
     assert verified.ok, verified
     assert verified.attest == "A"
@@ -169,28 +94,16 @@ async def test_inbound_opt_out_by_voice_over_sip(
     assert await records.has_consent(number, Channel.VOICE)
     wav = await write_wav(runtime, "Stop calling me, please.", tmp_path / "stop.wav")
     again = await write_wav(runtime, "Stop calling me.", tmp_path / "again.wav")
-    s = with_trunk(settings, 9)
     handler = GatewayAgent(agent)
-    gw = Gateway(s, handler=handler, audit=records.audit,
-                 stir=stir.context,
-                 endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-    await gw.start()
-    try:
-        ident = stir.context.signer.sign(number, "+15550100100", "A", str(uuid.uuid4()),
-                                         time.time())
+    async with gateway(settings, 9, handler, records, stir) as gw:
         async with PjsuaPeer.start("udp", user=number, log_dir=tmp_path) as phone:
-            handle_ = await phone.call(
-                f"sip:+15550100100@127.0.0.1:{gw.endpoint.port('UDP')}",
-                headers={"Identity": ident.format()})
-            await phone.wait_state("CONFIRMED", call=handle_, timeout=10)
+            handle_ = await call_in(phone, gw, stir, number)
             await speak_when_agent_pauses(phone, handle_, [wav, again], first_immediately=False,
                                           until_hangup=True)
             if not any(ev.get("state") == "DISCONNECTED"
                        for ev in phone.events("call_state")):
                 await phone.wait_state("DISCONNECTED", call=handle_, timeout=120)
         await handler.next_outcome(wait_s=60)  # the agent has stored its records
-    finally:
-        await gw.close()
 
     [result] = handler.outcomes  # what the handler returned for this one call
     assert result.kind is OutcomeKind.OPTED_OUT, result

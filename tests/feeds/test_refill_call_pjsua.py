@@ -8,25 +8,21 @@ SIP gateway, RTP, STIR/SHAKEN, Whisper and Piper, the embedded Postgres."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import uuid
 from pathlib import Path
 
 import pytest
 
 from agent.handler import AgentRuntime, VoiceCallHandler
 from agent.scheduling.prescriptions import PostgresRefillDesk
-from carrier.call import Call, Clearance, DialRequest
+from carrier.call import Call
 from carrier.feeds.fhir_client import client_from_settings
 from carrier.feeds.fhir_poll import FhirPoller
 from carrier.feeds.store import FeedStore
 from carrier.feeds.writeback import OutcomeRecorder, Writeback
-from carrier.gateway import Gateway
 from carrier.plugin import CallContext, CallOutcome
 from carrier.records.store import Records
 from carrier.settings import Settings
-from carrier.sip.endpoint import EndpointConfig
 from carrier.stir_setup import StirRuntime
 from tests.agent.conftest import (  # noqa: F401 - fixtures used by name
     TraceKeeper,
@@ -35,10 +31,12 @@ from tests.agent.conftest import (  # noqa: F401 - fixtures used by name
     runtime,
     settings,
 )
-from tests.e2e.test_voice_calls_pjsua import (  # noqa: F401 - the stir fixture
+from tests.e2e.harness import (  # noqa: F401 - the stir fixture
+    answer_outbound,
+    dial,
+    gateway,
     speak_when_agent_pauses,
     stir,
-    with_trunk,
     write_wav,
 )
 from tests.feeds.fhir_r4_server import FhirR4Server
@@ -87,26 +85,14 @@ async def test_refill_reminder_call_names_the_feed_medication_and_files_tasks(
     wavs = [await write_wav(runtime, t, tmp_path / f"r{i}.wav") for i, t in enumerate(SCRIPT)]
     observed = ObservedAgent(agent)
     handler = OutcomeRecorder(observed, Writeback(records, {"fhir": client}), try_for=10.0)
-    async with PjsuaPeer.start("udp", user="patient", auto_answer=200,
-                               log_dir=tmp_path) as phone:
-        gw = Gateway(with_trunk(settings, phone.ports["udp"]),
-                     handler=handler, audit=records.audit, stir=stir.context,
-                     endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-        await gw.start()
-        try:
-            call = await gw.dial(DialRequest(to="+15550100129", from_number="+15550100100",
-                                             trunk="demo", origid=str(uuid.uuid4()),
-                                             clearance=Clearance("allowed")))
-            assert isinstance(call, Call)
-            handle = phone.events("incoming")[-1]["call"]
-            running = asyncio.create_task(gw.run_outbound(call, {
-                "purpose": "refill", "patient_id": pid}))
-            await phone.wait_media_active(call=handle, timeout=10)
-            await speak_when_agent_pauses(phone, handle, wavs, first_immediately=True,
-                                          until_hangup=True)
-            result = await asyncio.wait_for(running, timeout=120)
-        finally:
-            await gw.close()
+    async with (PjsuaPeer.start("udp", user="patient", auto_answer=200,
+                                log_dir=tmp_path) as phone,
+                gateway(settings, phone.ports["udp"], handler, records, stir) as gw):
+        call, handle = await dial(gw, phone, to="+15550100129")
+        result = await answer_outbound(
+            phone, gw, call, handle, {"purpose": "refill", "patient_id": pid},
+            lambda: speak_when_agent_pauses(phone, handle, wavs, first_immediately=True,
+                                            until_hangup=True), within_s=120)
 
     turns = [t for trace in observed.keeper.traces for t in trace.turns]
     spoken = " ".join(text for who, text in turns if who == "agent")

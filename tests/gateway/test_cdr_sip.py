@@ -44,12 +44,30 @@ def settings_for(port: int, acl: tuple[str, ...] = ("127.0.0.0/8",)) -> Settings
                     trunks=(trunk,))
 
 
+class CdrWritten:
+    """The records' CDR sink, telling when the gateway has handed one over: the row is
+    durable then (in Postgres, or in the outbox's spool until ``drain_spool``), so a test
+    awaits it instead of polling the table."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+        self.details: asyncio.Queue[CallDetail] = asyncio.Queue()
+
+    async def __call__(self, detail: CallDetail) -> None:
+        await self.records.record_cdr(detail)
+        self.details.put_nowait(detail)
+
+    async def next(self, *, within_s: float) -> CallDetail:
+        return await asyncio.wait_for(self.details.get(), within_s)
+
+
 @contextlib.asynccontextmanager
-async def gateway(records: Records, settings: Settings, *,
-                  timers: Timers | None = None) -> AsyncIterator[Gateway]:
+async def gateway(records: Records, settings: Settings, *, timers: Timers | None = None,
+                  cdr: CdrWritten | None = None) -> AsyncIterator[Gateway]:
     cfg = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None,
                          **({"timers": timers} if timers else {}))
-    gw = Gateway(settings, handler=None, endpoint_config=cfg, cdr=records.record_cdr)
+    gw = Gateway(settings, handler=None, endpoint_config=cfg,
+                 cdr=cdr or records.record_cdr)
     await gw.start()
     try:
         yield gw
@@ -151,19 +169,16 @@ async def test_a_failed_transfer_and_the_length_limit_are_in_the_cdr(
 @needs_pjsua2
 async def test_inbound_answered_then_the_caller_hangs_up(
         records: Records, tmp_path: pathlib.Path) -> None:
-    async with (gateway(records, settings_for(9)) as gw,
+    written = CdrWritten(records)
+    async with (gateway(records, settings_for(9), cdr=written) as gw,
                 PjsuaPeer.start("udp", user="+15550100124", log_dir=tmp_path) as phone):
         handle = await phone.call(f"sip:+15550100100@127.0.0.1:{gw.endpoint.port('UDP')}")
         await phone.wait_state("CONFIRMED", call=handle, timeout=10)
         await phone.hangup(handle)
         await phone.wait_state("DISCONNECTED", call=handle, timeout=10)
-        rows: list[CallDetail] = []
-        for _ in range(100):  # bounded (5 s): the gateway ends the call on the peer's BYE
-            await records.drain_spool()
-            rows = await records.search_calls(CdrQuery(direction="inbound"))
-            if rows:
-                break
-            await asyncio.sleep(0.05)
+        await written.next(within_s=5)  # the gateway ends the call on the peer's BYE
+        await records.drain_spool()
+        rows = await records.search_calls(CdrQuery(direction="inbound"))
     assert len(rows) == 1, rows
     cdr = await only_cdr(records, rows[0].call_id)
     assert (cdr.direction, cdr.sip_status, cdr.hangup_cause) == ("inbound", 200, "remote_bye")
@@ -188,7 +203,7 @@ async def sipp(port: int, scenario: pathlib.Path, tmp: pathlib.Path) -> str:
 @needs_sipp
 async def test_inbound_never_acked_refused_and_outside_the_acl(
         records: Records, tmp_path: pathlib.Path) -> None:
-    fast = Timers(t1=0.05)  # 64*T1 = 3.2 s: the no-ACK deadline comes quickly
+    fast = Timers(t1=0.02)  # 64*T1 = 1.28 s: the no-ACK deadline (Timer H) comes quickly
     async with gateway(records, settings_for(9), timers=fast) as gw:
         port = gw.endpoint.port("UDP")
         unacked = await sipp(port, NO_ACK, tmp_path)

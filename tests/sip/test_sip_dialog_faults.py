@@ -30,7 +30,7 @@ from media.session import MediaSession
 from tests.sip.test_sip_endpoint import UdpClient
 
 HERE = pathlib.Path(__file__).parent
-FAST = Timers(t1=0.05)  # 64*T1 = 3.2 s: the no-ACK deadline comes quickly
+FAST = Timers(t1=0.02)  # 64*T1 = 1.28 s: the no-ACK deadline (Timer H) comes quickly
 OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)
 
 

@@ -15,13 +15,10 @@ voice over G.711 is not recognised reliably enough for it here.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import re
 import shutil
-import time
 import uuid
 import wave
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +28,25 @@ import pytest
 from agent.handler import AgentRuntime, VoiceCallHandler
 from agent.i18n import SPANISH_KEY
 from agent.speech.audio import to_int16
-from carrier.call import Call, Clearance, DialRequest
-from carrier.gateway import Gateway
+from carrier.call import Call
 from carrier.plugin import CallOutcome, OutcomeKind
 from carrier.records.store import Channel, Records
-from carrier.settings import Settings, SipSettings, TrunkSettings
-from carrier.sip.endpoint import EndpointConfig
-from carrier.stir_setup import StirRuntime, build_stir
+from carrier.settings import Settings
+from carrier.stir_setup import StirRuntime
 from media.resample import resample
 from tests.agent.conftest import GatewayAgent, TraceKeeper
-from tests.e2e.test_voice_calls_pjsua import speak_when_agent_pauses
+from tests.e2e.harness import (
+    answer_outbound,
+    call_in,
+    dial,
+    gateway,
+    reminder,
+    speak_when_agent_pauses,
+    stir,
+)
 from tests.peers.client import PjsuaPeer, needs_pjsua2
 
+__all__ = ["stir"]  # the STIR/SHAKEN runtime fixture (tests/e2e/harness.py)
 ESPEAK = shutil.which("espeak-ng")
 pytestmark = [pytest.mark.skipif(ESPEAK is None, reason="espeak-ng (Debian) not installed"),
               pytest.mark.pjsua2, needs_pjsua2, pytest.mark.postgres, pytest.mark.models,
@@ -77,23 +81,6 @@ async def spanish_wav(_rt: AgentRuntime, text: str, path: Path,
         w.setframerate(16000)
         w.writeframes(pcm.astype("<i2").tobytes())
     return path
-
-
-@pytest.fixture
-async def stir(settings: Settings) -> AsyncIterator[StirRuntime]:
-    runtime = await build_stir(settings)
-    assert runtime is not None
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
-
-
-def with_trunk(settings: Settings, port: int) -> Settings:
-    trunk = TrunkSettings(name="demo", host="127.0.0.1", port=port, region="local",
-                          acl=("127.0.0.0/8",))
-    return dataclasses.replace(settings, trunks=(trunk,),
-                               sip=SipSettings(bind_host="127.0.0.1", udp_port=0, tcp_port=0))
 
 
 class TracedAgent(GatewayAgent):
@@ -148,30 +135,20 @@ async def test_a_spanish_call_confirms_the_appointment(
     script = ["Hola.", "Sí, soy yo, buenas tardes.", dob, dob, "Sí, confirmo la cita.",
               "Confirmo."]
     wavs = [await spanish_wav(runtime, t, tmp_path / f"es{i}.wav") for i, t in enumerate(script)]
-    async with PjsuaPeer.start("udp", user="patient", auto_answer=200,
-                               log_dir=tmp_path) as phone:
-        s = with_trunk(settings, phone.ports["udp"])
-        traced = TracedAgent(agent)
-        gw = Gateway(s, handler=traced, audit=records.audit, stir=stir.context,
-                     endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-        await gw.start()
-        try:
-            call = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
-                                             trunk="demo", origid=str(uuid.uuid4()),
-                                             clearance=Clearance("allowed")))
-            assert isinstance(call, Call)
-            handle_ = phone.events("incoming")[-1]["call"]
-            running = asyncio.create_task(gw.run_outbound(call, {
-                "purpose": "appointment_reminder", "patient_id": demo_ids["pat-1001"],
-                "appointment_id": "appt-1"}))
-            await phone.wait_media_active(call=handle_, timeout=10)
-            await speak_when_agent_pauses(phone, handle_, wavs[:1], first_immediately=True)
-            await press_after_greeting(phone, handle_, SPANISH_KEY)
-            await speak_when_agent_pauses(phone, handle_, wavs[1:], first_immediately=False,
-                                          until_hangup=True)
-            result = await asyncio.wait_for(running, timeout=120)
-        finally:
-            await gw.close()
+    traced = TracedAgent(agent)
+
+    async def converse() -> None:
+        await speak_when_agent_pauses(phone, handle_, wavs[:1], first_immediately=True)
+        await press_after_greeting(phone, handle_, SPANISH_KEY)
+        await speak_when_agent_pauses(phone, handle_, wavs[1:], first_immediately=False,
+                                      until_hangup=True)
+
+    async with (PjsuaPeer.start("udp", user="patient", auto_answer=200,
+                                log_dir=tmp_path) as phone,
+                gateway(settings, phone.ports["udp"], traced, records, stir) as gw):
+        call, handle_ = await dial(gw, phone)
+        result = await answer_outbound(phone, gw, call, handle_,
+                                       reminder(demo_ids["pat-1001"]), converse, within_s=120)
 
     stored = await stored_text(records, call.call_id)
     assert result.kind is OutcomeKind.CONFIRMED, "\n".join(
@@ -196,18 +173,9 @@ async def test_key_two_then_a_spanish_opt_out_revokes_consent(
             await spanish_wav(runtime, "No me llame más.", tmp_path / "again.wav",
                               OPT_OUT_VOICE)]
     handler = TracedAgent(agent)
-    gw = Gateway(with_trunk(settings, 9), handler=handler, audit=records.audit,
-                 stir=stir.context,
-                 endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None))
-    await gw.start()
-    try:
-        ident = stir.context.signer.sign(number, "+15550100100", "A", str(uuid.uuid4()),
-                                         time.time())
+    async with gateway(settings, 9, handler, records, stir) as gw:
         async with PjsuaPeer.start("udp", user=number, log_dir=tmp_path) as phone:
-            handle_ = await phone.call(
-                f"sip:+15550100100@127.0.0.1:{gw.endpoint.port('UDP')}",
-                headers={"Identity": ident.format()})
-            await phone.wait_state("CONFIRMED", call=handle_, timeout=10)
+            handle_ = await call_in(phone, gw, stir, number)
             await press_after_greeting(phone, handle_, SPANISH_KEY)
             await speak_when_agent_pauses(phone, handle_, stop, first_immediately=False,
                                           until_hangup=True)
@@ -215,8 +183,6 @@ async def test_key_two_then_a_spanish_opt_out_revokes_consent(
                        for ev in phone.events("call_state")):
                 await phone.wait_state("DISCONNECTED", call=handle_, timeout=120)
         await handler.next_outcome(wait_s=60)  # the agent has stored its records
-    finally:
-        await gw.close()
 
     [result] = handler.outcomes
     assert result.kind is OutcomeKind.OPTED_OUT, [t for t in handler.turns() if t[0] != "agent"]

@@ -5,6 +5,7 @@ stored redacted. The page's guards act: token, JSON only, same origin."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import httpx
@@ -61,7 +62,8 @@ async def test_text_chat_confirms_after_identity(text_runtime: AgentRuntime, rec
         assert r.json()["ended"] is True
         assert "confirmed" in " ".join(r.json()["replies"])
 
-    [outcome] = server.outcomes
+        async with asyncio.timeout(10):  # the chat's task records it as the reply goes out
+            [outcome] = await server.wait_outcomes(1)
     assert outcome.kind is OutcomeKind.CONFIRMED
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"

@@ -60,8 +60,7 @@ async def test_browser_leg_frames_and_length_limit() -> None:
                 "X-Webchat-Token": token}, json={"type": "offer", "sdp": "v=0"})
             assert r.status_code == 409  # one voice per session
             async with asyncio.timeout(20):  # the limit (1.5 s) ends it, with ICE set-up
-                while not server.outcomes:  # noqa: ASYNC110 - polls the server's record
-                    await asyncio.sleep(0.1)
+                await server.wait_outcomes(1)
     finally:
         await browser.close()
     [outcome] = server.outcomes

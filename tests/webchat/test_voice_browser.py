@@ -105,8 +105,7 @@ async def test_patient_confirms_by_voice_in_chromium(
             await asyncio.to_thread(open_voice, driver, base + "/")
             # Bounded wait on the browser (an outside process) and the conversation.
             async with asyncio.timeout(150):
-                while not server.outcomes:  # noqa: ASYNC110 - polls the server's record
-                    await asyncio.sleep(0.2)
+                await server.wait_outcomes(1)
             state = await asyncio.to_thread(driver.execute_script,
                                             "return document.body.dataset.state")
         except BaseException:
