@@ -26,7 +26,9 @@ seconds one fault is injected, in turn:
 ``--faults`` picks which of them run (default: all three, in this order).
 
 Every ``--sample-every`` seconds the server process's RSS and open file descriptors, and
-the summed RSS of its child processes (speech workers), are sampled from ``/proc`` and
+the summed RSS of its child processes (speech workers) and the private memory of the
+embedded Postgres (``pg MB``: RssAnon, since a backend's RSS grows with the shared buffers
+it touches), are sampled from ``/proc`` and
 printed, with the answer of the stack's own health probe (``GET /health``: 200, 503).
 
 At the end: calls attempted / answered / refused with a SIP code / lost, where a call is
@@ -106,7 +108,9 @@ class Sample:
     t: float
     rss_kb: int
     fds: int
-    children_rss_kb: int
+    children_rss_kb: int  # speech workers and other children, not Postgres
+    pg_anon_kb: int  # Postgres processes: private memory only (their RSS counts the shared
+    # buffers each backend has touched, which grows to shared_buffers and is not a leak)
     attempted: int
     answered: int
     active: int
@@ -161,6 +165,23 @@ def proc_status(pid: int) -> tuple[int, int]:
         return rss, len(os.listdir(f"/proc/{pid}/fd"))
     except (OSError, ValueError):
         return 0, 0
+
+
+def proc_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def proc_anon(pid: int) -> int:
+    """Private anonymous memory (RssAnon, kB) of a live process; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("RssAnon:")), 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def postgres_pids(pgdata: Path) -> list[int]:
@@ -320,9 +341,14 @@ class Soak:
         assert self.server is not None
         pid = self.server.pid
         rss, fds = proc_status(pid)
-        kids = sum(proc_status(k)[0] for k in descendants(pid))
+        kids = pg = 0
+        for k in descendants(pid):
+            if proc_name(k) in ("postgres", "postmaster"):
+                pg += proc_anon(k)
+            else:
+                kids += proc_status(k)[0]
         health = await asyncio.to_thread(self.health)
-        s = Sample(time.monotonic() - self.started, rss, fds, kids, self.attempted,
+        s = Sample(time.monotonic() - self.started, rss, fds, kids, pg, self.attempted,
                    sum(r.answered for r in self.results), self.active, health)
         self.samples.append(s)
         print(_row(s), flush=True)
@@ -344,8 +370,8 @@ class Soak:
         await self.wait_ready()
         print(f"server up (pid {self.server.pid if self.server else '?'}, SIP udp/tcp "
               f"{self.sip_port}); {load()}", flush=True)
-        print(f"{'t (s)':>6} {'RSS MB':>7} {'fds':>5} {'children MB':>11} {'attempted':>9} "
-              f"{'answered':>8} {'active':>6} {'health':>6}", flush=True)
+        print(f"{'t (s)':>6} {'RSS MB':>7} {'fds':>5} {'children MB':>11} {'pg MB':>6} "
+              f"{'attempted':>9} {'answered':>8} {'active':>6} {'health':>6}", flush=True)
         self.started = time.monotonic()
         stop = asyncio.Event()
         sampler = asyncio.create_task(self.sampler(stop))
@@ -385,7 +411,8 @@ def _sent_anything(trace: Path) -> bool:
 
 def _row(s: Sample) -> str:
     return (f"{s.t:6.0f} {s.rss_kb / 1024:7.1f} {s.fds:5d} {s.children_rss_kb / 1024:11.1f} "
-            f"{s.attempted:9d} {s.answered:8d} {s.active:6d} {s.health:>6}")
+            f"{s.pg_anon_kb / 1024:6.1f} {s.attempted:9d} {s.answered:8d} {s.active:6d} "
+            f"{s.health:>6}")
 
 
 def call_records(work: Path) -> set[str]:
@@ -467,6 +494,8 @@ def report(soak: Soak, records: set[str]) -> int:
                   f"{(last.rss_kb - warm.rss_kb) / 1024:+.1f} MB "
                   f"({(last.rss_kb - warm.rss_kb) / 1024 / minutes:+.2f} MB/min), children "
                   f"{(last.children_rss_kb - warm.children_rss_kb) / 1024:+.1f} MB, "
+                  "Postgres private "
+                  f"{(last.pg_anon_kb - warm.pg_anon_kb) / 1024:+.1f} MB, "
                   f"fds {last.fds - warm.fds:+d}")
     return 1 if lost else 0
 
