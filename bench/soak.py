@@ -167,14 +167,6 @@ def proc_status(pid: int) -> tuple[int, int]:
         return 0, 0
 
 
-def proc_name(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
 def proc_anon(pid: int) -> int:
     """Private anonymous memory (RssAnon, kB) of a live process; 0 once it is gone."""
     try:
@@ -341,12 +333,10 @@ class Soak:
         assert self.server is not None
         pid = self.server.pid
         rss, fds = proc_status(pid)
-        kids = pg = 0
-        for k in descendants(pid):
-            if proc_name(k) in ("postgres", "postmaster"):
-                pg += proc_anon(k)
-            else:
-                kids += proc_status(k)[0]
+        # The embedded cluster is detached from the server (shared-cluster ownership):
+        # its processes are found from postmaster.pid, not among the server's children.
+        kids = sum(proc_status(k)[0] for k in descendants(pid))
+        pg = sum(proc_anon(k) for k in postgres_pids(self.work / "data" / "pg"))
         health = await asyncio.to_thread(self.health)
         s = Sample(time.monotonic() - self.started, rss, fds, kids, pg, self.attempted,
                    sum(r.answered for r in self.results), self.active, health)
