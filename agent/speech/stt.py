@@ -30,12 +30,20 @@ from agent.speech.schedule import BatchScheduler
 from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
 
 _ENGINE: WhisperEngine | None = None
+ONEDNN_PRIMITIVE_CACHE = 64
 
 
 def _init_worker(config: SttConfig) -> None:
     global _ENGINE  # noqa: PLW0603 - one model per worker process, loaded once
     # Keep numpy/OpenMP helpers from oversubscribing the cores the pool shares.
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads()))
+    # oneDNN (inside CTranslate2) caches a compiled primitive per input shape, 1024 by
+    # default; every encoder window and decode length is a new shape, so a worker grew by
+    # about 1 MB per new utterance length (+140 MB in a 30-minute soak, 300 MB after 300
+    # long utterances) while a small cache keeps it flat at no measurable cost per
+    # utterance (bench/soak.py; the operator may still set the variable). Set before
+    # CTranslate2 is imported: the library reads it when it loads.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_PRIMITIVE_CACHE))
     _ENGINE = WhisperEngine(config)
 
 

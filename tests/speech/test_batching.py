@@ -4,12 +4,13 @@ decoding with the real model: several callers' utterances in one model call."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from agent.speech.schedule import BatchScheduler
-from agent.speech.stt import SpeechToText
+from agent.speech.stt import ONEDNN_PRIMITIVE_CACHE, SpeechToText
 from agent.speech.whisper import Hints, Request, SttConfig, unloop
 from tests.speech.conftest import load_vector, silence
 
@@ -129,3 +130,19 @@ def test_a_short_window_that_loops_is_decoded_again_in_the_long_one(whisper_dir:
                              Hints(expected=("yes", "no")).prompt()).text
     assert engine.suspects == 1  # the 2 s window looped; the 10 s pass answered
     assert words(text).split().count("right") == 1
+
+
+@pytest.mark.models
+async def test_workers_bound_the_onednn_primitive_cache(whisper_dir: Path) -> None:
+    # Unbounded (oneDNN's default of 1024 shapes) a worker grew about 1 MB per new
+    # utterance length: bench/soak.py saw +140 MB in 30 minutes.
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    await stt.start()
+    try:
+        assert stt._pool is not None
+        seen = await asyncio.wrap_future(
+            stt._pool.submit(os.getenv, "ONEDNN_PRIMITIVE_CACHE_CAPACITY"))
+        assert seen == str(ONEDNN_PRIMITIVE_CACHE)
+        assert ONEDNN_PRIMITIVE_CACHE <= 128
+    finally:
+        await stt.close()
