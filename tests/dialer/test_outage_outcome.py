@@ -30,6 +30,7 @@ from carrier.dialer.gate import GateRequest
 from carrier.dialer.ports import DialResult, Outcome
 from carrier.dialer.runner import OUTAGE_ERRORS
 from carrier.dialer.store import DIAL_DONE, OutreachStore
+from carrier.records.calls import CallRecord
 from carrier.records.crypto import LocalKek
 from carrier.records.embedded import EmbeddedPostgres
 from carrier.records.store import Records
@@ -76,28 +77,37 @@ async def database_down(cluster: EmbeddedPostgres, db_url: str) -> AsyncIterator
         await admin.close()
 
 
+async def _call_ends_in_outage(records: Records, store: OutreachStore,
+                               cluster: EmbeddedPostgres, db_url: str) -> FakeClock:
+    """A pass dials p1 (two reminders for appointment a1); the database goes away while the
+    call is up; the call ends, confirmed; the pass reports the outage. The clock returned
+    is past the lease's expiry."""
+    clock, dialer = FakeClock(), HeldDialer()
+    await store.add([_reminder("72h", START), _reminder("24h", START + dt.timedelta(days=2))],
+                    START)
+    runner = make_runner(records.pool, clock, dialer)  # type: ignore[arg-type]
+    runner.store = store
+    run = asyncio.create_task(runner.run_once())
+    await asyncio.wait_for(dialer.dialling.wait(), timeout=10)
+    async with database_down(cluster, db_url):
+        dialer.release.set()  # the call ends while the database is away
+        with pytest.raises(OUTAGE_ERRORS):  # the pass reports it (the loop backs off)
+            await asyncio.wait_for(run, timeout=30)
+        assert records.outbox.spooled == 1
+    assert dialer.dials == ["p1"]
+    clock.advance(CampaignPolicy().lease_for.total_seconds() + 1)
+    return clock
+
+
 async def test_a_call_ending_in_an_outage_keeps_its_outcome(
     pg_cluster: EmbeddedPostgres, db_url: str, tmp_path: Path, test_kek: LocalKek
 ) -> None:
     # Replayed only when the test drains the spool, so the lease's reclaim comes first.
     records = await Records.open(db_url, test_kek, tmp_path / "spool", retry_interval=3600)
     try:
-        clock, dialer = FakeClock(), HeldDialer()
         store = OutreachStore(records.pool, records.outbox)
-        await store.add([_reminder("72h", START), _reminder("24h", START + dt.timedelta(days=2))],
-                        START)
-        runner = make_runner(records.pool, clock, dialer)  # type: ignore[arg-type]
-        runner.store = store
-        run = asyncio.create_task(runner.run_once())
-        await asyncio.wait_for(dialer.dialling.wait(), timeout=10)
-        async with database_down(pg_cluster, db_url):
-            dialer.release.set()  # the call ends while the database is away
-            with pytest.raises(OUTAGE_ERRORS):  # the pass reports it (the loop backs off)
-                await asyncio.wait_for(run, timeout=30)
-            assert records.outbox.spooled == 1
-            spooled = records.outbox.spool.read()
-
-        clock.advance(CampaignPolicy().lease_for.total_seconds() + 1)
+        clock = await _call_ends_in_outage(records, store, pg_cluster, db_url)
+        spooled = records.outbox.spool.read()
         assert await store.reclaim_expired(clock.now()) == (0, 1)  # closed as interrupted
         assert await records.drain_spool()
         await _assert_outcome(records.pool)
@@ -105,8 +115,34 @@ async def test_a_call_ending_in_an_outage_keeps_its_outcome(
         # Idempotent: the same record applied again changes nothing.
         await records.outbox.put(DIAL_DONE.name, spooled[0])
         await _assert_outcome(records.pool)
-        assert dialer.dials == ["p1"]
         assert records.health().ok
+    finally:
+        await records.close()
+
+
+async def test_a_spooled_outcome_waits_for_the_dialer_after_a_restart(
+    pg_cluster: EmbeddedPostgres, db_url: str, tmp_path: Path, test_kek: LocalKek
+) -> None:
+    """The process ends during the outage. The next one's outbox replays its spool before the
+    dialer has registered its operation: that record is kept (other writes go on), and it
+    is applied once the dialer's store is built."""
+    records = await Records.open(db_url, test_kek, tmp_path / "spool", retry_interval=3600)
+    try:
+        store = OutreachStore(records.pool, records.outbox)
+        clock = await _call_ends_in_outage(records, store, pg_cluster, db_url)
+    finally:
+        await records.close()
+    records = await Records.open(db_url, test_kek, tmp_path / "spool", retry_interval=3600)
+    try:
+        await records.record_call(CallRecord("c1", "inbound", START, START), [])
+        assert not await records.drain_spool()  # the dialer's record waits for its operation
+        assert records.outbox.spooled == 1
+        assert records.health().ok
+        assert await records.call_record("c1") is not None  # the call record did not wait
+        store = OutreachStore(records.pool, records.outbox)
+        assert await store.reclaim_expired(clock.now()) == (0, 1)
+        assert await records.drain_spool()
+        await _assert_outcome(records.pool)
     finally:
         await records.close()
 
