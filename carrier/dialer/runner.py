@@ -7,8 +7,10 @@ here: every outbound call takes its trunk from the process's one pool through th
 
   appointment still open? -> contact -> [patient lock: gate facts (`inputs.gate_facts`)
   -> gate -> audit record -> begin_dial (fenced by the lease)] -> dial (trunk `trunk`,
-  then its failover chain) -> attempts on trunks that were down recorded -> finish,
-  retry or stop.
+  then its failover chain) -> finish, retry or stop: one write of the attempts (those on
+  trunks that were down too), the outcome and the appointment's outreach stopped when it
+  was confirmed or cancelled. When the database is away that write goes through the
+  records outbox and is applied when it returns: no dial decision is lost to an outage.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from carrier.dialer.ports import (
     TextChannel,
     TextNotSent,
 )
-from carrier.dialer.store import Lease, OutreachStore
+from carrier.dialer.store import DialDone, Lease, OutreachStore
 from carrier.plugin import AppointmentSource, AppointmentState
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class PassReport:
     requeued: int = 0
     interrupted: int = 0
     unrecorded: int = 0  # calls whose outcome could not be written (database outage)
+    spooled: int = 0  # calls whose outcome waits in the records outbox (database outage)
     texted: int = 0  # reminders sent by text instead of a call
     outage: BaseException | None = None
 
@@ -224,35 +227,34 @@ class DialerRunner:
                                         context={"appointment_id": lease.appointment_id,
                                                  "gate_ref": gate_ref,
                                                  "consent_ref": consent_ref(decision)})
-        # One attempt row per trunk tried: those that were down, then the one that carried it.
-        for trunk in result.down:
-            await self.store.set_trunk(attempt, trunk)
-            await self.store.finish_attempt(attempt, Outcome.TRUNK_DOWN.value, self.clock())
-            again = await self.store.begin_dial(
-                lease, decision.rule, request.subject_key, self.clock())
-            if again is None:
-                report.lost_leases += 1
-                return
-            attempt = again
-        if result.trunk is not None:
-            await self.store.set_trunk(attempt, result.trunk)
-        await self._finish(lease, attempt, result, report)
+        await self._finish(lease, attempt, result, report, rule=decision.rule,
+                           subject=request.subject_key)
 
-    async def _finish(
-        self, lease: Lease, attempt: int, result: DialResult, report: PassReport
-    ) -> None:
+    async def _finish(self, lease: Lease, attempt: int, result: DialResult, report: PassReport,
+                      *, rule: str, subject: str) -> None:
         now = self.clock()
         outcome = result.outcome.value
         if result.confirmed or result.cancelled:
             outcome = "confirmed" if result.confirmed else "cancelled"
         nxt = after_dial(result.outcome, lease.dials + 1, lease.not_after, self.policy, now)
-        if not await self.store.finish_dial(lease, attempt, outcome, now, nxt):
+        # One attempt row per trunk tried: those that were down, then the one that carried it.
+        done = DialDone(lease, attempt, rule, subject, tuple(result.down), result.trunk,
+                        outcome, now, nxt,
+                        stop_appointment=result.confirmed or result.cancelled)
+        try:
+            kept = await self.store.finish_call(done)
+        except OUTAGE_ERRORS as exc:
+            if self.store.outbox is None:
+                raise
+            await self.store.spool_call(done)  # durable now; applied when the database is back
+            report.spooled += 1
+            report.outage = exc  # the pass ends as failed: the loop backs off
+            kept = True
+        if not kept:
             report.lost_leases += 1
         if result.outcome is not Outcome.TRUNK_DOWN:
             report.dialled += 1
         report.outcomes[outcome] += 1
-        if result.confirmed or result.cancelled:
-            await self.store.stop_appointment(lease.appointment_id, outcome, now)
 
 
 def consent_ref(decision: Decision) -> str | None:

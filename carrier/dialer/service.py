@@ -105,7 +105,7 @@ class DialerService:
             return dial_result(await gateway.run_outbound(call, context))
 
         runner = DialerRunner(
-            store=OutreachStore(records.pool),
+            store=OutreachStore(records.pool, records.outbox),
             gate=gate_from_settings(settings, rules_dir),
             facts=RecordsFacts(records),
             directory=RecordsDirectory(records),

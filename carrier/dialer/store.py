@@ -5,20 +5,30 @@ transaction, and only while the caller's lease is still valid. A lease that expi
 that point (the worker died mid-call) is closed as `interrupted`, never dialled again; a
 lease that expires before it goes back to `pending`. Every completion is conditional on
 the lease token, so a worker that lost its lease cannot overwrite another's work.
+
+A finished dial is written once (`finish_call`, one transaction: the attempts on the trunks
+that were down, the outcome, the outreach's next step and, for a confirmed or cancelled
+appointment, its other outreach stopped). While the database is away the same write goes
+through the records outbox (`spool_call`, operation ``DIAL_DONE``) and is applied when it
+returns; its replay is idempotent and beats the lease's expiry (`_apply_next`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from carrier.dialer.campaign import Next, PlannedOutreach, Step
 from carrier.dialer.gate import PriorCall
+from carrier.records.chain import micros
+from carrier.records.outbox import Op, Outbox
+from carrier.records.timecodec import from_micros
 
 _LEASE_SQL = """
 WITH picked AS (
@@ -107,9 +117,122 @@ class CampaignStatus:
     paused: bool = False  # paused from the console: nothing of it is dialled
 
 
+_STOP_SQL = (
+    "UPDATE dialer_outreach SET state = 'cancelled', outcome = $2, updated_at = $3"
+    " WHERE appointment_id = $1 AND state = 'pending'"
+)
+
+
+@dataclass(frozen=True)
+class DialDone:
+    """Everything one finished dial writes (see `apply_dial_done`)."""
+
+    lease: Lease
+    attempt_id: int  # the attempt `begin_dial` opened
+    rule: str
+    subject: str
+    down: tuple[str, ...]  # trunks tried first that were down, in order
+    trunk: str | None  # the trunk that carried the call
+    outcome: str
+    at: dt.datetime
+    nxt: Next
+    stop_appointment: bool  # confirmed or cancelled: the appointment's other outreach stops
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready, as the outbox spools it (times in microseconds)."""
+        lease = self.lease
+        return {
+            "outreach_id": lease.outreach_id, "token": str(lease.token),
+            "patient_id": lease.patient_id, "appointment_id": lease.appointment_id,
+            "attempt_id": self.attempt_id, "rule": self.rule, "subject": self.subject,
+            "down": list(self.down), "trunk": self.trunk, "outcome": self.outcome,
+            "at": micros(self.at), "step": self.nxt.step.value, "reason": self.nxt.reason,
+            "due_at": None if self.nxt.due_at is None else micros(self.nxt.due_at),
+            "stop_appointment": self.stop_appointment,
+        }
+
+
+async def apply_dial_done(conn: asyncpg.Connection, r: Mapping[str, Any]) -> bool:
+    """Write a finished dial inside the caller's transaction; False if the lease was lost.
+
+    Idempotent: the opened attempt gets its outcome here and nowhere else, so a replay that
+    finds it set changes nothing. The attempts are facts (the calls were placed) and are
+    written whoever holds the lease; the outreach moves on only under its token."""
+    first = r["attempt_id"]
+    if await conn.fetchval(
+            "SELECT outcome IS NOT NULL FROM dialer_attempts WHERE id = $1 FOR UPDATE", first):
+        return True  # already written (a replay, or a commit whose reply was lost)
+    at, token = from_micros(r["at"]), UUID(r["token"])
+    attempt = first
+    for trunk in r["down"]:  # one attempt row per trunk tried, as each was tried
+        await conn.execute(
+            "UPDATE dialer_attempts SET trunk = $2, outcome = 'trunk_down', finished_at = $3"
+            " WHERE id = $1", attempt, trunk, at)
+        attempt = await conn.fetchval(
+            "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
+            " lease_token) VALUES ($1, $2, $3, $4, true, $5, $6) RETURNING id",
+            r["outreach_id"], r["patient_id"], r["subject"], at, r["rule"], token)
+    await conn.execute(
+        "UPDATE dialer_attempts SET trunk = coalesce($2, trunk), outcome = $3, finished_at = $4"
+        " WHERE id = $1", attempt, r["trunk"], r["outcome"], at)
+    await conn.execute(
+        "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
+        r["outreach_id"], token)
+    due = None if r["due_at"] is None else from_micros(r["due_at"])
+    nxt = Next(Step(r["step"]), r["reason"], due)
+    kept = await _apply_next(conn, r["outreach_id"], token, nxt, at, rule=None,
+                             outcome=r["outcome"])
+    if r["stop_appointment"]:
+        await conn.execute(_STOP_SQL, r["appointment_id"], r["outcome"], at)
+    return kept
+
+
+async def _apply_dial_op(conn: asyncpg.Connection, record: Mapping[str, Any]) -> None:
+    await apply_dial_done(conn, record)
+
+
+DIAL_DONE = Op("dialer.dial_done", _apply_dial_op)
+
+
+async def _apply_next(
+    conn: asyncpg.Connection,
+    outreach_id: int,
+    token: UUID,
+    nxt: Next,
+    now: dt.datetime,
+    *,
+    rule: str | None,
+    outcome: str | None = None,
+) -> bool:
+    state = {Step.DONE: "done", Step.RETRY: "pending", Step.EXPIRED: "expired"}[nxt.step]
+    # Reclaimed leases whose dial had started keep their token: the real outcome wins.
+    row = await conn.fetchval(
+        "UPDATE dialer_outreach SET state = $3, due_at = coalesce($4, due_at),"
+        " outcome = coalesce($5, outcome), last_rule = coalesce($6, last_rule),"
+        " dial_started_at = CASE WHEN $3 = 'pending' THEN NULL ELSE dial_started_at END,"
+        " lease_owner = NULL, lease_token = CASE WHEN $3 = 'pending' THEN NULL"
+        " ELSE lease_token END, lease_expires_at = NULL, updated_at = $7"
+        " WHERE id = $1 AND lease_token = $2 AND (state = 'leased' OR outcome = 'interrupted')"
+        " RETURNING id",
+        outreach_id,
+        token,
+        state,
+        nxt.due_at,
+        outcome if outcome is not None else (nxt.reason if state != "pending" else None),
+        rule,
+        now,
+    )
+    return row is not None
+
+
 class OutreachStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, outbox: Outbox | None = None) -> None:
+        """``outbox``: the records outbox, through which a finished dial is made durable
+        while the database is away (`spool_call`); this store registers its operation."""
         self.pool = pool
+        self.outbox = outbox
+        if outbox is not None:
+            outbox.register(DIAL_DONE)
 
     async def ensure_campaign(self, campaign: str, purpose: str) -> None:
         await self.pool.execute(
@@ -150,13 +273,7 @@ class OutreachStore:
 
     async def stop_appointment(self, appointment_id: str, reason: str, now: dt.datetime) -> int:
         """Cancel the appointment's outreach not yet dialling (confirmed, cancelled, ...)."""
-        res = await self.pool.execute(
-            "UPDATE dialer_outreach SET state = 'cancelled', outcome = $2, updated_at = $3"
-            " WHERE appointment_id = $1 AND state = 'pending'",
-            appointment_id,
-            reason,
-            now,
-        )
+        res = await self.pool.execute(_STOP_SQL, appointment_id, reason, now)
         return int(res.split()[-1])
 
     async def stop_appointment_campaign(
@@ -283,36 +400,17 @@ class OutreachStore:
             )
             return attempt
 
-    async def set_trunk(self, attempt_id: int, trunk: str) -> None:
-        await self.pool.execute(
-            "UPDATE dialer_attempts SET trunk = $2 WHERE id = $1", attempt_id, trunk
-        )
-
-    async def finish_attempt(self, attempt_id: int, outcome: str, now: dt.datetime) -> None:
-        await self.pool.execute(
-            "UPDATE dialer_attempts SET outcome = $2, finished_at = $3 WHERE id = $1",
-            attempt_id,
-            outcome,
-            now,
-        )
-
-    async def finish_dial(
-        self, lease: Lease, attempt_id: int, outcome: str, now: dt.datetime, nxt: Next
-    ) -> bool:
-        """Record the dial's outcome and move the outreach on; False if the lease was lost."""
+    async def finish_call(self, done: DialDone) -> bool:
+        """Write a finished dial in one transaction; False if the lease was lost."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE dialer_attempts SET outcome = $2, finished_at = $3 WHERE id = $1",
-                attempt_id,
-                outcome,
-                now,
-            )
-            await conn.execute(
-                "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
-                lease.outreach_id,
-                lease.token,
-            )
-            return await self._apply_next(conn, lease, nxt, now, None, outcome=outcome)
+            return await apply_dial_done(conn, done.record())
+
+    async def spool_call(self, done: DialDone) -> None:
+        """The same write through the records outbox (the database is away): durable when
+        this returns, applied when the database is back."""
+        if self.outbox is None:
+            raise RuntimeError("no outbox: a finished dial cannot be spooled")
+        await self.outbox.put(DIAL_DONE.name, done.record())
 
     async def finish_text(self, lease: Lease, now: dt.datetime) -> bool:
         """A reminder sent by text: done, outcome ``texted`` (the text itself is in
@@ -331,25 +429,8 @@ class OutreachStore:
         *,
         outcome: str | None = None,
     ) -> bool:
-        state = {Step.DONE: "done", Step.RETRY: "pending", Step.EXPIRED: "expired"}[nxt.step]
-        # Reclaimed leases whose dial had started keep their token: the real outcome wins.
-        row = await conn.fetchval(
-            "UPDATE dialer_outreach SET state = $3, due_at = coalesce($4, due_at),"
-            " outcome = coalesce($5, outcome), last_rule = coalesce($6, last_rule),"
-            " dial_started_at = CASE WHEN $3 = 'pending' THEN NULL ELSE dial_started_at END,"
-            " lease_owner = NULL, lease_token = CASE WHEN $3 = 'pending' THEN NULL"
-            " ELSE lease_token END, lease_expires_at = NULL, updated_at = $7"
-            " WHERE id = $1 AND lease_token = $2 AND (state = 'leased' OR outcome = 'interrupted')"
-            " RETURNING id",
-            lease.outreach_id,
-            lease.token,
-            state,
-            nxt.due_at,
-            outcome if outcome is not None else (nxt.reason if state != "pending" else None),
-            rule,
-            now,
-        )
-        return row is not None
+        return await _apply_next(conn, lease.outreach_id, lease.token, nxt, now, rule=rule,
+                                 outcome=outcome)
 
     async def status(self, now: dt.datetime) -> list[CampaignStatus]:
         rows = await self.pool.fetch(_STATUS_SQL, now)

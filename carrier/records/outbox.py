@@ -8,7 +8,9 @@ that repeats what already landed changes nothing. A record the database refuses 
 to the dead-letter file; nothing a record holds can stop the writer (see ``dbedge``).
 
 Operations are registered by the domain modules (``calls``, ``dnc``): ``Op(name, apply)``
-where ``apply(conn, record)`` runs inside one transaction.
+where ``apply(conn, record)`` runs inside one transaction. A room above records (the dialer)
+adds its own with ``register`` (records never imports it); a spooled record whose operation is
+not registered in this process yet is kept in the spool, in order, until it is.
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ class Outbox(SupervisedWriter):
             restart_delay=restart_delay)
         self.ops = dict(ops)
         self.applied = 0
+
+    def register(self, op: Op) -> None:
+        """Add an operation of a room that records does not import (the dialer's)."""
+        known = self.ops.get(op.name)
+        if known is not None and known != op:
+            raise ValueError(f"outbox operation {op.name!r} registered twice")
+        self.ops[op.name] = op
 
     async def put(self, op: str, record: Mapping[str, Any]) -> None:
         """Return once ``record`` (for operation ``op``) is applied or spooled."""
@@ -146,7 +155,10 @@ class Outbox(SupervisedWriter):
             self._spooled = 0
             return
         dropped: set[int] = set()  # positions quarantined during this replay
+        kept = [i for i, r in enumerate(records) if r.get("op") not in self.ops]
         for i, record in enumerate(records):
+            if i in kept:  # its room has not registered it (yet): keep it, in order
+                continue
             failure = await self._try(record)
             if failure is Failure.REJECTED:
                 await self._quarantine(record)
@@ -158,7 +170,14 @@ class Outbox(SupervisedWriter):
                     await asyncio.to_thread(self.spool.replace, keep)
                     self._spooled = len(keep)
                 return
-        await asyncio.to_thread(self.spool.clear)
-        self.applied += len(records)
-        log.info("outbox: replayed %d spooled records", len(records))
-        self._spooled = 0
+        if kept:
+            await asyncio.to_thread(self.spool.replace, [records[i] for i in kept])
+            self._spooled = len(kept)
+            self._next_retry = now + self.retry_interval
+            log.warning("outbox: %d spooled records wait for their operation", len(kept))
+        else:
+            await asyncio.to_thread(self.spool.clear)
+            self._spooled = 0
+        applied = len(records) - len(kept)
+        self.applied += applied
+        log.info("outbox: replayed %d spooled records", applied)

@@ -312,11 +312,11 @@ async def test_an_outage_recording_one_call_does_not_cut_the_others(pool: asyncp
             return await super().attempt(request, trunk)
 
     class FlakyStore(OutreachStore):
-        async def finish_dial(self, lease, attempt_id, outcome, now, nxt):  # type: ignore[no-untyped-def]
-            if lease.patient_id == "p0":
+        async def finish_call(self, done):  # type: ignore[no-untyped-def]
+            if done.lease.patient_id == "p0":
                 release.set()
                 raise ConnectionResetError("database gone")
-            return await super().finish_dial(lease, attempt_id, outcome, now, nxt)
+            return await super().finish_call(done)
 
     runner = make_runner(pool, clock, SlowCalls(clock))
     runner.store = FlakyStore(pool)

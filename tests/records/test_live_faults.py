@@ -10,7 +10,8 @@
   verify. The real dialer loop (its store, gate and decision recorder on the same records)
   has a call up when the server stops: that call ends during the outage, the loop's passes
   fail and back off without ending it, and after the restart it gates and dials new outreach;
-  every gate decision it made is in the audit chain and no outreach is dialled twice.
+  every gate decision it made is in the audit chain, no outreach is dialled twice, and the
+  call that ended in the outage has its outcome (through the records outbox).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from carrier.dialer.gate import Decision, GateRequest
 from carrier.dialer.ports import DialResult, Outcome
 from carrier.dialer.records_adapter import RecordsDecisionRecorder
 from carrier.dialer.service import Backoff, DialerService
+from carrier.dialer.store import OutreachStore
 from carrier.gateway import Gateway
 from carrier.health import Liveness
 from carrier.records.migrate import migrate, plan
@@ -213,6 +215,7 @@ async def test_calls_carry_on_through_a_20_second_database_outage(
     app = ScriptApp(records)
     dialer, recorder = HeldDialer(), CountingRecorder(records)
     runner = make_runner(records.pool, FakeClock(), dialer, recorder=recorder)  # type: ignore[arg-type]
+    runner.store = OutreachStore(records.pool, records.outbox)  # as `DialerService.build`
     service = DialerService(runner, CalendarAppointments(records.pool),
                             liveness=Liveness("dialer", max_failures=2),
                             backoff=Backoff(base=0.05, cap=0.5))
@@ -280,5 +283,10 @@ async def test_calls_carry_on_through_a_20_second_database_outage(
             " AND reason <> 'test.outage'") == recorder.made
         assert await su.fetchval(count, "consent.revoke") == 1
         assert await su.fetchval("SELECT count(*) FROM call_records") == len(calls)
+        # The dialled call that ended in the outage has its outcome (through the outbox).
+        dialled = await su.fetch(
+            "SELECT a.outcome, o.state, o.outcome AS moved FROM dialer_attempts a JOIN"
+            " dialer_outreach o ON o.id = a.outreach_id WHERE o.patient_id = 'p1' AND a.allowed")
+        assert [tuple(r) for r in dialled] == [("answered", "done", "answered")]
     finally:
         await su.close()
