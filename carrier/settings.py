@@ -173,6 +173,9 @@ class SpeechSettings:
     turn_end: Literal["silence", "grammar"] = "silence"
     """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""
     incomplete_hangover_ms: int = 1300
+    complete_floor_ms: int = 0
+    """grammar: silence a complete answer still waits (0: none), raised per call past the
+    gaps after which the caller went on once a complete-sounding start ended a turn."""
     max_utterance_ms: int = 15000
 
 
