@@ -54,7 +54,7 @@ from bench._turn_cutoff import (
 from carrier.app import running_stack
 from carrier.call import Call, Clearance, DialRequest
 from carrier.settings import SipSettings, TrunkSettings, load_settings
-from tests.peers.client import PjsuaPeer
+from tests.peers.client import PeerError, PjsuaPeer
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = (["Hello?", "Yes, speaking.", "March fifth, nineteen eighty."] + ["Yes."] * 12
@@ -107,7 +107,8 @@ async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Pat
     except TimeoutError as exc:
         # A loaded machine can stall a call past the phone's waits: drop the call, say so.
         print(f"call dropped from the figures: {str(exc)[:120]}", file=sys.stderr)
-        await phone.hangup(call=handle)
+        with contextlib.suppress(PeerError):  # the agent may have ended the call already
+            await phone.hangup(call=handle)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(running, timeout=60)
         agent.timings.pop(call.call_id, None)
