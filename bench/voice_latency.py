@@ -104,8 +104,9 @@ async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Pat
     await phone.wait_media_active(call=handle, timeout=10)
     try:
         gaps = await _turns(phone, handle, wavs)
-    except TimeoutError as exc:
-        # A loaded machine can stall a call past the phone's waits: drop the call, say so.
+    except (TimeoutError, PeerError) as exc:
+        # A loaded machine can stall a call past the phone's waits, or the agent ends it
+        # on a misheard turn (the phone's wait fails): drop the call, say so.
         print(f"call dropped from the figures: {str(exc)[:120]}", file=sys.stderr)
         with contextlib.suppress(PeerError):  # the agent may have ended the call already
             await phone.hangup(call=handle)
