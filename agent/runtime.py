@@ -168,7 +168,8 @@ def streaming_config(sp: SpeechSettings) -> StreamingConfig:
                            complete_hangover_ms=sp.complete_hangover_ms,
                            turn_end=TurnEndMode(sp.turn_end),
                            incomplete_hangover_ms=sp.incomplete_hangover_ms,
-                           max_hangover_ms=max(sp.incomplete_hangover_ms, sp.hangover_ms))
+                           max_hangover_ms=max(sp.incomplete_hangover_ms, sp.hangover_ms),
+                           complete_floor_ms=sp.complete_floor_ms)
 
 
 async def setup(settings: Settings, records: Records, *, speech: bool = True) -> AgentRuntime:

@@ -43,11 +43,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.speech.turn_end import TurnEndMode
 from bench._agent import ObservedAgent
 from bench._common import load
-from bench._turn_cutoff import HELD_OUT, TUNE, CutoffResult, run_call
+from bench._turn_cutoff import (
+    HELD_OUT,
+    NATURAL_HELD_OUT,
+    NATURAL_TUNE,
+    TUNE,
+    CutoffResult,
+    run_call,
+)
 from carrier.app import running_stack
 from carrier.call import Call, Clearance, DialRequest
 from carrier.settings import SipSettings, TrunkSettings, load_settings
-from tests.peers.client import PjsuaPeer
+from tests.peers.client import PeerError, PjsuaPeer
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = (["Hello?", "Yes, speaking.", "March fifth, nineteen eighty."] + ["Yes."] * 12
@@ -97,10 +104,12 @@ async def one_call(stack, agent: ObservedAgent, phone: PjsuaPeer, wavs: list[Pat
     await phone.wait_media_active(call=handle, timeout=10)
     try:
         gaps = await _turns(phone, handle, wavs)
-    except TimeoutError as exc:
-        # A loaded machine can stall a call past the phone's waits: drop the call, say so.
+    except (TimeoutError, PeerError) as exc:
+        # A loaded machine can stall a call past the phone's waits, or the agent ends it
+        # on a misheard turn (the phone's wait fails): drop the call, say so.
         print(f"call dropped from the figures: {str(exc)[:120]}", file=sys.stderr)
-        await phone.hangup(call=handle)
+        with contextlib.suppress(PeerError):  # the agent may have ended the call already
+            await phone.hangup(call=handle)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(running, timeout=60)
         agent.timings.pop(call.call_id, None)
@@ -137,6 +146,11 @@ async def _turns(phone: PjsuaPeer, handle: int, wavs: list[Path]) -> list[float]
     return gaps
 
 
+SPLITS = (("tune", TUNE), ("held-out", HELD_OUT), ("natural tune", NATURAL_TUNE),
+          ("natural held-out", NATURAL_HELD_OUT))
+CUT_LABEL = {"tune": "answers with 300-900 ms pauses", "held-out": "answers with 300-900 ms pauses",
+             "natural tune": "answers going on after 'yes,' in one breath",
+             "natural held-out": "answers going on after 'yes,' in one breath"}
 MODES = {"silence": TurnEndMode.SILENCE, "grammar": TurnEndMode.GRAMMAR}
 PARTS = ("endpointing_ms", "transcription_ms", "decision_ms", "synthesis_ms")
 
@@ -153,14 +167,15 @@ def _stack_settings(base, tmp: Path, port: int):  # type: ignore[no-untyped-def]
                                                      / "carrier-test-models" / "whisper")))
 
 
-async def cutoffs(rt, modes: list[str], draws: int  # type: ignore[no-untyped-def]
-                  ) -> dict[tuple[str, str], CutoffResult]:
+async def cutoffs(rt, modes: list[str], draws: int,  # type: ignore[no-untyped-def]
+                  charge_s: float | None = None) -> dict[tuple[str, str], CutoffResult]:
     """False cut-off counts per (mode, split); the same pause draws for every mode."""
     out: dict[tuple[str, str], CutoffResult] = {}
     for draw in range(draws):
-        for split, phrasings in (("tune", TUNE), ("held-out", HELD_OUT)):
+        for split, phrasings in SPLITS:
             for mode in modes:
-                got = await run_call(rt, MODES[mode], phrasings, seed=1000 * draw + len(split))
+                got = await run_call(rt, MODES[mode], phrasings, seed=1000 * draw + len(split),
+                                     charge_s=charge_s)
                 acc = out.setdefault((mode, split), CutoffResult())
                 acc.turns += got.turns
                 acc.cut += got.cut
@@ -168,7 +183,8 @@ async def cutoffs(rt, modes: list[str], draws: int  # type: ignore[no-untyped-de
     return out
 
 
-async def main(calls: int, modes: list[str], draws: int, latency: bool) -> None:
+async def main(calls: int, modes: list[str], draws: int, latency: bool,
+               floor_ms: int | None = None, charge_ms: float | None = None) -> None:
     if os.environ.get("BENCH_DEBUG"):
         import logging  # noqa: PLC0415
 
@@ -187,7 +203,12 @@ async def main(calls: int, modes: list[str], draws: int, latency: bool) -> None:
         from agent.handler import patient_uuid  # noqa: PLC0415
 
         rt = stack.runtime
-        cut = await cutoffs(rt, modes, draws) if draws else {}
+        if floor_ms is not None:  # tuning: another floor than the configured one
+            rt.streaming = dataclasses.replace(rt.streaming, complete_floor_ms=floor_ms)
+        print(f"grammar mode: a complete answer waits {rt.streaming.complete_floor_ms} ms "
+              "of silence at least")
+        charge = None if charge_ms is None else charge_ms / 1000
+        cut = await cutoffs(rt, modes, draws, charge) if draws else {}
         wavs = [await write_wav(rt.tts, t, tmp / f"s{i}.wav") for i, t in enumerate(SCRIPT)]
         agent = ObservedAgent(stack)
         streaming = rt.streaming
@@ -235,13 +256,13 @@ def _print_mode(mode: str, calls: int, gaps: list[float], parts: list[dict[str, 
         cached = sum(p["cached"] for p in parts) / len(parts)
         print(f"  transcript from early transcription: {100 * reused:.0f}%; "
               f"reply from the prompt cache: {100 * cached:.0f}%")
-    for split in ("tune", "held-out"):
+    for split, _ in SPLITS:
         r = cut.get((mode, split))
         if r is None:
             continue
         ep = (f"; endpointing p50 {pct(r.endpointing_ms, 0.5):.0f} ms"
               if r.endpointing_ms else "")
-        print(f"false cut-offs ({split}, answers with 300-900 ms pauses): "
+        print(f"false cut-offs ({split}, {CUT_LABEL[split]}): "
               f"{r.cut}/{r.turns} = {100 * r.rate:.1f}%{ep}")
 
 
@@ -252,9 +273,15 @@ if __name__ == "__main__":
                         help="speech.turn_end rule(s) to measure; both: one run, interleaved")
     parser.add_argument("--cutoff-draws", type=int, default=3,
                         help="pause draws per phrasing for the false cut-off count (0: skip)")
+    parser.add_argument("--complete-floor-ms", type=int, default=None,
+                        help="tuning: replace speech.complete_floor_ms for this run")
+    parser.add_argument("--stt-charge-ms", type=float, default=None,
+                        help="false cut-offs: charge this fixed time per transcription "
+                             "instead of the measured one (tuning on a loaded machine)")
     parser.add_argument("--cutoff-only", action="store_true", help="skip the phone calls")
     args = parser.parse_args()
     chosen = list(MODES) if args.mode == "both" else [args.mode]
     started = time.time()
-    asyncio.run(main(args.calls, chosen, args.cutoff_draws, not args.cutoff_only))
+    asyncio.run(main(args.calls, chosen, args.cutoff_draws, not args.cutoff_only,
+                     args.complete_floor_ms, args.stt_charge_ms))
     print(f"(ran {time.time() - started:.0f} s)")

@@ -173,6 +173,10 @@ class SpeechSettings:
     turn_end: Literal["silence", "grammar"] = "silence"
     """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""
     incomplete_hangover_ms: int = 1300
+    complete_floor_ms: int = 400
+    """grammar: silence a complete answer still waits (0: none; below the voice's 160-360 ms
+    pause after "Yes," the rest of the answer is cut off), raised per call past the
+    gaps after which the caller went on once a complete-sounding start ended a turn."""
     max_utterance_ms: int = 15000
 
 

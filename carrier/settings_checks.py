@@ -64,6 +64,8 @@ def check_speech(sp: SpeechSettings, file: str) -> None:
         value = getattr(sp, name)
         if value < 20 or value % 20:
             raise ConfigError(file, f"speech.{name}", "must be a positive multiple of 20 ms")
+    if sp.complete_floor_ms < 0 or sp.complete_floor_ms % 20:
+        raise ConfigError(file, "speech.complete_floor_ms", "must be a multiple of 20 ms")
 
 
 def check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:

@@ -66,6 +66,9 @@ class StreamingConfig:
     turn_end: TurnEndMode = TurnEndMode.SILENCE
     incomplete_hangover_ms: int = 1300  # grammar mode: the answer is on its way
     max_hangover_ms: int = 1300  # grammar mode: ceiling of the adaptive base hangover
+    # grammar mode: silence a COMPLETE answer still waits ("Yes," may go on: "this is she");
+    # raised per call past the gaps after which the caller went on (TurnEndPolicy)
+    complete_floor_ms: int = 0
     # A partial starts only when at least this many workers are idle, so finished turns
     # (which cannot be skipped) find a worker; 0 starts partials whatever the load.
     partial_min_idle: int = 1
@@ -80,7 +83,8 @@ class StreamingConfig:
             mode=self.turn_end, hangover_ms=hangover_ms,
             complete_hangover_ms=self.complete_hangover_ms,
             incomplete_hangover_ms=self.incomplete_hangover_ms,
-            max_hangover_ms=max(self.max_hangover_ms, hangover_ms)))
+            max_hangover_ms=max(self.max_hangover_ms, hangover_ms),
+            complete_floor_ms=self.complete_floor_ms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,9 @@ class StreamingTranscriber:
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_final: asyncio.Task[None] | None = None
+        # End of the caller's speech in the last turn a COMPLETE verdict ended (media time):
+        # speech starting soon after it teaches the policy this caller's gaps.
+        self._completed_end: float | None = None
 
     def expect(self, hints: Hints | None, is_complete: Judge | None) -> None:
         """Set what the workflow's current state expects (used from the next partial on)."""
@@ -190,6 +197,11 @@ class StreamingTranscriber:
     # --- internals -------------------------------------------------------------------
 
     def _on_event(self, event: EndpointEvent) -> None:
+        if isinstance(event, SpeechStart):
+            if self._completed_end is not None:
+                gap_ms = round(1000 * (event.onset - self._completed_end))
+                self.policy.continued_after_complete(gap_ms)
+            self._completed_end = None
         if isinstance(event, SpeechEnd) and not event.kept:
             self._drop_partial()
         elif isinstance(event, Utterance):
@@ -203,6 +215,7 @@ class StreamingTranscriber:
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            self._completed_end = event.end if self._complete else None
             self._partials_started = 0
             self._complete = False
 

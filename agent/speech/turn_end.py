@@ -6,7 +6,10 @@ Two modes (setting ``speech.turn_end``):
   an early transcript the workflow accepts as an answer shortens that to
   ``complete_hangover_ms``.
 - ``grammar``: the early transcript taken at each pause is judged
-  (:mod:`agent.grammar.completion`): COMPLETE ends the turn as soon as the verdict is in;
+  (:mod:`agent.grammar.completion`): COMPLETE ends the turn after ``complete_floor_ms`` of
+  silence (0: as soon as the verdict is in), raised past the gaps after which this caller
+  went on speaking once a complete-sounding start had ended a turn ("Yes, ... this is
+  she": the ``continued`` gaps, plus ``pause_margin_ms``), never above the base;
   INCOMPLETE ("my date of birth is", "March", "yes but") waits ``incomplete_hangover_ms``;
   UNKNOWN waits the adaptive base: ``hangover_ms``, raised past the longest pause this
   caller made inside a turn (plus ``pause_margin_ms``), at most ``max_hangover_ms``.
@@ -44,6 +47,8 @@ class TurnEndConfig:
     pause_margin_ms: int = 200  # grammar mode: base exceeds the caller's pauses by this
     min_pause_ms: int = 200  # shorter gaps are between words, not pauses to learn from
     pauses_remembered: int = 6
+    # grammar mode: silence a COMPLETE answer still waits ("Yes," may go on: "this is she")
+    complete_floor_ms: int = 0
 
     def __post_init__(self) -> None:
         for name in ("hangover_ms", "complete_hangover_ms", "incomplete_hangover_ms",
@@ -51,6 +56,8 @@ class TurnEndConfig:
             value = getattr(self, name)
             if value < 20 or value % 20:
                 raise ValueError(f"{name} must be a positive multiple of 20 ms")
+        if self.complete_floor_ms < 0 or self.complete_floor_ms % 20:
+            raise ValueError("complete_floor_ms must be a multiple of 20 ms")
         if self.max_hangover_ms < self.hangover_ms:
             raise ValueError("max_hangover_ms cannot be below hangover_ms")
         if self.pause_margin_ms < 0 or self.min_pause_ms < 20 or self.pauses_remembered < 1:
@@ -63,6 +70,7 @@ class TurnEndPolicy:
     def __init__(self, config: TurnEndConfig | None = None) -> None:
         self.config = config or TurnEndConfig()
         self._pauses: deque[int] = deque(maxlen=self.config.pauses_remembered)
+        self._continued: deque[int] = deque(maxlen=self.config.pauses_remembered)
 
     @property
     def grammar(self) -> bool:
@@ -74,15 +82,23 @@ class TurnEndPolicy:
         if not self.grammar or not self._pauses:
             return c.hangover_ms
         wanted = max(self._pauses) + c.pause_margin_ms
-        wanted = -(-wanted // 20) * 20  # whole frames, rounded up
+        wanted = _frames(wanted)
         return min(c.max_hangover_ms, max(c.hangover_ms, wanted))
+
+    def complete_hangover_ms(self) -> int:
+        """grammar mode: silence that ends a turn judged COMPLETE."""
+        c = self.config
+        wanted = c.complete_floor_ms
+        if self._continued:
+            wanted = max(wanted, _frames(max(self._continued) + c.pause_margin_ms))
+        return min(wanted, self.base_hangover_ms())
 
     def hangover_after(self, verdict: Completion) -> int | None:
         """Silence that ends the turn once an early transcript got ``verdict``: 0 ends it
         now, None keeps the current rule."""
         c = self.config
         if verdict is Completion.COMPLETE:
-            return 0 if self.grammar else c.complete_hangover_ms
+            return self.complete_hangover_ms() if self.grammar else c.complete_hangover_ms
         if not self.grammar:
             return None
         if verdict is Completion.INCOMPLETE:
@@ -100,3 +116,15 @@ class TurnEndPolicy:
         """The caller spoke again after ``pause_ms`` of silence inside the same turn."""
         if pause_ms >= self.config.min_pause_ms:
             self._pauses.append(pause_ms)
+
+    def continued_after_complete(self, gap_ms: int) -> None:
+        """The caller spoke again ``gap_ms`` after the end of their speech in a turn that a
+        COMPLETE verdict had ended: a gap the base rule would have bridged was not the end
+        of their answer. Longer gaps start a new turn under any rule and are not learned."""
+        if self.grammar and self.config.min_pause_ms <= gap_ms < self.base_hangover_ms():
+            self._continued.append(gap_ms)
+
+
+def _frames(ms: int) -> int:
+    """``ms`` rounded up to whole 20 ms frames."""
+    return -(-ms // 20) * 20

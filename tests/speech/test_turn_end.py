@@ -157,6 +157,12 @@ def test_turn_end_setting_reaches_the_transcriber(tmp_path: Path) -> None:
     streaming = streaming_config(load_settings(cfg, env=env).speech)
     assert streaming.turn_end is GRAMMAR
     assert streaming.incomplete_hangover_ms == 900
+    floor = streaming_config(load_settings(cfg, env={
+        "CARRIER_SPEECH__TURN_END": "grammar", "CARRIER_SPEECH__COMPLETE_FLOOR_MS": "300"}).speech)
+    assert floor.policy(600).hangover_after(Completion.COMPLETE) == 300
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, env={"CARRIER_SPEECH__COMPLETE_FLOOR_MS": "250"})
+    assert err.value.key == "speech.complete_floor_ms"
     with pytest.raises(ConfigError) as err:
         load_settings(cfg, env={"CARRIER_SPEECH__TURN_END": "psychic"})
     assert err.value.key == "speech.turn_end"
@@ -217,3 +223,62 @@ async def test_a_failed_partial_gives_the_turn_back_to_the_silence_rule() -> Non
     assert len(turns) == 1
     assert not turns[0].reused_partial
     assert turns[0].endpoint_at - turns[0].end == pytest.approx(0.6)  # not the 1.3 s hold
+
+
+def test_complete_hangover_has_a_floor_and_learns_the_callers_continuations() -> None:
+    p = TurnEndPolicy(TurnEndConfig(mode=GRAMMAR, hangover_ms=600, max_hangover_ms=1300,
+                                    pause_margin_ms=200, min_pause_ms=200,
+                                    complete_floor_ms=100))
+    assert p.hangover_after(Completion.COMPLETE) == 100
+    p.continued_after_complete(120)  # a gap between words: not learned
+    assert p.hangover_after(Completion.COMPLETE) == 100
+    p.continued_after_complete(250)  # "Yes, ... this is she" was cut: wait past such gaps
+    assert p.hangover_after(Completion.COMPLETE) == 460  # 250 + 200, whole frames
+    p.continued_after_complete(900)  # a new turn under any rule: not learned
+    assert p.hangover_after(Completion.COMPLETE) == 460
+    p.continued_after_complete(580)
+    assert p.hangover_after(Completion.COMPLETE) == 600  # never above the base
+    s = TurnEndPolicy(TurnEndConfig(mode=SILENCE, complete_hangover_ms=200))
+    s.continued_after_complete(300)
+    assert s.hangover_after(Completion.COMPLETE) == 200  # the old rule does not adapt
+    with pytest.raises(ValueError, match="complete_floor_ms"):
+        TurnEndConfig(complete_floor_ms=30)
+
+
+YES_NO = Expectation((), "yes_no", (), ())
+
+
+async def run_yes_no(stt: PartialStt, pattern: str, floor_ms: int) -> list[TurnResult]:
+    cfg = StreamingConfig(pause_ms=100, turn_end=GRAMMAR, complete_floor_ms=floor_ms)
+    async with asyncio.TaskGroup() as tg:
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg)
+        st.expect(None, lambda text: YES_NO.completion(text, NOW))
+        for ch in pattern:
+            st.feed(LOUD if ch == "#" else QUIET)
+            for _ in range(4):
+                await asyncio.sleep(0)
+        await st.aclose()
+    return [st._turns.get_nowait() for _ in range(st._turns.qsize())]  # type: ignore[misc]
+
+
+async def test_complete_floor_keeps_yes_comma_and_the_rest_in_one_turn() -> None:
+    # "Yes," ... 240 ms (the voice's own pause) ... "I will be there.": the scripted demo's
+    # desync was this turn ended on "Yes" and the rest taken as the next answer
+    pattern = "#" * 20 + "." * 12 + "#" * 40 + "." * 60
+    texts = ("Yes.", "Yes, I will be there.")
+    cut = await run_yes_no(PartialStt(*texts), pattern, floor_ms=0)
+    assert len(cut) == 2
+    whole = await run_yes_no(PartialStt(*texts), pattern, floor_ms=300)
+    assert [t.text for t in whole] == ["Yes, I will be there."]
+    assert whole[0].endpoint_at - whole[0].end == pytest.approx(0.3)
+
+
+async def test_a_caller_who_went_on_after_a_cut_gets_a_longer_complete_wait() -> None:
+    # turn 1 "Yes." cut after 100 ms, the caller goes on 240 ms after speaking ("it
+    # is"); turn 3, a complete "No.", then waits past that gap (240 + 200 ms margin)
+    pattern = "#" * 20 + "." * 12 + "#" * 30 + "." * 50 + "#" * 20 + "." * 60
+    turns = await run_yes_no(PartialStt("Yes.", "Yes, it is.", "No."), pattern, floor_ms=0)
+    assert len(turns) == 3
+    assert turns[0].endpoint_at - turns[0].end == pytest.approx(0.1)
+    assert turns[2].endpoint_at - turns[2].end == pytest.approx(0.44)
