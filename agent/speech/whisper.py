@@ -27,6 +27,8 @@ _HOP = 160  # samples per mel frame
 _MAX_FRAMES = 3000
 _TOKENS_PER_SECOND = 10  # generous: speech runs at 2-4 words (~3-6 tokens) a second
 _PROMPT_TOKENS = 100
+# faster-whisper's own beam width for a file (``WhisperModel.transcribe``'s default).
+FILE_BEAM_SIZE = 5
 # The languages a call may be in: first-turn detection picks between these only.
 DETECTABLE = ("en", "es")
 
@@ -216,11 +218,14 @@ class WhisperEngine:
         out: list[_Decoded | None] = [None] * len(requests)
         live = [i for i, a in enumerate(audio) if len(a) >= RATE // 10]
         if live:
-            first = self._decode([audio[i] for i in live], [requests[i] for i in live], window_s)
+            # A first pass in a short window may be redone in the long one (a retry).
+            retry_later = window_s is None and self.config.adaptive
+            first = self._decode([audio[i] for i in live], [requests[i] for i in live], window_s,
+                                 final=not retry_later)
             for i, d in zip(live, first, strict=True):
                 out[i] = d
             retry = [i for i, d in zip(live, first, strict=True) if d.suspect]
-            if retry and window_s is None and self.config.adaptive:
+            if retry and retry_later:
                 again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
                                      self.config.window_s)
                 for i, d in zip(retry, again, strict=True):
@@ -249,7 +254,7 @@ class WhisperEngine:
         return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(feats)))
 
     def _decode(self, audio: list[np.ndarray], requests: list[Request],
-                window_s: float | None) -> list[_Decoded]:
+                window_s: float | None, *, final: bool = True) -> list[_Decoded]:
         model = self.model.model
         encoded = model.encode(self._features(audio, window_s), to_cpu=False)
         languages = [r.language or self.config.language for r in requests]
@@ -280,7 +285,7 @@ class WhisperEngine:
             ids = [t for t in result.sequences_ids[0] if t < tok.eot]
             ran_out = len(ids) >= budget  # no end of text: a decoding loop, or cut short
             said = tok.decode(unloop(ids[:budget]) if ran_out else ids).strip()
-            text = collapse_repeats(said)
+            text = settle_repeats(said, ran_out=ran_out, final=final)
             avg_logprob = result.scores[0] if result.scores else 0.0
             if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
                 text = ""
@@ -288,6 +293,21 @@ class WhisperEngine:
             self.suspects += suspect
             decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect))
         return decoded
+
+    def transcribe_file(self, pcm16k: np.ndarray, prompt: str | None = None, *,
+                        beam_size: int = FILE_BEAM_SIZE, language: str | None = None) -> str:
+        """A recording's text, decoded as the model decodes a file on its own.
+
+        faster-whisper's long-form decoding with its defaults: 30 s windows with
+        timestamps, beam search, temperature fallback when a window loops or is unsure,
+        each window conditioned on the last one's text. A file has no caller waiting,
+        so none of the call path's shortcuts (short windows, greedy search) apply; only
+        the language, the hint prompt and the beam width are ours (``file_options``).
+        """
+        segments, _info = self.model.transcribe(
+            int16_to_float(pcm16k), **file_options(
+                language or self.config.language, prompt, beam_size))
+        return " ".join(s.text.strip() for s in segments).strip()
 
     def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None,
                          language: str | None = None) -> Transcript:
@@ -316,6 +336,18 @@ class WhisperEngine:
         return [*tokens, *tok.sot_sequence, tok.no_timestamps]
 
 
+def file_options(language: str, prompt: str | None = None,
+                 beam_size: int = FILE_BEAM_SIZE) -> dict[str, Any]:
+    """The keyword arguments a file is decoded with (``WhisperModel.transcribe``): the
+    model's own defaults, except no VAD filter (it trims word edges) and "auto" language
+    meaning Whisper's detection."""
+    options: dict[str, Any] = {"language": None if language == "auto" else language,
+                               "vad_filter": False, "beam_size": beam_size}
+    if prompt:
+        options["initial_prompt"] = prompt
+    return options
+
+
 def unloop(ids: list[int], max_period: int = 16) -> list[int]:
     """Token ids with a decoding loop at their end cut to one copy of the looped run.
 
@@ -336,6 +368,22 @@ def unloop(ids: list[int], max_period: int = 16) -> list[int]:
 
 
 _WORD = re.compile(r"[\w']+")
+
+
+def settle_repeats(said: str, *, ran_out: bool, final: bool) -> str:
+    """A decoded text with a decoding loop collapsed to one copy, and a real repeat kept.
+
+    Three copies or more, or a decode that ran to its token budget, is a loop. Two copies
+    that ended on their own ("No, no.") may be what the caller said: on a first pass in a
+    short window they are collapsed (so the item is decoded again in the long window, see
+    ``transcribe_batch``), on the final pass they are kept. Collapsing every repeat cut
+    words the caller said ("No, no." became "No,").
+    """
+    text = collapse_repeats(said)
+    if text == said or ran_out or final is False:
+        return text
+    copies = len(said.split()) / max(1, len(text.split()))
+    return text if copies > 2 else said
 
 
 def collapse_repeats(text: str) -> str:
