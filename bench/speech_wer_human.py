@@ -3,7 +3,7 @@
     .venv/bin/pip install -e '.[bench]'      # the G.722 decoder (PyPI wheel ``g722``)
     apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \\
         asterisk-core-sounds-en               # Debian: the recordings and their transcript
-    .venv/bin/python bench/speech_wer_human.py [--per-split 40] [--rates 16k,8k]
+    .venv/bin/python bench/speech_wer_human.py [--per-split 100] [--rates 16k,8k] [--show]
 
 The recordings: Asterisk's core English prompts, spoken by a person (Allison Smith),
 packaged by Debian (``asterisk-core-sounds-en-*`` 1.6.x, licence CC-BY-SA-3.0, see
@@ -20,9 +20,10 @@ Decoders, on the same audio:
   beam 5, temperature fallback), language English: the model as it comes.
 - cli: ``carrier speech transcribe FILE`` with its defaults (its own argument parser,
   engine settings and WAV reader; the 8k clip reaches it as an 8 kHz mu-law WAV).
-- call: what a call does (greedy, as the speech workers decode): the recording with
-  0.5 s of silence either side, fed frame by frame to the endpointer; each utterance
-  goes to the batched engine; texts joined.
+- call: what a call does with the default settings (the speech workers' engine: short
+  windows, greedy; the endpointer of ``agent.runtime.endpoint_config``): the recording
+  with 0.5 s of silence either side, fed frame by frame to the endpointer; each
+  utterance goes to the batched engine; texts joined.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
 and "held-out" (never looked at); both are printed. Text is normalised alike for every
@@ -50,6 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from agent.runtime import endpoint_config
 from agent.speech import cli as speech_cli
 from agent.speech.audio import (
     RATE,
@@ -63,14 +65,17 @@ from agent.speech.audio import (
     write_mulaw_wav,
     write_wav,
 )
-from agent.speech.endpoint import EndpointConfig, Endpointer, Utterance
+from agent.speech.endpoint import Endpointer, Utterance
 from agent.speech.models import whisper_model_dir
 from agent.speech.whisper import Hints, SttConfig, WhisperEngine
 from bench._common import hardware, load
+from carrier.settings import SpeechSettings
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TRANSCRIPT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 DECODERS = ("raw", "cli", "call")
+# The endpointer a call gets with the default settings (``speech`` in carrier.toml).
+CALL_ENDPOINT = endpoint_config(SpeechSettings())
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ class Cli:
 
 def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     pad = np.zeros(RATE // 2, dtype=np.int16)
-    endpointer = Endpointer(EndpointConfig())
+    endpointer = Endpointer(CALL_ENDPOINT)
     utterances = []
     for i, frame in enumerate(frames(np.concatenate([pad, pcm, pad, pad]))):
         utterances += [e for e in endpointer.feed(frame, i * 0.02) if isinstance(e, Utterance)]
@@ -206,27 +211,37 @@ def run(engine: WhisperEngine, cli: Cli, sounds: Path, clips: list[Clip], rate: 
         words = 0
         errors = dict.fromkeys(DECODERS, 0)
         seconds = dict.fromkeys(DECODERS, 0.0)
+        # Paired: clips where a pipeline decoder made fewer / more errors than raw (one
+        # word is 0.5% of a 40-clip split, so a WER gap of a word or two is noise).
+        better = dict.fromkeys(DECODERS, 0)
+        worse = dict.fromkeys(DECODERS, 0)
         for clip in chosen:
             pcm, narrow = audio(sounds, clip, rate)
             ref = normalise(clip.text)
             words += len(ref)
+            wrongs = {}
             for name in DECODERS:
                 started = time.perf_counter()
                 text = decoders[name](pcm, narrow)
                 seconds[name] += time.perf_counter() - started
-                wrong = edits(ref, normalise(text))
+                wrong = wrongs[name] = edits(ref, normalise(text))
                 errors[name] += wrong
+                better[name] += wrong < wrongs["raw"]
+                worse[name] += wrong > wrongs["raw"]
                 if show and wrong and split == "dev":  # never look at the held-out split
                     print(f"     {name:>4} {clip.name}: {clip.text!r} -> {text!r}")
         n = max(1, len(chosen))
         cells = "  ".join(f"{100 * errors[d] / max(1, words):5.1f}% {seconds[d] / n:5.2f}s"
                           for d in DECODERS)
-        print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}", flush=True)
+        paired = "  ".join(f"{d} +{better[d]}/-{worse[d]}" for d in DECODERS[1:])
+        print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}  {paired}",
+              flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-split", type=int, default=40, help="recordings per split (0: all)")
+    parser.add_argument("--per-split", type=int, default=100,
+                        help="recordings per split (0: all 266 + 270)")
     parser.add_argument("--rates", default="16k,8k")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--sounds", type=Path, default=SOUNDS)
@@ -254,7 +269,8 @@ def main() -> None:
     print("recordings: Debian asterisk-core-sounds-en 1.6 (Allison Smith, CC-BY-SA-3.0), "
           f"{len(clips)} prompts; Whisper base int8, {args.threads} threads")
     print(f"{'rate':>4} {'split':>8} {'clips':>5} {'words':>6}  "
-          + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in DECODERS))
+          + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in DECODERS)
+          + "  clips better/worse than raw")
     for rate in args.rates.split(","):
         run(engine, cli, args.sounds, clips, rate, args.show)
     shutil.rmtree(scratch, ignore_errors=True)

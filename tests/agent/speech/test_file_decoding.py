@@ -17,7 +17,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from agent.speech import cli
-from agent.speech.whisper import FILE_BEAM_SIZE, SttConfig, WhisperEngine
+from agent.speech.whisper import FILE_BEAM_SIZE, Hints, SttConfig, WhisperEngine
 
 
 class _SpyModel:
@@ -33,7 +33,7 @@ class _SpyModel:
 def _engine(beam_size: int) -> tuple[WhisperEngine, _SpyModel]:
     engine = WhisperEngine.__new__(WhisperEngine)  # no model loaded: the spy stands in
     spy = _SpyModel()
-    engine.model = spy  # type: ignore[assignment]
+    engine.model = spy
     engine.config = SttConfig(model_dir=Path("unused"), beam_size=beam_size)
     return engine, spy
 
@@ -65,7 +65,7 @@ def test_a_file_is_decoded_with_the_raw_models_options(tmp_path: Path) -> None:
 def test_a_hint_becomes_the_initial_prompt_and_beam_size_applies(tmp_path: Path) -> None:
     args = _cli_args(tmp_path, "--hint", "yes", "--beam-size", "2")
     engine, spy = _engine(args.beam_size)
-    prompt = cli.Hints(expected=tuple(args.hint)).prompt()
+    prompt = Hints(expected=tuple(args.hint)).prompt()
     cli.transcribe_recording(engine, np.zeros(8000, dtype=np.int16), prompt)
     assert spy.calls[0]["initial_prompt"] == "yes."
     assert spy.calls[0]["beam_size"] == 2
