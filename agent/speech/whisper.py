@@ -85,11 +85,16 @@ class SttConfig:
     # The long window: a short-window result that looks wrong (a loop, no end) is decoded
     # again in it, and ``adaptive=False`` always uses it.
     window_s: float = 10.0
+    # A suspect first pass (see ``settle_repeats``) is decoded again in this window:
+    # Whisper's own 30 s. The 10 s window still invented a repeated sentence at the end of
+    # a 6 s human recording over G.711 that 30 s (and the raw model) did not. Suspects are
+    # rare, so the cost (a 30 s encoder pass) is paid on few turns.
+    retry_window_s: float = 30.0
     # Adaptive windows: the encoder sees the utterance plus ``pad_s`` of silence, at least
     # ``min_window_s`` (the encoder's cost grows with the window). Shorter windows loop
     # more often, above all with a hint prompt (36 short answers with "yes, no." as the
     # prompt: 15 loops at 3 s, 5 at 4 s, 1 at 6 s, 0 at 8 s; CPU 101/101/126/149 ms
-    # against about 170 ms at 10 s, measured here); a loop is decoded again at window_s.
+    # against about 170 ms at 10 s, measured here); a loop is decoded again at retry_window_s.
     adaptive: bool = True
     min_window_s: float = 6.0
     pad_s: float = 1.0
@@ -106,6 +111,8 @@ class SttConfig:
             raise ValueError("workers and beam_size must be >= 1, cpu_threads >= 0")
         if not 1.0 <= self.window_s <= 30.0:
             raise ValueError("window_s must be between 1 and 30 seconds")
+        if not self.window_s <= self.retry_window_s <= 30.0:
+            raise ValueError("retry_window_s must be between window_s and 30 seconds")
         if not 1.0 <= self.min_window_s <= self.window_s:
             raise ValueError("min_window_s must be between 1 s and window_s")
         if not 0.0 <= self.pad_s <= 5.0:
@@ -227,7 +234,7 @@ class WhisperEngine:
             retry = [i for i, d in zip(live, first, strict=True) if d.suspect]
             if retry and retry_later:
                 again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
-                                     self.config.window_s)
+                                     self.config.retry_window_s)
                 for i, d in zip(retry, again, strict=True):
                     out[i] = d
         wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
@@ -285,11 +292,10 @@ class WhisperEngine:
             ids = [t for t in result.sequences_ids[0] if t < tok.eot]
             ran_out = len(ids) >= budget  # no end of text: a decoding loop, or cut short
             said = tok.decode(unloop(ids[:budget]) if ran_out else ids).strip()
-            text = settle_repeats(said, ran_out=ran_out, final=final)
+            text, suspect = settle_repeats(said, ran_out=ran_out, final=final)
             avg_logprob = result.scores[0] if result.scores else 0.0
             if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
                 text = ""
-            suspect = ran_out or text != said
             self.suspects += suspect
             decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect))
         return decoded
@@ -370,20 +376,33 @@ def unloop(ids: list[int], max_period: int = 16) -> list[int]:
 _WORD = re.compile(r"[\w']+")
 
 
-def settle_repeats(said: str, *, ran_out: bool, final: bool) -> str:
-    """A decoded text with a decoding loop collapsed to one copy, and a real repeat kept.
+def settle_repeats(said: str, *, ran_out: bool, final: bool) -> tuple[str, bool]:
+    """A decoded text with a decoding loop collapsed to one copy, and a real repeat kept;
+    and whether to decode it again in the long window (a first pass that looks wrong).
 
     Three copies or more, or a decode that ran to its token budget, is a loop. Two copies
     that ended on their own ("No, no.") may be what the caller said: on a first pass in a
     short window they are collapsed (so the item is decoded again in the long window, see
     ``transcribe_batch``), on the final pass they are kept. Collapsing every repeat cut
-    words the caller said ("No, no." became "No,").
+    words the caller said ("No, no." became "No,"). A first pass whose last phrase of two
+    words or more is said twice ("Press 8 to start over. Press 8 to start over.") is kept
+    as it is but decoded again: short windows invent such a copy, the long one does not.
     """
     text = collapse_repeats(said)
-    if text == said or ran_out or final is False:
-        return text
+    if text == said:
+        return said, ran_out or (not final and repeats_at_end(said))
+    if ran_out or not final:
+        return text, True
     copies = len(said.split()) / max(1, len(text.split()))
-    return text if copies > 2 else said
+    return (text if copies > 2 else said), False
+
+
+def repeats_at_end(text: str, min_words: int = 2) -> bool:
+    """True when the text ends with a phrase of ``min_words`` words or more said twice."""
+    keys = [" ".join(_WORD.findall(w.lower())) for w in text.split()]
+    n = len(keys)
+    return any(keys[n - 2 * p:n - p] == keys[n - p:]
+               for p in range(min_words, n // 2 + 1))
 
 
 def collapse_repeats(text: str) -> str:
