@@ -227,14 +227,16 @@ class Endpointer:
 
     def _cut(self, now: float) -> list[EndpointEvent]:
         """End an over-long utterance at its quietest recent frame; the frames after that
-        one begin the next utterance (if any of them is voiced)."""
+        one begin the next utterance (if any of them is voiced), after a silent pre-roll."""
         assert self._speech is not None
         speech, flags = self._speech, self._flags
         n = len(speech)
         lo = n - min(self.config.cut_search_ms // 20, n // 2)
-        energy = [int(np.abs(f.astype(np.int32)).sum()) for f in speech[lo:]]
-        # The quietest frame, the latest of equals (uniform sound: cut at the limit).
-        k = lo + len(energy) - int(np.argmin(energy[::-1]))
+        energy = np.array([np.abs(f.astype(np.int32)).sum() for f in speech[lo:]], float)
+        # The middle of the quietest 100 ms (a pause between words, not the closure of a
+        # stop consonant inside one), the latest of equals (uniform sound: at the limit).
+        quiet = np.convolve(energy, np.ones(5), mode="same")
+        k = lo + len(quiet) - int(np.argmin(quiet[::-1]))
         rest, rest_flags = speech[k:], flags[k:]
         cut_at = now - len(rest) * FRAME_S
         voiced = [i for i in range(k) if flags[i]]
@@ -248,7 +250,12 @@ class Endpointer:
             self._window.extend(rest_flags)
             return events
         last = max(i for i, f in enumerate(rest_flags) if f)
-        self._speech, self._flags = rest, rest_flags
+        # The next utterance gets a pre-roll of silence as lead-in: decoded from its first
+        # frame, Whisper dropped its first words; with the audio before the cut as lead-in
+        # it said the word before the cut twice.
+        pre = self.config.preroll_ms // 20
+        lead = [np.zeros_like(speech[0])] * pre
+        self._speech, self._flags = lead + rest, [False] * pre + rest_flags
         self._onset = cut_at
         self._last_voiced_end = cut_at + (last + 1) * FRAME_S
         self._silence_frames = len(rest) - last - 1

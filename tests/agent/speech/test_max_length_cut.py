@@ -49,4 +49,6 @@ def test_a_max_length_cut_falls_in_a_pause_and_the_rest_starts_the_next_utteranc
     second = next(e for e in events[cut + 3:] if isinstance(e, Utterance))
     assert second.onset == start.onset
     assert np.array_equal(first.audio[-320:], pcm[at - 320:at])
-    assert np.array_equal(second.audio[:320], pcm[at:at + 320])
+    lead = 10 * 320  # 200 ms of silence lead in (the pre-roll), then the audio after the cut
+    assert not second.audio[:lead].any()
+    assert np.array_equal(second.audio[lead:lead + 320], pcm[at:at + 320])
