@@ -215,14 +215,16 @@ def run(engine: WhisperEngine, cli: Cli, sounds: Path, clips: list[Clip], rate: 
         # word is 0.5% of a 40-clip split, so a WER gap of a word or two is noise).
         better = dict.fromkeys(DECODERS, 0)
         worse = dict.fromkeys(DECODERS, 0)
+        retries = 0  # call utterances decoded a second time, in the 30 s window
         for clip in chosen:
             pcm, narrow = audio(sounds, clip, rate)
             ref = normalise(clip.text)
             words += len(ref)
             wrongs = {}
             for name in DECODERS:
-                started = time.perf_counter()
+                started, suspects = time.perf_counter(), engine.suspects
                 text = decoders[name](pcm, narrow)
+                retries += engine.suspects - suspects if name == "call" else 0
                 seconds[name] += time.perf_counter() - started
                 wrong = wrongs[name] = edits(ref, normalise(text))
                 errors[name] += wrong
@@ -234,6 +236,7 @@ def run(engine: WhisperEngine, cli: Cli, sounds: Path, clips: list[Clip], rate: 
         cells = "  ".join(f"{100 * errors[d] / max(1, words):5.1f}% {seconds[d] / n:5.2f}s"
                           for d in DECODERS)
         paired = "  ".join(f"{d} +{better[d]}/-{worse[d]}" for d in DECODERS[1:])
+        paired += f"  call 2nd passes {retries}"
         print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}  {paired}",
               flush=True)
 

@@ -5,9 +5,11 @@ so every utterance costs a full 30 s encoder pass (about 0.8 s of the 1.1 s it t
 however short it is. CTranslate2 accepts a shorter encoder input, so this engine encodes a
 ``window_s`` window instead (10 s by default; the utterance plus a little silence if longer).
 On its own a short window makes Whisper loop ("No. No. No. ..."), so the decode length is
-bounded by the audio's duration and a transcript made of one phrase repeated is collapsed
-to one copy. ``window_s=30`` behaves like the stock model, and :meth:`transcribe_stock` is
-the stock path itself (the bench compares the two on the labelled corpus).
+bounded by the audio's duration, a loop is collapsed to one copy, and a first pass that
+looks wrong (a loop, a repeated last phrase) is decoded again in Whisper's own 30 s window
+(``settle_repeats``). ``window_s=30`` behaves like the stock model, and
+:meth:`transcribe_stock` is the stock path itself. A file (``carrier speech transcribe``)
+has no caller waiting: :meth:`transcribe_file` decodes it as the raw model does.
 """
 
 from __future__ import annotations
