@@ -4,9 +4,7 @@ webrtcvad classifies each 20 ms frame (16 kHz PCM16) as voiced or not. Speech st
 ``start_voiced_ms`` of the last ``start_window_ms`` are voiced (a few voiced frames, so a
 click does not start a turn); it ends after ``hangover_ms`` without a voiced frame. An
 utterance shorter than ``min_speech_ms`` is dropped (a cough, a line click); one longer than
-``max_utterance_ms`` is cut at the quietest frame of its last ``cut_search_ms`` (between two
-words, not inside one), and what follows that frame starts the next utterance at once.
-Time comes from the caller: each frame carries ``now`` (the
+``max_utterance_ms`` is cut. Time comes from the caller: each frame carries ``now`` (the
 time at its end), or frames are counted from zero, so tests are deterministic.
 """
 
@@ -39,18 +37,13 @@ class EndpointConfig:
     # Frames quieter than this RMS (about -50 dBFS) are silence whatever webrtcvad says:
     # its noise model needs time to adapt and fires on line hiss at the start of a call.
     min_rms: float = 100.0
-    # At max_utterance_ms the cut goes at the quietest 20 ms of the last this-many ms. A cut
-    # exactly at the limit split the word being said between two transcriptions, and the
-    # frames until speech was detected again were lost.
-    cut_search_ms: int = 1000
 
     def __post_init__(self) -> None:
         if self.vad not in ("webrtc", "silero"):
             raise ValueError("vad must be webrtc or silero")
         if self.aggressiveness not in (0, 1, 2, 3):
             raise ValueError("aggressiveness must be 0..3")
-        for name in ("start_window_ms", "start_voiced_ms", "hangover_ms", "preroll_ms",
-                     "cut_search_ms"):
+        for name in ("start_window_ms", "start_voiced_ms", "hangover_ms", "preroll_ms"):
             value = getattr(self, name)
             if value < 20 or value % 20:
                 raise ValueError(f"{name} must be a positive multiple of 20 ms")
@@ -134,7 +127,6 @@ class Endpointer:
         self._window: deque[bool] = deque(maxlen=window)
         self._preroll: deque[np.ndarray] = deque(maxlen=max(window, self.config.preroll_ms // 20))
         self._speech: list[np.ndarray] | None = None
-        self._flags: list[bool] = []  # voiced or not, per frame of _speech
         self._onset = 0.0
         self._last_voiced_end = 0.0
         self._silence_frames = 0
@@ -201,8 +193,6 @@ class Endpointer:
         self._onset = now - frames_back * FRAME_S
         self._last_voiced_end = now
         self._speech = list(self._preroll)
-        known = list(self._window)[-len(self._preroll):]
-        self._flags = [False] * (len(self._preroll) - len(known)) + known
         self._voiced_ms = sum(self._window) * 20
         self._silence_frames = 0
         self._window.clear()
@@ -212,7 +202,6 @@ class Endpointer:
     def _feed_speech(self, frame: np.ndarray, voiced: bool, now: float) -> list[EndpointEvent]:
         assert self._speech is not None
         self._speech.append(frame)
-        self._flags.append(voiced)
         if voiced:
             self._silence_frames = 0
             self._last_voiced_end = now
@@ -220,48 +209,10 @@ class Endpointer:
         else:
             self._silence_frames += 1
         if (now - self._onset) * 1000 >= self.config.max_utterance_ms - 1e-6:
-            return self._cut(now)
+            return self._finish(now, EndReason.MAX_LENGTH)
         if self._silence_frames * 20 >= self._hangover_ms:
             return self._finish(now, EndReason.HANGOVER)
         return []
-
-    def _cut(self, now: float) -> list[EndpointEvent]:
-        """End an over-long utterance at its quietest recent frame; the frames after that
-        one begin the next utterance (if any of them is voiced), after a silent pre-roll."""
-        assert self._speech is not None
-        speech, flags = self._speech, self._flags
-        n = len(speech)
-        lo = n - min(self.config.cut_search_ms // 20, n // 2)
-        energy = np.array([np.abs(f.astype(np.int32)).sum() for f in speech[lo:]], float)
-        # The middle of the quietest 100 ms (a pause between words, not the closure of a
-        # stop consonant inside one), the latest of equals (uniform sound: at the limit).
-        quiet = np.convolve(energy, np.ones(5), mode="same")
-        k = lo + len(quiet) - int(np.argmin(quiet[::-1]))
-        rest, rest_flags = speech[k:], flags[k:]
-        cut_at = now - len(rest) * FRAME_S
-        voiced = [i for i in range(k) if flags[i]]
-        self._speech, self._flags = speech[:k], flags[:k]
-        self._silence_frames = 0  # the utterance's audio runs to the cut
-        self._last_voiced_end = (max(self._onset, cut_at - (k - 1 - voiced[-1]) * FRAME_S)
-                                 if voiced else self._onset)
-        events = self._finish(now, EndReason.MAX_LENGTH)
-        if not any(rest_flags):
-            self._preroll.extend(rest)
-            self._window.extend(rest_flags)
-            return events
-        last = max(i for i, f in enumerate(rest_flags) if f)
-        # The next utterance gets a pre-roll of silence as lead-in: decoded from its first
-        # frame, Whisper dropped its first words; with the audio before the cut as lead-in
-        # it said the word before the cut twice.
-        pre = self.config.preroll_ms // 20
-        lead = [np.zeros_like(speech[0])] * pre
-        self._speech, self._flags = lead + rest, [False] * pre + rest_flags
-        self._onset = cut_at
-        self._last_voiced_end = cut_at + (last + 1) * FRAME_S
-        self._silence_frames = len(rest) - last - 1
-        self._voiced_ms = 20 * sum(rest_flags)
-        events.append(SpeechStart(onset=round(cut_at, 6), now=now))
-        return events
 
     def _finish(self, now: float, reason: EndReason) -> list[EndpointEvent]:
         audio = self.audio_so_far()
