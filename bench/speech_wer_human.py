@@ -3,7 +3,7 @@
     .venv/bin/pip install -e '.[bench]'      # the G.722 decoder (PyPI wheel ``g722``)
     apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \\
         asterisk-core-sounds-en               # Debian: the recordings and their transcript
-    .venv/bin/python bench/speech_wer_human.py [--per-split 40] [--rates 16k,8k]
+    .venv/bin/python bench/speech_wer_human.py [--per-split 100] [--rates 16k,8k] [--show]
 
 The recordings: Asterisk's core English prompts, spoken by a person (Allison Smith),
 packaged by Debian (``asterisk-core-sounds-en-*`` 1.6.x, licence CC-BY-SA-3.0, see
@@ -18,10 +18,12 @@ delivers it.
 Decoders, on the same audio:
 - raw: faster-whisper's own ``WhisperModel.transcribe`` with its defaults (30 s window,
   beam 5, temperature fallback), language English: the model as it comes.
-- cli: ``carrier speech transcribe`` (``agent.speech.cli.transcribe_recording``, its defaults).
-- call: what a call does (greedy, as the speech workers decode): the recording with
-  0.5 s of silence either side, fed frame by frame to the endpointer; each utterance
-  goes to the batched engine; texts joined.
+- cli: ``carrier speech transcribe FILE`` with its defaults (its own argument parser,
+  engine settings and WAV reader; the 8k clip reaches it as an 8 kHz mu-law WAV).
+- call: what a call does with the default settings (the speech workers' engine: short
+  windows, greedy; the endpointer of ``agent.runtime.endpoint_config``): the recording
+  with 0.5 s of silence either side, fed frame by frame to the endpointer; each
+  utterance goes to the batched engine; texts joined.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
 and "held-out" (never looked at); both are printed. Text is normalised alike for every
@@ -37,7 +39,9 @@ import hashlib
 import os
 import random
 import re
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +51,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from agent.runtime import endpoint_config
+from agent.speech import cli as speech_cli
 from agent.speech.audio import (
     RATE,
     frames,
@@ -56,16 +62,20 @@ from agent.speech.audio import (
     read_wav,
     resample,
     to_int16,
+    write_mulaw_wav,
+    write_wav,
 )
-from agent.speech.cli import FILE_BEAM_SIZE, transcribe_recording
-from agent.speech.endpoint import EndpointConfig, Endpointer, Utterance
+from agent.speech.endpoint import Endpointer, Utterance
 from agent.speech.models import whisper_model_dir
-from agent.speech.whisper import SttConfig, WhisperEngine
+from agent.speech.whisper import Hints, SttConfig, WhisperEngine
 from bench._common import hardware, load
+from carrier.settings import SpeechSettings
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TRANSCRIPT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 DECODERS = ("raw", "cli", "call")
+# The endpointer a call gets with the default settings (``speech`` in carrier.toml).
+CALL_ENDPOINT = endpoint_config(SpeechSettings())
 
 
 @dataclass(frozen=True)
@@ -91,15 +101,18 @@ def corpus(sounds: Path, transcript: Path) -> list[Clip]:
     return clips
 
 
-def audio(sounds: Path, clip: Clip, rate: str) -> np.ndarray:
+def audio(sounds: Path, clip: Clip, rate: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The clip at 16 kHz as every decoder gets it, and for "8k" the 8 kHz G.711 samples
+    it was made from (what the CLI column gets, as a mu-law WAV)."""
     if rate == "16k":
         import G722  # noqa: PLC0415 - the bench extra
 
         raw = (sounds / f"{clip.name}.g722").read_bytes()
-        return np.asarray(G722.G722(RATE, 64000).decode(raw), dtype=np.int16)
+        return np.asarray(G722.G722(RATE, 64000).decode(raw), dtype=np.int16), None
     pcm, sr = read_wav(sounds / f"{clip.name}.wav")
     narrow = to_int16(resample(pcm, sr, 8000)) if sr != 8000 else pcm
-    return to_int16(resample(mulaw_decode(mulaw_encode(narrow)), 8000, RATE))
+    phone = mulaw_decode(mulaw_encode(narrow))
+    return to_int16(resample(phone, 8000, RATE)), phone
 
 
 # --- text normalisation and WER -------------------------------------------------------
@@ -146,19 +159,36 @@ def raw(engine: WhisperEngine, pcm: np.ndarray) -> str:
     return " ".join(s.text.strip() for s in segments)
 
 
-def cli(engine: WhisperEngine, pcm: np.ndarray) -> str:
-    """``carrier speech transcribe`` with its defaults (beam FILE_BEAM_SIZE)."""
-    greedy = engine.config
-    engine.config = dataclasses.replace(greedy, beam_size=FILE_BEAM_SIZE)
-    try:
-        return transcribe_recording(engine, pcm)
-    finally:
-        engine.config = greedy
+class Cli:
+    """``carrier speech transcribe FILE`` as an operator runs it, with its defaults: the
+    arguments come from the command's own parser, the engine from its ``engine_config``,
+    and each clip is written as the WAV an operator would hand it (16-bit 16 kHz, or
+    8 kHz mu-law) and read back by the command's own reader. The model is loaded once,
+    not once per clip (which is all a separate process per clip would add)."""
+
+    def __init__(self, folder: Path, threads: int, scratch: Path) -> None:
+        parser = argparse.ArgumentParser()
+        speech_cli.register(parser.add_subparsers())
+        self.wav = scratch / "clip.wav"
+        self.args = parser.parse_args(["speech", "transcribe", str(self.wav),
+                                       "--model-dir", str(folder)])
+        config = dataclasses.replace(speech_cli.engine_config(self.args), cpu_threads=threads)
+        self.engine = WhisperEngine(config)
+
+    def __call__(self, pcm: np.ndarray, narrow: np.ndarray | None) -> str:
+        if narrow is not None:
+            write_mulaw_wav(self.wav, narrow, 8000)
+        else:
+            write_wav(self.wav, pcm, RATE)
+        prompt = Hints(expected=tuple(self.args.hint)).prompt()
+        return speech_cli.transcribe_recording(
+            self.engine, speech_cli.load_recording(self.wav), prompt,
+            mode=speech_cli.decoding_mode(self.args))
 
 
 def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     pad = np.zeros(RATE // 2, dtype=np.int16)
-    endpointer = Endpointer(EndpointConfig())
+    endpointer = Endpointer(CALL_ENDPOINT)
     utterances = []
     for i, frame in enumerate(frames(np.concatenate([pad, pcm, pad, pad]))):
         utterances += [e for e in endpointer.feed(frame, i * 0.02) if isinstance(e, Utterance)]
@@ -172,33 +202,49 @@ def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     return " ".join(t.text for t in batch([Request(u.audio) for u in utterances]))
 
 
-def run(engine: WhisperEngine, sounds: Path, clips: list[Clip], rate: str, show: bool) -> None:
+def run(engine: WhisperEngine, cli: Cli, sounds: Path, clips: list[Clip], rate: str,
+        show: bool) -> None:
+    decoders = {"raw": lambda pcm, _narrow: raw(engine, pcm), "cli": cli,
+                "call": lambda pcm, _narrow: call(engine, pcm)}
     for split in ("dev", "held-out"):
         chosen = [c for c in clips if c.split == split]
         words = 0
         errors = dict.fromkeys(DECODERS, 0)
         seconds = dict.fromkeys(DECODERS, 0.0)
+        # Paired: clips where a pipeline decoder made fewer / more errors than raw (one
+        # word is 0.5% of a 40-clip split, so a WER gap of a word or two is noise).
+        better = dict.fromkeys(DECODERS, 0)
+        worse = dict.fromkeys(DECODERS, 0)
+        retries = 0  # call utterances decoded a second time, in the 30 s window
         for clip in chosen:
-            pcm = audio(sounds, clip, rate)
+            pcm, narrow = audio(sounds, clip, rate)
             ref = normalise(clip.text)
             words += len(ref)
-            for name, decode in (("raw", raw), ("cli", cli), ("call", call)):
-                started = time.perf_counter()
-                text = decode(engine, pcm)
+            wrongs = {}
+            for name in DECODERS:
+                started, suspects = time.perf_counter(), engine.suspects
+                text = decoders[name](pcm, narrow)
+                retries += engine.suspects - suspects if name == "call" else 0
                 seconds[name] += time.perf_counter() - started
-                wrong = edits(ref, normalise(text))
+                wrong = wrongs[name] = edits(ref, normalise(text))
                 errors[name] += wrong
+                better[name] += wrong < wrongs["raw"]
+                worse[name] += wrong > wrongs["raw"]
                 if show and wrong and split == "dev":  # never look at the held-out split
                     print(f"     {name:>4} {clip.name}: {clip.text!r} -> {text!r}")
         n = max(1, len(chosen))
         cells = "  ".join(f"{100 * errors[d] / max(1, words):5.1f}% {seconds[d] / n:5.2f}s"
                           for d in DECODERS)
-        print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}", flush=True)
+        paired = "  ".join(f"{d} +{better[d]}/-{worse[d]}" for d in DECODERS[1:])
+        paired += f"  call 2nd passes {retries}"
+        print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}  {paired}",
+              flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-split", type=int, default=40, help="recordings per split (0: all)")
+    parser.add_argument("--per-split", type=int, default=100,
+                        help="recordings per split (0: all 266 + 270)")
     parser.add_argument("--rates", default="16k,8k")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--sounds", type=Path, default=SOUNDS)
@@ -217,15 +263,20 @@ def main() -> None:
                  + [c for c in clips if c.split == "held-out"][: args.per_split])
     folder = whisper_model_dir(Path(os.environ.get("TMPDIR", "/tmp")) / "carrier-test-models"
                                / "whisper")
+    # The call column decodes with the settings a call's speech workers get (runtime).
     engine = WhisperEngine(SttConfig(model_dir=folder, cpu_threads=args.threads))
+    scratch = Path(tempfile.mkdtemp(prefix="wer-"))
+    cli = Cli(folder, args.threads, scratch)
     print(f"hardware: {hardware()}")
     print(f"machine at start: {load()} (shared with other work)")
     print("recordings: Debian asterisk-core-sounds-en 1.6 (Allison Smith, CC-BY-SA-3.0), "
           f"{len(clips)} prompts; Whisper base int8, {args.threads} threads")
     print(f"{'rate':>4} {'split':>8} {'clips':>5} {'words':>6}  "
-          + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in DECODERS))
+          + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in DECODERS)
+          + "  clips better/worse than raw")
     for rate in args.rates.split(","):
-        run(engine, args.sounds, clips, rate, args.show)
+        run(engine, cli, args.sounds, clips, rate, args.show)
+    shutil.rmtree(scratch, ignore_errors=True)
     print(f"machine at end: {load()}")
     print(f"(ran {time.time() - started:.0f} s)")
 

@@ -11,13 +11,15 @@ import numpy as np
 
 from agent.speech.audio import RATE, WavError, read_wav, resample, to_int16, write_wav
 from agent.speech.models import ModelError, default_whisper_dir, whisper_model_dir
-from agent.speech.whisper import Hints, SttConfig, WhisperEngine
+from agent.speech.whisper import FILE_BEAM_SIZE, Hints, SttConfig, WhisperEngine
 from carrier.errors import OperatorError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("CARRIER_DATA_DIR", "var"))
-# Greedy, as calls decode. Beam 5 (the raw model's) was measured on the human-speech bench:
-# better on three of four rows but one recording looped (held-out 16 kHz WER 14.2%).
-FILE_BEAM_SIZE = 1
+# A file is decoded as the model decodes one on its own (``WhisperEngine.transcribe_file``:
+# 30 s windows, beam 5, temperature fallback). It used the call path's short windows and
+# greedy search before, which lost to the raw model on the human-speech bench (held-out
+# 16 kHz WER 4.7% against 3.3%); beam 5 in those short windows looped (14.2%).
+__all__ = ["FILE_BEAM_SIZE", "transcribe_recording"]
 
 
 def _operator_error(message: str) -> OperatorError:
@@ -36,7 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     tr.add_argument("--compute-type", default="int8")
     tr.add_argument("--beam-size", type=int, default=FILE_BEAM_SIZE)
     tr.add_argument("--hint", action="append", default=[], help="an expected answer")
-    tr.add_argument("--stock", action="store_true", help="stock 30 s window decoding")
+    tr.add_argument("--stock", action="store_true",
+                    help="the older one-pass 30 s decoding (no fallback; comparison)")
+    tr.add_argument("--call-decoding", action="store_true",
+                    help="decode as a call does (short windows, greedy; comparison)")
     tr.set_defaults(func=run_transcribe)
 
     say = sub.add_parser("say", help="write the agent's voice saying TEXT")
@@ -48,37 +53,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run_transcribe(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    pcm16k = load_recording(args.file)
+    engine = WhisperEngine(engine_config(args))
+    print(transcribe_recording(engine, pcm16k, Hints(expected=tuple(args.hint)).prompt(),
+                               mode=decoding_mode(args)))
+    return 0
 
+
+def load_recording(path: Path) -> np.ndarray:
+    """A WAV file as 16 kHz int16, as ``carrier speech transcribe`` reads it."""
     try:
-        pcm, rate = read_wav(args.file)
+        pcm, rate = read_wav(path)
     except (OSError, WavError) as exc:
-        raise _operator_error(f"cannot read {args.file}: {exc}") from exc
-    pcm16k = to_int16(resample(pcm, rate, RATE))
+        raise _operator_error(f"cannot read {path}: {exc}") from exc
+    return to_int16(resample(pcm, rate, RATE))
+
+
+def engine_config(args: argparse.Namespace) -> SttConfig:
+    """The engine ``carrier speech transcribe`` loads for these arguments."""
     folder = args.model_dir or default_whisper_dir(args.data_dir)
     try:
         folder = whisper_model_dir(folder)
     except (OSError, ModelError) as exc:
         raise _operator_error(f"speech model unavailable: {exc}") from exc
-    engine = WhisperEngine(
-        SttConfig(
-            model_dir=folder,
-            device=args.device,
-            compute_type=args.compute_type,
-            beam_size=args.beam_size,
-        )
-    )
-    prompt = Hints(expected=tuple(args.hint)).prompt()
-    print(transcribe_recording(engine, pcm16k, prompt, stock=args.stock))
-    return 0
+    return SttConfig(model_dir=folder, device=args.device, compute_type=args.compute_type,
+                     beam_size=args.beam_size)
+
+
+def decoding_mode(args: argparse.Namespace) -> str:
+    return "stock" if args.stock else "call" if args.call_decoding else "file"
 
 
 def transcribe_recording(engine: WhisperEngine, pcm16k: np.ndarray, prompt: str | None = None,
-                         *, stock: bool = False) -> str:
-    """A whole recording's text: pieces of at most 25 s (Whisper's window is 30 s), each
-    cut at the quietest 20 ms of its last 5 s so no word is cut in two."""
+                         *, mode: str = "file") -> str:
+    """A whole recording's text. ``file`` (the default): the model's own long-form decoding
+    (``WhisperEngine.transcribe_file``, beam ``engine.config.beam_size``). ``call`` and
+    ``stock`` (comparisons): pieces of at most 25 s (Whisper's window is 30 s), each cut
+    at the quietest 20 ms of its last 5 s so no word is cut in two, decoded as a call's
+    utterances are, or in one greedy 30 s pass."""
+    if mode == "file":
+        return engine.transcribe_file(pcm16k, prompt, beam_size=engine.config.beam_size)
+    if mode not in ("call", "stock"):
+        raise ValueError(f"mode must be file, call or stock, not {mode!r}")
     texts = []
     for piece in _pieces(pcm16k):
-        result = (engine.transcribe_stock if stock else engine.transcribe)(piece, prompt)
+        result = (engine.transcribe_stock if mode == "stock" else engine.transcribe)(piece, prompt)
         if result.text:
             texts.append(result.text)
     return " ".join(texts)

@@ -5,9 +5,11 @@ so every utterance costs a full 30 s encoder pass (about 0.8 s of the 1.1 s it t
 however short it is. CTranslate2 accepts a shorter encoder input, so this engine encodes a
 ``window_s`` window instead (10 s by default; the utterance plus a little silence if longer).
 On its own a short window makes Whisper loop ("No. No. No. ..."), so the decode length is
-bounded by the audio's duration and a transcript made of one phrase repeated is collapsed
-to one copy. ``window_s=30`` behaves like the stock model, and :meth:`transcribe_stock` is
-the stock path itself (the bench compares the two on the labelled corpus).
+bounded by the audio's duration, a loop is collapsed to one copy, and a first pass that
+looks wrong (a loop, a repeated last phrase) is decoded again in Whisper's own 30 s window
+(``settle_repeats``). ``window_s=30`` behaves like the stock model, and
+:meth:`transcribe_stock` is the stock path itself. A file (``carrier speech transcribe``)
+has no caller waiting: :meth:`transcribe_file` decodes it as the raw model does.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _HOP = 160  # samples per mel frame
 _MAX_FRAMES = 3000
 _TOKENS_PER_SECOND = 10  # generous: speech runs at 2-4 words (~3-6 tokens) a second
 _PROMPT_TOKENS = 100
+# faster-whisper's own beam width for a file (``WhisperModel.transcribe``'s default).
+FILE_BEAM_SIZE = 5
 # The languages a call may be in: first-turn detection picks between these only.
 DETECTABLE = ("en", "es")
 
@@ -83,11 +87,16 @@ class SttConfig:
     # The long window: a short-window result that looks wrong (a loop, no end) is decoded
     # again in it, and ``adaptive=False`` always uses it.
     window_s: float = 10.0
+    # A suspect first pass (see ``settle_repeats``) is decoded again in this window:
+    # Whisper's own 30 s. The 10 s window still invented a repeated sentence at the end of
+    # a 6 s human recording over G.711 that 30 s (and the raw model) did not. Suspects are
+    # rare, so the cost (a 30 s encoder pass) is paid on few turns.
+    retry_window_s: float = 30.0
     # Adaptive windows: the encoder sees the utterance plus ``pad_s`` of silence, at least
     # ``min_window_s`` (the encoder's cost grows with the window). Shorter windows loop
     # more often, above all with a hint prompt (36 short answers with "yes, no." as the
     # prompt: 15 loops at 3 s, 5 at 4 s, 1 at 6 s, 0 at 8 s; CPU 101/101/126/149 ms
-    # against about 170 ms at 10 s, measured here); a loop is decoded again at window_s.
+    # against about 170 ms at 10 s, measured here); a loop is decoded again at retry_window_s.
     adaptive: bool = True
     min_window_s: float = 6.0
     pad_s: float = 1.0
@@ -104,6 +113,8 @@ class SttConfig:
             raise ValueError("workers and beam_size must be >= 1, cpu_threads >= 0")
         if not 1.0 <= self.window_s <= 30.0:
             raise ValueError("window_s must be between 1 and 30 seconds")
+        if not self.window_s <= self.retry_window_s <= 30.0:
+            raise ValueError("retry_window_s must be between window_s and 30 seconds")
         if not 1.0 <= self.min_window_s <= self.window_s:
             raise ValueError("min_window_s must be between 1 s and window_s")
         if not 0.0 <= self.pad_s <= 5.0:
@@ -216,13 +227,16 @@ class WhisperEngine:
         out: list[_Decoded | None] = [None] * len(requests)
         live = [i for i, a in enumerate(audio) if len(a) >= RATE // 10]
         if live:
-            first = self._decode([audio[i] for i in live], [requests[i] for i in live], window_s)
+            # A first pass in a short window may be redone in the long one (a retry).
+            retry_later = window_s is None and self.config.adaptive
+            first = self._decode([audio[i] for i in live], [requests[i] for i in live], window_s,
+                                 final=not retry_later)
             for i, d in zip(live, first, strict=True):
                 out[i] = d
             retry = [i for i, d in zip(live, first, strict=True) if d.suspect]
-            if retry and window_s is None and self.config.adaptive:
+            if retry and retry_later:
                 again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
-                                     self.config.window_s)
+                                     self.config.retry_window_s)
                 for i, d in zip(retry, again, strict=True):
                     out[i] = d
         wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
@@ -249,7 +263,7 @@ class WhisperEngine:
         return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.stack(feats)))
 
     def _decode(self, audio: list[np.ndarray], requests: list[Request],
-                window_s: float | None) -> list[_Decoded]:
+                window_s: float | None, *, final: bool = True) -> list[_Decoded]:
         model = self.model.model
         encoded = model.encode(self._features(audio, window_s), to_cpu=False)
         languages = [r.language or self.config.language for r in requests]
@@ -280,14 +294,28 @@ class WhisperEngine:
             ids = [t for t in result.sequences_ids[0] if t < tok.eot]
             ran_out = len(ids) >= budget  # no end of text: a decoding loop, or cut short
             said = tok.decode(unloop(ids[:budget]) if ran_out else ids).strip()
-            text = collapse_repeats(said)
+            text, suspect = settle_repeats(said, ran_out=ran_out, final=final)
             avg_logprob = result.scores[0] if result.scores else 0.0
             if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
                 text = ""
-            suspect = ran_out or text != said
             self.suspects += suspect
             decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect))
         return decoded
+
+    def transcribe_file(self, pcm16k: np.ndarray, prompt: str | None = None, *,
+                        beam_size: int = FILE_BEAM_SIZE, language: str | None = None) -> str:
+        """A recording's text, decoded as the model decodes a file on its own.
+
+        faster-whisper's long-form decoding with its defaults: 30 s windows with
+        timestamps, beam search, temperature fallback when a window loops or is unsure,
+        each window conditioned on the last one's text. A file has no caller waiting,
+        so none of the call path's shortcuts (short windows, greedy search) apply; only
+        the language, the hint prompt and the beam width are ours (``file_options``).
+        """
+        segments, _info = self.model.transcribe(
+            int16_to_float(pcm16k), **file_options(
+                language or self.config.language, prompt, beam_size))
+        return " ".join(s.text.strip() for s in segments).strip()
 
     def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None,
                          language: str | None = None) -> Transcript:
@@ -316,6 +344,18 @@ class WhisperEngine:
         return [*tokens, *tok.sot_sequence, tok.no_timestamps]
 
 
+def file_options(language: str, prompt: str | None = None,
+                 beam_size: int = FILE_BEAM_SIZE) -> dict[str, Any]:
+    """The keyword arguments a file is decoded with (``WhisperModel.transcribe``): the
+    model's own defaults, except no VAD filter (it trims word edges) and "auto" language
+    meaning Whisper's detection."""
+    options: dict[str, Any] = {"language": None if language == "auto" else language,
+                               "vad_filter": False, "beam_size": beam_size}
+    if prompt:
+        options["initial_prompt"] = prompt
+    return options
+
+
 def unloop(ids: list[int], max_period: int = 16) -> list[int]:
     """Token ids with a decoding loop at their end cut to one copy of the looped run.
 
@@ -336,6 +376,35 @@ def unloop(ids: list[int], max_period: int = 16) -> list[int]:
 
 
 _WORD = re.compile(r"[\w']+")
+
+
+def settle_repeats(said: str, *, ran_out: bool, final: bool) -> tuple[str, bool]:
+    """A decoded text with a decoding loop collapsed to one copy, and a real repeat kept;
+    and whether to decode it again in the long window (a first pass that looks wrong).
+
+    Three copies or more, or a decode that ran to its token budget, is a loop. Two copies
+    that ended on their own ("No, no.") may be what the caller said: on a first pass in a
+    short window they are collapsed (so the item is decoded again in the long window, see
+    ``transcribe_batch``), on the final pass they are kept. Collapsing every repeat cut
+    words the caller said ("No, no." became "No,"). A first pass whose last phrase of two
+    words or more is said twice ("Press 8 to start over. Press 8 to start over.") is kept
+    as it is but decoded again: short windows invent such a copy, the long one does not.
+    """
+    text = collapse_repeats(said)
+    if text == said:
+        return said, ran_out or (not final and repeats_at_end(said))
+    if ran_out or not final:
+        return text, True
+    copies = len(said.split()) / max(1, len(text.split()))
+    return (text if copies > 2 else said), False
+
+
+def repeats_at_end(text: str, min_words: int = 2) -> bool:
+    """True when the text ends with a phrase of ``min_words`` words or more said twice."""
+    keys = [" ".join(_WORD.findall(w.lower())) for w in text.split()]
+    n = len(keys)
+    return any(keys[n - 2 * p:n - p] == keys[n - p:]
+               for p in range(min_words, n // 2 + 1))
 
 
 def collapse_repeats(text: str) -> str:
