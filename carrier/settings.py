@@ -158,10 +158,9 @@ class SpeechSettings:
     stt_workers: int = 2
     tts_cache_dir: str | None = None
     vad: Literal["webrtc", "silero"] = "webrtc"
-    """Voice activity: webrtcvad (``vad_aggressiveness`` applies to it only) or Silero VAD
-    (ONNX; far more precise on noisy lines, 15x the CPU, see bench/vad_compare.py). Silero
-    is not the default yet: with today's endpointer its gaps at weak consonants split
-    answers ("March fifth" heard as "March death" in the pjsua voice tests)."""
+    """webrtcvad (``vad_aggressiveness`` applies to it only) or Silero VAD (ONNX; more
+    precise on noisy lines at 15x the CPU, bench/vad_compare.py; not the default: its gaps
+    at weak consonants split answers, "March fifth" heard as "March death")."""
     vad_aggressiveness: int = 2
     hangover_ms: int = 600
     """Silence that ends a turn; a complete answer (yes/no, a full date) ends sooner."""
@@ -174,9 +173,8 @@ class SpeechSettings:
     """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""
     incomplete_hangover_ms: int = 1300
     complete_floor_ms: int = 400
-    """grammar: silence a complete answer still waits (0: none; below the voice's 160-360 ms
-    pause after "Yes," the rest of the answer is cut off), raised per call past the
-    gaps after which the caller went on once a complete-sounding start ended a turn."""
+    """grammar: least silence a complete answer waits (below a voice's pause after "Yes,"
+    the rest is cut off); raised per call past gaps after which that caller went on."""
     max_utterance_ms: int = 15000
 
 

@@ -118,6 +118,7 @@ ACTS: dict[str, tuple[str, ...]] = {
     "speech.hangover_ms": ("speech/test_endpoint.py",),
     "speech.min_speech_ms": ("speech/test_endpoint.py",),
     "speech.early_pause_ms": ("ops/test_settings_map.py::test_speech_settings_reach_the_endpointer_and_recogniser",),
+    "speech.complete_floor_ms": ("speech/test_turn_end.py",),
     "speech.complete_hangover_ms": ("speech/test_turn_end.py",),
     "speech.turn_end": ("speech/test_turn_end.py",),
     "speech.incomplete_hangover_ms": ("speech/test_turn_end.py",),
@@ -303,7 +304,7 @@ def test_an_unquoted_number_is_refused_at_load(tmp_path: Path, where: str,
 def test_dialer_service_takes_its_trunk_caller_id_and_health_threshold(tmp_path: Path) -> None:
     s = _settings(tmp_path, {"CARRIER_DIALER__CALLER_ID": '"+15550100177"',
                              "CARRIER_HEALTH__DIALER_MAX_FAILURES": "4"})
-    records: Any = SimpleNamespace(pool=None)
+    records: Any = SimpleNamespace(pool=None, outbox=None)
     service = DialerService.build(s, records, gateway=SimpleNamespace(),  # type: ignore[arg-type]
                                   appointments=SimpleNamespace())  # type: ignore[arg-type]
     assert service.runner.trunk == s.dialer.trunk == "demo"
