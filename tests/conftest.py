@@ -179,3 +179,19 @@ async def records(db_url: str, tmp_path: Path) -> AsyncIterator[Records]:
         yield recs
     finally:
         await recs.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One rerun for a phone call with real speech (pjsua2 + Whisper + Piper) that fails.
+
+    These calls are real: a synthetic caller speaks into real RTP, the endpointer and
+    Whisper hear it, and the outcome depends on where 20 ms frames fall against each
+    other. About one run in a few hundred Whisper mis-hears a caller's date of birth or
+    a turn is split, and the agent then (correctly) hands the call to staff: a failure of
+    the test's scripted caller, not of the product. A rerun that fails again fails the
+    suite, and every rerun is reported in pytest's summary (``R``), so none is hidden.
+    Nothing else is rerun.
+    """
+    for item in items:
+        if item.get_closest_marker("pjsua2") and item.get_closest_marker("models"):
+            item.add_marker(pytest.mark.flaky(reruns=1))
