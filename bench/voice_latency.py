@@ -184,7 +184,8 @@ async def cutoffs(rt, modes: list[str], draws: int,  # type: ignore[no-untyped-d
 
 
 async def main(calls: int, modes: list[str], draws: int, latency: bool,
-               floor_ms: int | None = None, charge_ms: float | None = None) -> None:
+               floor_ms: int | None = None, charge_ms: float | None = None,
+               complete_ms: int | None = None) -> None:
     if os.environ.get("BENCH_DEBUG"):
         import logging  # noqa: PLC0415
 
@@ -205,6 +206,9 @@ async def main(calls: int, modes: list[str], draws: int, latency: bool,
         rt = stack.runtime
         if floor_ms is not None:  # tuning: another floor than the configured one
             rt.streaming = dataclasses.replace(rt.streaming, complete_floor_ms=floor_ms)
+        if complete_ms is not None:  # like for like with an older build's hangover
+            rt.streaming = dataclasses.replace(rt.streaming, complete_hangover_ms=complete_ms)
+            print(f"speech.complete_hangover_ms replaced: {complete_ms} ms")
         print(f"grammar mode: a complete answer waits {rt.streaming.complete_floor_ms} ms "
               "of silence at least")
         charge = None if charge_ms is None else charge_ms / 1000
@@ -275,6 +279,9 @@ if __name__ == "__main__":
                         help="pause draws per phrasing for the false cut-off count (0: skip)")
     parser.add_argument("--complete-floor-ms", type=int, default=None,
                         help="tuning: replace speech.complete_floor_ms for this run")
+    parser.add_argument("--complete-hangover-ms", type=int, default=None,
+                        help="replace speech.complete_hangover_ms (e.g. 200, as before "
+                             "issue 14, to compare builds like for like)")
     parser.add_argument("--stt-charge-ms", type=float, default=None,
                         help="false cut-offs: charge this fixed time per transcription "
                              "instead of the measured one (tuning on a loaded machine)")
@@ -283,5 +290,5 @@ if __name__ == "__main__":
     chosen = list(MODES) if args.mode == "both" else [args.mode]
     started = time.time()
     asyncio.run(main(args.calls, chosen, args.cutoff_draws, not args.cutoff_only,
-                     args.complete_floor_ms, args.stt_charge_ms))
+                     args.complete_floor_ms, args.stt_charge_ms, args.complete_hangover_ms))
     print(f"(ran {time.time() - started:.0f} s)")
