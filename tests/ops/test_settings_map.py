@@ -430,8 +430,17 @@ async def test_the_stack_serve_builds_follows_its_settings(db_url: str, tmp_path
         names = {c.name for c in stack.health.report()}
         assert "database" in names
         assert "dialer" not in names  # dialer.enabled: false
-        for _ in range(100):  # bounded: the records' checkpoint task runs every 0.2 s
-            if checkpoints.exists() and checkpoints.read_text().strip():
-                break
-            await asyncio.sleep(0.05)
+        # The records' checkpoint task runs every 0.2 s: wait for its first write.
+        anchor, wrote = stack.records.anchor, asyncio.Event()
+        assert anchor is not None
+        write = anchor.checkpoint
+
+        async def noted(*args: Any, **kwargs: Any) -> int:
+            n = await write(*args, **kwargs)
+            wrote.set()
+            return n
+
+        anchor.checkpoint = noted  # type: ignore[method-assign]
+        async with asyncio.timeout(30):
+            await wrote.wait()
         assert checkpoints.read_text().strip(), "no periodic checkpoint was written"
