@@ -182,7 +182,8 @@ async def records(db_url: str, tmp_path: Path) -> AsyncIterator[Records]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """One rerun for a phone call with real speech (pjsua2 + Whisper + Piper) that fails.
+    """One rerun for a phone call with real speech (Whisper + Piper) that fails: over
+    pjsua2, or over a loopback media leg (marked ``call_speech``).
 
     These calls are real: a synthetic caller speaks into real RTP, the endpointer and
     Whisper hear it, and the outcome depends on where 20 ms frames fall against each
@@ -193,5 +194,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Nothing else is rerun.
     """
     for item in items:
-        if item.get_closest_marker("pjsua2") and item.get_closest_marker("models"):
+        if item.get_closest_marker("call_speech") or (
+                item.get_closest_marker("pjsua2") and item.get_closest_marker("models")):
             item.add_marker(pytest.mark.flaky(reruns=1))

@@ -26,7 +26,7 @@ from media.session import MediaSession
 from tests.agent.conftest import TraceKeeper
 
 pytestmark = [pytest.mark.postgres, pytest.mark.models, pytest.mark.slow,
-              pytest.mark.timeout(300)]
+              pytest.mark.call_speech, pytest.mark.timeout(300)]
 
 
 class Leg:
@@ -171,7 +171,8 @@ async def test_prompts_with_phi_never_reach_the_disk_cache(
     await asyncio.wait_for(patient.run(["Hello?", "Stop calling me.", "Stop calling me."],
                                        ended=call.ended), timeout=240)
     result = await asyncio.wait_for(agent_task, timeout=30)
-    assert result.kind is OutcomeKind.OPTED_OUT
+    assert result.kind is OutcomeKind.OPTED_OUT, (result, observer.traces[0].turns,
+                                                  patient.log)
     cache = runtime.tts.cache
     stored = await records.call_transcript(call.call_id)  # as stored: redacted
     opening = next(text for who, text in stored if who == "agent")

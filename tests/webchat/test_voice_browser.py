@@ -47,7 +47,7 @@ ANSWERS = (("Yes, this is Mary.", 17.0), ("July fourth, nineteen seventy.", 9.0)
 TAIL_S = 90.0
 PHONE = "+15550100177"  # a synthetic patient with a name speech recognition knows
 
-pytestmark = [pytest.mark.postgres, pytest.mark.models, pytest.mark.slow,
+pytestmark = [pytest.mark.postgres, pytest.mark.models, pytest.mark.slow, pytest.mark.call_speech,
               pytest.mark.timeout(240),
               pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
                                  reason="Debian chromium and chromium-driver are needed")]
