@@ -259,8 +259,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
     async with (serve_console(console, settings.console.bind_host, settings.console.port,
                               tls=console_tls_files(settings)) as port,
                 serve_webchat_for(settings, stack.application,
-                                  lambda: gateway.handler or stack.application.handler
-                                  ) as web_port,
+                                  lambda: gateway.handler or stack.application.handler,
+                                  audit=stack.records.audit) as web_port,
                 asyncio.TaskGroup() as tasks):
         stack.console_port, stack.webchat_port = port, web_port
         log.info("console listening", extra={"host": settings.console.bind_host, "port": port})

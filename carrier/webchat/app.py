@@ -27,7 +27,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -75,8 +75,12 @@ class WebchatServer:
 
     def __init__(self, settings: WebchatSettings, *, handler: Callable[[], CallHandler],
                  chat_handler: Callable[[], ChatHandler | None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 audit: Callable[..., Awaitable[object]] | None = None) -> None:
+        """``audit(actor, action, record, reason, details)``: the records' audit trail
+        (``Records.audit``), for what a browser call's carrier side decides (its limit)."""
         self.settings = settings
+        self.audit = audit
         self.handler = handler
         self.chat_handler = chat_handler
         self.clock = clock
@@ -180,7 +184,8 @@ class WebchatServer:
         from carrier.webchat.voice import run_call  # noqa: PLC0415
 
         try:
-            outcome = await run_call(pc, call, self.handler(), connect_s=CONNECT_S)
+            outcome = await run_call(pc, call, self.handler(), connect_s=CONNECT_S,
+                                     audit=self._call_audit)
             if outcome is not None:
                 await self._add_outcome(outcome)
         except Exception as exc:  # the edge: one session's fault ends that session only
@@ -189,6 +194,11 @@ class WebchatServer:
         finally:
             self.table.close(session.id)
             log.info("webchat session ended", extra={"session": session.id})
+
+    async def _call_audit(self, action: str, call_id: str, reason: str,
+                          details: Mapping[str, Any]) -> None:
+        if self.audit is not None:
+            await self.audit("webchat", action, ("call", call_id), reason, dict(details))
 
     async def end(self, session: WebSession, reason: str) -> None:
         self.table.close(session.id)

@@ -12,6 +12,7 @@ operator's own network edge; TURN would be configured here if it were needed).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -19,6 +20,9 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from carrier.call import LENGTH_LIMIT_REASON, Call, CallerInfo, Direction
 from carrier.plugin import CallContext, CallHandler, CallOutcome
 from carrier.webchat.rtc import RtcMedia
+
+LimitAudit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[object]]
+"""``audit(action, call_id, reason, details)``, as ``carrier.live_call.CallAudit``."""
 
 
 async def answer_offer(offer: str, *, call_id: str, caller: CallerInfo, called: str,
@@ -57,9 +61,11 @@ async def answer_offer(offer: str, *, call_id: str, caller: CallerInfo, called: 
 
 
 async def run_call(pc: RTCPeerConnection, call: Call, handler: CallHandler, *,
-                   connect_s: float, grace_s: float = 5.0) -> CallOutcome | None:
+                   connect_s: float, grace_s: float = 5.0,
+                   audit: LimitAudit | None = None) -> CallOutcome | None:
     """The handler's outcome; None when the browser never connected (or the handler was
-    cancelled ``grace_s`` after the call's ``max_duration_s`` ended it)."""
+    cancelled ``grace_s`` after the call's ``max_duration_s`` ended it). ``audit`` gets the
+    ``call.length_limit`` entry a SIP call's limit writes (``carrier.live_call``)."""
     media = call.media
     assert isinstance(media, RtcMedia)
     try:
@@ -72,15 +78,15 @@ async def run_call(pc: RTCPeerConnection, call: Call, handler: CallHandler, *,
         await pc.close()
         return None
     try:
-        return await _within_limit(call, handler, grace_s)
+        return await _within_limit(call, handler, grace_s, audit)
     finally:
         media.close()
         call.mark_ended("normal")
         await pc.close()
 
 
-async def _within_limit(call: Call, handler: CallHandler, grace_s: float
-                        ) -> CallOutcome | None:
+async def _within_limit(call: Call, handler: CallHandler, grace_s: float,
+                        audit: LimitAudit | None) -> CallOutcome | None:
     """The handler, ended at the call's length limit as ``carrier.live_call`` ends a SIP
     call: the call is over (media closed, ``call.ended``), the handler gets ``grace_s`` to
     write its records, then it is cancelled once."""
@@ -93,6 +99,9 @@ async def _within_limit(call: Call, handler: CallHandler, grace_s: float
             assert isinstance(media, RtcMedia)
             media.close()
             call.mark_ended(LENGTH_LIMIT_REASON)
+            if audit is not None:
+                await audit("call.length_limit", call.call_id, "call length limit",
+                            {"seconds": int(limit), "channel": "webchat"})
             done, _ = await asyncio.wait([running], timeout=grace_s)
             if not done:
                 running.cancel()

@@ -1,6 +1,7 @@
 """The WebRTC leg as a call handler sees it, with aiortc as the browser (127.0.0.1): 20 ms
 frames of 320 samples at 16 kHz in, ``play`` out, and ``webchat.max_call_s`` ending the
-call as the length limit does on a SIP call (the handler's context carries it)."""
+call as the length limit does on a SIP call (the handler's context carries it), with the
+same ``call.length_limit`` audit entry."""
 
 from __future__ import annotations
 
@@ -42,7 +43,13 @@ class ListeningHandler:
 async def test_browser_leg_frames_and_length_limit() -> None:
     handler = ListeningHandler()
     web = dataclasses.replace(WebchatSettings(enabled=True, port=0), max_call_s=1.5)
-    server = WebchatServer(web, handler=lambda: handler, chat_handler=lambda: None)
+    audits: list[tuple[object, ...]] = []
+
+    async def audit(*entry: object) -> None:
+        audits.append(entry)
+
+    server = WebchatServer(web, handler=lambda: handler, chat_handler=lambda: None,
+                           audit=audit)
     browser = RTCPeerConnection()
     browser.addTrack(AudioStreamTrack())  # aiortc's silence, as a microphone would send
     try:
@@ -69,3 +76,7 @@ async def test_browser_leg_frames_and_length_limit() -> None:
     assert handler.context.max_duration_s == 1.5
     assert handler.played is True
     assert handler.shapes == {(320,)}
+    # audited as a SIP call's limit is (carrier.live_call), with the carrier's reason
+    assert [a[:4] for a in audits] == [("webchat", "call.length_limit",
+                                        ("call", outcome.call_id), "call length limit")]
+    assert audits[0][4] == {"seconds": 1, "channel": "webchat"}
