@@ -101,7 +101,7 @@ async def _within_limit(call: Call, handler: CallHandler, grace_s: float,
             call.mark_ended(LENGTH_LIMIT_REASON)
             if audit is not None:
                 await audit("call.length_limit", call.call_id, "call length limit",
-                            {"seconds": int(limit), "channel": "webchat"})
+                            {"seconds": int(limit or 0), "channel": "webchat"})
             done, _ = await asyncio.wait([running], timeout=grace_s)
             if not done:
                 running.cancel()
