@@ -292,6 +292,12 @@ class OutreachStore:
     async def lease(
         self, worker: str, now: dt.datetime, lease_for: dt.timedelta, limit: int
     ) -> list[Lease]:
+        """Up to ``limit`` due outreach, leased to ``worker``. Nothing while a finished dial
+        still waits in the outbox after an outage: its outcome may stop an appointment's
+        other reminders (a patient who confirmed is not called again), so it is replayed
+        first, and if it cannot be yet, nothing is leased."""
+        if await self._dial_outcomes_waiting():
+            return []
         rows = await self.pool.fetch(_LEASE_SQL, now, worker, lease_for, limit)
         return sorted(
             (
@@ -311,6 +317,12 @@ class OutreachStore:
             ),
             key=lambda lease: lease.outreach_id,
         )
+
+    async def _dial_outcomes_waiting(self) -> bool:
+        outbox = self.outbox
+        if outbox is None or not outbox.spooled or await outbox.drain():
+            return False
+        return await outbox.waiting(DIAL_DONE.name) > 0
 
     async def reclaim_expired(self, now: dt.datetime) -> tuple[int, int]:
         """(requeued, interrupted) for leases that expired."""

@@ -78,6 +78,13 @@ class Outbox(SupervisedWriter):
             raise ValueError(f"outbox operation {op.name!r} registered twice")
         self.ops[op.name] = op
 
+    async def waiting(self, op: str) -> int:
+        """How many records of operation ``op`` wait in the spool (0 without reading it
+        when the spool is empty)."""
+        if not self._spooled:
+            return 0
+        return sum(1 for r in await self._read_spool() if r.get("op") == op)
+
     async def put(self, op: str, record: Mapping[str, Any]) -> None:
         """Return once ``record`` (for operation ``op``) is applied or spooled."""
         if op not in self.ops:

@@ -137,11 +137,31 @@ async def test_a_spooled_outcome_waits_for_the_dialer_after_a_restart(
         await records.record_call(CallRecord("c1", "inbound", START, START), [])
         assert not await records.drain_spool()  # the dialer's record waits for its operation
         assert records.outbox.spooled == 1
+        assert await records.outbox.waiting(DIAL_DONE.name) == 1
         assert records.health().ok
         assert await records.call_record("c1") is not None  # the call record did not wait
         store = OutreachStore(records.pool, records.outbox)
         assert await store.reclaim_expired(clock.now()) == (0, 1)
         assert await records.drain_spool()
+        await _assert_outcome(records.pool)
+    finally:
+        await records.close()
+
+
+async def test_no_reminder_is_leased_before_a_spooled_outcome_is_replayed(
+    pg_cluster: EmbeddedPostgres, db_url: str, tmp_path: Path, test_kek: LocalKek
+) -> None:
+    """The database is back and the 24 h reminder is due before the outbox's next replay
+    (an hour away here). Before: the next pass leased it and the patient who confirmed
+    during the outage was called again. Now the lease replays the finished dial first, which
+    stops the sibling (while it cannot be replayed, nothing is leased)."""
+    records = await Records.open(db_url, test_kek, tmp_path / "spool", retry_interval=3600)
+    try:
+        store = OutreachStore(records.pool, records.outbox)
+        clock = await _call_ends_in_outage(records, store, pg_cluster, db_url)
+        clock.advance(dt.timedelta(days=2).total_seconds())  # the 24 h reminder is due
+        assert await store.lease("w2", clock.now(), dt.timedelta(minutes=5), 10) == []
+        assert records.outbox.spooled == 0
         await _assert_outcome(records.pool)
     finally:
         await records.close()
