@@ -383,14 +383,20 @@ async def test_patient_lookup_and_the_coming_appointments(console: ConsoleContex
         str(pid), start, start + dt.timedelta(minutes=30))
     console.appointments = CalendarAppointments(pool)
     s = await signin("scheduler")
-    r = await s.client.get("/patients", params={"phone": PHONE})
+    r = await s.client.get("/patients", params={"phone": PHONE})  # no reason: no lookup
+    assert r.status_code == 422
+    assert "Dee Synthetic" not in r.text
+    assert "Say why" in r.text
+    assert "patient.lookup" not in await actions(console, "patient.")
+    r = await s.client.get("/patients", params={"phone": PHONE, "reason": " rebooking\n a visit "})
+    assert r.status_code == 200
     assert "Dee Synthetic" in r.text
     assert "SYN-77" in r.text
     assert "<td>ap-1</td>" in r.text
     assert "<td>open</td>" in r.text
     assert "patient.lookup" in await actions(console, "patient.")
     assert await who_what_why(console, "patient.lookup") == [
-        ("console:op-scheduler", "patient.lookup", "console lookup (scheduling)")]
+        ("console:op-scheduler", "patient.lookup", "console lookup: rebooking a visit")]
 
 
 async def test_a_call_s_transcript_is_shown_only_with_a_reason(

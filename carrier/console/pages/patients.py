@@ -56,12 +56,17 @@ async def _upcoming(request: Request) -> list[Any]:
 async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(PATH))]
                         ) -> Response:
     phone = (request.query_params.get("phone") or "").strip()[:32]
-    found = None
-    if phone:
+    # The why of this PHI view, typed by the operator, as the API's ``reason`` (audited).
+    why = " ".join((request.query_params.get("reason") or "").split())[:200]
+    found, error, status = None, None, 200
+    if phone and not why:
+        error, status = "Say why you look this patient up: it goes to the audit log.", 422
+    elif phone:
         found = await records_of(request).find_patients_by_phone(
-            phone, actor=op.actor, reason="console lookup (scheduling)")
-    return page(request, "patients.html", op, title="Patients and appointments",
-                phone=phone, found=found, upcoming=await _upcoming(request),
+            phone, actor=op.actor, reason=f"console lookup: {why}")
+    return page(request, "patients.html", op, status_code=status,
+                title="Patients and appointments", phone=phone, reason=why, found=found,
+                error=error, upcoming=await _upcoming(request),
                 has_calendar=console(request).appointments is not None)
 
 
