@@ -109,8 +109,8 @@ ACTS: dict[str, tuple[str, ...]] = {
     "stir.rcd_names": ("ops/test_settings_map.py::test_stir_settings_reach_the_signer_and_verifier",),
     "stir.x5u_allowed_ports": ("ops/test_settings_map.py::test_stir_settings_reach_the_signer_and_verifier",),
     "speech.stt_model_dir": ("ops/test_settings_map.py::test_speech_settings_reach_the_endpointer_and_recogniser",),
-    "speech.stt_device": ("ops/test_settings_map.py::test_speech_settings_reach_the_endpointer_and_recogniser",),
-    "speech.stt_compute_type": ("ops/test_settings_map.py::test_speech_settings_reach_the_endpointer_and_recogniser",),
+    "speech.stt_device": ("ops/test_settings_map.py::test_stt_device_and_compute_type_load_the_model_so",),
+    "speech.stt_compute_type": ("ops/test_settings_map.py::test_stt_device_and_compute_type_load_the_model_so",),
     "speech.stt_workers": ("ops/test_settings_map.py::test_speech_settings_reach_the_endpointer_and_recogniser",),
     "speech.tts_cache_dir": ("ops/test_live_node.py::test_operator_commands_leave_the_live_database_running",),
     "speech.vad": ("speech/test_vad_setting.py",),
@@ -333,6 +333,21 @@ def test_speech_settings_reach_the_endpointer_and_recogniser(tmp_path: Path) -> 
         stt = stt_config(s)
     assert (stt.model_dir, stt.device, stt.compute_type, stt.workers) == (
         model, "cpu", "float32", 3)
+
+
+@pytest.mark.models
+def test_stt_device_and_compute_type_load_the_model_so(tmp_path: Path) -> None:
+    """The effect, not only the wiring: the recogniser the settings build holds its
+    weights in the compute type asked for, on the device asked for (int8 is the default)."""
+    from agent.speech.whisper import WhisperEngine  # noqa: PLC0415 - loads ctranslate2
+
+    s = _settings(tmp_path, {"CARRIER_SPEECH__STT_DEVICE": "cpu",
+                             "CARRIER_SPEECH__STT_COMPUTE_TYPE": "float32"})
+    s = dataclasses.replace(s, data_dir=str(tmp_path / "var"))
+    loaded = WhisperEngine(stt_config(s)).model.model
+    assert (loaded.device, loaded.compute_type) == ("cpu", "float32")
+    default = WhisperEngine(stt_config(_settings(tmp_path / "d"))).model.model
+    assert default.compute_type.startswith("int8")
 
 
 async def test_session_expires_reaches_the_user_agent(tmp_path: Path) -> None:
