@@ -742,7 +742,9 @@ def main() -> int:
         type=int,
         default=0,
         help="niceness of the gateway process (negative needs root): on a shared machine, "
-        "-10 approximates a core of its own",
+        "-10 approximates a core of its own - unless the kernel groups processes by session "
+        "(/proc/sys/kernel/sched_autogroup_enabled = 1, as here): niceness then only orders "
+        "this bench's own processes, and other sessions' load still takes its share",
     )
     parser.add_argument(
         "--workers",
@@ -831,7 +833,8 @@ def main() -> int:
     )
     try:
         print(
-            f"\n1. concurrent G.711 (PCMU) calls, SIPp plays 20 ms RTP into each; "
+            f"\n1. concurrent G.711 (PCMU) calls, "
+            f"{'the RTP caller' if args.caller == 'light' else 'SIPp'} sends 20 ms RTP into each; "
             f"{args.hold:.0f} s window once all are up"
         )
         print(
@@ -854,12 +857,17 @@ def main() -> int:
             )
             if "rx_lost" in r:
                 print(
-                    "       at SIPp (the far end, kernel arrival times, "
+                    "       at the far end (the callers' port, kernel arrival times, "
                     f"{r['rx_streams']} streams): late beyond a fixed jitter buffer of "
                     + ", ".join(f"{k} ms {r['rx_late' + k] * 100:.3f}%" for k in RX_BUDGETS)
                     + f"; lost {r['rx_lost'] * 100:.3f}%; receiver CPU "
                     f"{r['rx_core'] * 100:.1f}%"
                 )
+            print(
+                "       garbage collections in the window, generations 0/1/2 (every gateway): "
+                + "/".join(str(n) for n, _ in r["gc_by_gen"])
+                + f"; the longest {r['gc_max_ms']:.1f} ms"
+            )
             if args.caller == "light":
                 print(
                     f"       RTP caller (bench/media_caller.py): {r['caller_core'] * 100:.1f}% "
