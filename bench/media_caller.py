@@ -1,16 +1,19 @@
 """The callers' RTP for ``bench/media_capacity.py --caller light``: every call's 20 ms PCMU
 stream from one process, at a fraction of SIPp's cost.
 
-    .venv/bin/python bench/media_caller.py        # then JSON lines on stdin (below)
+    .venv/bin/python bench/media_caller.py [--slots 20]   # then JSON lines on stdin
 
 SIPp's ``play_pcap_audio`` runs a thread per call that sleeps until each packet is due;
 at 500 calls that is 25,000 thread wake-ups a second, and on a 2-core machine the load
 generator then takes CPU time the gateways would need. Here one socket sends every
-stream from one loop: the streams are spread over ``SLOTS`` sub-slots of the 20 ms
+stream from one loop: the streams are spread over ``--slots`` sub-slots of the 20 ms
 period (callers answer at different moments, so their packets do not all arrive at
-once), each sub-slot fires at an absolute deadline ``start + k * period / SLOTS`` (no
-drift), and a sub-slot's packets leave together. A slot that fires late sends its packets
-then (the gateway's jitter buffer sees the delay); ``late_max`` reports the worst.
+once), each sub-slot fires at an absolute deadline ``start + k * period / slots`` (no
+drift), and a sub-slot's packets leave together. Grouping arrivals in 1 ms sub-slots
+lets the gateway handle several per wake-up (as a network card's interrupt coalescing
+does, more coarsely); ``--slots`` spreads them finer, at more wake-ups here. A slot that
+fires late sends its packets then (the gateway's jitter buffer sees the delay);
+``late_max`` reports the worst.
 
 The gateway latches each call's RTP to this socket (``media.latch``: any port of the
 signalled host), so the echo comes back here; it is never read (as SIPp never reads
@@ -24,6 +27,7 @@ is ``{"port": ...}``, the socket's own.
 
 from __future__ import annotations
 
+import argparse
 import json
 import select
 import socket
@@ -35,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PERIOD = 0.02
-SLOTS = 10
+SLOTS = 20  # 1 ms sub-slots
 TONE_FRAMES = 50  # one second of a 440 Hz tone, repeated
 HEADER = struct.Struct("!BBHII")
 
@@ -66,10 +70,12 @@ class Stream:
 class Caller:
     """Streams in sub-slots; ``due`` is the next sub-slot's deadline (monotonic s)."""
 
-    def __init__(self, sock: socket.socket, payloads: list[bytes], now: float) -> None:
+    def __init__(
+        self, sock: socket.socket, payloads: list[bytes], now: float, slots: int = SLOTS
+    ) -> None:
         self.sock = sock
         self.payloads = payloads
-        self.slots: list[list[Stream]] = [[] for _ in range(SLOTS)]
+        self.slots: list[list[Stream]] = [[] for _ in range(slots)]
         self.start = now
         self.k = 0  # index of the next sub-slot to fire, counted from start
         self.sent = 0
@@ -79,21 +85,21 @@ class Caller:
 
     def add(self, ports: list[int]) -> None:
         for port in ports:
-            slot = min(range(SLOTS), key=lambda s: len(self.slots[s]))
+            slot = min(range(len(self.slots)), key=lambda s: len(self.slots[s]))
             self._ssrc += 1
             self.slots[slot].append(Stream(("127.0.0.1", int(port)), self._ssrc))
 
     def clear(self) -> None:
-        self.slots = [[] for _ in range(SLOTS)]
+        self.slots = [[] for _ in self.slots]
 
     def due(self) -> float:
-        return self.start + self.k * PERIOD / SLOTS
+        return self.start + self.k * PERIOD / len(self.slots)
 
     def fire(self, now: float) -> None:
         """Send every sub-slot whose deadline has passed, in order."""
         while self.due() <= now:
             self.late_max = max(self.late_max, now - self.due())
-            self._send(self.slots[self.k % SLOTS])
+            self._send(self.slots[self.k % len(self.slots)])
             self.k += 1
 
     def _send(self, streams: list[Stream]) -> None:
@@ -109,12 +115,12 @@ class Caller:
         self.sent += len(streams)
 
 
-def serve() -> None:
+def serve(slots: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the echo is never read
     sock.setblocking(False)
-    caller = Caller(sock, tone_payloads(), time.monotonic())
+    caller = Caller(sock, tone_payloads(), time.monotonic(), slots)
     print(json.dumps({"port": sock.getsockname()[1]}), flush=True)
     stdin = sys.stdin
     while True:
@@ -137,4 +143,6 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    serve()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slots", type=int, default=SLOTS, help="sub-slots of 20 ms")
+    serve(parser.parse_args().slots)

@@ -513,9 +513,9 @@ class Receiver:
 class CallerProcess:
     """``bench/media_caller.py``: the RTP of every call from one light process."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "bench" / "media_caller.py")],
+            [sys.executable, str(REPO / "bench" / "media_caller.py"), "--slots", str(slots)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -550,13 +550,18 @@ class CallerProcess:
 
 
 def concurrency_step(
-    gw: GatewayPool, calls: int, hold: float, receiver: bool = False, caller: str = "light"
+    gw: GatewayPool,
+    calls: int,
+    hold: float,
+    receiver: bool = False,
+    caller: str = "light",
+    slots: int = 20,
 ) -> dict[str, Any]:
     ramp = calls / SETUP_RATE
     settle = 2.0
     hold_ms = int((ramp + settle + hold + 3.0) * 1000)  # every call spans the window
     media_port = free_port() & ~1
-    light = CallerProcess() if caller == "light" else None
+    light = CallerProcess(slots) if caller == "light" else None
     # the far end: where the gateways' RTP goes once latched (the light caller's socket)
     rx = Receiver(light.port if light else media_port) if receiver else None
     try:
@@ -772,6 +777,13 @@ def main() -> int:
         "every call (SIPp only signals); sipp = SIPp plays a pcap into each call (a thread "
         "per call: at 500 calls the load generator takes much of a 2-core machine)",
     )
+    parser.add_argument(
+        "--caller-slots",
+        type=int,
+        default=20,
+        help="with --caller light: the 20 ms period's sub-slots the streams are spread over "
+        "(20: arrivals grouped by the millisecond)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-cpu", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--serve-port", type=int, default=0, help=argparse.SUPPRESS)
@@ -844,7 +856,9 @@ def main() -> int:
             f"{'sipp %':>6} {'box %':>5}  verdict  load"
         )
         for calls in [int(c) for c in args.calls.split(",") if c]:
-            r = concurrency_step(gw, calls, args.hold, args.receiver, args.caller)
+            r = concurrency_step(
+                gw, calls, args.hold, args.receiver, args.caller, args.caller_slots
+            )
             print(
                 f"{r['calls']:>6} {r['up']:>5} {r['core'] * 100:>7.1f} "
                 f"{r['core_max'] * 100:>6.1f} {r['kamailio'] * 100:>5.1f} {r['all'] * 100:>6.1f} "

@@ -6,7 +6,9 @@ import struct
 
 import pytest
 
-from bench.media_caller import PERIOD, SLOTS, Caller
+from bench.media_caller import PERIOD, Caller
+
+SLOTS = 10
 
 START = 1000.0
 SLOT = PERIOD / SLOTS
@@ -27,7 +29,7 @@ class Recorder:
 
 
 def caller(sock: Recorder, ports: range) -> Caller:
-    c = Caller(sock, [bytes([i]) * 160 for i in range(50)], START)  # type: ignore[arg-type]
+    c = Caller(sock, [bytes([i]) * 160 for i in range(50)], START, SLOTS)  # type: ignore[arg-type]
     c.add(list(ports))
     return c
 
