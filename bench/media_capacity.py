@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/media_capacity.py [--calls 50,100,200,300,400,500]
         [--hold 20] [--cps 25,50,100,150,200,300] [--cps-seconds 5] [--workers 1]
-        [--pin] [--receiver] [--gateway-nice -10]
+        [--pin] [--receiver] [--gateway-nice -10] [--caller light|sipp]
 
 The gateway (``carrier.gateway.Gateway``: our SIP stack and ``MediaSession``) runs in its
 own process, started by this script, so its CPU time is counted apart from SIPp's. Its
@@ -10,8 +10,13 @@ call handler **echoes**: every inbound 20 ms frame is played back, so each call 
 whole path both ways (RTP parse, jitter buffer, G.711 decode, 8->16 kHz, 16->8 kHz,
 encode, paced send, RTCP).
 
-1. Concurrent calls: for each N, SIPp (``bench/sipp/capacity_media.xml``) sets up N calls
-   and plays a 20 ms PCMU pcap into each for the hold. Once all N are up, the gateway's
+1. Concurrent calls: for each N, SIPp (``bench/sipp/capacity_signal.xml``) sets up N
+   calls and holds them; once all are up, ``bench/media_caller.py`` (``--caller light``,
+   the default) sends a 20 ms PCMU stream into each, every call from one process (the
+   gateways latch their RTP to it). ``--caller sipp`` has SIPp play a 20 ms PCMU pcap into
+   each call instead (``capacity_media.xml``): a thread per call, so at 500 calls the load
+   generator alone takes a large share of a 2-core machine (measured: 8.7% of a core per
+   100 calls against 3.8% for the light caller). Once all N are up, the gateway's
    counters are read at the start and the end of a ``--hold`` second window: late or
    skipped send ticks (the pacer), inbound loss and concealed frames (its receivers), and
    its process CPU time. A step passes with under 0.1% late+lost+concealed frames, no
@@ -23,14 +28,15 @@ encode, paced send, RTCP).
 Lateness is shown three ways: ``late %`` (send ticks that *started* over 10 ms after
 their deadline, the verdict's figure), ``out>10 %`` (the pacer's histogram: the tick's
 packets were all out only over 10 ms after the deadline) and, with ``--receiver`` (root),
-at the far end (kernel arrival times at SIPp's media port against fixed 10/20/40/60 ms
-jitter buffers, ``bench/media_receiver.py``). ``--pin`` gives one gateway a core of its
+at the far end (kernel arrival times where the callers listen, the light caller's port
+or SIPp's media port, against fixed 10/20/40/60 ms jitter buffers,
+``bench/media_receiver.py``). ``--pin`` gives one gateway a core of its
 own (SIPp on the other); use it on a quiet machine only.
 
 ``--workers N`` (N > 1) starts N gateway processes and Debian's Kamailio in front of them
 with the shipped ``deploy/kamailio/kamailio.cfg`` (``bench/_kamailio.py``): the whole
-machine's capacity, with every process's CPU counted (gateways, Kamailio, SIPp). SIPp,
-the load generator, runs on the same machine unpinned and shares its cores.
+machine's capacity, with every process's CPU counted (gateways, Kamailio, SIPp and the
+RTP caller). The load generators run on the same machine unpinned and share its cores.
 
 Everything is on 127.0.0.1; every SIPp run has a global ``-timeout`` and every wait is
 bounded, so the script stops by itself (about 5-8 minutes with the defaults).
@@ -142,6 +148,10 @@ async def serve_gateway(port: int = 0) -> None:
         while line := (await reader.readline()).decode().strip():
             if line == "quit":
                 break
+            if line == "ports":  # where each active call takes its RTP (--caller light)
+                ports = [m.local_addr[1] for m in list(active.values())]
+                print(json.dumps({"ports": ports}), flush=True)
+                continue
             totals = dict(finished)
             for media in list(active.values()):
                 stats = media.stats()
@@ -254,8 +264,11 @@ class GatewayProcess:
         return dict(json.loads(line))
 
     def snap(self) -> dict[str, Any]:
+        return self.ask("snap")
+
+    def ask(self, line: str) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        self.proc.stdin.write("snap\n")
+        self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         return self._line()
 
@@ -314,6 +327,10 @@ class GatewayPool:
         total["cpus"] = [s["cpu"] for s in snaps]
         total["kamailio"] = self.kamailio.cpu() if self.kamailio else 0.0
         return total
+
+    def ports(self) -> list[int]:
+        """The RTP port of every active call, all gateway processes together."""
+        return [p for g in self.gateways for p in g.ask("ports")["ports"]]
 
     def close(self) -> None:
         if self.kamailio is not None:
@@ -493,19 +510,66 @@ class Receiver:
             self.proc.wait(5)
 
 
+class CallerProcess:
+    """``bench/media_caller.py``: the RTP of every call from one light process."""
+
+    def __init__(self, slots: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "media_caller.py"), "--slots", str(slots)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self.port = int(self._line()["port"])
+
+    def _line(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"caller exited ({self.proc.poll()})")
+        return dict(json.loads(line))
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def snap(self) -> dict[str, Any]:
+        self.send("snap")
+        return self._line()
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self.send("quit")
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 def concurrency_step(
-    gw: GatewayPool, calls: int, hold: float, receiver: bool = False
+    gw: GatewayPool,
+    calls: int,
+    hold: float,
+    receiver: bool = False,
+    caller: str = "light",
+    slots: int = 20,
 ) -> dict[str, Any]:
     ramp = calls / SETUP_RATE
     settle = 2.0
     hold_ms = int((ramp + settle + hold + 3.0) * 1000)  # every call spans the window
     media_port = free_port() & ~1
-    rx = Receiver(media_port) if receiver else None
+    light = CallerProcess(slots) if caller == "light" else None
+    # the far end: where the gateways' RTP goes once latched (the light caller's socket)
+    rx = Receiver(light.port if light else media_port) if receiver else None
     try:
-        return _concurrency_step(gw, calls, hold, ramp, settle, hold_ms, media_port, rx)
+        return _concurrency_step(gw, calls, hold, ramp, settle, hold_ms, media_port, rx, light)
     finally:
-        if rx is not None:
-            rx.close()
+        for child in (rx, light):
+            if child is not None:
+                child.close()
 
 
 def _concurrency_step(
@@ -517,14 +581,16 @@ def _concurrency_step(
     hold_ms: int,
     media_port: int,
     rx: Receiver | None,
+    light: CallerProcess | None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="capacity-") as tmp:
         workdir = Path(tmp)
-        write_pcap(workdir / "capacity.pcap", hold_ms / 1000 + 2, 6000)
+        if light is None:
+            write_pcap(workdir / "capacity.pcap", hold_ms / 1000 + 2, 6000)
         base = gw.snap()
         proc = sipp(
             gw.port,
-            "capacity_media.xml",
+            "capacity_signal.xml" if light else "capacity_media.xml",
             workdir,
             calls=calls,
             rate=SETUP_RATE,
@@ -539,15 +605,21 @@ def _concurrency_step(
             time.sleep(0.25)
             snap = gw.snap()
         up = snap["active"]
+        if light is not None:
+            light.send(json.dumps({"add": gw.ports()}))
         time.sleep(settle)
         before = gw.snap()
         heard0 = rx.snap() if rx is not None else None  # starts the receiver's window
+        sent0 = light.snap() if light is not None else {"cpu": 0.0, "sent": 0}
         sipp_cpu0, busy0 = process_cpu(proc.pid), machine_busy()
         time.sleep(hold)
         after = gw.snap()
         heard = rx.snap() if rx is not None else None
+        sent1 = light.snap() if light is not None else {"cpu": 0.0, "sent": 0, "late_max": 0}
         sipp_cpu1, busy1 = process_cpu(proc.pid), machine_busy()
         uptime_load = load()
+        if light is not None:
+            light.send("clear")  # before the BYEs: nothing sent to closed ports
         code = wait_sipp(proc, hold_ms / 1000 + ramp + 60)
         counts = sipp_counts(workdir)
         errors = (workdir / "stderr.txt").read_text(errors="replace")
@@ -561,6 +633,7 @@ def _concurrency_step(
     # the busiest gateway process: each one is one asyncio loop, at most one core
     core_max = max(a - b for a, b in zip(after["cpus"], before["cpus"], strict=True)) / d["t"]
     sipp_core = (sipp_cpu1 - sipp_cpu0) / d["t"]
+    caller_core = (sent1["cpu"] - sent0["cpu"]) / d["t"]
     failed = int(counts["failed"]) + (calls - int(counts["ok"]) if code != 0 else 0)
     ok = up == calls and failed == 0 and late + lost + concealed < 0.001 and core_max < 0.95
     hist = [a - b for a, b in zip(after["lateness"], before["lateness"], strict=True)]
@@ -580,17 +653,25 @@ def _concurrency_step(
         "core": core,
         "core_max": core_max,
         "kamailio": d["kamailio"] / d["t"],
-        "all": core + d["kamailio"] / d["t"] + sipp_core,
+        "all": core + d["kamailio"] / d["t"] + sipp_core + caller_core,
         "us_per_call": d["cpu"] / max(1, (before["active"] + after["active"]) / 2) / d["t"] * 1e6,
         "late": late,
         "out_late": out_late,
         "out_max_ms": after["max_lateness"] * 1000,
         "gc_max_ms": max(after["gc_max_ms"]),
+        "gc_by_gen": [  # collections of generations 0/1/2 in the window, the longest (ms)
+            (n1 - n0, round(ms, 1))
+            for n0, n1, ms in zip(
+                before["gc_count"], after["gc_count"], after["gc_max_ms"], strict=True
+            )
+        ],
         "lost": lost,
         "concealed": concealed,
         "rx_pps": d["packets_received"] / d["t"],
         "wait": d["wait"] / d["t"],
         "sipp_core": sipp_core,
+        "caller_core": caller_core,
+        "caller_late_ms": sent1.get("late_max", 0.0) * 1000,
         "machine": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
         "failed": failed,
         "sipp_exit": code,
@@ -666,7 +747,9 @@ def main() -> int:
         type=int,
         default=0,
         help="niceness of the gateway process (negative needs root): on a shared machine, "
-        "-10 approximates a core of its own",
+        "-10 approximates a core of its own - unless the kernel groups processes by session "
+        "(/proc/sys/kernel/sched_autogroup_enabled = 1, as here): niceness then only orders "
+        "this bench's own processes, and other sessions' load still takes its share",
     )
     parser.add_argument(
         "--workers",
@@ -685,6 +768,21 @@ def main() -> int:
         action="store_true",
         help="also measure at the far end (bench/media_receiver.py: a packet socket on lo "
         "with kernel timestamps; needs root): RTP late beyond 10/20/40/60 ms buffers, lost",
+    )
+    parser.add_argument(
+        "--caller",
+        choices=("light", "sipp"),
+        default="light",
+        help="who sends the callers' RTP: light = bench/media_caller.py, one process for "
+        "every call (SIPp only signals); sipp = SIPp plays a pcap into each call (a thread "
+        "per call: at 500 calls the load generator takes much of a 2-core machine)",
+    )
+    parser.add_argument(
+        "--caller-slots",
+        type=int,
+        default=20,
+        help="with --caller light: the 20 ms period's sub-slots the streams are spread over "
+        "(20: arrivals grouped by the millisecond)",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-cpu", type=int, default=None, help=argparse.SUPPRESS)
@@ -713,8 +811,14 @@ def main() -> int:
         )
     )
     print(
-        "load generator: SIPp on the same machine, not pinned, sharing its cores; its CPU "
-        "and Kamailio's are counted in all %"
+        "load generator: SIPp on the same machine, not pinned, sharing its cores, "
+        + (
+            "signals only; the RTP into every call comes from one bench/media_caller.py "
+            "process (--caller light)"
+            if args.caller == "light"
+            else "signals and plays a pcap into each call (--caller sipp)"
+        )
+        + "; its CPU, the RTP caller's and Kamailio's are counted in all %"
     )
     best = 0
     best_row: dict[str, Any] | None = None
@@ -729,7 +833,8 @@ def main() -> int:
         )
     print(
         "columns: core % = CPU of the gateway processes together / wall (max: the busiest "
-        "one); kam % = Kamailio's CPU; all % = gateways + Kamailio + SIPp; wait % = time "
+        "one); kam % = Kamailio's CPU; all % = gateways + Kamailio + SIPp + RTP caller; "
+        "wait % = time "
         "the loops were runnable but waiting for a CPU (others' load); late % = send ticks "
         "that started over 10 ms after their deadline (or were skipped); out>10 % = "
         "session-ticks whose packets were all out only over 10 ms after their deadline "
@@ -740,7 +845,8 @@ def main() -> int:
     )
     try:
         print(
-            f"\n1. concurrent G.711 (PCMU) calls, SIPp plays 20 ms RTP into each; "
+            f"\n1. concurrent G.711 (PCMU) calls, "
+            f"{'the RTP caller' if args.caller == 'light' else 'SIPp'} sends 20 ms RTP into each; "
             f"{args.hold:.0f} s window once all are up"
         )
         print(
@@ -750,7 +856,9 @@ def main() -> int:
             f"{'sipp %':>6} {'box %':>5}  verdict  load"
         )
         for calls in [int(c) for c in args.calls.split(",") if c]:
-            r = concurrency_step(gw, calls, args.hold, args.receiver)
+            r = concurrency_step(
+                gw, calls, args.hold, args.receiver, args.caller, args.caller_slots
+            )
             print(
                 f"{r['calls']:>6} {r['up']:>5} {r['core'] * 100:>7.1f} "
                 f"{r['core_max'] * 100:>6.1f} {r['kamailio'] * 100:>5.1f} {r['all'] * 100:>6.1f} "
@@ -763,11 +871,21 @@ def main() -> int:
             )
             if "rx_lost" in r:
                 print(
-                    "       at SIPp (the far end, kernel arrival times, "
+                    "       at the far end (the callers' port, kernel arrival times, "
                     f"{r['rx_streams']} streams): late beyond a fixed jitter buffer of "
                     + ", ".join(f"{k} ms {r['rx_late' + k] * 100:.3f}%" for k in RX_BUDGETS)
                     + f"; lost {r['rx_lost'] * 100:.3f}%; receiver CPU "
                     f"{r['rx_core'] * 100:.1f}%"
+                )
+            print(
+                "       garbage collections in the window, generations 0/1/2 (every gateway): "
+                + "/".join(str(n) for n, _ in r["gc_by_gen"])
+                + f"; the longest {r['gc_max_ms']:.1f} ms"
+            )
+            if args.caller == "light":
+                print(
+                    f"       RTP caller (bench/media_caller.py): {r['caller_core'] * 100:.1f}% "
+                    f"of a core, its worst send {r['caller_late_ms']:.1f} ms after the deadline"
                 )
             for line in r["errors"]:
                 print(f"       sipp: {line}")
@@ -814,7 +932,8 @@ def main() -> int:
         )
         cores = len(os.sched_getaffinity(0))
         print(
-            f"every process counted (gateways + Kamailio + SIPp): {best_row['all'] * 100:.0f}% "
+            f"every process counted (gateways + Kamailio + SIPp + RTP caller): "
+            f"{best_row['all'] * 100:.0f}% "
             f"of one core, of the machine's {cores * 100}%"
         )
         print(

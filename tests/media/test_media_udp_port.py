@@ -8,7 +8,7 @@ import asyncio
 import gc
 import socket
 
-from media.transport import Pacer, UdpPort, open_endpoint
+from media.transport import GC_YOUNG_THRESHOLD, Pacer, UdpPort, open_endpoint
 
 
 async def test_each_readiness_reads_one_datagram_in_order() -> None:
@@ -49,3 +49,6 @@ async def test_the_first_pacer_freezes_the_start_up_heap() -> None:
     300 calls made every session's tick late): it is frozen once media starts."""
     Pacer(asyncio.get_running_loop())
     assert gc.get_freeze_count() > 0
+    # and young collections are spaced out (media.transport.tune_gc, tests/media/
+    # test_media_gc_tuning.py): the older generations are then rarely collected
+    assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
