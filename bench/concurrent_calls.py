@@ -239,6 +239,16 @@ async def run_step(
     )
 
 
+def print_speech(before: Any, after: Any) -> None:
+    """The speech workers' share of a step: batches, and queueing apart from decoding."""
+    batches = after.batches - before.batches
+    items = max(1, after.items - before.items)
+    print(f"      speech: {batches} batches, {items / max(1, batches):.2f} utterances a "
+          f"batch; per utterance: queued {1000 * (after.queued_s - before.queued_s) / items:.0f}"
+          f" ms mean (max {1000 * after.max_queued_s:.0f}), batch in a worker "
+          f"{1000 * (after.decode_s - before.decode_s) / max(1, batches):.0f} ms mean")
+
+
 def bench_settings(base: Settings, tmp: Path, ports: list[int]) -> Settings:
     trunks = tuple(
         TrunkSettings(
@@ -315,7 +325,8 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                     print(f"(stopping before {n} calls: the {budget:.0f} s budget)")
                     break
                 stt = stack.runtime.stt
-                b0, i0 = stt.stats.batches, stt.stats.items
+                stt.stats.max_queued_s = 0.0
+                s0 = dataclasses.replace(stt.stats)
                 r = await run_step(stack, phones, patients, wavs, n, turns, stagger)
                 step_time = r.seconds
                 ms = [1000 * g for g in r.gaps]
@@ -332,9 +343,7 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                     means = {k: statistics.mean(p[k] for p in r.parts) for k in BREAKDOWN}
                     print("      agent side, mean ms: " + ", ".join(
                         f"{k.removesuffix('_ms')} {v:.0f}" for k, v in means.items()))  # fmt: skip
-                batches = stt.stats.batches - b0
-                print(f"      speech: {batches} batches, "
-                      f"{(stt.stats.items - i0) / max(1, batches):.2f} utterances a batch")
+                print_speech(s0, stt.stats)
                 for err in r.errors[:3]:
                     print(f"      failure: {err}")
                 last = (n, p50, p95)

@@ -64,14 +64,20 @@ def _warm() -> int:
 class _Waiting:
     request: Request
     future: asyncio.Future[Transcript]
+    enqueued: float
 
 
 @dataclass(slots=True)
 class BatchStats:
-    """Batches sent to the workers and the utterances in them (for benches, metrics)."""
+    """Batches sent to the workers and the utterances in them (for benches, metrics):
+    ``queued_s`` sums each utterance's wait for a worker, ``decode_s`` each batch's time
+    in a worker (submit to result), so a bench tells queueing from decoding."""
 
     batches: int = 0
     items: int = 0
+    queued_s: float = 0.0
+    max_queued_s: float = 0.0
+    decode_s: float = 0.0
 
 
 class SttError(RuntimeError):
@@ -152,8 +158,9 @@ class SpeechToText:
                           hints.language if hints else None)
         key = next(self._keys)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
-        self._waiting[key] = _Waiting(request, future)
-        self._queue.add(key, self.config.window_for(len(pcm) / RATE), self._clock())
+        now = self._clock()
+        self._waiting[key] = _Waiting(request, future, now)
+        self._queue.add(key, self.config.window_for(len(pcm) / RATE), now)
         future.add_done_callback(functools.partial(self._forget, key))
         self._dispatch()
         return await future
@@ -165,7 +172,8 @@ class SpeechToText:
     def _dispatch(self) -> None:
         """Hand batches to free workers while requests wait."""
         while self._pool is not None and self._running < self.config.workers:
-            keys = self._queue.take(self._clock())
+            now = self._clock()
+            keys = self._queue.take(now)
             if not keys:
                 return
             batch = [(k, self._waiting.pop(k)) for k in keys]
@@ -179,6 +187,10 @@ class SpeechToText:
             self._in_batches += len(batch)
             self.stats.batches += 1
             self.stats.items += len(batch)
+            for _, w in batch:
+                self.stats.queued_s += now - w.enqueued
+                self.stats.max_queued_s = max(self.stats.max_queued_s, now - w.enqueued)
+                w.enqueued = now  # from here: the time in a worker
             job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
 
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
@@ -192,6 +204,7 @@ class SpeechToText:
         self._running -= 1
         self._in_batches -= len(batch)
         waiting = [w for _, w in batch]
+        self.stats.decode_s += self._clock() - waiting[0].enqueued
         try:
             results = done.result()
         except BrokenProcessPool as exc:
