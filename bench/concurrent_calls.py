@@ -63,6 +63,7 @@ class StepResult:
     parts: list[dict[str, float]]  # the agent's own timing of each turn
     seconds: float
     stack_cores: float  # this process and its speech workers (Postgres, phones apart)
+    speech_cpu: float  # CPU seconds of the speech workers alone
     phone_cores: float  # the pjsua2 phone processes
     box: float  # all CPUs busy, whoever used them
 
@@ -192,13 +193,15 @@ async def one_call(
     return CallOutcome(gaps, error, parts)
 
 
-def cpu_split(phones: list[PjsuaPeer]) -> tuple[float, float]:
-    """CPU seconds so far of (this process + its non-phone descendants, the phones)."""
+def cpu_split(phones: list[PjsuaPeer], speech: list[int]) -> tuple[float, float, float]:
+    """CPU seconds so far of (this process + its non-phone descendants, the phones, the
+    speech workers among the former)."""
     phone_pids = {p.proc.pid for p in phones}
     for pid in list(phone_pids):
         phone_pids.update(descendants(pid))
     own = [os.getpid()] + [d for d in descendants(os.getpid()) if d not in phone_pids]
-    return sum(process_cpu(p) for p in own), sum(process_cpu(p) for p in phone_pids)
+    return (sum(process_cpu(p) for p in own), sum(process_cpu(p) for p in phone_pids),
+            sum(process_cpu(p) for p in speech))
 
 
 async def run_step(
@@ -210,7 +213,9 @@ async def run_step(
     turns: int,
     stagger: float,
 ) -> StepResult:
-    (own0, phone0), box0, wall0 = cpu_split(phones), machine_busy(), time.monotonic()
+    workers = stack.runtime.stt.worker_pids
+    (own0, phone0, speech0), box0 = cpu_split(phones, workers), machine_busy()
+    wall0 = time.monotonic()
     outcomes = await asyncio.gather(
         *[
             one_call(
@@ -226,7 +231,7 @@ async def run_step(
             for i in range(n)
         ]
     )
-    (own1, phone1), box1 = cpu_split(phones), machine_busy()
+    (own1, phone1, speech1), box1 = cpu_split(phones, workers), machine_busy()
     wall = time.monotonic() - wall0
     return StepResult(
         gaps=[g for o in outcomes for g in o.gaps],
@@ -234,19 +239,28 @@ async def run_step(
         parts=[p for o in outcomes for p in o.parts],
         seconds=wall,
         stack_cores=(own1 - own0) / wall,
+        speech_cpu=speech1 - speech0,
         phone_cores=(phone1 - phone0) / wall,
         box=(box1[0] - box0[0]) / max(1, box1[1] - box0[1]),
     )
 
 
-def print_speech(before: Any, after: Any) -> None:
-    """The speech workers' share of a step: batches, and queueing apart from decoding."""
+def print_speech(before: Any, after: Any, r: StepResult) -> None:
+    """The speech workers' share of a step: batches, queueing apart from decoding, and
+    their CPU (per utterance, and in cores beside the rest of the stack)."""
     batches = after.batches - before.batches
     items = max(1, after.items - before.items)
     print(f"      speech: {batches} batches, {items / max(1, batches):.2f} utterances a "
           f"batch; per utterance: queued {1000 * (after.queued_s - before.queued_s) / items:.0f}"
           f" ms mean (max {1000 * after.max_queued_s:.0f}), batch in a worker "
           f"{1000 * (after.decode_s - before.decode_s) / max(1, batches):.0f} ms mean")
+    print(f"      cpu: speech workers {r.speech_cpu / r.seconds:.2f} cores "
+          f"({1000 * r.speech_cpu / items:.0f} ms an utterance, of which "
+          f"{1000 * (after.cpu_s - before.cpu_s) / items:.0f} in the model calls; "
+          f"{after.retried - before.retried} decoded twice), rest of the stack "
+          f"{r.stack_cores - r.speech_cpu / r.seconds:.2f} cores "
+          f"({1000 * (r.stack_cores * r.seconds - r.speech_cpu) / max(1, len(r.gaps)):.0f}"
+          f" ms a turn)")
 
 
 def bench_settings(base: Settings, tmp: Path, ports: list[int]) -> Settings:
@@ -343,7 +357,7 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                     means = {k: statistics.mean(p[k] for p in r.parts) for k in BREAKDOWN}
                     print("      agent side, mean ms: " + ", ".join(
                         f"{k.removesuffix('_ms')} {v:.0f}" for k, v in means.items()))  # fmt: skip
-                print_speech(s0, stt.stats)
+                print_speech(s0, stt.stats, r)
                 for err in r.errors[:3]:
                     print(f"      failure: {err}")
                 last = (n, p50, p95)

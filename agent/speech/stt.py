@@ -47,12 +47,15 @@ def _init_worker(config: SttConfig) -> None:
     _ENGINE = WhisperEngine(config)
 
 
-def _work(requests: list[Request]) -> list[Transcript]:
+def _work(requests: list[Request]) -> tuple[list[Transcript], int]:
+    """The batch's transcripts, and how many of them were decoded a second time (in the
+    long window: a first pass that looped or repeated itself)."""
     if _ENGINE is None:
         raise RuntimeError("STT worker used before its model was loaded")
     if _ENGINE.config.stock:
-        return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests]
-    return _ENGINE.transcribe_batch(requests)
+        return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0
+    before = _ENGINE.suspects
+    return _ENGINE.transcribe_batch(requests), _ENGINE.suspects - before
 
 
 def _warm() -> int:
@@ -71,13 +74,16 @@ class _Waiting:
 class BatchStats:
     """Batches sent to the workers and the utterances in them (for benches, metrics):
     ``queued_s`` sums each utterance's wait for a worker, ``decode_s`` each batch's time
-    in a worker (submit to result), so a bench tells queueing from decoding."""
+    in a worker (submit to result), so a bench tells queueing from decoding; ``cpu_s`` is
+    the workers' CPU inside the model calls, ``retried`` the utterances decoded twice."""
 
     batches: int = 0
     items: int = 0
     queued_s: float = 0.0
     max_queued_s: float = 0.0
     decode_s: float = 0.0
+    cpu_s: float = 0.0
+    retried: int = 0
 
 
 class SttError(RuntimeError):
@@ -194,24 +200,28 @@ class SpeechToText:
             job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
 
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
-                  pool: ProcessPoolExecutor, done: Future[list[Transcript]]) -> None:
+                  pool: ProcessPoolExecutor, done: Future[tuple[list[Transcript], int]]
+                  ) -> None:
         """In the pool's thread: back to the loop."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
             loop.call_soon_threadsafe(self._batch_done, done, batch, pool)
 
-    def _batch_done(self, done: Future[list[Transcript]], batch: list[tuple[int, _Waiting]],
+    def _batch_done(self, done: Future[tuple[list[Transcript], int]],
+                    batch: list[tuple[int, _Waiting]],
                     pool: ProcessPoolExecutor) -> None:
         self._running -= 1
         self._in_batches -= len(batch)
         waiting = [w for _, w in batch]
         self.stats.decode_s += self._clock() - waiting[0].enqueued
         try:
-            results = done.result()
+            results, retried = done.result()
         except BrokenProcessPool as exc:
             self._fail(waiting, self._broken(pool), exc)
         except Exception as exc:  # noqa: BLE001 - the batch failed: each caller learns why
             self._fail(waiting, SttError(f"transcription failed: {type(exc).__name__}"), exc)
         else:
+            self.stats.retried += retried
+            self.stats.cpu_s += sum(r.cpu_s for r in results)
             for w, result in zip(waiting, results, strict=True):
                 if not w.future.done():
                     w.future.set_result(result)
