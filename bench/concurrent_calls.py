@@ -257,7 +257,8 @@ def print_speech(before: Any, after: Any, r: StepResult) -> None:
     print(f"      cpu: speech workers {r.speech_cpu / r.seconds:.2f} cores "
           f"({1000 * r.speech_cpu / items:.0f} ms an utterance, of which "
           f"{1000 * (after.cpu_s - before.cpu_s) / items:.0f} in the model calls; "
-          f"{after.retried - before.retried} decoded twice), rest of the stack "
+          f"{after.retried - before.retried} decoded again, "
+          f"{after.retried_30s - before.retried_30s} of them in 30 s), rest of the stack "
           f"{r.stack_cores - r.speech_cpu / r.seconds:.2f} cores "
           f"({1000 * (r.stack_cores * r.seconds - r.speech_cpu) / max(1, len(r.gaps)):.0f}"
           f" ms a turn)")

@@ -47,15 +47,19 @@ def _init_worker(config: SttConfig) -> None:
     _ENGINE = WhisperEngine(config)
 
 
-def _work(requests: list[Request]) -> tuple[list[Transcript], int]:
-    """The batch's transcripts, and how many of them were decoded a second time (in the
-    long window: a first pass that looped or repeated itself)."""
+_Done = tuple[list[Transcript], int, int]  # transcripts, decoded again, of them in 30 s
+
+
+def _work(requests: list[Request]) -> _Done:
+    """The batch's transcripts, how many were decoded again (a first pass that looped or
+    repeated itself), and how many of those in the 30 s retry window."""
     if _ENGINE is None:
         raise RuntimeError("STT worker used before its model was loaded")
     if _ENGINE.config.stock:
-        return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0
-    before = _ENGINE.suspects
-    return _ENGINE.transcribe_batch(requests), _ENGINE.suspects - before
+        return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0, 0
+    suspects, long_passes = _ENGINE.suspects, _ENGINE.long_passes
+    return (_ENGINE.transcribe_batch(requests), _ENGINE.suspects - suspects,
+            _ENGINE.long_passes - long_passes)
 
 
 def _warm() -> int:
@@ -75,7 +79,8 @@ class BatchStats:
     """Batches sent to the workers and the utterances in them (for benches, metrics):
     ``queued_s`` sums each utterance's wait for a worker, ``decode_s`` each batch's time
     in a worker (submit to result), so a bench tells queueing from decoding; ``cpu_s`` is
-    the workers' CPU inside the model calls, ``retried`` the utterances decoded twice."""
+    the workers' CPU inside the model calls, ``retried`` the utterances decoded again,
+    ``retried_30s`` those of them decoded in the 30 s window too."""
 
     batches: int = 0
     items: int = 0
@@ -84,6 +89,7 @@ class BatchStats:
     decode_s: float = 0.0
     cpu_s: float = 0.0
     retried: int = 0
+    retried_30s: int = 0
 
 
 class SttError(RuntimeError):
@@ -200,27 +206,26 @@ class SpeechToText:
             job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
 
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
-                  pool: ProcessPoolExecutor, done: Future[tuple[list[Transcript], int]]
-                  ) -> None:
+                  pool: ProcessPoolExecutor, done: Future[_Done]) -> None:
         """In the pool's thread: back to the loop."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
             loop.call_soon_threadsafe(self._batch_done, done, batch, pool)
 
-    def _batch_done(self, done: Future[tuple[list[Transcript], int]],
-                    batch: list[tuple[int, _Waiting]],
+    def _batch_done(self, done: Future[_Done], batch: list[tuple[int, _Waiting]],
                     pool: ProcessPoolExecutor) -> None:
         self._running -= 1
         self._in_batches -= len(batch)
         waiting = [w for _, w in batch]
         self.stats.decode_s += self._clock() - waiting[0].enqueued
         try:
-            results, retried = done.result()
+            results, retried, retried_30s = done.result()
         except BrokenProcessPool as exc:
             self._fail(waiting, self._broken(pool), exc)
         except Exception as exc:  # noqa: BLE001 - the batch failed: each caller learns why
             self._fail(waiting, SttError(f"transcription failed: {type(exc).__name__}"), exc)
         else:
             self.stats.retried += retried
+            self.stats.retried_30s += retried_30s
             self.stats.cpu_s += sum(r.cpu_s for r in results)
             for w, result in zip(waiting, results, strict=True):
                 if not w.future.done():

@@ -198,7 +198,8 @@ class WhisperEngine:
         self._tokenizers: dict[str, Any] = {}
         self.tokenizer = self._tokenizer(config.language)
         self._filler = self.tokenizer.encode(" ")[0]
-        self.suspects = 0  # first-pass results decoded again in the long window
+        self.suspects = 0  # first-pass results that looked wrong (decoded again)
+        self.long_passes = 0  # of those, decoded in the retry window (30 s) too
 
     def _tokenizer(self, language: str) -> Any:
         if language not in self._tokenizers:
@@ -220,7 +221,11 @@ class WhisperEngine:
 
         The batch shares one window: the longest item's (see ``SttConfig.window_for``), or
         ``window_s`` when given. An item whose short-window result looks wrong (it ran to
-        its token budget, or repeats itself) is decoded again in the long window.
+        its token budget, or repeats itself) is decoded again in the long window
+        (``window_s``, 10 s), and if that still looks wrong, in ``retry_window_s`` (30 s):
+        a 6 s window's "Yes. Yes." for "Yes." is settled by the 10 s pass, at a fifth of
+        the 30 s pass's cost, while a real "No, no." or an invented copy that the 10 s
+        window repeats goes on to the 30 s pass, as before.
         """
         started, cpu = time.perf_counter(), time.process_time()
         audio = [int16_to_float(r.pcm) for r in requests]
@@ -234,17 +239,32 @@ class WhisperEngine:
             for i, d in zip(live, first, strict=True):
                 out[i] = d
             retry = [i for i, d in zip(live, first, strict=True) if d.suspect]
+            self.suspects += len(retry)
             if retry and retry_later:
-                again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
-                                     self.config.retry_window_s)
-                for i, d in zip(retry, again, strict=True):
-                    out[i] = d
+                width = max(self.config.window_for(len(audio[i]) / RATE) for i in live)
+                self._decode_again(audio, requests, retry, out, width)
         wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
         return [
             Transcript(d.text if d else "", len(a) / RATE, wall, d.no_speech if d else 1.0,
                        cpu_s / len(requests), d.language if d else "")
             for a, d in zip(audio, out, strict=True)
         ]
+
+    def _decode_again(self, audio: list[np.ndarray], requests: list[Request],
+                      retry: list[int], out: list[_Decoded | None], first_s: float) -> None:
+        """Suspect first passes, in the long window, then what still looks wrong in the
+        retry window (only windows wider than the first pass's ``first_s``)."""
+        ladder = [w for w in (self.config.window_s, self.config.retry_window_s) if w > first_s]
+        for step, window in enumerate(ladder or [self.config.retry_window_s]):
+            final = step >= len(ladder) - 1
+            again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
+                                 window, final=final)
+            for i, d in zip(retry, again, strict=True):
+                out[i] = d
+            self.long_passes += len(retry) if window == self.config.retry_window_s else 0
+            retry = [i for i, d in zip(retry, again, strict=True) if d.suspect]
+            if final or not retry:
+                return
 
     def _features(self, audio: list[np.ndarray], window_s: float | None) -> Any:
         import ctranslate2  # noqa: PLC0415
@@ -298,7 +318,6 @@ class WhisperEngine:
             avg_logprob = result.scores[0] if result.scores else 0.0
             if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
                 text = ""
-            self.suspects += suspect
             decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect))
         return decoded
 
