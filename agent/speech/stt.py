@@ -185,7 +185,7 @@ class SpeechToText:
         """Hand batches to free workers while requests wait."""
         while self._pool is not None and self._running < self.config.workers:
             now = self._clock()
-            keys = self._queue.take(now)
+            keys = self._queue.take(now, self.config.workers)
             if not keys:
                 return
             batch = [(k, self._waiting.pop(k)) for k in keys]

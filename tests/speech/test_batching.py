@@ -59,6 +59,17 @@ def test_batches_stop_at_max_batch_and_the_window_budget() -> None:
         BatchScheduler(max_batch=0)
 
 
+def test_a_batch_takes_its_workers_share_of_the_queue() -> None:
+    # Before: the first worker free took all four (up to max_batch), the second none.
+    q = BatchScheduler(max_batch=8)
+    for key in range(5):
+        q.add(key, 6.0, now=0.0)
+    assert q.take(now=0.0, workers=2) == [0, 1, 2]  # ceil(5 / 2)
+    assert q.take(now=0.0, workers=2) == [3]
+    assert q.take(now=0.0, workers=2) == [4]
+    assert q.take(now=0.0, workers=2) == []
+
+
 def test_unloop_cuts_a_decoding_loop_to_one_copy() -> None:
     assert unloop([7, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1]) == [7, 1, 2, 3]
     assert unloop([5, 5]) == [5]
