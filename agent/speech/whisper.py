@@ -87,10 +87,11 @@ class SttConfig:
     # The long window: a short-window result that looks wrong (a loop, no end) is decoded
     # again in it, and ``adaptive=False`` always uses it.
     window_s: float = 10.0
-    # A suspect first pass (see ``settle_repeats``) is decoded again in this window:
-    # Whisper's own 30 s. The 10 s window still invented a repeated sentence at the end of
-    # a 6 s human recording over G.711 that 30 s (and the raw model) did not. Suspects are
-    # rare, so the cost (a 30 s encoder pass) is paid on few turns.
+    # A suspect first pass (see ``settle_repeats``) still suspect in the long window is
+    # decoded again in this one: Whisper's own 30 s. The 10 s window still invented a
+    # repeated sentence at the end of a 6 s human recording over G.711 that 30 s (and the
+    # raw model) did not. The 10 s pass settles most suspects (a phone's "Yes." heard as
+    # "Yes. Yes." at 6 s: 1 utterance in 5 on bench/concurrent_calls.py), at a fifth of the cost.
     retry_window_s: float = 30.0
     # Adaptive windows: the encoder sees the utterance plus ``pad_s`` of silence, at least
     # ``min_window_s`` (the encoder's cost grows with the window). Shorter windows loop
