@@ -97,9 +97,13 @@ class SttConfig:
     # ``min_window_s`` (the encoder's cost grows with the window). Shorter windows loop
     # more often, above all with a hint prompt (36 short answers with "yes, no." as the
     # prompt: 15 loops at 3 s, 5 at 4 s, 1 at 6 s, 0 at 8 s; CPU 101/101/126/149 ms
-    # against about 170 ms at 10 s, measured here); a loop is decoded again at retry_window_s.
+    # against about 170 ms at 10 s, measured here); a loop is decoded again (10 s, then
+    # retry_window_s). 8 s, not 6: phone audio on bench/concurrent_calls.py looped at 6 s
+    # in 15-60% of utterances ("Yes. Yes.", "March 5, March 5, ...") and 6-7% at 8 s, so
+    # 8 s cost less CPU per utterance there (152-155 ms against 162-224 ms, loaded box),
+    # and the speech corpus (tests/vectors/speech, Piper) scored 139/144 against 135/144.
     adaptive: bool = True
-    min_window_s: float = 6.0
+    min_window_s: float = 8.0
     pad_s: float = 1.0
     # Utterances of several calls decoded together in one model call (the scheduler's
     # batches; see ``agent.speech.schedule``).

@@ -63,3 +63,11 @@ def test_a_first_pass_as_wide_as_10s_goes_straight_to_30s() -> None:
     out = engine.transcribe_batch([Request(_pcm(9.5))])  # a 10.5 s first window
     assert out[0].text == "Press 8."
     assert windows == [(None, 1, False), (30.0, 1, True)]
+
+
+def test_a_short_answer_gets_an_8s_first_window() -> None:
+    # Was 6 s: phone audio looped there in 15-60% of the bench's utterances (a second
+    # pass each), 6-7% at 8 s (bench/concurrent_calls.py).
+    config = SttConfig(model_dir=Path("unused"))
+    assert config.window_for(0.6) == 8.0
+    assert config.window_for(7.5) == 8.5
