@@ -15,8 +15,12 @@ up. Every call has its own synthetic patient (seeded with voice consent) and eve
 is matched to its own phone call by SIP Call-ID.
 
 Steps go up until the p95 reaches the limit or a call fails; the answer is the largest N
-whose p95 stayed under it. The pjsua2 phones run on the same 2 cores (one process per 4
-calls), so they take some of the CPU a real deployment would not spend.
+whose p95 stayed under it. Per step it also prints where the speech time went: each
+utterance's wait for a worker apart from the batch's time in one, the speech workers'
+CPU per utterance apart from the rest of the stack's per turn, and how many utterances
+were decoded again (a first pass that looped: 10 s window, then 30 s). The pjsua2 phones
+run on the same 2 cores (one process per 4 calls), so they take some of the CPU a real
+deployment would not spend.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class StepResult:
     parts: list[dict[str, float]]  # the agent's own timing of each turn
     seconds: float
     stack_cores: float  # this process and its speech workers (Postgres, phones apart)
+    speech_cpu: float  # CPU seconds of the speech workers alone
     phone_cores: float  # the pjsua2 phone processes
     box: float  # all CPUs busy, whoever used them
 
@@ -192,13 +197,15 @@ async def one_call(
     return CallOutcome(gaps, error, parts)
 
 
-def cpu_split(phones: list[PjsuaPeer]) -> tuple[float, float]:
-    """CPU seconds so far of (this process + its non-phone descendants, the phones)."""
+def cpu_split(phones: list[PjsuaPeer], speech: list[int]) -> tuple[float, float, float]:
+    """CPU seconds so far of (this process + its non-phone descendants, the phones, the
+    speech workers among the former)."""
     phone_pids = {p.proc.pid for p in phones}
     for pid in list(phone_pids):
         phone_pids.update(descendants(pid))
     own = [os.getpid()] + [d for d in descendants(os.getpid()) if d not in phone_pids]
-    return sum(process_cpu(p) for p in own), sum(process_cpu(p) for p in phone_pids)
+    return (sum(process_cpu(p) for p in own), sum(process_cpu(p) for p in phone_pids),
+            sum(process_cpu(p) for p in speech))
 
 
 async def run_step(
@@ -210,7 +217,9 @@ async def run_step(
     turns: int,
     stagger: float,
 ) -> StepResult:
-    (own0, phone0), box0, wall0 = cpu_split(phones), machine_busy(), time.monotonic()
+    workers = stack.runtime.stt.worker_pids
+    (own0, phone0, speech0), box0 = cpu_split(phones, workers), machine_busy()
+    wall0 = time.monotonic()
     outcomes = await asyncio.gather(
         *[
             one_call(
@@ -226,7 +235,7 @@ async def run_step(
             for i in range(n)
         ]
     )
-    (own1, phone1), box1 = cpu_split(phones), machine_busy()
+    (own1, phone1, speech1), box1 = cpu_split(phones, workers), machine_busy()
     wall = time.monotonic() - wall0
     return StepResult(
         gaps=[g for o in outcomes for g in o.gaps],
@@ -234,9 +243,29 @@ async def run_step(
         parts=[p for o in outcomes for p in o.parts],
         seconds=wall,
         stack_cores=(own1 - own0) / wall,
+        speech_cpu=speech1 - speech0,
         phone_cores=(phone1 - phone0) / wall,
         box=(box1[0] - box0[0]) / max(1, box1[1] - box0[1]),
     )
+
+
+def print_speech(before: Any, after: Any, r: StepResult) -> None:
+    """The speech workers' share of a step: batches, queueing apart from decoding, and
+    their CPU (per utterance, and in cores beside the rest of the stack)."""
+    batches = after.batches - before.batches
+    items = max(1, after.items - before.items)
+    print(f"      speech: {batches} batches, {items / max(1, batches):.2f} utterances a "
+          f"batch; per utterance: queued {1000 * (after.queued_s - before.queued_s) / items:.0f}"
+          f" ms mean (max {1000 * after.max_queued_s:.0f}), batch in a worker "
+          f"{1000 * (after.decode_s - before.decode_s) / max(1, batches):.0f} ms mean")
+    print(f"      cpu: speech workers {r.speech_cpu / r.seconds:.2f} cores "
+          f"({1000 * r.speech_cpu / items:.0f} ms an utterance, of which "
+          f"{1000 * (after.cpu_s - before.cpu_s) / items:.0f} in the model calls; "
+          f"{after.retried - before.retried} decoded again, "
+          f"{after.retried_30s - before.retried_30s} of them in 30 s), rest of the stack "
+          f"{r.stack_cores - r.speech_cpu / r.seconds:.2f} cores "
+          f"({1000 * (r.stack_cores * r.seconds - r.speech_cpu) / max(1, len(r.gaps)):.0f}"
+          f" ms a turn)")
 
 
 def bench_settings(base: Settings, tmp: Path, ports: list[int]) -> Settings:
@@ -315,7 +344,8 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                     print(f"(stopping before {n} calls: the {budget:.0f} s budget)")
                     break
                 stt = stack.runtime.stt
-                b0, i0 = stt.stats.batches, stt.stats.items
+                stt.stats.max_queued_s = 0.0
+                s0 = dataclasses.replace(stt.stats)
                 r = await run_step(stack, phones, patients, wavs, n, turns, stagger)
                 step_time = r.seconds
                 ms = [1000 * g for g in r.gaps]
@@ -332,9 +362,7 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                     means = {k: statistics.mean(p[k] for p in r.parts) for k in BREAKDOWN}
                     print("      agent side, mean ms: " + ", ".join(
                         f"{k.removesuffix('_ms')} {v:.0f}" for k, v in means.items()))  # fmt: skip
-                batches = stt.stats.batches - b0
-                print(f"      speech: {batches} batches, "
-                      f"{(stt.stats.items - i0) / max(1, batches):.2f} utterances a batch")
+                print_speech(s0, stt.stats, r)
                 for err in r.errors[:3]:
                     print(f"      failure: {err}")
                 last = (n, p50, p95)

@@ -9,7 +9,8 @@ Public API (everything runs offline; models come from PyPI packages, see ``model
     (``start()`` again rebuilds the pool). Requests wait in a scheduler (shortest first
     with aging, ``schedule.BatchScheduler``) and go to a free worker in batches of up to
     ``SttConfig.max_batch`` (``stt.stats``); the encoder window fits the utterance
-    (``SttConfig.window_for``), and a result that loops is decoded again at ``retry_window_s``.
+    (``SttConfig.window_for``), and a result that loops is decoded again at ``window_s``,
+    then (still looping) at ``retry_window_s``.
 ``Endpointer(EndpointConfig(...))``
     sans-IO; ``feed(frame, now=None) -> [SpeechStart | SpeechEnd | Utterance]`` for each
     20 ms frame (320 int16 samples at 16 kHz); ``force_end(now)``.

@@ -47,12 +47,19 @@ def _init_worker(config: SttConfig) -> None:
     _ENGINE = WhisperEngine(config)
 
 
-def _work(requests: list[Request]) -> list[Transcript]:
+_Done = tuple[list[Transcript], int, int]  # transcripts, decoded again, of them in 30 s
+
+
+def _work(requests: list[Request]) -> _Done:
+    """The batch's transcripts, how many were decoded again (a first pass that looped or
+    repeated itself), and how many of those in the 30 s retry window."""
     if _ENGINE is None:
         raise RuntimeError("STT worker used before its model was loaded")
     if _ENGINE.config.stock:
-        return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests]
-    return _ENGINE.transcribe_batch(requests)
+        return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0, 0
+    suspects, long_passes = _ENGINE.suspects, _ENGINE.long_passes
+    return (_ENGINE.transcribe_batch(requests), _ENGINE.suspects - suspects,
+            _ENGINE.long_passes - long_passes)
 
 
 def _warm() -> int:
@@ -64,14 +71,25 @@ def _warm() -> int:
 class _Waiting:
     request: Request
     future: asyncio.Future[Transcript]
+    enqueued: float
 
 
 @dataclass(slots=True)
 class BatchStats:
-    """Batches sent to the workers and the utterances in them (for benches, metrics)."""
+    """Batches sent to the workers and the utterances in them (for benches, metrics):
+    ``queued_s`` sums each utterance's wait for a worker, ``decode_s`` each batch's time
+    in a worker (submit to result), so a bench tells queueing from decoding; ``cpu_s`` is
+    the workers' CPU inside the model calls, ``retried`` the utterances decoded again,
+    ``retried_30s`` those of them decoded in the 30 s window too."""
 
     batches: int = 0
     items: int = 0
+    queued_s: float = 0.0
+    max_queued_s: float = 0.0
+    decode_s: float = 0.0
+    cpu_s: float = 0.0
+    retried: int = 0
+    retried_30s: int = 0
 
 
 class SttError(RuntimeError):
@@ -152,8 +170,9 @@ class SpeechToText:
                           hints.language if hints else None)
         key = next(self._keys)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
-        self._waiting[key] = _Waiting(request, future)
-        self._queue.add(key, self.config.window_for(len(pcm) / RATE), self._clock())
+        now = self._clock()
+        self._waiting[key] = _Waiting(request, future, now)
+        self._queue.add(key, self.config.window_for(len(pcm) / RATE), now)
         future.add_done_callback(functools.partial(self._forget, key))
         self._dispatch()
         return await future
@@ -165,7 +184,8 @@ class SpeechToText:
     def _dispatch(self) -> None:
         """Hand batches to free workers while requests wait."""
         while self._pool is not None and self._running < self.config.workers:
-            keys = self._queue.take(self._clock())
+            now = self._clock()
+            keys = self._queue.take(now, self.config.workers)
             if not keys:
                 return
             batch = [(k, self._waiting.pop(k)) for k in keys]
@@ -179,26 +199,34 @@ class SpeechToText:
             self._in_batches += len(batch)
             self.stats.batches += 1
             self.stats.items += len(batch)
+            for _, w in batch:
+                self.stats.queued_s += now - w.enqueued
+                self.stats.max_queued_s = max(self.stats.max_queued_s, now - w.enqueued)
+                w.enqueued = now  # from here: the time in a worker
             job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
 
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
-                  pool: ProcessPoolExecutor, done: Future[list[Transcript]]) -> None:
+                  pool: ProcessPoolExecutor, done: Future[_Done]) -> None:
         """In the pool's thread: back to the loop."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
             loop.call_soon_threadsafe(self._batch_done, done, batch, pool)
 
-    def _batch_done(self, done: Future[list[Transcript]], batch: list[tuple[int, _Waiting]],
+    def _batch_done(self, done: Future[_Done], batch: list[tuple[int, _Waiting]],
                     pool: ProcessPoolExecutor) -> None:
         self._running -= 1
         self._in_batches -= len(batch)
         waiting = [w for _, w in batch]
+        self.stats.decode_s += self._clock() - waiting[0].enqueued
         try:
-            results = done.result()
+            results, retried, retried_30s = done.result()
         except BrokenProcessPool as exc:
             self._fail(waiting, self._broken(pool), exc)
         except Exception as exc:  # noqa: BLE001 - the batch failed: each caller learns why
             self._fail(waiting, SttError(f"transcription failed: {type(exc).__name__}"), exc)
         else:
+            self.stats.retried += retried
+            self.stats.retried_30s += retried_30s
+            self.stats.cpu_s += sum(r.cpu_s for r in results)
             for w, result in zip(waiting, results, strict=True):
                 if not w.future.done():
                     w.future.set_result(result)

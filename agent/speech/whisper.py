@@ -87,18 +87,23 @@ class SttConfig:
     # The long window: a short-window result that looks wrong (a loop, no end) is decoded
     # again in it, and ``adaptive=False`` always uses it.
     window_s: float = 10.0
-    # A suspect first pass (see ``settle_repeats``) is decoded again in this window:
-    # Whisper's own 30 s. The 10 s window still invented a repeated sentence at the end of
-    # a 6 s human recording over G.711 that 30 s (and the raw model) did not. Suspects are
-    # rare, so the cost (a 30 s encoder pass) is paid on few turns.
+    # A suspect first pass (see ``settle_repeats``) still suspect in the long window is
+    # decoded again in this one: Whisper's own 30 s. The 10 s window still invented a
+    # repeated sentence at the end of a 6 s human recording over G.711 that 30 s (and the
+    # raw model) did not. The 10 s pass settles most suspects (a phone's "Yes." heard as
+    # "Yes. Yes." at 6 s: 1 utterance in 5 on bench/concurrent_calls.py), at a fifth of the cost.
     retry_window_s: float = 30.0
     # Adaptive windows: the encoder sees the utterance plus ``pad_s`` of silence, at least
     # ``min_window_s`` (the encoder's cost grows with the window). Shorter windows loop
     # more often, above all with a hint prompt (36 short answers with "yes, no." as the
     # prompt: 15 loops at 3 s, 5 at 4 s, 1 at 6 s, 0 at 8 s; CPU 101/101/126/149 ms
-    # against about 170 ms at 10 s, measured here); a loop is decoded again at retry_window_s.
+    # against about 170 ms at 10 s, measured here); a loop is decoded again (10 s, then
+    # retry_window_s). 8 s, not 6: phone audio on bench/concurrent_calls.py looped at 6 s
+    # in 15-60% of utterances ("Yes. Yes.", "March 5, March 5, ...") and 6-7% at 8 s, so
+    # 8 s cost less CPU per utterance there (152-155 ms against 162-224 ms, loaded box),
+    # and the speech corpus (tests/vectors/speech, Piper) scored 139/144 against 135/144.
     adaptive: bool = True
-    min_window_s: float = 6.0
+    min_window_s: float = 8.0
     pad_s: float = 1.0
     # Utterances of several calls decoded together in one model call (the scheduler's
     # batches; see ``agent.speech.schedule``).
@@ -198,7 +203,8 @@ class WhisperEngine:
         self._tokenizers: dict[str, Any] = {}
         self.tokenizer = self._tokenizer(config.language)
         self._filler = self.tokenizer.encode(" ")[0]
-        self.suspects = 0  # first-pass results decoded again in the long window
+        self.suspects = 0  # first-pass results that looked wrong (decoded again)
+        self.long_passes = 0  # of those, decoded in the retry window (30 s) too
 
     def _tokenizer(self, language: str) -> Any:
         if language not in self._tokenizers:
@@ -220,7 +226,11 @@ class WhisperEngine:
 
         The batch shares one window: the longest item's (see ``SttConfig.window_for``), or
         ``window_s`` when given. An item whose short-window result looks wrong (it ran to
-        its token budget, or repeats itself) is decoded again in the long window.
+        its token budget, or repeats itself) is decoded again in the long window
+        (``window_s``, 10 s), and if that still looks wrong, in ``retry_window_s`` (30 s):
+        a 6 s window's "Yes. Yes." for "Yes." is settled by the 10 s pass, at a fifth of
+        the 30 s pass's cost, while a real "No, no." or an invented copy that the 10 s
+        window repeats goes on to the 30 s pass, as before.
         """
         started, cpu = time.perf_counter(), time.process_time()
         audio = [int16_to_float(r.pcm) for r in requests]
@@ -234,17 +244,32 @@ class WhisperEngine:
             for i, d in zip(live, first, strict=True):
                 out[i] = d
             retry = [i for i, d in zip(live, first, strict=True) if d.suspect]
+            self.suspects += len(retry)
             if retry and retry_later:
-                again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
-                                     self.config.retry_window_s)
-                for i, d in zip(retry, again, strict=True):
-                    out[i] = d
+                width = max(self.config.window_for(len(audio[i]) / RATE) for i in live)
+                self._decode_again(audio, requests, retry, out, width)
         wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
         return [
             Transcript(d.text if d else "", len(a) / RATE, wall, d.no_speech if d else 1.0,
                        cpu_s / len(requests), d.language if d else "")
             for a, d in zip(audio, out, strict=True)
         ]
+
+    def _decode_again(self, audio: list[np.ndarray], requests: list[Request],
+                      retry: list[int], out: list[_Decoded | None], first_s: float) -> None:
+        """Suspect first passes, in the long window, then what still looks wrong in the
+        retry window (only windows wider than the first pass's ``first_s``)."""
+        ladder = [w for w in (self.config.window_s, self.config.retry_window_s) if w > first_s]
+        for step, window in enumerate(ladder or [self.config.retry_window_s]):
+            final = step >= len(ladder) - 1
+            again = self._decode([audio[i] for i in retry], [requests[i] for i in retry],
+                                 window, final=final)
+            for i, d in zip(retry, again, strict=True):
+                out[i] = d
+            self.long_passes += len(retry) if window == self.config.retry_window_s else 0
+            retry = [i for i, d in zip(retry, again, strict=True) if d.suspect]
+            if final or not retry:
+                return
 
     def _features(self, audio: list[np.ndarray], window_s: float | None) -> Any:
         import ctranslate2  # noqa: PLC0415
@@ -298,7 +323,6 @@ class WhisperEngine:
             avg_logprob = result.scores[0] if result.scores else 0.0
             if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
                 text = ""
-            self.suspects += suspect
             decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect))
         return decoded
 

@@ -59,6 +59,17 @@ def test_batches_stop_at_max_batch_and_the_window_budget() -> None:
         BatchScheduler(max_batch=0)
 
 
+def test_a_batch_takes_its_workers_share_of_the_queue() -> None:
+    # Before: the first worker free took all four (up to max_batch), the second none.
+    q = BatchScheduler(max_batch=8)
+    for key in range(5):
+        q.add(key, 6.0, now=0.0)
+    assert q.take(now=0.0, workers=2) == [0, 1, 2]  # ceil(5 / 2)
+    assert q.take(now=0.0, workers=2) == [3]
+    assert q.take(now=0.0, workers=2) == [4]
+    assert q.take(now=0.0, workers=2) == []
+
+
 def test_unloop_cuts_a_decoding_loop_to_one_copy() -> None:
     assert unloop([7, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1]) == [7, 1, 2, 3]
     assert unloop([5, 5]) == [5]
@@ -96,7 +107,8 @@ def test_one_model_call_serves_several_callers_with_their_own_prompts(engine) ->
 async def test_requests_queued_while_the_worker_is_busy_go_as_one_batch(
     whisper_dir: Path,
 ) -> None:
-    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    now = [100.0]
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1), clock=lambda: now[0])
     await stt.start()
     try:
         yes, dob = load_vector("caller_yes.wav"), load_vector("caller_dob.wav")
@@ -109,10 +121,16 @@ async def test_requests_queued_while_the_worker_is_busy_go_as_one_batch(
         assert stt.pending == 5
         assert stt.idle_workers == 0
         dropped.cancel()  # the caller hung up while queued: never decoded
+        now[0] = 101.5  # when the first batch comes back and the second one is sent
         results = await asyncio.gather(first, *rest)
         assert "march 4" in words(results[0].text)
         assert all("yes" in words(r.text) for r in results[1:])
         assert (stt.stats.batches, stt.stats.items) == (2, 4)
+        # Queueing apart from decoding: three waited 1.5 s, the first batch held 1.5 s.
+        assert (stt.stats.queued_s, stt.stats.max_queued_s) == (4.5, 1.5)
+        assert stt.stats.decode_s == 1.5
+        assert stt.stats.cpu_s > 0
+        assert stt.stats.retried == stt.stats.retried_30s == 0
         assert stt.pending == 0
         assert stt.idle_workers == 1
     finally:
