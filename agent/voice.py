@@ -96,13 +96,17 @@ class TurnTiming:
     reused_partial: bool = False
 
     def breakdown(self) -> dict[str, float]:
+        """Milliseconds per stage. A stamp never set (a reply not decided by the workflow,
+        such as a re-prompt) makes its stage 0 and the next one counts from the last stamp
+        that was set, so the stages still add up to the reply time."""
         hangover = self.endpoint_media - self.speech_end_media
-        return {
-            "endpointing_ms": 1000 * hangover,
-            "transcription_ms": 1000 * max(0.0, self.transcript_at - self.endpoint_at),
-            "decision_ms": 1000 * max(0.0, self.decided_at - self.transcript_at),
-            "synthesis_ms": 1000 * max(0.0, self.first_audio_at - self.decided_at),
-        }
+        stamps = [self.endpoint_at, self.transcript_at, self.decided_at, self.first_audio_at]
+        spans, last = [], self.endpoint_at
+        for stamp in stamps[1:]:
+            spans.append(1000 * max(0.0, stamp - last) if stamp and last else 0.0)
+            last = stamp or last
+        return {"endpointing_ms": 1000 * hangover, "transcription_ms": spans[0],
+                "decision_ms": spans[1], "synthesis_ms": spans[2]}
 
 
 def _report(t: TurnTiming) -> None:
