@@ -301,7 +301,8 @@ class VoiceIO:
                     return expected.completion(text, now_wall)
                 return expected.is_complete(text, now_wall)
 
-            self.transcriber.expect(hints, complete)
+            self.transcriber.expect(hints, complete,
+                                    typed=expected.slot_type not in (None, "text", "name"))
             if not self._dtmf.empty():
                 key = self._taken(self._dtmf.get_nowait())
                 if key in expected.dtmf or key in "09":

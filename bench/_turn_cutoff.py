@@ -209,7 +209,7 @@ async def run_call(rt, mode: TurnEndMode, phrasings: Sequence[Phrasing],  # type
                 return e.completion(text, NOW) if st.policy.grammar else e.is_complete(
                     text, NOW)
 
-            st.expect(None, judge)
+            st.expect(None, judge, typed=phrasing.slot_type is not None)
             frames = frames_of(audio)
             for i, frame in enumerate(frames):
                 await clock.idle.wait()  # media time waits while the CPU works
