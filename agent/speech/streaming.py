@@ -16,9 +16,10 @@ in ``silence`` mode an accepted partial shortens the hangover to ``complete_hang
 in ``grammar`` mode a COMPLETE partial ends the turn after ``complete_floor_ms`` (a
 typed answer) or ``complete_hangover_ms`` (an answer to an intents-only question), an
 INCOMPLETE one ("my date of birth is") waits ``incomplete_hangover_ms``, and the base
-hangover adapts to the pauses this caller makes inside a turn. While a partial is being judged, silence
-alone does not end the turn (up to the incomplete hangover): on a busy machine the
-verdict comes late, and the turn's final text would wait for that partial anyway.
+hangover adapts to the pauses this caller makes inside a turn. While a partial is being
+judged, silence alone does not end the turn (up to the incomplete hangover): on a busy
+machine the verdict comes late, and the turn's final text would wait for that partial
+anyway.
 
 Under load, partials start only while ``partial_min_idle`` workers are idle, so early
 transcription uses spare capacity and finished turns find a worker.
