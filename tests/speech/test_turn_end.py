@@ -20,8 +20,9 @@ from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
 from agent.speech.stt import SttWorkerError
-from agent.speech.turn_end import TurnEndConfig, TurnEndMode, TurnEndPolicy
+from agent.speech.turn_end import TurnEndConfig, TurnEndMode, TurnEndPolicy, typed_answer
 from agent.speech.whisper import Hints, Transcript
+from agent.voice import VoiceIO
 from agent.workflow.effects import Expectation
 from carrier.errors import ConfigError
 from carrier.settings import load_settings
@@ -278,6 +279,8 @@ def test_intents_only_questions_wait_the_complete_hangover() -> None:
     assert p.hangover_after(Completion.COMPLETE, typed=False) == 580
     s = TurnEndPolicy(TurnEndConfig(mode=SILENCE, complete_hangover_ms=200))
     assert s.hangover_after(Completion.COMPLETE, typed=False) == 200
+    assert [typed_answer(k) for k in ("yes_no", "dob", "number", None, "name", "text")] == [
+        True, True, True, False, False, False]
 
 
 AFFIRM = Expectation(("affirm",), None, (), ())
@@ -288,8 +291,8 @@ async def run_expected(stt: PartialStt, pattern: str, expected: Expectation,
     async with asyncio.TaskGroup() as tg:
         ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
         st = StreamingTranscriber(stt, ep, cfg, tasks=tg)
-        typed = expected.slot_type is not None
-        st.expect(None, lambda text: expected.completion(text, NOW), typed=typed)
+        st.expect(None, lambda text: expected.completion(text, NOW),
+                  typed=typed_answer(expected.slot_type))
         for ch in pattern:
             st.feed(LOUD if ch == "#" else QUIET)
             for _ in range(4):
@@ -358,3 +361,34 @@ async def test_a_caller_who_went_on_after_a_cut_gets_a_longer_complete_wait() ->
     assert len(turns) == 3
     assert turns[0].endpoint_at - turns[0].end == pytest.approx(0.1)
     assert turns[2].endpoint_at - turns[2].end == pytest.approx(0.44)
+
+
+async def test_the_voice_tells_the_transcriber_which_questions_expect_intents_only() -> None:
+    # agent/voice.py wires the question's kind: "Yes," + 340 ms + "this is Testa." is one
+    # turn for the intents-only opening question; for a yes/no question the floor ends
+    # the turn after "Yes" (the rest is a new turn).
+    from tests.agent.test_voice_listen import Media, Tts  # noqa: PLC0415
+
+    cfg = StreamingConfig(pause_ms=100, turn_end=GRAMMAR, complete_floor_ms=260,
+                          complete_hangover_ms=400)
+    pattern = "#" * 20 + "." * 17 + "#" * 40 + "." * 60
+    heard: dict[str, str] = {}
+    for name, expected in (("intents", AFFIRM), ("typed", YES_NO)):
+        media, stt = Media(), PartialStt("Yes.", "Yes, this is Testa.")
+        async with asyncio.TaskGroup() as tg:
+            io = VoiceIO(media, stt, Tts(), tasks=tg, no_input_s=5.0)  # type: ignore[arg-type]
+            io.transcriber = StreamingTranscriber(
+                stt, Endpointer(EndpointConfig(hangover_ms=600), classifier=energy), cfg,
+                tasks=tg, barge_in=io.barge)
+            async with io:
+                listening = tg.create_task(io.listen(expected, NOW))
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                for ch in pattern:
+                    media.frames.put_nowait(LOUD if ch == "#" else QUIET)
+                    await media.frames.join()
+                    for _ in range(4):
+                        await asyncio.sleep(0)  # the scripted transcription answers
+                got = await listening
+                heard[name] = getattr(got, "text", "")
+    assert heard == {"intents": "Yes, this is Testa.", "typed": "Yes."}
