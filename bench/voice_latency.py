@@ -17,7 +17,13 @@ fifth ... nineteen eighty") fed through the same endpointer and Whisper workers
     .venv/bin/python bench/voice_latency.py [--calls 2] [--mode both] [--cutoff-draws 3]
 
 Prints ``p50 N ms`` and ``p95 N ms`` lines per rule, the breakdown and the false cut-off
-rates, with the hardware.
+rates, with the hardware; then a summary: latency beside the false cut-off rate on the
+dev splits (tune + natural tune) and on the held-out splits (held-out + natural held-out),
+per rule, the shipped default (``config/carrier.yaml``) marked, checked against the issue's
+target (p50 <= 400 ms, p95 <= 700 ms over at least 50 turns; cut-offs no worse than the
+rule before issue 14, ``silence``). Final quiet-box figure:
+
+    .venv/bin/python bench/voice_latency.py --calls 2 --mode both --cutoff-draws 3
 """
 
 from __future__ import annotations
@@ -209,8 +215,8 @@ async def main(calls: int, modes: list[str], draws: int, latency: bool,
         if complete_ms is not None:  # like for like with an older build's hangover
             rt.streaming = dataclasses.replace(rt.streaming, complete_hangover_ms=complete_ms)
             print(f"speech.complete_hangover_ms replaced: {complete_ms} ms")
-        print(f"grammar mode: a complete answer waits {rt.streaming.complete_floor_ms} ms "
-              "of silence at least")
+        rt_floor = rt.streaming.complete_floor_ms
+        print(f"grammar mode: a complete answer waits {rt_floor} ms of silence at least")
         charge = None if charge_ms is None else charge_ms / 1000
         cut = await cutoffs(rt, modes, draws, charge) if draws else {}
         wavs = [await write_wav(rt.tts, t, tmp / f"s{i}.wav") for i, t in enumerate(SCRIPT)]
@@ -226,17 +232,20 @@ async def main(calls: int, modes: list[str], draws: int, latency: bool,
                 gaps[mode] += got[0]
                 parts[mode] += got[1]
     print(f"hardware: {hardware()}; {load()} at the end")
+    shipped = base.speech.turn_end
     for mode in modes:
-        _print_mode(mode, calls - failed[mode], gaps[mode], parts[mode], cut)
+        _print_mode(mode, calls - failed[mode], gaps[mode], parts[mode], cut, shipped)
         if failed[mode]:
             print(f"calls dropped (a phone wait timed out on the loaded machine): "
                   f"{failed[mode]}")
+    _summary(modes, gaps, cut, shipped, rt_floor)
 
 
 def _print_mode(mode: str, calls: int, gaps: list[float], parts: list[dict[str, float]],
-                cut: dict[tuple[str, str], CutoffResult]) -> None:
+                cut: dict[tuple[str, str], CutoffResult], shipped: str) -> None:
     print(f"\n== speech.turn_end: {mode}"
-          + (" (the rule before issue 14)" if mode == "silence" else ""))
+          + (" (the rule before issue 14)" if mode == "silence" else "")
+          + (" (shipped default)" if mode == shipped else ""))
     if gaps:
         ms = [1000 * g for g in gaps]
         print(f"turns measured: {len(ms)} over {calls} calls (pjsua2 phone <-> gateway, "
@@ -268,6 +277,50 @@ def _print_mode(mode: str, calls: int, gaps: list[float], parts: list[dict[str, 
               if r.endpointing_ms else "")
         print(f"false cut-offs ({split}, {CUT_LABEL[split]}): "
               f"{r.cut}/{r.turns} = {100 * r.rate:.1f}%{ep}")
+
+
+DEV, HELD = ("tune", "natural tune"), ("held-out", "natural held-out")
+
+
+def pooled(cut: dict[tuple[str, str], CutoffResult], mode: str, splits: tuple[str, ...]
+           ) -> CutoffResult | None:
+    """The cut-off counts of ``mode`` over ``splits`` together (None: not measured)."""
+    got = [cut[(mode, s)] for s in splits if (mode, s) in cut]
+    if not got:
+        return None
+    return CutoffResult(turns=sum(r.turns for r in got), cut=sum(r.cut for r in got))
+
+
+def _rate(r: CutoffResult | None) -> str:
+    return "not measured" if r is None else f"{r.cut}/{r.turns} = {100 * r.rate:.1f}%"
+
+
+def _summary(modes: list[str], gaps: dict[str, list[float]],
+             cut: dict[tuple[str, str], CutoffResult], shipped: str, floor_ms: int) -> None:
+    """Latency beside the false cut-off rates, per rule; the target checked."""
+    print("\n== summary: reply latency beside false cut-offs (dev = tune + natural tune, "
+          "held-out = held-out + natural held-out)")
+    for mode in modes:
+        ms = [1000 * g for g in gaps[mode]]
+        lat = (f"p50 {pct(ms, 0.5):.0f} ms, p95 {pct(ms, 0.95):.0f} ms over {len(ms)} turns"
+               if ms else "latency not measured")
+        extra = f", complete_floor_ms {floor_ms}" if mode == "grammar" else ""
+        print(f"{mode + (' (shipped default)' if mode == shipped else ''):<28} {lat}; "
+              f"false cut-offs dev {_rate(pooled(cut, mode, DEV))}, "
+              f"held-out {_rate(pooled(cut, mode, HELD))}{extra}")
+    ms = [1000 * g for g in gaps.get(shipped, [])]
+    if not ms:
+        return
+    fast = pct(ms, 0.5) <= 400 and pct(ms, 0.95) <= 700 and len(ms) >= 50
+    verdict = [f"latency target (p50 <= 400, p95 <= 700, >= 50 turns): "
+               f"{'met' if fast else 'NOT met'}"]
+    if shipped != "silence" and "silence" in modes:
+        worse = [name for name, splits in (("dev", DEV), ("held-out", HELD))
+                 if (a := pooled(cut, shipped, splits)) and (b := pooled(cut, "silence", splits))
+                 and a.rate > b.rate]
+        verdict.append("false cut-offs no worse than the rule before (silence): "
+                       + ("yes" if not worse else f"NO ({', '.join(worse)})"))
+    print("shipped default: " + "; ".join(verdict))
 
 
 if __name__ == "__main__":

@@ -168,13 +168,13 @@ class SpeechSettings:
     early_pause_ms: int = 100
     """A pause this long inside a turn starts an early transcription of what was said."""
     complete_hangover_ms: int = 400
-    """Silence that ends a turn once its early transcript already answers the question."""
-    turn_end: Literal["silence", "grammar"] = "silence"
+    """Silence that ends a turn once its early transcript answers (grammar: intents only)."""
+    turn_end: Literal["silence", "grammar"] = "grammar"
     """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""
     incomplete_hangover_ms: int = 1300
-    complete_floor_ms: int = 400
-    """grammar: least silence a complete answer waits (below a voice's pause after "Yes,"
-    the rest is cut off); raised per call past gaps after which that caller went on."""
+    complete_floor_ms: int = 260
+    """grammar: least silence a complete typed answer (yes/no, date, number) waits; raised
+    per call past gaps after which that caller went on."""
     max_utterance_ms: int = 15000
 
 

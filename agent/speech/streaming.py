@@ -13,11 +13,13 @@ The workflow may also judge each partial (``is_complete(text)``: a bool, or a
 :class:`Completion` verdict such as :func:`agent.grammar.completion.completion` gives).
 What a verdict does to this turn's hangover is :class:`TurnEndPolicy`'s (``turn_end``):
 in ``silence`` mode an accepted partial shortens the hangover to ``complete_hangover_ms``;
-in ``grammar`` mode a COMPLETE partial ends the turn at once, an INCOMPLETE one
-("my date of birth is") waits ``incomplete_hangover_ms``, and the base hangover adapts
-to the pauses this caller makes inside a turn. While a partial is being judged, silence
-alone does not end the turn (up to the incomplete hangover): on a busy machine the
-verdict comes late, and the turn's final text would wait for that partial anyway.
+in ``grammar`` mode a COMPLETE partial ends the turn after ``complete_floor_ms`` (a
+typed answer) or ``complete_hangover_ms`` (an answer to an intents-only question), an
+INCOMPLETE one ("my date of birth is") waits ``incomplete_hangover_ms``, and the base
+hangover adapts to the pauses this caller makes inside a turn. While a partial is being
+judged, silence alone does not end the turn (up to the incomplete hangover): on a busy
+machine the verdict comes late, and the turn's final text would wait for that partial
+anyway.
 
 Under load, partials start only while ``partial_min_idle`` workers are idle, so early
 transcription uses spare capacity and finished turns find a worker.
@@ -142,6 +144,7 @@ class StreamingTranscriber:
         self._partial: _Partial | None = None
         self._partials_started = 0
         self._complete = False
+        self._typed = True
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_final: asyncio.Task[None] | None = None
@@ -149,10 +152,14 @@ class StreamingTranscriber:
         # speech starting soon after it teaches the policy this caller's gaps.
         self._completed_end: float | None = None
 
-    def expect(self, hints: Hints | None, is_complete: Judge | None) -> None:
-        """Set what the workflow's current state expects (used from the next partial on)."""
+    def expect(self, hints: Hints | None, is_complete: Judge | None, *, typed: bool = True
+               ) -> None:
+        """Set what the workflow's current state expects (used from the next partial on);
+        ``typed``: a typed slot (yes/no, date, number), not intents only (how long a
+        COMPLETE answer still waits: :meth:`TurnEndPolicy.complete_hangover_ms`)."""
         self.hints = hints
         self.is_complete = is_complete
+        self._typed = typed
 
     def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent | BargeIn]:
         ep = self.endpointer
@@ -263,7 +270,7 @@ class StreamingTranscriber:
         verdict = (Completion.UNKNOWN if transcript is None
                    else _verdict(self.is_complete(transcript.text)))
         self._complete = verdict is Completion.COMPLETE
-        hangover = self.policy.hangover_after(verdict)
+        hangover = self.policy.hangover_after(verdict, self._typed)
         if hangover is None:
             return
         if ep.trailing_silence_ms >= hangover:

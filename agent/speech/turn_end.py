@@ -7,7 +7,11 @@ Two modes (setting ``speech.turn_end``):
   ``complete_hangover_ms``.
 - ``grammar``: the early transcript taken at each pause is judged
   (:mod:`agent.grammar.completion`): COMPLETE ends the turn after ``complete_floor_ms`` of
-  silence (0: as soon as the verdict is in), raised past the gaps after which this caller
+  silence (0: as soon as the verdict is in) when the question expects a typed answer (a
+  yes/no, a date, a number); after ``complete_hangover_ms`` (at least the floor) when it
+  expects only intents ("Am I speaking with ...?", "Will you be there?"), which callers
+  often go on answering after "Yes," ("Yes, this is she", "Yes, I will be there.
+  Confirm."). Either is raised past the gaps after which this caller
   went on speaking once a complete-sounding start had ended a turn ("Yes, ... this is
   she": the ``continued`` gaps, plus ``pause_margin_ms``), never above the base;
   INCOMPLETE ("my date of birth is", "March", "yes but") waits ``incomplete_hangover_ms``;
@@ -19,6 +23,12 @@ Two modes (setting ``speech.turn_end``):
   must not find the turn already cut.
 
 No clock is read: pauses are measured in frames by the endpointer and handed in as ms.
+
+A semantic end-of-turn model was measured and not adopted (issue 14): Smart Turn v3.2,
+the ONNX inside the ``pipecat-ai`` wheel (BSD-2), rated the packaged voice's pause after
+"Yes," (G.711 audio) as finished, 0.82-0.98, as high as a final "Yes."; it took 150 ms to
+over 1 s per call on the shared 2-core box; and the wheel requires openai, numba, Pillow,
+aiohttp and more. Whisper's own punctuation does not tell the two pauses apart either.
 """
 
 from __future__ import annotations
@@ -27,9 +37,15 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 
-from agent.grammar.completion import Completion
+from agent.grammar.completion import FREE_SLOTS, Completion
 
-__all__ = ["Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy"]
+__all__ = ["Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy", "typed_answer"]
+
+
+def typed_answer(slot_type: str | None) -> bool:
+    """The question expects a typed slot (yes/no, a date, a number), not intents only
+    or free text: its complete answers wait ``complete_floor_ms`` in grammar mode."""
+    return slot_type is not None and slot_type not in FREE_SLOTS
 
 
 class TurnEndMode(Enum):
@@ -41,13 +57,15 @@ class TurnEndMode(Enum):
 class TurnEndConfig:
     mode: TurnEndMode = TurnEndMode.GRAMMAR
     hangover_ms: int = 600
-    complete_hangover_ms: int = 200  # silence mode: after an accepted early transcript
+    # silence mode: after an accepted early transcript; grammar mode: after a COMPLETE
+    # answer to a question expecting intents only (no typed slot)
+    complete_hangover_ms: int = 200
     incomplete_hangover_ms: int = 1300  # grammar mode: the answer is still on its way
     max_hangover_ms: int = 1300  # grammar mode: ceiling of the adaptive base
     pause_margin_ms: int = 200  # grammar mode: base exceeds the caller's pauses by this
     min_pause_ms: int = 200  # shorter gaps are between words, not pauses to learn from
     pauses_remembered: int = 6
-    # grammar mode: silence a COMPLETE answer still waits ("Yes," may go on: "this is she")
+    # grammar mode: silence a COMPLETE typed answer still waits ("Yes," may go on)
     complete_floor_ms: int = 0
 
     def __post_init__(self) -> None:
@@ -85,20 +103,22 @@ class TurnEndPolicy:
         wanted = _frames(wanted)
         return min(c.max_hangover_ms, max(c.hangover_ms, wanted))
 
-    def complete_hangover_ms(self) -> int:
-        """grammar mode: silence that ends a turn judged COMPLETE."""
+    def complete_hangover_ms(self, typed: bool = True) -> int:
+        """grammar mode: silence that ends a turn judged COMPLETE; ``typed``: the question
+        expects a typed slot (yes/no, date, number), else intents only."""
         c = self.config
-        wanted = c.complete_floor_ms
+        wanted = c.complete_floor_ms if typed else max(c.complete_floor_ms,
+                                                        c.complete_hangover_ms)
         if self._continued:
             wanted = max(wanted, _frames(max(self._continued) + c.pause_margin_ms))
         return min(wanted, self.base_hangover_ms())
 
-    def hangover_after(self, verdict: Completion) -> int | None:
+    def hangover_after(self, verdict: Completion, typed: bool = True) -> int | None:
         """Silence that ends the turn once an early transcript got ``verdict``: 0 ends it
-        now, None keeps the current rule."""
+        now, None keeps the current rule. ``typed``: see :meth:`complete_hangover_ms`."""
         c = self.config
         if verdict is Completion.COMPLETE:
-            return self.complete_hangover_ms() if self.grammar else c.complete_hangover_ms
+            return self.complete_hangover_ms(typed) if self.grammar else c.complete_hangover_ms
         if not self.grammar:
             return None
         if verdict is Completion.INCOMPLETE:
