@@ -3,7 +3,8 @@
     .venv/bin/pip install -e '.[bench]'      # the G.722 decoder (PyPI wheel ``g722``)
     apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \\
         asterisk-core-sounds-en               # Debian: the recordings and their transcript
-    .venv/bin/python bench/speech_wer_human.py [--per-split 100] [--rates 16k,8k] [--show]
+    .venv/bin/python bench/speech_wer_human.py [--per-split 100] [--rates 16k,8k]
+        [--decoders raw,cli,call] [--show [diff]]
 
 The recordings: Asterisk's core English prompts, spoken by a person (Allison Smith),
 packaged by Debian (``asterisk-core-sounds-en-*`` 1.6.x, licence CC-BY-SA-3.0, see
@@ -26,8 +27,10 @@ Decoders, on the same audio:
   utterance goes to the batched engine; texts joined.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
-and "held-out" (never looked at); both are printed. Text is normalised alike for every
-decoder (lower case, digits as words, punctuation and hyphens as spaces).
+and "held-out" (never looked at); both are printed, with the errors in words and the
+clips where a pipeline decoder did better / worse than raw (a gap of a word or two is
+noise). Text is normalised alike for every decoder (lower case, digits as words,
+punctuation and hyphens as spaces).
 """
 
 from __future__ import annotations
