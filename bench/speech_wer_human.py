@@ -27,9 +27,9 @@ Decoders, on the same audio:
   utterance goes to the batched engine; texts joined.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
-and "held-out" (never looked at); both are printed, with the errors in words and the
-clips where a pipeline decoder did better / worse than raw (a gap of a word or two is
-noise). Text is normalised alike for every decoder (lower case, digits as words,
+and "held-out" (never looked at); both are printed, with the errors in words, the clips
+where a pipeline decoder did better / worse than raw and a sign test on them (p > 0.05: the
+gap is noise). Text is normalised alike for every decoder (lower case, digits as words,
 punctuation and hyphens as spaces).
 """
 
@@ -39,6 +39,7 @@ import argparse
 import dataclasses
 import gzip
 import hashlib
+import math
 import os
 import random
 import re
@@ -154,6 +155,13 @@ def edits(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided exact sign test on the clips where a decoder and raw differ: the chance
+    of a split at least this uneven if neither were better (p > 0.05: noise)."""
+    n, k = better + worse, min(better, worse)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+
+
 # --- the decoders ---------------------------------------------------------------------
 
 
@@ -245,7 +253,8 @@ def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip],
         cells = "  ".join(f"{100 * errors[d] / max(1, words):5.1f}% {seconds[d] / n:5.2f}s"
                           for d in names)
         # The errors in words, so that a gap of a word or two shows as what it is.
-        paired = "  ".join(f"{d} +{better[d]}/-{worse[d]}" for d in names[1:])
+        paired = "  ".join(f"{d} +{better[d]}/-{worse[d]} (p={sign_test(better[d], worse[d]):.2f})"
+                           for d in names[1:])
         paired += "  words wrong " + "/".join(str(errors[d]) for d in names)
         paired += f"  call 2nd passes {retries}"
         print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}  {paired}",
