@@ -3,7 +3,8 @@
     .venv/bin/pip install -e '.[bench]'      # the G.722 decoder (PyPI wheel ``g722``)
     apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \\
         asterisk-core-sounds-en               # Debian: the recordings and their transcript
-    .venv/bin/python bench/speech_wer_human.py [--per-split 100] [--rates 16k,8k] [--show]
+    .venv/bin/python bench/speech_wer_human.py [--per-split 100] [--rates 16k,8k]
+        [--decoders raw,cli,call] [--show [diff]]
 
 The recordings: Asterisk's core English prompts, spoken by a person (Allison Smith),
 packaged by Debian (``asterisk-core-sounds-en-*`` 1.6.x, licence CC-BY-SA-3.0, see
@@ -26,8 +27,10 @@ Decoders, on the same audio:
   utterance goes to the batched engine; texts joined.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
-and "held-out" (never looked at); both are printed. Text is normalised alike for every
-decoder (lower case, digits as words, punctuation and hyphens as spaces).
+and "held-out" (never looked at); both are printed, with the errors in words, the clips
+where a pipeline decoder did better / worse than raw and a sign test on them (p > 0.05: the
+gap is noise). Text is normalised alike for every decoder (lower case, digits as words,
+punctuation and hyphens as spaces).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import argparse
 import dataclasses
 import gzip
 import hashlib
+import math
 import os
 import random
 import re
@@ -151,6 +155,13 @@ def edits(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided exact sign test on the clips where a decoder and raw differ: the chance
+    of a split at least this uneven if neither were better (p > 0.05: noise)."""
+    n, k = better + worse, min(better, worse)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+
+
 # --- the decoders ---------------------------------------------------------------------
 
 
@@ -202,40 +213,49 @@ def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     return " ".join(t.text for t in batch([Request(u.audio) for u in utterances]))
 
 
-def run(engine: WhisperEngine, cli: Cli, sounds: Path, clips: list[Clip], rate: str,
-        show: bool) -> None:
+def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip], rate: str,
+        show: str, chosen_decoders: tuple[str, ...] = DECODERS) -> None:
     decoders = {"raw": lambda pcm, _narrow: raw(engine, pcm), "cli": cli,
                 "call": lambda pcm, _narrow: call(engine, pcm)}
+    names = tuple(d for d in DECODERS if d in chosen_decoders)
     for split in ("dev", "held-out"):
         chosen = [c for c in clips if c.split == split]
         words = 0
-        errors = dict.fromkeys(DECODERS, 0)
-        seconds = dict.fromkeys(DECODERS, 0.0)
+        errors = dict.fromkeys(names, 0)
+        seconds = dict.fromkeys(names, 0.0)
         # Paired: clips where a pipeline decoder made fewer / more errors than raw (one
         # word is 0.5% of a 40-clip split, so a WER gap of a word or two is noise).
-        better = dict.fromkeys(DECODERS, 0)
-        worse = dict.fromkeys(DECODERS, 0)
+        better = dict.fromkeys(names, 0)
+        worse = dict.fromkeys(names, 0)
         retries = 0  # call utterances decoded a second time, in the 30 s window
         for clip in chosen:
             pcm, narrow = audio(sounds, clip, rate)
             ref = normalise(clip.text)
             words += len(ref)
-            wrongs = {}
-            for name in DECODERS:
+            wrongs, texts = {}, {}
+            for name in names:
                 started, suspects = time.perf_counter(), engine.suspects
-                text = decoders[name](pcm, narrow)
+                decode = decoders[name]
+                assert decode is not None
+                text = texts[name] = decode(pcm, narrow)
                 retries += engine.suspects - suspects if name == "call" else 0
                 seconds[name] += time.perf_counter() - started
                 wrong = wrongs[name] = edits(ref, normalise(text))
                 errors[name] += wrong
                 better[name] += wrong < wrongs["raw"]
                 worse[name] += wrong > wrongs["raw"]
-                if show and wrong and split == "dev":  # never look at the held-out split
+                if show == "errors" and wrong and split == "dev":  # never the held-out split
                     print(f"     {name:>4} {clip.name}: {clip.text!r} -> {text!r}")
+            if show == "diff" and split == "dev" and wrongs.get("call", 0) != wrongs["raw"]:
+                print(f"     {clip.name}: {clip.text!r}  raw {wrongs['raw']} {texts['raw']!r}"
+                      f"  call {wrongs['call']} {texts['call']!r}")
         n = max(1, len(chosen))
         cells = "  ".join(f"{100 * errors[d] / max(1, words):5.1f}% {seconds[d] / n:5.2f}s"
-                          for d in DECODERS)
-        paired = "  ".join(f"{d} +{better[d]}/-{worse[d]}" for d in DECODERS[1:])
+                          for d in names)
+        # The errors in words, so that a gap of a word or two shows as what it is.
+        paired = "  ".join(f"{d} +{better[d]}/-{worse[d]} (p={sign_test(better[d], worse[d]):.2f})"
+                           for d in names[1:])
+        paired += "  words wrong " + "/".join(str(errors[d]) for d in names)
         paired += f"  call 2nd passes {retries}"
         print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}  {paired}",
               flush=True)
@@ -250,7 +270,12 @@ def main() -> None:
     parser.add_argument("--sounds", type=Path, default=SOUNDS)
     parser.add_argument("--transcript", type=Path, default=TRANSCRIPT)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--show", action="store_true", help="print the dev split's errors")
+    parser.add_argument("--decoders", default=",".join(DECODERS),
+                        help="which columns (raw is always decoded: the others pair with it)")
+    parser.add_argument("--show", nargs="?", const="errors", default="",
+                        choices=("errors", "diff"),
+                        help="print the dev split's errors (diff: only clips where call "
+                             "and raw make a different number of errors)")
     args = parser.parse_args()
     if not args.transcript.is_file() or not args.sounds.is_dir():
         sys.exit("needs the Debian packages asterisk-core-sounds-en, -en-wav and -en-g722")
@@ -266,16 +291,17 @@ def main() -> None:
     # The call column decodes with the settings a call's speech workers get (runtime).
     engine = WhisperEngine(SttConfig(model_dir=folder, cpu_threads=args.threads))
     scratch = Path(tempfile.mkdtemp(prefix="wer-"))
-    cli = Cli(folder, args.threads, scratch)
+    chosen = tuple(d for d in DECODERS if d == "raw" or d in args.decoders.split(","))
+    cli = Cli(folder, args.threads, scratch) if "cli" in chosen else None
     print(f"hardware: {hardware()}")
     print(f"machine at start: {load()} (shared with other work)")
     print("recordings: Debian asterisk-core-sounds-en 1.6 (Allison Smith, CC-BY-SA-3.0), "
           f"{len(clips)} prompts; Whisper base int8, {args.threads} threads")
     print(f"{'rate':>4} {'split':>8} {'clips':>5} {'words':>6}  "
-          + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in DECODERS)
+          + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in chosen)
           + "  clips better/worse than raw")
     for rate in args.rates.split(","):
-        run(engine, cli, args.sounds, clips, rate, args.show)
+        run(engine, cli, args.sounds, clips, rate, args.show, chosen)
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"machine at end: {load()}")
     print(f"(ran {time.time() - started:.0f} s)")

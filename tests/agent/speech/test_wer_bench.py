@@ -1,0 +1,20 @@
+"""The human-speech WER bench's scoring (bench/speech_wer_human.py): pure functions only."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.speech_wer_human import edits, normalise, sign_test
+
+
+def test_sign_test_tells_a_word_or_two_from_a_real_gap() -> None:
+    # The full run's 16 kHz held-out split: call better than raw on 16 clips, worse on 20.
+    assert sign_test(16, 20) == pytest.approx(0.618, abs=1e-3)
+    assert sign_test(0, 8) == pytest.approx(2 / 256)  # every differing clip one way
+    assert sign_test(3, 3) == 1.0
+    assert sign_test(0, 0) == 1.0
+
+
+def test_errors_are_counted_in_normalised_words() -> None:
+    assert normalise("Press 2, then #.") == ["press", "two", "then", "pound"]
+    assert edits(normalise("I have a caller waiting"), normalise("I have a collar waiting")) == 1
