@@ -21,6 +21,9 @@ CPU per utterance apart from the rest of the stack's per turn, and how many utte
 were decoded again (a first pass that looped: 10 s window, then 30 s). The pjsua2 phones
 run on the same 2 cores (one process per 4 calls), so they take some of the CPU a real
 deployment would not spend.
+
+Settings come from ``config/`` with the environment's ``CARRIER_*`` overrides, so a run can
+compare them (``CARRIER_SPEECH__STT_WORKERS=3``); the header prints the worker count.
 """
 
 from __future__ import annotations
@@ -296,7 +299,7 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                budget: float) -> None:  # fmt: skip
     began = time.monotonic()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    base = load_settings(REPO / "config", env={})
+    base = load_settings(REPO / "config", env=dict(os.environ))  # CARRIER_* to compare settings
     peers_needed = math.ceil(max(steps) / CALLS_PER_PEER)
     print(f"hardware: {hardware()}")
     print(f"machine at start: {load()} (shared with other work)")
