@@ -251,16 +251,15 @@ YES_NO = Expectation((), "yes_no", (), ())
 
 async def run_yes_no(stt: PartialStt, pattern: str, floor_ms: int) -> list[TurnResult]:
     cfg = StreamingConfig(pause_ms=100, turn_end=GRAMMAR, complete_floor_ms=floor_ms)
-    async with asyncio.TaskGroup() as tg:
-        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
-        st = StreamingTranscriber(stt, ep, cfg, tasks=tg)
-        st.expect(None, lambda text: YES_NO.completion(text, NOW))
-        for ch in pattern:
-            st.feed(LOUD if ch == "#" else QUIET)
-            for _ in range(4):
-                await asyncio.sleep(0)
-        await st.aclose()
-    return [st._turns.get_nowait() for _ in range(st._turns.qsize())]  # type: ignore[misc]
+    return await run_expected(stt, pattern, YES_NO, cfg)
+
+
+async def settle(st: StreamingTranscriber) -> None:
+    """Until the transcriber's work in flight (the scripted transcriptions) is done: the
+    verdict callbacks run before this returns (callbacks run in the order registered)."""
+    pending = [*st._tasks, *([st._partial.task] if st._partial is not None else [])]
+    if pending:
+        await asyncio.wait(pending)
 
 
 def test_intents_only_questions_wait_the_complete_hangover() -> None:
@@ -295,8 +294,7 @@ async def run_expected(stt: PartialStt, pattern: str, expected: Expectation,
                   typed=typed_answer(expected.slot_type))
         for ch in pattern:
             st.feed(LOUD if ch == "#" else QUIET)
-            for _ in range(4):
-                await asyncio.sleep(0)
+            await settle(st)
         await st.aclose()
     return [st._turns.get_nowait() for _ in range(st._turns.qsize())]  # type: ignore[misc]
 
@@ -381,14 +379,13 @@ async def test_the_voice_tells_the_transcriber_which_questions_expect_intents_on
                 stt, Endpointer(EndpointConfig(hangover_ms=600), classifier=energy), cfg,
                 tasks=tg, barge_in=io.barge)
             async with io:
+                # listen() sets the expectation when it first runs: at the first join below,
+                # long before the pause whose partial it judges
                 listening = tg.create_task(io.listen(expected, NOW))
-                for _ in range(5):
-                    await asyncio.sleep(0)
                 for ch in pattern:
                     media.frames.put_nowait(LOUD if ch == "#" else QUIET)
                     await media.frames.join()
-                    for _ in range(4):
-                        await asyncio.sleep(0)  # the scripted transcription answers
+                    await settle(io.transcriber)  # the scripted transcription answers
                 got = await listening
                 heard[name] = getattr(got, "text", "")
     assert heard == {"intents": "Yes, this is Testa.", "typed": "Yes."}
