@@ -234,6 +234,15 @@ def udp_drops(port: int) -> int:
     return 0
 
 
+def read_json_line(proc: subprocess.Popen[str], who: str) -> dict[str, Any]:
+    """One JSON line from a bench child's stdout (its answer to a command)."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"{who} exited ({proc.poll()})")
+    return dict(json.loads(line))
+
+
 class GatewayProcess:
     """The gateway child: one JSON line per ``snap``."""
 
@@ -257,11 +266,7 @@ class GatewayProcess:
         self.port = int(self._line()["port"])
 
     def _line(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"gateway process exited ({self.proc.poll()})")
-        return dict(json.loads(line))
+        return read_json_line(self.proc, "gateway process")
 
     def snap(self) -> dict[str, Any]:
         return self.ask("snap")
@@ -524,11 +529,7 @@ class CallerProcess:
         self.port = int(self._line()["port"])
 
     def _line(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"caller exited ({self.proc.poll()})")
-        return dict(json.loads(line))
+        return read_json_line(self.proc, "caller")
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None
