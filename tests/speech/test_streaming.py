@@ -136,13 +136,15 @@ async def test_early_transcript_is_cancelled_as_soon_as_the_caller_goes_on() -> 
         stt = HeldStt()
         st = make(stt, tasks=tg)
         await feed(st, "#" * 30 + "." * 12)
-        assert len(stt.calls) == 1 and not stt.cancelled
+        assert len(stt.calls) == 1
+        assert not stt.cancelled
         await feed(st, "#")
         assert stt.cancelled == stt.calls  # before any new pause
         stt.release.set()
         await feed(st, "#" * 10 + "." * 40)
         turn = await st.next_turn()
-        assert turn.reused_partial and turn.partials == 2
+        assert turn.reused_partial
+        assert turn.partials == 2
         await st.aclose()
 
 
