@@ -66,6 +66,7 @@ BREAKDOWN = ("endpointing_ms", "transcription_ms", "decision_ms", "synthesis_ms"
 @dataclasses.dataclass
 class StepResult:
     gaps: list[float]
+    by_turn: list[list[float]]  # the gaps of each measured turn of the script, all calls
     errors: list[str]
     parts: list[dict[str, float]]  # the agent's own timing of each turn
     seconds: float
@@ -93,8 +94,10 @@ async def write_wav(tts: Any, text: str, path: Path) -> Path:
 
 
 def bench_phone(i: int) -> str:
-    """Synthetic numbers in the 555-01XX fiction range, clear of the demo clinic's."""
-    return f"+155501001{50 + i:02d}"
+    """Synthetic numbers in the 555 fiction range, clear of the demo clinic's (555-010-01XX;
+    the old 555-010-0150 + i ran into its operator test number at 49 calls, and past 49
+    was no possible number)."""
+    return f"+1555010{2000 + i}"
 
 
 async def seed_patients(stack: Stack, count: int) -> list[str]:
@@ -242,6 +245,7 @@ async def run_step(
     wall = time.monotonic() - wall0
     return StepResult(
         gaps=[g for o in outcomes for g in o.gaps],
+        by_turn=[[o.gaps[i] for o in outcomes if len(o.gaps) > i] for i in range(turns)],
         errors=[o.error for o in outcomes if o.error],
         parts=[p for o in outcomes for p in o.parts],
         seconds=wall,
@@ -269,6 +273,16 @@ def print_speech(before: Any, after: Any, r: StepResult) -> None:
           f"{r.stack_cores - r.speech_cpu / r.seconds:.2f} cores "
           f"({1000 * (r.stack_cores * r.seconds - r.speech_cpu) / max(1, len(r.gaps)):.0f}"
           f" ms a turn)")
+
+
+def print_turns(r: StepResult) -> None:
+    """p95 and count of the gaps after each answer of the script (all calls), so a slow
+    kind of turn shows."""
+    groups: dict[str, list[float]] = {}
+    for i, gaps in enumerate(r.by_turn):
+        groups.setdefault(SCRIPT[i + 1], []).extend(1000 * g for g in gaps)
+    print("      p95 ms by answer: " + ", ".join(
+        f"{text!r} {pct(ms, 0.95):.0f} (n={len(ms)})" for text, ms in groups.items() if ms))
 
 
 def bench_settings(base: Settings, tmp: Path, ports: list[int]) -> Settings:
@@ -366,6 +380,7 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                     print("      agent side, mean ms: " + ", ".join(
                         f"{k.removesuffix('_ms')} {v:.0f}" for k, v in means.items()))  # fmt: skip
                 print_speech(s0, stt.stats, r)
+                print_turns(r)
                 for err in r.errors[:3]:
                     print(f"      failure: {err}")
                 last = (n, p50, p95)

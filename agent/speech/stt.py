@@ -24,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from agent.speech.audio import RATE
 from agent.speech.schedule import BatchScheduler
@@ -31,6 +32,7 @@ from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperE
 
 _ENGINE: WhisperEngine | None = None
 ONEDNN_PRIMITIVE_CACHE = 64
+BLAS_THREADS = 1  # numpy's BLAS in a worker: the mel filter bank only
 
 
 def _init_worker(config: SttConfig) -> None:
@@ -44,6 +46,12 @@ def _init_worker(config: SttConfig) -> None:
     # utterance (bench/soak.py; the operator may still set the variable). Set before
     # CTranslate2 is imported: the library reads it when it loads.
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_PRIMITIVE_CACHE))
+    # numpy (imported before this runs: the spawned child unpickles this function from
+    # its module) started OpenBLAS with a thread per core, and after each small BLAS call
+    # (the mel filter bank) those threads spin: a worker took 207 ms of CPU for a
+    # transcription that needs 112 (one short answer, 8 s window, a loaded 2-core box),
+    # the spare thread stealing the core another worker or the media needs. One thread.
+    threadpool_limits(BLAS_THREADS, user_api="blas")
     _ENGINE = WhisperEngine(config)
 
 

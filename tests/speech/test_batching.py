@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.speech.schedule import BatchScheduler
-from agent.speech.stt import ONEDNN_PRIMITIVE_CACHE, SpeechToText
+from agent.speech.stt import BLAS_THREADS, ONEDNN_PRIMITIVE_CACHE, SpeechToText
 from agent.speech.whisper import Hints, Request, SttConfig, unloop
 from tests.speech.conftest import load_vector, silence
 
@@ -151,10 +151,15 @@ def test_a_short_window_that_loops_is_decoded_again_in_the_long_one(whisper_dir:
 
 
 @pytest.mark.models
-async def test_workers_bound_the_onednn_primitive_cache(whisper_dir: Path) -> None:
+async def test_workers_bound_the_onednn_primitive_cache_and_blas_threads(
+        whisper_dir: Path) -> None:
     # Unbounded (oneDNN's default of 1024 shapes) a worker grew about 1 MB per new
     # utterance length: bench/soak.py saw +140 MB in 30 minutes.
-    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    # Before the BLAS limit, numpy's OpenBLAS in a worker ran a thread per core whose spin
+    # after each mel filter bank doubled the worker's CPU per transcription.
+    from threadpoolctl import threadpool_info  # noqa: PLC0415
+
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1, cpu_threads=1))
     await stt.start()
     try:
         assert stt._pool is not None
@@ -162,5 +167,9 @@ async def test_workers_bound_the_onednn_primitive_cache(whisper_dir: Path) -> No
             stt._pool.submit(os.getenv, "ONEDNN_PRIMITIVE_CACHE_CAPACITY"))
         assert seen == str(ONEDNN_PRIMITIVE_CACHE)
         assert ONEDNN_PRIMITIVE_CACHE <= 128
+        pools = await asyncio.wrap_future(stt._pool.submit(threadpool_info))
+        blas = [p["num_threads"] for p in pools if p["user_api"] == "blas"]
+        assert blas
+        assert set(blas) == {BLAS_THREADS}
     finally:
         await stt.close()

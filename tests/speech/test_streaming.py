@@ -89,6 +89,65 @@ async def test_busy_workers_mean_no_partials_and_one_final_transcription() -> No
         await st.aclose()
 
 
+@pytest.mark.parametrize(("typed", "when_busy", "partials"),
+                         [(True, True, 1), (False, True, 0), (True, False, 0)])
+async def test_busy_workers_still_take_a_typed_answers_early_transcript(
+        typed: bool, when_busy: bool, partials: int) -> None:
+    """A typed answer's early transcript is queued whatever the load, so its verdict ends
+    the turn (one transcription, reused) instead of the hangover and then a decode."""
+    async with asyncio.TaskGroup() as tg:
+        stt = ScriptedStt(busy=True)
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=200,
+                              typed_when_busy=when_busy)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg)
+        st.expect(None, lambda text: text == "yes", typed=typed)
+        await feed(st, "#" * 20 + "." * 40)
+        turn = await st.next_turn()
+        assert (turn.partials, turn.reused_partial, len(stt.calls)) == (
+            partials, bool(partials), 1)
+        assert turn.endpoint_at - turn.end == pytest.approx(0.2 if partials else 0.6)
+        await st.aclose()
+
+
+class HeldStt(ScriptedStt):
+    """Holds every request until the test releases it; records the cancelled ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.cancelled: list[int] = []
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        frames = len(pcm16k) // FRAME_SAMPLES
+        self.calls.append(frames)
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(frames)
+            raise
+        return Transcript(self.text, frames * 0.02, 0.0)
+
+
+async def test_early_transcript_is_cancelled_as_soon_as_the_caller_goes_on() -> None:
+    """Speech after the pause makes the early transcript stale: it leaves the queue at
+    once (the first voiced frame), not at the next pause."""
+    async with asyncio.TaskGroup() as tg:
+        stt = HeldStt()
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 30 + "." * 12)
+        assert len(stt.calls) == 1
+        assert not stt.cancelled
+        await feed(st, "#")
+        assert stt.cancelled == stt.calls  # before any new pause
+        stt.release.set()
+        await feed(st, "#" * 10 + "." * 40)
+        turn = await st.next_turn()
+        assert turn.reused_partial
+        assert turn.partials == 2
+        await st.aclose()
+
+
 async def test_without_early_transcription_only_the_final_one_runs() -> None:
     async with asyncio.TaskGroup() as tg:
         stt = ScriptedStt()
