@@ -39,6 +39,7 @@ import argparse
 import dataclasses
 import gzip
 import hashlib
+import json
 import math
 import os
 import random
@@ -139,9 +140,26 @@ def number_words(n: int) -> str:
     return number_words(n // 1000) + " thousand" + ("" if rest == 0 else " " + number_words(rest))
 
 
+_ORDINAL = {"one": "first", "two": "second", "three": "third", "five": "fifth",
+            "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
+
+
+def ordinal_words(n: int) -> str:
+    """``number_words`` as an ordinal: 3 -> "third", 40 -> "fortieth", 21 -> "twenty first"."""
+    *head, last = number_words(n).split()
+    if last in _ORDINAL:
+        last = _ORDINAL[last]
+    else:
+        last = last[:-1] + "ieth" if last.endswith("y") else last + "th"
+    return " ".join([*head, last])
+
+
 def normalise(text: str) -> list[str]:
     t = text.lower().replace("#", " pound ").replace("*", " star ").replace("&", " and ")
     t = re.sub(r"(\d),(\d)", r"\1\2", t)
+    # "3rd" and "third" are one word said alike (the raw model writes the one, a call the other)
+    t = re.sub(r"\b(\d+)(?:st|nd|rd|th)\b",
+               lambda m: f" {ordinal_words(int(m.group(1)) % 1_000_000)} ", t)
     t = re.sub(r"\d+", lambda m: f" {number_words(int(m.group()) % 1_000_000)} ", t)
     return re.sub(r"[^a-z' ]", " ", t.replace("-", " ")).split()
 
@@ -214,12 +232,21 @@ def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
 
 
 def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip], rate: str,
-        show: str, chosen_decoders: tuple[str, ...] = DECODERS) -> None:
-    decoders = {"raw": lambda pcm, _narrow: raw(engine, pcm), "cli": cli,
-                "call": lambda pcm, _narrow: call(engine, pcm)}
+        show: str, chosen_decoders: tuple[str, ...] = DECODERS,
+        raw_cache: dict[str, str] | None = None) -> None:
+    cache = {} if raw_cache is None else raw_cache
+
+    def raw_cached(pcm: np.ndarray, key: str) -> str:
+        if key not in cache:
+            cache[key] = raw(engine, pcm)
+        return cache[key]
+
+    decoders = {"raw": None, "cli": cli, "call": lambda pcm, _narrow: call(engine, pcm)}
     names = tuple(d for d in DECODERS if d in chosen_decoders)
     for split in ("dev", "held-out"):
         chosen = [c for c in clips if c.split == split]
+        if not chosen:
+            continue
         words = 0
         errors = dict.fromkeys(names, 0)
         seconds = dict.fromkeys(names, 0.0)
@@ -236,8 +263,11 @@ def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip],
             for name in names:
                 started, suspects = time.perf_counter(), engine.suspects
                 decode = decoders[name]
-                assert decode is not None
-                text = texts[name] = decode(pcm, narrow)
+                if name == "raw":
+                    text = texts[name] = raw_cached(pcm, f"{rate}/{clip.name}")
+                else:
+                    assert decode is not None
+                    text = texts[name] = decode(pcm, narrow)
                 retries += engine.suspects - suspects if name == "call" else 0
                 seconds[name] += time.perf_counter() - started
                 wrong = wrongs[name] = edits(ref, normalise(text))
@@ -272,6 +302,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decoders", default=",".join(DECODERS),
                         help="which columns (raw is always decoded: the others pair with it)")
+    parser.add_argument("--splits", default="dev,held-out",
+                        help="which splits (dev alone while tuning)")
+    parser.add_argument("--raw-cache", type=Path, default=None,
+                        help="a JSON file keeping the raw model's texts between runs (the "
+                             "raw column is then not timed)")
     parser.add_argument("--show", nargs="?", const="errors", default="",
                         choices=("errors", "diff"),
                         help="print the dev split's errors (diff: only clips where call "
@@ -286,6 +321,9 @@ def main() -> None:
     if args.per_split:
         clips = ([c for c in clips if c.split == "dev"][: args.per_split]
                  + [c for c in clips if c.split == "held-out"][: args.per_split])
+    clips = [c for c in clips if c.split in args.splits.split(",")]
+    raw_cache = (json.loads(args.raw_cache.read_text())
+                 if args.raw_cache and args.raw_cache.is_file() else {})
     folder = whisper_model_dir(Path(os.environ.get("TMPDIR", "/tmp")) / "carrier-test-models"
                                / "whisper")
     # The call column decodes with the settings a call's speech workers get (runtime).
@@ -301,7 +339,9 @@ def main() -> None:
           + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in chosen)
           + "  clips better/worse than raw")
     for rate in args.rates.split(","):
-        run(engine, cli, args.sounds, clips, rate, args.show, chosen)
+        run(engine, cli, args.sounds, clips, rate, args.show, chosen, raw_cache)
+        if args.raw_cache:
+            args.raw_cache.write_text(json.dumps(raw_cache, indent=0, sort_keys=True))
     shutil.rmtree(scratch, ignore_errors=True)
     print(f"machine at end: {load()}")
     print(f"(ran {time.time() - started:.0f} s)")

@@ -18,3 +18,11 @@ def test_sign_test_tells_a_word_or_two_from_a_real_gap() -> None:
 def test_errors_are_counted_in_normalised_words() -> None:
     assert normalise("Press 2, then #.") == ["press", "two", "then", "pound"]
     assert edits(normalise("I have a caller waiting"), normalise("I have a collar waiting")) == 1
+
+
+def test_an_ordinal_in_digits_is_the_word_said() -> None:
+    # The raw model writes "3rd" where a call writes "Third": two wrong words before.
+    assert normalise("3rd") == normalise("third") == ["third"]
+    assert normalise("the 12th, 40th and 21st") == ["the", "twelfth", "fortieth", "and",
+                                                   "twenty", "first"]
+    assert normalise("1,000th") == ["one", "thousandth"]
