@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agent.speech import Endpointer, StreamingTranscriber, TurnResult
-from agent.speech.turn_end import TurnEndMode, typed_answer
+from agent.speech.turn_end import TurnEndMode, free_text_answer, typed_answer
 from agent.voice import frames_of
 from agent.workflow.effects import Expectation
 
@@ -209,7 +209,8 @@ async def run_call(rt, mode: TurnEndMode, phrasings: Sequence[Phrasing],  # type
                 return e.completion(text, NOW) if st.policy.grammar else e.is_complete(
                     text, NOW)
 
-            st.expect(None, judge, typed=typed_answer(phrasing.slot_type))
+            st.expect(None, judge, typed=typed_answer(phrasing.slot_type),
+                      free_text=free_text_answer(phrasing.slot_type))
             frames = frames_of(audio)
             for i, frame in enumerate(frames):
                 await clock.idle.wait()  # media time waits while the CPU works

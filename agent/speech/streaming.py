@@ -22,10 +22,11 @@ machine the verdict comes late, and the turn's final text would wait for that pa
 anyway.
 
 Under load, partials start only while ``partial_min_idle`` workers are idle, so early
-transcription uses spare capacity and finished turns find a worker; except a typed answer
-the workflow judges (``typed_when_busy``): its partial is queued at once whatever the
-load, as a caller who stops there needs that very transcription for the final text, and
-its verdict spares the turn the hangover (bench/concurrent_calls.py, 2 workers, loaded
+transcription uses spare capacity and finished turns find a worker; except an answer the
+workflow judges (a typed one, or intents only such as "Am I speaking with ...?"; not free
+text) (``judged_when_busy``): its partial is queued at once whatever the load, as a
+caller who stops there needs that very transcription for the final text, and its verdict
+spares the turn the hangover (bench/concurrent_calls.py, 2 workers, loaded
 box: 40 calls p95 1918 -> 636 ms, 48 calls 978 ms). A partial is cancelled as soon as the
 caller speaks again (a queued one leaves the queue before it costs a decode).
 
@@ -79,10 +80,11 @@ class StreamingConfig:
     # A partial starts only when at least this many workers are idle, so finished turns
     # (which cannot be skipped) find a worker; 0 starts partials whatever the load.
     partial_min_idle: int = 1
-    # ... except for a typed answer the workflow judges (yes/no, a date, a number): its
-    # early transcript is queued whatever the load, since a caller who stops there needs
-    # that very transcription anyway, and its verdict ends the turn without the hangover.
-    typed_when_busy: bool = True
+    # ... except for an answer the workflow judges (yes/no, a date, a number, or intents
+    # only; not free text): its early transcript is queued whatever the load, since a
+    # caller who stops there needs that very transcription anyway, and its verdict ends
+    # the turn without the full hangover.
+    judged_when_busy: bool = True
 
     def __post_init__(self) -> None:
         if self.pause_ms < 20 or self.complete_hangover_ms < 20:
@@ -154,6 +156,7 @@ class StreamingTranscriber:
         self._partials_started = 0
         self._complete = False
         self._typed = True
+        self._free_text = False
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_final: asyncio.Task[None] | None = None
@@ -161,14 +164,16 @@ class StreamingTranscriber:
         # speech starting soon after it teaches the policy this caller's gaps.
         self._completed_end: float | None = None
 
-    def expect(self, hints: Hints | None, is_complete: Judge | None, *, typed: bool = True
-               ) -> None:
+    def expect(self, hints: Hints | None, is_complete: Judge | None, *, typed: bool = True,
+               free_text: bool = False) -> None:
         """Set what the workflow's current state expects (used from the next partial on);
         ``typed``: a typed slot (yes/no, date, number), not intents only (how long a
-        COMPLETE answer still waits: :meth:`TurnEndPolicy.complete_hangover_ms`)."""
+        COMPLETE answer still waits: :meth:`TurnEndPolicy.complete_hangover_ms`);
+        ``free_text``: a name or free text, whose early transcripts use spare workers only."""
         self.hints = hints
         self.is_complete = is_complete
         self._typed = typed
+        self._free_text = free_text
 
     def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent | BargeIn]:
         ep = self.endpointer
@@ -243,7 +248,7 @@ class StreamingTranscriber:
             return
         if self._partial is not None and self._partial.voiced_end == ep.last_voiced_end:
             return
-        if self.stt.idle_workers < self.config.partial_min_idle and not self._judged_typed():
+        if self.stt.idle_workers < self.config.partial_min_idle and not self._judged_when_busy():
             return
         if self._partial is not None:
             self._partial.task.cancel()
@@ -262,8 +267,9 @@ class StreamingTranscriber:
 
             task.add_done_callback(done)
 
-    def _judged_typed(self) -> bool:
-        return self.config.typed_when_busy and self._typed and self.is_complete is not None
+    def _judged_when_busy(self) -> bool:
+        return (self.config.judged_when_busy and self.is_complete is not None
+                and not self._free_text)
 
     def _drop_stale_partial(self) -> None:
         """The caller spoke again: an early transcript not yet done is of words no longer

@@ -39,13 +39,19 @@ from enum import Enum
 
 from agent.grammar.completion import FREE_SLOTS, Completion
 
-__all__ = ["Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy", "typed_answer"]
+__all__ = ["Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy", "free_text_answer",
+           "typed_answer"]
 
 
 def typed_answer(slot_type: str | None) -> bool:
     """The question expects a typed slot (yes/no, a date, a number), not intents only
     or free text: its complete answers wait ``complete_floor_ms`` in grammar mode."""
     return slot_type is not None and slot_type not in FREE_SLOTS
+
+
+def free_text_answer(slot_type: str | None) -> bool:
+    """The question takes a name or free text: no grammar says when its answer is done."""
+    return slot_type in FREE_SLOTS
 
 
 class TurnEndMode(Enum):

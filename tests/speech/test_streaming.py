@@ -89,19 +89,21 @@ async def test_busy_workers_mean_no_partials_and_one_final_transcription() -> No
         await st.aclose()
 
 
-@pytest.mark.parametrize(("typed", "when_busy", "partials"),
-                         [(True, True, 1), (False, True, 0), (True, False, 0)])
-async def test_busy_workers_still_take_a_typed_answers_early_transcript(
-        typed: bool, when_busy: bool, partials: int) -> None:
-    """A typed answer's early transcript is queued whatever the load, so its verdict ends
-    the turn (one transcription, reused) instead of the hangover and then a decode."""
+@pytest.mark.parametrize(("typed", "free_text", "when_busy", "partials"),
+                         [(True, False, True, 1), (False, False, True, 1),
+                          (False, True, True, 0), (True, False, False, 0)])
+async def test_busy_workers_still_take_a_judged_answers_early_transcript(
+        typed: bool, free_text: bool, when_busy: bool, partials: int) -> None:
+    """A judged answer's early transcript (typed, or intents only) is queued whatever the
+    load, so its verdict ends the turn (one transcription, reused) instead of the hangover
+    and then a decode; free text waits for a spare worker."""
     async with asyncio.TaskGroup() as tg:
         stt = ScriptedStt(busy=True)
         ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
         cfg = StreamingConfig(pause_ms=200, complete_hangover_ms=200,
-                              typed_when_busy=when_busy)
+                              judged_when_busy=when_busy)
         st = StreamingTranscriber(stt, ep, cfg, tasks=tg)
-        st.expect(None, lambda text: text == "yes", typed=typed)
+        st.expect(None, lambda text: text == "yes", typed=typed, free_text=free_text)
         await feed(st, "#" * 20 + "." * 40)
         turn = await st.next_turn()
         assert (turn.partials, turn.reused_partial, len(stt.calls)) == (
