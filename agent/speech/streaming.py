@@ -250,8 +250,7 @@ class StreamingTranscriber:
             return
         if self.stt.idle_workers < self.config.partial_min_idle and not self._judged_when_busy():
             return
-        if self._partial is not None:
-            self._partial.task.cancel()
+        # (an earlier partial of other words was cancelled by _drop_stale_partial already)
         audio = ep.audio_so_far()
         voiced_end = ep.last_voiced_end
         task = self._group.create_task(self._transcribe_partial(audio, self.hints))
