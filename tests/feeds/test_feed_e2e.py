@@ -103,6 +103,7 @@ async def test_siu_to_confirmed_call_to_hl7_and_fhir_write_back(db_url: str, tmp
             rules = cfg / "calling_rules" / "federal.yaml"
             rules.write_text(rules.read_text().replace("max_call_seconds: 60",
                                                        "max_call_seconds: 120"))
+            assert "max_call_seconds: 120" in rules.read_text()  # the rules file's key moved
             env = {**command_env(tmp_path),
                    "CARRIER_FEEDS__WRITEBACK_HL7": f"127.0.0.1:{receiver.port}",
                    "CARRIER_FEEDS__WRITEBACK_FHIR": "true",
