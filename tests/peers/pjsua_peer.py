@@ -20,6 +20,7 @@ import json
 import os
 import queue
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -556,10 +557,19 @@ class Peer:
             self.acc = None
             gc.collect()
         self.emit("bye")
+        self._selftest_crash("before_destroy")
         flags = 0 if self.cfg.get("registrar") else pj.PJSUA_DESTROY_NO_RX_MSG
         self.ep.libDestroy(flags)  # without a registrar, skip pjsua's 1 s unregister wait
-        del self.ep
-        gc.collect()
+        # The library is gone: main() exits at once with os._exit. The Endpoint object is
+        # not finalised (its destructor runs libDestroy again and walks the media list).
+        self.emit("destroyed")
+        self._selftest_crash("after_destroy")
+
+    def _selftest_crash(self, where: str) -> None:
+        """Self-test hook (config ``crash_at``): die by SIGSEGV at this point of shutdown."""
+        if self.cfg.get("crash_at") == where:
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGSEGV)
 
     def _fail_pending(self) -> None:
         for pending in self.pending:

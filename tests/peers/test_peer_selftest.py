@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .client import PeerError, PjsuaPeer, needs_pjsua2
+from .client import PeerError, PeerExited, PjsuaPeer, needs_pjsua2
 from .digest_server import start_challenging_server
 from .peer_audio import measure, read_wav, tone, write_wav
 
@@ -408,3 +408,20 @@ async def test_tls_client_verifies_the_server_certificate(tmp_path: Path) -> Non
         ended = await bad.wait_state("DISCONNECTED", call=refused)
         assert ended["code"] == 503
         assert "certificate" in ended["reason"].lower()
+
+
+async def test_a_crash_before_the_library_is_destroyed_fails_the_test() -> None:
+    with pytest.raises(PeerExited, match="exit status -11"):
+        async with PjsuaPeer.start("udp", name="crash", crash_at="before_destroy") as peer:
+            pass
+    # The peer's Python stacks are in its log (faulthandler), so the crash site is known.
+    assert "in _selftest_crash" in peer.log_path.read_text(errors="replace")
+
+
+async def test_a_signal_after_the_library_is_destroyed_is_logged_not_failed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with PjsuaPeer.start("udp", name="late", crash_at="after_destroy") as peer:
+        pass
+    assert peer.proc.returncode == -11
+    assert peer.saw("destroyed")
+    assert "signal 11 after libDestroy" in caplog.text
