@@ -268,3 +268,15 @@ async def seed_demo(settings: Settings, records: Records, now: dt.datetime) -> d
         cal = PostgresCalendar(records.pool, tz=ZoneInfo(source.clinic().timezone))
         await cal.load(providers, slots, appts, now)
     return ids
+
+
+async def restore_demo_appointment(settings: Settings, records: Records, appointment_id: str,
+                                   now: dt.datetime) -> None:
+    """Set a demo clinic appointment back to what the clinic file says, relative to ``now``
+    (an earlier demo run confirmed it, or it was seeded on an earlier day)."""
+    source = ClinicFileSource(Path(settings.config_dir) / settings.clinic_file)
+    _, _, appointments = source.calendar_data(now)
+    appt = next(a for a in appointments if a.id == appointment_id)
+    appt = dataclasses.replace(appt, patient_id=str(patient_uuid(appt.patient_id)))
+    await PostgresCalendar(records.pool, tz=ZoneInfo(source.clinic().timezone)).restore(
+        appt, now)

@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from agent.handler import patient_uuid
+from agent.runtime import restore_demo_appointment
 from carrier.call import Call, Clearance, DialFailure, DialRequest
 from carrier.dialer.wiring import gate_from_settings, gate_once
 from carrier.plugin import CallOutcome
@@ -43,6 +44,9 @@ async def demo_call(stack: Any) -> int:
     _verify_on_arrival(stack, phone)
     for line in DEMO_SCRIPT:  # the patient's voice is ready before the phone rings
         await rt.tts.synthesize(line)
+    # Every run reminds the same booked visit, however an earlier run ended it.
+    await restore_demo_appointment(settings, stack.records, "appt-1", dt.datetime.now(dt.UTC))
+    print("demo appointment appt-1: booked, as config/clinic.yaml has it")
     async with phone.endpoint:
         allowed, why = await _demo_gate(stack, pid)
         print(f"compliance gate: {'dial' if allowed else 'refused'} ({why})")
@@ -52,7 +56,10 @@ async def demo_call(stack: Any) -> int:
                 return 1
         else:
             await _call_in(stack, phone)
-        await asyncio.wait_for(phone.done.wait(), timeout=30)
+        try:
+            await asyncio.wait_for(phone.done.wait(), timeout=30)
+        except TimeoutError:
+            print("the patient's phone was still waiting for the agent 30 s after the call")
     v = phone.verification
     if v is not None and allowed:
         print(f"Identity header verified at the patient's phone on arrival: {v.status} "

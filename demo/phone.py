@@ -159,9 +159,25 @@ class PatientPhone:
             sipcall.answer(leg.answer(sipcall.remote_sdp))
             patient = ScriptedPatient(leg.media, self.tts, answer_first=True)
             self.log = patient.log  # kept however the call ends (cut at a limit, a timeout)
-            await patient.run(self.script)
-            with contextlib.suppress(TimeoutError):
-                await sipcall.wait_for(CallEnded, timeout=10)
+            # The agent may hang up before the script is through (the appointment was
+            # already confirmed, a limit): lines left over are then not spoken.
+            ended = asyncio.Event()
+            watcher = asyncio.get_running_loop().create_task(_watch_end(sipcall, ended))
+            try:
+                await patient.run(self.script, ended=ended)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), timeout=10)
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
         finally:
             await leg.close()
             self.done.set()
+
+
+async def _watch_end(sipcall: SipCall, ended: asyncio.Event) -> None:
+    """Set ``ended`` when the call ends, whichever side hangs up (cancelled otherwise)."""
+    with contextlib.suppress(TimeoutError):
+        await sipcall.wait_for(CallEnded, timeout=24 * 3600)
+    ended.set()

@@ -56,6 +56,21 @@ class PostgresCalendar:
                 [(a.id, a.patient_id, a.provider_id, a.slot_id, a.start, a.end, str(a.status),
                   now) for a in appointments], timeout=self._timeout)
 
+    async def restore(self, appt: Appointment, now: dt.datetime) -> None:
+        """Put one seeded appointment back as the clinic file has it (time and status);
+        the demo call does this so that every run reminds the same booked visit."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO sched_appointments ("
+                "id, patient_id, provider_id, slot_id, start_at, end_at, status, updated_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO UPDATE SET "
+                "patient_id = EXCLUDED.patient_id, provider_id = EXCLUDED.provider_id, "
+                "slot_id = EXCLUDED.slot_id, start_at = EXCLUDED.start_at, "
+                "end_at = EXCLUDED.end_at, status = EXCLUDED.status, "
+                "updated_at = EXCLUDED.updated_at",
+                appt.id, appt.patient_id, appt.provider_id, appt.slot_id, appt.start, appt.end,
+                str(appt.status), now, timeout=self._timeout)
+
     async def providers(self) -> list[Provider]:
         rows = await self._pool.fetch("SELECT id, name, specialty FROM sched_providers "
                                       "ORDER BY id", timeout=self._timeout)

@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from demo.phone import ScriptedPatient
+from carrier.media_leg import MediaLeg
+from carrier.sip.endpoint import EndpointConfig, SipEndpoint
+from demo.phone import PatientPhone, ScriptedPatient
 
 
 class _Tts:
@@ -53,3 +55,28 @@ async def test_listener_error_is_raised() -> None:
     # Before: gather(return_exceptions=True) swallowed it and the run timed out instead.
     with pytest.raises(RuntimeError, match="media gone"):
         await patient.run(["hello"], turn_timeout_s=0.2)  # bound: no turn ever comes
+
+
+async def test_the_phone_stops_when_the_agent_hangs_up_early() -> None:
+    """The agent ends the call before the script is through (the appointment was already
+    confirmed): the phone says no more lines and is done at once. Before, it waited a
+    whole turn timeout (30 s) for a turn that never came, and the demo crashed on it."""
+    phone = PatientPhone(_Tts(), "127.0.0.1", 0, ["Hello?", "Yes, it's me.", "Confirm."])
+    agent = SipEndpoint(EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None,
+                                       user="agent"))
+    async with phone.endpoint, agent:
+        leg = await MediaLeg.open("127.0.0.1")
+        try:
+            target = f"sip:patient@127.0.0.1:{phone.endpoint.port('UDP')}"
+            call = agent.invite(target, sdp=leg.offer(), from_user="+15550100101")
+            answered = await call.wait_answer(timeout=5)
+            leg.accept(answered.response.body)
+            loud = np.full(320, 8000, np.int16)
+            await leg.media.play([loud] * 10)  # the agent's one turn, then it hangs up
+            await asyncio.sleep(0.2)
+            call.hangup()
+            await asyncio.wait_for(phone.done.wait(), timeout=5)  # bound: was 30 s
+        finally:
+            await leg.close()
+    assert phone.log is not None
+    assert phone.log.said == ["Hello?"]

@@ -63,4 +63,5 @@ async def test_serve_demo_call(tmp_path: Path, cluster_base: Path) -> None:
     # The console shows no patient name, number or date of birth (issue 11 item 9).
     for phi in ("Testa", "Patientson", "5550100123", "555-010-0123", "1980", "March"):
         assert phi not in text, phi
+    assert "Traceback" not in err.decode(), err.decode()[-3000:]
     assert proc.returncode in (0, 1), err.decode()[-3000:]  # 1: not confirmed by voice

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from agent.memory import InMemoryMemoryStore, MemoryStore
+from agent.scheduling.calendar import Calendar
 from agent.workflow.effects import Effect, Say
 from agent.workflow.loader import load_workflow
 from agent.workflow.records import ClinicFileSource
@@ -21,13 +22,14 @@ NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 
 
 def run(workflow: str, turns: Iterable[str], patient: str = "pat-1001", *,
-        store: MemoryStore | None = None, now: dt.datetime = NOW) -> SimulationResult:
+        store: MemoryStore | None = None, now: dt.datetime = NOW,
+        calendar: Calendar | None = None) -> SimulationResult:
     lines = iter(turns)
     said: list[str] = []
     return asyncio.run(simulate(
         load_workflow(WORKFLOWS / f"{workflow}.yaml"), ClinicFileSource(CLINIC), patient,
         now=now, read_line=lambda: next(lines, None), write=said.append,
-        memory_store=store or InMemoryMemoryStore()))
+        memory_store=store or InMemoryMemoryStore(), calendar=calendar))
 
 
 def spoken(effects: Iterable[Effect]) -> list[Say]:

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from agent.memory import InMemoryMemoryStore, interaction_from
+from agent.scheduling.model import AppointmentStatus
 from agent.workflow.effects import (
     Action,
     AddDoNotCall,
@@ -20,8 +21,9 @@ from agent.workflow.effects import (
     Transfer,
 )
 from agent.workflow.loader import load_all
+from agent.workflow.records import ClinicFileSource
 
-from .helpers import NOW, WORKFLOWS, kinds, run, spoken
+from .helpers import CLINIC, NOW, WORKFLOWS, kinds, run, spoken
 
 DOB = "March fifth nineteen eighty"
 
@@ -226,9 +228,23 @@ def test_memory_already_confirmed_elsewhere_is_not_asked_again() -> None:
     asyncio_record(store, interaction_from("pat-1001", "sms", "appointment_reminder",
                                            "confirmed", NOW - dt.timedelta(hours=3),
                                            facts={"appointment_id": "appt-1"}))
-    result = run("appointment_reminder", ["yes", DOB], store=store)
+    calendar = ClinicFileSource(CLINIC).calendar(NOW)
+    asyncio.run(calendar.set_status("appt-1", AppointmentStatus.CONFIRMED, NOW))
+    result = run("appointment_reminder", ["yes", DOB], store=store, calendar=calendar)
     assert result.path[-1] == "already_confirmed"
     assert not any(isinstance(e, Action) for e in result.effects)
+
+
+def test_memory_of_a_confirmation_the_calendar_no_longer_has_asks_again() -> None:
+    # Confirmed by text, then set back to booked at the front desk: the calendar wins.
+    store = InMemoryMemoryStore()
+    asyncio_record(store, interaction_from("pat-1001", "sms", "appointment_reminder",
+                                           "confirmed", NOW - dt.timedelta(hours=3),
+                                           facts={"appointment_id": "appt-1"}))
+    result = run("appointment_reminder", ["yes", DOB, "confirm"], store=store)
+    assert "already_confirmed" not in result.path
+    assert "details" in result.path
+    assert result.outcome == "confirmed"
 
 
 def test_memory_greets_with_last_request_to_reschedule() -> None:
