@@ -1,7 +1,8 @@
-"""The suite's one rerun rule (``tests/conftest.py``), run as pytest runs it.
+"""The suite's rerun rule (``tests/conftest.py``), run as pytest runs it.
 
 A call with real speech that fails once is rerun once and reported as ``R``; a test
-with models but no call is not rerun; a call that fails twice still fails the suite.
+with models but no call is not rerun; a call that fails twice still fails the suite; a
+pjsua2 test without speech is rerun once only when its peer process crashed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,23 @@ def test_models_without_a_call_fails_once():
 @pytest.mark.call_speech
 def test_call_that_always_fails():
     raise AssertionError("fails every time")
+
+
+class PeerCrashed(RuntimeError):
+    pass
+
+
+@pytest.mark.pjsua2
+def test_peer_crashes_once():
+    mark = HERE / "crash"
+    if not mark.exists():
+        mark.write_text("ran")
+        raise PeerCrashed("exit status -11")
+
+
+@pytest.mark.pjsua2
+def test_peer_test_fails_once_otherwise():
+    fails_first("peer")
 '''
 
 
@@ -69,9 +87,11 @@ def test_only_calls_with_real_speech_are_rerun_and_only_once(tmp_path: Path) -> 
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
     tail = run.stdout.strip().splitlines()[-1]
-    assert "2 failed, 2 passed, 3 rerun" in tail, run.stdout[-3000:]
+    assert "3 failed, 3 passed, 4 rerun" in tail, run.stdout[-3000:]
     assert "FAILED test_flaky.py::test_models_without_a_call_fails_once" in run.stdout
     assert "FAILED test_flaky.py::test_call_that_always_fails" in run.stdout
+    # A pjsua2 test without speech is rerun only when its peer process crashed.
+    assert "FAILED test_flaky.py::test_peer_test_fails_once_otherwise" in run.stdout
 
 
 # Modules that drive a synthetic speaking caller but whose assertions do not depend on

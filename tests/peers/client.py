@@ -116,6 +116,10 @@ class PeerExited(RuntimeError):
     """The peer process ended while something was still expected from it."""
 
 
+class PeerCrashed(PeerExited):
+    """The peer process died by a signal during its orderly shutdown (a pjsip crash)."""
+
+
 class PjsuaPeer:
     """Handle on one running peer process. Create it with `PjsuaPeer.start(...)`."""
 
@@ -210,7 +214,8 @@ class PjsuaPeer:
                             peer.log_path)
                 return
             # A crash during the orderly shutdown is a peer bug worth failing on.
-            raise PeerExited(f"exit status {code}; " + peer._exit_text())
+            kind = PeerCrashed if code is not None and code < 0 else PeerExited
+            raise kind(f"exit status {code}; " + peer._exit_text())
 
     async def _stop(self) -> None:
         try:
