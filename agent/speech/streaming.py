@@ -85,6 +85,9 @@ class StreamingConfig:
     # caller who stops there needs that very transcription anyway, and its verdict ends
     # the turn without the full hangover.
     judged_when_busy: bool = True
+    # A final text the workflow's judge does not find COMPLETE (off script, free text) is
+    # decoded a second time as a file is (``transcribe_carefully``), and that text is used.
+    second_pass: bool = True
 
     def __post_init__(self) -> None:
         if self.pause_ms < 20 or self.complete_hangover_ms < 20:
@@ -305,6 +308,20 @@ class StreamingTranscriber:
         else:
             ep.set_hangover(hangover)
 
+    async def _second_pass(self, utt: Utterance, first: Transcript) -> Transcript:
+        """A turn the workflow's grammar did not understand (off script, a name, free
+        text) is decoded again as the model decodes a file: the quick pass loses words
+        the model gets right (bench/speech_wer_human.py). Silence and errors keep the
+        first text."""
+        careful = getattr(self.stt, "transcribe_carefully", None)
+        if careful is None or not first.text.strip():
+            return first
+        try:
+            again: Transcript = await careful(utt.audio, self.hints)
+        except SttError:
+            return first
+        return again if again.text.strip() else first
+
     def _drop_partial(self) -> None:
         if self._partial is not None:
             self._partial.task.cancel()
@@ -335,6 +352,9 @@ class StreamingTranscriber:
             return
         if self.is_complete is not None and not complete:
             complete = _verdict(self.is_complete(transcript.text)) is Completion.COMPLETE
+            if not complete and self.config.second_pass:
+                transcript = await self._second_pass(utt, transcript)
+                complete = _verdict(self.is_complete(transcript.text)) is Completion.COMPLETE
         await self._turns.put(
             TurnResult(
                 text=transcript.text,
