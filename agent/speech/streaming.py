@@ -30,6 +30,11 @@ spares the turn the hangover (bench/concurrent_calls.py, 2 workers, loaded
 box: 40 calls p95 1918 -> 636 ms, 48 calls 978 ms). A partial is cancelled as soon as the
 caller speaks again (a queued one leaves the queue before it costs a decode).
 
+A final text the workflow's judge does not find COMPLETE (the caller went off script, a
+name, free text) gets a second pass (``second_pass``): the utterance is decoded again the
+way the model decodes a file (``transcribe_carefully``: 30 s window, beam search), slower
+but as accurate as the model; an answer the grammar understood keeps the quick pass.
+
 Every transcription (partial or final) is a task in the call's ``asyncio.TaskGroup``
 (``tasks=``), so none outlives the call; ``aclose()`` cancels the ones still running.
 A failed transcription never aborts the group: a partial that fails is simply not
