@@ -242,7 +242,8 @@ def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     # pass a call gives a turn its grammar did not find complete (StreamingTranscriber).
     texts = []
     for u, text in zip(utterances, first, strict=True):
-        again = careful(Request(u.audio)).text if text.strip() else ""
+        recorded = u.recorded if u.recorded is not None else u.audio
+        again = careful(Request(recorded)).text if text.strip() else ""
         texts.append(again if again.strip() else text)
     return " ".join(texts)
 

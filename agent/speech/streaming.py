@@ -322,7 +322,8 @@ class StreamingTranscriber:
         if careful is None or not first.text.strip():
             return first
         try:
-            again: Transcript = await careful(utt.audio, self.hints)
+            audio = utt.recorded if utt.recorded is not None else utt.audio
+            again: Transcript = await careful(audio, self.hints)
         except SttError:
             return first
         return again if again.text.strip() else first

@@ -315,6 +315,7 @@ class TwoPassStt(ScriptedStt):
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
                                    ) -> Transcript:
         self.careful_calls += 1
+        self.careful_frames = len(pcm16k) // FRAME_SAMPLES
         await asyncio.sleep(0)
         if self.careful is None:
             raise SttWorkerError("worker died")
@@ -341,6 +342,8 @@ async def test_a_turn_the_grammar_did_not_understand_is_decoded_again_carefully(
         await feed(st, "#" * 20 + "." * 40)
         turn = await st.next_turn()
         assert (turn.text, stt.careful_calls, turn.complete) == (text, passes, complete)
+        if passes:  # the turn as recorded: the lead before and the silence after it too
+            assert stt.careful_frames == max(stt.calls) + 30 - 5
         await st.aclose()
 
 
