@@ -288,7 +288,13 @@ class CountingStt(SpeechToText):
     requests = 0
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
-        result = await super().transcribe(pcm16k, hints)
+        return self._count(await super().transcribe(pcm16k, hints))
+
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                   ) -> Transcript:
+        return self._count(await super().transcribe_carefully(pcm16k, hints))
+
+    def _count(self, result: Transcript) -> Transcript:
         self.cpu_s += result.cpu_s
         self.requests += 1
         return result

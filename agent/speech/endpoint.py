@@ -34,6 +34,10 @@ class EndpointConfig:
     max_utterance_ms: int = 15_000
     preroll_ms: int = 200
     tail_ms: int = 100
+    # The turn as recorded (``Utterance.recorded``, what a careful second pass decodes)
+    # starts this long before the onset, not only the pre-roll, and runs to the end of
+    # turn: no word edge the VAD called silence is cut off.
+    lead_ms: int = 500
     # Frames quieter than this RMS (about -50 dBFS) are silence whatever webrtcvad says:
     # its noise model needs time to adapt and fires on line hiss at the start of a call.
     min_rms: float = 100.0
@@ -47,6 +51,8 @@ class EndpointConfig:
             value = getattr(self, name)
             if value < 20 or value % 20:
                 raise ValueError(f"{name} must be a positive multiple of 20 ms")
+        if self.lead_ms < 0 or self.lead_ms % 20:
+            raise ValueError("lead_ms must be a multiple of 20 ms")
         if self.start_voiced_ms > self.start_window_ms:
             raise ValueError("start_voiced_ms cannot exceed start_window_ms")
         if self.max_utterance_ms <= self.min_speech_ms:
@@ -89,6 +95,9 @@ class Utterance:
     end: float
     now: float
     reason: EndReason
+    # lead_ms before the onset + speech + all the silence up to the end of turn (None:
+    # as ``audio``)
+    recorded: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.audio.dtype != np.int16 or self.audio.ndim != 1:
@@ -125,8 +134,11 @@ class Endpointer:
         self._frames_seen = 0
         window = self.config.start_window_ms // 20
         self._window: deque[bool] = deque(maxlen=window)
-        self._preroll: deque[np.ndarray] = deque(maxlen=max(window, self.config.preroll_ms // 20))
+        self._preroll_frames = max(window, self.config.preroll_ms // 20)
+        self._preroll: deque[np.ndarray] = deque(
+            maxlen=max(self._preroll_frames, self.config.lead_ms // 20))
         self._speech: list[np.ndarray] | None = None
+        self._lead: list[np.ndarray] = []  # recorded before the pre-roll (lead_ms)
         self._onset = 0.0
         self._last_voiced_end = 0.0
         self._silence_frames = 0
@@ -192,7 +204,9 @@ class Endpointer:
         frames_back = len(self._window) - first
         self._onset = now - frames_back * FRAME_S
         self._last_voiced_end = now
-        self._speech = list(self._preroll)
+        before = list(self._preroll)
+        cut = max(0, len(before) - self._preroll_frames)
+        self._lead, self._speech = before[:cut], before[cut:]
         self._voiced_ms = sum(self._window) * 20
         self._silence_frames = 0
         self._window.clear()
@@ -216,12 +230,15 @@ class Endpointer:
 
     def _finish(self, now: float, reason: EndReason) -> list[EndpointEvent]:
         audio = self.audio_so_far()
+        assert self._speech is not None
+        recorded = np.concatenate(self._lead + self._speech)
         onset, end = round(self._onset, 6), round(self._last_voiced_end, 6)
         kept = (end - onset) * 1000 >= self.config.min_speech_ms - 1e-6
         self._speech = None
+        self._lead = []
         self._silence_frames = 0
         self._hangover_ms = self.config.hangover_ms
         events: list[EndpointEvent] = [SpeechEnd(onset, end, now, reason, kept)]
         if kept:
-            events.append(Utterance(audio, onset, end, now, reason))
+            events.append(Utterance(audio, onset, end, now, reason, recorded))
         return events

@@ -30,6 +30,11 @@ spares the turn the hangover (bench/concurrent_calls.py, 2 workers, loaded
 box: 40 calls p95 1918 -> 636 ms, 48 calls 978 ms). A partial is cancelled as soon as the
 caller speaks again (a queued one leaves the queue before it costs a decode).
 
+A final text the workflow's judge does not find COMPLETE (the caller went off script, a
+name, free text) gets a second pass (``second_pass``): the utterance is decoded again the
+way the model decodes a file (``transcribe_carefully``: 30 s window, beam search), slower
+but as accurate as the model; an answer the grammar understood keeps the quick pass.
+
 Every transcription (partial or final) is a task in the call's ``asyncio.TaskGroup``
 (``tasks=``), so none outlives the call; ``aclose()`` cancels the ones still running.
 A failed transcription never aborts the group: a partial that fails is simply not
@@ -85,6 +90,9 @@ class StreamingConfig:
     # caller who stops there needs that very transcription anyway, and its verdict ends
     # the turn without the full hangover.
     judged_when_busy: bool = True
+    # A final text the workflow's judge does not find COMPLETE (off script, free text) is
+    # decoded a second time as a file is (``transcribe_carefully``), and that text is used.
+    second_pass: bool = True
 
     def __post_init__(self) -> None:
         if self.pause_ms < 20 or self.complete_hangover_ms < 20:
@@ -305,6 +313,21 @@ class StreamingTranscriber:
         else:
             ep.set_hangover(hangover)
 
+    async def _second_pass(self, utt: Utterance, first: Transcript) -> Transcript:
+        """A turn the workflow's grammar did not understand (off script, a name, free
+        text) is decoded again as the model decodes a file: the quick pass loses words
+        the model gets right (bench/speech_wer_human.py). Silence and errors keep the
+        first text."""
+        careful = getattr(self.stt, "transcribe_carefully", None)
+        if careful is None or not first.text.strip():
+            return first
+        try:
+            audio = utt.recorded if utt.recorded is not None else utt.audio
+            again: Transcript = await careful(audio, self.hints)
+        except SttError:
+            return first
+        return again if again.text.strip() else first
+
     def _drop_partial(self) -> None:
         if self._partial is not None:
             self._partial.task.cancel()
@@ -335,6 +358,9 @@ class StreamingTranscriber:
             return
         if self.is_complete is not None and not complete:
             complete = _verdict(self.is_complete(transcript.text)) is Completion.COMPLETE
+            if not complete and self.config.second_pass:
+                transcript = await self._second_pass(utt, transcript)
+                complete = _verdict(self.is_complete(transcript.text)) is Completion.COMPLETE
         await self._turns.put(
             TurnResult(
                 text=transcript.text,

@@ -66,8 +66,10 @@ def _work(requests: list[Request]) -> _Done:
     if _ENGINE.config.stock:
         return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0, 0
     suspects, long_passes = _ENGINE.suspects, _ENGINE.long_passes
-    return (_ENGINE.transcribe_batch(requests), _ENGINE.suspects - suspects,
-            _ENGINE.long_passes - long_passes)
+    quick = [r for r in requests if not r.careful]
+    texts = iter(_ENGINE.transcribe_batch(quick) if quick else [])
+    results = [_ENGINE.transcribe_careful(r) if r.careful else next(texts) for r in requests]
+    return results, _ENGINE.suspects - suspects, _ENGINE.long_passes - long_passes
 
 
 def _warm() -> int:
@@ -171,15 +173,27 @@ class SpeechToText:
             raise SttWorkerError("speech-to-text workers died while loading the model") from exc
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        return await self._submit(pcm16k, hints, careful=False)
+
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                   ) -> Transcript:
+        """As a file is decoded (30 s window, beam search): the second pass of a turn no
+        grammar understood, slower than :meth:`transcribe` and as accurate as the model."""
+        return await self._submit(pcm16k, hints, careful=True)
+
+    async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool
+                      ) -> Transcript:
         if self._pool is None:
             raise SttClosedError("speech-to-text is not started")
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
         request = Request(pcm, hints.prompt() if hints else None,
-                          hints.language if hints else None)
+                          hints.language if hints else None, careful=careful)
         key = next(self._keys)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
         now = self._clock()
         self._waiting[key] = _Waiting(request, future, now)
+        # Queued as its length says, like the first pass (a careful one in a batch is
+        # decoded on its own after the batch's quick ones: ``_work``).
         self._queue.add(key, self.config.window_for(len(pcm) / RATE), now)
         future.add_done_callback(functools.partial(self._forget, key))
         self._dispatch()

@@ -156,6 +156,10 @@ class Request:
     pcm: np.ndarray
     prompt: str | None = None
     language: str | None = None  # None: the engine's; "auto": detected (DETECTABLE)
+    # Decoded as the model decodes a file (``transcribe_file``: 30 s window, beam search,
+    # temperature fallback), not the call path's short greedy pass: the second pass of a
+    # turn that no grammar understood (``StreamingTranscriber``).
+    careful: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +344,16 @@ class WhisperEngine:
             int16_to_float(pcm16k), **file_options(
                 language or self.config.language, prompt, beam_size))
         return " ".join(s.text.strip() for s in segments).strip()
+
+    def transcribe_careful(self, request: Request) -> Transcript:
+        """One utterance decoded as a file is (:meth:`transcribe_file`), timed."""
+        started, cpu = time.perf_counter(), time.process_time()
+        segments, info = self.model.transcribe(
+            int16_to_float(request.pcm), **file_options(
+                request.language or self.config.language, request.prompt))
+        text = " ".join(s.text.strip() for s in segments).strip()
+        return Transcript(text, len(request.pcm) / RATE, time.perf_counter() - started, 0.0,
+                          time.process_time() - cpu, info.language)
 
     def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None,
                          language: str | None = None) -> Transcript:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.speech import stt as stt_module
 from agent.speech.schedule import BatchScheduler
 from agent.speech.stt import BLAS_THREADS, ONEDNN_PRIMITIVE_CACHE, SpeechToText
 from agent.speech.whisper import Hints, Request, SttConfig, unloop
@@ -173,3 +174,18 @@ async def test_workers_bound_the_onednn_primitive_cache_and_blas_threads(
         assert set(blas) == {BLAS_THREADS}
     finally:
         await stt.close()
+
+
+@pytest.mark.models
+def test_a_careful_request_is_decoded_as_a_file_in_its_batch(
+        engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second pass of a turn no grammar understood: in a worker's batch, a careful
+    request is decoded the way a file is (``transcribe_file``), the others as usual, and
+    each answer goes back to its own caller."""
+    monkeypatch.setattr(stt_module, "_ENGINE", engine)
+    yes, dob = load_vector("caller_yes.wav"), load_vector("caller_dob.wav")
+    results, _, _ = stt_module._work([Request(dob), Request(dob, careful=True), Request(yes)])
+    assert "march 4" in words(results[0].text)
+    assert results[1].text == engine.transcribe_file(dob)
+    assert results[1].language == "en"
+    assert "yes" in words(results[2].text)

@@ -143,3 +143,26 @@ def test_real_speech_onset_and_end(line: str) -> None:
     # webrtcvad keeps the decaying end of the last word a little past the energy threshold.
     assert -0.05 <= utts[0].end - last <= 0.15
     assert utts[0].now - utts[0].end == pytest.approx(0.6)
+
+
+def test_the_turn_as_recorded_keeps_the_lead_and_the_silence_the_quick_audio_cuts() -> None:
+    """``recorded`` (what a careful second pass decodes) runs from lead_ms before the
+    pre-roll to the end of turn; ``audio`` from the pre-roll to the tail."""
+    ep = Endpointer(EndpointConfig(hangover_ms=600, preroll_ms=200, tail_ms=100,
+                                   lead_ms=500), classifier=lambda f: bool(f.max() >= 1000))
+    utterances = []
+    for i in range(100):  # frame i carries its number; frames 40-59 are speech
+        frame = np.full(FRAME_SAMPLES, 1000 + i if 40 <= i < 60 else i, dtype=np.int16)
+        utterances += [e for e in ep.feed(frame) if isinstance(e, Utterance)]
+    [utt] = utterances
+    numbers = [int(f[0]) % 1000 for f in frames(utt.audio, pad=False)]
+    recorded = [int(f[0]) % 1000 for f in frames(utt.recorded, pad=False)]
+    # speech starts at 42 (3 voiced of 5): a 10-frame pre-roll, then up to the tail
+    assert numbers == list(range(33, 65))
+    # 25 frames (500 ms) before the start instead of 10, and the whole 600 ms hangover
+    assert recorded == list(range(18, 90))
+
+
+def test_lead_ms_is_checked() -> None:
+    with pytest.raises(ValueError, match="lead_ms"):
+        EndpointConfig(lead_ms=30)

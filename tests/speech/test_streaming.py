@@ -302,3 +302,56 @@ async def test_partial_is_reused_whatever_the_float_of_the_frame_time(voiced: in
         assert turn.reused_partial
         assert len(stt.calls) == 1
         await st.aclose()
+
+
+class TwoPassStt(ScriptedStt):
+    """The quick pass says ``text``; the careful pass says ``careful`` (or fails)."""
+
+    def __init__(self, text: str, careful: str | None) -> None:
+        super().__init__(text)
+        self.careful = careful
+        self.careful_calls = 0
+
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                   ) -> Transcript:
+        self.careful_calls += 1
+        self.careful_frames = len(pcm16k) // FRAME_SAMPLES
+        await asyncio.sleep(0)
+        if self.careful is None:
+            raise SttWorkerError("worker died")
+        return Transcript(self.careful, len(pcm16k) / 16000, 0.0, language="en")
+
+
+@pytest.mark.parametrize(("first", "careful", "enabled", "text", "passes", "complete"), [
+    ("yes", "yes", True, "yes", 0, True),  # the grammar understood it: no second pass
+    ("yet", "yes", True, "yes", 1, True),  # off grammar: decoded again, that text used
+    ("yet", "yep", True, "yep", 1, False),  # still off grammar: the careful text stands
+    ("yet", None, True, "yet", 1, False),  # the second pass failed: the first text stands
+    ("yet", "", True, "yet", 1, False),  # the second pass heard nothing: the first stands
+    ("", "yes", True, "", 0, False),  # nothing heard: nothing to decode again
+    ("yet", "yes", False, "yet", 0, False),  # second_pass off: the first pass alone
+])
+async def test_a_turn_the_grammar_did_not_understand_is_decoded_again_carefully(
+        first: str, careful: str | None, enabled: bool, text: str, passes: int,
+        complete: bool) -> None:
+    async with asyncio.TaskGroup() as tg:
+        stt = TwoPassStt(first, careful)
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        cfg = StreamingConfig(pause_ms=200, second_pass=enabled)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=lambda t: t == "yes")
+        await feed(st, "#" * 20 + "." * 40)
+        turn = await st.next_turn()
+        assert (turn.text, stt.careful_calls, turn.complete) == (text, passes, complete)
+        if passes:  # the turn as recorded: the lead before and the silence after it too
+            assert stt.careful_frames == max(stt.calls) + 30 - 5
+        await st.aclose()
+
+
+async def test_without_a_judge_there_is_no_second_pass() -> None:
+    async with asyncio.TaskGroup() as tg:
+        stt = TwoPassStt("anything", "else")
+        st = make(stt, tasks=tg)
+        await feed(st, "#" * 20 + "." * 40)
+        turn = await st.next_turn()
+        assert (turn.text, stt.careful_calls) == ("anything", 0)
+        await st.aclose()
