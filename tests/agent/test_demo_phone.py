@@ -72,8 +72,9 @@ async def test_the_phone_stops_when_the_agent_hangs_up_early() -> None:
             answered = await call.wait_answer(timeout=5)
             leg.accept(answered.response.body)
             loud = np.full(320, 8000, np.int16)
-            await leg.media.play([loud] * 10)  # the agent's one turn, then it hangs up
-            await asyncio.sleep(0.2)
+            # the agent's one turn (200 ms of paced frames, while the phone says its
+            # first line), then it hangs up
+            await leg.media.play([loud] * 10)
             call.hangup()
             await asyncio.wait_for(phone.done.wait(), timeout=5)  # bound: was 30 s
         finally:
