@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from agent.redaction.common_words import is_common_word
+from agent.redaction.sound_alike import sound_alike_names
 from agent.redaction.spoken import Tok, _year_at, digit_runs, spelled_id, spoken_dates, tokenize
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
@@ -250,6 +251,8 @@ def _known_spans(text: str, toks: list[Tok], known: KnownIdentifiers) -> list[Sp
             if len(part) >= 2:
                 for m in re.finditer(rf"(?<![\w]){re.escape(part)}(?![\w])", text, re.I):
                     out.append(Span(m.start(), m.end(), "NAME"))
+    parts = {part for name in known.names for part in name.split()}
+    out += [Span(start, end, "NAME") for start, end in sound_alike_names(text, parts)]
     for label, values in (("EMAIL", known.emails), ("ADDRESS", known.addresses)):
         for value in values:
             for m in re.finditer(re.escape(value), text, re.I):

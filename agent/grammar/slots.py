@@ -9,6 +9,7 @@ import re
 
 from agent.grammar.normalize import clean
 from agent.grammar.numbers import DIGIT_WORDS, cardinal, digit_run
+from agent.grammar.phonetic import sounds_like
 
 LETTER_WORDS: dict[str, str] = {
     "ay": "A", "bee": "B", "be": "B", "see": "C", "sea": "C", "cee": "C", "dee": "D", "ee": "E",
@@ -162,10 +163,14 @@ def _cased(word: str) -> str:
 
 
 def names_match(said: str, first: str, last: str | None) -> bool:
-    """Case-insensitive, spelling-tolerant match of a said name against the record."""
+    """Does the said name match the record? Case-insensitive; each part of the record's
+    name is heard as a said word spelled the same or sounding the same (speech recognition
+    writes "Mary" as "Merry": :func:`agent.grammar.phonetic.sounds_like`); or the name is
+    said as one run of letters ("marysmith")."""
     said_words = [w for w in clean(said).replace(".", " ").split() if w]
     want = [first.lower()] + ([last.lower()] if last else [])
-    return all(w in said_words for w in want) or "".join(said_words) == "".join(want)
+    return (all(any(sounds_like(w, s) for s in said_words) for w in want)
+            or "".join(said_words) == "".join(want))
 
 
 def choice(text: str, count: int) -> int | None:

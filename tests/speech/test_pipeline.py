@@ -92,3 +92,26 @@ async def test_killed_worker_fails_one_request_then_pool_restarts(whisper_dir: P
         assert "yes" in words((await stt.transcribe(load_vector("caller_yes.wav"))).text)
     finally:
         await stt.close()
+
+
+async def test_a_name_the_careful_pass_misspells_still_verifies(engine) -> None:
+    """Stop 20's CI failure at its root: the second pass (``careful``) writes Piper's "Mary
+    Smith." as "Merry Smith." on every CTranslate2 instruction set (GENERIC to AVX512), and
+    the step-up check then refused the patient. Over a G.711 phone line too."""
+    from agent.grammar.slots import names_match  # noqa: PLC0415
+    from agent.speech.audio import RATE, resample, to_int16  # noqa: PLC0415
+    from agent.speech.tts import TextToSpeech  # noqa: PLC0415
+    from agent.speech.whisper import Request  # noqa: PLC0415
+    from media import g711  # noqa: PLC0415
+
+    tts = TextToSpeech()
+    await tts.start()
+    try:
+        said = await tts.synthesize("Mary Smith.")
+    finally:
+        await tts.close()
+    phone = g711.decode(g711.encode(to_int16(resample(said, RATE, 8000)), 0), 0)
+    for pcm in (said, to_int16(resample(phone, 8000, RATE))):
+        text = engine.transcribe_careful(Request(np.concatenate([silence(0.3), pcm]))).text
+        assert names_match(text, "Mary", "Smith"), text
+        assert not names_match(text, "Mary", "Jones"), text
