@@ -10,6 +10,10 @@ A batch is the most urgent job plus the next most urgent ones whose windows are 
 pay for its window), within ``max_batch`` jobs, ``max_window_s`` window-seconds in all
 (the encoder's cost is about jobs x window) and a fair share of the queue per worker.
 
+A ``solo`` job (the careful second pass: a 30 s window, beam search, about 0.8 s of a
+core) goes in a batch of its own: a worker answers its whole batch at once, so short
+answers batched with it waited for its decode before.
+
 Pure: no clock, no asyncio. ``now`` comes from the caller.
 """
 
@@ -23,6 +27,7 @@ class Job:
     key: int
     window_s: float
     enqueued: float
+    solo: bool = False
 
     def priority(self, now: float, aging: float) -> float:
         return self.window_s - aging * (now - self.enqueued)
@@ -41,10 +46,10 @@ class BatchScheduler:
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def add(self, key: int, window_s: float, now: float) -> None:
+    def add(self, key: int, window_s: float, now: float, *, solo: bool = False) -> None:
         if key in self._jobs:
             raise ValueError(f"job {key} is already queued")
-        self._jobs[key] = Job(key, window_s, now)
+        self._jobs[key] = Job(key, window_s, now, solo)
 
     def remove(self, key: int) -> bool:
         """Forget a queued job (its caller stopped waiting). False if it was not queued."""
@@ -68,9 +73,9 @@ class BatchScheduler:
         batch = [head]
         width = head.window_s
         for job in order[1:]:
-            if len(batch) >= size:
+            if len(batch) >= size or head.solo:
                 break
-            if not _alike(job.window_s, head.window_s):
+            if job.solo or not _alike(job.window_s, head.window_s):
                 continue
             wider = max(width, job.window_s)
             if wider * (len(batch) + 1) > self.max_window_s:

@@ -93,6 +93,9 @@ class StreamingConfig:
     # A final text the workflow's judge does not find COMPLETE (off script, free text) is
     # decoded a second time as a file is (``transcribe_carefully``), and that text is used.
     second_pass: bool = True
+    # ... unless it is not back within this (the workers are crowded: the scheduler serves
+    # a second pass after the other callers' quick answers); then the first text stands.
+    second_pass_wait_s: float = 2.0
 
     def __post_init__(self) -> None:
         if self.pause_ms < 20 or self.complete_hangover_ms < 20:
@@ -316,15 +319,16 @@ class StreamingTranscriber:
     async def _second_pass(self, utt: Utterance, first: Transcript) -> Transcript:
         """A turn the workflow's grammar did not understand (off script, a name, free
         text) is decoded again as the model decodes a file: the quick pass loses words
-        the model gets right (bench/speech_wer_human.py). Silence and errors keep the
-        first text."""
+        the model gets right (bench/speech_wer_human.py). Silence, errors and a second
+        pass not back within ``second_pass_wait_s`` keep the first text."""
         careful = getattr(self.stt, "transcribe_carefully", None)
         if careful is None or not first.text.strip():
             return first
         try:
             audio = utt.recorded if utt.recorded is not None else utt.audio
-            again: Transcript = await careful(audio, self.hints)
-        except SttError:
+            async with asyncio.timeout(self.config.second_pass_wait_s):
+                again: Transcript = await careful(audio, self.hints)
+        except (SttError, TimeoutError):
             return first
         return again if again.text.strip() else first
 

@@ -28,7 +28,14 @@ from threadpoolctl import threadpool_limits
 
 from agent.speech.audio import RATE
 from agent.speech.schedule import BatchScheduler
-from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
+from agent.speech.whisper import (
+    FILE_WINDOW_S,
+    Hints,
+    Request,
+    SttConfig,
+    Transcript,
+    WhisperEngine,
+)
 
 _ENGINE: WhisperEngine | None = None
 ONEDNN_PRIMITIVE_CACHE = 64
@@ -192,9 +199,12 @@ class SpeechToText:
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
         now = self._clock()
         self._waiting[key] = _Waiting(request, future, now)
-        # Queued as its length says, like the first pass (a careful one in a batch is
-        # decoded on its own after the batch's quick ones: ``_work``).
-        self._queue.add(key, self.config.window_for(len(pcm) / RATE), now)
+        # Queued by its cost, the encoder window: a careful one decodes a file's 30 s window
+        # in a batch of its own (``BatchScheduler``), so other callers' quick answers go
+        # first and never wait for it (its caller falls back to the first text when it
+        # waits too long: ``StreamingConfig.second_pass_wait_s``).
+        window = FILE_WINDOW_S if careful else self.config.window_for(len(pcm) / RATE)
+        self._queue.add(key, window, now, solo=careful)
         future.add_done_callback(functools.partial(self._forget, key))
         self._dispatch()
         return await future

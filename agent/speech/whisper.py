@@ -31,6 +31,8 @@ _TOKENS_PER_SECOND = 10  # generous: speech runs at 2-4 words (~3-6 tokens) a se
 _PROMPT_TOKENS = 100
 # faster-whisper's own beam width for a file (``WhisperModel.transcribe``'s default).
 FILE_BEAM_SIZE = 5
+# The encoder window a file is decoded in (faster-whisper's: the model's 30 s).
+FILE_WINDOW_S = 30.0
 # The languages a call may be in: first-turn detection picks between these only.
 DETECTABLE = ("en", "es")
 

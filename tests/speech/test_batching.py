@@ -71,6 +71,20 @@ def test_a_batch_takes_its_workers_share_of_the_queue() -> None:
     assert q.take(now=0.0, workers=2) == []
 
 
+def test_a_careful_second_pass_goes_in_a_batch_of_its_own() -> None:
+    """Before, a careful request (about 0.8 s of decoding) shared its batch with short
+    answers, and a worker returns a batch at once: their callers waited for it."""
+    q = BatchScheduler(max_batch=8)
+    q.add(1, 2.0, now=0.0)
+    q.add(2, 2.0, now=0.0, solo=True)
+    q.add(3, 2.5, now=0.1)
+    q.add(4, 2.0, now=0.2, solo=True)
+    assert q.take(now=0.3) == [1, 3]  # the quick ones together, the careful ones skipped
+    assert q.take(now=0.3) == [2]  # a careful head takes nobody with it
+    assert q.take(now=0.3) == [4]
+    assert q.take(now=0.3) == []
+
+
 def test_unloop_cuts_a_decoding_loop_to_one_copy() -> None:
     assert unloop([7, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1]) == [7, 1, 2, 3]
     assert unloop([5, 5]) == [5]
@@ -172,6 +186,30 @@ async def test_workers_bound_the_onednn_primitive_cache_and_blas_threads(
         blas = [p["num_threads"] for p in pools if p["user_api"] == "blas"]
         assert blas
         assert set(blas) == {BLAS_THREADS}
+    finally:
+        await stt.close()
+
+
+@pytest.mark.models
+async def test_a_careful_request_queued_with_quick_ones_is_sent_alone(whisper_dir: Path) -> None:
+    """Real workers: a second pass queued among other callers' short answers is a batch of
+    its own, and their answers do not wait for it (they come back first)."""
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    await stt.start()
+    try:
+        yes, dob = load_vector("caller_yes.wav"), load_vector("caller_dob.wav")
+        busy = asyncio.ensure_future(stt.transcribe(dob))
+        await asyncio.sleep(0)  # bounded: one loop turn, so the worker is busy
+        careful = asyncio.ensure_future(stt.transcribe_carefully(yes))
+        quick = [asyncio.ensure_future(stt.transcribe(yes)) for _ in range(2)]
+        order: list[str] = []
+        careful.add_done_callback(lambda _f: order.append("careful"))
+        for q in quick:
+            q.add_done_callback(lambda _f: order.append("quick"))
+        await asyncio.gather(busy, careful, *quick)
+        assert stt.stats.batches == 3  # the busy one, the two quick ones, the careful one
+        assert order == ["quick", "quick", "careful"]
+        assert "yes" in words(careful.result().text)
     finally:
         await stt.close()
 

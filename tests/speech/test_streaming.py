@@ -347,6 +347,37 @@ async def test_a_turn_the_grammar_did_not_understand_is_decoded_again_carefully(
         await st.aclose()
 
 
+class SlowSecondPassStt(TwoPassStt):
+    """The careful pass waits on the crowded workers (an event the test never sets)."""
+
+    def __init__(self, text: str, careful: str) -> None:
+        super().__init__(text, careful)
+        self.released = asyncio.Event()
+        self.cancelled = False
+
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                   ) -> Transcript:
+        try:
+            await self.released.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True  # the caller stopped waiting: its queued job is dropped
+            raise
+        return await super().transcribe_carefully(pcm16k, hints)
+
+
+async def test_a_second_pass_not_back_in_time_leaves_the_first_text() -> None:
+    async with asyncio.TaskGroup() as tg:
+        stt = SlowSecondPassStt("yet", "yes")
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        cfg = StreamingConfig(pause_ms=200, second_pass_wait_s=0.05)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=lambda t: t == "yes")
+        await feed(st, "#" * 20 + "." * 40)
+        async with asyncio.timeout(5):  # bounded: the wait above is 50 ms
+            turn = await st.next_turn()
+        assert (turn.text, turn.complete, stt.cancelled) == ("yet", False, True)
+        await st.aclose()
+
+
 async def test_without_a_judge_there_is_no_second_pass() -> None:
     async with asyncio.TaskGroup() as tg:
         stt = TwoPassStt("anything", "else")
