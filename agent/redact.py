@@ -25,6 +25,16 @@ from agent.redaction.sound_alike import sound_alike_names
 from agent.redaction.spoken import Tok, _year_at, digit_runs, spelled_id, spoken_dates, tokenize
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+# Letters of names and places: ASCII, Latin-1 and Latin Extended-A ("José", "Zoë", "Núñez",
+# "Łukasz"; ``re`` has no \p{Lu}). With ASCII classes "This is José" lost only "Jos".
+_UPPER, _LOWER = "A-ZÀ-ÖØ-ÞĀ-ž", "a-zß-öø-ÿĀ-ž"
+
+
+def _latin(pattern: str) -> str:
+    return (pattern.replace("A-Za-z", _UPPER + _LOWER).replace("[A-Z]", f"[{_UPPER}]")
+            .replace("[a-z", f"[{_LOWER}"))
+
+
 PRIORITY = ["EMAIL", "URL", "IP", "SSN", "DOB", "MRN", "MEMBER_ID", "PHONE", "ACCOUNT", "LICENSE",
             "VEHICLE", "DEVICE",
             "ADDRESS", "ZIP", "DATE", "AGE", "NAME", "ID"]
@@ -124,11 +134,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                         re.I)),
     ("DATE", re.compile(rf"\b{_MONTH}\s+(?:of\s+)?\d{{4}}\b", re.I)),
     ("MRN", re.compile(r"\bMRN[\s:#-]*[A-Z0-9][A-Z0-9-]{3,}\b", re.I)),
-    ("ADDRESS", re.compile(
+    ("ADDRESS", re.compile(_latin(
         r"\b\d{1,6}\s+(?:[A-Za-z]+\s+){1,3}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|"
         r"ln|drive|dr|court|ct|way|place|pl|terrace|circle|parkway|pkwy|highway|hwy)\b\.?"
         r"(?:,?\s+(?:apt|apartment|suite|unit|#)\s*\w+)?"
-        r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?(?:,?\s*[A-Z]{2})?(?:,?\s*\d{5}(?:-\d{4})?)?",
+        r"(?:,\s*[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)?(?:,?\s*[A-Z]{2})?(?:,?\s*\d{5}(?:-\d{4})?)?"),
         re.I)),
     ("ADDRESS", re.compile(r"\bp\.?\s?o\.?\s+box\s+\d+\b", re.I)),
     ("ZIP", re.compile(r"\b\d{5}-\d{4}\b")),
@@ -137,8 +147,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
                        re.I)),
     ("VEHICLE", re.compile(r"\b[A-HJ-NPR-Z0-9]{17}\b")),
 ]
-_PLACE = re.compile(r"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\s+(?:apartments|complex|village|heights|"
-                    r"towers|estates|manor|gardens|county|township)\b")
+_PLACE = re.compile(_latin(r"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\s+(?:apartments|complex|village|"
+                           r"heights|towers|estates|manor|gardens|county|township)\b"))
 _AGE_SAID = re.compile(r"\b(?:i'm|i am|he's|he is|she's|she is|they're|turned|turning|aged?|"
                        r"is now)\s+((?:ninety|one hundred)(?:[\s-](?:and\s)?(?:one|two|three|four|"
                        r"five|six|seven|eight|nine))?|9\d|1[0-2]\d)\b", re.I)
@@ -153,17 +163,17 @@ _NUMBER_WORDS = frozenset({"zero", "oh", "one", "two", "three", "four", "five", 
                            "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
                            "hundred", "thousand", "and", "double", "triple"})
 _SHORT_DATE = re.compile(r"\b(?:on|since|until|from|by|date|dated)\s+(\d{1,2}/\d{1,2})\b", re.I)
-_NAME_HERE = re.compile(
-    r"(?:^|[.!?]\s+)([A-Z][a-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)\s+(?:here|speaking|calling)\b")
+_NAME_HERE = re.compile(_latin(
+    r"(?:^|[.!?]\s+)([A-Z][a-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)\s+(?:here|speaking|calling)\b"))
 _SPOKEN_MONTH_YEAR = re.compile(
     rf"\b{_MONTH}\s+(?:of\s+)?(?:nineteen|two thousand|twenty)(?:\s+(?:oh|hundred|[a-z]+ty|"
     r"ten|eleven|twelve|[a-z]+teen|one|two|three|four|five|six|seven|eight|nine)){1,2}\b", re.I)
 _SPOKEN_AGE = re.compile(r"\b(?:ninety|one hundred)(?:[\s-]+\w+)?\s+years?\s+old\b", re.I)
 _CODE = re.compile(r"\b(?=[A-Z0-9-]*\d)(?=[A-Z0-9-]*[A-Z])[A-Z0-9][A-Z0-9-]{4,}[A-Z0-9]\b", re.I)
 _LONG_DIGITS = re.compile(r"\b\d{6,}\b")
-_CITY = re.compile(r"\b(?:live|living|lives|located|moved|reside|from)\s+(?:in|at|to)\s+"
-                   r"((?:[A-Z][a-z]+\s?){1,3})", re.M)
-_STATE_ZIP = re.compile(r"\b(?:[A-Z][a-z]+,?\s+)?(?:[A-Z]{2})\s+(\d{5})\b")
+_CITY = re.compile(_latin(r"\b(?:live|living|lives|located|moved|reside|from)\s+(?:in|at|to)\s+"
+                          r"((?:[A-Z][a-z]+\s?){1,3})"), re.M)
+_STATE_ZIP = re.compile(_latin(r"\b(?:[A-Z][a-z]+,?\s+)?(?:[A-Z]{2})\s+(\d{5})\b"))
 
 # ---- names ------------------------------------------------------------------------------
 
@@ -171,10 +181,12 @@ _NAME_LEAD = re.compile(
     r"\b(?:my name is|my name's|name is|this is|i am|i'm|im|it's|call me|speaking with|"
     r"speak (?:to|with)|talk (?:to|with)|ask for|patient|husband|wife|son|daughter|mother|"
     r"under the name|the name|named|"
-    r"father|mom|dad|for)\s*,?\s+", re.I)
+    r"father|mom|dad|for|[ms]e llam[ao]|mi nombre es|soy|habla)\s*,?\s+", re.I)
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "doctor", "nurse"})
-_TITLE = re.compile(
-    r"\b(?i:mr|mrs|ms|miss|dr|doctor|nurse)\.?\s+([A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)")
+_TITLE = re.compile(_latin(
+    r"\b(?i:mr|mrs|ms|miss|dr|doctor|nurse)\.?\s+([A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)"))
+_NAME_WORD = re.compile(_latin(r"[A-Za-z][A-Za-z'-]*"))
+_MORE_NAMES = re.compile(_latin(r",\s+((?:[A-Z][A-Za-z'-]+\s?){1,3})"))
 _NOT_NAMES = frozenset({
     "i", "yes", "no", "not", "the", "a", "an", "calling", "here", "fine", "good", "great", "sorry",
     "so", "just", "going", "trying", "sure", "okay", "ok", "available", "busy", "speaking", "me",
@@ -186,7 +198,7 @@ _NOT_NAMES = frozenset({
     "correct", "right", "wrong", "there", "she", "he", "they", "we", "you", "would", "like",
     "need", "want", "cancel", "confirm", "reschedule", "afternoon", "morning", "evening",
     "medicare", "medicaid", "insurance", "over", "under", "diabetic", "pregnant", "allergic",
-    "sleeping", "waiting", "late", "early", "him", "them", "us", "someone", "somebody",
+    "sleeping", "waiting", "late", "early", "him", "them", "us", "someone", "somebody", "y", "yo",
 })
 
 
@@ -212,9 +224,10 @@ def _name_spans(text: str, known_parts: frozenset[str] = frozenset()) -> list[Sp
     out: list[Span] = []
     for m in _NAME_LEAD.finditer(text):
         lead = m.group(0).strip().lower()
-        words = list(re.finditer(r"[A-Za-z][A-Za-z'-]*", text[m.end():m.end() + 40]))
+        words = list(_NAME_WORD.finditer(text[m.end():m.end() + 40]))
         picked: list[re.Match[str]] = []
-        strong = lead in ("my name is", "my name's", "name is", "call me")
+        strong = lead in ("my name is", "my name's", "name is", "call me", "mi nombre es",
+                          "me llamo", "se llama", "me llama", "se llamo")
         for w in words[:3]:
             word = w.group(0)
             if _not_a_name(word, known_parts, strong=strong):
@@ -227,7 +240,7 @@ def _name_spans(text: str, known_parts: frozenset[str] = frozenset()) -> list[Sp
         if picked:
             start, end = m.end() + picked[0].start(), m.end() + picked[-1].end()
             # "I'm Fakey, Fakey McSample": a capitalised name said again after a comma
-            more = re.match(r",\s+((?:[A-Z][A-Za-z'-]+\s?){1,3})", text[end:])
+            more = _MORE_NAMES.match(text[end:])
             if more and not any(_not_a_name(w, known_parts) for w in more.group(1).split()):
                 end += more.start(1) + len(more.group(1).rstrip())
             out.append(Span(start, end, "NAME"))

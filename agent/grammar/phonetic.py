@@ -18,6 +18,7 @@ Pure: strings in, a key or a verdict out.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Rewrites applied in order on the lower-cased word (a digraph before its letters).
 _START = (("kn", "n"), ("gn", "n"), ("pn", "n"), ("wr", "r"), ("ps", "s"), ("x", "s"),
@@ -46,7 +47,7 @@ def _ends_in_vowel_sound(w: str) -> bool:
 def sound_key(word: str) -> str:
     """The word's sound key: consonant sounds, the first letter's vowel as "a", and an "a"
     for a final vowel sound: "Mary" and "Merry" -> "mra", "Catherine" -> "ktrn"."""
-    w = "".join(ch for ch in word.lower() if "a" <= ch <= "z")
+    w = "".join(ch for ch in fold(word) if "a" <= ch <= "z")
     if not w:
         return ""
     final_vowel = _ends_in_vowel_sound(w)
@@ -76,6 +77,12 @@ def sound_key(word: str) -> str:
     return "".join(out)
 
 
+def fold(word: str) -> str:
+    """Lower case without accents: "José" -> "jose" (recognisers write names either way)."""
+    decomposed = unicodedata.normalize("NFKD", word)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance (insert, delete, substitute one letter)."""
     prev = list(range(len(b) + 1))
@@ -89,7 +96,7 @@ def edit_distance(a: str, b: str) -> int:
 
 def sounds_like(a: str, b: str) -> bool:
     """The same name as heard: equal spellings, or the same sound key and a close spelling."""
-    a, b = a.lower(), b.lower()
+    a, b = fold(a), fold(b)
     if a == b:
         return True
     key = sound_key(a)

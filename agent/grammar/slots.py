@@ -6,6 +6,7 @@ Every parser takes cleaned or raw text and returns a value or None; none raise.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from agent.grammar.normalize import clean
 from agent.grammar.numbers import DIGIT_WORDS, cardinal, digit_run
@@ -147,13 +148,14 @@ def name(text: str) -> str | None:
         if last.strip() and first.strip() and " " not in last.strip() and (
                 len(first.split()) == 1):
             cleaned = clean(first + " " + last)
-    words = [w for w in cleaned.split() if re.fullmatch(r"[a-z][a-z'.]*", w)]
+    words = [w for w in cleaned.split() if re.fullmatch(r"[^\W\d_](?:[^\W\d_]|['.])*", w)]
     if words and all(len(w) == 1 for w in words) and len(words) > 1:
         return "".join(words).title()
     words = [w for w in words if w not in _NOT_NAME]
     if not words or len(words) > 4:
         return None
-    original = {m.group(0).lower(): m.group(0) for m in re.finditer(r"[A-Za-z][A-Za-z'.]*", text)}
+    original = {m.group(0).lower(): m.group(0)
+                for m in re.finditer(r"[^\W\d_](?:[^\W\d_]|['.])*", text)}
     return " ".join(_cased(original.get(w, w)) for w in words)
 
 
@@ -162,15 +164,37 @@ def _cased(word: str) -> str:
     return word if any(c.isupper() for c in word[1:]) and word[0].isupper() else word.capitalize()
 
 
+def _name_words(text: str) -> list[str]:
+    """Words of a name as compared: no accents ("José" = "Jose"), no apostrophes or
+    periods ("O'Brien" = "OBrien"), hyphens as spaces ("Smith-Jones"), lower case."""
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
+    folded = re.sub(r"['\u2019.]", "", folded)
+    return re.findall(r"[^\W\d_]+", folded)
+
+
+def _part_heard(part: list[str], said: list[str]) -> bool:
+    """One part of the record's name (first or last, maybe several words: "Mary Ann",
+    "De La Cruz") is heard: each of its words sounds like a said word, or the part run
+    together sounds like a run of said words ("Maryann", "O Brien", "Dela Cruz")."""
+    if all(any(sounds_like(w, s) for s in said) for w in part):
+        return True
+    joined = "".join(part)
+    return any(sounds_like("".join(said[i:j]), joined)
+               for i in range(len(said)) for j in range(i + 1, min(len(said), i + 4) + 1))
+
+
 def names_match(said: str, first: str, last: str | None) -> bool:
-    """Does the said name match the record? Case-insensitive; each part of the record's
-    name is heard as a said word spelled the same or sounding the same (speech recognition
-    writes "Mary" as "Merry": :func:`agent.grammar.phonetic.sounds_like`); or the name is
-    said as one run of letters ("marysmith")."""
-    said_words = [w for w in clean(said).replace(".", " ").split() if w]
-    want = [first.lower()] + ([last.lower()] if last else [])
-    return (all(any(sounds_like(w, s) for s in said_words) for w in want)
-            or "".join(said_words) == "".join(want))
+    """Does the said name match the record? Each part of the record's name is heard
+    (:func:`_part_heard`), by spelling or by sound (speech recognition writes "Mary" as
+    "Merry": :func:`agent.grammar.phonetic.sounds_like`); or the whole name is said as
+    one run of letters ("marysmith")."""
+    said_words = _name_words(clean(said))
+    parts = [_name_words(first)] + ([_name_words(last)] if last else [])
+    if not said_words or not all(parts):
+        return False
+    return (all(_part_heard(part, said_words) for part in parts)
+            or "".join(said_words) == "".join(w for part in parts for w in part))
 
 
 def choice(text: str, count: int) -> int | None:

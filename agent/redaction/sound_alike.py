@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from agent.grammar.phonetic import sounds_like
 from agent.redaction.common_words import is_common_word
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['-])*")
 MIN_PART = 3  # two-letter parts ("Al", "Jo") sound like too many words
 
 

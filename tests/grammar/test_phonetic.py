@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.grammar.phonetic import edit_distance, sound_key, sounds_like
-from agent.grammar.slots import names_match
+from agent.grammar.slots import name, names_match
 
 HERE = Path(__file__).parent
 SAME = [("Mary", "Merry"), ("Mary", "Marie"), ("Jon", "John"), ("Smith", "Smyth"),
@@ -56,6 +56,38 @@ def test_the_step_up_name_check_still_refuses_another_name() -> None:
     assert not names_match("Mary Jones", "Mary", "Smith")
     assert not names_match("Smith", "Mary", "Smith")
     assert not names_match("", "Mary", "Smith")
+
+
+@pytest.mark.parametrize(("said", "first", "last"), [
+    ("Maria De La Cruz", "Maria", "De La Cruz"),  # a last name of several words
+    ("Maria Dela Cruz", "Maria", "De La Cruz"),
+    ("Anna Smith-Jones", "Anna", "Smith-Jones"),  # hyphenated, said or written apart
+    ("Anna Smith Jones", "Anna", "Smith-Jones"),
+    ("Sean O Brien", "Sean", "O'Brien"),
+    ("Sean OBrien", "Sean", "O'Brien"),
+    ("Mary Ann Smith", "Mary Ann", "Smith"),  # a first name of two words
+    ("Maryann Smith", "Mary Ann", "Smith"),
+    ("Jose Garcia", "José", "García"),  # accents the recogniser dropped, or wrote
+    ("José García", "Jose", "Garcia"),
+    ("Zoë Müller", "Zoe", "Muller"),
+])
+def test_names_of_several_words_hyphens_apostrophes_and_accents_match(
+        said: str, first: str, last: str) -> None:
+    """Before: a record's "De La Cruz", "Smith-Jones" or "Mary Ann" never matched (each
+    part had to be one said word), and "José García" was no name at all to the parser."""
+    parsed = name(said)
+    assert parsed is not None
+    assert names_match(parsed, first, last)
+
+
+@pytest.mark.parametrize(("said", "first", "last"), [
+    ("Anna Jones", "Anna", "Smith-Jones"),  # half of the last name
+    ("Maria Cruz", "Maria", "De La Cruz"),
+    ("Ann Smith", "Mary Ann", "Smith"),
+    ("Jose Gomez", "José", "García"),
+])
+def test_part_of_a_name_is_not_the_name(said: str, first: str, last: str) -> None:
+    assert not names_match(said, first, last)
 
 
 def score(name: str) -> tuple[int, int, list[tuple[str, str, str]]]:

@@ -152,6 +152,23 @@ def test_the_patients_name_as_speech_recognition_misspelled_it_is_redacted() -> 
     assert redact("Well, yes, that works.", will) == "Well, yes, that works."
 
 
+def test_heldout4_names_with_accents_and_spanish_introductions() -> None:
+    """Names were matched with ASCII classes, so "This is José" stored "[NAME]é" and
+    "Zoë Müller" kept "ë Müller"; Spanish introductions ("me llamo", "soy", "habla")
+    were no lead at all. Written after the change, scored once: before 0/12 names whole
+    (0 of 8 negatives touched), after 12/12 (0 of 8)."""
+    report = evaluate(load("heldout4.txt"), None)
+    print("\n".join(report.lines()))
+    assert report.false_positive_lines == 0, report.misses
+    assert report.recall("NAME") >= 0.9
+
+
+def test_a_known_name_with_accents_is_redacted_however_it_is_written() -> None:
+    assert redact("Soy José García.", KnownIdentifiers(names=("Jose Garcia",))) == "Soy [NAME]."
+    assert redact("yes it's Jose Garcia", KnownIdentifiers(names=("José García",))) == (
+        "yes it's [NAME]")
+
+
 def test_heldout3_names_versus_common_words() -> None:
     """Written before the common-word check (names said with common-word neighbours and
     opt-out phrases). Before: 5 of 20 negatives over-redacted; after: none, names 8/10."""
