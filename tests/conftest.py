@@ -201,3 +201,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.flaky(reruns=1))
         elif item.get_closest_marker("pjsua2"):
             item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=["PeerCrashed"]))
+
+
+_RERUN_REASONS: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep why each rerun test failed its first attempt (CI shows only the test's name)."""
+    if report.outcome == "rerun":
+        crash = getattr(report.longrepr, "reprcrash", None)
+        reason = crash.message if crash is not None else str(report.longrepr)
+        _RERUN_REASONS.append(f"{report.nodeid}: {reason.splitlines()[0][:300]}")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _RERUN_REASONS:
+        terminalreporter.section("why the reruns failed first")
+        for line in _RERUN_REASONS:
+            terminalreporter.line(line)

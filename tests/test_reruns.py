@@ -2,7 +2,8 @@
 
 A call with real speech that fails once is rerun once and reported as ``R``; a test
 with models but no call is not rerun; a call that fails twice still fails the suite; a
-pjsua2 test without speech is rerun once only when its peer process crashed.
+pjsua2 test without speech is rerun once only when its peer process crashed; and the
+summary says why each rerun test failed its first attempt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CONFTEST = '''
-from tests.conftest import pytest_collection_modifyitems  # noqa: F401  the rule under test
+from tests.conftest import (  # noqa: F401  the rule under test, and its report
+    pytest_collection_modifyitems,
+    pytest_runtest_logreport,
+    pytest_terminal_summary,
+)
 
 
 def pytest_configure(config):
@@ -89,6 +94,10 @@ def test_only_calls_with_real_speech_are_rerun_and_only_once(tmp_path: Path) -> 
     assert "FAILED test_flaky.py::test_call_that_always_fails" in run.stdout
     # A pjsua2 test without speech is rerun only when its peer process crashed.
     assert "FAILED test_flaky.py::test_peer_test_fails_once_otherwise" in run.stdout
+    # Why each rerun failed first is printed (CI showed only "1 rerun", no test, no reason).
+    why = run.stdout.split("why the reruns failed first", 1)[1]
+    assert "test_flaky.py::test_loopback_call_fails_once: AssertionError: first run fails" in why
+    assert "test_flaky.py::test_peer_crashes_once: test_flaky.PeerCrashed: first run fails" in why
 
 
 # Modules that drive a synthetic speaking caller but whose assertions do not depend on
