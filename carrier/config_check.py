@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 import yaml
 
+from carrier.edits import edit_distance
 from carrier.errors import ConfigError
 from carrier.settings import ENV_PREFIX, ResidencySettings, Settings, load_settings
 
@@ -299,20 +300,8 @@ def region_guess(value: str, allowed: tuple[str, ...]) -> str | None:
     close = difflib.get_close_matches(folded, candidates, n=3, cutoff=0.7)
     # difflib scores a swap of two letters like two edits; rank its picks by edits, a swap
     # counting one (us-esat is us-east, not us-west).
-    ranked = sorted((_edits(folded, c), i, c) for i, c in enumerate(close))
+    ranked = sorted((edit_distance(folded, c), i, c) for i, c in enumerate(close))
     return ranked[0][2] if ranked and ranked[0][0] <= 2 else None
-
-
-def _edits(a: str, b: str) -> int:
-    """Optimal string alignment distance: insert, delete, substitute, swap neighbours."""
-    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
-    for i in range(1, len(a) + 1):
-        for j in range(1, len(b) + 1):
-            cost = a[i - 1] != b[j - 1]
-            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[len(a)][len(b)]
 
 
 def region_allowed(value: str, allowed: tuple[str, ...]) -> bool:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from carrier.edits import edit_distance
+
 # Rewrites applied in order on the lower-cased word (a digraph before its letters).
 _START = (("kn", "n"), ("gn", "n"), ("pn", "n"), ("wr", "r"), ("ps", "s"), ("x", "s"),
           ("wh", "w"))
@@ -81,17 +83,6 @@ def fold(word: str) -> str:
     """Lower case without accents: "José" -> "jose" (recognisers write names either way)."""
     decomposed = unicodedata.normalize("NFKD", word)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance (insert, delete, substitute one letter)."""
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        cur = [i]
-        for j, cb in enumerate(b, start=1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def sounds_like(a: str, b: str) -> bool:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.grammar.phonetic import edit_distance, sound_key, sounds_like
+from agent.grammar.phonetic import sound_key, sounds_like
 from agent.grammar.slots import name, names_match
+from carrier.edits import edit_distance
 
 HERE = Path(__file__).parent
 SAME = [("Mary", "Merry"), ("Mary", "Marie"), ("Jon", "John"), ("Smith", "Smyth"),
@@ -41,6 +42,7 @@ def test_sound_keys() -> None:
     assert sound_key("") == sound_key("--") == ""
     assert edit_distance("mary", "merry") == 2
     assert edit_distance("", "abc") == 3
+    assert edit_distance("us-esat", "us-east") == 1  # a swap of neighbours is one edit
 
 
 def test_the_step_up_name_check_hears_a_homophone_of_the_name() -> None:
