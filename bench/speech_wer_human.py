@@ -21,6 +21,8 @@ Decoders, on the same audio:
   beam 5, temperature fallback), language English: the model as it comes.
 - cli: ``carrier speech transcribe FILE`` with its defaults (its own argument parser,
   engine settings and WAV reader; the 8k clip reaches it as an 8 kHz mu-law WAV).
+- padded: the raw model on the clip with the call's padding (0.5 s of silence before,
+  1 s after): the noise floor, how far raw's own count moves with the silence alone.
 - call: what a call does with the default settings (the speech workers' engine: short
   windows, greedy; the endpointer of ``agent.runtime.endpoint_config``): the recording
   with 0.5 s of silence either side, fed frame by frame to the endpointer; each
@@ -81,7 +83,7 @@ from carrier.settings import SpeechSettings
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TRANSCRIPT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
-DECODERS = ("raw", "cli", "call")
+DECODERS = ("raw", "cli", "call", "padded")
 # The endpointer a call gets with the default settings (``speech`` in carrier.toml).
 CALL_ENDPOINT = endpoint_config(SpeechSettings())
 # A call's second pass for a turn its grammar did not understand (``--no-second-pass``:
@@ -221,6 +223,13 @@ class Cli:
             mode=speech_cli.decoding_mode(self.args))
 
 
+def padded(engine: WhisperEngine, pcm: np.ndarray) -> str:
+    """The raw model on the clip padded with silence as ``call`` pads it: the noise floor
+    (how far the raw model's own count moves when only the silence around a clip does)."""
+    pad = np.zeros(RATE // 2, dtype=np.int16)
+    return raw(engine, np.concatenate([pad, pcm, pad, pad]))
+
+
 def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     pad = np.zeros(RATE // 2, dtype=np.int16)
     endpointer = Endpointer(CALL_ENDPOINT)
@@ -258,7 +267,8 @@ def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip],
             cache[key] = raw(engine, pcm)
         return cache[key]
 
-    decoders = {"raw": None, "cli": cli, "call": lambda pcm, _narrow: call(engine, pcm)}
+    decoders = {"raw": None, "cli": cli, "call": lambda pcm, _narrow: call(engine, pcm),
+                "padded": lambda pcm, _narrow: padded(engine, pcm)}
     names = tuple(d for d in DECODERS if d in chosen_decoders)
     for split in ("dev", "held-out"):
         chosen = [c for c in clips if c.split == split]
