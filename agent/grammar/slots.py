@@ -6,11 +6,10 @@ Every parser takes cleaned or raw text and returns a value or None; none raise.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from agent.grammar.normalize import clean
 from agent.grammar.numbers import DIGIT_WORDS, cardinal, digit_run
-from agent.grammar.phonetic import sounds_like
+from agent.grammar.phonetic import fold, sounds_like
 
 LETTER_WORDS: dict[str, str] = {
     "ay": "A", "bee": "B", "be": "B", "see": "C", "sea": "C", "cee": "C", "dee": "D", "ee": "E",
@@ -167,9 +166,7 @@ def _cased(word: str) -> str:
 def _name_words(text: str) -> list[str]:
     """Words of a name as compared: no accents ("José" = "Jose"), no apostrophes or
     periods ("O'Brien" = "OBrien"), hyphens as spaces ("Smith-Jones"), lower case."""
-    folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
-    folded = re.sub(r"['\u2019.]", "", folded)
+    folded = re.sub(r"['\u2019.]", "", fold(text))
     return re.findall(r"[^\W\d_]+", folded)
 
 

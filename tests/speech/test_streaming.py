@@ -369,10 +369,11 @@ async def test_a_second_pass_not_back_in_time_leaves_the_first_text() -> None:
     async with asyncio.TaskGroup() as tg:
         stt = SlowSecondPassStt("yet", "yes")
         ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
-        cfg = StreamingConfig(pause_ms=200, second_pass_wait_s=0.05)
+        # A deadline already passed: the timeout fires on the next loop turn, no wall clock.
+        cfg = StreamingConfig(pause_ms=200, second_pass_wait_s=0.0)
         st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=lambda t: t == "yes")
         await feed(st, "#" * 20 + "." * 40)
-        async with asyncio.timeout(5):  # bounded: the wait above is 50 ms
+        async with asyncio.timeout(5):  # bounded: the deadline above is already past
             turn = await st.next_turn()
         assert (turn.text, turn.complete, stt.cancelled) == ("yet", False, True)
         await st.aclose()
