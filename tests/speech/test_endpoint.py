@@ -166,3 +166,77 @@ def test_the_turn_as_recorded_keeps_the_lead_and_the_silence_the_quick_audio_cut
 def test_lead_ms_is_checked() -> None:
     with pytest.raises(ValueError, match="lead_ms"):
         EndpointConfig(lead_ms=30)
+
+
+def _numbered(i: int, quiet: bool = False) -> np.ndarray:
+    """Frame ``i`` carrying its own number (voiced for ``energy``), or quiet but voiced."""
+    return np.full(FRAME_SAMPLES, 3 if quiet else 1000 + i, dtype=np.int16)
+
+
+def test_max_length_cuts_at_the_gap_between_words_and_goes_straight_on() -> None:
+    """At max_utterance_ms the utterance ends at the quietest frame of the last
+    max_cut_search_ms, not at the frame that hit the limit (a word cut in two, each half
+    decoded alone), and the speech after the cut is the next utterance: every frame is
+    in exactly one utterance, none lost, none twice."""
+    cfg = EndpointConfig(max_utterance_ms=2000, max_cut_search_ms=600, hangover_ms=200)
+    ep = Endpointer(cfg, classifier=energy)
+    gap = 88  # 1.76-1.78 s: a quiet frame (still voiced) 440 ms before the limit
+    events = []
+    for i in range(150):
+        events += ep.feed(_numbered(i, quiet=i == gap))
+    events += ep.force_end(ep.now)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["SpeechStart", "SpeechEnd", "Utterance", "SpeechStart", "SpeechEnd",
+                     "Utterance"]
+    first, second = (e for e in events if isinstance(e, Utterance))
+    assert first.reason is EndReason.MAX_LENGTH
+    assert first.end == pytest.approx((gap + 1) * 0.02)  # after the quiet frame
+    assert first.now == pytest.approx(2.0)  # when the limit was hit
+    assert events[3] == SpeechStart(onset=first.end, now=first.now)
+    assert second.onset == pytest.approx(first.end)
+
+    def numbers(audio: np.ndarray) -> list[int]:
+        return [-1 if f[0] == 3 else int(f[0]) - 1000 for f in frames(audio, pad=False)]
+
+    assert numbers(first.audio) == [*range(gap), -1]
+    assert numbers(second.audio) == list(range(gap + 1, 150))
+    # the turn as recorded has no lead reaching back into the utterance before it
+    assert numbers(second.recorded) == numbers(second.audio)
+
+
+def test_max_length_cut_keeps_the_first_part_long_enough_to_keep() -> None:
+    """The search never reaches back past min_speech_ms after the onset: the part cut off
+    is never too short to keep (its words would be dropped)."""
+    cfg = EndpointConfig(max_utterance_ms=400, min_speech_ms=200, max_cut_search_ms=1000)
+    ep = Endpointer(cfg, classifier=energy)
+    events = [e for i in range(21) for e in ep.feed(_numbered(i, quiet=i == 2))]
+    [end] = [e for e in events if isinstance(e, SpeechEnd)]
+    assert end.kept
+    assert end.end - end.onset >= 0.2 - 1e-9
+
+
+def test_max_length_cut_lands_in_a_pause_of_real_speech() -> None:
+    """Real speech whose limit falls in the middle of a loud word: the cut moves back to
+    a quiet frame, and the utterances together hold the speech once."""
+    speech = load_vector("caller_count_fast.wav")
+    audio = np.concatenate([silence(0.5), speech, silence(1.0)])
+    loudness = [float(np.sqrt(np.mean(f.astype(np.float64) ** 2))) for f in frames(audio)]
+    plain = Endpointer()
+    [start] = [e for f in frames(audio) for e in plain.feed(f) if isinstance(e, SpeechStart)]
+    # the loudest frame past 1.5 s of speech: the limit is hit there, mid-word
+    first = round(start.onset / 0.02) + 75
+    loud = first + int(np.argmax(loudness[first:first + 50]))
+    limit_ms = round((loud + 1) * 20 - start.onset * 1000)
+    ep = Endpointer(EndpointConfig(max_utterance_ms=limit_ms))
+    events = [e for f in frames(audio) for e in ep.feed(f)]
+    utts = [e for e in events if isinstance(e, Utterance)]
+    assert utts[0].reason is EndReason.MAX_LENGTH
+    assert utts[0].now == pytest.approx((loud + 1) * 0.02)
+    cut = round(utts[0].end / 0.02) - 1  # the first utterance's last frame
+    assert cut < loud
+    assert loudness[cut] < 0.25 * loudness[loud]
+    # the first turn as recorded ends at the cut, and the next one starts there
+    at = (cut + 1) * FRAME_SAMPLES
+    first_turn, next_turn = utts[0].recorded, utts[1].recorded
+    assert np.array_equal(first_turn, audio[at - len(first_turn): at])
+    assert np.array_equal(next_turn, audio[at: at + len(next_turn)])
