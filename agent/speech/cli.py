@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     tr.add_argument("--compute-type", default="int8")
     tr.add_argument("--beam-size", type=int, default=FILE_BEAM_SIZE)
     tr.add_argument("--hint", action="append", default=[], help="an expected answer")
+    tr.add_argument("--language", choices=("en", "es", "auto"), default="en",
+                    help="the recording's language (auto: Whisper detects it)")
     tr.add_argument("--stock", action="store_true",
                     help="the older one-pass 30 s decoding (no fallback; comparison)")
     tr.add_argument("--call-decoding", action="store_true",
@@ -77,7 +79,7 @@ def engine_config(args: argparse.Namespace) -> SttConfig:
     except (OSError, ModelError) as exc:
         raise _operator_error(f"speech model unavailable: {exc}") from exc
     return SttConfig(model_dir=folder, device=args.device, compute_type=args.compute_type,
-                     beam_size=args.beam_size)
+                     beam_size=args.beam_size, language=args.language)
 
 
 def decoding_mode(args: argparse.Namespace) -> str:

@@ -207,7 +207,10 @@ class WhisperEngine:
         )
         self._tokenizer_class = Tokenizer
         self._tokenizers: dict[str, Any] = {}
-        self.tokenizer = self._tokenizer(config.language)
+        # "auto" (each utterance's language detected) shares the special tokens of any
+        # language's tokenizer; a language-bound one is built per utterance (_tokenizer)
+        self.tokenizer = self._tokenizer(
+            DETECTABLE[0] if config.language == "auto" else config.language)
         self._filler = self.tokenizer.encode(" ")[0]
         self.suspects = 0  # first-pass results that looked wrong (decoded again)
         self.long_passes = 0  # of those, decoded in the retry window (30 s) too

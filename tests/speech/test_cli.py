@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,33 @@ def test_long_recordings_are_cut_in_a_pause_not_mid_word() -> None:
     assert 22.0 <= len(pieces[0]) / 16000 <= 22.1  # before: a fixed cut at 25.0 s
     assert sum(len(p) for p in pieces) == len(loud)
     assert all(len(p) <= 25 * 16000 for p in pieces)
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng (Debian) not installed")
+def test_transcribe_a_spanish_recording_with_language(
+    tmp_path: Path, whisper_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Spanish call recording (another voice than the agent's: Debian's espeak-ng), as
+    an operator transcribes it. Told the language, the words come out in Spanish; the
+    default is English and ``--language`` is how an operator says otherwise."""
+    wav = tmp_path / "llamada.wav"
+    subprocess.run(["espeak-ng", "-v", "es+m2", "-s", "130", "-w", str(wav),
+                    "Quiero cambiar mi cita para el martes por la mañana."], check=True)
+    capsys.readouterr()
+    assert main(["speech", "transcribe", str(wav), "--model-dir", str(whisper_dir),
+                 "--language", "es"]) == 0
+    said = capsys.readouterr().out.lower()
+    assert "cita" in said
+    assert "martes" in said
+    assert main(["speech", "transcribe", str(wav), "--model-dir", str(whisper_dir),
+                 "--language", "auto"]) == 0
+    assert "martes" in capsys.readouterr().out.lower()
+
+
+def test_transcribe_refuses_a_language_it_does_not_speak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["speech", "transcribe", str(tmp_path / "x.wav"), "--language", "fr"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'fr'" in capsys.readouterr().err
