@@ -53,6 +53,8 @@ import shutil
 import sys
 import tempfile
 import time
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +85,11 @@ from carrier.settings import SpeechSettings
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 TRANSCRIPT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+# ``--lang es``: the same speaker's Mexican Spanish prompts (asterisk-core-sounds-es-wav,
+# -es-g722, and -es for the transcript), a language the agent speaks with its callers.
+SOUNDS_ES = Path("/usr/share/asterisk/sounds/es_MX_f_Allison")
+TRANSCRIPT_ES = Path("/usr/share/doc/asterisk-core-sounds-es/core-sounds-es.txt.gz")
+LANGUAGE = "en"  # --lang: what raw, cli and call are told the clips are in
 DECODERS = ("raw", "cli", "call", "padded")
 # The endpointer a call gets with the default settings (``speech`` in carrier.toml).
 CALL_ENDPOINT = endpoint_config(SpeechSettings())
@@ -99,7 +106,8 @@ class Clip:
 
 
 def corpus(sounds: Path, transcript: Path) -> list[Clip]:
-    clips = []
+    clips: list[Clip] = []
+    seen: set[str] = set()
     with gzip.open(transcript, "rt", encoding="utf-8") as f:
         lines = f.read().splitlines()
     for line in lines:
@@ -107,6 +115,9 @@ def corpus(sounds: Path, transcript: Path) -> list[Clip]:
         text = text.strip()
         if not sep or line.startswith(";") or not text or re.search(r"[\[\](<>]", text):
             continue
+        if name in seen:  # a name given twice (the Spanish list has "digits/0" twice)
+            continue
+        seen.add(name)
         if not (sounds / f"{name}.g722").is_file() or not (sounds / f"{name}.wav").is_file():
             continue
         held = hashlib.sha256(name.encode()).digest()[0] % 2
@@ -172,6 +183,47 @@ def normalise(text: str) -> list[str]:
     return re.sub(r"[^a-z' ]", " ", t.replace("-", " ")).split()
 
 
+_UNOS = ["cero", "uno", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve",
+         "diez", "once", "doce", "trece", "catorce", "quince", "dieciseis", "diecisiete",
+         "dieciocho", "diecinueve", "veinte", "veintiuno", "veintidos", "veintitres",
+         "veinticuatro", "veinticinco", "veintiseis", "veintisiete", "veintiocho",
+         "veintinueve"]
+_DECENAS = ["", "", "", "treinta", "cuarenta", "cincuenta", "sesenta", "setenta", "ochenta",
+            "noventa"]
+_CIENTOS = ["", "ciento", "doscientos", "trescientos", "cuatrocientos", "quinientos",
+            "seiscientos", "setecientos", "ochocientos", "novecientos"]
+
+
+def spanish_number_words(n: int) -> str:
+    if n < 30:
+        return _UNOS[n]
+    if n < 100:
+        return _DECENAS[n // 10] + ("" if n % 10 == 0 else " y " + _UNOS[n % 10])
+    if n < 1000:
+        rest = n % 100
+        if n == 100:
+            return "cien"
+        return _CIENTOS[n // 100] + ("" if rest == 0 else " " + spanish_number_words(rest))
+    rest = n % 1000
+    head = "mil" if n // 1000 == 1 else spanish_number_words(n // 1000) + " mil"
+    return head + ("" if rest == 0 else " " + spanish_number_words(rest))
+
+
+def normalise_es(text: str) -> list[str]:
+    """``normalise`` for Spanish: accents folded (the transcript leaves most out: "numero",
+    "contrasena"), digits as Spanish words, punctuation as spaces."""
+    t = "".join(c for c in unicodedata.normalize("NFKD", text.lower())
+                if not unicodedata.combining(c))
+    t = t.replace("#", " numeral ").replace("*", " asterisco ")
+    t = re.sub(r"(\d)[,.](\d{3})\b", r"\1\2", t)
+    t = re.sub(r"\d+", lambda m: f" {spanish_number_words(int(m.group()) % 1_000_000)} ", t)
+    return re.sub(r"[^a-z' ]", " ", t.replace("-", " ")).split()
+
+
+def normaliser() -> Callable[[str], list[str]]:
+    return normalise_es if LANGUAGE == "es" else normalise
+
+
 def edits(ref: list[str], hyp: list[str]) -> int:
     row = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
@@ -192,7 +244,8 @@ def sign_test(better: int, worse: int) -> float:
 
 
 def raw(engine: WhisperEngine, pcm: np.ndarray) -> str:
-    segments, _ = engine.model.transcribe(int16_to_float(pcm), language="en", vad_filter=False)
+    segments, _ = engine.model.transcribe(int16_to_float(pcm), language=LANGUAGE,
+                                        vad_filter=False)
     return " ".join(s.text.strip() for s in segments)
 
 
@@ -208,7 +261,7 @@ class Cli:
         speech_cli.register(parser.add_subparsers())
         self.wav = scratch / "clip.wav"
         self.args = parser.parse_args(["speech", "transcribe", str(self.wav),
-                                       "--model-dir", str(folder)])
+                                       "--model-dir", str(folder), "--language", LANGUAGE])
         config = dataclasses.replace(speech_cli.engine_config(self.args), cpu_threads=threads)
         self.engine = WhisperEngine(config)
 
@@ -284,20 +337,21 @@ def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip],
         retries = 0  # call utterances decoded a second time, in the 30 s window
         for clip in chosen:
             pcm, narrow = audio(sounds, clip, rate)
-            ref = normalise(clip.text)
+            ref = normaliser()(clip.text)
             words += len(ref)
             wrongs, texts = {}, {}
             for name in names:
                 started, suspects = time.perf_counter(), engine.suspects
                 decode = decoders[name]
                 if name == "raw":
-                    text = texts[name] = raw_cached(pcm, f"{rate}/{clip.name}")
+                    text = texts[name] = raw_cached(
+                        pcm, ("" if LANGUAGE == "en" else f"{LANGUAGE}/") + f"{rate}/{clip.name}")
                 else:
                     assert decode is not None
                     text = texts[name] = decode(pcm, narrow)
                 retries += engine.suspects - suspects if name == "call" else 0
                 seconds[name] += time.perf_counter() - started
-                wrong = wrongs[name] = edits(ref, normalise(text))
+                wrong = wrongs[name] = edits(ref, normaliser()(text))
                 errors[name] += wrong
                 better[name] += wrong < wrongs["raw"]
                 worse[name] += wrong > wrongs["raw"]
@@ -324,8 +378,11 @@ def main() -> None:
                         help="recordings per split (0: all 266 + 270)")
     parser.add_argument("--rates", default="16k,8k")
     parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--sounds", type=Path, default=SOUNDS)
-    parser.add_argument("--transcript", type=Path, default=TRANSCRIPT)
+    parser.add_argument("--lang", choices=("en", "es"), default="en",
+                        help="es: the Spanish prompts (asterisk-core-sounds-es*), decoded as "
+                             "Spanish by every column")
+    parser.add_argument("--sounds", type=Path, default=None)
+    parser.add_argument("--transcript", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decoders", default=",".join(DECODERS),
                         help="which columns (raw is always decoded: the others pair with it)")
@@ -341,10 +398,14 @@ def main() -> None:
                         help="print the dev split's errors (diff: only clips where call "
                              "and raw make a different number of errors)")
     args = parser.parse_args()
-    global SECOND_PASS  # noqa: PLW0603 - a bench switch, read by call()
+    global SECOND_PASS, LANGUAGE  # noqa: PLW0603 - bench switches, read by the decoders
     SECOND_PASS = not args.no_second_pass
+    LANGUAGE = args.lang
+    args.sounds = args.sounds or (SOUNDS_ES if args.lang == "es" else SOUNDS)
+    args.transcript = args.transcript or (TRANSCRIPT_ES if args.lang == "es" else TRANSCRIPT)
     if not args.transcript.is_file() or not args.sounds.is_dir():
-        sys.exit("needs the Debian packages asterisk-core-sounds-en, -en-wav and -en-g722")
+        sys.exit(f"needs the Debian packages asterisk-core-sounds-{args.lang}, "
+                 f"-{args.lang}-wav and -{args.lang}-g722")
     started = time.time()
     clips = [c for c in corpus(args.sounds, args.transcript)
              if len(read_wav(args.sounds / f"{c.name}.wav")[0]) <= 25 * 8000]
@@ -358,13 +419,15 @@ def main() -> None:
     folder = whisper_model_dir(Path(os.environ.get("TMPDIR", "/tmp")) / "carrier-test-models"
                                / "whisper")
     # The call column decodes with the settings a call's speech workers get (runtime).
-    engine = WhisperEngine(SttConfig(model_dir=folder, cpu_threads=args.threads))
+    engine = WhisperEngine(SttConfig(model_dir=folder, cpu_threads=args.threads,
+                                     language=LANGUAGE))
     scratch = Path(tempfile.mkdtemp(prefix="wer-"))
     chosen = tuple(d for d in DECODERS if d == "raw" or d in args.decoders.split(","))
     cli = Cli(folder, args.threads, scratch) if "cli" in chosen else None
     print(f"hardware: {hardware()}")
     print(f"machine at start: {load()} (shared with other work)")
-    print("recordings: Debian asterisk-core-sounds-en 1.6 (Allison Smith, CC-BY-SA-3.0), "
+    print(f"recordings: Debian asterisk-core-sounds-{args.lang} 1.6 (Allison Smith, "
+          "CC-BY-SA-3.0), "
           f"{len(clips)} prompts; Whisper base int8, {args.threads} threads")
     print(f"{'rate':>4} {'split':>8} {'clips':>5} {'words':>6}  "
           + "  ".join(f"{d + ' WER':>6} {'s/clip':>6}" for d in chosen)

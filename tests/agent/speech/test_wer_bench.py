@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.speech_wer_human import edits, normalise, sign_test
+from bench.speech_wer_human import edits, normalise, normalise_es, sign_test
 
 
 def test_sign_test_tells_a_word_or_two_from_a_real_gap() -> None:
@@ -26,3 +26,16 @@ def test_an_ordinal_in_digits_is_the_word_said() -> None:
     assert normalise("the 12th, 40th and 21st") == ["the", "twelfth", "fortieth", "and",
                                                    "twenty", "first"]
     assert normalise("1,000th") == ["one", "thousandth"]
+
+
+def test_spanish_is_scored_without_accents_and_with_numbers_as_words() -> None:
+    # The Spanish transcript leaves most accents out ("numero", "contrasena"); Whisper
+    # writes them, and numbers as digits or words.
+    assert normalise_es("Ingrese su número, seguido de #.") == normalise_es(
+        "ingrese su numero seguido de numeral")
+    assert normalise_es("Contraseña") == ["contrasena"]
+    assert normalise_es("marque 1, 16 o 21") == ["marque", "uno", "dieciseis", "o",
+                                                 "veintiuno"]
+    assert normalise_es("45 y 100, 1234") == ["cuarenta", "y", "cinco", "y", "cien", "mil",
+                                              "doscientos", "treinta", "y", "cuatro"]
+    assert normalise_es("2.000") == ["dos", "mil"]
