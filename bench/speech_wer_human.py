@@ -4,7 +4,9 @@
     apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en-g722 \\
         asterisk-core-sounds-en               # Debian: the recordings and their transcript
     .venv/bin/python bench/speech_wer_human.py [--per-split 100] [--rates 16k,8k]
-        [--decoders raw,cli,call] [--show [diff]]
+        [--decoders raw,cli,call] [--show [diff]] [--lang es]
+    apt-get install asterisk-core-sounds-es asterisk-core-sounds-es-wav \
+        asterisk-core-sounds-es-g722          # --lang es: the Spanish prompts
 
 The recordings: Asterisk's core English prompts, spoken by a person (Allison Smith),
 packaged by Debian (``asterisk-core-sounds-en-*`` 1.6.x, licence CC-BY-SA-3.0, see
