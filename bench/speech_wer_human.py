@@ -393,6 +393,10 @@ def main() -> None:
     parser.add_argument("--raw-cache", type=Path, default=None,
                         help="a JSON file keeping the raw model's texts between runs (the "
                              "raw column is then not timed)")
+    parser.add_argument("--cut-at-limit", action="store_true",
+                        help="the call column with a turn at max_utterance_ms cut where it "
+                             "hit the limit, as before the endpointer cut in a pause "
+                             "(before/after figures)")
     parser.add_argument("--no-second-pass", action="store_true",
                         help="the call column without its second pass (the first pass alone)")
     parser.add_argument("--show", nargs="?", const="errors", default="",
@@ -400,8 +404,10 @@ def main() -> None:
                         help="print the dev split's errors (diff: only clips where call "
                              "and raw make a different number of errors)")
     args = parser.parse_args()
-    global SECOND_PASS, LANGUAGE  # noqa: PLW0603 - bench switches, read by the decoders
+    global SECOND_PASS, LANGUAGE, CALL_ENDPOINT  # noqa: PLW0603 - read by the decoders
     SECOND_PASS = not args.no_second_pass
+    if args.cut_at_limit:
+        CALL_ENDPOINT = dataclasses.replace(CALL_ENDPOINT, max_cut_search_ms=0)
     LANGUAGE = args.lang
     args.sounds = args.sounds or (SOUNDS_ES if args.lang == "es" else SOUNDS)
     args.transcript = args.transcript or (TRANSCRIPT_ES if args.lang == "es" else TRANSCRIPT)
