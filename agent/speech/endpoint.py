@@ -4,9 +4,9 @@ webrtcvad classifies each 20 ms frame (16 kHz PCM16) as voiced or not. Speech st
 ``start_voiced_ms`` of the last ``start_window_ms`` are voiced (a few voiced frames, so a
 click does not start a turn); it ends after ``hangover_ms`` without a voiced frame. An
 utterance shorter than ``min_speech_ms`` is dropped (a cough, a line click); one longer than
-``max_utterance_ms`` is cut at the quietest 20 ms of its last ``max_cut_search_ms`` (a gap
-between words, not the middle of one) and the speech after the cut goes straight on as the
-next utterance, with no words lost or heard twice. Time comes from the caller: each frame
+``max_utterance_ms`` is cut in a pause (a gap between words, not the middle of one) and
+the speech after the cut goes straight on as the next utterance, with no words lost or
+heard twice. Time comes from the caller: each frame
 carries ``now`` (the time at its end), or frames are counted from zero, so tests are
 deterministic.
 """
@@ -45,11 +45,15 @@ class EndpointConfig:
     # Frames quieter than this RMS (about -50 dBFS) are silence whatever webrtcvad says:
     # its noise model needs time to adapt and fires on line hiss at the start of a call.
     min_rms: float = 100.0
-    # An utterance at max_utterance_ms is cut where its last this-many ms are quietest.
-    # Cut at the frame that hit the limit, a word was split in two and each half decoded
-    # alone: 7 of the 270 held-out human recordings on bench/speech_wer_human.py run past
-    # 15 s, and each lost words at the cut.
+    # An utterance at max_utterance_ms is cut in a pause (``_cut_at_max_length``): one
+    # of at least max_cut_pause_ms in its last max_cut_search_ms, or the first to come
+    # within max_cut_wait_ms past the limit. Cut at the frame that hit the limit, a word
+    # was split in two and each half decoded alone: 7 of the 270 held-out human
+    # recordings on bench/speech_wer_human.py run past 15 s. A shorter unvoiced run is
+    # often a stop consonant inside a word ("the st|airs"), heard as another word.
     max_cut_search_ms: int = 1000
+    max_cut_pause_ms: int = 100
+    max_cut_wait_ms: int = 3000
 
     def __post_init__(self) -> None:
         if self.vad not in ("webrtc", "silero"):
@@ -66,8 +70,9 @@ class EndpointConfig:
             raise ValueError("start_voiced_ms cannot exceed start_window_ms")
         if self.max_utterance_ms <= self.min_speech_ms:
             raise ValueError("max_utterance_ms must exceed min_speech_ms")
-        if self.max_cut_search_ms < 0 or self.max_cut_search_ms % 20:
-            raise ValueError("max_cut_search_ms must be a multiple of 20 ms")
+        for name in ("max_cut_search_ms", "max_cut_pause_ms", "max_cut_wait_ms"):
+            if getattr(self, name) < 0 or getattr(self, name) % 20:
+                raise ValueError(f"{name} must be a multiple of 20 ms")
 
 
 class EndReason(Enum):
@@ -149,6 +154,7 @@ class Endpointer:
         self._preroll: deque[np.ndarray] = deque(
             maxlen=max(self._preroll_frames, self.config.lead_ms // 20))
         self._speech: list[np.ndarray] | None = None
+        self._flags: list[bool] = []  # voiced or not, frame by frame with _speech
         self._lead: list[np.ndarray] = []  # recorded before the pre-roll (lead_ms)
         self._onset = 0.0
         self._last_voiced_end = 0.0
@@ -218,6 +224,8 @@ class Endpointer:
         before = list(self._preroll)
         cut = max(0, len(before) - self._preroll_frames)
         self._lead, self._speech = before[:cut], before[cut:]
+        known = list(self._window)[-len(self._speech):]
+        self._flags = [False] * (len(self._speech) - len(known)) + known
         self._voiced_ms = sum(self._window) * 20
         self._silence_frames = 0
         self._window.clear()
@@ -227,6 +235,7 @@ class Endpointer:
     def _feed_speech(self, frame: np.ndarray, voiced: bool, now: float) -> list[EndpointEvent]:
         assert self._speech is not None
         self._speech.append(frame)
+        self._flags.append(voiced)
         if voiced:
             self._silence_frames = 0
             self._last_voiced_end = now
@@ -234,37 +243,76 @@ class Endpointer:
         else:
             self._silence_frames += 1
         if (now - self._onset) * 1000 >= self.config.max_utterance_ms - 1e-6:
-            return self._cut_at_max_length(now)
+            events = self._cut_at_max_length(now)
+            if events:
+                return events
         if self._silence_frames * 20 >= self._hangover_ms:
             return self._finish(now, EndReason.HANGOVER)
         return []
 
     def _cut_at_max_length(self, now: float) -> list[EndpointEvent]:
-        """End the utterance at the quietest frame of its last ``max_cut_search_ms`` (never
-        the frame just fed); the frames after that one start the next utterance at once.
-        The search never reaches back so far that what is cut off is too short to keep."""
-        speech = self._speech
+        """Past ``max_utterance_ms``: end the utterance in a pause and start the next one
+        right there, so no word is cut in two or lost. The candidates run from
+        ``max_cut_search_ms`` before the limit to the frame before this one (never so
+        far back that what is cut off is too short to keep). The first run of unvoiced
+        frames at least ``max_cut_pause_ms`` long among them (the longest, the latest of
+        equals) is cut after its quietest frame; with none, the turn waits for one up
+        to ``max_cut_wait_ms`` past the limit, then takes the longest shorter run, or
+        with none the quietest 60 ms (a closure inside a word is quiet for a frame or
+        two, not three)."""
+        speech, flags = self._speech, self._flags
         assert speech is not None
         cfg = self.config
-        search = min(cfg.max_cut_search_ms, cfg.max_utterance_ms - cfg.min_speech_ms) // 20
-        search = max(0, min(search, len(speech) - 1))
-        if search == 0:
+        past_ms = (now - self._onset) * 1000 - cfg.max_utterance_ms  # >= 0 here
+        back = min(cfg.max_cut_search_ms + past_ms, (now - self._onset) * 1000
+                   - cfg.min_speech_ms)
+        first = len(speech) - 1 - max(0, min(round(back / 20), len(speech) - 1))
+        if first >= len(speech) - 1 or cfg.max_cut_search_ms == 0:
             return self._finish(now, EndReason.MAX_LENGTH)
-        first = len(speech) - 1 - search
-        energies = [float(np.square(f.astype(np.float32)).mean()) for f in speech[first:-1]]
-        cut = first + int(np.argmin(energies))  # the last frame of this utterance
-        rest = speech[cut + 1:]
+        best, run, best_len = -1, 0, 0
+        for i in range(first, len(speech) - 1):
+            run = 0 if flags[i] else run + 1
+            if run and run >= best_len:
+                best, best_len = i, run  # the run's last frame
+        waited = past_ms >= cfg.max_cut_wait_ms - 1e-6
+        if best_len * 20 < cfg.max_cut_pause_ms and not waited:
+            return []  # no pause yet: wait for one
+        energy = np.array([float(np.square(f.astype(np.float32)).mean())
+                           for f in speech[first:-1]])
+        if best >= 0:
+            # the quietest frame of the pause, give or take two frames: the VAD's verdict
+            # trails the sound by a frame or two
+            lo, hi = max(first, best - best_len - 1), min(len(speech) - 2, best + 2)
+            best = lo + int(np.argmin(energy[lo - first:hi - first + 1]))
+        else:
+            smooth = np.convolve(energy, np.ones(3), mode="same")
+            best = first + int(np.argmin(smooth))
+        return self._split(best, now)
+
+    def _split(self, cut: int, now: float) -> list[EndpointEvent]:
+        """End the utterance after ``speech[cut]``; the frames after it go on at once as
+        the next utterance (no lead: nothing of this one is heard twice)."""
+        speech, flags = self._speech, self._flags
+        assert speech is not None
+        rest, rest_flags = speech[cut + 1:], flags[cut + 1:]
         cut_end = round(now - len(rest) * FRAME_S, 6)
-        voiced_end, silence = self._last_voiced_end, self._silence_frames
+
+        def voiced_end(upto: int) -> tuple[float, int]:
+            """End of the last voiced frame at or before ``upto``, and the unvoiced
+            frames after it (``cut_end`` and 0 for none)."""
+            last = next((i for i in range(upto, -1, -1) if flags[i]), None)
+            if last is None:
+                return cut_end, 0
+            return round(now - (len(speech) - 1 - last) * FRAME_S, 6), upto - last
+
         self._speech = speech[:cut + 1]
-        # this utterance's voiced speech ends at the cut at the latest
-        self._last_voiced_end = min(voiced_end, cut_end)
-        self._silence_frames = max(0, silence - len(rest))
+        self._last_voiced_end, self._silence_frames = voiced_end(cut)
         events = self._finish(cut_end, EndReason.MAX_LENGTH)
         events = [dataclasses.replace(e, now=now) for e in events]
-        self._speech, self._lead = rest, []
+        self._speech, self._flags, self._lead = rest, rest_flags, []
         self._onset = cut_end
-        self._last_voiced_end = max(voiced_end, cut_end)
+        end, silence = voiced_end(len(speech) - 1)
+        self._last_voiced_end = max(end, cut_end)
         self._silence_frames = min(silence, len(rest))
         return [*events, SpeechStart(onset=cut_end, now=now)]
 
@@ -275,6 +323,7 @@ class Endpointer:
         onset, end = round(self._onset, 6), round(self._last_voiced_end, 6)
         kept = (end - onset) * 1000 >= self.config.min_speech_ms - 1e-6
         self._speech = None
+        self._flags = []
         self._lead = []
         self._silence_frames = 0
         self._hangover_ms = self.config.hangover_ms

@@ -62,11 +62,11 @@ def test_short_noise_is_dropped() -> None:
 
 
 def test_max_utterance_cuts() -> None:
-    cfg = EndpointConfig(max_utterance_ms=400)
-    events = run("#" * 40, cfg)
+    cfg = EndpointConfig(max_utterance_ms=400, max_cut_search_ms=200, max_cut_wait_ms=200)
+    events = run("#" * 40, cfg)  # no pause at all: cut 200 ms past the limit
     ends = [e for e in events if isinstance(e, SpeechEnd)]
     assert ends[0].reason is EndReason.MAX_LENGTH
-    assert ends[0].now - ends[0].onset == pytest.approx(0.4)
+    assert ends[0].now - ends[0].onset == pytest.approx(0.6)
 
 
 def test_force_end_and_hangover_override() -> None:
@@ -116,7 +116,7 @@ def test_events_alternate_and_respect_limits(pattern: str, hangover: int) -> Non
         elif isinstance(e, SpeechEnd):
             assert open_
             open_ = False
-            assert e.now - e.onset <= 3.0 + 1e-9
+            assert e.now - e.onset <= 3.0 + 3.0 + 1e-9  # the limit, then a pause or 3 s
             if e.reason is EndReason.HANGOVER:
                 assert e.now - e.end == pytest.approx(hangover / 1000)
         else:
@@ -168,49 +168,77 @@ def test_lead_ms_is_checked() -> None:
         EndpointConfig(lead_ms=30)
 
 
-def _numbered(i: int, quiet: bool = False) -> np.ndarray:
-    """Frame ``i`` carrying its own number (voiced for ``energy``), or quiet but voiced."""
-    return np.full(FRAME_SAMPLES, 3 if quiet else 1000 + i, dtype=np.int16)
+def _numbered(i: int, kind: str = "#") -> np.ndarray:
+    """Frame ``i``: voiced and carrying its own number ("#"), voiced but quiet ("q": a stop
+    consonant's closure) or silent (".")."""
+    value = {"#": 1000 + i, "q": 3, ".": 0}[kind]
+    return np.full(FRAME_SAMPLES, value, dtype=np.int16)
 
 
-def test_max_length_cuts_at_the_gap_between_words_and_goes_straight_on() -> None:
-    """At max_utterance_ms the utterance ends at the quietest frame of the last
-    max_cut_search_ms, not at the frame that hit the limit (a word cut in two, each half
-    decoded alone), and the speech after the cut is the next utterance: every frame is
-    in exactly one utterance, none lost, none twice."""
+def _numbers(audio: np.ndarray) -> list[int]:
+    return [int(f[0]) - 1000 if f[0] >= 1000 else -int(f[0]) - 1
+            for f in frames(audio, pad=False)]
+
+
+def _feed(ep: Endpointer, pattern: str) -> list:
+    events = [e for i, ch in enumerate(pattern) for e in ep.feed(_numbered(i, ch))]
+    return events + ep.force_end(ep.now)
+
+
+def test_max_length_cuts_in_a_pause_and_goes_straight_on() -> None:
+    """Past max_utterance_ms the utterance ends in the longest pause (>= max_cut_pause_ms)
+    of the last max_cut_search_ms, not at the frame that hit the limit (a word cut in two,
+    each half decoded alone), and the speech after the cut is the next utterance: every
+    frame is in exactly one utterance, none lost, none twice."""
     cfg = EndpointConfig(max_utterance_ms=2000, max_cut_search_ms=600, hangover_ms=200)
-    ep = Endpointer(cfg, classifier=energy)
-    gap = 88  # 1.76-1.78 s: a quiet frame (still voiced) 440 ms before the limit
-    events = []
-    for i in range(150):
-        events += ep.feed(_numbered(i, quiet=i == gap))
-    events += ep.force_end(ep.now)
+    # a 100 ms pause at 1.70-1.80 s and a 20 ms one at 1.84 s, then speech
+    pattern = "#" * 85 + "....." + "##" + "." + "#" * 57
+    events = _feed(Endpointer(cfg, classifier=energy), pattern)
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["SpeechStart", "SpeechEnd", "Utterance", "SpeechStart", "SpeechEnd",
                      "Utterance"]
     first, second = (e for e in events if isinstance(e, Utterance))
     assert first.reason is EndReason.MAX_LENGTH
-    assert first.end == pytest.approx((gap + 1) * 0.02)  # after the quiet frame
     assert first.now == pytest.approx(2.0)  # when the limit was hit
-    assert events[3] == SpeechStart(onset=first.end, now=first.now)
-    assert second.onset == pytest.approx(first.end)
-
-    def numbers(audio: np.ndarray) -> list[int]:
-        return [-1 if f[0] == 3 else int(f[0]) - 1000 for f in frames(audio, pad=False)]
-
-    assert numbers(first.audio) == [*range(gap), -1]
-    assert numbers(second.audio) == list(range(gap + 1, 150))
+    assert first.end == pytest.approx(1.70)  # its last voiced frame, before the pause
+    assert isinstance(events[3], SpeechStart)
+    assert events[3].now == first.now
+    assert events[3].onset == pytest.approx(1.72)  # after the pause's quietest frame
+    assert _numbers(first.audio) == [*range(85), -1]
+    assert _numbers(second.audio) == [-1, -1, -1, -1, 90, 91, -1, *range(93, 150)]
     # the turn as recorded has no lead reaching back into the utterance before it
-    assert numbers(second.recorded) == numbers(second.audio)
+    assert _numbers(second.recorded) == _numbers(second.audio)
+
+
+def test_max_length_waits_for_a_pause_then_cuts_at_the_quietest_60_ms() -> None:
+    """No pause yet: the turn goes on until one comes; without one by max_cut_wait_ms, it
+    takes the longest shorter pause, or with none at all the quietest 60 ms: not a single
+    quiet frame (a stop consonant inside a word), but the middle of three."""
+    cfg = EndpointConfig(max_utterance_ms=2000, max_cut_search_ms=600, max_cut_wait_ms=600)
+
+    def first_turn(pattern: str) -> Utterance:
+        events = _feed(Endpointer(cfg, classifier=energy), pattern)
+        return next(e for e in events if isinstance(e, Utterance))
+
+    turn = first_turn("#" * 104 + "q" + "#" * 10 + "qqq" + "#" * 30)
+    assert turn.now == pytest.approx(2.6)  # waited the whole 600 ms
+    assert _numbers(turn.audio)[-3:] == [114, -4, -4]  # cut after the run's middle
+    turn = first_turn("#" * 110 + "....." + "#" * 30)  # a pause comes while waiting
+    assert turn.now == pytest.approx(2.32)  # the frame after it reached 100 ms
+    assert _numbers(turn.audio)[-2:] == [109, -1]
+    turn = first_turn("#" * 110 + ".." + "#" * 30)  # only a 40 ms one
+    assert turn.now == pytest.approx(2.6)
+    assert _numbers(turn.audio)[-2:] == [109, -1]
 
 
 def test_max_length_cut_keeps_the_first_part_long_enough_to_keep() -> None:
     """The search never reaches back past min_speech_ms after the onset: the part cut off
     is never too short to keep (its words would be dropped)."""
-    cfg = EndpointConfig(max_utterance_ms=400, min_speech_ms=200, max_cut_search_ms=1000)
-    ep = Endpointer(cfg, classifier=energy)
-    events = [e for i in range(21) for e in ep.feed(_numbered(i, quiet=i == 2))]
-    [end] = [e for e in events if isinstance(e, SpeechEnd)]
+    cfg = EndpointConfig(max_utterance_ms=400, min_speech_ms=200, max_cut_search_ms=1000,
+                         max_cut_wait_ms=200)
+    events = _feed(Endpointer(cfg, classifier=energy), "####." + "#" * 60)
+    end = next(e for e in events if isinstance(e, SpeechEnd))
+    assert end.reason is EndReason.MAX_LENGTH
     assert end.kept
     assert end.end - end.onset >= 0.2 - 1e-9
 
@@ -231,8 +259,8 @@ def test_max_length_cut_lands_in_a_pause_of_real_speech() -> None:
     events = [e for f in frames(audio) for e in ep.feed(f)]
     utts = [e for e in events if isinstance(e, Utterance)]
     assert utts[0].reason is EndReason.MAX_LENGTH
-    assert utts[0].now == pytest.approx((loud + 1) * 0.02)
-    cut = round(utts[0].end / 0.02) - 1  # the first utterance's last frame
+    assert (loud + 1) * 0.02 <= utts[0].now <= (loud + 1) * 0.02 + 3.0 + 1e-9
+    cut = round(utts[1].onset / 0.02) - 1  # the first utterance's last frame
     assert cut < loud
     assert loudness[cut] < 0.25 * loudness[loud]
     # the first turn as recorded ends at the cut, and the next one starts there

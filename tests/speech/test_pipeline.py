@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from agent.speech.audio import frames
-from agent.speech.endpoint import EndpointConfig, Endpointer, SpeechStart
+from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason, SpeechStart, Utterance
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber
 from agent.speech.stt import SpeechToText, SttClosedError, SttWorkerError
 from agent.speech.whisper import Hints, SttConfig, collapse_repeats
@@ -115,3 +115,45 @@ async def test_a_name_the_careful_pass_misspells_still_verifies(engine) -> None:
         text = engine.transcribe_careful(Request(np.concatenate([silence(0.3), pcm]))).text
         assert names_match(text, "Mary", "Smith"), text
         assert not names_match(text, "Mary", "Jones"), text
+
+
+_LONG_ANSWER = ("My knee has been swelling since Tuesday, and the pain gets worse when I "
+                "climb the stairs or walk the dog in the evening.")
+
+
+@pytest.mark.parametrize("limit_s", [1.5, 2.5])
+async def test_a_turn_past_the_length_limit_loses_no_word(whisper_dir: Path,
+                                                          limit_s: float) -> None:
+    """A caller who talks past max_utterance_ms (here a few seconds, so the limit falls
+    inside the answer): the turns it makes, transcribed by the real model as a call does,
+    hold every word once. Cut where the limit hit, a word split in two was lost or heard
+    twice."""
+    from agent.speech.tts import TextToSpeech  # noqa: PLC0415
+
+    tts = TextToSpeech()
+    await tts.start()
+    try:
+        said = await tts.synthesize(_LONG_ANSWER)
+    finally:
+        await tts.close()
+    call = np.concatenate([silence(0.5), said, silence(1.0)])
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    await stt.start()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            streaming = StreamingTranscriber(
+                stt, Endpointer(EndpointConfig(max_utterance_ms=round(limit_s * 1000))),
+                StreamingConfig(), tasks=tg)
+            ended = 0
+            for frame in frames(call):
+                ended += sum(isinstance(e, Utterance) for e in streaming.feed(frame))
+            turns = [await streaming.next_turn() for _ in range(ended)]
+            await streaming.aclose()
+    finally:
+        await stt.close()
+    assert len(turns) >= 2  # the limit did cut
+    assert turns[0].reason is EndReason.MAX_LENGTH
+    heard = words(" ".join(t.text for t in turns)).split()
+    # (Whisper base hears Piper's "My knee" as "I need" whether or not the turn is cut)
+    for word in ("tuesday", "pain", "worse", "climb", "stairs", "walk", "dog", "evening"):
+        assert heard.count(word) == 1, (word, [t.text for t in turns])
