@@ -6,9 +6,8 @@ click does not start a turn); it ends after ``hangover_ms`` without a voiced fra
 utterance shorter than ``min_speech_ms`` is dropped (a cough, a line click); one longer than
 ``max_utterance_ms`` is cut in a pause (a gap between words, not the middle of one) and
 the speech after the cut goes straight on as the next utterance, with no words lost or
-heard twice. Time comes from the caller: each frame
-carries ``now`` (the time at its end), or frames are counted from zero, so tests are
-deterministic.
+heard twice. Time comes from the caller: each frame carries ``now`` (the time at its end),
+or frames are counted from zero, so tests are deterministic.
 """
 
 from __future__ import annotations
