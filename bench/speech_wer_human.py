@@ -393,6 +393,9 @@ def main() -> None:
     parser.add_argument("--raw-cache", type=Path, default=None,
                         help="a JSON file keeping the raw model's texts between runs (the "
                              "raw column is then not timed)")
+    parser.add_argument("--min-seconds", type=float, default=0.0,
+                        help="only recordings at least this long (15: the ones a call cuts "
+                             "at speech.max_utterance_ms)")
     parser.add_argument("--cut-at-limit", action="store_true",
                         help="the call column with a turn at max_utterance_ms cut where it "
                              "hit the limit, as before the endpointer cut in a pause "
@@ -416,7 +419,8 @@ def main() -> None:
                  f"-{args.lang}-wav and -{args.lang}-g722")
     started = time.time()
     clips = [c for c in corpus(args.sounds, args.transcript)
-             if len(read_wav(args.sounds / f"{c.name}.wav")[0]) <= 25 * 8000]
+             if args.min_seconds * 8000 <= len(read_wav(args.sounds / f"{c.name}.wav")[0])
+             <= 25 * 8000]
     random.Random(args.seed).shuffle(clips)
     if args.per_split:
         clips = ([c for c in clips if c.split == "dev"][: args.per_split]
