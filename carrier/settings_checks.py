@@ -66,6 +66,15 @@ def check_speech(sp: SpeechSettings, file: str) -> None:
             raise ConfigError(file, f"speech.{name}", "must be a positive multiple of 20 ms")
     if sp.complete_floor_ms < 0 or sp.complete_floor_ms % 20:
         raise ConfigError(file, "speech.complete_floor_ms", "must be a multiple of 20 ms")
+    if sp.min_speech_ms < 0:
+        raise ConfigError(file, "speech.min_speech_ms", "must be 0 or more ms")
+    # A turn runs up to 3 s past the limit waiting for a pause (agent.speech.endpoint), and
+    # the recogniser hears at most 30 s at once: a longer turn lost its end unheard.
+    if sp.max_utterance_ms % 20 or not sp.min_speech_ms < sp.max_utterance_ms <= 25_000:
+        raise ConfigError(file, "speech.max_utterance_ms",
+                          "must be a multiple of 20 ms, above speech.min_speech_ms and at most "
+                          "25000 (a turn may run 3 s past it to end in a pause, and speech "
+                          "recognition hears at most 30 s at once)")
 
 
 def check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -268,3 +270,21 @@ def test_max_length_cut_lands_in_a_pause_of_real_speech() -> None:
     first_turn, next_turn = utts[0].recorded, utts[1].recorded
     assert np.array_equal(first_turn, audio[at - len(first_turn): at])
     assert np.array_equal(next_turn, audio[at: at + len(next_turn)])
+
+
+@pytest.mark.parametrize("value", ["100", "60000", "15010"])
+def test_a_turn_limit_the_recogniser_cannot_hear_is_refused_at_start(value: str) -> None:
+    """speech.max_utterance_ms: at most 25 s (a turn runs up to 3 s past it to end in a
+    pause; Whisper hears 30 s at once, and a 60 s limit lost the rest of the turn
+    unheard), above min_speech_ms (100 stopped the runtime with a bare ValueError), in
+    20 ms frames. Refused at load, with the file and the key."""
+    from carrier.errors import ConfigError  # noqa: PLC0415
+    from carrier.settings import load_settings  # noqa: PLC0415
+
+    config = Path(__file__).resolve().parents[2] / "config"
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={"CARRIER_SPEECH__MAX_UTTERANCE_MS": value})
+    assert err.value.key == "speech.max_utterance_ms"
+    assert "25000" in err.value.reason
+    settings = load_settings(config, env={"CARRIER_SPEECH__MAX_UTTERANCE_MS": "25000"})
+    assert settings.speech.max_utterance_ms == 25000
