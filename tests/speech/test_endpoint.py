@@ -288,3 +288,13 @@ def test_a_turn_limit_the_recogniser_cannot_hear_is_refused_at_start(value: str)
     assert "25000" in err.value.reason
     settings = load_settings(config, env={"CARRIER_SPEECH__MAX_UTTERANCE_MS": "25000"})
     assert settings.speech.max_utterance_ms == 25000
+
+
+def test_a_negative_min_speech_is_refused_at_start() -> None:
+    from carrier.errors import ConfigError  # noqa: PLC0415
+    from carrier.settings import load_settings  # noqa: PLC0415
+
+    config = Path(__file__).resolve().parents[2] / "config"
+    with pytest.raises(ConfigError) as err:
+        load_settings(config, env={"CARRIER_SPEECH__MIN_SPEECH_MS": "-20"})
+    assert err.value.key == "speech.min_speech_ms"
