@@ -40,7 +40,7 @@ from agent.speech import (
     whisper_model_dir,
 )
 from agent.speech.espeak import SPANISH_VOICE, EspeakSpeech
-from agent.speech.models import piper_voice_paths
+from agent.speech.models import piper_voice_paths, quick_model_dir
 from agent.speech.turn_end import TurnEndMode
 from agent.webchat import TextChatHandler
 from agent.workflow.loader import load_all
@@ -207,12 +207,13 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
 
 def stt_config(settings: Settings) -> SttConfig:
     """The recogniser's settings from ``speech`` (model folder, device, compute type,
-    worker processes)."""
+    worker processes, the quick model for judged answers)."""
     sp = settings.speech
     return SttConfig(model_dir=whisper_model_dir(settings.path(sp.stt_model_dir,
                                                                "models/whisper-base")),
                      device=sp.stt_device, compute_type=sp.stt_compute_type,
-                     workers=sp.stt_workers)
+                     workers=sp.stt_workers,
+                     quick_model_dir=quick_model_dir() if sp.stt_quick_model != "none" else None)
 
 
 def endpoint_config(sp: SpeechSettings) -> EndpointConfig:

@@ -156,11 +156,12 @@ class SpeechSettings:
     stt_device: Literal["auto", "cpu", "cuda"] = "auto"
     stt_compute_type: str = "int8"
     stt_workers: int = 2
+    stt_quick_model: Literal["tiny.en", "none"] = "tiny.en"
+    """Answers the grammar judges go to Whisper tiny.en first; base when tiny is unsure."""
     tts_cache_dir: str | None = None
     vad: Literal["webrtc", "silero"] = "webrtc"
-    """webrtcvad (``vad_aggressiveness`` applies to it only) or Silero VAD (ONNX; more
-    precise on noisy lines at 15x the CPU, bench/vad_compare.py; not the default: its gaps
-    at weak consonants split answers, "March fifth" heard as "March death")."""
+    """webrtcvad (``vad_aggressiveness`` is its) or Silero VAD (bench/vad_compare.py: 15x
+    the CPU; its gaps at weak consonants split answers: "March fifth" as "March death")."""
     vad_aggressiveness: int = 2
     hangover_ms: int = 600
     """Silence that ends a turn; a complete answer (yes/no, a full date) ends sooner."""
@@ -173,8 +174,7 @@ class SpeechSettings:
     """agent.speech.turn_end; grammar: unfinished answers wait ``incomplete_hangover_ms``."""
     incomplete_hangover_ms: int = 1300
     complete_floor_ms: int = 260
-    """grammar: least silence a complete typed answer (yes/no, date, number) waits; raised
-    per call past gaps after which that caller went on."""
+    """grammar: least silence a complete typed answer waits (raised past the caller's gaps)."""
     max_utterance_ms: int = 15000
 
 

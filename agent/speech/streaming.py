@@ -44,7 +44,7 @@ reused, a final one surfaces as :class:`SttError` from ``next_turn()``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -289,10 +289,19 @@ class StreamingTranscriber:
             partial.task.cancel()
             self._partial = None
 
+    def _first_pass(self) -> Callable[[np.ndarray, Hints | None], Awaitable[Transcript]]:
+        """The recogniser's quick model first for an answer the workflow's grammar
+        judges (a wrong text there is caught: it is not COMPLETE, and the turn is decoded
+        again carefully); the base model for everything else."""
+        quickly = getattr(self.stt, "transcribe_quickly", None)
+        if quickly is not None and self.is_complete is not None and not self._free_text:
+            return quickly  # type: ignore[no-any-return]
+        return self.stt.transcribe
+
     async def _transcribe_partial(self, audio: np.ndarray, hints: Hints | None
                                   ) -> Transcript | None:
         try:
-            return await self.stt.transcribe(audio, hints)
+            return await self._first_pass()(audio, hints)
         except SttError:
             return None  # only an early guess: the turn is transcribed again at its end
 
@@ -352,7 +361,7 @@ class StreamingTranscriber:
         failure: SttError | None = None
         if transcript is None:
             try:
-                transcript = await self.stt.transcribe(utt.audio, self.hints)
+                transcript = await self._first_pass()(utt.audio, self.hints)
             except SttError as exc:
                 failure = exc
         if previous is not None and not previous.done():

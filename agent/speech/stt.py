@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -38,12 +38,13 @@ from agent.speech.whisper import (
 )
 
 _ENGINE: WhisperEngine | None = None
+_QUICK: WhisperEngine | None = None  # tiny.en, when SttConfig.quick_model_dir is set
 ONEDNN_PRIMITIVE_CACHE = 64
 BLAS_THREADS = 1  # numpy's BLAS in a worker: the mel filter bank only
 
 
 def _init_worker(config: SttConfig) -> None:
-    global _ENGINE  # noqa: PLW0603 - one model per worker process, loaded once
+    global _ENGINE, _QUICK  # noqa: PLW0603 - models per worker process, loaded once
     # Keep numpy/OpenMP helpers from oversubscribing the cores the pool shares.
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads()))
     # oneDNN (inside CTranslate2) caches a compiled primitive per input shape, 1024 by
@@ -60,6 +61,9 @@ def _init_worker(config: SttConfig) -> None:
     # the spare thread stealing the core another worker or the media needs. One thread.
     threadpool_limits(BLAS_THREADS, user_api="blas")
     _ENGINE = WhisperEngine(config)
+    if config.quick_model_dir is not None:
+        _QUICK = WhisperEngine(replace(config, model_dir=config.quick_model_dir,
+                                       language="en", quick_model_dir=None))
 
 
 _Done = tuple[list[Transcript], int, int]  # transcripts, decoded again, of them in 30 s
@@ -73,14 +77,18 @@ def _work(requests: list[Request]) -> _Done:
     if _ENGINE.config.stock:
         return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0, 0
     suspects, long_passes = _ENGINE.suspects, _ENGINE.long_passes
-    quick = [r for r in requests if not r.careful]
-    texts = iter(_ENGINE.transcribe_batch(quick) if quick else [])
-    results = [_ENGINE.transcribe_careful(r) if r.careful else next(texts) for r in requests]
+    first = [r for r in requests if not r.careful and _QUICK is not None and r.quick]
+    usual = [r for r in requests if not r.careful and not (_QUICK is not None and r.quick)]
+    texts = iter(_ENGINE.transcribe_batch(usual) if usual else [])
+    quick = iter(_ENGINE.transcribe_quick_first(first, _QUICK) if first and _QUICK else [])
+    results = [_ENGINE.transcribe_careful(r) if r.careful
+               else next(quick) if _QUICK is not None and r.quick else next(texts)
+               for r in requests]
     return results, _ENGINE.suspects - suspects, _ENGINE.long_passes - long_passes
 
 
 def _warm() -> int:
-    _work([Request(np.zeros(16000, dtype=np.int16))])
+    _work([Request(np.zeros(16000, dtype=np.int16), quick=_QUICK is not None)])
     return os.getpid()
 
 
@@ -182,19 +190,26 @@ class SpeechToText:
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
         return await self._submit(pcm16k, hints, careful=False)
 
+    async def transcribe_quickly(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                 ) -> Transcript:
+        """An answer the workflow's grammar judges: the quick model's text when it is
+        sure of it (``SttConfig.quick_model_dir``), else as :meth:`transcribe`."""
+        return await self._submit(pcm16k, hints, careful=False, quick=True)
+
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
                                    ) -> Transcript:
         """As a file is decoded (30 s window, beam search): the second pass of a turn no
         grammar understood, slower than :meth:`transcribe` and as accurate as the model."""
         return await self._submit(pcm16k, hints, careful=True)
 
-    async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool
-                      ) -> Transcript:
+    async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
+                      quick: bool = False) -> Transcript:
         if self._pool is None:
             raise SttClosedError("speech-to-text is not started")
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
         request = Request(pcm, hints.prompt() if hints else None,
-                          hints.language if hints else None, careful=careful)
+                          hints.language if hints else None, careful=careful,
+                          quick=quick and self.config.quick_model_dir is not None)
         key = next(self._keys)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
         now = self._clock()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,8 @@ class Transcript:
     no_speech_prob: float = 0.0
     cpu_s: float = 0.0  # CPU time of the worker process (all its threads) for this request
     language: str = ""  # what it was transcribed as ("" where not known)
+    avg_logprob: float = 0.0  # the decoder's mean log-probability per token (0: not known)
+    quick: bool = False  # the quick model's text (its first pass was sure), not base's
 
     def __post_init__(self) -> None:
         if self.audio_s < 0 or self.compute_s < 0:
@@ -111,6 +113,12 @@ class SttConfig:
     # batches; see ``agent.speech.schedule``).
     max_batch: int = 8
     no_speech_threshold: float = 0.6
+    # The quick first pass (Whisper tiny.en, ``agent.speech.models.quick_model_dir``): an
+    # English answer the workflow judges (``Request.quick``) is decoded by it first, and
+    # base decodes it only when tiny's text is empty, looped, or below
+    # ``quick_min_logprob`` (mean log-probability per token). None: base only.
+    quick_model_dir: Path | None = None
+    quick_min_logprob: float = -0.5
     stock: bool = False  # True: faster-whisper's own 30 s window path (slower; comparison)
 
     def __post_init__(self) -> None:
@@ -128,6 +136,8 @@ class SttConfig:
             raise ValueError("pad_s must be between 0 and 5 seconds")
         if self.max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        if not -5.0 <= self.quick_min_logprob <= 0.0:
+            raise ValueError("quick_min_logprob must be between -5 and 0")
 
     def threads(self) -> int:
         return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
@@ -162,6 +172,9 @@ class Request:
     # temperature fallback), not the call path's short greedy pass: the second pass of a
     # turn that no grammar understood (``StreamingTranscriber``).
     careful: bool = False
+    # May be decoded by the quick model first (``SttConfig.quick_model_dir``): an answer
+    # the workflow's grammar judges; kept only when that model is sure of it.
+    quick: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +183,8 @@ class _Decoded:
     no_speech: float
     language: str
     suspect: bool  # ran to its token budget or repeated itself: worth a long-window pass
+    avg_logprob: float = 0.0  # the decoder's mean log-probability per token
+    collapsed: bool = False  # a loop ("Yes. Yes. Yes. ...") cut to its first copy
 
 
 def _likeliest(scores: dict[str, float]) -> str:
@@ -207,6 +222,12 @@ class WhisperEngine:
         )
         self._tokenizer_class = Tokenizer
         self._tokenizers: dict[str, Any] = {}
+        # An English-only model (tiny.en, the quick pass) was trained without language and
+        # task tokens: its prompts must not carry them, and it detects no language.
+        self.multilingual = bool(self.model.model.is_multilingual)
+        if not self.multilingual and config.language != "en":
+            raise ValueError(f"{config.model_dir.name}: an English-only model cannot "
+                             f"transcribe language {config.language!r}")
         # "auto" (each utterance's language detected) shares the special tokens of any
         # language's tokenizer; a language-bound one is built per utterance (_tokenizer)
         self.tokenizer = self._tokenizer(
@@ -218,7 +239,8 @@ class WhisperEngine:
     def _tokenizer(self, language: str) -> Any:
         if language not in self._tokenizers:
             self._tokenizers[language] = self._tokenizer_class(
-                self.model.hf_tokenizer, True, task="transcribe", language=language)
+                self.model.hf_tokenizer, self.multilingual, task="transcribe",
+                language=language)
         return self._tokenizers[language]
 
     def transcribe(
@@ -260,9 +282,51 @@ class WhisperEngine:
         wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu
         return [
             Transcript(d.text if d else "", len(a) / RATE, wall, d.no_speech if d else 1.0,
-                       cpu_s / len(requests), d.language if d else "")
+                       cpu_s / len(requests), d.language if d else "",
+                       d.avg_logprob if d else 0.0)
             for a, d in zip(audio, out, strict=True)
         ]
+
+    def transcribe_quick_first(self, requests: list[Request], quick: WhisperEngine
+                               ) -> list[Transcript]:
+        """A batch decoded by ``quick`` (tiny.en) first; base (this engine) decodes the
+        items ``quick`` is not sure of: an empty text, one cut short or ending in a phrase
+        said twice, a mean log-probability below ``quick_min_logprob``, or a language
+        other than English.
+
+        Quick's first pass is its short window only, never its long ones. In that window
+        tiny loops on one answer in five ("Yes, that's right. Yes, that's right. ..."); the
+        loop cut to its first copy is kept when tiny is sure of it: on the labelled
+        corpus (bench/speech_corpus.py, 430 answers at 8 kHz) those copies were right as
+        often as base's text of the same audio (85/90 each). Each transcript says which
+        model's text it is.
+        """
+        started, cpu = time.perf_counter(), time.process_time()
+        english = [i for i, r in enumerate(requests)
+                   if (r.language or self.config.language) == "en"
+                   and len(r.pcm) >= RATE // 10]
+        sure: dict[int, _Decoded] = {}
+        if english:
+            first = quick._decode([int16_to_float(requests[i].pcm) for i in english],
+                                  [requests[i] for i in english], None, final=False)
+            sure = {i: d for i, d in zip(english, first, strict=True)
+                    if d.text and (d.collapsed or not d.suspect)
+                    and d.avg_logprob >= self.config.quick_min_logprob}
+        quick_wall, quick_cpu = time.perf_counter() - started, time.process_time() - cpu
+        rest = [i for i in range(len(requests)) if i not in sure]
+        full = iter(self.transcribe_batch([requests[i] for i in rest]) if rest else [])
+        out = []
+        share = quick_cpu / max(1, len(requests))
+        for i, r in enumerate(requests):
+            if i in sure:
+                d = sure[i]
+                out.append(Transcript(d.text, len(r.pcm) / RATE, quick_wall, d.no_speech,
+                                      share, d.language, d.avg_logprob, quick=True))
+            else:
+                t = next(full)
+                out.append(replace(
+                    t, compute_s=time.perf_counter() - started, cpu_s=t.cpu_s + share))
+        return out
 
     def _decode_again(self, audio: list[np.ndarray], requests: list[Request],
                       retry: list[int], out: list[_Decoded | None], first_s: float) -> None:
@@ -300,7 +364,8 @@ class WhisperEngine:
                 window_s: float | None, *, final: bool = True) -> list[_Decoded]:
         model = self.model.model
         encoded = model.encode(self._features(audio, window_s), to_cpu=False)
-        languages = [r.language or self.config.language for r in requests]
+        languages = [r.language or self.config.language if self.multilingual else "en"
+                     for r in requests]
         if "auto" in languages:
             scores = model.detect_language(encoded)
             languages = [_likeliest(dict(scores[i])) if lang == "auto" else lang
@@ -327,12 +392,15 @@ class WhisperEngine:
                                              strict=True):
             ids = [t for t in result.sequences_ids[0] if t < tok.eot]
             ran_out = len(ids) >= budget  # no end of text: a decoding loop, or cut short
-            said = tok.decode(unloop(ids[:budget]) if ran_out else ids).strip()
+            kept = unloop(ids[:budget]) if ran_out else ids
+            said = tok.decode(kept).strip()
             text, suspect = settle_repeats(said, ran_out=ran_out, final=final)
+            collapsed = text != said or len(kept) < min(len(ids), budget)
             avg_logprob = result.scores[0] if result.scores else 0.0
             if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
                 text = ""
-            decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect))
+            decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect, avg_logprob,
+                                    collapsed))
         return decoded
 
     def transcribe_file(self, pcm16k: np.ndarray, prompt: str | None = None, *,

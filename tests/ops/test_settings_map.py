@@ -111,6 +111,8 @@ ACTS: dict[str, tuple[str, ...]] = {
     "speech.stt_model_dir": ("ops/test_settings_map.py::test_speech_settings_reach_the_endpointer_and_recogniser",),
     "speech.stt_device": ("ops/test_settings_map.py::test_stt_device_and_compute_type_load_the_model_so",),
     "speech.stt_compute_type": ("ops/test_settings_map.py::test_stt_device_and_compute_type_load_the_model_so",),
+    "speech.stt_quick_model": ("ops/test_settings_map.py::test_stt_quick_model_chooses_the_first_pass_for_judged_answers",
+                               "speech/test_quick_model.py::test_the_workers_load_tiny_and_use_it_only_when_asked"),
     "speech.stt_workers": ("ops/test_settings_map.py::test_speech_settings_reach_the_endpointer_and_recogniser",),
     "speech.tts_cache_dir": ("ops/test_live_node.py::test_operator_commands_leave_the_live_database_running",),
     "speech.vad": ("speech/test_vad_setting.py",),
@@ -333,6 +335,23 @@ def test_speech_settings_reach_the_endpointer_and_recogniser(tmp_path: Path) -> 
         stt = stt_config(s)
     assert (stt.model_dir, stt.device, stt.compute_type, stt.workers) == (
         model, "cpu", "float32", 3)
+
+
+def test_stt_quick_model_chooses_the_first_pass_for_judged_answers(tmp_path: Path) -> None:
+    """tiny.en (the default) gives the workers the packaged quick model; none gives them
+    base alone; any other value is refused at load with the file and the key. What the
+    workers do with it: tests/speech/test_quick_model.py."""
+    from agent.speech.models import quick_model_dir  # noqa: PLC0415
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("agent.runtime.whisper_model_dir", lambda folder: folder)
+        on = stt_config(_settings(tmp_path / "on"))
+        off = stt_config(_settings(tmp_path / "off", {"CARRIER_SPEECH__STT_QUICK_MODEL": "none"}))
+    assert on.quick_model_dir == quick_model_dir()
+    assert off.quick_model_dir is None
+    with pytest.raises(ConfigError) as err:
+        _settings(tmp_path / "bad", {"CARRIER_SPEECH__STT_QUICK_MODEL": "small"})
+    assert "speech.stt_quick_model" in str(err.value)
 
 
 @pytest.mark.models

@@ -387,3 +387,38 @@ async def test_without_a_judge_there_is_no_second_pass() -> None:
         turn = await st.next_turn()
         assert (turn.text, stt.careful_calls) == ("anything", 0)
         await st.aclose()
+
+
+class TwoModelStt(ScriptedStt):
+    """Records which entry point each request came through (quick first, or base)."""
+
+    def __init__(self, text: str = "yes") -> None:
+        super().__init__(text)
+        self.quick: list[bool] = []
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        self.quick.append(False)
+        return await super().transcribe(pcm16k, hints)
+
+    async def transcribe_quickly(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                 ) -> Transcript:
+        self.quick.append(True)
+        return await super().transcribe(pcm16k, hints)
+
+
+@pytest.mark.parametrize(("judged", "free_text", "quick"),
+                         [(True, False, True), (True, True, False), (False, False, False)])
+async def test_only_judged_answers_go_to_the_quick_model(judged: bool, free_text: bool,
+                                                         quick: bool) -> None:
+    """Early and final transcripts of an answer the grammar judges ask for the quick
+    model first; a name or free text, or a state with no judge, goes to base."""
+    async with asyncio.TaskGroup() as tg:
+        stt = TwoModelStt()
+        st = make(stt, tasks=tg)
+        st.expect(None, (lambda text: text == "yes") if judged else None, free_text=free_text)
+        # a pause (early transcript), more speech, then the end (a final transcript)
+        await feed(st, "#" * 20 + "." * 12 + "#" * 20 + "." * 40)
+        await st.next_turn()
+        assert stt.quick
+        assert set(stt.quick) == {quick}
+        await st.aclose()
