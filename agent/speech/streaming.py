@@ -168,6 +168,7 @@ class StreamingTranscriber:
         self._complete = False
         self._typed = True
         self._free_text = False
+        self._quick = True
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_final: asyncio.Task[None] | None = None
@@ -176,15 +177,18 @@ class StreamingTranscriber:
         self._completed_end: float | None = None
 
     def expect(self, hints: Hints | None, is_complete: Judge | None, *, typed: bool = True,
-               free_text: bool = False) -> None:
+               free_text: bool = False, quick: bool = True) -> None:
         """Set what the workflow's current state expects (used from the next partial on);
         ``typed``: a typed slot (yes/no, date, number), not intents only (how long a
         COMPLETE answer still waits: :meth:`TurnEndPolicy.complete_hangover_ms`);
-        ``free_text``: a name or free text, whose early transcripts use spare workers only."""
+        ``free_text``: a name or free text, whose early transcripts use spare workers only;
+        ``quick``: a judged answer the quick model may decode first (not a date of birth:
+        :func:`agent.speech.turn_end.quick_answer`)."""
         self.hints = hints
         self.is_complete = is_complete
         self._typed = typed
         self._free_text = free_text
+        self._quick = quick
 
     def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent | BargeIn]:
         ep = self.endpointer
@@ -291,10 +295,11 @@ class StreamingTranscriber:
 
     def _first_pass(self) -> Callable[[np.ndarray, Hints | None], Awaitable[Transcript]]:
         """The recogniser's quick model first for an answer the workflow's grammar
-        judges (a wrong text there is caught: it is not COMPLETE, and the turn is decoded
-        again carefully); the base model for everything else."""
+        judges, but a date of birth (a wrong text there is mostly caught: it is not
+        COMPLETE, and the turn is decoded again carefully); base for everything else."""
         quickly = getattr(self.stt, "transcribe_quickly", None)
-        if quickly is not None and self.is_complete is not None and not self._free_text:
+        if (quickly is not None and self.is_complete is not None and self._quick
+                and not self._free_text):
             return quickly  # type: ignore[no-any-return]
         return self.stt.transcribe
 

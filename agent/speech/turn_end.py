@@ -39,8 +39,8 @@ from enum import Enum
 
 from agent.grammar.completion import FREE_SLOTS, Completion
 
-__all__ = ["Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy", "free_text_answer",
-           "typed_answer"]
+__all__ = ["BASE_SLOTS", "Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy",
+           "free_text_answer", "quick_answer", "typed_answer"]
 
 
 def typed_answer(slot_type: str | None) -> bool:
@@ -52,6 +52,19 @@ def typed_answer(slot_type: str | None) -> bool:
 def free_text_answer(slot_type: str | None) -> bool:
     """The question takes a name or free text: no grammar says when its answer is done."""
     return slot_type in FREE_SLOTS
+
+
+# Answers base decodes, never the quick model: a date of birth. Narrowband audio carries
+# no "f"/"s" difference, and tiny.en heard a year's "fifty" as "sixty": over 75 recorded
+# human dates of birth at 8 kHz (bench/speech_quick.py, seeds 14-16) tiny took 10 wrong
+# values, base 5. Member IDs and phone numbers stay with tiny (more right, fewer wrong).
+BASE_SLOTS = frozenset({"dob"})
+
+
+def quick_answer(slot_type: str | None) -> bool:
+    """The answer may be decoded by the quick model first (``SttConfig.quick_model_dir``):
+    anything the grammar judges but a date of birth; never free text."""
+    return slot_type not in BASE_SLOTS and slot_type not in FREE_SLOTS
 
 
 class TurnEndMode(Enum):

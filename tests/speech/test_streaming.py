@@ -406,19 +406,32 @@ class TwoModelStt(ScriptedStt):
         return await super().transcribe(pcm16k, hints)
 
 
-@pytest.mark.parametrize(("judged", "free_text", "quick"),
-                         [(True, False, True), (True, True, False), (False, False, False)])
+@pytest.mark.parametrize(("judged", "free_text", "exact", "quick"),
+                         [(True, False, False, True), (True, True, False, False),
+                          (False, False, False, False), (True, False, True, False)])
 async def test_only_judged_answers_go_to_the_quick_model(judged: bool, free_text: bool,
-                                                         quick: bool) -> None:
+                                                         exact: bool, quick: bool) -> None:
     """Early and final transcripts of an answer the grammar judges ask for the quick
-    model first; a name or free text, or a state with no judge, goes to base."""
+    model first; a name or free text, a date of birth, or a state with no judge, goes to
+    base."""
     async with asyncio.TaskGroup() as tg:
         stt = TwoModelStt()
         st = make(stt, tasks=tg)
-        st.expect(None, (lambda text: text == "yes") if judged else None, free_text=free_text)
+        st.expect(None, (lambda text: text == "yes") if judged else None, free_text=free_text,
+                  quick=not exact)
         # a pause (early transcript), more speech, then the end (a final transcript)
         await feed(st, "#" * 20 + "." * 12 + "#" * 20 + "." * 40)
         await st.next_turn()
         assert stt.quick
         assert set(stt.quick) == {quick}
         await st.aclose()
+
+
+def test_dates_of_birth_and_free_text_are_never_the_quick_models() -> None:
+    from agent.grammar import SLOT_TYPES  # noqa: PLC0415
+    from agent.speech.turn_end import BASE_SLOTS, quick_answer  # noqa: PLC0415
+
+    assert BASE_SLOTS <= SLOT_TYPES  # a misspelt slot would silently go to tiny
+    assert [quick_answer(s) for s in ("dob", "name", "text")] == [False] * 3
+    assert [quick_answer(s) for s in ("yes_no", "date_pref", "member_id", "phone", None)] == [
+        True] * 5
