@@ -12,9 +12,10 @@ import pytest
 
 from agent.speech.audio import frames
 from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason, SpeechStart, Utterance
+from agent.speech.repeats import collapse_repeats
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber
 from agent.speech.stt import SpeechToText, SttClosedError, SttWorkerError
-from agent.speech.whisper import Hints, SttConfig, collapse_repeats
+from agent.speech.whisper import Hints, SttConfig
 from tests.speech.conftest import load_vector, silence
 
 pytestmark = pytest.mark.models

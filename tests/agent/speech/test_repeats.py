@@ -9,7 +9,8 @@ G.711 on the bench's dev split) went to the workflow as it was. Pure: no model.
 
 from __future__ import annotations
 
-from agent.speech.whisper import SttConfig, repeats_at_end, settle_repeats
+from agent.speech.repeats import repeats_at_end, settle_repeats
+from agent.speech.whisper import SttConfig
 
 
 def test_a_repeat_confirmed_by_the_final_pass_is_kept() -> None:
