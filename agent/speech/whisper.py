@@ -115,10 +115,13 @@ class SttConfig:
     no_speech_threshold: float = 0.6
     # The quick first pass (Whisper tiny.en, ``agent.speech.models.quick_model_dir``): an
     # English answer the workflow judges (``Request.quick``) is decoded by it first, and
-    # base decodes it only when tiny's text is empty, looped, or below
-    # ``quick_min_logprob`` (mean log-probability per token). None: base only.
+    # base decodes it only when tiny's text is empty, cut short, or below
+    # ``quick_min_logprob`` (mean log-probability per token). -0.7: the best bar on the
+    # labelled corpus (bench/speech_quick.py dev; -0.5 kept fewer right texts), and a bare
+    # "Yes." or "No." with no hint prompt scores about -0.5 (its "." and end token weigh
+    # as much as the word), so -0.5 sent the commonest answer to base. None: base only.
     quick_model_dir: Path | None = None
-    quick_min_logprob: float = -0.5
+    quick_min_logprob: float = -0.7
     stock: bool = False  # True: faster-whisper's own 30 s window path (slower; comparison)
 
     def __post_init__(self) -> None:
