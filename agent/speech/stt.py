@@ -77,12 +77,15 @@ def _work(requests: list[Request]) -> _Done:
     if _ENGINE.config.stock:
         return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0, 0
     suspects, long_passes = _ENGINE.suspects, _ENGINE.long_passes
-    first = [r for r in requests if not r.careful and _QUICK is not None and r.quick]
-    usual = [r for r in requests if not r.careful and not (_QUICK is not None and r.quick)]
-    texts = iter(_ENGINE.transcribe_batch(usual) if usual else [])
-    quick = iter(_ENGINE.transcribe_quick_first(first, _QUICK) if first and _QUICK else [])
-    results = [_ENGINE.transcribe_careful(r) if r.careful
-               else next(quick) if _QUICK is not None and r.quick else next(texts)
+    def route(r: Request) -> str:
+        return "careful" if r.careful else "quick" if r.quick and _QUICK else "usual"
+
+    usual = [r for r in requests if route(r) == "usual"]
+    first = [r for r in requests if route(r) == "quick"]
+    texts = {"usual": iter(_ENGINE.transcribe_batch(usual) if usual else []),
+             "quick": iter(_ENGINE.transcribe_quick_first(first, _QUICK)
+                           if first and _QUICK else [])}
+    results = [_ENGINE.transcribe_careful(r) if r.careful else next(texts[route(r)])
                for r in requests]
     return results, _ENGINE.suspects - suspects, _ENGINE.long_passes - long_passes
 
