@@ -24,10 +24,12 @@ import numpy as np
 
 from agent.speech.audio import RATE, int16_to_float
 from agent.speech.repeats import settle_repeats, unloop
+from agent.speech.staged import Generated, generate_staged, generation_limit
 
 _HOP = 160  # samples per mel frame
 _MAX_FRAMES = 3000
 _TOKENS_PER_SECOND = 10  # generous: speech runs at 2-4 words (~3-6 tokens) a second
+_TOKENS_AT_LEAST = 8
 _PROMPT_TOKENS = 100
 # faster-whisper's own beam width for a file (``WhisperModel.transcribe``'s default).
 FILE_BEAM_SIZE = 5
@@ -122,6 +124,12 @@ class SttConfig:
     # as much as the word), so -0.5 sent the commonest answer to base. None: base only.
     quick_model_dir: Path | None = None
     quick_min_logprob: float = -0.7
+    # The quick model's shortest encoder window. Its encoder and cross-attention cost
+    # grow with the window (tiny.en here: about 50 ms of a core at 3 s, 140 at 8 s) and a
+    # short window makes it loop, which the staged decoding (``agent.speech.staged``)
+    # stops within 8 tokens: bench/concurrent_calls.py at 24 calls, 159 ms of CPU an
+    # utterance against 207 at 8 s (188 at 3 s without stages, the loops running on).
+    quick_min_window_s: float = 3.0
     stock: bool = False  # True: faster-whisper's own 30 s window path (slower; comparison)
 
     def __post_init__(self) -> None:
@@ -141,6 +149,15 @@ class SttConfig:
             raise ValueError("max_batch must be at least 1")
         if not -5.0 <= self.quick_min_logprob <= 0.0:
             raise ValueError("quick_min_logprob must be between -5 and 0")
+        if not 1.0 <= self.quick_min_window_s <= self.window_s:
+            raise ValueError("quick_min_window_s must be between 1 s and window_s")
+
+    def quick_config(self) -> SttConfig:
+        """The quick model's engine settings (English, its own shortest window)."""
+        if self.quick_model_dir is None:
+            raise ValueError("no quick model configured")
+        return replace(self, model_dir=self.quick_model_dir, language="en",
+                       quick_model_dir=None, min_window_s=self.quick_min_window_s)
 
     def threads(self) -> int:
         return self.cpu_threads or max(1, (os.cpu_count() or 1) // self.workers)
@@ -377,34 +394,38 @@ class WhisperEngine:
         prompts = _aligned([self._prompt_tokens(r.prompt, t)
                             for r, t in zip(requests, tokenizers, strict=True)],
                            self.tokenizer.sot_prev, self._filler)
-        budgets = [int(len(a) / RATE * _TOKENS_PER_SECOND) + 8 for a in audio]
-        # CTranslate2 generates at most max_length / 2 tokens after the prompt (Whisper's
-        # sample length): ask for twice the budget, or long utterances lose their end.
-        results = model.generate(
-            encoded,
-            prompts,
-            beam_size=self.config.beam_size,
-            max_length=min(len(prompts[0]) + 2 * max(budgets), 440),
-            suppress_blank=True,
-            suppress_tokens=[-1],
-            return_scores=True,
-            return_no_speech_prob=True,
-        )
+        budgets = [int(len(a) / RATE * _TOKENS_PER_SECOND) + _TOKENS_AT_LEAST for a in audio]
         decoded = []
-        for result, tok, budget, lang in zip(results, tokenizers, budgets, languages,
-                                             strict=True):
-            ids = [t for t in result.sequences_ids[0] if t < tok.eot]
-            ran_out = len(ids) >= budget  # no end of text: a decoding loop, or cut short
-            kept = unloop(ids[:budget]) if ran_out else ids
+        for g, tok, lang in zip(self._generate(encoded, prompts, budgets), tokenizers,
+                                languages, strict=True):
+            # ran out: no end of text (a decoding loop, or cut short)
+            kept = unloop(g.ids) if g.ran_out else g.ids
             said = tok.decode(kept).strip()
-            text, suspect = settle_repeats(said, ran_out=ran_out, final=final)
-            collapsed = text != said or len(kept) < min(len(ids), budget)
-            avg_logprob = result.scores[0] if result.scores else 0.0
-            if result.no_speech_prob > self.config.no_speech_threshold and avg_logprob < -1.0:
+            text, suspect = settle_repeats(said, ran_out=g.ran_out, final=final)
+            collapsed = text != said or len(kept) < len(g.ids)
+            if g.no_speech_prob > self.config.no_speech_threshold and g.avg_logprob < -1.0:
                 text = ""
-            decoded.append(_Decoded(text, result.no_speech_prob, lang, suspect, avg_logprob,
+            decoded.append(_Decoded(text, g.no_speech_prob, lang, suspect, g.avg_logprob,
                                     collapsed))
         return decoded
+
+    def _generate(self, encoded: Any, prompts: list[list[int]], budgets: list[int]
+                  ) -> list[Generated]:
+        """Greedy search in stages on a CPU (``agent.speech.staged``: a loop stops as soon
+        as it shows); one pass for a beam search or on a GPU, where tokens are cheap."""
+        eot = self.tokenizer.eot
+        if self.config.beam_size == 1 and self.model.model.device == "cpu":
+            return generate_staged(self.model.model, encoded, prompts, budgets, eot=eot)
+        results = self.model.model.generate(
+            encoded, prompts, beam_size=self.config.beam_size,
+            max_length=generation_limit(len(prompts[0]), max(budgets)), suppress_blank=True,
+            suppress_tokens=[-1], return_scores=True, return_no_speech_prob=True)
+        out = []
+        for r, budget in zip(results, budgets, strict=True):
+            ids = [t for t in r.sequences_ids[0] if t < eot]
+            out.append(Generated(ids[:budget], r.scores[0] if r.scores else 0.0,
+                                 r.no_speech_prob, len(ids) >= budget))
+        return out
 
     def transcribe_file(self, pcm16k: np.ndarray, prompt: str | None = None, *,
                         beam_size: int = FILE_BEAM_SIZE, language: str | None = None) -> str:
