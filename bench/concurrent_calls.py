@@ -273,6 +273,12 @@ def print_speech(before: Any, after: Any, r: StepResult) -> None:
           f"{r.stack_cores - r.speech_cpu / r.seconds:.2f} cores "
           f"({1000 * (r.stack_cores * r.seconds - r.speech_cpu) / max(1, len(r.gaps)):.0f}"
           f" ms a turn)")
+    careful = after.careful - before.careful
+    quick = after.quick - before.quick
+    print(f"      routes: {quick} offered to the quick model, "
+          f"{after.quick_kept - before.quick_kept} of them kept; {careful} second passes "
+          f"({1000 * (after.careful_cpu_s - before.careful_cpu_s) / max(1, careful):.0f} ms "
+          f"CPU each); {items - quick - careful} to base")
 
 
 def print_turns(r: StepResult) -> None:

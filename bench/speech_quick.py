@@ -251,10 +251,12 @@ def main() -> None:
     ap.add_argument("--model-dir", type=Path, default=Path("var/models/whisper-base"))
     args = ap.parse_args()
     print(f"hardware: {hardware()}")
-    config = SttConfig(model_dir=whisper_model_dir(args.model_dir), cpu_threads=1)
+    config = SttConfig(model_dir=whisper_model_dir(args.model_dir), cpu_threads=1,
+                       quick_model_dir=quick_model_dir())
     base = WhisperEngine(config)
-    tiny = WhisperEngine(SttConfig(model_dir=quick_model_dir(), cpu_threads=1))
-    print(f"acceptance bar: mean log-probability >= {config.quick_min_logprob}")
+    tiny = WhisperEngine(config.quick_config())  # as a speech worker loads it
+    print(f"acceptance bar: mean log-probability >= {config.quick_min_logprob}; quick "
+          f"model's shortest window {config.quick_min_window_s:g} s")
     started = time.perf_counter()
     base.transcribe(telephone(np.zeros(RATE, np.int16)))  # warm both
     tiny.transcribe(np.zeros(RATE, np.int16))

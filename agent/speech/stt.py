@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -62,8 +62,7 @@ def _init_worker(config: SttConfig) -> None:
     threadpool_limits(BLAS_THREADS, user_api="blas")
     _ENGINE = WhisperEngine(config)
     if config.quick_model_dir is not None:
-        _QUICK = WhisperEngine(replace(config, model_dir=config.quick_model_dir,
-                                       language="en", quick_model_dir=None))
+        _QUICK = WhisperEngine(config.quick_config())
 
 
 _Done = tuple[list[Transcript], int, int]  # transcripts, decoded again, of them in 30 s
@@ -118,6 +117,12 @@ class BatchStats:
     cpu_s: float = 0.0
     retried: int = 0
     retried_30s: int = 0
+    # By route: second passes decoded as a file is, and their CPU; answers offered to the
+    # quick model, and those whose text it gave (the rest went on to base).
+    careful: int = 0
+    careful_cpu_s: float = 0.0
+    quick: int = 0
+    quick_kept: int = 0
 
 
 class SttError(RuntimeError):
@@ -277,6 +282,11 @@ class SpeechToText:
             self.stats.retried += retried
             self.stats.retried_30s += retried_30s
             self.stats.cpu_s += sum(r.cpu_s for r in results)
+            for w, result in zip(waiting, results, strict=True):
+                self.stats.careful += w.request.careful
+                self.stats.careful_cpu_s += result.cpu_s if w.request.careful else 0.0
+                self.stats.quick += w.request.quick
+                self.stats.quick_kept += result.quick
             for w, result in zip(waiting, results, strict=True):
                 if not w.future.done():
                     w.future.set_result(result)

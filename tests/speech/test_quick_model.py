@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from agent.speech.models import QUICK_MODEL_FILES, ModelError, quick_model_dir
-from agent.speech.stt import SpeechToText
+from agent.speech.stt import BatchStats, SpeechToText
 from agent.speech.whisper import Hints, Request, SttConfig, WhisperEngine
 from tests.speech.conftest import load_vector, silence
 
@@ -96,18 +96,35 @@ def _with_threshold(engine: WhisperEngine, bar: float) -> WhisperEngine:
 
 def test_the_workers_load_tiny_and_use_it_only_when_asked(whisper_dir: Path, tiny_dir: Path
                                                          ) -> None:
-    async def run() -> tuple[list[bool], list[str]]:
+    async def run() -> tuple[list[bool], list[str], BatchStats]:
         config = SttConfig(model_dir=whisper_dir, workers=1, quick_model_dir=tiny_dir)
         yes = load_vector("caller_yes.wav")
         async with SpeechToText(config) as stt:
             hints = Hints(expected=("Yes", "No"))
             got = [await stt.transcribe_quickly(yes, hints), await stt.transcribe(yes, hints),
                    await stt.transcribe_carefully(yes, hints)]
-        return [t.quick for t in got], [words(t.text) for t in got]
+            stats = stt.stats
+        return [t.quick for t in got], [words(t.text) for t in got], stats
 
-    quick, texts = asyncio.run(run())
+    quick, texts, stats = asyncio.run(run())
     assert quick == [True, False, False]
     assert all("yes" in t for t in texts)
+    # the routes are counted (bench/concurrent_calls.py prints them)
+    assert (stats.quick, stats.quick_kept, stats.careful) == (1, 1, 1)
+    assert stats.careful_cpu_s > 0
+
+
+def test_the_quick_model_gets_its_own_short_window(whisper_dir: Path, tiny_dir: Path) -> None:
+    config = SttConfig(model_dir=whisper_dir, quick_model_dir=tiny_dir, language="auto")
+    quick = config.quick_config()
+    assert (quick.model_dir, quick.language, quick.quick_model_dir) == (tiny_dir, "en", None)
+    assert quick.min_window_s == config.quick_min_window_s == 3.0
+    assert quick.window_for(0.6) == 3.0  # base's first pass: 8 s
+    assert config.window_for(0.6) == 8.0
+    with pytest.raises(ValueError, match="quick_min_window_s"):
+        SttConfig(model_dir=whisper_dir, quick_min_window_s=0.5)
+    with pytest.raises(ValueError, match="no quick model"):
+        SttConfig(model_dir=whisper_dir).quick_config()
 
 
 def test_without_a_quick_model_the_quick_request_is_an_ordinary_one(whisper_dir: Path) -> None:
