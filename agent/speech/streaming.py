@@ -334,14 +334,16 @@ class StreamingTranscriber:
         """A turn the workflow's grammar did not understand (off script, a name, free
         text) is decoded again as the model decodes a file: the quick pass loses words
         the model gets right (bench/speech_wer_human.py). Silence, errors and a second
-        pass not back within ``second_pass_wait_s`` keep the first text."""
+        pass not back within ``second_pass_wait_s`` keep the first text (one that could
+        not be back in time is not decoded at all: ``SttShedError``)."""
         careful = getattr(self.stt, "transcribe_carefully", None)
         if careful is None or not first.text.strip():
             return first
         try:
             audio = utt.recorded if utt.recorded is not None else utt.audio
             async with asyncio.timeout(self.config.second_pass_wait_s):
-                again: Transcript = await careful(audio, self.hints)
+                again: Transcript = await careful(
+                    audio, self.hints, within_s=self.config.second_pass_wait_s)
         except (SttError, TimeoutError):
             return first
         return again if again.text.strip() else first

@@ -99,6 +99,7 @@ class _Waiting:
     request: Request
     future: asyncio.Future[Transcript]
     enqueued: float
+    start_by: float | None = None  # not started by then: shed (it could not be back in time)
 
 
 @dataclass(slots=True)
@@ -123,6 +124,7 @@ class BatchStats:
     careful_cpu_s: float = 0.0
     quick: int = 0
     quick_kept: int = 0
+    shed: int = 0  # second passes not started: they could not have been back in time
 
 
 class SttError(RuntimeError):
@@ -131,6 +133,11 @@ class SttError(RuntimeError):
 
 class SttClosedError(SttError):
     """transcribe() called before start() or after close()."""
+
+
+class SttShedError(SttError):
+    """Not decoded: it could not have been back within the time its caller waits (the
+    workers are crowded). The caller keeps what it had (a second pass: the first text)."""
 
 
 class SttWorkerError(SttError):
@@ -151,6 +158,8 @@ class SpeechToText:
         self._running = 0  # batches the workers hold
         self._in_batches = 0  # requests in those batches
         self.stats = BatchStats()
+        # How long a careful pass takes in a worker (moving average; 0 until one ran).
+        self.careful_s = 0.0
 
     @property
     def pending(self) -> int:
@@ -204,14 +213,22 @@ class SpeechToText:
         sure of it (``SttConfig.quick_model_dir``), else as :meth:`transcribe`."""
         return await self._submit(pcm16k, hints, careful=False, quick=True)
 
-    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
-                                   ) -> Transcript:
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
+                                   within_s: float | None = None) -> Transcript:
         """As a file is decoded (30 s window, beam search): the second pass of a turn no
-        grammar understood, slower than :meth:`transcribe` and as accurate as the model."""
-        return await self._submit(pcm16k, hints, careful=True)
+        grammar understood, slower than :meth:`transcribe` and as accurate as the model.
+
+        ``within_s``: the caller waits that long and no longer. A request that cannot be
+        back in time (not started by then less a careful pass's usual duration) is not
+        decoded: :class:`SttShedError`. Without that, on a crowded box the second passes
+        whose callers had already given up still took a worker each (1.7 s of a core
+        here), the other callers' answers queued behind them, more turns came late and
+        off script, and more second passes followed: bench/concurrent_calls.py at 32
+        calls went from p95 0.6 s to 3.9 s in one run of two."""
+        return await self._submit(pcm16k, hints, careful=True, within_s=within_s)
 
     async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
-                      quick: bool = False) -> Transcript:
+                      quick: bool = False, within_s: float | None = None) -> Transcript:
         if self._pool is None:
             raise SttClosedError("speech-to-text is not started")
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
@@ -221,7 +238,8 @@ class SpeechToText:
         key = next(self._keys)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
         now = self._clock()
-        self._waiting[key] = _Waiting(request, future, now)
+        start_by = None if within_s is None else now + within_s - self.careful_s
+        self._waiting[key] = _Waiting(request, future, now, start_by)
         # Queued by its cost, the encoder window: a careful one decodes a file's 30 s window
         # in a batch of its own (``BatchScheduler``), so other callers' quick answers go
         # first and never wait for it (its caller falls back to the first text when it
@@ -240,6 +258,7 @@ class SpeechToText:
         """Hand batches to free workers while requests wait."""
         while self._pool is not None and self._running < self.config.workers:
             now = self._clock()
+            self._shed(now)
             keys = self._queue.take(now, self.config.workers)
             if not keys:
                 return
@@ -260,6 +279,18 @@ class SpeechToText:
                 w.enqueued = now  # from here: the time in a worker
             job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
 
+    def _shed(self, now: float) -> None:
+        """Fail the queued requests that could no longer be back in time."""
+        late = [k for k, w in self._waiting.items()
+                if w.start_by is not None and now > w.start_by]
+        for key in late:
+            if self._queue.remove(key):
+                w = self._waiting.pop(key)
+                self.stats.shed += 1
+                if not w.future.done():
+                    w.future.set_exception(SttShedError("not decoded: it could not be back "
+                                                        "in time (workers crowded)"))
+
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
                   pool: ProcessPoolExecutor, done: Future[_Done]) -> None:
         """In the pool's thread: back to the loop."""
@@ -271,7 +302,10 @@ class SpeechToText:
         self._running -= 1
         self._in_batches -= len(batch)
         waiting = [w for _, w in batch]
-        self.stats.decode_s += self._clock() - waiting[0].enqueued
+        took = self._clock() - waiting[0].enqueued
+        self.stats.decode_s += took
+        if waiting[0].request.careful:  # a batch of its own
+            self.careful_s = took if not self.careful_s else 0.7 * self.careful_s + 0.3 * took
         try:
             results, retried, retried_30s = done.result()
         except BrokenProcessPool as exc:

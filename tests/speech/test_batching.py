@@ -11,7 +11,7 @@ import pytest
 
 from agent.speech import stt as stt_module
 from agent.speech.schedule import BatchScheduler
-from agent.speech.stt import BLAS_THREADS, ONEDNN_PRIMITIVE_CACHE, SpeechToText
+from agent.speech.stt import BLAS_THREADS, ONEDNN_PRIMITIVE_CACHE, SpeechToText, SttShedError
 from agent.speech.whisper import Hints, Request, SttConfig, unloop
 from tests.speech.conftest import load_vector, silence
 
@@ -210,6 +210,34 @@ async def test_a_careful_request_queued_with_quick_ones_is_sent_alone(whisper_di
         assert stt.stats.batches == 3  # the busy one, the two quick ones, the careful one
         assert order == ["quick", "quick", "careful"]
         assert "yes" in words(careful.result().text)
+    finally:
+        await stt.close()
+
+
+@pytest.mark.models
+async def test_a_second_pass_that_cannot_be_back_in_time_is_not_decoded(whisper_dir: Path
+                                                                        ) -> None:
+    """Real worker: a careful request whose caller waits less than a careful pass takes
+    is shed (SttShedError) instead of taking the worker; one with time enough, or no
+    deadline, is decoded. The estimate is the careful passes this pool has run."""
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    await stt.start()
+    try:
+        yes = load_vector("caller_yes.wav")
+        first = await stt.transcribe_carefully(yes, within_s=30.0)  # nothing known: runs
+        assert "yes" in words(first.text)
+        assert stt.careful_s > 0
+        with pytest.raises(SttShedError):  # the worker is idle, but it could not be back
+            await stt.transcribe_carefully(yes, within_s=stt.careful_s / 4)
+        # queued behind a busy worker past its start-by time: shed when the worker frees
+        busy = asyncio.ensure_future(stt.transcribe_carefully(yes))
+        await asyncio.sleep(0)
+        late = asyncio.ensure_future(stt.transcribe_carefully(yes, within_s=stt.careful_s * 1.2))
+        await asyncio.wait([busy, late])
+        assert "yes" in words(busy.result().text)
+        assert isinstance(late.exception(), SttShedError)
+        assert stt.stats.shed == 2
+        assert stt.stats.careful == 2  # the shed ones never reached a worker
     finally:
         await stt.close()
 

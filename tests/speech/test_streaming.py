@@ -15,7 +15,7 @@ import pytest
 from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
-from agent.speech.stt import SttWorkerError
+from agent.speech.stt import SttShedError, SttWorkerError
 from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, Transcript
 
@@ -312,13 +312,16 @@ class TwoPassStt(ScriptedStt):
         self.careful = careful
         self.careful_calls = 0
 
-    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
-                                   ) -> Transcript:
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
+                                   within_s: float | None = None) -> Transcript:
         self.careful_calls += 1
         self.careful_frames = len(pcm16k) // FRAME_SAMPLES
+        self.within_s = within_s
         await asyncio.sleep(0)
         if self.careful is None:
             raise SttWorkerError("worker died")
+        if self.careful == "<shed>":
+            raise SttShedError("not decoded: it could not be back in time")
         return Transcript(self.careful, len(pcm16k) / 16000, 0.0, language="en")
 
 
@@ -327,6 +330,7 @@ class TwoPassStt(ScriptedStt):
     ("yet", "yes", True, "yes", 1, True),  # off grammar: decoded again, that text used
     ("yet", "yep", True, "yep", 1, False),  # still off grammar: the careful text stands
     ("yet", None, True, "yet", 1, False),  # the second pass failed: the first text stands
+    ("yet", "<shed>", True, "yet", 1, False),  # crowded workers shed it: the first stands
     ("yet", "", True, "yet", 1, False),  # the second pass heard nothing: the first stands
     ("", "yes", True, "", 0, False),  # nothing heard: nothing to decode again
     ("yet", "yes", False, "yet", 0, False),  # second_pass off: the first pass alone
@@ -344,6 +348,7 @@ async def test_a_turn_the_grammar_did_not_understand_is_decoded_again_carefully(
         assert (turn.text, stt.careful_calls, turn.complete) == (text, passes, complete)
         if passes:  # the turn as recorded: the lead before and the silence after it too
             assert stt.careful_frames == max(stt.calls) + 30 - 5
+            assert stt.within_s == cfg.second_pass_wait_s  # no use decoding it after that
         await st.aclose()
 
 
@@ -355,14 +360,14 @@ class SlowSecondPassStt(TwoPassStt):
         self.released = asyncio.Event()
         self.cancelled = False
 
-    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None
-                                   ) -> Transcript:
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
+                                   within_s: float | None = None) -> Transcript:
         try:
             await self.released.wait()
         except asyncio.CancelledError:
             self.cancelled = True  # the caller stopped waiting: its queued job is dropped
             raise
-        return await super().transcribe_carefully(pcm16k, hints)
+        return await super().transcribe_carefully(pcm16k, hints, within_s=within_s)
 
 
 async def test_a_second_pass_not_back_in_time_leaves_the_first_text() -> None:
