@@ -27,11 +27,12 @@ Decoders, on the same audio:
   1 s after): the noise floor, how far raw's own count moves with the silence alone.
 - call: what a call does with the default settings (the speech workers' engine: short
   windows, greedy; the endpointer of ``agent.runtime.endpoint_config``): the recording
-  with 0.5 s of silence either side, fed frame by frame to the endpointer; each
-  utterance goes to the batched engine; texts joined. No workflow grammar understands
-  these prompts, so each utterance then gets the second pass a call gives such a turn
-  (decoded as a file is: ``WhisperEngine.transcribe_careful``); ``--no-second-pass``
-  shows the first pass alone.
+  with 0.5 s of silence before it and 1 s after, fed frame by frame to the endpointer;
+  each utterance goes to the batched engine; texts joined. No workflow grammar
+  understands these prompts, so each utterance then gets the second pass a call gives
+  such a turn: the turn as recorded (``Utterance.recorded``: from ``lead_ms`` before
+  the onset to the end of turn) decoded as a file is
+  (``WhisperEngine.transcribe_careful``); ``--no-second-pass`` shows the first pass alone.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
 and "held-out" (never looked at); both are printed, with the errors in words, the clips

@@ -38,9 +38,14 @@ class EndpointConfig:
     preroll_ms: int = 200
     tail_ms: int = 100
     # The turn as recorded (``Utterance.recorded``, what a careful second pass decodes)
-    # starts this long before the onset, not only the pre-roll, and runs to the end of
-    # turn: no word edge the VAD called silence is cut off.
-    lead_ms: int = 500
+    # starts this long before the onset (the first voiced frame) and runs to the end of
+    # turn, so no word edge the VAD called silence is cut off. 100 ms, as a recording
+    # trimmed for a file starts: with 500 ms before the trigger frame (about 440 ms before
+    # the onset) Whisper's text of the same words moved with the silence alone, and at
+    # 8 kHz the second pass wrote the raw model's text of the file for 66 of 114
+    # bench/speech_wer_human.py dev clips, against 90 with 100 ms (16 kHz: 31 and 41 of
+    # 45). Not the bench's digital silence: padded with line noise instead, 34 vs 35 of 60.
+    lead_ms: int = 100
     # Frames quieter than this RMS (about -50 dBFS) are silence whatever webrtcvad says:
     # its noise model needs time to adapt and fires on line hiss at the start of a call.
     min_rms: float = 100.0
@@ -110,8 +115,8 @@ class Utterance:
     end: float
     now: float
     reason: EndReason
-    # lead_ms before the onset + speech + all the silence up to the end of turn (None:
-    # as ``audio``)
+    # from lead_ms before the onset (no further back than the audio kept) + speech + all
+    # the silence up to the end of turn (None: as ``audio``)
     recorded: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -150,11 +155,13 @@ class Endpointer:
         window = self.config.start_window_ms // 20
         self._window: deque[bool] = deque(maxlen=window)
         self._preroll_frames = max(window, self.config.preroll_ms // 20)
+        # the onset is up to a trigger window before the frame that starts the turn
         self._preroll: deque[np.ndarray] = deque(
-            maxlen=max(self._preroll_frames, self.config.lead_ms // 20))
+            maxlen=max(self._preroll_frames, window + self.config.lead_ms // 20))
         self._speech: list[np.ndarray] | None = None
         self._flags: list[bool] = []  # voiced or not, frame by frame with _speech
         self._lead: list[np.ndarray] = []  # recorded before the pre-roll (lead_ms)
+        self._skip = 0  # pre-roll frames before the lead, left out of the turn as recorded
         self._onset = 0.0
         self._last_voiced_end = 0.0
         self._silence_frames = 0
@@ -222,7 +229,9 @@ class Endpointer:
         self._last_voiced_end = now
         before = list(self._preroll)
         cut = max(0, len(before) - self._preroll_frames)
-        self._lead, self._speech = before[:cut], before[cut:]
+        start = max(0, len(before) - frames_back - self.config.lead_ms // 20)
+        self._lead, self._speech = before[min(start, cut):cut], before[cut:]
+        self._skip = max(0, start - cut)
         known = list(self._window)[-len(self._speech):]
         self._flags = [False] * (len(self._speech) - len(known)) + known
         self._voiced_ms = sum(self._window) * 20
@@ -308,7 +317,7 @@ class Endpointer:
         self._last_voiced_end, self._silence_frames = voiced_end(cut)
         events = self._finish(cut_end, EndReason.MAX_LENGTH)
         events = [dataclasses.replace(e, now=now) for e in events]
-        self._speech, self._flags, self._lead = rest, rest_flags, []
+        self._speech, self._flags, self._lead, self._skip = rest, rest_flags, [], 0
         self._onset = cut_end
         end, silence = voiced_end(len(speech) - 1)
         self._last_voiced_end = max(end, cut_end)
@@ -318,12 +327,14 @@ class Endpointer:
     def _finish(self, now: float, reason: EndReason) -> list[EndpointEvent]:
         audio = self.audio_so_far()
         assert self._speech is not None
-        recorded = np.concatenate(self._lead + self._speech)
+        skip = min(self._skip, len(self._speech) - 1)
+        recorded = np.concatenate(self._lead + self._speech[skip:])
         onset, end = round(self._onset, 6), round(self._last_voiced_end, 6)
         kept = (end - onset) * 1000 >= self.config.min_speech_ms - 1e-6
         self._speech = None
         self._flags = []
         self._lead = []
+        self._skip = 0
         self._silence_frames = 0
         self._hangover_ms = self.config.hangover_ms
         events: list[EndpointEvent] = [SpeechEnd(onset, end, now, reason, kept)]
