@@ -147,18 +147,25 @@ def test_real_speech_onset_and_end(line: str) -> None:
     assert utts[0].now - utts[0].end == pytest.approx(0.6)
 
 
+def numbered_turn(ep: Endpointer) -> tuple[list[int], list[int]]:
+    """One turn of 100 frames, frame i carrying its number and frames 40-59 speech: the
+    frame numbers of the turn's quick audio and of the turn as recorded."""
+    utterances = []
+    for i in range(100):
+        frame = np.full(FRAME_SAMPLES, 1000 + i if 40 <= i < 60 else i, dtype=np.int16)
+        utterances += [e for e in ep.feed(frame) if isinstance(e, Utterance)]
+    [utt] = utterances
+    assert utt.recorded is not None
+    return ([int(f[0]) % 1000 for f in frames(utt.audio, pad=False)],
+            [int(f[0]) % 1000 for f in frames(utt.recorded, pad=False)])
+
+
 def test_the_turn_as_recorded_keeps_the_lead_and_the_silence_the_quick_audio_cuts() -> None:
     """``recorded`` (what a careful second pass decodes) runs from lead_ms before the
     onset to the end of turn; ``audio`` from the pre-roll to the tail."""
     ep = Endpointer(EndpointConfig(hangover_ms=600, preroll_ms=200, tail_ms=100,
                                    lead_ms=500), classifier=lambda f: bool(f.max() >= 1000))
-    utterances = []
-    for i in range(100):  # frame i carries its number; frames 40-59 are speech
-        frame = np.full(FRAME_SAMPLES, 1000 + i if 40 <= i < 60 else i, dtype=np.int16)
-        utterances += [e for e in ep.feed(frame) if isinstance(e, Utterance)]
-    [utt] = utterances
-    numbers = [int(f[0]) % 1000 for f in frames(utt.audio, pad=False)]
-    recorded = [int(f[0]) % 1000 for f in frames(utt.recorded, pad=False)]
+    numbers, recorded = numbered_turn(ep)
     # speech starts at 42 (3 voiced of 5): a 10-frame pre-roll, then up to the tail
     assert numbers == list(range(33, 65))
     # 25 frames (500 ms) before the onset (frame 40) instead of 10 before the trigger
@@ -173,13 +180,7 @@ def test_the_turn_as_recorded_starts_100_ms_before_the_onset() -> None:
     (bench/speech_wer_human.py dev: the raw model's text of the file in 66 of 114 clips
     at 8 kHz, against 90 with 100 ms). Here that is less than the pre-roll."""
     ep = Endpointer(EndpointConfig(), classifier=lambda f: bool(f.max() >= 1000))
-    utterances = []
-    for i in range(100):  # frame i carries its number; frames 40-59 are speech
-        frame = np.full(FRAME_SAMPLES, 1000 + i if 40 <= i < 60 else i, dtype=np.int16)
-        utterances += [e for e in ep.feed(frame) if isinstance(e, Utterance)]
-    [utt] = utterances
-    numbers = [int(f[0]) % 1000 for f in frames(utt.audio, pad=False)]
-    recorded = [int(f[0]) % 1000 for f in frames(utt.recorded, pad=False)]
+    numbers, recorded = numbered_turn(ep)
     assert numbers == list(range(33, 65))  # the quick pass's pre-roll is unchanged
     assert recorded == list(range(35, 90))
 
