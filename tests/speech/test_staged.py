@@ -67,9 +67,9 @@ def test_stages_give_the_tokens_and_score_of_one_pass(tiny: WhisperEngine, name:
     budget = 40
     [one], _ = decode(tiny, [name], [budget], first=budget, prompt=prompt)
     [staged], limits = decode(tiny, [name], [budget], first=4, prompt=prompt)
-    if one.ran_out:  # a loop: stopped sooner, cut to the same copy
+    if one.ran_out:  # a loop: stopped sooner, with what one pass said first
         assert staged.ran_out
-        assert unloop(staged.ids) == unloop(one.ids)
+        assert one.ids[:len(staged.ids)] == staged.ids
         assert sum(limits) < generation_limit(2, budget) * len(limits)
     else:
         assert staged.ids == one.ids
@@ -93,14 +93,16 @@ def test_a_loop_stops_in_the_stage_where_it_shows(tiny: WhisperEngine) -> None:
 
 
 def test_a_batch_continues_only_the_items_still_going(tiny: WhisperEngine) -> None:
+    # the same batch (one shared window: its longest item's) decoded in one pass and in
+    # stages, so only the staging differs
     names = ["caller_person.wav", "caller_yes.wav", "caller_count_fast.wav"]
-    alone = [decode(tiny, [n], [60], first=60)[0][0] for n in names]
+    one, _ = decode(tiny, names, [60, 60, 60], first=60)
     together, limits = decode(tiny, names, [60, 60, 60], first=4)
     assert len(limits) >= 2
-    for a, t in zip(alone, together, strict=True):
-        if a.ran_out:
+    for a, t in zip(one, together, strict=True):
+        if a.ran_out:  # stopped sooner: what it has is what one pass said first
             assert t.ran_out
-            assert unloop(t.ids) == unloop(a.ids)
+            assert a.ids[:len(t.ids)] == t.ids
         else:
             assert t.ids == a.ids
 
