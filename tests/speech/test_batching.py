@@ -230,8 +230,8 @@ async def test_a_second_pass_that_cannot_be_back_in_time_is_not_decoded(whisper_
         with pytest.raises(SttShedError):  # the worker is idle, but it could not be back
             await stt.transcribe_carefully(yes, within_s=stt.careful_s / 4)
         # queued behind a busy worker past its start-by time: shed when the worker frees
+        # tasks start in the order they were made: busy takes the worker, late queues
         busy = asyncio.ensure_future(stt.transcribe_carefully(yes))
-        await asyncio.sleep(0)
         late = asyncio.ensure_future(stt.transcribe_carefully(yes, within_s=stt.careful_s * 1.2))
         await asyncio.wait([busy, late])
         assert "yes" in words(busy.result().text)
