@@ -47,6 +47,7 @@ from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
 from carrier.call import Call
 from carrier.health import ComponentHealth
+from carrier.metrics import Level
 from carrier.plugin import (
     Application,
     AppointmentFact,
@@ -157,6 +158,23 @@ class VoiceAgent:
         # A dead worker pool is dropped by SpeechToText (no pids left) until restarted.
         workers = len(rt.stt.worker_pids)
         return [ComponentHealth("agent.stt", workers > 0, f"{workers} worker processes")]
+
+    def levels(self) -> list[Level]:
+        """``carrier.plugin.MeasuredApplication``: where the utterances went (the quick
+        model's text kept, base, a careful second pass, or shed: a second pass not
+        decoded because it could not be back in time) and how many wait for a worker, so
+        an operator sees a crowded speech pool before callers hear it."""
+        rt = self.runtime
+        if rt is None or rt.stt is None:
+            return []
+        st = rt.stt.stats
+        name, text = "carrier_stt_utterances", "Utterances decoded, by model route"
+        routes = {"quick": st.quick_kept, "base": st.items - st.careful - st.quick_kept,
+                  "careful": st.careful, "shed": st.shed}
+        return [*(Level(name, text, (("route", r),), float(n), counter=True)
+                  for r, n in routes.items()),
+                Level("carrier_stt_pending", "Utterances queued or decoding", (),
+                      float(rt.stt.pending))]
 
 
 application: Application = VoiceAgent()  # mypy checks the contract here

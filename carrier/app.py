@@ -65,7 +65,7 @@ from carrier.health import (
 )
 from carrier.health import writers_check as records_writers_check
 from carrier.metrics import Level
-from carrier.plugin import Application, RetainsText
+from carrier.plugin import Application, RetainsText, levels_of
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
 from carrier.records.embedded import open_database
@@ -141,7 +141,8 @@ def build_health(settings: Settings, records: Records, gateway: Gateway, *,
 
 
 def levels(stack: Stack) -> list[Level]:
-    """What ``/metrics`` reads at each scrape: spool depth, writer and dialer liveness."""
+    """What ``/metrics`` reads at each scrape: spool depth, writer and dialer liveness, and
+    the application's own (``carrier.plugin.levels_of``)."""
     out = []
     for w in stack.records.health().writers:
         label = (("writer", w.name),)
@@ -152,6 +153,7 @@ def levels(stack: Stack) -> list[Level]:
     if stack.settings.dialer.enabled:
         out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
                          1.0 if stack.dialer.liveness.health().ok else 0.0))
+    out.extend(levels_of(stack.application))
     return out
 
 

@@ -9,7 +9,8 @@ names (no PHI, bounded cardinality).
 ``carrier serve`` exposes :data:`REGISTRY` as ``GET /metrics`` on the console port
 (``console.bind_host:console.port``, :mod:`carrier.health`). Levels that are read, not
 counted (spool depth, writer and dialer liveness) come from :class:`StackCollector`,
-asked at each scrape.
+asked at each scrape, and so do the application's own (``carrier.plugin.levels_of``: the
+voice agent's speech routes), counters among them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -98,27 +99,30 @@ def gate_decision(allowed: bool, rule: str) -> None:
 
 @dataclass(frozen=True)
 class Level:
-    """A read-at-scrape gauge sample: metric name, help, labels, value."""
+    """A read-at-scrape sample: metric name, help, labels, value; a gauge, or a counter
+    (a total kept by its owner; the name without ``_total``, which the exposition adds)."""
 
     name: str
     help: str
     labels: tuple[tuple[str, str], ...]
     value: float
+    counter: bool = False
 
 
 class StackCollector(Collector):
-    """Gauges read at scrape from the running stack (``levels`` returns them)."""
+    """Gauges and counters read at scrape from the running stack (``levels`` returns
+    them)."""
 
     def __init__(self, levels: Callable[[], Iterable[Level]]) -> None:
         self.levels = levels
 
     def collect(self) -> Iterator[Metric]:
-        families: dict[str, GaugeMetricFamily] = {}
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
         for level in self.levels():
             family = families.get(level.name)
             if family is None:
-                family = GaugeMetricFamily(level.name, level.help,
-                                           labels=[k for k, _ in level.labels])
+                kind = CounterMetricFamily if level.counter else GaugeMetricFamily
+                family = kind(level.name, level.help, labels=[k for k, _ in level.labels])
                 families[level.name] = family
             family.add_metric([v for _, v in level.labels], level.value)
         yield from families.values()

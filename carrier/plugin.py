@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from carrier.call import Call, Direction
     from carrier.health import ComponentHealth
+    from carrier.metrics import Level
     from carrier.records.store import Records
     from carrier.settings import Settings
     from carrier.webchat.chat import TextLeg
@@ -294,6 +295,19 @@ class ScheduleFeed(Protocol):
         ...
 
     async def apply_prescription(self, conn: Any, change: PrescriptionChange) -> str: ...
+
+
+@runtime_checkable
+class MeasuredApplication(Protocol):
+    """An application with figures of its own for ``GET /metrics`` (the voice agent: how
+    its speech went), read at each scrape."""
+
+    def levels(self) -> Sequence[Level]: ...
+
+
+def levels_of(app: object) -> Sequence[Level]:
+    """The application's own metrics samples (none when it has no ``levels``)."""
+    return app.levels() if isinstance(app, MeasuredApplication) else ()
 
 
 def schedule_feed_of(app: object) -> ScheduleFeed | None:

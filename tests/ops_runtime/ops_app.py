@@ -21,10 +21,12 @@ import numpy as np
 from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.health import ComponentHealth
+from carrier.metrics import Level
 from carrier.plugin import AppointmentSource, CallContext, CallHandler, CallOutcome, OutcomeKind
 
 log = logging.getLogger("tests.ops_app")
 CALL_LIMIT_S = 30.0
+ANSWERED = [0]  # calls answered (the application's own counter on /metrics)
 
 
 def _tone(seconds: float) -> list[np.ndarray]:
@@ -36,6 +38,7 @@ def _tone(seconds: float) -> list[np.ndarray]:
 def handler_for(greeting: str) -> CallHandler:
     async def handle(call: Any, context: CallContext) -> CallOutcome:
         log.info("call answered", extra={"greeting": greeting})
+        ANSWERED[0] += 1
         with Path(os.environ["OPS_CALLS_LOG"]).open("a", encoding="utf-8") as out:  # noqa: ASYNC230
             out.write(f"{call.call_id} {greeting}\n")
         await call.media.play(_tone(0.4))
@@ -71,6 +74,11 @@ class OpsApp:
 
     def health(self) -> list[ComponentHealth]:
         return [ComponentHealth("ops_app", self.appointments is not None, self.greeting)]
+
+    def levels(self) -> list[Level]:
+        """``carrier.plugin.MeasuredApplication``: its own figures on ``/metrics``."""
+        return [Level("carrier_test_app_calls", "Calls the test application answered", (),
+                      float(ANSWERED[0]), counter=True)]
 
 
 application = OpsApp()

@@ -183,6 +183,9 @@ def test_a_call_shows_in_metrics(node: Node) -> None:
     assert got[("carrier_spool_depth", (("writer", "audit"),))] == 0
     assert got[("carrier_dialer_up", ())] == 1
     assert got[("carrier_draining", ())] == 0
+    # the application's own figures (carrier.plugin.MeasuredApplication), a counter
+    app_calls = ("carrier_test_app_calls_total", ())
+    assert got[app_calls] == before.get(app_calls, 0) + 1
     check_names(text)
 
 
