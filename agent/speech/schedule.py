@@ -10,6 +10,11 @@ A batch is the most urgent job plus the next most urgent ones whose windows are 
 pay for its window), within ``max_batch`` jobs, ``max_window_s`` window-seconds in all
 (the encoder's cost is about jobs x window) and a fair share of the queue per worker.
 
+Jobs of different ``kind`` never share a batch: a worker answers its batch at once, so a
+quick model's "yes" batched with an utterance for the base model waited for base's
+decode (about four times tiny's here). A caller may also take only some kinds
+(``take(kinds=...)``): the pool keeps a worker for quick answers that way.
+
 A ``solo`` job (the careful second pass: a 30 s window, beam search, about 0.8 s of a
 core) goes in a batch of its own: a worker answers its whole batch at once, so short
 answers batched with it waited for its decode before.
@@ -28,6 +33,7 @@ class Job:
     window_s: float
     enqueued: float
     solo: bool = False
+    kind: str = ""
 
     def priority(self, now: float, aging: float) -> float:
         return self.window_s - aging * (now - self.enqueued)
@@ -46,17 +52,24 @@ class BatchScheduler:
     def __len__(self) -> int:
         return len(self._jobs)
 
-    def add(self, key: int, window_s: float, now: float, *, solo: bool = False) -> None:
+    def add(self, key: int, window_s: float, now: float, *, solo: bool = False,
+            kind: str = "") -> None:
         if key in self._jobs:
             raise ValueError(f"job {key} is already queued")
-        self._jobs[key] = Job(key, window_s, now, solo)
+        self._jobs[key] = Job(key, window_s, now, solo, kind)
+
+    def kind(self, key: int) -> str | None:
+        job = self._jobs.get(key)
+        return job.kind if job else None
 
     def remove(self, key: int) -> bool:
         """Forget a queued job (its caller stopped waiting). False if it was not queued."""
         return self._jobs.pop(key, None) is not None
 
-    def take(self, now: float, workers: int = 1) -> list[int]:
-        """The keys of the next batch, most urgent first (empty when nothing waits).
+    def take(self, now: float, workers: int = 1, *, kinds: frozenset[str] | None = None
+             ) -> list[int]:
+        """The keys of the next batch, most urgent first (empty when nothing waits), all
+        of one kind; with ``kinds``, only jobs of those kinds are taken.
 
         With ``workers`` decoding side by side, a batch takes at most its share of the
         queue, and the worker free next takes the rest. On CPU a batch of n costs about
@@ -64,18 +77,18 @@ class BatchScheduler:
         each, 92 ms alone), so a worker that took all four would answer them all when
         two workers taking two each answer them in half the time.
         """
-        if not self._jobs:
+        jobs = [j for j in self._jobs.values() if kinds is None or j.kind in kinds]
+        if not jobs:
             return []
-        size = min(self.max_batch, -(-len(self._jobs) // max(1, workers)))
-        order = sorted(self._jobs.values(),
-                       key=lambda j: (j.priority(now, self.aging), j.enqueued, j.key))
+        size = min(self.max_batch, -(-len(jobs) // max(1, workers)))
+        order = sorted(jobs, key=lambda j: (j.priority(now, self.aging), j.enqueued, j.key))
         head = order[0]
         batch = [head]
         width = head.window_s
         for job in order[1:]:
             if len(batch) >= size or head.solo:
                 break
-            if job.solo or not _alike(job.window_s, head.window_s):
+            if job.solo or job.kind != head.kind or not _alike(job.window_s, head.window_s):
                 continue
             wider = max(width, job.window_s)
             if wider * (len(batch) + 1) > self.max_window_s:

@@ -8,13 +8,18 @@ import asyncio
 import dataclasses
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry as _Registry
+from prometheus_client import generate_latest
 
+from agent.runtime import VoiceAgent
 from agent.speech.models import QUICK_MODEL_FILES, ModelError, quick_model_dir
 from agent.speech.stt import BatchStats, SpeechToText
 from agent.speech.whisper import Hints, Request, SttConfig, WhisperEngine
+from carrier.metrics import StackCollector
 from tests.speech.conftest import load_vector, silence
 
 
@@ -109,9 +114,18 @@ def test_the_workers_load_tiny_and_use_it_only_when_asked(whisper_dir: Path, tin
     quick, texts, stats = asyncio.run(run())
     assert quick == [True, False, False]
     assert all("yes" in t for t in texts)
-    # the routes are counted (bench/concurrent_calls.py prints them)
+    # the routes are counted (bench/concurrent_calls.py prints them, /metrics shows them)
     assert (stats.quick, stats.quick_kept, stats.careful) == (1, 1, 1)
     assert stats.careful_cpu_s > 0
+    agent = VoiceAgent()
+    agent.runtime = SimpleNamespace(stt=SimpleNamespace(stats=stats, pending=0))
+    registry = _Registry()
+    registry.register(StackCollector(agent.levels))
+    exposed = generate_latest(registry).decode()
+    for route, count in (("quick", 1), ("base", 1), ("careful", 1), ("shed", 0)):
+        assert f'carrier_stt_utterances_total{{route="{route}"}} {count}.0' in exposed
+    assert "carrier_stt_pending 0.0" in exposed
+    assert "# TYPE carrier_stt_utterances_total counter" in exposed
 
 
 def test_the_quick_model_gets_its_own_short_window(whisper_dir: Path, tiny_dir: Path) -> None:
@@ -140,3 +154,32 @@ def test_a_bad_threshold_is_refused(whisper_dir: Path) -> None:
     with pytest.raises(ValueError, match="quick_min_logprob"):
         SttConfig(model_dir=whisper_dir, quick_min_logprob=0.5)
     assert np.isfinite(SttConfig(model_dir=whisper_dir).quick_min_logprob)
+
+
+def test_a_worker_is_kept_for_quick_answers(whisper_dir: Path, tiny_dir: Path) -> None:
+    """Two real workers: while one decodes a date of birth for base, a second utterance
+    for base waits and a "yes" for the quick model takes the other worker, so the "yes"
+    is back first. Before, the second base utterance took that worker and the "yes"
+    waited for a base decode."""
+    async def run() -> tuple[list[str], list[str], BatchStats]:
+        config = SttConfig(model_dir=whisper_dir, workers=2, cpu_threads=1,
+                           quick_model_dir=tiny_dir)
+        async with SpeechToText(config) as stt:
+            dob, yes = load_vector("caller_dob.wav"), load_vector("caller_yes.wav")
+            order: list[str] = []
+            # tasks start in the order they are made: the first base one takes a worker
+            tasks = {name: asyncio.ensure_future(call(pcm, Hints(expected=("Yes", "No"))))
+                     for name, call, pcm in (("base 1", stt.transcribe, dob),
+                                             ("base 2", stt.transcribe, dob),
+                                             ("quick", stt.transcribe_quickly, yes))}
+            for name, task in tasks.items():
+                task.add_done_callback(lambda _t, n=name: order.append(n))
+            await asyncio.gather(*tasks.values())
+            return order, [words(t.result().text) for t in tasks.values()], stt.stats
+
+    assert SpeechToText.reserve_for_quick == 1
+    order, texts, stats = asyncio.run(run())
+    assert order.index("quick") < order.index("base 2")
+    assert [("march" in t, "yes" in t) for t in texts] == [(True, False), (True, False),
+                                                           (False, True)]
+    assert (stats.batches, stats.quick) == (3, 1)
