@@ -12,8 +12,7 @@ pay for its window), within ``max_batch`` jobs, ``max_window_s`` window-seconds 
 
 Jobs of different ``kind`` never share a batch: a worker answers its batch at once, so a
 quick model's "yes" batched with an utterance for the base model waited for base's
-decode (about four times tiny's here). A caller may also take only some kinds
-(``take(kinds=...)``): the pool keeps a worker for quick answers that way.
+decode (two to three times tiny's here).
 
 A ``solo`` job (the careful second pass: a 30 s window, beam search, about 0.8 s of a
 core) goes in a batch of its own: a worker answers its whole batch at once, so short
@@ -58,18 +57,13 @@ class BatchScheduler:
             raise ValueError(f"job {key} is already queued")
         self._jobs[key] = Job(key, window_s, now, solo, kind)
 
-    def kind(self, key: int) -> str | None:
-        job = self._jobs.get(key)
-        return job.kind if job else None
-
     def remove(self, key: int) -> bool:
         """Forget a queued job (its caller stopped waiting). False if it was not queued."""
         return self._jobs.pop(key, None) is not None
 
-    def take(self, now: float, workers: int = 1, *, kinds: frozenset[str] | None = None
-             ) -> list[int]:
+    def take(self, now: float, workers: int = 1) -> list[int]:
         """The keys of the next batch, most urgent first (empty when nothing waits), all
-        of one kind; with ``kinds``, only jobs of those kinds are taken.
+        of one kind.
 
         With ``workers`` decoding side by side, a batch takes at most its share of the
         queue, and the worker free next takes the rest. On CPU a batch of n costs about
@@ -77,11 +71,11 @@ class BatchScheduler:
         each, 92 ms alone), so a worker that took all four would answer them all when
         two workers taking two each answer them in half the time.
         """
-        jobs = [j for j in self._jobs.values() if kinds is None or j.kind in kinds]
-        if not jobs:
+        if not self._jobs:
             return []
-        size = min(self.max_batch, -(-len(jobs) // max(1, workers)))
-        order = sorted(jobs, key=lambda j: (j.priority(now, self.aging), j.enqueued, j.key))
+        size = min(self.max_batch, -(-len(self._jobs) // max(1, workers)))
+        order = sorted(self._jobs.values(),
+                       key=lambda j: (j.priority(now, self.aging), j.enqueued, j.key))
         head = order[0]
         batch = [head]
         width = head.window_s

@@ -37,7 +37,6 @@ from agent.speech.whisper import (
     WhisperEngine,
 )
 
-_QUICK_ONLY = frozenset({"quick"})
 _ENGINE: WhisperEngine | None = None
 _QUICK: WhisperEngine | None = None  # tiny.en, when SttConfig.quick_model_dir is set
 ONEDNN_PRIMITIVE_CACHE = 64
@@ -148,14 +147,14 @@ class SttWorkerError(SttError):
 class SpeechToText:
     """Asyncio facade over the worker pool. ``start()`` loads the models in every worker.
 
-    Quick answers (the quick model's, about a fifth of base's cost) are queued by the
-    quick model's window, so they overtake base's utterances (``BatchScheduler``), never
-    share a batch with them, and ``reserve_for_quick`` workers of a pool of two or more
-    are kept from slow batches (base, careful): when every worker decoded a date of birth
-    or a second pass, the other callers' "yes" waited for them.
+    Quick answers (the quick model's, about a third of base's cost) are queued by the
+    quick model's window, so they overtake base's utterances (``BatchScheduler``), and
+    never share a batch with them: a "yes" in a batch with a date of birth for base came
+    back only when base had decoded both. bench/concurrent_calls.py at 40 calls: p95 915
+    and 1020 ms against 1221 and 1521 before. (Also keeping one worker of two from base
+    and careful batches was worse, 1184 and 1281: the dates of birth then queued behind
+    each other.)
     """
-
-    reserve_for_quick = 1
 
     def __init__(self, config: SttConfig, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -166,7 +165,6 @@ class SpeechToText:
         self._waiting: dict[int, _Waiting] = {}
         self._keys = itertools.count()
         self._running = 0  # batches the workers hold
-        self._running_slow = 0  # of them, batches for base or a careful pass
         self._quick_config = (config.quick_config() if config.quick_model_dir is not None
                               else config)
         self._in_batches = 0  # requests in those batches
@@ -275,13 +273,10 @@ class SpeechToText:
         while self._pool is not None and self._running < self.config.workers:
             now = self._clock()
             self._shed(now)
-            slow_cap = max(1, self.config.workers - self.reserve_for_quick)
-            keys = self._queue.take(now, self.config.workers, kinds=None
-                                    if self._running_slow < slow_cap else _QUICK_ONLY)
+            keys = self._queue.take(now, self.config.workers)
             if not keys:
                 return
             batch = [(k, self._waiting.pop(k)) for k in keys]
-            slow = not batch[0][1].request.quick
             pool, loop = self._pool, asyncio.get_running_loop()
             try:
                 job = pool.submit(_work, [w.request for _, w in batch])
@@ -289,7 +284,6 @@ class SpeechToText:
                 self._fail([w for _, w in batch], self._broken(pool), exc)
                 return
             self._running += 1
-            self._running_slow += slow
             self._in_batches += len(batch)
             self.stats.batches += 1
             self.stats.items += len(batch)
@@ -297,7 +291,7 @@ class SpeechToText:
                 self.stats.queued_s += now - w.enqueued
                 self.stats.max_queued_s = max(self.stats.max_queued_s, now - w.enqueued)
                 w.enqueued = now  # from here: the time in a worker
-            job.add_done_callback(functools.partial(self._finished, loop, batch, pool, slow))
+            job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
 
     def _shed(self, now: float) -> None:
         """Fail the queued requests that could no longer be back in time."""
@@ -312,15 +306,14 @@ class SpeechToText:
                                                         "in time (workers crowded)"))
 
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
-                  pool: ProcessPoolExecutor, slow: bool, done: Future[_Done]) -> None:
+                  pool: ProcessPoolExecutor, done: Future[_Done]) -> None:
         """In the pool's thread: back to the loop."""
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(self._batch_done, done, batch, pool, slow)
+            loop.call_soon_threadsafe(self._batch_done, done, batch, pool)
 
     def _batch_done(self, done: Future[_Done], batch: list[tuple[int, _Waiting]],
-                    pool: ProcessPoolExecutor, slow: bool) -> None:
+                    pool: ProcessPoolExecutor) -> None:
         self._running -= 1
-        self._running_slow -= slow
         self._in_batches -= len(batch)
         waiting = [w for _, w in batch]
         took = self._clock() - waiting[0].enqueued

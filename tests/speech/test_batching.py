@@ -92,19 +92,8 @@ def test_jobs_of_different_kinds_never_share_a_batch() -> None:
     q.add(1, 3.0, now=0.0, kind="quick")
     q.add(2, 3.5, now=0.0, kind="usual")
     q.add(3, 3.0, now=0.1, kind="quick")
-    assert q.kind(2) == "usual"
     assert q.take(now=0.2) == [1, 3]
     assert q.take(now=0.2) == [2]
-    assert q.kind(2) is None
-
-
-def test_a_worker_may_take_only_some_kinds() -> None:
-    q = BatchScheduler(max_batch=8)
-    q.add(1, 8.0, now=0.0, kind="usual")  # the most urgent: it waited longest
-    q.add(2, 8.0, now=1.0, kind="quick")
-    assert q.take(now=1.0, kinds=frozenset({"quick"})) == [2]
-    assert q.take(now=1.0, kinds=frozenset({"quick"})) == []  # the base one stays queued
-    assert q.take(now=1.0) == [1]
 
 
 def test_unloop_cuts_a_decoding_loop_to_one_copy() -> None:

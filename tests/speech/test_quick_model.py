@@ -156,18 +156,19 @@ def test_a_bad_threshold_is_refused(whisper_dir: Path) -> None:
     assert np.isfinite(SttConfig(model_dir=whisper_dir).quick_min_logprob)
 
 
-def test_a_worker_is_kept_for_quick_answers(whisper_dir: Path, tiny_dir: Path) -> None:
-    """Two real workers: while one decodes a date of birth for base, a second utterance
-    for base waits and a "yes" for the quick model takes the other worker, so the "yes"
-    is back first. Before, the second base utterance took that worker and the "yes"
-    waited for a base decode."""
+def test_a_quick_answer_is_not_batched_with_base_and_goes_first(whisper_dir: Path,
+                                                                 tiny_dir: Path) -> None:
+    """A real worker busy with a date of birth for base; then another date of birth and a
+    "yes" for the quick model queue. The "yes" is a batch of its own (by the quick
+    model's window, it goes first) and is back before the second date of birth. Before,
+    both queued with base's 8 s window went in one batch, and the "yes" came back only
+    when base had decoded the date as well."""
     async def run() -> tuple[list[str], list[str], BatchStats]:
-        config = SttConfig(model_dir=whisper_dir, workers=2, cpu_threads=1,
-                           quick_model_dir=tiny_dir)
+        config = SttConfig(model_dir=whisper_dir, workers=1, quick_model_dir=tiny_dir)
         async with SpeechToText(config) as stt:
             dob, yes = load_vector("caller_dob.wav"), load_vector("caller_yes.wav")
             order: list[str] = []
-            # tasks start in the order they are made: the first base one takes a worker
+            # tasks start in the order they are made: the first base one takes the worker
             tasks = {name: asyncio.ensure_future(call(pcm, Hints(expected=("Yes", "No"))))
                      for name, call, pcm in (("base 1", stt.transcribe, dob),
                                              ("base 2", stt.transcribe, dob),
@@ -177,9 +178,8 @@ def test_a_worker_is_kept_for_quick_answers(whisper_dir: Path, tiny_dir: Path) -
             await asyncio.gather(*tasks.values())
             return order, [words(t.result().text) for t in tasks.values()], stt.stats
 
-    assert SpeechToText.reserve_for_quick == 1
     order, texts, stats = asyncio.run(run())
-    assert order.index("quick") < order.index("base 2")
+    assert order == ["base 1", "quick", "base 2"]
     assert [("march" in t, "yes" in t) for t in texts] == [(True, False), (True, False),
                                                            (False, True)]
-    assert (stats.batches, stats.quick) == (3, 1)
+    assert (stats.batches, stats.quick, stats.quick_kept) == (3, 1, 1)
