@@ -197,6 +197,10 @@ async def one_call(
     if agent is not None and agent.done() and not agent.cancelled():
         if agent.exception() is not None:
             error = error or f"agent: {agent.exception()!r}"[:160]
+        elif error is not None:  # what the agent made of the call (ids and enums only)
+            outcome = agent.result()
+            error += f"; agent outcome {getattr(outcome, 'kind', outcome)} " \
+                     f"{getattr(outcome, 'detail', '')!r}"
         elif isinstance(stack.gateway.handler, ObservedAgent):
             timings = stack.gateway.handler.timings.pop(call.call_id, [])
             parts = [t.breakdown() for t in timings]
