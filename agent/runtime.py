@@ -161,8 +161,7 @@ class VoiceAgent:
 
     def levels(self) -> list[Level]:
         """``carrier.plugin.MeasuredApplication``: where the utterances went (the quick
-        model's text kept; base's first pass in its short window kept, for a date of
-        birth; base's usual pass; a careful second pass; or shed: a second pass not
+        model's text kept, base, a careful second pass, or shed: a second pass not
         decoded because it could not be back in time) and how many wait for a worker, so
         an operator sees a crowded speech pool before callers hear it."""
         rt = self.runtime
@@ -170,8 +169,7 @@ class VoiceAgent:
             return []
         st = rt.stt.stats
         name, text = "carrier_stt_utterances", "Utterances decoded, by model route"
-        routes = {"quick": st.quick_kept, "short": st.short_kept,
-                  "base": st.items - st.careful - st.quick_kept - st.short_kept,
+        routes = {"quick": st.quick_kept, "base": st.items - st.careful - st.quick_kept,
                   "careful": st.careful, "shed": st.shed}
         return [*(Level(name, text, (("route", r),), float(n), counter=True)
                   for r, n in routes.items()),

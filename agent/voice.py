@@ -38,13 +38,7 @@ from agent.speech import (
 )
 from agent.speech.cache import PromptCache
 from agent.speech.streaming import Transcriber
-from agent.speech.turn_end import (
-    Completion,
-    base_first_answer,
-    free_text_answer,
-    quick_answer,
-    typed_answer,
-)
+from agent.speech.turn_end import Completion, free_text_answer, quick_answer, typed_answer
 from agent.tasks import race
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from carrier import metrics
@@ -309,8 +303,7 @@ class VoiceIO:
 
             self.transcriber.expect(hints, complete, typed=typed_answer(expected.slot_type),
                                     free_text=free_text_answer(expected.slot_type),
-                                    quick=quick_answer(expected.slot_type),
-                                    base_first=base_first_answer(expected.slot_type))
+                                    quick=quick_answer(expected.slot_type))
             if not self._dtmf.empty():
                 key = self._taken(self._dtmf.get_nowait())
                 if key in expected.dtmf or key in "09":

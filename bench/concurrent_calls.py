@@ -280,12 +280,10 @@ def print_speech(before: Any, after: Any, r: StepResult) -> None:
     careful = after.careful - before.careful
     quick = after.quick - before.quick
     print(f"      routes: {quick} offered to the quick model, "
-          f"{after.quick_kept - before.quick_kept} of them kept; "
-          f"{after.short - before.short} dates to base's short pass, "
-          f"{after.short_kept - before.short_kept} kept; {careful} second passes "
+          f"{after.quick_kept - before.quick_kept} of them kept; {careful} second passes "
           f"({1000 * (after.careful_cpu_s - before.careful_cpu_s) / max(1, careful):.0f} ms "
           f"CPU each), {after.shed - before.shed} shed (no time left); "
-          f"{items - quick - careful - (after.short - before.short)} to base")
+          f"{items - quick - careful} to base")
 
 
 def print_turns(r: StepResult) -> None:

@@ -27,13 +27,11 @@ alone every exact value went to base; seed 15 reversed that; seed 16 split it.)
 
 Columns: base = the call path before the quick model (base's short-window first pass);
 quick = what a call does now: ``transcribe_quick_first`` (tiny.en first, base for what
-tiny is unsure of) for the kinds ``quick_answer`` allows; for dates of birth base's own
-first pass in its shorter window (``base_first_answer``, ``SttConfig.base_first_window_s``),
-kept when sure, else base's usual pass (``--every-kind``: tiny first for those too);
-kept = answers whose text came from the short first pass (tiny's, or base's for a date);
-wrong value = the parser took a value, and not the one said (the harmful error: the
-turn ends with it). CPU is one thread's process time per answer, as in a speech worker
-(one thread each on 2 cores).
+tiny is unsure of) for the kinds ``quick_answer`` allows, base for dates of birth
+(``--every-kind``: tiny first for those too);
+tiny kept = answers whose text came from tiny; wrong value = the parser took a value,
+and not the one said (the harmful error: the turn ends with it). CPU is one thread's
+process time per answer, as in a speech worker (one thread each on 2 cores).
 """
 
 from __future__ import annotations
@@ -64,7 +62,7 @@ from agent.speech.audio import (
     to_int16,
 )
 from agent.speech.models import quick_model_dir, whisper_model_dir
-from agent.speech.turn_end import base_first_answer, quick_answer
+from agent.speech.turn_end import quick_answer
 from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
 from bench._common import hardware
 from bench.speech_corpus import VOICES, answer_matches, hints_for, load_corpus, make_synthesiser
@@ -207,23 +205,20 @@ SLOT_OF = {"yesno": "yes_no", "dob": "dob", "time": "date_pref", "phone": "phone
 def measure(answers: list[Answer], base: WhisperEngine, tiny: WhisperEngine,
             show: bool = False, every: bool = False) -> dict[str, dict[str, Tally]]:
     tallies: dict[str, dict[str, Tally]] = {}
-    short = base.with_config(base.config.base_first_config())  # as a speech worker has it
     for a in answers:
         hint = Hints(expected=hints_for_kind(a.kind)).prompt()
         request = Request(a.pcm, hint, quick=True)
         quick = every or quick_answer(SLOT_OF[a.kind])
-        first = tiny if quick else short if base_first_answer(SLOT_OF[a.kind]) else None
         for name in ("base", "quick"):
             c0, w0 = time.process_time(), time.perf_counter()
-            t = (base.transcribe_quick_first([request], first)[0]
-                 if name == "quick" and first is not None
+            t = (base.transcribe_quick_first([request], tiny)[0] if name == "quick" and quick
                  else base.transcribe_batch([request])[0])
             cpu, wall = time.process_time() - c0, time.perf_counter() - w0
             for key in (a.kind, "all"):
                 tallies.setdefault(key, {}).setdefault(name, Tally()).add(a, t, cpu, wall)
             if show and not right(a, t.text)[0]:
                 print(f"  {name:5s} {a.kind:9s} said {a.text!r} heard {t.text!r}"
-                      f"{' (short pass)' if t.quick else ''}")
+                      f"{' (tiny)' if t.quick else ''}")
     return tallies
 
 
@@ -235,7 +230,7 @@ def hints_for_kind(kind: str) -> tuple[str, ...]:
 
 def report(title: str, tallies: dict[str, dict[str, Tally]]) -> None:
     print(f"\n== {title}")
-    print(f"{'kind':10s} {'n':>4s}  {'base ok':>8s} {'quick ok':>8s}  {'kept':>9s}  "
+    print(f"{'kind':10s} {'n':>4s}  {'base ok':>8s} {'quick ok':>8s}  {'tiny kept':>9s}  "
           f"{'wrong value b/q':>15s}  {'cpu ms b/q':>11s}  {'wall ms b/q':>11s}")
     for kind, by in sorted(tallies.items(), key=lambda kv: kv[0] == "all"):
         b, q = by["base"], by["quick"]

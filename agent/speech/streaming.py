@@ -44,7 +44,6 @@ reused, a final one surfaces as :class:`SttError` from ``next_turn()``.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -170,7 +169,6 @@ class StreamingTranscriber:
         self._typed = True
         self._free_text = False
         self._quick = True
-        self._base_first = False
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_final: asyncio.Task[None] | None = None
@@ -179,21 +177,18 @@ class StreamingTranscriber:
         self._completed_end: float | None = None
 
     def expect(self, hints: Hints | None, is_complete: Judge | None, *, typed: bool = True,
-               free_text: bool = False, quick: bool = True, base_first: bool = False
-               ) -> None:
+               free_text: bool = False, quick: bool = True) -> None:
         """Set what the workflow's current state expects (used from the next partial on);
         ``typed``: a typed slot (yes/no, date, number), not intents only (how long a
         COMPLETE answer still waits: :meth:`TurnEndPolicy.complete_hangover_ms`);
         ``free_text``: a name or free text, whose early transcripts use spare workers only;
         ``quick``: a judged answer the quick model may decode first (not a date of birth:
-        :func:`agent.speech.turn_end.quick_answer`); ``base_first``: a judged answer base
-        decodes first in its short window (a date of birth: ``base_first_answer``)."""
+        :func:`agent.speech.turn_end.quick_answer`)."""
         self.hints = hints
         self.is_complete = is_complete
         self._typed = typed
         self._free_text = free_text
         self._quick = quick
-        self._base_first = base_first
 
     def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent | BargeIn]:
         ep = self.endpointer
@@ -300,15 +295,13 @@ class StreamingTranscriber:
 
     def _first_pass(self) -> Callable[[np.ndarray, Hints | None], Awaitable[Transcript]]:
         """The recogniser's quick model first for an answer the workflow's grammar
-        judges, but a date of birth, which base decodes first in its short window (a
-        wrong text there is mostly caught: it is not COMPLETE, and the turn is decoded
-        again carefully); base's usual pass for everything else."""
+        judges, but a date of birth (a wrong text there is mostly caught: it is not
+        COMPLETE, and the turn is decoded again carefully); base for everything else."""
         quickly = getattr(self.stt, "transcribe_quickly", None)
-        if quickly is None or self.is_complete is None or self._free_text:
-            return self.stt.transcribe
-        if self._base_first:
-            return functools.partial(quickly, base_first=True)
-        return quickly if self._quick else self.stt.transcribe
+        if (quickly is not None and self.is_complete is not None and self._quick
+                and not self._free_text):
+            return quickly  # type: ignore[no-any-return]
+        return self.stt.transcribe
 
     async def _transcribe_partial(self, audio: np.ndarray, hints: Hints | None
                                   ) -> Transcript | None:

@@ -39,13 +39,12 @@ from agent.speech.whisper import (
 
 _ENGINE: WhisperEngine | None = None
 _QUICK: WhisperEngine | None = None  # tiny.en, when SttConfig.quick_model_dir is set
-_SHORT: WhisperEngine | None = None  # base in its short window (Request.base_first)
 ONEDNN_PRIMITIVE_CACHE = 64
 BLAS_THREADS = 1  # numpy's BLAS in a worker: the mel filter bank only
 
 
 def _init_worker(config: SttConfig) -> None:
-    global _ENGINE, _QUICK, _SHORT  # noqa: PLW0603 - models per worker process, loaded once
+    global _ENGINE, _QUICK  # noqa: PLW0603 - models per worker process, loaded once
     # Keep numpy/OpenMP helpers from oversubscribing the cores the pool shares.
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads()))
     # oneDNN (inside CTranslate2) caches a compiled primitive per input shape, 1024 by
@@ -62,7 +61,6 @@ def _init_worker(config: SttConfig) -> None:
     # the spare thread stealing the core another worker or the media needs. One thread.
     threadpool_limits(BLAS_THREADS, user_api="blas")
     _ENGINE = WhisperEngine(config)
-    _SHORT = _ENGINE.with_config(config.base_first_config())
     if config.quick_model_dir is not None:
         _QUICK = WhisperEngine(config.quick_config())
 
@@ -79,17 +77,13 @@ def _work(requests: list[Request]) -> _Done:
         return [_ENGINE.transcribe_stock(r.pcm, r.prompt, r.language) for r in requests], 0, 0
     suspects, long_passes = _ENGINE.suspects, _ENGINE.long_passes
     def route(r: Request) -> str:
-        return ("careful" if r.careful else "short" if r.base_first and _SHORT
-                else "quick" if r.quick and _QUICK else "usual")
+        return "careful" if r.careful else "quick" if r.quick and _QUICK else "usual"
 
     usual = [r for r in requests if route(r) == "usual"]
     first = [r for r in requests if route(r) == "quick"]
-    short = [r for r in requests if route(r) == "short"]
     texts = {"usual": iter(_ENGINE.transcribe_batch(usual) if usual else []),
              "quick": iter(_ENGINE.transcribe_quick_first(first, _QUICK)
-                           if first and _QUICK else []),
-             "short": iter(_ENGINE.transcribe_quick_first(short, _SHORT)
-                           if short and _SHORT else [])}
+                           if first and _QUICK else [])}
     results = [_ENGINE.transcribe_careful(r) if r.careful else next(texts[route(r)])
                for r in requests]
     return results, _ENGINE.suspects - suspects, _ENGINE.long_passes - long_passes
@@ -125,14 +119,11 @@ class BatchStats:
     retried: int = 0
     retried_30s: int = 0
     # By route: second passes decoded as a file is, and their CPU; answers offered to the
-    # quick model, and those whose text it gave (the rest went on to base); answers base
-    # decoded first in its short window, and those it was sure of there.
+    # quick model, and those whose text it gave (the rest went on to base).
     careful: int = 0
     careful_cpu_s: float = 0.0
     quick: int = 0
     quick_kept: int = 0
-    short: int = 0
-    short_kept: int = 0
     shed: int = 0  # second passes not started: they could not have been back in time
 
 
@@ -176,7 +167,6 @@ class SpeechToText:
         self._running = 0  # batches the workers hold
         self._quick_config = (config.quick_config() if config.quick_model_dir is not None
                               else config)
-        self._short_config = config.base_first_config()
         self._in_batches = 0  # requests in those batches
         self.stats = BatchStats()
         # How long a careful pass takes in a worker (moving average; 0 until one ran).
@@ -228,14 +218,11 @@ class SpeechToText:
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
         return await self._submit(pcm16k, hints, careful=False)
 
-    async def transcribe_quickly(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                 base_first: bool = False) -> Transcript:
+    async def transcribe_quickly(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                 ) -> Transcript:
         """An answer the workflow's grammar judges: the quick model's text when it is
-        sure of it (``SttConfig.quick_model_dir``), else as :meth:`transcribe`.
-        ``base_first``: an answer tiny mishears (a date of birth): base's own first pass
-        in its short window (``SttConfig.base_first_window_s``) when it is sure of it."""
-        return await self._submit(pcm16k, hints, careful=False, quick=True,
-                                  base_first=base_first)
+        sure of it (``SttConfig.quick_model_dir``), else as :meth:`transcribe`."""
+        return await self._submit(pcm16k, hints, careful=False, quick=True)
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
                                    within_s: float | None = None) -> Transcript:
@@ -252,15 +239,13 @@ class SpeechToText:
         return await self._submit(pcm16k, hints, careful=True, within_s=within_s)
 
     async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
-                      quick: bool = False, base_first: bool = False,
-                      within_s: float | None = None) -> Transcript:
+                      quick: bool = False, within_s: float | None = None) -> Transcript:
         if self._pool is None:
             raise SttClosedError("speech-to-text is not started")
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
         request = Request(pcm, hints.prompt() if hints else None,
                           hints.language if hints else None, careful=careful,
-                          quick=quick and self.config.quick_model_dir is not None,
-                          base_first=quick and base_first)
+                          quick=quick and self.config.quick_model_dir is not None)
         key = next(self._keys)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
         now = self._clock()
@@ -271,10 +256,8 @@ class SpeechToText:
         # first and never wait for it (its caller falls back to the first text when it
         # waits too long: ``StreamingConfig.second_pass_wait_s``).
         seconds = len(pcm) / RATE
-        kind = ("careful" if careful else "short" if request.base_first
-                else "quick" if request.quick else "usual")
-        window = (FILE_WINDOW_S if careful else self._short_config.window_for(seconds)
-                  if request.base_first else self._quick_config.window_for(seconds)
+        kind = "careful" if careful else "quick" if request.quick else "usual"
+        window = (FILE_WINDOW_S if careful else self._quick_config.window_for(seconds)
                   if request.quick else self.config.window_for(seconds))
         self._queue.add(key, window, now, solo=careful, kind=kind)
         future.add_done_callback(functools.partial(self._forget, key))
@@ -350,11 +333,8 @@ class SpeechToText:
             for w, result in zip(waiting, results, strict=True):
                 self.stats.careful += w.request.careful
                 self.stats.careful_cpu_s += result.cpu_s if w.request.careful else 0.0
-                short = w.request.base_first
-                self.stats.short += short
-                self.stats.short_kept += short and result.quick
-                self.stats.quick += w.request.quick and not short
-                self.stats.quick_kept += result.quick and not short
+                self.stats.quick += w.request.quick
+                self.stats.quick_kept += result.quick
             for w, result in zip(waiting, results, strict=True):
                 if not w.future.done():
                     w.future.set_result(result)

@@ -40,7 +40,7 @@ from enum import Enum
 from agent.grammar.completion import FREE_SLOTS, Completion
 
 __all__ = ["BASE_SLOTS", "Completion", "TurnEndConfig", "TurnEndMode", "TurnEndPolicy",
-           "base_first_answer", "free_text_answer", "quick_answer", "typed_answer"]
+           "free_text_answer", "quick_answer", "typed_answer"]
 
 
 def typed_answer(slot_type: str | None) -> bool:
@@ -59,11 +59,6 @@ def free_text_answer(slot_type: str | None) -> bool:
 # human dates of birth at 8 kHz (bench/speech_quick.py, seeds 14-16) tiny took 10 wrong
 # values, base 5. Member IDs and phone numbers stay with tiny (more right, fewer wrong).
 BASE_SLOTS = frozenset({"dob"})
-
-
-def base_first_answer(slot_type: str | None) -> bool:
-    """A judged answer base decodes first in its short window (``Request.base_first``)."""
-    return slot_type in BASE_SLOTS
 
 
 def quick_answer(slot_type: str | None) -> bool:

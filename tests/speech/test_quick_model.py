@@ -18,7 +18,7 @@ from prometheus_client import generate_latest
 from agent.runtime import VoiceAgent
 from agent.speech.models import QUICK_MODEL_FILES, ModelError, quick_model_dir
 from agent.speech.stt import BatchStats, SpeechToText
-from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
+from agent.speech.whisper import Hints, Request, SttConfig, WhisperEngine
 from carrier.metrics import StackCollector
 from tests.speech.conftest import load_vector, silence
 
@@ -183,38 +183,3 @@ def test_a_quick_answer_is_not_batched_with_base_and_goes_first(whisper_dir: Pat
     assert [("march" in t, "yes" in t) for t in texts] == [(True, False), (True, False),
                                                            (False, True)]
     assert (stats.batches, stats.quick, stats.quick_kept) == (3, 1, 1)
-
-
-def test_a_date_of_birth_is_decoded_first_by_base_in_its_short_window(
-        whisper_dir: Path, engine: WhisperEngine) -> None:
-    """A date of birth (tiny mishears them) gets base's own first pass in its short
-    window, kept when base is sure of it; no quick model is needed for that."""
-    config = SttConfig(model_dir=whisper_dir, workers=1)
-    short = config.base_first_config()
-    dob = load_vector("caller_dob.wav")  # about 3 s: base's usual first pass takes 8 s
-    assert (short.window_for(len(dob) / 16000), config.window_for(len(dob) / 16000)) == (
-        pytest.approx(len(dob) / 16000 + 1.0), 8.0)
-    with pytest.raises(ValueError, match="base_first_window_s"):
-        SttConfig(model_dir=whisper_dir, base_first_window_s=0.5)
-
-    async def run() -> tuple[Transcript, BatchStats]:
-        async with SpeechToText(config) as stt:
-            said = await stt.transcribe_quickly(
-                dob, Hints(expected=("March 4, 1982",)), base_first=True)
-            return said, stt.stats
-
-    said, stats = asyncio.run(run())
-    assert "march" in words(said.text)
-    assert said.quick  # the short pass was sure: kept
-    assert (stats.short, stats.short_kept, stats.quick, stats.quick_kept) == (1, 1, 0, 0)
-    # in-process, the same view of the loaded model: kept when sure, else base's usual
-    # pass (a bar no decode clears)
-    view = engine.with_config(dataclasses.replace(engine.config, min_window_s=4.0))
-    assert view.model is engine.model
-    kept = engine.transcribe_quick_first([Request(dob, base_first=True, quick=True)], view)
-    assert kept[0].quick
-    assert "march" in words(kept[0].text)
-    unsure = _with_threshold(engine, -0.0001).transcribe_quick_first(
-        [Request(dob, base_first=True, quick=True)], view)
-    assert not unsure[0].quick
-    assert "march" in words(unsure[0].text)

@@ -395,61 +395,48 @@ async def test_without_a_judge_there_is_no_second_pass() -> None:
 
 
 class TwoModelStt(ScriptedStt):
-    """Records which entry point each request came through: the quick model first,
-    base's short first pass ("short"), or base's usual pass."""
+    """Records which entry point each request came through (quick first, or base)."""
 
     def __init__(self, text: str = "yes") -> None:
         super().__init__(text)
-        self.routes: list[str] = []
+        self.quick: list[bool] = []
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
-        self.routes.append("base")
+        self.quick.append(False)
         return await super().transcribe(pcm16k, hints)
 
-    async def transcribe_quickly(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                 base_first: bool = False) -> Transcript:
-        self.routes.append("short" if base_first else "quick")
+    async def transcribe_quickly(self, pcm16k: np.ndarray, hints: Hints | None = None
+                                 ) -> Transcript:
+        self.quick.append(True)
         return await super().transcribe(pcm16k, hints)
 
 
-@pytest.mark.parametrize(("judged", "free_text", "quick", "base_first", "route"),
-                         [(True, False, True, False, "quick"),
-                          (True, True, True, False, "base"),
-                          (False, False, True, False, "base"),
-                          (True, False, False, False, "base"),
-                          (True, False, False, True, "short"),
-                          (False, False, False, True, "base"),
-                          (True, True, False, True, "base")])
-async def test_only_judged_answers_go_to_the_quick_model(
-        judged: bool, free_text: bool, quick: bool, base_first: bool, route: str) -> None:
+@pytest.mark.parametrize(("judged", "free_text", "exact", "quick"),
+                         [(True, False, False, True), (True, True, False, False),
+                          (False, False, False, False), (True, False, True, False)])
+async def test_only_judged_answers_go_to_the_quick_model(judged: bool, free_text: bool,
+                                                         exact: bool, quick: bool) -> None:
     """Early and final transcripts of an answer the grammar judges ask for the quick
-    model first, or for base's short first pass (a date of birth); a name or free text,
-    or a state with no judge, goes to base's usual pass."""
+    model first; a name or free text, a date of birth, or a state with no judge, goes to
+    base."""
     async with asyncio.TaskGroup() as tg:
         stt = TwoModelStt()
         st = make(stt, tasks=tg)
         st.expect(None, (lambda text: text == "yes") if judged else None, free_text=free_text,
-                  quick=quick, base_first=base_first)
+                  quick=not exact)
         # a pause (early transcript), more speech, then the end (a final transcript)
         await feed(st, "#" * 20 + "." * 12 + "#" * 20 + "." * 40)
         await st.next_turn()
-        assert stt.routes
-        assert set(stt.routes) == {route}
+        assert stt.quick
+        assert set(stt.quick) == {quick}
         await st.aclose()
 
 
 def test_dates_of_birth_and_free_text_are_never_the_quick_models() -> None:
     from agent.grammar import SLOT_TYPES  # noqa: PLC0415
-    from agent.speech.turn_end import (  # noqa: PLC0415
-        BASE_SLOTS,
-        base_first_answer,
-        quick_answer,
-    )
+    from agent.speech.turn_end import BASE_SLOTS, quick_answer  # noqa: PLC0415
 
     assert BASE_SLOTS <= SLOT_TYPES  # a misspelt slot would silently go to tiny
     assert [quick_answer(s) for s in ("dob", "name", "text")] == [False] * 3
     assert [quick_answer(s) for s in ("yes_no", "date_pref", "member_id", "phone", None)] == [
         True] * 5
-    # a date of birth: base's own first pass in its short window
-    assert [base_first_answer(s) for s in ("dob", "yes_no", "name", None)] == [
-        True, False, False, False]
