@@ -74,6 +74,14 @@ def _trails_off(text: str) -> bool:
     return tail.endswith((",", "...", "\u2026", "-"))
 
 
+def as_finished(text: str) -> str:
+    """The words of a turn that has ended (the caller was silent for a whole hangover): a
+    trailing comma, dash or ellipsis was Whisper's guess that more was coming, and none
+    came. "Yes," judged as it was (trailing off: INCOMPLETE) sent a plain yes to the
+    careful second pass and its long wait; words that trail off ("yes, and") still do."""
+    return text.rstrip().rstrip(",.-\u2026").rstrip()
+
+
 def completion(  # noqa: PLR0911 - one exit per verdict rule
     text: str,
     now: dt.datetime,

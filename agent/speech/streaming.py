@@ -50,6 +50,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent.grammar.completion import as_finished
 from agent.speech.endpoint import (
     Endpointer,
     EndpointEvent,
@@ -62,6 +63,8 @@ from agent.speech.stt import SttError
 from agent.speech.turn_end import Completion, TurnEndConfig, TurnEndMode, TurnEndPolicy
 from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, Transcript
+
+_COMPLETE = Completion.COMPLETE
 
 
 class Transcriber(Protocol):
@@ -377,10 +380,11 @@ class StreamingTranscriber:
             await self._turns.put(failure or SttError("no transcript"))
             return
         if self.is_complete is not None and not complete:
-            complete = _verdict(self.is_complete(transcript.text)) is Completion.COMPLETE
+            # The turn has ended: judged as finished words (``as_finished``).
+            complete = _verdict(self.is_complete(as_finished(transcript.text))) is _COMPLETE
             if not complete and self.config.second_pass:
                 transcript = await self._second_pass(utt, transcript)
-                complete = _verdict(self.is_complete(transcript.text)) is Completion.COMPLETE
+                complete = _verdict(self.is_complete(as_finished(transcript.text))) is _COMPLETE
         await self._turns.put(
             TurnResult(
                 text=transcript.text,

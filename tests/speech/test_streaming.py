@@ -8,10 +8,12 @@ in ``test_pipeline.py``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import numpy as np
 import pytest
 
+from agent.grammar.completion import Completion, completion
 from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
@@ -381,6 +383,35 @@ async def test_a_second_pass_not_back_in_time_leaves_the_first_text() -> None:
         async with asyncio.timeout(5):  # bounded: the deadline above is already past
             turn = await st.next_turn()
         assert (turn.text, turn.complete, stt.cancelled) == ("yet", False, True)
+        await st.aclose()
+
+
+@pytest.mark.parametrize(("first", "passes"), [
+    ("Yes,", 0),  # Whisper's comma on a finished "yes": no second pass
+    ("Yes...", 0),
+    ("Yes, and", 1),  # the words themselves trail off: decoded again
+    ("Thank you.", 1),  # no answer in it
+])
+async def test_an_ended_turn_is_judged_as_finished_words(first: str, passes: int) -> None:
+    """The real yes/no grammar: a final text "Yes," (tiny wrote a comma after a phone's
+    "Yes.") trails off, so the turn was sent to the careful second pass, and on a crowded
+    box 395 of 600 turns queued one (bench/concurrent_calls.py, 40 calls: all shed, the
+    turns still right). Once the caller has been silent for the hangover, the comma is
+    punctuation; words that trail off still get the second pass."""
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+
+    def judge(text: str) -> Completion:
+        return completion(text, now, slot_type="yes_no", intents=("agent", "repeat"))
+
+    async with asyncio.TaskGroup() as tg:
+        stt = TwoPassStt(first, "Yes, I do.")
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        st = StreamingTranscriber(stt, ep, StreamingConfig(pause_ms=200), tasks=tg,
+                                  is_complete=judge)
+        await feed(st, "#" * 20 + "." * 40)
+        turn = await st.next_turn()
+        assert (stt.careful_calls, turn.complete) == (passes, True)
+        assert turn.text == (first if not passes else "Yes, I do.")
         await st.aclose()
 
 
