@@ -51,6 +51,7 @@ FREE_SLOTS = frozenset({"text", "name"})
 # Intents that answer any question (the caller wants out, a human, a repeat).
 _ANY_ANSWER = frozenset(GLOBAL_INTENTS) | {"dont_know"}
 _WORD = re.compile(r"[a-z0-9']+")
+TRAILING = (",", "...", "\u2026", "-")  # a text ending so trails off
 
 
 def _last_word(text: str) -> str:
@@ -71,7 +72,7 @@ def _has_year(text: str) -> bool:
 
 def _trails_off(text: str) -> bool:
     tail = text.rstrip()
-    return tail.endswith((",", "...", "\u2026", "-"))
+    return tail.endswith(TRAILING)
 
 
 def as_finished(text: str) -> str:
