@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import math
 import os
 import statistics
@@ -75,6 +76,7 @@ class StepResult:
     gaps: list[float]
     by_turn: list[list[float]]  # the gaps of each measured turn of the script, all calls
     errors: list[str]
+    failed_calls: list[str]  # their SIP Call-IDs (the workflow's audit steps are keyed so)
     parts: list[dict[str, float]]  # the agent's own timing of each turn
     seconds: float
     stack_cores: float  # this process and its speech workers (Postgres, phones apart)
@@ -88,6 +90,7 @@ class CallOutcome:
     gaps: list[float]
     error: str | None = None
     parts: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    call_id: str | None = None
 
 
 async def write_wav(tts: Any, text: str, path: Path) -> Path:
@@ -173,6 +176,7 @@ async def one_call(
     agent: asyncio.Task[Any] | None = None
     handle: int | None = None
     error: str | None = None
+    call_id: str | None = None
     try:
         call = await gw.dial(
             DialRequest(
@@ -185,6 +189,7 @@ async def one_call(
         )
         if not isinstance(call, Call):
             return CallOutcome(gaps, f"dial failed: {call}")  # nothing to hang up
+        call_id = call.call_id
         incoming = await phone.wait_event(
             "incoming", lambda e: e.get("sip_call_id") == call.call_id, timeout=10
         )
@@ -231,7 +236,22 @@ async def one_call(
         elif isinstance(stack.gateway.handler, ObservedAgent):
             timings = stack.gateway.handler.timings.pop(call.call_id, [])
             parts = [t.breakdown() for t in timings]
-    return CallOutcome(gaps, error, parts)
+    return CallOutcome(gaps, error, parts, call_id)
+
+
+async def workflow_steps(stack: Stack, call_id: str) -> str:
+    """A failed call's workflow steps from the audit trail (states, events and intents:
+    identifiers only, no PHI), to tell a misheard turn from a lost one."""
+    await asyncio.sleep(2)  # the steps go through the writer's spool
+    rows = await stack.records.pool.fetch(
+        "SELECT action, details FROM audit_log WHERE record_type = 'call' AND record_id = $1"
+        " ORDER BY seq", call_id)
+    steps = []
+    for row in rows:
+        details = json.loads(row["details"])
+        steps.append(f"{details.get('state')}:{row['action'].removeprefix('workflow.')}"
+                     + (f"({details['intent']})" if details.get("intent") else ""))
+    return " ".join(steps) or "none recorded"
 
 
 def cpu_split(phones: list[PjsuaPeer], speech: list[int]) -> tuple[float, float, float]:
@@ -278,6 +298,7 @@ async def run_step(
         gaps=[g for o in outcomes for g in o.gaps],
         by_turn=[[o.gaps[i] for o in outcomes if len(o.gaps) > i] for i in range(turns)],
         errors=[o.error for o in outcomes if o.error],
+        failed_calls=[o.call_id for o in outcomes if o.error and o.call_id],
         parts=[p for o in outcomes for p in o.parts],
         seconds=wall,
         stack_cores=(own1 - own0) / wall,
@@ -418,6 +439,8 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
                 print_turns(r)
                 for err in r.errors[:3]:
                     print(f"      failure: {err}")
+                for call_id in r.failed_calls[:3]:
+                    print(f"      its workflow steps: {await workflow_steps(stack, call_id)}")
                 last = (n, p50, p95)
                 if r.errors or not ms or p95 >= limit_ms:
                     break
