@@ -70,9 +70,9 @@ def _has_year(text: str) -> bool:
     return _YEAR.search(text.replace("\u2019", "'")) is not None
 
 
-def _trails_off(text: str) -> bool:
-    tail = text.rstrip()
-    return tail.endswith(TRAILING)
+def trails_off(text: str) -> bool:
+    """The text ends as one that goes on: a comma, an ellipsis or a dash."""
+    return text.rstrip().endswith(TRAILING)
 
 
 def as_finished(text: str) -> str:
@@ -94,7 +94,7 @@ def completion(  # noqa: PLR0911 - one exit per verdict rule
     last = _last_word(text)
     if not last:
         return Completion.UNKNOWN
-    if last in CONTINUATION or _trails_off(text):
+    if last in CONTINUATION or trails_off(text):
         return Completion.INCOMPLETE
     heard = understand(text).intents
     if slot_type is None or slot_type in FREE_SLOTS:

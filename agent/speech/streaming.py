@@ -64,8 +64,6 @@ from agent.speech.turn_end import Completion, TurnEndConfig, TurnEndMode, TurnEn
 from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, Transcript
 
-_COMPLETE = Completion.COMPLETE
-
 
 class Transcriber(Protocol):
     @property
@@ -333,6 +331,12 @@ class StreamingTranscriber:
         else:
             ep.set_hangover(hangover)
 
+    def _ended_complete(self, text: str) -> bool:
+        """The grammar's verdict on an ended turn, judged as finished words
+        (``as_finished``: the caller was silent for the whole hangover)."""
+        assert self.is_complete is not None
+        return _verdict(self.is_complete(as_finished(text))) is Completion.COMPLETE
+
     async def _second_pass(self, utt: Utterance, first: Transcript) -> Transcript:
         """A turn the workflow's grammar did not understand (off script, a name, free
         text) is decoded again as the model decodes a file: the quick pass loses words
@@ -380,11 +384,10 @@ class StreamingTranscriber:
             await self._turns.put(failure or SttError("no transcript"))
             return
         if self.is_complete is not None and not complete:
-            # The turn has ended: judged as finished words (``as_finished``).
-            complete = _verdict(self.is_complete(as_finished(transcript.text))) is _COMPLETE
+            complete = self._ended_complete(transcript.text)
             if not complete and self.config.second_pass:
                 transcript = await self._second_pass(utt, transcript)
-                complete = _verdict(self.is_complete(as_finished(transcript.text))) is _COMPLETE
+                complete = self._ended_complete(transcript.text)
         await self._turns.put(
             TurnResult(
                 text=transcript.text,

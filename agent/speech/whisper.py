@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.grammar.completion import TRAILING
+from agent.grammar.completion import trails_off
 from agent.speech.audio import RATE, int16_to_float
 from agent.speech.repeats import settle_repeats, unloop
 from agent.speech.staged import Generated, generate_staged, generation_limit
@@ -336,7 +336,7 @@ class WhisperEngine:
             sure = {i: d for i, d in zip(english, first, strict=True)
                     if d.text and (d.collapsed or not d.suspect)
                     and d.avg_logprob >= self.config.quick_min_logprob
-                    and not d.text.rstrip().endswith(TRAILING)}
+                    and not trails_off(d.text)}
         quick_wall, quick_cpu = time.perf_counter() - started, time.process_time() - cpu
         rest = [i for i in range(len(requests)) if i not in sure]
         full = iter(self.transcribe_batch([requests[i] for i in rest]) if rest else [])
