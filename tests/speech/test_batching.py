@@ -164,6 +164,30 @@ async def test_requests_queued_while_the_worker_is_busy_go_as_one_batch(
 
 
 @pytest.mark.models
+async def test_a_worker_that_frees_takes_what_waits_when_the_other_is_busy(
+    whisper_dir: Path,
+) -> None:
+    """Two workers, each busy with a date of birth; two short answers queue. The worker
+    free first takes both (a batch of quick answers costs less each than one alone);
+    before, it took its share of the queue as if both workers were free (one), and the
+    other answer waited for the second worker."""
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=2))
+    await stt.start()
+    try:
+        yes, dob = load_vector("caller_yes.wav"), load_vector("caller_dob.wav")
+        busy = [asyncio.ensure_future(stt.transcribe(dob)) for _ in range(2)]
+        await asyncio.sleep(0)  # bounded: one loop turn, so both workers are busy
+        assert stt.busy
+        short = [asyncio.ensure_future(stt.transcribe(yes, Hints(expected=("yes",))))
+                 for _ in range(2)]
+        results = await asyncio.gather(*busy, *short)
+        assert all("yes" in words(r.text) for r in results[2:])
+        assert (stt.stats.batches, stt.stats.items) == (3, 4)
+    finally:
+        await stt.close()
+
+
+@pytest.mark.models
 def test_a_short_window_that_loops_is_decoded_again_in_the_long_one(whisper_dir: Path) -> None:
     # Before: under load every utterance got a 4 s window, and a loop whose last copy was
     # cut mid-word ("Password Password Password Pass") went to the workflow as it was.
