@@ -170,6 +170,7 @@ class StreamingTranscriber:
         self._typed = True
         self._free_text = False
         self._quick = True
+        self._gist = False
         self._last_now = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._previous_final: asyncio.Task[None] | None = None
@@ -178,18 +179,22 @@ class StreamingTranscriber:
         self._completed_end: float | None = None
 
     def expect(self, hints: Hints | None, is_complete: Judge | None, *, typed: bool = True,
-               free_text: bool = False, quick: bool = True) -> None:
+               free_text: bool = False, quick: bool = True, gist: bool = False) -> None:
         """Set what the workflow's current state expects (used from the next partial on);
         ``typed``: a typed slot (yes/no, date, number), not intents only (how long a
         COMPLETE answer still waits: :meth:`TurnEndPolicy.complete_hangover_ms`);
         ``free_text``: a name or free text, whose early transcripts use spare workers only;
         ``quick``: a judged answer the quick model may decode first (not a date of birth:
-        :func:`agent.speech.turn_end.quick_answer`)."""
+        :func:`agent.speech.turn_end.quick_answer`);
+        ``gist``: no grammar judges the words, but only their gist counts (an answering
+        machine's greeting: its length and a few phrases), so the quick model may
+        decode them first too."""
         self.hints = hints
         self.is_complete = is_complete
         self._typed = typed
         self._free_text = free_text
         self._quick = quick
+        self._gist = gist
 
     def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent | BargeIn]:
         ep = self.endpointer
@@ -297,10 +302,11 @@ class StreamingTranscriber:
     def _first_pass(self) -> Callable[[np.ndarray, Hints | None], Awaitable[Transcript]]:
         """The recogniser's quick model first for an answer the workflow's grammar
         judges, but a date of birth (a wrong text there is mostly caught: it is not
-        COMPLETE, and the turn is decoded again carefully); base for everything else."""
+        COMPLETE, and the turn is decoded again carefully), and for words of which only
+        the gist counts (``expect(gist=True)``); base for everything else."""
         quickly = getattr(self.stt, "transcribe_quickly", None)
-        if (quickly is not None and self.is_complete is not None and self._quick
-                and not self._free_text):
+        judged = self.is_complete is not None or self._gist
+        if quickly is not None and judged and self._quick and not self._free_text:
             return quickly  # type: ignore[no-any-return]
         return self.stt.transcribe
 

@@ -471,3 +471,29 @@ def test_dates_of_birth_and_free_text_are_never_the_quick_models() -> None:
     assert [quick_answer(s) for s in ("dob", "name", "text")] == [False] * 3
     assert [quick_answer(s) for s in ("yes_no", "date_pref", "member_id", "phone", None)] == [
         True] * 5
+
+
+async def test_an_answering_machine_check_sends_the_greeting_to_the_quick_model() -> None:
+    """The greeting before an outbound call's first words (answering-machine detection)
+    goes to the quick model first: only its gist counts. Before, it went to base (no
+    judge), the other base decode at the start of every call. The turn after it, with
+    no judge set, goes to base again."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from agent.amd import AmdVerdict, detect_machine  # noqa: PLC0415
+    from agent.voice import VoiceTranscript  # noqa: PLC0415
+
+    async with asyncio.TaskGroup() as tg:
+        stt = TwoModelStt("Hello?")
+        st = make(stt, tasks=tg)
+        io = SimpleNamespace(transcriber=st, transcript=VoiceTranscript())
+        verdict = tg.create_task(detect_machine(io))  # type: ignore[arg-type]
+        await feed(st, "#" * 20 + "." * 12 + "#" * 10 + "." * 40)
+        assert await verdict is AmdVerdict.HUMAN
+        assert stt.quick
+        assert set(stt.quick) == {True}
+        asked = len(stt.quick)
+        await feed(st, "#" * 20 + "." * 40)
+        await st.next_turn()
+        assert stt.quick[asked:] == [False]
+        await st.aclose()
