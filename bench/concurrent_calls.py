@@ -1,19 +1,20 @@
 """How many simultaneous voice-agent conversations this machine holds with p95 reply < 1.5 s.
 
     .venv/bin/python bench/concurrent_calls.py [--steps 1,2,4,6,8,10,12] [--turns 15]
-        [--stagger 1.5] [--limit-ms 1500]
+        [--stagger 1.5] [--limit-ms 1500] [--renditions 8] [--answers DIR]
 
 The whole stack runs as ``carrier serve`` runs it (``carrier.app.running_stack``: our
 SIP/RTP gateway, the voice agent with Whisper and Piper in its worker pool, the
 embedded Postgres). For step N it places N health-screening calls at once (starts
 ``--stagger`` seconds apart) to pjsua2 phones, each phone process holding up to 4 calls,
 as ``bench/voice_latency.py`` does for one call: the phone speaks synthesised answers
-(WAVs made with the agent's own voice, ``RENDITIONS`` renditions of each answer: call i
-speaks rendition (i + j) mod 4 of its answer j) and, per turn, the gap is the first voiced frame of
-the agent's reply minus the end of the phone's answer (``play_done``), both on the
-phone's monotonic clock. Each call runs ``--turns`` measured turns, then the phone hangs
-up. Every call has its own synthetic patient (seeded with voice consent) and every dial
-is matched to its own phone call by SIP Call-ID.
+(WAVs made with the agent's own voice, ``--renditions`` renditions of each answer: call i
+speaks rendition (i + j) mod R of its answer j; ``--answers DIR`` keeps them in DIR and a
+later run reuses them, so two runs compare code on the same audio) and, per turn, the gap
+is the first voiced frame of the agent's reply minus the end of the phone's answer
+(``play_done``), both on the phone's monotonic clock. Each call runs ``--turns`` measured
+turns, then the phone hangs up. Every call has its own synthetic patient (seeded with
+voice consent) and every dial is matched to its own phone call by SIP Call-ID.
 
 Steps go up until the p95 reaches the limit or a call fails; the answer is the largest N
 whose p95 stayed under it. Per step it also prints where the speech time went: each
@@ -63,8 +64,11 @@ CALLS_PER_PEER = 4  # pjsua2's compile-time limit
 # "Yes," (trailing off: the turn waits the longer hangover) where another is not: with a
 # single rendition for every call, one run of the same code gave 40 calls p95 677 ms and
 # the next 1361 ms (tiny heard 1 of 10 renditions of "Yes." as "Yes,"). Several renditions,
-# spread over the calls and turns, make each run sample that as callers would.
-RENDITIONS = 4
+# spread over the calls and turns, make each run sample that as callers would. With 4,
+# runs still differed by which renditions they drew: the quick model kept 88% of its
+# answers in one 48-call run and 72% in the next (the rest went to base, three times the
+# CPU), so the default is 8, and --answers reuses one set across runs.
+RENDITIONS = 8
 # The opening, identity confirmation and date of birth, then the screening answers.
 SCRIPT = ["Hello?", "Yes, speaking.", "March fifth, nineteen eighty."] + ["Yes."] * 12 + ["Seven."]
 BENCH_DOB = dt.date(1980, 3, 5)
@@ -103,9 +107,10 @@ async def write_wav(tts: Any, text: str, path: Path) -> Path:
     return path
 
 
-async def phone_answers(stack: Stack, tmp: Path) -> list[list[Path]]:
-    """``RENDITIONS`` WAVs of each scripted answer, in the agent's voice (its own
-    synthesiser, with a cache of its own so each rendition is new)."""
+async def phone_answers(stack: Stack, folder: Path, renditions: int) -> list[list[Path]]:
+    """``renditions`` WAVs of each scripted answer, in the agent's voice (its own
+    synthesiser, with a cache of its own so each rendition is new); those already in
+    ``folder`` (an earlier run's) are used as they are."""
     from agent.speech.cache import PromptCache  # noqa: PLC0415
     from agent.speech.tts import TextToSpeech  # noqa: PLC0415
 
@@ -114,10 +119,11 @@ async def phone_answers(stack: Stack, tmp: Path) -> list[list[Path]]:
     await tts.start()
     try:
         out = []
-        for k in range(RENDITIONS):
+        for k in range(renditions):
             tts.cache = PromptCache(None, tts.voice_id)
-            out.append([await write_wav(tts, t, tmp / f"s{i}_{k}.wav")
-                        for i, t in enumerate(SCRIPT)])
+            paths = [folder / f"s{i}_{k}.wav" for i in range(len(SCRIPT))]
+            out.append([p if p.exists() else await write_wav(tts, t, p)
+                        for p, t in zip(paths, SCRIPT, strict=True)])
         return out
     finally:
         await tts.close()
@@ -369,7 +375,8 @@ def bench_settings(base: Settings, tmp: Path, ports: list[int]) -> Settings:
 
 
 async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
-               budget: float) -> None:  # fmt: skip
+               budget: float, renditions: int, answers: Path | None,
+               answers_note: str) -> None:  # fmt: skip
     began = time.monotonic()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     base = load_settings(REPO / "config", env=dict(os.environ))  # CARRIER_* to compare settings
@@ -401,7 +408,8 @@ async def main(steps: list[int], turns: int, stagger: float, limit_ms: float,
             stack = await exits.enter_async_context(running_stack(settings))
             ObservedAgent(stack)  # each call's turn timings, for the breakdown
             patients = await seed_patients(stack, max(steps))
-            wavs = await phone_answers(stack, tmp)
+            wavs = await phone_answers(stack, answers or tmp, renditions)
+            print(f"phone's answers: {renditions} renditions of each{answers_note}")
             # One unmeasured call first: it fills the prompt cache (a running service keeps
             # it on disk) and warms every code path, as a long-running server would be.
             warm = await run_step(stack, phones, patients, wavs, 1, min(turns, 4), stagger)
@@ -461,7 +469,16 @@ if __name__ == "__main__":
     parser.add_argument(
         "--budget", type=float, default=840.0, help="no new step once it would pass this (s)"
     )
+    parser.add_argument("--renditions", type=int, default=RENDITIONS,
+                        help="renditions of each answer (Piper varies each one)")
+    parser.add_argument("--answers", type=Path, default=None,
+                        help="keep the phone's answers here; a later run reuses them")
     args = parser.parse_args()
+    note = ""
+    if args.answers is not None:
+        args.answers.mkdir(parents=True, exist_ok=True)
+        reused = any(args.answers.glob("s*_*.wav"))
+        note = f", {'reused from' if reused else 'kept in'} {args.answers}"
     started = time.time()
     asyncio.run(
         main(
@@ -470,6 +487,9 @@ if __name__ == "__main__":
             args.stagger,
             args.limit_ms,
             args.budget,
+            args.renditions,
+            args.answers,
+            note,
         )
     )
     print(f"(ran {time.time() - started:.0f} s)")
