@@ -412,7 +412,7 @@ def _birth_year_spans(text: str, toks: list[Tok], dob: dt.date) -> list[Span]:
     """The patient's birth year wherever it is said, even where the rest of the date was
     misheard ("March death, 1980"): four digits (also "1.980", "1,980") or a spoken year of
     two words or more ("nineteen eighty"). A lone "eighty" or "80" is left: too common."""
-    from agent.grammar.dates import _year  # noqa: PLC0415 - optional, heavier import
+    from agent.grammar.dates import _year, misheard_month  # noqa: PLC0415 - heavier import
 
     digits = str(dob.year)
     out = [Span(m.start(), m.end(), "DOB") for m in re.finditer(
@@ -425,7 +425,8 @@ def _birth_year_spans(text: str, toks: list[Tok], dob: dt.date) -> list[Span]:
         if year == dob.year and used >= 2:
             out.append(Span(toks[i].start, toks[i + used - 1].end, "DOB"))
     # A month said just before the birth year is part of the date, however the day between
-    # was heard ("March this, 1980"): the span grows back to the month.
+    # was heard ("March this, 1980"), or the month itself ("Marks Fifth 1980"): the span
+    # grows back to the month.
     grown = []
     for span in out:
         first = next((k for k, t in enumerate(toks) if t.start >= span.start), None)
@@ -433,7 +434,7 @@ def _birth_year_spans(text: str, toks: list[Tok], dob: dt.date) -> list[Span]:
             grown.append(span)
             continue
         month = next((k for k in range(first - 1, max(first - 4, -1), -1)
-                      if words[k] in _MONTH_WORDS), None)
+                      if words[k] in _MONTH_WORDS or misheard_month(words[k])), None)
         grown.append(span if month is None else Span(toks[month].start, span.end, "DOB"))
     return grown
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from agent.grammar.normalize import clean
 from agent.grammar.numbers import DIGIT_WORDS, TENS, UNITS, cardinal, digit_run, ordinal
+from carrier.edits import edit_distance
 
 MONTHS: dict[str, int] = {
     "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
@@ -26,6 +27,8 @@ MONTHS: dict[str, int] = {
     "september": 9, "sept": 9, "sep": 9, "october": 10, "oct": 10, "november": 11, "nov": 11,
     "december": 12, "dec": 12,
 }
+_FULL_MONTHS = ("january", "february", "march", "april", "june", "july", "august",
+                "september", "october", "november", "december")  # May: never guessed
 WEEKDAYS: dict[str, int] = {
     "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5,
     "sunday": 6, "mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3,
@@ -112,8 +115,27 @@ def _next_occurrence(month: int, day: int, today: dt.date) -> dt.date | None:
     return None
 
 
+def misheard_month(tok: str) -> str | None:
+    """The month a word not in :data:`MONTHS` was heard for, or None: a word of four
+    letters or more that begins with a month's first three letters and is at most two
+    letters from its name ("marks", "marsh" for March; "julie" for July). Whisper base
+    wrote one G.711 rendition of "March fifth, nineteen eighty" as "Marks Fifth 1980"
+    (bench/concurrent_calls.py: the date of birth was refused three times and the call
+    went to a person). May is never guessed (short, and a modal verb)."""
+    if len(tok) < 4 or tok in MONTHS or not tok.isalpha():
+        return None
+    for month in _FULL_MONTHS:
+        if tok[:3] == month[:3] and edit_distance(tok, month) <= 2:
+            return month
+    return None
+
+
 def parse_date(text: str, today: dt.date, *, birth: bool = False) -> dt.date | None:
-    """A calendar date; a date of birth needs a year, another date defaults to the next one."""
+    """A calendar date; a date of birth needs a year, another date defaults to the next one.
+
+    In a date of birth a misheard month name counts when no month is named
+    (:func:`misheard_month`): the day and year must follow, and the date is checked
+    against the record."""
     cleaned = clean(text)
     m = _ISO.search(cleaned)
     if m:
@@ -125,6 +147,8 @@ def parse_date(text: str, today: dt.date, *, birth: bool = False) -> dt.date | N
                 else _century(int(year_text), today, birth=birth))
         return _safe(year, int(m.group(1)), int(m.group(2)))
     toks = [t for t in cleaned.replace(",", " ").split() if t not in ("of", "the", "on", "in")]
+    if birth and not any(t in MONTHS for t in toks):
+        toks = [misheard_month(t) or t for t in toks]
     for i, tok in enumerate(toks):
         if tok in MONTHS and not (tok == "may" and _is_modal_may(toks, i)):
             found = _month_first(toks, i, today, birth=birth)

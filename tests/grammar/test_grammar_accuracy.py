@@ -83,6 +83,27 @@ def test_two_digit_birth_year_is_never_in_the_future() -> None:
     assert parse_slot("dob", "3/5/19", NOW) == dt.date(2019, 3, 5)
 
 
+@pytest.mark.parametrize(("said", "dob"), [
+    ("Marks Fifth 1980.", dt.date(1980, 3, 5)),  # Whisper base on a G.711 "March fifth"
+    ("Marsh the fifth, nineteen eighty", dt.date(1980, 3, 5)),
+    ("Julie 4th 1975", dt.date(1975, 7, 4)),
+    ("Mark, fifth of June 1980", dt.date(1980, 6, 5)),  # a month named wins
+    ("maybe the 5th, 1980", None),  # May is never guessed
+    ("number 5 1980", None),
+    ("Marks fifth", None),  # a date of birth needs its year
+])
+def test_a_misheard_month_counts_in_a_date_of_birth_only(said: str, dob: dt.date | None
+                                                         ) -> None:
+    """Before, "Marks Fifth 1980" was no date: the agent refused the date of birth three
+    times and the call went to a person (bench/concurrent_calls.py, 48 calls)."""
+    assert parse_slot("dob", said, NOW) == dob
+
+
+def test_a_misheard_month_is_no_month_in_other_dates() -> None:
+    assert parse_slot("date", "Marks fifth", NOW) is None
+    assert parse_slot("date_pref", "Julie fourth", NOW) is None
+
+
 def test_impossible_dates_are_refused() -> None:
     assert parse_slot("dob", "February thirtieth 1980", NOW) is None
     assert parse_slot("dob", "13/45/1980", NOW) is None
