@@ -119,9 +119,9 @@ def misheard_month(tok: str) -> str | None:
     """The month a word not in :data:`MONTHS` was heard for, or None: a word of four
     letters or more that begins with a month's first three letters and is at most two
     letters from its name ("marks", "marsh" for March; "julie" for July). Whisper base
-    wrote one G.711 rendition of "March fifth, nineteen eighty" as "Marks Fifth 1980"
-    (bench/concurrent_calls.py: the date of birth was refused three times and the call
-    went to a person). May is never guessed (short, and a modal verb)."""
+    wrote one of the 8 G.711 renditions of "March fifth, nineteen eighty" that
+    bench/concurrent_calls.py's phones speak as "Marks Fifth 1980", no date before: the
+    caller was refused. May is never guessed (short, and a modal verb)."""
     if len(tok) < 4 or tok in MONTHS or not tok.isalpha():
         return None
     for month in _FULL_MONTHS:
