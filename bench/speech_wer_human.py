@@ -25,14 +25,21 @@ Decoders, on the same audio:
   engine settings and WAV reader; the 8k clip reaches it as an 8 kHz mu-law WAV).
 - padded: the raw model on the clip with the call's padding (0.5 s of silence before,
   1 s after): the noise floor, how far raw's own count moves with the silence alone.
-- call: what a call does with the default settings (the speech workers' engine: short
-  windows, greedy; the endpointer of ``agent.runtime.endpoint_config``): the recording
-  with 0.5 s of silence before it and 1 s after, fed frame by frame to the endpointer;
-  each utterance goes to the batched engine; texts joined. No workflow grammar
-  understands these prompts, so each utterance then gets the second pass a call gives
-  such a turn: the turn as recorded (``Utterance.recorded``: from ``lead_ms`` before
-  the onset to the end of turn) decoded as a file is
-  (``WhisperEngine.transcribe_careful``); ``--no-second-pass`` shows the first pass alone.
+- call: what a call does with the default settings, through the call's own turn logic
+  (``StreamingTranscriber`` with ``agent.runtime.streaming_config`` and
+  ``endpoint_config``: the grammar end of turn, ``speech.turn_end = grammar``): the
+  recording with 0.5 s of silence before it and 2 s after, fed frame by frame, as the
+  answer to a free-text question (the grammar judges only whether the words trail off:
+  "... followed by" waits ``incomplete_hangover_ms``, a finished sentence the adaptive
+  base). Every early transcript at a pause runs (an idle box). Each turn gets the
+  speech workers' engine (short windows, greedy), and then, as no workflow grammar
+  understands these prompts, the second pass a call gives such a turn: the turn as
+  recorded (``Utterance.recorded``: from ``lead_ms`` before the onset to the end of
+  turn) decoded as a file is (``WhisperEngine.transcribe_careful``); texts joined.
+  ``--no-second-pass`` shows the first pass alone.
+- silence: as call, with the end of turn of ``speech.turn_end = silence`` (the rule
+  before issue 14: every pause of ``hangover_ms`` ends a turn); this was the call column
+  up to session 12, which fed the endpointer alone and so missed the default rule.
 
 The corpus is split in two by a hash of the prompt's name: "dev" (looked at while tuning)
 and "held-out" (never looked at); both are printed, with the errors in words, the clips
@@ -44,7 +51,9 @@ punctuation and hyphens as spaces).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
+import datetime as dt
 import gzip
 import hashlib
 import json
@@ -66,7 +75,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from agent.runtime import endpoint_config
+from agent.runtime import endpoint_config, streaming_config
 from agent.speech import cli as speech_cli
 from agent.speech.audio import (
     RATE,
@@ -80,9 +89,9 @@ from agent.speech.audio import (
     write_mulaw_wav,
     write_wav,
 )
-from agent.speech.endpoint import Endpointer, Utterance
+from agent.speech.endpoint import Endpointer, EndpointEvent, Utterance
 from agent.speech.models import whisper_model_dir
-from agent.speech.whisper import Hints, SttConfig, WhisperEngine
+from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
 from bench._common import hardware, load
 from carrier.settings import SpeechSettings
 
@@ -93,9 +102,10 @@ TRANSCRIPT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz"
 SOUNDS_ES = Path("/usr/share/asterisk/sounds/es_MX_f_Allison")
 TRANSCRIPT_ES = Path("/usr/share/doc/asterisk-core-sounds-es/core-sounds-es.txt.gz")
 LANGUAGE = "en"  # --lang: what raw, cli and call are told the clips are in
-DECODERS = ("raw", "cli", "call", "padded")
-# The endpointer a call gets with the default settings (``speech`` in carrier.toml).
+DECODERS = ("raw", "cli", "call", "silence", "padded")
+# The endpointer and turn logic a call gets with the default settings (``speech``).
 CALL_ENDPOINT = endpoint_config(SpeechSettings())
+CALL_STREAMING = streaming_config(SpeechSettings())
 # A call's second pass for a turn its grammar did not understand (``--no-second-pass``:
 # the first pass alone, as before it existed).
 SECOND_PASS = True
@@ -286,7 +296,66 @@ def padded(engine: WhisperEngine, pcm: np.ndarray) -> str:
     return raw(engine, np.concatenate([pad, pcm, pad, pad]))
 
 
+class _InProcess:
+    """The speech workers' engine in this process, as a call's turn logic asks it (an
+    idle box: every early transcript runs, at once)."""
+
+    idle_workers = 1
+
+    def __init__(self, engine: WhisperEngine) -> None:
+        self.engine = engine
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        return self.engine.transcribe_batch([Request(pcm16k)])[0]
+
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
+                                   within_s: float | None = None) -> Transcript:
+        return self.engine.transcribe_careful(Request(pcm16k))
+
+
+class _Counted(Endpointer):
+    """The endpointer, counting the turns it ends (also those a verdict ends at once)."""
+
+    ends = 0
+
+    def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent]:
+        return self._count(super().feed(frame, now))
+
+    def force_end(self, now: float) -> list[EndpointEvent]:
+        return self._count(super().force_end(now))
+
+    def _count(self, events: list[EndpointEvent]) -> list[EndpointEvent]:
+        self.ends += sum(isinstance(e, Utterance) for e in events)
+        return events
+
+
+async def _turns(engine: WhisperEngine, pcm: np.ndarray) -> list[str]:
+    from agent.grammar.completion import completion  # noqa: PLC0415
+    from agent.speech.streaming import StreamingTranscriber  # noqa: PLC0415
+
+    config = CALL_STREAMING if SECOND_PASS else dataclasses.replace(CALL_STREAMING,
+                                                                    second_pass=False)
+    pad = np.zeros(RATE // 2, dtype=np.int16)
+    today = dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC)
+    endpointer = _Counted(CALL_ENDPOINT)
+    async with asyncio.TaskGroup() as tasks:
+        turns = StreamingTranscriber(_InProcess(engine), endpointer, config, tasks=tasks)
+        turns.expect(None, lambda text: completion(text, today, slot_type="text"),
+                     typed=False, free_text=True, quick=False)
+        for i, frame in enumerate(frames(np.concatenate([pad, pcm] + [pad] * 4))):
+            turns.feed(frame, i * 0.02)
+            for _ in range(3):
+                await asyncio.sleep(0)  # the early transcripts and verdicts run
+        texts = [(await turns.next_turn()).text for _ in range(endpointer.ends)]
+        await turns.aclose()
+    return texts
+
+
 def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
+    return " ".join(asyncio.run(_turns(engine, pcm)))
+
+
+def silence(engine: WhisperEngine, pcm: np.ndarray) -> str:
     pad = np.zeros(RATE // 2, dtype=np.int16)
     endpointer = Endpointer(CALL_ENDPOINT)
     utterances = []
@@ -297,8 +366,6 @@ def call(engine: WhisperEngine, pcm: np.ndarray) -> str:
     batch = getattr(engine, "transcribe_batch", None)
     if batch is None:  # an older engine (for before/after figures)
         return " ".join(engine.transcribe(u.audio).text for u in utterances)
-    from agent.speech.whisper import Request  # noqa: PLC0415
-
     first = [t.text for t in batch([Request(u.audio) for u in utterances])]
     careful = getattr(engine, "transcribe_careful", None)
     if careful is None or not SECOND_PASS:  # before the second pass (before/after figures)
@@ -324,6 +391,7 @@ def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip],
         return cache[key]
 
     decoders = {"raw": None, "cli": cli, "call": lambda pcm, _narrow: call(engine, pcm),
+                "silence": lambda pcm, _narrow: silence(engine, pcm),
                 "padded": lambda pcm, _narrow: padded(engine, pcm)}
     names = tuple(d for d in DECODERS if d in chosen_decoders)
     for split in ("dev", "held-out"):
@@ -337,7 +405,7 @@ def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip],
         # word is 0.5% of a 40-clip split, so a WER gap of a word or two is noise).
         better = dict.fromkeys(names, 0)
         worse = dict.fromkeys(names, 0)
-        retries = 0  # call utterances decoded a second time, in the 30 s window
+        retries = 0  # call first passes that looked wrong, decoded again in a long window
         for clip in chosen:
             pcm, narrow = audio(sounds, clip, rate)
             ref = normaliser()(clip.text)
@@ -370,7 +438,7 @@ def run(engine: WhisperEngine, cli: Cli | None, sounds: Path, clips: list[Clip],
         paired = "  ".join(f"{d} +{better[d]}/-{worse[d]} (p={sign_test(better[d], worse[d]):.2f})"
                            for d in names[1:])
         paired += "  words wrong " + "/".join(str(errors[d]) for d in names)
-        paired += f"  call 2nd passes {retries}"
+        paired += f"  call first passes decoded again {retries}"
         print(f"{rate:>4} {split:>8} {len(chosen):>5} {words:>6}  {cells}  {paired}",
               flush=True)
 
