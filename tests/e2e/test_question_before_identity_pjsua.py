@@ -52,8 +52,10 @@ async def test_question_answered_before_identity_over_sip(
     assert result.kind is OutcomeKind.CONFIRMED, result
     turns = await records.call_transcript(call.call_id)
     agent_lines = [t for speaker, t in turns if speaker == "agent"]
-    answer = next(i for i, t in enumerate(agent_lines) if "automated assistant" in t)
-    dob_asked = next(i for i, t in enumerate(agent_lines) if "date of birth" in t)
+    answer = next((i for i, t in enumerate(agent_lines) if "automated assistant" in t), None)
+    dob_asked = next((i for i, t in enumerate(agent_lines) if "date of birth" in t), None)
+    assert answer is not None, f"the question was not answered: {agent_lines}"
+    assert dob_asked is not None, f"the date of birth was not asked: {agent_lines}"
     assert answer < dob_asked  # answered before identity was verified
     assert "Maple Grove" in agent_lines[answer] or "[" in agent_lines[answer]
     for line in agent_lines[answer:answer + 3]:
