@@ -39,22 +39,21 @@ from bench._common import hardware, load, process_cpu
 from tests.peers.client import PeerError, PjsuaPeer
 from tests.peers.peer_audio import tone, write_wav
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of each thread of `pid`, keyed by ``name/tid`` (name from /proc comm)."""
+    """CPU seconds of each thread of `pid` (the scheduler's ns count in /proc schedstat, finer
+    than the 10 ms ticks of /proc stat), keyed by ``name/tid`` (name from /proc comm)."""
     out: dict[str, float] = {}
     with contextlib.suppress(OSError):
         for tid in os.listdir(f"/proc/{pid}/task"):
             try:
-                with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                    ns = int(f.read().split()[0])
                 with open(f"/proc/{pid}/task/{tid}/comm", encoding="ascii") as f:
                     name = f.read().strip()
             except OSError:
                 continue
-            out[f"{name}/{tid}"] = (int(fields[11]) + int(fields[12])) / TICK
+            out[f"{name}/{tid}"] = ns / 1e9
     return out
 
 
@@ -66,7 +65,7 @@ def thread_split(pid: int, before: dict[str, float], after: dict[str, float]) ->
         if spent <= 0:
             continue
         name, tid = key.rsplit("/", 1)
-        parts.append(f"{'main' if int(tid) == pid else name} {spent:.2f}s")
+        parts.append(f"{'main' if int(tid) == pid else name} {spent:.3f}s")
     return ", ".join(reversed(parts))
 
 
@@ -102,11 +101,11 @@ async def main(calls: int, seconds: float, warmup: float, idle: float) -> None:
         ):
             phones = {"agent": agent, "patient": patient}
             print("pids: " + ", ".join(f"{k} {p.proc.pid}" for k, p in phones.items()), flush=True)
-            cpu0 = {k: process_cpu(p.proc.pid) for k, p in phones.items()}
+            idle0 = {k: sum(thread_cpu(p.proc.pid).values()) for k, p in phones.items()}
             await asyncio.sleep(idle)
             for k, p in phones.items():
-                spent = process_cpu(p.proc.pid) - cpu0[k]
-                print(f"{k:>8} idle: {1000 * spent / idle:6.2f} ms CPU per second")
+                spent = sum(thread_cpu(p.proc.pid).values()) - idle0[k]
+                print(f"{k:>8} idle: {1000 * spent / idle:6.2f} ms CPU per second (no call)")
             handles = []
             for _ in range(calls):
                 a = await agent.call(patient.uri())
@@ -143,9 +142,11 @@ async def main(calls: int, seconds: float, warmup: float, idle: float) -> None:
     for k, p in phones.items():
         spent = cpu1[k] - cpu0[k]
         total += spent
+        fine = sum(threads1[k].values()) - sum(threads0[k].values())
         print(
             f"{k:>8}: {1000 * spent / (calls * wall):6.2f} ms CPU per call per second "
-            f"({spent / wall:.3f} cores; threads: "
+            f"({spent / wall:.3f} cores; by the scheduler's ns "
+            f"{1000 * fine / (calls * wall):.2f}; threads: "
             f"{thread_split(p.proc.pid, threads0[k], threads1[k])})"
         )
     print(f"    mean: {1000 * total / (2 * calls * wall):6.2f} ms CPU per call per second")
@@ -157,6 +158,6 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=4, help="calls (at most 4: pjsua2)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
-    parser.add_argument("--idle", type=float, default=3.0, help="idle seconds measured first")
+    parser.add_argument("--idle", type=float, default=5.0, help="idle seconds measured first")
     args = parser.parse_args()
     asyncio.run(main(args.calls, args.seconds, args.warmup, args.idle))
