@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from .peer_audio import FRAME_BYTES, frame_rms, measure, read_wav, resample, tone, write_wav
-from .peer_waits import WaitFailed, collect, index_at, run_of
+from .peer_waits import Pending, WaitFailed, collect, index_at, run_of
 
 
 @settings(max_examples=40, deadline=None)
@@ -101,3 +101,13 @@ def test_frame_rms_is_the_mean_square_root_to_the_last_bit(samples: list[int]) -
     assert frame_rms(np.full(320, -32768, dtype="<i2").tobytes()) == 32768.0
     assert frame_rms(b"") == 0.0
 
+
+def test_a_pending_wait_is_due_on_new_frames_or_at_its_deadline() -> None:
+    port = FakePort()
+    pending = Pending(1, deadline=10.0, poll=lambda expired: None, port=port)
+    assert pending.due(0.0)  # the first poll
+    assert not pending.due(0.005)  # nothing arrived since
+    port.push(0, 1, t0=0.02)
+    assert pending.due(0.02)
+    assert not pending.due(0.025)
+    assert pending.due(10.0)  # expired: polled to raise its timeout
