@@ -101,11 +101,15 @@ async def main(calls: int, seconds: float, warmup: float, idle: float) -> None:
         ):
             phones = {"agent": agent, "patient": patient}
             print("pids: " + ", ".join(f"{k} {p.proc.pid}" for k, p in phones.items()), flush=True)
-            idle0 = {k: sum(thread_cpu(p.proc.pid).values()) for k, p in phones.items()}
+            idle0 = {k: thread_cpu(p.proc.pid) for k, p in phones.items()}
             await asyncio.sleep(idle)
             for k, p in phones.items():
-                spent = sum(thread_cpu(p.proc.pid).values()) - idle0[k]
-                print(f"{k:>8} idle: {1000 * spent / idle:6.2f} ms CPU per second (no call)")
+                idle1 = thread_cpu(p.proc.pid)
+                spent = sum(idle1.values()) - sum(idle0[k].values())
+                print(
+                    f"{k:>8} idle: {1000 * spent / idle:6.2f} ms CPU per second (no call; "
+                    f"threads: {thread_split(p.proc.pid, idle0[k], idle1)})"
+                )
             handles = []
             for _ in range(calls):
                 a = await agent.call(patient.uri())
