@@ -57,8 +57,8 @@ class Peer:
         self.cfg = cfg
         self._out = os.fdopen(_EVENT_FD, "w", buffering=1, encoding="utf-8")
         self._out_lock = threading.Lock()
-        # Filled by the stdin thread, emptied by the main loop (deque appends and pops are
-        # atomic). Checking it costs nothing; Queue.get_nowait raised Empty 200 times a second.
+        # Stdin thread to main loop (atomic appends and pops; Queue.get_nowait raised Empty
+        # 200 times a second).
         self.commands: collections.deque[dict[str, Any] | None] = collections.deque()
         self.calls: dict[int, PeerCall] = {}
         self.buddies: list[Any] = []
@@ -489,9 +489,7 @@ class Peer:
             if name in self.WAITING_COMMANDS:
                 pending = handler(msg, req_id)
                 self.pending.append(pending)
-                now = time.monotonic()
-                pending.due(now)  # notes the frames this first poll sees
-                self._poll_one(pending, now)
+                self._poll_one(pending, time.monotonic())
             else:
                 self.reply(req_id, handler(msg))
         except (CommandError, WaitFailed, *COMMAND_ERRORS) as exc:
@@ -539,8 +537,6 @@ class Peer:
                 self.dispatch(msg)
 
     def _poll_pending(self) -> None:
-        if not self.pending:
-            return
         now = time.monotonic()
         for pending in list(self.pending):
             if pending.due(now):
