@@ -6,6 +6,7 @@ No pjsua2 here, so the client and the tests can use these helpers in the pytest 
 
 from __future__ import annotations
 
+import math
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,9 @@ def frame_rms(frame: bytes) -> float:
     if not frame:
         return 0.0
     x = np.frombuffer(frame, dtype="<i2").astype(np.float64)
-    return float(np.sqrt(np.mean(x * x)))
+    # A dot product: 2.9 us a frame where np.mean(x * x) took 9.8 us. The same float in
+    # any order of summing: every square and partial sum is an integer below 2**53, exact.
+    return math.sqrt(float(x.dot(x)) / x.size)
 
 
 def measure(samples: np.ndarray | bytes, rate: int = RATE) -> Measure:

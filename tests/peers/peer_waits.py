@@ -1,8 +1,8 @@
 """Commands of the test peer that wait on received audio, as polled state (no pjsua2 here).
 
-The peer's main loop polls each `Pending` after every `libHandleEvents(5)`; a poll returns
-the reply once enough frames have arrived, so waits are bounded by frame counts and a
-deadline, never by sleeping.
+The peer's main loop polls each `Pending` after every `libHandleEvents(5)` in which frames
+arrived for it or its deadline passed; a poll returns the reply once enough frames have
+arrived, so waits are bounded by frame counts and a deadline, never by sleeping.
 """
 
 from __future__ import annotations
@@ -36,10 +36,27 @@ class FrameSource(Protocol):
 class Pending:
     """A command whose reply waits for audio; polled by the main loop until done or expired."""
 
-    def __init__(self, req_id: int, deadline: float, poll: Poll) -> None:
+    def __init__(self, req_id: int, deadline: float, poll: Poll, port: FrameSource) -> None:
         self.req_id = req_id
         self.deadline = deadline
         self.poll = poll  # poll(expired) -> result dict when done, None to keep waiting
+        self.port = port
+        self._seen = -1  # port.received when last polled
+
+    def due(self, now: float) -> bool:
+        """Whether a poll can answer now: frames arrived since the last one, or time is up.
+
+        The main loop turns every 5 ms and a call's frames come every 20 ms: three polls in
+        four found nothing new. Skipping them, and the command deque, took the main thread
+        from ~14 to ~12 ms of CPU a second with 4 waits running (bench/phone_cost.py).
+        """
+        if now >= self.deadline:
+            return True
+        received = self.port.received
+        if received == self._seen:
+            return False
+        self._seen = received
+        return True
 
 
 def index_at(port: FrameSource, since_t: float | None) -> int:

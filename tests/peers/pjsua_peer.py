@@ -15,10 +15,10 @@ stdin into a queue; audio callbacks run on the null sound device's clock thread.
 from __future__ import annotations
 
 import bisect
+import collections
 import gc
 import json
 import os
-import queue
 import secrets
 import signal
 import sys
@@ -57,7 +57,9 @@ class Peer:
         self.cfg = cfg
         self._out = os.fdopen(_EVENT_FD, "w", buffering=1, encoding="utf-8")
         self._out_lock = threading.Lock()
-        self.commands: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        # Stdin thread to main loop (atomic appends and pops; Queue.get_nowait raised Empty
+        # 200 times a second).
+        self.commands: collections.deque[dict[str, Any] | None] = collections.deque()
         self.calls: dict[int, PeerCall] = {}
         self.buddies: list[Any] = []
         self.pending: list[Pending] = []
@@ -361,8 +363,8 @@ class Peer:
         self._port(call).stop_playback()
         return {"call": call.handle}
 
-    def _pending(self, req_id: int, args: dict[str, Any], poll: Poll) -> Pending:
-        return Pending(req_id, time.monotonic() + float(args.get("timeout", 10)), poll)
+    def _pending(self, req_id: int, args: dict[str, Any], poll: Poll, port: AudioPort) -> Pending:
+        return Pending(req_id, time.monotonic() + float(args.get("timeout", 10)), poll, port)
 
     def do_measure(self, args: dict[str, Any], req_id: int) -> Pending:
         """Dominant frequency and RMS of the next `frames` frames with RMS >= `min_rms`."""
@@ -379,7 +381,7 @@ class Peer:
         want = int(args.get("frames", 25))
         min_rms = float(args.get("min_rms", 0.0))
         poll = collect(port, start=start, want=want, min_rms=min_rms, finish=finish)
-        return self._pending(req_id, args, poll)
+        return self._pending(req_id, args, poll, port)
 
     def do_record(self, args: dict[str, Any], req_id: int) -> Pending:
         """Write the next `frames` frames with RMS >= `min_rms` to a 16 kHz WAV at `path`."""
@@ -398,7 +400,7 @@ class Peer:
         want = int(args.get("frames", 250))
         min_rms = float(args.get("min_rms", 0.0))
         poll = collect(port, start=start, want=want, min_rms=min_rms, finish=finish)
-        return self._pending(req_id, args, poll)
+        return self._pending(req_id, args, poll, port)
 
     def do_save_audio(self, args: dict[str, Any]) -> dict[str, Any]:
         """Write what was received between `since_t` and `until_t` (peer monotonic times;
@@ -437,7 +439,7 @@ class Peer:
             found = inner(expired)
             return None if found is None else {"call": call.handle, "t": found["t"]}
 
-        return self._pending(req_id, args, poll)
+        return self._pending(req_id, args, poll, port)
 
     def do_stats(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
@@ -512,10 +514,10 @@ class Peer:
             if not line.strip():
                 continue
             try:
-                self.commands.put(json.loads(line))
+                self.commands.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 self.emit("error", message=f"bad command line: {exc}")
-        self.commands.put(None)
+        self.commands.append(None)
 
     def run(self) -> None:
         """Serve until `quit` or EOF. Holds no pjsua2 object in a local after returning."""
@@ -527,11 +529,8 @@ class Peer:
             self._poll_pending()
 
     def _drain_commands(self) -> None:
-        while not self.quitting:
-            try:
-                msg = self.commands.get_nowait()
-            except queue.Empty:
-                return
+        while self.commands and not self.quitting:
+            msg = self.commands.popleft()
             if msg is None:
                 self.quitting = True
             else:
@@ -540,7 +539,8 @@ class Peer:
     def _poll_pending(self) -> None:
         now = time.monotonic()
         for pending in list(self.pending):
-            self._poll_one(pending, now)
+            if pending.due(now):
+                self._poll_one(pending, now)
 
     def shutdown(self) -> None:
         """Orderly teardown on the pj thread (PJSUA2_PEER.md): calls, then ports, then the

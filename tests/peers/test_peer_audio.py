@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .peer_audio import FRAME_BYTES, measure, read_wav, resample, tone, write_wav
-from .peer_waits import WaitFailed, collect, index_at, run_of
+from .peer_audio import FRAME_BYTES, frame_rms, measure, read_wav, resample, tone, write_wav
+from .peer_waits import Pending, WaitFailed, collect, index_at, run_of
 
 
 @settings(max_examples=40, deadline=None)
@@ -90,3 +90,24 @@ def test_collect_skips_quiet_frames_and_reports_expiry() -> None:
     port.push(500, 1, t0=0.12)
     assert poll(False) == {"t": 0.1, "n": 2}
     assert len(port.frames[0]) == FRAME_BYTES
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-32768, 32767), min_size=320, max_size=320))
+def test_frame_rms_is_the_mean_square_root_to_the_last_bit(samples: list[int]) -> None:
+    frame = np.asarray(samples, dtype="<i2").tobytes()
+    x = np.asarray(samples, dtype=np.float64)
+    assert frame_rms(frame) == float(np.sqrt(np.mean(x * x)))
+    assert frame_rms(np.full(320, -32768, dtype="<i2").tobytes()) == 32768.0
+    assert frame_rms(b"") == 0.0
+
+
+def test_a_pending_wait_is_due_on_new_frames_or_at_its_deadline() -> None:
+    port = FakePort()
+    pending = Pending(1, deadline=10.0, poll=lambda expired: None, port=port)
+    assert pending.due(0.0)  # the first poll
+    assert not pending.due(0.005)  # nothing arrived since
+    port.push(0, 1, t0=0.02)
+    assert pending.due(0.02)
+    assert not pending.due(0.025)
+    assert pending.due(10.0)  # expired: polled to raise its timeout
