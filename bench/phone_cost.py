@@ -89,14 +89,17 @@ async def patient_side(patient: PjsuaPeer, handle: int, stop: asyncio.Event) -> 
     return turns
 
 
-async def main(calls: int, seconds: float, warmup: float, idle: float) -> None:
+async def main(calls: int, seconds: float, warmup: float, idle: float, loop_ms: int) -> None:
     print(f"hardware: {hardware()}")
+    print(f"phones' main loop: libHandleEvents({loop_ms})")
     print(f"machine at start: {load()} (shared: CPU time is what counts, not wall time)")
     with tempfile.TemporaryDirectory(prefix="phone-cost-") as tmp:
         async with (
-            PjsuaPeer.start("udp", name="agent", user="agent", log_dir=tmp, log_level=1) as agent,
+            PjsuaPeer.start("udp", name="agent", user="agent", log_dir=tmp, log_level=1,
+                            loop_ms=loop_ms) as agent,
             PjsuaPeer.start(
-                "udp", name="patient", user="patient", auto_answer=200, log_dir=tmp, log_level=1
+                "udp", name="patient", user="patient", auto_answer=200, log_dir=tmp, log_level=1,
+                loop_ms=loop_ms,
             ) as patient,
         ):
             phones = {"agent": agent, "patient": patient}
@@ -163,5 +166,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--idle", type=float, default=5.0, help="idle seconds measured first")
+    parser.add_argument("--loop-ms", type=int, default=5,
+                        help="the phones' main-loop wait (the peer's loop_ms option)")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.seconds, args.warmup, args.idle))
+    asyncio.run(main(args.calls, args.seconds, args.warmup, args.idle, args.loop_ms))

@@ -175,8 +175,10 @@ class AudioPort(pj.AudioMediaPort):  # type: ignore[misc]  # pjsua2 is untyped
         data = _vector_bytes(frame.buf) if frame.type == _AUDIO else b""
         if len(data) != FRAME_BYTES:
             data = (data + _ZERO_FRAME)[:FRAME_BYTES]
-        self.frames.append(data)
+        # The stamp first: a wait maps frames to stamps by index (``peer_waits``), and
+        # with the frame first a poll between the two appends gave it the frame before's.
         self.times.append(time.monotonic())
+        self.frames.append(data)
         if len(self.frames) > self.max_frames + 500:
             del self.frames[:500]
             del self.times[:500]

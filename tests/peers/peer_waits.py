@@ -69,7 +69,7 @@ def index_at(port: FrameSource, since_t: float | None) -> int:
 def _new_frames(port: FrameSource, seen: list[int]) -> tuple[list[bytes], int]:
     """Frames after absolute index seen[0] (advanced), and the list index of the first."""
     new = port.frames_since(seen[0])
-    base = len(port.times) - len(new)
+    base = max(0, seen[0] - port.dropped)  # times may already hold the next frame's stamp
     seen[0] += len(new)
     return new, base
 
