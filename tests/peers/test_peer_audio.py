@@ -76,6 +76,20 @@ def test_run_of_finds_onset_and_end() -> None:
     assert end(False) == {"t": 0.36}
 
 
+def test_a_poll_between_a_stamp_and_its_frame_keeps_each_frame_its_own_stamp() -> None:
+    """The audio thread appends a frame's stamp, then the frame (AudioPort.onFrameReceived);
+    a poll in between sees one stamp more than frames and must not shift them."""
+    port = FakePort()
+    onset = run_of(port, start=port.received, want=3, min_rms=300.0, loud=True)
+    port.push(0, 2, t0=0.0)
+    port.push(1000, 1, t0=0.04)
+    port.times.append(0.06)  # the next loud frame's stamp, its frame not yet appended
+    assert onset(False) is None
+    port.frames.append(np.full(320, 1000, dtype="<i2").tobytes())
+    port.push(1000, 1, t0=0.08)
+    assert onset(False) == {"t": 0.04}
+
+
 def test_collect_skips_quiet_frames_and_reports_expiry() -> None:
     port = FakePort()
     poll = collect(
