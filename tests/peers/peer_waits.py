@@ -1,6 +1,6 @@
 """Commands of the test peer that wait on received audio, as polled state (no pjsua2 here).
 
-The peer's main loop polls each `Pending` after every `libHandleEvents(5)` in which frames
+The peer's main loop polls each `Pending` after every `libHandleEvents(loop_ms)` in which frames
 arrived for it or its deadline passed; a poll returns the reply once enough frames have
 arrived, so waits are bounded by frame counts and a deadline, never by sleeping.
 """
