@@ -145,7 +145,9 @@ async def test_play_wav_and_record(tmp_path: Path) -> None:
     write_wav(wav_in, tone(440.0, 3.0, amplitude=0.3, rate=8000), rate=8000)
     async with (
         PjsuaPeer.start("udp", name="player") as a,
-        PjsuaPeer.start("udp", name="recorder", user="rec", auto_answer=200) as b,
+        # The recorder waits as bench/concurrent_calls.py's phones do (loop_ms=20): its
+        # waits and stamps must hold with the longer main-loop wait too.
+        PjsuaPeer.start("udp", name="recorder", user="rec", auto_answer=200, loop_ms=20) as b,
     ):
         ca, cb = await connected_pair(a, b, b.uri())
         await a.play_wav(wav_in, call=ca)
