@@ -73,9 +73,8 @@ def _vector_begin(vec: Any) -> int:
 
 def _vector_bytes(vec: Any) -> bytes:
     """Copy a pjsua2 ByteVector's content via its begin/end pointers (~1 us, not ~200 us)."""
-    addr = int(vec.this)
-    begin = ctypes.c_void_p.from_address(addr).value
-    end = ctypes.c_void_p.from_address(addr + ctypes.sizeof(ctypes.c_void_p)).value
+    begin = _vector_begin(vec)
+    end = ctypes.c_void_p.from_address(int(vec.this) + ctypes.sizeof(ctypes.c_void_p)).value
     if not begin or not end or end <= begin:
         return b""
     return ctypes.string_at(begin, end - begin)
