@@ -50,9 +50,9 @@ FRAME_S = 0.02
 OPT_OUT_KEY = "9"
 # An answer begun before the no-input time is waited for: while the caller speaks, and
 # for ANSWER_GRACE_S after they stop (its transcription may still be running on a busy
-# machine), at most ANSWER_MAX_S beyond the no-input time.
+# machine), at most the longest turn the endpointer makes plus ANSWER_GRACE_S beyond the
+# no-input time (``VoiceIO.answer_wait_s``).
 ANSWER_GRACE_S = 5.0
-ANSWER_MAX_S = 15.0
 ANSWER_STEP_S = 0.25
 log = logging.getLogger("agent.voice")
 
@@ -311,7 +311,7 @@ class VoiceIO:
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
                          wait_s=self._listen_timeout())
         waited = 0.0
-        while won is None and waited < ANSWER_MAX_S and self._answer_pending():
+        while won is None and waited < self.answer_wait_s and self._answer_pending():
             # The caller answered in time; the turn is still being spoken or transcribed
             # (before: NoInput, and the late turn was dropped as older than the re-prompt).
             won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
@@ -327,6 +327,16 @@ class VoiceIO:
         self.heard_language = turn.language
         self.transcript.turns.append(("caller", turn.text))
         return Utterance(turn.text)
+
+    @property
+    def answer_wait_s(self) -> float:
+        """How long past the no-input time an answer begun before it is waited for: the
+        longest turn the endpointer makes (its length limit, and the wait for a pause to
+        cut it in), then ANSWER_GRACE_S for its transcription. A fixed 15 s gave up on a
+        caller who began near the no-input time and talked to the turn limit: NoInput,
+        and a re-prompt over their words."""
+        cfg = self.transcriber.endpointer.config
+        return (cfg.max_utterance_ms + cfg.max_cut_wait_ms) / 1000 + ANSWER_GRACE_S
 
     def _listen_timeout(self) -> float:
         return self.no_input_s  # then _answer_pending() decides whether to wait on

@@ -175,7 +175,7 @@ class SpeechSettings:
     incomplete_hangover_ms: int = 1300
     complete_floor_ms: int = 260
     """grammar: least silence a complete typed answer waits (raised past the caller's gaps)."""
-    max_utterance_ms: int = 15000
+    max_utterance_ms: int = 25000  # a turn this long is cut in a pause (Whisper hears 30 s)
 
 
 @dataclass(frozen=True)

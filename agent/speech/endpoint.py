@@ -34,7 +34,11 @@ class EndpointConfig:
     start_voiced_ms: int = 60
     hangover_ms: int = 600
     min_speech_ms: int = 200
-    max_utterance_ms: int = 15_000
+    # 25 s, not 15: a caller's long answer (what the visit is for, their symptoms) is one
+    # turn, heard and decoded whole as the recording of it would be, and the agent does
+    # not answer its first half while the caller is still on the second. The limit stays
+    # below Whisper's 30 s window (a cut may wait max_cut_wait_ms for a pause).
+    max_utterance_ms: int = 25_000
     preroll_ms: int = 200
     tail_ms: int = 100
     # The turn as recorded (``Utterance.recorded``, what a careful second pass decodes)

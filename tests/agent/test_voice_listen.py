@@ -112,3 +112,25 @@ async def test_an_answer_still_being_spoken_is_heard() -> None:
 
 async def test_silence_is_still_no_input() -> None:
     assert await listen_with([QUIET] * 30, [], release=False) == NoInput()
+
+
+async def test_an_answer_is_waited_for_as_long_as_the_longest_turn_lasts() -> None:
+    """A caller who begins just before the no-input time and talks on is waited for until
+    the endpointer ends their turn (at its length limit, in a pause up to max_cut_wait_ms
+    past it), then for ANSWER_GRACE_S while it is transcribed. A fixed 15 s past the
+    no-input time gave up on the 18 s such a turn takes with the old 15 s limit: NoInput,
+    and a re-prompt over the caller's words. Each limit's longest turn is measured by
+    feeding the endpointer unbroken speech."""
+    from agent.runtime import endpoint_config  # noqa: PLC0415
+    from agent.speech.endpoint import Utterance as Turn  # noqa: PLC0415
+    from agent.voice import ANSWER_GRACE_S  # noqa: PLC0415
+    from carrier.settings import SpeechSettings  # noqa: PLC0415
+
+    for cfg in (endpoint_config(SpeechSettings()), EndpointConfig(max_utterance_ms=15_000),
+                EndpointConfig(max_utterance_ms=25_000, max_cut_wait_ms=3000)):
+        ep = Endpointer(cfg, classifier=energy)
+        turn = next(e for i in range(2000) for e in ep.feed(LOUD, (i + 1) * 0.02)
+                    if isinstance(e, Turn))
+        async with asyncio.TaskGroup() as tg:
+            io = VoiceIO(Media(), HeldStt(), Tts(), tasks=tg, endpoint=cfg)  # type: ignore[arg-type]
+            assert io.answer_wait_s >= turn.now - turn.onset + ANSWER_GRACE_S, cfg

@@ -318,3 +318,21 @@ def test_a_negative_min_speech_is_refused_at_start() -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(config, env={"CARRIER_SPEECH__MIN_SPEECH_MS": "-20"})
     assert err.value.key == "speech.min_speech_ms"
+
+
+def test_a_long_answer_is_one_turn_with_the_default_limit() -> None:
+    """speech.max_utterance_ms as shipped (25 s): a caller's 20 s answer (what the visit
+    is for, their symptoms) is one turn, ended by the silence after it. Cut at the old
+    15 s, the agent answered its first half while the caller was still on the second.
+    Talk that goes on past the limit is still cut, within max_cut_wait_ms of it."""
+    from agent.runtime import endpoint_config  # noqa: PLC0415
+    from carrier.settings import load_settings  # noqa: PLC0415
+
+    settings = load_settings(Path(__file__).resolve().parents[2] / "config")
+    cfg = endpoint_config(settings.speech)
+    answer = [e for e in run("#" * 1000 + "." * 100, cfg) if isinstance(e, Utterance)]
+    assert [u.reason for u in answer] == [EndReason.HANGOVER]
+    assert answer[0].now - answer[0].onset == pytest.approx(20.0 + cfg.hangover_ms / 1000)
+    ramble = [e for e in run("#" * 1500, cfg) if isinstance(e, Utterance)]
+    assert [u.reason for u in ramble] == [EndReason.MAX_LENGTH]
+    assert 25.0 <= ramble[0].now - ramble[0].onset <= 25.0 + cfg.max_cut_wait_ms / 1000
