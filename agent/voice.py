@@ -311,7 +311,7 @@ class VoiceIO:
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
                          wait_s=self._listen_timeout())
         waited = 0.0
-        while won is None and waited < self.answer_wait_s and self._answer_pending():
+        while won is None and waited < self.answer_wait_s and self.answer_pending():
             # The caller answered in time; the turn is still being spoken or transcribed
             # (before: NoInput, and the late turn was dropped as older than the re-prompt).
             won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
@@ -339,9 +339,9 @@ class VoiceIO:
         return (cfg.max_utterance_ms + cfg.max_cut_wait_ms) / 1000 + ANSWER_GRACE_S
 
     def _listen_timeout(self) -> float:
-        return self.no_input_s  # then _answer_pending() decides whether to wait on
+        return self.no_input_s  # then answer_pending() decides whether to wait on
 
-    def _answer_pending(self) -> bool:
+    def answer_pending(self) -> bool:
         """The caller is speaking, or spoke after the last turn taken and stopped less
         than ``ANSWER_GRACE_S`` ago (that turn's transcription may still be running)."""
         if self.caller_speaking:

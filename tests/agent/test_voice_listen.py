@@ -134,3 +134,30 @@ async def test_an_answer_is_waited_for_as_long_as_the_longest_turn_lasts() -> No
         async with asyncio.TaskGroup() as tg:
             io = VoiceIO(Media(), HeldStt(), Tts(), tasks=tg, endpoint=cfg)  # type: ignore[arg-type]
             assert io.answer_wait_s >= turn.now - turn.onset + ANSWER_GRACE_S, cfg
+
+
+async def test_a_greeting_still_being_transcribed_is_not_taken_for_silence() -> None:
+    """Answering-machine detection waits for the far end's first words a few seconds
+    (here none: ``wait_s=0``). A "Hello" said and ended in time whose transcription is
+    still in a busy worker is a person, not SILENT: before, only a greeting still being
+    spoken was waited for, and a CI run of tests/agent/test_voice_media.py recorded its
+    human callee as unknown. Silence is still SILENT."""
+    from agent.amd import AmdVerdict, detect_machine  # noqa: PLC0415
+
+    for said, verdict in (([LOUD] * 40 + [QUIET] * 30, AmdVerdict.HUMAN),
+                          ([QUIET] * 30, AmdVerdict.SILENT)):
+        media, stt = Media(), HeldStt()
+        async with asyncio.TaskGroup() as tg:
+            io = VoiceIO(media, stt, Tts(), tasks=tg)  # type: ignore[arg-type]
+            io.transcriber = StreamingTranscriber(
+                stt, Endpointer(EndpointConfig(hangover_ms=400), classifier=energy),  # type: ignore[arg-type]
+                StreamingConfig(early=False), tasks=tg, barge_in=io.barge)
+            async with io:
+                for frame in said:
+                    media.frames.put_nowait(frame)
+                await settle(media)
+                heard = tg.create_task(detect_machine(io, wait_s=0.0))
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                stt.release.set()
+                assert await heard is verdict
