@@ -59,13 +59,13 @@ async def detect_machine(io: VoiceIO, *, wait_s: float = FIRST_WORDS_TIMEOUT_S
     try:
         # Waiting for the next turn again loses nothing: a turn stays queued until taken.
         won = await race({"turn": io.transcriber.next_turn()}, wait_s=wait_s)
-        if won is None and io.answer_pending():
+        if won is None:
             # Still talking after the first seconds, or its words still being transcribed
-            # (a busy box): let the greeting finish, for as long as the endpointer's
-            # longest turn and its transcription take (``VoiceIO.answer_wait_s``). Before,
-            # 12 s and only while the far end talked: a "Hello?" still in a worker at 3 s
-            # was SILENT, an unknown callee (a CI run of tests/agent/test_voice_media.py).
-            won = await race({"turn": io.transcriber.next_turn()}, wait_s=io.answer_wait_s)
+            # (a busy box): let the greeting finish, while that lasts and at most as long
+            # as the endpointer's longest turn and its transcription take. Before, 12 s
+            # and only while the far end talked: a "Hello?" still in a worker at 3 s was
+            # SILENT, an unknown callee. Checked every step, as the listen does.
+            won = await io.wait_pending_answer(lambda: {"turn": io.transcriber.next_turn()})
     finally:
         io.transcriber.expect(None, None)
     if won is None:

@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -310,13 +310,11 @@ class VoiceIO:
                     return Dtmf(key)
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
                          wait_s=self._listen_timeout())
-        waited = 0.0
-        while won is None and waited < self.answer_wait_s and self.answer_pending():
+        if won is None:
             # The caller answered in time; the turn is still being spoken or transcribed
             # (before: NoInput, and the late turn was dropped as older than the re-prompt).
-            won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
-                             wait_s=ANSWER_STEP_S)
-            waited += ANSWER_STEP_S
+            won = await self.wait_pending_answer(
+                lambda: {"key": self._dtmf.get(), "turn": self._next_turn()})
         if won is None:
             return NoInput()
         what, value = won
@@ -337,6 +335,20 @@ class VoiceIO:
         and a re-prompt over their words."""
         cfg = self.transcriber.endpointer.config
         return (cfg.max_utterance_ms + cfg.max_cut_wait_ms) / 1000 + ANSWER_GRACE_S
+
+    async def wait_pending_answer(
+            self, contestants: Callable[[], dict[str, Coroutine[Any, Any, Any]]]
+    ) -> tuple[str, Any] | None:
+        """Race ``contestants`` again every ANSWER_STEP_S while an answer is pending
+        (:meth:`answer_pending`, checked each step), at most :attr:`answer_wait_s`: the
+        winner, or None once nothing is pending or the time is up. Racing a turn again
+        loses nothing: a turn stays queued until taken."""
+        waited = 0.0
+        won = None
+        while won is None and waited < self.answer_wait_s and self.answer_pending():
+            won = await race(contestants(), wait_s=ANSWER_STEP_S)
+            waited += ANSWER_STEP_S
+        return won
 
     def _listen_timeout(self) -> float:
         return self.no_input_s  # then answer_pending() decides whether to wait on
