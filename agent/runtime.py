@@ -162,7 +162,7 @@ class VoiceAgent:
     def levels(self) -> list[Level]:
         """``carrier.plugin.MeasuredApplication``: where the utterances went (the quick
         model's text kept, base, a careful second pass, or shed: a second pass not
-        decoded because it could not be back in time) and how many wait for a worker, so
+        decoded because no worker took it in time) and how many wait for a worker, so
         an operator sees a crowded speech pool before callers hear it."""
         rt = self.runtime
         if rt is None or rt.stt is None:

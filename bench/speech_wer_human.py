@@ -36,6 +36,10 @@ Decoders, on the same audio:
   understands these prompts, the second pass a call gives such a turn: the turn as
   recorded (``Utterance.recorded``: from ``lead_ms`` before the onset to the end of
   turn) decoded as a file is (``WhisperEngine.transcribe_careful``); texts joined.
+  On an idle box a call's speech pool decodes every such pass to its end: a worker takes
+  it at once (``StreamingConfig.second_pass_wait_s`` is the wait for a worker, and the
+  decode then has ``second_pass_decode_s``). Before, the whole pass had 2 s,
+  and a call kept the first text of a turn over about 8 s, which this column did not.
   ``--no-second-pass`` shows the first pass alone.
 - silence: as call, with the end of turn of ``speech.turn_end = silence`` (the rule
   before issue 14: every pause of ``hangover_ms`` ends a turn); this was the call column

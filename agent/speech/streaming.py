@@ -94,9 +94,16 @@ class StreamingConfig:
     # A final text the workflow's judge does not find COMPLETE (off script, free text) is
     # decoded a second time as a file is (``transcribe_carefully``), and that text is used.
     second_pass: bool = True
-    # ... unless it is not back within this (the workers are crowded: the scheduler serves
-    # a second pass after the other callers' quick answers); then the first text stands.
-    second_pass_wait_s: float = 2.0
+    # ... unless no worker takes it within this (the workers are crowded: the scheduler
+    # serves a second pass after the other callers' quick answers); then the first text
+    # stands, and the pass is never decoded (``SttShedError``).
+    second_pass_wait_s: float = 0.5
+    # One a worker took in time is waited for as long as its decode takes, at most this
+    # (a stuck worker). In the workers as shipped (one thread each, AMD EPYC) a careful
+    # pass takes 1.55 s for a 1.5 s turn, 2.0 s for 8 s and 2.8 s for 18 s. Before, the
+    # whole pass had 2 s: every turn over about 8 s kept its first text even on an idle
+    # box, after its second pass had taken a worker for nothing.
+    second_pass_decode_s: float = 6.0
 
     def __post_init__(self) -> None:
         if self.pause_ms < 20 or self.complete_hangover_ms < 20:
@@ -347,14 +354,15 @@ class StreamingTranscriber:
         """A turn the workflow's grammar did not understand (off script, a name, free
         text) is decoded again as the model decodes a file: the quick pass loses words
         the model gets right (bench/speech_wer_human.py). Silence, errors and a second
-        pass not back within ``second_pass_wait_s`` keep the first text (one that could
-        not be back in time is not decoded at all: ``SttShedError``)."""
+        pass no worker took within ``second_pass_wait_s`` (never decoded: ``SttShedError``)
+        or not done ``second_pass_decode_s`` after that keep the first text."""
         careful = getattr(self.stt, "transcribe_carefully", None)
         if careful is None or not first.text.strip():
             return first
         try:
             audio = utt.recorded if utt.recorded is not None else utt.audio
-            async with asyncio.timeout(self.config.second_pass_wait_s):
+            async with asyncio.timeout(self.config.second_pass_wait_s
+                                       + self.config.second_pass_decode_s):
                 again: Transcript = await careful(
                     audio, self.hints, within_s=self.config.second_pass_wait_s)
         except (SttError, TimeoutError):

@@ -99,7 +99,7 @@ class _Waiting:
     request: Request
     future: asyncio.Future[Transcript]
     enqueued: float
-    start_by: float | None = None  # not started by then: shed (it could not be back in time)
+    start_by: float | None = None  # not taken by a worker by then: shed (never decoded)
 
 
 @dataclass(slots=True)
@@ -124,7 +124,7 @@ class BatchStats:
     careful_cpu_s: float = 0.0
     quick: int = 0
     quick_kept: int = 0
-    shed: int = 0  # second passes not started: they could not have been back in time
+    shed: int = 0  # second passes no worker took in time: never decoded
 
 
 class SttError(RuntimeError):
@@ -169,8 +169,6 @@ class SpeechToText:
                               else config)
         self._in_batches = 0  # requests in those batches
         self.stats = BatchStats()
-        # How long a careful pass takes in a worker (moving average; 0 until one ran).
-        self.careful_s = 0.0
 
     @property
     def pending(self) -> int:
@@ -229,13 +227,15 @@ class SpeechToText:
         """As a file is decoded (30 s window, beam search): the second pass of a turn no
         grammar understood, slower than :meth:`transcribe` and as accurate as the model.
 
-        ``within_s``: the caller waits that long and no longer. A request that cannot be
-        back in time (not started by then less a careful pass's usual duration) is not
-        decoded: :class:`SttShedError`. Without that, on a crowded box the second passes
-        whose callers had already given up still took a worker each (1.7 s of a core
-        here), the other callers' answers queued behind them, more turns came late and
-        off script, and more second passes followed: bench/concurrent_calls.py at 32
-        calls went from p95 0.6 s to 3.9 s in one run of two."""
+        ``within_s``: the longest it may wait for a worker. One no worker took by then is
+        not decoded (:class:`SttShedError`); one a worker took is decoded to the end, and
+        its caller waits for it. Without the first rule, on a crowded box the second
+        passes whose callers had already given up still took a worker each (1.7 s of a
+        core here), the other callers' answers queued behind them, more turns came late
+        and off script, and more second passes followed: bench/concurrent_calls.py at 32
+        calls went from p95 0.6 s to 3.9 s in one run of two. It was "back within", less
+        the average careful pass: once that average passed ``within_s`` (long turns),
+        every second pass was shed, the workers idle or not."""
         return await self._submit(pcm16k, hints, careful=True, within_s=within_s)
 
     async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
@@ -249,7 +249,7 @@ class SpeechToText:
         key = next(self._keys)
         future: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
         now = self._clock()
-        start_by = None if within_s is None else now + within_s - self.careful_s
+        start_by = None if within_s is None else now + within_s
         self._waiting[key] = _Waiting(request, future, now, start_by)
         # Queued by its cost, the encoder window: a careful one decodes a file's 30 s window
         # in a batch of its own (``BatchScheduler``), so other callers' quick answers go
@@ -297,7 +297,7 @@ class SpeechToText:
             job.add_done_callback(functools.partial(self._finished, loop, batch, pool))
 
     def _shed(self, now: float) -> None:
-        """Fail the queued requests that could no longer be back in time."""
+        """Fail the queued requests no worker took by their start-by time."""
         late = [k for k, w in self._waiting.items()
                 if w.start_by is not None and now > w.start_by]
         for key in late:
@@ -305,7 +305,7 @@ class SpeechToText:
                 w = self._waiting.pop(key)
                 self.stats.shed += 1
                 if not w.future.done():
-                    w.future.set_exception(SttShedError("not decoded: it could not be back "
+                    w.future.set_exception(SttShedError("not decoded: no worker took it "
                                                         "in time (workers crowded)"))
 
     def _finished(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[int, _Waiting]],
@@ -321,8 +321,6 @@ class SpeechToText:
         waiting = [w for _, w in batch]
         took = self._clock() - waiting[0].enqueued
         self.stats.decode_s += took
-        if waiting[0].request.careful:  # a batch of its own
-            self.careful_s = took if not self.careful_s else 0.7 * self.careful_s + 0.3 * took
         try:
             results, retried, retried_30s = done.result()
         except BrokenProcessPool as exc:

@@ -251,29 +251,31 @@ async def test_a_careful_request_queued_with_quick_ones_is_sent_alone(whisper_di
 
 
 @pytest.mark.models
-async def test_a_second_pass_that_cannot_be_back_in_time_is_not_decoded(whisper_dir: Path
-                                                                        ) -> None:
-    """Real worker: a careful request whose caller waits less than a careful pass takes
-    is shed (SttShedError) instead of taking the worker; one with time enough, or no
-    deadline, is decoded. The estimate is the careful passes this pool has run."""
+async def test_a_second_pass_no_worker_takes_in_time_is_not_decoded(whisper_dir: Path
+                                                                    ) -> None:
+    """Real worker: a careful request a worker takes within ``within_s`` is decoded to the
+    end, however long its decode takes past ``within_s``; one queued behind a busy worker
+    past ``within_s`` is shed (SttShedError) and never reaches a worker. Before, the rule
+    was "back within ``within_s``" less the average careful pass: an idle worker's
+    request was shed when that average was longer (long turns on a 2-core box)."""
     stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
     await stt.start()
     try:
         yes = load_vector("caller_yes.wav")
-        first = await stt.transcribe_carefully(yes, within_s=30.0)  # nothing known: runs
+        first = await stt.transcribe_carefully(yes, within_s=30.0)
         assert "yes" in words(first.text)
-        assert stt.careful_s > 0
-        with pytest.raises(SttShedError):  # the worker is idle, but it could not be back
-            await stt.transcribe_carefully(yes, within_s=stt.careful_s / 4)
+        # the worker is idle: taken at once, decoded although it takes far longer
+        again = await stt.transcribe_carefully(yes, within_s=0.001)
+        assert "yes" in words(again.text)
         # queued behind a busy worker past its start-by time: shed when the worker frees
         # tasks start in the order they were made: busy takes the worker, late queues
         busy = asyncio.ensure_future(stt.transcribe_carefully(yes))
-        late = asyncio.ensure_future(stt.transcribe_carefully(yes, within_s=stt.careful_s * 1.2))
+        late = asyncio.ensure_future(stt.transcribe_carefully(yes, within_s=0.001))
         await asyncio.wait([busy, late])
         assert "yes" in words(busy.result().text)
         assert isinstance(late.exception(), SttShedError)
-        assert stt.stats.shed == 2
-        assert stt.stats.careful == 2  # the shed ones never reached a worker
+        assert stt.stats.shed == 1
+        assert stt.stats.careful == 3  # the shed one never reached a worker
     finally:
         await stt.close()
 
