@@ -75,14 +75,20 @@ def energy(frame: np.ndarray) -> bool:
     return bool(np.abs(frame).max() > 1000)
 
 
+def scripted_io(media: Media, stt: HeldStt, tg: asyncio.TaskGroup, **options: Any) -> VoiceIO:
+    """A call's VoiceIO on the test's media, with an energy endpointer (400 ms hangover)."""
+    io = VoiceIO(media, stt, Tts(), tasks=tg, **options)  # type: ignore[arg-type]
+    io.transcriber = StreamingTranscriber(
+        stt, Endpointer(EndpointConfig(hangover_ms=400), classifier=energy),
+        StreamingConfig(early=False), tasks=tg, barge_in=io.barge)
+    return io
+
+
 async def listen_with(frames_before: list[np.ndarray], frames_after: list[np.ndarray],
                       *, release: bool) -> object:
     media, stt = Media(), HeldStt()
     async with asyncio.TaskGroup() as tg:
-        io = VoiceIO(media, stt, Tts(), tasks=tg, no_input_s=0.0)  # type: ignore[arg-type]
-        io.transcriber = StreamingTranscriber(
-            stt, Endpointer(EndpointConfig(hangover_ms=400), classifier=energy),  # type: ignore[arg-type]
-            StreamingConfig(early=False), tasks=tg, barge_in=io.barge)
+        io = scripted_io(media, stt, tg, no_input_s=0.0)
         async with io:
             for frame in frames_before:
                 media.frames.put_nowait(frame)
@@ -150,10 +156,7 @@ async def test_a_greeting_still_being_transcribed_is_not_taken_for_silence() -> 
                                  ([LOUD] * 5 + [QUIET] * 5, [QUIET] * 300, AmdVerdict.SILENT)):
         media, stt = Media(), HeldStt()
         async with asyncio.TaskGroup() as tg:
-            io = VoiceIO(media, stt, Tts(), tasks=tg)  # type: ignore[arg-type]
-            io.transcriber = StreamingTranscriber(
-                stt, Endpointer(EndpointConfig(hangover_ms=400), classifier=energy),  # type: ignore[arg-type]
-                StreamingConfig(early=False), tasks=tg, barge_in=io.barge)
+            io = scripted_io(media, stt, tg)
             async with io:
                 for frame in said:
                     media.frames.put_nowait(frame)
