@@ -26,6 +26,12 @@ VECTORS = [
     ("dob", (), "March fifth, nineteen", INC),  # the parser alone reads 2019 here
     ("dob", (), "August ninth two thousand", INC),
     ("dob", (), "I don't know", U),
+    # its year said, a date of birth is over even when misheard: the turn need not wait
+    # for more words, only for the second pass ("March fifth, nineteen eighty." over G.711)
+    ("dob", (), "Mark Spiff 1980", U),
+    ("dob", (), "Mark Spiff, 1980.", U),
+    ("dob", (), "Mark Spiff", INC),  # no year yet: the caller may go on
+    ("dob", (), "Mark Spiff, 1980,", INC),  # trails off
     # yes/no: the answer ends the turn unless more is announced
     ("yes_no", (), "Yes.", C),
     ("yes_no", (), "No, not really.", C),

@@ -18,6 +18,7 @@ from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.endpoint import EndpointConfig, Endpointer, EndReason
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber, TurnResult
 from agent.speech.stt import SttShedError, SttWorkerError
+from agent.speech.turn_end import TurnEndMode
 from agent.speech.turns import BargeIn, BargeInDetector
 from agent.speech.whisper import Hints, Transcript
 
@@ -440,6 +441,34 @@ async def test_an_ended_turn_is_judged_as_finished_words(first: str, passes: int
         turn = await st.next_turn()
         assert (stt.careful_calls, turn.complete) == (passes, True)
         assert turn.text == (first if not passes else "Yes, I do.")
+        await st.aclose()
+
+
+@pytest.mark.parametrize(("first", "waited_s"), [
+    ("Mark Spiff 1980", 0.6),  # its year said: misheard, not unfinished: the base rule
+    ("Mark Spiff", 1.3),  # no year yet: the caller may still be going on
+])
+async def test_a_misheard_date_of_birth_waits_for_more_only_before_its_year(
+        first: str, waited_s: float) -> None:
+    """The real date-of-birth grammar, grammar end of turn: base heard a phone's "March
+    fifth, nineteen eighty." as "Mark Spiff 1980" (bench/concurrent_calls.py, one
+    rendition in eight). Judged INCOMPLETE, the turn waited incomplete_hangover_ms of
+    silence for words that never came, and only then got the second pass that fixed it."""
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+
+    def judge(text: str) -> Completion:
+        return completion(text, now, slot_type="dob")
+
+    async with asyncio.TaskGroup() as tg:
+        stt = TwoPassStt(first, "March 5th, 1980.")
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        cfg = StreamingConfig(pause_ms=200, turn_end=TurnEndMode.GRAMMAR,
+                              incomplete_hangover_ms=1300)
+        st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=judge)
+        await feed(st, "#" * 20 + "." * 80)
+        turn = await st.next_turn()
+        assert turn.endpoint_at - turn.end == pytest.approx(waited_s)
+        assert (turn.text, turn.complete, stt.careful_calls) == ("March 5th, 1980.", True, 1)
         await st.aclose()
 
 
