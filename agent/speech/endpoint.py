@@ -203,6 +203,19 @@ class Endpointer:
         keep = len(self._speech) - max(0, self._silence_frames - self.config.tail_ms // 20)
         return np.concatenate(self._speech[:keep]) if keep else np.zeros(0, dtype=np.int16)
 
+    def recorded_so_far(self) -> np.ndarray:
+        """The current utterance as recorded so far (``Utterance.recorded`` were it to end
+        now: from ``lead_ms`` before the onset, with the silence after the last voice)."""
+        if self._speech is None:
+            return np.zeros(0, dtype=np.int16)
+        skip = min(self._skip, len(self._speech) - 1)
+        return np.concatenate(self._lead + self._speech[skip:])
+
+    @property
+    def hangover_ms(self) -> int:
+        """The silence that ends the current utterance (``set_hangover`` moves it)."""
+        return self._hangover_ms
+
     def feed(self, frame: np.ndarray, now: float | None = None) -> list[EndpointEvent]:
         if frame.shape != (FRAME_SAMPLES,) or frame.dtype != np.int16:
             raise ValueError("frames must be 320 int16 samples (20 ms at 16 kHz)")
@@ -331,8 +344,7 @@ class Endpointer:
     def _finish(self, now: float, reason: EndReason) -> list[EndpointEvent]:
         audio = self.audio_so_far()
         assert self._speech is not None
-        skip = min(self._skip, len(self._speech) - 1)
-        recorded = np.concatenate(self._lead + self._speech[skip:])
+        recorded = self.recorded_so_far()
         onset, end = round(self._onset, 6), round(self._last_voiced_end, 6)
         kept = (end - onset) * 1000 >= self.config.min_speech_ms - 1e-6
         self._speech = None

@@ -33,7 +33,9 @@ caller speaks again (a queued one leaves the queue before it costs a decode).
 A final text the workflow's judge does not find COMPLETE (the caller went off script, a
 name, free text) gets a second pass (``second_pass``): the utterance is decoded again the
 way the model decodes a file (``transcribe_carefully``: 30 s window, beam search), slower
-but as accurate as the model; an answer the grammar understood keeps the quick pass.
+but as accurate as the model; an answer the grammar understood keeps the quick pass. In
+grammar mode a judged answer whose early transcript the grammar cannot place (UNKNOWN: a
+misheard date of birth) begins that pass at the pause, while the turn waits its hangover.
 
 Every transcription (partial or final) is a task in the call's ``asyncio.TaskGroup``
 (``tasks=``), so none outlives the call; ``aclose()`` cancels the ones still running.
@@ -51,6 +53,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent.grammar.completion import as_finished
+from agent.speech.audio import RATE
 from agent.speech.endpoint import (
     Endpointer,
     EndpointEvent,
@@ -136,6 +139,13 @@ class TurnResult:
 class _Partial:
     voiced_end: float
     task: asyncio.Task[Transcript | None]  # None: the transcription failed
+    # The second pass begun at this pause (``_begin_second_pass``); None: failed or shed.
+    careful: asyncio.Task[Transcript | None] | None = None
+
+    def cancel(self) -> None:
+        self.task.cancel()
+        if self.careful is not None:
+            self.careful.cancel()
 
 
 Judge = Callable[[str], bool | Completion]
@@ -239,6 +249,8 @@ class StreamingTranscriber:
         tasks: list[asyncio.Task[Any]] = list(self._tasks)
         if self._partial is not None:
             tasks.append(self._partial.task)
+            if self._partial.careful is not None:
+                tasks.append(self._partial.careful)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -259,7 +271,7 @@ class StreamingTranscriber:
             # event.end is rounded to the microsecond (frame times are float sums)
             reuse = partial if partial and round(partial.voiced_end, 6) == event.end else None
             if partial is not None and reuse is None:
-                partial.task.cancel()
+                partial.cancel()
             task = self._group.create_task(
                 self._finish(event, reuse, self._partials_started, self._complete)
             )
@@ -303,7 +315,7 @@ class StreamingTranscriber:
         last, and is never reused; cancelled now, a queued one leaves the queue at once."""
         partial = self._partial
         if partial is not None and self.endpointer.last_voiced_end != partial.voiced_end:
-            partial.task.cancel()
+            partial.cancel()
             self._partial = None
 
     def _first_pass(self) -> Callable[[np.ndarray, Hints | None], Awaitable[Transcript]]:
@@ -336,6 +348,11 @@ class StreamingTranscriber:
                    else _verdict(self.is_complete(transcript.text)))
         self._complete = verdict is Completion.COMPLETE
         hangover = self.policy.hangover_after(verdict, self._typed)
+        partial = self._partial
+        if (verdict is Completion.UNKNOWN and transcript is not None and partial is not None
+                and partial.task is task):
+            self._begin_second_pass(partial, transcript,
+                                    ep.hangover_ms if hangover is None else hangover)
         if hangover is None:
             return
         if ep.trailing_silence_ms >= hangover:
@@ -350,28 +367,55 @@ class StreamingTranscriber:
         assert self.is_complete is not None
         return _verdict(self.is_complete(as_finished(text))) is Completion.COMPLETE
 
-    async def _second_pass(self, utt: Utterance, first: Transcript) -> Transcript:
-        """A turn the workflow's grammar did not understand (off script, a name, free
-        text) is decoded again as the model decodes a file: the quick pass loses words
-        the model gets right (bench/speech_wer_human.py). Silence, errors and a second
-        pass no worker took within ``second_pass_wait_s`` (never decoded: ``SttShedError``)
-        or not done ``second_pass_decode_s`` after that keep the first text."""
-        careful = getattr(self.stt, "transcribe_carefully", None)
-        if careful is None or not first.text.strip():
-            return first
+    def _begin_second_pass(self, partial: _Partial, first: Transcript, hangover_ms: int
+                           ) -> None:
+        """grammar mode: a judged answer (not free text) that the grammar cannot place
+        at a pause (UNKNOWN: misheard, or off script) and that would get the second pass
+        were its turn to end here gets it now, while the turn waits its hangover; the
+        caller going on cancels it. Its end then need not wait the whole careful decode
+        as well (bench/concurrent_calls.py: a date of birth base heard as "Mark Spiff
+        1980" waited the hangover and then about 1 s of a worker). The audio is the turn
+        as recorded, with the rest of its ``hangover_ms`` as silence: what the pass would
+        get at the end of the turn."""
+        if (not self.policy.grammar or not self.config.second_pass or self._free_text
+                or getattr(self.stt, "transcribe_carefully", None) is None
+                or not first.text.strip() or self._ended_complete(first.text)):
+            return
+        ep = self.endpointer
+        rest = max(0, hangover_ms - ep.trailing_silence_ms) * RATE // 1000
+        audio = np.concatenate([ep.recorded_so_far(), np.zeros(rest, dtype=np.int16)])
+        partial.careful = self._group.create_task(self._careful(audio))
+
+    async def _careful(self, audio: np.ndarray) -> Transcript | None:
+        """The second pass of ``audio``; None when it failed, was shed (no worker took it
+        within ``second_pass_wait_s``) or was not done ``second_pass_decode_s`` after."""
+        careful = getattr(self.stt, "transcribe_carefully")  # noqa: B009 - not in the protocol
         try:
-            audio = utt.recorded if utt.recorded is not None else utt.audio
             async with asyncio.timeout(self.config.second_pass_wait_s
                                        + self.config.second_pass_decode_s):
                 again: Transcript = await careful(
                     audio, self.hints, within_s=self.config.second_pass_wait_s)
         except (SttError, TimeoutError):
+            return None
+        return again
+
+    async def _second_pass(self, utt: Utterance, first: Transcript,
+                           early: asyncio.Task[Transcript | None] | None = None) -> Transcript:
+        """A turn the workflow's grammar did not understand (off script, a name, free
+        text) is decoded again as the model decodes a file: the quick pass loses words
+        the model gets right (bench/speech_wer_human.py). ``early``: that pass, begun at
+        the pause the turn ended in. Silence, errors and a second pass no worker took
+        within ``second_pass_wait_s`` (never decoded: ``SttShedError``) or not done
+        ``second_pass_decode_s`` after that keep the first text."""
+        if getattr(self.stt, "transcribe_carefully", None) is None or not first.text.strip():
             return first
-        return again if again.text.strip() else first
+        again = await (early if early is not None else self._careful(
+            utt.recorded if utt.recorded is not None else utt.audio))
+        return again if again is not None and again.text.strip() else first
 
     def _drop_partial(self) -> None:
         if self._partial is not None:
-            self._partial.task.cancel()
+            self._partial.cancel()
             self._partial = None
         self._partials_started = 0
         self._complete = False
@@ -397,11 +441,15 @@ class StreamingTranscriber:
         if failure is not None or transcript is None:
             await self._turns.put(failure or SttError("no transcript"))
             return
+        early = reuse.careful if reuse is not None else None
         if self.is_complete is not None and not complete:
             complete = self._ended_complete(transcript.text)
             if not complete and self.config.second_pass:
-                transcript = await self._second_pass(utt, transcript)
+                transcript = await self._second_pass(utt, transcript, early)
                 complete = self._ended_complete(transcript.text)
+                early = None
+        if early is not None:
+            early.cancel()  # the turn was understood after all: the pass is not needed
         await self._turns.put(
             TurnResult(
                 text=transcript.text,

@@ -8,6 +8,7 @@ in ``test_pipeline.py``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -444,31 +445,89 @@ async def test_an_ended_turn_is_judged_as_finished_words(first: str, passes: int
         await st.aclose()
 
 
-@pytest.mark.parametrize(("first", "waited_s"), [
-    ("Mark Spiff 1980", 0.6),  # its year said: misheard, not unfinished: the base rule
-    ("Mark Spiff", 1.3),  # no year yet: the caller may still be going on
+class EarlyCarefulStt(TwoPassStt):
+    """Notes, for each careful pass, whether the turn was still open when it was asked
+    for and how long its audio was; answers ``careful``, or "careful N" (N frames)."""
+
+    def __init__(self, text: str, careful: str = "") -> None:
+        super().__init__(text, careful)
+        self.st: StreamingTranscriber | None = None
+        self.asked: list[tuple[bool, int]] = []  # (turn still open, frames)
+
+    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
+                                   within_s: float | None = None) -> Transcript:
+        assert self.st is not None
+        frames = len(pcm16k) // FRAME_SAMPLES
+        self.asked.append((self.st.endpointer.in_speech, frames))
+        got = await super().transcribe_carefully(pcm16k, hints, within_s=within_s)
+        return got if self.careful else Transcript(f"careful {frames}", len(pcm16k) / 16000, 0.0)
+
+
+def dob_turns(stt: EarlyCarefulStt, tg: asyncio.TaskGroup) -> StreamingTranscriber:
+    """grammar end of turn with the real date-of-birth grammar."""
+    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+    cfg = StreamingConfig(pause_ms=200, turn_end=TurnEndMode.GRAMMAR,
+                          incomplete_hangover_ms=1300)
+    st = StreamingTranscriber(stt, ep, cfg, tasks=tg,
+                              is_complete=lambda text: completion(text, now, slot_type="dob"))
+    stt.st = st
+    return st
+
+
+@pytest.mark.parametrize(("first", "waited_s", "early"), [
+    ("Mark Spiff 1980", 0.6, True),  # its year said: misheard, not unfinished
+    ("Mark Spiff", 1.3, False),  # no year yet: the caller may still be going on
 ])
 async def test_a_misheard_date_of_birth_waits_for_more_only_before_its_year(
-        first: str, waited_s: float) -> None:
+        first: str, waited_s: float, early: bool) -> None:
     """The real date-of-birth grammar, grammar end of turn: base heard a phone's "March
     fifth, nineteen eighty." as "Mark Spiff 1980" (bench/concurrent_calls.py, one
     rendition in eight). Judged INCOMPLETE, the turn waited incomplete_hangover_ms of
-    silence for words that never came, and only then got the second pass that fixed it."""
-    now = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
-
-    def judge(text: str) -> Completion:
-        return completion(text, now, slot_type="dob")
-
+    silence for words that never came, and only then began the second pass that fixed
+    it. Now it waits the base hangover, and the second pass begins at the pause."""
     async with asyncio.TaskGroup() as tg:
-        stt = TwoPassStt(first, "March 5th, 1980.")
-        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
-        cfg = StreamingConfig(pause_ms=200, turn_end=TurnEndMode.GRAMMAR,
-                              incomplete_hangover_ms=1300)
-        st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=judge)
+        stt = EarlyCarefulStt(first, "March 5th, 1980.")
+        st = dob_turns(stt, tg)
         await feed(st, "#" * 20 + "." * 80)
         turn = await st.next_turn()
         assert turn.endpoint_at - turn.end == pytest.approx(waited_s)
-        assert (turn.text, turn.complete, stt.careful_calls) == ("March 5th, 1980.", True, 1)
+        assert (turn.text, turn.complete) == ("March 5th, 1980.", True)
+        # one second pass: begun while the turn was open (misheard) or after it (unfinished)
+        assert [open_ for open_, _ in stt.asked] == [early]
+        # the audio a pass at the end of the turn gets: the lead, the words, the hangover
+        assert stt.asked[0][1] == max(stt.calls) + round(waited_s * 50) - 5
+        await st.aclose()
+
+
+async def test_a_second_pass_begun_at_a_pause_the_caller_talked_on_from_is_not_used() -> None:
+    async with asyncio.TaskGroup() as tg:
+        stt = EarlyCarefulStt("Mark Spiff 1980")
+        st = dob_turns(stt, tg)
+        await feed(st, "#" * 20 + "." * 15 + "#" * 20 + "." * 80)
+        turn = await st.next_turn()
+        assert [open_ for open_, _ in stt.asked] == [True, True]  # one at each pause
+        assert turn.text == f"careful {stt.asked[-1][1]}"  # the last pause's, not the first
+        assert stt.asked[0][1] < stt.asked[-1][1]
+        await st.aclose()
+
+
+@pytest.mark.parametrize(("first", "turn_end", "free_text", "passes"), [
+    ("March 5th, 1980.", TurnEndMode.GRAMMAR, False, 0),  # understood: no second pass
+    ("I have a headache", TurnEndMode.GRAMMAR, True, 1),  # free text: only at the end
+    ("Mark Spiff 1980", TurnEndMode.SILENCE, False, 1),  # silence rule: only at the end
+])
+async def test_only_a_judged_answer_the_grammar_cannot_place_gets_an_early_second_pass(
+        first: str, turn_end: TurnEndMode, free_text: bool, passes: int) -> None:
+    async with asyncio.TaskGroup() as tg:
+        stt = EarlyCarefulStt(first, "Something else.")
+        st = dob_turns(stt, tg)
+        st.config = dataclasses.replace(st.config, turn_end=turn_end)
+        st.policy = st.config.policy(600)
+        st.expect(None, st.is_complete, free_text=free_text)
+        await feed(st, "#" * 20 + "." * 80)
+        await st.next_turn()
+        assert [open_ for open_, _ in stt.asked] == [False] * passes
         await st.aclose()
 
 
