@@ -388,16 +388,6 @@ async def test_a_second_pass_not_back_in_time_leaves_the_first_text() -> None:
         await st.aclose()
 
 
-class DecodingSecondPassStt(TwoPassStt):
-    """The careful pass is in a worker: it ends a few loop turns later."""
-
-    async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                   within_s: float | None = None) -> Transcript:
-        for _ in range(20):
-            await asyncio.sleep(0)
-        return await super().transcribe_carefully(pcm16k, hints, within_s=within_s)
-
-
 async def test_a_second_pass_a_worker_took_is_waited_for_past_the_queue_wait() -> None:
     """``second_pass_wait_s`` is how long a second pass may wait for a worker (the
     speech pool sheds it after that); one a worker took is waited for while it decodes,
@@ -405,11 +395,13 @@ async def test_a_second_pass_a_worker_took_is_waited_for_past_the_queue_wait() -
     (2 s): on an idle 2-core box a turn over about 8 s took longer than that to decode
     and kept its first text. Here the wait is already over when the pass starts."""
     async with asyncio.TaskGroup() as tg:
-        stt = DecodingSecondPassStt("yet", "yes")
+        stt = SlowSecondPassStt("yet", "yes")  # in a worker until the test releases it
         ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
         cfg = StreamingConfig(pause_ms=200, second_pass_wait_s=0.0)
         st = StreamingTranscriber(stt, ep, cfg, tasks=tg, is_complete=lambda t: t == "yes")
-        await feed(st, "#" * 20 + "." * 40)
+        await feed(st, "#" * 20 + "." * 40)  # the turn ends; its pass begins and waits
+        assert not stt.cancelled  # still awaited, with second_pass_wait_s long over
+        stt.released.set()  # the worker is done decoding
         async with asyncio.timeout(5):
             turn = await st.next_turn()
         assert (turn.text, turn.complete, stt.within_s) == ("yes", True, 0.0)
