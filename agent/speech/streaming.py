@@ -378,7 +378,7 @@ class StreamingTranscriber:
         as recorded, with the rest of its ``hangover_ms`` as silence: what the pass would
         get at the end of the turn."""
         if (not self.policy.grammar or not self.config.second_pass or self._free_text
-                or getattr(self.stt, "transcribe_carefully", None) is None
+                or self._careful_pass() is None
                 or not first.text.strip() or self._ended_complete(first.text)):
             return
         ep = self.endpointer
@@ -386,10 +386,15 @@ class StreamingTranscriber:
         audio = np.concatenate([ep.recorded_so_far(), np.zeros(rest, dtype=np.int16)])
         partial.careful = self._group.create_task(self._careful(audio))
 
+    def _careful_pass(self) -> Callable[..., Awaitable[Transcript]] | None:
+        """The transcriber's second pass (``transcribe_carefully``), if it has one."""
+        return getattr(self.stt, "transcribe_carefully", None)
+
     async def _careful(self, audio: np.ndarray) -> Transcript | None:
         """The second pass of ``audio``; None when it failed, was shed (no worker took it
         within ``second_pass_wait_s``) or was not done ``second_pass_decode_s`` after."""
-        careful = getattr(self.stt, "transcribe_carefully")  # noqa: B009 - not in the protocol
+        careful = self._careful_pass()
+        assert careful is not None
         try:
             async with asyncio.timeout(self.config.second_pass_wait_s
                                        + self.config.second_pass_decode_s):
@@ -407,7 +412,7 @@ class StreamingTranscriber:
         the pause the turn ended in. Silence, errors and a second pass no worker took
         within ``second_pass_wait_s`` (never decoded: ``SttShedError``) or not done
         ``second_pass_decode_s`` after that keep the first text."""
-        if getattr(self.stt, "transcribe_carefully", None) is None or not first.text.strip():
+        if self._careful_pass() is None or not first.text.strip():
             return first
         again = await (early if early is not None else self._careful(
             utt.recorded if utt.recorded is not None else utt.audio))
