@@ -35,7 +35,9 @@ Decoders, on the same audio:
   speech workers' engine (short windows, greedy), and then, as no workflow grammar
   understands these prompts, the second pass a call gives such a turn: the turn as
   recorded (``Utterance.recorded``: from ``lead_ms`` before the onset to the end of
-  turn) decoded as a file is (``WhisperEngine.transcribe_careful``); texts joined.
+  turn) decoded as a file is, and decoded again with more silence before it when the
+  model is unsure of its text, the surer text kept (``WhisperEngine.transcribe_careful``,
+  ``agent.speech.careful``); texts joined.
   On an idle box a call's speech pool decodes every such pass to its end: a worker takes
   it at once (``StreamingConfig.second_pass_wait_s`` is the wait for a worker, and the
   decode then has ``second_pass_decode_s``). Before, the whole pass had 2 s,
