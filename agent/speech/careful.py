@@ -2,8 +2,11 @@
 
 A file (``carrier speech transcribe``) is decoded as the raw model decodes it
 (:func:`decode_file`: faster-whisper's ``transcribe`` with its own defaults). A call's
-careful second pass (:func:`decode_careful`) is that decode of the turn as recorded, and
-once more with more silence before it when the model is unsure of its text.
+careful second pass is that decode of the turn as recorded, and of the turn with more
+silence before it (:func:`reframed`) when the model is :func:`unsure` of its text; the
+:func:`surer` text is kept. ``SpeechToText.transcribe_carefully`` decodes the two framings
+side by side on two workers, and the second only on a worker that is free: a busy pool
+gives a turn one framing, never a longer wait.
 
 Why a second framing: Whisper's text of a short or narrowband turn moves with the silence
 around it. On the human recordings of ``bench/speech_wer_human.py``, putting 0.5 s of
@@ -11,16 +14,17 @@ silence before each clip and 1 s after it moved the raw model's own errors by up
 words a split, better on some splits and worse on others (its ``padded`` column). A call
 cannot know which framing suits a turn, but the model can say how sure it is of each text:
 its mean log-probability per token. So a turn whose text the model is unsure of (under
-``UNSURE_LOGPROB``) is decoded again with ``REFRAME_LEAD_S`` more silence before it, and
+``UNSURE_LOGPROB``) is also decoded with ``REFRAME_LEAD_S`` more silence before it, and
 the surer of the two texts is kept. Both values were chosen on the bench's dev split only
-(words wrong in the call column, 8 kHz 88 -> 83, 16 kHz 67 -> 65). A turn the model is
-sure of costs nothing more; an unsure one costs a second decode of the same length.
+(words wrong in the call column, 8 kHz 88 -> 83, 16 kHz 67 -> 65). The cost is a spare
+worker's time (the second decode, of the same length, runs beside the first and is
+dropped when the first text is sure), not the caller's.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 
@@ -28,13 +32,13 @@ from agent.speech.audio import RATE, int16_to_float
 
 # faster-whisper's own beam width for a file (``WhisperModel.transcribe``'s default).
 FILE_BEAM_SIZE = 5
-# A text whose mean log-probability per token is under this is decoded again. On the dev
-# split 37% of the turns scored above it, texts right and wrong alike: the score does not
-# tell a wrong text on its own (faster-whisper's own fallback is under -1.0); what it
-# does is compare two texts of one turn. The bar saves those turns their second decode
-# and, on the dev split, loses no word against decoding every turn twice.
+# A text whose mean log-probability per token is under this may be replaced by its second
+# framing's. On the dev split 37% of the turns scored above it, texts right and wrong
+# alike: the score does not tell a wrong text on its own (faster-whisper's own fallback
+# is under -1.0); what it does is compare two texts of one turn. On the dev split this
+# bar loses no word against comparing every turn's two texts.
 UNSURE_LOGPROB = -0.4
-# The silence put before an unsure turn for its second decode (with the recording's own
+# The silence put before a turn for its second framing (with the recording's own
 # lead, about half a second of silence before the first word).
 REFRAME_LEAD_S = 0.4
 
@@ -70,16 +74,31 @@ def decode_file(model: Any, pcm16k: np.ndarray, options: dict[str, Any]) -> File
     return FilePass(" ".join(s.text.strip() for s in segments).strip(), sure, info.language)
 
 
-def decode_careful(model: Any, pcm16k: np.ndarray, options: dict[str, Any]
-                   ) -> tuple[FilePass, bool]:
-    """The turn decoded as a file is; if the model is unsure of a text it found, decoded
-    again with ``REFRAME_LEAD_S`` more silence before it. The surer text (the first on a
-    tie) and whether it was decoded twice. A turn the model found no words in is not
-    decoded again: words a second framing found there would more likely be the model's
-    invention than the caller's."""
-    first = decode_file(model, pcm16k, options)
-    if not first.text or first.sure >= UNSURE_LOGPROB:
-        return first, False
-    lead = np.zeros(round(RATE * REFRAME_LEAD_S), dtype=pcm16k.dtype)
-    again = decode_file(model, np.concatenate([lead, pcm16k]), options)
-    return (again if again.sure > first.sure else first), True
+class _Heard(Protocol):
+    @property
+    def text(self) -> str: ...
+    @property
+    def avg_logprob(self) -> float: ...
+
+
+_T = TypeVar("_T", bound=_Heard)
+
+
+def reframed(pcm16k: np.ndarray) -> np.ndarray:
+    """The turn with ``REFRAME_LEAD_S`` more silence before it: its second framing."""
+    return np.concatenate([np.zeros(round(RATE * REFRAME_LEAD_S), dtype=pcm16k.dtype), pcm16k])
+
+
+def unsure(first: _Heard) -> bool:
+    """Whether a careful text wants its second framing: words the model is unsure of. A
+    turn the model found no words in does not: words a second framing found there would
+    more likely be the model's invention than the caller's."""
+    return bool(first.text) and first.avg_logprob < UNSURE_LOGPROB
+
+
+def surer(first: _T, again: _T | None) -> _T:
+    """The text to keep of a turn's two framings: the second only when the model is surer
+    of it (the first on a tie, or when the second was not decoded or found nothing)."""
+    if again is None or not again.text or again.avg_logprob <= first.avg_logprob:
+        return first
+    return again

@@ -24,7 +24,7 @@ import numpy as np
 
 from agent.grammar.completion import trails_off
 from agent.speech.audio import RATE, int16_to_float
-from agent.speech.careful import FILE_BEAM_SIZE, decode_careful, decode_file, file_options
+from agent.speech.careful import FILE_BEAM_SIZE, decode_file, file_options
 from agent.speech.repeats import settle_repeats, unloop
 from agent.speech.staged import Generated, generate_staged, generation_limit
 
@@ -73,7 +73,7 @@ class Transcript:
     language: str = ""  # what it was transcribed as ("" where not known)
     avg_logprob: float = 0.0  # the decoder's mean log-probability per token (0: not known)
     quick: bool = False  # the quick model's text (its first pass was sure), not base's
-    reframed: bool = False  # a careful pass decoded twice (agent.speech.careful)
+    reframed: bool = False  # a careful pass's second framing decoded (agent.speech.careful)
 
     def __post_init__(self) -> None:
         if self.audio_s < 0 or self.compute_s < 0:
@@ -446,15 +446,16 @@ class WhisperEngine:
             language or self.config.language, prompt, beam_size)).text
 
     def transcribe_careful(self, request: Request) -> Transcript:
-        """One utterance decoded as a file is (:meth:`transcribe_file`), and decoded again
-        with more silence before it when the model is unsure of its text, the surer text
-        kept (``agent.speech.careful.decode_careful``); timed."""
+        """One utterance decoded as a file is (:meth:`transcribe_file`), timed, with how
+        sure the model is of its text (``avg_logprob``; 0 when it found none). A call's
+        careful pass may decode the turn twice, framed differently, and keep the surer
+        text (``agent.speech.careful``, ``SpeechToText.transcribe_carefully``)."""
         started, cpu = time.perf_counter(), time.process_time()
-        best, reframed = decode_careful(self.model, request.pcm, file_options(
+        heard = decode_file(self.model, request.pcm, file_options(
             request.language or self.config.language, request.prompt))
-        return Transcript(best.text, len(request.pcm) / RATE, time.perf_counter() - started,
-                          0.0, time.process_time() - cpu, best.language,
-                          avg_logprob=best.sure if best.text else 0.0, reframed=reframed)
+        return Transcript(heard.text, len(request.pcm) / RATE, time.perf_counter() - started,
+                          0.0, time.process_time() - cpu, heard.language,
+                          avg_logprob=heard.sure if heard.text else 0.0)
 
     def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None,
                          language: str | None = None) -> Transcript:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import signal
 from pathlib import Path
@@ -177,28 +176,3 @@ def test_the_second_pass_hears_a_turn_as_the_model_hears_the_file(engine) -> Non
     assert turn.recorded is not None
     heard = engine.transcribe_careful(Request(turn.recorded)).text
     assert heard == engine.transcribe_file(file) == "My date of birth is March 4, 1982."
-
-
-@pytest.mark.parametrize("unsure_below", [0.0, -math.inf])  # every text unsure; none
-def test_the_careful_pass_keeps_the_real_models_surer_framing(
-        engine, monkeypatch: pytest.MonkeyPatch, unsure_below: float) -> None:
-    """The careful pass on the real model (``agent.speech.careful``): a turn it is unsure
-    of is decoded again with REFRAME_LEAD_S more silence before it, and the text kept is
-    the one the model is surer of (its own mean log-probability per token); a sure one is
-    decoded once. The bar is moved so that both branches run on any CPU."""
-    from agent.speech import careful  # noqa: PLC0415
-    from agent.speech.whisper import Request  # noqa: PLC0415
-
-    monkeypatch.setattr(careful, "UNSURE_LOGPROB", unsure_below)
-    options = careful.file_options("en")
-    for name in ("caller_dob.wav", "caller_person.wav"):
-        turn = np.concatenate([silence(0.1), load_vector(name), silence(0.6)])
-        first = careful.decode_file(engine.model, turn, options)
-        lead = silence(careful.REFRAME_LEAD_S)
-        again = careful.decode_file(engine.model, np.concatenate([lead, turn]), options)
-        got = engine.transcribe_careful(Request(turn))
-        assert got.reframed is (unsure_below == 0.0)
-        surer = again if got.reframed and again.sure > first.sure else first
-        assert got.text
-        assert got.text == surer.text
-        assert got.avg_logprob == pytest.approx(surer.sure)
