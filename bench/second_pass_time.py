@@ -5,11 +5,12 @@
 The speech pool as a call gets it with the default settings (``agent.runtime.stt_config``:
 its worker processes and threads), on an otherwise idle box: each turn's first pass
 (``transcribe``) and then its second pass (``transcribe_carefully``, decoded as a file
-is), one after the other. The turns are the human recordings of bench/speech_wer_human.py
-(the dev split only) at 8 kHz mu-law, cut by the call's endpointer as a call records them
-(``Utterance.recorded``). A second pass that takes longer than a call waits for it
-(``StreamingConfig.second_pass_wait_s`` for a worker, then ``second_pass_decode_s``)
-leaves the turn its first text.
+is, and a second time with more silence before it when the model is unsure of its text:
+``agent.speech.careful``), one after the other. The turns are the human recordings of
+bench/speech_wer_human.py (the dev split only) at 8 kHz mu-law, cut by the call's
+endpointer as a call records them (``Utterance.recorded``). A second pass that takes
+longer than a call waits for it (``StreamingConfig.second_pass_wait_s`` for a worker, then
+``second_pass_decode_s``) leaves the turn its first text.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ async def main() -> None:
     seconds = {c.name: len(wer.read_wav(wer.SOUNDS / f"{c.name}.wav")[0]) / 8000 for c in clips}
     print(f"speech workers: {config.workers}; a call waits {waits.second_pass_wait_s} s for a "
           f"worker, then {waits.second_pass_decode_s} s for the decode")
-    print("turn s  first pass s  second pass s")
+    # "twice": the model was unsure of the turn's text and decoded it again with more
+    # silence before it (agent.speech.careful), which the second pass's time includes.
+    print("turn s  first pass s  second pass s  twice")
     stt = SpeechToText(config)
     await stt.start()
     try:
@@ -70,11 +73,12 @@ async def main() -> None:
                 await stt.transcribe(turn.audio)
                 first = time.perf_counter() - started
                 started = time.perf_counter()
-                await stt.transcribe_carefully(
+                careful = await stt.transcribe_carefully(
                     turn.recorded if turn.recorded is not None else turn.audio)
                 second = time.perf_counter() - started
                 length = len(turn.recorded if turn.recorded is not None else turn.audio) / RATE
-                print(f"{length:6.1f}  {first:12.2f}  {second:13.2f}", flush=True)
+                twice = "yes" if careful.reframed else "no"
+                print(f"{length:6.1f}  {first:12.2f}  {second:13.2f}  {twice:>5}", flush=True)
     finally:
         await stt.close()
     print(f"machine at end: {load()}")

@@ -35,7 +35,9 @@ Decoders, on the same audio:
   speech workers' engine (short windows, greedy), and then, as no workflow grammar
   understands these prompts, the second pass a call gives such a turn: the turn as
   recorded (``Utterance.recorded``: from ``lead_ms`` before the onset to the end of
-  turn) decoded as a file is (``WhisperEngine.transcribe_careful``); texts joined.
+  turn) decoded as a file is, and decoded again with more silence before it when the
+  model is unsure of its text, the surer text kept (``WhisperEngine.transcribe_careful``,
+  ``agent.speech.careful``); texts joined.
   On an idle box a call's speech pool decodes every such pass to its end: a worker takes
   it at once (``StreamingConfig.second_pass_wait_s`` is the wait for a worker, and the
   decode then has ``second_pass_decode_s``). Before, the whole pass had 2 s,
@@ -93,6 +95,7 @@ from agent.speech.audio import (
     write_mulaw_wav,
     write_wav,
 )
+from agent.speech.careful import reframed, surer, unsure
 from agent.speech.endpoint import Endpointer, EndpointEvent, Utterance
 from agent.speech.models import whisper_model_dir
 from agent.speech.whisper import Hints, Request, SttConfig, Transcript, WhisperEngine
@@ -314,7 +317,17 @@ class _InProcess:
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
                                    within_s: float | None = None) -> Transcript:
-        return self.engine.transcribe_careful(Request(pcm16k))
+        return careful_pass(self.engine, pcm16k)
+
+
+def careful_pass(engine: WhisperEngine, pcm: np.ndarray) -> Transcript:
+    """A call's careful pass on an idle pool (``SpeechToText.transcribe_carefully``): the
+    turn, and beside it on the second worker the turn with more silence before it, whose
+    text is kept when the model is unsure of the first and surer of it."""
+    heard = engine.transcribe_careful(Request(pcm))
+    if not unsure(heard):
+        return heard
+    return surer(heard, engine.transcribe_careful(Request(reframed(pcm))))
 
 
 class _Counted(Endpointer):
@@ -379,7 +392,7 @@ def silence(engine: WhisperEngine, pcm: np.ndarray) -> str:
     texts = []
     for u, text in zip(utterances, first, strict=True):
         recorded = u.recorded if u.recorded is not None else u.audio
-        again = careful(Request(recorded)).text if text.strip() else ""
+        again = careful_pass(engine, recorded).text if text.strip() else ""
         texts.append(again if again.strip() else text)
     return " ".join(texts)
 

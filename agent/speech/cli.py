@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from agent.speech.audio import RATE, WavError, read_wav, resample, to_int16, write_wav
+from agent.speech.careful import FILE_BEAM_SIZE
 from agent.speech.models import ModelError, default_whisper_dir, whisper_model_dir
-from agent.speech.whisper import FILE_BEAM_SIZE, Hints, SttConfig, WhisperEngine
+from agent.speech.whisper import Hints, SttConfig, WhisperEngine
 from carrier.errors import OperatorError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("CARRIER_DATA_DIR", "var"))

@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from agent.speech.audio import RATE
+from agent.speech.careful import reframed, surer, unsure
 from agent.speech.schedule import BatchScheduler
 from agent.speech.whisper import (
     FILE_WINDOW_S,
@@ -118,13 +119,15 @@ class BatchStats:
     cpu_s: float = 0.0
     retried: int = 0
     retried_30s: int = 0
-    # By route: second passes decoded as a file is, and their CPU; answers offered to the
+    # By route: second passes decoded as a file is (a turn's second framing, decoded on a
+    # spare worker, is one more: agent.speech.careful), and their CPU; answers offered to the
     # quick model, and those whose text it gave (the rest went on to base).
     careful: int = 0
     careful_cpu_s: float = 0.0
     quick: int = 0
     quick_kept: int = 0
     shed: int = 0  # second passes no worker took in time: never decoded
+    reframed: int = 0  # careful passes unsure of their text that waited for a second framing
 
 
 class SttError(RuntimeError):
@@ -235,8 +238,35 @@ class SpeechToText:
         and off script, and more second passes followed: bench/concurrent_calls.py at 32
         calls went from p95 0.6 s to 3.9 s in one run of two. It was "back within", less
         the average careful pass: once that average passed ``within_s`` (long turns),
-        every second pass was shed, the workers idle or not."""
-        return await self._submit(pcm16k, hints, careful=True, within_s=within_s)
+        every second pass was shed, the workers idle or not.
+
+        The turn's second framing (``agent.speech.careful``: more silence before it, the
+        surer text kept when the model is unsure of the first) is decoded beside it only
+        when two workers are idle, and waited for only when the first text is unsure: a
+        busy pool gives a turn one framing, never a longer wait. Decoding the two one after
+        the other doubled the pass, and a loaded box then ran past the call's wait."""
+        spare = self.idle_workers >= 2
+        first = asyncio.ensure_future(
+            self._submit(pcm16k, hints, careful=True, within_s=within_s))
+        again = asyncio.ensure_future(self._submit(
+            reframed(pcm16k), hints, careful=True, within_s=within_s)) if spare else None
+        try:
+            heard = await first
+        except BaseException:
+            if again is not None:
+                again.cancel()  # the pass failed or its caller gave up: neither is needed
+            raise
+        if again is None:
+            return heard
+        if not unsure(heard):
+            again.cancel()  # still queued: never decoded; running: its worker finishes it
+            return heard
+        self.stats.reframed += 1
+        try:
+            other = await again
+        except SttError:
+            return heard
+        return replace(surer(heard, other), reframed=True)
 
     async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
                       quick: bool = False, within_s: float | None = None) -> Transcript:

@@ -24,6 +24,7 @@ import numpy as np
 
 from agent.grammar.completion import trails_off
 from agent.speech.audio import RATE, int16_to_float
+from agent.speech.careful import FILE_BEAM_SIZE, decode_file, file_options
 from agent.speech.repeats import settle_repeats, unloop
 from agent.speech.staged import Generated, generate_staged, generation_limit
 
@@ -32,8 +33,6 @@ _MAX_FRAMES = 3000
 _TOKENS_PER_SECOND = 10  # generous: speech runs at 2-4 words (~3-6 tokens) a second
 _TOKENS_AT_LEAST = 8
 _PROMPT_TOKENS = 100
-# faster-whisper's own beam width for a file (``WhisperModel.transcribe``'s default).
-FILE_BEAM_SIZE = 5
 # The encoder window a file is decoded in (faster-whisper's: the model's 30 s).
 FILE_WINDOW_S = 30.0
 # The languages a call may be in: first-turn detection picks between these only.
@@ -74,6 +73,7 @@ class Transcript:
     language: str = ""  # what it was transcribed as ("" where not known)
     avg_logprob: float = 0.0  # the decoder's mean log-probability per token (0: not known)
     quick: bool = False  # the quick model's text (its first pass was sure), not base's
+    reframed: bool = False  # a careful pass's second framing decoded (agent.speech.careful)
 
     def __post_init__(self) -> None:
         if self.audio_s < 0 or self.compute_s < 0:
@@ -442,20 +442,20 @@ class WhisperEngine:
         so none of the call path's shortcuts (short windows, greedy search) apply; only
         the language, the hint prompt and the beam width are ours (``file_options``).
         """
-        segments, _info = self.model.transcribe(
-            int16_to_float(pcm16k), **file_options(
-                language or self.config.language, prompt, beam_size))
-        return " ".join(s.text.strip() for s in segments).strip()
+        return decode_file(self.model, pcm16k, file_options(
+            language or self.config.language, prompt, beam_size)).text
 
     def transcribe_careful(self, request: Request) -> Transcript:
-        """One utterance decoded as a file is (:meth:`transcribe_file`), timed."""
+        """One utterance decoded as a file is (:meth:`transcribe_file`), timed, with how
+        sure the model is of its text (``avg_logprob``; 0 when it found none). A call's
+        careful pass may decode the turn twice, framed differently, and keep the surer
+        text (``agent.speech.careful``, ``SpeechToText.transcribe_carefully``)."""
         started, cpu = time.perf_counter(), time.process_time()
-        segments, info = self.model.transcribe(
-            int16_to_float(request.pcm), **file_options(
-                request.language or self.config.language, request.prompt))
-        text = " ".join(s.text.strip() for s in segments).strip()
-        return Transcript(text, len(request.pcm) / RATE, time.perf_counter() - started, 0.0,
-                          time.process_time() - cpu, info.language)
+        heard = decode_file(self.model, request.pcm, file_options(
+            request.language or self.config.language, request.prompt))
+        return Transcript(heard.text, len(request.pcm) / RATE, time.perf_counter() - started,
+                          0.0, time.process_time() - cpu, heard.language,
+                          avg_logprob=heard.sure if heard.text else 0.0)
 
     def transcribe_stock(self, pcm16k: np.ndarray, prompt: str | None = None,
                          language: str | None = None) -> Transcript:
@@ -483,14 +483,3 @@ class WhisperEngine:
             tokens = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-_PROMPT_TOKENS:]]
         return [*tokens, *tok.sot_sequence, tok.no_timestamps]
 
-
-def file_options(language: str, prompt: str | None = None,
-                 beam_size: int = FILE_BEAM_SIZE) -> dict[str, Any]:
-    """The keyword arguments a file is decoded with (``WhisperModel.transcribe``): the
-    model's own defaults, except no VAD filter (it trims word edges) and "auto" language
-    meaning Whisper's detection."""
-    options: dict[str, Any] = {"language": None if language == "auto" else language,
-                               "vad_filter": False, "beam_size": beam_size}
-    if prompt:
-        options["initial_prompt"] = prompt
-    return options

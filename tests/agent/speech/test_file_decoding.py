@@ -17,7 +17,8 @@ import numpy as np
 from faster_whisper import WhisperModel
 
 from agent.speech import cli
-from agent.speech.whisper import FILE_BEAM_SIZE, Hints, SttConfig, WhisperEngine
+from agent.speech.careful import FILE_BEAM_SIZE
+from agent.speech.whisper import Hints, SttConfig, WhisperEngine
 
 
 class _SpyModel:
@@ -27,7 +28,9 @@ class _SpyModel:
     def transcribe(self, audio: np.ndarray, **options: Any) -> tuple[Any, None]:
         assert audio.dtype == np.float32
         self.calls.append(options)
-        return iter([SimpleNamespace(text=" Hello,"), SimpleNamespace(text=" world. ")]), None
+        return iter([SimpleNamespace(text=" Hello,", avg_logprob=-0.2, tokens=[1, 2]),
+                     SimpleNamespace(text=" world. ", avg_logprob=-0.2, tokens=[3, 4])]), \
+            SimpleNamespace(language="en")
 
 
 def _engine(beam_size: int) -> tuple[WhisperEngine, _SpyModel]:
