@@ -291,9 +291,10 @@ class CountingStt(SpeechToText):
         return self._count(await super().transcribe(pcm16k, hints))
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                   within_s: float | None = None) -> Transcript:
-        return self._count(await super().transcribe_carefully(pcm16k, hints,
-                                                              within_s=within_s))
+                                   within_s: float | None = None, reframe: bool = True
+                                   ) -> Transcript:
+        return self._count(await super().transcribe_carefully(
+            pcm16k, hints, within_s=within_s, reframe=reframe))
 
     def _count(self, result: Transcript) -> Transcript:
         self.cpu_s += result.cpu_s

@@ -316,16 +316,19 @@ class _InProcess:
         return self.engine.transcribe_batch([Request(pcm16k)])[0]
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                   within_s: float | None = None) -> Transcript:
-        return careful_pass(self.engine, pcm16k)
+                                   within_s: float | None = None, reframe: bool = True
+                                   ) -> Transcript:
+        return careful_pass(self.engine, pcm16k, reframe=reframe)
 
 
-def careful_pass(engine: WhisperEngine, pcm: np.ndarray) -> Transcript:
+def careful_pass(engine: WhisperEngine, pcm: np.ndarray, *, reframe: bool = True
+                 ) -> Transcript:
     """A call's careful pass on an idle pool (``SpeechToText.transcribe_carefully``): the
-    turn, and beside it on the second worker the turn with more silence before it, whose
-    text is kept when the model is unsure of the first and surer of it."""
+    turn, and (``reframe``: free text, as every prompt here is) beside it on the second
+    worker the turn with more silence before it, whose text is kept when the model is
+    unsure of the first and surer of it."""
     heard = engine.transcribe_careful(Request(pcm))
-    if not unsure(heard):
+    if not reframe or not unsure(heard):
         return heard
     return surer(heard, engine.transcribe_careful(Request(reframed(pcm))))
 

@@ -399,7 +399,8 @@ class StreamingTranscriber:
             async with asyncio.timeout(self.config.second_pass_wait_s
                                        + self.config.second_pass_decode_s):
                 again: Transcript = await careful(
-                    audio, self.hints, within_s=self.config.second_pass_wait_s)
+                    audio, self.hints, within_s=self.config.second_pass_wait_s,
+                    reframe=self._free_text)
         except (SttError, TimeoutError):
             return None
         return again

@@ -226,7 +226,8 @@ class SpeechToText:
         return await self._submit(pcm16k, hints, careful=False, quick=True)
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                   within_s: float | None = None) -> Transcript:
+                                   within_s: float | None = None, reframe: bool = True
+                                   ) -> Transcript:
         """As a file is decoded (30 s window, beam search): the second pass of a turn no
         grammar understood, slower than :meth:`transcribe` and as accurate as the model.
 
@@ -240,12 +241,17 @@ class SpeechToText:
         the average careful pass: once that average passed ``within_s`` (long turns),
         every second pass was shed, the workers idle or not.
 
-        The turn's second framing (``agent.speech.careful``: more silence before it, the
-        surer text kept when the model is unsure of the first) is decoded beside it only
-        when two workers are idle, and waited for only when the first text is unsure: a
-        busy pool gives a turn one framing, never a longer wait. Decoding the two one after
-        the other doubled the pass, and a loaded box then ran past the call's wait."""
-        spare = self.idle_workers >= 2
+        ``reframe``: the turn's second framing (``agent.speech.careful``: more silence
+        before it, the surer text kept when the model is unsure of the first) is decoded
+        beside it, only when two workers are idle, and waited for only when the first text
+        is unsure: a busy pool gives a turn one framing, never a longer wait. Decoding the
+        two one after the other doubled the pass, and a loaded box then ran past the call's
+        wait. The second worker stays taken for the decode (about 1 s), so a call asks for
+        it only where the words themselves are kept (free text: a name, a reason): a
+        judged answer's pass only has to reach the grammar, and with every misheard date
+        of birth taking both workers, other callers' answers queued behind them
+        (bench/concurrent_calls.py, 48 calls: "Yes, speaking." p95 321 -> 1,280 ms)."""
+        spare = reframe and self.idle_workers >= 2
         first = asyncio.ensure_future(
             self._submit(pcm16k, hints, careful=True, within_s=within_s))
         again = asyncio.ensure_future(self._submit(

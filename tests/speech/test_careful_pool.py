@@ -2,10 +2,11 @@
 
 A turn's second framing (``agent.speech.careful``: the turn with more silence before it)
 is decoded beside the first on a second, idle worker, and its text kept when the model is
-unsure of the first text and surer of the second. A pool with no idle second worker gives
-the turn one framing: decoding the two one after the other doubled the pass, and on a
-loaded box a free-text answer then ran past the call's wait (the opt-out test in
-tests/agent/test_voice_media.py lost the caller's first answer that way).
+unsure of the first text and surer of the second. A pool with no idle second worker, or a
+pass that does not ask for it (a judged answer's), gives the turn one framing. Decoding
+the two one after the other doubled the pass, and on a loaded box a free-text answer then
+ran past the call's wait (the opt-out test in tests/agent/test_voice_media.py lost the
+caller's first answer that way).
 
 The bar (``UNSURE_LOGPROB``) is judged in this process, so moving it here makes each
 branch run whatever the model's score of the vector is on this CPU.
@@ -31,7 +32,7 @@ def _turn() -> np.ndarray:
     return np.concatenate([silence(0.1), load_vector("caller_person.wav"), silence(0.6)])
 
 
-def _careful(whisper_dir: Path, workers: int, busy: bool = False
+def _careful(whisper_dir: Path, workers: int, busy: bool = False, reframe: bool = True
              ) -> tuple[Transcript, BatchStats]:
     async def run() -> tuple[Transcript, BatchStats]:
         async with SpeechToText(SttConfig(model_dir=whisper_dir, workers=workers)) as stt:
@@ -40,7 +41,7 @@ def _careful(whisper_dir: Path, workers: int, busy: bool = False
                 other = asyncio.ensure_future(stt.transcribe(load_vector("caller_dob.wav")))
                 await asyncio.sleep(0)  # one turn of the loop: it is handed to a worker
                 assert stt.idle_workers == workers - 1
-            got = await stt.transcribe_carefully(_turn())
+            got = await stt.transcribe_carefully(_turn(), reframe=reframe)
             if other is not None:
                 await other
             return got, stt.stats
@@ -71,12 +72,16 @@ def test_a_sure_turn_keeps_its_first_text(whisper_dir: Path, engine: WhisperEngi
     assert got.text == engine.transcribe_careful(Request(_turn())).text
 
 
-@pytest.mark.parametrize(("workers", "busy"), [(1, False), (2, True)])
-def test_a_pool_without_an_idle_second_worker_decodes_one_framing(
+@pytest.mark.parametrize(("workers", "busy", "reframe"), [
+    (1, False, True),  # no second worker
+    (2, True, True),  # the second worker busy with another caller's answer
+    (2, False, False),  # not asked for (a judged answer's pass: StreamingTranscriber)
+])
+def test_one_framing_without_an_idle_second_worker_or_unasked(
         whisper_dir: Path, engine: WhisperEngine, monkeypatch: pytest.MonkeyPatch,
-        workers: int, busy: bool) -> None:
+        workers: int, busy: bool, reframe: bool) -> None:
     monkeypatch.setattr(careful, "UNSURE_LOGPROB", 0.0)  # unsure: it would want a second
-    got, stats = _careful(whisper_dir, workers=workers, busy=busy)
+    got, stats = _careful(whisper_dir, workers=workers, busy=busy, reframe=reframe)
     assert not got.reframed
     assert (stats.careful, stats.reframed) == (1, 0)
     assert got.text == engine.transcribe_careful(Request(_turn())).text

@@ -317,10 +317,12 @@ class TwoPassStt(ScriptedStt):
         self.careful_calls = 0
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                   within_s: float | None = None) -> Transcript:
+                                   within_s: float | None = None, reframe: bool = True
+                                   ) -> Transcript:
         self.careful_calls += 1
         self.careful_frames = len(pcm16k) // FRAME_SAMPLES
         self.within_s = within_s
+        self.reframe = reframe
         await asyncio.sleep(0)
         if self.careful is None:
             raise SttWorkerError("worker died")
@@ -356,6 +358,23 @@ async def test_a_turn_the_grammar_did_not_understand_is_decoded_again_carefully(
         await st.aclose()
 
 
+@pytest.mark.parametrize("free_text", [True, False])
+async def test_only_free_text_asks_for_the_turns_second_framing(free_text: bool) -> None:
+    """A second framing takes the pool's second worker for about 1 s
+    (``SpeechToText.transcribe_carefully``): worth it where the words are kept (a name, a
+    reason), not for a judged answer's pass, which only has to reach the grammar."""
+    async with asyncio.TaskGroup() as tg:
+        stt = TwoPassStt("yet", "yes")
+        ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
+        st = StreamingTranscriber(stt, ep, StreamingConfig(pause_ms=200), tasks=tg)
+        st.expect(None, lambda t: t == "yes", typed=False, free_text=free_text, quick=False)
+        await feed(st, "#" * 20 + "." * 40)
+        assert (await st.next_turn()).text == "yes"
+        assert stt.careful_calls == 1
+        assert stt.reframe is free_text
+        await st.aclose()
+
+
 class SlowSecondPassStt(TwoPassStt):
     """The careful pass waits on the crowded workers (an event the test never sets)."""
 
@@ -365,13 +384,15 @@ class SlowSecondPassStt(TwoPassStt):
         self.cancelled = False
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                   within_s: float | None = None) -> Transcript:
+                                   within_s: float | None = None, reframe: bool = True
+                                   ) -> Transcript:
         try:
             await self.released.wait()
         except asyncio.CancelledError:
             self.cancelled = True  # the caller stopped waiting: its queued job is dropped
             raise
-        return await super().transcribe_carefully(pcm16k, hints, within_s=within_s)
+        return await super().transcribe_carefully(pcm16k, hints, within_s=within_s,
+                                                reframe=reframe)
 
 
 async def test_a_second_pass_not_back_in_time_leaves_the_first_text() -> None:
@@ -447,11 +468,13 @@ class EarlyCarefulStt(TwoPassStt):
         self.asked: list[tuple[bool, int]] = []  # (turn still open, frames)
 
     async def transcribe_carefully(self, pcm16k: np.ndarray, hints: Hints | None = None, *,
-                                   within_s: float | None = None) -> Transcript:
+                                   within_s: float | None = None, reframe: bool = True
+                                   ) -> Transcript:
         assert self.st is not None
         frames = len(pcm16k) // FRAME_SAMPLES
         self.asked.append((self.st.endpointer.in_speech, frames))
-        got = await super().transcribe_carefully(pcm16k, hints, within_s=within_s)
+        got = await super().transcribe_carefully(pcm16k, hints, within_s=within_s,
+                                                reframe=reframe)
         return got if self.careful else Transcript(f"careful {frames}", len(pcm16k) / 16000, 0.0)
 
 
