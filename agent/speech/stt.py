@@ -256,6 +256,8 @@ class SpeechToText:
             self._submit(pcm16k, hints, careful=True, within_s=within_s))
         again = asyncio.ensure_future(self._submit(
             reframed(pcm16k), hints, careful=True, within_s=within_s)) if spare else None
+        if again is not None:  # its failure (shed, a dead worker) is not news if not awaited
+            again.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             heard = await first
         except BaseException:
