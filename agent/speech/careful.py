@@ -5,8 +5,8 @@ A file (``carrier speech transcribe``) is decoded as the raw model decodes it
 careful second pass is that decode of the turn as recorded, and of the turn with more
 silence before it (:func:`reframed`) when the model is :func:`unsure` of its text; the
 :func:`surer` text is kept. ``SpeechToText.transcribe_carefully`` decodes the two framings
-side by side on two workers, and the second only on a worker that is free: a busy pool
-gives a turn one framing, never a longer wait.
+side by side on two workers, for free text only and the second only on a worker that is
+free: a busy pool gives a turn one framing, never a longer wait.
 
 Why a second framing: Whisper's text of a short or narrowband turn moves with the silence
 around it. On the human recordings of ``bench/speech_wer_human.py``, putting 0.5 s of

@@ -73,7 +73,7 @@ class Transcript:
     language: str = ""  # what it was transcribed as ("" where not known)
     avg_logprob: float = 0.0  # the decoder's mean log-probability per token (0: not known)
     quick: bool = False  # the quick model's text (its first pass was sure), not base's
-    reframed: bool = False  # a careful pass's second framing decoded (agent.speech.careful)
+    reframed: bool = False  # a careful pass that waited for its second framing (careful.py)
 
     def __post_init__(self) -> None:
         if self.audio_s < 0 or self.compute_s < 0:
@@ -482,4 +482,3 @@ class WhisperEngine:
         if prompt:
             tokens = [tok.sot_prev, *tok.encode(" " + prompt.strip())[-_PROMPT_TOKENS:]]
         return [*tokens, *tok.sot_sequence, tok.no_timestamps]
-
