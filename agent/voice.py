@@ -354,9 +354,12 @@ class VoiceIO:
         return self.no_input_s  # then answer_pending() decides whether to wait on
 
     def answer_pending(self) -> bool:
-        """The caller is speaking, or spoke after the last turn taken and stopped less
-        than ``ANSWER_GRACE_S`` ago (that turn's transcription may still be running)."""
-        if self.caller_speaking:
+        """The caller is speaking, a turn they ended is still being transcribed, or they
+        spoke after the last turn taken and stopped less than ``ANSWER_GRACE_S`` ago (the
+        endpointer may not have ended that turn yet). Without the second rule a free-text
+        answer whose second pass outlasted ANSWER_GRACE_S (it may take 6.5 s on a loaded
+        box) was dropped: NoInput, a re-prompt, and the late turn older than it."""
+        if self.caller_speaking or self.transcriber.transcribing:
             return True
         started = self._speech_started_at
         ended = self.transcriber.endpointer.last_voiced_end

@@ -236,6 +236,13 @@ class StreamingTranscriber:
             self._maybe_partial()
         return out
 
+    @property
+    def transcribing(self) -> bool:
+        """A turn the caller has ended is still being transcribed: its text is not yet
+        queued for :meth:`next_turn` (a free-text answer's second pass may take
+        ``second_pass_wait_s + second_pass_decode_s`` on a loaded box)."""
+        return bool(self._tasks)
+
     async def next_turn(self) -> TurnResult:
         """The next finished turn, in order. Raises :class:`SttError` for a turn whose
         transcription failed (the conversation goes on: ask the caller to repeat)."""

@@ -116,6 +116,18 @@ async def test_an_answer_still_being_spoken_is_heard() -> None:
                              release=True) == Utterance("yes")
 
 
+async def test_an_answer_transcribed_for_longer_than_the_grace_is_heard() -> None:
+    """A free-text answer's second pass may take ``second_pass_wait_s +
+    second_pass_decode_s`` (6.5 s) on a loaded box, past ANSWER_GRACE_S after the caller
+    stopped. The listen waits while the transcriber still works on the turn. Before, it
+    returned NoInput, and the answer was dropped as older than the re-prompt (seen in
+    tests/agent/test_voice_media.py: "Please stop calling me." lost under load)."""
+    from agent.voice import ANSWER_GRACE_S  # noqa: PLC0415
+
+    line = [QUIET] * (round(ANSWER_GRACE_S / 0.02) + 50)  # 6 s of line since it ended
+    assert await listen_with([LOUD] * 40 + line, [], release=True) == Utterance("yes")
+
+
 async def test_silence_is_still_no_input() -> None:
     assert await listen_with([QUIET] * 30, [], release=False) == NoInput()
 
