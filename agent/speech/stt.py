@@ -260,7 +260,7 @@ class SpeechToText:
             again.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
             heard = await first
-        except BaseException:
+        except (SttError, asyncio.CancelledError):
             if again is not None:
                 again.cancel()  # the pass failed or its caller gave up: neither is needed
             raise

@@ -36,14 +36,14 @@ def _careful(whisper_dir: Path, workers: int, busy: bool = False, reframe: bool 
              ) -> tuple[Transcript, BatchStats]:
     async def run() -> tuple[Transcript, BatchStats]:
         async with SpeechToText(SttConfig(model_dir=whisper_dir, workers=workers)) as stt:
-            other = None
-            if busy:  # another caller's answer holds one worker
-                other = asyncio.ensure_future(stt.transcribe(load_vector("caller_dob.wav")))
-                await asyncio.sleep(0)  # one turn of the loop: it is handed to a worker
-                assert stt.idle_workers == workers - 1
-            got = await stt.transcribe_carefully(_turn(), reframe=reframe)
-            if other is not None:
-                await other
+            async def careful_pass() -> Transcript:
+                # gather starts its tasks in order: another caller's answer, if any, has
+                # been handed to a worker (its submit runs up to its first wait) by now
+                assert stt.idle_workers == workers - busy
+                return await stt.transcribe_carefully(_turn(), reframe=reframe)
+
+            other = [stt.transcribe(load_vector("caller_dob.wav"))] if busy else []
+            *_, got = await asyncio.gather(*other, careful_pass())
             return got, stt.stats
 
     return asyncio.run(run())
