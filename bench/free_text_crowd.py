@@ -4,10 +4,11 @@
         [--free-every 3]                                               # about 3 min
 
 A call's careful second pass of free text (a name, a reason) decodes the turn a second
-time, with more silence before it, on a second speech worker when two are idle
-(``SpeechToText.transcribe_carefully(reframe=True)``, ``agent.speech.careful``). That
-worker stays taken for the decode, about 1 s, and a judged answer (a "yes", a date) that
-arrives from another caller meanwhile waits for it. ``bench/concurrent_calls.py`` has no
+time, with more silence before it (``SpeechToText.transcribe_carefully(reframe=True)``,
+``agent.speech.careful``), in the spare worker at the lowest CPU priority. A judged answer
+(a "yes", a date) that arrives from another caller meanwhile should not wait for it.
+(Before, the second framing took the second of two speech workers when both were idle,
+for about 1 s, and such answers waited for it.) ``bench/concurrent_calls.py`` has no
 free-text turn, so this bench measures it on the speech pool alone, as a call gets it
 with the default settings (``agent.runtime.stt_config``), on an otherwise idle box.
 
@@ -16,8 +17,9 @@ The same arrivals run twice, with the second framing and without it: judged answ
 a call decodes a judged answer: ``transcribe_quickly``) arrive ``--answers-per-s`` a second
 at random (Poisson, seeded), and every ``--free-every`` seconds a free-text turn (a 2-6 s
 recording) is decoded as a call decodes one: its first pass, then its careful pass. It
-prints each kind's time from arrival to text (p50, p95, max) and how many careful passes
-decoded a second framing. 48 calls with a judged answer every 12 s each make 4 a second.
+prints each kind's time from arrival to text (p50, p95, max), how many second framings
+the spare decoded and how many careful passes waited for one (their first text unsure).
+48 calls with a judged answer every 12 s each make 4 a second.
 """
 
 from __future__ import annotations
@@ -112,20 +114,22 @@ async def main() -> None:
     print(f"speech workers: {config.workers}; {len(answers)} judged answers, {len(free)} "
           f"free-text turns; {args.answers_per_s}/s answers, a free-text turn every "
           f"{args.free_every} s, for {args.seconds} s")
-    print("second framing  kind          n   p50 ms   p95 ms   max ms  reframed")
+    print("second framing  kind          n   p50 ms   p95 ms   max ms  decoded/waited")
     for reframe in (False, True):
         stt = SpeechToText(config)
         await stt.start()
         try:
+            if reframe and hasattr(stt, "warm_spare"):  # (before the spare: no such thing)
+                await stt.warm_spare()
             judged, careful = await run(stt, answers, free, args, reframe)
-            reframed = stt.stats.reframed
+            reframed = f"{getattr(stt.stats, 'spare', '-')}/{stt.stats.reframed}"
         finally:
             await stt.close()
         for kind, times in (("judged answer", judged), ("free text", careful)):
             ms = [1000 * t for t in times]
             print(f"{'yes' if reframe else 'no':>14}  {kind:<13} {len(ms):3d} "
                   f"{pct(ms, 0.5):8.0f} {pct(ms, 0.95):8.0f} {max(ms):8.0f}  "
-                  f"{reframed if kind == 'free text' else '':>8}", flush=True)
+                  f"{reframed if kind == 'free text' else '':>14}", flush=True)
     print(f"machine at end: {load()}")
 
 

@@ -5,12 +5,13 @@
 The speech pool as a call gets it with the default settings (``agent.runtime.stt_config``:
 its worker processes and threads), on an otherwise idle box: each turn's first pass
 (``transcribe``) and then its second pass (``transcribe_carefully``, decoded as a file
-is, and a second time with more silence before it when the model is unsure of its text:
-``agent.speech.careful``), one after the other. The turns are the human recordings of
-bench/speech_wer_human.py (the dev split only) at 8 kHz mu-law, cut by the call's
-endpointer as a call records them (``Utterance.recorded``). A second pass that takes
-longer than a call waits for it (``StreamingConfig.second_pass_wait_s`` for a worker, then
-``second_pass_decode_s``) leaves the turn its first text.
+is, and a second time with more silence before it by the spare worker, waited for when
+the model is unsure of the first text: ``agent.speech.careful``), one after the other.
+The turns are the human recordings of bench/speech_wer_human.py (the dev split only) at
+8 kHz mu-law, cut by the call's endpointer as a call records them (``Utterance.recorded``).
+A second pass that takes longer than a call waits for it
+(``StreamingConfig.second_pass_wait_s`` for a worker, then ``second_pass_decode_s``)
+leaves the turn its first text.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ async def main() -> None:
     stt = SpeechToText(config)
     await stt.start()
     try:
+        await stt.warm_spare()  # a call's first free-text turn starts it
         for lo, hi in BANDS:
             for clip in [c for c in clips if lo <= seconds[c.name] < hi][:args.per_band]:
                 turn = turn_of(wer.audio(wer.SOUNDS, clip, "8k")[0], settings.speech)

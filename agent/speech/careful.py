@@ -4,9 +4,10 @@ A file (``carrier speech transcribe``) is decoded as the raw model decodes it
 (:func:`decode_file`: faster-whisper's ``transcribe`` with its own defaults). A call's
 careful second pass is that decode of the turn as recorded, and of the turn with more
 silence before it (:func:`reframed`) when the model is :func:`unsure` of its text; the
-:func:`surer` text is kept. ``SpeechToText.transcribe_carefully`` decodes the two framings
-side by side on two workers, for free text only and the second only on a worker that is
-free: a busy pool gives a turn one framing, never a longer wait.
+:func:`surer` text is kept. ``SpeechToText.transcribe_carefully`` decodes the second
+framing beside the first, for free text only, in the spare worker: a process at the
+lowest CPU priority, so it takes no CPU another caller's answer wants. A spare that is
+busy or not warm gives a turn one framing, and a starved one at most doubles its wait.
 
 Why a second framing: Whisper's text of a short or narrowband turn moves with the silence
 around it. On the human recordings of ``bench/speech_wer_human.py``, putting 0.5 s of
@@ -16,9 +17,9 @@ cannot know which framing suits a turn, but the model can say how sure it is of 
 its mean log-probability per token. So a turn whose text the model is unsure of (under
 ``UNSURE_LOGPROB``) is also decoded with ``REFRAME_LEAD_S`` more silence before it, and
 the surer of the two texts is kept. Both values were chosen on the bench's dev split only
-(words wrong in the call column, 8 kHz 88 -> 83, 16 kHz 67 -> 65). The cost is a spare
-worker's time (the second decode, of the same length, runs beside the first and is
-dropped when the first text is sure), not the caller's.
+(words wrong in the call column, 8 kHz 88 -> 83, 16 kHz 67 -> 65). The cost is the
+spare's idle CPU (the second decode, of the same length, runs beside the first and is
+not waited for when the first text is sure), not the caller's.
 """
 
 from __future__ import annotations

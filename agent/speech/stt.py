@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -42,6 +43,14 @@ _ENGINE: WhisperEngine | None = None
 _QUICK: WhisperEngine | None = None  # tiny.en, when SttConfig.quick_model_dir is set
 ONEDNN_PRIMITIVE_CACHE = 64
 BLAS_THREADS = 1  # numpy's BLAS in a worker: the mel filter bank only
+# The spare worker's niceness: the kernel gives a nice-19 thread about 1.5% of a core a
+# nice-0 thread wants, so a second framing takes only CPU no caller's answer is using.
+SPARE_NICE = 19
+# An unsure turn waits for its second framing as long as its first took, within these
+# bounds: on an idle box the two end together; a first framing over 2 s means a crowded
+# box, where the spare gets no CPU (and a call waits 6.5 s for the whole pass).
+SPARE_WAIT_AT_LEAST_S = 0.25
+SPARE_WAIT_AT_MOST_S = 2.0
 
 
 def _init_worker(config: SttConfig) -> None:
@@ -66,6 +75,13 @@ def _init_worker(config: SttConfig) -> None:
         _QUICK = WhisperEngine(config.quick_config())
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A second framing no caller waits for any more may fail (the spare died, closed):
+    retrieved, so asyncio does not report it as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 _Done = tuple[list[Transcript], int, int]  # transcripts, decoded again, of them in 30 s
 
 
@@ -88,6 +104,16 @@ def _work(requests: list[Request]) -> _Done:
     results = [_ENGINE.transcribe_careful(r) if r.careful else next(texts[route(r)])
                for r in requests]
     return results, _ENGINE.suspects - suspects, _ENGINE.long_passes - long_passes
+
+
+def _init_spare(config: SttConfig) -> None:
+    """The spare worker (:class:`SpeechToText`, second framings): base alone, at the
+    lowest CPU priority, so it decodes on cycles nothing else of the box wants. Linux
+    nices a thread, not a process: every thread there is now (numpy's BLAS started its
+    own on import), and the model's, started after, inherit it."""
+    for task in os.listdir("/proc/self/task"):
+        os.setpriority(os.PRIO_PROCESS, int(task), SPARE_NICE)
+    _init_worker(replace(config, quick_model_dir=None))
 
 
 def _warm() -> int:
@@ -119,15 +145,16 @@ class BatchStats:
     cpu_s: float = 0.0
     retried: int = 0
     retried_30s: int = 0
-    # By route: second passes decoded as a file is (a turn's second framing, decoded on a
-    # spare worker, is one more: agent.speech.careful), and their CPU; answers offered to the
-    # quick model, and those whose text it gave (the rest went on to base).
+    # By route: second passes decoded as a file is, and their CPU (a turn's second framing
+    # is decoded by the spare worker: ``spare``); answers offered to the quick model, and
+    # those whose text it gave (the rest went on to base).
     careful: int = 0
     careful_cpu_s: float = 0.0
     quick: int = 0
     quick_kept: int = 0
     shed: int = 0  # second passes no worker took in time: never decoded
     reframed: int = 0  # careful passes unsure of their text that waited for a second framing
+    spare: int = 0  # second framings handed to the spare worker
 
 
 class SttError(RuntimeError):
@@ -171,6 +198,11 @@ class SpeechToText:
         self._quick_config = (config.quick_config() if config.quick_model_dir is not None
                               else config)
         self._in_batches = 0  # requests in those batches
+        # The spare worker (second framings): its pool, its warm-up, and the one framing
+        # it decodes (it takes one at a time; nothing queues for it).
+        self._spare: ProcessPoolExecutor | None = None
+        self._spare_warm: asyncio.Future[int] | None = None
+        self._spare_job: asyncio.Task[Transcript] | None = None
         self.stats = BatchStats()
 
     @property
@@ -243,38 +275,74 @@ class SpeechToText:
 
         ``reframe``: the turn's second framing (``agent.speech.careful``: more silence
         before it, the surer text kept when the model is unsure of the first) is decoded
-        beside it, only when two workers are idle, and waited for only when the first text
-        is unsure: a busy pool gives a turn one framing, never a longer wait. Decoding the
-        two one after the other doubled the pass, and a loaded box then ran past the call's
-        wait. The second worker stays taken for the decode (about 1 s), so a call asks for
-        it only where the words themselves are kept (free text: a name, a reason): a
-        judged answer's pass only has to reach the grammar, and with every misheard date
-        of birth taking both workers, other callers' answers queued behind them
-        (bench/concurrent_calls.py, 48 calls: "Yes, speaking." p95 321 -> 1,280 ms)."""
-        spare = reframe and self.idle_workers >= 2
-        first = asyncio.ensure_future(
-            self._submit(pcm16k, hints, careful=True, within_s=within_s))
-        again = asyncio.ensure_future(self._submit(
-            reframed(pcm16k), hints, careful=True, within_s=within_s)) if spare else None
-        if again is not None:  # its failure (shed, a dead worker) is not news if not awaited
-            again.add_done_callback(lambda f: f.cancelled() or f.exception())
-        try:
-            heard = await first
-        except (SttError, asyncio.CancelledError):
-            if again is not None:
-                again.cancel()  # the pass failed or its caller gave up: neither is needed
-            raise
-        if again is None:
-            return heard
-        if not unsure(heard):
-            again.cancel()  # still queued: never decoded; running: its worker finishes it
+        beside it by the spare worker, a process of its own at the lowest CPU priority
+        (``SPARE_NICE``), when it is warm and free. It is waited for only when the first
+        text is unsure, and then about as long as the first took (``SPARE_WAIT_*``): on a
+        crowded box the spare gets no CPU and the turn keeps its first text. Decoding the
+        two one after the other in a worker doubled the pass (a loaded box then ran past
+        the call's wait); decoding the second on the second of two workers took both from
+        the other callers for a second (bench/free_text_crowd.py, a free-text turn every
+        3 s among 4 judged answers a second: their p95 339 -> 2,077 ms). A call asks for
+        it only where the words themselves are kept (free text: a name, a reason)."""
+        again = self._on_spare(reframed(pcm16k), hints) if reframe else None
+        started = self._clock()
+        heard = await self._submit(pcm16k, hints, careful=True, within_s=within_s)
+        if again is None or not unsure(heard):
+            return heard  # a second framing still decoding ends on its own, in idle CPU
+        took = self._clock() - started
+        wait = max(SPARE_WAIT_AT_LEAST_S, min(took, SPARE_WAIT_AT_MOST_S))
+        done, _ = await asyncio.wait({again}, timeout=wait)
+        if not done or again.cancelled() or again.exception() is not None:
             return heard
         self.stats.reframed += 1
+        return replace(surer(heard, again.result()), reframed=True)
+
+    def _on_spare(self, pcm16k: np.ndarray, hints: Hints | None
+                  ) -> asyncio.Task[Transcript] | None:
+        """The framing decoded by the spare worker, if it is warm and free (else None,
+        and it is started for the turns to come)."""
+        if self._pool is None:
+            return None
+        if self._spare is None:
+            self._start_spare()
+        warm, spare = self._spare_warm, self._spare
+        ready = warm is not None and warm.done() and not warm.cancelled() and not warm.exception()
+        if spare is None or not ready or (self._spare_job and not self._spare_job.done()):
+            return None
+        request = Request(np.ascontiguousarray(pcm16k, dtype=np.int16),
+                          hints.prompt() if hints else None,
+                          hints.language if hints else None, careful=True)
+        self.stats.spare += 1
+        self._spare_job = asyncio.ensure_future(self._spare_pass(spare, request))
+        self._spare_job.add_done_callback(_retrieved)
+        return self._spare_job
+
+    async def _spare_pass(self, spare: ProcessPoolExecutor, request: Request) -> Transcript:
         try:
-            other = await again
-        except SttError:
-            return heard
-        return replace(surer(heard, other), reframed=True)
+            results, _, _ = await asyncio.get_running_loop().run_in_executor(
+                spare, _work, [request])
+        except BrokenProcessPool as exc:
+            if self._spare is spare:  # the spare died: turns get one framing until closed
+                self._spare_warm = None
+            raise SttWorkerError("the spare speech-to-text worker died") from exc
+        return results[0]
+
+    def _start_spare(self) -> None:
+        self._spare = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_spare, initargs=(self.config,))
+        self._spare_warm = asyncio.get_running_loop().run_in_executor(self._spare, _warm)
+        self._spare_warm.add_done_callback(_retrieved)
+
+    async def warm_spare(self) -> int:
+        """Start the spare worker if it is not, wait until it is warm, and return its pid
+        (benches and tests: a call's first free-text turn starts it, and gets one framing)."""
+        if self._pool is None:
+            raise SttClosedError("speech-to-text is not started")
+        if self._spare is None:
+            self._start_spare()
+        assert self._spare_warm is not None
+        return await asyncio.shield(self._spare_warm)
 
     async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
                       quick: bool = False, within_s: float | None = None) -> Transcript:
@@ -398,13 +466,21 @@ class SpeechToText:
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        spare, self._spare, self._spare_warm = self._spare, None, None
+        if self._spare_job is not None:
+            self._spare_job.cancel()  # nobody waits for it; a running decode ends in its pool
         queued = list(self._waiting.values())
         self._waiting.clear()
         self._queue = BatchScheduler(self.config.max_batch)
         self._fail(queued, SttClosedError("speech-to-text closed"), RuntimeError("closed"))
-        if pool is not None:
-            shutdown = functools.partial(pool.shutdown, wait=True, cancel_futures=True)
-            await asyncio.get_running_loop().run_in_executor(None, shutdown)
+        if spare is not None:  # a second framing nobody waits for: not finished first
+            for process in list((spare._processes or {}).values()):
+                process.kill()
+        for executor in (pool, spare):
+            if executor is not None:
+                shutdown = functools.partial(executor.shutdown, wait=True,
+                                             cancel_futures=True)
+                await asyncio.get_running_loop().run_in_executor(None, shutdown)
 
     async def __aenter__(self) -> SpeechToText:
         await self.start()

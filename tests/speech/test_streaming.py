@@ -360,9 +360,9 @@ async def test_a_turn_the_grammar_did_not_understand_is_decoded_again_carefully(
 
 @pytest.mark.parametrize("free_text", [True, False])
 async def test_only_free_text_asks_for_the_turns_second_framing(free_text: bool) -> None:
-    """A second framing takes the pool's second worker for about 1 s
-    (``SpeechToText.transcribe_carefully``): worth it where the words are kept (a name, a
-    reason), not for a judged answer's pass, which only has to reach the grammar."""
+    """A second framing (``SpeechToText.transcribe_carefully``) is worth it where the words
+    are kept (a name, a reason), not for a judged answer's pass, which only has to reach
+    the grammar: an unsure turn may wait for it as long again as for its first."""
     async with asyncio.TaskGroup() as tg:
         stt = TwoPassStt("yet", "yes")
         ep = Endpointer(EndpointConfig(hangover_ms=600), classifier=energy)
