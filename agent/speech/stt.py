@@ -282,8 +282,8 @@ class SpeechToText:
         two one after the other in a worker doubled the pass (a loaded box then ran past
         the call's wait); decoding the second on the second of two workers took both from
         the other callers for a second (bench/free_text_crowd.py, a free-text turn every
-        3 s among 4 judged answers a second: their p95 339 -> 2,077 ms). A call asks for
-        it only where the words themselves are kept (free text: a name, a reason)."""
+        3 s among 4 judged answers a second: their p95 160 -> 976 ms; with the spare,
+        193 -> 184). A call asks for it only where the words are kept (free text)."""
         again = self._on_spare(reframed(pcm16k), hints) if reframe else None
         started = self._clock()
         heard = await self._submit(pcm16k, hints, careful=True, within_s=within_s)
@@ -467,14 +467,15 @@ class SpeechToText:
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         spare, self._spare, self._spare_warm = self._spare, None, None
+        decoding = self._spare_job is not None and not self._spare_job.done()
         if self._spare_job is not None:
-            self._spare_job.cancel()  # nobody waits for it; a running decode ends in its pool
+            self._spare_job.cancel()  # nobody waits for it
         queued = list(self._waiting.values())
         self._waiting.clear()
         self._queue = BatchScheduler(self.config.max_batch)
         self._fail(queued, SttClosedError("speech-to-text closed"), RuntimeError("closed"))
-        if spare is not None:  # a second framing nobody waits for: not finished first
-            for process in list((spare._processes or {}).values()):
+        if spare is not None and decoding:  # a second framing nobody waits for: not ended
+            for process in list((spare._processes or {}).values()):  # (an idle one exits)
                 process.kill()
         for executor in (pool, spare):
             if executor is not None:
