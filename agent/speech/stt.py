@@ -466,16 +466,18 @@ class SpeechToText:
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
-        spare, self._spare, self._spare_warm = self._spare, None, None
-        decoding = self._spare_job is not None and not self._spare_job.done()
+        spare, warm, self._spare, self._spare_warm = self._spare, self._spare_warm, None, None
+        # warming up or decoding a second framing nobody waits for: not to be waited for
+        busy = ((warm is not None and not warm.done())
+                or (self._spare_job is not None and not self._spare_job.done()))
         if self._spare_job is not None:
-            self._spare_job.cancel()  # nobody waits for it
+            self._spare_job.cancel()
         queued = list(self._waiting.values())
         self._waiting.clear()
         self._queue = BatchScheduler(self.config.max_batch)
         self._fail(queued, SttClosedError("speech-to-text closed"), RuntimeError("closed"))
-        if spare is not None and decoding:  # a second framing nobody waits for: not ended
-            for process in list((spare._processes or {}).values()):  # (an idle one exits)
+        if spare is not None and busy:  # (an idle one exits: killed, it leaks a semaphore)
+            for process in list((spare._processes or {}).values()):
                 process.kill()
         for executor in (pool, spare):
             if executor is not None:

@@ -146,3 +146,21 @@ def test_an_unsure_turn_waits_for_the_spare_no_longer_than_its_first_framing_too
     assert not got.reframed
     assert stats.reframed == 0
     assert got.text == engine.transcribe_careful(Request(_turn())).text
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_closing_ends_the_spare(whisper_dir: Path, warm: bool) -> None:
+    """No spare outlives the pool: idle, or still loading its model (a call's first
+    free-text turn started it just before the pool closed)."""
+    async def run() -> list[int]:
+        async with SpeechToText(SttConfig(model_dir=whisper_dir, workers=1)) as stt:
+            if warm:
+                await stt.warm_spare()
+            await stt.transcribe_carefully(_turn())
+            spare = stt._spare
+            assert spare is not None
+            return list(spare._processes)
+
+    pids = asyncio.run(run())
+    assert pids
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
