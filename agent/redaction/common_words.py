@@ -4,7 +4,10 @@ Sentence case and ASR capitalisation make "Stop calling me" look like "<Name> ca
 so capitalisation is no evidence of a name. A word in this list is a name only when the
 patient's own known names contain it (checked without regard to case by the caller), or
 after a strong lead ("my name is ..."). Words that are also common given names (Will, Mark,
-Grace, Hope, June ...) are deliberately left out, so they keep being redacted.
+Grace, Hope, June ...) are deliberately left out, so they keep being redacted. So are the
+months that are given names (April, May, June, July, August); the weekdays and the other
+months are here: the agent's "on Tuesday, December 8" was stored as "on [NAME], [DATE]" for
+the demo patient Testa, whose name "Tuesday" sounds like (``agent.redaction.sound_alike``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ mom mum dad mother father son daughter husband wife brother sister grandma grand
 friend neighbor neighbour caregiver
 doctor nurse clinic office front desk appointment appointments pharmacy insurance
 honest sir madam ma'am hmm uh um
+monday tuesday wednesday thursday friday saturday sunday weekday weekend
+january february march september october november december
 """
 
 COMMON_WORDS: frozenset[str] = frozenset(_WORDS.split())

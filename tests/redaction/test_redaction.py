@@ -152,6 +152,21 @@ def test_the_patients_name_as_speech_recognition_misspelled_it_is_redacted() -> 
     assert redact("Well, yes, that works.", will) == "Well, yes, that works."
 
 
+@pytest.mark.parametrize("day", ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                 "Saturday", "Sunday"])
+def test_a_weekday_that_sounds_like_the_patients_name_is_kept(day: str) -> None:
+    """The demo call stored the agent's "on Tuesday, December 8" as "on [NAME], [DATE]":
+    "Tuesday" sounds like the demo patient's "Testa". A weekday or month is no name unless
+    the patient is known by it."""
+    known = KnownIdentifiers(names=("Testa Patientson",))
+    said = f"You have an appointment with Dr. Ada Testwell on {day}, December 8 at 10:30 AM."
+    assert redact(said, known) == (
+        f"You have an appointment with Dr. [NAME] on {day}, [DATE] at 10:30 AM.")
+    assert redact("Yes, this is Testa.", known) == "Yes, this is [NAME]."
+    assert redact("It's Tuesday Patientson.", KnownIdentifiers(names=("Tuesday Patientson",))
+                  ) == "It's [NAME]."
+
+
 def test_heldout4_names_with_accents_and_spanish_introductions() -> None:
     """Names were matched with ASCII classes, so "This is José" stored "[NAME]é" and
     "Zoë Müller" kept "ë Müller"; Spanish introductions ("me llamo", "soy", "habla")
