@@ -341,8 +341,8 @@ def print_speech(before: Any, after: Any, r: StepResult) -> None:
     print(f"      routes: {quick} offered to the quick model, "
           f"{after.quick_kept - before.quick_kept} of them kept; {careful} second passes "
           f"({1000 * (after.careful_cpu_s - before.careful_cpu_s) / max(1, careful):.0f} ms "
-          f"CPU each; second framings included, "
-          f"{after.reframed - before.reframed} of them waited for), "
+          f"CPU each), {after.spare - before.spare} second framings in the spare worker "
+          f"({after.reframed - before.reframed} waited for), "
           f"{after.shed - before.shed} shed (no time left); "
           f"{items - quick - careful} to base")
 

@@ -324,7 +324,7 @@ class _InProcess:
 def careful_pass(engine: WhisperEngine, pcm: np.ndarray, *, reframe: bool = True
                  ) -> Transcript:
     """A call's careful pass on an idle pool (``SpeechToText.transcribe_carefully``): the
-    turn, and (``reframe``: free text, as every prompt here is) beside it on the second
+    turn, and (``reframe``: free text, as every prompt here is) beside it in the spare
     worker the turn with more silence before it, whose text is kept when the model is
     unsure of the first and surer of it."""
     heard = engine.transcribe_careful(Request(pcm))

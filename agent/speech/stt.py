@@ -284,7 +284,7 @@ class SpeechToText:
         the other callers for a second (bench/free_text_crowd.py, a free-text turn every
         3 s among 4 judged answers a second: their p95 160 -> 976 ms; with the spare,
         193 -> 184). A call asks for it only where the words are kept (free text)."""
-        again = self._on_spare(reframed(pcm16k), hints) if reframe else None
+        again = self._on_spare(pcm16k, hints) if reframe else None
         started = self._clock()
         heard = await self._submit(pcm16k, hints, careful=True, within_s=within_s)
         if again is None or not unsure(heard):
@@ -299,8 +299,8 @@ class SpeechToText:
 
     def _on_spare(self, pcm16k: np.ndarray, hints: Hints | None
                   ) -> asyncio.Task[Transcript] | None:
-        """The framing decoded by the spare worker, if it is warm and free (else None,
-        and it is started for the turns to come)."""
+        """The turn's second framing (:func:`reframed`), decoded by the spare worker if it
+        is warm and free (else None, and it is started for the turns to come)."""
         if self._pool is None:
             return None
         if self._spare is None:
@@ -309,7 +309,7 @@ class SpeechToText:
         ready = warm is not None and warm.done() and not warm.cancelled() and not warm.exception()
         if spare is None or not ready or (self._spare_job and not self._spare_job.done()):
             return None
-        request = Request(np.ascontiguousarray(pcm16k, dtype=np.int16),
+        request = Request(reframed(np.ascontiguousarray(pcm16k, dtype=np.int16)),
                           hints.prompt() if hints else None,
                           hints.language if hints else None, careful=True)
         self.stats.spare += 1
