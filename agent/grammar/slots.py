@@ -39,6 +39,27 @@ NAME_PREFIXES = (
 _NOT_NAME = frozenset({"and", "my", "birthday", "born", "date", "of", "birth", "is", "the", "on",
                        "i", "was", "speaking", "calling", "here", "yes", "no", "please",
                        "thanks", "thank", "you", "hi", "hello", "hey", "name"})
+# Words no name is made of: a reply that has one is about the question, not an answer
+# to it ("I don't know", "why do you need that", "hold on", "never mind"). Closed classes
+# (pronouns, question words, negation, articles, prepositions, auxiliaries, number words)
+# and the verbs and nouns of not answering. Words that are also given names ("Will",
+# "May", "Can", "Don", "Dot", "Hope") are not here.
+_NEVER_IN_NAME = frozenset({
+    "me", "myself", "you", "your", "yours", "we", "us", "our", "they", "them", "their",
+    "he", "him", "his", "she", "her", "it", "its", "that", "this", "these", "those",
+    "what", "why", "who", "whom", "whose", "how", "where", "when", "which",
+    "not", "never", "nothing", "nobody", "a", "an", "to", "for", "with", "at", "in",
+    "from", "by", "about", "into", "does", "did", "am", "are", "were", "be", "been",
+    "have", "has", "had", "could", "would", "should", "shall", "might", "must",
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "know", "need", "want", "think", "mean", "say", "tell", "hear", "catch", "understand",
+    "repeat", "wait", "hold", "moment", "minute", "second", "sorry", "mind",
+    # A Spanish reply reaches this parser as said when ``agent.grammar.es`` finds nothing
+    # in it ("¿por qué?", "un momento", "espere").
+    "que", "qué", "por", "porque", "un", "momento", "espere", "espera", "sé",
+})
+# "don't", "I'd", "you're", "we'll", "I've", "what's": a verb, not a name ("O'Brien" is).
+_CONTRACTION = re.compile(r"(?:n't|'d|'ll|'re|'ve|'m|'s)$")
 
 
 def digits(text: str, *, min_len: int = 1) -> str | None:
@@ -150,6 +171,8 @@ def name(text: str) -> str | None:
     words = [w for w in cleaned.split() if re.fullmatch(r"[^\W\d_](?:[^\W\d_]|['.])*", w)]
     if words and all(len(w) == 1 for w in words) and len(words) > 1:
         return "".join(words).title()
+    if any(w in _NEVER_IN_NAME or _CONTRACTION.search(w) for w in words):
+        return None
     words = [w for w in words if w not in _NOT_NAME]
     if not words or len(words) > 4:
         return None

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.grammar import SLOT_TYPES, parse_slot, understand
+from agent.grammar.es import to_canonical
 
 from .corpus import NOW, category_accuracy, load, score
 
@@ -122,9 +123,19 @@ def test_issue12_categories_tuned_all_right_and_held_out_reported() -> None:
     held = category_accuracy("issue12_heldout.tsv")
     assert set(tuned) == set(held) == {"identity", "question", "dob", "reschedule",
                                        "cancel_optout", "decline", "intake_name", "insurer",
-                                       "screening"}
+                                       "screening", "not_a_name"}
     assert {c: wrong for c, (_r, _t, wrong) in tuned.items() if wrong} == {}
     right = sum(r for r, _t, _w in held.values())
     total = sum(t for _r, t, _w in held.values())
     print(f"\nissue 12 held-out: {right}/{total} = {right / total:.1%}")
     assert right / total >= 0.85  # a floor, not a target: the held-out split is never tuned
+
+
+@pytest.mark.parametrize("said", ["no sé", "¿por qué?", "un momento", "espere"])
+def test_a_spanish_non_answer_is_no_name(said: str) -> None:
+    assert parse_slot("name", to_canonical(said), NOW) is None
+
+
+def test_a_spanish_name_is_still_a_name() -> None:
+    assert parse_slot("name", to_canonical("me llamo Ana Ejemplo"), NOW) == "Ana Ejemplo"
+    assert parse_slot("name", to_canonical("Luis Prueba"), NOW) == "Luis Prueba"

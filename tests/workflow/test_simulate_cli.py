@@ -57,3 +57,16 @@ def test_simulate_question_before_identity_then_volunteered_birth_date() -> None
     assert "date of birth" not in after.split("CALLER: what time")[0]
     assert "Your appointment is on Tuesday, November 24 at 10:30 AM." in after
     assert "[outcome: confirmed;" in out
+
+
+def test_simulate_intake_does_not_take_a_non_answer_as_the_callers_name() -> None:
+    # "I don't know" was registered as the patient "Don't Know" and "why do you need
+    # that" as "Why Do": the intake moved on and saved the phrase as the name.
+    proc = _simulate("I don't know\nhold on\nTesta Patientson\n",
+                     "patient_intake", "--patient", "pat-1001", "--verbose")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.count("welcome no_match") == 2
+    assert out.count("AGENT: Please say your first and last name.") == 2
+    assert "welcome input  {'name': '[NAME]'}" in out
+    assert out.index("CALLER: Testa Patientson") < out.index("What is your date of birth?")
