@@ -387,11 +387,11 @@ class _LiveConversation:
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
         budget = None if self.budget is None else max(0.0, self.budget.remaining())
-        won = await race({"heard": self.io.listen(expected, now),
+        won = await race({"heard": self.io.listen(expected, now, wait_s=effect.wait_s),
                           "gone": self.call.ended.wait()}, wait_s=budget)
         if won is None and self.io.caller_speaking:
             # The soft end came mid-sentence: hear the caller out (an opt-out counts).
-            won = await race({"heard": self.io.listen(expected, now),
+            won = await race({"heard": self.io.listen(expected, now, wait_s=effect.wait_s),
                               "gone": self.call.ended.wait()}, wait_s=FINISH_S)
         if won is None:
             raise BudgetReached

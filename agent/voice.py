@@ -288,9 +288,10 @@ class VoiceIO:
 
     # ---- listening ------------------------------------------------------------------
 
-    async def listen(self, expected: Expectation | None, now_wall: dt.datetime | None = None
-                     ) -> Input:
-        """The caller's next turn: an utterance, a key, or NoInput after ``no_input_s``."""
+    async def listen(self, expected: Expectation | None, now_wall: dt.datetime | None = None,
+                     *, wait_s: float | None = None) -> Input:
+        """The caller's next turn: an utterance, a key, or NoInput after ``no_input_s``
+        (or ``wait_s``: the caller asked for a moment)."""
         if expected is not None:
             hints = Hints(expected=tuple(expected.hints), language=self.language)
 
@@ -309,7 +310,7 @@ class VoiceIO:
                 if key in expected.dtmf or key in "09":
                     return Dtmf(key)
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
-                         wait_s=self._listen_timeout())
+                         wait_s=self._listen_timeout() if wait_s is None else wait_s)
         if won is None:
             # The caller answered in time; the turn is still being spoken or transcribed
             # (before: NoInput, and the late turn was dropped as older than the re-prompt).

@@ -86,6 +86,10 @@ LATER_PHRASES = ("call me back", "call back later", "not a good time", "bad time
                  "cant talk", "cannot talk", "in a meeting", "i'm in the car", "busy right now",
                  "bad moment", "not a good moment", "i'm out", "later please", "maybe later",
                  "some other time", "not today", "i'm with someone", "i'm at the doctor")
+# The caller asks for a moment: to find a card, to think, to step somewhere quiet.
+HOLD_PHRASES = ("hold on", "hang on", "one moment", "one sec", "one second", "one minute",
+                "just a moment", "just a sec", "just a second", "just a minute", "bear with me",
+                "hold please", "a moment please")
 DONE_PHRASES = ("that's all", "thats all", "nothing else", "that's it", "i'm done", "no more")
 # Questions a caller asks at any point; the engine answers, then asks its question again.
 ASK_WHO_PHRASES = (
@@ -173,6 +177,10 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                  re.compile(r"\bremind me (?:what|when|of the) (?:day|time|date)\b"),
                  re.compile(r"\bwhat (?:day|time|date) (?:was|is|did you say)\b")),
     "ask_provider": (re.compile(r"\bwith (?:who|whom)\b"),),
+    "hold": (re.compile(r"\b(?:give|wait|allow) (?:me |us )?(?:a|one) (?:moment|sec|second|"
+                        r"minute)\b"),
+             re.compile(r"\blet me (?:get|find|grab|check|look|see|think|pull|dig)\b"),
+             re.compile(r"^(?:wait|hold)(?: please)?$")),
     # "can you text me the address", "send the address to my phone"
     "text_address": (re.compile(rf"\b(?:text|send|message)\b {_W}(?:address|directions|"
                                 r"location)\b"),),
@@ -258,6 +266,7 @@ def detect(text: str) -> frozenset[str]:
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
+        ("hold", HOLD_PHRASES),
         ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),

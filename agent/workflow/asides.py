@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from agent.grammar import QUESTION_INTENTS, parse_slot
+from agent.grammar import GLOBAL_INTENTS, QUESTION_INTENTS, parse_slot
 from agent.workflow.effects import Dtmf, Input, Utterance
 from agent.workflow.model import Accept, ActionCall, State, Workflow
 
@@ -43,6 +43,13 @@ PHI_PROMPTS = frozenset({"answer_provider", "answer_time"})
 # Slot types worth keeping when said early, and the intent that must come with them (a
 # date of birth at the greeting; "move it to Thursday afternoon" with the reschedule).
 VOLUNTEERED_TYPES = {"dob": None, "date_pref": "reschedule"}
+# "Hold on, let me get my card": the caller is waited for this long (not the channel's
+# usual no-input time), and the request is not a missed answer. At most MAX_HOLDS times a
+# question; a free-text answer of more than HOLD_MAX_WORDS words is an answer that happens
+# to start with "hold on".
+HOLD_WAIT_S = 30.0
+MAX_HOLDS = 3
+HOLD_MAX_WORDS = 8
 
 
 def asked_question(intents: frozenset[str], state: State) -> str | None:
@@ -112,6 +119,19 @@ def prefill(workflow: Workflow, call: ActionCall, slots: dict[str, Any],
             name = value[len("$slots."):]
             if name not in slots and types.get(name) in kept:
                 slots[name] = kept.pop(types[name])
+
+
+def holds(intents: frozenset[str], state: State, text: str, now: dt.datetime, held: int) -> bool:
+    """Whether the caller asks for a moment rather than answering: "hold on" with no
+    answer the state takes in it (a typed value, or free text longer than a request)."""
+    if "hold" not in intents or held >= MAX_HOLDS or not listens(state):
+        return False
+    if intents & ({a.intent for a in state.accept} | set(GLOBAL_INTENTS)):
+        return False  # "hold on, yes", "hang on, let me talk to a person"
+    if takes_free_text(state):
+        return len(text.split()) <= HOLD_MAX_WORDS
+    return not any(a.slot is not None and parse_slot(a.slot.type, text, now, options=9)
+                   is not None for a in state.accept)
 
 
 def takes_free_text(state: State) -> bool:

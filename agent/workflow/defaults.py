@@ -15,6 +15,7 @@ DEFAULT_PROMPTS: dict[str, str] = {
                              "receiving calls from us? Say appointment, or say stop calls.",
     "no_match_default": "Sorry, I did not understand that.",
     "no_input_default": "Sorry, I did not hear anything.",
+    "hold_ok": "Of course, take your time.",
     "step_up_ask": "Thank you. For your security, please also tell me your first and last "
                    "name.",
 }

@@ -57,6 +57,9 @@ class Expectation:
 @dataclass(frozen=True)
 class Listen:
     expected: Expectation
+    # How long to wait for the caller before NoInput; None: the channel's own wait. Longer
+    # after "hold on, let me get my card" (``asides.HOLD_WAIT_S``).
+    wait_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Global inputs, in every state (STANDARDS.md, 47 CFR 64.1200):
   accepts cancelling the appointment is asked about; an unclear answer to that
   question is asked again, then nothing changes (a wrong opt-out is a harm too).
 Asides (``asides``): questions back answered (no PHI unverified) then the question asked
-again; deferrals closed politely; a date of birth said early kept until it is asked.
+again; deferrals closed politely; "hold on" waited for; an early date of birth kept.
 
 Beside it: ``errors`` (why the engine refuses), ``defaults`` (built-in prompts),
 ``identity`` (the checks of a ``verify`` state), ``runner`` (the effect loop hosts share).
@@ -27,7 +27,6 @@ from typing import Any
 
 from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
 from agent.memory import MemoryView
-from agent.redact import KnownIdentifiers
 from agent.workflow import asides
 from agent.workflow.actions import ACTIONS
 from agent.workflow.defaults import DEFAULT_PROMPTS, SLOT_PLACEHOLDERS
@@ -64,7 +63,6 @@ from agent.workflow.model import (
     Prompt,
     State,
     Verify,
-    VerifyCheck,
     Workflow,
     evaluate,
     resolve,
@@ -99,7 +97,7 @@ class Conversation:
         self._slot_types: dict[str, str] = {}
         self._vars: dict[str, Any] = {}
         self._phi_vars: set[str] = set()
-        self._attempts = 0
+        self._attempts = self._holds = 0
         self._failures: dict[str, int] = {}
         self._outcome: str | None = None
         self._facts: dict[str, str] = {}
@@ -238,6 +236,10 @@ class Conversation:
         if asides.deferral(intents, state, text, now):
             self._global("later", now, out)
             return True
+        if asides.holds(intents, state, text, now, self._holds):
+            self._holds += 1
+            self._global("hold", now, out)
+            return True
         self._volunteered.update(asides.volunteered(self.workflow, state, text, intents, now))
         return False
 
@@ -309,6 +311,9 @@ class Conversation:
             self._say("later_goodbye", now, out)
             out.append(Hangup("call_back_later"))
             self._finish(out, now, self._outcome or "incomplete")
+        elif name == "hold":
+            self._say("hold_ok", now, out)
+            out.append(Listen(expectation(self._current), wait_s=asides.HOLD_WAIT_S))
         elif name == "repeat":
             for prompt_id in self._current.say:
                 self._say(prompt_id, now, out)
@@ -363,7 +368,7 @@ class Conversation:
         state = self.workflow.states[name]
         self.state = name
         self.path.append(name)
-        self._attempts = 0
+        self._attempts = self._holds = 0
         if state.outcome is not None:
             self._outcome = state.outcome
         if state.skip_if_known is not None and self._memory is not None:
@@ -416,7 +421,7 @@ class Conversation:
         out.append(Action(call.name, args))
 
     def _verify(self, verify: Verify, now: dt.datetime, out: list[Effect]) -> str:
-        ok = all(self._check(c) for c in verify.checks)
+        ok = all(check_identity(c, self._slots.get(c.slot), self._record) for c in verify.checks)
         self._audit(out, now, "verify", result="ok" if ok else "fail")
         if ok:
             step_up = needs_step_up(verify, self._record)  # caller ID not vouched for
@@ -427,9 +432,6 @@ class Conversation:
         for check in verify.checks:
             self._slots.pop(check.slot, None)
         return verify.locked if count >= verify.max_failures else verify.fail
-
-    def _check(self, check: VerifyCheck) -> bool:
-        return check_identity(check, self._slots.get(check.slot), self._record)
 
     def _branch(self, rules: tuple[BranchRule, ...]) -> str:
         scope = self._scope()
@@ -460,7 +462,8 @@ class Conversation:
 
     def _transfer(self, target: str, reason: str, now: dt.datetime, out: list[Effect]) -> None:
         summary = transfer_summary(f"{self.workflow.id}: {reason}; at step {self.state}",
-                                   self.verified, self._slots, self._slot_types, self._known())
+                                   self.verified, self._slots, self._slot_types,
+                                   known_identifiers(self._record))
         out.append(Transfer(target, summary, self._patient_id() if self.verified else None))
         self._finish(out, now, self._outcome or "transferred")
 
@@ -490,9 +493,6 @@ class Conversation:
         scope["memory"] = self._memory.as_scope() if self._memory is not None else {}
         scope["attempt"] = self._attempts
         return scope
-
-    def _known(self) -> KnownIdentifiers:
-        return known_identifiers(self._record)
 
     def _patient_id(self) -> str | None:
         value = resolve("patient.id", self._record)

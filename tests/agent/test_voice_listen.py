@@ -182,3 +182,13 @@ async def test_a_greeting_still_being_transcribed_is_not_taken_for_silence() -> 
                 stt.release.set()
                 async with asyncio.timeout(3):  # not the 33 s the longest turn may take
                     assert await heard is verdict
+
+
+async def test_the_listens_own_wait_replaces_the_no_input_time() -> None:
+    """``Listen.wait_s`` (longer after "hold on, let me get my card") replaces the no-input
+    time: with 1000 s of no-input time and a wait of 0 the listen ends at once with
+    NoInput. Without the parameter passed on, it waited the 1000 s (the guard fails)."""
+    async with asyncio.timeout(30), asyncio.TaskGroup() as tg:
+        io = scripted_io(Media(), HeldStt(), tg, no_input_s=1000.0)
+        async with io:
+            assert await io.listen(None, wait_s=0.0) == NoInput()

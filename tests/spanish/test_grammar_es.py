@@ -73,3 +73,13 @@ def test_spanish_numbers(words: str, value: int | None) -> None:
 ])
 def test_language_detection_from_words(said: str, spanish: bool) -> None:
     assert looks_spanish(said) is spanish
+
+
+@pytest.mark.parametrize("said", ["un momento", "espere", "déjeme buscar mi tarjeta",
+                                  "un segundo por favor"])
+def test_asking_for_a_moment_is_hold_on(said: str) -> None:
+    assert to_canonical(said) == "hold on"
+
+
+def test_another_time_is_still_a_call_back_not_a_moment() -> None:
+    assert to_canonical("llámeme en otro momento") == "call me back later"

@@ -62,7 +62,7 @@ def test_simulate_question_before_identity_then_volunteered_birth_date() -> None
 def test_simulate_intake_does_not_take_a_non_answer_as_the_callers_name() -> None:
     # "I don't know" was registered as the patient "Don't Know" and "why do you need
     # that" as "Why Do": the intake moved on and saved the phrase as the name.
-    proc = _simulate("I don't know\nhold on\nTesta Patientson\n",
+    proc = _simulate("I don't know\nwhy do you need that\nTesta Patientson\n",
                      "patient_intake", "--patient", "pat-1001", "--verbose")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -70,3 +70,14 @@ def test_simulate_intake_does_not_take_a_non_answer_as_the_callers_name() -> Non
     assert out.count("AGENT: Please say your first and last name.") == 2
     assert "welcome input  {'name': '[NAME]'}" in out
     assert out.index("CALLER: Testa Patientson") < out.index("What is your date of birth?")
+
+
+def test_simulate_intake_waits_when_the_caller_asks_for_a_moment() -> None:
+    proc = _simulate("hold on\nTesta Patientson\nMarch fifth nineteen eighty\n",
+                     "patient_intake", "--patient", "pat-1001", "--verbose")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "welcome global hold" in out
+    assert "AGENT: Of course, take your time." in out
+    assert "no_match" not in out
+    assert "ask_dob input  {'dob': '[DOB]'}" in out

@@ -21,6 +21,8 @@ _ROWS: tuple[tuple[str, str], ...] = (
                        r"representante|recepcion\w*|una\s+persona|agente)\b"),
     ("repeat that", r"\b(?:repit\w+|como\s+dijo|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
                     r"otra\s+vez\s+por\s+favor|perdon\s*\?)"),
+    ("hold on", r"\b(?:un\s+(?:momento|momentito|segundo|minuto)|espere(?:me)?|esperame|"
+                r"permitame|aguarde|dejeme\s+(?:buscar|ver|revisar|pensar))\b"),
     ("call me back later", r"\b(?:ahora\s+no|no\s+puedo\s+(?:hablar|ahora)|estoy\s+"
                            r"(?:manejando|conduciendo|ocupad[oa]|trabajando)|mas\s+tarde|"
                            r"(?:llame|llamen|llamame)(?:me)?\s+(?:luego|despues|mas\s+tarde|"
