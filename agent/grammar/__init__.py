@@ -15,7 +15,7 @@ from agent.grammar import slots as _slots
 from agent.grammar.answers import cancel_or_stop, frequency, screening_yes_no
 from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
-from agent.grammar.intents import QUESTION_INTENTS, detect, yes_no
+from agent.grammar.intents import QUESTION_INTENTS, detect, without_hold, yes_no
 from agent.grammar.normalize import FILLERS, clean
 from agent.grammar.times import parse_time
 
@@ -86,9 +86,12 @@ def parse_slot(
     options: int = 0,
     lexicon: CarrierLexicon | None = None,
 ) -> SlotValue | None:
-    """A typed value of ``kind`` from the utterance, or None when it is not there."""
+    """A typed value of ``kind`` from the utterance, or None when it is not there. A
+    request for a moment in it ("one moment", "just a second") is no value; free text
+    keeps the caller's own words."""
     parser = _PARSERS[kind]
-    return parser(text, now, options, lexicon or default_lexicon())
+    said = text if kind == "text" else without_hold(text)
+    return parser(said, now, options, lexicon or default_lexicon())
 
 
 @dataclass(frozen=True)

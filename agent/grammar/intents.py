@@ -90,6 +90,19 @@ LATER_PHRASES = ("call me back", "call back later", "not a good time", "bad time
 HOLD_PHRASES = ("hold on", "hang on", "one moment", "one sec", "one second", "one minute",
                 "just a moment", "just a sec", "just a second", "just a minute", "bear with me",
                 "hold please", "a moment please")
+# A request for a moment that holds a number word: taken out before a value is read, so
+# "one moment" is not the first of three offered times (nor one drink an evening), and
+# "just a second" not the second time.
+_HOLD_SPAN = re.compile(r"\b(?:one|just\s+a|(?:give|wait|allow)\s+(?:me\s+|us\s+)?(?:a|one))\s+"
+                        r"(?:moment|sec|second|minute)s?\b", re.IGNORECASE)
+
+
+def without_hold(text: str) -> str:
+    """``text`` without its requests for a moment ("one moment, the second one" ->
+    ", the second one")."""
+    return _HOLD_SPAN.sub(" ", text)
+
+
 DONE_PHRASES = ("that's all", "thats all", "nothing else", "that's it", "i'm done", "no more")
 # Questions a caller asks at any point; the engine answers, then asks its question again.
 ASK_WHO_PHRASES = (

@@ -93,3 +93,30 @@ def test_hold_on_with_an_answer_or_a_request_is_the_answer_or_the_request() -> N
     conv = intake_at("ask_member_id")
     out = conv.handle(Utterance("hang on, let me talk to a person"), NOW)
     assert any(isinstance(e, Transfer) for e in out)
+
+
+def test_one_moment_books_no_offered_time_and_records_no_drink() -> None:
+    """"One moment" was the first of three offered times and "just a second" the second:
+    the reminder rebooked the patient into a time they never chose. And at "how many
+    drinks do you have on a typical evening?" it recorded one."""
+    conv = Conversation(SHIPPED["appointment_reminder"], RECORD, call_id="c1")
+    conv.start(NOW)
+    for said_first in ("one moment", "just a second"):
+        conv.state = "offer_slots"
+        out = conv.handle(Utterance(said_first), NOW)
+        assert said(out) == ["hold_ok"]
+        assert conv.state == "offer_slots"
+        assert "choice" not in conv._slots
+    screening = Conversation(SHIPPED["health_screening"], RECORD, call_id="c2")
+    screening.start(NOW)
+    screening.state = "q17"
+    assert said(screening.handle(Utterance("one moment please"), NOW)) == ["hold_ok"]
+    assert "q17" not in screening._slots
+
+
+def test_a_number_said_after_a_moment_is_still_read() -> None:
+    conv = Conversation(SHIPPED["health_screening"], RECORD, call_id="c2")
+    conv.start(NOW)
+    conv.state = "q17"
+    conv.handle(Utterance("one moment... two drinks"), NOW)
+    assert conv._slots["q17"] == 2
