@@ -351,12 +351,16 @@ def _parse_day_part(cleaned: str, today: dt.date) -> tuple[dt.date | None, str |
     return day, part, 1
 
 
+_PICKS = frozenset({"one", "option", "choice", "slot"})
+
+
 def _day_of_month(toks: list[str], today: dt.date) -> dt.date | None:
-    """"the twenty ninth": the next date with that day of the month."""
+    """"the twenty ninth": the next date with that day of the month ("the first one",
+    "the second option" pick an offered time: no date)."""
     for i in range(1, len(toks)):
         if toks[i - 1] == "the":
-            day, _ = ordinal(toks, i)
-            if day is None:
+            day, used = ordinal(toks, i)
+            if day is None or (i + used < len(toks) and toks[i + used] in _PICKS):
                 continue
             for months_ahead in range(3):
                 year = today.year + (today.month - 1 + months_ahead) // 12

@@ -217,19 +217,51 @@ def names_match(said: str, first: str, last: str | None) -> bool:
             or "".join(said_words) == "".join(w for part in parts for w in part))
 
 
+# Offered options are read in time order: "the earliest" is the first, "the last" the last.
+_ORDINALS = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4,
+             "4th": 4, "fifth": 5, "5th": 5, "earliest": 1, "soonest": 1}
+_LAST = ("last", "latest")
+_CARDINALS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+# An ordinal followed by one of these counts something else: "the first of December", "the
+# second week", "first thing in the morning", "a second opinion".
+_NOT_AFTER_ORDINAL = frozenset({"of", "week", "weeks", "day", "days", "thing", "things",
+                                "month", "months", "opinion", "floor", "visit", "appointment"})
+# A reply that turns an option down or asks about others chooses none ("not the first
+# one", "the first one is too early", "is there one later", "which one is the earliest").
+_REFUSES = re.compile(r"\b(?:not|none|neither|nor|except|but|too|instead|other|another|"
+                      r"different|can't|cannot|don't|doesn't|won't|isn't|dont|doesnt|wont|"
+                      r"isnt|cant)\b")
+_ASKS = re.compile(r"^(?:which|what|is|are|do|does|any|anything|how about one|could you|can you|"
+                   r"would you|have you|when|where)\b")
+# Words that may stand beside a bare number that picks an option ("three please", "let's
+# do two"); any other word makes "one" a pronoun ("one in the afternoon", "one of those").
+_BESIDE_NUMBER = frozenset({"um", "uh", "ok", "okay", "yes", "yeah", "sure", "please", "thanks",
+                            "thank", "you", "the", "let's", "lets", "do", "go", "with", "i'll",
+                            "ill", "take", "i'd", "id", "like", "want", "give", "me", "that",
+                            "is", "fine", "good", "great", "works", "sounds", "perfect", "then"})
+
+
 def choice(text: str, count: int) -> int | None:
-    """Which of ``count`` offered options (1-based): "the second one", "two", "option 3"."""
+    """Which of ``count`` offered options (1-based): "the second one", "two", "option 3".
+    None for a reply that declines or asks ("not the first one", "is there one later") or
+    where the number is not a pick ("one in the afternoon", "the first of December")."""
     cleaned = clean(text)
-    ordinals = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": count,
-                "1st": 1, "2nd": 2, "3rd": 3}
-    for word, idx in ordinals.items():
-        if re.search(rf"\b{word}\b", cleaned) and 1 <= idx <= count:
-            return idx
+    if _REFUSES.search(cleaned) or _ASKS.search(cleaned):
+        return None
+    words = cleaned.split()
+    for i, word in enumerate(words):
+        idx = count if word in _LAST else _ORDINALS.get(word)
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if idx is None or after in _NOT_AFTER_ORDINAL or (i and words[i - 1] == "a"):
+            continue
+        return idx if 1 <= idx <= count else None
     m = re.search(r"\b(?:option|number|choice)\s+(\w+)\b", cleaned)
-    candidates = [m.group(1)] if m else cleaned.split()
-    for tok in candidates:
-        value = int(tok) if tok.isdigit() else {"one": 1, "two": 2, "three": 3, "four": 4,
-                                                 "five": 5}.get(tok)
-        if value is not None and 1 <= value <= count:
-            return value
-    return None
+    if m:
+        candidates = [m.group(1)]
+    else:
+        candidates = [w for w in words if w not in _BESIDE_NUMBER]
+        if len(candidates) != 1:
+            return None
+    tok = candidates[0]
+    value = int(tok) if tok.isdigit() else _CARDINALS.get(tok)
+    return value if value is not None and 1 <= value <= count else None

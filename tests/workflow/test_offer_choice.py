@@ -1,0 +1,61 @@
+"""Three times offered: only a reply that picks one books it.
+
+Before, the first of three offered times was booked for "not the first one", "the first
+one is too early", "is there one later", "one in the afternoon" and "do you have one on
+Friday": any "one" in the reply was the number one."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.workflow.effects import Action, Effect, Utterance
+from agent.workflow.engine import Conversation
+from agent.workflow.loader import load_all
+
+from .helpers import NOW, WORKFLOWS
+
+SHIPPED = load_all(WORKFLOWS)
+RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
+
+
+def offered(workflow: str = "appointment_reminder") -> Conversation:
+    conv = Conversation(SHIPPED[workflow], RECORD, call_id="c1")
+    conv.start(NOW)
+    conv.state = "offer_slots"
+    conv._vars["offers"] = {"offers": [{"slot_id": f"s{i}", "label": f"Slot {i}"}
+                                       for i in range(1, 4)]}
+    return conv
+
+
+def actions(out: list[Effect]) -> list[Action]:
+    return [e for e in out if isinstance(e, Action)]
+
+
+@pytest.mark.parametrize("workflow", ["appointment_reminder", "appointment_reminder_sms"])
+@pytest.mark.parametrize("said", ["not the first one", "the first one is too early",
+                                  "is there one later", "which one is the earliest",
+                                  "one of those"])
+def test_a_reply_that_picks_no_time_books_none(workflow: str, said: str) -> None:
+    conv = offered(workflow)
+    out = conv.handle(Utterance(said), NOW)
+    assert not any(a.name == "reschedule_appointment" for a in actions(out))
+    assert "choice" not in conv._slots
+
+
+def test_asking_for_another_day_searches_that_day() -> None:
+    conv = offered()
+    out = conv.handle(Utterance("do you have one on Friday"), NOW)
+    search = [a for a in actions(out) if a.name == "find_free_slots"]
+    assert search
+    assert "choice" not in conv._slots
+
+
+@pytest.mark.parametrize(("said", "pick"), [("the second one", 2), ("three please", 3),
+                                            ("the last one", 3), ("option one", 1),
+                                            ("no, the first one", 1)])
+def test_a_pick_books_that_time(said: str, pick: int) -> None:
+    conv = offered()
+    out = conv.handle(Utterance(said), NOW)
+    booked = [a for a in actions(out) if a.name == "reschedule_appointment"]
+    assert len(booked) == 1
+    assert booked[0].args["choice"] == pick
