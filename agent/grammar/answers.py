@@ -39,6 +39,12 @@ _STRONG = re.compile(r"\b(?:really|very|so|super|extremely|terribly|badly|bad|a 
                      r"loudly|terrible|awful|all night|constantly)\b")
 
 
+# A habit that has ended answers "do you ...?" with no: "I quit last year", "not since
+# last year", "yes, I used to, but not now".
+_ENDED = re.compile(r"\b(?:i (?:quit|stopped|gave (?:it |that )?up)|not since|no longer|"
+                    r"used to\b.*\b(?:but|not|anymore|any more))\b")
+
+
 def frequency(text: str) -> int | None:
     """0 not at all, 1 several days, 2 more than half the days, 3 nearly every day."""
     cleaned = clean(text)
@@ -59,7 +65,7 @@ def frequency(text: str) -> int | None:
 def screening_yes_no(text: str, *, often: bool = False) -> bool | None:
     """Yes/no to a screening question; ``often`` questions need "more than half the days"."""
     if re.match(r"not (?:right now|now|currently|anymore|any more|these days|lately)\b",
-                clean(text)):
+                clean(text)) or _ENDED.search(clean(text)):
         return False  # "do you take sleeping pills?" "not right now": a no, not a deferral
     level = frequency(text)
     if level is not None:

@@ -18,7 +18,8 @@ DENY_PHRASES = (
     "that's wrong", "thats wrong", "that is wrong", "not correct", "incorrect", "no thanks",
     "no thank you", "not at all", "i can't", "i cannot", "i can not", "i won't", "not me",
     "that's not me", "negative", "absolutely not", "definitely not", "of course not",
-    "nope", "nah", "no", "naw", "never", "not quite", "wrong",
+    "nope", "nah", "no", "naw", "never", "not quite", "wrong", "wouldn't say so",
+    "would not say so", "i doubt it", "doubt it",
 )
 AFFIRM_PHRASES = (
     "that's right", "thats right", "that is right", "that's correct", "that is correct",
@@ -29,7 +30,7 @@ AFFIRM_PHRASES = (
     "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uhhuh",
     "mhm", "yes", "yeah", "yea", "yep", "yup", "ya", "sure", "correct", "right", "absolutely",
     "definitely", "certainly", "affirmative", "ok", "okay", "alright", "all right", "fine",
-    "perfect", "great", "confirm", "confirmed", "exactly", "indeed", "yessir",
+    "perfect", "great", "confirm", "confirmed", "exactly", "indeed", "yessir", "no doubt",
 )
 AGENT_PHRASES = (
     "talk to a person", "speak to a person", "talk to someone", "speak to someone",
@@ -213,38 +214,37 @@ def _pattern_hit(cleaned: str, intent: str) -> bool:
     return any(p.search(cleaned) for p in PATTERNS.get(intent, ()))
 
 
-def _first_hit(cleaned: str, phrases: tuple[str, ...]) -> int | None:
-    best: int | None = None
-    for phrase in phrases:
-        m = re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned)
-        if m and (best is None or m.start() < best):
-            best = m.start()
-    return best
+# A caller correcting themself: the answer after the last of these counts ("yes, no wait,
+# no"; "no, sorry, I mean yes").
+_CORRECTION = re.compile(r"\b(?:wait|i mean|sorry|actually|scratch that|correction|make that)\b")
 
 
 def yes_no(text: str) -> bool | None:
-    """True for yes, False for no, None when neither (the earliest answer wins)."""
+    """True for yes, False for no, None when neither or both ("yes and no"). The earliest
+    answer wins, the longest phrase where two start together ("no doubt" over "no"), and
+    a correction's answer over what it corrects."""
     # "right now", "all right then" as a time word: not an answer
     cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
-    deny = _first_hit(cleaned, DENY_PHRASES)
-    affirm = _first_hit(cleaned, AFFIRM_PHRASES)
-    if deny is None and affirm is None:
+    if re.search(r"\b(?:yes and no|yes or no|no and yes)\b", cleaned):
         return None
-    if affirm is None:
-        return False
-    if deny is None:
-        return True
-    if affirm < deny and _overlaps_deny_phrase(cleaned, affirm):
-        return False
-    return affirm < deny
+    corrections = list(_CORRECTION.finditer(cleaned))
+    if corrections:
+        corrected = _earliest_answer(cleaned[corrections[-1].end():])
+        if corrected is not None:
+            return corrected
+    return _earliest_answer(cleaned)
 
 
-def _overlaps_deny_phrase(cleaned: str, pos: int) -> bool:
-    for phrase in DENY_PHRASES:
-        for m in re.finditer(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned):
-            if m.start() <= pos < m.end():
-                return True
-    return False
+def _earliest_answer(cleaned: str) -> bool | None:
+    """The answer of the phrase that starts first; of two that start together, the
+    longer ("i can't" over "i can", "no doubt" over "no")."""
+    best: tuple[int, int, bool] | None = None  # (start, -length, answer)
+    for answer, phrases in ((False, DENY_PHRASES), (True, AFFIRM_PHRASES)):
+        for phrase in phrases:
+            m = re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned)
+            if m and (best is None or (m.start(), -len(phrase)) < best[:2]):
+                best = (m.start(), -len(phrase), answer)
+    return None if best is None else best[2]
 
 
 def is_opt_out(cleaned: str) -> bool:
