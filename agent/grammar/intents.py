@@ -266,6 +266,20 @@ def is_bare_cancel(cleaned: str) -> bool:
     return core == ["cancel"]
 
 
+# A cancel or a move said not to be done: "please don't cancel my appointment", "no,
+# don't cancel it", "cancel, not reschedule", "I do not need to move it".
+_NOT = (r"\b(?:don't|dont|do not|not|never|won't|wont|will not|didn't|did not|no need to)\s+"
+        r"(?:\w+\s+){0,2}")
+_KEEP = re.compile(_NOT + r"(?:cancel|call it off)\b")
+_STAY = re.compile(_NOT + r"(?:reschedule|rebook|move|change)\b")
+
+
+def _said_not_to(cleaned: str) -> set[str]:
+    """The intents the caller says not to act on ("please don't cancel my appointment")."""
+    return ({"cancel", "cancel_ambiguous"} if _KEEP.search(cleaned) else set()) | (
+        {"reschedule"} if _STAY.search(cleaned) else set())
+
+
 def detect(text: str) -> frozenset[str]:
     """Every intent the utterance expresses; the engine picks by the state's order."""
     cleaned = clean(text)
@@ -289,6 +303,7 @@ def detect(text: str) -> frozenset[str]:
             found.add(name)
     if "wrong_number" in found:
         return frozenset(found)
+    found -= _said_not_to(cleaned)
     if "cancel" in found:
         found.discard("reschedule")
     answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)

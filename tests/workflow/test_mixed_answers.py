@@ -47,3 +47,23 @@ def test_yes_and_no_is_asked_again() -> None:
     conv.handle(Utterance("yes and no"), NOW)
     assert conv.state == "q18"
     assert "q18" not in conv._slots
+
+
+def verified_reminder() -> Conversation:
+    record = {**RECORD, "appointment": {"id": "appt-1", "provider_id": "prov-1",
+                                        "day": "Tuesday, November 24", "time": "10:30 AM",
+                                        "provider": "Dr. Ada Testwell"}}
+    conv = Conversation(SHIPPED["appointment_reminder"], record, call_id="c1")
+    conv.start(NOW)
+    conv.handle(Utterance("yes"), NOW)
+    conv.handle(Utterance("March fifth nineteen eighty"), NOW)
+    assert conv.verified
+    return conv
+
+
+@pytest.mark.parametrize("said", ["please don't cancel my appointment",
+                                  "no, don't cancel it", "I don't want to reschedule"])
+def test_a_cancel_or_move_said_not_to_be_done_is_not_done(said: str) -> None:
+    conv = verified_reminder()
+    conv.handle(Utterance(said), NOW)
+    assert conv.path[-1] not in ("confirm_cancel", "find_slots"), conv.path
