@@ -109,8 +109,8 @@ DONE_PHRASES = ("that's all", "thats all", "nothing else", "that's it", "i'm don
 ASK_WHO_PHRASES = (
     "who is this", "who's this", "whos this", "who is calling", "who's calling", "whos calling",
     "who are you", "who is speaking", "who am i speaking", "who am i talking", "who's that",
-    "where are you calling from", "what company", "who do you work for", "is this a robot",
-    "who called", "what office is this", "what number is this",
+    "where are you calling from", "what company", "who do you work for", "who called",
+    "what office is this", "what number is this",
 )
 ASK_PURPOSE_PHRASES = (
     "what's this about", "what is this about", "whats this about", "what's this regarding",
@@ -132,7 +132,7 @@ ASK_TIME_PHRASES = (
     "what date", "which day", "when was it", "what's the date", "what was the date",
     "what was the time", "when do i come",
 )
-QUESTION_INTENTS = ("ask_who", "ask_purpose", "ask_provider", "ask_time")
+QUESTION_INTENTS = ("ask_bot", "ask_who", "ask_purpose", "ask_provider", "ask_time")
 TEXT_ADDRESS_PHRASES = ("text me the address", "send me the address", "text me your address",
                         "text me directions", "send me directions", "text the address")
 REFILL_PHRASES = ("refill", "renew", "more medication", "prescription", "need more")
@@ -191,6 +191,13 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                  re.compile(r"\bremind me (?:what|when|of the) (?:day|time|date)\b"),
                  re.compile(r"\bwhat (?:day|time|date) (?:was|is|did you say)\b")),
     "ask_provider": (re.compile(r"\bwith (?:who|whom)\b"),),
+    # "Are you a robot?", "is this a recording?", "am I talking to a real person?": asked
+    # whether the voice is automated, the agent says so (an artificial voice, 47 CFR
+    # 64.1200; state bot-disclosure laws).
+    "ask_bot": (re.compile(r"\b(?:are you|is this|is that|was that|am i (?:talking|speaking) "
+                           r"(?:to|with))\s+(?:just\s+)?(?:an?\s+)?(?:real\s+|actual\s+|live\s+)?"
+                           r"(?:robot|bot|machine|computer|recording|recorded|automated|"
+                           r"automatic|ai|a i|artificial|human|person)\b"),),
     "hold": (re.compile(r"\b(?:give|wait|allow) (?:me |us )?(?:a|one) (?:moment|sec|second|"
                         r"minute)\b"),
              re.compile(r"\blet me (?:get|find|grab|check|look|see|think|pull|dig)\b"),
@@ -295,7 +302,7 @@ def detect(text: str) -> frozenset[str]:
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
         ("hold", HOLD_PHRASES),
         ("text_address", TEXT_ADDRESS_PHRASES),
-        ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
+        ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),
     )
     for name, phrases in table:
@@ -304,6 +311,8 @@ def detect(text: str) -> frozenset[str]:
     if "wrong_number" in found:
         return frozenset(found)
     found -= _said_not_to(cleaned)
+    if "ask_bot" in found:  # "am I talking to a real person?" asks; it does not request one
+        found.discard("agent")
     if "cancel" in found:
         found.discard("reschedule")
     answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)

@@ -25,6 +25,8 @@ from agent.workflow.model import Accept, ActionCall, State, Workflow
 
 QUESTION_PROMPTS: dict[str, str] = {
     "answer_who": "This is the automated assistant of {org_name}.",
+    "answer_bot": "I am an automated assistant for {org_name}. You can say representative "
+                  "at any time to reach our staff.",
     "purpose": "We are calling with a message from {org_name} about your care.",
     "answer_after_verification": "I can share the details once I have confirmed who I am "
                                  "speaking with.",
@@ -55,14 +57,18 @@ HOLD_MAX_WORDS = 8
 def asked_question(intents: frozenset[str], state: State) -> str | None:
     """The question the caller asked, unless this state handles it itself or takes free
     text (a reason for the visit may well contain "what time" or "I'm at work")."""
+    handled = {a.intent for a in state.accept}
+    if "ask_bot" in intents and "ask_bot" not in handled:
+        return "ask_bot"  # answered wherever it is asked: the caller must not be misled
     if takes_free_text(state):
         return None
-    handled = {a.intent for a in state.accept}
     return next((q for q in QUESTION_INTENTS if q in intents and q not in handled), None)
 
 
 def answer_prompts(asked: str, verified: bool, record: Mapping[str, Any]) -> tuple[str, ...]:
     """Prompt ids answering ``asked``; no PHI unless ``verified``."""
+    if asked == "ask_bot":
+        return ("answer_bot",)
     if asked == "ask_who":
         return ("answer_who", "purpose")
     if asked == "ask_purpose":
