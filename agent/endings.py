@@ -30,7 +30,7 @@ from carrier.records.store import Channel
 if TYPE_CHECKING:
     from agent.handler import AgentRuntime
     from agent.voice import VoiceIO
-    from agent.workflow.effects import RecordRevocation
+    from agent.workflow.effects import AddDoNotCall, RecordRevocation
     from carrier.records.store import Records
 
 SPOKEN_WORDS_PER_S = 2.6  # Piper's pace on our prompts, for a prompt not yet synthesised
@@ -129,11 +129,27 @@ def transfer_target(rt: AgentRuntime, target: str) -> str:
     return rt.human_queue
 
 
+async def add_dnc(rt: AgentRuntime, call: Call, effect: AddDoNotCall) -> None:
+    """The number onto the organisation's do-not-call list: the caller's opt-out, or a
+    wrong number (the number is not the patient's; its owner never agreed to the calls)."""
+    phone = effect.phone or call.caller.number
+    if phone:
+        wrong = effect.reason == "wrong number"
+        await rt.records.dnc_add(
+            phone, source="voice_wrong_number" if wrong else "voice_opt_out", actor="agent",
+            reason=f"{'wrong number' if wrong else 'opt-out'} on call {call.call_id}")
+
+
 async def revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:
+    """An opt-out on the call revokes voice consent; a reported death (method
+    ``reported_deceased``) every channel's, so no call or text goes out about the patient
+    until the clinic has looked (``carrier consent grant`` undoes a mistaken report)."""
     if effect.patient_id is not None:
-        await rt.records.consent_revoke(
-            uuid.UUID(effect.patient_id), Channel.VOICE, source=f"call_{effect.method}",
-            evidence_ref=call.call_id, actor="agent", at=effect.at)
+        channels = list(Channel) if effect.method == "reported_deceased" else [Channel.VOICE]
+        for channel in channels:
+            await rt.records.consent_revoke(
+                uuid.UUID(effect.patient_id), channel, source=f"call_{effect.method}",
+                evidence_ref=call.call_id, actor="agent", at=effect.at)
     else:
         await rt.records.audit("agent", "consent.revoke_unmatched", ("call", call.call_id),
                                "opt-out from a caller not matched to a patient",

@@ -36,6 +36,7 @@ from agent.endings import (
     FINISH_S,
     Budget,
     BudgetReached,
+    add_dnc,
     closing_text,
     last_key,
     leave_minimal_message,
@@ -444,10 +445,7 @@ class _LiveConversation:
             case RecordRevocation():
                 await revoke(rt, call, effect)
             case AddDoNotCall():
-                phone = effect.phone or call.caller.number
-                if phone:
-                    await rt.records.dnc_add(phone, source="voice_opt_out", actor="agent",
-                                             reason=f"opt-out on call {call.call_id}")
+                await add_dnc(rt, call, effect)
             case Audit(step=s):
                 # A routine step: durable in the spool is enough, so the reply that
                 # follows it never waits for a database commit.

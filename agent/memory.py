@@ -43,6 +43,7 @@ OUTCOMES = frozenset({
     "transferred", "transfer_failed", "wrong_number", "incomplete", "completed",
     "not_verified", "booked",
     "qualified", "not_qualified", "refill_requested", "declined", "voicemail",
+    "deceased_reported",
 })
 CHANNELS = frozenset({"voice", "sms", "web", "email", "simulator"})
 UNATTRIBUTED = frozenset({"not_verified"})

@@ -191,6 +191,18 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                  re.compile(r"\bremind me (?:what|when|of the) (?:day|time|date)\b"),
                  re.compile(r"\bwhat (?:day|time|date) (?:was|is|did you say)\b")),
     "ask_provider": (re.compile(r"\bwith (?:who|whom)\b"),),
+    # "She passed away", "my husband died last month", "he is deceased": the person the
+    # call is about has died (a pet's death is not this: see _PET).
+    "deceased": (re.compile(r"\b(?:he|she|they|him|her)(?:'s| is| has| had| was)?\s+"
+                            r"(?:just\s+|recently\s+)?(?:passed away|passed on|passed(?!\s+"
+                            r"(?:the|a|an|it|that|this|her|his|my|by|through|along|out)\b)|"
+                            r"died|deceased|dead)\b"),
+                 re.compile(r"\b(?:my|our|her|his|their)\s+(?:mom|mother|dad|father|husband|"
+                            r"wife|son|daughter|grandma|grandpa|grandmother|grandfather|brother|"
+                            r"sister|partner|aunt|uncle)\s+(?:(?:has|had|just|recently)\s+)?"
+                            r"(?:passed|died)\b"),
+                 re.compile(r"\b(?:passed away|is deceased|was deceased|no longer with us|"
+                            r"no longer living|not alive)\b")),
     # "Are you a robot?", "is this a recording?", "am I talking to a real person?": asked
     # whether the voice is automated, the agent says so (an artificial voice, 47 CFR
     # 64.1200; state bot-disclosure laws).
@@ -281,10 +293,21 @@ _KEEP = re.compile(_NOT + r"(?:cancel|call it off)\b")
 _STAY = re.compile(_NOT + r"(?:reschedule|rebook|move|change)\b")
 
 
-def _said_not_to(cleaned: str) -> set[str]:
-    """The intents the caller says not to act on ("please don't cancel my appointment")."""
-    return ({"cancel", "cancel_ambiguous"} if _KEEP.search(cleaned) else set()) | (
-        {"reschedule"} if _STAY.search(cleaned) else set())
+_PET = re.compile(r"\b(?:dog|cat|pet|puppy|kitten|bird|fish|hamster|horse|parrot|rabbit)\b")
+
+
+def _overruled(cleaned: str, found: set[str]) -> set[str]:
+    """Intents the rest of the utterance takes back: a cancel or a move said not to be
+    done ("please don't cancel my appointment"), a person asked about rather than asked
+    for ("am I talking to a real person?"), a pet's death ("my dog passed away")."""
+    out = {"cancel", "cancel_ambiguous"} if _KEEP.search(cleaned) else set()
+    if _STAY.search(cleaned):
+        out.add("reschedule")
+    if "ask_bot" in found:
+        out.add("agent")
+    if _PET.search(cleaned):
+        out.add("deceased")
+    return out
 
 
 def detect(text: str) -> frozenset[str]:
@@ -300,7 +323,7 @@ def detect(text: str) -> frozenset[str]:
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
-        ("hold", HOLD_PHRASES),
+        ("hold", HOLD_PHRASES), ("deceased", ()),
         ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),
@@ -310,9 +333,7 @@ def detect(text: str) -> frozenset[str]:
             found.add(name)
     if "wrong_number" in found:
         return frozenset(found)
-    found -= _said_not_to(cleaned)
-    if "ask_bot" in found:  # "am I talking to a real person?" asks; it does not request one
-        found.discard("agent")
+    found -= _overruled(cleaned, found)
     if "cancel" in found:
         found.discard("reschedule")
     answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)

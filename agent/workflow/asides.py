@@ -127,6 +127,16 @@ def prefill(workflow: Workflow, call: ActionCall, slots: dict[str, Any],
                 slots[name] = kept.pop(types[name])
 
 
+def reported_death(intents: frozenset[str], state: State, verified: bool,
+                   patient_id: str | None) -> bool:
+    """"She passed away" in answer to a call about a patient, before the one answering is
+    verified as the patient: the call ends kindly and no more calls are made about them.
+    Not at a free-text question (an inbound caller's reason may well be a death in the
+    family), nor once the patient is verified on the line."""
+    return ("deceased" in intents and not verified and patient_id is not None
+            and listens(state) and not takes_free_text(state))
+
+
 def holds(intents: frozenset[str], state: State, text: str, now: dt.datetime, held: int) -> bool:
     """Whether the caller asks for a moment rather than answering: "hold on" with no
     answer the state takes in it (a typed value, or free text longer than a request)."""

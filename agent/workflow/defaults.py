@@ -16,6 +16,9 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "no_match_default": "Sorry, I did not understand that.",
     "no_input_default": "Sorry, I did not hear anything.",
     "hold_ok": "Of course, take your time.",
+    "deceased_goodbye": "I am very sorry for your loss, and sorry to have troubled you. We "
+                        "will let {org_name} know, and we will not call about this again. "
+                        "Goodbye.",
     "step_up_ask": "Thank you. For your security, please also tell me your first and last "
                    "name.",
 }

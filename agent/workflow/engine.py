@@ -27,7 +27,7 @@ from typing import Any
 
 from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
 from agent.memory import MemoryView
-from agent.workflow import asides
+from agent.workflow import asides, engine_parts
 from agent.workflow.actions import ACTIONS
 from agent.workflow.defaults import DEFAULT_PROMPTS, SLOT_PLACEHOLDERS
 from agent.workflow.effects import (
@@ -151,11 +151,8 @@ class Conversation:
         return self.workflow.states[self.state]
 
     def _is_opt_out(self, event: Input) -> bool:
-        if isinstance(event, Dtmf):
-            return event.key == "9"
-        if isinstance(event, Utterance):
-            return "opt_out" in understand(event.text).intents
-        return False
+        return (isinstance(event, Dtmf) and event.key == "9") or (
+            isinstance(event, Utterance) and "opt_out" in understand(event.text).intents)
 
     def _on_dtmf(self, event: Dtmf, now: dt.datetime, out: list[Effect]) -> None:
         state = self._current
@@ -236,6 +233,9 @@ class Conversation:
         if asides.deferral(intents, state, text, now):
             self._global("later", now, out)
             return True
+        if asides.reported_death(intents, state, self.verified, self._patient_id()):
+            self._global("deceased", now, out)
+            return True
         if asides.holds(intents, state, text, now, self._holds):
             self._holds += 1
             self._global("hold", now, out)
@@ -303,14 +303,8 @@ class Conversation:
         if name == "agent":
             self._say("transfer_notice", now, out)
             self._transfer(self.workflow.transfer_queue, "caller asked for a person", now, out)
-        elif name == "wrong_number":
-            self._say("wrong_number_goodbye", now, out)
-            out.append(Hangup("wrong_number"))
-            self._finish(out, now, "wrong_number")
-        elif name == "later":
-            self._say("later_goodbye", now, out)
-            out.append(Hangup("call_back_later"))
-            self._finish(out, now, self._outcome or "incomplete")
+        elif name in engine_parts.ENDINGS:  # wrong number, a reported death, call back later
+            self._end(name, "voice", now, out)
         elif name == "hold":
             self._say("hold_ok", now, out)
             out.append(Listen(expectation(self._current), wait_s=asides.HOLD_WAIT_S))
@@ -320,17 +314,22 @@ class Conversation:
             out.append(Listen(expectation(self._current)))
 
     def _opt_out(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
-        method = "dtmf" if isinstance(event, Dtmf) else "voice"
-        patient_id = self._patient_id()
+        self._audit(out, now, "global", intent="opt_out")
+        self._end("opt_out", "dtmf" if isinstance(event, Dtmf) else "voice", now, out)
+
+    def _end(self, name: str, method: str, now: dt.datetime, out: list[Effect]) -> None:
+        ending, patient_id = engine_parts.ENDINGS[name], self._patient_id()
         phone = resolve("patient.phone", self._record)
         phone_text = str(phone) if phone is not None else None
         self._pending_action = None
-        self._audit(out, now, "global", intent="opt_out")
-        out.append(RecordRevocation(patient_id, phone_text, self._channel, method, now))
-        out.append(AddDoNotCall(phone_text, patient_id, "caller request", now))
-        self._say("optout_goodbye", now, out)
-        out.append(Hangup("opted_out"))
-        self._finish(out, now, "opted_out")
+        if ending.revoke:  # the method says how: "voice", "dtmf", "reported_deceased"
+            method = "reported_deceased" if name == "deceased" else method
+            out.append(RecordRevocation(patient_id, phone_text, self._channel, method, now))
+        if ending.dnc is not None:
+            out.append(AddDoNotCall(phone_text, patient_id, ending.dnc, now))
+        self._say(ending.prompt, now, out)
+        out.append(Hangup(ending.hangup))
+        self._finish(out, now, ending.outcome or self._outcome or "incomplete")
 
     def _on_action_result(self, event: ActionResult, now: dt.datetime, out: list[Effect]) -> None:
         if self._pending_action != event.name:

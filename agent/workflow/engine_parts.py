@@ -4,6 +4,7 @@ listening state expects, and the transfer summary's collected list."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from agent.redact import KnownIdentifiers, redact
@@ -13,6 +14,34 @@ from agent.workflow.template import render
 
 # "Cancel your appointment, or stop calls?": keys 1 and 9 answer it.
 DISAMBIGUATION = Expectation(("cancel", "opt_out"), None, ("1", "9"), ("appointment", "stop calls"))
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a global ending closes the conversation: what is said, the hang-up reason,
+    the outcome (None: the one remembered so far, else "incomplete"), and what is written
+    down first."""
+
+    prompt: str
+    hangup: str
+    outcome: str | None
+    revoke: bool = False  # consent revoked in the consent ledger (RecordRevocation)
+    dnc: str | None = None  # the number onto the organisation's do-not-call list, why
+
+
+ENDINGS: dict[str, Ending] = {
+    "opt_out": Ending("optout_goodbye", "opted_out", "opted_out", revoke=True,
+                      dnc="caller request"),
+    # "We will update our records": the number is not the patient's, so it is not called
+    # again for them (a reassigned number's new owner never agreed to these calls).
+    "wrong_number": Ending("wrong_number_goodbye", "wrong_number", "wrong_number",
+                           dnc="wrong number"),
+    # The patient has died: no more calls or texts about them (every channel's consent
+    # revoked, "reported_deceased", for the clinic to review), and a kind goodbye.
+    "deceased": Ending("deceased_goodbye", "deceased_reported", "deceased_reported",
+                       revoke=True),
+    "later": Ending("later_goodbye", "call_back_later", None),
+}
 
 
 def action_args(call: ActionCall, scope: Mapping[str, Any]) -> dict[str, Any]:

@@ -118,6 +118,8 @@ class _TerminalPort:
         match effect:
             case RecordRevocation():
                 self._write("  [consent revoked: recorded in the consent ledger]")
+            case AddDoNotCall(reason="wrong number"):
+                self._write("  [number added to the do-not-call list: wrong number]")
             case AddDoNotCall():
                 self._write("  [number added to the do-not-call list]")
             case Remember(patient_id=str() as patient_id):
