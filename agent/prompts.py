@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from agent.workflow.asides import PHI_PROMPTS, QUESTION_PROMPTS
+from agent.workflow.defaults import DEFAULT_PROMPTS
 from agent.workflow.model import Prompt, Workflow
 from agent.workflow.template import fields, render
 
@@ -36,10 +38,16 @@ async def prepare_ahead(tts: Preparer, plain: list[str], personal: list[str],
 
 def fixed_prompts(workflow: Workflow, record: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Prompts whose text is known before the call, split into PHI-free ones (cached on
-    disk, shared by every call) and ones filled from the patient's record (memory only)."""
+    disk, shared by every call) and ones filled from the patient's record (memory only).
+    The engine's built-in prompts a workflow does not override count too when they carry
+    no PHI: the opt-out goodbye, "take your time", the answer to "are you a robot?" were
+    synthesised only when said, with the caller waiting."""
     plain: list[str] = []
     personal: list[str] = []
-    for prompt in workflow.prompts.values():
+    built_in = [Prompt(pid, text, phi=False, line=0)
+                for pid, text in {**QUESTION_PROMPTS, **DEFAULT_PROMPTS}.items()
+                if pid not in workflow.prompts and pid not in PHI_PROMPTS]
+    for prompt in [*workflow.prompts.values(), *built_in]:
         try:
             text = render(prompt.text, record)
         except (KeyError, ValueError, AttributeError):
