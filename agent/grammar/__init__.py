@@ -29,7 +29,7 @@ GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repea
 INTENTS = frozenset({
     "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
     "reschedule", "cancel", "dont_know", "later", "done", "refill", "text_address",
-    "hold", "deceased",
+    "hold", "deceased", "not_needed", "change_pharmacy",
     *QUESTION_INTENTS,
 })
 

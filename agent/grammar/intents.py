@@ -135,6 +135,9 @@ ASK_TIME_PHRASES = (
 QUESTION_INTENTS = ("ask_bot", "ask_who", "ask_purpose", "ask_provider", "ask_time")
 TEXT_ADDRESS_PHRASES = ("text me the address", "send me the address", "text me your address",
                         "text me directions", "send me directions", "text the address")
+# A refill not wanted for a reason the clinic should hear: already filled, stopped, enough.
+NOT_NEEDED_PHRASES = ("have plenty", "have enough", "still have some", "still have plenty",
+                      "took me off", "no longer take", "no longer taking")
 REFILL_PHRASES = ("refill", "renew", "more medication", "prescription", "need more")
 
 
@@ -191,6 +194,16 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                  re.compile(r"\bremind me (?:what|when|of the) (?:day|time|date)\b"),
                  re.compile(r"\bwhat (?:day|time|date) (?:was|is|did you say)\b")),
     "ask_provider": (re.compile(r"\bwith (?:who|whom)\b"),),
+    "not_needed": (re.compile(r"\balready (?:picked (?:it |them )?up|got (?:it|them|one)|have "
+                              r"(?:it|them|one|some)|filled|refilled|ordered)\b"),
+                   re.compile(r"\b(?:don't|dont|do not|not|no longer) (?:take|taking|use|using)"
+                              r"(?: (?:it|that|them|this|those))? ?(?:anymore|any more)\b"),
+                   re.compile(r"\b(?:doctor|dr|physician|they|he|she) (?:stopped|discontinued|"
+                              r"cancelled|canceled) (?:it|that|them|this)\b")),
+    "change_pharmacy": (re.compile(r"\b(?:different|another|other|new) pharmacy\b"),
+                        re.compile(r"\bchange (?:my |the )?pharmacy\b"),
+                        re.compile(r"\bsend (?:it|that|them) to (?:the )?\w+(?: \w+){0,3} "
+                                   r"instead\b")),
     # "She passed away", "my husband died last month", "he is deceased": the person the
     # call is about has died (a pet's death is not this: see _PET).
     "deceased": (re.compile(r"\b(?:he|she|they|him|her)(?:'s| is| has| had| was)?\s+"
@@ -323,7 +336,8 @@ def detect(text: str) -> frozenset[str]:
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
-        ("hold", HOLD_PHRASES), ("deceased", ()),
+        ("hold", HOLD_PHRASES), ("deceased", ()), ("not_needed", NOT_NEEDED_PHRASES),
+        ("change_pharmacy", ()),
         ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),

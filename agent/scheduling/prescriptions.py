@@ -18,6 +18,9 @@ from typing import Any, Protocol
 from carrier.records.store import Records
 
 TASK_KIND = "refill_request"
+# The patient said no refill is needed and why ("I already picked it up", "the doctor
+# stopped it"): staff check the record.
+NOT_NEEDED_KIND = "refill_not_needed"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class RefillDesk(Protocol):
     async def due(self, patient_id: str, now: dt.datetime) -> Prescription | None: ...
 
     async def request(self, rx: Prescription, *, call_id: str | None,
-                      now: dt.datetime) -> StaffTask: ...
+                      now: dt.datetime, kind: str = TASK_KIND) -> StaffTask: ...
 
 
 def prescriptions_from(rows: Iterable[Mapping[str, Any]],
@@ -86,8 +89,8 @@ class MemoryRefillDesk:
                      now.date())
 
     async def request(self, rx: Prescription, *, call_id: str | None,
-                      now: dt.datetime) -> StaffTask:
-        task = StaffTask(len(self.tasks) + 1, TASK_KIND, self.queue, rx.patient_id, call_id,
+                      now: dt.datetime, kind: str = TASK_KIND) -> StaffTask:
+        task = StaffTask(len(self.tasks) + 1, kind, self.queue, rx.patient_id, call_id,
                          rx.id, now)
         self.tasks.append(task)
         return task
@@ -129,18 +132,18 @@ class PostgresRefillDesk:
         return _pick(found, now.date())
 
     async def request(self, rx: Prescription, *, call_id: str | None,
-                      now: dt.datetime) -> StaffTask:
-        """A task for staff to send the refill; the row and its audit entry are durable
-        when this returns (the patient is then told the request was sent)."""
+                      now: dt.datetime, kind: str = TASK_KIND) -> StaffTask:
+        """A task for staff (to send the refill, or to check a refill the patient says is
+        not needed); the row and its audit entry are durable when this returns (the
+        patient is then told)."""
         task_id = await self.records.pool.fetchval(
             "INSERT INTO staff_tasks (kind, queue, patient_id, call_id, prescription_id,"
             " created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            TASK_KIND, self.queue, rx.patient_id, call_id, rx.id, now)
+            kind, self.queue, rx.patient_id, call_id, rx.id, now)
         await self.records.audit(
-            "agent", "staff_task.created", ("staff_task", task_id), TASK_KIND,
+            "agent", "staff_task.created", ("staff_task", task_id), kind,
             {"queue": self.queue, "prescription_id": rx.id, "call_id": call_id or ""}, at=now)
-        return StaffTask(int(task_id), TASK_KIND, self.queue, rx.patient_id, call_id, rx.id,
-                         now)
+        return StaffTask(int(task_id), kind, self.queue, rx.patient_id, call_id, rx.id, now)
 
     async def open_tasks(self, queue: str | None = None) -> list[StaffTask]:
         rows = await self.records.pool.fetch(

@@ -65,6 +65,7 @@ ACTIONS: dict[str, ActionSpec] = {
         _spec("save_screening", writes=("screening:write",), args=("qualified", "answers")),
         _spec("lookup_refill", reads=("prescription:read",), result_phi=True),
         _spec("request_refill", writes=("prescription:write",), args=("pharmacy",)),
+        _spec("refill_not_needed", writes=("prescription:write",)),
         _spec("read_clinical_notes", reads=("clinical_notes:read",), result_phi=True),
         # The clinic's address by text to the patient's number on record (not PHI); the
         # promise is kept in the conversation memory (issue 17).

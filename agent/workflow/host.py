@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from agent.grammar import DatePreference
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, NotFound, Provider, SlotTaken
 from agent.scheduling.prescriptions import (
+    NOT_NEEDED_KIND,
     MemoryRefillDesk,
     Prescription,
     RefillDesk,
@@ -187,6 +188,15 @@ class ActionHost:
             return ActionResult(action.name, "error", {"reason": "no prescription"})
         task = await self._refills.request(self._rx, call_id=self._call_id, now=now)
         self._sink.save(patient, "refill_request", action.args)
+        return ActionResult(action.name, "ok", {"task_id": task.id, "queue": task.queue})
+
+    async def _do_refill_not_needed(self, action: Action, now: dt.datetime) -> ActionResult:
+        """The patient said no refill is needed ("the doctor stopped it"): a task for staff
+        to check the record, durable before the patient is told so."""
+        if self._refills is None or self._rx is None or self.verified_patient is None:
+            return ActionResult(action.name, "error", {"reason": "no prescription"})
+        task = await self._refills.request(self._rx, call_id=self._call_id, now=now,
+                                           kind=NOT_NEEDED_KIND)
         return ActionResult(action.name, "ok", {"task_id": task.id, "queue": task.queue})
 
     async def _do_text_address(self, action: Action, now: dt.datetime) -> ActionResult:

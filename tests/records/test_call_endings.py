@@ -60,3 +60,19 @@ async def test_an_opt_out_still_revokes_voice_only(records: Records) -> None:
                  RecordRevocation(str(pid), PHONE, "voice", "voice", AT))
     assert not await records.has_consent(PHONE, Channel.VOICE)
     assert await records.has_consent(PHONE, Channel.SMS)
+
+
+async def test_a_refill_not_needed_is_an_open_task_of_its_own_kind(records: Records) -> None:
+    from agent.scheduling.prescriptions import (  # noqa: PLC0415
+        NOT_NEEDED_KIND,
+        PostgresRefillDesk,
+        Prescription,
+    )
+
+    desk = PostgresRefillDesk(records)
+    rx = Prescription("rx-end-1", "pat-end-1", "testamycin 5 mg", "Elm Avenue Pharmacy", None)
+    await desk.load([rx], AT)
+    await desk.request(rx, call_id="call-ending-2", now=AT, kind=NOT_NEEDED_KIND)
+    [task] = await desk.open_tasks("pharmacy")
+    assert (task.kind, task.prescription_id, task.call_id) == (
+        "refill_not_needed", "rx-end-1", "call-ending-2")
