@@ -52,3 +52,22 @@ def tokens(text: str) -> list[str]:
 def has_phrase(cleaned: str, phrase: str) -> bool:
     """Whole-word phrase match on cleaned text."""
     return re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned) is not None
+
+
+# A reply that corrects itself ("12345, no wait, 12346", "Aetna, sorry, I mean Cigna"):
+# what follows the last correction is the answer. Read on the raw text, since ``clean``
+# drops "I mean" as a hesitation.
+_CORRECTION = re.compile(
+    r"\b(?:no,? wait|wait,? no|no,? sorry|sorry|i mean|i meant|actually(?:,? no)?|"
+    r"correction|scratch that|let me start (?:again|over)|start over|oops|or rather|"
+    r"make that|wait)\b|\bno(?:\s*,\s*|\s+no\b)", re.IGNORECASE)
+
+
+def after_correction(text: str) -> str:
+    """The part of ``text`` after its last self-correction, when the caller said
+    something after it; else the text itself ("12345, sorry" is 12345)."""
+    for m in reversed(list(_CORRECTION.finditer(text))):
+        rest = text[m.end():]
+        if clean(rest):
+            return rest
+    return text
