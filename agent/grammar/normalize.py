@@ -71,3 +71,17 @@ def after_correction(text: str) -> str:
         if clean(rest):
             return rest
     return text
+
+
+# Where one thought ends and the next begins: "not Tuesday, Wednesday", "Monday is bad,
+# how about Thursday", "I used to have Medicare but now I have Humana".
+_CLAUSE = re.compile(r"[,;:!?]|\.(?:\s|$)| - |\b(?:but|so|though|although|how about|"
+                     r"what about|instead)\b", re.IGNORECASE)
+# "anything but Monday": this "but" excludes, it does not start a clause.
+_EXCEPT_BUT = re.compile(r"\b(any\w*|every\w*|all|whatever)\s+but\b", re.IGNORECASE)
+
+
+def clauses(text: str) -> list[str]:
+    """The utterance cut into clauses, each cleaned, empty ones left out."""
+    text = _EXCEPT_BUT.sub(r"\1 except", text)
+    return [c for c in (clean(part) for part in _CLAUSE.split(text)) if c]
