@@ -78,7 +78,7 @@ _UNSURE = -1
 def _is_negated(cleaned: str, start: int, end: int) -> bool:
     """In the same clause: a negator just before ("not very often"), or one word before
     that ("I don't snore that often", "I wouldn't say never"), or "not" right after."""
-    before = cleaned[:start].split("|")[-1].split()
+    before = cleaned[:start].rsplit("|", maxsplit=1)[-1].split()
     while before and before[-1] in _INTENSIFIERS:
         before.pop()
     after = cleaned[end:].split()

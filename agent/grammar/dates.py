@@ -408,7 +408,7 @@ def _counted_from(toks: list[str], today: dt.date) -> dt.date | None:
         value, used = cardinal(toks, i)
         if value is None and toks[i] in ("a", "an"):
             value, used = 1, 1
-        unit, frm, base = (toks[i + used:i + used + 3] + ["", "", ""])[:3]
+        unit, frm, base = [*toks[i + used:i + used + 3], "", "", ""][:3]
         if value is None or unit not in ("day", "days", "week", "weeks") or frm != "from" or (
                 base not in ("today", "now", "tomorrow")):
             continue
