@@ -16,7 +16,7 @@ from agent.grammar.answers import cancel_or_stop, frequency, screening_yes_no
 from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
 from agent.grammar.intents import QUESTION_INTENTS, detect, without_hold, yes_no
-from agent.grammar.normalize import FILLERS, clean
+from agent.grammar.normalize import FILLERS, after_correction, clean
 from agent.grammar.times import parse_time
 
 __all__ = [
@@ -76,6 +76,11 @@ def _zip(text: str) -> str | None:
 
 _PARSERS = _make_parsers()
 SLOT_TYPES = frozenset(_PARSERS)
+# Values a caller may correct in the same breath ("12345, no wait, 12346"): only what
+# follows the last correction is read. Names, choices, yes/no and dates of birth have
+# their own rules; free text keeps every word.
+_CORRECTABLE = frozenset({"phone", "zip", "member_id", "carrier", "number", "digits", "time",
+                          "date", "date_pref", "frequency"})
 
 
 def parse_slot(
@@ -88,9 +93,11 @@ def parse_slot(
 ) -> SlotValue | None:
     """A typed value of ``kind`` from the utterance, or None when it is not there. A
     request for a moment in it ("one moment", "just a second") is no value; free text
-    keeps the caller's own words."""
+    keeps the caller's own words. A corrected value is read from after the correction."""
     parser = _PARSERS[kind]
     said = text if kind == "text" else without_hold(text)
+    if kind in _CORRECTABLE:
+        said = after_correction(said)
     return parser(said, now, options, lexicon or default_lexicon())
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from agent.grammar.intents import is_opt_out, yes_no
-from agent.grammar.normalize import clean
+from agent.grammar.normalize import clauses, clean
 
 # Longest phrases first within a level; checked from the most specific level down.
 _FREQUENCY: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -47,19 +47,46 @@ _ENDED = re.compile(r"\b(?:i (?:quit|stopped|gave (?:it |that )?up)|not since|no
 
 def frequency(text: str) -> int | None:
     """0 not at all, 1 several days, 2 more than half the days, 3 nearly every day."""
-    cleaned = clean(text)
+    cleaned = " | ".join(clauses(text))
     hits: list[tuple[int, int, int]] = []  # (position, -length, level)
     for level, phrases in _FREQUENCY:
         for phrase in phrases:
             m = re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned)
             if m:
-                hits.append((m.start(), -len(phrase), level))
+                said = _negated(level) if _is_negated(cleaned, m.start(), m.end()) else level
+                if said is not None:
+                    hits.append((m.start(), -len(phrase), said))
     if not hits:
         return None
     # The longest phrase at the earliest position: "almost never" over "never".
     first = min(h[0] for h in hits)
     spanning = [h for h in hits if h[0] <= first + 1]
-    return min(spanning, key=lambda h: h[1])[2] if spanning else min(hits)[2]
+    level = min(spanning, key=lambda h: h[1])[2] if spanning else min(hits)[2]
+    return None if level == _UNSURE else level
+
+
+# A frequency said not to hold: "not often" is rarely (0); "not every day", "not always"
+# is somewhere below every day (1 or 2: no value, asked again); "not sometimes" and
+# "not never" say nothing by themselves. Read before the phrase ("not very often") or
+# right after it ("usually not").
+_NEGATORS = frozenset({"not", "don't", "dont", "doesn't", "doesnt", "isn't", "isnt",
+                       "wouldn't", "wouldnt", "aren't", "arent", "didn't", "didnt"})
+_INTENSIFIERS = frozenset({"very", "that", "so", "too", "really", "all", "quite", "exactly"})
+_UNSURE = -1
+
+
+def _is_negated(cleaned: str, start: int, end: int) -> bool:
+    """In the same clause: a negator just before ("not very often"), or one word before
+    that ("I don't snore that often", "I wouldn't say never"), or "not" right after."""
+    before = cleaned[:start].rsplit("|", maxsplit=1)[-1].split()
+    while before and before[-1] in _INTENSIFIERS:
+        before.pop()
+    after = cleaned[end:].split()
+    return any(w in _NEGATORS for w in before[-2:]) or bool(after and after[0] == "not")
+
+
+def _negated(level: int) -> int | None:
+    return {2: 0, 3: _UNSURE}.get(level)
 
 
 def screening_yes_no(text: str, *, often: bool = False) -> bool | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from agent.grammar.normalize import clean
+from agent.grammar.normalize import clauses, clean
 
 # Shipped inside the package (an installed agent has it); an operator's own list in the
 # configuration folder, ``workflows/lexicon/insurance_carriers.yaml``, replaces it.
@@ -42,11 +42,43 @@ class CarrierLexicon:
         return cls.build(data.get("carriers", {}), extra)
 
     def find(self, text: str) -> str | None:
-        cleaned = clean(text)
-        for alias, canonical in self.aliases:
-            if re.search(rf"(?<![\w']){re.escape(alias)}(?![\w'])", cleaned):
-                return canonical
-        return None
+        """The carrier the caller has: the longest alias said, leaving out carriers said
+        not to be theirs ("not Aetna, Cigna", "I used to have Medicare but now ...") and
+        everyday words ("my medical insurance is Aetna") when a carrier is named."""
+        found: list[tuple[str, str]] = []  # (alias, canonical), in alias order per clause
+        for clause in clauses(text):
+            found += _said_in(clause, self.aliases)
+        named = [f for f in found if f[0] not in _EVERYDAY_WORDS] or found
+        return max(named, key=lambda f: len(f[0]))[1] if named else None
+
+
+# Aliases that are also everyday words: "medical" is Medi-Cal (Medicaid) said alone, but
+# "my medical insurance is Aetna" is Aetna. They count only when no carrier is named.
+_EVERYDAY_WORDS = frozenset({"medical", "medicate", "united", "independence", "horizon",
+                             "summit", "cash", "emblem", "acme"})
+# Words saying a carrier is not (or no longer) the caller's: "not Kaiser", "I don't have
+# Medicaid anymore", "I used to have Medicare", "I had Cigna before".
+_NOT_THEIRS = re.compile(
+    r"\b(?:not|never|no longer|anymore|any more|used to|before|previously|formerly|"
+    r"switched from|dropped|lost|except|other than|don't|dont|doesn't|doesnt|didn't|didnt|"
+    r"isn't|isnt|wasn't|wasnt|aren't|arent|can't|cant)\b")
+# A Self-pay alias says "no insurance" itself: "I don't have insurance anymore" is that.
+_SAYS_NONE = re.compile(r"\b(?:no|not|don't|dont)\b|uninsured")
+
+
+def _said_in(clause: str, aliases: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """Aliases said in one clause (longest first, not overlapping), unless the clause
+    says the carrier is not the caller's."""
+    found: list[tuple[str, str]] = []
+    rest = clause
+    for alias, canonical in aliases:
+        pattern = rf"(?<![\w']){re.escape(alias)}(?![\w'])"
+        if re.search(pattern, rest):
+            found.append((alias, canonical))
+            rest = re.sub(pattern, " | ", rest)
+    if _NOT_THEIRS.search(rest):
+        return [f for f in found if _SAYS_NONE.search(f[0])]
+    return found
 
 
 _default: CarrierLexicon | None = None

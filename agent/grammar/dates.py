@@ -17,7 +17,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from agent.grammar.normalize import clean
+from agent.grammar.normalize import clauses, clean
 from agent.grammar.numbers import DIGIT_WORDS, TENS, UNITS, cardinal, digit_run, ordinal
 from carrier.edits import edit_distance
 
@@ -306,10 +306,23 @@ _SAME_DAY = re.compile(r"\b(?:later (?:that|the same|on that|on the same|in the|
 _WEEK = re.compile(r"\b(?:next week|the week after|following week|the week of)\b")
 
 
+# A clause that rules a day or time out: "not Tuesday", "anytime but Monday", "I can't do
+# Tuesday", "Monday is bad", "I'm busy Tuesday morning". Its days are no preference (the
+# search would offer exactly them); the other clauses still count ("..., how about
+# Thursday"); a reply that only rules out is no value and is asked again.
+_RULES_OUT = re.compile(
+    r"\b(?:not|never|except|other than|besides|busy|bad|booked|away|unavailable|"
+    r"out of town|no good|cannot|can't|cant|don't|dont|doesn't|doesnt|won't|wont|isn't|isnt|"
+    r"wouldn't|wouldnt|couldn't|couldnt|aren't|arent)\b"
+    r"|\bno (?:more )?(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b"
+    r"|\bno (?:mornings?|afternoons?|evenings?)\b")
+
+
 def parse_relative(text: str, today: dt.date) -> DatePreference | None:
     """"tomorrow morning", "next Tuesday afternoon", "in three days", "March 5th",
     "whatever's earliest", "later that day", "anything next week"."""
-    cleaned = clean(text).replace("what's", "whats").replace("whatever's", "whatever is")
+    cleaned = " ".join(c for c in clauses(text) if not _RULES_OUT.search(c))
+    cleaned = cleaned.replace("what's", "whats").replace("whatever's", "whatever is")
     found = _parse_day_part(cleaned, today)
     earliest = bool(_EARLIEST.search(cleaned))
     same_day = bool(_SAME_DAY.search(cleaned))
@@ -328,8 +341,10 @@ def _parse_day_part(cleaned: str, today: dt.date) -> tuple[dt.date | None, str |
         part = next((v for k, v in PART_PHRASES.items()
                      if re.search(rf"\b{k}\b", cleaned) and not re.search(rf"\b{k} next\b",
                                                                           cleaned)), None)
-    day: dt.date | None = None
-    if "day after tomorrow" in cleaned:
+    day: dt.date | None = _counted_from(toks, today)
+    if day is not None:
+        pass
+    elif "day after tomorrow" in cleaned:
         day = today + dt.timedelta(days=2)
     elif "tomorrow" in toks or "tmrw" in toks:
         day = today + dt.timedelta(days=1)
@@ -340,7 +355,9 @@ def _parse_day_part(cleaned: str, today: dt.date) -> tuple[dt.date | None, str |
     else:
         day = _weekday(toks, today) or _in_days(toks, today)
         if day is None and _WEEK.search(cleaned) and "week of" not in cleaned:
-            return today + dt.timedelta(days=7 - today.weekday()), part, 7
+            # "the week after next" is the week after next week, not next week
+            later = 7 if re.search(r"\bweek after next\b", cleaned) else 0
+            return today + dt.timedelta(days=7 - today.weekday() + later), part, 7
         if day is None:
             found = parse_date(cleaned, today)
             day = found if found is not None and found >= today else None
@@ -381,6 +398,22 @@ def _weekday(toks: list[str], today: dt.date) -> dt.date | None:
             start_next_week = today + dt.timedelta(days=7 - today.weekday())
             return start_next_week + dt.timedelta(days=target)
         return today + dt.timedelta(days=ahead)
+    return None
+
+
+def _counted_from(toks: list[str], today: dt.date) -> dt.date | None:
+    """"a week from today", "two weeks from now", "three days from tomorrow": counted
+    from the day named, not that day itself."""
+    for i in range(len(toks)):
+        value, used = cardinal(toks, i)
+        if value is None and toks[i] in ("a", "an"):
+            value, used = 1, 1
+        unit, frm, base = [*toks[i + used:i + used + 3], "", "", ""][:3]
+        if value is None or unit not in ("day", "days", "week", "weeks") or frm != "from" or (
+                base not in ("today", "now", "tomorrow")):
+            continue
+        start = today + dt.timedelta(days=1 if base == "tomorrow" else 0)
+        return start + dt.timedelta(days=value * (7 if unit.startswith("week") else 1))
     return None
 
 

@@ -52,3 +52,36 @@ def tokens(text: str) -> list[str]:
 def has_phrase(cleaned: str, phrase: str) -> bool:
     """Whole-word phrase match on cleaned text."""
     return re.search(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", cleaned) is not None
+
+
+# A reply that corrects itself ("12345, no wait, 12346", "Aetna, sorry, I mean Cigna"):
+# what follows the last correction is the answer. Read on the raw text, since ``clean``
+# drops "I mean" as a hesitation.
+_CORRECTION = re.compile(
+    r"\b(?:no,? wait|wait,? no|no,? sorry|sorry|i mean|i meant|actually(?:,? no)?|"
+    r"correction|scratch that|let me start (?:again|over)|start over|oops|or rather|"
+    r"make that|wait)\b|\bno(?:\s*,\s*|\s+no\b)", re.IGNORECASE)
+
+
+def after_correction(text: str) -> str:
+    """The part of ``text`` after its last self-correction, when the caller said
+    something after it; else the text itself ("12345, sorry" is 12345)."""
+    for m in reversed(list(_CORRECTION.finditer(text))):
+        rest = text[m.end():]
+        if clean(rest):
+            return rest
+    return text
+
+
+# Where one thought ends and the next begins: "not Tuesday, Wednesday", "Monday is bad,
+# how about Thursday", "I used to have Medicare but now I have Humana".
+_CLAUSE = re.compile(r"[,;:!?]|\.(?:\s|$)| - |\b(?:but|so|though|although|how about|"
+                     r"what about|instead)\b", re.IGNORECASE)
+# "anything but Monday": this "but" excludes, it does not start a clause.
+_EXCEPT_BUT = re.compile(r"\b(any\w*|every\w*|all|whatever)\s+but\b", re.IGNORECASE)
+
+
+def clauses(text: str) -> list[str]:
+    """The utterance cut into clauses, each cleaned, empty ones left out."""
+    text = _EXCEPT_BUT.sub(r"\1 except", text)
+    return [c for c in (clean(part) for part in _CLAUSE.split(text)) if c]

@@ -87,23 +87,32 @@ def cardinal(tokens: list[str], start: int) -> tuple[int | None, int]:
     total = 0
     current = 0
     seen = False
+    last = ""  # the kind of the word before: "unit", "tens" or a scale word
     while i < len(tokens):
         tok = tokens[i]
-        if tok in UNITS:
+        # "six seven", "twenty four seven", "fifty sixty": a second number, not part of
+        # this one; "and" joins only after a scale ("two hundred and five", not "six and
+        # seven").
+        if tok in UNITS and last != "unit" and not (last == "tens" and UNITS[tok] >= 10):
             current += UNITS[tok]
-        elif tok in TENS:
+            last = "unit"
+        elif tok in TENS and last not in ("unit", "tens"):
             current += TENS[tok]
+            last = "tens"
         elif tok == "hundred" and seen:
             current = max(current, 1) * 100
+            last = "scale"
         elif tok == "thousand" and seen:
             total += max(current, 1) * 1000
             current = 0
-        elif tok == "and" and seen and i + 1 < len(tokens) and (
+            last = "scale"
+        elif tok == "and" and last == "scale" and i + 1 < len(tokens) and (
             tokens[i + 1] in UNITS or tokens[i + 1] in TENS
         ):
             pass
         elif tok == "a" and i + 1 < len(tokens) and tokens[i + 1] in ("hundred", "thousand"):
             current = 1
+            last = "unit"
         else:
             break
         seen = True

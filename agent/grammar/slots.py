@@ -85,13 +85,35 @@ def phone(text: str) -> str | None:
     return found if len(found) == 10 else None
 
 
+# A bound or a span is no single number: "less than five", "more than ten", "at least
+# seven" ("two or three", "six to eight" are two numbers).
+_BOUND = re.compile(r"\b(?:less|fewer|more|under|over|below|above|at least|at most|up to|"
+                    r"no more than|upwards of)\b")
+# A number that dates something is no count: "I quit drinking 2 years ago".
+_AGO = frozenset({"day", "days", "week", "weeks", "month", "months", "year", "years"})
+
+
 def number(text: str) -> int | None:
+    """The one number said ("seven", "about 7 hours", "two hundred and five"); None for
+    a span, a choice between two or a bound ("two or three", "six to eight", "more than
+    ten"), or two different numbers ("5 on weekends but 2 on weekdays")."""
     toks = clean(text).split()
-    for i in range(len(toks)):
-        value, _ = cardinal(toks, i)
-        if value is not None:
-            return value
-    return None
+    if _BOUND.search(" ".join(toks)):
+        return None
+    values: set[int] = set()
+    i = 0
+    while i < len(toks):
+        value, used = cardinal(toks, i)
+        if value is None:
+            i += 1
+            continue
+        if i and toks[i - 1] == "or":
+            return None  # "a drink or two": one of two, not two
+        if not (toks[i + used:i + used + 1] and toks[i + used] in _AGO
+                and toks[i + used + 1:i + used + 2] == ["ago"]):
+            values.add(value)
+        i += used
+    return values.pop() if len(values) == 1 else None
 
 
 def member_id(text: str) -> str | None:
