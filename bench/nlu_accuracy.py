@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from grammar.corpus import category_accuracy, load, score
 
-SPLITS = (("tuned", "issue12_tuned.tsv"), ("held-out", "issue12_heldout.tsv"))
+# (tuned, held-out) pairs, each held-out file written before the change it scores.
+PAIRS = (("issue12_tuned.tsv", "issue12_heldout.tsv"), ("slots_tuned.tsv", "slots_heldout.tsv"))
 
 
 def main() -> int:
@@ -30,25 +31,30 @@ def main() -> int:
               f"{result.slot_right}/{result.slot_total} ({result.slot_accuracy:.1%})")
         for miss in result.misses if show_misses else ():
             print("  miss:", miss)
-    tables = {split: category_accuracy(file) for split, file in SPLITS}
-    print(f"\n{'category':<15}" + "".join(f"{split:>20}" for split, _ in SPLITS))
-    totals = {split: [0, 0] for split, _ in SPLITS}
+    for pair in PAIRS:
+        _table(tuple(zip(("tuned", "held-out"), pair, strict=True)), show_misses)
+    return 0
+
+
+def _table(splits: tuple[tuple[str, str], ...], show_misses: bool) -> None:
+    tables = {split: category_accuracy(file) for split, file in splits}
+    print(f"\n{'category':<15}" + "".join(f"{split + ' ' + file:>34}" for split, file in splits))
+    totals = {split: [0, 0] for split, _ in splits}
     for category in tables["tuned"]:
         cells = []
-        for split, _ in SPLITS:
+        for split, _ in splits:
             right, total, _wrong = tables[split].get(category, (0, 0, ()))
             totals[split][0] += right
             totals[split][1] += total
             cells.append(f"{right}/{total} ({right / total:.0%})" if total else "-")
-        print(f"{category:<15}" + "".join(f"{c:>20}" for c in cells))
+        print(f"{category:<15}" + "".join(f"{c:>34}" for c in cells))
     cells = [f"{r}/{t} ({r / t:.1%})" for r, t in totals.values()]
-    print(f"{'all':<15}" + "".join(f"{c:>20}" for c in cells))
+    print(f"{'all':<15}" + "".join(f"{c:>34}" for c in cells))
     if show_misses:
-        for split, _ in SPLITS:
+        for split, _ in splits:
             for category, (_r, _t, wrong) in tables[split].items():
                 for text in wrong:
                     print(f"  {split} miss [{category}]: {text!r}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -247,7 +247,8 @@ def _pattern_hit(cleaned: str, intent: str) -> bool:
 
 
 # A caller correcting themself: the answer after the last of these counts ("yes, no wait,
-# no"; "no, sorry, I mean yes").
+# no"; "no, sorry, I mean yes"). Fewer markers than ``normalize.after_correction`` (the
+# slots' rule): a bare "no," is an answer here ("no, that's fine" is a no), not a marker.
 _CORRECTION = re.compile(r"\b(?:wait|i mean|sorry|actually|scratch that|correction|make that)\b")
 
 
