@@ -225,3 +225,31 @@ async def test_length_budget_reached_mid_conversation_closes_and_records(
         "SELECT action FROM audit_log WHERE record_id = $1", call.call_id)}
     assert "call.length_budget" in actions
     assert "call.length_limit" not in actions  # the carrier's hard cut never came
+
+
+async def test_a_reported_death_ends_kindly_and_stops_the_calls(
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    """A relative answers the reminder: "She passed away last month." Before, the agent
+    asked "Is this Testa? Please say yes or no." and the reminders went on; now it says it
+    is sorry, revokes the patient's consent (so the dialer's gate refuses the next
+    reminder) and ends the call. The household's number is not put on the DNC list."""
+    number = "+15550100123"  # the demo patient pat-1001's phone
+    assert await records.has_consent(number, Channel.VOICE)
+    wav = await write_wav(runtime, "She passed away last month.", tmp_path / "died.wav")
+    async with (PjsuaPeer.start("udp", user="patient", auto_answer=200,
+                                log_dir=tmp_path) as phone,
+                gateway(settings, phone.ports["udp"], GatewayAgent(agent), records, stir) as gw):
+        call, handle_ = await dial(gw, phone)
+        result = await answer_outbound(
+            phone, gw, call, handle_, reminder(demo_ids["pat-1001"]),
+            lambda: speak_when_agent_pauses(phone, handle_, [wav], first_immediately=False,
+                                            until_hangup=True),
+            within_s=120)
+    turns = await records.call_transcript(call.call_id)
+    agent_lines = [t for speaker, t in turns if speaker == "agent"]
+    assert any("sorry for your loss" in t for t in agent_lines), agent_lines
+    assert not any("yes or no" in t for t in agent_lines), agent_lines
+    assert not await records.has_consent(number, Channel.VOICE)
+    assert not (await records.dnc_status(number)).org
+    assert result.kind is OutcomeKind.COMPLETED, result
