@@ -83,6 +83,7 @@ TUNED: list[Case] = [
     ("name", "Prefiero no decirlo.", "None"),
     ("name", "¿Quién habla?", "None"),
     ("intent", "¿Quién habla?", "ask_who"),
+    ("intent", "Ya le dije que no.", "deny"),  # found while fixing: "ya" read as English
 ]
 
 HELD_OUT: list[Case] = [
@@ -144,4 +145,29 @@ HELD_OUT: list[Case] = [
     ("name", "No le voy a dar mi nombre.", "None"),
     ("name", "¿Quién es?", "None"),
     ("name", "¿Para qué quiere saber?", "None"),
+    # Written after the 2026-12-07 fixes, unseen by them, scored once and not tuned to.
+    ("intent", "Ni se le ocurra cancelarla.", "!cancel"),
+    ("intent", "No, no, no la cambie.", "!reschedule"),
+    ("intent", "Todavía no quiero cancelar nada.", "!cancel"),
+    ("intent", "No voy a poder confirmar.", "!affirm"),
+    ("intent", "Claro que no, señorita.", "deny"),
+    ("intent", "¡Desde luego que no!", "deny"),
+    ("intent", "Pues cómo no.", "affirm"),
+    ("intent", "No... o sea, sí.", "affirm"),
+    ("yes_no", "Más o menos.", "None"),
+    ("yes_no", "Ya no las tomo.", "False"),
+    ("yes_no", "Antes sí, ahora ya no.", "False"),
+    ("yes_no", "Jamás he fumado.", "False"),
+    ("choice", "La segunda no me queda bien.", "None"),
+    ("choice", "¿La tercera es en la mañana?", "None"),
+    ("choice", "¿Tiene otra más temprano?", "None"),
+    ("choice", "Ninguna me sirve.", "None"),
+    ("intent", "Quítenme de su lista, por favor.", "opt_out"),
+    ("intent", "No me vuelvas a llamar.", "opt_out"),
+    ("intent", "No quiero que me contacten más.", "opt_out"),
+    ("intent", "Dejen de molestarme.", "opt_out"),
+    ("name", "¿Y usted quién es?", "None"),
+    ("name", "No tengo por qué decirle.", "None"),
+    ("name", "Eso no se lo voy a decir.", "None"),
+    ("intent", "No estoy seguro.", "dont_know"),
 ]
