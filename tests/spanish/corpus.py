@@ -5,6 +5,9 @@ English grammar reads from the canonical phrase; for a slot, its typed value (as
 TUNED are the phrasings the Spanish grammar was built from. HELD_OUT was written as other
 speakers would answer (several countries, fillers, typos of a recogniser), and the
 grammar was not changed to fit it: its score is reported, not tuned to 100 %.
+
+An expected "None" is no value (the question is asked again); "!intent" is that intent
+not read ("!cancel": neither a cancel nor the bare "cancel?" question).
 """
 
 from __future__ import annotations
@@ -52,6 +55,35 @@ TUNED: list[Case] = [
     ("date_pref", "el martes por la tarde", "Tuesday afternoon"),
     ("date_pref", "la semana que viene", "next week"),
     ("date_pref", "mañana por la mañana", "tomorrow morning"),
+    # Read as the wrong thing before (2026-12-07): a negated request, a corrected or
+    # mixed yes/no, an ended habit, a declined or questioned offer, a refusal as a name.
+    ("intent", "No cancele mi cita, por favor.", "!cancel"),
+    ("intent", "No, no la cancele.", "!cancel"),
+    ("intent", "No quiero cancelar.", "!cancel"),
+    ("intent", "No quiero cambiar la cita.", "!reschedule"),
+    ("intent", "No, no voy a ir.", "deny"),
+    ("intent", "Claro que no.", "deny"),
+    ("intent", "¡Cómo no!", "affirm"),
+    ("yes_no", "Sí y no.", "None"),
+    ("intent", "No, espere, sí.", "affirm"),
+    ("intent", "Sí, no, espere, no.", "deny"),
+    ("yes_no", "Lo dejé el año pasado.", "False"),
+    ("yes_no", "Ya no fumo.", "False"),
+    ("intent", "Ya no.", "deny"),
+    ("yes_no", "Nunca.", "False"),
+    ("intent", "No, gracias.", "deny"),
+    ("choice", "La primera no.", "None"),
+    ("choice", "La primera es muy temprano.", "None"),
+    ("intent", "¿Hay una más tarde?", "!later"),
+    ("choice", "Un momento.", "None"),
+    ("choice", "Una el viernes.", "None"),
+    ("intent", "Quite mi número.", "opt_out"),
+    ("intent", "Ya no me llamen.", "opt_out"),
+    ("intent", "Bórreme de su lista.", "opt_out"),
+    ("name", "Prefiero no decirlo.", "None"),
+    ("name", "¿Quién habla?", "None"),
+    ("intent", "¿Quién habla?", "ask_who"),
+    ("intent", "Ya le dije que no.", "deny"),  # found while fixing: "ya" read as English
 ]
 
 HELD_OUT: list[Case] = [
@@ -87,4 +119,55 @@ HELD_OUT: list[Case] = [
     ("date_pref", "el jueves que viene", "next Thursday"),
     ("date_pref", "lo antes posible", "whatever's earliest"),
     ("date_pref", "el viernes en la mañana", "Friday morning"),
+    # Written before the 2026-12-07 fixes and not tuned to.
+    ("intent", "Por favor no me cancele la cita.", "!cancel"),
+    ("intent", "No, no quiero reprogramar.", "!reschedule"),
+    ("intent", "No la anule.", "!cancel"),
+    ("intent", "Mejor no la cambie.", "!reschedule"),
+    ("intent", "No, no confirmo.", "!affirm"),
+    ("intent", "No voy a poder ir.", "deny"),
+    ("intent", "Por supuesto que no.", "deny"),
+    ("intent", "Cómo no, con mucho gusto.", "affirm"),
+    ("intent", "Sí, digo, no.", "deny"),
+    ("intent", "No, perdón, sí.", "affirm"),
+    ("yes_no", "Fumaba, pero ya no.", "False"),
+    ("yes_no", "Dejé de fumar hace años.", "False"),
+    ("intent", "Jamás.", "deny"),
+    ("choice", "La primera no me sirve.", "None"),
+    ("choice", "¿No tiene algo más temprano?", "None"),
+    ("intent", "¿No tiene algo más temprano?", "!later"),
+    ("choice", "Ninguna de esas.", "None"),
+    ("choice", "Espere un segundo.", "None"),
+    ("choice", "La segunda no, gracias.", "None"),
+    ("intent", "Eliminen mi número.", "opt_out"),
+    ("intent", "Ya no me marquen.", "opt_out"),
+    ("intent", "No quiero que me vuelvan a llamar.", "opt_out"),
+    ("name", "No le voy a dar mi nombre.", "None"),
+    ("name", "¿Quién es?", "None"),
+    ("name", "¿Para qué quiere saber?", "None"),
+    # Written after the 2026-12-07 fixes, unseen by them, scored once and not tuned to.
+    ("intent", "Ni se le ocurra cancelarla.", "!cancel"),
+    ("intent", "No, no, no la cambie.", "!reschedule"),
+    ("intent", "Todavía no quiero cancelar nada.", "!cancel"),
+    ("intent", "No voy a poder confirmar.", "!affirm"),
+    ("intent", "Claro que no, señorita.", "deny"),
+    ("intent", "¡Desde luego que no!", "deny"),
+    ("intent", "Pues cómo no.", "affirm"),
+    ("intent", "No... o sea, sí.", "affirm"),
+    ("yes_no", "Más o menos.", "None"),
+    ("yes_no", "Ya no las tomo.", "False"),
+    ("yes_no", "Antes sí, ahora ya no.", "False"),
+    ("yes_no", "Jamás he fumado.", "False"),
+    ("choice", "La segunda no me queda bien.", "None"),
+    ("choice", "¿La tercera es en la mañana?", "None"),
+    ("choice", "¿Tiene otra más temprano?", "None"),
+    ("choice", "Ninguna me sirve.", "None"),
+    ("intent", "Quítenme de su lista, por favor.", "opt_out"),
+    ("intent", "No me vuelvas a llamar.", "opt_out"),
+    ("intent", "No quiero que me contacten más.", "opt_out"),
+    ("intent", "Dejen de molestarme.", "opt_out"),
+    ("name", "¿Y usted quién es?", "None"),
+    ("name", "No tengo por qué decirle.", "None"),
+    ("name", "Eso no se lo voy a decir.", "None"),
+    ("intent", "No estoy seguro.", "dont_know"),
 ]

@@ -63,7 +63,7 @@ def to_canonical(text: str) -> str:
     plain = normalise(text)
     if not plain:
         return text
-    pieces = [p for p in (find_intent(plain), find_date(plain), find_time(plain),
+    pieces = [p for p in (find_intent(plain, text), find_date(plain), find_time(plain),
                           find_preference(plain)) if p]
     if pieces:
         return " ".join(dict.fromkeys(pieces))

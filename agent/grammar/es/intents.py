@@ -5,53 +5,185 @@ table row that matches wins, so an opt-out is never read as a plain "no"."""
 from __future__ import annotations
 
 import re
+import unicodedata
+
+_NEVER = r"(?:no|nunca|jamas)"
+# A call verb as said to the caller: "no me llame", "no me marquen", "nunca me vuelvan a
+# contactar" ("no me llamo Ana", my name is not Ana, is no call verb).
+_CALL = (r"(?:llame[ns]?|llames|llamar(?:me|nos)?|marque[ns]?|marques|marcar(?:me|nos)?|"
+         r"contacte[ns]?|contactar(?:me|nos)?|molest(?:e[ns]?|ar(?:me|nos)?))\b")
+
+_LEAD = r"(?:bueno\s+|pues\s+|ah\s+|eh\s+)?"
+HOLD = (r"\b(?:un\s+(?:momento|momentito|segundo|minuto)|espere(?:me)?|esperame|"
+        r"permitame|aguarde|dejeme\s+(?:buscar|ver|revisar|pensar))\b")
 
 _ROWS: tuple[tuple[str, str], ...] = (
     # Opt-out: stop calls, not a cancelled appointment.
     ("stop calling me",
-     r"\bno\s+(?:me\s+|nos\s+)?(?:llame[ns]?|vuelva[ns]?\s+a\s+llamar|quiero\s+(?:mas\s+|recibir\s+)"
-     r"?llamadas|(?:me\s+)?(?:llamen|llames)\s+mas)|\bdej\w*\s+(?:de\s+)?(?:recibir\s+"
-     r"(?:sus\s+|estas\s+|las\s+)?llamadas|llamar(?:me|nos)?)|\b(?:quite|quiten|saque|saquen|"
-     r"borre|borren)(?:me|nos)?\s+de\s+(?:la|su|sus)\s+(?:lista|listas)|\bno\s+mas\s+llamadas"
-     r"|\bbasta\s+de\s+llamadas|\b(?:ya\s+)?no\s+quiero\s+que\s+me\s+llamen"
-     r"|\bno\s+me\s+llame[ns]?\b"),
+     rf"\b(?:ya\s+)?{_NEVER}\s+(?:me\s+|nos\s+)?(?:(?:vuelva[ns]?|vuelvas)\s+a\s+)?{_CALL}"
+     rf"|\b{_NEVER}\s+quiero\s+que\s+(?:me\s+|nos\s+)?(?:vuelva[ns]?\s+a\s+)?{_CALL}"
+     r"|\bno\s+quiero\s+(?:mas\s+|recibir\s+)?(?:llamadas|mensajes)"
+     r"|\bdej\w*\s+(?:de\s+)?(?:recibir\s+(?:sus\s+|estas\s+|las\s+)?llamadas|"
+     r"llamar(?:me|nos)?|marcar(?:me|nos)?|molestar(?:me|nos)?)"
+     r"|\b(?:quite|quiten|saque|saquen|borre|borren|elimine|eliminen)(?:me|nos)?\s+"
+     r"(?:de\s+(?:la|su|sus)\s+listas?|(?:mi|el)\s+(?:numero|telefono|nombre))"
+     r"|\bno\s+mas\s+llamadas|\bbasta\s+de\s+llamadas|\bdejen?me\s+en\s+paz"),
     ("wrong number", r"\b(?:numero\s+equivocado|se\s+equivoc\w*(?:\s+de\s+numero)?|"
                      r"no\s+(?:conozco|vive\s+aqui)|aqui\s+no\s+vive)"),
     ("representative", r"\b(?:hablar\s+con\s+(?:una\s+|un\s+|alguien)|operador\w*|"
                        r"representante|recepcion\w*|una\s+persona|agente)\b"),
+    # Questions back ("¿quién habla?" is no name; the engine answers, then asks again).
+    ("who is this", r"\bquien\s+(?:habla|es|eres|llama|me\s+llama|lo\s+llama|la\s+llama)\b|"
+                    r"\bcon\s+quien\s+hablo\b|\bde\s+donde\s+(?:me\s+)?llama[ns]?\b|"
+                    r"\bde\s+parte\s+de\s+quien\b"),
+    ("what's this about", r"\bde\s+que\s+se\s+trata\b|\b(?:para|por)\s+que\s+(?:me\s+)?"
+                          r"llama[ns]?\b"),
     ("repeat that", r"\b(?:repit\w+|como\s+dijo|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
                     r"otra\s+vez\s+por\s+favor|perdon\s*\?)"),
-    ("hold on", r"\b(?:un\s+(?:momento|momentito|segundo|minuto)|espere(?:me)?|esperame|"
-                r"permitame|aguarde|dejeme\s+(?:buscar|ver|revisar|pensar))\b"),
+    # A refusal to answer is no name and no "no".
+    ("I'd rather not say", r"\bprefiero\s+no\s+(?:decir|dar|contestar|responder)|\bno\s+(?:se\s+"
+                           r"|le\s+|te\s+)?(?:lo\s+|la\s+)?(?:quiero|voy\s+a|pienso|tengo\s+"
+                           r"por\s+que)\s+(?:dar|decir|contestar|responder)|\bno\s+(?:le|te)\s+"
+                           r"importa\b|\bno\s+es\s+(?:asunto|cosa)\s+suy[oa]\b"),
+    ("hold on", HOLD),
+    # Asking for another time is no "call me later" ("¿hay una más tarde?").
+    ("is there one later", r"\b(?:una|uno|alguna|alguno|algo|otra|otro|nada|hay)\s+(?:\w+\s+)?"
+                           r"mas\s+tarde\b"),
+    ("is there one earlier", r"\b(?:una|uno|alguna|alguno|algo|otra|otro|nada|hay)\s+(?:\w+\s+)?"
+                             r"mas\s+temprano\b"),
     ("call me back later", r"\b(?:ahora\s+no|no\s+puedo\s+(?:hablar|ahora)|estoy\s+"
                            r"(?:manejando|conduciendo|ocupad[oa]|trabajando)|mas\s+tarde|"
                            r"(?:llame|llamen|llamame)(?:me)?\s+(?:luego|despues|mas\s+tarde|"
                            r"en\s+otro\s+momento)|en\s+otro\s+momento)"),
-    ("reschedule", r"\b(?:cambiar|reprogramar|reagendar|mover|pasar)\w*\s*(?:la\s+|mi\s+)?"
-                   r"(?:cita|hora|fecha|dia)?|\b(?:otra\s+(?:hora|fecha|cita)|otro\s+dia)\b"),
-    ("cancel appointment", r"\b(?:cancel\w*|anul\w*)\s+(?:la\s+|mi\s+|esa\s+)?cita\b"),
-    ("cancel", r"\b(?:cancel\w*|anul\w*)\b"),
     ("self pay", r"\b(?:pago\s+propio|sin\s+seguro|no\s+tengo\s+seguro|pago\s+en\s+efectivo)\b"),
-    ("I don't know", r"\bno\s+(?:lo\s+)?se\b|\bno\s+(?:me\s+)?(?:acuerdo|recuerdo)\b"),
+    ("I don't know", r"\bno\s+(?:lo\s+)?se\b|\bno\s+(?:me\s+)?(?:acuerdo|recuerdo)\b|"
+                     r"\bno\s+(?:estoy|estamos)\s+segur[oa]s?\b"),
+    # Requests a "no" before the verb takes back (NEGATABLE).
+    ("reschedule", r"\b(?:cambi(?:ar|e|en|emos|ela|elo)|reprogram|reagend|mover|"
+                   r"muev(?:a|an|ala|alo)\b|pasar)\w*\s*(?:la\s+|mi\s+)?(?:cita|hora|fecha|dia)?|\b(?:otra\s+(?:hora|fecha|cita)|"
+                   r"otro\s+dia)\b"),
+    ("cancel appointment", r"\b(?:cancel\w*|anul\w*)\s+(?:la\s+|mi\s+|esa\s+)?cita\b|"
+                           r"\bya\s+no\s+(?:necesito|voy\s+a\s+necesitar)\s+(?:la\s+|mi\s+|"
+                           r"esa\s+)?cita\b"),
+    ("cancel", r"\b(?:cancel\w*|anul\w*)\b"),
     ("confirm", r"\b(?:confirm\w*|ahi\s+estare|alli\s+estare|si\s+voy|voy\s+a\s+ir|"
                 r"asistire|cuente\s+conmigo)\b"),
+    # Offered times: an ordinal picks one unless the reply turns it down (ORDINALS).
+    ("none of them", r"^(?:pues\s+|bueno\s+)?ningun[oa]\b|\bningun[oa]\s+de\s+(?:esas|esos|"
+                     r"ellas|ellos|las|los)\b"),
     ("first", r"\b(?:el\s+|la\s+)?primer[oa]?\b(?!\s+de\s)"),
     ("second", r"\b(?:el\s+|la\s+)?segund[oa]\b"),
     ("third", r"\b(?:el\s+|la\s+)?tercer[oa]?\b"),
-    ("yes", r"^(?:bueno\s+|pues\s+|ah\s+|eh\s+)?(?:si|claro|correcto|exacto|asi\s+es|de\s+acuerdo|"
+    # Yes and no. "Claro que no" is a no, "cómo no" a yes, "sí y no" neither; a habit
+    # that has ended ("ya no", "lo dejé el año pasado", "dejé de fumar") is a no.
+    ("of course not", rf"^{_LEAD}(?:claro|por\s+supuesto|desde\s+luego|obvio|seguro|"
+                      r"obviamente)\s+que\s+no\b"),
+    ("yes and no", rf"^{_LEAD}(?:si\s+y\s+no|no\s+y\s+si|si\s+o\s+no)\b"),
+    # Short answers only: a reason for a visit ("dejé de tomar la pastilla y me mareo")
+    # is kept in the caller's words.
+    ("no longer", r"\bya\s+no(?:\s+\w+){0,2}$|\b(?:ya\s+)?(?:lo|la)\s+deje\s*(?:$|hace\b|"
+                  r"el\s+ano\b|desde\b|este\s+ano\b|ya\b)|\bdeje\s+de\s+(?!llamar|recibir)"
+                  r"\w+(?:\s+\w+){0,3}$"),
+    # "Ya le dije que no", "creo que sí": the answer closes the turn ("ya" is no English yes).
+    ("no", r"\bque\s+no$"),
+    ("yes", r"\bque\s+si$"),
+    ("yes", rf"^{_LEAD}(?:si|claro|correcto|exacto|asi\s+es|de\s+acuerdo|como\s+no|"
             r"esta\s+bien|por\s+supuesto|afirmativo|vale|soy\s+yo|con\s+(?:el|ella)\s+habla|"
             r"al\s+habla|ella\s+habla|el\s+habla|yo\s+soy|digame|efectivamente|eso\s+es)\b"),
-    ("no", r"^(?:bueno\s+|pues\s+)?(?:no|para\s+nada|negativo|no\s+es\s+correcto)\b"),
+    ("never", rf"^{_LEAD}(?:nunca|jamas)\b"),
+    ("no", rf"^{_LEAD}(?:no|para\s+nada|negativo|no\s+es\s+correcto|tampoco|"
+           r"de\s+ninguna\s+manera|ni\s+hablar|ni\s+loco|ni\s+loca)\b"),
     ("yes", r"(?<!no\s)\b(?:soy\s+yo|con\s+(?:el|ella)\s+habla|yo\s+mism[oa])\b"),
     ("appointment", r"^(?:la\s+)?cita\b"),
 )
 _COMPILED = tuple((phrase, re.compile(pattern)) for phrase, pattern in _ROWS)
 # "Es la cita", "la cita" answering "cancel the appointment or stop calls?"
 
+# A request said not to be done, as the English grammar reads it taken back.
+_NEGATABLE = {"reschedule": "I don't want to reschedule", "cancel appointment": "don't cancel it",
+              "cancel": "don't cancel it", "confirm": "no"}
+# "No cancele", "no quiero cambiar", "no me la cancele", "ni la cancele": a negation
+# before the verb with only pronouns and helper verbs between.
+_NEGATION = re.compile(
+    r"\b(?:no|nunca|jamas|ni|tampoco)\s+(?:(?:me|te|se|le|les|lo|la|los|las|nos|mi|que|"
+    r"quiero|queremos|quisiera|necesito|necesitamos|deseo|hace\s+falta|hay\s+que|tengo\s+que|"
+    r"tiene[ns]?\s+que|voy\s+a|vamos\s+a|va\s+a|van\s+a|vaya[ns]?\s+a|pienso|puedo|podre|"
+    r"podemos|puede[ns]?|poder|por\s+favor|es\s+necesario)\s+){0,3}$")
+# "No, no la cancele" / "no, la primera": a no said as an answer, then the rest.
+_ANSWER_FIRST = re.compile(r"^(?:no|nunca)\s*[,.;!]\s*|^no\s+(?=no\b)")
+# An offered time turned down or asked about: "la primera no", "la primera es muy
+# temprano", "¿la segunda es por la tarde?", "la otra", "ni la primera ni la segunda".
+_TURNS_DOWN = re.compile(r"\?|^(?:hay|tiene[ns]?|tendra[ns]?|habra|queda[ns]?)\b|\b(?:no|ni|"
+                         r"ningun[oa]|otr[oa]|muy|demasiado|pero|excepto|menos|tampoco)\b|"
+                         r"\bmas\s+(?:tarde|temprano)\b")
+# A caller correcting themself: the answer after the last of these counts ("no, espere,
+# sí"; "sí, digo, no"; "la primera, perdón, la segunda").
+_CORRECTION = re.compile(r"\b(?:espere|espera|digo|perdon|mejor\s+dicho|o\s+sea|"
+                         r"quiero\s+decir|corrijo)\b")
+_ANSWER_WORD = re.compile(r"\b(?:si|no|primer[oa]?|segund[oa]|tercer[oa]?)\b")
+_HOLD = re.compile(HOLD)
 
-def find_intent(text: str) -> str | None:
-    """The canonical phrase for the first intent row matching normalised ``text``."""
-    for phrase, pattern in _COMPILED:
+
+def spoken(said: str) -> str:
+    """Lower case, accents off, punctuation kept: where a clause ends matters ("no,
+    cancélela" is a cancel; "no la cancele" is not)."""
+    decomposed = unicodedata.normalize("NFKD", said.lower())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[\u00bf\u00a1\"]+", " ", plain).split())
+
+
+def find_intent(text: str, said: str | None = None) -> str | None:
+    """The canonical phrase for normalised ``text`` (``said``: as said, punctuation
+    kept): the first table row that matches, save that an opt-out always holds, an answer
+    after a correction counts, a request after a negation is taken back and an offered
+    time turned down is no pick."""
+    said_form = spoken(said) if said is not None else text
+    opt_out_phrase, opt_out = _COMPILED[0]
+    if opt_out.search(text):
+        return opt_out_phrase
+    corrected = _after_correction(text, said_form)
+    if corrected is not None:
+        return corrected
+    taken_back: str | None = None
+    for phrase, pattern in _COMPILED[1:]:
+        if phrase in _NEGATABLE:
+            if pattern.search(text) and not _all_negated(pattern, said_form):
+                return phrase
+            if pattern.search(text):
+                taken_back = taken_back or _NEGATABLE[phrase]
+            continue
+        if taken_back is not None:
+            answered = _ANSWER_FIRST.search(said_form) and taken_back != "no"
+            return f"no, {taken_back}" if answered else taken_back
         if pattern.search(text):
-            return phrase
-    return None
+            return _refined(phrase, pattern, text, said_form)
+    return taken_back
+
+
+def _all_negated(pattern: re.Pattern[str], said_form: str) -> bool:
+    hits = list(pattern.finditer(said_form))
+    return bool(hits) and all(_NEGATION.search(said_form[:m.start()]) for m in hits)
+
+
+def _refined(phrase: str, pattern: re.Pattern[str], text: str, said_form: str) -> str:
+    """A matched row read with the rest of the turn: an ordinal turned down is "not the
+    first one"; a request for a moment said with something else is both."""
+    if phrase in ("first", "second", "third"):
+        rest = _ANSWER_FIRST.sub("", said_form, count=1)
+        return f"not the {phrase} one" if _TURNS_DOWN.search(rest) else phrase
+    if phrase == "hold on":
+        also = find_intent(" ".join(pattern.sub(" ", text).split()),
+                           _HOLD.sub(" ", said_form))
+        return f"{also}, hold on" if also else phrase
+    return phrase
+
+
+def _after_correction(text: str, said_form: str) -> str | None:
+    """The reading of what follows the last correction, when an answer came before it."""
+    marks = list(_CORRECTION.finditer(text))
+    if not marks or not _ANSWER_WORD.search(text[:marks[-1].start()]):
+        return None
+    tail = text[marks[-1].end():].strip()
+    said_marks = list(_CORRECTION.finditer(said_form))
+    said_tail = said_form[said_marks[-1].end():].strip(" ,.;!") if said_marks else tail
+    return find_intent(tail, said_tail) if tail else None
