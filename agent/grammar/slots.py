@@ -56,7 +56,8 @@ _NEVER_IN_NAME = frozenset({
     "repeat", "wait", "hold", "moment", "minute", "second", "sorry", "mind",
     # A Spanish reply reaches this parser as said when ``agent.grammar.es`` finds nothing
     # in it ("¿por qué?", "un momento", "espere").
-    "que", "qué", "por", "porque", "un", "momento", "espere", "espera", "sé",
+    "que", "qué", "por", "porque", "un", "momento", "espere", "espera", "sé", "eso",
+    "usted", "yo", "quien", "quién",
 })
 # "don't", "I'd", "you're", "we'll", "I've", "what's": a verb, not a name ("O'Brien" is).
 _CONTRACTION = re.compile(r"(?:n't|'d|'ll|'re|'ve|'m|'s)$")

@@ -132,9 +132,10 @@ def reported_death(intents: frozenset[str], state: State, verified: bool,
     """"She passed away" in answer to a call about a patient, before the one answering is
     verified as the patient: the call ends kindly and no more calls are made about them.
     Not at a free-text question (an inbound caller's reason may well be a death in the
-    family), nor once the patient is verified on the line."""
-    return ("deceased" in intents and not verified and patient_id is not None
-            and listens(state) and not takes_free_text(state))
+    family), nor once the patient is verified on the line, nor said with a yes ("yes,
+    speaking, my mother died last week": the patient, telling of someone else)."""
+    return ("deceased" in intents and "affirm" not in intents and not verified
+            and patient_id is not None and listens(state) and not takes_free_text(state))
 
 
 def holds(intents: frozenset[str], state: State, text: str, now: dt.datetime, held: int) -> bool:

@@ -156,3 +156,44 @@ def test_who_is_calling_is_answered_at_the_name_question() -> None:
     conv = at("patient_intake", "welcome")
     out = es(conv, "¿Quién habla?")
     assert "answer_who" in [e.prompt_id for e in out if isinstance(e, Say)]
+
+
+# ---- the English fixes of the same day, said in Spanish ---------------------------------
+
+def fresh(workflow: str) -> Conversation:
+    conv = Conversation(SHIPPED[workflow], RECORD, call_id="c1")
+    conv.start(NOW)
+    return conv
+
+
+@pytest.mark.parametrize("said", ["¿Es usted un robot?", "¿Es una grabación?",
+                                  "¿Hablo con una persona?"])
+def test_asked_if_it_is_automated_in_spanish_it_says_so(said: str) -> None:
+    conv = fresh("appointment_reminder")
+    out = es(conv, said)
+    assert next(e.prompt_id for e in out if isinstance(e, Say)) == "answer_bot"
+    assert conv.state == "opening"
+
+
+def test_a_reported_death_in_spanish_ends_the_call_and_stops_the_calls() -> None:
+    from agent.workflow.effects import RecordRevocation  # noqa: PLC0415
+
+    conv = fresh("appointment_reminder")
+    out = es(conv, "Falleció el mes pasado.")
+    assert [e.method for e in out if isinstance(e, RecordRevocation)] == ["reported_deceased"]
+    assert [e.reason for e in out if isinstance(e, Hangup)] == ["deceased_reported"]
+
+
+def test_asking_for_a_person_in_spanish_still_transfers() -> None:
+    from agent.workflow.effects import Transfer  # noqa: PLC0415
+
+    out = es(fresh("appointment_reminder"), "Quiero hablar con una persona.")
+    assert any(isinstance(e, Transfer) for e in out)
+
+
+@pytest.mark.parametrize(("said", "canonical"), [
+    ("Ya la recogí", "I already picked it up"), ("El doctor me la quitó",
+                                                  "I already picked it up"),
+    ("Mándela a otra farmacia", "send it to a different pharmacy")])
+def test_spanish_refill_replies(said: str, canonical: str) -> None:
+    assert to_canonical(said) == canonical

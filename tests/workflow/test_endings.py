@@ -73,6 +73,10 @@ def test_a_pets_death_or_a_verified_patient_is_no_report() -> None:
     assert verified.verified
     out = verified.handle(Utterance("my husband passed away, I need to cancel"), NOW)
     assert not of(RecordRevocation, out)
+    patient = reminder()
+    out = patient.handle(Utterance("yes, speaking, but my mother died last week"), NOW)
+    assert not of(RecordRevocation, out)
+    assert patient.state == "ask_dob"
 
 
 def test_an_inbound_callers_reason_is_no_report() -> None:

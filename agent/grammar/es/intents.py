@@ -30,6 +30,23 @@ _ROWS: tuple[tuple[str, str], ...] = (
      r"|\bno\s+mas\s+llamadas|\bbasta\s+de\s+llamadas|\bdejen?me\s+en\s+paz"),
     ("wrong number", r"\b(?:numero\s+equivocado|se\s+equivoc\w*(?:\s+de\s+numero)?|"
                      r"no\s+(?:conozco|vive\s+aqui)|aqui\s+no\s+vive)"),
+    # "¿Es usted un robot?", "¿es una grabación?", "¿hablo con una persona?": asked, not
+    # a request for a person (the engine says it is an automated assistant).
+    ("am I talking to a real person",
+     r"\b(?:es\s+(?:usted\s+|esto\s+|este\s+)?(?:un\s+|una\s+)?(?:robot|maquina|grabacion|"
+     r"contestadora|computadora|inteligencia\s+artificial)|(?:es\s+)?(?:una\s+)?grabacion\b|"
+     r"(?:hablo|estoy\s+hablando)\s+con\s+(?:una\s+)?(?:persona|maquina|robot|humano)|"
+     r"es\s+(?:usted\s+)?(?:una\s+persona|humano|humana|real))\b"),
+    # "Falleció", "murió el mes pasado", "ya no está con nosotros": the patient has died.
+    ("she passed away", r"\b(?:fallec\w*|muri[oó]|murio|esta\s+muert[oa]|ya\s+no\s+esta\s+"
+                        r"con\s+nosotros|en\s+paz\s+descanse|descanse\s+en\s+paz)\b"),
+    # Refill replies: already filled, stopped by the doctor, or another pharmacy.
+    ("I already picked it up", r"\bya\s+(?:la|lo|las|los)\s+(?:recogi|tengo|compre|"
+                               r"surti)\b|\bya\s+no\s+(?:la|lo|las|los)\s+(?:tomo|uso)\b|"
+                               r"\b(?:el\s+|la\s+)?(?:doctor|doctora|medico|medica)\s+"
+                               r"(?:me\s+)?(?:la|lo)\s+(?:quito|suspendio|cancelo)\b"),
+    ("send it to a different pharmacy", r"\b(?:otra|diferente)\s+farmacia\b|\bcambiar\s+"
+                                        r"(?:de\s+|la\s+|mi\s+)?farmacia\b"),
     ("representative", r"\b(?:hablar\s+con\s+(?:una\s+|un\s+|alguien)|operador\w*|"
                        r"representante|recepcion\w*|una\s+persona|agente)\b"),
     # Questions back ("¿quién habla?" is no name; the engine answers, then asks again).
