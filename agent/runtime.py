@@ -147,7 +147,8 @@ class VoiceAgent:
         return TextReminders(rt.workflows[SMS_WORKFLOW], rt.calendar, rt.memory,
                              clinic=rt.clinic, patient_facts=records_patient_facts(rt.records),
                              send=port.send_to_patient, reply=port.reply,
-                             template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC))
+                             template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC),
+                             revoke=port.revoke)
 
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime

@@ -7,8 +7,15 @@ conversation of ``appointment_reminder_sms`` on the one workflow engine through
 ``Listen`` waits for the patient's next text, actions run on the same ``ActionHost``
 (confirm, cancel, find slots, reschedule), and ``Remember`` goes to the one conversation
 memory with channel ``sms``. On this channel the reminder's letters are its keys
-(C = 1 confirm, X = 2 cancel, R = 3 reschedule); words go through the grammars. Moving an
-appointment asks the date of birth first, as on the phone.
+(C = 1 confirm, X = 2 cancel, R = 3 reschedule), and so is a lone digit the question
+offers; words go through the grammars. A reply is read without the quoted reminder or a
+signature (``carrier.sms.body``); a thumbs-up or "Liked ..." is a yes, Y and N are yes and
+no. Moving an appointment asks the date of birth first, as on the phone.
+
+An opt-out the conversation hears ("9" at "appointment or messages?", or words the
+carrier's keywords do not cover) is recorded through ``revoke`` (the carrier's STOP policy:
+``SmsService.revoke``) before the goodbye is sent; a STOP the carrier took ends the
+patient's open thread (:meth:`TextReminders.opted_out`): nothing more is sent.
 
 ``TextReminders`` owns one ``TaskGroup`` for the conversations it runs; use it as an
 ``async with`` block. It is the application's ``carrier.sms.service.TextHandler``.
@@ -17,6 +24,7 @@ appointment asks the date of birth first, as on the phone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -26,6 +34,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from agent.grammar import understand
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import Calendar
@@ -36,9 +45,12 @@ from agent.workflow.effects import (
     CallerHangup,
     Dtmf,
     Effect,
+    Expectation,
     Hangup,
     Input,
     Listen,
+    NoInput,
+    RecordRevocation,
     Remember,
     Say,
     Transfer,
@@ -49,6 +61,7 @@ from agent.workflow.host import ActionHost, MemorySink
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, spoken_day, spoken_time
 from agent.workflow.runner import Bookkeeping, run_conversation
+from carrier.sms.body import body, reaction
 
 log = logging.getLogger("agent.sms")
 WORKFLOW = "appointment_reminder_sms"
@@ -75,14 +88,28 @@ Reply = Callable[[str, str], Awaitable[Any]]
 """``(number, text)``: an answer within the patient's own conversation (``SmsService.reply``)."""
 PatientFacts = Callable[[str], Awaitable[dict[str, Any] | None]]
 """The patient's record as workflow templates and identity checks read it (dob, first_name)."""
+Revoke = Callable[[str, str, dt.datetime], Awaitable[Any]]
+"""``(patient_id, evidence_ref, at)``: an opt-out heard in the conversation, recorded by the
+carrier's STOP policy (``SmsService.revoke``)."""
+_YES_NO = {"Y": "yes", "N": "no"}
 
 
-def read_turn(text: str) -> Input:
-    """A text as the engine's input: a reminder letter or lone digit is a key, else words."""
-    word = text.strip().strip(".!").upper()
+def read_turn(text: str, expect: Expectation | None = None) -> Input:
+    """A text as the engine's input: a reminder letter, or a lone digit the question
+    offers (``expect.dtmf``), is a key; a reaction, Y or N is yes or no; else the words
+    the patient wrote (no quoted message, no signature)."""
+    said = body(text)
+    word = said.strip(".!").strip().upper()
     if word in KEYS:
         return Dtmf(KEYS[word])
-    return Utterance(text.strip())
+    if expect is not None and word.isdigit() and word in expect.dtmf:
+        return Dtmf(word)
+    liked = reaction(said)
+    if liked is not None:
+        return Utterance("yes" if liked else "no")
+    if word in _YES_NO:
+        return Utterance(_YES_NO[word])
+    return Utterance(said) if said else NoInput()
 
 
 class TextPort:
@@ -91,8 +118,9 @@ class TextPort:
 
     def __init__(self, host: ActionHost, memory: Memory, *, number: str, reply: Reply,
                  clock: Callable[[], dt.datetime], wait: float, patient_id: str,
-                 workflow: str, known: KnownIdentifiers | None = None) -> None:
+                 workflow: str, revoke: Revoke, known: KnownIdentifiers | None = None) -> None:
         self.host = host
+        self._revoke = revoke
         self.memory = memory
         self.patient_id = patient_id
         self.workflow = workflow
@@ -103,11 +131,14 @@ class TextPort:
         self._wait = wait
         self.inbox: asyncio.Queue[PatientTextLike | None] = asyncio.Queue(maxsize=16)
         self.sent: list[str] = []
+        self.closed = False  # the patient opted out: nothing more is sent
 
     def now(self) -> dt.datetime:
         return self._clock()
 
     async def say(self, effect: Say) -> None:
+        if self.closed:
+            return
         self.sent.append(effect.prompt_id)
         await self._reply(self.number, effect.text)
         await self._note("agent", effect.text)
@@ -124,8 +155,8 @@ class TextPort:
             return CallerHangup()  # no answer within the reply window: the thread ends
         if message is None:
             return CallerHangup()  # the service is stopping
-        await self._note("patient", message.text)
-        return read_turn(message.text)
+        await self._note("patient", body(message.text))
+        return read_turn(message.text, effect.expected)
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
         return await self.host.execute(effect, now)
@@ -140,6 +171,12 @@ class TextPort:
         return None
 
     async def record(self, effect: Bookkeeping) -> None:
+        # AddDoNotCall needs nothing more here: what a text opt-out covers (texts, or texts
+        # and calls) is the carrier's STOP policy, which ``revoke`` applies.
+        if isinstance(effect, RecordRevocation):
+            how = "key" if effect.method == "dtmf" else "words"
+            await self._revoke(effect.patient_id or self.patient_id, f"conversation:{how}",
+                               effect.at)
         if isinstance(effect, Remember) and effect.patient_id is not None:
             await self.memory.record(interaction_from(
                 effect.patient_id, "sms", effect.workflow, effect.outcome, effect.at,
@@ -152,8 +189,9 @@ class TextReminders:
     def __init__(self, workflow: Workflow, calendar: Calendar, memory: Memory, *,
                  clinic: ClinicInfo, patient_facts: PatientFacts, send: SendToPatient,
                  reply: Reply, template: str, clock: Callable[[], dt.datetime],
-                 reply_window_s: float = 24 * 3600.0) -> None:
+                 revoke: Revoke, reply_window_s: float = 24 * 3600.0) -> None:
         self.workflow = workflow
+        self.revoke = revoke
         self.calendar = calendar
         self.memory = memory
         self.clinic = clinic
@@ -199,11 +237,32 @@ class TextReminders:
         if thread is None:
             appointment = self._open.pop(pid, None)
             if appointment is None or self._group is None:
+                await self._outside_thread(pid, message)
                 return
             thread = await self._open_thread(pid, appointment, message.sender)
             self._threads[pid] = thread
             self._group.create_task(self._run(pid, thread))
         await thread.port.inbox.put(message)
+
+    async def _outside_thread(self, pid: str, message: PatientTextLike) -> None:
+        """No reminder open: only an opt-out is ours to act on ("please stop calling me at
+        work", which is no keyword); recorded, then the one confirmation. Other texts are
+        left for staff."""
+        if "opt_out" not in understand(body(message.text)).intents:
+            return
+        await self.revoke(pid, "conversation:words", message.at)
+        await self.reply(message.sender, f"{self.clinic.name}: You are unsubscribed and will "
+                                         "receive no more messages. Reply START to resubscribe.")
+
+    async def opted_out(self, patient_id: str) -> None:
+        """The carrier took a STOP from this patient: the open thread ends, sending nothing
+        more, and a reply to the last reminder opens none."""
+        self._open.pop(patient_id, None)
+        thread = self._threads.get(patient_id)
+        if thread is not None:
+            thread.port.closed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                thread.port.inbox.put_nowait(None)
 
     async def settled(self, patient_id: str) -> str | None:
         """Wait until this patient's thread has ended; its outcome (tests, the CLI)."""
@@ -225,7 +284,8 @@ class TextReminders:
                           verified=lambda: conv.verified)
         port = TextPort(host, self.memory, number=number, reply=self.reply,
                         clock=self.clock, wait=self.reply_window_s, patient_id=pid,
-                        workflow=self.workflow.id, known=known_identifiers(patient))
+                        workflow=self.workflow.id, known=known_identifiers(patient),
+                        revoke=self.revoke)
         return _Thread(conv, port, asyncio.Event())
 
     async def _run(self, pid: str, thread: _Thread) -> None:

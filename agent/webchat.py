@@ -4,7 +4,9 @@
 same engine, workflows, action host, records bookkeeping and transcript storage as a
 call (``agent.handler``): only the port's speaking and listening differ. A ``Say`` is a
 message to the page, a ``Listen`` waits for the patient's next message (a lone digit is
-a key, as on the phone's keypad; words go through the grammars), a transfer finds
+a key where the question offers it, and 0, 9, * and # always are, as on the phone's
+keypad; otherwise "2" is the words "2", the second of three offered times; words go
+through the grammars), a transfer finds
 nobody (the workflow's failure path runs: the number to call). The patient is found by
 the number they typed, as caller ID finds them on a call, and since that number is not
 vouched for, the workflow asks the date of birth and the full name before any PHI
@@ -25,6 +27,7 @@ from agent.transcript_text import store_call
 from agent.workflow.effects import (
     CallerHangup,
     Dtmf,
+    Expectation,
     Hangup,
     Input,
     Listen,
@@ -44,14 +47,18 @@ log = logging.getLogger("agent.webchat")
 NO_REPLY_S = 600.0  # the page's own idle limit ends a session first; this is a backstop
 
 
-def read_message(text: str | None) -> Input:
+GLOBAL_KEYS = "09*#"  # a person, opt-out (never lost), repeat: keys at every question
+
+
+def read_message(text: str | None, expect: Expectation | None = None) -> Input:
     """A message as the engine's input: None (gone), empty (no input), a key, or words."""
     if text is None:
         return CallerHangup()
     text = text.strip()
     if not text:
         return NoInput()
-    if len(text) == 1 and text in "0123456789*#":
+    if len(text) == 1 and text in "0123456789*#" and (
+            expect is None or text in GLOBAL_KEYS or text in expect.dtmf):
         return Dtmf(text)
     return Utterance(text)
 
@@ -127,7 +134,7 @@ class _TextConversation(_LiveConversation):
             text = None
         if text is not None and text.strip():
             self.text_io.transcript.turns.append(("caller", text.strip()))
-        return read_message(text)
+        return read_message(text, effect.expected)
 
     async def transfer(self, effect: Transfer) -> bool:
         self.transfer_ok = False

@@ -185,6 +185,10 @@ class TextPort(Protocol):
 
     async def send_requested(self, patient_id: str, text: str) -> Any: ...
 
+    async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime) -> Any:
+        """An opt-out heard in a text conversation, recorded by the STOP policy."""
+        ...
+
 
 @runtime_checkable
 class TextApplication(Protocol):
@@ -201,6 +205,8 @@ class TextHandlerContext(Protocol):
     async def __aexit__(self, *exc: object) -> None: ...
 
     async def __call__(self, message: Any) -> None: ...
+
+    async def opted_out(self, patient_id: str) -> None: ...
 
 
 class Application(Protocol):

@@ -6,6 +6,15 @@
   in; HELP/INFO get the program name, a contact, frequency and "Msg & data rates may apply".
   A keyword is the whole message (case, spaces and trailing punctuation aside): "cancel my
   appointment" is no opt-out, "Cancel" is.
+* FCC 24-24, 47 CFR 64.1200(a)(10): consent is revoked "by any reasonable means"; stop,
+  quit, end, revoke, opt out, cancel, unsubscribe sent as a reply count. So the message is
+  read as the patient wrote it (``body``: no quoted reminder, no signature), an opt-out
+  word may come with words that only say it again ("Stop please", "stop texting me",
+  "STOP ALL", "stopp", "opt-out", "remove me from this list"), and the Spanish words carriers
+  honour (ALTO, PARAR, BAJA, CANCELAR) count. A word used for something else ("I can't stop
+  coughing", "end of the week") does not. "Cancel" alone, or with a please, is an opt-out
+  even under a reminder that offers cancelling; its confirmation says the appointment is
+  unchanged and how to cancel it (the one confirmation may clarify, 64.1200(a)(10)(iii)).
 * FCC 15-72 (healthcare exemption, 47 CFR 64.1200(a)(9)(iv) as applied to texts): an exempt
   text is at most 160 characters, names the provider, and carries nothing beyond the
   minimum necessary; a reminder template may use only ``{clinic}``, ``{day}``, ``{time}``.
@@ -17,7 +26,10 @@ from __future__ import annotations
 import enum
 import re
 import string
+import unicodedata
 from dataclasses import dataclass
+
+from carrier.sms.body import body
 
 EXEMPT_TEXT_LIMIT = 160
 REMINDER_FIELDS = frozenset({"clinic", "day", "time"})
@@ -33,16 +45,70 @@ class Keyword(enum.StrEnum):
 
 
 KEYWORDS: dict[str, Keyword] = {
-    **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"), Keyword.STOP),
+    **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                     "OPTOUT", "ALTO", "PARAR", "BAJA", "CANCELAR"), Keyword.STOP),
     **dict.fromkeys(("START", "UNSTOP"), Keyword.START),
-    **dict.fromkeys(("HELP", "INFO"), Keyword.HELP),
+    **dict.fromkeys(("HELP", "INFO", "AYUDA"), Keyword.HELP),
 }
+_CANCEL_WORDS = frozenset({"cancel", "cancelar"})
+# Words that only say the keyword again or politely: "Stop please", "stop texting me",
+# "STOP ALL", "unsubscribe me", "alto por favor". Anything else makes it a sentence.
+_POLITE = frozenset({"please", "pls", "plz", "thanks", "thank", "you", "thx", "ty", "now",
+                     "por", "favor"})
+_RESTATING = _POLITE | frozenset({
+    "all", "me", "it", "asap", "immediately", "the", "this", "these", "your", "from", "to",
+    "texting", "texts", "text", "messaging", "messages", "message", "msgs", "sms",
+    "sending", "contacting", "calling", "calls", "reminders", "list", "number", "mensajes"})
+# "cancel it" may be the appointment: the conversation asks which ("cancel all" is not).
+_CANCEL_RESTATING = _POLITE | {"all"}
+_PHRASES = re.compile(
+    r"^(?:please )?(?:(?:remove|take) me (?:off|from)(?: (?:this|the|your) (?:list|number))?"
+    r"|(?:do not|don ?t|dont) (?:text|message|contact) me(?: again| anymore| any more)?"
+    r"|no more (?:texts|messages|reminders))(?: please| thanks| thank you)?$")
+_WORD = re.compile(r"[^\W\d_]+|\d+")
 
 
 def keyword(text: str) -> Keyword | None:
-    """The compliance keyword this whole message is, or None."""
-    word = text.strip().strip(string.punctuation + " ").upper()
-    return KEYWORDS.get(word)
+    """The compliance keyword this message is, or None (read from its ``body``)."""
+    words = _words(text)
+    if not words:
+        return None
+    if _PHRASES.match(" ".join(words)):
+        return Keyword.STOP
+    found = {_squeeze(w) for w in words} & _SQUEEZED.keys()
+    if not found:
+        return None
+    kinds = {_SQUEEZED[w] for w in found}
+    if Keyword.STOP in kinds:
+        kind = Keyword.STOP  # an opt-out beside another keyword is still an opt-out
+    elif len(kinds) == 1:
+        kind = kinds.pop()
+    else:
+        return None  # "help start": no one keyword
+    rest = {w for w in words if _squeeze(w) not in found}
+    allowed = _CANCEL_RESTATING if found <= {_squeeze(w) for w in _CANCEL_WORDS} else _RESTATING
+    return kind if rest <= allowed else None
+
+
+def names_cancel(text: str) -> bool:
+    """The opt-out said "cancel": its confirmation says the appointment is unchanged."""
+    return bool({_squeeze(w) for w in _words(text)} & {_squeeze(w) for w in _CANCEL_WORDS})
+
+
+def _words(text: str) -> list[str]:
+    plain = unicodedata.normalize("NFKD", body(text).casefold())
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    plain = re.sub(r"\bopt[\s_-]*out\b", "optout", plain)
+    plain = re.sub(r"\bdon\W?t\b", "don t", plain)
+    return _WORD.findall(plain)
+
+
+def _squeeze(word: str) -> str:
+    """Letters typed twice count once: "stopp", "STOPPP", "quitt", "STOPALL" read alike."""
+    return re.sub(r"(.)\1+", r"\1", word)
+
+
+_SQUEEZED = {_squeeze(k.lower()): v for k, v in KEYWORDS.items()}
 
 
 @dataclass(frozen=True)
@@ -52,8 +118,12 @@ class Program:
     brand: str
     help_number: str
 
-    def reply(self, kw: Keyword) -> str:
-        """The one reply CTIA requires for ``kw`` (each well under 160 characters)."""
+    def reply(self, kw: Keyword, *, said_cancel: bool = False) -> str:
+        """The one reply CTIA requires for ``kw`` (each well under 160 characters). An
+        opt-out that said "cancel" is told the appointment is unchanged and how to cancel it."""
+        if kw is Keyword.STOP and said_cancel:
+            return (f"{self.brand}: You are unsubscribed from texts. Your appointment is "
+                    f"unchanged; to cancel it call {self.help_number}. Reply START to resubscribe.")
         if kw is Keyword.STOP:
             return (f"{self.brand}: You are unsubscribed and will receive no more messages. "
                     "Reply START to resubscribe.")

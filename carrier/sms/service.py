@@ -5,10 +5,13 @@
   over calls *and* texts (the dialer's prior contacts include ``sms_messages``). Every
   decision goes to the audit log; a refusal raises :class:`DialRefused` naming its rule.
   An exempt text is at most 160 characters.
-* Inbound: a whole-message STOP/START/HELP keyword (CTIA) is handled here, before any
-  application sees the text: the revocation is in the consent ledger before the reply goes
-  out (on every channel when ``sms.stop_revokes`` is ``all``). Anything else goes to the
-  application's :class:`TextHandler` with the patient the number belongs to.
+* Inbound: a STOP/START/HELP keyword (CTIA; any reasonable opt-out, FCC 24-24: see
+  ``compliance.keyword``) is handled here, before any application sees the text: the
+  revocation is in the consent ledger before the reply goes out (on every channel when
+  ``sms.stop_revokes`` is ``all``), and the application is told (``opted_out``) so its
+  open conversation sends nothing more. Anything else goes to the application's
+  :class:`TextHandler` with the patient the number belongs to; an opt-out the
+  application hears in a conversation comes back through :meth:`SmsService.revoke`.
 
 No number or text is logged; ``sms_messages`` keeps ids, subjects and statuses only.
 """
@@ -27,7 +30,7 @@ from carrier.dialer.gate import Consent, DialRefused, Gate
 from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import CallHistory, ComplianceFacts, DecisionRecorder, PatientDirectory
 from carrier.records.store import Records
-from carrier.sms.compliance import Keyword, Program, check_exempt_text, keyword
+from carrier.sms.compliance import Keyword, Program, check_exempt_text, keyword, names_cancel
 from carrier.sms.settings import SmsSettings
 from carrier.sms.smpp import InboundText
 
@@ -57,6 +60,10 @@ class PatientText:
 
 class TextHandler(Protocol):
     async def __call__(self, message: PatientText) -> None: ...
+
+    async def opted_out(self, patient_id: str) -> None:
+        """This patient's STOP was taken: end any open conversation, send nothing more."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -143,25 +150,34 @@ class SmsService:
                         f"keyword.{kw}" if kw else "reply", now, status="received",
                         direction="in")
         if kw is Keyword.STOP:
-            await self._revoke(ids, now)
+            await self._revoke(ids, now, "keyword:STOP")
+            if self.handler is not None:
+                for pid in ids:
+                    await self.handler.opted_out(str(pid))
         elif kw is Keyword.START:
             for pid in ids:
                 await self.records.consent_grant(pid, CHANNEL, "tcpa_express", source="sms",
                                                  evidence_ref="keyword:START", actor="sms", at=now)
         if kw is not None:
             # The one confirmation CTIA requires; after a STOP it is the last text sent.
-            await self.sender.send(message.sender, self.program.reply(kw))
+            await self.sender.send(message.sender, self.program.reply(
+                kw, said_cancel=kw is Keyword.STOP and names_cancel(message.text)))
             return
         if self.handler is not None:
             await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
                                            message.sender, message.text, now))
 
-    async def _revoke(self, patients: list[UUID], now: dt.datetime) -> None:
+    async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime) -> None:
+        """An opt-out the application heard in a text conversation ("9" at "appointment
+        or messages?"): recorded as a STOP is, before the application's goodbye is sent."""
+        await self._revoke([UUID(patient_id)], at, evidence_ref)
+
+    async def _revoke(self, patients: list[UUID], now: dt.datetime, evidence_ref: str) -> None:
         channels = ("sms", "voice") if self.settings.stop_revokes == "all" else ("sms",)
         for pid in patients:
             for channel in channels:
                 await self.records.consent_revoke(pid, channel, source="sms",
-                                                  evidence_ref="keyword:STOP", actor="sms",
+                                                  evidence_ref=evidence_ref, actor="sms",
                                                   at=now)
 
     async def on_receipt_status(self, smsc_id: str, status: str) -> None:

@@ -14,6 +14,7 @@ from carrier.sms.compliance import (
     check_exempt_text,
     check_reminder_template,
     keyword,
+    names_cancel,
 )
 from carrier.sms.settings import DEFAULT_REMINDER
 
@@ -29,7 +30,8 @@ HELD_OUT = {
     "Stop!": Keyword.STOP, "QUIT.": Keyword.STOP, "Unsubscribe!!": Keyword.STOP,
     "End ": Keyword.STOP, "Start!": Keyword.START, "Info?": Keyword.HELP, "help!": Keyword.HELP,
     "X": None, "can't make it": None, "ending soon?": None, "started": None,
-    "stop it now": None,
+    # FCC 24-24: revocation by any reasonable means; "stop it now" is one (was None).
+    "stop it now": Keyword.STOP,
 }
 
 
@@ -83,3 +85,26 @@ def test_campaign_ids(good: str) -> None:
 def test_bad_campaign_ids(bad: str) -> None:
     with pytest.raises(ValueError, match="10DLC"):
         check_campaign_id(bad)
+
+
+def test_an_opt_out_that_said_cancel_is_told_the_appointment_is_unchanged() -> None:
+    """Bare "CANCEL" is an opt-out (FCC 24-24) even under a reminder offering X to cancel:
+    the one confirmation says the appointment stands and how to cancel it."""
+    reply = Program("Demo Clinic", "+15550100100").reply(Keyword.STOP, said_cancel=True)
+    assert reply.startswith("Demo Clinic: You are unsubscribed")
+    assert "appointment is unchanged" in reply
+    assert "+15550100100" in reply
+    assert "START" in reply
+    assert len(reply) <= EXEMPT_TEXT_LIMIT
+    assert names_cancel("Cancel please!")
+    assert not names_cancel("STOP")
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("cancel it", None),  # may be the appointment: the conversation asks which
+    ("cancel all", Keyword.STOP), ("STOP help", Keyword.STOP), ("help start", None),
+    ("take me off your list", Keyword.STOP), ("don't text me again", Keyword.STOP),
+    ("don't cancel", None), ("info please", Keyword.HELP),
+])
+def test_keyword_edges(text: str, want: Keyword | None) -> None:
+    assert keyword(text) is want
