@@ -143,6 +143,9 @@ REFILL_PHRASES = ("refill", "renew", "more medication", "prescription", "need mo
 
 # Looser patterns tried after the phrase lists: a verb and its object anywhere in the turn.
 _W = r"(?:\w+\s+){0,4}"
+_DAY_OR_TIME = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|"
+                r"next week|morning|afternoon|evening|noon|\d{1,2}(?::\d\d)? ?(?:am|pm|a m|"
+                r"p m|o'?clock)\b)")
 PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "opt_out": (
         re.compile(rf"\b(?:don't|dont|do not) want {_W}(?:calls|messages|texts|reminders)\b"),
@@ -166,6 +169,10 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"\b(?:doesn't|does not|don't|do not) (?:live|work) here\b"),
     ),
     "reschedule": (
+        # "Yes but can we do 3pm instead", "could we do Friday instead?": another time
+        # asked for beside a yes is a move, not a yes.
+        re.compile(rf"\binstead\b.*\b{_DAY_OR_TIME}|\b{_DAY_OR_TIME}.*\binstead\b"),
+        re.compile(rf"\bbut\b.*\b(?:can|could) (?:we|i|you)\b.*\b{_DAY_OR_TIME}"),
         re.compile(rf"\b(?:make|move|change|push|switch) {_W}(?:later|earlier|another|"
                    r"different|next week|other)\b"),
         re.compile(r"\b(?:later|earlier) in the (?:week|day|month)\b"),

@@ -36,7 +36,7 @@ RECORD = {"org_name": "Demo Clinic", "callback_number": "555-010-0100",
           "patient": {"id": "pat-1001", "phone": "+12125550171"}}
 # A grammar reading, not the text channel's (see the report): "yes but <another time>"
 # is a yes to the engine's affirm.
-GRAMMAR_SIDE = {"Yes but can we do 3pm instead"}
+GRAMMAR_SIDE: set[str] = set()  # fixed in the grammar: "yes but <time> instead" moves
 
 
 def outcome(text: str) -> str:

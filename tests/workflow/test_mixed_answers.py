@@ -67,3 +67,12 @@ def test_a_cancel_or_move_said_not_to_be_done_is_not_done(said: str) -> None:
     conv = verified_reminder()
     conv.handle(Utterance(said), NOW)
     assert conv.path[-1] not in ("confirm_cancel", "find_slots"), conv.path
+
+
+@pytest.mark.parametrize("said", ["Yes but can we do 3pm instead",
+                                  "could we do Friday morning instead?"])
+def test_a_yes_that_asks_for_another_time_moves_rather_than_confirms(said: str) -> None:
+    conv = verified_reminder()
+    conv.handle(Utterance(said), NOW)
+    assert "do_confirm" not in conv.path, conv.path
+    assert "find_slots" in conv.path, conv.path
