@@ -318,10 +318,42 @@ _RULES_OUT = re.compile(
     r"|\bno (?:mornings?|afternoons?|evenings?)\b")
 
 
+# A bound rather than a day: "after Wednesday", "not before Friday", "not this week",
+# "sometime next month", "later this week". Read on the whole reply, before the clauses
+# that rule a day out are dropped ("not this week" rules this week out, and so says when).
+_AFTER = re.compile(rf"\b(?:after|from|not (?:before|until)|no (?:earlier|sooner) than) "
+                    rf"(?:next |this )?({'|'.join(WEEKDAYS)})\b")
+_NEXT_WEEK_ON = re.compile(r"\b(?:not (?:this|until next) week|after this week|next week or "
+                           r"later)\b")
+_NEXT_MONTH = re.compile(r"\b(?:sometime |some time |any ?time |anything )?next month\b")
+_REST_OF_WEEK = re.compile(r"\b(?:later|rest of) (?:this|the) week\b")
+
+
+def _bounded(cleaned: str, today: dt.date) -> tuple[dt.date, int] | None:
+    """The first day and how many days a bound covers, or None."""
+    m = _AFTER.search(cleaned)
+    if m:
+        day = _weekday([m.group(1)], today)
+        if day is not None:
+            return day + dt.timedelta(days=1 if m.group(0).startswith("after") else 0), 7
+    if _NEXT_WEEK_ON.search(cleaned):
+        return today + dt.timedelta(days=7 - today.weekday()), 7
+    if _NEXT_MONTH.search(cleaned):
+        first = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        return first, ((first + dt.timedelta(days=32)).replace(day=1) - first).days
+    if _REST_OF_WEEK.search(cleaned) and today.weekday() < 6:
+        return today + dt.timedelta(days=1), 6 - today.weekday()
+    return None
+
+
 def parse_relative(text: str, today: dt.date) -> DatePreference | None:
     """"tomorrow morning", "next Tuesday afternoon", "in three days", "March 5th",
-    "whatever's earliest", "later that day", "anything next week"."""
+    "whatever's earliest", "later that day", "anything next week", "after Wednesday"."""
+    bound = _bounded(clean(text), today)
     cleaned = " ".join(c for c in clauses(text) if not _RULES_OUT.search(c))
+    if bound is not None:
+        part = next((PARTS_OF_DAY[t] for t in cleaned.split() if t in PARTS_OF_DAY), None)
+        return DatePreference(bound[0], part, bound[1], False, False)
     cleaned = cleaned.replace("what's", "whats").replace("whatever's", "whatever is")
     found = _parse_day_part(cleaned, today)
     earliest = bool(_EARLIEST.search(cleaned))

@@ -101,11 +101,17 @@ def deferral(intents: frozenset[str], state: State, text: str, now: dt.datetime)
 
 def volunteered(workflow: Workflow, state: State, text: str, intents: frozenset[str],
                 now: dt.datetime) -> dict[str, Any]:
-    """Slot values said before their question, by slot type."""
+    """Slot values said before their question, by slot type; and those said with an
+    answer this state takes first: "yes, next Tuesday afternoon" at "would you like a
+    new time?" is the yes, and Tuesday afternoon is kept for the search (it was lost)."""
     asking = {a.slot.type for a in state.accept if a.slot is not None}
+    answered = any(a.intent is not None and a.intent in intents for a in state.accept)
     found: dict[str, Any] = {}
     for kind, with_intent in VOLUNTEERED_TYPES.items():
-        if kind in asking or not _asks_later(workflow, kind) or (
+        if kind in asking:
+            if not answered:
+                continue  # the state's own slot reads it
+        elif not _asks_later(workflow, kind) or (
                 with_intent is not None and with_intent not in intents):
             continue
         value = parse_slot(kind, text, now)

@@ -25,7 +25,7 @@ from tests.workflow.helpers import NOW, WORKFLOWS
 SHIPPED = load_all(WORKFLOWS)
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
 CATEGORIES = {"correction", "negated_day", "relative_week", "negated_carrier",
-              "common_word_carrier", "negated_frequency", "number_span"}
+              "common_word_carrier", "negated_frequency", "number_span", "date_bound"}
 
 
 def test_slot_misreads_tuned_all_right_and_held_out_reported() -> None:

@@ -59,3 +59,28 @@ def test_a_pick_books_that_time(said: str, pick: int) -> None:
     booked = [a for a in actions(out) if a.name == "reschedule_appointment"]
     assert len(booked) == 1
     assert booked[0].args["choice"] == pick
+
+
+def missed_at(now_text: str = "2026-11-23T15:00:00+00:00") -> Conversation:
+    record = {**RECORD, "patient": {"id": "pat-1003", "first_name": "Robin",
+                                    "dob": "1992-07-14"},
+              "appointment": {"id": "appt-3", "day": "Friday, November 20",
+                              "time": "9 AM", "provider": "Dr. Ada Testwell"}}
+    conv = Conversation(SHIPPED["no_show_reactivation"], record, call_id="c1")
+    conv.start(NOW)
+    conv.verified = True
+    conv.state = "missed"
+    return conv
+
+
+@pytest.mark.parametrize(("said", "day", "days"), [
+    ("yes, next Tuesday afternoon", "2026-12-01", 1),
+    ("sure, how about Thursday morning", "2026-11-26", 1),
+    ("yes but not this week", "2026-11-30", 7)])
+def test_a_yes_with_a_day_searches_that_day(said: str, day: str, days: int) -> None:
+    """Before: the yes was taken and the day dropped; the search offered today's times."""
+    conv = missed_at()
+    out = conv.handle(Utterance(said), NOW)
+    [search] = [a for a in actions(out) if a.name == "find_free_slots"]
+    pref = search.args["preference"]
+    assert (pref.date.isoformat(), pref.days) == (day, days)
