@@ -206,7 +206,13 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    re.compile(r"\b(?:don't|dont|do not|not|no longer) (?:take|taking|use|using)"
                               r"(?: (?:it|that|them|this|those))? ?(?:anymore|any more)\b"),
                    re.compile(r"\b(?:doctor|dr|physician|they|he|she) (?:stopped|discontinued|"
-                              r"cancelled|canceled) (?:it|that|them|this)\b")),
+                              r"cancelled|canceled) (?:it|that|them|this)\b"),
+                   # Care elsewhere now: "I moved to another doctor", "I see a new provider".
+                   re.compile(r"\b(?:moved|switched|changed|went|transferred) (?:over )?to "
+                              r"(?:another|a different|a new|other|my other) (?:doctor|clinic|"
+                              r"provider|practice|office|physician)\b"),
+                   re.compile(r"\b(?:see|seeing|have|found) (?:another|a different|a new) "
+                              r"(?:doctor|clinic|provider|practice|physician)\b")),
     "change_pharmacy": (re.compile(r"\b(?:different|another|other|new) pharmacy\b"),
                         re.compile(r"\bchange (?:my |the )?pharmacy\b"),
                         re.compile(r"\bsend (?:it|that|them) to (?:the )?\w+(?: \w+){0,3} "

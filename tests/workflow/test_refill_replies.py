@@ -40,3 +40,12 @@ def test_another_pharmacy_goes_to_the_pharmacy_team_not_the_one_on_file(said: st
 def test_a_plain_yes_still_sends_the_request() -> None:
     result = run("refill_reminder", ["yes", DOB, "yes please"], patient="pat-1002")
     assert result.outcome == "refill_requested"
+
+
+@pytest.mark.parametrize("said", ["I don't need it anymore", "I moved to another doctor",
+                                  "I see a new doctor now"])
+def test_a_missed_visit_no_longer_wanted_is_declined_not_asked_again(said: str) -> None:
+    """Before: "Sorry, I did not understand that." three times, then a transfer."""
+    result = run("no_show_reactivation", ["yes", "7/14/1992", said], patient="pat-1003")
+    assert result.path[-1] == "declined", result.path
+    assert result.outcome == "declined"
