@@ -7,60 +7,18 @@ from __future__ import annotations
 
 import re
 
+# The name reader lives in agent.grammar.names; its names stay importable from here.
+from agent.grammar.names import LETTER_WORDS, NATO, name
 from agent.grammar.normalize import clean
 from agent.grammar.numbers import DIGIT_WORDS, cardinal, digit_run
 from agent.grammar.phonetic import fold, sounds_like
 
-LETTER_WORDS: dict[str, str] = {
-    "ay": "A", "bee": "B", "be": "B", "see": "C", "sea": "C", "cee": "C", "dee": "D", "ee": "E",
-    "ef": "F", "eff": "F", "gee": "G", "aitch": "H", "eye": "I", "jay": "J", "kay": "K",
-    "el": "L", "ell": "L", "em": "M", "en": "N", "pee": "P", "cue": "Q", "queue": "Q", "ar": "R",
-    "are": "R", "ess": "S", "tee": "T", "tea": "T", "you": "U", "vee": "V", "ex": "X",
-    "why": "Y", "zee": "Z", "zed": "Z",
-}
-NATO: dict[str, str] = {
-    "alpha": "A", "alfa": "A", "bravo": "B", "charlie": "C", "delta": "D", "echo": "E",
-    "foxtrot": "F", "golf": "G", "hotel": "H", "india": "I", "juliet": "J", "juliett": "J",
-    "kilo": "K", "lima": "L", "mike": "M", "november": "N", "oscar": "O", "papa": "P",
-    "quebec": "Q", "romeo": "R", "sierra": "S", "tango": "T", "uniform": "U", "victor": "V",
-    "whiskey": "W", "xray": "X", "x-ray": "X", "yankee": "Y", "zulu": "Z",
-}
+__all__ = ["LETTER_WORDS", "NATO", "choice", "digits", "member_id", "name", "names_match",
+           "number", "phone"]
+
 _ID_LEAD = frozenset({"my", "member", "id", "i.d", "i.d.", "number", "is", "it's", "its", "it",
                       "the", "numbers", "policy", "subscriber", "okay", "ok", "yes", "sure",
                       "that's", "thats", "card", "says", "on", "reads", "so"})
-NAME_PREFIXES = (
-    "my name is", "my name's", "the name is", "name is", "this is", "it's", "its", "i'm", "im",
-    "i am", "you're speaking with", "you are speaking with", "speaking with", "it is", "yes",
-    "yeah", "sure", "hi", "hello", "hey", "hiya", "good morning", "good afternoon",
-    "good evening", "yes hi", "yeah hi", "that's", "this", "dr", "dr.", "doctor", "mr", "mr.",
-    "mrs",
-    "mrs.", "ms", "ms.", "miss",
-)
-_NOT_NAME = frozenset({"and", "my", "birthday", "born", "date", "of", "birth", "is", "the", "on",
-                       "i", "was", "speaking", "calling", "here", "yes", "no", "please",
-                       "thanks", "thank", "you", "hi", "hello", "hey", "name"})
-# Words no name is made of: a reply that has one is about the question, not an answer
-# to it ("I don't know", "why do you need that", "hold on", "never mind"). Closed classes
-# (pronouns, question words, negation, articles, prepositions, auxiliaries, number words)
-# and the verbs and nouns of not answering. Words that are also given names ("Will",
-# "May", "Can", "Don", "Dot", "Hope") are not here.
-_NEVER_IN_NAME = frozenset({
-    "me", "myself", "you", "your", "yours", "we", "us", "our", "they", "them", "their",
-    "he", "him", "his", "she", "her", "it", "its", "that", "this", "these", "those",
-    "what", "why", "who", "whom", "whose", "how", "where", "when", "which",
-    "not", "never", "nothing", "nobody", "a", "an", "to", "for", "with", "at", "in",
-    "from", "by", "about", "into", "does", "did", "am", "are", "were", "be", "been",
-    "have", "has", "had", "could", "would", "should", "shall", "might", "must",
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "know", "need", "want", "think", "mean", "say", "tell", "hear", "catch", "understand",
-    "repeat", "wait", "hold", "moment", "minute", "second", "sorry", "mind",
-    # A Spanish reply reaches this parser as said when ``agent.grammar.es`` finds nothing
-    # in it ("¿por qué?", "un momento", "espere").
-    "que", "qué", "por", "porque", "un", "momento", "espere", "espera", "sé", "eso",
-    "usted", "yo", "quien", "quién",
-})
-# "don't", "I'd", "you're", "we'll", "I've", "what's": a verb, not a name ("O'Brien" is).
-_CONTRACTION = re.compile(r"(?:n't|'d|'ll|'re|'ve|'m|'s)$")
 
 
 def digits(text: str, *, min_len: int = 1) -> str | None:
@@ -160,53 +118,6 @@ def _id_piece(tok: str) -> str | None:
     if re.fullmatch(r"[a-z0-9]+", tok) and (len(tok) == 1 or any(c.isdigit() for c in tok)):
         return tok.upper()
     return None
-
-
-_GREETING = re.compile(r"^\s*(?:(?:hi|hello|hey|hiya|yes|yeah|ok|okay|good (?:morning|afternoon|"
-                       r"evening))\b[\s,.!]*)+", re.IGNORECASE)
-_NAME_TAIL = re.compile(r"\s+(?:and|i'm|im|i am|i|i'd|id|calling|who|from|here|speaking|"
-                        r"with|about|looking|need|needing|wanting|regarding|a new|new)\b.*$")
-
-
-def name(text: str) -> str | None:
-    """A person's name, title-cased ("my name is testa patientson" -> "Testa Patientson")."""
-    # A greeting carries more than the name ("Hi, my name is X and I need ..."): keep the name.
-    text = _GREETING.sub("", text)
-    cleaned = clean(text)
-    cleaned = re.sub(r"\b(and )?(my )?(date of birth|birthday|dob|born)\b.*$", "", cleaned)
-    clause = re.search(r"[,.;]| - ", text)
-    if clause and re.search(r"\b(?:name|this is|it's|i'm|im|i am)\b", text[:clause.start()],
-                            re.IGNORECASE):
-        cleaned = clean(text[:clause.start()])
-    cleaned = _NAME_TAIL.sub("", cleaned)
-    changed = True
-    while changed:
-        changed = False
-        for prefix in NAME_PREFIXES:
-            if cleaned.startswith(prefix + " "):
-                cleaned = cleaned[len(prefix) + 1:]
-                changed = True
-    if "," in text and re.fullmatch(r"[a-z']+ [a-z']+", cleaned):
-        last, first = text.split(",", 1)
-        if last.strip() and first.strip() and " " not in last.strip() and (
-                len(first.split()) == 1):
-            cleaned = clean(first + " " + last)
-    words = [w for w in cleaned.split() if re.fullmatch(r"[^\W\d_](?:[^\W\d_]|['.])*", w)]
-    if words and all(len(w) == 1 for w in words) and len(words) > 1:
-        return "".join(words).title()
-    if any(w in _NEVER_IN_NAME or _CONTRACTION.search(w) for w in words):
-        return None
-    words = [w for w in words if w not in _NOT_NAME]
-    if not words or len(words) > 4:
-        return None
-    original = {m.group(0).lower(): m.group(0)
-                for m in re.finditer(r"[^\W\d_](?:[^\W\d_]|['.])*", text)}
-    return " ".join(_cased(original.get(w, w)) for w in words)
-
-
-def _cased(word: str) -> str:
-    """Keep a caller's own capitals ("McSample"), else capitalise."""
-    return word if any(c.isupper() for c in word[1:]) and word[0].isupper() else word.capitalize()
 
 
 def _name_words(text: str) -> list[str]:
