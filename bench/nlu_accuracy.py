@@ -13,7 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# Appended, not put first: tests/agent must not shadow the agent package.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 
 from grammar.corpus import category_accuracy, load, score
 
