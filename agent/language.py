@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from agent.grammar import understand
 from agent.i18n import (
     LANGUAGE_OFFER,
     SPANISH,
@@ -21,6 +22,9 @@ from agent.i18n import (
 from agent.voice import Synthesizer, VoiceIO
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from agent.workflow.engine import Conversation
+
+# What a caller may ask for at any question, free text included.
+_EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wrong_number"})
 
 # What Whisper is told to expect in a Spanish call (its previous-text context). Never an
 # opt-out phrase: a decoder primed with one hears it in noise, and a wrong opt-out harms.
@@ -38,6 +42,7 @@ class CallLanguage:
         self.voice = voice  # the Spanish synthesiser; None: the call stays in English
         self.choice = LanguageChoice(decided=voice is None or not overlay)
         self._offered = False
+        self._free_text = False  # the question being asked takes the caller's own words
 
     @property
     def spanish(self) -> bool:
@@ -55,6 +60,7 @@ class CallLanguage:
             else None
 
     def expectation(self, expected: Expectation | None) -> Expectation | None:
+        self._free_text = expected is not None and expected.slot_type == "text"
         if expected is None:
             return expected
         if not self.choice.decided and SPANISH_KEY not in expected.dtmf:
@@ -73,8 +79,17 @@ class CallLanguage:
             if self.choice.on_utterance(event.text, io.heard_language):
                 self._switch(io)
             if self.spanish:
-                return Utterance(to_canonical(event.text))
+                return Utterance(self._canonical(event.text))
         return event
+
+    def _canonical(self, text: str) -> str:
+        """The Spanish turn as the engine reads it. At a free-text question the caller's
+        own words are the answer ("No puedo dormir" was stored as the reason "no"), unless
+        the turn asks for what every state gives (stop calls, a person, a moment...)."""
+        canonical = to_canonical(text)
+        if self._free_text and not understand(canonical).intents & _EVERY_STATE:
+            return text
+        return canonical
 
     def text(self, text: str) -> str:
         return spanish_dates(text) if self.spanish else text

@@ -14,6 +14,8 @@ from __future__ import annotations
 import pytest
 
 from agent.grammar.es import to_canonical
+from agent.i18n import SPANISH, LanguageChoice
+from agent.language import CallLanguage
 from agent.workflow.effects import Action, AddDoNotCall, Effect, Hangup, Say, Utterance
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all
@@ -197,3 +199,41 @@ def test_asking_for_a_person_in_spanish_still_transfers() -> None:
     ("Mándela a otra farmacia", "send it to a different pharmacy")])
 def test_spanish_refill_replies(said: str, canonical: str) -> None:
     assert to_canonical(said) == canonical
+
+
+def spanish_call() -> tuple[Conversation, CallLanguage]:
+    conv = fresh("patient_intake")
+    lang = CallLanguage(conv, {}, None)
+    lang.choice = LanguageChoice(language=SPANISH, decided=True)
+    return conv, lang
+
+
+@pytest.mark.parametrize(("said", "kept"), [
+    ("No puedo dormir bien desde hace un mes", True),
+    ("Primera consulta, me duele la rodilla", True),
+    ("No me llame más", False),  # an opt-out holds at any question
+    ("Quiero hablar con una persona", False)])
+def test_a_spanish_free_text_answer_keeps_the_callers_words(said: str, kept: bool) -> None:
+    """Before: "No puedo dormir bien..." reached the engine as "no" and was stored as the
+    reason for the visit; any reason that began with "no" or "primera" lost its words."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from agent.workflow.effects import Expectation  # noqa: PLC0415
+
+    conv, lang = spanish_call()
+    conv.state = "ask_reason"
+    lang.expectation(Expectation((), "text", (), ()))
+    heard = lang.heard(SimpleNamespace(heard_language="es"), Utterance(said))  # type: ignore[arg-type]
+    assert (heard == Utterance(said)) is kept, heard
+
+
+def test_a_spanish_yes_at_a_typed_question_is_still_canonical() -> None:
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from agent.workflow.effects import Expectation  # noqa: PLC0415
+
+    _conv, lang = spanish_call()
+    lang.expectation(Expectation(("affirm",), None, (), ()))
+    heard = lang.heard(SimpleNamespace(heard_language="es"),  # type: ignore[arg-type]
+                       Utterance("Sí, soy yo."))
+    assert heard == Utterance("yes")
