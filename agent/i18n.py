@@ -163,12 +163,32 @@ def spanish_asked(text: str) -> str:
     return text
 
 
+_DAY_NAMES = "|".join(_DAYS)
+# The clinic's working days as ``records.spoken_weekdays`` words them ("Monday to Friday",
+# "Monday, Wednesday and Friday", "every day").
+_WEEKDAYS = ((re.compile(rf"\b({_DAY_NAMES}) to ({_DAY_NAMES})\b"),
+              lambda m: f"de {_DAYS[m.group(1)]} a {_DAYS[m.group(2)]}"),
+             (re.compile(rf"\b({_DAY_NAMES}) and ({_DAY_NAMES})\b"),
+              lambda m: f"{_DAYS[m.group(1)]} y {_DAYS[m.group(2)]}"),
+             (re.compile(rf"\b({_DAY_NAMES})\b(?!,? (?:{'|'.join(_MONTHS)}))"),
+              lambda m: _DAYS[m.group(1)]),
+             (re.compile(r"\bevery day\b"), lambda _m: "todos los días"))
+
+
+def spanish_weekdays(text: str) -> str:
+    """Working days inside a Spanish prompt, in Spanish ("Monday to Friday" -> "de lunes
+    a viernes"); a date ("Tuesday, March 10") is left to ``spanish_dates``."""
+    for pattern, said in _WEEKDAYS:
+        text = pattern.sub(said, text)
+    return text
+
+
 def spanish_dates(text: str) -> str:
     """English-spelled dates and times inside a Spanish prompt, said in Spanish:
     "Tuesday, March 10 at 2:30 PM with Dr. Ruiz" -> "martes 10 de marzo a las 2:30 de la
     tarde con Dr. Ruiz"; what the caller asked for too ("on Thursday afternoon" -> "el
     jueves por la tarde")."""
-    text = spanish_asked(text)
+    text = spanish_weekdays(spanish_asked(text))
     out = _DAY.sub(lambda m: f"{_DAYS[m.group(1)]} {m.group(3)} de {_MONTHS[m.group(2)]}", text)
     out = re.sub(rf"(\d de (?:{'|'.join(_MONTHS.values())})) at ", r"\1 a las ", out)
     if out == text and not _TIME.search(text):

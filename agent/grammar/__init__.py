@@ -15,12 +15,12 @@ from agent.grammar import slots as _slots
 from agent.grammar.answers import cancel_or_stop, frequency, screening_yes_no
 from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
-from agent.grammar.intents import QUESTION_INTENTS, detect, without_hold, yes_no
+from agent.grammar.intents import FAQ_INTENTS, QUESTION_INTENTS, detect, without_hold, yes_no
 from agent.grammar.normalize import FILLERS, after_correction, clean
 from agent.grammar.times import parse_time
 
 __all__ = [
-    "GLOBAL_INTENTS", "INTENTS", "QUESTION_INTENTS", "SLOT_TYPES", "DatePreference",
+    "FAQ_INTENTS", "GLOBAL_INTENTS", "INTENTS", "QUESTION_INTENTS", "SLOT_TYPES", "DatePreference",
     "Interpretation",
     "parse_slot", "understand", "yes_no",
 ]

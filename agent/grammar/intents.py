@@ -132,7 +132,24 @@ ASK_TIME_PHRASES = (
     "what date", "which day", "when was it", "what's the date", "what was the date",
     "what was the time", "when do i come",
 )
-QUESTION_INTENTS = ("ask_bot", "ask_who", "ask_purpose", "ask_provider", "ask_time")
+# Everyday questions about the clinic (where, when open, what number, insurance and cost,
+# parking and what to bring): heard only in a turn shaped as a question (``_asks``), so a
+# reason for a visit that mentions a cost or a car park is no question.
+ASK_ADDRESS_PHRASES = ("your address", "the address", "directions", "your location",
+                       "the location", "where you're located", "where you are located")
+ASK_HOURS_PHRASES = ("your hours", "office hours", "opening hours", "business hours",
+                     "hours of operation", "what hours", "open on weekends", "open on the weekend")
+ASK_CALLBACK_PHRASES = ("callback number", "call back number", "your phone number",
+                        "your number", "best number", "your telephone number")
+ASK_BILLING_PHRASES = ("copay", "co pay", "co-pay", "deductible", "out of pocket", "in network",
+                       "out of network", "the cost", "the price", "how much is a visit",
+                       "how much is the visit", "how much is it")
+ASK_VISIT_PHRASES = ("parking", "park", "what should i bring", "what do i need to bring",
+                     "what do i bring", "should i bring", "do i need to bring", "do i need to fast",
+                     "should i fast", "how early should i", "how early do i", "what to bring")
+FAQ_INTENTS = ("ask_hours", "ask_address", "ask_callback", "ask_billing", "ask_visit")
+QUESTION_INTENTS = ("ask_bot", "ask_who", "ask_purpose", "ask_provider", "ask_hours",
+                    "ask_time", "ask_address", "ask_callback", "ask_billing", "ask_visit")
 TEXT_ADDRESS_PHRASES = ("text me the address", "send me the address", "text me your address",
                         "text me directions", "send me directions", "text the address")
 # A refill not wanted for a reason the clinic should hear: already filled, stopped, enough.
@@ -236,6 +253,36 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                            r"(?:to|with))\s+(?:just\s+)?(?:an?\s+)?(?:real\s+|actual\s+|live\s+)?"
                            r"(?:robot|bot|machine|computer|recording|recorded|automated|"
                            r"automatic|ai|a i|artificial|human|person)\b"),),
+    "ask_address": (re.compile(r"\bwhere (?:are|r) (?:you|y'all|you guys)(?: guys)? (?:located|"
+                               r"based|at)\b"),
+                    re.compile(r"\bwhere(?: is|'s| s| are) (?:the|your|you're|you) ?(?:clinic|"
+                               r"office|practice|building|located|offices|location)\b"),
+                    re.compile(r"\bhow (?:do|can|would|should|will) (?:i|we) (?:get|find|come) "
+                               r"(?:there|you|to you|to the (?:clinic|office)|to your office)\b")),
+    "ask_hours": (re.compile(r"\b(?:are|r) (?:you|y'all|you guys|they) (?:still )?"
+                             r"(?:open|closed)\b"),
+                  re.compile(r"\b(?:is|will) (?:the |your )?(?:office|clinic|practice) (?:be )?"
+                             r"(?:open|closed)\b"),
+                  re.compile(r"\b(?:when|what time|what days?|how late|how early|until when) "
+                             r"(?:are|do|does|will|is) (?:you|y'all|you guys|the office|the clinic|"
+                             r"your office|the practice|it|they) (?:guys )?(?:be )?(?:open|close|"
+                             r"closed|closing|opening)\b"),
+                  re.compile(r"\b(?:when|what time) (?:do|does) (?:you|the office|the clinic) "
+                             r"(?:open|close)\b")),
+    "ask_callback": (re.compile(r"\bwhat(?:'s| is| s)? (?:the |a |your )?(?:best |right |good )?"
+                                r"(?:phone |telephone |call ?back )?number\b(?! is this)"),
+                     re.compile(r"\bhow (?:do|can|should|could|would) (?:i|we) (?:reach|contact|"
+                                r"call|get (?:a )?hold of|get in touch with) (?:you|y'all|the "
+                                r"office|the clinic|your office|someone)\b"),
+                     re.compile(r"\bnumber (?:to|i can|i should|should i|can i) "
+                                r"(?:call|reach|use)\b")),
+    "ask_billing": (re.compile(rf"\b(?:take|accept|bill|cover|covered by|work with|in network "
+                               rf"with)\b {_W}(?:insurance|plan|medicare|medicaid|coverage)\b"),
+                    re.compile(r"\b(?:insurance|plan|medicare|medicaid) (?:cover|covers|pay|"
+                               r"pays|accepted|taken)\b"),
+                    re.compile(r"\b(?:cost|costs|price|pay for)\b"),
+                    re.compile(r"\bhow much (?:is|will|would|does|do|did) (?:it|this|that|the|a|an|"
+                               r"my|i)\b(?: \w+){0,3} (?:cost|be|pay|owe|charge)\b")),
     "hold": (re.compile(r"\b(?:give|wait|allow) (?:me |us )?(?:a|one) (?:moment|sec|second|"
                         r"minute)\b"),
              re.compile(r"\blet me (?:get|find|grab|check|look|see|think|pull|dig)\b"),
@@ -257,6 +304,20 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
 
 def _pattern_hit(cleaned: str, intent: str) -> bool:
     return any(p.search(cleaned) for p in PATTERNS.get(intent, ()))
+
+
+# A turn shaped as a question: a question mark, a clause opening with a question word (after
+# "and", "so", "yes", ...), or "I was wondering", "can you tell me".
+_OPENERS = r"(?:(?:and|so|also|oh|okay|ok|yes|yeah|no|sorry|wait|well|hi|hello|but|then|um|uh)\s+)*"
+_ASKING = re.compile(rf"(?:^|[,.;:!]\s*){_OPENERS}(?:what|what's|whats|where|where's|wheres|when|"
+                     r"how|do|does|is|are|can|could|will|would|should|which|any|y'all|r u)\b|"
+                     r"\b(?:wondering|want to know|wanted to know|like to know|need to know|"
+                     r"tell me|curious)\b")
+
+
+def _asks(text: str) -> bool:
+    said = text.replace("\u2019", "'").lower().strip()
+    return "?" in said or _ASKING.search(said) is not None
 
 
 # A caller correcting themself: the answer after the last of these counts ("yes, no wait,
@@ -355,8 +416,14 @@ def detect(text: str) -> frozenset[str]:
         ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),
+        ("ask_address", ASK_ADDRESS_PHRASES), ("ask_hours", ASK_HOURS_PHRASES),
+        ("ask_callback", ASK_CALLBACK_PHRASES), ("ask_billing", ASK_BILLING_PHRASES),
+        ("ask_visit", ASK_VISIT_PHRASES),
     )
+    asks = _asks(text)
     for name, phrases in table:
+        if name in FAQ_INTENTS and not asks:
+            continue
         if any(has_phrase(cleaned, p) for p in phrases) or _pattern_hit(cleaned, name):
             found.add(name)
     if "wrong_number" in found:

@@ -3,10 +3,14 @@
 Pure tables and functions the engine consults on every turn (no I/O, no clock):
 
 - ``answer_prompts``: a question asked at any point ("who is this?", "what's this
-  about?", "which doctor?", "what time?") is answered, then the engine asks its own
-  question again. Before identity is verified the answer names only the clinic and the
-  purpose in general terms; the doctor and the time wait for verification (the prompts
-  that carry them are marked PHI, so the engine refuses to speak them unverified).
+  about?", "which doctor?", "what time?", "where are you located?", "are you open
+  Saturday?", "do you take my insurance?") is answered, then the engine asks its own
+  question again. The clinic's address, hours and number come from its record; what
+  they cannot answer (insurance, cost, parking, what to bring) is handed plainly to
+  staff ("say representative"), never guessed. Before identity is verified the answer
+  names only the clinic and the purpose in general terms; the doctor and the time wait
+  for verification (the prompts that carry them are marked PHI, so the engine refuses to
+  speak them unverified).
 - ``deferral``: "I'm driving", "call me back later" close politely with a call-back
   promise where the state has no deferral step of its own.
 - ``volunteered``: a slot value said before it is asked (a date of birth at the
@@ -19,7 +23,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from agent.grammar import GLOBAL_INTENTS, QUESTION_INTENTS, parse_slot
+from agent.grammar import FAQ_INTENTS, GLOBAL_INTENTS, QUESTION_INTENTS, parse_slot
 from agent.workflow.effects import Dtmf, Input, Utterance
 from agent.workflow.model import Accept, ActionCall, State, Workflow
 
@@ -33,6 +37,15 @@ QUESTION_PROMPTS: dict[str, str] = {
     "answer_provider": "Your appointment is with {appointment.provider}.",
     "answer_time": "Your appointment is on {appointment.day} at {appointment.time}.",
     "answer_no_appointment": "I do not have an appointment to tell you about on this call.",
+    # The clinic's own data (not PHI: said before verification too).
+    "answer_address": "Our address is {clinic.address_line}.",
+    "answer_hours": "Our office hours are {clinic.days}, from {clinic.opens} to {clinic.closes}.",
+    "answer_callback": "You can reach {org_name} at {callback_number}.",
+    # What the clinic's data cannot answer: said plainly, never guessed.
+    "answer_billing": "I cannot answer questions about insurance or costs, but our staff can "
+                      "help with that. You can say representative at any time to reach them.",
+    "answer_staff": "I do not have that information, but our staff can help with that. You "
+                    "can say representative at any time to reach them.",
     "later_goodbye": "No problem. We will call you back another time, or you can call "
                      "{org_name} when it suits you. Thank you, goodbye.",
     "cancel_disambiguation_again": "Sorry, I want to get this right. To cancel your "
@@ -54,25 +67,48 @@ MAX_HOLDS = 3
 HOLD_MAX_WORDS = 8
 
 
+# A question about the clinic and what answers it: the fields of ``record["clinic"]`` it
+# needs (without them, the staff answer: nothing is guessed).
+FAQ_ANSWERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ask_address": ("answer_address", ("address_line",)),
+    "ask_hours": ("answer_hours", ("days", "opens", "closes")),
+    "ask_callback": ("answer_callback", ()),
+    "ask_billing": ("answer_billing", ()),
+    "ask_visit": ("answer_staff", ()),
+}
+
+
 def asked_question(intents: frozenset[str], state: State) -> str | None:
     """The question the caller asked, unless this state handles it itself or takes free
-    text (a reason for the visit may well contain "what time" or "I'm at work")."""
+    text (a reason for the visit may well contain "what time" or "I'm at work"). A
+    question about the clinic ("where are you located?", heard only in a turn shaped as
+    a question) is answered at a free-text question too, and yields to a request for a
+    person, a wrong number, and whatever else the state itself acts on ("text me the
+    address", "I need to reschedule, where are you?"), a yes or no aside."""
     handled = {a.intent for a in state.accept}
     if "ask_bot" in intents and "ask_bot" not in handled:
         return "ask_bot"  # answered wherever it is asked: the caller must not be misled
-    if takes_free_text(state):
-        return None
-    return next((q for q in QUESTION_INTENTS if q in intents and q not in handled), None)
+    faq = not intents & ((handled - {"affirm", "deny"}) | {"agent", "wrong_number"})
+    free = takes_free_text(state)
+    return next((q for q in QUESTION_INTENTS if q in intents and q not in handled
+                 and (faq if q in FAQ_INTENTS else not free)), None)
+
+
+# Questions answered the same way to anyone (no PHI).
+_GENERAL_ANSWERS = {"ask_bot": ("answer_bot",), "ask_who": ("answer_who", "purpose"),
+                    "ask_purpose": ("purpose",)}
 
 
 def answer_prompts(asked: str, verified: bool, record: Mapping[str, Any]) -> tuple[str, ...]:
-    """Prompt ids answering ``asked``; no PHI unless ``verified``."""
-    if asked == "ask_bot":
-        return ("answer_bot",)
-    if asked == "ask_who":
-        return ("answer_who", "purpose")
-    if asked == "ask_purpose":
-        return ("purpose",)
+    """Prompt ids answering ``asked``; no PHI unless ``verified`` (the clinic's address,
+    hours and number are no PHI)."""
+    if asked in FAQ_ANSWERS:
+        prompt_id, needs = FAQ_ANSWERS[asked]
+        clinic = record.get("clinic")
+        known = isinstance(clinic, Mapping) and all(clinic.get(f) for f in needs)
+        return (prompt_id,) if known else ("answer_staff",)
+    if asked in _GENERAL_ANSWERS:
+        return _GENERAL_ANSWERS[asked]
     if not verified:
         return ("purpose", "answer_after_verification")
     appointment = record.get("appointment")

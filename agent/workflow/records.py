@@ -37,6 +37,11 @@ class ClinicInfo:
     queues: Mapping[str, str] = field(default_factory=dict)
     address_line: str = ""
     """Street address, as texted to a patient who asks for it (not PHI)."""
+    open_days: tuple[int, ...] = ()
+    """Weekdays the clinic works (0 is Monday), from the file's ``hours``; with
+    ``opens``/``closes`` ("09:00", "17:00") it answers "what are your hours?" (not PHI)."""
+    opens: str = ""
+    closes: str = ""
 
 
 class RecordSource(Protocol):
@@ -65,10 +70,13 @@ class ClinicFileSource:
 
     def clinic(self) -> ClinicInfo:
         c = self._data["clinic"]
+        hours = self._data.get("hours") or {}
         return ClinicInfo(str(c["name"]), str(c["callback_number"]),
                           str(c.get("timezone", "America/New_York")),
                           tuple(self._data.get("insurance_carriers", [])),
-                          address_line=str(c.get("address_line", "")))
+                          address_line=str(c.get("address_line", "")),
+                          open_days=tuple(int(d) for d in hours.get("weekdays", [0, 1, 2, 3, 4])),
+                          opens=str(hours.get("start", "")), closes=str(hours.get("end", "")))
 
     def patient(self, patient_id: str) -> Mapping[str, Any] | None:
         for p in self._data["patients"]:
@@ -143,6 +151,7 @@ def build_record(clinic: ClinicInfo, patient: Mapping[str, Any] | None,
         "org_name": clinic.name,
         "callback_number": spoken_phone(clinic.callback_number),
         "queue_name": queue_name,
+        "clinic": clinic_scope(clinic),
     }
     if caller is not None:
         record["caller"] = dict(caller)
@@ -161,6 +170,38 @@ def build_record(clinic: ClinicInfo, patient: Mapping[str, Any] | None,
     if prescription is not None:
         record["prescription"] = dict(prescription)
     return record
+
+
+def clinic_scope(clinic: ClinicInfo) -> dict[str, str]:
+    """What the clinic's own data says to anyone who asks (no PHI): ``{clinic.address_line}``,
+    and ``{clinic.days}``, ``{clinic.opens}``, ``{clinic.closes}`` ("Monday to Friday", "9 AM",
+    "5 PM") when the file gives its hours. Absent data is left out, never made up."""
+    out = {"address_line": clinic.address_line} if clinic.address_line else {}
+    if clinic.open_days and clinic.opens and clinic.closes:
+        day = dt.date(2026, 1, 5)  # a Monday: only the time of day is spoken
+        out["days"] = spoken_weekdays(clinic.open_days)
+        for key, value in (("opens", clinic.opens), ("closes", clinic.closes)):
+            out[key] = spoken_time(dt.datetime.combine(day, dt.time.fromisoformat(value)))
+    return out
+
+
+def spoken_weekdays(days: tuple[int, ...]) -> str:
+    """(0, 1, 2, 3, 4) -> "Monday to Friday"; (0, 2, 4) -> "Monday, Wednesday and Friday"."""
+    names = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+    ordered = sorted(set(days))
+    if len(ordered) == len(names):
+        return "every day"
+    runs: list[list[int]] = []
+    for d in ordered:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    parts: list[str] = []
+    for run in runs:
+        parts += ([f"{names[run[0]]} to {names[run[-1]]}"] if len(run) >= 3
+                  else [names[d] for d in run])
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def spoken_phone(number: str) -> str:

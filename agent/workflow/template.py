@@ -16,8 +16,8 @@ from agent.workflow.model import PUBLIC_FIELDS, RECORD_PHI_ROOTS, resolve
 # {path} or {path|spell}: "spell" reads a code one character at a time, in groups of three,
 # so speech synthesis says "Q Q B, 9 8 7" instead of a number.
 FIELD = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*)(?:\|(spell))?\}")
-KNOWN_ROOTS = frozenset({"org_name", "callback_number", "queue_name", "slots", "vars", "offers",
-                         "memory", "attempt"}) | RECORD_PHI_ROOTS
+KNOWN_ROOTS = frozenset({"org_name", "callback_number", "queue_name", "clinic", "slots", "vars",
+                         "offers", "memory", "attempt"}) | RECORD_PHI_ROOTS
 
 
 def fields(text: str) -> list[str]:

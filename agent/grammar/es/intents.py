@@ -55,6 +55,20 @@ _ROWS: tuple[tuple[str, str], ...] = (
                     r"\bde\s+parte\s+de\s+quien\b"),
     ("what's this about", r"\bde\s+que\s+se\s+trata\b|\b(?:para|por)\s+que\s+(?:me\s+)?"
                           r"llama[ns]?\b"),
+    # Questions about the clinic ("¿dónde están ubicados?", "¿cuál es su horario?"): the
+    # engine answers from the clinic's data, or says staff can help, then asks again.
+    ("where are you located", r"\bdonde\s+(?:estan|quedan|se\s+encuentran|(?:esta|queda)\s+"
+                              r"(?:la\s+clinica|el\s+consultorio|la\s+oficina))\b|"
+                              r"\b(?:su|la)\s+direccion\b|\bcomo\s+llego\b"),
+    ("what are your hours", r"\bhorario\w*|\ba\s+que\s+hora\s+(?:abren|cierran)\b|"
+                            r"\b(?:abren|estan\s+abiertos|atienden)\s+(?:el|los|en)\b"),
+    ("what number can I call you back on", r"\b(?:a\s+)?(?:que|cual)\s+(?:es\s+(?:el|su)\s+)?"
+                                           r"numero\b(?!\s+es\s+este)|\bsu\s+telefono\b"),
+    ("do you take my insurance", r"\b(?:aceptan|acepta|toman|cubre|cubren)\s+(?:mi\s+|el\s+)?"
+                                 r"(?:seguro|plan|medicare|medicaid)\b|\bcuanto\s+(?:cuesta|"
+                                 r"cobran|vale|sale|me\s+va\s+a\s+costar)\b|\bcopago\b"),
+    ("is there parking", r"\bestacionamiento\b|\bdonde\s+(?:me\s+)?estaciono\b|\bparqueo\b"),
+    ("what should I bring", r"\bque\s+(?:debo|tengo\s+que|necesito)\s+(?:llevar|traer)\b"),
     ("repeat that", r"\b(?:repit\w+|como\s+dijo|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
                     r"otra\s+vez\s+por\s+favor|perdon\s*\?)"),
     # A refusal to answer is no name and no "no".
