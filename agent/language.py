@@ -24,7 +24,9 @@ from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from agent.workflow.engine import Conversation
 
 # What a caller may ask for at any question, free text included.
-_EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wrong_number"})
+_EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wrong_number",
+                          "ask_address", "ask_hours", "ask_callback", "ask_billing",
+                          "ask_visit"})
 
 # What Whisper is told to expect in a Spanish call (its previous-text context). Never an
 # opt-out phrase: a decoder primed with one hears it in noise, and a wrong opt-out harms.

@@ -212,7 +212,8 @@ def spanish_call() -> tuple[Conversation, CallLanguage]:
     ("No puedo dormir bien desde hace un mes", True),
     ("Primera consulta, me duele la rodilla", True),
     ("No me llame más", False),  # an opt-out holds at any question
-    ("Quiero hablar con una persona", False)])
+    ("Quiero hablar con una persona", False),
+    ("¿Aceptan mi seguro?", False)])  # a question about the clinic is answered there
 def test_a_spanish_free_text_answer_keeps_the_callers_words(said: str, kept: bool) -> None:
     """Before: "No puedo dormir bien..." reached the engine as "no" and was stored as the
     reason for the visit; any reason that began with "no" or "primera" lost its words."""
