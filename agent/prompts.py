@@ -24,7 +24,7 @@ class Preparer(Protocol):
 
 
 # Template fields that carry no PHI: a prompt using only these may be cached on disk.
-_PLAIN_FIELDS = frozenset({"org_name", "callback_number", "queue_name"})
+_PLAIN_FIELDS = frozenset({"org_name", "callback_number", "queue_name", "clinic"})
 
 
 async def prepare_ahead(tts: Preparer, plain: list[str], personal: list[str],

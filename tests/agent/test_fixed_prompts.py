@@ -14,6 +14,8 @@ from agent.workflow.model import Prompt
 from ..workflow.helpers import WORKFLOWS
 
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100",
+          "clinic": {"address_line": "100 Example Avenue, New York, NY 10001",
+                     "days": "Monday to Friday", "opens": "9 AM", "closes": "5 PM"},
           "patient": {"id": "pat-1001", "first_name": "Testa"},
           "appointment": {"provider": "Dr. Ada Testwell", "day": "Tuesday",
                           "time": "10:30 AM"}}
@@ -38,3 +40,11 @@ def test_a_workflows_own_prompt_wins_over_the_built_in() -> None:
     plain, _ = fixed_prompts(own, RECORD)
     assert "Sure, no rush." in plain
     assert "Of course, take your time." not in plain
+
+
+def test_the_clinics_own_answers_are_shared_on_disk_not_made_per_call() -> None:
+    """The address and the hours are the clinic's, not a patient's: prepared once for
+    every call (they were prepared again in memory for each call)."""
+    plain, personal = fixed_prompts(load_all(WORKFLOWS)["appointment_reminder"], RECORD)
+    assert "Our address is 100 Example Avenue, New York, NY 10001." in plain
+    assert not any("Example Avenue" in text or "office hours" in text for text in personal)
