@@ -23,6 +23,7 @@ import unicodedata
 
 from agent.grammar.normalize import FILLERS
 from agent.grammar.phonetic import sounds_like
+from carrier.edits import edit_distance
 
 LETTER_WORDS: dict[str, str] = {
     "ay": "A", "bee": "B", "be": "B", "see": "C", "sea": "C", "cee": "C", "dee": "D", "ee": "E",
@@ -202,16 +203,7 @@ def _close(spelled: str, said: str) -> bool:
     """A spelling of the spoken word, or a correction of how it was heard."""
     if not said or said.startswith("#") or said == "," or spelled[0] != said[0]:
         return False
-    return sounds_like(spelled, said) or _distance(spelled, said) <= max(1, len(spelled) // 4)
-
-
-def _distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
+    return sounds_like(spelled, said) or edit_distance(spelled, said) <= max(1, len(spelled) // 4)
 
 
 def _spelled(items: list[str]) -> list[str] | None:
