@@ -25,6 +25,7 @@ from agent.workflow.engine import Conversation
 
 # What a caller may ask for at any question, free text included.
 _EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wrong_number",
+                          "emergency", "crisis",
                           "ask_address", "ask_hours", "ask_callback", "ask_billing",
                           "ask_visit"})
 

@@ -29,7 +29,7 @@ GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repea
 INTENTS = frozenset({
     "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
     "reschedule", "cancel", "dont_know", "later", "done", "refill", "text_address",
-    "hold", "deceased", "not_needed", "change_pharmacy",
+    "hold", "deceased", "not_needed", "change_pharmacy", "emergency", "crisis",
     *QUESTION_INTENTS,
 })
 

@@ -16,6 +16,12 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "no_match_default": "Sorry, I did not understand that.",
     "no_input_default": "Sorry, I did not hear anything.",
     "hold_ok": "Of course, take your time.",
+    # Said first, whatever was being asked, then the caller is connected with staff.
+    "emergency_notice": "If this is a medical emergency, please hang up and call nine one "
+                        "one now. I am connecting you with our staff.",
+    "crisis_notice": "If you are thinking about hurting yourself, please call or text nine "
+                     "eight eight, the Suicide and Crisis Lifeline, or call nine one one now. "
+                     "You are not alone. I am connecting you with our staff.",
     "deceased_goodbye": "I am very sorry for your loss, and sorry to have troubled you. We "
                         "will let {org_name} know, and we will not call about this again. "
                         "Goodbye.",

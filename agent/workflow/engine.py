@@ -33,7 +33,6 @@ from agent.workflow.defaults import DEFAULT_PROMPTS, SLOT_PLACEHOLDERS
 from agent.workflow.effects import (
     Action,
     ActionResult,
-    AddDoNotCall,
     Audit,
     AuditStep,
     CallerHangup,
@@ -43,7 +42,6 @@ from agent.workflow.effects import (
     Input,
     Listen,
     NoInput,
-    RecordRevocation,
     Remember,
     Say,
     Transfer,
@@ -59,12 +57,10 @@ from agent.workflow.errors import (
 from agent.workflow.identity import check_identity, known_identifiers, needs_step_up, start_state
 from agent.workflow.model import (
     Accept,
-    BranchRule,
     Prompt,
     State,
     Verify,
     Workflow,
-    evaluate,
     resolve,
 )
 from agent.workflow.template import contains_phi, fields, needs_verification, render
@@ -173,6 +169,9 @@ class Conversation:
     def _on_utterance(self, event: Utterance, now: dt.datetime, out: list[Effect]) -> None:  # noqa: PLR0911, PLR0912 - the global-intent table, in priority order
         state = self._current
         intents = understand(event.text).intents
+        if intents & {"emergency", "crisis"}:  # first of all, whatever the state asked
+            self._emergency(intents, event, now, out)
+            return
         if "opt_out" in intents:
             self._opt_out(event, now, out)
             return
@@ -313,20 +312,25 @@ class Conversation:
                 self._say(prompt_id, now, out)
             out.append(Listen(expectation(self._current)))
 
+    def _emergency(self, intents: frozenset[str], event: Input, now: dt.datetime,
+                   out: list[Effect]) -> None:
+        """Call 911 (988 in a crisis), then staff; an opt-out said with it still counts."""
+        crisis = "crisis" in intents
+        self._audit(out, now, "global", intent="crisis" if crisis else "emergency")
+        if "opt_out" in intents:
+            out.extend(engine_parts.ending_records("opt_out", "voice", self._record,
+                                                   self._channel, now))
+        self._say("crisis_notice" if crisis else "emergency_notice", now, out)
+        self._transfer(self.workflow.transfer_queue, "caller reported an emergency", now, out)
+
     def _opt_out(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
         self._audit(out, now, "global", intent="opt_out")
         self._end("opt_out", "dtmf" if isinstance(event, Dtmf) else "voice", now, out)
 
     def _end(self, name: str, method: str, now: dt.datetime, out: list[Effect]) -> None:
-        ending, patient_id = engine_parts.ENDINGS[name], self._patient_id()
-        phone = resolve("patient.phone", self._record)
-        phone_text = str(phone) if phone is not None else None
+        ending = engine_parts.ENDINGS[name]
         self._pending_action = None
-        if ending.revoke:  # the method says how: "voice", "dtmf", "reported_deceased"
-            method = "reported_deceased" if name == "deceased" else method
-            out.append(RecordRevocation(patient_id, phone_text, self._channel, method, now))
-        if ending.dnc is not None:
-            out.append(AddDoNotCall(phone_text, patient_id, ending.dnc, now))
+        out.extend(engine_parts.ending_records(name, method, self._record, self._channel, now))
         self._say(ending.prompt, now, out)
         out.append(Hangup(ending.hangup))
         self._finish(out, now, ending.outcome or self._outcome or "incomplete")
@@ -398,7 +402,7 @@ class Conversation:
         if state.verify is not None:
             return self._verify(state.verify, now, out)
         if state.branch:
-            return self._branch(state.branch)
+            return engine_parts.branch(state.branch, self._scope(), self.workflow.id, self.state)
         if state.next is not None:
             return state.next
         out.append(Listen(expectation(state)))
@@ -431,13 +435,6 @@ class Conversation:
         for check in verify.checks:
             self._slots.pop(check.slot, None)
         return verify.locked if count >= verify.max_failures else verify.fail
-
-    def _branch(self, rules: tuple[BranchRule, ...]) -> str:
-        scope = self._scope()
-        for rule in rules:
-            if rule.when is None or evaluate(rule.when, scope):
-                return rule.goto
-        raise EngineError(f"workflow {self.workflow.id!r} state {self.state!r}: no branch matched")
 
     # ---- effects ----------------------------------------------------------------------
 

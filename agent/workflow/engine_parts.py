@@ -3,13 +3,15 @@ listening state expects, and the transfer summary's collected list."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from agent.redact import KnownIdentifiers, redact
-from agent.workflow.effects import Expectation
-from agent.workflow.model import ActionCall, State, resolve
+from agent.workflow.effects import AddDoNotCall, Effect, Expectation, RecordRevocation
+from agent.workflow.errors import EngineError
+from agent.workflow.model import ActionCall, BranchRule, State, evaluate, resolve
 from agent.workflow.template import render
 
 # "Cancel your appointment, or stop calls?": keys 1 and 9 answer it.
@@ -42,6 +44,33 @@ ENDINGS: dict[str, Ending] = {
                        revoke=True),
     "later": Ending("later_goodbye", "call_back_later", None),
 }
+
+
+def ending_records(name: str, method: str, record: Mapping[str, Any], channel: str,
+                   now: dt.datetime) -> list[Effect]:
+    """What an ending writes down before its goodbye: the consent revocation (``method``:
+    "voice", "dtmf"; a reported death says so) and the do-not-call entry."""
+    ending = ENDINGS[name]
+    patient = resolve("patient.id", record)
+    patient_id = str(patient) if patient is not None else None
+    phone = resolve("patient.phone", record)
+    phone_text = str(phone) if phone is not None else None
+    out: list[Effect] = []
+    if ending.revoke:
+        method = "reported_deceased" if name == "deceased" else method
+        out.append(RecordRevocation(patient_id, phone_text, channel, method, now))
+    if ending.dnc is not None:
+        out.append(AddDoNotCall(phone_text, patient_id, ending.dnc, now))
+    return out
+
+
+def branch(rules: tuple[BranchRule, ...], scope: Mapping[str, Any], workflow: str,
+           state: str) -> str:
+    """The state a ``branch`` goes to: the first rule whose condition holds."""
+    for rule in rules:
+        if rule.when is None or evaluate(rule.when, scope):
+            return rule.goto
+    raise EngineError(f"workflow {workflow!r} state {state!r}: no branch matched")
 
 
 def action_args(call: ActionCall, scope: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,15 @@ _ROWS: tuple[tuple[str, str], ...] = (
      r"|\b(?:quite|quiten|saque|saquen|borre|borren|elimine|eliminen)(?:me|nos)?\s+"
      r"(?:de\s+(?:la|su|sus)\s+listas?|(?:mi|el)\s+(?:numero|telefono|nombre))"
      r"|\bno\s+mas\s+llamadas|\bbasta\s+de\s+llamadas|\bdejen?me\s+en\s+paz"),
+    # A medical emergency or a crisis: the engine says to call 911 (988) first of all.
+    ("I want to kill myself", r"\b(?:suicid\w*|matarme|quitarme\s+la\s+vida|me\s+quiero\s+"
+                              r"morir|quiero\s+morirme|no\s+quiero\s+(?:vivir|seguir\s+"
+                              r"viviendo)|hacerme\s+dano)\b"),
+    ("this is an emergency", r"\b(?:dolor\s+(?:de|en\s+el)\s+pecho|me\s+duele\s+el\s+"
+                             r"pecho|infarto|ataque\s+(?:al\s+corazon|cardiaco)|no\s+puedo\s+"
+                             r"respirar|no\s+(?:esta\s+)?respira|derrame\s+cerebral|"
+                             r"inconsciente|se\s+desmay\w+|sobredosis|convulsion\w*|"
+                             r"es\s+una\s+emergencia|emergencia\s+medica)\b"),
     ("wrong number", r"\b(?:numero\s+equivocado|se\s+equivoc\w*(?:\s+de\s+numero)?|"
                      r"no\s+(?:conozco|vive\s+aqui)|aqui\s+no\s+vive)"),
     # "¿Es usted un robot?", "¿es una grabación?", "¿hablo con una persona?": asked, not
