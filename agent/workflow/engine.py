@@ -126,7 +126,9 @@ class Conversation:
                 self._opt_out(event, now, out)
                 return out
             raise HostProtocolError(f"input while action {self._pending_action!r} is pending")
-        if self._disambiguating:
+        urgent = self._disambiguating and isinstance(event, Utterance) and bool(
+            understand(event.text).intents & {"emergency", "crisis"})  # answered first
+        if self._disambiguating and not urgent:
             self._on_disambiguation(event, now, out)
         elif isinstance(event, Dtmf):
             self._on_dtmf(event, now, out)

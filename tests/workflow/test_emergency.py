@@ -100,3 +100,16 @@ def test_simulate_an_emergency_at_the_intake() -> None:
     assert "AGENT: If this is a medical emergency, please hang up and call nine one one" in (
         proc.stdout)
     assert "[transfer to" in proc.stdout
+
+
+def test_an_emergency_while_asking_appointment_or_calls_is_still_answered_first() -> None:
+    """Before: at "cancel your appointment, or stop calls?" the turn went to that question
+    only, which heard no answer in "I'm having chest pain" and asked again."""
+    conv = at("appointment_reminder")
+    conv.handle(Utterance("yes"), NOW)
+    conv.handle(Utterance("March fifth nineteen eighty"), NOW)
+    conv.handle(Utterance("cancel"), NOW)
+    assert conv._disambiguating
+    out = conv.handle(Utterance("I'm having chest pain"), NOW)
+    assert [s.prompt_id for s in said(out)] == ["emergency_notice"]
+    assert any(isinstance(e, Transfer) for e in out)
