@@ -125,3 +125,14 @@ def category_accuracy(name: str) -> dict[str, tuple[int, int, tuple[str, ...]]]:
         wrong = tuple(r.text for r in rows if not row_ok(r))
         out[category] = (len(rows) - len(wrong), len(rows), wrong)
     return out
+
+
+def tuned_right_held_out_share(tuned_file: str, held_file: str,
+                               categories: set[str]) -> tuple[int, int]:
+    """Asserts both files hold exactly ``categories`` and every tuned row is right; returns
+    the held-out split's (right, total), which callers print and floor (never tune)."""
+    tuned = category_accuracy(tuned_file)
+    held = category_accuracy(held_file)
+    assert set(tuned) == set(held) == categories
+    assert {c: wrong for c, (_r, _t, wrong) in tuned.items() if wrong} == {}
+    return sum(r for r, _t, _w in held.values()), sum(t for _r, t, _w in held.values())
