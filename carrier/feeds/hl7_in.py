@@ -212,6 +212,16 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
 
 
+def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
+    """The MSH of a message that is refused as a whole, if it can be read (for the NAK)."""
+    try:
+        text = decode(data)
+        check_encoding(text)
+        return header_of(hl7.parse(text), tz)
+    except (Hl7Error, hl7.ParseException, IndexError, KeyError, ValueError):
+        return None
+
+
 def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
     """Check and reduce one message; raises :class:`Hl7Error` (with ``header`` set when
     MSH could be read, so the NAK can echo the control id)."""
