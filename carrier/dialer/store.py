@@ -117,6 +117,8 @@ class CampaignStatus:
     paused: bool = False  # paused from the console: nothing of it is dialled
 
 
+_PLANNED_FIELDS = ("campaign", "appointment_id", "patient_id", "purpose", "label", "due_at",
+                   "not_after")
 _STOP_SQL = (
     "UPDATE dialer_outreach SET state = 'cancelled', outcome = $2, updated_at = $3"
     " WHERE appointment_id = $1 AND state = 'pending'"
@@ -247,8 +249,12 @@ class OutreachStore:
         )
         return str(res).endswith(" 1")
 
-    async def add(self, planned: Sequence[PlannedOutreach], now: dt.datetime) -> int:
-        """Insert planned outreach; already-known (campaign, appointment, label) are kept."""
+    async def add(self, planned: Sequence[PlannedOutreach], now: dt.datetime,
+                  follow: Sequence[str] = ()) -> int:
+        """Insert planned outreach (the count inserted); a known (campaign, appointment,
+        label) is kept, unless its campaign is in ``follow`` and it is not dialled yet: then a
+        new ``not_after`` means the appointment moved, and it is re-timed (or revived, if a
+        move had dropped it)."""
         if not planned:
             return 0
         for purpose_campaign in {(p.campaign, p.purpose) for p in planned}:
@@ -259,17 +265,25 @@ class OutreachStore:
             " SELECT c, a, p, u, l, d, n, $8, $8 FROM unnest($1::text[], $2::text[],"
             " $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])"
             " AS t(c, a, p, u, l, d, n)"
-            " ON CONFLICT (campaign_id, appointment_id, label) DO NOTHING RETURNING id",
-            [p.campaign for p in planned],
-            [p.appointment_id for p in planned],
-            [p.patient_id for p in planned],
-            [p.purpose for p in planned],
-            [p.label for p in planned],
-            [p.due_at for p in planned],
-            [p.not_after for p in planned],
-            now,
-        )
-        return len(rows)
+            " ON CONFLICT (campaign_id, appointment_id, label) DO UPDATE SET state = 'pending',"
+            " outcome = NULL, due_at = EXCLUDED.due_at, not_after = EXCLUDED.not_after,"
+            " updated_at = $8 WHERE dialer_outreach.campaign_id = ANY($9::text[])"
+            " AND dialer_outreach.not_after <> EXCLUDED.not_after AND (dialer_outreach.state"
+            " = 'pending' OR (dialer_outreach.state = 'cancelled'"
+            " AND dialer_outreach.outcome = 'moved')) RETURNING (xmax = 0) AS inserted",
+            *([getattr(p, f) for p in planned] for f in _PLANNED_FIELDS), now, list(follow))
+        return sum(1 for r in rows if r["inserted"])
+
+    async def drop_moved(self, campaign: str, expected: Sequence[tuple[str, dt.datetime]],
+                         now: dt.datetime) -> int:
+        """Cancel (``moved``) the pending outreach of ``campaign`` timed for an appointment
+        time that is no longer its time: ``expected`` is (appointment, not_after) now."""
+        res = await self.pool.execute(
+            "UPDATE dialer_outreach o SET state = 'cancelled', outcome = 'moved', updated_at"
+            " = $4 FROM unnest($2::text[], $3::timestamptz[]) AS t(a, n) WHERE o.campaign_id"
+            " = $1 AND o.appointment_id = t.a AND o.state = 'pending' AND o.not_after <> t.n",
+            campaign, [a for a, _ in expected], [n for _, n in expected], now)
+        return int(res.split()[-1])
 
     async def stop_appointment(self, appointment_id: str, reason: str, now: dt.datetime) -> int:
         """Cancel the appointment's outreach not yet dialling (confirmed, cancelled, ...)."""
