@@ -108,6 +108,9 @@ class PatientData:
     phone: str | None  # E.164
     dob: dt.date | None
     state: str | None
+    # PID-13 held a number that does not parse (and no other): a new patient is refused
+    # for it, an existing one keeps the number on file (AA with a warning).
+    phone_unreadable: bool = False
 
     @property
     def name(self) -> str | None:
@@ -305,16 +308,26 @@ def _pick_identifier(pid: hl7.Segment) -> tuple[str, str]:
     return first
 
 
-def _phone(pid: hl7.Segment) -> str | None:
-    raw = _val(pid, 13, 1, 1) or _val(pid, 13, 1, 12)
-    if not raw and _val(pid, 13, 1, 7):
-        raw = _val(pid, 13, 1, 5) + _val(pid, 13, 1, 6) + _val(pid, 13, 1, 7)
-    if not raw:
-        return None
-    try:
-        return normalize_e164(raw)
-    except InvalidPhoneNumber as exc:
-        raise Hl7Error(ErrCode.DATA_TYPE, "PID^1^13", "not a valid phone number") from exc
+_NOT_PHONES = frozenset({"NET", "X.400", "INTERNET", "FX", "BP"})  # XTN-2/-3: e-mail, fax, pager
+
+
+def _phone(pid: hl7.Segment) -> tuple[str | None, bool]:
+    """(E.164, False) of the first PID-13 repetition that is a phone number (e-mail, fax
+    and pager repetitions are passed over), or (None, whether one did not parse)."""
+    unreadable = False
+    for rep in range(1, 10):
+        if {_val(pid, 13, rep, 2).upper(), _val(pid, 13, rep, 3).upper()} & _NOT_PHONES:
+            continue
+        raw = _val(pid, 13, rep, 1) or _val(pid, 13, rep, 12)
+        if not raw and _val(pid, 13, rep, 7):
+            raw = _val(pid, 13, rep, 5) + _val(pid, 13, rep, 6) + _val(pid, 13, rep, 7)
+        if not raw or "@" in raw:
+            continue
+        try:
+            return normalize_e164(raw), False
+        except InvalidPhoneNumber:
+            unreadable = True
+    return None, unreadable
 
 
 def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
@@ -327,9 +340,10 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     state = _val(pid, 11, 1, 4).upper() or None
     if state is not None and not re.fullmatch(r"[A-Z]{2}", state):
         state = None  # only a two-letter state is kept (the calling rules' granularity)
+    phone, phone_unreadable = _phone(pid)
     return PatientData(authority=authority or header.source, mrn=mrn,
                        family=_val(pid, 5, 1, 1) or None, given=_val(pid, 5, 1, 2) or None,
-                       phone=_phone(pid), dob=dob, state=state)
+                       phone=phone, dob=dob, state=state, phone_unreadable=phone_unreadable)
 
 
 def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
@@ -387,8 +401,10 @@ def hl7_ts(now: dt.datetime) -> str:
 
 
 def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: dt.datetime,
-        app: str = "CARRIER", facility: str = "CARRIER") -> bytes:
-    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR)."""
+        app: str = "CARRIER", facility: str = "CARRIER",
+        warnings: tuple[Hl7Error, ...] = ()) -> bytes:
+    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR);
+    ``warnings``: ERR segments of severity W on an AA (applied, with a field passed over)."""
     h = header
     version = h.version if h is not None and h.version in SUPPORTED_VERSIONS else "2.5.1"
     trigger = escape(h.trigger) if h is not None else ""
@@ -400,6 +416,7 @@ def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: 
     segments = [msh, f"MSA|{code}|{echoed}"]
     if error is not None:
         segments[1] += f"|{escape(error.text)}"
-        segments.append(f"ERR||{error.location}|{int(error.code)}^{ERR_TEXT[error.code]}"
-                        f"^HL70357|E||||{escape(error.text)}")
+    for e, severity in [*([(error, "E")] if error else []), *((w, "W") for w in warnings)]:
+        segments.append(f"ERR||{e.location}|{int(e.code)}^{ERR_TEXT[e.code]}"
+                        f"^HL70357|{severity}||||{escape(e.text)}")
     return ("\r".join(segments) + "\r").encode()

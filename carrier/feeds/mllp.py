@@ -35,6 +35,7 @@ from carrier.feeds.store import AppointmentIn, FeedItem, FeedRejected, FeedStore
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
 READ_CHUNK = 1 << 16
+PHONE_UNREADABLE = "not a valid phone number"
 
 
 def feed_item(inbound: Inbound) -> FeedItem:
@@ -70,6 +71,9 @@ class Hl7Listener:
         except Hl7Error as exc:
             return self._nak(exc, exc.header, now)
         except FeedRejected as exc:
+            if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
+                return self._nak(Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE),
+                                 header, now)
             return self._nak(Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text), header,
                              now)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
@@ -85,7 +89,11 @@ class Hl7Listener:
                            reject=True)
             return self._nak(err, header, now)
         self.counts["duplicate" if applied.duplicate else "AA"] += 1
-        return ack(header, error=None, control_id=self._control_id(), now=now)
+        warnings = (Hl7Error(ErrCode.DATA_TYPE, "PID^1^13",
+                             f"{PHONE_UNREADABLE}; the number on file is kept"),
+                    ) if inbound.patient.phone_unreadable else ()
+        return ack(header, error=None, control_id=self._control_id(), now=now,
+                   warnings=warnings)
 
     def _nak(self, exc: Hl7Error, header: Header | None, now: dt.datetime) -> bytes:
         self.counts[exc.ack_code] += 1
