@@ -140,6 +140,9 @@ class FhirR4Server:
             def _send(self, status: int, body: dict[str, Any],
                       extra: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
+                # Logged before the answer goes out: a client that has its answer finds
+                # the request in the log (was: a race with the test's assertions).
+                server.log.append((self.command, self.path.split("?")[0], status))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/fhir+json")
                 self.send_header("Content-Length", str(len(data)))
@@ -147,7 +150,6 @@ class FhirR4Server:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
-                server.log.append((self.command, self.path.split("?")[0], status))
                 if server.notify is not None:
                     server.notify()
 
