@@ -43,7 +43,12 @@ def _ref(res: dict[str, Any], prefix: str, *keys: str) -> str | None:
     for key in keys:
         node = node.get(key, {}) if isinstance(node, dict) else {}
     text = node.get("reference", "") if isinstance(node, dict) else ""
-    return text.split("/", 1)[1] if text.startswith(prefix + "/") else None
+    # Relative (Patient/p1), absolute (https://host/fhir/Patient/p1) or versioned
+    # (Patient/p1/_history/2): the id after the type.
+    parts = str(text).split("?", 1)[0].split("/")
+    if "_history" in parts:
+        parts = parts[:parts.index("_history")]
+    return parts[-1] if len(parts) >= 2 and parts[-2] == prefix and parts[-1] else None
 
 
 def _version(res: dict[str, Any]) -> str:

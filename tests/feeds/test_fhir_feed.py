@@ -331,3 +331,36 @@ async def test_intake_answers_and_screening_results_go_back_as_questionnaire_res
                 dt.datetime.now(dt.UTC), responses["urn:carrier:writeback:intake_answers"]
                 ["identifier"]["value"]), answers=(("a.b", "c"),)))
     assert len(server.resources["QuestionnaireResponse"]) == 2
+
+
+async def test_absolute_and_versioned_references_find_the_patient(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """Servers write references as ``Patient/p1``, as the absolute URL
+    ``https://.../fhir/Patient/p1`` or versioned (``Patient/p1/_history/1``): all three
+    are the same patient (was: the appointment was skipped, or keyed to no patient)."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    server.put(valid({"resourceType": "Patient", "id": "p1",
+                      "name": [{"family": "Patientson", "given": ["Testa"]}],
+                      "telecom": [{"system": "phone", "value": "+15555550101"}]}))
+    server.put(valid({"resourceType": "Practitioner", "id": "dr1",
+                      "name": [{"prefix": ["Dr."], "family": "Demo"}]}))
+    refs = {"a1": f"{server.base}/Patient/p1", "a2": "Patient/p1/_history/1",
+            "a3": "Patient/p1"}
+    for aid, ref in refs.items():
+        server.put(valid({"resourceType": "Appointment", "id": aid, "status": "booked",
+                          "start": start.isoformat(),
+                          "end": (start + dt.timedelta(minutes=30)).isoformat(),
+                          "participant": [
+                              {"actor": {"reference": ref}, "status": "accepted"},
+                              {"actor": {"reference": f"{server.base}/Practitioner/dr1"},
+                               "status": "accepted"}]}))
+    client = client_from_settings(settings_for(server, keys[0]))
+    counts = await FhirPoller(client, feed_store).poll_once(dt.datetime.now(dt.UTC))
+    assert counts["Appointment:applied"] == 3, counts
+    rows = await records.pool.fetch(
+        "SELECT DISTINCT a.patient_id, p.name FROM sched_appointments a"
+        " JOIN sched_providers p ON p.id = a.provider_id")
+    assert len(rows) == 1
+    assert rows[0]["name"] == "Dr. Demo"
+    assert await records.pool.fetchval("SELECT count(*) FROM patients") == 1
