@@ -25,7 +25,7 @@ from carrier.feeds.store import (
     PatientIn,
     PrescriptionIn,
 )
-from carrier.plugin import ScheduleChangeKind
+from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 
 log = logging.getLogger(__name__)
@@ -161,11 +161,13 @@ class FhirPoller:
         kind = APPOINTMENT_KIND.get(res.get("status", ""))
         pid = next((_ref(p, "Patient", "actor") for p in res.get("participant", [])
                     if _ref(p, "Patient", "actor")), None)
-        if kind is None or pid is None or "start" not in res:
+        if kind is None or pid is None or ("start" not in res and kind not in ENDING_KINDS):
             return None
-        start = instant(res["start"])
-        end = instant(res["end"]) if "end" in res else start + dt.timedelta(
-            minutes=int(res.get("minutesDuration", 30)))
+        start = end = None  # a cancelled (noshow, entered-in-error) one may have no times
+        if "start" in res:
+            start = instant(res["start"])
+            end = instant(res["end"]) if "end" in res else start + dt.timedelta(
+                minutes=int(res.get("minutesDuration", 30)))
         doc = next((_ref(p, "Practitioner", "actor") for p in res.get("participant", [])
                     if _ref(p, "Practitioner", "actor")), None) or "unassigned"
         return FeedItem(self.source, mid, "fhir:Appointment",

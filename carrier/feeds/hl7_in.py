@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import hl7
 
-from carrier.plugin import ScheduleChangeKind
+from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 
 SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1",
@@ -125,8 +125,8 @@ class PatientData:
 class AppointmentData:
     ref: str
     kind: ScheduleChangeKind
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: dt.datetime | None  # None: an S15/S17/S26 that names the appointment only
+    ends_at: dt.datetime | None
     provider_ref: str
     provider_name: str
 
@@ -363,6 +363,12 @@ def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^11", "appointment start time missing")
 
 
+def _timed(msg: hl7.Message) -> bool:
+    """Whether the message carries a start time where :func:`_times` looks for one."""
+    return bool(_val(_one(msg, "TQ1"), 7) or _val(_one(msg, "SCH"), 11, 1, 4)
+                or _val(_one(msg, "AIS"), 4))
+
+
 def _duration(amount: str, units: str, location: str) -> dt.timedelta:
     if not amount:
         return DEFAULT_DURATION
@@ -380,13 +386,16 @@ def _appointment(msg: hl7.Message, header: Header, tz: dt.tzinfo) -> Appointment
     ref = _val(sch, 2) or _val(sch, 1)
     if not ref:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^2", "appointment id missing")
+    kind = SIU_EVENTS[header.trigger]
+    if kind in ENDING_KINDS and not _timed(msg):
+        return AppointmentData(ref, kind, None, None, "unassigned", "")
     starts, ends = _times(msg, tz)
     if ends <= starts:
         raise Hl7Error(ErrCode.DATA_TYPE, "SCH^1^11", "appointment ends before it starts")
     aip = _one(msg, "AIP")
     provider = _val(aip, 3) or "unassigned"
     name = " ".join(p for p in (_val(aip, 3, 1, 3), _val(aip, 3, 1, 2)) if p)
-    return AppointmentData(ref=ref, kind=SIU_EVENTS[header.trigger], starts_at=starts,
+    return AppointmentData(ref=ref, kind=kind, starts_at=starts,
                            ends_at=ends, provider_ref=provider, provider_name=name)
 
 

@@ -62,8 +62,8 @@ class PatientIn:
 class AppointmentIn:
     ref: str
     kind: ScheduleChangeKind
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: dt.datetime | None  # None: a cancellation (deletion, no-show) without times
+    ends_at: dt.datetime | None
     provider_ref: str = "unassigned"
     provider_name: str = ""
 

@@ -364,3 +364,21 @@ async def test_absolute_and_versioned_references_find_the_patient(
     assert len(rows) == 1
     assert rows[0]["name"] == "Dr. Demo"
     assert await records.pool.fetchval("SELECT count(*) FROM patients") == 1
+
+
+async def test_a_cancelled_appointment_without_times_is_cancelled(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """FHIR lets a cancelled Appointment omit start and end (invariant app-3); it still
+    cancels the booked one (was: skipped, the reminders went on)."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    seed(server, start)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store)
+    await poller.poll_once(dt.datetime.now(dt.UTC))
+    appt = {k: v for k, v in server.resources["Appointment"]["a1"].items()
+            if k not in ("start", "end")}
+    server.put(valid({**appt, "status": "cancelled"}))
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {"Appointment:applied": 1}
+    row = await records.pool.fetchrow(
+        "SELECT status, start_at FROM sched_appointments WHERE id = 'feed:fhir:a1'")
+    assert (row["status"], row["start_at"]) == ("cancelled", start)

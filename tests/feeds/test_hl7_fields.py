@@ -58,3 +58,39 @@ async def test_a_cancellation_with_an_unreadable_number_still_cancels(
     status = await records.pool.fetchval("SELECT status FROM sched_appointments")
     assert status == "cancelled"
     assert await _phone(records) == "+15555550101"  # the number on file is kept
+
+
+def _untimed(message: bytes) -> bytes:
+    """The message with SCH-9/10/11 (duration, units, timing) empty, as some schedulers
+    send a cancellation: the appointment id says which one."""
+    segs = message.split(b"\r")
+    segs[1] = b"|".join(segs[1].split(b"|")[:9])
+    return b"\r".join(segs)
+
+
+async def test_a_cancellation_without_times_cancels_the_booked_appointment(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    now = now_utc()
+    start = (now + dt.timedelta(days=2)).replace(microsecond=0, second=0)
+    acks = await mllp_send(hl7_server.port, [
+        siu("S12", "Y1", start=start, sent=now - dt.timedelta(minutes=5)),
+        _untimed(siu("S15", "Y2", start=start, sent=now)),
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AA"], acks[1]
+    row = await records.pool.fetchrow("SELECT status, start_at FROM sched_appointments")
+    assert (row["status"], row["start_at"]) == ("cancelled", start)
+
+
+async def test_an_untimed_cancellation_before_its_booking_keeps_it_from_being_booked(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """Out of order: the S15 (sent last) arrives first; the older S12 after it is stale."""
+    now = now_utc()
+    start = (now + dt.timedelta(days=2)).replace(microsecond=0, second=0)
+    acks = await mllp_send(hl7_server.port, [
+        _untimed(siu("S15", "Z2", start=start, sent=now)),
+        siu("S12", "Z1", start=start, sent=now - dt.timedelta(minutes=5)),
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AA"], acks[0]
+    booked = await records.pool.fetchval(
+        "SELECT count(*) FROM sched_appointments WHERE status <> 'cancelled'")
+    assert booked == 0
