@@ -1,12 +1,13 @@
 """Polling a FHIR R4 server for schedule changes (``_lastUpdated``), into the feed store.
 
 Each poll reads, per resource type, what changed since the stored cursor
-(``feed_cursors``), page by page: Patient (upserted by identifier), Practitioner (names
-for providers), Schedule and Slot (read and counted: the local calendar keeps no copy of a
-remote one), Appointment (one :class:`FeedItem` each, as an SIU would bring it) and
-MedicationRequest (the prescriptions refill calls speak about). Each resource version is
-one item with its own id (``Type/id/_history/version``), so a re-read is a no-op. A
-resource that cannot be mapped is skipped and counted, never half-applied.
+(``feed_cursors``, itself included: ``ge``), page by page: Patient (upserted by
+identifier), Practitioner (names for providers), Schedule and Slot (read and counted: the
+local calendar keeps no copy of a remote one), Appointment (one :class:`FeedItem` each, as
+an SIU would bring it) and MedicationRequest (the prescriptions refill calls speak about).
+Each resource version is one item with its own id (``Type/id/_history/version``), so a
+re-read is a no-op. A resource that cannot be mapped is skipped and counted, never
+half-applied.
 """
 
 from __future__ import annotations
@@ -91,12 +92,17 @@ class FhirPoller:
         for rtype in ORDER:
             since = await self._cursor(rtype)
             newest = since
-            params = {"_lastUpdated": f"gt{since.isoformat()}", "_count": str(self.page),
+            # ``ge``: a server that keeps lastUpdated to the second may write more in the
+            # cursor's second after the last poll; re-reading that second is a no-op (each
+            # version is claimed once), and is not counted.
+            params = {"_lastUpdated": f"ge{since.isoformat()}", "_count": str(self.page),
                       "_sort": "_lastUpdated"}
             async for res in self.client.search(rtype, params):
                 updated = instant(res.get("meta", {}).get("lastUpdated", now.isoformat()))
                 newest = max(newest, updated)
-                counts[f"{rtype}:{await self._one(rtype, res, now)}"] += 1
+                result = await self._one(rtype, res, now)
+                if updated > since or result == "applied":
+                    counts[f"{rtype}:{result}"] += 1
             if newest > since:
                 await self.store.records.pool.execute(
                     "INSERT INTO feed_cursors (source, resource, last_updated) VALUES"

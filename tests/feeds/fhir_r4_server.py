@@ -4,7 +4,7 @@
   JWT is verified with the client's registered public key (signature, ``iss``/``sub``,
   ``aud`` = the token URL, ``exp``); answers a bearer token valid ``token_ttl`` seconds.
 * Every FHIR request needs that bearer token (401 otherwise).
-* ``GET [type]?_lastUpdated=gt...&_count=N``: a searchset Bundle sorted by
+* ``GET [type]?_lastUpdated=gt...`` (or ``ge``) ``&_count=N``: a searchset Bundle sorted by
   ``meta.lastUpdated``, ``N`` per page, with ``next`` links (``_offset``).
 * ``GET [type]/[id]`` with ``ETag: W/"version"``; ``PUT [type]/[id]`` honours ``If-Match``
   (412 on a stale version) and bumps ``meta.versionId`` and ``meta.lastUpdated``.
@@ -42,6 +42,7 @@ class FhirR4Server:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.rate_limit = 0
+        self.clock: Callable[[], str] = _now  # meta.lastUpdated of the next write
         self.log: list[tuple[str, str, int]] = []
         self.notify: Callable[[], None] | None = None  # called after each request
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -69,7 +70,7 @@ class FhirR4Server:
             resource.setdefault("id", str(next(self.ids)))
             old = self.resources.get(kind, {}).get(resource["id"])
             version = int(old["meta"]["versionId"]) + 1 if old else 1
-            resource["meta"] = {"versionId": str(version), "lastUpdated": _now()}
+            resource["meta"] = {"versionId": str(version), "lastUpdated": self.clock()}
             self.resources.setdefault(kind, {})[resource["id"]] = resource
             return resource
 
@@ -92,11 +93,12 @@ class FhirR4Server:
     def _search(self, kind: str, query: dict[str, list[str]]) -> dict[str, Any]:
         since = query.get("_lastUpdated", ["gt1970-01-01T00:00:00+00:00"])[0]
         after = dt.datetime.fromisoformat(since[2:].replace("Z", "+00:00"))
+        newer = (lambda t: t >= after) if since.startswith("ge") else (lambda t: t > after)
         count = int(query.get("_count", ["50"])[0])
         offset = int(query.get("_offset", ["0"])[0])
         with self.lock:
             found = sorted((r for r in self.resources.get(kind, {}).values()
-                            if dt.datetime.fromisoformat(r["meta"]["lastUpdated"]) > after),
+                            if newer(dt.datetime.fromisoformat(r["meta"]["lastUpdated"]))),
                            key=lambda r: r["meta"]["lastUpdated"])
         page = found[offset:offset + count]
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",

@@ -382,3 +382,24 @@ async def test_a_cancelled_appointment_without_times_is_cancelled(
     row = await records.pool.fetchrow(
         "SELECT status, start_at FROM sched_appointments WHERE id = 'feed:fhir:a1'")
     assert (row["status"], row["start_at"]) == ("cancelled", start)
+
+
+async def test_a_change_in_the_same_second_as_the_last_poll_is_not_lost(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """Servers that keep ``meta.lastUpdated`` to the second: a cancellation written in the
+    second the last poll's newest resource has is read by the next poll (was: ``gt`` the
+    cursor skipped it for good, and the appointment stayed booked)."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    second = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    server.clock = lambda: second
+    seed(server, start)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store)
+    await poller.poll_once(dt.datetime.now(dt.UTC))
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {}  # nothing new: quiet
+    appt = server.resources["Appointment"]["a1"]
+    server.put(valid({**appt, "status": "cancelled"}))  # the same second
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {"Appointment:applied": 1}
+    status = await records.pool.fetchval(
+        "SELECT status FROM sched_appointments WHERE id = 'feed:fhir:a1'")
+    assert status == "cancelled"
