@@ -17,7 +17,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from carrier.feeds.fhir_client import FhirClient, instant
+from carrier.feeds.fhir_client import FhirClient, FhirHttpError, instant
 from carrier.feeds.store import (
     AppointmentIn,
     FeedItem,
@@ -104,11 +104,38 @@ class FhirPoller:
                 if updated > since or result == "applied":
                     counts[f"{rtype}:{result}"] += 1
             if newest > since:
-                await self.store.records.pool.execute(
-                    "INSERT INTO feed_cursors (source, resource, last_updated) VALUES"
-                    " ($1, $2, $3) ON CONFLICT (source, resource) DO UPDATE SET"
-                    " last_updated = EXCLUDED.last_updated", self.source, rtype, newest)
+                await self._save_cursor(rtype, newest)
+        await self._deletions("Appointment", now, counts)
         return counts
+
+    async def _save_cursor(self, resource: str, newest: dt.datetime) -> None:
+        await self.store.records.pool.execute(
+            "INSERT INTO feed_cursors (source, resource, last_updated) VALUES ($1, $2, $3)"
+            " ON CONFLICT (source, resource) DO UPDATE SET last_updated ="
+            " EXCLUDED.last_updated", self.source, resource, newest)
+
+    async def _deletions(self, rtype: str, now: dt.datetime, counts: Counter[str]) -> None:
+        """Deleted resources never come back from a search: the type's history names them.
+        A server without type-level history (or failing it) is skipped this time."""
+        key = f"{rtype}/_history"
+        since = newest = await self._cursor(key)
+        try:
+            async for entry in self.client.history(rtype, since):
+                request, response = entry.get("request", {}), entry.get("response", {})
+                parts = str(request.get("url", "")).split("/")
+                if request.get("method") != "DELETE" or len(parts) < 2 or parts[0] != rtype:
+                    continue
+                when = instant(response.get("lastModified") or now.isoformat())
+                newest = max(newest, when)
+                applied = await self.store.end_appointment(
+                    self.source, parts[1], "/".join(parts), when, now)
+                if not applied.duplicate and applied.appointment_id is not None:
+                    counts[f"{rtype}:deleted"] += 1
+        except FhirHttpError as exc:
+            log.info("fhir: %s history not read (%d)", rtype, exc.status)
+            return
+        if newest > since:
+            await self._save_cursor(key, newest)
 
     async def _cursor(self, rtype: str) -> dt.datetime:
         value = await self.store.records.pool.fetchval(

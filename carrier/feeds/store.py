@@ -155,6 +155,35 @@ class FeedStore:
             " source_ts = EXCLUDED.source_ts", item.source, appt.ref, app_id, pid, sent)
         return Applied(False, pid, created, app_id)
 
+    async def end_appointment(self, source: str, ref: str, message_id: str,
+                              sent: dt.datetime, now: dt.datetime) -> Applied:
+        """The source deleted appointment ``ref`` (a FHIR delete names no patient: the
+        appointment's own feed row says whose it is). One never applied is left alone; a
+        repeat (``message_id``) is a duplicate."""
+        async with self.records.pool.acquire(timeout=self.timeout) as conn, \
+                conn.transaction():
+            claimed = await conn.fetchval(
+                "INSERT INTO feed_messages (source, control_id, kind, received_at)"
+                " VALUES ($1, $2, 'delete', $3) ON CONFLICT DO NOTHING RETURNING 1",
+                source, message_id, now)
+            if claimed is None:
+                return Applied(duplicate=True)
+            row = await conn.fetchrow(
+                "SELECT patient_id, source_ts FROM feed_appointments WHERE source = $1"
+                " AND ref = $2 FOR UPDATE", source, ref)
+            if row is None or self.feed is None or sent < row["source_ts"]:
+                return Applied(False)
+            app_id = await self.feed.apply_schedule(conn, ScheduleChange(
+                source=source, appointment_ref=ref, patient_id=str(row["patient_id"]),
+                kind=ScheduleChangeKind.DELETED, starts_at=None, ends_at=None,
+                changed_at=now))
+            await conn.execute("UPDATE feed_appointments SET source_ts = $3 WHERE source = $1"
+                               " AND ref = $2", source, ref, sent)
+        await self.records.audit(ACTOR, f"feed.appointment.{ScheduleChangeKind.DELETED}",
+                                 ("appointment", app_id), f"delete {source}/{message_id}",
+                                 at=now)
+        return Applied(False, row["patient_id"], False, app_id)
+
     def patient_key(self, authority: str, mrn: str) -> bytes:
         return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
 

@@ -403,3 +403,23 @@ async def test_a_change_in_the_same_second_as_the_last_poll_is_not_lost(
     status = await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'feed:fhir:a1'")
     assert status == "cancelled"
+
+
+async def test_a_deleted_appointment_stops_being_booked(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """A search never returns a deleted resource: the poll reads the Appointment history
+    for deletions (was: a deleted appointment stayed booked and its reminders went on). A
+    server without type-level history does not stop the poll."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    seed(server, start)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store)
+    await poller.poll_once(dt.datetime.now(dt.UTC))
+    server.delete("Appointment", "a1")
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {"Appointment:deleted": 1}
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {}  # read once
+    row = await records.pool.fetchrow(
+        "SELECT status, start_at FROM sched_appointments WHERE id = 'feed:fhir:a1'")
+    assert (row["status"], row["start_at"]) == ("cancelled", start)
+    server.history = False
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {}
