@@ -12,7 +12,7 @@ import pytest
 
 from carrier.records.store import Records
 from tests.feeds.conftest import Listening, ack_fields, mllp_send, now_utc
-from tests.feeds.hl7_samples import siu
+from tests.feeds.hl7_samples import adt, siu
 
 pytestmark = pytest.mark.postgres
 
@@ -94,3 +94,23 @@ async def test_an_untimed_cancellation_before_its_booking_keeps_it_from_being_bo
     booked = await records.pool.fetchval(
         "SELECT count(*) FROM sched_appointments WHERE status <> 'cancelled'")
     assert booked == 0
+
+
+async def test_an_older_demographics_update_arriving_late_does_not_restore_the_old_phone(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """Interface engines reorder: the A08 with the new number (sent last) arrives first;
+    the older A08, then an older S14, arriving after it must not put the old number back
+    (calls and their PHI would go to it). Their appointment part still applies."""
+    now = now_utc()
+    start = (now + dt.timedelta(days=2)).replace(microsecond=0, second=0)
+    acks = await mllp_send(hl7_server.port, [
+        siu("S12", "Q1", start=start, sent=now - dt.timedelta(hours=2)),
+        adt("A08", "Q3", sent=now, phone="(555)555-0199"),
+        adt("A08", "Q2", sent=now - dt.timedelta(minutes=30), phone="(555)555-0150"),
+        siu("S14", "Q4", start=start + dt.timedelta(hours=1),
+            sent=now - dt.timedelta(minutes=20), phone="(555)555-0150"),
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA"] * 4
+    assert await _phone(records) == "+15555550199"
+    moved = await records.pool.fetchval("SELECT start_at FROM sched_appointments")
+    assert moved == start + dt.timedelta(hours=1)
