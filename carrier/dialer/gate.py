@@ -33,6 +33,9 @@ class Consent(enum.StrEnum):
     GRANTED = "granted"
     REVOKED = "revoked"
     MISSING = "missing"
+    # The ledger's last word is not readable yet (a revocation taken during a database
+    # outage may still wait in a spool): refused for now, asked again later.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class GateFacts:
     national_dnc: bool
     national_copy_date: dt.date | None  # date of the registry copy scrubbed against
     prior_calls: Sequence[PriorCall] = ()
+    # False: an addition to the organisation's list may still wait in a spool
+    org_dnc_settled: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,9 @@ class Gate:
         self._consent(req, facts)
         passed.append("tcpa.consent")
 
+        if not facts.org_dnc_settled:
+            raise _Refuse("dnc.organisation.unsettled",
+                          "an addition to the organisation's list is not readable yet")
         if facts.org_dnc:
             raise _Refuse("dnc.organisation", "number is on the organisation's do-not-call list")
         passed.append("dnc.organisation")
@@ -216,6 +224,10 @@ class Gate:
         hipaa = [facts.consent.get(f"{req.channel}.hipaa"), facts.consent.get("all.hipaa")]
         if Consent.REVOKED in hipaa:
             raise _Refuse("hipaa.authorization.revoked", "HIPAA authorization was revoked",
+                          channel=req.channel)
+        if Consent.UNKNOWN in statuses or Consent.UNKNOWN in hipaa:
+            raise _Refuse("tcpa.consent.unsettled",
+                          "the consent ledger's last word is not readable yet",
                           channel=req.channel)
         if Consent.GRANTED not in statuses:
             raise _Refuse("tcpa.consent.missing", "no consent on file", channel=req.channel)

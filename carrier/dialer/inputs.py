@@ -36,4 +36,5 @@ async def gate_facts(
     consent = await facts.consent(request.patient_id)
     dnc = await facts.dnc(request.number)
     prior = await history.prior_calls(request.patient_id, now - HISTORY_WINDOW)
-    return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date, tuple(prior))
+    return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date, tuple(prior),
+                     org_dnc_settled=dnc.org_settled)

@@ -73,6 +73,7 @@ class DncFacts:
     org: bool
     national: bool
     national_copy_date: dt.date | None  # date of the registry copy in force, or None
+    org_settled: bool = True  # False: an addition may still wait in a spool (outage)
 
 
 class ComplianceFacts(Protocol):

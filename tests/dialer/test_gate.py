@@ -328,7 +328,8 @@ NUMBERS = [
     "+18005550100",
 ]
 KNOWN_RULES = re.compile(
-    r"^(allowed|number\.(invalid|unsupported)|tcpa\.consent\.(revoked|missing|missing_written)|"
+    r"^(allowed|number\.(invalid|unsupported)|"
+    r"tcpa\.consent\.(revoked|missing|missing_written|unsettled)|"
     r"dnc\.(organisation|national|national\.stale_copy)|window\.(federal|holiday|zone_unknown|"
     r"state\.no_sunday|state\.[A-Z]{2})|cap\.exempt\.(daily|weekly)|cap\.state\.[A-Z]{2}\.24h)$"
 )
