@@ -199,7 +199,7 @@ class Gate:
             self._national(facts, now, ctx)
             passed.extend(["dnc.national.fresh_copy", "dnc.national"])
 
-        zones = _zones(req, parsed)
+        zones = self._zones(req, parsed)
         states = self._states(req, parsed)
         ctx["zones"] = ",".join(str(z) for z in zones)
         ctx["states"] = ",".join(sorted(states)) or "-"
@@ -277,6 +277,25 @@ class Gate:
         if not found:
             return frozenset(self.rules.states)
         return frozenset(found)
+
+    def _zones(self, req: GateRequest, parsed: phonenumbers.PhoneNumber) -> list[ZoneInfo]:
+        """The address's time zone; else every zone of the address's state (a state may
+        span zones: the call must fit all); else every zone the number may be in. Before
+        the state's zones were used, a patient in Arizona with a New York number was
+        called at 06:30 her time."""
+        address = req.address
+        if address is not None and address.tz:
+            names: Sequence[str] = [address.tz]
+        elif address is not None and address.state in self.rules.state_zones:
+            names = self.rules.state_zones[address.state or ""]
+        else:
+            names = [n for n in pn_timezone.time_zones_for_number(parsed) if n != _UNKNOWN_ZONE]
+        if not names:
+            raise _Refuse("window.zone_unknown", "the callee's time zone cannot be determined")
+        try:
+            return [ZoneInfo(n) for n in names]
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _Refuse("window.zone_unknown", "unknown time zone name") from None
 
     def _federal_window(self, locals_: list[dt.datetime]) -> None:
         win = self.rules.federal_window
@@ -373,17 +392,3 @@ def _parse(number: str) -> phonenumbers.PhoneNumber:
     if len(phonenumbers.national_significant_number(parsed)) != 10:
         raise _Refuse("number.invalid", "a NANP number has ten digits")
     return parsed
-
-
-def _zones(req: GateRequest, parsed: phonenumbers.PhoneNumber) -> list[ZoneInfo]:
-    """Address time zone first, else every zone the number may be in."""
-    if req.address is not None and req.address.tz:
-        names: Sequence[str] = [req.address.tz]
-    else:
-        names = [n for n in pn_timezone.time_zones_for_number(parsed) if n != _UNKNOWN_ZONE]
-    if not names:
-        raise _Refuse("window.zone_unknown", "the callee's time zone cannot be determined")
-    try:
-        return [ZoneInfo(n) for n in names]
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _Refuse("window.zone_unknown", "unknown time zone name") from None
