@@ -32,9 +32,12 @@ def request_for(patient_id: str, purpose: str, contact: Contact) -> GateRequest:
 async def gate_facts(
     request: GateRequest, facts: ComplianceFacts, history: CallHistory, now: dt.datetime
 ) -> GateFacts:
-    """Consent, do-not-call standing (one lookup) and prior calls for ``request``."""
+    """Consent, do-not-call standing (one lookup) and prior calls for ``request``: the
+    calls to every patient at its number (a parent and a child share one phone; the caps
+    count the calls that rang it)."""
     consent = await facts.consent(request.patient_id)
     dnc = await facts.dnc(request.number)
-    prior = await history.prior_calls(request.patient_id, now - HISTORY_WINDOW)
+    at_number = {request.patient_id, *await facts.patients_at(request.number)}
+    prior = await history.prior_calls(sorted(at_number), now - HISTORY_WINDOW)
     return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date, tuple(prior),
                      org_dnc_settled=dnc.org_settled)

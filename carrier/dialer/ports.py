@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -83,11 +83,17 @@ class ComplianceFacts(Protocol):
 
     async def dnc(self, number: str) -> DncFacts: ...
 
+    async def patients_at(self, number: str) -> Sequence[str]:
+        """Every patient whose record carries ``number`` (ids): the caps count the number."""
+        ...
+
 
 class CallHistory(Protocol):
-    """Calls already placed to a patient (the outreach store): the frequency caps."""
+    """Calls already placed to patients (the outreach store): the frequency caps, over
+    every patient at the callee's number."""
 
-    async def prior_calls(self, patient_id: str, since: dt.datetime) -> list[PriorCall]: ...
+    async def prior_calls(self, patient_ids: Sequence[str], since: dt.datetime
+                          ) -> list[PriorCall]: ...
 
 
 class DecisionRecorder(Protocol):

@@ -62,6 +62,10 @@ class RecordsFacts:
                         None if copy is None else copy.astimezone(dt.UTC).date())
 
 
+    async def patients_at(self, number: str) -> list[str]:
+        return [str(pid) for pid in await self.records.patient_ids_at(number)]
+
+
 class RecordsDirectory:
     """Contact details from the encrypted patient record (each read is audited)."""
 

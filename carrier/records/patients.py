@@ -7,6 +7,8 @@
 * ``set_patient_address`` / ``patient_address``: the state (two letters) and IANA time zone
   the dialer's calling rules need; neither is a Safe Harbor identifier, stored in clear.
 * ``patient_exists``: whether an id is known (loaders that must not add twice).
+* ``patient_ids_at``: the ids of every patient whose record carries a number (by blind
+  index, nothing decrypted): the dialer's caps count calls to the number, not the patient.
 * ``create_patients_on`` / ``update_patients_on``: the same rows written on a connection
   the caller holds in its transaction (the schedule feeds upsert a message's patient and
   its appointment atomically): the feeds never write ``patients`` with SQL of their own.
@@ -240,3 +242,10 @@ class Patients(AuditLog):
             queued=queued,
         )
         return patients
+
+    async def patient_ids_at(self, phone: str) -> list[UUID]:
+        """Ids of the patients whose record carries ``phone`` (no PHI is decrypted)."""
+        rows = await self._read(lambda conn: conn.fetch(
+            "SELECT id FROM patients WHERE phone_bidx = $1 ORDER BY created_at",
+            self.keys.phone_index(phone), timeout=self.read_timeout))
+        return [r["id"] for r in rows]

@@ -64,6 +64,9 @@ class FakeFacts:
         self.lookups += 1
         return DncFacts(number in self.org, number in self.national, self.copy_date)
 
+    async def patients_at(self, number: str) -> list[str]:
+        return []
+
 
 @dataclass
 class FakeDirectory:
