@@ -106,6 +106,9 @@ class Decision:
     passed: tuple[str, ...] = ()
     exempt: bool = False
     max_call_seconds: int | None = None  # a constraint on an allowed call
+    # An allowed call's yes holds until then (UTC): the first moment a calling window
+    # that let it through closes in any of the callee's zones. No INVITE after it.
+    valid_until: dt.datetime | None = None
 
     def to_record(self) -> dict[str, object]:
         """JSON-ready form for the audit log (no number, no name)."""
@@ -117,6 +120,7 @@ class Decision:
             "passed": list(self.passed),
             "exempt": self.exempt,
             "max_call_seconds": self.max_call_seconds,
+            "valid_until": None if self.valid_until is None else self.valid_until.isoformat(),
         }
 
 
@@ -148,7 +152,7 @@ class Gate:
         passed: list[str] = []
         ctx: dict[str, str] = {}
         try:
-            exempt = self._run(request, facts, now, passed, ctx)
+            exempt, until = self._run(request, facts, now, passed, ctx)
         except _Refuse as refusal:
             return Decision(
                 allowed=False,
@@ -165,6 +169,7 @@ class Gate:
             passed=tuple(passed),
             exempt=exempt,
             max_call_seconds=self.rules.exemption.max_call_seconds if exempt else None,
+            valid_until=until,
         )
 
     # -- the checks, in order ---------------------------------------------------
@@ -176,7 +181,7 @@ class Gate:
         now: dt.datetime,
         passed: list[str],
         ctx: dict[str, str],
-    ) -> bool:
+    ) -> tuple[bool, dt.datetime]:
         parsed = _parse(req.number)
         passed.append("number.valid")
 
@@ -212,7 +217,7 @@ class Gate:
             self._exempt_caps(facts, now, zones)
             passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
         passed.extend(self._state_caps(req, facts, states, now))
-        return exempt
+        return exempt, self._window_closes(states, locals_)
 
     def _consent(self, req: GateRequest, facts: GateFacts) -> None:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]
@@ -331,6 +336,21 @@ class Gate:
                     raise _Refuse(f"window.state.{state}", f"outside {win} in {state}", **where)
             passed.append(f"window.state.{state}")
         return passed
+
+    def _window_closes(self, states: frozenset[str], locals_: list[dt.datetime]) -> dt.datetime:
+        """When the first window this call passed closes, in UTC (each zone's own clock, so
+        a DST change that day is counted)."""
+        ends: list[dt.datetime] = []
+        for local in locals_:
+            wins = [self.rules.federal_window]
+            for state in states:
+                rule = self.rules.states.get(state)
+                win = None if rule is None else rule.window_for(local.weekday())
+                if win is not None:
+                    wins.append(win)
+            ends.extend(dt.datetime.combine(local.date(), w.end, tzinfo=local.tzinfo)
+                        for w in wins)
+        return min(ends).astimezone(dt.UTC)
 
     def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo]) -> None:
         """One call per day, three per week, "day" read as the rule means it: a calendar

@@ -26,6 +26,7 @@ class Outcome(enum.StrEnum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"  # the callee side failed (4xx/5xx/6xx other than busy)
     TRUNK_DOWN = "trunk_down"  # our trunk failed: try the next trunk
+    TOO_LATE = "too_late"  # the gate's window closed before a trunk slot came: nothing sent
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,11 @@ class Dialer(Protocol):
 
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None, not_after: dt.datetime | None = None,
     ) -> DialResult:
-        """`context`: ids for the call handler (the appointment), never PHI."""
+        """`context`: ids for the call handler (the appointment), never PHI. `not_after`:
+        the gate's yes holds until then; no INVITE that could ring later is sent
+        (`Outcome.TOO_LATE`)."""
         ...
 
 

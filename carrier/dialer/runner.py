@@ -227,7 +227,8 @@ class DialerRunner:
                                         max_call_seconds=decision.max_call_seconds,
                                         context={"appointment_id": lease.appointment_id,
                                                  "gate_ref": gate_ref,
-                                                 "consent_ref": consent_ref(decision)})
+                                                 "consent_ref": consent_ref(decision)},
+                                        not_after=decision.valid_until)
         await self._finish(lease, attempt, result, report, rule=decision.rule,
                            subject=request.subject_key)
 
@@ -253,7 +254,7 @@ class DialerRunner:
             kept = True
         if not kept:
             report.lost_leases += 1
-        if result.outcome is not Outcome.TRUNK_DOWN:
+        if result.outcome not in (Outcome.TRUNK_DOWN, Outcome.TOO_LATE):
             report.dialled += 1
         report.outcomes[outcome] += 1
 

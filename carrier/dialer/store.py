@@ -176,9 +176,10 @@ async def apply_dial_done(conn: asyncpg.Connection, r: Mapping[str, Any]) -> boo
     await conn.execute(
         "UPDATE dialer_attempts SET trunk = coalesce($2, trunk), outcome = $3, finished_at = $4"
         " WHERE id = $1", attempt, r["trunk"], r["outcome"], at)
-    await conn.execute(
-        "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
-        r["outreach_id"], token)
+    if r["outcome"] != "too_late":  # nothing was sent: not a dial
+        await conn.execute(
+            "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
+            r["outreach_id"], token)
     due = None if r["due_at"] is None else from_micros(r["due_at"])
     nxt = Next(Step(r["step"]), r["reason"], due)
     kept = await _apply_next(conn, r["outreach_id"], token, nxt, at, rule=None,
@@ -360,7 +361,7 @@ class OutreachStore:
         rows = await self.pool.fetch(
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
             " WHERE patient_id = ANY($1::text[]) AND allowed AND at > $2"
-            " AND coalesce(outcome, '') <> 'trunk_down'"
+            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late')"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
             " WHERE patient_id = ANY($1::text[]) AND direction = 'out'"
             " AND status NOT IN ('refused', 'reply', 'requested') AND at > $2",

@@ -122,7 +122,7 @@ class FakeDialer:
 
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
-        context: Mapping[str, object] | None = None,
+        context: Mapping[str, object] | None = None, not_after: dt.datetime | None = None,
     ) -> DialResult:
         self.max_seconds.append(max_call_seconds)
         self.contexts.append(context or {})
