@@ -41,6 +41,7 @@ PERMANENT_RULES = frozenset(
         "number.invalid",
         "number.unsupported",
         "tcpa.consent.revoked",
+        "tcpa.consent.revoked_at_number",
         "hipaa.authorization.revoked",
         "tcpa.consent.missing",
         "tcpa.consent.missing_written",

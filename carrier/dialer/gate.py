@@ -87,7 +87,8 @@ class PriorCall:
 
 @dataclass(frozen=True)
 class GateFacts:
-    # channel ("voice", "sms", ..., "all") -> status; "voice.written": written consent
+    # channel ("voice", "sms", ..., "all") -> status; "voice.written": written consent;
+    # "voice.number": REVOKED when another patient at the number revoked
     consent: Mapping[str, Consent]
     org_dnc: bool
     national_dnc: bool
@@ -223,6 +224,9 @@ class Gate:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]
         if Consent.REVOKED in statuses:
             raise _Refuse("tcpa.consent.revoked", "consent was revoked", channel=req.channel)
+        if facts.consent.get(f"{req.channel}.number") is Consent.REVOKED:
+            raise _Refuse("tcpa.consent.revoked_at_number",
+                          "someone at this number revoked consent", channel=req.channel)
         # A revoked HIPAA authorization is its own refusal, never a TCPA revocation: the
         # patient withdrew permission for PHI on this channel, so no automated call that
         # would speak it is placed (permanent, like a revocation).

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import Counter
+from uuid import UUID
 
 import asyncpg
 import pytest
 
 from agent.scheduling.outreach import CalendarAppointments
-from carrier.dialer.campaign import CampaignPolicy
+from carrier.dialer.campaign import PERMANENT_RULES, CampaignPolicy
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
 from carrier.dialer.runner import DialerRunner
 from carrier.dialer.store import OutreachStore
@@ -81,3 +82,20 @@ async def test_two_workers_racing_on_one_number_ring_it_once(
     assert [r.leased for r in reports] == [1, 1]
     assert len(dialer.dials) == 1
     assert sum((r.refused for r in reports), Counter()) == Counter({"cap.exempt.daily": 1})
+
+
+async def test_stop_said_by_one_patient_stops_calls_to_the_number(records: Records) -> None:
+    """"Stop calling this number", said on a reminder for one patient, stops the reminders
+    of everyone at that phone (as ``Records.has_consent`` reads the ledger: nobody at the
+    number revoked). Before: the other patient's reminder rang the same phone."""
+    said_stop, _other = await _two_patients_one_number(records)
+    await records.consent_revoke(UUID(said_stop), "voice", source="call_voice",
+                                 evidence_ref="call-1", actor="agent")
+    clock = FakeClock()
+    dialer = FakeDialer(clock)
+    report = await _wire(make_runner(records.pool, clock, dialer), records).run_once()
+    assert dialer.dials == []
+    assert report.refused == Counter({"tcpa.consent.revoked": 1,
+                                      "tcpa.consent.revoked_at_number": 1})
+    assert not await records.has_consent(SHARED, "voice", "tcpa_express")
+    assert "tcpa.consent.revoked_at_number" in PERMANENT_RULES
