@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carrier.records.audit import AuditLog, now_or
 from carrier.records.crypto import UnknownKeyVersion, normalize_e164
@@ -48,6 +49,18 @@ class PatientAddress:
 
     state: str | None  # two upper-case letters, e.g. "CA"
     time_zone: str | None  # IANA name, e.g. "America/Los_Angeles"
+
+    def check(self) -> None:
+        """Raise ``ValueError`` (naming the field, never the value) for a state or zone the
+        dialer cannot use: a zone it cannot read would refuse every call to the patient,
+        silently. Writes check; reads do not (a row stored before this still reads)."""
+        if self.state is not None and not (len(self.state) == 2 and self.state.isupper()):
+            raise ValueError("state must be two upper-case letters")
+        if self.time_zone is not None:
+            try:
+                ZoneInfo(self.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("time_zone is not a known IANA time zone") from None
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,7 @@ class Patients(AuditLog):
         pid = patient_id or uuid4()
         row = self.encrypt_patient(pid, name, phone, dob, member_id)
         where = address or PatientAddress(None, None)
+        where.check()
         await self.pool.execute(
             "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
             " key_version, created_at, state, time_zone)"
@@ -167,6 +181,7 @@ class Patients(AuditLog):
         self, patient_id: UUID, address: PatientAddress, *, actor: str, reason: str
     ) -> bool:
         """Record where a patient lives; False when there is no such patient."""
+        address.check()
         status = await self.pool.execute(
             "UPDATE patients SET state = $2, time_zone = $3 WHERE id = $1",
             patient_id,
