@@ -10,6 +10,7 @@ typed :class:`DialFailure`; the gateway keeps the SIP side of each call to itsel
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class DialOutcome(enum.Enum):
     NO_ANSWER = "no_answer"
     REJECTED = "rejected"
     TRUNK_DOWN = "trunk_down"
+    TOO_LATE = "too_late"  # the clearance's window closed before a trunk slot came: not sent
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ class DialRequest:
     """The gate decision's audit entry id (``dial.decision``), kept in the call's CDR."""
     consent_ref: str | None = None
     """The consent the gate relied on, if it names one (kept in the CDR)."""
+    not_after: dt.datetime | None = None
+    """The gate's yes holds until then (its calling window closes): no INVITE is sent that
+    could still be ringing at that moment (``ring_timeout_s``)."""
 
     def __post_init__(self) -> None:
         if self.max_duration_s is not None and not self.max_duration_s > 0:

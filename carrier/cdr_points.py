@@ -42,7 +42,8 @@ _ENDED = {"bye-received": "remote_bye", "bye-sent": "local_bye",
           "gateway-closed": "gateway_closed", "transfer-ended": "transfer",
           "bridge-ended": "transfer"}
 _FAILED = {DialOutcome.BUSY: "busy", DialOutcome.NO_ANSWER: "no_answer",
-           DialOutcome.REJECTED: "rejected", DialOutcome.TRUNK_DOWN: "trunk_down"}
+           DialOutcome.REJECTED: "rejected", DialOutcome.TRUNK_DOWN: "trunk_down",
+           DialOutcome.TOO_LATE: "too_late"}
 
 
 def utcnow() -> dt.datetime:

@@ -4,12 +4,15 @@
 (the compliance gate's yes, or an operator test to a number on the test list) is refused
 with 403 and audited; otherwise the call takes a trunk slot from the process's one trunk
 pool (calls-per-second, concurrency) and fails over along the trunk's chain when the
-trunk itself fails (:mod:`carrier.trunk_service`). Signing (the Identity header) happens
+trunk itself fails (:mod:`carrier.trunk_service`). A request whose clearance runs out
+(``DialRequest.not_after``: the calling window closes) before its slot comes is not sent
+when it could still be ringing then: ``too_late``, audited. Signing (the Identity header) happens
 in the gateway's INVITE path for every attempt.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
@@ -60,17 +63,36 @@ def _slot_outcome(result: Call | DialFailure) -> SlotOutcome:
     return SlotOutcome.DONE
 
 
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def too_late(req: DialRequest, now: dt.datetime) -> bool:
+    """Whether an INVITE sent ``now`` could still ring when ``req``'s clearance ends."""
+    if req.not_after is None:
+        return False
+    return now + dt.timedelta(seconds=req.ring_timeout_s) > req.not_after
+
+
 async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Audit,
-                test_numbers: Collection[str]) -> Placed[Call | DialFailure]:
+                test_numbers: Collection[str], *,
+                wall: Callable[[], dt.datetime] = _utcnow) -> Placed[Call | DialFailure]:
     refused = refusal(req, test_numbers)
     if refused is not None:
         await audit("dial.refused", req.origid, refused, {"trunk": req.trunk})
         return Placed(DialFailure(DialOutcome.REJECTED, 403, refused, req.trunk), None, ())
 
     async def attempt(name: str) -> Call | DialFailure:
+        # Checked once the slot is ours, right before the INVITE (pacing may have waited).
+        if too_late(req, wall()):
+            return DialFailure(DialOutcome.TOO_LATE, None, "calling window closing", name)
         return await dial_on(req, name)
 
     placed = await slots.place(req.trunk, attempt, _slot_outcome)
     for name in placed.down:
         await audit("trunk.down", req.origid, "failover", {"trunk": name})
+    result = placed.result
+    if isinstance(result, DialFailure) and result.outcome is DialOutcome.TOO_LATE:
+        await audit("dial.too_late", req.origid, "calling window closing",
+                    {"trunk": result.trunk})
     return placed

@@ -41,6 +41,7 @@ PERMANENT_RULES = frozenset(
         "number.invalid",
         "number.unsupported",
         "tcpa.consent.revoked",
+        "tcpa.consent.revoked_at_number",
         "hipaa.authorization.revoked",
         "tcpa.consent.missing",
         "tcpa.consent.missing_written",
@@ -183,6 +184,8 @@ def after_dial(
     """What follows a dial attempt (`dials` counts this one)."""
     if outcome in (Outcome.ANSWERED, Outcome.MACHINE):
         return Next(Step.DONE, outcome.value)
+    if outcome is Outcome.TOO_LATE:  # nothing was sent: asked again, like a window refusal
+        return after_refusal("window.closing", not_after, policy, now)
     if outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.TRUNK_DOWN):
         if dials >= policy.max_dials:
             return Next(Step.DONE, f"{outcome.value}, {dials} dials")

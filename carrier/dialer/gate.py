@@ -33,6 +33,9 @@ class Consent(enum.StrEnum):
     GRANTED = "granted"
     REVOKED = "revoked"
     MISSING = "missing"
+    # The ledger's last word is not readable yet (a revocation taken during a database
+    # outage may still wait in a spool): refused for now, asked again later.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -84,12 +87,15 @@ class PriorCall:
 
 @dataclass(frozen=True)
 class GateFacts:
-    # channel ("voice", "sms", ..., "all") -> status; "voice.written": written consent
+    # channel ("voice", "sms", ..., "all") -> status; "voice.written": written consent;
+    # "voice.number": REVOKED when another patient at the number revoked
     consent: Mapping[str, Consent]
     org_dnc: bool
     national_dnc: bool
     national_copy_date: dt.date | None  # date of the registry copy scrubbed against
     prior_calls: Sequence[PriorCall] = ()
+    # False: an addition to the organisation's list may still wait in a spool
+    org_dnc_settled: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,9 @@ class Decision:
     passed: tuple[str, ...] = ()
     exempt: bool = False
     max_call_seconds: int | None = None  # a constraint on an allowed call
+    # An allowed call's yes holds until then (UTC): the first moment a calling window
+    # that let it through closes in any of the callee's zones. No INVITE after it.
+    valid_until: dt.datetime | None = None
 
     def to_record(self) -> dict[str, object]:
         """JSON-ready form for the audit log (no number, no name)."""
@@ -112,6 +121,7 @@ class Decision:
             "passed": list(self.passed),
             "exempt": self.exempt,
             "max_call_seconds": self.max_call_seconds,
+            "valid_until": None if self.valid_until is None else self.valid_until.isoformat(),
         }
 
 
@@ -143,7 +153,7 @@ class Gate:
         passed: list[str] = []
         ctx: dict[str, str] = {}
         try:
-            exempt = self._run(request, facts, now, passed, ctx)
+            exempt, until = self._run(request, facts, now, passed, ctx)
         except _Refuse as refusal:
             return Decision(
                 allowed=False,
@@ -160,6 +170,7 @@ class Gate:
             passed=tuple(passed),
             exempt=exempt,
             max_call_seconds=self.rules.exemption.max_call_seconds if exempt else None,
+            valid_until=until,
         )
 
     # -- the checks, in order ---------------------------------------------------
@@ -171,13 +182,16 @@ class Gate:
         now: dt.datetime,
         passed: list[str],
         ctx: dict[str, str],
-    ) -> bool:
+    ) -> tuple[bool, dt.datetime]:
         parsed = _parse(req.number)
         passed.append("number.valid")
 
         self._consent(req, facts)
         passed.append("tcpa.consent")
 
+        if not facts.org_dnc_settled:
+            raise _Refuse("dnc.organisation.unsettled",
+                          "an addition to the organisation's list is not readable yet")
         if facts.org_dnc:
             raise _Refuse("dnc.organisation", "number is on the organisation's do-not-call list")
         passed.append("dnc.organisation")
@@ -191,7 +205,7 @@ class Gate:
             self._national(facts, now, ctx)
             passed.extend(["dnc.national.fresh_copy", "dnc.national"])
 
-        zones = _zones(req, parsed)
+        zones = self._zones(req, parsed)
         states = self._states(req, parsed)
         ctx["zones"] = ",".join(str(z) for z in zones)
         ctx["states"] = ",".join(sorted(states)) or "-"
@@ -204,18 +218,25 @@ class Gate:
             self._exempt_caps(facts, now, zones)
             passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
         passed.extend(self._state_caps(req, facts, states, now))
-        return exempt
+        return exempt, self._window_closes(states, locals_)
 
     def _consent(self, req: GateRequest, facts: GateFacts) -> None:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]
         if Consent.REVOKED in statuses:
             raise _Refuse("tcpa.consent.revoked", "consent was revoked", channel=req.channel)
+        if facts.consent.get(f"{req.channel}.number") is Consent.REVOKED:
+            raise _Refuse("tcpa.consent.revoked_at_number",
+                          "someone at this number revoked consent", channel=req.channel)
         # A revoked HIPAA authorization is its own refusal, never a TCPA revocation: the
         # patient withdrew permission for PHI on this channel, so no automated call that
         # would speak it is placed (permanent, like a revocation).
         hipaa = [facts.consent.get(f"{req.channel}.hipaa"), facts.consent.get("all.hipaa")]
         if Consent.REVOKED in hipaa:
             raise _Refuse("hipaa.authorization.revoked", "HIPAA authorization was revoked",
+                          channel=req.channel)
+        if Consent.UNKNOWN in statuses or Consent.UNKNOWN in hipaa:
+            raise _Refuse("tcpa.consent.unsettled",
+                          "the consent ledger's last word is not readable yet",
                           channel=req.channel)
         if Consent.GRANTED not in statuses:
             raise _Refuse("tcpa.consent.missing", "no consent on file", channel=req.channel)
@@ -266,6 +287,25 @@ class Gate:
             return frozenset(self.rules.states)
         return frozenset(found)
 
+    def _zones(self, req: GateRequest, parsed: phonenumbers.PhoneNumber) -> list[ZoneInfo]:
+        """The address's time zone; else every zone of the address's state (a state may
+        span zones: the call must fit all); else every zone the number may be in. Before
+        the state's zones were used, a patient in Arizona with a New York number was
+        called at 06:30 her time."""
+        address = req.address
+        if address is not None and address.tz:
+            names: Sequence[str] = [address.tz]
+        elif address is not None and address.state in self.rules.state_zones:
+            names = self.rules.state_zones[address.state or ""]
+        else:
+            names = [n for n in pn_timezone.time_zones_for_number(parsed) if n != _UNKNOWN_ZONE]
+        if not names:
+            raise _Refuse("window.zone_unknown", "the callee's time zone cannot be determined")
+        try:
+            return [ZoneInfo(n) for n in names]
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _Refuse("window.zone_unknown", "unknown time zone name") from None
+
     def _federal_window(self, locals_: list[dt.datetime]) -> None:
         win = self.rules.federal_window
         for local in locals_:
@@ -300,6 +340,21 @@ class Gate:
                     raise _Refuse(f"window.state.{state}", f"outside {win} in {state}", **where)
             passed.append(f"window.state.{state}")
         return passed
+
+    def _window_closes(self, states: frozenset[str], locals_: list[dt.datetime]) -> dt.datetime:
+        """When the first window this call passed closes, in UTC (each zone's own clock, so
+        a DST change that day is counted)."""
+        ends: list[dt.datetime] = []
+        for local in locals_:
+            wins = [self.rules.federal_window]
+            for state in states:
+                rule = self.rules.states.get(state)
+                win = None if rule is None else rule.window_for(local.weekday())
+                if win is not None:
+                    wins.append(win)
+            ends.extend(dt.datetime.combine(local.date(), w.end, tzinfo=local.tzinfo)
+                        for w in wins)
+        return min(ends).astimezone(dt.UTC)
 
     def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo]) -> None:
         """One call per day, three per week, "day" read as the rule means it: a calendar
@@ -361,17 +416,3 @@ def _parse(number: str) -> phonenumbers.PhoneNumber:
     if len(phonenumbers.national_significant_number(parsed)) != 10:
         raise _Refuse("number.invalid", "a NANP number has ten digits")
     return parsed
-
-
-def _zones(req: GateRequest, parsed: phonenumbers.PhoneNumber) -> list[ZoneInfo]:
-    """Address time zone first, else every zone the number may be in."""
-    if req.address is not None and req.address.tz:
-        names: Sequence[str] = [req.address.tz]
-    else:
-        names = [n for n in pn_timezone.time_zones_for_number(parsed) if n != _UNKNOWN_ZONE]
-    if not names:
-        raise _Refuse("window.zone_unknown", "the callee's time zone cannot be determined")
-    try:
-        return [ZoneInfo(n) for n in names]
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _Refuse("window.zone_unknown", "unknown time zone name") from None

@@ -10,6 +10,7 @@ travels as `max_duration_s`.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ _FAILURES = {
     DialOutcome.NO_ANSWER: Outcome.NO_ANSWER,
     DialOutcome.REJECTED: Outcome.FAILED,
     DialOutcome.TRUNK_DOWN: Outcome.TRUNK_DOWN,
+    DialOutcome.TOO_LATE: Outcome.TOO_LATE,
 }
 
 
@@ -46,7 +48,7 @@ class GatewayDialer:
 
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None, not_after: dt.datetime | None = None,
     ) -> DialResult:
         placed = await self.gateway.place(
             DialRequest(
@@ -61,6 +63,7 @@ class GatewayDialer:
                 clearance=Clearance(ALLOWED),
                 gate_ref=(context or {}).get("gate_ref"),
                 consent_ref=(context or {}).get("consent_ref"),
+                not_after=not_after,
             )
         )
         result = placed.result

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from carrier.dialer.gate import GateFacts, GateRequest
+from carrier.dialer.gate import Consent, GateFacts, GateRequest
 from carrier.dialer.ports import CallHistory, ComplianceFacts, Contact
 
 # The longest frequency cap the rules may express looks this far back.
@@ -32,8 +32,18 @@ def request_for(patient_id: str, purpose: str, contact: Contact) -> GateRequest:
 async def gate_facts(
     request: GateRequest, facts: ComplianceFacts, history: CallHistory, now: dt.datetime
 ) -> GateFacts:
-    """Consent, do-not-call standing (one lookup) and prior calls for ``request``."""
+    """Consent, do-not-call standing (one lookup) and prior calls for ``request``, over
+    every patient at its number (a parent and a child share one phone): the caps count the
+    calls that rang it, and a revocation by anyone at the number holds for all of them
+    (``<channel>.number``: REVOKED), as ``Records.has_consent`` reads the ledger."""
     consent = await facts.consent(request.patient_id)
     dnc = await facts.dnc(request.number)
-    prior = await history.prior_calls(request.patient_id, now - HISTORY_WINDOW)
-    return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date, tuple(prior))
+    at_number = {request.patient_id, *await facts.patients_at(request.number)}
+    for other in sorted(at_number - {request.patient_id}):
+        theirs = await facts.consent(other)
+        if Consent.REVOKED in (theirs.get(request.channel), theirs.get("all")):
+            consent = {**consent, f"{request.channel}.number": Consent.REVOKED}
+            break
+    prior = await history.prior_calls(sorted(at_number), now - HISTORY_WINDOW)
+    return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date, tuple(prior),
+                     org_dnc_settled=dnc.org_settled)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,6 +26,7 @@ class Outcome(enum.StrEnum):
     NO_ANSWER = "no_answer"
     FAILED = "failed"  # the callee side failed (4xx/5xx/6xx other than busy)
     TRUNK_DOWN = "trunk_down"  # our trunk failed: try the next trunk
+    TOO_LATE = "too_late"  # the gate's window closed before a trunk slot came: nothing sent
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,11 @@ class Dialer(Protocol):
 
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None, not_after: dt.datetime | None = None,
     ) -> DialResult:
-        """`context`: ids for the call handler (the appointment), never PHI."""
+        """`context`: ids for the call handler (the appointment), never PHI. `not_after`:
+        the gate's yes holds until then; no INVITE that could ring later is sent
+        (`Outcome.TOO_LATE`)."""
         ...
 
 
@@ -73,6 +76,7 @@ class DncFacts:
     org: bool
     national: bool
     national_copy_date: dt.date | None  # date of the registry copy in force, or None
+    org_settled: bool = True  # False: an addition may still wait in a spool (outage)
 
 
 class ComplianceFacts(Protocol):
@@ -82,11 +86,17 @@ class ComplianceFacts(Protocol):
 
     async def dnc(self, number: str) -> DncFacts: ...
 
+    async def patients_at(self, number: str) -> Sequence[str]:
+        """Every patient whose record carries ``number`` (ids): the caps count the number."""
+        ...
+
 
 class CallHistory(Protocol):
-    """Calls already placed to a patient (the outreach store): the frequency caps."""
+    """Calls already placed to patients (the outreach store): the frequency caps, over
+    every patient at the callee's number."""
 
-    async def prior_calls(self, patient_id: str, since: dt.datetime) -> list[PriorCall]: ...
+    async def prior_calls(self, patient_ids: Sequence[str], since: dt.datetime
+                          ) -> list[PriorCall]: ...
 
 
 class DecisionRecorder(Protocol):

@@ -32,7 +32,11 @@ class RecordsFacts:
     async def consent(self, patient_id: str) -> Mapping[str, Consent]:
         """TCPA consent per channel from the TCPA kinds only; the HIPAA authorization is
         its own key, ``<channel>.hipaa``, so the gate names its refusal
-        (`hipaa.authorization.revoked`) instead of calling it a TCPA revocation."""
+        (`hipaa.authorization.revoked`) instead of calling it a TCPA revocation. While the
+        ledger may lack this process's last entries (spooled in an outage, or quarantined),
+        every channel is ``UNKNOWN``: the gate refuses for now, never on an old grant."""
+        if not await self.records.consent_settled():
+            return {"all": Consent.UNKNOWN}
         status = await self.records.consent_status(_uuid(patient_id))
         out: dict[str, Consent] = {}
         for channel in {c for c, _ in status}:
@@ -49,10 +53,17 @@ class RecordsFacts:
         return out
 
     async def dnc(self, number: str) -> DncFacts:
+        if not await self.records.dnc_settled():
+            return DncFacts(org=False, national=False, national_copy_date=None,
+                            org_settled=False)
         st = await self.records.dnc_status(number)
         copy = st.national_imported_at
         return DncFacts(st.org, st.national,
                         None if copy is None else copy.astimezone(dt.UTC).date())
+
+
+    async def patients_at(self, number: str) -> list[str]:
+        return [str(pid) for pid in await self.records.patient_ids_at(number)]
 
 
 class RecordsDirectory:

@@ -2,7 +2,8 @@
 
 The gate (`carrier.dialer.gate`) never reads files; `load_rules(folder)` turns
 `config/calling_rules/*.yaml` into the frozen `CallingRules` it is given. A
-bad file is refused with `ConfigError(file, key, reason)`.
+bad file is refused with `ConfigError(file, key, reason)`. `state_zones.yaml` gives the
+time zones of a patient whose address names a state but no zone.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -75,6 +77,8 @@ class CallingRules:
     exemption: Exemption
     states: Mapping[str, StateRule]
     area_codes: Mapping[str, str] = field(default_factory=dict)  # "305" -> "FL"
+    # "FL" -> ("America/New_York", "America/Chicago"): every zone in use in the state
+    state_zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     holiday_country: str = "US"
     holiday_categories: tuple[str, ...] = ("public",)
     written_consent_purposes: frozenset[str] = frozenset({"marketing"})
@@ -171,6 +175,23 @@ def parse_area_codes(file: str, data: Any) -> dict[str, str]:
     return out
 
 
+def parse_state_zones(file: str, data: Any) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for state, zones in _mapping(file, "<top>", data).items():
+        key = str(state)
+        if not (isinstance(state, str) and len(state) == 2 and state.isupper()):
+            raise ConfigError(file, key, "state must be a two-letter code")
+        if not isinstance(zones, list) or not zones:
+            raise ConfigError(file, key, "expected a list of IANA time zone names")
+        for zone in zones:
+            try:
+                ZoneInfo(str(zone))
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(file, key, f"unknown time zone {zone!r}") from None
+        out[state] = tuple(map(str, zones))
+    return out
+
+
 def parse_federal(file: str, data: Any) -> dict[str, Any]:
     top = _mapping(file, "<top>", data)
     reg = _mapping(file, "national_registry", top.get("national_registry"))
@@ -219,9 +240,10 @@ def _read(path: Path) -> Any:
 
 
 def load_rules(folder: Path | str = DEFAULT_RULES_DIR) -> CallingRules:
-    """Read federal.yaml, states.yaml and area_codes.yaml from `folder`."""
+    """Read federal.yaml, states.yaml, area_codes.yaml and state_zones.yaml from `folder`."""
     base = Path(folder)
     fed = parse_federal(str(base / "federal.yaml"), _read(base / "federal.yaml"))
     states = parse_state_rules(str(base / "states.yaml"), _read(base / "states.yaml"))
     codes = parse_area_codes(str(base / "area_codes.yaml"), _read(base / "area_codes.yaml"))
-    return CallingRules(states=states, area_codes=codes, **fed)
+    zones = parse_state_zones(str(base / "state_zones.yaml"), _read(base / "state_zones.yaml"))
+    return CallingRules(states=states, area_codes=codes, state_zones=zones, **fed)

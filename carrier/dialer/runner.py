@@ -5,7 +5,7 @@ drive time by hand. Trunk choice, calls-per-second, concurrency and failover are
 here: every outbound call takes its trunk from the process's one pool through the
 `Dialer` port (`carrier.trunks`). Order per outreach:
 
-  appointment still open? -> contact -> [patient lock: gate facts (`inputs.gate_facts`)
+  appointment still open? -> contact -> [patient + number lock: gate facts (`inputs.gate_facts`)
   -> gate -> audit record -> begin_dial (fenced by the lease)] -> dial (trunk `trunk`,
   then its failover chain) -> finish, retry or stop: one write of the attempts (those on
   trunks that were down too), the outcome and the appointment's outreach stopped when it
@@ -157,9 +157,10 @@ class DialerRunner:
             await self._refuse(lease, "contact.unknown", lease.purpose, report, now)
             return None
         request = request_for(lease.patient_id, lease.purpose, contact)
-        # Gate and dial start under one per-patient lock, so two workers dialling two
-        # outreach rows of the same patient cannot both pass a frequency cap.
-        async with self.store.patient_lock(lease.patient_id):
+        # Gate and dial start under the patient's and the number's locks, so two workers
+        # dialling two outreach rows of one patient, or of two patients sharing a phone,
+        # cannot both pass a frequency cap.
+        async with self.store.contact_lock(lease.patient_id, contact.number):
             now = self.clock()
             facts = await gate_facts(request, self.facts, self.store, now)
             decision = self.gate.decide(request, facts, now)
@@ -186,7 +187,7 @@ class DialerRunner:
         if texter is None:  # the SMS link is down: try again later
             await self._refuse(lease, "sms.unavailable", lease.purpose, report, self.clock())
             return
-        async with self.store.patient_lock(lease.patient_id):
+        async with self.store.contact_lock(lease.patient_id):
             try:
                 await texter.send_reminder(lease.patient_id, lease.appointment_id)
             except DialRefused as refused:
@@ -226,7 +227,8 @@ class DialerRunner:
                                         max_call_seconds=decision.max_call_seconds,
                                         context={"appointment_id": lease.appointment_id,
                                                  "gate_ref": gate_ref,
-                                                 "consent_ref": consent_ref(decision)})
+                                                 "consent_ref": consent_ref(decision)},
+                                        not_after=decision.valid_until)
         await self._finish(lease, attempt, result, report, rule=decision.rule,
                            subject=request.subject_key)
 
@@ -252,7 +254,7 @@ class DialerRunner:
             kept = True
         if not kept:
             report.lost_leases += 1
-        if result.outcome is not Outcome.TRUNK_DOWN:
+        if result.outcome not in (Outcome.TRUNK_DOWN, Outcome.TOO_LATE):
             report.dialled += 1
         report.outcomes[outcome] += 1
 

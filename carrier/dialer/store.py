@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,9 +178,10 @@ async def apply_dial_done(conn: asyncpg.Connection, r: Mapping[str, Any]) -> boo
     await conn.execute(
         "UPDATE dialer_attempts SET trunk = coalesce($2, trunk), outcome = $3, finished_at = $4"
         " WHERE id = $1", attempt, r["trunk"], r["outcome"], at)
-    await conn.execute(
-        "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
-        r["outreach_id"], token)
+    if r["outcome"] != "too_late":  # nothing was sent: not a dial
+        await conn.execute(
+            "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
+            r["outreach_id"], token)
     due = None if r["due_at"] is None else from_micros(r["due_at"])
     nxt = Next(Step(r["step"]), r["reason"], due)
     kept = await _apply_next(conn, r["outreach_id"], token, nxt, at, rule=None,
@@ -225,6 +227,12 @@ async def _apply_next(
         now,
     )
     return row is not None
+
+
+def _lock_key(key: str) -> int:
+    """A signed 64-bit advisory lock id for ``key`` (PHI stays on this side)."""
+    digest = hashlib.sha256(b"dialer:" + key.encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class OutreachStore:
@@ -345,29 +353,33 @@ class OutreachStore:
         return requeued, len(rows) - requeued
 
     @contextlib.asynccontextmanager
-    async def patient_lock(self, patient_id: str) -> AsyncIterator[None]:
-        """Serialise gate+begin_dial per patient across processes (caps stay exact)."""
-        async with self.pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtext('dialer:' || $1))", patient_id)
-            try:
-                yield
-            finally:
-                await conn.execute(
-                    "SELECT pg_advisory_unlock(hashtext('dialer:' || $1))", patient_id
-                )
+    async def contact_lock(self, patient_id: str, number: str | None = None
+                           ) -> AsyncIterator[None]:
+        """Serialise gate+begin_dial per patient and per number across processes (caps stay
+        exact when two patients share a phone). Transaction-scoped advisory locks, taken
+        in one global order (no deadlock), released by the commit or by the rollback
+        asyncpg does when a connection is cut: never left on a pooled connection. The
+        number is hashed here; it never reaches the server."""
+        keys = [f"patient:{patient_id}"] + ([] if number is None else [f"number:{number}"])
+        async with self.pool.acquire() as conn, conn.transaction():
+            for key in sorted(_lock_key(k) for k in keys):
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+            yield
 
-    async def prior_calls(self, patient_id: str, since: dt.datetime) -> list[PriorCall]:
-        """Earlier allowed attempts; one still in progress counts as answered (conservative).
-        Texts sent (``sms_messages``) count as contacts too: the healthcare exemption caps
-        "a call or text", one cap across channels; a sent text counts as an answered call."""
+    async def prior_calls(self, patient_ids: Sequence[str], since: dt.datetime
+                          ) -> list[PriorCall]:
+        """Earlier allowed attempts to any of ``patient_ids``; one still in progress counts
+        as answered (conservative). Texts sent (``sms_messages``) count as contacts too: the
+        healthcare exemption caps "a call or text", one cap across channels; a sent text
+        counts as an answered call."""
         rows = await self.pool.fetch(
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
-            " WHERE patient_id = $1 AND allowed AND at > $2"
-            " AND coalesce(outcome, '') <> 'trunk_down'"
+            " WHERE patient_id = ANY($1::text[]) AND allowed AND at > $2"
+            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late')"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
-            " WHERE patient_id = $1 AND direction = 'out'"
+            " WHERE patient_id = ANY($1::text[]) AND direction = 'out'"
             " AND status NOT IN ('refused', 'reply', 'requested') AND at > $2",
-            patient_id,
+            list(patient_ids),
             since,
         )
         return [

@@ -8,6 +8,8 @@
   still holds consent entries in its spool (Postgres was away), it replays them first and
   answers False if it cannot; it also answers False while a consent entry sits in the
   dead-letter file (a revocation may be among them), until an operator clears it.
+* ``consent_settled`` is that check on its own: the dialer's facts ask it before
+  ``consent_status``, so a revocation taken during an outage stops the very next dial.
 """
 
 from __future__ import annotations
@@ -175,6 +177,15 @@ class ConsentLedger(AuditLog):
                 state[(e.channel, e.kind)] = e.event == "grant"
         return state
 
+    async def consent_settled(self) -> bool:
+        """Whether the ledger in Postgres holds this process's last word: its spool is
+        replayed now (False if that cannot be done yet) and nothing sits in the dead-letter
+        file (a refused entry may be a revocation: False until an operator looks). A reader
+        that decides on consent (the dialer's gate) treats False as "not known yet"."""
+        if self.consent_writer.quarantined:
+            return False
+        return not self.consent_writer.spooled or await self.consent_writer.drain()
+
     async def has_consent(
         self,
         phone: str,
@@ -182,11 +193,7 @@ class ConsentLedger(AuditLog):
         kind: ConsentKind | str = ConsentKind.TCPA_EXPRESS_WRITTEN,
     ) -> bool:
         kinds = [k.value for k in _SATISFIES[ConsentKind(kind)]] + [ConsentKind.ALL.value]
-        if self.consent_writer.quarantined:
-            return False  # a refused entry may be a revocation: no until an operator looks
-        if self.consent_writer.spooled and not await self.consent_writer.drain():
-            # A revocation may be waiting in the spool: without the ledger's last word,
-            # the answer is no.
+        if not await self.consent_settled():
             return False
         return bool(
             await self.pool.fetchval(

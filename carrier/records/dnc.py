@@ -3,11 +3,15 @@
 * ``dnc_add``: durable when it returns (applied, or fsync'd to the outbox spool while
   Postgres is away, then replayed); audited.
 * ``dnc_status``: on the organisation's list, on the national list, and when that was
-  last imported. ``import_national_dnc`` replaces the national copy in one transaction.
+  last imported. ``dnc_settled``: whether the list in Postgres holds every addition this
+  process took (the outbox replayed first; no addition quarantined); the dialer's facts
+  ask it first, so an opt-out taken during an outage stops the very next dial.
+  ``import_national_dnc`` replaces the national copy in one transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +64,17 @@ class DoNotCall(AuditLog):
         await self.audit(
             actor, "dnc.add", ("dnc_org", bidx.hex()[:16]), reason, {"source": source}, at=when
         )
+
+    async def dnc_settled(self) -> bool:
+        outbox = self.outbox
+        if outbox.set_aside:  # lines of a corrupt spool: any of them may be an addition
+            return False
+        if outbox.dead.count and any(r.get("record", {}).get("op") == "dnc_add"
+                                     for r in await asyncio.to_thread(outbox.dead.read)):
+            return False  # a refused addition: not known until an operator looks
+        if not outbox.spooled or await outbox.drain():
+            return True
+        return await outbox.waiting("dnc_add") == 0
 
     async def dnc_status(self, phone: str) -> DncStatus:
         row = await self.pool.fetchrow(

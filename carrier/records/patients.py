@@ -7,6 +7,8 @@
 * ``set_patient_address`` / ``patient_address``: the state (two letters) and IANA time zone
   the dialer's calling rules need; neither is a Safe Harbor identifier, stored in clear.
 * ``patient_exists``: whether an id is known (loaders that must not add twice).
+* ``patient_ids_at``: the ids of every patient whose record carries a number (by blind
+  index, nothing decrypted): the dialer's caps count calls to the number, not the patient.
 * ``create_patients_on`` / ``update_patients_on``: the same rows written on a connection
   the caller holds in its transaction (the schedule feeds upsert a message's patient and
   its appointment atomically): the feeds never write ``patients`` with SQL of their own.
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carrier.records.audit import AuditLog, now_or
 from carrier.records.crypto import UnknownKeyVersion, normalize_e164
@@ -46,6 +49,18 @@ class PatientAddress:
 
     state: str | None  # two upper-case letters, e.g. "CA"
     time_zone: str | None  # IANA name, e.g. "America/Los_Angeles"
+
+    def check(self) -> None:
+        """Raise ``ValueError`` (naming the field, never the value) for a state or zone the
+        dialer cannot use: a zone it cannot read would refuse every call to the patient,
+        silently. Writes check; reads do not (a row stored before this still reads)."""
+        if self.state is not None and not (len(self.state) == 2 and self.state.isupper()):
+            raise ValueError("state must be two upper-case letters")
+        if self.time_zone is not None:
+            try:
+                ZoneInfo(self.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("time_zone is not a known IANA time zone") from None
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class Patients(AuditLog):
         pid = patient_id or uuid4()
         row = self.encrypt_patient(pid, name, phone, dob, member_id)
         where = address or PatientAddress(None, None)
+        where.check()
         await self.pool.execute(
             "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
             " key_version, created_at, state, time_zone)"
@@ -165,6 +181,7 @@ class Patients(AuditLog):
         self, patient_id: UUID, address: PatientAddress, *, actor: str, reason: str
     ) -> bool:
         """Record where a patient lives; False when there is no such patient."""
+        address.check()
         status = await self.pool.execute(
             "UPDATE patients SET state = $2, time_zone = $3 WHERE id = $1",
             patient_id,
@@ -240,3 +257,10 @@ class Patients(AuditLog):
             queued=queued,
         )
         return patients
+
+    async def patient_ids_at(self, phone: str) -> list[UUID]:
+        """Ids of the patients whose record carries ``phone`` (no PHI is decrypted)."""
+        rows = await self._read(lambda conn: conn.fetch(
+            "SELECT id FROM patients WHERE phone_bidx = $1 ORDER BY created_at",
+            self.keys.phone_index(phone), timeout=self.read_timeout))
+        return [r["id"] for r in rows]

@@ -201,3 +201,18 @@ async def test_campaigns_live_calls_and_call_records(
     for action in ("campaign.pause", "campaign.start", "call.transfer", "call.hangup",
                    "calls.search", "calls.export", "call.transcript.read"):
         assert action in actions
+
+
+async def test_a_patient_address_with_an_unknown_time_zone_is_refused(
+        console: ConsoleContext, operator) -> None:  # type: ignore[no-untyped-def]
+    """A misspelt time zone was stored as given; every later dial to the patient was then
+    refused (``window.zone_unknown``) and retried for ever, and no one was told. Now the
+    registration is refused with 422 naming the field, and nothing is stored."""
+    sched = await operator("scheduler")
+    for body in ({"time_zone": "America/New_Yrok"}, {"state": "CA", "time_zone": "Mars/Olympus"}):
+        r = await sched.post("/api/v1/patients", json={
+            "name": "Testa Apison", "phone": "(555) 555-0178", **body})
+        assert r.status_code == 422, r.text
+        assert "time_zone" in r.text
+    found = await sched.get("/api/v1/patients", params={"phone": "+15555550178", "reason": "t"})
+    assert found.json() == []

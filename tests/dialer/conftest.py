@@ -64,6 +64,9 @@ class FakeFacts:
         self.lookups += 1
         return DncFacts(number in self.org, number in self.national, self.copy_date)
 
+    async def patients_at(self, number: str) -> list[str]:
+        return []
+
 
 @dataclass
 class FakeDirectory:
@@ -119,7 +122,7 @@ class FakeDialer:
 
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
-        context: Mapping[str, object] | None = None,
+        context: Mapping[str, object] | None = None, not_after: dt.datetime | None = None,
     ) -> DialResult:
         self.max_seconds.append(max_call_seconds)
         self.contexts.append(context or {})

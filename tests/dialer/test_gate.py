@@ -328,7 +328,8 @@ NUMBERS = [
     "+18005550100",
 ]
 KNOWN_RULES = re.compile(
-    r"^(allowed|number\.(invalid|unsupported)|tcpa\.consent\.(revoked|missing|missing_written)|"
+    r"^(allowed|number\.(invalid|unsupported)|"
+    r"tcpa\.consent\.(revoked|missing|missing_written|unsettled)|"
     r"dnc\.(organisation|national|national\.stale_copy)|window\.(federal|holiday|zone_unknown|"
     r"state\.no_sunday|state\.[A-Z]{2})|cap\.exempt\.(daily|weekly)|cap\.state\.[A-Z]{2}\.24h)$"
 )
@@ -402,3 +403,35 @@ def test_revoked_hipaa_authorization_is_its_own_rule() -> None:
     refused(GATE.decide(request(), facts(consent=both), TUE_10_NY), "tcpa.consent.revoked")
     granted = {"voice": Consent.GRANTED, "voice.hipaa": Consent.GRANTED}
     assert GATE.decide(request(), facts(consent=granted), TUE_10_NY).allowed
+
+
+# -- the callee's zone when the address gives a state but no time zone ------------------
+
+
+@pytest.mark.parametrize(("state", "local"), [
+    ("AZ", "America/Phoenix"),  # no DST: 06:30 there in November
+    ("HI", "Pacific/Honolulu"),  # no DST: 03:30 there
+    ("CA", "America/Los_Angeles"),
+])
+def test_address_state_without_zone_gives_the_callee_zone(state: str, local: str) -> None:
+    # A New York number; the patient lives in `state` (no time zone on file). 08:30 in New
+    # York is before 8 there. Before: the number's zone was used and the call was allowed.
+    req = request(address=Address(state=state))
+    d = GATE.decide(req, facts(), at("America/New_York", 2026, 11, 17, 8, 30))
+    refused(d, "window.federal")
+    assert d.details["zone"] == local
+
+
+def test_address_state_spanning_zones_must_fit_all() -> None:
+    # Patient in Florida (Eastern and Central), Texas number's zone would be Central only:
+    # 19:30 Central is 20:30 Eastern, past Florida's 8 pm.
+    req = request(TX, address=Address(state="FL"))
+    d = GATE.decide(req, facts(), at("America/Chicago", 2026, 11, 17, 19, 30))
+    refused(d, "window.state.FL")
+    assert d.details["zone"] == "America/New_York"
+
+
+def test_territory_address_state_without_zone() -> None:
+    # Guam (UTC+10, no DST) with a New York number: 10:00 New York is 01:00 in Guam.
+    req = request(address=Address(state="GU"))
+    refused(GATE.decide(req, facts(), TUE_10_NY), "window.federal")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 import pytest
-from phonenumbers import geocoder
+from phonenumbers import geocoder, timezone
 
 from carrier.dialer.holiday_calendar import PackageHolidays
 from carrier.dialer.rules import DEFAULT_RULES_DIR, Window, load_rules
@@ -163,3 +164,29 @@ def test_duplicate_area_code_is_refused(tmp_path: Path) -> None:
     (folder / "area_codes.yaml").write_text("FL: [305]\nNY: [305]\n")
     with pytest.raises(ConfigError, match="listed twice"):
         load_rules(folder)
+
+
+def _offsets(zone: str) -> tuple[dt.timedelta | None, ...]:
+    """A zone's UTC offsets in January and July (what the calling window sees)."""
+    tz = ZoneInfo(zone)
+    return tuple(dt.datetime(2026, m, 15, 12, tzinfo=tz).utcoffset() for m in (1, 7))
+
+
+def test_state_zones_cover_every_zone_of_the_states_area_codes() -> None:
+    """Every zone `phonenumbers` gives an area code keeps the same clock as one of its
+    state's zones; every state with area codes has zones."""
+    assert set(RULES.area_codes.values()) <= set(RULES.state_zones)
+    for npa, state in RULES.area_codes.items():
+        number = phonenumbers.parse(f"+1{npa}5550123")
+        kept = {_offsets(z) for z in RULES.state_zones[state]}
+        for zone in timezone.time_zones_for_number(number):
+            if zone != "Etc/Unknown":
+                assert _offsets(zone) in kept, (npa, state, zone)
+
+
+def test_bad_state_zone_is_refused(tmp_path: Path) -> None:
+    folder = _copy_rules(tmp_path)
+    (folder / "state_zones.yaml").write_text("FL: [America/Miami_Beach]\n")
+    with pytest.raises(ConfigError, match="unknown time zone") as info:
+        load_rules(folder)
+    assert info.value.key == "FL"

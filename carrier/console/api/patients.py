@@ -61,6 +61,11 @@ async def add_patient(request: Request, body: NewPatient, op: Scheduler) -> Crea
     """Register a patient (name, phone, date of birth and member id are encrypted)."""
     records = context(request).need_records()
     address = PatientAddress(body.state, body.time_zone) if body.state or body.time_zone else None
+    try:
+        if address is not None:
+            address.check()
+    except ValueError as exc:  # the message names the field, never the patient
+        raise Problem(422, str(exc)) from None
     pid = await records.add_patient(body.name, _phone(body.phone), dob=body.dob,
                                     member_id=body.member_id, actor=op.actor,
                                     reason="console: registration", address=address)
