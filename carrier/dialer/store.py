@@ -259,10 +259,9 @@ class OutreachStore:
 
     async def add(self, planned: Sequence[PlannedOutreach], now: dt.datetime,
                   follow: Sequence[str] = ()) -> int:
-        """Insert planned outreach (the count inserted); a known (campaign, appointment,
-        label) is kept, unless its campaign is in ``follow`` and it is not dialled yet: then a
-        new ``not_after`` means the appointment moved, and it is re-timed (or revived, if a
-        move had dropped it)."""
+        """Insert planned outreach (the count inserted); a known one is kept, but one of a
+        ``follow`` campaign not dialled yet with a new ``not_after`` (its appointment moved)
+        is re-timed, or revived if a move had dropped it."""
         if not planned:
             return 0
         for purpose_campaign in {(p.campaign, p.purpose) for p in planned}:
@@ -304,11 +303,7 @@ class OutreachStore:
         res = await self.pool.execute(
             "UPDATE dialer_outreach SET state = 'cancelled', outcome = $3, updated_at = $4"
             " WHERE appointment_id = $1 AND campaign_id = $2 AND state = 'pending'",
-            appointment_id,
-            campaign,
-            reason,
-            now,
-        )
+            appointment_id, campaign, reason, now)
         return int(res.split()[-1])
 
     async def lease(
@@ -401,13 +396,7 @@ class OutreachStore:
                 await conn.execute(
                     "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed,"
                     " rule, lease_token) VALUES ($1, $2, $3, $4, false, $5, $6)",
-                    lease.outreach_id,
-                    lease.patient_id,
-                    subject,
-                    now,
-                    rule,
-                    lease.token,
-                )
+                    lease.outreach_id, lease.patient_id, subject, now, rule, lease.token)
             return ok
 
     async def begin_dial(
@@ -419,23 +408,13 @@ class OutreachStore:
                 "UPDATE dialer_outreach SET dial_started_at = coalesce(dial_started_at, $3),"
                 " last_rule = $4, updated_at = $3 WHERE id = $1 AND lease_token = $2"
                 " AND state = 'leased' AND lease_expires_at > $3 RETURNING id",
-                lease.outreach_id,
-                lease.token,
-                now,
-                rule,
-            )
+                lease.outreach_id, lease.token, now, rule)
             if held is None:
                 return None
             attempt: int = await conn.fetchval(
                 "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
                 " lease_token) VALUES ($1, $2, $3, $4, true, $5, $6) RETURNING id",
-                lease.outreach_id,
-                lease.patient_id,
-                subject,
-                now,
-                rule,
-                lease.token,
-            )
+                lease.outreach_id, lease.patient_id, subject, now, rule, lease.token)
             return attempt
 
     async def finish_call(self, done: DialDone) -> bool:
