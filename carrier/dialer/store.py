@@ -282,14 +282,18 @@ class OutreachStore:
         return sum(1 for r in rows if r["inserted"])
 
     async def drop_moved(self, campaign: str, expected: Sequence[tuple[str, dt.datetime]],
-                         now: dt.datetime) -> int:
+                         now: dt.datetime, window_end: dt.datetime) -> int:
         """Cancel (``moved``) the pending outreach of ``campaign`` timed for an appointment
-        time that is no longer its time: ``expected`` is (appointment, not_after) now."""
+        time that is no longer its time: ``expected`` is (appointment, not_after) of every
+        appointment whose outreach would end in (now, window_end]; one ending there whose
+        appointment is not among them moved out of the window (or is gone)."""
         res = await self.pool.execute(
             "UPDATE dialer_outreach o SET state = 'cancelled', outcome = 'moved', updated_at"
-            " = $4 FROM unnest($2::text[], $3::timestamptz[]) AS t(a, n) WHERE o.campaign_id"
-            " = $1 AND o.appointment_id = t.a AND o.state = 'pending' AND o.not_after <> t.n",
-            campaign, [a for a, _ in expected], [n for _, n in expected], now)
+            " = $4 WHERE o.campaign_id = $1 AND o.state = 'pending' AND (EXISTS (SELECT 1"
+            " FROM unnest($2::text[], $3::timestamptz[]) AS t(a, n) WHERE t.a ="
+            " o.appointment_id AND t.n <> o.not_after) OR (o.not_after > $4 AND o.not_after"
+            " <= $5 AND NOT o.appointment_id = ANY($2::text[])))",
+            campaign, [a for a, _ in expected], [n for _, n in expected], now, window_end)
         return int(res.split()[-1])
 
     async def stop_appointment(self, appointment_id: str, reason: str, now: dt.datetime) -> int:

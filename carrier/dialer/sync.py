@@ -46,10 +46,13 @@ async def sync_campaigns(
     # An appointment that moved: its reminders and screening not dialled yet follow it
     # (re-timed, or dropped when the new time leaves no room for them).
     added = await store.add(planned, now, follow=(REMINDER_CAMPAIGN, SCREENING_CAMPAIGN))
+    # ``upcoming`` is every appointment starting in (now, now + horizon]: outreach timed
+    # for a start there whose appointment is not among them moved out (or is gone).
     stopped = await store.drop_moved(
-        REMINDER_CAMPAIGN, [(a.id, a.starts_at) for a in upcoming], now)
+        REMINDER_CAMPAIGN, [(a.id, a.starts_at) for a in upcoming], now, now + horizon)
     stopped += await store.drop_moved(
-        SCREENING_CAMPAIGN, [(a.id, screening_not_after(a, policy)) for a in upcoming], now)
+        SCREENING_CAMPAIGN, [(a.id, screening_not_after(a, policy)) for a in upcoming], now,
+        now + horizon - policy.screening_min_notice)
     for appt in upcoming:
         if appt.state in SCREENING_STOP_STATES:
             stopped += await store.stop_appointment(appt.id, appt.state.value, now)

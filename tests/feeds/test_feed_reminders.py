@@ -74,3 +74,30 @@ async def test_an_appointment_moved_later_gets_its_reminders_at_the_new_time(
         "72h": moved - dt.timedelta(hours=72), "24h": moved - dt.timedelta(hours=24),
         "2h": moved - dt.timedelta(hours=2)}
     assert {na for _, na in pending.values()} == {moved}
+
+
+@pytest.mark.parametrize("shift", [dt.timedelta(days=-1), dt.timedelta(days=20)])
+async def test_an_appointment_moved_out_of_the_planning_window_loses_its_old_reminders(
+        hl7_server: Listening, records: Records, tmp_path: Path, shift: dt.timedelta) -> None:
+    """Moved into the past (a back-dated correction) or weeks out: no reminder at the old
+    time (was: the sync no longer saw the appointment, so the old rows stayed pending and
+    rang tomorrow). Weeks out, they come back at the new time once it is near."""
+    now = now_utc().replace(microsecond=0)
+    store, source, policy = (OutreachStore(records.pool), CalendarAppointments(records.pool),
+                             CampaignPolicy())
+    await mllp_send(hl7_server.port, [
+        siu("S12", "W1", start=now + dt.timedelta(hours=26),
+            sent=now - dt.timedelta(minutes=5))], tmp_path)
+    await sync_campaigns(store, source, policy, now)
+    assert set(await _pending(records)) == {"24h", "2h"}
+
+    moved = now + shift
+    await _move(hl7_server.port, "W2", moved, now - dt.timedelta(minutes=1), tmp_path)
+    await sync_campaigns(store, source, policy, now)
+    assert await _pending(records) == {}
+    if moved > now:
+        later = moved - dt.timedelta(days=4)
+        await sync_campaigns(store, source, policy, later)
+        pending = await _pending(records)
+        assert {label: na for label, (_, na) in pending.items()} == {
+            "72h": moved, "24h": moved, "2h": moved}
