@@ -244,20 +244,27 @@ class ScheduleChangeKind(enum.StrEnum):
     NO_SHOW = "no_show"  # SIU^S26: the patient did not come
 
 
+# Changes that end an appointment: they may name it without its times.
+ENDING_KINDS = frozenset({ScheduleChangeKind.CANCELLED, ScheduleChangeKind.DELETED,
+                          ScheduleChangeKind.NO_SHOW})
+
+
 @dataclass(frozen=True)
 class ScheduleChange:
     """A schedule feed's change to one appointment, in neutral words (no clinical data).
 
     ``patient_id`` is the records patient the feed's patient identifier maps to;
     ``appointment_ref`` is ``source`` + the source's own appointment id, unique per source.
+    A cancellation, deletion or no-show may come without times (``None``: the appointment
+    keeps the times it has; one not known yet is only remembered as ended).
     """
 
     source: str
     appointment_ref: str
     patient_id: str
     kind: ScheduleChangeKind
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
     changed_at: dt.datetime
     provider_ref: str = "unassigned"
     provider_name: str = ""
@@ -265,7 +272,10 @@ class ScheduleChange:
     def __post_init__(self) -> None:
         if not isinstance(self.kind, ScheduleChangeKind):
             raise TypeError("ScheduleChange.kind must be a ScheduleChangeKind")
-        if self.starts_at.tzinfo is None or self.ends_at <= self.starts_at:
+        if self.starts_at is None or self.ends_at is None:
+            if self.kind not in ENDING_KINDS or (self.starts_at, self.ends_at) != (None, None):
+                raise ValueError("only a cancellation, deletion or no-show may omit times")
+        elif self.starts_at.tzinfo is None or self.ends_at <= self.starts_at:
             raise ValueError("an appointment needs an aware start before its end")
 
 

@@ -74,6 +74,13 @@ class FeedCalendar:
             "SELECT status, start_at, end_at FROM sched_appointments WHERE id = $1 FOR UPDATE",
             app_id)
         current = None if row is None else AppointmentStatus(row["status"])
+        if change.starts_at is None:  # a cancellation that names the appointment only
+            if row is not None:
+                await conn.execute(
+                    "UPDATE sched_appointments SET status = $2, updated_at = $3 WHERE id = $1",
+                    app_id, str(status_after(change.kind, current, False)), change.changed_at)
+            return app_id  # not known yet: the feed remembers it ended (a later booking
+            #               sent before it is stale)
         moved = row is not None and (row["start_at"], row["end_at"]) != (
             change.starts_at, change.ends_at)
         status = status_after(change.kind, current, moved)

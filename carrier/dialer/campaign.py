@@ -120,6 +120,11 @@ def plan_reminders(
     return out
 
 
+def screening_not_after(appt: AppointmentFact, policy: CampaignPolicy) -> dt.datetime:
+    """The last moment of an appointment's screening call (time to act on the answers)."""
+    return appt.starts_at - policy.screening_min_notice
+
+
 def plan_screening(
     appointments: Iterable[AppointmentFact], policy: CampaignPolicy, now: dt.datetime
 ) -> list[PlannedOutreach]:
@@ -130,7 +135,7 @@ def plan_screening(
     for appt in appointments:
         if SCREENING not in appt.needs or appt.state in SCREENING_STOP_STATES:
             continue
-        not_after = appt.starts_at - policy.screening_min_notice
+        not_after = screening_not_after(appt, policy)
         if not_after <= now:
             continue
         out.append(PlannedOutreach(

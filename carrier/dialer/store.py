@@ -118,6 +118,8 @@ class CampaignStatus:
     paused: bool = False  # paused from the console: nothing of it is dialled
 
 
+_PLANNED_FIELDS = ("campaign", "appointment_id", "patient_id", "purpose", "label", "due_at",
+                   "not_after")
 _STOP_SQL = (
     "UPDATE dialer_outreach SET state = 'cancelled', outcome = $2, updated_at = $3"
     " WHERE appointment_id = $1 AND state = 'pending'"
@@ -255,8 +257,11 @@ class OutreachStore:
         )
         return str(res).endswith(" 1")
 
-    async def add(self, planned: Sequence[PlannedOutreach], now: dt.datetime) -> int:
-        """Insert planned outreach; already-known (campaign, appointment, label) are kept."""
+    async def add(self, planned: Sequence[PlannedOutreach], now: dt.datetime,
+                  follow: Sequence[str] = ()) -> int:
+        """Insert planned outreach (the count inserted); a known one is kept, but one of a
+        ``follow`` campaign not dialled yet with a new ``not_after`` (its appointment moved)
+        is re-timed, or revived if a move had dropped it."""
         if not planned:
             return 0
         for purpose_campaign in {(p.campaign, p.purpose) for p in planned}:
@@ -267,17 +272,29 @@ class OutreachStore:
             " SELECT c, a, p, u, l, d, n, $8, $8 FROM unnest($1::text[], $2::text[],"
             " $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])"
             " AS t(c, a, p, u, l, d, n)"
-            " ON CONFLICT (campaign_id, appointment_id, label) DO NOTHING RETURNING id",
-            [p.campaign for p in planned],
-            [p.appointment_id for p in planned],
-            [p.patient_id for p in planned],
-            [p.purpose for p in planned],
-            [p.label for p in planned],
-            [p.due_at for p in planned],
-            [p.not_after for p in planned],
-            now,
-        )
-        return len(rows)
+            " ON CONFLICT (campaign_id, appointment_id, label) DO UPDATE SET state = 'pending',"
+            " outcome = NULL, due_at = EXCLUDED.due_at, not_after = EXCLUDED.not_after,"
+            " updated_at = $8 WHERE dialer_outreach.campaign_id = ANY($9::text[])"
+            " AND dialer_outreach.not_after <> EXCLUDED.not_after AND (dialer_outreach.state"
+            " = 'pending' OR (dialer_outreach.state = 'cancelled'"
+            " AND dialer_outreach.outcome = 'moved')) RETURNING (xmax = 0) AS inserted",
+            *([getattr(p, f) for p in planned] for f in _PLANNED_FIELDS), now, list(follow))
+        return sum(1 for r in rows if r["inserted"])
+
+    async def drop_moved(self, campaign: str, expected: Sequence[tuple[str, dt.datetime]],
+                         now: dt.datetime, window_end: dt.datetime) -> int:
+        """Cancel (``moved``) the pending outreach of ``campaign`` timed for an appointment
+        time that is no longer its time: ``expected`` is (appointment, not_after) of every
+        appointment whose outreach would end in (now, window_end]; one ending there whose
+        appointment is not among them moved out of the window (or is gone)."""
+        res = await self.pool.execute(
+            "UPDATE dialer_outreach o SET state = 'cancelled', outcome = 'moved', updated_at"
+            " = $4 WHERE o.campaign_id = $1 AND o.state = 'pending' AND (EXISTS (SELECT 1"
+            " FROM unnest($2::text[], $3::timestamptz[]) AS t(a, n) WHERE t.a ="
+            " o.appointment_id AND t.n <> o.not_after) OR (o.not_after > $4 AND o.not_after"
+            " <= $5 AND NOT o.appointment_id = ANY($2::text[])))",
+            campaign, [a for a, _ in expected], [n for _, n in expected], now, window_end)
+        return int(res.split()[-1])
 
     async def stop_appointment(self, appointment_id: str, reason: str, now: dt.datetime) -> int:
         """Cancel the appointment's outreach not yet dialling (confirmed, cancelled, ...)."""
@@ -290,11 +307,7 @@ class OutreachStore:
         res = await self.pool.execute(
             "UPDATE dialer_outreach SET state = 'cancelled', outcome = $3, updated_at = $4"
             " WHERE appointment_id = $1 AND campaign_id = $2 AND state = 'pending'",
-            appointment_id,
-            campaign,
-            reason,
-            now,
-        )
+            appointment_id, campaign, reason, now)
         return int(res.split()[-1])
 
     async def lease(
@@ -387,13 +400,7 @@ class OutreachStore:
                 await conn.execute(
                     "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed,"
                     " rule, lease_token) VALUES ($1, $2, $3, $4, false, $5, $6)",
-                    lease.outreach_id,
-                    lease.patient_id,
-                    subject,
-                    now,
-                    rule,
-                    lease.token,
-                )
+                    lease.outreach_id, lease.patient_id, subject, now, rule, lease.token)
             return ok
 
     async def begin_dial(
@@ -405,23 +412,13 @@ class OutreachStore:
                 "UPDATE dialer_outreach SET dial_started_at = coalesce(dial_started_at, $3),"
                 " last_rule = $4, updated_at = $3 WHERE id = $1 AND lease_token = $2"
                 " AND state = 'leased' AND lease_expires_at > $3 RETURNING id",
-                lease.outreach_id,
-                lease.token,
-                now,
-                rule,
-            )
+                lease.outreach_id, lease.token, now, rule)
             if held is None:
                 return None
             attempt: int = await conn.fetchval(
                 "INSERT INTO dialer_attempts (outreach_id, patient_id, subject, at, allowed, rule,"
                 " lease_token) VALUES ($1, $2, $3, $4, true, $5, $6) RETURNING id",
-                lease.outreach_id,
-                lease.patient_id,
-                subject,
-                now,
-                rule,
-                lease.token,
-            )
+                lease.outreach_id, lease.patient_id, subject, now, rule, lease.token)
             return attempt
 
     async def finish_call(self, done: DialDone) -> bool:

@@ -204,6 +204,17 @@ def decode_schedule_csv(data: bytes) -> tuple[str, list[RowError]]:
         return "", [RowError(0, "-", "not UTF-8 text")]
 
 
+def delimiter(text: str) -> str:
+    """The file's separator: of comma, semicolon (spreadsheets in many locales) and tab
+    (EHR reports), the one that splits the header into the most known column names."""
+    first = text.split("\n", 1)[0]
+
+    def known(sep: str) -> int:
+        return sum(h.strip().strip('"').lower() in REQUIRED + OPTIONAL
+                   for h in first.split(sep))
+    return max((",", ";", "\t"), key=known)  # a tie: the comma (listed first)
+
+
 def _header(reader: csv.DictReader[str]) -> list[RowError]:
     try:
         names = reader.fieldnames
@@ -236,7 +247,8 @@ def validate_schedule_csv(text: str, *, tz: dt.tzinfo | str = "America/New_York"
     if len(text) > MAX_BYTES or len(text.encode()) > MAX_BYTES:
         return [], [RowError(0, "-", f"more than {MAX_BYTES:,} bytes")]
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    text = text.lstrip("\ufeff")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter(text))
     errors = _header(reader)
     if errors:
         return [], errors

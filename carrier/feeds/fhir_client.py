@@ -180,6 +180,20 @@ class FhirClient:
             url = next((link["url"] for link in reply.body.get("link", [])
                         if link.get("relation") == "next"), None)
 
+    async def history(self, rtype: str, since: dt.datetime) -> AsyncIterator[dict[str, Any]]:
+        """The entries of the type's history since ``since`` (``_history?_since=``), page
+        after page; a deletion is an entry whose ``request.method`` is DELETE."""
+        url: str | None = f"{rtype}/_history?" + urllib.parse.urlencode(
+            {"_since": since.isoformat()})
+        while url is not None:
+            reply = await self.request("GET", url)
+            if reply.status != 200:
+                raise FhirHttpError(reply.status, f"history {rtype}")
+            for entry in reply.body.get("entry", []):
+                yield entry
+            url = next((link["url"] for link in reply.body.get("link", [])
+                        if link.get("relation") == "next"), None)
+
     async def read(self, rtype: str, rid: str) -> dict[str, Any] | None:
         reply = await self.request("GET", f"{rtype}/{urllib.parse.quote(rid)}")
         if reply.status == 404:

@@ -1,12 +1,13 @@
 """Polling a FHIR R4 server for schedule changes (``_lastUpdated``), into the feed store.
 
 Each poll reads, per resource type, what changed since the stored cursor
-(``feed_cursors``), page by page: Patient (upserted by identifier), Practitioner (names
-for providers), Schedule and Slot (read and counted: the local calendar keeps no copy of a
-remote one), Appointment (one :class:`FeedItem` each, as an SIU would bring it) and
-MedicationRequest (the prescriptions refill calls speak about). Each resource version is
-one item with its own id (``Type/id/_history/version``), so a re-read is a no-op. A
-resource that cannot be mapped is skipped and counted, never half-applied.
+(``feed_cursors``, itself included: ``ge``), page by page: Patient (upserted by
+identifier), Practitioner (names for providers), Schedule and Slot (read and counted: the
+local calendar keeps no copy of a remote one), Appointment (one :class:`FeedItem` each, as
+an SIU would bring it) and MedicationRequest (the prescriptions refill calls speak about).
+Each resource version is one item with its own id (``Type/id/_history/version``), so a
+re-read is a no-op. A resource that cannot be mapped is skipped and counted, never
+half-applied.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from carrier.feeds.fhir_client import FhirClient, instant
+from carrier.feeds.fhir_client import FhirClient, FhirHttpError, instant
 from carrier.feeds.store import (
     AppointmentIn,
     FeedItem,
@@ -25,7 +26,7 @@ from carrier.feeds.store import (
     PatientIn,
     PrescriptionIn,
 )
-from carrier.plugin import ScheduleChangeKind
+from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,12 @@ def _ref(res: dict[str, Any], prefix: str, *keys: str) -> str | None:
     for key in keys:
         node = node.get(key, {}) if isinstance(node, dict) else {}
     text = node.get("reference", "") if isinstance(node, dict) else ""
-    return text.split("/", 1)[1] if text.startswith(prefix + "/") else None
+    # Relative (Patient/p1), absolute (https://host/fhir/Patient/p1) or versioned
+    # (Patient/p1/_history/2): the id after the type.
+    parts = str(text).split("?", 1)[0].split("/")
+    if "_history" in parts:
+        parts = parts[:parts.index("_history")]
+    return parts[-1] if len(parts) >= 2 and parts[-2] == prefix and parts[-1] else None
 
 
 def _version(res: dict[str, Any]) -> str:
@@ -86,18 +92,50 @@ class FhirPoller:
         for rtype in ORDER:
             since = await self._cursor(rtype)
             newest = since
-            params = {"_lastUpdated": f"gt{since.isoformat()}", "_count": str(self.page),
+            # ``ge``: a server that keeps lastUpdated to the second may write more in the
+            # cursor's second after the last poll; re-reading that second is a no-op (each
+            # version is claimed once), and is not counted.
+            params = {"_lastUpdated": f"ge{since.isoformat()}", "_count": str(self.page),
                       "_sort": "_lastUpdated"}
             async for res in self.client.search(rtype, params):
                 updated = instant(res.get("meta", {}).get("lastUpdated", now.isoformat()))
                 newest = max(newest, updated)
-                counts[f"{rtype}:{await self._one(rtype, res, now)}"] += 1
+                result = await self._one(rtype, res, now)
+                if updated > since or result == "applied":
+                    counts[f"{rtype}:{result}"] += 1
             if newest > since:
-                await self.store.records.pool.execute(
-                    "INSERT INTO feed_cursors (source, resource, last_updated) VALUES"
-                    " ($1, $2, $3) ON CONFLICT (source, resource) DO UPDATE SET"
-                    " last_updated = EXCLUDED.last_updated", self.source, rtype, newest)
+                await self._save_cursor(rtype, newest)
+        await self._deletions("Appointment", now, counts)
         return counts
+
+    async def _save_cursor(self, resource: str, newest: dt.datetime) -> None:
+        await self.store.records.pool.execute(
+            "INSERT INTO feed_cursors (source, resource, last_updated) VALUES ($1, $2, $3)"
+            " ON CONFLICT (source, resource) DO UPDATE SET last_updated ="
+            " EXCLUDED.last_updated", self.source, resource, newest)
+
+    async def _deletions(self, rtype: str, now: dt.datetime, counts: Counter[str]) -> None:
+        """Deleted resources never come back from a search: the type's history names them.
+        A server without type-level history (or failing it) is skipped this time."""
+        key = f"{rtype}/_history"
+        since = newest = await self._cursor(key)
+        try:
+            async for entry in self.client.history(rtype, since):
+                request, response = entry.get("request", {}), entry.get("response", {})
+                parts = str(request.get("url", "")).split("/")
+                if request.get("method") != "DELETE" or len(parts) < 2 or parts[0] != rtype:
+                    continue
+                when = instant(response.get("lastModified") or now.isoformat())
+                newest = max(newest, when)
+                applied = await self.store.end_appointment(
+                    self.source, parts[1], "/".join(parts), when, now)
+                if not applied.duplicate and applied.appointment_id is not None:
+                    counts[f"{rtype}:deleted"] += 1
+        except FhirHttpError as exc:
+            log.info("fhir: %s history not read (%d)", rtype, exc.status)
+            return
+        if newest > since:
+            await self._save_cursor(key, newest)
 
     async def _cursor(self, rtype: str) -> dt.datetime:
         value = await self.store.records.pool.fetchval(
@@ -156,11 +194,13 @@ class FhirPoller:
         kind = APPOINTMENT_KIND.get(res.get("status", ""))
         pid = next((_ref(p, "Patient", "actor") for p in res.get("participant", [])
                     if _ref(p, "Patient", "actor")), None)
-        if kind is None or pid is None or "start" not in res:
+        if kind is None or pid is None or ("start" not in res and kind not in ENDING_KINDS):
             return None
-        start = instant(res["start"])
-        end = instant(res["end"]) if "end" in res else start + dt.timedelta(
-            minutes=int(res.get("minutesDuration", 30)))
+        start = end = None  # a cancelled (noshow, entered-in-error) one may have no times
+        if "start" in res:
+            start = instant(res["start"])
+            end = instant(res["end"]) if "end" in res else start + dt.timedelta(
+                minutes=int(res.get("minutesDuration", 30)))
         doc = next((_ref(p, "Practitioner", "actor") for p in res.get("participant", [])
                     if _ref(p, "Practitioner", "actor")), None) or "unassigned"
         return FeedItem(self.source, mid, "fhir:Appointment",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import hl7
 
-from carrier.plugin import ScheduleChangeKind
+from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 
 SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1",
@@ -108,6 +108,9 @@ class PatientData:
     phone: str | None  # E.164
     dob: dt.date | None
     state: str | None
+    # PID-13 held a number that does not parse (and no other): a new patient is refused
+    # for it, an existing one keeps the number on file (AA with a warning).
+    phone_unreadable: bool = False
 
     @property
     def name(self) -> str | None:
@@ -122,8 +125,8 @@ class PatientData:
 class AppointmentData:
     ref: str
     kind: ScheduleChangeKind
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: dt.datetime | None  # None: an S15/S17/S26 that names the appointment only
+    ends_at: dt.datetime | None
     provider_ref: str
     provider_name: str
 
@@ -212,6 +215,16 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
 
 
+def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
+    """The MSH of a message that is refused as a whole, if it can be read (for the NAK)."""
+    try:
+        text = decode(data)
+        check_encoding(text)
+        return header_of(hl7.parse(text), tz)
+    except (Hl7Error, hl7.ParseException, IndexError, KeyError, ValueError):
+        return None
+
+
 def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
     """Check and reduce one message; raises :class:`Hl7Error` (with ``header`` set when
     MSH could be read, so the NAK can echo the control id)."""
@@ -295,16 +308,26 @@ def _pick_identifier(pid: hl7.Segment) -> tuple[str, str]:
     return first
 
 
-def _phone(pid: hl7.Segment) -> str | None:
-    raw = _val(pid, 13, 1, 1) or _val(pid, 13, 1, 12)
-    if not raw and _val(pid, 13, 1, 7):
-        raw = _val(pid, 13, 1, 5) + _val(pid, 13, 1, 6) + _val(pid, 13, 1, 7)
-    if not raw:
-        return None
-    try:
-        return normalize_e164(raw)
-    except InvalidPhoneNumber as exc:
-        raise Hl7Error(ErrCode.DATA_TYPE, "PID^1^13", "not a valid phone number") from exc
+_NOT_PHONES = frozenset({"NET", "X.400", "INTERNET", "FX", "BP"})  # XTN-2/-3: e-mail, fax, pager
+
+
+def _phone(pid: hl7.Segment) -> tuple[str | None, bool]:
+    """(E.164, False) of the first PID-13 repetition that is a phone number (e-mail, fax
+    and pager repetitions are passed over), or (None, whether one did not parse)."""
+    unreadable = False
+    for rep in range(1, 10):
+        if {_val(pid, 13, rep, 2).upper(), _val(pid, 13, rep, 3).upper()} & _NOT_PHONES:
+            continue
+        raw = _val(pid, 13, rep, 1) or _val(pid, 13, rep, 12)
+        if not raw and _val(pid, 13, rep, 7):
+            raw = _val(pid, 13, rep, 5) + _val(pid, 13, rep, 6) + _val(pid, 13, rep, 7)
+        if not raw or "@" in raw:
+            continue
+        try:
+            return normalize_e164(raw), False
+        except InvalidPhoneNumber:
+            unreadable = True
+    return None, unreadable
 
 
 def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
@@ -317,9 +340,10 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     state = _val(pid, 11, 1, 4).upper() or None
     if state is not None and not re.fullmatch(r"[A-Z]{2}", state):
         state = None  # only a two-letter state is kept (the calling rules' granularity)
+    phone, phone_unreadable = _phone(pid)
     return PatientData(authority=authority or header.source, mrn=mrn,
                        family=_val(pid, 5, 1, 1) or None, given=_val(pid, 5, 1, 2) or None,
-                       phone=_phone(pid), dob=dob, state=state)
+                       phone=phone, dob=dob, state=state, phone_unreadable=phone_unreadable)
 
 
 def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
@@ -339,6 +363,12 @@ def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
     raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^11", "appointment start time missing")
 
 
+def _timed(msg: hl7.Message) -> bool:
+    """Whether the message carries a start time where :func:`_times` looks for one."""
+    return bool(_val(_one(msg, "TQ1"), 7) or _val(_one(msg, "SCH"), 11, 1, 4)
+                or _val(_one(msg, "AIS"), 4))
+
+
 def _duration(amount: str, units: str, location: str) -> dt.timedelta:
     if not amount:
         return DEFAULT_DURATION
@@ -356,13 +386,16 @@ def _appointment(msg: hl7.Message, header: Header, tz: dt.tzinfo) -> Appointment
     ref = _val(sch, 2) or _val(sch, 1)
     if not ref:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^2", "appointment id missing")
+    kind = SIU_EVENTS[header.trigger]
+    if kind in ENDING_KINDS and not _timed(msg):
+        return AppointmentData(ref, kind, None, None, "unassigned", "")
     starts, ends = _times(msg, tz)
     if ends <= starts:
         raise Hl7Error(ErrCode.DATA_TYPE, "SCH^1^11", "appointment ends before it starts")
     aip = _one(msg, "AIP")
     provider = _val(aip, 3) or "unassigned"
     name = " ".join(p for p in (_val(aip, 3, 1, 3), _val(aip, 3, 1, 2)) if p)
-    return AppointmentData(ref=ref, kind=SIU_EVENTS[header.trigger], starts_at=starts,
+    return AppointmentData(ref=ref, kind=kind, starts_at=starts,
                            ends_at=ends, provider_ref=provider, provider_name=name)
 
 
@@ -377,8 +410,10 @@ def hl7_ts(now: dt.datetime) -> str:
 
 
 def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: dt.datetime,
-        app: str = "CARRIER", facility: str = "CARRIER") -> bytes:
-    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR)."""
+        app: str = "CARRIER", facility: str = "CARRIER",
+        warnings: tuple[Hl7Error, ...] = ()) -> bytes:
+    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR);
+    ``warnings``: ERR segments of severity W on an AA (applied, with a field passed over)."""
     h = header
     version = h.version if h is not None and h.version in SUPPORTED_VERSIONS else "2.5.1"
     trigger = escape(h.trigger) if h is not None else ""
@@ -390,6 +425,7 @@ def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: 
     segments = [msh, f"MSA|{code}|{echoed}"]
     if error is not None:
         segments[1] += f"|{escape(error.text)}"
-        segments.append(f"ERR||{error.location}|{int(error.code)}^{ERR_TEXT[error.code]}"
-                        f"^HL70357|E||||{escape(error.text)}")
+    for e, severity in [*([(error, "E")] if error else []), *((w, "W") for w in warnings)]:
+        segments.append(f"ERR||{e.location}|{int(e.code)}^{ERR_TEXT[e.code]}"
+                        f"^HL70357|{severity}||||{escape(e.text)}")
     return ("\r".join(segments) + "\r").encode()

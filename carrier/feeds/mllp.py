@@ -1,10 +1,11 @@
 """The MLLP listener: HL7 v2 messages in, one ACK or NAK out per message, in order.
 
-Framing is the ``hl7`` library's (``hl7.mllp.start_hl7_server``; ``readblock`` gives the
-bytes between ``<VT>`` and ``<FS><CR>``). Each connection is served one message at a time
-(the sender waits for our acknowledgement before its next message), and the store holds a
-per-patient lock in each message's transaction, so a patient's changes apply in order
-across connections too. Acknowledgement codes (HL7 original mode):
+The server is the ``hl7`` library's (``hl7.mllp.start_hl7_server``); framing is
+:class:`carrier.feeds.framing.Framer`, which resynchronises after noise, a missing end
+block or an oversized frame, so each message gets exactly one reply. Each connection is
+served one message at a time (the sender waits for our acknowledgement before its next
+message), and the store holds a per-patient lock in each message's transaction, so a
+patient's changes apply in order across connections too. Acknowledgement codes (HL7 original mode):
 
 * ``AA``: applied (or a repeat of an applied control id: applied once, acknowledged again);
 * ``AE`` + ERR: the content is wrong (missing PID, segment counts, required fields, data
@@ -27,11 +28,14 @@ from collections.abc import Callable
 import asyncpg
 import hl7.mllp
 
-from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message
+from carrier.feeds.framing import Frame, Framer
+from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
 from carrier.feeds.store import AppointmentIn, FeedItem, FeedRejected, FeedStore, PatientIn
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
+READ_CHUNK = 1 << 16
+PHONE_UNREADABLE = "not a valid phone number"
 
 
 def feed_item(inbound: Inbound) -> FeedItem:
@@ -67,6 +71,9 @@ class Hl7Listener:
         except Hl7Error as exc:
             return self._nak(exc, exc.header, now)
         except FeedRejected as exc:
+            if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
+                return self._nak(Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE),
+                                 header, now)
             return self._nak(Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text), header,
                              now)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
@@ -82,32 +89,38 @@ class Hl7Listener:
                            reject=True)
             return self._nak(err, header, now)
         self.counts["duplicate" if applied.duplicate else "AA"] += 1
-        return ack(header, error=None, control_id=self._control_id(), now=now)
+        warnings = (Hl7Error(ErrCode.DATA_TYPE, "PID^1^13",
+                             f"{PHONE_UNREADABLE}; the number on file is kept"),
+                    ) if inbound.patient.phone_unreadable else ()
+        return ack(header, error=None, control_id=self._control_id(), now=now,
+                   warnings=warnings)
 
     def _nak(self, exc: Hl7Error, header: Header | None, now: dt.datetime) -> bytes:
         self.counts[exc.ack_code] += 1
         log.info("hl7: %s %d at %s", exc.ack_code, int(exc.code), exc.location)
         return ack(exc.header or header, error=exc, control_id=self._control_id(), now=now)
 
+    async def reply(self, frame: Frame) -> bytes:
+        """The reply to one frame: the message's ACK, or the refusal of a broken frame
+        (echoing the control id when its MSH can be read)."""
+        if frame.skipped and not frame.problem:
+            log.info("hl7: %d bytes before a start block skipped", frame.skipped)
+        if not frame.problem:
+            return await self.handle(frame.data)
+        header = read_header(frame.data, self.tz) if frame.data else None
+        err = Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH^1", frame.problem, reject=True)
+        return self._nak(err, header, self.clock())
+
     async def serve_client(self, reader: hl7.mllp.HL7StreamReader,
                            writer: hl7.mllp.HL7StreamWriter) -> None:
+        framer = Framer(MAX_MESSAGE)
         try:
-            while True:
-                try:
-                    block = await reader.readblock()
-                except hl7.mllp.InvalidBlockError:
-                    block = None  # bytes outside a frame: refused, the next frame is read
-                except ValueError:  # longer than MAX_MESSAGE: skipped
-                    block = None
-                if block is None:
-                    err = Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH^1",
-                                   "not an MLLP frame or too long", reject=True)
-                    writer.writeblock(self._nak(err, None, self.clock()))
-                else:
-                    writer.writeblock(await self.handle(bytes(block)))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the sender closed the connection
+            while data := await reader.read(READ_CHUNK):
+                for frame in framer.feed(data):
+                    writer.writeblock(await self.reply(frame))
+                    await writer.drain()
+        except ConnectionError:
+            pass  # the sender went away
         finally:
             writer.close()
 

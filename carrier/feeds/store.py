@@ -9,7 +9,9 @@ change, from HL7, CSV or FHIR) does, in one transaction on one connection:
 2. take the patient's advisory lock (``pg_advisory_xact_lock``), so changes for one patient
    apply one at a time across connections and processes (ordered per patient);
 3. upsert the patient: found by keyed blind index of ``authority|mrn`` (``feed_patients``),
-   created with the records' own ``encrypt_patient`` row, or its given fields re-encrypted;
+   created with the records' own ``encrypt_patient`` row, or its given fields re-encrypted
+   unless the demographics on file were sent later (``source_ts``: a reordered older
+   message does not put an old phone number back);
 4. unless the appointment's last applied message was sent later (a stale, reordered one),
    hand the neutral change to the application (``ScheduleFeed.apply_schedule``) on the same
    connection, and remember its id in ``feed_appointments`` for the write-back.
@@ -62,8 +64,8 @@ class PatientIn:
 class AppointmentIn:
     ref: str
     kind: ScheduleChangeKind
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: dt.datetime | None  # None: a cancellation (deletion, no-show) without times
+    ends_at: dt.datetime | None
     provider_ref: str = "unassigned"
     provider_name: str = ""
 
@@ -155,6 +157,35 @@ class FeedStore:
             " source_ts = EXCLUDED.source_ts", item.source, appt.ref, app_id, pid, sent)
         return Applied(False, pid, created, app_id)
 
+    async def end_appointment(self, source: str, ref: str, message_id: str,
+                              sent: dt.datetime, now: dt.datetime) -> Applied:
+        """The source deleted appointment ``ref`` (a FHIR delete names no patient: the
+        appointment's own feed row says whose it is). One never applied is left alone; a
+        repeat (``message_id``) is a duplicate."""
+        async with self.records.pool.acquire(timeout=self.timeout) as conn, \
+                conn.transaction():
+            claimed = await conn.fetchval(
+                "INSERT INTO feed_messages (source, control_id, kind, received_at)"
+                " VALUES ($1, $2, 'delete', $3) ON CONFLICT DO NOTHING RETURNING 1",
+                source, message_id, now)
+            if claimed is None:
+                return Applied(duplicate=True)
+            row = await conn.fetchrow(
+                "SELECT patient_id, source_ts FROM feed_appointments WHERE source = $1"
+                " AND ref = $2 FOR UPDATE", source, ref)
+            if row is None or self.feed is None or sent < row["source_ts"]:
+                return Applied(False)
+            app_id = await self.feed.apply_schedule(conn, ScheduleChange(
+                source=source, appointment_ref=ref, patient_id=str(row["patient_id"]),
+                kind=ScheduleChangeKind.DELETED, starts_at=None, ends_at=None,
+                changed_at=now))
+            await conn.execute("UPDATE feed_appointments SET source_ts = $3 WHERE source = $1"
+                               " AND ref = $2", source, ref, sent)
+        await self.records.audit(ACTOR, f"feed.appointment.{ScheduleChangeKind.DELETED}",
+                                 ("appointment", app_id), f"delete {source}/{message_id}",
+                                 at=now)
+        return Applied(False, row["patient_id"], False, app_id)
+
     def patient_key(self, authority: str, mrn: str) -> bytes:
         return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
 
@@ -165,11 +196,18 @@ class FeedStore:
         # Serialise on the patient (ordered per patient), before looking them up.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
                            "feed-patient:" + bidx.hex())
-        pid = await conn.fetchval("SELECT patient_id FROM feed_patients WHERE ref_bidx = $1",
-                                  bidx)
-        if pid is None:
+        row = await conn.fetchrow(
+            "SELECT patient_id, source_ts FROM feed_patients WHERE ref_bidx = $1", bidx)
+        if row is None:
             return await self._create(conn, item, bidx, now), True
+        pid, sent = row["patient_id"], item.sent_at or now
+        if not (p.name or p.phone or p.dob or p.state):
+            return pid, False  # names the patient only (a FHIR Appointment, a deletion)
+        if row["source_ts"] is not None and sent < row["source_ts"]:
+            return pid, False  # sent before the demographics on file: stale, kept
         await self._update(conn, pid, p)
+        await conn.execute("UPDATE feed_patients SET source_ts = $2, updated_at = $3"
+                           " WHERE ref_bidx = $1", bidx, sent, now)
         return pid, False
 
     async def _create(self, conn: asyncpg.Connection, item: FeedItem, bidx: bytes,
@@ -184,9 +222,10 @@ class FeedStore:
             conn, [(pid, PatientFields(p.name, p.phone, p.dob, p.state))], now)
         keys = self.records.keys
         await conn.execute(
-            "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5)", bidx, p.authority,
-            keys.encrypt(p.mrn, "feed_patients", "ref_ct", bidx.hex()), pid, now)
+            "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at,"
+            " source_ts) VALUES ($1, $2, $3, $4, $5, $6)", bidx, p.authority,
+            keys.encrypt(p.mrn, "feed_patients", "ref_ct", bidx.hex()), pid, now,
+            item.sent_at or now)
         return pid
 
     async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn) -> None:

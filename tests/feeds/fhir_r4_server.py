@@ -4,12 +4,15 @@
   JWT is verified with the client's registered public key (signature, ``iss``/``sub``,
   ``aud`` = the token URL, ``exp``); answers a bearer token valid ``token_ttl`` seconds.
 * Every FHIR request needs that bearer token (401 otherwise).
-* ``GET [type]?_lastUpdated=gt...&_count=N``: a searchset Bundle sorted by
+* ``GET [type]?_lastUpdated=gt...`` (or ``ge``) ``&_count=N``: a searchset Bundle sorted by
   ``meta.lastUpdated``, ``N`` per page, with ``next`` links (``_offset``).
 * ``GET [type]/[id]`` with ``ETag: W/"version"``; ``PUT [type]/[id]`` honours ``If-Match``
   (412 on a stale version) and bumps ``meta.versionId`` and ``meta.lastUpdated``.
 * ``POST [type]`` with ``If-None-Exist: identifier=system|value`` (conditional create:
   200 with the existing resource instead of a second one).
+* ``DELETE [type]/[id]`` (204), and ``GET [type]/_history?_since=...``: a history Bundle
+  of the deletions since then (``request.method`` DELETE, ``response.lastModified``);
+  ``history`` False answers it 404, as servers without type-level history do.
 * ``rate_limit``: the next N requests are answered ``429`` with ``Retry-After: 0``.
 """
 
@@ -42,6 +45,9 @@ class FhirR4Server:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.rate_limit = 0
+        self.clock: Callable[[], str] = _now  # meta.lastUpdated of the next write
+        self.deleted: list[tuple[str, str, int, str]] = []  # (type, id, version, when)
+        self.history = True
         self.log: list[tuple[str, str, int]] = []
         self.notify: Callable[[], None] | None = None  # called after each request
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -69,9 +75,25 @@ class FhirR4Server:
             resource.setdefault("id", str(next(self.ids)))
             old = self.resources.get(kind, {}).get(resource["id"])
             version = int(old["meta"]["versionId"]) + 1 if old else 1
-            resource["meta"] = {"versionId": str(version), "lastUpdated": _now()}
+            resource["meta"] = {"versionId": str(version), "lastUpdated": self.clock()}
             self.resources.setdefault(kind, {})[resource["id"]] = resource
             return resource
+
+    def delete(self, kind: str, rid: str) -> None:
+        with self.lock:
+            old = self.resources.get(kind, {}).pop(rid)
+            self.deleted.append((kind, rid, int(old["meta"]["versionId"]) + 1, self.clock()))
+
+    def _history(self, kind: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        since = dt.datetime.fromisoformat(query["_since"][0].replace("Z", "+00:00"))
+        with self.lock:
+            gone = [d for d in self.deleted
+                    if d[0] == kind and dt.datetime.fromisoformat(d[3]) >= since]
+        return {"resourceType": "Bundle", "type": "history", "total": len(gone),
+                "entry": [{"fullUrl": f"{self.base}/{k}/{rid}",
+                           "request": {"method": "DELETE", "url": f"{k}/{rid}/_history/{v}"},
+                           "response": {"status": "204", "lastModified": when}}
+                          for k, rid, v, when in gone]}
 
     # ---- HTTP --------------------------------------------------------------------------
 
@@ -92,11 +114,12 @@ class FhirR4Server:
     def _search(self, kind: str, query: dict[str, list[str]]) -> dict[str, Any]:
         since = query.get("_lastUpdated", ["gt1970-01-01T00:00:00+00:00"])[0]
         after = dt.datetime.fromisoformat(since[2:].replace("Z", "+00:00"))
+        newer = (lambda t: t >= after) if since.startswith("ge") else (lambda t: t > after)
         count = int(query.get("_count", ["50"])[0])
         offset = int(query.get("_offset", ["0"])[0])
         with self.lock:
             found = sorted((r for r in self.resources.get(kind, {}).values()
-                            if dt.datetime.fromisoformat(r["meta"]["lastUpdated"]) > after),
+                            if newer(dt.datetime.fromisoformat(r["meta"]["lastUpdated"]))),
                            key=lambda r: r["meta"]["lastUpdated"])
         page = found[offset:offset + count]
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
@@ -140,6 +163,9 @@ class FhirR4Server:
             def _send(self, status: int, body: dict[str, Any],
                       extra: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()
+                # Logged before the answer goes out: a client that has its answer finds
+                # the request in the log (was: a race with the test's assertions).
+                server.log.append((self.command, self.path.split("?")[0], status))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/fhir+json")
                 self.send_header("Content-Length", str(len(data)))
@@ -147,7 +173,6 @@ class FhirR4Server:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
-                server.log.append((self.command, self.path.split("?")[0], status))
                 if server.notify is not None:
                     server.notify()
 
@@ -168,7 +193,15 @@ class FhirR4Server:
                     self._send(429, {"resourceType": "OperationOutcome"}, {"Retry-After": "0"})
                     return
                 parts = url.path.removeprefix("/fhir/").split("/")
-                if self.command == "GET" and len(parts) == 1:
+                if self.command == "GET" and parts[1:] == ["_history"]:
+                    if server.history:
+                        self._send(200, server._history(parts[0], parse_qs(url.query)))
+                    else:
+                        self._send(404, {"resourceType": "OperationOutcome"})
+                elif self.command == "DELETE":
+                    server.delete(parts[0], parts[1])
+                    self._send(204, {})
+                elif self.command == "GET" and len(parts) == 1:
                     self._send(200, server._search(parts[0], parse_qs(url.query)))
                 elif self.command == "GET":
                     found = server.resources.get(parts[0], {}).get(parts[1])
@@ -181,6 +214,6 @@ class FhirR4Server:
                     body = json.loads(self._body() or b"{}")
                     self._send(*server._write(self.command, parts, self.headers, body))
 
-            do_GET = do_POST = do_PUT = _route
+            do_GET = do_POST = do_PUT = do_DELETE = _route
 
         return Handler

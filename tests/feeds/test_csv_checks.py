@@ -105,3 +105,26 @@ def test_text_that_is_not_csv_is_reported_not_raised() -> None:
     huge = "x" * 200_000  # over the csv module's field limit: csv.Error
     _, errors = validate_schedule_csv(HEADER + f'M1,"{huge}",+15555550101,A1,2026-12-10\n')
     assert [(e.line, e.message) for e in errors] == [(2, "not CSV")]
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_semicolon_or_tab_separated_export_is_read(sep: str) -> None:
+    """Spreadsheets in many locales save "CSV" with semicolons, EHR reports with tabs; the
+    header says which (was: every column reported missing and the header as one unknown
+    column). A comma inside a quoted name of such a file stays in the name."""
+    text = ("\ufeff" + sep.join(["mrn", "last_name", "first_name", "phone", "appointment_id",
+                                 "start"]) + "\r\n"
+            + sep.join(["M1", '"Patientson, Jr."', "Testa", "+15555550101", "A1",
+                        "2026-12-10T09:00:00-05:00"]) + "\r\n")
+    rows, errors = validate_schedule_csv(text, today=TODAY)
+    assert errors == []
+    assert [(r.patient.name, r.appointment.ref) for r in rows] == [
+        ("Testa Patientson, Jr.", "A1")]
+
+
+def test_a_comma_file_with_semicolons_in_a_name_stays_a_comma_file() -> None:
+    text = HEADER.replace("last_name", "last_name,first_name") + \
+        'M1,Synthetic,"Testa; Pat",+15555550101,A1,2026-12-10T09:00:00-05:00\n'
+    rows, errors = validate_schedule_csv(text, today=TODAY)
+    assert errors == []
+    assert rows[0].patient.name == "Testa; Pat Synthetic"

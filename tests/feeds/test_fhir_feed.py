@@ -331,3 +331,95 @@ async def test_intake_answers_and_screening_results_go_back_as_questionnaire_res
                 dt.datetime.now(dt.UTC), responses["urn:carrier:writeback:intake_answers"]
                 ["identifier"]["value"]), answers=(("a.b", "c"),)))
     assert len(server.resources["QuestionnaireResponse"]) == 2
+
+
+async def test_absolute_and_versioned_references_find_the_patient(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """Servers write references as ``Patient/p1``, as the absolute URL
+    ``https://.../fhir/Patient/p1`` or versioned (``Patient/p1/_history/1``): all three
+    are the same patient (was: the appointment was skipped, or keyed to no patient)."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    server.put(valid({"resourceType": "Patient", "id": "p1",
+                      "name": [{"family": "Patientson", "given": ["Testa"]}],
+                      "telecom": [{"system": "phone", "value": "+15555550101"}]}))
+    server.put(valid({"resourceType": "Practitioner", "id": "dr1",
+                      "name": [{"prefix": ["Dr."], "family": "Demo"}]}))
+    refs = {"a1": f"{server.base}/Patient/p1", "a2": "Patient/p1/_history/1",
+            "a3": "Patient/p1"}
+    for aid, ref in refs.items():
+        server.put(valid({"resourceType": "Appointment", "id": aid, "status": "booked",
+                          "start": start.isoformat(),
+                          "end": (start + dt.timedelta(minutes=30)).isoformat(),
+                          "participant": [
+                              {"actor": {"reference": ref}, "status": "accepted"},
+                              {"actor": {"reference": f"{server.base}/Practitioner/dr1"},
+                               "status": "accepted"}]}))
+    client = client_from_settings(settings_for(server, keys[0]))
+    counts = await FhirPoller(client, feed_store).poll_once(dt.datetime.now(dt.UTC))
+    assert counts["Appointment:applied"] == 3, counts
+    rows = await records.pool.fetch(
+        "SELECT DISTINCT a.patient_id, p.name FROM sched_appointments a"
+        " JOIN sched_providers p ON p.id = a.provider_id")
+    assert len(rows) == 1
+    assert rows[0]["name"] == "Dr. Demo"
+    assert await records.pool.fetchval("SELECT count(*) FROM patients") == 1
+
+
+async def test_a_cancelled_appointment_without_times_is_cancelled(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """FHIR lets a cancelled Appointment omit start and end (invariant app-3); it still
+    cancels the booked one (was: skipped, the reminders went on)."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    seed(server, start)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store)
+    await poller.poll_once(dt.datetime.now(dt.UTC))
+    appt = {k: v for k, v in server.resources["Appointment"]["a1"].items()
+            if k not in ("start", "end")}
+    server.put(valid({**appt, "status": "cancelled"}))
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {"Appointment:applied": 1}
+    row = await records.pool.fetchrow(
+        "SELECT status, start_at FROM sched_appointments WHERE id = 'feed:fhir:a1'")
+    assert (row["status"], row["start_at"]) == ("cancelled", start)
+
+
+async def test_a_change_in_the_same_second_as_the_last_poll_is_not_lost(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """Servers that keep ``meta.lastUpdated`` to the second: a cancellation written in the
+    second the last poll's newest resource has is read by the next poll (was: ``gt`` the
+    cursor skipped it for good, and the appointment stayed booked)."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    second = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    server.clock = lambda: second
+    seed(server, start)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store)
+    await poller.poll_once(dt.datetime.now(dt.UTC))
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {}  # nothing new: quiet
+    appt = server.resources["Appointment"]["a1"]
+    server.put(valid({**appt, "status": "cancelled"}))  # the same second
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {"Appointment:applied": 1}
+    status = await records.pool.fetchval(
+        "SELECT status FROM sched_appointments WHERE id = 'feed:fhir:a1'")
+    assert status == "cancelled"
+
+
+async def test_a_deleted_appointment_stops_being_booked(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """A search never returns a deleted resource: the poll reads the Appointment history
+    for deletions (was: a deleted appointment stayed booked and its reminders went on). A
+    server without type-level history does not stop the poll."""
+    start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(microsecond=0)
+    seed(server, start)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store)
+    await poller.poll_once(dt.datetime.now(dt.UTC))
+    server.delete("Appointment", "a1")
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {"Appointment:deleted": 1}
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {}  # read once
+    row = await records.pool.fetchrow(
+        "SELECT status, start_at FROM sched_appointments WHERE id = 'feed:fhir:a1'")
+    assert (row["status"], row["start_at"]) == ("cancelled", start)
+    server.history = False
+    assert await poller.poll_once(dt.datetime.now(dt.UTC)) == {}
