@@ -27,6 +27,7 @@ from carrier.sip.session_timer import (
     read_session_timer,
     start_session_timer,
 )
+from carrier.sip.ua_config import body_refusal
 
 
 def _req(ctx: Ctx) -> tuple[Request, str]:
@@ -39,6 +40,8 @@ def _req(ctx: Ctx) -> tuple[Request, str]:
 def offer_received(s: SessionCore, ctx: Ctx) -> list[Out]:
     """A re-INVITE; 491 while our own offer or 2xx is outstanding (RFC 3261 14.2)."""
     req, key = _req(ctx)
+    if (accepted := body_refusal(req)) is not None:
+        return _refuse_body(s, ctx, accepted)
     if s.reinvite_out or s.pending_2xx is not None:
         return s.reply(ctx, 491)
     assert s.dialog is not None
@@ -51,6 +54,8 @@ def update_received(s: SessionCore, ctx: Ctx) -> list[Out]:
     """An UPDATE with an offer goes to the application; without one it only refreshes
     the session (RFC 4028 sec 9)."""
     req, key = _req(ctx)
+    if (accepted := body_refusal(req)) is not None:
+        return _refuse_body(s, ctx, accepted)
     assert s.dialog is not None
     s.dialog.refresh_target(req)
     if req.body:
@@ -61,6 +66,16 @@ def update_received(s: SessionCore, ctx: Ctx) -> list[Out]:
     out = s.host.respond(key, resp, ctx.now)
     start_session_timer(s, ctx.now)
     return out
+
+
+def _refuse_body(s: SessionCore, ctx: Ctx, accepted: tuple[tuple[str, str], ...]
+                 ) -> list[Out]:  # fmt: skip
+    """415: an offer whose body we cannot read; the session stays as it was."""
+    req, key = _req(ctx)
+    resp = s.response(req, 415, None)
+    for name, value in accepted:
+        resp.add(name, value)
+    return s.host.respond(key, resp, ctx.now)
 
 
 def info_received(s: SessionCore, ctx: Ctx) -> list[Out]:

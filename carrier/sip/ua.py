@@ -59,6 +59,7 @@ from carrier.sip.ua_config import (
     URI_SCHEMES,
     Registration,
     UaConfig,
+    body_refusal,
     dest_for,
     granted_expiry,
     stamp_via,
@@ -470,8 +471,8 @@ class UserAgent:
     ) -> list[Out]:
         if key is None:
             return []
-        if req.body and req.content_type != "application/sdp":
-            return self._reply(req, key, 415, now, (("Accept", "application/sdp"),))
+        if (accepted := body_refusal(req)) is not None:
+            return self._reply(req, key, 415, now, accepted)
         accept = [a.split(";")[0].strip().lower() for a in req.get_all("Accept")]
         if accept and not {"application/sdp", "application/*", "*/*"} & set(accept):
             return self._reply(req, key, 406, now, (("Accept", "application/sdp"),))
@@ -489,8 +490,7 @@ class UserAgent:
             extra = (("Retry-After", str(refusal.retry_after)),) if refusal.retry_after else ()
             out = self._reply(req, key, refusal.status, now, extra)
             return [*out, PolicyRefused(source, refusal.rule, refusal.status, req.call_id)]
-        replaces_value = req.get("Replaces")
-        replaces = Replaces.parse(replaces_value) if replaces_value else None
+        replaces = Replaces.parse(value) if (value := req.get("Replaces")) else None
         call = InviteSession.incoming(
             self, req, self.new_id(), source=source, server_key=key,
             trunk=None if trunk is None else trunk.name,
