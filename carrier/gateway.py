@@ -54,6 +54,7 @@ from carrier.gateway_parts import (
     as_context,
     mask,
     tn_of,
+    trunk_for,
 )
 from carrier.gateway_parts import endpoint_config as endpoint_config_of
 from carrier.live_call import LiveCall
@@ -181,15 +182,6 @@ class Gateway:
 
     # ---- inbound ----------------------------------------------------------------------
 
-    def _trunk_for(self, source_ip: str) -> TrunkSettings | None:
-        import ipaddress  # noqa: PLC0415 - only on new calls
-
-        addr = ipaddress.ip_address(source_ip)
-        for trunk in self.settings.trunks:
-            if any(addr in ipaddress.ip_network(n, strict=False) for n in trunk.acl):
-                return trunk
-        return None
-
     async def _verify(self, sipcall: SipCall, from_tn: str, to_tn: str) -> Any:
         if self.stir is None or self.stir.verifier is None:
             return None
@@ -214,7 +206,7 @@ class Gateway:
         from_tn = tn_of(req.from_.uri.user)
         to_tn = tn_of(req.uri.user or req.to.uri.user)
         source_ip = sipcall.session.dest[1]
-        trunk = self._trunk_for(source_ip)
+        trunk = trunk_for(self.settings, source_ip)
         verification = await self._verify(sipcall, from_tn, to_tn)
         extra: tuple[tuple[str, str], ...] = ()
         if verification is not None and verification.sip_code is not None:
@@ -265,10 +257,12 @@ class Gateway:
     async def _answer(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str, *,
                       headers: tuple[tuple[str, str], ...], facts: CallFacts
                       ) -> LiveCall | tuple[int, str]:
-        """200 OK with the leg's answer, then the ACK; when refused or never ACKed, the
-        final status and the CDR's hangup cause instead."""
+        """200 OK with the leg's answer (our offer to an INVITE without one), then the ACK
+        (with the answer, then); when refused or never ACKed, the final status and the
+        CDR's hangup cause instead."""
+        late = not sipcall.remote_sdp  # no offer (RFC 3264 5): ours in the 200, answer in ACK
         try:
-            answer = leg.answer(sipcall.remote_sdp)
+            answer = leg.offer() if late else leg.answer(sipcall.remote_sdp)
         except SdpError as exc:
             with contextlib.suppress(LocalProtocolError):  # cancelled meanwhile
                 sipcall.reject(exc.status_code, reason=str(exc))
@@ -289,6 +283,12 @@ class Gateway:
         if not isinstance(settled, CallConfirmed):
             ended = settled.reason if isinstance(settled, CallEnded) else "ack-timeout"
             return 200, "ack_timeout" if ended == "ack-timeout" else "cancelled"
+        try:
+            if late:
+                leg.accept(sipcall.remote_sdp)  # the ACK's answer
+        except SdpError:  # none, or unusable: nothing to talk over (RFC 3261 13.3.1.4)
+            sipcall.hangup()
+            return 200, "refused"
         facts.answered_at = utcnow()
         context = CallContext(direction=Direction.INBOUND, trunk=facts.trunk,
                               extra=self.context)

@@ -5,13 +5,14 @@ before, and the SIP endpoint's configuration from settings."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from carrier.plugin import CallContext
-from carrier.settings import Settings
+from carrier.settings import Settings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
 from carrier.tls_files import tls_files
 
@@ -24,6 +25,15 @@ def tn_of(uri_user: str | None) -> str:
         return ""
     m = _TN.match(uri_user.split(";")[0])
     return f"+{m.group(1)}" if m else uri_user
+
+
+def trunk_for(settings: Settings, source_ip: str) -> TrunkSettings | None:
+    """The trunk whose ACL holds the source address of an INVITE, if any."""
+    addr = ipaddress.ip_address(source_ip)
+    for trunk in settings.trunks:
+        if any(addr in ipaddress.ip_network(n, strict=False) for n in trunk.acl):
+            return trunk
+    return None
 
 
 def mask(number: str) -> str:

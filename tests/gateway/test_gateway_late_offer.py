@@ -1,0 +1,119 @@
+"""An INVITE without an offer (delayed offer, RFC 3261 13.2.1 / RFC 3264 sec 5): the
+gateway puts its offer in the 200 OK and takes the answer from the ACK; with no usable
+answer in the ACK the call is ended by BYE at once and the handler never runs.
+
+Before: every INVITE without SDP (sent by trunks and PBXs configured for delayed offer)
+was refused 400 "missing v=0", a legal call lost.
+
+A raw UDP peer on 127.0.0.1 plays the trunk, since our own endpoint cannot put an answer
+in an ACK; the gateway's RTP lands on a probe socket named by that answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from carrier.call import Call
+from carrier.plugin import CallContext
+from carrier.sip.message import Request, Response, parse_message
+from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp
+from tests.gateway.notes import Notes
+from tests.gateway.phone import loop_settings, running_gateway
+from tests.gateway.rtp_probe import Probe, open_probe, open_rtp_pair
+
+
+def invite(tag: str, port: int) -> bytes:
+    return (
+        f"INVITE sip:+15550100200@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{{me}};branch=z9hG4bK-{tag};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:+15550100100@127.0.0.1>;tag=f-{tag}\r\n"
+        "To: <sip:+15550100200@127.0.0.1>\r\n"
+        f"Call-ID: late-{tag}@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+        "Contact: <sip:+15550100100@127.0.0.1:{me}>\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def ack_for(ok: Response, me: int, body: bytes) -> bytes:
+    req = Request(method="ACK", uri=ok.contacts[0].uri)
+    req.add("Via", f"SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-ack{ok.to.tag}")
+    req.add("Max-Forwards", "70")
+    for name in ("From", "To", "Call-ID"):
+        req.add(name, ok.get(name) or "")
+    req.add("CSeq", f"{ok.cseq.seq} ACK")
+    if body:
+        req.add("Content-Type", "application/sdp")
+    req.body = body
+    return req.serialize()
+
+
+def messages(sip: Probe) -> list[Request | Response]:
+    return [parse_message(data) for _, _, data in sip.got]
+
+
+async def final_to_invite(sip: Probe) -> Response:
+    def found() -> bool:
+        return any(isinstance(m, Response) and m.status >= 200 for m in messages(sip))
+
+    await sip.wait(found, timeout=10)
+    return next(m for m in messages(sip) if isinstance(m, Response) and m.status >= 200)
+
+
+async def test_an_invite_without_an_offer_gets_ours_and_the_ack_answer_carries_the_audio(
+) -> None:  # fmt: skip
+    notes = Notes()
+
+    async def handler(call: Call, ctx: CallContext) -> None:
+        notes["ran"] = True
+        await call.ended.wait()
+
+    sip = await open_probe()
+    rtp, rtcp = await open_rtp_pair()
+    try:
+        async with running_gateway(loop_settings(), handler) as gw:
+            port, me = gw.endpoint.port("UDP"), sip.addr[1]
+            sip.send(invite("ok", port).replace(b"{me}", str(me).encode()), ("127.0.0.1", port))
+            ok = await final_to_invite(sip)
+            assert ok.status == 200
+            assert ok.content_type == "application/sdp"
+            offer = parse_sdp(ok.body)  # an offer: ours, with the codecs we take
+            answer, _ = build_answer(offer, LocalMedia("127.0.0.1", rtp.addr[1], srtp="off"),
+                                     session_id=9, version=1)  # fmt: skip
+            sip.send(ack_for(ok, me, answer.serialize()), ("127.0.0.1", port))
+            assert await notes.wait("ran", timeout=10) is True
+            # the gateway's audio goes where the ACK's answer said
+            await rtp.wait(lambda: len(rtp.got) >= 3, timeout=10)
+    finally:
+        sip.close()
+        rtp.close()
+        rtcp.close()
+
+
+async def test_an_ack_without_an_answer_ends_the_call_by_bye_before_the_handler() -> None:
+    ran: list[bool] = []
+
+    async def handler(call: Call, ctx: CallContext) -> None:
+        ran.append(True)
+
+    sip = await open_probe()
+    try:
+        async with running_gateway(loop_settings(), handler) as gw:
+            port, me = gw.endpoint.port("UDP"), sip.addr[1]
+            for tag, body in (("none", b""), ("bad", b"v=0\r\nnot sdp\r\n")):
+                data = invite(tag, port).replace(b"{me}", str(me).encode())
+                sip.got.clear()
+                sip.send(data, ("127.0.0.1", port))
+                ok = await final_to_invite(sip)
+                assert ok.status == 200
+                sip.send(ack_for(ok, me, body), ("127.0.0.1", port))
+
+                def bye() -> bool:
+                    return any(isinstance(m, Request) and m.method == "BYE"
+                               for m in messages(sip))  # fmt: skip
+
+                await sip.wait(bye, timeout=10)
+            await asyncio.sleep(0)
+            assert gw.stats.active == 0
+        assert ran == []
+    finally:
+        sip.close()
