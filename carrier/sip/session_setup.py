@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from carrier.sip.dialog import Dialog
 from carrier.sip.events import (
+    AnswerInAck,
     CallAnswered,
     CallCancelled,
     CallConfirmed,
@@ -172,10 +173,12 @@ def confirm(s: SessionCore, ctx: Ctx) -> list[Out]:
 
 
 def ack_reoffer(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """The ACK of a 2xx; one carrying SDP answers the offer that 2xx made."""
     forget_2xx(s)
     req = ctx.request
     if req is not None and req.body and req.content_type == "application/sdp":
         s.remote_sdp = req.body
+        return [AnswerInAck(s, req.body)]
     return []
 
 

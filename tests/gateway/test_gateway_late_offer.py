@@ -117,3 +117,54 @@ async def test_an_ack_without_an_answer_ends_the_call_by_bye_before_the_handler(
         assert ran == []
     finally:
         sip.close()
+
+
+def in_dialog(ok: Response, me: int, method: str, seq: int, branch: str,
+              body: bytes = b"") -> bytes:  # fmt: skip
+    req = Request(method=method, uri=ok.contacts[0].uri)
+    req.add("Via", f"SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bK-{branch}")
+    req.add("Max-Forwards", "70")
+    for name in ("From", "To", "Call-ID"):
+        req.add(name, ok.get(name) or "")
+    req.add("CSeq", f"{seq} {method}")
+    req.add("Contact", f"<sip:+15550100100@127.0.0.1:{me}>")
+    if body:
+        req.add("Content-Type", "application/sdp")
+    req.body = body
+    return req.serialize()
+
+
+async def test_a_reinvite_without_an_offer_moves_our_audio_where_the_ack_answer_says() -> None:
+    """A PBX re-routing media sends a re-INVITE without SDP and answers our offer in the
+    ACK (RFC 3261 14.2). Before: our old answer went back as the 'offer' and the ACK's
+    answer was never read, so our audio kept going to the old address."""
+    notes = Notes()
+
+    async def handler(call: Call, ctx: CallContext) -> None:
+        notes["ran"] = True
+        await call.ended.wait()
+
+    sip = await open_probe()
+    old_rtp, old_rtcp = await open_rtp_pair()
+    new_rtp, new_rtcp = await open_rtp_pair()
+    try:
+        async with running_gateway(loop_settings(), handler) as gw:
+            port, me = gw.endpoint.port("UDP"), sip.addr[1]
+            sip.send(invite("rr", port).replace(b"{me}", str(me).encode()), ("127.0.0.1", port))
+            ok = await final_to_invite(sip)
+            answer, _ = build_answer(parse_sdp(ok.body), LocalMedia("127.0.0.1", old_rtp.addr[1],
+                                     srtp="off"), session_id=9, version=1)  # fmt: skip
+            sip.send(ack_for(ok, me, answer.serialize()), ("127.0.0.1", port))
+            await notes.wait("ran", timeout=10)
+            await old_rtp.wait(lambda: len(old_rtp.got) >= 2, timeout=10)
+            sip.got.clear()
+            sip.send(in_dialog(ok, me, "INVITE", 2, "reinv"), ("127.0.0.1", port))
+            re_ok = await final_to_invite(sip)
+            assert re_ok.status == 200
+            moved, _ = build_answer(parse_sdp(re_ok.body), LocalMedia(
+                "127.0.0.1", new_rtp.addr[1], srtp="off"), session_id=9, version=2)
+            sip.send(ack_for(re_ok, me, moved.serialize()), ("127.0.0.1", port))
+            await new_rtp.wait(lambda: len(new_rtp.got) >= 3, timeout=10)
+    finally:
+        for probe in (sip, old_rtp, old_rtcp, new_rtp, new_rtcp):
+            probe.close()
