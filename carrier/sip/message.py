@@ -215,12 +215,14 @@ class Message:
 class Request(Message):
     method: str = "OPTIONS"
     uri: URI = field(default_factory=lambda: URI(scheme="sip", host="invalid"))
+    challenges: int = field(default=0, compare=False)  # answered so far (authretry); not sent
 
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
     def copy(self) -> Request:
-        return Request(headers=list(self.headers), body=self.body, method=self.method, uri=self.uri)
+        return Request(headers=list(self.headers), body=self.body, method=self.method,
+                       uri=self.uri, challenges=self.challenges)  # fmt: skip
 
 
 @dataclass

@@ -16,7 +16,7 @@ from carrier.sip.events import (
     RequestResult,
     UpdateReceived,
 )
-from carrier.sip.message import Request
+from carrier.sip.message import Request, Response
 from carrier.sip.session_api import SessionState
 from carrier.sip.session_core import Ctx, SessionCore
 from carrier.sip.session_setup import EffectFn, send_ack
@@ -170,13 +170,18 @@ def update_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
 
 
 def retry_request(s: SessionCore, ctx: Ctx) -> list[Out]:
-    """The in-dialog request again with credentials; our CSeq moves past it."""
-    assert ctx.retry is not None
-    assert ctx.dest is not None
-    assert ctx.handler is not None
+    """The in-dialog request again with credentials; our CSeq moves past it. Its answer
+    is read against the retry itself (a further challenge to it is a refusal)."""
+    retry, dest = ctx.retry, ctx.dest
+    assert retry is not None
+    assert dest is not None
     assert s.dialog is not None
-    s.dialog.local_seq = ctx.retry.cseq.seq
-    return s.host.send_request(ctx.retry, ctx.dest, ctx.now, ctx.handler)
+    s.dialog.local_seq = retry.cseq.seq
+
+    def done(resp: Response | None, when: float) -> list[Out]:
+        return s.on_in_dialog_response(retry, resp, Ctx(when, dest=dest, handler=done))
+
+    return s.host.send_request(retry, dest, ctx.now, done)
 
 
 def result(s: SessionCore, ctx: Ctx) -> list[Out]:

@@ -232,8 +232,7 @@ class UserAgent:
     def register(self, reg: Registration, *, now: float, expires: int | None = None) -> list[Out]:
         """Send REGISTER; refreshes itself at half the granted expiry (RFC 3261 10.2.4)."""
         host = self._local(reg.registrar.transport)[0]
-        if not reg.call_id:
-            reg.call_id = f"{self.new_id()}@{host}"
+        reg.call_id = reg.call_id or f"{self.new_id()}@{host}"
         reg.seq += 1
         want = reg.expires if expires is None else expires
         req = Request(method="REGISTER", uri=reg.registrar)
@@ -245,12 +244,13 @@ class UserAgent:
         req.add("Expires", str(want))
 
         def done(resp: Response | None, when: float) -> list[Out]:
+            nonlocal req  # the request this answers: the last one sent
             if resp is not None and resp.status < 200:
                 return []
             if resp is not None and resp.status in (401, 407) and reg.credentials:
                 retry = authorized_retry(req, resp, reg.credentials, cnonce=self.new_id())
                 if retry is not None:
-                    reg.seq = retry.cseq.seq
+                    reg.seq, req = retry.cseq.seq, retry
                     return self.send_request(retry, dest_for(reg.registrar), when, done)
             if resp is None or resp.status >= 300:
                 reg.registered = False
