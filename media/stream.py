@@ -434,8 +434,11 @@ class RtpStream:
     def receive_rtcp(
         self, data: bytes, now: float, wallclock: float, addr: Address | None = None
     ) -> bool:
-        """Account an RTCP datagram; a valid one from ``addr`` latches our RTCP target
-        there (the peer's NAT may map its RTCP port anywhere)."""
+        """Account an RTCP datagram from the signalled host (others are not read, strict as
+        for RTP); a valid one latches our RTCP target at ``addr`` (a NAT may move it)."""
+        if addr is not None and not self._latch.allows_host(addr):
+            self._rejected += 1
+            return False
         try:
             if self.srtp is not None:
                 data = self.srtp.unprotect_rtcp(data)
