@@ -21,7 +21,7 @@ from media.dtmf import DtmfEvent, DtmfGap, DtmfParseError, DtmfReceiver, DtmfSen
 from media.framing import FRAME_SAMPLES, WIRE_SAMPLES
 from media.g711 import G711Codec
 from media.jitter import Gap, JitterBuffer
-from media.latch import SourceLatch
+from media.latch import SourceLatch, unspecified
 from media.reframe import HALF, Reframer, make_codec
 from media.resample import Downsampler, Upsampler
 from media.rtcp import (
@@ -497,4 +497,4 @@ class RtpStream:
 
 
 def _rtcp_of(addr: Address | None) -> Address | None:
-    return None if addr is None else (addr[0], addr[1] + 1)
+    return None if addr is None or unspecified(addr[0]) else (addr[0], addr[1] + 1)
