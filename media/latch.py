@@ -94,3 +94,11 @@ def unspecified(host: str) -> bool:
         return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
+
+
+def rtcp_of(addr: Address | None) -> Address | None:
+    """Where the RTCP of an RTP address goes (RFC 3550: the next port), or None: no
+    address, an unspecified one, or RTP on port 65535 (no next port)."""
+    if addr is None or unspecified(addr[0]) or addr[1] >= 0xFFFF:
+        return None
+    return addr[0], addr[1] + 1

@@ -317,3 +317,14 @@ async def test_nothing_is_sent_to_an_unspecified_address() -> None:
         await session.close()
         rtp.close()
         rtcp.close()
+
+
+async def test_a_peer_on_the_last_port_has_no_rtcp_port_and_the_session_closes() -> None:
+    """m=audio 65535: RTCP would go to port 65536. Before: every RTCP send raised
+    OverflowError, which stopped the call's media at the first report and made close()
+    raise before the sockets were closed (the ports stayed bound)."""
+    session = MediaSession(local_addr=LOCAL)
+    await session.start()
+    session.update_remote(("127.0.0.1", 65535))
+    assert session.stream.remote_rtcp_addr is None
+    await session.close()  # the RTCP BYE has nowhere to go: skipped, no error

@@ -450,3 +450,14 @@ def test_reframer_rebuilds_exact_20ms_slices(halves: int, size: int, start: int,
     # over at each end when that grid is not aligned with the data's start
     assert len({ts for ts, _ in out}) == len(out)
     assert len(out) >= (len(data) - 160) // 160
+
+
+def test_rtp_latched_from_source_port_65535_has_no_rtcp_port() -> None:
+    """A NAT may map the peer's RTP to source port 65535; before, RTCP then went to port
+    65536 and the first report raised OverflowError (the call's media stopped)."""
+    a, b = pair()
+    packet = b.tick_send()
+    assert packet is not None
+    assert a.receive_rtp(packet, (B[0], 65535), 0.0)
+    assert a.remote_addr == (B[0], 65535)
+    assert a.remote_rtcp_addr is None
