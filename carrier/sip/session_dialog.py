@@ -126,7 +126,7 @@ def answer_offer(s: SessionCore, ctx: Ctx) -> list[Out]:
     source = s.host.request_source(ctx.key)
     out = s.host.respond(ctx.key, resp, ctx.now)
     if req.method == "INVITE" and 200 <= status < 300 and source is not None:
-        arm_2xx(s, req.cseq.seq, resp, source, ctx.now)
+        arm_2xx(s, req.cseq.seq, resp, source, ctx.now, offered=not req.body)
     return out
 
 

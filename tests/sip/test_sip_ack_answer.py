@@ -73,3 +73,21 @@ def test_an_ack_forged_from_another_host_neither_confirms_nor_answers() -> None:
     assert not [o for o in forged if isinstance(o, CallConfirmed | AnswerInAck)]
     real = b.receive(ack, ("UDP", "127.0.0.1", 5060), now=0.0)
     assert [o for o in real if isinstance(o, CallConfirmed)]
+
+
+def test_sdp_in_the_ack_of_a_reinvite_that_carried_an_offer_is_no_answer() -> None:
+    """Only a 2xx that made an offer awaits an answer in the ACK; SDP in any other ACK is
+    not reported (the gateway would 'accept' an answer to no offer of its own)."""
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, inbound = setup_call(net, a, b)
+    net.events[b].clear()
+    held = dropping_acks(net)
+    net.send(a, call.reinvite(SDP, net.now))  # with an offer
+    net.pump()
+    (reinvite,) = net.take(b, ReInviteReceived)
+    net.send(b, inbound.respond(reinvite.key, 200, net.now, sdp=SDP))  # our answer
+    net.pump()
+    (ack,) = held
+    outs = b.receive(with_body(ack, MOVED.serialize()), ("UDP", "127.0.0.1", 5060), now=net.now)
+    assert not [o for o in outs if isinstance(o, AnswerInAck)]
