@@ -12,6 +12,10 @@ in an ACK; the gateway's RTP lands on a probe socket named by that answer.
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import shutil
+
+import pytest
 
 from carrier.call import Call
 from carrier.plugin import CallContext
@@ -20,6 +24,8 @@ from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp
 from tests.gateway.notes import Notes
 from tests.gateway.phone import loop_settings, running_gateway
 from tests.gateway.rtp_probe import Probe, open_probe, open_rtp_pair
+
+SIPP_LATE = pathlib.Path(__file__).parent / "sipp" / "uac_late_offer.xml"
 
 
 def invite(tag: str, port: int) -> bytes:
@@ -168,3 +174,24 @@ async def test_a_reinvite_without_an_offer_moves_our_audio_where_the_ack_answer_
     finally:
         for probe in (sip, old_rtp, old_rtcp, new_rtp, new_rtcp):
             probe.close()
+
+
+@pytest.mark.peer
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) not installed")
+async def test_sipp_delayed_offer_caller_gets_an_offer_and_its_ack_answer_is_taken() -> None:
+    """The same with SIPp, an independent peer: it checks that our 200 carries m=audio."""
+    notes = Notes()
+
+    async def handler(call: Call, ctx: CallContext) -> None:
+        notes["ran"] = True
+        await call.ended.wait()
+        notes["ended"] = True
+
+    async with running_gateway(loop_settings(), handler) as gw:
+        proc = await asyncio.create_subprocess_exec(
+            "sipp", f"127.0.0.1:{gw.endpoint.port('UDP')}", "-nostdin", "-timeout", "30s",
+            "-sf", str(SIPP_LATE), "-s", "+15550100200", "-m", "1", "-i", "127.0.0.1",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)  # fmt: skip
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
+        assert await notes.wait("ended", timeout=10) is True
