@@ -52,6 +52,7 @@ from carrier.gateway_parts import (
     GatewayStats,
     StirContext,
     as_context,
+    identity_headers,
     mask,
     tn_of,
     trunk_for,
@@ -232,7 +233,15 @@ class Gateway:
             verstat=verification.verstat if verification else "No-TN-Validation",
             attestation=verification.attest if verification else None,
         )
-        leg = await self._open_leg(trunk.srtp if trunk else "optional")
+        try:
+            leg = await self._open_leg(trunk.srtp if trunk else "optional")
+        except OSError:  # no free RTP port pair: busy, not broken (RFC 3261 21.5.4)
+            metrics.call_failed("inbound", 503)
+            sipcall.reject(503, reason="No Media Port", headers=(("Retry-After", "5"),))
+            await self.cdr.write(refused_detail(
+                sipcall.call_id, started=begun, status=503, cause="refused", from_number=from_tn,
+                to_number=to_tn, trunk=trunk.name if trunk else None, outcome="refused.ports"))
+            return
         facts = CallFacts(started_at=begun, from_number=from_tn, to_number=to_tn,
                           trunk=trunk.name if trunk else None, attestation=caller.attestation,
                           verstat=caller.verstat)
@@ -366,23 +375,6 @@ class Gateway:
             return "B"
         return "C"
 
-    def _identity_headers(self, req: DialRequest) -> list[tuple[str, str]]:
-        if self.stir is None or self.stir.signer is None:
-            return []
-        now = time.time()
-        attest = self.attestation(req.from_number)
-        headers = [("Identity", self.stir.signer.sign(
-            req.from_number, req.to, attest, req.origid, now).format())]
-        name = self.stir.rcd_names.get(req.from_number)
-        if name:
-            headers.append(("Identity", self.stir.signer.sign_rcd(
-                req.from_number, req.to, now, nam=name).format()))
-        diverted = req.diverted_from
-        if diverted:
-            headers.append(("Identity", self.stir.signer.sign_div(
-                req.from_number, req.to, str(diverted), now).format()))
-        return headers
-
     async def dial(self, req: DialRequest) -> Call | DialFailure:
         """Place ``req`` through ``req.trunk`` or its failover chain (see :meth:`place`)."""
         return outbound.result_of(await self.place(req), req)
@@ -425,7 +417,7 @@ class Gateway:
                       ) -> Call | DialFailure:
         metrics.call_attempt("outbound")
         offer = leg.offer()
-        headers = self._identity_headers(req)
+        headers = identity_headers(self.stir, req, self.attestation(req.from_number), time.time())
         for name, value in req.headers.items():
             headers.append((name, value))
         creds = None

@@ -82,3 +82,22 @@ def endpoint_config(settings: Settings) -> EndpointConfig:
         tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None,
         session_expires=sip.session_expires_s,
     )
+
+
+def identity_headers(stir: StirContext | None, req: Any, attest: str, now: float
+                     ) -> list[tuple[str, str]]:  # fmt: skip
+    """The Identity headers of an outbound INVITE (a ``carrier.call.DialRequest``):
+    ``shaken``, then ``rcd`` when a branded name is set, ``div`` when diverted."""
+    if stir is None or stir.signer is None:
+        return []
+    signer = stir.signer
+    headers = [("Identity", signer.sign(req.from_number, req.to, attest, req.origid,
+                                        now).format())]  # fmt: skip
+    name = stir.rcd_names.get(req.from_number)
+    if name:
+        headers.append(("Identity", signer.sign_rcd(req.from_number, req.to, now,
+                                                    nam=name).format()))  # fmt: skip
+    if req.diverted_from:
+        div = signer.sign_div(req.from_number, req.to, str(req.diverted_from), now)
+        headers.append(("Identity", div.format()))
+    return headers
