@@ -52,8 +52,10 @@ from carrier.gateway_parts import (
     GatewayStats,
     StirContext,
     as_context,
+    identity_headers,
     mask,
     tn_of,
+    trunk_for,
 )
 from carrier.gateway_parts import endpoint_config as endpoint_config_of
 from carrier.live_call import LiveCall
@@ -181,15 +183,6 @@ class Gateway:
 
     # ---- inbound ----------------------------------------------------------------------
 
-    def _trunk_for(self, source_ip: str) -> TrunkSettings | None:
-        import ipaddress  # noqa: PLC0415 - only on new calls
-
-        addr = ipaddress.ip_address(source_ip)
-        for trunk in self.settings.trunks:
-            if any(addr in ipaddress.ip_network(n, strict=False) for n in trunk.acl):
-                return trunk
-        return None
-
     async def _verify(self, sipcall: SipCall, from_tn: str, to_tn: str) -> Any:
         if self.stir is None or self.stir.verifier is None:
             return None
@@ -214,7 +207,7 @@ class Gateway:
         from_tn = tn_of(req.from_.uri.user)
         to_tn = tn_of(req.uri.user or req.to.uri.user)
         source_ip = sipcall.session.dest[1]
-        trunk = self._trunk_for(source_ip)
+        trunk = trunk_for(self.settings, source_ip)
         verification = await self._verify(sipcall, from_tn, to_tn)
         extra: tuple[tuple[str, str], ...] = ()
         if verification is not None and verification.sip_code is not None:
@@ -240,7 +233,15 @@ class Gateway:
             verstat=verification.verstat if verification else "No-TN-Validation",
             attestation=verification.attest if verification else None,
         )
-        leg = await self._open_leg(trunk.srtp if trunk else "optional")
+        try:
+            leg = await self._open_leg(trunk.srtp if trunk else "optional")
+        except OSError:  # no free RTP port pair: busy, not broken (RFC 3261 21.5.4)
+            metrics.call_failed("inbound", 503)
+            sipcall.reject(503, reason="No Media Port", headers=(("Retry-After", "5"),))
+            await self.cdr.write(refused_detail(
+                sipcall.call_id, started=begun, status=503, cause="refused", from_number=from_tn,
+                to_number=to_tn, trunk=trunk.name if trunk else None, outcome="refused.ports"))
+            return
         facts = CallFacts(started_at=begun, from_number=from_tn, to_number=to_tn,
                           trunk=trunk.name if trunk else None, attestation=caller.attestation,
                           verstat=caller.verstat)
@@ -265,10 +266,12 @@ class Gateway:
     async def _answer(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str, *,
                       headers: tuple[tuple[str, str], ...], facts: CallFacts
                       ) -> LiveCall | tuple[int, str]:
-        """200 OK with the leg's answer, then the ACK; when refused or never ACKed, the
-        final status and the CDR's hangup cause instead."""
+        """200 OK with the leg's answer (our offer to an INVITE without one), then the ACK
+        (with the answer, then); when refused or never ACKed, the final status and the
+        CDR's hangup cause instead."""
+        late = not sipcall.remote_sdp  # no offer (RFC 3264 5): ours in the 200, answer in ACK
         try:
-            answer = leg.answer(sipcall.remote_sdp)
+            answer = leg.offer() if late else leg.answer(sipcall.remote_sdp)
         except SdpError as exc:
             with contextlib.suppress(LocalProtocolError):  # cancelled meanwhile
                 sipcall.reject(exc.status_code, reason=str(exc))
@@ -289,6 +292,12 @@ class Gateway:
         if not isinstance(settled, CallConfirmed):
             ended = settled.reason if isinstance(settled, CallEnded) else "ack-timeout"
             return 200, "ack_timeout" if ended == "ack-timeout" else "cancelled"
+        try:
+            if late:
+                leg.accept(sipcall.remote_sdp)  # the ACK's answer
+        except SdpError:  # none, or unusable: nothing to talk over (RFC 3261 13.3.1.4)
+            sipcall.hangup()
+            return 200, "refused"
         facts.answered_at = utcnow()
         context = CallContext(direction=Direction.INBOUND, trunk=facts.trunk,
                               extra=self.context)
@@ -366,23 +375,6 @@ class Gateway:
             return "B"
         return "C"
 
-    def _identity_headers(self, req: DialRequest) -> list[tuple[str, str]]:
-        if self.stir is None or self.stir.signer is None:
-            return []
-        now = time.time()
-        attest = self.attestation(req.from_number)
-        headers = [("Identity", self.stir.signer.sign(
-            req.from_number, req.to, attest, req.origid, now).format())]
-        name = self.stir.rcd_names.get(req.from_number)
-        if name:
-            headers.append(("Identity", self.stir.signer.sign_rcd(
-                req.from_number, req.to, now, nam=name).format()))
-        diverted = req.diverted_from
-        if diverted:
-            headers.append(("Identity", self.stir.signer.sign_div(
-                req.from_number, req.to, str(diverted), now).format()))
-        return headers
-
     async def dial(self, req: DialRequest) -> Call | DialFailure:
         """Place ``req`` through ``req.trunk`` or its failover chain (see :meth:`place`)."""
         return outbound.result_of(await self.place(req), req)
@@ -425,7 +417,7 @@ class Gateway:
                       ) -> Call | DialFailure:
         metrics.call_attempt("outbound")
         offer = leg.offer()
-        headers = self._identity_headers(req)
+        headers = identity_headers(self.stir, req, self.attestation(req.from_number), time.time())
         for name, value in req.headers.items():
             headers.append((name, value))
         creds = None

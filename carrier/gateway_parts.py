@@ -5,13 +5,14 @@ before, and the SIP endpoint's configuration from settings."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from carrier.plugin import CallContext
-from carrier.settings import Settings
+from carrier.settings import Settings, TrunkSettings
 from carrier.sip.endpoint import EndpointConfig
 from carrier.tls_files import tls_files
 
@@ -24,6 +25,15 @@ def tn_of(uri_user: str | None) -> str:
         return ""
     m = _TN.match(uri_user.split(";")[0])
     return f"+{m.group(1)}" if m else uri_user
+
+
+def trunk_for(settings: Settings, source_ip: str) -> TrunkSettings | None:
+    """The trunk whose ACL holds the source address of an INVITE, if any."""
+    addr = ipaddress.ip_address(source_ip)
+    for trunk in settings.trunks:
+        if any(addr in ipaddress.ip_network(n, strict=False) for n in trunk.acl):
+            return trunk
+    return None
 
 
 def mask(number: str) -> str:
@@ -72,3 +82,22 @@ def endpoint_config(settings: Settings) -> EndpointConfig:
         tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None,
         session_expires=sip.session_expires_s,
     )
+
+
+def identity_headers(stir: StirContext | None, req: Any, attest: str, now: float
+                     ) -> list[tuple[str, str]]:  # fmt: skip
+    """The Identity headers of an outbound INVITE (a ``carrier.call.DialRequest``):
+    ``shaken``, then ``rcd`` when a branded name is set, ``div`` when diverted."""
+    if stir is None or stir.signer is None:
+        return []
+    signer = stir.signer
+    headers = [("Identity", signer.sign(req.from_number, req.to, attest, req.origid,
+                                        now).format())]  # fmt: skip
+    name = stir.rcd_names.get(req.from_number)
+    if name:
+        headers.append(("Identity", signer.sign_rcd(req.from_number, req.to, now,
+                                                    nam=name).format()))  # fmt: skip
+    if req.diverted_from:
+        div = signer.sign_div(req.from_number, req.to, str(req.diverted_from), now)
+        headers.append(("Identity", div.format()))
+    return headers

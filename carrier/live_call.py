@@ -36,6 +36,7 @@ from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext, CallHandler, CallOutcome, OutcomeKind
 from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import (
+    AnswerInAck,
     CallEnded,
     DtmfReceived,
     ReferProgress,
@@ -165,6 +166,11 @@ class LiveCall:
                 return
             if isinstance(event, (ReInviteReceived, UpdateReceived)):
                 self._on_reoffer(event)
+            elif isinstance(event, AnswerInAck):
+                try:  # the answer to the offer our 2xx made to a re-INVITE without one
+                    leg.accept(event.sdp)
+                except SdpError as exc:  # the media stays as it was
+                    log.warning("call %s: answer in ACK refused (%s)", call.call_id, exc.reason)
             elif isinstance(event, DtmfReceived):
                 call.push_event(CallEvent("dtmf", event.digit))
                 leg.media.inject_dtmf(event.digit)
@@ -173,8 +179,8 @@ class LiveCall:
 
     def _on_reoffer(self, event: ReInviteReceived | UpdateReceived) -> None:
         sip = self.sip
-        if not event.request.body:  # a refresh, or an offer wanted from us: our SDP again
-            sip.respond(event.key, 200, sdp=self.leg.local_sdp)
+        if not event.request.body:  # an offer wanted from us: the answer comes in the ACK
+            sip.respond(event.key, 200, sdp=self.leg.offer())
             return
         try:
             answer, neg = self.leg.reoffer(event.request.body)

@@ -11,6 +11,8 @@ peer's packets from anyone else's. The rule (after Asterisk's ``strictrtp``):
   the run are not played.
 * A packet from any other host is refused, before latching, during silence, always.
 * A new SDP address (re-INVITE) starts the rule again from that address.
+* An unspecified address (c=0.0.0.0 or ::, RFC 3264 8.4) is no target: nothing is sent
+  to it (the kernel would deliver it to this host), and no host may latch meanwhile.
 
 With no signalled address (a session built without one) the first valid source is
 taken as if it had been signalled.
@@ -18,6 +20,7 @@ taken as if it had been signalled.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 Address = tuple[str, int]
@@ -45,7 +48,7 @@ class SourceLatch:
     def signal(self, addr: Address | None) -> None:
         """A (new) address from the SDP; latching starts again from it."""
         self.signalled = addr
-        self.target = addr
+        self.target = None if addr is None or unspecified(addr[0]) else addr
         self.latched = False
         self._candidate = None
 
@@ -83,3 +86,19 @@ class SourceLatch:
         self.target = addr
         self.latched = True
         self._candidate = None
+
+
+def unspecified(host: str) -> bool:
+    """0.0.0.0 or :: : "send nothing" in SDP (RFC 3264 8.4), never a destination."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def rtcp_of(addr: Address | None) -> Address | None:
+    """Where the RTCP of an RTP address goes (RFC 3550: the next port), or None: no
+    address, an unspecified one, or RTP on port 65535 (no next port)."""
+    if addr is None or unspecified(addr[0]) or addr[1] >= 0xFFFF:
+        return None
+    return addr[0], addr[1] + 1

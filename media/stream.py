@@ -21,7 +21,7 @@ from media.dtmf import DtmfEvent, DtmfGap, DtmfParseError, DtmfReceiver, DtmfSen
 from media.framing import FRAME_SAMPLES, WIRE_SAMPLES
 from media.g711 import G711Codec
 from media.jitter import Gap, JitterBuffer
-from media.latch import SourceLatch
+from media.latch import SourceLatch, rtcp_of
 from media.reframe import HALF, Reframer, make_codec
 from media.resample import Downsampler, Upsampler
 from media.rtcp import (
@@ -119,7 +119,7 @@ class RtpStream:
         self.events: deque[DtmfEvent] = deque(maxlen=64)
         # addresses: strict latching to the signalled host (media.latch)
         self._latch = SourceLatch(remote_addr)
-        self.remote_rtcp_addr = _rtcp_of(remote_addr)
+        self.remote_rtcp_addr = rtcp_of(remote_addr)
         # statistics
         self._rx: ReceiverStats | None = None
         self._rx_packets = 0
@@ -164,7 +164,7 @@ class RtpStream:
 
     def set_remote(self, addr: Address | None, rtcp_addr: Address | None = None) -> None:
         self._latch.signal(addr)
-        self.remote_rtcp_addr = rtcp_addr or _rtcp_of(addr)
+        self.remote_rtcp_addr = rtcp_addr or rtcp_of(addr)
 
     @property
     def remote_addr_host(self) -> str | None:
@@ -331,7 +331,7 @@ class RtpStream:
             return None
         if addr != before:
             # symmetric RTP: answer where the peer's packets come from
-            self.remote_rtcp_addr = (addr[0], addr[1] + 1)
+            self.remote_rtcp_addr = rtcp_of(addr)
         return fields
 
     def _play_in(self, ssrc: int, timestamp: int, payload: bytes, now: float) -> bool:
@@ -434,8 +434,11 @@ class RtpStream:
     def receive_rtcp(
         self, data: bytes, now: float, wallclock: float, addr: Address | None = None
     ) -> bool:
-        """Account an RTCP datagram; a valid one from ``addr`` latches our RTCP target
-        there (the peer's NAT may map its RTCP port anywhere)."""
+        """Account an RTCP datagram from the signalled host (others are not read, strict as
+        for RTP); a valid one latches our RTCP target at ``addr`` (a NAT may move it)."""
+        if addr is not None and not self._latch.allows_host(addr):
+            self._rejected += 1
+            return False
         try:
             if self.srtp is not None:
                 data = self.srtp.unprotect_rtcp(data)
@@ -492,6 +495,3 @@ class RtpStream:
             remote_jitter_ms=self._remote_jitter,
         )
 
-
-def _rtcp_of(addr: Address | None) -> Address | None:
-    return None if addr is None else (addr[0], addr[1] + 1)

@@ -68,7 +68,8 @@ the remote target, the first route) or the call's trunk; others get 403.
 
 Events then arrive on `call.events` (an asyncio.Queue) or via `await call.wait_for(Type,
 timeout=...)`: `CallConfirmed`, `CallCancelled`, `CallEnded(reason)`, `ReInviteReceived`
-and `UpdateReceived` (answer with `call.respond(event.key, 200, sdp=...)`),
+and `UpdateReceived` (answer with `call.respond(event.key, 200, sdp=...)`; a re-INVITE
+without a body wants an offer there, answered by `AnswerInAck(sdp)`),
 `ReferReceived(target.uri, target.replaces)` (202 already sent; report with
 `call.notify_refer(100|200|..., final=...)`), `DtmfReceived(digit)` (SIP INFO),
 `RequestResult(method, status)` for requests we sent, `ReferProgress`.

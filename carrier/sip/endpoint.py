@@ -343,7 +343,9 @@ class SipEndpoint(OutOfDialog):
         if self.ua is None:
             return
         now = self._now()
-        screened = None if self._gate is None else self._gate.screen(data, source, now)
+        calls = self.ua.calls
+        screened = None if self._gate is None else self._gate.screen(
+            data, source, now, known=calls.__contains__)
         if screened is None:
             self._dispatch(self.ua.receive(data, source, now=now))
             return

@@ -96,6 +96,15 @@ class ReInviteReceived:
 
 
 @dataclass(frozen=True)
+class AnswerInAck:
+    """The ACK of our 2xx to a re-INVITE without an offer carried the answer to the
+    offer that 2xx made (RFC 3261 14.2): apply it to the media."""
+
+    call: SessionHandle
+    sdp: bytes
+
+
+@dataclass(frozen=True)
 class UpdateReceived:
     """An UPDATE with an SDP offer. Answer with `respond(key, ...)` on the session."""
 
@@ -196,6 +205,7 @@ UaEvent = (
     | CallCancelled
     | CallEnded
     | ReInviteReceived
+    | AnswerInAck
     | UpdateReceived
     | RequestResult
     | ReferReceived

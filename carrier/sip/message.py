@@ -215,12 +215,14 @@ class Message:
 class Request(Message):
     method: str = "OPTIONS"
     uri: URI = field(default_factory=lambda: URI(scheme="sip", host="invalid"))
+    challenges: int = field(default=0, compare=False)  # answered so far (authretry); not sent
 
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
     def copy(self) -> Request:
-        return Request(headers=list(self.headers), body=self.body, method=self.method, uri=self.uri)
+        return Request(headers=list(self.headers), body=self.body, method=self.method,
+                       uri=self.uri, challenges=self.challenges)  # fmt: skip
 
 
 @dataclass
@@ -270,18 +272,23 @@ def _header_lines(head: str) -> tuple[str, list[Header], str | None]:
     lines = _LINE_RE.split(head)
     headers: list[Header] = []
     fault = text_fault(lines[0], quoted_pairs=False)
+    skipped = False  # the last field line was left out: so are its continuations
     for line in lines[1:]:
         fault = fault or text_fault(line)
         if line[:1] in (" ", "\t"):
-            if not headers:
-                raise SipParseError("folded line before any header")
+            if not headers or skipped:
+                fault = fault or "folded line before any header"
+                continue
             name, value = headers[-1]
             headers[-1] = (name, (value + " " + line.strip(WS)).strip(WS))
             continue
         name, colon, value = line.partition(":")
         name = name.rstrip(WS)
         if not colon or not is_token(name):
-            raise SipParseError("bad header line")
+            # Left out, and read on: the fields around it still carry a 400 back.
+            fault, skipped = fault or "bad header line", True
+            continue
+        skipped = False
         headers.append((canonical_name(name), value.strip(WS)))
     if len(headers) > MAX_HEADER_FIELDS:
         fault = fault or "too many header fields"

@@ -20,6 +20,7 @@ open windows, new sources are counted under "*".
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from carrier.sip.errors import SipParseError
@@ -31,6 +32,8 @@ from carrier.sip.message import (
     stateless_tag,
 )
 from carrier.sip.policy import InboundPolicy, TokenBucket
+from carrier.sip.session_core import ALLOW
+from carrier.sip.ua_config import SUPPORTED, URI_SCHEMES
 
 Source = tuple[str, str, int]  # (transport, host, port), as the transaction layer's Address
 OVERFLOW = "*"
@@ -171,8 +174,10 @@ class RefusalGate:
         self.limiter = limiter or AnswerLimiter()
         self.server = server
 
-    def screen(self, data: bytes, source: Source, now: float) -> Screened | None:
-        """None: pass `data` to the user agent. Otherwise the refusal, already counted."""
+    def screen(self, data: bytes, source: Source, now: float, *,
+               known: Callable[[str], bool] = lambda _: False) -> Screened | None:  # fmt: skip
+        """None: pass `data` to the user agent. Otherwise the refusal, already counted.
+        `known(call_id)`: a call of ours, whose in-dialog requests pass as they are."""
         ip = source[1]
         if self.policy.admits(ip):
             return None
@@ -187,8 +192,12 @@ class RefusalGate:
                                          answered=answered)  # fmt: skip
             answer = resp.serialize() if resp is not None and answered else None
             return Screened(answer, tuple(summaries))
-        if not isinstance(msg, Request) or msg.method != "INVITE" or msg.to.tag is not None:
-            return None
+        if not isinstance(msg, Request) or msg.method == "ACK":
+            return None  # a response or an ACK opens no transaction
+        if msg.to.tag is not None and known(msg.call_id):
+            return None  # a call of ours (a trunk we call need not be in the ACL)
+        if msg.method != "INVITE" or msg.to.tag is not None:
+            return self._other(msg, ip, now)
         answered = self.limiter.allow(ip, now)
         answer = None
         if answered:
@@ -197,3 +206,16 @@ class RefusalGate:
             answer = resp.serialize()
         summaries = self.ledger.note(ip, source[0], "acl", 403, now, answered=answered)
         return Screened(answer, tuple(summaries))
+
+    def _other(self, msg: Request, ip: str, now: float) -> Screened | None:
+        """Any other request from a refused source: each would open a server transaction
+        (kept 32 s after its answer on UDP), so a plain OPTIONS gets its 200 here without
+        one, and the rest go on only as fast as the limiter allows (dropped beyond)."""
+        plain = not msg.get_all("Require") and msg.uri.scheme in URI_SCHEMES
+        if msg.method == "OPTIONS" and msg.to.tag is None and plain:
+            resp = Response.for_request(msg, 200, to_tag=stateless_tag(msg.headers))
+            for name, value in (("Allow", ALLOW), ("Accept", "application/sdp"),
+                                ("Supported", ", ".join(SUPPORTED)), ("Server", self.server)):
+                resp.add(name, value)
+            return Screened(resp.serialize())
+        return None if self.limiter.allow(ip, now) else Screened(None)

@@ -8,8 +8,8 @@ with only G.722 is refused with 488.
 Hostile input: `parse_sdp` takes UTF-8 without control characters (HTAB aside), ASCII
 numbers in range, at most `MAX_SDP_BYTES` and `MAX_MEDIA` m= lines; else `SdpError`
 400. Offer/answer refuse with 488 a connection address the media layer cannot use: no
-IP literal (no DNS here), multicast, reserved, another family than ours, or 0.0.0.0
-(RFC 2543 hold) unless the stream is sendonly/inactive.
+IP literal (no DNS here), multicast, reserved, another family than ours. 0.0.0.0 (RFC
+2543 hold, RFC 3264 8.4) is taken as "send nothing": our answer does not send to it.
 """
 
 from __future__ import annotations
@@ -198,9 +198,7 @@ class SessionDescription:
             raise SdpError("connection address of another family")
         if addr.is_multicast or addr.is_reserved:  # 255.255.255.255 is in 240/4, reserved
             raise SdpError("connection address is multicast or reserved")
-        if addr.is_unspecified and media.direction not in ("sendonly", "inactive"):
-            raise SdpError("unspecified connection address without hold")
-        return str(addr)
+        return str(addr)  # 0.0.0.0 / :: taken (RFC 3264 8.4): nothing is sent to it
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -431,7 +429,10 @@ def build_answer(
         if srtp_key is None or len(srtp_key) != SRTP_KEY_LEN:
             raise ValueError("SRTP needs 30 bytes of key material")
         local_crypto = Crypto(remote_crypto.tag, remote_crypto.suite, srtp_key)
+    address = offer.usable_address(media, local.address)
     direction = _ANSWER_DIRECTION[media.direction]
+    if ipaddress.ip_address(address).is_unspecified:  # we cannot send (RFC 3264 8.4)
+        direction = {"sendrecv": "recvonly", "sendonly": "inactive"}.get(direction, direction)
     if hold and direction in ("sendrecv", "sendonly"):
         direction = "sendonly" if direction == "sendrecv" else "inactive"
     ptime = media.ptime or local.ptime
@@ -446,7 +447,6 @@ def build_answer(
             answer.media.append(answer_media)
         else:
             answer.media.append(Media(m.kind, 0, m.proto, m.formats[:1]))
-    address = offer.usable_address(media, local.address)
     negotiated = Negotiated(
         remote_address=address,
         remote_port=media.port,

@@ -137,6 +137,9 @@ class InviteSession(SessionCore):
         pending = self.pending_2xx
         if pending is None or req.cseq.seq != pending.seq:
             return []
+        via = req.via  # stamped with the source (RFC 3261 18.2.1): received= when it differs
+        if not self.from_peer(("", (via.received or via.host).strip("[]"), 0)):
+            return []  # forged elsewhere: it must not confirm the call or carry its answer
         return self.step(Input.RECV_ACK, Ctx(now, request=req))
 
     # ---- in-dialog requests we receive ------------------------------------------------

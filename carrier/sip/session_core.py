@@ -53,6 +53,7 @@ class Pending2xx:
     wire: bytes
     dest: Address
     interval: float
+    offered: bool = False  # it carried our offer: the ACK brings the answer
 
 
 @dataclass(eq=False)

@@ -16,7 +16,7 @@ from carrier.sip.events import (
     RequestResult,
     UpdateReceived,
 )
-from carrier.sip.message import Request
+from carrier.sip.message import Request, Response
 from carrier.sip.session_api import SessionState
 from carrier.sip.session_core import Ctx, SessionCore
 from carrier.sip.session_setup import EffectFn, send_ack
@@ -27,6 +27,7 @@ from carrier.sip.session_timer import (
     read_session_timer,
     start_session_timer,
 )
+from carrier.sip.ua_config import body_refusal
 
 
 def _req(ctx: Ctx) -> tuple[Request, str]:
@@ -39,6 +40,8 @@ def _req(ctx: Ctx) -> tuple[Request, str]:
 def offer_received(s: SessionCore, ctx: Ctx) -> list[Out]:
     """A re-INVITE; 491 while our own offer or 2xx is outstanding (RFC 3261 14.2)."""
     req, key = _req(ctx)
+    if (accepted := body_refusal(req)) is not None:
+        return _refuse_body(s, ctx, accepted)
     if s.reinvite_out or s.pending_2xx is not None:
         return s.reply(ctx, 491)
     assert s.dialog is not None
@@ -51,6 +54,8 @@ def update_received(s: SessionCore, ctx: Ctx) -> list[Out]:
     """An UPDATE with an offer goes to the application; without one it only refreshes
     the session (RFC 4028 sec 9)."""
     req, key = _req(ctx)
+    if (accepted := body_refusal(req)) is not None:
+        return _refuse_body(s, ctx, accepted)
     assert s.dialog is not None
     s.dialog.refresh_target(req)
     if req.body:
@@ -61,6 +66,16 @@ def update_received(s: SessionCore, ctx: Ctx) -> list[Out]:
     out = s.host.respond(key, resp, ctx.now)
     start_session_timer(s, ctx.now)
     return out
+
+
+def _refuse_body(s: SessionCore, ctx: Ctx, accepted: tuple[tuple[str, str], ...]
+                 ) -> list[Out]:  # fmt: skip
+    """415: an offer whose body we cannot read; the session stays as it was."""
+    req, key = _req(ctx)
+    resp = s.response(req, 415, None)
+    for name, value in accepted:
+        resp.add(name, value)
+    return s.host.respond(key, resp, ctx.now)
 
 
 def info_received(s: SessionCore, ctx: Ctx) -> list[Out]:
@@ -111,7 +126,7 @@ def answer_offer(s: SessionCore, ctx: Ctx) -> list[Out]:
     source = s.host.request_source(ctx.key)
     out = s.host.respond(ctx.key, resp, ctx.now)
     if req.method == "INVITE" and 200 <= status < 300 and source is not None:
-        arm_2xx(s, req.cseq.seq, resp, source, ctx.now)
+        arm_2xx(s, req.cseq.seq, resp, source, ctx.now, offered=not req.body)
     return out
 
 
@@ -155,13 +170,18 @@ def update_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
 
 
 def retry_request(s: SessionCore, ctx: Ctx) -> list[Out]:
-    """The in-dialog request again with credentials; our CSeq moves past it."""
-    assert ctx.retry is not None
-    assert ctx.dest is not None
-    assert ctx.handler is not None
+    """The in-dialog request again with credentials; our CSeq moves past it. Its answer
+    is read against the retry itself (a further challenge to it is a refusal)."""
+    retry, dest = ctx.retry, ctx.dest
+    assert retry is not None
+    assert dest is not None
     assert s.dialog is not None
-    s.dialog.local_seq = ctx.retry.cseq.seq
-    return s.host.send_request(ctx.retry, ctx.dest, ctx.now, ctx.handler)
+    s.dialog.local_seq = retry.cseq.seq
+
+    def done(resp: Response | None, when: float) -> list[Out]:
+        return s.on_in_dialog_response(retry, resp, Ctx(when, dest=dest, handler=done))
+
+    return s.host.send_request(retry, dest, ctx.now, done)
 
 
 def result(s: SessionCore, ctx: Ctx) -> list[Out]:

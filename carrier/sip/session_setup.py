@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from carrier.sip.dialog import Dialog
 from carrier.sip.events import (
+    AnswerInAck,
     CallAnswered,
     CallCancelled,
     CallConfirmed,
@@ -172,10 +173,13 @@ def confirm(s: SessionCore, ctx: Ctx) -> list[Out]:
 
 
 def ack_reoffer(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """The ACK of a 2xx; its SDP answers the offer that 2xx made, if it made one."""
+    offered = s.pending_2xx is not None and s.pending_2xx.offered
     forget_2xx(s)
     req = ctx.request
     if req is not None and req.body and req.content_type == "application/sdp":
         s.remote_sdp = req.body
+        return [AnswerInAck(s, req.body)] if offered else []
     return []
 
 

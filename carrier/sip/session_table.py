@@ -172,9 +172,11 @@ def _dialog_rows(live: tuple[SessionState, ...]) -> Table:
                   In.RECV_NO_DIALOG):  # fmt: skip
         table |= _rows((S.TERMINATED,), event, SAME, E.REPLY_481)
     table |= _rows((S.TERMINATED,), In.RECV_FOREIGN_SOURCE, SAME, E.REPLY_403)
-    for event in (In.RECV_ACK, In.TIMER_2XX, In.TIMER_ACK, In.TIMER_REFRESH, In.TIMER_EXPIRES,
-                  In.RECV_REQUEST_CHALLENGE):  # fmt: skip
+    for event in (In.RECV_ACK, In.TIMER_2XX, In.TIMER_ACK, In.TIMER_REFRESH, In.TIMER_EXPIRES):
         table |= _rows((S.TERMINATED,), event, SAME)
+    # Our BYE challenged (RFC 3261 22.2): sent again with credentials, or the peer's
+    # side of the dialog stays up.
+    table |= _rows((S.TERMINATED,), In.RECV_REQUEST_CHALLENGE, SAME, E.RETRY_REQUEST)
     table |= _rows((S.TERMINATED,), In.RECV_REINVITE_2XX, SAME, E.REOFFER_ACCEPTED, E.RESULT)
     table |= _rows((S.TERMINATED,), In.RECV_UPDATE_2XX, SAME, E.RESULT)
     table |= _rows((S.TERMINATED,), In.RECV_RESULT, SAME, E.RESULT)

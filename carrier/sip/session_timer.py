@@ -59,11 +59,13 @@ def start_session_timer(s: SessionCore, now: float) -> None:
         s.host.set_timer(s.timer("se"), now + se - min(32, se / 3), _fire(s, Input.TIMER_EXPIRES))
 
 
-def arm_2xx(s: SessionCore, seq: int, resp: Response, dest: Address, now: float) -> None:
+def arm_2xx(s: SessionCore, seq: int, resp: Response, dest: Address, now: float, *,
+            offered: bool = False) -> None:  # fmt: skip
     """Retransmit our 2xx to INVITE until the ACK: from T1 doubling up to T2 over UDP
-    (the 2xx analogue of Timer G), and give up after 64*T1 (of Timer H)."""
+    (the 2xx analogue of Timer G), and give up after 64*T1 (of Timer H). `offered`: the
+    2xx carried our offer (the INVITE had none), so the ACK carries the answer."""
     t1 = s.host.timers.t1
-    s.pending_2xx = Pending2xx(seq, resp.serialize(), dest, t1)
+    s.pending_2xx = Pending2xx(seq, resp.serialize(), dest, t1, offered)
     if dest[0] == "UDP":
         s.host.set_timer(s.timer("2xx"), now + t1, _fire(s, Input.TIMER_2XX))
     s.host.set_timer(s.timer("ack"), now + 64 * t1, _fire(s, Input.TIMER_ACK))

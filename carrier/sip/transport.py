@@ -134,8 +134,8 @@ class StreamProtocol(asyncio.Protocol):
         self._touch()
         try:
             messages = self.framer.feed(data)
-        except SipParseError:
-            self._refuse()
+        except SipParseError as err:
+            self._refuse(err)
             return
         if self.framer.pings:
             self.write(b"\r\n" * self.framer.pings)  # RFC 5626 sec 4.4.1 pong
@@ -143,12 +143,16 @@ class StreamProtocol(asyncio.Protocol):
         for message in messages:
             self.sink(message, self.peer)
 
-    def _refuse(self) -> None:
-        """Framing is lost: answer what can be answered, then drop the connection."""
+    def _refuse(self, framing: SipParseError) -> None:
+        """Framing is lost: answer what can be answered, then drop the connection.
+
+        The answer carries the framer's status and reason (513 for a body past the
+        limit); the buffered head only supplies the fields a response copies."""
         pending = bytes(self.framer._buf)
         try:
             parse_message(pending)
         except SipParseError as err:
+            err.status_code, err.reason = framing.status_code, framing.reason
             response = error_response(err)
             if response is not None:
                 self.write(response.serialize())

@@ -59,6 +59,7 @@ from carrier.sip.ua_config import (
     URI_SCHEMES,
     Registration,
     UaConfig,
+    body_refusal,
     dest_for,
     granted_expiry,
     stamp_via,
@@ -231,8 +232,7 @@ class UserAgent:
     def register(self, reg: Registration, *, now: float, expires: int | None = None) -> list[Out]:
         """Send REGISTER; refreshes itself at half the granted expiry (RFC 3261 10.2.4)."""
         host = self._local(reg.registrar.transport)[0]
-        if not reg.call_id:
-            reg.call_id = f"{self.new_id()}@{host}"
+        reg.call_id = reg.call_id or f"{self.new_id()}@{host}"
         reg.seq += 1
         want = reg.expires if expires is None else expires
         req = Request(method="REGISTER", uri=reg.registrar)
@@ -244,12 +244,13 @@ class UserAgent:
         req.add("Expires", str(want))
 
         def done(resp: Response | None, when: float) -> list[Out]:
+            nonlocal req  # the request this answers: the last one sent
             if resp is not None and resp.status < 200:
                 return []
             if resp is not None and resp.status in (401, 407) and reg.credentials:
                 retry = authorized_retry(req, resp, reg.credentials, cnonce=self.new_id())
                 if retry is not None:
-                    reg.seq = retry.cseq.seq
+                    reg.seq, req = retry.cseq.seq, retry
                     return self.send_request(retry, dest_for(reg.registrar), when, done)
             if resp is None or resp.status >= 300:
                 reg.registered = False
@@ -470,8 +471,8 @@ class UserAgent:
     ) -> list[Out]:
         if key is None:
             return []
-        if req.body and req.content_type != "application/sdp":
-            return self._reply(req, key, 415, now, (("Accept", "application/sdp"),))
+        if (accepted := body_refusal(req)) is not None:
+            return self._reply(req, key, 415, now, accepted)
         accept = [a.split(";")[0].strip().lower() for a in req.get_all("Accept")]
         if accept and not {"application/sdp", "application/*", "*/*"} & set(accept):
             return self._reply(req, key, 406, now, (("Accept", "application/sdp"),))
@@ -489,8 +490,7 @@ class UserAgent:
             extra = (("Retry-After", str(refusal.retry_after)),) if refusal.retry_after else ()
             out = self._reply(req, key, refusal.status, now, extra)
             return [*out, PolicyRefused(source, refusal.rule, refusal.status, req.call_id)]
-        replaces_value = req.get("Replaces")
-        replaces = Replaces.parse(replaces_value) if replaces_value else None
+        replaces = Replaces.parse(value) if (value := req.get("Replaces")) else None
         call = InviteSession.incoming(
             self, req, self.new_id(), source=source, server_key=key,
             trunk=None if trunk is None else trunk.name,

@@ -282,3 +282,49 @@ async def test_srtp_keys_set_after_start_and_info_dtmf_injected() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_nothing_is_sent_to_an_unspecified_address() -> None:
+    """c=0.0.0.0 (RFC 3264 8.4): neither RTP nor RTCP goes to the peer. Before: RTCP
+    reports and the closing RTCP BYE were sent to 0.0.0.0:port+1, which the kernel
+    delivers to this host, so a peer could aim our packets at any local port."""
+    from tests.gateway.rtp_probe import open_probe, open_rtp_pair  # noqa: PLC0415
+
+    rtp, rtcp = await open_rtp_pair()
+    session = MediaSession(local_addr=LOCAL)
+    await session.start()
+    try:
+        session.update_remote(("0.0.0.0", rtp.addr[1]))
+        assert session.stream.remote_addr is None
+        assert session.stream.remote_rtcp_addr is None
+        # RTP from any host is still refused: nothing latches while the address is unknown
+        peer = MediaSession(local_addr=LOCAL)
+        await peer.start()
+        peer.update_remote(session.local_addr)
+        await peer.play(tone_frames(440, 10))
+        await peer.close()
+        await session.close()  # the RTCP BYE would go now
+        # A marker sent after it lands behind anything sent before (loopback queues a
+        # datagram in the receiver's buffer within sendto): no sleep needed.
+        marker = await open_probe()
+        for probe in (rtp, rtcp):
+            marker.send(b"marker", probe.addr)
+            await probe.wait(lambda p=probe: bool(p.got), timeout=5)
+            assert [data for _, _, data in probe.got] == [b"marker"]
+        marker.close()
+        assert session.stream.stats().packets_received == 0
+    finally:
+        await session.close()
+        rtp.close()
+        rtcp.close()
+
+
+async def test_a_peer_on_the_last_port_has_no_rtcp_port_and_the_session_closes() -> None:
+    """m=audio 65535: RTCP would go to port 65536. Before: every RTCP send raised
+    OverflowError, which stopped the call's media at the first report and made close()
+    raise before the sockets were closed (the ports stayed bound)."""
+    session = MediaSession(local_addr=LOCAL)
+    await session.start()
+    session.update_remote(("127.0.0.1", 65535))
+    assert session.stream.remote_rtcp_addr is None
+    await session.close()  # the RTCP BYE has nowhere to go: skipped, no error

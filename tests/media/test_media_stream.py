@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from media.dtmf import DtmfEvent
-from media.rtcp import Bye, ReceiverReport, SenderReport, parse_compound
+from media.rtcp import Bye, ReceiverReport, ReportBlock, SenderReport, parse_compound
 from media.rtp import RtpPacket
 from media.srtp import SrtpContext, SrtpKey
 from media.stream import FRAME_SAMPLES, Direction, RtpStream
@@ -362,9 +362,30 @@ def test_rtcp_latches_to_the_peers_rtcp_source_after_rtp_latching() -> None:
     rtcp = b.build_rtcp(0.1, 1_000_000.0)
     assert a.receive_rtcp(rtcp, 0.1, 1_000_000.0, (B[0], 62017))
     assert a.remote_rtcp_addr == (B[0], 62017)
-    # RTCP from another host does not move it
-    assert a.receive_rtcp(rtcp, 0.2, 1_000_000.1, ("203.0.113.9", 9))
+    # RTCP from another host does not move it (nor is it read: see the next test)
+    assert not a.receive_rtcp(rtcp, 0.2, 1_000_000.1, ("203.0.113.9", 9))
     assert a.remote_rtcp_addr == (B[0], 62017)
+
+
+def test_rtcp_from_a_host_other_than_the_signalled_one_is_not_read() -> None:
+    """Strict RTP for RTCP too: a report or BYE from elsewhere names the call's SSRCs but
+    changes nothing. Before: it was parsed and believed, so anyone who could reach the
+    RTCP port wrote the call's remote loss / jitter (the CDR's, the console's) and
+    flagged the peer's BYE."""
+    a, b = pair()
+    run(a, b, 5)
+    forged = ReceiverReport(b.ssrc, (ReportBlock(a.ssrc, 255, 999, 0, 80000, 0, 0),))
+    data = forged.serialize() + Bye((b.ssrc,)).serialize()
+    before = a.stats()
+    assert not a.receive_rtcp(data, 1.0, 1_000_000.0, ("203.0.113.9", B[1] + 1))
+    after = a.stats()
+    assert (after.remote_fraction_lost, after.remote_jitter_ms) == (
+        before.remote_fraction_lost, before.remote_jitter_ms)
+    assert not a.remote_bye
+    # the same from the signalled host is read
+    assert a.receive_rtcp(data, 1.1, 1_000_000.1, (B[0], B[1] + 1))
+    assert a.stats().remote_fraction_lost == 255 / 256
+    assert a.remote_bye
 
 
 @pytest.mark.parametrize("ptime_ms", [10, 30, 40])
@@ -429,3 +450,14 @@ def test_reframer_rebuilds_exact_20ms_slices(halves: int, size: int, start: int,
     # over at each end when that grid is not aligned with the data's start
     assert len({ts for ts, _ in out}) == len(out)
     assert len(out) >= (len(data) - 160) // 160
+
+
+def test_rtp_latched_from_source_port_65535_has_no_rtcp_port() -> None:
+    """A NAT may map the peer's RTP to source port 65535; before, RTCP then went to port
+    65536 and the first report raised OverflowError (the call's media stopped)."""
+    a, b = pair()
+    packet = b.tick_send()
+    assert packet is not None
+    assert a.receive_rtp(packet, (B[0], 65535), 0.0)
+    assert a.remote_addr == (B[0], 65535)
+    assert a.remote_rtcp_addr is None

@@ -251,3 +251,19 @@ async def test_idle_stream_with_a_half_message_is_closed() -> None:
         await writer.drain()
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the endpoint
         writer.close()
+
+
+async def test_a_stream_body_past_the_limit_gets_513_then_the_connection_closes() -> None:
+    """RFC 3261 21.5.14. Before: the framer's 513 was dropped and the buffered head was
+    parsed again, so the peer heard 400 "body shorter than Content-Length", which names
+    its own correct framing as the fault."""
+    async with SipEndpoint(LOCAL) as ep:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TCP"))
+        huge = fresh_options("huge").replace(b"Content-Length: 0", b"Content-Length: 70000")
+        writer.write(huge)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)  # all of it, up to the close
+        writer.close()
+        assert answer.startswith(b"SIP/2.0 513 ")
+        assert b'Warning: 399 - "body too large"' in answer
+        assert await send_tcp(ep.port("TCP"), fresh_options("after"), 200) == 200

@@ -170,3 +170,18 @@ async def test_heldout_datagrams(gateway: Gateway, name: str, data: bytes, expec
     # the parsers only: it calls the REGISTER with Max-Forwards 0 "ok", where the user
     # agent then answers 405 (REGISTER is not served), so it is not asserted here.
     assert await wire_outcome(gateway.endpoint.port("UDP"), data) == expect
+
+
+def test_a_bad_header_line_is_answered_400_and_its_continuation_glued_to_nothing() -> None:
+    # Before: any line without a colon or with a non-token name dropped the whole
+    # request without a word (the caller retransmitted for 32 s, then gave up).
+    data = (HOSTILE / "clean_invite.dat").read_bytes().replace(
+        b"CSeq: 1 INVITE\r\n", b"CSeq: 1 INVITE\r\nNot a field\r\n  INVITE-extra\r\n")
+    with pytest.raises(SipParseError) as info:
+        parse_message(data)
+    assert info.value.reason == "bad header line"
+    resp = error_response(info.value)
+    assert resp is not None
+    assert resp.status == 400
+    assert resp.get("CSeq") == "1 INVITE"
+    assert b"Not a field" not in resp.serialize()

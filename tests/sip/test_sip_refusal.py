@@ -139,10 +139,12 @@ def test_gate_refuses_out_of_dialog_invites_statelessly_and_passes_the_rest() ->
     dropped = gate.screen(invite(2), src, 0.2)  # over the limit: counted, not answered
     assert dropped is not None
     assert dropped.answer is None
-    # responses, in-dialog requests, OPTIONS and ACK go on to the user agent
-    for data in (invite(3, to_tag="x"), invite(4, method="OPTIONS"), invite(5, method="ACK"),
+    # responses, ACK and in-dialog requests of a call we have go on to the user agent
+    # (OPTIONS and other requests: the next test)
+    ours = {"flood-3@192.0.2.9"}.__contains__
+    for data in (invite(3, to_tag="x"), invite(5, method="ACK"),
                  b"SIP/2.0 200 OK\r\n" + invite(6).split(b"\r\n", 1)[1]):
-        assert gate.screen(data, src, 0.3) is None
+        assert gate.screen(data, src, 0.3, known=ours) is None
     # malformed from a refused source: its 400 under the same limit
     bad = gate.screen(invite(7).replace(b"CSeq: 1 INVITE", b"CSeq: x INVITE"), src, 10.0)
     assert bad is not None
@@ -258,3 +260,68 @@ async def test_accepted_stream_connections_are_capped_per_host_and_in_all() -> N
             assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"SIP/2.0 200 ")
         for _, writer in kept:
             writer.close()
+
+
+# ---- requests other than INVITE from a refused source (issue: transactions per packet) --
+
+
+def test_gate_answers_plain_options_statelessly_and_limits_the_rest() -> None:
+    """Before: every OPTIONS, REGISTER, BYE or INFO from a source the policy refuses went
+    to the user agent, which opened a server transaction for it (kept 32 s after its
+    answer on UDP): a flood from anywhere grew memory without bound and was answered in
+    full. Now plain OPTIONS get their 200 statelessly (no state), and the rest pass to
+    the user agent only as fast as the refusal limiter allows; in-dialog requests of a
+    call we have pass as before."""
+    policy = InboundPolicy.from_strings(["192.0.2.0/24"])
+    gate = RefusalGate(policy, RefusalLedger(), limiter=AnswerLimiter(rate=1.0, burst=2.0))
+    src = ("UDP", "127.0.0.1", 5999)
+    first = gate.screen(invite(1, method="OPTIONS"), src, 0.0)
+    assert first is not None
+    assert first.answer is not None
+    resp = parse_message(first.answer)
+    assert isinstance(resp, Response)
+    assert (resp.status, resp.call_id) == (200, "flood-1@192.0.2.9")
+    assert resp.to.tag
+    assert "INVITE" in (resp.get("Allow") or "")
+    for n in range(2, 50):  # never limited: stateless, the same as the user agent's
+        assert gate.screen(invite(n, method="OPTIONS"), src, 0.0) is not None
+    again = gate.screen(invite(1, method="OPTIONS"), src, 0.1)
+    assert again is not None
+    assert again.answer == first.answer
+    passed = 0
+    for n in range(100, 200):
+        method = ("BYE", "REGISTER", "INFO", "SUBSCRIBE")[n % 4]
+        tag = "x" if method in ("BYE", "INFO") else ""
+        if gate.screen(invite(n, method=method, to_tag=tag), src, 0.0) is None:
+            passed += 1
+    assert passed == 2  # the burst, then dropped until tokens come back
+    assert gate.screen(invite(300, method="BYE"), src, 1.0) is None  # one a second
+    # an in-dialog request of a call we have always passes; admitted sources too
+    known = {"flood-400@192.0.2.9"}
+    for _ in range(10):
+        assert gate.screen(invite(400, method="BYE", to_tag="x"), src, 1.0,
+                           known=known.__contains__) is None  # fmt: skip
+        assert gate.screen(invite(401, method="BYE"), ("UDP", "192.0.2.7", 5060), 1.0) is None
+
+
+async def test_a_flood_of_requests_from_a_refused_source_opens_few_transactions() -> None:
+    policy = InboundPolicy.from_strings(["127.0.0.2/32"])  # 127.0.0.1 is not a trunk
+    config = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
+    loop = asyncio.get_running_loop()
+    async with SipEndpoint(config, on_call=answer, policy=policy) as ep:
+        transport, flood = await loop.create_datagram_endpoint(
+            Flooder, local_addr=("127.0.0.1", 0), family=socket.AF_INET)
+        try:
+            for n in range(500):
+                method = ("BYE", "REGISTER", "INFO", "MESSAGE", "SUBSCRIBE")[n % 5]
+                transport.sendto(invite(n, method=method), ("127.0.0.1", ep.port("UDP")))
+            transport.sendto(invite(0, method="OPTIONS").replace(b"flood-", b"probe-"),
+                             ("127.0.0.1", ep.port("UDP")))  # fmt: skip
+            async with asyncio.timeout(10):
+                probe = await flood.probes.get()  # handled after every request before it
+        finally:
+            transport.close()
+        assert probe.startswith(b"SIP/2.0 200 ")
+        assert ep.ua is not None
+        assert len(ep.ua.tx) <= 10  # the limiter's burst, not one per packet
+        assert len(flood.statuses) <= 10

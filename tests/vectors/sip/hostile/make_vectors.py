@@ -147,7 +147,8 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "sdp_c_hostname": (request("sdp_host", body=sdp(c="IN IP4 media.example.com")), "488"),
     "sdp_c_multicast": (request("sdp_mcast", body=sdp(c="IN IP4 224.2.1.1/127")), "488"),
     "sdp_c_ipv6_on_ipv4": (request("sdp_v6", body=sdp(c="IN IP6 2001:db8::1")), "488"),
-    "sdp_c_unspecified_sendrecv": (request("sdp_zero", body=sdp(c="IN IP4 0.0.0.0")), "488"),
+    # RFC 3264 8.4: taken, nothing sent to it (was 488 while the media layer sent there)
+    "sdp_c_unspecified_sendrecv": (request("sdp_zero", body=sdp(c="IN IP4 0.0.0.0")), "ok"),
     "sdp_c_unparseable": (request("sdp_bad", body=sdp(c="IN IP4 999.1.1.1")), "488"),
     "sdp_c_broadcast": (request("sdp_bcast", body=sdp(c="IN IP4 255.255.255.255")), "488"),
     "sdp_c_family_mismatch": (request("sdp_mis", body=sdp(c="IN IP6 127.0.0.1")), "488"),
