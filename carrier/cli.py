@@ -7,7 +7,8 @@ sets ``func`` to a callable ``(args) -> int`` (the exit code).
 
 Every failure an operator can cause (bad input, bad settings, an unreachable
 database) ends with one line on stderr naming what and why, and a non-zero exit:
-usage errors exit 2, :class:`OperatorError` its own code, never a traceback.
+usage errors exit 2, :class:`OperatorError` its own code, a database failure 1 (named by
+its kind, whichever command met it), never a traceback.
 A command that declares database arguments (``uses_settings``) gets
 ``data_dir``/``database_url`` from the settings ``carrier serve`` reads.
 """
@@ -77,6 +78,13 @@ def _settings_into(args: argparse.Namespace) -> None:
         apply_settings(args)
 
 
+def _database_failures() -> tuple[type[Exception], ...]:
+    # Looked up only when something failed: the records package is not this module's import.
+    from carrier.records.cli_context import DATABASE_FAILURES  # noqa: PLC0415
+
+    return DATABASE_FAILURES
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -97,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `carrier ... | head`: the reader left, nothing to say
         sys.stderr.close()
         return 1
+    except _database_failures() as exc:  # a command that ran its own event loop
+        from carrier.records.cli_context import database_failure  # noqa: PLC0415
+
+        print(f"carrier {args.command}: {database_failure(exc)}", file=sys.stderr)
+        return OperatorError.exit_code
 
 
 if __name__ == "__main__":
