@@ -199,9 +199,15 @@ def _files(s: Settings, file: str) -> Iterator[Finding]:
                    else _private_key_problem(data, want))
         if problem:
             yield Finding("error", file, key, f"{path} {problem}")
+    yield from _kek(s, file)
+
+
+def _kek(s: Settings, file: str) -> Iterator[Finding]:
     kek = s.path(s.keys.kek_file, "keys/kek.bin")
     data = _read(kek)
-    if isinstance(data, bytes) and len(data) != KEY_BYTES:
+    if isinstance(data, str) and data != "no such file":  # absent: made at first start
+        yield Finding("error", file, "keys.kek_file", f"{kek}: {data}")
+    elif isinstance(data, bytes) and len(data) != KEY_BYTES:
         what = "a PEM file" if data.startswith(b"-----BEGIN") else f"{len(data)} bytes"
         yield Finding("error", file, "keys.kek_file", f"{kek} holds {what}, not a 32-byte key")
 
