@@ -187,6 +187,9 @@ def _files(s: Settings, file: str) -> Iterator[Finding]:
         checks.append(("sip.tls_cert", Path(s.sip.tls_cert), "cert", True))
     if s.sip.tls_key:
         checks.append(("sip.tls_key", Path(s.sip.tls_key), "any-key", True))
+    if s.console.tls and s.console.cert_file and s.console.key_file:  # relative: data_dir
+        checks += [("console.cert_file", s.path(s.console.cert_file, ""), "cert", True),
+                   ("console.key_file", s.path(s.console.key_file, ""), "any-key", True)]
     signing = s.path(s.keys.audit_signing_key, "keys/audit_signing.pem")
     checks.append(("keys.audit_signing_key", signing, "ed25519", False))
     for key, path, want, required in checks:

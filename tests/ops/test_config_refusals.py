@@ -12,16 +12,18 @@ a SIP URI; ``config check`` was silent on a KEK path that is a folder.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from carrier import cli
 from carrier.config_check import check_config
 from carrier.errors import ConfigError
 from carrier.settings import load_settings
-from tests.ops.live import REPO, carrier, one_line_error, operator_env
+from tests.ops.live import REPO, carrier, free_port, one_line_error, operator_env
 
 # (id, section, values, key named, words the reason holds)
 CASES: list[tuple[str, str, dict[str, object], str, str]] = [
@@ -98,3 +100,59 @@ def test_serve_refuses_before_it_binds(tmp_path: Path) -> None:
     assert "dialer.max_attempts" in line
     assert "carrier.yaml" in line
     assert not (tmp_path / "var").exists()  # nothing started: no database, no keys
+
+
+def test_serve_refuses_what_config_check_calls_an_error(tmp_path: Path) -> None:
+    # Before: serve started with a number routed to a workflow that does not exist (every
+    # call to it would fail) and with a console certificate that is not there (a traceback
+    # of the TaskGroup once the database was up).
+    port = free_port()
+    cfg = folder(tmp_path, "agent", {"routes": {"+15550100100": "patient_intak"}})
+    merge(cfg, "sip", {"udp_port": port, "tcp_port": port, "tls_port": None})
+    merge(cfg, "console", {"port": free_port(), "cert_file": str(tmp_path / "none.pem"),
+                           "key_file": str(tmp_path / "none.key")})
+    done = carrier("serve", "--for", "1", config=cfg, cwd=tmp_path, env=operator_env(),
+                   timeout=300)
+    assert done.code == 78, done.out
+    assert "Traceback" not in done.err
+    lines = done.err.strip().splitlines()
+    assert len(lines) == 3, done.err
+    assert "agent.routes.+15550100100" in lines[0]
+    assert "did you mean 'patient_intake'" in lines[0]
+    assert "console.cert_file" in lines[1]
+    assert "console.key_file" in lines[2]
+    assert not (tmp_path / "var").exists()  # nothing started
+
+
+def merge(cfg: Path, section: str, values: dict[str, object]) -> None:
+    doc = yaml.safe_load((cfg / "carrier.yaml").read_text())
+    doc.setdefault(section, {}).update(values)
+    (cfg / "carrier.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def test_an_operator_error_inside_a_task_group_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # serve runs its services in a TaskGroup: a ConfigError raised by one of them arrived
+    # as an ExceptionGroup, which main() let through as a traceback.
+    def boom(args: argparse.Namespace) -> int:
+        raise ExceptionGroup("services", [ExceptionGroup("inner", [
+            ConfigError("carrier.yaml", "console.cert_file", "file x.pem not found")])])
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _with(boom))
+    assert cli.main(["boom"]) == ConfigError.exit_code
+    assert capsys.readouterr().err == (
+        "carrier boom: carrier.yaml: console.cert_file: file x.pem not found\n")
+
+    def other(args: argparse.Namespace) -> int:  # anything else in the group is a bug: raised
+        raise ExceptionGroup("services", [ConfigError("f", "k", "r"), KeyError("bug")])
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _with(other))
+    with pytest.raises(ExceptionGroup):
+        cli.main(["boom"])
+
+
+def _with(func: object) -> argparse.ArgumentParser:
+    p = cli.OperatorParser(prog="carrier")
+    p.add_subparsers(dest="command").add_parser("boom").set_defaults(func=func)
+    return p
