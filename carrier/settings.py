@@ -314,7 +314,9 @@ def load_settings(config_dir: str | Path | None = None,
     main_file = cdir / "carrier.yaml"
     if not cdir.is_dir():
         raise ConfigError(str(cdir), "-", "config folder not found")
-    raw: dict[str, Any] = _read_yaml(main_file) if main_file.exists() else {}
+    if not main_file.exists():  # a folder without it is not the built-in defaults
+        raise checks.main_file_missing(main_file)
+    raw: dict[str, Any] = _read_yaml(main_file)
     sources: dict[str, str] = {k: str(main_file) for k in raw}
     trunks_file = cdir / "trunks.yaml"
     if trunks_file.exists():

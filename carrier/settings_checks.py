@@ -10,6 +10,7 @@ import fnmatch
 import ipaddress
 import re
 import typing
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from carrier.errors import ConfigError
@@ -186,3 +187,14 @@ def check_sections(s: Settings, src: typing.Callable[[str], str]) -> None:
         if not re.fullmatch(r"sips?:[^\s@]+@[^\s@]+", uri):
             raise ConfigError(src("agent"), key,
                               f"{uri!r} is not a SIP URI (sip:user@host[:port])")
+
+
+def main_file_missing(main_file: Path) -> ConfigError:
+    """``carrier.yaml`` is not in the config folder; names a near miss (``carrier.yml``,
+    ``Carrier.yaml``) that is, since that file is never read."""
+    near = sorted(p.name for p in main_file.parent.iterdir()
+                  if p.name != main_file.name and p.name.lower().startswith("carrier.")
+                  and p.suffix.lower() in (".yml", ".yaml"))
+    hint = f" ({', '.join(near)} is not read: rename it)" if near else (
+        " (an empty file stands for every default)")
+    return ConfigError(str(main_file), "-", f"not found{hint}")

@@ -115,8 +115,9 @@ def _load(args: argparse.Namespace) -> Settings:
         return load_settings(cdir)  # a folder that is named but missing is refused
     # No config folder anywhere, and the command line says where the data is (a fresh
     # install running `carrier db migrate --data-dir ...`): the built-in defaults and the
-    # environment, validated as ever, exactly as an empty config folder would give.
+    # environment, validated as ever, exactly as an empty carrier.yaml would give.
     with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
+        (Path(empty) / "carrier.yaml").write_text("", encoding="utf-8")
         return load_settings(empty)
 
 

@@ -156,3 +156,21 @@ def _with(func: object) -> argparse.ArgumentParser:
     p = cli.OperatorParser(prog="carrier")
     p.add_subparsers(dest="command").add_parser("boom").set_defaults(func=func)
     return p
+
+
+def test_a_config_folder_without_carrier_yaml_is_refused(tmp_path: Path) -> None:
+    # Before: a folder whose settings file was named carrier.yml (or not there at all) was
+    # read as the built-in defaults: serve started the embedded database in ./var, with
+    # none of the operator's trunks, routes or keys.
+    cfg = folder(tmp_path, "dialer", {})
+    (cfg / "carrier.yaml").rename(cfg / "carrier.yml")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg, {})
+    assert caught.value.file == str(cfg / "carrier.yaml")
+    assert "not found" in caught.value.reason
+    assert "carrier.yml" in caught.value.reason
+    assert [f.file for f in check_config(cfg, {}).errors] == [str(cfg / "carrier.yaml")]
+    done = carrier("serve", config=cfg, cwd=tmp_path, env=operator_env())
+    assert done.code == 78
+    assert "carrier.yml" in one_line_error(done)
+    assert not (tmp_path / "var").exists()
