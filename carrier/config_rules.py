@@ -17,7 +17,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from carrier.clinic_file import read_clinic_file
 from carrier.config_check import Finding, region_allowed, region_guess
+from carrier.errors import ConfigError
 from carrier.settings import Settings
 from carrier.settings_checks import is_local
 
@@ -33,6 +35,7 @@ def semantic_findings(s: Settings, config_dir: Path,
     yield from _routes(s, main, config_dir)
     yield from _regions(s, main, trunks)
     yield from _files(s, main)
+    yield from _clinic(s, config_dir)
     yield from _misc(s, main)
 
 
@@ -213,6 +216,13 @@ def _kek(s: Settings, file: str) -> Iterator[Finding]:
     elif isinstance(data, bytes) and len(data) != KEY_BYTES:
         what = "a PEM file" if data.startswith(b"-----BEGIN") else f"{len(data)} bytes"
         yield Finding("error", file, "keys.kek_file", f"{kek} holds {what}, not a 32-byte key")
+
+
+def _clinic(s: Settings, config_dir: Path) -> Iterator[Finding]:
+    try:
+        read_clinic_file(config_dir / s.clinic_file)  # as the agent reads it at start
+    except ConfigError as exc:
+        yield Finding("error", exc.file, exc.key, exc.reason)
 
 
 def _misc(s: Settings, file: str) -> Iterator[Finding]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,29 @@ def test_a_config_folder_without_carrier_yaml_is_refused(tmp_path: Path) -> None
     assert done.code == 78
     assert "carrier.yml" in one_line_error(done)
     assert not (tmp_path / "var").exists()
+
+
+CLINIC_CASES = [("yaml-error", lambda t: "{{{", "-", "not valid YAML"),
+                ("zone-typo", lambda t: t.replace("America/New_York", "America/New_Yrok"),
+                 "clinic.timezone", "unknown time zone 'America/New_Yrok'"),
+                ("a-list", lambda t: "- a\n", "-", "mapping")]
+
+
+@pytest.mark.parametrize(("edit", "key", "words"), [c[1:] for c in CLINIC_CASES],
+                         ids=[c[0] for c in CLINIC_CASES])
+def test_a_broken_clinic_file_is_named(tmp_path: Path, edit: Callable[[str], str], key: str,
+                                       words: str) -> None:
+    # Before: serve started the database, then ended in a yaml ParserError or a
+    # ZoneInfoNotFoundError traceback; config check said ok.
+    from agent.workflow.records import ClinicFileSource  # noqa: PLC0415 - the agent's reader
+
+    cfg = folder(tmp_path, "dialer", {})
+    clinic = cfg / "clinic.yaml"
+    clinic.write_text(edit(clinic.read_text()))
+    with pytest.raises(ConfigError) as caught:
+        ClinicFileSource(clinic)
+    assert (caught.value.file, caught.value.key) == (str(clinic), key)
+    assert words in caught.value.reason
+    found = [(f.file, f.key) for f in check_config(cfg, {}).errors]
+    assert found == [(str(clinic), key)]
+    assert words in check_config(cfg, {}).errors[0].reason
