@@ -48,6 +48,7 @@ from typing import Any, cast
 import asyncpg
 
 from carrier import logs, metrics
+from carrier.config_check import check_config
 from carrier.console.app import ConsoleContext
 from carrier.console.live import GatewayLiveCalls
 from carrier.console.server import client_context, console_tls_files, serve_console
@@ -377,7 +378,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    # Everything `carrier config check` calls an error stops serve before it opens a port or
+    # starts the database (a route to a workflow that does not exist, an unset trunk
+    # password, a certificate file that is missing or is a key), one line each.
+    report = check_config(Path(args.config_dir) if args.config_dir else default_config_dir())
+    for finding in report.errors:
+        print(f"carrier serve: {finding}", file=sys.stderr)
+    if report.errors or report.settings is None:
+        return ConfigError.exit_code
+    settings = report.settings
     logs.setup(settings.logging.format, settings.logging.level)
     return asyncio.run(serve(settings, demo_call=args.demo_call, run_for=args.run_for))
 

@@ -7,7 +7,8 @@ sets ``func`` to a callable ``(args) -> int`` (the exit code).
 
 Every failure an operator can cause (bad input, bad settings, an unreachable
 database) ends with one line on stderr naming what and why, and a non-zero exit:
-usage errors exit 2, :class:`OperatorError` its own code, never a traceback.
+usage errors exit 2, :class:`OperatorError` its own code, a database failure 1 (named by
+its kind, whichever command met it), never a traceback.
 A command that declares database arguments (``uses_settings``) gets
 ``data_dir``/``database_url`` from the settings ``carrier serve`` reads.
 """
@@ -77,6 +78,18 @@ def _settings_into(args: argparse.Namespace) -> None:
         apply_settings(args)
 
 
+def _operator_failures() -> tuple[type[Exception], ...]:
+    # Looked up only when something failed: the records package is not this module's import.
+    from carrier.records.cli_context import DATABASE_FAILURES  # noqa: PLC0415
+
+    return (OperatorError, ExceptionGroup, *DATABASE_FAILURES)
+
+
+def _first_leaf(group: BaseExceptionGroup[OperatorError]) -> OperatorError:
+    leaf = group.exceptions[0]
+    return leaf if isinstance(leaf, OperatorError) else _first_leaf(leaf)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -87,16 +100,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _settings_into(args)
         return int(func(args) or 0)
-    except OperatorError as exc:
-        # Operator-facing failures (bad config, unreachable database, refused
-        # action) print one clear line, never a traceback.
-        print(f"carrier {args.command}: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `carrier ... | head`: the reader left, nothing to say
         sys.stderr.close()
         return 1
+    except _operator_failures() as exc:
+        # Operator-facing failures (bad config, unreachable database, refused action)
+        # print one clear line, never a traceback.
+        return _one_line(args.command, exc)
+
+
+def _one_line(command: str, exc: Exception) -> int:
+    if isinstance(exc, ExceptionGroup):  # a TaskGroup's: an operator error inside is one too
+        found, rest = exc.split(OperatorError)
+        if found is None or rest is not None:
+            raise exc
+        exc = _first_leaf(found)
+    elif not isinstance(exc, OperatorError):  # a command that ran its own event loop
+        from carrier.records.cli_context import database_failure  # noqa: PLC0415
+
+        exc = database_failure(exc)
+    print(f"carrier {command}: {exc}", file=sys.stderr)
+    return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -40,8 +40,8 @@ import yaml
 from carrier.edits import edit_distance
 from carrier.errors import ConfigError
 from carrier.settings import ENV_PREFIX, ResidencySettings, Settings, load_settings
+from carrier.settings_checks import E164
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # Region names operators use; a tag close to one of these (but not it) is likely a typo.
 KNOWN_REGIONS = (
     "local", "us-east", "us-west", "us-central", "us-south", "us-north",
@@ -53,7 +53,8 @@ REGION_KEYS = re.compile(r"^(database\.region|trunks\[\d+\]\.region"
                          r"|stir\.certificate_repository_region)$")
 # Dotted keys (settings spelling, ``*`` for any index or mapping key) holding phone numbers.
 NUMBER_KEYS = ("trunks[*].numbers[*]", "stir.own_numbers[*]", "stir.customer_numbers[*]",
-               "dialer.caller_id", "dialer.operator_test_numbers[*]")
+               "dialer.caller_id", "dialer.operator_test_numbers[*]", "sms.from_number",
+               "sms.help_number")
 NUMBER_MAP_KEYS = ("agent.routes", "stir.rcd_names")  # numbers as mapping keys
 
 

@@ -17,7 +17,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from carrier.clinic_file import read_clinic_file
 from carrier.config_check import Finding, region_allowed, region_guess
+from carrier.errors import ConfigError
 from carrier.settings import Settings
 from carrier.settings_checks import is_local
 
@@ -33,6 +35,7 @@ def semantic_findings(s: Settings, config_dir: Path,
     yield from _routes(s, main, config_dir)
     yield from _regions(s, main, trunks)
     yield from _files(s, main)
+    yield from _clinic(s, config_dir)
     yield from _misc(s, main)
 
 
@@ -187,6 +190,9 @@ def _files(s: Settings, file: str) -> Iterator[Finding]:
         checks.append(("sip.tls_cert", Path(s.sip.tls_cert), "cert", True))
     if s.sip.tls_key:
         checks.append(("sip.tls_key", Path(s.sip.tls_key), "any-key", True))
+    if s.console.tls and s.console.cert_file and s.console.key_file:  # relative: data_dir
+        checks += [("console.cert_file", s.path(s.console.cert_file, ""), "cert", True),
+                   ("console.key_file", s.path(s.console.key_file, ""), "any-key", True)]
     signing = s.path(s.keys.audit_signing_key, "keys/audit_signing.pem")
     checks.append(("keys.audit_signing_key", signing, "ed25519", False))
     for key, path, want, required in checks:
@@ -199,11 +205,24 @@ def _files(s: Settings, file: str) -> Iterator[Finding]:
                    else _private_key_problem(data, want))
         if problem:
             yield Finding("error", file, key, f"{path} {problem}")
+    yield from _kek(s, file)
+
+
+def _kek(s: Settings, file: str) -> Iterator[Finding]:
     kek = s.path(s.keys.kek_file, "keys/kek.bin")
     data = _read(kek)
-    if isinstance(data, bytes) and len(data) != KEY_BYTES:
+    if isinstance(data, str) and data != "no such file":  # absent: made at first start
+        yield Finding("error", file, "keys.kek_file", f"{kek}: {data}")
+    elif isinstance(data, bytes) and len(data) != KEY_BYTES:
         what = "a PEM file" if data.startswith(b"-----BEGIN") else f"{len(data)} bytes"
         yield Finding("error", file, "keys.kek_file", f"{kek} holds {what}, not a 32-byte key")
+
+
+def _clinic(s: Settings, config_dir: Path) -> Iterator[Finding]:
+    try:
+        read_clinic_file(config_dir / s.clinic_file)  # as the agent reads it at start
+    except ConfigError as exc:
+        yield Finding("error", exc.file, exc.key, exc.reason)
 
 
 def _misc(s: Settings, file: str) -> Iterator[Finding]:

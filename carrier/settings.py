@@ -154,7 +154,8 @@ class SpeechSettings:
     stt_model_dir: str | None = None
     """Assembled Whisper model folder; default ``<data_dir>/models/whisper-base``."""
     stt_device: Literal["auto", "cpu", "cuda"] = "auto"
-    stt_compute_type: str = "int8"
+    stt_compute_type: Literal["default", "auto", "int8", "int8_float32", "int8_float16",
+                              "int8_bfloat16", "int16", "float16", "bfloat16", "float32"] = "int8"
     stt_workers: int = 2
     stt_quick_model: Literal["tiny.en", "none"] = "tiny.en"
     """Answers the grammar judges go to Whisper tiny.en first; base when tiny is unsure."""
@@ -313,7 +314,9 @@ def load_settings(config_dir: str | Path | None = None,
     main_file = cdir / "carrier.yaml"
     if not cdir.is_dir():
         raise ConfigError(str(cdir), "-", "config folder not found")
-    raw: dict[str, Any] = _read_yaml(main_file) if main_file.exists() else {}
+    if not main_file.exists():  # a folder without it is not the built-in defaults
+        raise checks.main_file_missing(main_file)
+    raw: dict[str, Any] = _read_yaml(main_file)
     sources: dict[str, str] = {k: str(main_file) for k in raw}
     trunks_file = cdir / "trunks.yaml"
     if trunks_file.exists():
@@ -478,15 +481,8 @@ def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None: 
             except ValueError:
                 raise ConfigError(src("trunks"), f"{key}.acl[{j}]",
                                   f"{net!r} is not an address or network") from None
-    if not 0 <= s.console.port <= 65535:
-        raise ConfigError(src("console"), "console.port", f"port {s.console.port} is out of range")
-    if s.console.idle_timeout_s <= 0:
-        raise ConfigError(src("console"), "console.idle_timeout_s", "must be positive")
-    if s.console.lockout_failures < 1:
-        raise ConfigError(src("console"), "console.lockout_failures", "must be at least 1")
-    if bool(s.console.cert_file) != bool(s.console.key_file):
-        raise ConfigError(src("console"), "console.cert_file",
-                          "cert_file and key_file are set together or not at all")
+    checks.check_console(s.console, src("console"))
+    checks.check_sections(s, src)
     if s.health.dialer_max_failures < 1:
         raise ConfigError(src("health"), "health.dialer_max_failures", "must be at least 1")
     checks.check_numbers(s, src)

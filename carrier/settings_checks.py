@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
+import re
 import typing
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from carrier.errors import ConfigError
 
 if typing.TYPE_CHECKING:
-    from carrier.settings import Settings, SipSettings, SpeechSettings
+    from carrier.settings import ConsoleSettings, Settings, SipSettings, SpeechSettings
 
 # A region tag every external endpoint must carry. "local" is reserved for
 # endpoints on this machine (loopback); anything else must match the allow-list.
 LOCAL_REGION = "local"
+# E.164: +, a country code (never 0), at most 15 digits in all (ITU-T E.164 section 6).
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 def check_sip(sip: SipSettings, file: str) -> None:
@@ -110,7 +114,7 @@ def is_local(host: str) -> bool:
 
 
 def _is_e164(number: str) -> bool:
-    return number.startswith("+") and number[1:].isascii() and number[1:].isdigit()
+    return E164.match(number) is not None
 
 
 def check_numbers(s: Settings, src: typing.Callable[[str], str]) -> None:
@@ -133,5 +137,64 @@ def check_numbers(s: Settings, src: typing.Callable[[str], str]) -> None:
         if not _is_e164(number):
             hint = (f"; YAML read an unquoted +{number} as a number (the + is lost): quote it"
                     if number.isascii() and number.isdigit() else "")
-            raise ConfigError(src(section), key,
-                              f"must be an E.164 number (+ and digits){hint}")
+            raise ConfigError(src(section), key, "must be an E.164 number (+, a country code"
+                              f" that is not 0, 7 to 15 digits in all){hint}")
+
+
+def check_console(c: ConsoleSettings, file: str) -> None:
+    if not 0 <= c.port <= 65535:
+        raise ConfigError(file, "console.port", f"port {c.port} is out of range")
+    for name in ("idle_timeout_s", "lockout_s"):  # 0 would log off at once / never lock
+        if not getattr(c, name) > 0:
+            raise ConfigError(file, f"console.{name}", "must be a positive number of seconds")
+    if c.lockout_failures < 1:
+        raise ConfigError(file, "console.lockout_failures", "must be at least 1")
+    if bool(c.cert_file) != bool(c.key_file):
+        raise ConfigError(file, "console.cert_file",
+                          "cert_file and key_file are set together or not at all")
+
+
+def check_sections(s: Settings, src: typing.Callable[[str], str]) -> None:
+    """``data_dir``, the database pool, the dialer's timings and the transfer queues: values
+    that load as numbers or text but that the code acting on them cannot honour."""
+    if not s.data_dir.strip():
+        raise ConfigError(src("data_dir"), "data_dir",
+                          "is empty (the folder of the database, keys and spool)")
+    db, file = s.database, src("database")
+    if db.pool_min < 0:
+        raise ConfigError(file, "database.pool_min", "must be 0 or more")
+    if db.pool_max < 1:
+        raise ConfigError(file, "database.pool_max", "must be at least 1")
+    if db.pool_max < db.pool_min:
+        raise ConfigError(file, "database.pool_max",
+                          f"{db.pool_max} is below database.pool_min ({db.pool_min})")
+    if not db.command_timeout_s > 0:
+        raise ConfigError(file, "database.command_timeout_s",
+                          "must be a positive number of seconds")
+    d, file = s.dialer, src("dialer")
+    if any(not h > 0 for h in d.reminder_offsets_h):
+        raise ConfigError(file, "dialer.reminder_offsets_h",
+                          "every offset must be above 0 hours (before the appointment)")
+    if d.no_show_delay_min < 0:
+        raise ConfigError(file, "dialer.no_show_delay_min", "must be 0 or more minutes")
+    if d.retry_delay_min < 1:
+        raise ConfigError(file, "dialer.retry_delay_min", "must be at least 1 minute")
+    if d.max_attempts < 1:
+        raise ConfigError(file, "dialer.max_attempts", "must be at least 1")
+    queues = [("agent.human_queue", s.agent.human_queue)]
+    queues += [(f"agent.queues.{name}", uri) for name, uri in s.agent.queues.items()]
+    for key, uri in queues:
+        if not re.fullmatch(r"sips?:[^\s@]+@[^\s@]+", uri):
+            raise ConfigError(src("agent"), key,
+                              f"{uri!r} is not a SIP URI (sip:user@host[:port])")
+
+
+def main_file_missing(main_file: Path) -> ConfigError:
+    """``carrier.yaml`` is not in the config folder; names a near miss (``carrier.yml``,
+    ``Carrier.yaml``) that is, since that file is never read."""
+    near = sorted(p.name for p in main_file.parent.iterdir()
+                  if p.name != main_file.name and p.name.lower().startswith("carrier.")
+                  and p.suffix.lower() in (".yml", ".yaml"))
+    hint = f" ({', '.join(near)} is not read: rename it)" if near else (
+        " (an empty file stands for every default)")
+    return ConfigError(str(main_file), "-", f"not found{hint}")

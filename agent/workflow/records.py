@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from agent.scheduling import (
     Appointment,
     AppointmentStatus,
@@ -25,7 +23,7 @@ from agent.scheduling import (
     Slot,
     working_hour_slots,
 )
-from carrier.errors import ConfigError
+from carrier.clinic_file import read_clinic_file
 
 
 @dataclass(frozen=True)
@@ -59,14 +57,7 @@ class ClinicFileSource:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            with Path(path).open(encoding="utf-8") as fh:
-                self._data: dict[str, Any] = yaml.safe_load(fh) or {}
-        except OSError as exc:
-            raise ConfigError(self.path, "-", f"cannot read: {exc.strerror}") from None
-        for key in ("clinic", "patients", "providers"):
-            if key not in self._data:
-                raise ConfigError(self.path, key, "missing")
+        self._data: dict[str, Any] = read_clinic_file(path)  # ConfigError: file, key, why
 
     def clinic(self) -> ClinicInfo:
         c = self._data["clinic"]

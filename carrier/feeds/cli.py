@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import json
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +33,8 @@ from carrier.feeds.csv_import import (
     import_schedule,
     validate_schedule_csv,
 )
-from carrier.records.cli_context import add_database_args, command_spool, kek_for, where
-from carrier.records.embedded import open_database
+from carrier.records.cli_context import add_database_args, where, with_records
+from carrier.records.cli_context import run as run_command
 from carrier.records.store import Records
 from carrier.settings import Settings
 
@@ -159,30 +157,17 @@ async def _with_stack(args: argparse.Namespace, fn: Any) -> Any:
         return await fn(stack)
 
 
-@contextlib.asynccontextmanager
-async def _records(args: argparse.Namespace) -> AsyncIterator[Records]:
-    """The records alone (no application, no SIP): what listing and retrying need."""
-    w = where(args)
-    async with open_database(w.database_url, w.data_dir) as dsn:
-        records = await Records.open(dsn, kek_for(w.settings), command_spool(w.data_dir),
-                                     min_size=1, max_size=2)
-        try:
-            yield records
-        finally:
-            await records.close()
-
-
 def _outbox(args: argparse.Namespace) -> int:
+    # The records as every records command opens them (migrated, its spool replayed).
     async def rows() -> list[dict[str, Any]]:
-        async with _records(args) as records:
-            found = await records.pool.fetch(
-                "SELECT id, destination, kind, status, attempts, next_at, last_error,"
-                " created_at, sent_at FROM feed_outbox WHERE ($1::text IS NULL OR status = $1)"
-                " ORDER BY id", args.status)
+        found = await with_records(args, lambda records: records.pool.fetch(
+            "SELECT id, destination, kind, status, attempts, next_at, last_error,"
+            " created_at, sent_at FROM feed_outbox WHERE ($1::text IS NULL OR status = $1)"
+            " ORDER BY id", args.status))
         return [{k: (v.isoformat() if isinstance(v, dt.datetime) else v)
                  for k, v in dict(r).items()} for r in found]
 
-    found = asyncio.run(rows())
+    found = run_command(rows())
     if args.json:
         print(json.dumps(found, indent=1))
         return 0
@@ -202,17 +187,16 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    async def retry() -> str:
-        async with _records(args) as records:
-            status = await records.pool.execute(
-                "UPDATE feed_outbox SET status = 'pending', next_at = now(), last_error = NULL"
-                " WHERE id = $1 AND status = 'failed'", args.id)
-            if status.endswith(" 1"):
-                await records.audit(default_actor(), "feed.writeback.retry",
-                                    ("feed_outbox", args.id), "operator retry")
-            return str(status)
+    async def retry(records: Records) -> str:
+        status = await records.pool.execute(
+            "UPDATE feed_outbox SET status = 'pending', next_at = now(), last_error = NULL"
+            " WHERE id = $1 AND status = 'failed'", args.id)
+        if status.endswith(" 1"):
+            await records.audit(default_actor(), "feed.writeback.retry",
+                                ("feed_outbox", args.id), "operator retry")
+        return str(status)
 
-    if not asyncio.run(retry()).endswith(" 1"):
+    if not run_command(with_records(args, retry)).endswith(" 1"):
         raise OperatorError(f"no failed write-back {args.id}")
     print(f"write-back {args.id} queued again")
     return 0

@@ -15,8 +15,10 @@ the spool of a ``serve`` running beside it: two processes replaying and emptying
 file would lose each other's rows. What a command could not deliver stays there, and the
 next command takes the folder over and replays it.
 
-Database failures become one-line :class:`OperatorError` messages here, named by what went
-wrong (unreachable, refused login, no such database, no schema), never a traceback.
+Database failures become one-line :class:`OperatorError` messages here
+(:func:`database_failure`), named by what went wrong (unreachable, refused login, no such
+database, no schema), never a traceback; :func:`carrier.cli.main` applies the same to a
+command that ran its coroutine some other way.
 """
 
 from __future__ import annotations
@@ -113,8 +115,9 @@ def _load(args: argparse.Namespace) -> Settings:
         return load_settings(cdir)  # a folder that is named but missing is refused
     # No config folder anywhere, and the command line says where the data is (a fresh
     # install running `carrier db migrate --data-dir ...`): the built-in defaults and the
-    # environment, validated as ever, exactly as an empty config folder would give.
+    # environment, validated as ever, exactly as an empty carrier.yaml would give.
     with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
+        (Path(empty) / "carrier.yaml").write_text("", encoding="utf-8")
         return load_settings(empty)
 
 
@@ -161,21 +164,37 @@ def anchor_for(settings: Settings) -> Anchor:
 
 
 _SCHEMA_MISSING = (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError)
+# What a command may meet at the database edge; :func:`carrier.cli.main` turns each into
+# one line through :func:`database_failure`, whichever command ran into it.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def database_failure(exc: Exception) -> OperatorError:
+    """One operator line for a database failure, named by its kind (never its message
+    text, which may quote a row's values)."""
+    name = exc.__class__.__name__
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return OperatorError(f"database refused the login ({name})")
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return OperatorError("the database named in database.url does not exist")
+    if isinstance(exc, _SCHEMA_MISSING):
+        return OperatorError(f"the database has no records schema ({name});"
+                             " run `carrier db migrate`")
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        return OperatorError(f"database.url: {exc}")
+    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                        asyncpg.InterfaceError)):
+        return OperatorError(f"database unreachable or connection lost ({name})")
+    code = getattr(exc, "sqlstate", None)
+    return OperatorError(f"the database refused the command ({name}, SQLSTATE {code})")
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; database failures become one operator line."""
     try:
         return asyncio.run(coro)
-    except asyncpg.InvalidAuthorizationSpecificationError as exc:
-        raise OperatorError(f"database refused the login ({exc.__class__.__name__})") from None
-    except asyncpg.InvalidCatalogNameError:
-        raise OperatorError("the database named in database.url does not exist") from None
-    except _SCHEMA_MISSING as exc:
-        raise OperatorError(f"the database has no records schema ({exc.__class__.__name__});"
-                            " run `carrier db migrate`") from None
-    except asyncpg.ClientConfigurationError as exc:
-        raise OperatorError(f"database.url: {exc}") from None
+    except DATABASE_FAILURES as exc:
+        raise database_failure(exc) from None
     except ValueError as exc:  # urllib's verdict on a URL asyncpg could not split
         raise OperatorError(f"database.url: not a PostgreSQL URL ({exc})") from None
 

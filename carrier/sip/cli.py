@@ -13,13 +13,10 @@ the call did not connect.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
@@ -32,10 +29,10 @@ from carrier.dialer.wiring import gate_from_settings, gate_once
 from carrier.gateway import Gateway
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.records.cli import add_database_args
-from carrier.records.cli_context import command_spool, kek_for, where
-from carrier.records.embedded import open_database
+from carrier.records.cli_context import run as run_command
+from carrier.records.cli_context import where, with_records
 from carrier.records.store import Records
-from carrier.settings import Settings, load_settings
+from carrier.settings import Settings
 from carrier.sip.endpoint import EndpointConfig
 from carrier.stir_setup import build_stir
 from media.session import MediaSession
@@ -61,9 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config or getattr(args, "config_dir", None))
+    settings = where(args).settings  # the config folder, --data-dir, --database-url
     settings.trunk(args.trunk)  # an unknown trunk is refused before anything starts
-    return asyncio.run(operator_call(settings, args))
+    # The records as every records command opens them: migrated, a spool of its own that
+    # is replayed and removed at the end, database failures as one line.
+    return run_command(with_records(args, lambda records: operator_call(settings, records,
+                                                                         args)))
 
 
 def tone(seconds: float, freq: float = 440.0) -> list[np.ndarray]:
@@ -105,22 +105,15 @@ async def _tone_handler(call: Call, context: CallContext) -> CallOutcome:
     return CallOutcome(call.call_id, OutcomeKind.COMPLETED)
 
 
-async def operator_call(settings: Settings, args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir)
-    settings = dataclasses.replace(settings, data_dir=str(data_dir))
+async def operator_call(settings: Settings, records: Records,
+                        args: argparse.Namespace) -> int:
     origid = str(uuid.uuid4())
-    async with open_database(args.database_url or settings.database.url, data_dir) as dsn:
-        records = await Records.open(dsn, kek_for(where(args).settings),
-                                     command_spool(data_dir))
-        try:
-            cleared = await clearance_for(records, settings, args.to, purpose=args.purpose,
-                                          actor=args.actor, origid=origid)
-            if isinstance(cleared, str):
-                print(f"refused by the compliance gate: {cleared} (nothing dialled)")
-                return 2
-            return await _place(settings, records, args, cleared, origid)
-        finally:
-            await records.close()
+    cleared = await clearance_for(records, settings, args.to, purpose=args.purpose,
+                                  actor=args.actor, origid=origid)
+    if isinstance(cleared, str):
+        print(f"refused by the compliance gate: {cleared} (nothing dialled)")
+        return 2
+    return await _place(settings, records, args, cleared, origid)
 
 
 async def _place(settings: Settings, records: Records, args: argparse.Namespace,
