@@ -37,6 +37,11 @@ TUNED_RF: list[Case] = [
     ("yes_no_often", "Casi siempre.", "True"),
     ("yes_no", "Nunca.", "False"),
     ("yes_no", "Diario.", "True"),
+    ("yes_no", "No siempre.", "None"),  # "not always": asked again, as in English
+    ("yes_no", "No muy seguido.", "False"),
+    ("yes_no", "No, a veces.", "True"),
+    ("intent", "Nunca me llamen.", "opt_out"),
+    ("number", "Dos, todas las noches.", "2"),
 ]
 
 HELD_OUT_RF: list[Case] = [

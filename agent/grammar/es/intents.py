@@ -78,8 +78,11 @@ _ROWS: tuple[tuple[str, str], ...] = (
                                  r"cobran|vale|sale|me\s+va\s+a\s+costar)\b|\bcopago\b"),
     ("is there parking", r"\bestacionamiento\b|\bdonde\s+(?:me\s+)?estaciono\b|\bparqueo\b"),
     ("what should I bring", r"\bque\s+(?:debo|tengo\s+que|necesito)\s+(?:llevar|traer)\b"),
-    ("repeat that", r"\b(?:repit\w+|como\s+dijo|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
-                    r"otra\s+vez\s+por\s+favor|perdon\s*\?)"),
+    # "¿Puede repetir?", "¿Cómo?", "¿Mande?", "¿Qué dijo?": the question again, no answer.
+    ("repeat that", r"\b(?:repit\w+|repet\w+|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
+                    r"otra\s+vez\s+por\s+favor)|^(?:(?:perdon|disculpe|eh|ay)\s+)*(?:como|"
+                    r"que|mande|perdon|eh|mm+|disculpe|(?:como|que)\s+(?:me\s+)?"
+                    r"(?:dijo|dice|dijiste|decia))(?:\s+(?:senor|senora|senorita))?$"),
     # A refusal to answer is no name and no "no".
     ("I'd rather not say", r"\bprefiero\s+no\s+(?:decir|dar|contestar|responder)|\bno\s+(?:se\s+"
                            r"|le\s+|te\s+)?(?:lo\s+|la\s+)?(?:quiero|voy\s+a|pienso|tengo\s+"
