@@ -88,9 +88,19 @@ Reply = Callable[[str, str], Awaitable[Any]]
 """``(number, text)``: an answer within the patient's own conversation (``SmsService.reply``)."""
 PatientFacts = Callable[[str], Awaitable[dict[str, Any] | None]]
 """The patient's record as workflow templates and identity checks read it (dob, first_name)."""
-Revoke = Callable[[str, str, dt.datetime], Awaitable[Any]]
-"""``(patient_id, evidence_ref, at)``: an opt-out heard in the conversation, recorded by the
-carrier's STOP policy (``SmsService.revoke``)."""
+Revoke = Callable[[str, str, dt.datetime, str], Awaitable[Any]]
+"""``(patient_id, evidence_ref, at, said)``: an opt-out heard in the conversation (``said``:
+the patient's words), recorded by the carrier's STOP policy (``SmsService.revoke``); a str
+it returns is the confirmation that says what was revoked (sent as the goodbye)."""
+RevokeNumber = Callable[[str, str, dt.datetime, str], Awaitable[Any]]
+"""``(number, evidence_ref, at, said)``: the same for a number that is no one patient's
+(``SmsService.revoke_number``: its patients, or the do-not-call list)."""
+_THANKS = frozenset({"thanks", "thank you", "thank you!", "thanks!", "ok", "okay", "k", "ty",
+                     "thx", "great", "gracias", "got it"})
+_URGENT = {"emergency": "If this is a medical emergency, call 911 now.",
+           "crisis": "If you are thinking about hurting yourself, call or text 988, or call "
+                     "911 now."}
+ANSWERED_EVERY_S = 3600.0  # one "please call us" per number an hour: no loop with a robot
 _YES_NO = {"Y": "yes", "N": "no"}
 
 
@@ -132,6 +142,8 @@ class TextPort:
         self.inbox: asyncio.Queue[PatientTextLike | None] = asyncio.Queue(maxsize=16)
         self.sent: list[str] = []
         self.closed = False  # the patient opted out: nothing more is sent
+        self._said = ""  # the patient's last text (an opt-out in it may name calls)
+        self._confirmation: str | None = None  # what the opt-out recorded, in words
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -140,8 +152,11 @@ class TextPort:
         if self.closed:
             return
         self.sent.append(effect.prompt_id)
-        await self._reply(self.number, effect.text)
-        await self._note("agent", effect.text)
+        text = effect.text
+        if effect.prompt_id == "optout_goodbye" and self._confirmation is not None:
+            text = self._confirmation  # says what was revoked: texts, or texts and calls
+        await self._reply(self.number, text)
+        await self._note("agent", text)
 
     async def _note(self, speaker: str, text: str) -> None:
         await self.memory.note(Turn(self.patient_id, "sms", self.workflow, speaker, text,
@@ -155,7 +170,8 @@ class TextPort:
             return CallerHangup()  # no answer within the reply window: the thread ends
         if message is None:
             return CallerHangup()  # the service is stopping
-        await self._note("patient", body(message.text))
+        self._said = body(message.text)
+        await self._note("patient", self._said)
         return read_turn(message.text, effect.expected)
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
@@ -175,8 +191,9 @@ class TextPort:
         # and calls) is the carrier's STOP policy, which ``revoke`` applies.
         if isinstance(effect, RecordRevocation):
             how = "key" if effect.method == "dtmf" else "words"
-            await self._revoke(effect.patient_id or self.patient_id, f"conversation:{how}",
-                               effect.at)
+            said = await self._revoke(effect.patient_id or self.patient_id,
+                                      f"conversation:{how}", effect.at, self._said)
+            self._confirmation = said if isinstance(said, str) else None
         if isinstance(effect, Remember) and effect.patient_id is not None:
             await self.memory.record(interaction_from(
                 effect.patient_id, "sms", effect.workflow, effect.outcome, effect.at,
@@ -189,9 +206,14 @@ class TextReminders:
     def __init__(self, workflow: Workflow, calendar: Calendar, memory: Memory, *,
                  clinic: ClinicInfo, patient_facts: PatientFacts, send: SendToPatient,
                  reply: Reply, template: str, clock: Callable[[], dt.datetime],
-                 revoke: Revoke, reply_window_s: float = 24 * 3600.0) -> None:
+                 revoke: Revoke, reply_window_s: float = 24 * 3600.0,
+                 revoke_number: RevokeNumber | None = None,
+                 answer: Reply | None = None) -> None:
         self.workflow = workflow
         self.revoke = revoke
+        self.revoke_number = revoke_number
+        self.answer = answer  # SmsService.answer: nothing to a number that opted out
+        self._answered: dict[str, dt.datetime] = {}  # number -> last "please call us"
         self.calendar = calendar
         self.memory = memory
         self.clinic = clinic
@@ -232,7 +254,8 @@ class TextReminders:
     async def __call__(self, message: PatientTextLike) -> None:
         pid = message.patient_id
         if pid is None:
-            return  # unknown or shared number: staff read it in the inbox (not ours)
+            await self._no_patient(message)  # unknown or shared number
+            return
         thread = self._threads.get(pid)
         if thread is None:
             appointment = self._open.pop(pid, None)
@@ -245,14 +268,54 @@ class TextReminders:
         await thread.port.inbox.put(message)
 
     async def _outside_thread(self, pid: str, message: PatientTextLike) -> None:
-        """No reminder open: only an opt-out is ours to act on ("please stop calling me at
-        work", which is no keyword); recorded, then the one confirmation. Other texts are
-        left for staff."""
-        if "opt_out" not in understand(body(message.text)).intents:
+        """No reminder open (none sent, or its conversation has ended): an opt-out ("please
+        stop calling me at work", which is no keyword) is recorded, then the confirmation
+        of what was revoked; anything else is answered with the clinic's number."""
+        said = body(message.text)
+        if "opt_out" in understand(said).intents:
+            done = await self.revoke(pid, "conversation:words", message.at, said)
+            await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
             return
-        await self.revoke(pid, "conversation:words", message.at)
-        await self.reply(message.sender, f"{self.clinic.name}: You are unsubscribed and will "
-                                         "receive no more messages. Reply START to resubscribe.")
+        await self._answer(message)
+
+    async def _no_patient(self, message: PatientTextLike) -> None:
+        """A number that is no one patient's (unknown, or shared by several): an opt-out is
+        still recorded by number; anything else is answered with the clinic's number."""
+        said = body(message.text)
+        if "opt_out" in understand(said).intents and self.revoke_number is not None:
+            done = await self.revoke_number(message.sender, "conversation:words", message.at,
+                                            said)
+            await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
+            return
+        await self._answer(message)
+
+    @property
+    def _stopped(self) -> str:
+        return (f"{self.clinic.name}: You are unsubscribed and will receive no more "
+                "messages. Reply START to resubscribe.")
+
+    async def _answer(self, message: PatientTextLike) -> None:
+        """A text nobody here reads: where to call (an emergency: 911 or 988 first). Not
+        to a thumbs-up or a thanks, and once an hour per number at most."""
+        said = body(message.text)
+        intents = understand(said).intents
+        urgent = "crisis" if "crisis" in intents else "emergency" if "emergency" in intents \
+            else None
+        if urgent is None and (reaction(said) is not None or said.strip().lower() in _THANKS
+                               or not said.strip()):
+            return
+        last = self._answered.get(message.sender)
+        if urgent is None and last is not None and \
+                (message.at - last).total_seconds() < ANSWERED_EVERY_S:
+            return
+        if self.answer is None:
+            return
+        self._answered[message.sender] = message.at
+        text = (f"{self.clinic.name}: We cannot answer texts here. Please call us at "
+                f"{self.clinic.callback_number}.")
+        if urgent is not None:
+            text = f"{_URGENT[urgent]} {text}"
+        await self.answer(message.sender, text)
 
     async def opted_out(self, patient_id: str) -> None:
         """The carrier took a STOP from this patient: the open thread ends, sending nothing

@@ -102,8 +102,9 @@ async def test_an_opt_out_in_the_conversation_is_recorded_before_the_goodbye() -
     """'I want to cancel' -> appointment or messages? -> '9': recorded, then the goodbye."""
     events: list[Any] = []
 
-    async def revoke(pid: str, evidence: str, at: dt.datetime) -> None:
+    async def revoke(pid: str, evidence: str, at: dt.datetime, said: str) -> str:
         events.append(("revoke", pid, evidence))
+        return "Demo Clinic: You are unsubscribed and will receive no more messages."
 
     async def reply(number: str, text: str) -> None:
         events.append(("reply", text))
