@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.grammar import understand
+from agent.grammar.es import looks_spanish, to_canonical
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import Calendar
@@ -119,7 +121,29 @@ def read_turn(text: str, expect: Expectation | None = None) -> Input:
         return Utterance("yes" if liked else "no")
     if word in _YES_NO:
         return Utterance(_YES_NO[word])
-    return Utterance(said) if said else NoInput()
+    return Utterance(meaning(said)) if said else NoInput()
+
+
+_TYPED_YES = re.compile(r"^(?:y+e*s+|y+s+e*|ye+a+h*|ys+)$")
+_TYPED_NO = re.compile(r"^n+o+$")
+
+
+def meaning(said: str) -> str:
+    """A text's words as the grammars read them: Spanish (or a Spanish opt-out in any
+    text) as its canonical phrase ("No me manden más mensajes" -> "stop calling me", not
+    a plain "no"); a misspelt yes or no ("yse", "yesss!", "noo") as the word."""
+    canonical = to_canonical(said)
+    # Words, not only digits: "03/05/1980" is read as written here (month first), never
+    # as a Spanish day-first date.
+    spanish = re.search(r"[^\W\d_]{2}", said) is not None and looks_spanish(said)
+    if canonical != said and (spanish or "opt_out" in understand(canonical).intents):
+        return canonical
+    word = said.strip(" .!").lower()
+    if _TYPED_YES.match(word):
+        return "yes"
+    if _TYPED_NO.match(word):
+        return "no"
+    return said
 
 
 class TextPort:
@@ -272,7 +296,7 @@ class TextReminders:
         stop calling me at work", which is no keyword) is recorded, then the confirmation
         of what was revoked; anything else is answered with the clinic's number."""
         said = body(message.text)
-        if "opt_out" in understand(said).intents:
+        if "opt_out" in understand(meaning(said)).intents:
             done = await self.revoke(pid, "conversation:words", message.at, said)
             await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
             return
@@ -282,7 +306,7 @@ class TextReminders:
         """A number that is no one patient's (unknown, or shared by several): an opt-out is
         still recorded by number; anything else is answered with the clinic's number."""
         said = body(message.text)
-        if "opt_out" in understand(said).intents and self.revoke_number is not None:
+        if "opt_out" in understand(meaning(said)).intents and self.revoke_number is not None:
             done = await self.revoke_number(message.sender, "conversation:words", message.at,
                                             said)
             await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
@@ -298,7 +322,7 @@ class TextReminders:
         """A text nobody here reads: where to call (an emergency: 911 or 988 first). Not
         to a thumbs-up or a thanks, and once an hour per number at most."""
         said = body(message.text)
-        intents = understand(said).intents
+        intents = understand(meaning(said)).intents
         urgent = "crisis" if "crisis" in intents else "emergency" if "emergency" in intents \
             else None
         if urgent is None and (reaction(said) is not None or said.strip().lower() in _THANKS

@@ -128,3 +128,17 @@ async def test_a_text_from_no_patients_number_is_answered_and_its_opt_out_kept(
     await stack.service.on_inbound(await stack.inbox.get())
     assert "unsubscribed" in (await stack.smsc.wait("submit"))["text"]
     assert (await records.dnc_status(STRANGER)).org
+
+
+async def test_a_spanish_opt_out_in_the_thread_is_recorded_not_a_confirmation(
+        stack: Stack, pool: asyncpg.Pool, records: Records) -> None:
+    """ "Ya no quiero mensajes" was read as a yes: the appointment confirmed, no opt-out."""
+    await add_appointment(pool, "y1", stack.patient, START + dt.timedelta(hours=30))
+    await stack.reminders.send_reminder(stack.patient, "y1")
+    await stack.smsc.wait("submit")
+    reply = await reply_to(stack, "Ya no quiero mensajes")
+    assert await stack.reminders.settled(stack.patient) == "opted_out"
+    assert "unsubscribed" in reply
+    assert await consent(records, stack) == ("revoked", "revoked")
+    assert await pool.fetchval("SELECT status FROM sched_appointments WHERE id = 'y1'") \
+        == "booked"
