@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.grammar import understand
-from agent.grammar.es import looks_spanish, to_canonical
+from agent.language import text_meaning
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import Calendar
@@ -124,26 +123,9 @@ def read_turn(text: str, expect: Expectation | None = None) -> Input:
     return Utterance(meaning(said)) if said else NoInput()
 
 
-_TYPED_YES = re.compile(r"^(?:y+e*s+|y+s+e*|ye+a+h*|ys+)$")
-_TYPED_NO = re.compile(r"^n+o+$")
-
-
 def meaning(said: str) -> str:
-    """A text's words as the grammars read them: Spanish (or a Spanish opt-out in any
-    text) as its canonical phrase ("No me manden más mensajes" -> "stop calling me", not
-    a plain "no"); a misspelt yes or no ("yse", "yesss!", "noo") as the word."""
-    canonical = to_canonical(said)
-    # Words, not only digits: "03/05/1980" is read as written here (month first), never
-    # as a Spanish day-first date.
-    spanish = re.search(r"[^\W\d_]{2}", said) is not None and looks_spanish(said)
-    if canonical != said and (spanish or "opt_out" in understand(canonical).intents):
-        return canonical
-    word = said.strip(" .!").lower()
-    if _TYPED_YES.match(word):
-        return "yes"
-    if _TYPED_NO.match(word):
-        return "no"
-    return said
+    """A text's words as the grammars read them (``agent.language.text_meaning``)."""
+    return text_meaning(said)
 
 
 class TextPort:
