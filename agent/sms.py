@@ -316,6 +316,8 @@ class TextReminders:
             return
         if self.answer is None:
             return
+        self._answered = {n: t for n, t in self._answered.items()  # only the last hour's
+                          if (message.at - t).total_seconds() < ANSWERED_EVERY_S}
         self._answered[message.sender] = message.at
         text = (f"{self.clinic.name}: We cannot answer texts here. Please call us at "
                 f"{self.clinic.callback_number}.")

@@ -142,3 +142,14 @@ async def test_a_spanish_opt_out_in_the_thread_is_recorded_not_a_confirmation(
     assert await consent(records, stack) == ("revoked", "revoked")
     assert await pool.fetchval("SELECT status FROM sched_appointments WHERE id = 'y1'") \
         == "booked"
+
+
+async def test_an_emergency_with_no_conversation_open_is_told_911_first(
+        stack: Stack) -> None:
+    reply = await reply_to(stack, "I have chest pain and can't breathe")
+    assert reply.startswith("If this is a medical emergency, call 911 now.")
+    assert "+15550100100" in reply
+    stack.clock.advance(60)
+    sent = stack.smsc.count("submit")
+    await stack.text_from_phone("thanks")  # a thanks needs no answer
+    assert stack.smsc.count("submit") == sent
