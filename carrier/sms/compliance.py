@@ -115,12 +115,21 @@ def _squeeze(word: str) -> str:
 _SQUEEZED = {_squeeze(k.lower()): v for k, v in KEYWORDS.items()}
 
 
-TEXTS = ("sms",)
-EVERY_CHANNEL = ("sms", "voice")
+TEXTS: tuple[str, ...] = ("sms",)
+EVERY_CHANNEL: tuple[str, ...] = ("sms", "voice")
 # Words that name the calls, or every kind of contact, beside an opt-out.
 _NAMES_CALLS = frozenset({"call", "calls", "calling", "called", "phone", "phoning", "voice",
                           "voicemail", "all", "stopall", "everything", "llamadas", "llamar",
                           "llamen", "llame", "llamarme", "todo", "todos"})
+
+
+_SPANISH = frozenset({"alto", "parar", "baja", "cancelar", "ayuda", "por", "favor", "mensajes"})
+
+
+def said_in_spanish(text: str) -> bool:
+    """A keyword message in Spanish (ALTO, PARAR, BAJA, CANCELAR, AYUDA, "por favor"):
+    its reply is in Spanish."""
+    return bool({_squeeze(w) for w in _words(text)} & {_squeeze(w) for w in _SPANISH})
 
 
 def opt_out_channels(text: str, stop_revokes: str) -> tuple[str, ...]:
@@ -139,12 +148,16 @@ class Program:
     help_number: str
 
     def reply(self, kw: Keyword, *, said_cancel: bool = False,
-              channels: tuple[str, ...] = EVERY_CHANNEL, on_file: bool = True) -> str:
+              channels: tuple[str, ...] = EVERY_CHANNEL, on_file: bool = True,
+              spanish: bool = False) -> str:
         """The one reply CTIA requires for ``kw`` (each at most 160 characters with a
         brand of 20). A STOP's says what ``channels`` were revoked; one that said "cancel"
         is told the appointment is unchanged and how to cancel it. START grants texts
         only (calls stay as they were); ``on_file`` False: the number is no patient's, so
-        nothing was granted and the reply says so."""
+        nothing was granted and the reply says so. ``spanish``: a STOP or HELP in Spanish
+        (the keywords stay the ones the carriers read: STOP ALL, START)."""
+        if spanish and kw is not Keyword.START:
+            return self._spanish(kw, channels != TEXTS, said_cancel)
         if kw is Keyword.STOP:
             return self._stopped(channels != TEXTS, said_cancel)
         if kw is Keyword.START and not on_file:
@@ -155,6 +168,21 @@ class Program:
                     "varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.")
         return (f"{self.brand} appointment messages. Help: {self.help_number}. Msg frequency "
                 "varies. Msg & data rates may apply. Reply STOP to opt out.")
+
+    def _spanish(self, kw: Keyword, calls: bool, said_cancel: bool) -> str:
+        if kw is Keyword.HELP:
+            return (f"{self.brand}: mensajes de citas. Ayuda: {self.help_number}. Frecuencia "
+                    "variable. Pueden aplicar tarifas. Responda STOP para no recibir más.")
+        what = "mensajes ni llamadas" if calls else "mensajes"
+        if said_cancel:
+            more = "START para volver." if calls else "STOP ALL detiene las llamadas."
+            return (f"{self.brand}: No recibirá más {what}. Su cita no cambió; para "
+                    f"cancelarla llame al {self.help_number}. {more}")
+        if calls:
+            return (f"{self.brand}: No recibirá más mensajes ni llamadas nuestras. Responda "
+                    "START para volver a recibir mensajes.")
+        return (f"{self.brand}: No recibirá más mensajes. Las llamadas de sus citas siguen: "
+                "responda STOP ALL para detenerlas, START para volver.")
 
     def _stopped(self, calls: bool, said_cancel: bool) -> str:
         what = "texts and calls" if calls else "texts"

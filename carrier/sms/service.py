@@ -40,6 +40,7 @@ from carrier.sms.compliance import (
     keyword,
     names_cancel,
     opt_out_channels,
+    said_in_spanish,
 )
 from carrier.sms.settings import SmsSettings
 from carrier.sms.smpp import InboundText
@@ -173,6 +174,7 @@ class SmsService:
         await self._log(str(ids[0]) if len(ids) == 1 else None,
                         f"keyword.{kw}" if kw else "reply", now, status="received",
                         direction="in")
+        channels: tuple[str, ...] = EVERY_CHANNEL
         if kw is Keyword.STOP:
             channels = await self._opt_out(ids, message.sender, message.text, now,
                                            "keyword:STOP")
@@ -189,8 +191,7 @@ class SmsService:
             # nothing for a number that is no patient's.
             await self.sender.send(message.sender, self.program.reply(
                 kw, said_cancel=kw is Keyword.STOP and names_cancel(message.text),
-                channels=channels if kw is Keyword.STOP else EVERY_CHANNEL,
-                on_file=bool(ids)))
+                channels=channels, on_file=bool(ids), spanish=said_in_spanish(message.text)))
             return
         if self.handler is not None:
             await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
