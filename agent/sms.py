@@ -38,7 +38,7 @@ from agent.grammar import understand
 from agent.language import text_meaning
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
-from agent.scheduling import Calendar
+from agent.scheduling import AppointmentStatus, Calendar
 from agent.transcript_text import known_identifiers
 from agent.workflow.effects import (
     Action,
@@ -101,6 +101,7 @@ _THANKS = frozenset({"thanks", "thank you", "thank you!", "thanks!", "ok", "okay
 _URGENT = {"emergency": "If this is a medical emergency, call 911 now.",
            "crisis": "If you are thinking about hurting yourself, call or text 988, or call "
                      "911 now."}
+REMINDED_WITHIN_D = 8  # the earliest reminder goes 72 h ahead; a reply may come days later
 ANSWERED_EVERY_S = 3600.0  # one "please call us" per number an hour: no loop with a robot
 _YES_NO = {"Y": "yes", "N": "no"}
 
@@ -264,7 +265,7 @@ class TextReminders:
             return
         thread = self._threads.get(pid)
         if thread is None:
-            appointment = self._open.pop(pid, None)
+            appointment = self._open.pop(pid, None) or await self._reminded(pid, message)
             if appointment is None or self._group is None:
                 await self._outside_thread(pid, message)
                 return
@@ -272,6 +273,18 @@ class TextReminders:
             self._threads[pid] = thread
             self._group.create_task(self._run(pid, thread))
         await thread.port.inbox.put(message)
+
+    async def _reminded(self, pid: str, message: PatientTextLike) -> str | None:
+        """A reminder letter (C, X, R) with no reminder held open (sent before a restart,
+        or answered after the reply window): the patient's one upcoming appointment in
+        the next ``REMINDED_WITHIN_D`` days; None when there is none or several."""
+        if body(message.text).strip(" .!").upper() not in KEYS:
+            return None
+        horizon = message.at + dt.timedelta(days=REMINDED_WITHIN_D)
+        upcoming = [a for a in await self.calendar.appointments_for(pid)
+                    if a.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
+                    and message.at < a.start <= horizon]
+        return upcoming[0].id if len(upcoming) == 1 else None
 
     async def _outside_thread(self, pid: str, message: PatientTextLike) -> None:
         """No reminder open (none sent, or its conversation has ended): an opt-out ("please
