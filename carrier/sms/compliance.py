@@ -123,12 +123,14 @@ _NAMES_CALLS = frozenset({"call", "calls", "calling", "called", "phone", "phonin
                           "llamen", "llame", "llamarme", "todo", "todos"})
 
 
-_SPANISH = frozenset({"alto", "parar", "baja", "cancelar", "ayuda", "por", "favor", "mensajes"})
+_SPANISH = frozenset({"alto", "parar", "baja", "cancelar", "ayuda", "por", "favor", "mensajes",
+                      "llamen", "llamadas", "manden", "envien", "escriban", "quiero", "mas",
+                      "dejen", "gracias"})
 
 
 def said_in_spanish(text: str) -> bool:
-    """A keyword message in Spanish (ALTO, PARAR, BAJA, CANCELAR, AYUDA, "por favor"):
-    its reply is in Spanish."""
+    """A keyword message or opt-out in Spanish (ALTO, PARAR, BAJA, CANCELAR, AYUDA, "por
+    favor", "no me manden más mensajes"): its reply is in Spanish."""
     return bool({_squeeze(w) for w in _words(text)} & {_squeeze(w) for w in _SPANISH})
 
 

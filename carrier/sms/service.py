@@ -205,7 +205,8 @@ class SmsService:
         says what was revoked (the application sends it as its goodbye)."""
         channels = opt_out_channels(said, self.settings.stop_revokes)
         await self._revoke([UUID(patient_id)], at, evidence_ref, channels)
-        return self.program.reply(Keyword.STOP, channels=channels, said_cancel=False)
+        return self.program.reply(Keyword.STOP, channels=channels,
+                                  spanish=said_in_spanish(said))
 
     async def revoke_number(self, number: str, evidence_ref: str, at: dt.datetime,
                             said: str = "") -> str:
@@ -216,7 +217,8 @@ class SmsService:
             number, actor="sms", reason="opt-out by text")
         channels = await self._opt_out([p.id for p in patients], number, said, at,
                                        evidence_ref)
-        return self.program.reply(Keyword.STOP, channels=channels, said_cancel=False)
+        return self.program.reply(Keyword.STOP, channels=channels,
+                                  spanish=said_in_spanish(said))
 
     async def _opt_out(self, patients: list[UUID], number: str, said: str, now: dt.datetime,
                        evidence_ref: str) -> tuple[str, ...]:

@@ -138,7 +138,7 @@ async def test_a_spanish_opt_out_in_the_thread_is_recorded_not_a_confirmation(
     await stack.smsc.wait("submit")
     reply = await reply_to(stack, "Ya no quiero mensajes")
     assert await stack.reminders.settled(stack.patient) == "opted_out"
-    assert "unsubscribed" in reply
+    assert "No recibirá más mensajes ni llamadas" in reply  # in Spanish, as it was asked
     assert await consent(records, stack) == ("revoked", "revoked")
     assert await pool.fetchval("SELECT status FROM sched_appointments WHERE id = 'y1'") \
         == "booked"
