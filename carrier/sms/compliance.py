@@ -119,8 +119,11 @@ TEXTS: tuple[str, ...] = ("sms",)
 EVERY_CHANNEL: tuple[str, ...] = ("sms", "voice")
 # Words that name the calls, or every kind of contact, beside an opt-out.
 _NAMES_CALLS = frozenset({"call", "calls", "calling", "called", "phone", "phoning", "voice",
-                          "voicemail", "all", "stopall", "everything", "llamadas", "llamar",
-                          "llamen", "llame", "llamarme", "todo", "todos"})
+                          "voicemail", "llamadas", "llamar", "llamen", "llame", "llamarme"})
+# "STOP ALL", "stop everything": every channel, unless it says all of what ("stop all texts").
+_ALL = frozenset({"all", "stopall", "everything", "todo", "todos"})
+_TEXTS_NAMED = frozenset({"text", "texts", "texting", "message", "messages", "messaging", "msgs",
+                          "sms", "mensajes", "textos"})
 
 
 _SPANISH = frozenset({"alto", "parar", "baja", "cancelar", "ayuda", "por", "favor", "mensajes",
@@ -139,7 +142,10 @@ def opt_out_channels(text: str, stop_revokes: str) -> tuple[str, ...]:
     if stop_revokes == "all":
         return EVERY_CHANNEL
     said = {_squeeze(w) for w in _words(text)}
-    return EVERY_CHANNEL if said & {_squeeze(w) for w in _NAMES_CALLS} else TEXTS
+    if said & {_squeeze(w) for w in _NAMES_CALLS}:
+        return EVERY_CHANNEL
+    every = said & {_squeeze(w) for w in _ALL}
+    return EVERY_CHANNEL if every and not said & {_squeeze(w) for w in _TEXTS_NAMED} else TEXTS
 
 
 @dataclass(frozen=True)

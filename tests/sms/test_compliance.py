@@ -17,6 +17,7 @@ from carrier.sms.compliance import (
     check_reminder_template,
     keyword,
     names_cancel,
+    opt_out_channels,
     said_in_spanish,
 )
 from carrier.sms.settings import DEFAULT_REMINDER
@@ -131,3 +132,14 @@ def test_a_spanish_keyword_is_answered_in_spanish(text: str, calls: bool) -> Non
             assert "STOP ALL" in reply
     assert not said_in_spanish("STOP")
     assert not said_in_spanish("Stop please")
+
+
+@pytest.mark.parametrize(("text", "channels"), [
+    ("STOP", TEXTS), ("stop texting me", TEXTS), ("STOP ALL", EVERY_CHANNEL),
+    ("stopall", EVERY_CHANNEL), ("stop calling me", EVERY_CHANNEL),
+    ("Stop texting and calling me", EVERY_CHANNEL), ("stop all texts", TEXTS),
+    ("ALTO TODO", EVERY_CHANNEL), ("no me llamen", EVERY_CHANNEL), ("9", TEXTS)])
+def test_what_a_text_opt_out_revokes_under_texts_only(
+        text: str, channels: tuple[str, ...]) -> None:
+    assert opt_out_channels(text, "sms") == channels
+    assert opt_out_channels(text, "all") == EVERY_CHANNEL
