@@ -7,9 +7,11 @@ the canonical phrases its grammar reads; the transcript keeps what they said."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 
 from agent.grammar import understand
+from agent.grammar.es import looks_spanish
 from agent.i18n import (
     LANGUAGE_OFFER,
     SPANISH,
@@ -86,13 +88,7 @@ class CallLanguage:
         return event
 
     def _canonical(self, text: str) -> str:
-        """The Spanish turn as the engine reads it. At a free-text question the caller's
-        own words are the answer ("No puedo dormir" was stored as the reason "no"), unless
-        the turn asks for what every state gives (stop calls, a person, a moment...)."""
-        canonical = to_canonical(text)
-        if self._free_text and not understand(canonical).intents & _EVERY_STATE:
-            return text
-        return canonical
+        return spanish_turn(text, free_text=self._free_text)
 
     def text(self, text: str) -> str:
         return spanish_dates(text) if self.spanish else text
@@ -102,3 +98,67 @@ class CallLanguage:
         self.conv.workflow = localised(self.conv.workflow, self.overlay)
         io.tts = self.voice
         io.language = SPANISH
+
+
+def spanish_turn(text: str, *, free_text: bool) -> str:
+    """A Spanish turn as the engine reads it. At a free-text question the caller's own
+    words are the answer ("No puedo dormir" was stored as the reason "no"), unless the
+    turn asks for what every state gives (stop calls, a person, a moment, a repeat...)."""
+    canonical = to_canonical(text)
+    if free_text and not understand(canonical).intents & _EVERY_STATE:
+        return text
+    return canonical
+
+
+_TYPED_YES = re.compile(r"^(?:y+e*s+|y+s+e*|ye+a+h*|ys+)$")
+_TYPED_NO = re.compile(r"^n+o+$")
+
+
+def text_meaning(said: str, *, free_text: bool = False) -> str:
+    """A typed message's words as the grammars read them, in a chat or text not (yet) in
+    Spanish: Spanish words, or a Spanish opt-out in any text, as the canonical phrase
+    ("No me manden más mensajes" -> "stop calling me", never a plain "no"); a misspelt
+    yes or no ("yse", "yesss!", "noo") as the word. Digits alone ("03/05/1980") are read
+    as written, never as a Spanish day-first date."""
+    canonical = spanish_turn(said, free_text=free_text)
+    spanish = re.search(r"[^\W\d_]{2}", said) is not None and looks_spanish(said)
+    if canonical != said and (spanish or "opt_out" in understand(canonical).intents):
+        return canonical
+    word = said.strip(" .!").lower()
+    if not free_text and _TYPED_YES.match(word):
+        return "yes"
+    if not free_text and _TYPED_NO.match(word):
+        return "no"
+    return said
+
+
+class ChatLanguage:
+    """A typed conversation's language (the web chat): the first message in Spanish
+    switches the chat's prompts to Spanish (text only: no voice to change); every later
+    message reaches the engine as the canonical phrases its grammar reads."""
+
+    def __init__(self, conv: Conversation, overlay: Mapping[str, str]) -> None:
+        self.conv = conv
+        self.overlay = overlay
+        self.choice = LanguageChoice(decided=not overlay)
+        self._free_text = False
+
+    @property
+    def spanish(self) -> bool:
+        return self.choice.spanish
+
+    def expectation(self, expected: Expectation | None) -> Expectation | None:
+        self._free_text = expected is not None and expected.slot_type == "text"
+        return expected
+
+    def heard(self, event: Input) -> Input:
+        if not isinstance(event, Utterance):
+            return event
+        if self.choice.on_utterance(event.text):
+            self.conv.workflow = localised(self.conv.workflow, self.overlay)
+        if self.spanish:
+            return Utterance(spanish_turn(event.text, free_text=self._free_text))
+        return Utterance(text_meaning(event.text, free_text=self._free_text))
+
+    def text(self, text: str) -> str:
+        return spanish_dates(text) if self.spanish else text

@@ -148,7 +148,8 @@ class VoiceAgent:
                              clinic=rt.clinic, patient_facts=records_patient_facts(rt.records),
                              send=port.send_to_patient, reply=port.reply,
                              template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC),
-                             revoke=port.revoke)
+                             revoke=port.revoke, revoke_number=port.revoke_number,
+                             answer=port.answer)
 
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime

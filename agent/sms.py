@@ -35,9 +35,10 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.grammar import understand
+from agent.language import text_meaning
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
-from agent.scheduling import Calendar
+from agent.scheduling import AppointmentStatus, Calendar
 from agent.transcript_text import known_identifiers
 from agent.workflow.effects import (
     Action,
@@ -88,9 +89,20 @@ Reply = Callable[[str, str], Awaitable[Any]]
 """``(number, text)``: an answer within the patient's own conversation (``SmsService.reply``)."""
 PatientFacts = Callable[[str], Awaitable[dict[str, Any] | None]]
 """The patient's record as workflow templates and identity checks read it (dob, first_name)."""
-Revoke = Callable[[str, str, dt.datetime], Awaitable[Any]]
-"""``(patient_id, evidence_ref, at)``: an opt-out heard in the conversation, recorded by the
-carrier's STOP policy (``SmsService.revoke``)."""
+Revoke = Callable[[str, str, dt.datetime, str], Awaitable[Any]]
+"""``(patient_id, evidence_ref, at, said)``: an opt-out heard in the conversation (``said``:
+the patient's words), recorded by the carrier's STOP policy (``SmsService.revoke``); a str
+it returns is the confirmation that says what was revoked (sent as the goodbye)."""
+RevokeNumber = Callable[[str, str, dt.datetime, str], Awaitable[Any]]
+"""``(number, evidence_ref, at, said)``: the same for a number that is no one patient's
+(``SmsService.revoke_number``: its patients, or the do-not-call list)."""
+_THANKS = frozenset({"thanks", "thank you", "thank you!", "thanks!", "ok", "okay", "k", "ty",
+                     "thx", "great", "gracias", "got it"})
+_URGENT = {"emergency": "If this is a medical emergency, call 911 now.",
+           "crisis": "If you are thinking about hurting yourself, call or text 988, or call "
+                     "911 now."}
+REMINDED_WITHIN_D = 8  # the earliest reminder goes 72 h ahead; a reply may come days later
+ANSWERED_EVERY_S = 3600.0  # one "please call us" per number an hour: no loop with a robot
 _YES_NO = {"Y": "yes", "N": "no"}
 
 
@@ -109,7 +121,12 @@ def read_turn(text: str, expect: Expectation | None = None) -> Input:
         return Utterance("yes" if liked else "no")
     if word in _YES_NO:
         return Utterance(_YES_NO[word])
-    return Utterance(said) if said else NoInput()
+    return Utterance(meaning(said)) if said else NoInput()
+
+
+def meaning(said: str) -> str:
+    """A text's words as the grammars read them (``agent.language.text_meaning``)."""
+    return text_meaning(said)
 
 
 class TextPort:
@@ -132,6 +149,8 @@ class TextPort:
         self.inbox: asyncio.Queue[PatientTextLike | None] = asyncio.Queue(maxsize=16)
         self.sent: list[str] = []
         self.closed = False  # the patient opted out: nothing more is sent
+        self._said = ""  # the patient's last text (an opt-out in it may name calls)
+        self._confirmation: str | None = None  # what the opt-out recorded, in words
 
     def now(self) -> dt.datetime:
         return self._clock()
@@ -140,8 +159,11 @@ class TextPort:
         if self.closed:
             return
         self.sent.append(effect.prompt_id)
-        await self._reply(self.number, effect.text)
-        await self._note("agent", effect.text)
+        text = effect.text
+        if effect.prompt_id == "optout_goodbye" and self._confirmation is not None:
+            text = self._confirmation  # says what was revoked: texts, or texts and calls
+        await self._reply(self.number, text)
+        await self._note("agent", text)
 
     async def _note(self, speaker: str, text: str) -> None:
         await self.memory.note(Turn(self.patient_id, "sms", self.workflow, speaker, text,
@@ -155,7 +177,8 @@ class TextPort:
             return CallerHangup()  # no answer within the reply window: the thread ends
         if message is None:
             return CallerHangup()  # the service is stopping
-        await self._note("patient", body(message.text))
+        self._said = body(message.text)
+        await self._note("patient", self._said)
         return read_turn(message.text, effect.expected)
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
@@ -175,8 +198,9 @@ class TextPort:
         # and calls) is the carrier's STOP policy, which ``revoke`` applies.
         if isinstance(effect, RecordRevocation):
             how = "key" if effect.method == "dtmf" else "words"
-            await self._revoke(effect.patient_id or self.patient_id, f"conversation:{how}",
-                               effect.at)
+            said = await self._revoke(effect.patient_id or self.patient_id,
+                                      f"conversation:{how}", effect.at, self._said)
+            self._confirmation = said if isinstance(said, str) else None
         if isinstance(effect, Remember) and effect.patient_id is not None:
             await self.memory.record(interaction_from(
                 effect.patient_id, "sms", effect.workflow, effect.outcome, effect.at,
@@ -189,9 +213,14 @@ class TextReminders:
     def __init__(self, workflow: Workflow, calendar: Calendar, memory: Memory, *,
                  clinic: ClinicInfo, patient_facts: PatientFacts, send: SendToPatient,
                  reply: Reply, template: str, clock: Callable[[], dt.datetime],
-                 revoke: Revoke, reply_window_s: float = 24 * 3600.0) -> None:
+                 revoke: Revoke, reply_window_s: float = 24 * 3600.0,
+                 revoke_number: RevokeNumber | None = None,
+                 answer: Reply | None = None) -> None:
         self.workflow = workflow
         self.revoke = revoke
+        self.revoke_number = revoke_number
+        self.answer = answer  # SmsService.answer: nothing to a number that opted out
+        self._answered: dict[str, dt.datetime] = {}  # number -> last "please call us"
         self.calendar = calendar
         self.memory = memory
         self.clinic = clinic
@@ -232,10 +261,11 @@ class TextReminders:
     async def __call__(self, message: PatientTextLike) -> None:
         pid = message.patient_id
         if pid is None:
-            return  # unknown or shared number: staff read it in the inbox (not ours)
+            await self._no_patient(message)  # unknown or shared number
+            return
         thread = self._threads.get(pid)
         if thread is None:
-            appointment = self._open.pop(pid, None)
+            appointment = self._open.pop(pid, None) or await self._reminded(pid, message)
             if appointment is None or self._group is None:
                 await self._outside_thread(pid, message)
                 return
@@ -244,15 +274,69 @@ class TextReminders:
             self._group.create_task(self._run(pid, thread))
         await thread.port.inbox.put(message)
 
+    async def _reminded(self, pid: str, message: PatientTextLike) -> str | None:
+        """A reminder letter (C, X, R) with no reminder held open (sent before a restart,
+        or answered after the reply window): the patient's one upcoming appointment in
+        the next ``REMINDED_WITHIN_D`` days; None when there is none or several."""
+        if body(message.text).strip(" .!").upper() not in KEYS:
+            return None
+        horizon = message.at + dt.timedelta(days=REMINDED_WITHIN_D)
+        upcoming = [a for a in await self.calendar.appointments_for(pid)
+                    if a.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)
+                    and message.at < a.start <= horizon]
+        return upcoming[0].id if len(upcoming) == 1 else None
+
     async def _outside_thread(self, pid: str, message: PatientTextLike) -> None:
-        """No reminder open: only an opt-out is ours to act on ("please stop calling me at
-        work", which is no keyword); recorded, then the one confirmation. Other texts are
-        left for staff."""
-        if "opt_out" not in understand(body(message.text)).intents:
+        """No reminder open (none sent, or its conversation has ended): an opt-out ("please
+        stop calling me at work", which is no keyword) is recorded, then the confirmation
+        of what was revoked; anything else is answered with the clinic's number."""
+        said = body(message.text)
+        if "opt_out" in understand(meaning(said)).intents:
+            done = await self.revoke(pid, "conversation:words", message.at, said)
+            await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
             return
-        await self.revoke(pid, "conversation:words", message.at)
-        await self.reply(message.sender, f"{self.clinic.name}: You are unsubscribed and will "
-                                         "receive no more messages. Reply START to resubscribe.")
+        await self._answer(message)
+
+    async def _no_patient(self, message: PatientTextLike) -> None:
+        """A number that is no one patient's (unknown, or shared by several): an opt-out is
+        still recorded by number; anything else is answered with the clinic's number."""
+        said = body(message.text)
+        if "opt_out" in understand(meaning(said)).intents and self.revoke_number is not None:
+            done = await self.revoke_number(message.sender, "conversation:words", message.at,
+                                            said)
+            await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
+            return
+        await self._answer(message)
+
+    @property
+    def _stopped(self) -> str:
+        return (f"{self.clinic.name}: You are unsubscribed and will receive no more "
+                "messages. Reply START to resubscribe.")
+
+    async def _answer(self, message: PatientTextLike) -> None:
+        """A text nobody here reads: where to call (an emergency: 911 or 988 first). Not
+        to a thumbs-up or a thanks, and once an hour per number at most."""
+        said = body(message.text)
+        intents = understand(meaning(said)).intents
+        urgent = "crisis" if "crisis" in intents else "emergency" if "emergency" in intents \
+            else None
+        if urgent is None and (reaction(said) is not None or said.strip().lower() in _THANKS
+                               or not said.strip()):
+            return
+        last = self._answered.get(message.sender)
+        if urgent is None and last is not None and \
+                (message.at - last).total_seconds() < ANSWERED_EVERY_S:
+            return
+        if self.answer is None:
+            return
+        self._answered = {n: t for n, t in self._answered.items()  # only the last hour's
+                          if (message.at - t).total_seconds() < ANSWERED_EVERY_S}
+        self._answered[message.sender] = message.at
+        text = (f"{self.clinic.name}: We cannot answer texts here. Please call us at "
+                f"{self.clinic.callback_number}.")
+        if urgent is not None:
+            text = f"{_URGENT[urgent]} {text}"
+        await self.answer(message.sender, text)
 
     async def opted_out(self, patient_id: str) -> None:
         """The carrier took a STOP from this patient: the open thread ends, sending nothing

@@ -6,7 +6,8 @@ call (``agent.handler``): only the port's speaking and listening differ. A ``Say
 message to the page, a ``Listen`` waits for the patient's next message (a lone digit is
 a key where the question offers it, and 0, 9, * and # always are, as on the phone's
 keypad; otherwise "2" is the words "2", the second of three offered times; words go
-through the grammars), a transfer finds
+through the grammars, in Spanish when the first message was: ``ChatLanguage``), a
+transfer finds
 nobody (the workflow's failure path runs: the number to call). The patient is found by
 the number they typed, as caller ID finds them on a call, and since that number is not
 vouched for, the workflow asks the date of birth and the full name before any PHI
@@ -23,6 +24,8 @@ from typing import Any
 
 from agent.contract import outcome_kind, workflow_for
 from agent.handler import AgentRuntime, _LiveConversation
+from agent.i18n import Overlays
+from agent.language import ChatLanguage
 from agent.transcript_text import store_call
 from agent.workflow.effects import (
     CallerHangup,
@@ -107,6 +110,11 @@ class _TextConversation(_LiveConversation):
         assert isinstance(self.call, TextLeg)
         self.leg: TextLeg = self.call
         self.text_io = _TextIO()
+        # Spanish by text: the first message in Spanish switches the prompts; a Spanish
+        # opt-out is one in an English chat too (agent.language.text_meaning).
+        overlays = self.rt.overlays or Overlays()
+        self.chat_language = ChatLanguage(self.conv, overlays.for_workflow(
+            self.conv.workflow.id))
 
     async def run(self) -> None:  # type: ignore[override]
         """Chat until the conversation or the session ends; then the record and transcript."""
@@ -123,8 +131,9 @@ class _TextConversation(_LiveConversation):
                              self.result, self.known, self.started)
 
     async def say(self, effect: Say) -> None:
-        self.text_io.transcript.turns.append(("agent", effect.text))
-        await self.leg.send(effect.text)
+        text = self.chat_language.text(effect.text)
+        self.text_io.transcript.turns.append(("agent", text))
+        await self.leg.send(text)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
         try:
@@ -134,7 +143,8 @@ class _TextConversation(_LiveConversation):
             text = None
         if text is not None and text.strip():
             self.text_io.transcript.turns.append(("caller", text.strip()))
-        return read_message(text, effect.expected)
+        expected = self.chat_language.expectation(effect.expected)
+        return self.chat_language.heard(read_message(text, expected))
 
     async def transfer(self, effect: Transfer) -> bool:
         self.transfer_ok = False

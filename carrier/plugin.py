@@ -185,8 +185,21 @@ class TextPort(Protocol):
 
     async def send_requested(self, patient_id: str, text: str) -> Any: ...
 
-    async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime) -> Any:
-        """An opt-out heard in a text conversation, recorded by the STOP policy."""
+    async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime,
+                     said: str = "") -> Any:
+        """An opt-out heard in a text conversation (``said``: the words, which may name
+        calls), recorded by the STOP policy; returns the confirmation saying what was
+        revoked."""
+        ...
+
+    async def answer(self, number: str, text: str) -> Any:
+        """An answer to a text no conversation takes: nothing to a number that opted out."""
+        ...
+
+    async def revoke_number(self, number: str, evidence_ref: str, at: dt.datetime,
+                            said: str = "") -> Any:
+        """The same from a number that is no one patient's: its patients, or the
+        organisation's do-not-call list."""
         ...
 
 

@@ -169,8 +169,8 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\b(?:take|remove|delete|drop) {_W}(?:number|me|name)\b {_W}"
                    r"(?:off|from)\b"),
         re.compile(r"\b(?:take|remove) my (?:number|name) off\b"),
-        re.compile(r"\b(?:don't|dont|do not|never|stop) (?:\w+\s+){0,2}(?:call|calling|text|"
-                   r"texting|contact)\b(?! (?:back|you|them)\b)"),
+        re.compile(r"\b(?:don't|dont|do not|never|stop|quit|cease) (?:\w+\s+){0,2}(?:call|"
+                   r"calling|text|texting|contact)\b(?! (?:back|you|them)\b)"),
         re.compile(rf"\bno more {_W}(?:calls|messages|texts|reminders)\b"),
     ),
     "agent": (

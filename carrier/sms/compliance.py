@@ -15,6 +15,10 @@
   coughing", "end of the week") does not. "Cancel" alone, or with a please, is an opt-out
   even under a reminder that offers cancelling; its confirmation says the appointment is
   unchanged and how to cancel it (the one confirmation may clarify, 64.1200(a)(10)(iii)).
+* What a text opt-out revokes (``opt_out_channels``): every channel under the revoke-all
+  policy (``sms.stop_revokes: all``); under ``sms``, the texts, and the calls too when the
+  words name calls or say all ("stop calling me", "STOP ALL"). The confirmation says what
+  was revoked, no more: "no more messages" while calls go on would be untrue.
 * FCC 15-72 (healthcare exemption, 47 CFR 64.1200(a)(9)(iv) as applied to texts): an exempt
   text is at most 160 characters, names the provider, and carries nothing beyond the
   minimum necessary; a reminder template may use only ``{clinic}``, ``{day}``, ``{time}``.
@@ -111,6 +115,39 @@ def _squeeze(word: str) -> str:
 _SQUEEZED = {_squeeze(k.lower()): v for k, v in KEYWORDS.items()}
 
 
+TEXTS: tuple[str, ...] = ("sms",)
+EVERY_CHANNEL: tuple[str, ...] = ("sms", "voice")
+# Words that name the calls, or every kind of contact, beside an opt-out.
+_NAMES_CALLS = frozenset({"call", "calls", "calling", "called", "phone", "phoning", "voice",
+                          "voicemail", "llamadas", "llamar", "llamen", "llame", "llamarme"})
+# "STOP ALL", "stop everything": every channel, unless it says all of what ("stop all texts").
+_ALL = frozenset({"all", "stopall", "everything", "todo", "todos"})
+_TEXTS_NAMED = frozenset({"text", "texts", "texting", "message", "messages", "messaging", "msgs",
+                          "sms", "mensajes", "textos"})
+
+
+_SPANISH = frozenset({"alto", "parar", "baja", "cancelar", "ayuda", "por", "favor", "mensajes",
+                      "llamen", "llamadas", "manden", "envien", "escriban", "quiero", "mas",
+                      "dejen", "gracias"})
+
+
+def said_in_spanish(text: str) -> bool:
+    """A keyword message or opt-out in Spanish (ALTO, PARAR, BAJA, CANCELAR, AYUDA, "por
+    favor", "no me manden más mensajes"): its reply is in Spanish."""
+    return bool({_squeeze(w) for w in _words(text)} & {_squeeze(w) for w in _SPANISH})
+
+
+def opt_out_channels(text: str, stop_revokes: str) -> tuple[str, ...]:
+    """The channels an opt-out by text revokes (``stop_revokes``: the ``sms`` setting)."""
+    if stop_revokes == "all":
+        return EVERY_CHANNEL
+    said = {_squeeze(w) for w in _words(text)}
+    if said & {_squeeze(w) for w in _NAMES_CALLS}:
+        return EVERY_CHANNEL
+    every = said & {_squeeze(w) for w in _ALL}
+    return EVERY_CHANNEL if every and not said & {_squeeze(w) for w in _TEXTS_NAMED} else TEXTS
+
+
 @dataclass(frozen=True)
 class Program:
     """What the required replies name: the program (brand) and where to get help."""
@@ -118,20 +155,54 @@ class Program:
     brand: str
     help_number: str
 
-    def reply(self, kw: Keyword, *, said_cancel: bool = False) -> str:
-        """The one reply CTIA requires for ``kw`` (each well under 160 characters). An
-        opt-out that said "cancel" is told the appointment is unchanged and how to cancel it."""
-        if kw is Keyword.STOP and said_cancel:
-            return (f"{self.brand}: You are unsubscribed from texts. Your appointment is "
-                    f"unchanged; to cancel it call {self.help_number}. Reply START to resubscribe.")
+    def reply(self, kw: Keyword, *, said_cancel: bool = False,
+              channels: tuple[str, ...] = EVERY_CHANNEL, on_file: bool = True,
+              spanish: bool = False) -> str:
+        """The one reply CTIA requires for ``kw`` (each at most 160 characters with a
+        brand of 20). A STOP's says what ``channels`` were revoked; one that said "cancel"
+        is told the appointment is unchanged and how to cancel it. START grants texts
+        only (calls stay as they were); ``on_file`` False: the number is no patient's, so
+        nothing was granted and the reply says so. ``spanish``: a STOP or HELP in Spanish
+        (the keywords stay the ones the carriers read: STOP ALL, START)."""
+        if spanish and kw is not Keyword.START:
+            return self._spanish(kw, channels != TEXTS, said_cancel)
         if kw is Keyword.STOP:
-            return (f"{self.brand}: You are unsubscribed and will receive no more messages. "
-                    "Reply START to resubscribe.")
+            return self._stopped(channels != TEXTS, said_cancel)
+        if kw is Keyword.START and not on_file:
+            return (f"{self.brand}: This number is not on file with us, so nothing changed. "
+                    f"To get appointment texts, call {self.help_number}.")
         if kw is Keyword.START:
-            return (f"{self.brand}: You are subscribed to appointment messages. Msg frequency "
+            return (f"{self.brand}: You are subscribed to appointment texts. Msg frequency "
                     "varies. Msg & data rates may apply. Reply HELP for help, STOP to opt out.")
         return (f"{self.brand} appointment messages. Help: {self.help_number}. Msg frequency "
                 "varies. Msg & data rates may apply. Reply STOP to opt out.")
+
+    def _spanish(self, kw: Keyword, calls: bool, said_cancel: bool) -> str:
+        if kw is Keyword.HELP:
+            return (f"{self.brand}: mensajes de citas. Ayuda: {self.help_number}. Frecuencia "
+                    "variable. Pueden aplicar tarifas. Responda STOP para no recibir más.")
+        what = "mensajes ni llamadas" if calls else "mensajes"
+        if said_cancel:
+            more = "START para volver." if calls else "STOP ALL detiene las llamadas."
+            return (f"{self.brand}: No recibirá más {what}. Su cita no cambió; para "
+                    f"cancelarla llame al {self.help_number}. {more}")
+        if calls:
+            return (f"{self.brand}: No recibirá más mensajes ni llamadas nuestras. Responda "
+                    "START para volver a recibir mensajes.")
+        return (f"{self.brand}: No recibirá más mensajes. Las llamadas de sus citas siguen: "
+                "responda STOP ALL para detenerlas, START para volver.")
+
+    def _stopped(self, calls: bool, said_cancel: bool) -> str:
+        what = "texts and calls" if calls else "texts"
+        if said_cancel:
+            more = "Reply START for texts again." if calls else "STOP ALL stops calls too."
+            return (f"{self.brand}: You are unsubscribed from {what}. Your appointment is "
+                    f"unchanged; to cancel it call {self.help_number}. {more}")
+        if calls:
+            return (f"{self.brand}: You are unsubscribed and will receive no more texts or "
+                    "calls from us. Reply START to get texts again.")
+        return (f"{self.brand}: You are unsubscribed from our texts. Reminder calls continue: "
+                "reply STOP ALL to stop them too, START to get texts again.")
 
 
 class ExemptTextError(ValueError):

@@ -8,7 +8,9 @@
 * Inbound: a STOP/START/HELP keyword (CTIA; any reasonable opt-out, FCC 24-24: see
   ``compliance.keyword``) is handled here, before any application sees the text: the
   revocation is in the consent ledger before the reply goes out (on every channel when
-  ``sms.stop_revokes`` is ``all``), and the application is told (``opted_out``) so its
+  ``sms.stop_revokes`` is ``all``, or the words name calls: ``opt_out_channels``; a number
+  that is no patient's goes on the organisation's do-not-call list), the reply says what
+  was revoked, and the application is told (``opted_out``) so its
   open conversation sends nothing more. Anything else goes to the application's
   :class:`TextHandler` with the patient the number belongs to; an opt-out the
   application hears in a conversation comes back through :meth:`SmsService.revoke`.
@@ -30,7 +32,16 @@ from carrier.dialer.gate import Consent, DialRefused, Gate
 from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import CallHistory, ComplianceFacts, DecisionRecorder, PatientDirectory
 from carrier.records.store import Records
-from carrier.sms.compliance import Keyword, Program, check_exempt_text, keyword, names_cancel
+from carrier.sms.compliance import (
+    EVERY_CHANNEL,
+    Keyword,
+    Program,
+    check_exempt_text,
+    keyword,
+    names_cancel,
+    opt_out_channels,
+    said_in_spanish,
+)
 from carrier.sms.settings import SmsSettings
 from carrier.sms.smpp import InboundText
 
@@ -139,6 +150,20 @@ class SmsService:
         await self._log(None, "reply", self.clock(), status="reply")
         return ids
 
+    async def answer(self, number: str, text: str) -> list[str]:
+        """An answer to a text nobody here reads ("please call us"): sent only to a number
+        whose texts are not revoked and that is not on the organisation's do-not-call
+        list (after a STOP, its confirmation is the last text sent). ``number`` is PHI."""
+        patients = await self.records.find_patients_by_phone(
+            number, actor="sms", reason="answer to a text")
+        for p in patients:
+            consent = await self.facts.consent(str(p.id))
+            if Consent.REVOKED in (consent.get(CHANNEL), consent.get("all")):
+                return []
+        if (await self.records.dnc_status(number)).org:
+            return []
+        return await self.reply(number, text)
+
     async def on_inbound(self, message: InboundText) -> None:
         """One text from a phone: a compliance keyword, or the application's business."""
         now = self.clock()
@@ -149,8 +174,10 @@ class SmsService:
         await self._log(str(ids[0]) if len(ids) == 1 else None,
                         f"keyword.{kw}" if kw else "reply", now, status="received",
                         direction="in")
+        channels: tuple[str, ...] = EVERY_CHANNEL
         if kw is Keyword.STOP:
-            await self._revoke(ids, now, "keyword:STOP")
+            channels = await self._opt_out(ids, message.sender, message.text, now,
+                                           "keyword:STOP")
             if self.handler is not None:
                 for pid in ids:
                     await self.handler.opted_out(str(pid))
@@ -160,20 +187,54 @@ class SmsService:
                                                  evidence_ref="keyword:START", actor="sms", at=now)
         if kw is not None:
             # The one confirmation CTIA requires; after a STOP it is the last text sent.
+            # It says what was recorded: the channels revoked, or that a START changed
+            # nothing for a number that is no patient's.
             await self.sender.send(message.sender, self.program.reply(
-                kw, said_cancel=kw is Keyword.STOP and names_cancel(message.text)))
+                kw, said_cancel=kw is Keyword.STOP and names_cancel(message.text),
+                channels=channels, on_file=bool(ids), spanish=said_in_spanish(message.text)))
             return
         if self.handler is not None:
             await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
                                            message.sender, message.text, now))
 
-    async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime) -> None:
+    async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime,
+                     said: str = "") -> str:
         """An opt-out the application heard in a text conversation ("9" at "appointment
-        or messages?"): recorded as a STOP is, before the application's goodbye is sent."""
-        await self._revoke([UUID(patient_id)], at, evidence_ref)
+        or messages?"; ``said``: the patient's words, which may name calls): recorded as a
+        STOP is, before the application's goodbye is sent. Returns the confirmation that
+        says what was revoked (the application sends it as its goodbye)."""
+        channels = opt_out_channels(said, self.settings.stop_revokes)
+        await self._revoke([UUID(patient_id)], at, evidence_ref, channels)
+        return self.program.reply(Keyword.STOP, channels=channels,
+                                  spanish=said_in_spanish(said))
 
-    async def _revoke(self, patients: list[UUID], now: dt.datetime, evidence_ref: str) -> None:
-        channels = ("sms", "voice") if self.settings.stop_revokes == "all" else ("sms",)
+    async def revoke_number(self, number: str, evidence_ref: str, at: dt.datetime,
+                            said: str = "") -> str:
+        """An opt-out heard from a number that is no one patient's: every patient the
+        number belongs to, or (none) the organisation's do-not-call list. ``number`` is
+        PHI: never logged. Returns the confirmation, as :meth:`revoke`."""
+        patients = await self.records.find_patients_by_phone(
+            number, actor="sms", reason="opt-out by text")
+        channels = await self._opt_out([p.id for p in patients], number, said, at,
+                                       evidence_ref)
+        return self.program.reply(Keyword.STOP, channels=channels,
+                                  spanish=said_in_spanish(said))
+
+    async def _opt_out(self, patients: list[UUID], number: str, said: str, now: dt.datetime,
+                       evidence_ref: str) -> tuple[str, ...]:
+        """Revoke what ``said`` covers for each patient of the number; a number that is no
+        patient's goes on the organisation's do-not-call list (every channel), so a
+        patient later given it is not texted after their STOP. The channels revoked."""
+        if not patients:
+            await self.records.dnc_add(number, source="sms", actor="sms",
+                                       reason=f"opt-out by text ({evidence_ref})", at=now)
+            return EVERY_CHANNEL
+        channels = opt_out_channels(said, self.settings.stop_revokes)
+        await self._revoke(patients, now, evidence_ref, channels)
+        return channels
+
+    async def _revoke(self, patients: list[UUID], now: dt.datetime, evidence_ref: str,
+                      channels: tuple[str, ...]) -> None:
         for pid in patients:
             for channel in channels:
                 await self.records.consent_revoke(pid, channel, source="sms",

@@ -426,3 +426,21 @@ async def test_a_call_s_transcript_is_shown_only_with_a_reason(
     assert (await s.client.get("/calls/nope")).status_code == 404
     other = await signin("scheduler")
     assert (await other.client.get("/calls/abc/1%40host")).status_code == 403
+
+
+async def test_markup_a_patient_typed_in_a_chat_is_shown_to_staff_as_text(
+        console: ConsoleContext, signin: SignIn, clock: Clock) -> None:
+    """A web-chat patient's message is shown on the call page as the characters typed,
+    never as markup the operator's browser runs."""
+    t0 = clock() - dt.timedelta(hours=1)
+    typed = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    await console.records.record_call(CallRecord(
+        "chat-x1", "inbound", t0, t0 + dt.timedelta(seconds=20), workflow="intake",
+        outcome="completed"), [("caller", typed)])
+    await console.records.drain_spool()
+    s = await signin("supervisor")
+    r = await s.client.get("/calls/chat-x1", params={"reason": "quality review"})
+    assert r.status_code == 200
+    assert "<script>alert(1)" not in r.text
+    assert "<img src=x" not in r.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text

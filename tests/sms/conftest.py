@@ -110,7 +110,8 @@ async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterat
             load_workflow(WORKFLOWS / f"{WORKFLOW}.yaml"), PostgresCalendar(pool, tz=NY),
             memory, clinic=CLINIC, patient_facts=facts_reader(records),
             send=service.send_to_patient, reply=service.reply,
-            template=service.settings.reminder_template, clock=clock.now, revoke=service.revoke)
+            template=service.settings.reminder_template, clock=clock.now, revoke=service.revoke,
+            revoke_number=service.revoke_number, answer=service.answer)
         service.handler = reminders
         async with reminders:
             yield Stack(clock, service, reminders, memory, str(pid), smsc, inbox)

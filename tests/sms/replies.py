@@ -46,3 +46,24 @@ HELD_OUT: dict[str, str] = {
     "don't stop my reminders": "not_stop", "the bus stop is far, can I reschedule": "not_stop",
     "end of the week works better": "not_stop", "no": "ask", "hold on": "hold",
 }
+
+# Spanish and misspelt replies (2026-12-07). Before: "No me manden más mensajes" and
+# "no me llamen más" were a plain "no" (the opt-out lost), "Ya no quiero mensajes" a yes
+# (the appointment confirmed), "Sí, confirmo" and "yse" were not understood.
+# SPANISH_TUNED were worked on; SPANISH_HELD_OUT was written before the fix, not tuned to.
+SPANISH_TUNED: dict[str, str] = {
+    "No me manden más mensajes": "stop", "no me llamen más": "stop",
+    "Ya no quiero mensajes": "stop", "No más mensajes por favor": "stop",
+    "Dejen de mandarme mensajes": "stop", "Sí, confirmo": "confirm", "Confirmo": "confirm",
+    "Quiero cancelar mi cita": "cancel", "Necesito cambiar la cita": "reschedule",
+    "yse": "confirm", "yess": "confirm", "noo": "ask", "Sí": "confirm",
+}
+SPANISH_HELD_OUT: dict[str, str] = {
+    "ya no me manden mensajes por favor": "stop", "No me escriban más": "stop",
+    "Por favor no me envíen más mensajes": "stop", "no quiero más textos": "stop",
+    "Bórrenme de su lista": "stop", "Ya no me llamen, gracias": "stop",
+    "Sí, ahí estaré": "confirm", "si confirmo": "confirm", "Claro que sí": "confirm",
+    "Cancele la cita por favor": "cancel", "¿Puedo cambiar la hora?": "reschedule",
+    "ys": "confirm", "yeah": "confirm", "yesss!": "confirm", "nope": "ask",
+    "No, gracias": "ask", "no puedo ir ese día": "not_stop",
+}

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from carrier.sms.compliance import (
+    EVERY_CHANNEL,
     EXEMPT_TEXT_LIMIT,
+    TEXTS,
     ExemptTextError,
     Keyword,
     Program,
@@ -15,6 +17,8 @@ from carrier.sms.compliance import (
     check_reminder_template,
     keyword,
     names_cancel,
+    opt_out_channels,
+    said_in_spanish,
 )
 from carrier.sms.settings import DEFAULT_REMINDER
 
@@ -108,3 +112,34 @@ def test_an_opt_out_that_said_cancel_is_told_the_appointment_is_unchanged() -> N
 ])
 def test_keyword_edges(text: str, want: Keyword | None) -> None:
     assert keyword(text) is want
+
+
+@pytest.mark.parametrize(("text", "calls"), [
+    ("ALTO", True), ("Parar por favor", True), ("Cancelar", True), ("BAJA", True),
+    ("AYUDA", False)])
+def test_a_spanish_keyword_is_answered_in_spanish(text: str, calls: bool) -> None:
+    """ALTO/PARAR/BAJA/CANCELAR/AYUDA were answered in English only."""
+    program = Program("A Clinic Named Twenty", "+15550100100")
+    kw = keyword(text)
+    assert kw is not None
+    for channels in (TEXTS, EVERY_CHANNEL):
+        reply = program.reply(kw, said_cancel=names_cancel(text), channels=channels,
+                              spanish=said_in_spanish(text))
+        assert len(reply) <= EXEMPT_TEXT_LIMIT, reply
+        assert "You are" not in reply, reply
+        assert "Reply" not in reply, reply
+        if kw is Keyword.STOP and channels == TEXTS:
+            assert "STOP ALL" in reply
+    assert not said_in_spanish("STOP")
+    assert not said_in_spanish("Stop please")
+
+
+@pytest.mark.parametrize(("text", "channels"), [
+    ("STOP", TEXTS), ("stop texting me", TEXTS), ("STOP ALL", EVERY_CHANNEL),
+    ("stopall", EVERY_CHANNEL), ("stop calling me", EVERY_CHANNEL),
+    ("Stop texting and calling me", EVERY_CHANNEL), ("stop all texts", TEXTS),
+    ("ALTO TODO", EVERY_CHANNEL), ("no me llamen", EVERY_CHANNEL), ("9", TEXTS)])
+def test_what_a_text_opt_out_revokes_under_texts_only(
+        text: str, channels: tuple[str, ...]) -> None:
+    assert opt_out_channels(text, "sms") == channels
+    assert opt_out_channels(text, "all") == EVERY_CHANNEL

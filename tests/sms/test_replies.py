@@ -28,7 +28,7 @@ from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all
 from carrier.sms.body import body, reaction
 from carrier.sms.compliance import keyword
-from tests.sms.replies import HELD_OUT, QUOTED, TUNED
+from tests.sms.replies import HELD_OUT, QUOTED, SPANISH_HELD_OUT, SPANISH_TUNED, TUNED
 from tests.workflow.helpers import NOW, WORKFLOWS
 
 SMS = load_all(WORKFLOWS)["appointment_reminder_sms"]
@@ -102,8 +102,9 @@ async def test_an_opt_out_in_the_conversation_is_recorded_before_the_goodbye() -
     """'I want to cancel' -> appointment or messages? -> '9': recorded, then the goodbye."""
     events: list[Any] = []
 
-    async def revoke(pid: str, evidence: str, at: dt.datetime) -> None:
+    async def revoke(pid: str, evidence: str, at: dt.datetime, said: str) -> str:
         events.append(("revoke", pid, evidence))
+        return "Demo Clinic: You are unsubscribed and will receive no more messages."
 
     async def reply(number: str, text: str) -> None:
         events.append(("reply", text))
@@ -131,3 +132,23 @@ async def test_an_opt_out_in_the_conversation_is_recorded_before_the_goodbye() -
 
 async def _noop(*_: object) -> None:
     return None
+
+
+@pytest.mark.parametrize(("text", "want"), SPANISH_TUNED.items())
+def test_spanish_and_misspelt_replies(text: str, want: str) -> None:
+    """A Spanish opt-out by text is an opt-out (it was a "no", or a yes that confirmed);
+    "yse" is a yes."""
+    assert right(text, want), outcome(text)
+
+
+def test_spanish_and_misspelt_held_out() -> None:
+    missed = [t for t, w in SPANISH_HELD_OUT.items() if not right(t, w)]
+    got = len(SPANISH_HELD_OUT) - len(missed)
+    print(f"SMS Spanish/typo held-out: {got}/{len(SPANISH_HELD_OUT)}; missed {missed}")
+    assert got >= 13, f"held-out missed {missed}"
+
+
+def test_a_date_in_digits_is_read_as_written_not_as_spanish() -> None:
+    """Spanish texts are read day first ("5 de marzo"); digits alone stay month first."""
+    assert read_turn("03/05/1980") == Utterance("03/05/1980")
+    assert read_turn("el 5 de marzo de 1980") == Utterance("March 5 1980")

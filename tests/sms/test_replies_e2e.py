@@ -114,7 +114,7 @@ async def test_nine_at_appointment_or_messages_is_recorded_as_an_opt_out(
     await stack.text_from_phone("9")
     assert await stack.reminders.settled(stack.patient) == "opted_out"
     goodbye = (await stack.smsc.wait("submit"))["text"]
-    assert "no more messages" in goodbye
+    assert "no more texts or calls" in goodbye  # what `stop_revokes: all` revoked
     assert await consent(records, stack) == ("revoked", "revoked")
     history = await records.consent_history(uuid.UUID(stack.patient))
     assert {e.evidence_ref for e in history if e.event == "revoke"} == {"conversation:key"}

@@ -11,6 +11,7 @@ from agent.grammar import parse_slot, understand
 from agent.grammar.es import looks_spanish, to_canonical
 from agent.grammar.es.numbers import parse_number
 from tests.spanish.corpus import HELD_OUT, TUNED, Case
+from tests.spanish.corpus_repeat_frequency import HELD_OUT_RF, TUNED_RF
 
 NOW = dt.datetime(2026, 12, 5, 15, 0, tzinfo=dt.UTC)
 
@@ -87,3 +88,18 @@ def test_asking_for_a_moment_is_hold_on(said: str) -> None:
 
 def test_another_time_is_still_a_call_back_not_a_moment() -> None:
     assert to_canonical("llámeme en otro momento") == "call me back later"
+
+
+@pytest.mark.parametrize("case", TUNED_RF, ids=[f"{c[0]}:{c[1]}" for c in TUNED_RF])
+def test_repeat_requests_and_frequencies_are_understood(case: Case) -> None:
+    """ "¿Puede repetir?" repeats the question; "a veces" answers "how often" (both were
+    no answer: a miss, or at a free-text question the words stored as the value)."""
+    assert understood(case), (case, to_canonical(case[1]))
+
+
+def test_held_out_repeat_and_frequency_mostly_understood() -> None:
+    missed = [c for c in HELD_OUT_RF if not understood(c)]
+    score = 1 - len(missed) / len(HELD_OUT_RF)
+    print(f"Spanish repeat/frequency held-out: {score:.0%} of {len(HELD_OUT_RF)} "
+          f"({len(missed)} missed: {[c[1] for c in missed]})")
+    assert score >= 0.75, missed

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,10 +28,12 @@ from agent.i18n import (
     spanish_dates,
     to_canonical,
 )
+from agent.language import CallLanguage
 from agent.memory import InMemoryMemoryStore
 from agent.scheduling.search import describe
 from agent.workflow.asides import QUESTION_PROMPTS
 from agent.workflow.defaults import DEFAULT_PROMPTS
+from agent.workflow.effects import Expectation, Utterance
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all, load_workflow
 from agent.workflow.records import ClinicFileSource
@@ -225,3 +228,29 @@ def test_a_spanish_screening_asks_in_spanish(monkeypatch: pytest.MonkeyPatch) ->
     assert "¿Ronca?" in spoken
     assert "Do you" not in spoken
 
+
+
+def test_a_spanish_repeat_request_asks_again_and_a_frequency_answers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "¿Puede repetir?" at "¿Ronca?" says the question again (no "conteste sí o no": it
+    is no miss), then "a veces" (which that help itself offers) is the yes. Before, both
+    were misses and the third attempt would have transferred the caller."""
+    _, said = run_spanish("health_screening", [
+        "Sí, soy yo.", "El cinco de marzo de mil novecientos ochenta.", "Sí.",
+        "¿Puede repetir?", "¿Cómo?", "A veces."], monkeypatch)
+    spoken = " ".join(said)
+    assert spoken.count("¿Ronca?") == 3
+    assert "Por favor conteste sí o no" not in spoken
+    assert "¿Ronca tan fuerte" in spoken  # q02 was a yes: its follow-up is asked
+
+
+@pytest.mark.parametrize("said", ["¿Puede repetir?", "¿Cómo?", "¿Mande?"])
+def test_a_spanish_repeat_request_is_no_free_text_answer(said: str) -> None:
+    """At a free-text question (the reason for the visit) the caller's words are kept,
+    but a request to repeat is no reason: the engine gets the repeat."""
+    conv = Conversation(load_workflow(WORKFLOWS / "patient_intake.yaml"), {}, call_id="t")
+    language = CallLanguage(conv, {}, None)
+    language.choice = LanguageChoice(language="es", decided=True)
+    language.expectation(Expectation((), "text", (), ()))
+    got = language.heard(SimpleNamespace(heard_language="es"), Utterance(said))  # type: ignore[arg-type]
+    assert got == Utterance("repeat that")

@@ -14,7 +14,8 @@ import unicodedata
 
 from agent.grammar import understand
 from agent.grammar.es.dates import find_date, find_preference, find_time
-from agent.grammar.es.intents import find_intent
+from agent.grammar.es.frequency import find_frequency
+from agent.grammar.es.intents import find_intent, spoken
 from agent.grammar.es.numbers import number_runs
 
 __all__ = ["looks_english", "looks_spanish", "normalise", "to_canonical"]
@@ -63,14 +64,21 @@ def to_canonical(text: str) -> str:
     plain = normalise(text)
     if not plain:
         return text
-    pieces = [p for p in (find_intent(plain, text), find_date(plain), find_time(plain),
+    often = find_frequency(spoken(text))
+    intent = find_intent(plain, text)
+    if intent == "no" and often is not None and often.startswith("not "):
+        intent = None  # "no siempre" is "not always" (no value), not a plain no
+    pieces = [p for p in (intent, often, find_date(plain), find_time(plain),
                           find_preference(plain)) if p]
+    words = plain.split()
+    if pieces == [often] and number_runs(words):
+        # "seis horas, a veces cinco" answers "how many hours?": the numbers are kept.
+        return f"{often} {_digits(words)}"
     if pieces:
         return " ".join(dict.fromkeys(pieces))
     named = _name(text)
     if named is not None:
         return named
-    words = plain.split()
     if number_runs(words):
         digits = _digits(words)
         # "cinco tres ochenta": a date said as bare numbers, read day first as Spanish

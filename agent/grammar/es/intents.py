@@ -13,6 +13,12 @@ _NEVER = r"(?:no|nunca|jamas)"
 _CALL = (r"(?:llame[ns]?|llames|llamar(?:me|nos)?|marque[ns]?|marques|marcar(?:me|nos)?|"
          r"contacte[ns]?|contactar(?:me|nos)?|molest(?:e[ns]?|ar(?:me|nos)?))\b")
 
+# Sending texts, said to us: only with "más" or the texts named ("no me mande la receta
+# allí" is no opt-out; "no me manden más", "no me envíen mensajes" are).
+_SEND = (r"(?:manden|mande|mandes|mandar(?:me|nos)?|envien|envie|envies|enviar(?:me|nos)?|"
+         r"escriban|escriba|escribas|escribir(?:me|nos)?|textee[ns]?|textear(?:me|nos)?)"
+         r"\s+(?:(?:por\s+favor|ya)\s+)?(?:mas\b|(?:sus\s+|estos\s+|los\s+)?(?:mensajes|textos|"
+         r"sms|recordatorios))")
 _LEAD = r"(?:bueno\s+|pues\s+|ah\s+|eh\s+)?"
 HOLD = (r"\b(?:un\s+(?:momento|momentito|segundo|minuto)|espere(?:me)?|esperame|"
         r"permitame|aguarde|dejeme\s+(?:buscar|ver|revisar|pensar))\b")
@@ -22,12 +28,15 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("stop calling me",
      rf"\b(?:ya\s+)?{_NEVER}\s+(?:me\s+|nos\s+)?(?:(?:vuelva[ns]?|vuelvas)\s+a\s+)?{_CALL}"
      rf"|\b{_NEVER}\s+quiero\s+que\s+(?:me\s+|nos\s+)?(?:vuelva[ns]?\s+a\s+)?{_CALL}"
-     r"|\bno\s+quiero\s+(?:mas\s+|recibir\s+)?(?:llamadas|mensajes)"
-     r"|\bdej\w*\s+(?:de\s+)?(?:recibir\s+(?:sus\s+|estas\s+|las\s+)?llamadas|"
-     r"llamar(?:me|nos)?|marcar(?:me|nos)?|molestar(?:me|nos)?)"
+     rf"|\b(?:ya\s+)?{_NEVER}\s+(?:me\s+|nos\s+)?(?:(?:vuelva[ns]?|vuelvas)\s+a\s+)?{_SEND}"
+     r"|\bno\s+quiero\s+(?:mas\s+|recibir\s+)?(?:llamadas|mensajes|textos|sms|recordatorios)"
+     r"|\bdej\w*\s+(?:de\s+)?(?:recibir\s+(?:sus\s+|estas\s+|las\s+|los\s+)?(?:llamadas|"
+     r"mensajes|textos)|llamar(?:me|nos)?|marcar(?:me|nos)?|molestar(?:me|nos)?|"
+     r"(?:mandar|enviar|escribir)(?:me|nos)?\s+(?:mensajes|textos))"
      r"|\b(?:quite|quiten|saque|saquen|borre|borren|elimine|eliminen)(?:me|nos)?\s+"
      r"(?:de\s+(?:la|su|sus)\s+listas?|(?:mi|el)\s+(?:numero|telefono|nombre))"
-     r"|\bno\s+mas\s+llamadas|\bbasta\s+de\s+llamadas|\bdejen?me\s+en\s+paz"),
+     r"|\bno\s+mas\s+(?:llamadas|mensajes|textos)|\bbasta\s+de\s+(?:llamadas|mensajes|textos)"
+     r"|\bdejen?me\s+en\s+paz"),
     # A medical emergency or a crisis: the engine says to call 911 (988) first of all.
     ("I want to kill myself", r"\b(?:suicid\w*|matarme|quitarme\s+la\s+vida|me\s+quiero\s+"
                               r"morir|quiero\s+morirme|no\s+quiero\s+(?:vivir|seguir\s+"
@@ -78,8 +87,11 @@ _ROWS: tuple[tuple[str, str], ...] = (
                                  r"cobran|vale|sale|me\s+va\s+a\s+costar)\b|\bcopago\b"),
     ("is there parking", r"\bestacionamiento\b|\bdonde\s+(?:me\s+)?estaciono\b|\bparqueo\b"),
     ("what should I bring", r"\bque\s+(?:debo|tengo\s+que|necesito)\s+(?:llevar|traer)\b"),
-    ("repeat that", r"\b(?:repit\w+|como\s+dijo|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
-                    r"otra\s+vez\s+por\s+favor|perdon\s*\?)"),
+    # "¿Puede repetir?", "¿Cómo?", "¿Mande?", "¿Qué dijo?": the question again, no answer.
+    ("repeat that", r"\b(?:repit\w+|repet\w+|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
+                    r"otra\s+vez\s+por\s+favor)|^(?:(?:perdon|disculpe|eh|ay)\s+)*(?:como|"
+                    r"que|mande|perdon|eh|mm+|disculpe|(?:como|que)\s+(?:me\s+)?"
+                    r"(?:dijo|dice|dijiste|decia))(?:\s+(?:senor|senora|senorita))?$"),
     # A refusal to answer is no name and no "no".
     ("I'd rather not say", r"\bprefiero\s+no\s+(?:decir|dar|contestar|responder)|\bno\s+(?:se\s+"
                            r"|le\s+|te\s+)?(?:lo\s+|la\s+)?(?:quiero|voy\s+a|pienso|tengo\s+"
