@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.grammar import slots as _slots
-from agent.grammar.answers import cancel_or_stop, frequency, screening_yes_no
+from agent.grammar.answers import DECLINED, cancel_or_stop, declined, frequency, screening_yes_no
 from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
 from agent.grammar.intents import FAQ_INTENTS, QUESTION_INTENTS, detect, without_hold, yes_no
@@ -60,7 +60,8 @@ def _make_parsers() -> dict[str, Parser]:
         "digits": lambda t, n, o, lex: _slots.digits(t),
         "phone": lambda t, n, o, lex: _slots.phone(t),
         "zip": lambda t, n, o, lex: _zip(t),
-        "number": lambda t, n, o, lex: _slots.number(t),
+        # a count the caller will not give ("I'd rather not say how many") is declined
+        "number": lambda t, n, o, lex: DECLINED if declined(t) else _slots.number(t),
         "member_id": lambda t, n, o, lex: _slots.member_id(t),
         "name": lambda t, n, o, lex: _slots.name(t),
         "carrier": lambda t, n, o, lex: lex.find(t),

@@ -1,0 +1,72 @@
+"""Answers as patients give them on the phone, stored as they meant them.
+
+Before: a screening question answered "I'd rather not say" was asked again and again,
+and "no comment" or "I won't answer that" was stored as a no; a member ID read with its
+letters apart from its digits ("A B, 1 2 3 4 5", "XYZ 123 456") lost its letters; "my name
+is Patientson, Testa" stored "Patientson" as the full name; "Tuesday next week" searched
+tomorrow and "any day but Monday" searched Monday. Each test fails before its fix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.workflow.effects import Utterance
+from agent.workflow.engine import Conversation
+from agent.workflow.loader import load_all
+from tests.workflow.helpers import NOW, WORKFLOWS, run
+
+SHIPPED = load_all(WORKFLOWS)
+RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
+DOB = "March 5th 1980"
+CATEGORIES = {"declined", "member_id", "name_order", "weekday_week"}
+
+
+
+def at(workflow: str, state: str) -> Conversation:
+    conv = Conversation(SHIPPED[workflow], RECORD, call_id="c1")
+    conv.start(NOW)
+    conv.state = state
+    return conv
+
+
+# --- a screening answer declined ------------------------------------------------------
+
+@pytest.mark.parametrize("said", ["I'd rather not answer", "prefer not to say", "no comment",
+                                  "I won't answer that", "I'd rather not say, no"])
+def test_a_declined_screening_answer_is_recorded_as_declined_and_moves_on(said: str) -> None:
+    conv = at("health_screening", "q05")  # "Have you ever nodded off while driving?"
+    conv.handle(Utterance(said), NOW)
+    assert conv._slots["q05"] == "declined"
+    assert conv.state == "q06"
+
+
+def test_a_declined_count_is_recorded_as_declined() -> None:
+    conv = at("health_screening", "q13")
+    conv.handle(Utterance("I'd rather not say"), NOW)
+    assert conv._slots["q13"] == "declined"
+    assert conv.state == "q14"
+
+
+@pytest.mark.parametrize(("state", "follow_up", "next_state"), [
+    ("q02", "q03", "q04"), ("q04", "q05", "q06"), ("q07", "q08", "q09"),
+    ("q14", "q15", "q16"), ("q16", "q17", "q18")])
+def test_a_declined_answer_asks_no_follow_up(state: str, follow_up: str,
+                                             next_state: str) -> None:
+    conv = at("health_screening", state)
+    conv.handle(Utterance("I'd rather not say"), NOW)
+    assert follow_up not in conv.path
+    assert conv.state == next_state
+
+
+def test_declined_answers_are_saved_as_declined_not_as_yes_or_no() -> None:
+    answers = ["yes", "I'd rather not say", "yes", "no", "yes", "no", "yes", "no", "no", "no",
+               "seven", "prefer not to say", "no", "no", "no", "no", "no", "no", "no", "no",
+               "yes"]
+    result = run("health_screening", ["yes", DOB, *answers])
+    saved = next(v for _, k, v in result.saved if k == "screening")["answers"]
+    assert saved["q02"] == "declined"
+    assert saved["q14"] == "declined"
+    assert "q03" not in saved
+    assert "q15" not in saved
+    assert result.outcome == "not_qualified"  # a declined sign counts for nothing
