@@ -94,7 +94,7 @@ def member_id(text: str) -> str | None:
                 out.append(piece * (2 if tok == "double" else 3))
                 i += 2
                 continue
-        piece = _id_piece(tok)
+        piece = _id_piece(tok) or _letter_group(toks, i)
         if piece is None:
             if out:
                 break
@@ -106,6 +106,22 @@ def member_id(text: str) -> str | None:
     if len(value) >= 5 and any(c.isdigit() for c in value):
         return value
     return None
+
+
+# Short words that are no letters of an ID even before its digits ("it's my 123456").
+_NOT_LETTERS = frozenset({"and", "then", "ah", "oh", "an", "to", "of", "no", "so", "be", "me",
+                          "we", "us", "hi", "or", "but", "dash", "got", "has", "had", "was",
+                          "are", "you", "see", "let", "say", "try", "ill", "im", "ive", "uh"})
+
+
+def _letter_group(toks: list[str], i: int) -> str | None:
+    """Letters said together before the digits: "AB 12345", "XYZ 123 456" (they were
+    dropped): two or three letters right before a piece with a digit."""
+    tok = toks[i]
+    if not re.fullmatch(r"[a-z]{2,3}", tok) or tok in _NOT_LETTERS or tok in _ID_LEAD:
+        return None
+    after = _id_piece(toks[i + 1]) if i + 1 < len(toks) else None
+    return tok.upper() if after is not None and any(c.isdigit() for c in after) else None
 
 
 def _id_piece(tok: str) -> str | None:

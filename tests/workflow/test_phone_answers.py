@@ -70,3 +70,14 @@ def test_declined_answers_are_saved_as_declined_not_as_yes_or_no() -> None:
     assert "q03" not in saved
     assert "q15" not in saved
     assert result.outcome == "not_qualified"  # a declined sign counts for nothing
+
+
+# --- member IDs keep their letters ----------------------------------------------------
+
+@pytest.mark.parametrize(("said", "stored"), [
+    ("A B, 1 2 3 4 5", "AB12345"), ("AB 12345", "AB12345"), ("ZZX 123 456 789", "ZZX123456789"),
+    ("A B C one two three four", "ABC1234"), ("alpha bravo charlie 1 2 3 4", "ABC1234")])
+def test_a_member_id_keeps_its_letters(said: str, stored: str) -> None:
+    conv = at("patient_intake", "ask_member_id")
+    conv.handle(Utterance(said), NOW)
+    assert conv._slots.get("member_id") == stored
