@@ -81,3 +81,23 @@ def test_a_member_id_keeps_its_letters(said: str, stored: str) -> None:
     conv = at("patient_intake", "ask_member_id")
     conv.handle(Utterance(said), NOW)
     assert conv._slots.get("member_id") == stored
+
+
+# --- a name said last name first ------------------------------------------------------
+
+@pytest.mark.parametrize("said", ["my name is Patientson, Testa", "I am Patientson, Testa",
+                                  "Patientson, Testa", "last name Patientson first name Testa",
+                                  "Patientson Testa, last name first"])
+def test_a_name_said_last_name_first_is_stored_first_name_first(said: str) -> None:
+    turns = [said, DOB, "five five five, oh one oh oh, one two three", "one oh oh oh one",
+             "I don't have insurance", "checkup"]
+    result = run("patient_intake", turns)
+    saved = {kind: values for _, kind, values in result.saved}
+    assert saved["demographics"]["name"] == "Testa Patientson"
+
+
+def test_a_last_and_first_without_name_labels_is_asked_again() -> None:
+    conv = at("patient_intake", "welcome")
+    conv.handle(Utterance("name Patientson first Testa"), NOW)
+    assert "name" not in conv._slots
+    assert conv.state == "welcome"
