@@ -9,9 +9,11 @@ tomorrow and "any day but Monday" searched Monday. Each test fails before its fi
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from agent.workflow.effects import Utterance
+from agent.workflow.effects import Action, Utterance
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all
 from tests.workflow.helpers import NOW, WORKFLOWS, run
@@ -101,3 +103,30 @@ def test_a_last_and_first_without_name_labels_is_asked_again() -> None:
     conv.handle(Utterance("name Patientson first Testa"), NOW)
     assert "name" not in conv._slots
     assert conv.state == "welcome"
+
+
+# --- a weekday of next week, a day ruled out ------------------------------------------
+
+def offered() -> Conversation:
+    conv = at("appointment_reminder", "offer_slots")
+    conv._vars["offers"] = {"offers": [{"slot_id": f"s{i}", "label": f"Slot {i}"}
+                                       for i in range(1, 4)]}
+    return conv
+
+
+def searched_days(said: str) -> list[dt.date | None]:
+    out = offered().handle(Utterance(said), NOW)
+    return [e.args["preference"].date for e in out
+            if isinstance(e, Action) and e.name == "find_free_slots"]
+
+
+@pytest.mark.parametrize("said", ["Tuesday next week", "next week Tuesday", "next week on Tuesday",
+                                  "Tuesday after next", "a week from Tuesday"])
+def test_a_weekday_of_next_week_is_searched_next_week(said: str) -> None:
+    # NOW is Monday 23 November: tomorrow is Tuesday the 24th, next week's is 1 December
+    assert searched_days(said) == [dt.date(2026, 12, 1)]
+
+
+@pytest.mark.parametrize("said", ["any day but Monday", "any time but Monday"])
+def test_a_day_ruled_out_after_any_day_is_not_searched(said: str) -> None:
+    assert dt.date(2026, 11, 30) not in searched_days(said)
