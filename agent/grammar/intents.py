@@ -178,8 +178,18 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"someone|somebody|representative|staff|office|receptionist|nurse|"
                    r"scheduler|agent)\b"),
     ),
-    "repeat": (re.compile(r"^(?:huh|what|sorry|excuse me|pardon me)$"),
-               re.compile(r"\b(?:repeat|say again|again please)\b")),
+    # Not heard ("I can't hear you", "speak up", "hello?"): the question again, no answer
+    # ("I can't" was a no) and no miss; short forms only where they are the whole turn.
+    "repeat": (re.compile(r"^(?:huh|what|sorry|excuse me|pardon me|eh|wait what|hello(?: hello)*|"
+                          r"(?:hello )?(?:are )?you (?:still )?there|(?:sorry )?what do you mean|"
+                          r"i (?:don't|dont|do not) understand)$"),
+               re.compile(r"\b(?:repeat|say again|again please)\b"),
+               re.compile(r"\b(?:can't|cant|cannot|can not|couldn't|couldnt|could not) hear\b|"
+                          r"\bdidn'?t get (?:that|it|you)\b|\bhard of hearing\b|\b(?:you're|"
+                          r"youre|you are) breaking up\b|\b(?:speak|talk|say it) (?:a (?:little|"
+                          r"bit) )?(?:up|louder|slower|more slowly)\b|^(?:(?:please )?(?:louder|"
+                          r"slower|slow down)(?: please)?)$")),
+    "ask_who": (re.compile(r"^who$"),),
     "wrong_number": (
         re.compile(r"\b(?:isn't|is not|not) (?:her|his|their|your) (?:phone|number)\b"),
         re.compile(r"\bno longer (?:her|his|their) (?:phone|number)\b"),
@@ -423,6 +433,15 @@ def _overruled(cleaned: str, found: set[str]) -> set[str]:
     return out
 
 
+def _answer(cleaned: str, found: set[str]) -> bool | None:
+    """Yes, no or neither; a request to hear the question again answers nothing ("no, I
+    didn't hear you"; "I can't hear you" was a no)."""
+    if "repeat" in found:
+        return None
+    answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
+    return True if answer is None and _pattern_hit(cleaned, "affirm") else answer
+
+
 def detect(text: str) -> frozenset[str]:
     """Every intent the utterance expresses; the engine picks by the state's order."""
     cleaned = clean(text)
@@ -457,9 +476,7 @@ def detect(text: str) -> frozenset[str]:
     found |= _urgent(cleaned)
     if "cancel" in found:
         found.discard("reschedule")
-    answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
-    if answer is None and _pattern_hit(cleaned, "affirm"):
-        answer = True
+    answer = _answer(cleaned, found)
     if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
         found.add("affirm")
     elif answer is False and "opt_out" not in found:

@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 
-from agent.workflow.effects import Action, Utterance
+from agent.workflow.effects import Action, Audit, Say, Utterance
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all
 from tests.grammar.corpus import tuned_right_held_out_share
@@ -22,7 +22,7 @@ from tests.workflow.helpers import NOW, WORKFLOWS, run
 SHIPPED = load_all(WORKFLOWS)
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
 DOB = "March 5th 1980"
-CATEGORIES = {"declined", "member_id", "name_order", "weekday_week"}
+CATEGORIES = {"declined", "member_id", "name_order", "weekday_week", "repeat"}
 
 
 def test_phone_answers_tuned_all_right_and_held_out_reported() -> None:
@@ -136,3 +136,27 @@ def test_a_weekday_of_next_week_is_searched_next_week(said: str) -> None:
 @pytest.mark.parametrize("said", ["any day but Monday", "any time but Monday"])
 def test_a_day_ruled_out_after_any_day_is_not_searched(said: str) -> None:
     assert dt.date(2026, 11, 30) not in searched_days(said)
+
+
+# --- "I can't hear you": the question again, no answer and no miss ---------------------
+
+@pytest.mark.parametrize("said", ["I can't hear you", "no, I didn't hear you", "speak up please",
+                                  "you're breaking up", "hello?", "wait what", "eh?"])
+def test_a_request_to_hear_the_question_again_repeats_it(said: str) -> None:
+    conv = Conversation(SHIPPED["appointment_reminder"], RECORD, call_id="c1")
+    first = conv.start(NOW)
+    out = conv.handle(Utterance(said), NOW)
+    assert conv.state == "opening"  # before: "I can't hear you" was a no: not available
+    assert [e.prompt_id for e in out if isinstance(e, Say)] == [
+        e.prompt_id for e in first if isinstance(e, Say)]
+    assert not any(isinstance(e, Audit) and e.step.event == "no_match" for e in out)
+
+
+def test_repeat_requests_are_no_screening_answer_and_no_miss() -> None:
+    conv = at("health_screening", "q05")
+    for said in ["no, I didn't hear you", "I can't hear you", "what?", "louder please"]:
+        conv.handle(Utterance(said), NOW)
+        assert "q05" not in conv._slots
+        assert conv.state == "q05"
+    conv.handle(Utterance("yes"), NOW)  # four requests, and no escalation: max_attempts 3
+    assert conv._slots["q05"] is True
