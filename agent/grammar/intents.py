@@ -163,6 +163,11 @@ _W = r"(?:\w+\s+){0,4}"
 _DAY_OR_TIME = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|"
                 r"next week|morning|afternoon|evening|noon|\d{1,2}(?::\d\d)? ?(?:am|pm|a m|"
                 r"p m|o'?clock)\b)")
+# A caller without English ("no hablo inglés", "I don't speak English", "Spanish please"):
+# staff, never a "no" (it ended the call as "not available").
+_NO_ENGLISH = re.compile(r"\b(?:no|not|don't|dont|do not|can't|cant|cannot) (?:speak |talk |"
+                         r"understand |hablo )?(?:english|ingles|inglés)\b|\bspeak spanish\b|"
+                         r"^(?:spanish|español|espanol)(?: please)?$")
 PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "opt_out": (
         re.compile(rf"\b(?:don't|dont|do not) want {_W}(?:calls|messages|texts|reminders)\b"),
@@ -177,6 +182,7 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\b(?:speak|talk|connect|transfer|put me through) {_W}(?:human|person|"
                    r"someone|somebody|representative|staff|office|receptionist|nurse|"
                    r"scheduler|agent)\b"),
+        _NO_ENGLISH,
     ),
     # Not heard ("I can't hear you", "speak up", "hello?"): the question again, no answer
     # ("I can't" was a no) and no miss; short forms only where they are the whole turn.
@@ -436,7 +442,7 @@ def _overruled(cleaned: str, found: set[str]) -> set[str]:
 def _answer(cleaned: str, found: set[str]) -> bool | None:
     """Yes, no or neither; a request to hear the question again answers nothing ("no, I
     didn't hear you"; "I can't hear you" was a no)."""
-    if "repeat" in found:
+    if "repeat" in found or _NO_ENGLISH.search(cleaned):
         return None
     answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
     return True if answer is None and _pattern_hit(cleaned, "affirm") else answer

@@ -13,7 +13,9 @@ import datetime as dt
 
 import pytest
 
-from agent.workflow.effects import Action, Audit, Say, Utterance
+from agent.grammar import understand
+from agent.grammar.es import looks_spanish, to_canonical
+from agent.workflow.effects import Action, Audit, Say, Transfer, Utterance
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_all
 from tests.grammar.corpus import tuned_right_held_out_share
@@ -22,7 +24,8 @@ from tests.workflow.helpers import NOW, WORKFLOWS, run
 SHIPPED = load_all(WORKFLOWS)
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
 DOB = "March 5th 1980"
-CATEGORIES = {"declined", "member_id", "name_order", "weekday_week", "repeat"}
+CATEGORIES = {"declined", "member_id", "name_order", "weekday_week", "repeat",
+              "language"}
 
 
 def test_phone_answers_tuned_all_right_and_held_out_reported() -> None:
@@ -160,3 +163,23 @@ def test_repeat_requests_are_no_screening_answer_and_no_miss() -> None:
         assert conv.state == "q05"
     conv.handle(Utterance("yes"), NOW)  # four requests, and no escalation: max_attempts 3
     assert conv._slots["q05"] is True
+
+
+# --- "no hablo inglés": a language barrier, not a no ----------------------------------
+
+@pytest.mark.parametrize("said", ["no hablo ingles", "no English", "I don't speak English",
+                                  "Spanish please"])
+def test_a_caller_without_english_is_put_through_to_staff_not_hung_up_on(said: str) -> None:
+    conv = Conversation(SHIPPED["appointment_reminder"], RECORD, call_id="c1")
+    conv.start(NOW)
+    out = conv.handle(Utterance(said), NOW)
+    # before: a no ("Please ask Testa to call us. Goodbye.")
+    assert "not_available" not in conv.path
+    assert any(isinstance(e, Transfer) for e in out)
+
+
+def test_no_hablo_ingles_switches_to_spanish_and_is_asked_again() -> None:
+    """Before, "no hablo inglés" did not switch the call, and once switched read as "no"."""
+    assert looks_spanish("no hablo inglés")
+    assert "deny" not in understand(to_canonical("no hablo inglés")).intents
+    assert "repeat" in understand(to_canonical("no hablo inglés")).intents

@@ -78,6 +78,9 @@ _ROWS: tuple[tuple[str, str], ...] = (
                                  r"cobran|vale|sale|me\s+va\s+a\s+costar)\b|\bcopago\b"),
     ("is there parking", r"\bestacionamiento\b|\bdonde\s+(?:me\s+)?estaciono\b|\bparqueo\b"),
     ("what should I bring", r"\bque\s+(?:debo|tengo\s+que|necesito)\s+(?:llevar|traer)\b"),
+    # "No hablo inglés" (the call has just switched to Spanish): the question again.
+    ("repeat that", r"\bno\s+(?:hablo|entiendo|se)\s+(?:mucho\s+|bien\s+)?ingles\b|"
+                    r"\b(?:habla|hablan)\s+(?:usted\s+)?espanol\b"),
     ("repeat that", r"\b(?:repit\w+|como\s+dijo|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
                     r"otra\s+vez\s+por\s+favor|perdon\s*\?)"),
     # A refusal to answer is no name and no "no".
