@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from agent.grammar.intents import is_opt_out, yes_no
+from agent.grammar.nonanswers import UNSURE
 from agent.grammar.normalize import clauses, clean
 
 # Longest phrases first within a level; checked from the most specific level down.
@@ -112,8 +113,8 @@ def declined(text: str) -> bool:
 def screening_yes_no(text: str, *, often: bool = False) -> bool | str | None:
     """Yes/no to a screening question; ``often`` questions need "more than half the days";
     :data:`DECLINED` when the caller will not answer."""
-    if declined(text):
-        return DECLINED
+    if declined(text) or UNSURE.search(clean(text)):  # "not sure" was a yes, "no idea" a no
+        return DECLINED if declined(text) else None
     if re.match(r"not (?:right now|now|currently|anymore|any more|these days|lately)\b",
                 clean(text)) or _ENDED.search(clean(text)):
         return False  # "do you take sleeping pills?" "not right now": a no, not a deferral

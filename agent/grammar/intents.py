@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from agent.grammar.nonanswers import FETCH, UNSURE
 from agent.grammar.normalize import clean, has_phrase
 
 DENY_PHRASES = (
@@ -302,7 +303,8 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "hold": (re.compile(r"\b(?:give|wait|allow) (?:me |us )?(?:a|one) (?:moment|sec|second|"
                         r"minute)\b"),
              re.compile(r"\blet me (?:get|find|grab|check|look|see|think|pull|dig)\b"),
-             re.compile(r"^(?:wait|hold)(?: please)?$")),
+             re.compile(r"^(?:wait|hold)(?: please)?$"), FETCH),
+    "dont_know": (UNSURE,),
     # "can you text me the address", "send the address to my phone"
     "text_address": (re.compile(rf"\b(?:text|send|message)\b {_W}(?:address|directions|"
                                 r"location)\b"),),
@@ -348,7 +350,7 @@ def yes_no(text: str) -> bool | None:
     a correction's answer over what it corrects."""
     # "right now", "all right then" as a time word: not an answer
     cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
-    if re.search(r"\b(?:yes and no|yes or no|no and yes)\b", cleaned):
+    if re.search(r"\b(?:yes and no|yes or no|no and yes)\b", cleaned) or UNSURE.search(cleaned):
         return None
     corrections = list(_CORRECTION.finditer(cleaned))
     if corrections:
@@ -442,7 +444,7 @@ def _overruled(cleaned: str, found: set[str]) -> set[str]:
 def _answer(cleaned: str, found: set[str]) -> bool | None:
     """Yes, no or neither; a request to hear the question again answers nothing ("no, I
     didn't hear you"; "I can't hear you" was a no)."""
-    if "repeat" in found or _NO_ENGLISH.search(cleaned):
+    if "repeat" in found or _NO_ENGLISH.search(cleaned) or FETCH.search(cleaned):
         return None
     answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
     return True if answer is None and _pattern_hit(cleaned, "affirm") else answer

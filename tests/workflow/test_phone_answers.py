@@ -25,7 +25,7 @@ SHIPPED = load_all(WORKFLOWS)
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
 DOB = "March 5th 1980"
 CATEGORIES = {"declined", "member_id", "name_order", "weekday_week", "repeat",
-              "language"}
+              "language", "unsure", "fetch"}
 
 
 def test_phone_answers_tuned_all_right_and_held_out_reported() -> None:
@@ -183,3 +183,45 @@ def test_no_hablo_ingles_switches_to_spanish_and_is_asked_again() -> None:
     assert looks_spanish("no hablo inglés")
     assert "deny" not in understand(to_canonical("no hablo inglés")).intents
     assert "repeat" in understand(to_canonical("no hablo inglés")).intents
+
+
+# --- "not sure": no answer stored; "I don't know" moves on ----------------------------
+
+@pytest.mark.parametrize("said", ["not sure", "not really sure", "I'm not really sure",
+                                  "no idea", "I don't know"])
+def test_an_unsure_screening_answer_stores_nothing_and_moves_on(said: str) -> None:
+    # before: "not sure" stored yes ("sure"), "not really sure" and "no idea" a no, and
+    # "I don't know" (which the help prompt offers) was a miss at 19 of the 25 questions
+    conv = at("health_screening", "q05")
+    conv.handle(Utterance(said), NOW)
+    assert "q05" not in conv._slots
+    assert conv.state == "q06"
+
+
+def test_an_unsure_answer_asks_no_follow_up() -> None:
+    conv = at("health_screening", "q14")  # "Do you already use a CPAP machine?"
+    conv.handle(Utterance("not sure"), NOW)
+    assert "q14" not in conv._slots
+    assert "q15" not in conv.path
+    assert conv.state == "q16"
+
+
+def test_not_sure_is_no_yes_at_the_opening() -> None:
+    conv = Conversation(SHIPPED["appointment_reminder"], RECORD, call_id="c1")
+    conv.start(NOW)
+    conv.handle(Utterance("not sure"), NOW)
+    assert conv.state == "opening"
+
+
+# --- someone fetching the patient -----------------------------------------------------
+
+@pytest.mark.parametrize("said", ["yeah hang on I'll get her", "I'll get him", "let me get her",
+                                  "hold on, she's coming"])
+def test_fetching_the_patient_is_waited_for_not_a_yes(said: str) -> None:
+    # before: "yeah, hang on, I'll get her" was the patient's yes: the date of birth was
+    # asked of whoever answered
+    conv = Conversation(SHIPPED["appointment_reminder"], RECORD, call_id="c1")
+    conv.start(NOW)
+    out = conv.handle(Utterance(said), NOW)
+    assert conv.state == "opening"
+    assert [e.prompt_id for e in out if isinstance(e, Say)] == ["hold_ok"]
