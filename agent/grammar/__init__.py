@@ -99,6 +99,11 @@ def parse_slot(
     said = text if kind == "text" else without_hold(text)
     if kind in _CORRECTABLE:
         said = after_correction(said)
+    elif kind == "dob" and after_correction(said) != said:
+        # "March 5th 1980, no wait, March 6th 1980": the corrected date when it is whole
+        corrected = parser(after_correction(said), now, options, default_lexicon())
+        if corrected is not None:
+            return corrected
     return parser(said, now, options, lexicon or default_lexicon())
 
 

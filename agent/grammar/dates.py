@@ -80,8 +80,11 @@ def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tupl
             return century + value, used
         if nxt in UNITS and UNITS[nxt] >= 10:
             return century + UNITS[nxt], 2
-        if nxt == "hundred":
-            return century, 2
+        if nxt == "hundred":  # "nineteen hundred (and) eighty" is 1980, not 1900
+            rest = start + 3 if tokens[start + 2:start + 3] == ["and"] else start + 2
+            small, used = cardinal(tokens, rest) if rest < len(tokens) else (None, 0)
+            return (century + small, rest - start + used) if small and small < 100 else (
+                century, 2)
     if first == "two" and start + 1 < len(tokens) and tokens[start + 1] == "thousand":
         whole, used = cardinal(tokens, start)
         if whole is not None and 2000 <= whole < 2100:

@@ -25,7 +25,7 @@ SHIPPED = load_all(WORKFLOWS)
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
 DOB = "March 5th 1980"
 CATEGORIES = {"declined", "member_id", "name_order", "weekday_week", "repeat",
-              "language", "unsure", "fetch"}
+              "language", "unsure", "fetch", "dob"}
 
 
 def test_phone_answers_tuned_all_right_and_held_out_reported() -> None:
@@ -225,3 +225,16 @@ def test_fetching_the_patient_is_waited_for_not_a_yes(said: str) -> None:
     out = conv.handle(Utterance(said), NOW)
     assert conv.state == "opening"
     assert [e.prompt_id for e in out if isinstance(e, Say)] == ["hold_ok"]
+
+
+# --- a date of birth said the old way, or corrected -----------------------------------
+
+@pytest.mark.parametrize(("said", "stored"), [
+    ("march fifth nineteen hundred eighty", dt.date(1980, 3, 5)),  # before: 1900-03-05
+    ("march fifth nineteen hundred and eighty", dt.date(1980, 3, 5)),
+    ("march 5th 1980 no wait march 6th 1980", dt.date(1980, 3, 6)),  # before: the 5th
+])
+def test_a_date_of_birth_is_stored_as_meant(said: str, stored: dt.date) -> None:
+    conv = at("patient_intake", "ask_dob")
+    conv.handle(Utterance(said), NOW)
+    assert conv._slots.get("dob") == stored
