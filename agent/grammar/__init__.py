@@ -8,8 +8,9 @@ always give the same answer.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agent.grammar import slots as _slots
 from agent.grammar.answers import DECLINED, cancel_or_stop, declined, frequency, screening_yes_no
@@ -34,16 +35,19 @@ INTENTS = frozenset({
 })
 
 SlotValue = str | int | bool | dt.date | dt.time | DatePreference
+# ``options``: how many options were offered, or the offers themselves (their labels
+# give their times: "the one o'clock" picks by time).
+Options = int | Sequence[Any]
 
 
-def _text(text: str, _now: dt.datetime, _opts: int, _lex: CarrierLexicon) -> SlotValue | None:
+def _text(text: str, _now: dt.datetime, _opts: Options, _lex: CarrierLexicon) -> SlotValue | None:
     """Free text kept in the caller's own words (a reason for the visit), hesitations out."""
     if len(clean(text)) < 2:
         return None
     return " ".join(w for w in text.split() if w.strip(",.").lower() not in FILLERS).strip()
 
 
-Parser = Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]
+Parser = Callable[[str, dt.datetime, Options, CarrierLexicon], SlotValue | None]
 
 
 def _make_parsers() -> dict[str, Parser]:
@@ -65,7 +69,9 @@ def _make_parsers() -> dict[str, Parser]:
         "member_id": lambda t, n, o, lex: _slots.member_id(t),
         "name": lambda t, n, o, lex: _slots.name(t),
         "carrier": lambda t, n, o, lex: lex.find(t),
-        "choice": lambda t, n, o, lex: _slots.choice(t, o),
+        "choice": lambda t, n, o, lex: _slots.choice(
+            t, o if isinstance(o, int) else len(o), () if isinstance(o, int) else
+            _slots.offered_times(o)),
         "text": _text,
     }
 
@@ -89,7 +95,7 @@ def parse_slot(
     text: str,
     now: dt.datetime,
     *,
-    options: int = 0,
+    options: Options = 0,
     lexicon: CarrierLexicon | None = None,
 ) -> SlotValue | None:
     """A typed value of ``kind`` from the utterance, or None when it is not there. A

@@ -238,3 +238,52 @@ def test_a_date_of_birth_is_stored_as_meant(said: str, stored: dt.date) -> None:
     conv = at("patient_intake", "ask_dob")
     conv.handle(Utterance(said), NOW)
     assert conv._slots.get("dob") == stored
+
+
+# --- an offered time picked by its time -----------------------------------------------
+
+def offered_at(*times: str) -> Conversation:
+    conv = at("appointment_reminder", "offer_slots")
+    conv._vars["offers"] = {"offers": [
+        {"slot_id": f"s{i}", "label": f"Monday, November 23 at {t} with Dr. Ada Testwell"}
+        for i, t in enumerate(times, 1)]}
+    return conv
+
+
+def booked(conv: Conversation, said: str) -> list[int]:
+    out = conv.handle(Utterance(said), NOW)
+    return [e.args["choice"] for e in out
+            if isinstance(e, Action) and e.name == "reschedule_appointment"]
+
+
+@pytest.mark.parametrize(("said", "pick"), [
+    ("the one o'clock", 2), ("1 PM works", 2), ("half past one", 3), ("the 12:30 one", 1),
+    ("the second one", 2), ("the last one", 3)])
+def test_an_offered_time_is_picked_by_its_time(said: str, pick: int) -> None:
+    assert booked(offered_at("12:30 PM", "1 PM", "1:30 PM"), said) == [pick]
+
+
+@pytest.mark.parametrize("said", ["one", "one please", "two"])
+def test_a_bare_number_that_is_also_an_offered_hour_is_asked_about(said: str) -> None:
+    # before: "one" (meaning 1 PM) booked 12:30, the first offered
+    conv = offered_at("12:30 PM", "1 PM", "2 PM")
+    assert booked(conv, said) == []
+    assert conv.state == "offer_slots"
+
+
+def test_a_time_not_offered_books_nothing() -> None:
+    conv = offered_at("12:30 PM", "1 PM", "1:30 PM")
+    assert booked(conv, "the three o'clock") == []
+
+
+def test_a_bare_number_with_no_such_hour_offered_still_picks() -> None:
+    assert booked(offered_at("9 AM", "9:30 AM", "10 AM"), "two") == [2]
+
+
+def test_a_texted_digit_still_picks_by_place() -> None:
+    conv = Conversation(SHIPPED["appointment_reminder_sms"], RECORD, call_id="c1",
+                        channel="sms")
+    conv.start(NOW)
+    conv.state = "offer_slots"
+    conv._vars["offers"] = offered_at("12:30 PM", "1 PM", "2 PM")._vars["offers"]
+    assert booked(conv, "1") == [1]  # "Reply 1, 2 or 3"
