@@ -12,6 +12,7 @@ import re
 
 from agent.grammar.nonanswers import FETCH, UNSURE
 from agent.grammar.normalize import clean, has_phrase
+from agent.grammar.urgent import urgent
 
 DENY_PHRASES = (
     "i don't think so", "i dont think so", "don't think so", "not really", "that's not right",
@@ -402,31 +403,6 @@ _STAY = re.compile(_NOT + r"(?:reschedule|rebook|move|change)\b")
 _PET = re.compile(r"\b(?:dog|cat|pet|puppy|kitten|bird|fish|hamster|horse|parrot|rabbit)\b")
 
 
-# A medical emergency, or a crisis, said at any point (the standard warning signs: chest
-# pain, breathing, collapse, stroke, bleeding, a closing throat, an overdose, a seizure; and
-# thoughts of suicide or self-harm). The engine says to call 911 (988 for a crisis) and
-# connects the caller with staff, whatever it was asking.
-_EMERGENCY = re.compile(
-    r"\b(?:chest (?:pains?|hurts?|is hurting|is tight|tightness)|heart attack|a stroke(?! of)|"
-    r"(?:can't|cant|cannot|can not) breathe|(?:trouble|difficulty|hard time|problems?) "
-    r"breathing|not breathing|stopped breathing|short of breath|unconscious|unresponsive|"
-    r"passed out|collapsed|(?:won't|wont) wake up|overdos\w*|took too many pills|seizures?|"
-    r"bleeding (?:a lot|badly|heavily|everywhere)|(?:a lot of|heavy|severe) bleeding|"
-    r"throat (?:is )?(?:closing|swelling)|choking|medical emergency|(?:this is|it's|its|it "
-    r"is|we have|i have|there's|there is) an? (?:medical )?emergency)\b")
-_CRISIS = re.compile(
-    r"\b(?:kill (?:myself|me)|suicid\w*|end (?:my life|it all|my own life)|ending my life|"
-    r"(?:don't|dont|do not) want to (?:live|be alive|be here)|want to die|hurt(?:ing)? myself|"
-    r"harm(?:ing)? myself|self harm|self-harm)\b")
-
-
-def _urgent(cleaned: str) -> set[str]:
-    """{"crisis"}, {"emergency"} or nothing (a crisis is said as such, first)."""
-    if _CRISIS.search(cleaned):
-        return {"crisis"}
-    return {"emergency"} if _EMERGENCY.search(cleaned) else set()
-
-
 def _overruled(cleaned: str, found: set[str]) -> set[str]:
     """Intents the rest of the utterance takes back: a cancel or a move said not to be
     done ("please don't cancel my appointment"), a person asked about rather than asked
@@ -481,7 +457,7 @@ def detect(text: str) -> frozenset[str]:
     if "wrong_number" in found:
         return frozenset(found)
     found -= _overruled(cleaned, found)
-    found |= _urgent(cleaned)
+    found |= urgent(cleaned)
     if "cancel" in found:
         found.discard("reschedule")
     answer = _answer(cleaned, found)

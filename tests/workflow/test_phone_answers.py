@@ -25,7 +25,7 @@ SHIPPED = load_all(WORKFLOWS)
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
 DOB = "March 5th 1980"
 CATEGORIES = {"declined", "member_id", "name_order", "weekday_week", "repeat",
-              "language", "unsure", "fetch", "dob"}
+              "language", "unsure", "fetch", "dob", "urgent"}
 
 
 def test_phone_answers_tuned_all_right_and_held_out_reported() -> None:
@@ -287,3 +287,22 @@ def test_a_texted_digit_still_picks_by_place() -> None:
     conv.state = "offer_slots"
     conv._vars["offers"] = offered_at("12:30 PM", "1 PM", "2 PM")._vars["offers"]
     assert booked(conv, "1") == [1]  # "Reply 1, 2 or 3"
+
+
+# --- more ways of saying it is an emergency -------------------------------------------
+
+@pytest.mark.parametrize(("state", "said"), [
+    ("q05", "she fainted"), ("q05", "I'm going to pass out"), ("q05", "my face is drooping"),
+    ("q05", "I'm having an allergic reaction"), ("q05", "I fell and can't get up")])
+def test_more_emergencies_are_answered_with_911(state: str, said: str) -> None:
+    # before: each was a miss ("Please answer yes or no")
+    conv = at("health_screening", state)
+    out = conv.handle(Utterance(said), NOW)
+    assert [e.prompt_id for e in out if isinstance(e, Say)] == ["emergency_notice"]
+    assert any(isinstance(e, Transfer) for e in out)
+
+
+@pytest.mark.parametrize("said", ["I passed my driving test", "my allergies are acting up",
+                                  "I fell last month", "my arm feels fine now"])
+def test_everyday_words_near_an_emergency_are_no_emergency(said: str) -> None:
+    assert not understand(said).intents & {"emergency", "crisis"}
