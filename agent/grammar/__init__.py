@@ -30,7 +30,7 @@ GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repea
 INTENTS = frozenset({
     "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
     "reschedule", "cancel", "dont_know", "later", "done", "refill", "text_address",
-    "hold", "deceased", "not_needed", "change_pharmacy", "emergency", "crisis",
+    "hold", "deceased", "not_needed", "change_pharmacy", "emergency", "crisis", "proxy",
     *QUESTION_INTENTS,
 })
 

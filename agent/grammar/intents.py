@@ -306,6 +306,13 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
              re.compile(r"\blet me (?:get|find|grab|check|look|see|think|pull|dig)\b"),
              re.compile(r"^(?:wait|hold)(?: please)?$"), FETCH),
     "dont_know": (UNSURE,),
+    # Someone else's date of birth ("her birthday is ...", "he was born ..."): no proof that
+    # the one speaking is the patient (it verified them, and the details followed).
+    "proxy": (re.compile(r"\b(?:her|his|their) (?:date of birth|birth ?date|birthday|dob)\b|"
+                         r"\b(?:she|he|they) (?:was|were|is) born\b|\bmy (?:mom|mother|dad|father|"
+                         r"husband|wife|son|daughter|child|kid|grandma|grandmother|grandpa|"
+                         r"grandfather|brother|sister|partner|aunt|uncle)'?s (?:date of birth|"
+                         r"birth ?date|birthday|dob)\b"),),
     # "can you text me the address", "send the address to my phone"
     "text_address": (re.compile(rf"\b(?:text|send|message)\b {_W}(?:address|directions|"
                                 r"location)\b"),),
@@ -439,7 +446,7 @@ def detect(text: str) -> frozenset[str]:
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
-        ("hold", HOLD_PHRASES), ("deceased", ()), ("not_needed", NOT_NEEDED_PHRASES),
+        ("hold", HOLD_PHRASES), ("deceased", ()), ("proxy", ()), ("not_needed", NOT_NEEDED_PHRASES),
         ("change_pharmacy", ()),
         ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),

@@ -25,7 +25,7 @@ SHIPPED = load_all(WORKFLOWS)
 RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100"}
 DOB = "March 5th 1980"
 CATEGORIES = {"declined", "member_id", "name_order", "weekday_week", "repeat",
-              "language", "unsure", "fetch", "dob", "urgent"}
+              "language", "unsure", "fetch", "dob", "urgent", "proxy"}
 
 
 def test_phone_answers_tuned_all_right_and_held_out_reported() -> None:
@@ -306,3 +306,40 @@ def test_more_emergencies_are_answered_with_911(state: str, said: str) -> None:
                                   "I fell last month", "my arm feels fine now"])
 def test_everyday_words_near_an_emergency_are_no_emergency(said: str) -> None:
     assert not understand(said).intents & {"emergency", "crisis"}
+
+
+# --- someone else's date of birth is no proof of identity -----------------------------
+
+@pytest.mark.parametrize("workflow", ["appointment_reminder", "health_screening",
+                                      "no_show_reactivation", "refill_reminder"])
+@pytest.mark.parametrize("said", ["her date of birth is March 5th 1980",
+                                  "he was born March 5 1980"])
+def test_a_date_of_birth_given_for_someone_else_does_not_verify(workflow: str,
+                                                                said: str) -> None:
+    # before: "her date of birth is ..." verified whoever answered as the patient, and the
+    # appointment (or screening, or prescription) followed
+    record = {**RECORD, "patient": {"id": "pat-1001", "first_name": "Testa",
+                                    "last_name": "Patientson", "dob": "1980-03-05"}}
+    conv = Conversation(SHIPPED[workflow], record, call_id="c1")
+    conv.start(NOW)
+    conv.handle(Utterance("yes"), NOW)
+    assert conv.state == "ask_dob"
+    conv.handle(Utterance(said), NOW)
+    assert not conv.verified
+    assert "not_available" in conv.path
+
+
+def test_a_proxy_at_intake_still_gives_the_patients_date_of_birth() -> None:
+    conv = at("patient_intake", "ask_dob")
+    conv.handle(Utterance("his date of birth is March 5th 1980"), NOW)
+    assert conv._slots.get("dob") == dt.date(1980, 3, 5)
+
+
+def test_someone_elses_date_of_birth_said_early_is_not_kept() -> None:
+    record = {**RECORD, "patient": {"id": "pat-1001", "first_name": "Testa",
+                                    "last_name": "Patientson", "dob": "1980-03-05"}}
+    conv = Conversation(SHIPPED["appointment_reminder"], record, call_id="c1")
+    conv.start(NOW)
+    conv.handle(Utterance("yes, her date of birth is March 5th 1980"), NOW)
+    assert not conv.verified
+    assert conv.state == "ask_dob"
