@@ -6,6 +6,8 @@ and asks whether we should call back. "Yes" (or key 1) creates a ``callback`` ta
 encrypted (the records keys) and an audit entry; only once the task is durable is the
 caller told someone will call. Anything else, or a database that cannot take the task,
 gets the number to call instead: the caller is never promised a call nobody will make.
+An emergency said at the offer is answered with 911 (988 in a crisis); an opt-out is
+recorded (the conversation ended with the transfer, so the engine no longer hears it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class CallbackTexts:
     offer: str
     booked: str
     declined: str
+    # An emergency or a crisis said at the offer: 911 (988), and no "connecting you": the
+    # transfer to staff has just failed.
+    emergency: str
+    crisis: str
+    opted_out: str
 
 
 def callback_texts(number: str, *, spanish: bool) -> CallbackTexts:
@@ -40,14 +47,23 @@ def callback_texts(number: str, *, spanish: bool) -> CallbackTexts:
             f"Gracias. Alguien de nuestro equipo le llamará. Si nos necesita antes, "
             f"llámenos al {number}. Adiós.",
             f"Muy bien. Por favor llámenos al {number}, y si nadie contesta, deje un "
-            f"mensaje. Adiós.")
+            f"mensaje. Adiós.",
+            "Si es una emergencia médica, cuelgue y llame al nueve uno uno ahora.",
+            "Si está pensando en hacerse daño, llame o envíe un mensaje al nueve ocho ocho, "
+            "la Línea de Prevención del Suicidio y Crisis, o llame al nueve uno uno ahora. "
+            "No está solo.",
+            "Muy bien. No le volveremos a llamar. Adiós.")
     return CallbackTexts(
         "I am sorry, I could not reach a member of our team just now. Would you like us "
         "to call you back at this number? Please say yes or no.",
         f"Thank you. A member of our team will call you back. If you need us sooner, "
         f"call us at {number}. Goodbye.",
         f"All right. Please call us at {number}, and if nobody answers, leave a message. "
-        f"Goodbye.")
+        f"Goodbye.",
+        "If this is a medical emergency, please hang up and call nine one one now.",
+        "If you are thinking about hurting yourself, please call or text nine eight eight, "
+        "the Suicide and Crisis Lifeline, or call nine one one now. You are not alone.",
+        "All right. We will not call you again. Goodbye.")
 
 
 def wants_callback(heard: Input) -> bool:
@@ -80,17 +96,39 @@ async def create_callback_task(records: Records, *, queue: str, patient_id: str 
 
 Say = Callable[[str], Awaitable[object]]
 Listen = Callable[[Expectation], Awaitable[Input]]
+OptedOut = Callable[[str], Awaitable[None]]
+
+
+def _opt_out_method(heard: Input) -> str | None:
+    """"voice" or "dtmf" for an opt-out ("stop calling me", key 9), else None."""
+    if isinstance(heard, Dtmf):
+        return "dtmf" if heard.key == "9" else None
+    if isinstance(heard, Utterance) and "opt_out" in understand(heard.text).intents:
+        return "voice"
+    return None
 
 
 async def offer_callback(say: Say, listen: Listen, records: Records, *, queue: str,
                          patient_id: str | None, call_id: str, caller_number: str,
-                         clinic_number: str, spanish: bool, now: dt.datetime) -> int | None:
+                         clinic_number: str, spanish: bool, now: dt.datetime,
+                         opted_out: OptedOut | None = None) -> int | None:
     """Ask, and on a yes create the task; returns its id (None: no call-back booked).
-    The caller hears the closing line either way; the call's hang-up is the caller's."""
+    The caller hears the closing line either way; the call's hang-up is the caller's.
+    An emergency said here is answered with 911 (988); an opt-out ("stop calling me",
+    key 9) is handed to ``opted_out`` (the revocation and the do-not-call entry) first."""
     texts = callback_texts(clinic_number, spanish=spanish)
     await say(texts.offer)
     heard = await listen(OFFER_EXPECTS)
     task_id = None
+    urgent = understand(heard.text).intents if isinstance(heard, Utterance) else frozenset()
+    if urgent & {"emergency", "crisis"}:
+        await say(texts.crisis if "crisis" in urgent else texts.emergency)
+        return None
+    method = _opt_out_method(heard)
+    if method is not None and opted_out is not None:
+        await opted_out(method)
+        await say(texts.opted_out)
+        return None
     if wants_callback(heard) and caller_number:
         try:
             task_id = await create_callback_task(

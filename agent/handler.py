@@ -72,6 +72,7 @@ from agent.workflow.effects import (
     Transfer,
 )
 from agent.workflow.engine import Conversation, EngineError
+from agent.workflow.engine_parts import ending_records
 from agent.workflow.host import ActionHost, Texter, new_slot
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, caller_facts
@@ -420,8 +421,14 @@ class _LiveConversation:
                 patient_id=self.result.patient_id if self.conv.verified else None,
                 call_id=self.call.call_id, caller_number=self.call.caller.number,
                 clinic_number=self._callback_number(), spanish=self.language.spanish,
-                now=self.now())
+                now=self.now(), opted_out=self._opted_out)
         return ok
+
+    async def _opted_out(self, method: str) -> None:
+        """An opt-out at the call-back offer: revocation and do-not-call, as in the engine."""
+        for effect in ending_records("opt_out", method, self.facts, "voice", self.now()):
+            if isinstance(effect, RecordRevocation | AddDoNotCall):
+                await self.record(effect)
 
     def transfer_failed(self, effect: Transfer) -> list[Effect]:
         return [Hangup("transfer_failed")]  # the apology and offer were said by transfer()

@@ -8,11 +8,12 @@ always give the same answer.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agent.grammar import slots as _slots
-from agent.grammar.answers import cancel_or_stop, frequency, screening_yes_no
+from agent.grammar.answers import DECLINED, cancel_or_stop, declined, frequency, screening_yes_no
 from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
 from agent.grammar.intents import FAQ_INTENTS, QUESTION_INTENTS, detect, without_hold, yes_no
@@ -29,21 +30,24 @@ GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repea
 INTENTS = frozenset({
     "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
     "reschedule", "cancel", "dont_know", "later", "done", "refill", "text_address",
-    "hold", "deceased", "not_needed", "change_pharmacy", "emergency", "crisis",
+    "hold", "deceased", "not_needed", "change_pharmacy", "emergency", "crisis", "proxy",
     *QUESTION_INTENTS,
 })
 
 SlotValue = str | int | bool | dt.date | dt.time | DatePreference
+# ``options``: how many options were offered, or the offers themselves (their labels
+# give their times: "the one o'clock" picks by time).
+Options = int | Sequence[Any]
 
 
-def _text(text: str, _now: dt.datetime, _opts: int, _lex: CarrierLexicon) -> SlotValue | None:
+def _text(text: str, _now: dt.datetime, _opts: Options, _lex: CarrierLexicon) -> SlotValue | None:
     """Free text kept in the caller's own words (a reason for the visit), hesitations out."""
     if len(clean(text)) < 2:
         return None
     return " ".join(w for w in text.split() if w.strip(",.").lower() not in FILLERS).strip()
 
 
-Parser = Callable[[str, dt.datetime, int, CarrierLexicon], SlotValue | None]
+Parser = Callable[[str, dt.datetime, Options, CarrierLexicon], SlotValue | None]
 
 
 def _make_parsers() -> dict[str, Parser]:
@@ -60,11 +64,14 @@ def _make_parsers() -> dict[str, Parser]:
         "digits": lambda t, n, o, lex: _slots.digits(t),
         "phone": lambda t, n, o, lex: _slots.phone(t),
         "zip": lambda t, n, o, lex: _zip(t),
-        "number": lambda t, n, o, lex: _slots.number(t),
+        # a count the caller will not give ("I'd rather not say how many") is declined
+        "number": lambda t, n, o, lex: DECLINED if declined(t) else _slots.number(t),
         "member_id": lambda t, n, o, lex: _slots.member_id(t),
         "name": lambda t, n, o, lex: _slots.name(t),
         "carrier": lambda t, n, o, lex: lex.find(t),
-        "choice": lambda t, n, o, lex: _slots.choice(t, o),
+        "choice": lambda t, n, o, lex: _slots.choice(
+            t, o if isinstance(o, int) else len(o), () if isinstance(o, int) else
+            _slots.offered_times(o)),
         "text": _text,
     }
 
@@ -88,7 +95,7 @@ def parse_slot(
     text: str,
     now: dt.datetime,
     *,
-    options: int = 0,
+    options: Options = 0,
     lexicon: CarrierLexicon | None = None,
 ) -> SlotValue | None:
     """A typed value of ``kind`` from the utterance, or None when it is not there. A
@@ -98,6 +105,11 @@ def parse_slot(
     said = text if kind == "text" else without_hold(text)
     if kind in _CORRECTABLE:
         said = after_correction(said)
+    elif kind == "dob" and after_correction(said) != said:
+        # "March 5th 1980, no wait, March 6th 1980": the corrected date when it is whole
+        corrected = parser(after_correction(said), now, options, default_lexicon())
+        if corrected is not None:
+            return corrected
     return parser(said, now, options, lexicon or default_lexicon())
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from agent.grammar.intents import is_opt_out, yes_no
+from agent.grammar.nonanswers import UNSURE
 from agent.grammar.normalize import clauses, clean
 
 # Longest phrases first within a level; checked from the most specific level down.
@@ -89,8 +90,31 @@ def _negated(level: int) -> int | None:
     return {2: 0, 3: _UNSURE}.get(level)
 
 
-def screening_yes_no(text: str, *, often: bool = False) -> bool | None:
-    """Yes/no to a screening question; ``often`` questions need "more than half the days"."""
+# A question the caller will not answer: "I'd rather not say", "prefer not to answer",
+# "no comment", "I won't answer that", "skip", "pass". Recorded as DECLINED, a value of its
+# own, never read as a yes or a no ("no comment" is no "no"); the questionnaire moves on.
+DECLINED = "declined"
+_DECLINES = re.compile(
+    r"\b(?:(?:rather|prefer(?:red)?|like) not (?:to )?(?:say|answer|tell|share|discuss|get into|"
+    r"talk about|go into)|(?:don't|dont|do not|won't|wont|will not|not going to|refuse to|"
+    r"decline to|not comfortable|uncomfortable) (?:want to |like to |gonna )?(?:say|answer|"
+    r"answering|saying|tell|telling|share|sharing|discuss|discussing|get into|talk about)|"
+    r"no comment|none of your business|(?:that's|thats|that is|it's|its) (?:private|personal)|"
+    r"(?:i'll|ill|i will|let me|i'd like to|can i|can we|could we|let's|lets) (?:pass|skip)|"
+    r"next question|keep that to myself)\b|^(?:skip|pass|skip it|skip that|skip this one|"
+    r"skip that one)$")
+
+
+def declined(text: str) -> bool:
+    """The caller declines to answer the question (no yes, no no, no number)."""
+    return _DECLINES.search(clean(text)) is not None
+
+
+def screening_yes_no(text: str, *, often: bool = False) -> bool | str | None:
+    """Yes/no to a screening question; ``often`` questions need "more than half the days";
+    :data:`DECLINED` when the caller will not answer."""
+    if declined(text) or UNSURE.search(clean(text)):  # "not sure" was a yes, "no idea" a no
+        return DECLINED if declined(text) else None
     if re.match(r"not (?:right now|now|currently|anymore|any more|these days|lately)\b",
                 clean(text)) or _ENDED.search(clean(text)):
         return False  # "do you take sleeping pills?" "not right now": a no, not a deferral

@@ -80,8 +80,11 @@ def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tupl
             return century + value, used
         if nxt in UNITS and UNITS[nxt] >= 10:
             return century + UNITS[nxt], 2
-        if nxt == "hundred":
-            return century, 2
+        if nxt == "hundred":  # "nineteen hundred (and) eighty" is 1980, not 1900
+            rest = start + 3 if tokens[start + 2:start + 3] == ["and"] else start + 2
+            small, used = cardinal(tokens, rest) if rest < len(tokens) else (None, 0)
+            return (century + small, rest - start + used) if small and small < 100 else (
+                century, 2)
     if first == "two" and start + 1 < len(tokens) and tokens[start + 1] == "thousand":
         whole, used = cardinal(tokens, start)
         if whole is not None and 2000 <= whole < 2100:
@@ -321,8 +324,9 @@ _RULES_OUT = re.compile(
 # A bound rather than a day: "after Wednesday", "not before Friday", "not this week",
 # "sometime next month", "later this week". Read on the whole reply, before the clauses
 # that rule a day out are dropped ("not this week" rules this week out, and so says when).
-_AFTER = re.compile(rf"\b(?:after|from|not (?:before|until)|no (?:earlier|sooner) than) "
-                    rf"(?:next |this )?({'|'.join(WEEKDAYS)})\b")
+# ("a week from Tuesday" is one day, not a bound: ``_counted_from``).
+_AFTER = re.compile(rf"(?<!week )(?<!weeks )(?<!day )(?<!days )\b(?:after|from|not (?:before|"
+                    rf"until)|no (?:earlier|sooner) than) (?:next |this )?({'|'.join(WEEKDAYS)})\b")
 _NEXT_WEEK_ON = re.compile(r"\b(?:not (?:this|until next) week|after this week|next week or "
                            r"later)\b")
 _NEXT_MONTH = re.compile(r"\b(?:sometime |some time |any ?time |anything )?next month\b")
@@ -426,15 +430,19 @@ def _weekday(toks: list[str], today: dt.date) -> dt.date | None:
             continue
         target = WEEKDAYS[tok]
         ahead = (target - today.weekday()) % 7 or 7
-        if i > 0 and toks[i - 1] == "next":
+        # "next Tuesday", "Tuesday next week", "next week on Tuesday": next week's
+        # (they searched tomorrow when said on a Monday)
+        if (i > 0 and toks[i - 1] == "next") or "next week" in " ".join(toks[max(0, i - 3):i + 3]):
             start_next_week = today + dt.timedelta(days=7 - today.weekday())
             return start_next_week + dt.timedelta(days=target)
+        if toks[i + 1:i + 3] == ["after", "next"]:  # "Tuesday after next": the one after
+            return today + dt.timedelta(days=ahead + 7)
         return today + dt.timedelta(days=ahead)
     return None
 
 
 def _counted_from(toks: list[str], today: dt.date) -> dt.date | None:
-    """"a week from today", "two weeks from now", "three days from tomorrow": counted
+    """"a week from today", "two weeks from now", "a week from Tuesday": counted
     from the day named, not that day itself."""
     for i in range(len(toks)):
         value, used = cardinal(toks, i)
@@ -442,9 +450,10 @@ def _counted_from(toks: list[str], today: dt.date) -> dt.date | None:
             value, used = 1, 1
         unit, frm, base = [*toks[i + used:i + used + 3], "", "", ""][:3]
         if value is None or unit not in ("day", "days", "week", "weeks") or frm != "from" or (
-                base not in ("today", "now", "tomorrow")):
+                base not in ("today", "now", "tomorrow") and base not in WEEKDAYS):
             continue
         start = today + dt.timedelta(days=1 if base == "tomorrow" else 0)
+        start = _weekday([base], today) or start  # "a week from Tuesday"
         return start + dt.timedelta(days=value * (7 if unit.startswith("week") else 1))
     return None
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
+from agent.grammar.nonanswers import FETCH, UNSURE
 from agent.grammar.normalize import clean, has_phrase
+from agent.grammar.urgent import urgent
 
 DENY_PHRASES = (
     "i don't think so", "i dont think so", "don't think so", "not really", "that's not right",
@@ -163,6 +165,11 @@ _W = r"(?:\w+\s+){0,4}"
 _DAY_OR_TIME = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|"
                 r"next week|morning|afternoon|evening|noon|\d{1,2}(?::\d\d)? ?(?:am|pm|a m|"
                 r"p m|o'?clock)\b)")
+# A caller without English ("no hablo inglés", "I don't speak English", "Spanish please"):
+# staff, never a "no" (it ended the call as "not available").
+_NO_ENGLISH = re.compile(r"\b(?:no|not|don't|dont|do not|can't|cant|cannot) (?:speak |talk |"
+                         r"understand |hablo )?(?:english|ingles|inglés)\b|\bspeak spanish\b|"
+                         r"^(?:spanish|español|espanol)(?: please)?$")
 PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "opt_out": (
         re.compile(rf"\b(?:don't|dont|do not) want {_W}(?:calls|messages|texts|reminders)\b"),
@@ -177,9 +184,20 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\b(?:speak|talk|connect|transfer|put me through) {_W}(?:human|person|"
                    r"someone|somebody|representative|staff|office|receptionist|nurse|"
                    r"scheduler|agent)\b"),
+        _NO_ENGLISH,
     ),
-    "repeat": (re.compile(r"^(?:huh|what|sorry|excuse me|pardon me)$"),
-               re.compile(r"\b(?:repeat|say again|again please)\b")),
+    # Not heard ("I can't hear you", "speak up", "hello?"): the question again, no answer
+    # ("I can't" was a no) and no miss; short forms only where they are the whole turn.
+    "repeat": (re.compile(r"^(?:huh|what|sorry|excuse me|pardon me|eh|wait what|hello(?: hello)*|"
+                          r"(?:hello )?(?:are )?you (?:still )?there|(?:sorry )?what do you mean|"
+                          r"i (?:don't|dont|do not) understand)$"),
+               re.compile(r"\b(?:repeat|say again|again please)\b"),
+               re.compile(r"\b(?:can't|cant|cannot|can not|couldn't|couldnt|could not) hear\b|"
+                          r"\bdidn'?t get (?:that|it|you)\b|\bhard of hearing\b|\b(?:you're|"
+                          r"youre|you are) breaking up\b|\b(?:speak|talk|say it) (?:a (?:little|"
+                          r"bit) )?(?:up|louder|slower|more slowly)\b|^(?:(?:please )?(?:louder|"
+                          r"slower|slow down)(?: please)?)$")),
+    "ask_who": (re.compile(r"^who$"),),
     "wrong_number": (
         re.compile(r"\b(?:isn't|is not|not) (?:her|his|their|your) (?:phone|number)\b"),
         re.compile(r"\bno longer (?:her|his|their) (?:phone|number)\b"),
@@ -286,7 +304,15 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "hold": (re.compile(r"\b(?:give|wait|allow) (?:me |us )?(?:a|one) (?:moment|sec|second|"
                         r"minute)\b"),
              re.compile(r"\blet me (?:get|find|grab|check|look|see|think|pull|dig)\b"),
-             re.compile(r"^(?:wait|hold)(?: please)?$")),
+             re.compile(r"^(?:wait|hold)(?: please)?$"), FETCH),
+    "dont_know": (UNSURE,),
+    # Someone else's date of birth ("her birthday is ...", "he was born ..."): no proof that
+    # the one speaking is the patient (it verified them, and the details followed).
+    "proxy": (re.compile(r"\b(?:her|his|their) (?:date of birth|birth ?date|birthday|dob)\b|"
+                         r"\b(?:she|he|they) (?:was|were|is) born\b|\bmy (?:mom|mother|dad|father|"
+                         r"husband|wife|son|daughter|child|kid|grandma|grandmother|grandpa|"
+                         r"grandfather|brother|sister|partner|aunt|uncle)'?s (?:date of birth|"
+                         r"birth ?date|birthday|dob)\b"),),
     # "can you text me the address", "send the address to my phone"
     "text_address": (re.compile(rf"\b(?:text|send|message)\b {_W}(?:address|directions|"
                                 r"location)\b"),),
@@ -332,7 +358,7 @@ def yes_no(text: str) -> bool | None:
     a correction's answer over what it corrects."""
     # "right now", "all right then" as a time word: not an answer
     cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
-    if re.search(r"\b(?:yes and no|yes or no|no and yes)\b", cleaned):
+    if re.search(r"\b(?:yes and no|yes or no|no and yes)\b", cleaned) or UNSURE.search(cleaned):
         return None
     corrections = list(_CORRECTION.finditer(cleaned))
     if corrections:
@@ -384,31 +410,6 @@ _STAY = re.compile(_NOT + r"(?:reschedule|rebook|move|change)\b")
 _PET = re.compile(r"\b(?:dog|cat|pet|puppy|kitten|bird|fish|hamster|horse|parrot|rabbit)\b")
 
 
-# A medical emergency, or a crisis, said at any point (the standard warning signs: chest
-# pain, breathing, collapse, stroke, bleeding, a closing throat, an overdose, a seizure; and
-# thoughts of suicide or self-harm). The engine says to call 911 (988 for a crisis) and
-# connects the caller with staff, whatever it was asking.
-_EMERGENCY = re.compile(
-    r"\b(?:chest (?:pains?|hurts?|is hurting|is tight|tightness)|heart attack|a stroke(?! of)|"
-    r"(?:can't|cant|cannot|can not) breathe|(?:trouble|difficulty|hard time|problems?) "
-    r"breathing|not breathing|stopped breathing|short of breath|unconscious|unresponsive|"
-    r"passed out|collapsed|(?:won't|wont) wake up|overdos\w*|took too many pills|seizures?|"
-    r"bleeding (?:a lot|badly|heavily|everywhere)|(?:a lot of|heavy|severe) bleeding|"
-    r"throat (?:is )?(?:closing|swelling)|choking|medical emergency|(?:this is|it's|its|it "
-    r"is|we have|i have|there's|there is) an? (?:medical )?emergency)\b")
-_CRISIS = re.compile(
-    r"\b(?:kill (?:myself|me)|suicid\w*|end (?:my life|it all|my own life)|ending my life|"
-    r"(?:don't|dont|do not) want to (?:live|be alive|be here)|want to die|hurt(?:ing)? myself|"
-    r"harm(?:ing)? myself|self harm|self-harm)\b")
-
-
-def _urgent(cleaned: str) -> set[str]:
-    """{"crisis"}, {"emergency"} or nothing (a crisis is said as such, first)."""
-    if _CRISIS.search(cleaned):
-        return {"crisis"}
-    return {"emergency"} if _EMERGENCY.search(cleaned) else set()
-
-
 def _overruled(cleaned: str, found: set[str]) -> set[str]:
     """Intents the rest of the utterance takes back: a cancel or a move said not to be
     done ("please don't cancel my appointment"), a person asked about rather than asked
@@ -421,6 +422,15 @@ def _overruled(cleaned: str, found: set[str]) -> set[str]:
     if _PET.search(cleaned):
         out.add("deceased")
     return out
+
+
+def _answer(cleaned: str, found: set[str]) -> bool | None:
+    """Yes, no or neither; a request to hear the question again answers nothing ("no, I
+    didn't hear you"; "I can't hear you" was a no)."""
+    if "repeat" in found or _NO_ENGLISH.search(cleaned) or FETCH.search(cleaned):
+        return None
+    answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
+    return True if answer is None and _pattern_hit(cleaned, "affirm") else answer
 
 
 def detect(text: str) -> frozenset[str]:
@@ -436,7 +446,7 @@ def detect(text: str) -> frozenset[str]:
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
-        ("hold", HOLD_PHRASES), ("deceased", ()), ("not_needed", NOT_NEEDED_PHRASES),
+        ("hold", HOLD_PHRASES), ("deceased", ()), ("proxy", ()), ("not_needed", NOT_NEEDED_PHRASES),
         ("change_pharmacy", ()),
         ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
@@ -454,12 +464,10 @@ def detect(text: str) -> frozenset[str]:
     if "wrong_number" in found:
         return frozenset(found)
     found -= _overruled(cleaned, found)
-    found |= _urgent(cleaned)
+    found |= urgent(cleaned)
     if "cancel" in found:
         found.discard("reschedule")
-    answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
-    if answer is None and _pattern_hit(cleaned, "affirm"):
-        answer = True
+    answer = _answer(cleaned, found)
     if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
         found.add("affirm")
     elif answer is False and "opt_out" not in found:

@@ -72,6 +72,8 @@ _NEVER_IN_NAME = frozenset({
     "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
     "know", "need", "want", "think", "mean", "say", "tell", "hear", "catch", "understand",
     "repeat", "wait", "hold", "moment", "minute", "second", "sorry", "mind",
+    # a part named without "name" ("last Patientson first Testa"), a pause said aloud
+    "first", "last", "middle", "comma",
     # A Spanish reply reaches this parser as said when ``agent.grammar.es`` finds nothing
     # in it ("¿por qué?", "un momento", "espere").
     "que", "qué", "por", "porque", "un", "momento", "espere", "espera", "sé", "eso",
@@ -294,6 +296,9 @@ def _labelled(said: str) -> list[str] | None:
     """The words of the name; each part read from after its label when the caller names
     the parts ("last name Patientson, first name Testa"). A last name with no first name
     is no name; two different first names are none either."""
+    flipped = _SAID_LAST_FIRST.fullmatch(said.strip(" ,"))
+    if flipped:
+        return _plain(f"{flipped.group(2)} {flipped.group(1)}")
     said = _LABEL_AFTER.sub(r"\2 name \1 ,", said)
     labels = list(_LABEL.finditer(said))
     if not labels:
@@ -327,15 +332,40 @@ def _joined(full: list[str], parts: dict[str, list[str]]) -> list[str] | None:
     return first + parts.get("middle", []) + last
 
 
+# Said after a name and a pause, these are no second name ("it's Testa, okay").
+_ACKS = frozenset({"okay", "ok", "right", "thanks", "bye", "sir", "maam", "ma'am", "dear",
+                   "honey", "yep", "yeah", "yes", "please", "hi", "hello"})
+
+
+def _last_first(clause: list[str]) -> bool:
+    """ "my name is Patientson , Testa": one word after the introduction, then after the
+    pause one more (maybe with an initial): the last name said first (it was cut to
+    "Patientson" alone and stored as the whole name)."""
+    if len(clause) != 2 or not re.fullmatch(r"[a-z'\-]+(?: [a-z])?", clause[1]):
+        return False
+    word = clause[1].split()[0]
+    if word in _ACKS or word in _NOT_NAME or word in _NEVER_IN_NAME or word in _LEFT_OVER:
+        return False
+    rest = clause[0][list(_INTRO.finditer(clause[0]))[-1].end():]
+    return len(re.sub(r"^\s*(?:'s|is)\b", "", rest).split()) == 1
+
+
+# "Patientson Testa, last name first": the two words the other way round.
+_SAID_LAST_FIRST = re.compile(r"([a-z'\-]+) ([a-z'\-]+) ,? ?(?:that's |thats |it's |its )?"
+                              r"(?:the )?(?:last|family|sur) ?name first")
+
+
 def _plain(said: str) -> list[str] | None:
     """The name in a reply that does not label its parts: greetings, "my name is", a
     title, what follows the name ("..., I'm a new patient", "but everyone calls me
     Tess") and a repeat left out; None for a reply with a word no name has."""
     said = _DOB.sub("", _NICKNAME.sub("", said)).strip(" ,")
     clause = [c.strip() for c in said.split(",")]
+    while len(clause) > 1 and all(w in _ACKS for w in clause[-1].split()):
+        clause.pop()  # "Testa Patientson, okay"
     clause = [c for k, c in enumerate(clause)  # "Robin, Robin Sampleton": said again in full
               if not (k + 1 < len(clause) and clause[k + 1].startswith(c + " "))]
-    if len(clause) > 1 and _INTRO.search(clause[0]):
+    if len(clause) > 1 and _INTRO.search(clause[0]) and not _last_first(clause):
         clause = clause[:1]
     said = " , ".join(clause)
     said = _NAME_TAIL.sub("", said).strip(" ,")
@@ -347,9 +377,9 @@ def _plain(said: str) -> list[str] | None:
             if said.startswith(prefix + " ") or said.startswith(prefix + " , "):
                 said = said[len(prefix) + 1:].strip(" ,")
                 changed = True
-    m = re.fullmatch(r"([a-z'\-]+) , ([a-z'\-]+)", said)
-    if m:
-        said = f"{m.group(2)} {m.group(1)}"  # "Patientson, Testa"
+    m = re.fullmatch(r"([a-z'\-]+) , ([a-z'\-]+(?: [a-z])?)", said)
+    if m and m.group(2).split()[0] not in _ACKS:
+        said = f"{m.group(2)} {m.group(1)}"  # "Patientson, Testa", "Patientson, Testa M."
     words = _with_suffix([w for w in said.split() if w != ","])
     if any(w in _NEVER_IN_NAME or w in _LEFT_OVER or _CONTRACTION.search(w) for w in words):
         return None

@@ -78,7 +78,9 @@ def after_correction(text: str) -> str:
 _CLAUSE = re.compile(r"[,;:!?]|\.(?:\s|$)| - |\b(?:but|so|though|although|how about|"
                      r"what about|instead)\b", re.IGNORECASE)
 # "anything but Monday": this "but" excludes, it does not start a clause.
-_EXCEPT_BUT = re.compile(r"\b(any\w*|every\w*|all|whatever)\s+but\b", re.IGNORECASE)
+# "any day but Monday", "any time but Monday" too (Monday was searched).
+_EXCEPT_BUT = re.compile(r"\b((?:any|every)\w*(?: (?:day|time|morning|afternoon|evening|week)s?)?|"
+                         r"all|whatever)\s+but\b", re.IGNORECASE)
 
 
 def clauses(text: str) -> list[str]:

@@ -5,16 +5,20 @@ Every parser takes cleaned or raw text and returns a value or None; none raise.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # The name reader lives in agent.grammar.names; its names stay importable from here.
 from agent.grammar.names import LETTER_WORDS, NATO, name
 from agent.grammar.normalize import clean
 from agent.grammar.numbers import DIGIT_WORDS, cardinal, digit_run
 from agent.grammar.phonetic import fold, sounds_like
+from agent.grammar.times import parse_time
 
 __all__ = ["LETTER_WORDS", "NATO", "choice", "digits", "member_id", "name", "names_match",
-           "number", "phone"]
+           "number", "offered_times", "phone"]
 
 _ID_LEAD = frozenset({"my", "member", "id", "i.d", "i.d.", "number", "is", "it's", "its", "it",
                       "the", "numbers", "policy", "subscriber", "okay", "ok", "yes", "sure",
@@ -94,7 +98,7 @@ def member_id(text: str) -> str | None:
                 out.append(piece * (2 if tok == "double" else 3))
                 i += 2
                 continue
-        piece = _id_piece(tok)
+        piece = _id_piece(tok) or _letter_group(toks, i)
         if piece is None:
             if out:
                 break
@@ -106,6 +110,22 @@ def member_id(text: str) -> str | None:
     if len(value) >= 5 and any(c.isdigit() for c in value):
         return value
     return None
+
+
+# Short words that are no letters of an ID even before its digits ("it's my 123456").
+_NOT_LETTERS = frozenset({"and", "then", "ah", "oh", "an", "to", "of", "no", "so", "be", "me",
+                          "we", "us", "hi", "or", "but", "dash", "got", "has", "had", "was",
+                          "are", "you", "see", "let", "say", "try", "ill", "im", "ive", "uh"})
+
+
+def _letter_group(toks: list[str], i: int) -> str | None:
+    """Letters said together before the digits: "AB 12345", "XYZ 123 456" (they were
+    dropped): two or three letters right before a piece with a digit."""
+    tok = toks[i]
+    if not re.fullmatch(r"[a-z]{2,3}", tok) or tok in _NOT_LETTERS or tok in _ID_LEAD:
+        return None
+    after = _id_piece(toks[i + 1]) if i + 1 < len(toks) else None
+    return tok.upper() if after is not None and any(c.isdigit() for c in after) else None
 
 
 def _id_piece(tok: str) -> str | None:
@@ -175,13 +195,47 @@ _BESIDE_NUMBER = frozenset({"um", "uh", "ok", "okay", "yes", "yeah", "sure", "pl
                             "is", "fine", "good", "great", "works", "sounds", "perfect", "then"})
 
 
-def choice(text: str, count: int) -> int | None:
-    """Which of ``count`` offered options (1-based): "the second one", "two", "option 3".
-    None for a reply that declines or asks ("not the first one", "is there one later") or
-    where the number is not a pick ("one in the afternoon", "the first of December")."""
+def offered_times(options: Sequence[Any]) -> tuple[dt.time | None, ...]:
+    """The clock time of each offered option, read from its label ("Monday, November 23
+    at 1:30 PM with ..."); None where a label has none."""
+    times: list[dt.time | None] = []
+    for option in options:
+        label = option.get("label") if isinstance(option, Mapping) else None
+        m = re.search(r"\bat (\d{1,2}(?::\d\d)? ?[AP]M)\b", label) if isinstance(label, str) \
+            else None
+        times.append(parse_time(m.group(1)) if m else None)
+    return tuple(times)
+
+
+def choice(text: str, count: int, times: Sequence[dt.time | None] = ()) -> int | None:
+    """Which of ``count`` offered options (1-based): "the second one", "two", "option 3",
+    or by its time ("the one o'clock", "1:30 works") when ``times`` (the options' times)
+    are known. None for a reply that declines or asks ("not the first one", "is there one
+    later"), where the number is not a pick ("one in the afternoon", "the first of
+    December"), for a time not offered, and for a bare number that is also an offered
+    hour at another place ("one" with 12:30, 1 PM and 2 PM offered: it booked 12:30;
+    a digit typed, "1", stays the first: the text channel asks "Reply 1, 2 or 3")."""
     cleaned = clean(text)
     if _REFUSES.search(cleaned) or _ASKS.search(cleaned):
         return None
+    said = parse_time(text) if any(times) else None
+    if said is not None:
+        picked = [i for i, t in enumerate(times, 1) if t == said]
+        return picked[0] if len(picked) == 1 else None
+    value = _choice_by_number(cleaned, count)
+    words = cleaned.split()  # a number said as a word (a digit typed is a pick: "Reply 1")
+    bare = any(w in _CARDINALS for w in words) and not re.search(
+        r"\b(?:option|number|choice)\b", cleaned) and not any(
+        w in _ORDINALS or w in _LAST for w in words)
+    if value is not None and bare and any(t is not None and t.hour % 12 == value % 12
+                                          and i != value for i, t in enumerate(times, 1)):
+        return None
+    return value
+
+
+def _choice_by_number(cleaned: str, count: int) -> int | None:
+    """The option an ordinal ("the second one", "the last"), "option 3" or a bare number
+    ("two", "three please") picks."""
     words = cleaned.split()
     for i, word in enumerate(words):
         idx = count if word in _LAST else _ORDINALS.get(word)

@@ -140,6 +140,8 @@ def volunteered(workflow: Workflow, state: State, text: str, intents: frozenset[
     """Slot values said before their question, by slot type; and those said with an
     answer this state takes first: "yes, next Tuesday afternoon" at "would you like a
     new time?" is the yes, and Tuesday afternoon is kept for the search (it was lost)."""
+    if "proxy" in intents:
+        return {}  # "yes, her date of birth is ...": someone else's, no proof of identity
     asking = {a.slot.type for a in state.accept if a.slot is not None}
     answered = any(a.intent is not None and a.intent in intents for a in state.accept)
     found: dict[str, Any] = {}

@@ -198,10 +198,10 @@ class Conversation:
                 return
         for accept in state.accept:
             if accept.slot is not None:
-                options = 0
+                options: list[object] | int = 0
                 if accept.slot.options is not None:
                     offered = resolve(accept.slot.options, self._scope())
-                    options = len(offered) if isinstance(offered, (list, tuple)) else 0
+                    options = list(offered) if isinstance(offered, (list, tuple)) else 0
                 value = parse_slot(accept.slot.type, event.text, now, options=options)
                 if value is not None:
                     self._slots[accept.slot.name] = value

@@ -65,3 +65,49 @@ async def test_a_no_gets_the_number_and_no_task(records: Records) -> None:
     assert task is None
     assert await records.pool.fetchval("SELECT count(*) FROM staff_tasks") == 0
     assert "llámenos al 555-010-0100" in said[-1]  # in the caller's language
+
+
+@pytest.mark.parametrize(("heard", "spanish", "says"), [
+    (Utterance("I have chest pain"), False, "call nine one one now"),
+    (Utterance("I can't breathe"), False, "call nine one one now"),
+    (Utterance("I want to kill myself"), False, "nine eight eight"),
+    (Utterance("this is an emergency"), True, "llame al nueve uno uno"),
+])
+async def test_an_emergency_at_the_offer_is_answered_with_911(
+        records: Records, heard: Input, spanish: bool, says: str) -> None:
+    """Nobody took the call, and the caller says "I have chest pain": before, they heard
+    "All right. Please call us at ..." and nothing about 911 (the emergency notice said
+    "I am connecting you with our staff", and that had just failed)."""
+    task, said = await run_offer(records, heard, spanish=spanish)
+    assert task is None
+    assert says in said[-1]
+    assert "connecting you" not in said[-1]
+    assert "555-010-0100" not in said[-1]
+
+
+@pytest.mark.parametrize(("heard", "method"), [
+    (Utterance("stop calling me"), "voice"), (Utterance("take me off your list"), "voice"),
+    (Dtmf("9"), "dtmf")])
+async def test_an_opt_out_at_the_offer_is_recorded(records: Records, heard: Input,
+                                                   method: str) -> None:
+    """"Stop calling me" (or key 9) at the offer: before, "All right. Please call us at
+    ..." and the opt-out was lost (the conversation had ended with the transfer)."""
+    recorded: list[str] = []
+
+    async def opted_out(how: str) -> None:
+        recorded.append(how)
+
+    async def say(text: str) -> None:
+        said.append(text)
+
+    async def listen(_expected: Expectation) -> Input:
+        return heard
+
+    said: list[str] = []
+    task = await offer_callback(say, listen, records, queue="front_desk", patient_id=None,
+                                call_id="call-cb-2", caller_number="+15550100124",
+                                clinic_number="555-010-0100", spanish=False, now=NOW,
+                                opted_out=opted_out)
+    assert task is None
+    assert recorded == [method]
+    assert "not call you again" in said[-1]

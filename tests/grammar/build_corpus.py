@@ -36,7 +36,8 @@ AGENT = ["talk to a person", "can I speak to someone", "representative", "operat
          "can I speak with a person", "get me the front desk", "customer service"]
 REPEAT = ["repeat that", "say that again", "what did you say", "pardon?", "come again?",
           "sorry, what was that?", "I didn't catch that", "one more time please",
-          "could you say that again", "I missed that"]
+          "could you say that again", "I missed that",
+          "hello?"]  # said after a question: it was not heard
 WRONG = ["wrong number", "you have the wrong number", "there's no one here by that name",
          "she doesn't live here", "I don't know who that is", "you've got the wrong person",
          "never heard of them", "Wrong number, sorry."]
@@ -49,7 +50,7 @@ CANCEL = ["cancel my appointment", "I want to cancel the appointment", "please c
           "you can cancel it"]
 DONT_KNOW = ["I don't know", "not sure", "no idea", "I'm not sure", "I don't remember"]
 LATER = ["call me back later", "this is not a good time", "I'm driving", "I'm busy right now"]
-NONE = ["the weather is nice", "purple elephant", "hello?", "hmm", "I had pancakes",
+NONE = ["the weather is nice", "purple elephant", "hmm", "I had pancakes",
         "my dog is barking", "", "..."]
 
 for t in YES:

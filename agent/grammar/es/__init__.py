@@ -97,7 +97,7 @@ _SPANISH_WORDS = frozenset(_words(
     "llame llamen llamadas cita hola buenos buenas dias tardes gracias claro bueno pues "
     "senor senora usted habla hablo espanol me mi nombre llamo cancelar confirmo manana "
     "tarde noche favor vale sabe se numero equivocado ahora manejando ocupado segunda "
-    "primera tercera duele tengo seguro llamada"
+    "primera tercera duele tengo seguro llamada ingles espanol"
 ))
 _ENGLISH_WORDS = frozenset(_words(
     "yes yeah yep the this is it's i i'm me my you your speaking that's what who hello "

@@ -92,6 +92,9 @@ _ROWS: tuple[tuple[str, str], ...] = (
                     r"otra\s+vez\s+por\s+favor)|^(?:(?:perdon|disculpe|eh|ay)\s+)*(?:como|"
                     r"que|mande|perdon|eh|mm+|disculpe|(?:como|que)\s+(?:me\s+)?"
                     r"(?:dijo|dice|dijiste|decia))(?:\s+(?:senor|senora|senorita))?$"),
+    # "No hablo inglés" (the call has just switched to Spanish): the question again.
+    ("repeat that", r"\bno\s+(?:hablo|entiendo|se)\s+(?:mucho\s+|bien\s+)?ingles\b|"
+                    r"\b(?:habla|hablan)\s+(?:usted\s+)?espanol\b"),
     # A refusal to answer is no name and no "no".
     ("I'd rather not say", r"\bprefiero\s+no\s+(?:decir|dar|contestar|responder)|\bno\s+(?:se\s+"
                            r"|le\s+|te\s+)?(?:lo\s+|la\s+)?(?:quiero|voy\s+a|pienso|tengo\s+"
