@@ -140,7 +140,7 @@ def test_an_operator_error_inside_a_task_group_is_one_line(
         raise ExceptionGroup("services", [ExceptionGroup("inner", [
             ConfigError("carrier.yaml", "console.cert_file", "file x.pem not found")])])
 
-    monkeypatch.setattr(cli, "build_parser", lambda: _with(boom))
+    monkeypatch.setattr(cli, "build_parser", lambda *_: _with(boom))
     assert cli.main(["boom"]) == ConfigError.exit_code
     assert capsys.readouterr().err == (
         "carrier boom: carrier.yaml: console.cert_file: file x.pem not found\n")
@@ -148,7 +148,7 @@ def test_an_operator_error_inside_a_task_group_is_one_line(
     def other(args: argparse.Namespace) -> int:  # anything else in the group is a bug: raised
         raise ExceptionGroup("services", [ConfigError("f", "k", "r"), KeyError("bug")])
 
-    monkeypatch.setattr(cli, "build_parser", lambda: _with(other))
+    monkeypatch.setattr(cli, "build_parser", lambda *_: _with(other))
     with pytest.raises(ExceptionGroup):
         cli.main(["boom"])
 
