@@ -32,6 +32,9 @@ from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -173,9 +176,12 @@ class WebchatServer:
 
         if session.kind != "voice" or "pc" in session.attached:
             raise Refused(409, "not a voice session, or its voice is already open")
-        pc, call, answer = await answer_offer(
-            offer, call_id=session.attached["call_id"], caller=session.attached["caller"],
-            called=self.settings.number, context=session.attached["context"])
+        try:
+            pc, call, answer = await answer_offer(
+                offer, call_id=session.attached["call_id"], caller=session.attached["caller"],
+                called=self.settings.number, context=session.attached["context"])
+        except ValueError:  # aiortc's word for an offer it cannot parse or has no audio in
+            raise Refused(400, "the SDP offer is not usable") from None
         session.attached.update(pc=pc, call=call)
         self._spawn(self._run_voice(session, pc, call), f"webchat-voice-{session.id[:6]}")
         return answer
@@ -250,7 +256,9 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
 
 
 async def _body(request: Request, server: WebchatServer) -> dict[str, Any]:
-    """The POST guard: rate limit, JSON only, same origin, bounded body."""
+    """The POST guard: rate limit, JSON only, same origin, bounded body (the app's
+    ``RequestBodyLimitMiddleware`` refuses a longer one from its length, or cuts it off at
+    ``MAX_BODY`` bytes, before it is held in memory)."""
     client = request.client.host if request.client else "-"
     if not server.limiter.allow(client, server.clock()):
         raise Refused(429, "too many requests")
@@ -259,16 +267,24 @@ async def _body(request: Request, server: WebchatServer) -> dict[str, Any]:
     origin = request.headers.get("origin")
     if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
         raise Refused(403, "cross-origin request")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise Refused(413, "request too large")
+    try:
+        raw = await request.body()
+    except HTTPException as exc:  # the body limit, before the body was read whole
+        raise Refused(exc.status_code, "request too large") from None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         raise Refused(400, "not JSON") from None
     if not isinstance(data, dict):
         raise Refused(400, "a JSON object is expected")
     return data
+
+
+def _text(data: Mapping[str, Any], key: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise Refused(400, f"{key} must be a string")
+    return value
 
 
 def _session(request: Request, server: WebchatServer) -> WebSession:
@@ -297,8 +313,8 @@ def build_app(server: WebchatServer) -> Starlette:
 
     async def open_session(request: Request) -> Response:
         async def act(data: dict[str, Any]) -> Response:
-            session, replies, ended = await server.open(str(data.get("mode", "text")),
-                                                        str(data.get("phone", "")))
+            session, replies, ended = await server.open(_text(data, "mode", "text"),
+                                                        _text(data, "phone", ""))
             return _json({"session": session.id, "token": session.token,
                           "replies": replies, "ended": ended}, 201)
         return await guarded(request, act)
@@ -306,7 +322,7 @@ def build_app(server: WebchatServer) -> Starlette:
     async def message(request: Request) -> Response:
         async def act(data: dict[str, Any]) -> Response:
             replies, ended = await server.message(_session(request, server),
-                                                  str(data.get("text", "")))
+                                                  _text(data, "text", ""))
             return _json({"replies": replies, "ended": ended})
         return await guarded(request, act)
 
@@ -324,13 +340,15 @@ def build_app(server: WebchatServer) -> Starlette:
             return Response(status_code=204, headers=HEADERS)
         return await guarded(request, act)
 
-    return Starlette(routes=[
+    routes = [
         Route("/", page), Route("/static/{name}", static),
         Route("/api/session", open_session, methods=["POST"]),
         Route("/api/session/{sid}/message", message, methods=["POST"]),
         Route("/api/session/{sid}/voice", voice, methods=["POST"]),
         Route("/api/session/{sid}/end", end, methods=["POST"]),
-    ])
+    ]
+    limit = Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
+    return Starlette(routes=routes, middleware=[limit])
 
 
 def _asset(name: str) -> bytes:
