@@ -40,6 +40,10 @@ from carrier.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 PAGES_MODULE = "carrier.console.pages"
+MAX_BODY = 1024 * 1024
+"""Every request body is refused (413) beyond this, from its length or as it streams in,
+before it is held: forms and API bodies are small. The upload routes (schedule CSV, audit
+bundles, the national DNC file) declare their own larger ``max_body_size``."""
 
 
 class Campaigns(Protocol):
@@ -138,7 +142,8 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
                   description="Operator API of the carrier stack. Sign in with "
                   "POST /api/v1/session; send the csrf_token back in X-CSRF-Token on "
                   "every state-changing request. Errors are RFC 9457 problem details.",
-                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
+                  max_body_size=MAX_BODY)
     app.state.console = ctx
     problems.install(app)
     app.add_exception_handler(LoginRedirect, _to_login)

@@ -52,6 +52,7 @@ class StubLive:
             trunk="demo", verstat="TN-Validation-Passed", attestation="A",
             stir_status="passed", workflow="appointment_reminder", state="up", duration_s=3.0)}
         self.actions: list[tuple[str, str]] = []
+        self.targets: list[str] = []  # what transfers were asked to go to
 
     def snapshot(self) -> list[LiveCallView]:
         return list(self.calls.values())
@@ -62,6 +63,7 @@ class StubLive:
 
     async def transfer(self, call_id: str, target: str) -> bool:
         self.actions.append(("transfer", call_id))
+        self.targets.append(target)
         return call_id in self.calls
 
 

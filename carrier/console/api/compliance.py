@@ -162,7 +162,7 @@ async def _dnc_state(records: object, phone: str) -> DncState:
 
 
 @router.post("/dnc/national", status_code=201, response_model=DncImported,
-             responses={**ERRORS, 413: ERRORS[401]},
+             responses={**ERRORS, 413: ERRORS[401]}, max_body_size=MAX_DNC_BYTES,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "text/plain": {"schema": {"type": "string"}}}}})
 async def import_national_dnc(request: Request, op: Compliance,

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import Response
 
-from carrier.console.pages.common import console, guard, page, records_of
+from carrier.console.pages.common import NOT_A_NUMBER, console, dialable, guard, page, records_of
 from carrier.console.roles import Operator
 from carrier.feeds.csv_import import (
     DEFAULT_SOURCE,
@@ -59,11 +59,14 @@ async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(
     # The why of this PHI view, typed by the operator, as the API's ``reason`` (audited).
     why = " ".join((request.query_params.get("reason") or "").split())[:200]
     found, error, status = None, None, 200
+    number = dialable(phone) if phone else None
     if phone and not why:
         error, status = "Say why you look this patient up: it goes to the audit log.", 422
-    elif phone:
+    elif phone and number is None:
+        error, status = NOT_A_NUMBER, 422
+    elif number is not None:
         found = await records_of(request).find_patients_by_phone(
-            phone, actor=op.actor, reason=f"console lookup: {why}")
+            number, actor=op.actor, reason=f"console lookup: {why}")
     return page(request, "patients.html", op, status_code=status,
                 title="Patients and appointments", phone=phone, reason=why, found=found,
                 error=error, upcoming=await _upcoming(request),
@@ -97,7 +100,7 @@ def _checked(data: bytes, tz: str, today: dt.date
     return text, rows, problems
 
 
-@router.post(PATH + "/import")
+@router.post(PATH + "/import", max_body_size=MAX_BYTES + 64 * 1024)  # + the form's parts
 async def import_csv(request: Request, file: UploadFile,
                      op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
     ctx = console(request)

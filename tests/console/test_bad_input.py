@@ -1,0 +1,151 @@
+"""What a careless operator types and a hostile client sends, against the console over real
+HTTPS on 127.0.0.1 with a real database: a clear 4xx (a problem document for the API, the
+page again with its error for a form), never a 500, and nothing recorded from bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from carrier.console.app import ConsoleContext
+from carrier.console.server import client_context, console_tls_files, serve_console
+from carrier.records.operators import Operators
+from tests.console.conftest import Clock, StubLive, code_at
+
+pytestmark = pytest.mark.postgres
+PHONE = "+15555550123"
+
+
+@pytest.fixture
+async def base(console: ConsoleContext) -> AsyncIterator[str]:
+    tls = console_tls_files(console.settings)
+    async with serve_console(console, "127.0.0.1", 0, tls=tls) as port:
+        yield f"https://127.0.0.1:{port}"
+
+
+Operator = Callable[[str], Awaitable[tuple[httpx.AsyncClient, str]]]
+
+
+@pytest.fixture
+async def operator(console: ConsoleContext, clock: Clock, base: str
+                   ) -> AsyncIterator[Operator]:
+    """(client, csrf token) signed in with a new account of that role."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(role: str) -> tuple[httpx.AsyncClient, str]:
+        issued = await Operators(console.records.pool, console.records.keys).add(
+            f"bad-{role}", role, now=clock())
+        client = httpx.AsyncClient(base_url=base, verify=client_context(console.settings))
+        clients.append(client)
+        r = await client.post("/api/v1/session", json={
+            "name": issued.name, "password": issued.password,
+            "totp": code_at(issued, clock())})
+        assert r.status_code == 200, r.text
+        return client, r.json()["csrf_token"]
+
+    yield make
+    for c in clients:
+        await c.aclose()
+
+
+async def _head_only(base: str, path: str, length: int, tls: object) -> bytes:
+    """Headers promising ``length`` bytes and no body: the answer must come from them."""
+    host, port = base.removeprefix("https://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=tls)
+    try:
+        writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json"
+                     f"\r\nContent-Length: {length}\r\n\r\n".encode())
+        await writer.drain()
+        async with asyncio.timeout(20):  # a bound on a hang, not a measurement
+            return await reader.readuntil(b"\r\n\r\n")
+    finally:
+        writer.close()
+
+
+async def test_an_unsigned_client_cannot_make_the_console_hold_a_large_body(
+        console: ConsoleContext, base: str) -> None:
+    async with httpx.AsyncClient(base_url=base, verify=client_context(console.settings)) as c:
+        r = await c.post("/api/v1/session", json={"name": "x", "password": "p" * 2_000_000})
+        assert r.status_code == 413
+        assert r.text == "Content Too Large"  # Starlette's body limit answers this itself
+        r = await c.post("/login", data={"name": "x", "password": "p" * 2_000_000})
+        assert r.status_code == 413
+    head = await _head_only(base, "/api/v1/session", 1_000_000_000,
+                            client_context(console.settings))
+    assert head.startswith(b"HTTP/1.1 413 ")
+
+
+async def test_a_phone_number_that_does_not_parse_is_a_422_on_every_page(
+        console: ConsoleContext, operator: Operator) -> None:
+    comp, ccsrf = await operator("compliance")
+    sched, _ = await operator("scheduler")
+    for path in ("/consent", "/consent/dnc"):
+        r = await comp.post(path, data={"csrf_token": ccsrf, "phone": "call me maybe"})
+        assert r.status_code == 422, (path, r.status_code)
+        assert "not a phone number" in r.text
+    r = await sched.get("/patients", params={"phone": "abc", "reason": "scheduling"})
+    assert r.status_code == 422
+    assert "not a phone number" in r.text
+    await console.records.drain_spool()
+    assert await console.records.pool.fetchval("SELECT count(*) FROM dnc_org") == 0
+
+
+async def test_consent_is_recorded_only_for_a_patient_on_record(
+        console: ConsoleContext, operator: Operator) -> None:
+    await console.records.add_patient("Testa Patientson", PHONE, actor="test", reason="fixture")
+    comp, ccsrf = await operator("compliance")
+    for verb in ("grant", "revoke"):
+        r = await comp.post(f"/consent/{verb}", data={
+            "csrf_token": ccsrf, "phone": PHONE, "patient_id": str(uuid.uuid4()),
+            "channel": "voice", "kind": "tcpa_express", "evidence_ref": "form-1"})
+        assert r.status_code == 404, verb
+        assert "no such patient" in r.text.lower()
+    await console.records.drain_spool()
+    assert await console.records.pool.fetchval("SELECT count(*) FROM consent_ledger") == 0
+
+
+@pytest.mark.parametrize(("start", "end"), [("0001-01-01", "9999-12-31"),
+                                            ("0001-01-03", "")])
+async def test_dates_at_the_ends_of_the_calendar_are_refused_plainly(
+        console: ConsoleContext, operator: Operator, start: str, end: str) -> None:
+    sup, _ = await operator("supervisor")
+    comp, ccsrf = await operator("compliance")
+    for path in ("/calls", "/calls.csv"):
+        r = await sup.get(path, params={"start": start, "end": end or start})
+        assert r.status_code == 422, (path, r.status_code)
+    r = await sup.get("/calls", params={"end": start})  # the default start: a week before
+    assert r.status_code == 422
+    r = await comp.post("/audit/export", data={"csrf_token": ccsrf, "start": start,
+                                               "end": end or start})
+    assert r.status_code == 422
+
+
+async def test_a_transfer_target_must_be_a_sip_uri_or_a_number(
+        console: ConsoleContext, operator: Operator) -> None:
+    live = console.live
+    assert isinstance(live, StubLive)
+    sup, csrf = await operator("supervisor")
+    hdr = {"X-CSRF-Token": csrf}
+    for bad in ("desk", "sip:", "sip:a@b>;x", "tel:"):
+        r = await sup.post("/api/v1/live-calls/call-1/transfer", json={"target": bad},
+                           headers=hdr)
+        assert r.status_code == 422, bad
+    r = await sup.post("/calls/live/call-1/transfer",
+                       data={"csrf_token": csrf, "target": "sip:a\r\nX-Evil: 1"})
+    assert r.status_code == 303
+    assert live.targets == []  # nothing unparseable reached the gateway
+    page = await sup.get(r.headers["location"])
+    assert "not a SIP address or a phone number" in page.text
+    r = await sup.post("/api/v1/live-calls/call-1/transfer",
+                       json={"target": "(555) 555-0123"}, headers=hdr)
+    assert r.status_code == 200
+    r = await sup.post("/calls/live/call-1/transfer",
+                       data={"csrf_token": csrf, "target": " sip:desk@clinic.example "})
+    assert live.targets == ["tel:+15555550123", "sip:desk@clinic.example"]
+    # the notice is one of the page's own sentences, never text from the address bar
+    page = await sup.get("/calls/live", params={"done": "Call the help desk at 555-0199"})
+    assert "help desk" not in page.text
