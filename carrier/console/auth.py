@@ -114,7 +114,11 @@ async def login(ctx: ConsoleContext, name: str, password: str, totp: str) -> Ses
     if account.disabled:
         await ctx.audit(actor, "console.login_refused", ("operator", account.id), "disabled", {})
         return Refusal(RefusalReason.DISABLED)
-    if account.locked_until is not None and account.locked_until > now:
+    console = ctx.settings.console
+    # Counted before the check: attempts sent at once get no more checks than the limit.
+    count = await ops.claim_attempt(account.id, now, max_failures=console.lockout_failures,
+                                    lock_for=timedelta(seconds=console.lockout_s))
+    if count is None:
         await ctx.audit(actor, "console.login_refused", ("operator", account.id), "locked", {})
         return Refusal(RefusalReason.LOCKED)
     good = await asyncio.to_thread(_verify_password, account.password_hash, password)
@@ -123,14 +127,13 @@ async def login(ctx: ConsoleContext, name: str, password: str, totp: str) -> Ses
     if good and (role.sees_phi or account.totp_secret):
         step = totp_step(account.totp_secret or "", totp, now.timestamp())
         good = step is not None and step > (account.totp_last_step or -1)  # no code twice
-    console = ctx.settings.console
+    if good:  # the same code at the same moment by another sign-in: only one takes it
+        good = await ops.login_succeeded(account.id, now, totp_step=step)
     if not good:
-        locked = await ops.login_failed(account.id, now, max_failures=console.lockout_failures,
-                                        lock_for=timedelta(seconds=console.lockout_s))
+        locked = count >= console.lockout_failures
         await ctx.audit(actor, "console.login_refused", ("operator", account.id),
                         "bad credentials", {"locked": locked})
         return Refusal(RefusalReason.LOCKED if locked else RefusalReason.CREDENTIALS)
-    await ops.login_succeeded(account.id, now, totp_step=step)
     operator = Operator(account.id, account.name, role)
     session = ctx.sessions.open(operator, now)
     session.mfa = _mfa_tag(account.totp_secret)

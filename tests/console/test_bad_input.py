@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from carrier.console.app import ConsoleContext
-from carrier.console.server import client_context, console_tls_files, serve_console
+from carrier.console.server import client_context
 from carrier.records.operators import Operators
 from tests.console.conftest import Clock, StubLive, code_at
 
@@ -21,10 +21,8 @@ PHONE = "+15555550123"
 
 
 @pytest.fixture
-async def base(console: ConsoleContext) -> AsyncIterator[str]:
-    tls = console_tls_files(console.settings)
-    async with serve_console(console, "127.0.0.1", 0, tls=tls) as port:
-        yield f"https://127.0.0.1:{port}"
+def base(served: str) -> str:
+    return served
 
 
 Operator = Callable[[str], Awaitable[tuple[httpx.AsyncClient, str]]]
