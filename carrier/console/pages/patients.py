@@ -45,11 +45,16 @@ def _application(request: Request) -> Any:
     return getattr(console(request), "application", None)
 
 
-async def _upcoming(request: Request) -> list[Any]:
-    source = console(request).appointments
-    if source is None:
+async def _upcoming(request: Request, op: Operator) -> list[Any]:
+    """The coming appointments the page lists (patient ids and times: a PHI view, audited
+    as the API's ``GET /appointments`` is)."""
+    ctx = console(request)
+    if ctx.appointments is None:
         return []
-    return list(await source.upcoming(console(request).now(), HORIZON))
+    facts = list(await ctx.appointments.upcoming(ctx.now(), HORIZON))
+    await ctx.audit(op.actor, "appointments.read", ("appointments", "upcoming"),
+                    "console: patients page", {"days": HORIZON.days, "rows": len(facts)})
+    return facts
 
 
 @router.get(PATH)
@@ -69,7 +74,7 @@ async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(
             number, actor=op.actor, reason=f"console lookup: {why}")
     return page(request, "patients.html", op, status_code=status,
                 title="Patients and appointments", phone=phone, reason=why, found=found,
-                error=error, upcoming=await _upcoming(request),
+                error=error, upcoming=await _upcoming(request, op),
                 has_calendar=console(request).appointments is not None)
 
 
@@ -87,7 +92,7 @@ async def _refused(request: Request, op: Operator, problems: list[RowError],
                                  {"problems": len(problems)})
     return page(request, "patients.html", op, status_code=422,
                 title="Patients and appointments", phone="", found=None,
-                upcoming=await _upcoming(request), problems=problems, error=error,
+                upcoming=await _upcoming(request, op), problems=problems, error=error,
                 has_calendar=console(request).appointments is not None)
 
 
@@ -132,7 +137,7 @@ async def import_csv(request: Request, file: UploadFile,
                     {"rows": len(rows), "patients": new, "appointments": booked,
                      "already_imported": again})
     return page(request, "patients.html", op, title="Patients and appointments", phone="",
-                found=None, upcoming=await _upcoming(request),
+                found=None, upcoming=await _upcoming(request, op),
                 message=f"Loaded {len(rows) - again} row(s): {new} new patient(s), "
                         f"{booked} appointment(s); {again} already imported.",
                 has_calendar=console(request).appointments is not None)
