@@ -137,6 +137,21 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
+class HeadAsGet:
+    """``HEAD`` answered as ``GET`` is, wherever ``GET`` is (RFC 9110 9.3.2: a server
+    supports HEAD on every GET resource; FastAPI's routes name GET only, so HEAD was a 405
+    to monitors and link checkers). The routes see a copy of the scope saying GET; the
+    server, holding the original, sends the headers without the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+
 def build_app(ctx: ConsoleContext) -> FastAPI:
     app = FastAPI(title="Carrier console API", version="1",
                   description="Operator API of the carrier stack. Sign in with "
@@ -160,6 +175,7 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
         async def home() -> Response:
             return RedirectResponse("/login", status_code=303)
     app.add_middleware(SecurityHeaders, tls=ctx.settings.console.tls)
+    app.add_middleware(HeadAsGet)
     return app
 
 

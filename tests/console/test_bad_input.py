@@ -147,3 +147,32 @@ async def test_a_transfer_target_must_be_a_sip_uri_or_a_number(
     # the notice is one of the page's own sentences, never text from the address bar
     page = await sup.get("/calls/live", params={"done": "Call the help desk at 555-0199"})
     assert "help desk" not in page.text
+
+
+async def test_head_is_answered_wherever_get_is(console: ConsoleContext, base: str) -> None:
+    async with httpx.AsyncClient(base_url=base, verify=client_context(console.settings)) as c:
+        for path, status in (("/login", 200), ("/health", 200), ("/api/v1/session", 401),
+                             ("/calls", 303), ("/static/console.css", 200)):
+            got, head = await c.get(path), await c.head(path)
+            assert head.status_code == got.status_code == status, path
+            assert head.content == b""
+            assert head.headers.get("content-type") == got.headers.get("content-type")
+            assert head.headers["x-frame-options"] == "DENY"
+        assert (await c.request("OPTIONS", "/api/v1/session")).status_code == 405
+        assert "access-control-allow-origin" not in (await c.get(
+            "/login", headers={"Origin": "https://elsewhere.example"})).headers
+        assert (await c.head("/logout")).status_code == 405  # POST only, HEAD is no way in
+
+
+async def test_the_campaigns_notice_is_the_page_s_own_words(
+        console: ConsoleContext, operator: Operator) -> None:
+    await console.campaigns.ensure_campaign("flu-2026", "appointment_reminder")  # type: ignore[union-attr]
+    sched, csrf = await operator("scheduler")
+    r = await sched.post("/campaigns/flu-2026/pause", data={"csrf_token": csrf})
+    assert r.status_code == 303
+    page = await sched.get(r.headers["location"])
+    assert "Campaign flu-2026 paused." in page.text
+    page = await sched.get("/campaigns", params={"done": "Call the help desk at 555-0199"})
+    assert "help desk" not in page.text
+    page = await sched.get("/campaigns", params={"done": "paused", "campaign": "phish"})
+    assert "phish" not in page.text
