@@ -5,6 +5,7 @@ page again with its error for a form), never a 500, and nothing recorded from ba
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -176,3 +177,20 @@ async def test_the_campaigns_notice_is_the_page_s_own_words(
     assert "help desk" not in page.text
     page = await sched.get("/campaigns", params={"done": "paused", "campaign": "phish"})
     assert "phish" not in page.text
+
+
+async def test_a_national_dnc_copy_cannot_be_dated_in_the_future(
+        console: ConsoleContext, operator: Operator, clock: Clock) -> None:
+    """The gate ages the copy by this date (31 days at most): one dated next year would
+    pass as fresh until then."""
+    comp, csrf = await operator("compliance")
+    tomorrow = (clock() + dt.timedelta(days=1)).date().isoformat()
+    r = await comp.post("/api/v1/dnc/national", params={"copy_date": tomorrow},
+                        content=b"555,5550100\n", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422
+    assert "future" in r.json()["detail"]
+    assert await console.records.pool.fetchval("SELECT count(*) FROM dnc_national") == 0
+    today = clock().date().isoformat()
+    r = await comp.post("/api/v1/dnc/national", params={"copy_date": today},
+                        content=b"555,5550100\n", headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 201
