@@ -194,3 +194,21 @@ async def test_a_national_dnc_copy_cannot_be_dated_in_the_future(
     r = await comp.post("/api/v1/dnc/national", params={"copy_date": today},
                         content=b"555,5550100\n", headers={"X-CSRF-Token": csrf})
     assert r.status_code == 201
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("time_zone", "America/New_Yrok"),  # stored, every call refused 'window.zone_unknown'
+    ("time_zone", "../../etc/passwd"),
+    ("dob", "2026-03-03"),  # tomorrow, by the console's clock
+    ("dob", "1800-01-01"),
+    ("name", "   "),
+])
+async def test_a_patient_with_an_impossible_field_is_not_registered(
+        console: ConsoleContext, operator: Operator, field: str, value: str) -> None:
+    sched, csrf = await operator("scheduler")
+    body = {"name": "Testa Patientson", "phone": "555-555-0123", "dob": "1980-03-05",
+            "state": "CA", "time_zone": "America/Los_Angeles", field: value}
+    r = await sched.post("/api/v1/patients", json=body, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 422, r.text
+    assert value not in r.text or field == "name"  # the value is not echoed
+    assert await console.records.pool.fetchval("SELECT count(*) FROM patients") == 0
