@@ -199,4 +199,5 @@ async def _forbidden_page(request: Request, exc: Exception) -> Response:
     from carrier.console.templating import render as render_page  # noqa: PLC0415
 
     assert isinstance(exc, PageForbidden)
-    return render_page(request, "forbidden.html", status_code=403, operator=exc.operator)
+    return render_page(request, "forbidden.html", status_code=403, operator=exc.operator,
+                       stale_form=exc.stale_form, back=exc.back)

@@ -217,15 +217,22 @@ class LoginRedirect(Exception):
 
 
 class PageForbidden(Exception):
-    def __init__(self, operator: Operator) -> None:
+    """The 403 page: another role's page, or (``stale_form``) a form whose CSRF token is
+    not this session's (from before the operator signed in again): not sent, say so."""
+
+    def __init__(self, operator: Operator, *, stale_form: bool = False,
+                 back: str = "/") -> None:
         super().__init__(operator.role.value)
         self.operator = operator
+        self.stale_form = stale_form
+        self.back = back  # the page the form belongs to, for a fresh one
 
 
-def page_operator(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
+def page_operator(*roles: Role, page: str = "/") -> Callable[[Request], Awaitable[Operator]]:
     """Page dependency: the signed-in operator with one of ``roles``; without a session a
     redirect to ``/login?next=...``, with another role the 403 page. Form posts are
-    CSRF-checked."""
+    CSRF-checked: a token from an earlier sign-in gets the 403 page saying the form was not
+    sent, with a link to ``page`` for a fresh one (not a JSON problem document)."""
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> Operator:
@@ -234,7 +241,10 @@ def page_operator(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
             raise LoginRedirect(request.url.path)
         if session.operator.role not in allowed:
             raise PageForbidden(session.operator)
-        await check_csrf(request)
+        try:
+            await check_csrf(request)
+        except Problem:
+            raise PageForbidden(session.operator, stale_form=True, back=page) from None
         request.state.operator = session.operator
         return session.operator
 

@@ -67,3 +67,20 @@ async def test_signing_in_again_in_the_same_browser_ends_the_session_it_replaces
                                  cookies={COOKIE: ann or ""}) as stale:
         assert (await stale.get("/api/v1/session")).status_code == 401
     assert len(console.sessions) == 1
+
+
+async def test_a_page_form_with_a_stale_token_says_so_and_does_nothing(
+        console: ConsoleContext, served: str, clock: Clock) -> None:
+    issued = await Operators(console.records.pool, console.records.keys).add(
+        "sue", "supervisor", now=clock())
+    async with httpx.AsyncClient(base_url=served, verify=client_context(console.settings)) as c:
+        r = await c.post("/api/v1/session", json={"name": "sue", "password": issued.password,
+                                                  "totp": code_at(issued, clock())})
+        assert r.status_code == 200
+        # a form from before the operator signed in again (another tab): its token is old
+        r = await c.post("/calls/live/call-1/hangup", data={"csrf_token": "from-before"})
+        assert r.status_code == 403
+        assert r.headers["content-type"].startswith("text/html")
+        assert "was not sent" in r.text
+        assert 'href="/calls/live"' in r.text  # the way back to a fresh form
+    assert console.live.actions == []  # type: ignore[union-attr]

@@ -50,7 +50,7 @@ PAGES: Mapping[str, Page] = {p.path: p for p in (
 
 def guard(path: str) -> Callable[[Request], Awaitable[Operator]]:
     """The page dependency for ``path``'s roles."""
-    return page_operator(*PAGES[path].roles)
+    return page_operator(*PAGES[path].roles, page=path)
 
 
 def nav_for(operator: Operator | None) -> list[Page]:
