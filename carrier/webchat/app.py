@@ -12,9 +12,10 @@ Routes (all answers ``Cache-Control: no-store``; a strict CSP; no cookie is ever
 
 Every POST is JSON (a cross-site form cannot send it without a CORS preflight, which is
 never granted) and, past the first, carries the session's token in ``X-Webchat-Token``;
-an ``Origin`` other than our own is refused. Each client address is held to
-``requests_per_minute``; at most ``max_sessions`` run at once (503 beyond); a session idle
-for ``idle_timeout_s`` is ended by the reaper. The phone number the patient types picks
+an ``Origin`` other than our own is refused. Each client address (behind
+``trusted_proxies``, the one they forward) is held to ``requests_per_minute``; at most
+``max_sessions`` run at once (503 beyond); a session idle for ``idle_timeout_s`` is ended
+by the reaper. The phone number the patient types picks
 their record as caller ID does on the phone: it is not vouched for, so the workflow asks
 the date of birth and the full name before any PHI. Logs name sessions by id only.
 """
@@ -362,6 +363,7 @@ async def serve_webchat(server: WebchatServer, host: str, port: int) -> AsyncIte
     bound port."""
     from carrier.console.server import serve_app  # noqa: PLC0415 - one uvicorn runner
 
-    async with server, serve_app(build_app(server), host, port) as bound:
+    async with server, serve_app(build_app(server), host, port,
+                                 trusted_proxies=server.settings.trusted_proxies) as bound:
         log.info("webchat listening", extra={"host": host, "port": bound})
         yield bound
