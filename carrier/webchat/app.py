@@ -175,14 +175,21 @@ class WebchatServer:
     async def voice(self, session: WebSession, offer: str) -> str:
         from carrier.webchat.voice import answer_offer  # noqa: PLC0415 - aiortc on demand
 
-        if session.kind != "voice" or "pc" in session.attached:
+        if session.kind != "voice" or "pc" in session.attached or "offer" in session.attached:
             raise Refused(409, "not a voice session, or its voice is already open")
+        # Taken before the answer is awaited: an offer sent twice at once opens one call.
+        session.attached["offer"] = offer
+        answered = False
         try:
             pc, call, answer = await answer_offer(
                 offer, call_id=session.attached["call_id"], caller=session.attached["caller"],
                 called=self.settings.number, context=session.attached["context"])
+            answered = True
         except ValueError:  # aiortc's word for an offer it cannot parse or has no audio in
             raise Refused(400, "the SDP offer is not usable") from None
+        finally:
+            if not answered:
+                session.attached.pop("offer", None)  # the page may offer again
         session.attached.update(pc=pc, call=call)
         self._spawn(self._run_voice(session, pc, call), f"webchat-voice-{session.id[:6]}")
         return answer

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from carrier.webchat import voice
 from carrier.webchat.app import MAX_BODY, WebchatServer, serve_webchat
 from carrier.webchat.settings import WebchatSettings
 
@@ -101,3 +102,51 @@ async def test_a_message_that_is_not_text_and_an_unusable_offer_are_400(
         r = await c.post(f"/api/session/{sid}/end", json={}, headers=hdr)
         assert r.status_code == 204
     assert MAX_BODY >= 16 * 1024  # an SDP offer fits
+
+
+async def test_two_offers_at_once_open_one_voice_call(
+        web: tuple[WebchatServer, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page (or a script) sends its SDP offer twice at once: one peer connection and
+    one call handler, the other offer 409. Each answer is held at a gate, so the second
+    offer arrives while the first is being answered, whatever the timing."""
+    _, port = web
+    entered: asyncio.Queue[int] = asyncio.Queue()
+    gate, closed = asyncio.Event(), asyncio.Event()
+    answered: list[str] = []
+
+    class Peer:
+        connectionState = "new"
+
+        async def close(self) -> None:
+            closed.set()
+
+    async def answer_offer(offer: str, **kw: object) -> tuple[Peer, object, str]:
+        answered.append(offer)
+        entered.put_nowait(len(answered))
+        await gate.wait()
+        return Peer(), object(), "v=0 answer"
+
+    async def run_call(pc: Peer, call: object, handler: object, **kw: object) -> None:
+        await closed.wait()  # until the session ends
+
+    monkeypatch.setattr(voice, "answer_offer", answer_offer)
+    monkeypatch.setattr(voice, "run_call", run_call)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+        r = await c.post("/api/session", json={"mode": "voice"})
+        sid, hdr = r.json()["session"], {"X-Webchat-Token": r.json()["token"]}
+        offer = {"type": "offer", "sdp": "v=0 offer"}
+        first = asyncio.create_task(c.post(f"/api/session/{sid}/voice", json=offer,
+                                           headers=hdr))
+        assert await entered.get() == 1
+        second = asyncio.create_task(c.post(f"/api/session/{sid}/voice", json=offer,
+                                            headers=hdr))
+        again = asyncio.create_task(entered.get())
+        done, _ = await asyncio.wait({second, again}, return_when=asyncio.FIRST_COMPLETED)
+        gate.set()
+        again.cancel()
+        assert second in done, "a second offer was answered while the first was"
+        assert (await second).status_code == 409
+        assert (await first).status_code == 200
+        assert answered == ["v=0 offer"]
+        r = await c.post(f"/api/session/{sid}/end", json={}, headers=hdr)
+        assert r.status_code == 204
