@@ -48,6 +48,7 @@ from carrier.webchat.sessions import (
     RateLimiter,
     SessionsFull,
     SessionTable,
+    TooManyFromClient,
     UnknownSession,
     WebSession,
 )
@@ -89,6 +90,7 @@ class WebchatServer:
         self.chat_handler = chat_handler
         self.clock = clock
         self.table = SessionTable(max_sessions=settings.max_sessions,
+                                  max_per_owner=settings.max_sessions_per_client,
                                   idle_s=settings.idle_timeout_s)
         self.limiter = RateLimiter(settings.requests_per_minute)
         self.outcomes: list[Any] = []  # CallOutcomes (ids and enums only), for tests
@@ -130,13 +132,14 @@ class WebchatServer:
             raise Refused(503, "not serving")
         self._tasks.create_task(coro, name=name)
 
-    async def open(self, mode: str, phone: str) -> tuple[WebSession, list[str], bool]:
+    async def open(self, mode: str, phone: str, client: str = "-"
+                   ) -> tuple[WebSession, list[str], bool]:
         if mode not in ("text", "voice"):
             raise Refused(400, "mode is text or voice")
         chat = self.chat_handler() if mode == "text" else None
         if mode == "text" and chat is None:
             raise Refused(501, "text chat is not offered here")
-        session = self.table.open(mode, self.clock())
+        session = self.table.open(mode, self.clock(), client)
         caller = CallerInfo(number=_e164(phone))
         call_id = f"web-{secrets.token_hex(8)}"
         context = CallContext(direction=Direction.INBOUND, extra={"channel": "web"},
@@ -267,8 +270,7 @@ async def _body(request: Request, server: WebchatServer) -> dict[str, Any]:
     """The POST guard: rate limit, JSON only, same origin, bounded body (the app's
     ``RequestBodyLimitMiddleware`` refuses a longer one from its length, or cuts it off at
     ``MAX_BODY`` bytes, before it is held in memory)."""
-    client = request.client.host if request.client else "-"
-    if not server.limiter.allow(client, server.clock()):
+    if not server.limiter.allow(_client(request), server.clock()):
         raise Refused(429, "too many requests")
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise Refused(415, "JSON only")
@@ -286,6 +288,11 @@ async def _body(request: Request, server: WebchatServer) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Refused(400, "a JSON object is expected")
     return data
+
+
+def _client(request: Request) -> str:
+    """The client address (behind ``trusted_proxies``, the one the proxy forwards)."""
+    return request.client.host if request.client else "-"
 
 
 def _text(data: Mapping[str, Any], key: str, default: str) -> str:
@@ -315,14 +322,15 @@ def build_app(server: WebchatServer) -> Starlette:
             result: Response = await act(await _body(request, server))
         except Refused as exc:
             return _json({"error": exc.reason}, exc.status)
-        except (SessionsFull, UnknownSession) as exc:
+        except (SessionsFull, UnknownSession, TooManyFromClient) as exc:
             return _json({"error": type(exc).__name__}, exc.status)
         return result
 
     async def open_session(request: Request) -> Response:
         async def act(data: dict[str, Any]) -> Response:
             session, replies, ended = await server.open(_text(data, "mode", "text"),
-                                                        _text(data, "phone", ""))
+                                                        _text(data, "phone", ""),
+                                                        _client(request))
             return _json({"session": session.id, "token": session.token,
                           "replies": replies, "ended": ended}, 201)
         return await guarded(request, act)

@@ -20,6 +20,9 @@ class WebchatSettings:
     """The "dialled number" of a web session: ``agent.routes`` maps it to a workflow."""
     max_sessions: int = 20
     """Concurrent chat/voice sessions; a new one beyond this is refused (503)."""
+    max_sessions_per_client: int = 3
+    """Concurrent sessions of one client address (429 beyond): one address cannot hold
+    every slot and lock the other patients out."""
     idle_timeout_s: float = 300.0
     """A session with no request (text) or no open voice for this long is ended."""
     requests_per_minute: int = 30
@@ -40,6 +43,8 @@ def check_webchat(w: WebchatSettings, source: str) -> None:
         raise ConfigError(source, "webchat.port", "must be 1..65535")
     if w.max_sessions < 1:
         raise ConfigError(source, "webchat.max_sessions", "must be at least 1")
+    if w.max_sessions_per_client < 1:
+        raise ConfigError(source, "webchat.max_sessions_per_client", "must be at least 1")
     if not w.idle_timeout_s > 0:
         raise ConfigError(source, "webchat.idle_timeout_s", "must be above 0 seconds")
     for proxy in w.trusted_proxies:
