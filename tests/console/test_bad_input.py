@@ -14,6 +14,7 @@ import pytest
 
 from carrier.console.app import ConsoleContext
 from carrier.console.server import client_context
+from carrier.records.calls import CallRecord
 from carrier.records.operators import Operators
 from tests.console.conftest import Clock, StubLive, code_at
 
@@ -212,3 +213,30 @@ async def test_a_patient_with_an_impossible_field_is_not_registered(
     assert r.status_code == 422, r.text
     assert value not in r.text or field == "name"  # the value is not echoed
     assert await console.records.pool.fetchval("SELECT count(*) FROM patients") == 0
+
+
+XSS = '<script>alert(1)</script>"onmouseover="alert(2)'
+
+
+async def test_what_patients_and_callers_typed_is_shown_as_text(
+        console: ConsoleContext, operator: Operator, clock: Clock) -> None:
+    """A guard: a name, a call id and a transcript line carrying markup are escaped on every
+    page that shows them (Jinja's autoescape; the CSP forbids inline script as well)."""
+    await console.records.add_patient(XSS, PHONE, actor="test", reason="fixture")
+    t0 = clock() - dt.timedelta(hours=1)
+    await console.records.record_call(CallRecord(
+        "x<b>1", "inbound", t0, t0 + dt.timedelta(seconds=20), workflow="intake",
+        outcome="completed"), [("caller", XSS)])
+    await console.records.drain_spool()
+    sched, _ = await operator("scheduler")
+    comp, csrf = await operator("compliance")
+    sup, _ = await operator("supervisor")
+    pages = [await sched.get("/patients", params={"phone": PHONE, "reason": "scheduling"}),
+             await comp.post("/consent", data={"csrf_token": csrf, "phone": PHONE}),
+             await sup.get("/calls/x<b>1", params={"reason": "quality review"})]
+    for page in pages:
+        assert page.status_code == 200, page.url
+        assert "<script>alert" not in page.text
+        assert '"onmouseover="' not in page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "x<b>1" not in pages[2].text
