@@ -84,3 +84,22 @@ async def test_a_page_form_with_a_stale_token_says_so_and_does_nothing(
         assert "was not sent" in r.text
         assert 'href="/calls/live"' in r.text  # the way back to a fresh form
     assert console.live.actions == []  # type: ignore[union-attr]
+
+
+async def test_sign_out_from_a_stale_page_still_signs_out(
+        console: ConsoleContext, served: str, clock: Clock) -> None:
+    """The operator presses Sign out on a tab from before they signed in again: the session
+    ends (before: a JSON 403 and the session stayed open, the operator believing otherwise).
+    Signing out needs no token: the cookie is SameSite=Strict, and ending a session harms no
+    one's records."""
+    issued = await Operators(console.records.pool, console.records.keys).add(
+        "sid", "supervisor", now=clock())
+    async with httpx.AsyncClient(base_url=served, verify=client_context(console.settings)) as c:
+        r = await c.post("/api/v1/session", json={"name": "sid", "password": issued.password,
+                                                  "totp": code_at(issued, clock())})
+        assert r.status_code == 200
+        r = await c.post("/logout", data={"csrf_token": "from-before"})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?bye=1"
+        assert (await c.get("/api/v1/session")).status_code == 401
+    assert len(console.sessions) == 0
