@@ -237,8 +237,8 @@ def page_operator(*roles: Role, page: str = "/") -> Callable[[Request], Awaitabl
 
     async def dependency(request: Request) -> Operator:
         session = await _live_session(request)
-        if session is None:
-            raise LoginRedirect(request.url.path)
+        if session is None:  # back to this page; a form's action takes POST only
+            raise LoginRedirect(request.url.path if request.method in SAFE_METHODS else page)
         if session.operator.role not in allowed:
             raise PageForbidden(session.operator)
         try:

@@ -103,3 +103,20 @@ async def test_sign_out_from_a_stale_page_still_signs_out(
         assert r.headers["location"] == "/login?bye=1"
         assert (await c.get("/api/v1/session")).status_code == 401
     assert len(console.sessions) == 0
+
+
+async def test_a_form_posted_after_the_idle_logoff_signs_in_back_to_its_page(
+        console: ConsoleContext, served: str, clock: Clock) -> None:
+    """Hang up pressed on a page left open past the idle logoff: sign in, then back to the
+    live-calls page (before: to /calls/live/call-1/hangup, which only takes POST: a 405)."""
+    issued = await Operators(console.records.pool, console.records.keys).add(
+        "ida", "supervisor", now=clock())
+    async with httpx.AsyncClient(base_url=served, verify=client_context(console.settings)) as c:
+        r = await c.post("/api/v1/session", json={"name": "ida", "password": issued.password,
+                                                  "totp": code_at(issued, clock())})
+        csrf = r.json()["csrf_token"]
+        clock.advance(console.settings.console.idle_timeout_s + 1)
+        r = await c.post("/calls/live/call-1/hangup", data={"csrf_token": csrf})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=/calls/live"
+    assert console.live.actions == []  # type: ignore[union-attr]
