@@ -40,6 +40,10 @@ from carrier.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 PAGES_MODULE = "carrier.console.pages"
+MAX_BODY = 1024 * 1024
+"""Every request body is refused (413) beyond this, from its length or as it streams in,
+before it is held: forms and API bodies are small. The upload routes (schedule CSV, audit
+bundles, the national DNC file) declare their own larger ``max_body_size``."""
 
 
 class Campaigns(Protocol):
@@ -133,12 +137,28 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
+class HeadAsGet:
+    """``HEAD`` answered as ``GET`` is, wherever ``GET`` is (RFC 9110 9.3.2: a server
+    supports HEAD on every GET resource; FastAPI's routes name GET only, so HEAD was a 405
+    to monitors and link checkers). The routes see a copy of the scope saying GET; the
+    server, holding the original, sends the headers without the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+
 def build_app(ctx: ConsoleContext) -> FastAPI:
     app = FastAPI(title="Carrier console API", version="1",
                   description="Operator API of the carrier stack. Sign in with "
                   "POST /api/v1/session; send the csrf_token back in X-CSRF-Token on "
                   "every state-changing request. Errors are RFC 9457 problem details.",
-                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None,
+                  max_body_size=MAX_BODY)
     app.state.console = ctx
     problems.install(app)
     app.add_exception_handler(LoginRedirect, _to_login)
@@ -155,6 +175,7 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
         async def home() -> Response:
             return RedirectResponse("/login", status_code=303)
     app.add_middleware(SecurityHeaders, tls=ctx.settings.console.tls)
+    app.add_middleware(HeadAsGet)
     return app
 
 
@@ -178,4 +199,5 @@ async def _forbidden_page(request: Request, exc: Exception) -> Response:
     from carrier.console.templating import render as render_page  # noqa: PLC0415
 
     assert isinstance(exc, PageForbidden)
-    return render_page(request, "forbidden.html", status_code=403, operator=exc.operator)
+    return render_page(request, "forbidden.html", status_code=403, operator=exc.operator,
+                       stale_form=exc.stale_form, back=exc.back)

@@ -114,7 +114,11 @@ async def login(ctx: ConsoleContext, name: str, password: str, totp: str) -> Ses
     if account.disabled:
         await ctx.audit(actor, "console.login_refused", ("operator", account.id), "disabled", {})
         return Refusal(RefusalReason.DISABLED)
-    if account.locked_until is not None and account.locked_until > now:
+    console = ctx.settings.console
+    # Counted before the check: attempts sent at once get no more checks than the limit.
+    count = await ops.claim_attempt(account.id, now, max_failures=console.lockout_failures,
+                                    lock_for=timedelta(seconds=console.lockout_s))
+    if count is None:
         await ctx.audit(actor, "console.login_refused", ("operator", account.id), "locked", {})
         return Refusal(RefusalReason.LOCKED)
     good = await asyncio.to_thread(_verify_password, account.password_hash, password)
@@ -123,14 +127,13 @@ async def login(ctx: ConsoleContext, name: str, password: str, totp: str) -> Ses
     if good and (role.sees_phi or account.totp_secret):
         step = totp_step(account.totp_secret or "", totp, now.timestamp())
         good = step is not None and step > (account.totp_last_step or -1)  # no code twice
-    console = ctx.settings.console
+    if good:  # the same code at the same moment by another sign-in: only one takes it
+        good = await ops.login_succeeded(account.id, now, totp_step=step)
     if not good:
-        locked = await ops.login_failed(account.id, now, max_failures=console.lockout_failures,
-                                        lock_for=timedelta(seconds=console.lockout_s))
+        locked = count >= console.lockout_failures
         await ctx.audit(actor, "console.login_refused", ("operator", account.id),
                         "bad credentials", {"locked": locked})
         return Refusal(RefusalReason.LOCKED if locked else RefusalReason.CREDENTIALS)
-    await ops.login_succeeded(account.id, now, totp_step=step)
     operator = Operator(account.id, account.name, role)
     session = ctx.sessions.open(operator, now)
     session.mfa = _mfa_tag(account.totp_secret)
@@ -214,24 +217,34 @@ class LoginRedirect(Exception):
 
 
 class PageForbidden(Exception):
-    def __init__(self, operator: Operator) -> None:
+    """The 403 page: another role's page, or (``stale_form``) a form whose CSRF token is
+    not this session's (from before the operator signed in again): not sent, say so."""
+
+    def __init__(self, operator: Operator, *, stale_form: bool = False,
+                 back: str = "/") -> None:
         super().__init__(operator.role.value)
         self.operator = operator
+        self.stale_form = stale_form
+        self.back = back  # the page the form belongs to, for a fresh one
 
 
-def page_operator(*roles: Role) -> Callable[[Request], Awaitable[Operator]]:
+def page_operator(*roles: Role, page: str = "/") -> Callable[[Request], Awaitable[Operator]]:
     """Page dependency: the signed-in operator with one of ``roles``; without a session a
     redirect to ``/login?next=...``, with another role the 403 page. Form posts are
-    CSRF-checked."""
+    CSRF-checked: a token from an earlier sign-in gets the 403 page saying the form was not
+    sent, with a link to ``page`` for a fresh one (not a JSON problem document)."""
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> Operator:
         session = await _live_session(request)
-        if session is None:
-            raise LoginRedirect(request.url.path)
+        if session is None:  # back to this page; a form's action takes POST only
+            raise LoginRedirect(request.url.path if request.method in SAFE_METHODS else page)
         if session.operator.role not in allowed:
             raise PageForbidden(session.operator)
-        await check_csrf(request)
+        try:
+            await check_csrf(request)
+        except Problem:
+            raise PageForbidden(session.operator, stale_form=True, back=page) from None
         request.state.operator = session.operator
         return session.operator
 

@@ -2,7 +2,8 @@
 
 :class:`LiveCalls` is the port: ``snapshot(now)`` lists what is up (numbers masked, no
 PHI), ``hangup``/``transfer`` act on one call by id. :class:`GatewayLiveCalls` is the
-adapter over the running :class:`carrier.gateway.Gateway`.
+adapter over the running :class:`carrier.gateway.Gateway`. :func:`transfer_target` is what
+the API and the page accept as a transfer target (the gateway's REFER takes it as is).
 """
 
 from __future__ import annotations
@@ -12,8 +13,32 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
+from carrier.sip.errors import SipParseError
+from carrier.sip.uri import parse_uri
+
 if TYPE_CHECKING:
     from carrier.gateway import Gateway
+
+URI_SCHEMES = ("sip:", "sips:", "tel:")
+
+
+def transfer_target(text: str) -> str | None:
+    """A supervisor's transfer target as the SIP layer takes it: a SIP, SIPS or tel URI
+    that parses (in its canonical form), or a phone number (as ``tel:`` E.164); None for
+    anything else, which is refused before it reaches a call."""
+    text = text.strip()
+    if not text or len(text) > 256:
+        return None
+    if text.lower().startswith(URI_SCHEMES):
+        try:
+            return str(parse_uri(text))
+        except SipParseError:
+            return None
+    try:
+        return "tel:" + normalize_e164(text)
+    except InvalidPhoneNumber:
+        return None
 
 
 def mask_number(number: str) -> str:

@@ -33,28 +33,50 @@ def _safe_next(path: str | None) -> str:
     return path
 
 
-@router.get("/login", include_in_schema=False)
-async def login_form(request: Request, next: str = "/") -> Response:
+def _form(request: Request, next_path: str, *, status_code: int = 200,
+          error: str | None = None, notice: str | None = None) -> Response:
+    """The sign-in form with its double-submit token (the cookie's, or a new one)."""
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     request.cookies[LOGIN_CSRF_COOKIE] = token  # so the form rendered now carries it
-    notice = "You were signed out." if request.query_params.get("bye") else None
-    response = render(request, "login.html", next_path=_safe_next(next), error=None,
-                      notice=notice)
+    response = render(request, "login.html", status_code=status_code,
+                      next_path=_safe_next(next_path), error=error, notice=notice)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600,
                         **cookie_args(request.app.state.console))
     return response
+
+
+async def _replace_session(request: Request) -> None:
+    """A new sign-in in this browser ends the session its cookie held (another operator's,
+    on a shared desk), rather than leaving it open until its idle logoff."""
+    old = current_session(request)
+    if old is not None:
+        ctx = request.app.state.console
+        ctx.sessions.close(old.token)
+        await ctx.audit(old.operator.actor, "console.logout", ("operator", old.operator.id),
+                        "replaced by a new sign-in", {})
+
+
+@router.get("/login", include_in_schema=False)
+async def login_form(request: Request, next: str = "/") -> Response:
+    notice = "You were signed out." if request.query_params.get("bye") else None
+    return _form(request, next, notice=notice)
 
 
 @router.post("/login", include_in_schema=False)
 async def login_submit(request: Request, name: Annotated[str, Form()],
                        password: Annotated[str, Form()], totp: Annotated[str, Form()] = "",
                        next: Annotated[str, Form()] = "/") -> Response:
-    await check_csrf(request)
+    try:
+        await check_csrf(request)
+    except Problem:  # the form outlived its token (an hour), or came from elsewhere
+        return _form(request, next, status_code=403,
+                     error="This sign-in form had expired. Please sign in again.")
     ctx = request.app.state.console
     got = await login(ctx, name, password, totp)
     if isinstance(got, Refusal):
         return render(request, "login.html", status_code=401, next_path=_safe_next(next),
                       error=got.message, notice=None)
+    await _replace_session(request)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(COOKIE, got.token, **cookie_args(ctx))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
@@ -63,10 +85,13 @@ async def login_submit(request: Request, name: Annotated[str, Form()],
 
 @router.post("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response:
+    """Sign out, with or without the form's token: a Sign out pressed on a page from before
+    the operator signed in again must still end the session (refusing it left the session
+    open with the operator believing it closed). The cookie is SameSite=Strict, so another
+    site cannot send this; and ending a session changes no record."""
     ctx = request.app.state.console
     session = current_session(request)
     if session is not None:
-        await check_csrf(request)
         ctx.sessions.close(session.token)
         await ctx.audit(session.operator.actor, "console.logout",
                         ("operator", session.operator.id), "sign-out", {})
@@ -96,6 +121,7 @@ async def open_session(request: Request, body: Credentials) -> JSONResponse:
     got = await login(ctx, body.name, body.password, body.totp)
     if isinstance(got, Refusal):
         raise Problem(401, got.message, title="Sign-in refused")
+    await _replace_session(request)
     info = SessionInfo(operator=got.operator.name, role=got.operator.role.value,
                        csrf_token=got.csrf)
     response = JSONResponse(info.model_dump())

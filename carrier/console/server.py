@@ -20,7 +20,7 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -90,13 +90,17 @@ class _Server(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serve_app(app: ASGIApp, host: str, port: int, *,
-                    tls: tuple[Path, Path] | None = None) -> AsyncIterator[int]:
+                    tls: tuple[Path, Path] | None = None,
+                    trusted_proxies: Sequence[str] = ()) -> AsyncIterator[int]:
+    """``app`` on ``host:port`` while the block runs (yields the bound port). Only from
+    ``trusted_proxies`` is ``X-Forwarded-For`` believed (the client address the app sees)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family, backlog=256)
     sock.setblocking(False)
     config = uvicorn.Config(
         app, lifespan="off", access_log=False, log_config=None, server_header=False,
-        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S), proxy_headers=False,
+        timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+        proxy_headers=bool(trusted_proxies), forwarded_allow_ips=list(trusted_proxies),
         ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
     server = _Server(config)
     bound = sock.getsockname()[1]

@@ -3,8 +3,9 @@
     ops = Operators(records.pool, records.keys)
     issued = await ops.add("alice", "supervisor", now=now)   # one-time password + TOTP
     account = await ops.find("alice")
-    await ops.login_failed(account.id, now, max_failures=5, lock_for=timedelta(minutes=15))
-    await ops.login_succeeded(account.id, now, totp_step=step)
+    count = await ops.claim_attempt(account.id, now, max_failures=5,
+                                    lock_for=timedelta(minutes=15))  # None: locked
+    await ops.login_succeeded(account.id, now, totp_step=step)  # False: code used already
     await ops.disable("alice", now=now); await ops.reset_mfa("alice")
 
 Passwords are Argon2id hashes (``argon2-cffi``); the one-time password ``add`` and
@@ -149,28 +150,35 @@ class Operators:
         return Issued(account.id, account.name, account.role, password,
                       provisioning_uri(secret, account.name))
 
-    async def login_failed(self, operator_id: str, now: datetime, *, max_failures: int,
-                           lock_for: timedelta) -> bool:
-        """Count a failed sign-in; True when this one locked the account."""
+    async def claim_attempt(self, operator_id: str, now: datetime, *, max_failures: int,
+                            lock_for: timedelta) -> int | None:
+        """Count a sign-in attempt as failed before its password is checked (a success
+        clears the count): the attempts so far, or None when the account is locked at
+        ``now``. One statement, so attempts sent at once cannot all pass the lock check
+        before any failure is counted; the attempt reaching ``max_failures`` locks the
+        account until ``now + lock_for``, and the first after a lock ends counts afresh."""
         row = await self.pool.fetchrow(
-            f"UPDATE {TABLE} SET failures = failures + 1,"  # noqa: S608
-            " locked_until = CASE WHEN failures + 1 >= $2 THEN $3 ELSE locked_until END"
-            " WHERE id = $1 RETURNING failures",
-            uuid.UUID(operator_id), max_failures, now + lock_for)
-        if row is None:
-            return False
-        if row["failures"] >= max_failures:
-            await self.pool.execute(f"UPDATE {TABLE} SET failures = 0 WHERE id = $1",  # noqa: S608
-                                    uuid.UUID(operator_id))
-            return True
-        return False
+            f"WITH next AS (SELECT id, CASE WHEN locked_until IS NOT NULL THEN 1"  # noqa: S608
+            f" ELSE failures + 1 END AS n FROM {TABLE} WHERE id = $1"
+            " AND (locked_until IS NULL OR locked_until <= $4::timestamptz) FOR UPDATE)"
+            f" UPDATE {TABLE} t SET failures = next.n,"
+            " locked_until = CASE WHEN next.n >= $2 THEN $3::timestamptz ELSE NULL END"
+            " FROM next WHERE t.id = next.id RETURNING t.failures",
+            uuid.UUID(operator_id), max_failures, now + lock_for, now)
+        return None if row is None else int(row["failures"])
 
     async def login_succeeded(self, operator_id: str, now: datetime, *,
-                              totp_step: int | None) -> None:
-        await self.pool.execute(
+                              totp_step: int | None) -> bool:
+        """Clear the failures and note the sign-in; False (nothing changed) when
+        ``totp_step`` is not after the last one used: the same code, sent twice at once,
+        signs in once."""
+        row = await self.pool.fetchrow(
             f"UPDATE {TABLE} SET failures = 0, locked_until = NULL, last_login_at = $2,"  # noqa: S608
-            " totp_last_step = coalesce($3, totp_last_step) WHERE id = $1",
+            " totp_last_step = coalesce($3, totp_last_step) WHERE id = $1"
+            " AND ($3::bigint IS NULL OR totp_last_step IS NULL OR totp_last_step < $3)"
+            " RETURNING id",
             uuid.UUID(operator_id), now, totp_step)
+        return row is not None
 
 
 def provisioning_uri(secret: str, name: str) -> str:

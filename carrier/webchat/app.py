@@ -12,9 +12,10 @@ Routes (all answers ``Cache-Control: no-store``; a strict CSP; no cookie is ever
 
 Every POST is JSON (a cross-site form cannot send it without a CORS preflight, which is
 never granted) and, past the first, carries the session's token in ``X-Webchat-Token``;
-an ``Origin`` other than our own is refused. Each client address is held to
-``requests_per_minute``; at most ``max_sessions`` run at once (503 beyond); a session idle
-for ``idle_timeout_s`` is ended by the reaper. The phone number the patient types picks
+an ``Origin`` other than our own is refused. Each client address (behind
+``trusted_proxies``, the one they forward) is held to ``requests_per_minute``; at most
+``max_sessions`` run at once (503 beyond); a session idle for ``idle_timeout_s`` is ended
+by the reaper. The phone number the patient types picks
 their record as caller ID does on the phone: it is not vouched for, so the workflow asks
 the date of birth and the full name before any PHI. Logs name sessions by id only.
 """
@@ -32,6 +33,9 @@ from importlib import resources
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -44,6 +48,7 @@ from carrier.webchat.sessions import (
     RateLimiter,
     SessionsFull,
     SessionTable,
+    TooManyFromClient,
     UnknownSession,
     WebSession,
 )
@@ -85,6 +90,7 @@ class WebchatServer:
         self.chat_handler = chat_handler
         self.clock = clock
         self.table = SessionTable(max_sessions=settings.max_sessions,
+                                  max_per_owner=settings.max_sessions_per_client,
                                   idle_s=settings.idle_timeout_s)
         self.limiter = RateLimiter(settings.requests_per_minute)
         self.outcomes: list[Any] = []  # CallOutcomes (ids and enums only), for tests
@@ -126,13 +132,14 @@ class WebchatServer:
             raise Refused(503, "not serving")
         self._tasks.create_task(coro, name=name)
 
-    async def open(self, mode: str, phone: str) -> tuple[WebSession, list[str], bool]:
+    async def open(self, mode: str, phone: str, client: str = "-"
+                   ) -> tuple[WebSession, list[str], bool]:
         if mode not in ("text", "voice"):
             raise Refused(400, "mode is text or voice")
         chat = self.chat_handler() if mode == "text" else None
         if mode == "text" and chat is None:
             raise Refused(501, "text chat is not offered here")
-        session = self.table.open(mode, self.clock())
+        session = self.table.open(mode, self.clock(), client)
         caller = CallerInfo(number=_e164(phone))
         call_id = f"web-{secrets.token_hex(8)}"
         context = CallContext(direction=Direction.INBOUND, extra={"channel": "web"},
@@ -171,11 +178,21 @@ class WebchatServer:
     async def voice(self, session: WebSession, offer: str) -> str:
         from carrier.webchat.voice import answer_offer  # noqa: PLC0415 - aiortc on demand
 
-        if session.kind != "voice" or "pc" in session.attached:
+        if session.kind != "voice" or "pc" in session.attached or "offer" in session.attached:
             raise Refused(409, "not a voice session, or its voice is already open")
-        pc, call, answer = await answer_offer(
-            offer, call_id=session.attached["call_id"], caller=session.attached["caller"],
-            called=self.settings.number, context=session.attached["context"])
+        # Taken before the answer is awaited: an offer sent twice at once opens one call.
+        session.attached["offer"] = offer
+        answered = False
+        try:
+            pc, call, answer = await answer_offer(
+                offer, call_id=session.attached["call_id"], caller=session.attached["caller"],
+                called=self.settings.number, context=session.attached["context"])
+            answered = True
+        except ValueError:  # aiortc's word for an offer it cannot parse or has no audio in
+            raise Refused(400, "the SDP offer is not usable") from None
+        finally:
+            if not answered:
+                session.attached.pop("offer", None)  # the page may offer again
         session.attached.update(pc=pc, call=call)
         self._spawn(self._run_voice(session, pc, call), f"webchat-voice-{session.id[:6]}")
         return answer
@@ -250,25 +267,39 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
 
 
 async def _body(request: Request, server: WebchatServer) -> dict[str, Any]:
-    """The POST guard: rate limit, JSON only, same origin, bounded body."""
-    client = request.client.host if request.client else "-"
-    if not server.limiter.allow(client, server.clock()):
+    """The POST guard: rate limit, JSON only, same origin, bounded body (the app's
+    ``RequestBodyLimitMiddleware`` refuses a longer one from its length, or cuts it off at
+    ``MAX_BODY`` bytes, before it is held in memory)."""
+    if not server.limiter.allow(_client(request), server.clock()):
         raise Refused(429, "too many requests")
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise Refused(415, "JSON only")
     origin = request.headers.get("origin")
     if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
         raise Refused(403, "cross-origin request")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise Refused(413, "request too large")
+    try:
+        raw = await request.body()
+    except HTTPException as exc:  # the body limit, before the body was read whole
+        raise Refused(exc.status_code, "request too large") from None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         raise Refused(400, "not JSON") from None
     if not isinstance(data, dict):
         raise Refused(400, "a JSON object is expected")
     return data
+
+
+def _client(request: Request) -> str:
+    """The client address (behind ``trusted_proxies``, the one the proxy forwards)."""
+    return request.client.host if request.client else "-"
+
+
+def _text(data: Mapping[str, Any], key: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise Refused(400, f"{key} must be a string")
+    return value
 
 
 def _session(request: Request, server: WebchatServer) -> WebSession:
@@ -291,14 +322,15 @@ def build_app(server: WebchatServer) -> Starlette:
             result: Response = await act(await _body(request, server))
         except Refused as exc:
             return _json({"error": exc.reason}, exc.status)
-        except (SessionsFull, UnknownSession) as exc:
+        except (SessionsFull, UnknownSession, TooManyFromClient) as exc:
             return _json({"error": type(exc).__name__}, exc.status)
         return result
 
     async def open_session(request: Request) -> Response:
         async def act(data: dict[str, Any]) -> Response:
-            session, replies, ended = await server.open(str(data.get("mode", "text")),
-                                                        str(data.get("phone", "")))
+            session, replies, ended = await server.open(_text(data, "mode", "text"),
+                                                        _text(data, "phone", ""),
+                                                        _client(request))
             return _json({"session": session.id, "token": session.token,
                           "replies": replies, "ended": ended}, 201)
         return await guarded(request, act)
@@ -306,7 +338,7 @@ def build_app(server: WebchatServer) -> Starlette:
     async def message(request: Request) -> Response:
         async def act(data: dict[str, Any]) -> Response:
             replies, ended = await server.message(_session(request, server),
-                                                  str(data.get("text", "")))
+                                                  _text(data, "text", ""))
             return _json({"replies": replies, "ended": ended})
         return await guarded(request, act)
 
@@ -324,13 +356,15 @@ def build_app(server: WebchatServer) -> Starlette:
             return Response(status_code=204, headers=HEADERS)
         return await guarded(request, act)
 
-    return Starlette(routes=[
+    routes = [
         Route("/", page), Route("/static/{name}", static),
         Route("/api/session", open_session, methods=["POST"]),
         Route("/api/session/{sid}/message", message, methods=["POST"]),
         Route("/api/session/{sid}/voice", voice, methods=["POST"]),
         Route("/api/session/{sid}/end", end, methods=["POST"]),
-    ])
+    ]
+    limit = Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
+    return Starlette(routes=routes, middleware=[limit])
 
 
 def _asset(name: str) -> bytes:
@@ -344,6 +378,7 @@ async def serve_webchat(server: WebchatServer, host: str, port: int) -> AsyncIte
     bound port."""
     from carrier.console.server import serve_app  # noqa: PLC0415 - one uvicorn runner
 
-    async with server, serve_app(build_app(server), host, port) as bound:
+    async with server, serve_app(build_app(server), host, port,
+                                 trusted_proxies=server.settings.trusted_proxies) as bound:
         log.info("webchat listening", extra={"host": host, "port": bound})
         yield bound

@@ -4,7 +4,8 @@
   ``allow(key, now)`` is False once ``per_minute`` requests fell inside the last 60 s.
 * :class:`SessionTable` - one session per chat: an unguessable id and a separate token
   (sent back in a header on every request; no cookie exists, so a cross-site page can
-  neither read nor send it). At most ``max_sessions`` at once (:class:`SessionsFull`);
+  neither read nor send it). At most ``max_sessions`` at once (:class:`SessionsFull`), and
+  ``max_per_owner`` of one client address (:class:`TooManyFromClient`);
   ``expired(now)`` names the sessions idle for ``idle_s`` (the app ends them).
 """
 
@@ -25,6 +26,10 @@ class SessionsFull(Exception):
 
 class UnknownSession(Exception):
     status = 404
+
+
+class TooManyFromClient(Exception):
+    status = 429
 
 
 class RateLimiter:
@@ -62,24 +67,29 @@ class WebSession:
     created: float
     last_seen: float
     kind: str  # "text" or "voice"
+    owner: str = ""  # the client address that opened it
     attached: dict[str, Any] = field(default_factory=dict, repr=False)
     """What the app runs for this session (its chat, its peer connection, its task)."""
 
 
 class SessionTable:
-    def __init__(self, *, max_sessions: int, idle_s: float) -> None:
+    def __init__(self, *, max_sessions: int, idle_s: float, max_per_owner: int | None = None
+                 ) -> None:
         self.max_sessions = max_sessions
+        self.max_per_owner = max_per_owner or max_sessions
         self.idle_s = idle_s
         self._sessions: dict[str, WebSession] = {}
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def open(self, kind: str, now: float) -> WebSession:
+    def open(self, kind: str, now: float, owner: str = "") -> WebSession:
         if len(self._sessions) >= self.max_sessions:
             raise SessionsFull
+        if sum(s.owner == owner for s in self._sessions.values()) >= self.max_per_owner:
+            raise TooManyFromClient
         session = WebSession(secrets.token_urlsafe(18), secrets.token_urlsafe(24), now, now,
-                             kind)
+                             kind, owner)
         self._sessions[session.id] = session
         return session
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from carrier.errors import ConfigError
@@ -19,10 +20,18 @@ class WebchatSettings:
     """The "dialled number" of a web session: ``agent.routes`` maps it to a workflow."""
     max_sessions: int = 20
     """Concurrent chat/voice sessions; a new one beyond this is refused (503)."""
+    max_sessions_per_client: int = 3
+    """Concurrent sessions of one client address (429 beyond): one address cannot hold
+    every slot and lock the other patients out."""
     idle_timeout_s: float = 300.0
     """A session with no request (text) or no open voice for this long is ended."""
     requests_per_minute: int = 30
     """Per client address: requests beyond this in a rolling minute get 429."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses (or networks) of the TLS proxy the page is published behind. A request
+    from one of them counts against the client its ``X-Forwarded-For`` names (uvicorn's
+    proxy headers); anyone else's header is ignored. Left empty behind a proxy, every
+    patient shares the proxy's address, and so one ``requests_per_minute``."""
     max_message_chars: int = 500
     max_call_s: float = 900.0
     """A browser voice call's length limit: the agent plans its closing within it (the
@@ -34,8 +43,16 @@ def check_webchat(w: WebchatSettings, source: str) -> None:
         raise ConfigError(source, "webchat.port", "must be 1..65535")
     if w.max_sessions < 1:
         raise ConfigError(source, "webchat.max_sessions", "must be at least 1")
+    if w.max_sessions_per_client < 1:
+        raise ConfigError(source, "webchat.max_sessions_per_client", "must be at least 1")
     if not w.idle_timeout_s > 0:
         raise ConfigError(source, "webchat.idle_timeout_s", "must be above 0 seconds")
+    for proxy in w.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(source, "webchat.trusted_proxies", "each must be an IP address"
+                              " or network (no names, no '*')") from None
     if w.requests_per_minute < 1:
         raise ConfigError(source, "webchat.requests_per_minute", "must be at least 1")
     if not 1 <= w.max_message_chars <= 5000:

@@ -4,6 +4,7 @@ signed-in clients per role (password + TOTP, as an operator signs in).
 * ``clock``: the console's ``now`` (UTC), moved by ``clock.advance(seconds)``.
 * ``console``: a :class:`ConsoleContext` on the ``records`` fixture, with a stub live-call
   registry and a campaign store on the same database.
+* ``served``: the console on a real HTTPS port of 127.0.0.1 (its base URL).
 * ``client``: an ``httpx.AsyncClient`` speaking ASGI to the app (``https://testserver``,
   so the Secure cookie is sent). ``signin(role)`` gives a client signed in as that role.
 """
@@ -23,6 +24,7 @@ from argon2 import PasswordHasher
 from carrier.console import auth
 from carrier.console.app import ConsoleContext, build_app
 from carrier.console.live import LiveCallView
+from carrier.console.server import console_tls_files, serve_console
 from carrier.dialer.store import OutreachStore
 from carrier.records import operators
 from carrier.records.operators import Issued, Operators
@@ -52,6 +54,7 @@ class StubLive:
             trunk="demo", verstat="TN-Validation-Passed", attestation="A",
             stir_status="passed", workflow="appointment_reminder", state="up", duration_s=3.0)}
         self.actions: list[tuple[str, str]] = []
+        self.targets: list[str] = []  # what transfers were asked to go to
 
     def snapshot(self) -> list[LiveCallView]:
         return list(self.calls.values())
@@ -62,6 +65,7 @@ class StubLive:
 
     async def transfer(self, call_id: str, target: str) -> bool:
         self.actions.append(("transfer", call_id))
+        self.targets.append(target)
         return call_id in self.calls
 
 
@@ -108,6 +112,15 @@ async def console(records: Records, clock: Clock, console_settings: Settings
     return ConsoleContext(console_settings, records=records, live=StubLive(),
                           campaigns=OutreachStore(records.pool),
                           appointments=StubAppointments(), now=clock)
+
+
+@pytest.fixture
+async def served(console: ConsoleContext) -> AsyncIterator[str]:
+    """The console served over HTTPS on 127.0.0.1 (uvicorn, the loopback certificate made
+    at first start): its base URL. Clients verify with ``client_context(settings)``."""
+    tls = console_tls_files(console.settings)
+    async with serve_console(console, "127.0.0.1", 0, tls=tls) as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 @pytest.fixture

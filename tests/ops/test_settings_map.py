@@ -164,6 +164,8 @@ ACTS: dict[str, tuple[str, ...]] = {
     "webchat.max_sessions": ("webchat/test_settings_act.py",),
     "webchat.idle_timeout_s": ("webchat/test_settings_act.py",),
     "webchat.requests_per_minute": ("webchat/test_settings_act.py",),
+    "webchat.trusted_proxies": ("webchat/test_behind_a_proxy.py",),
+    "webchat.max_sessions_per_client": ("webchat/test_behind_a_proxy.py::test_one_client_cannot_take_every_session",),
     "webchat.max_message_chars": ("webchat/test_settings_act.py",),
     "webchat.max_call_s": ("webchat/test_settings_act.py",),
     "logging.format": ("ops_runtime/test_serve_ops.py::test_logs_are_json_with_call_id_and_no_phi",),

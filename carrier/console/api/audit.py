@@ -90,6 +90,7 @@ async def export(request: Request, body: ExportRange, op: Reader) -> Response:
 
 
 @router.post("/audit/verify", response_model=BundleCheck, responses=ERRORS,
+             max_body_size=MAX_BUNDLE_BYTES,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/octet-stream": {"schema": {"type": "string",
                                                          "format": "binary"}}}}})

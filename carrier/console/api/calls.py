@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
 from carrier.console.auth import Operator, Role, require
+from carrier.console.live import transfer_target
 from carrier.console.problems import Problem
 from carrier.records.cdr import CAUSES, CallDetail, CdrQuery, cdr_csv
 
@@ -42,8 +43,8 @@ class LiveCallOut(BaseModel):
 
 
 class Transfer(BaseModel):
-    target: str = Field(min_length=1, max_length=128,
-                        pattern=r"^(sip:|tel:)?[A-Za-z0-9+@._:;=-]+$")
+    target: str = Field(min_length=1, max_length=128, description="a SIP, SIPS or tel URI,"
+                        " or a phone number", pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class Done(BaseModel):
@@ -76,10 +77,13 @@ async def hang_up(request: Request, call_id: CallId, op: Supervisor) -> Done:
 async def transfer(request: Request, call_id: CallId, body: Transfer,
                    op: Supervisor) -> Done:
     """Blind-transfer a live call to ``target`` (a SIP URI or a number)."""
+    target = transfer_target(body.target)
+    if target is None:
+        raise Problem(422, "target is not a SIP, SIPS or tel URI, nor a phone number")
     live = _live(request)
     if not any(v.call_id == call_id for v in live.snapshot()):
         raise Problem(404, "no such live call")
-    ok = await live.transfer(call_id, body.target)
+    ok = await live.transfer(call_id, target)
     await context(request).audit(op.actor, "call.transfer", ("call", call_id), "supervisor",
                                  {"ok": ok})
     return Done(ok=ok)

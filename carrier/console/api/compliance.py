@@ -162,7 +162,7 @@ async def _dnc_state(records: object, phone: str) -> DncState:
 
 
 @router.post("/dnc/national", status_code=201, response_model=DncImported,
-             responses={**ERRORS, 413: ERRORS[401]},
+             responses={**ERRORS, 413: ERRORS[401]}, max_body_size=MAX_DNC_BYTES,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "text/plain": {"schema": {"type": "string"}}}}})
 async def import_national_dnc(request: Request, op: Compliance,
@@ -170,6 +170,9 @@ async def import_national_dnc(request: Request, op: Compliance,
     """Replace the national registry copy with an FTC download (text/plain: one number a
     line). ``copy_date``: the download's date (the gate ages the copy by it)."""
     records = context(request).need_records()
+    today = context(request).now().date()
+    if copy_date is not None and copy_date > today:
+        raise Problem(422, "copy_date is in the future: the gate ages the copy by this date")
     raw = await request.body()
     if len(raw) > MAX_DNC_BYTES:
         raise Problem(413, "the file is larger than the registry could be")
@@ -178,7 +181,7 @@ async def import_national_dnc(request: Request, op: Compliance,
                                                  stats)]
     if not numbers:
         raise Problem(422, "no numbers in the FTC format found")
-    day = copy_date or context(request).now().date()
+    day = copy_date or today
     at = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
     rows = await records.import_national_dnc(numbers, source="ftc-registry", actor=op.actor,
                                              at=at)

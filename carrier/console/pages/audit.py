@@ -20,7 +20,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from carrier.console.pages.common import console, day_start, guard, page, records_of
+from carrier.console.pages.common import (
+    DAY_RULE,
+    console,
+    day_start,
+    guard,
+    in_range,
+    page,
+    records_of,
+)
 from carrier.console.roles import Operator
 from carrier.records.anchor import check_bundle, load_public_key
 from carrier.records.cli_context import anchor_for
@@ -51,9 +59,10 @@ async def export(request: Request, start: Annotated[dt.date, Form()],
                  end: Annotated[dt.date, Form()],
                  op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
     ctx = console(request)
-    if end < start:
+    if end < start or not (in_range(start) and in_range(end)):
+        error = "The range ends before it starts." if end < start else f"Not exported: {DAY_RULE}."
         return page(request, "audit.html", op, status_code=422, title="Audit", start=start,
-                    end=end, result=None, error="The range ends before it starts.")
+                    end=end, result=None, error=error)
     records = records_of(request)
     anchor = anchor_for(ctx.settings)
     folder = _workdir(request)
@@ -76,7 +85,7 @@ async def export(request: Request, start: Annotated[dt.date, Form()],
         "x-audit-rows": str(report.count), "x-audit-key": report.key_fingerprint})
 
 
-@router.post(PATH + "/verify")
+@router.post(PATH + "/verify", max_body_size=MAX_BUNDLE + 64 * 1024)  # + the form's parts
 async def verify(request: Request, bundle: UploadFile,
                  op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
     ctx = console(request)

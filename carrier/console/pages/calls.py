@@ -17,8 +17,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from carrier.console.live import mask_number
-from carrier.console.pages.common import console, day_start, guard, page, parse_day, records_of
+from carrier.console.live import mask_number, transfer_target
+from carrier.console.pages.common import (
+    console,
+    day_start,
+    guard,
+    in_range,
+    page,
+    parse_day,
+    records_of,
+)
 from carrier.console.roles import Operator
 from carrier.console.templating import render
 from carrier.records.cdr import CallDetail, CdrQuery, cdr_csv
@@ -34,6 +42,10 @@ COLUMNS = ("call_id", "direction", "started_at", "answered_at", "ended_at", "dur
            "gate_ref", "attempts")
 FILTERS = ("outcome", "sip_status", "hangup_cause", "direction")
 MAX_ROWS = 1000
+DONE = {"hung up": "Call hung up.", "call not found": "That call is not up any more.",
+        "transferred": "Call transferred.", "transfer failed": "The transfer failed.",
+        "bad target": "Not transferred: the target is not a SIP address or a phone number."}
+"""The notices the live page shows after an action (by key: never text from the URL)."""
 
 
 def _live(request: Request) -> Any:
@@ -46,7 +58,8 @@ async def live_page(request: Request, op: Annotated[Operator, Depends(guard(LIVE
     live = _live(request)
     rows = [] if live is None else live.snapshot()
     return page(request, "calls_live.html", op, title="Live calls", calls=rows,
-                available=live is not None, message=request.query_params.get("done"))
+                available=live is not None,
+                message=DONE.get(request.query_params.get("done") or ""))
 
 
 @router.get(LIVE + "/rows")
@@ -71,8 +84,10 @@ async def hangup(request: Request, call_id: str,
 async def transfer(request: Request, call_id: str, target: Annotated[str, Form()],
                    op: Annotated[Operator, Depends(guard(LIVE))]) -> Response:
     live = _live(request)
-    target = target.strip()
-    ok = bool(target) and live is not None and await live.transfer(call_id, target)
+    to = transfer_target(target)
+    if to is None:
+        return RedirectResponse(f"{LIVE}?done=bad+target", 303)
+    ok = live is not None and await live.transfer(call_id, to)
     await console(request).audit(op.actor, "call.transfer_request", ("call", call_id),
                                  "supervisor", {"ok": bool(ok)})
     return RedirectResponse(f"{LIVE}?done={'transferred' if ok else 'transfer+failed'}", 303)
@@ -94,7 +109,8 @@ class CallFilter:
     @classmethod
     def from_query(cls, q: Mapping[str, str], today: dt.date) -> CallFilter:
         end = parse_day(q.get("end"), today)
-        return cls(parse_day(q.get("start"), end - dt.timedelta(days=7)), end,
+        week_before = end - dt.timedelta(days=7) if in_range(end - dt.timedelta(days=7)) else end
+        return cls(parse_day(q.get("start"), week_before), end,
                    **{k: (q.get(k) or "").strip()[:64] for k in ("number", *FILTERS)})
 
 

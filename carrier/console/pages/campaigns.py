@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -27,8 +28,11 @@ async def campaigns_page(request: Request, op: Annotated[Operator, Depends(guard
                          ) -> Response:
     ctx = console(request)
     rows = await _store(request).status(ctx.now())
+    done, which = request.query_params.get("done"), request.query_params.get("campaign")
+    # the notice names a campaign on this page and a verb of ours: never text from the URL
+    known = done in ("paused", "resumed") and any(r.campaign == which for r in rows)
     return page(request, "campaigns.html", op, title="Campaigns", campaigns=rows,
-                message=request.query_params.get("done"))
+                message=f"Campaign {which} {done}." if known else None)
 
 
 @router.post(PATH + "/{campaign}/{verb}")
@@ -41,4 +45,5 @@ async def pause_resume(request: Request, campaign: str, verb: str,
                                  "operator", {"ok": ok})
     if not ok:
         raise Problem(404, "no such campaign")
-    return RedirectResponse(f"{PATH}?done={verb}d+{campaign}", status_code=303)
+    where = urlencode({"done": f"{verb}d", "campaign": campaign})
+    return RedirectResponse(f"{PATH}?{where}", status_code=303)

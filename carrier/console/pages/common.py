@@ -19,6 +19,7 @@ from carrier.console.auth import page_operator
 from carrier.console.problems import Problem
 from carrier.console.roles import Operator, Role
 from carrier.console.templating import render
+from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -49,7 +50,7 @@ PAGES: Mapping[str, Page] = {p.path: p for p in (
 
 def guard(path: str) -> Callable[[Request], Awaitable[Operator]]:
     """The page dependency for ``path``'s roles."""
-    return page_operator(*PAGES[path].roles)
+    return page_operator(*PAGES[path].roles, page=path)
 
 
 def nav_for(operator: Operator | None) -> list[Page]:
@@ -72,14 +73,39 @@ def page(request: Request, template: str, operator: Operator, *, status_code: in
                   nav=nav_for(operator), here=request.url.path, **context)
 
 
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9998, 12, 31)
+"""The days a date field takes: a range ending a day later, or starting a week earlier,
+still fits in ``datetime`` (9999-12-31 plus a day was a 500)."""
+DAY_RULE = "dates are YYYY-MM-DD, from 1900 to 9998"
+
+
+def in_range(day: dt.date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
 def parse_day(text: str | None, default: dt.date) -> dt.date:
-    """A ``YYYY-MM-DD`` field (422 problem when it is not one)."""
+    """A ``YYYY-MM-DD`` field (422 problem when it is not one, or out of range)."""
     if not text:
-        return default
+        day = default
+    else:
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise Problem(422, DAY_RULE) from None
+    if not in_range(day):
+        raise Problem(422, DAY_RULE)
+    return day
+
+
+def dialable(text: str) -> str | None:
+    """A typed phone number in E.164, or None when it is not one (the page says so)."""
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise Problem(422, "dates are YYYY-MM-DD") from None
+        return normalize_e164(text)
+    except InvalidPhoneNumber:
+        return None
+
+
+NOT_A_NUMBER = "Not looked up: that is not a phone number."
 
 
 def day_start(day: dt.date) -> dt.datetime:

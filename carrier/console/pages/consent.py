@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from carrier.console.pages.common import guard, page, records_of
+from carrier.console.pages.common import NOT_A_NUMBER, dialable, guard, page, records_of
 from carrier.console.roles import Operator
 from carrier.records.consent import Channel, ConsentKind
 
@@ -24,14 +24,17 @@ async def _show(request: Request, op: Operator, phone: str, *, message: str | No
     records = records_of(request)
     people: list[dict[str, Any]] = []
     dnc = None
-    if phone:
-        for p in await records.find_patients_by_phone(phone, actor=op.actor,
+    number = dialable(phone) if phone else None
+    if phone and number is None:
+        message, error, status_code = None, NOT_A_NUMBER, 422
+    elif number is not None:
+        for p in await records.find_patients_by_phone(number, actor=op.actor,
                                                       reason="consent lookup"):
             # the ledger is a PHI view of its own, as the API's consent read is
             await records.audit(op.actor, "consent.read", ("patient", p.id), "consent lookup")
             people.append({"patient": p, "status": await records.consent_status(p.id),
                            "history": await records.consent_history(p.id)})
-        dnc = await records.dnc_status(phone)
+        dnc = await records.dnc_status(number)
     return page(request, "consent.html", op, status_code=status_code, title="Consent & DNC",
                 phone=phone, people=people, dnc=dnc, channels=[c.value for c in Channel],
                 kinds=GRANTABLE, message=message, error=error)
@@ -58,25 +61,26 @@ async def change(request: Request, verb: str,
                  evidence_ref: Annotated[str, Form(max_length=200)] = "") -> Response:
     records = records_of(request)
     phone = phone.strip()
+    number = dialable(phone)
+    if number is None:
+        return await _show(request, op, phone)  # says the number is not one
     if verb != "dnc" and not evidence_ref.strip():
         return await _show(request, op, phone, error="Not recorded: the evidence reference"
                            " is missing.", status_code=422)
     try:
         if verb == "dnc":
-            await records.dnc_add(phone, source="console", actor=op.actor,
+            await records.dnc_add(number, source="console", actor=op.actor,
                                   reason="operator request")
             return await _show(request, op, phone, message="Added to the do-not-call list.")
         pid = UUID(patient_id)
-        if verb == "grant":
-            await records.consent_grant(pid, Channel(channel), ConsentKind(kind),
-                                        source="console", evidence_ref=evidence_ref.strip(),
-                                        actor=op.actor)
-        elif verb == "revoke":
-            await records.consent_revoke(pid, Channel(channel), ConsentKind(kind),
-                                         source="console", evidence_ref=evidence_ref.strip(),
-                                         actor=op.actor)
-        else:
-            return await _show(request, op, phone, error="unknown action", status_code=404)
+        if verb not in ("grant", "revoke") or not await records.patient_exists(pid):
+            # the API's check too: a ledger entry for nobody would be a false record
+            what = "no such patient" if verb in ("grant", "revoke") else "unknown action"
+            return await _show(request, op, phone, error=f"Not recorded: {what}.",
+                               status_code=404)
+        record = records.consent_grant if verb == "grant" else records.consent_revoke
+        await record(pid, Channel(channel), ConsentKind(kind), source="console",
+                     evidence_ref=evidence_ref.strip(), actor=op.actor)
     except ValueError as exc:
         return await _show(request, op, phone, error=f"Not recorded: {exc}.", status_code=422)
     return await _show(request, op, phone, message=f"Consent {verb} recorded.")

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, UploadFile
 from fastapi.responses import Response
 
-from carrier.console.pages.common import console, guard, page, records_of
+from carrier.console.pages.common import NOT_A_NUMBER, console, dialable, guard, page, records_of
 from carrier.console.roles import Operator
 from carrier.feeds.csv_import import (
     DEFAULT_SOURCE,
@@ -45,11 +45,16 @@ def _application(request: Request) -> Any:
     return getattr(console(request), "application", None)
 
 
-async def _upcoming(request: Request) -> list[Any]:
-    source = console(request).appointments
-    if source is None:
+async def _upcoming(request: Request, op: Operator) -> list[Any]:
+    """The coming appointments the page lists (patient ids and times: a PHI view, audited
+    as the API's ``GET /appointments`` is)."""
+    ctx = console(request)
+    if ctx.appointments is None:
         return []
-    return list(await source.upcoming(console(request).now(), HORIZON))
+    facts = list(await ctx.appointments.upcoming(ctx.now(), HORIZON))
+    await ctx.audit(op.actor, "appointments.read", ("appointments", "upcoming"),
+                    "console: patients page", {"days": HORIZON.days, "rows": len(facts)})
+    return facts
 
 
 @router.get(PATH)
@@ -59,14 +64,17 @@ async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(
     # The why of this PHI view, typed by the operator, as the API's ``reason`` (audited).
     why = " ".join((request.query_params.get("reason") or "").split())[:200]
     found, error, status = None, None, 200
+    number = dialable(phone) if phone else None
     if phone and not why:
         error, status = "Say why you look this patient up: it goes to the audit log.", 422
-    elif phone:
+    elif phone and number is None:
+        error, status = NOT_A_NUMBER, 422
+    elif number is not None:
         found = await records_of(request).find_patients_by_phone(
-            phone, actor=op.actor, reason=f"console lookup: {why}")
+            number, actor=op.actor, reason=f"console lookup: {why}")
     return page(request, "patients.html", op, status_code=status,
                 title="Patients and appointments", phone=phone, reason=why, found=found,
-                error=error, upcoming=await _upcoming(request),
+                error=error, upcoming=await _upcoming(request, op),
                 has_calendar=console(request).appointments is not None)
 
 
@@ -84,7 +92,7 @@ async def _refused(request: Request, op: Operator, problems: list[RowError],
                                  {"problems": len(problems)})
     return page(request, "patients.html", op, status_code=422,
                 title="Patients and appointments", phone="", found=None,
-                upcoming=await _upcoming(request), problems=problems, error=error,
+                upcoming=await _upcoming(request, op), problems=problems, error=error,
                 has_calendar=console(request).appointments is not None)
 
 
@@ -97,7 +105,7 @@ def _checked(data: bytes, tz: str, today: dt.date
     return text, rows, problems
 
 
-@router.post(PATH + "/import")
+@router.post(PATH + "/import", max_body_size=MAX_BYTES + 64 * 1024)  # + the form's parts
 async def import_csv(request: Request, file: UploadFile,
                      op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
     ctx = console(request)
@@ -129,7 +137,7 @@ async def import_csv(request: Request, file: UploadFile,
                     {"rows": len(rows), "patients": new, "appointments": booked,
                      "already_imported": again})
     return page(request, "patients.html", op, title="Patients and appointments", phone="",
-                found=None, upcoming=await _upcoming(request),
+                found=None, upcoming=await _upcoming(request, op),
                 message=f"Loaded {len(rows) - again} row(s): {new} new patient(s), "
                         f"{booked} appointment(s); {again} already imported.",
                 has_calendar=console(request).appointments is not None)
