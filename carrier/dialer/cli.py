@@ -34,6 +34,7 @@ from carrier.cli import default_actor
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
 from carrier.dialer.gate import Gate
 from carrier.dialer.inputs import gate_facts, request_for
+from carrier.dialer.ports import ContactInvalid
 from carrier.dialer.records_adapter import RecordsDirectory, RecordsFacts
 from carrier.dialer.runner import PassReport
 from carrier.dialer.store import CampaignStatus, OutreachStore
@@ -241,11 +242,15 @@ async def _dry_run(
     facts_src, directory = RecordsFacts(records), RecordsDirectory(records)
     rules: Counter[str] = Counter()
     for r in rows:
-        contact = await directory.contact(r["patient_id"])
-        if contact is None:
-            rules["contact.unknown"] += 1
+        try:
+            contact = await directory.contact(r["patient_id"])
+            if contact is None:
+                rules["contact.unknown"] += 1
+                continue
+            req = request_for(r["patient_id"], r["purpose"], contact)
+        except (ContactInvalid, ValueError):  # that patient's record; the others go on
+            rules["contact.invalid"] += 1
             continue
-        req = request_for(r["patient_id"], r["purpose"], contact)
         facts = await gate_facts(req, facts_src, store, now)
         rules[gate.decide(req, facts, now).rule] += 1
     body = "\n".join(f"  {rule:<28} {n}" for rule, n in sorted(rules.items()))

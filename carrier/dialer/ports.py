@@ -65,8 +65,21 @@ class Contact:
         return "Contact(<redacted>)"
 
 
+class ContactInvalid(Exception):
+    """The patient's stored contact details cannot be used (a number that is not one, a
+    cell that does not decrypt): this patient is refused (``contact.invalid``), the pass
+    goes on. ``field`` names what is wrong, never its value (PHI)."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(f"stored {field} cannot be used")
+
+
 class PatientDirectory(Protocol):
-    async def contact(self, patient_id: str) -> Contact | None: ...
+    async def contact(self, patient_id: str) -> Contact | None:
+        """None: no such patient; raises :class:`ContactInvalid` for a record it cannot
+        use."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,14 @@ class DecisionRecorder(Protocol):
     ) -> str | None:
         """The decision's audit entry id (None where the recorder keeps none); a refusal's
         call detail record is written with it."""
+        ...
+
+    async def record_before_gate(
+        self, patient_id: str, purpose: str, decision: Decision, *, outreach_id: int,
+        at: dt.datetime,
+    ) -> str | None:
+        """A refusal decided before the gate could be asked (no usable contact: no request,
+        no number), audited like the gate's."""
         ...
 
 

@@ -26,9 +26,15 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from carrier.dialer.gate import Consent, DialRefused, Gate
+from carrier.dialer.gate import Consent, Decision, DialRefused, Gate
 from carrier.dialer.inputs import gate_facts, request_for
-from carrier.dialer.ports import CallHistory, ComplianceFacts, DecisionRecorder, PatientDirectory
+from carrier.dialer.ports import (
+    CallHistory,
+    ComplianceFacts,
+    ContactInvalid,
+    DecisionRecorder,
+    PatientDirectory,
+)
 from carrier.records.store import Records
 from carrier.sms.compliance import Keyword, Program, check_exempt_text, keyword, names_cancel
 from carrier.sms.settings import SmsSettings
@@ -95,11 +101,24 @@ class SmsService:
         return Program(self.settings.brand, self.settings.help_number)
 
     async def send_to_patient(self, patient_id: str, purpose: str, text: str) -> SentText:
-        """Gate, then send; raises DialRefused (the rule) or ExemptTextError."""
+        """Gate, then send; raises DialRefused (the rule: ``contact.unknown`` and
+        ``contact.invalid`` too, for a patient the records cannot text) or
+        ExemptTextError."""
         now = self.clock()
-        contact = await self.directory.contact(patient_id)
+        try:
+            contact = await self.directory.contact(patient_id)
+        except ContactInvalid as bad:  # this patient's record only: refused, audited
+            contact = None
+            refusal = Decision(False, "contact.invalid", f"the stored {bad.field} cannot be used",
+                               {"field": bad.field})
+        else:
+            refusal = Decision(False, "contact.unknown", "no such patient")
         if contact is None:
-            raise LookupError("no such patient")
+            outreach = await self._log(patient_id, purpose, now, status="decided")
+            await self.recorder.record_before_gate(patient_id, purpose, refusal,
+                                                   outreach_id=outreach, at=now)
+            await self._set(outreach, status="refused", rule=refusal.rule)
+            raise DialRefused(refusal)
         request = dataclasses.replace(request_for(patient_id, purpose, contact), channel=CHANNEL)
         facts = await gate_facts(request, self.facts, self.history, now)
         decision = self.gate.decide(request, facts, now)
