@@ -2,7 +2,7 @@
 
     carrier campaign status [--width N]
     carrier campaign run [--dry-run] [--limit N] [--worker NAME] [--for SECONDS]
-    carrier campaign dnc-import FILE [--copy-date YYYY-MM-DD]
+    carrier campaign dnc-import FILE [--copy-date YYYY-MM-DD]   (per area code: merges)
 
 Database: `--database-url` (env CARRIER_DATABASE_URL), else the embedded server in
 `--data-dir` (env CARRIER_DATA_DIR, default ./var). Run `carrier db migrate` first.
@@ -73,7 +73,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
     p.set_defaults(func=_run_pass)
 
-    p = sub.add_parser("dnc-import", help="replace the national registry copy (FTC file format)")
+    p = sub.add_parser("dnc-import", help="replace the national registry copy of the file's "
+                       "area codes (FTC file format); other area codes stay")
     _common(p)
     p.add_argument(
         "file",
@@ -85,7 +86,8 @@ def register(subparsers: Any) -> None:
         type=dt.date.fromisoformat,
         default=None,
         help="date of the registry download (default: today); the gate refuses "
-        "non-exempt calls once the copy is more than 31 days old",
+        "non-exempt calls to an area code whose copy is more than 31 days old "
+        "(or was never imported)",
     )
     p.add_argument("--actor", default=default_actor())
     p.set_defaults(func=_dnc_import)
@@ -260,6 +262,16 @@ async def _dry_run(
 # -- national DNC import ---------------------------------------------------------------
 
 
+def _areas(numbers: list[str]) -> str:
+    """The area codes a file held ("+1AAA..." numbers), for the operator's line."""
+    areas = sorted({n[2:5] for n in numbers})
+    if len(areas) == 1:
+        return f"area code {areas[0]}"
+    if len(areas) <= 10:
+        return "area codes " + ", ".join(areas)
+    return f"{len(areas)} area codes ({areas[0]} to {areas[-1]})"
+
+
 def _dnc_import(args: argparse.Namespace) -> int:
     stats = ParseStats()
     try:
@@ -288,5 +300,6 @@ def _dnc_import(args: argparse.Namespace) -> int:
     bad = ""
     if stats.bad_count:
         bad = f"; {stats.bad_count} unreadable line(s), first at line(s) {stats.bad_lines[:5]}"
-    print(f"national registry copy of {copy_date}: {rows} numbers imported{bad}")
+    print(f"national registry copy of {copy_date} for {_areas(numbers)}: "
+          f"{rows} numbers imported{bad}")
     return 0
