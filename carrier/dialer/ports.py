@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -110,6 +111,15 @@ class CallHistory(Protocol):
 
     async def prior_calls(self, patient_ids: Sequence[str], since: dt.datetime
                           ) -> list[PriorCall]: ...
+
+
+class ContactLocks(Protocol):
+    """Serialises gate + the write that counts a contact, per patient and per number,
+    across processes (the outreach store's transaction-scoped advisory locks): the voice
+    dialer and the SMS service take the same ones, so no two contacts pass one cap."""
+
+    def contact_lock(self, patient_id: str, number: str | None = None
+                     ) -> AbstractAsyncContextManager[None]: ...
 
 
 class DecisionRecorder(Protocol):

@@ -200,29 +200,29 @@ class DialerRunner:
     async def _text(self, lease: Lease, report: PassReport) -> None:
         """A reminder whose channel is text: the SMS service gates it (the same rules, the
         caps counted over calls and texts) and logs it in ``sms_messages``, the contact the
-        caps count; here the outreach is finished (``texted``) or deferred by its rule. Under
-        the patient's lock, like gate + dial, so a call and a text cannot both pass a cap."""
+        caps count; here the outreach is finished (``texted``) or deferred by its rule. The
+        service gates under the patient's and the number's locks, the ones gate + dial
+        hold, so a call and a text cannot both pass a cap. (Not taken here as well: a
+        second session asking for a lock this one holds would wait for ever.)"""
         assert self.texts is not None
         texter = self.texts.current
         if texter is None:  # the SMS link is down: try again later
             await self._refuse(lease, "sms.unavailable", lease.purpose, report, self.clock())
             return
-        rule = "sms.not_sent"
-        async with self.store.contact_lock(lease.patient_id):
-            try:
-                await texter.send_reminder(lease.patient_id, lease.appointment_id)
-            except DialRefused as refused:
-                rule = refused.rule
-            except (TextNotSent, OSError, TimeoutError) as exc:
-                log.warning("reminder text not sent (%s)", type(exc).__name__)
-                rule = "sms.not_sent"
-            else:
-                now = self.clock()
-                if not await self.store.finish_text(lease, now):
-                    report.lost_leases += 1
-                report.texted += 1
-                report.outcomes["texted"] += 1
-                return
+        try:
+            await texter.send_reminder(lease.patient_id, lease.appointment_id)
+        except DialRefused as refused:
+            rule = refused.rule
+        except (TextNotSent, OSError, TimeoutError) as exc:
+            log.warning("reminder text not sent (%s)", type(exc).__name__)
+            rule = "sms.not_sent"
+        else:
+            now = self.clock()
+            if not await self.store.finish_text(lease, now):
+                report.lost_leases += 1
+            report.texted += 1
+            report.outcomes["texted"] += 1
+            return
         await self._refuse(lease, rule, lease.purpose, report, self.clock())
 
     async def _refuse_before_gate(self, lease: Lease, rule: str, reason: str,

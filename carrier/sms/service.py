@@ -1,6 +1,7 @@
 """Texts to and from patients, as the carrier carries them: gate, ledger, keywords.
 
-* ``send_to_patient``: the same compliance gate as a call (``channel="sms"``): consent,
+* ``send_to_patient``: the same compliance gate as a call (``channel="sms"``), under the
+  same per-patient and per-number locks as the voice dialer's gate + dial: consent,
   do-not-call, quiet hours in the patient's time zone, and the exemption's caps counted
   over calls *and* texts (the dialer's prior contacts include ``sms_messages``). Every
   decision goes to the audit log; a refusal raises :class:`DialRefused` naming its rule.
@@ -32,6 +33,7 @@ from carrier.dialer.ports import (
     CallHistory,
     ComplianceFacts,
     ContactInvalid,
+    ContactLocks,
     DecisionRecorder,
     PatientDirectory,
 )
@@ -82,6 +84,7 @@ class SentText:
 class SmsService:
     def __init__(self, sender: TextSender, records: Records, gate: Gate, *,
                  settings: SmsSettings, facts: ComplianceFacts, history: CallHistory,
+                 locks: ContactLocks,
                  directory: PatientDirectory, recorder: DecisionRecorder,
                  clock: Callable[[], dt.datetime],
                  handler: TextHandler | None = None) -> None:
@@ -91,6 +94,7 @@ class SmsService:
         self.settings = settings
         self.facts = facts
         self.history = history
+        self.locks = locks
         self.directory = directory
         self.recorder = recorder
         self.clock = clock
@@ -120,9 +124,14 @@ class SmsService:
             await self._set(outreach, status="refused", rule=refusal.rule)
             raise DialRefused(refusal)
         request = dataclasses.replace(request_for(patient_id, purpose, contact), channel=CHANNEL)
-        facts = await gate_facts(request, self.facts, self.history, now)
-        decision = self.gate.decide(request, facts, now)
-        outreach = await self._log(patient_id, purpose, now, status="decided")
+        # Gate and the row that counts this text (``decided`` counts in the caps) under
+        # the patient's and the number's locks, the voice dialer's own: two workers, or a
+        # text and a call, cannot both pass a cap.
+        async with self.locks.contact_lock(patient_id, request.number):
+            now = self.clock()
+            facts = await gate_facts(request, self.facts, self.history, now)
+            decision = self.gate.decide(request, facts, now)
+            outreach = await self._log(patient_id, purpose, now, status="decided")
         await self.recorder.record(request, decision, outreach_id=outreach, at=now)
         if not decision.allowed:
             await self._set(outreach, status="refused", rule=decision.rule)
