@@ -170,9 +170,12 @@ class SmsService:
     async def on_inbound(self, message: InboundText) -> None:
         """One text from a phone: a compliance keyword, or the application's business."""
         now = self.clock()
-        patients = await self.records.find_patients_by_phone(
-            message.sender, actor="sms", reason="inbound text")
-        ids = [p.id for p in patients]
+        # The ids by the number's blind index, nothing decrypted: one record at the number
+        # that cannot be read must not lose the STOP of everyone there.
+        ids = await self.records.patient_ids_at(message.sender)
+        await self.records.audit("sms", "patient.lookup",
+                                 ("patient", ",".join(str(i) for i in ids) or "-"),
+                                 "inbound text", {"matches": len(ids)}, at=now)
         kw = keyword(message.text)
         await self._log(str(ids[0]) if len(ids) == 1 else None,
                         f"keyword.{kw}" if kw else "reply", now, status="received",

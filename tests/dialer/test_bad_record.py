@@ -28,6 +28,8 @@ from carrier.dialer.holiday_calendar import PackageHolidays
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
 from carrier.dialer.store import OutreachStore
 from carrier.dialer.sync import sync_campaigns
+from carrier.dialer.wiring import gate_once
+from carrier.errors import ConfigError
 from carrier.records.store import Records
 from tests.dialer.conftest import RULES, START, FakeClock, FakeDialer, make_runner
 from tests.dialer.test_integration_records import add_appointment
@@ -101,3 +103,18 @@ async def test_bad_records_are_refused_one_by_one_and_the_rest_are_dialled(
     by_patient = {r["patient_id"]: (r["state"], r["last_rule"]) for r in states}
     assert by_patient[str(bad_number)] == ("pending", "contact.invalid")
     assert by_patient[str(bad_cell)] == ("pending", "contact.invalid")
+
+
+async def test_a_one_off_decision_on_an_unusable_record_tells_the_operator(
+    records: Records,
+) -> None:
+    """`carrier call` / the demo ask `gate_once`: before, a traceback (ValueError from the
+    request); now the operator's error names the field, never its value."""
+    pid = await _patient(records, "Teste Patientson", "+12125550195")
+    await records.pool.execute(
+        "UPDATE patients SET phone_ct = $2 WHERE id = $1", pid,
+        records.keys.encrypt(BAD_NUMBER_AS_TYPED, "patients", "phone_ct", pid))
+    with pytest.raises(ConfigError) as err:
+        await gate_once(records, str(pid), "appointment_reminder", START)
+    assert "stored phone cannot be used" in str(err.value)
+    assert "555-0192" not in str(err.value)
