@@ -23,7 +23,7 @@ import json
 import os
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -152,12 +152,34 @@ def _status(args: argparse.Namespace) -> int:
     async def go(pool: asyncpg.Pool) -> list[CampaignStatus]:
         return await OutreachStore(pool).status(dt.datetime.now(dt.UTC))
 
+    async def copies(pool: asyncpg.Pool) -> dict[str, dt.datetime]:
+        rows = await pool.fetch("SELECT area_code, imported_at FROM dnc_national_areas")
+        return {r["area_code"]: r["imported_at"] for r in rows}
+
     statuses = _run_async(_with_pool(args, go))
     if args.json:
         print(json.dumps([dataclasses.asdict(s) for s in statuses], sort_keys=True))
     else:
         print(render_status(statuses, args.width))
+        print(render_dnc_copies(_run_async(_with_pool(args, copies)),
+                                dt.datetime.now(dt.UTC).date()))
     return 0
+
+
+def render_dnc_copies(copies: Mapping[str, dt.datetime], today: dt.date,
+                      max_age_days: int = 31) -> str:
+    """One line on the national registry copies: how many area codes, which are stale
+    (non-exempt calls to them are refused until they are imported again)."""
+    if not copies:
+        return "national DNC copy: none imported (non-exempt calls are refused)"
+    ages = {a: (today - at.astimezone(dt.UTC).date()).days for a, at in copies.items()}
+    stale = sorted(a for a, age in ages.items() if age > max_age_days)
+    line = f"national DNC copy: {len(copies)} area code(s), oldest {max(ages.values())} days"
+    if stale:
+        shown = ", ".join(f"{a} ({ages[a]} days)" for a in stale[:10])
+        more = f" and {len(stale) - 10} more" if len(stale) > 10 else ""
+        line += f"; STALE, non-exempt calls refused: {shown}{more}"
+    return line
 
 
 # -- run -------------------------------------------------------------------------------

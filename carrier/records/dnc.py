@@ -147,9 +147,3 @@ class DoNotCall(AuditLog):
             at=when,
         )
         return len(rows)
-
-    async def national_dnc_areas(self) -> dict[str, datetime]:
-        """Each imported area code and when its copy was taken."""
-        got = await self.pool.fetch(
-            "SELECT area_code, imported_at FROM dnc_national_areas ORDER BY area_code")
-        return {r["area_code"]: r["imported_at"] for r in got}

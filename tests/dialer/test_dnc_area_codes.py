@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from carrier.dialer.cli import render_dnc_copies
 from carrier.dialer.gate import Consent, Gate, GateFacts, GateRequest
 from carrier.dialer.holiday_calendar import PackageHolidays
 from carrier.dialer.records_adapter import RecordsFacts
@@ -62,6 +63,12 @@ async def test_area_code_files_loaded_one_by_one_all_stay_and_age_on_their_own(
     assert rc == 0, err
     assert "area code 646: 1 numbers imported" in out
     assert "555" not in out + err
+
+    # The operator sees which area codes are stale (212's copy: 40+ days by any clock).
+    rc, out, err = await carrier(tmp_path, "campaign", "status", *common)
+    assert rc == 0, err
+    assert "national DNC copy: 2 area code(s)" in out
+    assert "STALE, non-exempt calls refused: 212 (" in out
 
     facts = RecordsFacts(records)
     on_212, on_646 = await facts.dnc("+12125550150"), await facts.dnc("+16465550152")
@@ -107,3 +114,12 @@ async def test_a_file_of_several_area_codes_refreshes_each(records: Records) -> 
     assert not (await records.dnc_status("+12125550160")).national
     assert (await records.dnc_status("+12125550162")).national_imported_at == at
 
+
+
+def test_the_status_line_names_stale_and_missing_copies() -> None:
+    today = dt.date(2026, 11, 17)
+    assert "none imported" in render_dnc_copies({}, today)
+    line = render_dnc_copies({"212": dt.datetime(2026, 10, 8, tzinfo=dt.UTC),
+                              "646": dt.datetime(2026, 10, 17, tzinfo=dt.UTC)}, today)
+    assert line == ("national DNC copy: 2 area code(s), oldest 40 days;"
+                    " STALE, non-exempt calls refused: 212 (40 days)")
