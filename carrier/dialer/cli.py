@@ -2,7 +2,7 @@
 
     carrier campaign status [--width N]
     carrier campaign run [--dry-run] [--limit N] [--worker NAME] [--for SECONDS]
-    carrier campaign dnc-import FILE [--copy-date YYYY-MM-DD]
+    carrier campaign dnc-import FILE [--copy-date YYYY-MM-DD]   (per area code: merges)
 
 Database: `--database-url` (env CARRIER_DATABASE_URL), else the embedded server in
 `--data-dir` (env CARRIER_DATA_DIR, default ./var). Run `carrier db migrate` first.
@@ -23,7 +23,7 @@ import json
 import os
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from carrier.cli import default_actor
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
 from carrier.dialer.gate import Gate
 from carrier.dialer.inputs import gate_facts, request_for
+from carrier.dialer.ports import ContactInvalid
 from carrier.dialer.records_adapter import RecordsDirectory, RecordsFacts
 from carrier.dialer.runner import PassReport
 from carrier.dialer.store import CampaignStatus, OutreachStore
@@ -72,7 +73,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--interval", type=float, default=30.0, help="seconds between passes")
     p.set_defaults(func=_run_pass)
 
-    p = sub.add_parser("dnc-import", help="replace the national registry copy (FTC file format)")
+    p = sub.add_parser("dnc-import", help="replace the national registry copy of the file's "
+                       "area codes (FTC file format); other area codes stay")
     _common(p)
     p.add_argument(
         "file",
@@ -84,7 +86,8 @@ def register(subparsers: Any) -> None:
         type=dt.date.fromisoformat,
         default=None,
         help="date of the registry download (default: today); the gate refuses "
-        "non-exempt calls once the copy is more than 31 days old",
+        "non-exempt calls to an area code whose copy is more than 31 days old "
+        "(or was never imported)",
     )
     p.add_argument("--actor", default=default_actor())
     p.set_defaults(func=_dnc_import)
@@ -149,12 +152,34 @@ def _status(args: argparse.Namespace) -> int:
     async def go(pool: asyncpg.Pool) -> list[CampaignStatus]:
         return await OutreachStore(pool).status(dt.datetime.now(dt.UTC))
 
+    async def copies(pool: asyncpg.Pool) -> dict[str, dt.datetime]:
+        rows = await pool.fetch("SELECT area_code, imported_at FROM dnc_national_areas")
+        return {r["area_code"]: r["imported_at"] for r in rows}
+
     statuses = _run_async(_with_pool(args, go))
     if args.json:
         print(json.dumps([dataclasses.asdict(s) for s in statuses], sort_keys=True))
     else:
         print(render_status(statuses, args.width))
+        print(render_dnc_copies(_run_async(_with_pool(args, copies)),
+                                dt.datetime.now(dt.UTC).date()))
     return 0
+
+
+def render_dnc_copies(copies: Mapping[str, dt.datetime], today: dt.date,
+                      max_age_days: int = 31) -> str:
+    """One line on the national registry copies: how many area codes, which are stale
+    (non-exempt calls to them are refused until they are imported again)."""
+    if not copies:
+        return "national DNC copy: none imported (non-exempt calls are refused)"
+    ages = {a: (today - at.astimezone(dt.UTC).date()).days for a, at in copies.items()}
+    stale = sorted(a for a, age in ages.items() if age > max_age_days)
+    line = f"national DNC copy: {len(copies)} area code(s), oldest {max(ages.values())} days"
+    if stale:
+        shown = ", ".join(f"{a} ({ages[a]} days)" for a in stale[:10])
+        more = f" and {len(stale) - 10} more" if len(stale) > 10 else ""
+        line += f"; STALE, non-exempt calls refused: {shown}{more}"
+    return line
 
 
 # -- run -------------------------------------------------------------------------------
@@ -241,11 +266,15 @@ async def _dry_run(
     facts_src, directory = RecordsFacts(records), RecordsDirectory(records)
     rules: Counter[str] = Counter()
     for r in rows:
-        contact = await directory.contact(r["patient_id"])
-        if contact is None:
-            rules["contact.unknown"] += 1
+        try:
+            contact = await directory.contact(r["patient_id"])
+            if contact is None:
+                rules["contact.unknown"] += 1
+                continue
+            req = request_for(r["patient_id"], r["purpose"], contact)
+        except (ContactInvalid, ValueError):  # that patient's record; the others go on
+            rules["contact.invalid"] += 1
             continue
-        req = request_for(r["patient_id"], r["purpose"], contact)
         facts = await gate_facts(req, facts_src, store, now)
         rules[gate.decide(req, facts, now).rule] += 1
     body = "\n".join(f"  {rule:<28} {n}" for rule, n in sorted(rules.items()))
@@ -253,6 +282,16 @@ async def _dry_run(
 
 
 # -- national DNC import ---------------------------------------------------------------
+
+
+def _areas(numbers: list[str]) -> str:
+    """The area codes a file held ("+1AAA..." numbers), for the operator's line."""
+    areas = sorted({n[2:5] for n in numbers})
+    if len(areas) == 1:
+        return f"area code {areas[0]}"
+    if len(areas) <= 10:
+        return "area codes " + ", ".join(areas)
+    return f"{len(areas)} area codes ({areas[0]} to {areas[-1]})"
 
 
 def _dnc_import(args: argparse.Namespace) -> int:
@@ -283,5 +322,6 @@ def _dnc_import(args: argparse.Namespace) -> int:
     bad = ""
     if stats.bad_count:
         bad = f"; {stats.bad_count} unreadable line(s), first at line(s) {stats.bad_lines[:5]}"
-    print(f"national registry copy of {copy_date}: {rows} numbers imported{bad}")
+    print(f"national registry copy of {copy_date} for {_areas(numbers)}: "
+          f"{rows} numbers imported{bad}")
     return 0

@@ -262,7 +262,8 @@ class Gate:
     def _national(self, facts: GateFacts, now: dt.datetime, ctx: dict[str, str]) -> None:
         copy = facts.national_copy_date
         if copy is None:
-            raise _Refuse("dnc.national.stale_copy", "no national registry copy imported")
+            raise _Refuse("dnc.national.stale_copy",
+                          "no national registry copy imported for the number's area code")
         age = (now.date() - copy).days
         ctx["registry_copy_age_days"] = str(age)
         if age > self.rules.registry_max_age.days:

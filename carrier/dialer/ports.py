@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,8 +66,21 @@ class Contact:
         return "Contact(<redacted>)"
 
 
+class ContactInvalid(Exception):
+    """The patient's stored contact details cannot be used (a number that is not one, a
+    cell that does not decrypt): this patient is refused (``contact.invalid``), the pass
+    goes on. ``field`` names what is wrong, never its value (PHI)."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(f"stored {field} cannot be used")
+
+
 class PatientDirectory(Protocol):
-    async def contact(self, patient_id: str) -> Contact | None: ...
+    async def contact(self, patient_id: str) -> Contact | None:
+        """None: no such patient; raises :class:`ContactInvalid` for a record it cannot
+        use."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,15 @@ class CallHistory(Protocol):
                           ) -> list[PriorCall]: ...
 
 
+class ContactLocks(Protocol):
+    """Serialises gate + the write that counts a contact, per patient and per number,
+    across processes (the outreach store's transaction-scoped advisory locks): the voice
+    dialer and the SMS service take the same ones, so no two contacts pass one cap."""
+
+    def contact_lock(self, patient_id: str, number: str | None = None
+                     ) -> AbstractAsyncContextManager[None]: ...
+
+
 class DecisionRecorder(Protocol):
     """Writes every gate decision to the audit log (spooled if Postgres is down)."""
 
@@ -107,6 +130,14 @@ class DecisionRecorder(Protocol):
     ) -> str | None:
         """The decision's audit entry id (None where the recorder keeps none); a refusal's
         call detail record is written with it."""
+        ...
+
+    async def record_before_gate(
+        self, patient_id: str, purpose: str, decision: Decision, *, outreach_id: int,
+        at: dt.datetime,
+    ) -> str | None:
+        """A refusal decided before the gate could be asked (no usable contact: no request,
+        no number), audited like the gate's."""
         ...
 
 

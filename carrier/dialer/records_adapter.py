@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from uuid import UUID
 
 from carrier.dialer.gate import Address, Consent, Decision, GateRequest
-from carrier.dialer.ports import Contact, DncFacts
+from carrier.dialer.ports import Contact, ContactInvalid, DncFacts
 from carrier.records.cdr import CallDetail
+from carrier.records.crypto import DecryptError, InvalidPhoneNumber, normalize_e164
 from carrier.records.store import PhiInDetails, Records
 
 # Consent kinds that cover an informational artificial-voice call on the voice channel.
@@ -74,19 +75,35 @@ class RecordsDirectory:
         self.free_to_patient = free_to_patient
 
     async def contact(self, patient_id: str) -> Contact | None:
-        patient = await self.records.get_patient(
-            _uuid(patient_id), actor="dialer", reason="outbound reminder"
-        )
+        """None: no such patient (an id that is not one of ours, such as a clinic file's
+        "pat-1009", is none); :class:`ContactInvalid` for a record that cannot be used."""
+        try:
+            pid = _uuid(patient_id)
+        except ValueError:
+            return None
+        try:
+            patient = await self.records.get_patient(
+                pid, actor="dialer", reason="outbound reminder"
+            )
+        except (DecryptError, ValueError):  # ValueError: a cell decrypted to nonsense
+            raise ContactInvalid("record") from None
         if patient is None:
             return None
+        try:  # a number written before numbers were normalised
+            number = normalize_e164(patient.phone)
+        except InvalidPhoneNumber:
+            raise ContactInvalid("phone") from None
         row = await self.records.pool.fetchrow(
-            "SELECT state, time_zone FROM patients WHERE id = $1", _uuid(patient_id))
+            "SELECT state, time_zone FROM patients WHERE id = $1", pid)
         address = None
         if row is not None and (row["state"] or row["time_zone"]):
-            address = Address(state=row["state"], tz=row["time_zone"])
+            try:
+                address = Address(state=row["state"], tz=row["time_zone"])
+            except ValueError:
+                raise ContactInvalid("state") from None
         # The number on the patient's own record is the number the patient gave.
         return Contact(
-            number=patient.phone,
+            number=number,
             address=address,
             number_given_by_patient=True,
             free_to_patient=self.free_to_patient,
@@ -102,11 +119,23 @@ class RecordsDecisionRecorder:
     async def record(
         self, request: GateRequest, decision: Decision, *, outreach_id: int, at: dt.datetime
     ) -> str | None:
+        return await self._write(request.patient_id, request.purpose, request.number,
+                                 decision, outreach_id=outreach_id, at=at)
+
+    async def record_before_gate(
+        self, patient_id: str, purpose: str, decision: Decision, *, outreach_id: int,
+        at: dt.datetime,
+    ) -> str | None:
+        return await self._write(patient_id, purpose, "", decision, outreach_id=outreach_id,
+                                 at=at)
+
+    async def _write(self, patient_id: str, purpose: str, number: str, decision: Decision, *,
+                     outreach_id: int, at: dt.datetime) -> str | None:
         details: dict[str, str | int | bool] = {
-            "patient_id": request.patient_id,
+            "patient_id": patient_id,
             "dial": decision.allowed,
             "rule": decision.rule,
-            "purpose": request.purpose,
+            "purpose": purpose,
             "why": decision.reason,
             "passed": ",".join(decision.passed),
             "exempt_call": decision.exempt,
@@ -123,12 +152,12 @@ class RecordsDecisionRecorder:
         except PhiInDetails:
             # A detail tripped the PHI screen: keep the decision itself, never lose it.
             await self.records.record_dial_decision(
-                outreach_id, request.patient_id, dial=decision.allowed, rule=decision.rule, at=at
+                outreach_id, patient_id, dial=decision.allowed, rule=decision.rule, at=at
             )
         if not decision.allowed:  # a call that never was: its CDR says who refused it
             await self.records.record_cdr(CallDetail(
                 call_id=f"gate:{entry or outreach_id}:{int(at.timestamp() * 1000)}",
                 direction="outbound", started_at=at, ended_at=at, hangup_cause="gate_refused",
-                to_number=request.number, workflow=request.purpose, outcome=decision.rule,
+                to_number=number, workflow=purpose, outcome=decision.rule,
                 gate_ref=entry))
         return entry

@@ -36,6 +36,7 @@ from carrier.dialer.gate import Decision, DialRefused, Gate, GateRequest
 from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import (
     ComplianceFacts,
+    ContactInvalid,
     DecisionRecorder,
     Dialer,
     DialResult,
@@ -152,15 +153,13 @@ class DialerRunner:
                 and lease.label in self.texts.labels):
             await self._text(lease, report)
             return None
-        contact = await self.directory.contact(lease.patient_id)
-        if contact is None:
-            await self._refuse(lease, "contact.unknown", lease.purpose, report, now)
+        request = await self._request(lease, report, now)
+        if request is None:
             return None
-        request = request_for(lease.patient_id, lease.purpose, contact)
         # Gate and dial start under the patient's and the number's locks, so two workers
         # dialling two outreach rows of one patient, or of two patients sharing a phone,
         # cannot both pass a frequency cap.
-        async with self.store.contact_lock(lease.patient_id, contact.number):
+        async with self.store.contact_lock(lease.patient_id, request.number):
             now = self.clock()
             facts = await gate_facts(request, self.facts, self.store, now)
             decision = self.gate.decide(request, facts, now)
@@ -177,32 +176,62 @@ class DialerRunner:
             return None
         return request, decision, attempt, gate_ref
 
+    async def _request(self, lease: Lease, report: PassReport, now: dt.datetime
+                       ) -> GateRequest | None:
+        """The gate's request from the patient's record; None when the record cannot give
+        one: that patient is refused on its own (audited, the field named, never its
+        value) and the pass goes on for everyone else."""
+        try:
+            contact = await self.directory.contact(lease.patient_id)
+            if contact is None:
+                await self._refuse_before_gate(lease, "contact.unknown", "no such patient",
+                                               report, now)
+                return None
+            return request_for(lease.patient_id, lease.purpose, contact)
+        except ContactInvalid as bad:
+            field = bad.field
+        except ValueError:  # a number the gate's request cannot take
+            field = "phone"
+        await self._refuse_before_gate(lease, "contact.invalid",
+                                       f"the stored {field} cannot be used", report, now,
+                                       field=field)
+        return None
+
     async def _text(self, lease: Lease, report: PassReport) -> None:
         """A reminder whose channel is text: the SMS service gates it (the same rules, the
         caps counted over calls and texts) and logs it in ``sms_messages``, the contact the
-        caps count; here the outreach is finished (``texted``) or deferred by its rule. Under
-        the patient's lock, like gate + dial, so a call and a text cannot both pass a cap."""
+        caps count; here the outreach is finished (``texted``) or deferred by its rule. The
+        service gates under the patient's and the number's locks, the ones gate + dial
+        hold, so a call and a text cannot both pass a cap. (Not taken here as well: a
+        second session asking for a lock this one holds would wait for ever.)"""
         assert self.texts is not None
         texter = self.texts.current
         if texter is None:  # the SMS link is down: try again later
             await self._refuse(lease, "sms.unavailable", lease.purpose, report, self.clock())
             return
-        async with self.store.contact_lock(lease.patient_id):
-            try:
-                await texter.send_reminder(lease.patient_id, lease.appointment_id)
-            except DialRefused as refused:
-                rule = refused.rule
-            except (TextNotSent, OSError, TimeoutError) as exc:
-                log.warning("reminder text not sent (%s)", type(exc).__name__)
-                rule = "sms.not_sent"
-            else:
-                now = self.clock()
-                if not await self.store.finish_text(lease, now):
-                    report.lost_leases += 1
-                report.texted += 1
-                report.outcomes["texted"] += 1
-                return
+        try:
+            await texter.send_reminder(lease.patient_id, lease.appointment_id)
+        except DialRefused as refused:
+            rule = refused.rule
+        except (TextNotSent, OSError, TimeoutError) as exc:
+            log.warning("reminder text not sent (%s)", type(exc).__name__)
+            rule = "sms.not_sent"
+        else:
+            now = self.clock()
+            if not await self.store.finish_text(lease, now):
+                report.lost_leases += 1
+            report.texted += 1
+            report.outcomes["texted"] += 1
+            return
         await self._refuse(lease, rule, lease.purpose, report, self.clock())
+
+    async def _refuse_before_gate(self, lease: Lease, rule: str, reason: str,
+                                  report: PassReport, now: dt.datetime, **details: str) -> None:
+        decision = Decision(allowed=False, rule=rule, reason=reason, details=details)
+        metrics.gate_decision(False, rule)
+        await self.recorder.record_before_gate(lease.patient_id, lease.purpose, decision,
+                                               outreach_id=lease.outreach_id, at=now)
+        await self._refuse(lease, rule, lease.purpose, report, now)
 
     async def _refuse(
         self, lease: Lease, rule: str, subject: str, report: PassReport, now: dt.datetime

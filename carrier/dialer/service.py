@@ -102,7 +102,16 @@ class DialerService:
                 "appointment_id": call.context.appointment_id,
                 "max_duration_s": call.context.max_duration_s,
             }
-            return dial_result(await gateway.run_outbound(call, context))
+            try:
+                outcome = await gateway.run_outbound(call, context)
+            except Exception as exc:  # noqa: BLE001 - one call's handler failure is that call's
+                # The call was answered and is over (the gateway hung it up and logged the
+                # failure by type); it counts as an answered call. Before, the failure ended
+                # the pass's TaskGroup: every other call in flight was cut and the loop
+                # stopped, so every later reminder was lost.
+                log.warning("outbound call handler failed (%s)", type(exc).__name__)
+                return DialResult(Outcome.ANSWERED)
+            return dial_result(outcome)
 
         runner = DialerRunner(
             store=OutreachStore(records.pool, records.outbox),

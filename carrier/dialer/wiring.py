@@ -10,7 +10,7 @@ from carrier.dialer.campaign import CampaignPolicy
 from carrier.dialer.gate import Decision, Gate
 from carrier.dialer.holiday_calendar import PackageHolidays
 from carrier.dialer.inputs import gate_facts, request_for
-from carrier.dialer.ports import ComplianceFacts, Contact
+from carrier.dialer.ports import ComplianceFacts, Contact, ContactInvalid
 from carrier.dialer.records_adapter import RecordsDecisionRecorder, RecordsDirectory, RecordsFacts
 from carrier.dialer.rules import DEFAULT_RULES_DIR, load_rules
 from carrier.dialer.store import OutreachStore
@@ -53,7 +53,11 @@ async def gate_once(records: Records, patient_id: str, purpose: str, now: dt.dat
     ``rules_dir`` (or the shipped ones) decide; its inputs come from the same
     `inputs.gate_facts` as every other decision."""
     if contact is None:
-        contact = await RecordsDirectory(records).contact(patient_id)
+        try:
+            contact = await RecordsDirectory(records).contact(patient_id)
+        except ContactInvalid as bad:  # the operator is told what, never the value
+            raise ConfigError("records", patient_id,
+                              f"the patient's stored {bad.field} cannot be used") from None
         if contact is None:
             raise ConfigError("records", patient_id, "no such patient in the records store")
     gate = gate or _gate_of(rules_dir)

@@ -6,7 +6,10 @@
   last imported. ``dnc_settled``: whether the list in Postgres holds every addition this
   process took (the outbox replayed first; no addition quarantined); the dialer's facts
   ask it first, so an opt-out taken during an outage stops the very next dial.
-  ``import_national_dnc`` replaces the national copy in one transaction.
+  ``import_national_dnc`` replaces, in one transaction, the copy of each area code the
+  file holds (the FTC hands the registry out per area code; an operator loads the files
+  one at a time): other area codes' numbers stay. ``dnc_status`` dates the national copy
+  by the number's own area code, so one fresh file never makes another area look fresh.
 """
 
 from __future__ import annotations
@@ -21,15 +24,23 @@ import asyncpg
 
 from carrier.records.audit import AuditLog, now_or
 from carrier.records.chain import micros
+from carrier.records.crypto import lookup_form
 from carrier.records.outbox import Op
 from carrier.records.safe import safe_text
 from carrier.records.timecodec import from_micros
+
+
+def area_code(phone: str) -> str | None:
+    """The NANP area code of ``phone`` (None: not a NANP number)."""
+    e164 = lookup_form(phone)
+    return e164[2:5] if e164.startswith("+1") and len(e164) == 12 else None
 
 
 @dataclass(frozen=True)
 class DncStatus:
     org: bool
     national: bool
+    # when the copy of this number's area code was taken (None: never imported)
     national_imported_at: datetime | None
 
     @property
@@ -80,37 +91,59 @@ class DoNotCall(AuditLog):
         row = await self.pool.fetchrow(
             "SELECT EXISTS (SELECT 1 FROM dnc_org WHERE phone_bidx = $1) AS org,"
             " EXISTS (SELECT 1 FROM dnc_national WHERE phone_bidx = $1) AS national,"
-            " (SELECT max(imported_at) FROM dnc_national_imports) AS imported_at",
+            " (SELECT imported_at FROM dnc_national_areas WHERE area_code = $2) AS imported_at",
             self.keys.phone_index(phone),
+            area_code(phone),
         )
         return DncStatus(row["org"], row["national"], row["imported_at"])
 
     async def import_national_dnc(
         self, numbers: Iterable[str], *, source: str, actor: str, at: datetime | None = None
     ) -> int:
-        """Replace the national registry copy with ``numbers`` (one transaction, COPY)."""
+        """Replace the copy of every area code ``numbers`` hold (one transaction, COPY);
+        the numbers of other area codes stay. Raises ``ValueError`` for a number that is
+        not a NANP number (the registry holds no other), never naming it."""
         when = now_or(at)
-        bidx = {self.keys.phone_index(n) for n in numbers}
+        rows: dict[bytes, str] = {}
+        for n in numbers:
+            area = area_code(n)
+            if area is None:
+                raise ValueError("the national registry holds NANP numbers only")
+            rows[self.keys.phone_index(n)] = area
+        areas = sorted(set(rows.values()))
         async with self.pool.acquire() as conn, conn.transaction():
             import_id = await conn.fetchval(
                 "INSERT INTO dnc_national_imports (imported_at, source, row_count)"
                 " VALUES ($1, $2, $3) RETURNING id",
                 when,
                 safe_text(source),
-                len(bidx),
+                len(rows),
             )
-            await conn.execute("DELETE FROM dnc_national")
+            # This file's area codes are replaced; a number it lists that an older copy
+            # held without an area code (imported before copies were kept per area) is
+            # taken over by this import.
+            await conn.execute(
+                "CREATE TEMP TABLE dnc_incoming (phone_bidx bytea, area_code text)"
+                " ON COMMIT DROP")
             await conn.copy_records_to_table(
-                "dnc_national",
-                records=[(b, import_id) for b in bidx],
-                columns=["phone_bidx", "import_id"],
-            )
+                "dnc_incoming", records=list(rows.items()), columns=["phone_bidx", "area_code"])
+            await conn.execute("DELETE FROM dnc_national WHERE area_code = ANY($1::text[])"
+                               " OR phone_bidx IN (SELECT phone_bidx FROM dnc_incoming)",
+                               areas)
+            await conn.execute(
+                "INSERT INTO dnc_national (phone_bidx, import_id, area_code)"
+                " SELECT phone_bidx, $1, area_code FROM dnc_incoming", import_id)
+            await conn.executemany(
+                "INSERT INTO dnc_national_areas (area_code, import_id, imported_at)"
+                " VALUES ($1, $2, $3) ON CONFLICT (area_code) DO UPDATE SET"
+                " import_id = EXCLUDED.import_id, imported_at = EXCLUDED.imported_at",
+                [(a, import_id, when) for a in areas])
         await self.audit(
             actor,
             "dnc.national_import",
             ("dnc_national_imports", import_id),
             "registry refresh",
-            {"source": source, "rows": len(bidx)},
+            {"source": source, "rows": len(rows), "area_codes": ",".join(areas)},
             at=when,
         )
-        return len(bidx)
+        return len(rows)

@@ -53,6 +53,7 @@ def _send(args: argparse.Namespace) -> int:
                 service = SmsService(link, records, gate_from_settings(settings), settings=sms,
                                      facts=RecordsFacts(records),
                                      history=OutreachStore(records.pool),
+                                     locks=OutreachStore(records.pool),
                                      directory=RecordsDirectory(records),
                                      recorder=RecordsDecisionRecorder(records),
                                      clock=lambda: dt.datetime.now(dt.UTC))

@@ -1,6 +1,7 @@
 """Texts to and from patients, as the carrier carries them: gate, ledger, keywords.
 
-* ``send_to_patient``: the same compliance gate as a call (``channel="sms"``): consent,
+* ``send_to_patient``: the same compliance gate as a call (``channel="sms"``), under the
+  same per-patient and per-number locks as the voice dialer's gate + dial: consent,
   do-not-call, quiet hours in the patient's time zone, and the exemption's caps counted
   over calls *and* texts (the dialer's prior contacts include ``sms_messages``). Every
   decision goes to the audit log; a refusal raises :class:`DialRefused` naming its rule.
@@ -28,9 +29,16 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from carrier.dialer.gate import Consent, DialRefused, Gate
+from carrier.dialer.gate import Consent, Decision, DialRefused, Gate
 from carrier.dialer.inputs import gate_facts, request_for
-from carrier.dialer.ports import CallHistory, ComplianceFacts, DecisionRecorder, PatientDirectory
+from carrier.dialer.ports import (
+    CallHistory,
+    ComplianceFacts,
+    ContactInvalid,
+    ContactLocks,
+    DecisionRecorder,
+    PatientDirectory,
+)
 from carrier.records.store import Records
 from carrier.sms.compliance import (
     EVERY_CHANNEL,
@@ -87,6 +95,7 @@ class SentText:
 class SmsService:
     def __init__(self, sender: TextSender, records: Records, gate: Gate, *,
                  settings: SmsSettings, facts: ComplianceFacts, history: CallHistory,
+                 locks: ContactLocks,
                  directory: PatientDirectory, recorder: DecisionRecorder,
                  clock: Callable[[], dt.datetime],
                  handler: TextHandler | None = None) -> None:
@@ -96,6 +105,7 @@ class SmsService:
         self.settings = settings
         self.facts = facts
         self.history = history
+        self.locks = locks
         self.directory = directory
         self.recorder = recorder
         self.clock = clock
@@ -106,15 +116,33 @@ class SmsService:
         return Program(self.settings.brand, self.settings.help_number)
 
     async def send_to_patient(self, patient_id: str, purpose: str, text: str) -> SentText:
-        """Gate, then send; raises DialRefused (the rule) or ExemptTextError."""
+        """Gate, then send; raises DialRefused (the rule: ``contact.unknown`` and
+        ``contact.invalid`` too, for a patient the records cannot text) or
+        ExemptTextError."""
         now = self.clock()
-        contact = await self.directory.contact(patient_id)
+        try:
+            contact = await self.directory.contact(patient_id)
+        except ContactInvalid as bad:  # this patient's record only: refused, audited
+            contact = None
+            refusal = Decision(False, "contact.invalid", f"the stored {bad.field} cannot be used",
+                               {"field": bad.field})
+        else:
+            refusal = Decision(False, "contact.unknown", "no such patient")
         if contact is None:
-            raise LookupError("no such patient")
+            outreach = await self._log(patient_id, purpose, now, status="decided")
+            await self.recorder.record_before_gate(patient_id, purpose, refusal,
+                                                   outreach_id=outreach, at=now)
+            await self._set(outreach, status="refused", rule=refusal.rule)
+            raise DialRefused(refusal)
         request = dataclasses.replace(request_for(patient_id, purpose, contact), channel=CHANNEL)
-        facts = await gate_facts(request, self.facts, self.history, now)
-        decision = self.gate.decide(request, facts, now)
-        outreach = await self._log(patient_id, purpose, now, status="decided")
+        # Gate and the row that counts this text (``decided`` counts in the caps) under
+        # the patient's and the number's locks, the voice dialer's own: two workers, or a
+        # text and a call, cannot both pass a cap.
+        async with self.locks.contact_lock(patient_id, request.number):
+            now = self.clock()
+            facts = await gate_facts(request, self.facts, self.history, now)
+            decision = self.gate.decide(request, facts, now)
+            outreach = await self._log(patient_id, purpose, now, status="decided")
         await self.recorder.record(request, decision, outreach_id=outreach, at=now)
         if not decision.allowed:
             await self._set(outreach, status="refused", rule=decision.rule)
@@ -167,9 +195,12 @@ class SmsService:
     async def on_inbound(self, message: InboundText) -> None:
         """One text from a phone: a compliance keyword, or the application's business."""
         now = self.clock()
-        patients = await self.records.find_patients_by_phone(
-            message.sender, actor="sms", reason="inbound text")
-        ids = [p.id for p in patients]
+        # The ids by the number's blind index, nothing decrypted: one record at the number
+        # that cannot be read must not lose the STOP of everyone there.
+        ids = await self.records.patient_ids_at(message.sender)
+        await self.records.audit("sms", "patient.lookup",
+                                 ("patient", ",".join(str(i) for i in ids) or "-"),
+                                 "inbound text", {"matches": len(ids)}, at=now)
         kw = keyword(message.text)
         await self._log(str(ids[0]) if len(ids) == 1 else None,
                         f"keyword.{kw}" if kw else "reply", now, status="received",

@@ -39,6 +39,7 @@ RETRY_S = 30.0
 def build_service(settings: Settings, records: Records, sender: TextSender) -> SmsService:
     return SmsService(sender, records, gate_from_settings(settings), settings=settings.sms,
                       facts=RecordsFacts(records), history=OutreachStore(records.pool),
+                      locks=OutreachStore(records.pool),
                       directory=RecordsDirectory(records),
                       recorder=RecordsDecisionRecorder(records),
                       clock=lambda: dt.datetime.now(dt.UTC))

@@ -86,6 +86,12 @@ class FakeRecorder:
     ) -> None:
         self.decisions.append((outreach_id, decision.rule, decision.allowed))
 
+    async def record_before_gate(
+        self, patient_id: str, purpose: str, decision: Decision, *, outreach_id: int,
+        at: dt.datetime,
+    ) -> None:
+        self.decisions.append((outreach_id, decision.rule, decision.allowed))
+
 
 def two_trunks() -> TrunkPool:
     return TrunkPool([

@@ -49,7 +49,7 @@ async def test_dnc_import_then_status(
     )
     assert rc == 0
     out = capsys.readouterr().out
-    assert "copy of 2026-11-10: 3 numbers imported; 1 unreadable line(s)" in out
+    assert "copy of 2026-11-10 for area code 212: 3 numbers imported; 1 unreadable line(s)" in out
     assert "555" not in out
     row = await pool.fetchrow("SELECT imported_at, row_count FROM dnc_national_imports")
     assert (row["imported_at"].date(), row["row_count"]) == (dt.date(2026, 11, 10), 3)

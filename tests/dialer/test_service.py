@@ -113,3 +113,41 @@ def test_every_calendar_status_has_a_dialer_state() -> None:
     """The dialer's own status list drifted ('no_show' was never a status); now the
     calendar maps each of its statuses onto the port's states, and none is missing."""
     assert set(STATE_OF) == set(AppointmentStatus)
+
+
+@dataclass
+class CrashingGateway(FakeGateway):
+    """The application's handler fails on the first answered call (a bug, a bad record)."""
+
+    crashes: int = 1
+
+    async def run_outbound(self, call: Any, context: dict[str, Any]) -> CallOutcome:
+        if self.crashes:
+            self.crashes -= 1
+            self.contexts.append(context)
+            raise KeyError("application bug")
+        return await super().run_outbound(call, context)
+
+
+@pytest.mark.postgres
+async def test_one_calls_handler_failure_does_not_stop_the_pass(
+    pool: asyncpg.Pool, records: Records
+) -> None:
+    """Before: the handler's exception ended the pass's TaskGroup (the other calls in
+    flight were cut) and the service's loop with it. Now that call counts as answered and
+    the pass goes on to the next patient."""
+    fixed = dt.datetime(2026, 11, 17, 15, 0, tzinfo=dt.UTC)
+    for i, number in enumerate(("+12125550186", "+12125550187")):
+        pid = await records.add_patient("Testa Patientson", number, actor="t", reason="t")
+        await records.consent_grant(
+            pid, "voice", "tcpa_express", source="intake", evidence_ref="form-1", actor="t")
+        await add_appointment(pool, f"a{i}", str(pid),
+                              fixed + dt.timedelta(hours=2, minutes=i - 1), updated=fixed)
+    gateway = CrashingGateway()
+    service = DialerService.build(load_settings("config"), records, gateway,
+                                  CalendarAppointments(pool))
+    service.runner.clock = lambda: fixed
+    _, report = await service.run_pass()
+    assert len(gateway.requests) == 2
+    assert report.dialled == 2
+    assert report.outcomes == {"answered": 1, "confirmed": 1}

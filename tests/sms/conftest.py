@@ -104,7 +104,8 @@ async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterat
     async with link:
         service = SmsService(link, records, Gate(RULES, PackageHolidays(RULES)),
                              settings=SmsSettings(enabled=True), facts=RecordsFacts(records),
-                             history=OutreachStore(pool), directory=RecordsDirectory(records),
+                             history=OutreachStore(pool), locks=OutreachStore(pool),
+                             directory=RecordsDirectory(records),
                              recorder=RecordsDecisionRecorder(records), clock=clock.now)
         reminders = TextReminders(
             load_workflow(WORKFLOWS / f"{WORKFLOW}.yaml"), PostgresCalendar(pool, tz=NY),

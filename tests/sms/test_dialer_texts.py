@@ -109,3 +109,26 @@ async def test_sip_transport_needs_the_gateway_endpoint(tmp_path: Path) -> None:
     settings = load_settings(config_dir(tmp_path, transport="sip"))
     with pytest.raises(ConfigError, match=r"sms\.transport"):
         await run_sms(settings, None, None, asyncio.Event())  # type: ignore[arg-type]
+
+
+async def test_a_text_reminder_for_an_unknown_patient_is_refused_and_the_pass_goes_on(
+        stack: Stack, pool: asyncpg.Pool, records: Records) -> None:
+    """An appointment naming a patient id that is not ours (the demo seed keeps a clinic
+    file's id, "pat-1009", when the file lists no such patient). Before: the SMS service
+    raised LookupError, which ended the pass and the loop; the patient after it got
+    nothing. Now that outreach is refused ``contact.unknown`` (audited) and the pass goes
+    on to text the next patient."""
+    await add_appointment(pool, "a0", "pat-1009", START + dt.timedelta(hours=71, minutes=59))
+    await add_appointment(pool, "a1", stack.patient, START + dt.timedelta(hours=72))
+    runner = voice_runner(pool, records, stack.clock, FakeDialer(stack.clock))
+    runner.texts = TextChannel(frozenset({"72h"}), stack.reminders)
+    await sync_campaigns(OutreachStore(pool), CalendarAppointments(pool), POLICY,
+                         stack.clock.now())
+    report = await runner.run_once()
+    assert report.refused == {"contact.unknown": 1}
+    assert report.texted == 1
+    assert (await stack.smsc.wait("submit"))["dest"] == PHONE
+    audited = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'dial.decision'"
+        " AND reason = 'contact.unknown'")
+    assert audited == 1

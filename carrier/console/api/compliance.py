@@ -167,8 +167,9 @@ async def _dnc_state(records: object, phone: str) -> DncState:
                  "text/plain": {"schema": {"type": "string"}}}}})
 async def import_national_dnc(request: Request, op: Compliance,
                               copy_date: dt.date | None = None) -> DncImported:
-    """Replace the national registry copy with an FTC download (text/plain: one number a
-    line). ``copy_date``: the download's date (the gate ages the copy by it)."""
+    """Replace the national registry copy of the area codes an FTC download holds
+    (text/plain: one number a line); other area codes stay. ``copy_date``: the
+    download's date (the gate ages each area code's copy by its own)."""
     records = context(request).need_records()
     today = context(request).now().date()
     if copy_date is not None and copy_date > today:
