@@ -42,6 +42,7 @@ from carrier.dialer.ports import (
 from carrier.records.store import Records
 from carrier.sms.compliance import (
     EVERY_CHANNEL,
+    ExemptTextError,
     Keyword,
     Program,
     check_exempt_text,
@@ -117,8 +118,8 @@ class SmsService:
 
     async def send_to_patient(self, patient_id: str, purpose: str, text: str) -> SentText:
         """Gate, then send; raises DialRefused (the rule: ``contact.unknown`` and
-        ``contact.invalid`` too, for a patient the records cannot text) or
-        ExemptTextError."""
+        ``contact.invalid`` too, for a patient the records cannot text, and
+        ``sms.exempt.length`` for an exempt text over 160 characters)."""
         now = self.clock()
         try:
             contact = await self.directory.contact(patient_id)
@@ -141,14 +142,12 @@ class SmsService:
         async with self.locks.contact_lock(patient_id, request.number):
             now = self.clock()
             facts = await gate_facts(request, self.facts, self.history, now)
-            decision = self.gate.decide(request, facts, now)
+            decision = _within_exemption(self.gate.decide(request, facts, now), text)
             outreach = await self._log(patient_id, purpose, now, status="decided")
         await self.recorder.record(request, decision, outreach_id=outreach, at=now)
         if not decision.allowed:
             await self._set(outreach, status="refused", rule=decision.rule)
             raise DialRefused(decision)
-        if decision.exempt:
-            check_exempt_text(text)
         ids = await self.sender.send(contact.number, text)
         await self._set(outreach, status="sent", ids=ids)
         return SentText(patient_id, tuple(ids), decision.exempt)
@@ -292,3 +291,17 @@ class SmsService:
             " smsc_ids = coalesce($4, smsc_ids), parts = coalesce(cardinality($4::text[]),"
             " parts) WHERE id = $1", row, status, rule, ids)
 
+
+def _within_exemption(decision: Decision, text: str) -> Decision:
+    """An allowed exempt text that breaks the exemption's conditions (over 160 characters:
+    a long clinic name in the template) is refused by that rule, recorded and not sent.
+    Before, ExemptTextError left the dialer's pass and ended it, and the text's row stayed
+    "decided", counted in the caps though nothing was sent."""
+    if not (decision.allowed and decision.exempt):
+        return decision
+    try:
+        check_exempt_text(text)
+    except ExemptTextError as long:
+        return dataclasses.replace(decision, allowed=False, rule=long.rule, reason=str(long),
+                                   max_call_seconds=None, valid_until=None)
+    return decision

@@ -132,3 +132,26 @@ async def test_a_text_reminder_for_an_unknown_patient_is_refused_and_the_pass_go
         "SELECT count(*) FROM audit_log WHERE action = 'dial.decision'"
         " AND reason = 'contact.unknown'")
     assert audited == 1
+
+
+async def test_a_reminder_text_too_long_for_the_exemption_is_refused_and_the_pass_goes_on(
+        stack: Stack, pool: asyncpg.Pool, records: Records) -> None:
+    # A long clinic name or template makes the reminder longer than an exempt text may be
+    # (160 characters). Before, ExemptTextError left the runner and ended the whole pass,
+    # with the text's row still "decided", counted in the caps though nothing was sent.
+    await add_appointment(pool, "a1", stack.patient, START + dt.timedelta(hours=72))
+    stack.reminders.template = "{clinic}: " + "a reminder that runs long. " * 7 + "{day} {time}"
+    runner = voice_runner(pool, records, stack.clock, FakeDialer(stack.clock))
+    runner.texts = TextChannel(frozenset({"72h"}), stack.reminders)
+    await sync_campaigns(OutreachStore(pool), CalendarAppointments(pool), POLICY,
+                         stack.clock.now())
+    report = await runner.run_once()
+    assert report.refused == {"sms.exempt.length": 1}
+    assert report.texted == 0
+    assert not [e for e in stack.smsc.events if e.get("event") == "submit"]
+    statuses = await pool.fetch("SELECT status FROM sms_messages WHERE patient_id IS NOT NULL")
+    assert [r["status"] for r in statuses] == ["refused"]  # not "decided": no cap counts it
+    audited = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'dial.decision'"
+        " AND reason = 'sms.exempt.length'")
+    assert audited == 1
