@@ -303,7 +303,11 @@ def _dnc_import(args: argparse.Namespace) -> int:
         raise OperatorError(f"{args.file}: cannot read ({exc.__class__.__name__})") from exc
     if not numbers:
         raise OperatorError(f"{args.file}: no numbers in the FTC format found")
-    copy_date = args.copy_date or dt.datetime.now(dt.UTC).date()
+    today = dt.datetime.now(dt.UTC).date()
+    copy_date = args.copy_date or today
+    if copy_date > today + dt.timedelta(days=1):  # it would read as fresh until then
+        raise OperatorError(f"--copy-date {copy_date} is in the future: give the date of the "
+                            "registry download")
     at = dt.datetime.combine(copy_date, dt.time(0), tzinfo=dt.UTC)
 
     async def go() -> int:

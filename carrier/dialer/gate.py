@@ -266,6 +266,9 @@ class Gate:
                           "no national registry copy imported for the number's area code")
         age = (now.date() - copy).days
         ctx["registry_copy_age_days"] = str(age)
+        if age < -1:  # a day ahead is the copy dated in UTC; more is a wrong date
+            raise _Refuse("dnc.national.stale_copy",
+                          "national registry copy is dated in the future")
         if age > self.rules.registry_max_age.days:
             raise _Refuse(
                 "dnc.national.stale_copy",

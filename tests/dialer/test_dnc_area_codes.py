@@ -123,3 +123,19 @@ def test_the_status_line_names_stale_and_missing_copies() -> None:
                               "646": dt.datetime(2026, 10, 17, tzinfo=dt.UTC)}, today)
     assert line == ("national DNC copy: 2 area code(s), oldest 40 days;"
                     " STALE, non-exempt calls refused: 212 (40 days)")
+
+
+async def test_a_copy_date_in_the_future_is_refused_and_nothing_imported(
+    db_url: str, records: Records, tmp_path: Path
+) -> None:
+    (tmp_path / "212.txt").write_text("2125550150\n")
+    common = ["--database-url", db_url, "--data-dir", str(tmp_path / "data")]
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).date()
+    rc, _, err = await carrier(tmp_path, "campaign", "dnc-import", str(tmp_path / "212.txt"),
+                               "--copy-date", future.isoformat(), *common)
+    assert rc != 0
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert "--copy-date" in err
+    assert "future" in err
+    assert not (await RecordsFacts(records).dnc("+12125550150")).national

@@ -435,3 +435,16 @@ def test_territory_address_state_without_zone() -> None:
     # Guam (UTC+10, no DST) with a New York number: 10:00 New York is 01:00 in Guam.
     req = request(address=Address(state="GU"))
     refused(GATE.decide(req, facts(), TUE_10_NY), "window.federal")
+
+
+def test_a_national_copy_dated_in_the_future_is_no_fresh_copy() -> None:
+    # A copy date typed wrong (2062 for 2026) would read as fresh for decades: refused.
+    tomorrow_but_one = TUE_10_NY.date() + dt.timedelta(days=2)
+    d = GATE.decide(request(purpose="marketing"), facts(national_copy_date=tomorrow_but_one),
+                    TUE_10_NY)
+    refused(d, "dnc.national.stale_copy")
+    # A day ahead is a zone difference (the copy dated in UTC), not an error.
+    ok = GATE.decide(request(purpose="marketing"),
+                     facts(national_copy_date=TUE_10_NY.date() + dt.timedelta(days=1)),
+                     TUE_10_NY)
+    assert ok.allowed
