@@ -73,3 +73,17 @@ def test_my_own_date_of_birth_still_verifies() -> None:
     es(conv, "Sí, soy yo.")
     es(conv, "Mi fecha de nacimiento es el 5 de marzo de 1980.")
     assert conv.verified
+
+
+# Counts said the Spanish way: "seis y media" was stored as 6, "ni una" as 1, "un par" as 1.
+
+@pytest.mark.parametrize(("state", "said", "stored"), [
+    ("q13", "Seis y media.", 6.5), ("q13", "Unas seis horas y media.", 6.5),
+    ("q17", "Una y media.", 1.5), ("q17", "Ni una.", 0), ("q17", "Un par.", 2),
+    ("q17", "Ninguna.", 0), ("q13", "Siete.", 7)])
+def test_a_spanish_count_is_stored_as_said(state: str, said: str, stored: float) -> None:
+    conv = Conversation(SHIPPED["health_screening"], RECORD, call_id="c1")
+    conv.start(NOW)
+    conv.state = state
+    es(conv, said)
+    assert conv._slots.get(state) == stored
