@@ -110,10 +110,8 @@ def _count_at(toks: list[str], i: int) -> tuple[float | None, int]:
     elif (tok in ("a", "an") and toks[i + 1:i + 2] == ["half"]) or (
             tok == "half" and toks[i + 1:i + 2] in (["a"], ["an"])):
         return 0.5, 2
-    elif tok in ("a", "an") and "and a half" in " ".join(toks[i + 1:i + 5]):
-        value, used = 1, 1  # "a drink and a half": the "and a half" is read below
-        if toks[i + 1:i + 2] != ["and"]:
-            used = 2
+    elif tok in ("a", "an") and toks[i + 2:i + 5] == ["and", "a", "half"]:
+        value, used = 1, 2  # "a drink and a half": the "and a half" is read below
     else:
         value, used = cardinal(toks, i)
         if value is None:
