@@ -63,8 +63,16 @@ def _year(tokens: list[str], start: int, today: dt.date, *, birth: bool) -> tupl
     if re.fullmatch(r"\d{2}", tok):
         return _century(int(tok), today, birth=birth), 1
     first = tokens[start]
+    if first in ("oh", "o", "zero") and tokens[start + 1:start + 2] and UNITS.get(
+            tokens[start + 1], 10) < 10:  # "oh five": '05
+        return _century(UNITS[tokens[start + 1]], today, birth=birth), 2
     if first in ("nineteen", "eighteen", "twenty") and start + 1 < len(tokens):
         century = {"nineteen": 1900, "eighteen": 1800, "twenty": 2000}[first]
+        if tokens[start + 1] == "and" and tokens[start + 2:start + 3] and (
+                tokens[start + 2] in TENS):  # "nineteen and eighty": 1980, not 2019
+            tokens = [*tokens[:start + 1], *tokens[start + 2:]]
+            year, used = _year(tokens, start, today, birth=birth)
+            return year, used + 1 if year is not None else 0
         nxt = tokens[start + 1]
         if nxt in ("oh", "o", "zero") and start + 2 < len(tokens) and tokens[start + 2] in UNITS:
             unit = UNITS[tokens[start + 2]]
@@ -138,7 +146,16 @@ def parse_date(text: str, today: dt.date, *, birth: bool = False) -> dt.date | N
 
     In a date of birth a misheard month name counts when no month is named
     (:func:`misheard_month`): the day and year must follow, and the date is checked
-    against the record."""
+    against the record. A date of birth after today or more than 120 years ago is no
+    value (asked again): it was misheard or misspoken, and checked against the record it
+    would only count as a failed attempt."""
+    found = _parse_date(text, today, birth=birth)
+    if birth and found is not None and not (today.year - 120 <= found.year and found <= today):
+        return None
+    return found
+
+
+def _parse_date(text: str, today: dt.date, *, birth: bool) -> dt.date | None:
     cleaned = clean(text)
     m = _ISO.search(cleaned)
     if m:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from agent.grammar.hearing import NO_ENGLISH, NOT_HEARD
 from agent.grammar.nonanswers import FETCH, UNSURE
 from agent.grammar.normalize import clean, has_phrase
 from agent.grammar.urgent import urgent
@@ -165,11 +166,6 @@ _W = r"(?:\w+\s+){0,4}"
 _DAY_OR_TIME = (r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|"
                 r"next week|morning|afternoon|evening|noon|\d{1,2}(?::\d\d)? ?(?:am|pm|a m|"
                 r"p m|o'?clock)\b)")
-# A caller without English ("no hablo inglés", "I don't speak English", "Spanish please"):
-# staff, never a "no" (it ended the call as "not available").
-_NO_ENGLISH = re.compile(r"\b(?:no|not|don't|dont|do not|can't|cant|cannot) (?:speak |talk |"
-                         r"understand |hablo )?(?:english|ingles|inglés)\b|\bspeak spanish\b|"
-                         r"^(?:spanish|español|espanol)(?: please)?$")
 PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "opt_out": (
         re.compile(rf"\b(?:don't|dont|do not) want {_W}(?:calls|messages|texts|reminders)\b"),
@@ -184,19 +180,9 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\b(?:speak|talk|connect|transfer|put me through) {_W}(?:human|person|"
                    r"someone|somebody|representative|staff|office|receptionist|nurse|"
                    r"scheduler|agent)\b"),
-        _NO_ENGLISH,
+        NO_ENGLISH,
     ),
-    # Not heard ("I can't hear you", "speak up", "hello?"): the question again, no answer
-    # ("I can't" was a no) and no miss; short forms only where they are the whole turn.
-    "repeat": (re.compile(r"^(?:huh|what|sorry|excuse me|pardon me|eh|wait what|hello(?: hello)*|"
-                          r"(?:hello )?(?:are )?you (?:still )?there|(?:sorry )?what do you mean|"
-                          r"i (?:don't|dont|do not) understand)$"),
-               re.compile(r"\b(?:repeat|say again|again please)\b"),
-               re.compile(r"\b(?:can't|cant|cannot|can not|couldn't|couldnt|could not) hear\b|"
-                          r"\bdidn'?t get (?:that|it|you)\b|\bhard of hearing\b|\b(?:you're|"
-                          r"youre|you are) breaking up\b|\b(?:speak|talk|say it) (?:a (?:little|"
-                          r"bit) )?(?:up|louder|slower|more slowly)\b|^(?:(?:please )?(?:louder|"
-                          r"slower|slow down)(?: please)?)$")),
+    "repeat": NOT_HEARD,  # agent.grammar.hearing
     "ask_who": (re.compile(r"^who$"),),
     "wrong_number": (
         re.compile(r"\b(?:isn't|is not|not) (?:her|his|their|your) (?:phone|number)\b"),
@@ -427,7 +413,7 @@ def _overruled(cleaned: str, found: set[str]) -> set[str]:
 def _answer(cleaned: str, found: set[str]) -> bool | None:
     """Yes, no or neither; a request to hear the question again answers nothing ("no, I
     didn't hear you"; "I can't hear you" was a no)."""
-    if "repeat" in found or _NO_ENGLISH.search(cleaned) or FETCH.search(cleaned):
+    if "repeat" in found or NO_ENGLISH.search(cleaned) or FETCH.search(cleaned):
         return None
     answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
     return True if answer is None and _pattern_hit(cleaned, "affirm") else answer

@@ -355,6 +355,14 @@ _SAID_LAST_FIRST = re.compile(r"([a-z'\-]+) ([a-z'\-]+) ,? ?(?:that's |thats |it
                               r"(?:the )?(?:last|family|sur) ?name first")
 
 
+def _after_intro(clause: str) -> str:
+    """ "my name is testa" -> "testa": the words after the last introduction, so that "my
+    name is Testa, Testa Patientson" is the full name said again (it was cut to "Testa")."""
+    found = list(_INTRO.finditer(clause))
+    rest = clause[found[-1].end():] if found else clause
+    return re.sub(r"^\s*(?:'s|is)\b", "", rest).strip() or clause
+
+
 def _plain(said: str) -> list[str] | None:
     """The name in a reply that does not label its parts: greetings, "my name is", a
     title, what follows the name ("..., I'm a new patient", "but everyone calls me
@@ -364,7 +372,7 @@ def _plain(said: str) -> list[str] | None:
     while len(clause) > 1 and all(w in _ACKS for w in clause[-1].split()):
         clause.pop()  # "Testa Patientson, okay"
     clause = [c for k, c in enumerate(clause)  # "Robin, Robin Sampleton": said again in full
-              if not (k + 1 < len(clause) and clause[k + 1].startswith(c + " "))]
+              if not (k + 1 < len(clause) and clause[k + 1].startswith(_after_intro(c) + " "))]
     if len(clause) > 1 and _INTRO.search(clause[0]) and not _last_first(clause):
         clause = clause[:1]
     said = " , ".join(clause)

@@ -56,27 +56,69 @@ _BOUND = re.compile(r"\b(?:less|fewer|more|under|over|below|above|at least|at mo
 _AGO = frozenset({"day", "days", "week", "weeks", "month", "months", "year", "years"})
 
 
-def number(text: str) -> int | None:
-    """The one number said ("seven", "about 7 hours", "two hundred and five"); None for
-    a span, a choice between two or a bound ("two or three", "six to eight", "more than
-    ten"), or two different numbers ("5 on weekends but 2 on weekdays")."""
+# None of a thing: "none", "not a drop", "I don't drink", "not even one" (a count of 0).
+_ZERO = re.compile(r"^(?:none|nothing|zero|nada|nil)\b|\bnot (?:a (?:drop|one|single|sip)|"
+                   r"(?:even |a single )?one|any)\b|\b(?:i|we) (?:don't|dont|do not|never) "
+                   r"drink\b|\bnone at all\b|\bno (?:drinks|alcohol)\b")
+
+
+def number(text: str) -> int | float | None:
+    """The one number said ("seven", "about 7 hours", "two hundred and five", "six and a
+    half" -> 6.5, "a couple" -> 2, "none" -> 0); None for a span, a choice between two or a
+    bound ("two or three", "5-6", "six to eight", "more than ten"), a vague count ("a few"),
+    or two different numbers ("5 on weekends but 2 on weekdays").
+
+    A range is asked again rather than stored as its higher end: the screening keeps what
+    the patient said, and the question asked again ("please say a number") lets them pick
+    one; storing 3 for "two or three" would record an answer they did not give."""
     toks = clean(text).split()
-    if _BOUND.search(" ".join(toks)):
+    joined = " ".join(toks)
+    if re.search(r"\bnot (?:even |a single )?one\b", joined):
+        return 0
+    if _BOUND.search(joined) or any(re.fullmatch(r"\d+(?:\.\d+)?-\d+", t) for t in toks):
         return None
-    values: set[int] = set()
+    values: set[float] = set()
     i = 0
     while i < len(toks):
-        value, used = cardinal(toks, i)
+        value, used = _count_at(toks, i)
         if value is None:
             i += 1
             continue
-        if i and toks[i - 1] == "or":
+        if (i and toks[i - 1] == "or") or toks[i + used:i + used + 1] == ["or"]:
             return None  # "a drink or two": one of two, not two
         if not (toks[i + used:i + used + 1] and toks[i + used] in _AGO
                 and toks[i + used + 1:i + used + 2] == ["ago"]):
             values.add(value)
         i += used
-    return values.pop() if len(values) == 1 else None
+    if not values:
+        return 0 if _ZERO.search(joined) else None
+    if len(values) != 1:
+        return None  # "a few" and "several" name no number: no value, asked again
+    found = values.pop()
+    return int(found) if found == int(found) else found
+
+
+def _count_at(toks: list[str], i: int) -> tuple[float | None, int]:
+    """A count starting at toks[i]: a cardinal, "6.5", "a couple", "a half" / "half a",
+    each with "and a half" after it ("one and a half", "a drink and a half")."""
+    tok = toks[i]
+    value: float | None
+    if re.fullmatch(r"\d+\.\d+", tok):
+        value, used = float(tok), 1
+    elif tok in ("a", "an") and toks[i + 1:i + 2] == ["couple"]:
+        value, used = 2, 2
+    elif (tok in ("a", "an") and toks[i + 1:i + 2] == ["half"]) or (
+            tok == "half" and toks[i + 1:i + 2] in (["a"], ["an"])):
+        return 0.5, 2
+    elif tok in ("a", "an") and toks[i + 2:i + 5] == ["and", "a", "half"]:
+        value, used = 1, 2  # "a drink and a half": the "and a half" is read below
+    else:
+        value, used = cardinal(toks, i)
+        if value is None:
+            return None, 0
+    if toks[i + used:i + used + 3] == ["and", "a", "half"]:
+        return value + 0.5, used + 3
+    return value, used
 
 
 def member_id(text: str) -> str | None:

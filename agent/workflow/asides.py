@@ -32,6 +32,12 @@ QUESTION_PROMPTS: dict[str, str] = {
     "answer_bot": "I am an automated assistant for {org_name}. You can say representative "
                   "at any time to reach our staff.",
     "purpose": "We are calling with a message from {org_name} about your care.",
+    # "What's this about?" before verification (minimum necessary): the clinic, and that
+    # the call is for the patient; never what it is about (an appointment, a sleep study or
+    # a prescription is health information about them).
+    "purpose_unverified": "This is {org_name} with a call for {patient.first_name}. I can "
+                          "tell you what it is about once I have confirmed I am speaking "
+                          "with {patient.first_name}.",
     "answer_after_verification": "I can share the details once I have confirmed who I am "
                                  "speaking with.",
     "answer_provider": "Your appointment is with {appointment.provider}.",
@@ -108,6 +114,9 @@ def answer_prompts(asked: str, verified: bool, record: Mapping[str, Any]) -> tup
         known = isinstance(clinic, Mapping) and all(clinic.get(f) for f in needs)
         return (prompt_id,) if known else ("answer_staff",)
     if asked in _GENERAL_ANSWERS:
+        if not verified and _for_a_patient(record):
+            return tuple("purpose_unverified" if p == "purpose" else p
+                         for p in _GENERAL_ANSWERS[asked])
         return _GENERAL_ANSWERS[asked]
     if not verified:
         return ("purpose", "answer_after_verification")
@@ -115,6 +124,13 @@ def answer_prompts(asked: str, verified: bool, record: Mapping[str, Any]) -> tup
     if not isinstance(appointment, Mapping) or not appointment:
         return ("answer_no_appointment",)
     return ("answer_provider",) if asked == "ask_provider" else ("answer_time",)
+
+
+def _for_a_patient(record: Mapping[str, Any]) -> bool:
+    """A call for a known patient (the workflow's purpose names their care); a caller with
+    no record (intake, an unknown inbound caller) hears the workflow's general purpose."""
+    patient = record.get("patient")
+    return isinstance(patient, Mapping) and bool(patient.get("first_name"))
 
 
 def reask_prompts(state: State) -> tuple[str, ...]:

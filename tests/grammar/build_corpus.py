@@ -102,7 +102,7 @@ DOBS = [
     ("twelve oh one nineteen seventy", "1970-12-01"), ("May 17 1966", "1966-05-17"),
     ("the third of may nineteen sixty six", "1966-05-03"),
     ("one two three one nineteen ninety", "1990-12-31"),
-    ("Born 2/28/1949", "1949-02-28"), ("april twenty second nineteen oh five", "1905-04-22"),
+    ("Born 2/28/1949", "1949-02-28"), ("april twenty second nineteen oh nine", "1909-04-22"),
     ("two thousand and five, march first", "2005-03-01"),
 ]
 for text, value in DOBS:

@@ -105,8 +105,9 @@ def test_runtime_refuses_phi_before_verification_even_if_loader_was_bypassed() -
     wf = SHIPPED["appointment_reminder"]
     states = dict(wf.states)
     opening: State = states["opening"]
+    affirm = next(a for a in opening.accept if a.intent == "affirm")
     states["opening"] = dataclasses.replace(opening, accept=(
-        dataclasses.replace(opening.accept[0], goto="details"),))
+        dataclasses.replace(affirm, goto="details"),))
     conv = Conversation(dataclasses.replace(wf, states=states), RECORD, call_id="c1")
     conv.start(NOW)
     with pytest.raises(PhiBeforeVerification) as info:

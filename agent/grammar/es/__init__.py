@@ -80,11 +80,21 @@ def to_canonical(text: str) -> str:
     if named is not None:
         return named
     if number_runs(words):
-        digits = _digits(words)
+        digits = _counts(_digits(words))
         # "cinco tres ochenta": a date said as bare numbers, read day first as Spanish
         # speakers say it (the English grammar would read "5 3 80" as May 3).
         return find_date(digits) or digits
     return text
+
+
+def _counts(digits: str) -> str:
+    """A count said the Spanish way, as the English grammar reads it: "6 y media" (and "6
+    horas y media") -> "6.5", "ni 1" -> "none", "1 par" -> "2" (they were 6, 1 and 1).
+    Only where the turn is a number: "a las tres y media" is a time, read before this."""
+    if re.search(r"\bni\s+1\b", digits):
+        return "none"
+    digits = re.sub(r"\b1\s+par\b", "2", digits)
+    return re.sub(r"\b(\d+)((?:\s+[a-z]+)?)\s+y\s+medi[oa]\b", r"\1.5\2", digits)
 
 
 def _words(text: str) -> list[str]:

@@ -46,6 +46,13 @@ _ROWS: tuple[tuple[str, str], ...] = (
                              r"respirar|no\s+(?:esta\s+)?respira|derrame\s+cerebral|"
                              r"inconsciente|se\s+desmay\w+|sobredosis|convulsion\w*|"
                              r"es\s+una\s+emergencia|emergencia\s+medica)\b"),
+    # Someone else's date of birth ("su fecha de nacimiento es", "la de ella", "él nació",
+    # "el cumpleaños de mi mamá"): no proof the one speaking is the patient, even after a
+    # "sí" (the English proxy intent; "mi fecha de nacimiento", "nací" are the caller's).
+    ("her date of birth is", r"\b(?:su\s+fecha\s+de\s+nacimiento|(?:la\s+)?fecha\s+de\s+"
+                             r"nacimiento\s+de\s+(?:ella|el|ellos|mi|su)\b|la\s+de\s+"
+                             r"(?:ella|el)\b|nacio\b|(?:el\s+)?cumpleanos\s+de\s+(?:ella|"
+                             r"el|mi|su)\b|su\s+cumpleanos)"),
     ("wrong number", r"\b(?:numero\s+equivocado|se\s+equivoc\w*(?:\s+de\s+numero)?|"
                      r"no\s+(?:conozco|vive\s+aqui)|aqui\s+no\s+vive)"),
     # "¿Es usted un robot?", "¿es una grabación?", "¿hablo con una persona?": asked, not
@@ -112,7 +119,9 @@ _ROWS: tuple[tuple[str, str], ...] = (
                            r"en\s+otro\s+momento)|en\s+otro\s+momento)"),
     ("self pay", r"\b(?:pago\s+propio|sin\s+seguro|no\s+tengo\s+seguro|pago\s+en\s+efectivo)\b"),
     ("I don't know", r"\bno\s+(?:lo\s+)?se\b|\bno\s+(?:me\s+)?(?:acuerdo|recuerdo)\b|"
-                     r"\bno\s+(?:estoy|estamos)\s+segur[oa]s?\b"),
+                     r"\bno\s+(?:estoy|estamos)\s+(?:muy\s+|tan\s+|del\s+todo\s+|"
+                     r"completamente\s+|bien\s+)?segur[oa]s?\b|\bquien\s+sabe\b|"
+                     r"\b(?:ni|no\s+tengo)\s+(?:idea|la\s+menor\s+idea)\b"),
     # Requests a "no" before the verb takes back (NEGATABLE).
     ("reschedule", r"\b(?:cambi(?:ar|e|en|emos|ela|elo)|reprogram|reagend|mover|"
                    r"muev(?:a|an|ala|alo)\b|pasar)\w*\s*(?:la\s+|mi\s+)?(?:cita|hora|fecha|dia)?|\b(?:otra\s+(?:hora|fecha|cita)|"
