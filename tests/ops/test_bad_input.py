@@ -77,7 +77,6 @@ CASES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("database.url",)),
     ("unknown-trunk", ("call", "+15550100100", "--trunk", "nope"),
      ("trunk 'nope' is not defined",)),
-    ("unknown-option", ("db", "status", "--frobnicate"), ("unrecognized arguments",)),
 ]
 
 
