@@ -18,7 +18,8 @@ embedded server last.
 
 Signals: SIGTERM/SIGINT drain (new INVITEs get 503 with ``Retry-After``, the dialer
 stops, live calls get ``sip.drain_timeout_s`` to end), then the stack closes and the
-process exits 0. SIGHUP re-reads the settings and hands them to
+process exits 0 after SIGTERM, 130 after SIGINT (:mod:`carrier.stop_signals`). SIGHUP
+re-reads the settings and hands them to
 ``application.reload`` (workflows, clinic file): new calls use them, live calls keep
 what they started with.
 
@@ -75,6 +76,7 @@ from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.sms.wiring import run_sms
 from carrier.stir_setup import build_stir
+from carrier.stop_signals import StopSignals
 from carrier.trunk_links import TrunkLinks, trunk_uri
 from carrier.upkeep import retention_loop
 from carrier.webchat.wiring import serve_webchat_for
@@ -324,9 +326,9 @@ async def reload(stack: Stack) -> bool:
 async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -> int:
     stop, dialer_stop, hup = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig, event in ((signal.SIGINT, stop), (signal.SIGTERM, stop), (signal.SIGHUP, hup)):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, event.set)
+    signals = StopSignals(stop)  # SIGINT: drain, exit 130; SIGTERM: drain, exit 0
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, hup.set)
     async with running_stack(settings) as stack:
         sip = settings.sip
         print(f"carrier: serving SIP on {sip.bind_host} udp/{stack.gateway.endpoint.port('UDP')}"
@@ -348,7 +350,7 @@ async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -
             reloader.cancel()
             await drain(stack, dialer_stop)
             services_stop.set()
-    return 0
+    return signals.exit_code
 
 
 async def _reload_on(hup: asyncio.Event, stack: Stack) -> None:

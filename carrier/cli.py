@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, entry_points, version
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from carrier.errors import OperatorError
 
@@ -29,10 +29,21 @@ DISTRIBUTION = "carrier-stack"
 
 
 class OperatorParser(argparse.ArgumentParser):
-    """Usage errors in one line (the full usage is one ``--help`` away)."""
+    """Usage errors: the usage of the (sub-)command misused, then one error line naming it
+    (the full help is one ``--help`` away)."""
 
     def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if not hasattr(parsed, _PARSER):  # the innermost sub-command parser sets it first
+            setattr(parsed, _PARSER, self)
+        return parsed, extras
+
+
+_PARSER = "_carrier_parser"  # the sub-command parser that read the arguments
 
 
 def default_actor() -> str:
@@ -121,7 +132,11 @@ def _first_leaf(group: BaseExceptionGroup[OperatorError]) -> OperatorError:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    used: argparse.ArgumentParser = getattr(args, _PARSER, parser)
+    if extras:  # named by the sub-command that did not know them, with its usage
+        used.error(f"unrecognized arguments: {' '.join(extras)}")
+    delattr(args, _PARSER)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

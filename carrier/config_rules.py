@@ -80,28 +80,52 @@ def _dids(s: Settings, file: str) -> Iterator[Finding]:
                               " its failover")
 
 
-def workflow_names(folder: Path) -> set[str]:
-    """Workflow names the folder defines (``workflow:`` of each top-level YAML file)."""
+def workflow_names(folder: Path, broken: list[Finding] | None = None) -> set[str]:
+    """Workflow names the folder defines (``workflow:`` of each top-level YAML file).
+    A file that cannot be read as YAML goes into ``broken`` (file, line, column and why);
+    what is wrong inside a workflow that reads is `carrier workflow validate`'s to name."""
     names = set()
     for path in sorted(folder.glob("*.yaml")):
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue  # `carrier workflow validate` names what is wrong inside a workflow
+        except OSError as exc:
+            _broken(broken, path, f"cannot read ({exc.strerror})")
+            continue
+        except UnicodeDecodeError:
+            _broken(broken, path, "not UTF-8 text")
+            continue
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            reason = " ".join(p for p in (exc.context, exc.problem) if p) or "syntax error"
+            _broken(broken, path, f"not valid YAML: {reason}", mark)
+            continue
+        except yaml.YAMLError:
+            _broken(broken, path, "not valid YAML")
+            continue
         if isinstance(doc, dict) and isinstance(doc.get("workflow"), str):
             names.add(doc["workflow"])
     return names
 
 
+def _broken(into: list[Finding] | None, path: Path, reason: str, mark: object = None) -> None:
+    if into is not None:
+        line, column = getattr(mark, "line", None), getattr(mark, "column", None)
+        into.append(Finding("error", str(path), "-", reason,
+                            None if line is None else line + 1,
+                            None if column is None else column + 1))
+
+
 def _routes(s: Settings, file: str, config_dir: Path) -> Iterator[Finding]:
+    folder = config_dir / "workflows"
+    broken: list[Finding] = []
+    names = workflow_names(folder, broken) if folder.is_dir() else set()
+    yield from broken
     if not s.agent.routes:
         return
-    folder = config_dir / "workflows"
-    names = workflow_names(folder) if folder.is_dir() else set()
     delivered = {n for t in s.trunks for n in t.numbers}
     for number, workflow in s.agent.routes.items():
         key = f"agent.routes.{number}"
-        if workflow not in names:
+        if workflow not in names and not broken:  # else it may be in a file that did not read
             close = difflib.get_close_matches(workflow, sorted(names), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else (
                 f" (defined: {', '.join(sorted(names)) or 'none'})")

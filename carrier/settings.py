@@ -34,6 +34,7 @@ from carrier import settings_checks as checks
 from carrier.errors import ConfigError, UnknownName
 from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip, check_speech
 from carrier.settings_feeds import FeedsSettings, check_feeds
+from carrier.settings_limits import check_limits
 from carrier.sms.settings import SmsSettings, check_sms
 from carrier.webchat.settings import WebchatSettings, check_webchat
 
@@ -447,6 +448,7 @@ def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None: 
     def src(section: str) -> str:
         return sources.get(section, default_file)
 
+    check_limits(s, src)  # before the cross-field checks: an absurd number first
     check_sip(s.sip, src("sip"))
     check_speech(s.speech, src("speech"))
     check_webchat(s.webchat, src("webchat"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -45,6 +46,7 @@ from carrier.records.cli_context import command_spool, kek_for, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
+from carrier.stop_signals import StopSignals
 
 T = TypeVar("T")
 
@@ -198,8 +200,9 @@ def _run_pass(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(_run_async(_dry_run_db(args, settings)))
         return 0
-    print(_run_async(_dial_passes(settings, args)))
-    return 0
+    text, code = _run_async(_dial_passes(settings, args))
+    print(text)
+    return code
 
 
 def outbound_only(settings: Settings) -> Settings:
@@ -210,20 +213,26 @@ def outbound_only(settings: Settings) -> Settings:
                                console=dataclasses.replace(settings.console, port=0))
 
 
-async def _dial_passes(settings: Settings, args: argparse.Namespace) -> str:
+async def _dial_passes(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
+    """The passes' summary and the exit code: SIGINT/SIGTERM let the pass under way finish
+    (its dial decisions and audit entries written), then stop: 130 after SIGINT, else 0."""
+    stop = asyncio.Event()
     async with running_stack(outbound_only(settings)) as stack:
+        signals = StopSignals(stop)
         stack.dialer.runner.worker = args.worker
         if args.run_for is None:
             synced, r = await stack.dialer.run_pass(limit=args.limit)
-            return _pass_text(synced.added, synced.stopped, r)
-        stop = asyncio.Event()
+            return _pass_text(synced.added, synced.stopped, r), signals.exit_code
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(run_services(stack, stop, dialer=False))
             tasks.create_task(stack.dialer.run(stop, interval=args.interval, limit=args.limit))
-            await asyncio.sleep(args.run_for)  # the operator's --for: how long to keep dialling
+            with contextlib.suppress(TimeoutError):  # the operator's --for, or a signal
+                await asyncio.wait_for(stop.wait(), timeout=args.run_for)
             stop.set()
         live = stack.dialer.liveness.health()
-        return f"dialer passes for {args.run_for:.0f} s: {live.detail}"
+        stopped = " (stopped by a signal)" if signals.received is not None else ""
+        return (f"dialer passes for {args.run_for:.0f} s{stopped}: {live.detail}",
+                signals.exit_code)
 
 
 def _pass_text(added: int, stopped: int, r: PassReport) -> str:

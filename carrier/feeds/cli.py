@@ -37,6 +37,7 @@ from carrier.records.cli_context import add_database_args, where, with_records
 from carrier.records.cli_context import run as run_command
 from carrier.records.store import Records
 from carrier.settings import Settings
+from carrier.stop_signals import StopSignals
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -95,14 +96,11 @@ def _serve(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("hl7_host", args.host), ("hl7_port", args.port))
                if v is not None}
 
-    async def run() -> None:
+    async def run() -> int:
         async with _stack(args, **changes) as stack:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
-            import signal  # noqa: PLC0415
-
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+            signals = StopSignals(stop)  # SIGINT: exit 130, SIGTERM: 0, as `serve`
             if args.run_for is not None:
                 loop.call_later(args.run_for, stop.set)
 
@@ -112,9 +110,9 @@ def _serve(args: argparse.Namespace) -> int:
             await stack.feeds.run(stop, hl7=True, started=started)
             counts = stack.feeds.listener.counts
             print("acknowledged: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+            return signals.exit_code
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -78,7 +78,7 @@ class AuditLog:
 
     async def reload_keys(self) -> None:
         async with self.pool.acquire() as conn:
-            self.keys = await keysmod.load_keyring(conn, self.kek)
+            self.keys = await keysmod.load_keyring(conn, self.kek, self.keys)
 
     async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run ``query(conn)`` on a pooled connection; an unreachable database (or a pooled

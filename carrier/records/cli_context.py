@@ -227,8 +227,14 @@ def migrations_for(settings: Settings) -> list[Migration]:
     return plan(getattr(load_application(settings), "migrations", None))
 
 
-async def with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitable[T]]) -> T:
-    """``fn`` on the records facade, as the application role, with a private spool."""
+async def with_records(
+    args: argparse.Namespace,
+    fn: Callable[[Records], Awaitable[T]],
+    *,
+    prepare: Callable[[asyncpg.Connection, LocalKek], Awaitable[None]] | None = None,
+) -> T:
+    """``fn`` on the records facade, as the application role, with a private spool.
+    ``prepare(conn, kek)`` runs after the migrations, before the data keys are loaded."""
     w = where(args)
     kek = kek_for(w.settings)
     spool = command_spool(w.data_dir)
@@ -236,6 +242,8 @@ async def with_records(args: argparse.Namespace, fn: Callable[[Records], Awaitab
         conn = await _connect(dsn)
         try:
             await migrate(conn, migrations_for(w.settings))
+            if prepare is not None:
+                await prepare(conn, kek)
         finally:
             await conn.close()
         try:

@@ -42,8 +42,12 @@ async def _insert_key(
     return bool(status.endswith(" 1"))
 
 
-async def load_keyring(conn: asyncpg.Connection, kek: KeyEncryptionKey) -> KeyRing:
-    """Unwrap every data key, creating the first ones on a new database."""
+async def load_keyring(conn: asyncpg.Connection, kek: KeyEncryptionKey,
+                       known: KeyRing | None = None) -> KeyRing:
+    """Unwrap every data key, creating the first ones on a new database.
+
+    ``known``: the keys this process already holds (a reload): only versions it lacks are
+    unwrapped, so a node started on the previous KEK keeps its keys after a KEK rotation."""
     for purpose in ("field", "blind_index"):
         if not await conn.fetchval("SELECT count(*) FROM data_keys WHERE purpose = $1", purpose):
             await _insert_key(conn, kek, purpose, 1)
@@ -51,23 +55,41 @@ async def load_keyring(conn: asyncpg.Connection, kek: KeyEncryptionKey) -> KeyRi
     field_keys: dict[int, bytes] = {}
     index_key = b""
     for row in rows:
-        if row["kek_id"] != kek.key_id:
+        held = _held(known, row["purpose"], row["version"])
+        if held is not None:
+            key = held
+        elif row["kek_id"] != kek.key_id:
             raise OperatorError(
                 f"data key {row['purpose']} v{row['version']} is wrapped by {row['kek_id']},"
-                f" not by the configured key-encryption key {kek.key_id}"
+                f" not by the configured key-encryption key {kek.key_id} (if the settings"
+                " now name a new key-encryption key: carrier keys rotate --old-kek-file"
+                " <the previous key file>; a running node restarts to load the new one)"
             )
-        try:
-            key = kek.unwrap(bytes(row["wrapped"]), wrap_context(row["purpose"], row["version"]))
-        except DecryptError as exc:
-            raise OperatorError(
-                f"data key {row['purpose']} v{row['version']} does not unwrap with the"
-                " configured key-encryption key"
-            ) from exc
+        else:
+            key = _unwrap(kek, row)
         if row["purpose"] == "field":
             field_keys[row["version"]] = key
         else:
             index_key = key
     return KeyRing(field_keys, index_key)
+
+
+def _held(known: KeyRing | None, purpose: str, version: int) -> bytes | None:
+    if known is None:
+        return None
+    if purpose == "field":
+        return known.field_keys.get(version)
+    return known.index_key or None
+
+
+def _unwrap(kek: KeyEncryptionKey, row: asyncpg.Record) -> bytes:
+    try:
+        return kek.unwrap(bytes(row["wrapped"]), wrap_context(row["purpose"], row["version"]))
+    except DecryptError as exc:
+        raise OperatorError(
+            f"data key {row['purpose']} v{row['version']} does not unwrap with the"
+            " configured key-encryption key"
+        ) from exc
 
 
 async def rotate(conn: asyncpg.Connection, kek: KeyEncryptionKey) -> int:
@@ -84,16 +106,22 @@ async def rotate(conn: asyncpg.Connection, kek: KeyEncryptionKey) -> int:
 
 
 async def rewrap(conn: asyncpg.Connection, old: KeyEncryptionKey, new: KeyEncryptionKey) -> int:
-    """Re-wrap every data key from ``old`` KEK to ``new``; return how many."""
+    """Re-wrap every data key from ``old`` KEK to ``new`` in one transaction (all or none:
+    a crash leaves every key under ``old``); return how many. Keys already under ``new``
+    (a rotation run twice) are left as they are when ``old`` is another key."""
     async with conn.transaction():
-        rows = await conn.fetch("SELECT purpose, version, wrapped FROM data_keys FOR UPDATE")
+        rows = await conn.fetch(
+            "SELECT purpose, version, wrapped, kek_id FROM data_keys FOR UPDATE")
+        if old.key_id != new.key_id:
+            rows = [r for r in rows if r["kek_id"] != new.key_id]
         for row in rows:
             context = wrap_context(row["purpose"], row["version"])
             try:
                 key = old.unwrap(bytes(row["wrapped"]), context)
             except DecryptError as exc:
                 raise OperatorError(
-                    "the old key-encryption key does not unwrap the data keys"
+                    f"data key {row['purpose']} v{row['version']} does not unwrap with the"
+                    " old key-encryption key; nothing was re-wrapped"
                 ) from exc
             await conn.execute(
                 "UPDATE data_keys SET wrapped = $3, kek_id = $4"

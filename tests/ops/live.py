@@ -86,10 +86,15 @@ def config_folder(dest: Path, data_dir: Path, **sections: dict[str, Any]) -> Pat
 
 
 def one_line_error(done: Done) -> str:
-    """The failure's stderr, checked to be one line and no traceback."""
+    """The failure's stderr, checked to be one line (after a misused command's usage) and
+    no traceback."""
     assert done.code != 0, done.out
     assert "Traceback" not in done.err, done.err
     lines = done.err.strip().splitlines()
+    if done.code == 2 and lines[0].startswith("usage: "):  # misuse: the command's usage first
+        lines = lines[1:]
+        while lines and lines[0].startswith(" "):  # a usage wrapped over several lines
+            lines = lines[1:]
     assert len(lines) == 1, done.err
     return lines[0]
 

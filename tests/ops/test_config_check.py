@@ -47,6 +47,12 @@ def main_text(text: str) -> Edit:
     return edit
 
 
+def workflow_text(name: str, text: str) -> Edit:
+    def edit(cfg: Path) -> None:
+        (cfg / "workflows" / name).write_bytes(text.encode("latin-1"))
+    return edit
+
+
 def cert_as_stir_key(cfg: Path) -> None:
     cert = certificate(cfg / "sp-cert.pem")
     merge(stir={"key_file": str(cert), "x5u": "https://127.0.0.1/sp.pem"})(cfg)
@@ -69,6 +75,13 @@ CASES: list[tuple[str, Edit, str, str, tuple[str, ...]]] = [
      ("E.164",)),
     ("route-to-missing-workflow", merge(agent={"routes": {"+15550100100": "patient_intak"}}),
      "carrier.yaml", "agent.routes.+15550100100", ("patient_intak", "patient_intake")),
+    # One broken workflow file: its YAML error (file, line, reason), not "route to a
+    # workflow the folder does not define" (before).
+    ("workflow-yaml-syntax", workflow_text("patient_intake.yaml",
+                                           "workflow: patient_intake\nsteps: [1, 2\n"),
+     "workflows/patient_intake.yaml", "-", ("not valid YAML", "line 3", "column")),
+    ("workflow-not-utf8", workflow_text("patient_intake.yaml", "workflow: caf\xe9\n"),
+     "workflows/patient_intake.yaml", "-", ("not UTF-8",)),
     ("digest-password-unset", trunks(DIGEST), "trunks.yaml", "trunks[0].password_env",
      ("$CARRIER_TEST_UNSET_PASSWORD is not set",)),
     ("digest-without-password-env",

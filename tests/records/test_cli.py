@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from pathlib import Path
 
 import asyncpg
@@ -82,11 +83,13 @@ def test_verify_chain_fails_after_tampering(env, db_url: str, capsys) -> None:
 def test_keys_rotate_and_export_round_trip(env, capsys, monkeypatch) -> None:
     assert main(["keys", "rotate"]) == 0
     assert "data key version 2 created; 3 data keys re-wrapped" in capsys.readouterr().out
-    new_kek = env / "kek2.bin"
-    assert main(["keys", "rotate", "--new-kek-file", str(new_kek)]) == 0
-    assert "data key version 3 created; 4 data keys re-wrapped" in capsys.readouterr().out
+    old_kek, new_kek = env / "kek1.bin", env / "kek2.bin"
+    old_kek.write_bytes(base64.b64decode(os.environ["CARRIER_KEK"]))
+    new_kek.write_bytes(os.urandom(32))
     monkeypatch.delenv("CARRIER_KEK")
     monkeypatch.setenv("CARRIER_KEYS__KEK_FILE", str(new_kek))
+    assert main(["keys", "rotate", "--old-kek-file", str(old_kek)]) == 0
+    assert "3 data keys re-wrapped" in capsys.readouterr().out
     assert main(["keys", "reencrypt"]) == 0
     assert "0 patient rows re-encrypted" in capsys.readouterr().out
     bundle = env / "audit.jsonl"
