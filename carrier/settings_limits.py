@@ -65,6 +65,7 @@ LIMITS: dict[str, tuple[float, str]] = {
     "console.lockout_s": (WEEK, "a week"),
     "webchat.port": PORT,
     "webchat.max_sessions": (10000, "open chats, each holding a conversation"),
+    "webchat.max_sessions_per_client": (10000, "open chats of one client address"),
     "webchat.idle_timeout_s": (DAY, "a day"),
     "webchat.requests_per_minute": (60000, "per client"),
     "webchat.max_message_chars": (100000, "characters a message"),
