@@ -85,6 +85,9 @@ class CallLanguage:
                 self._switch(io)
             if self.spanish:
                 return Utterance(self._canonical(event.text))
+            # A call in English still hears a Spanish no or opt-out as one ("Ya no
+            # quiero llamadas" was a yes: "ya" is a spelling of "yeah").
+            return Utterance(text_meaning(event.text, free_text=self._free_text))
         return event
 
     def _canonical(self, text: str) -> str:
