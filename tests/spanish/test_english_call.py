@@ -57,3 +57,14 @@ def test_a_voice_call_in_english_reads_a_spanish_no(said: str, intent: str) -> N
     intents = understand(got.text).intents
     assert intent in intents, (got, intents)
     assert "affirm" not in intents, (got, intents)
+
+
+def test_digits_alone_do_not_decide_the_language() -> None:
+    """A date in digits first ("01/01/1990" at "date of birth?") read as Spanish (a
+    day-first date the Spanish grammar knows) and switched an English text thread."""
+    from agent.i18n import LanguageChoice  # noqa: PLC0415
+
+    choice = LanguageChoice()
+    assert not choice.on_utterance("01/01/1990")
+    assert not choice.decided
+    assert choice.on_utterance("Sí, gracias")
