@@ -50,6 +50,14 @@ log = logging.getLogger("agent.webchat")
 NO_REPLY_S = 600.0  # the page's own idle limit ends a session first; this is a backstop
 
 
+# An opt-out from a chat that has not verified the patient (agent.endings.request_opt_out).
+PENDING = ("We have recorded your request. This chat cannot verify the phone number, so our "
+           "staff will confirm it with the number's owner. To stop calls now, reply STOP to "
+           "our texts or press 9 during our call. Goodbye.")
+PENDING_ES = ("Hemos registrado su solicitud. Este chat no puede verificar el número, así que "
+              "nuestro personal la confirmará con su titular. Para detener las llamadas ya, "
+              "responda STOP a nuestros mensajes u oprima 9 durante la llamada. Adiós.")
+
 GLOBAL_KEYS = "09*#"  # a person, opt-out (never lost), repeat: keys at every question
 
 
@@ -132,6 +140,8 @@ class _TextConversation(_LiveConversation):
 
     async def say(self, effect: Say) -> None:
         text = self.chat_language.text(effect.text)
+        if effect.prompt_id == "optout_goodbye" and self.opt_out_pending:
+            text = PENDING_ES if self.chat_language.spanish else PENDING  # not done yet
         self.text_io.transcript.turns.append(("agent", text))
         await self.leg.send(text)
 
