@@ -85,3 +85,23 @@ async def test_a_verified_chat_opt_out_acts_at_once(
     assert on_list
     assert voice == "revoked"
     assert kinds == []
+
+
+LONG = ("I got your message about the appointment and I want to explain a few things. " * 8)
+
+
+async def test_an_opt_out_in_a_message_over_the_limit_is_kept(
+        text_runtime: AgentRuntime, records: Records) -> None:
+    """Before: a message over ``max_message_chars`` (500) was refused 400, and an opt-out
+    in it was lost."""
+    assert len(LONG) > 500
+    _, kind = await chat(text_runtime, [LONG + "Please stop calling me."])
+    assert kind is OutcomeKind.OPTED_OUT
+    assert (await state(records))[2] == ["opt_out_request"]
+
+
+async def test_a_message_over_the_limit_is_asked_shorter(text_runtime: AgentRuntime) -> None:
+    replies, kind = await chat(text_runtime, [LONG, "stop"])
+    assert "500" in " ".join(replies[1])  # the limit, and to send it shorter
+    assert "shorter" in " ".join(replies[1])
+    assert kind is OutcomeKind.OPTED_OUT  # the chat went on
