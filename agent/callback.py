@@ -79,8 +79,10 @@ def wants_callback(heard: Input) -> bool:
 
 
 async def create_callback_task(records: Records, *, queue: str, patient_id: str | None,
-                               call_id: str, number: str, now: dt.datetime) -> int:
-    """The task row (number encrypted) and its audit entry; durable when it returns."""
+                               call_id: str, number: str, now: dt.datetime,
+                               kind: str = CALLBACK_KIND) -> int:
+    """The task row (number encrypted) and its audit entry; durable when it returns.
+    ``kind``: a call-back, or an opt-out request staff confirm (``agent.endings``)."""
     async with records.pool.acquire() as conn, conn.transaction():
         task_id = int(await conn.fetchval("SELECT nextval('staff_tasks_id_seq')"))
         details = records.keys.encrypt(number, "staff_tasks", "details", str(task_id)) \
@@ -88,8 +90,8 @@ async def create_callback_task(records: Records, *, queue: str, patient_id: str 
         await conn.execute(
             "INSERT INTO staff_tasks (id, kind, queue, patient_id, call_id, created_at,"
             " details_ct) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            task_id, CALLBACK_KIND, queue, patient_id, call_id, now, details)
-    await records.audit("agent", "staff_task.created", ("staff_task", task_id), CALLBACK_KIND,
+            task_id, kind, queue, patient_id, call_id, now, details)
+    await records.audit("agent", "staff_task.created", ("staff_task", task_id), kind,
                         {"queue": queue, "call_id": call_id}, at=now)
     return task_id
 

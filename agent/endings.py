@@ -16,6 +16,7 @@ length budget, a transfer nobody takes, and a warm transfer's hand-over.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from agent.callback import create_callback_task
 from carrier.call import Call, DialFailure
 from carrier.records.store import Channel
 
@@ -138,6 +140,33 @@ async def add_dnc(rt: AgentRuntime, call: Call, effect: AddDoNotCall) -> None:
         await rt.records.dnc_add(
             phone, source="voice_wrong_number" if wrong else "voice_opt_out", actor="agent",
             reason=f"{'wrong number' if wrong else 'opt-out'} on call {call.call_id}")
+
+
+OPT_OUT_REQUEST = "opt_out_request"
+
+
+def vouched(call: Call, verified: bool) -> bool:
+    """Whether an opt-out in this conversation may act at once on its number and patient.
+    A call's caller ID is the called party's own line (a key press or the words on it are
+    the "reasonable means" of 64.1200(a)(10)); the number typed into the web page is not
+    vouched for (anyone can type anyone's), until the chat has verified the patient (date
+    of birth and full name, ``agent.workflow.stepup``)."""
+    return verified or call.context.extra.get("channel") != "web"
+
+
+async def request_opt_out(rt: AgentRuntime, call: Call, *, patient_id: str | None,
+                          phone: str | None, method: str, at: dt.datetime) -> None:
+    """An opt-out from an unverified web chat: never lost, never silently applied to a
+    number whose owner may not have asked. A staff task (the number encrypted) for staff
+    to confirm with the number's owner (who can also text STOP or press 9 on our call:
+    those act at once), and an audit entry saying the request was made and is pending."""
+    number = phone or call.caller.number
+    task = await create_callback_task(rt.records, queue=rt.human_queue, patient_id=patient_id,
+                                      call_id=call.call_id, number=number, now=at,
+                                      kind=OPT_OUT_REQUEST)
+    await rt.records.audit("agent", "consent.revoke_requested", ("call", call.call_id),
+                           "opt-out typed in an unverified web chat: staff confirm it with the "
+                           "number's owner", {"method": method, "staff_task": task}, at=at)
 
 
 async def revoke(rt: AgentRuntime, call: Call, effect: RecordRevocation) -> None:

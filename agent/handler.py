@@ -40,9 +40,11 @@ from agent.endings import (
     closing_text,
     last_key,
     leave_minimal_message,
+    request_opt_out,
     revoke,
     spoken_seconds,
     transfer_target,
+    vouched,
     warm_transfer,
 )
 from agent.i18n import Overlays
@@ -253,6 +255,7 @@ class _LiveConversation:
         self._io: VoiceIO | None = None
         overlays = rt.overlays or Overlays()
         self.language = CallLanguage(conv, overlays.for_workflow(conv.workflow.id), rt.tts_es)
+        self.opt_out_pending = False  # an unverified web chat's opt-out: staff confirm it
 
     @classmethod
     async def open(cls, rt: AgentRuntime, call: Call, context: CallContext,
@@ -449,6 +452,13 @@ class _LiveConversation:
     async def record(self, effect: Bookkeeping) -> None:
         rt, call = self.rt, self.call
         match effect:
+            case RecordRevocation() | AddDoNotCall() if not vouched(call, self.conv.verified):
+                if not self.opt_out_pending:  # one request holds the number and patient
+                    method = effect.method if isinstance(effect, RecordRevocation) \
+                        else effect.reason
+                    await request_opt_out(rt, call, patient_id=effect.patient_id,
+                                          phone=effect.phone, method=method, at=effect.at)
+                self.opt_out_pending = True
             case RecordRevocation():
                 await revoke(rt, call, effect)
             case AddDoNotCall():

@@ -70,8 +70,8 @@ class LanguageChoice:
 
     def on_utterance(self, text: str, detected: str = "") -> bool:
         """``detected``: the language Whisper detected the turn in ("" if not asked)."""
-        if self.decided:
-            return False
+        if self.decided or not re.search(r"[^\W\d_]{2}", text):
+            return False  # digits ("01/01/1990") say nothing of the language: not decided
         self.decided = True
         if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
             self.language = SPANISH

@@ -24,6 +24,7 @@ from agent.i18n import (
 from agent.voice import Synthesizer, VoiceIO
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from agent.workflow.engine import Conversation
+from carrier.sms.body import stop_emoji
 
 # What a caller may ask for at any question, free text included.
 _EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wrong_number",
@@ -85,6 +86,9 @@ class CallLanguage:
                 self._switch(io)
             if self.spanish:
                 return Utterance(self._canonical(event.text))
+            # A call in English still hears a Spanish no or opt-out as one ("Ya no
+            # quiero llamadas" was a yes: "ya" is a spelling of "yeah").
+            return Utterance(text_meaning(event.text, free_text=self._free_text))
         return event
 
     def _canonical(self, text: str) -> str:
@@ -120,6 +124,9 @@ def text_meaning(said: str, *, free_text: bool = False) -> str:
     ("No me manden más mensajes" -> "stop calling me", never a plain "no"); a misspelt
     yes or no ("yse", "yesss!", "noo") as the word. Digits alone ("03/05/1980") are read
     as written, never as a Spanish day-first date."""
+    drawn = stop_emoji(said)  # "🛑" is "stop"; ✋ ⛔ 🚫 a bare "cancel" (which? is asked)
+    if drawn is not None:
+        return drawn
     canonical = spanish_turn(said, free_text=free_text)
     spanish = re.search(r"[^\W\d_]{2}", said) is not None and looks_spanish(said)
     if canonical != said and (spanish or "opt_out" in understand(canonical).intents):

@@ -149,7 +149,7 @@ class VoiceAgent:
                              send=port.send_to_patient, reply=port.reply,
                              template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC),
                              revoke=port.revoke, revoke_number=port.revoke_number,
-                             answer=port.answer)
+                             answer=port.answer, overlays=rt.overlays)
 
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime

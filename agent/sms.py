@@ -35,7 +35,8 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from agent.grammar import understand
-from agent.language import text_meaning
+from agent.i18n import Overlays
+from agent.language import ChatLanguage, text_meaning
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import AppointmentStatus, Calendar
@@ -89,10 +90,16 @@ Reply = Callable[[str, str], Awaitable[Any]]
 """``(number, text)``: an answer within the patient's own conversation (``SmsService.reply``)."""
 PatientFacts = Callable[[str], Awaitable[dict[str, Any] | None]]
 """The patient's record as workflow templates and identity checks read it (dob, first_name)."""
-Revoke = Callable[[str, str, dt.datetime, str], Awaitable[Any]]
-"""``(patient_id, evidence_ref, at, said)``: an opt-out heard in the conversation (``said``:
-the patient's words), recorded by the carrier's STOP policy (``SmsService.revoke``); a str
-it returns is the confirmation that says what was revoked (sent as the goodbye)."""
+class Revoke(Protocol):
+    """``(patient_id, evidence_ref, at, said, spanish=)``: an opt-out heard in the
+    conversation (``said``: the patient's words), recorded by the carrier's STOP policy
+    (``SmsService.revoke``); a str it returns is the confirmation that says what was
+    revoked (sent as the goodbye; in Spanish when the thread is)."""
+
+    def __call__(self, patient_id: str, evidence_ref: str, at: dt.datetime, said: str, *,
+                 spanish: bool = False) -> Awaitable[Any]: ...
+
+
 RevokeNumber = Callable[[str, str, dt.datetime, str], Awaitable[Any]]
 """``(number, evidence_ref, at, said)``: the same for a number that is no one patient's
 (``SmsService.revoke_number``: its patients, or the do-not-call list)."""
@@ -106,10 +113,12 @@ ANSWERED_EVERY_S = 3600.0  # one "please call us" per number an hour: no loop wi
 _YES_NO = {"Y": "yes", "N": "no"}
 
 
-def read_turn(text: str, expect: Expectation | None = None) -> Input:
+def read_turn(text: str, expect: Expectation | None = None,
+              language: ChatLanguage | None = None) -> Input:
     """A text as the engine's input: a reminder letter, or a lone digit the question
     offers (``expect.dtmf``), is a key; a reaction, Y or N is yes or no; else the words
-    the patient wrote (no quoted message, no signature)."""
+    the patient wrote (no quoted message, no signature), read by the thread's
+    ``language`` when given (the first words in Spanish switch the thread to Spanish)."""
     said = body(text)
     word = said.strip(".!").strip().upper()
     if word in KEYS:
@@ -121,7 +130,10 @@ def read_turn(text: str, expect: Expectation | None = None) -> Input:
         return Utterance("yes" if liked else "no")
     if word in _YES_NO:
         return Utterance(_YES_NO[word])
-    return Utterance(meaning(said)) if said else NoInput()
+    if not said:
+        return NoInput()
+    return language.heard(Utterance(said)) if language is not None \
+        else Utterance(meaning(said))
 
 
 def meaning(said: str) -> str:
@@ -135,8 +147,10 @@ class TextPort:
 
     def __init__(self, host: ActionHost, memory: Memory, *, number: str, reply: Reply,
                  clock: Callable[[], dt.datetime], wait: float, patient_id: str,
-                 workflow: str, revoke: Revoke, known: KnownIdentifiers | None = None) -> None:
+                 workflow: str, revoke: Revoke, known: KnownIdentifiers | None = None,
+                 language: ChatLanguage | None = None) -> None:
         self.host = host
+        self.language = language
         self._revoke = revoke
         self.memory = memory
         self.patient_id = patient_id
@@ -159,7 +173,7 @@ class TextPort:
         if self.closed:
             return
         self.sent.append(effect.prompt_id)
-        text = effect.text
+        text = self.language.text(effect.text) if self.language is not None else effect.text
         if effect.prompt_id == "optout_goodbye" and self._confirmation is not None:
             text = self._confirmation  # says what was revoked: texts, or texts and calls
         await self._reply(self.number, text)
@@ -179,7 +193,9 @@ class TextPort:
             return CallerHangup()  # the service is stopping
         self._said = body(message.text)
         await self._note("patient", self._said)
-        return read_turn(message.text, effect.expected)
+        if self.language is not None:
+            self.language.expectation(effect.expected)
+        return read_turn(message.text, effect.expected, self.language)
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
         return await self.host.execute(effect, now)
@@ -198,8 +214,10 @@ class TextPort:
         # and calls) is the carrier's STOP policy, which ``revoke`` applies.
         if isinstance(effect, RecordRevocation):
             how = "key" if effect.method == "dtmf" else "words"
+            spanish = self.language is not None and self.language.spanish
             said = await self._revoke(effect.patient_id or self.patient_id,
-                                      f"conversation:{how}", effect.at, self._said)
+                                      f"conversation:{how}", effect.at, self._said,
+                                      spanish=spanish)
             self._confirmation = said if isinstance(said, str) else None
         if isinstance(effect, Remember) and effect.patient_id is not None:
             await self.memory.record(interaction_from(
@@ -215,8 +233,13 @@ class TextReminders:
                  reply: Reply, template: str, clock: Callable[[], dt.datetime],
                  revoke: Revoke, reply_window_s: float = 24 * 3600.0,
                  revoke_number: RevokeNumber | None = None,
-                 answer: Reply | None = None) -> None:
+                 answer: Reply | None = None, overlays: Overlays | None = None) -> None:
         self.workflow = workflow
+        # A thread the patient answers in Spanish goes on in Spanish: the workflow's own
+        # Spanish texts, and the engine's built-in ones it does not word for texts itself.
+        es = overlays or Overlays()
+        self.spanish = {**{k: v for k, v in es.defaults.items() if k not in workflow.prompts},
+                        **es.workflows.get(workflow.id, {})}
         self.revoke = revoke
         self.revoke_number = revoke_number
         self.answer = answer  # SmsService.answer: nothing to a number that opted out
@@ -369,7 +392,7 @@ class TextReminders:
         port = TextPort(host, self.memory, number=number, reply=self.reply,
                         clock=self.clock, wait=self.reply_window_s, patient_id=pid,
                         workflow=self.workflow.id, known=known_identifiers(patient),
-                        revoke=self.revoke)
+                        revoke=self.revoke, language=ChatLanguage(conv, self.spanish))
         return _Thread(conv, port, asyncio.Event())
 
     async def _run(self, pid: str, thread: _Thread) -> None:

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.contract import outcome_kind, workflow_for
+from agent.grammar import understand
 from agent.handler import AgentRuntime, _LiveConversation
 from agent.i18n import Overlays
-from agent.language import ChatLanguage
+from agent.language import ChatLanguage, text_meaning
 from agent.transcript_text import store_call
 from agent.workflow.effects import (
     CallerHangup,
@@ -50,7 +51,16 @@ log = logging.getLogger("agent.webchat")
 NO_REPLY_S = 600.0  # the page's own idle limit ends a session first; this is a backstop
 
 
+# An opt-out from a chat that has not verified the patient (agent.endings.request_opt_out).
+PENDING = ("We have recorded your request. This chat cannot verify the phone number, so our "
+           "staff will confirm it with the number's owner. To stop calls now, reply STOP to "
+           "our texts or press 9 during our call. Goodbye.")
+PENDING_ES = ("Hemos registrado su solicitud. Este chat no puede verificar el número, así que "
+              "nuestro personal la confirmará con su titular. Para detener las llamadas ya, "
+              "responda STOP a nuestros mensajes u oprima 9 durante la llamada. Adiós.")
+
 GLOBAL_KEYS = "09*#"  # a person, opt-out (never lost), repeat: keys at every question
+MUST_ACT = frozenset({"opt_out", "emergency", "crisis"})  # never lost to a length limit
 
 
 def read_message(text: str | None, expect: Expectation | None = None) -> Input:
@@ -132,19 +142,41 @@ class _TextConversation(_LiveConversation):
 
     async def say(self, effect: Say) -> None:
         text = self.chat_language.text(effect.text)
+        if effect.prompt_id == "optout_goodbye" and self.opt_out_pending:
+            text = PENDING_ES if self.chat_language.spanish else PENDING  # not done yet
         self.text_io.transcript.turns.append(("agent", text))
         await self.leg.send(text)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
-        try:
-            async with asyncio.timeout(NO_REPLY_S):
-                text = await self.leg.receive()
-        except TimeoutError:
-            text = None
+        while True:
+            try:
+                async with asyncio.timeout(NO_REPLY_S):
+                    text = await self.leg.receive()
+            except TimeoutError:
+                text = None
+            if not self._too_long(text):
+                break
+            assert text is not None
+            self.text_io.transcript.turns.append(("caller", text.strip()))
+            limit = self.leg.max_chars
+            shorter = (f"Su mensaje es muy largo: envíe uno de {limit} caracteres como máximo."
+                       if self.chat_language.spanish else
+                       f"Your message is too long: please send a shorter one, at most "
+                       f"{limit} characters.")
+            self.text_io.transcript.turns.append(("agent", shorter))
+            await self.leg.send(shorter)
         if text is not None and text.strip():
             self.text_io.transcript.turns.append(("caller", text.strip()))
         expected = self.chat_language.expectation(effect.expected)
         return self.chat_language.heard(read_message(text, expected))
+
+    def _too_long(self, text: str | None) -> bool:
+        """Over ``webchat.max_message_chars`` with nothing in it that must be acted on:
+        an opt-out, an emergency or a crisis in a long message is read as any other."""
+        limit = self.leg.max_chars
+        if text is None or limit is None or len(text.strip()) <= limit:
+            return False
+        return not understand(text_meaning(text)).intents & MUST_ACT
 
     async def transfer(self, effect: Transfer) -> bool:
         self.transfer_ok = False

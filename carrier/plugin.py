@@ -186,10 +186,10 @@ class TextPort(Protocol):
     async def send_requested(self, patient_id: str, text: str) -> Any: ...
 
     async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime,
-                     said: str = "") -> Any:
+                     said: str = "", *, spanish: bool = False) -> Any:
         """An opt-out heard in a text conversation (``said``: the words, which may name
         calls), recorded by the STOP policy; returns the confirmation saying what was
-        revoked."""
+        revoked (in Spanish when ``spanish``: the conversation is)."""
         ...
 
     async def answer(self, number: str, text: str) -> Any:

@@ -23,6 +23,8 @@ DENY_PHRASES = (
     "that's not me", "negative", "absolutely not", "definitely not", "of course not",
     "nope", "nah", "no", "naw", "never", "not quite", "wrong", "wouldn't say so",
     "would not say so", "i doubt it", "doubt it",
+    # Spanish "ya no" ("no longer": "ya no quiero...") is no "ya" (yeah); nor is "yeah no".
+    "ya no",
 )
 AFFIRM_PHRASES = (
     "that's right", "thats right", "that is right", "that's correct", "that is correct",
@@ -338,13 +340,18 @@ def _asks(text: str) -> bool:
 _CORRECTION = re.compile(r"\b(?:wait|i mean|sorry|actually|scratch that|correction|make that)\b")
 
 
+# Neither a yes nor a no: both said, or a yes taken back in Spanish on a call in English
+# ("yes, pero el martes", "ok pero no", "ya basta"): the question is asked again.
+_MIXED = re.compile(r"\b(?:yes and no|yes or no|no and yes|pero|sino|aunque|ya basta)\b")
+
+
 def yes_no(text: str) -> bool | None:
     """True for yes, False for no, None when neither or both ("yes and no"). The earliest
     answer wins, the longest phrase where two start together ("no doubt" over "no"), and
     a correction's answer over what it corrects."""
     # "right now", "all right then" as a time word: not an answer
     cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
-    if re.search(r"\b(?:yes and no|yes or no|no and yes)\b", cleaned) or UNSURE.search(cleaned):
+    if _MIXED.search(cleaned) or UNSURE.search(cleaned):
         return None
     corrections = list(_CORRECTION.finditer(cleaned))
     if corrections:

@@ -26,6 +26,20 @@ _REACTION = re.compile(
 _YES_EMOJI = {"\U0001f44d", "\U0001f44c", "\u2705", "\u2714", "\u2611"}
 _NO_EMOJI = {"\U0001f44e", "\u274c", "\u2716"}
 _SKIN_AND_VARIATION = re.compile("[\U0001f3fb-\U0001f3ff\ufe0f\ufe0e]")
+# The stop sign is the word STOP drawn: an opt-out. A raised hand, "no entry" and
+# "prohibited" say stop or no, of the messages or of the appointment: the conversation asks
+# which (as for a bare "cancel"). A thumbs-down or a cross is a plain no (_NO_EMOJI).
+STOP_SIGN = "\U0001f6d1"
+_HALT_EMOJI = {"\u270b", "\u26d4", "\U0001f6ab"}
+
+
+def stop_emoji(text: str) -> str | None:
+    """For a reply of stop emoji alone: "stop" (a stop sign among them) or "cancel" (only
+    ✋ ⛔ 🚫: appointment or messages?); None for anything else."""
+    marks = set(_SKIN_AND_VARIATION.sub("", body(text)).replace(" ", ""))
+    if not marks or not marks <= _HALT_EMOJI | {STOP_SIGN}:
+        return None
+    return "stop" if STOP_SIGN in marks else "cancel"
 
 
 def body(text: str) -> str:

@@ -33,7 +33,7 @@ import string
 import unicodedata
 from dataclasses import dataclass
 
-from carrier.sms.body import body
+from carrier.sms.body import STOP_SIGN, body
 
 EXEMPT_TEXT_LIMIT = 160
 REMINDER_FIELDS = frozenset({"clinic", "day", "time"})
@@ -75,6 +75,8 @@ _WORD = re.compile(r"[^\W\d_]+|\d+")
 def keyword(text: str) -> Keyword | None:
     """The compliance keyword this message is, or None (read from its ``body``)."""
     words = _words(text)
+    if STOP_SIGN in body(text) and {_squeeze(w) for w in words} <= _SQUEEZED_RESTATING:
+        return Keyword.STOP  # "🛑", "🛑 please": the stop sign is the word drawn
     if not words:
         return None
     if _PHRASES.match(" ".join(words)):
@@ -113,6 +115,7 @@ def _squeeze(word: str) -> str:
 
 
 _SQUEEZED = {_squeeze(k.lower()): v for k, v in KEYWORDS.items()}
+_SQUEEZED_RESTATING = {_squeeze(w) for w in _RESTATING}
 
 
 TEXTS: tuple[str, ...] = ("sms",)

@@ -228,7 +228,7 @@ class SmsService:
                                            message.sender, message.text, now))
 
     async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime,
-                     said: str = "") -> str:
+                     said: str = "", *, spanish: bool = False) -> str:
         """An opt-out the application heard in a text conversation ("9" at "appointment
         or messages?"; ``said``: the patient's words, which may name calls): recorded as a
         STOP is, before the application's goodbye is sent. Returns the confirmation that
@@ -236,7 +236,7 @@ class SmsService:
         channels = opt_out_channels(said, self.settings.stop_revokes)
         await self._revoke([UUID(patient_id)], at, evidence_ref, channels)
         return self.program.reply(Keyword.STOP, channels=channels,
-                                  spanish=said_in_spanish(said))
+                                  spanish=spanish or said_in_spanish(said))
 
     async def revoke_number(self, number: str, evidence_ref: str, at: dt.datetime,
                             said: str = "") -> str:

@@ -151,7 +151,7 @@ class WebchatServer:
         if chat is None:
             return session, [], False
         leg = TextLeg(call_id=call_id, caller=caller, called=self.settings.number,
-                      context=context)
+                      context=context, max_chars=self.settings.max_message_chars)
         session.attached["leg"] = leg
         self._spawn(self._run_text(session, leg, chat), f"webchat-text-{session.id[:6]}")
         replies, ended = await leg.exchange(None, wait_s=REPLY_WAIT_S)
@@ -171,8 +171,10 @@ class WebchatServer:
         leg = session.attached.get("leg")
         if not isinstance(leg, TextLeg):
             raise Refused(409, "not a text session")
-        if len(text) > self.settings.max_message_chars or not text.strip():
-            raise Refused(400, "message is empty or too long")
+        if not text.strip():
+            raise Refused(400, "message is empty")
+        # Over max_message_chars (and under MAX_BODY): handed over all the same, so an
+        # opt-out (or an emergency) in it is never lost; the handler asks for it shorter.
         return await leg.exchange(text, wait_s=REPLY_WAIT_S)
 
     async def voice(self, session: WebSession, offer: str) -> str:

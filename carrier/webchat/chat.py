@@ -37,13 +37,16 @@ class _NoMedia:
 
 class TextLeg(Call):
     def __init__(self, *, call_id: str, caller: CallerInfo, called: str,
-                 context: CallContext) -> None:
+                 context: CallContext, max_chars: int | None = None) -> None:
         super().__init__(call_id=call_id, direction=Direction.INBOUND, caller=caller,
                          called=called, media=_NoMedia(), transfer=self._no_transfer,
                          hangup=self._end, context=context)
         self._inbox: asyncio.Queue[str | None] = asyncio.Queue(maxsize=4)
         self._outbox: list[str] = []
         self._waiting = asyncio.Event()  # the handler waits for the patient's next message
+        # ``webchat.max_message_chars``: a longer message still reaches the handler (an
+        # opt-out in it is never lost), which asks for a shorter one.
+        self.max_chars = max_chars
 
     @staticmethod
     async def _no_transfer(target: str, context: Any) -> bool:

@@ -102,7 +102,8 @@ async def test_an_opt_out_in_the_conversation_is_recorded_before_the_goodbye() -
     """'I want to cancel' -> appointment or messages? -> '9': recorded, then the goodbye."""
     events: list[Any] = []
 
-    async def revoke(pid: str, evidence: str, at: dt.datetime, said: str) -> str:
+    async def revoke(pid: str, evidence: str, at: dt.datetime, said: str, *,
+                     spanish: bool = False) -> str:
         events.append(("revoke", pid, evidence))
         return "Demo Clinic: You are unsubscribed and will receive no more messages."
 

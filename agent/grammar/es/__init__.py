@@ -68,6 +68,8 @@ def to_canonical(text: str) -> str:
     intent = find_intent(plain, text)
     if intent == "no" and often is not None and often.startswith("not "):
         intent = None  # "no siempre" is "not always" (no value), not a plain no
+    if intent == "yes" and re.search(r"\b(?:pero|sino|aunque)\b", plain):
+        intent = "yes and no"  # "sí, pero el martes": no plain yes; asked again
     pieces = [p for p in (intent, often, find_date(plain), find_time(plain),
                           find_preference(plain)) if p]
     words = plain.split()
