@@ -156,10 +156,12 @@ def vouched(call: Call, verified: bool) -> bool:
 
 async def request_opt_out(rt: AgentRuntime, call: Call, *, patient_id: str | None,
                           phone: str | None, method: str, at: dt.datetime) -> None:
-    """An opt-out from an unverified web chat: never lost, never silently applied to a
-    number whose owner may not have asked. A staff task (the number encrypted) for staff
-    to confirm with the number's owner (who can also text STOP or press 9 on our call:
-    those act at once), and an audit entry saying the request was made and is pending."""
+    """An opt-out from an unverified web chat: never lost. The consent of the patient at
+    the number is revoked at once all the same (the handler does it: a revocation may come
+    by any reasonable means, and a mistaken one is undone by ``carrier consent grant``),
+    but the number is not put on the do-not-call list, which nothing removes: anyone can
+    type anyone's number. A staff task (the number encrypted) asks staff to confirm it
+    with the number's owner, and an audit entry says where the request came from."""
     number = phone or call.caller.number
     task = await create_callback_task(rt.records, queue=rt.human_queue, patient_id=patient_id,
                                       call_id=call.call_id, number=number, now=at,

@@ -459,6 +459,11 @@ class _LiveConversation:
                     await request_opt_out(rt, call, patient_id=effect.patient_id,
                                           phone=effect.phone, method=method, at=effect.at)
                 self.opt_out_pending = True
+                if isinstance(effect, RecordRevocation):
+                    # Honoured at once all the same (revocation "by any reasonable means",
+                    # 64.1200(a)(10)), and undoable: `carrier consent grant` restores it if
+                    # the owner did not ask. No do-not-call entry, which nothing removes.
+                    await revoke(rt, call, effect)
             case RecordRevocation():
                 await revoke(rt, call, effect)
             case AddDoNotCall():

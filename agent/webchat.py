@@ -52,12 +52,12 @@ NO_REPLY_S = 600.0  # the page's own idle limit ends a session first; this is a 
 
 
 # An opt-out from a chat that has not verified the patient (agent.endings.request_opt_out).
-PENDING = ("We have recorded your request. This chat cannot verify the phone number, so our "
-           "staff will confirm it with the number's owner. To stop calls now, reply STOP to "
-           "our texts or press 9 during our call. Goodbye.")
-PENDING_ES = ("Hemos registrado su solicitud. Este chat no puede verificar el número, así que "
-              "nuestro personal la confirmará con su titular. Para detener las llamadas ya, "
-              "responda STOP a nuestros mensajes u oprima 9 durante la llamada. Adiós.")
+PENDING = ("We have recorded your request: no more automated calls about this patient. "
+           "This chat cannot verify the phone number, so our staff will also confirm it with "
+           "the number's owner. Goodbye.")
+PENDING_ES = ("Hemos registrado su solicitud: no habrá más llamadas automáticas sobre este "
+              "paciente. Este chat no puede verificar el número, así que nuestro personal "
+              "también lo confirmará con su titular. Adiós.")
 
 GLOBAL_KEYS = "09*#"  # a person, opt-out (never lost), repeat: keys at every question
 MUST_ACT = frozenset({"opt_out", "emergency", "crisis"})  # never lost to a length limit

@@ -56,15 +56,16 @@ async def state(records: Records) -> tuple[bool, str, list[str]]:
     return (await records.dnc_status("+15550100123")).org, voice, kinds
 
 
-async def test_an_unverified_chat_opt_out_is_a_request_for_staff(
+async def test_an_unverified_chat_opt_out_acts_at_once_without_a_dnc_entry_and_asks_staff(
         text_runtime: AgentRuntime, records: Records) -> None:
     _, before, _ = await state(records)
     replies, kind = await chat(text_runtime, ["stop calling me"])
     assert kind is OutcomeKind.OPTED_OUT  # the chat's own ending: never lost
     on_list, voice, kinds = await state(records)
-    assert not on_list
-    assert voice == before
-    assert kinds == ["opt_out_request"]
+    assert before == "granted"
+    assert voice == "revoked"  # honoured at once (any reasonable means), undoable
+    assert not on_list  # but no do-not-call entry, which nothing removes
+    assert kinds == ["opt_out_request"]  # staff confirm with the number's owner
     row = await records.pool.fetchrow("SELECT * FROM staff_tasks WHERE kind = 'opt_out_request'")
     number = records.keys.decrypt_str(bytes(row["details_ct"]), "staff_tasks", "details",
                                       str(row["id"]))
@@ -72,7 +73,8 @@ async def test_an_unverified_chat_opt_out_is_a_request_for_staff(
     assert await records.pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE action = 'consent.revoke_requested'") == 1
     said = " ".join(replies[-1])
-    assert "staff" in said  # not told it is done when it is not
+    assert "no more automated calls" in said
+    assert "staff" in said
     assert "5550100123" not in said
 
 
