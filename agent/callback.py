@@ -96,6 +96,22 @@ async def create_callback_task(records: Records, *, queue: str, patient_id: str 
     return task_id
 
 
+HandOff = Callable[[str | None, str, str, dt.datetime], Awaitable[int]]
+"""``(patient_id, number, queue, now)``: a call-back task where no call can be transferred
+(a text thread told "our staff will contact you"); returns the task id."""
+
+
+def records_hand_off(records: Records, *, channel: str) -> HandOff:
+    """:data:`HandOff` on the records: a ``callback`` task (number encrypted), audited; its
+    call id names the channel and the time (a text thread has no call)."""
+    async def hand_off(patient_id: str | None, number: str, queue: str,
+                       now: dt.datetime) -> int:
+        return await create_callback_task(records, queue=queue, patient_id=patient_id,
+                                          call_id=f"{channel}:{now:%Y%m%dT%H%M%SZ}",
+                                          number=number, now=now)
+    return hand_off
+
+
 Say = Callable[[str], Awaitable[object]]
 Listen = Callable[[Expectation], Awaitable[Input]]
 OptedOut = Callable[[str], Awaitable[None]]

@@ -20,6 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent import MIGRATIONS
+from agent.callback import records_hand_off
 from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.i18n import load_overlays
 from agent.memory import PostgresMemoryStore
@@ -149,7 +150,8 @@ class VoiceAgent:
                              send=port.send_to_patient, reply=port.reply,
                              template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC),
                              revoke=port.revoke, revoke_number=port.revoke_number,
-                             answer=port.answer, overlays=rt.overlays)
+                             answer=port.answer, overlays=rt.overlays,
+                             hand_off=records_hand_off(rt.records, channel="sms"))
 
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime

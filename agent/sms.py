@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from agent.callback import HandOff
 from agent.grammar import understand
 from agent.i18n import Overlays
 from agent.language import ChatLanguage, text_meaning
@@ -63,6 +64,7 @@ from agent.workflow.host import ActionHost, MemorySink
 from agent.workflow.model import Workflow
 from agent.workflow.records import ClinicInfo, build_record, spoken_day, spoken_time
 from agent.workflow.runner import Bookkeeping, run_conversation
+from carrier.records.store import DATABASE_UNAVAILABLE
 from carrier.sms.body import body, reaction
 
 log = logging.getLogger("agent.sms")
@@ -148,8 +150,9 @@ class TextPort:
     def __init__(self, host: ActionHost, memory: Memory, *, number: str, reply: Reply,
                  clock: Callable[[], dt.datetime], wait: float, patient_id: str,
                  workflow: str, revoke: Revoke, known: KnownIdentifiers | None = None,
-                 language: ChatLanguage | None = None) -> None:
+                 language: ChatLanguage | None = None, hand_off: HandOff | None = None) -> None:
         self.host = host
+        self._hand_off = hand_off
         self.language = language
         self._revoke = revoke
         self.memory = memory
@@ -201,7 +204,14 @@ class TextPort:
         return await self.host.execute(effect, now)
 
     async def transfer(self, effect: Transfer) -> bool:
-        return False  # nobody to hand a text thread to; the workflow's failure path runs
+        """Nobody to hand a text thread to (the workflow's failure path runs), but the
+        texts said staff will contact the patient: a call-back task makes that true."""
+        if self._hand_off is not None:
+            try:
+                await self._hand_off(self.patient_id, self.number, effect.target, self._clock())
+            except DATABASE_UNAVAILABLE:
+                log.warning("text thread: the call-back task could not be stored")
+        return False
 
     def transfer_failed(self, effect: Transfer) -> list[Effect]:
         return []
@@ -233,8 +243,10 @@ class TextReminders:
                  reply: Reply, template: str, clock: Callable[[], dt.datetime],
                  revoke: Revoke, reply_window_s: float = 24 * 3600.0,
                  revoke_number: RevokeNumber | None = None,
-                 answer: Reply | None = None, overlays: Overlays | None = None) -> None:
+                 answer: Reply | None = None, overlays: Overlays | None = None,
+                 hand_off: HandOff | None = None) -> None:
         self.workflow = workflow
+        self.hand_off = hand_off  # an emergency's "our staff will contact you": a task
         # A thread the patient answers in Spanish goes on in Spanish: the workflow's own
         # Spanish texts, and the engine's built-in ones it does not word for texts itself.
         es = overlays or Overlays()
@@ -392,7 +404,8 @@ class TextReminders:
         port = TextPort(host, self.memory, number=number, reply=self.reply,
                         clock=self.clock, wait=self.reply_window_s, patient_id=pid,
                         workflow=self.workflow.id, known=known_identifiers(patient),
-                        revoke=self.revoke, language=ChatLanguage(conv, self.spanish))
+                        revoke=self.revoke, language=ChatLanguage(conv, self.spanish),
+                        hand_off=self.hand_off)
         return _Thread(conv, port, asyncio.Event())
 
     async def _run(self, pid: str, thread: _Thread) -> None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from agent.callback import records_hand_off
 from agent.i18n import load_overlays
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.postgres import PostgresCalendar
@@ -114,7 +115,8 @@ async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterat
             send=service.send_to_patient, reply=service.reply,
             template=service.settings.reminder_template, clock=clock.now, revoke=service.revoke,
             revoke_number=service.revoke_number, answer=service.answer,
-            overlays=load_overlays(WORKFLOWS / "es"))  # as agent.runtime wires it
+            overlays=load_overlays(WORKFLOWS / "es"),  # as agent.runtime wires it
+            hand_off=records_hand_off(records, channel="sms"))
         service.handler = reminders
         async with reminders:
             yield Stack(clock, service, reminders, memory, str(pid), smsc, inbox)
