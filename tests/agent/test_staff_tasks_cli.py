@@ -11,8 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -30,31 +28,11 @@ OWNER = "+15555550177"
 AT = dt.datetime(2026, 3, 2, 14, 5, tzinfo=dt.UTC)
 
 
-def _declared_commands(tmp_path: Path) -> str | None:
-    """A path entry declaring the ``carrier.commands`` of pyproject.toml that the installed
-    metadata lacks (an editable install made before a command was added), else None."""
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
-        "project"]["entry-points"]["carrier.commands"]
-    installed = {ep.name for ep in entry_points(group="carrier.commands")}
-    missing = {name: target for name, target in declared.items() if name not in installed}
-    if not missing:
-        return None
-    info = tmp_path / "eps" / "carrier_stack_commands-0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: carrier-stack-commands\n"
-                                   "Version: 0\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text(
-        "[carrier.commands]\n" + "".join(f"{k} = {v}\n" for k, v in missing.items()),
-        encoding="utf-8")
-    return str(info.parent)
-
-
 def _env(db_url: str, tmp_path: Path, kek: LocalKek) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARRIER_")}
-    path = [str(REPO), *filter(None, [_declared_commands(tmp_path)])]
     env.update(CARRIER_DATABASE_URL=db_url, CARRIER_DATA_DIR=str(tmp_path / "var"),
                CARRIER_KEK=base64.b64encode(kek.secret).decode(),
-               PYTHONPATH=os.pathsep.join(path), USER="frontdesk", LOGNAME="frontdesk")
+               PYTHONPATH=str(REPO), USER="frontdesk", LOGNAME="frontdesk")
     return env
 
 
