@@ -111,3 +111,19 @@ async def test_an_opt_out_at_the_offer_is_recorded(records: Records, heard: Inpu
     assert task is None
     assert recorded == [method]
     assert "not call you again" in said[-1]
+
+
+async def test_a_task_from_a_call_with_a_numeric_call_id_is_created_and_audited(
+        records: Records) -> None:
+    # A carrier's Call-ID of digits (or a web chat's hex id that happens to be digits):
+    # no PHI, but the audit's guard read it as a phone number and refused the entry.
+    from agent.callback import create_callback_task  # noqa: PLC0415 - this test only
+
+    task = await create_callback_task(records, queue="front_desk", patient_id=None,
+                                      call_id="web-1234567890123456", number="+15550100123",
+                                      now=dt.datetime(2026, 3, 2, 14, 5, tzinfo=dt.UTC))
+    assert await records.pool.fetchval(
+        "SELECT call_id FROM staff_tasks WHERE id = $1", task) == "web-1234567890123456"
+    assert await records.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'staff_task.created'"
+        " AND record_id = $1", str(task)) == 1

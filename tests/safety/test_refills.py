@@ -88,3 +88,23 @@ async def test_declined_refill_creates_no_task(records: Records) -> None:
         "yes", "November twentieth nineteen fifty five", "no thanks"])
     assert said[-1].prompt_id == "declined"
     assert await desk.open_tasks() == []
+
+
+# A carrier's own Call-ID is often digits ("3848276298220188511@10.0.0.1"), as is a web
+# chat's random hex now and then. It is no PHI, but the audit's PHI guard read it as a
+# phone number in the details: the task row was written, its audit entry refused, and the
+# request failed (in the web chat the opt-out behind it was lost).
+NUMERIC_CALL_ID = "3848276298220188511@10.0.0.1"
+
+
+async def test_a_refill_task_from_a_call_with_a_numeric_call_id_is_created_and_audited(
+        records: Records) -> None:
+    rows = yaml.safe_load(CLINIC.read_text(encoding="utf-8"))["prescriptions"]
+    desk = PostgresRefillDesk(records)
+    await desk.load(prescriptions_from(rows), NOW)
+    [rx] = [p for p in prescriptions_from(rows) if p.id == "rx-1"]
+    task = await desk.request(rx, call_id=NUMERIC_CALL_ID, now=NOW)
+    assert task.call_id == NUMERIC_CALL_ID
+    assert await records.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'staff_task.created'"
+        " AND record_id = $1", str(task.id)) == 1
