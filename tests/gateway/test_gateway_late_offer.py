@@ -118,8 +118,7 @@ async def test_an_ack_without_an_answer_ends_the_call_by_bye_before_the_handler(
                                for m in messages(sip))  # fmt: skip
 
                 await sip.wait(bye, timeout=10)
-            await asyncio.sleep(0)
-            assert gw.stats.active == 0
+        assert gw.stats.active == 0  # the gateway closed with no call left, as elsewhere
         assert ran == []
     finally:
         sip.close()
