@@ -15,36 +15,18 @@ stranger could block another person's reminders. Now (a compliance officer's rea
 
 from __future__ import annotations
 
-import asyncio
-
-import httpx
 import pytest
 
 from agent.handler import AgentRuntime
 from carrier.dialer.records_adapter import RecordsFacts
 from carrier.plugin import OutcomeKind
 from carrier.records.store import Records
-from tests.webchat.conftest import serving
+from tests.webchat.test_spanish_chat import chat  # one chat driver for both files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
-TYPED = "555-010-0123"
 
 
-async def chat(rt: AgentRuntime, lines: list[str]) -> tuple[list[list[str]], OutcomeKind]:
-    async with serving(rt) as (server, base), httpx.AsyncClient(base_url=base) as web:
-        r = await web.post("/api/session", json={"mode": "text", "phone": TYPED})
-        assert r.status_code == 201, r.text
-        opened = r.json()
-        hdr = {"X-Webchat-Token": opened["token"]}
-        replies = [list(opened["replies"])]
-        for line in lines:
-            r = await web.post(f"/api/session/{opened['session']}/message",
-                               json={"text": line}, headers=hdr)
-            assert r.status_code == 200, r.text
-            replies.append(list(r.json()["replies"]))
-        async with asyncio.timeout(10):
-            [outcome] = await server.wait_outcomes(1)
-    return replies, outcome.kind
+
 
 
 async def state(records: Records) -> tuple[bool, str, list[str]]:
