@@ -116,6 +116,37 @@ def _mapping(file: str, key: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def _bool(file: str, key: str, value: Any) -> bool:
+    """A YAML true/false. A quoted "false" is a string, and Python reads it as true."""
+    if not isinstance(value, bool):
+        raise ConfigError(file, key, "expected true or false (unquoted)")
+    return value
+
+
+def _known_keys(file: str, key: str, body: dict[str, Any], known: set[str]) -> None:
+    """A misspelt optional key would be ignored and its default used: refuse it instead."""
+    unknown = set(body) - known
+    if unknown:
+        raise ConfigError(file, key, f"unknown keys {sorted(map(str, unknown))}")
+
+
+# What a dial attempt can come to (`carrier.dialer.ports.Outcome`, kept in step by
+# tests/dialer/test_rules.py; ports imports the gate, which imports this module).
+DIAL_OUTCOMES = ("answered", "machine", "busy", "no_answer", "failed", "trunk_down", "too_late")
+
+
+def _outcomes(file: str, key: str, value: Any) -> frozenset[str]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(file, key, "expected a list of dial outcomes")
+    for item in value:
+        if item not in DIAL_OUTCOMES:
+            known = ", ".join(DIAL_OUTCOMES)
+            raise ConfigError(file, key, f"unknown outcome {item!r} (known: {known})")
+    if "answered" not in value:
+        raise ConfigError(file, key, "must count answered calls: the caps count what patients hear")
+    return frozenset(value)
+
+
 def _positive_int(file: str, key: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(file, key, "expected a positive integer")
@@ -140,9 +171,7 @@ def parse_state_rules(file: str, data: Any) -> dict[str, StateRule]:
         if not (isinstance(code, str) and len(code) == 2 and code.isupper()):
             raise ConfigError(file, key, "state must be a two-letter code")
         body = _mapping(file, key, raw)
-        unknown = set(body) - _STATE_KEYS
-        if unknown:
-            raise ConfigError(file, key, f"unknown keys {sorted(unknown)}")
+        _known_keys(file, key, body, _STATE_KEYS)
         cap = body.get("cap_24h_same_subject")
         out[code] = StateRule(
             state=code,
@@ -151,8 +180,8 @@ def parse_state_rules(file: str, data: Any) -> dict[str, StateRule]:
                 _window(file, f"{key}.saturday", body["saturday"]) if "saturday" in body else None
             ),
             sunday=_window(file, f"{key}.sunday", body["sunday"]) if "sunday" in body else None,
-            no_sunday=bool(body.get("no_sunday", False)),
-            no_holidays=bool(body.get("no_holidays", False)),
+            no_sunday=_bool(file, f"{key}.no_sunday", body.get("no_sunday", False)),
+            no_holidays=_bool(file, f"{key}.no_holidays", body.get("no_holidays", False)),
             cap_24h_same_subject=(
                 None if cap is None else _positive_int(file, f"{key}.cap_24h_same_subject", cap)
             ),
@@ -197,6 +226,13 @@ def parse_federal(file: str, data: Any) -> dict[str, Any]:
     reg = _mapping(file, "national_registry", top.get("national_registry"))
     ex = _mapping(file, "healthcare_exemption", top.get("healthcare_exemption"))
     hol = _mapping(file, "holidays", top.get("holidays", {"country": "US"}))
+    _known_keys(file, "<top>", top, {"window", "national_registry", "written_consent_purposes",
+                                     "healthcare_exemption", "holidays"})
+    _known_keys(file, "national_registry", reg, {"max_age_days", "skip_for_exempt"})
+    _known_keys(file, "healthcare_exemption", ex, {
+        "purposes", "never_exempt", "max_call_seconds", "max_calls_per_day",
+        "max_calls_per_week", "counted_outcomes"})
+    _known_keys(file, "holidays", hol, {"country", "categories"})
     exemption = Exemption(
         purposes=frozenset(map(str, ex.get("purposes", []))),
         never_exempt=frozenset(map(str, ex.get("never_exempt", []))),
@@ -209,7 +245,10 @@ def parse_federal(file: str, data: Any) -> dict[str, Any]:
         max_calls_per_week=_positive_int(
             file, "healthcare_exemption.max_calls_per_week", ex.get("max_calls_per_week")
         ),
-        counted_outcomes=frozenset(map(str, ex.get("counted_outcomes", ["answered", "machine"]))),
+        counted_outcomes=_outcomes(
+            file, "healthcare_exemption.counted_outcomes",
+            ex.get("counted_outcomes", ["answered", "machine", "busy", "no_answer"]),
+        ),
     )
     if exemption.purposes & exemption.never_exempt:
         raise ConfigError(file, "healthcare_exemption", "a purpose is both exempt and never exempt")
@@ -218,7 +257,9 @@ def parse_federal(file: str, data: Any) -> dict[str, Any]:
         "registry_max_age": dt.timedelta(
             days=_positive_int(file, "national_registry.max_age_days", reg.get("max_age_days"))
         ),
-        "registry_skip_for_exempt": bool(reg.get("skip_for_exempt", True)),
+        "registry_skip_for_exempt": _bool(
+            file, "national_registry.skip_for_exempt", reg.get("skip_for_exempt", True)
+        ),
         "exemption": exemption,
         "holiday_country": str(hol.get("country", "US")),
         "holiday_categories": tuple(map(str, hol.get("categories", ["public"]))),

@@ -241,8 +241,17 @@ def test_second_exempt_call_in_a_day() -> None:
     refused(GATE.decide(request(), facts(prior_calls=prior), TUE_10_NY), "cap.exempt.daily")
 
 
-def test_unanswered_attempts_do_not_count_towards_exempt_caps() -> None:
-    prior = [replace(answered(TUE_10_NY, 1), outcome="busy")]
+@pytest.mark.parametrize("outcome", ["busy", "no_answer", "machine"])
+def test_a_call_that_rang_or_was_busy_counts_towards_exempt_caps(outcome: str) -> None:
+    """The exemption lets a provider initiate one call a day: a call that rang
+    unanswered was initiated (config/calling_rules/federal.yaml, counted_outcomes)."""
+    prior = [replace(answered(TUE_10_NY, 1), outcome=outcome)]
+    refused(GATE.decide(request(), facts(prior_calls=prior), TUE_10_NY), "cap.exempt.daily")
+
+
+@pytest.mark.parametrize("outcome", ["failed", "trunk_down", "too_late"])
+def test_a_call_that_never_rang_does_not_count_towards_exempt_caps(outcome: str) -> None:
+    prior = [replace(answered(TUE_10_NY, 1), outcome=outcome)]
     assert GATE.decide(request(), facts(prior_calls=prior), TUE_10_NY).allowed
 
 

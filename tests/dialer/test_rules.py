@@ -11,7 +11,8 @@ import pytest
 from phonenumbers import geocoder, timezone
 
 from carrier.dialer.holiday_calendar import PackageHolidays
-from carrier.dialer.rules import DEFAULT_RULES_DIR, Window, load_rules
+from carrier.dialer.ports import Outcome
+from carrier.dialer.rules import DEFAULT_RULES_DIR, DIAL_OUTCOMES, Window, load_rules
 from carrier.errors import ConfigError
 
 RULES = load_rules()
@@ -190,3 +191,64 @@ def test_bad_state_zone_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown time zone") as info:
         load_rules(folder)
     assert info.value.key == "FL"
+
+
+COUNTED = "counted_outcomes: [answered, machine, busy, no_answer]"
+
+
+def _edit_federal(folder: Path, old: str, new: str) -> None:
+    path = folder / "federal.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "reason"),
+    [
+        # A misspelt outcome counted nothing for it: the caps silently let that call repeat.
+        ("counted_outcomes: [", "counted_outcomes: [answerd, ",
+         "healthcare_exemption.counted_outcomes", "unknown outcome"),
+        # A cap that counts no answered call counts nothing a patient heard.
+        (COUNTED, "counted_outcomes: [busy, no_answer]",
+         "healthcare_exemption.counted_outcomes", "answered"),
+        # A misspelt key was ignored: the operator's `false` became the default `true`.
+        ("skip_for_exempt: true", "skip_for_exmept: false",
+         "national_registry", "unknown keys"),
+        ("counted_outcomes:", "counted_outcome:", "healthcare_exemption", "unknown keys"),
+        ("written_consent_purposes:", "written_consent_purpose:", "<top>", "unknown keys"),
+        # A quoted "false" read as true.
+        ("skip_for_exempt: true", "skip_for_exempt: 'false'",
+         "national_registry.skip_for_exempt", "true or false"),
+    ],
+)
+def test_bad_federal_file_is_refused_with_file_and_key(
+    tmp_path: Path, old: str, new: str, key: str, reason: str
+) -> None:
+    folder = _copy_rules(tmp_path)
+    _edit_federal(folder, old, new)
+    with pytest.raises(ConfigError, match=reason) as info:
+        load_rules(folder)
+    assert info.value.key == key
+    assert info.value.file.endswith("federal.yaml")
+
+
+def test_quoted_false_in_a_state_rule_is_refused(tmp_path: Path) -> None:
+    folder = _copy_rules(tmp_path)
+    (folder / "states.yaml").write_text("states:\n  FL: {no_sunday: 'false'}\n")
+    with pytest.raises(ConfigError, match="true or false") as info:
+        load_rules(folder)
+    assert info.value.key == "states.FL.no_sunday"
+
+
+def test_exempt_caps_count_every_call_that_rang_the_patient() -> None:
+    """FCC 15-72: a provider may *initiate* one exempt call a day, three a week. A call
+    that rang unanswered or found the line busy was initiated; one that never left our
+    trunk (trunk down, window closed) or that the network refused was not."""
+    counted = RULES.exemption.counted_outcomes
+    assert {"answered", "machine", "busy", "no_answer"} <= counted
+    assert not counted & {"trunk_down", "too_late", "failed"}
+
+
+def test_counted_outcome_names_are_the_dialers() -> None:
+    assert set(DIAL_OUTCOMES) == {o.value for o in Outcome}

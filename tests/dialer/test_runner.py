@@ -98,6 +98,8 @@ async def test_restart_before_dial_requeues_after_dial_never_redials(pool: async
 
 
 async def test_busy_is_retried_and_gated_again(pool: asyncpg.Pool) -> None:
+    """The busy call was initiated, so it is the patient's exempt call for the day: the
+    retry is gated again and refused by the daily cap (federal.yaml counted_outcomes)."""
     await seed(pool, 1, hours_ahead=4)
     clock = FakeClock()
     recorder = FakeRecorder()
@@ -109,9 +111,9 @@ async def test_busy_is_retried_and_gated_again(pool: asyncpg.Pool) -> None:
     assert (await runner.run_once()).leased == 0  # not due again yet
     clock.advance(30 * 60)
     second = await runner.run_once()
-    assert second.outcomes == Counter({"answered": 1})
-    assert [r for _, r, _ in recorder.decisions] == ["allowed", "allowed"]  # gated twice
-    assert dialer.max_seconds == [60, 60]
+    assert second.outcomes == Counter()
+    assert [r for _, r, _ in recorder.decisions] == ["allowed", "cap.exempt.daily"]
+    assert dialer.max_seconds == [60]
 
 
 async def test_gate_refusals_are_recorded_with_their_rule(pool: asyncpg.Pool) -> None:
