@@ -144,7 +144,13 @@ class DecisionRecorder(Protocol):
 
 class TextNotSent(Exception):
     """A text the upstream did not take (the SMSC or the trunk refused it, or timed out):
-    the outreach is tried again later. ``carrier.sms.smpp.SmsRefused`` is one."""
+    the outreach is tried again later. ``carrier.sms.smpp.SmsRefused`` is one.
+
+    ``nothing_sent``: the upstream refused every part outright, so no text left us (it does
+    not count in the caps). False when it timed out or took some parts: the patient may
+    have the text, so it counts."""
+
+    nothing_sent: bool = False
 
 
 @runtime_checkable

@@ -370,14 +370,14 @@ class OutreachStore:
         """Earlier allowed attempts to any of ``patient_ids``; one still in progress counts
         as answered (conservative). Texts sent (``sms_messages``) count as contacts too: the
         healthcare exemption caps "a call or text", one cap across channels; a sent text
-        counts as an answered call."""
+        counts as an answered call, one the SMSC refused outright (``failed``) not at all."""
         rows = await self.pool.fetch(
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
             " WHERE patient_id = ANY($1::text[]) AND allowed AND at > $2"
             " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late')"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
             " WHERE patient_id = ANY($1::text[]) AND direction = 'out'"
-            " AND status NOT IN ('refused', 'reply', 'requested') AND at > $2",
+            " AND status NOT IN ('refused', 'reply', 'requested', 'failed') AND at > $2",
             list(patient_ids),
             since,
         )

@@ -38,6 +38,7 @@ from carrier.dialer.ports import (
     ContactLocks,
     DecisionRecorder,
     PatientDirectory,
+    TextNotSent,
 )
 from carrier.records.store import Records
 from carrier.sms.compliance import (
@@ -148,7 +149,12 @@ class SmsService:
         if not decision.allowed:
             await self._set(outreach, status="refused", rule=decision.rule)
             raise DialRefused(decision)
-        ids = await self.sender.send(contact.number, text)
+        try:
+            ids = await self.sender.send(contact.number, text)
+        except TextNotSent as failed:
+            if failed.nothing_sent:  # refused outright: not a contact, not in the caps
+                await self._set(outreach, status="failed")
+            raise
         await self._set(outreach, status="sent", ids=ids)
         return SentText(patient_id, tuple(ids), decision.exempt)
 

@@ -40,7 +40,10 @@ class SipMessageSender:
         except TimeoutError:
             status = None  # no final answer within our wait (the transaction's is 32 s)
         if status is None or not 200 <= status < 300:
-            raise SmsRefused(408 if status is None else status, "MESSAGE not accepted")
+            refused = SmsRefused(408 if status is None else status, "MESSAGE not accepted")
+            # a final 3xx-6xx: the one MESSAGE was not taken; no answer (408): unknown
+            refused.nothing_sent = status is not None and status != 408
+            raise refused
         return [f"sip-{status}"]
 
 

@@ -204,11 +204,20 @@ class SmppLink:
             await self.esme.broker.enqueue(self._submit(part, to, log_id))
         try:
             async with asyncio.timeout(self._timeout * len(parts)):
-                return list(await asyncio.gather(*futures))
+                results = await asyncio.gather(*futures, return_exceptions=True)
         finally:
             for fut in futures:
                 if not fut.done():
                     fut.cancel()
+        refused = [r for r in results if isinstance(r, BaseException)]
+        if refused:
+            first = refused[0]
+            if isinstance(first, SmsRefused):
+                # every part refused by status: nothing reached the patient
+                first.nothing_sent = len(refused) == len(results) and all(
+                    isinstance(r, SmsRefused) for r in refused)
+            raise first
+        return [str(r) for r in results]
 
     def _submit(self, part: Part, to: str, log_id: str) -> SubmitSm:
         message = SubmitSm(short_message=part.text, source=PhoneNumber(self.source),

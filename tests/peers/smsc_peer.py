@@ -118,6 +118,14 @@ class Smsc:
         self.proc.stdin.write(line.encode() + b"\n")
         await self.proc.stdin.drain()
 
+    async def reject(self, status: int, count: int = 1) -> None:
+        """Answer the next ``count`` submit_sm with ``status`` (nothing is delivered)."""
+        assert self.proc.stdin is not None
+        line = json.dumps({"cmd": "reject", "status": status, "count": count})
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+        await self.wait("reject_armed")
+
     async def stop(self) -> None:
         if self.proc.stdin is not None and not self.proc.stdin.is_closing():
             self.proc.stdin.close()

@@ -23,6 +23,7 @@ from carrier.errors import ConfigError
 from carrier.plugin import AppointmentState
 from carrier.records.store import Records
 from carrier.settings import load_settings
+from carrier.sms.smpp import SmsRefused
 from carrier.sms.wiring import run_sms
 from tests.dialer.conftest import START, FakeDialer
 from tests.dialer.test_integration_records import add_appointment
@@ -155,3 +156,21 @@ async def test_a_reminder_text_too_long_for_the_exemption_is_refused_and_the_pas
         "SELECT count(*) FROM audit_log WHERE action = 'dial.decision'"
         " AND reason = 'sms.exempt.length'")
     assert audited == 1
+
+
+async def test_a_text_the_smsc_refused_is_not_counted_in_the_caps(
+        stack: Stack, pool: asyncpg.Pool) -> None:
+    """A text the SMSC refused outright (0x0B, bad destination) was never sent: it was
+    kept as "decided" and counted as the patient's exempt contact for the day, so the
+    retry was refused by the daily cap. Now it is recorded ``failed`` and not counted; the
+    retry goes out."""
+    await stack.smsc.reject(0x0B)
+    with pytest.raises(SmsRefused):
+        await stack.service.send_to_patient(stack.patient, "appointment_reminder", "Hi")
+    await stack.smsc.wait("submit_rejected")
+    rows = await pool.fetch("SELECT status FROM sms_messages WHERE direction = 'out'")
+    assert [r["status"] for r in rows] == ["failed"]
+    stack.clock.advance(1800)
+    sent = await stack.service.send_to_patient(stack.patient, "appointment_reminder", "Hi")
+    assert sent.smsc_ids
+    assert (await stack.smsc.wait("submit"))["dest"] == PHONE

@@ -6,6 +6,8 @@
 //
 //   node smsc.js '{"system_id": "...", "password": "...", "throttle_after": 0}'
 //   stdin:  {"cmd": "mo", "from": "+1...", "to": "+1...", "text": "C"}
+//           {"cmd": "reject", "status": 11, "count": 1}  (the next submit_sm gets that
+//           command_status, e.g. 0x0B ESME_RINVDSTADR, and is not delivered)
 'use strict';
 const smpp = require('smpp');
 const readline = require('readline');
@@ -14,6 +16,7 @@ const cfg = JSON.parse(process.argv[2] || '{}');
 const sessions = new Set();
 const parts = new Map(); // "src|ref" -> {total, got: Map(seq -> text)}
 let nextId = 1;
+let rejects = {status: 0, count: 0};
 
 function emit(event) {
   event.t = process.hrtime.bigint().toString();
@@ -35,6 +38,12 @@ function concatInfo(udhList) {
 }
 
 function onSubmit(session, pdu) {
+  if (rejects.count > 0) {
+    rejects.count -= 1;
+    emit({event: 'submit_rejected', status: rejects.status, dest: pdu.destination_addr});
+    session.send(pdu.response({command_status: rejects.status}));
+    return;
+  }
   const id = String(nextId++);
   const sm = pdu.short_message || {};
   const text = typeof sm === 'string' ? sm : (sm.message || '');
@@ -91,6 +100,11 @@ const server = smpp.createServer({debug: false}, (session) => {
 
 readline.createInterface({input: process.stdin}).on('line', (line) => {
   const cmd = JSON.parse(line);
+  if (cmd.cmd === 'reject') {
+    rejects = {status: cmd.status, count: cmd.count || 1};
+    emit({event: 'reject_armed', status: cmd.status});
+    return;
+  }
   if (cmd.cmd === 'mo') {
     for (const session of sessions) {
       // data_coding 0 (the SMSC default alphabet, GSM 03.38) for plain text, else UCS-2.
