@@ -201,6 +201,11 @@ async def test_campaigns_live_calls_and_call_records(
     for action in ("campaign.pause", "campaign.start", "call.transfer", "call.hangup",
                    "calls.search", "calls.export", "call.transcript.read"):
         assert action in actions
+    # every search is a view of call records (the console page audits each list), not
+    # only a search by number
+    targets = [(r["record_id"], r["reason"]) for r in await console.records.pool.fetch(
+        "SELECT record_id, reason FROM audit_log WHERE action = 'calls.search' ORDER BY seq")]
+    assert ("search", "call search") in targets
 
 
 async def test_a_patient_address_with_an_unknown_time_zone_is_refused(

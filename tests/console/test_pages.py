@@ -423,6 +423,12 @@ async def test_a_call_s_transcript_is_shown_only_with_a_reason(
     r = await s.client.get("/calls/abc/1%40host", params={"reason": "quality review"})
     assert "Hello [NAME], how can I help?" in r.text
     assert await actions(console, "call.transcript") == ["call.transcript.read"]
+    # Opening a call's record is a view of a patient's call: audited, each time, naming
+    # the call (the list was audited; one call's page was not).
+    views = await console.records.pool.fetch(
+        "SELECT record_id FROM audit_log WHERE action = 'call_records.view'"
+        " AND record_type = 'call' ORDER BY seq")
+    assert [v["record_id"] for v in views] == ["abc/1@host"] * 3
     assert (await s.client.get("/calls/nope")).status_code == 404
     other = await signin("scheduler")
     assert (await other.client.get("/calls/abc/1%40host")).status_code == 403

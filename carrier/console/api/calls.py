@@ -134,9 +134,11 @@ def _utc(when: dt.datetime | None) -> dt.datetime | None:
 async def _search(request: Request, op: Operator, query: CdrQuery, reason: str
                   ) -> list[CallDetail]:
     rows: list[CallDetail] = await context(request).need_records().search_calls(query)
-    if query.number_suffix is not None:  # a search by number: audited with the reason
-        await context(request).audit(op.actor, "calls.search", ("call_records", "number"),
-                                     reason, {"rows": len(rows)})
+    # Every search is a view of call records (as the console's list page is); a search by
+    # number says so, with its reason.
+    target = "number" if query.number_suffix is not None else "search"
+    await context(request).audit(op.actor, "calls.search", ("call_records", target),
+                                 reason, {"rows": len(rows)})
     return rows
 
 

@@ -194,6 +194,8 @@ async def call_page(request: Request, call_id: str,
         return page(request, "call.html", op, status_code=404, title="Call not found",
                     record=None, turns=None, reasons=TRANSCRIPT_REASONS, reason="")
     reason = (request.query_params.get("reason") or "").strip()
+    await console(request).audit(op.actor, "call_records.view", ("call", record.call_id),
+                                 "operator", {})
     turns = None
     if reason in TRANSCRIPT_REASONS:
         turns = await records.call_transcript(record.call_id)
