@@ -262,7 +262,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
                              appointments=stack.application.appointments,
                              application=stack.application, trunk_links=stack.links)
     async with (serve_console(console, settings.console.bind_host, settings.console.port,
-                              tls=console_tls_files(settings)) as port,
+                              tls=console_tls_files(settings),
+                              trusted_proxies=settings.console.trusted_proxies) as port,
                 serve_webchat_for(settings, stack.application,
                                   lambda: gateway.handler or stack.application.handler,
                                   audit=stack.records.audit) as web_port,

@@ -236,9 +236,8 @@ class ConsoleSettings:
     API (``/api/v1``), ``GET /health`` (``carrier health`` reads it) and ``GET /metrics``."""
     port: int = 8080
     tls: bool = True
-    """HTTPS on the console port. Without ``cert_file``/``key_file`` a self-signed
-    certificate for the bind address is made at first start under
-    ``<data_dir>/console/tls/``; in production name the operator's certificate."""
+    """HTTPS on the console port. Without ``cert_file``/``key_file`` a self-signed certificate
+    for the bind address is made at first start under ``<data_dir>/console/tls/``."""
     cert_file: str | None = None
     """PEM certificate (chain) of the console; relative paths follow ``data_dir``."""
     key_file: str | None = None
@@ -249,6 +248,9 @@ class ConsoleSettings:
     lockout_failures: int = 5
     """Failed sign-ins in a row after which the account is locked for ``lockout_s``."""
     lockout_s: float = 900.0
+    trusted_proxies: tuple[str, ...] = ()
+    """The console's TLS proxy (addresses or networks): only its X-Forwarded-For/-Proto are
+    believed (per-address sign-in limit; Secure cookie when the browser spoke HTTPS)."""
 
 
 @dataclass(frozen=True)

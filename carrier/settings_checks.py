@@ -152,6 +152,17 @@ def check_console(c: ConsoleSettings, file: str) -> None:
     if bool(c.cert_file) != bool(c.key_file):
         raise ConfigError(file, "console.cert_file",
                           "cert_file and key_file are set together or not at all")
+    check_proxies(file, "console.trusted_proxies", c.trusted_proxies)
+
+
+def check_proxies(file: str, key: str, proxies: typing.Iterable[str]) -> None:
+    """Trusted proxies are addresses or networks: a name or '*' would trust anyone."""
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(file, key, "each must be an IP address or network"
+                              " (no names, no '*')") from None
 
 
 def check_sections(s: Settings, src: typing.Callable[[str], str]) -> None:

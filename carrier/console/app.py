@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carrier import metrics
 from carrier.console import api, login, problems
-from carrier.console.auth import LoginRedirect, PageForbidden
+from carrier.console.auth import AddressFailures, LoginRedirect, PageForbidden
 from carrier.console.live import LiveCalls
 from carrier.console.problems import Problem
 from carrier.console.sessions import Sessions
@@ -76,11 +76,13 @@ class ConsoleContext:
     operators: Any | None = None
     """``carrier.records.operators.Operators`` (defaults to one over ``records.pool``)."""
     sessions: Sessions = field(init=False)
+    sign_in_failures: AddressFailures = field(init=False)
     now: Callable[[], dt.datetime] = utc_now
     """Wall clock (UTC): sessions, lockouts, audit times. Tests move it by hand."""
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.settings.console.idle_timeout_s)
+        self.sign_in_failures = AddressFailures()
         if self.operators is None and self.records is not None:
             from carrier.records.operators import Operators  # noqa: PLC0415
 

@@ -19,9 +19,10 @@ import asyncio
 import enum
 import hashlib
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -53,10 +54,18 @@ HASHER = PasswordHasher()  # Argon2id, the library's (RFC 9106) parameters
 _DUMMY: list[str] = []  # a hash to verify against for unknown names (same cost)
 
 
+ADDRESS_FAILURES = 20
+"""Failed sign-ins from one client address (any accounts, unknown names too) within
+``console.lockout_s`` after which that address is refused until its oldest failure ages
+out: one address trying a password on every account (spraying) met only each account's
+own lockout. Behind a proxy, the address is the one it forwards (``trusted_proxies``)."""
+
+
 class RefusalReason(enum.Enum):
     CREDENTIALS = "credentials"  # unknown name, wrong password or wrong/missing code
     LOCKED = "locked"
     DISABLED = "disabled"
+    ADDRESS = "address"  # too many failures from this client address
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,35 @@ class Refusal:
     def message(self) -> str:
         if self.reason is RefusalReason.LOCKED:
             return "Too many failed sign-ins: this account is locked for a while."
+        if self.reason is RefusalReason.ADDRESS:
+            return "Too many failed sign-ins from this address: try again later."
         return "Sign-in refused: check the name, password and code."
+
+
+class AddressFailures:
+    """Failed sign-ins per client address in a sliding window (this process's)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, deque[datetime]] = {}
+
+    def _recent(self, address: str, now: datetime, window: timedelta) -> deque[datetime]:
+        times = self._seen.get(address, deque())
+        while times and now - times[0] >= window:
+            times.popleft()
+        if not times:
+            self._seen.pop(address, None)
+        return times
+
+    def limited(self, address: str, now: datetime, window: timedelta) -> bool:
+        return len(self._recent(address, now, window)) >= ADDRESS_FAILURES
+
+    def failed(self, address: str, now: datetime, window: timedelta) -> None:
+        if len(self._seen) > 100_000:  # bounded memory under a flood of addresses
+            for old in [a for a in self._seen if not self._recent(a, now, window)]:
+                self._seen.pop(old, None)
+        times = self._recent(address, now, window)
+        times.append(now)
+        self._seen[address] = times
 
 
 def _mfa_tag(secret: str | None) -> str:
@@ -98,8 +135,23 @@ def totp_step(secret: str, code: str, now_ts: float) -> int | None:
     return None
 
 
-async def login(ctx: ConsoleContext, name: str, password: str, totp: str) -> Session | Refusal:
-    """Check a sign-in; open a session, or say why not (each attempt is audited)."""
+async def login(ctx: ConsoleContext, name: str, password: str, totp: str, *,
+                address: str = "-") -> Session | Refusal:
+    """Check a sign-in from the client at ``address``; open a session, or say why not (each
+    attempt is audited). An address with too many recent failures is refused unchecked."""
+    window = timedelta(seconds=ctx.settings.console.lockout_s)
+    if ctx.sign_in_failures.limited(address, ctx.now(), window):
+        await ctx.audit("console:-", "console.login_refused", ("operator", "-"),
+                        "address limited", {})
+        return Refusal(RefusalReason.ADDRESS)
+    got = await _login(ctx, name, password, totp)
+    if isinstance(got, Refusal):
+        ctx.sign_in_failures.failed(address, ctx.now(), window)
+    return got
+
+
+async def _login(ctx: ConsoleContext, name: str, password: str, totp: str
+                 ) -> Session | Refusal:
     ops = ctx.operator_store()
     now = ctx.now()
     account = await ops.find(name)
@@ -251,6 +303,13 @@ def page_operator(*roles: Role, page: str = "/") -> Callable[[Request], Awaitabl
     return dependency
 
 
-def cookie_args(ctx: ConsoleContext) -> dict[str, Any]:
-    return {"httponly": True, "samesite": "strict", "secure": ctx.settings.console.tls,
-            "path": "/"}
+def cookie_args(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
+    """Secure when the console speaks TLS, or when the browser spoke HTTPS to the trusted
+    proxy in front of it (``X-Forwarded-Proto``, believed only from ``trusted_proxies``)."""
+    secure = ctx.settings.console.tls or request.url.scheme == "https"
+    return {"httponly": True, "samesite": "strict", "secure": secure, "path": "/"}
+
+
+def client_address(request: Request) -> str:
+    """The client's address (behind ``console.trusted_proxies``, the one they forward)."""
+    return request.client.host if request.client else "-"

@@ -14,7 +14,9 @@ from carrier.console.auth import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
     Refusal,
+    RefusalReason,
     check_csrf,
+    client_address,
     cookie_args,
     current_session,
     login,
@@ -24,6 +26,11 @@ from carrier.console.templating import render
 
 router = APIRouter()
 api_router = APIRouter(tags=["session"])
+
+
+def _status(refusal: Refusal) -> int:
+    """401, or 429 for an address over its failed sign-ins (it may try again later)."""
+    return 429 if refusal.reason is RefusalReason.ADDRESS else 401
 
 
 def _safe_next(path: str | None) -> str:
@@ -41,7 +48,7 @@ def _form(request: Request, next_path: str, *, status_code: int = 200,
     response = render(request, "login.html", status_code=status_code,
                       next_path=_safe_next(next_path), error=error, notice=notice)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600,
-                        **cookie_args(request.app.state.console))
+                        **cookie_args(request.app.state.console, request))
     return response
 
 
@@ -72,13 +79,13 @@ async def login_submit(request: Request, name: Annotated[str, Form()],
         return _form(request, next, status_code=403,
                      error="This sign-in form had expired. Please sign in again.")
     ctx = request.app.state.console
-    got = await login(ctx, name, password, totp)
+    got = await login(ctx, name, password, totp, address=client_address(request))
     if isinstance(got, Refusal):
-        return render(request, "login.html", status_code=401, next_path=_safe_next(next),
-                      error=got.message, notice=None)
+        return render(request, "login.html", status_code=_status(got),
+                      next_path=_safe_next(next), error=got.message, notice=None)
     await _replace_session(request)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(COOKIE, got.token, **cookie_args(ctx))
+    response.set_cookie(COOKIE, got.token, **cookie_args(ctx, request))
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
     return response
 
@@ -118,14 +125,15 @@ async def open_session(request: Request, body: Credentials) -> JSONResponse:
     """Sign in (password and TOTP); the session is the ``carrier_session`` cookie, and
     every state-changing request sends ``csrf_token`` back in ``X-CSRF-Token``."""
     ctx = request.app.state.console
-    got = await login(ctx, body.name, body.password, body.totp)
+    got = await login(ctx, body.name, body.password, body.totp,
+                      address=client_address(request))
     if isinstance(got, Refusal):
-        raise Problem(401, got.message, title="Sign-in refused")
+        raise Problem(_status(got), got.message, title="Sign-in refused")
     await _replace_session(request)
     info = SessionInfo(operator=got.operator.name, role=got.operator.role.value,
                        csrf_token=got.csrf)
     response = JSONResponse(info.model_dump())
-    response.set_cookie(COOKIE, got.token, **cookie_args(ctx))
+    response.set_cookie(COOKIE, got.token, **cookie_args(ctx, request))
     return response
 
 

@@ -118,11 +118,14 @@ async def serve_app(app: ASGIApp, host: str, port: int, *,
 
 @contextlib.asynccontextmanager
 async def serve_console(ctx: ConsoleContext | Health, host: str, port: int, *,
-                        tls: tuple[Path, Path] | None = None) -> AsyncIterator[int]:
+                        tls: tuple[Path, Path] | None = None,
+                        trusted_proxies: Sequence[str] = ()) -> AsyncIterator[int]:
     """The console (API, pages, ``/health``, ``/metrics``) on ``host:port`` while the block
-    runs; yields the port. A bare :class:`Health` serves the probes only, over HTTP."""
+    runs; yields the port. A bare :class:`Health` serves the probes only, over HTTP.
+    ``trusted_proxies``: ``console.trusted_proxies`` (see ``serve_app``)."""
     if isinstance(ctx, Health):
         ctx = ConsoleContext(Settings(console=ConsoleSettings(tls=False)), health=ctx)
-    async with serve_app(build_app(ctx), host, port, tls=tls) as bound:
+    async with serve_app(build_app(ctx), host, port, tls=tls,
+                         trusted_proxies=trusted_proxies) as bound:
         yield bound
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from carrier.errors import ConfigError
+from carrier.settings_checks import check_proxies
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,7 @@ def check_webchat(w: WebchatSettings, source: str) -> None:
         raise ConfigError(source, "webchat.max_sessions_per_client", "must be at least 1")
     if not w.idle_timeout_s > 0:
         raise ConfigError(source, "webchat.idle_timeout_s", "must be above 0 seconds")
-    for proxy in w.trusted_proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            raise ConfigError(source, "webchat.trusted_proxies", "each must be an IP address"
-                              " or network (no names, no '*')") from None
+    check_proxies(source, "webchat.trusted_proxies", w.trusted_proxies)
     if w.requests_per_minute < 1:
         raise ConfigError(source, "webchat.requests_per_minute", "must be at least 1")
     if not 1 <= w.max_message_chars <= 5000:

@@ -102,8 +102,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def console_settings(tmp_path: Any) -> Settings:
-    return settings(tmp_path)
+def console_settings(request: pytest.FixtureRequest, tmp_path: Any) -> Settings:
+    """Console settings; a test may set some with ``indirect`` parametrization."""
+    return settings(tmp_path, **getattr(request, "param", {}))
 
 
 @pytest.fixture
