@@ -43,6 +43,7 @@ from agent.speech import (
 from agent.speech.espeak import SPANISH_VOICE, EspeakSpeech
 from agent.speech.models import piper_voice_paths, quick_model_dir
 from agent.speech.turn_end import TurnEndMode
+from agent.staff_tasks import RecordsStaffTasks
 from agent.webchat import TextChatHandler
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
@@ -100,6 +101,7 @@ class VoiceAgent:
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
         self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of
+        self.staff_tasks: RecordsStaffTasks | None = None  # carrier.plugin_tasks
 
     async def start(self, settings: Settings, records: Records, *, speech: bool = True
                     ) -> None:
@@ -108,6 +110,7 @@ class VoiceAgent:
         self.runtime = await setup(settings, records, speech=speech)
         self.appointments = CalendarAppointments(records.pool)
         self.schedule_feed = FeedCalendar(records)
+        self.staff_tasks = RecordsStaffTasks(records)
         self.handler = handler_for(self.runtime)
 
     @property
