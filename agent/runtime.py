@@ -44,6 +44,7 @@ from agent.speech.espeak import SPANISH_VOICE, EspeakSpeech
 from agent.speech.models import piper_voice_paths, quick_model_dir
 from agent.speech.turn_end import TurnEndMode
 from agent.staff_tasks import RecordsStaffTasks
+from agent.staff_tasks import retained_tables as task_tables
 from agent.webchat import TextChatHandler
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
@@ -97,7 +98,7 @@ class VoiceAgent:
     def __init__(self) -> None:
         self.runtime: AgentRuntime | None = None
         self.migrations: Path | None = MIGRATIONS
-        self.retained_tables = memory_tables  # carrier.plugin.RetainsText
+        self.retained_tables = (*memory_tables, *task_tables)  # carrier.plugin.RetainsText
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
         self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of

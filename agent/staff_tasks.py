@@ -30,12 +30,15 @@ from carrier.records.crypto import DecryptError, UnknownKeyVersion
 from carrier.records.store import Records
 
 TABLE = "staff_tasks"
+retained_tables = ((TABLE, "done_at"),)
+"""``carrier.plugin.RetainsText``: a task done longer ago than ``retention.transcript_days``
+is purged with the transcripts; an open one (no ``done_at``) never is."""
 TaskRow = StaffTask  # the names this module and ``carrier tasks`` have always used
 TaskDetails = StaffTaskDetails
 UnknownTask = UnknownStaffTask
 AlreadyDone = StaffTaskAlreadyDone
 __all__ = ["DONE", "OPEN", "STATUSES", "AlreadyDone", "RecordsStaffTasks", "TaskDetails",
-           "TaskRow", "UnknownTask", "close_task", "list_tasks", "read_task"]
+           "TaskRow", "UnknownTask", "close_task", "list_tasks", "read_task", "retained_tables"]
 
 
 def _row(r: Any) -> TaskRow:

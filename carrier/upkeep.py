@@ -1,8 +1,8 @@
 """What ``carrier serve`` does with ``retention.*``.
 
 :func:`retention_pass` / :func:`retention_loop`: the retention policy of the ``retention``
-section (transcripts, recordings, texts and the application's conversation memory as
-:class:`carrier.plugin.RetainsText` names it; audit and consent never under six years), run at start
+section (transcripts, recordings, texts and the application's tables as
+:class:`carrier.plugin.RetainsText` names them: conversation memory, done staff tasks; audit and consent never under six years), run at start
 and then every ``RETENTION_EVERY_S``; each purge is audited.
 """
 
