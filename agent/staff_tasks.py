@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from carrier.errors import OperatorError
 from carrier.plugin_tasks import (
     DONE,
     OPEN,
@@ -24,6 +23,7 @@ from carrier.plugin_tasks import (
     StaffTask,
     StaffTaskAlreadyDone,
     StaffTaskDetails,
+    StaffTaskUnreadable,
     UnknownStaffTask,
 )
 from carrier.records.crypto import DecryptError, UnknownKeyVersion
@@ -80,7 +80,7 @@ def _decrypt(records: Records, ct: bytes | None, table: str, column: str,
     try:
         return records.keys.decrypt_str(bytes(ct), table, column, str(row_id))
     except (DecryptError, UnknownKeyVersion) as exc:
-        raise OperatorError(f"{table}.{column} of {row_id} cannot be decrypted with the"
+        raise StaffTaskUnreadable(f"{table}.{column} of {row_id} cannot be decrypted with the"
                             f" configured keys ({exc.__class__.__name__})") from None
 
 

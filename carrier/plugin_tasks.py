@@ -10,8 +10,9 @@ never names the table.
 * :class:`StaffTaskDetails`: one task with its decrypted details (the number to call, the
   prescription of a refill, the closing note): PHI, returned only by ``read_task``, which
   writes the audit entry (who, which task, why) before it returns.
-* :class:`UnknownStaffTask` / :class:`StaffTaskAlreadyDone`: the two refusals of
-  ``read_task`` / ``close_task``, as one line an operator can act on (no PHI).
+* :class:`UnknownStaffTask` / :class:`StaffTaskAlreadyDone` / :class:`StaffTaskUnreadable`:
+  the refusals of ``read_task`` / ``close_task``, as one line an operator can act on (no
+  PHI).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ class StaffTaskAlreadyDone(OperatorError):
         super().__init__(f"staff task {row.id} is already done (by {row.done_by or 'unknown'}"
                          f" at {when})")
         self.row = row
+
+
+class StaffTaskUnreadable(OperatorError):
+    """A task's encrypted field the configured keys cannot open (names the field, never
+    its content)."""
 
 
 @runtime_checkable

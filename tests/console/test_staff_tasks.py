@@ -206,3 +206,23 @@ async def test_the_list_view_is_audited_with_its_row_count(
         "SELECT actor, record_id, details FROM audit_log WHERE action = 'staff_tasks.list'")
     assert [(r["actor"], r["record_id"], json.loads(r["details"])["rows"]) for r in rows] == [
         ("console:op-scheduler", "all", 3)]
+
+
+async def test_a_task_the_keys_cannot_open_is_a_clear_answer_not_a_crash(
+        console: ConsoleContext, signin: SignIn, clock: Clock) -> None:
+    """A details field the configured keys cannot decrypt (a key ring restored from the
+    wrong backup): one line naming the field, no traceback, no 500."""
+    ids = await _tasks(console, clock)
+    await console.records.pool.execute(
+        "UPDATE staff_tasks SET details_ct = details_ct || '\\x00'::bytea WHERE id = $1",
+        ids["callback"])
+    s = await signin("scheduler")
+    api = await s.client.get(f"/api/v1/staff-tasks/{ids['callback']}",
+                             params={"reason": "working the task"})
+    assert api.status_code == 503
+    assert "cannot be decrypted" in api.json()["detail"]
+    page = await s.client.get(f"/tasks/{ids['callback']}",
+                              params={"reason": "working the task"})
+    assert page.status_code == 503
+    assert "cannot be decrypted" in page.text
+    assert NUMBER not in page.text

@@ -24,6 +24,7 @@ from carrier.plugin_tasks import (
     StaffTask,
     StaffTaskAlreadyDone,
     StaffTaskDesk,
+    StaffTaskUnreadable,
     UnknownStaffTask,
     staff_tasks_of,
 )
@@ -115,6 +116,8 @@ async def get_staff_task(request: Request, task_id: TaskId, op: Staff,
                                                           reason=reason)
     except UnknownStaffTask:
         raise Problem(404, "no such staff task") from None
+    except StaffTaskUnreadable as exc:  # names the field, never its content
+        raise Problem(503, str(exc)) from None
     return StaffTaskDetailsOut(**out(found.row).model_dump(), details=found.details,
                                note=found.note, medication=found.medication,
                                pharmacy=found.pharmacy)

@@ -27,6 +27,7 @@ from carrier.plugin_tasks import (
     STATUSES,
     StaffTaskAlreadyDone,
     StaffTaskDesk,
+    StaffTaskUnreadable,
     UnknownStaffTask,
     staff_tasks_of,
 )
@@ -95,6 +96,9 @@ async def _show(request: Request, op: Operator, task_id: int, reason: str, *,
     except UnknownStaffTask:
         return page(request, "task.html", op, status_code=404, title="Staff task not found",
                     task=None, error="No staff task with this id.")
+    except StaffTaskUnreadable as exc:  # names the field, never its content
+        return page(request, "task.html", op, status_code=503, title="Staff task",
+                    task=None, error=f"Not shown: {exc}.")
     return page(request, "task.html", op, status_code=status_code,
                 title=f"Staff task {row.id}", task=row, found=found, reasons=REASONS,
                 reason=reason if found else "", call=await _call_link(request, op, row.call_id),
