@@ -140,6 +140,10 @@ async def test_the_page_shows_details_with_a_reason_and_marks_a_task_done(
         ("console:op-supervisor", str(ids["callback"]), "console: incident review")]
     assert await _audit(console, "staff_task.done") == [
         ("console:op-supervisor", str(ids["callback"]), "operator")]
+    assert await _audit(console, "staff_task.view") == [  # the rows without details
+        ("console:op-supervisor", str(ids["callback"]), "console: staff task page"),
+        ("console:op-supervisor", str(ids["opt_out"]), "console: staff task page"),
+        ("console:op-supervisor", str(ids["callback"]), "console: staff task page")]
 
 
 async def test_a_scheduler_gets_no_link_to_a_page_their_role_may_not_open(

@@ -5,10 +5,11 @@ work it.
 
 * ``/tasks``: newest first, open ones unless the filter says done or all, by kind; ids,
   kinds and times (patient ids with times: an audited view, as the coming appointments).
-* ``/tasks/{id}``: the task; its details (the number to call, the prescription, the
-  closing note) only once the operator says why (a PHI view, audited by the application
-  with who, which task and why, as a call's transcript); a link to the call or chat it
-  came from when there is a call record and the operator's role may open it.
+* ``/tasks/{id}``: the task (its row audited as the list is); its details (the number to
+  call, the prescription, the closing note) only once the operator says why (a PHI view,
+  audited by the application with who, which task and why, as a call's transcript); a
+  link to the call or chat it came from when there is a call record and the operator's
+  role may open it.
 * ``POST /tasks/{id}/done``: marks it done (who, when, the note encrypted), audited; a
   task already done says by whom and when and changes nothing.
 """
@@ -91,8 +92,10 @@ async def _show(request: Request, op: Operator, task_id: int, reason: str, *,
             found = await desk.read_task(task_id, actor=op.actor,
                                          reason=f"console: {reason}")
             row = found.row
-        else:
+        else:  # ids, kind and times, as the list shows them: audited as the list is
             row = await desk.task(task_id)
+            await console(request).audit(op.actor, "staff_task.view", ("staff_task", row.id),
+                                         "console: staff task page", {"kind": row.kind})
     except UnknownStaffTask:
         return page(request, "task.html", op, status_code=404, title="Staff task not found",
                     task=None, error="No staff task with this id.")
