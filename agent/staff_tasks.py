@@ -127,6 +127,16 @@ async def close_task(records: Records, task_id: int, *, actor: str, note: str | 
     return row
 
 
+WHAT_TO_DO = {
+    "callback": "Call the patient back: a transfer to staff failed, or an emergency was"
+                " texted in a reminder thread.",
+    "opt_out_request": "Confirm with the number's owner: an opt-out was typed in a web chat"
+                       " that did not verify the patient.",
+    "refill_request": "Send the refill the patient asked for.",
+    "refill_not_needed": "Check the refill the patient said is not needed.",
+}
+
+
 class RecordsStaffTasks:
     """The queue on the records database, as the application offers it to the console
     (``carrier.plugin_tasks.StaffTaskDesk``)."""
@@ -139,6 +149,9 @@ class RecordsStaffTasks:
                          ) -> list[TaskRow]:
         return await list_tasks(self.records, status=status, kind=kind,
                                 newest_first=newest_first, limit=limit)
+
+    def describe(self, kind: str) -> str:
+        return WHAT_TO_DO.get(kind, kind.replace("_", " "))
 
     async def task(self, task_id: int) -> TaskRow:
         return _row(await _get(self.records.pool, task_id))

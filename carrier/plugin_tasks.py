@@ -95,6 +95,10 @@ class StaffTaskDesk(Protocol):
         """``status`` None: every task; oldest first unless ``newest_first``."""
         ...
 
+    def describe(self, kind: str) -> str:
+        """What a task of ``kind`` asks staff to do, in plain words (never PHI)."""
+        ...
+
     async def task(self, task_id: int) -> StaffTask:
         """One task as it may be listed (no details, nothing to audit);
         :class:`UnknownStaffTask` when there is none."""

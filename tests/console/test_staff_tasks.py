@@ -108,6 +108,7 @@ async def test_the_page_shows_details_with_a_reason_and_marks_a_task_done(
     assert listed.text.index(f'data-task="{ids["refill"]}"') < listed.text.index(
         f'data-task="{ids["callback"]}"')  # newest first
     assert NUMBER not in listed.text
+    assert "Send the refill the patient asked for." in listed.text  # what each asks
 
     task = await s.client.get(f"/tasks/{ids['callback']}")
     assert task.status_code == 200
@@ -118,6 +119,7 @@ async def test_the_page_shows_details_with_a_reason_and_marks_a_task_done(
     assert NUMBER in shown.text
     chat = await s.client.get(f"/tasks/{ids['opt_out']}")
     assert 'id="task-call"' not in chat.text  # no call record for it: no dead link
+    assert "Confirm with the number&#39;s owner" in chat.text
 
     closed = await s.client.post(f"/tasks/{ids['callback']}/done",
                                  data={"csrf_token": s.csrf, "note": "called back"})

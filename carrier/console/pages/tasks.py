@@ -60,7 +60,9 @@ async def tasks_page(request: Request, op: Annotated[Operator, Depends(guard(PAT
         rows = await listed(console(request), op, None if status == "all" else status,
                             kind or None, "console: staff tasks page")
     done = _task_id(q.get("done") or "")
+    desk = _desk(request)
     return page(request, "tasks.html", op, title="Staff tasks", rows=rows, status=status,
+                describe=desk.describe if desk is not None else str,
                 kind=kind, statuses=(*STATUSES, "all"), limit=MAX_LIST,
                 available=_desk(request) is not None,
                 message=f"Task {done} marked done." if done else None)
@@ -104,6 +106,7 @@ async def _show(request: Request, op: Operator, task_id: int, reason: str, *,
                     task=None, error=f"Not shown: {exc}.")
     return page(request, "task.html", op, status_code=status_code,
                 title=f"Staff task {row.id}", task=row, found=found, reasons=REASONS,
+                what=desk.describe(row.kind),
                 reason=reason if found else "", call=await _call_link(request, op, row.call_id),
                 error=error, max_note=MAX_NOTE)
 
