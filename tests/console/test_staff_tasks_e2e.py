@@ -3,7 +3,8 @@ hosts it (``agent.runtime.VoiceAgent``, started on a real database), a stranger'
 "stop calling me" typed in an unverified web chat over real HTTP (the agent's own
 workflow makes the ``opt_out_request`` task), then a compliance officer signs in to the
 console over real HTTPS (password and TOTP), sees the task, opens it with a reason, marks
-it done, and finds it gone from the open list and in the audit log."""
+it done, and finds it gone from the open list and in the audit log; a supervisor follows
+the task's link to the chat's call record."""
 
 from __future__ import annotations
 
@@ -72,6 +73,19 @@ async def test_staff_see_the_chat_s_opt_out_request_and_mark_it_done(
         history = await c.get("/tasks", params={"status": "done"})
         assert f'data-task="{task_id}"' in history.text
         assert "by console:frontdesk" in history.text
+    sup = await Operators(console.records.pool, console.records.keys).add(
+        "shiftlead", "supervisor", now=clock())
+    async with httpx.AsyncClient(base_url=served, verify=client_context(console.settings),
+                                 follow_redirects=False) as c:
+        r = await c.post("/api/v1/session", json={"name": "shiftlead", "password": sup.password,
+                                                  "totp": code_at(sup, clock())})
+        assert r.status_code == 200
+        task = await c.get(f"/tasks/{task_id}")
+        link = re.search(r'href="(/calls/[^"]+)" id="task-call"', task.text)
+        assert link is not None  # the chat it came from has its call record
+        chat_page = await c.get(link.group(1))
+        assert chat_page.status_code == 200
+        assert 'id="call-record"' in chat_page.text
     await console.records.drain_spool()
     rows = await console.records.pool.fetch(
         "SELECT actor, action, record_id, reason FROM audit_log WHERE action IN"
