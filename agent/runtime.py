@@ -43,6 +43,8 @@ from agent.speech import (
 from agent.speech.espeak import SPANISH_VOICE, EspeakSpeech
 from agent.speech.models import piper_voice_paths, quick_model_dir
 from agent.speech.turn_end import TurnEndMode
+from agent.staff_tasks import RecordsStaffTasks
+from agent.staff_tasks import retained_tables as task_tables
 from agent.webchat import TextChatHandler
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
@@ -96,10 +98,11 @@ class VoiceAgent:
     def __init__(self) -> None:
         self.runtime: AgentRuntime | None = None
         self.migrations: Path | None = MIGRATIONS
-        self.retained_tables = memory_tables  # carrier.plugin.RetainsText
+        self.retained_tables = (*memory_tables, *task_tables)  # carrier.plugin.RetainsText
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
         self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of
+        self.staff_tasks: RecordsStaffTasks | None = None  # carrier.plugin_tasks
 
     async def start(self, settings: Settings, records: Records, *, speech: bool = True
                     ) -> None:
@@ -108,6 +111,7 @@ class VoiceAgent:
         self.runtime = await setup(settings, records, speech=speech)
         self.appointments = CalendarAppointments(records.pool)
         self.schedule_feed = FeedCalendar(records)
+        self.staff_tasks = RecordsStaffTasks(records)
         self.handler = handler_for(self.runtime)
 
     @property

@@ -6,72 +6,39 @@ refill (``refill_request``) or a refill the patient says is not needed
 (``opt_out_request``). This module lists them (ids only, never the encrypted details),
 reads one with its details decrypted (a PHI read, audited before it is returned), and
 closes one (who, when, an encrypted note; audited). ``agent.staff_tasks_cli`` is the
-``carrier tasks`` command over it.
+``carrier tasks`` command over it; :class:`RecordsStaffTasks` is the same queue as the
+console works it (the application's ``staff_tasks``, ``carrier.plugin_tasks``). Done
+tasks are purged with transcripts (``retained_tables``); open ones never are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
-from carrier.errors import OperatorError
+from carrier.plugin_tasks import (
+    DONE,
+    OPEN,
+    STATUSES,
+    StaffTask,
+    StaffTaskAlreadyDone,
+    StaffTaskDetails,
+    StaffTaskUnreadable,
+    UnknownStaffTask,
+)
 from carrier.records.crypto import DecryptError, UnknownKeyVersion
 from carrier.records.store import Records
 
-OPEN, DONE = "open", "done"
-STATUSES = (OPEN, DONE)
 TABLE = "staff_tasks"
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    """What may be listed: ids and words the agent chose, no PHI."""
-
-    id: int
-    created_at: dt.datetime
-    kind: str
-    status: str
-    queue: str
-    call_id: str | None
-    patient_id: str | None
-    prescription_id: str | None
-    done_at: dt.datetime | None
-    done_by: str | None
-
-    def as_doc(self) -> dict[str, Any]:
-        return {"id": self.id, "created_at": _utc(self.created_at), "kind": self.kind,
-                "status": self.status, "queue": self.queue, "call_id": self.call_id,
-                "patient_id": self.patient_id, "prescription_id": self.prescription_id,
-                "done_at": _utc(self.done_at) if self.done_at else None,
-                "done_by": self.done_by}
-
-
-@dataclass(frozen=True)
-class TaskDetails:
-    """One task with its decrypted details: PHI, for ``carrier tasks show`` only."""
-
-    row: TaskRow
-    details: str | None  # the number to call (call-backs, opt-out requests)
-    note: str | None  # the note of whoever closed it
-    medication: str | None  # the prescription of a refill task
-    pharmacy: str | None
-
-
-class UnknownTask(OperatorError):
-    def __init__(self, task_id: int) -> None:
-        super().__init__(f"no staff task with id {task_id}")
-
-
-class AlreadyDone(OperatorError):
-    def __init__(self, row: TaskRow) -> None:
-        when = f"{_utc(row.done_at)}" if row.done_at else "an unknown time"
-        super().__init__(f"staff task {row.id} is already done (by {row.done_by or 'unknown'}"
-                         f" at {when})")
-
-
-def _utc(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+retained_tables = ((TABLE, "done_at"),)
+"""``carrier.plugin.RetainsText``: a task done longer ago than ``retention.transcript_days``
+is purged with the transcripts; an open one (no ``done_at``) never is."""
+TaskRow = StaffTask  # the names this module and ``carrier tasks`` have always used
+TaskDetails = StaffTaskDetails
+UnknownTask = UnknownStaffTask
+AlreadyDone = StaffTaskAlreadyDone
+__all__ = ["DONE", "OPEN", "STATUSES", "AlreadyDone", "RecordsStaffTasks", "TaskDetails",
+           "TaskRow", "UnknownTask", "close_task", "list_tasks", "read_task", "retained_tables"]
 
 
 def _row(r: Any) -> TaskRow:
@@ -80,13 +47,20 @@ def _row(r: Any) -> TaskRow:
                    r["done_by"])
 
 
+_SELECT = (
+    "SELECT id, created_at, kind, status, queue, call_id, patient_id, prescription_id,"
+    " done_at, done_by FROM staff_tasks WHERE ($1::text IS NULL OR status = $1)"
+    " AND ($2::text IS NULL OR kind = $2)")
+_LIST = {False: _SELECT + " ORDER BY created_at, id LIMIT $3",
+         True: _SELECT + " ORDER BY created_at DESC, id DESC LIMIT $3"}
+
+
 async def list_tasks(records: Records, *, status: str | None = OPEN,
-                     kind: str | None = None) -> list[TaskRow]:
-    """Tasks oldest first (the order they are to be worked in); ``status`` None: all."""
-    rows = await records.pool.fetch(
-        "SELECT id, created_at, kind, status, queue, call_id, patient_id, prescription_id,"
-        " done_at, done_by FROM staff_tasks WHERE ($1::text IS NULL OR status = $1)"
-        " AND ($2::text IS NULL OR kind = $2) ORDER BY created_at, id", status, kind)
+                     kind: str | None = None, newest_first: bool = False,
+                     limit: int | None = None) -> list[TaskRow]:
+    """Tasks oldest first (the order they are to be worked in), or newest first (the
+    console's list); ``status`` None: all; ``limit`` None: every one."""
+    rows = await records.pool.fetch(_LIST[newest_first], status, kind, limit)
     return [_row(r) for r in rows]
 
 
@@ -106,12 +80,14 @@ def _decrypt(records: Records, ct: bytes | None, table: str, column: str,
     try:
         return records.keys.decrypt_str(bytes(ct), table, column, str(row_id))
     except (DecryptError, UnknownKeyVersion) as exc:
-        raise OperatorError(f"{table}.{column} of {row_id} cannot be decrypted with the"
+        raise StaffTaskUnreadable(f"{table}.{column} of {row_id} cannot be decrypted with the"
                             f" configured keys ({exc.__class__.__name__})") from None
 
 
-async def read_task(records: Records, task_id: int, *, actor: str) -> TaskDetails:
-    """The task and its decrypted details; the read is audited before they are returned."""
+async def read_task(records: Records, task_id: int, *, actor: str,
+                    reason: str = "operator") -> TaskDetails:
+    """The task and its decrypted details; the read is audited (with ``reason``, the why
+    of this PHI view) before they are returned."""
     r = await _get(records.pool, task_id)
     row = _row(r)
     medication = pharmacy = None
@@ -127,7 +103,7 @@ async def read_task(records: Records, task_id: int, *, actor: str) -> TaskDetail
     found = TaskDetails(row, _decrypt(records, r["details_ct"], TABLE, "details", task_id),
                         _decrypt(records, r["note_ct"], TABLE, "note", task_id),
                         medication, pharmacy)
-    await records.audit(actor, "staff_task.read", ("staff_task", task_id), "operator",
+    await records.audit(actor, "staff_task.read", ("staff_task", task_id), reason,
                         {"kind": row.kind})
     return found
 
@@ -149,3 +125,41 @@ async def close_task(records: Records, task_id: int, *, actor: str, note: str | 
     await records.audit(actor, "staff_task.done", ("staff_task", task_id), "operator",
                         {"kind": row.kind, "noted": bool(note)}, at=now)
     return row
+
+
+WHAT_TO_DO = {
+    "callback": "Call the patient back: a transfer to staff failed, or an emergency was"
+                " texted in a reminder thread.",
+    "opt_out_request": "Confirm with the number's owner: an opt-out was typed in a web chat"
+                       " that did not verify the patient.",
+    "refill_request": "Send the refill the patient asked for.",
+    "refill_not_needed": "Check the refill the patient said is not needed.",
+}
+
+
+class RecordsStaffTasks:
+    """The queue on the records database, as the application offers it to the console
+    (``carrier.plugin_tasks.StaffTaskDesk``)."""
+
+    def __init__(self, records: Records) -> None:
+        self.records = records
+
+    async def list_tasks(self, *, status: str | None = OPEN, kind: str | None = None,
+                         newest_first: bool = False, limit: int | None = None
+                         ) -> list[TaskRow]:
+        return await list_tasks(self.records, status=status, kind=kind,
+                                newest_first=newest_first, limit=limit)
+
+    def describe(self, kind: str) -> str:
+        return WHAT_TO_DO.get(kind, kind.replace("_", " "))
+
+    async def task(self, task_id: int) -> TaskRow:
+        return _row(await _get(self.records.pool, task_id))
+
+    async def read_task(self, task_id: int, *, actor: str, reason: str = "operator"
+                        ) -> TaskDetails:
+        return await read_task(self.records, task_id, actor=actor, reason=reason)
+
+    async def close_task(self, task_id: int, *, actor: str, note: str | None,
+                         now: dt.datetime) -> TaskRow:
+        return await close_task(self.records, task_id, actor=actor, note=note, now=now)

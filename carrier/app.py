@@ -67,7 +67,7 @@ from carrier.health import (
 )
 from carrier.health import writers_check as records_writers_check
 from carrier.metrics import Level
-from carrier.plugin import Application, RetainsText, levels_of
+from carrier.plugin import Application, levels_of
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
 from carrier.records.embedded import open_database
@@ -78,7 +78,7 @@ from carrier.sms.wiring import run_sms
 from carrier.stir_setup import build_stir
 from carrier.stop_signals import StopSignals
 from carrier.trunk_links import TrunkLinks, trunk_uri
-from carrier.upkeep import retention_loop
+from carrier.upkeep import app_tables, retention_loop
 from carrier.webchat.wiring import serve_webchat_for
 
 log = logging.getLogger("carrier.app")
@@ -273,9 +273,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
         tasks.create_task(gateway.trunks.probe_loop(lambda n: probe_trunk(gateway, n), stop))
         tasks.create_task(stack.links.keepalive_loop(lambda u: _options(gateway, u), stop))
         tasks.create_task(_ping_database(stack, stop))
-        app = stack.application
-        texts = app.retained_tables if isinstance(app, RetainsText) else ()
-        tasks.create_task(retention_loop(stack.records, settings, stop, text_tables=texts))
+        tasks.create_task(retention_loop(stack.records, settings, stop,
+                                         text_tables=app_tables(stack.application)))
         if dialer and settings.dialer.enabled:
             tasks.create_task(stack.dialer.run(dialer_stop or stop))
         if stack.feeds is not None:

@@ -169,8 +169,9 @@ class AppointmentSource(Protocol):
 @runtime_checkable
 class RetainsText(Protocol):
     """An application whose own tables hold conversation text (redacted turns across
-    channels): the carrier purges them with call transcripts (``retention.transcript_days``)
-    without naming them itself. ``(table, time column)`` pairs."""
+    channels) or other PHI kept as long (done staff tasks): the carrier purges them with
+    call transcripts (``retention.transcript_days``) without naming them itself.
+    ``(table, time column)`` pairs; a row whose time column is NULL is never purged."""
 
     retained_tables: Sequence[tuple[str, str]]
 

@@ -1,9 +1,11 @@
 """What ``carrier serve`` does with ``retention.*``.
 
 :func:`retention_pass` / :func:`retention_loop`: the retention policy of the ``retention``
-section (transcripts, recordings, texts and the application's conversation memory as
-:class:`carrier.plugin.RetainsText` names it; audit and consent never under six years), run at start
-and then every ``RETENTION_EVERY_S``; each purge is audited.
+section (transcripts, recordings, texts, callers' raw answers, delivered feed messages,
+and the application's tables as :class:`carrier.plugin.RetainsText` names them:
+conversation memory, done staff tasks; audit and consent never under six years), run at
+start and then every ``RETENTION_EVERY_S``; each purge is audited. :func:`policy_of` is the
+one policy: ``carrier retention run`` and the console's retention apply it too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from carrier.plugin import RetainsText
 from carrier.records.retention import PurgeResult, PurgeTarget, RetentionPolicy, run_retention
 from carrier.records.store import Records
 from carrier.settings import Settings
@@ -24,14 +27,23 @@ log = logging.getLogger("carrier.upkeep")
 RETENTION_EVERY_S = 24 * 3600.0
 
 
-# The carrier's own tables that hold conversation metadata kept like transcripts.
-TEXT_TABLES = (("sms_messages", "at"),)
+# The carrier's own tables whose PHI is kept as long as transcripts: texts, the raw answers
+# a caller gave (encrypted), and feed messages once delivered (``sent_at``; one pending or
+# failed has none and is kept for the operator).
+TEXT_TABLES = (("sms_messages", "at"), ("call_answers", "at"), ("feed_outbox", "sent_at"))
+
+
+def app_tables(app: object) -> Sequence[tuple[str, str]]:
+    """The hosted application's tables kept as long as transcripts (none when it names
+    none): every way retention runs passes them, so all purge alike."""
+    return app.retained_tables if isinstance(app, RetainsText) else ()
 
 
 def policy_of(settings: Settings, text_tables: Sequence[tuple[str, str]] = ()
               ) -> RetentionPolicy:
-    """``text_tables``: the application's tables kept as long as transcripts
-    (``carrier.plugin.RetainsText``), besides the carrier's own ``TEXT_TABLES``."""
+    """The one policy of ``carrier serve``, ``carrier retention run`` and the console.
+    ``text_tables``: the application's tables kept as long as transcripts
+    (:func:`app_tables`), besides the carrier's own ``TEXT_TABLES``."""
     r = settings.retention
     extra = tuple(PurgeTarget(table, column, r.transcript_days)
                   for table, column in (*TEXT_TABLES, *text_tables))

@@ -13,6 +13,7 @@ control characters, a date that is not one) is refused with one line and a non-z
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ from carrier.records.retention import (
     run_retention,
 )
 from carrier.records.store import Channel, ConsentKind, Records, verify_chain
+from carrier.upkeep import TEXT_TABLES, app_tables, policy_of
 
 T = TypeVar("T")
 TEXT_LIMIT = 200  # operator-typed references (source, evidence, actor)
@@ -390,9 +392,10 @@ def register_audit(subparsers: Any) -> None:
 
 # -- retention -----------------------------------------------------------------------------
 
-# The tables the retention policy covers, and their time column. Nothing else may be
-# purged from the command line: patients, appointments, ledgers are not "expired rows".
-POLICY_TABLES = {t.table: t.time_column for t in DEFAULT_TARGETS}
+# The carrier's tables the retention policy covers, and their time column (the hosted
+# application's follow --transcript-days). Nothing else may be purged from the command
+# line: patients, appointments, ledgers are not "expired rows".
+POLICY_TABLES = {t.table: t.time_column for t in DEFAULT_TARGETS} | dict(TEXT_TABLES)
 
 
 def _target(text: str) -> PurgeTarget:
@@ -452,18 +455,18 @@ def register_retention(subparsers: Any) -> None:
 
 
 def _retention_run(args: argparse.Namespace) -> int:
-    r = where(args).settings.retention
-
-    def pick(given: int | None, configured: int) -> int:
-        return configured if given is None else given
+    """The policy ``carrier serve`` applies (:func:`carrier.upkeep.policy_of`: the carrier's
+    tables and the hosted application's), with the periods given here instead."""
+    settings = where(args).settings
+    given = {f"{name}_days": getattr(args, f"{name}_days")
+             for name in ("audit", "consent", "transcript", "recording")}
+    periods = dataclasses.replace(settings.retention,
+                                  **{k: v for k, v in given.items() if v is not None})
+    from carrier.app import load_application  # noqa: PLC0415 - the application, only here
 
     try:
-        policy = RetentionPolicy.from_days(
-            audit_days=pick(args.audit_days, r.audit_days),
-            consent_days=pick(args.consent_days, r.consent_days),
-            transcript_days=pick(args.transcript_days, r.transcript_days),
-            recording_days=pick(args.recording_days, r.recording_days),
-        )
+        policy = policy_of(dataclasses.replace(settings, retention=periods),
+                           app_tables(load_application(settings)))
     except ValueError as exc:  # a period of the settings below one day
         raise OperatorError(f"retention settings: {exc}") from None
     override = {t.table: t for t in args.target}

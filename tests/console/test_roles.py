@@ -5,11 +5,13 @@ with it), and 401 without a session. The table must name every API route."""
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
+from agent.staff_tasks import RecordsStaffTasks
 from carrier.console.app import ConsoleContext, build_app
 from carrier.console.roles import Role
 
@@ -26,6 +28,9 @@ TABLE: list[tuple[str, str, dict[str, Any], set[Role], int]] = [
     ("GET", "/patients", {"params": {"phone": "+15555550142", **WHY}}, {S}, 200),
     ("GET", f"/patients/{PID}", {"params": WHY}, {S}, 404),
     ("GET", "/appointments", {}, {S}, 200),
+    ("GET", "/staff-tasks", {}, {S, V, C}, 200),
+    ("GET", "/staff-tasks/999", {"params": WHY}, {S, V, C}, 404),
+    ("POST", "/staff-tasks/999/done", {"json": {"note": "called back"}}, {S, V, C}, 404),
     ("GET", f"/patients/{PID}/consent", {"params": WHY}, {C}, 404),
     ("POST", f"/patients/{PID}/consent/grant", {"json": {
         "channel": "voice", "kind": "tcpa_express", "source": "form", "evidence": "f-1"}},
@@ -63,7 +68,7 @@ TABLE: list[tuple[str, str, dict[str, Any], set[Role], int]] = [
 def _template(path: str) -> str:
     out = []
     for part in path.split("/"):
-        out.append("{x}" if part in (PID, "nope", "none", "nobody") else part)
+        out.append("{x}" if part in (PID, "nope", "none", "nobody", "999") else part)
     return "/".join(out)
 
 
@@ -79,6 +84,7 @@ def test_the_table_names_every_api_route(console: ConsoleContext) -> None:
 
 async def test_every_endpoint_for_every_role(console: ConsoleContext, signin,
                                              client: httpx.AsyncClient) -> None:
+    console.application = SimpleNamespace(staff_tasks=RecordsStaffTasks(console.records))
     signed = {role: await signin(role.value) for role in Role}
     got: dict[tuple[str, str, str], int] = {}
     want: dict[tuple[str, str, str], int] = {}

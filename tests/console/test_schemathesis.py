@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import hypothesis
@@ -27,6 +28,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from agent.callback import create_callback_task
+from agent.staff_tasks import RecordsStaffTasks
 from carrier.console.app import ConsoleContext, build_app
 from carrier.console.roles import Role
 from carrier.console.server import serve_app
@@ -59,6 +62,9 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, Any], d
                 "cdr-1", "outbound", START, START + dt.timedelta(seconds=30), "local_bye",
                 from_number="+15550100100", to_number="+15550100101", answered_at=START,
                 sip_status=200, outcome="confirmed", verstat="TN-Validation-Passed"))
+            ctx.application = SimpleNamespace(staff_tasks=RecordsStaffTasks(records))
+            await create_callback_task(records, queue="front_desk", patient_id="p-1",
+                                       call_id="cdr-1", number="+15550100101", now=START)
             await records.drain_spool()
             ops = Operators(records.pool, records.keys)
             issued = {r: await ops.add(f"st-{r.value}", r.value, now=START) for r in Role}

@@ -20,6 +20,7 @@ import numpy as np
 
 from agent import MIGRATIONS as AGENT_MIGRATIONS
 from agent.scheduling.outreach import CalendarAppointments
+from agent.staff_tasks import RecordsStaffTasks
 from carrier.health import ComponentHealth
 from carrier.metrics import Level
 from carrier.plugin import AppointmentSource, CallContext, CallHandler, CallOutcome, OutcomeKind
@@ -57,6 +58,7 @@ class OpsApp:
         # The calendar it reads is the agent's (its tables come with the agent's migrations).
         self.migrations: Path | None = AGENT_MIGRATIONS
         self.greeting = "-"
+        self.staff_tasks: RecordsStaffTasks | None = None  # the agent's queue (console)
 
     def _read(self, settings: Any) -> None:
         self.greeting = (Path(settings.config_dir) / "greeting.txt").read_text().strip()
@@ -65,6 +67,7 @@ class OpsApp:
     async def start(self, settings: Any, records: Any, *, speech: bool = True) -> None:
         self._read(settings)
         self.appointments = CalendarAppointments(records.pool)
+        self.staff_tasks = RecordsStaffTasks(records)
 
     async def reload(self, settings: Any) -> None:
         self._read(settings)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from carrier.console.api import admin, audit, calls, campaigns, compliance, patients
+from carrier.console.api import admin, audit, calls, campaigns, compliance, patients, tasks
 
 router = APIRouter()
-for module in (patients, compliance, campaigns, audit, calls, admin):
+for module in (patients, tasks, compliance, campaigns, audit, calls, admin):
     router.include_router(module.router)

@@ -7,6 +7,8 @@
 * ``/calls`` and ``/calls.csv`` (supervisor): call records, filtered; CSV export;
 * ``/campaigns`` (scheduler): progress, refusals by rule, pause/resume;
 * ``/patients`` (scheduler): lookup, coming appointments, the schedule CSV import;
+* ``/tasks`` (scheduler, supervisor, compliance): the staff task queue; a task's details
+  with a reason (audited); mark it done;
 * ``/consent`` (compliance): consent and DNC by number, grant, revoke, ledger entries;
 * ``/audit`` (compliance, auditor): signed export, verification of a bundle;
 * ``/trunks`` (admin): registration, keepalive, state, last error;
@@ -15,7 +17,7 @@
 Roles are declared once in :data:`carrier.console.pages.common.PAGES` and enforced on the
 server by each route's guard; forms post with the session's CSRF token. Pages read and act
 through the console context (records facade, live-call registry, campaign store, trunk
-links, the hosted application's appointment port).
+links, the hosted application's appointment port and staff task desk).
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from carrier.console.auth import current_session
-from carrier.console.pages import audit, calls, campaigns, consent, figures_page, patients, trunks
+from carrier.console.pages import (
+    audit,
+    calls,
+    campaigns,
+    consent,
+    figures_page,
+    patients,
+    tasks,
+    trunks,
+)
 from carrier.console.pages.common import nav_for
 
 router = APIRouter(include_in_schema=False)
@@ -39,5 +50,5 @@ async def home(request: Request) -> Response:
     return RedirectResponse(pages[0].path if pages else "/figures", status_code=303)
 
 
-for module in (calls, campaigns, patients, consent, audit, trunks, figures_page):
+for module in (calls, campaigns, patients, tasks, consent, audit, trunks, figures_page):
     router.include_router(module.router)

@@ -41,6 +41,7 @@ PAGES: Mapping[str, Page] = {p.path: p for p in (
     Page("/calls", "Call records", frozenset({SU})),
     Page("/campaigns", "Campaigns", frozenset({SC})),
     Page("/patients", "Patients", frozenset({SC})),
+    Page("/tasks", "Staff tasks", frozenset({SC, SU, C})),
     Page("/consent", "Consent & DNC", frozenset({C})),
     Page("/audit", "Audit", frozenset({C, AU})),
     Page("/trunks", "Trunks", frozenset({A})),

@@ -2,12 +2,14 @@
 15): sign-in with password and TOTP, a role refused a page, a live call from a real SIP
 peer (SIPp) appearing and ending while the page is open (and one a supervisor hangs up),
 the schedule CSV import reporting its bad rows and loading nothing, and the one-click
-signed audit export that ``carrier audit verify`` accepts. One browser and one node for
-the module; the tests run in order (each signs in as its own operator)."""
+signed audit export that ``carrier audit verify`` accepts, and a staff task opened with a
+reason and marked done. One browser and one node for the module; the tests run in order
+(each signs in as its own operator)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from agent.callback import create_callback_task
+from carrier.records.store import Records
+from tests.conftest import TEST_KEK
 from tests.console.browser.conftest import Account, needs_browser, wait_file
 from tests.ops_runtime.rig import CALLER, Node
 
@@ -163,4 +168,35 @@ def test_the_figures_page_draws_its_charts(page: Any, node: Node) -> None:
     charts = page.find_elements(By.CSS_SELECTOR, "svg.chart")
     assert len(charts) == 5
     assert all(c.size["width"] > 100 for c in charts)  # laid out, not hidden
+    sign_out(page)
+
+
+async def _callback_task(node: Node, spool: Path) -> int:
+    """A call-back task as the agent files it after a failed transfer."""
+    records = await Records.open(node.db_url, TEST_KEK, spool)
+    try:
+        return await create_callback_task(
+            records, queue="front_desk", patient_id="p-0042", call_id="call-ui-1",
+            number="+15555550142", now=dt.datetime.now(dt.UTC))
+    finally:
+        await records.close()
+
+
+def test_a_staff_task_is_opened_with_a_reason_and_marked_done(
+        page: Any, node: Node, operator: Callable[[str], Account], tmp_path: Path) -> None:
+    task = asyncio.run(_callback_task(node, tmp_path / "spool"))
+    sign_in(page, node, operator("compliance"), "/tasks")
+    row = el(page, "staff-tasks").find_element(By.CSS_SELECTOR, f'tr[data-task="{task}"]')
+    assert "+15555550142" not in page.page_source  # the list names no number
+    row.find_element(By.TAG_NAME, "a").click()
+    el(page, "details-form")
+    page.find_element(By.ID, "show-details").click()  # the default reason: working it
+    assert el(page, "task-number").text == "+15555550142"
+    el(page, "done-note").send_keys("called back, booked")
+    page.find_element(By.ID, "mark-done").click()
+    assert el(page, "message").text == f"Task {task} marked done."
+    assert not page.find_elements(By.CSS_SELECTOR, f'tr[data-task="{task}"]')
+    done = asyncio.run(_count(node, "SELECT count(*) FROM audit_log WHERE action ="
+                                    " 'staff_task.done' AND actor = 'console:ui-compliance'"))
+    assert done == 1
     sign_out(page)
