@@ -165,6 +165,16 @@ def check_proxies(file: str, key: str, proxies: typing.Iterable[str]) -> None:
                               " (no names, no '*')") from None
 
 
+def _check_offsets(file: str, offsets: typing.Sequence[float]) -> None:
+    key = "dialer.reminder_offsets_h"
+    if any(not h > 0 for h in offsets):
+        raise ConfigError(file, key, "every offset must be above 0 hours (before the appointment)")
+    if any(h > 8760 for h in offsets):  # 1e9 h loaded, then overflowed the dialer's plan
+        raise ConfigError(file, key, "every offset must be at most 8760 hours (a year) before")
+    if len(set(offsets)) != len(offsets):
+        raise ConfigError(file, key, "an offset is listed twice")
+
+
 def check_sections(s: Settings, src: typing.Callable[[str], str]) -> None:
     """``data_dir``, the database pool, the dialer's timings and the transfer queues: values
     that load as numbers or text but that the code acting on them cannot honour."""
@@ -183,9 +193,7 @@ def check_sections(s: Settings, src: typing.Callable[[str], str]) -> None:
         raise ConfigError(file, "database.command_timeout_s",
                           "must be a positive number of seconds")
     d, file = s.dialer, src("dialer")
-    if any(not h > 0 for h in d.reminder_offsets_h):
-        raise ConfigError(file, "dialer.reminder_offsets_h",
-                          "every offset must be above 0 hours (before the appointment)")
+    _check_offsets(file, d.reminder_offsets_h)
     if d.no_show_delay_min < 0:
         raise ConfigError(file, "dialer.no_show_delay_min", "must be 0 or more minutes")
     if d.retry_delay_min < 1:

@@ -32,6 +32,12 @@ CASES: list[tuple[str, str, dict[str, object], str, str]] = [
     ("sms-help-zero-cc", "sms", {"help_number": "+0155501001"}, "sms.help_number", "E.164"),
     ("offset-after-visit", "dialer", {"reminder_offsets_h": [72, -5]},
      "dialer.reminder_offsets_h", "above 0"),
+    # a year ahead at most: 1e9 hours loaded and then overflowed in the dialer's plan
+    ("offset-too-far", "dialer", {"reminder_offsets_h": [72, 1e9]},
+     "dialer.reminder_offsets_h", "at most 8760"),
+    # the same reminder twice: two outreaches for one moment
+    ("offset-twice", "dialer", {"reminder_offsets_h": [24, 24.0]},
+     "dialer.reminder_offsets_h", "twice"),
     ("no-show-negative", "dialer", {"no_show_delay_min": -5}, "dialer.no_show_delay_min",
      "0 or more"),
     ("retry-zero", "dialer", {"retry_delay_min": 0}, "dialer.retry_delay_min", "at least 1"),
