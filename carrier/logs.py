@@ -17,6 +17,7 @@ address), and no mask can tell those from harmless text.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import datetime as dt
 import json
@@ -88,6 +89,29 @@ class TextFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             err = f" ({record.exc_info[0].__name__})"
         return f"{head}: {mask_numbers(record.getMessage())}{tail}{err}"
+
+
+_REPR_TAIL = re.compile(r"\s*[(<\[{'\"].*$", re.S)
+_loop_log = logging.getLogger("carrier.loop")
+
+
+def loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's report of an error nobody caught, without what asyncio's own
+    report quotes: its message holds ``repr()`` of the failed task (with the exception's
+    text: a date of birth that did not parse) or of the callback and its arguments (a
+    caller's name), so the formatters' "error class only" rule was bypassed."""
+    exc = context.get("exception")
+    first = str(context.get("message") or "").split("\n", 1)[0].replace("<locals>.", "")
+    what = _REPR_TAIL.sub("", first)
+    task = context.get("task") or context.get("future")
+    extra = {"task": task.get_name()} if isinstance(task, asyncio.Task) else {}
+    _loop_log.error("%s (%s)", what or "unhandled error in the event loop",
+                    type(exc).__name__ if exc is not None else "no exception", extra=extra)
+
+
+def guard_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Route ``loop``'s uncaught-error reports through :func:`loop_error`."""
+    loop.set_exception_handler(loop_error)
 
 
 def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:

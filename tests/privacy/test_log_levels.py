@@ -7,7 +7,11 @@ Before, ``logs.setup`` set the root logger to the operator's level, so both reac
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import gc
 import io
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -83,3 +87,52 @@ def test_the_operator_level_still_applies_to_the_stack() -> None:
         logging.getLogger("carrier").setLevel(saved[2])
     assert "wanted" in out.getvalue()
     assert "not wanted" not in out.getvalue()
+
+
+def _drop_a_failed_task_and_fail_a_callback(loop: asyncio.AbstractEventLoop) -> None:
+    async def parse(dob: str) -> None:
+        dt.date.fromisoformat(dob)  # ValueError: Invalid isoformat string: '03/05/1980'
+
+    def greet(name: str) -> None:
+        raise KeyError(name)
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(parse("03/05/1980"))
+        await asyncio.wait([task])
+        del task  # never retrieved: asyncio reports it when the task is collected
+        gc.collect()
+        asyncio.get_running_loop().call_soon(greet, "Testa Patientson")
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    loop.run_until_complete(main())
+
+
+def test_the_loop_reports_an_uncaught_error_by_its_class_only(debug_log: io.StringIO) -> None:
+    """asyncio's own report puts repr() of the failed task (the exception's text) or of
+    the callback with its arguments into the message, past the formatters' class-only
+    rule; ``serve`` routes the loop's reports through ``logs.loop_error`` instead."""
+    loop = asyncio.new_event_loop()
+    try:
+        logs.guard_loop(loop)
+        _drop_a_failed_task_and_fail_a_callback(loop)
+    finally:
+        loop.close()
+    text = debug_log.getvalue()
+    assert find(text) == []
+    lines = [json.loads(line) for line in text.splitlines()]
+    said = {(d["logger"], d["message"]) for d in lines if d["level"] == "error"}
+    assert ("carrier.loop", "Task exception was never retrieved (ValueError)") in said
+    assert any(logger == "carrier.loop" and m.startswith("Exception in callback")
+               and m.endswith("greet (KeyError)") for logger, m in said), said
+
+
+def test_without_the_guard_asyncio_quotes_the_values(debug_log: io.StringIO) -> None:
+    """The mechanism the guard closes (asyncio's default handler), kept as a control."""
+    loop = asyncio.new_event_loop()
+    try:
+        _drop_a_failed_task_and_fail_a_callback(loop)
+    finally:
+        loop.close()
+    labels = {label for label, _ in find(debug_log.getvalue())}
+    assert labels == {"pat-1001 dob", "pat-1001 name"}
