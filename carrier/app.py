@@ -390,7 +390,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if report.errors or report.settings is None:
         return ConfigError.exit_code
     settings = report.settings
-    logs.setup(settings.logging.format, settings.logging.level)
+    logs.setup(settings.logging.format, settings.logging.level,
+               application=settings.agent.application)
     return asyncio.run(serve(settings, demo_call=args.demo_call, run_for=args.run_for))
 
 

