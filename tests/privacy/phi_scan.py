@@ -16,6 +16,7 @@ number and name are not PHI and are not searched for.
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import re
@@ -98,6 +99,9 @@ def find(text: str) -> list[tuple[str, str]]:
             continue
         hits.append((_LABEL[word], text[max(0, s - 60):e + 60]))
     return hits
+
+
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]{24,}={0,2}")
 
 
 @dataclass
@@ -192,8 +196,16 @@ def scan_files(folder: Path) -> list[Leak]:
             data = path.read_bytes()
         except OSError:
             continue
+        name = str(path.relative_to(folder))
+        leaks += scan("file name", name, name)
         for text in (data.decode("utf-8", "replace"), data.decode("utf-16-le", "replace")):
-            leaks += scan("file", str(path.relative_to(folder)), text)
+            leaks += scan("file", name, text)
+        for blob in _BASE64.findall(data):  # a spool's "ciphertexts": are they?
+            try:
+                plain = base64.b64decode(blob, validate=True)
+            except ValueError:
+                continue
+            leaks += scan("file, base64 decoded", name, plain.decode("utf-8", "replace"))
     return leaks
 
 
