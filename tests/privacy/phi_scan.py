@@ -161,10 +161,17 @@ class LogTap:
         return out
 
 
-def scan_records(records: Iterable[logging.LogRecord]) -> list[Leak]:
+def scan_records(records: Iterable[logging.LogRecord], *,
+                 unwritten: bool = False) -> list[Leak]:
     """The message as logged (before any formatter's masking), its arguments, extra
-    fields, and each exception of the chain with its traceback's local names' values."""
-    from carrier.logs import JsonFormatter  # noqa: PLC0415
+    fields, and each exception of the chain with its traceback's local names' values.
+    A library's line below warning is not written by ``logs.setup``: with ``unwritten``
+    it is reported as such (the hunting plugin), else passed over."""
+    from carrier.logs import (  # noqa: PLC0415
+        LIBRARY_LEVEL,
+        OWN_LOGGERS,
+        JsonFormatter,
+    )
 
     leaks: list[Leak] = []
     fmt = JsonFormatter()
@@ -173,13 +180,22 @@ def scan_records(records: Iterable[logging.LogRecord]) -> list[Leak]:
             message = r.getMessage()
         except Exception:  # noqa: BLE001 - a broken record is not ours to judge
             message = f"{r.msg!r} % {r.args!r}"
+        own = r.name.split(".", 1)[0] in OWN_LOGGERS
+        if not own and r.levelno < LIBRARY_LEVEL:  # the tap sees it; logs.setup drops it
+            if unwritten:
+                leaks += scan("library line below warning (not written)", r.name, message)
+            continue
         leaks += scan("log message", r.name, message)
         leaks += scan("log output", r.name, fmt.format(r))
         if r.exc_info and r.exc_info[1] is not None:
             for text in _exception_texts(r.exc_info[1]):
                 leaks += scan("logged exception", r.name, text)
-            leaks += scan("logged traceback", r.name,
-                          "".join(traceback.format_exception(r.exc_info[1])))
+            try:
+                tb = "".join(traceback.TracebackException.from_exception(
+                    r.exc_info[1], capture_locals=True).format())
+            except Exception:  # noqa: BLE001 - a local whose repr() fails
+                tb = "".join(traceback.format_exception(r.exc_info[1]))
+            leaks += scan("logged traceback (with locals)", r.name, tb)
         if r.exc_text:
             leaks += scan("logged traceback", r.name, r.exc_text)
     return leaks

@@ -95,7 +95,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
         leaks.append(Leak("scan error", "metrics", type(exc).__name__, str(exc)[:200]))
     _write(item.nodeid, leaks)
     yield
-    _write(item.nodeid, scan_records(_TAP.take()))
+    _write(item.nodeid, scan_records(_TAP.take(), unwritten=True))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -106,7 +106,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     for name, text in report.sections:
         if "stdout" in name or "stderr" in name:
             leaks += scan("captured output", name, text)
-    leaks += scan_records(_TAP.take())
+    leaks += scan_records(_TAP.take(), unwritten=True)
     leaks += _PENDING
     _PENDING.clear()
     _write(item.nodeid, leaks)
