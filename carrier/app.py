@@ -326,6 +326,7 @@ async def reload(stack: Stack) -> bool:
 async def serve(settings: Settings, *, demo_call: bool, run_for: float | None) -> int:
     stop, dialer_stop, hup = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+    logs.guard_loop(loop)
     signals = StopSignals(stop)  # SIGINT: drain, exit 130; SIGTERM: drain, exit 0
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGHUP, hup.set)
@@ -389,7 +390,8 @@ def run_serve(args: argparse.Namespace) -> int:
     if report.errors or report.settings is None:
         return ConfigError.exit_code
     settings = report.settings
-    logs.setup(settings.logging.format, settings.logging.level)
+    logs.setup(settings.logging.format, settings.logging.level,
+               application=settings.agent.application)
     return asyncio.run(serve(settings, demo_call=args.demo_call, run_for=args.run_for))
 
 

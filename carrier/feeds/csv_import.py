@@ -215,6 +215,15 @@ def delimiter(text: str) -> str:
     return max((",", ";", "\t"), key=known)  # a tie: the comma (listed first)
 
 
+_NAME = re.compile(r"[a-z][a-z_ ]{0,31}")
+
+
+def _column_name(cell: str, index: int) -> str:
+    """An unknown column by its name when the cell reads as one (a typo, ``colour``),
+    else by its place: a cell with digits or signs may be a value pasted into the header."""
+    return cell if _NAME.fullmatch(cell) else f"column {index + 1}"
+
+
 def _header(reader: csv.DictReader[str]) -> list[RowError]:
     try:
         names = reader.fieldnames
@@ -224,10 +233,15 @@ def _header(reader: csv.DictReader[str]) -> list[RowError]:
         return [RowError(0, "-", "empty file")]
     header = [h.strip().lower() for h in names]
     reader.fieldnames = header
+    if not any(h in REQUIRED + OPTIONAL for h in header):
+        # A file saved without its header line: line 1 is a patient, whose cells must
+        # not come back as "unknown column" names.
+        return [RowError(1, "-", "names no known column: is the header line missing?")]
     errors: list[RowError] = []
     missing = [c for c in REQUIRED if c not in header]
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    twice = sorted(c for c in set(header) if header.count(c) > 1)
+    unknown = list(dict.fromkeys(_column_name(c, i) for i, c in enumerate(header)
+                                 if c not in REQUIRED + OPTIONAL))
+    twice = sorted(c for c in set(header) if header.count(c) > 1 and _NAME.fullmatch(c))
     if missing:
         errors.append(RowError(1, ",".join(missing), "required column missing"))
     if unknown:

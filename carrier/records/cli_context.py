@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 import asyncpg
 import psutil
 
+from carrier import logs
 from carrier.errors import OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import LocalKek
@@ -190,9 +191,14 @@ def database_failure(exc: Exception) -> OperatorError:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; database failures become one operator line."""
+    """Run a command's coroutine; database failures become one operator line. The loop's
+    uncaught-error reports name the error's class only (``logs.loop_error``)."""
+    async def guarded() -> T:
+        logs.guard_loop(asyncio.get_running_loop())
+        return await coro
+
     try:
-        return asyncio.run(coro)
+        return asyncio.run(guarded())
     except DATABASE_FAILURES as exc:
         raise database_failure(exc) from None
     except ValueError as exc:  # urllib's verdict on a URL asyncpg could not split

@@ -128,3 +128,27 @@ def test_a_comma_file_with_semicolons_in_a_name_stays_a_comma_file() -> None:
     rows, errors = validate_schedule_csv(text, today=TODAY)
     assert errors == []
     assert rows[0].patient.name == "Testa; Pat Synthetic"
+
+
+def test_a_file_without_its_header_line_echoes_no_patient() -> None:
+    """An export saved without its header line: line 1 is a patient, not column names.
+    Before, each of its cells was reported as an "unknown column" by name, so the error
+    printed by ``carrier schedule import`` and shown on the console's import page held
+    the patient's MRN, name, number and date of birth."""
+    from tests.privacy.phi_scan import find  # noqa: PLC0415
+
+    text = ("MRN-900001,Patientson,Testa,+15550100123,1980-03-05,A1,2026-12-10T09:00:00-05:00\n"
+            "MRN-900002,McSample,Fakey,+15550100124,1955-11-20,A2,2026-12-10T10:00:00-05:00\n")
+    rows, errors = validate_schedule_csv(text, today=TODAY)
+    assert rows == []
+    assert [(e.line, e.column) for e in errors] == [(1, "-")]
+    assert "header" in str(errors[0])
+    assert find(" ".join(str(e) for e in errors)) == []
+
+
+def test_an_unknown_column_is_named_only_when_it_reads_as_a_name() -> None:
+    text = ("mrn,last_name,phone,appointment_id,start,colour,+15550100123,colour\n"
+            "M1,Synthetic,+15555550101,A1,2026-12-10T09:00:00-05:00,red,x,blue\n")
+    _, errors = validate_schedule_csv(text, today=TODAY)
+    assert [(e.line, e.column, e.message) for e in errors] == [
+        (1, "colour,column 7", "unknown column"), (1, "colour", "column named twice")]

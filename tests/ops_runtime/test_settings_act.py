@@ -79,9 +79,10 @@ def test_json_log_lines_mask_numbers_and_carry_the_call_id() -> None:
     handler = logs.setup("json", "INFO", stream=out)
     try:
         token = logs.CALL_ID.set("abc@host")
-        logging.getLogger("t").info("dialled %s", "+15551234567", extra={"to": "+1 555 123 4567"})
+        logging.getLogger("carrier.t").info("dialled %s", "+15551234567",
+                                            extra={"to": "+1 555 123 4567"})
         logs.CALL_ID.reset(token)
-        logging.getLogger("t").info("no call")
+        logging.getLogger("carrier.t").info("no call")
     finally:
         logging.getLogger().removeHandler(handler)
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
