@@ -201,8 +201,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(guarded())
     except DATABASE_FAILURES as exc:
         raise database_failure(exc) from None
-    except ValueError as exc:  # urllib's verdict on a URL asyncpg could not split
-        raise OperatorError(f"database.url: not a PostgreSQL URL ({exc})") from None
+    except ValueError as exc:  # not the URL (see _connect): its text may quote a record
+        raise OperatorError(f"the command failed ({type(exc).__name__}); no detail is shown,"
+                            " as it may quote a record") from None
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:
@@ -211,6 +212,8 @@ async def _connect(dsn: str) -> asyncpg.Connection:
     except (OSError, TimeoutError, asyncpg.PostgresConnectionError,
             asyncpg.CannotConnectNowError) as exc:
         raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from None
+    except ValueError:  # urllib's verdict on a URL asyncpg could not split (a bad port)
+        raise OperatorError("database.url: not a PostgreSQL URL") from None
 
 
 async def with_conn(args: argparse.Namespace,
