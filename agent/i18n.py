@@ -1,13 +1,18 @@
-"""The caller's language: chosen at the greeting, then every prompt, grammar, date and
-voice of the call follows it.
+"""The caller's language: chosen at the greeting, or at any time after, then every prompt,
+grammar, date and voice of the call follows it.
 
-Two ways into Spanish, both decided by the caller's first input of the call:
-- the key the greeting offers, ``SPANISH_KEY`` ("Para español, oprima dos"), pressed
-  while the greeting plays or before the first answer;
-- answering in Spanish: the first turn is transcribed with Whisper's language detection
-  (``FIRST_TURN_LANGUAGE``) and switches when ``agent.grammar.es.looks_spanish`` reads it
-  as Spanish.
-After that first input the language stays (key 2 then means what the workflow says).
+A call begins in the patient's stored preferred language when there is one (Spanish: the
+greeting in Spanish, "For English, press two" after it), else in English. The caller
+changes it:
+- at the first input, by the key the greeting offers, ``SPANISH_KEY`` ("Para español,
+  oprima dos"), pressed while the greeting plays or before the first answer, or by
+  answering in the other language: the first turn is transcribed with Whisper's language
+  detection (``FIRST_TURN_LANGUAGE``) and read by ``agent.grammar.es.looks_spanish``;
+- at any time, by asking ("Spanish please", "¿habla inglés?":
+  ``agent.grammar.language_request``), or by ``SPANISH_KEY`` where the question being
+  asked has no use for it (key 2 is "cancel" at a reminder's details: it stays that).
+What the caller asked for (key or words, not a language guessed from an answer) is their
+preference, stored once they are verified (``agent.language``).
 
 Prompts come from overlays keyed by prompt id (``config/workflows/es/<workflow>.yaml`` and
 ``_defaults.yaml`` for the engine's built-in prompts); the workflow's states and rules are
@@ -30,7 +35,8 @@ from agent.workflow.asides import PHI_PROMPTS
 from agent.workflow.model import Prompt, Workflow
 
 __all__ = [
-    "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH", "SPANISH_KEY", "LanguageChoice",
+    "ENGLISH", "ENGLISH_OFFER", "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH",
+    "SPANISH_KEY", "LanguageChoice",
     "Overlays", "load_overlays", "localised", "spanish_asked", "spanish_dates", "to_canonical",
 ]
 
@@ -38,6 +44,7 @@ SPANISH = "es"
 ENGLISH = "en"
 SPANISH_KEY = "2"
 LANGUAGE_OFFER = "Para español, oprima dos."
+ENGLISH_OFFER = "For English, press two."  # SPANISH_KEY, in a Spanish call
 FIRST_TURN_LANGUAGE = "auto"  # Whisper detects the first turn's language (en or es)
 DEFAULT_OVERLAY_DIR = Path(__file__).resolve().parent.parent / "config" / "workflows" / "es"
 
@@ -45,14 +52,26 @@ DEFAULT_OVERLAY_DIR = Path(__file__).resolve().parent.parent / "config" / "workf
 @dataclass
 class LanguageChoice:
     """One call's language. ``on_key``/``on_utterance`` take the caller's inputs until
-    the first one decides; each returns True when it switched the call to Spanish."""
+    the first one decides; each returns True when it switched the call's language.
+    ``on_request`` is a request for a language at any time (the key where the state has
+    no use for it, or words: ``agent.grammar.language_request``); what the caller asked
+    for is kept in ``chosen`` (their preference, stored once they are verified).
+
+    A call begins in English, or in the patient's stored preference (``language``); the
+    key ``SPANISH_KEY`` is "the other language" (offered as "Para español, oprima dos" in
+    an English call, "For English, press two" in a Spanish one: 1 is the openings' yes)."""
 
     language: str = ENGLISH
     decided: bool = False
+    chosen: str | None = None
 
     @property
     def spanish(self) -> bool:
         return self.language == SPANISH
+
+    @property
+    def other(self) -> str:
+        return ENGLISH if self.spanish else SPANISH
 
     @property
     def stt_language(self) -> str:
@@ -64,8 +83,7 @@ class LanguageChoice:
             return False
         self.decided = True
         if key == SPANISH_KEY:
-            self.language = SPANISH
-            return True
+            return self.on_request(self.other)
         return False
 
     def on_utterance(self, text: str, detected: str = "") -> bool:
@@ -73,10 +91,23 @@ class LanguageChoice:
         if self.decided or not re.search(r"[^\W\d_]{2}", text):
             return False  # digits ("01/01/1990") say nothing of the language: not decided
         self.decided = True
-        if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
-            self.language = SPANISH
+        if not self.spanish:
+            if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
+                self.language = SPANISH
+                return True
+        elif looks_english(text) and not looks_spanish(text):
+            # Only the words: Whisper's detection of a short Spanish "sí" is no proof.
+            self.language = ENGLISH
             return True
         return False
+
+    def on_request(self, language: str) -> bool:
+        """The caller asked for ``language``; True when that changed the call's."""
+        self.decided = True
+        self.chosen = language
+        changed = language != self.language
+        self.language = language
+        return changed
 
 
 @dataclass(frozen=True)
