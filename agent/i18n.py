@@ -2,8 +2,8 @@
 grammar, date and voice of the call follows it.
 
 A call begins in the patient's stored preferred language when there is one (Spanish: the
-greeting in Spanish, "For English, press two" after it), else in English. The caller
-changes it:
+greeting in Spanish, "To continue in English, press two" after it), else in English.
+The caller changes it:
 - at the first input, by the key the greeting offers, ``SPANISH_KEY`` ("Para español,
   oprima dos"), pressed while the greeting plays or before the first answer, or by
   answering in the other language: the first turn is transcribed with Whisper's language
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from agent.grammar.es import looks_english, looks_spanish, to_canonical
+from agent.grammar.es import looks_english, looks_spanish, normalise, to_canonical
 from agent.workflow.asides import PHI_PROMPTS
 from agent.workflow.model import Prompt, Workflow
 
@@ -44,8 +44,12 @@ SPANISH = "es"
 ENGLISH = "en"
 SPANISH_KEY = "2"
 LANGUAGE_OFFER = "Para español, oprima dos."
-ENGLISH_OFFER = "For English, press two."  # SPANISH_KEY, in a Spanish call
+# SPANISH_KEY, in a Spanish call. Not "For English, ...": the transcript redactor reads a
+# capitalised word after "For" as a name ("For [NAME], press two").
+ENGLISH_OFFER = "To continue in English, press two."
 FIRST_TURN_LANGUAGE = "auto"  # Whisper detects the first turn's language (en or es)
+# Said alike in a Spanish call and an English one: they do not tell the language.
+_BOTH = frozenset({"no", "ok", "okay", "oh", "ah", "eh", "mm", "mhm", "hmm", "uh", "um"})
 DEFAULT_OVERLAY_DIR = Path(__file__).resolve().parent.parent / "config" / "workflows" / "es"
 
 
@@ -59,7 +63,8 @@ class LanguageChoice:
 
     A call begins in English, or in the patient's stored preference (``language``); the
     key ``SPANISH_KEY`` is "the other language" (offered as "Para español, oprima dos" in
-    an English call, "For English, press two" in a Spanish one: 1 is the openings' yes)."""
+    an English call, "To continue in English, press two" in a Spanish one: 1 is the
+    openings' yes)."""
 
     language: str = ENGLISH
     decided: bool = False
@@ -95,8 +100,10 @@ class LanguageChoice:
             if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
                 self.language = SPANISH
                 return True
-        elif looks_english(text) and not looks_spanish(text):
-            # Only the words: Whisper's detection of a short Spanish "sí" is no proof.
+        elif looks_english(text) and not looks_spanish(text) \
+                and set(normalise(text).split()) - _BOTH:
+            # Only the words, and not words both languages use ("No.", "OK"): Whisper's
+            # detection of a short Spanish "sí" is no proof either.
             self.language = ENGLISH
             return True
         return False
@@ -227,3 +234,20 @@ def spanish_dates(text: str) -> str:
     for english, spanish in _LABEL_JOINS:
         out = re.sub(rf"(?<=[AP]M){re.escape(english)}", spanish, out)
     return _TIME.sub(_time, out)
+
+
+# The reminder text in Spanish: the carrier's English template names only the clinic,
+# day and time (the exemption's minimum); this one too, with the opt-out the carriers
+# read (STOP; ALTO, PARAR and BAJA are taken too): 160 characters at the longest day and
+# time with a 20-character clinic name (a longer one: the English text is sent).
+SPANISH_REMINDER = ("{clinic}: cita el {day} {time}. Responda C para confirmar, R para "
+                    "cambiarla, X para cancelarla. STOP para darse de baja")
+
+
+def spanish_reminder(clinic: str, day: str, hour: int, minute: int) -> str:
+    """The Spanish reminder text: ``day`` as ``spoken_day`` words it ("Tuesday, March
+    10"), the time on a 12-hour clock ("a las 2:30 pm", "a la 1 pm")."""
+    twelve = hour % 12 or 12
+    said = f"{twelve}:{minute:02d}" if minute else str(twelve)
+    time = f"{'a la' if twelve == 1 else 'a las'} {said} {'am' if hour < 12 else 'pm'}"
+    return SPANISH_REMINDER.format(clinic=clinic, day=spanish_dates(day), time=time)

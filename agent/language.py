@@ -7,8 +7,11 @@ the canonical phrases its grammar reads; the transcript keeps what they said."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from agent.grammar import understand
 from agent.grammar.es import looks_spanish
@@ -20,6 +23,7 @@ from agent.i18n import (
     SPANISH,
     SPANISH_KEY,
     LanguageChoice,
+    Overlays,
     localised,
     spanish_dates,
     to_canonical,
@@ -27,7 +31,10 @@ from agent.i18n import (
 from agent.voice import Synthesizer, VoiceIO
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
 from agent.workflow.engine import Conversation
+from carrier.records.store import DATABASE_UNAVAILABLE
 from carrier.sms.body import stop_emoji
+
+log = logging.getLogger("agent.language")
 
 # What a caller may ask for at any question, free text included.
 _EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wrong_number",
@@ -40,6 +47,14 @@ _EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wron
 SPANISH_HINTS = ("sí", "no")
 # After a switch, the question again in the new language (not a miss: "repeat" is global).
 AGAIN = Utterance("repeat that")
+
+
+def again(conv: Conversation) -> Input:
+    """The question again after a switch: the state's prompts ("repeat"), or, for a state
+    that says nothing of its own (a text thread's reply to the reminder), its reprompt
+    (the reply's instructions, in the new language)."""
+    state = conv.workflow.states.get(conv.state)
+    return AGAIN if state is None or state.say else NoInput()
 
 KeepPreference = Callable[[str], Awaitable[None]]
 """``(language)``: store a verified caller's choice as the patient's preferred language."""
@@ -82,7 +97,7 @@ class CallLanguage:
 
     async def offer(self, io: VoiceIO) -> None:
         """After the call's first prompt: "Para español, oprima dos" in the Spanish voice,
-        or in a call begun in Spanish "For English, press two" in the English one."""
+        or in a call begun in Spanish "To continue in English, press two" in the English one."""
         if self._offered or self.choice.decided or self.voice is None:
             return
         self._offered = True
@@ -129,7 +144,7 @@ class CallLanguage:
             if self._key_is_ours:
                 self.choice.on_request(self.choice.other)
                 self._apply(io)
-                return AGAIN
+                return again(self.conv)
         if isinstance(event, Dtmf) and not self.choice.decided:
             self.choice.on_key(event.key)  # another key decides: the language stays
         if isinstance(event, Utterance):
@@ -137,7 +152,7 @@ class CallLanguage:
             if asked is not None:
                 self.choice.on_request(asked)
                 self._apply(io)
-                return AGAIN
+                return again(self.conv)
             if self.choice.on_utterance(event.text, io.heard_language):
                 self._apply(io)
             if self.spanish:
@@ -165,6 +180,63 @@ class CallLanguage:
             if self._english_voice is not None:
                 io.tts = self._english_voice
             io.language = None
+
+
+class _Runtime(Protocol):
+    """What ``call_language`` reads of the agent's runtime (``agent.handler.AgentRuntime``)."""
+
+    @property
+    def records(self) -> Any: ...
+    @property
+    def tts_es(self) -> Synthesizer | None: ...
+    @property
+    def overlays(self) -> Overlays | None: ...
+
+
+def call_language(rt: _Runtime, conv: Conversation, patient: Mapping[str, Any] | None,
+                  patient_id: str | None, call_id: str) -> CallLanguage:
+    """One call's language: the workflow's Spanish prompts and voice, the patient's stored
+    preference to begin in, and where a verified caller's choice is kept."""
+    overlays = rt.overlays or Overlays()
+    keep = None if patient_id is None else \
+        preference_keeper(rt.records, patient_id, f"call {call_id}")
+    return CallLanguage(conv, overlays.for_workflow(conv.workflow.id), rt.tts_es,
+                        preferred=(patient or {}).get("language") or None, keep=keep)
+
+
+def preference_keeper(records: Any, patient_id: str, where: str) -> KeepPreference:
+    """Stores a verified patient's choice (``Records.set_patient_language``, audited as
+    the agent's, with ``where``). A database outage loses only this convenience."""
+    async def keep(language: str) -> None:
+        try:
+            await records.set_patient_language(
+                uuid.UUID(patient_id), language, actor="agent",
+                reason=f"{where}: the verified patient asked for it", queued=True)
+        except DATABASE_UNAVAILABLE:
+            log.warning("%s: the preferred language was not stored (database unreachable)",
+                        where)
+    return keep
+
+
+class RecordsLanguages:
+    """The patients' preferred languages in the records, for the text channel: ``of``
+    reads one (nothing decrypted; unknown during an outage), ``keeper`` stores a verified
+    patient's choice (``preference_keeper``)."""
+
+    def __init__(self, records: Any) -> None:
+        self.records = records
+
+    async def of(self, patient_id: str) -> str | None:
+        try:
+            language = await self.records.patient_language(uuid.UUID(patient_id))
+        except ValueError:  # no record id: the carrier's send refuses it (contact.unknown)
+            return None
+        except DATABASE_UNAVAILABLE:
+            return None
+        return None if language is None else str(language)
+
+    def keeper(self, patient_id: str, where: str) -> KeepPreference:
+        return preference_keeper(self.records, patient_id, where)
 
 
 def spanish_turn(text: str, *, free_text: bool) -> str:
@@ -238,7 +310,7 @@ class ChatLanguage:
         if asked is not None:
             self.choice.on_request(asked)
             self._apply()
-            return AGAIN
+            return again(self.conv)
         if self.choice.on_utterance(event.text):
             self._apply()
         if self.spanish:

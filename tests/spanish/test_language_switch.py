@@ -9,11 +9,15 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from agent.endings import leave_minimal_message
 from agent.i18n import ENGLISH_OFFER, SPANISH_KEY, LanguageChoice, load_overlays, localised
 from agent.language import AGAIN, CallLanguage, ChatLanguage
 from agent.workflow.effects import Dtmf, Expectation, NoInput, Utterance
 from agent.workflow.engine import Conversation
 from agent.workflow.loader import load_workflow
+from carrier.records.store import Records
 from tests.spanish.corpus_language_switch import HELD_OUT, TUNED, Case
 from tests.workflow.helpers import WORKFLOWS
 
@@ -131,6 +135,10 @@ def test_a_spanish_call_keeps_spanish_for_a_spanish_first_answer_and_a_yes_key()
     io.heard_language = "en"  # Whisper's guess on a short "sí" is no proof
     assert call.heard(io, Utterance("Sí, soy yo.")) == Utterance("yes")  # type: ignore[arg-type]
     assert speaking(call, io) == "es"
+    for both in ("No.", "OK", "no, no"):  # said alike in both: the call stays in Spanish
+        call, io = preferring("es")
+        call.heard(io, Utterance(both))  # type: ignore[arg-type]
+        assert speaking(call, io) == "es", both
     call, io = preferring("es")
     call.heard(io, Utterance("Yes, speaking."))  # type: ignore[arg-type]
     assert speaking(call, io) == "en"
@@ -201,3 +209,36 @@ def test_a_text_thread_switches_when_asked_and_keeps_it_once_verified() -> None:
     conv.verified = True
     asyncio.run(chat.settle())
     assert kept == ["en"]
+
+
+class Machine:
+    """The voice side of a call answered by a machine: what it was asked to say."""
+
+    def __init__(self, language: str | None) -> None:
+        self.language = language
+        self.said: list[str] = []
+
+    async def wait_for_silence(self, *, quiet_s: float, limit_s: float) -> None:
+        return None
+
+    async def say(self, text: str, *, interruptible: bool = True) -> None:
+        self.said.append(text)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("language", "opening"), [("es", "Hola, le llamamos de Demo"),
+                                                   (None, "Hello, this is Demo")])
+async def test_the_machine_message_is_in_the_call_s_language(
+        records: Records, language: str | None, opening: str) -> None:
+    """Before: a patient who prefers Spanish got an English voicemail."""
+    ended: list[str] = []
+    call = SimpleNamespace(call_id="m-1", hangup=lambda why: _note(ended, why))
+    io = Machine(language)
+    await leave_minimal_message(call, io, "Demo Clinic", "555-010-0100", records)  # type: ignore[arg-type]
+    assert io.said[0].startswith(opening), io.said
+    assert "555-010-0100" in io.said[0]
+    assert ended == ["machine_message"]
+
+
+async def _note(into: list[str], what: str) -> None:
+    into.append(what)
