@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 
 from agent.callback import HandOff
 from agent.grammar import understand
-from agent.i18n import Overlays
-from agent.language import ChatLanguage, text_meaning
+from agent.i18n import SPANISH, Overlays, spanish_reminder
+from agent.language import ChatLanguage, RecordsLanguages, text_meaning
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import AppointmentStatus, Calendar
@@ -66,6 +66,7 @@ from agent.workflow.records import ClinicInfo, build_record, spoken_day, spoken_
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.records.store import DATABASE_UNAVAILABLE
 from carrier.sms.body import body, reaction
+from carrier.sms.compliance import EXEMPT_TEXT_LIMIT
 
 log = logging.getLogger("agent.sms")
 WORKFLOW = "appointment_reminder_sms"
@@ -187,6 +188,8 @@ class TextPort:
                                     self._clock()), self.known)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
+        if self.language is not None:
+            await self.language.settle()  # verified by the last text: the choice is kept
         try:
             async with asyncio.timeout(self._wait):
                 message = await self.inbox.get()
@@ -244,8 +247,10 @@ class TextReminders:
                  revoke: Revoke, reply_window_s: float = 24 * 3600.0,
                  revoke_number: RevokeNumber | None = None,
                  answer: Reply | None = None, overlays: Overlays | None = None,
-                 hand_off: HandOff | None = None) -> None:
+                 hand_off: HandOff | None = None,
+                 languages: RecordsLanguages | None = None) -> None:
         self.workflow = workflow
+        self.languages = languages  # preferred languages: the reminder's, the thread's
         self.hand_off = hand_off  # an emergency's "our staff will contact you": a task
         # A thread the patient answers in Spanish goes on in Spanish: the workflow's own
         # Spanish texts, and the engine's built-in ones it does not word for texts itself.
@@ -289,6 +294,9 @@ class TextReminders:
         local = appt.start.astimezone(self.tz)
         text = self.template.format(clinic=self.clinic.name, day=spoken_day(local),
                                     time=spoken_time(local))
+        if self.spanish and self.languages and await self.languages.of(patient_id) == SPANISH:
+            es = spanish_reminder(self.clinic.name, spoken_day(local), local.hour, local.minute)
+            text = es if len(es) <= EXEMPT_TEXT_LIMIT else text
         sent = await self.send(patient_id, "appointment_reminder", text)
         self._open[patient_id] = appointment_id
         return sent
@@ -396,21 +404,27 @@ class TextReminders:
         providers = {p.id: p for p in await self.calendar.providers()}
         record = build_record(self.clinic, patient, appt, providers)
         view = await self.memory.load(pid)
-        conv = Conversation(self.workflow, record, call_id=f"sms-{uuid.uuid4().hex[:12]}",
-                            channel="sms", memory=view)
+        thread_id = f"sms-{uuid.uuid4().hex[:12]}"
+        conv = Conversation(self.workflow, record, call_id=thread_id, channel="sms",
+                            memory=view)
         host = ActionHost(self.calendar, MemorySink(), patient_id=pid,
                           appointment_id=appointment_id, tz=self.tz, providers=providers,
                           verified=lambda: conv.verified)
         port = TextPort(host, self.memory, number=number, reply=self.reply,
                         clock=self.clock, wait=self.reply_window_s, patient_id=pid,
                         workflow=self.workflow.id, known=known_identifiers(patient),
-                        revoke=self.revoke, language=ChatLanguage(conv, self.spanish),
+                        revoke=self.revoke, language=ChatLanguage(
+                            conv, self.spanish, preferred=(patient or {}).get("language"),
+                            keep=self.languages.keeper(pid, f"text thread {thread_id}")
+                            if self.languages else None),
                         hand_off=self.hand_off)
         return _Thread(conv, port, asyncio.Event())
 
     async def _run(self, pid: str, thread: _Thread) -> None:
         try:
             self.outcomes[pid] = await run_conversation(thread.conv, thread.port, self.clock())
+            if thread.port.language is not None:
+                await thread.port.language.settle()  # verified by the thread's last text
         finally:
             self._threads.pop(pid, None)
             thread.done.set()
@@ -464,5 +478,6 @@ def records_patient_facts(records: Any) -> PatientFacts:
             return None
         first, _, last = p.name.partition(" ")
         return {"id": patient_id, "first_name": first, "last_name": last,
-                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone}
+                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone,
+                "language": p.language or ""}
     return patient_facts
