@@ -72,7 +72,11 @@ def spoken_seconds(text: str, cached: np.ndarray | None) -> float:
     return len(text.split()) / SPOKEN_WORDS_PER_S
 
 
-def closing_text(clinic_name: str, number: str) -> str:
+def closing_text(clinic_name: str, number: str, spanish: bool = False) -> str:
+    """In the call's language: a Spanish call's voice cannot say the English words."""
+    if spanish:
+        return (f"Lo siento, se acabó el tiempo de esta llamada automática. Para seguir, "
+                f"llame a {clinic_name} al {number}. Adiós.")
     return (f"I am sorry, we have reached the time for this automated call. "
             f"To go on, please call {clinic_name} at {number}. Goodbye.")
 

@@ -339,8 +339,8 @@ class _LiveConversation:
                                     "exempt-call length budget reached: closing said",
                                     {"limit_s": int(self.budget.limit_s) if self.budget else 0})
         if not self.call.ended.is_set():
-            await io.say(closing_text(self.rt.clinic.name, number), interruptible=False,
-                         phi=False)
+            await io.say(closing_text(self.rt.clinic.name, number, self.language.spanish),
+                         interruptible=False, phi=False)
         await self.call.hangup("length_limit")
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.endings import leave_minimal_message
+from agent.endings import closing_text, leave_minimal_message
 from agent.i18n import ENGLISH_OFFER, SPANISH_KEY, LanguageChoice, load_overlays, localised
 from agent.language import AGAIN, CallLanguage, ChatLanguage
 from agent.workflow.effects import Dtmf, Expectation, NoInput, Utterance
@@ -242,3 +242,12 @@ async def test_the_machine_message_is_in_the_call_s_language(
 
 async def _note(into: list[str], what: str) -> None:
     into.append(what)
+
+
+def test_the_closing_at_the_length_limit_is_in_the_call_s_language() -> None:
+    """Before: a Spanish call at its length budget heard the English closing, in the
+    Spanish voice."""
+    said = closing_text("Demo Clinic", "555-010-0100", spanish=True)
+    assert said.startswith("Lo siento")
+    assert "llame a Demo Clinic al 555-010-0100" in said
+    assert closing_text("Demo Clinic", "555-010-0100").startswith("I am sorry")
