@@ -63,6 +63,10 @@ def _patient(communication: Any) -> dict[str, Any]:
       {"language": {"coding": [{"code": "es"}]}}], None),  # two, none preferred
     ([{"language": {"coding": [{"code": "vi"}]}, "preferred": True}], None),
     (None, None), ("es", None), ([{"language": None}], None),
+    # malformed (a server's bug): no language, and no crash of the poll
+    ({"language": {"coding": [{"code": "es"}]}}, None),
+    ([{"language": {"coding": {"code": "es"}}}], None), ([{"language": "es"}], None),
+    ([{"language": {"coding": ["es", {"code": "es"}]}}], "es"),
 ])
 def test_fhir_communication_gives_the_preferred_language(communication: Any,
                                                         code: str | None) -> None:
