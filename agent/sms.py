@@ -111,6 +111,9 @@ _THANKS = frozenset({"thanks", "thank you", "thank you!", "thanks!", "ok", "okay
 _URGENT = {"emergency": "If this is a medical emergency, call 911 now.",
            "crisis": "If you are thinking about hurting yourself, call or text 988, or call "
                      "911 now."}
+_URGENT_ES = {"emergency": "Si es una emergencia médica, llame al 911 ahora.",
+              "crisis": "Si piensa en hacerse daño, llame o escriba al 988, o llame al 911 "
+                        "ahora."}
 REMINDED_WITHIN_D = 8  # the earliest reminder goes 72 h ahead; a reply may come days later
 ANSWERED_EVERY_S = 3600.0  # one "please call us" per number an hour: no loop with a robot
 _YES_NO = {"Y": "yes", "N": "no"}
@@ -338,7 +341,8 @@ class TextReminders:
             done = await self.revoke(pid, "conversation:words", message.at, said)
             await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
             return
-        await self._answer(message)
+        prefers = await self.languages.of(pid) if self.languages and self.spanish else None
+        await self._answer(message, spanish=prefers == SPANISH)
 
     async def _no_patient(self, message: PatientTextLike) -> None:
         """A number that is no one patient's (unknown, or shared by several): an opt-out is
@@ -356,7 +360,7 @@ class TextReminders:
         return (f"{self.clinic.name}: You are unsubscribed and will receive no more "
                 "messages. Reply START to resubscribe.")
 
-    async def _answer(self, message: PatientTextLike) -> None:
+    async def _answer(self, message: PatientTextLike, *, spanish: bool = False) -> None:
         """A text nobody here reads: where to call (an emergency: 911 or 988 first). Not
         to a thumbs-up or a thanks, and once an hour per number at most."""
         said = body(message.text)
@@ -377,8 +381,11 @@ class TextReminders:
         self._answered[message.sender] = message.at
         text = (f"{self.clinic.name}: We cannot answer texts here. Please call us at "
                 f"{self.clinic.callback_number}.")
+        if spanish:  # the patient's preferred language
+            text = (f"{self.clinic.name}: No podemos responder mensajes aquí. Llámenos al "
+                    f"{self.clinic.callback_number}.")
         if urgent is not None:
-            text = f"{_URGENT[urgent]} {text}"
+            text = f"{(_URGENT_ES if spanish else _URGENT)[urgent]} {text}"
         await self.answer(message.sender, text)
 
     async def opted_out(self, patient_id: str) -> None:

@@ -73,3 +73,12 @@ async def test_a_plain_stop_from_a_patient_who_prefers_spanish_is_confirmed_in_s
     assert "No recibirá más" in reply, reply
     assert "START" in reply
     assert len(reply) <= 160
+
+
+async def test_a_text_outside_any_thread_is_answered_in_the_preferred_language(
+        stack: Stack, records: Records) -> None:
+    """Before: "we cannot answer texts here" was in English to a patient who prefers
+    Spanish (an emergency's 911 line too)."""
+    await records.set_patient_language(uuid.UUID(stack.patient), "es", actor="t", reason="t")
+    reply = await answer(stack, "¿A qué hora abren mañana?")
+    assert reply == "Demo Clinic: No podemos responder mensajes aquí. Llámenos al +15550100100."
