@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agent.callback import create_callback_task
+from agent.i18n import SPANISH
 from carrier.call import Call, DialFailure
 from carrier.records.store import Channel
 
@@ -71,7 +72,11 @@ def spoken_seconds(text: str, cached: np.ndarray | None) -> float:
     return len(text.split()) / SPOKEN_WORDS_PER_S
 
 
-def closing_text(clinic_name: str, number: str) -> str:
+def closing_text(clinic_name: str, number: str, spanish: bool = False) -> str:
+    """In the call's language: a Spanish call's voice cannot say the English words."""
+    if spanish:
+        return (f"Lo siento, se acabó el tiempo de esta llamada automática. Para seguir, "
+                f"llame a {clinic_name} al {number}. Adiós.")
     return (f"I am sorry, we have reached the time for this automated call. "
             f"To go on, please call {clinic_name} at {number}. Goodbye.")
 
@@ -112,10 +117,14 @@ def last_key(call: Call) -> str | None:
 
 async def leave_minimal_message(call: Call, io: VoiceIO, clinic_name: str, number: str,
                                 records: Records) -> None:
-    """Minimum necessary on a machine: organisation and callback number, nothing else."""
+    """Minimum necessary on a machine: organisation and callback number, nothing else;
+    in Spanish when the call is (the patient's preferred language, ``io.language``)."""
     await io.wait_for_silence(quiet_s=0.8, limit_s=20.0)
     text = (f"Hello, this is {clinic_name} calling with a message. "
             f"Please call us back at {number}. Thank you.")
+    if io.language == SPANISH:
+        text = (f"Hola, le llamamos de {clinic_name} con un mensaje. "
+                f"Por favor llámenos al {number}. Gracias.")
     await io.say(text, interruptible=False)
     await records.audit("agent", "call.machine_message", ("call", call.call_id),
                         "answering machine: minimum-necessary message left", {})

@@ -48,7 +48,7 @@ from agent.endings import (
     warm_transfer,
 )
 from agent.i18n import Overlays
-from agent.language import CallLanguage
+from agent.language import call_language
 from agent.memory import Memory, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
 from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
@@ -182,7 +182,7 @@ async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
     return str(patient.id), {
         "id": str(patient.id), "first_name": first, "last_name": last,
         "dob": patient.dob.isoformat() if patient.dob else "", "phone": patient.phone,
-        "member_id": patient.member_id or "",
+        "member_id": patient.member_id or "", "language": patient.language or "",
     }
 
 
@@ -253,8 +253,7 @@ class _LiveConversation:
         self.transfer_ok: bool | None = None
         self.budget: Budget | None = None
         self._io: VoiceIO | None = None
-        overlays = rt.overlays or Overlays()
-        self.language = CallLanguage(conv, overlays.for_workflow(conv.workflow.id), rt.tts_es)
+        self.language = call_language(rt, conv, patient, result.patient_id, call.call_id)
         self.opt_out_pending = False  # an unverified web chat's opt-out: staff confirm it
 
     @classmethod
@@ -303,12 +302,13 @@ class _LiveConversation:
                            streaming=rt.streaming, no_input_s=rt.no_input_s,
                            record=rt.record_audio) as io:
             self._io = io
+            self.language.attach(io)  # a patient who prefers Spanish is greeted in it
             limit_s = call.context.max_duration_s
             if limit_s:  # plan within it; the carrier's own cut stays the backstop
                 self.budget = Budget(limit_s, time.monotonic())
                 tasks.create_task(self._measure_closing(tts, self.budget))
             try:
-                await self._talk(io, tts, tasks)
+                await self._talk(io, io.tts, tasks)
             except BudgetReached:
                 await self._close_for_time(io)
             except EngineError:
@@ -325,6 +325,7 @@ class _LiveConversation:
                     # The carrier ends a call at its limit (the caller was not the one to go).
                     self.result.outcome = "length_limit"
                 await store_call(rt, call, io, self.result, self.known, self.started)
+                await self.language.settle()  # verified by the last answer: kept now
 
     async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:  # no PHI
         pcm = await tts.synthesize(closing_text(self.rt.clinic.name, self._callback_number()))
@@ -338,8 +339,8 @@ class _LiveConversation:
                                     "exempt-call length budget reached: closing said",
                                     {"limit_s": int(self.budget.limit_s) if self.budget else 0})
         if not self.call.ended.is_set():
-            await io.say(closing_text(self.rt.clinic.name, number), interruptible=False,
-                         phi=False)
+            await io.say(closing_text(self.rt.clinic.name, number, self.language.spanish),
+                         interruptible=False, phi=False)
         await self.call.hangup("length_limit")
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:
@@ -389,6 +390,7 @@ class _LiveConversation:
             # A key pressed just before the hang-up (9 for an opt-out) still counts.
             key = self.io.pending_key() or last_key(self.call)
             return Dtmf(key) if key is not None else CallerHangup()
+        await self.language.settle()  # the caller's choice, once they are verified
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
         budget = None if self.budget is None else max(0.0, self.budget.remaining())

@@ -1,13 +1,18 @@
-"""The caller's language: chosen at the greeting, then every prompt, grammar, date and
-voice of the call follows it.
+"""The caller's language: chosen at the greeting, or at any time after, then every prompt,
+grammar, date and voice of the call follows it.
 
-Two ways into Spanish, both decided by the caller's first input of the call:
-- the key the greeting offers, ``SPANISH_KEY`` ("Para español, oprima dos"), pressed
-  while the greeting plays or before the first answer;
-- answering in Spanish: the first turn is transcribed with Whisper's language detection
-  (``FIRST_TURN_LANGUAGE``) and switches when ``agent.grammar.es.looks_spanish`` reads it
-  as Spanish.
-After that first input the language stays (key 2 then means what the workflow says).
+A call begins in the patient's stored preferred language when there is one (Spanish: the
+greeting in Spanish, "To continue in English, press two" after it), else in English.
+The caller changes it:
+- at the first input, by the key the greeting offers, ``SPANISH_KEY`` ("Para español,
+  oprima dos"), pressed while the greeting plays or before the first answer, or by
+  answering in the other language: the first turn is transcribed with Whisper's language
+  detection (``FIRST_TURN_LANGUAGE``) and read by ``agent.grammar.es.looks_spanish``;
+- at any time, by asking ("Spanish please", "¿habla inglés?":
+  ``agent.grammar.language_request``), or by ``SPANISH_KEY`` where the question being
+  asked has no use for it (key 2 is "cancel" at a reminder's details: it stays that).
+What the caller asked for (key or words, not a language guessed from an answer) is their
+preference, stored once they are verified (``agent.language``).
 
 Prompts come from overlays keyed by prompt id (``config/workflows/es/<workflow>.yaml`` and
 ``_defaults.yaml`` for the engine's built-in prompts); the workflow's states and rules are
@@ -25,12 +30,13 @@ from pathlib import Path
 
 import yaml
 
-from agent.grammar.es import looks_english, looks_spanish, to_canonical
+from agent.grammar.es import looks_english, looks_spanish, normalise, to_canonical
 from agent.workflow.asides import PHI_PROMPTS
 from agent.workflow.model import Prompt, Workflow
 
 __all__ = [
-    "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH", "SPANISH_KEY", "LanguageChoice",
+    "ENGLISH", "ENGLISH_OFFER", "FIRST_TURN_LANGUAGE", "LANGUAGE_OFFER", "SPANISH",
+    "SPANISH_KEY", "LanguageChoice",
     "Overlays", "load_overlays", "localised", "spanish_asked", "spanish_dates", "to_canonical",
 ]
 
@@ -38,21 +44,39 @@ SPANISH = "es"
 ENGLISH = "en"
 SPANISH_KEY = "2"
 LANGUAGE_OFFER = "Para español, oprima dos."
+# SPANISH_KEY, in a Spanish call. Not "For English, ...": the transcript redactor reads a
+# capitalised word after "For" as a name ("For [NAME], press two").
+ENGLISH_OFFER = "To continue in English, press two."
 FIRST_TURN_LANGUAGE = "auto"  # Whisper detects the first turn's language (en or es)
+# Said alike in a Spanish call and an English one: they do not tell the language.
+_BOTH = frozenset({"no", "ok", "okay", "oh", "ah", "eh", "mm", "mhm", "hmm", "uh", "um"})
 DEFAULT_OVERLAY_DIR = Path(__file__).resolve().parent.parent / "config" / "workflows" / "es"
 
 
 @dataclass
 class LanguageChoice:
     """One call's language. ``on_key``/``on_utterance`` take the caller's inputs until
-    the first one decides; each returns True when it switched the call to Spanish."""
+    the first one decides; each returns True when it switched the call's language.
+    ``on_request`` is a request for a language at any time (the key where the state has
+    no use for it, or words: ``agent.grammar.language_request``); what the caller asked
+    for is kept in ``chosen`` (their preference, stored once they are verified).
+
+    A call begins in English, or in the patient's stored preference (``language``); the
+    key ``SPANISH_KEY`` is "the other language" (offered as "Para español, oprima dos" in
+    an English call, "To continue in English, press two" in a Spanish one: 1 is the
+    openings' yes)."""
 
     language: str = ENGLISH
     decided: bool = False
+    chosen: str | None = None
 
     @property
     def spanish(self) -> bool:
         return self.language == SPANISH
+
+    @property
+    def other(self) -> str:
+        return ENGLISH if self.spanish else SPANISH
 
     @property
     def stt_language(self) -> str:
@@ -64,8 +88,7 @@ class LanguageChoice:
             return False
         self.decided = True
         if key == SPANISH_KEY:
-            self.language = SPANISH
-            return True
+            return self.on_request(self.other)
         return False
 
     def on_utterance(self, text: str, detected: str = "") -> bool:
@@ -73,10 +96,25 @@ class LanguageChoice:
         if self.decided or not re.search(r"[^\W\d_]{2}", text):
             return False  # digits ("01/01/1990") say nothing of the language: not decided
         self.decided = True
-        if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
-            self.language = SPANISH
+        if not self.spanish:
+            if looks_spanish(text) or (detected == SPANISH and not looks_english(text)):
+                self.language = SPANISH
+                return True
+        elif looks_english(text) and not looks_spanish(text) \
+                and set(normalise(text).split()) - _BOTH:
+            # Only the words, and not words both languages use ("No.", "OK"): Whisper's
+            # detection of a short Spanish "sí" is no proof either.
+            self.language = ENGLISH
             return True
         return False
+
+    def on_request(self, language: str) -> bool:
+        """The caller asked for ``language``; True when that changed the call's."""
+        self.decided = True
+        self.chosen = language
+        changed = language != self.language
+        self.language = language
+        return changed
 
 
 @dataclass(frozen=True)
@@ -196,3 +234,20 @@ def spanish_dates(text: str) -> str:
     for english, spanish in _LABEL_JOINS:
         out = re.sub(rf"(?<=[AP]M){re.escape(english)}", spanish, out)
     return _TIME.sub(_time, out)
+
+
+# The reminder text in Spanish: the carrier's English template names only the clinic,
+# day and time (the exemption's minimum); this one too, with the opt-out the carriers
+# read (STOP; ALTO, PARAR and BAJA are taken too): 160 characters at the longest day and
+# time with a 20-character clinic name (a longer one: the English text is sent).
+SPANISH_REMINDER = ("{clinic}: cita el {day} {time}. Responda C para confirmar, R para "
+                    "cambiarla, X para cancelarla. STOP para darse de baja")
+
+
+def spanish_reminder(clinic: str, day: str, hour: int, minute: int) -> str:
+    """The Spanish reminder text: ``day`` as ``spoken_day`` words it ("Tuesday, March
+    10"), the time on a 12-hour clock ("a las 2:30 pm", "a la 1 pm")."""
+    twelve = hour % 12 or 12
+    said = f"{twelve}:{minute:02d}" if minute else str(twelve)
+    time = f"{'a la' if twelve == 1 else 'a las'} {said} {'am' if hour < 12 else 'pm'}"
+    return SPANISH_REMINDER.format(clinic=clinic, day=spanish_dates(day), time=time)

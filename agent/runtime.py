@@ -23,6 +23,7 @@ from agent import MIGRATIONS
 from agent.callback import records_hand_off
 from agent.handler import AgentRuntime, VoiceCallHandler, patient_uuid
 from agent.i18n import load_overlays
+from agent.language import RecordsLanguages
 from agent.memory import PostgresMemoryStore
 from agent.memory import retained_tables as memory_tables
 from agent.scheduling.feed_apply import FeedCalendar
@@ -155,7 +156,8 @@ class VoiceAgent:
                              template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC),
                              revoke=port.revoke, revoke_number=port.revoke_number,
                              answer=port.answer, overlays=rt.overlays,
-                             hand_off=records_hand_off(rt.records, channel="sms"))
+                             hand_off=records_hand_off(rt.records, channel="sms"),
+                             languages=RecordsLanguages(rt.records))
 
     def health(self) -> list[ComponentHealth]:
         rt = self.runtime

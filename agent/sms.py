@@ -36,8 +36,8 @@ from zoneinfo import ZoneInfo
 
 from agent.callback import HandOff
 from agent.grammar import understand
-from agent.i18n import Overlays
-from agent.language import ChatLanguage, text_meaning
+from agent.i18n import SPANISH, Overlays, spanish_reminder
+from agent.language import ChatLanguage, RecordsLanguages, text_meaning
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import AppointmentStatus, Calendar
@@ -66,6 +66,7 @@ from agent.workflow.records import ClinicInfo, build_record, spoken_day, spoken_
 from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.records.store import DATABASE_UNAVAILABLE
 from carrier.sms.body import body, reaction
+from carrier.sms.compliance import EXEMPT_TEXT_LIMIT
 
 log = logging.getLogger("agent.sms")
 WORKFLOW = "appointment_reminder_sms"
@@ -110,6 +111,9 @@ _THANKS = frozenset({"thanks", "thank you", "thank you!", "thanks!", "ok", "okay
 _URGENT = {"emergency": "If this is a medical emergency, call 911 now.",
            "crisis": "If you are thinking about hurting yourself, call or text 988, or call "
                      "911 now."}
+_URGENT_ES = {"emergency": "Si es una emergencia médica, llame al 911 ahora.",
+              "crisis": "Si piensa en hacerse daño, llame o escriba al 988, o llame al 911 "
+                        "ahora."}
 REMINDED_WITHIN_D = 8  # the earliest reminder goes 72 h ahead; a reply may come days later
 ANSWERED_EVERY_S = 3600.0  # one "please call us" per number an hour: no loop with a robot
 _YES_NO = {"Y": "yes", "N": "no"}
@@ -187,6 +191,8 @@ class TextPort:
                                     self._clock()), self.known)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
+        if self.language is not None:
+            await self.language.settle()  # verified by the last text: the choice is kept
         try:
             async with asyncio.timeout(self._wait):
                 message = await self.inbox.get()
@@ -244,8 +250,10 @@ class TextReminders:
                  revoke: Revoke, reply_window_s: float = 24 * 3600.0,
                  revoke_number: RevokeNumber | None = None,
                  answer: Reply | None = None, overlays: Overlays | None = None,
-                 hand_off: HandOff | None = None) -> None:
+                 hand_off: HandOff | None = None,
+                 languages: RecordsLanguages | None = None) -> None:
         self.workflow = workflow
+        self.languages = languages  # preferred languages: the reminder's, the thread's
         self.hand_off = hand_off  # an emergency's "our staff will contact you": a task
         # A thread the patient answers in Spanish goes on in Spanish: the workflow's own
         # Spanish texts, and the engine's built-in ones it does not word for texts itself.
@@ -289,6 +297,9 @@ class TextReminders:
         local = appt.start.astimezone(self.tz)
         text = self.template.format(clinic=self.clinic.name, day=spoken_day(local),
                                     time=spoken_time(local))
+        if self.spanish and self.languages and await self.languages.of(patient_id) == SPANISH:
+            es = spanish_reminder(self.clinic.name, spoken_day(local), local.hour, local.minute)
+            text = es if len(es) <= EXEMPT_TEXT_LIMIT else text
         sent = await self.send(patient_id, "appointment_reminder", text)
         self._open[patient_id] = appointment_id
         return sent
@@ -330,7 +341,8 @@ class TextReminders:
             done = await self.revoke(pid, "conversation:words", message.at, said)
             await self.reply(message.sender, done if isinstance(done, str) else self._stopped)
             return
-        await self._answer(message)
+        prefers = await self.languages.of(pid) if self.languages and self.spanish else None
+        await self._answer(message, spanish=prefers == SPANISH)
 
     async def _no_patient(self, message: PatientTextLike) -> None:
         """A number that is no one patient's (unknown, or shared by several): an opt-out is
@@ -348,7 +360,7 @@ class TextReminders:
         return (f"{self.clinic.name}: You are unsubscribed and will receive no more "
                 "messages. Reply START to resubscribe.")
 
-    async def _answer(self, message: PatientTextLike) -> None:
+    async def _answer(self, message: PatientTextLike, *, spanish: bool = False) -> None:
         """A text nobody here reads: where to call (an emergency: 911 or 988 first). Not
         to a thumbs-up or a thanks, and once an hour per number at most."""
         said = body(message.text)
@@ -369,8 +381,11 @@ class TextReminders:
         self._answered[message.sender] = message.at
         text = (f"{self.clinic.name}: We cannot answer texts here. Please call us at "
                 f"{self.clinic.callback_number}.")
+        if spanish:  # the patient's preferred language
+            text = (f"{self.clinic.name}: No podemos responder mensajes aquí. Llámenos al "
+                    f"{self.clinic.callback_number}.")
         if urgent is not None:
-            text = f"{_URGENT[urgent]} {text}"
+            text = f"{(_URGENT_ES if spanish else _URGENT)[urgent]} {text}"
         await self.answer(message.sender, text)
 
     async def opted_out(self, patient_id: str) -> None:
@@ -396,21 +411,27 @@ class TextReminders:
         providers = {p.id: p for p in await self.calendar.providers()}
         record = build_record(self.clinic, patient, appt, providers)
         view = await self.memory.load(pid)
-        conv = Conversation(self.workflow, record, call_id=f"sms-{uuid.uuid4().hex[:12]}",
-                            channel="sms", memory=view)
+        thread_id = f"sms-{uuid.uuid4().hex[:12]}"
+        conv = Conversation(self.workflow, record, call_id=thread_id, channel="sms",
+                            memory=view)
         host = ActionHost(self.calendar, MemorySink(), patient_id=pid,
                           appointment_id=appointment_id, tz=self.tz, providers=providers,
                           verified=lambda: conv.verified)
         port = TextPort(host, self.memory, number=number, reply=self.reply,
                         clock=self.clock, wait=self.reply_window_s, patient_id=pid,
                         workflow=self.workflow.id, known=known_identifiers(patient),
-                        revoke=self.revoke, language=ChatLanguage(conv, self.spanish),
+                        revoke=self.revoke, language=ChatLanguage(
+                            conv, self.spanish, preferred=(patient or {}).get("language"),
+                            keep=self.languages.keeper(pid, f"text thread {thread_id}")
+                            if self.languages else None),
                         hand_off=self.hand_off)
         return _Thread(conv, port, asyncio.Event())
 
     async def _run(self, pid: str, thread: _Thread) -> None:
         try:
             self.outcomes[pid] = await run_conversation(thread.conv, thread.port, self.clock())
+            if thread.port.language is not None:
+                await thread.port.language.settle()  # verified by the thread's last text
         finally:
             self._threads.pop(pid, None)
             thread.done.set()
@@ -464,5 +485,6 @@ def records_patient_facts(records: Any) -> PatientFacts:
             return None
         first, _, last = p.name.partition(" ")
         return {"id": patient_id, "first_name": first, "last_name": last,
-                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone}
+                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone,
+                "language": p.language or ""}
     return patient_facts

@@ -4,8 +4,10 @@
   "could you go slower", "I don't understand the question": the question again, no
   answer ("I can't" was a no) and no miss; short forms only where they are the whole turn.
 - ``NO_ENGLISH``: "no hablo inglés", "my English is not very good", "someone who speaks
-  Spanish": staff, never a "no" (it ended the call as "not available"). The language is
-  chosen at the greeting (agent.i18n); asked for later, staff take the call.
+  Spanish": staff, never a "no" (it ended the call as "not available"). A plain request
+  for Spanish or English ("Spanish please", "¿habla inglés?") switches the call where the
+  clinic has that language (``agent.grammar.language_request``, read before this
+  grammar); what remains here (another language, a person who speaks it) goes to staff.
 """
 
 from __future__ import annotations

@@ -51,14 +51,14 @@ def _plan(store: FeedStore, items: Sequence[FeedItem], known: dict[bytes, UUID],
                 raise FeedRejected(item.fields[0] if not p.name else item.fields[1],
                                    "name and phone required for a new patient")
             pid = known[b] = uuid4()
-            new_rows.append((pid, PatientFields(p.name, p.phone, p.dob, p.state)))
+            new_rows.append((pid, p.fields()))
             links.append((b, p.authority, keys.encrypt(p.mrn, "feed_patients", "ref_ct",
                                                        b.hex()), pid, now))
             created.append(True)
         else:
             created.append(False)
             if p.name and p.phone:
-                updates.append((pid, PatientFields(p.name, p.phone, p.dob, p.state)))
+                updates.append((pid, p.fields()))
         ids.append(pid)
     return new_rows, links, updates, ids, created
 

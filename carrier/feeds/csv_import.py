@@ -32,10 +32,11 @@ import phonenumbers
 from carrier.feeds.bulk import apply_many
 from carrier.feeds.store import Applied, AppointmentIn, FeedItem, FeedStore, PatientIn
 from carrier.plugin import ScheduleChangeKind
+from carrier.records.languages import SUPPORTED, language_code
 
 REQUIRED = ("mrn", "last_name", "phone", "appointment_id", "start")
-OPTIONAL = ("authority", "first_name", "dob", "state", "end", "duration_min", "provider_id",
-            "provider_name", "status")
+OPTIONAL = ("authority", "first_name", "dob", "state", "language", "end", "duration_min",
+            "provider_id", "provider_name", "status")
 STATUSES: dict[str, ScheduleChangeKind] = {
     "booked": ScheduleChangeKind.BOOKED, "cancelled": ScheduleChangeKind.CANCELLED,
     "no_show": ScheduleChangeKind.NO_SHOW, "deleted": ScheduleChangeKind.DELETED,
@@ -150,6 +151,9 @@ def _row(
     state = get.get("state", "").upper() or None
     if state is not None and not _STATE.match(state):
         err("state", "not a two-letter state")
+    language = language_code(get.get("language")) if get.get("language") else None
+    if get.get("language") and language is None:
+        err("language", f"not a language the clinic supports ({', '.join(SUPPORTED)})")
     status = get.get("status", "").lower() or "booked"
     if status not in STATUSES:
         err("status", f"one of {', '.join(STATUSES)}")
@@ -166,7 +170,7 @@ def _row(
     name = " ".join(p for p in (get.get("first_name"), get["last_name"]) if p)
     return ScheduleRow(
         line,
-        PatientIn(get.get("authority") or "", get["mrn"], name, phone, dob, state),
+        PatientIn(get.get("authority") or "", get["mrn"], name, phone, dob, state, language),
         AppointmentIn(get["appointment_id"], STATUSES[status], start, end,
                       get.get("provider_id") or "unassigned", get.get("provider_name", "")))
 
@@ -309,7 +313,8 @@ async def import_schedule(store: FeedStore, rows: Sequence[ScheduleRow], *, sour
     items = [FeedItem(
         source=source, message_id=f"csv:{digest}:{row.line}", kind="csv",
         patient=PatientIn(row.patient.authority or source, row.patient.mrn, row.patient.name,
-                          row.patient.phone, row.patient.dob, row.patient.state),
+                          row.patient.phone, row.patient.dob, row.patient.state,
+                          row.patient.language),
         appointment=row.appointment, sent_at=now, fields=("last_name", "phone"))
         for row in rows]
     return await apply_many(store, items, now)

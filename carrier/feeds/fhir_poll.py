@@ -28,6 +28,7 @@ from carrier.feeds.store import (
 )
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
+from carrier.records.languages import language_code
 
 log = logging.getLogger(__name__)
 ORDER = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment", "MedicationRequest")
@@ -75,7 +76,31 @@ def patient_in(res: dict[str, Any], source: str) -> PatientIn:
         else None
     state = ((res.get("address") or [{}])[0].get("state") or "").upper()
     return PatientIn(source, res["id"], full, phone, dob,
-                     state if len(state) == 2 and state.isalpha() else None)
+                     state if len(state) == 2 and state.isalpha() else None,
+                     preferred_language(res))
+
+
+def preferred_language(res: dict[str, Any]) -> str | None:
+    """Patient.communication: the one marked ``preferred`` (else the only one), read from
+    its coding's code (BCP 47 "es-MX") or text; None when not a supported language."""
+    told = [c for c in _list(res.get("communication")) if isinstance(c, dict)]
+    chosen = [c for c in told if c.get("preferred") is True] or (told if len(told) == 1
+                                                                  else [])
+    for entry in chosen[:1]:
+        concept = entry.get("language")
+        if not isinstance(concept, dict):
+            return None  # a server's malformed resource: the stored language stays
+        for coding in _list(concept.get("coding")):
+            code = language_code(str(coding.get("code") or "")) \
+                if isinstance(coding, dict) else None
+            if code is not None:
+                return code
+        return language_code(str(concept.get("text") or ""))
+    return None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 class FhirPoller:

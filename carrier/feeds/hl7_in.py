@@ -21,6 +21,7 @@ import hl7
 
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
+from carrier.records.languages import language_code
 
 SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1",
                                 "2.8"})
@@ -108,6 +109,9 @@ class PatientData:
     phone: str | None  # E.164
     dob: dt.date | None
     state: str | None
+    # PID-15 primary language (CWE: "SPA^Spanish^HL70296", "es^Spanish^ISO639"): a
+    # supported code, else None (the stored preference stays).
+    language: str | None = None
     # PID-13 held a number that does not parse (and no other): a new patient is refused
     # for it, an existing one keeps the number on file (AA with a warning).
     phone_unreadable: bool = False
@@ -341,9 +345,11 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     if state is not None and not re.fullmatch(r"[A-Z]{2}", state):
         state = None  # only a two-letter state is kept (the calling rules' granularity)
     phone, phone_unreadable = _phone(pid)
+    language = language_code(_val(pid, 15)) or language_code(_val(pid, 15, 1, 2))
     return PatientData(authority=authority or header.source, mrn=mrn,
                        family=_val(pid, 5, 1, 1) or None, given=_val(pid, 5, 1, 2) or None,
-                       phone=phone, dob=dob, state=state, phone_unreadable=phone_unreadable)
+                       phone=phone, dob=dob, state=state, language=language,
+                       phone_unreadable=phone_unreadable)
 
 
 def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:

@@ -43,7 +43,8 @@ def feed_item(inbound: Inbound) -> FeedItem:
     appt = None if a is None else AppointmentIn(a.ref, a.kind, a.starts_at, a.ends_at,
                                                 a.provider_ref, a.provider_name)
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
-                    patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state),
+                    patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
+                                      p.language),
                     appointment=appt, sent_at=h.sent_at)
 
 

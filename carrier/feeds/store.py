@@ -55,9 +55,14 @@ class PatientIn:
     phone: str | None  # E.164
     dob: dt.date | None
     state: str | None = None
+    language: str | None = None  # preferred, a supported ISO 639-1 code (language_code)
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"PatientIn(authority={self.authority!r})"
+
+    def fields(self) -> PatientFields:
+        """What this item gives of the patient's record (None: not given, kept)."""
+        return PatientFields(self.name, self.phone, self.dob, self.state, self.language)
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ class FeedStore:
         if row is None:
             return await self._create(conn, item, bidx, now), True
         pid, sent = row["patient_id"], item.sent_at or now
-        if not (p.name or p.phone or p.dob or p.state):
+        if not (p.name or p.phone or p.dob or p.state or p.language):
             return pid, False  # names the patient only (a FHIR Appointment, a deletion)
         if row["source_ts"] is not None and sent < row["source_ts"]:
             return pid, False  # sent before the demographics on file: stale, kept
@@ -219,7 +224,7 @@ class FeedStore:
             raise FeedRejected(item.fields[1], "phone number required for a new patient")
         pid = uuid4()
         await self.records.create_patients_on(
-            conn, [(pid, PatientFields(p.name, p.phone, p.dob, p.state))], now)
+            conn, [(pid, p.fields())], now)
         keys = self.records.keys
         await conn.execute(
             "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at,"
@@ -231,7 +236,7 @@ class FeedStore:
     async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn) -> None:
         """Re-encrypt the fields the message carries; the others stay as they are."""
         await self.records.update_patients_on(
-            conn, [(pid, PatientFields(p.name, p.phone, p.dob, p.state))])
+            conn, [(pid, p.fields())])
 
     async def audit(self, item: FeedItem, applied: Applied, now: dt.datetime, *,
                      queued: bool = False) -> None:

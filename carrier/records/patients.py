@@ -6,6 +6,9 @@
   unknown-caller path); pass ``queued=True`` to log the read without waiting for a commit.
 * ``set_patient_address`` / ``patient_address``: the state (two letters) and IANA time zone
   the dialer's calling rules need; neither is a Safe Harbor identifier, stored in clear.
+* ``set_patient_language`` / ``Patient.language``: the preferred language (ISO 639-1, one
+  of ``carrier.records.languages.SUPPORTED``); in clear, every change audited with the
+  old and new code (the feeds' changes under the feed's own audit entries).
 * ``patient_exists``: whether an id is known (loaders that must not add twice).
 * ``patient_ids_at``: the ids of every patient whose record carries a number (by blind
   index, nothing decrypted): the dialer's caps count calls to the number, not the patient.
@@ -26,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carrier.records.audit import AuditLog, now_or
 from carrier.records.crypto import UnknownKeyVersion, normalize_e164
+from carrier.records.languages import SUPPORTED
 
 if TYPE_CHECKING:
     import asyncpg
@@ -38,6 +42,7 @@ class Patient:
     phone: str
     dob: date | None
     member_id: str | None
+    language: str | None = None  # preferred, ISO 639-1 ("es"); None: not known
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"Patient(id={self.id})"
@@ -71,6 +76,7 @@ class PatientFields:
     phone: str | None = None  # E.164
     dob: date | None = None
     state: str | None = None
+    language: str | None = None  # one of SUPPORTED (the feeds read it: language_code)
 
     def __repr__(self) -> str:  # never print PHI by accident
         return "PatientFields(...)"
@@ -78,11 +84,12 @@ class PatientFields:
 
 _INSERT_ON = (
     "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
-    " key_version, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+    " key_version, created_at, state, language)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
 _UPDATE_ON = (
     "UPDATE patients SET name_ct = COALESCE($2, name_ct), phone_ct = COALESCE($3, phone_ct),"
     " phone_bidx = COALESCE($4, phone_bidx), dob_ct = COALESCE($5, dob_ct),"
-    " state = COALESCE($6, state) WHERE id = $1")
+    " state = COALESCE($6, state), language = COALESCE($7, language) WHERE id = $1")
 
 
 class Patients(AuditLog):
@@ -114,6 +121,7 @@ class Patients(AuditLog):
         at: datetime | None = None,
         patient_id: UUID | None = None,
         address: PatientAddress | None = None,
+        language: str | None = None,
     ) -> UUID:
         # A caller may fix the id (a stable id derived from an EHR or demo id).
         pid = patient_id or uuid4()
@@ -122,14 +130,16 @@ class Patients(AuditLog):
         where.check()
         await self.pool.execute(
             "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
-            " key_version, created_at, state, time_zone)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " key_version, created_at, state, time_zone, language)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             *row,
             now_or(at),
             where.state,
             where.time_zone,
+            _supported(language),
         )
-        await self.audit(actor, "patient.create", ("patient", pid), reason, at=at)
+        await self.audit(actor, "patient.create", ("patient", pid), reason,
+                         {"language": language} if language else None, at=at)
         return pid
 
     async def create_patients_on(self, conn: asyncpg.Connection,
@@ -143,7 +153,7 @@ class Patients(AuditLog):
                 if not f.name or not f.phone:
                     raise ValueError("a new patient needs a name and a phone")
                 rows.append((*self.encrypt_patient(pid, f.name, f.phone, f.dob, None), at,
-                             f.state))
+                             f.state, _supported(f.language)))
             return rows
 
         # a file's worth of AES-GCM takes seconds: off the event loop (SIP, RTP, console)
@@ -170,6 +180,7 @@ class Patients(AuditLog):
                     None if f.dob is None else k.encrypt(f.dob.isoformat(), "patients",
                                                          "dob_ct", pid),
                     f.state or None,
+                    _supported(f.language),
                 ))
             return rows
 
@@ -192,6 +203,30 @@ class Patients(AuditLog):
         await self.audit(actor, "patient.address", ("patient", patient_id), reason,
                          {"found": found})
         return found
+
+    async def set_patient_language(self, patient_id: UUID, language: str | None, *,
+                                   actor: str, reason: str, queued: bool = False) -> bool:
+        """Record the patient's preferred language (None: not known); False when there is
+        no such patient. Audited with the code it was and the code it is now."""
+        _supported(language)
+        row = await self.pool.fetchrow(
+            "UPDATE patients p SET language = $2 FROM (SELECT id, language FROM patients"
+            " WHERE id = $1 FOR UPDATE) old WHERE p.id = old.id RETURNING old.language",
+            patient_id, language)
+        details: dict[str, Any] = {"found": row is not None, "language": language or "-"}
+        if row is not None:
+            details["was"] = row["language"] or "-"
+        await self.audit(actor, "patient.language", ("patient", patient_id), reason, details,
+                         queued=queued)
+        return row is not None
+
+    async def patient_language(self, patient_id: UUID) -> str | None:
+        """The patient's preferred language (None: not known, or no such patient); nothing
+        is decrypted (a text's language is chosen before any PHI is read)."""
+        lang = await self._read(lambda conn: conn.fetchval(
+            "SELECT language FROM patients WHERE id = $1", patient_id,
+            timeout=self.read_timeout))
+        return None if lang is None else str(lang)
 
     async def patient_address(self, patient_id: UUID) -> PatientAddress | None:
         """The patient's state and time zone (None: no such patient, or neither known)."""
@@ -228,6 +263,7 @@ class Patients(AuditLog):
             phone=k.decrypt_str(bytes(row["phone_ct"]), "patients", "phone_ct", pid),
             dob=None if dob is None else date.fromisoformat(dob),
             member_id=opt("member_id_ct"),
+            language=row.get("language"),
         )
 
     async def get_patient(
@@ -264,3 +300,11 @@ class Patients(AuditLog):
             "SELECT id FROM patients WHERE phone_bidx = $1 ORDER BY created_at",
             self.keys.phone_index(phone), timeout=self.read_timeout))
         return [r["id"] for r in rows]
+
+
+def _supported(language: str | None) -> str | None:
+    """``language`` when the clinic supports it (None passes); ``ValueError`` otherwise
+    (naming the field: the code is no PHI, but a wrong one is a caller's bug)."""
+    if language is not None and language not in SUPPORTED:
+        raise ValueError(f"language must be one of {', '.join(SUPPORTED)}")
+    return language

@@ -40,7 +40,8 @@ from carrier.dialer.ports import (
     PatientDirectory,
     TextNotSent,
 )
-from carrier.records.store import Records
+from carrier.records.languages import SPANISH
+from carrier.records.store import DATABASE_UNAVAILABLE, Records
 from carrier.sms.compliance import (
     EVERY_CHANNEL,
     ExemptTextError,
@@ -227,11 +228,21 @@ class SmsService:
             # nothing for a number that is no patient's.
             await self.sender.send(message.sender, self.program.reply(
                 kw, said_cancel=kw is Keyword.STOP and names_cancel(message.text),
-                channels=channels, on_file=bool(ids), spanish=said_in_spanish(message.text)))
+                channels=channels, on_file=bool(ids),
+                spanish=said_in_spanish(message.text) or await self._prefer_spanish(ids)))
             return
         if self.handler is not None:
             await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
                                            message.sender, message.text, now))
+
+    async def _prefer_spanish(self, ids: list[UUID]) -> bool:
+        """Every patient at the number prefers Spanish: a plain STOP or HELP is answered in
+        Spanish (the keywords stay the ones carriers read). Unreadable: English."""
+        try:
+            languages = {await self.records.patient_language(i) for i in ids}
+        except DATABASE_UNAVAILABLE:
+            return False
+        return languages == {SPANISH}
 
     async def revoke(self, patient_id: str, evidence_ref: str, at: dt.datetime,
                      said: str = "", *, spanish: bool = False) -> str:

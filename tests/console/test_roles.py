@@ -27,6 +27,7 @@ TABLE: list[tuple[str, str, dict[str, Any], set[Role], int]] = [
      201),
     ("GET", "/patients", {"params": {"phone": "+15555550142", **WHY}}, {S}, 200),
     ("GET", f"/patients/{PID}", {"params": WHY}, {S}, 404),
+    ("PUT", f"/patients/{PID}/language", {"json": {"language": "es"}}, {S}, 404),
     ("GET", "/appointments", {}, {S}, 200),
     ("GET", "/staff-tasks", {}, {S, V, C}, 200),
     ("GET", "/staff-tasks/999", {"params": WHY}, {S, V, C}, 404),

@@ -17,6 +17,7 @@ import pytest
 
 from agent.callback import records_hand_off
 from agent.i18n import load_overlays
+from agent.language import RecordsLanguages
 from agent.memory import PostgresMemoryStore
 from agent.scheduling.postgres import PostgresCalendar
 from agent.sms import WORKFLOW, TextReminders
@@ -83,7 +84,8 @@ def facts_reader(records: Records):  # type: ignore[no-untyped-def]
             return None
         first, _, last = p.name.partition(" ")
         return {"id": patient_id, "first_name": first, "last_name": last,
-                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone}
+                "dob": p.dob.isoformat() if p.dob else "", "phone": p.phone,
+                "language": p.language or ""}
     return patient_facts
 
 
@@ -116,7 +118,8 @@ async def stack(pool: asyncpg.Pool, records: Records, smsc: Smsc) -> AsyncIterat
             template=service.settings.reminder_template, clock=clock.now, revoke=service.revoke,
             revoke_number=service.revoke_number, answer=service.answer,
             overlays=load_overlays(WORKFLOWS / "es"),  # as agent.runtime wires it
-            hand_off=records_hand_off(records, channel="sms"))
+            hand_off=records_hand_off(records, channel="sms"),
+            languages=RecordsLanguages(records))
         service.handler = reminders
         async with reminders:
             yield Stack(clock, service, reminders, memory, str(pid), smsc, inbox)

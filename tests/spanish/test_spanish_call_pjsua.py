@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from agent.handler import AgentRuntime, VoiceCallHandler
-from agent.i18n import SPANISH_KEY
+from agent.i18n import ENGLISH_OFFER, SPANISH_KEY
 from agent.speech.audio import to_int16
 from carrier.call import Call
 from carrier.plugin import CallOutcome, OutcomeKind
@@ -194,3 +194,42 @@ async def test_key_two_then_a_spanish_opt_out_revokes_consent(
     stored = await stored_text(records, result.call_id)
     assert "No recibirá más llamadas" in stored  # the goodbye was in Spanish
     assert re.search(r"no me llam", stored, re.IGNORECASE)  # the evidence is kept
+
+
+async def test_a_patient_who_prefers_spanish_is_called_in_spanish_and_may_take_english(
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    """Before: every reminder began in English ("Para español, oprima dos"), whatever the
+    record said. A record that says Spanish: the greeting in Spanish, then "To continue in
+    English, press two" in the English voice; the 2 turns the call to English (the
+    question again, in English). Short: the call is hung up once the English question
+    has been said."""
+    await records.set_patient_language(uuid.UUID(demo_ids["pat-1001"]), "es", actor="test",
+                                       reason="fixture")
+    hello = [await spanish_wav(runtime, "Hola.", tmp_path / "hola.wav")]
+    traced = TracedAgent(agent)
+
+    async def converse() -> None:
+        await speak_when_agent_pauses(phone, handle_, hello, first_immediately=True)
+        await press_after_greeting(phone, handle_, SPANISH_KEY)
+        asked = await phone.wait_audio(call=handle_, frames=5, min_rms=300, timeout=40)
+        # 3 s of quiet: the question has been said (the agent now waits for an answer).
+        await phone.wait_silence(call=handle_, frames=150, min_rms=300, since_t=asked,
+                                 timeout=60)
+        await phone.hangup(call=handle_)
+
+    async with (PjsuaPeer.start("udp", user="patient", auto_answer=200,
+                                log_dir=tmp_path) as phone,
+                gateway(settings, phone.ports["udp"], traced, records, stir) as gw):
+        call, handle_ = await dial(gw, phone)
+        await answer_outbound(phone, gw, call, handle_, reminder(demo_ids["pat-1001"]),
+                              converse, within_s=120)
+
+    agent_said = [t for who, t in await records.call_transcript(call.call_id) if who == "agent"]
+    said = "\n".join(agent_said)
+    assert agent_said[0].startswith("Hola, le llamamos de"), said  # greeted in Spanish
+    assert "Para español" not in said
+    assert ENGLISH_OFFER in agent_said, said  # kept as said: no word of it redacted
+    after = agent_said[agent_said.index(ENGLISH_OFFER) + 1:]
+    assert any("Please say yes or no" in t for t in after), said  # then in English
+    assert not any("Por favor diga sí o no" in t for t in after), said

@@ -15,7 +15,8 @@ from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
 from carrier.console.auth import Operator, Role, require
 from carrier.console.problems import Problem
 from carrier.records.crypto import normalize_e164
-from carrier.records.patients import PatientAddress
+from carrier.records.languages import SUPPORTED, language_code
+from carrier.records.patients import Patient, PatientAddress
 
 router = APIRouter(tags=["patients"])
 Scheduler = Annotated[Operator, Depends(require(Role.SCHEDULER))]
@@ -30,6 +31,8 @@ class NewPatient(BaseModel):
     member_id: str | None = Field(default=None, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     state: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     time_zone: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z_/+-]+$")
+    language: str | None = Field(default=None, max_length=32,
+                                 description="preferred language: " + ", ".join(SUPPORTED))
 
 
 class PatientOut(BaseModel):
@@ -38,6 +41,24 @@ class PatientOut(BaseModel):
     phone: str
     dob: dt.date | None
     member_id: str | None
+    language: str | None = Field(description="preferred language (ISO 639-1); null: not known")
+
+    @classmethod
+    def of(cls, p: Patient) -> PatientOut:
+        return cls(id=p.id, name=p.name, phone=p.phone, dob=p.dob, member_id=p.member_id,
+                   language=p.language)
+
+
+class LanguageChange(BaseModel):
+    language: str | None = Field(max_length=32, description="one of " + ", ".join(SUPPORTED)
+                                 + " (or its name); null: not known")
+    reason: str = Field(default="patient asked", min_length=1, max_length=200,
+                        pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
+class LanguageOut(BaseModel):
+    id: UUID
+    language: str | None
 
 
 class Created(BaseModel):
@@ -66,6 +87,17 @@ def _check_fields(body: NewPatient, today: dt.date) -> None:
             raise Problem(422, "time_zone is not an IANA time zone name") from None
 
 
+def supported_language(text: str | None) -> str | None:
+    """The code of a language the clinic supports (a code or a name: "es", "Spanish");
+    None for none given; 422 naming the choices for anything else."""
+    if text is None or not text.strip():
+        return None
+    code = language_code(text)
+    if code is None:
+        raise Problem(422, f"language must be one of {', '.join(SUPPORTED)}")
+    return code
+
+
 def _phone(text: str) -> str:
     try:
         return normalize_e164(text)
@@ -78,6 +110,7 @@ async def add_patient(request: Request, body: NewPatient, op: Scheduler) -> Crea
     """Register a patient (name, phone, date of birth and member id are encrypted)."""
     records = context(request).need_records()
     _check_fields(body, context(request).now().date())
+    language = supported_language(body.language)
     address = PatientAddress(body.state, body.time_zone) if body.state or body.time_zone else None
     try:
         if address is not None:
@@ -86,7 +119,8 @@ async def add_patient(request: Request, body: NewPatient, op: Scheduler) -> Crea
         raise Problem(422, str(exc)) from None
     pid = await records.add_patient(body.name, _phone(body.phone), dob=body.dob,
                                     member_id=body.member_id, actor=op.actor,
-                                    reason="console: registration", address=address)
+                                    reason="console: registration", address=address,
+                                    language=language)
     return Created(id=pid)
 
 
@@ -96,8 +130,7 @@ async def find_patients(request: Request, op: Scheduler, reason: Reason,
     """Patients with this phone number (a PHI view: audited with ``reason``)."""
     records = context(request).need_records()
     found = await records.find_patients_by_phone(_phone(phone), actor=op.actor, reason=reason)
-    return [PatientOut(id=p.id, name=p.name, phone=p.phone, dob=p.dob, member_id=p.member_id)
-            for p in found]
+    return [PatientOut.of(p) for p in found]
 
 
 @router.get("/patients/{patient_id}", response_model=PatientOut, responses=NOT_FOUND)
@@ -108,7 +141,21 @@ async def get_patient(request: Request, patient_id: UUID, op: Scheduler,
     p = await records.get_patient(patient_id, actor=op.actor, reason=reason)
     if p is None:
         raise Problem(404, "no such patient")
-    return PatientOut(id=p.id, name=p.name, phone=p.phone, dob=p.dob, member_id=p.member_id)
+    return PatientOut.of(p)
+
+
+@router.put("/patients/{patient_id}/language", response_model=LanguageOut,
+            responses=NOT_FOUND)
+async def set_language(request: Request, patient_id: UUID, body: LanguageChange,
+                       op: Scheduler) -> LanguageOut:
+    """The patient's preferred language for calls and texts (audited with ``reason`` and
+    the code it was); 422 for a language the clinic does not support."""
+    records = context(request).need_records()
+    language = supported_language(body.language)
+    if not await records.set_patient_language(patient_id, language, actor=op.actor,
+                                              reason=f"console: {body.reason}"):
+        raise Problem(404, "no such patient")
+    return LanguageOut(id=patient_id, language=language)
 
 
 @router.get("/appointments", response_model=list[AppointmentOut], responses=ERRORS)

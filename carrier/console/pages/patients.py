@@ -1,6 +1,7 @@
-"""Patients and appointments: look a patient up by number, the coming appointments, and
-the CSV schedule import, in the one format of ``carrier schedule import``
-(:mod:`carrier.feeds.csv_import`, docs/feeds.md).
+"""Patients and appointments: look a patient up by number (and set each one's preferred
+language for calls and texts from the table: a language the clinic supports, with the
+operator's why, audited), the coming appointments, and the CSV schedule import, in the
+one format of ``carrier schedule import`` (:mod:`carrier.feeds.csv_import`, docs/feeds.md).
 
 The import checks the whole file first and loads nothing when any row is bad (the page
 lists every bad row by line and column, never a value). A good file loads in one
@@ -16,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from carrier.console.pages.common import NOT_A_NUMBER, console, dialable, guard, page, records_of
@@ -34,10 +36,12 @@ from carrier.feeds.csv_import import (
 )
 from carrier.feeds.store import FeedRejected, FeedStore
 from carrier.plugin import schedule_feed_of
+from carrier.records.languages import ENGLISH, SPANISH, language_code
 
 router = APIRouter(include_in_schema=False)
 PATH = "/patients"
 HORIZON = dt.timedelta(days=14)
+LANGUAGES = {ENGLISH: "English", SPANISH: "Español"}  # what the lookup's form offers
 SOURCE = DEFAULT_SOURCE  # the command's default: one file, one set of ids, either way
 
 
@@ -63,7 +67,13 @@ async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(
     phone = (request.query_params.get("phone") or "").strip()[:32]
     # The why of this PHI view, typed by the operator, as the API's ``reason`` (audited).
     why = " ".join((request.query_params.get("reason") or "").split())[:200]
-    found, error, status = None, None, 200
+    return await _lookup(request, op, phone, why)
+
+
+async def _lookup(request: Request, op: Operator, phone: str, why: str, *,
+                  message: str | None = None, error: str | None = None,
+                  status: int = 200) -> Response:
+    found = None
     number = dialable(phone) if phone else None
     if phone and not why:
         error, status = "Say why you look this patient up: it goes to the audit log.", 422
@@ -74,8 +84,40 @@ async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(
             number, actor=op.actor, reason=f"console lookup: {why}")
     return page(request, "patients.html", op, status_code=status,
                 title="Patients and appointments", phone=phone, reason=why, found=found,
-                error=error, upcoming=await _upcoming(request, op),
-                has_calendar=console(request).appointments is not None)
+                error=error, message=message, upcoming=await _upcoming(request, op),
+                languages=LANGUAGES, has_calendar=console(request).appointments is not None)
+
+
+@router.post(PATH + "/language")
+async def set_language(request: Request, op: Annotated[Operator, Depends(guard(PATH))], *,
+                       patient_id: Annotated[str, Form(max_length=40)],
+                       language: Annotated[str, Form(max_length=32)] = "",
+                       phone: Annotated[str, Form(max_length=32)] = "",
+                       reason: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """The preferred language from the lookup's table (the number travels in the body);
+    audited as the API's ``PUT /patients/{id}/language`` is, with the operator's why."""
+    why = " ".join(reason.split())
+    code = language_code(language) if language else None
+    try:
+        pid = UUID(patient_id)
+    except ValueError:
+        pid = None
+    if pid is None:
+        return await _lookup(request, op, phone.strip(), why, error="Not changed: no such "
+                             "patient.", status=404)
+    if language and code is None:
+        return await _lookup(request, op, phone.strip(), why, status=422,
+                             error=f"Not changed: the language must be one of "
+                                   f"{', '.join(LANGUAGES.values())}.")
+    if not why:
+        return await _lookup(request, op, "", "", status=422, error="Not changed: say why "
+                             "(it goes to the audit log).")
+    if not await records_of(request).set_patient_language(
+            pid, code, actor=op.actor, reason=f"console: {why}"):
+        return await _lookup(request, op, phone.strip(), why, error="Not changed: no such "
+                             "patient.", status=404)
+    return await _lookup(request, op, phone.strip(), why,
+                         message=f"Preferred language: {LANGUAGES.get(code or '', 'not known')}.")
 
 
 def _store(request: Request) -> FeedStore:
