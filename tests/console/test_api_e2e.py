@@ -72,9 +72,15 @@ async def test_records_work_through_the_api(console: ConsoleContext, operator) -
     got = await sched.get(f"/api/v1/patients/{pid}", params={"reason": "reschedule"})
     assert got.json()["name"] == "Testa Apison"
     assert got.json()["phone"] == "+15555550177"
-    found = await sched.get("/api/v1/patients",
-                            params={"phone": "+15555550177", "reason": "caller"})
+    found = await sched.post("/api/v1/patients/search",
+                             json={"phone": "+15555550177", "reason": "caller"})
     assert [p["id"] for p in found.json()] == [pid]
+    # a number never travels in a URL (proxies' access logs, browser history): no GET
+    # search by phone is served
+    old = await sched.get("/api/v1/patients", params={"phone": "+15555550177",
+                                                      "reason": "caller"})
+    assert old.status_code == 405
+    assert (await comp.get("/api/v1/dnc", params={"phone": "+12025550101"})).status_code == 405
     grant = await comp.post(f"/api/v1/patients/{pid}/consent/grant", json={
         "channel": "voice", "kind": "tcpa_express_written", "source": "web_form",
         "evidence": "form-7"})
@@ -93,7 +99,7 @@ async def test_records_work_through_the_api(console: ConsoleContext, operator) -
                                headers={"content-type": "text/plain"},
                                params={"copy_date": "2026-03-01"})
     assert imported.json() == {"imported": 1, "bad_lines": 1, "first_bad_lines": [2]}
-    assert (await comp.get("/api/v1/dnc", params={"phone": "+12025550101"})
+    assert (await comp.post("/api/v1/dnc/status", json={"phone": "+12025550101"})
             ).json()["national"] is True
     policy = (await comp.get("/api/v1/retention")).json()
     assert policy["audit_days"] >= 2190
@@ -219,5 +225,6 @@ async def test_a_patient_address_with_an_unknown_time_zone_is_refused(
             "name": "Testa Apison", "phone": "(555) 555-0178", **body})
         assert r.status_code == 422, r.text
         assert "time_zone" in r.text
-    found = await sched.get("/api/v1/patients", params={"phone": "+15555550178", "reason": "t"})
+    found = await sched.post("/api/v1/patients/search",
+                             json={"phone": "+15555550178", "reason": "t"})
     assert found.json() == []

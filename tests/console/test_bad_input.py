@@ -82,12 +82,13 @@ async def test_an_unsigned_client_cannot_make_the_console_hold_a_large_body(
 async def test_a_phone_number_that_does_not_parse_is_a_422_on_every_page(
         console: ConsoleContext, operator: Operator) -> None:
     comp, ccsrf = await operator("compliance")
-    sched, _ = await operator("scheduler")
+    sched, scsrf = await operator("scheduler")
     for path in ("/consent", "/consent/dnc"):
         r = await comp.post(path, data={"csrf_token": ccsrf, "phone": "call me maybe"})
         assert r.status_code == 422, (path, r.status_code)
         assert "not a phone number" in r.text
-    r = await sched.get("/patients", params={"phone": "abc", "reason": "scheduling"})
+    r = await sched.post("/patients", data={"csrf_token": scsrf, "phone": "abc",
+                                            "reason": "scheduling"})
     assert r.status_code == 422
     assert "not a phone number" in r.text
     await console.records.drain_spool()
@@ -228,10 +229,11 @@ async def test_what_patients_and_callers_typed_is_shown_as_text(
         "x<b>1", "inbound", t0, t0 + dt.timedelta(seconds=20), workflow="intake",
         outcome="completed"), [("caller", XSS)])
     await console.records.drain_spool()
-    sched, _ = await operator("scheduler")
+    sched, scsrf = await operator("scheduler")
     comp, csrf = await operator("compliance")
     sup, _ = await operator("supervisor")
-    pages = [await sched.get("/patients", params={"phone": PHONE, "reason": "scheduling"}),
+    pages = [await sched.post("/patients", data={"csrf_token": scsrf, "phone": PHONE,
+                                                 "reason": "scheduling"}),
              await comp.post("/consent", data={"csrf_token": csrf, "phone": PHONE}),
              await sup.get("/calls/x<b>1", params={"reason": "quality review"})]
     for page in pages:

@@ -383,12 +383,15 @@ async def test_patient_lookup_and_the_coming_appointments(console: ConsoleContex
         str(pid), start, start + dt.timedelta(minutes=30))
     console.appointments = CalendarAppointments(pool)
     s = await signin("scheduler")
-    r = await s.client.get("/patients", params={"phone": PHONE})  # no reason: no lookup
-    assert r.status_code == 422
+    r = await s.client.get("/patients", params={"phone": PHONE, "reason": "rebooking"})
+    assert "Dee Synthetic" not in r.text  # a number in the URL looks nothing up
+    r = await s.client.post("/patients", data={"csrf_token": s.csrf, "phone": PHONE})
+    assert r.status_code == 422  # no reason: no lookup
     assert "Dee Synthetic" not in r.text
     assert "Say why" in r.text
     assert "patient.lookup" not in await actions(console, "patient.")
-    r = await s.client.get("/patients", params={"phone": PHONE, "reason": " rebooking\n a visit "})
+    r = await s.client.post("/patients", data={"csrf_token": s.csrf, "phone": PHONE,
+                                               "reason": " rebooking\n a visit "})
     assert r.status_code == 200
     assert "Dee Synthetic" in r.text
     assert "SYN-77" in r.text

@@ -43,7 +43,8 @@ async def test_the_api_sets_reads_and_refuses_a_language_the_clinic_lacks(
                            json={"language": "en", "reason": "patient asked on the phone"})
     assert r.status_code == 200, r.text
     assert r.json() == {"id": pid, "language": "en"}
-    found = await s.client.get("/api/v1/patients", params={"phone": PHONE, "reason": "x"})
+    found = await s.client.post("/api/v1/patients/search", headers=s.headers(),
+                                json={"phone": PHONE, "reason": "x"})
     assert [p["language"] for p in found.json()] == ["en"]
     for bad in ("fr", "Klingon", "e"):
         r = await s.client.put(f"/api/v1/patients/{pid}/language", headers=s.headers(),
@@ -71,7 +72,8 @@ async def test_the_patients_page_sets_the_language_from_the_lookup(
     pid = await console.records.add_patient("Dee Lingua", PHONE, actor="test",
                                             reason="fixture")
     s = await signin("scheduler")
-    r = await s.client.get("/patients", params={"phone": PHONE, "reason": "rebooking"})
+    r = await s.client.post("/patients", data={"csrf_token": s.csrf, "phone": PHONE,
+                                               "reason": "rebooking"})
     assert 'name="language"' in r.text
     base = {"csrf_token": s.csrf, "patient_id": str(pid), "phone": PHONE,
             "reason": "rebooking"}

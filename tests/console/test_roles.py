@@ -25,7 +25,8 @@ WHY = {"reason": "role table"}
 TABLE: list[tuple[str, str, dict[str, Any], set[Role], int]] = [
     ("POST", "/patients", {"json": {"name": "Testa Roleson", "phone": "+15555550142"}}, {S},
      201),
-    ("GET", "/patients", {"params": {"phone": "+15555550142", **WHY}}, {S}, 200),
+    ("POST", "/patients/search", {"json": {"phone": "+15555550142", "reason": "role test"}},
+     {S}, 200),
     ("GET", f"/patients/{PID}", {"params": WHY}, {S}, 404),
     ("PUT", f"/patients/{PID}/language", {"json": {"language": "es"}}, {S}, 404),
     ("GET", "/appointments", {}, {S}, 200),
@@ -39,7 +40,7 @@ TABLE: list[tuple[str, str, dict[str, Any], set[Role], int]] = [
     ("POST", f"/patients/{PID}/consent/revoke", {"json": {
         "channel": "voice", "source": "call", "evidence": "c-1"}}, {C}, 404),
     ("POST", "/dnc", {"json": {"phone": "+15555550143", "source": "call"}}, {C}, 201),
-    ("GET", "/dnc", {"params": {"phone": "+15555550143"}}, {C}, 200),
+    ("POST", "/dnc/status", {"json": {"phone": "+15555550143"}}, {C}, 200),
     ("POST", "/dnc/national", {"content": b"2025550143\n",
                                "headers": {"content-type": "text/plain"}}, {C}, 201),
     ("GET", "/retention", {}, {C}, 200),

@@ -8,7 +8,7 @@ import enum
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 
 from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
@@ -147,12 +147,16 @@ async def add_dnc(request: Request, body: DncAdd, op: Compliance) -> DncState:
     return await _dnc_state(records, phone)
 
 
-@router.get("/dnc", response_model=DncState, responses=ERRORS)
-async def dnc_status(request: Request, op: Compliance,
-                     phone: Annotated[str, Query(pattern=PHONE)]) -> DncState:
-    """Whether a number is on the organisation's or the national do-not-call list."""
+class DncLookup(BaseModel):
+    phone: str = Field(pattern=PHONE)
+
+
+@router.post("/dnc/status", response_model=DncState, responses=ERRORS)
+async def dnc_status(request: Request, body: DncLookup, op: Compliance) -> DncState:
+    """Whether a number is on the organisation's or the national do-not-call list. A POST:
+    the number travels in the body, never in a URL that proxies and browsers log."""
     records = context(request).need_records()
-    return await _dnc_state(records, _phone(phone))
+    return await _dnc_state(records, _phone(body.phone))
 
 
 async def _dnc_state(records: object, phone: str) -> DncState:

@@ -124,12 +124,20 @@ async def add_patient(request: Request, body: NewPatient, op: Scheduler) -> Crea
     return Created(id=pid)
 
 
-@router.get("/patients", response_model=list[PatientOut], responses=ERRORS)
-async def find_patients(request: Request, op: Scheduler, reason: Reason,
-                        phone: Annotated[str, Query(pattern=PHONE)]) -> list[PatientOut]:
-    """Patients with this phone number (a PHI view: audited with ``reason``)."""
+class PatientSearch(BaseModel):
+    phone: str = Field(pattern=PHONE)
+    reason: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+                        description="why (for the audit log)")
+
+
+@router.post("/patients/search", response_model=list[PatientOut], responses=ERRORS)
+async def find_patients(request: Request, body: PatientSearch, op: Scheduler
+                        ) -> list[PatientOut]:
+    """Patients with this phone number (a PHI view: audited with ``reason``). A POST: the
+    number travels in the body, never in a URL that proxies and browsers keep in logs."""
     records = context(request).need_records()
-    found = await records.find_patients_by_phone(_phone(phone), actor=op.actor, reason=reason)
+    found = await records.find_patients_by_phone(_phone(body.phone), actor=op.actor,
+                                                 reason=body.reason)
     return [PatientOut.of(p) for p in found]
 
 

@@ -64,10 +64,17 @@ async def _upcoming(request: Request, op: Operator) -> list[Any]:
 @router.get(PATH)
 async def patients_page(request: Request, op: Annotated[Operator, Depends(guard(PATH))]
                         ) -> Response:
-    phone = (request.query_params.get("phone") or "").strip()[:32]
+    """The page; a lookup is a POST (the number is never in a URL, which browser history
+    and proxies' access logs keep): a ``?phone=`` in the URL looks nothing up."""
+    return await _lookup(request, op, "", "")
+
+
+@router.post(PATH)
+async def lookup(request: Request, op: Annotated[Operator, Depends(guard(PATH))], *,
+                 phone: Annotated[str, Form(max_length=32)] = "",
+                 reason: Annotated[str, Form(max_length=200)] = "") -> Response:
     # The why of this PHI view, typed by the operator, as the API's ``reason`` (audited).
-    why = " ".join((request.query_params.get("reason") or "").split())[:200]
-    return await _lookup(request, op, phone, why)
+    return await _lookup(request, op, phone.strip(), " ".join(reason.split()))
 
 
 async def _lookup(request: Request, op: Operator, phone: str, why: str, *,
