@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import hl7
 
+from carrier.feeds import hl7_text
+from carrier.feeds.hl7_text import CharsetError, Delims, raw_field, unescape
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 
@@ -163,12 +165,12 @@ def parse_dtm(text: str, tz: dt.tzinfo, *, location: str, min_digits: int = 12
 
 
 def _val(seg: hl7.Segment | None, field: int, rep: int = 1, comp: int = 1) -> str:
+    """A field as data (:mod:`carrier.feeds.hl7_text`: escapes resolved, no control
+    characters, trimmed); "" when absent."""
     if seg is None:
         return ""
-    try:
-        return str(seg.extract_field(1, field, rep, comp)).strip()
-    except (IndexError, KeyError):
-        return ""
+    d = Delims.of(seg.separators, seg.esc)
+    return unescape(raw_field(str(seg), d, field, rep, comp), d)
 
 
 def _one(msg: hl7.Message, name: str) -> hl7.Segment | None:
@@ -206,19 +208,24 @@ def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
                   processing_id=_val(msh, 11))
 
 
-def decode(data: bytes) -> str:
+def decode(data: bytes) -> tuple[str, str]:
+    """(text, codec): the bytes read by their MSH-18 character set, segments ended by CR."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^18", "message is not valid UTF-8",
-                       reject=True) from exc
-    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+        text, codec = hl7_text.decode(data)
+    except CharsetError as exc:
+        if not exc.supported:
+            raise Hl7Error(ErrCode.TABLE_VALUE, "MSH^1^18", "unsupported character set",
+                           reject=True) from None
+        why = ("message is not valid in its MSH-18 character set" if exc.declared
+               else "message is not valid UTF-8 (declare its character set in MSH-18)")
+        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^18", why, reject=True) from None
+    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r"), codec
 
 
 def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
     """The MSH of a message that is refused as a whole, if it can be read (for the NAK)."""
     try:
-        text = decode(data)
+        text, _ = decode(data)
         check_encoding(text)
         return header_of(hl7.parse(text), tz)
     except (Hl7Error, hl7.ParseException, IndexError, KeyError, ValueError):
@@ -228,19 +235,23 @@ def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
 def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
     """Check and reduce one message; raises :class:`Hl7Error` (with ``header`` set when
     MSH could be read, so the NAK can echo the control id)."""
-    text = decode(data)
+    text, codec = decode(data)
     check_encoding(text)
     try:
         msg = hl7.parse(text)
     except (hl7.ParseException, IndexError, ValueError) as exc:
         raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1", "message does not parse",
                        reject=True) from exc
-    header = header_of(msg, tz)
+    token = hl7_text.charset.set(codec)  # \X..\ escapes are bytes in the message's set
     try:
-        return Inbound(header, *_content(msg, header, tz))
-    except Hl7Error as exc:
-        exc.header = header
-        raise
+        header = header_of(msg, tz)
+        try:
+            return Inbound(header, *_content(msg, header, tz))
+        except Hl7Error as exc:
+            exc.header = header
+            raise
+    finally:
+        hl7_text.charset.reset(token)
 
 
 def _content(msg: hl7.Message, header: Header, tz: dt.tzinfo
