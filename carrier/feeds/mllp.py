@@ -38,7 +38,14 @@ import hl7.mllp
 
 from carrier.feeds.framing import Frame, Framer
 from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
-from carrier.feeds.store import AppointmentIn, FeedItem, FeedRejected, FeedStore, PatientIn
+from carrier.feeds.store import (
+    AppointmentIn,
+    FeedItem,
+    FeedRejected,
+    FeedStore,
+    PatientIn,
+    ReusedMessageId,
+)
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
@@ -70,7 +77,16 @@ def feed_item(inbound: Inbound) -> FeedItem:
                                                 a.provider_ref, a.provider_name)
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state),
-                    appointment=appt, sent_at=h.sent_at)
+                    appointment=appt, sent_at=h.sent_at, digest=inbound.digest)
+
+
+def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
+    """The ERR for what the store refused (AE)."""
+    if isinstance(exc, ReusedMessageId):
+        return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
+    if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
+        return Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE)
+    return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text)
 
 
 class Hl7Listener:
@@ -105,11 +121,7 @@ class Hl7Listener:
         except Hl7Error as exc:
             return self._nak(exc, exc.header, now)
         except FeedRejected as exc:
-            if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
-                return self._nak(Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE),
-                                 header, now)
-            return self._nak(Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text), header,
-                             now)
+            return self._nak(_refusal(exc, inbound), header, now)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
             # The database refuses this content as such: a resend would be refused again.
             log.warning("hl7: message refused by the database (%s)", exc.__class__.__name__)
