@@ -52,6 +52,14 @@ def _ref(res: dict[str, Any], prefix: str, *keys: str) -> str | None:
     return parts[-1] if len(parts) >= 2 and parts[-2] == prefix and parts[-1] else None
 
 
+def _updated(res: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    """``meta.lastUpdated``; ``now`` when the server gave none it could be read by."""
+    try:
+        return instant(res["meta"]["lastUpdated"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return now
+
+
 def _version(res: dict[str, Any]) -> str:
     meta = res.get("meta", {})
     return str(meta.get("versionId") or meta.get("lastUpdated") or "0")
@@ -98,7 +106,7 @@ class FhirPoller:
             params = {"_lastUpdated": f"ge{since.isoformat()}", "_count": str(self.page),
                       "_sort": "_lastUpdated"}
             async for res in self.client.search(rtype, params):
-                updated = instant(res.get("meta", {}).get("lastUpdated", now.isoformat()))
+                updated = _updated(res, now)
                 newest = max(newest, updated)
                 result = await self._one(rtype, res, now)
                 if updated > since or result == "applied":
@@ -144,15 +152,21 @@ class FhirPoller:
         return value or EPOCH
 
     async def _one(self, rtype: str, res: dict[str, Any], now: dt.datetime) -> str:
-        if rtype == "Practitioner":
-            name = (res.get("name") or [{}])[0]
-            self.providers[res["id"]] = " ".join(
-                [*name.get("prefix", []), *name.get("given", []), name.get("family", "")]
-            ).strip()
-            return "read"
-        if rtype in ("Schedule", "Slot"):
-            return "read"
-        item = self._item(rtype, res)
+        try:
+            if rtype == "Practitioner":
+                name = (res.get("name") or [{}])[0]
+                self.providers[res["id"]] = " ".join(
+                    [*name.get("prefix", []), *name.get("given", []), name.get("family", "")]
+                ).strip()
+                return "read"
+            if rtype in ("Schedule", "Slot"):
+                return "read"
+            item = self._item(rtype, res)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # A resource the server got wrong (no id, a date that is none, a name that is
+            # a string): skipped and counted, so the poll goes on past it.
+            log.info("fhir: %s skipped (%s)", rtype, exc.__class__.__name__)
+            return "skipped"
         if item is None:
             return "skipped"
         try:
