@@ -69,6 +69,7 @@ class _Conn:
     framer: Framer
     last: float  # the listener's monotonic clock at the last bytes read
     busy: bool = False  # a complete message is being applied
+    frame_since: float | None = None  # when the frame now pending began (its bytes read)
 
 
 def feed_item(inbound: Inbound) -> FeedItem:
@@ -105,6 +106,7 @@ class Hl7Listener:
         self.counts: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0, "duplicate": 0,
                                        "refused_connections": 0, "timed_out": 0}
         self._conns: set[_Conn] = set()
+        self.reads = 0  # reads from senders (a probe for tests and operators)
         self._reaper: asyncio.Task[None] | None = None
 
     def _control_id(self) -> str:
@@ -193,8 +195,9 @@ class Hl7Listener:
         closed = 0
         for conn in list(self._conns):
             pending = conn.framer.pending
+            since = conn.frame_since if pending and conn.frame_since is not None else conn.last
             limit = self.limits.frame_timeout_s if pending else self.limits.idle_timeout_s
-            if conn.busy or now - conn.last < limit:
+            if conn.busy or now - since < limit:
                 continue
             self._conns.discard(conn)
             closed += 1
@@ -222,7 +225,14 @@ class Hl7Listener:
         try:
             while data := await reader.read(READ_CHUNK):
                 conn.last = self.monotonic()
-                for frame in conn.framer.feed(data):
+                self.reads += 1
+                was_pending = conn.framer.pending
+                frames = conn.framer.feed(data)
+                if not conn.framer.pending:
+                    conn.frame_since = None
+                elif frames or not was_pending:  # a frame began in these bytes
+                    conn.frame_since = conn.last
+                for frame in frames:
                     conn.busy = True
                     try:
                         reply = await self.reply(frame)

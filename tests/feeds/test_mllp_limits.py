@@ -176,3 +176,23 @@ async def test_the_settings_reach_the_listener_and_are_bounded(records: Records)
         with pytest.raises(ConfigError) as err:
             load_settings(REPO / "config", env=env)
         assert key in str(err.value)
+
+
+async def test_a_frame_dripped_byte_by_byte_still_times_out(
+        bounded: Bounded, records: Records) -> None:
+    """The frame timeout runs from the start block, not from the last bytes: a sender
+    that sends a little every few seconds cannot hold a frame open for ever."""
+    conn = await bounded.connect()
+    msg = _msg("D1")
+    conn[1].write(SB + msg[:40])
+    await _until(bounded.listener.pending_frames)
+    bounded.clock.t += 20
+    assert bounded.listener.reap() == 0
+    reads = bounded.listener.reads
+    conn[1].write(msg[40:80])  # 20 s on, some more of the same message
+    await _until(lambda: bounded.listener.reads > reads)
+    bounded.clock.t += 20  # 20 s after those bytes, 40 s after the start block
+    assert bounded.listener.reap() == 1
+    nak = ack_fields((await _closed(conn)).strip(SB + EB + CR))
+    assert nak["MSA"][1] == "AR"
+    assert await records.pool.fetchval("SELECT count(*) FROM feed_messages") == 0
