@@ -60,6 +60,21 @@ def _updated(res: dict[str, Any], now: dt.datetime) -> dt.datetime:
         return now
 
 
+def _deletion(entry: dict[str, Any], rtype: str, now: dt.datetime
+              ) -> tuple[list[str], dt.datetime] | None:
+    """(url parts, when) of a history entry that deletes an ``rtype``; None for any other
+    entry, or one the server wrote so that it cannot be read (skipped, not a stuck poll)."""
+    try:
+        request, response = entry.get("request", {}), entry.get("response", {})
+        parts = str(request.get("url", "")).split("/")
+        if request.get("method") != "DELETE" or len(parts) < 2 or parts[0] != rtype:
+            return None
+        return parts, instant(response.get("lastModified") or now.isoformat())
+    except (AttributeError, TypeError, ValueError) as exc:
+        log.info("fhir: a %s history entry skipped (%s)", rtype, exc.__class__.__name__)
+        return None
+
+
 def _version(res: dict[str, Any]) -> str:
     meta = res.get("meta", {})
     return str(meta.get("versionId") or meta.get("lastUpdated") or "0")
@@ -129,11 +144,10 @@ class FhirPoller:
         since = newest = await self._cursor(key)
         try:
             async for entry in self.client.history(rtype, since):
-                request, response = entry.get("request", {}), entry.get("response", {})
-                parts = str(request.get("url", "")).split("/")
-                if request.get("method") != "DELETE" or len(parts) < 2 or parts[0] != rtype:
+                deleted = _deletion(entry, rtype, now)
+                if deleted is None:
                     continue
-                when = instant(response.get("lastModified") or now.isoformat())
+                parts, when = deleted
                 newest = max(newest, when)
                 applied = await self.store.end_appointment(
                     self.source, parts[1], "/".join(parts), when, now)

@@ -176,3 +176,29 @@ async def test_an_appointment_for_a_contained_patient_is_skipped(
     assert counts == {"Appointment:skipped": 2}
     assert await _booked(records) == set()
     assert await records.pool.fetchval("SELECT count(*) FROM feed_patients") == 0
+
+
+async def test_unreadable_history_entries_do_not_stop_deletions(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    seed(server, dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
+    client, _ = _client(server, keys[0])
+    poller = FhirPoller(client, feed_store)
+    await _poll(poller)
+    server.delete("Appointment", "a1")
+    history = server._history
+
+    def broken(kind: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        bundle = history(kind, query)
+        bundle["entry"] = [{"request": "DELETE Appointment/x"},
+                           {"request": {"method": "DELETE", "url": "Appointment/zz"},
+                            "response": {"lastModified": "yesterday"}},
+                           *bundle["entry"]]
+        return bundle
+
+    server._history = broken  # type: ignore[method-assign]
+    counts = await _poll(poller)
+    assert counts.get("Appointment:deleted") == 1
+    status = await records.pool.fetchval(
+        "SELECT status FROM sched_appointments WHERE id = 'feed:fhir:a1'")
+    assert status == "cancelled"
