@@ -17,6 +17,8 @@ import logging
 from collections import Counter
 from typing import Any
 
+import asyncpg
+
 from carrier.feeds.fhir_client import FhirClient, FhirHttpError, instant
 from carrier.feeds.store import (
     AppointmentIn,
@@ -37,6 +39,7 @@ APPOINTMENT_KIND = {
     "noshow": ScheduleChangeKind.NO_SHOW, "entered-in-error": ScheduleChangeKind.DELETED,
 }
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MAX_MINUTES = 31 * 24 * 60  # a longer minutesDuration is a server's error
 
 
 def _ref(res: dict[str, Any], prefix: str, *keys: str) -> str | None:
@@ -167,28 +170,39 @@ class FhirPoller:
 
     async def _one(self, rtype: str, res: dict[str, Any], now: dt.datetime) -> str:
         try:
-            if rtype == "Practitioner":
-                name = (res.get("name") or [{}])[0]
-                self.providers[res["id"]] = " ".join(
-                    [*name.get("prefix", []), *name.get("given", []), name.get("family", "")]
-                ).strip()
-                return "read"
-            if rtype in ("Schedule", "Slot"):
-                return "read"
-            item = self._item(rtype, res)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            item = self._read(rtype, res)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+                OverflowError) as exc:
             # A resource the server got wrong (no id, a date that is none, a name that is
             # a string): skipped and counted, so the poll goes on past it.
             log.info("fhir: %s skipped (%s)", rtype, exc.__class__.__name__)
             return "skipped"
-        if item is None:
-            return "skipped"
+        if item is None or isinstance(item, str):
+            return item or "skipped"
         try:
             applied = await self.store.apply(item, now)
         except FeedRejected as exc:
             log.info("fhir: %s skipped (%s)", rtype, exc.field)
             return "skipped"
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            # The database refuses this content as such (rolled back): reading it again
+            # next poll would be refused again, so it is skipped, not retried for ever.
+            log.warning("fhir: %s refused by the database (%s)", rtype,
+                        exc.__class__.__name__)
+            return "skipped"
         return "duplicate" if applied.duplicate else "applied"
+
+    def _read(self, rtype: str, res: dict[str, Any]) -> FeedItem | str | None:
+        """The item a resource brings; "read" for those only read; None: not mappable."""
+        if rtype == "Practitioner":
+            name = (res.get("name") or [{}])[0]
+            self.providers[res["id"]] = " ".join(
+                [*name.get("prefix", []), *name.get("given", []), name.get("family", "")]
+            ).strip()
+            return "read"
+        if rtype in ("Schedule", "Slot"):
+            return "read"
+        return self._item(rtype, res)
 
     def _item(self, rtype: str, res: dict[str, Any]) -> FeedItem | None:
         mid = f"{rtype}/{res['id']}/_history/{_version(res)}"
@@ -227,8 +241,12 @@ class FhirPoller:
         start = end = None  # a cancelled (noshow, entered-in-error) one may have no times
         if "start" in res:
             start = instant(res["start"])
-            end = instant(res["end"]) if "end" in res else start + dt.timedelta(
-                minutes=int(res.get("minutesDuration", 30)))
+            minutes = int(res.get("minutesDuration", 30))
+            if not 0 < minutes <= MAX_MINUTES:
+                raise ValueError("minutesDuration out of range")
+            end = instant(res["end"]) if "end" in res else start + dt.timedelta(minutes=minutes)
+            if end <= start:
+                raise ValueError("an appointment that ends before it starts")
         doc = next((_ref(p, "Practitioner", "actor") for p in res.get("participant", [])
                     if _ref(p, "Practitioner", "actor")), None) or "unassigned"
         return FeedItem(self.source, mid, "fhir:Appointment",

@@ -202,3 +202,27 @@ async def test_unreadable_history_entries_do_not_stop_deletions(
     status = await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'feed:fhir:a1'")
     assert status == "cancelled"
+
+
+async def test_appointments_the_store_cannot_take_are_skipped_not_a_stuck_poll(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    seed(server, start)
+    for rid, extra in (("back", {"end": (start - dt.timedelta(hours=1)).isoformat()}),
+                       ("neg", {"minutesDuration": -30}),
+                       ("far", {"minutesDuration": 10**12})):
+        server.put({"resourceType": "Appointment", "id": rid, "status": "booked",
+                    "start": start.isoformat(), **extra,
+                    "participant": [{"actor": {"reference": "Patient/p1"}}]})
+    # A NUL in a practitioner's name: the database refuses the text of its appointment.
+    server.put({"resourceType": "Practitioner", "id": "nul", "name": [{"family": "De\u0000mo"}]})
+    server.put({"resourceType": "Appointment", "id": "nul", "status": "booked",
+                "start": start.isoformat(),
+                "participant": [{"actor": {"reference": "Patient/p1"}},
+                                {"actor": {"reference": "Practitioner/nul"}}]})
+    client, _ = _client(server, keys[0])
+    poller = FhirPoller(client, feed_store)
+    counts = await _poll(poller)
+    assert counts["Appointment:skipped"] == 4
+    assert await _booked(records) == {"a1"}
