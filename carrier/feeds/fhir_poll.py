@@ -13,6 +13,7 @@ half-applied.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import Counter
 from typing import Any
@@ -202,6 +203,9 @@ class FhirPoller:
             return "read"
         if rtype in ("Schedule", "Slot"):
             return "read"
+        # Text that is no Unicode (a lone surrogate from "\ud800") cannot be encrypted or
+        # stored: UnicodeEncodeError, a ValueError, skips the resource here.
+        json.dumps(res, ensure_ascii=False).encode()
         return self._item(rtype, res)
 
     def _item(self, rtype: str, res: dict[str, Any]) -> FeedItem | None:
