@@ -21,6 +21,15 @@ class FeedsSettings:
     hl7_tls_cert: str | None = None
     """PEM certificate (with ``hl7_tls_key``): the listener speaks MLLP over TLS."""
     hl7_tls_key: str | None = None
+    hl7_max_connections: int = 32
+    """MLLP connections open at once; one more is closed as soon as it is accepted."""
+    hl7_max_connections_per_source: int = 8
+    """MLLP connections open at once from one sender address (within ``hl7_max_connections``)."""
+    hl7_frame_timeout_s: float = 30.0
+    """Seconds a message may take from its start block to its end block; a frame not ended
+    by then is refused (AR) and its connection closed."""
+    hl7_idle_timeout_s: float = 900.0
+    """Seconds an MLLP connection may stay silent between messages before it is closed."""
     timezone: str = "America/New_York"
     """IANA zone of HL7 and CSV times that carry no UTC offset."""
     phone_is_consent: bool = False
@@ -45,6 +54,12 @@ class FeedsSettings:
 def check_feeds(f: FeedsSettings, file: str) -> None:
     if not 0 <= f.hl7_port <= 65535:
         raise ConfigError(file, "feeds.hl7_port", f"port {f.hl7_port} is out of range")
+    for key in ("hl7_max_connections", "hl7_max_connections_per_source"):
+        if getattr(f, key) < 1:
+            raise ConfigError(file, f"feeds.{key}", "must be at least 1")
+    for key in ("hl7_frame_timeout_s", "hl7_idle_timeout_s"):
+        if not getattr(f, key) > 0:
+            raise ConfigError(file, f"feeds.{key}", "must be a positive number of seconds")
     if (f.hl7_tls_cert is None) != (f.hl7_tls_key is None):
         raise ConfigError(file, "feeds.hl7_tls_key", "hl7_tls_cert and hl7_tls_key go together")
     try:

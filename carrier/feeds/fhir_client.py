@@ -4,9 +4,12 @@ rate limits, and the write-back of outcomes.
 * :class:`SmartAuth`: the client-credentials grant with a signed JWT assertion (RS384 or
   ES384, ``pyjwt``), as SMART App Launch "Backend Services" specifies; the token is cached
   until shortly before it expires and fetched again after a 401.
-* :class:`FhirClient`: ``search`` follows the Bundle's ``next`` links; every request is
-  retried on connection errors, 5xx and 429 (honouring ``Retry-After``) with a capped
-  exponential back-off, up to ``retries`` times. HTTP runs in a worker thread (``urllib``).
+* :class:`FhirClient`: ``search`` follows the Bundle's ``next`` links while they stay on
+  the server (same scheme, host, port and base path: the bearer token goes nowhere else)
+  and lead somewhere new (a link back to a page already read ends the search); every
+  request is retried on connection errors, 5xx and 429 (honouring ``Retry-After``, seconds
+  or an HTTP date) with a capped exponential back-off, up to ``retries`` times. HTTP runs
+  in a worker thread (``urllib``).
 * ``send(outcome)``: the write-back destination. Appointment outcomes update the
   Appointment (status, and the patient participant's ``accepted``/``declined``); a refill
   request creates a Task, conditionally on its identifier so a resend never duplicates.
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 import json
+import logging
 import time
 import urllib.error
 import urllib.parse
@@ -33,6 +38,7 @@ from carrier.feeds.hl7_out import ANSWER_KINDS, OUTCOME_TEXT, Outcome
 from carrier.feeds.writeback import DeliveryError
 from carrier.settings_feeds import FeedsSettings
 
+log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCOPES = ("system/Patient.read system/Appointment.read system/Appointment.write "
@@ -158,8 +164,17 @@ class FhirClient:
         raise AssertionError("unreachable")
 
     def _retry_after(self, reply: Reply) -> float | None:
-        value = {k.lower(): v for k, v in reply.headers.items()}.get("retry-after")
-        return float(value) if value and value.replace(".", "", 1).isdigit() else None
+        value = ({k.lower(): v for k, v in reply.headers.items()}.get("retry-after")
+                 or "").strip()
+        if value.replace(".", "", 1).isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)  # an HTTP date
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return max(0.0, when.timestamp() - time.time())
 
     async def _pause(self, seconds: float) -> None:
         wait = min(seconds, self.max_wait)
@@ -169,30 +184,52 @@ class FhirClient:
     async def search(self, rtype: str, params: Mapping[str, str]) -> AsyncIterator[
             dict[str, Any]]:
         """Every matching resource, page after page (Bundle ``link`` ``next``)."""
-        url: str | None = f"{rtype}?{urllib.parse.urlencode(dict(params))}"
-        while url is not None:
-            reply = await self.request("GET", url)
-            if reply.status != 200:
-                raise FhirHttpError(reply.status, f"search {rtype}")
-            for entry in reply.body.get("entry", []):
-                if entry.get("resource", {}).get("resourceType") == rtype:
-                    yield entry["resource"]
-            url = next((link["url"] for link in reply.body.get("link", [])
-                        if link.get("relation") == "next"), None)
+        async for entry in self._entries(
+                f"{rtype}?{urllib.parse.urlencode(dict(params))}", f"search {rtype}"):
+            res = entry.get("resource")
+            if isinstance(res, dict) and res.get("resourceType") == rtype:
+                yield res
 
     async def history(self, rtype: str, since: dt.datetime) -> AsyncIterator[dict[str, Any]]:
         """The entries of the type's history since ``since`` (``_history?_since=``), page
         after page; a deletion is an entry whose ``request.method`` is DELETE."""
-        url: str | None = f"{rtype}/_history?" + urllib.parse.urlencode(
-            {"_since": since.isoformat()})
+        url = f"{rtype}/_history?" + urllib.parse.urlencode({"_since": since.isoformat()})
+        async for entry in self._entries(url, f"history {rtype}"):
+            yield entry
+
+    async def _entries(self, first: str, what: str) -> AsyncIterator[dict[str, Any]]:
+        """The Bundle entries (objects only) of ``first`` and the pages after it."""
+        url: str | None = first
+        seen: set[str] = set()
         while url is not None:
+            seen.add(self._absolute(url))
             reply = await self.request("GET", url)
             if reply.status != 200:
-                raise FhirHttpError(reply.status, f"history {rtype}")
-            for entry in reply.body.get("entry", []):
-                yield entry
-            url = next((link["url"] for link in reply.body.get("link", [])
-                        if link.get("relation") == "next"), None)
+                raise FhirHttpError(reply.status, what)
+            entries, links = reply.body.get("entry"), reply.body.get("link")
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict):
+                    yield entry
+            url = next((str(link.get("url")) for link in
+                        (links if isinstance(links, list) else [])
+                        if isinstance(link, dict) and link.get("relation") == "next"), None)
+            if url is not None and not self._ours(url):
+                log.warning("fhir: %s: a next link off the server was not followed", what)
+                url = None
+            elif url is not None and self._absolute(url) in seen:
+                log.warning("fhir: %s: a next link back to a page read was not followed", what)
+                url = None
+
+    def _absolute(self, url: str) -> str:
+        return url if "://" in url else f"{self.base}/{url}"
+
+    def _ours(self, url: str) -> bool:
+        """Whether ``url`` is on the server (scheme, host, port and base path)."""
+        if "://" not in url:
+            return True
+        there, here = urllib.parse.urlsplit(url), urllib.parse.urlsplit(self.base)
+        return (there.scheme, there.netloc.lower()) == (here.scheme, here.netloc.lower()) \
+            and (there.path + "/").startswith(here.path.rstrip("/") + "/")
 
     async def read(self, rtype: str, rid: str) -> dict[str, Any] | None:
         reply = await self.request("GET", f"{rtype}/{urllib.parse.quote(rid)}")
@@ -295,4 +332,6 @@ def client_from_settings(f: FeedsSettings) -> FhirClient:
 
 
 def instant(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    """A FHIR instant; one a server sent without its offset is taken as UTC."""
+    value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

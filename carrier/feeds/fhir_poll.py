@@ -13,9 +13,12 @@ half-applied.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import Counter
 from typing import Any
+
+import asyncpg
 
 from carrier.feeds.fhir_client import FhirClient, FhirHttpError, instant
 from carrier.feeds.store import (
@@ -38,6 +41,7 @@ APPOINTMENT_KIND = {
     "noshow": ScheduleChangeKind.NO_SHOW, "entered-in-error": ScheduleChangeKind.DELETED,
 }
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MAX_MINUTES = 31 * 24 * 60  # a longer minutesDuration is a server's error
 
 
 def _ref(res: dict[str, Any], prefix: str, *keys: str) -> str | None:
@@ -51,6 +55,29 @@ def _ref(res: dict[str, Any], prefix: str, *keys: str) -> str | None:
     if "_history" in parts:
         parts = parts[:parts.index("_history")]
     return parts[-1] if len(parts) >= 2 and parts[-2] == prefix and parts[-1] else None
+
+
+def _updated(res: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    """``meta.lastUpdated``; ``now`` when the server gave none it could be read by."""
+    try:
+        return instant(res["meta"]["lastUpdated"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return now
+
+
+def _deletion(entry: dict[str, Any], rtype: str, now: dt.datetime
+              ) -> tuple[list[str], dt.datetime] | None:
+    """(url parts, when) of a history entry that deletes an ``rtype``; None for any other
+    entry, or one the server wrote so that it cannot be read (skipped, not a stuck poll)."""
+    try:
+        request, response = entry.get("request", {}), entry.get("response", {})
+        parts = str(request.get("url", "")).split("/")
+        if request.get("method") != "DELETE" or len(parts) < 2 or parts[0] != rtype:
+            return None
+        return parts, instant(response.get("lastModified") or now.isoformat())
+    except (AttributeError, TypeError, ValueError) as exc:
+        log.info("fhir: a %s history entry skipped (%s)", rtype, exc.__class__.__name__)
+        return None
 
 
 def _version(res: dict[str, Any]) -> str:
@@ -123,7 +150,7 @@ class FhirPoller:
             params = {"_lastUpdated": f"ge{since.isoformat()}", "_count": str(self.page),
                       "_sort": "_lastUpdated"}
             async for res in self.client.search(rtype, params):
-                updated = instant(res.get("meta", {}).get("lastUpdated", now.isoformat()))
+                updated = _updated(res, now)
                 newest = max(newest, updated)
                 result = await self._one(rtype, res, now)
                 if updated > since or result == "applied":
@@ -146,11 +173,10 @@ class FhirPoller:
         since = newest = await self._cursor(key)
         try:
             async for entry in self.client.history(rtype, since):
-                request, response = entry.get("request", {}), entry.get("response", {})
-                parts = str(request.get("url", "")).split("/")
-                if request.get("method") != "DELETE" or len(parts) < 2 or parts[0] != rtype:
+                deleted = _deletion(entry, rtype, now)
+                if deleted is None:
                     continue
-                when = instant(response.get("lastModified") or now.isoformat())
+                parts, when = deleted
                 newest = max(newest, when)
                 applied = await self.store.end_appointment(
                     self.source, parts[1], "/".join(parts), when, now)
@@ -169,6 +195,31 @@ class FhirPoller:
         return value or EPOCH
 
     async def _one(self, rtype: str, res: dict[str, Any], now: dt.datetime) -> str:
+        try:
+            item = self._read(rtype, res)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError,
+                OverflowError) as exc:
+            # A resource the server got wrong (no id, a date that is none, a name that is
+            # a string): skipped and counted, so the poll goes on past it.
+            log.info("fhir: %s skipped (%s)", rtype, exc.__class__.__name__)
+            return "skipped"
+        if item is None or isinstance(item, str):
+            return item or "skipped"
+        try:
+            applied = await self.store.apply(item, now)
+        except FeedRejected as exc:
+            log.info("fhir: %s skipped (%s)", rtype, exc.field)
+            return "skipped"
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            # The database refuses this content as such (rolled back): reading it again
+            # next poll would be refused again, so it is skipped, not retried for ever.
+            log.warning("fhir: %s refused by the database (%s)", rtype,
+                        exc.__class__.__name__)
+            return "skipped"
+        return "duplicate" if applied.duplicate else "applied"
+
+    def _read(self, rtype: str, res: dict[str, Any]) -> FeedItem | str | None:
+        """The item a resource brings; "read" for those only read; None: not mappable."""
         if rtype == "Practitioner":
             name = (res.get("name") or [{}])[0]
             self.providers[res["id"]] = " ".join(
@@ -177,15 +228,10 @@ class FhirPoller:
             return "read"
         if rtype in ("Schedule", "Slot"):
             return "read"
-        item = self._item(rtype, res)
-        if item is None:
-            return "skipped"
-        try:
-            applied = await self.store.apply(item, now)
-        except FeedRejected as exc:
-            log.info("fhir: %s skipped (%s)", rtype, exc.field)
-            return "skipped"
-        return "duplicate" if applied.duplicate else "applied"
+        # Text that is no Unicode (a lone surrogate from "\ud800") cannot be encrypted or
+        # stored: UnicodeEncodeError, a ValueError, skips the resource here.
+        json.dumps(res, ensure_ascii=False).encode()
+        return self._item(rtype, res)
 
     def _item(self, rtype: str, res: dict[str, Any]) -> FeedItem | None:
         mid = f"{rtype}/{res['id']}/_history/{_version(res)}"
@@ -224,8 +270,12 @@ class FhirPoller:
         start = end = None  # a cancelled (noshow, entered-in-error) one may have no times
         if "start" in res:
             start = instant(res["start"])
-            end = instant(res["end"]) if "end" in res else start + dt.timedelta(
-                minutes=int(res.get("minutesDuration", 30)))
+            minutes = int(res.get("minutesDuration", 30))
+            if not 0 < minutes <= MAX_MINUTES:
+                raise ValueError("minutesDuration out of range")
+            end = instant(res["end"]) if "end" in res else start + dt.timedelta(minutes=minutes)
+            if end <= start:
+                raise ValueError("an appointment that ends before it starts")
         doc = next((_ref(p, "Practitioner", "actor") for p in res.get("participant", [])
                     if _ref(p, "Practitioner", "actor")), None) or "unassigned"
         return FeedItem(self.source, mid, "fhir:Appointment",

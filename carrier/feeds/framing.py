@@ -37,6 +37,16 @@ class Framer:
         self._buf = bytearray()
         self._oversized = False  # inside a frame longer than the limit: skipping to its end
 
+    @property
+    def pending(self) -> bool:
+        """A frame has begun (its start block read) and not ended."""
+        return self._oversized or START in self._buf
+
+    def partial(self) -> bytes:
+        """What has come of the frame begun (for the refusal that echoes its MSH)."""
+        start = self._buf.rfind(START)
+        return bytes(self._buf[start + 1:]) if start >= 0 else b""
+
     def feed(self, data: bytes) -> list[Frame]:
         """The frames that ``data`` (the next bytes read) completes, in order."""
         self._buf += data

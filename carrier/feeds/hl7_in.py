@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 import hl7
 
+from carrier.feeds import hl7_text
+from carrier.feeds.hl7_text import CharsetError, Delims, raw_field, unescape
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 from carrier.records.languages import language_code
@@ -33,6 +36,9 @@ SIU_EVENTS: dict[str, ScheduleChangeKind] = {
 PROCESSING_IDS = frozenset({"P", "T", "D"})  # production, training, debugging (table 0103)
 ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31"})
 DEFAULT_DURATION = dt.timedelta(minutes=30)
+MAX_DURATION = dt.timedelta(days=31)  # a longer SCH-9/AIS-7 is a typo, not an appointment
+MAX_OFFSET_MIN = 14 * 60  # UTC offsets run from -12:00 to +14:00
+MAX_SEGMENTS = 1000  # a message with more is refused unread (parsing costs ~0.2 ms each)
 _SEGMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
 
@@ -49,6 +55,7 @@ class ErrCode(enum.IntEnum):
     UNSUPPORTED_PROCESSING = 202
     UNSUPPORTED_VERSION = 203
     UNKNOWN_KEY = 204
+    DUPLICATE_KEY = 205
     INTERNAL = 207
 
 
@@ -62,6 +69,7 @@ ERR_TEXT = {
     ErrCode.UNSUPPORTED_PROCESSING: "Unsupported processing id",
     ErrCode.UNSUPPORTED_VERSION: "Unsupported version id",
     ErrCode.UNKNOWN_KEY: "Unknown key identifier",
+    ErrCode.DUPLICATE_KEY: "Duplicate key identifier",
     ErrCode.INTERNAL: "Application internal error",
 }
 
@@ -140,6 +148,7 @@ class Inbound:
     header: Header
     patient: PatientData
     appointment: AppointmentData | None  # None: ADT (patient only)
+    digest: bytes = b""  # SHA-256 of the segments after MSH (what a resend repeats)
 
     @property
     def kind(self) -> str:
@@ -157,22 +166,26 @@ def parse_dtm(text: str, tz: dt.tzinfo, *, location: str, min_digits: int = 12
     year, month, day, hour, minute, sec, off = m.groups()
     zone: dt.tzinfo = tz
     if off:
-        sign = 1 if off[0] == "+" else -1
-        zone = dt.timezone(sign * dt.timedelta(hours=int(off[1:3]), minutes=int(off[3:5])))
+        sign, hours, minutes = 1 if off[0] == "+" else -1, int(off[1:3]), int(off[3:5])
+        if minutes > 59 or hours * 60 + minutes > MAX_OFFSET_MIN:
+            raise Hl7Error(ErrCode.DATA_TYPE, location, "UTC offset out of range")
+        zone = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
     try:
-        return dt.datetime(int(year), int(month or 1), int(day or 1), int(hour or 0),
-                           int(minute or 0), int(sec or 0), tzinfo=zone)
-    except ValueError as exc:
+        value = dt.datetime(int(year), int(month or 1), int(day or 1), int(hour or 0),
+                            int(minute or 0), int(sec or 0), tzinfo=zone)
+        value.astimezone(dt.UTC)  # a time at the very edge of the calendar cannot be kept
+    except (ValueError, OverflowError) as exc:
         raise Hl7Error(ErrCode.DATA_TYPE, location, "date/time out of range") from exc
+    return value
 
 
 def _val(seg: hl7.Segment | None, field: int, rep: int = 1, comp: int = 1) -> str:
+    """A field as data (:mod:`carrier.feeds.hl7_text`: escapes resolved, no control
+    characters, trimmed); "" when absent."""
     if seg is None:
         return ""
-    try:
-        return str(seg.extract_field(1, field, rep, comp)).strip()
-    except (IndexError, KeyError):
-        return ""
+    d = Delims.of(seg.separators, seg.esc)
+    return unescape(raw_field(str(seg), d, field, rep, comp), d)
 
 
 def _one(msg: hl7.Message, name: str) -> hl7.Segment | None:
@@ -210,19 +223,24 @@ def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
                   processing_id=_val(msh, 11))
 
 
-def decode(data: bytes) -> str:
+def decode(data: bytes) -> tuple[str, str]:
+    """(text, codec): the bytes read by their MSH-18 character set, segments ended by CR."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^18", "message is not valid UTF-8",
-                       reject=True) from exc
-    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r")
+        text, codec = hl7_text.decode(data)
+    except CharsetError as exc:
+        if not exc.supported:
+            raise Hl7Error(ErrCode.TABLE_VALUE, "MSH^1^18", "unsupported character set",
+                           reject=True) from None
+        why = ("message is not valid in its MSH-18 character set" if exc.declared
+               else "message is not valid UTF-8 (declare its character set in MSH-18)")
+        raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^18", why, reject=True) from None
+    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r"), codec
 
 
 def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
     """The MSH of a message that is refused as a whole, if it can be read (for the NAK)."""
     try:
-        text = decode(data)
+        text, _ = decode(data)
         check_encoding(text)
         return header_of(hl7.parse(text), tz)
     except (Hl7Error, hl7.ParseException, IndexError, KeyError, ValueError):
@@ -232,19 +250,30 @@ def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
 def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
     """Check and reduce one message; raises :class:`Hl7Error` (with ``header`` set when
     MSH could be read, so the NAK can echo the control id)."""
-    text = decode(data)
+    text, codec = decode(data)
     check_encoding(text)
+    if text.count("\r") >= MAX_SEGMENTS:
+        exc = Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH^1",
+                       f"too many segments (at most {MAX_SEGMENTS})", reject=True)
+        exc.header = read_header(text.split("\r", 1)[0].encode(codec), tz)
+        raise exc
     try:
         msg = hl7.parse(text)
     except (hl7.ParseException, IndexError, ValueError) as exc:
         raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1", "message does not parse",
                        reject=True) from exc
-    header = header_of(msg, tz)
+    token = hl7_text.charset.set(codec)  # \X..\ escapes are bytes in the message's set
     try:
-        return Inbound(header, *_content(msg, header, tz))
-    except Hl7Error as exc:
-        exc.header = header
-        raise
+        header = header_of(msg, tz)
+        try:
+            body = text.split("\r", 1)[1] if "\r" in text else ""
+            return Inbound(header, *_content(msg, header, tz),
+                           digest=hashlib.sha256(body.encode()).digest())
+        except Hl7Error as exc:
+            exc.header = header
+            raise
+    finally:
+        hl7_text.charset.reset(token)
 
 
 def _content(msg: hl7.Message, header: Header, tz: dt.tzinfo
@@ -362,11 +391,20 @@ def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
         end = _val(seg, f_end) if name == "TQ1" else _val(seg, 11, 1, 5)
         if end:
             return starts, parse_dtm(end, tz, location=f"{name}^1^{f_end}")
-        return starts, starts + _duration(_val(sch, 9), _val(sch, 10), "SCH^1^9")
+        return starts, _after(starts, _duration(_val(sch, 9), _val(sch, 10), "SCH^1^9"))
     if _val(ais, 4):
         starts = parse_dtm(_val(ais, 4), tz, location="AIS^1^4")
-        return starts, starts + _duration(_val(ais, 7), _val(ais, 8), "AIS^1^7")
+        return starts, _after(starts, _duration(_val(ais, 7), _val(ais, 8), "AIS^1^7"))
     raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^11", "appointment start time missing")
+
+
+def _after(starts: dt.datetime, duration: dt.timedelta) -> dt.datetime:
+    try:
+        ends = starts + duration
+        ends.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise Hl7Error(ErrCode.DATA_TYPE, "SCH^1^11", "date/time out of range") from exc
+    return ends
 
 
 def _timed(msg: hl7.Message) -> bool:
@@ -384,6 +422,8 @@ def _duration(amount: str, units: str, location: str) -> dt.timedelta:
     per = {"MIN": 60, "M": 60, "S": 1, "H": 3600, "HR": 3600}.get(unit)
     if per is None:
         raise Hl7Error(ErrCode.TABLE_VALUE, location, "unknown duration units")
+    if int(amount) * per > MAX_DURATION.total_seconds():
+        raise Hl7Error(ErrCode.DATA_TYPE, location, "duration out of range")
     return dt.timedelta(seconds=int(amount) * per)
 
 

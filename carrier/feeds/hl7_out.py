@@ -104,13 +104,16 @@ def message_for(o: Outcome, style: str) -> bytes:
     return oru_message(o)
 
 
-def ack_code(data: bytes) -> tuple[str, str]:
-    """(MSA-1, ERR-3 code or "") of a receiver's acknowledgement; ("", "") if unreadable."""
-    code, err = "", ""
-    for seg in data.decode("utf-8", "replace").replace("\n", "\r").split("\r"):
-        fields = seg.split("|")
+def ack_code(data: bytes) -> tuple[str, str, str]:
+    """(MSA-1, ERR-3 code or "", MSA-2: the control id acknowledged) of a receiver's
+    acknowledgement, read with the delimiters of its own MSH; ("", "", "") if unreadable."""
+    code, err, acked = "", "", ""
+    text = data.decode("utf-8", "replace").replace("\n", "\r").strip("\r\x0b\x1c ")
+    sep, comp = (text[3], text[4]) if text.startswith("MSH") and len(text) > 4 else ("|", "^")
+    for seg in text.split("\r"):
+        fields = seg.split(sep)
         if fields[0] == "MSA" and len(fields) > 1:
-            code = fields[1]
+            code, acked = fields[1].strip(), (fields[2].strip() if len(fields) > 2 else "")
         elif fields[0] == "ERR" and len(fields) > 3:
-            err = fields[3].split("^")[0]
-    return code, err
+            err = fields[3].split(comp)[0]
+    return code, err, acked

@@ -13,6 +13,12 @@ patient's changes apply in order across connections too. Acknowledgement codes (
 * ``AR`` + ERR: the message as such is refused (framing, encoding characters, type,
   version) or we cannot take it now (database unreachable: ``207``, send it again later).
 
+A sender cannot hold the listener's resources for ever (:class:`MllpLimits`): at most
+``max_connections`` connections are open (``max_per_source`` of one address; one more is
+closed as soon as it is accepted), a frame begun and not ended within ``frame_timeout_s``
+is refused (AR 100) and its connection closed, a connection silent between messages for
+``idle_timeout_s`` is closed. A reaper task runs while connections are open.
+
 The adapter alone reads the clock. TLS is the ``ssl`` context passed to :meth:`start`.
 """
 
@@ -23,19 +29,47 @@ import datetime as dt
 import itertools
 import logging
 import ssl
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import asyncpg
 import hl7.mllp
 
 from carrier.feeds.framing import Frame, Framer
 from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
-from carrier.feeds.store import AppointmentIn, FeedItem, FeedRejected, FeedStore, PatientIn
+from carrier.feeds.store import (
+    AppointmentIn,
+    FeedItem,
+    FeedRejected,
+    FeedStore,
+    PatientIn,
+    ReusedMessageId,
+)
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
 READ_CHUNK = 1 << 16
 PHONE_UNREADABLE = "not a valid phone number"
+FRAME_TIMED_OUT = "message not completed in time (no end block)"
+
+
+@dataclass(frozen=True)
+class MllpLimits:
+    max_connections: int = 32
+    max_per_source: int = 8
+    frame_timeout_s: float = 30.0
+    idle_timeout_s: float = 900.0
+
+
+@dataclass(eq=False)
+class _Conn:
+    source: str
+    writer: hl7.mllp.HL7StreamWriter
+    framer: Framer
+    last: float  # the listener's monotonic clock at the last bytes read
+    busy: bool = False  # a complete message is being applied
+    frame_since: float | None = None  # when the frame now pending began (its bytes read)
 
 
 def feed_item(inbound: Inbound) -> FeedItem:
@@ -45,18 +79,36 @@ def feed_item(inbound: Inbound) -> FeedItem:
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
                                       p.language),
-                    appointment=appt, sent_at=h.sent_at)
+                    appointment=appt, sent_at=h.sent_at, digest=inbound.digest)
+
+
+def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
+    """The ERR for what the store refused (AE)."""
+    if isinstance(exc, ReusedMessageId):
+        return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
+    if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
+        return Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE)
+    return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text)
 
 
 class Hl7Listener:
     def __init__(self, store: FeedStore, *, tz: dt.tzinfo,
-                 clock: Callable[[], dt.datetime] | None = None) -> None:
+                 clock: Callable[[], dt.datetime] | None = None,
+                 limits: MllpLimits | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.tz = tz
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.limits = limits or MllpLimits()
+        self.monotonic = monotonic
+        self.reap_every = min(5.0, self.limits.frame_timeout_s / 4)
         self._ids = itertools.count(1)
         self._prefix = f"{id(self) & 0xFFFF:04X}"
-        self.counts: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0, "duplicate": 0}
+        self.counts: dict[str, int] = {"AA": 0, "AE": 0, "AR": 0, "duplicate": 0,
+                                       "refused_connections": 0, "timed_out": 0}
+        self._conns: set[_Conn] = set()
+        self.reads = 0  # reads from senders (a probe for tests and operators)
+        self._reaper: asyncio.Task[None] | None = None
 
     def _control_id(self) -> str:
         return f"CAR{self._prefix}{next(self._ids):08d}"
@@ -72,11 +124,7 @@ class Hl7Listener:
         except Hl7Error as exc:
             return self._nak(exc, exc.header, now)
         except FeedRejected as exc:
-            if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
-                return self._nak(Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE),
-                                 header, now)
-            return self._nak(Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text), header,
-                             now)
+            return self._nak(_refusal(exc, inbound), header, now)
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
             # The database refuses this content as such: a resend would be refused again.
             log.warning("hl7: message refused by the database (%s)", exc.__class__.__name__)
@@ -112,18 +160,94 @@ class Hl7Listener:
         err = Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH^1", frame.problem, reject=True)
         return self._nak(err, header, self.clock())
 
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    def pending_frames(self) -> int:
+        """Connections with a frame begun and not yet ended."""
+        return sum(c.framer.pending for c in self._conns)
+
+    def _admit(self, writer: hl7.mllp.HL7StreamWriter) -> _Conn | None:
+        peer = writer.get_extra_info("peername")
+        source = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        lim = self.limits
+        if (len(self._conns) >= lim.max_connections
+                or sum(c.source == source for c in self._conns) >= lim.max_per_source):
+            self.counts["refused_connections"] += 1
+            log.warning("hl7: connection refused: %d open (at most %d, %d per address)",
+                        len(self._conns), lim.max_connections, lim.max_per_source)
+            return None
+        conn = _Conn(source, writer, Framer(MAX_MESSAGE), self.monotonic())
+        self._conns.add(conn)
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_while_open())
+        return conn
+
+    async def _reap_while_open(self) -> None:
+        while self._conns:
+            await asyncio.sleep(self.reap_every)
+            self.reap()
+
+    def reap(self, now: float | None = None) -> int:
+        """Close the connections past their frame or idle timeout (a frame begun gets its
+        AR first); how many were closed."""
+        now = self.monotonic() if now is None else now
+        closed = 0
+        for conn in list(self._conns):
+            pending = conn.framer.pending
+            since = conn.frame_since if pending and conn.frame_since is not None else conn.last
+            limit = self.limits.frame_timeout_s if pending else self.limits.idle_timeout_s
+            if conn.busy or now - since < limit:
+                continue
+            self._conns.discard(conn)
+            closed += 1
+            self.counts["timed_out"] += 1
+            transport = conn.writer.transport
+            if pending and not transport.is_closing():
+                data = conn.framer.partial()
+                header = read_header(data, self.tz) if data else None
+                err = Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MSH^1", FRAME_TIMED_OUT, reject=True)
+                conn.writer.writeblock(self._nak(err, header, self.clock()))
+            log.info("hl7: connection closed after %s", "a frame timeout" if pending
+                     else "an idle timeout")
+            if transport.get_write_buffer_size():
+                transport.abort()  # a sender that does not read its replies
+            else:
+                transport.close()
+        return closed
+
     async def serve_client(self, reader: hl7.mllp.HL7StreamReader,
                            writer: hl7.mllp.HL7StreamWriter) -> None:
-        framer = Framer(MAX_MESSAGE)
+        conn = self._admit(writer)
+        if conn is None:
+            writer.transport.abort()
+            return
         try:
             while data := await reader.read(READ_CHUNK):
-                for frame in framer.feed(data):
-                    writer.writeblock(await self.reply(frame))
+                conn.last = self.monotonic()
+                self.reads += 1
+                was_pending = conn.framer.pending
+                frames = conn.framer.feed(data)
+                if not conn.framer.pending:
+                    conn.frame_since = None
+                elif frames or not was_pending:  # a frame began in these bytes
+                    conn.frame_since = conn.last
+                for frame in frames:
+                    conn.busy = True
+                    try:
+                        reply = await self.reply(frame)
+                    finally:
+                        conn.busy = False
+                    writer.writeblock(reply)
                     await writer.drain()
         except ConnectionError:
             pass  # the sender went away
         finally:
+            self._conns.discard(conn)
             writer.close()
+            if not self._conns and self._reaper is not None:
+                self._reaper.cancel()  # none left to watch; the next connection starts one
 
     async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None
                     ) -> asyncio.Server:

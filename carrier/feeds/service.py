@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from carrier.feeds.mllp import Hl7Listener, run_listener
+from carrier.feeds.mllp import Hl7Listener, MllpLimits, run_listener
 from carrier.feeds.store import FeedStore
 from carrier.feeds.writeback import Destination, MllpDestination, OutcomeRecorder, Writeback
 from carrier.plugin import AppointmentSource, CallHandler, schedule_feed_of
@@ -69,7 +69,9 @@ class Feeds:
             from carrier.feeds.fhir_poll import FhirPoller  # noqa: PLC0415
 
             poller = FhirPoller(client_from_settings(f), store)
-        return cls(f, store, Hl7Listener(store, tz=ZoneInfo(f.timezone)),
+        limits = MllpLimits(f.hl7_max_connections, f.hl7_max_connections_per_source,
+                            f.hl7_frame_timeout_s, f.hl7_idle_timeout_s)
+        return cls(f, store, Hl7Listener(store, tz=ZoneInfo(f.timezone), limits=limits),
                    Writeback(records, destinations(f)), poller)
 
     async def poll_fhir(self, stop: asyncio.Event) -> None:

@@ -5,7 +5,8 @@ source's identifiers, PHI encrypted as the records facade encrypts it, every cha
 change, from HL7, CSV or FHIR) does, in one transaction on one connection:
 
 1. claim ``(source, message id)`` in ``feed_messages``: a repeat is a no-op, reported as
-   a duplicate (so the sender gets the same ACK again);
+   a duplicate (so the sender gets the same ACK again); a repeat whose content differs
+   (keyed digest) is refused (:class:`ReusedMessageId`), not swallowed;
 2. take the patient's advisory lock (``pg_advisory_xact_lock``), so changes for one patient
    apply one at a time across connections and processes (ordered per patient);
 3. upsert the patient: found by keyed blind index of ``authority|mrn`` (``feed_patients``),
@@ -45,6 +46,13 @@ class FeedRejected(Exception):
         self.field = field
         self.text = text
         super().__init__(f"{field}: {text}")
+
+
+class ReusedMessageId(FeedRejected):
+    """The source already sent this message id with other content."""
+
+    def __init__(self) -> None:
+        super().__init__("MSH^1^10", "control id already used for a different message")
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class FeedItem:
     sent_at: dt.datetime | None = None
     fields: tuple[str, str] = ("PID^1^5", "PID^1^13")  # where name and phone come from
     prescription: PrescriptionIn | None = None
+    digest: bytes | None = None  # the content's hash (HL7): a reused message id is refused
 
 
 @dataclass(frozen=True)
@@ -125,11 +134,18 @@ class FeedStore:
 
     async def _apply(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
                      ) -> Applied:
+        digest = None if item.digest is None else blind_index(
+            self.records.keys.index_key, "feed-message:" + item.digest.hex())
         claimed = await conn.fetchval(
-            "INSERT INTO feed_messages (source, control_id, kind, received_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
-            item.source, item.message_id, item.kind, now)
+            "INSERT INTO feed_messages (source, control_id, kind, received_at, digest)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+            item.source, item.message_id, item.kind, now, digest)
         if claimed is None:
+            prior = await conn.fetchval(
+                "SELECT digest FROM feed_messages WHERE source = $1 AND control_id = $2",
+                item.source, item.message_id)
+            if digest is not None and prior is not None and prior != digest:
+                raise ReusedMessageId
             return Applied(duplicate=True)
         pid, created = await self._patient(conn, item, now)
         appt, rx = item.appointment, item.prescription

@@ -94,7 +94,9 @@ class MllpDestination:
         except (OSError, TimeoutError, asyncio.IncompleteReadError,
                 hl7.mllp.InvalidBlockError) as exc:
             raise DeliveryError(exc.__class__.__name__, retry=True) from exc
-        code, err = ack_code(bytes(reply))
+        code, err, acked = ack_code(bytes(reply))
+        if acked and acked != outcome.control_id:  # an answer to another message: not ours
+            raise DeliveryError("ACK for another message", retry=True)
         if code in ("AA", "CA"):
             return
         # AR (or CR): refused for now; AE (CE): the content was refused, resending won't help.

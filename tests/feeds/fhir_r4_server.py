@@ -13,7 +13,11 @@
 * ``DELETE [type]/[id]`` (204), and ``GET [type]/_history?_since=...``: a history Bundle
   of the deletions since then (``request.method`` DELETE, ``response.lastModified``);
   ``history`` False answers it 404, as servers without type-level history do.
-* ``rate_limit``: the next N requests are answered ``429`` with ``Retry-After: 0``.
+* ``rate_limit``: the next N requests are answered ``429`` with ``Retry-After: 0``
+  (``limit_status`` and ``retry_after`` change the status and the header's value).
+* ``bundles``: a hook that may rewrite each search Bundle before it goes out (a server's
+  bugs: a ``next`` link to itself or to another host, entries without a resource);
+  ``authorizations`` keeps every ``Authorization`` header a FHIR request carried.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ class FhirR4Server:
         self.lock = threading.Lock()
         self.ids = itertools.count(1)
         self.rate_limit = 0
+        self.limit_status = 429
+        self.retry_after = "0"
+        self.bundles: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+        self.authorizations: list[str] = []
         self.clock: Callable[[], str] = _now  # meta.lastUpdated of the next write
         self.deleted: list[tuple[str, str, int, str]] = []  # (type, id, version, when)
         self.history = True
@@ -130,7 +138,7 @@ class FhirR4Server:
             nxt = {k: v[0] for k, v in query.items()} | {"_offset": str(offset + count)}
             bundle["link"].append({"relation": "next",
                                    "url": f"{self.base}/{kind}?{urlencode(nxt)}"})
-        return bundle
+        return bundle if self.bundles is None else self.bundles(kind, bundle)
 
     def _write(self, method: str, parts: list[str], headers: Any, body: dict[str, Any]
                ) -> tuple[int, dict[str, Any]]:
@@ -185,12 +193,14 @@ class FhirR4Server:
                     self._send(*server._token(parse_qs(self._body().decode())))
                     return
                 auth = self.headers.get("Authorization", "")
+                server.authorizations.append(auth)
                 if auth.removeprefix("Bearer ") not in server.tokens:
                     self._send(401, {"resourceType": "OperationOutcome"})
                     return
                 if server.rate_limit > 0:
                     server.rate_limit -= 1
-                    self._send(429, {"resourceType": "OperationOutcome"}, {"Retry-After": "0"})
+                    self._send(server.limit_status, {"resourceType": "OperationOutcome"},
+                               {"Retry-After": server.retry_after})
                     return
                 parts = url.path.removeprefix("/fhir/").split("/")
                 if self.command == "GET" and parts[1:] == ["_history"]:

@@ -13,6 +13,8 @@ import hl7.mllp
 @dataclass
 class Receiver:
     reply: str = "AA"
+    ack_for: str | None = None  # MSA-2 names this control id instead of the message's
+    separator: str = "|"  # the ACK's own field separator (a receiver's MSH-1)
     got: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     server: asyncio.Server | None = None
@@ -33,9 +35,10 @@ class Receiver:
                 control = str(msg.segment("MSH")[10])
                 err = "\rERR||PID^1^3|101^Required field missing^HL70357|E" \
                     if self.reply == "AE" else ""
-                writer.writeblock(
-                    f"MSH|^~\\&|EHR|CLINIC|CARRIER|CARRIER|20260101000000||ACK|R{control}|P|2.5.1"
-                    f"\rMSA|{self.reply}|{control}{err}\r".encode())
+                acked = control if self.ack_for is None else self.ack_for
+                ack = (f"MSH|^~\\&|EHR|CLINIC|CARRIER|CARRIER|20260101000000||ACK|R{control}|P"
+                       f"|2.5.1\rMSA|{self.reply}|{acked}{err}\r")
+                writer.writeblock(ack.replace("|", self.separator).encode())
                 await writer.drain()
         except asyncio.IncompleteReadError:
             pass

@@ -152,3 +152,23 @@ def test_an_unknown_column_is_named_only_when_it_reads_as_a_name() -> None:
     _, errors = validate_schedule_csv(text, today=TODAY)
     assert [(e.line, e.column, e.message) for e in errors] == [
         (1, "colour,column 7", "unknown column"), (1, "colour", "column named twice")]
+
+
+def test_what_a_spreadsheet_export_does() -> None:
+    """A UTF-8 BOM, CR LF line ends, columns in another order, a quoted cell spanning two
+    lines, dates as a US spreadsheet writes them, and a formula: the good rows are read,
+    each bad one is named by its line (the line where its record ends) and column."""
+    data = ("\ufeffstart,appointment_id,phone,last_name,mrn,first_name,dob,provider_name\r\n"
+            "2026-12-10T09:00,A1,(555) 555-0101,Testa,M1,Pat,1970-01-02,Dr. Demo\r\n"
+            '2026-12-10T10:00,A2,(555) 555-0102,Testa,M2,Al,,"Dr. Demo\r\nSuite 2"\r\n'
+            "12/10/2026 11:00 AM,A3,(555) 555-0103,Testa,M3,Bo,3/5/1980,\r\n"
+            '2026-12-10T12:00,A4,(555) 555-0104,"=HYPERLINK(""x"")",M4,Cy,,\r\n'
+            "2026-12-10T13:00,A5,(555) 555-0105,Patientson,M5,Di,,\r\n").encode()
+    text, errors = decode_schedule_csv(data)
+    assert errors == []
+    rows, errors = validate_schedule_csv(text, today=TODAY)
+    assert [(r.line, r.appointment.ref, r.patient.name) for r in rows] == [
+        (2, "A1", "Pat Testa"), (7, "A5", "Di Patientson")]
+    assert [(e.line, e.column) for e in errors] == [
+        (4, "provider_name"), (5, "dob"), (5, "start"), (6, "last_name")]
+    assert "HYPERLINK" not in " ".join(str(e) for e in errors)

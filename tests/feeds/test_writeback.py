@@ -235,3 +235,31 @@ async def test_outreach_the_dialer_gave_up_on_goes_back_as_no_answer(
         assert str(msg.segment("OBX")[5]).startswith("no_answer^No answer")
     finally:
         await receiver.close()
+
+
+@pytest.mark.parametrize(("receiver", "delivered"), [
+    (Receiver(ack_for="SOMEONE-ELSES-1"), False),  # an AA for another message
+    (Receiver(separator="#"), True),  # an ACK written with its own field separator
+    (Receiver(reply="AE", separator="#"), False),
+])
+async def test_the_ack_must_be_for_the_message_sent(receiver: Receiver, delivered: bool
+                                                    ) -> None:
+    """A receiver's AA counts only when its MSA-2 names the control id sent, read with the
+    ACK's own delimiters; anything else is not a delivery (kept, retried or failed)."""
+    from carrier.feeds.hl7_out import Outcome  # noqa: PLC0415
+    from carrier.feeds.writeback import DeliveryError  # noqa: PLC0415
+
+    await receiver.start()
+    try:
+        dest = MllpDestination("127.0.0.1", receiver.port)
+        outcome = Outcome("confirmed", "CLINIC", "CLINIC", "MRN1001", "FL1", "call-9",
+                          now_utc(), "CWB9")
+        if delivered:
+            await dest.send(outcome)
+        else:
+            with pytest.raises(DeliveryError) as err:
+                await dest.send(outcome)
+            assert err.value.retry == (receiver.reply == "AA")
+        assert len(receiver.got) == 1
+    finally:
+        await receiver.close()

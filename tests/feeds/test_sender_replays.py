@@ -1,0 +1,78 @@
+"""Senders that replay, reuse and overfill, end to end through ``mllp_send``: a control id
+sent again with the same content (an engine's resend: AA, applied once), the same control
+id on a different message (an EHR whose counter restarted: AE 205, nothing lost silently),
+a message of 10,000 segments (refused unread, the next one served), times whose UTC
+offset no clock has."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from carrier.feeds.hl7_in import MAX_SEGMENTS
+from carrier.records.store import Records
+from tests.feeds.conftest import Listening, ack_fields, mllp_send, now_utc
+from tests.feeds.hl7_samples import siu
+
+pytestmark = pytest.mark.postgres
+
+
+async def _appointments(records: Records) -> dict[str, dt.datetime]:
+    rows = await records.pool.fetch(
+        "SELECT f.ref, a.start_at FROM feed_appointments f"
+        " JOIN sched_appointments a ON a.id = f.app_id")
+    return {r["ref"]: r["start_at"] for r in rows}
+
+
+async def test_a_reused_control_id_is_refused_not_swallowed(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    now = now_utc()
+    start = (now + dt.timedelta(days=3)).replace(second=0, microsecond=0)
+    first = siu("S12", "R100", appt="RA", start=start, sent=now - dt.timedelta(hours=2))
+    resent = siu("S12", "R100", appt="RA", start=start, sent=now - dt.timedelta(hours=1))
+    # The EHR was reinstalled and counts from R100 again: another patient's booking.
+    reused = siu("S12", "R100", appt="RB", mrn="MRN2002", phone="(555)555-0102",
+                 start=start + dt.timedelta(hours=2), sent=now)
+    acks = await mllp_send(hl7_server.port, [first, first, resent, reused], tmp_path)
+    got = [ack_fields(a) for a in acks]
+    assert [g["MSA"][1:3] for g in got] == [["AA", "R100"]] * 3 + [["AE", "R100"]]
+    err = got[3]["ERR"]
+    assert err[2] == "MSH^1^10"
+    assert err[3].split("^")[0] == "205"
+    assert "MRN2002" not in acks[3].decode()
+    assert await _appointments(records) == {"RA": start}  # RB was not applied ...
+    # ... and under a fresh control id it is.
+    acks = await mllp_send(hl7_server.port, [reused.replace(b"|R100|", b"|R101|")], tmp_path)
+    assert ack_fields(acks[0])["MSA"][1] == "AA"
+    assert set(await _appointments(records)) == {"RA", "RB"}
+
+
+async def test_ten_thousand_segments_are_refused_unread(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    start = now_utc() + dt.timedelta(days=3)
+    base = siu("S12", "BIG1", appt="BG", start=start)
+    notes = b"".join(b"NTE|%d||note\r" % i for i in range(10_000))
+    at_limit = siu("S12", "BIG2", appt="BH", start=start).rstrip(b"\r") + b"\r" + b"".join(
+        b"NTE|%d||note\r" % i for i in range(MAX_SEGMENTS - 6))
+    acks = await mllp_send(hl7_server.port, [base + notes, at_limit], tmp_path)
+    refused, accepted = ack_fields(acks[0]), ack_fields(acks[1])
+    assert refused["MSA"][1:3] == ["AR", "BIG1"]
+    assert refused["ERR"][3].split("^")[0] == "100"
+    assert accepted["MSA"][1:3] == ["AA", "BIG2"]
+    assert set(await _appointments(records)) == {"BH"}
+
+
+async def test_a_sending_time_with_an_impossible_offset_is_passed_over(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """MSH-7 is only the ordering hint: one with a +99:00 offset is read as absent (the
+    message applies, ordered by its arrival), not a dropped connection."""
+    start = (now_utc() + dt.timedelta(days=3)).replace(second=0, microsecond=0)
+    msg = siu("S12", "OFF1", appt="OF", start=start)
+    sent = msg.split(b"|")[6]
+    msg = msg.replace(sent, sent.replace(b"+0000", b"+9900"), 1)
+    acks = await mllp_send(hl7_server.port, [msg, siu("S12", "OFF2", appt="OG", start=start)],
+                           tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AA"]
+    assert set(await _appointments(records)) == {"OF", "OG"}
