@@ -58,7 +58,7 @@ def _make_parsers() -> dict[str, Parser]:
         "frequency": lambda t, n, o, lex: frequency(t),
         "cancel_or_stop": lambda t, n, o, lex: cancel_or_stop(t),
         "dob": lambda t, n, o, lex: parse_date(t, n.date(), birth=True),
-        "date": lambda t, n, o, lex: parse_date(t, n.date()),
+        "date": lambda t, n, o, lex: _day(t, n.date()),
         "time": lambda t, n, o, lex: parse_time(t),
         "date_pref": lambda t, n, o, lex: parse_relative(t, n.date()),
         "digits": lambda t, n, o, lex: _slots.digits(t),
@@ -74,6 +74,20 @@ def _make_parsers() -> dict[str, Parser]:
             _slots.offered_times(o)),
         "text": _text,
     }
+
+
+def _day(text: str, today: dt.date) -> dt.date | None:
+    """A calendar date said as one ("December 5th 26", "12/5/26") or as a day counted from
+    today ("next Tuesday", "the day after tomorrow", "this Friday at 3", "the twenty-first"),
+    as a rescheduling preference reads it; a span ("next week") or "the earliest" is no
+    one date."""
+    found = parse_date(text, today)
+    if found is not None:
+        return found
+    pref = parse_relative(text, today)
+    if pref is None or pref.days != 1 or pref.earliest or pref.later_same_day:
+        return None
+    return pref.date
 
 
 def _zip(text: str) -> str | None:

@@ -3,9 +3,15 @@
 - ``NOT_HEARD``: "I can't hear you", "you're cutting out", "I didn't quite get that",
   "could you go slower", "I don't understand the question": the question again, no
   answer ("I can't" was a no) and no miss; short forms only where they are the whole turn.
+  The line itself reported ("the line is breaking up", "I lost you there", "can you hear
+  me?", "we got cut off") and the question asked for ("what was the question?", "what did
+  you ask?") are the same: the question again, never an answer, an opt-out or a wrong
+  number ("sorry, I lost you there" was no answer and a missed turn).
 - ``NO_ENGLISH``: "no hablo inglés", "my English is not very good", "someone who speaks
-  Spanish": staff, never a "no" (it ended the call as "not available"). The language is
-  chosen at the greeting (agent.i18n); asked for later, staff take the call.
+  Spanish", "I don't speak much English", "only Vietnamese", "no understand", "a
+  translator": staff, never a "no" (it ended the call as "not available"; "sorry, no
+  understand" was a no). The language is chosen at the greeting (agent.i18n); asked for
+  later, staff take the call.
 """
 
 from __future__ import annotations
@@ -15,19 +21,41 @@ import re
 _LANGUAGES = (r"(?:spanish|español|espanol|english|ingles|inglés|vietnamese|chinese|mandarin|"
               r"cantonese|korean|russian|arabic|french|portuguese|tagalog|creole|polish|"
               r"italian|german|japanese|hindi|farsi|somali|hmong)")
+# Languages other than English: "I only speak Vietnamese" (never "I only speak English").
+_OTHER = (r"(?:spanish|español|espanol|vietnamese|chinese|mandarin|cantonese|korean|russian|"
+          r"arabic|french|portuguese|tagalog|creole|polish|italian|german|japanese|hindi|"
+          r"farsi|somali|hmong)")
 _DEGREE = r"(?:very |so |too |that |all that |really )*"
+# How much English: "much", "very good", "a lot of" ("I don't speak much English").
+_AMOUNT = r"(?:much |a lot of |very much |(?:very |so |too |that |really )?(?:good|well) )?"
 NO_ENGLISH = re.compile(
-    r"\b(?:no|not|don't|dont|do not|can't|cant|cannot) (?:speak |talk |understand |hablo )?"
-    r"(?:english|ingles|inglés)\b|(?<!not )(?<!don't )(?<!dont )\bspeak spanish\b|"
+    r"\b(?:no|not|don't|dont|do not|can't|cant|cannot) (?:speak |talk |understand |hablo |know )?"
+    rf"{_AMOUNT}(?:english|ingles|inglés)\b|(?<!not )(?<!don't )(?<!dont )\bspeak spanish\b|"
     r"^(?:spanish|español|espanol)(?: please)?$|"
-    rf"\bmy english (?:(?:is|isn't|isnt|is not|not) {_DEGREE}(?:not )?{_DEGREE})?"
-    r"(?:bad|poor|limited|broken|weak)\b|"
-    rf"\bmy english (?:isn't|isnt|is not|not) {_DEGREE}(?:good|great|well)\b|"
-    r"(?<!don't )(?<!do not )\b(?:little|poor|bad|broken) english\b|"
+    rf"\bmy english (?:is |isn't |isnt |is not |not )?{_DEGREE}(?:not )?{_DEGREE}"
+    r"(?:bad|poor|limited|broken|weak|so so)\b|"
+    rf"\b(?:my )?english (?:is )?(?:isn't|isnt|is not|not|no) {_DEGREE}(?:good|great|well|"
+    r"my (?:first |native |main )?language)\b|"
+    r"(?<!don't )(?<!do not )\b(?:little|poor|bad|broken)(?: bit)?(?: of)? english\b|"
+    rf"\bonly (?:speak |talk |understand )?{_OTHER}\b|\b(?:speak|talk|understand) only "
+    rf"{_OTHER}\b|(?<!do )(?<!does )\bno (?:understand|comprendo|entiendo)\b|"
     r"\b(?:someone|somebody|anyone|anybody|a person|interpreter|translator)\b.*"
     rf"\b(?:speaks?|speaking|talks?|in) {_LANGUAGES}\b|"
     rf"\b{_LANGUAGES} (?:speaker|speaking|interpreter|translator)\b|"
-    r"\b(?:need|want|have) an? (?:interpreter|translator)\b")
+    r"\b(?:interpreter|translator)\b")
+# The line and what is wrong with it ("the connection is really bad", "bad line"). Only
+# "is", "really" and the like between them: "the line at the pharmacy was awful" is no
+# report of this call's line.
+_LINE = r"(?:line|connection|signal|audio|phone line)"
+_LINK = r"(?: (?:is|was|keeps|kept|really|very|so|just|pretty|quite|super|a bit|a little|all))*"
+_BAD = (r"(?:bad|poor|terrible|awful|weak|choppy|crackl\w*|static\w*|fuzzy|garbled|breaking up|"
+        r"broke up|cutting (?:out|off|in and out)|cut (?:out|off)|dropp(?:ed|ing)(?: out)?|"
+        r"(?:isn't|isnt|is not|not) (?:very )?clear)")
+# The caller no longer hears the agent ("you keep cutting out", "we got cut off"); said
+# of "it" or "the call" only for the line's own words ("it faded" may be a rash).
+_CUT = r"(?:breaking up|broke up|cutting out|cut out|cutting off|cut off|dropped out|dropping out)"
+_GONE = (rf"{_CUT}|dropped|went (?:quiet|silent|dead)|gone quiet|fading(?: out)?|faded(?: out)?|"
+         r"choppy|garbled|muffled|crackling|disconnected")
 NOT_HEARD = (
     re.compile(r"^(?:huh|what|sorry|excuse me|pardon me|eh|wait what|hello(?: hello)*|"
                r"(?:hello )?(?:are )?you (?:still )?there|(?:sorry )?what do you mean|"
@@ -40,5 +68,22 @@ NOT_HEARD = (
                r"cutting) (?:up|out)\b|\byou (?:broke|cut) (?:up|out)\b|\b(?:speak|talk|"
                r"say it|go) (?:a (?:little|bit) )?(?:up|louder|slower|more slowly)\b|"
                r"^(?:(?:please )?(?:louder|slower|slow down)(?: please)?)$|\bslow down\b|"
-               r"\bmissed (?:that|it|what you said)\b|\bdon'?t understand the question\b"),
+               r"\bmissed (?:that|it|what you said)\b|\bdon'?t understand the question\b|"
+               r"\b(?:can|could) (?:barely|hardly|only just|not really) hear\b"),
+    # The line itself: "the line is breaking up", "bad connection", "I lost you there",
+    # "we got cut off", "you went quiet", "can you hear me?", "is anyone there?".
+    re.compile(rf"\b{_LINE}{_LINK} {_BAD}\b|\b(?:bad|poor|terrible|awful|weak) (?:line|"
+               r"connection|signal|reception)\b|\b(?:you|we|you're|youre|you are|we're|your "
+               r"voice(?: is)?) (?:keep |kept |just |got |get |were |are |have been |totally |"
+               rf"really |all )*(?:{_GONE})\b|\b(?:it|it's|its|it is|the call|this call) "
+               rf"(?:keeps |kept |just |is |was |got )*{_CUT}\b|\b(?:lost|losing) you\b|"
+               r"\b(?:can|could|do) you (?:still |even )?hear me\b|^you hear me\b|"
+               r"^(?:hello )*(?:is )?(?:anyone|anybody|someone|somebody) (?:there|on the line)\b"),
+    # The question asked for: "what was the question?", "I missed the question", "what
+    # did you (just) ask?", "could you ask that again?", "what did you want to know?".
+    re.compile(r"\bwhat(?: was|'s| s| is) (?:the|that|your) question\b|\b(?:missed|"
+               r"didn'?t (?:get|catch|hear|follow|understand)|repeat|say|ask me|ask) (?:the|that|"
+               r"your) question\b|\bwhat did you (?:just )?(?:ask|say|want to know|need to know)"
+               r"\b|\b(?:ask|say) (?:that|it|me that|the question) (?:again|one more time|"
+               r"once more)\b"),
 )

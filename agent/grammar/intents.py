@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from agent.grammar.hearing import NO_ENGLISH, NOT_HEARD
-from agent.grammar.nonanswers import FETCH, UNSURE
-from agent.grammar.normalize import clean, has_phrase
+from agent.grammar.nonanswers import FETCH, I_MEAN, UNSURE, YEAH_NO, YES_BUT_NOT
+from agent.grammar.normalize import clauses, clean, has_phrase
 from agent.grammar.urgent import urgent
 
 DENY_PHRASES = (
@@ -190,6 +190,11 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"\b(?:isn't|is not|not) (?:her|his|their|your) (?:phone|number)\b"),
         re.compile(r"\bno longer (?:her|his|their) (?:phone|number)\b"),
         re.compile(r"\b(?:doesn't|does not|don't|do not) (?:live|work) here\b"),
+        # "nope, wrong person" as the whole answer ("wrong person, I'm her husband" is a
+        # relative answering: a no, not a wrong number)
+        re.compile(r"^(?:(?:no|nope|nah|sorry|oh)\s+)*(?:you have |you've got |you got |it's |"
+                   r"its |that's |thats )?(?:the )?wrong (?:person|guy|gal|lady|man|woman|"
+                   r"house|people)$"),
     ),
     "reschedule": (
         # "Yes but can we do 3pm instead", "could we do Friday instead?": another time
@@ -312,6 +317,8 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"^(?:you bet|i guess so|guess so|i think so|that would be me|that'd be me|"
                    r"that's her|that's him|you got her|you got him|yes ma'am|yes sir|"
                    r"that's fine|why not|go ahead|please do)\b"),
+        # A hedged yes as the whole answer: "I guess", "I suppose (so)", "I reckon".
+        re.compile(r"^(?:i |i'd )?(?:guess|suppose|reckon|imagine)(?: so)?$"),
     ),
 }
 
@@ -344,15 +351,17 @@ _CORRECTION = re.compile(r"\b(?:wait|i mean|sorry|actually|scratch that|correcti
 # ("yes, pero el martes", "ok pero no", "ya basta"): the question is asked again.
 _MIXED = re.compile(r"\b(?:yes and no|yes or no|no and yes|pero|sino|aunque|ya basta)\b")
 
-
 def yes_no(text: str) -> bool | None:
     """True for yes, False for no, None when neither or both ("yes and no"). The earliest
     answer wins, the longest phrase where two start together ("no doubt" over "no"), and
     a correction's answer over what it corrects."""
     # "right now", "all right then" as a time word: not an answer
-    cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
-    if _MIXED.search(cleaned) or UNSURE.search(cleaned):
+    cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "",
+                     clean(I_MEAN.sub(" actually ", text))).strip()
+    if _MIXED.search(cleaned) or UNSURE.search(cleaned) or YES_BUT_NOT.search(cleaned):
         return None
+    if YEAH_NO.search(cleaned):
+        return False
     corrections = list(_CORRECTION.finditer(cleaned))
     if corrections:
         corrected = _earliest_answer(cleaned[corrections[-1].end():])
@@ -417,13 +426,32 @@ def _overruled(cleaned: str, found: set[str]) -> set[str]:
     return out
 
 
-def _answer(cleaned: str, found: set[str]) -> bool | None:
+def _answer(text: str, cleaned: str, found: set[str]) -> bool | None:
     """Yes, no or neither; a request to hear the question again answers nothing ("no, I
     didn't hear you"; "I can't hear you" was a no)."""
     if "repeat" in found or NO_ENGLISH.search(cleaned) or FETCH.search(cleaned):
         return None
-    answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
+    answer = False if _pattern_hit(cleaned, "deny") else yes_no(text)
     return True if answer is None and _pattern_hit(cleaned, "affirm") else answer
+
+
+# "Yes, that's me", "Testa speaking", "yes this is Testa": a yes that says who is on the
+# line, in a clause of its own. It stands beside a wish to move the appointment said in
+# the same breath ("yes this is Testa, ..., and I'd like to reschedule": the identity
+# question was asked again, the wish was all that was heard).
+_WHO = re.compile(r"^(?:(?:yes|yeah|yep|yup)\s+)?(?:that's me|thats me|it's me|its me|"
+                  r"this is (?:he|she|him|her)|speaking)$")
+
+
+def _yes_stands(text: str, found: set[str]) -> bool:
+    """A yes is the caller's answer unless a wrong number, an opt-out, a cancel or a move
+    said with it is ("yes but can we do 3pm instead"); one that says who is on the line
+    stands beside a move."""
+    if not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
+        return True
+    return not found & {"wrong_number", "opt_out", "cancel"} and any(
+        _WHO.match(c) or PATTERNS["affirm"][0].match(c) or PATTERNS["affirm"][1].match(c)
+        for c in clauses(text))
 
 
 def detect(text: str) -> frozenset[str]:
@@ -460,8 +488,8 @@ def detect(text: str) -> frozenset[str]:
     found |= urgent(cleaned)
     if "cancel" in found:
         found.discard("reschedule")
-    answer = _answer(cleaned, found)
-    if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
+    answer = _answer(text, cleaned, found)
+    if answer is True and _yes_stands(text, found):
         found.add("affirm")
     elif answer is False and "opt_out" not in found:
         found.add("deny")

@@ -1,0 +1,152 @@
+"""Phone answers, round 3: the line reported, the question asked for, little English, days
+said as people say them, a yes or no that is not a plain one, several answers at once.
+
+Before: "sorry, I lost you there", "the line is breaking up" or "what was the question?"
+at "Am I speaking with Testa?" were no answer (a missed turn counted toward the transfer),
+and at the intake's name question "the line is breaking up" was asked again as a missed
+name; "sorry, no understand" was a no (the call ended "not available"); "yeah no, that's
+not me" was the patient's yes; "no, yes, I mean yes" was a no; "nope, wrong person" ended
+as "not available" (the number stayed on the list for the patient); "yes, but not that
+day" at the appointment's details confirmed it; "yes this is Testa, and I'd like to
+reschedule" asked "Is this Testa?" again; "I guess" was no answer. Each test fails before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from agent.grammar import parse_slot
+from agent.grammar.completion import Completion, completion
+from agent.workflow.effects import Action, Audit, Effect, Hangup, Say, Transfer, Utterance
+from agent.workflow.engine import Conversation
+from agent.workflow.loader import load_all
+from tests.grammar.corpus import tuned_right_held_out_share
+from tests.workflow.helpers import NOW, WORKFLOWS
+
+SHIPPED = load_all(WORKFLOWS)
+RECORD = {"org_name": "Maple Grove Family Clinic", "callback_number": "555-010-0100",
+          "patient": {"id": "pat-1001", "first_name": "Testa", "last_name": "Patientson",
+                      "dob": "1980-03-05", "phone": "555-010-0199"},
+          "appointment": {"id": "appt-1", "provider_id": "prov-1",
+                          "day": "Tuesday, November 24", "time": "10:30 AM",
+                          "provider": "Dr. Ada Testwell"}}
+CATEGORIES = {"line", "question", "language", "date", "birth", "yesno", "several"}
+
+
+def test_round3_tuned_all_right_and_held_out_reported() -> None:
+    right, total = tuned_right_held_out_share("conv3_tuned.tsv", "conv3_heldout.tsv", CATEGORIES)
+    print(f"\nround-3 phone answers held-out: {right}/{total} = {right / total:.1%}")
+    assert right / total >= 0.8  # a floor, not a target: the held-out split is never tuned
+
+
+def opening(said: str) -> tuple[Conversation, list[Effect]]:
+    conv = Conversation(SHIPPED["appointment_reminder"], RECORD, call_id="c1")
+    conv.start(NOW)
+    return conv, conv.handle(Utterance(said), NOW)
+
+
+def audited(out: list[Effect]) -> list[tuple[str, str | None]]:
+    return [(e.step.event, e.step.intent) for e in out if isinstance(e, Audit)]
+
+
+@pytest.mark.parametrize("said", [
+    "sorry, I lost you there", "the line is breaking up", "can you hear me?",
+    "you keep cutting out", "I think we got cut off", "what was the question?",
+    "sorry what did you ask"])
+def test_the_line_or_the_question_asked_for_repeats_the_question(said: str) -> None:
+    conv, out = opening(said)
+    assert conv.state == "opening"
+    assert audited(out) == [("global", "repeat")]  # no missed answer counted
+    assert [e.prompt_id for e in out if isinstance(e, Say)] == ["opening"]
+    assert not any(isinstance(e, (Hangup, Transfer)) for e in out)
+
+
+@pytest.mark.parametrize("said", ["the line is breaking up", "sorry, I lost you there",
+                                  "hello? hello? can you hear me?"])
+def test_the_line_reported_is_no_name(said: str) -> None:
+    conv = Conversation(SHIPPED["patient_intake"], {"org_name": "Maple Grove Family Clinic",
+                                                    "callback_number": "555-010-0100"},
+                        call_id="c1")
+    conv.start(NOW)
+    out = conv.handle(Utterance(said), NOW)
+    assert conv.state == "welcome"
+    assert "name" not in conv.slot_names
+    assert ("global", "repeat") in audited(out)
+
+
+@pytest.mark.parametrize("said", ["sorry, no understand", "I don't speak much English",
+                                  "English not so good", "I speak only Spanish",
+                                  "I speak a little bit English"])
+def test_little_english_goes_to_staff_never_a_no(said: str) -> None:
+    conv, out = opening(said)
+    assert any(isinstance(e, Transfer) for e in out), conv.state
+    assert not any(isinstance(e, Hangup) for e in out)
+
+
+@pytest.mark.parametrize(("said", "state"), [
+    ("yeah no, that's not me", "not_available"),
+    ("no, yes, I mean yes", "ask_dob"),
+    ("I guess", "ask_dob"),
+    ("yep that's me", "ask_dob"),
+    ("yes this is Testa, and I'd like to reschedule", "ask_dob"),
+])
+def test_a_yes_or_no_that_is_not_a_plain_one(said: str, state: str) -> None:
+    conv, _out = opening(said)
+    assert conv.state == state
+
+
+def test_wrong_person_is_a_wrong_number() -> None:
+    _conv, out = opening("nope, wrong person")
+    assert [e.reason for e in out if isinstance(e, Hangup)] == ["wrong_number"]
+
+
+def test_wrong_person_said_by_a_relative_is_no_wrong_number() -> None:
+    _conv, out = opening("no, wrong person, I'm her husband")
+    assert [e.reason for e in out if isinstance(e, Hangup)] == ["patient_not_available"]
+
+
+def verified() -> Conversation:
+    conv = Conversation(SHIPPED["appointment_reminder"], RECORD, call_id="c1")
+    conv.start(NOW)
+    conv.handle(Utterance("yes"), NOW)
+    conv.handle(Utterance("March fifth nineteen eighty"), NOW)
+    assert conv.verified
+    assert conv.state == "details"
+    return conv
+
+
+@pytest.mark.parametrize("said", ["yes, but not that day", "yes, just not on Tuesday"])
+def test_a_yes_with_the_day_taken_back_confirms_nothing(said: str) -> None:
+    conv = verified()
+    out = conv.handle(Utterance(said), NOW)
+    assert not any(isinstance(e, Action) and e.name == "confirm_appointment" for e in out)
+    assert conv.state == "details"
+
+
+def test_identity_date_of_birth_and_a_move_in_one_breath() -> None:
+    conv, _out = opening("yes this is Testa, born March 5th 1980, and I'd like to reschedule")
+    assert conv.verified
+    assert conv.state == "details"
+
+
+@pytest.mark.parametrize(("said", "day"), [
+    ("next Tuesday", dt.date(2026, 12, 1)), ("the day after tomorrow", dt.date(2026, 11, 25)),
+    ("this Friday at 3", dt.date(2026, 11, 27)), ("the twenty-first", dt.date(2026, 12, 21)),
+    ("December 5th 26", dt.date(2026, 12, 5)), ("12/5/26", dt.date(2026, 12, 5)),
+    ("next week", None), ("whatever is earliest", None)])
+def test_a_date_question_takes_a_day_said_from_today(said: str, day: dt.date | None) -> None:
+    assert parse_slot("date", said, NOW) == day
+
+
+@pytest.mark.parametrize("partial", ["I guess", "I suppose"])
+def test_a_hedge_does_not_end_the_turn_early(partial: str) -> None:
+    """"I guess" is a yes, "I guess not" a no: a pause after the hedge is no end of turn."""
+    assert completion(partial, NOW, slot_type=None, intents=("affirm", "deny")) is (
+        Completion.UNKNOWN)
+
+
+@pytest.mark.parametrize("partial", ["the day after", "this Friday at", "the twenty", "next"])
+def test_a_day_half_said_still_waits(partial: str) -> None:
+    assert completion(partial, NOW, slot_type="date") is Completion.INCOMPLETE
