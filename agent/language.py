@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from agent.grammar import understand
 from agent.grammar.es import looks_spanish
+from agent.grammar.hearing import asks_for_spanish
 from agent.i18n import (
     LANGUAGE_OFFER,
     SPANISH,
@@ -35,6 +36,17 @@ _EVERY_STATE = frozenset({"opt_out", "agent", "repeat", "hold", "ask_bot", "wron
 # What Whisper is told to expect in a Spanish call (its previous-text context). Never an
 # opt-out phrase: a decoder primed with one hears it in noise, and a wrong opt-out harms.
 SPANISH_HINTS = ("sí", "no")
+# What the engine hears from a caller who asked for Spanish in English: the question again,
+# now in Spanish (as "no hablo inglés" is read), not a transfer to staff.
+ASK_AGAIN = "repeat that"
+
+
+def _asked_spanish(choice: LanguageChoice, available: bool, text: str) -> bool:
+    """The caller asked in English for Spanish, and the call or chat has it: it switches."""
+    if choice.spanish or not available or not asks_for_spanish(text):
+        return False
+    choice.language, choice.decided = SPANISH, True
+    return True
 
 
 class CallLanguage:
@@ -84,6 +96,10 @@ class CallLanguage:
         if isinstance(event, Utterance):
             if self.choice.on_utterance(event.text, io.heard_language):
                 self._switch(io)
+            elif _asked_spanish(self.choice, self.voice is not None and bool(self.overlay),
+                                event.text):
+                self._switch(io)
+                return Utterance(ASK_AGAIN)
             if self.spanish:
                 return Utterance(self._canonical(event.text))
             # A call in English still hears a Spanish no or opt-out as one ("Ya no
@@ -163,6 +179,9 @@ class ChatLanguage:
             return event
         if self.choice.on_utterance(event.text):
             self.conv.workflow = localised(self.conv.workflow, self.overlay)
+        elif _asked_spanish(self.choice, bool(self.overlay), event.text):
+            self.conv.workflow = localised(self.conv.workflow, self.overlay)
+            return Utterance(ASK_AGAIN)
         if self.spanish:
             return Utterance(spanish_turn(event.text, free_text=self._free_text))
         return Utterance(text_meaning(event.text, free_text=self._free_text))

@@ -11,12 +11,16 @@
   Spanish", "I don't speak much English", "only Vietnamese", "no understand", "a
   translator": staff, never a "no" (it ended the call as "not available"; "sorry, no
   understand" was a no). The language is chosen at the greeting (agent.i18n); asked for
-  later, staff take the call.
+  later, staff take the call; one that names Spanish (``asks_for_spanish``: "Spanish
+  please", "I only speak Spanish", "do you speak Spanish?") switches a call or chat that
+  has Spanish to it (agent.language), and the question is asked again in Spanish.
 """
 
 from __future__ import annotations
 
 import re
+
+from agent.grammar.normalize import clean
 
 _LANGUAGES = (r"(?:spanish|español|espanol|english|ingles|inglés|vietnamese|chinese|mandarin|"
               r"cantonese|korean|russian|arabic|french|portuguese|tagalog|creole|polish|"
@@ -87,3 +91,13 @@ NOT_HEARD = (
                r"\b|\b(?:ask|say) (?:that|it|me that|the question) (?:again|one more time|"
                r"once more)\b"),
 )
+
+
+_SPANISH = re.compile(r"\b(?:spanish|español|espanol)\b")
+
+
+def asks_for_spanish(text: str) -> bool:
+    """English words that say the caller needs Spanish ("Spanish please", "I only speak
+    Spanish", "my English is bad, Spanish?"); "I don't speak Spanish" is not one."""
+    cleaned = clean(text)
+    return NO_ENGLISH.search(cleaned) is not None and _SPANISH.search(cleaned) is not None
