@@ -41,6 +41,9 @@ NO_ENGLISH = re.compile(
     rf"\b(?:my )?english (?:is )?(?:isn't|isnt|is not|not|no) {_DEGREE}(?:good|great|well|"
     r"my (?:first |native |main )?language)\b|"
     r"(?<!don't )(?<!do not )\b(?:little|poor|bad|broken)(?: bit)?(?: of)? english\b|"
+    rf"^{_OTHER}(?: please)?$|(?<!not )(?<!don't )(?<!dont )\bspeak {_OTHER}\b|"
+    r"\b(?:trouble|difficulty|a hard time|problems?) (?:with|understanding|speaking) english\b|"
+    r"\benglish is (?:hard|difficult|not easy)\b|"
     rf"\bonly (?:speak |talk |understand )?{_OTHER}\b|\b(?:speak|talk|understand) only "
     rf"{_OTHER}\b|(?<!do )(?<!does )\bno (?:understand|comprendo|entiendo)\b|"
     r"\b(?:someone|somebody|anyone|anybody|a person|interpreter|translator)\b.*"
@@ -58,8 +61,10 @@ _BAD = (r"(?:bad|poor|terrible|awful|weak|choppy|crackl\w*|static\w*|fuzzy|garbl
 # The caller no longer hears the agent ("you keep cutting out", "we got cut off"); said
 # of "it" or "the call" only for the line's own words ("it faded" may be a rash).
 _CUT = r"(?:breaking up|broke up|cutting out|cut out|cutting off|cut off|dropped out|dropping out)"
-_GONE = (rf"{_CUT}|dropped|went (?:quiet|silent|dead)|gone quiet|fading(?: out)?|faded(?: out)?|"
-         r"choppy|garbled|muffled|crackling|disconnected")
+_GONE = (rf"{_CUT}|dropp(?:ed|ing)|went (?:quiet|silent|dead)|gone quiet|fading(?: out)?|faded"
+         r"(?: out)?|choppy|garbled|muffled|crackling|disconnected|(?:sound|sounds|sounding) "
+         r"(?:really |very |so |kind of |a bit |a little )?(?:far away|distant|faint|quiet|"
+         r"muffled|robotic|garbled|choppy)")
 NOT_HEARD = (
     re.compile(r"^(?:huh|what|sorry|excuse me|pardon me|eh|wait what|hello(?: hello)*|"
                r"(?:hello )?(?:are )?you (?:still )?there|(?:sorry )?what do you mean|"
@@ -73,22 +78,36 @@ NOT_HEARD = (
                r"say it|go) (?:a (?:little|bit) )?(?:up|louder|slower|more slowly)\b|"
                r"^(?:(?:please )?(?:louder|slower|slow down)(?: please)?)$|\bslow down\b|"
                r"\bmissed (?:that|it|what you said)\b|\bdon'?t understand the question\b|"
-               r"\b(?:can|could) (?:barely|hardly|only just|not really) hear\b"),
+               r"\b(?:can|could) (?:barely|hardly|only just|not really) hear\b|"
+               # "I can't understand you" (was a no: "I can't"), "can't make out what you said"
+               r"\b(?:can't|cant|cannot|can not|couldn't|couldnt|could not) (?:really )?"
+               r"(?:understand|make out) (?:you|what you|that|what)\b|"
+               # the question or what was said, not the answer, is what the caller is unsure of
+               r"\b(?:not sure|don't know|dont know|do not know) what you(?:'re| are)? "
+               r"(?:asking|saying|mean|want|need)\b|"
+               r"^(?:(?:a )?(?:little )?(?:bit )?(?:louder|slower|more slowly)(?: please)?)$|"
+               r"\b(?:speak|talk|say it|go|read it) (?:a (?:little|bit) )?(?:more )?slowly\b|"
+               r"^(?:once more|one more time|again)(?: please)?$"),
     # The line itself: "the line is breaking up", "bad connection", "I lost you there",
     # "we got cut off", "you went quiet", "can you hear me?", "is anyone there?".
     re.compile(rf"\b{_LINE}{_LINK} {_BAD}\b|\b(?:bad|poor|terrible|awful|weak) (?:line|"
                r"connection|signal|reception)\b|\b(?:you|we|you're|youre|you are|we're|your "
-               r"voice(?: is)?) (?:keep |kept |just |got |get |were |are |have been |totally |"
+               r"voice(?: is)?) (?:keeps? |kept |just |got |get |were |are |have been |totally |"
                rf"really |all )*(?:{_GONE})\b|\b(?:it|it's|its|it is|the call|this call) "
                rf"(?:keeps |kept |just |is |was |got )*{_CUT}\b|\b(?:lost|losing) you\b|"
                r"\b(?:can|could|do) you (?:still |even )?hear me\b|^you hear me\b|"
+               r"\b(?:the|this|my|your) (?:call|line|phone) (?:just )?(?:dropped|cut out|went "
+               r"dead)\b|\b(?:are )?you (?:still )?on the line\b|\becho on the line\b|"
+               r"\bevery other word\b|"
                r"^(?:hello )*(?:is )?(?:anyone|anybody|someone|somebody) (?:there|on the line)\b"),
     # The question asked for: "what was the question?", "I missed the question", "what
     # did you (just) ask?", "could you ask that again?", "what did you want to know?".
     re.compile(r"\bwhat(?: was|'s| s| is) (?:the|that|your) question\b|\b(?:missed|"
                r"didn'?t (?:get|catch|hear|follow|understand)|repeat|say|ask me|ask) (?:the|that|"
-               r"your) question\b|\bwhat did you (?:just )?(?:ask|say|want to know|need to know)"
-               r"\b|\b(?:ask|say) (?:that|it|me that|the question) (?:again|one more time|"
+               r"your) question\b|\b(?:don'?t|do not|did not) (?:get|follow|understand) (?:the|"
+               r"that|your) question\b|\bwhat did you (?:just )?(?:ask|say|want|need)\b|"
+               r"\bwhat(?:'s| is| was) (?:that|it) you (?:said|asked|say|ask)\b|"
+               r"\b(?:ask|say) (?:that|it|me that|the question) (?:again|one more time|"
                r"once more)\b"),
 )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from agent.grammar.hearing import NO_ENGLISH, NOT_HEARD
-from agent.grammar.nonanswers import FETCH, I_MEAN, UNSURE, YEAH_NO, YES_BUT_NOT
+from agent.grammar.nonanswers import FETCH, I_MEAN, UNSURE, WHO, YEAH_NO, YES_BUT_NOT
 from agent.grammar.normalize import clauses, clean, has_phrase
 from agent.grammar.urgent import urgent
 
@@ -21,7 +21,7 @@ DENY_PHRASES = (
     "that's wrong", "thats wrong", "that is wrong", "not correct", "incorrect", "no thanks",
     "no thank you", "not at all", "i can't", "i cannot", "i can not", "i won't", "not me",
     "that's not me", "negative", "absolutely not", "definitely not", "of course not",
-    "nope", "nah", "no", "naw", "never", "not quite", "wrong", "wouldn't say so",
+    "nope", "nah", "no", "naw", "nuhuh", "never", "not quite", "wrong", "wouldn't say so",
     "would not say so", "i doubt it", "doubt it",
     # Spanish "ya no" ("no longer": "ya no quiero...") is no "ya" (yeah); nor is "yeah no".
     "ya no",
@@ -212,6 +212,7 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b"),
     ),
     "deny": (
+        re.compile(r"^(?:i )?(?:guess|suppose|reckon|imagine) not$"),  # a hedged no
         re.compile(r"\b(?:this is|it's|its|i'm|im|i am) (?:her|his|their|the|a) (?:husband|wife|"
                    r"son|daughter|mother|mom|father|dad|partner|caregiver|sister|brother|"
                    r"roommate|friend|nurse|aide|boyfriend|girlfriend|grandson|granddaughter)\b"),
@@ -435,22 +436,14 @@ def _answer(text: str, cleaned: str, found: set[str]) -> bool | None:
     return True if answer is None and _pattern_hit(cleaned, "affirm") else answer
 
 
-# "Yes, that's me", "Testa speaking", "yes this is Testa": a yes that says who is on the
-# line, in a clause of its own. It stands beside a wish to move the appointment said in
-# the same breath ("yes this is Testa, ..., and I'd like to reschedule": the identity
-# question was asked again, the wish was all that was heard).
-_WHO = re.compile(r"^(?:(?:yes|yeah|yep|yup)\s+)?(?:that's me|thats me|it's me|its me|"
-                  r"this is (?:he|she|him|her)|speaking)$")
-
-
 def _yes_stands(text: str, found: set[str]) -> bool:
     """A yes is the caller's answer unless a wrong number, an opt-out, a cancel or a move
     said with it is ("yes but can we do 3pm instead"); one that says who is on the line
-    stands beside a move."""
+    stands beside a move or a cancel ("speaking, and I want to cancel my appointment")."""
     if not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
         return True
-    return not found & {"wrong_number", "opt_out", "cancel"} and any(
-        _WHO.match(c) or PATTERNS["affirm"][0].match(c) or PATTERNS["affirm"][1].match(c)
+    return not found & {"wrong_number", "opt_out"} and any(
+        WHO.match(c) or PATTERNS["affirm"][0].match(c) or PATTERNS["affirm"][1].match(c)
         for c in clauses(text))
 
 
@@ -495,6 +488,8 @@ def detect(text: str) -> frozenset[str]:
         found.add("deny")
     if "i don't know" in cleaned or "dont know" in cleaned:
         found.discard("deny")
+    if "repeat" in found:  # "I'm not sure what you're asking": unsure of the question
+        found.discard("dont_know")
     if "later" in found:  # "not right now", "sure, but I'm driving": a deferral, not a yes
         found.discard("affirm")
     return frozenset(found)

@@ -9,6 +9,7 @@
 - ``YES_BUT_NOT``: "yes, but not that day": the yes confirmed the appointment.
 - ``YEAH_NO``: "yeah no, that's not me": a no (it was the patient's yes).
 - ``I_MEAN``: "no, yes, I mean yes": a correction (``clean`` drops it as a hesitation).
+- ``WHO``: "yes, that's me", "speaking": a yes that says who is on the line.
 """
 
 from __future__ import annotations
@@ -28,10 +29,16 @@ YES_BUT_NOT = re.compile(
     r"(?:on |at |in |for )?(?:(?:that|this|the|those) )?(?:today|tomorrow|mondays?|tuesdays?|"
     r"wednesdays?|thursdays?|fridays?|saturdays?|sundays?|mornings?|afternoons?|evenings?|"
     r"time|day|date|week|hour)\b)")
-# "Yeah, no": the everyday way of saying no ("yeah no, that's not me"), unless it is
+# "Yeah, no" ("yeah nah"): the everyday way of saying no ("yeah no, that's not me"), unless it is
 # "yeah, no problem" or "yeah, no worries".
-YEAH_NO = re.compile(r"^(?:yeah|yea|ya) no\b(?! (?:problem|problems|worries|worry|doubt|"
+YEAH_NO = re.compile(r"^(?:yeah|yea|ya) (?:no|nah)\b(?! (?:problem|problems|worries|worry|doubt|"
                      r"question|questions))")
 # "I mean" is a hesitation to ``clean`` but a correction to a yes or no ("no, yes, I mean
 # yes"): read as "actually" before cleaning.
 I_MEAN = re.compile(r"\bi mean(?:t)?\b", re.IGNORECASE)
+# "Yes, that's me", "Testa speaking", "yes this is Testa": a yes that says who is on the
+# line, in a clause of its own. It stands beside a wish to move the appointment said in
+# the same breath ("yes this is Testa, ..., and I'd like to reschedule": the identity
+# question was asked again, the wish was all that was heard).
+WHO = re.compile(r"^(?:(?:yes|yeah|yep|yup)\s+)?(?:that's me|thats me|it's me|its me|"
+                 r"this is (?:he|she|him|her)|speaking)$")
