@@ -7,6 +7,7 @@ always give the same answer.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def _make_parsers() -> dict[str, Parser]:
         "dob": lambda t, n, o, lex: parse_date(t, n.date(), birth=True),
         "date": lambda t, n, o, lex: _day(t, n.date()),
         "time": lambda t, n, o, lex: parse_time(t),
-        "date_pref": lambda t, n, o, lex: parse_relative(t, n.date()),
+        "date_pref": lambda t, n, o, lex: _preference(t, n.date()),
         "digits": lambda t, n, o, lex: _slots.digits(t),
         "phone": lambda t, n, o, lex: _slots.phone(t),
         "zip": lambda t, n, o, lex: _zip(t),
@@ -88,6 +89,17 @@ def _day(text: str, today: dt.date) -> dt.date | None:
     if pref is None or pref.days != 1 or pref.earliest or pref.later_same_day:
         return None
     return pref.date
+
+
+def _preference(text: str, today: dt.date) -> DatePreference | None:
+    """When the caller would come; a time said with the day and no part of it ("this
+    Friday at 3") gives its part (the search offered Friday's mornings first)."""
+    pref = parse_relative(text, today)
+    said = parse_time(text) if pref is not None and pref.part_of_day is None else None
+    if pref is None or said is None:
+        return pref
+    part = "morning" if said.hour < 12 else "afternoon" if said.hour < 17 else "evening"
+    return dataclasses.replace(pref, part_of_day=part)
 
 
 def _zip(text: str) -> str | None:

@@ -202,3 +202,16 @@ def test_a_weekday_said_with_its_date_searches_that_date(said: str, day: dt.date
     out = conv.handle(Utterance(said), NOW)
     search = next(e for e in out if isinstance(e, Action) and e.name == "find_free_slots")
     assert search.args["preference"].date == day
+
+
+@pytest.mark.parametrize(("said", "part"), [
+    ("can we move it to this Friday at 3", "afternoon"),
+    ("I'd like to reschedule to tomorrow at 9:30", "morning"),
+    ("reschedule to Monday at 8 pm", "evening"),
+    ("can we do Friday afternoon instead", "afternoon")])
+def test_a_time_said_with_the_day_asks_for_that_part_of_it(said: str, part: str) -> None:
+    """Before: "this Friday at 3" searched Friday from its first (morning) time."""
+    conv = verified()
+    out = conv.handle(Utterance(said), NOW)
+    search = next(e for e in out if isinstance(e, Action) and e.name == "find_free_slots")
+    assert search.args["preference"].part_of_day == part
