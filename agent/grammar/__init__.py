@@ -27,9 +27,11 @@ __all__ = [
     "parse_slot", "understand", "yes_no",
 ]
 
-GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repeat")
+# "interpreter" (little English) before "agent": both go to staff, the first says why.
+GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "interpreter", "agent", "wrong_number", "repeat")
 INTENTS = frozenset({
-    "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
+    "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "interpreter", "repeat",
+    "wrong_number",
     "reschedule", "cancel", "dont_know", "later", "done", "refill", "text_address",
     "hold", "deceased", "not_needed", "change_pharmacy", "emergency", "crisis", "proxy",
     *QUESTION_INTENTS,

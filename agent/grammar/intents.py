@@ -184,6 +184,7 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"scheduler|agent)\b"),
         NO_ENGLISH,
     ),
+    "interpreter": (NO_ENGLISH,),  # also "agent": staff, told it is the language
     "repeat": NOT_HEARD,  # agent.grammar.hearing
     "ask_who": (re.compile(r"^who$"),),
     "wrong_number": (
@@ -456,7 +457,7 @@ def detect(text: str) -> frozenset[str]:
     elif is_opt_out(cleaned) or _pattern_hit(cleaned, "opt_out"):
         found.add("opt_out")
     table = (
-        ("agent", AGENT_PHRASES), ("repeat", REPEAT_PHRASES),
+        ("agent", AGENT_PHRASES), ("interpreter", ()), ("repeat", REPEAT_PHRASES),
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),

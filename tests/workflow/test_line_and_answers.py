@@ -81,8 +81,16 @@ def test_the_line_reported_is_no_name(said: str) -> None:
                                   "I speak a little bit English"])
 def test_little_english_goes_to_staff_never_a_no(said: str) -> None:
     conv, out = opening(said)
-    assert any(isinstance(e, Transfer) for e in out), conv.state
-    assert not any(isinstance(e, Hangup) for e in out)
+    transfer = next(e for e in out if isinstance(e, Transfer))
+    assert not any(isinstance(e, Hangup) for e in out), conv.state
+    # the person taking the call is told it is the language (it read "asked for a person")
+    assert "interpreter" in transfer.summary
+
+
+def test_a_person_asked_for_is_still_that() -> None:
+    _conv, out = opening("can I talk to a person")
+    transfer = next(e for e in out if isinstance(e, Transfer))
+    assert "caller asked for a person" in transfer.summary
 
 
 @pytest.mark.parametrize(("said", "state"), [
