@@ -65,20 +65,24 @@ _GONE = (rf"{_CUT}|dropp(?:ed|ing)|went (?:quiet|silent|dead)|gone quiet|fading(
          r"(?: out)?|choppy|garbled|muffled|crackling|disconnected|(?:sound|sounds|sounding) "
          r"(?:really |very |so |kind of |a bit |a little )?(?:far away|distant|faint|quiet|"
          r"muffled|robotic|garbled|choppy)")
+_HEAR = (r"(?:really |quite )?hear(?: (?:you|that|it|what|anything|a thing|a word|the "
+         r"question|your|properly|clearly|very well)\b| well$|$)")
 NOT_HEARD = (
     re.compile(r"^(?:huh|what|sorry|excuse me|pardon me|eh|wait what|hello(?: hello)*|"
                r"(?:hello )?(?:are )?you (?:still )?there|(?:sorry )?what do you mean|"
                r"i (?:don't|dont|do not) (?:understand|follow)(?: the question| you| that)?|"
                r"what (?:are|was|were) you (?:asking|saying)(?: me)?)$"),
     re.compile(r"\b(?:repeat|say again|again please)\b"),
-    re.compile(r"\b(?:can't|cant|cannot|can not|couldn't|couldnt|could not) hear\b|"
+    # Not hearing the agent ("I can't hear you", "I can barely hear"), never the caller's
+    # own hearing ("I can't hear out of my left ear" is a reason for a visit).
+    re.compile(rf"\b(?:can't|cant|cannot|can not|couldn't|couldnt|could not) {_HEAR}|"
                r"\bdidn'?t (?:quite |really )?(?:get|catch|hear) (?:that|it|you|what)\b|"
                r"\bhard of hearing\b|\b(?:you're|youre|you are|it's|its) (?:breaking|"
                r"cutting) (?:up|out)\b|\byou (?:broke|cut) (?:up|out)\b|\b(?:speak|talk|"
                r"say it|go) (?:a (?:little|bit) )?(?:up|louder|slower|more slowly)\b|"
                r"^(?:(?:please )?(?:louder|slower|slow down)(?: please)?)$|\bslow down\b|"
                r"\bmissed (?:that|it|what you said)\b|\bdon'?t understand the question\b|"
-               r"\b(?:can|could) (?:barely|hardly|only just|not really) hear\b|"
+               rf"\b(?:can|could) (?:barely|hardly|only just|not really) {_HEAR}|"
                # "I can't understand you" (was a no: "I can't"), "can't make out what you said"
                r"\b(?:can't|cant|cannot|can not|couldn't|couldnt|could not) (?:really )?"
                r"(?:understand|make out) (?:you|what you|that|what)\b|"

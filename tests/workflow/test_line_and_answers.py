@@ -223,3 +223,18 @@ def test_a_time_said_with_the_day_asks_for_that_part_of_it(said: str, part: str)
     out = conv.handle(Utterance(said), NOW)
     search = next(e for e in out if isinstance(e, Action) and e.name == "find_free_slots")
     assert search.args["preference"].part_of_day == part
+
+
+@pytest.mark.parametrize("said", ["I can't hear out of my left ear",
+                                  "I cannot hear well in my right ear since last week"])
+def test_the_callers_own_hearing_is_a_reason_not_a_repeat(said: str) -> None:
+    """Before: "I can't hear out of my left ear" as the reason for the visit was a request
+    to repeat: the question was asked again, and again, and the reason never stored."""
+    conv = Conversation(SHIPPED["patient_intake"], {"org_name": "Maple Grove Family Clinic",
+                                                    "callback_number": "555-010-0100"},
+                        call_id="c1")
+    conv.start(NOW)
+    conv.state = "ask_reason"
+    out = conv.handle(Utterance(said), NOW)
+    assert ("global", "repeat") not in audited(out)
+    assert conv.state != "ask_reason"
