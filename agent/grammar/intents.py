@@ -206,6 +206,10 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"different|next week|other)\b"),
         re.compile(r"\b(?:later|earlier) in the (?:week|day|month)\b"),
         re.compile(r"\b(?:another|different|other) (?:day|time|date|week)\b"),
+        # "yes, but not that day", "not that time", "I can't do that day": the appointment's
+        # day or time turned down (the yes was a confirmation); "not at this time" is a no
+        re.compile(r"(?:^|\b(?:but|just|only) )not (?:on |at |for )?that (?:day|date|time)\b|"
+                   r"\b(?:can't|cant|cannot) do (?:that|this) (?:day|date|time)\b"),
     ),
     "cancel": (
         re.compile(rf"\b(?:won't|wont|will not|don't|dont|do not|no longer) need {_W}"
