@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from agent.grammar import understand
 from agent.grammar.es import looks_spanish
+from agent.grammar.hearing import asks_for_spanish
 from agent.grammar.language_request import asked_language
 from agent.i18n import (
     ENGLISH,
@@ -55,6 +56,13 @@ def again(conv: Conversation) -> Input:
     (the reply's instructions, in the new language)."""
     state = conv.workflow.states.get(conv.state)
     return AGAIN if state is None or state.say else NoInput()
+
+def _asked(text: str) -> str | None:
+    """The language a request names (``agent.grammar.language_request``), or Spanish when
+    the caller says they need it in other words ("I speak only Spanish", "my English is not
+    good, Spanish": ``agent.grammar.hearing.asks_for_spanish``)."""
+    return asked_language(text) or (SPANISH if asks_for_spanish(text) else None)
+
 
 KeepPreference = Callable[[str], Awaitable[None]]
 """``(language)``: store a verified caller's choice as the patient's preferred language."""
@@ -148,7 +156,7 @@ class CallLanguage:
         if isinstance(event, Dtmf) and not self.choice.decided:
             self.choice.on_key(event.key)  # another key decides: the language stays
         if isinstance(event, Utterance):
-            asked = asked_language(event.text) if self.switchable else None
+            asked = _asked(event.text) if self.switchable else None
             if asked is not None:
                 self.choice.on_request(asked)
                 self._apply(io)
@@ -306,7 +314,7 @@ class ChatLanguage:
     def heard(self, event: Input) -> Input:
         if not isinstance(event, Utterance):
             return event
-        asked = asked_language(event.text) if self.overlay else None
+        asked = _asked(event.text) if self.overlay else None
         if asked is not None:
             self.choice.on_request(asked)
             self._apply()

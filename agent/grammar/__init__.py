@@ -7,6 +7,7 @@ always give the same answer.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ __all__ = [
     "parse_slot", "understand", "yes_no",
 ]
 
-GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "agent", "wrong_number", "repeat")
+# "interpreter" (little English) before "agent": both go to staff, the first says why.
+GLOBAL_INTENTS = ("opt_out", "cancel_ambiguous", "interpreter", "agent", "wrong_number", "repeat")
 INTENTS = frozenset({
-    "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "repeat", "wrong_number",
+    "affirm", "deny", "opt_out", "cancel_ambiguous", "agent", "interpreter", "repeat",
+    "wrong_number",
     "reschedule", "cancel", "dont_know", "later", "done", "refill", "text_address",
     "hold", "deceased", "not_needed", "change_pharmacy", "emergency", "crisis", "proxy",
     *QUESTION_INTENTS,
@@ -58,9 +61,9 @@ def _make_parsers() -> dict[str, Parser]:
         "frequency": lambda t, n, o, lex: frequency(t),
         "cancel_or_stop": lambda t, n, o, lex: cancel_or_stop(t),
         "dob": lambda t, n, o, lex: parse_date(t, n.date(), birth=True),
-        "date": lambda t, n, o, lex: parse_date(t, n.date()),
+        "date": lambda t, n, o, lex: _day(t, n.date()),
         "time": lambda t, n, o, lex: parse_time(t),
-        "date_pref": lambda t, n, o, lex: parse_relative(t, n.date()),
+        "date_pref": lambda t, n, o, lex: _preference(t, n.date()),
         "digits": lambda t, n, o, lex: _slots.digits(t),
         "phone": lambda t, n, o, lex: _slots.phone(t),
         "zip": lambda t, n, o, lex: _zip(t),
@@ -74,6 +77,31 @@ def _make_parsers() -> dict[str, Parser]:
             _slots.offered_times(o)),
         "text": _text,
     }
+
+
+def _day(text: str, today: dt.date) -> dt.date | None:
+    """A calendar date said as one ("December 5th 26", "12/5/26") or as a day counted from
+    today ("next Tuesday", "the day after tomorrow", "this Friday at 3", "the twenty-first"),
+    as a rescheduling preference reads it; a span ("next week") or "the earliest" is no
+    one date."""
+    found = parse_date(text, today)
+    if found is not None:
+        return found
+    pref = parse_relative(text, today)
+    if pref is None or pref.days != 1 or pref.earliest or pref.later_same_day:
+        return None
+    return pref.date
+
+
+def _preference(text: str, today: dt.date) -> DatePreference | None:
+    """When the caller would come; a time said with the day and no part of it ("this
+    Friday at 3") gives its part (the search offered Friday's mornings first)."""
+    pref = parse_relative(text, today)
+    said = parse_time(text) if pref is not None and pref.part_of_day is None else None
+    if pref is None or said is None:
+        return pref
+    part = "morning" if said.hour < 12 else "afternoon" if said.hour < 17 else "evening"
+    return dataclasses.replace(pref, part_of_day=part)
 
 
 def _zip(text: str) -> str | None:

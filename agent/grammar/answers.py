@@ -115,7 +115,8 @@ def screening_yes_no(text: str, *, often: bool = False) -> bool | str | None:
     :data:`DECLINED` when the caller will not answer."""
     if declined(text) or UNSURE.search(clean(text)):  # "not sure" was a yes, "no idea" a no
         return DECLINED if declined(text) else None
-    if re.match(r"not (?:right now|now|currently|anymore|any more|these days|lately)\b",
+    if re.match(r"not (?:right now|now|currently|anymore|any more|these days|lately|at the "
+                r"moment|at present|presently)\b",
                 clean(text)) or _ENDED.search(clean(text)):
         return False  # "do you take sleeping pills?" "not right now": a no, not a deferral
     level = frequency(text)

@@ -12,7 +12,8 @@ March fifth ... nineteen eighty"), or cannot be judged (the ordinary silence rul
   "is", a hesitation, a trailing comma or ellipsis, a year begun but not finished), or a
   typed slot is expected and none of it is there yet ("my date of birth is", "March").
 - UNKNOWN: anything else (free text, a name, "I don't know" to a date question, a date
-  of birth with its year said that does not parse: misheard, not unfinished).
+  of birth with its year said that does not parse: misheard, not unfinished, a hedge
+  that may still turn either way: "I guess ...").
 
 Pure: text and ``now`` in, a verdict out; the same text always gives the same verdict.
 """
@@ -46,6 +47,9 @@ CONTINUATION = frozenset({
 })
 # A year begun but not finished ("nineteen ...", "two thousand ..."): in a date slot the
 # parser reads "nineteen" as 2019, so the trailing word is checked before the parse.
+# A hedge that may go either way: "I guess" is a yes, "I guess not" a no; the ordinary
+# silence rule decides, never an early end.
+HEDGES = frozenset({"guess", "suppose", "reckon", "imagine"})
 YEAR_PREFIX = frozenset({"nineteen", "twenty", "two", "thousand", "oh", "o"})
 DATE_SLOTS = frozenset({"dob", "date", "date_pref"})
 FREE_SLOTS = frozenset({"text", "name"})
@@ -97,6 +101,8 @@ def completion(  # noqa: PLR0911 - one exit per verdict rule
         return Completion.UNKNOWN
     if last in CONTINUATION or trails_off(text):
         return Completion.INCOMPLETE
+    if last in HEDGES:
+        return Completion.UNKNOWN
     heard = understand(text).intents
     if slot_type is None or slot_type in FREE_SLOTS:
         return Completion.COMPLETE if heard & set(intents) else Completion.UNKNOWN

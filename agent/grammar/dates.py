@@ -175,9 +175,10 @@ def _parse_date(text: str, today: dt.date, *, birth: bool) -> dt.date | None:
             if found is not None:
                 return found
         day, used = ordinal(toks, i)
-        if day is None and re.fullmatch(r"\d{1,2}", tok):
-            day, used = int(tok), 1
-        if day is not None and i + used < len(toks) and toks[i + used] in MONTHS:
+        if day is None:  # "5 March", "fifteen March" (was the 19th: "nineteen" read as the day)
+            day, used = _cardinal_day(toks, i)
+        if day is not None and i + used < len(toks) and toks[i + used] in MONTHS and not (
+                toks[i + used] == "may" and _is_modal_may(toks, i + used)):
             month = MONTHS[toks[i + used]]
             said_year, _ = _year(toks, i + used + 1, today, birth=birth)
             found = _complete(said_year, month, day, today, birth=birth)
@@ -406,14 +407,17 @@ def _parse_day_part(cleaned: str, today: dt.date) -> tuple[dt.date | None, str |
     ):
         day = today
     else:
-        day = _weekday(toks, today) or _in_days(toks, today)
+        # A date said with its weekday wins ("Tuesday, December 1st" searched Nov 24);
+        # "Tuesday the first" is the next 1st that is a Tuesday.
+        found, named = parse_date(cleaned, today), _weekday(toks, today)
+        day = found if found is not None and found >= today else None
+        if day is None and named is not None:
+            day = _day_of_month(toks, today, named.weekday()) or named
+        day = day or _in_days(toks, today)
         if day is None and _WEEK.search(cleaned) and "week of" not in cleaned:
             # "the week after next" is the week after next week, not next week
             later = 7 if re.search(r"\bweek after next\b", cleaned) else 0
             return today + dt.timedelta(days=7 - today.weekday() + later), part, 7
-        if day is None:
-            found = parse_date(cleaned, today)
-            day = found if found is not None and found >= today else None
         if day is None:
             day = _day_of_month(toks, today)
     if day is None and part is None:
@@ -424,19 +428,20 @@ def _parse_day_part(cleaned: str, today: dt.date) -> tuple[dt.date | None, str |
 _PICKS = frozenset({"one", "option", "choice", "slot"})
 
 
-def _day_of_month(toks: list[str], today: dt.date) -> dt.date | None:
+def _day_of_month(toks: list[str], today: dt.date, weekday: int | None = None) -> dt.date | None:
     """"the twenty ninth": the next date with that day of the month ("the first one",
-    "the second option" pick an offered time: no date)."""
+    "the second option" pick an offered time: no date); with ``weekday``, the next one
+    falling on it within a year."""
     for i in range(1, len(toks)):
         if toks[i - 1] == "the":
             day, used = ordinal(toks, i)
             if day is None or (i + used < len(toks) and toks[i + used] in _PICKS):
                 continue
-            for months_ahead in range(3):
+            for months_ahead in range(3 if weekday is None else 12):
                 year = today.year + (today.month - 1 + months_ahead) // 12
                 month = (today.month - 1 + months_ahead) % 12 + 1
                 found = _safe(year, month, day)
-                if found is not None and found >= today:
+                if found is not None and found >= today and weekday in (None, found.weekday()):
                     return found
     return None
 

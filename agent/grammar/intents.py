@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from agent.grammar.hearing import NO_ENGLISH, NOT_HEARD
-from agent.grammar.nonanswers import FETCH, UNSURE
-from agent.grammar.normalize import clean, has_phrase
+from agent.grammar.nonanswers import FETCH, I_MEAN, UNSURE, WHO, YEAH_NO, YES_BUT_NOT
+from agent.grammar.normalize import clauses, clean, has_phrase
 from agent.grammar.urgent import urgent
 
 DENY_PHRASES = (
@@ -21,7 +21,7 @@ DENY_PHRASES = (
     "that's wrong", "thats wrong", "that is wrong", "not correct", "incorrect", "no thanks",
     "no thank you", "not at all", "i can't", "i cannot", "i can not", "i won't", "not me",
     "that's not me", "negative", "absolutely not", "definitely not", "of course not",
-    "nope", "nah", "no", "naw", "never", "not quite", "wrong", "wouldn't say so",
+    "nope", "nah", "no", "naw", "nuhuh", "never", "not quite", "wrong", "wouldn't say so",
     "would not say so", "i doubt it", "doubt it",
     # Spanish "ya no" ("no longer": "ya no quiero...") is no "ya" (yeah); nor is "yeah no".
     "ya no",
@@ -184,12 +184,18 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"scheduler|agent)\b"),
         NO_ENGLISH,
     ),
+    "interpreter": (NO_ENGLISH,),  # also "agent": staff, told it is the language
     "repeat": NOT_HEARD,  # agent.grammar.hearing
     "ask_who": (re.compile(r"^who$"),),
     "wrong_number": (
         re.compile(r"\b(?:isn't|is not|not) (?:her|his|their|your) (?:phone|number)\b"),
         re.compile(r"\bno longer (?:her|his|their) (?:phone|number)\b"),
         re.compile(r"\b(?:doesn't|does not|don't|do not) (?:live|work) here\b"),
+        # "nope, wrong person" as the whole answer ("wrong person, I'm her husband" is a
+        # relative answering: a no, not a wrong number)
+        re.compile(r"^(?:(?:no|nope|nah|sorry|oh)\s+)*(?:you have |you've got |you got |it's |"
+                   r"its |that's |thats )?(?:the )?wrong (?:person|guy|gal|lady|man|woman|"
+                   r"house|people)$"),
     ),
     "reschedule": (
         # "Yes but can we do 3pm instead", "could we do Friday instead?": another time
@@ -200,6 +206,10 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"different|next week|other)\b"),
         re.compile(r"\b(?:later|earlier) in the (?:week|day|month)\b"),
         re.compile(r"\b(?:another|different|other) (?:day|time|date|week)\b"),
+        # "yes, but not that day", "not that time", "I can't do that day": the appointment's
+        # day or time turned down (the yes was a confirmation); "not at this time" is a no
+        re.compile(r"(?:^|\b(?:but|just|only) )not (?:on |at |for )?that (?:day|date|time)\b|"
+                   r"\b(?:can't|cant|cannot) do (?:that|this) (?:day|date|time)\b"),
     ),
     "cancel": (
         re.compile(rf"\b(?:won't|wont|will not|don't|dont|do not|no longer) need {_W}"
@@ -207,6 +217,7 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b"),
     ),
     "deny": (
+        re.compile(r"^(?:i )?(?:guess|suppose|reckon|imagine) not$"),  # a hedged no
         re.compile(r"\b(?:this is|it's|its|i'm|im|i am) (?:her|his|their|the|a) (?:husband|wife|"
                    r"son|daughter|mother|mom|father|dad|partner|caregiver|sister|brother|"
                    r"roommate|friend|nurse|aide|boyfriend|girlfriend|grandson|granddaughter)\b"),
@@ -312,6 +323,8 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"^(?:you bet|i guess so|guess so|i think so|that would be me|that'd be me|"
                    r"that's her|that's him|you got her|you got him|yes ma'am|yes sir|"
                    r"that's fine|why not|go ahead|please do)\b"),
+        # A hedged yes as the whole answer: "I guess", "I suppose (so)", "I reckon".
+        re.compile(r"^(?:i |i'd )?(?:guess|suppose|reckon|imagine)(?: so)?$"),
     ),
 }
 
@@ -344,15 +357,17 @@ _CORRECTION = re.compile(r"\b(?:wait|i mean|sorry|actually|scratch that|correcti
 # ("yes, pero el martes", "ok pero no", "ya basta"): the question is asked again.
 _MIXED = re.compile(r"\b(?:yes and no|yes or no|no and yes|pero|sino|aunque|ya basta)\b")
 
-
 def yes_no(text: str) -> bool | None:
     """True for yes, False for no, None when neither or both ("yes and no"). The earliest
     answer wins, the longest phrase where two start together ("no doubt" over "no"), and
     a correction's answer over what it corrects."""
     # "right now", "all right then" as a time word: not an answer
-    cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "", clean(text)).strip()
-    if _MIXED.search(cleaned) or UNSURE.search(cleaned):
+    cleaned = re.sub(r"\bright (?:now|away|here|there)\b", "",
+                     clean(I_MEAN.sub(" actually ", text))).strip()
+    if _MIXED.search(cleaned) or UNSURE.search(cleaned) or YES_BUT_NOT.search(cleaned):
         return None
+    if YEAH_NO.search(cleaned):
+        return False
     corrections = list(_CORRECTION.finditer(cleaned))
     if corrections:
         corrected = _earliest_answer(cleaned[corrections[-1].end():])
@@ -417,13 +432,24 @@ def _overruled(cleaned: str, found: set[str]) -> set[str]:
     return out
 
 
-def _answer(cleaned: str, found: set[str]) -> bool | None:
+def _answer(text: str, cleaned: str, found: set[str]) -> bool | None:
     """Yes, no or neither; a request to hear the question again answers nothing ("no, I
     didn't hear you"; "I can't hear you" was a no)."""
     if "repeat" in found or NO_ENGLISH.search(cleaned) or FETCH.search(cleaned):
         return None
-    answer = False if _pattern_hit(cleaned, "deny") else yes_no(cleaned)
+    answer = False if _pattern_hit(cleaned, "deny") else yes_no(text)
     return True if answer is None and _pattern_hit(cleaned, "affirm") else answer
+
+
+def _yes_stands(text: str, found: set[str]) -> bool:
+    """A yes is the caller's answer unless a wrong number, an opt-out, a cancel or a move
+    said with it is ("yes but can we do 3pm instead"); one that says who is on the line
+    stands beside a move or a cancel ("speaking, and I want to cancel my appointment")."""
+    if not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
+        return True
+    return not found & {"wrong_number", "opt_out"} and any(
+        WHO.match(c) or PATTERNS["affirm"][0].match(c) or PATTERNS["affirm"][1].match(c)
+        for c in clauses(text))
 
 
 def detect(text: str) -> frozenset[str]:
@@ -435,7 +461,7 @@ def detect(text: str) -> frozenset[str]:
     elif is_opt_out(cleaned) or _pattern_hit(cleaned, "opt_out"):
         found.add("opt_out")
     table = (
-        ("agent", AGENT_PHRASES), ("repeat", REPEAT_PHRASES),
+        ("agent", AGENT_PHRASES), ("interpreter", ()), ("repeat", REPEAT_PHRASES),
         ("wrong_number", WRONG_NUMBER_PHRASES), ("reschedule", RESCHEDULE_PHRASES),
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
@@ -460,13 +486,15 @@ def detect(text: str) -> frozenset[str]:
     found |= urgent(cleaned)
     if "cancel" in found:
         found.discard("reschedule")
-    answer = _answer(cleaned, found)
-    if answer is True and not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
+    answer = _answer(text, cleaned, found)
+    if answer is True and _yes_stands(text, found):
         found.add("affirm")
     elif answer is False and "opt_out" not in found:
         found.add("deny")
     if "i don't know" in cleaned or "dont know" in cleaned:
         found.discard("deny")
+    if "repeat" in found:  # "I'm not sure what you're asking": unsure of the question
+        found.discard("dont_know")
     if "later" in found:  # "not right now", "sure, but I'm driving": a deferral, not a yes
         found.discard("affirm")
     return frozenset(found)

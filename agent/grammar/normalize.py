@@ -31,6 +31,7 @@ def clean(text: str) -> str:
     out = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
     out = "".join(ch for ch in out if not ch.isdigit() or ch in "0123456789")
     out = re.sub(r"\b(?:uh[- ]huh|mm[- ]hmm|mhm|uh[- ]hum)\b", "uhhuh", out)
+    out = re.sub(r"\b(?:uh-uh|nuh[- ]uh|unh-unh|mm-mm)\b", "nuhuh", out)  # a no said so
     out = _DROP.sub(" ", out)
     out = _PAUSE.sub(" ", out)
     out = out.replace("-", " - ").replace("  ", " ")

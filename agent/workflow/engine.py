@@ -301,9 +301,9 @@ class Conversation:
 
     def _global(self, name: str, now: dt.datetime, out: list[Effect]) -> None:
         self._audit(out, now, "global", intent=name)
-        if name == "agent":
+        if name in engine_parts.TO_STAFF:  # a person asked for, or an interpreter needed
             self._say("transfer_notice", now, out)
-            self._transfer(self.workflow.transfer_queue, "caller asked for a person", now, out)
+            self._transfer(self.workflow.transfer_queue, engine_parts.TO_STAFF[name], now, out)
         elif name in engine_parts.ENDINGS:  # wrong number, a reported death, call back later
             self._end(name, "voice", now, out)
         elif name == "hold":

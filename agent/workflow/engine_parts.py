@@ -18,6 +18,13 @@ from agent.workflow.template import render
 DISAMBIGUATION = Expectation(("cancel", "opt_out"), None, ("1", "9"), ("appointment", "stop calls"))
 
 
+# Global requests the engine hands to staff, and the reason the person taking the call
+# reads in the transfer summary: a caller with little English needs an interpreter, which
+# the one answering should know before they speak.
+TO_STAFF = {"interpreter": "caller needs an interpreter (little English)",
+            "agent": "caller asked for a person"}
+
+
 @dataclass(frozen=True)
 class Ending:
     """How a global ending closes the conversation: what is said, the hang-up reason,

@@ -103,3 +103,17 @@ def test_held_out_repeat_and_frequency_mostly_understood() -> None:
     print(f"Spanish repeat/frequency held-out: {score:.0%} of {len(HELD_OUT_RF)} "
           f"({len(missed)} missed: {[c[1] for c in missed]})")
     assert score >= 0.75, missed
+
+
+@pytest.mark.parametrize(("said", "kind", "day"), [
+    ("el cinco de diciembre del 26", "date_pref", dt.date(2026, 12, 5)),  # was 1926: none
+    ("5/12/26", "date", dt.date(2026, 12, 5)),
+    ("catorce de julio del noventa y dos", "dob", dt.date(1992, 7, 14)),
+    ("cinco de marzo del cinco", "dob", dt.date(2005, 3, 5))])
+def test_a_two_digit_year_is_placed_by_the_question(said: str, kind: str, day: dt.date) -> None:
+    """A two-digit year said in Spanish was 19xx above 25 whatever was asked: "del 26" for
+    a visit was 1926, so no day to book. Now the English grammar places it as it does
+    "12/5/26": a birth year never in the future, a visit's year not in the past."""
+    value = parse_slot(kind, to_canonical(said), NOW)
+    got = value.date if kind == "date_pref" else value  # type: ignore[union-attr]
+    assert got == day

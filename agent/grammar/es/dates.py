@@ -29,11 +29,14 @@ _DATE = re.compile(rf"\b(?:el\s+)?(?P<day>[a-z0-9 ]+?)\s+de\s+(?P<month>{_MONTH_
 _NUMERIC = re.compile(r"\b(\d{1,2})[ /.-](\d{1,2})[ /.-](\d{2}|\d{4})\b")
 
 
-def _year(value: int | None) -> int | None:
+def _year(value: int | None) -> int | str | None:
+    """A year as said; two digits ("del ochenta", "del 26") stay two digits ("'80"), for
+    the English grammar to place by the question: a birth year never in the future, a
+    visit's year not in the past ("del 26" was 1926 in either: no date to book)."""
     if value is None:
         return None
-    if value < 100:  # "del ochenta": a two-digit year of birth
-        return 1900 + value if value > 25 else 2000 + value
+    if value < 100:
+        return f"'{value:02d}"
     if 900 <= value <= 999:  # "novecientos ochenta": the "mil" not heard; no other reading
         return 1000 + value
     return value if 1900 <= value <= 2100 else None

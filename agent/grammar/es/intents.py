@@ -95,8 +95,21 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("is there parking", r"\bestacionamiento\b|\bdonde\s+(?:me\s+)?estaciono\b|\bparqueo\b"),
     ("what should I bring", r"\bque\s+(?:debo|tengo\s+que|necesito)\s+(?:llevar|traer)\b"),
     # "¿Puede repetir?", "¿Cómo?", "¿Mande?", "¿Qué dijo?": the question again, no answer.
-    ("repeat that", r"\b(?:repit\w+|repet\w+|no\s+(?:le\s+|te\s+)?(?:entendi|escuche|oi)|"
-                    r"otra\s+vez\s+por\s+favor)|^(?:(?:perdon|disculpe|eh|ay)\s+)*(?:como|"
+    # The line itself ("no le escucho", "se está cortando", "¿me escucha?", "¿bueno?
+    # ¿bueno?", "la línea está mala") and the question asked for ("¿cuál era la pregunta?",
+    # "más despacio"): "no le entiendo" was a "no". What the caller does not understand at
+    # a free-text question ("no le entiendo a mi doctor") is their answer, not this.
+    ("repeat that", r"\b(?:repit\w+|repet\w+|no\s+(?:le\s+|te\s+|lo\s+|la\s+)?(?:entendi|"
+                    r"escuche|oi)\b|no\s+(?:le\s+|te\s+|lo\s+|la\s+)?(?:entiendo|escucho|"
+                    r"oigo)(?=\s*$|\s+(?:bien|nada|muy|casi|lo\s+que|que|se\s+|por\s+favor))|"
+                    r"otra\s+vez\s+por\s+favor|se\s+(?:esta\s+)?(?:corta\w*|corto)|se\s+(?:oye|"
+                    r"escucha)\s+(?:muy\s+)?mal|(?:linea|senal|llamada|conexion)\s+(?:esta\s+)?"
+                    r"(?:muy\s+)?(?:mala|fea|cortada)|^(?:(?:hola|alo|bueno)\s+)*me\s+(?:escucha|"
+                    r"escuchas|oye|oyes)(?:\s+(?:bien|ahora|usted))?$|^(?:(?:hola|alo|bueno)\s+)*"
+                    r"(?:sigue|esta|estas)\s+(?:usted\s+)?(?:ahi|en\s+la\s+linea)$|(?:cual|que)\s+(?:era|es|fue)\s+la\s+"
+                    r"pregunta|que\s+me\s+(?:pregunto|pregunta)\b|(?:hable|habla|hablen|mas)\s+"
+                    r"(?:mas\s+)?(?:despacio|lento|fuerte|alto)\b)|^(?:(?:hola|alo|bueno)\s+)*"
+                    r"(?:hola|alo)$|^bueno(?:\s+bueno)+$|^(?:(?:perdon|disculpe|eh|ay)\s+)*(?:como|"
                     r"que|mande|perdon|eh|mm+|disculpe|(?:como|que)\s+(?:me\s+)?"
                     r"(?:dijo|dice|dijiste|decia))(?:\s+(?:senor|senora|senorita))?$"),
     # "No hablo inglés" (the call has just switched to Spanish): the question again.
