@@ -45,6 +45,7 @@ CAUSES = frozenset({
     "no_answer",         # 408 / 480 / 487, or our ring timeout (we CANCELled)
     "rejected",          # another final failure response to our INVITE
     "trunk_down",        # no trunk could carry it
+    "no_media_port",     # we had no free RTP port pair for a dial; nothing was sent
     "gate_refused",      # the compliance gate refused the dial; nothing was sent
     "refused",           # we refused an inbound INVITE (STIR/SHAKEN, SDP, ACL, overload)
     "cancelled",         # the caller cancelled before the call was set up
