@@ -37,6 +37,7 @@ from carrier.sip.events import (
     CallAnswered,
     CallFailed,
     IncomingCall,
+    MessageDropped,
     MessageReceived,
     OptionsResult,
     PolicyRefused,
@@ -422,6 +423,8 @@ class SipEndpoint(OutOfDialog):
             future = self._options.get(event.key)
             if future is not None and not future.done():
                 future.set_result(event.status)
+        elif isinstance(event, MessageDropped):
+            metrics.sip_dropped(event.status)
         elif isinstance(event, RegistrationChanged | MessageReceived):
             self._notify(event)
         else:

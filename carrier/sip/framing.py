@@ -2,17 +2,46 @@
 
 `StreamFramer.feed(data)` returns the whole messages now available, framed by
 Content-Length; the limits below bound what one connection can make us buffer.
+`oversized(head)` is the 513 for a header section past the limit (RFC 3261 21.5.11),
+answerable when the fields a response copies could be read without parsing the rest.
 """
 
 from __future__ import annotations
 
+import re
+
 from carrier.sip.errors import SipParseError
+from carrier.sip.headers import canonical_name
 
 # Parsing is pure Python, linear in the header section: its size bounds the CPU one
 # datagram can cost (about 10 ms at 16 KiB, 40 ms at 64 KiB). Legitimate headers stay
 # far below (RFC 4475 longreq: 3.5 KB; an INVITE with three Identity headers: ~5 KB).
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024  # what one TCP/TLS connection may make us buffer for a body
+# The fields a response copies (RFC 3261 8.2.6.2), compact forms too: found in an oversized
+# header section by one regex scan (in C), the section itself is never parsed.
+_COPIED = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$",
+                     re.IGNORECASE | re.MULTILINE)
+_COPIED_NAMES = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
+MAX_ECHO = 4096  # bytes of copied fields a 513 may carry: more, and it is not answered
+
+
+def oversized(head: bytes, *, partial: bool = False) -> SipParseError:
+    """The 513 for a header section past the limit, carrying the fields to answer it with
+    (`error_response`) when the start line is a request's and each copied field is there.
+    `partial`: the section is not complete (a stream): its last, cut line is left out."""
+    err = SipParseError("header section too large", 513)
+    start, _, rest = head.partition(b"\n")
+    err.is_request = start[:4].upper() != b"SIP/"
+    err.method = start.split(b" ", 1)[0].decode("utf-8", "replace")
+    if partial:
+        rest = rest[: rest.rfind(b"\n") + 1]
+    fields = tuple((canonical_name(m[1].decode("ascii")), m[2].decode("utf-8", "surrogateescape"))
+                   for m in _COPIED.finditer(rest))  # fmt: skip
+    if {name for name, _ in fields} == _COPIED_NAMES and sum(
+            len(value) for _, value in fields) <= MAX_ECHO:
+        err.raw_headers = fields
+    return err
 
 
 class StreamFramer:
@@ -41,9 +70,10 @@ class StreamFramer:
                     continue
                 del self._buf[: 2 if self._buf[:2] == b"\r\n" else 1]
             end = self._buf.find(b"\r\n\r\n")
+            if end > self._max_header or (end < 0 and len(self._buf) > self._max_header):
+                head = self._buf[:end] if end >= 0 else self._buf
+                raise oversized(bytes(head), partial=end < 0)
             if end < 0:
-                if len(self._buf) > self._max_header:
-                    raise SipParseError("header section too large", 513)
                 return out
             length = _scan_content_length(bytes(self._buf[:end]))
             if length > self._max_body:

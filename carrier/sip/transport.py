@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from carrier import metrics
 from carrier.sip.errors import SipParseError
 from carrier.sip.message import StreamFramer, error_response, parse_message
 from carrier.sip.transaction import Address
@@ -146,16 +147,21 @@ class StreamProtocol(asyncio.Protocol):
     def _refuse(self, framing: SipParseError) -> None:
         """Framing is lost: answer what can be answered, then drop the connection.
 
-        The answer carries the framer's status and reason (513 for a body past the
-        limit); the buffered head only supplies the fields a response copies."""
-        pending = bytes(self.framer._buf)
-        try:
-            parse_message(pending)
-        except SipParseError as err:
-            err.status_code, err.reason = framing.status_code, framing.reason
-            response = error_response(err)
-            if response is not None:
-                self.write(response.serialize())
+        The answer carries the framer's status and reason (513 for a body or a header
+        section past the limit); the buffered head only supplies the fields a response
+        copies (the framer found them itself in an oversized header section)."""
+        err = framing
+        if not framing.raw_headers:
+            try:
+                parse_message(bytes(self.framer._buf))
+            except SipParseError as parsed:
+                parsed.status_code, parsed.reason = framing.status_code, framing.reason
+                err = parsed
+        response = error_response(err)
+        if response is not None:
+            self.write(response.serialize())
+        else:
+            metrics.sip_dropped(err.status_code)
         if self.transport is not None:
             self.transport.close()
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from carrier.metrics import REGISTRY
 from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed, CallEnded, DtmfReceived, ReInviteReceived
 from carrier.sip.message import StreamFramer
@@ -267,3 +268,51 @@ async def test_a_stream_body_past_the_limit_gets_513_then_the_connection_closes(
         assert answer.startswith(b"SIP/2.0 513 ")
         assert b'Warning: 399 - "body too large"' in answer
         assert await send_tcp(ep.port("TCP"), fresh_options("after"), 200) == 200
+
+
+PAD = b"X-Pad: " + b"p" * 17000 + b"\r\n"  # past the 16 KiB header limit
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "half-sent"])
+async def test_a_stream_header_section_past_the_limit_gets_513_then_the_connection_closes(
+        whole: bool) -> None:
+    """RFC 3261 21.5.11. Before: the framer's 513 had nothing to answer with (the head was
+    parsed again, and it had no end or was too large), so the connection closed (or, sent
+    whole, the request was dropped on an open one) without a word."""
+    async with SipEndpoint(LOCAL) as ep:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TCP"))
+        big = fresh_options("bighead").replace(b"Content-Length: 0", PAD + b"Content-Length: 0")
+        writer.write(big if whole else big[: big.index(PAD) + 17000])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)  # all of it, up to the close
+        writer.close()
+        assert answer.startswith(b"SIP/2.0 513 Message Too Large\r\n")
+        assert b"Call-ID: probe-bighead\r\n" in answer
+        assert b"CSeq: 1 OPTIONS\r\n" in answer
+        assert len(answer) < 1024  # the fields a response copies, not the padding
+        assert await send_tcp(ep.port("TCP"), fresh_options("after"), 200) == 200
+
+
+def dropped(reason: str) -> float:
+    return REGISTRY.get_sample_value("carrier_sip_dropped_total", {"reason": reason}) or 0.0
+
+
+async def test_what_cannot_be_answered_is_dropped_and_counted() -> None:
+    """An oversized ACK, a malformed ACK: never answered (RFC 3261 17.2.3), so each is
+    dropped, and counted (they were dropped without a trace)."""
+    before = dropped("oversized"), dropped("malformed")
+    async with SipEndpoint(LOCAL) as ep:
+        port = ep.port("UDP")
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(
+            UdpClient, remote_addr=("127.0.0.1", port))
+        try:
+            ack = fresh_options("bigack").replace(b"OPTIONS", b"ACK")
+            transport.sendto(ack.replace(b"Content-Length", PAD + b"Content-Length"))
+            transport.sendto(fresh_options("badack").replace(b"OPTIONS", b"ACK").replace(
+                b"Max-Forwards: 70", b"Max-Forwards: x"))
+            transport.sendto(fresh_options("probe"))  # answered after both (one socket)
+            assert await first_final(client.queue, 200, b"probe-probe") == 200
+        finally:
+            transport.close()
+    assert (dropped("oversized"), dropped("malformed")) == (before[0] + 1, before[1] + 1)
