@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from carrier.sip.errors import REASONS, SipParseError
-from carrier.sip.framing import MAX_HEADER_BYTES, StreamFramer, oversized
+from carrier.sip.framing import BLANK_LINE, MAX_HEADER_BYTES, StreamFramer, oversized
 from carrier.sip.headers import (
     LIST_HEADERS,
     CSeq,
@@ -260,10 +260,9 @@ class Response(Message):
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
     data = data.lstrip(b"\r\n")
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        end = data.find(sep)
-        if end >= 0:
-            return data[:end], data[end + len(sep) :]
+    blank = BLANK_LINE.search(data)  # the first empty line, CRLF or bare LF as the framer
+    if blank is not None:
+        return data[: blank.start()], data[blank.end() :]
     if len(data) > MAX_HEADER_BYTES:
         raise oversized(data, partial=True)
     raise SipParseError("no end of header section")

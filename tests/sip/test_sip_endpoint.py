@@ -316,3 +316,25 @@ async def test_what_cannot_be_answered_is_dropped_and_counted() -> None:
         finally:
             transport.close()
     assert (dropped("oversized"), dropped("malformed")) == (before[0] + 1, before[1] + 1)
+
+
+async def test_a_stream_with_bare_lf_line_ends_and_pipelined_requests_is_served() -> None:
+    """Before: LF-only line ends were never framed on TCP (the connection hung until the
+    idle timeout); two requests in one segment are each answered."""
+    async with SipEndpoint(LOCAL) as ep:
+        port = ep.port("TCP")
+        lf = fresh_options("lf").replace(b"\r\n", b"\n")
+        assert await send_tcp(port, lf, 200) == 200
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        framer = StreamFramer()
+        writer.write(fresh_options("one") + b"\r\n\r\n" + fresh_options("two").replace(
+            b"\r\n", b"\n"))  # a message, a ping, a message: one segment
+        await writer.drain()
+        got: list[bytes] = []
+        async with asyncio.timeout(5):
+            while len(got) < 2:
+                got.extend(framer.feed(await reader.read(4096)))
+        writer.close()
+        assert [call_id_of(m) for m in got] == [b"probe-one", b"probe-two"]
+        assert framer.pings == 0  # (our pong is one CRLF: nothing the framer counts)
+
