@@ -21,6 +21,7 @@ from carrier.sip.events import CallConfirmed, CallEnded, DtmfReceived, ReInviteR
 from carrier.sip.message import StreamFramer
 from carrier.sip.policy import InboundPolicy
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+from carrier.sip.transport import StreamLimits, StreamProtocol
 from tests.sip.test_sip_message import INVALID
 from tests.sip.test_sip_ua import VALID_ANSWERS
 
@@ -338,3 +339,55 @@ async def test_a_stream_with_bare_lf_line_ends_and_pipelined_requests_is_served(
         assert [call_id_of(m) for m in got] == [b"probe-one", b"probe-two"]
         assert framer.pings == 0  # (our pong is one CRLF: nothing the framer counts)
 
+
+
+class HeldTransport(asyncio.Transport):
+    """The socket end of one accepted connection, kept in memory: what the protocol
+    wrote, and whether it closed (the protocol's timers run on the real loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.9", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+async def test_a_half_sent_message_trickled_a_byte_at_a_time_gets_no_more_time() -> None:
+    """Slowloris: before, every byte restarted the 300 s idle timer, so a header sent one
+    byte every few minutes held its connection (and one of the 64 per address) forever.
+    Now a message has `read_timeout` from its first byte to its last, however it is
+    trickled; between whole messages the idle timeout applies."""
+    sink: list[bytes] = []
+    proto = StreamProtocol("TCP", lambda data, source: sink.append(data), {},
+                           idle_timeout=300.0, limits=StreamLimits())
+    transport = HeldTransport()
+    proto.connection_made(transport)
+    loop = asyncio.get_running_loop()
+    assert proto._idle is not None
+    assert proto._idle.when() >= loop.time() + 299  # idle: the idle timeout
+    proto.data_received(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n")
+    deadline = proto._idle.when()
+    assert deadline <= loop.time() + proto.read_timeout  # a message began: its deadline
+    for byte in b"Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-slow\r\n":
+        proto.data_received(bytes([byte]))
+        assert proto._idle.when() == deadline  # trickling buys nothing
+    proto.data_received(fresh_options("slow").split(b"\r\n", 2)[2])  # the rest, at last
+    assert len(sink) == 1
+    assert proto._idle.when() >= loop.time() + 299  # whole again: idle timeout
+    proto._on_idle()
+    assert transport.closed
+    proto.connection_lost(None)
