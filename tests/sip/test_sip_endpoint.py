@@ -391,3 +391,18 @@ async def test_a_half_sent_message_trickled_a_byte_at_a_time_gets_no_more_time()
     proto._on_idle()
     assert transport.closed
     proto.connection_lost(None)
+
+
+async def test_a_tls_connection_that_never_says_hello_is_closed_when_idle(
+        tmp_path: pathlib.Path) -> None:
+    """Before: a TLS connection is counted against the caps (and its idle timer starts)
+    only once its handshake is done, and asyncio waits 60 s for one; so connections that
+    never send a ClientHello were held a minute each, uncounted. Now the handshake has
+    the idle timeout at most (and never more than 10 s)."""
+    cert, key = self_signed(tmp_path)
+    config = EndpointConfig(udp=None, tcp=None, tls=("127.0.0.1", 0), tls_cert=cert,
+                            tls_key=key, stream_idle_timeout=0.2)  # fmt: skip
+    async with SipEndpoint(config) as ep:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the endpoint
+        writer.close()
