@@ -6,10 +6,11 @@ negotiated: no maintained G.722 codec is available to the media layer, so an off
 with only G.722 is refused with 488.
 
 Hostile input: `parse_sdp` takes UTF-8 without control characters (HTAB aside), ASCII
-numbers in range, at most `MAX_SDP_BYTES` and `MAX_MEDIA` m= lines; else `SdpError`
-400. Offer/answer refuse with 488 a connection address the media layer cannot use: no
-IP literal (no DNS here), multicast, reserved, another family than ours. 0.0.0.0 (RFC
-2543 hold, RFC 3264 8.4) is taken as "send nothing": our answer does not send to it.
+numbers in range, at most `MAX_SDP_BYTES`; else `SdpError` 400. More than `MAX_MEDIA`
+m= lines is well formed but not acceptable here (488). Offer/answer refuse with 488 a
+connection address the media layer cannot use: no IP literal (no DNS here), multicast,
+reserved, another family than ours. 0.0.0.0 (RFC 2543 hold, RFC 3264 8.4) is taken as
+"send nothing": our answer does not send to it.
 """
 
 from __future__ import annotations
@@ -242,8 +243,10 @@ def parse_sdp(data: bytes | str) -> SessionDescription:  # noqa: PLR0912 - one b
             seen_version = value == "0"
         elif kind == "m":
             parts = value.split()
-            if len(parts) < 4 or len(sdp.media) >= MAX_MEDIA:
+            if len(parts) < 4:
                 raise SdpError("bad m= line", 400)
+            if len(sdp.media) >= MAX_MEDIA:  # well formed, more than we answer: 488
+                raise SdpError("too many media streams")
             port_text, slash, count = parts[1].partition("/")
             port = _num(port_text, 65535, "m= port")
             if slash:

@@ -177,8 +177,9 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "sdp_not_utf8": (request("sdp_l1", body=sdp(extra="a=tool:caf\xe9\r\n").replace(
         b"caf\xc3\xa9", b"caf\xe9")), "400"),
     "sdp_nul": (request("sdp_nul", body=sdp(extra="a=tool:a\x00b\r\n")), "400"),
+    # relabelled 400 -> 488: well formed, more streams than we answer (RFC 3261 21.4.26)
     "sdp_too_many_media": (request("sdp_many", body=sdp(
-        extra="m=video 0 RTP/AVP 31\r\n" * 20)), "400"),
+        extra="m=video 0 RTP/AVP 31\r\n" * 20)), "488"),
     # a clean INVITE: the corpus also proves the ordinary path still answers
     "clean_invite": (request("clean"), "ok"),
 }
@@ -235,6 +236,14 @@ HELDOUT: dict[str, tuple[bytes, str]] = {
                                      + b"\r\n"), "513"),
     "oversized_without_via": (request("h32", headers=PAD, replace=(
         b"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-h32;rport\r\n", b"")), "drop"),
+    # Written before the m= line count fix: a valid offer past our stream limit is not
+    # malformed, it is not acceptable here (RFC 3261 13.3.1.3, 21.4.26): 488, not 400.
+    "sdp_seventeen_audio_streams": (request("h33", body=sdp(extra="m=audio 0 RTP/AVP 0\r\n" * 16)),
+                                    "488"),
+    "sdp_many_declined_text_streams": (request("h34", body=sdp(
+        extra="m=text 0 RTP/AVP 98\r\n" * 40)), "488"),
+    "sdp_m_line_without_format": (request("h35", body=sdp(extra="m=audio 40002 RTP/AVP\r\n")),
+                                  "400"),
     "oversized_response_180": (response(b"Ringing").replace(b"200 Ringing", b"180 Ringing")
                                .replace(b"Content-Length", PAD + b"Content-Length"), "drop"),
 }
