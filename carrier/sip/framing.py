@@ -104,6 +104,11 @@ class StreamFramer:
         return bool(buf)
 
     @property
+    def partial(self) -> bool:
+        """A message has begun and is not whole (a kept ping prefix is no message)."""
+        return bytes(self._buf[:1]) not in (b"", b"\r", b"\n")
+
+    @property
     def buffered(self) -> int:
         return len(self._buf)
 

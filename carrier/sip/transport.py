@@ -135,13 +135,13 @@ class StreamProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.peer is None:
             return  # refused by the connection cap, closing
-        began = self.framer.buffered == 0
+        began = not self.framer.partial
         try:
             messages = self.framer.feed(data)
         except SipParseError as err:
             self._refuse(err)
             return
-        if not self.framer.buffered:
+        if not self.framer.partial:
             self._touch()  # whole messages only: idle from now
         elif began or messages:
             self._touch(self.read_timeout)  # a message began: its deadline, not moved after
@@ -174,7 +174,7 @@ class StreamProtocol(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            if not self.framer.buffered:  # a half-read message keeps its deadline
+            if not self.framer.partial:  # a half-read message keeps its deadline
                 self._touch()
             self.transport.write(data)
 

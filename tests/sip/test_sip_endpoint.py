@@ -406,3 +406,19 @@ async def test_a_tls_connection_that_never_says_hello_is_closed_when_idle(
         reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the endpoint
         writer.close()
+
+
+async def test_a_trailing_crlf_or_pong_is_no_message_begun() -> None:
+    """A lone CRLF after a message (a trailing line end, or a keep-alive pong) may be the
+    start of a ping, so the framer keeps it; it is no half-sent message: the connection
+    stays on its idle timeout, not the 20 s deadline of a message."""
+    proto = StreamProtocol("TCP", lambda data, source: None, {}, idle_timeout=300.0,
+                           limits=StreamLimits())  # fmt: skip
+    proto.connection_made(HeldTransport())
+    loop = asyncio.get_running_loop()
+    proto.data_received(fresh_options("crlf") + b"\r\n")
+    assert proto._idle is not None
+    assert proto._idle.when() >= loop.time() + 299
+    proto.data_received(b"\r\n")  # the rest of a ping: answered, still idle
+    assert proto._idle.when() >= loop.time() + 299
+    proto.connection_lost(None)
