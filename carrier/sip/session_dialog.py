@@ -137,7 +137,8 @@ def send_reinvite(s: SessionCore, ctx: Ctx) -> list[Out]:
     assert ctx.sdp is not None
     s.local_sdp = ctx.sdp
     s.reinvite_out = True
-    return s.send_in_dialog("INVITE", ctx.now, body=ctx.sdp, content_type="application/sdp")
+    return s.send_in_dialog("INVITE", ctx.now, body=ctx.sdp, content_type="application/sdp",
+                            headers=ctx.headers)  # fmt: skip
 
 
 def send_other(s: SessionCore, ctx: Ctx) -> list[Out]:
@@ -193,12 +194,16 @@ def result(s: SessionCore, ctx: Ctx) -> list[Out]:
 
 
 def refresh_session(s: SessionCore, ctx: Ctx) -> list[Out]:
-    """RFC 4028 sec 7.4 / 8: UPDATE when the peer allows it, else a re-INVITE."""
+    """RFC 4028 sec 7.4 / 8: UPDATE when the peer allows it, else a re-INVITE. It asks for
+    the interval again, with us as refresher: the peer's 2xx then carries it, and the next
+    refresh is armed from it (without it the peer's 2xx has none: no further refresh)."""
+    assert s.session is not None
+    timer = (("Session-Expires", f"{s.session.seconds};refresher=uac"), ("Supported", "timer"))
     if s.peer_allows_update:
-        return s.send_in_dialog("UPDATE", ctx.now)
+        return s.send_in_dialog("UPDATE", ctx.now, headers=timer)
     if s.reinvite_out or s.local_sdp is None or s.state is not SessionState.CONFIRMED:
         return []
-    return s.step(Input.SEND_REINVITE, Ctx(ctx.now, sdp=s.local_sdp))
+    return s.step(Input.SEND_REINVITE, Ctx(ctx.now, sdp=s.local_sdp, headers=timer))
 
 
 DIALOG_EFFECTS: dict[Effect, EffectFn] = {

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
-from carrier.sip.events import CallCancelled, CallEnded, IncomingCall
+import pytest
+
+from carrier.sip.events import CallCancelled, CallEnded, IncomingCall, ReInviteReceived
 from carrier.sip.message import Request, Response, parse_message
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.session import InviteSession
@@ -105,3 +107,29 @@ def test_bye_from_another_edge_of_the_calls_trunk_is_accepted() -> None:
     outs = b.receive(forged(call, "BYE"), edge, now=net.now)
     assert statuses(outs) == [200]
     assert [e.reason for e in outs if isinstance(e, CallEnded)] == ["bye-received"]
+
+
+@pytest.mark.parametrize("update", [True, False], ids=["UPDATE", "re-INVITE"])
+def test_the_refresher_refreshes_every_half_interval_for_the_whole_call(update: bool) -> None:
+    """RFC 4028 7.4 / 10. Before: our refresh carried no Session-Expires, so the peer's 2xx
+    carried none either and no next refresh was armed: the one at 900 s was the last, and
+    a peer enforcing the interval (our own UA does) sent BYE at about 2670 s: every call
+    with us as refresher ended after some 44 minutes. Now each refresh asks for the
+    interval again (refresher=uac, Supported: timer) and the next one follows its 2xx."""
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, inbound = setup_call(net, a, b)
+    assert call.refresher_is_us
+    call.peer_allows_update = update
+    start = len(net.wire)
+    for t in (901.0, 1801.0, 2701.0, 3601.0, 3700.0):  # just after each refresh is due
+        net.advance(t)
+        for event in net.take(b, ReInviteReceived):  # the refresh re-INVITE's offer
+            net.send(b, inbound.respond(event.key, 200, net.now, sdp=inbound.local_sdp))
+            net.pump()
+    requests = [parse_message(w) for w in net.wire[start:] if not w.startswith(b"SIP/")]
+    sent = sorted({(r.cseq.seq, r.cseq.method) for r in requests if r.cseq.method != "ACK"})
+    method = "UPDATE" if update else "INVITE"
+    assert [m for _, m in sent] == [method] * 4  # at 900, 1800, 2700, 3600 s
+    assert call.state is SessionState.CONFIRMED
+    assert inbound.state is SessionState.CONFIRMED
