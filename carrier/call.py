@@ -45,6 +45,7 @@ class DialOutcome(enum.Enum):
     REJECTED = "rejected"
     TRUNK_DOWN = "trunk_down"
     TOO_LATE = "too_late"  # the clearance's window closed before a trunk slot came: not sent
+    NO_MEDIA_PORT = "no_media_port"  # this node had no free RTP port pair: not sent
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ _ENDED = {"bye-received": "remote_bye", "bye-sent": "local_bye",
           "bridge-ended": "transfer"}
 _FAILED = {DialOutcome.BUSY: "busy", DialOutcome.NO_ANSWER: "no_answer",
            DialOutcome.REJECTED: "rejected", DialOutcome.TRUNK_DOWN: "trunk_down",
-           DialOutcome.TOO_LATE: "too_late"}
+           DialOutcome.TOO_LATE: "too_late", DialOutcome.NO_MEDIA_PORT: "no_media_port"}
 
 
 def utcnow() -> dt.datetime:

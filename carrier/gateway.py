@@ -393,7 +393,14 @@ class Gateway:
         return placed
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
-        leg = await self._open_leg(trunk.srtp)
+        try:
+            leg = await self._open_leg(trunk.srtp)
+        except OSError:  # no free RTP port pair: nothing is sent, the dialer goes on
+            metrics.call_failed("outbound", None)
+            failure = outbound.no_media_port(trunk.name)
+            await self.cdr.write(dial_failure_detail(req, failure, call_id=req.origid,
+                                                     started=utcnow(), attestation=None))
+            return failure
         try:
             return await self._place(req, trunk, leg)
         except BaseException:  # cancelled or failed mid-dial: the ports are freed, then re-raised

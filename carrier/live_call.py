@@ -76,8 +76,9 @@ class LiveCall:
         self._tg: asyncio.TaskGroup | None = None
         self._legs: dict[str, LiveCall] = {}  # consult legs of warm transfers, by call id
         self.released: Callable[[], None] | None = None  # the gateway's bookkeeping at end
-        # in-dialog request outcomes and REFER progress, from the pump to transfer()
-        self.control: asyncio.Queue[RequestResult | ReferProgress] = asyncio.Queue(maxsize=64)
+        # in-dialog request outcomes, REFER progress and the end, from the pump to transfer()
+        self.control: asyncio.Queue[RequestResult | ReferProgress | CallEnded] = asyncio.Queue(
+            maxsize=64)
         self.started = False
         self.limit_reached = False
         self.answered_at = time.monotonic()  # for the console's live-call durations
@@ -162,6 +163,8 @@ class LiveCall:
                 # Silence at once: playback stops and the leg closes now, not when the
                 # handler gets round to returning (issue 11 item 10).
                 call.mark_ended(event.reason)
+                if not self.control.full():
+                    self.control.put_nowait(event)  # a transfer waiting hears of it
                 await leg.close()
                 return
             if isinstance(event, (ReInviteReceived, UpdateReceived)):
@@ -224,6 +227,11 @@ class LiveCall:
                     elif isinstance(event, ReferProgress) and event.final:
                         status = event.status
                         ok = 200 <= status < 300
+                        break
+                    elif isinstance(event, CallEnded):
+                        # BYE during the transfer: after the peer's 202, how carriers that
+                        # took the call over end our leg; before it, no transfer (481).
+                        ok, status = 200 <= status < 300, status or 481
                         break
         except TimeoutError:
             status = 408

@@ -55,6 +55,7 @@ class MediaLeg:
         self._session_id = secrets.randbelow(1 << 31)
         self._version = 0
         self._offer: SessionDescription | None = None
+        self._keys: tuple[SrtpKey, SrtpKey] | None = None  # what the media session has
         self._closed = False
 
     @classmethod
@@ -106,10 +107,13 @@ class MediaLeg:
         return self.reoffer(offer)[0]
 
     def reoffer(self, offer: bytes | None) -> tuple[bytes, Negotiated]:
-        """Answer a (re-)offer; the new codec, direction, keys and address apply at once."""
+        """Answer a (re-)offer; the new codec, direction, keys and address apply at once.
+        Our SRTP key stays what it was (RFC 4568 7.1.4), so a re-offer with the peer's key
+        unchanged (a session refresh, hold) keeps both SRTP sessions and their counters."""
+        ours = self.negotiated.local_crypto if self.negotiated else None
         answer, neg = build_answer(parse_sdp(offer or b""), self._local(),
                                    session_id=self._session_id, version=self._next_version(),
-                                   srtp_key=SrtpKey.generate().master)
+                                   srtp_key=ours.key if ours else SrtpKey.generate().master)
         self.apply(neg)
         self.local_sdp = answer.serialize()
         return self.local_sdp, neg
@@ -125,11 +129,13 @@ class MediaLeg:
         media.update_remote((neg.remote_address, neg.remote_port))
         media.set_codec(neg.payload_type, neg.dtmf_payload_type)
         media.set_direction(neg.direction)
+        keys = None
         if neg.local_crypto is not None and neg.remote_crypto is not None:
-            media.set_srtp(SrtpKey(neg.local_crypto.suite, neg.local_crypto.key),
-                           SrtpKey(neg.remote_crypto.suite, neg.remote_crypto.key))
-        else:
-            media.set_srtp(None, None)
+            keys = (SrtpKey(neg.local_crypto.suite, neg.local_crypto.key),
+                    SrtpKey(neg.remote_crypto.suite, neg.remote_crypto.key))
+        if keys != self._keys:  # same keys: same sessions (a new one restarts the ROC at 0)
+            media.set_srtp(*(keys or (None, None)))
+            self._keys = keys
         self.negotiated = neg
 
     def _check_address(self, address: str) -> None:

@@ -53,6 +53,9 @@ TTS_TIME = Histogram("carrier_tts_seconds", "Text-to-speech time to first audio"
                      buckets=_SPEECH_BUCKETS, registry=REGISTRY)
 GATE_DECISIONS = Counter("carrier_gate_decisions_total", "Compliance gate decisions by rule",
                          ["decision", "rule"], registry=REGISTRY)
+SIP_DROPPED = Counter("carrier_sip_dropped_total",
+                      "SIP messages dropped unanswered (no response could be formed)",
+                      ["reason"], registry=REGISTRY)
 DRAINING = Gauge("carrier_draining", "1 while the node drains (refuses new calls)",
                  registry=REGISTRY)
 
@@ -91,6 +94,12 @@ def stt_time(seconds: float) -> None:
 
 def tts_time(seconds: float) -> None:
     TTS_TIME.observe(max(0.0, seconds))
+
+
+def sip_dropped(status: int) -> None:
+    """A malformed message nothing could answer (a response, an ACK, no Via...): by what a
+    request would have got, 513 ``oversized`` or else ``malformed``."""
+    SIP_DROPPED.labels("oversized" if status == 513 else "malformed").inc()
 
 
 def gate_decision(allowed: bool, rule: str) -> None:

@@ -7,7 +7,9 @@ pool (calls-per-second, concurrency) and fails over along the trunk's chain when
 trunk itself fails (:mod:`carrier.trunk_service`). A request whose clearance runs out
 (``DialRequest.not_after``: the calling window closes) before its slot comes is not sent
 when it could still be ringing then: ``too_late``, audited. Signing (the Identity header) happens
-in the gateway's INVITE path for every attempt.
+in the gateway's INVITE path for every attempt. A node with no free RTP port pair sends
+nothing either: ``no_media_port``, audited, with its CDR (no failover: the ports are the
+node's, not the trunk's).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from carrier.trunk_service import Placed, SlotOutcome, TrunkSlots
 
 Audit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
 DialOn = Callable[[DialRequest, str], Awaitable[Call | DialFailure]]
+# Dials that came back with nothing sent, and the audit action each is recorded under.
+_NOT_SENT = {DialOutcome.TOO_LATE: "dial.too_late", DialOutcome.NO_MEDIA_PORT: "dial.no_media_port"}
 
 
 def refusal(req: DialRequest, test_numbers: Collection[str]) -> str | None:
@@ -46,6 +50,12 @@ def failure_of(event: CallFailed, trunk: str) -> DialFailure:
     if status in (502, 503, 504):
         return DialFailure(DialOutcome.TRUNK_DOWN, status, reason, trunk)
     return DialFailure(DialOutcome.REJECTED, status, reason, trunk)
+
+
+def no_media_port(trunk: str) -> DialFailure:
+    """This node had no free RTP port pair for the call: nothing was sent (not the trunk's
+    fault, so no failover; the dialer asks again later)."""
+    return DialFailure(DialOutcome.NO_MEDIA_PORT, None, "no free RTP port pair", trunk)
 
 
 def result_of(placed: Placed[Call | DialFailure], req: DialRequest) -> Call | DialFailure:
@@ -92,7 +102,7 @@ async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Aud
     for name in placed.down:
         await audit("trunk.down", req.origid, "failover", {"trunk": name})
     result = placed.result
-    if isinstance(result, DialFailure) and result.outcome is DialOutcome.TOO_LATE:
-        await audit("dial.too_late", req.origid, "calling window closing",
+    if isinstance(result, DialFailure) and result.outcome in _NOT_SENT:
+        await audit(_NOT_SENT[result.outcome], req.origid, result.reason,
                     {"trunk": result.trunk})
     return placed

@@ -35,6 +35,7 @@ from carrier.dialer.campaign import (
 from carrier.dialer.gate import Decision, DialRefused, Gate, GateRequest
 from carrier.dialer.inputs import gate_facts, request_for
 from carrier.dialer.ports import (
+    NOT_SENT,
     ComplianceFacts,
     ContactInvalid,
     DecisionRecorder,
@@ -283,7 +284,7 @@ class DialerRunner:
             kept = True
         if not kept:
             report.lost_leases += 1
-        if result.outcome not in (Outcome.TRUNK_DOWN, Outcome.TOO_LATE):
+        if result.outcome is not Outcome.TRUNK_DOWN and result.outcome not in NOT_SENT:
             report.dialled += 1
         report.outcomes[outcome] += 1
 

@@ -27,10 +27,12 @@ import asyncpg
 
 from carrier.dialer.campaign import Next, PlannedOutreach, Step
 from carrier.dialer.gate import PriorCall
+from carrier.dialer.ports import NOT_SENT
 from carrier.records.chain import micros
 from carrier.records.outbox import Op, Outbox
 from carrier.records.timecodec import from_micros
 
+_NOT_SENT = frozenset(o.value for o in NOT_SENT)
 _LEASE_SQL = """
 WITH picked AS (
     SELECT o.id FROM dialer_outreach o
@@ -178,7 +180,7 @@ async def apply_dial_done(conn: asyncpg.Connection, r: Mapping[str, Any]) -> boo
     await conn.execute(
         "UPDATE dialer_attempts SET trunk = coalesce($2, trunk), outcome = $3, finished_at = $4"
         " WHERE id = $1", attempt, r["trunk"], r["outcome"], at)
-    if r["outcome"] != "too_late":  # nothing was sent: not a dial
+    if r["outcome"] not in _NOT_SENT:  # nothing was sent: not a dial
         await conn.execute(
             "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
             r["outreach_id"], token)
@@ -374,7 +376,7 @@ class OutreachStore:
         rows = await self.pool.fetch(
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
             " WHERE patient_id = ANY($1::text[]) AND allowed AND at > $2"
-            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late')"
+            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late', 'no_media_port')"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
             " WHERE patient_id = ANY($1::text[]) AND direction = 'out'"
             " AND status NOT IN ('refused', 'reply', 'requested', 'failed') AND at > $2",

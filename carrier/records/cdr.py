@@ -45,6 +45,7 @@ CAUSES = frozenset({
     "no_answer",         # 408 / 480 / 487, or our ring timeout (we CANCELled)
     "rejected",          # another final failure response to our INVITE
     "trunk_down",        # no trunk could carry it
+    "no_media_port",     # we had no free RTP port pair for a dial; nothing was sent
     "gate_refused",      # the compliance gate refused the dial; nothing was sent
     "refused",           # we refused an inbound INVITE (STIR/SHAKEN, SDP, ACL, overload)
     "cancelled",         # the caller cancelled before the call was set up
@@ -239,7 +240,7 @@ SELECT c.call_id, c.started_at, c.outcome, c.amd, c.hangup_cause, a.record_id
 FROM call_details c
 JOIN audit_log a ON a.entry_id = (CASE WHEN c.gate_ref ~* '^[0-9a-f]{8}-[0-9a-f-]{27}$'
                                        THEN c.gate_ref::uuid END)
-WHERE c.direction = 'outbound' AND c.hangup_cause <> 'gate_refused'
+WHERE c.direction = 'outbound' AND c.hangup_cause NOT IN ('gate_refused', 'no_media_port')
   AND a.action = 'dial.decision' AND a.record_type = 'outreach'
   AND c.started_at >= $1 AND c.started_at < $2
 """
@@ -281,8 +282,9 @@ class CdrStore(AuditLog):
             " GROUP BY 1, 2", since, until, timeout=self.read_timeout))
 
     async def gated_calls(self, since: datetime, until: datetime) -> list[GatedCall]:
-        """The outbound calls (dialled, answered or not; never a gate refusal) started in
-        the range whose gate reference is a ``dial.decision`` entry on an outreach."""
+        """The outbound calls (dialled, answered or not; never a gate refusal nor a dial
+        with no media port: nothing was sent) started in the range whose gate reference is
+        a ``dial.decision`` entry on an outreach."""
         rows = await self.pool.fetch(_GATED, since, until, timeout=self.read_timeout)
         return [GatedCall(r["call_id"], r["started_at"], r["outcome"], r["amd"],
                           r["hangup_cause"], int(r["record_id"]))

@@ -37,6 +37,7 @@ from carrier.sip.events import (
     CallAnswered,
     CallFailed,
     IncomingCall,
+    MessageDropped,
     MessageReceived,
     OptionsResult,
     PolicyRefused,
@@ -62,6 +63,7 @@ from carrier.sip.uri import URI
 
 log = logging.getLogger(__name__)
 UDP_RCVBUF = 4 << 20  # bytes; the kernel caps it at net.core.rmem_max
+TLS_HANDSHAKE_TIMEOUT = 10.0  # seconds an accepted TLS connection has to finish its handshake
 E = TypeVar("E")
 
 
@@ -248,12 +250,15 @@ class SipEndpoint(OutOfDialog):
     async def _listen(self, name: str, addr: tuple[str, int], ctx: ssl.SSLContext | None,
                       contacts: dict[str, tuple[str, int]]) -> None:  # fmt: skip
         loop = asyncio.get_running_loop()
+        idle = self.config.stream_idle_timeout
+        # A connection is counted against the caps once its handshake is done: the wait
+        # for a handshake is short (asyncio's default is 60 s).
+        handshake = min(idle, TLS_HANDSHAKE_TIMEOUT) if ctx else None
         try:
             server = await loop.create_server(
-                lambda: StreamProtocol(name, self._on_data, self._streams,
-                                       idle_timeout=self.config.stream_idle_timeout,
+                lambda: StreamProtocol(name, self._on_data, self._streams, idle_timeout=idle,
                                        limits=self.config.stream_limits),
-                addr[0], addr[1], ssl=ctx,
+                addr[0], addr[1], ssl=ctx, ssl_handshake_timeout=handshake,
             )  # fmt: skip
         except OSError as exc:
             raise ListenError(name, addr[0], addr[1], exc) from exc
@@ -422,6 +427,8 @@ class SipEndpoint(OutOfDialog):
             future = self._options.get(event.key)
             if future is not None and not future.done():
                 future.set_result(event.status)
+        elif isinstance(event, MessageDropped):
+            metrics.sip_dropped(event.status)
         elif isinstance(event, RegistrationChanged | MessageReceived):
             self._notify(event)
         else:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from carrier.sip.dialog import ReferTarget, Replaces
-from carrier.sip.message import Request, Response
+from carrier.sip.errors import SipParseError
+from carrier.sip.message import Request, Response, error_response
 from carrier.sip.session_api import SessionHandle
-from carrier.sip.transaction import SendData
+from carrier.sip.transaction import Address, SendData
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,15 @@ class PolicyRefused:
 
 
 @dataclass(frozen=True)
+class MessageDropped:
+    """A malformed message no response could be formed for (a response, an ACK, or a
+    request without the fields a response copies): dropped, for the endpoint to count.
+    `status` is what a request would have been answered (400, 513...)."""
+
+    status: int
+
+
+@dataclass(frozen=True)
 class RegistrationChanged:
     aor: str
     registered: bool
@@ -215,6 +225,16 @@ UaEvent = (
     | MessageReceived
     | RegistrationChanged
     | PolicyRefused
+    | MessageDropped
 )
 
 Out = SendData | UaEvent
+
+
+def answer_unparsed(err: SipParseError, source: Address) -> list[Out]:
+    """What a message the parser refused gets: the stateless answer to `source`, or, when
+    none can be formed, `MessageDropped` (counted, never answered)."""
+    resp = error_response(err)
+    if resp is None:
+        return [MessageDropped(err.status_code)]
+    return [SendData(resp.serialize(), source)]

@@ -1,18 +1,55 @@
 """Cutting a TCP/TLS byte stream into SIP messages (RFC 3261 sec 18.3), sans-IO.
 
 `StreamFramer.feed(data)` returns the whole messages now available, framed by
-Content-Length; the limits below bound what one connection can make us buffer.
+Content-Length after the first empty line (lines may end in CRLF or a bare LF, as real
+stacks send and the datagram parser takes); line ends between messages are skipped and
+CRLFCRLF among them counted as an RFC 5626 ping. The limits below bound what one
+connection can make us buffer.
+`oversized(head)` is the 513 for a header section past the limit (RFC 3261 21.5.11),
+answerable when the fields a response copies could be read without parsing the rest.
 """
 
 from __future__ import annotations
 
+import re
+
 from carrier.sip.errors import SipParseError
+from carrier.sip.headers import canonical_name
 
 # Parsing is pure Python, linear in the header section: its size bounds the CPU one
 # datagram can cost (about 10 ms at 16 KiB, 40 ms at 64 KiB). Legitimate headers stay
 # far below (RFC 4475 longreq: 3.5 KB; an INVITE with three Identity headers: ~5 KB).
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 64 * 1024  # what one TCP/TLS connection may make us buffer for a body
+# The fields a response copies (RFC 3261 8.2.6.2), compact forms too: found in an oversized
+# header section by one regex scan (in C), the section itself is never parsed.
+_COPIED = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$",
+                     re.IGNORECASE | re.MULTILINE)
+_COPIED_NAMES = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
+# The end of a header section: an empty line, whether lines end in CRLF or (as some stacks
+# send, and as `parse_message` accepts) in a bare LF.
+BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_LINE_END = re.compile(rb"\r?\n")
+PING = b"\r\n\r\n"  # RFC 5626 4.4.1 keep-alive; answered with one CRLF
+MAX_ECHO = 4096  # bytes of copied fields a 513 may carry: more, and it is not answered
+
+
+def oversized(head: bytes, *, partial: bool = False) -> SipParseError:
+    """The 513 for a header section past the limit, carrying the fields to answer it with
+    (`error_response`) when the start line is a request's and each copied field is there.
+    `partial`: the section is not complete (a stream): its last, cut line is left out."""
+    err = SipParseError("header section too large", 513)
+    start, _, rest = head.partition(b"\n")
+    err.is_request = start[:4].upper() != b"SIP/"
+    err.method = start.split(b" ", 1)[0].decode("utf-8", "replace")
+    if partial:
+        rest = rest[: rest.rfind(b"\n") + 1]
+    fields = tuple((canonical_name(m[1].decode("ascii")), m[2].decode("utf-8", "surrogateescape"))
+                   for m in _COPIED.finditer(rest))  # fmt: skip
+    if {name for name, _ in fields} == _COPIED_NAMES and sum(
+            len(value) for _, value in fields) <= MAX_ECHO:
+        err.raw_headers = fields
+    return err
 
 
 class StreamFramer:
@@ -33,26 +70,43 @@ class StreamFramer:
         self._buf += data
         out: list[bytes] = []
         while True:
-            # Keep-alive CRLFs between messages (RFC 5626 sec 4.4.1) are skipped.
-            while self._buf[:2] == b"\r\n" or self._buf[:1] == b"\n":
-                if self._buf[:4] == b"\r\n\r\n":
-                    self.pings += 1
-                    del self._buf[:4]
-                    continue
-                del self._buf[: 2 if self._buf[:2] == b"\r\n" else 1]
-            end = self._buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buf) > self._max_header:
-                    raise SipParseError("header section too large", 513)
+            if not self._skip_keepalives():
+                return out
+            blank = BLANK_LINE.search(self._buf)
+            end = -1 if blank is None else blank.start()
+            if end > self._max_header or (end < 0 and len(self._buf) > self._max_header):
+                head = self._buf[:end] if end >= 0 else self._buf
+                raise oversized(bytes(head), partial=end < 0)
+            if blank is None:
                 return out
             length = _scan_content_length(bytes(self._buf[:end]))
             if length > self._max_body:
                 raise SipParseError("body too large", 513)
-            total = end + 4 + length
+            total = blank.end() + length
             if len(self._buf) < total:
                 return out
             out.append(bytes(self._buf[:total]))
             del self._buf[:total]
+
+    def _skip_keepalives(self) -> bool:
+        """Line ends between messages are skipped; CRLFCRLF among them is a ping, however
+        the reads cut it (so a lone CRLF waits to see whether one follows). False while
+        nothing but the start of a ping is buffered."""
+        buf = self._buf
+        while bytes(buf[:1]) in (b"\r", b"\n"):
+            if buf[:4] == PING:
+                self.pings += 1
+                del buf[:4]
+            elif PING.startswith(bytes(buf)):
+                return False
+            else:
+                del buf[: 2 if buf[:2] == b"\r\n" else 1]
+        return bool(buf)
+
+    @property
+    def partial(self) -> bool:
+        """A message has begun and is not whole (a kept ping prefix is no message)."""
+        return bytes(self._buf[:1]) not in (b"", b"\r", b"\n")
 
     @property
     def buffered(self) -> int:
@@ -61,7 +115,7 @@ class StreamFramer:
 
 def _scan_content_length(head: bytes) -> int:
     found: int | None = None
-    lines = head.split(b"\r\n")
+    lines = _LINE_END.split(head)
     for index, line in enumerate(lines[1:], start=1):
         name, colon, value = line.partition(b":")
         if not colon or name.strip().lower() not in (b"content-length", b"l"):

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from carrier.sip.errors import REASONS, SipParseError
-from carrier.sip.framing import MAX_HEADER_BYTES, StreamFramer
+from carrier.sip.framing import BLANK_LINE, MAX_HEADER_BYTES, StreamFramer, oversized
 from carrier.sip.headers import (
     LIST_HEADERS,
     CSeq,
@@ -260,10 +260,11 @@ class Response(Message):
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
     data = data.lstrip(b"\r\n")
-    for sep in (b"\r\n\r\n", b"\n\n"):
-        end = data.find(sep)
-        if end >= 0:
-            return data[:end], data[end + len(sep) :]
+    blank = BLANK_LINE.search(data)  # the first empty line, CRLF or bare LF as the framer
+    if blank is not None:
+        return data[: blank.start()], data[blank.end() :]
+    if len(data) > MAX_HEADER_BYTES:
+        raise oversized(data, partial=True)
     raise SipParseError("no end of header section")
 
 
@@ -407,7 +408,7 @@ def parse_message(data: bytes) -> Request | Response:
     """
     head_bytes, rest = _split_head(data)
     if len(head_bytes) > MAX_HEADER_BYTES:
-        raise SipParseError("header section too large", 513)
+        raise oversized(head_bytes)  # 513, answered when the copied fields could be read
     # Bytes that are not UTF-8 survive decoding only to be echoed in a 400 (the
     # response copies Via/From/To/Call-ID/CSeq as received); `_header_lines` flags them.
     head = head_bytes.decode("utf-8", "surrogateescape")

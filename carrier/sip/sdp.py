@@ -6,10 +6,11 @@ negotiated: no maintained G.722 codec is available to the media layer, so an off
 with only G.722 is refused with 488.
 
 Hostile input: `parse_sdp` takes UTF-8 without control characters (HTAB aside), ASCII
-numbers in range, at most `MAX_SDP_BYTES` and `MAX_MEDIA` m= lines; else `SdpError`
-400. Offer/answer refuse with 488 a connection address the media layer cannot use: no
-IP literal (no DNS here), multicast, reserved, another family than ours. 0.0.0.0 (RFC
-2543 hold, RFC 3264 8.4) is taken as "send nothing": our answer does not send to it.
+numbers in range, at most `MAX_SDP_BYTES`; else `SdpError` 400. More than `MAX_MEDIA`
+m= lines is well formed but not acceptable here (488). Offer/answer refuse with 488 a
+connection address the media layer cannot use: no IP literal (no DNS here), multicast,
+reserved, another family than ours. 0.0.0.0 (RFC 2543 hold, RFC 3264 8.4) is taken as
+"send nothing": our answer does not send to it.
 """
 
 from __future__ import annotations
@@ -242,8 +243,10 @@ def parse_sdp(data: bytes | str) -> SessionDescription:  # noqa: PLR0912 - one b
             seen_version = value == "0"
         elif kind == "m":
             parts = value.split()
-            if len(parts) < 4 or len(sdp.media) >= MAX_MEDIA:
+            if len(parts) < 4:
                 raise SdpError("bad m= line", 400)
+            if len(sdp.media) >= MAX_MEDIA:  # well formed, more than we answer: 488
+                raise SdpError("too many media streams")
             port_text, slash, count = parts[1].partition("/")
             port = _num(port_text, 65535, "m= port")
             if slash:
@@ -313,13 +316,8 @@ class Negotiated:
         return self.direction in ("recvonly", "inactive") or hold_address
 
 
-def _audio_media(
-    local: LocalMedia,
-    formats: list[tuple[int, str, int]],
-    dtmf_pt: int | None,
-    direction: str,
-    crypto: Crypto | None,
-) -> Media:
+def _audio_media(local: LocalMedia, formats: list[tuple[int, str, int]], dtmf_pt: int | None,
+                 direction: str, crypto: Crypto | None) -> Media:  # fmt: skip
     proto = "RTP/SAVP" if crypto else "RTP/AVP"
     fmts = [str(pt) for pt, _, _ in formats] + ([str(dtmf_pt)] if dtmf_pt is not None else [])
     attrs: list[tuple[str, str | None]] = [
@@ -343,14 +341,8 @@ def _conn(address: str) -> str:
     return f"IN {'IP6' if ':' in address else 'IP4'} {address}"
 
 
-def build_offer(
-    local: LocalMedia,
-    *,
-    session_id: int,
-    version: int,
-    direction: str = "sendrecv",
-    srtp_key: bytes | None = None,
-) -> SessionDescription:
+def build_offer(local: LocalMedia, *, session_id: int, version: int, direction: str = "sendrecv",
+                srtp_key: bytes | None = None) -> SessionDescription:  # fmt: skip
     """An audio offer; `direction="sendonly"` puts the peer on hold (RFC 3264 sec 8.4)."""
     if direction not in DIRECTIONS:
         raise ValueError("bad direction")
@@ -388,17 +380,37 @@ def _choose(media: Media, local: LocalMedia) -> tuple[int, str, int, int | None]
             break
     if chosen is None:
         raise SdpError("no common codec")
-    dtmf = None
-    if local.telephone_event:
-        dtmf = next(
-            (
-                pt
-                for pt, (n, r, _) in rtpmap.items()
-                if n.lower() == "telephone-event" and r == 8000
-            ),
-            None,
-        )
+    dtmf = next((pt for pt, (n, r, _) in rtpmap.items() if n.lower() == "telephone-event"
+                 and r == 8000), None) if local.telephone_event else None  # fmt: skip
     return chosen[0], chosen[1], chosen[2], dtmf
+
+
+def _take(offer: SessionDescription, media: Media, local: LocalMedia
+          ) -> tuple[tuple[int, str, int, int | None], Crypto | None, str]:
+    """One audio stream's codec, the peer's SRTP key and address, or `SdpError`."""
+    choice, secure = _choose(media, local), media.proto.upper() == "RTP/SAVP"
+    if secure != (local.srtp != "off") and local.srtp != "optional":
+        raise SdpError("SRTP offered but disabled" if secure else "SRTP required")
+    crypto = next((c for c in media.cryptos if c.suite in SRTP_SUITES
+                   and len(c.key) == SRTP_KEY_LEN), None)  # fmt: skip
+    if secure and crypto is None:
+        raise SdpError("no acceptable crypto suite")
+    return choice, crypto if secure else None, offer.usable_address(media, local.address)
+
+
+def _answerable(offer: SessionDescription, local: LocalMedia
+                ) -> tuple[int, tuple[int, str, int, int | None], Crypto | None, str]:
+    """The first audio stream we can take (RFC 3264 6: each is taken or refused on its
+    own, e.g. the RTP/AVP twin of an RTP/SAVP one: "best effort" SRTP); else the first
+    one's reason."""
+    first: SdpError | None = None
+    for index, media in enumerate(offer.media):
+        if media.kind == "audio" and media.port != 0:
+            try:
+                return index, *_take(offer, media, local)
+            except SdpError as err:
+                first = first or err
+    raise first or SdpError("no audio stream offered")
 
 
 def build_answer(
@@ -410,26 +422,15 @@ def build_answer(
     hold: bool = False,
     srtp_key: bytes | None = None,
 ) -> tuple[SessionDescription, Negotiated]:
-    """Answer an offer (RFC 3264 sec 6): one audio stream accepted, others refused (port 0)."""
-    index, media = _pick_audio(offer)
-    pt, name, rate, dtmf = _choose(media, local)
-    secure = media.proto.upper() == "RTP/SAVP"
-    if secure and local.srtp == "off":
-        raise SdpError("SRTP offered but disabled")
-    if not secure and local.srtp == "required":
-        raise SdpError("SRTP required")
-    remote_crypto = local_crypto = None
-    if secure:
-        remote_crypto = next(
-            (c for c in media.cryptos if c.suite in SRTP_SUITES and len(c.key) == SRTP_KEY_LEN),
-            None,
-        )
-        if remote_crypto is None:
-            raise SdpError("no acceptable crypto suite")
+    """Answer an offer (RFC 3264 sec 6): the first audio stream we can take is accepted,
+    every other stream refused (port 0)."""
+    index, (pt, name, rate, dtmf), remote_crypto, address = _answerable(offer, local)
+    media = offer.media[index]
+    local_crypto = None
+    if remote_crypto is not None:
         if srtp_key is None or len(srtp_key) != SRTP_KEY_LEN:
             raise ValueError("SRTP needs 30 bytes of key material")
         local_crypto = Crypto(remote_crypto.tag, remote_crypto.suite, srtp_key)
-    address = offer.usable_address(media, local.address)
     direction = _ANSWER_DIRECTION[media.direction]
     if ipaddress.ip_address(address).is_unspecified:  # we cannot send (RFC 3264 8.4)
         direction = {"sendrecv": "recvonly", "sendonly": "inactive"}.get(direction, direction)

@@ -74,6 +74,7 @@ class SessionCore:
     refresher_is_us: bool = False
     peer_allows_update: bool = False
     reinvite_out: bool = False
+    refreshing: bool = False  # the request out is our session refresh (RFC 4028)
     retried_422: bool = False
     acks: dict[int, bytes] = field(default_factory=dict)  # INVITE CSeq -> our ACK
     pending_2xx: Pending2xx | None = None

@@ -25,6 +25,7 @@ from carrier.sip.session_timer import (
     arm_2xx,
     offer_session_timer,
     read_session_timer,
+    retry_refresh,
     start_session_timer,
 )
 from carrier.sip.ua_config import body_refusal
@@ -137,7 +138,8 @@ def send_reinvite(s: SessionCore, ctx: Ctx) -> list[Out]:
     assert ctx.sdp is not None
     s.local_sdp = ctx.sdp
     s.reinvite_out = True
-    return s.send_in_dialog("INVITE", ctx.now, body=ctx.sdp, content_type="application/sdp")
+    return s.send_in_dialog("INVITE", ctx.now, body=ctx.sdp, content_type="application/sdp",
+                            headers=ctx.headers)  # fmt: skip
 
 
 def send_other(s: SessionCore, ctx: Ctx) -> list[Out]:
@@ -151,6 +153,7 @@ def send_other(s: SessionCore, ctx: Ctx) -> list[Out]:
 def reoffer_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
     resp = ctx.response
     assert resp is not None
+    s.refreshing = False
     assert s.dialog is not None
     s.dialog.refresh_target(resp)
     if resp.body:
@@ -163,6 +166,7 @@ def reoffer_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
 def update_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
     resp = ctx.response
     assert resp is not None
+    s.refreshing = False
     if resp.body:
         s.remote_sdp = resp.body
     read_session_timer(s, resp, ctx.now)
@@ -189,16 +193,26 @@ def result(s: SessionCore, ctx: Ctx) -> list[Out]:
     assert req is not None
     if req.method == "INVITE":
         s.reinvite_out = False
+    if s.refreshing and req.method in ("INVITE", "UPDATE"):
+        s.refreshing = False
+        if ctx.status == 491:
+            retry_refresh(s, ctx.now)
     return [RequestResult(s, req.method, ctx.status, ctx.response)]
 
 
 def refresh_session(s: SessionCore, ctx: Ctx) -> list[Out]:
-    """RFC 4028 sec 7.4 / 8: UPDATE when the peer allows it, else a re-INVITE."""
+    """RFC 4028 sec 7.4 / 8: UPDATE when the peer allows it, else a re-INVITE. It asks for
+    the interval again, with us as refresher: the peer's 2xx then carries it, and the next
+    refresh is armed from it (without it the peer's 2xx has none: no further refresh)."""
+    assert s.session is not None
+    timer = (("Session-Expires", f"{s.session.seconds};refresher=uac"), ("Supported", "timer"))
     if s.peer_allows_update:
-        return s.send_in_dialog("UPDATE", ctx.now)
+        s.refreshing = True
+        return s.send_in_dialog("UPDATE", ctx.now, headers=timer)
     if s.reinvite_out or s.local_sdp is None or s.state is not SessionState.CONFIRMED:
         return []
-    return s.step(Input.SEND_REINVITE, Ctx(ctx.now, sdp=s.local_sdp))
+    s.refreshing = True
+    return s.step(Input.SEND_REINVITE, Ctx(ctx.now, sdp=s.local_sdp, headers=timer))
 
 
 DIALOG_EFFECTS: dict[Effect, EffectFn] = {

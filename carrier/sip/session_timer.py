@@ -59,6 +59,14 @@ def start_session_timer(s: SessionCore, now: float) -> None:
         s.host.set_timer(s.timer("se"), now + se - min(32, se / 3), _fire(s, Input.TIMER_EXPIRES))
 
 
+def retry_refresh(s: SessionCore, now: float) -> None:
+    """Our refresh met a 491 (glare, RFC 3261 14.1): again after 3 s when we own the
+    Call-ID (2.1-4 s), else after 1 s (0-2 s); fixed values in those ranges keep the two
+    sides apart without randomness in the core."""
+    delay = 3.0 if s.role == "uac" else 1.0
+    s.host.set_timer(s.timer("se"), now + delay, _fire(s, Input.TIMER_REFRESH))
+
+
 def arm_2xx(s: SessionCore, seq: int, resp: Response, dest: Address, now: float, *,
             offered: bool = False) -> None:  # fmt: skip
     """Retransmit our 2xx to INVITE until the ACK: from T1 doubling up to T2 over UDP

@@ -7,7 +7,8 @@ can be formed (RFC 3261 18.3) and the connection is closed; UDP keeps serving.
 Accepted TCP/TLS connections are capped (`StreamLimits`): past the total or the
 per-address cap a new connection is closed at once, so one host cannot hold every file
 descriptor; each connection buffers at most one header section and one body
-(`StreamFramer` limits) and is closed when idle.
+(`StreamFramer` limits) and is closed when idle, or when a message begun on it is not
+whole `MESSAGE_READ_TIMEOUT` after its first byte (trickling it buys no time: slowloris).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from carrier import metrics
 from carrier.sip.errors import SipParseError
 from carrier.sip.message import StreamFramer, error_response, parse_message
 from carrier.sip.transaction import Address
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[bytes, Address], None]
 MAX_DATAGRAM = 65_535
+MESSAGE_READ_TIMEOUT = 20.0  # seconds from a message's first byte to its last (Kamailio's)
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,15 @@ class StreamProtocol(asyncio.Protocol):
         self.peer: Address | None = None
         self.loop = asyncio.get_running_loop()
         self.closed = self.loop.create_future()
-        # A connection silent this long is closed, so half-sent messages cannot pin memory.
+        # A connection silent this long is closed; a message has `read_timeout` to be whole.
         self.idle_timeout = idle_timeout
+        self.read_timeout = min(idle_timeout, MESSAGE_READ_TIMEOUT)
         self._idle: asyncio.TimerHandle | None = None
 
-    def _touch(self) -> None:
+    def _touch(self, delay: float | None = None) -> None:
         if self._idle is not None:
             self._idle.cancel()
-        self._idle = self.loop.call_later(self.idle_timeout, self._on_idle)
+        self._idle = self.loop.call_later(delay or self.idle_timeout, self._on_idle)
 
     def _on_idle(self) -> None:
         if self.transport is not None:
@@ -131,12 +135,16 @@ class StreamProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.peer is None:
             return  # refused by the connection cap, closing
-        self._touch()
+        began = not self.framer.partial
         try:
             messages = self.framer.feed(data)
         except SipParseError as err:
             self._refuse(err)
             return
+        if not self.framer.partial:
+            self._touch()  # whole messages only: idle from now
+        elif began or messages:
+            self._touch(self.read_timeout)  # a message began: its deadline, not moved after
         if self.framer.pings:
             self.write(b"\r\n" * self.framer.pings)  # RFC 5626 sec 4.4.1 pong
             self.framer.pings = 0
@@ -146,22 +154,28 @@ class StreamProtocol(asyncio.Protocol):
     def _refuse(self, framing: SipParseError) -> None:
         """Framing is lost: answer what can be answered, then drop the connection.
 
-        The answer carries the framer's status and reason (513 for a body past the
-        limit); the buffered head only supplies the fields a response copies."""
-        pending = bytes(self.framer._buf)
-        try:
-            parse_message(pending)
-        except SipParseError as err:
-            err.status_code, err.reason = framing.status_code, framing.reason
-            response = error_response(err)
-            if response is not None:
-                self.write(response.serialize())
+        The answer carries the framer's status and reason (513 for a body or a header
+        section past the limit); the buffered head only supplies the fields a response
+        copies (the framer found them itself in an oversized header section)."""
+        err = framing
+        if not framing.raw_headers:
+            try:
+                parse_message(bytes(self.framer._buf))
+            except SipParseError as parsed:
+                parsed.status_code, parsed.reason = framing.status_code, framing.reason
+                err = parsed
+        response = error_response(err)
+        if response is not None:
+            self.write(response.serialize())
+        else:
+            metrics.sip_dropped(err.status_code)
         if self.transport is not None:
             self.transport.close()
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self._touch()
+            if not self.framer.partial:  # a half-read message keeps its deadline
+                self._touch()
             self.transport.write(data)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -25,13 +25,13 @@ from carrier.sip.events import (
     Out,
     PolicyRefused,
     RegistrationChanged,
+    answer_unparsed,
 )
 from carrier.sip.headers import NameAddr
 from carrier.sip.message import (
     Request,
     Response,
     check_hops,
-    error_response,
     parse_message,
 )
 from carrier.sip.policy import InboundPolicy, Refusal
@@ -96,8 +96,7 @@ class UserAgent:
             if isinstance(msg, Request):
                 check_hops(msg)  # 483 before any transaction (sipwire, issue 11)
         except SipParseError as err:
-            resp = error_response(err)
-            return [] if resp is None else [SendData(resp.serialize(), source)]
+            return answer_unparsed(err, source)
         try:
             if isinstance(msg, Request):
                 stamp_via(msg, source)
@@ -108,9 +107,7 @@ class UserAgent:
             # A field that passed the syntax check but fails deeper parsing.
             if isinstance(msg, Request) and msg.method != "ACK":
                 err.is_request, err.method, err.raw_headers = True, msg.method, tuple(msg.headers)
-                resp = error_response(err)
-                return [] if resp is None else [SendData(resp.serialize(), source)]
-            return []
+            return answer_unparsed(err, source)
 
     @property
     def next_timer(self) -> float | None:

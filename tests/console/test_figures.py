@@ -196,6 +196,9 @@ async def _seed(records) -> None:  # type: ignore[no-untyped-def]
             outcome="busy", gate_ref=gate["a1"]),
         cdr("gate:a2", at(3), answered=False, cause="gate_refused", workflow="reminder",
             outcome="calling_window", gate_ref=gate["a2"]),
+        # ... nor a dial this node had no media port for: nothing was sent
+        cdr("ports:a2", at(3, 1), answered=False, cause="no_media_port", workflow="reminder",
+            outcome="no_media_port", gate_ref=gate["a2"]),
         # a gate reference that is no audit entry id (as a test double writes): no reminder
         cdr("r-odd", at(10), workflow="reminder", outcome="confirmed", gate_ref="gate-entry-1"),
         # inbound calls
@@ -233,7 +236,8 @@ async def test_the_reader_on_cdrs_with_known_answers(records) -> None:  # type: 
     reader = FigureReader(records, OutreachStore(records.pool), CalendarAppointments(records.pool))
     f = await reader.read(MON, NOW, Latency(0, None, None))
     w1, w2, w3 = f.no_show
-    # week 1: a1 (its call was a no-show call) and a2 (the gate refused its reminder)
+    # week 1: a1 (its call was a no-show call) and a2 (the gate refused its reminder, then
+    # its dial found no free media port: it was never rung)
     assert (w1.not_reminded, w1.not_reminded_missed, w1.reminded) == (2, 1, 0)
     # week 2: a3, a4, a5 reminded; a6's reminder came after it started
     assert (w2.reminded, w2.reminded_missed, w2.not_reminded, w2.not_reminded_missed) == (

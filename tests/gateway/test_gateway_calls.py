@@ -11,6 +11,7 @@ import pytest
 
 from carrier.call import Call, Clearance, DialRequest, Direction
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
+from carrier.sip.events import ReferReceived
 from media.framing import frames
 from tests.gateway.notes import Notes
 from tests.gateway.phone import loop_settings, phone, running_gateway
@@ -161,3 +162,25 @@ async def test_a_failing_handler_still_hangs_up_and_frees_the_media() -> None:
         await ph.rtcp.wait(lambda: rtcp_bye_seen(ph.rtcp), timeout=3)
         with pytest.raises(ValueError, match="once"):
             await gw.run_outbound(call)
+
+
+@pytest.mark.parametrize("notify", [False, True], ids=["bye-after-202", "bye-after-trying"])
+async def test_a_bye_during_a_blind_transfer_ends_the_transfer_at_once(notify: bool) -> None:
+    """The carrier accepts our REFER (202) and hangs up (BYE) before any final NOTIFY, as
+    many do once they take the call over. Before: the pump stopped at the BYE, so
+    ``transfer()`` heard nothing more and waited out its 20 s, then reported 408, not
+    transferred. Now the BYE ends the wait: accepted, then hung up, is transferred."""
+    notes = Notes()
+
+    async def handler(call: Call, ctx: CallContext) -> CallOutcome:
+        notes["ok"] = await call.transfer("sip:+15550100199@127.0.0.1")
+        return CallOutcome(call.call_id, OutcomeKind.TRANSFERRED)
+
+    async with running_gateway(loop_settings(), handler) as gw, phone() as ph:
+        sipcall = await ph.call_in(gw)
+        await sipcall.wait_for(ReferReceived, timeout=5)  # answered 202 by our endpoint
+        if notify:
+            sipcall.notify_refer(100, final=False)
+        sipcall.hangup()
+        assert await notes.wait("ok", timeout=5) is True
+    assert gw.stats.active == 0

@@ -8,7 +8,9 @@ Server Internal Error, no CDR was written and the log said the handler failed.
 
 from __future__ import annotations
 
-from carrier.call import Call
+import dataclasses
+
+from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.cdr_points import CallDetail
 from carrier.gateway import Gateway
 from carrier.plugin import CallContext
@@ -57,3 +59,52 @@ async def test_no_free_rtp_port_pair_gives_503_and_a_cdr_then_calls_resume() -> 
         held_rtp.close()
         held_rtcp.close()
         await gw.close()
+
+
+async def test_an_outbound_dial_with_no_free_rtp_port_pair_is_a_recorded_failure() -> None:
+    """Before: the OSError from binding left ``Gateway.dial`` (the dialer's pass took it for
+    a database outage and stopped); no CDR, no audit entry. Now the dial comes back as
+    ``no_media_port`` with nothing sent, its CDR and audit entry written, the trunk slot
+    freed; once a pair is free the next dial goes out."""
+    held_rtp, held_rtcp = await open_rtp_pair()
+    low = held_rtp.addr[1]
+    cdrs: list[CallDetail] = []
+    audits: list[tuple[str, str, str]] = []
+
+    async def sink(detail: CallDetail) -> None:
+        cdrs.append(detail)
+
+    async def audit(actor: str, action: str, subject: tuple[str, str], reason: str,
+                    details: object) -> None:
+        audits.append((action, subject[1], reason))
+
+    try:
+        async with phone() as ph:
+            settings = loop_settings(peer_port=ph.port, rtp_port_min=low, rtp_port_max=low + 1)
+            gw = Gateway(settings, endpoint_config=EndpointConfig(
+                udp=("127.0.0.1", 0), tcp=None, tls=None), cdr=sink, audit=audit)
+            await gw.start()
+            try:
+                req = DialRequest(to="+15550100123", from_number="+15550100100", trunk="t1",
+                                  origid="origid-ports-1", clearance=Clearance("allowed"))
+                failed = await gw.dial(req)
+                assert isinstance(failed, DialFailure)
+                assert failed.outcome is DialOutcome.NO_MEDIA_PORT
+                assert gw.endpoint.ua is not None
+                assert gw.endpoint.ua.active_calls == 0
+                (cdr,) = [c for c in cdrs if c.call_id == "origid-ports-1"]
+                assert (cdr.hangup_cause, cdr.outcome, cdr.direction) == (
+                    "no_media_port", "no_media_port", "outbound")
+                assert ("dial.no_media_port", "origid-ports-1",
+                        "no free RTP port pair") in audits
+                # the slot is back and a pair is free: the next dial reaches the phone
+                held_rtp.close()
+                held_rtcp.close()
+                call = await gw.dial(dataclasses.replace(req, origid="origid-ports-2"))
+                assert isinstance(call, Call)
+                await call.hangup("done")
+            finally:
+                await gw.close()
+    finally:
+        held_rtp.close()
+        held_rtcp.close()

@@ -11,8 +11,10 @@ import pytest
 
 from carrier.media_leg import MediaLeg
 from carrier.sip.endpoint import CallFailedError
-from carrier.sip.sdp import LocalMedia, SdpError, build_offer
+from carrier.sip.sdp import LocalMedia, SdpError, build_offer, parse_sdp
 from media.framing import FRAME_SAMPLES, RATE, frames
+from media.rtp import pack_rtp
+from media.srtp import SrtpContext, SrtpKey
 from tests.gateway.phone import loop_settings, phone, running_gateway
 from tests.gateway.rtp_probe import dominant_hz
 
@@ -92,3 +94,31 @@ async def test_gateway_refuses_an_invite_whose_media_address_cannot_be_used() ->
             await ph.call_in(gw)
         assert err.value.status == 488
         assert gw._calls == {}
+
+
+async def test_an_srtp_reoffer_with_the_same_keys_keeps_the_rollover_counter() -> None:
+    """A re-INVITE (a session refresh, hold/resume) whose crypto is unchanged. Before:
+    every re-offer built new SRTP sessions (and a new key of ours), so the rollover counter
+    started again at 0: once the peer's sequence had wrapped (about 22 minutes of audio),
+    none of its packets authenticated any more and the patient went unheard for the rest
+    of the call. Now unchanged keys keep their sessions, and our answer keeps our key."""
+    async with legs("optional", "optional") as (peer, ours):
+        offer = peer.offer()
+        answer = ours.answer(offer)
+        peer.accept(answer)
+        assert ours.negotiated is not None
+        assert ours.negotiated.local_crypto is not None
+        assert ours.negotiated.remote_crypto is not None
+        theirs = SrtpContext(  # the peer's sender: its key, as it offered it
+            SrtpKey(ours.negotiated.remote_crypto.suite, ours.negotiated.remote_crypto.key),
+            SrtpKey(ours.negotiated.local_crypto.suite, ours.negotiated.local_crypto.key))
+        rx = ours.media.stream.srtp
+        assert rx is not None
+        for seq in [*range(65530, 65536), *range(0, 4)]:  # the peer's sequence wraps
+            rx.unprotect(theirs.protect(pack_rtp(0, seq, seq * 160 & 0xFFFFFFFF, 7, b"\xff" * 160)))
+        again = ours.reoffer(offer)[0]  # the same offer again: a session refresh
+        assert ours.negotiated.local_crypto.key in (
+            c.key for m in parse_sdp(again).media for c in m.cryptos)
+        srtp = ours.media.stream.srtp
+        assert srtp is not None
+        srtp.unprotect(theirs.protect(pack_rtp(0, 4, 640, 7, b"\xff" * 160)))  # still heard

@@ -15,11 +15,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from carrier.metrics import REGISTRY
 from carrier.sip.endpoint import CallFailedError, EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed, CallEnded, DtmfReceived, ReInviteReceived
 from carrier.sip.message import StreamFramer
 from carrier.sip.policy import InboundPolicy
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
+from carrier.sip.transport import StreamLimits, StreamProtocol
 from tests.sip.test_sip_message import INVALID
 from tests.sip.test_sip_ua import VALID_ANSWERS
 
@@ -267,3 +269,156 @@ async def test_a_stream_body_past_the_limit_gets_513_then_the_connection_closes(
         assert answer.startswith(b"SIP/2.0 513 ")
         assert b'Warning: 399 - "body too large"' in answer
         assert await send_tcp(ep.port("TCP"), fresh_options("after"), 200) == 200
+
+
+PAD = b"X-Pad: " + b"p" * 17000 + b"\r\n"  # past the 16 KiB header limit
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "half-sent"])
+async def test_a_stream_header_section_past_the_limit_gets_513_then_the_connection_closes(
+        whole: bool) -> None:
+    """RFC 3261 21.5.11. Before: the framer's 513 had nothing to answer with (the head was
+    parsed again, and it had no end or was too large), so the connection closed (or, sent
+    whole, the request was dropped on an open one) without a word."""
+    async with SipEndpoint(LOCAL) as ep:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TCP"))
+        big = fresh_options("bighead").replace(b"Content-Length: 0", PAD + b"Content-Length: 0")
+        writer.write(big if whole else big[: big.index(PAD) + 17000])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)  # all of it, up to the close
+        writer.close()
+        assert answer.startswith(b"SIP/2.0 513 Message Too Large\r\n")
+        assert b"Call-ID: probe-bighead\r\n" in answer
+        assert b"CSeq: 1 OPTIONS\r\n" in answer
+        assert len(answer) < 1024  # the fields a response copies, not the padding
+        assert await send_tcp(ep.port("TCP"), fresh_options("after"), 200) == 200
+
+
+def dropped(reason: str) -> float:
+    return REGISTRY.get_sample_value("carrier_sip_dropped_total", {"reason": reason}) or 0.0
+
+
+async def test_what_cannot_be_answered_is_dropped_and_counted() -> None:
+    """An oversized ACK, a malformed ACK: never answered (RFC 3261 17.2.3), so each is
+    dropped, and counted (they were dropped without a trace)."""
+    before = dropped("oversized"), dropped("malformed")
+    async with SipEndpoint(LOCAL) as ep:
+        port = ep.port("UDP")
+        loop = asyncio.get_running_loop()
+        transport, client = await loop.create_datagram_endpoint(
+            UdpClient, remote_addr=("127.0.0.1", port))
+        try:
+            ack = fresh_options("bigack").replace(b"OPTIONS", b"ACK")
+            transport.sendto(ack.replace(b"Content-Length", PAD + b"Content-Length"))
+            transport.sendto(fresh_options("badack").replace(b"OPTIONS", b"ACK").replace(
+                b"Max-Forwards: 70", b"Max-Forwards: x"))
+            transport.sendto(fresh_options("probe"))  # answered after both (one socket)
+            assert await first_final(client.queue, 200, b"probe-probe") == 200
+        finally:
+            transport.close()
+    assert (dropped("oversized"), dropped("malformed")) == (before[0] + 1, before[1] + 1)
+
+
+async def test_a_stream_with_bare_lf_line_ends_and_pipelined_requests_is_served() -> None:
+    """Before: LF-only line ends were never framed on TCP (the connection hung until the
+    idle timeout); two requests in one segment are each answered."""
+    async with SipEndpoint(LOCAL) as ep:
+        port = ep.port("TCP")
+        lf = fresh_options("lf").replace(b"\r\n", b"\n")
+        assert await send_tcp(port, lf, 200) == 200
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        framer = StreamFramer()
+        writer.write(fresh_options("one") + b"\r\n\r\n" + fresh_options("two").replace(
+            b"\r\n", b"\n"))  # a message, a ping, a message: one segment
+        await writer.drain()
+        got: list[bytes] = []
+        async with asyncio.timeout(5):
+            while len(got) < 2:
+                got.extend(framer.feed(await reader.read(4096)))
+        writer.close()
+        assert [call_id_of(m) for m in got] == [b"probe-one", b"probe-two"]
+        assert framer.pings == 0  # (our pong is one CRLF: nothing the framer counts)
+
+
+
+class HeldTransport(asyncio.Transport):
+    """The socket end of one accepted connection, kept in memory: what the protocol
+    wrote, and whether it closed (the protocol's timers run on the real loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.9", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+async def test_a_half_sent_message_trickled_a_byte_at_a_time_gets_no_more_time() -> None:
+    """Slowloris: before, every byte restarted the 300 s idle timer, so a header sent one
+    byte every few minutes held its connection (and one of the 64 per address) forever.
+    Now a message has `read_timeout` from its first byte to its last, however it is
+    trickled; between whole messages the idle timeout applies."""
+    sink: list[bytes] = []
+    proto = StreamProtocol("TCP", lambda data, source: sink.append(data), {},
+                           idle_timeout=300.0, limits=StreamLimits())
+    transport = HeldTransport()
+    proto.connection_made(transport)
+    loop = asyncio.get_running_loop()
+    assert proto._idle is not None
+    assert proto._idle.when() >= loop.time() + 299  # idle: the idle timeout
+    proto.data_received(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n")
+    deadline = proto._idle.when()
+    assert deadline <= loop.time() + proto.read_timeout  # a message began: its deadline
+    for byte in b"Via: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-slow\r\n":
+        proto.data_received(bytes([byte]))
+        assert proto._idle.when() == deadline  # trickling buys nothing
+    proto.data_received(fresh_options("slow").split(b"\r\n", 2)[2])  # the rest, at last
+    assert len(sink) == 1
+    assert proto._idle.when() >= loop.time() + 299  # whole again: idle timeout
+    proto._on_idle()
+    assert transport.closed
+    proto.connection_lost(None)
+
+
+async def test_a_tls_connection_that_never_says_hello_is_closed_when_idle(
+        tmp_path: pathlib.Path) -> None:
+    """Before: a TLS connection is counted against the caps (and its idle timer starts)
+    only once its handshake is done, and asyncio waits 60 s for one; so connections that
+    never send a ClientHello were held a minute each, uncounted. Now the handshake has
+    the idle timeout at most (and never more than 10 s)."""
+    cert, key = self_signed(tmp_path)
+    config = EndpointConfig(udp=None, tcp=None, tls=("127.0.0.1", 0), tls_cert=cert,
+                            tls_key=key, stream_idle_timeout=0.2)  # fmt: skip
+    async with SipEndpoint(config) as ep:
+        reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the endpoint
+        writer.close()
+
+
+async def test_a_trailing_crlf_or_pong_is_no_message_begun() -> None:
+    """A lone CRLF after a message (a trailing line end, or a keep-alive pong) may be the
+    start of a ping, so the framer keeps it; it is no half-sent message: the connection
+    stays on its idle timeout, not the 20 s deadline of a message."""
+    proto = StreamProtocol("TCP", lambda data, source: None, {}, idle_timeout=300.0,
+                           limits=StreamLimits())  # fmt: skip
+    proto.connection_made(HeldTransport())
+    loop = asyncio.get_running_loop()
+    proto.data_received(fresh_options("crlf") + b"\r\n")
+    assert proto._idle is not None
+    assert proto._idle.when() >= loop.time() + 299
+    proto.data_received(b"\r\n")  # the rest of a ping: answered, still idle
+    assert proto._idle.when() >= loop.time() + 299
+    proto.connection_lost(None)

@@ -321,3 +321,34 @@ def test_empty_via_is_refused() -> None:
     )
     with pytest.raises(SipParseError):
         parse_message(data)
+
+
+def test_stream_framer_takes_bare_lf_line_ends_as_the_datagram_parser_does() -> None:
+    """Real stacks (and our UDP parser) accept LF-only line ends. Before: the framer looked
+    for CRLFCRLF only, so such a message was never cut and the connection hung."""
+    lf = vector("lwsdisp").replace(b"\r\n", b"\n")
+    framer = StreamFramer()
+    out: list[bytes] = []
+    for i in range(0, len(lf) * 2, 7):  # two messages, fed in small pieces
+        out.extend(framer.feed((lf + lf)[i : i + 7]))
+    assert [parse_message(m).call_id for m in out] == [parse_message(lf).call_id] * 2
+    assert framer.buffered == 0
+    # a body is framed by Content-Length after the blank line, whatever the line ends
+    invite = vector("inv2543").replace(b"\r\n", b"\n")
+    head, _, body = invite.partition(b"\n\n")
+    msg = head + f"\nContent-Length: {len(body)}".encode() + b"\n\n" + body
+    (cut,) = StreamFramer().feed(msg + b"OPTIONS")
+    assert cut == msg
+
+
+def test_stream_framer_counts_a_keepalive_ping_split_across_reads() -> None:
+    """RFC 5626 4.4.1: CRLFCRLF is a ping wherever TCP cuts it. Before: a lone CRLF was
+    thrown away at once, so a ping in two reads was never answered."""
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n") == []
+    assert framer.feed(b"\r") == []
+    assert framer.feed(b"\n") == []
+    assert framer.pings == 1
+    out = framer.feed(b"\r\n" + vector("lwsdisp"))  # a lone CRLF before a message: skipped
+    assert len(out) == 1
+    assert framer.pings == 1

@@ -119,3 +119,38 @@ def test_fuzz_parse_only_raises_sdp_error(text: str) -> None:
     except SdpError:
         return
     parse_sdp(sdp.serialize())
+
+
+SESSION = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n"
+CRYPTO = "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+SAVP_THEN_AVP = (SESSION + "m=audio 4000 RTP/SAVP 0\r\n" + CRYPTO
+                 + "m=audio 4002 RTP/AVP 0\r\n")  # "best effort" SRTP: the same stream twice
+AVP_THEN_SAVP = SESSION + "m=audio 4002 RTP/AVP 0\r\nm=audio 4000 RTP/SAVP 0\r\n" + CRYPTO
+
+
+@pytest.mark.parametrize(("offer", "srtp", "taken", "secure"), [
+    (SAVP_THEN_AVP, "off", 1, False),
+    (SAVP_THEN_AVP, "optional", 0, True),  # both usable: the offerer's order
+    (AVP_THEN_SAVP, "required", 1, True),
+    (SESSION + "m=audio 4000 RTP/AVP 18\r\nm=audio 4002 RTP/AVP 8\r\n", "off", 1, False),
+    (SESSION + "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 224.2.1.1\r\nm=audio 4002 RTP/AVP 0\r\n",
+     "off", 1, False),
+])
+def test_the_answer_takes_the_first_audio_stream_it_can_use(
+        offer: str, srtp: str, taken: int, secure: bool) -> None:
+    """RFC 3264 6: each stream is accepted or refused (port 0) on its own. Before: only the
+    first audio stream was looked at, and an offer whose first audio stream we cannot take
+    (SRTP where ours is off, G.729 only, a multicast address) was refused 488 whole."""
+    local = LocalMedia(address="127.0.0.1", port=20000, srtp=srtp)
+    answer, neg = build_answer(parse_sdp(offer), local, session_id=1, version=1, srtp_key=KEY_A)
+    offered = parse_sdp(offer).media[taken]
+    assert (neg.remote_port, neg.remote_crypto is not None) == (offered.port, secure)
+    # every offered stream is answered (RFC 3264 6), the one taken with our port
+    assert [m.port for m in answer.media] == [20000 if i == taken else 0 for i in range(2)]
+
+
+def test_when_no_audio_stream_can_be_taken_the_first_ones_reason_is_given() -> None:
+    local = LocalMedia(address="127.0.0.1", port=20000, srtp="off")
+    with pytest.raises(SdpError, match="SRTP offered but disabled"):
+        build_answer(parse_sdp(SESSION + "m=audio 4000 RTP/SAVP 0\r\n" + CRYPTO
+                               + "m=audio 4002 RTP/AVP 18\r\n"), local, session_id=1, version=1)

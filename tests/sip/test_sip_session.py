@@ -11,9 +11,12 @@
 
 from __future__ import annotations
 
-from carrier.sip.events import CallCancelled, CallEnded, IncomingCall
+import pytest
+
+from carrier.sip.events import CallCancelled, CallEnded, IncomingCall, ReInviteReceived
 from carrier.sip.message import Request, Response, parse_message
 from carrier.sip.policy import InboundPolicy, TrunkRule
+from carrier.sip.sdp import LocalMedia, build_offer
 from carrier.sip.session import InviteSession
 from carrier.sip.session_api import SessionState
 from carrier.sip.ua import UserAgent
@@ -105,3 +108,67 @@ def test_bye_from_another_edge_of_the_calls_trunk_is_accepted() -> None:
     outs = b.receive(forged(call, "BYE"), edge, now=net.now)
     assert statuses(outs) == [200]
     assert [e.reason for e in outs if isinstance(e, CallEnded)] == ["bye-received"]
+
+
+def test_our_session_refresh_refused_491_in_a_glare_is_sent_again() -> None:
+    """RFC 3261 14.1 with RFC 4028: our refresh re-INVITE crosses the peer's re-INVITE and
+    both get 491. Before: our refresh was given up (a RequestResult nobody acts on) and no
+    later one was armed: only a retry by the peer could still refresh the session. Now it
+    is sent again after 3 s (we own the Call-ID: RFC 3261 14.1 says 2.1-4 s; the peer's
+    own retry, 0-2 s, goes first) and the session timer runs on from its 2xx."""
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, inbound = setup_call(net, a, b)
+    assert call.refresher_is_us
+    call.peer_allows_update = False  # a peer without UPDATE: the refresh is a re-INVITE
+    while (due := a.next_timer) is not None and due < 899:  # the 2xx timers first
+        net.advance(due)
+    assert a.next_timer == 900.0  # half of Session-Expires 1800
+    hold = build_offer(LocalMedia("127.0.0.2", 30000, srtp="off"), session_id=2, version=2,
+                       direction="sendonly").serialize()  # fmt: skip
+    theirs = inbound.reinvite(hold, 900.0)
+    net.now = 900.0
+    net.send(a, a.handle_timer(900.0))  # our refresh and their re-INVITE cross
+    net.send(b, theirs)
+    net.pump()
+    assert sum(w.startswith(b"SIP/2.0 491") for w in net.wire) == 2
+    refreshes = [w for w in net.wire if w.startswith(b"INVITE sip:ua5070")]
+    assert len(refreshes) == 1
+    net.advance(903.0)
+    refreshes = [w for w in net.wire if w.startswith(b"INVITE sip:ua5070")]
+    assert len(refreshes) == 2  # sent again
+    (again,) = net.take(b, ReInviteReceived)
+    net.send(b, inbound.respond(again.key, 200, net.now, sdp=inbound.local_sdp))
+    net.pump()
+    assert call.state is SessionState.CONFIRMED
+    net.advance(1802.0)
+    assert len([w for w in net.wire if w.startswith(b"INVITE sip:ua5070")]) == 2
+    net.advance(1803.0)  # the next refresh: half an interval after the one that took
+    assert len([w for w in net.wire if w.startswith(b"INVITE sip:ua5070")]) == 3
+    assert call.state is SessionState.CONFIRMED
+
+
+@pytest.mark.parametrize("update", [True, False], ids=["UPDATE", "re-INVITE"])
+def test_the_refresher_refreshes_every_half_interval_for_the_whole_call(update: bool) -> None:
+    """RFC 4028 7.4 / 10. Before: our refresh carried no Session-Expires, so the peer's 2xx
+    carried none either and no next refresh was armed: the one at 900 s was the last, and
+    a peer enforcing the interval (our own UA does) sent BYE at about 2670 s: every call
+    with us as refresher ended after some 44 minutes. Now each refresh asks for the
+    interval again (refresher=uac, Supported: timer) and the next one follows its 2xx."""
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, inbound = setup_call(net, a, b)
+    assert call.refresher_is_us
+    call.peer_allows_update = update
+    start = len(net.wire)
+    for t in (901.0, 1801.0, 2701.0, 3601.0, 3700.0):  # just after each refresh is due
+        net.advance(t)
+        for event in net.take(b, ReInviteReceived):  # the refresh re-INVITE's offer
+            net.send(b, inbound.respond(event.key, 200, net.now, sdp=inbound.local_sdp))
+            net.pump()
+    requests = [parse_message(w) for w in net.wire[start:] if not w.startswith(b"SIP/")]
+    sent = sorted({(r.cseq.seq, r.cseq.method) for r in requests if r.cseq.method != "ACK"})
+    method = "UPDATE" if update else "INVITE"
+    assert [m for _, m in sent] == [method] * 4  # at 900, 1800, 2700, 3600 s
+    assert call.state is SessionState.CONFIRMED
+    assert inbound.state is SessionState.CONFIRMED

@@ -85,6 +85,8 @@ MANY_VIAS = b"".join(
     for i in range(120)
 )
 
+PAD = b"X-Pad: " + b"p" * 17000 + b"\r\n"  # past the 16 KiB header limit
+
 # The tuned split: written with the fixes, from the campaign's findings and the class.
 CORPUS: dict[str, tuple[bytes, str]] = {
     # item 1: identifiers that are not UTF-8 (the datagram that stopped the audit writer)
@@ -139,8 +141,25 @@ CORPUS: dict[str, tuple[bytes, str]] = {
                                                             b"Session-Expires: 90\r\n"), "400"),
     "too_many_header_fields": (request("many", headers=b"X-Pad: a\r\n" * 300), "400"),
     "too_many_vias": (request("vias", headers=MANY_VIAS), "400"),
+    # RFC 3261 21.5.11 (and 18.1.1): past our header limit the request is still answered,
+    # 513, from the fields a response copies; with one of them missing (or an ACK, or a
+    # response) nothing can be answered: dropped.
     "header_section_too_large": (request("big", headers=b"X-Pad: " + b"a" * 17000 + b"\r\n"),
-                                 "drop"),
+                                 "513"),
+    "oversized_options": (request("big_opt", method="OPTIONS", headers=PAD), "513"),
+    "oversized_many_fields": (request("big_many", headers=(b"X-Pad: " + b"b" * 90 + b"\r\n")
+                                      * 200), "513"),
+    "oversized_ack": (request("big_ack", method="ACK", headers=PAD), "drop"),
+    "oversized_without_cseq": (request("big_nocseq", headers=PAD,
+                                       replace=(b"CSeq: 1 INVITE\r\n", b"")), "drop"),
+    "oversized_response": (response(b"OK").replace(b"Content-Length", PAD + b"Content-Length"),
+                           "drop"),
+    # a bad header line: 400 from the fields a response copies (it was dropped)
+    "header_line_without_colon": (request("nocolon", headers=b"Subject urgent\r\n"), "400"),
+    "header_name_empty": (request("noname", headers=b": urgent\r\n"), "400"),
+    "header_name_with_space": (request("namesp", headers=b"Sub ject: urgent\r\n"), "400"),
+    "folded_line_after_start_line": (request("foldfirst", replace=(
+        b" SIP/2.0\r\n", b" SIP/2.0\r\n continued\r\n")), "400"),
     "callid_with_space_by_folding": (request("fold", call_id=b"abc\r\n def@127.0.0.1"), "400"),
     "callid_too_long": (request("longcid", call_id=b"c" * 300 + b"@127.0.0.1"), "400"),
     # item 10: an SDP whose connection address cannot be used, 488 instead of 200
@@ -158,8 +177,9 @@ CORPUS: dict[str, tuple[bytes, str]] = {
     "sdp_not_utf8": (request("sdp_l1", body=sdp(extra="a=tool:caf\xe9\r\n").replace(
         b"caf\xc3\xa9", b"caf\xe9")), "400"),
     "sdp_nul": (request("sdp_nul", body=sdp(extra="a=tool:a\x00b\r\n")), "400"),
+    # relabelled 400 -> 488: well formed, more streams than we answer (RFC 3261 21.4.26)
     "sdp_too_many_media": (request("sdp_many", body=sdp(
-        extra="m=video 0 RTP/AVP 31\r\n" * 20)), "400"),
+        extra="m=video 0 RTP/AVP 31\r\n" * 20)), "488"),
     # a clean INVITE: the corpus also proves the ordinary path still answers
     "clean_invite": (request("clean"), "ok"),
 }
@@ -198,7 +218,34 @@ HELDOUT: dict[str, tuple[bytes, str]] = {
     "register_maxforwards_zero": (request("h23", method="REGISTER",
                                           replace=(b"Max-Forwards: 70", b"Max-Forwards: 0")),
                                   "405"),
-    "header_name_not_ascii": (request("h25", headers="S\u00fcbject: x\r\n".encode()), "drop"),
+    # relabelled drop -> 400 (RFC 3261 8.2, 21.4.1: a malformed request gets 400)
+    "header_name_not_ascii": (request("h25", headers="S\u00fcbject: x\r\n".encode()), "400"),
+    # Written before the 513 fix (SIP/RTP edge hunt), labels from RFC 3261 21.5.11 / 8.2.6.
+    "oversized_bye": (request("h26", method="BYE", headers=PAD), "513"),
+    "oversized_register": (request("h27", method="REGISTER", headers=PAD), "513"),
+    "oversized_compact_names": (request("h28", headers=PAD, replace=(
+        b"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-h28;rport\r\nMax-Forwards: 70\r\n"
+        b"From: \"Test\" <sip:+15550100100@127.0.0.1>;tag=f-h28\r\n"
+        b"To: <sip:+15550100200@127.0.0.1>\r\nCall-ID: ",
+        b"v: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-h28;rport\r\nMax-Forwards: 70\r\n"
+        b"f: \"Test\" <sip:+15550100100@127.0.0.1>;tag=f-h28\r\n"
+        b"t: <sip:+15550100200@127.0.0.1>\r\ni: ")), "513"),
+    "oversized_pad_first": (request("h29", replace=(b"Via: ", PAD + b"Via: ")), "513"),
+    "oversized_lf_line_ends": (request("h30", headers=PAD).replace(b"\r\n", b"\n"), "513"),
+    "oversized_folded_pad": (request("h31", headers=b"X-Pad: a" + (b"\r\n " + b"q" * 80) * 210
+                                     + b"\r\n"), "513"),
+    "oversized_without_via": (request("h32", headers=PAD, replace=(
+        b"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-h32;rport\r\n", b"")), "drop"),
+    # Written before the m= line count fix: a valid offer past our stream limit is not
+    # malformed, it is not acceptable here (RFC 3261 13.3.1.3, 21.4.26): 488, not 400.
+    "sdp_seventeen_audio_streams": (request("h33", body=sdp(extra="m=audio 0 RTP/AVP 0\r\n" * 16)),
+                                    "488"),
+    "sdp_many_declined_text_streams": (request("h34", body=sdp(
+        extra="m=text 0 RTP/AVP 98\r\n" * 40)), "488"),
+    "sdp_m_line_without_format": (request("h35", body=sdp(extra="m=audio 40002 RTP/AVP\r\n")),
+                                  "400"),
+    "oversized_response_180": (response(b"Ringing").replace(b"200 Ringing", b"180 Ringing")
+                               .replace(b"Content-Length", PAD + b"Content-Length"), "drop"),
 }
 
 
