@@ -46,6 +46,7 @@ CAUSES = frozenset({
     "rejected",          # another final failure response to our INVITE
     "trunk_down",        # no trunk could carry it
     "no_media_port",     # we had no free RTP port pair for a dial; nothing was sent
+    "too_late",          # the gate's calling window was closing before a trunk slot came
     "gate_refused",      # the compliance gate refused the dial; nothing was sent
     "refused",           # we refused an inbound INVITE (STIR/SHAKEN, SDP, ACL, overload)
     "cancelled",         # the caller cancelled before the call was set up

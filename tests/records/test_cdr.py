@@ -168,3 +168,14 @@ def test_calls_list_in_words_and_refusals(db_url: str, tmp_path: Path, test_kek:
     with pytest.raises(SystemExit):
         main(["calls", "list", "--since", "yesterday"])
     assert main(["calls", "list", "--number", "abc"]) != 0
+
+
+def test_every_failed_dial_outcome_is_a_hangup_cause_a_cdr_accepts() -> None:
+    """The gateway names a failed dial's CDR by ``cdr_points._FAILED``; a cause missing from
+    ``CAUSES`` (``too_late`` was) would raise when that CDR is built, losing it."""
+    from carrier.call import DialOutcome  # noqa: PLC0415
+    from carrier.cdr_points import _FAILED  # noqa: PLC0415
+    from carrier.records.cdr import CAUSES  # noqa: PLC0415
+
+    assert set(_FAILED) == set(DialOutcome)
+    assert set(_FAILED.values()) <= CAUSES
