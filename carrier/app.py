@@ -17,7 +17,7 @@ wraps the application's handler). At exit everything stops in reverse, the
 embedded server last.
 
 Signals: SIGTERM/SIGINT drain (new INVITEs get 503 with ``Retry-After``, the dialer
-stops, live calls get ``sip.drain_timeout_s`` to end), then the stack closes and the
+stops, live calls get ``sip.drain_timeout_s`` to end, then a BYE), then the stack closes and the
 process exits 0 after SIGTERM, 130 after SIGINT (:mod:`carrier.stop_signals`). SIGHUP
 re-reads the settings and hands them to
 ``application.reload`` (workflows, clinic file): new calls use them, live calls keep
@@ -287,12 +287,15 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
 
 
 async def drain(stack: Stack, dialer_stop: asyncio.Event) -> None:
-    """Stop taking calls (503 + Retry-After), stop dialling, let live calls end within
-    ``sip.drain_timeout_s``; the caller then closes the stack (which ends the rest)."""
+    """Stop taking calls (503 + Retry-After), stop dialling (nothing more is sent, the
+    calls still ringing are CANCELled), let live calls end within ``sip.drain_timeout_s``,
+    then hang up those left (cause ``shutdown``), so the dialer's pass records them and
+    ends instead of holding the stop until each call's own end."""
     sip = stack.settings.sip
     stack.gateway.endpoint.draining = sip.drain_retry_after_s
     metrics.DRAINING.set(1)
     dialer_stop.set()
+    stack.gateway.stopping.set()
     log.info("draining", extra={"live_calls": _live(stack), "limit_s": sip.drain_timeout_s})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + sip.drain_timeout_s
@@ -300,6 +303,7 @@ async def drain(stack: Stack, dialer_stop: asyncio.Event) -> None:
         # Polled: calls end on their own tasks, which the gateway does not signal.
         await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
     log.info("drained", extra={"live_calls_left": _live(stack)})
+    await stack.gateway.end_calls("shutdown")
 
 
 def _live(stack: Stack) -> int:

@@ -45,6 +45,7 @@ class DialOutcome(enum.Enum):
     REJECTED = "rejected"
     TRUNK_DOWN = "trunk_down"
     TOO_LATE = "too_late"  # the clearance's window closed before a trunk slot came: not sent
+    STOPPED = "stopped"  # the process began stopping before a trunk slot came: not sent
 
 
 @dataclass(frozen=True)

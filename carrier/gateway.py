@@ -124,6 +124,7 @@ class Gateway:
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
         self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
         self._calls: dict[str, LiveCall] = {}
+        self.stopping = outbound.Stopping()  # the drain sets it: nothing more is dialled
 
     def live_calls(self) -> list[tuple[Call, float]]:
         """The calls up now, each with its monotonic answer time (the console reads it)."""
@@ -143,6 +144,11 @@ class Gateway:
         self._calls.clear()
         await self.endpoint.close()  # reports the refusals still counted
         await asyncio.gather(*self._refusal_audits, return_exceptions=True)
+
+    async def end_calls(self, reason: str) -> None:
+        """Hang up every call still up (the drain's time ran out); each run then ends."""
+        for live in list(self._calls.values()):
+            await live.end(reason)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -385,7 +391,8 @@ class Gateway:
         A request nothing was sent for (refused, no trunk up) has its CDR under its origid."""
         begun = utcnow()
         placed = await outbound.place(req, self.trunks, lambda r, name: self._dial_on(
-            r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers)
+            r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers,
+            stopping=self.stopping)
         result = outbound.result_of(placed, req)
         if isinstance(result, DialFailure) and placed.trunk is None and not placed.down:
             await self.cdr.write(dial_failure_detail(req, result, call_id=req.origid,
@@ -433,8 +440,9 @@ class Gateway:
                          {"origid": req.origid, "identities": sum(
                              1 for h in headers if h[0] == "Identity"), "trunk": trunk.name})
         try:
-            answered: CallAnswered | CallFailed = await sipcall.wait_for(
-                (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
+            with self.stopping.ringing(sipcall):
+                answered: CallAnswered | CallFailed = await sipcall.wait_for(
+                    (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
         except TimeoutError:
             metrics.call_failed("outbound", 487)  # we cancelled it: 487 Request Terminated
             sipcall.cancel()

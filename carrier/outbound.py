@@ -7,14 +7,17 @@ pool (calls-per-second, concurrency) and fails over along the trunk's chain when
 trunk itself fails (:mod:`carrier.trunk_service`). A request whose clearance runs out
 (``DialRequest.not_after``: the calling window closes) before its slot comes is not sent
 when it could still be ringing then: ``too_late``, audited. Signing (the Identity header) happens
-in the gateway's INVITE path for every attempt.
+in the gateway's INVITE path for every attempt. Once the process is stopping
+(:class:`Stopping`, set by the drain) nothing more is sent (``stopped``: a request still
+waiting for its slot) and the INVITEs still ringing are CANCELled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from typing import Any, Protocol
 
 from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.sip.events import CallFailed
@@ -22,6 +25,35 @@ from carrier.trunk_service import Placed, SlotOutcome, TrunkSlots
 
 Audit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
 DialOn = Callable[[DialRequest, str], Awaitable[Call | DialFailure]]
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Stopping:
+    """Set once, when the process starts to stop: no INVITE is sent after it, and those
+    still ringing (registered through :meth:`ringing`) are CANCELled, so nobody picks up
+    a call that would be cut a moment later; each ends as an unanswered call."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._ringing: set[Cancellable] = set()
+
+    def set(self) -> None:
+        self.is_set = True
+        for invite in list(self._ringing):
+            invite.cancel()
+
+    @contextlib.contextmanager
+    def ringing(self, invite: Cancellable) -> Iterator[None]:
+        if self.is_set:  # sent while the stop began (CANCEL waits for a provisional)
+            invite.cancel()
+        self._ringing.add(invite)
+        try:
+            yield
+        finally:
+            self._ringing.discard(invite)
 
 
 def refusal(req: DialRequest, test_numbers: Collection[str]) -> str | None:
@@ -75,7 +107,7 @@ def too_late(req: DialRequest, now: dt.datetime) -> bool:
 
 
 async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Audit,
-                test_numbers: Collection[str], *,
+                test_numbers: Collection[str], *, stopping: Stopping | None = None,
                 wall: Callable[[], dt.datetime] = _utcnow) -> Placed[Call | DialFailure]:
     refused = refusal(req, test_numbers)
     if refused is not None:
@@ -84,6 +116,8 @@ async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Aud
 
     async def attempt(name: str) -> Call | DialFailure:
         # Checked once the slot is ours, right before the INVITE (pacing may have waited).
+        if stopping is not None and stopping.is_set:
+            return DialFailure(DialOutcome.STOPPED, None, "stopping", name)
         if too_late(req, wall()):
             return DialFailure(DialOutcome.TOO_LATE, None, "calling window closing", name)
         return await dial_on(req, name)

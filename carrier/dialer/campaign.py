@@ -186,10 +186,11 @@ def after_dial(
         return Next(Step.DONE, outcome.value)
     if outcome is Outcome.TOO_LATE:  # nothing was sent: asked again, like a window refusal
         return after_refusal("window.closing", not_after, policy, now)
-    if outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.TRUNK_DOWN):
-        if dials >= policy.max_dials:
+    if outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.TRUNK_DOWN, Outcome.STOPPED):
+        stopped = outcome is Outcome.STOPPED  # nothing was sent: not a dial, due again now
+        if dials >= policy.max_dials and not stopped:
             return Next(Step.DONE, f"{outcome.value}, {dials} dials")
-        due = now + policy.retry_after
+        due = now if stopped else now + policy.retry_after
         if due >= not_after:
             return Next(Step.EXPIRED, outcome.value)
         return Next(Step.RETRY, outcome.value, due)

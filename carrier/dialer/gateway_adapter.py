@@ -27,6 +27,7 @@ _FAILURES = {
     DialOutcome.REJECTED: Outcome.FAILED,
     DialOutcome.TRUNK_DOWN: Outcome.TRUNK_DOWN,
     DialOutcome.TOO_LATE: Outcome.TOO_LATE,
+    DialOutcome.STOPPED: Outcome.STOPPED,
 }
 
 

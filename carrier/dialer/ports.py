@@ -28,6 +28,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # the callee side failed (4xx/5xx/6xx other than busy)
     TRUNK_DOWN = "trunk_down"  # our trunk failed: try the next trunk
     TOO_LATE = "too_late"  # the gate's window closed before a trunk slot came: nothing sent
+    STOPPED = "stopped"  # the process began stopping before a trunk slot came: nothing sent
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,7 @@ async def apply_dial_done(conn: asyncpg.Connection, r: Mapping[str, Any]) -> boo
     await conn.execute(
         "UPDATE dialer_attempts SET trunk = coalesce($2, trunk), outcome = $3, finished_at = $4"
         " WHERE id = $1", attempt, r["trunk"], r["outcome"], at)
-    if r["outcome"] != "too_late":  # nothing was sent: not a dial
+    if r["outcome"] not in ("too_late", "stopped"):  # nothing was sent: not a dial
         await conn.execute(
             "UPDATE dialer_outreach SET dials = dials + 1 WHERE id = $1 AND lease_token = $2",
             r["outreach_id"], token)
@@ -320,24 +320,23 @@ class OutreachStore:
         if await self._dial_outcomes_waiting():
             return []
         rows = await self.pool.fetch(_LEASE_SQL, now, worker, lease_for, limit)
-        return sorted(
-            (
-                Lease(
-                    outreach_id=r["id"],
-                    token=r["lease_token"],
-                    expires_at=r["lease_expires_at"],
-                    campaign=r["campaign_id"],
-                    appointment_id=r["appointment_id"],
-                    patient_id=r["patient_id"],
-                    purpose=r["purpose"],
-                    label=r["label"],
-                    dials=r["dials"],
-                    not_after=r["not_after"],
-                )
-                for r in rows
-            ),
-            key=lambda lease: lease.outreach_id,
-        )
+        return sorted((Lease(outreach_id=r["id"], token=r["lease_token"],
+                             expires_at=r["lease_expires_at"], campaign=r["campaign_id"],
+                             appointment_id=r["appointment_id"], patient_id=r["patient_id"],
+                             purpose=r["purpose"], label=r["label"], dials=r["dials"],
+                             not_after=r["not_after"]) for r in rows),
+                      key=lambda lease: lease.outreach_id)
+
+    async def release(self, leases: Sequence[Lease], now: dt.datetime) -> int:
+        """Hand back leases whose dial never began (the process is stopping): pending and
+        due as they were, for the next pass or process; how many."""
+        res = await self.pool.execute(
+            "UPDATE dialer_outreach o SET state = 'pending', lease_owner = NULL, lease_token ="
+            " NULL, lease_expires_at = NULL, updated_at = $3 FROM unnest($1::bigint[],"
+            " $2::uuid[]) AS t(id, token) WHERE o.id = t.id AND o.lease_token = t.token"
+            " AND o.state = 'leased' AND o.dial_started_at IS NULL",
+            [x.outreach_id for x in leases], [x.token for x in leases], now)
+        return int(res.split()[-1])
 
     async def _dial_outcomes_waiting(self) -> bool:
         outbox = self.outbox
@@ -374,7 +373,7 @@ class OutreachStore:
         rows = await self.pool.fetch(
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
             " WHERE patient_id = ANY($1::text[]) AND allowed AND at > $2"
-            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late')"
+            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late', 'stopped')"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
             " WHERE patient_id = ANY($1::text[]) AND direction = 'out'"
             " AND status NOT IN ('refused', 'reply', 'requested') AND at > $2",
