@@ -37,6 +37,7 @@ from carrier.settings_feeds import FeedsSettings, check_feeds
 from carrier.settings_limits import check_limits
 from carrier.sms.settings import SmsSettings, check_sms
 from carrier.webchat.settings import WebchatSettings, check_webchat
+from carrier.yaml_file import read_yaml
 
 ENV_PREFIX = "CARRIER_"
 
@@ -334,14 +335,7 @@ def load_settings(config_dir: str | Path | None = None,
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "-"
-        raise ConfigError(str(path), where, "not valid YAML") from None
-    except OSError as exc:
-        raise ConfigError(str(path), "-", f"cannot read ({exc.strerror})") from None
+    doc = read_yaml(path, whole=None)  # not UTF-8, not YAML, a key given twice: refused, named
     if doc is None:
         return {}
     if not isinstance(doc, dict):

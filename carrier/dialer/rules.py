@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from carrier.errors import ConfigError
+from carrier.yaml_file import read_yaml
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "config" / "calling_rules"
 
@@ -229,14 +228,9 @@ def parse_federal(file: str, data: Any) -> dict[str, Any]:
 
 
 def _read(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "<file>", "missing") from None
-    except yaml.YAMLError as exc:
-        reason = f"not valid YAML ({exc.__class__.__name__})"
-        raise ConfigError(str(path), "<file>", reason) from None
+    if not path.exists():
+        raise ConfigError(str(path), "<file>", "missing")
+    return read_yaml(path, whole="<file>")  # not UTF-8, not YAML, a key given twice: refused, named
 
 
 def load_rules(folder: Path | str = DEFAULT_RULES_DIR) -> CallingRules:
