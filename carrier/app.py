@@ -187,7 +187,8 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
                                      min_size=settings.database.pool_min,
                                      max_size=settings.database.pool_max,
                                      anchor=Anchor.from_settings(settings),
-                                     checkpoint_interval=settings.keys.checkpoint_interval_s)
+                                     checkpoint_interval=settings.keys.checkpoint_interval_s,
+                                     kek_source=lambda: kek_for(settings, create=False))
         await records.drain_spool()
         async with contextlib.AsyncExitStack() as exits:
             exits.push_async_callback(records.close)
