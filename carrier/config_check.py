@@ -39,8 +39,9 @@ import yaml
 
 from carrier.edits import edit_distance
 from carrier.errors import ConfigError
-from carrier.settings import ENV_PREFIX, ResidencySettings, Settings, load_settings
+from carrier.settings import ResidencySettings, Settings, load_settings
 from carrier.settings_checks import E164
+from carrier.settings_env import ENV_PREFIX
 from carrier.yaml_file import repeated_keys
 
 # Region names operators use; a tag close to one of these (but not it) is likely a typo.
