@@ -70,7 +70,9 @@ from carrier.metrics import Level
 from carrier.plugin import Application, RetainsText, levels_of
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
+from carrier.records.crypto import KeyEncryptionKey
 from carrier.records.embedded import open_database
+from carrier.records.folder_lock import own_data_folder
 from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -176,14 +178,27 @@ async def _database(settings: Settings, data_dir: Path, app: Application
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = True
-                        ) -> AsyncIterator[Stack]:
+async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = True,
+                        spool: Path | None = None) -> AsyncIterator[Stack]:
+    """``spool``: a command's own spool folder; None: ``<data_dir>/spool``, which only one
+    process may own (``serve``: a second on the same data folder is refused)."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
     kek = kek_for(settings)  # keys.kek_env, keys.kek_file: as every command reads it
     app = load_application(settings)
+    async with contextlib.AsyncExitStack() as held:
+        if spool is None:
+            held.enter_context(own_data_folder(data_dir))
+        yield await held.enter_async_context(
+            _stack(settings, data_dir, kek, app, spool or data_dir / "spool", speech=speech,
+                   sip=sip))
+
+
+@contextlib.asynccontextmanager
+async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app: Application,
+                 spool: Path, *, speech: bool, sip: bool) -> AsyncIterator[Stack]:
     async with _database(settings, data_dir, app) as dsn:
-        records = await Records.open(dsn, kek, data_dir / "spool",
+        records = await Records.open(dsn, kek, spool,
                                      min_size=settings.database.pool_min,
                                      max_size=settings.database.pool_max,
                                      anchor=Anchor.from_settings(settings),

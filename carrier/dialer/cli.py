@@ -45,7 +45,7 @@ from carrier.dialer.store import CampaignStatus, OutreachStore
 from carrier.dialer.wiring import gate_from_settings
 from carrier.errors import OperatorError
 from carrier.records.cli import add_database_args
-from carrier.records.cli_context import command_spool, kek_for, where
+from carrier.records.cli_context import command_spool, kek_for, leave_spool, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -217,10 +217,20 @@ def outbound_only(settings: Settings) -> Settings:
 
 
 async def _dial_passes(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
-    """The passes' summary and the exit code: SIGINT/SIGTERM let the pass under way finish
-    (its dial decisions and audit entries written), then stop: 130 after SIGINT, else 0."""
+    """The passes' summary and the exit code: SIGINT/SIGTERM stop the pass under way (its
+    calls drained and recorded), then 130 after SIGINT, else 0. Writes go through a spool
+    of this command's own, never the one `serve` owns."""
+    spool = command_spool(Path(settings.data_dir))  # never the spool `serve` owns
+    try:
+        return await _passes_on(settings, args, spool)
+    finally:
+        leave_spool(spool)
+
+
+async def _passes_on(settings: Settings, args: argparse.Namespace, spool: Path
+                     ) -> tuple[str, int]:
     stop = asyncio.Event()
-    async with running_stack(outbound_only(settings)) as stack:
+    async with running_stack(outbound_only(settings), spool=spool) as stack:
         signals = StopSignals(stop)
         stack.dialer.runner.worker = args.worker
         if args.run_for is None:
