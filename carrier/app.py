@@ -17,7 +17,7 @@ wraps the application's handler). At exit everything stops in reverse, the
 embedded server last.
 
 Signals: SIGTERM/SIGINT drain (new INVITEs get 503 with ``Retry-After``, the dialer
-stops, live calls get ``sip.drain_timeout_s`` to end), then the stack closes and the
+stops, live calls get ``sip.drain_timeout_s`` to end, then a BYE), then the stack closes and the
 process exits 0 after SIGTERM, 130 after SIGINT (:mod:`carrier.stop_signals`). SIGHUP
 re-reads the settings and hands them to
 ``application.reload`` (workflows, clinic file): new calls use them, live calls keep
@@ -70,7 +70,9 @@ from carrier.metrics import Level
 from carrier.plugin import Application, levels_of
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
+from carrier.records.crypto import KeyEncryptionKey
 from carrier.records.embedded import open_database
+from carrier.records.folder_lock import own_data_folder
 from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -176,18 +178,32 @@ async def _database(settings: Settings, data_dir: Path, app: Application
 
 
 @contextlib.asynccontextmanager
-async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = True
-                        ) -> AsyncIterator[Stack]:
+async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = True,
+                        spool: Path | None = None) -> AsyncIterator[Stack]:
+    """``spool``: a command's own spool folder; None: ``<data_dir>/spool``, which only one
+    process may own (``serve``: a second on the same data folder is refused)."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, at start
     kek = kek_for(settings)  # keys.kek_env, keys.kek_file: as every command reads it
     app = load_application(settings)
+    async with contextlib.AsyncExitStack() as held:
+        if spool is None:
+            held.enter_context(own_data_folder(data_dir))
+        yield await held.enter_async_context(
+            _stack(settings, data_dir, kek, app, spool or data_dir / "spool", speech=speech,
+                   sip=sip))
+
+
+@contextlib.asynccontextmanager
+async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app: Application,
+                 spool: Path, *, speech: bool, sip: bool) -> AsyncIterator[Stack]:
     async with _database(settings, data_dir, app) as dsn:
-        records = await Records.open(dsn, kek, data_dir / "spool",
+        records = await Records.open(dsn, kek, spool,
                                      min_size=settings.database.pool_min,
                                      max_size=settings.database.pool_max,
                                      anchor=Anchor.from_settings(settings),
-                                     checkpoint_interval=settings.keys.checkpoint_interval_s)
+                                     checkpoint_interval=settings.keys.checkpoint_interval_s,
+                                     kek_source=lambda: kek_for(settings, create=False))
         await records.drain_spool()
         async with contextlib.AsyncExitStack() as exits:
             exits.push_async_callback(records.close)
@@ -287,12 +303,15 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
 
 
 async def drain(stack: Stack, dialer_stop: asyncio.Event) -> None:
-    """Stop taking calls (503 + Retry-After), stop dialling, let live calls end within
-    ``sip.drain_timeout_s``; the caller then closes the stack (which ends the rest)."""
+    """Stop taking calls (503 + Retry-After), stop dialling (nothing more is sent, the
+    calls still ringing are CANCELled), let live calls end within ``sip.drain_timeout_s``,
+    then hang up those left (cause ``shutdown``), so the dialer's pass records them and
+    ends instead of holding the stop until each call's own end."""
     sip = stack.settings.sip
     stack.gateway.endpoint.draining = sip.drain_retry_after_s
     metrics.DRAINING.set(1)
     dialer_stop.set()
+    stack.gateway.stopping.set()
     log.info("draining", extra={"live_calls": _live(stack), "limit_s": sip.drain_timeout_s})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + sip.drain_timeout_s
@@ -300,6 +319,7 @@ async def drain(stack: Stack, dialer_stop: asyncio.Event) -> None:
         # Polled: calls end on their own tasks, which the gateway does not signal.
         await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
     log.info("drained", extra={"live_calls_left": _live(stack)})
+    await stack.gateway.end_calls("shutdown")
 
 
 def _live(stack: Stack) -> int:

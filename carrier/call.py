@@ -46,6 +46,7 @@ class DialOutcome(enum.Enum):
     TRUNK_DOWN = "trunk_down"
     TOO_LATE = "too_late"  # the clearance's window closed before a trunk slot came: not sent
     NO_MEDIA_PORT = "no_media_port"  # this node had no free RTP port pair: not sent
+    STOPPED = "stopped"  # the process began stopping before a trunk slot came: not sent
 
 
 @dataclass(frozen=True)

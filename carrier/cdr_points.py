@@ -40,10 +40,11 @@ _ENDED = {"bye-received": "remote_bye", "bye-sent": "local_bye",
           "ack-timeout": "ack_timeout", "session-expired": "session_expired",
           "transport-error": "transport_error", "length-limit": "length_limit",
           "gateway-closed": "gateway_closed", "transfer-ended": "transfer",
-          "bridge-ended": "transfer"}
+          "bridge-ended": "transfer", "shutdown": "shutdown"}
 _FAILED = {DialOutcome.BUSY: "busy", DialOutcome.NO_ANSWER: "no_answer",
            DialOutcome.REJECTED: "rejected", DialOutcome.TRUNK_DOWN: "trunk_down",
-           DialOutcome.TOO_LATE: "too_late", DialOutcome.NO_MEDIA_PORT: "no_media_port"}
+           DialOutcome.TOO_LATE: "too_late", DialOutcome.NO_MEDIA_PORT: "no_media_port",
+           DialOutcome.STOPPED: "stopped"}
 
 
 def utcnow() -> dt.datetime:

@@ -12,9 +12,8 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from carrier.errors import ConfigError
+from carrier.yaml_file import read_yaml
 
 SECTIONS = ("clinic", "patients", "providers")
 DEFAULT_TIMEZONE = "America/New_York"
@@ -22,18 +21,7 @@ DEFAULT_TIMEZONE = "America/New_York"
 
 def read_clinic_file(path: str | Path) -> dict[str, Any]:
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(name, "-", f"cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(name, "-", "not UTF-8 text") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(name, "-", f"not valid YAML{where}") from None
+    data = read_yaml(path)  # not UTF-8, not YAML, a key given twice: refused, named
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(name, "-", "top level must be a mapping")

@@ -39,8 +39,10 @@ import yaml
 
 from carrier.edits import edit_distance
 from carrier.errors import ConfigError
-from carrier.settings import ENV_PREFIX, ResidencySettings, Settings, load_settings
+from carrier.settings import ResidencySettings, Settings, load_settings
 from carrier.settings_checks import E164
+from carrier.settings_env import ENV_PREFIX
+from carrier.yaml_file import repeated_keys
 
 # Region names operators use; a tag close to one of these (but not it) is likely a typo.
 KNOWN_REGIONS = (
@@ -110,22 +112,16 @@ class Doc:
         return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _walk(node: yaml.Node, key: str, out: dict[str, yaml.Node],
-          dupes: list[tuple[str, yaml.Node]]) -> None:
+def _walk(node: yaml.Node, key: str, out: dict[str, yaml.Node]) -> None:
     out[key] = node
     if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
         for knode, vnode in node.value:
-            name = str(knode.value)
-            sub = f"{key}.{name}" if key else name
-            if name in seen:
-                dupes.append((sub, knode))
-            seen.add(name)
+            sub = f"{key}.{knode.value}" if key else str(knode.value)
             out[f"{sub}#key"] = knode
-            _walk(vnode, sub, out, dupes)
+            _walk(vnode, sub, out)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, f"{key}[{i}]", out, dupes)
+            _walk(item, f"{key}[{i}]", out)
 
 
 def read_doc(path: Path, findings: list[Finding]) -> Doc | None:
@@ -152,10 +148,9 @@ def read_doc(path: Path, findings: list[Finding]) -> Doc | None:
         findings.append(Finding("error", str(path), "-", f"not valid YAML: {exc}"))
         return None
     nodes: dict[str, yaml.Node] = {}
-    dupes: list[tuple[str, yaml.Node]] = []
     if root is not None:
-        _walk(root, "", nodes, dupes)
-    for key, node in dupes:
+        _walk(root, "", nodes)
+    for key, node in repeated_keys(root):
         findings.append(Finding("error", str(path), key, "given twice in one mapping (YAML"
                                 " keeps only the last)", node.start_mark.line + 1,
                                 node.start_mark.column + 1))

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from carrier.clinic_file import read_clinic_file
 from carrier.config_check import Finding, region_allowed, region_guess
+from carrier.dialer.rules import load_rules
 from carrier.errors import ConfigError
 from carrier.settings import Settings
 from carrier.settings_checks import is_local
@@ -247,6 +248,12 @@ def _clinic(s: Settings, config_dir: Path) -> Iterator[Finding]:
         read_clinic_file(config_dir / s.clinic_file)  # as the agent reads it at start
     except ConfigError as exc:
         yield Finding("error", exc.file, exc.key, exc.reason)
+    rules = config_dir / "calling_rules"
+    if rules.is_dir():
+        try:
+            load_rules(rules)  # as the dialer's gate reads them at start
+        except ConfigError as exc:
+            yield Finding("error", exc.file, exc.key, exc.reason)
 
 
 def _misc(s: Settings, file: str) -> Iterator[Finding]:

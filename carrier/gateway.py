@@ -1,19 +1,16 @@
 """The gateway: SIP endpoint + media sessions + STIR/SHAKEN, offering the ``Call`` API.
 
-Inbound: the SIP endpoint has already applied the trunk ACL and overload limits
-(403 / 503). Here the INVITE's Identity headers are verified; the trunk's policy
-rejects a failed verification with its code or lets the call continue with
-``Reason: STIR``; the SDP offer is answered by a :class:`carrier.media_leg.MediaLeg`
-(SDP + RTP session + SRTP), and the call handed to the application (a
-``carrier.plugin.CallHandler``) as a :class:`carrier.call.Call` with a typed
-``CallContext``. Each answered call is a :class:`carrier.live_call.LiveCall` in the
-gateway's own map; its TaskGroup owns the call's work (see that module).
-
-Outbound: :meth:`Gateway.dial` signs a ``shaken`` PASSporT (attestation from
-policy), adds ``rcd`` when a branded name is configured, sends the INVITE through
-the trunk (digest credentials when the trunk uses them) and returns a ``Call`` or a
-typed :class:`DialFailure`; :meth:`Gateway.run_outbound` then runs the handler on it
-within the request's length limit. Each signing and verification lands in the audit log.
+Inbound: the SIP endpoint has already applied the trunk ACL and overload limits (403 /
+503). Here the INVITE's Identity headers are verified; the trunk's policy rejects a failed
+verification with its code or lets the call continue with ``Reason: STIR``; the SDP offer
+is answered by a :class:`carrier.media_leg.MediaLeg` (SDP + RTP + SRTP), and the call is
+handed to the application (``carrier.plugin.CallHandler``) as a :class:`carrier.call.Call`
+with a typed ``CallContext``; each answered call is a :class:`carrier.live_call.LiveCall`
+whose TaskGroup owns the call's work. Outbound: :meth:`Gateway.dial` signs a ``shaken``
+PASSporT (and ``rcd`` when branded), sends the INVITE through the trunk (digest when the
+trunk uses it) and returns a ``Call`` or a typed :class:`DialFailure`;
+:meth:`Gateway.run_outbound` runs the handler on it within the request's length limit.
+Each signing and verification lands in the audit log.
 """
 
 from __future__ import annotations
@@ -124,6 +121,7 @@ class Gateway:
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
         self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
         self._calls: dict[str, LiveCall] = {}
+        self.stopping = outbound.Stopping()  # the drain sets it: nothing more is dialled
 
     def live_calls(self) -> list[tuple[Call, float]]:
         """The calls up now, each with its monotonic answer time (the console reads it)."""
@@ -143,6 +141,11 @@ class Gateway:
         self._calls.clear()
         await self.endpoint.close()  # reports the refusals still counted
         await asyncio.gather(*self._refusal_audits, return_exceptions=True)
+
+    async def end_calls(self, reason: str) -> None:
+        """Hang up every call still up (the drain's time ran out); each run then ends."""
+        for live in list(self._calls.values()):
+            await live.end(reason)
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -385,7 +388,8 @@ class Gateway:
         A request nothing was sent for (refused, no trunk up) has its CDR under its origid."""
         begun = utcnow()
         placed = await outbound.place(req, self.trunks, lambda r, name: self._dial_on(
-            r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers)
+            r, self.settings.trunk(name)), self.audit, self.settings.dialer.operator_test_numbers,
+            stopping=self.stopping)
         result = outbound.result_of(placed, req)
         if isinstance(result, DialFailure) and placed.trunk is None and not placed.down:
             await self.cdr.write(dial_failure_detail(req, result, call_id=req.origid,
@@ -440,8 +444,9 @@ class Gateway:
                          {"origid": req.origid, "identities": sum(
                              1 for h in headers if h[0] == "Identity"), "trunk": trunk.name})
         try:
-            answered: CallAnswered | CallFailed = await sipcall.wait_for(
-                (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
+            with self.stopping.ringing(sipcall):
+                answered: CallAnswered | CallFailed = await sipcall.wait_for(
+                    (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
         except TimeoutError:
             metrics.call_failed("outbound", 487)  # we cancelled it: 487 Request Terminated
             sipcall.cancel()
@@ -477,12 +482,9 @@ class Gateway:
                            context: CallContext | Mapping[str, Any] | None = None
                            ) -> CallOutcome | None:
         """Run the handler on an answered outbound call (``dial``'s result) to its end,
-        within the call's length limit (``DialRequest.max_duration_s``).
-
-        ``context`` replaces ``call.context`` when given. A plain mapping (the untyped
-        form of before) is read into it: known keys become the typed fields, the rest
-        go to ``extra``; it is accepted until the dialer and agent pass ``CallContext``.
-        """
+        within the call's length limit (``DialRequest.max_duration_s``). ``context``
+        replaces ``call.context`` when given; a plain mapping is read into it (known keys
+        to the typed fields, the rest to ``extra``)."""
         live = self._calls.get(call.call_id)
         if live is None or live.call is not call or live.started:
             raise ValueError("run_outbound() takes a call this gateway dialled, once")

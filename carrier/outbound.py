@@ -9,14 +9,17 @@ trunk itself fails (:mod:`carrier.trunk_service`). A request whose clearance run
 when it could still be ringing then: ``too_late``, audited. Signing (the Identity header) happens
 in the gateway's INVITE path for every attempt. A node with no free RTP port pair sends
 nothing either: ``no_media_port``, audited, with its CDR (no failover: the ports are the
-node's, not the trunk's).
+node's, not the trunk's). Once the process is stopping (:class:`Stopping`, set by the
+drain) nothing more is sent (``stopped``: a request still waiting for its slot) and the
+INVITEs still ringing are CANCELled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from typing import Any, Protocol
 
 from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.sip.events import CallFailed
@@ -25,7 +28,38 @@ from carrier.trunk_service import Placed, SlotOutcome, TrunkSlots
 Audit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
 DialOn = Callable[[DialRequest, str], Awaitable[Call | DialFailure]]
 # Dials that came back with nothing sent, and the audit action each is recorded under.
-_NOT_SENT = {DialOutcome.TOO_LATE: "dial.too_late", DialOutcome.NO_MEDIA_PORT: "dial.no_media_port"}
+_NOT_SENT = {DialOutcome.TOO_LATE: "dial.too_late",
+             DialOutcome.NO_MEDIA_PORT: "dial.no_media_port",
+             DialOutcome.STOPPED: "dial.stopped"}
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Stopping:
+    """Set once, when the process starts to stop: no INVITE is sent after it, and those
+    still ringing (registered through :meth:`ringing`) are CANCELled, so nobody picks up
+    a call that would be cut a moment later; each ends as an unanswered call."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+        self._ringing: set[Cancellable] = set()
+
+    def set(self) -> None:
+        self.is_set = True
+        for invite in list(self._ringing):
+            invite.cancel()
+
+    @contextlib.contextmanager
+    def ringing(self, invite: Cancellable) -> Iterator[None]:
+        if self.is_set:  # sent while the stop began (CANCEL waits for a provisional)
+            invite.cancel()
+        self._ringing.add(invite)
+        try:
+            yield
+        finally:
+            self._ringing.discard(invite)
 
 
 def refusal(req: DialRequest, test_numbers: Collection[str]) -> str | None:
@@ -85,7 +119,7 @@ def too_late(req: DialRequest, now: dt.datetime) -> bool:
 
 
 async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Audit,
-                test_numbers: Collection[str], *,
+                test_numbers: Collection[str], *, stopping: Stopping | None = None,
                 wall: Callable[[], dt.datetime] = _utcnow) -> Placed[Call | DialFailure]:
     refused = refusal(req, test_numbers)
     if refused is not None:
@@ -94,6 +128,8 @@ async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Aud
 
     async def attempt(name: str) -> Call | DialFailure:
         # Checked once the slot is ours, right before the INVITE (pacing may have waited).
+        if stopping is not None and stopping.is_set:
+            return DialFailure(DialOutcome.STOPPED, None, "stopping", name)
         if too_late(req, wall()):
             return DialFailure(DialOutcome.TOO_LATE, None, "calling window closing", name)
         return await dial_on(req, name)

@@ -28,18 +28,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from carrier import settings_checks as checks
 from carrier.errors import ConfigError, UnknownName
 from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip, check_speech
+from carrier.settings_env import apply_env
 from carrier.settings_feeds import FeedsSettings, check_feeds
 from carrier.settings_limits import check_limits
 from carrier.sms.settings import SmsSettings, check_sms
 from carrier.webchat.settings import WebchatSettings, check_webchat
-
-ENV_PREFIX = "CARRIER_"
-
+from carrier.yaml_file import read_yaml
 
 
 @dataclass(frozen=True)
@@ -328,48 +325,28 @@ def load_settings(config_dir: str | Path | None = None,
             raise ConfigError(str(trunks_file), "trunks", "trunks are defined in carrier.yaml too")
         raw["trunks"] = trunk_doc.get("trunks", [])
         sources["trunks"] = str(trunks_file)
-    _apply_env(raw, sources, env)
+    files = dict(sources)  # the file each section came from, before the environment
+    by_env = apply_env(raw, sources, env)
     raw["config_dir"] = str(cdir)
-    settings: Settings = _convert(Settings, raw, "", sources, str(main_file))
-    _validate(settings, sources, str(main_file))
+    try:
+        settings: Settings = _convert(Settings, raw, "", sources, str(main_file))
+        _validate(settings, sources, str(main_file))
+    except ConfigError as exc:  # name the variable that set the key, or else the file
+        section = exc.key.split(".", maxsplit=1)[0].split("[", maxsplit=1)[0]
+        where = by_env.get(exc.key) or files.get(section, str(main_file))
+        if not exc.file.startswith("$") and exc.key not in by_env:
+            raise
+        raise ConfigError(where, exc.key, exc.reason) from None
     return settings
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "-"
-        raise ConfigError(str(path), where, "not valid YAML") from None
-    except OSError as exc:
-        raise ConfigError(str(path), "-", f"cannot read ({exc.strerror})") from None
+    doc = read_yaml(path, whole=None)  # not UTF-8, not YAML, a key given twice: refused, named
     if doc is None:
         return {}
     if not isinstance(doc, dict):
         raise ConfigError(str(path), "-", "top level must be a mapping")
     return doc
-
-
-def _apply_env(raw: dict[str, Any], sources: dict[str, str], env: Mapping[str, str]) -> None:
-    aliases = {"CARRIER_DATABASE_URL": ("database", "url"), "CARRIER_DATA_DIR": ("data_dir",)}
-    for name, value in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX):
-            continue
-        if name in aliases:
-            path: tuple[str, ...] = aliases[name]
-        elif "__" in name:
-            path = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
-        else:
-            continue  # other CARRIER_* variables (keys, secrets) are read where used
-        node = raw
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"${name}", ".".join(path), "overrides a non-mapping setting")
-            node = child
-        node[path[-1]] = yaml.safe_load(value) if value != "" else None
-        sources[path[0]] = f"${name}"
 
 
 def _convert(  # noqa: PLR0911, PLR0912 - one branch per supported annotation

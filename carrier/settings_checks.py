@@ -81,16 +81,26 @@ def check_speech(sp: SpeechSettings, file: str) -> None:
                           "recognition hears at most 30 s at once)")
 
 
+def _host(url: str, file: str, key: str) -> str:
+    """The URL's host; a URL urllib cannot split is refused (the URL itself is never shown:
+    it may hold a password)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError as exc:
+        raise ConfigError(file, key, f"not a URL ({exc}); percent-encode [ ] @ : / in a"
+                          " user name or password") from None
+
+
 def check_residency(s: Settings, src: typing.Callable[[str], str]) -> None:
     """Refuse any external endpoint whose region is outside the allow-list."""
     endpoints: list[tuple[str, str, str, str]] = []  # (file, key, host, region)
     if s.database.url:
-        host = urlsplit(s.database.url).hostname or "localhost"
+        host = _host(s.database.url, src("database"), "database.url") or "localhost"
         endpoints.append((src("database"), "database.region", host, s.database.region))
     for i, t in enumerate(s.trunks):
         endpoints.append((src("trunks"), f"trunks[{i}].region", t.host, t.region))
     if s.stir.x5u:
-        host = urlsplit(s.stir.x5u).hostname or ""
+        host = _host(s.stir.x5u, src("stir"), "stir.x5u")
         endpoints.append((src("stir"), "stir.certificate_repository_region", host,
                           s.stir.certificate_repository_region))
     for file, key, host, region in endpoints:

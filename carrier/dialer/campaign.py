@@ -186,11 +186,14 @@ def after_dial(
         return Next(Step.DONE, outcome.value)
     if outcome is Outcome.TOO_LATE:  # nothing was sent: asked again, like a window refusal
         return after_refusal("window.closing", not_after, policy, now)
-    if outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.TRUNK_DOWN, Outcome.NO_MEDIA_PORT):
-        # No media port: this node was full and nothing was sent, so it is not a dial.
-        if dials >= policy.max_dials and outcome is not Outcome.NO_MEDIA_PORT:
+    if outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.TRUNK_DOWN, Outcome.NO_MEDIA_PORT,
+                   Outcome.STOPPED):
+        # No media port (this node was full) or stopped (the process was stopping before a
+        # trunk slot came): nothing was sent, so it is not a dial; stopped is due again now.
+        stopped = outcome is Outcome.STOPPED
+        if dials >= policy.max_dials and outcome not in (Outcome.NO_MEDIA_PORT, Outcome.STOPPED):
             return Next(Step.DONE, f"{outcome.value}, {dials} dials")
-        due = now + policy.retry_after
+        due = now if stopped else now + policy.retry_after
         if due >= not_after:
             return Next(Step.EXPIRED, outcome.value)
         return Next(Step.RETRY, outcome.value, due)

@@ -10,7 +10,10 @@ Database: `--database-url` (env CARRIER_DATABASE_URL), else the embedded server 
 `run` without `--dry-run` starts the configured stack as `carrier serve` does (records,
 the hosted application, STIR/SHAKEN, the SIP gateway; its listeners on ephemeral ports,
 so it runs beside `carrier serve`) and runs one dialer pass, or passes for
-`--for SECONDS`, placing the calls.
+`--for SECONDS`, placing the calls. SIGINT (Ctrl-C) or SIGTERM stops it as `serve` stops:
+nothing more is dialled (the outreach not begun stays due for the next run), the calls
+ringing are cancelled, those answered get `sip.drain_timeout_s` and then a BYE, each
+recorded; then the exit code is 130 after SIGINT, 0 after SIGTERM.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from carrier.app import run_services, running_stack
+from carrier.app import Stack, drain, run_services, running_stack
 from carrier.cli import default_actor
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
 from carrier.dialer.gate import Gate
@@ -42,7 +45,7 @@ from carrier.dialer.store import CampaignStatus, OutreachStore
 from carrier.dialer.wiring import gate_from_settings
 from carrier.errors import OperatorError
 from carrier.records.cli import add_database_args
-from carrier.records.cli_context import command_spool, kek_for, where
+from carrier.records.cli_context import command_spool, kek_for, leave_spool, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -214,14 +217,27 @@ def outbound_only(settings: Settings) -> Settings:
 
 
 async def _dial_passes(settings: Settings, args: argparse.Namespace) -> tuple[str, int]:
-    """The passes' summary and the exit code: SIGINT/SIGTERM let the pass under way finish
-    (its dial decisions and audit entries written), then stop: 130 after SIGINT, else 0."""
+    """The passes' summary and the exit code: SIGINT/SIGTERM stop the pass under way (its
+    calls drained and recorded), then 130 after SIGINT, else 0. Writes go through a spool
+    of this command's own, never the one `serve` owns."""
+    spool = command_spool(Path(settings.data_dir))  # never the spool `serve` owns
+    try:
+        return await _passes_on(settings, args, spool)
+    finally:
+        leave_spool(spool)
+
+
+async def _passes_on(settings: Settings, args: argparse.Namespace, spool: Path
+                     ) -> tuple[str, int]:
     stop = asyncio.Event()
-    async with running_stack(outbound_only(settings)) as stack:
+    async with running_stack(outbound_only(settings), spool=spool) as stack:
         signals = StopSignals(stop)
         stack.dialer.runner.worker = args.worker
         if args.run_for is None:
-            synced, r = await stack.dialer.run_pass(limit=args.limit)
+            async with asyncio.TaskGroup() as tasks:
+                draining = tasks.create_task(_drain_on(stop, stack))
+                synced, r = await stack.dialer.run_pass(limit=args.limit, stop=stop)
+                draining.cancel()
             return _pass_text(synced.added, synced.stopped, r), signals.exit_code
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(run_services(stack, stop, dialer=False))
@@ -229,10 +245,18 @@ async def _dial_passes(settings: Settings, args: argparse.Namespace) -> tuple[st
             with contextlib.suppress(TimeoutError):  # the operator's --for, or a signal
                 await asyncio.wait_for(stop.wait(), timeout=args.run_for)
             stop.set()
+            await drain(stack, stop)
         live = stack.dialer.liveness.health()
         stopped = " (stopped by a signal)" if signals.received is not None else ""
         return (f"dialer passes for {args.run_for:.0f} s{stopped}: {live.detail}",
                 signals.exit_code)
+
+
+async def _drain_on(stop: asyncio.Event, stack: Stack) -> None:
+    """On a signal, the pass under way stops dialling and its calls end as in `serve`'s
+    drain (`sip.drain_timeout_s`, then a BYE), so the pass can record them and return."""
+    await stop.wait()
+    await drain(stack, stop)
 
 
 def _pass_text(added: int, stopped: int, r: PassReport) -> str:
@@ -242,6 +266,8 @@ def _pass_text(added: int, stopped: int, r: PassReport) -> str:
         f"leased {r.leased}, dialled {r.dialled}, outcomes {dict(r.outcomes)}\n"
         f"refused: {refused}\n"
         f"reclaimed leases: {r.requeued} requeued, {r.interrupted} interrupted"
+        + (f"\nstopped early: {r.released} due outreach left for the next run"
+           if r.released else "")
     )
 
 

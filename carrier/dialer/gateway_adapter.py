@@ -28,6 +28,7 @@ _FAILURES = {
     DialOutcome.TRUNK_DOWN: Outcome.TRUNK_DOWN,
     DialOutcome.TOO_LATE: Outcome.TOO_LATE,
     DialOutcome.NO_MEDIA_PORT: Outcome.NO_MEDIA_PORT,
+    DialOutcome.STOPPED: Outcome.STOPPED,
 }
 
 

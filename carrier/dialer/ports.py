@@ -29,10 +29,11 @@ class Outcome(enum.StrEnum):
     TRUNK_DOWN = "trunk_down"  # our trunk failed: try the next trunk
     TOO_LATE = "too_late"  # the gate's window closed before a trunk slot came: nothing sent
     NO_MEDIA_PORT = "no_media_port"  # the node had no free RTP port pair: nothing sent
+    STOPPED = "stopped"  # the process began stopping before a trunk slot came: nothing sent
 
 
 # Attempts that sent nothing: not a dial, no contact (no cap counts them), asked again.
-NOT_SENT = frozenset({Outcome.TOO_LATE, Outcome.NO_MEDIA_PORT})
+NOT_SENT = frozenset({Outcome.TOO_LATE, Outcome.NO_MEDIA_PORT, Outcome.STOPPED})
 
 
 @dataclass(frozen=True)

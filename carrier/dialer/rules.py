@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
 from carrier.errors import ConfigError
+from carrier.yaml_file import read_yaml
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "config" / "calling_rules"
 
@@ -133,7 +132,7 @@ def _known_keys(file: str, key: str, body: dict[str, Any], known: set[str]) -> N
 # What a dial attempt can come to (`carrier.dialer.ports.Outcome`, kept in step by
 # tests/dialer/test_rules.py; ports imports the gate, which imports this module).
 DIAL_OUTCOMES = ("answered", "machine", "busy", "no_answer", "failed", "trunk_down", "too_late",
-                 "no_media_port")
+                 "no_media_port", "stopped")
 
 
 def _outcomes(file: str, key: str, value: Any) -> frozenset[str]:
@@ -271,14 +270,9 @@ def parse_federal(file: str, data: Any) -> dict[str, Any]:
 
 
 def _read(path: Path) -> Any:
-    try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "<file>", "missing") from None
-    except yaml.YAMLError as exc:
-        reason = f"not valid YAML ({exc.__class__.__name__})"
-        raise ConfigError(str(path), "<file>", reason) from None
+    if not path.exists():
+        raise ConfigError(str(path), "<file>", "missing")
+    return read_yaml(path, whole="<file>")  # not UTF-8, not YAML, a key given twice: refused, named
 
 
 def load_rules(folder: Path | str = DEFAULT_RULES_DIR) -> CallingRules:

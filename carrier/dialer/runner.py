@@ -77,6 +77,7 @@ class PassReport:
     unrecorded: int = 0  # calls whose outcome could not be written (database outage)
     spooled: int = 0  # calls whose outcome waits in the records outbox (database outage)
     texted: int = 0  # reminders sent by text instead of a call
+    released: int = 0  # leases handed back undialled: the process was stopping
     outage: BaseException | None = None
 
 
@@ -97,13 +98,20 @@ class DialerRunner:
     texts: TextChannel | None = None
     """Reminders whose offset label is in ``texts.labels`` go by text, not by call."""
 
-    async def run_once(self, *, limit: int = 50) -> PassReport:
+    async def run_once(self, *, limit: int = 50, stop: asyncio.Event | None = None
+                       ) -> PassReport:
+        """One pass. Once ``stop`` is set no more outreach is gated: the leases not begun
+        are handed back (``released``), and the calls already placed end as the gateway
+        ends them (a drain, then a hang-up), each recorded."""
         report = PassReport()
         report.requeued, report.interrupted = await self.store.reclaim_expired(self.clock())
         leases = await self.store.lease(self.worker, self.clock(), self.policy.lease_for, limit)
         report.leased = len(leases)
         async with asyncio.TaskGroup() as calls:
-            for lease in leases:
+            for n, lease in enumerate(leases):
+                if stop is not None and stop.is_set():
+                    report.released = await self.store.release(leases[n:], self.clock())
+                    break
                 try:
                     ready = await self._prepare(lease, report)
                 except OUTAGE_ERRORS as exc:

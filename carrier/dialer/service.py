@@ -130,17 +130,19 @@ class DialerService:
         liveness = Liveness("dialer", max_failures=settings.health.dialer_max_failures)
         return cls(runner, appointments, liveness=liveness)
 
-    async def run_pass(self, *, limit: int = 50) -> tuple[SyncReport, PassReport]:
-        """One sync and one dialer pass (what `carrier campaign run` does once)."""
+    async def run_pass(self, *, limit: int = 50, stop: asyncio.Event | None = None
+                       ) -> tuple[SyncReport, PassReport]:
+        """One sync and one dialer pass (what `carrier campaign run` does once); ``stop``
+        ends the pass early (see `DialerRunner.run_once`)."""
         synced = await sync_campaigns(self.runner.store, self.appointments,
                                       self.runner.policy, self.runner.clock())
-        return synced, await self.runner.run_once(limit=limit)
+        return synced, await self.runner.run_once(limit=limit, stop=stop)
 
     async def run(self, stop: asyncio.Event, *, interval: float = 30.0, limit: int = 50
                   ) -> None:
         while not stop.is_set():
             try:
-                synced, report = await self.run_pass(limit=limit)
+                synced, report = await self.run_pass(limit=limit, stop=stop)
             except PASS_ERRORS as exc:  # OUTAGE_ERRORS, alone or grouped
                 if not is_outage(exc):
                     raise

@@ -322,24 +322,23 @@ class OutreachStore:
         if await self._dial_outcomes_waiting():
             return []
         rows = await self.pool.fetch(_LEASE_SQL, now, worker, lease_for, limit)
-        return sorted(
-            (
-                Lease(
-                    outreach_id=r["id"],
-                    token=r["lease_token"],
-                    expires_at=r["lease_expires_at"],
-                    campaign=r["campaign_id"],
-                    appointment_id=r["appointment_id"],
-                    patient_id=r["patient_id"],
-                    purpose=r["purpose"],
-                    label=r["label"],
-                    dials=r["dials"],
-                    not_after=r["not_after"],
-                )
-                for r in rows
-            ),
-            key=lambda lease: lease.outreach_id,
-        )
+        return sorted((Lease(outreach_id=r["id"], token=r["lease_token"],
+                             expires_at=r["lease_expires_at"], campaign=r["campaign_id"],
+                             appointment_id=r["appointment_id"], patient_id=r["patient_id"],
+                             purpose=r["purpose"], label=r["label"], dials=r["dials"],
+                             not_after=r["not_after"]) for r in rows),
+                      key=lambda lease: lease.outreach_id)
+
+    async def release(self, leases: Sequence[Lease], now: dt.datetime) -> int:
+        """Hand back leases whose dial never began (the process is stopping): pending and
+        due as they were, for the next pass or process; how many."""
+        res = await self.pool.execute(
+            "UPDATE dialer_outreach o SET state = 'pending', lease_owner = NULL, lease_token ="
+            " NULL, lease_expires_at = NULL, updated_at = $3 FROM unnest($1::bigint[],"
+            " $2::uuid[]) AS t(id, token) WHERE o.id = t.id AND o.lease_token = t.token"
+            " AND o.state = 'leased' AND o.dial_started_at IS NULL",
+            [x.outreach_id for x in leases], [x.token for x in leases], now)
+        return int(res.split()[-1])
 
     async def _dial_outcomes_waiting(self) -> bool:
         outbox = self.outbox
@@ -376,7 +375,8 @@ class OutreachStore:
         rows = await self.pool.fetch(
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
             " WHERE patient_id = ANY($1::text[]) AND allowed AND at > $2"
-            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late', 'no_media_port')"
+            " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late', 'no_media_port',"
+            " 'stopped')"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
             " WHERE patient_id = ANY($1::text[]) AND direction = 'out'"
             " AND status NOT IN ('refused', 'reply', 'requested', 'failed') AND at > $2",

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,13 @@ from carrier.feeds.csv_import import (
     import_schedule,
     validate_schedule_csv,
 )
-from carrier.records.cli_context import add_database_args, where, with_records
+from carrier.records.cli_context import (
+    add_database_args,
+    command_spool,
+    leave_spool,
+    where,
+    with_records,
+)
 from carrier.records.cli_context import run as run_command
 from carrier.records.store import Records
 from carrier.settings import Settings
@@ -85,12 +93,19 @@ def register_feeds(sub: Any) -> None:
     p.set_defaults(func=_retry)
 
 
-def _stack(args: argparse.Namespace, **changes: Any) -> Any:
+@contextlib.asynccontextmanager
+async def _stack(args: argparse.Namespace, **changes: Any) -> AsyncIterator[Any]:
     settings = _settings(args)
     if changes:
         settings = dataclasses.replace(settings,
                                        feeds=dataclasses.replace(settings.feeds, **changes))
-    return running_stack(settings, speech=False, sip=False)
+    # A spool of its own, never the one `serve` owns (it may run beside it).
+    spool = command_spool(Path(settings.data_dir))
+    try:
+        async with running_stack(settings, speech=False, sip=False, spool=spool) as stack:
+            yield stack
+    finally:
+        leave_spool(spool)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -75,10 +75,20 @@ class AuditLog:
     consent_writer: ChainWriter
     outbox: Outbox
     read_timeout: float = 5.0
+    kek_source: Callable[[], KeyEncryptionKey] | None = None
+    """The configured KEK, read again (``carrier serve``): after a KEK rotation, data keys
+    added under the new KEK are loaded without a restart."""
 
     async def reload_keys(self) -> None:
         async with self.pool.acquire() as conn:
-            self.keys = await keysmod.load_keyring(conn, self.kek, self.keys)
+            try:
+                self.keys = await keysmod.load_keyring(conn, self.kek, self.keys)
+            except keysmod.KekMismatch:
+                if self.kek_source is None:
+                    raise
+                kek = self.kek_source()  # the rotation moved the keys to the configured KEK
+                self.keys = await keysmod.load_keyring(conn, kek, self.keys)
+                self.kek = kek
 
     async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run ``query(conn)`` on a pooled connection; an unreachable database (or a pooled

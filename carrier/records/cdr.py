@@ -51,6 +51,8 @@ CAUSES = frozenset({
     "refused",           # we refused an inbound INVITE (STIR/SHAKEN, SDP, ACL, overload)
     "cancelled",         # the caller cancelled before the call was set up
     "gateway_closed",    # dialled but never run, when the gateway shut down
+    "shutdown",          # we hung up: the process was stopping and its drain time ran out
+    "stopped",           # the process was stopping before a trunk slot came; nothing was sent
 })
 
 

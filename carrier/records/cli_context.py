@@ -130,9 +130,10 @@ def apply_settings(args: argparse.Namespace) -> None:
     args.database_url = w.database_url
 
 
-def kek_for(settings: Settings) -> LocalKek:
+def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:
     """The key-encryption key: ``$<keys.kek_env>`` (base64) wins, else ``keys.kek_file``
-    (default ``<data_dir>/keys/kek.bin``, created 0600 on first use)."""
+    (default ``<data_dir>/keys/kek.bin``, created 0600 on first use unless ``create`` is
+    false: a running node reading it again never makes a key of its own)."""
     name = settings.keys.kek_env
     text = os.environ.get(name)
     if text:
@@ -146,7 +147,7 @@ def kek_for(settings: Settings) -> LocalKek:
     else:
         path, what = Path(legacy), f"${LEGACY_KEK_FILE_ENV}"
     try:
-        return LocalKek.load_or_create(path)
+        return LocalKek.load_or_create(path) if create else LocalKek(path.read_bytes())
     except OSError as exc:
         raise OperatorError(f"{what} {path}: {exc.strerror}") from None
     except ValueError as exc:
@@ -285,6 +286,13 @@ def command_spool(data_dir: Path) -> Path:
                 old.rename(mine)
                 claimed = True
     return mine
+
+
+def leave_spool(spool: Path) -> None:
+    """At a command's end: its spool folder goes when nothing waits in it; else it stays
+    for the next command (:func:`command_spool` takes it over and replays it)."""
+    if spool.is_dir() and not any(f.stat().st_size for f in spool.glob("*.jsonl")):
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def _tidy_spool(spool: Path, drained: bool) -> None:

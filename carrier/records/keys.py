@@ -27,6 +27,10 @@ from carrier.records.crypto import (
 PATIENT_PHI = ("phone_ct", "name_ct", "dob_ct", "member_id_ct")
 
 
+class KekMismatch(OperatorError):
+    """A data key this process lacks is wrapped by another KEK than the one it holds."""
+
+
 async def _insert_key(
     conn: asyncpg.Connection, kek: KeyEncryptionKey, purpose: str, version: int
 ) -> bool:
@@ -59,7 +63,7 @@ async def load_keyring(conn: asyncpg.Connection, kek: KeyEncryptionKey,
         if held is not None:
             key = held
         elif row["kek_id"] != kek.key_id:
-            raise OperatorError(
+            raise KekMismatch(
                 f"data key {row['purpose']} v{row['version']} is wrapped by {row['kek_id']},"
                 f" not by the configured key-encryption key {kek.key_id} (if the settings"
                 " now name a new key-encryption key: carrier keys rotate --old-kek-file"

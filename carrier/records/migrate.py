@@ -114,8 +114,8 @@ def plan(application: Path | None = None) -> list[Migration]:
 
 
 async def _history(conn: asyncpg.Connection, migrations: list[Migration]
-                   ) -> dict[tuple[str, int], str]:
-    """Create or upgrade the history table; adopt old-layout rows; (source, version) -> sum."""
+                   ) -> dict[tuple[str, int], Any]:
+    """Create or upgrade the history table; adopt old-layout rows; (source, version) -> row."""
     await conn.execute(_CREATE_TABLE)
     if not await conn.fetchval(_HAS_SOURCE):
         async with conn.transaction():
@@ -127,7 +127,7 @@ async def _history(conn: asyncpg.Connection, migrations: list[Migration]
         await conn.execute(
             "UPDATE schema_migrations SET source = $1 WHERE source = $2 AND version = $3",
             mig.source, CARRIER, mig.version)
-    return {key: r["checksum"] for key, r in done.items()}
+    return done
 
 
 def _adopt(applied: dict[tuple[str, int], Any], migrations: list[Migration]) -> list[Migration]:
@@ -145,6 +145,23 @@ def _adopt(applied: dict[tuple[str, int], Any], migrations: list[Migration]) -> 
     return adopted
 
 
+def _refuse_newer(done: dict[tuple[str, int], Any], migrations: list[Migration]) -> None:
+    """A database a newer release migrated (a version past the newest this program has, of
+    a source it knows) is refused: this older code would run on a schema it was not
+    written for. ``carrier db status`` still lists it."""
+    newest: dict[str, int] = {}
+    for mig in migrations:
+        newest[mig.source] = max(newest.get(mig.source, 0), mig.version)
+    ahead = sorted((s, v) for s, v in done if s in newest and v > newest[s])
+    if ahead:
+        source, version = ahead[-1]
+        label = Migration(version, done[(source, version)]["name"], "", source).label
+        raise OperatorError(
+            f"the database schema is newer than this program: migration {label} is applied,"
+            f" this program knows up to {newest[source]:04d} ({source}); run the release"
+            " that migrated it (carrier db status lists what is applied)")
+
+
 async def migrate(
     conn: asyncpg.Connection, migrations: list[Migration] | None = None
 ) -> list[Migration]:
@@ -155,10 +172,11 @@ async def migrate(
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
         done = await _history(conn, migrations)
+        _refuse_newer(done, migrations)
         for mig in migrations:
             key = (mig.source, mig.version)
             if key in done:
-                if done[key] != mig.checksum:
+                if done[key]["checksum"] != mig.checksum:
                     raise OperatorError(f"migration {mig.label} was changed after it was applied")
                 continue
             async with conn.transaction():

@@ -4,7 +4,8 @@ One append-only file per chain in ``<data_dir>/spool/``. Each record is one line
 ``<sha256 hex of the JSON> <JSON>\n``, flushed and ``fsync``ed before the write is
 acknowledged, so an acknowledged record survives a crash or power cut. A torn last line (the
 process died mid-write, before the acknowledgement) is ignored on read; a damaged line before
-the end is reported, never skipped silently. Records carry identifiers only (no PHI).
+the end is reported, never skipped silently. A write the disk refuses is cut back off the
+file and raised as :class:`SpoolUnwritable`. Records carry identifiers only (no PHI).
 
 Replay order is file order; the file is emptied only after every record has been committed
 to Postgres. Records carry a unique ``entry_id``, so a crash between the commit and the
@@ -13,11 +14,16 @@ truncation makes the next replay skip what already landed: each record lands exa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+
+class SpoolUnwritable(OSError):
+    """The disk refused a spool write (full, over quota); nothing of it stays in the file."""
 
 
 class SpoolCorrupt(Exception):
@@ -57,8 +63,18 @@ class Spool:
         os.fsync(fd)
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        """Write and fsync ``records``; return only once they are on disk."""
-        self._write_all(self._open(), self._encode(records))
+        """Write and fsync ``records``; return only once they are on disk. A write the disk
+        refuses (full, over quota) is cut back off the file before the error goes up, so
+        no torn record is left for the next one to be glued to."""
+        fd = self._open()
+        size = os.fstat(fd).st_size
+        try:
+            self._write_all(fd, self._encode(records))
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise SpoolUnwritable(exc.errno, f"spool {self.path} not written"
+                                  f" ({exc.strerror}): the records are not durable") from None
 
     def replace(self, records: list[dict[str, Any]]) -> None:
         """Atomically make ``records`` the spool's whole content (after a partial replay

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,12 +140,14 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         retry_interval: float = 1.0,
         anchor: Anchor | None = None,
         checkpoint_interval: float | None = None,
+        kek_source: Callable[[], KeyEncryptionKey] | None = None,
     ) -> Records:
         """Connect as the application role (no UPDATE/DELETE on the ledgers) and start.
 
         ``retry_interval``: seconds between attempts to replay the spool after an outage.
         ``anchor``: where signed chain heads go; with ``checkpoint_interval`` (seconds) one
-        is written that often while the head moves.
+        is written that often while the head moves. ``kek_source``: the configured KEK read
+        again, when data keys added later are wrapped by another (a KEK rotation).
         """
         pool = await asyncpg.create_pool(
             dsn,
@@ -160,6 +163,7 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
             await pool.close()
             raise
         self = cls(pool, keys, kek, spool_dir, retry_interval=retry_interval, anchor=anchor)
+        self.kek_source = kek_source
         self.audit_writer.start()
         self.consent_writer.start()
         self.outbox.start()

@@ -249,7 +249,8 @@ def test_a_call_that_rang_or_was_busy_counts_towards_exempt_caps(outcome: str) -
     refused(GATE.decide(request(), facts(prior_calls=prior), TUE_10_NY), "cap.exempt.daily")
 
 
-@pytest.mark.parametrize("outcome", ["failed", "trunk_down", "too_late", "no_media_port"])
+@pytest.mark.parametrize("outcome", ["failed", "trunk_down", "too_late", "no_media_port",
+                                     "stopped"])
 def test_a_call_that_never_rang_does_not_count_towards_exempt_caps(outcome: str) -> None:
     prior = [replace(answered(TUE_10_NY, 1), outcome=outcome)]
     assert GATE.decide(request(), facts(prior_calls=prior), TUE_10_NY).allowed

@@ -247,7 +247,7 @@ def test_exempt_caps_count_every_call_that_rang_the_patient() -> None:
     trunk (trunk down, window closed) or that the network refused was not."""
     counted = RULES.exemption.counted_outcomes
     assert {"answered", "machine", "busy", "no_answer"} <= counted
-    assert not counted & {"trunk_down", "too_late", "failed", "no_media_port"}
+    assert not counted & {"trunk_down", "too_late", "failed", "no_media_port", "stopped"}
 
 
 def test_counted_outcome_names_are_the_dialers() -> None:

@@ -18,7 +18,9 @@ from uuid import uuid4
 import pytest
 import yaml
 
+from carrier.records.cli_context import kek_for
 from carrier.records.store import Records
+from carrier.settings import load_settings
 from tests.conftest import TEST_KEK
 from tests.ops.conftest import Operator
 from tests.ops.live import one_line_error, operator_env
@@ -79,5 +81,43 @@ async def test_rotating_to_the_configured_kek_keeps_a_live_node_reading(
                                            env=stale))
         assert "does not unwrap" in line, line
         assert operator.run("consent", "show", str(pid), env=env).code == 0
+    finally:
+        await live.close()
+
+
+async def test_a_node_on_the_previous_kek_reads_data_keys_added_after_the_kek_changed(
+    operator: Operator, db_url: str, tmp_path: Path
+) -> None:
+    """The operator moves to a new KEK (in place: the configured file now holds it) and then,
+    before restarting ``serve``, adds a data-key version and re-encrypts the patients.
+    Before, the node still running met a patient row under the new version, reloaded its
+    keys with the KEK it had started with, found the new version wrapped by another KEK and
+    failed every read of a patient (each call from a known patient) until restarted. Now it
+    reads the configured KEK again when the keys moved under another one."""
+    kek_file = tmp_path / "keys" / "kek.bin"
+    kek_file.parent.mkdir()
+    kek_file.write_bytes(TEST_KEK.secret)
+    doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
+    doc.setdefault("keys", {})["kek_file"] = str(kek_file)
+    (operator.cfg / "carrier.yaml").write_text(yaml.safe_dump(doc))
+    settings = load_settings(operator.cfg)
+    live = await Records.open(db_url, kek_for(settings), tmp_path / "live-spool",
+                              kek_source=lambda: kek_for(settings))
+    try:
+        pid = await live.add_patient("Testa Patientson", "+15550100144", actor="test",
+                                     reason="test")
+        old = tmp_path / "old-kek.bin"
+        old.write_bytes(TEST_KEK.secret)
+        kek_file.write_bytes(os.urandom(32))  # the new KEK, where the settings name it
+        env = operator_env()
+        for step in (("keys", "rotate", "--old-kek-file", str(old), "--new-kek-file",
+                      str(kek_file)), ("keys", "rotate"), ("keys", "reencrypt")):
+            done = operator.run(*step, env=env)
+            assert done.code == 0, (step, done.err)
+        found = await live.find_patients_by_phone("+15550100144", actor="test", reason="test")
+        assert [p.name for p in found] == ["Testa Patientson"]
+        got = await live.get_patient(pid, actor="test", reason="test")
+        assert got is not None
+        assert got.phone == "+15550100144"
     finally:
         await live.close()

@@ -3,7 +3,8 @@
 Everything as an operator runs it: ``carrier serve`` in a subprocess on the embedded
 PostgreSQL (its own config folder, data folder given in ``carrier.yaml``, fixed SIP port),
 then ``carrier db status``, ``carrier consent show``/``grant`` from another working
-directory, and a second ``carrier serve`` that fails on the busy SIP port. Before the
+directory, and a second ``carrier serve`` refused for the data folder the first holds
+(before that refusal it failed on the busy SIP port). Before the
 fix each of them stopped the cluster when it exited (and the records commands looked for
 ``./var`` in their working directory instead of ``data_dir``); now the first server's
 database is still the same running postmaster, ``carrier health`` is OK and a call from
@@ -150,8 +151,8 @@ async def test_operator_commands_leave_the_live_database_running(node: Node) -> 
     assert granted.code == 0, granted.err
 
     second = await acarrier("serve", "--for", "5", config=config, cwd=cwd, limit=400)
-    assert second.code != 0, second.out  # the SIP port is taken by the first server
-    assert "cannot listen on" in second.err, second.err  # one line naming what and where
+    assert second.code == 75, second.out  # the data folder is held by the first server
+    assert "in use by another carrier serve" in second.err, second.err  # one line
     assert "Traceback" not in second.err, second.err
 
     assert _postmaster(node.pgdata).pid == postmaster.pid, "the database was restarted"
