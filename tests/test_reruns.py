@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,14 +83,25 @@ def test_peer_test_fails_once_otherwise():
 '''
 
 
-def test_only_calls_with_real_speech_are_rerun_and_only_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [
+    pytest.param([], id="one-process"),
+    # As the suite runs (pyproject addopts): reruns happen in the workers, and the reasons
+    # must still reach the summary printed by the controlling process.
+    pytest.param(["-n", "2", "--dist", "worksteal"], id="xdist"),
+])
+def test_only_calls_with_real_speech_are_rerun_and_only_once(
+        tmp_path: Path, workers: list[str]) -> None:
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_flaky.py").write_text(TESTS)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers,
+         str(tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    if workers:  # the failures name the worker that ran them
+        assert re.search(r"^\[gw[01]\] linux", run.stdout, re.M), run.stdout[-3000:]
     tail = run.stdout.strip().splitlines()[-1]
     assert "3 failed, 3 passed, 4 rerun" in tail, run.stdout[-3000:]
     assert "FAILED test_flaky.py::test_models_without_a_call_fails_once" in run.stdout
