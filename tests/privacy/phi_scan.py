@@ -178,7 +178,7 @@ def scan_records(records: Iterable[logging.LogRecord], *,
     for r in records:
         try:
             message = r.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not ours to judge
+        except (TypeError, ValueError):  # a format string its args do not fit
             message = f"{r.msg!r} % {r.args!r}"
         own = r.name.split(".", 1)[0] in OWN_LOGGERS
         if not own and r.levelno < LIBRARY_LEVEL:  # the tap sees it; logs.setup drops it
@@ -193,7 +193,7 @@ def scan_records(records: Iterable[logging.LogRecord], *,
             try:
                 tb = "".join(traceback.TracebackException.from_exception(
                     r.exc_info[1], capture_locals=True).format())
-            except Exception:  # noqa: BLE001 - a local whose repr() fails
+            except Exception:  # noqa: BLE001 - any local's repr() may raise anything (3.11)
                 tb = "".join(traceback.format_exception(r.exc_info[1]))
             leaks += scan("logged traceback (with locals)", r.name, tb)
         if r.exc_text:

@@ -80,9 +80,11 @@ def _drop_a_failed_task_and_fail_a_callback(loop: asyncio.AbstractEventLoop) -> 
         await asyncio.wait([task])
         del task  # never retrieved: asyncio reports it when the task is collected
         gc.collect()
-        asyncio.get_running_loop().call_soon(greet, "Testa Patientson")
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        loop.call_soon(greet, "Testa Patientson")
+        loop.call_soon(done.set_result, None)  # callbacks run in order: greet has failed
+        await done
 
     loop.run_until_complete(main())
 
