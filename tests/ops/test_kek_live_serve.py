@@ -112,15 +112,34 @@ async def _call(sip_port: int, hold: asyncio.Event | None = None) -> str:
     return str(up["sip_call_id"])
 
 
-async def _recorded(data_dir: Path, call_id: str) -> None:
+async def _until_row(data_dir: Path, table: str, query: str, *args: object,
+                     timeout: float) -> None:  # noqa: ASYNC109 - bounded wait on another process
+    """Until ``query`` (a count) finds a row ``serve`` wrote to ``table``: woken by a
+    NOTIFY from a statement trigger this test adds, not by polling on a timer."""
     conn = await _owner(data_dir)
+    wrote = asyncio.Event()
+    channel = f"test_wrote_{table}"
     try:
-        async with asyncio.timeout(90):  # bounded: the outbox writes after the BYE
-            while not await conn.fetchval(  # noqa: ASYNC110 - another process writes it
-                    "SELECT count(*) FROM call_records WHERE call_id = $1", call_id):
-                await asyncio.sleep(0.5)
+        await conn.execute(
+            f"CREATE OR REPLACE FUNCTION {channel}() RETURNS trigger LANGUAGE plpgsql AS"
+            f" $$BEGIN PERFORM pg_notify('{channel}', ''); RETURN NULL; END$$")
+        await conn.execute(f"CREATE OR REPLACE TRIGGER {channel} AFTER INSERT ON {table}"
+                           f" FOR EACH STATEMENT EXECUTE FUNCTION {channel}()")
+        await conn.add_listener(channel, lambda *_: wrote.set())
+        async with asyncio.timeout(timeout):
+            while True:
+                wrote.clear()  # cleared before the look: a row written after it wakes us
+                if await conn.fetchval(query, *args):
+                    return
+                await wrote.wait()
     finally:
         await conn.close()
+
+
+async def _recorded(data_dir: Path, call_id: str) -> None:
+    # bounded: the outbox writes after the BYE
+    await _until_row(data_dir, "call_records",
+                     "SELECT count(*) FROM call_records WHERE call_id = $1", call_id, timeout=90)
 
 
 async def _identified(data_dir: Path, call_id: str) -> bool:
@@ -144,14 +163,9 @@ async def test_kek_rotation_under_a_running_serve_loses_nothing(
     # The KEK changes while a call is up.
     hold = asyncio.Event()
     first = asyncio.create_task(_call(sip_port, hold))
-    conn = await _owner(data_dir)
-    try:
-        async with asyncio.timeout(120):  # bounded: the call reaching the agent
-            while not await conn.fetchval(  # noqa: ASYNC110 - another process writes it
-                    "SELECT count(*) FROM audit_log WHERE action = 'patient.lookup'"):
-                await asyncio.sleep(0.5)
-    finally:
-        await conn.close()
+    await _until_row(data_dir, "audit_log",  # bounded: the call reaching the agent
+                     "SELECT count(*) FROM audit_log WHERE action = 'patient.lookup'",
+                     timeout=120)
     old.write_bytes(kek_file.read_bytes())
     kek_file.write_bytes(os.urandom(32))
     done = await acarrier("keys", "rotate", "--old-kek-file", str(old), "--new-kek-file",
