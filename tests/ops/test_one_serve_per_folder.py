@@ -27,22 +27,32 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.models,
               pytest.mark.timeout(1500)]
 
 
-def _says(out: Path, text: str) -> bool:
-    return text in out.read_text()
-
-
 def _tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
 
-async def _serving(proc: asyncio.subprocess.Process, out: Path, log: Path) -> None:
-    # stdout goes to a file, not a pipe: serve's children (its database, speech workers)
-    # inherit it, and a pipe would stay open after a killed serve, hiding its end.
-    async with asyncio.timeout(400):  # bounded: database, speech models, SIP
-        while not _says(out, "carrier: serving SIP"):
-            if proc.returncode is not None:
-                raise AssertionError(f"serve exited: {_tail(log)}")
-            await asyncio.sleep(0.5)
+async def _serving(proc: asyncio.subprocess.Process, out: asyncio.StreamReader,
+                   log: Path) -> None:
+    """Until serve says it serves SIP on its stdout (read as it comes), or exits."""
+    exited = asyncio.ensure_future(proc.wait())
+    try:
+        async with asyncio.timeout(400):  # bounded: database, speech models, SIP
+            while True:
+                line = asyncio.ensure_future(out.readline())
+                await asyncio.wait({line, exited}, return_when=asyncio.FIRST_COMPLETED)
+                if not line.done():
+                    line.cancel()
+                    raise AssertionError(f"serve exited: {_tail(log)}")
+                if b"carrier: serving SIP" in line.result():
+                    return
+    finally:
+        exited.cancel()
+
+
+async def _drain(out: asyncio.StreamReader) -> None:
+    """Read serve's stdout to its end, so a full pipe never blocks it."""
+    while await out.read(65536):
+        pass
 
 
 @pytest.fixture
@@ -55,16 +65,29 @@ async def first(tmp_path: Path, cluster_base: Path
         console={"port": free_port()}, dialer={"enabled": False},
         speech={"stt_workers": 1, "stt_model_dir": str(MODELS / "whisper"),
                 "tts_cache_dir": str(tmp_path / "tts")})
-    log, out = tmp_path / "serve.log", tmp_path / "serve.out"
-    with log.open("ab") as err, out.open("ab") as stdout:
+    # stdout is a FIFO of our own, not the subprocess pipe: serve's children (its database,
+    # speech workers) inherit it and keep it open after a killed serve, and a subprocess
+    # pipe held open that way would hide serve's end from ``proc.wait()``.
+    log, fifo = tmp_path / "serve.log", tmp_path / "serve.out"
+    os.mkfifo(fifo)
+    reader_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    out = asyncio.StreamReader()
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(out), os.fdopen(reader_fd, "rb", buffering=0))
+    with log.open("ab") as err, fifo.open("wb") as stdout:
         proc = await asyncio.create_subprocess_exec(
             *carrier_command(), "--config-dir", str(config), "serve", cwd=tmp_path,
             env=operator_env(), stdout=stdout, stderr=err)
+    drain: asyncio.Task[None] | None = None
     try:
         await _serving(proc, out, log)
+        drain = asyncio.create_task(_drain(out))
         yield proc, config, data_dir
     finally:
         await _crash(proc, data_dir, signal.SIGINT)  # whatever the test left running
+        if drain is not None:
+            drain.cancel()
+        transport.close()
 
 
 async def _crash(proc: asyncio.subprocess.Process, data_dir: Path, sig: int) -> None:
