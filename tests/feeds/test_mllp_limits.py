@@ -36,9 +36,36 @@ class Clock:
         return self.t
 
 
+class _NotifyingReader:
+    """The listener's reader, telling the test each time the listener reads: before a read
+    (it has admitted the connection, or fed the last bytes to the framer) and after it."""
+
+    def __init__(self, inner: asyncio.StreamReader, changed: asyncio.Event) -> None:
+        self.inner, self.changed = inner, changed
+
+    async def read(self, n: int) -> bytes:
+        self.changed.set()
+        try:
+            return await self.inner.read(n)
+        finally:
+            self.changed.set()
+
+
+class WatchedListener(Hl7Listener):
+    """The real listener; ``changed`` is set whenever its connections or frames may have."""
+
+    changed: asyncio.Event
+
+    async def serve_client(self, reader, writer):  # type: ignore[no-untyped-def]
+        try:
+            await super().serve_client(_NotifyingReader(reader, self.changed), writer)
+        finally:
+            self.changed.set()
+
+
 @dataclasses.dataclass
 class Bounded:
-    listener: Hl7Listener
+    listener: WatchedListener
     port: int
     clock: Clock
     opened: list[asyncio.StreamWriter] = dataclasses.field(default_factory=list)
@@ -55,7 +82,8 @@ async def bounded(feed_store: FeedStore, request: pytest.FixtureRequest
     limits = getattr(request, "param", MllpLimits(max_connections=3, max_per_source=2,
                                                   frame_timeout_s=30, idle_timeout_s=600))
     clock = Clock()
-    listener = Hl7Listener(feed_store, tz=TZ, limits=limits, monotonic=clock)
+    listener = WatchedListener(feed_store, tz=TZ, limits=limits, monotonic=clock)
+    listener.changed = asyncio.Event()
     listener.reap_every = 3600.0  # the test reaps by hand
     server = await listener.start("127.0.0.1", 0)
     bounded = Bounded(listener, server.sockets[0].getsockname()[1], clock)
@@ -86,15 +114,17 @@ def _msg(control: str) -> bytes:
     return siu("S12", control, start=now_utc() + dt.timedelta(days=3), appt=f"A{control}")
 
 
-async def _until(ok: Callable[[], object]) -> None:
-    """Until the listener (another task, reading its socket) has got there; bounded."""
+async def _until(listener: WatchedListener, ok: Callable[[], object]) -> None:
+    """Until the listener (another task, reading its socket) has got there; woken by the
+    listener itself, bounded."""
     async with asyncio.timeout(30):
-        while not ok():  # noqa: ASYNC110 - the listener's state, read as the test's probe
-            await asyncio.sleep(0)
+        while not ok():
+            listener.changed.clear()  # no await since the look: nothing changed between
+            await listener.changed.wait()
 
 
-async def _served(listener: Hl7Listener, n: int) -> None:
-    await _until(lambda: listener.open_connections == n)
+async def _served(listener: WatchedListener, n: int) -> None:
+    await _until(listener, lambda: listener.open_connections == n)
 
 
 async def test_one_source_cannot_take_every_connection(bounded: Bounded) -> None:
@@ -121,7 +151,7 @@ async def test_a_stalled_frame_is_refused_and_its_connection_closed(
     conn[1].write(SB + msg[: len(msg) // 2])  # <VT> and half a message, then nothing
     await conn[1].drain()
     await _served(bounded.listener, 1)
-    await _until(bounded.listener.pending_frames)  # the half frame has been read
+    await _until(bounded.listener, bounded.listener.pending_frames)  # the half frame has been read
     bounded.clock.t += 29
     assert bounded.listener.reap() == 0  # within the frame timeout: kept
     bounded.clock.t += 2
@@ -185,12 +215,12 @@ async def test_a_frame_dripped_byte_by_byte_still_times_out(
     conn = await bounded.connect()
     msg = _msg("D1")
     conn[1].write(SB + msg[:40])
-    await _until(bounded.listener.pending_frames)
+    await _until(bounded.listener, bounded.listener.pending_frames)
     bounded.clock.t += 20
     assert bounded.listener.reap() == 0
     reads = bounded.listener.reads
     conn[1].write(msg[40:80])  # 20 s on, some more of the same message
-    await _until(lambda: bounded.listener.reads > reads)
+    await _until(bounded.listener, lambda: bounded.listener.reads > reads)
     bounded.clock.t += 20  # 20 s after those bytes, 40 s after the start block
     assert bounded.listener.reap() == 1
     nak = ack_fields((await _closed(conn)).strip(SB + EB + CR))
