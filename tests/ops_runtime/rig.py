@@ -187,7 +187,8 @@ def write_config(node: Node, **sip: object) -> None:
     main["sip"].update(udp_port=node.sip_port, tcp_port=node.sip_port, tls_port=None,
                        drain_timeout_s=20, drain_retry_after_s=7)
     main["sip"].update(sip)
-    main["console"] = {"bind_host": "127.0.0.1", "port": node.console_port}
+    main["console"] = {"bind_host": "127.0.0.1", "port": node.console_port,
+                       "trusted_proxies": ["127.0.0.1"]}  # the test client plays the proxy
     main["logging"] = {"format": "json", "level": "INFO"}
     main["keys"] = {"kek_env": "OPS_KEK"}
     (dest / "carrier.yaml").write_text(yaml.safe_dump(main))

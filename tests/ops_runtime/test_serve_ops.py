@@ -37,6 +37,7 @@ import pyotp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from carrier.console.auth import ADDRESS_FAILURES
 from tests.conftest import EmbeddedPostgres, cluster_dir
 from tests.ops_runtime.rig import CALLER, Node, OptionsResponder, pick_ports, write_config
 
@@ -144,7 +145,14 @@ def test_first_admin_signs_in_to_the_console_serve_runs(node: Node) -> None:
     with httpx.Client(base_url=f"https://127.0.0.1:{node.console_port}",
                       verify=ssl.create_default_context(cafile=str(cert))) as web:
         assert web.get("/api/v1/trunks").status_code == 401
-        r = web.post("/api/v1/session", json={
+        # `console.trusted_proxies` as serve reads it: one forwarded address spraying
+        # names is stopped (ADDRESS_FAILURES), the admin's own address is not.
+        sprayer = {"X-Forwarded-For": "198.51.100.66"}
+        tries = [web.post("/api/v1/session", headers=sprayer, json={
+            "name": f"nobody{i}", "password": "Spring2026!", "totp": "000000"}).status_code
+            for i in range(ADDRESS_FAILURES + 1)]
+        assert tries == [401] * ADDRESS_FAILURES + [429]
+        r = web.post("/api/v1/session", headers={"X-Forwarded-For": "203.0.113.20"}, json={
             "name": "first-admin", "password": issued["one-time password"], "totp": code})
         assert r.status_code == 200, r.text
         trunks = web.get("/api/v1/trunks").json()
