@@ -87,7 +87,7 @@ def test_peer_test_fails_once_otherwise():
     pytest.param([], id="one-process"),
     # As the suite runs (pyproject addopts): reruns happen in the workers, and the reasons
     # must still reach the summary printed by the controlling process.
-    pytest.param(["-n", "2", "--dist", "worksteal"], id="xdist"),
+    pytest.param(["-n", "2", "--dist", "loadfile"], id="xdist"),
 ])
 def test_only_calls_with_real_speech_are_rerun_and_only_once(
         tmp_path: Path, workers: list[str]) -> None:
