@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import subprocess
+import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -71,22 +72,42 @@ def _process_token(pid: int) -> dict[str, float | int] | None:
         return None
 
 
+def _postmaster_state(info: Any, pgdata: Path) -> str:
+    """What the pid in ``postmaster.pid`` is now: ``none`` (no file, or no such process),
+    ``zombie`` (exited, not yet reaped), ``other`` (a process that is not this cluster's
+    server: the pid was reused) or ``running``."""
+    if info is None:
+        return "none"
+    try:
+        process = psutil.Process(info.pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return "zombie"
+        folder = Path(process.cwd())  # a postmaster works in its data folder
+    except psutil.NoSuchProcess:
+        return "none"
+    except psutil.AccessDenied:
+        return "running"  # another user's live process: as PostgreSQL does, assume a server
+    return "running" if folder == pgdata else "other"
+
+
 class EmbeddedPostgres:
     """One embedded cluster in ``pgdata``; ``start()``/``close()`` may be repeated."""
 
-    def __init__(self, pgdata: Path, *, sync_init: bool = True) -> None:
+    def __init__(self, pgdata: Path, *, sync_init: bool = True,
+                 reap_wait_s: float = 30.0) -> None:
         """``sync_init=False`` (throwaway test clusters only) skips initdb's fsync pass,
-        which dominates start-up time on a busy disk."""
+        which dominates start-up time on a busy disk. ``reap_wait_s`` bounds the wait for
+        a killed server's process to be reaped before a new one can start."""
         self.pgdata = Path(pgdata).expanduser().resolve()
         self.sync_init = sync_init
+        self.reap_wait_s = reap_wait_s
         self._server: PostgresServer | None = None
         self.owner = False
         """True when this process started (or adopted) the cluster and may stop it."""
 
     @property
     def running(self) -> bool:
-        info = self._info()
-        return info is not None and info.is_running()
+        return _postmaster_state(self._info(), self.pgdata) == "running"
 
     def _info(self) -> Any:
         try:
@@ -112,6 +133,7 @@ class EmbeddedPostgres:
         the superuser URL."""
         try:
             with self._locked():
+                self._clear_dead_postmaster()
                 self._forget_dead_handles()
                 was_running = self.running
                 if self._server is None:
@@ -131,6 +153,25 @@ class EmbeddedPostgres:
                 f" see {self.pgdata / 'log'}"
             ) from exc
         return self.uri()
+
+    def _clear_dead_postmaster(self) -> None:
+        # The wheel (and psutil) count the pid in postmaster.pid as a running server when
+        # any process has it: a killed server not yet reaped by its parent (a zombie, up to
+        # seconds under init, for ever under a PID 1 that never reaps), or, after a reboot,
+        # an unrelated process that got the same pid. Attaching to either runs the stack on
+        # a server that is not there. Wait for a zombie to go (PostgreSQL itself refuses to
+        # start while it exists); drop a file whose pid is now another process's.
+        deadline = time.monotonic() + self.reap_wait_s
+        while (state := _postmaster_state(info := self._info(), self.pgdata)) == "zombie":
+            if time.monotonic() >= deadline:
+                raise OperatorError(
+                    f"embedded PostgreSQL in {self.pgdata}: its previous server (pid"
+                    f" {info.pid}) has exited but was not reaped by its parent process; it"
+                    " can start once that process is gone (in a container, run with an"
+                    " init that reaps, e.g. `docker run --init`)")
+            time.sleep(0.05)  # init reaps on its own schedule; nothing to wait on
+        if state == "other":
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
 
     def _owner_path(self) -> Path:
         return self.pgdata / _OWNER_FILE

@@ -8,16 +8,19 @@ others (the first test failed: the cluster was down after the attached process e
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from carrier.errors import OperatorError
 from carrier.records.embedded import EmbeddedPostgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
@@ -26,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Start (or attach), say whether this process owns the cluster, wait for a line, close.
 HOLDER = """
 import sys
+import time
+from carrier.errors import OperatorError
 from carrier.records.embedded import EmbeddedPostgres
 server = EmbeddedPostgres(sys.argv[1], sync_init=False)
 server.start()
@@ -123,3 +128,70 @@ def test_a_command_that_started_the_cluster_stops_it_when_done(pgdata: Path) -> 
     assert alone.role == "owner"
     alone.release()
     assert not EmbeddedPostgres(pgdata).running
+
+
+def _stopped_cluster(pgdata: Path) -> None:
+    """Initialise the cluster and leave it stopped (a later start reuses it)."""
+    alone = EmbeddedPostgres(pgdata, sync_init=False)
+    alone.start()
+    alone.close()
+    assert not alone.running
+
+
+def _stale_pid_file(pgdata: Path, pid: int, started: int) -> None:
+    # postmaster.pid as a server killed by a power cut leaves it: its pid, folder, start
+    # time, port, socket folder, listen address, shared memory key and status lines.
+    lines = [str(pid), str(pgdata), str(started), "5432", str(pgdata), "", "0 0", "ready"]
+    (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
+
+
+def test_a_server_killed_but_not_yet_reaped_is_waited_for_then_a_new_one_starts(
+    pgdata: Path
+) -> None:
+    """A killed postmaster stays a zombie until its parent (init) reaps it, up to a couple
+    of seconds here; psutil calls a zombie running. Before, ``serve`` started right after
+    a crash "attached" to the dead server, ran on the spool alone and failed its own
+    ``pg_ctl stop`` at exit (tests/ops/test_one_serve_per_folder.py failed that way)."""
+    _stopped_cluster(pgdata)
+    dead = subprocess.Popen(["true"])  # exits at once; never reaped until .wait() below
+    os.waitid(os.P_PID, dead.pid, os.WEXITED | os.WNOWAIT)  # exited, still a zombie
+    _stale_pid_file(pgdata, dead.pid, int(time.time()))
+    probe = EmbeddedPostgres(pgdata, sync_init=False, reap_wait_s=0.2)
+    assert not probe.running
+    with pytest.raises(OperatorError) as refused:
+        probe.start()
+    assert f"pid {dead.pid}" in str(refused.value)
+    assert "not reaped" in str(refused.value)
+    dead.wait()  # its parent reaps it, as init does
+    server = EmbeddedPostgres(pgdata, sync_init=False, reap_wait_s=0.2)
+    server.start()
+    try:
+        assert server.owner
+        assert server._info().pid != dead.pid
+        assert asyncio.run(_answers(server))
+    finally:
+        server.close()
+    assert not server.running
+
+
+def test_a_pid_file_naming_another_live_process_is_stale(pgdata: Path) -> None:
+    """After a power cut the pid in postmaster.pid may belong to an unrelated process
+    (a reboot reuses pids). Before, the cluster counted as running: a command attached to
+    a server that was not there, and PostgreSQL itself refused to start on the lock file."""
+    _stopped_cluster(pgdata)
+    other = subprocess.Popen(["sleep", "600"])
+    try:
+        _stale_pid_file(pgdata, other.pid, int(time.time()) - 3600)  # started an hour ago
+        server = EmbeddedPostgres(pgdata, sync_init=False)
+        assert not server.running
+        server.start()
+        try:
+            assert server.owner
+            assert server._info().pid != other.pid
+            assert asyncio.run(_answers(server))
+        finally:
+            server.close()
+        assert other.poll() is None  # the unrelated process was left alone
+    finally:
+        other.kill()
+        other.wait()
