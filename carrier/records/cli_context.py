@@ -37,13 +37,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import psutil
 
 from carrier import logs
 from carrier.errors import OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import LocalKek
-from carrier.records.embedded import open_database
+from carrier.records.embedded import open_database, process_token
 from carrier.records.migrate import Migration, migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -268,16 +267,19 @@ async def with_records(
             _tidy_spool(spool, drained)
 
 
+_OWNER = "owner.json"  # in a command's spool folder: its pid and start time
+
+
 def command_spool(data_dir: Path) -> Path:
     """A spool folder for this command alone (``<data_dir>/spool/cli-<pid>``). Folders of
     commands that are gone are removed when empty; the first one still holding writes is
-    taken over, so opening the records replays them."""
+    taken over, so opening the records replays them. A folder names its command by pid and
+    start time (``owner.json``): after a reboot its pid may be another process's."""
     parent = data_dir / "spool"
     mine = parent / f"cli-{os.getpid()}"
     claimed = False
     for old in sorted(parent.glob("cli-*")) if parent.is_dir() else ():
-        pid = old.name.removeprefix("cli-")
-        if old == mine or not pid.isdigit() or psutil.pid_exists(int(pid)):
+        if old == mine or not old.name.removeprefix("cli-").isdigit() or _running(old):
             continue
         with contextlib.suppress(OSError):  # another command got there first
             if not any(f.stat().st_size for f in old.glob("*.jsonl")):
@@ -285,7 +287,22 @@ def command_spool(data_dir: Path) -> Path:
             elif not claimed:
                 old.rename(mine)
                 claimed = True
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / _OWNER).write_text(json.dumps(process_token(os.getpid())), encoding="utf-8")
     return mine
+
+
+def _running(folder: Path) -> bool:
+    """The command that made ``folder`` still runs (a zombie does not)."""
+    pid = int(folder.name.removeprefix("cli-"))
+    now = process_token(pid)
+    try:
+        recorded = json.loads((folder / _OWNER).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return now is not None  # a folder from before owner.json: by pid alone
+    except (OSError, ValueError):
+        return True  # unreadable: never take rows from a command that may run
+    return now is not None and now == recorded
 
 
 def leave_spool(spool: Path) -> None:

@@ -64,10 +64,14 @@ def pg_binary(name: str) -> Path:
     return path
 
 
-def _process_token(pid: int) -> dict[str, float | int] | None:
-    """``{pid, created}`` of a live process (its creation time tells a reused pid apart)."""
+def process_token(pid: int) -> dict[str, float | int] | None:
+    """``{pid, created}`` of a live process (its creation time tells a reused pid apart);
+    None when no process has the pid or it has exited (a zombie not yet reaped)."""
     try:
-        return {"pid": pid, "created": psutil.Process(pid).create_time()}
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return {"pid": pid, "created": process.create_time()}
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
 
@@ -187,10 +191,10 @@ class EmbeddedPostgres:
         recorded = self._recorded_owner()
         if recorded is None or not isinstance(recorded.get("pid"), int):
             return True
-        return _process_token(recorded["pid"]) != recorded
+        return process_token(recorded["pid"]) != recorded
 
     def _take_ownership(self) -> None:
-        token = _process_token(os.getpid())
+        token = process_token(os.getpid())
         tmp = self._owner_path().with_suffix(".tmp")
         tmp.write_text(json.dumps(token), encoding="utf-8")
         tmp.replace(self._owner_path())
@@ -243,7 +247,7 @@ class EmbeddedPostgres:
             atexit.unregister(server._cleanup)
             self._forget_dead_handles()
             others = DiskList(self.pgdata / _HANDLES_FILE).get()
-            mine = self._recorded_owner() == _process_token(os.getpid())
+            mine = self._recorded_owner() == process_token(os.getpid())
             if mine and not others and self.running:
                 pg_ctl = _pg_commands.pg_ctl  # type: ignore[attr-defined]
                 pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
@@ -258,7 +262,7 @@ class EmbeddedPostgres:
         handles = DiskList(self.pgdata / _HANDLES_FILE)
         if not handles.path.exists():
             return
-        alive = [pid for pid in handles.get() if psutil.pid_exists(pid)]
+        alive = [pid for pid in handles.get() if process_token(pid) is not None]
         handles.put(alive)
 
 
