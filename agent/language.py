@@ -218,7 +218,7 @@ def preference_keeper(records: Any, patient_id: str, where: str) -> KeepPreferen
     async def keep(language: str) -> None:
         try:
             await records.set_patient_language(
-                uuid.UUID(patient_id), language, actor="agent",
+                uuid.UUID(patient_id), language, actor="agent", source="patient",
                 reason=f"{where}: the verified patient asked for it", queued=True)
         except DATABASE_UNAVAILABLE:
             log.warning("%s: the preferred language was not stored (database unreachable)",
