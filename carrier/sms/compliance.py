@@ -37,8 +37,11 @@ from carrier.sms.body import STOP_SIGN, body
 
 EXEMPT_TEXT_LIMIT = 160
 REMINDER_FIELDS = frozenset({"clinic", "day", "time"})
-# Longest values the reminder fields take ("Wednesday, September 30", "12:45 PM").
-_LONGEST = {"clinic": None, "day": "Wednesday, September 30", "time": "12:45 PM"}
+# Longest values the reminder fields take, by language ("Wednesday, September 30",
+# "12:45 PM"; "miércoles 30 de septiembre", "a las 12:45 pm").
+_LONGEST = {"en": {"day": "Wednesday, September 30", "time": "12:45 PM"},
+            "es": {"day": "miércoles 30 de septiembre", "time": "a las 12:45 pm"}}
+_SAYS_STOP = re.compile(r"\bSTOP\b")
 _CAMPAIGN = re.compile(r"^C[A-Z0-9]{6}$")
 
 
@@ -228,15 +231,19 @@ def template_fields(template: str) -> set[str]:
         raise ValueError(f"not a valid template: {exc}") from None
 
 
-def check_reminder_template(template: str, clinic: str) -> None:
-    """Only the minimum necessary fields, and at most 160 characters at their longest."""
+def check_reminder_template(template: str, clinic: str, *, language: str = "en") -> None:
+    """Only the minimum necessary fields, at most 160 characters at their longest (in the
+    template's ``language``), and the opt-out word STOP (in capitals, as carriers read it:
+    the exemption's texts must say how to opt out)."""
     fields = template_fields(template)
     extra = fields - REMINDER_FIELDS
     if extra:
         raise ValueError(f"a reminder text may name only {sorted(REMINDER_FIELDS)}, "
                          f"not {sorted(extra)} (minimum necessary)")
-    longest = template.format(**{**_LONGEST, "clinic": clinic})
+    longest = template.format(**{**_LONGEST[language], "clinic": clinic})
     check_exempt_text(longest)
+    if not _SAYS_STOP.search(template):
+        raise ValueError("a reminder text must say how to opt out: the word STOP")
 
 
 def check_campaign_id(value: str) -> None:
