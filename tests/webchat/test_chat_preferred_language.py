@@ -63,10 +63,17 @@ async def test_a_chat_begins_in_the_patient_s_preferred_language(
 async def test_a_language_chosen_in_the_chat_is_kept_once_verified(
         text_runtime: AgentRuntime, records: Records, demo_ids: dict[str, str]) -> None:
     pid = demo_ids["pat-1001"]
-    replies = await _chat(text_runtime, ["español", "Sí", "5 de marzo de 1980",
+    replies = await _chat(text_runtime, ["español", "Sí",
+                                         "el cinco de marzo de mil novecientos ochenta",
                                          "Testa Patientson", "confirmo"])
     assert "fecha de nacimiento" in replies[2], replies
+    assert "Tiene una cita" in replies[4], replies  # verified: the appointment is named
     assert await _stored(records, pid) == ("es", "patient")
+    call_id = await records.pool.fetchval("SELECT DISTINCT call_id FROM call_transcripts")
+    stored = " ".join(t for _, t in await records.call_transcript(call_id))
+    assert "[DOB]" in stored  # the date of birth said in Spanish words is redacted
+    assert "novecientos" not in stored
+    assert "marzo" not in stored
     await records.drain_spool()
     rows = await records.pool.fetch(
         "SELECT actor, reason, details FROM audit_log WHERE action = 'patient.language'"
