@@ -63,7 +63,7 @@ class PatientIn:
     phone: str | None  # E.164
     dob: dt.date | None
     state: str | None = None
-    language: str | None = None  # preferred, a supported ISO 639-1 code (language_code)
+    language: str | None = None  # preferred, any language's code as said (language_tag)
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"PatientIn(authority={self.authority!r})"
@@ -284,11 +284,14 @@ class FeedStore:
 
     async def _audit_language(self, lang: LanguageFromFeed | None, reason: str,
                               now: dt.datetime, *, queued: bool) -> None:
-        """A feed's language that changed the preference, or that a person's choice
-        outlived (``.held``, with whose choice was kept); an unchanged one is not news."""
-        if lang is None or (lang.kept is None and lang.now == lang.was):
-            return
-        details = {"language": lang.given, "was": lang.was or "-", "source": ACTOR}
+        """A feed's language that changed the preference or what the EHR says ("vi": calls
+        in English, an interpreter for staff), or that a person's choice outlived
+        (``.held``, with whose choice was kept); an unchanged one is not news."""
+        if lang is None or (lang.kept is None and lang.now == lang.was
+                            and lang.given == lang.was_feed):
+            return  # nothing new: neither the preference nor what the EHR says
+        details = {"language": lang.given if lang.kept else lang.now or "-",
+                   "was": lang.was or "-", "source": ACTOR, "ehr": lang.given}
         if lang.kept is not None:
             details["kept"] = lang.kept
         action = "patient.language.held" if lang.kept else "patient.language"

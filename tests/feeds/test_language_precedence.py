@@ -82,7 +82,8 @@ async def test_a_verified_patient_s_choice_outlives_an_unchanged_pid15(
         ("agent patient.language", "en", "patient", None),
         ("feed patient.language.held", "es", "feed", "patient"),  # P2
         ("feed patient.language.held", "es", "feed", "patient"),  # P3
-        ("feed patient.language", "es", "feed", None),  # P5 (P4 changed nothing)
+        ("feed patient.language", "en", "feed", None),  # P4: what the EHR says changed
+        ("feed patient.language", "es", "feed", None),  # P5
     ]
 
 
@@ -115,5 +116,6 @@ async def test_an_operator_s_edit_outlives_an_unchanged_fhir_or_csv_value(
         ("console:op-front patient.language", "es", None),
         ("feed patient.language.held", "en", "staff"),
         ("feed patient.language.held", "en", "staff"),
+        ("feed patient.language", "es", None),  # f3: the EHR's word changed (to staff's)
         ("feed patient.language", "en", None),
     ]
