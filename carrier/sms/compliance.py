@@ -168,10 +168,10 @@ class Program:
         brand of 20). A STOP's says what ``channels`` were revoked; one that said "cancel"
         is told the appointment is unchanged and how to cancel it. START grants texts
         only (calls stay as they were); ``on_file`` False: the number is no patient's, so
-        nothing was granted and the reply says so. ``spanish``: a STOP or HELP in Spanish
-        (the keywords stay the ones the carriers read: STOP ALL, START)."""
-        if spanish and kw is not Keyword.START:
-            return self._spanish(kw, channels != TEXTS, said_cancel)
+        nothing was granted and the reply says so. ``spanish``: in Spanish (the keywords
+        stay the ones the carriers read: STOP ALL, START, HELP)."""
+        if spanish:
+            return self._spanish(kw, channels != TEXTS, said_cancel, on_file)
         if kw is Keyword.STOP:
             return self._stopped(channels != TEXTS, said_cancel)
         if kw is Keyword.START and not on_file:
@@ -183,7 +183,13 @@ class Program:
         return (f"{self.brand} appointment messages. Help: {self.help_number}. Msg frequency "
                 "varies. Msg & data rates may apply. Reply STOP to opt out.")
 
-    def _spanish(self, kw: Keyword, calls: bool, said_cancel: bool) -> str:
+    def _spanish(self, kw: Keyword, calls: bool, said_cancel: bool, on_file: bool) -> str:
+        if kw is Keyword.START and not on_file:
+            return (f"{self.brand}: Este número no está registrado; nada cambió. Para recibir "
+                    f"mensajes de sus citas, llame al {self.help_number}.")
+        if kw is Keyword.START:
+            return (f"{self.brand}: Recibirá de nuevo mensajes de sus citas. Frecuencia "
+                    "variable. Pueden aplicar tarifas. HELP: ayuda, STOP: no recibir más.")
         if kw is Keyword.HELP:
             return (f"{self.brand}: mensajes de citas. Ayuda: {self.help_number}. Frecuencia "
                     "variable. Pueden aplicar tarifas. Responda STOP para no recibir más.")

@@ -82,3 +82,18 @@ async def test_a_text_outside_any_thread_is_answered_in_the_preferred_language(
     await records.set_patient_language(uuid.UUID(stack.patient), "es", actor="t", reason="t")
     reply = await answer(stack, "¿A qué hora abren mañana?")
     assert reply == "Demo Clinic: No podemos responder mensajes aquí. Llámenos al +15550100100."
+
+
+async def test_start_and_help_from_a_patient_who_prefers_spanish_are_answered_in_spanish(
+        stack: Stack, records: Records) -> None:
+    """Before: after a STOP confirmed in Spanish, the START that undoes it (the word that
+    confirmation asks for) was answered in English."""
+    await records.set_patient_language(uuid.UUID(stack.patient), "es", actor="t", reason="t")
+    assert "No recibirá más" in await answer(stack, "STOP")
+    reply = await answer(stack, "START")
+    assert "Recibirá de nuevo" in reply, reply
+    assert "STOP" in reply  # the keywords the carriers read
+    assert "HELP" in reply
+    assert len(reply) <= 160
+    reply = await answer(stack, "HELP")
+    assert "Ayuda" in reply, reply
