@@ -19,15 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent.callback import create_callback_task
 from agent.i18n import SPANISH
 from carrier.call import Call, DialFailure
+from carrier.records.languages import SUPPORTED
 from carrier.records.store import Channel
 
 if TYPE_CHECKING:
@@ -129,6 +130,15 @@ async def leave_minimal_message(call: Call, io: VoiceIO, clinic_name: str, numbe
     await records.audit("agent", "call.machine_message", ("call", call.call_id),
                         "answering machine: minimum-necessary message left", {})
     await call.hangup("machine_message")
+
+
+def with_interpreter(summary: str, patient: Mapping[str, Any] | None) -> str:
+    """The transfer context, telling the one answering that the EHR names a language the
+    clinic does not call in (an interpreter may be needed), before they speak."""
+    ehr = str((patient or {}).get("ehr_language") or "")
+    if not ehr or ehr in SUPPORTED:
+        return summary
+    return f"{summary}; EHR language {ehr}: an interpreter may be needed"
 
 
 def transfer_target(rt: AgentRuntime, target: str) -> str:

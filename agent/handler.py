@@ -46,6 +46,7 @@ from agent.endings import (
     transfer_target,
     vouched,
     warm_transfer,
+    with_interpreter,
 )
 from agent.i18n import Overlays
 from agent.language import call_language
@@ -183,6 +184,7 @@ async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
         "id": str(patient.id), "first_name": first, "last_name": last,
         "dob": patient.dob.isoformat() if patient.dob else "", "phone": patient.phone,
         "member_id": patient.member_id or "", "language": patient.language or "",
+        "ehr_language": patient.ehr_language or "",
     }
 
 
@@ -412,11 +414,11 @@ class _LiveConversation:
 
     async def transfer(self, effect: Transfer) -> bool:
         target = transfer_target(self.rt, effect.target)
+        summary = with_interpreter(effect.summary, self.facts.get("patient"))
         if target.startswith("tel:"):  # a number: attended transfer, context first
-            ok = await warm_transfer(self.call, target, effect.summary, self._speak_to,
-                                     self.io.detach)
+            ok = await warm_transfer(self.call, target, summary, self._speak_to, self.io.detach)
         else:
-            ok = await self.call.transfer(target, {"summary": effect.summary})
+            ok = await self.call.transfer(target, {"summary": summary})
         self.transfer_ok = ok
         if not ok and not self.call.ended.is_set():
             # The caller is still with us: offer a call-back (a yes is a staff task).

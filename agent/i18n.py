@@ -236,18 +236,12 @@ def spanish_dates(text: str) -> str:
     return _TIME.sub(_time, out)
 
 
-# The reminder text in Spanish: the carrier's English template names only the clinic,
-# day and time (the exemption's minimum); this one too, with the opt-out the carriers
-# read (STOP; ALTO, PARAR and BAJA are taken too): 160 characters at the longest day and
-# time with a 20-character clinic name (a longer one: the English text is sent).
-SPANISH_REMINDER = ("{clinic}: cita el {day} {time}. Responda C para confirmar, R para "
-                    "cambiarla, X para cancelarla. STOP para darse de baja")
-
-
-def spanish_reminder(clinic: str, day: str, hour: int, minute: int) -> str:
-    """The Spanish reminder text: ``day`` as ``spoken_day`` words it ("Tuesday, March
-    10"), the time on a 12-hour clock ("a las 2:30 pm", "a la 1 pm")."""
+def spanish_reminder(template: str, clinic: str, day: str, hour: int, minute: int) -> str:
+    """The Spanish reminder text (the operator's ``sms.reminder_template_es``, checked at
+    start like the English one: the clinic, day and time only, 160 characters at the
+    longest, STOP): ``day`` as ``spoken_day`` words it ("Tuesday, March 10") said in
+    Spanish, the time on a 12-hour clock ("a las 2:30 pm", "a la 1 pm")."""
     twelve = hour % 12 or 12
     said = f"{twelve}:{minute:02d}" if minute else str(twelve)
     time = f"{'a la' if twelve == 1 else 'a las'} {said} {'am' if hour < 12 else 'pm'}"
-    return SPANISH_REMINDER.format(clinic=clinic, day=spanish_dates(day), time=time)
+    return template.format(clinic=clinic, day=spanish_dates(day), time=time)

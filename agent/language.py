@@ -204,7 +204,10 @@ class _Runtime(Protocol):
 def call_language(rt: _Runtime, conv: Conversation, patient: Mapping[str, Any] | None,
                   patient_id: str | None, call_id: str) -> CallLanguage:
     """One call's language: the workflow's Spanish prompts and voice, the patient's stored
-    preference to begin in, and where a verified caller's choice is kept."""
+    preference to begin in, and where a verified caller's choice is kept. The preference
+    of the patient the caller ID (or a web chat's typed number) finds is used from the
+    greeting on, before verification: a language is no PHI and the greeting names nothing
+    the English one does not; a stranger on that phone may press 2 for English."""
     overlays = rt.overlays or Overlays()
     keep = None if patient_id is None else \
         preference_keeper(rt.records, patient_id, f"call {call_id}")
@@ -218,7 +221,7 @@ def preference_keeper(records: Any, patient_id: str, where: str) -> KeepPreferen
     async def keep(language: str) -> None:
         try:
             await records.set_patient_language(
-                uuid.UUID(patient_id), language, actor="agent",
+                uuid.UUID(patient_id), language, actor="agent", source="patient",
                 reason=f"{where}: the verified patient asked for it", queued=True)
         except DATABASE_UNAVAILABLE:
             log.warning("%s: the preferred language was not stored (database unreachable)",

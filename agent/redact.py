@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 
 from agent.redaction.common_words import is_common_word
 from agent.redaction.sound_alike import sound_alike_names
+from agent.redaction.spanish import spanish_spans
 from agent.redaction.spoken import Tok, _year_at, digit_runs, spelled_id, spoken_dates, tokenize
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
-# Letters of names and places: ASCII, Latin-1 and Latin Extended-A ("José", "Zoë", "Núñez",
-# "Łukasz"; ``re`` has no \p{Lu}). With ASCII classes "This is José" lost only "Jos".
-_UPPER, _LOWER = "A-ZÀ-ÖØ-ÞĀ-ž", "a-zß-öø-ÿĀ-ž"
+# Letters of names and places: ASCII, Latin-1 and Latin Extended-A ("José", "Zoë", "Łukasz";
+# ``re`` has no \p{Lu}), and accents typed apart ("Nu\u0301n\u0303ez", NFD: its "u" kept).
+_UPPER, _LOWER = "A-ZÀ-ÖØ-ÞĀ-ž", "a-zß-öø-ÿĀ-ž\u0300-\u036f"
 
 
 def _latin(pattern: str) -> str:
@@ -331,12 +332,9 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
                                              _after_context(text, m.end())):
                 chosen = "DOB"
             spans.append(Span(m.start(), m.end(), chosen))
-    for m in _SPOKEN_AGE.finditer(text):
-        spans.append(Span(m.start(), m.end(), "AGE"))
-    for m in _SHORT_DATE.finditer(text):
-        spans.append(Span(m.start(1), m.end(1), "DATE"))
-    for m in _DAY_ONLY.finditer(text):
-        spans.append(Span(m.start(1), m.end(1), "DATE"))
+    spans += [Span(m.start(), m.end(), "AGE") for m in _SPOKEN_AGE.finditer(text)]
+    spans += [Span(m.start(1), m.end(1), "DATE") for m in _SHORT_DATE.finditer(text)]
+    spans += [Span(m.start(1), m.end(1), "DATE") for m in _DAY_ONLY.finditer(text)]
     for m in _PLACE.finditer(text):
         spans.append(Span(m.start(1), m.end(1), "ADDRESS"))
     for m in _AGE_SAID.finditer(text):
@@ -344,6 +342,7 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
         if not value.isdigit() or int(value) >= 90:
             spans.append(Span(m.start(1), m.end(1), "AGE"))
     spans += _spoken_numbers_in_context(text, toks)
+    spans += [Span(*s) for s in spanish_spans(text, _label_number, known.dob if known else None)]
     known_parts = _known_name_parts(known)
     for m in _NAME_HERE.finditer(text):
         if not any(_not_a_name(w, known_parts) for w in m.group(1).split()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -141,7 +142,7 @@ class VoiceAgent:
             queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio)
         self.handler = handler_for(self.runtime)
 
-    def texts(self, port: TextPort, reminder_template: str) -> TextReminders:
+    def texts(self, port: TextPort, reminder_templates: Mapping[str, str]) -> TextReminders:
         """``carrier.plugin.TextApplication``: replies to reminder texts run the SMS
         workflow; "text me the address" on a call sends the text through ``port``."""
         rt = self.runtime
@@ -153,7 +154,9 @@ class VoiceAgent:
         return TextReminders(rt.workflows[SMS_WORKFLOW], rt.calendar, rt.memory,
                              clinic=rt.clinic, patient_facts=records_patient_facts(rt.records),
                              send=port.send_to_patient, reply=port.reply,
-                             template=reminder_template, clock=lambda: dt.datetime.now(dt.UTC),
+                             template=reminder_templates["en"],
+                             template_es=reminder_templates["es"],
+                             clock=lambda: dt.datetime.now(dt.UTC),
                              revoke=port.revoke, revoke_number=port.revoke_number,
                              answer=port.answer, overlays=rt.overlays,
                              hand_off=records_hand_off(rt.records, channel="sms"),

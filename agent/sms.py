@@ -67,6 +67,7 @@ from agent.workflow.runner import Bookkeeping, run_conversation
 from carrier.records.store import DATABASE_UNAVAILABLE
 from carrier.sms.body import body, reaction
 from carrier.sms.compliance import EXEMPT_TEXT_LIMIT
+from carrier.sms.settings import DEFAULT_REMINDER_ES
 
 log = logging.getLogger("agent.sms")
 WORKFLOW = "appointment_reminder_sms"
@@ -247,6 +248,7 @@ class TextReminders:
     def __init__(self, workflow: Workflow, calendar: Calendar, memory: Memory, *,
                  clinic: ClinicInfo, patient_facts: PatientFacts, send: SendToPatient,
                  reply: Reply, template: str, clock: Callable[[], dt.datetime],
+                 template_es: str = DEFAULT_REMINDER_ES,
                  revoke: Revoke, reply_window_s: float = 24 * 3600.0,
                  revoke_number: RevokeNumber | None = None,
                  answer: Reply | None = None, overlays: Overlays | None = None,
@@ -270,7 +272,7 @@ class TextReminders:
         self.patient_facts = patient_facts
         self.send = send
         self.reply = reply
-        self.template = template
+        self.template, self.template_es = template, template_es  # sms.reminder_template*
         self.clock = clock
         self.reply_window_s = reply_window_s
         self.tz = ZoneInfo(clinic.timezone)
@@ -298,7 +300,8 @@ class TextReminders:
         text = self.template.format(clinic=self.clinic.name, day=spoken_day(local),
                                     time=spoken_time(local))
         if self.spanish and self.languages and await self.languages.of(patient_id) == SPANISH:
-            es = spanish_reminder(self.clinic.name, spoken_day(local), local.hour, local.minute)
+            es = spanish_reminder(self.template_es, self.clinic.name, spoken_day(local),
+                                  local.hour, local.minute)
             text = es if len(es) <= EXEMPT_TEXT_LIMIT else text
         sent = await self.send(patient_id, "appointment_reminder", text)
         self._open[patient_id] = appointment_id

@@ -6,8 +6,9 @@ call (``agent.handler``): only the port's speaking and listening differ. A ``Say
 message to the page, a ``Listen`` waits for the patient's next message (a lone digit is
 a key where the question offers it, and 0, 9, * and # always are, as on the phone's
 keypad; otherwise "2" is the words "2", the second of three offered times; words go
-through the grammars, in Spanish when the first message was: ``ChatLanguage``), a
-transfer finds
+through the grammars, in Spanish when the first message was: ``ChatLanguage``; the chat
+begins in the found patient's preferred language, and a language asked for is kept as
+the preference once the patient is verified, as on a call), a transfer finds
 nobody (the workflow's failure path runs: the number to call). The patient is found by
 the number they typed, as caller ID finds them on a call, and since that number is not
 vouched for, the workflow asks the date of birth and the full name before any PHI
@@ -26,7 +27,7 @@ from agent.contract import outcome_kind, workflow_for
 from agent.grammar import understand
 from agent.handler import AgentRuntime, _LiveConversation
 from agent.i18n import Overlays
-from agent.language import ChatLanguage, text_meaning
+from agent.language import ChatLanguage, preference_keeper, text_meaning
 from agent.transcript_text import store_call
 from agent.workflow.effects import (
     CallerHangup,
@@ -120,11 +121,18 @@ class _TextConversation(_LiveConversation):
         assert isinstance(self.call, TextLeg)
         self.leg: TextLeg = self.call
         self.text_io = _TextIO()
-        # Spanish by text: the first message in Spanish switches the prompts; a Spanish
-        # opt-out is one in an English chat too (agent.language.text_meaning).
+        # The chat begins in the preferred language of the patient the typed number finds
+        # (as a call does by caller ID: a language is no PHI, and nothing else is said);
+        # the first message in Spanish, or asking for a language, switches the prompts; a
+        # Spanish opt-out is one in an English chat too (agent.language.text_meaning).
+        # What was asked for becomes the preference once the patient is verified.
         overlays = self.rt.overlays or Overlays()
-        self.chat_language = ChatLanguage(self.conv, overlays.for_workflow(
-            self.conv.workflow.id))
+        pid = self.result.patient_id
+        self.chat_language = ChatLanguage(
+            self.conv, overlays.for_workflow(self.conv.workflow.id),
+            preferred=self.language.preferred,
+            keep=None if pid is None else preference_keeper(
+                self.rt.records, pid, f"web chat {self.leg.call_id}"))
 
     async def run(self) -> None:  # type: ignore[override]
         """Chat until the conversation or the session ends; then the record and transcript."""
@@ -139,6 +147,7 @@ class _TextConversation(_LiveConversation):
             self.leg.mark_ended("normal")
             await store_call(self.rt, self.leg, self.text_io,  # type: ignore[arg-type]
                              self.result, self.known, self.started)
+            await self.chat_language.settle()  # verified by the last message: kept now
 
     async def say(self, effect: Say) -> None:
         text = self.chat_language.text(effect.text)
@@ -148,6 +157,7 @@ class _TextConversation(_LiveConversation):
         await self.leg.send(text)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
+        await self.chat_language.settle()  # the patient's choice, once they are verified
         while True:
             try:
                 async with asyncio.timeout(NO_REPLY_S):

@@ -208,9 +208,11 @@ class TextPort(Protocol):
 class TextApplication(Protocol):
     """An application that takes texts: given the carrier's :class:`TextPort` when texts
     are on (``sms.enabled``), it returns the handler of every inbound text that is not a
-    STOP/START/HELP keyword (an async context manager: entered for the service's life)."""
+    STOP/START/HELP keyword (an async context manager: entered for the service's life).
+    ``reminder_templates``: the operator's reminder texts by language ("en", "es")."""
 
-    def texts(self, port: TextPort, reminder_template: str) -> TextHandlerContext: ...
+    def texts(self, port: TextPort, reminder_templates: Mapping[str, str]
+              ) -> TextHandlerContext: ...
 
 
 class TextHandlerContext(Protocol):

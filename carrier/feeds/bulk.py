@@ -19,7 +19,7 @@ import asyncpg
 
 from carrier.feeds.store import Applied, FeedItem, FeedRejected, FeedStore
 from carrier.plugin import ScheduleChange
-from carrier.records.patients import PatientFields
+from carrier.records.patients import LanguageFromFeed, PatientFields
 
 
 async def _claim(conn: asyncpg.Connection, items: Sequence[FeedItem], now: dt.datetime
@@ -64,7 +64,8 @@ def _plan(store: FeedStore, items: Sequence[FeedItem], known: dict[bytes, UUID],
 
 
 async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[FeedItem],
-                    now: dt.datetime) -> tuple[list[UUID], list[bool]]:
+                    now: dt.datetime
+                    ) -> tuple[list[UUID], list[bool], dict[UUID, LanguageFromFeed]]:
     # Keyed hashes and AES-GCM for a whole file take seconds: in a thread, so the event
     # loop (SIP, RTP pacing, the console) keeps running meanwhile.
     bidx = await asyncio.to_thread(
@@ -78,15 +79,16 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
     await conn.executemany(
         "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at)"
         " VALUES ($1, $2, $3, $4, $5)", links)
-    await store.records.update_patients_on(conn, updates)
-    return ids, created
+    languages = await store.records.update_patients_on(conn, updates)
+    return ids, created, {lang.patient_id: lang for lang in languages}
 
 
 async def apply_bulk(store: FeedStore, conn: asyncpg.Connection, items: Sequence[FeedItem],
                      now: dt.datetime) -> list[Applied]:
     claimed = await _claim(conn, items, now)
     fresh = [i for i in items if (i.source, i.message_id) in claimed]
-    pids, created = await _patients(store, conn, fresh, now) if fresh else ([], [])
+    pids, created, languages = await _patients(store, conn, fresh, now) if fresh \
+        else ([], [], {})
     by_item = {id(i): (p, c) for i, p, c in zip(fresh, pids, created, strict=True)}
     with_appt = [i for i in fresh if i.appointment is not None]
     refs = [i.appointment.ref for i in with_appt if i.appointment is not None]
@@ -125,7 +127,8 @@ async def apply_bulk(store: FeedStore, conn: asyncpg.Connection, items: Sequence
             out.append(Applied(duplicate=True))
             continue
         pid, made = by_item[id(i)]
-        out.append(Applied(False, pid, made, app_ids.get(id(i)), stale=id(i) in stale))
+        out.append(Applied(False, pid, made, app_ids.get(id(i)), stale=id(i) in stale,
+                           language=languages.pop(pid, None)))  # audited once per patient
     return out
 
 

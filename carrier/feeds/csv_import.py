@@ -32,7 +32,7 @@ import phonenumbers
 from carrier.feeds.bulk import apply_many
 from carrier.feeds.store import Applied, AppointmentIn, FeedItem, FeedStore, PatientIn
 from carrier.plugin import ScheduleChangeKind
-from carrier.records.languages import SUPPORTED, language_code
+from carrier.records.languages import language_tag
 
 REQUIRED = ("mrn", "last_name", "phone", "appointment_id", "start")
 OPTIONAL = ("authority", "first_name", "dob", "state", "language", "end", "duration_min",
@@ -151,9 +151,10 @@ def _row(
     state = get.get("state", "").upper() or None
     if state is not None and not _STATE.match(state):
         err("state", "not a two-letter state")
-    language = language_code(get.get("language")) if get.get("language") else None
+    # any language by code ("vi": kept for staff, calls in English), a supported one by name
+    language = language_tag(get.get("language")) if get.get("language") else None
     if get.get("language") and language is None:
-        err("language", f"not a language the clinic supports ({', '.join(SUPPORTED)})")
+        err("language", "not a language code (ISO 639: es, en, vi...) or name (Spanish)")
     status = get.get("status", "").lower() or "booked"
     if status not in STATUSES:
         err("status", f"one of {', '.join(STATUSES)}")

@@ -31,7 +31,7 @@ from carrier.feeds.store import (
 )
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
-from carrier.records.languages import language_code
+from carrier.records.languages import language_tag
 
 log = logging.getLogger(__name__)
 ORDER = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment", "MedicationRequest")
@@ -109,7 +109,8 @@ def patient_in(res: dict[str, Any], source: str) -> PatientIn:
 
 def preferred_language(res: dict[str, Any]) -> str | None:
     """Patient.communication: the one marked ``preferred`` (else the only one), read from
-    its coding's code (BCP 47 "es-MX") or text; None when not a supported language."""
+    its coding's code (BCP 47 "es-MX", "vi": any language, ``language_tag``) or text (a
+    supported language's name); None when it names none."""
     told = [c for c in _list(res.get("communication")) if isinstance(c, dict)]
     chosen = [c for c in told if c.get("preferred") is True] or (told if len(told) == 1
                                                                   else [])
@@ -118,11 +119,11 @@ def preferred_language(res: dict[str, Any]) -> str | None:
         if not isinstance(concept, dict):
             return None  # a server's malformed resource: the stored language stays
         for coding in _list(concept.get("coding")):
-            code = language_code(str(coding.get("code") or "")) \
+            code = language_tag(str(coding.get("code") or "")) \
                 if isinstance(coding, dict) else None
             if code is not None:
                 return code
-        return language_code(str(concept.get("text") or ""))
+        return language_tag(str(concept.get("text") or ""))
     return None
 
 

@@ -24,7 +24,7 @@ from carrier.feeds import hl7_text
 from carrier.feeds.hl7_text import CharsetError, Delims, raw_field, unescape
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
-from carrier.records.languages import language_code
+from carrier.records.languages import language_tag
 
 SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1",
                                 "2.8"})
@@ -374,7 +374,7 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     if state is not None and not re.fullmatch(r"[A-Z]{2}", state):
         state = None  # only a two-letter state is kept (the calling rules' granularity)
     phone, phone_unreadable = _phone(pid)
-    language = language_code(_val(pid, 15)) or language_code(_val(pid, 15, 1, 2))
+    language = language_tag(_val(pid, 15)) or language_tag(_val(pid, 15, 1, 2))
     return PatientData(authority=authority or header.source, mrn=mrn,
                        family=_val(pid, 5, 1, 1) or None, given=_val(pid, 5, 1, 2) or None,
                        phone=phone, dob=dob, state=state, language=language,

@@ -32,7 +32,7 @@ import asyncpg
 
 from carrier.plugin import PrescriptionChange, ScheduleChange, ScheduleChangeKind, ScheduleFeed
 from carrier.records.crypto import blind_index
-from carrier.records.patients import PatientFields
+from carrier.records.patients import LanguageFromFeed, PatientFields
 from carrier.records.store import Channel, ConsentKind, Records
 
 ACTOR = "feed"
@@ -63,7 +63,7 @@ class PatientIn:
     phone: str | None  # E.164
     dob: dt.date | None
     state: str | None = None
-    language: str | None = None  # preferred, a supported ISO 639-1 code (language_code)
+    language: str | None = None  # preferred, any language's code as said (language_tag)
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"PatientIn(authority={self.authority!r})"
@@ -115,6 +115,7 @@ class Applied:
     patient_created: bool = False
     appointment_id: str | None = None
     stale: bool = False
+    language: LanguageFromFeed | None = None  # what the message's language did
 
 
 class FeedStore:
@@ -147,7 +148,7 @@ class FeedStore:
             if digest is not None and prior is not None and prior != digest:
                 raise ReusedMessageId
             return Applied(duplicate=True)
-        pid, created = await self._patient(conn, item, now)
+        pid, created, language = await self._patient(conn, item, now)
         appt, rx = item.appointment, item.prescription
         if (appt is not None or rx is not None) and self.feed is None:
             raise FeedRejected("SCH", "this application takes no schedule feed")
@@ -158,14 +159,14 @@ class FeedStore:
                 medication=rx.medication, pharmacy=rx.pharmacy, refill_due=rx.refill_due,
                 active=rx.active))
         if appt is None:
-            return Applied(False, pid, created)
+            return Applied(False, pid, created, language=language)
         assert self.feed is not None
         sent = item.sent_at or now
         last = await conn.fetchval(
             "SELECT source_ts FROM feed_appointments WHERE source = $1 AND ref = $2"
             " FOR UPDATE", item.source, appt.ref)
         if last is not None and sent < last:
-            return Applied(False, pid, created, stale=True)
+            return Applied(False, pid, created, stale=True, language=language)
         change = ScheduleChange(
             source=item.source, appointment_ref=appt.ref, patient_id=str(pid),
             kind=appt.kind, starts_at=appt.starts_at, ends_at=appt.ends_at, changed_at=now,
@@ -176,7 +177,7 @@ class FeedStore:
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, ref) DO UPDATE SET"
             " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
             " source_ts = EXCLUDED.source_ts", item.source, appt.ref, app_id, pid, sent)
-        return Applied(False, pid, created, app_id)
+        return Applied(False, pid, created, app_id, language=language)
 
     async def end_appointment(self, source: str, ref: str, message_id: str,
                               sent: dt.datetime, now: dt.datetime) -> Applied:
@@ -211,7 +212,7 @@ class FeedStore:
         return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
 
     async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
-                       ) -> tuple[UUID, bool]:
+                       ) -> tuple[UUID, bool, LanguageFromFeed | None]:
         p = item.patient
         bidx = self.patient_key(p.authority, p.mrn)
         # Serialise on the patient (ordered per patient), before looking them up.
@@ -220,16 +221,16 @@ class FeedStore:
         row = await conn.fetchrow(
             "SELECT patient_id, source_ts FROM feed_patients WHERE ref_bidx = $1", bidx)
         if row is None:
-            return await self._create(conn, item, bidx, now), True
+            return await self._create(conn, item, bidx, now), True, None
         pid, sent = row["patient_id"], item.sent_at or now
         if not (p.name or p.phone or p.dob or p.state or p.language):
-            return pid, False  # names the patient only (a FHIR Appointment, a deletion)
+            return pid, False, None  # names the patient only (a FHIR Appointment, a deletion)
         if row["source_ts"] is not None and sent < row["source_ts"]:
-            return pid, False  # sent before the demographics on file: stale, kept
-        await self._update(conn, pid, p)
+            return pid, False, None  # sent before the demographics on file: stale, kept
+        language = await self._update(conn, pid, p)
         await conn.execute("UPDATE feed_patients SET source_ts = $2, updated_at = $3"
                            " WHERE ref_bidx = $1", bidx, sent, now)
-        return pid, False
+        return pid, False, language
 
     async def _create(self, conn: asyncpg.Connection, item: FeedItem, bidx: bytes,
                       now: dt.datetime) -> UUID:
@@ -249,10 +250,12 @@ class FeedStore:
             item.sent_at or now)
         return pid
 
-    async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn) -> None:
-        """Re-encrypt the fields the message carries; the others stay as they are."""
-        await self.records.update_patients_on(
-            conn, [(pid, p.fields())])
+    async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn
+                      ) -> LanguageFromFeed | None:
+        """Re-encrypt the fields the message carries; the others stay as they are (a
+        person's choice of language too, unless the EHR's changed: the records' rule)."""
+        languages = await self.records.update_patients_on(conn, [(pid, p.fields())])
+        return languages[0] if languages else None
 
     async def audit(self, item: FeedItem, applied: Applied, now: dt.datetime, *,
                      queued: bool = False) -> None:
@@ -264,6 +267,7 @@ class FeedStore:
         # (which refuse anything that looks like a phone or member number).
         reason = f"{item.kind} {item.source}/{item.message_id}"
         await self.records.audit(ACTOR, what, ("patient", pid), reason, at=now, queued=queued)
+        await self._audit_language(applied.language, reason, now, queued=queued)
         if applied.patient_created and self.phone_is_consent and item.patient.phone:
             # The clinic's setting says a number given at registration is the patient's
             # prior express consent to informational (healthcare) calls on it.
@@ -277,3 +281,19 @@ class FeedStore:
             await self.records.audit(ACTOR, action,
                                      ("appointment", applied.appointment_id or appt.ref),
                                      reason, at=now, queued=queued)
+
+    async def _audit_language(self, lang: LanguageFromFeed | None, reason: str,
+                              now: dt.datetime, *, queued: bool) -> None:
+        """A feed's language that changed the preference or what the EHR says ("vi": calls
+        in English, an interpreter for staff), or that a person's choice outlived
+        (``.held``, with whose choice was kept); an unchanged one is not news."""
+        if lang is None or (lang.kept is None and lang.now == lang.was
+                            and lang.given == lang.was_feed):
+            return  # nothing new: neither the preference nor what the EHR says
+        details = {"language": lang.given if lang.kept else lang.now or "-",
+                   "was": lang.was or "-", "source": ACTOR, "ehr": lang.given}
+        if lang.kept is not None:
+            details["kept"] = lang.kept
+        action = "patient.language.held" if lang.kept else "patient.language"
+        await self.records.audit(ACTOR, action, ("patient", lang.patient_id), reason,
+                                 details, at=now, queued=queued)

@@ -8,7 +8,14 @@
   the dialer's calling rules need; neither is a Safe Harbor identifier, stored in clear.
 * ``set_patient_language`` / ``Patient.language``: the preferred language (ISO 639-1, one
   of ``carrier.records.languages.SUPPORTED``); in clear, every change audited with the
-  old and new code (the feeds' changes under the feed's own audit entries).
+  old and new code and whose word it is (``language_source``: feed, patient, staff).
+  Precedence: a person's choice (the verified patient's on a call or text, an operator's
+  in the console) outlives a later feed value the EHR has not changed since
+  (``language_feed``, the value the feeds last sent); a feed value that differs from it
+  is the EHR's news and applies. A feed may name a language the clinic does not call in
+  ("vi"): kept as what the EHR said (``Patient.ehr_language``, for staff: an interpreter
+  may be needed) while the calls fall back to English. ``update_patients_on`` reports
+  each (``LanguageFromFeed``) for the feed's audit (``patient.language`` / ``.held``).
 * ``patient_exists``: whether an id is known (loaders that must not add twice).
 * ``patient_ids_at``: the ids of every patient whose record carries a number (by blind
   index, nothing decrypted): the dialer's caps count calls to the number, not the patient.
@@ -43,6 +50,8 @@ class Patient:
     dob: date | None
     member_id: str | None
     language: str | None = None  # preferred, ISO 639-1 ("es"); None: not known
+    language_source: str | None = None  # whose word: feed, patient, staff
+    ehr_language: str | None = None  # what the feeds last said, any language ("vi")
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"Patient(id={self.id})"
@@ -76,20 +85,50 @@ class PatientFields:
     phone: str | None = None  # E.164
     dob: date | None = None
     state: str | None = None
-    language: str | None = None  # one of SUPPORTED (the feeds read it: language_code)
+    language: str | None = None  # any language's code as the EHR says it (language_tag)
 
     def __repr__(self) -> str:  # never print PHI by accident
         return "PatientFields(...)"
 
 
+@dataclass(frozen=True)
+class LanguageFromFeed:
+    """What a feed's language did to one patient: ``now`` is ``given`` unless a person's
+    choice was kept (``kept``: 'patient' or 'staff', the EHR's value unchanged since)."""
+
+    patient_id: UUID
+    given: str  # the EHR's code, any language ("vi": no calls in it, English instead)
+    was: str | None
+    now: str | None
+    kept: str | None
+    was_feed: str | None = None  # what the EHR said before
+
+
 _INSERT_ON = (
     "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
-    " key_version, created_at, state, language)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+    " key_version, created_at, state, language, language_source, language_feed)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+    " CASE WHEN $11::text IS NULL THEN NULL ELSE 'feed' END, $11)")
 _UPDATE_ON = (
     "UPDATE patients SET name_ct = COALESCE($2, name_ct), phone_ct = COALESCE($3, phone_ct),"
     " phone_bidx = COALESCE($4, phone_bidx), dob_ct = COALESCE($5, dob_ct),"
-    " state = COALESCE($6, state), language = COALESCE($7, language) WHERE id = $1")
+    " state = COALESCE($6, state) WHERE id = $1")
+# A person's choice is held against a feed value equal to the feed's last one (or the
+# feed's first after the choice: no sign the EHR changed); otherwise the feed's applies.
+_FEED_LANGUAGE = (
+    "UPDATE patients p SET"
+    " language = CASE WHEN x.held THEN p.language ELSE x.ours END,"
+    " language_source = CASE WHEN x.held OR (p.language IS NOT DISTINCT FROM x.ours"
+    "  AND p.language_source IS NOT NULL) THEN p.language_source ELSE 'feed' END,"
+    " language_feed = x.given"
+    " FROM (SELECT o.id, g.given, g.ours, o.language AS was, o.language_source AS was_source,"
+    "  o.language_feed AS was_feed,"
+    "  (o.language_source IN ('patient', 'staff') AND o.language IS DISTINCT FROM g.ours"
+    "   AND (o.language_feed IS NULL OR o.language_feed = g.given)) AS held"
+    "  FROM unnest($1::uuid[], $2::text[], $3::text[]) AS g(id, given, ours)"
+    "  JOIN patients o ON o.id = g.id FOR UPDATE OF o) x"
+    " WHERE p.id = x.id RETURNING p.id, x.given, x.was, p.language, x.held, x.was_source,"
+    " x.was_feed")
 
 
 class Patients(AuditLog):
@@ -130,8 +169,9 @@ class Patients(AuditLog):
         where.check()
         await self.pool.execute(
             "INSERT INTO patients (id, phone_bidx, phone_ct, name_ct, dob_ct, member_id_ct,"
-            " key_version, created_at, state, time_zone, language)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            " key_version, created_at, state, time_zone, language, language_source)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+            " CASE WHEN $11::text IS NULL THEN NULL ELSE 'staff' END)",
             *row,
             now_or(at),
             where.state,
@@ -139,7 +179,8 @@ class Patients(AuditLog):
             _supported(language),
         )
         await self.audit(actor, "patient.create", ("patient", pid), reason,
-                         {"language": language} if language else None, at=at)
+                         {"language": language, "source": "staff"} if language else None,
+                         at=at)
         return pid
 
     async def create_patients_on(self, conn: asyncpg.Connection,
@@ -152,8 +193,9 @@ class Patients(AuditLog):
             for pid, f in new:
                 if not f.name or not f.phone:
                     raise ValueError("a new patient needs a name and a phone")
+                tag = _tag(f.language)
                 rows.append((*self.encrypt_patient(pid, f.name, f.phone, f.dob, None), at,
-                             f.state, _supported(f.language)))
+                             f.state, _ours(tag), tag))
             return rows
 
         # a file's worth of AES-GCM takes seconds: off the event loop (SIP, RTP, console)
@@ -162,9 +204,11 @@ class Patients(AuditLog):
             await conn.executemany(_INSERT_ON, rows)
 
     async def update_patients_on(self, conn: asyncpg.Connection,
-                                 changes: Sequence[tuple[UUID, PatientFields]]) -> None:
+                                 changes: Sequence[tuple[UUID, PatientFields]]
+                                 ) -> list[LanguageFromFeed]:
         """Re-encrypt the fields each change gives, on the caller's connection; the fields
-        it does not give stay as stored."""
+        it does not give stay as stored. A language given is the feed's (see the module's
+        precedence); what each did is returned for the caller's audit."""
         k = self.keys
 
         def seal() -> list[tuple[Any, ...]]:
@@ -180,13 +224,20 @@ class Patients(AuditLog):
                     None if f.dob is None else k.encrypt(f.dob.isoformat(), "patients",
                                                          "dob_ct", pid),
                     f.state or None,
-                    _supported(f.language),
                 ))
             return rows
 
         rows = await asyncio.to_thread(seal) if changes else []
         if rows:
             await conn.executemany(_UPDATE_ON, rows)
+        given = {pid: _tag(f.language) for pid, f in changes if f.language}
+        if not given:
+            return []
+        out = await conn.fetch(_FEED_LANGUAGE, list(given), list(given.values()),
+                               [_ours(t) for t in given.values()])
+        return [LanguageFromFeed(r["id"], r["given"], r["was"], r["language"],
+                                 r["was_source"] if r["held"] else None, r["was_feed"])
+                for r in out]
 
     async def set_patient_address(
         self, patient_id: UUID, address: PatientAddress, *, actor: str, reason: str
@@ -205,15 +256,23 @@ class Patients(AuditLog):
         return found
 
     async def set_patient_language(self, patient_id: UUID, language: str | None, *,
-                                   actor: str, reason: str, queued: bool = False) -> bool:
-        """Record the patient's preferred language (None: not known); False when there is
-        no such patient. Audited with the code it was and the code it is now."""
+                                   actor: str, reason: str, source: str = "staff",
+                                   queued: bool = False) -> bool:
+        """Record the patient's preferred language (None: not known, no one's choice);
+        False when there is no such patient. ``source``: 'staff' (an operator) or
+        'patient' (the verified patient's own choice). Audited with the code it was, the
+        code it is now and the source."""
         _supported(language)
+        if source not in ("staff", "patient"):
+            raise ValueError("language source must be staff or patient")
         row = await self.pool.fetchrow(
-            "UPDATE patients p SET language = $2 FROM (SELECT id, language FROM patients"
-            " WHERE id = $1 FOR UPDATE) old WHERE p.id = old.id RETURNING old.language",
-            patient_id, language)
-        details: dict[str, Any] = {"found": row is not None, "language": language or "-"}
+            "UPDATE patients p SET language = $2,"
+            " language_source = CASE WHEN $2::text IS NULL THEN NULL ELSE $3 END"
+            " FROM (SELECT id, language FROM patients WHERE id = $1 FOR UPDATE) old"
+            " WHERE p.id = old.id RETURNING old.language",
+            patient_id, language, source)
+        details: dict[str, Any] = {"found": row is not None, "language": language or "-",
+                                   "source": source}
         if row is not None:
             details["was"] = row["language"] or "-"
         await self.audit(actor, "patient.language", ("patient", patient_id), reason, details,
@@ -264,6 +323,8 @@ class Patients(AuditLog):
             dob=None if dob is None else date.fromisoformat(dob),
             member_id=opt("member_id_ct"),
             language=row.get("language"),
+            language_source=row.get("language_source"),
+            ehr_language=row.get("language_feed"),
         )
 
     async def get_patient(
@@ -300,6 +361,20 @@ class Patients(AuditLog):
             "SELECT id FROM patients WHERE phone_bidx = $1 ORDER BY created_at",
             self.keys.phone_index(phone), timeout=self.read_timeout))
         return [r["id"] for r in rows]
+
+
+def _tag(language: str | None) -> str | None:
+    """A feed's language code (any language: ``language_tag``); ``ValueError`` for one
+    that is no code (a caller's bug)."""
+    if language is not None and not (2 <= len(language) <= 3 and language.isalpha()
+                                     and language.islower() and language.isascii()):
+        raise ValueError("a feed's language must be an ISO 639 code")
+    return language
+
+
+def _ours(tag: str | None) -> str | None:
+    """The language the clinic calls in for the EHR's ``tag`` (None: English)."""
+    return tag if tag in SUPPORTED else None
 
 
 def _supported(language: str | None) -> str | None:

@@ -37,8 +37,11 @@ from carrier.sms.body import STOP_SIGN, body
 
 EXEMPT_TEXT_LIMIT = 160
 REMINDER_FIELDS = frozenset({"clinic", "day", "time"})
-# Longest values the reminder fields take ("Wednesday, September 30", "12:45 PM").
-_LONGEST = {"clinic": None, "day": "Wednesday, September 30", "time": "12:45 PM"}
+# Longest values the reminder fields take, by language ("Wednesday, September 30",
+# "12:45 PM"; "miércoles 30 de septiembre", "a las 12:45 pm").
+_LONGEST = {"en": {"day": "Wednesday, September 30", "time": "12:45 PM"},
+            "es": {"day": "miércoles 30 de septiembre", "time": "a las 12:45 pm"}}
+_SAYS_STOP = re.compile(r"\bSTOP\b")
 _CAMPAIGN = re.compile(r"^C[A-Z0-9]{6}$")
 
 
@@ -165,10 +168,10 @@ class Program:
         brand of 20). A STOP's says what ``channels`` were revoked; one that said "cancel"
         is told the appointment is unchanged and how to cancel it. START grants texts
         only (calls stay as they were); ``on_file`` False: the number is no patient's, so
-        nothing was granted and the reply says so. ``spanish``: a STOP or HELP in Spanish
-        (the keywords stay the ones the carriers read: STOP ALL, START)."""
-        if spanish and kw is not Keyword.START:
-            return self._spanish(kw, channels != TEXTS, said_cancel)
+        nothing was granted and the reply says so. ``spanish``: in Spanish (the keywords
+        stay the ones the carriers read: STOP ALL, START, HELP)."""
+        if spanish:
+            return self._spanish(kw, channels != TEXTS, said_cancel, on_file)
         if kw is Keyword.STOP:
             return self._stopped(channels != TEXTS, said_cancel)
         if kw is Keyword.START and not on_file:
@@ -180,7 +183,13 @@ class Program:
         return (f"{self.brand} appointment messages. Help: {self.help_number}. Msg frequency "
                 "varies. Msg & data rates may apply. Reply STOP to opt out.")
 
-    def _spanish(self, kw: Keyword, calls: bool, said_cancel: bool) -> str:
+    def _spanish(self, kw: Keyword, calls: bool, said_cancel: bool, on_file: bool) -> str:
+        if kw is Keyword.START and not on_file:
+            return (f"{self.brand}: Este número no está registrado; nada cambió. Para recibir "
+                    f"mensajes de sus citas, llame al {self.help_number}.")
+        if kw is Keyword.START:
+            return (f"{self.brand}: Recibirá de nuevo mensajes de sus citas. Frecuencia "
+                    "variable. Pueden aplicar tarifas. HELP: ayuda, STOP: no recibir más.")
         if kw is Keyword.HELP:
             return (f"{self.brand}: mensajes de citas. Ayuda: {self.help_number}. Frecuencia "
                     "variable. Pueden aplicar tarifas. Responda STOP para no recibir más.")
@@ -228,15 +237,19 @@ def template_fields(template: str) -> set[str]:
         raise ValueError(f"not a valid template: {exc}") from None
 
 
-def check_reminder_template(template: str, clinic: str) -> None:
-    """Only the minimum necessary fields, and at most 160 characters at their longest."""
+def check_reminder_template(template: str, clinic: str, *, language: str = "en") -> None:
+    """Only the minimum necessary fields, at most 160 characters at their longest (in the
+    template's ``language``), and the opt-out word STOP (in capitals, as carriers read it:
+    the exemption's texts must say how to opt out)."""
     fields = template_fields(template)
     extra = fields - REMINDER_FIELDS
     if extra:
         raise ValueError(f"a reminder text may name only {sorted(REMINDER_FIELDS)}, "
                          f"not {sorted(extra)} (minimum necessary)")
-    longest = template.format(**{**_LONGEST, "clinic": clinic})
+    longest = template.format(**{**_LONGEST[language], "clinic": clinic})
     check_exempt_text(longest)
+    if not _SAYS_STOP.search(template):
+        raise ValueError("a reminder text must say how to opt out: the word STOP")
 
 
 def check_campaign_id(value: str) -> None:

@@ -2,7 +2,8 @@
 
 The sending number must be one of a trunk's numbers whose trunk names its 10DLC campaign
 (``trunks[].campaign_id``); the reminder template may name only the minimum necessary and
-fits 160 characters at its longest (:mod:`carrier.sms.compliance`).
+fits 160 characters at its longest and says STOP (:mod:`carrier.sms.compliance`), in
+English and in Spanish (``reminder_templates``: both, by language, for the application).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ if typing.TYPE_CHECKING:
 
 DEFAULT_REMINDER = ("{clinic}: reminder of your appointment {day} at {time}. Reply C to "
                     "confirm, R to reschedule, X to cancel. STOP to opt out")
+# For a patient who prefers Spanish: {day} "martes 10 de marzo", {time} "a las 2:30 pm".
+# 121 characters at the longest without the clinic (the English one 133), so the shipped
+# 25-character brand fits 160.
+DEFAULT_REMINDER_ES = ("{clinic}: cita el {day} {time}. Responda C confirmar, R cambiar, "
+                       "X cancelar. STOP para darse de baja")
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,11 @@ class SmsSettings:
     help_number: str = "+15550100100"
     """Contact given in the HELP reply."""
     reminder_template: str = DEFAULT_REMINDER
-    """Reminder text: only ``{clinic}``, ``{day}``, ``{time}``; 160 characters at most."""
+    """Reminder text: only ``{clinic}``, ``{day}``, ``{time}``; 160 characters at most;
+    says STOP (the opt-out the carriers read)."""
+    reminder_template_es: str = DEFAULT_REMINDER_ES
+    """The reminder text for a patient who prefers Spanish, under the same rules; ``{day}``
+    is said "martes 10 de marzo" and ``{time}`` "a las 2:30 pm"."""
     reminders_by_text_h: tuple[float, ...] = ()
     """Reminder offsets (hours, each one of ``dialer.reminder_offsets_h``) sent by text
     instead of a call, by the dialer's own loop: e.g. ``[72]`` texts the 72 h reminder and
@@ -60,6 +70,11 @@ class SmsSettings:
     stop_revokes: Literal["all", "sms"] = "all"
     """``all``: a STOP by text revokes consent on every channel (47 CFR 64.1200(a)(10),
     revoke-all); ``sms``: texts only."""
+
+
+def reminder_templates(sms: SmsSettings) -> dict[str, str]:
+    """The reminder texts by language (ISO 639-1), as ``TextApplication.texts`` takes them."""
+    return {"en": sms.reminder_template, "es": sms.reminder_template_es}
 
 
 def check_sms(s: Settings, src: Callable[[str], str]) -> None:
@@ -78,10 +93,7 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
             fnmatch.fnmatchcase(sms.smsc_region, p) for p in s.residency.allowed_regions):
         raise ConfigError(file, "sms.smsc_region",
                           f"region {sms.smsc_region!r} is outside the allowed regions")
-    try:
-        check_reminder_template(sms.reminder_template, sms.brand)
-    except ValueError as exc:
-        raise ConfigError(file, "sms.reminder_template", str(exc)) from None
+    _check_templates(sms, file)
     _check_texted_offsets(s, file)
     for i, trunk in enumerate(s.trunks):
         if trunk.campaign_id is not None:
@@ -97,6 +109,14 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
     if owner.campaign_id is None:
         raise ConfigError(file, "sms.from_number",
                           f"trunk {owner.name!r} names no 10DLC campaign_id for this number")
+
+
+def _check_templates(sms: SmsSettings, file: str) -> None:
+    for key, language in (("reminder_template", "en"), ("reminder_template_es", "es")):
+        try:
+            check_reminder_template(getattr(sms, key), sms.brand, language=language)
+        except ValueError as exc:
+            raise ConfigError(file, f"sms.{key}", str(exc)) from None
 
 
 def _check_texted_offsets(s: Settings, file: str) -> None:

@@ -28,6 +28,7 @@ from carrier.records.store import Records
 from carrier.settings import Settings
 from carrier.sip.events import MessageReceived
 from carrier.sms.service import SmsService, TextSender
+from carrier.sms.settings import reminder_templates
 from carrier.sms.sip_message import MessageEndpoint, SipMessageSender, inbound_text
 from carrier.sms.smpp import InboundText, SmppLink, SmsRefused
 
@@ -116,7 +117,7 @@ async def _serve(service: SmsService, app: Application, inbox: asyncio.Queue[Inb
                  stop: asyncio.Event, *, texts: TextChannel | None) -> None:
     """The application's handler on the service, lent to the dialer (``texts``) while the
     transport is up; inbound texts handled until ``stop``."""
-    handler = (app.texts(service, service.settings.reminder_template)
+    handler = (app.texts(service, reminder_templates(service.settings))
                if isinstance(app, TextApplication) else None)
     async with contextlib.AsyncExitStack() as exits:
         if handler is not None:

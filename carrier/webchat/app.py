@@ -28,6 +28,7 @@ import json
 import logging
 import secrets
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
@@ -298,10 +299,12 @@ def _client(request: Request) -> str:
 
 
 def _text(data: Mapping[str, Any], key: str, default: str) -> str:
+    """A string field of the page's JSON, its accents composed (NFC): some keyboards and
+    pastes send "a" + U+0301, which the grammars and the redactor would read apart."""
     value = data.get(key, default)
     if not isinstance(value, str):
         raise Refused(400, f"{key} must be a string")
-    return value
+    return unicodedata.normalize("NFC", value)
 
 
 def _session(request: Request, server: WebchatServer) -> WebSession:

@@ -61,7 +61,7 @@ def _patient(communication: Any) -> dict[str, Any]:
     ([{"language": {"text": "Spanish"}}], "es"),  # the only one, unmarked
     ([{"language": {"coding": [{"code": "en"}]}},
       {"language": {"coding": [{"code": "es"}]}}], None),  # two, none preferred
-    ([{"language": {"coding": [{"code": "vi"}]}, "preferred": True}], None),
+    ([{"language": {"coding": [{"code": "vi"}]}, "preferred": True}], "vi"),  # kept for staff
     (None, None), ("es", None), ([{"language": None}], None),
     # malformed (a server's bug): no language, and no crash of the poll
     ({"language": {"coding": [{"code": "es"}]}}, None),

@@ -202,7 +202,8 @@ ACTS: dict[str, tuple[str, ...]] = {
     "sms.enquire_link_s": ("sms/test_smpp_link.py",),
     "sms.brand": ("sms/test_reminder_e2e.py",),
     "sms.help_number": ("sms/test_reminder_e2e.py",),
-    "sms.reminder_template": ("sms/test_cli_e2e.py",),
+    "sms.reminder_template": ("sms/test_cli_e2e.py", "sms/test_reminder_templates.py"),
+    "sms.reminder_template_es": ("sms/test_reminder_templates.py",),
     "sms.reminders_by_text_h": ("sms/test_dialer_texts.py",),
     "sms.stop_revokes": ("sms/test_reminder_e2e.py",),
 }

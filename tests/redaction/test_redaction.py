@@ -223,3 +223,33 @@ def test_other_years_and_lone_numbers_stay() -> None:
     assert "eighty milligrams" in out
     assert "1995" in out
     assert "19800" in out
+
+
+def test_heldout5_spanish_identifiers_in_words() -> None:
+    """Spanish dates of birth, phone and social security digits and ages over 89 said in
+    words, and names typed with decomposed accents (NFD), were kept: a Spanish call's or
+    chat's step-up answer ("el cinco de marzo de mil novecientos ochenta") was stored in
+    the transcript as said. Written before the change (agent.redaction.spanish), scored
+    once: before 1/12 (8.3%, 0 of 8 negatives touched); after 12/12 (1 of 8 touched: "el
+    cinco de marzo" of an appointment is a [DATE], as "March fifth" is in English)."""
+    report = evaluate(load("heldout5.txt"), None)
+    print("\n".join(report.lines()))
+    assert report.false_positive_lines <= 1, report.misses
+    assert sum(report.caught.values()) >= 11
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("El cinco de marzo de mil novecientos ochenta.", "El [DOB]."),
+    ("Nací el veintiuno de julio de dos mil uno", "Nací el [DOB]"),
+    ("mi cumpleaños es el 5 de marzo de 1980", "mi cumpleaños es el [DOB]"),
+    ("mi número es cinco cinco cinco, cero uno cero cero, uno dos tres",
+     "mi número es [PHONE]"),
+    ("tiene ciento dos años", "tiene [AGE] años"),
+    ("Soy Jose\u0301 Nu\u0301n\u0303ez", "Soy [NAME]"),
+    ("Tengo tres hijos, dos nietos y un perro", "Tengo tres hijos, dos nietos y un perro"),
+    ("Tomo cien miligramos, dos veces al día", "Tomo cien miligramos, dos veces al día"),
+    ("Mil gracias, en marzo lo veo", "Mil gracias, en marzo lo veo"),
+])
+def test_spanish_spoken_identifiers(text: str, expected: str) -> None:
+    known = KnownIdentifiers(names=("José Núñez",), dob=dt.date(1980, 3, 5))
+    assert redact(text, known) == expected

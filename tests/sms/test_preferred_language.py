@@ -10,8 +10,8 @@ import uuid
 import asyncpg
 import pytest
 
-from agent.i18n import SPANISH_REMINDER
 from carrier.records.store import Records
+from carrier.sms.settings import DEFAULT_REMINDER_ES
 from tests.dialer.conftest import START
 from tests.dialer.test_integration_records import add_appointment
 from tests.sms.conftest import Stack
@@ -39,7 +39,7 @@ async def test_a_patient_who_prefers_spanish_is_reminded_in_spanish(
     await records.set_patient_language(uuid.UUID(stack.patient), "es", actor="t", reason="t")
     text = await reminded(stack, pool, "p1")
     assert text.startswith("Demo Clinic: cita el ")
-    assert SPANISH_REMINDER.split("{time}")[1] in text  # the letters, and STOP to opt out
+    assert DEFAULT_REMINDER_ES.split("{time}")[1] in text  # the letters, and STOP to opt out
     assert "STOP" in text
     assert len(text) <= 160
     assert await answer(stack, "C") == "Gracias, su cita está confirmada."  # thread in Spanish
@@ -82,3 +82,18 @@ async def test_a_text_outside_any_thread_is_answered_in_the_preferred_language(
     await records.set_patient_language(uuid.UUID(stack.patient), "es", actor="t", reason="t")
     reply = await answer(stack, "¿A qué hora abren mañana?")
     assert reply == "Demo Clinic: No podemos responder mensajes aquí. Llámenos al +15550100100."
+
+
+async def test_start_and_help_from_a_patient_who_prefers_spanish_are_answered_in_spanish(
+        stack: Stack, records: Records) -> None:
+    """Before: after a STOP confirmed in Spanish, the START that undoes it (the word that
+    confirmation asks for) was answered in English."""
+    await records.set_patient_language(uuid.UUID(stack.patient), "es", actor="t", reason="t")
+    assert "No recibirá más" in await answer(stack, "STOP")
+    reply = await answer(stack, "START")
+    assert "Recibirá de nuevo" in reply, reply
+    assert "STOP" in reply  # the keywords the carriers read
+    assert "HELP" in reply
+    assert len(reply) <= 160
+    reply = await answer(stack, "HELP")
+    assert "Ayuda" in reply, reply

@@ -233,3 +233,30 @@ async def test_a_patient_who_prefers_spanish_is_called_in_spanish_and_may_take_e
     after = agent_said[agent_said.index(ENGLISH_OFFER) + 1:]
     assert any("Please say yes or no" in t for t in after), said  # then in English
     assert not any("Por favor diga sí o no" in t for t in after), said
+
+
+async def test_a_known_number_that_prefers_spanish_is_greeted_in_spanish_naming_no_one(
+        settings: Settings, runtime: AgentRuntime, agent: VoiceCallHandler, records: Records,
+        demo_ids: dict[str, str], stir: StirRuntime, tmp_path: Path) -> None:
+    """Decided (agent.language.call_language): an inbound call from the number of a
+    patient who prefers Spanish is greeted in Spanish before the caller is verified. The
+    language is no PHI (no Safe Harbor identifier) and the greeting names nothing the
+    English one does not (no name, no appointment), so a stranger on that phone learns
+    nothing but the clinic's choice of language, and may press 2 for English. A guard
+    (it held before this round): the greeting, and the English offer, names no one."""
+    await records.set_patient_language(uuid.UUID(demo_ids["pat-1001"]), "es", actor="test",
+                                       reason="fixture")
+    handler = TracedAgent(agent)
+    async with gateway(settings, 9, handler, records, stir) as gw:
+        async with PjsuaPeer.start("udp", user="+15550100123", log_dir=tmp_path) as phone:
+            handle_ = await call_in(phone, gw, stir, "+15550100123")
+            asked = await phone.wait_audio(call=handle_, frames=5, min_rms=300, timeout=40)
+            await phone.wait_silence(call=handle_, frames=150, min_rms=300, since_t=asked,
+                                     timeout=90)
+            await phone.hangup(call=handle_)
+        await handler.next_outcome(wait_s=60)
+    [result] = handler.outcomes
+    said = [t for who, t in await records.call_transcript(result.call_id) if who == "agent"]
+    assert said[0].startswith("Gracias por llamar a"), said
+    assert ENGLISH_OFFER in said, said
+    assert not any("Testa" in t or "[NAME]" in t for t in said), said

@@ -6,6 +6,7 @@ ending), the opt-out lost, in a Spanish chat and in an English one alike."""
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 
 import httpx
 import pytest
@@ -45,3 +46,14 @@ async def test_a_spanish_opt_out_in_an_english_chat_is_kept(
         text_runtime: AgentRuntime) -> None:
     _, kind = await chat(text_runtime, ["yes", "No me manden más mensajes"])
     assert kind is OutcomeKind.OPTED_OUT
+
+
+async def test_spanish_typed_with_decomposed_accents_is_read_as_spanish(
+        text_runtime: AgentRuntime) -> None:
+    """Some keyboards and pastes send accents as separate marks (NFD: "ma" + U+0301 + "s").
+    Before: such a first message was not seen as Spanish ("No me llamen ma\u0301s" kept the
+    chat in English: its goodbye in English); now the page's text is composed (NFC) as it
+    arrives, as the SMS edge already does (NFKC)."""
+    replies, kind = await chat(text_runtime, [unicodedata.normalize("NFD", "No me llamen más")])
+    assert kind is OutcomeKind.OPTED_OUT
+    assert "Adiós" in " ".join(replies[1]), replies

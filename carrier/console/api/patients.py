@@ -42,11 +42,19 @@ class PatientOut(BaseModel):
     dob: dt.date | None
     member_id: str | None
     language: str | None = Field(description="preferred language (ISO 639-1); null: not known")
+    language_source: str | None = Field(
+        default=None, description="whose word the preferred language is: feed, patient, staff")
+    ehr_language: str | None = Field(
+        default=None, description="the language the EHR feeds last gave, any (ISO 639)")
+    interpreter_needed: bool = Field(
+        default=False, description="the EHR names a language the clinic does not call in")
 
     @classmethod
     def of(cls, p: Patient) -> PatientOut:
         return cls(id=p.id, name=p.name, phone=p.phone, dob=p.dob, member_id=p.member_id,
-                   language=p.language)
+                   language=p.language, language_source=p.language_source,
+                   ehr_language=p.ehr_language,
+                   interpreter_needed=interpreter_needed(p.ehr_language))
 
 
 class LanguageChange(BaseModel):
@@ -85,6 +93,11 @@ def _check_fields(body: NewPatient, today: dt.date) -> None:
             ZoneInfo(body.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise Problem(422, "time_zone is not an IANA time zone name") from None
+
+
+def interpreter_needed(ehr_language: str | None) -> bool:
+    """The EHR says the patient speaks a language the clinic's calls and texts are not in."""
+    return ehr_language is not None and ehr_language not in SUPPORTED
 
 
 def supported_language(text: str | None) -> str | None:

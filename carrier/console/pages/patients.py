@@ -42,6 +42,8 @@ router = APIRouter(include_in_schema=False)
 PATH = "/patients"
 HORIZON = dt.timedelta(days=14)
 LANGUAGES = {ENGLISH: "English", SPANISH: "Español"}  # what the lookup's form offers
+# Whose word the preferred language is (records: language_source), as staff read it.
+SOURCES = {"feed": "from the EHR", "patient": "the patient's choice", "staff": "set by staff"}
 SOURCE = DEFAULT_SOURCE  # the command's default: one file, one set of ids, either way
 
 
@@ -92,7 +94,8 @@ async def _lookup(request: Request, op: Operator, phone: str, why: str, *,
     return page(request, "patients.html", op, status_code=status,
                 title="Patients and appointments", phone=phone, reason=why, found=found,
                 error=error, message=message, upcoming=await _upcoming(request, op),
-                languages=LANGUAGES, has_calendar=console(request).appointments is not None)
+                languages=LANGUAGES, sources=SOURCES,
+                has_calendar=console(request).appointments is not None)
 
 
 @router.post(PATH + "/language")
