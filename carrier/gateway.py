@@ -42,7 +42,6 @@ from carrier.cdr_points import (
     dial_failure_detail,
     live_detail,
     refused_detail,
-    summary_detail,
     utcnow,
 )
 from carrier.gateway_parts import (
@@ -55,6 +54,7 @@ from carrier.gateway_parts import (
     trunk_for,
 )
 from carrier.gateway_parts import endpoint_config as endpoint_config_of
+from carrier.gateway_refusals import RefusalReports
 from carrier.live_call import LiveCall
 from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext, CallHandler, CallOutcome
@@ -69,7 +69,6 @@ from carrier.sip.events import (
     CallFailed,
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
-from carrier.sip.refusal import RefusalSummary
 from carrier.sip.sdp import SdpError
 from carrier.trunk_service import Placed, TrunkSlots
 from carrier.trunks import TrunkPool
@@ -113,13 +112,13 @@ class Gateway:
             TrunkRule.from_strings(t.name, t.acl, max_concurrent=t.max_concurrent_calls,
                                    max_cps=t.calls_per_second)
             for t in settings.trunks if t.acl)
+        self._refusals = RefusalReports(self.cdr, audit)  # awaited at close, not cancelled
         self.endpoint = SipEndpoint(cfg, on_call=self._on_invite, policy=policy,
-                                    audit=self._on_refused)
+                                    audit=self._refusals)
         self._tasks: set[asyncio.Task[Any]] = set()
         # The process's one trunk pool: CPS, concurrency, failover and recovery of every
         # outbound call (carrier.trunks); `carrier.app` runs its OPTIONS probes.
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
-        self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
         self._calls: dict[str, LiveCall] = {}
         self.stopping = outbound.Stopping()  # the drain sets it: nothing more is dialled
 
@@ -140,7 +139,7 @@ class Gateway:
                 await self.cdr.write(live_detail(live, None, utcnow()))
         self._calls.clear()
         await self.endpoint.close()  # reports the refusals still counted
-        await asyncio.gather(*self._refusal_audits, return_exceptions=True)
+        await self._refusals.drain()
 
     async def end_calls(self, reason: str) -> None:
         """Hang up every call still up (the drain's time ran out); each run then ends."""
@@ -161,28 +160,6 @@ class Gateway:
         if self._audit is not None:
             clean = {k: v for k, v in details.items() if v not in (None, "")}
             await self._audit("gateway", action, ("call", call_id), reason, clean)
-
-    def _on_refused(self, summary: RefusalSummary) -> None:
-        """One audit row per source, rule and window, carrying the count (issue 11 item 6).
-        The source address is the record, not a detail: nothing from the refused
-        packet itself (Call-ID, headers) is stored."""
-        self._refusal_audits.add(task := asyncio.get_running_loop().create_task(
-            self.cdr.write(summary_detail(summary, utcnow()))))
-        task.add_done_callback(self._refusal_audits.discard)
-        audit = self._audit
-        if audit is None:
-            return
-        details = {"status": summary.status, "count": summary.count,
-                   "answered": summary.answered, "transport": summary.transport,
-                   "window_s": round(summary.until - summary.since)}
-
-        async def write() -> None:
-            await audit("gateway", "sip.refused", ("source", summary.source), summary.rule,
-                        details)
-
-        task = asyncio.get_running_loop().create_task(write())
-        self._refusal_audits.add(task)
-        task.add_done_callback(self._refusal_audits.discard)
 
     # ---- inbound ----------------------------------------------------------------------
 
