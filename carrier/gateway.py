@@ -214,7 +214,7 @@ class Gateway:
             attestation=verification.attest if verification else None,
         )
         try:
-            leg = await self._open_leg(trunk.srtp if trunk else "optional")
+            leg = await self._open_leg(trunk.srtp if trunk else "optional", source_ip)
         except OSError:  # no free RTP port pair: busy, not broken (RFC 3261 21.5.4)
             metrics.call_failed("inbound", 503)
             sipcall.reject(503, reason="No Media Port", headers=(("Retry-After", "5"),))
@@ -283,9 +283,11 @@ class Gateway:
                               extra=self.context)
         return self._live(sipcall, leg, caller, called, context, facts=facts)
 
-    async def _open_leg(self, srtp: str) -> MediaLeg:
+    async def _open_leg(self, srtp: str, peer: str) -> MediaLeg:
+        """``peer``: where the call's signalling comes from (``carrier.media_address``)."""
         sip = self.settings.sip
-        return await MediaLeg.open(sip.bind_host, srtp=srtp, port_range=sip.rtp_port_range)
+        return await MediaLeg.open(sip.bind_host, srtp=srtp, port_range=sip.rtp_port_range,
+                                   peer=peer)
 
     def _live(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str,
               context: CallContext, *, facts: CallFacts) -> LiveCall:
@@ -375,7 +377,7 @@ class Gateway:
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
         try:
-            leg = await self._open_leg(trunk.srtp)
+            leg = await self._open_leg(trunk.srtp, trunk.host)
         except OSError:  # no free RTP port pair: nothing is sent, the dialer goes on
             metrics.call_failed("outbound", None)
             failure = outbound.no_media_port(trunk.name)

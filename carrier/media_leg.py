@@ -20,10 +20,12 @@ SRTP (SDES, RFC 4568) is offered or accepted as the ``srtp`` mode says (``off``,
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import secrets
 
 from carrier import metrics
+from carrier.media_address import media_target
 from carrier.sip.sdp import (
     LocalMedia,
     Negotiated,
@@ -42,12 +44,17 @@ __all__ = ["MediaLeg", "Negotiated", "SdpError"]
 
 
 class MediaLeg:
-    def __init__(self, media: MediaSession, host: str, *, srtp: str = "off") -> None:
+    def __init__(self, media: MediaSession, host: str, *, srtp: str = "off",
+                 peer: str | None = None) -> None:
         """Prefer :meth:`open`; ``media`` must be started."""
         if srtp not in ("off", "optional", "required"):
             raise ValueError("srtp must be off, optional or required")
         self.media = media
         self.host = host
+        self.peer = peer
+        """The signalling peer's address (the INVITE's source, the trunk's host): an SDP
+        address of this host from a peer elsewhere is replaced by it
+        (``carrier.media_address``)."""
         self.srtp = srtp
         self.negotiated: Negotiated | None = None
         self.local_sdp: bytes | None = None
@@ -60,12 +67,12 @@ class MediaLeg:
 
     @classmethod
     async def open(cls, host: str, *, srtp: str = "off",
-                   port_range: tuple[int, int] = PORT_RANGE) -> MediaLeg:
+                   port_range: tuple[int, int] = PORT_RANGE, peer: str | None = None) -> MediaLeg:
         """Bind an RTP/RTCP port pair on ``host`` within ``port_range`` (start inclusive,
         end exclusive)."""
         media = MediaSession(local_addr=(host, 0), port_range=port_range)
         await media.start()
-        return cls(media, host, srtp=srtp)
+        return cls(media, host, srtp=srtp, peer=peer)
 
     @property
     def closed(self) -> bool:
@@ -95,9 +102,7 @@ class MediaLeg:
         """The peer's answer to our last offer: applied to the media session."""
         if self._offer is None:
             raise RuntimeError("accept() answers an offer() made before")
-        neg = accept_answer(self._offer, parse_sdp(answer or b""))
-        self.apply(neg)
-        return neg
+        return self.apply(accept_answer(self._offer, parse_sdp(answer or b"")))
 
     # ---- we answer (UAS) --------------------------------------------------------------
 
@@ -114,16 +119,20 @@ class MediaLeg:
         answer, neg = build_answer(parse_sdp(offer or b""), self._local(),
                                    session_id=self._session_id, version=self._next_version(),
                                    srtp_key=ours.key if ours else SrtpKey.generate().master)
-        self.apply(neg)
+        neg = self.apply(neg)
         self.local_sdp = answer.serialize()
         return self.local_sdp, neg
 
     # ---- both -------------------------------------------------------------------------
 
-    def apply(self, neg: Negotiated) -> None:
-        """Negotiated codec, direction, SRTP keys and remote address to the session.
-        An address our socket cannot send to (a host name, the other IP family) is
-        refused with ``SdpError`` 488 before anything changes."""
+    def apply(self, neg: Negotiated) -> Negotiated:
+        """Negotiated codec, direction, SRTP keys and remote address to the session; the
+        negotiation as applied is returned (an address of this host from a peer elsewhere
+        replaced by the peer's). An address our socket cannot send to (a host name, the
+        other IP family) is refused with ``SdpError`` 488 before anything changes."""
+        target = media_target(neg.remote_address, self.peer, self.host)
+        if target != neg.remote_address:
+            neg = dataclasses.replace(neg, remote_address=target)
         self._check_address(neg.remote_address)
         media = self.media
         media.update_remote((neg.remote_address, neg.remote_port))
@@ -137,6 +146,7 @@ class MediaLeg:
             media.set_srtp(*(keys or (None, None)))
             self._keys = keys
         self.negotiated = neg
+        return neg
 
     def _check_address(self, address: str) -> None:
         try:
