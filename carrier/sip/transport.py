@@ -24,7 +24,8 @@ from typing import Any, cast
 
 from carrier import metrics
 from carrier.sip.errors import SipParseError
-from carrier.sip.message import StreamFramer, error_response, parse_message
+from carrier.sip.message import StreamFramer, parse_message
+from carrier.sip.stateless import error_response
 from carrier.sip.transaction import Address
 
 log = logging.getLogger(__name__)
