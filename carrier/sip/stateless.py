@@ -8,6 +8,7 @@ import hashlib
 
 from carrier.sip.errors import REASONS, SipParseError
 from carrier.sip.message import Header, Response
+from carrier.sip.uri import is_digits, is_token
 
 __all__ = ["error_response", "stateless_tag"]
 
@@ -19,10 +20,16 @@ def error_response(err: SipParseError) -> Response | None:
     """
     if not err.is_request or err.method == "ACK":
         return None
-    headers = [(k, v) for k, v in err.raw_headers if k in ("Via", "From", "To", "Call-ID", "CSeq")]
-    if not any(k == "Via" for k, _ in headers):
+    headers, seen = [], set()  # every Via; the first From, To, Call-ID and CSeq only
+    for k, v in err.raw_headers:
+        if k == "Via" or (k in ("From", "To", "Call-ID", "CSeq") and k not in seen):
+            seen.add(k)
+            headers.append((k, v))
+    if "Via" not in seen:
         return None
-    headers = [(k, _tagged(v, headers) if k == "To" else v) for k, v in headers]
+    cseq = _answer_cseq(next((v for k, v in headers if k == "CSeq"), None), err.method)
+    headers = [(k, _tagged(v, headers) if k == "To" else v) for k, v in headers if k != "CSeq"]
+    headers += [("CSeq", cseq)] if cseq is not None else []
     resp = Response(
         headers=headers,
         status=err.status_code,
@@ -30,6 +37,17 @@ def error_response(err: SipParseError) -> Response | None:
     )
     resp.add("Warning", f'399 - "{err.reason}"')
     return resp
+
+
+def _answer_cseq(value: str | None, method: str | None) -> str | None:
+    """An answer's CSeq (one is required, RFC 3261 8.1.1.5): as received when it reads
+    ``number method`` with the request line's method; else its number (0 when there is
+    none) and that method, which the peer matches its transaction on (17.1.3)."""
+    if method is None or not is_token(method):
+        return value
+    parts = (value or "").split()
+    seq = parts[0] if parts and is_digits(parts[0]) else "0"
+    return value if parts == [seq, method] else f"{seq} {method}"
 
 
 def stateless_tag(headers: list[Header] | tuple[Header, ...]) -> str:
