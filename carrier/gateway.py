@@ -56,7 +56,7 @@ from carrier.gateway_parts import (
 from carrier.gateway_parts import endpoint_config as endpoint_config_of
 from carrier.gateway_refusals import RefusalReports
 from carrier.live_call import LiveCall
-from carrier.media_leg import MediaLeg
+from carrier.media_leg import MediaLeg, PortWatch
 from carrier.plugin import CallContext, CallHandler, CallOutcome
 from carrier.settings import Settings, TrunkSettings
 from carrier.sip.digest import Credentials
@@ -101,6 +101,7 @@ class Gateway:
         self._audit = audit
         self.stir = stir
         self.stats = GatewayStats()
+        self.ports = PortWatch.of_range(settings.sip.rtp_port_range)  # health: sip.rtp_ports
         sip = settings.sip
         cfg = endpoint_config or endpoint_config_of(settings)
         # Toll-fraud protection: an INVITE must come from one trunk's networks (403 and
@@ -287,7 +288,7 @@ class Gateway:
         """``peer``: where the call's signalling comes from (``carrier.media_address``)."""
         sip = self.settings.sip
         return await MediaLeg.open(sip.bind_host, srtp=srtp, port_range=sip.rtp_port_range,
-                                   peer=peer)
+                                   peer=peer, watch=self.ports)
 
     def _live(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str,
               context: CallContext, *, facts: CallFacts) -> LiveCall:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import secrets
+from dataclasses import dataclass
 
 from carrier import metrics
+from carrier.health import ComponentHealth
 from carrier.media_address import media_target
 from carrier.sip.sdp import (
     LocalMedia,
@@ -40,12 +42,35 @@ from media.session import MediaSession
 from media.srtp import SrtpKey
 from media.transport import PORT_RANGE
 
-__all__ = ["MediaLeg", "Negotiated", "SdpError"]
+__all__ = ["MediaLeg", "Negotiated", "PortWatch", "SdpError"]
+
+
+@dataclass
+class PortWatch:
+    """The RTP port pairs of a port range as its legs see them, for health: a leg that
+    could not get a pair (every call then fails ``no_media_port`` or 503) fails
+    ``sip.rtp_ports`` until a pair is opened or freed again."""
+
+    capacity: int  # pairs in the range
+    in_use: int = 0
+    refused: int = 0  # opens refused since a pair was last opened or freed
+
+    @classmethod
+    def of_range(cls, port_range: tuple[int, int]) -> PortWatch:
+        return cls(max(0, (port_range[1] - port_range[0]) // 2))
+
+    def health(self) -> ComponentHealth:
+        detail = f"{self.in_use} of {self.capacity} RTP port pairs in use by calls"
+        if self.refused:
+            detail += (f"; {self.refused} refused for want of a free pair since one was"
+                       " last opened or freed")
+        return ComponentHealth("sip.rtp_ports", not self.refused
+                               and self.in_use < self.capacity, detail)
 
 
 class MediaLeg:
     def __init__(self, media: MediaSession, host: str, *, srtp: str = "off",
-                 peer: str | None = None) -> None:
+                 peer: str | None = None, watch: PortWatch | None = None) -> None:
         """Prefer :meth:`open`; ``media`` must be started."""
         if srtp not in ("off", "optional", "required"):
             raise ValueError("srtp must be off, optional or required")
@@ -64,15 +89,24 @@ class MediaLeg:
         self._offer: SessionDescription | None = None
         self._keys: tuple[SrtpKey, SrtpKey] | None = None  # what the media session has
         self._closed = False
+        self._watch = watch
+        if watch is not None:
+            watch.in_use, watch.refused = watch.in_use + 1, 0
 
     @classmethod
     async def open(cls, host: str, *, srtp: str = "off",
-                   port_range: tuple[int, int] = PORT_RANGE, peer: str | None = None) -> MediaLeg:
+                   port_range: tuple[int, int] = PORT_RANGE, peer: str | None = None,
+                   watch: PortWatch | None = None) -> MediaLeg:
         """Bind an RTP/RTCP port pair on ``host`` within ``port_range`` (start inclusive,
-        end exclusive)."""
+        end exclusive); ``OSError`` when there is no free pair (counted by ``watch``)."""
         media = MediaSession(local_addr=(host, 0), port_range=port_range)
-        await media.start()
-        return cls(media, host, srtp=srtp, peer=peer)
+        try:
+            await media.start()
+        except OSError:
+            if watch is not None:
+                watch.refused += 1
+            raise
+        return cls(media, host, srtp=srtp, peer=peer, watch=watch)
 
     @property
     def closed(self) -> bool:
@@ -162,6 +196,8 @@ class MediaLeg:
         if self._closed:
             return
         self._closed = True
+        if self._watch is not None:
+            self._watch.in_use, self._watch.refused = self._watch.in_use - 1, 0
         stats = self.media.stats()
         if stats.packets_received:  # a call's RTP figures, once, at its end
             metrics.media_stats(stats.packets_received, stats.packets_lost, stats.jitter_ms)
