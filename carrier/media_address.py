@@ -23,8 +23,8 @@ from __future__ import annotations
 import ipaddress
 
 from carrier.sip.sdp import SdpError
+from carrier.sip.uri import on_this_host
 
-_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -41,10 +41,7 @@ def _ip(text: str | None) -> IP | None:
 
 
 def _this_host(addr: IP, local: IP | None) -> bool:
-    if addr.is_unspecified:
-        return False
-    in_this_network = isinstance(addr, ipaddress.IPv4Address) and addr in _THIS_NETWORK
-    return addr.is_loopback or in_this_network or (local is not None and addr == local)
+    return on_this_host(str(addr)) or (local is not None and addr == local)
 
 
 def media_target(address: str, peer: str | None, local: str | None = None) -> str:
