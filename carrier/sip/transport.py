@@ -145,7 +145,8 @@ class StreamProtocol(asyncio.Protocol):
             log.debug("sip %s handshake failed: %s", self.name, type(exc).__name__)
             self.connection_lost(exc)
             return
-        if tls is None or self.closed.done():
+        if tls is None or self.closed.done():  # None: closed during the handshake
+            self.connection_lost(None)  # (asyncio then tells the protocol nothing)
             return
         self.transport, self.tls = tls, None
         self._touch()

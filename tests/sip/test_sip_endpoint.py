@@ -437,6 +437,28 @@ async def test_tls_connections_count_against_the_caps_from_accept(
         writer.close()
 
 
+async def test_closing_the_endpoint_ends_a_tls_connection_still_in_its_handshake(
+        tmp_path: pathlib.Path) -> None:
+    cert, key = self_signed(tmp_path)
+    config = EndpointConfig(udp=None, tcp=None, tls=("127.0.0.1", 0), tls_cert=cert,
+                            tls_key=key, stream_limits=StreamLimits(total=1, per_host=1))
+    ep = SipEndpoint(config)
+    await ep.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
+    writer.write(b"\x16\x03\x01")  # a ClientHello begun, never finished
+    over_reader, over_writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
+    assert await asyncio.wait_for(over_reader.read(), 5) == b""  # so the first is counted
+    over_writer.close()
+    (pending,) = ep._streams.values()
+    await ep.close()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    await asyncio.wait_for(pending.closed, 5)  # uncounted, its handshake task ended
+    assert not ep._streams
+    assert pending._handshake is not None
+    assert pending._handshake.done()
+
+
 async def test_a_trailing_crlf_or_pong_is_no_message_begun() -> None:
     """A lone CRLF after a message (a trailing line end, or a keep-alive pong) may be the
     start of a ping, so the framer keeps it; it is no half-sent message: the connection
