@@ -41,7 +41,8 @@ def _ip(text: str | None) -> IP | None:
 
 
 def _this_host(addr: IP, local: IP | None) -> bool:
-    return on_this_host(str(addr)) or (local is not None and addr == local)
+    ours = local is not None and not local.is_unspecified and addr == local
+    return on_this_host(str(addr)) or ours
 
 
 def media_target(address: str, peer: str | None, local: str | None = None) -> str:

@@ -122,6 +122,7 @@ async def test_the_gateway_gives_each_leg_its_signalling_peer_and_loopback_calls
     ("::ffff:127.0.0.1", TRUNK, "127.0.0.1", TRUNK),  # loopback, IPv4-mapped
     ("::", "2001:db8::7", "2001:db8::1", "::"),  # IPv6 hold
     ("127.0.0.1", "localhost", "127.0.0.1", "127.0.0.1"),
+    ("0.0.0.0", TRUNK, "0.0.0.0", "0.0.0.0"),  # hold, with media bound to any address
 ])
 def test_media_target_vectors(address: str, peer: str, local: str, target: str) -> None:
     assert media_target(address, peer, local) == target
