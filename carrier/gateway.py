@@ -440,7 +440,7 @@ class Gateway:
             await leg.close()
             return outbound.failure_of(answered, trunk.name)
         try:
-            leg.accept(answered.response.body)
+            leg.accept(answered.response.body or sipcall.remote_sdp)  # else the 183's answer
         except SdpError as exc:
             sipcall.hangup()
             await leg.close()
