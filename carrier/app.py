@@ -138,6 +138,7 @@ def build_health(settings: Settings, records: Records, gateway: Gateway, *,
     health.register("application", app.health)
     health.register("sip", lambda: ComponentHealth(
         "sip", bool(gateway.endpoint.listeners), ", ".join(gateway.endpoint.listeners)))
+    health.register("sip.rtp_ports", gateway.ports.health)  # every call fails without a pair
     health.register("trunks", lambda: [
         ComponentHealth(f"trunk.{name}", True, state.value)  # a down trunk fails over
         for name, state in gateway.trunks.pool.states().items()])

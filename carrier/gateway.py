@@ -42,7 +42,6 @@ from carrier.cdr_points import (
     dial_failure_detail,
     live_detail,
     refused_detail,
-    summary_detail,
     utcnow,
 )
 from carrier.gateway_parts import (
@@ -55,8 +54,9 @@ from carrier.gateway_parts import (
     trunk_for,
 )
 from carrier.gateway_parts import endpoint_config as endpoint_config_of
+from carrier.gateway_refusals import RefusalReports
 from carrier.live_call import LiveCall
-from carrier.media_leg import MediaLeg
+from carrier.media_leg import MediaLeg, PortWatch
 from carrier.plugin import CallContext, CallHandler, CallOutcome
 from carrier.settings import Settings, TrunkSettings
 from carrier.sip.digest import Credentials
@@ -69,7 +69,6 @@ from carrier.sip.events import (
     CallFailed,
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
-from carrier.sip.refusal import RefusalSummary
 from carrier.sip.sdp import SdpError
 from carrier.trunk_service import Placed, TrunkSlots
 from carrier.trunks import TrunkPool
@@ -102,6 +101,7 @@ class Gateway:
         self._audit = audit
         self.stir = stir
         self.stats = GatewayStats()
+        self.ports = PortWatch.of_range(settings.sip.rtp_port_range)  # health: sip.rtp_ports
         sip = settings.sip
         cfg = endpoint_config or endpoint_config_of(settings)
         # Toll-fraud protection: an INVITE must come from one trunk's networks (403 and
@@ -113,13 +113,13 @@ class Gateway:
             TrunkRule.from_strings(t.name, t.acl, max_concurrent=t.max_concurrent_calls,
                                    max_cps=t.calls_per_second)
             for t in settings.trunks if t.acl)
+        self._refusals = RefusalReports(self.cdr, audit)  # awaited at close, not cancelled
         self.endpoint = SipEndpoint(cfg, on_call=self._on_invite, policy=policy,
-                                    audit=self._on_refused)
+                                    audit=self._refusals)
         self._tasks: set[asyncio.Task[Any]] = set()
         # The process's one trunk pool: CPS, concurrency, failover and recovery of every
         # outbound call (carrier.trunks); `carrier.app` runs its OPTIONS probes.
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
-        self._refusal_audits: set[asyncio.Task[Any]] = set()  # awaited at close, not cancelled
         self._calls: dict[str, LiveCall] = {}
         self.stopping = outbound.Stopping()  # the drain sets it: nothing more is dialled
 
@@ -140,7 +140,7 @@ class Gateway:
                 await self.cdr.write(live_detail(live, None, utcnow()))
         self._calls.clear()
         await self.endpoint.close()  # reports the refusals still counted
-        await asyncio.gather(*self._refusal_audits, return_exceptions=True)
+        await self._refusals.drain()
 
     async def end_calls(self, reason: str) -> None:
         """Hang up every call still up (the drain's time ran out); each run then ends."""
@@ -161,28 +161,6 @@ class Gateway:
         if self._audit is not None:
             clean = {k: v for k, v in details.items() if v not in (None, "")}
             await self._audit("gateway", action, ("call", call_id), reason, clean)
-
-    def _on_refused(self, summary: RefusalSummary) -> None:
-        """One audit row per source, rule and window, carrying the count (issue 11 item 6).
-        The source address is the record, not a detail: nothing from the refused
-        packet itself (Call-ID, headers) is stored."""
-        self._refusal_audits.add(task := asyncio.get_running_loop().create_task(
-            self.cdr.write(summary_detail(summary, utcnow()))))
-        task.add_done_callback(self._refusal_audits.discard)
-        audit = self._audit
-        if audit is None:
-            return
-        details = {"status": summary.status, "count": summary.count,
-                   "answered": summary.answered, "transport": summary.transport,
-                   "window_s": round(summary.until - summary.since)}
-
-        async def write() -> None:
-            await audit("gateway", "sip.refused", ("source", summary.source), summary.rule,
-                        details)
-
-        task = asyncio.get_running_loop().create_task(write())
-        self._refusal_audits.add(task)
-        task.add_done_callback(self._refusal_audits.discard)
 
     # ---- inbound ----------------------------------------------------------------------
 
@@ -237,7 +215,7 @@ class Gateway:
             attestation=verification.attest if verification else None,
         )
         try:
-            leg = await self._open_leg(trunk.srtp if trunk else "optional")
+            leg = await self._open_leg(trunk.srtp if trunk else "optional", source_ip)
         except OSError:  # no free RTP port pair: busy, not broken (RFC 3261 21.5.4)
             metrics.call_failed("inbound", 503)
             sipcall.reject(503, reason="No Media Port", headers=(("Retry-After", "5"),))
@@ -306,9 +284,11 @@ class Gateway:
                               extra=self.context)
         return self._live(sipcall, leg, caller, called, context, facts=facts)
 
-    async def _open_leg(self, srtp: str) -> MediaLeg:
+    async def _open_leg(self, srtp: str, peer: str) -> MediaLeg:
+        """``peer``: where the call's signalling comes from (``carrier.media_address``)."""
         sip = self.settings.sip
-        return await MediaLeg.open(sip.bind_host, srtp=srtp, port_range=sip.rtp_port_range)
+        return await MediaLeg.open(sip.bind_host, srtp=srtp, port_range=sip.rtp_port_range,
+                                   peer=peer, watch=self.ports)
 
     def _live(self, sipcall: SipCall, leg: MediaLeg, caller: CallerInfo, called: str,
               context: CallContext, *, facts: CallFacts) -> LiveCall:
@@ -398,7 +378,7 @@ class Gateway:
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
         try:
-            leg = await self._open_leg(trunk.srtp)
+            leg = await self._open_leg(trunk.srtp, trunk.host)
         except OSError:  # no free RTP port pair: nothing is sent, the dialer goes on
             metrics.call_failed("outbound", None)
             failure = outbound.no_media_port(trunk.name)
@@ -460,7 +440,7 @@ class Gateway:
             await leg.close()
             return outbound.failure_of(answered, trunk.name)
         try:
-            leg.accept(answered.response.body)
+            leg.accept(answered.response.body or sipcall.remote_sdp)  # else the 183's answer
         except SdpError as exc:
             sipcall.hangup()
             await leg.close()

@@ -40,6 +40,7 @@ from carrier.sip.events import (
     CallEnded,
     DtmfReceived,
     ReferProgress,
+    ReferReceived,
     ReInviteReceived,
     RequestResult,
     UpdateReceived,
@@ -177,6 +178,11 @@ class LiveCall:
             elif isinstance(event, DtmfReceived):
                 call.push_event(CallEvent("dtmf", event.digit))
                 leg.media.inject_dtmf(event.digit)
+            elif isinstance(event, ReferReceived):
+                # We never dial what a peer's REFER names (a way to have us call any
+                # number); the 202 already went, so the NOTIFY ends it (RFC 3515 2.4.4).
+                log.info("call %s: REFER from the peer declined", call.call_id)
+                sip.notify_refer(603, final=True)
             elif isinstance(event, (RequestResult, ReferProgress)) and not self.control.full():
                 self.control.put_nowait(event)
 

@@ -20,10 +20,14 @@ SRTP (SDES, RFC 4568) is offered or accepted as the ``srtp`` mode says (``off``,
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import secrets
+from dataclasses import dataclass
 
 from carrier import metrics
+from carrier.health import ComponentHealth
+from carrier.media_address import media_target
 from carrier.sip.sdp import (
     LocalMedia,
     Negotiated,
@@ -38,16 +42,44 @@ from media.session import MediaSession
 from media.srtp import SrtpKey
 from media.transport import PORT_RANGE
 
-__all__ = ["MediaLeg", "Negotiated", "SdpError"]
+__all__ = ["MediaLeg", "Negotiated", "PortWatch", "SdpError"]
+
+
+@dataclass
+class PortWatch:
+    """The RTP port pairs of a port range as its legs see them, for health: a leg that
+    could not get a pair (every call then fails ``no_media_port`` or 503) fails
+    ``sip.rtp_ports`` until a pair is opened or freed again."""
+
+    capacity: int  # pairs in the range
+    in_use: int = 0
+    refused: int = 0  # opens refused since a pair was last opened or freed
+
+    @classmethod
+    def of_range(cls, port_range: tuple[int, int]) -> PortWatch:
+        return cls(max(0, (port_range[1] - port_range[0]) // 2))
+
+    def health(self) -> ComponentHealth:
+        detail = f"{self.in_use} of {self.capacity} RTP port pairs in use by calls"
+        if self.refused:
+            detail += (f"; {self.refused} refused for want of a free pair since one was"
+                       " last opened or freed")
+        return ComponentHealth("sip.rtp_ports", not self.refused
+                               and self.in_use < self.capacity, detail)
 
 
 class MediaLeg:
-    def __init__(self, media: MediaSession, host: str, *, srtp: str = "off") -> None:
+    def __init__(self, media: MediaSession, host: str, *, srtp: str = "off",
+                 peer: str | None = None, watch: PortWatch | None = None) -> None:
         """Prefer :meth:`open`; ``media`` must be started."""
         if srtp not in ("off", "optional", "required"):
             raise ValueError("srtp must be off, optional or required")
         self.media = media
         self.host = host
+        self.peer = peer
+        """The signalling peer's address (the INVITE's source, the trunk's host): an SDP
+        address of this host from a peer elsewhere is replaced by it
+        (``carrier.media_address``)."""
         self.srtp = srtp
         self.negotiated: Negotiated | None = None
         self.local_sdp: bytes | None = None
@@ -57,15 +89,24 @@ class MediaLeg:
         self._offer: SessionDescription | None = None
         self._keys: tuple[SrtpKey, SrtpKey] | None = None  # what the media session has
         self._closed = False
+        self._watch = watch
+        if watch is not None:
+            watch.in_use, watch.refused = watch.in_use + 1, 0
 
     @classmethod
     async def open(cls, host: str, *, srtp: str = "off",
-                   port_range: tuple[int, int] = PORT_RANGE) -> MediaLeg:
+                   port_range: tuple[int, int] = PORT_RANGE, peer: str | None = None,
+                   watch: PortWatch | None = None) -> MediaLeg:
         """Bind an RTP/RTCP port pair on ``host`` within ``port_range`` (start inclusive,
-        end exclusive)."""
+        end exclusive); ``OSError`` when there is no free pair (counted by ``watch``)."""
         media = MediaSession(local_addr=(host, 0), port_range=port_range)
-        await media.start()
-        return cls(media, host, srtp=srtp)
+        try:
+            await media.start()
+        except OSError:
+            if watch is not None:
+                watch.refused += 1
+            raise
+        return cls(media, host, srtp=srtp, peer=peer, watch=watch)
 
     @property
     def closed(self) -> bool:
@@ -95,9 +136,7 @@ class MediaLeg:
         """The peer's answer to our last offer: applied to the media session."""
         if self._offer is None:
             raise RuntimeError("accept() answers an offer() made before")
-        neg = accept_answer(self._offer, parse_sdp(answer or b""))
-        self.apply(neg)
-        return neg
+        return self.apply(accept_answer(self._offer, parse_sdp(answer or b"")))
 
     # ---- we answer (UAS) --------------------------------------------------------------
 
@@ -114,16 +153,20 @@ class MediaLeg:
         answer, neg = build_answer(parse_sdp(offer or b""), self._local(),
                                    session_id=self._session_id, version=self._next_version(),
                                    srtp_key=ours.key if ours else SrtpKey.generate().master)
-        self.apply(neg)
+        neg = self.apply(neg)
         self.local_sdp = answer.serialize()
         return self.local_sdp, neg
 
     # ---- both -------------------------------------------------------------------------
 
-    def apply(self, neg: Negotiated) -> None:
-        """Negotiated codec, direction, SRTP keys and remote address to the session.
-        An address our socket cannot send to (a host name, the other IP family) is
-        refused with ``SdpError`` 488 before anything changes."""
+    def apply(self, neg: Negotiated) -> Negotiated:
+        """Negotiated codec, direction, SRTP keys and remote address to the session; the
+        negotiation as applied is returned (an address of this host from a peer elsewhere
+        replaced by the peer's). An address our socket cannot send to (a host name, the
+        other IP family) is refused with ``SdpError`` 488 before anything changes."""
+        target = media_target(neg.remote_address, self.peer, self.host)
+        if target != neg.remote_address:
+            neg = dataclasses.replace(neg, remote_address=target)
         self._check_address(neg.remote_address)
         media = self.media
         media.update_remote((neg.remote_address, neg.remote_port))
@@ -137,6 +180,7 @@ class MediaLeg:
             media.set_srtp(*(keys or (None, None)))
             self._keys = keys
         self.negotiated = neg
+        return neg
 
     def _check_address(self, address: str) -> None:
         try:
@@ -152,6 +196,8 @@ class MediaLeg:
         if self._closed:
             return
         self._closed = True
+        if self._watch is not None:
+            self._watch.in_use, self._watch.refused = self._watch.in_use - 1, 0
         stats = self.media.stats()
         if stats.packets_received:  # a call's RTP figures, once, at its end
             metrics.media_stats(stats.packets_received, stats.packets_lost, stats.jitter_ms)

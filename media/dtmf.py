@@ -5,6 +5,8 @@ marker bit; the duration grows by one packet time per packet; the final packet h
 bit and is sent three times (RFC 4733 section 2.5.1.4), each with its own sequence number.
 Receiver: packets are keyed by timestamp so retransmitted end packets are reported once;
 an event whose end packets were all lost is reported by ``poll`` after a quiet period.
+A key held past 0xFFFF samples (8.2 s at 8 kHz) goes on in segments (RFC 4733 2.5.1.3):
+the same event at the old timestamp plus the old duration, which continues the press.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class DtmfReceiver:
         self._quiet = quiet_timeout
         self._current: tuple[int, int] | None = None  # (timestamp, event code)
         self._duration = 0
+        self._earlier = 0  # samples of the press's segments before the current one
         self._last_seen = 0.0
         self._finished: list[int] = []  # recent event timestamps already reported
 
@@ -171,7 +174,16 @@ class DtmfReceiver:
         self._finished = [*self._finished[-7:], ts]
         if code >= len(DIGITS):
             return None  # a non-DTMF event (e.g. fax tones) is consumed silently
-        return DtmfEvent(DIGITS[code], self._duration * 1000 // self._clock_rate)
+        total = self._earlier + self._duration
+        return DtmfEvent(DIGITS[code], total * 1000 // self._clock_rate)
+
+    def _continues(self, event: TelephoneEvent, timestamp: int) -> bool:
+        """A long event's next segment: the same event, the last one at its longest, and
+        the timestamp its start plus that duration (a packet time of slack)."""
+        if self._current is None or self._current[1] != event.event:
+            return False
+        step = (timestamp - self._current[0]) & 0xFFFFFFFF
+        return self._duration >= MAX_DURATION - 320 and abs(step - self._duration) <= 320
 
     def receive(self, payload: bytes, timestamp: int, now: float) -> list[DtmfEvent]:
         event = TelephoneEvent.parse(payload)
@@ -179,12 +191,17 @@ class DtmfReceiver:
         if timestamp in self._finished:
             return out
         if self._current is not None and self._current[0] != timestamp:
-            done = self._report()  # the previous event's end packets were lost
-            if done is not None:
-                out.append(done)
+            if self._continues(event, timestamp):  # the press goes on: one event
+                self._finished = [*self._finished[-7:], self._current[0]]
+                self._earlier += (timestamp - self._current[0]) & 0xFFFFFFFF
+                self._current, self._duration = (timestamp, event.event), 0
+            else:
+                done = self._report()  # the previous event's end packets were lost
+                if done is not None:
+                    out.append(done)
         if self._current is None:
             self._current = (timestamp, event.event)
-            self._duration = 0
+            self._duration = self._earlier = 0
         self._duration = max(self._duration, event.duration)
         self._last_seen = now
         if event.end:

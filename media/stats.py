@@ -111,7 +111,10 @@ class ReceiverStats:
             transit -= 1 << 32
         if self._transit is not None:
             d = abs(transit - self._transit)
-            if d < 1 << 30:  # ignore absurd values from timestamp jumps
+            # A transit change past a second is a timestamp jump (a new media source
+            # under one SSRC, a clock reset), not network jitter: a new baseline, or one
+            # packet would read as 1/16 of the jump and take ~50 packets to fade.
+            if d <= self._clock_rate:
                 self._jitter += (d - self._jitter) / 16.0
         self._transit = transit
 

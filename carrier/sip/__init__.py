@@ -4,7 +4,7 @@ Layers, bottom up (each pure module takes `now` and returns what to do):
 
 * `message` (+ `uri`, `headers`): `parse_message(bytes) -> Request | Response`,
   `msg.serialize()`, `StreamFramer` for TCP/TLS, `SipParseError.status_code`
-  and `error_response(err)` (400 / 505 / 513..., None when no answer may be sent).
+  and (`stateless`) `error_response(err)` (400 / 505 / 513..., None when no answer may be sent).
 * `transaction`: ICT/NICT/IST/NIST tables, timers A-M; `transaction_layer`: `TransactionLayer`.
 * `sdp`: `parse_sdp`, `build_offer`, `build_answer` -> (`SessionDescription`,
   `Negotiated`), `accept_answer`; PCMU/PCMA + telephone-event, ptime, hold

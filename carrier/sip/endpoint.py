@@ -251,14 +251,14 @@ class SipEndpoint(OutOfDialog):
                       contacts: dict[str, tuple[str, int]]) -> None:  # fmt: skip
         loop = asyncio.get_running_loop()
         idle = self.config.stream_idle_timeout
-        # A connection is counted against the caps once its handshake is done: the wait
-        # for a handshake is short (asyncio's default is 60 s).
-        handshake = min(idle, TLS_HANDSHAKE_TIMEOUT) if ctx else None
+        # A TLS connection counts against the caps from accept (StreamProtocol starts TLS
+        # itself); the wait for its handshake is short (asyncio's default is 60 s).
+        tls = (ctx, min(idle, TLS_HANDSHAKE_TIMEOUT)) if ctx else None
         try:
             server = await loop.create_server(
                 lambda: StreamProtocol(name, self._on_data, self._streams, idle_timeout=idle,
-                                       limits=self.config.stream_limits),
-                addr[0], addr[1], ssl=ctx, ssl_handshake_timeout=handshake,
+                                       limits=self.config.stream_limits, tls=tls),
+                addr[0], addr[1],
             )  # fmt: skip
         except OSError as exc:
             raise ListenError(name, addr[0], addr[1], exc) from exc

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from carrier.sip.dialog import ReferTarget, Replaces
 from carrier.sip.errors import SipParseError
-from carrier.sip.message import Request, Response, error_response
+from carrier.sip.message import Request, Response
 from carrier.sip.session_api import SessionHandle
+from carrier.sip.stateless import error_response
 from carrier.sip.transaction import Address, SendData
 
 

@@ -11,14 +11,13 @@ header section is UTF-8 (RFC 3261 sec 25.1 UTF8-NONASCII) with no control charac
 except HTAB, and a CTL only as a quoted-pair inside a quoted-string; identifiers
 (Call-ID, tags, branch, CSeq method) are ASCII by their grammar; numbers are ASCII
 digits of bounded length. Anything else raises `SipParseError` (400, or 513 for an
-oversized header section), answered statelessly by `error_response` when the start
+oversized header section), answered statelessly by `stateless.error_response` when the start
 line and the header fields could be read.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -44,9 +43,7 @@ __all__ = [
     "SipParseError",
     "StreamFramer",
     "check_hops",
-    "error_response",
     "parse_message",
-    "stateless_tag",
 ]
 
 SIP_VERSION = "SIP/2.0"
@@ -448,39 +445,3 @@ def check_hops(req: Request) -> None:
         err = SipParseError("too many hops", 483)
         err.is_request, err.method, err.raw_headers = True, req.method, tuple(req.headers)
         raise err
-
-
-def error_response(err: SipParseError) -> Response | None:
-    """The response to a request we could not accept, or None when none can be sent.
-
-    No response goes to a response, to an ACK, or to a message without a Via.
-    """
-    if not err.is_request or err.method == "ACK":
-        return None
-    headers = [(k, v) for k, v in err.raw_headers if k in ("Via", "From", "To", "Call-ID", "CSeq")]
-    if not any(k == "Via" for k, _ in headers):
-        return None
-    headers = [(k, _tagged(v, headers) if k == "To" else v) for k, v in headers]
-    resp = Response(
-        headers=headers,
-        status=err.status_code,
-        reason=REASONS.get(err.status_code, "Bad Request"),
-    )
-    resp.add("Warning", f'399 - "{err.reason}"')
-    return resp
-
-
-def stateless_tag(headers: list[Header] | tuple[Header, ...]) -> str:
-    """A To tag for a stateless answer (RFC 3261 sec 8.2.6.2, 16.11): the same for every
-    retransmission of one request, so no state is kept to answer them alike."""
-    digest = hashlib.blake2s(digest_size=8)
-    for key, value in headers:
-        if key in ("Via", "From", "Call-ID", "CSeq"):
-            digest.update(value.encode("utf-8", "surrogateescape") + b"\n")
-    return "sl" + digest.hexdigest()
-
-
-def _tagged(to: str, headers: list[Header]) -> str:
-    if ";tag=" in to.replace(" ", "").lower():
-        return to
-    return f"{to};tag={stateless_tag(headers)}"

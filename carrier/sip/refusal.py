@@ -27,12 +27,11 @@ from carrier.sip.errors import SipParseError
 from carrier.sip.message import (
     Request,
     Response,
-    error_response,
     parse_message,
-    stateless_tag,
 )
 from carrier.sip.policy import InboundPolicy, TokenBucket
 from carrier.sip.session_core import ALLOW
+from carrier.sip.stateless import error_response, stateless_tag
 from carrier.sip.ua_config import SUPPORTED, URI_SCHEMES
 
 Source = tuple[str, str, int]  # (transport, host, port), as the transaction layer's Address

@@ -1,9 +1,9 @@
 """SDP (RFC 4566) parse/serialize and audio offer/answer (RFC 3264), with SDES (RFC 4568).
 
 Pure: no clock, no randomness. Session ids and SRTP key material are passed in.
-Codecs: PCMU (0) and PCMA (8), plus telephone-event (RFC 4733). G.722 is not
-negotiated: no maintained G.722 codec is available to the media layer, so an offer
-with only G.722 is refused with 488.
+Codecs: PCMU (0) and PCMA (8) under those static payload types only (a dynamic or
+renamed one is not taken), plus telephone-event (RFC 4733). G.722 is not negotiated: no
+maintained G.722 codec is available to the media layer, so G.722 alone gets 488.
 
 Hostile input: `parse_sdp` takes UTF-8 without control characters (HTAB aside), ASCII
 numbers in range, at most `MAX_SDP_BYTES`; else `SdpError` 400. More than `MAX_MEDIA`
@@ -374,8 +374,8 @@ def _choose(media: Media, local: LocalMedia) -> tuple[int, str, int, int | None]
     for fmt in media.formats:  # the offerer's preference order wins (RFC 3264 6.1)
         if not _NUMBER.fullmatch(fmt) or int(fmt) not in rtpmap:
             continue
-        name, rate, _ = rtpmap[int(fmt)]
-        if name.upper() in local.codecs and rate == 8000:
+        name, rate, _ = rtpmap[int(fmt)]  # media plays G.711 by static type only (0, 8)
+        if name.upper() in local.codecs and (name.upper(), rate) == STATIC.get(int(fmt)):
             chosen = (int(fmt), name.upper(), rate)
             break
     if chosen is None:

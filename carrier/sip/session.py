@@ -13,7 +13,7 @@ from __future__ import annotations
 from carrier.sip.authretry import authorized_retry
 from carrier.sip.dialog import Dialog, DtmfRelay, Replaces, refer_to_value, sipfrag
 from carrier.sip.digest import Credentials
-from carrier.sip.errors import LocalProtocolError
+from carrier.sip.errors import LocalProtocolError, SipParseError
 from carrier.sip.events import Out
 from carrier.sip.message import REASONS, Request, Response
 from carrier.sip.session_core import Ctx, SessionCore
@@ -83,6 +83,8 @@ class InviteSession(SessionCore):
         if resp.status < 200:
             return Input.RECV_100 if resp.status == 100 else Input.RECV_1XX
         if resp.status < 300:
+            if resp.to.tag is None:  # no dialog can be made (RFC 3261 12.1.2): malformed,
+                raise SipParseError("2xx without To tag")  # dropped; nothing changes
             dialog = self.dialog
             if dialog is not None and not dialog.early and resp.to.tag != dialog.remote_tag:
                 return Input.RECV_2XX_FORK

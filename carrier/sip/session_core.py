@@ -21,6 +21,7 @@ from carrier.sip.session_api import SessionState
 from carrier.sip.session_host import ResponseHandler, SessionHost
 from carrier.sip.session_table import Input
 from carrier.sip.transaction import Address
+from carrier.sip.uri import on_this_host
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REFER, NOTIFY"
 
@@ -122,8 +123,10 @@ class SessionCore:
         transport = (uri.param("transport") or "").upper() or (
             "TLS" if uri.scheme == "sips" else self.dest[0]
         )
-        host = uri.param("maddr") or uri.host
-        return (transport, host.strip("[]"), uri.port or (5061 if transport == "TLS" else 5060))
+        host = (uri.param("maddr") or uri.host).strip("[]")
+        if on_this_host(host) and not on_this_host(self.dest[1]):
+            return self.dest  # a peer elsewhere naming this host: where it really is
+        return (transport, host, uri.port or (5061 if transport == "TLS" else 5060))
 
     def peer_hosts(self) -> set[str]:
         """Hosts an in-dialog request may come from: the address the dialog was set up

@@ -31,6 +31,7 @@ from carrier.sip.session_timer import (
     start_session_timer,
 )
 from carrier.sip.transaction import SendData
+from carrier.sip.uri import on_this_host
 
 EffectFn = Callable[[SessionCore, Ctx], list[Out]]
 
@@ -99,6 +100,8 @@ def drop_fork(s: SessionCore, ctx: Ctx) -> list[Out]:
     target = fork.next_hop()
     transport = (target.param("transport") or "").upper() or s.dest[0]
     dest = (transport, target.host.strip("[]"), target.port or 5060)
+    if on_this_host(dest[1]) and not on_this_host(s.dest[1]):
+        dest = s.dest  # as SessionCore.next_hop: a peer elsewhere naming this host
     out = s.host.send_ack(fork.new_request("ACK", seq=resp.cseq.seq), dest)
     return out + s.host.send_request(fork.new_request("BYE"), dest, ctx.now, lambda _r, _t: [])
 

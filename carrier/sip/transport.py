@@ -6,7 +6,9 @@ can be formed (RFC 3261 18.3) and the connection is closed; UDP keeps serving.
 
 Accepted TCP/TLS connections are capped (`StreamLimits`): past the total or the
 per-address cap a new connection is closed at once, so one host cannot hold every file
-descriptor; each connection buffers at most one header section and one body
+descriptor. A TLS connection counts from accept, during its handshake too (`tls`: we
+start TLS on the accepted socket ourselves, as asyncio's TLS server would hide it until
+the handshake ended); each connection buffers at most one header section and one body
 (`StreamFramer` limits) and is closed when idle, or when a message begun on it is not
 whole `MESSAGE_READ_TIMEOUT` after its first byte (trickling it buys no time: slowloris).
 """
@@ -22,7 +24,8 @@ from typing import Any, cast
 
 from carrier import metrics
 from carrier.sip.errors import SipParseError
-from carrier.sip.message import StreamFramer, error_response, parse_message
+from carrier.sip.message import StreamFramer, parse_message
+from carrier.sip.stateless import error_response
 from carrier.sip.transaction import Address
 
 log = logging.getLogger(__name__)
@@ -89,8 +92,10 @@ class StreamProtocol(asyncio.Protocol):
         *,
         idle_timeout: float = 300.0,
         limits: StreamLimits | None = None,
+        tls: tuple[ssl.SSLContext, float] | None = None,
     ) -> None:
         self.name = name
+        self.tls = tls  # an accepted TLS connection: its context, its handshake's time
         self.limits = limits  # None: an outbound connection, not capped
         self.sink = sink
         self.registry = registry
@@ -103,6 +108,8 @@ class StreamProtocol(asyncio.Protocol):
         self.idle_timeout = idle_timeout
         self.read_timeout = min(idle_timeout, MESSAGE_READ_TIMEOUT)
         self._idle: asyncio.TimerHandle | None = None
+        self._handshake: asyncio.Task[None] | None = None  # TLS: kept while it runs
+        self._early = bytearray()  # TLS data read before start_tls() returned its transport
 
     def _touch(self, delay: float | None = None) -> None:
         if self._idle is not None:
@@ -123,7 +130,29 @@ class StreamProtocol(asyncio.Protocol):
             return
         self.peer = (self.name, host, port)
         self.registry[self.peer] = self
+        if self.tls is not None:  # counted now; nothing is read or written before TLS
+            transport.pause_reading()
+            self._handshake = self.loop.create_task(self._start_tls(transport, *self.tls))
+            return
         self._touch()
+
+    async def _start_tls(self, transport: asyncio.Transport, ctx: ssl.SSLContext,
+                         handshake_s: float) -> None:  # fmt: skip
+        try:
+            tls = await self.loop.start_tls(transport, self, ctx, server_side=True,
+                                            ssl_handshake_timeout=handshake_s)  # fmt: skip
+        except OSError as exc:  # a failed or timed-out handshake: closed, uncounted
+            log.debug("sip %s handshake failed: %s", self.name, type(exc).__name__)
+            self.connection_lost(exc)
+            return
+        if tls is None or self.closed.done():  # None: closed during the handshake
+            self.connection_lost(None)  # (asyncio then tells the protocol nothing)
+            return
+        self.transport, self.tls = tls, None
+        self._touch()
+        if self._early:
+            early, self._early = bytes(self._early), bytearray()
+            self.data_received(early)
 
     def _over_limits(self, host: str) -> bool:
         assert self.limits is not None
@@ -135,6 +164,9 @@ class StreamProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.peer is None:
             return  # refused by the connection cap, closing
+        if self.tls is not None:  # decrypted before our TLS transport is known: held
+            self._early += data[: MAX_DATAGRAM - len(self._early)]
+            return
         began = not self.framer.partial
         try:
             messages = self.framer.feed(data)
@@ -173,6 +205,8 @@ class StreamProtocol(asyncio.Protocol):
             self.transport.close()
 
     def write(self, data: bytes) -> None:
+        if self.tls is not None:  # no plain text on a TLS connection before its handshake
+            return
         if self.transport is not None and not self.transport.is_closing():
             if not self.framer.partial:  # a half-read message keeps its deadline
                 self._touch()

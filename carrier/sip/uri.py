@@ -5,6 +5,7 @@ Pure functions over `str`; a malformed value raises `SipParseError` (400).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
 from dataclasses import dataclass, field, replace
@@ -301,3 +302,26 @@ def parse_uri(text: str) -> URI:
         params=params,
         headers=tuple(headers),
     )
+
+
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+
+
+def on_this_host(host: str) -> bool:
+    """A host only this machine can be, whoever names it: ``localhost``, loopback
+    (127/8, ::1, IPv4-mapped too) or "this network" (0/8) but 0.0.0.0 itself, which
+    SDP uses for hold (RFC 3264 8.4). From a peer elsewhere such an address is its own
+    inside address (a misconfigured SBC, a NAT) and cannot be reached as given."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        addr = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_unspecified:
+        return False
+    return addr.is_loopback or (isinstance(addr, ipaddress.IPv4Address)
+                                and addr in _THIS_NETWORK)
+

@@ -13,6 +13,7 @@ import dataclasses
 from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.cdr_points import CallDetail
 from carrier.gateway import Gateway
+from carrier.health import ComponentHealth
 from carrier.plugin import CallContext
 from carrier.sip.endpoint import EndpointConfig
 from carrier.sip.events import CallAnswered, CallFailed
@@ -108,3 +109,42 @@ async def test_an_outbound_dial_with_no_free_rtp_port_pair_is_a_recorded_failure
     finally:
         held_rtp.close()
         held_rtcp.close()
+
+
+async def test_health_shows_rtp_port_exhaustion_until_a_pair_is_free() -> None:
+    """Before: /health and ``carrier health`` said "ok" while every call failed
+    ``no_media_port``. Now ``sip.rtp_ports`` fails once a leg could not get a pair, naming
+    the pairs in use and the refusals, and is ok again once a pair was opened or freed."""
+    held_rtp, held_rtcp = await open_rtp_pair()
+    low = held_rtp.addr[1]
+    try:
+        async with phone() as ph:
+            settings = loop_settings(peer_port=ph.port, rtp_port_min=low, rtp_port_max=low + 1)
+            gw = Gateway(settings, endpoint_config=EndpointConfig(
+                udp=("127.0.0.1", 0), tcp=None, tls=None))
+            await gw.start()
+            try:
+                assert gw.ports.health() == ComponentHealth(
+                    "sip.rtp_ports", True, "0 of 1 RTP port pairs in use by calls")
+                req = DialRequest(to="+15550100123", from_number="+15550100100", trunk="t1",
+                                  origid="origid-ports-3", clearance=Clearance("allowed"))
+                for _ in range(2):
+                    assert isinstance(await gw.dial(req), DialFailure)
+                assert gw.ports.health() == ComponentHealth(
+                    "sip.rtp_ports", False, "0 of 1 RTP port pairs in use by calls; "
+                    "2 refused for want of a free pair since one was last opened or freed")
+                held_rtp.close()
+                held_rtcp.close()
+                call = await gw.dial(dataclasses.replace(req, origid="origid-ports-4"))
+                assert isinstance(call, Call)
+                assert gw.ports.health() == ComponentHealth(
+                    "sip.rtp_ports", False, "1 of 1 RTP port pairs in use by calls")
+                await call.hangup("done")
+                await gw._calls[call.call_id].end("done")
+                assert gw.ports.health().ok
+            finally:
+                await gw.close()
+    finally:
+        held_rtp.close()
+        held_rtcp.close()
+

@@ -11,6 +11,7 @@ from media.dtmf import (
     COL_HZ,
     DIGITS,
     KEYPAD,
+    MAX_DURATION,
     ROW_HZ,
     DtmfEvent,
     DtmfGap,
@@ -181,3 +182,58 @@ def test_generated_tones_are_detected(digit: str) -> None:
     frames = tone_frames(digit, sample_rate=8000, frame_samples=160)
     assert len(frames) == 5 + 3  # 100 ms tone + 60 ms gap in 20 ms frames
     assert detect(np.concatenate(frames)) == digit
+
+
+
+def long_press(code: int, seconds: float, *, start_ts: int = 1000) -> list[tuple[bytes, int]]:
+    """A key held ``seconds`` as RFC 4733 2.5.1.3 sends it: once the duration reaches
+    0xFFFF the event goes on in a new segment whose timestamp is the old one plus that
+    duration (no E bit), its duration counting again from 0; the end packet goes 3 times."""
+    out: list[tuple[bytes, int]] = []
+    ts, left = start_ts, int(seconds * 8000)
+    while True:
+        seg_len, dur = min(left, MAX_DURATION), 0
+        while dur < seg_len:
+            dur = min(dur + 160, seg_len)
+            last = dur == seg_len == left
+            out.append((TelephoneEvent(code, last, 10, dur).serialize(), ts & 0xFFFFFFFF))
+        if seg_len == left:
+            return [*out, out[-1], out[-1]]
+        left -= seg_len
+        ts += seg_len
+
+
+@pytest.mark.parametrize(("seconds", "start_ts"), [(9.0, 1000), (20.0, 1000),
+                                                   (9.0, 0xFFFF_0000)])
+def test_a_key_held_past_8_seconds_is_reported_once_with_its_whole_length(
+        seconds: float, start_ts: int) -> None:
+    """Before: each new segment (a new timestamp) closed the event before it as if its
+    end packets were lost, so a long press of "5" was reported two or three times."""
+    receiver = DtmfReceiver()
+    events: list[DtmfEvent] = []
+    for i, (payload, ts) in enumerate(long_press(5, seconds, start_ts=start_ts)):
+        events += receiver.receive(payload, ts, i * 0.02)
+    assert events == [DtmfEvent("5", int(seconds * 1000))]
+    assert receiver.poll(1e6) is None
+
+
+def test_a_segment_without_its_end_after_a_long_press_is_closed_by_the_quiet_timeout() -> None:
+    receiver = DtmfReceiver(quiet_timeout=0.3)
+    packets = [p for p in long_press(7, 9.0) if not TelephoneEvent.parse(p[0]).end]
+    events: list[DtmfEvent] = []
+    for payload, ts in packets:
+        events += receiver.receive(payload, ts, 0.0)
+    assert events == []
+    last = MAX_DURATION + (72000 - MAX_DURATION) // 160 * 160  # the last packet before the end
+    assert receiver.poll(1.0) == DtmfEvent("7", last * 1000 // 8000)
+
+
+def test_the_same_key_pressed_again_is_still_two_presses() -> None:
+    """A new press of the same key (its own timestamp, after a gap) is not a segment."""
+    receiver = DtmfReceiver()
+    first = [p for p in long_press(3, 0.2, start_ts=1000) if not TelephoneEvent.parse(p[0]).end]
+    second = long_press(3, 0.2, start_ts=1000 + 1600 + 480)
+    events: list[DtmfEvent] = []
+    for payload, ts in [*first, *second]:
+        events += receiver.receive(payload, ts, 0.0)
+    assert events == [DtmfEvent("3", 180), DtmfEvent("3", 200)]

@@ -196,3 +196,21 @@ def test_jitter_estimator_matches_a8() -> None:
         j += (abs(cur - prev) - j) / 16
     assert stats.jitter == int(j)
     assert stats.jitter > 0
+
+
+def test_a_timestamp_jump_does_not_inflate_jitter() -> None:
+    """A sender whose RTP timestamps jump (an SBC switching the media source under one
+    SSRC, a clock reset) while packets keep arriving every 20 ms. Before: the jump fed
+    the estimator as one packet of jitter the size of the jump (here 5 s: 2383 units,
+    300 ms, fading over some 50 packets). Now a transit change past a second is a new
+    timing baseline, not jitter; real jitter around it is still measured."""
+    stats = ReceiverStats(9, 0, 8000)
+    arrival, ts = 0, 0
+    for seq in range(200):
+        if seq == 100:
+            ts += 8000 * 5  # a 5 s jump of the timestamp, none of the arrival
+        stats.update(seq, ts, arrival + (40 if seq % 2 else 0))  # 5 ms of real jitter
+        ts, arrival = ts + 160, arrival + 160
+        if seq == 101:
+            assert stats.jitter < 80, stats.jitter
+    assert 20 < stats.jitter < 80

@@ -215,7 +215,7 @@ def test_health_names_every_component_and_what_failed(node: Node) -> None:
     code, report = health(node)
     names = set(components(report))
     assert {"database", "records.audit", "records.consent", "dialer", "ops_app", "sip",
-            "trunk.reg.registration"} <= names, names
+            "sip.rtp_ports", "trunk.reg.registration"} <= names, names
     assert code == 0, report
     assert report["ok"] is True
     assert report["sip_options"] == 200

@@ -8,6 +8,7 @@ import datetime
 import ipaddress
 import pathlib
 import re
+import ssl
 
 import pytest
 from cryptography import x509
@@ -406,6 +407,56 @@ async def test_a_tls_connection_that_never_says_hello_is_closed_when_idle(
         reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the endpoint
         writer.close()
+
+
+async def test_tls_connections_count_against_the_caps_from_accept(
+        tmp_path: pathlib.Path) -> None:
+    """Before: an accepted TLS connection was counted against the connection caps only
+    once its handshake ended, so a flood of TCP connects to the TLS port that never send
+    a ClientHello each held a socket for up to 10 s, past every cap. Now it counts from
+    accept: the host's third is closed at once, while another host still gets TLS."""
+    cert, key = self_signed(tmp_path)
+    config = EndpointConfig(udp=None, tcp=None, tls=("127.0.0.1", 0), tls_cert=cert,
+                            tls_key=key, stream_limits=StreamLimits(total=3, per_host=2))
+    async with SipEndpoint(config) as ep:
+        port = ep.port("TLS")
+        silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # over the host's cap
+        writer.close()
+        client = ssl.create_default_context()
+        client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+        reader, writer = await asyncio.open_connection(  # the total's third: a real client
+            "127.0.0.1", port, ssl=client, local_addr=("127.0.0.2", 0))
+        writer.write(fresh_options("tls").replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"SIP/2.0 200 ")
+        assert len(ep._streams) == 3
+        for _, silent_writer in silent:
+            silent_writer.close()
+        writer.close()
+
+
+async def test_closing_the_endpoint_ends_a_tls_connection_still_in_its_handshake(
+        tmp_path: pathlib.Path) -> None:
+    cert, key = self_signed(tmp_path)
+    config = EndpointConfig(udp=None, tcp=None, tls=("127.0.0.1", 0), tls_cert=cert,
+                            tls_key=key, stream_limits=StreamLimits(total=1, per_host=1))
+    ep = SipEndpoint(config)
+    await ep.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
+    writer.write(b"\x16\x03\x01")  # a ClientHello begun, never finished
+    over_reader, over_writer = await asyncio.open_connection("127.0.0.1", ep.port("TLS"))
+    assert await asyncio.wait_for(over_reader.read(), 5) == b""  # so the first is counted
+    over_writer.close()
+    (pending,) = ep._streams.values()
+    await ep.close()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+    await asyncio.wait_for(pending.closed, 5)  # uncounted, its handshake task ended
+    assert not ep._streams
+    assert pending._handshake is not None
+    assert pending._handshake.done()
 
 
 async def test_a_trailing_crlf_or_pong_is_no_message_begun() -> None:

@@ -29,7 +29,6 @@ from carrier.sip.message import (
     SipParseError,
     StreamFramer,
     check_hops,
-    error_response,
     parse_message,
 )
 from carrier.sip.sdp import (
@@ -40,6 +39,7 @@ from carrier.sip.sdp import (
     build_offer,
     parse_sdp,
 )
+from carrier.sip.stateless import error_response
 
 VECTORS = pathlib.Path(__file__).parents[1] / "vectors" / "sip"
 SEEDS = sorted(

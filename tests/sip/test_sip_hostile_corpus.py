@@ -26,10 +26,10 @@ from carrier.sip.message import (
     Response,
     SipParseError,
     check_hops,
-    error_response,
     parse_message,
 )
 from carrier.sip.sdp import LocalMedia, SdpError, build_answer, parse_sdp
+from carrier.sip.stateless import error_response
 
 HOSTILE = pathlib.Path(__file__).parents[1] / "vectors" / "sip" / "hostile"
 

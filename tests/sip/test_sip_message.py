@@ -15,9 +15,9 @@ from carrier.sip.message import (
     Response,
     SipParseError,
     StreamFramer,
-    error_response,
     parse_message,
 )
+from carrier.sip.stateless import error_response
 from carrier.sip.uri import parse_uri
 
 VECTORS = pathlib.Path(__file__).parents[1] / "vectors" / "sip" / "rfc4475"

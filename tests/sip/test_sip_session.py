@@ -172,3 +172,48 @@ def test_the_refresher_refreshes_every_half_interval_for_the_whole_call(update: 
     assert [m for _, m in sent] == [method] * 4  # at 900, 1800, 2700, 3600 s
     assert call.state is SessionState.CONFIRMED
     assert inbound.state is SessionState.CONFIRMED
+
+
+class NattedNet(Net):
+    """``a`` sends from 192.0.2.7 (a trunk elsewhere) while its Contact names 127.0.0.1,
+    as an SBC advertising its inside address does."""
+
+    SOURCE = ("UDP", "192.0.2.7", 5060)
+
+    def pump(self) -> None:
+        while self.queue:
+            data, dest, sender = self.queue.pop(0)
+            self.wire.append(data)
+            target = self.uas.get((dest[1], dest[2]))
+            if target is None:
+                continue
+            source = self.SOURCE if sender.config.contacts["UDP"][0] == "127.0.0.1" else (
+                "UDP", *sender.config.contacts["UDP"])
+            self.send(target, target.receive(data, source, now=self.now))
+
+
+def test_in_dialog_requests_to_a_contact_naming_this_host_go_to_the_peers_source() -> None:
+    """Before: a trunk on another host whose Contact named 127.0.0.1 got none of our
+    in-dialog requests: our BYE went to our own loopback, so the trunk kept the call up
+    (and billing) until its own timers ran out. Now a next hop that names this host while
+    the dialog's peer is elsewhere is that peer's source address (its Request-URI stays
+    the Contact, as the trunk wrote it)."""
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = NattedNet(a, b)
+    net.uas = {("192.0.2.7", 5060): a, ("127.0.0.2", 5070): b}
+    _call, inbound = setup_call(net, a, b)
+    assert inbound.state is SessionState.CONFIRMED
+    (bye,) = [o for o in inbound.bye(net.now) if hasattr(o, "data")]
+    assert bye.dest == NattedNet.SOURCE  # type: ignore[attr-defined]
+    assert bye.data.startswith(b"BYE sip:ua5060@127.0.0.1:5060")  # type: ignore[attr-defined]
+    net.send(b, [bye])
+    net.pump()
+    assert [e.reason for e in net.take(a, CallEnded)] == ["bye-received"]
+
+
+def test_a_contact_on_this_host_from_a_peer_on_this_host_is_kept() -> None:
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    _call, inbound = setup_call(net, a, b)
+    (bye,) = [o for o in inbound.bye(net.now) if hasattr(o, "data")]
+    assert bye.dest == ("UDP", "127.0.0.1", 5060)  # type: ignore[attr-defined]
