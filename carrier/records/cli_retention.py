@@ -38,7 +38,7 @@ PERIODS = (  # option stem, what the help says of its least
 
 # The carrier's tables the retention policy covers, and their time column (the hosted
 # application's follow --transcript-days). Nothing else may be purged from the command
-# line: patients, appointments, ledgers are not "expired rows".
+# line by table: patients are not "expired rows"; ledgers and evidence have their periods.
 POLICY_TABLES = {t.table: t.time_column for t in DEFAULT_TARGETS} | dict(TEXT_TABLES)
 
 
@@ -51,7 +51,8 @@ def _target(text: str) -> PurgeTarget:
         raise argparse.ArgumentTypeError(
             f"{table!r} is not covered by the retention policy (only"
             f" {', '.join(sorted(POLICY_TABLES))}; audit and consent take --audit-days and"
-            " --consent-days)")
+            " --consent-days, dial evidence and call records --dial-evidence-days and"
+            " --call-record-days)")
     if column and column != POLICY_TABLES[table]:
         raise argparse.ArgumentTypeError(
             f"{table} expires by {POLICY_TABLES[table]}, not {column!r}")

@@ -222,10 +222,16 @@ async def run_retention_now(request: Request, op: Compliance,
     """Purge what the policy says has expired, now (each purge audited)."""
     if not confirm:
         raise Problem(422, "set confirm to true to purge")
+    from carrier.records.dbedge import UNAVAILABLE  # noqa: PLC0415
     from carrier.records.retention import run_retention  # noqa: PLC0415
 
     ctx = context(request)
     policy = policy_for(ctx.settings, ctx.application)
-    results = await run_retention(ctx.need_records(), policy, now=ctx.now(), actor=op.actor)
+    try:
+        results = await run_retention(ctx.need_records(), policy, now=ctx.now(),
+                                      actor=op.actor)
+    except UNAVAILABLE as exc:  # each table is purged with its audit entry, or not at all
+        raise Problem(503, f"records database unreachable ({type(exc).__name__}): the tables"
+                           " purged before are audited, the rest untouched; run again") from None
     return [RetentionOut(table=r.table, cutoff=r.cutoff, rows=r.rows, skipped=r.skipped)
             for r in results]
