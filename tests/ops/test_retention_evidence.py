@@ -382,3 +382,46 @@ def test_a_purge_while_the_database_is_down_is_one_line(operator: Operator,
     line = one_line_error(operator.run("retention", "run", "--database-url", url))
     assert "Traceback" not in line
     assert "database" in line.lower(), line
+
+
+async def test_the_daily_pass_with_the_database_down_waits_for_the_next(
+        make_cluster: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``carrier serve``'s retention loop while Postgres is stopped: a warning naming the
+    error class (no traceback, serve keeps running), and once it is back a pass purges."""
+    import logging  # noqa: PLC0415
+
+    from carrier.records.migrate import migrate  # noqa: PLC0415
+    from carrier.upkeep import retention_loop  # noqa: PLC0415
+
+    cluster = make_cluster()
+    conn = await asyncpg.connect(cluster.uri())
+    try:
+        await migrate(conn)  # the carrier's tables only
+        for name, at in (("old", CALL_OLD), ("new", CALL_NEW)):
+            await conn.execute("INSERT INTO call_details (call_id, direction, started_at,"
+                               " ended_at, hangup_cause) VALUES ($1, 'outbound', $2, $2,"
+                               " 'remote_bye')", f"call-{name}", at)
+    finally:
+        await conn.close()
+    settings = Settings(retention=RetentionSettings(dial_evidence_days=DIAL_DAYS,
+                                                    call_record_days=CALL_DAYS))
+    records = await Records.open(cluster.uri(), TEST_KEK, tmp_path / "spool")
+    try:
+        await asyncio.to_thread(cluster.stop)
+        stop = asyncio.Event()
+        with caplog.at_level(logging.WARNING, logger="carrier.upkeep"):
+            loop = asyncio.create_task(retention_loop(records, settings, stop, every=3600))
+            deadline = time.monotonic() + 120
+            while not any("retention pass failed" in r.getMessage() for r in caplog.records):
+                assert not loop.done(), loop.result()
+                assert time.monotonic() < deadline, "no pass was tried"
+                await asyncio.sleep(0.05)  # polls for the pass's end, not a timing
+            stop.set()
+            await loop  # ends at stop, never by the error
+        warned = [r.getMessage() for r in caplog.records if "retention" in r.getMessage()]
+        assert all("Traceback" not in m for m in warned)
+        await asyncio.to_thread(cluster.start)
+        results = await retention_pass(records, settings, NOW)
+        assert {r.table: r.rows for r in results}["call_details"] == 1
+    finally:
+        await records.close()
