@@ -27,6 +27,7 @@ from carrier.records.store import Records
 from carrier.settings_retention import check_retention, too_short
 from carrier.upkeep import TEXT_TABLES, policy_for
 
+HANG_OFF_CALLS = ("call_transcripts", "call_recordings")  # deleted with their call record
 PERIODS = (  # option stem, what the help says of its least
     ("audit", "at least six years"),
     ("consent", "at least six years"),
@@ -123,6 +124,12 @@ def _retention_run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a period below its least (the settings were checked)
         raise OperatorError(f"retention settings: {exc}") from None
     override = {t.table: t for t in args.target}
+    for target in override.values():  # a call's transcript/audio go with its call record
+        if target.table in HANG_OFF_CALLS and target.days > periods.call_record_days:
+            raise OperatorError(
+                f"--target {target.table}: {target.days} days is longer than"
+                f" retention.call_record_days ({periods.call_record_days}): it goes with its"
+                " call record and cannot be kept longer than it")
     policy = RetentionPolicy(
         policy.audit_days, policy.consent_days,
         tuple(override.pop(t.table, t) for t in policy.targets))

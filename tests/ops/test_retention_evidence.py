@@ -244,6 +244,7 @@ def test_a_period_below_the_law_is_refused_at_start(tmp_path: Path, key: str, va
     ("--audit-days", "30"),  # before: silently raised to six years
     ("--consent-days", "365"),
     ("--transcript-days", "3000"),  # would outlive the call records it hangs off
+    ("--target", "call_transcripts:3000"),
 ])
 def test_an_operator_asking_for_less_than_the_law_is_refused(
         operator: Operator, db_url: str, argv: tuple[str, ...]) -> None:
