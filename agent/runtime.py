@@ -101,6 +101,9 @@ class VoiceAgent:
         self.runtime: AgentRuntime | None = None
         self.migrations: Path | None = MIGRATIONS
         self.retained_tables = (*memory_tables, *task_tables)  # carrier.plugin.RetainsText
+        # carrier.plugin.RetainsEvidence: past appointments (patient ids with times) are
+        # dialing evidence, kept retention.dial_evidence_days; one still ahead never goes
+        self.evidence_tables = (("sched_appointments", "end_at"),)
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
         self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of

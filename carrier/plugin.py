@@ -176,6 +176,16 @@ class RetainsText(Protocol):
     retained_tables: Sequence[tuple[str, str]]
 
 
+@runtime_checkable
+class RetainsEvidence(Protocol):
+    """An application whose own tables hold dialing and billing evidence (past
+    appointments: patient ids with times): the carrier purges them with the dialer's
+    evidence (``retention.dial_evidence_days``, never under four years). ``(table, time
+    column)`` pairs; a row whose time is NULL or still ahead is never purged."""
+
+    evidence_tables: Sequence[tuple[str, str]]
+
+
 class TextPort(Protocol):
     """What the carrier's SMS service offers the application (``carrier.sms.service``):
     gated reminders, answers within a patient's thread, texts the patient asked for."""

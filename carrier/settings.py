@@ -34,6 +34,7 @@ from carrier.settings_checks import LOCAL_REGION, check_residency, check_sip, ch
 from carrier.settings_env import apply_env
 from carrier.settings_feeds import FeedsSettings, check_feeds
 from carrier.settings_limits import check_limits
+from carrier.settings_retention import check_retention
 from carrier.sms.settings import SmsSettings, check_sms
 from carrier.webchat.settings import WebchatSettings, check_webchat
 from carrier.yaml_file import read_yaml
@@ -199,6 +200,13 @@ class RetentionSettings:
     consent_days: int = 6 * 366
     transcript_days: int = 365
     recording_days: int = 30
+    dial_evidence_days: int = 6 * 366
+    """The dialer's decisions (``dialer_attempts``), its finished outreach rows and the
+    application's past appointments: TCPA evidence, at least four years
+    (:mod:`carrier.settings_retention`)."""
+    call_record_days: int = 6 * 366
+    """Call records and call detail records (billing and dialing evidence), at least four
+    years; a call's transcript and recording go with it."""
 
 
 @dataclass(frozen=True)
@@ -431,11 +439,7 @@ def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None: 
     check_sip(s.sip, src("sip"))
     check_speech(s.speech, src("speech"))
     check_webchat(s.webchat, src("webchat"))
-    # Audit and consent records are kept at least six years (HIPAA 164.316(b)(2)).
-    for name in ("audit_days", "consent_days"):
-        if getattr(s.retention, name) < 6 * 365:
-            raise ConfigError(src("retention"), f"retention.{name}",
-                              "must be at least six years (2190 days)")
+    check_retention(s, src)  # legal minimums (HIPAA, TCPA) and what outlives what
     names = [t.name for t in s.trunks]
     for i, trunk in enumerate(s.trunks):
         key = f"trunks[{i}]"

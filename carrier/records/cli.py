@@ -13,7 +13,6 @@ control characters, a date that is not one) is refused with one line and a non-z
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -39,14 +38,7 @@ from carrier.records.cli_context import (
 from carrier.records.cli_context import run as _run_coro
 from carrier.records.crypto import LocalKek
 from carrier.records.migrate import migrate, status
-from carrier.records.retention import (
-    DEFAULT_TARGETS,
-    PurgeTarget,
-    RetentionPolicy,
-    run_retention,
-)
 from carrier.records.store import Channel, ConsentKind, Records, verify_chain
-from carrier.upkeep import TEXT_TABLES, app_tables, policy_of
 
 T = TypeVar("T")
 TEXT_LIMIT = 200  # operator-typed references (source, evidence, actor)
@@ -392,96 +384,7 @@ def register_audit(subparsers: Any) -> None:
 
 # -- retention -----------------------------------------------------------------------------
 
-# The carrier's tables the retention policy covers, and their time column (the hosted
-# application's follow --transcript-days). Nothing else may be purged from the command
-# line: patients, appointments, ledgers are not "expired rows".
-POLICY_TABLES = {t.table: t.time_column for t in DEFAULT_TARGETS} | dict(TEXT_TABLES)
-
-
-def _target(text: str) -> PurgeTarget:
-    table, sep, days = text.rpartition(":")
-    table, _, column = table.partition(":")
-    if not sep or not table:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected TABLE:DAYS or TABLE:COLUMN:DAYS")
-    if table not in POLICY_TABLES:
-        raise argparse.ArgumentTypeError(
-            f"{table!r} is not covered by the retention policy (only"
-            f" {', '.join(sorted(POLICY_TABLES))}; audit and consent take --audit-days and"
-            " --consent-days)")
-    if column and column != POLICY_TABLES[table]:
-        raise argparse.ArgumentTypeError(
-            f"{table} expires by {POLICY_TABLES[table]}, not {column!r}")
-    return PurgeTarget(table, POLICY_TABLES[table], _days(f"--target {table}")(days))
-
-
-def _days(what: str) -> Any:
-    def check(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what}: {text!r} is not a whole number"
-                                             " of days") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(
-                f"{what} must be at least 1 day (0 would purge everything at once)")
-        return value
-
-    return check
-
-
 def register_retention(subparsers: Any) -> None:
-    parser = subparsers.add_parser("retention", help="retention policy")
-    sub = parser.add_subparsers(dest="retention_command", required=True)
-    p = sub.add_parser("run", help="purge expired rows (never audit/consent under six years)")
-    _common(p)
-    add_json(p)
-    for name, text in (
-        ("audit", "raised to six years if lower"),
-        ("consent", "raised to six years if lower"),
-        ("transcript", ""),
-        ("recording", ""),
-    ):
-        p.add_argument(f"--{name}-days", type=_days(f"--{name}-days"), default=None,
-                       help=f"default: retention.{name}_days from the settings {text}".strip())
-    p.add_argument(
-        "--target",
-        type=_target,
-        action="append",
-        default=[],
-        help="TABLE[:COLUMN]:DAYS for a table the policy covers (repeatable; wins over"
-        " the settings)",
-    )
-    p.set_defaults(func=_retention_run)
+    from carrier.records.cli_retention import register  # noqa: PLC0415 - it imports this module
 
-
-def _retention_run(args: argparse.Namespace) -> int:
-    """The policy ``carrier serve`` applies (:func:`carrier.upkeep.policy_of`: the carrier's
-    tables and the hosted application's), with the periods given here instead."""
-    settings = where(args).settings
-    given = {f"{name}_days": getattr(args, f"{name}_days")
-             for name in ("audit", "consent", "transcript", "recording")}
-    periods = dataclasses.replace(settings.retention,
-                                  **{k: v for k, v in given.items() if v is not None})
-    from carrier.app import load_application  # noqa: PLC0415 - the application, only here
-
-    try:
-        policy = policy_of(dataclasses.replace(settings, retention=periods),
-                           app_tables(load_application(settings)))
-    except ValueError as exc:  # a period of the settings below one day
-        raise OperatorError(f"retention settings: {exc}") from None
-    override = {t.table: t for t in args.target}
-    policy = RetentionPolicy(
-        policy.audit_days, policy.consent_days,
-        tuple(override.pop(t.table, t) for t in policy.targets))
-
-    async def go(records: Records) -> Any:
-        return await run_retention(records, policy, now=datetime.now(UTC), actor=args.actor)
-
-    results = _run(with_records(args, go))
-    emit(args,
-         {"results": [{"table": x.table, "cutoff": x.cutoff.isoformat(), "rows": x.rows,
-                       "skipped": x.skipped} for x in results]},
-         [f"{x.table}: before {x.cutoff:%Y-%m-%d}: "
-          f"{'no such table (skipped)' if x.skipped else f'{x.rows} rows purged'}"
-          for x in results])
-    return 0
+    register(subparsers)

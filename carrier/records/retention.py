@@ -5,21 +5,41 @@ HIPAA 164.316(b)(2)) plus a list of ``PurgeTarget(table, time_column, days)`` fo
 other components own (transcripts, recordings, ...). A target whose table does not exist
 yet is skipped, so the list can name tables before their migrations land.
 
-Ordinary tables are purged with ``DELETE ... WHERE time_column < cutoff``. The append-only
-ledgers go through ``purge_chain_prefix()`` (migration 0001), a privileged function that
-only drops an old prefix of a chain and re-anchors it, so the remaining rows still verify.
-Every purge is itself written to the audit log.
+Ordinary tables are purged with ``DELETE ... WHERE time_column < cutoff`` (and the target's
+``guard``, a fixed condition: a dial outreach still open, an appointment still ahead, is
+never evidence to purge). Evidence targets (:func:`evidence_targets`: the dialer's
+decisions and outreach, call records and call detail records, the application's past
+appointments) carry a ``floor``, the legal minimum (TCPA: four years), and refuse a shorter
+period. The append-only ledgers go through ``purge_chain_prefix()`` (migration 0001), a
+privileged function that only drops an old prefix of a chain and re-anchors it, so the
+remaining rows still verify. Consent and do-not-call entries are no target: consent goes
+only through that function (which keeps every patient's latest word), the do-not-call
+lists never.
+
+Each target is purged in one transaction together with its ``retention.purge`` audit entry
+(the table, the row count and the cutoff: no PHI), so a run killed half-way leaves every
+table either purged and audited or untouched, and the next run finishes the job.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
 
+import asyncpg
+
+from carrier.records import chain as chainmod
+from carrier.records.ledgers import AUDIT
+from carrier.records.safe import safe_text
 from carrier.records.store import Records
+from carrier.settings_retention import FOUR_YEARS_DAYS, SIX_YEARS_DAYS, too_short
 
-SIX_YEARS_DAYS = 6 * 365 + 2  # six calendar years always include at least one leap day
+__all__ = ["FOUR_YEARS_DAYS", "SIX_YEARS_DAYS", "PurgeResult", "PurgeTarget",
+           "RetentionPolicy", "evidence_targets", "run_retention"]
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -28,6 +48,12 @@ class PurgeTarget:
     table: str
     time_column: str
     days: int
+    guard: str = ""
+    """A fixed SQL condition (code, never input; ``$1`` is the cutoff) a row must also meet."""
+    floor: int = 1
+    """The least ``days`` allowed (the legal minimum for evidence); lower is refused."""
+    setting: str = ""
+    """The ``retention`` key the period comes from, to name in a refusal."""
 
     def __post_init__(self) -> None:
         for name in (self.table, self.time_column):
@@ -35,18 +61,50 @@ class PurgeTarget:
                 raise ValueError(f"retention target {name!r} is not a plain SQL identifier")
         if self.days < 1:
             raise ValueError(f"retention for {self.table} must be at least one day")
+        if self.days < self.floor:
+            why = too_short(self.setting, self.days) if self.setting else None
+            raise ValueError(f"retention for {self.table}: "
+                             + (why or f"at least {self.floor} days"))
 
 
 TRANSCRIPTS = ("call_transcripts", "created_at")  # migration 0300
 RECORDINGS = ("call_recordings", "created_at")
 DEFAULT_TARGETS = (PurgeTarget(*TRANSCRIPTS, 365), PurgeTarget(*RECORDINGS, 30))
+_FINISHED_OUTREACH = (
+    "state IN ('done', 'cancelled', 'expired') AND not_after < $1"
+    " AND NOT EXISTS (SELECT 1 FROM dialer_attempts a WHERE a.outreach_id = dialer_outreach.id)")
+
+
+def evidence_targets(dial_evidence_days: int, call_record_days: int,
+                     app_evidence: Sequence[tuple[str, str]] = ()) -> tuple[PurgeTarget, ...]:
+    """Dialing and billing evidence, in the order it is purged: the dialer's decisions,
+    then its outreach rows that are finished and have no decision left, the application's
+    past appointments (``app_evidence``: ``(table, time column)``; a row whose time is
+    still ahead by the database's clock never goes), call detail records of calls ended
+    before the cutoff, then call records (their transcripts go with them)."""
+    def dial(table: str, column: str, guard: str = "") -> PurgeTarget:
+        return PurgeTarget(table, column, dial_evidence_days, guard, FOUR_YEARS_DAYS,
+                           "dial_evidence_days")
+
+    def calls(table: str, guard: str) -> PurgeTarget:
+        return PurgeTarget(table, "started_at", call_record_days, guard, FOUR_YEARS_DAYS,
+                           "call_record_days")
+
+    return (
+        dial("dialer_attempts", "at"),
+        dial("dialer_outreach", "updated_at", _FINISHED_OUTREACH),
+        *(dial(table, column, f'"{column}" < now()') for table, column in app_evidence),
+        calls("call_details", "ended_at < $1"),
+        calls("call_records", "coalesce(ended_at, started_at) < $1"),
+    )
 
 
 @dataclass(frozen=True)
 class RetentionPolicy:
     audit_days: int = SIX_YEARS_DAYS
     consent_days: int = SIX_YEARS_DAYS
-    targets: tuple[PurgeTarget, ...] = field(default=DEFAULT_TARGETS)
+    targets: tuple[PurgeTarget, ...] = field(
+        default=(*DEFAULT_TARGETS, *evidence_targets(6 * 366, 6 * 366)))
 
     @classmethod
     def from_days(
@@ -56,13 +114,17 @@ class RetentionPolicy:
         consent_days: int,
         transcript_days: int,
         recording_days: int,
+        dial_evidence_days: int = 6 * 366,
+        call_record_days: int = 6 * 366,
         extra: tuple[PurgeTarget, ...] = (),
+        app_evidence: Sequence[tuple[str, str]] = (),
     ) -> RetentionPolicy:
         """The policy from the ``retention`` settings section."""
         targets = (
             PurgeTarget(*TRANSCRIPTS, transcript_days),
             PurgeTarget(*RECORDINGS, recording_days),
             *extra,
+            *evidence_targets(dial_evidence_days, call_record_days, app_evidence),
         )
         return cls(audit_days=audit_days, consent_days=consent_days, targets=targets)
 
@@ -83,6 +145,8 @@ class PurgeResult:
 async def run_retention(
     records: Records, policy: RetentionPolicy, *, now: datetime, actor: str = "retention"
 ) -> list[PurgeResult]:
+    """Purge each target, then the ledgers' old prefixes; each in a transaction of its own
+    with its audit entry (see the module's docstring)."""
     results: list[PurgeResult] = []
     async with records.pool.acquire() as conn:
         for target in policy.targets:
@@ -97,27 +161,46 @@ async def run_retention(
             if not exists:
                 results.append(PurgeResult(target.table, cutoff, 0, skipped=True))
                 continue
-            status = await conn.execute(
-                # identifiers checked against _IDENT in PurgeTarget
-                f'DELETE FROM "{target.table}" WHERE "{target.time_column}" < $1',  # noqa: S608
-                cutoff,
-            )
-            results.append(PurgeResult(target.table, cutoff, int(status.split()[-1])))
+            guard = f" AND ({target.guard})" if target.guard else ""
+            async with conn.transaction():
+                status = await conn.execute(
+                    # identifiers checked against _IDENT in PurgeTarget; guards are code
+                    f'DELETE FROM "{target.table}" WHERE "{target.time_column}" < $1{guard}',  # noqa: S608
+                    cutoff,
+                )
+                result = PurgeResult(target.table, cutoff, int(status.split()[-1]))
+                await _audit_purge(conn, actor, result, now)
+            results.append(result)
         for chain, days, table in (
             ("audit", policy.audit_days, "audit_log"),
             ("consent", policy.consent_days, "consent_ledger"),
         ):
             cutoff = now - timedelta(days=days)
-            rows = await conn.fetchval("SELECT purge_chain_prefix($1, $2)", chain, cutoff)
-            results.append(PurgeResult(table, cutoff, int(rows)))
-    for result in results:
-        if result.rows:
-            await records.audit(
-                actor,
-                "retention.purge",
-                ("table", result.table),
-                "retention policy",
-                {"rows": result.rows, "cutoff": result.cutoff.isoformat()},
-                at=now,
-            )
+            async with conn.transaction():
+                rows = await conn.fetchval("SELECT purge_chain_prefix($1, $2)", chain, cutoff)
+                result = PurgeResult(table, cutoff, int(rows))
+                await _audit_purge(conn, actor, result, now)
+            results.append(result)
     return results
+
+
+async def _audit_purge(conn: asyncpg.Connection, actor: str, result: PurgeResult,
+                       now: datetime) -> None:
+    """The ``retention.purge`` entry of a purge that removed rows, appended to the audit
+    chain inside the purge's own transaction (the head row locked last, briefly; the
+    records' audit writer finds the head moved and re-reads it)."""
+    if not result.rows:
+        return
+    row: dict[str, Any] = {
+        "entry_id": uuid4(), "at": now, "actor": safe_text(actor),
+        "action": "retention.purge", "record_type": "table", "record_id": result.table,
+        "reason": "retention policy",
+        "details": chainmod.canonical_json({"rows": result.rows,
+                                            "cutoff": result.cutoff.isoformat()}),
+    }
+    head = await conn.fetchrow(
+        "SELECT seq, row_hash FROM chain_heads WHERE chain = 'audit' FOR UPDATE")
+    new = chainmod.extend("audit", chainmod.Head(head["seq"], bytes(head["row_hash"])), [row])
+    await conn.execute(AUDIT.insert_sql, *[[row[name]] for name, _ in AUDIT.columns])
+    await conn.execute("UPDATE chain_heads SET seq = $1, row_hash = $2 WHERE chain = 'audit'",
+                       new.seq, new.row_hash)

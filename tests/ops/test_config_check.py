@@ -105,6 +105,10 @@ CASES: list[tuple[str, Edit, str, str, tuple[str, ...]]] = [
      ("holds a certificate, not a private key",)),
     ("transcript-days-0", merge(retention={"transcript_days": 0}), "carrier.yaml",
      "retention.transcript_days", ("at least 1 day",)),
+    ("call-record-days-below-tcpa", merge(retention={"call_record_days": 365}), "carrier.yaml",
+     "retention.call_record_days", ("legal minimum of 1461 days", "TCPA")),
+    ("dial-evidence-outlives-audit", merge(retention={"dial_evidence_days": 3000}),
+     "carrier.yaml", "retention.dial_evidence_days", ("longer than retention.audit_days",)),
 ]
 
 

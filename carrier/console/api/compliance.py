@@ -17,7 +17,7 @@ from carrier.console.auth import Operator, Role, require
 from carrier.console.problems import Problem
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
 from carrier.records.consent import Channel, ConsentKind
-from carrier.upkeep import app_tables, policy_of
+from carrier.upkeep import policy_for
 
 router = APIRouter(tags=["compliance"])
 Compliance = Annotated[Operator, Depends(require(Role.COMPLIANCE))]
@@ -211,7 +211,7 @@ class RetentionPolicyOut(BaseModel):
 async def retention_policy(request: Request, op: Compliance) -> RetentionPolicyOut:
     """The policy ``carrier serve`` applies every day (from the ``retention`` settings)."""
     ctx = context(request)
-    policy = policy_of(ctx.settings, app_tables(ctx.application))
+    policy = policy_for(ctx.settings, ctx.application)
     return RetentionPolicyOut(audit_days=policy.audit_days, consent_days=policy.consent_days,
                               targets={t.table: t.days for t in policy.targets})
 
@@ -222,10 +222,16 @@ async def run_retention_now(request: Request, op: Compliance,
     """Purge what the policy says has expired, now (each purge audited)."""
     if not confirm:
         raise Problem(422, "set confirm to true to purge")
+    from carrier.records.dbedge import UNAVAILABLE  # noqa: PLC0415
     from carrier.records.retention import run_retention  # noqa: PLC0415
 
     ctx = context(request)
-    policy = policy_of(ctx.settings, app_tables(ctx.application))
-    results = await run_retention(ctx.need_records(), policy, now=ctx.now(), actor=op.actor)
+    policy = policy_for(ctx.settings, ctx.application)
+    try:
+        results = await run_retention(ctx.need_records(), policy, now=ctx.now(),
+                                      actor=op.actor)
+    except UNAVAILABLE as exc:  # each table is purged with its audit entry, or not at all
+        raise Problem(503, f"records database unreachable ({type(exc).__name__}): the tables"
+                           " purged before are audited, the rest untouched; run again") from None
     return [RetentionOut(table=r.table, cutoff=r.cutoff, rows=r.rows, skipped=r.skipped)
             for r in results]
