@@ -224,7 +224,8 @@ def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """(text, codec): the bytes read by their MSH-18 character set, segments ended by CR."""
+    """(text, codec): the bytes read by their MSH-18 character set, segments separated by
+    CR (a sender's LF or CR LF too), blank lines left out."""
     try:
         text, codec = hl7_text.decode(data)
     except CharsetError as exc:
@@ -234,7 +235,10 @@ def decode(data: bytes) -> tuple[str, str]:
         why = ("message is not valid in its MSH-18 character set" if exc.declared
                else "message is not valid UTF-8 (declare its character set in MSH-18)")
         raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^18", why, reject=True) from None
-    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r"), codec
+    # Blank (or blank-looking) lines between segments are nothing: a segment of no name
+    # is not a segment (the ``hl7`` library's own segment lookup fails on one).
+    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    return "\r".join(s for s in lines if s.strip()), codec
 
 
 def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
