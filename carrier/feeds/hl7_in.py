@@ -101,6 +101,7 @@ class Header:
     version: str
     sent_at: dt.datetime | None
     processing_id: str = "P"
+    charset: str = ""  # MSH-18 as declared (upper-cased; "" when none): the ACK's own
 
     @property
     def source(self) -> str:
@@ -220,7 +221,7 @@ def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
                   sending_facility=_val(msh, 4), receiving_app=_val(msh, 5),
                   receiving_facility=_val(msh, 6), message_type=_val(msh, 9),
                   trigger=_val(msh, 9, comp=2), version=_val(msh, 12), sent_at=sent_at,
-                  processing_id=_val(msh, 11))
+                  processing_id=_val(msh, 11), charset=_val(msh, 18).upper())
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -462,7 +463,8 @@ def hl7_ts(now: dt.datetime) -> str:
 def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: dt.datetime,
         app: str = "CARRIER", facility: str = "CARRIER",
         warnings: tuple[Hl7Error, ...] = ()) -> bytes:
-    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR);
+    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR), in
+    the character set the message declared (MSH-18, echoed; none: UTF-8);
     ``warnings``: ERR segments of severity W on an AA (applied, with a field passed over)."""
     h = header
     version = h.version if h is not None and h.version in SUPPORTED_VERSIONS else "2.5.1"
@@ -470,6 +472,10 @@ def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: 
     msh = "|".join(["MSH", "^~\\&", app, facility,
                     escape(h.sending_app) if h else "", escape(h.sending_facility) if h else "",
                     hl7_ts(now), "", f"ACK^{trigger}^ACK", control_id, "P", version])
+    # The sender's character set (MSH-18), so it reads what we echo of its own fields.
+    charset = h.charset if h is not None and h.charset in hl7_text.CHARSETS else ""
+    if charset:
+        msh += "||||||" + escape(charset)
     code = "AA" if error is None else error.ack_code
     echoed = escape(h.control_id) if h is not None else ""
     segments = [msh, f"MSA|{code}|{echoed}"]
@@ -478,4 +484,4 @@ def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: 
     for e, severity in [*([(error, "E")] if error else []), *((w, "W") for w in warnings)]:
         segments.append(f"ERR||{e.location}|{int(e.code)}^{ERR_TEXT[e.code]}"
                         f"^HL70357|{severity}||||{escape(e.text)}")
-    return ("\r".join(segments) + "\r").encode()
+    return ("\r".join(segments) + "\r").encode(hl7_text.CHARSETS[charset], "replace")
