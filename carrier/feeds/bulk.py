@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from carrier.feeds.store import Applied, FeedItem, FeedRejected, FeedStore
+from carrier.feeds.store import AmbiguousPatient, Applied, FeedItem, FeedRejected, FeedStore
 from carrier.plugin import ScheduleChange
 from carrier.records.patients import PatientFields
 
@@ -72,6 +72,11 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
     rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
                             " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
     known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
+    ambiguous = await conn.fetchval(
+        "SELECT ref_bidx FROM feed_key_conflicts WHERE ref_bidx = ANY($1::bytea[]) LIMIT 1",
+        [b for b in set(bidx) if b not in known])
+    if ambiguous is not None:  # see carrier.feeds.rekey: never a new patient for it
+        raise AmbiguousPatient(items[bidx.index(bytes(ambiguous))].fields[-1])
     new_rows, links, updates, ids, created = await asyncio.to_thread(
         _plan, store, items, known, bidx, now)
     await store.records.create_patients_on(conn, new_rows, now)
@@ -135,6 +140,7 @@ AUDIT_BATCH = 500  # audit appends in flight at once (the chain writer batches t
 async def apply_many(store: FeedStore, items: Sequence[FeedItem], now: dt.datetime
                      ) -> list[Applied]:
     """All of ``items`` in one transaction (all land, or none do), then audited."""
+    await store.ready(now)
     async with store.records.pool.acquire(timeout=store.timeout) as conn, conn.transaction():
         # One table lock instead of a lock per patient (a file may hold 100,000 rows; that
         # many advisory locks would overflow the lock table). Messages meanwhile wait.

@@ -41,6 +41,7 @@ import hl7.mllp
 from carrier.feeds.framing import Frame, Framer
 from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
 from carrier.feeds.store import (
+    AmbiguousPatient,
     AppointmentIn,
     FeedItem,
     FeedRejected,
@@ -87,7 +88,7 @@ def feed_item(inbound: Inbound) -> FeedItem:
 
 def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
     """The ERR for what the store refused (AE)."""
-    if isinstance(exc, ReusedMessageId):
+    if isinstance(exc, ReusedMessageId | AmbiguousPatient):
         return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
     if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
         return Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE)

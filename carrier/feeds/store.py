@@ -30,6 +30,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from carrier.feeds.hl7_text import clean
 from carrier.plugin import PrescriptionChange, ScheduleChange, ScheduleChangeKind, ScheduleFeed
 from carrier.records.crypto import blind_index
 from carrier.records.patients import PatientFields
@@ -46,6 +47,15 @@ class FeedRejected(Exception):
         self.field = field
         self.text = text
         super().__init__(f"{field}: {text}")
+
+
+class AmbiguousPatient(FeedRejected):
+    """The identifier's cleaned form was more than one stored patient's (``feed_key_conflicts``,
+    :mod:`carrier.feeds.rekey`): which one is meant is the clinic's to resolve."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "patient identifier matches more than one patient on file;"
+                                " not applied until the clinic resolves them")
 
 
 class ReusedMessageId(FeedRejected):
@@ -103,7 +113,8 @@ class FeedItem:
     patient: PatientIn
     appointment: AppointmentIn | None
     sent_at: dt.datetime | None = None
-    fields: tuple[str, str] = ("PID^1^5", "PID^1^13")  # where name and phone come from
+    # Where name, phone and the patient identifier come from (named in a refusal).
+    fields: tuple[str, ...] = ("PID^1^5", "PID^1^13", "PID^1^3")
     prescription: PrescriptionIn | None = None
     digest: bytes | None = None  # the content's hash (HL7): a reused message id is refused
 
@@ -124,8 +135,19 @@ class FeedStore:
         self.feed = feed
         self.phone_is_consent = phone_is_consent
         self.timeout = timeout
+        self.rekeyed = False  # identifiers stored before keys were cleaned: re-keyed once
+
+    async def ready(self, now: dt.datetime) -> None:
+        """Before the first item: the identifiers stored before keys were cleaned
+        re-keyed (:mod:`carrier.feeds.rekey`; a no-op once done)."""
+        if not self.rekeyed:
+            from carrier.feeds.rekey import rekey_identifiers  # noqa: PLC0415 - cycle
+
+            await rekey_identifiers(self, now)
+            self.rekeyed = True
 
     async def apply(self, item: FeedItem, now: dt.datetime) -> Applied:
+        await self.ready(now)
         async with self.records.pool.acquire(timeout=self.timeout) as conn, \
                 conn.transaction():
             applied = await self._apply(conn, item, now)
@@ -208,7 +230,9 @@ class FeedStore:
         return Applied(False, row["patient_id"], False, app_id)
 
     def patient_key(self, authority: str, mrn: str) -> bytes:
-        return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
+        """The keyed blind index of ``authority|mrn`` in their cleaned form (control
+        characters as spaces, runs of spaces one, trimmed: as HL7 fields are read)."""
+        return blind_index(self.records.keys.index_key, f"{clean(authority)}|{clean(mrn)}")
 
     async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
                        ) -> tuple[UUID, bool]:
@@ -220,6 +244,9 @@ class FeedStore:
         row = await conn.fetchrow(
             "SELECT patient_id, source_ts FROM feed_patients WHERE ref_bidx = $1", bidx)
         if row is None:
+            if await conn.fetchval("SELECT 1 FROM feed_key_conflicts WHERE ref_bidx = $1"
+                                   " LIMIT 1", bidx):
+                raise AmbiguousPatient(item.fields[-1])
             return await self._create(conn, item, bidx, now), True
         pid, sent = row["patient_id"], item.sent_at or now
         if not (p.name or p.phone or p.dob or p.state or p.language):
