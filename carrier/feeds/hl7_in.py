@@ -34,7 +34,7 @@ SIU_EVENTS: dict[str, ScheduleChangeKind] = {
     "S17": ScheduleChangeKind.DELETED, "S26": ScheduleChangeKind.NO_SHOW,
 }
 PROCESSING_IDS = frozenset({"P", "T", "D"})  # production, training, debugging (table 0103)
-ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31"})
+ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31", "A40"})  # A40: carrier.feeds.merge
 DEFAULT_DURATION = dt.timedelta(minutes=30)
 MAX_DURATION = dt.timedelta(days=31)  # a longer SCH-9/AIS-7 is a typo, not an appointment
 MAX_OFFSET_MIN = 14 * 60  # UTC offsets run from -12:00 to +14:00
@@ -150,6 +150,7 @@ class Inbound:
     patient: PatientData
     appointment: AppointmentData | None  # None: ADT (patient only)
     digest: bytes = b""  # SHA-256 of the segments after MSH (what a resend repeats)
+    prior: tuple[str, str] | None = None  # A40: MRG-1 (authority, id) merged into PID-3
 
     @property
     def kind(self) -> str:
@@ -273,7 +274,8 @@ def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
         try:
             body = text.split("\r", 1)[1] if "\r" in text else ""
             return Inbound(header, *_content(msg, header, tz),
-                           digest=hashlib.sha256(body.encode()).digest())
+                           digest=hashlib.sha256(body.encode()).digest(),
+                           prior=_prior(_one(msg, "MRG"), header))
         except Hl7Error as exc:
             exc.header = header
             raise
@@ -296,6 +298,8 @@ def _content(msg: hl7.Message, header: Header, tz: dt.tzinfo
         raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "PID", what)
     if counts["PV1"] > 1:
         raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "PV1", "more than one PV1 segment")
+    if header.trigger == "A40" and counts["MRG"] != 1:
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MRG", "exactly one MRG segment expected")
     lead = "SCH" if header.message_type == "SIU" else "EVN"
     if counts[lead] != 1:
         raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, lead, f"exactly one {lead} segment expected")
@@ -344,6 +348,15 @@ def _pick_identifier(pid: hl7.Segment) -> tuple[str, str]:
     if first is None:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "PID^1^3", "patient identifier missing")
     return first
+
+
+def _prior(mrg: hl7.Segment | None, header: Header) -> tuple[str, str] | None:
+    """A40: (authority, id) of MRG-1, the prior identifier (authority as for PID-3)."""
+    if header.trigger != "A40" or mrg is None:
+        return None
+    if not _val(mrg, 1):
+        raise Hl7Error(ErrCode.REQUIRED_FIELD, "MRG^1^1", "prior patient identifier missing")
+    return _val(mrg, 1, 1, 4) or header.source, _val(mrg, 1)
 
 
 _NOT_PHONES = frozenset({"NET", "X.400", "INTERNET", "FX", "BP"})  # XTN-2/-3: e-mail, fax, pager

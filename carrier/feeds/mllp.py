@@ -40,6 +40,7 @@ import hl7.mllp
 
 from carrier.feeds.framing import Frame, Framer
 from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
+from carrier.feeds.merge import MergeRefused
 from carrier.feeds.store import (
     AmbiguousPatient,
     AppointmentIn,
@@ -83,11 +84,14 @@ def feed_item(inbound: Inbound) -> FeedItem:
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
                                       p.language),
-                    appointment=appt, sent_at=h.sent_at, digest=inbound.digest)
+                    appointment=appt, sent_at=h.sent_at, digest=inbound.digest,
+                    merge_from=inbound.prior)
 
 
 def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
     """The ERR for what the store refused (AE)."""
+    if isinstance(exc, MergeRefused):
+        return Hl7Error(ErrCode.UNSUPPORTED_EVENT, exc.field, exc.text, reject=True)
     if isinstance(exc, ReusedMessageId | AmbiguousPatient):
         return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
     if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:

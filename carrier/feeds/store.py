@@ -117,6 +117,7 @@ class FeedItem:
     fields: tuple[str, ...] = ("PID^1^5", "PID^1^13", "PID^1^3")
     prescription: PrescriptionIn | None = None
     digest: bytes | None = None  # the content's hash (HL7): a reused message id is refused
+    merge_from: tuple[str, str] | None = None  # ADT^A40: the prior (authority, MRN)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Applied:
     patient_created: bool = False
     appointment_id: str | None = None
     stale: bool = False
+    merged: bool = False  # A40: the prior identifier was re-linked to this patient
 
 
 class FeedStore:
@@ -147,10 +149,19 @@ class FeedStore:
             self.rekeyed = True
 
     async def apply(self, item: FeedItem, now: dt.datetime) -> Applied:
+        from carrier.feeds.merge import MergeRefused  # noqa: PLC0415 - cycle
+
         await self.ready(now)
-        async with self.records.pool.acquire(timeout=self.timeout) as conn, \
-                conn.transaction():
-            applied = await self._apply(conn, item, now)
+        try:
+            async with self.records.pool.acquire(timeout=self.timeout) as conn, \
+                    conn.transaction():
+                applied = await self._apply(conn, item, now)
+        except MergeRefused as exc:  # rolled back; the clinic is told whom it is about
+            for pid in exc.patients:
+                await self.records.audit(ACTOR, "feed.patient.merge_refused", ("patient", pid),
+                                         f"{item.kind} {item.source}/{item.message_id}",
+                                         at=now)
+            raise
         await self.audit(item, applied, now)
         return applied
 
@@ -169,6 +180,11 @@ class FeedStore:
             if digest is not None and prior is not None and prior != digest:
                 raise ReusedMessageId
             return Applied(duplicate=True)
+        if item.merge_from is not None:
+            from carrier.feeds.merge import relink  # noqa: PLC0415 - cycle
+
+            pid, merged = await relink(self, conn, item, now)
+            return Applied(False, pid, False, merged=merged)
         pid, created = await self._patient(conn, item, now)
         appt, rx = item.appointment, item.prescription
         if (appt is not None or rx is not None) and self.feed is None:
@@ -291,6 +307,9 @@ class FeedStore:
         # (which refuse anything that looks like a phone or member number).
         reason = f"{item.kind} {item.source}/{item.message_id}"
         await self.records.audit(ACTOR, what, ("patient", pid), reason, at=now, queued=queued)
+        if applied.merged:
+            await self.records.audit(ACTOR, "feed.patient.merge", ("patient", pid), reason,
+                                     at=now, queued=queued)
         if applied.patient_created and self.phone_is_consent and item.patient.phone:
             # The clinic's setting says a number given at registration is the patient's
             # prior express consent to informational (healthcare) calls on it.
