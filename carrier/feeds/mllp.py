@@ -85,7 +85,8 @@ def feed_item(inbound: Inbound) -> FeedItem:
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
                                       p.language),
                     appointment=appt, sent_at=h.sent_at, digest=inbound.digest,
-                    merge_from=inbound.prior)
+                    merge_from=inbound.prior,
+                    scope=f"{h.sending_app}^{h.sending_facility}")
 
 
 def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:

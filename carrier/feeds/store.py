@@ -118,6 +118,9 @@ class FeedItem:
     prescription: PrescriptionIn | None = None
     digest: bytes | None = None  # the content's hash (HL7): a reused message id is refused
     merge_from: tuple[str, str] | None = None  # ADT^A40: the prior (authority, MRN)
+    # Whose numbering message_id is (HL7: MSH-3^MSH-4, each system counts its own);
+    # "" = the source's.
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,14 +172,15 @@ class FeedStore:
                      ) -> Applied:
         digest = None if item.digest is None else blind_index(
             self.records.keys.index_key, "feed-message:" + item.digest.hex())
+        scope = item.scope or item.source
         claimed = await conn.fetchval(
             "INSERT INTO feed_messages (source, control_id, kind, received_at, digest)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
-            item.source, item.message_id, item.kind, now, digest)
+            scope, item.message_id, item.kind, now, digest)
         if claimed is None:
             prior = await conn.fetchval(
                 "SELECT digest FROM feed_messages WHERE source = $1 AND control_id = $2",
-                item.source, item.message_id)
+                scope, item.message_id)
             if digest is not None and prior is not None and prior != digest:
                 raise ReusedMessageId
             return Applied(duplicate=True)

@@ -76,3 +76,21 @@ async def test_a_sending_time_with_an_impossible_offset_is_passed_over(
                            tmp_path)
     assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AA"]
     assert set(await _appointments(records)) == {"OF", "OG"}
+
+
+async def test_two_applications_of_one_facility_may_use_the_same_control_ids(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """MSH-10 is unique per sending system (MSH-3 application at MSH-4 facility): the
+    practice-management system and the registration desk of one clinic count their own
+    control ids. Before, the second system's message with an id the first had used was
+    refused (AE 205) as a reused id, or, with equal content, swallowed as a resend."""
+    now = now_utc()
+    start = (now + dt.timedelta(days=3)).replace(second=0, microsecond=0)
+    pm = siu("S12", "1001", appt="PA", start=start, sent=now - dt.timedelta(hours=2))
+    desk = siu("S12", "1001", appt="PB", mrn="MRN2003", phone="(555)555-0103",
+               start=start + dt.timedelta(hours=1), sent=now - dt.timedelta(hours=1)
+               ).replace(b"MSH|^~\\&|PM|CLINIC|", b"MSH|^~\\&|DESK|CLINIC|")
+    acks = await mllp_send(hl7_server.port, [pm, desk, desk, pm], tmp_path)
+    assert [ack_fields(a)["MSA"][1:3] for a in acks] == [["AA", "1001"]] * 4
+    assert set(await _appointments(records)) == {"PA", "PB"}
+    assert await records.pool.fetchval("SELECT count(*) FROM feed_messages") == 2
