@@ -108,7 +108,7 @@ def _read(resp: Any, clock: Callable[[], float]) -> bytes:
 def _object(data: bytes) -> dict[str, Any]:
     try:
         parsed = json.loads(data) if data else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON; or nested past the parser's depth
         parsed = None
     if not isinstance(parsed, dict):
         raise FhirReplyError("FHIR reply is not a FHIR JSON object")

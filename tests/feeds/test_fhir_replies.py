@@ -96,6 +96,7 @@ async def _search(client: FhirClient) -> list[dict[str, Any]]:
     ({"Content-Type": "application/fhir+json"}, b'"ok"'),
     ({"Content-Type": "application/fhir+json"}, b"null"),
     ({"Content-Type": "application/fhir+json"}, b'{"resourceType": "Bundle", "entry": {}'),
+    ({"Content-Type": "application/fhir+json"}, b'{"entry": ' + b"[" * 100000),  # nesting
 ])
 async def test_a_reply_that_is_no_fhir_json_object_is_an_io_error(
         servers: tuple[Hostile, Hostile], headers: dict[str, str], body: bytes) -> None:
