@@ -28,6 +28,7 @@ from carrier.feeds.store import (
     FeedStore,
     PatientIn,
     PrescriptionIn,
+    fault_origin,
 )
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
@@ -178,8 +179,13 @@ class FhirPoller:
                     continue
                 parts, when = deleted
                 newest = max(newest, when)
-                applied = await self.store.end_appointment(
-                    self.source, parts[1], "/".join(parts), when, now)
+                try:
+                    applied = await self.store.end_appointment(
+                        self.source, parts[1], "/".join(parts), when, now)
+                except Exception as exc:  # noqa: BLE001 - as in _one: this deletion only
+                    log.error("fhir: %s deletion not applied: internal fault (%s at %s)",  # noqa: TRY400
+                              rtype, exc.__class__.__name__, fault_origin(exc))
+                    continue
                 if not applied.duplicate and applied.appointment_id is not None:
                     counts[f"{rtype}:deleted"] += 1
         except FhirHttpError as exc:
@@ -215,6 +221,13 @@ class FhirPoller:
             # next poll would be refused again, so it is skipped, not retried for ever.
             log.warning("fhir: %s refused by the database (%s)", rtype,
                         exc.__class__.__name__)
+            return "skipped"
+        except Exception as exc:  # noqa: BLE001 - the edge: a fault costs this resource only
+            # A bug of ours or the application's (rolled back): skipped like a refusal, so
+            # neither this poll nor the next fails on it; class and place only (its text
+            # may hold a name).
+            log.error("fhir: %s not applied: internal fault (%s at %s)", rtype,  # noqa: TRY400
+                      exc.__class__.__name__, fault_origin(exc))
             return "skipped"
         return "duplicate" if applied.duplicate else "applied"
 

@@ -30,10 +30,8 @@ import itertools
 import logging
 import ssl
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import hl7.mllp
@@ -49,6 +47,7 @@ from carrier.feeds.store import (
     FeedStore,
     PatientIn,
     ReusedMessageId,
+    fault_origin,
 )
 
 log = logging.getLogger(__name__)
@@ -129,12 +128,6 @@ class RefusalLog:
                     "" if self.said_at is None else f" in the last {now - self.said_at:.0f} s",
                     detail)
         self.held, self.said_at = 0, now
-
-
-def fault_origin(exc: BaseException) -> str:
-    """Where an exception was raised (``store.py:173``): a place, never its text."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown"
 
 
 class Hl7Listener:

@@ -25,7 +25,9 @@ a whole file in one transaction (the CSV import). Nothing is logged with PHI.
 from __future__ import annotations
 
 import datetime as dt
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -37,6 +39,12 @@ from carrier.records.patients import PatientFields
 from carrier.records.store import Channel, ConsentKind, Records
 
 ACTOR = "feed"
+
+
+def fault_origin(exc: BaseException) -> str:
+    """Where an exception was raised (``store.py:173``): a place, never its text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown"
 
 
 class FeedRejected(Exception):

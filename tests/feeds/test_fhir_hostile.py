@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from agent.scheduling.feed_apply import FeedCalendar
 from carrier.feeds.fhir_client import FhirClient, client_from_settings
 from carrier.feeds.fhir_poll import FhirPoller
 from carrier.feeds.store import FeedStore
+from carrier.plugin import ScheduleChange, ScheduleChangeKind
 from carrier.records.store import Records
 from tests.feeds.fhir_r4_server import FhirR4Server
 from tests.feeds.test_fhir_feed import seed, settings_for
@@ -229,3 +232,38 @@ async def test_appointments_the_store_cannot_take_are_skipped_not_a_stuck_poll(
     counts = await _poll(poller)
     assert counts["Appointment:skipped"] == 4
     assert await _booked(records) == {"a1"}
+
+
+class _FaultyCalendar(FeedCalendar):
+    """The application's calendar with bugs: any change of appointment ``BUG``, and the
+    deletion of ``a1``, raise (with a name in the text, which must reach no log)."""
+
+    async def apply_schedule(self, conn: Any, change: ScheduleChange) -> str:
+        if change.appointment_ref == "BUG" or (
+                change.appointment_ref == "a1" and change.kind == ScheduleChangeKind.DELETED):
+            raise LookupError("no slot for Testa Patientson")
+        return await super().apply_schedule(conn, change)
+
+
+async def test_a_fault_of_ours_on_one_resource_skips_it_and_the_poll_goes_on(
+        server: FhirR4Server, keys: tuple[Path, bytes], records: Records,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Before, a fault of the application's feed (any exception but the few the poll
+    expects) ended the poll, and Feeds.poll_fhir (which catches I/O and database errors
+    only) ended carrier serve's task group with it; the same resource failed every poll."""
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    seed(server, start)
+    server.put({"resourceType": "Appointment", "id": "BUG", "status": "booked",
+                "start": start.isoformat(), "end": (start + dt.timedelta(hours=1)).isoformat(),
+                "participant": [{"actor": {"reference": "Patient/p2"}}]})
+    client, _ = _client(server, keys[0])
+    poller = FhirPoller(client, FeedStore(records, _FaultyCalendar(records)))
+    with caplog.at_level(logging.DEBUG):
+        counts = await _poll(poller)
+        assert counts["Appointment:skipped"] == 1
+        assert await _booked(records) == {"a1"}
+        server.delete("Appointment", "a1")
+        await _poll(poller)  # the deletion's fault: skipped, the poll ends normally
+    assert "LookupError" in caplog.text
+    assert "Testa" not in caplog.text
+    assert "Patientson" not in caplog.text
