@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from carrier.feeds.store import AmbiguousPatient, Applied, FeedItem, FeedRejected, FeedStore
-from carrier.plugin import ScheduleChange
+from carrier.plugin import ENDING_KINDS, ScheduleChange
 from carrier.records.patients import PatientFields
 
 
@@ -118,12 +118,12 @@ async def apply_bulk(store: FeedStore, conn: asyncpg.Connection, items: Sequence
         got = await store.feed.apply_schedules(conn, [c for _, c in todo])
         app_ids = {id(i): app for (i, _), app in zip(todo, got, strict=True)}
         await conn.executemany(
-            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, ref) DO UPDATE SET"
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ref) DO UPDATE SET"
             " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
-            " source_ts = EXCLUDED.source_ts",
+            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended",
             [(i.source, c.appointment_ref, app_ids[id(i)], UUID(c.patient_id),
-              i.sent_at or now) for i, c in todo])
+              i.sent_at or now, c.kind in ENDING_KINDS) for i, c in todo])
     out = []
     for i in items:
         if id(i) not in by_item:

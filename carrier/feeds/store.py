@@ -33,7 +33,13 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from carrier.feeds.hl7_text import clean
-from carrier.plugin import PrescriptionChange, ScheduleChange, ScheduleChangeKind, ScheduleFeed
+from carrier.plugin import (
+    ENDING_KINDS,
+    PrescriptionChange,
+    ScheduleChange,
+    ScheduleChangeKind,
+    ScheduleFeed,
+)
 from carrier.records.crypto import blind_index
 from carrier.records.patients import PatientFields
 from carrier.records.store import Channel, ConsentKind, Records
@@ -211,10 +217,14 @@ class FeedStore:
             return Applied(False, pid, created)
         assert self.feed is not None
         sent = item.sent_at or now
-        last = await conn.fetchval(
-            "SELECT source_ts FROM feed_appointments WHERE source = $1 AND ref = $2"
+        last = await conn.fetchrow(
+            "SELECT source_ts, ended FROM feed_appointments WHERE source = $1 AND ref = $2"
             " FOR UPDATE", item.source, appt.ref)
-        if last is not None and sent < last:
+        ending = appt.kind in ENDING_KINDS
+        if last is not None and (sent < last["source_ts"] or (
+                sent == last["source_ts"] and last["ended"] and not ending)):
+            # Sent before the change applied, or in the same second as an ending (MSH-7
+            # has second precision): at the same time, a cancellation wins.
             return Applied(False, pid, created, stale=True)
         change = ScheduleChange(
             source=item.source, appointment_ref=appt.ref, patient_id=str(pid),
@@ -222,10 +232,11 @@ class FeedStore:
             provider_ref=appt.provider_ref, provider_name=appt.provider_name)
         app_id = await self.feed.apply_schedule(conn, change)
         await conn.execute(
-            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, ref) DO UPDATE SET"
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ref) DO UPDATE SET"
             " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
-            " source_ts = EXCLUDED.source_ts", item.source, appt.ref, app_id, pid, sent)
+            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended", item.source, appt.ref,
+            app_id, pid, sent, ending)
         return Applied(False, pid, created, app_id)
 
     async def end_appointment(self, source: str, ref: str, message_id: str,
@@ -250,8 +261,8 @@ class FeedStore:
                 source=source, appointment_ref=ref, patient_id=str(row["patient_id"]),
                 kind=ScheduleChangeKind.DELETED, starts_at=None, ends_at=None,
                 changed_at=now))
-            await conn.execute("UPDATE feed_appointments SET source_ts = $3 WHERE source = $1"
-                               " AND ref = $2", source, ref, sent)
+            await conn.execute("UPDATE feed_appointments SET source_ts = $3, ended = true"
+                               " WHERE source = $1 AND ref = $2", source, ref, sent)
         await self.records.audit(ACTOR, f"feed.appointment.{ScheduleChangeKind.DELETED}",
                                  ("appointment", app_id), f"delete {source}/{message_id}",
                                  at=now)

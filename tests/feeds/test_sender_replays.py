@@ -94,3 +94,36 @@ async def test_two_applications_of_one_facility_may_use_the_same_control_ids(
     assert [ack_fields(a)["MSA"][1:3] for a in acks] == [["AA", "1001"]] * 4
     assert set(await _appointments(records)) == {"PA", "PB"}
     assert await records.pool.fetchval("SELECT count(*) FROM feed_messages") == 2
+
+
+async def test_a_booking_sent_in_the_same_second_as_a_cancel_does_not_reopen_it(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """MSH-7 has second precision: an EHR that books and cancels within one second sends
+    two messages with the same time, and a resend or a second connection can deliver the
+    S12 after the S15. Before, the S12 (not older than the cancel) booked the cancelled
+    appointment again and its reminders went out. Now, at the same sending time, an ending
+    (S15/S17/S26) wins whichever arrives last."""
+    now = now_utc().replace(microsecond=0)
+    start = (now + dt.timedelta(days=3)).replace(second=0)
+    sent = now - dt.timedelta(minutes=5)
+    acks = await mllp_send(hl7_server.port, [
+        siu("S15", "T2", start=start, sent=sent, appt="SS1"),
+        siu("S12", "T1", start=start, sent=sent, appt="SS1"),  # same second, arrives later
+        siu("S12", "T3", start=start, sent=sent, appt="SS2"),
+        siu("S15", "T4", start=start, sent=sent, appt="SS2"),  # in order: cancelled too
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA"] * 4
+    assert await _statuses(records) == {"SS1": "cancelled", "SS2": "cancelled"}
+    # A booking a second after the cancel re-books it, as the EHR meant.
+    acks = await mllp_send(hl7_server.port, [
+        siu("S12", "T5", start=start, sent=sent + dt.timedelta(seconds=1), appt="SS1")],
+        tmp_path)
+    assert ack_fields(acks[0])["MSA"][1] == "AA"
+    assert await _statuses(records) == {"SS1": "booked", "SS2": "cancelled"}
+
+
+async def _statuses(records: Records) -> dict[str, str]:
+    rows = await records.pool.fetch(
+        "SELECT f.ref, a.status FROM feed_appointments f"
+        " JOIN sched_appointments a ON a.id = f.app_id")
+    return {r["ref"]: r["status"] for r in rows}
