@@ -384,7 +384,8 @@ def client_from_settings(f: FeedsSettings) -> FhirClient:
     return FhirClient(f.fhir_base_url, auth=auth)
 
 
-def instant(text: str) -> dt.datetime:
-    """A FHIR instant; one a server sent without its offset is taken as UTC."""
+def instant(text: str, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """A FHIR instant; one a server sent without its offset is taken in ``tz`` (UTC for
+    the server's own clock, ``meta.lastUpdated``; the clinic's zone for appointment times)."""
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)

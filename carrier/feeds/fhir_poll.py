@@ -133,8 +133,9 @@ def _list(value: Any) -> list[Any]:
 
 class FhirPoller:
     def __init__(self, client: FhirClient, store: FeedStore, *, source: str = "fhir",
-                 page: int = 50) -> None:
+                 page: int = 50, tz: dt.tzinfo = dt.UTC) -> None:
         self.client = client
+        self.tz = tz  # of an appointment time a server sent without its offset
         self.store = store
         self.source = source
         self.page = page
@@ -282,11 +283,12 @@ class FhirPoller:
             return None
         start = end = None  # a cancelled (noshow, entered-in-error) one may have no times
         if "start" in res:
-            start = instant(res["start"])
+            start = instant(res["start"], self.tz)
             minutes = int(res.get("minutesDuration", 30))
             if not 0 < minutes <= MAX_MINUTES:
                 raise ValueError("minutesDuration out of range")
-            end = instant(res["end"]) if "end" in res else start + dt.timedelta(minutes=minutes)
+            end = instant(res["end"], self.tz) if "end" in res \
+                else start + dt.timedelta(minutes=minutes)
             if end <= start:
                 raise ValueError("an appointment that ends before it starts")
         doc = next((_ref(p, "Practitioner", "actor") for p in res.get("participant", [])

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -267,3 +268,23 @@ async def test_a_fault_of_ours_on_one_resource_skips_it_and_the_poll_goes_on(
     assert "LookupError" in caplog.text
     assert "Testa" not in caplog.text
     assert "Patientson" not in caplog.text
+
+
+async def test_an_appointment_time_without_an_offset_is_the_clinics_local_time(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """FHIR ``Appointment.start`` is an instant (offset required); a server that leaves it
+    out writes the clinic's wall clock. Before, it was read as UTC: a 09:00 New York
+    appointment was stored at 04:00 and reminded and spoken as such. Now it is read in
+    ``feeds.timezone``, as HL7 and CSV times without an offset are."""
+    seed(server, dt.datetime.now(dt.UTC) + dt.timedelta(days=3))
+    server.put({"resourceType": "Appointment", "id": "local", "status": "booked",
+                "start": "2030-01-07T09:00:00", "end": "2030-01-07T09:30:00",
+                "participant": [{"actor": {"reference": "Patient/p1"}}]})
+    client, _ = _client(server, keys[0])
+    poller = FhirPoller(client, feed_store, tz=ZoneInfo("America/New_York"))
+    await _poll(poller)
+    row = await records.pool.fetchrow(
+        "SELECT start_at, end_at FROM sched_appointments WHERE id = 'feed:fhir:local'")
+    assert row["start_at"] == dt.datetime(2030, 1, 7, 14, 0, tzinfo=dt.UTC)
+    assert row["end_at"] == dt.datetime(2030, 1, 7, 14, 30, tzinfo=dt.UTC)
