@@ -22,6 +22,7 @@ from carrier.records.patients import PatientFields
 from carrier.records.store import Records
 from tests.feeds.conftest import Listening, ack_fields, mllp_send, now_utc
 from tests.feeds.hl7_samples import adt
+from tests.feeds.test_csv_import import _carrier
 
 pytestmark = pytest.mark.postgres
 
@@ -112,4 +113,27 @@ async def test_a_csv_row_for_an_ambiguous_identifier_makes_no_patient(
     with pytest.raises(AmbiguousPatient) as refused:
         await apply_many(store, [item], now_utc())
     assert refused.value.field == "mrn"
+    assert await records.pool.fetchval("SELECT count(*) FROM patients") == patients
+
+
+async def test_the_import_command_says_why_an_ambiguous_row_is_not_loaded(
+        hl7_server: Listening, records: Records, db_url: str, tmp_path: Path) -> None:
+    """Before, a row the store refused as a whole file (here: an identifier two stored
+    patients meet in) reached the operator as a Python traceback; now it is one line naming
+    the column, and nothing is loaded."""
+    store = hl7_server.store
+    await _legacy(store, "W\t701", "+15555550131")
+    await _legacy(store, "W\x0c701", "+15555550132")
+    await store.ready(now_utc())  # as the feeds' first apply would
+    patients = await records.pool.fetchval("SELECT count(*) FROM patients")
+    good = tmp_path / "one.csv"
+    good.write_text("mrn,authority,first_name,last_name,phone,appointment_id,start\n"
+                    "W 701,CLINIC,Ann,Testa,555-555-0133,B1,2030-01-07T09:00\n")
+    code, out, err = await _carrier("schedule", "import", str(good), "--database-url", db_url,
+                                    "--data-dir", str(tmp_path / "var"), cwd=tmp_path)
+    assert code == 1, out
+    assert "Traceback" not in err
+    assert "mrn" in err
+    assert "nothing loaded" in err
+    assert "Testa" not in err
     assert await records.pool.fetchval("SELECT count(*) FROM patients") == patients
