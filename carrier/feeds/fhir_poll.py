@@ -151,12 +151,18 @@ class FhirPoller:
             # version is claimed once), and is not counted.
             params = {"_lastUpdated": f"ge{since.isoformat()}", "_count": str(self.page),
                       "_sort": "_lastUpdated"}
+            held: dt.datetime | None = None  # the first resource a fault of ours held back
             async for res in self.client.search(rtype, params):
                 updated = _updated(res, now)
                 newest = max(newest, updated)
                 result = await self._one(rtype, res, now)
+                if result == "failed":
+                    held = updated if held is None else min(held, updated)
                 if updated > since or result == "applied":
                     counts[f"{rtype}:{result}"] += 1
+            # Not past a resource that failed on our side: the next poll reads it again
+            # (the ones after it are duplicates then), so a fixed bug loses no change.
+            newest = newest if held is None else min(newest, held)
             if newest > since:
                 await self._save_cursor(rtype, newest)
         await self._deletions("Appointment", now, counts)
@@ -173,6 +179,7 @@ class FhirPoller:
         A server without type-level history (or failing it) is skipped this time."""
         key = f"{rtype}/_history"
         since = newest = await self._cursor(key)
+        held: dt.datetime | None = None  # as in poll_once: not past a deletion that failed
         try:
             async for entry in self.client.history(rtype, since):
                 deleted = _deletion(entry, rtype, now)
@@ -186,12 +193,15 @@ class FhirPoller:
                 except Exception as exc:  # noqa: BLE001 - as in _one: this deletion only
                     log.error("fhir: %s deletion not applied: internal fault (%s at %s)",  # noqa: TRY400
                               rtype, exc.__class__.__name__, fault_origin(exc))
+                    held = when if held is None else min(held, when)
                     continue
                 if not applied.duplicate and applied.appointment_id is not None:
                     counts[f"{rtype}:deleted"] += 1
         except FhirHttpError as exc:
             log.info("fhir: %s history not read (%d)", rtype, exc.status)
             return
+        if held is not None:
+            newest = min(newest, held - dt.timedelta(microseconds=1))
         if newest > since:
             await self._save_cursor(key, newest)
 
@@ -224,12 +234,12 @@ class FhirPoller:
                         exc.__class__.__name__)
             return "skipped"
         except Exception as exc:  # noqa: BLE001 - the edge: a fault costs this resource only
-            # A bug of ours or the application's (rolled back): skipped like a refusal, so
-            # neither this poll nor the next fails on it; class and place only (its text
-            # may hold a name).
+            # A bug of ours or the application's (rolled back): this poll goes on past it,
+            # the cursor stays before it (read again next poll); class and place only (its
+            # text may hold a name).
             log.error("fhir: %s not applied: internal fault (%s at %s)", rtype,  # noqa: TRY400
                       exc.__class__.__name__, fault_origin(exc))
-            return "skipped"
+            return "failed"
         return "duplicate" if applied.duplicate else "applied"
 
     def _read(self, rtype: str, res: dict[str, Any]) -> FeedItem | str | None:
