@@ -72,6 +72,9 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
     rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
                             " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
     known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
+    known.update({bytes(r["ref_bidx"]): r["patient_id"] for r in await conn.fetch(
+        "SELECT ref_bidx, patient_id FROM feed_merged WHERE ref_bidx = ANY($1::bytea[])",
+        [b for b in set(bidx) if b not in known])})  # merged away by an A40: the survivor
     ambiguous = await conn.fetchval(
         "SELECT ref_bidx FROM feed_key_conflicts WHERE ref_bidx = ANY($1::bytea[]) LIMIT 1",
         [b for b in set(bidx) if b not in known])

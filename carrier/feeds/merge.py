@@ -6,8 +6,9 @@ What is done, in the message's transaction (the patients' advisory locks held):
   know under one identifier only): the feed link is re-keyed to the survivor's identifier.
   The patient is the same row, so their appointments, consent ledger, DNC entries and
   language stay theirs unchanged; the PID's demographics then apply as an update would,
-  and ``feed.patient.merge`` is audited. Later messages under either the survivor's id
-  reach them; the prior id is unknown from now on (as it is to the EHR);
+  and ``feed.patient.merge`` is audited. Later messages under the survivor's id reach
+  them, and so does a late one under the prior id (``feed_merged``: an engine's queue, a
+  resend; its demographics, from before the merge, are not taken);
 * the prior is not on file, or both identifiers already name the same patient: nothing to
   merge, the PID applies as an update (a repeat of the same A40 is acknowledged again);
 * both are on file as two patients: refused (``AR`` 201 at MRG^1^1) and nothing changes;
@@ -68,5 +69,9 @@ async def relink(store: FeedStore, conn: asyncpg.Connection, item: FeedItem,
         "UPDATE feed_patients SET ref_bidx = $2, authority = $3, ref_ct = $4, key_form = 1"
         " WHERE ref_bidx = $1", prior_key, survivor_key, p.authority,
         store.records.keys.encrypt(p.mrn, "feed_patients", "ref_ct", survivor_key.hex()))
+    await conn.execute(
+        "INSERT INTO feed_merged (ref_bidx, patient_id, merged_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (ref_bidx) DO UPDATE SET patient_id = EXCLUDED.patient_id,"
+        " merged_at = EXCLUDED.merged_at", prior_key, prior, now)
     pid, _ = await store._patient(conn, item, now)
     return pid, True

@@ -286,6 +286,10 @@ class FeedStore:
             if await conn.fetchval("SELECT 1 FROM feed_key_conflicts WHERE ref_bidx = $1"
                                    " LIMIT 1", bidx):
                 raise AmbiguousPatient(item.fields[-1])
+            merged = await conn.fetchval(
+                "SELECT patient_id FROM feed_merged WHERE ref_bidx = $1", bidx)
+            if merged is not None:  # an identifier an A40 merged away (carrier.feeds.merge)
+                return merged, False
             return await self._create(conn, item, bidx, now), True
         pid, sent = row["patient_id"], item.sent_at or now
         if not (p.name or p.phone or p.dob or p.state or p.language):

@@ -112,3 +112,30 @@ async def test_an_unknown_prior_applies_the_pid_and_a_missing_mrg_is_refused(
     assert await _pid(hl7_server, records, "ONLY1") is not None
     assert await _pid(hl7_server, records, "ONLY2") is None
     assert await _audited(records, "feed.patient.merge") == []
+
+
+async def test_a_late_message_under_the_prior_identifier_reaches_the_survivor(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """An engine's queue or a resend can deliver a message under the prior identifier after
+    the A40. Before, it made a new patient (the prior id was no one's any more); now it
+    reaches the patient it was merged into (its demographics, from before the merge, are
+    not taken)."""
+    now = now_utc()
+    start = (now + dt.timedelta(days=3)).replace(second=0, microsecond=0)
+    acks = await mllp_send(hl7_server.port, [
+        siu("S12", "L1", mrn="OLD2", start=start, appt="AP2", sent=now - dt.timedelta(hours=3)),
+        a40("L2", survivor="NEW2", prior="OLD2", sent=now - dt.timedelta(hours=1),
+            phone="(555)555-0135"),
+        siu("S12", "L3", mrn="OLD2", start=start, appt="AP3", sent=now - dt.timedelta(hours=2),
+            phone="(555)555-0136"),
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1:3] for a in acks] == [["AA", "L1"], ["AA", "L2"],
+                                                          ["AA", "L3"]]
+    survivor = await _pid(hl7_server, records, "NEW2")
+    assert survivor is not None
+    assert await records.pool.fetchval("SELECT count(*) FROM patients") == 1
+    assert await records.pool.fetchval(
+        "SELECT patient_id FROM feed_appointments WHERE ref = 'AP3'") == survivor
+    patient = await records.get_patient(survivor, actor="test", reason="check")
+    assert patient is not None
+    assert patient.phone == "+15555550135"
