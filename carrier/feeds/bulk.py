@@ -17,8 +17,8 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from carrier.feeds.store import Applied, FeedItem, FeedRejected, FeedStore
-from carrier.plugin import ScheduleChange
+from carrier.feeds.store import AmbiguousPatient, Applied, FeedItem, FeedRejected, FeedStore
+from carrier.plugin import ENDING_KINDS, ScheduleChange
 from carrier.records.patients import LanguageFromFeed, PatientFields
 
 
@@ -73,6 +73,14 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
     rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
                             " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
     known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
+    known.update({bytes(r["ref_bidx"]): r["patient_id"] for r in await conn.fetch(
+        "SELECT ref_bidx, patient_id FROM feed_merged WHERE ref_bidx = ANY($1::bytea[])",
+        [b for b in set(bidx) if b not in known])})  # merged away by an A40: the survivor
+    ambiguous = await conn.fetchval(
+        "SELECT ref_bidx FROM feed_key_conflicts WHERE ref_bidx = ANY($1::bytea[]) LIMIT 1",
+        [b for b in set(bidx) if b not in known])
+    if ambiguous is not None:  # see carrier.feeds.rekey: never a new patient for it
+        raise AmbiguousPatient(items[bidx.index(bytes(ambiguous))].fields[-1])
     new_rows, links, updates, ids, created = await asyncio.to_thread(
         _plan, store, items, known, bidx, now)
     await store.records.create_patients_on(conn, new_rows, now)
@@ -115,12 +123,12 @@ async def apply_bulk(store: FeedStore, conn: asyncpg.Connection, items: Sequence
         got = await store.feed.apply_schedules(conn, [c for _, c in todo])
         app_ids = {id(i): app for (i, _), app in zip(todo, got, strict=True)}
         await conn.executemany(
-            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, ref) DO UPDATE SET"
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ref) DO UPDATE SET"
             " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
-            " source_ts = EXCLUDED.source_ts",
+            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended",
             [(i.source, c.appointment_ref, app_ids[id(i)], UUID(c.patient_id),
-              i.sent_at or now) for i, c in todo])
+              i.sent_at or now, c.kind in ENDING_KINDS) for i, c in todo])
     out = []
     for i in items:
         if id(i) not in by_item:
@@ -138,6 +146,7 @@ AUDIT_BATCH = 500  # audit appends in flight at once (the chain writer batches t
 async def apply_many(store: FeedStore, items: Sequence[FeedItem], now: dt.datetime
                      ) -> list[Applied]:
     """All of ``items`` in one transaction (all land, or none do), then audited."""
+    await store.ready(now)
     async with store.records.pool.acquire(timeout=store.timeout) as conn, conn.transaction():
         # One table lock instead of a lock per patient (a file may hold 100,000 rows; that
         # many advisory locks would overflow the lock table). Messages meanwhile wait.

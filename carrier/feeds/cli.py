@@ -36,6 +36,7 @@ from carrier.feeds.csv_import import (
     import_schedule,
     validate_schedule_csv,
 )
+from carrier.feeds.store import FeedRejected
 from carrier.records.cli_context import (
     add_database_args,
     command_spool,
@@ -163,7 +164,10 @@ def _import(args: argparse.Namespace) -> int:
         return (f"imported {len(rows) - dup} rows in one transaction ({new} new patients, "
                 f"{dup} already imported)")
 
-    print(asyncio.run(load()))
+    try:
+        print(asyncio.run(load()))
+    except FeedRejected as exc:  # the whole file is refused (rolled back); names a column
+        raise OperatorError(f"{args.file}: {exc.field}: {exc.text}; nothing loaded") from None
     return 0
 
 

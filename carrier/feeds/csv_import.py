@@ -316,6 +316,6 @@ async def import_schedule(store: FeedStore, rows: Sequence[ScheduleRow], *, sour
         patient=PatientIn(row.patient.authority or source, row.patient.mrn, row.patient.name,
                           row.patient.phone, row.patient.dob, row.patient.state,
                           row.patient.language),
-        appointment=row.appointment, sent_at=now, fields=("last_name", "phone"))
+        appointment=row.appointment, sent_at=now, fields=("last_name", "phone", "mrn"))
         for row in rows]
     return await apply_many(store, items, now)

@@ -63,21 +63,71 @@ class Reply:
     headers: Mapping[str, str]
 
 
+class FhirReplyError(OSError):
+    """A reply that cannot be a FHIR answer: not a JSON object (an HTML page from a proxy,
+    a list), or larger than ``MAX_REPLY``. An I/O failure to the poll loop (retried later);
+    the text says which, never the body."""
+
+
+MAX_REPLY = 32 << 20  # bytes; no Bundle page we ask for comes near it
+REPLY_DEADLINE_S = 120.0  # a whole reply, however slowly it drips in
+_CHUNK = 1 << 16
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed on the same scheme, host and port only: ``urllib`` would carry
+    the bearer token to wherever a ``Location`` points. Another one is not followed (its
+    3xx is the answer)."""
+
+    def redirect_request(  # noqa: PLR0917 - urllib's signature
+            self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+            newurl: str) -> urllib.request.Request | None:
+        there, here = urllib.parse.urlsplit(newurl), urllib.parse.urlsplit(req.full_url)
+        if (there.scheme, there.netloc.lower()) != (here.scheme, here.netloc.lower()):
+            return None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_SameOrigin)
+
+
+def _read(resp: Any, clock: Callable[[], float]) -> bytes:
+    """The body, at most ``MAX_REPLY`` bytes, all of it within ``REPLY_DEADLINE_S`` (the
+    socket timeout bounds each read only: a server dripping a byte at a time would hold a
+    worker thread for ever)."""
+    start, out = clock(), bytearray()
+    while chunk := resp.read(_CHUNK):
+        out += chunk
+        if len(out) > MAX_REPLY:
+            raise FhirReplyError(f"FHIR reply too large (over {MAX_REPLY} bytes)")
+        if clock() - start > REPLY_DEADLINE_S:
+            raise TimeoutError("FHIR reply not complete within its deadline")
+    return bytes(out)
+
+
+def _object(data: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data) if data else {}
+    except (ValueError, RecursionError):  # not JSON; or nested past the parser's depth
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise FhirReplyError("FHIR reply is not a FHIR JSON object")
+    return parsed
+
+
 def _http(method: str, url: str, body: bytes | None, headers: dict[str, str],
-          timeout: float) -> Reply:
+          timeout: float, *, clock: Callable[[], float] = time.monotonic) -> Reply:
     if not url.startswith(("http://", "https://")):
         raise ValueError("FHIR URLs must be http(s)")
     req = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-            data = resp.read()
-            return Reply(resp.status, json.loads(data) if data else {}, dict(resp.headers))
+        with _OPENER.open(req, timeout=timeout) as resp:
+            return Reply(resp.status, _object(_read(resp, clock)), dict(resp.headers))
     except urllib.error.HTTPError as exc:
-        data = exc.read()
         try:
-            parsed = json.loads(data) if data else {}
-        except ValueError:
-            parsed = {}
+            parsed = _object(_read(exc, clock))
+        except FhirReplyError:
+            parsed = {}  # the status is the answer; an error page's body is not needed
         return Reply(exc.code, parsed, dict(exc.headers or {}))
 
 
@@ -124,8 +174,10 @@ class SmartAuth:
 class FhirClient:
     def __init__(self, base_url: str, *, auth: SmartAuth | None = None, timeout: float = 10.0,
                  retries: int = 4, backoff: float = 0.5, max_wait: float = 30.0,
-                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
+                 sleep: Callable[[float], Awaitable[None]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.base = base_url.rstrip("/")
+        self.clock = clock  # times a reply against REPLY_DEADLINE_S
         self.auth = auth
         self.timeout = timeout
         self.retries = retries
@@ -146,7 +198,8 @@ class FhirClient:
             if self.auth is not None:
                 h.update(await self.auth.header())
             try:
-                reply = await asyncio.to_thread(_http, method, url, data, h, self.timeout)
+                reply = await asyncio.to_thread(_http, method, url, data, h, self.timeout,
+                                                clock=self.clock)
             except (OSError, TimeoutError):
                 if attempt == self.retries:
                     raise
@@ -331,7 +384,8 @@ def client_from_settings(f: FeedsSettings) -> FhirClient:
     return FhirClient(f.fhir_base_url, auth=auth)
 
 
-def instant(text: str) -> dt.datetime:
-    """A FHIR instant; one a server sent without its offset is taken as UTC."""
+def instant(text: str, tz: dt.tzinfo = dt.UTC) -> dt.datetime:
+    """A FHIR instant; one a server sent without its offset is taken in ``tz`` (UTC for
+    the server's own clock, ``meta.lastUpdated``; the clinic's zone for appointment times)."""
     value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo is not None else value.replace(tzinfo=tz)

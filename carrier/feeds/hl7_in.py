@@ -34,7 +34,7 @@ SIU_EVENTS: dict[str, ScheduleChangeKind] = {
     "S17": ScheduleChangeKind.DELETED, "S26": ScheduleChangeKind.NO_SHOW,
 }
 PROCESSING_IDS = frozenset({"P", "T", "D"})  # production, training, debugging (table 0103)
-ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31"})
+ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31", "A40"})  # A40: carrier.feeds.merge
 DEFAULT_DURATION = dt.timedelta(minutes=30)
 MAX_DURATION = dt.timedelta(days=31)  # a longer SCH-9/AIS-7 is a typo, not an appointment
 MAX_OFFSET_MIN = 14 * 60  # UTC offsets run from -12:00 to +14:00
@@ -101,6 +101,7 @@ class Header:
     version: str
     sent_at: dt.datetime | None
     processing_id: str = "P"
+    charset: str = ""  # MSH-18 as declared (upper-cased; "" when none): the ACK's own
 
     @property
     def source(self) -> str:
@@ -149,6 +150,7 @@ class Inbound:
     patient: PatientData
     appointment: AppointmentData | None  # None: ADT (patient only)
     digest: bytes = b""  # SHA-256 of the segments after MSH (what a resend repeats)
+    prior: tuple[str, str] | None = None  # A40: MRG-1 (authority, id) merged into PID-3
 
     @property
     def kind(self) -> str:
@@ -220,11 +222,12 @@ def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
                   sending_facility=_val(msh, 4), receiving_app=_val(msh, 5),
                   receiving_facility=_val(msh, 6), message_type=_val(msh, 9),
                   trigger=_val(msh, 9, comp=2), version=_val(msh, 12), sent_at=sent_at,
-                  processing_id=_val(msh, 11))
+                  processing_id=_val(msh, 11), charset=_val(msh, 18).upper())
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """(text, codec): the bytes read by their MSH-18 character set, segments ended by CR."""
+    """(text, codec): the bytes read by their MSH-18 character set, segments separated by
+    CR (a sender's LF or CR LF too), blank lines left out."""
     try:
         text, codec = hl7_text.decode(data)
     except CharsetError as exc:
@@ -234,7 +237,10 @@ def decode(data: bytes) -> tuple[str, str]:
         why = ("message is not valid in its MSH-18 character set" if exc.declared
                else "message is not valid UTF-8 (declare its character set in MSH-18)")
         raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^18", why, reject=True) from None
-    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r"), codec
+    # Blank (or blank-looking) lines between segments are nothing: a segment of no name
+    # is not a segment (the ``hl7`` library's own segment lookup fails on one).
+    lines = text.replace("\r\n", "\r").replace("\n", "\r").split("\r")
+    return "\r".join(s for s in lines if s.strip()), codec
 
 
 def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
@@ -268,7 +274,8 @@ def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
         try:
             body = text.split("\r", 1)[1] if "\r" in text else ""
             return Inbound(header, *_content(msg, header, tz),
-                           digest=hashlib.sha256(body.encode()).digest())
+                           digest=hashlib.sha256(body.encode()).digest(),
+                           prior=_prior(_one(msg, "MRG"), header))
         except Hl7Error as exc:
             exc.header = header
             raise
@@ -291,6 +298,8 @@ def _content(msg: hl7.Message, header: Header, tz: dt.tzinfo
         raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "PID", what)
     if counts["PV1"] > 1:
         raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "PV1", "more than one PV1 segment")
+    if header.trigger == "A40" and counts["MRG"] != 1:
+        raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, "MRG", "exactly one MRG segment expected")
     lead = "SCH" if header.message_type == "SIU" else "EVN"
     if counts[lead] != 1:
         raise Hl7Error(ErrCode.SEGMENT_SEQUENCE, lead, f"exactly one {lead} segment expected")
@@ -339,6 +348,15 @@ def _pick_identifier(pid: hl7.Segment) -> tuple[str, str]:
     if first is None:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "PID^1^3", "patient identifier missing")
     return first
+
+
+def _prior(mrg: hl7.Segment | None, header: Header) -> tuple[str, str] | None:
+    """A40: (authority, id) of MRG-1, the prior identifier (authority as for PID-3)."""
+    if header.trigger != "A40" or mrg is None:
+        return None
+    if not _val(mrg, 1):
+        raise Hl7Error(ErrCode.REQUIRED_FIELD, "MRG^1^1", "prior patient identifier missing")
+    return _val(mrg, 1, 1, 4) or header.source, _val(mrg, 1)
 
 
 _NOT_PHONES = frozenset({"NET", "X.400", "INTERNET", "FX", "BP"})  # XTN-2/-3: e-mail, fax, pager
@@ -458,7 +476,8 @@ def hl7_ts(now: dt.datetime) -> str:
 def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: dt.datetime,
         app: str = "CARRIER", facility: str = "CARRIER",
         warnings: tuple[Hl7Error, ...] = ()) -> bytes:
-    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR);
+    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR), in
+    the character set the message declared (MSH-18, echoed; none: UTF-8);
     ``warnings``: ERR segments of severity W on an AA (applied, with a field passed over)."""
     h = header
     version = h.version if h is not None and h.version in SUPPORTED_VERSIONS else "2.5.1"
@@ -466,6 +485,10 @@ def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: 
     msh = "|".join(["MSH", "^~\\&", app, facility,
                     escape(h.sending_app) if h else "", escape(h.sending_facility) if h else "",
                     hl7_ts(now), "", f"ACK^{trigger}^ACK", control_id, "P", version])
+    # The sender's character set (MSH-18), so it reads what we echo of its own fields.
+    charset = h.charset if h is not None and h.charset in hl7_text.CHARSETS else ""
+    if charset:
+        msh += "||||||" + escape(charset)
     code = "AA" if error is None else error.ack_code
     echoed = escape(h.control_id) if h is not None else ""
     segments = [msh, f"MSA|{code}|{echoed}"]
@@ -474,4 +497,4 @@ def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: 
     for e, severity in [*([(error, "E")] if error else []), *((w, "W") for w in warnings)]:
         segments.append(f"ERR||{e.location}|{int(e.code)}^{ERR_TEXT[e.code]}"
                         f"^HL70357|{severity}||||{escape(e.text)}")
-    return ("\r".join(segments) + "\r").encode()
+    return ("\r".join(segments) + "\r").encode(hl7_text.CHARSETS[charset], "replace")

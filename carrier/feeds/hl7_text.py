@@ -141,5 +141,10 @@ def unescape(raw: str, d: Delims, codec: str | None = None) -> str:
         out.append(_sequence(raw[j + 1:end], d, codec))
         i = end + 1
     out.append(raw[i:])
-    text = _CONTROL.sub(" ", "".join(out))
-    return _SPACES.sub(" ", text).strip()
+    return clean("".join(out))
+
+
+def clean(text: str) -> str:
+    """Control characters as spaces, runs of spaces one, trimmed (how every field is read;
+    patient identifiers are keyed by this form whatever feed brings them)."""
+    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()

@@ -38,18 +38,22 @@ import hl7.mllp
 
 from carrier.feeds.framing import Frame, Framer
 from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
+from carrier.feeds.merge import MergeRefused
 from carrier.feeds.store import (
+    AmbiguousPatient,
     AppointmentIn,
     FeedItem,
     FeedRejected,
     FeedStore,
     PatientIn,
     ReusedMessageId,
+    fault_origin,
 )
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
 READ_CHUNK = 1 << 16
+REFUSAL_LOG_EVERY_S = 60.0  # refused connections: at most one warning line per this
 PHONE_UNREADABLE = "not a valid phone number"
 FRAME_TIMED_OUT = "message not completed in time (no end block)"
 
@@ -79,16 +83,51 @@ def feed_item(inbound: Inbound) -> FeedItem:
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
                                       p.language),
-                    appointment=appt, sent_at=h.sent_at, digest=inbound.digest)
+                    appointment=appt, sent_at=h.sent_at, digest=inbound.digest,
+                    merge_from=inbound.prior,
+                    scope=f"{h.sending_app}^{h.sending_facility}")
 
 
 def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
     """The ERR for what the store refused (AE)."""
-    if isinstance(exc, ReusedMessageId):
+    if isinstance(exc, MergeRefused):
+        return Hl7Error(ErrCode.UNSUPPORTED_EVENT, exc.field, exc.text, reject=True)
+    if isinstance(exc, ReusedMessageId | AmbiguousPatient):
         return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
     if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
         return Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE)
     return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text)
+
+
+class RefusalLog:
+    """Refused connections as one warning per ``every`` seconds with how many, not one
+    line each (a flood of connections must not be a flood of log lines): the first of a
+    quiet spell at once, those after it counted and said when the interval is over (at the
+    next refusal, or by the reaper once the flood has stopped)."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self.held = 0  # refused since the last line
+        self.said_at: float | None = None
+
+    def refused(self, now: float, detail: str) -> None:
+        self.held += 1
+        if self.said_at is None or now - self.said_at >= self.every:
+            self._say(now, detail)
+
+    def due(self, now: float, detail: str, *, ending: bool = False) -> None:
+        """Say what was held back once the interval is over (``ending``: now, the last
+        connection has closed and no reaper runs until the next)."""
+        if self.held and self.said_at is not None and (ending
+                                                       or now - self.said_at >= self.every):
+            self._say(now, detail)
+
+    def _say(self, now: float, detail: str) -> None:
+        log.warning("hl7: %d connection%s refused%s (%s)", self.held,
+                    "s" if self.held != 1 else "",
+                    "" if self.said_at is None else f" in the last {now - self.said_at:.0f} s",
+                    detail)
+        self.held, self.said_at = 0, now
 
 
 class Hl7Listener:
@@ -109,13 +148,26 @@ class Hl7Listener:
         self._conns: set[_Conn] = set()
         self.reads = 0  # reads from senders (a probe for tests and operators)
         self._reaper: asyncio.Task[None] | None = None
+        self.refusals = RefusalLog(REFUSAL_LOG_EVERY_S)
 
     def _control_id(self) -> str:
         return f"CAR{self._prefix}{next(self._ids):08d}"
 
     async def handle(self, data: bytes) -> bytes:
-        """The acknowledgement for one message's bytes (what goes back on the wire)."""
+        """The acknowledgement for one message's bytes (what goes back on the wire). A fault
+        of ours (a bug here or in the application's feed) is answered AE 207 with the
+        control id (nothing of the message was kept; a resend would meet the same fault)
+        and logged by its class and place only: its text may hold a name."""
         now = self.clock()
+        try:
+            return await self._handle(data, now)
+        except Exception as exc:  # noqa: BLE001 - the edge: a fault costs this message only
+            log.error("hl7: message not applied: internal fault (%s at %s)",  # noqa: TRY400 - no traceback: its text may hold PHI
+                      exc.__class__.__name__, fault_origin(exc))
+            err = Hl7Error(ErrCode.INTERNAL, "MSH^1^10", "internal error; message not applied")
+            return self._nak(err, read_header(data, self.tz), now)
+
+    async def _handle(self, data: bytes, now: dt.datetime) -> bytes:
         header: Header | None = None
         try:
             inbound = parse_message(data, tz=self.tz)
@@ -175,14 +227,18 @@ class Hl7Listener:
         if (len(self._conns) >= lim.max_connections
                 or sum(c.source == source for c in self._conns) >= lim.max_per_source):
             self.counts["refused_connections"] += 1
-            log.warning("hl7: connection refused: %d open (at most %d, %d per address)",
-                        len(self._conns), lim.max_connections, lim.max_per_source)
+            self.refusals.refused(self.monotonic(), self._refusal_detail())
             return None
         conn = _Conn(source, writer, Framer(MAX_MESSAGE), self.monotonic())
         self._conns.add(conn)
         if self._reaper is None or self._reaper.done():
             self._reaper = asyncio.get_running_loop().create_task(self._reap_while_open())
         return conn
+
+    def _refusal_detail(self) -> str:
+        lim = self.limits
+        return (f"{len(self._conns)} open, at most {lim.max_connections},"
+                f" {lim.max_per_source} per address")
 
     async def _reap_while_open(self) -> None:
         while self._conns:
@@ -193,6 +249,7 @@ class Hl7Listener:
         """Close the connections past their frame or idle timeout (a frame begun gets its
         AR first); how many were closed."""
         now = self.monotonic() if now is None else now
+        self.refusals.due(now, self._refusal_detail())
         closed = 0
         for conn in list(self._conns):
             pending = conn.framer.pending
@@ -248,6 +305,7 @@ class Hl7Listener:
             writer.close()
             if not self._conns and self._reaper is not None:
                 self._reaper.cancel()  # none left to watch; the next connection starts one
+                self.refusals.due(self.monotonic(), self._refusal_detail(), ending=True)
 
     async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None
                     ) -> asyncio.Server:

@@ -68,7 +68,7 @@ class Feeds:
             from carrier.feeds.fhir_client import client_from_settings  # noqa: PLC0415
             from carrier.feeds.fhir_poll import FhirPoller  # noqa: PLC0415
 
-            poller = FhirPoller(client_from_settings(f), store)
+            poller = FhirPoller(client_from_settings(f), store, tz=ZoneInfo(f.timezone))
         limits = MllpLimits(f.hl7_max_connections, f.hl7_max_connections_per_source,
                             f.hl7_frame_timeout_s, f.hl7_idle_timeout_s)
         return cls(f, store, Hl7Listener(store, tz=ZoneInfo(f.timezone), limits=limits),

@@ -25,17 +25,32 @@ a whole file in one transaction (the CSV import). Nothing is logged with PHI.
 from __future__ import annotations
 
 import datetime as dt
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from carrier.plugin import PrescriptionChange, ScheduleChange, ScheduleChangeKind, ScheduleFeed
+from carrier.feeds.hl7_text import clean
+from carrier.plugin import (
+    ENDING_KINDS,
+    PrescriptionChange,
+    ScheduleChange,
+    ScheduleChangeKind,
+    ScheduleFeed,
+)
 from carrier.records.crypto import blind_index
 from carrier.records.patients import LanguageFromFeed, PatientFields
 from carrier.records.store import Channel, ConsentKind, Records
 
 ACTOR = "feed"
+
+
+def fault_origin(exc: BaseException) -> str:
+    """Where an exception was raised (``store.py:173``): a place, never its text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown"
 
 
 class FeedRejected(Exception):
@@ -46,6 +61,15 @@ class FeedRejected(Exception):
         self.field = field
         self.text = text
         super().__init__(f"{field}: {text}")
+
+
+class AmbiguousPatient(FeedRejected):
+    """The identifier's cleaned form was more than one stored patient's (``feed_key_conflicts``,
+    :mod:`carrier.feeds.rekey`): which one is meant is the clinic's to resolve."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "patient identifier matches more than one patient on file;"
+                                " not applied until the clinic resolves them")
 
 
 class ReusedMessageId(FeedRejected):
@@ -103,9 +127,14 @@ class FeedItem:
     patient: PatientIn
     appointment: AppointmentIn | None
     sent_at: dt.datetime | None = None
-    fields: tuple[str, str] = ("PID^1^5", "PID^1^13")  # where name and phone come from
+    # Where name, phone and the patient identifier come from (named in a refusal).
+    fields: tuple[str, ...] = ("PID^1^5", "PID^1^13", "PID^1^3")
     prescription: PrescriptionIn | None = None
     digest: bytes | None = None  # the content's hash (HL7): a reused message id is refused
+    merge_from: tuple[str, str] | None = None  # ADT^A40: the prior (authority, MRN)
+    # Whose numbering message_id is (HL7: MSH-3^MSH-4, each system counts its own);
+    # "" = the source's.
+    scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +145,7 @@ class Applied:
     appointment_id: str | None = None
     stale: bool = False
     language: LanguageFromFeed | None = None  # what the message's language did
+    merged: bool = False  # A40: the prior identifier was re-linked to this patient
 
 
 class FeedStore:
@@ -125,11 +155,31 @@ class FeedStore:
         self.feed = feed
         self.phone_is_consent = phone_is_consent
         self.timeout = timeout
+        self.rekeyed = False  # identifiers stored before keys were cleaned: re-keyed once
+
+    async def ready(self, now: dt.datetime) -> None:
+        """Before the first item: the identifiers stored before keys were cleaned
+        re-keyed (:mod:`carrier.feeds.rekey`; a no-op once done)."""
+        if not self.rekeyed:
+            from carrier.feeds.rekey import rekey_identifiers  # noqa: PLC0415 - cycle
+
+            await rekey_identifiers(self, now)
+            self.rekeyed = True
 
     async def apply(self, item: FeedItem, now: dt.datetime) -> Applied:
-        async with self.records.pool.acquire(timeout=self.timeout) as conn, \
-                conn.transaction():
-            applied = await self._apply(conn, item, now)
+        from carrier.feeds.merge import MergeRefused  # noqa: PLC0415 - cycle
+
+        await self.ready(now)
+        try:
+            async with self.records.pool.acquire(timeout=self.timeout) as conn, \
+                    conn.transaction():
+                applied = await self._apply(conn, item, now)
+        except MergeRefused as exc:  # rolled back; the clinic is told whom it is about
+            for pid in exc.patients:
+                await self.records.audit(ACTOR, "feed.patient.merge_refused", ("patient", pid),
+                                         f"{item.kind} {item.source}/{item.message_id}",
+                                         at=now)
+            raise
         await self.audit(item, applied, now)
         return applied
 
@@ -137,17 +187,23 @@ class FeedStore:
                      ) -> Applied:
         digest = None if item.digest is None else blind_index(
             self.records.keys.index_key, "feed-message:" + item.digest.hex())
+        scope = item.scope or item.source
         claimed = await conn.fetchval(
             "INSERT INTO feed_messages (source, control_id, kind, received_at, digest)"
             " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
-            item.source, item.message_id, item.kind, now, digest)
+            scope, item.message_id, item.kind, now, digest)
         if claimed is None:
             prior = await conn.fetchval(
                 "SELECT digest FROM feed_messages WHERE source = $1 AND control_id = $2",
-                item.source, item.message_id)
+                scope, item.message_id)
             if digest is not None and prior is not None and prior != digest:
                 raise ReusedMessageId
             return Applied(duplicate=True)
+        if item.merge_from is not None:
+            from carrier.feeds.merge import relink  # noqa: PLC0415 - cycle
+
+            pid, merged, language = await relink(self, conn, item, now)
+            return Applied(False, pid, False, merged=merged, language=language)
         pid, created, language = await self._patient(conn, item, now)
         appt, rx = item.appointment, item.prescription
         if (appt is not None or rx is not None) and self.feed is None:
@@ -162,10 +218,14 @@ class FeedStore:
             return Applied(False, pid, created, language=language)
         assert self.feed is not None
         sent = item.sent_at or now
-        last = await conn.fetchval(
-            "SELECT source_ts FROM feed_appointments WHERE source = $1 AND ref = $2"
+        last = await conn.fetchrow(
+            "SELECT source_ts, ended FROM feed_appointments WHERE source = $1 AND ref = $2"
             " FOR UPDATE", item.source, appt.ref)
-        if last is not None and sent < last:
+        ending = appt.kind in ENDING_KINDS
+        if last is not None and (sent < last["source_ts"] or (
+                sent == last["source_ts"] and last["ended"] and not ending)):
+            # Sent before the change applied, or in the same second as an ending (MSH-7
+            # has second precision): at the same time, a cancellation wins.
             return Applied(False, pid, created, stale=True, language=language)
         change = ScheduleChange(
             source=item.source, appointment_ref=appt.ref, patient_id=str(pid),
@@ -173,10 +233,11 @@ class FeedStore:
             provider_ref=appt.provider_ref, provider_name=appt.provider_name)
         app_id = await self.feed.apply_schedule(conn, change)
         await conn.execute(
-            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, ref) DO UPDATE SET"
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ref) DO UPDATE SET"
             " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
-            " source_ts = EXCLUDED.source_ts", item.source, appt.ref, app_id, pid, sent)
+            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended", item.source, appt.ref,
+            app_id, pid, sent, ending)
         return Applied(False, pid, created, app_id, language=language)
 
     async def end_appointment(self, source: str, ref: str, message_id: str,
@@ -201,15 +262,17 @@ class FeedStore:
                 source=source, appointment_ref=ref, patient_id=str(row["patient_id"]),
                 kind=ScheduleChangeKind.DELETED, starts_at=None, ends_at=None,
                 changed_at=now))
-            await conn.execute("UPDATE feed_appointments SET source_ts = $3 WHERE source = $1"
-                               " AND ref = $2", source, ref, sent)
+            await conn.execute("UPDATE feed_appointments SET source_ts = $3, ended = true"
+                               " WHERE source = $1 AND ref = $2", source, ref, sent)
         await self.records.audit(ACTOR, f"feed.appointment.{ScheduleChangeKind.DELETED}",
                                  ("appointment", app_id), f"delete {source}/{message_id}",
                                  at=now)
         return Applied(False, row["patient_id"], False, app_id)
 
     def patient_key(self, authority: str, mrn: str) -> bytes:
-        return blind_index(self.records.keys.index_key, f"{authority}|{mrn}")
+        """The keyed blind index of ``authority|mrn`` in their cleaned form (control
+        characters as spaces, runs of spaces one, trimmed: as HL7 fields are read)."""
+        return blind_index(self.records.keys.index_key, f"{clean(authority)}|{clean(mrn)}")
 
     async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
                        ) -> tuple[UUID, bool, LanguageFromFeed | None]:
@@ -221,6 +284,13 @@ class FeedStore:
         row = await conn.fetchrow(
             "SELECT patient_id, source_ts FROM feed_patients WHERE ref_bidx = $1", bidx)
         if row is None:
+            if await conn.fetchval("SELECT 1 FROM feed_key_conflicts WHERE ref_bidx = $1"
+                                   " LIMIT 1", bidx):
+                raise AmbiguousPatient(item.fields[-1])
+            merged = await conn.fetchval(
+                "SELECT patient_id FROM feed_merged WHERE ref_bidx = $1", bidx)
+            if merged is not None:  # an identifier an A40 merged away (carrier.feeds.merge)
+                return merged, False, None
             return await self._create(conn, item, bidx, now), True, None
         pid, sent = row["patient_id"], item.sent_at or now
         if not (p.name or p.phone or p.dob or p.state or p.language):
@@ -268,6 +338,9 @@ class FeedStore:
         reason = f"{item.kind} {item.source}/{item.message_id}"
         await self.records.audit(ACTOR, what, ("patient", pid), reason, at=now, queued=queued)
         await self._audit_language(applied.language, reason, now, queued=queued)
+        if applied.merged:
+            await self.records.audit(ACTOR, "feed.patient.merge", ("patient", pid), reason,
+                                     at=now, queued=queued)
         if applied.patient_created and self.phone_is_consent and item.patient.phone:
             # The clinic's setting says a number given at registration is the patient's
             # prior express consent to informational (healthcare) calls on it.

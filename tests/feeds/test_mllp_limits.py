@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from carrier.errors import ConfigError
-from carrier.feeds.mllp import Hl7Listener, MllpLimits
+from carrier.feeds.mllp import REFUSAL_LOG_EVERY_S, Hl7Listener, MllpLimits
 from carrier.feeds.service import Feeds
 from carrier.feeds.store import FeedStore
 from carrier.records.store import Records
@@ -226,3 +227,42 @@ async def test_a_frame_dripped_byte_by_byte_still_times_out(
     nak = ack_fields((await _closed(conn)).strip(SB + EB + CR))
     assert nak["MSA"][1] == "AR"
     assert await records.pool.fetchval("SELECT count(*) FROM feed_messages") == 0
+
+
+async def test_a_connection_flood_is_one_warning_per_interval(
+        bounded: Bounded, caplog: pytest.LogCaptureFixture) -> None:
+    """Each refused connection used to log its own warning: a flood was a log flood. Now
+    one line per ``REFUSAL_LOG_EVERY_S`` says how many were refused (the listener's clock)."""
+    admitted = [await bounded.connect(), await bounded.connect()]
+    await _served(bounded.listener, 2)
+
+    def refusal_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+
+    with caplog.at_level(logging.INFO, logger="carrier.feeds.mllp"):
+        for _ in range(40):  # one address over its cap, again and again
+            assert await _closed(await bounded.connect()) == b""
+        assert len(refusal_lines()) == 1  # the first, at once
+        bounded.clock.t += REFUSAL_LOG_EVERY_S
+        assert await _closed(await bounded.connect()) == b""
+        assert len(refusal_lines()) == 2
+        assert "40 connections refused" in refusal_lines()[1]  # 39 held back + this one
+        for _ in range(5):
+            assert await _closed(await bounded.connect()) == b""
+        assert len(refusal_lines()) == 2
+        # The flood ends: the reaper reports what was held back once the interval is over.
+        bounded.listener.reap(bounded.clock.t + REFUSAL_LOG_EVERY_S / 2)
+        assert len(refusal_lines()) == 2
+        bounded.listener.reap(bounded.clock.t + REFUSAL_LOG_EVERY_S)
+        assert len(refusal_lines()) == 3
+        assert "5 connections refused" in refusal_lines()[2]
+        bounded.listener.reap(bounded.clock.t + 3 * REFUSAL_LOG_EVERY_S)
+        assert len(refusal_lines()) == 3  # nothing more to say
+        for _ in range(3):
+            assert await _closed(await bounded.connect()) == b""
+        for conn in admitted:  # the last connection closes: no reaper until the next
+            conn[1].close()
+        await _served(bounded.listener, 0)
+        assert len(refusal_lines()) == 4
+        assert "3 connections refused" in refusal_lines()[3]
+    assert bounded.listener.counts["refused_connections"] == 49

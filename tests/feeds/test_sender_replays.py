@@ -76,3 +76,54 @@ async def test_a_sending_time_with_an_impossible_offset_is_passed_over(
                            tmp_path)
     assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AA"]
     assert set(await _appointments(records)) == {"OF", "OG"}
+
+
+async def test_two_applications_of_one_facility_may_use_the_same_control_ids(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """MSH-10 is unique per sending system (MSH-3 application at MSH-4 facility): the
+    practice-management system and the registration desk of one clinic count their own
+    control ids. Before, the second system's message with an id the first had used was
+    refused (AE 205) as a reused id, or, with equal content, swallowed as a resend."""
+    now = now_utc()
+    start = (now + dt.timedelta(days=3)).replace(second=0, microsecond=0)
+    pm = siu("S12", "1001", appt="PA", start=start, sent=now - dt.timedelta(hours=2))
+    desk = siu("S12", "1001", appt="PB", mrn="MRN2003", phone="(555)555-0103",
+               start=start + dt.timedelta(hours=1), sent=now - dt.timedelta(hours=1)
+               ).replace(b"MSH|^~\\&|PM|CLINIC|", b"MSH|^~\\&|DESK|CLINIC|")
+    acks = await mllp_send(hl7_server.port, [pm, desk, desk, pm], tmp_path)
+    assert [ack_fields(a)["MSA"][1:3] for a in acks] == [["AA", "1001"]] * 4
+    assert set(await _appointments(records)) == {"PA", "PB"}
+    assert await records.pool.fetchval("SELECT count(*) FROM feed_messages") == 2
+
+
+async def test_a_booking_sent_in_the_same_second_as_a_cancel_does_not_reopen_it(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """MSH-7 has second precision: an EHR that books and cancels within one second sends
+    two messages with the same time, and a resend or a second connection can deliver the
+    S12 after the S15. Before, the S12 (not older than the cancel) booked the cancelled
+    appointment again and its reminders went out. Now, at the same sending time, an ending
+    (S15/S17/S26) wins whichever arrives last."""
+    now = now_utc().replace(microsecond=0)
+    start = (now + dt.timedelta(days=3)).replace(second=0)
+    sent = now - dt.timedelta(minutes=5)
+    acks = await mllp_send(hl7_server.port, [
+        siu("S15", "T2", start=start, sent=sent, appt="SS1"),
+        siu("S12", "T1", start=start, sent=sent, appt="SS1"),  # same second, arrives later
+        siu("S12", "T3", start=start, sent=sent, appt="SS2"),
+        siu("S15", "T4", start=start, sent=sent, appt="SS2"),  # in order: cancelled too
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA"] * 4
+    assert await _statuses(records) == {"SS1": "cancelled", "SS2": "cancelled"}
+    # A booking a second after the cancel re-books it, as the EHR meant.
+    acks = await mllp_send(hl7_server.port, [
+        siu("S12", "T5", start=start, sent=sent + dt.timedelta(seconds=1), appt="SS1")],
+        tmp_path)
+    assert ack_fields(acks[0])["MSA"][1] == "AA"
+    assert await _statuses(records) == {"SS1": "booked", "SS2": "cancelled"}
+
+
+async def _statuses(records: Records) -> dict[str, str]:
+    rows = await records.pool.fetch(
+        "SELECT f.ref, a.status FROM feed_appointments f"
+        " JOIN sched_appointments a ON a.id = f.app_id")
+    return {r["ref"]: r["status"] for r in rows}
