@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from carrier.call import Call, CallerInfo, Direction
+from carrier.client_key import client_key
 from carrier.plugin import CallContext, CallHandler, ChatHandler
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 from carrier.webchat.chat import TextLeg
@@ -293,8 +294,9 @@ async def _body(request: Request, server: WebchatServer) -> dict[str, Any]:
 
 
 def _client(request: Request) -> str:
-    """The client address (behind ``trusted_proxies``, the one the proxy forwards)."""
-    return request.client.host if request.client else "-"
+    """The client address (behind ``trusted_proxies``, the one the proxy forwards), as the
+    limits count it: an IPv6 client by its /64 (``carrier.client_key``)."""
+    return client_key(request.client.host) if request.client else "-"
 
 
 def _text(data: Mapping[str, Any], key: str, default: str) -> str:
