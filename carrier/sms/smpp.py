@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -104,6 +105,30 @@ class _Hook(AbstractHook):  # type: ignore[misc] # the wheel ships no py.typed
         self._link._failed(smpp_message, error)
 
 
+class _WithholdPdus(logging.Filter):
+    """On the library's own logger (it writes to stderr itself): a deliver_sm it cannot
+    parse was logged at ERROR with the whole PDU in hex and the exception's traceback, whose
+    frames hold it too: the sender's number and the text. The PDU is withheld, and the
+    traceback replaced by the exception's type; the line's other fields stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        head, sep, fields = str(record.msg).partition(" >>> ")
+        if sep:
+            try:
+                data = json.loads(fields)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                record.msg = head
+            elif "pdu" in data:
+                record.msg = f"{head}{sep}{json.dumps({**data, 'pdu': '<withheld>'})}"
+        if record.exc_info:
+            error = record.exc_info[1]
+            record.msg = f"{record.msg} ({type(error).__name__})"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 class SmppLink:
     def __init__(self, host: str, port: int, system_id: str, password: str, *,
                  source: str, rate_per_s: float, enquire_link_s: float = 30.0,
@@ -125,6 +150,7 @@ class SmppLink:
         self.esme = ESME(host, port, system_id, password, enquire_link_interval=enquire_link_s,
                          hook=_Hook(self), rate_limiter=self.limiter,
                          log_level=logging.WARNING, socket_timeout=timeout)
+        self.esme._logger.addFilter(_WithholdPdus())
 
     @classmethod
     def from_settings(cls, sms: SmsSettings, password: str, **kw: Any) -> SmppLink:

@@ -6,6 +6,7 @@
 //
 //   node smsc.js '{"system_id": "...", "password": "...", "throttle_after": 0}'
 //   stdin:  {"cmd": "mo", "from": "+1...", "to": "+1...", "text": "C"}
+//           {"cmd": "mo_raw", "from": ..., "to": ..., "data_coding": 8, "hex": "0053"}
 //           {"cmd": "reject", "status": 11, "count": 1}  (the next submit_sm gets that
 //           command_status, e.g. 0x0B ESME_RINVDSTADR, and is not delivered)
 'use strict';
@@ -113,6 +114,16 @@ readline.createInterface({input: process.stdin}).on('line', (line) => {
                           data_coding: coding, short_message: cmd.text}, (resp) => {
         emit({event: 'mo_acked', status: resp.command_status});
       });
+    }
+    emit({event: 'mo_sent', sessions: sessions.size});
+  }
+  if (cmd.cmd === 'mo_raw') {
+    // A deliver_sm as a faulty SMSC may send it: the data_coding and the short_message
+    // bytes (hex) as given, nothing encoded or checked.
+    for (const session of sessions) {
+      session.deliver_sm({source_addr: cmd.from, destination_addr: cmd.to,
+                          data_coding: cmd.data_coding,
+                          short_message: Buffer.from(cmd.hex, 'hex')});
     }
     emit({event: 'mo_sent', sessions: sessions.size});
   }
