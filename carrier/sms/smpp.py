@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from aiosmpplib import ESME, PhoneNumber, SmppError, SubmitSm
+from aiosmpplib.correlator import SimpleCorrelator
 from aiosmpplib.hook import AbstractHook
 from aiosmpplib.protocol import DeliverSm, GenericNack, SmppMessage, SubmitSmResp
 from aiosmpplib.ratelimiter import AbstractRateLimiter
@@ -38,6 +39,7 @@ from aiosmpplib.state import SmppCommandStatus
 
 from carrier.dialer.ports import TextNotSent
 from carrier.sip.policy import TokenBucket
+from carrier.sms.parts import InboundParts, TextKey
 from carrier.sms.segment import Coding, Part, plan
 from carrier.sms.settings import SmsSettings
 
@@ -129,6 +131,36 @@ class _WithholdPdus(logging.Filter):
         return True
 
 
+class _Reassembly(SimpleCorrelator):  # type: ignore[misc] # the wheel ships no py.typed
+    """The library's correlator with our reassembly of inbound concatenated texts
+    (:mod:`carrier.sms.parts`: per sender and reference, in number order, bounded)."""
+
+    def __init__(self, system_id: str, clock: Callable[[], float]) -> None:
+        super().__init__(system_id)
+        self.parts = InboundParts()
+        self._clock = clock
+
+    async def put_delivery_segmented(self, deliver_sm: DeliverSm) -> DeliverSm | None:
+        ref, number, count = deliver_sm.get_segmentation_data()
+        if ref > 0xFF and ref & 0xFFFF == (count << 8 | number):
+            ref >>= 16  # a 16-bit UDH reference the library read as 32 bits (count, number)
+        dropped = self.parts.dropped
+        key = TextKey(deliver_sm.source.number, deliver_sm.destination.number, ref, count)
+        whole = self.parts.add(key, number,
+                               deliver_sm.short_message or deliver_sm.message_payload,
+                               now=self._clock())
+        if self.parts.dropped > dropped:
+            log.warning("sms: %d incomplete inbound text(s) dropped (parts missing)",
+                        self.parts.dropped - dropped)
+        if whole is None:
+            return None
+        if deliver_sm.short_message:
+            deliver_sm.short_message = whole
+        else:
+            deliver_sm.message_payload = whole
+        return deliver_sm
+
+
 class SmppLink:
     def __init__(self, host: str, port: int, system_id: str, password: str, *,
                  source: str, rate_per_s: float, enquire_link_s: float = 30.0,
@@ -149,6 +181,7 @@ class SmppLink:
         self._writer: asyncio.StreamWriter | None = None
         self.esme = ESME(host, port, system_id, password, enquire_link_interval=enquire_link_s,
                          hook=_Hook(self), rate_limiter=self.limiter,
+                         correlator=_Reassembly(system_id, clock),
                          log_level=logging.WARNING, socket_timeout=timeout)
         self.esme._logger.addFilter(_WithholdPdus())
 
