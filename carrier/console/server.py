@@ -42,6 +42,12 @@ head: past it the server closes the connection. A client sending its head a byte
 time, or not at all (slowloris), held a connection for ever (uvicorn arms no timer before
 a first answer, and any byte cancels its keep-alive one); enough of them exhausted the
 process's file descriptors."""
+BODY_GRACE_S = 20.0
+BODY_MIN_RATE = 1000
+"""A request's body must arrive within ``BODY_GRACE_S`` plus one second per
+``BODY_MIN_RATE`` bytes received (a 64 MiB upload: 67 s more), unless the server itself
+stopped reading: a body trickled, or promised and never sent, held its connection and the
+request's task for ever (slow POST)."""
 CERT_NAME = "console-self-signed.pem"
 KEY_NAME = "console-self-signed.key"
 
@@ -93,18 +99,27 @@ def client_context(settings: Settings) -> ssl.SSLContext | None:
 
 class _HeadDeadline(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline on each request head (HEAD_TIMEOUT_S,
-    read when armed). Only a complete head (h11 leaving IDLE for the client) disarms it;
-    bytes alone do not."""
+    read when armed): only a complete head (h11 leaving IDLE for the client) disarms it,
+    bytes alone do not; then one on its body (BODY_GRACE_S, BODY_MIN_RATE)."""
 
     _deadline: asyncio.TimerHandle | None = None
+    _body_from = 0.0
+    _body_bytes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        waiting_head = self.conn.their_state is h11.IDLE
+        if not waiting_head:
+            self._body_bytes += len(data)
         super().data_received(data)
-        if self.conn.their_state is not h11.IDLE:
+        if waiting_head and self.conn.their_state is h11.SEND_BODY:
+            self._body_from, self._body_bytes = self.loop.time(), 0
+            self._disarm()
+            self._deadline = self.loop.call_later(BODY_GRACE_S, self._body_too_slow)
+        elif waiting_head and self.conn.their_state is not h11.IDLE:
             self._disarm()
 
     def on_response_complete(self) -> None:
@@ -124,6 +139,20 @@ class _HeadDeadline(H11Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def _body_too_slow(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # the server stopped reading: that second is not theirs
+            self._body_from += 1.0
+            self._deadline = self.loop.call_later(1.0, self._body_too_slow)
+            return
+        due = self._body_from + BODY_GRACE_S + self._body_bytes / BODY_MIN_RATE
+        if self.loop.time() < due:
+            self._deadline = self.loop.call_later(due - self.loop.time(), self._body_too_slow)
+            return
+        self.transport.close()
 
     def _too_slow(self) -> None:
         self._deadline = None

@@ -17,6 +17,7 @@ bounded by ``asyncio.timeout`` against a hang, and measure nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -41,10 +42,13 @@ async def console_port() -> AsyncIterator[int]:
         yield port
 
 
-@pytest.fixture(params=["console", "webchat"])
-async def any_port(request: pytest.FixtureRequest) -> AsyncIterator[int]:
-    """The console's port, then the patient page's (both served by ``serve_app``)."""
-    if request.param == "console":
+POSTS = {"console": b"/api/v1/session", "webchat": b"/api/session"}
+"""A route of each that reads its JSON body before answering."""
+
+
+@contextlib.asynccontextmanager
+async def _serving(which: str) -> AsyncIterator[int]:
+    if which == "console":
         async with serve_console(Health(), "127.0.0.1", 0) as port:
             yield port
         return
@@ -52,6 +56,13 @@ async def any_port(request: pytest.FixtureRequest) -> AsyncIterator[int]:
     chat = WebchatServer(web, handler=lambda: None,  # type: ignore[arg-type,return-value]
                          chat_handler=lambda: None)
     async with serve_webchat(chat, "127.0.0.1", 0) as port:
+        yield port
+
+
+@pytest.fixture(params=["console", "webchat"])
+async def any_port(request: pytest.FixtureRequest) -> AsyncIterator[int]:
+    """The console's port, then the patient page's (both served by ``serve_app``)."""
+    async with _serving(request.param) as port:
         yield port
 
 
@@ -104,3 +115,21 @@ async def test_a_client_that_sends_its_head_in_time_is_served(console_port: int)
         assert answer.startswith(b"HTTP/1.1 200 ")
     finally:
         writer.close()
+
+
+@pytest.fixture
+def short_body_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "BODY_GRACE_S", 0.5, raising=False)
+
+
+@pytest.mark.usefixtures("short_body_grace")
+@pytest.mark.parametrize("which", ["console", "webchat"])
+async def test_a_body_that_stops_coming_is_closed(which: str) -> None:
+    """The head in time, then a body trickled or stopped (R.U.D.Y.): the request held its
+    connection and a task for ever. Now a body must come at ``BODY_MIN_RATE`` bytes a
+    second after ``BODY_GRACE_S``; below it the connection is closed."""
+    head = (b"POST " + POSTS[which] + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"name\": ")
+    async with _serving(which) as port:
+        answer = await _closed_by_server(port, head)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer[:80]
