@@ -2,15 +2,14 @@
 document.
 
 Before: a form field over its server-side limit (a phone number pasted with words around
-it, a long evidence reference, a staff task note whose line breaks the browser counts
-once and sends as two characters), a missing field, a date that is no date, a page's own
-422 (a date out of range on /calls) or an unknown page all answered a browser with
-``application/problem+json``: the operator saw a JSON document on a white page, no
-navigation, no way back but the browser's, and nothing saying whether anything changed.
-Now pages (everything outside ``/api/``, ``/static/``, ``/health``, ``/metrics``) answer
-with the console's page: the same status, what was wrong (the field and its rule, never
-the value sent), that nothing was changed, and a link back to the page the form belongs
-to. The API keeps its problem documents.
+it, a long evidence reference, a staff task note pasted far past its box), a missing
+field, a date that is no date, a page's own 422 (a date out of range on /calls) or an
+unknown page all answered a browser with ``application/problem+json``: the operator saw
+a JSON document on a white page, no navigation, no way back but the browser's, and
+nothing saying whether anything changed. Now pages (everything outside ``/api/``,
+``/static/``, ``/health``, ``/metrics``) answer with the console's page: the same status,
+what was wrong (the field and its rule, never the value sent), that nothing was changed,
+and a link back to the page the form belongs to. The API keeps its problem documents.
 
 Over real HTTPS on 127.0.0.1 (uvicorn), the real database, signed in by password + TOTP.
 """
@@ -56,9 +55,9 @@ async def test_form_fields_the_server_refuses_answer_with_a_page(
     r = await comp.post("/consent", data={"csrf_token": c})
     assert r.status_code == 422
     _is_the_error_page(r, "/consent", "phone", "required")
-    r = await sup.post("/tasks/1/done", data={"csrf_token": u, "note": "line\r\n" * 200})
+    r = await sup.post("/tasks/1/done", data={"csrf_token": u, "note": "n" * 2001})
     assert r.status_code == 422
-    _is_the_error_page(r, "/tasks", "note", "at most 1000 characters")
+    _is_the_error_page(r, "/tasks", "note", "at most 2000 characters")
     r = await comp.post("/audit/export", data={"csrf_token": c, "start": "soon", "end": ""})
     assert r.status_code == 422
     _is_the_error_page(r, "/audit", "start")
