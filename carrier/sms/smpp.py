@@ -20,6 +20,7 @@ The link is an async context manager: the ESME's task lives exactly as long as t
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import itertools
 import json
@@ -28,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmpplib import ESME, PhoneNumber, SmppError, SubmitSm
 from aiosmpplib.correlator import SimpleCorrelator
@@ -42,6 +43,9 @@ from carrier.sip.policy import TokenBucket
 from carrier.sms.parts import InboundParts, TextKey
 from carrier.sms.segment import Coding, Part, plan
 from carrier.sms.settings import SmsSettings
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 log = logging.getLogger("carrier.sms")
 
@@ -105,6 +109,25 @@ class _Hook(AbstractHook):  # type: ignore[misc] # the wheel ships no py.typed
     async def send_error(self, smpp_message: SmppMessage, error: Exception,
                          client_id: str) -> None:
         self._link._failed(smpp_message, error)
+
+
+def _ucs2_decode(raw: Buffer, errors: str = "strict", /) -> tuple[str, int]:
+    """UCS-2 as phones send it, for the library's ``ucs2`` codec: half of a surrogate pair
+    (its other half in the next part of a concatenated text) is kept for :func:`_paired`
+    (the library's strict decoder dropped a trailing half and refused a part starting with
+    one, losing the whole text); a stray last byte is a replacement character."""
+    data = bytes(raw)
+    even = len(data) - len(data) % 2
+    text, _ = codecs.utf_16_be_decode(data[:even], "surrogatepass", True)
+    return text + ("\ufffd" if even < len(data) else ""), len(data)
+
+
+UCS2 = codecs.CodecInfo(name="ucs2", encode=codecs.utf_16_be_encode, decode=_ucs2_decode)
+
+
+def _paired(text: str) -> str:
+    """Surrogate halves joined into their characters; a half without its other, U+FFFD."""
+    return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
 
 
 class _WithholdPdus(logging.Filter):
@@ -182,6 +205,7 @@ class SmppLink:
         self.esme = ESME(host, port, system_id, password, enquire_link_interval=enquire_link_s,
                          hook=_Hook(self), rate_limiter=self.limiter,
                          correlator=_Reassembly(system_id, clock),
+                         custom_codecs={"ucs2": UCS2},
                          log_level=logging.WARNING, socket_timeout=timeout)
         self.esme._logger.addFilter(_WithholdPdus())
 
@@ -305,9 +329,9 @@ class SmppLink:
                                                    str(receipt.get("stat", "UNKNOWN")),
                                                    _int(receipt.get("err", 0))))
             elif self._on_text is not None:
-                await self._on_text(InboundText(message.source.number,
-                                                message.destination.number,
-                                                message.short_message or message.message_payload))
+                await self._on_text(InboundText(
+                    message.source.number, message.destination.number,
+                    _paired(message.short_message or message.message_payload)))
 
     def _failed(self, message: SmppMessage, error: Exception) -> None:
         fut = self._pending.pop(getattr(message, "log_id", ""), None)

@@ -83,3 +83,36 @@ async def test_parts_with_a_16_bit_reference_are_joined(smsc: Smsc) -> None:
                                 (OTHER, part16(0x0000, 2, 1, "Call ")),
                                 (OTHER, part16(0x0000, 2, 2, "me"))], 2)
     assert {(t.sender, t.text) for t in texts} == {(PHONE, "Running late"), (OTHER, "Call me")}
+
+
+def ucs2_part(ref: int, total: int, seq: int, units: bytes) -> bytes:
+    return bytes([5, 0, 3, ref, total, seq]) + units
+
+
+async def test_an_emoji_split_between_two_ucs2_parts_is_whole(smsc: Smsc) -> None:
+    """A phone may split a UCS-2 text between the two halves of an emoji (a surrogate
+    pair). Before, the library decoded each part on its own: the first part's trailing
+    half was silently dropped, and the second part, starting with a low surrogate, did
+    not decode at all: it was refused (generic_nack) and the whole text never came."""
+    emoji = "\U0001F600".encode("utf-16-be")
+    first = "Running late ".encode("utf-16-be") + emoji[:2]
+    second = emoji[2:] + " sorry".encode("utf-16-be")
+    got: asyncio.Queue[InboundText] = asyncio.Queue()
+    async with link_for(smsc, on_text=got.put):
+        await smsc.wait("bound")
+        for body in (ucs2_part(3, 2, 1, first), ucs2_part(3, 2, 2, second)):
+            await smsc.mo_raw(PHONE, OURS, 0x08, body, esm_class=UDHI)
+            await smsc.wait("mo_sent")
+        text = await asyncio.wait_for(got.get(), 10)  # bounded wait on the SMSC process
+    assert text.text == "Running late \U0001F600 sorry"
+
+
+async def test_ucs2_of_an_odd_length_keeps_its_words(smsc: Smsc) -> None:
+    """A stray last byte: before, the library dropped it silently, now it stands as a
+    replacement character and the rest of the text is as sent."""
+    got: asyncio.Queue[InboundText] = asyncio.Queue()
+    async with link_for(smsc, on_text=got.put):
+        await smsc.wait("bound")
+        await smsc.mo_raw(PHONE, OURS, 0x08, "STOP".encode("utf-16-be") + b"\x00")
+        text = await asyncio.wait_for(got.get(), 10)  # bounded wait on the SMSC process
+    assert text.text == "STOP\ufffd"
