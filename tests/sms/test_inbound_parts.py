@@ -116,3 +116,20 @@ async def test_ucs2_of_an_odd_length_keeps_its_words(smsc: Smsc) -> None:
         await smsc.mo_raw(PHONE, OURS, 0x08, "STOP".encode("utf-16-be") + b"\x00")
         text = await asyncio.wait_for(got.get(), 10)  # bounded wait on the SMSC process
     assert text.text == "STOP\ufffd"
+
+
+@pytest.mark.parametrize(("body", "text"), [
+    (b"STOP\x80", "STOP?"),  # a byte past GSM-7 (an SMSC passing 8-bit data on)
+    (b"See you at 5\x1b", "See you at 5\xa0"),  # an escape with nothing after it
+], ids=["byte past gsm7", "lone escape"])
+async def test_gsm7_the_library_cannot_decode_still_arrives(
+        smsc: Smsc, body: bytes, text: str) -> None:
+    """Before, the library's strict GSM-7 decoder refused the whole deliver_sm
+    (generic_nack): the patient's text was lost. Now what does not decode is replaced
+    (GSM 03.38 shows a lone escape as a space) and the rest arrives."""
+    got: asyncio.Queue[InboundText] = asyncio.Queue()
+    async with link_for(smsc, on_text=got.put):
+        await smsc.wait("bound")
+        await smsc.mo_raw(PHONE, OURS, 0x00, body)
+        arrived = await asyncio.wait_for(got.get(), 10)  # bounded wait on the SMSC process
+    assert arrived.text == text
