@@ -29,7 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carrier import metrics
-from carrier.console import api, login, problems
+from carrier.console import api, login, page_errors, problems
 from carrier.console.auth import AddressFailures, LoginRedirect, PageForbidden
 from carrier.console.live import LiveCalls
 from carrier.console.problems import Problem
@@ -163,6 +163,7 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
                   max_body_size=MAX_BODY)
     app.state.console = ctx
     problems.install(app)
+    page_errors.install(app)  # a page's errors as a page
     app.add_exception_handler(LoginRedirect, _to_login)
     app.add_exception_handler(PageForbidden, _forbidden_page)
     app.include_router(login.router)

@@ -31,6 +31,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Request
 
+from carrier.client_key import client_key
 from carrier.console.problems import Problem
 from carrier.console.roles import ALL_ROLES, Operator, Role
 from carrier.console.sessions import Session
@@ -311,5 +312,6 @@ def cookie_args(ctx: ConsoleContext, request: Request) -> dict[str, Any]:
 
 
 def client_address(request: Request) -> str:
-    """The client's address (behind ``console.trusted_proxies``, the one they forward)."""
-    return request.client.host if request.client else "-"
+    """The client's address (behind ``console.trusted_proxies``, the one they forward), as
+    its failed sign-ins count: an IPv6 client by its /64 (``carrier.client_key``)."""
+    return client_key(request.client.host) if request.client else "-"

@@ -4,7 +4,8 @@
 runs ``uvicorn.Server.serve()`` in a TaskGroup around the block; leaving the block shuts
 it down (connections closed, in-flight requests given ``SHUTDOWN_GRACE_S``). uvicorn's own signal
 capture is off (``carrier serve`` owns SIGTERM/SIGINT/SIGHUP), as are its access log (paths
-may carry numbers) and lifespan.
+may carry numbers) and lifespan. A connection must complete each request head within
+``HEAD_TIMEOUT_S`` (:class:`_HeadDeadline`): slow clients cannot hold connections open.
 
 TLS (``console.tls``): ``console.cert_file``/``key_file`` when set; otherwise, on a
 loopback address, a self-signed certificate made at first start in
@@ -23,8 +24,10 @@ import ssl
 from collections.abc import AsyncIterator, Generator, Sequence
 from pathlib import Path
 
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from carrier.console.app import ConsoleContext, build_app
 from carrier.errors import ConfigError
@@ -33,6 +36,18 @@ from carrier.settings import ConsoleSettings, Settings
 from carrier.tls_files import _make_self_signed, _usable
 
 SHUTDOWN_GRACE_S = 2.0
+HEAD_TIMEOUT_S = 20.0
+"""From a connection's opening (or its previous answer) to the end of its next request's
+head: past it the server closes the connection. A client sending its head a byte at a
+time, or not at all (slowloris), held a connection for ever (uvicorn arms no timer before
+a first answer, and any byte cancels its keep-alive one); enough of them exhausted the
+process's file descriptors."""
+BODY_GRACE_S = 20.0
+BODY_MIN_RATE = 1000
+"""A request's body must arrive within ``BODY_GRACE_S`` plus one second per
+``BODY_MIN_RATE`` bytes received (a 64 MiB upload: 67 s more), unless the server itself
+stopped reading: a body trickled, or promised and never sent, held its connection and the
+request's task for ever (slow POST)."""
 CERT_NAME = "console-self-signed.pem"
 KEY_NAME = "console-self-signed.key"
 
@@ -82,6 +97,69 @@ def client_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
+class _HeadDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline on each request head (HEAD_TIMEOUT_S,
+    read when armed): only a complete head (h11 leaving IDLE for the client) disarms it,
+    bytes alone do not; then one on its body (BODY_GRACE_S, BODY_MIN_RATE)."""
+
+    _deadline: asyncio.TimerHandle | None = None
+    _body_from = 0.0
+    _body_bytes = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        waiting_head = self.conn.their_state is h11.IDLE
+        if not waiting_head:
+            self._body_bytes += len(data)
+        super().data_received(data)
+        if waiting_head and self.conn.their_state is h11.SEND_BODY:
+            self._body_from, self._body_bytes = self.loop.time(), 0
+            self._disarm()
+            self._deadline = self.loop.call_later(BODY_GRACE_S, self._body_too_slow)
+        elif waiting_head and self.conn.their_state is not h11.IDLE:
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._arm()  # waiting for the next head on a kept connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(HEAD_TIMEOUT_S, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _body_too_slow(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is not h11.SEND_BODY or self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # the server stopped reading: that second is not theirs
+            self._body_from += 1.0
+            self._deadline = self.loop.call_later(1.0, self._body_too_slow)
+            return
+        due = self._body_from + BODY_GRACE_S + self._body_bytes / BODY_MIN_RATE
+        if self.loop.time() < due:
+            self._deadline = self.loop.call_later(due - self.loop.time(), self._body_too_slow)
+            return
+        self.transport.close()
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
+
+
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -98,7 +176,8 @@ async def serve_app(app: ASGIApp, host: str, port: int, *,
     sock = socket.create_server((host, port), family=family, backlog=256)
     sock.setblocking(False)
     config = uvicorn.Config(
-        app, lifespan="off", access_log=False, log_config=None, server_header=False,
+        app, http=_HeadDeadline, lifespan="off", access_log=False, log_config=None,
+        server_header=False,
         timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
         proxy_headers=bool(trusted_proxies), forwarded_allow_ips=list(trusted_proxies),
         ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)

@@ -319,7 +319,9 @@ def as_row(detail: CallDetail) -> dict[str, Any]:
 def cdr_csv(rows: Iterable[CallDetail]) -> str:
     """The CSV export: a header line, then one line per call (numbers masked)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    # RFC 4180's CRLF: the writer quotes a cell holding any character of its line end, and
+    # with "\n" alone a carriage return in a cell went out bare, ending the row there.
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for detail in rows:
         row = as_row(detail)
@@ -328,7 +330,7 @@ def cdr_csv(rows: Iterable[CallDetail]) -> str:
 
 
 def _cell(value: Any) -> Any:
-    """No cell starts a spreadsheet formula (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    """No cell starts a spreadsheet formula (CSV injection: OWASP's = + - @ tab CR)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

@@ -40,6 +40,7 @@ from carrier.dialer.ports import (
     PatientDirectory,
     TextNotSent,
 )
+from carrier.records.crypto import InvalidPhoneNumber, lookup_form
 from carrier.records.languages import SPANISH
 from carrier.records.store import DATABASE_UNAVAILABLE, Records
 from carrier.sms.compliance import (
@@ -201,6 +202,12 @@ class SmsService:
     async def on_inbound(self, message: InboundText) -> None:
         """One text from a phone: a compliance keyword, or the application's business."""
         now = self.clock()
+        try:  # an alphanumeric sender, a short code, an empty one: no one to look up
+            message = dataclasses.replace(message, sender=lookup_form(message.sender))
+        except InvalidPhoneNumber:  # (it ended the consumer, and run_sms, before)
+            await self._log(None, "sender.not_a_number", now, status="dropped", direction="in")
+            log.warning("sms: a text from a sender that is no phone number was dropped")
+            return
         # The ids by the number's blind index, nothing decrypted: one record at the number
         # that cannot be read must not lose the STOP of everyone there.
         ids = await self.records.patient_ids_at(message.sender)

@@ -20,16 +20,20 @@ The link is an async context manager: the ESME's task lives exactly as long as t
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import itertools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmpplib import ESME, PhoneNumber, SmppError, SubmitSm
+from aiosmpplib.codec import find_codec_info
+from aiosmpplib.correlator import SimpleCorrelator
 from aiosmpplib.hook import AbstractHook
 from aiosmpplib.protocol import DeliverSm, GenericNack, SmppMessage, SubmitSmResp
 from aiosmpplib.ratelimiter import AbstractRateLimiter
@@ -37,8 +41,12 @@ from aiosmpplib.state import SmppCommandStatus
 
 from carrier.dialer.ports import TextNotSent
 from carrier.sip.policy import TokenBucket
+from carrier.sms.parts import InboundParts, TextKey
 from carrier.sms.segment import Coding, Part, plan
 from carrier.sms.settings import SmsSettings
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer  # collections.abc.Buffer from Python 3.12
 
 log = logging.getLogger("carrier.sms")
 
@@ -104,6 +112,90 @@ class _Hook(AbstractHook):  # type: ignore[misc] # the wheel ships no py.typed
         self._link._failed(smpp_message, error)
 
 
+def _ucs2_decode(raw: Buffer, errors: str = "strict", /) -> tuple[str, int]:
+    """UCS-2 as phones send it, for the library's ``ucs2`` codec: half of a surrogate pair
+    (its other half in the next part of a concatenated text) is kept for :func:`_paired`
+    (the library's strict decoder dropped a trailing half and refused a part starting with
+    one, losing the whole text); a stray last byte is a replacement character."""
+    data = bytes(raw)
+    even = len(data) - len(data) % 2
+    text, _ = codecs.utf_16_be_decode(data[:even], "surrogatepass", True)
+    return text + ("\ufffd" if even < len(data) else ""), len(data)
+
+
+UCS2 = codecs.CodecInfo(name="ucs2", encode=codecs.utf_16_be_encode, decode=_ucs2_decode)
+_GSM7 = find_codec_info("gsm0338")
+
+
+def _gsm7_decode(raw: Buffer, errors: str = "strict", /) -> tuple[str, int]:
+    """GSM-7 with what does not decode replaced (a byte past the alphabet: "?"; a lone
+    escape: a space, as GSM 03.38 shows it): the library's strict decoder refused the
+    whole deliver_sm, and the patient's text was lost."""
+    return _GSM7.decode(bytes(raw), "replace")  # type: ignore[no-any-return]
+
+
+GSM7 = codecs.CodecInfo(name="gsm0338", encode=_GSM7.encode, decode=_gsm7_decode)
+
+
+def _paired(text: str) -> str:
+    """Surrogate halves joined into their characters; a half without its other, U+FFFD."""
+    return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
+
+
+class _WithholdPdus(logging.Filter):
+    """On the library's own logger (it writes to stderr itself): a deliver_sm it cannot
+    parse was logged at ERROR with the whole PDU in hex and the exception's traceback, whose
+    frames hold it too: the sender's number and the text. The PDU is withheld, and the
+    traceback replaced by the exception's type; the line's other fields stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        head, sep, fields = str(record.msg).partition(" >>> ")
+        if sep:
+            try:
+                data = json.loads(fields)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                record.msg = head
+            elif "pdu" in data:
+                record.msg = f"{head}{sep}{json.dumps({**data, 'pdu': '<withheld>'})}"
+        if record.exc_info:
+            error = record.exc_info[1]
+            record.msg = f"{record.msg} ({type(error).__name__})"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+class _Reassembly(SimpleCorrelator):  # type: ignore[misc] # the wheel ships no py.typed
+    """The library's correlator with our reassembly of inbound concatenated texts
+    (:mod:`carrier.sms.parts`: per sender and reference, in number order, bounded)."""
+
+    def __init__(self, system_id: str, clock: Callable[[], float]) -> None:
+        super().__init__(system_id)
+        self.parts = InboundParts()
+        self._clock = clock
+
+    async def put_delivery_segmented(self, deliver_sm: DeliverSm) -> DeliverSm | None:
+        ref, number, count = deliver_sm.get_segmentation_data()
+        if ref > 0xFF and ref & 0xFFFF == (count << 8 | number):
+            ref >>= 16  # a 16-bit UDH reference the library read as 32 bits (count, number)
+        dropped = self.parts.dropped
+        key = TextKey(deliver_sm.source.number, deliver_sm.destination.number, ref, count)
+        whole = self.parts.add(key, number,
+                               deliver_sm.short_message or deliver_sm.message_payload,
+                               now=self._clock())
+        if self.parts.dropped > dropped:
+            log.warning("sms: %d incomplete inbound text(s) dropped (parts missing)",
+                        self.parts.dropped - dropped)
+        if whole is None:
+            return None
+        if deliver_sm.short_message:
+            deliver_sm.short_message = whole
+        else:
+            deliver_sm.message_payload = whole
+        return deliver_sm
+
+
 class SmppLink:
     def __init__(self, host: str, port: int, system_id: str, password: str, *,
                  source: str, rate_per_s: float, enquire_link_s: float = 30.0,
@@ -124,7 +216,10 @@ class SmppLink:
         self._writer: asyncio.StreamWriter | None = None
         self.esme = ESME(host, port, system_id, password, enquire_link_interval=enquire_link_s,
                          hook=_Hook(self), rate_limiter=self.limiter,
+                         correlator=_Reassembly(system_id, clock),
+                         custom_codecs={"ucs2": UCS2, "gsm0338": GSM7},
                          log_level=logging.WARNING, socket_timeout=timeout)
+        self.esme._logger.addFilter(_WithholdPdus())
 
     @classmethod
     def from_settings(cls, sms: SmsSettings, password: str, **kw: Any) -> SmppLink:
@@ -246,9 +341,9 @@ class SmppLink:
                                                    str(receipt.get("stat", "UNKNOWN")),
                                                    _int(receipt.get("err", 0))))
             elif self._on_text is not None:
-                await self._on_text(InboundText(message.source.number,
-                                                message.destination.number,
-                                                message.short_message or message.message_payload))
+                await self._on_text(InboundText(
+                    message.source.number, message.destination.number,
+                    _paired(message.short_message or message.message_payload)))
 
     def _failed(self, message: SmppMessage, error: Exception) -> None:
         fut = self._pending.pop(getattr(message, "log_id", ""), None)

@@ -40,8 +40,10 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carrier.call import Call, CallerInfo, Direction
+from carrier.client_key import client_key
 from carrier.plugin import CallContext, CallHandler, ChatHandler
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 from carrier.webchat.chat import TextLeg
@@ -67,6 +69,29 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
            "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
            "X-Frame-Options": "DENY"}
+
+
+class _Headers:
+    """``HEADERS`` on every answer, the server's own too (its 404, 405 and the body limit's
+    413 carried none of them: only the routes' answers did); a route's own value stays."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                had = list(message.get("headers", []))
+                names = {k.lower() for k, _ in had}
+                message["headers"] = had + [h for h in self.headers if h[0] not in names]
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 class Refused(Exception):
@@ -294,8 +319,9 @@ async def _body(request: Request, server: WebchatServer) -> dict[str, Any]:
 
 
 def _client(request: Request) -> str:
-    """The client address (behind ``trusted_proxies``, the one the proxy forwards)."""
-    return request.client.host if request.client else "-"
+    """The client address (behind ``trusted_proxies``, the one the proxy forwards), as the
+    limits count it: an IPv6 client by its /64 (``carrier.client_key``)."""
+    return client_key(request.client.host) if request.client else "-"
 
 
 def _text(data: Mapping[str, Any], key: str, default: str) -> str:
@@ -369,7 +395,7 @@ def build_app(server: WebchatServer) -> Starlette:
         Route("/api/session/{sid}/end", end, methods=["POST"]),
     ]
     limit = Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
-    return Starlette(routes=routes, middleware=[limit])
+    return Starlette(routes=routes, middleware=[Middleware(_Headers), limit])
 
 
 def _asset(name: str) -> bytes:

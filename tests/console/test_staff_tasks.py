@@ -190,6 +190,20 @@ async def test_odd_ids_and_notes_are_answered_not_crashed(
     assert "<script>" not in r.text
 
 
+async def test_a_note_the_box_took_is_taken_its_line_breaks_counted_once(
+        console: ConsoleContext, signin: SignIn, clock: Clock) -> None:
+    """A browser counts a line break once against the box's maxlength (1000) and sends it
+    as CRLF: 1000 characters with ten line breaks arrive as 1010. They were refused (422)
+    and the note lost; now the page counts as the box does (the browser test types it)."""
+    ids = await _tasks(console, clock)
+    s = await signin("scheduler")
+    note = ("x" * 89 + "\r\n") * 10 + "y" * 100  # 1000 in the box, 1010 sent
+    r = await s.client.post(f"/tasks/{ids['refill']}/done",
+                            data={"csrf_token": s.csrf, "note": note})
+    assert r.status_code == 303, r.text[:300]
+    assert (await console.application.staff_tasks.task(ids["refill"])).status == "done"
+
+
 async def test_without_a_desk_the_page_says_so_and_the_api_answers_503(
         console: ConsoleContext, signin: SignIn) -> None:
     s = await signin("scheduler")

@@ -118,6 +118,16 @@ class Smsc:
         self.proc.stdin.write(line.encode() + b"\n")
         await self.proc.stdin.drain()
 
+    async def mo_raw(self, sender: str, to: str, data_coding: int, body: bytes, *,
+                     esm_class: int = 0) -> None:
+        """A deliver_sm with ``data_coding``, ``body`` and ``esm_class`` as given (a faulty
+        SMSC's, or one part of a concatenated text: esm_class 0x40 and a UDH in ``body``)."""
+        assert self.proc.stdin is not None
+        line = json.dumps({"cmd": "mo_raw", "from": sender, "to": to, "esm_class": esm_class,
+                           "data_coding": data_coding, "hex": body.hex()})
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+
     async def reject(self, status: int, count: int = 1) -> None:
         """Answer the next ``count`` submit_sm with ``status`` (nothing is delivered)."""
         assert self.proc.stdin is not None

@@ -61,6 +61,18 @@ def test_numbers_are_masked_and_csv_cells_are_safe() -> None:
         detail("c2", 0, hangup_cause="whatever")
 
 
+@pytest.mark.parametrize("lead", ["\t", "\r"], ids=["tab", "carriage return"])
+def test_a_cell_starting_with_a_tab_or_carriage_return_is_no_formula(lead: str) -> None:
+    """OWASP's CSV injection list names tab and carriage return besides = + - @: a
+    spreadsheet that trims the cell's leading whitespace then reads the formula. Before,
+    only = + - @ were guarded, and a carriage return went out unquoted (the writer's line
+    end was "\n" alone), so a spreadsheet ended the row there: the rest a row of its own."""
+    text = cdr_csv([detail("c1", 0, outcome=f"{lead}=HYPERLINK(1)")])
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    assert len(rows) == 1
+    assert rows[0]["outcome"] == f"'{lead}=HYPERLINK(1)"
+
+
 async def test_search_filters_and_pages(records: Records) -> None:
     await records.record_cdr(detail("a", 0))
     await records.record_cdr(detail("b", 1, sip_status=486, hangup_cause="busy",

@@ -150,3 +150,25 @@ async def test_two_offers_at_once_open_one_voice_call(
         assert answered == ["v=0 offer"]
         r = await c.post(f"/api/session/{sid}/end", json={}, headers=hdr)
         assert r.status_code == 204
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    ("GET", "/no-such-page", None, 404),
+    ("GET", "/api/session", None, 405),
+    ("POST", "/api/session", b"[" * (MAX_BODY + 1), 413),
+], ids=["unknown path", "wrong method", "oversized body"])
+async def test_the_server_s_own_refusals_carry_the_page_s_headers(
+        web: tuple[WebchatServer, int], method: str, path: str, body: bytes | None,
+        status: int) -> None:
+    """The module promises every answer no-store, a strict CSP, nosniff and no framing.
+    Before, the answers Starlette makes itself (404, 405, the body limit's 413) carried
+    none of them: only the routes' own did. Now a middleware adds them to every answer."""
+    _, port = web
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+        r = await c.request(method, path, content=body,
+                            headers={"content-type": "application/json"})
+    assert r.status_code == status
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["content-security-policy"].startswith("default-src 'none'")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"

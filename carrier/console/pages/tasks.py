@@ -124,12 +124,16 @@ async def task_page(request: Request, task_id: str,
 @router.post(PATH + "/{task_id}/done")
 async def mark_done(request: Request, task_id: str,
                     op: Annotated[Operator, Depends(guard(PATH))], *,
-                    note: Annotated[str, Form(max_length=MAX_NOTE)] = "") -> Response:
+                    note: Annotated[str, Form(max_length=2 * MAX_NOTE)] = "") -> Response:
     number = _task_id(task_id)
     desk = _desk(request)
     if number is None or desk is None:
         return await _show(request, op, number or 0, "")
-    text = note.strip()
+    # Line breaks count once, as the box's maxlength counts them (a browser sends CRLF).
+    text = note.replace("\r\n", "\n").strip()
+    if len(text) > MAX_NOTE:
+        return await _show(request, op, number, "", status_code=422,
+                           error=f"Not marked done: the note is over {MAX_NOTE} characters.")
     if any((ord(c) < 32 and c not in "\r\n\t") or ord(c) == 127 for c in text):
         return await _show(request, op, number, "", status_code=422,
                            error="Not marked done: the note has control characters.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -171,15 +172,39 @@ def test_the_figures_page_draws_its_charts(page: Any, node: Node) -> None:
     sign_out(page)
 
 
-async def _callback_task(node: Node, spool: Path) -> int:
+async def _callback_task(node: Node, spool: Path, call_id: str = "call-ui-1") -> int:
     """A call-back task as the agent files it after a failed transfer."""
     records = await Records.open(node.db_url, TEST_KEK, spool)
     try:
         return await create_callback_task(
-            records, queue="front_desk", patient_id="p-0042", call_id="call-ui-1",
+            records, queue="front_desk", patient_id="p-0042", call_id=call_id,
             number="+15555550142", now=dt.datetime.now(dt.UTC))
     finally:
         await records.close()
+
+
+def test_a_task_note_at_the_box_s_limit_with_line_breaks_is_taken(
+        page: Any, node: Node, tmp_path: Path) -> None:
+    """Chromium counts a line break as one character against the note's maxlength and
+    sends it as CRLF, two. Before, the server held the raw form field to the same 1000:
+    a note the box took (990 letters, 10 line breaks) was refused with 422 and lost.
+    Now the server counts line breaks as the box does."""
+    done = node.carrier("user", "add", "ui-notes", "--role", "scheduler")
+    assert done.returncode == 0, done.stderr
+    password = re.search(r"one-time password: (\S+)", done.stdout)
+    secret = re.search(r"secret=([A-Z2-7]+)", done.stdout)
+    assert password, done.stdout
+    assert secret, done.stdout
+    task = asyncio.run(_callback_task(node, tmp_path / "spool", call_id="call-ui-2"))
+    sign_in(page, node, Account("ui-notes", password.group(1), secret.group(1)),
+            f"/tasks/{task}")
+    el(page, "done-note").send_keys(("x" * 98 + "\n") * 10 + "y" * 20)  # 1010 typed
+    note = page.execute_script("return document.getElementById('done-note').value")
+    assert len(note) == 1000  # what the box kept ...
+    assert note.count("\n") == 10  # ... with its line breaks counted once
+    page.find_element(By.ID, "mark-done").click()
+    assert el(page, "message").text == f"Task {task} marked done."
+    sign_out(page)
 
 
 def test_a_staff_task_is_opened_with_a_reason_and_marked_done(

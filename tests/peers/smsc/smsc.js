@@ -6,6 +6,8 @@
 //
 //   node smsc.js '{"system_id": "...", "password": "...", "throttle_after": 0}'
 //   stdin:  {"cmd": "mo", "from": "+1...", "to": "+1...", "text": "C"}
+//           {"cmd": "mo_raw", "from": ..., "to": ..., "data_coding": 8, "hex": "0053",
+//            "esm_class": 64}  (0x40: the bytes start with a UDH, e.g. one part of several)
 //           {"cmd": "reject", "status": 11, "count": 1}  (the next submit_sm gets that
 //           command_status, e.g. 0x0B ESME_RINVDSTADR, and is not delivered)
 'use strict';
@@ -113,6 +115,16 @@ readline.createInterface({input: process.stdin}).on('line', (line) => {
                           data_coding: coding, short_message: cmd.text}, (resp) => {
         emit({event: 'mo_acked', status: resp.command_status});
       });
+    }
+    emit({event: 'mo_sent', sessions: sessions.size});
+  }
+  if (cmd.cmd === 'mo_raw') {
+    // A deliver_sm as a faulty SMSC may send it: the data_coding and the short_message
+    // bytes (hex) as given, nothing encoded or checked.
+    for (const session of sessions) {
+      session.deliver_sm({source_addr: cmd.from, destination_addr: cmd.to,
+                          data_coding: cmd.data_coding, esm_class: cmd.esm_class || 0,
+                          short_message: Buffer.from(cmd.hex, 'hex')});
     }
     emit({event: 'mo_sent', sessions: sessions.size});
   }
