@@ -253,6 +253,9 @@ class ConsoleSettings:
     lockout_failures: int = 5
     """Failed sign-ins in a row after which the account is locked for ``lockout_s``."""
     lockout_s: float = 900.0
+    phi_lookups_per_hour: int = 120
+    """Patient lookups by phone number one operator may make in an hour (API and pages);
+    past it a lookup answers 429 and is audited (``carrier.console.lookups``)."""
     trusted_proxies: tuple[str, ...] = ()
     """The console's TLS proxy (addresses or networks): only its X-Forwarded-For/-Proto are
     believed (per-address sign-in limit; Secure cookie when the browser spoke HTTPS)."""

@@ -32,6 +32,7 @@ from carrier import metrics
 from carrier.console import api, login, page_errors, problems
 from carrier.console.auth import AddressFailures, LoginRedirect, PageForbidden
 from carrier.console.live import LiveCalls
+from carrier.console.lookups import LookupBudget
 from carrier.console.problems import Problem
 from carrier.console.sessions import Sessions
 from carrier.health import Health, render
@@ -77,12 +78,14 @@ class ConsoleContext:
     """``carrier.records.operators.Operators`` (defaults to one over ``records.pool``)."""
     sessions: Sessions = field(init=False)
     sign_in_failures: AddressFailures = field(init=False)
+    lookups: LookupBudget = field(init=False)
     now: Callable[[], dt.datetime] = utc_now
     """Wall clock (UTC): sessions, lockouts, audit times. Tests move it by hand."""
 
     def __post_init__(self) -> None:
         self.sessions = Sessions(self.settings.console.idle_timeout_s)
         self.sign_in_failures = AddressFailures()
+        self.lookups = LookupBudget(self.settings.console.phi_lookups_per_hour)
         if self.operators is None and self.records is not None:
             from carrier.records.operators import Operators  # noqa: PLC0415
 

@@ -162,6 +162,7 @@ ACTS: dict[str, tuple[str, ...]] = {
     "console.lockout_failures": ("console/test_auth.py",),
     "console.trusted_proxies": ("console/test_behind_a_proxy.py", "ops_runtime/test_serve_ops.py::test_first_admin_signs_in_to_the_console_serve_runs"),
     "console.lockout_s": ("console/test_auth.py",),
+    "console.phi_lookups_per_hour": ("console/test_lookup_budget.py",),
     "webchat.enabled": ("webchat/test_serve_webchat.py::test_serve_mounts_the_page_on_its_own_port",),
     "webchat.bind_host": ("webchat/test_serve_webchat.py::test_serve_mounts_the_page_on_its_own_port",),
     "webchat.port": ("webchat/test_settings_act.py",),

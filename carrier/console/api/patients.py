@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
 from carrier.console.auth import Operator, Role, require
+from carrier.console.lookups import spend_lookup
 from carrier.console.problems import Problem
 from carrier.records.crypto import normalize_e164
 from carrier.records.languages import SUPPORTED, language_code
@@ -149,6 +150,7 @@ async def find_patients(request: Request, body: PatientSearch, op: Scheduler
     """Patients with this phone number (a PHI view: audited with ``reason``). A POST: the
     number travels in the body, never in a URL that proxies and browsers keep in logs."""
     records = context(request).need_records()
+    await spend_lookup(context(request), op.actor)
     found = await records.find_patients_by_phone(_phone(body.phone), actor=op.actor,
                                                  reason=body.reason)
     return [PatientOut.of(p) for p in found]

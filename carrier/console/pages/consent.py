@@ -10,7 +10,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from carrier.console.pages.common import NOT_A_NUMBER, dialable, guard, page, records_of
+from carrier.console.lookups import spend_lookup
+from carrier.console.pages.common import (
+    NOT_A_NUMBER,
+    console,
+    dialable,
+    guard,
+    page,
+    records_of,
+)
 from carrier.console.roles import Operator
 from carrier.records.consent import Channel, ConsentKind
 
@@ -49,6 +57,8 @@ async def consent_page(request: Request, op: Annotated[Operator, Depends(guard(P
 @router.post(PATH)
 async def lookup(request: Request, phone: Annotated[str, Form(max_length=32)],
                  op: Annotated[Operator, Depends(guard(PATH))]) -> Response:
+    if phone.strip():
+        await spend_lookup(console(request), op.actor)
     return await _show(request, op, phone.strip())
 
 

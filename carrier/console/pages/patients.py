@@ -22,6 +22,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from carrier.console.lookups import spend_lookup
 from carrier.console.pages.common import NOT_A_NUMBER, console, dialable, guard, page, records_of
 from carrier.console.roles import Operator
 from carrier.feeds.csv_import import (
@@ -76,6 +77,8 @@ async def lookup(request: Request, op: Annotated[Operator, Depends(guard(PATH))]
                  phone: Annotated[str, Form(max_length=32)] = "",
                  reason: Annotated[str, Form(max_length=200)] = "") -> Response:
     # The why of this PHI view, typed by the operator, as the API's ``reason`` (audited).
+    if phone.strip():
+        await spend_lookup(console(request), op.actor)
     return await _lookup(request, op, phone.strip(), " ".join(reason.split()))
 
 
