@@ -130,28 +130,58 @@ def apply_settings(args: argparse.Namespace) -> None:
     args.database_url = w.database_url
 
 
-def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:
-    """The key-encryption key: ``$<keys.kek_env>`` (base64) wins, else ``keys.kek_file``
-    (default ``<data_dir>/keys/kek.bin``, created 0600 on first use unless ``create`` is
-    false: a running node reading it again never makes a key of its own)."""
+@dataclass(frozen=True)
+class KekSource:
+    """Where the key-encryption key comes from: ``what`` names it for the operator,
+    ``path`` is its file (None: base64 text from the environment)."""
+
+    what: str
+    path: Path | None = None
+    text: str | None = None
+
+
+def kek_source(settings: Settings) -> KekSource:
+    """The one documented precedence: ``$<keys.kek_env>`` (base64), else ``keys.kek_file``,
+    else the legacy ``$CARRIER_KEK_FILE``, else ``<data_dir>/keys/kek.bin``. Two sources
+    that could each be the key (``$CARRIER_KEK_FILE`` beside the variable, or beside a
+    ``keys.kek_file`` naming another file) are refused: the wrong pick would leave new data
+    keys under a key the next command does not read."""
     name = settings.keys.kek_env
     text = os.environ.get(name)
-    if text:
-        try:
-            return LocalKek.from_base64(text)
-        except ValueError as exc:
-            raise OperatorError(f"${name}: {exc}") from None
     legacy = os.environ.get(LEGACY_KEK_FILE_ENV)
-    if settings.keys.kek_file or not legacy:
-        path, what = settings.path(settings.keys.kek_file, "keys/kek.bin"), "keys.kek_file"
-    else:
-        path, what = Path(legacy), f"${LEGACY_KEK_FILE_ENV}"
+    configured = settings.path(settings.keys.kek_file, "keys/kek.bin")
+    if text and legacy:
+        raise OperatorError(
+            f"both ${name} and ${LEGACY_KEK_FILE_ENV} are set: which key-encryption key is"
+            f" meant is ambiguous; unset ${LEGACY_KEK_FILE_ENV} (or ${name})")
+    if text:
+        return KekSource(f"${name}", text=text)
+    if legacy and settings.keys.kek_file and Path(legacy).resolve() != configured.resolve():
+        raise OperatorError(
+            f"${LEGACY_KEK_FILE_ENV} ({legacy}) and keys.kek_file ({configured}) name different"
+            f" key-encryption keys; unset ${LEGACY_KEK_FILE_ENV} or make them the same file")
+    if legacy and not settings.keys.kek_file:
+        return KekSource(f"${LEGACY_KEK_FILE_ENV} {legacy}", path=Path(legacy))
+    return KekSource(f"keys.kek_file {configured}", path=configured)
+
+
+def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:
+    """The key-encryption key (:func:`kek_source`); a key file is created 0600 on first use
+    unless ``create`` is false (a running node reading it again never makes a key of its
+    own)."""
+    source = kek_source(settings)
+    if source.path is None:
+        try:
+            return LocalKek.from_base64(source.text or "")
+        except ValueError as exc:
+            raise OperatorError(f"{source.what.split()[0]}: {exc}") from None
+    path = source.path
     try:
         return LocalKek.load_or_create(path) if create else LocalKek(path.read_bytes())
     except OSError as exc:
-        raise OperatorError(f"{what} {path}: {exc.strerror}") from None
+        raise OperatorError(f"{source.what}: {exc.strerror}") from None
     except ValueError as exc:
-        raise OperatorError(f"{what}: {exc}") from None
+        raise OperatorError(f"{source.what.split()[0]}: {exc}") from None
 
 
 def anchor_for(settings: Settings) -> Anchor:

@@ -197,3 +197,18 @@ async def encrypt_legacy_transcripts(conn: asyncpg.Connection, keys: KeyRing, *,
                 ],
             )
             total += len(rows)
+
+
+async def mark_patients_current(conn: asyncpg.Connection, active: int, old_sql: str) -> None:
+    """``key_version`` of each patient whose every field is under ``active`` (``old_sql``:
+    the condition of a value under another version, ``{c}`` for the column, ``$1`` active)."""
+    stale = " OR ".join(f"({old_sql.format(c=c)})" for c in PATIENT_PHI)
+    await conn.execute(
+        f"UPDATE patients SET key_version = $1 WHERE key_version <> $1 AND NOT ({stale})",  # noqa: S608 - constants
+        active)
+
+
+async def retire(conn: asyncpg.Connection, version: int) -> None:
+    """Delete field data-key ``version`` (the caller checked that nothing is under it)."""
+    await conn.execute(
+        "DELETE FROM data_keys WHERE purpose = 'field' AND version = $1", version)

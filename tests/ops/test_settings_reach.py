@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from carrier.errors import OperatorError
 from carrier.records.cli_context import kek_for
 from carrier.settings import KeySettings, Settings
 from tests.ops.conftest import Operator
@@ -29,8 +30,12 @@ def test_kek_follows_the_keys_settings(tmp_path: Path, monkeypatch: pytest.Monke
     kek = kek_for(_keys(tmp_path, kek_file=str(chosen)))
     assert chosen.read_bytes() == kek.secret
     assert not (tmp_path / "var" / "keys" / "kek.bin").exists()
-    monkeypatch.setenv("CARRIER_KEK_FILE", str(tmp_path / "legacy.bin"))  # keys.kek_file wins
+    monkeypatch.setenv("CARRIER_KEK_FILE", str(chosen))  # the same file: no doubt
     assert kek_for(_keys(tmp_path, kek_file=str(chosen))).secret == kek.secret
+    monkeypatch.setenv("CARRIER_KEK_FILE", str(tmp_path / "legacy.bin"))  # another: refused
+    with pytest.raises(OperatorError, match="name different key-encryption keys"):
+        kek_for(_keys(tmp_path, kek_file=str(chosen)))
+    monkeypatch.delenv("CARRIER_KEK_FILE")
     other = os.urandom(32)
     monkeypatch.setenv("CLINIC_KEK", base64.b64encode(other).decode())
     assert kek_for(_keys(tmp_path, kek_file=str(chosen), kek_env="CLINIC_KEK")).secret == other
