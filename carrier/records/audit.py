@@ -26,6 +26,7 @@ from carrier.records.appender import ChainWriter
 from carrier.records.crypto import KeyEncryptionKey, KeyRing
 from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable, connection
 from carrier.records.outbox import Outbox
+from carrier.records.phi_text import without_phi
 from carrier.records.safe import safe_text
 
 T = TypeVar("T")
@@ -133,7 +134,7 @@ class AuditLog:
                 "action": safe_text(action),
                 "record_type": safe_text(record[0]),
                 "record_id": safe_text(record[1], limit=4096),
-                "reason": safe_text(reason, limit=2048),
+                "reason": without_phi(safe_text(reason, limit=2048)),
                 "details": chainmod.canonical_json(details),
             },
             queued=queued,

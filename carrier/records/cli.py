@@ -37,6 +37,7 @@ from carrier.records.cli_context import (
 from carrier.records.cli_context import run as _run_coro
 from carrier.records.crypto import LocalKek
 from carrier.records.migrate import migrate, status
+from carrier.records.phi_text import phi_in, refusal
 from carrier.records.retention import (
     DEFAULT_TARGETS,
     PurgeTarget,
@@ -62,9 +63,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def operator_text(what: str) -> Any:
+def operator_text(what: str, *, ledger: bool = False) -> Any:
     """An argparse type: printable text of at most TEXT_LIMIT characters (no control,
-    format or bidi characters, which would make the audit trail read other than it is)."""
+    format or bidi characters, which would make the audit trail read other than it is).
+    ``ledger``: kept in clear in an append-only ledger, so text that looks like PHI (a
+    phone or member number, a date, an e-mail address) is refused, never echoed."""
 
     def check(text: str) -> str:
         if not text.strip():
@@ -74,6 +77,9 @@ def operator_text(what: str) -> Any:
                 f"{what} holds control or invisible characters; type it as plain text")
         if len(text) > TEXT_LIMIT:
             raise argparse.ArgumentTypeError(f"{what} is longer than {TEXT_LIMIT} characters")
+        found = phi_in(text) if ledger else None
+        if found is not None:
+            raise argparse.ArgumentTypeError(refusal(what, found))
         return text
 
     return check
@@ -190,9 +196,9 @@ def register_consent(subparsers: Any) -> None:
         p.add_argument(
             "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value
         )
-        p.add_argument("--source", required=True, type=operator_text("--source"),
+        p.add_argument("--source", required=True, type=operator_text("--source", ledger=True),
                        help="how it was given (web_form, ivr, ...)")
-        p.add_argument("--evidence", required=True, type=operator_text("--evidence"),
+        p.add_argument("--evidence", required=True, type=operator_text("--evidence", ledger=True),
                        help="reference to the evidence")
         p.set_defaults(func=func)
     p = sub.add_parser("verify", help="check the ledger's hash chain")
