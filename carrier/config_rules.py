@@ -21,6 +21,7 @@ from carrier.clinic_file import read_clinic_file
 from carrier.config_check import Finding, region_allowed, region_guess
 from carrier.dialer.rules import load_rules
 from carrier.errors import ConfigError
+from carrier.records.crypto import key_file_exposure
 from carrier.settings import Settings
 from carrier.settings_checks import is_local
 
@@ -241,6 +242,8 @@ def _kek(s: Settings, file: str) -> Iterator[Finding]:
     elif isinstance(data, bytes) and len(data) != KEY_BYTES:
         what = "a PEM file" if data.startswith(b"-----BEGIN") else f"{len(data)} bytes"
         yield Finding("error", file, "keys.kek_file", f"{kek} holds {what}, not a 32-byte key")
+    elif isinstance(data, bytes) and (exposed := key_file_exposure(kek)) is not None:
+        yield Finding("error", file, "keys.kek_file", exposed)
 
 
 def _clinic(s: Settings, config_dir: Path) -> Iterator[Finding]:

@@ -42,7 +42,7 @@ import psutil
 from carrier import logs
 from carrier.errors import OperatorError
 from carrier.records.anchor import Anchor
-from carrier.records.crypto import LocalKek
+from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
 from carrier.records.embedded import open_database
 from carrier.records.migrate import Migration, migrate, plan
 from carrier.records.store import Records
@@ -176,6 +176,9 @@ def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:
         except ValueError as exc:
             raise OperatorError(f"{source.what.split()[0]}: {exc}") from None
     path = source.path
+    exposed = key_file_exposure(path)
+    if exposed is not None:
+        raise OperatorError(f"{source.what.split()[0]}: {exposed}")
     try:
         return LocalKek.load_or_create(path) if create else LocalKek(path.read_bytes())
     except OSError as exc:
@@ -198,12 +201,22 @@ def anchor_for(settings: Settings) -> Anchor:
 _SCHEMA_MISSING = (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError)
 # What a command may meet at the database edge; :func:`carrier.cli.main` turns each into
 # one line through :func:`database_failure`, whichever command ran into it.
-DATABASE_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+# A stored value that does not decrypt (a data key not held, a damaged value) is met there
+# too: one line, never the value.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError,
+                                                  DecryptError)
 
 
 def database_failure(exc: Exception) -> OperatorError:
     """One operator line for a database failure, named by its kind (never its message
-    text, which may quote a row's values)."""
+    text, which may quote a row's values), or for a stored value that does not decrypt."""
+    if isinstance(exc, DecryptError):  # its text names a key version, never the value
+        return OperatorError(f"a stored value does not decrypt with the data keys held ({exc});"
+                             " carrier keys status counts values per data-key version")
+    return _database_failure(exc)
+
+
+def _database_failure(exc: Exception) -> OperatorError:
     name = exc.__class__.__name__
     if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
         return OperatorError(f"database refused the login ({name})")

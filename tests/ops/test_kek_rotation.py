@@ -50,6 +50,7 @@ async def test_rotating_to_the_configured_kek_keeps_a_live_node_reading(
         old, new = tmp_path / "old-kek.bin", tmp_path / "new-kek.bin"
         old.write_bytes(TEST_KEK.secret)
         new.write_bytes(os.urandom(32))
+        new.chmod(0o600)
         doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
         doc.setdefault("keys", {})["kek_file"] = str(new)
         (operator.cfg / "carrier.yaml").write_text(yaml.safe_dump(doc))
@@ -97,6 +98,7 @@ async def test_a_node_on_the_previous_kek_reads_data_keys_added_after_the_kek_ch
     kek_file = tmp_path / "keys" / "kek.bin"
     kek_file.parent.mkdir()
     kek_file.write_bytes(TEST_KEK.secret)
+    kek_file.chmod(0o600)
     doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
     doc.setdefault("keys", {})["kek_file"] = str(kek_file)
     (operator.cfg / "carrier.yaml").write_text(yaml.safe_dump(doc))

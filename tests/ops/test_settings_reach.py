@@ -74,3 +74,27 @@ def test_retention_and_anchor_follow_the_settings(operator: Operator, tmp_path: 
     done = operator.run("audit", "verify", "--json", env=env)
     assert done.code == 0, done.err
     assert json.loads(done.out)["checkpoints_file"] == str(checkpoints)
+
+
+def test_a_kek_file_other_users_can_read_is_refused(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key-encryption key unlocks every data key. A key file group or others may read
+    (a copy made with the default umask, 0644) used to be taken as it was; now every
+    command and ``serve`` refuse it with one line saying how to fix it, and ``config
+    check`` reports it."""
+    for name in ("CARRIER_KEK", "CARRIER_KEK_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    key = tmp_path / "kek.bin"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)
+    settings = _keys(tmp_path, kek_file=str(key))
+    for create in (True, False):
+        with pytest.raises(OperatorError, match="chmod 600") as refused:
+            kek_for(settings, create=create)
+        assert "0644" in str(refused.value)
+    from carrier.config_rules import _kek  # noqa: PLC0415 - the rule itself
+
+    assert any("chmod 600" in f.reason for f in _kek(settings, "carrier.yaml"))
+    key.chmod(0o600)
+    assert kek_for(settings).secret == key.read_bytes()
+    assert not list(_kek(settings, "carrier.yaml"))
