@@ -167,6 +167,7 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
 
     async def go(records: Records) -> tuple[rekey.Moved, int, int]:
         async with records.pool.acquire() as conn:
+            await keysmod.notify_nodes(conn)  # a node that missed the rotation loads it now
             turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys)
             patients = await keysmod.reencrypt_patients(conn, records.keys)
             moved = await rekey.reencrypt_all(conn, records.keys, columns)
@@ -244,9 +245,24 @@ def _keys_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _waiting(data_dir: Path) -> list[Path]:
+    """Spool files of this data folder still holding writes (not yet in the database: they
+    may be encrypted under the version to retire). Dead-letter files are not replayed."""
+    spool = data_dir / "spool"
+    return sorted(f for f in spool.rglob("*.jsonl")
+                  if not f.name.endswith(".dead.jsonl") and f.stat().st_size) \
+        if spool.is_dir() else []
+
+
 def _keys_retire(args: argparse.Namespace) -> int:
     columns = _columns(args)
     version = args.version
+    waiting = _waiting(where(args).data_dir)
+    if waiting:
+        raise OperatorError(
+            f"{len(waiting)} spool file(s) under {where(args).data_dir / 'spool'} still hold"
+            " writes not yet in the database (they may be under that data key); nothing was"
+            " retired: let serve replay them (or run any records command), then retire")
 
     async def check_and_delete(conn: asyncpg.Connection, _kek: LocalKek) -> None:
         async with conn.transaction():

@@ -64,6 +64,7 @@ CASES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("--source", "e-mail")),
     ("retire-not-a-number", ("keys", "retire", "one"), ("not a data-key version",)),
     ("retire-unknown", ("keys", "retire", "7"), ("no data key version 7",)),
+    ("retire-no-keys-yet", ("keys", "retire", "1"), ("no data key version 1",)),
     ("show-not-a-uuid", ("consent", "show", "12"), ("is not a patient id",)),
     ("show-unknown-patient", ("consent", "show", str(uuid4())), ("no patient with id",)),
     ("public-key-is-a-certificate", ("audit", "verify", "--public-key", f"{T}/cert.pem"),

@@ -11,6 +11,7 @@ and read back after the old key is gone through the code that reads it."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -31,7 +32,8 @@ from tests.conftest import TEST_KEK
 from tests.ops.conftest import Operator
 from tests.ops.live import one_line_error
 
-pytestmark = [pytest.mark.postgres]
+# About eight `carrier` runs, each a subprocess opening the database.
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PHONE = "+15550100161"
 
@@ -144,6 +146,12 @@ async def test_reencrypt_moves_every_encrypted_column_and_the_old_key_can_go(
     assert "Testa" not in json.dumps(details)
 
     assert "active one" in one_line_error(operator.run("keys", "retire", "2"))
+    # Writes waiting in a spool may be under the old key: not while they wait.
+    waiting = tmp_path / "var" / "spool" / "outbox.jsonl"
+    waiting.parent.mkdir(parents=True, exist_ok=True)
+    waiting.write_text('{"op": "answers"}\n')
+    assert "spool" in one_line_error(operator.run("keys", "retire", "1"))
+    waiting.write_text("")
     done = operator.run("keys", "retire", "1")
     assert done.code == 0, done.err
     # The old data key is gone: every value still reads.
@@ -176,3 +184,26 @@ async def test_every_ciphertext_column_is_known_to_reencrypt(db_url: str) -> Non
     listed = {(c.table, c.column) for c in sealed_columns(VoiceAgent())}
     assert found - listed == set()
     assert listed - found == set()
+
+
+async def test_a_running_node_reads_values_reencrypted_under_a_version_it_never_loaded(
+        operator: Operator, db_url: str, tmp_path: Any) -> None:
+    """A node running since before ``keys rotate`` holds the old data keys only. When only
+    patients were re-encrypted it met the new version there alone (and reloaded); now every
+    column moves, so a returning caller's conversation memory (read with the key ring the
+    agent took at start) named a version the node lacked and the call failed. ``keys
+    rotate`` and ``reencrypt`` now notify the nodes, which load new versions into the key
+    ring they already hold."""
+    live = await Records.open(db_url, TEST_KEK, tmp_path / "live-spool", watch_keys=True)
+    try:
+        memory = PostgresMemoryStore(live.pool, keys=live.keys)  # as the agent holds it
+        await memory.note(Turn("p-1", "sms", "reminder", "patient", "yes please", NOW))
+        for step in (("keys", "rotate"), ("keys", "reencrypt")):
+            done = operator.run(*step)
+            assert done.code == 0, done.err
+        async with asyncio.timeout(60):  # a bound on a hang, not a measurement
+            await live.keys_reloaded.wait()  # set by the notification, not by a timer
+        view = await memory.load("p-1")
+        assert [t.text for t in view.turns] == ["yes please"]
+    finally:
+        await live.close()
