@@ -44,12 +44,12 @@ from carrier.errors import OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
 from carrier.records.embedded import open_database
+from carrier.records.kek_source import kek_source
 from carrier.records.migrate import Migration, migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 
 T = TypeVar("T")
-LEGACY_KEK_FILE_ENV = "CARRIER_KEK_FILE"  # before keys.kek_file; still honoured when unset
 
 
 def add_database_args(parser: argparse.ArgumentParser) -> None:
@@ -128,41 +128,6 @@ def apply_settings(args: argparse.Namespace) -> None:
     w = where(args)
     args.data_dir = w.data_dir
     args.database_url = w.database_url
-
-
-@dataclass(frozen=True)
-class KekSource:
-    """Where the key-encryption key comes from: ``what`` names it for the operator,
-    ``path`` is its file (None: base64 text from the environment)."""
-
-    what: str
-    path: Path | None = None
-    text: str | None = None
-
-
-def kek_source(settings: Settings) -> KekSource:
-    """The one documented precedence: ``$<keys.kek_env>`` (base64), else ``keys.kek_file``,
-    else the legacy ``$CARRIER_KEK_FILE``, else ``<data_dir>/keys/kek.bin``. Two sources
-    that could each be the key (``$CARRIER_KEK_FILE`` beside the variable, or beside a
-    ``keys.kek_file`` naming another file) are refused: the wrong pick would leave new data
-    keys under a key the next command does not read."""
-    name = settings.keys.kek_env
-    text = os.environ.get(name)
-    legacy = os.environ.get(LEGACY_KEK_FILE_ENV)
-    configured = settings.path(settings.keys.kek_file, "keys/kek.bin")
-    if text and legacy:
-        raise OperatorError(
-            f"both ${name} and ${LEGACY_KEK_FILE_ENV} are set: which key-encryption key is"
-            f" meant is ambiguous; unset ${LEGACY_KEK_FILE_ENV} (or ${name})")
-    if text:
-        return KekSource(f"${name}", text=text)
-    if legacy and settings.keys.kek_file and Path(legacy).resolve() != configured.resolve():
-        raise OperatorError(
-            f"${LEGACY_KEK_FILE_ENV} ({legacy}) and keys.kek_file ({configured}) name different"
-            f" key-encryption keys; unset ${LEGACY_KEK_FILE_ENV} or make them the same file")
-    if legacy and not settings.keys.kek_file:
-        return KekSource(f"${LEGACY_KEK_FILE_ENV} {legacy}", path=Path(legacy))
-    return KekSource(f"keys.kek_file {configured}", path=configured)
 
 
 def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:

@@ -23,13 +23,13 @@ from carrier.records import rekey
 from carrier.records.cli_context import (
     add_json,
     emit,
-    kek_source,
     where,
     with_conn,
     with_records,
 )
 from carrier.records.cli_context import run as _run
 from carrier.records.crypto import LocalKek
+from carrier.records.kek_source import kek_source
 from carrier.records.sealed import SealedColumn, sealed_columns
 from carrier.records.store import Records
 
