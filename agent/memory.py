@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.redact import KnownIdentifiers, redact
+from carrier.records.sealed import SealedColumn
 
 
 class FieldKeys(Protocol):
@@ -51,6 +52,8 @@ PROMISES = frozenset({"send_address", "call_back"})
 SPEAKERS = frozenset({"patient", "agent"})
 TABLE = "conversation_memory"
 retained_tables = ((TABLE, "at"),)
+sealed_columns = (SealedColumn(TABLE, "text_enc", "entry_id::text"),)
+"""``carrier.plugin.SealsColumns``: the encrypted turns (bound to the entry id)."""
 """(table, time column) kept as long as call transcripts (``retention.transcript_days``)."""
 
 

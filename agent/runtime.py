@@ -27,10 +27,12 @@ from agent.i18n import load_overlays
 from agent.language import RecordsLanguages
 from agent.memory import PostgresMemoryStore
 from agent.memory import retained_tables as memory_tables
+from agent.memory import sealed_columns as memory_sealed
 from agent.scheduling.feed_apply import FeedCalendar
 from agent.scheduling.outreach import CalendarAppointments
 from agent.scheduling.postgres import PostgresCalendar
 from agent.scheduling.prescriptions import PostgresRefillDesk, prescriptions_from
+from agent.scheduling.prescriptions import sealed_columns as rx_sealed
 from agent.sms import WORKFLOW as SMS_WORKFLOW
 from agent.sms import AddressTexter, TextReminders, records_patient_facts
 from agent.speech import (
@@ -47,6 +49,7 @@ from agent.speech.models import piper_voice_paths, quick_model_dir
 from agent.speech.turn_end import TurnEndMode
 from agent.staff_tasks import RecordsStaffTasks
 from agent.staff_tasks import retained_tables as task_tables
+from agent.staff_tasks import sealed_columns as task_sealed
 from agent.webchat import TextChatHandler
 from agent.workflow.loader import load_all
 from agent.workflow.records import ClinicFileSource
@@ -104,6 +107,7 @@ class VoiceAgent:
         # carrier.plugin.RetainsEvidence: past appointments (patient ids with times) are
         # dialing evidence, kept retention.dial_evidence_days; one still ahead never goes
         self.evidence_tables = (("sched_appointments", "end_at"),)
+        self.sealed_columns = (*memory_sealed, *task_sealed, *rx_sealed)  # SealsColumns
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()
         self.schedule_feed: ScheduleFeed | None = None  # carrier.plugin.schedule_feed_of

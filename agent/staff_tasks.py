@@ -27,9 +27,13 @@ from carrier.plugin_tasks import (
     UnknownStaffTask,
 )
 from carrier.records.crypto import DecryptError, UnknownKeyVersion
+from carrier.records.sealed import SealedColumn
 from carrier.records.store import Records
 
 TABLE = "staff_tasks"
+sealed_columns = (SealedColumn(TABLE, "details_ct", "id::text", bound_column="details"),
+                  SealedColumn(TABLE, "note_ct", "id::text", bound_column="note"))
+"""``carrier.plugin.SealsColumns``: the encrypted call-back number and the operator's note."""
 retained_tables = ((TABLE, "done_at"),)
 """``carrier.plugin.RetainsText``: a task done longer ago than ``retention.transcript_days``
 is purged with the transcripts; an open one (no ``done_at``) never is."""
@@ -38,7 +42,8 @@ TaskDetails = StaffTaskDetails
 UnknownTask = UnknownStaffTask
 AlreadyDone = StaffTaskAlreadyDone
 __all__ = ["DONE", "OPEN", "STATUSES", "AlreadyDone", "RecordsStaffTasks", "TaskDetails",
-           "TaskRow", "UnknownTask", "close_task", "list_tasks", "read_task", "retained_tables"]
+           "TaskRow", "UnknownTask", "close_task", "list_tasks", "read_task", "retained_tables",
+           "sealed_columns"]
 
 
 def _row(r: Any) -> TaskRow:

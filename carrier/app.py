@@ -204,7 +204,8 @@ async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app:
                                      max_size=settings.database.pool_max,
                                      anchor=Anchor.from_settings(settings),
                                      checkpoint_interval=settings.keys.checkpoint_interval_s,
-                                     kek_source=lambda: kek_for(settings, create=False))
+                                     kek_source=lambda: kek_for(settings, create=False),
+                                     watch_keys=True)
         await records.drain_spool()
         async with contextlib.AsyncExitStack() as exits:
             exits.push_async_callback(records.close)

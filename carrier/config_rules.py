@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from carrier.clinic_file import read_clinic_file
 from carrier.config_check import Finding, region_allowed, region_guess
 from carrier.dialer.rules import load_rules
-from carrier.errors import ConfigError
+from carrier.errors import ConfigError, OperatorError
+from carrier.records.crypto import LocalKek, key_file_exposure
+from carrier.records.kek_source import kek_source
 from carrier.settings import Settings
 from carrier.settings_checks import is_local
 
@@ -35,7 +37,7 @@ def semantic_findings(s: Settings, config_dir: Path,
     yield from _dids(s, trunks)
     yield from _routes(s, main, config_dir)
     yield from _regions(s, main, trunks)
-    yield from _files(s, main)
+    yield from _files(s, main, env)
     yield from _clinic(s, config_dir)
     yield from _misc(s, main)
 
@@ -189,7 +191,7 @@ def _certificate_problem(data: bytes) -> str | None:
     return None
 
 
-def _files(s: Settings, file: str) -> Iterator[Finding]:
+def _files(s: Settings, file: str, env: Mapping[str, str] | None = None) -> Iterator[Finding]:
     # (key, path, what, must exist); paths resolved as the code that opens them does.
     checks: list[tuple[str, Path, str, bool]] = []
     if s.stir.enabled and s.stir.key_file:
@@ -230,17 +232,31 @@ def _files(s: Settings, file: str) -> Iterator[Finding]:
                    else _private_key_problem(data, want))
         if problem:
             yield Finding("error", file, key, f"{path} {problem}")
-    yield from _kek(s, file)
+    yield from _kek(s, file, env)
 
 
-def _kek(s: Settings, file: str) -> Iterator[Finding]:
-    kek = s.path(s.keys.kek_file, "keys/kek.bin")
+def _kek(s: Settings, file: str, env: Mapping[str, str] | None = None) -> Iterator[Finding]:
+    """The key-encryption key every command and serve would read (``kek_source``)."""
+    try:
+        source = kek_source(s, env)
+    except OperatorError as exc:  # two sources that disagree
+        yield Finding("error", file, "keys.kek_file", str(exc))
+        return
+    if source.path is None:  # base64 in the environment
+        try:
+            LocalKek.from_base64(source.text or "")
+        except ValueError as exc:
+            yield Finding("error", file, "keys.kek_env", f"{source.what}: {exc}")
+        return
+    kek = source.path
     data = _read(kek)
     if isinstance(data, str) and data != "no such file":  # absent: made at first start
         yield Finding("error", file, "keys.kek_file", f"{kek}: {data}")
     elif isinstance(data, bytes) and len(data) != KEY_BYTES:
         what = "a PEM file" if data.startswith(b"-----BEGIN") else f"{len(data)} bytes"
         yield Finding("error", file, "keys.kek_file", f"{kek} holds {what}, not a 32-byte key")
+    elif isinstance(data, bytes) and (exposed := key_file_exposure(kek)) is not None:
+        yield Finding("error", file, "keys.kek_file", exposed)
 
 
 def _clinic(s: Settings, config_dir: Path) -> Iterator[Finding]:

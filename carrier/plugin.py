@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from carrier.call import Call, Direction
     from carrier.health import ComponentHealth
     from carrier.metrics import Level
+    from carrier.records.sealed import SealedColumn
     from carrier.records.store import Records
     from carrier.settings import Settings
     from carrier.webchat.chat import TextLeg
@@ -184,6 +185,16 @@ class RetainsEvidence(Protocol):
     column)`` pairs; a row whose time is NULL or still ahead is never purged."""
 
     evidence_tables: Sequence[tuple[str, str]]
+
+
+@runtime_checkable
+class SealsColumns(Protocol):
+    """An application whose own tables hold values encrypted with the records' data keys
+    (``records.keys.encrypt``): ``carrier keys reencrypt`` moves them to the newest data key
+    and ``carrier keys status`` counts them, without the carrier naming them itself
+    (:class:`carrier.records.sealed.SealedColumn`)."""
+
+    sealed_columns: Sequence[SealedColumn]
 
 
 class TextPort(Protocol):

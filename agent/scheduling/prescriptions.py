@@ -15,7 +15,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from carrier.records.sealed import SealedColumn
 from carrier.records.store import Records
+
+sealed_columns = (
+    SealedColumn("agent_prescriptions", "medication_ct", "id", bound_column="medication"),
+    SealedColumn("agent_prescriptions", "pharmacy_ct", "id", bound_column="pharmacy"))
+"""``carrier.plugin.SealsColumns``: medication and pharmacy, encrypted per row."""
 
 TASK_KIND = "refill_request"
 # The patient said no refill is needed and why ("I already picked it up", "the doctor

@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -100,7 +101,24 @@ class MllpDestination:
         if code in ("AA", "CA"):
             return
         # AR (or CR): refused for now; AE (CE): the content was refused, resending won't help.
-        raise DeliveryError(f"{code or 'no ACK'} {err}".strip(), retry=code in ("AR", "CR", ""))
+        raise DeliveryError(_refusal(code, err), retry=code in ("AR", "CR", ""))
+
+
+_ACK_CODES = frozenset({"AE", "AR", "CE", "CR"})
+_ERR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,20}")
+
+
+def _refusal(code: str, err: str) -> str:
+    """What is kept (``feed_outbox.last_error``, in clear) and logged of a refusal: the
+    ACK code (MSA-1) and error code (ERR-3), only when they are codes. A receiver that puts
+    free text there may quote the patient; that text is neither kept nor logged."""
+    if not code:
+        return "no ACK"
+    if code not in _ACK_CODES:
+        return "ACK code not recognised (not shown: it may quote a record)"
+    if err and not _ERR_CODE.fullmatch(err):
+        return f"{code} (error text not shown: it may quote a record)"
+    return f"{code} {err}".strip()
 
 
 async def _send(dest: Destination | None, outcome: Outcome) -> None:

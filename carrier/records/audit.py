@@ -26,6 +26,7 @@ from carrier.records.appender import ChainWriter
 from carrier.records.crypto import KeyEncryptionKey, KeyRing
 from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable, connection
 from carrier.records.outbox import Outbox
+from carrier.records.phi_text import without_phi
 from carrier.records.safe import safe_text
 
 T = TypeVar("T")
@@ -80,15 +81,19 @@ class AuditLog:
     added under the new KEK are loaded without a restart."""
 
     async def reload_keys(self) -> None:
+        """Load data-key versions added since (``carrier keys rotate``) into the key ring
+        this process holds: in place, so every holder of ``records.keys`` (the agent's
+        memory took it at start) reads values re-encrypted under them."""
         async with self.pool.acquire() as conn:
             try:
-                self.keys = await keysmod.load_keyring(conn, self.kek, self.keys)
+                fresh = await keysmod.load_keyring(conn, self.kek, self.keys)
             except keysmod.KekMismatch:
                 if self.kek_source is None:
                     raise
                 kek = self.kek_source()  # the rotation moved the keys to the configured KEK
-                self.keys = await keysmod.load_keyring(conn, kek, self.keys)
+                fresh = await keysmod.load_keyring(conn, kek, self.keys)
                 self.kek = kek
+        self.keys.field_keys.update(fresh.field_keys)
 
     async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run ``query(conn)`` on a pooled connection; an unreachable database (or a pooled
@@ -133,7 +138,7 @@ class AuditLog:
                 "action": safe_text(action),
                 "record_type": safe_text(record[0]),
                 "record_id": safe_text(record[1], limit=4096),
-                "reason": safe_text(reason, limit=2048),
+                "reason": without_phi(safe_text(reason, limit=2048)),
                 "details": chainmod.canonical_json(details),
             },
             queued=queued,

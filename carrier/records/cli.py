@@ -13,7 +13,6 @@ control characters, a date that is not one) is refused with one line and a non-z
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,6 @@ import asyncpg
 
 from carrier.cli import default_actor
 from carrier.errors import OperatorError
-from carrier.records import keys as keysmod
 from carrier.records.cli_context import (
     add_database_args,
     add_json,
@@ -38,6 +36,7 @@ from carrier.records.cli_context import (
 from carrier.records.cli_context import run as _run_coro
 from carrier.records.crypto import LocalKek
 from carrier.records.migrate import migrate, status
+from carrier.records.phi_text import phi_in, refusal
 from carrier.records.store import Channel, ConsentKind, Records, verify_chain
 
 T = TypeVar("T")
@@ -56,9 +55,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def operator_text(what: str) -> Any:
+def operator_text(what: str, *, ledger: bool = False) -> Any:
     """An argparse type: printable text of at most TEXT_LIMIT characters (no control,
-    format or bidi characters, which would make the audit trail read other than it is)."""
+    format or bidi characters, which would make the audit trail read other than it is).
+    ``ledger``: kept in clear in an append-only ledger, so text that looks like PHI (a
+    phone or member number, a date, an e-mail address) is refused, never echoed."""
 
     def check(text: str) -> str:
         if not text.strip():
@@ -68,6 +69,9 @@ def operator_text(what: str) -> Any:
                 f"{what} holds control or invisible characters; type it as plain text")
         if len(text) > TEXT_LIMIT:
             raise argparse.ArgumentTypeError(f"{what} is longer than {TEXT_LIMIT} characters")
+        found = phi_in(text) if ledger else None
+        if found is not None:
+            raise argparse.ArgumentTypeError(refusal(what, found))
         return text
 
     return check
@@ -152,113 +156,9 @@ def _db_status(args: argparse.Namespace) -> int:
 
 
 def register_keys(subparsers: Any) -> None:
-    parser = subparsers.add_parser("keys", help="data-key rotation")
-    sub = parser.add_subparsers(dest="keys_command", required=True)
-    p = sub.add_parser(
-        "rotate",
-        help="add a data-key version and re-wrap every data key; or, with --old-kek-file,"
-             " move the data keys to the key-encryption key the settings now name",
-        description="Without options: add a data-key version (new writes use it) and re-wrap"
-        " every data key under the configured key-encryption key (KEK). To change the KEK:"
-        " put the new key where the settings name it (keys.kek_file, or $CARRIER_KEK), then"
-        " run this with --old-kek-file naming the previous key: every data key is re-wrapped"
-        " under the new KEK in one transaction (all or none), and no data-key version is"
-        " added, so a node still running on the previous KEK reads on until its restart."
-        " Keep the old key file until every node runs on the new one.",
-    )
-    _common(p)
-    p.add_argument(
-        "--old-kek-file",
-        type=Path,
-        help="the key-encryption key the data keys are under now (32-byte file, read only)",
-    )
-    p.add_argument(
-        "--new-kek-file",
-        type=Path,
-        help="accepted only when it is the configured key-encryption key file (keys.kek_file)",
-    )
-    p.set_defaults(func=_keys_rotate)
-    p = sub.add_parser("reencrypt", help="re-encrypt patient rows under the newest data key")
-    _common(p)
-    p.set_defaults(func=_keys_reencrypt)
+    from carrier.records.cli_keys import register as keys  # noqa: PLC0415 - it imports this
 
-
-def _old_kek(path: Path) -> LocalKek:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise OperatorError(f"--old-kek-file {path}: {exc.strerror}") from None
-    try:
-        return LocalKek(raw)
-    except ValueError:
-        raise OperatorError(f"--old-kek-file: {path} does not hold a 32-byte key") from None
-
-
-def _check_new_kek_file(args: argparse.Namespace) -> None:
-    """``--new-kek-file`` must be the KEK the settings name: re-wrapping under any other
-    would leave every data key under a key no command or restart reads."""
-    settings = where(args).settings
-    configured = settings.path(settings.keys.kek_file, "keys/kek.bin")
-    env = settings.keys.kek_env
-    if os.environ.get(env) or Path(args.new_kek_file).resolve() != configured.resolve():
-        raise OperatorError(
-            f"--new-kek-file {args.new_kek_file} is not the configured key-encryption key"
-            f" ({'$' + env if os.environ.get(env) else configured}); nothing was changed."
-            " Set keys.kek_file to the new key first, then run carrier keys rotate"
-            " --old-kek-file <the previous key file>"
-        )
-
-
-def _keys_rotate(args: argparse.Namespace) -> int:
-    if args.new_kek_file is not None:
-        _check_new_kek_file(args)
-    old = _old_kek(args.old_kek_file) if args.old_kek_file is not None else None
-    moved: list[int] = []
-
-    async def prepare(conn: Any, kek: LocalKek) -> None:
-        if old is not None:  # before the keyring loads: the keys are under the old KEK
-            moved.append(await keysmod.rewrap(conn, old, kek))
-
-    async def go(records: Records) -> str:
-        version = None
-        if old is None:
-            async with records.pool.acquire() as conn:
-                version = await keysmod.rotate(conn, records.kek)
-                # Re-wrap every data key (fresh nonces) under the configured KEK.
-                moved.append(await keysmod.rewrap(conn, records.kek, records.kek))
-        await records.audit(
-            args.actor,
-            "keys.rotate",
-            ("data_keys", version or "kek"),
-            "operator",
-            {"rewrapped": moved[0], "new_kek": old is not None},
-        )
-        head = "" if version is None else f"data key version {version} created; "
-        return f"{head}{moved[0]} data keys re-wrapped under {records.kek.key_id}"
-
-    print(_run(with_records(args, go, prepare=prepare)))
-    return 0
-
-
-def _keys_reencrypt(args: argparse.Namespace) -> int:
-    async def go(records: Records) -> tuple[int, int]:
-        async with records.pool.acquire() as conn:
-            count = await keysmod.reencrypt_patients(conn, records.keys)
-            turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys)
-        await records.audit(
-            args.actor,
-            "keys.reencrypt",
-            ("patients", "*"),
-            "operator",
-            {"rows": count, "version": records.keys.active_version, "turns": turns},
-        )
-        return count, turns
-
-    count, turns = _run(with_records(args, go))
-    print(f"{count} patient rows re-encrypted")
-    if turns:
-        print(f"{turns} transcript turns stored in clear are now encrypted")
-    return 0
+    keys(subparsers, _common)
 
 
 # -- consent -------------------------------------------------------------------------------
@@ -288,9 +188,9 @@ def register_consent(subparsers: Any) -> None:
         p.add_argument(
             "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value
         )
-        p.add_argument("--source", required=True, type=operator_text("--source"),
+        p.add_argument("--source", required=True, type=operator_text("--source", ledger=True),
                        help="how it was given (web_form, ivr, ...)")
-        p.add_argument("--evidence", required=True, type=operator_text("--evidence"),
+        p.add_argument("--evidence", required=True, type=operator_text("--evidence", ledger=True),
                        help="reference to the evidence")
         p.set_defaults(func=func)
     p = sub.add_parser("verify", help="check the ledger's hash chain")

@@ -41,14 +41,14 @@ import asyncpg
 from carrier import logs
 from carrier.errors import OperatorError
 from carrier.records.anchor import Anchor
-from carrier.records.crypto import LocalKek
+from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
 from carrier.records.embedded import open_database, process_token
+from carrier.records.kek_source import kek_source
 from carrier.records.migrate import Migration, migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 
 T = TypeVar("T")
-LEGACY_KEK_FILE_ENV = "CARRIER_KEK_FILE"  # before keys.kek_file; still honoured when unset
 
 
 def add_database_args(parser: argparse.ArgumentParser) -> None:
@@ -130,27 +130,25 @@ def apply_settings(args: argparse.Namespace) -> None:
 
 
 def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:
-    """The key-encryption key: ``$<keys.kek_env>`` (base64) wins, else ``keys.kek_file``
-    (default ``<data_dir>/keys/kek.bin``, created 0600 on first use unless ``create`` is
-    false: a running node reading it again never makes a key of its own)."""
-    name = settings.keys.kek_env
-    text = os.environ.get(name)
-    if text:
+    """The key-encryption key (:func:`kek_source`); a key file is created 0600 on first use
+    unless ``create`` is false (a running node reading it again never makes a key of its
+    own)."""
+    source = kek_source(settings)
+    if source.path is None:
         try:
-            return LocalKek.from_base64(text)
+            return LocalKek.from_base64(source.text or "")
         except ValueError as exc:
-            raise OperatorError(f"${name}: {exc}") from None
-    legacy = os.environ.get(LEGACY_KEK_FILE_ENV)
-    if settings.keys.kek_file or not legacy:
-        path, what = settings.path(settings.keys.kek_file, "keys/kek.bin"), "keys.kek_file"
-    else:
-        path, what = Path(legacy), f"${LEGACY_KEK_FILE_ENV}"
+            raise OperatorError(f"{source.what.split()[0]}: {exc}") from None
+    path = source.path
+    exposed = key_file_exposure(path)
+    if exposed is not None:
+        raise OperatorError(f"{source.what.split()[0]}: {exposed}")
     try:
         return LocalKek.load_or_create(path) if create else LocalKek(path.read_bytes())
     except OSError as exc:
-        raise OperatorError(f"{what} {path}: {exc.strerror}") from None
+        raise OperatorError(f"{source.what}: {exc.strerror}") from None
     except ValueError as exc:
-        raise OperatorError(f"{what}: {exc}") from None
+        raise OperatorError(f"{source.what.split()[0]}: {exc}") from None
 
 
 def anchor_for(settings: Settings) -> Anchor:
@@ -167,12 +165,22 @@ def anchor_for(settings: Settings) -> Anchor:
 _SCHEMA_MISSING = (asyncpg.UndefinedTableError, asyncpg.UndefinedFunctionError)
 # What a command may meet at the database edge; :func:`carrier.cli.main` turns each into
 # one line through :func:`database_failure`, whichever command ran into it.
-DATABASE_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError)
+# A stored value that does not decrypt (a data key not held, a damaged value) is met there
+# too: one line, never the value.
+DATABASE_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError,
+                                                  DecryptError)
 
 
 def database_failure(exc: Exception) -> OperatorError:
     """One operator line for a database failure, named by its kind (never its message
-    text, which may quote a row's values)."""
+    text, which may quote a row's values), or for a stored value that does not decrypt."""
+    if isinstance(exc, DecryptError):  # its text names a key version, never the value
+        return OperatorError(f"a stored value does not decrypt with the data keys held ({exc});"
+                             " carrier keys status counts values per data-key version")
+    return _database_failure(exc)
+
+
+def _database_failure(exc: Exception) -> OperatorError:
     name = exc.__class__.__name__
     if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
         return OperatorError(f"database refused the login ({name})")

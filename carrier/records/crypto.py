@@ -111,6 +111,19 @@ class LocalKek:
         return cls(raw)
 
 
+def key_file_exposure(path: Path) -> str | None:
+    """Why a key file is exposed (group or others may read or write it), or None; the
+    fix is in the text. A missing file is not exposed (it is made 0600)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return None
+    if mode & 0o077:
+        return (f"{path} is open to other users (mode {mode:04o}): the key-encryption key"
+                f" unlocks every record; chmod 600 {path} (owned by the user carrier runs as)")
+    return None
+
+
 def wrap_context(purpose: str, version: int) -> bytes:
     return f"carrier/data_key/{purpose}/{version}".encode()
 

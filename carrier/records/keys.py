@@ -4,7 +4,9 @@
 new ``field`` version (new writes use it at once; other processes pick it up when they meet
 a ciphertext naming a version they have not loaded). ``rewrap`` moves every data key under a
 new KEK (KEK rotation) without touching row ciphertexts. ``reencrypt_patients`` rewrites rows
-still under older versions so an old version can eventually be retired.
+still under older versions (every other encrypted column: :mod:`carrier.records.rekey`), so
+an old version can be retired (``retire``). ``rotate`` notifies running nodes
+(``KEYS_CHANNEL``), which load the new version into the key ring they hold.
 ``encrypt_legacy_transcripts`` encrypts transcript text stored in clear before migration 0302
 (the cell binding is ``calls.transcript_row_id``: ``<call_id>/<seq>``).
 """
@@ -106,7 +108,17 @@ async def rotate(conn: asyncpg.Connection, kek: KeyEncryptionKey) -> int:
             )
         )
         await _insert_key(conn, kek, "field", version)
+        await notify_nodes(conn)
     return version
+
+
+KEYS_CHANNEL = "carrier_data_keys"
+"""Nodes (``Records.open(watch_keys=True)``) LISTEN here and load new data-key versions."""
+
+
+async def notify_nodes(conn: asyncpg.Connection) -> None:
+    """Tell running nodes the data keys changed (delivered when the transaction commits)."""
+    await conn.execute(f"NOTIFY {KEYS_CHANNEL}")
 
 
 async def rewrap(conn: asyncpg.Connection, old: KeyEncryptionKey, new: KeyEncryptionKey) -> int:
@@ -197,3 +209,18 @@ async def encrypt_legacy_transcripts(conn: asyncpg.Connection, keys: KeyRing, *,
                 ],
             )
             total += len(rows)
+
+
+async def mark_patients_current(conn: asyncpg.Connection, active: int, old_sql: str) -> None:
+    """``key_version`` of each patient whose every field is under ``active`` (``old_sql``:
+    the condition of a value under another version, ``{c}`` for the column, ``$1`` active)."""
+    stale = " OR ".join(f"({old_sql.format(c=c)})" for c in PATIENT_PHI)
+    await conn.execute(
+        f"UPDATE patients SET key_version = $1 WHERE key_version <> $1 AND NOT ({stale})",  # noqa: S608 - constants
+        active)
+
+
+async def retire(conn: asyncpg.Connection, version: int) -> None:
+    """Delete field data-key ``version`` (the caller checked that nothing is under it)."""
+    await conn.execute(
+        "DELETE FROM data_keys WHERE purpose = 'field' AND version = $1", version)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import asyncpg
 
+from carrier.errors import OperatorError
 from carrier.records import calls, cdr, dnc, feed_outbox
 from carrier.records import keys as keysmod
 from carrier.records.anchor import Anchor
@@ -69,6 +70,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_RELOAD_FAILURES: tuple[type[BaseException], ...] = (
+    OperatorError, asyncpg.PostgresError, *UNAVAILABLE)
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -126,6 +129,10 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         )
         self.anchor = anchor
         self._checkpoints: asyncio.Task[None] | None = None
+        self._key_watch: asyncpg.Connection | None = None
+        self._reloads: set[asyncio.Task[None]] = set()
+        self.keys_reloaded = asyncio.Event()
+        """Set after each reload a notification asked for (``watch_keys``)."""
 
     @classmethod
     async def open(
@@ -141,6 +148,7 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         anchor: Anchor | None = None,
         checkpoint_interval: float | None = None,
         kek_source: Callable[[], KeyEncryptionKey] | None = None,
+        watch_keys: bool = False,
     ) -> Records:
         """Connect as the application role (no UPDATE/DELETE on the ledgers) and start.
 
@@ -148,6 +156,10 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         ``anchor``: where signed chain heads go; with ``checkpoint_interval`` (seconds) one
         is written that often while the head moves. ``kek_source``: the configured KEK read
         again, when data keys added later are wrapped by another (a KEK rotation).
+        ``watch_keys`` (``carrier serve``): a connection of its own LISTENs for ``carrier
+        keys rotate``/``reencrypt`` and loads new data-key versions at once, so values
+        re-encrypted under them read on (without it: on SIGHUP, a restart, or a patient
+        read that meets one).
         """
         pool = await asyncpg.create_pool(
             dsn,
@@ -167,12 +179,38 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         self.audit_writer.start()
         self.consent_writer.start()
         self.outbox.start()
+        if watch_keys:
+            await self._watch_keys(dsn, app_role)
         if anchor is not None and checkpoint_interval:
             self._checkpoints = asyncio.get_running_loop().create_task(
                 self._checkpoint_every(checkpoint_interval), name="chain-checkpoints")
         return self
 
+    async def _watch_keys(self, dsn: str, app_role: str | None) -> None:
+        conn = await asyncpg.connect(dsn, **({"user": app_role} if app_role else {}))
+
+        def changed(*_: object) -> None:
+            task = asyncio.get_running_loop().create_task(self._reload_quietly())
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+
+        await conn.add_listener(keysmod.KEYS_CHANNEL, changed)
+        self._key_watch = conn
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload_keys()
+        except _RELOAD_FAILURES as exc:  # the next notification or read retries
+            log.warning("data keys not reloaded (%s)", type(exc).__name__)
+            return
+        self.keys_reloaded.set()
+
     async def close(self) -> None:
+        if self._key_watch is not None:
+            with contextlib.suppress(*UNAVAILABLE):
+                await self._key_watch.close(timeout=5)
+        for task in list(self._reloads):
+            task.cancel()
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -242,3 +242,33 @@ async def test_what_patients_and_callers_typed_is_shown_as_text(
         assert '"onmouseover="' not in page.text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "x<b>1" not in pages[2].text
+
+
+async def test_ledger_text_that_holds_phi_is_refused_and_never_kept(
+        console: ConsoleContext, operator: Operator) -> None:
+    """Consent evidence and an audit reason are kept in clear in append-only ledgers; a
+    number or a date of birth typed there used to be stored for good. Now the API and the
+    consent page refuse it (422, the text not echoed) and record nothing."""
+    pid = await console.records.add_patient("Testa Patientson", PHONE, actor="test",
+                                            reason="fixture")
+    comp, ccsrf = await operator("compliance")
+    comp.headers["X-CSRF-Token"] = ccsrf
+    r = await comp.post(f"/api/v1/patients/{pid}/consent/grant", json={
+        "channel": "voice", "kind": "tcpa_express", "source": "web_form",
+        "evidence": "Testa said yes, dob 1980-02-03"})
+    assert r.status_code == 422, r.text
+    assert "a date" in r.text
+    assert "1980" not in r.text
+    r = await comp.get(f"/api/v1/patients/{pid}/consent",
+                       params={"reason": "she called from 555 010 0142"})
+    assert r.status_code == 422, r.text
+    assert "0142" not in r.text
+    r = await comp.post("/consent/grant", data={
+        "csrf_token": ccsrf, "phone": PHONE, "patient_id": str(pid), "channel": "voice",
+        "kind": "tcpa_express", "evidence_ref": "call from +1 555 010 0142"})
+    assert r.status_code == 422
+    assert "0142" not in r.text
+    await console.records.drain_spool()
+    assert await console.records.pool.fetchval("SELECT count(*) FROM consent_ledger") == 0
+    reasons = await console.records.pool.fetch("SELECT reason FROM audit_log")
+    assert not any("0142" in r["reason"] or "1980" in r["reason"] for r in reasons)

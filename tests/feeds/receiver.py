@@ -15,6 +15,7 @@ class Receiver:
     reply: str = "AA"
     ack_for: str | None = None  # MSA-2 names this control id instead of the message's
     separator: str = "|"  # the ACK's own field separator (a receiver's MSH-1)
+    err: str = "101^Required field missing^HL70357"  # ERR-3 of an AE
     got: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     server: asyncio.Server | None = None
@@ -33,8 +34,7 @@ class Receiver:
                 self.got.append(text)
                 self.arrived.set()
                 control = str(msg.segment("MSH")[10])
-                err = "\rERR||PID^1^3|101^Required field missing^HL70357|E" \
-                    if self.reply == "AE" else ""
+                err = f"\rERR||PID^1^3|{self.err}|E" if self.reply.startswith("AE") else ""
                 acked = control if self.ack_for is None else self.ack_for
                 ack = (f"MSH|^~\\&|EHR|CLINIC|CARRIER|CARRIER|20260101000000||ACK|R{control}|P"
                        f"|2.5.1\rMSA|{self.reply}|{acked}{err}\r")

@@ -263,3 +263,29 @@ async def test_the_ack_must_be_for_the_message_sent(receiver: Receiver, delivere
         assert len(receiver.got) == 1
     finally:
         await receiver.close()
+
+
+@pytest.mark.parametrize("receiver", [
+    Receiver(reply="AE", err="Testa Patientson 1980-02-03 555-0142 not on file^^HL70357"),
+    Receiver(reply="AE Testa Patientson unknown"),
+], ids=["err-text", "msa-text"])
+async def test_an_ehr_refusal_quoting_the_patient_is_not_kept_or_logged(
+        hl7_server: Listening, records: Records, tmp_path: Path, receiver: Receiver,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An EHR that writes free text where the ACK has a code (ERR-3, MSA-1) may quote the
+    patient. That text used to be stored in clear in ``feed_outbox.last_error`` (shown by
+    ``carrier feeds outbox``) and logged; now only a code-shaped value is kept and logged."""
+    app_id, pid = await _booked(hl7_server, tmp_path)
+    await receiver.start()
+    try:
+        wb = Writeback(records, {"hl7": MllpDestination("127.0.0.1", receiver.port)})
+        await OutcomeRecorder(Scripted(OutcomeKind.COMPLETED, "refill_requested"), wb)(
+            object(), _context(app_id, pid))
+        row = await records.pool.fetchrow("SELECT status, last_error FROM feed_outbox")
+        assert row["status"] in ("failed", "pending")
+        assert row["last_error"].startswith("AE" if receiver.reply == "AE" else "ACK code not")
+        for phi in ("Testa", "Patientson", "1980", "0142"):
+            assert phi not in row["last_error"], row["last_error"]
+            assert phi not in caplog.text
+    finally:
+        await receiver.close()

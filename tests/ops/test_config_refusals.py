@@ -207,3 +207,22 @@ def test_a_broken_clinic_file_is_named(tmp_path: Path, edit: Callable[[str], str
     found = [(f.file, f.key) for f in check_config(cfg, {}).errors]
     assert found == [(str(clinic), key)]
     assert words in check_config(cfg, {}).errors[0].reason
+
+
+def test_check_reads_the_kek_every_command_reads(tmp_path: Path) -> None:
+    """``config check`` used to look at ``keys.kek_file`` (or its default) whatever the
+    environment said: a ``$CARRIER_KEK_FILE`` open to other users, or two sources naming
+    different keys, passed the check and failed at start. It now reads the same source."""
+    legacy = tmp_path / "legacy.bin"
+    legacy.write_bytes(bytes(32))
+    legacy.chmod(0o644)
+    cfg = folder(tmp_path, "data_dir", str(tmp_path / "var"))
+    report = check_config(cfg, {"CARRIER_KEK_FILE": str(legacy)})
+    assert [f.key for f in report.errors] == ["keys.kek_file"], report.errors
+    assert "chmod 600" in report.errors[0].reason
+    legacy.chmod(0o600)
+    assert not check_config(cfg, {"CARRIER_KEK_FILE": str(legacy)}).errors
+    both = check_config(cfg, {"CARRIER_KEK_FILE": str(legacy), "CARRIER_KEK": "x"})
+    assert "$CARRIER_KEK_FILE" in both.errors[0].reason
+    bad = check_config(cfg, {"CARRIER_KEK": "not base64!"})
+    assert [f.key for f in bad.errors] == ["keys.kek_env"], bad.errors

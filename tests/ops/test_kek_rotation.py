@@ -50,6 +50,7 @@ async def test_rotating_to_the_configured_kek_keeps_a_live_node_reading(
         old, new = tmp_path / "old-kek.bin", tmp_path / "new-kek.bin"
         old.write_bytes(TEST_KEK.secret)
         new.write_bytes(os.urandom(32))
+        new.chmod(0o600)
         doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
         doc.setdefault("keys", {})["kek_file"] = str(new)
         (operator.cfg / "carrier.yaml").write_text(yaml.safe_dump(doc))
@@ -97,6 +98,7 @@ async def test_a_node_on_the_previous_kek_reads_data_keys_added_after_the_kek_ch
     kek_file = tmp_path / "keys" / "kek.bin"
     kek_file.parent.mkdir()
     kek_file.write_bytes(TEST_KEK.secret)
+    kek_file.chmod(0o600)
     doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
     doc.setdefault("keys", {})["kek_file"] = str(kek_file)
     (operator.cfg / "carrier.yaml").write_text(yaml.safe_dump(doc))
@@ -121,3 +123,47 @@ async def test_a_node_on_the_previous_kek_reads_data_keys_added_after_the_kek_ch
         assert got.phone == "+15550100144"
     finally:
         await live.close()
+
+
+def test_the_legacy_kek_file_variable_is_the_configured_kek(operator: Operator,
+                                                            tmp_path: Path) -> None:
+    """``$CARRIER_KEK_FILE`` (before ``keys.kek_file``) names the KEK every command reads
+    when ``keys.kek_file`` is not set. ``--new-kek-file`` used to be checked against
+    ``keys.kek_file``'s default path instead: the file the variable names was refused, and
+    the default path (a key nothing read) was accepted."""
+    legacy = tmp_path / "legacy" / "kek.bin"
+    legacy.parent.mkdir()
+    legacy.write_bytes(TEST_KEK.secret)
+    legacy.chmod(0o600)
+    env = operator_env(CARRIER_KEK_FILE=str(legacy))
+    default = tmp_path / "var" / "keys" / "kek.bin"
+    line = one_line_error(operator.run("keys", "rotate", "--new-kek-file", str(default),
+                                       env=env))
+    assert "not the configured key-encryption key" in line, line
+    assert "$CARRIER_KEK_FILE" in line, line
+    # The KEK changed in place, where the variable names it: accepted.
+    old = tmp_path / "old-kek.bin"
+    old.write_bytes(TEST_KEK.secret)
+    legacy.write_bytes(os.urandom(32))
+    done = operator.run("keys", "rotate", "--old-kek-file", str(old), "--new-kek-file",
+                        str(legacy), env=env)
+    assert done.code == 0, done.err
+    assert "no patient with id" in operator.run("consent", "show", str(uuid4()), env=env).err
+
+
+@pytest.mark.parametrize("other", ["kek_file", "env"])
+def test_two_kek_sources_that_disagree_are_refused(operator: Operator, tmp_path: Path,
+                                                   other: str) -> None:
+    legacy = tmp_path / "legacy.bin"
+    legacy.write_bytes(TEST_KEK.secret)
+    legacy.chmod(0o600)
+    env = operator_env(CARRIER_KEK_FILE=str(legacy))
+    if other == "kek_file":
+        doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
+        doc.setdefault("keys", {})["kek_file"] = str(tmp_path / "elsewhere.bin")
+        (operator.cfg / "carrier.yaml").write_text(yaml.safe_dump(doc))
+    else:
+        env["CARRIER_KEK"] = base64.b64encode(TEST_KEK.secret).decode()
+    line = one_line_error(operator.run("keys", "rotate", env=env))
+    assert "$CARRIER_KEK_FILE" in line, line
+    assert not (tmp_path / "elsewhere.bin").exists()

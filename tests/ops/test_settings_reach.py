@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from carrier.errors import OperatorError
 from carrier.records.cli_context import kek_for
 from carrier.settings import KeySettings, Settings
 from tests.ops.conftest import Operator
@@ -29,8 +30,12 @@ def test_kek_follows_the_keys_settings(tmp_path: Path, monkeypatch: pytest.Monke
     kek = kek_for(_keys(tmp_path, kek_file=str(chosen)))
     assert chosen.read_bytes() == kek.secret
     assert not (tmp_path / "var" / "keys" / "kek.bin").exists()
-    monkeypatch.setenv("CARRIER_KEK_FILE", str(tmp_path / "legacy.bin"))  # keys.kek_file wins
+    monkeypatch.setenv("CARRIER_KEK_FILE", str(chosen))  # the same file: no doubt
     assert kek_for(_keys(tmp_path, kek_file=str(chosen))).secret == kek.secret
+    monkeypatch.setenv("CARRIER_KEK_FILE", str(tmp_path / "legacy.bin"))  # another: refused
+    with pytest.raises(OperatorError, match="name different key-encryption keys"):
+        kek_for(_keys(tmp_path, kek_file=str(chosen)))
+    monkeypatch.delenv("CARRIER_KEK_FILE")
     other = os.urandom(32)
     monkeypatch.setenv("CLINIC_KEK", base64.b64encode(other).decode())
     assert kek_for(_keys(tmp_path, kek_file=str(chosen), kek_env="CLINIC_KEK")).secret == other
@@ -69,3 +74,27 @@ def test_retention_and_anchor_follow_the_settings(operator: Operator, tmp_path: 
     done = operator.run("audit", "verify", "--json", env=env)
     assert done.code == 0, done.err
     assert json.loads(done.out)["checkpoints_file"] == str(checkpoints)
+
+
+def test_a_kek_file_other_users_can_read_is_refused(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key-encryption key unlocks every data key. A key file group or others may read
+    (a copy made with the default umask, 0644) used to be taken as it was; now every
+    command and ``serve`` refuse it with one line saying how to fix it, and ``config
+    check`` reports it."""
+    for name in ("CARRIER_KEK", "CARRIER_KEK_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    key = tmp_path / "kek.bin"
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)
+    settings = _keys(tmp_path, kek_file=str(key))
+    for create in (True, False):
+        with pytest.raises(OperatorError, match="chmod 600") as refused:
+            kek_for(settings, create=create)
+        assert "0644" in str(refused.value)
+    from carrier.config_rules import _kek  # noqa: PLC0415 - the rule itself
+
+    assert any("chmod 600" in f.reason for f in _kek(settings, "carrier.yaml"))
+    key.chmod(0o600)
+    assert kek_for(settings).secret == key.read_bytes()
+    assert not list(_kek(settings, "carrier.yaml"))

@@ -86,6 +86,7 @@ def test_keys_rotate_and_export_round_trip(env, capsys, monkeypatch) -> None:
     old_kek, new_kek = env / "kek1.bin", env / "kek2.bin"
     old_kek.write_bytes(base64.b64decode(os.environ["CARRIER_KEK"]))
     new_kek.write_bytes(os.urandom(32))
+    new_kek.chmod(0o600)
     monkeypatch.delenv("CARRIER_KEK")
     monkeypatch.setenv("CARRIER_KEYS__KEK_FILE", str(new_kek))
     assert main(["keys", "rotate", "--old-kek-file", str(old_kek)]) == 0

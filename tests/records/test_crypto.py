@@ -159,3 +159,26 @@ def test_key_material_never_in_repr() -> None:
     assert "\\x" not in repr(ring)
     assert "bytes" not in repr(ring)
     assert "secret" not in repr(kek)
+
+
+def test_a_value_that_does_not_decrypt_is_one_operator_line(capsys) -> None:
+    """A stored value under a data key no longer held (or damaged) used to end a records
+    command in a traceback (DecryptError is neither an OperatorError nor a database
+    failure); now it is one line naming the kind of failure and where to look."""
+    from carrier.cli import _one_line, _operator_failures  # noqa: PLC0415
+    from carrier.records.cli_context import run  # noqa: PLC0415
+    from carrier.records.crypto import KeyRing  # noqa: PLC0415
+
+    ring = KeyRing({1: bytes(32)}, bytes(32))
+    stored = ring.encrypt("Testa Patientson", "patients", "name_ct", "p-1")
+    later = KeyRing({2: bytes(range(32))}, bytes(32))
+
+    async def read() -> str:
+        return later.decrypt_str(stored, "patients", "name_ct", "p-1")
+
+    with pytest.raises(_operator_failures()) as caught:
+        run(read())
+    assert _one_line("calls", caught.value) != 0
+    err = capsys.readouterr().err
+    assert "carrier keys status" in err
+    assert "Testa" not in err

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
+from carrier.console.api.common import ERRORS, NOT_FOUND, PhiFree, Reason, context
 from carrier.console.auth import Operator, Role, require
 from carrier.console.live import transfer_target
 from carrier.console.problems import Problem
@@ -151,7 +151,8 @@ def _params(*, since: dt.datetime | None = None, until: dt.datetime | None = Non
                 description="a number, or its last digits (CDRs keep the last four)",
                 pattern=r"^\+?[0-9][0-9 ().-]{0,31}$")] = None,
             reason: Annotated[str, Query(min_length=1, max_length=200,
-                                         pattern=r"^[^\x00-\x1f\x7f]+$")] = "call search",
+                                         pattern=r"^[^\x00-\x1f\x7f]+$"), PhiFree
+                              ] = "call search",
             limit: Annotated[int, Query(ge=1, le=5000)] = 200,
             offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict[str, Any]:
     query = CdrQuery(since=_utc(since), until=_utc(until), number_suffix=number,

@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 
-from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
+from carrier.console.api.common import ERRORS, NOT_FOUND, PhiFree, Reason, context
 from carrier.console.api.patients import PHONE, _phone
 from carrier.console.auth import Operator, Role, require
 from carrier.console.problems import Problem
@@ -34,15 +34,15 @@ class GrantKind(enum.StrEnum):
 class ConsentGrant(BaseModel):
     channel: Channel
     kind: GrantKind
-    source: str = Field(min_length=1, max_length=200, pattern=TEXT)
-    evidence: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    source: Annotated[str, PhiFree] = Field(min_length=1, max_length=200, pattern=TEXT)
+    evidence: Annotated[str, PhiFree] = Field(min_length=1, max_length=200, pattern=TEXT)
 
 
 class ConsentRevoke(BaseModel):
     channel: Channel
     kind: ConsentKind = ConsentKind.ALL
-    source: str = Field(min_length=1, max_length=200, pattern=TEXT)
-    evidence: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    source: Annotated[str, PhiFree] = Field(min_length=1, max_length=200, pattern=TEXT)
+    evidence: Annotated[str, PhiFree] = Field(min_length=1, max_length=200, pattern=TEXT)
 
 
 class LedgerEntry(BaseModel):
@@ -121,8 +121,9 @@ async def revoke_consent(request: Request, patient_id: UUID, body: ConsentRevoke
 
 class DncAdd(BaseModel):
     phone: str = Field(pattern=PHONE)
-    source: str = Field(min_length=1, max_length=200, pattern=TEXT)
-    reason: str = Field(default="patient asked", min_length=1, max_length=200, pattern=TEXT)
+    source: Annotated[str, PhiFree] = Field(min_length=1, max_length=200, pattern=TEXT)
+    reason: Annotated[str, PhiFree] = Field(default="patient asked", min_length=1,
+                                            max_length=200, pattern=TEXT)
 
 
 class DncState(BaseModel):

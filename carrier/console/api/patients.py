@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from carrier.console.api.common import ERRORS, NOT_FOUND, Reason, context
+from carrier.console.api.common import ERRORS, NOT_FOUND, PhiFree, Reason, context
 from carrier.console.auth import Operator, Role, require
 from carrier.console.lookups import spend_lookup
 from carrier.console.problems import Problem
@@ -61,8 +61,8 @@ class PatientOut(BaseModel):
 class LanguageChange(BaseModel):
     language: str | None = Field(max_length=32, description="one of " + ", ".join(SUPPORTED)
                                  + " (or its name); null: not known")
-    reason: str = Field(default="patient asked", min_length=1, max_length=200,
-                        pattern=r"^[^\x00-\x1f\x7f]+$")
+    reason: Annotated[str, PhiFree] = Field(default="patient asked", min_length=1,
+                                            max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class LanguageOut(BaseModel):
@@ -140,8 +140,9 @@ async def add_patient(request: Request, body: NewPatient, op: Scheduler) -> Crea
 
 class PatientSearch(BaseModel):
     phone: str = Field(pattern=PHONE)
-    reason: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
-                        description="why (for the audit log)")
+    reason: Annotated[str, PhiFree] = Field(min_length=1, max_length=200,
+                                            pattern=r"^[^\x00-\x1f\x7f]+$",
+                                            description="why (for the audit log)")
 
 
 @router.post("/patients/search", response_model=list[PatientOut], responses=ERRORS)

@@ -21,6 +21,7 @@ from carrier.console.pages.common import (
 )
 from carrier.console.roles import Operator
 from carrier.records.consent import Channel, ConsentKind
+from carrier.records.phi_text import phi_in, refusal
 
 router = APIRouter(include_in_schema=False)
 PATH = "/consent"
@@ -62,6 +63,15 @@ async def lookup(request: Request, phone: Annotated[str, Form(max_length=32)],
     return await _show(request, op, phone.strip())
 
 
+def _evidence_refused(text: str) -> str | None:
+    """Why the evidence reference cannot go into the ledger (missing, or it looks like it
+    holds PHI: the ledger keeps it in clear for good), or None."""
+    if not text.strip():
+        return "the evidence reference is missing"
+    what = phi_in(text)
+    return None if what is None else refusal("the evidence reference", what)
+
+
 @router.post(PATH + "/{verb}")
 async def change(request: Request, verb: str,
                  op: Annotated[Operator, Depends(guard(PATH))], *,
@@ -74,9 +84,10 @@ async def change(request: Request, verb: str,
     number = dialable(phone)
     if number is None:
         return await _show(request, op, phone)  # says the number is not one
-    if verb != "dnc" and not evidence_ref.strip():
-        return await _show(request, op, phone, error="Not recorded: the evidence reference"
-                           " is missing.", status_code=422)
+    refused = None if verb == "dnc" else _evidence_refused(evidence_ref)
+    if refused:
+        return await _show(request, op, phone, error=f"Not recorded: {refused}.",
+                           status_code=422)
     try:
         if verb == "dnc":
             await records.dnc_add(number, source="console", actor=op.actor,
