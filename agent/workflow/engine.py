@@ -16,7 +16,8 @@ Asides (``asides``): questions back answered (no PHI unverified) then the questi
 again; deferrals closed politely; "hold on" waited for; an early date of birth kept.
 
 Beside it: ``errors`` (why the engine refuses), ``defaults`` (built-in prompts),
-``identity`` (the checks of a ``verify`` state), ``runner`` (the effect loop hosts share).
+``speaking`` (a prompt gated and rendered), ``identity`` (the checks of a ``verify``
+state), ``runner`` (the effect loop hosts share).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
 from agent.memory import MemoryView
-from agent.workflow import asides, engine_parts
+from agent.workflow import asides, engine_parts, speaking
 from agent.workflow.actions import ACTIONS
 from agent.workflow.defaults import DEFAULT_PROMPTS, SLOT_PLACEHOLDERS
 from agent.workflow.effects import (
@@ -43,7 +44,6 @@ from agent.workflow.effects import (
     Listen,
     NoInput,
     Remember,
-    Say,
     Transfer,
     Utterance,
 )
@@ -57,13 +57,11 @@ from agent.workflow.errors import (
 from agent.workflow.identity import check_identity, known_identifiers, needs_step_up, start_state
 from agent.workflow.model import (
     Accept,
-    Prompt,
     State,
     Verify,
     Workflow,
     resolve,
 )
-from agent.workflow.template import contains_phi, fields, needs_verification, render
 
 __all__ = ["DEFAULT_PROMPTS", "Conversation", "EngineError", "HostProtocolError",
            "PhiBeforeVerification", "ScopeViolation"]
@@ -440,23 +438,10 @@ class Conversation:
 
     # ---- effects ----------------------------------------------------------------------
 
-    def _prompt(self, prompt_id: str) -> Prompt:
-        prompt = self.workflow.prompts.get(prompt_id)
-        if prompt is None:
-            text = DEFAULT_PROMPTS.get(prompt_id) or asides.QUESTION_PROMPTS[prompt_id]
-            return Prompt(prompt_id, text, phi=prompt_id in asides.PHI_PROMPTS, line=0)
-        return prompt
-
     def _say(self, prompt_id: str, now: dt.datetime, out: list[Effect]) -> None:
-        prompt = self._prompt(prompt_id)
-        phi_fields = self.workflow.phi_fields
-        paths = fields(prompt.text)
-        gated = prompt.phi or any(needs_verification(p, phi_fields, self._phi_vars) for p in paths)
-        if gated and not self.verified:
-            raise PhiBeforeVerification(self.workflow.id, self.state, prompt_id)
-        phi = gated or any(contains_phi(p, phi_fields, self._phi_vars) for p in paths)
-        text = render(prompt.text, self._scope())
-        out.append(Say(prompt_id, text, prompt.interruptible, phi))
+        out.append(speaking.say_effect(self.workflow, prompt_id, self._scope(),
+                                       verified=self.verified, phi_vars=self._phi_vars,
+                                       state=self.state))
 
     def _transfer(self, target: str, reason: str, now: dt.datetime, out: list[Effect]) -> None:
         summary = transfer_summary(f"{self.workflow.id}: {reason}; at step {self.state}",
