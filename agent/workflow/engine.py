@@ -8,7 +8,8 @@ effects (tested with Hypothesis).
 
 Global inputs, in every state (STANDARDS.md, 47 CFR 64.1200):
   opt-out words or key 9 -> RecordRevocation + AddDoNotCall at once, polite goodbye;
-  "talk to a person" or key 0 -> transfer; "repeat that" or key * -> prompts again;
+  "talk to a person" or key 0 -> transfer; "repeat that" or key * -> prompts again
+  (``MAX_REPEATS`` times a question, then as a question that failed its attempts);
   "wrong number" -> apology and hang up. A bare "cancel" where the state also
   accepts cancelling the appointment is asked about; an unclear answer to that
   question is asked again, then nothing changes (a wrong opt-out is a harm too).
@@ -91,7 +92,7 @@ class Conversation:
         self._slot_types: dict[str, str] = {}
         self._vars: dict[str, Any] = {}
         self._phi_vars: set[str] = set()
-        self._attempts = self._holds = 0
+        self._attempts = self._holds = self._repeats = 0
         self._failures: dict[str, int] = {}
         self._outcome: str | None = None
         self._facts: dict[str, str] = {}
@@ -210,7 +211,7 @@ class Conversation:
                 self._take(accept, None, now, out)
                 return
         affirm = next((a for a in state.accept if a.intent == "affirm"), None)
-        if affirm is not None and self._volunteered:
+        if affirm is not None and "dob" in self._volunteered:
             # a date of birth alone at "am I speaking with ...?" is the patient answering
             self._take(affirm, "affirm", now, out)
             return
@@ -239,7 +240,8 @@ class Conversation:
             self._holds += 1
             self._global("hold", now, out)
             return True
-        self._volunteered.update(asides.volunteered(self.workflow, state, text, intents, now))
+        self._volunteered.update(asides.volunteered(self.workflow, state, text, intents, now),
+                                 **asides.early_wishes(intents, state, self.verified))
         return False
 
     def _on_disambiguation(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
@@ -307,7 +309,10 @@ class Conversation:
         elif name == "hold":
             self._say("hold_ok", now, out)
             out.append(Listen(expectation(self._current), wait_s=asides.HOLD_WAIT_S))
+        elif name == "repeat" and self._repeats >= engine_parts.MAX_REPEATS:
+            self._escalate(now, out)  # the question is not reaching the caller
         elif name == "repeat":
+            self._repeats += 1
             for prompt_id in self._current.say:
                 self._say(prompt_id, now, out)
             out.append(Listen(expectation(self._current)))
@@ -371,7 +376,7 @@ class Conversation:
         state = self.workflow.states[name]
         self.state = name
         self.path.append(name)
-        self._attempts = self._holds = 0
+        self._attempts = self._holds = self._repeats = 0
         if state.outcome is not None:
             self._outcome = state.outcome
         if state.skip_if_known is not None and self._memory is not None:
@@ -379,13 +384,17 @@ class Conversation:
             if slot in self._memory.collected:
                 self._audit(out, now, "skip", intent=None, slots={slot: "[KNOWN]"})
                 return target
-        early = asides.early_answer(state, self._volunteered)
-        if early is not None and early.slot is not None:
-            self._slots[early.slot.name] = self._volunteered.pop(early.slot.type)
-            self._slot_types[early.slot.name] = early.slot.type
+        early = asides.early_answer(state, self._volunteered, self.verified)
+        if early is not None and early[0].slot is None:  # a wish said before verification
+            del self._volunteered[early[1]]
+            self._take(early[0], early[0].intent, now, out)
+            return None
+        if early is not None and (slot := early[0].slot) is not None:
+            self._slots[slot.name] = self._volunteered.pop(slot.type)
+            self._slot_types[slot.name] = slot.type
             self._audit(out, now, "skip", intent="volunteered",
-                        slots={early.slot.name: SLOT_PLACEHOLDERS[early.slot.type]})
-            return early.goto
+                        slots={slot.name: SLOT_PLACEHOLDERS[slot.type]})
+            return early[0].goto
         self._audit(out, now, "enter")
         for prompt_id in state.say:
             self._say(prompt_id, now, out)
