@@ -389,11 +389,11 @@ class Conversation:
             del self._volunteered[early[1]]
             self._take(early[0], early[0].intent, now, out)
             return None
-        if early is not None and (slot := early[0].slot) is not None:
-            self._slots[slot.name] = self._volunteered.pop(slot.type)
-            self._slot_types[slot.name] = slot.type
+        if early is not None and (spec := early[0].slot) is not None:
+            self._slots[spec.name] = self._volunteered.pop(spec.type)
+            self._slot_types[spec.name] = spec.type
             self._audit(out, now, "skip", intent="volunteered",
-                        slots={slot.name: SLOT_PLACEHOLDERS[slot.type]})
+                        slots={spec.name: SLOT_PLACEHOLDERS[spec.type]})
             return early[0].goto
         self._audit(out, now, "enter")
         for prompt_id in state.say:
