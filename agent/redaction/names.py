@@ -35,7 +35,30 @@ _NOT_NAMES = frozenset({
     "need", "want", "cancel", "confirm", "reschedule", "afternoon", "morning", "evening",
     "medicare", "medicaid", "insurance", "over", "under", "diabetic", "pregnant", "allergic",
     "sleeping", "waiting", "late", "early", "him", "them", "us", "someone", "somebody", "y", "yo",
+    # contractions and question words: "I'm calling about ..." (before "calling" it read as
+    # a name), "Doctor Who is on call?", "Doctor, when can I come?"
+    "i'm", "im", "we're", "you're", "they're", "he's", "she's", "it's", "that's", "there's",
+    "who's", "who", "when", "where", "why", "how", "which", "whose",
 })
+# Languages, clinic departments and phone-menu words: no names after a weak lead ("For
+# English press two", "For Billing", "Is this for Radiology?", "This is Reception").
+_MENU = """
+english spanish español espanol french german italian portuguese chinese mandarin cantonese
+vietnamese korean russian arabic tagalog hindi polish creole japanese farsi somali hmong
+billing payments payment accounts records reception receptionist scheduling refills refill
+prescriptions prescription pharmacy lab labs laboratory imaging radiology cardiology
+dermatology neurology oncology pediatrics orthopedics obstetrics gynecology urology
+psychiatry behavioral therapy surgery nursing triage emergency emergencies urgent operator
+directory hours directions option options menu questions question
+"""
+_MENU_WORDS = frozenset(_MENU.split())
+# Leads of who is speaking or asked for, after which a name in lower case (as speech
+# recognition often writes it) is taken: two words that are no common word, or one before
+# "speaking", "calling" or "here" ("this is testa patientson", "it's testa calling").
+_IDENTITY_LEADS = frozenset({"this is", "i am", "i'm", "im", "it's", "speaking with",
+                             "speak to", "speak with", "talk to", "talk with", "ask for"})
+_NOT_NAME_ENDING = re.compile(r"(?:ing|ed|ous|ful|less|ive|ible|able|ly)$")
+_SAYS_WHO = re.compile(r"\s+(?:speaking|calling|here)\b")
 
 
 def known_name_parts(names: Iterable[str]) -> frozenset[str]:
@@ -52,7 +75,28 @@ def not_a_name(word: str, known_parts: frozenset[str], *, strong: bool = False) 
         return False
     if lower in _NOT_NAMES or lower in _TITLES:
         return True
-    return not strong and is_common_word(lower)
+    base = lower.removesuffix("'s")  # "For Mother's Day"
+    return not strong and (is_common_word(base) or base in _MENU_WORDS)
+
+
+def _lowercase_name(text: str, at: int, words: list[re.Match[str]],
+                    known_parts: frozenset[str]) -> Span | None:
+    """A name in lower case right after an identity lead at ``at``, or None."""
+    picked: list[re.Match[str]] = []
+    for w in words[:2]:
+        word = w.group(0)
+        if (not word.islower() or not_a_name(word, known_parts)
+                or _NOT_NAME_ENDING.search(word.lower())):
+            break
+        if picked and text[at + picked[-1].end():at + w.start()].strip():
+            break
+        picked.append(w)
+    if not picked:
+        return None
+    end = at + picked[-1].end()
+    if len(picked) == 1 and not _SAYS_WHO.match(text, end):
+        return None  # "this is urgent": one lowercase word alone is no evidence
+    return Span(at + picked[0].start(), end, "NAME")
 
 
 def name_spans(text: str, known_parts: frozenset[str] = frozenset()) -> list[Span]:
@@ -72,6 +116,9 @@ def name_spans(text: str, known_parts: frozenset[str] = frozenset()) -> list[Spa
             if picked and text[m.end() + picked[-1].end():m.end() + w.start()].strip():
                 break  # punctuation between words ends the name
             picked.append(w)
+        if not picked and not strong and lead in _IDENTITY_LEADS:
+            lowercase = _lowercase_name(text, m.end(), words, known_parts)
+            out += [lowercase] if lowercase is not None else []
         if picked:
             start, end = m.end() + picked[0].start(), m.end() + picked[-1].end()
             # "I'm Fakey, Fakey McSample": a capitalised name said again after a comma
