@@ -83,8 +83,8 @@ CANCEL_PHRASES = (
 )
 DONT_KNOW_PHRASES = ("i don't know", "i dont know", "not sure", "no idea", "i'm not sure",
                      "don't remember", "dont remember", "can't remember", "i forget",
-                     "dunno", "no clue", "beats me", "hard to say", "i couldn't say",
-                     "can't say", "i'm unsure", "unsure", "who knows", "not certain")
+                     "dunno", "no clue", "beats me", "hard to say", "i couldn't say", "can't say",
+                     "i'm unsure", "unsure", "who knows", "not certain", "couldn't tell you")
 LATER_PHRASES = ("call me back", "call back later", "not a good time", "bad time", "i'm busy",
                  "im busy", "i'm driving", "im driving", "call later", "another time to talk",
                  "not right now", "not now", "call me later", "call later", "try me later",
@@ -203,7 +203,7 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\binstead\b.*\b{_DAY_OR_TIME}|\b{_DAY_OR_TIME}.*\binstead\b"),
         re.compile(rf"\bbut\b.*\b(?:can|could) (?:we|i|you)\b.*\b{_DAY_OR_TIME}"),
         re.compile(rf"\b(?:make|move|change|push|switch) {_W}(?:later|earlier|another|"
-                   r"different|next week|other)\b"),
+                   r"different|next week|other)\b|\bchange (?:the|my) (?:time|day|date)\b"),
         re.compile(r"\b(?:later|earlier) in the (?:week|day|month)\b"),
         re.compile(r"\b(?:another|different|other) (?:day|time|date|week)\b"),
         # "yes, but not that day", "not that time", "I can't do that day": the appointment's
@@ -214,7 +214,8 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "cancel": (
         re.compile(rf"\b(?:won't|wont|will not|don't|dont|do not|no longer) need {_W}"
                    r"appointment\b"),
-        re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b"),
+        re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b|\b(?:can't|cant|cannot|won't|"
+                   r"wont) make it\b.*\bcancel\b"),  # "I can't make it, please cancel"
     ),
     "deny": (
         re.compile(r"^(?:i )?(?:guess|suppose|reckon|imagine) not$"),  # a hedged no
@@ -466,8 +467,7 @@ def detect(text: str) -> frozenset[str]:
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
         ("hold", HOLD_PHRASES), ("deceased", ()), ("proxy", ()), ("not_needed", NOT_NEEDED_PHRASES),
-        ("change_pharmacy", ()),
-        ("text_address", TEXT_ADDRESS_PHRASES),
+        ("change_pharmacy", ()), ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),
         ("ask_address", ASK_ADDRESS_PHRASES), ("ask_hours", ASK_HOURS_PHRASES),
