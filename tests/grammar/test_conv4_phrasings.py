@@ -36,3 +36,18 @@ def test_round4_tuned_all_right_and_held_out_reported() -> None:
 def test_numeric_dates_stay_month_first_unless_only_day_first_is_a_date(
         said: str, born: dt.date | None) -> None:
     assert parse_slot("dob", said, NOW) == born
+
+
+@pytest.mark.parametrize(("said", "born"), [
+    ("March 3rd, 1980. no sorry, March 4th", dt.date(1980, 3, 4)),
+    ("the fifth of March 1980, wait, the sixth of March", dt.date(1980, 3, 6)),
+    ("3/5/1980, I mean 3/6", dt.date(1980, 3, 6)),
+    ("March 3rd 1980, no, March 4th 1981", dt.date(1981, 3, 4)),  # a whole correction
+    ("March 3rd 1980, sorry", dt.date(1980, 3, 3)),  # nothing after the "sorry"
+])
+def test_a_date_of_birth_corrected_without_its_year_keeps_the_year(
+        said: str, born: dt.date) -> None:
+    """Before: the corrected day without the year was not a whole date, so the date
+    first said (the wrong one) was kept: a caller who corrected themselves failed
+    verification, or had the wrong date of birth stored at intake."""
+    assert parse_slot("dob", said, NOW) == born
