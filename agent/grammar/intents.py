@@ -4,6 +4,7 @@ Each intent is a list of whole-word phrases matched on cleaned text; more specif
 phrases win (a deny phrase such as "that's not right" is checked before the affirm
 word "right"). Opt-out words follow STANDARDS.md (64.1200(a)(10)): stop, quit, end,
 revoke, opt out, cancel, unsubscribe, plus the usual "don't call me" forms.
+Beside it: ``yes_no_words`` (the phrases of a plain yes or no).
 """
 
 from __future__ import annotations
@@ -14,29 +15,8 @@ from agent.grammar.hearing import NO_ENGLISH, NOT_HEARD
 from agent.grammar.nonanswers import FETCH, I_MEAN, UNSURE, WHO, YEAH_NO, YES_BUT_NOT
 from agent.grammar.normalize import clauses, clean, has_phrase
 from agent.grammar.urgent import urgent
+from agent.grammar.yes_no_words import AFFIRM_PHRASES, DENY_PHRASES
 
-DENY_PHRASES = (
-    "i don't think so", "i dont think so", "don't think so", "not really", "that's not right",
-    "thats not right", "that is not right", "that's not correct", "that is not correct",
-    "that's wrong", "thats wrong", "that is wrong", "not correct", "incorrect", "no thanks",
-    "no thank you", "not at all", "i can't", "i cannot", "i can not", "i won't", "not me",
-    "that's not me", "negative", "absolutely not", "definitely not", "of course not",
-    "nope", "nah", "no", "naw", "nuhuh", "never", "not quite", "wrong", "wouldn't say so",
-    "would not say so", "i doubt it", "doubt it",
-    # Spanish "ya no" ("no longer": "ya no quiero...") is no "ya" (yeah); nor is "yeah no".
-    "ya no",
-)
-AFFIRM_PHRASES = (
-    "that's right", "thats right", "that is right", "that's correct", "that is correct",
-    "that's me", "thats me", "this is he", "this is she", "this is him", "this is her",
-    "speaking", "it's me", "its me", "it is me", "it's her", "it's him", "you got her",
-    "you got him", "you've got her", "you've got him", "that'd be me", "you got it",
-    "sounds good", "that works", "that's fine", "that is fine",
-    "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uhhuh",
-    "mhm", "yes", "yeah", "yea", "yep", "yup", "ya", "sure", "correct", "right", "absolutely",
-    "definitely", "certainly", "affirmative", "ok", "okay", "alright", "all right", "fine",
-    "perfect", "great", "confirm", "confirmed", "exactly", "indeed", "yessir", "no doubt",
-)
 AGENT_PHRASES = (
     "talk to a person", "speak to a person", "talk to someone", "speak to someone",
     "speak with someone", "talk with someone", "speak with a person", "talk with a person",
