@@ -46,7 +46,7 @@ OPT_OUT_PHRASES = (
 )
 # Single opt-out words count when they are (nearly) all the caller said.
 OPT_OUT_WORDS = frozenset({"stop", "quit", "end", "revoke", "unsubscribe", "cancel"})
-_OPT_OUT_PADDING = frozenset({"please", "just", "it", "now", "that", "calling", "call", "the",
+_OPT_OUT_PADDING = frozenset({"no", "please", "just", "it", "now", "that", "calling", "call", "the",
                               "this", "all", "i", "said", "want", "to", "right", "away", "me"})
 RESCHEDULE_PHRASES = (
     "reschedule", "re schedule", "change my appointment", "change the appointment", "change it",
@@ -199,6 +199,9 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     ),
     "deny": (
         re.compile(r"^(?:i )?(?:guess|suppose|reckon|imagine) not$"),  # a hedged no
+        # the patient is not there: "she's not here", "he is not home" (not available)
+        re.compile(r"\b(?:she|he|they)(?:'s|'re| is| are)? (?:not|isn't|isnt|aren't) "
+                   r"(?:here|home|in|around|available)\b"),
         re.compile(r"\b(?:this is|it's|its|i'm|im|i am) (?:her|his|their|the|a) (?:husband|wife|"
                    r"son|daughter|mother|mom|father|dad|partner|caregiver|sister|brother|"
                    r"roommate|friend|nurse|aide|boyfriend|girlfriend|grandson|granddaughter)\b"),
@@ -300,7 +303,9 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"^(?:yes |yeah |yep )?(?:this is|it's|its|it is) (?!her |his |their |not |"
                    r"the |my |a |an |about |regarding |fine|good|ok|okay|wrong|bad)"
                    r"[a-z']+(?: [a-z']+)?(?: speaking| here| yes)?$"),
-        re.compile(r"^[a-z']+(?: [a-z']+)? (?:speaking|here)$"),
+        # "Robin here", "Testa speaking"; not "she's not here" (was a yes: the patient)
+        re.compile(r"^(?![a-z']+ (?:not|isn't|isnt|aren't|ain't) )[a-z']+(?: [a-z']+)? "
+                   r"(?:speaking|here)$"),
         re.compile(r"^(?:you bet|i guess so|guess so|i think so|that would be me|that'd be me|"
                    r"that's her|that's him|you got her|you got him|yes ma'am|yes sir|"
                    r"that's fine|why not|go ahead|please do)\b"),
