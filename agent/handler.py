@@ -382,7 +382,7 @@ class _LiveConversation:
             or is_personal(prompts[effect.prompt_id])
         text = self.language.text(effect.text)
         if self.budget is not None and not self.call.ended.is_set() and not self.budget.fits(
-                spoken_seconds(text, self.io.tts.cache.get(text))):
+                spoken_seconds(text, self.io.tts.cache.get(text, pace=self.io.pace))):
             raise BudgetReached  # this prompt would run past the call's budget
         await self.io.say(text, interruptible=effect.interruptible, phi=personal)
         await self.language.offer(self.io)

@@ -11,6 +11,7 @@
 Numbers are labelled by what is said just before them ("social", "member ID", "account"),
 else by length (ten digits are a phone number, nine read 3-2-4 an SSN). Years alone are
 kept (Safe Harbor allows them). Redaction is idempotent: placeholders are never touched.
+Names are found by ``agent.redaction.names``; spoken forms by ``agent.redaction.spoken``.
 """
 
 from __future__ import annotations
@@ -18,24 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from agent.redaction.common_words import is_common_word
+from agent.redaction.names import NAME_HERE, known_name_parts, name_spans, not_a_name
 from agent.redaction.sound_alike import sound_alike_names
+from agent.redaction.span import Span
+from agent.redaction.span import latin as _latin
 from agent.redaction.spanish import spanish_spans
 from agent.redaction.spoken import Tok, _year_at, digit_runs, spelled_id, spoken_dates, tokenize
 
 PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
-# Letters of names and places: ASCII, Latin-1 and Latin Extended-A ("José", "Zoë", "Łukasz";
-# ``re`` has no \p{Lu}), and accents typed apart ("Nu\u0301n\u0303ez", NFD: its "u" kept).
-_UPPER, _LOWER = "A-ZÀ-ÖØ-ÞĀ-ž", "a-zß-öø-ÿĀ-ž\u0300-\u036f"
-
-
-def _latin(pattern: str) -> str:
-    return (pattern.replace("A-Za-z", _UPPER + _LOWER).replace("[A-Z]", f"[{_UPPER}]")
-            .replace("[a-z", f"[{_LOWER}"))
-
-
 PRIORITY = ["EMAIL", "URL", "IP", "SSN", "DOB", "MRN", "MEMBER_ID", "PHONE", "ACCOUNT", "LICENSE",
             "VEHICLE", "DEVICE",
             "ADDRESS", "ZIP", "DATE", "AGE", "NAME", "ID"]
@@ -52,13 +45,6 @@ class KnownIdentifiers:
     mrns: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, order=True)
-class Span:
-    start: int
-    end: int
-    label: str = field(compare=False)
 
 
 # ---- context words --------------------------------------------------------------------
@@ -164,8 +150,6 @@ _NUMBER_WORDS = frozenset({"zero", "oh", "one", "two", "three", "four", "five", 
                            "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
                            "hundred", "thousand", "and", "double", "triple"})
 _SHORT_DATE = re.compile(r"\b(?:on|since|until|from|by|date|dated)\s+(\d{1,2}/\d{1,2})\b", re.I)
-_NAME_HERE = re.compile(_latin(
-    r"(?:^|[.!?]\s+)([A-Z][a-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)\s+(?:here|speaking|calling)\b"))
 _SPOKEN_MONTH_YEAR = re.compile(
     rf"\b{_MONTH}\s+(?:of\s+)?(?:nineteen|two thousand|twenty)(?:\s+(?:oh|hundred|[a-z]+ty|"
     r"ten|eleven|twelve|[a-z]+teen|one|two|three|four|five|six|seven|eight|nine)){1,2}\b", re.I)
@@ -175,81 +159,6 @@ _LONG_DIGITS = re.compile(r"\b\d{6,}\b")
 _CITY = re.compile(_latin(r"\b(?:live|living|lives|located|moved|reside|from)\s+(?:in|at|to)\s+"
                           r"((?:[A-Z][a-z]+\s?){1,3})"), re.M)
 _STATE_ZIP = re.compile(_latin(r"\b(?:[A-Z][a-z]+,?\s+)?(?:[A-Z]{2})\s+(\d{5})\b"))
-
-# ---- names ------------------------------------------------------------------------------
-
-_NAME_LEAD = re.compile(
-    r"\b(?:my name is|my name's|name is|this is|i am|i'm|im|it's|call me|speaking with|"
-    r"speak (?:to|with)|talk (?:to|with)|ask for|patient|husband|wife|son|daughter|mother|"
-    r"under the name|the name|named|"
-    r"father|mom|dad|for|[ms]e llam[ao]|mi nombre es|soy|habla)\s*,?\s+", re.I)
-_TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "doctor", "nurse"})
-_TITLE = re.compile(_latin(
-    r"\b(?i:mr|mrs|ms|miss|dr|doctor|nurse)\.?\s+([A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)"))
-_NAME_WORD = re.compile(_latin(r"[A-Za-z][A-Za-z'-]*"))
-_MORE_NAMES = re.compile(_latin(r",\s+((?:[A-Z][A-Za-z'-]+\s?){1,3})"))
-_NOT_NAMES = frozenset({
-    "i", "yes", "no", "not", "the", "a", "an", "calling", "here", "fine", "good", "great", "sorry",
-    "so", "just", "going", "trying", "sure", "okay", "ok", "available", "busy", "speaking", "me",
-    "it", "that", "this", "what", "about", "your", "my", "his", "her", "their", "our", "in",
-    "on", "at", "to", "from", "with", "and", "or", "but", "hoping", "looking", "able",
-    "sick", "feeling", "home", "out", "back", "done", "ready", "afraid",
-    "glad", "happy", "new", "having", "still", "also", "very", "really", "appointment",
-    "today", "tomorrow", "is", "was", "be", "been", "call", "wondering", "confused",
-    "correct", "right", "wrong", "there", "she", "he", "they", "we", "you", "would", "like",
-    "need", "want", "cancel", "confirm", "reschedule", "afternoon", "morning", "evening",
-    "medicare", "medicaid", "insurance", "over", "under", "diabetic", "pregnant", "allergic",
-    "sleeping", "waiting", "late", "early", "him", "them", "us", "someone", "somebody", "y", "yo",
-})
-
-
-def _known_name_parts(known: KnownIdentifiers | None) -> frozenset[str]:
-    if known is None:
-        return frozenset()
-    return frozenset(part.lower() for name in known.names for part in name.split())
-
-
-def _not_a_name(word: str, known_parts: frozenset[str], *, strong: bool = False) -> bool:
-    """A word is no name when it is a stop word, a title, or (after a weak lead) a common
-    English word the patient is not known by. Capitalisation is no evidence: ASR and
-    sentence case capitalise "Stop" in "Stop calling me"."""
-    lower = word.lower()
-    if lower in known_parts:
-        return False
-    if lower in _NOT_NAMES or lower in _TITLES:
-        return True
-    return not strong and is_common_word(lower)
-
-
-def _name_spans(text: str, known_parts: frozenset[str] = frozenset()) -> list[Span]:
-    out: list[Span] = []
-    for m in _NAME_LEAD.finditer(text):
-        lead = m.group(0).strip().lower()
-        words = list(_NAME_WORD.finditer(text[m.end():m.end() + 40]))
-        picked: list[re.Match[str]] = []
-        strong = lead in ("my name is", "my name's", "name is", "call me", "mi nombre es",
-                          "me llamo", "se llama", "me llama", "se llamo")
-        for w in words[:3]:
-            word = w.group(0)
-            if _not_a_name(word, known_parts, strong=strong):
-                break
-            if not strong and not word[0].isupper():
-                break
-            if picked and text[m.end() + picked[-1].end():m.end() + w.start()].strip():
-                break  # punctuation between words ends the name
-            picked.append(w)
-        if picked:
-            start, end = m.end() + picked[0].start(), m.end() + picked[-1].end()
-            # "I'm Fakey, Fakey McSample": a capitalised name said again after a comma
-            more = _MORE_NAMES.match(text[end:])
-            if more and not any(_not_a_name(w, known_parts) for w in more.group(1).split()):
-                end += more.start(1) + len(more.group(1).rstrip())
-            out.append(Span(start, end, "NAME"))
-    for m in _TITLE.finditer(text):
-        if not _not_a_name(m.group(1).split()[0], known_parts, strong=True):
-            out.append(Span(m.start(1), m.end(1), "NAME"))
-    return out
-
 
 # ---- known identifiers ------------------------------------------------------------------
 
@@ -343,9 +252,9 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
             spans.append(Span(m.start(1), m.end(1), "AGE"))
     spans += _spoken_numbers_in_context(text, toks)
     spans += [Span(*s) for s in spanish_spans(text, _label_number, known.dob if known else None)]
-    known_parts = _known_name_parts(known)
-    for m in _NAME_HERE.finditer(text):
-        if not any(_not_a_name(w, known_parts) for w in m.group(1).split()):
+    known_parts = known_name_parts(known.names if known else ())
+    for m in NAME_HERE.finditer(text):
+        if not any(not_a_name(w, known_parts) for w in m.group(1).split()):
             spans.append(Span(m.start(1), m.end(1), "NAME"))
     for m in _SPOKEN_MONTH_YEAR.finditer(text):
         dob = "DOB" in (_context(text, m.start()), _after_context(text, m.end()))
@@ -387,7 +296,7 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
             i = found[1] + 1
         else:
             i += 1
-    spans += _name_spans(text, known_parts)
+    spans += name_spans(text, known_parts)
     if known is not None:
         spans += _known_spans(text, toks, known)
         if known.dob is not None:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent.grammar.pace import asks_slower
 from agent.speech import (
     BargeIn,
     BargeInDetector,
@@ -54,6 +55,10 @@ OPT_OUT_KEY = "9"
 # no-input time (``VoiceIO.answer_wait_s``).
 ANSWER_GRACE_S = 5.0
 ANSWER_STEP_S = 0.25
+# The pace of every prompt after a caller asked for it slower ("more slowly please", "más
+# despacio"), for the rest of the call: Piper's length scale x1.3, eSpeak's words per
+# minute /1.3. About 30% slower is clearly slower and still natural; more drawled.
+SLOW_PACE = 1.3
 log = logging.getLogger("agent.voice")
 
 
@@ -75,9 +80,11 @@ class Synthesizer(Protocol):
 
     cache: PromptCache
 
-    def stream(self, text: str, *, persist: bool = True) -> AsyncIterator[np.ndarray]: ...
+    def stream(self, text: str, *, persist: bool = True, pace: float = 1.0
+               ) -> AsyncIterator[np.ndarray]: ...
 
-    async def synthesize(self, text: str, *, persist: bool = True) -> np.ndarray: ...
+    async def synthesize(self, text: str, *, persist: bool = True, pace: float = 1.0
+                         ) -> np.ndarray: ...
 
     async def prepare(self, texts: Iterable[str], *, persist: bool = True) -> int: ...
 
@@ -174,6 +181,7 @@ class VoiceIO:
         # None: the recogniser's own setting. Set per call by ``agent.i18n``.
         self.language: str | None = None
         self.heard_language = ""  # the language the last turn was transcribed in
+        self.pace = 1.0  # SLOW_PACE once the caller asked for it slower
 
     @property
     def media_now(self) -> float:
@@ -249,10 +257,10 @@ class VoiceIO:
         tts = voice or self.tts
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
-        cached = tts.cache.get(text)
+        cached = tts.cache.get(text, pace=self.pace)
         frames: list[np.ndarray] | AsyncIterator[np.ndarray] = (
             frames_of(cached) if cached is not None
-            else self._timed(tts.stream(text, persist=not phi)))
+            else self._timed(tts.stream(text, persist=not phi, pace=self.pace)))
         if self._pending is not None and cached is not None:
             self._pending.cached = True
             self._pending.first_audio_at = asyncio.get_running_loop().time()
@@ -325,6 +333,8 @@ class VoiceIO:
         self._answered_until = max(self._answered_until, turn.end)
         self.heard_language = turn.language
         self.transcript.turns.append(("caller", turn.text))
+        if asks_slower(turn.text):
+            self.pace = SLOW_PACE
         return Utterance(turn.text)
 
     @property

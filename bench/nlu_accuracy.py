@@ -21,7 +21,9 @@ from grammar.corpus import category_accuracy, load, score
 # (tuned, held-out) pairs, each held-out file written before the change it scores.
 PAIRS = (("issue12_tuned.tsv", "issue12_heldout.tsv"), ("slots_tuned.tsv", "slots_heldout.tsv"),
          ("names_tuned.tsv", "names_heldout.tsv"), ("conv_tuned.tsv", "conv_heldout.tsv"),
-         ("conv2_tuned.tsv", "conv2_heldout.tsv"), ("conv3_tuned.tsv", "conv3_heldout.tsv"))
+         ("conv2_tuned.tsv", "conv2_heldout.tsv"), ("conv3_tuned.tsv", "conv3_heldout.tsv"),
+         ("conv4_tuned.tsv", "conv4_heldout.tsv"),
+         ("conv4b_tuned.tsv", "conv4b_heldout.tsv"))
 
 
 def main() -> int:

@@ -9,9 +9,11 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# Appended, not put first: tests/agent would shadow the agent package (the installed
+# checkout was measured instead of this one).
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 
-from redaction.scoring import evaluate, load
+from redaction.scoring import evaluate, load, precision
 
 from agent.redact import KnownIdentifiers
 
@@ -28,10 +30,12 @@ def main() -> int:
         print("\n".join("  " + line for line in report.lines()))
         for miss in report.misses:
             print("  miss:", miss)
-    for name in ("heldout.txt", "heldout2.txt", "heldout3.txt"):
+    for name in ("heldout.txt", "heldout2.txt", "heldout3.txt", "heldout5.txt", "heldout6.txt"):
         heldout = load(name)
         report = evaluate(heldout, None)
-        print(f"held-out {name}, {len(heldout)} lines, patterns only:")
+        right, found = precision(heldout, None)
+        print(f"held-out {name}, {len(heldout)} lines, patterns only; precision "
+              f"{right}/{found} ({right / max(1, found):.1%}):")
         print("\n".join("  " + line for line in report.lines()))
         for miss in report.misses:
             print("  miss:", miss)

@@ -134,8 +134,17 @@ def parse_slot(
     if kind in _CORRECTABLE:
         said = after_correction(said)
     elif kind == "dob" and after_correction(said) != said:
-        # "March 5th 1980, no wait, March 6th 1980": the corrected date when it is whole
-        corrected = parser(after_correction(said), now, options, default_lexicon())
+        # "March 5th 1980, no wait, March 6th 1980": the corrected date when it is whole;
+        # "March 3rd 1980, no sorry, March 4th": the year said once is the correction's too
+        # (the wrong date first said was kept)
+        fixed = after_correction(said)
+        corrected = parser(fixed, now, options, default_lexicon())
+        first = parser(said, now, options, default_lexicon()) if corrected is None else None
+        if isinstance(first, dt.date):  # "I mean 3/6" is 3/6/1980
+            year = first.year
+            corrected = (parser(f"{fixed} {year}", now, options, default_lexicon())
+                         or parser(f"{fixed.strip(' .,')}/{year}", now, options,
+                                   default_lexicon()))
         if corrected is not None:
             return corrected
     return parser(said, now, options, lexicon or default_lexicon())

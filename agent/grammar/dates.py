@@ -5,7 +5,7 @@
 ("tomorrow morning", "next Tuesday afternoon") resolved against ``now``.
 
 Conventions (documented so callers and tests agree):
-- numeric dates are US order (month/day/year);
+- numeric dates are US order (month/day/year), or day first when no month (25/03/1980);
 - a two-digit year of birth is 19xx unless 20xx is not in the future;
 - a bare weekday ("Tuesday", "this Tuesday") is the first such day after today;
   "next Tuesday" is the Tuesday of next week (Monday-Sunday weeks).
@@ -165,7 +165,8 @@ def _parse_date(text: str, today: dt.date, *, birth: bool) -> dt.date | None:
         year_text = m.group(3)
         year = (int(year_text) if len(year_text) == 4
                 else _century(int(year_text), today, birth=birth))
-        return _safe(year, int(m.group(1)), int(m.group(2)))
+        first, second = int(m.group(1)), int(m.group(2))  # day first only when month > 12
+        return _safe(year, *((second, first) if first > 12 >= second else (first, second)))
     toks = [t for t in cleaned.replace(",", " ").split() if t not in ("of", "the", "on", "in")]
     if birth and not any(t in MONTHS for t in toks):
         toks = [misheard_month(t) or t for t in toks]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 
+from agent.grammar import pace
 from agent.grammar.normalize import clean
 
 _LANGUAGES = (r"(?:spanish|español|espanol|english|ingles|inglés|vietnamese|chinese|mandarin|"
@@ -113,6 +114,9 @@ NOT_HEARD = (
                r"\bwhat(?:'s| is| was) (?:that|it) you (?:said|asked|say|ask)\b|"
                r"\b(?:ask|say) (?:that|it|me that|the question) (?:again|one more time|"
                r"once more)\b"),
+    # Slower, please ("you're talking too fast"): the question again, said slower
+    # (``agent.grammar.pace``; was no match, a missed turn).
+    pace.ENGLISH,
 )
 
 

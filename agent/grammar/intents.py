@@ -4,6 +4,7 @@ Each intent is a list of whole-word phrases matched on cleaned text; more specif
 phrases win (a deny phrase such as "that's not right" is checked before the affirm
 word "right"). Opt-out words follow STANDARDS.md (64.1200(a)(10)): stop, quit, end,
 revoke, opt out, cancel, unsubscribe, plus the usual "don't call me" forms.
+Beside it: ``yes_no_words`` (the phrases of a plain yes or no).
 """
 
 from __future__ import annotations
@@ -14,29 +15,8 @@ from agent.grammar.hearing import NO_ENGLISH, NOT_HEARD
 from agent.grammar.nonanswers import FETCH, I_MEAN, UNSURE, WHO, YEAH_NO, YES_BUT_NOT
 from agent.grammar.normalize import clauses, clean, has_phrase
 from agent.grammar.urgent import urgent
+from agent.grammar.yes_no_words import AFFIRM_PHRASES, DENY_PHRASES
 
-DENY_PHRASES = (
-    "i don't think so", "i dont think so", "don't think so", "not really", "that's not right",
-    "thats not right", "that is not right", "that's not correct", "that is not correct",
-    "that's wrong", "thats wrong", "that is wrong", "not correct", "incorrect", "no thanks",
-    "no thank you", "not at all", "i can't", "i cannot", "i can not", "i won't", "not me",
-    "that's not me", "negative", "absolutely not", "definitely not", "of course not",
-    "nope", "nah", "no", "naw", "nuhuh", "never", "not quite", "wrong", "wouldn't say so",
-    "would not say so", "i doubt it", "doubt it",
-    # Spanish "ya no" ("no longer": "ya no quiero...") is no "ya" (yeah); nor is "yeah no".
-    "ya no",
-)
-AFFIRM_PHRASES = (
-    "that's right", "thats right", "that is right", "that's correct", "that is correct",
-    "that's me", "thats me", "this is he", "this is she", "this is him", "this is her",
-    "speaking", "it's me", "its me", "it is me", "it's her", "it's him", "you got her",
-    "you got him", "you've got her", "you've got him", "that'd be me", "you got it",
-    "sounds good", "that works", "that's fine", "that is fine",
-    "of course", "i will", "i can", "i do", "i am", "it is", "yes please", "uhhuh",
-    "mhm", "yes", "yeah", "yea", "yep", "yup", "ya", "sure", "correct", "right", "absolutely",
-    "definitely", "certainly", "affirmative", "ok", "okay", "alright", "all right", "fine",
-    "perfect", "great", "confirm", "confirmed", "exactly", "indeed", "yessir", "no doubt",
-)
 AGENT_PHRASES = (
     "talk to a person", "speak to a person", "talk to someone", "speak to someone",
     "speak with someone", "talk with someone", "speak with a person", "talk with a person",
@@ -66,7 +46,7 @@ OPT_OUT_PHRASES = (
 )
 # Single opt-out words count when they are (nearly) all the caller said.
 OPT_OUT_WORDS = frozenset({"stop", "quit", "end", "revoke", "unsubscribe", "cancel"})
-_OPT_OUT_PADDING = frozenset({"please", "just", "it", "now", "that", "calling", "call", "the",
+_OPT_OUT_PADDING = frozenset({"no", "please", "just", "it", "now", "that", "calling", "call", "the",
                               "this", "all", "i", "said", "want", "to", "right", "away", "me"})
 RESCHEDULE_PHRASES = (
     "reschedule", "re schedule", "change my appointment", "change the appointment", "change it",
@@ -83,8 +63,8 @@ CANCEL_PHRASES = (
 )
 DONT_KNOW_PHRASES = ("i don't know", "i dont know", "not sure", "no idea", "i'm not sure",
                      "don't remember", "dont remember", "can't remember", "i forget",
-                     "dunno", "no clue", "beats me", "hard to say", "i couldn't say",
-                     "can't say", "i'm unsure", "unsure", "who knows", "not certain")
+                     "dunno", "no clue", "beats me", "hard to say", "i couldn't say", "can't say",
+                     "i'm unsure", "unsure", "who knows", "not certain", "couldn't tell you")
 LATER_PHRASES = ("call me back", "call back later", "not a good time", "bad time", "i'm busy",
                  "im busy", "i'm driving", "im driving", "call later", "another time to talk",
                  "not right now", "not now", "call me later", "call later", "try me later",
@@ -203,7 +183,7 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\binstead\b.*\b{_DAY_OR_TIME}|\b{_DAY_OR_TIME}.*\binstead\b"),
         re.compile(rf"\bbut\b.*\b(?:can|could) (?:we|i|you)\b.*\b{_DAY_OR_TIME}"),
         re.compile(rf"\b(?:make|move|change|push|switch) {_W}(?:later|earlier|another|"
-                   r"different|next week|other)\b"),
+                   r"different|next week|other)\b|\bchange (?:the|my) (?:time|day|date)\b"),
         re.compile(r"\b(?:later|earlier) in the (?:week|day|month)\b"),
         re.compile(r"\b(?:another|different|other) (?:day|time|date|week)\b"),
         # "yes, but not that day", "not that time", "I can't do that day": the appointment's
@@ -214,10 +194,14 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
     "cancel": (
         re.compile(rf"\b(?:won't|wont|will not|don't|dont|do not|no longer) need {_W}"
                    r"appointment\b"),
-        re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b"),
+        re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b|\b(?:can't|cant|cannot|won't|"
+                   r"wont) make it\b.*\bcancel\b"),  # "I can't make it, please cancel"
     ),
     "deny": (
         re.compile(r"^(?:i )?(?:guess|suppose|reckon|imagine) not$"),  # a hedged no
+        # the patient is not there: "she's not here", "he is not home" (not available)
+        re.compile(r"\b(?:she|he|they)(?:'s|'re| is| are)? (?:not|isn't|isnt|aren't) "
+                   r"(?:here|home|in|around|available)\b"),
         re.compile(r"\b(?:this is|it's|its|i'm|im|i am) (?:her|his|their|the|a) (?:husband|wife|"
                    r"son|daughter|mother|mom|father|dad|partner|caregiver|sister|brother|"
                    r"roommate|friend|nurse|aide|boyfriend|girlfriend|grandson|granddaughter)\b"),
@@ -319,7 +303,9 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(r"^(?:yes |yeah |yep )?(?:this is|it's|its|it is) (?!her |his |their |not |"
                    r"the |my |a |an |about |regarding |fine|good|ok|okay|wrong|bad)"
                    r"[a-z']+(?: [a-z']+)?(?: speaking| here| yes)?$"),
-        re.compile(r"^[a-z']+(?: [a-z']+)? (?:speaking|here)$"),
+        # "Robin here", "Testa speaking"; not "she's not here" (was a yes: the patient)
+        re.compile(r"^(?![a-z']+ (?:not|isn't|isnt|aren't|ain't) )[a-z']+(?: [a-z']+)? "
+                   r"(?:speaking|here)$"),
         re.compile(r"^(?:you bet|i guess so|guess so|i think so|that would be me|that'd be me|"
                    r"that's her|that's him|you got her|you got him|yes ma'am|yes sir|"
                    r"that's fine|why not|go ahead|please do)\b"),
@@ -466,8 +452,7 @@ def detect(text: str) -> frozenset[str]:
         ("cancel", CANCEL_PHRASES), ("dont_know", DONT_KNOW_PHRASES),
         ("later", LATER_PHRASES), ("done", DONE_PHRASES), ("refill", REFILL_PHRASES),
         ("hold", HOLD_PHRASES), ("deceased", ()), ("proxy", ()), ("not_needed", NOT_NEEDED_PHRASES),
-        ("change_pharmacy", ()),
-        ("text_address", TEXT_ADDRESS_PHRASES),
+        ("change_pharmacy", ()), ("text_address", TEXT_ADDRESS_PHRASES),
         ("ask_bot", ()), ("ask_who", ASK_WHO_PHRASES), ("ask_purpose", ASK_PURPOSE_PHRASES),
         ("ask_provider", ASK_PROVIDER_PHRASES), ("ask_time", ASK_TIME_PHRASES),
         ("ask_address", ASK_ADDRESS_PHRASES), ("ask_hours", ASK_HOURS_PHRASES),

@@ -1,1 +1,1 @@
-"""Helpers for agent.redact: spoken-form recognisers."""
+"""Helpers for agent.redact: spoken-form recognisers, names, and the span found."""

@@ -1,6 +1,8 @@
 """Prompt cache: synthesised prompts in memory (LRU) and on disk, keyed by voice and text.
 
-A key is ``sha256(voice_id + NUL + text)`` with the text's whitespace normalised. On disk a
+A key is ``sha256(voice_id + NUL + text)`` with the text's whitespace normalised; a prompt
+said at another pace than the voice's own (a caller asked for it slower) is a recording
+of its own, keyed ``sha256(voice_id + NUL + pace + NUL + text)``. On disk a
 prompt is raw little-endian int16 16 kHz mono in ``<cache_dir>/<voice_id>/<key>.pcm``,
 written to a temporary name and renamed, so readers never see half a file. The file name is
 a hash, so a cache folder reveals no prompt text (a filled prompt can carry PHI).
@@ -34,12 +36,12 @@ class PromptCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, text: str) -> str:
-        data = f"{self.voice_id}\0{normalise_text(text)}".encode()
-        return hashlib.sha256(data).hexdigest()
+    def key(self, text: str, *, pace: float = 1.0) -> str:
+        said = normalise_text(text) if pace == 1.0 else f"{pace:g}\0{normalise_text(text)}"
+        return hashlib.sha256(f"{self.voice_id}\0{said}".encode()).hexdigest()
 
-    def get(self, text: str) -> np.ndarray | None:
-        key = self.key(text)
+    def get(self, text: str, *, pace: float = 1.0) -> np.ndarray | None:
+        key = self.key(text, pace=pace)
         pcm = self._memory.get(key)
         if pcm is not None:
             self._memory.move_to_end(key)
@@ -54,17 +56,18 @@ class PromptCache:
         self.misses += 1
         return None
 
-    def __contains__(self, text: str) -> bool:
+    def __contains__(self, text: str) -> bool:  # at the voice's own pace
         key = self.key(text)
         path = self._path(key)
         return key in self._memory or (path is not None and path.is_file())
 
-    def put(self, text: str, pcm16k: np.ndarray, *, persist: bool = True) -> None:
+    def put(self, text: str, pcm16k: np.ndarray, *, persist: bool = True,
+            pace: float = 1.0) -> None:
         """Keep ``pcm16k`` for ``text``; ``persist=False`` keeps it in memory only (a
         prompt that speaks PHI never reaches the disk unencrypted: audio is PHI too)."""
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
         pcm.setflags(write=False)
-        key = self.key(text)
+        key = self.key(text, pace=pace)
         self._remember(key, pcm)
         path = self._path(key)
         if path is None or not persist:

@@ -8,6 +8,10 @@ cores it takes). Prompts go through the :class:`PromptCache`: a cached prompt st
 once, and :meth:`TextToSpeech.prepare` fills the cache ahead of need (a workflow's fixed
 prompts at start-up, a scheduled call's filled prompts before it is dialled).
 
+A prompt may be said at a slower pace than the voice's own (``pace`` 1.3: 30% longer; a
+caller asked for it): Piper's length scale is multiplied by it for that synthesis only,
+and the cache keeps that recording apart from the one at the voice's own pace.
+
 Piper starts every utterance with 40-60 ms of near silence; a prompt's leading silence is
 cut to ``lead_in_ms`` before it is framed (and cached), so the first frame sent carries the
 start of the voice: that silence was reply latency the caller heard as a pause.
@@ -143,15 +147,21 @@ class TextToSpeech:
             executor.shutdown(wait=True)
         self._voice = None
 
-    def _sentences(self, text: str) -> Iterator[np.ndarray]:
-        """Blocking: int16 16 kHz audio per sentence, with a short gap after each."""
+    def _sentences(self, text: str, pace: float = 1.0) -> Iterator[np.ndarray]:
+        """Blocking: int16 16 kHz audio per sentence, with a short gap after each;
+        ``pace`` above 1 is slower (Piper's length scale times ``pace``)."""
         if self._voice is None:
             raise RuntimeError("text-to-speech is not started")
         rate = self._voice.config.sample_rate
+        paced = None
+        if pace != 1.0:
+            from piper.config import SynthesisConfig  # noqa: PLC0415 - where speech is made
+
+            paced = SynthesisConfig(length_scale=self._voice.config.length_scale * pace)
         gap = np.zeros(RATE * self.config.sentence_gap_ms // 1000, dtype=np.int16)
         first = True
         for part in split_first_clause(text, self.config.first_clause_words):
-            for chunk in self._voice.synthesize(part):
+            for chunk in self._voice.synthesize(part, syn_config=paced):
                 self.synth_calls += 1
                 pcm = to_int16(resample(chunk.audio_float_array * 32767.0, rate, RATE))
                 if first:
@@ -159,16 +169,17 @@ class TextToSpeech:
                     first = False
                 yield np.concatenate([pcm, gap])
 
-    async def stream(self, text: str, *, persist: bool = True) -> AsyncIterator[np.ndarray]:
+    async def stream(self, text: str, *, persist: bool = True, pace: float = 1.0
+                     ) -> AsyncIterator[np.ndarray]:
         """20 ms frames of ``text`` as they are synthesised (or at once from the cache).
         ``persist=False``: cache in memory only (the text carries PHI)."""
-        cached = self.cache.get(text)
+        cached = self.cache.get(text, pace=pace)
         if cached is not None:
             for frame in frame_stream([cached]):
                 yield frame
             return
         loop = asyncio.get_running_loop()
-        sentences = self._sentences(text)
+        sentences = self._sentences(text, pace)
         produced: list[np.ndarray] = []
 
         def next_sentence() -> np.ndarray | None:
@@ -185,20 +196,21 @@ class TextToSpeech:
         for frame in cutter.flush():
             yield frame
         if produced:
-            self.cache.put(text, np.concatenate(produced), persist=persist)
+            self.cache.put(text, np.concatenate(produced), persist=persist, pace=pace)
 
-    async def synthesize(self, text: str, *, persist: bool = True) -> np.ndarray:
+    async def synthesize(self, text: str, *, persist: bool = True, pace: float = 1.0
+                         ) -> np.ndarray:
         """The whole prompt as int16 16 kHz (cached)."""
-        cached = self.cache.get(text)
+        cached = self.cache.get(text, pace=pace)
         if cached is not None:
             return cached
         loop = asyncio.get_running_loop()
-        pcm = await loop.run_in_executor(self._executor, self._synthesize_all, text)
-        self.cache.put(text, pcm, persist=persist)
+        pcm = await loop.run_in_executor(self._executor, self._synthesize_all, text, pace)
+        self.cache.put(text, pcm, persist=persist, pace=pace)
         return pcm
 
-    def _synthesize_all(self, text: str) -> np.ndarray:
-        parts = list(self._sentences(text))
+    def _synthesize_all(self, text: str, pace: float = 1.0) -> np.ndarray:
+        parts = list(self._sentences(text, pace))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
     async def prepare(self, texts: Iterable[str], *, persist: bool = True) -> int:

@@ -64,6 +64,12 @@ PHI_PROMPTS = frozenset({"answer_provider", "answer_time"})
 # Slot types worth keeping when said early, and the intent that must come with them (a
 # date of birth at the greeting; "move it to Thursday afternoon" with the reschedule).
 VOLUNTEERED_TYPES = {"dob": None, "date_pref": "reschedule"}
+# Wishes kept when said before the caller is verified, in the same breath as who they are
+# ("this is Testa, born March 3 1980, I need to move my appointment"): the first question
+# after verification that takes one acts on it (the wish was dropped). Kept under
+# ``WISH + intent`` beside the slot values.
+EARLY_WISHES = ("reschedule", "cancel")
+WISH = "wish:"
 # "Hold on, let me get my card": the caller is waited for this long (not the channel's
 # usual no-input time), and the request is not a missed answer. At most MAX_HOLDS times a
 # question; a free-text answer of more than HOLD_MAX_WORDS words is an answer that happens
@@ -174,6 +180,15 @@ def volunteered(workflow: Workflow, state: State, text: str, intents: frozenset[
     return found
 
 
+def early_wishes(intents: frozenset[str], state: State, verified: bool) -> dict[str, bool]:
+    """Wishes said before verification that this state does not itself take; none from
+    someone speaking for the patient."""
+    if verified or "proxy" in intents:
+        return {}
+    return {WISH + w: True for w in EARLY_WISHES
+            if w in intents and not any(a.intent == w for a in state.accept)}
+
+
 def prefill(workflow: Workflow, call: ActionCall, slots: dict[str, Any],
             kept: dict[str, Any]) -> None:
     """An action about to run reads ``$slots.X`` not asked yet: fill it from what the
@@ -227,11 +242,19 @@ def listens(state: State) -> bool:
                 or state.verify is not None or state.branch or state.next is not None)
 
 
-def early_answer(state: State, kept: Mapping[str, Any]) -> Accept | None:
-    """The accept of a listening state that an answer given early fills."""
+def early_answer(state: State, kept: Mapping[str, Any], verified: bool
+                 ) -> tuple[Accept, str] | None:
+    """The accept of a listening state that an answer given early fills, and the key of
+    what was kept for it; a wish (``early_wishes``) only once the caller is verified."""
     if not kept or not listens(state):
         return None
-    return next((a for a in state.accept if a.slot is not None and a.slot.type in kept), None)
+    for a in state.accept:
+        if a.slot is not None and a.slot.type in kept:
+            return a, a.slot.type
+    for a in state.accept:
+        if verified and a.intent is not None and WISH + a.intent in kept:
+            return a, WISH + a.intent
+    return None
 
 
 def cancel_or_stop(event: Input, now: dt.datetime) -> str | None:

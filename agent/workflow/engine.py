@@ -8,7 +8,8 @@ effects (tested with Hypothesis).
 
 Global inputs, in every state (STANDARDS.md, 47 CFR 64.1200):
   opt-out words or key 9 -> RecordRevocation + AddDoNotCall at once, polite goodbye;
-  "talk to a person" or key 0 -> transfer; "repeat that" or key * -> prompts again;
+  "talk to a person" or key 0 -> transfer; "repeat that" or key * -> prompts again
+  (``MAX_REPEATS`` times a question, then as a question that failed its attempts);
   "wrong number" -> apology and hang up. A bare "cancel" where the state also
   accepts cancelling the appointment is asked about; an unclear answer to that
   question is asked again, then nothing changes (a wrong opt-out is a harm too).
@@ -16,7 +17,8 @@ Asides (``asides``): questions back answered (no PHI unverified) then the questi
 again; deferrals closed politely; "hold on" waited for; an early date of birth kept.
 
 Beside it: ``errors`` (why the engine refuses), ``defaults`` (built-in prompts),
-``identity`` (the checks of a ``verify`` state), ``runner`` (the effect loop hosts share).
+``speaking`` (a prompt gated and rendered), ``identity`` (the checks of a ``verify``
+state), ``runner`` (the effect loop hosts share).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from agent.grammar import GLOBAL_INTENTS, parse_slot, understand
 from agent.memory import MemoryView
-from agent.workflow import asides, engine_parts
+from agent.workflow import asides, engine_parts, speaking
 from agent.workflow.actions import ACTIONS
 from agent.workflow.defaults import DEFAULT_PROMPTS, SLOT_PLACEHOLDERS
 from agent.workflow.effects import (
@@ -43,7 +45,6 @@ from agent.workflow.effects import (
     Listen,
     NoInput,
     Remember,
-    Say,
     Transfer,
     Utterance,
 )
@@ -57,13 +58,11 @@ from agent.workflow.errors import (
 from agent.workflow.identity import check_identity, known_identifiers, needs_step_up, start_state
 from agent.workflow.model import (
     Accept,
-    Prompt,
     State,
     Verify,
     Workflow,
     resolve,
 )
-from agent.workflow.template import contains_phi, fields, needs_verification, render
 
 __all__ = ["DEFAULT_PROMPTS", "Conversation", "EngineError", "HostProtocolError",
            "PhiBeforeVerification", "ScopeViolation"]
@@ -93,7 +92,7 @@ class Conversation:
         self._slot_types: dict[str, str] = {}
         self._vars: dict[str, Any] = {}
         self._phi_vars: set[str] = set()
-        self._attempts = self._holds = 0
+        self._attempts = self._holds = self._repeats = 0
         self._failures: dict[str, int] = {}
         self._outcome: str | None = None
         self._facts: dict[str, str] = {}
@@ -212,7 +211,7 @@ class Conversation:
                 self._take(accept, None, now, out)
                 return
         affirm = next((a for a in state.accept if a.intent == "affirm"), None)
-        if affirm is not None and self._volunteered:
+        if affirm is not None and "dob" in self._volunteered:
             # a date of birth alone at "am I speaking with ...?" is the patient answering
             self._take(affirm, "affirm", now, out)
             return
@@ -241,7 +240,8 @@ class Conversation:
             self._holds += 1
             self._global("hold", now, out)
             return True
-        self._volunteered.update(asides.volunteered(self.workflow, state, text, intents, now))
+        self._volunteered.update(asides.volunteered(self.workflow, state, text, intents, now),
+                                 **asides.early_wishes(intents, state, self.verified))
         return False
 
     def _on_disambiguation(self, event: Input, now: dt.datetime, out: list[Effect]) -> None:
@@ -309,7 +309,10 @@ class Conversation:
         elif name == "hold":
             self._say("hold_ok", now, out)
             out.append(Listen(expectation(self._current), wait_s=asides.HOLD_WAIT_S))
+        elif name == "repeat" and self._repeats >= engine_parts.MAX_REPEATS:
+            self._escalate(now, out)  # the question is not reaching the caller
         elif name == "repeat":
+            self._repeats += 1
             for prompt_id in self._current.say:
                 self._say(prompt_id, now, out)
             out.append(Listen(expectation(self._current)))
@@ -373,7 +376,7 @@ class Conversation:
         state = self.workflow.states[name]
         self.state = name
         self.path.append(name)
-        self._attempts = self._holds = 0
+        self._attempts = self._holds = self._repeats = 0
         if state.outcome is not None:
             self._outcome = state.outcome
         if state.skip_if_known is not None and self._memory is not None:
@@ -381,13 +384,17 @@ class Conversation:
             if slot in self._memory.collected:
                 self._audit(out, now, "skip", intent=None, slots={slot: "[KNOWN]"})
                 return target
-        early = asides.early_answer(state, self._volunteered)
-        if early is not None and early.slot is not None:
-            self._slots[early.slot.name] = self._volunteered.pop(early.slot.type)
-            self._slot_types[early.slot.name] = early.slot.type
+        early = asides.early_answer(state, self._volunteered, self.verified)
+        if early is not None and early[0].slot is None:  # a wish said before verification
+            del self._volunteered[early[1]]
+            self._take(early[0], early[0].intent, now, out)
+            return None
+        if early is not None and (spec := early[0].slot) is not None:
+            self._slots[spec.name] = self._volunteered.pop(spec.type)
+            self._slot_types[spec.name] = spec.type
             self._audit(out, now, "skip", intent="volunteered",
-                        slots={early.slot.name: SLOT_PLACEHOLDERS[early.slot.type]})
-            return early.goto
+                        slots={spec.name: SLOT_PLACEHOLDERS[spec.type]})
+            return early[0].goto
         self._audit(out, now, "enter")
         for prompt_id in state.say:
             self._say(prompt_id, now, out)
@@ -440,23 +447,10 @@ class Conversation:
 
     # ---- effects ----------------------------------------------------------------------
 
-    def _prompt(self, prompt_id: str) -> Prompt:
-        prompt = self.workflow.prompts.get(prompt_id)
-        if prompt is None:
-            text = DEFAULT_PROMPTS.get(prompt_id) or asides.QUESTION_PROMPTS[prompt_id]
-            return Prompt(prompt_id, text, phi=prompt_id in asides.PHI_PROMPTS, line=0)
-        return prompt
-
     def _say(self, prompt_id: str, now: dt.datetime, out: list[Effect]) -> None:
-        prompt = self._prompt(prompt_id)
-        phi_fields = self.workflow.phi_fields
-        paths = fields(prompt.text)
-        gated = prompt.phi or any(needs_verification(p, phi_fields, self._phi_vars) for p in paths)
-        if gated and not self.verified:
-            raise PhiBeforeVerification(self.workflow.id, self.state, prompt_id)
-        phi = gated or any(contains_phi(p, phi_fields, self._phi_vars) for p in paths)
-        text = render(prompt.text, self._scope())
-        out.append(Say(prompt_id, text, prompt.interruptible, phi))
+        out.append(speaking.say_effect(self.workflow, prompt_id, self._scope(),
+                                       verified=self.verified, phi_vars=self._phi_vars,
+                                       state=self.state))
 
     def _transfer(self, target: str, reason: str, now: dt.datetime, out: list[Effect]) -> None:
         summary = transfer_summary(f"{self.workflow.id}: {reason}; at step {self.state}",

@@ -18,6 +18,15 @@ from agent.workflow.template import render
 DISAMBIGUATION = Expectation(("cancel", "opt_out"), None, ("1", "9"), ("appointment", "stop calls"))
 
 
+# How often one question is said again on request ("what?", "say that again", key *)
+# before the next request goes where a question that failed its attempts goes (staff, or
+# the call-back offer when no one answers). Four, one more than the shipped workflows'
+# ``max_attempts``: a caller asking again is engaged, not missing answers (a missed word,
+# once more slower, a noisy moment or two); a fifth request in a row is a line or a caller
+# the agent is not reaching, and before the call's length limit was the only end of it.
+MAX_REPEATS = 4
+
+
 # Global requests the engine hands to staff, and the reason the person taking the call
 # reads in the transfer summary: a caller with little English needs an interpreter, which
 # the one answering should know before they speak.

@@ -107,3 +107,38 @@ async def test_first_frame_carries_the_voice(tts: TextToSpeech) -> None:
     # Piper begins with 40-60 ms of near silence: the caller would hear it as reply latency
     frames = [f async for f in tts.stream("Okay. Thank you.", persist=False)]
     assert np.abs(frames[0].astype(np.int32)).max() > 200
+
+
+@pytest.mark.models
+async def test_a_slower_pace_is_slower_and_cached_apart(tts: TextToSpeech) -> None:
+    """Piper's length scale per synthesis: the same prompt at SLOW_PACE lasts longer
+    (before, the voice had one rate), and each pace has its own cached recording."""
+    from agent.voice import SLOW_PACE  # noqa: PLC0415
+
+    # a long prompt: Piper's durations vary a little from one synthesis to the next
+    text = "Hello, this is Maple Grove Family Clinic calling for Testa. Am I speaking with Testa?"
+    normal = await tts.synthesize(text)
+    slow = await tts.synthesize(text, pace=SLOW_PACE)
+    assert len(slow) > 1.1 * len(normal)  # about 1.2 measured
+    assert tts.cache.get(text) is not None
+    assert len(tts.cache.get(text)) == len(normal)
+    streamed = [f async for f in tts.stream(text, pace=SLOW_PACE)]
+    assert abs(len(streamed) * 320 - len(slow)) < 320  # from the cache, the slow one
+
+
+@pytest.mark.models
+async def test_the_spanish_voice_takes_a_slower_pace_too() -> None:
+    from agent.speech.espeak import EspeakSpeech  # noqa: PLC0415
+    from agent.voice import SLOW_PACE  # noqa: PLC0415
+
+    voice = EspeakSpeech()
+    await voice.start()
+    try:
+        text = "Por favor, dígame su fecha de nacimiento."
+        normal = await voice.synthesize(text)
+        slow = await voice.synthesize(text, pace=SLOW_PACE)
+        again = await voice.synthesize("Gracias.")
+        assert len(slow) > 1.15 * len(normal)
+        assert len(again) < len(normal)  # the pace is per synthesis, not left set
+    finally:
+        await voice.close()

@@ -22,10 +22,13 @@ DAYS = {"lunes": "Monday", "martes": "Tuesday", "miercoles": "Wednesday",
 
 _MONTH_RE = "|".join(MONTHS)
 # "<day> de <month> [de|del] <year>"; the day and year are runs of number words or digits.
+# A year in digits ends the date whatever follows ("3 de marzo de 1980 quiero cambiar mi
+# cita": the year was dropped when more words came after it).
 _DATE = re.compile(rf"\b(?:el\s+)?(?P<day>[a-z0-9 ]+?)\s+de\s+(?P<month>{_MONTH_RE})"
-                   rf"(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?(?P<year>[a-z0-9 ]+?)"
+                   r"(?:(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?|\s+)(?P<digits>\d{4})\b"
+                   rf"|(?:\s+(?:de|del|en)\s+(?:el\s+)?(?:ano\s+)?(?P<year>[a-z0-9 ]+?)"
                    r"|\s+(?P<bare>\d{4}))?"  # "5 de marzo, 1980": the comma is gone
-                   r"(?=$|\s+(?:a|por)\b|[,.])")
+                   r"(?=$|\s+(?:a|por)\b|[,.]))")
 _NUMERIC = re.compile(r"\b(\d{1,2})[ /.-](\d{1,2})[ /.-](\d{2}|\d{4})\b")
 
 
@@ -61,7 +64,7 @@ def find_date(text: str) -> str | None:
     if not 1 <= day <= 31:
         return None
     out = f"{MONTHS[match.group('month')]} {day}"
-    year_said = match.group("year") or match.group("bare")
+    year_said = match.group("digits") or match.group("year") or match.group("bare")
     if year_said:
         said = _year(parse_number(year_said.split()))
         if said is not None:

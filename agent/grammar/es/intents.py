@@ -142,6 +142,9 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("cancel appointment", r"\b(?:cancel\w*|anul\w*)\s+(?:la\s+|mi\s+|esa\s+)?cita\b|"
                            r"\bya\s+no\s+(?:necesito|voy\s+a\s+necesitar)\s+(?:la\s+|mi\s+|"
                            r"esa\s+)?cita\b"),
+    # "Cancélela", "cancélala": "la" is the appointment (la cita; the calls would be
+    # "las"), so no bare cancel to ask about (it was one).
+    ("cancel appointment", r"\b(?:cancel|anul)\w*la\b"),
     ("cancel", r"\b(?:cancel\w*|anul\w*)\b"),
     ("confirm", r"\b(?:confirm\w*|ahi\s+estare|alli\s+estare|si\s+voy|voy\s+a\s+ir|"
                 r"asistire|cuente\s+conmigo)\b"),
@@ -171,6 +174,7 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("no", rf"^{_LEAD}(?:no|para\s+nada|negativo|no\s+es\s+correcto|tampoco|"
            r"de\s+ninguna\s+manera|ni\s+hablar|ni\s+loco|ni\s+loca)\b"),
     ("yes", r"(?<!no\s)\b(?:soy\s+yo|con\s+(?:el|ella)\s+habla|yo\s+mism[oa])\b"),
+    ("yes", r"^(?:sale|orale|andale)(?:\s+pues)?$"),  # Mexican "OK", the whole turn
     ("appointment", r"^(?:la\s+)?cita\b"),
 )
 _COMPILED = tuple((phrase, re.compile(pattern)) for phrase, pattern in _ROWS)
