@@ -172,7 +172,8 @@ async def test_every_ciphertext_column_is_known_to_reencrypt(db_url: str) -> Non
                       ("consent_ledger", "row_hash"), ("audit_log", "prev_hash"),
                       ("audit_log", "row_hash"), ("patients", "phone_bidx"),
                       ("dnc_org", "phone_bidx"), ("dnc_national", "phone_bidx"),
-                      ("feed_patients", "ref_bidx"), ("feed_messages", "digest")}
+                      ("feed_patients", "ref_bidx"), ("feed_messages", "digest"),
+                      ("feed_merged", "ref_bidx"), ("feed_key_conflicts", "ref_bidx")}
     conn = await asyncpg.connect(db_url)
     try:
         rows = await conn.fetch(
