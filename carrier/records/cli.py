@@ -98,7 +98,7 @@ def _when(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or date-time (e.g. 2026-01-31 or"
+            "not an ISO date or date-time (e.g. 2026-01-31 or"
             " 2026-01-31T08:00:00+00:00)") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -276,7 +276,7 @@ def _patient_id(text: str) -> UUID:
     try:
         return UUID(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a patient id (a UUID)") from None
+        raise argparse.ArgumentTypeError("not a patient id (a UUID)") from None
 
 
 def register_consent(subparsers: Any) -> None:
@@ -309,7 +309,8 @@ def register_consent(subparsers: Any) -> None:
 
 async def _known_patient(records: Records, patient_id: UUID) -> None:
     if not await records.patient_exists(patient_id):
-        raise OperatorError(f"no patient with id {patient_id} in the records")
+        # The id is not repeated: what was typed in its place may be a number or a name.
+        raise OperatorError("patient_id: no patient with the id given in the records")
 
 
 def _consent_show(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ def _when(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
+            "not an ISO date or date-time (e.g. 2026-01-31)") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
