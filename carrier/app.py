@@ -391,7 +391,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser.set_defaults(func=run_serve)
     health = sub.add_parser("health", help="the running stack's health: SIP OPTIONS and every "
                             "component (database, writers, dialer, speech, trunks)")
-    health.add_argument("--timeout", type=float, default=3.0)
+    health.add_argument("--timeout", type=float, default=3.0,
+                        help="seconds to wait for each answer (default: %(default)s)")
     health.add_argument("--json", action="store_true", help="print the report as JSON")
     health.set_defaults(func=run_health)
 

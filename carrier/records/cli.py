@@ -285,16 +285,18 @@ def register_consent(subparsers: Any) -> None:
     p = sub.add_parser("show", help="a patient's consent history and current state")
     _common(p)
     add_json(p)
-    p.add_argument("patient_id", type=_patient_id)
+    p.add_argument("patient_id", type=_patient_id, help="the patient's id (a UUID)")
     p.set_defaults(func=_consent_show)
     for name, func in (("grant", _consent_grant), ("revoke", _consent_revoke)):
         p = sub.add_parser(name, help=f"{name} consent for a patient on a channel")
         _common(p)
-        p.add_argument("patient_id", type=_patient_id)
-        p.add_argument("--channel", choices=[c.value for c in Channel], required=True)
+        p.add_argument("patient_id", type=_patient_id, help="the patient's id (a UUID)")
+        p.add_argument("--channel", choices=[c.value for c in Channel], required=True,
+                       help="the channel the consent is for")
         kinds = [k.value for k in ConsentKind if name == "revoke" or k is not ConsentKind.ALL]
         p.add_argument(
-            "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value
+            "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value,
+            help="the kind of consent" + ("" if name == "grant" else " (default: every kind)"),
         )
         p.add_argument("--source", required=True, type=operator_text("--source"),
                        help="how it was given (web_form, ivr, ...)")

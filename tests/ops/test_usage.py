@@ -20,6 +20,12 @@ CASES = [
     (("consent", "show"), "carrier consent show", "required"),
     (("calls", "list", "--since", "yesterday-ish"), "carrier calls list", "--since"),
     (("--frob",), "carrier", "unrecognized arguments: --frob"),
+    # Before: a negative page size reached the database ("refused the command").
+    (("calls", "list", "--limit", "-5"), "carrier calls list", "argument --limit"),
+    (("calls", "list", "--offset", "x"), "carrier calls list", "argument --offset"),
+    # Before: any --actor went to the audit log, a forged second line included.
+    (("campaign", "dnc-import", "dnc.txt", "--actor", "ops\nforged: line"),
+     "carrier campaign dnc-import", "control or invisible characters"),
 ]
 
 
