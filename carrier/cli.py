@@ -9,11 +9,17 @@ Every failure an operator can cause (bad input, bad settings, an unreachable
 database) ends with one line on stderr naming what and why, and a non-zero exit, never a
 traceback. Exit codes (the same for every command):
 
-* 0: done; 1: refused or failed (a database failure is named by its kind, whichever
-  command met it; a verification that found faults); 2: usage (the misused command's usage,
-  then one line); 69: a port could not be opened; 74: writes not recorded (the database was
-  away and the disk refused the spool: the line counts them by kind and names the spool);
-  78: a setting is wrong (file, key, reason); 130: interrupted (Ctrl-C).
+* 0: done (also after SIGTERM, the service manager's stop, for ``serve``-like commands);
+* 1: refused or failed (a database failure is named by its kind, whichever command met
+  it; a verification that found faults);
+* 2: usage (the misused command's usage, then one line);
+* 3: the command ran and its action did not happen (``sms send`` refused by a rule,
+  ``call`` answered with no audio);
+* 69: a port could not be opened;
+* 74: writes not recorded (the database was away and the disk refused the spool: the line
+  counts them by kind and names the spool folder);
+* 78: a setting is wrong (file, key, reason);
+* 130: interrupted (Ctrl-C).
 
 A usage error names the argument, never the value typed: an operator who types a phone
 number or a name in the wrong place must not find it in the journal. Every command logs
