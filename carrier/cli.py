@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
 import re
 import sys
@@ -89,6 +90,18 @@ class OperatorParser(argparse.ArgumentParser):
 
 
 _PARSER = "_carrier_parser"  # the sub-command parser that read the arguments
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a duration in seconds, finite and above 0 (``-1`` or ``nan`` as a
+    timeout would make a probe report a healthy node as down, or never end)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError("not a number of seconds above 0")
+    return value
 
 
 def default_actor() -> str:

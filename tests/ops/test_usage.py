@@ -23,6 +23,10 @@ CASES = [
     # Before: a negative page size reached the database ("refused the command").
     (("calls", "list", "--limit", "-5"), "carrier calls list", "argument --limit"),
     (("calls", "list", "--offset", "x"), "carrier calls list", "argument --offset"),
+    # Before: accepted; health then reported "unhealthy" (a probe misconfigured reads as a
+    # node down), serve --for nan never stopped.
+    (("health", "--timeout", "-1"), "carrier health", "argument --timeout"),
+    (("serve", "--for", "nan"), "carrier serve", "argument --for"),
     # Before: any --actor went to the audit log, a forged second line included.
     (("campaign", "dnc-import", "dnc.txt", "--actor", "ops\nforged: line"),
      "carrier campaign dnc-import", "control or invisible characters"),
