@@ -269,6 +269,8 @@ async def with_records(
         except (OSError, asyncpg.PostgresConnectionError) as exc:
             raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from None
         try:
+            if records.spooled():  # a folder taken over: land it before the command reads
+                await records.drain_spool()
             result = await fn(records)
         except SpoolUnwritable as exc:
             await _finish(records, spool, raise_waiting=False)
