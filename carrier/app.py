@@ -49,6 +49,7 @@ from typing import Any, cast
 import asyncpg
 
 from carrier import logs, metrics
+from carrier.cli import seconds
 from carrier.config_check import check_config
 from carrier.console.app import ConsoleContext
 from carrier.console.live import GatewayLiveCalls
@@ -389,12 +390,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("serve", help="run the gateway, voice agent and dialer")
     parser.add_argument("--demo-call", action="store_true",
                         help="place a demo reminder call to a scripted patient and print it")
-    parser.add_argument("--for", dest="run_for", type=float, default=None,
+    parser.add_argument("--for", dest="run_for", type=seconds, default=None,
                         help="stop after this many seconds (default: until interrupted)")
     parser.set_defaults(func=run_serve)
     health = sub.add_parser("health", help="the running stack's health: SIP OPTIONS and every "
                             "component (database, writers, dialer, speech, trunks)")
-    health.add_argument("--timeout", type=float, default=3.0)
+    health.add_argument("--timeout", type=seconds, default=3.0,
+                        help="seconds to wait for each answer (default: %(default)s)")
     health.add_argument("--json", action="store_true", help="print the report as JSON")
     health.set_defaults(func=run_health)
 

@@ -21,6 +21,13 @@ class ConfigError(OperatorError):
         super().__init__(f"{file}: {key}: {reason}")
 
 
+class NotRecorded(OperatorError):
+    """Writes neither the database nor the disk (the spool) took: counted by kind, never
+    their content, with the folder the disk refused."""
+
+    exit_code = 74  # EX_IOERR
+
+
 class UnknownName(OperatorError, KeyError):
     """A name the operator gave (a trunk, ...) that the settings do not define. Still a
     ``KeyError`` for code that looks names up; the CLI prints it as one line."""

@@ -50,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sign = sub.add_parser("sign", help="print Identity header(s) for a call")
     sign.add_argument("--orig", required=True, help="calling number")
     sign.add_argument("--dest", required=True, help="called number")
-    sign.add_argument("--attest", choices=("A", "B", "C"), default="A")
-    sign.add_argument("--ppt", nargs="+", choices=("shaken", "div", "rcd"), default=["shaken"])
+    sign.add_argument("--attest", choices=("A", "B", "C"), default="A",
+                      help="attestation level (default: %(default)s)")
+    sign.add_argument("--ppt", nargs="+", choices=("shaken", "div", "rcd"), default=["shaken"],
+                      help="PASSporT extension(s) to sign (default: shaken)")
     sign.add_argument("--origid", default=None, help="origination id (default: new UUID)")
     sign.add_argument("--div", default=None, help="original called number (ppt div)")
     sign.add_argument("--name", default=None, help="branded caller name (ppt rcd)")

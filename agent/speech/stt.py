@@ -38,6 +38,7 @@ from agent.speech.whisper import (
     Transcript,
     WhisperEngine,
 )
+from carrier.child_process import detach_from_parent
 
 _ENGINE: WhisperEngine | None = None
 _QUICK: WhisperEngine | None = None  # tiny.en, when SttConfig.quick_model_dir is set
@@ -55,6 +56,7 @@ SPARE_WAIT_AT_MOST_S = 2.0
 
 def _init_worker(config: SttConfig) -> None:
     global _ENGINE, _QUICK  # noqa: PLW0603 - models per worker process, loaded once
+    detach_from_parent()  # ends with serve, even a SIGKILLed one; holds none of its stdout
     # Keep numpy/OpenMP helpers from oversubscribing the cores the pool shares.
     os.environ.setdefault("OMP_NUM_THREADS", str(config.threads()))
     # oneDNN (inside CTranslate2) caches a compiled primitive per input shape, 1024 by

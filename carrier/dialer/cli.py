@@ -44,7 +44,7 @@ from carrier.dialer.runner import PassReport
 from carrier.dialer.store import CampaignStatus, OutreachStore
 from carrier.dialer.wiring import gate_from_settings
 from carrier.errors import OperatorError
-from carrier.records.cli import add_database_args
+from carrier.records.cli import add_database_args, operator_text
 from carrier.records.cli_context import command_spool, kek_for, leave_spool, where
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
@@ -67,7 +67,8 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("run", help="one pass: sync from the calendar, gate and dial due outreach")
     _common(p)
     p.add_argument("--limit", type=int, default=50, help="outreach rows to lease in this pass")
-    p.add_argument("--worker", default=f"{socket.gethostname()}:{os.getpid()}")
+    p.add_argument("--worker", default=f"{socket.gethostname()}:{os.getpid()}",
+                   help="this pass's name on the rows it leases (default: host:pid)")
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -94,7 +95,8 @@ def register(subparsers: Any) -> None:
         "non-exempt calls to an area code whose copy is more than 31 days old "
         "(or was never imported)",
     )
-    p.add_argument("--actor", default=default_actor())
+    p.add_argument("--actor", type=operator_text("--actor"), default=default_actor(),
+                   help="who is acting, written to the audit log (default: %(default)s)")
     p.set_defaults(func=_dnc_import)
 
 

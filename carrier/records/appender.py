@@ -210,6 +210,7 @@ class ChainWriter(SupervisedWriter):
         except OSError as exc:
             for p in batch:
                 if not p.done.done():
+                    self.unrecorded += 1
                     p.done.set_exception(exc)
             return
         first = self._spooled == 0

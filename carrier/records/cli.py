@@ -94,7 +94,7 @@ def _when(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or date-time (e.g. 2026-01-31 or"
+            "not an ISO date or date-time (e.g. 2026-01-31 or"
             " 2026-01-31T08:00:00+00:00)") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -168,7 +168,7 @@ def _patient_id(text: str) -> UUID:
     try:
         return UUID(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a patient id (a UUID)") from None
+        raise argparse.ArgumentTypeError("not a patient id (a UUID)") from None
 
 
 def register_consent(subparsers: Any) -> None:
@@ -177,16 +177,18 @@ def register_consent(subparsers: Any) -> None:
     p = sub.add_parser("show", help="a patient's consent history and current state")
     _common(p)
     add_json(p)
-    p.add_argument("patient_id", type=_patient_id)
+    p.add_argument("patient_id", type=_patient_id, help="the patient's id (a UUID)")
     p.set_defaults(func=_consent_show)
     for name, func in (("grant", _consent_grant), ("revoke", _consent_revoke)):
         p = sub.add_parser(name, help=f"{name} consent for a patient on a channel")
         _common(p)
-        p.add_argument("patient_id", type=_patient_id)
-        p.add_argument("--channel", choices=[c.value for c in Channel], required=True)
+        p.add_argument("patient_id", type=_patient_id, help="the patient's id (a UUID)")
+        p.add_argument("--channel", choices=[c.value for c in Channel], required=True,
+                       help="the channel the consent is for")
         kinds = [k.value for k in ConsentKind if name == "revoke" or k is not ConsentKind.ALL]
         p.add_argument(
-            "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value
+            "--kind", choices=kinds, required=name == "grant", default=ConsentKind.ALL.value,
+            help="the kind of consent" + ("" if name == "grant" else " (default: every kind)"),
         )
         p.add_argument("--source", required=True, type=operator_text("--source", ledger=True),
                        help="how it was given (web_form, ivr, ...)")
@@ -201,7 +203,8 @@ def register_consent(subparsers: Any) -> None:
 
 async def _known_patient(records: Records, patient_id: UUID) -> None:
     if not await records.patient_exists(patient_id):
-        raise OperatorError(f"no patient with id {patient_id} in the records")
+        # The id is not repeated: what was typed in its place may be a number or a name.
+        raise OperatorError("patient_id: no patient with the id given in the records")
 
 
 def _consent_show(args: argparse.Namespace) -> int:

@@ -49,9 +49,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_verify_chain, chain="audit")
     p = sub.add_parser("export", help="write a signed bundle of audit rows")
     _common(p)
-    p.add_argument("--from", dest="start", type=_when, required=True)
-    p.add_argument("--to", dest="end", type=_when, required=True)
-    p.add_argument("file", type=Path)
+    p.add_argument("--from", dest="start", type=_when, required=True,
+                   help="first instant exported (ISO date or date-time; UTC if no zone)")
+    p.add_argument("--to", dest="end", type=_when, required=True,
+                   help="end of the range, not included (ISO date or date-time)")
+    p.add_argument("file", type=Path, help="the bundle to write (JSON lines, signed)")
     p.set_defaults(func=_audit_export)
     p = sub.add_parser("checkpoint", help="sign the chain heads into the checkpoints file")
     _common(p)

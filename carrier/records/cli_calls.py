@@ -26,8 +26,18 @@ def _when(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or date-time (e.g. 2026-01-31)") from None
+            "not an ISO date or date-time (e.g. 2026-01-31)") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError("not a whole number of 0 or more")
+    return value
 
 
 def register(subparsers: Any) -> None:
@@ -41,9 +51,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--outcome", help="e.g. confirmed, busy, no_answer, tcpa.consent.revoked")
     p.add_argument("--status", type=int, help="final SIP status of the INVITE (200, 486...)")
     p.add_argument("--cause", choices=sorted(CAUSES), help="hangup cause")
-    p.add_argument("--direction", choices=("inbound", "outbound"))
-    p.add_argument("--limit", type=int, default=100)
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--direction", choices=("inbound", "outbound"), help="either only")
+    p.add_argument("--limit", type=_count, default=100,
+                   help="at most this many records, newest first (default: %(default)s)")
+    p.add_argument("--offset", type=_count, default=0,
+                   help="skip this many first (the next page: --offset 100)")
     fmt = p.add_mutually_exclusive_group()
     add_json(fmt)
     fmt.add_argument("--csv", action="store_true", help="print CSV (numbers masked)")

@@ -13,7 +13,12 @@ override the settings for that one run; with one of them and no config folder at
 A command's own writes go through a spool of its own (``<data_dir>/spool/cli-<pid>``), never
 the spool of a ``serve`` running beside it: two processes replaying and emptying one spool
 file would lose each other's rows. What a command could not deliver stays there, and the
-next command takes the folder over and replays it.
+next command takes the folder over and replays it. A folder holding anything (rows waiting,
+rows the database refused, a corrupt spool set aside) is never removed.
+
+When the database does not take a write and the disk refuses its spool too (full), the
+command ends with :class:`NotRecorded` (exit 74): what was not recorded, by kind and
+count, and the folder; what was spooled before stays there.
 
 Database failures become one-line :class:`OperatorError` messages here
 (:func:`database_failure`), named by what went wrong (unreachable, refused login, no such
@@ -28,6 +33,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -39,16 +45,18 @@ from typing import Any, TypeVar
 import asyncpg
 
 from carrier import logs
-from carrier.errors import OperatorError
+from carrier.errors import NotRecorded, OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
 from carrier.records.embedded import open_database, process_token
 from carrier.records.kek_source import kek_source
 from carrier.records.migrate import Migration, migrate, plan
+from carrier.records.spool import SpoolUnwritable
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def add_database_args(parser: argparse.ArgumentParser) -> None:
@@ -268,11 +276,50 @@ async def with_records(
         except (OSError, asyncpg.PostgresConnectionError) as exc:
             raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from None
         try:
-            return await fn(records)
-        finally:
-            drained = await records.drain_spool()
-            await records.close()
-            _tidy_spool(spool, drained)
+            if records.spooled():  # a folder taken over: land it before the command reads
+                await records.drain_spool()
+            result = await fn(records)
+        except SpoolUnwritable as exc:
+            await _finish(records, spool, raise_waiting=False)
+            raise _not_recorded(records, spool, exc) from None
+        except BaseException:
+            await _finish(records, spool)
+            raise
+        await _finish(records, spool)
+        return result
+
+
+_KINDS = {"audit": ("audit entry", "audit entries"),
+          "consent": ("consent entry", "consent entries"),
+          "outbox": ("record write", "record writes")}
+
+
+def _not_recorded(records: Records, spool: Path, exc: OSError) -> NotRecorded:
+    counts = records.unrecorded() or {"outbox": 1}
+    kinds = ", ".join(f"{n} {_KINDS.get(name, (name, name))[n != 1]}"
+                      for name, n in sorted(counts.items()))
+    reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+    waiting = records.spooled()
+    kept = (f"; {waiting} write(s) made before are kept there for the next records command"
+            if waiting else "")
+    return NotRecorded(f"not recorded: {kinds}: the database did not take them and the disk"
+                       f" refused the spool in {spool} ({reason}){kept}")
+
+
+async def _finish(records: Records, spool: Path, *, raise_waiting: bool = True) -> None:
+    """Replay what waits, close, and leave the spool folder (removed only when empty)."""
+    try:
+        drained = await records.drain_spool()
+    finally:
+        await records.close()
+    aside = sum(h.quarantined for h in records.health().writers)
+    if aside:
+        log.warning("%d record(s) set aside in %s for the operator (refused by the database,"
+                    " or a corrupt spool)", aside, spool)
+    leave_spool(spool)
+    if not drained and raise_waiting:
+        raise OperatorError(f"some writes could not reach the database; they are kept in"
+                            f" {spool} and replayed by the next records command")
 
 
 _OWNER = "owner.json"  # in a command's spool folder: its pid and start time
@@ -290,13 +337,16 @@ def command_spool(data_dir: Path) -> Path:
         if old == mine or not old.name.removeprefix("cli-").isdigit() or _running(old):
             continue
         with contextlib.suppress(OSError):  # another command got there first
-            if not any(f.stat().st_size for f in old.glob("*.jsonl")):
+            if not _holds_anything(old):
                 shutil.rmtree(old)
             elif not claimed:
                 old.rename(mine)
                 claimed = True
-    mine.mkdir(parents=True, exist_ok=True)
-    (mine / _OWNER).write_text(json.dumps(process_token(os.getpid())), encoding="utf-8")
+    # On a full disk the command still runs (its spool reports what it cannot keep); a
+    # folder without owner.json is judged by its pid alone, as before the token.
+    with contextlib.suppress(OSError):
+        mine.mkdir(parents=True, exist_ok=True)
+        (mine / _OWNER).write_text(json.dumps(process_token(os.getpid())), encoding="utf-8")
     return mine
 
 
@@ -306,26 +356,24 @@ def _running(folder: Path) -> bool:
     now = process_token(pid)
     try:
         recorded = json.loads((folder / _OWNER).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return now is not None  # a folder from before owner.json: by pid alone
     except (OSError, ValueError):
-        return True  # unreadable: never take rows from a command that may run
+        # none (a folder from before owner.json, or a full disk) or torn: by pid alone
+        return now is not None
     return now is not None and now == recorded
 
 
 def leave_spool(spool: Path) -> None:
     """At a command's end: its spool folder goes when nothing waits in it; else it stays
     for the next command (:func:`command_spool` takes it over and replays it)."""
-    if spool.is_dir() and not any(f.stat().st_size for f in spool.glob("*.jsonl")):
+    if spool.is_dir() and not _holds_anything(spool):
         shutil.rmtree(spool, ignore_errors=True)
 
 
-def _tidy_spool(spool: Path, drained: bool) -> None:
-    if drained:
-        shutil.rmtree(spool, ignore_errors=True)
-        return
-    raise OperatorError(f"some writes could not reach the database; they are kept in {spool}"
-                        " and replayed by the next records command")
+def _holds_anything(folder: Path) -> bool:
+    """Rows waiting, rows the database refused (``*.dead.jsonl``), a corrupt spool set
+    aside (``*.corrupt-N``): any file with content is the operator's to see (the folder's
+    ``owner.json`` aside)."""
+    return any(f.is_file() and f.name != _OWNER and f.stat().st_size for f in folder.iterdir())
 
 
 def emit(args: argparse.Namespace, doc: Any, lines: Iterable[str]) -> None:

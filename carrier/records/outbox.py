@@ -116,16 +116,22 @@ class Outbox(SupervisedWriter):
             self._inflight = []  # kept if an error escapes: _on_stopped fails those waiters
 
     async def _write(self, item: _Item) -> None:
-        if not self._spooled:
-            failure = await self._try(item.record)
-            if failure is None:
-                self.applied += 1
-            elif failure is Failure.REJECTED:
-                await self._quarantine(item.record)
+        try:
+            if not self._spooled:
+                failure = await self._try(item.record)
+                if failure is None:
+                    self.applied += 1
+                elif failure is Failure.REJECTED:
+                    await self._quarantine(item.record)
+                else:
+                    await self._to_spool(item.record)
             else:
-                await self._to_spool(item.record)
-        else:
-            await self._to_spool(item.record)  # behind what waits, so order holds
+                await self._to_spool(item.record)  # behind what waits, so order holds
+        except OSError as exc:  # the disk refused the spool (full): the caller is told
+            if not item.done.done():
+                self.unrecorded += 1
+                item.done.set_exception(exc)
+            return
         if not item.done.done():
             item.done.set_result(None)
 

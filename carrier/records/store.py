@@ -226,6 +226,16 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         except TimeoutError:
             self.pool.terminate()
 
+    def unrecorded(self) -> dict[str, int]:
+        """Writes refused by both the database and the disk (the spool), by writer
+        (``audit``, ``consent``, ``outbox``): counts only."""
+        return {w.name: w.unrecorded for w in (self.audit_writer, self.consent_writer,
+                                               self.outbox) if w.unrecorded}
+
+    def spooled(self) -> int:
+        """Writes waiting in the spool for the database."""
+        return sum(w.spooled for w in (self.audit_writer, self.consent_writer, self.outbox))
+
     async def drain_spool(self) -> bool:
         """Replay spooled writes now; True when nothing is left waiting."""
         a = await self.audit_writer.drain()

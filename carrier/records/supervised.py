@@ -70,6 +70,9 @@ class SupervisedWriter:
         self._stopped: BaseException | None = None
         self._inflight: list[asyncio.Future[Any]] = []  # waiters of what is being written
         self.restarts = 0  # times the task ended by an error and was started again
+        # Writes the database did not take and the disk refused to spool (full): their
+        # callers got the error; counted so a command can say what it did not record.
+        self.unrecorded = 0
         self.last_error: str | None = None
 
     # ---- what the subclass writes ----------------------------------------------------------

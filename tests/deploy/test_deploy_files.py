@@ -156,6 +156,15 @@ def test_kubernetes_pod_runs_as_the_images_numeric_non_root_user() -> None:
         assert {"/tmp", "/var/lib/carrier"} <= mounts  # what the process writes
 
 
+def test_compose_and_kubernetes_keep_the_images_init(compose: dict[str, Any]) -> None:
+    # The image's ENTRYPOINT is an init running carrier (tests/deploy/test_init_process.py);
+    # an `entrypoint:` or `command:` here would make carrier PID 1 again, reaping nothing.
+    assert "entrypoint" not in compose["services"]["gateway"]
+    _, container = _gateway_pod()
+    assert "command" not in container
+    assert container["args"] == ["serve"]
+
+
 def test_kubernetes_probes_fit_their_timeouts() -> None:
     _, container = _gateway_pod()
     for name in ("startupProbe", "readinessProbe", "livenessProbe"):

@@ -34,7 +34,7 @@ T = "{tmp}"  # replaced by the test's tmp folder
 # (id, argv, words the one line must hold)
 CASES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("from-yesterday", ("audit", "export", "--from", "yesterday", "--to", "2026-01-01",
-                        f"{T}/out.jsonl"), ("'yesterday' is not an ISO date",)),
+                        f"{T}/out.jsonl"), ("argument --from: not an ISO date",)),
     ("from-after-to", ("audit", "export", "--from", "2026-02-01", "--to", "2026-01-01",
                        f"{T}/out.jsonl"), ("--from must be before --to",)),
     ("export-no-folder", ("audit", "export", "--from", "2026-01-01", "--to", "2026-02-01",
@@ -47,7 +47,7 @@ CASES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("not covered by the retention policy",)),
     ("target-other-column", ("retention", "run", "--target", "call_transcripts:turn_at:5"),
      ("expires by created_at",)),
-    ("grant-unknown-patient", (*GRANT, *GIVEN), ("no patient with id",)),
+    ("grant-unknown-patient", (*GRANT, *GIVEN), ("no patient with the id given",)),
     ("grant-escape-sequence", (*GRANT, "--source", "web\x1b[2Jform", "--evidence", "f"),
      ("control or invisible characters",)),
     ("grant-newline", (*GRANT, "--source", "web", "--evidence", "a\nforged line"),
@@ -65,8 +65,8 @@ CASES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("retire-not-a-number", ("keys", "retire", "one"), ("not a data-key version",)),
     ("retire-unknown", ("keys", "retire", "7"), ("no data key version 7",)),
     ("retire-no-keys-yet", ("keys", "retire", "1"), ("no data key version 1",)),
-    ("show-not-a-uuid", ("consent", "show", "12"), ("is not a patient id",)),
-    ("show-unknown-patient", ("consent", "show", str(uuid4())), ("no patient with id",)),
+    ("show-not-a-uuid", ("consent", "show", "12"), ("argument patient_id: not a patient id",)),
+    ("show-unknown-patient", ("consent", "show", str(uuid4())), ("no patient with the id given",)),
     ("public-key-is-a-certificate", ("audit", "verify", "--public-key", f"{T}/cert.pem"),
      ("is not an Ed25519 public key",)),
     ("public-key-missing", ("audit", "verify", "--public-key", f"{T}/none.pem"),

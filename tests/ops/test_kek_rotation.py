@@ -36,7 +36,7 @@ def test_a_new_kek_file_the_settings_do_not_name_is_refused(operator: Operator,
     assert "--old-kek-file" in line, line
     assert not new.exists()
     done = operator.run("consent", "show", str(uuid4()))
-    assert "no patient with id" in done.err, done.err  # the data keys still unwrap
+    assert "no patient with the id given" in done.err, done.err  # the data keys still unwrap
 
 
 async def test_rotating_to_the_configured_kek_keeps_a_live_node_reading(

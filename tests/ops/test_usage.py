@@ -16,10 +16,20 @@ from tests.ops.live import carrier
 CASES = [
     (("db", "status", "--frob"), "carrier db status", "unrecognized arguments: --frob"),
     (("keys", "rotate", "--frob", "x"), "carrier keys rotate",
-     "unrecognized arguments: --frob x"),
+     "unrecognized arguments: --frob and 1 value(s) not shown"),
     (("consent", "show"), "carrier consent show", "required"),
     (("calls", "list", "--since", "yesterday-ish"), "carrier calls list", "--since"),
     (("--frob",), "carrier", "unrecognized arguments: --frob"),
+    # Before: a negative page size reached the database ("refused the command").
+    (("calls", "list", "--limit", "-5"), "carrier calls list", "argument --limit"),
+    (("calls", "list", "--offset", "x"), "carrier calls list", "argument --offset"),
+    # Before: accepted; health then reported "unhealthy" (a probe misconfigured reads as a
+    # node down), serve --for nan never stopped.
+    (("health", "--timeout", "-1"), "carrier health", "argument --timeout"),
+    (("serve", "--for", "nan"), "carrier serve", "argument --for"),
+    # Before: any --actor went to the audit log, a forged second line included.
+    (("campaign", "dnc-import", "dnc.txt", "--actor", "ops\nforged: line"),
+     "carrier campaign dnc-import", "control or invisible characters"),
 ]
 
 
