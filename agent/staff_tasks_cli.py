@@ -44,19 +44,20 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="tasks_command", required=True)
     p = sub.add_parser("list", help="tasks oldest first, ids only (no PHI)")
     _common(p)
-    p.add_argument("--status", choices=(*STATUSES, "all"), default="open")
+    p.add_argument("--status", choices=(*STATUSES, "all"), default="open",
+                   help="tasks in this state (default: open)")
     p.add_argument("--kind", type=operator_text("--kind"),
                    help="callback, refill_request, refill_not_needed, opt_out_request, ...")
     add_json(p)
     p.set_defaults(func=_list)
     p = sub.add_parser("show", help="one task with its details decrypted (audited)")
     _common(p)
-    p.add_argument("task_id", metavar="ID", type=_task_id)
+    p.add_argument("task_id", metavar="ID", type=_task_id, help="the task's id (from `tasks list`)")
     add_json(p)
     p.set_defaults(func=_show)
     p = sub.add_parser("done", help="mark an open task done (audited)")
     _common(p)
-    p.add_argument("task_id", metavar="ID", type=_task_id)
+    p.add_argument("task_id", metavar="ID", type=_task_id, help="the task's id (from `tasks list`)")
     p.add_argument("--note", type=operator_text("--note"), help="what was done (stored encrypted)")
     p.set_defaults(func=_done)
 

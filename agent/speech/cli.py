@@ -33,11 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     tr = sub.add_parser("transcribe", help="print the transcript of a WAV file")
     tr.add_argument("file", type=Path, help="16-bit PCM or mu-law WAV, any rate, mono/stereo")
-    tr.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    tr.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                    help="the data folder whose models are used")
     tr.add_argument("--model-dir", type=Path, help="Whisper folder (default: DATA/models/...)")
-    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    tr.add_argument("--compute-type", default="int8")
-    tr.add_argument("--beam-size", type=int, default=FILE_BEAM_SIZE)
+    tr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where the model runs (auto: a GPU when there is one)")
+    tr.add_argument("--compute-type", default="int8",
+                    help="CTranslate2 compute type (int8, int8_float32, float32, ...)")
+    tr.add_argument("--beam-size", type=int, default=FILE_BEAM_SIZE,
+                    help="beam search width (1: greedy, as calls decode)")
     tr.add_argument("--hint", action="append", default=[], help="an expected answer")
     tr.add_argument("--language", choices=("en", "es", "auto"), default="en",
                     help="the recording's language (auto: Whisper detects it)")
@@ -48,8 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     tr.set_defaults(func=run_transcribe)
 
     say = sub.add_parser("say", help="write the agent's voice saying TEXT")
-    say.add_argument("text")
-    say.add_argument("-o", "--output", type=Path, required=True)
+    say.add_argument("text", help="what the voice says")
+    say.add_argument("-o", "--output", type=Path, required=True, help="the WAV file to write")
     say.add_argument("--rate", type=int, default=RATE, help="output sample rate")
     say.set_defaults(func=run_say)
 

@@ -26,7 +26,7 @@ def register_validate(subparsers: Any) -> None:
     parser = subparsers.add_parser("workflow", help="check workflow definitions")
     sub = parser.add_subparsers(dest="workflow_command", metavar="ACTION", required=True)
     validate = sub.add_parser("validate", help="load and check workflow files fully")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="workflow YAML file(s)")
     validate.add_argument("--json", action="store_true",
                           help="one JSON object: each file, ok or its errors")
     validate.set_defaults(func=run_validate)

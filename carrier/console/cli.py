@@ -36,8 +36,9 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("add", help="create an account; prints a one-time password and the"
                        " TOTP provisioning URI")
     _common(p)
-    p.add_argument("name")
-    p.add_argument("--role", choices=ROLES, required=True)
+    p.add_argument("name", help="the account's sign-in name")
+    p.add_argument("--role", choices=ROLES, required=True,
+                   help="what the account may see and do (README: the console's roles)")
     p.set_defaults(func=_add)
     p = sub.add_parser("list", help="accounts, roles and states")
     _common(p)
@@ -49,7 +50,7 @@ def register(subparsers: Any) -> None:
     ):
         p = sub.add_parser(name, help=text)
         _common(p)
-        p.add_argument("name")
+        p.add_argument("name", help="the account's sign-in name")
         p.set_defaults(func=func)
 
 

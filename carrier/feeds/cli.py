@@ -71,7 +71,7 @@ def register_schedule(sub: Any) -> None:
     actions = parser.add_subparsers(dest="schedule_command", metavar="ACTION", required=True)
     p = actions.add_parser("import", help="load a CSV schedule (docs/feeds.md), all or nothing")
     add_database_args(p)
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the CSV file (UTF-8, header line first)")
     p.add_argument("--source", default=DEFAULT_SOURCE, help="the file's source name (its id scope)")
     p.add_argument("--check", action="store_true", help="validate only; load nothing")
     p.set_defaults(func=_import)
@@ -82,15 +82,16 @@ def register_feeds(sub: Any) -> None:
     actions = parser.add_subparsers(dest="feeds_command", metavar="ACTION", required=True)
     p = actions.add_parser("outbox", help="list write-backs (no PHI: ids, kinds, states)")
     add_database_args(p)
-    p.add_argument("--status", choices=("pending", "sent", "failed"), default=None)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--status", choices=("pending", "sent", "failed"), default=None,
+                   help="only write-backs in this state (default: all)")
+    p.add_argument("--json", action="store_true", help="one JSON document")
     p.set_defaults(func=_outbox)
     p = actions.add_parser("send", help="deliver the due write-backs now")
     add_database_args(p)
     p.set_defaults(func=_send)
     p = actions.add_parser("retry", help="put a failed write-back back in the queue")
     add_database_args(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, help="the write-back's id (as `feeds outbox` lists it)")
     p.set_defaults(func=_retry)
 
 

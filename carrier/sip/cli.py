@@ -52,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--purpose", default="appointment_reminder",
                         help="the gate's purpose for a number not on the test list")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for answer")
-    parser.add_argument("--actor", default=default_actor())
+    parser.add_argument("--actor", default=default_actor(),
+                        help="who places the call, for the audit log (default: this user)")
     add_database_args(parser)
     parser.set_defaults(func=run)
 
