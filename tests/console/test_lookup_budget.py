@@ -16,8 +16,9 @@ import pytest
 
 from carrier.console.app import ConsoleContext
 from carrier.errors import ConfigError
-from carrier.settings import ConsoleSettings
+from carrier.settings import ConsoleSettings, Settings
 from carrier.settings_checks import check_console
+from carrier.settings_limits import check_limits
 from tests.console.conftest import Clock, SignedIn
 
 pytestmark = pytest.mark.postgres
@@ -97,6 +98,12 @@ async def test_the_pages_share_the_operators_budget_and_a_consent_change_is_neve
 
 @pytest.mark.parametrize("value", [0, -1, 100_001])
 def test_a_budget_out_of_range_is_refused_at_start(value: int) -> None:
+    settings = Settings(console=ConsoleSettings(phi_lookups_per_hour=value))
+
+    def load_checks() -> None:  # the upper bound is the limits table's, the lower the console's
+        check_limits(settings, lambda key: "carrier.yaml")
+        check_console(settings.console, "carrier.yaml")
+
     with pytest.raises(ConfigError) as refused:
-        check_console(ConsoleSettings(phi_lookups_per_hour=value), "carrier.yaml")
+        load_checks()
     assert "console.phi_lookups_per_hour" in str(refused.value)

@@ -72,8 +72,9 @@ async def first(tmp_path: Path, cluster_base: Path
     os.mkfifo(fifo)
     reader_fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     out = asyncio.StreamReader()
+    pipe = os.fdopen(reader_fd, "rb", buffering=0)
     transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(out), os.fdopen(reader_fd, "rb", buffering=0))
+        lambda: asyncio.StreamReaderProtocol(out), pipe)
     with log.open("ab") as err, fifo.open("wb") as stdout:
         proc = await asyncio.create_subprocess_exec(
             *carrier_command(), "--config-dir", str(config), "serve", cwd=tmp_path,
@@ -87,7 +88,9 @@ async def first(tmp_path: Path, cluster_base: Path
         await _crash(proc, data_dir, signal.SIGINT)  # whatever the test left running
         if drain is not None:
             drain.cancel()
-        transport.close()
+        transport.close()  # stops reading now; it closes the pipe only in a later callback,
+        pipe.close()  # which a loop closed at the test's end never runs (a ResourceWarning
+        # that pytest then reported in another test of this worker)
 
 
 async def _crash(proc: asyncio.subprocess.Process, data_dir: Path, sig: int) -> None:
