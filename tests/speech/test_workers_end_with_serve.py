@@ -61,6 +61,9 @@ def test_speech_workers_end_with_a_killed_parent_and_hold_none_of_its_stdout(
     finally:
         if parent.poll() is None:
             parent.kill()
+        parent.wait(timeout=60)
+        if parent.stdout is not None:  # else a ResourceWarning in whichever test runs at GC
+            parent.stdout.close()
         for pid in pids if "pids" in locals() else []:
             if psutil.pid_exists(pid):
                 os.kill(pid, signal.SIGKILL)
