@@ -275,18 +275,18 @@ async def with_records(
             records = await Records.open(dsn, kek, spool, min_size=1, max_size=2)
         except (OSError, asyncpg.PostgresConnectionError) as exc:
             raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from None
+        finished = False
         try:
             if records.spooled():  # a folder taken over: land it before the command reads
                 await records.drain_spool()
-            result = await fn(records)
+            return await fn(records)
         except SpoolUnwritable as exc:
+            finished = True
             await _finish(records, spool, raise_waiting=False)
             raise _not_recorded(records, spool, exc) from None
-        except BaseException:
-            await _finish(records, spool)
-            raise
-        await _finish(records, spool)
-        return result
+        finally:
+            if not finished:  # done, failed or interrupted: replay, close, tidy
+                await _finish(records, spool)
 
 
 _KINDS = {"audit": ("audit entry", "audit entries"),
