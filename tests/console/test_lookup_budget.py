@@ -12,14 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
 from carrier.console.app import ConsoleContext
+from carrier.console.server import client_context
 from carrier.errors import ConfigError
+from carrier.records.operators import Operators
 from carrier.settings import ConsoleSettings, Settings
 from carrier.settings_checks import check_console
 from carrier.settings_limits import check_limits
-from tests.console.conftest import Clock, SignedIn
+from tests.console.conftest import Clock, SignedIn, code_at
 
 pytestmark = pytest.mark.postgres
 SignIn = Callable[..., Awaitable[SignedIn]]
@@ -107,3 +110,20 @@ def test_a_budget_out_of_range_is_refused_at_start(value: int) -> None:
     with pytest.raises(ConfigError) as refused:
         load_checks()
     assert "console.phi_lookups_per_hour" in str(refused.value)
+
+
+@pytest.mark.parametrize("console_settings", [{"phi_lookups_per_hour": 2}], indirect=True)
+async def test_the_budget_holds_over_real_https(console: ConsoleContext, served: str,
+                                               clock: Clock) -> None:
+    """As an operator's client meets it: the console on a real port of 127.0.0.1."""
+    issued = await Operators(console.records.pool, console.records.keys).add(
+        "sched", "scheduler", now=clock())
+    async with httpx.AsyncClient(base_url=served, verify=client_context(console.settings)) as c:
+        r = await c.post("/api/v1/session", json={"name": "sched", "password": issued.password,
+                                                  "totp": code_at(issued, clock())})
+        assert r.status_code == 200
+        csrf = {"X-CSRF-Token": r.json()["csrf_token"]}
+        codes = [(await c.post("/api/v1/patients/search", headers=csrf, json={
+            "phone": _number(140 + n), "reason": "walk"})).status_code for n in range(3)]
+    assert codes == [200, 200, 429]
+    assert await _limited(console) == ["console:sched"]
