@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import timezone as pn_timezone
 
 from carrier.dialer.holiday_calendar import HolidayCalendar
 from carrier.dialer.rules import CallingRules
+from carrier.dialer.zones import number_zones
 
 ALLOWED = "allowed"
-_UNKNOWN_ZONE = "Etc/Unknown"
 
 
 class Consent(enum.StrEnum):
@@ -301,8 +300,10 @@ class Gate:
             names: Sequence[str] = [address.tz]
         elif address is not None and address.state in self.rules.state_zones:
             names = self.rules.state_zones[address.state or ""]
-        else:
-            names = [n for n in pn_timezone.time_zones_for_number(parsed) if n != _UNKNOWN_ZONE]
+        else:  # an unknown exchange: every zone of its area code (carrier.dialer.zones)
+            npa = phonenumbers.national_significant_number(parsed)[:3]
+            names = number_zones(parsed, self.rules.overlays, self.rules.state_zones,
+                                 self.rules.area_codes.get(npa))
         if not names:
             raise _Refuse("window.zone_unknown", "the callee's time zone cannot be determined")
         try:
