@@ -182,6 +182,39 @@ class Gate:
         passed: list[str],
         ctx: dict[str, str],
     ) -> tuple[bool, dt.datetime]:
+        parsed, exempt = self._standing(req, facts, now, passed, ctx)
+        zones = self._zones(req, parsed)
+        states = self._states(req, parsed)
+        ctx["zones"] = ",".join(str(z) for z in zones)
+        ctx["states"] = ",".join(sorted(states)) or "-"
+        locals_ = [now.astimezone(z) for z in zones]
+        self._federal_window(locals_)
+        passed.append("window.federal")
+        passed.extend(self._state_windows(states, locals_))
+
+        if exempt:
+            self._exempt_caps(facts, now, zones)
+            passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
+        passed.extend(self._state_caps(req, facts, states, now))
+        return exempt, self._window_closes(states, locals_)
+
+    def recheck(self, request: GateRequest, facts: GateFacts, now: dt.datetime) -> Decision:
+        """The standing rules alone (number, consent, do-not-call lists), asked again right
+        before the INVITE of a call the gate allowed: what a patient or staff can change
+        while the call waits for its trunk slot. The window is the clearance's
+        ``valid_until``; the caps were counted with this call's own attempt begun."""
+        passed: list[str] = []
+        ctx: dict[str, str] = {"at": "dial"}
+        try:
+            self._standing(request, facts, now, passed, ctx)
+        except _Refuse as refusal:
+            return Decision(False, refusal.rule, refusal.reason,
+                            {**ctx, **refusal.details}, tuple(passed))
+        return Decision(True, ALLOWED, "standing unchanged", ctx, tuple(passed))
+
+    def _standing(self, req: GateRequest, facts: GateFacts, now: dt.datetime,
+                  passed: list[str], ctx: dict[str, str]
+                  ) -> tuple[phonenumbers.PhoneNumber, bool]:
         parsed = _parse(req.number)
         passed.append("number.valid")
 
@@ -203,21 +236,7 @@ class Gate:
         else:
             self._national(facts, now, ctx)
             passed.extend(["dnc.national.fresh_copy", "dnc.national"])
-
-        zones = self._zones(req, parsed)
-        states = self._states(req, parsed)
-        ctx["zones"] = ",".join(str(z) for z in zones)
-        ctx["states"] = ",".join(sorted(states)) or "-"
-        locals_ = [now.astimezone(z) for z in zones]
-        self._federal_window(locals_)
-        passed.append("window.federal")
-        passed.extend(self._state_windows(states, locals_))
-
-        if exempt:
-            self._exempt_caps(facts, now, zones)
-            passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
-        passed.extend(self._state_caps(req, facts, states, now))
-        return exempt, self._window_closes(states, locals_)
+        return parsed, exempt
 
     def _consent(self, req: GateRequest, facts: GateFacts) -> None:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]

@@ -134,7 +134,7 @@ def _known_keys(file: str, key: str, body: dict[str, Any], known: set[str]) -> N
 # What a dial attempt can come to (`carrier.dialer.ports.Outcome`, kept in step by
 # tests/dialer/test_rules.py; ports imports the gate, which imports this module).
 DIAL_OUTCOMES = ("answered", "machine", "busy", "no_answer", "failed", "trunk_down", "too_late",
-                 "no_media_port", "stopped")
+                 "no_media_port", "stopped", "withdrawn")
 
 
 def _outcomes(file: str, key: str, value: Any) -> frozenset[str]:
