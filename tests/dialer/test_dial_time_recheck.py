@@ -159,3 +159,31 @@ async def test_nothing_changed_the_queued_call_goes_out(pool: asyncpg.Pool) -> N
     report = await runner.run_once()
     assert gateway.invites == [FIRST, SECOND]
     assert report.outcomes == {"no_answer": 2}
+
+
+async def test_a_recheck_that_cannot_read_the_records_sends_nothing(pool: asyncpg.Pool) -> None:
+    """The database goes away while the second call waits: its re-check cannot read the
+    patient's standing, so it is not sent (fail closed); the pass ends as an outage, and
+    the outreach is taken again once the lease runs out."""
+    store = OutreachStore(pool)
+    appts = [AppointmentFact(f"a{i}", f"p0{i}", START + dt.timedelta(hours=24),
+                             AppointmentState.OPEN) for i in (1, 2)]
+    policy = CampaignPolicy(reminder_offsets=(dt.timedelta(hours=24),))
+    await store.add(plan_reminders(appts, policy, START), START)
+    clock = WhileWaiting()
+    facts = FakeFacts()
+
+    def outage() -> None:
+        async def down(number: str) -> Any:
+            raise ConnectionRefusedError("database away")
+
+        facts.dnc = down  # type: ignore[method-assign]
+
+    clock.meanwhile = outage
+    gateway = PacedGateway(clock)
+    runner = make_runner(pool, clock, GatewayDialer(gateway, "+15550100100", _never_answered),
+                         facts=facts, policy=policy,
+                         directory=FakeDirectory({"p01": FIRST, "p02": SECOND}))
+    with pytest.raises(ConnectionRefusedError):
+        await runner.run_once()
+    assert gateway.invites == [FIRST]
