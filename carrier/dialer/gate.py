@@ -188,14 +188,15 @@ class Gate:
         ctx["zones"] = ",".join(str(z) for z in zones)
         ctx["states"] = ",".join(sorted(states)) or "-"
         locals_ = [now.astimezone(z) for z in zones]
+        ctx["local_time"] = ",".join(f"{t.tzinfo} {t:%a %H:%M}" for t in locals_)
         self._federal_window(locals_)
         passed.append("window.federal")
         passed.extend(self._state_windows(states, locals_))
 
         if exempt:
-            self._exempt_caps(facts, now, zones)
+            self._exempt_caps(facts, now, zones, ctx)
             passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
-        passed.extend(self._state_caps(req, facts, states, now))
+        passed.extend(self._state_caps(req, facts, states, now, ctx))
         return exempt, self._window_closes(states, locals_)
 
     def recheck(self, request: GateRequest, facts: GateFacts, now: dt.datetime) -> Decision:
@@ -380,7 +381,8 @@ class Gate:
                         for w in wins)
         return min(ends).astimezone(dt.UTC)
 
-    def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo]) -> None:
+    def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo],
+                     ctx: dict[str, str]) -> None:
         """One call per day, three per week, "day" read as the rule means it: a calendar
         day in the patient's time zone (STANDARDS.md), not a rolling 24 h, so the 24 h and
         2 h reminders (yesterday 10:00, today 08:00) are one call on each of two days.
@@ -395,13 +397,14 @@ class Gate:
                        for z in zones)
 
         day = sum(1 for c in counted if days_back(c) == 0)
+        week = sum(1 for c in counted if days_back(c) < 7)
+        ctx["exempt_calls_today"], ctx["exempt_calls_week"] = str(day), str(week)
         if day >= ex.max_calls_per_day:
             raise _Refuse(
                 "cap.exempt.daily",
                 f"{day} exempt call(s) today in the patient's time zone "
                 f"(limit {ex.max_calls_per_day})",
             )
-        week = sum(1 for c in counted if days_back(c) < 7)
         if week >= ex.max_calls_per_week:
             raise _Refuse(
                 "cap.exempt.weekly",
@@ -409,13 +412,15 @@ class Gate:
             )
 
     def _state_caps(
-        self, req: GateRequest, facts: GateFacts, states: frozenset[str], now: dt.datetime
+        self, req: GateRequest, facts: GateFacts, states: frozenset[str], now: dt.datetime,
+        ctx: dict[str, str],
     ) -> list[str]:
         passed: list[str] = []
         since = now - dt.timedelta(hours=24)
         same = sum(
             1 for c in facts.prior_calls if c.subject == req.subject_key and since < c.at <= now
         )
+        ctx["same_subject_24h"] = str(same)
         for state in sorted(states):
             rule = self.rules.states.get(state)
             if rule is None or rule.cap_24h_same_subject is None:
