@@ -85,4 +85,11 @@ def test_held_out_decisions_reported() -> None:
     right, total, wrong = score("gate_heldout.tsv")
     print(f"\ngate held-out: {right}/{total} = {right / total:.1%}")
     print("\n".join(wrong))
-    assert right / total >= 0.0  # floor raised once the round's fixes are in
+    # A floor, not a target: 67/81 on main before this round, 69/81 after (vi01, mz01).
+    # Of the rows still wrong, 9 refuse as expected under a rule named otherwise (the
+    # Sunday and holiday refusals name the state in their details, not in the rule; 555
+    # refuses as window.zone_unknown); addr05 (the address's zone alone is used, as
+    # STANDARDS.md says), con04 and con05 (a text or chat opt-out reaches calls through
+    # the ledger's "all" entry and the do-not-call list, per sms.stop_revokes) are
+    # readings of the standards the gate does not share.
+    assert right / total >= 0.8
