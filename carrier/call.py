@@ -47,6 +47,7 @@ class DialOutcome(enum.Enum):
     TOO_LATE = "too_late"  # the clearance's window closed before a trunk slot came: not sent
     NO_MEDIA_PORT = "no_media_port"  # this node had no free RTP port pair: not sent
     STOPPED = "stopped"  # the process began stopping before a trunk slot came: not sent
+    WITHDRAWN = "withdrawn"  # the clearance's re-check refused once the slot came: not sent
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,14 @@ class Clearance:
     ``rule`` is the compliance gate's allowing rule (``allowed``), or ``operator_test``
     for an operator's test call, which the gateway places only to a number on the
     ``dialer.operator_test_numbers`` list. Whoever issues it has recorded the decision
-    in the audit log.
+    in the audit log. ``recheck``, when given, is asked once the trunk slot is taken,
+    right before the INVITE: a rule name (its refusal, which it has recorded) withdraws
+    the clearance (``withdrawn``, nothing sent), None lets the call go.
     """
 
     rule: str
     operator_test: bool = False
+    recheck: Callable[[], Awaitable[str | None]] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.operator_test != (self.rule == "operator_test"):

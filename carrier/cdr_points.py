@@ -44,7 +44,7 @@ _ENDED = {"bye-received": "remote_bye", "bye-sent": "local_bye",
 _FAILED = {DialOutcome.BUSY: "busy", DialOutcome.NO_ANSWER: "no_answer",
            DialOutcome.REJECTED: "rejected", DialOutcome.TRUNK_DOWN: "trunk_down",
            DialOutcome.TOO_LATE: "too_late", DialOutcome.NO_MEDIA_PORT: "no_media_port",
-           DialOutcome.STOPPED: "stopped"}
+           DialOutcome.STOPPED: "stopped", DialOutcome.WITHDRAWN: "gate_refused"}
 
 
 def utcnow() -> dt.datetime:

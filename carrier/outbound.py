@@ -6,7 +6,9 @@ with 403 and audited; otherwise the call takes a trunk slot from the process's o
 pool (calls-per-second, concurrency) and fails over along the trunk's chain when the
 trunk itself fails (:mod:`carrier.trunk_service`). A request whose clearance runs out
 (``DialRequest.not_after``: the calling window closes) before its slot comes is not sent
-when it could still be ringing then: ``too_late``, audited. Signing (the Identity header) happens
+when it could still be ringing then: ``too_late``, audited. One whose clearance carries a
+re-check is asked again once its slot comes; a refusal sends nothing (``withdrawn``, audited
+with the refusing rule). Signing (the Identity header) happens
 in the gateway's INVITE path for every attempt. A node with no free RTP port pair sends
 nothing either: ``no_media_port``, audited, with its CDR (no failover: the ports are the
 node's, not the trunk's). Once the process is stopping (:class:`Stopping`, set by the
@@ -30,7 +32,8 @@ DialOn = Callable[[DialRequest, str], Awaitable[Call | DialFailure]]
 # Dials that came back with nothing sent, and the audit action each is recorded under.
 _NOT_SENT = {DialOutcome.TOO_LATE: "dial.too_late",
              DialOutcome.NO_MEDIA_PORT: "dial.no_media_port",
-             DialOutcome.STOPPED: "dial.stopped"}
+             DialOutcome.STOPPED: "dial.stopped",
+             DialOutcome.WITHDRAWN: "dial.withdrawn"}
 
 
 class Cancellable(Protocol):
@@ -132,6 +135,11 @@ async def place(req: DialRequest, slots: TrunkSlots, dial_on: DialOn, audit: Aud
             return DialFailure(DialOutcome.STOPPED, None, "stopping", name)
         if too_late(req, wall()):
             return DialFailure(DialOutcome.TOO_LATE, None, "calling window closing", name)
+        recheck = req.clearance.recheck if req.clearance is not None else None
+        if recheck is not None:  # what changed while the call waited (a revocation, DNC)
+            rule = await recheck()
+            if rule is not None:
+                return DialFailure(DialOutcome.WITHDRAWN, None, rule, name)
         return await dial_on(req, name)
 
     placed = await slots.place(req.trunk, attempt, _slot_outcome)

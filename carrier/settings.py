@@ -482,3 +482,4 @@ def _validate(s: Settings, sources: dict[str, str], default_file: str) -> None: 
     check_residency(s, src)
     check_feeds(s.feeds, src("feeds"))
     check_sms(s, src)
+    checks.check_caller_id(s, src)  # last: a trunk's own faults are named first

@@ -151,6 +151,29 @@ def check_numbers(s: Settings, src: typing.Callable[[str], str]) -> None:
                               f" that is not 0, 7 to 15 digits in all){hint}")
 
 
+def check_caller_id(s: Settings, src: typing.Callable[[str], str]) -> None:
+    """The dialer's caller ID is a number the clinic owns: one its trunk (or a trunk of
+    that trunk's failover chain) delivers, and, when calls are signed, one of
+    ``stir.own_numbers`` (attestation A; any other is signed C, labelled as likely spam)."""
+    if not (s.dialer.enabled and s.trunks):
+        return
+    by_name = {t.name: t for t in s.trunks}
+    chain: list[str] = []
+    name: str | None = s.dialer.trunk
+    while name is not None and name in by_name and name not in chain:
+        chain.append(name)
+        name = by_name[name].failover
+    if not any(s.dialer.caller_id in by_name[n].numbers for n in chain):
+        raise ConfigError(src("dialer"), "dialer.caller_id",
+                          f"is no number of trunk {' or '.join(map(repr, chain))} "
+                          "(trunks[*].numbers): calls would show a number the clinic does "
+                          "not own")
+    if s.stir.enabled and s.dialer.caller_id not in s.stir.own_numbers:
+        raise ConfigError(src("stir"), "stir.own_numbers",
+                          "does not list dialer.caller_id: its calls would be signed "
+                          "attestation C (not our number) instead of A")
+
+
 def check_console(c: ConsoleSettings, file: str) -> None:
     if not 0 <= c.port <= 65535:
         raise ConfigError(file, "console.port", f"port {c.port} is out of range")

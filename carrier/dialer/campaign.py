@@ -179,13 +179,16 @@ class Next:
 
 
 def after_dial(
-    outcome: Outcome, dials: int, not_after: dt.datetime, policy: CampaignPolicy, now: dt.datetime
+    outcome: Outcome, dials: int, not_after: dt.datetime, policy: CampaignPolicy, now: dt.datetime,
+    *, rule: str | None = None,
 ) -> Next:
-    """What follows a dial attempt (`dials` counts this one)."""
+    """What follows a dial attempt (`dials` counts this one; `rule`: a withdrawn one's)."""
     if outcome in (Outcome.ANSWERED, Outcome.MACHINE):
         return Next(Step.DONE, outcome.value)
-    if outcome is Outcome.TOO_LATE:  # nothing was sent: asked again, like a window refusal
-        return after_refusal("window.closing", not_after, policy, now)
+    if outcome in (Outcome.TOO_LATE, Outcome.WITHDRAWN):
+        # Nothing was sent: as a refusal (the window's, or the gate's at dial time).
+        why = "window.closing" if outcome is Outcome.TOO_LATE else rule or "dial.withdrawn"
+        return after_refusal(why, not_after, policy, now)
     if outcome in (Outcome.BUSY, Outcome.NO_ANSWER, Outcome.TRUNK_DOWN, Outcome.NO_MEDIA_PORT,
                    Outcome.STOPPED):
         # No media port (this node was full) or stopped (the process was stopping before a

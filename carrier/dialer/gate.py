@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from phonenumbers import timezone as pn_timezone
 
 from carrier.dialer.holiday_calendar import HolidayCalendar
 from carrier.dialer.rules import CallingRules
+from carrier.dialer.zones import number_zones
 
 ALLOWED = "allowed"
-_UNKNOWN_ZONE = "Etc/Unknown"
 
 
 class Consent(enum.StrEnum):
@@ -183,6 +182,40 @@ class Gate:
         passed: list[str],
         ctx: dict[str, str],
     ) -> tuple[bool, dt.datetime]:
+        parsed, exempt = self._standing(req, facts, now, passed, ctx)
+        zones = self._zones(req, parsed)
+        states = self._states(req, parsed)
+        ctx["zones"] = ",".join(str(z) for z in zones)
+        ctx["states"] = ",".join(sorted(states)) or "-"
+        locals_ = [now.astimezone(z) for z in zones]
+        ctx["local_time"] = ",".join(f"{t.tzinfo} {t:%a %H:%M}" for t in locals_)
+        self._federal_window(locals_)
+        passed.append("window.federal")
+        passed.extend(self._state_windows(states, locals_))
+
+        if exempt:
+            self._exempt_caps(facts, now, zones, ctx)
+            passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
+        passed.extend(self._state_caps(req, facts, states, now, ctx))
+        return exempt, self._window_closes(states, locals_)
+
+    def recheck(self, request: GateRequest, facts: GateFacts, now: dt.datetime) -> Decision:
+        """The standing rules alone (number, consent, do-not-call lists), asked again right
+        before the INVITE of a call the gate allowed: what a patient or staff can change
+        while the call waits for its trunk slot. The window is the clearance's
+        ``valid_until``; the caps were counted with this call's own attempt begun."""
+        passed: list[str] = []
+        ctx: dict[str, str] = {"at": "dial"}
+        try:
+            self._standing(request, facts, now, passed, ctx)
+        except _Refuse as refusal:
+            return Decision(False, refusal.rule, refusal.reason,
+                            {**ctx, **refusal.details}, tuple(passed))
+        return Decision(True, ALLOWED, "standing unchanged", ctx, tuple(passed))
+
+    def _standing(self, req: GateRequest, facts: GateFacts, now: dt.datetime,
+                  passed: list[str], ctx: dict[str, str]
+                  ) -> tuple[phonenumbers.PhoneNumber, bool]:
         parsed = _parse(req.number)
         passed.append("number.valid")
 
@@ -204,21 +237,7 @@ class Gate:
         else:
             self._national(facts, now, ctx)
             passed.extend(["dnc.national.fresh_copy", "dnc.national"])
-
-        zones = self._zones(req, parsed)
-        states = self._states(req, parsed)
-        ctx["zones"] = ",".join(str(z) for z in zones)
-        ctx["states"] = ",".join(sorted(states)) or "-"
-        locals_ = [now.astimezone(z) for z in zones]
-        self._federal_window(locals_)
-        passed.append("window.federal")
-        passed.extend(self._state_windows(states, locals_))
-
-        if exempt:
-            self._exempt_caps(facts, now, zones)
-            passed.extend(["cap.exempt.daily", "cap.exempt.weekly"])
-        passed.extend(self._state_caps(req, facts, states, now))
-        return exempt, self._window_closes(states, locals_)
+        return parsed, exempt
 
     def _consent(self, req: GateRequest, facts: GateFacts) -> None:
         statuses = [facts.consent.get(req.channel), facts.consent.get("all")]
@@ -301,8 +320,10 @@ class Gate:
             names: Sequence[str] = [address.tz]
         elif address is not None and address.state in self.rules.state_zones:
             names = self.rules.state_zones[address.state or ""]
-        else:
-            names = [n for n in pn_timezone.time_zones_for_number(parsed) if n != _UNKNOWN_ZONE]
+        else:  # an unknown exchange: every zone of its area code (carrier.dialer.zones)
+            npa = phonenumbers.national_significant_number(parsed)[:3]
+            names = number_zones(parsed, self.rules.overlays, self.rules.state_zones,
+                                 self.rules.area_codes.get(npa))
         if not names:
             raise _Refuse("window.zone_unknown", "the callee's time zone cannot be determined")
         try:
@@ -360,7 +381,8 @@ class Gate:
                         for w in wins)
         return min(ends).astimezone(dt.UTC)
 
-    def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo]) -> None:
+    def _exempt_caps(self, facts: GateFacts, now: dt.datetime, zones: Sequence[ZoneInfo],
+                     ctx: dict[str, str]) -> None:
         """One call per day, three per week, "day" read as the rule means it: a calendar
         day in the patient's time zone (STANDARDS.md), not a rolling 24 h, so the 24 h and
         2 h reminders (yesterday 10:00, today 08:00) are one call on each of two days.
@@ -375,13 +397,14 @@ class Gate:
                        for z in zones)
 
         day = sum(1 for c in counted if days_back(c) == 0)
+        week = sum(1 for c in counted if days_back(c) < 7)
+        ctx["exempt_calls_today"], ctx["exempt_calls_week"] = str(day), str(week)
         if day >= ex.max_calls_per_day:
             raise _Refuse(
                 "cap.exempt.daily",
                 f"{day} exempt call(s) today in the patient's time zone "
                 f"(limit {ex.max_calls_per_day})",
             )
-        week = sum(1 for c in counted if days_back(c) < 7)
         if week >= ex.max_calls_per_week:
             raise _Refuse(
                 "cap.exempt.weekly",
@@ -389,13 +412,15 @@ class Gate:
             )
 
     def _state_caps(
-        self, req: GateRequest, facts: GateFacts, states: frozenset[str], now: dt.datetime
+        self, req: GateRequest, facts: GateFacts, states: frozenset[str], now: dt.datetime,
+        ctx: dict[str, str],
     ) -> list[str]:
         passed: list[str] = []
         since = now - dt.timedelta(hours=24)
         same = sum(
             1 for c in facts.prior_calls if c.subject == req.subject_key and since < c.at <= now
         )
+        ctx["same_subject_24h"] = str(same)
         for state in sorted(states):
             rule = self.rules.states.get(state)
             if rule is None or rule.cap_24h_same_subject is None:

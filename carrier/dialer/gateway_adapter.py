@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.dialer.gate import ALLOWED, GateRequest
-from carrier.dialer.ports import DialResult, Outcome
+from carrier.dialer.ports import DialResult, Outcome, Recheck
 from carrier.plugin import CallOutcome
 from carrier.trunk_service import Placed
 
@@ -29,6 +29,7 @@ _FAILURES = {
     DialOutcome.TOO_LATE: Outcome.TOO_LATE,
     DialOutcome.NO_MEDIA_PORT: Outcome.NO_MEDIA_PORT,
     DialOutcome.STOPPED: Outcome.STOPPED,
+    DialOutcome.WITHDRAWN: Outcome.WITHDRAWN,
 }
 
 
@@ -51,6 +52,7 @@ class GatewayDialer:
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
         context: Mapping[str, Any] | None = None, not_after: dt.datetime | None = None,
+        recheck: Recheck | None = None,
     ) -> DialResult:
         placed = await self.gateway.place(
             DialRequest(
@@ -62,7 +64,7 @@ class GatewayDialer:
                 # typed fields the gateway hands on in the call's CallContext
                 patient_id=request.patient_id, purpose=request.purpose,
                 appointment_id=(context or {}).get("appointment_id"),
-                clearance=Clearance(ALLOWED),
+                clearance=Clearance(ALLOWED, recheck=recheck),
                 gate_ref=(context or {}).get("gate_ref"),
                 consent_ref=(context or {}).get("consent_ref"),
                 not_after=not_after,
@@ -72,7 +74,9 @@ class GatewayDialer:
         if result is None:
             return DialResult(Outcome.TRUNK_DOWN, down=placed.down)
         if isinstance(result, DialFailure):
-            return DialResult(_FAILURES[result.outcome], trunk=placed.trunk, down=placed.down)
+            withdrawn = result.outcome is DialOutcome.WITHDRAWN
+            return DialResult(_FAILURES[result.outcome], trunk=placed.trunk, down=placed.down,
+                              rule=result.reason if withdrawn else None)
         answered = await self.on_answer(result, request)
         return DialResult(answered.outcome, answered.confirmed, answered.cancelled,
                           trunk=placed.trunk, down=placed.down)

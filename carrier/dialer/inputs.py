@@ -9,6 +9,7 @@ made once per decision.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from carrier.dialer.gate import Consent, GateFacts, GateRequest
 from carrier.dialer.ports import CallHistory, ComplianceFacts, Contact
@@ -36,6 +37,19 @@ async def gate_facts(
     every patient at its number (a parent and a child share one phone): the caps count the
     calls that rang it, and a revocation by anyone at the number holds for all of them
     (``<channel>.number``: REVOKED), as ``Records.has_consent`` reads the ledger."""
+    standing, at_number = await _standing(request, facts)
+    prior = await history.prior_calls(sorted(at_number), now - HISTORY_WINDOW)
+    return replace(standing, prior_calls=tuple(prior))
+
+
+async def standing_facts(request: GateRequest, facts: ComplianceFacts) -> GateFacts:
+    """The same consent and do-not-call lookups, no call history: what the gate's
+    dial-time re-check (`Gate.recheck`) reads."""
+    return (await _standing(request, facts))[0]
+
+
+async def _standing(request: GateRequest, facts: ComplianceFacts
+                    ) -> tuple[GateFacts, set[str]]:
     consent = await facts.consent(request.patient_id)
     dnc = await facts.dnc(request.number)
     at_number = {request.patient_id, *await facts.patients_at(request.number)}
@@ -44,6 +58,5 @@ async def gate_facts(
         if Consent.REVOKED in (theirs.get(request.channel), theirs.get("all")):
             consent = {**consent, f"{request.channel}.number": Consent.REVOKED}
             break
-    prior = await history.prior_calls(sorted(at_number), now - HISTORY_WINDOW)
-    return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date, tuple(prior),
-                     org_dnc_settled=dnc.org_settled)
+    return GateFacts(consent, dnc.org, dnc.national, dnc.national_copy_date,
+                     org_dnc_settled=dnc.org_settled), at_number

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -30,10 +30,12 @@ class Outcome(enum.StrEnum):
     TOO_LATE = "too_late"  # the gate's window closed before a trunk slot came: nothing sent
     NO_MEDIA_PORT = "no_media_port"  # the node had no free RTP port pair: nothing sent
     STOPPED = "stopped"  # the process began stopping before a trunk slot came: nothing sent
+    WITHDRAWN = "withdrawn"  # the gate's re-check refused once the slot came: nothing sent
 
 
 # Attempts that sent nothing: not a dial, no contact (no cap counts them), asked again.
-NOT_SENT = frozenset({Outcome.TOO_LATE, Outcome.NO_MEDIA_PORT, Outcome.STOPPED})
+NOT_SENT = frozenset({Outcome.TOO_LATE, Outcome.NO_MEDIA_PORT, Outcome.STOPPED,
+                      Outcome.WITHDRAWN})
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,10 @@ class DialResult:
     cancelled: bool = False  # ... or cancelled it
     trunk: str | None = None  # the trunk that carried the last attempt
     down: tuple[str, ...] = ()  # trunks that failed before it (failover), in order
+    rule: str | None = None  # withdrawn: the gate's rule that refused at dial time
+
+
+Recheck = Callable[[], Awaitable[str | None]]
 
 
 class Dialer(Protocol):
@@ -52,10 +58,12 @@ class Dialer(Protocol):
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
         context: Mapping[str, Any] | None = None, not_after: dt.datetime | None = None,
+        recheck: Recheck | None = None,
     ) -> DialResult:
         """`context`: ids for the call handler (the appointment), never PHI. `not_after`:
         the gate's yes holds until then; no INVITE that could ring later is sent
-        (`Outcome.TOO_LATE`)."""
+        (`Outcome.TOO_LATE`). `recheck`: asked once the trunk slot is taken; a rule name
+        withdraws the call (`Outcome.WITHDRAWN`, nothing sent)."""
         ...
 
 

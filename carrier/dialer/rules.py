@@ -78,6 +78,8 @@ class CallingRules:
     area_codes: Mapping[str, str] = field(default_factory=dict)  # "305" -> "FL"
     # "FL" -> ("America/New_York", "America/Chicago"): every zone in use in the state
     state_zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # "448" -> "850": an overlay code and the code whose ground (and zones) it shares
+    overlays: Mapping[str, str] = field(default_factory=dict)
     holiday_country: str = "US"
     holiday_categories: tuple[str, ...] = ("public",)
     written_consent_purposes: frozenset[str] = frozenset({"marketing"})
@@ -132,7 +134,7 @@ def _known_keys(file: str, key: str, body: dict[str, Any], known: set[str]) -> N
 # What a dial attempt can come to (`carrier.dialer.ports.Outcome`, kept in step by
 # tests/dialer/test_rules.py; ports imports the gate, which imports this module).
 DIAL_OUTCOMES = ("answered", "machine", "busy", "no_answer", "failed", "trunk_down", "too_late",
-                 "no_media_port", "stopped")
+                 "no_media_port", "stopped", "withdrawn")
 
 
 def _outcomes(file: str, key: str, value: Any) -> frozenset[str]:
@@ -221,6 +223,16 @@ def parse_state_zones(file: str, data: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def parse_overlays(file: str, data: Any) -> dict[str, str]:
+    def npa(value: Any) -> str:
+        code = str(value)
+        if not (len(code) == 3 and code.isdigit() and code[0] in "23456789"):
+            raise ConfigError(file, code, f"not a NANP area code: {value!r}")
+        return code
+
+    return {npa(k): npa(v) for k, v in _mapping(file, "<top>", data).items()}
+
+
 def parse_federal(file: str, data: Any) -> dict[str, Any]:
     top = _mapping(file, "<top>", data)
     reg = _mapping(file, "national_registry", top.get("national_registry"))
@@ -276,10 +288,13 @@ def _read(path: Path) -> Any:
 
 
 def load_rules(folder: Path | str = DEFAULT_RULES_DIR) -> CallingRules:
-    """Read federal.yaml, states.yaml, area_codes.yaml and state_zones.yaml from `folder`."""
+    """Read federal.yaml, states.yaml, area_codes.yaml, state_zones.yaml and
+    overlays.yaml from `folder`."""
     base = Path(folder)
     fed = parse_federal(str(base / "federal.yaml"), _read(base / "federal.yaml"))
     states = parse_state_rules(str(base / "states.yaml"), _read(base / "states.yaml"))
     codes = parse_area_codes(str(base / "area_codes.yaml"), _read(base / "area_codes.yaml"))
     zones = parse_state_zones(str(base / "state_zones.yaml"), _read(base / "state_zones.yaml"))
-    return CallingRules(states=states, area_codes=codes, state_zones=zones, **fed)
+    overlays = parse_overlays(str(base / "overlays.yaml"), _read(base / "overlays.yaml"))
+    return CallingRules(states=states, area_codes=codes, state_zones=zones, overlays=overlays,
+                        **fed)

@@ -33,7 +33,7 @@ from carrier.dialer.campaign import (
     stop_states,
 )
 from carrier.dialer.gate import Decision, DialRefused, Gate, GateRequest
-from carrier.dialer.inputs import gate_facts, request_for
+from carrier.dialer.inputs import gate_facts, request_for, standing_facts
 from carrier.dialer.ports import (
     NOT_SENT,
     ComplianceFacts,
@@ -260,13 +260,24 @@ class DialerRunner:
         report: PassReport,
         gate_ref: str | None = None,
     ) -> None:
+        async def recheck() -> str | None:
+            """Asked once the trunk slot is ours: what changed while the call waited (a
+            revocation, the do-not-call list) withdraws it, recorded like any decision."""
+            now = self.clock()
+            again = self.gate.recheck(request, await standing_facts(request, self.facts), now)
+            if again.allowed:
+                return None
+            metrics.gate_decision(False, again.rule)
+            await self.recorder.record(request, again, outreach_id=lease.outreach_id, at=now)
+            return again.rule
+
         # The decision's references travel with the call into its CDR.
         result = await self.dialer.dial(request, self.trunk,
                                         max_call_seconds=decision.max_call_seconds,
                                         context={"appointment_id": lease.appointment_id,
                                                  "gate_ref": gate_ref,
                                                  "consent_ref": consent_ref(decision)},
-                                        not_after=decision.valid_until)
+                                        not_after=decision.valid_until, recheck=recheck)
         await self._finish(lease, attempt, result, report, rule=decision.rule,
                            subject=request.subject_key)
 
@@ -276,7 +287,8 @@ class DialerRunner:
         outcome = result.outcome.value
         if result.confirmed or result.cancelled:
             outcome = "confirmed" if result.confirmed else "cancelled"
-        nxt = after_dial(result.outcome, lease.dials + 1, lease.not_after, self.policy, now)
+        nxt = after_dial(result.outcome, lease.dials + 1, lease.not_after, self.policy, now,
+                         rule=result.rule)
         # One attempt row per trunk tried: those that were down, then the one that carried it.
         done = DialDone(lease, attempt, rule, subject, tuple(result.down), result.trunk,
                         outcome, now, nxt,

@@ -376,7 +376,7 @@ class OutreachStore:
             "SELECT at, subject, coalesce(outcome, 'answered') AS outcome FROM dialer_attempts"
             " WHERE patient_id = ANY($1::text[]) AND allowed AND at > $2"
             " AND coalesce(outcome, '') NOT IN ('trunk_down', 'too_late', 'no_media_port',"
-            " 'stopped')"
+            " 'stopped', 'withdrawn')"
             " UNION ALL SELECT at, subject, 'answered' FROM sms_messages"
             " WHERE patient_id = ANY($1::text[]) AND direction = 'out'"
             " AND status NOT IN ('refused', 'reply', 'requested', 'failed') AND at > $2",

@@ -112,7 +112,8 @@ def test_local_region_only_for_loopback(cfg: Path) -> None:
 
 def test_us_region_accepted(cfg: Path) -> None:
     write(cfg / "trunks.yaml",
-          "trunks:\n  - {name: demo, host: sip.example.com, region: us-east}\n")
+          "trunks:\n  - {name: demo, host: sip.example.com, region: us-east,"
+          " numbers: [\"+15550100100\"]}\n")
     assert load_settings(cfg, env={}).trunk("demo").region == "us-east"
 
 

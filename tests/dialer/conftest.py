@@ -17,7 +17,7 @@ import pytest
 from carrier.dialer.campaign import CampaignPolicy
 from carrier.dialer.gate import Consent, Decision, Gate, GateRequest
 from carrier.dialer.holiday_calendar import PackageHolidays
-from carrier.dialer.ports import Contact, DialResult, DncFacts, Outcome
+from carrier.dialer.ports import Contact, DialResult, DncFacts, Outcome, Recheck
 from carrier.dialer.rules import load_rules
 from carrier.dialer.runner import DialerRunner
 from carrier.dialer.store import OutreachStore
@@ -129,21 +129,29 @@ class FakeDialer:
     async def dial(
         self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
         context: Mapping[str, object] | None = None, not_after: dt.datetime | None = None,
+        recheck: Recheck | None = None,
     ) -> DialResult:
         self.max_seconds.append(max_call_seconds)
         self.contexts.append(context or {})
         assert self.slots is not None
 
+        async def attempt(trunk: str) -> DialResult:
+            # As the gateway does: the re-check once the slot is taken, then the INVITE.
+            rule = None if recheck is None else await recheck()
+            if rule is not None:
+                return DialResult(Outcome.WITHDRAWN, rule=rule)
+            return await self.attempt(request, trunk)
+
         def outcome_of(r: DialResult) -> SlotOutcome:
             return SlotOutcome.TRUNK_DOWN if r.outcome is Outcome.TRUNK_DOWN else \
                 SlotOutcome.DONE
 
-        placed = await self.slots.place(trunk, lambda t: self.attempt(request, t), outcome_of)
+        placed = await self.slots.place(trunk, attempt, outcome_of)
         if placed.result is None:
             return DialResult(Outcome.TRUNK_DOWN, down=placed.down)
         r = placed.result
         return DialResult(r.outcome, r.confirmed, r.cancelled, trunk=placed.trunk,
-                          down=placed.down)
+                          down=placed.down, rule=r.rule)
 
 
 def make_runner(

@@ -49,7 +49,8 @@ class HeldDialer:
         self.release = asyncio.Event()
 
     async def dial(self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
-                   context: Any = None, not_after: Any = None) -> DialResult:
+                   context: Any = None, not_after: Any = None,
+                   recheck: Any = None) -> DialResult:
         self.dials.append(request.patient_id)
         self.dialling.set()
         await self.release.wait()

@@ -69,6 +69,10 @@ STATE_NAMES = {
     "WI": "Wisconsin",
     "WY": "Wyoming",
     "PR": "Puerto Rico",
+    "VI": "Virgin Islands",
+    "GU": "Guam",
+    "MP": "Northern Mariana Islands",
+    "AS": "American Samoa",
 }
 
 
@@ -117,7 +121,7 @@ def test_area_codes_agree_with_phonenumbers_geocoder() -> None:
 def test_no_us_area_code_the_geocoder_knows_is_missing() -> None:
     for npa in range(200, 1000):
         number = phonenumbers.parse(f"+1{npa}5550123")
-        if phonenumbers.region_code_for_number(number) not in ("US", "PR"):
+        if phonenumbers.region_code_for_number(number) not in ("US", "PR", "VI", "GU", "MP", "AS"):
             continue
         if geocoder.description_for_number(number, "en"):
             assert str(npa) in RULES.area_codes, npa
@@ -252,3 +256,12 @@ def test_exempt_caps_count_every_call_that_rang_the_patient() -> None:
 
 def test_counted_outcome_names_are_the_dialers() -> None:
     assert set(DIAL_OUTCOMES) == {o.value for o in Outcome}
+
+
+def test_overlays_name_area_codes_of_one_state(tmp_path: Path) -> None:
+    for overlay, older in RULES.overlays.items():
+        assert RULES.area_codes[overlay] == RULES.area_codes[older], overlay
+    folder = _copy_rules(tmp_path)
+    (folder / "overlays.yaml").write_text('"448": "85"\n')
+    with pytest.raises(ConfigError, match="not a NANP area code"):
+        load_rules(folder)

@@ -87,7 +87,8 @@ CASES: list[tuple[str, Edit, str, str, tuple[str, ...]]] = [
     ("digest-without-password-env",
      trunks(DIGEST.replace(" password_env: CARRIER_TEST_UNSET_PASSWORD,", "")), "trunks.yaml",
      "trunks[0].password_env", ("required for auth digest",)),
-    ("empty-host", trunks(TRUNK.replace("host: 127.0.0.1", "host: ''")), "trunks.yaml",
+    ("empty-host", trunks(TRUNK.replace("host: 127.0.0.1", "host: ''")
+                          + "    numbers: [\"+15550100100\"]\n"), "trunks.yaml",
      "trunks[0].host", ("empty",)),
     ("trunk-port", trunks(TRUNK + "    port: 70000\n"), "trunks.yaml", "trunks[0].port",
      ("70000", "out of range")),

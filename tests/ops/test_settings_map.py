@@ -130,7 +130,8 @@ ACTS: dict[str, tuple[str, ...]] = {
     "dialer.reminder_offsets_h": ("ops/test_settings_map.py::test_dialer_settings_shape_the_plan",),
     "dialer.no_show_delay_min": ("ops/test_settings_map.py::test_dialer_settings_shape_the_plan",),
     "dialer.trunk": ("ops/test_settings_map.py::test_dialer_service_takes_its_trunk_caller_id_and_health_threshold",),
-    "dialer.caller_id": ("ops/test_settings_map.py::test_dialer_service_takes_its_trunk_caller_id_and_health_threshold",),
+    "dialer.caller_id": ("ops/test_settings_map.py::test_dialer_service_takes_its_trunk_caller_id_and_health_threshold",
+                         "compliance/test_caller_id.py"),
     "dialer.retry_delay_min": ("ops/test_settings_map.py::test_dialer_settings_shape_the_plan",),
     "dialer.max_attempts": ("ops/test_settings_map.py::test_dialer_settings_shape_the_plan",),
     "dialer.operator_test_numbers": ("dialer/test_operator_call.py",),
@@ -317,13 +318,14 @@ def test_an_unquoted_number_is_refused_at_load(tmp_path: Path, where: str,
 
 
 def test_dialer_service_takes_its_trunk_caller_id_and_health_threshold(tmp_path: Path) -> None:
-    s = _settings(tmp_path, {"CARRIER_DIALER__CALLER_ID": '"+15550100177"',
+    s = _settings(tmp_path, {"CARRIER_DIALER__CALLER_ID": '"+15550100101"',  # a trunk number
+                             "CARRIER_STIR__OWN_NUMBERS": '["+15550100100", "+15550100101"]',
                              "CARRIER_HEALTH__DIALER_MAX_FAILURES": "4"})
     records: Any = SimpleNamespace(pool=None, outbox=None)
     service = DialerService.build(s, records, gateway=SimpleNamespace(),  # type: ignore[arg-type]
                                   appointments=SimpleNamespace())  # type: ignore[arg-type]
     assert service.runner.trunk == s.dialer.trunk == "demo"
-    assert service.runner.dialer.caller_id == "+15550100177"  # type: ignore[attr-defined]
+    assert service.runner.dialer.caller_id == "+15550100101"  # type: ignore[attr-defined]
     for _ in range(3):
         service.liveness.failure(ConnectionRefusedError())
     assert service.liveness.health().ok  # three failed passes: still within the threshold
@@ -428,13 +430,15 @@ def test_residency_regions_decide_what_loads(tmp_path: Path) -> None:
     cfg = tmp_path / "config"
     shutil.copytree(REPO / "config", cfg)
     (cfg / "trunks.yaml").write_text(
-        "trunks:\n  - {name: demo, host: sip.example.eu, region: eu-west}\n", encoding="utf-8")
+        "trunks:\n  - {name: demo, host: sip.example.eu, region: eu-west,"
+        " numbers: [\"+15550100100\"]}\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         load_settings(cfg, env={})  # the default regions refuse it
     wide = {"CARRIER_RESIDENCY__ALLOWED_REGIONS": json.dumps(["eu-*", "local"])}
     assert load_settings(cfg, env=wide).trunk("demo").region == "eu-west"
     (cfg / "trunks.yaml").write_text(
-        "trunks:\n  - {name: demo, host: sip.example.com, region: us-east}\n", encoding="utf-8")
+        "trunks:\n  - {name: demo, host: sip.example.com, region: us-east,"
+        " numbers: [\"+15550100100\"]}\n", encoding="utf-8")
     narrow = {"CARRIER_RESIDENCY__ALLOWED_REGIONS": json.dumps(["us-west-*", "local"])}
     with pytest.raises(ConfigError) as err:
         load_settings(cfg, env=narrow)

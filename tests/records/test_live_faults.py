@@ -111,7 +111,8 @@ class HeldDialer:
         self.dialled: dict[str, asyncio.Event] = collections.defaultdict(asyncio.Event)
 
     async def dial(self, request: GateRequest, trunk: str, *, max_call_seconds: int | None,
-                   context: Any = None, not_after: Any = None) -> DialResult:
+                   context: Any = None, not_after: Any = None,
+                   recheck: Any = None) -> DialResult:
         self.dials.append(request.patient_id)
         self.dialling.set()
         self.dialled[request.patient_id].set()
