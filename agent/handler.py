@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from agent.amd import AmdVerdict, detect_machine
 from agent.answers import CallAnswers
+from agent.call_setup import what_is_known
 from agent.callback import offer_callback
 from agent.contract import memory_channel, outcome_kind, workflow_for
 from agent.endings import (
@@ -52,7 +53,7 @@ from agent.i18n import Overlays
 from agent.language import call_language
 from agent.memory import Memory, interaction_from
 from agent.prompts import fixed_prompts, is_personal, prepare_ahead
-from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
+from agent.scheduling import Calendar
 from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
@@ -85,7 +86,6 @@ from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
     Records,
-    RecordsUnavailable,
 )
 
 log = logging.getLogger("agent.handler")
@@ -155,51 +155,6 @@ class CallObserver(Protocol):
     def call_finished(self, trace: CallTrace) -> None: ...
 
 
-async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
-                       ) -> tuple[str | None, dict[str, Any] | None]:
-    """The caller's record, or ``(None, None)``: unknown, ambiguous, or the records database
-    unreachable (the call goes on as with an unknown caller, and is recorded)."""
-    pid = context.get("patient_id")
-    try:
-        if pid is None and call.caller.number:
-            found = await rt.records.find_patients_by_phone(
-                call.caller.number, actor="agent", reason=f"identify caller {call.call_id}",
-                queued=True)
-            if len(found) == 1:
-                pid = str(found[0].id)
-        if pid is None:
-            return None, None
-        patient = await rt.records.get_patient(uuid.UUID(str(pid)), actor="agent",
-                                               reason=f"call {call.call_id}", queued=True)
-    except RecordsUnavailable:
-        log.warning("call %s: records unreachable; continuing as an unknown caller",
-                    call.call_id)
-        await rt.records.audit("agent", "patient.lookup_unavailable", ("call", call.call_id),
-                               "records database unreachable", {}, queued=True)
-        return None, None
-    if patient is None:
-        return None, None
-    first, _, last = patient.name.partition(" ")
-    return str(patient.id), {
-        "id": str(patient.id), "first_name": first, "last_name": last,
-        "dob": patient.dob.isoformat() if patient.dob else "", "phone": patient.phone,
-        "member_id": patient.member_id or "", "language": patient.language or "",
-        "ehr_language": patient.ehr_language or "",
-    }
-
-
-def _pick_appointment(workflow_id: str, appts: list[Appointment], now: dt.datetime,
-                      wanted: str | None) -> Appointment | None:
-    if wanted is not None:
-        return next((a for a in appts if a.id == wanted), None)
-    if workflow_id == "no_show_reactivation":
-        missed = [a for a in appts if a.status == AppointmentStatus.MISSED]
-        return missed[-1] if missed else None
-    upcoming = [a for a in appts if a.start > now
-                and a.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)]
-    return min(upcoming, key=lambda a: a.start) if upcoming else None
-
-
 # Nobody spoke first (SILENT): the check ran and could not tell.
 _AMD = {AmdVerdict.HUMAN.value: AmdResult.HUMAN, AmdVerdict.MACHINE.value: AmdResult.MACHINE,
         AmdVerdict.SILENT.value: AmdResult.UNKNOWN}
@@ -261,40 +216,23 @@ class _LiveConversation:
     @classmethod
     async def open(cls, rt: AgentRuntime, call: Call, context: CallContext,
                    workflow_id: str) -> _LiveConversation:
-        now = dt.datetime.now(dt.UTC)
-        workflow = rt.workflows[workflow_id]
-        patient_id, patient = await _patient_for(rt, call, {"patient_id": context.patient_id})
-        result = CallResult(call.call_id, workflow_id, patient_id)
-        tz = ZoneInfo(rt.clinic.timezone)
-        providers: dict[str, Provider] = {}
-        appointment = None
-        memory = None
-        try:
-            providers = {p.id: p for p in await rt.calendar.providers()}
-            if patient_id is not None:
-                appts = await rt.calendar.appointments_for(patient_id)
-                appointment = _pick_appointment(workflow_id, appts, now,
-                                                context.appointment_id)
-            memory = await rt.memory.load(patient_id) if patient_id else None
-        except DATABASE_UNAVAILABLE:
-            # The calendar and memory live in the database too: during an outage the call
-            # goes on as with an unknown caller (no PHI to speak), and is recorded.
-            log.warning("call %s: calendar unreachable; continuing without it", call.call_id)
-            patient_id, patient, appointment, memory = None, None, None, None
-            result = CallResult(call.call_id, workflow_id, None)
-        record = build_record(rt.clinic, patient, appointment, providers, caller=caller_facts(
+        found = await what_is_known(rt, call, context, workflow_id, dt.datetime.now(dt.UTC))
+        result = CallResult(call.call_id, workflow_id, found.patient_id)
+        record = build_record(rt.clinic, found.patient, found.appointment, found.providers,
+                              caller=caller_facts(
             outbound=call.direction is Direction.OUTBOUND, stir_status=call.caller.stir_status,
             verstat=call.caller.verstat, attestation=call.caller.attestation))
-        conv = Conversation(workflow, record, call_id=call.call_id, channel="voice",
-                            memory=memory)
+        conv = Conversation(rt.workflows[workflow_id], record, call_id=call.call_id,
+                            channel="voice", memory=found.memory)
         sink = CallAnswers(rt.records, call.call_id)
-        host = ActionHost(rt.calendar, sink, patient_id=patient_id,
-                          appointment_id=appointment.id if appointment else None, tz=tz,
-                          providers=providers, verified=lambda: conv.verified,
+        host = ActionHost(rt.calendar, sink, patient_id=found.patient_id,
+                          appointment_id=found.appointment.id if found.appointment else None,
+                          tz=ZoneInfo(rt.clinic.timezone), providers=found.providers,
+                          verified=lambda: conv.verified,
                           refills=PostgresRefillDesk(rt.records), call_id=call.call_id,
                           texter=rt.texter)
-        return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
-                   sink=sink)
+        return cls(rt, call, conv, host=host, result=result, facts=record,
+                   patient=found.patient, sink=sink)
 
     async def run(self, stt: SpeechToText, tts: TextToSpeech, tasks: asyncio.TaskGroup
                   ) -> None:
