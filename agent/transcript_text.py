@@ -1,16 +1,21 @@
-"""A live call stored: its record and its transcript, redacted (the clinic's names kept)."""
+"""A live call stored: its record and its transcript, redacted (the clinic's names kept).
+
+The whole transcript is redacted with one set of identifiers: the patient's from the record,
+the organisation's own words to keep (``KnownIdentifiers.keep``), and every name the caller
+gave in the call, so the agent saying it back ("Thank you, Jo") is redacted too."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from agent.memory import ConversationLog, Turn
-from agent.redact import KnownIdentifiers, redact
+from agent.redact import KnownIdentifiers, find_spans, redact
 from agent.workflow.records import spoken_phone
 from carrier.records.store import DATABASE_UNAVAILABLE, CallRecord
 
@@ -21,18 +26,26 @@ if TYPE_CHECKING:
     from agent.voice import VoiceIO
 
 
-def redact_keeping(text: str, known: KnownIdentifiers, keep: list[str]) -> str:
+def redact_keeping(text: str, known: KnownIdentifiers, keep: Iterable[str]) -> str:
     """Redact PHI but keep the organisation's and providers' names (not PHI) readable."""
-    marks: dict[str, str] = {}
-    for i, phrase in enumerate(sorted(set(keep), key=len, reverse=True)):
-        if phrase and phrase in text:
-            mark = f"qqkeep{chr(97 + i)}qq"
-            marks[mark] = phrase
-            text = text.replace(phrase, mark)
-    out = redact(text, known)
-    for mark, phrase in marks.items():
-        out = out.replace(mark, phrase)
-    return out
+    return redact(text, dataclasses.replace(known, keep=(*known.keep, *keep)))
+
+
+def transcript_identifiers(turns: Iterable[tuple[str, str]], known: KnownIdentifiers,
+                           keep: Iterable[str]) -> KnownIdentifiers:
+    """The identifiers one call's transcript is redacted with: ``known``, the organisation's
+    words to ``keep``, and the names the caller gave (said back by the agent, or again)."""
+    known = dataclasses.replace(known, keep=(*known.keep, *keep))
+    heard = [text[s.start:s.end] for who, text in turns if who == "caller"
+             for s in find_spans(text, known) if s.label == "NAME"]
+    new = tuple(dict.fromkeys(name for name in heard if name not in known.names))
+    return dataclasses.replace(known, names=(*known.names, *new)) if new else known
+
+
+def redact_transcript(turns: list[tuple[str, str]], known: KnownIdentifiers,
+                      keep: Iterable[str]) -> list[tuple[str, str]]:
+    known = transcript_identifiers(turns, known, keep)
+    return [(who, redact(text, known)) for who, text in turns]
 
 
 def known_identifiers(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
@@ -55,9 +68,10 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
         providers = [p.name for p in await rt.calendar.providers()]
     except DATABASE_UNAVAILABLE:
         providers = []  # the calendar is in the database too; redaction still runs
-    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), *providers]
-    result.redacted = [(who, redact_keeping(text, known, keep))
-                       for who, text in io.transcript.turns]
+    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), rt.clinic.address_line,
+            *providers]
+    known = transcript_identifiers(io.transcript.turns, known, keep)
+    result.redacted = [(who, redact(text, known)) for who, text in io.transcript.turns]
     result.timings = list(io.timings)
     result.raw_turns = list(io.transcript.turns)
     # The records facade encrypts the transcript and audio and makes the whole call durable
