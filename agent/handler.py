@@ -52,7 +52,7 @@ from agent.endings import (
 from agent.i18n import Overlays
 from agent.language import call_language
 from agent.memory import Memory, interaction_from
-from agent.prompts import fixed_prompts, is_personal, prepare_ahead
+from agent.prompts import PreparedAhead, fixed_prompts, is_personal
 from agent.scheduling import Calendar
 from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
@@ -210,6 +210,8 @@ class _LiveConversation:
         self.transfer_ok: bool | None = None
         self.budget: Budget | None = None
         self._io: VoiceIO | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self._ahead: PreparedAhead | None = None
         self.language = call_language(rt, conv, patient, result.patient_id, call.call_id)
         self.opt_out_pending = False  # an unverified web chat's opt-out: staff confirm it
 
@@ -242,11 +244,12 @@ class _LiveConversation:
                            streaming=rt.streaming, no_input_s=rt.no_input_s,
                            record=rt.record_audio) as io:
             self._io = io
+            self._tasks = tasks
             self.language.attach(io)  # a patient who prefers Spanish is greeted in it
             limit_s = call.context.max_duration_s
             if limit_s:  # plan within it; the carrier's own cut stays the backstop
                 self.budget = Budget(limit_s, time.monotonic())
-                tasks.create_task(self._measure_closing(tts, self.budget))
+                self._follow_pace()
             try:
                 await self._talk(io, io.tts, tasks)
             except BudgetReached:
@@ -267,20 +270,36 @@ class _LiveConversation:
                 await store_call(rt, call, io, self.result, self.known, self.started)
                 await self.language.settle()  # verified by the last answer: kept now
 
-    async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:  # no PHI
-        pcm = await tts.synthesize(closing_text(self.rt.clinic.name, self._callback_number()))
-        budget.closing_s = len(pcm) / 16000 + 0.5
+    def _closing_text(self) -> str:  # no PHI: the clinic's name and number
+        return closing_text(self.rt.clinic.name, self._callback_number(), self.language.spanish)
+
+    def _follow_pace(self) -> None:
+        """Prompts are prepared ahead, and the closing budgeted, as they would be said now:
+        in the call's language and voice, at the pace in use (slower once the caller asked
+        for it). The closing is measured (and so cached) as soon as either changes, the
+        last measurement scaled by the pace until then."""
+        if self._ahead is not None:
+            self._ahead.follow(self.io.pace)
+        if self.budget is None or self._tasks is None:
+            return
+        text, pace, tts = self._closing_text(), self.io.pace, self.io.tts
+        if self.budget.follow(text, pace):
+            self._tasks.create_task(self._measure_closing(self.budget, tts, text, pace))
+
+    @staticmethod
+    async def _measure_closing(budget: Budget, tts: Synthesizer, text: str, pace: float
+                               ) -> None:
+        pcm = await tts.synthesize(text, pace=pace)
+        budget.measured(text, pace, len(pcm) / 16000 + 0.5)
 
     async def _close_for_time(self, io: VoiceIO) -> None:
         """The budget is spent: a closing with the number to call, then our BYE."""
-        number = self._callback_number()
         self.result.outcome = "length_limit"
         await self.rt.records.audit("agent", "call.length_budget", ("call", self.call.call_id),
                                     "exempt-call length budget reached: closing said",
                                     {"limit_s": int(self.budget.limit_s) if self.budget else 0})
         if not self.call.ended.is_set():
-            await io.say(closing_text(self.rt.clinic.name, number, self.language.spanish),
-                         interruptible=False, phi=False)
+            await io.say(self._closing_text(), interruptible=False, phi=False)
         await self.call.hangup("length_limit")
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:
@@ -294,14 +313,14 @@ class _LiveConversation:
                 return
         # Synthesise the rest of the workflow's prompts while the first one plays.
         plain, personal = fixed_prompts(self.conv.workflow, self.facts)
-        prepare = tasks.create_task(prepare_ahead(tts, plain, personal, io.synth_idle))
+        self._ahead = PreparedAhead(tts, plain, personal, io.synth_idle, tasks)
+        self._ahead.follow(io.pace)  # and again at a slower pace if the caller asks for it
         try:
             self.result.path = self.conv.path  # the engine appends as the call moves
             await run_conversation(self.conv, self, self.started)
             self.result.path = list(self.conv.path)
         finally:
-            prepare.cancel()
-            await asyncio.wait([prepare])
+            await self._ahead.stop()
 
     # ---- the live call's ChannelPort ---------------------------------------------------
 
@@ -319,8 +338,10 @@ class _LiveConversation:
         personal = effect.contains_phi or effect.prompt_id not in prompts \
             or is_personal(prompts[effect.prompt_id])
         text = self.language.text(effect.text)
+        self._follow_pace()
         if self.budget is not None and not self.call.ended.is_set() and not self.budget.fits(
-                spoken_seconds(text, self.io.tts.cache.get(text, pace=self.io.pace))):
+                spoken_seconds(text, self.io.tts.cache.get(text, pace=self.io.pace),
+                               self.io.pace)):
             raise BudgetReached  # this prompt would run past the call's budget
         await self.io.say(text, interruptible=effect.interruptible, phi=personal)
         await self.language.offer(self.io)
@@ -333,6 +354,7 @@ class _LiveConversation:
         await self.language.settle()  # the caller's choice, once they are verified
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
+        self._follow_pace()
         budget = None if self.budget is None else max(0.0, self.budget.remaining())
         won = await race({"heard": self.io.listen(expected, now, wait_s=effect.wait_s),
                           "gone": self.call.ended.wait()}, wait_s=budget)
