@@ -2,20 +2,26 @@
 
 The whole transcript is redacted with one set of identifiers: the patient's from the record,
 the organisation's own words to keep (``KnownIdentifiers.keep``), and every name the caller
-gave in the call, so the agent saying it back ("Thank you, Jo") is redacted too."""
+gave in the call, so the agent saying it back ("Thank you, Jo") is redacted too. A name
+said with no lead ("Jo Demo", answering "please say your first and last name") is read as
+the engine reads it there: with the name slot's parser."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent.grammar import parse_slot
 from agent.memory import ConversationLog, Turn
 from agent.redact import KnownIdentifiers, find_spans, redact
+from agent.redaction.names import PARTICLES
 from agent.workflow.records import spoken_phone
 from carrier.records.store import DATABASE_UNAVAILABLE, CallRecord
 
@@ -36,10 +42,32 @@ def transcript_identifiers(turns: Iterable[tuple[str, str]], known: KnownIdentif
     """The identifiers one call's transcript is redacted with: ``known``, the organisation's
     words to ``keep``, and the names the caller gave (said back by the agent, or again)."""
     known = dataclasses.replace(known, keep=(*known.keep, *keep))
+    turns = list(turns)
     heard = [text[s.start:s.end] for who, text in turns if who == "caller"
              for s in find_spans(text, known) if s.label == "NAME"]
-    new = tuple(dict.fromkeys(name for name in heard if name not in known.names))
+    heard += [name for name in _names_answered(turns) if name not in heard]
+    # particles ("Juana de la Cruz") are no name of their own: redacted everywhere
+    heard = [" ".join(w for w in name.split() if w.lower() not in PARTICLES) for name in heard]
+    new = tuple(dict.fromkeys(name for name in heard if name and name not in known.names))
     return dataclasses.replace(known, names=(*known.names, *new)) if new else known
+
+
+# The agent asking for the caller's name (the intake's "please say your first and last
+# name", "¿su nombre y apellido?"), not "the name of your insurance company".
+_ASKS_NAME = re.compile(r"\byour (?:full |first |last |first and last )?name\b|"
+                        r"\bfirst and last name\b|\bspell (?:your|it|that)\b|\bsu nombre\b|"
+                        r"\bnombre (?:y|completo)\b|\bapellidos?\b", re.IGNORECASE)
+
+
+def _names_answered(turns: list[tuple[str, str]]) -> list[str]:
+    """Names given as the answer to a question for the caller's name."""
+    out = []
+    for (asker, asked), (who, said) in itertools.pairwise(turns):
+        if asker == "agent" and who == "caller" and _ASKS_NAME.search(asked):
+            name = parse_slot("name", said, dt.datetime.now(dt.UTC))
+            if isinstance(name, str) and name.strip():
+                out.append(name.strip())
+    return out
 
 
 def redact_transcript(turns: list[tuple[str, str]], known: KnownIdentifiers,

@@ -101,3 +101,38 @@ def test_a_name_that_is_also_a_word_is_redacted_when_said_back() -> None:
 def test_redaction_without_kept_words_is_unchanged() -> None:
     assert redact("Hello, this is Jo Demo calling") == "Hello, this is [NAME] calling"
     assert redact("my name is Jo", KnownIdentifiers()) == "my name is [NAME]"
+
+
+def test_a_name_given_as_the_answer_to_whats_your_name_is_redacted() -> None:
+    """Before: "Jo Demo" alone, answering the intake's question, had no lead ("my name
+    is") and was stored as said, and so was the agent's "Thank you, Jo". A caller's turn
+    answering a question for their name is read as the engine reads it (the name slot)."""
+    turns = [("agent", "Thank you for calling. Please say your first and last name."),
+             ("caller", "Jo Demo"),
+             ("agent", "Thank you, Jo. What is your date of birth?"),
+             ("caller", "I said Demo, Jo Demo")]
+    out = redact_transcript(turns, UNKNOWN, KEEP)
+    assert out[1] == ("caller", "[NAME]")
+    assert out[2] == ("agent", "Thank you, [NAME]. What is your date of birth?")
+    assert "Demo" not in out[3][1]
+
+
+def test_a_spanish_name_answer_is_redacted() -> None:
+    turns = [("agent", "Por favor, diga su nombre y apellido."), ("caller", "Juana Ejemplo")]
+    assert redact_transcript(turns, UNKNOWN, KEEP)[1] == ("caller", "[NAME]")
+
+
+def test_an_answer_that_is_no_name_is_not_made_one() -> None:
+    turns = [("agent", "Please say your first and last name."), ("caller", "why do you need it")]
+    assert redact_transcript(turns, UNKNOWN, KEEP)[1] == ("caller", "why do you need it")
+    turns = [("agent", "What is the name of your insurance company?"), ("caller", "Blue Cross")]
+    assert redact_transcript(turns, UNKNOWN, KEEP)[1] == ("caller", "Blue Cross")
+
+
+def test_a_heard_names_particles_are_not_redacted_everywhere() -> None:
+    turns = [("caller", "me llamo Juana de la Cruz"), ("agent", "Gracias, Juana de la Cruz."),
+             ("agent", "Su cita es el martes de la semana que viene.")]
+    out = redact_transcript(turns, UNKNOWN, KEEP)
+    assert "Juana" not in out[1][1]
+    assert "Cruz" not in out[1][1]
+    assert out[2] == ("agent", "Su cita es el martes de la semana que viene.")
