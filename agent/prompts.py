@@ -14,13 +14,16 @@ never ask, and it would double each call's work ahead and the disk cache).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from agent.workflow.asides import PHI_PROMPTS, QUESTION_PROMPTS
 from agent.workflow.defaults import DEFAULT_PROMPTS
 from agent.workflow.model import Prompt, Workflow
 from agent.workflow.template import fields, render
+
+_FIELD = re.compile(r"\{[^{}]*\}")
 
 
 class Preparer(Protocol):
@@ -97,3 +100,21 @@ def is_personal(prompt: Prompt) -> bool:
     (even a first name does), so its audio is never written to disk."""
     used = {f.split(".")[0] for f in fields(prompt.text)}
     return bool(prompt.phi or used - _PLAIN_FIELDS)
+
+
+def prompt_literals(texts: Iterable[str]) -> list[str]:
+    """The organisation's own words in prompt templates: what is between the fields, of
+    three words or more. Never PHI: the redactor keeps them readable in the agent's turns
+    (the examples a prompt gives, "for example, March fifth, nineteen eighty", were
+    redacted as a date of birth)."""
+    out: list[str] = []
+    for text in texts:
+        out += [part.strip() for part in _FIELD.split(text) if len(part.split()) >= 3]
+    return list(dict.fromkeys(out))
+
+
+def workflow_texts(workflow: Workflow, spanish: Mapping[str, str] | None = None) -> list[str]:
+    """Every prompt template a call of ``workflow`` may say: its own, the engine's
+    built-in ones, and their Spanish overlays."""
+    return [*(p.text for p in workflow.prompts.values()), *QUESTION_PROMPTS.values(),
+            *DEFAULT_PROMPTS.values(), *(spanish or {}).values()]

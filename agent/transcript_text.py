@@ -20,6 +20,7 @@ import numpy as np
 
 from agent.grammar import parse_slot
 from agent.memory import ConversationLog, Turn
+from agent.prompts import prompt_literals, workflow_texts
 from agent.redact import KnownIdentifiers, find_spans, redact
 from agent.redaction.names import PARTICLES
 from agent.workflow.records import spoken_phone
@@ -71,9 +72,13 @@ def _names_answered(turns: list[tuple[str, str]]) -> list[str]:
 
 
 def redact_transcript(turns: list[tuple[str, str]], known: KnownIdentifiers,
-                      keep: Iterable[str]) -> list[tuple[str, str]]:
+                      keep: Iterable[str], agent_words: Iterable[str] = ()
+                      ) -> list[tuple[str, str]]:
+    """Every turn redacted; the agent's also keep ``agent_words``, the literal words of
+    the prompts (``agent.prompts.prompt_literals``), which a caller's turn does not."""
     known = transcript_identifiers(turns, known, keep)
-    return [(who, redact(text, known)) for who, text in turns]
+    agent = dataclasses.replace(known, keep=(*known.keep, *agent_words))
+    return [(who, redact(text, agent if who == "agent" else known)) for who, text in turns]
 
 
 def known_identifiers(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
@@ -99,7 +104,12 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
     keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), rt.clinic.address_line,
             *providers]
     known = transcript_identifiers(io.transcript.turns, known, keep)
-    result.redacted = [(who, redact(text, known)) for who, text in io.transcript.turns]
+    workflow = rt.workflows.get(result.workflow)
+    overlay = rt.overlays.for_workflow(result.workflow) if rt.overlays is not None else None
+    agent = dataclasses.replace(known, keep=(*known.keep, *prompt_literals(
+        workflow_texts(workflow, overlay) if workflow is not None else ())))
+    result.redacted = [(who, redact(text, agent if who == "agent" else known))
+                       for who, text in io.transcript.turns]
     result.timings = list(io.timings)
     result.raw_turns = list(io.transcript.turns)
     # The records facade encrypts the transcript and audio and makes the whole call durable
@@ -120,7 +130,7 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
     if result.patient_id is not None:
         try:
             await remember_turns(rt.memory, result.patient_id, result.workflow,
-                                 result.redacted, started, known)
+                                 result.redacted, started, known, agent)
         except DATABASE_UNAVAILABLE:
             # The transcript is durable (spooled); memory is a convenience.
             log.warning("call %s: turns not kept in memory (database unreachable)",
@@ -129,7 +139,8 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
 
 async def remember_turns(memory: ConversationLog, patient_id: str, workflow: str,  # noqa: PLR0917 - the call's pieces, as store_call has them
                          redacted: list[tuple[str, str]], started: dt.datetime,
-                         known: KnownIdentifiers) -> None:
+                         known: KnownIdentifiers, agent: KnownIdentifiers | None = None
+                         ) -> None:
     """A call's turns in the one conversation memory (channel ``voice``), redacted as the
     transcript is (the memory redacts again with the same identifiers), so the next text
     thread or call knows what was said on the phone. Turns keep their order: each is
@@ -137,4 +148,5 @@ async def remember_turns(memory: ConversationLog, patient_id: str, workflow: str
     for i, (who, text) in enumerate(redacted):
         speaker = "patient" if who == "caller" else "agent"
         await memory.note(Turn(patient_id, "voice", workflow, speaker, text,
-                               started + dt.timedelta(microseconds=i)), known)
+                               started + dt.timedelta(microseconds=i)),
+                          agent if agent is not None and speaker == "agent" else known)

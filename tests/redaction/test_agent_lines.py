@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from agent.memory import InMemoryMemoryStore
+from agent.prompts import prompt_literals
 from agent.redact import KnownIdentifiers, redact
 from agent.transcript_text import (
     known_identifiers,
@@ -136,3 +137,28 @@ def test_a_heard_names_particles_are_not_redacted_everywhere() -> None:
     assert "Juana" not in out[1][1]
     assert "Cruz" not in out[1][1]
     assert out[2] == ("agent", "Su cita es el martes de la semana que viene.")
+
+
+PROMPTS = ["Please say your date of birth, for example, March fifth, nineteen eighty.",
+           "Please read the member ID slowly, for example, A as in apple, one, two, three.",
+           "Responda 1, 2 o 3, o un día que le convenga.",
+           "Hello, this is {org_name} calling with a message for {patient.first_name}."]
+
+
+def test_the_agents_own_words_in_a_prompt_are_kept() -> None:
+    """Before: the examples the prompts give were stored as "for example, [DOB]", "for
+    example, [MEMBER_ID]", "Responda [ID] un día" (and "o" lost). The literal words of
+    the workflow's prompts are the organisation's; only what fills them may be PHI."""
+    said = [("agent", PROMPTS[0]), ("agent", PROMPTS[1]), ("agent", PROMPTS[2]),
+            ("agent", f"Hello, this is {CLINIC} calling with a message for Testa.")]
+    out = redact_transcript(said, PATIENT, KEEP, agent_words=prompt_literals(PROMPTS))
+    assert [text for _, text in out[:3]] == PROMPTS[:3]
+    assert out[3][1] == f"Hello, this is {CLINIC} calling with a message for [NAME]."
+
+
+def test_the_caller_saying_the_same_words_is_still_redacted() -> None:
+    said = [("caller", "March fifth, nineteen eighty"),
+            ("caller", "for example, March fifth, nineteen eighty")]
+    out = redact_transcript(said, PATIENT, KEEP, agent_words=prompt_literals(PROMPTS))
+    assert "March" not in out[0][1]
+    assert "March" not in out[1][1]
