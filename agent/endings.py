@@ -49,15 +49,26 @@ class BudgetReached(Exception):
 
 @dataclass
 class Budget:
-    """The length budget of one call on the loop's monotonic clock."""
+    """The length budget of one call on the loop's monotonic clock.
+
+    The closing is budgeted as it will be said: in the call's language, at the pace in use
+    (slower once the caller asked for it). :meth:`follow` tells it both as they change;
+    until that closing is measured, the last measurement is scaled by the pace."""
 
     limit_s: float
     started: float  # time.monotonic() at answer
-    closing_s: float = CLOSING_S
+    closing_s: float = CLOSING_S  # the closing as last measured, at closing_pace
+    closing_pace: float = 1.0
+    pace: float = 1.0  # the pace prompts are said at now
+    _said: tuple[str, float] | None = None  # the closing as it would be said now
+
+    @property
+    def closing_now_s(self) -> float:
+        return self.closing_s * self.pace / self.closing_pace
 
     @property
     def soft_end(self) -> float:
-        return self.started + max(0.0, self.limit_s - self.closing_s - FINISH_S - SLACK_S)
+        return self.started + max(0.0, self.limit_s - self.closing_now_s - FINISH_S - SLACK_S)
 
     def remaining(self, now: float | None = None) -> float:
         return self.soft_end - (time.monotonic() if now is None else now)
@@ -66,11 +77,26 @@ class Budget:
         """Whether a prompt lasting ``seconds`` ends before the soft end."""
         return self.remaining() >= seconds
 
+    def follow(self, closing: str, pace: float) -> bool:
+        """The closing would now be ``closing`` said at ``pace``; True when that one is yet
+        to be measured (:meth:`measured`)."""
+        self.pace = pace
+        if self._said == (closing, pace):
+            return False
+        self._said = (closing, pace)
+        return True
 
-def spoken_seconds(text: str, cached: np.ndarray | None) -> float:
+    def measured(self, closing: str, pace: float, seconds: float) -> None:
+        """A closing's spoken length; one no longer to be said (a late answer) is ignored."""
+        if self._said == (closing, pace):
+            self.closing_s, self.closing_pace = seconds, pace
+
+
+def spoken_seconds(text: str, cached: np.ndarray | None, pace: float = 1.0) -> float:
+    """A recording lasts its length; a prompt not yet synthesised is estimated at ``pace``."""
     if cached is not None:
         return len(cached) / 16000
-    return len(text.split()) / SPOKEN_WORDS_PER_S
+    return len(text.split()) / SPOKEN_WORDS_PER_S * pace
 
 
 def closing_text(clinic_name: str, number: str, spanish: bool = False) -> str:

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from agent.amd import AmdVerdict, detect_machine
 from agent.answers import CallAnswers
+from agent.call_setup import what_is_known
 from agent.callback import offer_callback
 from agent.contract import memory_channel, outcome_kind, workflow_for
 from agent.endings import (
@@ -51,8 +52,8 @@ from agent.endings import (
 from agent.i18n import Overlays
 from agent.language import call_language
 from agent.memory import Memory, interaction_from
-from agent.prompts import fixed_prompts, is_personal, prepare_ahead
-from agent.scheduling import Appointment, AppointmentStatus, Calendar, Provider
+from agent.prompts import PreparedAhead, fixed_prompts, is_personal
+from agent.scheduling import Calendar
 from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
@@ -85,7 +86,6 @@ from carrier.plugin import AmdResult, CallContext, CallOutcome, OutcomeKind
 from carrier.records.store import (
     DATABASE_UNAVAILABLE,
     Records,
-    RecordsUnavailable,
 )
 
 log = logging.getLogger("agent.handler")
@@ -155,51 +155,6 @@ class CallObserver(Protocol):
     def call_finished(self, trace: CallTrace) -> None: ...
 
 
-async def _patient_for(rt: AgentRuntime, call: Any, context: Mapping[str, Any]
-                       ) -> tuple[str | None, dict[str, Any] | None]:
-    """The caller's record, or ``(None, None)``: unknown, ambiguous, or the records database
-    unreachable (the call goes on as with an unknown caller, and is recorded)."""
-    pid = context.get("patient_id")
-    try:
-        if pid is None and call.caller.number:
-            found = await rt.records.find_patients_by_phone(
-                call.caller.number, actor="agent", reason=f"identify caller {call.call_id}",
-                queued=True)
-            if len(found) == 1:
-                pid = str(found[0].id)
-        if pid is None:
-            return None, None
-        patient = await rt.records.get_patient(uuid.UUID(str(pid)), actor="agent",
-                                               reason=f"call {call.call_id}", queued=True)
-    except RecordsUnavailable:
-        log.warning("call %s: records unreachable; continuing as an unknown caller",
-                    call.call_id)
-        await rt.records.audit("agent", "patient.lookup_unavailable", ("call", call.call_id),
-                               "records database unreachable", {}, queued=True)
-        return None, None
-    if patient is None:
-        return None, None
-    first, _, last = patient.name.partition(" ")
-    return str(patient.id), {
-        "id": str(patient.id), "first_name": first, "last_name": last,
-        "dob": patient.dob.isoformat() if patient.dob else "", "phone": patient.phone,
-        "member_id": patient.member_id or "", "language": patient.language or "",
-        "ehr_language": patient.ehr_language or "",
-    }
-
-
-def _pick_appointment(workflow_id: str, appts: list[Appointment], now: dt.datetime,
-                      wanted: str | None) -> Appointment | None:
-    if wanted is not None:
-        return next((a for a in appts if a.id == wanted), None)
-    if workflow_id == "no_show_reactivation":
-        missed = [a for a in appts if a.status == AppointmentStatus.MISSED]
-        return missed[-1] if missed else None
-    upcoming = [a for a in appts if a.start > now
-                and a.status in (AppointmentStatus.BOOKED, AppointmentStatus.CONFIRMED)]
-    return min(upcoming, key=lambda a: a.start) if upcoming else None
-
-
 # Nobody spoke first (SILENT): the check ran and could not tell.
 _AMD = {AmdVerdict.HUMAN.value: AmdResult.HUMAN, AmdVerdict.MACHINE.value: AmdResult.MACHINE,
         AmdVerdict.SILENT.value: AmdResult.UNKNOWN}
@@ -255,46 +210,31 @@ class _LiveConversation:
         self.transfer_ok: bool | None = None
         self.budget: Budget | None = None
         self._io: VoiceIO | None = None
+        self._tasks: asyncio.TaskGroup | None = None
+        self._ahead: PreparedAhead | None = None
         self.language = call_language(rt, conv, patient, result.patient_id, call.call_id)
         self.opt_out_pending = False  # an unverified web chat's opt-out: staff confirm it
 
     @classmethod
     async def open(cls, rt: AgentRuntime, call: Call, context: CallContext,
                    workflow_id: str) -> _LiveConversation:
-        now = dt.datetime.now(dt.UTC)
-        workflow = rt.workflows[workflow_id]
-        patient_id, patient = await _patient_for(rt, call, {"patient_id": context.patient_id})
-        result = CallResult(call.call_id, workflow_id, patient_id)
-        tz = ZoneInfo(rt.clinic.timezone)
-        providers: dict[str, Provider] = {}
-        appointment = None
-        memory = None
-        try:
-            providers = {p.id: p for p in await rt.calendar.providers()}
-            if patient_id is not None:
-                appts = await rt.calendar.appointments_for(patient_id)
-                appointment = _pick_appointment(workflow_id, appts, now,
-                                                context.appointment_id)
-            memory = await rt.memory.load(patient_id) if patient_id else None
-        except DATABASE_UNAVAILABLE:
-            # The calendar and memory live in the database too: during an outage the call
-            # goes on as with an unknown caller (no PHI to speak), and is recorded.
-            log.warning("call %s: calendar unreachable; continuing without it", call.call_id)
-            patient_id, patient, appointment, memory = None, None, None, None
-            result = CallResult(call.call_id, workflow_id, None)
-        record = build_record(rt.clinic, patient, appointment, providers, caller=caller_facts(
+        found = await what_is_known(rt, call, context, workflow_id, dt.datetime.now(dt.UTC))
+        result = CallResult(call.call_id, workflow_id, found.patient_id)
+        record = build_record(rt.clinic, found.patient, found.appointment, found.providers,
+                              caller=caller_facts(
             outbound=call.direction is Direction.OUTBOUND, stir_status=call.caller.stir_status,
             verstat=call.caller.verstat, attestation=call.caller.attestation))
-        conv = Conversation(workflow, record, call_id=call.call_id, channel="voice",
-                            memory=memory)
+        conv = Conversation(rt.workflows[workflow_id], record, call_id=call.call_id,
+                            channel="voice", memory=found.memory)
         sink = CallAnswers(rt.records, call.call_id)
-        host = ActionHost(rt.calendar, sink, patient_id=patient_id,
-                          appointment_id=appointment.id if appointment else None, tz=tz,
-                          providers=providers, verified=lambda: conv.verified,
+        host = ActionHost(rt.calendar, sink, patient_id=found.patient_id,
+                          appointment_id=found.appointment.id if found.appointment else None,
+                          tz=ZoneInfo(rt.clinic.timezone), providers=found.providers,
+                          verified=lambda: conv.verified,
                           refills=PostgresRefillDesk(rt.records), call_id=call.call_id,
                           texter=rt.texter)
-        return cls(rt, call, conv, host=host, result=result, facts=record, patient=patient,
-                   sink=sink)
+        return cls(rt, call, conv, host=host, result=result, facts=record,
+                   patient=found.patient, sink=sink)
 
     async def run(self, stt: SpeechToText, tts: TextToSpeech, tasks: asyncio.TaskGroup
                   ) -> None:
@@ -304,11 +244,12 @@ class _LiveConversation:
                            streaming=rt.streaming, no_input_s=rt.no_input_s,
                            record=rt.record_audio) as io:
             self._io = io
+            self._tasks = tasks
             self.language.attach(io)  # a patient who prefers Spanish is greeted in it
             limit_s = call.context.max_duration_s
             if limit_s:  # plan within it; the carrier's own cut stays the backstop
                 self.budget = Budget(limit_s, time.monotonic())
-                tasks.create_task(self._measure_closing(tts, self.budget))
+                self._follow_pace()
             try:
                 await self._talk(io, io.tts, tasks)
             except BudgetReached:
@@ -329,20 +270,36 @@ class _LiveConversation:
                 await store_call(rt, call, io, self.result, self.known, self.started)
                 await self.language.settle()  # verified by the last answer: kept now
 
-    async def _measure_closing(self, tts: TextToSpeech, budget: Budget) -> None:  # no PHI
-        pcm = await tts.synthesize(closing_text(self.rt.clinic.name, self._callback_number()))
-        budget.closing_s = len(pcm) / 16000 + 0.5
+    def _closing_text(self) -> str:  # no PHI: the clinic's name and number
+        return closing_text(self.rt.clinic.name, self._callback_number(), self.language.spanish)
+
+    def _follow_pace(self) -> None:
+        """Prompts are prepared ahead, and the closing budgeted, as they would be said now:
+        in the call's language and voice, at the pace in use (slower once the caller asked
+        for it). The closing is measured (and so cached) as soon as either changes, the
+        last measurement scaled by the pace until then."""
+        if self._ahead is not None:
+            self._ahead.follow(self.io.pace)
+        if self.budget is None or self._tasks is None:
+            return
+        text, pace, tts = self._closing_text(), self.io.pace, self.io.tts
+        if self.budget.follow(text, pace):
+            self._tasks.create_task(self._measure_closing(self.budget, tts, text, pace))
+
+    @staticmethod
+    async def _measure_closing(budget: Budget, tts: Synthesizer, text: str, pace: float
+                               ) -> None:
+        pcm = await tts.synthesize(text, pace=pace)
+        budget.measured(text, pace, len(pcm) / 16000 + 0.5)
 
     async def _close_for_time(self, io: VoiceIO) -> None:
         """The budget is spent: a closing with the number to call, then our BYE."""
-        number = self._callback_number()
         self.result.outcome = "length_limit"
         await self.rt.records.audit("agent", "call.length_budget", ("call", self.call.call_id),
                                     "exempt-call length budget reached: closing said",
                                     {"limit_s": int(self.budget.limit_s) if self.budget else 0})
         if not self.call.ended.is_set():
-            await io.say(closing_text(self.rt.clinic.name, number, self.language.spanish),
-                         interruptible=False, phi=False)
+            await io.say(self._closing_text(), interruptible=False, phi=False)
         await self.call.hangup("length_limit")
 
     async def _talk(self, io: VoiceIO, tts: Synthesizer, tasks: asyncio.TaskGroup) -> None:
@@ -356,14 +313,14 @@ class _LiveConversation:
                 return
         # Synthesise the rest of the workflow's prompts while the first one plays.
         plain, personal = fixed_prompts(self.conv.workflow, self.facts)
-        prepare = tasks.create_task(prepare_ahead(tts, plain, personal, io.synth_idle))
+        self._ahead = PreparedAhead(tts, plain, personal, io.synth_idle, tasks)
+        self._ahead.follow(io.pace)  # and again at a slower pace if the caller asks for it
         try:
             self.result.path = self.conv.path  # the engine appends as the call moves
             await run_conversation(self.conv, self, self.started)
             self.result.path = list(self.conv.path)
         finally:
-            prepare.cancel()
-            await asyncio.wait([prepare])
+            await self._ahead.stop()
 
     # ---- the live call's ChannelPort ---------------------------------------------------
 
@@ -381,8 +338,10 @@ class _LiveConversation:
         personal = effect.contains_phi or effect.prompt_id not in prompts \
             or is_personal(prompts[effect.prompt_id])
         text = self.language.text(effect.text)
+        self._follow_pace()
         if self.budget is not None and not self.call.ended.is_set() and not self.budget.fits(
-                spoken_seconds(text, self.io.tts.cache.get(text, pace=self.io.pace))):
+                spoken_seconds(text, self.io.tts.cache.get(text, pace=self.io.pace),
+                               self.io.pace)):
             raise BudgetReached  # this prompt would run past the call's budget
         await self.io.say(text, interruptible=effect.interruptible, phi=personal)
         await self.language.offer(self.io)
@@ -395,6 +354,7 @@ class _LiveConversation:
         await self.language.settle()  # the caller's choice, once they are verified
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
+        self._follow_pace()
         budget = None if self.budget is None else max(0.0, self.budget.remaining())
         won = await race({"heard": self.io.listen(expected, now, wait_s=effect.wait_s),
                           "gone": self.call.ended.wait()}, wait_s=budget)

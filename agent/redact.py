@@ -45,6 +45,10 @@ class KnownIdentifiers:
     mrns: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
+    # The organisation's own names, number and address (the clinic, its providers): never
+    # PHI, kept readable wherever said, whatever a recogniser makes of them ("this is
+    # Maple Grove Family Clinic calling" reads like a person introducing themselves).
+    keep: tuple[str, ...] = ()
 
 
 # ---- context words --------------------------------------------------------------------
@@ -303,7 +307,28 @@ def find_spans(text: str, known: KnownIdentifiers | None = None) -> list[Span]: 
             spans += [Span(s.start, s.end, "DOB") for s in spans if s.label == "DATE"
                       and _same_date(text[s.start:s.end], known.dob)]
             spans += _birth_year_spans(text, toks, known.dob)
-    return _resolve(text, spans)
+    spans = _resolve(text, spans)
+    return _outside(text, spans, known.keep) if known is not None and known.keep else spans
+
+
+def _outside(text: str, spans: list[Span], keep: tuple[str, ...]) -> list[Span]:
+    """The spans less the organisation's own phrases: a span reaching past one keeps the
+    part outside it (a patient's name said next to the clinic's is still redacted)."""
+    kept = [(m.start(), m.end()) for phrase in keep if phrase.strip()
+            for m in re.finditer(r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split()))
+                                 + r"(?!\w)", text, re.I)]
+    out: list[Span] = []
+    for span in spans:
+        pieces = [(span.start, span.end)]
+        for a, b in kept:
+            pieces = [piece for start, end in pieces
+                      for piece in ((start, min(end, a)), (max(start, b), end))
+                      if piece[1] > piece[0]] if a < span.end and b > span.start else pieces
+        for start, end in pieces:
+            words = list(re.finditer(r"\w+", text[start:end]))
+            if words:
+                out.append(Span(start + words[0].start(), start + words[-1].end(), span.label))
+    return out
 
 
 def _month_words() -> frozenset[str]:

@@ -1,16 +1,28 @@
-"""A live call stored: its record and its transcript, redacted (the clinic's names kept)."""
+"""A live call stored: its record and its transcript, redacted (the clinic's names kept).
+
+The whole transcript is redacted with one set of identifiers: the patient's from the record,
+the organisation's own words to keep (``KnownIdentifiers.keep``), and every name the caller
+gave in the call, so the agent saying it back ("Thank you, Jo") is redacted too. A name
+said with no lead ("Jo Demo", answering "please say your first and last name") is read as
+the engine reads it there: with the name slot's parser."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent.grammar import parse_slot
 from agent.memory import ConversationLog, Turn
-from agent.redact import KnownIdentifiers, redact
+from agent.prompts import prompt_literals, workflow_texts
+from agent.redact import KnownIdentifiers, find_spans, redact
+from agent.redaction.names import PARTICLES
 from agent.workflow.records import spoken_phone
 from carrier.records.store import DATABASE_UNAVAILABLE, CallRecord
 
@@ -21,18 +33,52 @@ if TYPE_CHECKING:
     from agent.voice import VoiceIO
 
 
-def redact_keeping(text: str, known: KnownIdentifiers, keep: list[str]) -> str:
+def redact_keeping(text: str, known: KnownIdentifiers, keep: Iterable[str]) -> str:
     """Redact PHI but keep the organisation's and providers' names (not PHI) readable."""
-    marks: dict[str, str] = {}
-    for i, phrase in enumerate(sorted(set(keep), key=len, reverse=True)):
-        if phrase and phrase in text:
-            mark = f"qqkeep{chr(97 + i)}qq"
-            marks[mark] = phrase
-            text = text.replace(phrase, mark)
-    out = redact(text, known)
-    for mark, phrase in marks.items():
-        out = out.replace(mark, phrase)
+    return redact(text, dataclasses.replace(known, keep=(*known.keep, *keep)))
+
+
+def transcript_identifiers(turns: Iterable[tuple[str, str]], known: KnownIdentifiers,
+                           keep: Iterable[str]) -> KnownIdentifiers:
+    """The identifiers one call's transcript is redacted with: ``known``, the organisation's
+    words to ``keep``, and the names the caller gave (said back by the agent, or again)."""
+    known = dataclasses.replace(known, keep=(*known.keep, *keep))
+    turns = list(turns)
+    heard = [text[s.start:s.end] for who, text in turns if who == "caller"
+             for s in find_spans(text, known) if s.label == "NAME"]
+    heard += [name for name in _names_answered(turns) if name not in heard]
+    # particles ("Juana de la Cruz") are no name of their own: redacted everywhere
+    heard = [" ".join(w for w in name.split() if w.lower() not in PARTICLES) for name in heard]
+    new = tuple(dict.fromkeys(name for name in heard if name and name not in known.names))
+    return dataclasses.replace(known, names=(*known.names, *new)) if new else known
+
+
+# The agent asking for the caller's name (the intake's "please say your first and last
+# name", "¿su nombre y apellido?"), not "the name of your insurance company".
+_ASKS_NAME = re.compile(r"\byour (?:full |first |last |first and last )?name\b|"
+                        r"\bfirst and last name\b|\bspell (?:your|it|that)\b|\bsu nombre\b|"
+                        r"\bnombre (?:y|completo)\b|\bapellidos?\b", re.IGNORECASE)
+
+
+def _names_answered(turns: list[tuple[str, str]]) -> list[str]:
+    """Names given as the answer to a question for the caller's name."""
+    out = []
+    for (asker, asked), (who, said) in itertools.pairwise(turns):
+        if asker == "agent" and who == "caller" and _ASKS_NAME.search(asked):
+            name = parse_slot("name", said, dt.datetime.now(dt.UTC))
+            if isinstance(name, str) and name.strip():
+                out.append(name.strip())
     return out
+
+
+def redact_transcript(turns: list[tuple[str, str]], known: KnownIdentifiers,
+                      keep: Iterable[str], agent_words: Iterable[str] = ()
+                      ) -> list[tuple[str, str]]:
+    """Every turn redacted; the agent's also keep ``agent_words``, the literal words of
+    the prompts (``agent.prompts.prompt_literals``), which a caller's turn does not."""
+    known = transcript_identifiers(turns, known, keep)
+    agent = dataclasses.replace(known, keep=(*known.keep, *agent_words))
+    return [(who, redact(text, agent if who == "agent" else known)) for who, text in turns]
 
 
 def known_identifiers(patient: Mapping[str, Any] | None) -> KnownIdentifiers:
@@ -55,8 +101,14 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
         providers = [p.name for p in await rt.calendar.providers()]
     except DATABASE_UNAVAILABLE:
         providers = []  # the calendar is in the database too; redaction still runs
-    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), *providers]
-    result.redacted = [(who, redact_keeping(text, known, keep))
+    keep = [rt.clinic.name, spoken_phone(rt.clinic.callback_number), rt.clinic.address_line,
+            *providers]
+    known = transcript_identifiers(io.transcript.turns, known, keep)
+    workflow = rt.workflows.get(result.workflow)
+    overlay = rt.overlays.for_workflow(result.workflow) if rt.overlays is not None else None
+    agent = dataclasses.replace(known, keep=(*known.keep, *prompt_literals(
+        workflow_texts(workflow, overlay) if workflow is not None else ())))
+    result.redacted = [(who, redact(text, agent if who == "agent" else known))
                        for who, text in io.transcript.turns]
     result.timings = list(io.timings)
     result.raw_turns = list(io.transcript.turns)
@@ -78,7 +130,7 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
     if result.patient_id is not None:
         try:
             await remember_turns(rt.memory, result.patient_id, result.workflow,
-                                 result.redacted, started, known)
+                                 result.redacted, started, known, agent)
         except DATABASE_UNAVAILABLE:
             # The transcript is durable (spooled); memory is a convenience.
             log.warning("call %s: turns not kept in memory (database unreachable)",
@@ -87,7 +139,8 @@ async def store_call(  # noqa: PLR0917 - the call's pieces, gathered once at its
 
 async def remember_turns(memory: ConversationLog, patient_id: str, workflow: str,  # noqa: PLR0917 - the call's pieces, as store_call has them
                          redacted: list[tuple[str, str]], started: dt.datetime,
-                         known: KnownIdentifiers) -> None:
+                         known: KnownIdentifiers, agent: KnownIdentifiers | None = None
+                         ) -> None:
     """A call's turns in the one conversation memory (channel ``voice``), redacted as the
     transcript is (the memory redacts again with the same identifiers), so the next text
     thread or call knows what was said on the phone. Turns keep their order: each is
@@ -95,4 +148,5 @@ async def remember_turns(memory: ConversationLog, patient_id: str, workflow: str
     for i, (who, text) in enumerate(redacted):
         speaker = "patient" if who == "caller" else "agent"
         await memory.note(Turn(patient_id, "voice", workflow, speaker, text,
-                               started + dt.timedelta(microseconds=i)), known)
+                               started + dt.timedelta(microseconds=i)),
+                          agent if agent is not None and speaker == "agent" else known)

@@ -86,7 +86,8 @@ class Synthesizer(Protocol):
     async def synthesize(self, text: str, *, persist: bool = True, pace: float = 1.0
                          ) -> np.ndarray: ...
 
-    async def prepare(self, texts: Iterable[str], *, persist: bool = True) -> int: ...
+    async def prepare(self, texts: Iterable[str], *, persist: bool = True, pace: float = 1.0
+                      ) -> int: ...
 
 
 @dataclass

@@ -23,7 +23,7 @@ PAIRS = (("issue12_tuned.tsv", "issue12_heldout.tsv"), ("slots_tuned.tsv", "slot
          ("names_tuned.tsv", "names_heldout.tsv"), ("conv_tuned.tsv", "conv_heldout.tsv"),
          ("conv2_tuned.tsv", "conv2_heldout.tsv"), ("conv3_tuned.tsv", "conv3_heldout.tsv"),
          ("conv4_tuned.tsv", "conv4_heldout.tsv"),
-         ("conv4b_tuned.tsv", "conv4b_heldout.tsv"))
+         ("conv4b_tuned.tsv", "conv4b_heldout.tsv"), ("conv5_tuned.tsv", "conv5_heldout.tsv"))
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ from agent.grammar.carriers import CarrierLexicon, default_lexicon
 from agent.grammar.dates import DatePreference, parse_date, parse_relative
 from agent.grammar.intents import FAQ_INTENTS, QUESTION_INTENTS, detect, without_hold, yes_no
 from agent.grammar.normalize import FILLERS, after_correction, clean
+from agent.grammar.numbers import ordinal
 from agent.grammar.times import parse_time
 
 __all__ = [
@@ -77,6 +78,19 @@ def _make_parsers() -> dict[str, Parser]:
             _slots.offered_times(o)),
         "text": _text,
     }
+
+
+def _day_corrected(first: dt.date, fixed: str) -> dt.date | None:
+    """"March 5th 1980, sorry, the 6th": a day alone after the correction is the day of
+    the date first said (the wrong day was kept)."""
+    words = [w for w in clean(fixed).split() if w not in ("the", "on", "it's", "its", "no")]
+    day, used = ordinal(words, 0)
+    if day is None or used != len(words):
+        return None
+    try:
+        return first.replace(day=day)
+    except ValueError:  # "February 3rd, sorry, the 30th": no such date, asked again
+        return None
 
 
 def _day(text: str, today: dt.date) -> dt.date | None:
@@ -144,7 +158,7 @@ def parse_slot(
             year = first.year
             corrected = (parser(f"{fixed} {year}", now, options, default_lexicon())
                          or parser(f"{fixed.strip(' .,')}/{year}", now, options,
-                                   default_lexicon()))
+                                   default_lexicon()) or _day_corrected(first, fixed))
         if corrected is not None:
             return corrected
     return parser(said, now, options, lexicon or default_lexicon())

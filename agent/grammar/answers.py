@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
-from agent.grammar.intents import is_opt_out, yes_no
+from agent.grammar.intents import yes_no
 from agent.grammar.nonanswers import UNSURE
 from agent.grammar.normalize import clauses, clean
+from agent.grammar.stop_cancel import is_bare_cancel, is_opt_out
 
 # Longest phrases first within a level; checked from the most specific level down.
 _FREQUENCY: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -141,7 +142,8 @@ _NEGATED = r"\b(?:not|no|don't|dont|keep)\s+(?:the\s+|my\s+)?"
 def cancel_or_stop(text: str) -> str | None:
     """"appointment", "stop_calls", or None when the answer does not say which."""
     cleaned = clean(text)
-    calls = bool(_CALLS.search(cleaned)) or (is_opt_out(cleaned) and cleaned.split() != ["cancel"])
+    # a bare "cancel" ("yeah cancel", "go ahead and cancel") says not which: asked again
+    calls = bool(_CALLS.search(cleaned)) or (is_opt_out(cleaned) and not is_bare_cancel(cleaned))
     appointment = bool(_APPOINTMENT.search(cleaned))
     if re.search(_NEGATED + r"(?:calls|reminders|messages)\b", cleaned):
         calls = False

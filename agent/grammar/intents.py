@@ -4,7 +4,8 @@ Each intent is a list of whole-word phrases matched on cleaned text; more specif
 phrases win (a deny phrase such as "that's not right" is checked before the affirm
 word "right"). Opt-out words follow STANDARDS.md (64.1200(a)(10)): stop, quit, end,
 revoke, opt out, cancel, unsubscribe, plus the usual "don't call me" forms.
-Beside it: ``yes_no_words`` (the phrases of a plain yes or no).
+Beside it: ``yes_no_words`` (the phrases of a plain yes or no) and ``stop_cancel`` (an
+opt-out, a cancel said alone, and a cancel or a move taken back).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from agent.grammar.hearing import NO_ENGLISH, NOT_HEARD
 from agent.grammar.nonanswers import FETCH, I_MEAN, UNSURE, WHO, YEAH_NO, YES_BUT_NOT
 from agent.grammar.normalize import clauses, clean, has_phrase
+from agent.grammar.stop_cancel import KEEP, NOT_COMING, STAY, is_bare_cancel, is_opt_out
 from agent.grammar.urgent import urgent
 from agent.grammar.yes_no_words import AFFIRM_PHRASES, DENY_PHRASES
 
@@ -36,25 +38,13 @@ WRONG_NUMBER_PHRASES = (
     "dont know who that is", "don't know anyone", "no such person", "you have the wrong",
     "you've got the wrong", "not this number", "never heard of",
 )
-OPT_OUT_PHRASES = (
-    "stop calling", "don't call", "dont call", "do not call", "never call", "stop contacting",
-    "take me off", "remove me", "remove my number", "no more calls", "stop these calls",
-    "opt out", "opt me out", "optout", "unsubscribe", "revoke", "stop the calls",
-    "stop texting", "no more messages", "leave me alone", "put me on your do not call",
-    "cancel these calls", "cancel the calls", "cancel all calls", "cancel my subscription",
-    "cancel the reminders", "cancel these reminders", "cancel reminders", "end these calls",
-)
-# Single opt-out words count when they are (nearly) all the caller said.
-OPT_OUT_WORDS = frozenset({"stop", "quit", "end", "revoke", "unsubscribe", "cancel"})
-_OPT_OUT_PADDING = frozenset({"no", "please", "just", "it", "now", "that", "calling", "call", "the",
-                              "this", "all", "i", "said", "want", "to", "right", "away", "me"})
 RESCHEDULE_PHRASES = (
     "reschedule", "re schedule", "change my appointment", "change the appointment", "change it",
     "move my appointment", "move the appointment", "move it", "different time", "different day",
     "another time", "another day", "other time", "can't make it", "cant make it",
     "cannot make it", "won't make it", "wont make it", "won't be able", "not be able to make",
     "later date", "push it back", "new time", "new appointment", "earlier appointment",
-    "book", "schedule", "make an appointment",
+    "book", "schedule", "make an appointment", "postpone",
 )
 CANCEL_PHRASES = (
     "cancel my appointment", "cancel the appointment", "cancel it", "cancel that",
@@ -185,7 +175,15 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
         re.compile(rf"\b(?:make|move|change|push|switch) {_W}(?:later|earlier|another|"
                    r"different|next week|other)\b|\bchange (?:the|my) (?:time|day|date)\b"),
         re.compile(r"\b(?:later|earlier) in the (?:week|day|month)\b"),
-        re.compile(r"\b(?:another|different|other) (?:day|time|date|week)\b"),
+        re.compile(r"\b(?:another|different|other|new) (?:day|time|date|week|slot|spot|opening)\b"
+                   r"|\b(?:later|earlier) (?:slot|spot|opening|day)\b"),
+        # A moving verb with the appointment (or who comes) as its object: "push the
+        # appointment to Friday", "bump it", "put it off", "move me to Monday"
+        re.compile(rf"\b(?:push|bump|postpone|shift)\s+{_W}(?:appointment|appt|visit|checkup|"
+                   r"check up|it|me|us|her|him)\b"),
+        re.compile(r"\bput\s+(?:it|that|this|(?:my|the|our|her|his)\s+(?:appointment|visit))\s+"
+                   r"off\b|\bput\s+off\s+(?:my|the|our|her|his)\s+(?:appointment|visit)\b"),
+        re.compile(r"\bmove\s+(?:me|us|her|him)\b"),
         # "yes, but not that day", "not that time", "I can't do that day": the appointment's
         # day or time turned down (the yes was a confirmation); "not at this time" is a no
         re.compile(r"(?:^|\b(?:but|just|only) )not (?:on |at |for )?that (?:day|date|time)\b|"
@@ -196,6 +194,10 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"appointment\b"),
         re.compile(rf"\bcancel {_W}(?:appointment|visit|it)\b|\b(?:can't|cant|cannot|won't|"
                    r"wont) make it\b.*\bcancel\b"),  # "I can't make it, please cancel"
+        # "I can't come, so cancel please", "cancel, we're not coming": not coming says
+        # what the cancel is of (the appointment, not the calls)
+        re.compile(r"\bcancel\b.*" + NOT_COMING.pattern + "|" + NOT_COMING.pattern +
+                   r".*\bcancel\b"),
     ),
     "deny": (
         re.compile(r"^(?:i )?(?:guess|suppose|reckon|imagine) not$"),  # a hedged no
@@ -311,6 +313,10 @@ PATTERNS: dict[str, tuple[re.Pattern[str], ...]] = {
                    r"that's fine|why not|go ahead|please do)\b"),
         # A hedged yes as the whole answer: "I guess", "I suppose (so)", "I reckon".
         re.compile(r"^(?:i |i'd )?(?:guess|suppose|reckon|imagine)(?: so)?$"),
+        # Coming, said as the answer: "he'll be there", "we'll come in", "count me in"
+        re.compile(r"^(?:(?:yes|yeah|yep|ok|okay|sure|alright|oh)\s+)*(?:i|we|she|he|they)(?:'ll| "
+                   r"will) (?:be there|be in|come|come in|make it|be coming|show up|attend)\b"
+                   r"|^(?:(?:yes|yeah|sure|okay|ok)\s+)*count (?:me|us|her|him) in$"),
     ),
 }
 
@@ -374,42 +380,16 @@ def _earliest_answer(cleaned: str) -> bool | None:
     return None if best is None else best[2]
 
 
-def is_opt_out(cleaned: str) -> bool:
-    if any(has_phrase(cleaned, p) for p in OPT_OUT_PHRASES):
-        return True
-    words = cleaned.split()
-    if not words:
-        return False
-    core = [w for w in words if w not in _OPT_OUT_PADDING]
-    if len(core) == 1 and core[0] in OPT_OUT_WORDS:
-        return True
-    # "stop" leading the answer ("stop, I'm not interested"), but not "stop by the office"
-    return words[0] in ("stop", "quit") and (len(words) == 1 or words[1] not in ("by", "in", "at"))
-
-
-def is_bare_cancel(cleaned: str) -> bool:
-    """"cancel" alone: the appointment, or the calls? The engine asks."""
-    core = [w for w in cleaned.split() if w not in _OPT_OUT_PADDING]
-    return core == ["cancel"]
-
-
-# A cancel or a move said not to be done: "please don't cancel my appointment", "no,
-# don't cancel it", "cancel, not reschedule", "I do not need to move it".
-_NOT = (r"\b(?:don't|dont|do not|not|never|won't|wont|will not|didn't|did not|no need to)\s+"
-        r"(?:\w+\s+){0,2}")
-_KEEP = re.compile(_NOT + r"(?:cancel|call it off)\b")
-_STAY = re.compile(_NOT + r"(?:reschedule|rebook|move|change)\b")
-
-
 _PET = re.compile(r"\b(?:dog|cat|pet|puppy|kitten|bird|fish|hamster|horse|parrot|rabbit)\b")
 
 
-def _overruled(cleaned: str, found: set[str]) -> set[str]:
+def _overruled(text: str, cleaned: str, found: set[str]) -> set[str]:
     """Intents the rest of the utterance takes back: a cancel or a move said not to be
     done ("please don't cancel my appointment"), a person asked about rather than asked
     for ("am I talking to a real person?"), a pet's death ("my dog passed away")."""
-    out = {"cancel", "cancel_ambiguous"} if _KEEP.search(cleaned) else set()
-    if _STAY.search(cleaned):
+    parts = clauses(text)
+    out = {"cancel", "cancel_ambiguous"} if any(KEEP.search(c) for c in parts) else set()
+    if any(STAY.search(c) for c in parts):
         out.add("reschedule")
     if "ask_bot" in found:
         out.add("agent")
@@ -431,7 +411,7 @@ def _yes_stands(text: str, found: set[str]) -> bool:
     """A yes is the caller's answer unless a wrong number, an opt-out, a cancel or a move
     said with it is ("yes but can we do 3pm instead"); one that says who is on the line
     stands beside a move or a cancel ("speaking, and I want to cancel my appointment")."""
-    if not found & {"wrong_number", "opt_out", "cancel", "reschedule"}:
+    if not found & {"wrong_number", "opt_out", "cancel", "cancel_ambiguous", "reschedule"}:
         return True
     return not found & {"wrong_number", "opt_out"} and any(
         WHO.match(c) or PATTERNS["affirm"][0].match(c) or PATTERNS["affirm"][1].match(c)
@@ -467,14 +447,15 @@ def detect(text: str) -> frozenset[str]:
             found.add(name)
     if "wrong_number" in found:
         return frozenset(found)
-    found -= _overruled(cleaned, found)
+    found -= _overruled(text, cleaned, found)
     found |= urgent(cleaned)
     if "cancel" in found:
         found.discard("reschedule")
     answer = _answer(text, cleaned, found)
     if answer is True and _yes_stands(text, found):
         found.add("affirm")
-    elif answer is False and "opt_out" not in found:
+    elif answer is False and "opt_out" not in found and not (
+            "cancel" in found and NOT_COMING.search(cleaned)):  # the no is the not coming
         found.add("deny")
     if "i don't know" in cleaned or "dont know" in cleaned:
         found.discard("deny")

@@ -2,7 +2,10 @@
 
 - ``UNSURE``: "not sure", "not really sure", "no idea", "I'm not certain": the caller does
   not know ("sure" was read as a yes, "not really" and "no idea" as a no, and stored as a
-  screening answer).
+  screening answer). So is a hedge said as the whole answer ("maybe", "perhaps not", "I
+  might") and an answer put off to check it ("I'd have to check", "I need to ask my
+  daughter"): neither a yes nor a no, so the question is asked again ("perhaps not" was a
+  no). A hedge beside a value ("maybe the 5th") is no whole answer: the value is read.
 - ``FETCH``: "yeah, hang on, I'll get her", "I'll get him", "she's coming": someone else
   answered and is fetching the patient; a request for a moment, not the patient's yes
   (the date of birth was asked of whoever answered).
@@ -16,8 +19,16 @@ from __future__ import annotations
 
 import re
 
+_PADS = r"(?:(?:well|oh|okay|ok|yes|yeah|no|i|guess|think|so|hmm)\s+)*"
 UNSURE = re.compile(r"\b(?:not|never) (?:\w+ ){0,3}(?:sure|certain)\b|\bno (?:idea|clue)\b|"
-                    r"\b(?:don't|dont|do not) know\b|\bunsure\b")
+                    r"\b(?:don't|dont|do not) know\b|\bunsure\b|"
+                    rf"^{_PADS}(?:maybe|perhaps|possibly|might be|could be|quiza|quizas|quizá|"
+                    r"quizás|tal vez)(?: (?:so|not|yes|no|yeah|i guess|i think))?$|"
+                    rf"^{_PADS}(?:i|we|she|he|it|that|they) (?:might|may)(?: (?:be|not|do|come|"
+                    r"go))?$|"
+                    rf"^{_PADS}(?:i'd|i would|i'll|i will|i|we'd|we'll|we|i'll just|i just) "
+                    r"(?:have|need|got|want) to (?:check|look|ask|think|find out|talk to|confirm|"
+                    r"see if|see what|double check)\b")
 FETCH = re.compile(r"\b(?:i'll|ill|i will|let me|i'm going to|i'm gonna|i can) (?:go )?"
                    r"(?:get|grab|fetch|call) (?:her|him|them|my \w+)\b|\b(?:she's|he's|she is|"
                    r"he is) (?:coming|on (?:her|his) way)\b")

@@ -18,6 +18,10 @@ _NAME_LEAD = re.compile(
     r"speak (?:to|with)|talk (?:to|with)|ask for|patient|husband|wife|son|daughter|mother|"
     r"under the name|the name|named|"
     r"father|mom|dad|for|[ms]e llam[ao]|mi nombre es|soy|habla)\s*,?\s+", re.I)
+# Particles between the words of a name ("Juana de la Cruz", "Ana van der Berg"): lower
+# case, never a name on their own (nor redacted wherever said: ``agent.transcript_text``).
+PARTICLES = frozenset({"de", "del", "la", "las", "los", "el", "y", "da", "di", "do", "dos",
+                       "van", "von", "der", "le", "du"})
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "doctor", "nurse"})
 _TITLE = re.compile(_latin(
     r"\b(?i:mr|mrs|ms|miss|dr|doctor|nurse)\.?\s+([A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)"))
@@ -107,15 +111,19 @@ def name_spans(text: str, known_parts: frozenset[str] = frozenset()) -> list[Spa
         picked: list[re.Match[str]] = []
         strong = lead in ("my name is", "my name's", "name is", "call me", "mi nombre es",
                           "me llamo", "se llama", "me llama", "se llamo")
-        for w in words[:3]:
+        named = 0
+        for w in words[:6]:
             word = w.group(0)
-            if not_a_name(word, known_parts, strong=strong):
-                break
-            if not strong and not word[0].isupper():
+            particle = bool(picked) and word.lower() in PARTICLES  # "Juana de la Cruz"
+            if not particle and (named == 3 or not_a_name(word, known_parts, strong=strong)
+                                 or (not strong and not word[0].isupper())):
                 break
             if picked and text[m.end() + picked[-1].end():m.end() + w.start()].strip():
                 break  # punctuation between words ends the name
             picked.append(w)
+            named += not particle
+        while picked and picked[-1].group(0).lower() in PARTICLES:
+            picked.pop()  # "Soy Juana de" ends at Juana
         if not picked and not strong and lead in _IDENTITY_LEADS:
             lowercase = _lowercase_name(text, m.end(), words, known_parts)
             out += [lowercase] if lowercase is not None else []

@@ -5,7 +5,10 @@ English recognisers (``agent.redaction.spoken``) cannot read.
   de 1980", "marzo de 1980" (a [DOB] near "nací", "nacimiento", "cumpleaños");
 * digits said one by one or in pairs: "cinco cinco cinco, cero uno dos tres" (labelled by
   the caller's ``label``: a phone number, a social security number...);
-* ages over 89 (Safe Harbor): "noventa y dos años", "cien años".
+* ages over 89 (Safe Harbor): "noventa y dos años", "cien años";
+* street addresses: "Calle del Olmo 14", "avenida Libertad número doscientos", "C/ Ejemplo
+  19, 3º izquierda", "Paseo de las Flores 102, puerta B": a street word, its name and a
+  number (a street named without one, "la avenida principal", is no address of anyone).
 
 Offsets are those of the text given (accents composed or not). Pure.
 """
@@ -154,6 +157,77 @@ def _digit_runs(plain: str, words: list[tuple[str, int, int]]
     return out
 
 
+_STREETS = frozenset({"calle", "avenida", "av", "avda", "carretera", "ctra", "calzada", "bulevar",
+                      "boulevard", "pasaje", "travesia", "callejon", "privada", "glorieta",
+                      "carrera", "diagonal", "transversal"})
+# Also everyday words ("camino" I walk, "paseo" a walk, "plaza" a place, "ronda" a round):
+# a street only before a name written with a capital ("Camino Viejo 55").
+_STREETS_NAMED = frozenset({"camino", "paseo", "plaza", "pza", "ronda", "via", "rambla"})
+_LINKS = frozenset({"de", "del", "la", "las", "los", "el"})
+_NAME_ENDS = frozenset({"en", "por", "para", "que", "con", "a", "al", "y", "o", "es", "esta",
+                        "no", "me", "se", "le", "lo", "mi", "su", "veces", "minutos", "horas",
+                        "dias", "anos", "favor"})
+_NUMBER_WORDS = frozenset({"numero", "num", "no", "n", "kilometro", "km", "nro"})
+_EXTRAS = frozenset({"piso", "puerta", "portal", "escalera", "esc", "bajo", "apartamento", "apto",
+                     "depto", "departamento", "interior", "int", "letra", "izquierda", "derecha",
+                     "izq", "dcha", "centro", "primero", "segundo", "tercero", "cuarto",
+                     "quinto", "sexto", "septimo", "octavo", "noveno", "decimo"})
+
+
+def _street_number(words: list[tuple[str, int, int]], j: int) -> int:
+    """Words used by a house number at ``j`` (digits, "14b", or said): 0 if none."""
+    if j >= len(words):
+        return 0
+    if re.fullmatch(r"\d{1,5}[a-z]?", words[j][0]):
+        return 1
+    value, used = _cardinal(words, j)
+    return used if value > 0 else 0
+
+
+def _extra(words: list[tuple[str, int, int]], k: int) -> bool:
+    """A floor, door, side or a second number ("número 12", "# 12-30") after the first."""
+    return words[k][0] in _EXTRAS or words[k][0] in _NUMBER_WORDS
+
+
+def _addresses(text: str, plain: str, words: list[tuple[str, int, int]]
+               ) -> list[tuple[int, int]]:
+    """(start, end) in ``plain`` of each street address: the street word, its name (up to
+    four words, "de los" between them), a number (after "número", "km"), then the floor,
+    door or side ("segundo piso", "puerta B", "3º izquierda")."""
+    out = []
+    for i, (w, start, end) in enumerate(words):
+        slash = w == "c" and plain[end:end + 1] == "/"
+        if w not in _STREETS and w not in _STREETS_NAMED and not slash:
+            continue
+        j, named = i + 1, 0
+        while j < len(words) and named < 4 and _GAP.match(
+                plain[words[j - 1][2]:words[j][1]].replace("/", "", 1 if j == i + 1 else 0)):
+            word = words[j][0]
+            if word in _NAME_ENDS or word in _NUMBER_WORDS or _street_number(words, j):
+                break
+            if word not in _LINKS:
+                if named == 0 and w in _STREETS_NAMED and not text[words[j][1]].isupper():
+                    break  # "camino todos los días", "paseo con el perro"
+                named += 1
+            j += 1
+        if j < len(words) and words[j][0] in _NUMBER_WORDS:
+            j += 1
+        used = _street_number(words, j) if j < len(words) and _GAP.match(
+            plain[words[j - 1][2]:words[j][1]] if j > i + 1 else " ") else 0
+        if not used or (not named and (w in _STREETS_NAMED or not words[j][0].isdigit())):
+            continue  # no number: no one's address ("cruzo la calle dos veces")
+        last = j + used - 1
+        k = last + 1
+        while k < len(words) and k - last <= 3 and (_extra(words, k) or (
+                words[k][0].isdigit() and k + 1 < len(words) and _extra(words, k + 1))
+                or (_extra(words, k - 1) and (len(words[k][0]) <= 2 or words[k][0].isdigit())
+                    ) or ("#" in plain[words[k - 1][2]:words[k][1]] and words[k][0].isdigit())
+                ) and re.fullmatch(r"[\s,º°ª.#-]*", plain[words[k - 1][2]:words[k][1]]):
+            last, k = k, k + 1
+        out.append((start, words[last][2]))
+    return out
+
+
 def spanish_spans(text: str, label: Label, dob: dt.date | None = None
                   ) -> list[tuple[int, int, str]]:
     """(start, end, label) of the Spanish forms above in ``text`` (its own offsets); a
@@ -172,4 +246,6 @@ def spanish_spans(text: str, label: Label, dob: dt.date | None = None
         start, end = span(s, e)
         spans.append((start, end, label(text, start, digits, end=end)))
     spans += [(*span(m.start(1), m.end(1)), "AGE") for m in _AGE.finditer(plain)]
+    composed = "".join(text[k] for k in where[:-1])  # the text's letters, case kept
+    spans += [(*span(s, e), "ADDRESS") for s, e in _addresses(composed, plain, words)]
     return spans

@@ -57,7 +57,11 @@ class PromptCache:
         return None
 
     def __contains__(self, text: str) -> bool:  # at the voice's own pace
-        key = self.key(text)
+        return self.has(text)
+
+    def has(self, text: str, *, pace: float = 1.0) -> bool:
+        """Whether a recording of ``text`` at ``pace`` is kept (counts no hit or miss)."""
+        key = self.key(text, pace=pace)
         path = self._path(key)
         return key in self._memory or (path is not None and path.is_file())
 

@@ -213,12 +213,13 @@ class TextToSpeech:
         parts = list(self._sentences(text, pace))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
-    async def prepare(self, texts: Iterable[str], *, persist: bool = True) -> int:
-        """Synthesise every text not yet cached; returns how many were synthesised."""
+    async def prepare(self, texts: Iterable[str], *, persist: bool = True, pace: float = 1.0
+                      ) -> int:
+        """Synthesise every text not yet cached at ``pace``; returns how many were made."""
         made = 0
         for text in dict.fromkeys(texts):
-            if text in self.cache:
+            if self.cache.has(text, pace=pace):
                 continue
-            await self.synthesize(text, persist=persist)
+            await self.synthesize(text, persist=persist, pace=pace)
             made += 1
         return made

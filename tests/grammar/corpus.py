@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.grammar import DatePreference, parse_slot, understand
+from agent.grammar.es import to_canonical
 
 HERE = Path(__file__).parent
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)  # Monday 10:00 in New York
@@ -18,6 +19,11 @@ class Row:
     intent: str
     slot_type: str
     slot_value: str
+    spanish: bool = False  # read as a Spanish call reads it (``to_canonical``)
+
+    @property
+    def said(self) -> str:
+        return to_canonical(self.text) if self.spanish else self.text
 
 
 def load(name: str) -> list[Row]:
@@ -48,19 +54,31 @@ def canonical(value: object) -> str:
     return str(value)
 
 
+# Answers that contradict each other: a row labelled "affirm!" fails when a no or an
+# opt-out is found beside the yes (the engine could take either).
+ANSWERS = frozenset({"affirm", "deny", "opt_out"})
+
+
 def intent_ok(row: Row) -> bool | None:
+    """``X``: X is found; ``X!``: and no other answer (``ANSWERS``, or a yes or no beside
+    "dont_know!"); ``not:X``: X is not found; ``none``: nothing is."""
     if row.intent == "-":
         return None
-    found = understand(row.text).intents
+    found = understand(row.said).intents
     if row.intent == "none":
         return not found
+    if row.intent.startswith("not:"):
+        return row.intent[4:] not in found
+    if row.intent.endswith("!"):
+        wanted = row.intent[:-1]
+        return wanted in found and not found & (ANSWERS - {wanted})
     return row.intent in found
 
 
 def slot_ok(row: Row) -> bool | None:
     if row.slot_type == "-":
         return None
-    got = parse_slot(row.slot_type, row.text, NOW, options=3)
+    got = parse_slot(row.slot_type, row.said, NOW, options=3)
     return canonical(got) == row.slot_value
 
 
@@ -109,7 +127,8 @@ def load_categorised(name: str) -> dict[str, list[Row]]:
         if line.startswith("#") or not line.strip("\t"):
             continue
         category, text, intent, slot_type, value = line.split("\t")
-        out.setdefault(category, []).append(Row(text, intent, slot_type, value))
+        out.setdefault(category, []).append(Row(text, intent, slot_type, value,
+                                                spanish=category.startswith("es_")))
     return out
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 from agent import MIGRATIONS as AGENT_MIGRATIONS
-from agent.handler import _patient_for
+from agent.call_setup import patient_for as _patient_for
 from agent.scheduling.outreach import CalendarAppointments
 from carrier.call import Call
 from carrier.dialer.gate import Decision, GateRequest

@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from agent.handler import _patient_for
+from agent.call_setup import patient_for as _patient_for
 from carrier.records.store import (
     CallRecord,
     Channel,

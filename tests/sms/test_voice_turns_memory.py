@@ -31,7 +31,7 @@ async def test_voice_turns_reach_the_next_text_thread(
     await add_appointment(pool, "a1", stack.patient, START + dt.timedelta(hours=30))
     patient = await facts_reader(records)(stack.patient)
     rt = SimpleNamespace(calendar=PostgresCalendar(pool, tz=NY), records=records,
-                         clinic=CLINIC, memory=stack.memory)
+                         clinic=CLINIC, memory=stack.memory, workflows={}, overlays=None)
     io = SimpleNamespace(transcript=VoiceTranscript(list(SAID)), timings=[], recording=[])
     call = SimpleNamespace(call_id="voice-mem-1", direction=Direction.OUTBOUND,
                            caller=SimpleNamespace(stir_status=None, verstat=None))

@@ -38,10 +38,9 @@ RESCHEDULE = [
 RESCHEDULE_HELD_OUT = [
     "yeah it's me, Testa, march third nineteen eighty, can we change the appointment",
     "yes, Testa Patientson, 03/03/1980, I have to move it to another day",
-    pytest.param("this is she, born on the third of March 1980, I need to push my "
-                 "appointment back", marks=pytest.mark.xfail(
-                     strict=True, reason="held-out miss: 'push it back' is not heard as "
-                     "a reschedule (not tuned to)")),
+    # a held-out miss until round 5 heard a moving verb with the appointment as its
+    # object as a move (tests/grammar/test_conv5_answers.py; not tuned to this row)
+    "this is she, born on the third of March 1980, I need to push my appointment back",
     "hi yes, Testa here, DOB March 3 1980, I'm calling to reschedule",
 ]
 

@@ -145,6 +145,9 @@ _ROWS: tuple[tuple[str, str], ...] = (
     # "Cancélela", "cancélala": "la" is the appointment (la cita; the calls would be
     # "las"), so no bare cancel to ask about (it was one).
     ("cancel appointment", r"\b(?:cancel|anul)\w*la\b"),
+    # "¿Me la cancela?", "¿me la puede cancelar?": "la" before the verb is the appointment too.
+    ("cancel appointment", r"\bla\s+(?:(?:puede|pueden|podria|podrian|quiere|quieren|va\s+a|"
+                           r"van\s+a)\s+)?(?:cancel|anul)\w*"),
     ("cancel", r"\b(?:cancel\w*|anul\w*)\b"),
     ("confirm", r"\b(?:confirm\w*|ahi\s+estare|alli\s+estare|si\s+voy|voy\s+a\s+ir|"
                 r"asistire|cuente\s+conmigo)\b"),
@@ -156,6 +159,10 @@ _ROWS: tuple[tuple[str, str], ...] = (
     ("third", r"\b(?:el\s+|la\s+)?tercer[oa]?\b"),
     # Yes and no. "Claro que no" is a no, "cómo no" a yes, "sí y no" neither; a habit
     # that has ended ("ya no", "lo dejé el año pasado", "dejé de fumar") is a no.
+    # A hedge as the answer ("quizás", "tal vez", "a lo mejor", "puede ser"): neither yes
+    # nor no, so asked again ("a lo mejor sí" is a maybe too).
+    ("maybe", rf"^{_LEAD}(?:quiza|quizas|tal\s+vez|a\s+lo\s+mejor|puede\s+ser|posiblemente)"
+              r"(?:\s+(?:si|no|que\s+si|que\s+no))?$"),
     ("of course not", rf"^{_LEAD}(?:claro|por\s+supuesto|desde\s+luego|obvio|seguro|"
                       r"obviamente)\s+que\s+no\b"),
     ("yes and no", rf"^{_LEAD}(?:si\s+y\s+no|no\s+y\s+si|si\s+o\s+no)\b"),
