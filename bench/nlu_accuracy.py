@@ -39,7 +39,8 @@ def main() -> int:
     for pair in PAIRS:
         _table(tuple(zip(("tuned", "held-out"), pair, strict=True)), show_misses)
     # Further held-out splits of a round, each written after the one before it scored.
-    for name in ("conv3_heldout2.tsv", "conv3_heldout3.tsv", "conv4_heldout_int.tsv"):
+    for name in ("conv3_heldout2.tsv", "conv3_heldout3.tsv", "conv4_heldout_int.tsv",
+                 "conv5_heldout_int.tsv"):
         table = category_accuracy(name)
         right, total = (sum(v[i] for v in table.values()) for i in (0, 1))
         print(f"\n{name}: {right}/{total} ({right / total:.1%})")
