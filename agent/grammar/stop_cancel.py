@@ -55,9 +55,17 @@ def is_opt_out(cleaned: str) -> bool:
     return words[0] in ("stop", "quit") and (len(words) == 1 or words[1] not in ("by", "in", "at"))
 
 
+# Wanting words around a cancel said alone ("I need to cancel", "I'd like to cancel", "we
+# have to cancel"): still a bare cancel, asked about. Kept out of the opt-out padding, where
+# they would turn "I need to stop" into an opt-out.
+_CANCEL_PADDING = frozenset({"need", "needs", "have", "has", "got", "gotta", "would", "like",
+                             "i'd", "id", "we", "we'd", "we'll", "i'll", "will", "going", "gonna",
+                             "wanna", "wanted", "let's", "lets", "unfortunately"})
+
+
 def is_bare_cancel(cleaned: str) -> bool:
     """"cancel" alone: the appointment, or the calls? The engine asks."""
-    core = [w for w in cleaned.split() if w not in _OPT_OUT_PADDING]
+    core = [w for w in cleaned.split() if w not in _OPT_OUT_PADDING | _CANCEL_PADDING]
     return core == ["cancel"]
 
 
