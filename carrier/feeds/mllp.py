@@ -37,7 +37,8 @@ import asyncpg
 import hl7.mllp
 
 from carrier.feeds.framing import Frame, Framer
-from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
+from carrier.feeds.hl7_ack import ErrCode, Header, Hl7Error, ack
+from carrier.feeds.hl7_in import Inbound, parse_message, read_header
 from carrier.feeds.merge import MergeRefused
 from carrier.feeds.store import (
     AmbiguousPatient,
