@@ -36,6 +36,7 @@ ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31", "A40"})  # A40: carrier.feed
 DEFAULT_DURATION = dt.timedelta(minutes=30)
 MAX_DURATION = dt.timedelta(days=31)  # a longer SCH-9/AIS-7 is a typo, not an appointment
 MAX_OFFSET_MIN = 14 * 60  # UTC offsets run from -12:00 to +14:00
+CLOCK_SKEW = dt.timedelta(minutes=5)  # how far a sender's clock may run ahead of ours
 MAX_SEGMENTS = 1000  # a message with more is refused unread (parsing costs ~0.2 ms each)
 _SEGMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
@@ -143,13 +144,29 @@ def check_encoding(text: str) -> None:
         raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^2", "bad encoding characters", reject=True)
 
 
-def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
+def sent_time(wall: dt.datetime, arrived: dt.datetime | None) -> dt.datetime:
+    """MSH-7 read without an offset (``wall``, in the clinic's zone): in the hour that
+    repeats when clocks go back, the later of its two readings unless that is after the
+    message arrived (give or take ``CLOCK_SKEW``), else the earlier. So a message sent in
+    the second pass orders after one from the first; only one held up for about an hour
+    across the change is read an hour late."""
+    later = wall.replace(fold=1)
+    if arrived is None or later.utcoffset() == wall.replace(fold=0).utcoffset():
+        return wall  # not in a repeated hour (or no arrival to judge by)
+    return (later if later <= arrived + CLOCK_SKEW else wall.replace(fold=0)).astimezone(dt.UTC)
+
+
+def header_of(msg: hl7.Message, tz: dt.tzinfo, arrived: dt.datetime | None = None) -> Header:
+    """The MSH; ``sent_at`` None when MSH-7 is absent or unreadable (the message is then
+    ordered by arrival, see :mod:`carrier.feeds.store`)."""
     msh = msg.segment("MSH")
     sent = _val(msh, 7)
     try:
         sent_at = parse_dtm(sent, tz, location="MSH^1^7", min_digits=8) if sent else None
     except Hl7Error:
         sent_at = None
+    if sent_at is not None and sent_at.tzinfo is tz:  # no offset given: the clinic's clock
+        sent_at = sent_time(sent_at, arrived)
     return Header(control_id=_val(msh, 10), sending_app=_val(msh, 3),
                   sending_facility=_val(msh, 4), receiving_app=_val(msh, 5),
                   receiving_facility=_val(msh, 6), message_type=_val(msh, 9),
@@ -185,9 +202,11 @@ def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
         return None
 
 
-def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
+def parse_message(data: bytes, *, tz: dt.tzinfo, arrived: dt.datetime | None = None
+                  ) -> Inbound:
     """Check and reduce one message; raises :class:`Hl7Error` (with ``header`` set when
-    MSH could be read, so the NAK can echo the control id)."""
+    MSH could be read, so the NAK can echo the control id). ``arrived``: when it came
+    (reads an MSH-7 without offset in the repeated hour, :func:`sent_time`)."""
     text, codec = decode(data)
     check_encoding(text)
     if text.count("\r") >= MAX_SEGMENTS:
@@ -202,7 +221,7 @@ def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
                        reject=True) from exc
     token = hl7_text.charset.set(codec)  # \X..\ escapes are bytes in the message's set
     try:
-        header = header_of(msg, tz)
+        header = header_of(msg, tz, arrived)
         try:
             body = text.split("\r", 1)[1] if "\r" in text else ""
             return Inbound(header, *_content(msg, header, tz),

@@ -171,7 +171,7 @@ class Hl7Listener:
     async def _handle(self, data: bytes, now: dt.datetime) -> bytes:
         header: Header | None = None
         try:
-            inbound = parse_message(data, tz=self.tz)
+            inbound = parse_message(data, tz=self.tz, arrived=now)
             header = inbound.header
             applied = await self.store.apply(feed_item(inbound), now)
         except Hl7Error as exc:

@@ -17,6 +17,15 @@ change, from HL7, CSV or FHIR) does, in one transaction on one connection:
    hand the neutral change to the application (``ScheduleFeed.apply_schedule``) on the same
    connection, and remember its id in ``feed_appointments`` for the write-back.
 
+Which message is later (steps 3 and 4) is decided by the sending time, in this order:
+an HL7 MSH-7 with its UTC offset (or a FHIR ``meta.lastUpdated``, a CSV's import time) is
+exact; an MSH-7 without one is the clinic's wall clock (``feeds.timezone``), and in the
+hour that repeats when clocks go back it is the later reading unless that would be after
+the message arrived (:func:`carrier.feeds.hl7_in.sent_time`); a message with no readable
+sending time goes by arrival: it is applied over what is on file (it came last), and the
+send time on file stays, so the next timed message is compared with the last timed one.
+The control id (MSH-10) orders nothing: HL7 makes it unique, not sequential.
+
 After the commit the changes are audited (``feed.patient.create`` / ``.update``,
 ``feed.appointment.<kind>``): ids and kinds only. ``carrier.feeds.bulk`` does the same for
 a whole file in one transaction (the CSV import). Nothing is logged with PHI.
@@ -45,6 +54,9 @@ from carrier.records.patients import LanguageFromFeed, PatientFields
 from carrier.records.store import Channel, ConsentKind, Records
 
 ACTOR = "feed"
+# The send time kept for an appointment first heard of in a message without one: any
+# message with a send time is later.
+UNTIMED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def fault_origin(exc: BaseException) -> str:
@@ -217,12 +229,13 @@ class FeedStore:
         if appt is None:
             return Applied(False, pid, created, language=language)
         assert self.feed is not None
-        sent = item.sent_at or now
         last = await conn.fetchrow(
             "SELECT source_ts, ended FROM feed_appointments WHERE source = $1 AND ref = $2"
             " FOR UPDATE", item.source, appt.ref)
         ending = appt.kind in ENDING_KINDS
-        if last is not None and (sent < last["source_ts"] or (
+        # No send time: by arrival (applied), the last send time on file kept.
+        sent = item.sent_at or (last["source_ts"] if last is not None else UNTIMED)
+        if last is not None and item.sent_at is not None and (sent < last["source_ts"] or (
                 sent == last["source_ts"] and last["ended"] and not ending)):
             # Sent before the change applied, or in the same second as an ending (MSH-7
             # has second precision): at the same time, a cancellation wins.
@@ -292,14 +305,15 @@ class FeedStore:
             if merged is not None:  # an identifier an A40 merged away (carrier.feeds.merge)
                 return merged, False, None
             return await self._create(conn, item, bidx, now), True, None
-        pid, sent = row["patient_id"], item.sent_at or now
+        pid, sent = row["patient_id"], item.sent_at
         if not (p.name or p.phone or p.dob or p.state or p.language):
             return pid, False, None  # names the patient only (a FHIR Appointment, a deletion)
-        if row["source_ts"] is not None and sent < row["source_ts"]:
+        if row["source_ts"] is not None and sent is not None and sent < row["source_ts"]:
             return pid, False, None  # sent before the demographics on file: stale, kept
         language = await self._update(conn, pid, p)
-        await conn.execute("UPDATE feed_patients SET source_ts = $2, updated_at = $3"
-                           " WHERE ref_bidx = $1", bidx, sent, now)
+        # No send time: by arrival (applied), the last send time on file kept.
+        await conn.execute("UPDATE feed_patients SET source_ts = COALESCE($2, source_ts),"
+                           " updated_at = $3 WHERE ref_bidx = $1", bidx, sent, now)
         return pid, False, language
 
     async def _create(self, conn: asyncpg.Connection, item: FeedItem, bidx: bytes,
@@ -317,7 +331,7 @@ class FeedStore:
             "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at,"
             " source_ts) VALUES ($1, $2, $3, $4, $5, $6)", bidx, p.authority,
             keys.encrypt(p.mrn, "feed_patients", "ref_ct", bidx.hex()), pid, now,
-            item.sent_at or now)
+            item.sent_at)
         return pid
 
     async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,58 +21,10 @@ import pytest
 from carrier.feeds.mllp import Hl7Listener
 from carrier.feeds.store import FeedStore
 from carrier.records.store import Records
-from tests.feeds.conftest import TZ, ack_fields, mllp_send
+from tests.feeds.conftest import Clock, send_at, stored_appt, stored_patient
 
 pytestmark = pytest.mark.postgres
 VECTORS = Path(__file__).parent / "vectors"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 12, 1, 15, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@pytest.fixture
-async def clocked(feed_store: FeedStore) -> AsyncIterator[tuple[Hl7Listener, Clock, int]]:
-    clock = Clock()
-    listener = Hl7Listener(feed_store, tz=TZ, clock=clock)
-    server = await listener.start("127.0.0.1", 0)
-    try:
-        yield listener, clock, server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-async def send_at(port: int, clock: Clock, message: bytes, at: dt.datetime, tmp: Path
-                  ) -> dict[str, list[str]]:
-    clock.now = at
-    acks = await mllp_send(port, [message], tmp)
-    assert len(acks) == 1
-    return ack_fields(acks[0])
-
-
-async def stored_patient(store: FeedStore, records: Records, mrn: str,
-                         authority: str = "NORTH") -> dict[str, Any] | None:
-    pid = await records.pool.fetchval(
-        "SELECT patient_id FROM feed_patients WHERE ref_bidx = $1",
-        store.patient_key(authority, mrn))
-    if pid is None:
-        return None
-    p = await records.get_patient(pid, actor="test", reason="check")
-    assert p is not None
-    return {"id": pid, "name": p.name, "phone": p.phone,
-            "dob": p.dob.isoformat() if p.dob else None, "language_feed": p.ehr_language}
-
-
-async def stored_appt(records: Records, ref: str) -> dict[str, Any] | None:
-    row = await records.pool.fetchrow(
-        "SELECT a.status, a.start_at FROM sched_appointments a"
-        " JOIN feed_appointments f ON f.app_id = a.id WHERE f.ref = $1", ref)
-    return None if row is None else dict(row)
 
 
 async def _case_misses(case: dict[str, Any], port: int, clock: Clock, store: FeedStore,
