@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 from dataclasses import dataclass
 
 from carrier.feeds import hl7_text
@@ -48,17 +49,27 @@ ERR_TEXT = {
 }
 
 
+# Refusals of what we do not take by design (an interface that sends every event): no one
+# needs to act, so they are logged at INFO; every other refusal loses a message until
+# someone does (the sender's analyst, the clinic, or us) and is a WARNING.
+NOT_TAKEN = frozenset({ErrCode.UNSUPPORTED_TYPE, ErrCode.UNSUPPORTED_EVENT})
+
+
 class Hl7Error(Exception):
     """A message we refuse. ``reject`` (AR): the message as such cannot be processed
     (framing, encoding characters, type, version); otherwise AE: its content is wrong.
-    ``location`` is an ERR-2 location (``PID^1^3``); ``text`` names fields, never values."""
+    ``location`` is an ERR-2 location (``PID^1^3``); ``text`` names fields, never values.
+    ``level``: how the refusal is logged (default: INFO for :data:`NOT_TAKEN`, else
+    WARNING)."""
 
-    def __init__(self, code: ErrCode, location: str, text: str, *, reject: bool = False
-                 ) -> None:
+    def __init__(self, code: ErrCode, location: str, text: str, *, reject: bool = False,
+                 level: int | None = None) -> None:
         self.code = code
         self.location = location
         self.text = text
         self.ack_code = "AR" if reject else "AE"
+        self.level = level if level is not None else (
+            logging.INFO if code in NOT_TAKEN else logging.WARNING)
         self.header: Header | None = None  # set once MSH could be read (the NAK echoes it)
         super().__init__(f"{self.ack_code} {int(code)} at {location}: {text}")
 

@@ -28,6 +28,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -89,10 +90,17 @@ def feed_item(inbound: Inbound) -> FeedItem:
                     scope=f"{h.sending_app}^{h.sending_facility}")
 
 
+def _safe(text: str) -> str:
+    """A sender's own name or message type for a log line: its first 40 letters, digits
+    and ``^._-`` (a sender that puts anything else there is not echoed)."""
+    return re.sub(r"[^A-Za-z0-9^._ -]", "?", text[:40])
+
+
 def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
     """The ERR for what the store refused (AE)."""
-    if isinstance(exc, MergeRefused):
-        return Hl7Error(ErrCode.UNSUPPORTED_EVENT, exc.field, exc.text, reject=True)
+    if isinstance(exc, MergeRefused):  # the clinic must merge the two: a warning
+        return Hl7Error(ErrCode.UNSUPPORTED_EVENT, exc.field, exc.text, reject=True,
+                        level=logging.WARNING)
     if isinstance(exc, ReusedMessageId | AmbiguousPatient):
         return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
     if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
@@ -198,9 +206,14 @@ class Hl7Listener:
                    warnings=warnings)
 
     def _nak(self, exc: Hl7Error, header: Header | None, now: dt.datetime) -> bytes:
+        """The NAK, logged at the refusal's level with what finds the message at its
+        sender (MSH-3^MSH-4, type, the ERR location and text: field names, no values)."""
         self.counts[exc.ack_code] += 1
-        log.info("hl7: %s %d at %s", exc.ack_code, int(exc.code), exc.location)
-        return ack(exc.header or header, error=exc, control_id=self._control_id(), now=now)
+        h = exc.header or header
+        log.log(exc.level, "hl7: %s %d at %s from %s (%s): %s", exc.ack_code, int(exc.code),
+                exc.location, _safe(f"{h.sending_app}^{h.sending_facility}") if h else "?",
+                _safe(f"{h.message_type}^{h.trigger}") if h else "unreadable MSH", exc.text)
+        return ack(h, error=exc, control_id=self._control_id(), now=now)
 
     async def reply(self, frame: Frame) -> bytes:
         """The reply to one frame: the message's ACK, or the refusal of a broken frame
