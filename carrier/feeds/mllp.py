@@ -48,6 +48,7 @@ from carrier.feeds.store import (
     FeedRejected,
     FeedStore,
     PatientIn,
+    RetiredIdentifier,
     ReusedMessageId,
     fault_origin,
 )
@@ -103,6 +104,8 @@ def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
                         level=logging.WARNING)
     if isinstance(exc, ReusedMessageId | AmbiguousPatient):
         return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
+    if isinstance(exc, RetiredIdentifier):
+        return Hl7Error(ErrCode.UNKNOWN_KEY, exc.field, exc.text)
     if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
         return Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE)
     return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text)

@@ -84,6 +84,15 @@ class AmbiguousPatient(FeedRejected):
                                 " not applied until the clinic resolves them")
 
 
+class RetiredIdentifier(FeedRejected):
+    """The identifier was merged away by an A40 (:mod:`carrier.feeds.merge`) and this item
+    was sent after the merge: it names no one any more, so it is not applied to anyone."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "patient identifier retired by a merge (A40); send the"
+                                " surviving identifier, or a new one for a new patient")
+
+
 class ReusedMessageId(FeedRejected):
     """The source already sent this message id with other content."""
 
@@ -300,10 +309,12 @@ class FeedStore:
             if await conn.fetchval("SELECT 1 FROM feed_key_conflicts WHERE ref_bidx = $1"
                                    " LIMIT 1", bidx):
                 raise AmbiguousPatient(item.fields[-1])
-            merged = await conn.fetchval(
-                "SELECT patient_id FROM feed_merged WHERE ref_bidx = $1", bidx)
+            merged = await conn.fetchrow(
+                "SELECT patient_id, merged_at FROM feed_merged WHERE ref_bidx = $1", bidx)
             if merged is not None:  # an identifier an A40 merged away (carrier.feeds.merge)
-                return merged, False, None
+                if (item.sent_at or now) > merged["merged_at"]:
+                    raise RetiredIdentifier(item.fields[-1])
+                return merged["patient_id"], False, None  # sent before it: a late one
             return await self._create(conn, item, bidx, now), True, None
         pid, sent = row["patient_id"], item.sent_at
         if not (p.name or p.phone or p.dob or p.state or p.language):
