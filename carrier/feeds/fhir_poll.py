@@ -111,7 +111,7 @@ def patient_in(res: dict[str, Any], source: str) -> PatientIn:
 def preferred_language(res: dict[str, Any]) -> str | None:
     """Patient.communication: the one marked ``preferred`` (else the only one), read from
     its coding's code (BCP 47 "es-MX", "vi": any language, ``language_tag``) or text (a
-    supported language's name); None when it names none."""
+    language's English name, "Vietnamese"); None when it names none."""
     told = [c for c in _list(res.get("communication")) if isinstance(c, dict)]
     chosen = [c for c in told if c.get("preferred") is True] or (told if len(told) == 1
                                                                   else [])
