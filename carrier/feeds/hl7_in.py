@@ -38,6 +38,7 @@ MAX_DURATION = dt.timedelta(days=31)  # a longer SCH-9/AIS-7 is a typo, not an a
 MAX_OFFSET_MIN = 14 * 60  # UTC offsets run from -12:00 to +14:00
 CLOCK_SKEW = dt.timedelta(minutes=5)  # how far a sender's clock may run ahead of ours
 MAX_SEGMENTS = 1000  # a message with more is refused unread (parsing costs ~0.2 ms each)
+HL7_NULL = '""'  # a field's value that means "delete it" (an empty field: "no change")
 _SEGMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
 
@@ -57,6 +58,10 @@ class PatientData:
     # PID-13 held a number that does not parse (and no other): a new patient is refused
     # for it, an existing one keeps the number on file (AA with a warning).
     phone_unreadable: bool = False
+    # Fields the sender deleted (HL7 null ``""``: "delete the value"): the records are not
+    # emptied by a feed (a name and a number are required), so the values on file stay
+    # and the AA carries a warning per location.
+    deleted: tuple[str, ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -116,11 +121,18 @@ def parse_dtm(text: str, tz: dt.tzinfo, *, location: str, min_digits: int = 12
 
 def _val(seg: hl7.Segment | None, field: int, rep: int = 1, comp: int = 1) -> str:
     """A field as data (:mod:`carrier.feeds.hl7_text`: escapes resolved, no control
-    characters, trimmed); "" when absent."""
+    characters, trimmed); "" when absent, and for the HL7 null ``""`` (see :func:`_nulled`)."""
     if seg is None:
         return ""
     d = Delims.of(seg.separators, seg.esc)
-    return unescape(raw_field(str(seg), d, field, rep, comp), d)
+    raw = raw_field(str(seg), d, field, rep, comp)
+    return "" if raw == HL7_NULL else unescape(raw, d)
+
+
+def _nulled(seg: hl7.Segment, field: int, comps: tuple[int, ...] = (1,)) -> bool:
+    """Whether the sender deleted the field (``""`` in it, or in one of ``comps``)."""
+    d = Delims.of(seg.separators, seg.esc)
+    return any(raw_field(str(seg), d, field, 1, c) == HL7_NULL for c in comps)
 
 
 def _one(msg: hl7.Message, name: str) -> hl7.Segment | None:
@@ -332,8 +344,15 @@ def _phone(pid: hl7.Segment) -> tuple[str | None, bool]:
     return None, unreadable
 
 
+# Fields whose deletion (HL7 null) we are told of and do not apply: (location, field,
+# components); a name with either part deleted is not taken at all (it is kept whole).
+DELETABLE = (("PID^1^5", 5, (1, 2)), ("PID^1^7", 7, (1,)), ("PID^1^13", 13, (1,)),
+             ("PID^1^15", 15, (1, 2)))
+
+
 def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     assert pid is not None
+    deleted = tuple(loc for loc, field, comps in DELETABLE if _nulled(pid, field, comps))
     mrn, authority = _pick_identifier(pid)
     dob_text = _val(pid, 7)
     dob = None
@@ -344,10 +363,11 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
         state = None  # only a two-letter state is kept (the calling rules' granularity)
     phone, phone_unreadable = _phone(pid)
     language = language_tag(_val(pid, 15)) or language_tag(_val(pid, 15, 1, 2))
+    family, given = ("", "") if "PID^1^5" in deleted else (_val(pid, 5), _val(pid, 5, 1, 2))
     return PatientData(authority=authority or header.source, mrn=mrn,
-                       family=_val(pid, 5, 1, 1) or None, given=_val(pid, 5, 1, 2) or None,
+                       family=family or None, given=given or None,
                        phone=phone, dob=dob, state=state, language=language,
-                       phone_unreadable=phone_unreadable)
+                       phone_unreadable=phone_unreadable, deleted=deleted)
 
 
 def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:

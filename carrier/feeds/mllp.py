@@ -58,6 +58,7 @@ MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
 READ_CHUNK = 1 << 16
 REFUSAL_LOG_EVERY_S = 60.0  # refused connections: at most one warning line per this
 PHONE_UNREADABLE = "not a valid phone number"
+DELETION_KEPT = "deleted by the sender (\"\"); not deleted here, the value on file is kept"
 FRAME_TIMED_OUT = "message not completed in time (no end block)"
 
 
@@ -202,9 +203,11 @@ class Hl7Listener:
                            reject=True)
             return self._nak(err, header, now)
         self.counts["duplicate" if applied.duplicate else "AA"] += 1
-        warnings = (Hl7Error(ErrCode.DATA_TYPE, "PID^1^13",
-                             f"{PHONE_UNREADABLE}; the number on file is kept"),
-                    ) if inbound.patient.phone_unreadable else ()
+        warnings: tuple[Hl7Error, ...] = (Hl7Error(
+            ErrCode.DATA_TYPE, "PID^1^13", f"{PHONE_UNREADABLE}; the number on file is kept"),
+        ) if inbound.patient.phone_unreadable else ()
+        warnings += tuple(Hl7Error(ErrCode.REQUIRED_FIELD, loc, DELETION_KEPT)
+                          for loc in inbound.patient.deleted)
         return ack(header, error=None, control_id=self._control_id(), now=now,
                    warnings=warnings)
 
