@@ -62,6 +62,9 @@ class PatientData:
     # emptied by a feed (a name and a number are required), so the values on file stay
     # and the AA carries a warning per location.
     deleted: tuple[str, ...] = ()
+    # The other MR-typed PID-3 repetitions, (authority, id): the same patient's
+    # identifiers under other assigning authorities.
+    alternates: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -295,22 +298,29 @@ def _check_header(h: Header) -> None:
                        reject=True)
 
 
-def _pick_identifier(pid: hl7.Segment) -> tuple[str, str]:
-    """(id, assigning authority) of the MR-typed PID-3 repetition, else the first."""
-    first: tuple[str, str] | None = None
+def _identifiers(pid: hl7.Segment) -> list[tuple[str, str, str]]:
+    """(id, assigning authority, type) of each PID-3 repetition that has an id."""
+    out = []
     for rep in range(1, 20):
-        ident = _val(pid, 3, rep, 1)
-        if not ident and _val(pid, 3, rep, 5) == "" and rep > 1:
+        ident, kind = _val(pid, 3, rep, 1), _val(pid, 3, rep, 5)
+        if not ident and not kind and rep > 1:
             break
-        if not ident:
-            continue
-        pair = (ident, _val(pid, 3, rep, 4))
-        if _val(pid, 3, rep, 5) == "MR":
-            return pair
-        first = first or pair
-    if first is None:
+        if ident:
+            out.append((ident, _val(pid, 3, rep, 4), kind))
+    return out
+
+
+def _pick_identifier(pid: hl7.Segment) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(id, assigning authority) of the first MR-typed PID-3 repetition, else the first;
+    and (authority, id) of the other MR-typed ones (the same patient under another
+    authority: the store finds them by any)."""
+    found = _identifiers(pid)
+    if not found:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "PID^1^3", "patient identifier missing")
-    return first
+    records = [f for f in found if f[2] == "MR"]
+    ident, authority, _ = (records or found)[0]
+    others = tuple((a, i) for i, a, _ in records[1:] if (i, a) != (ident, authority))
+    return ident, authority, others
 
 
 def _prior(mrg: hl7.Segment | None, header: Header) -> tuple[str, str] | None:
@@ -353,7 +363,7 @@ DELETABLE = (("PID^1^5", 5, (1, 2)), ("PID^1^7", 7, (1,)), ("PID^1^13", 13, (1,)
 def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     assert pid is not None
     deleted = tuple(loc for loc, field, comps in DELETABLE if _nulled(pid, field, comps))
-    mrn, authority = _pick_identifier(pid)
+    mrn, authority, others = _pick_identifier(pid)
     dob_text = _val(pid, 7)
     dob = None
     if dob_text:
@@ -367,7 +377,8 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     return PatientData(authority=authority or header.source, mrn=mrn,
                        family=family or None, given=given or None,
                        phone=phone, dob=dob, state=state, language=language,
-                       phone_unreadable=phone_unreadable, deleted=deleted)
+                       phone_unreadable=phone_unreadable, deleted=deleted,
+                       alternates=tuple((a or header.source, i) for a, i in others))
 
 
 def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:

@@ -86,7 +86,7 @@ def feed_item(inbound: Inbound) -> FeedItem:
                                                 a.provider_ref, a.provider_name)
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
-                                      p.language),
+                                      p.language, p.alternates),
                     appointment=appt, sent_at=h.sent_at, digest=inbound.digest,
                     merge_from=inbound.prior,
                     scope=f"{h.sending_app}^{h.sending_facility}")

@@ -109,6 +109,9 @@ class PatientIn:
     dob: dt.date | None
     state: str | None = None
     language: str | None = None  # preferred, any language's code as said (language_tag)
+    # The same patient's identifiers under other authorities, (authority, id): HL7 PID-3's
+    # other MR repetitions. Any one on file finds the patient; the others are linked.
+    alternates: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"PatientIn(authority={self.authority!r})"
@@ -300,11 +303,28 @@ class FeedStore:
                        ) -> tuple[UUID, bool, LanguageFromFeed | None]:
         p = item.patient
         bidx = self.patient_key(p.authority, p.mrn)
-        # Serialise on the patient (ordered per patient), before looking them up.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-                           "feed-patient:" + bidx.hex())
+        alt = {k: ident for ident in p.alternates
+               if (k := self.patient_key(*ident)) != bidx}
+        # Serialise on the patient (ordered per patient), before looking them up; one
+        # order for all of a message's identifiers, so two messages cannot deadlock.
+        for key in sorted({bidx, *alt}):
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+                               "feed-patient:" + key.hex())
         row = await conn.fetchrow(
             "SELECT patient_id, source_ts FROM feed_patients WHERE ref_bidx = $1", bidx)
+        unlinked: dict[bytes, tuple[str, str]] = {}
+        if alt:  # PID-3's other MR identifiers: one patient, found by any of them
+            on_file = await conn.fetch(
+                "SELECT ref_bidx, patient_id, source_ts FROM feed_patients"
+                " WHERE ref_bidx = ANY($1::bytea[])", list(alt))
+            if len({r["patient_id"] for r in on_file} | (
+                    {row["patient_id"]} if row is not None else set())) > 1:
+                raise AmbiguousPatient(item.fields[-1])
+            linked = {bytes(r["ref_bidx"]) for r in on_file}
+            unlinked = {k: ident for k, ident in alt.items() if k not in linked}
+            if row is None and on_file:
+                row = on_file[0]
+                unlinked[bidx] = (p.authority, p.mrn)
         if row is None:
             if await conn.fetchval("SELECT 1 FROM feed_key_conflicts WHERE ref_bidx = $1"
                                    " LIMIT 1", bidx):
@@ -315,16 +335,20 @@ class FeedStore:
                 if (item.sent_at or now) > merged["merged_at"]:
                     raise RetiredIdentifier(item.fields[-1])
                 return merged["patient_id"], False, None  # sent before it: a late one
-            return await self._create(conn, item, bidx, now), True, None
+            pid = await self._create(conn, item, bidx, now)
+            await self._link(conn, unlinked, pid, now, item.sent_at)
+            return pid, True, None
         pid, sent = row["patient_id"], item.sent_at
+        await self._link(conn, unlinked, pid, now, row["source_ts"])
         if not (p.name or p.phone or p.dob or p.state or p.language):
             return pid, False, None  # names the patient only (a FHIR Appointment, a deletion)
         if row["source_ts"] is not None and sent is not None and sent < row["source_ts"]:
             return pid, False, None  # sent before the demographics on file: stale, kept
         language = await self._update(conn, pid, p)
-        # No send time: by arrival (applied), the last send time on file kept.
+        # No send time: by arrival (applied), the last send time on file kept. Every
+        # identifier of the patient's: the demographics on file are theirs, not one key's.
         await conn.execute("UPDATE feed_patients SET source_ts = COALESCE($2, source_ts),"
-                           " updated_at = $3 WHERE ref_bidx = $1", bidx, sent, now)
+                           " updated_at = $3 WHERE patient_id = $1", pid, sent, now)
         return pid, False, language
 
     async def _create(self, conn: asyncpg.Connection, item: FeedItem, bidx: bytes,
@@ -344,6 +368,16 @@ class FeedStore:
             keys.encrypt(p.mrn, "feed_patients", "ref_ct", bidx.hex()), pid, now,
             item.sent_at)
         return pid
+
+    async def _link(self, conn: asyncpg.Connection, keys: dict[bytes, tuple[str, str]],
+                    pid: UUID, now: dt.datetime, sent: dt.datetime | None) -> None:
+        """More identifiers ((authority, id) by key) of patient ``pid``."""
+        await conn.executemany(
+            "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at,"
+            " source_ts) VALUES ($1, $2, $3, $4, $5, $6)",
+            [(key, authority, self.records.keys.encrypt(mrn, "feed_patients", "ref_ct",
+                                                        key.hex()), pid, now, sent)
+             for key, (authority, mrn) in keys.items()])
 
     async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn
                       ) -> LanguageFromFeed | None:
