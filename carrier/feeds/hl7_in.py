@@ -36,6 +36,10 @@ ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31", "A40"})  # A40: carrier.feed
 DEFAULT_DURATION = dt.timedelta(minutes=30)
 MAX_DURATION = dt.timedelta(days=31)  # a longer SCH-9/AIS-7 is a typo, not an appointment
 MAX_OFFSET_MIN = 14 * 60  # UTC offsets run from -12:00 to +14:00
+# No real value comes near these (HL7 v2.5.1: ST identifiers to 199, XPN parts to 194):
+# a longer one is an interface's or an attacker's mistake, refused at its field.
+MAX_ID = 199  # MSH-10 control id, PID-3 identifier, SCH-1/2 appointment id
+MAX_NAME = 194  # each of PID-5's family and given name
 CLOCK_SKEW = dt.timedelta(minutes=5)  # how far a sender's clock may run ahead of ours
 MAX_SEGMENTS = 1000  # a message with more is refused unread (parsing costs ~0.2 ms each)
 HL7_NULL = '""'  # a field's value that means "delete it" (an empty field: "no change")
@@ -277,10 +281,18 @@ def _content(msg: hl7.Message, header: Header, tz: dt.tzinfo
     return patient, _appointment(msg, header, tz)
 
 
+def _bounded(value: str, limit: int, location: str, *, reject: bool = False) -> str:
+    if len(value) > limit:
+        raise Hl7Error(ErrCode.DATA_TYPE, location, f"longer than {limit} characters",
+                       reject=reject)
+    return value
+
+
 def _check_header(h: Header) -> None:
     if not h.control_id:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "MSH^1^10", "message control id missing",
                        reject=True)
+    _bounded(h.control_id, MAX_ID, "MSH^1^10", reject=True)
     if not h.message_type or not h.trigger:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "MSH^1^9", "message type missing", reject=True)
     if h.version not in SUPPORTED_VERSIONS:
@@ -320,6 +332,9 @@ def _pick_identifier(pid: hl7.Segment) -> tuple[str, str, tuple[tuple[str, str],
     records = [f for f in found if f[2] == "MR"]
     ident, authority, _ = (records or found)[0]
     others = tuple((a, i) for i, a, _ in records[1:] if (i, a) != (ident, authority))
+    for i, a in ((ident, authority), *((i, a) for a, i in others)):
+        _bounded(i, MAX_ID, "PID^1^3")
+        _bounded(a, MAX_ID, "PID^1^3")
     return ident, authority, others
 
 
@@ -329,7 +344,8 @@ def _prior(mrg: hl7.Segment | None, header: Header) -> tuple[str, str] | None:
         return None
     if not _val(mrg, 1):
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "MRG^1^1", "prior patient identifier missing")
-    return _val(mrg, 1, 1, 4) or header.source, _val(mrg, 1)
+    return (_bounded(_val(mrg, 1, 1, 4), MAX_ID, "MRG^1^1") or header.source,
+            _bounded(_val(mrg, 1), MAX_ID, "MRG^1^1"))
 
 
 _NOT_PHONES = frozenset({"NET", "X.400", "INTERNET", "FX", "BP"})  # XTN-2/-3: e-mail, fax, pager
@@ -373,7 +389,9 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
         state = None  # only a two-letter state is kept (the calling rules' granularity)
     phone, phone_unreadable = _phone(pid)
     language = language_tag(_val(pid, 15)) or language_tag(_val(pid, 15, 1, 2))
-    family, given = ("", "") if "PID^1^5" in deleted else (_val(pid, 5), _val(pid, 5, 1, 2))
+    family, given = ("", "") if "PID^1^5" in deleted else (
+        _bounded(_val(pid, 5), MAX_NAME, "PID^1^5"),
+        _bounded(_val(pid, 5, 1, 2), MAX_NAME, "PID^1^5"))
     return PatientData(authority=authority or header.source, mrn=mrn,
                        family=family or None, given=given or None,
                        phone=phone, dob=dob, state=state, language=language,
@@ -432,6 +450,7 @@ def _appointment(msg: hl7.Message, header: Header, tz: dt.tzinfo) -> Appointment
     ref = _val(sch, 2) or _val(sch, 1)
     if not ref:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^2", "appointment id missing")
+    _bounded(ref, MAX_ID, "SCH^1^2")
     kind = SIU_EVENTS[header.trigger]
     if kind in ENDING_KINDS and not _timed(msg):
         return AppointmentData(ref, kind, None, None, "unassigned", "")
