@@ -310,14 +310,22 @@ def _check_header(h: Header) -> None:
                        reject=True)
 
 
+# Identifier types (HL7 table 0203) that are a person's national or travel documents,
+# never a clinic's key for them: social security, driver's licence, passport, and the
+# like (NNxxx: a national number of country xxx). A repetition of such a type is
+# passed over.
+NOT_KEYS = frozenset({"SS", "SSN", "DL", "PPN", "NI", "SR", "SB", "CZ", "BCT"})
+
+
 def _identifiers(pid: hl7.Segment) -> list[tuple[str, str, str]]:
-    """(id, assigning authority, type) of each PID-3 repetition that has an id."""
+    """(id, assigning authority, type) of each PID-3 repetition that has an id (and is
+    no national document, :data:`NOT_KEYS`)."""
     out = []
     for rep in range(1, 20):
         ident, kind = _val(pid, 3, rep, 1), _val(pid, 3, rep, 5)
         if not ident and not kind and rep > 1:
             break
-        if ident:
+        if ident and kind.upper() not in NOT_KEYS and not kind.upper().startswith("NN"):
             out.append((ident, _val(pid, 3, rep, 4), kind))
     return out
 

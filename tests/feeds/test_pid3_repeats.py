@@ -60,3 +60,25 @@ async def test_identifiers_of_two_patients_on_file_are_refused(
         assert patient is not None
         names.add(patient["name"])
     assert names == {"Anna Testa", "Dora Testa"}
+
+
+@pytest.mark.postgres
+async def test_a_national_identifier_is_never_the_key(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """PID-3 with a Social Security number first and the clinic's id untyped after it (or
+    nothing else). Before: with no MR-typed repetition the first was the key, so the SSN
+    became the patient's feed identifier (kept, and written back to the EHR in PID-3 of
+    every outcome). Now SS, driver's licence and passport numbers are passed over; a PID-3
+    of nothing else is refused (AE 101 at PID^1^3)."""
+    now = now_utc()
+    acks = await mllp_send(hl7_server.port, [
+        a08("N1", now - dt.timedelta(hours=2), "555010101^^^USSSA^SS~NC1^^^NORTH", "Anna",
+            "(555)555-0155"),
+        a08("N2", now - dt.timedelta(hours=1), "555010102^^^USSSA^SS", "Bella",
+            "(555)555-0156"),
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AE"]
+    assert ack_fields(acks[1])["ERR"][2:4] == ["PID^1^3", "101^Required field missing^HL70357"]
+    assert await stored_patient(hl7_server.store, records, "NC1") is not None
+    assert await stored_patient(hl7_server.store, records, "555010101", "USSSA") is None
+    assert await records.pool.fetchval("SELECT count(*) FROM patients") == 1
