@@ -40,6 +40,8 @@ APPOINTMENT_KIND = {
     "proposed": ScheduleChangeKind.BOOKED, "pending": ScheduleChangeKind.BOOKED,
     "booked": ScheduleChangeKind.BOOKED, "cancelled": ScheduleChangeKind.CANCELLED,
     "noshow": ScheduleChangeKind.NO_SHOW, "entered-in-error": ScheduleChangeKind.DELETED,
+    # "to be scheduled/confirmed in the future": no longer a visit to remind anyone of
+    "waitlist": ScheduleChangeKind.CANCELLED,
 }
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_MINUTES = 31 * 24 * 60  # a longer minutesDuration is a server's error

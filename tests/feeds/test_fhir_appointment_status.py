@@ -73,3 +73,27 @@ async def test_booked_cancelled_booked_again(
         await poller.poll_once(now)
         seen.append(await _status(records))
     assert seen == ["booked", "cancelled", "booked"]
+
+
+async def test_a_booking_moved_to_the_waitlist_is_no_longer_booked(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """FHIR R4 ``waitlist``: "to be scheduled/confirmed in the future when a slot is
+    available". Before: the version was skipped as unmappable and the appointment stayed
+    booked, so the patient got reminder calls for a visit they no longer had. Now it ends
+    the booking (as a cancellation does: no reminder); booked again, it is booked."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now + dt.timedelta(days=4)
+    server.clock = (now - dt.timedelta(minutes=30)).isoformat
+    server.put({"resourceType": "Patient", "id": "fp1", "name": [{"family": "Testa",
+                "given": ["Fay"]}], "telecom": [{"system": "phone",
+                                                 "value": "(555)555-0194"}]})
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    seen = []
+    for minutes, status in ((20, "booked"), (10, "waitlist"), (5, "booked")):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put(_appointment(status, start))
+        await poller.poll_once(now)
+        seen.append(await _status(records))
+    assert seen == ["booked", "cancelled", "booked"]
