@@ -109,7 +109,9 @@ def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
         return Hl7Error(ErrCode.UNKNOWN_KEY, exc.field, exc.text)
     if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
         return Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE)
-    return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text)
+    # A new patient with no phone at all is an everyday registration, nothing to act on.
+    level = logging.INFO if exc.field == "PID^1^13" else None
+    return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text, level=level)
 
 
 class RefusalLog:

@@ -50,3 +50,19 @@ async def test_nak_levels_name_the_sender_and_no_patient(
     assert "Testa" not in caplog.text
     assert "555" not in caplog.text
     assert ts(sent) not in caplog.text
+
+
+async def test_a_new_patient_without_a_phone_is_no_warning(
+        hl7_server: Listening, records: Records, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Clinics register patients who have no phone every day: the AE 101 (nothing to call)
+    needs no one to act, so it is INFO; a number that is there but unreadable is the
+    clinic's data to fix: WARNING."""
+    sent = now_utc() - dt.timedelta(hours=1)
+    no_phone = adt("A04", "NP1", mrn="NP1", sent=sent, phone="")
+    bad_phone = adt("A04", "NP2", mrn="NP2", sent=sent, phone="12")
+    with caplog.at_level(logging.DEBUG):
+        acks = await mllp_send(hl7_server.port, [no_phone, bad_phone], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AE", "AE"]
+    assert [(r.levelname, r.getMessage().split(" from ")[0]) for r in _naks(caplog)] == [
+        ("INFO", "hl7: AE 101 at PID^1^13"), ("WARNING", "hl7: AE 102 at PID^1^13")]
