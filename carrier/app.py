@@ -229,6 +229,7 @@ async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app:
             database = Liveness("database", max_failures=2, stale_after=60.0)
             health = build_health(settings, records, gateway, dialer=dialer, app=app,
                                   links=links, database=database)
+            feeds.register_health(health)  # the FHIR poll, when polling
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
             stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database,

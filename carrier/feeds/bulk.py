@@ -17,7 +17,14 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from carrier.feeds.store import AmbiguousPatient, Applied, FeedItem, FeedRejected, FeedStore
+from carrier.feeds.store import (
+    AmbiguousPatient,
+    Applied,
+    FeedItem,
+    FeedRejected,
+    FeedStore,
+    RetiredIdentifier,
+)
 from carrier.plugin import ENDING_KINDS, ScheduleChange
 from carrier.records.patients import LanguageFromFeed, PatientFields
 
@@ -73,9 +80,16 @@ async def _patients(store: FeedStore, conn: asyncpg.Connection, items: Sequence[
     rows = await conn.fetch("SELECT ref_bidx, patient_id FROM feed_patients"
                             " WHERE ref_bidx = ANY($1::bytea[])", list(set(bidx)))
     known: dict[bytes, UUID] = {bytes(r["ref_bidx"]): r["patient_id"] for r in rows}
-    known.update({bytes(r["ref_bidx"]): r["patient_id"] for r in await conn.fetch(
-        "SELECT ref_bidx, patient_id FROM feed_merged WHERE ref_bidx = ANY($1::bytea[])",
-        [b for b in set(bidx) if b not in known])})  # merged away by an A40: the survivor
+    merged = await conn.fetch(
+        "SELECT ref_bidx, patient_id, merged_at FROM feed_merged"
+        " WHERE ref_bidx = ANY($1::bytea[])", [b for b in set(bidx) if b not in known])
+    # Merged away by an A40: a row from before the merge is the survivor's; one from after
+    # names an identifier retired (carrier.feeds.merge), and the file is refused for it.
+    merged_at = {bytes(r["ref_bidx"]): r["merged_at"] for r in merged}
+    for i, key in zip(items, bidx, strict=True):
+        if key in merged_at and (i.sent_at or now) > merged_at[key]:
+            raise RetiredIdentifier(i.fields[-1])
+    known.update({bytes(r["ref_bidx"]): r["patient_id"] for r in merged})
     ambiguous = await conn.fetchval(
         "SELECT ref_bidx FROM feed_key_conflicts WHERE ref_bidx = ANY($1::bytea[]) LIMIT 1",
         [b for b in set(bidx) if b not in known])

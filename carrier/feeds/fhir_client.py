@@ -167,8 +167,18 @@ class SmartAuth:
             if reply.status != 200 or not isinstance(token, str):
                 raise FhirHttpError(reply.status, "token request")
             self._token = token
-            self._expires = now + float(reply.body.get("expires_in", 300)) - 30
+            self._expires = now + _lifetime(reply.body.get("expires_in")) - 30
         return {"Authorization": f"Bearer {self._token}"}
+
+
+def _lifetime(value: object) -> float:
+    """A token's ``expires_in`` (RFC 6749: recommended only, so absent, null or text from
+    some servers): seconds, 300 when it is not a positive number."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 300.0
+    return seconds if 0 < seconds < float("inf") else 300.0
 
 
 class FhirClient:

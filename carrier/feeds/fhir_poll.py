@@ -40,6 +40,8 @@ APPOINTMENT_KIND = {
     "proposed": ScheduleChangeKind.BOOKED, "pending": ScheduleChangeKind.BOOKED,
     "booked": ScheduleChangeKind.BOOKED, "cancelled": ScheduleChangeKind.CANCELLED,
     "noshow": ScheduleChangeKind.NO_SHOW, "entered-in-error": ScheduleChangeKind.DELETED,
+    # "to be scheduled/confirmed in the future": no longer a visit to remind anyone of
+    "waitlist": ScheduleChangeKind.CANCELLED,
 }
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_MINUTES = 31 * 24 * 60  # a longer minutesDuration is a server's error
@@ -111,7 +113,7 @@ def patient_in(res: dict[str, Any], source: str) -> PatientIn:
 def preferred_language(res: dict[str, Any]) -> str | None:
     """Patient.communication: the one marked ``preferred`` (else the only one), read from
     its coding's code (BCP 47 "es-MX", "vi": any language, ``language_tag``) or text (a
-    supported language's name); None when it names none."""
+    language's English name, "Vietnamese"); None when it names none."""
     told = [c for c in _list(res.get("communication")) if isinstance(c, dict)]
     chosen = [c for c in told if c.get("preferred") is True] or (told if len(told) == 1
                                                                   else [])

@@ -11,7 +11,9 @@ order (a sender in lock-step reads the next reply as the answer to its last mess
 * a frame longer than the limit is skipped through its end block and refused once
   (``TOO_LONG``), however many reads it arrives in; the buffer never holds more than the
   limit (plus one read);
-* ``<FS><CR>`` with no ``<VT>`` before it at all is refused (``NOT_A_FRAME``).
+* ``<FS><CR>`` with no ``<VT>`` before it at all is refused (``NOT_A_FRAME``);
+* ``<FS>`` without its ``<CR>`` (an engine that ends frames ``<FS>`` or ``<FS><LF>``)
+  ends the frame too: a sender in lock-step would otherwise wait for the frame timeout.
 """
 
 from __future__ import annotations
@@ -51,9 +53,11 @@ class Framer:
         """The frames that ``data`` (the next bytes read) completes, in order."""
         self._buf += data
         out: list[Frame] = []
-        while (end := self._buf.find(END)) >= 0:
+        while (end := self._buf.find(END[:1])) >= 0:
             block = bytes(self._buf[:end])
-            del self._buf[:end + len(END)]
+            # <FS><CR>; or <FS> alone (a <CR> that comes after all is noise before the next
+            # <VT>): no message holds an <FS>, so it ends the frame either way.
+            del self._buf[:end + (2 if self._buf[end + 1:end + 2] == END[1:] else 1)]
             if self._oversized:
                 self._oversized = False
                 out.append(Frame(b"", TOO_LONG))

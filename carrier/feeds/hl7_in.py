@@ -1,6 +1,6 @@
 """HL7 v2 inbound, pure: a message's bytes -> a checked :class:`Inbound`, or an
-:class:`Hl7Error` that knows its acknowledgement code (AE/AR) and its HL7 table 0357 error
-code; and :func:`ack`, the ACK (AA) or NAK (AE/AR with an ERR segment) for either.
+:class:`~carrier.feeds.hl7_ack.Hl7Error` that knows its acknowledgement code (AE/AR) and
+its HL7 table 0357 error code (the reply for either is :func:`carrier.feeds.hl7_ack.ack`).
 
 Parsing is the ``hl7`` library's (``hl7.parse``); this module checks what the library
 does not: the MSH encoding characters, segment names, counts and order for each message
@@ -12,7 +12,6 @@ any error text (locations and field names only).
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import hashlib
 import re
 from collections import Counter
@@ -21,13 +20,12 @@ from dataclasses import dataclass
 import hl7
 
 from carrier.feeds import hl7_text
+from carrier.feeds.hl7_ack import SUPPORTED_VERSIONS, ErrCode, Header, Hl7Error
 from carrier.feeds.hl7_text import CharsetError, Delims, raw_field, unescape
 from carrier.plugin import ENDING_KINDS, ScheduleChangeKind
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 from carrier.records.languages import language_tag
 
-SUPPORTED_VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1",
-                                "2.8"})
 SIU_EVENTS: dict[str, ScheduleChangeKind] = {
     "S12": ScheduleChangeKind.BOOKED, "S13": ScheduleChangeKind.RESCHEDULED,
     "S14": ScheduleChangeKind.MODIFIED, "S15": ScheduleChangeKind.CANCELLED,
@@ -38,75 +36,15 @@ ADT_EVENTS = frozenset({"A04", "A08", "A28", "A31", "A40"})  # A40: carrier.feed
 DEFAULT_DURATION = dt.timedelta(minutes=30)
 MAX_DURATION = dt.timedelta(days=31)  # a longer SCH-9/AIS-7 is a typo, not an appointment
 MAX_OFFSET_MIN = 14 * 60  # UTC offsets run from -12:00 to +14:00
+# No real value comes near these (HL7 v2.5.1: ST identifiers to 199, XPN parts to 194):
+# a longer one is an interface's or an attacker's mistake, refused at its field.
+MAX_ID = 199  # MSH-10 control id, PID-3 identifier, SCH-1/2 appointment id
+MAX_NAME = 194  # each of PID-5's family and given name
+CLOCK_SKEW = dt.timedelta(minutes=5)  # how far a sender's clock may run ahead of ours
 MAX_SEGMENTS = 1000  # a message with more is refused unread (parsing costs ~0.2 ms each)
+HL7_NULL = '""'  # a field's value that means "delete it" (an empty field: "no change")
 _SEGMENT_NAME = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
-
-
-class ErrCode(enum.IntEnum):
-    """HL7 table 0357 (message error condition codes)."""
-
-    SEGMENT_SEQUENCE = 100
-    REQUIRED_FIELD = 101
-    DATA_TYPE = 102
-    TABLE_VALUE = 103
-    UNSUPPORTED_TYPE = 200
-    UNSUPPORTED_EVENT = 201
-    UNSUPPORTED_PROCESSING = 202
-    UNSUPPORTED_VERSION = 203
-    UNKNOWN_KEY = 204
-    DUPLICATE_KEY = 205
-    INTERNAL = 207
-
-
-ERR_TEXT = {
-    ErrCode.SEGMENT_SEQUENCE: "Segment sequence error",
-    ErrCode.REQUIRED_FIELD: "Required field missing",
-    ErrCode.DATA_TYPE: "Data type error",
-    ErrCode.TABLE_VALUE: "Table value not found",
-    ErrCode.UNSUPPORTED_TYPE: "Unsupported message type",
-    ErrCode.UNSUPPORTED_EVENT: "Unsupported event code",
-    ErrCode.UNSUPPORTED_PROCESSING: "Unsupported processing id",
-    ErrCode.UNSUPPORTED_VERSION: "Unsupported version id",
-    ErrCode.UNKNOWN_KEY: "Unknown key identifier",
-    ErrCode.DUPLICATE_KEY: "Duplicate key identifier",
-    ErrCode.INTERNAL: "Application internal error",
-}
-
-
-class Hl7Error(Exception):
-    """A message we refuse. ``reject`` (AR): the message as such cannot be processed
-    (framing, encoding characters, type, version); otherwise AE: its content is wrong.
-    ``location`` is an ERR-2 location (``PID^1^3``); ``text`` names fields, never values."""
-
-    def __init__(self, code: ErrCode, location: str, text: str, *, reject: bool = False
-                 ) -> None:
-        self.code = code
-        self.location = location
-        self.text = text
-        self.ack_code = "AR" if reject else "AE"
-        self.header: Header | None = None  # set once MSH could be read (the NAK echoes it)
-        super().__init__(f"{self.ack_code} {int(code)} at {location}: {text}")
-
-
-@dataclass(frozen=True)
-class Header:
-    control_id: str
-    sending_app: str
-    sending_facility: str
-    receiving_app: str
-    receiving_facility: str
-    message_type: str
-    trigger: str
-    version: str
-    sent_at: dt.datetime | None
-    processing_id: str = "P"
-    charset: str = ""  # MSH-18 as declared (upper-cased; "" when none): the ACK's own
-
-    @property
-    def source(self) -> str:
-        """Who sent it (MSH-4 facility, else MSH-3 application): the idempotency scope."""
-        return self.sending_facility or self.sending_app or "unknown"
 
 
 @dataclass(frozen=True)
@@ -124,6 +62,13 @@ class PatientData:
     # PID-13 held a number that does not parse (and no other): a new patient is refused
     # for it, an existing one keeps the number on file (AA with a warning).
     phone_unreadable: bool = False
+    # Fields the sender deleted (HL7 null ``""``: "delete the value"): the records are not
+    # emptied by a feed (a name and a number are required), so the values on file stay
+    # and the AA carries a warning per location.
+    deleted: tuple[str, ...] = ()
+    # The other MR-typed PID-3 repetitions, (authority, id): the same patient's
+    # identifiers under other assigning authorities.
+    alternates: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str | None:
@@ -183,11 +128,18 @@ def parse_dtm(text: str, tz: dt.tzinfo, *, location: str, min_digits: int = 12
 
 def _val(seg: hl7.Segment | None, field: int, rep: int = 1, comp: int = 1) -> str:
     """A field as data (:mod:`carrier.feeds.hl7_text`: escapes resolved, no control
-    characters, trimmed); "" when absent."""
+    characters, trimmed); "" when absent, and for the HL7 null ``""`` (see :func:`_nulled`)."""
     if seg is None:
         return ""
     d = Delims.of(seg.separators, seg.esc)
-    return unescape(raw_field(str(seg), d, field, rep, comp), d)
+    raw = raw_field(str(seg), d, field, rep, comp)
+    return "" if raw == HL7_NULL else unescape(raw, d)
+
+
+def _nulled(seg: hl7.Segment, field: int, comps: tuple[int, ...] = (1,)) -> bool:
+    """Whether the sender deleted the field (``""`` in it, or in one of ``comps``)."""
+    d = Delims.of(seg.separators, seg.esc)
+    return any(raw_field(str(seg), d, field, 1, c) == HL7_NULL for c in comps)
 
 
 def _one(msg: hl7.Message, name: str) -> hl7.Segment | None:
@@ -211,13 +163,29 @@ def check_encoding(text: str) -> None:
         raise Hl7Error(ErrCode.DATA_TYPE, "MSH^1^2", "bad encoding characters", reject=True)
 
 
-def header_of(msg: hl7.Message, tz: dt.tzinfo) -> Header:
+def sent_time(wall: dt.datetime, arrived: dt.datetime | None) -> dt.datetime:
+    """MSH-7 read without an offset (``wall``, in the clinic's zone): in the hour that
+    repeats when clocks go back, the later of its two readings unless that is after the
+    message arrived (give or take ``CLOCK_SKEW``), else the earlier. So a message sent in
+    the second pass orders after one from the first; only one held up for about an hour
+    across the change is read an hour late."""
+    later = wall.replace(fold=1)
+    if arrived is None or later.utcoffset() == wall.replace(fold=0).utcoffset():
+        return wall  # not in a repeated hour (or no arrival to judge by)
+    return (later if later <= arrived + CLOCK_SKEW else wall.replace(fold=0)).astimezone(dt.UTC)
+
+
+def header_of(msg: hl7.Message, tz: dt.tzinfo, arrived: dt.datetime | None = None) -> Header:
+    """The MSH; ``sent_at`` None when MSH-7 is absent or unreadable (the message is then
+    ordered by arrival, see :mod:`carrier.feeds.store`)."""
     msh = msg.segment("MSH")
     sent = _val(msh, 7)
     try:
         sent_at = parse_dtm(sent, tz, location="MSH^1^7", min_digits=8) if sent else None
     except Hl7Error:
         sent_at = None
+    if sent_at is not None and sent_at.tzinfo is tz:  # no offset given: the clinic's clock
+        sent_at = sent_time(sent_at, arrived)
     return Header(control_id=_val(msh, 10), sending_app=_val(msh, 3),
                   sending_facility=_val(msh, 4), receiving_app=_val(msh, 5),
                   receiving_facility=_val(msh, 6), message_type=_val(msh, 9),
@@ -253,9 +221,11 @@ def read_header(data: bytes, tz: dt.tzinfo) -> Header | None:
         return None
 
 
-def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
+def parse_message(data: bytes, *, tz: dt.tzinfo, arrived: dt.datetime | None = None
+                  ) -> Inbound:
     """Check and reduce one message; raises :class:`Hl7Error` (with ``header`` set when
-    MSH could be read, so the NAK can echo the control id)."""
+    MSH could be read, so the NAK can echo the control id). ``arrived``: when it came
+    (reads an MSH-7 without offset in the repeated hour, :func:`sent_time`)."""
     text, codec = decode(data)
     check_encoding(text)
     if text.count("\r") >= MAX_SEGMENTS:
@@ -270,7 +240,7 @@ def parse_message(data: bytes, *, tz: dt.tzinfo) -> Inbound:
                        reject=True) from exc
     token = hl7_text.charset.set(codec)  # \X..\ escapes are bytes in the message's set
     try:
-        header = header_of(msg, tz)
+        header = header_of(msg, tz, arrived)
         try:
             body = text.split("\r", 1)[1] if "\r" in text else ""
             return Inbound(header, *_content(msg, header, tz),
@@ -311,10 +281,18 @@ def _content(msg: hl7.Message, header: Header, tz: dt.tzinfo
     return patient, _appointment(msg, header, tz)
 
 
+def _bounded(value: str, limit: int, location: str, *, reject: bool = False) -> str:
+    if len(value) > limit:
+        raise Hl7Error(ErrCode.DATA_TYPE, location, f"longer than {limit} characters",
+                       reject=reject)
+    return value
+
+
 def _check_header(h: Header) -> None:
     if not h.control_id:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "MSH^1^10", "message control id missing",
                        reject=True)
+    _bounded(h.control_id, MAX_ID, "MSH^1^10", reject=True)
     if not h.message_type or not h.trigger:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "MSH^1^9", "message type missing", reject=True)
     if h.version not in SUPPORTED_VERSIONS:
@@ -332,22 +310,40 @@ def _check_header(h: Header) -> None:
                        reject=True)
 
 
-def _pick_identifier(pid: hl7.Segment) -> tuple[str, str]:
-    """(id, assigning authority) of the MR-typed PID-3 repetition, else the first."""
-    first: tuple[str, str] | None = None
+# Identifier types (HL7 table 0203) that are a person's national or travel documents,
+# never a clinic's key for them: social security, driver's licence, passport, and the
+# like (NNxxx: a national number of country xxx). A repetition of such a type is
+# passed over.
+NOT_KEYS = frozenset({"SS", "SSN", "DL", "PPN", "NI", "SR", "SB", "CZ", "BCT"})
+
+
+def _identifiers(pid: hl7.Segment) -> list[tuple[str, str, str]]:
+    """(id, assigning authority, type) of each PID-3 repetition that has an id (and is
+    no national document, :data:`NOT_KEYS`)."""
+    out = []
     for rep in range(1, 20):
-        ident = _val(pid, 3, rep, 1)
-        if not ident and _val(pid, 3, rep, 5) == "" and rep > 1:
+        ident, kind = _val(pid, 3, rep, 1), _val(pid, 3, rep, 5)
+        if not ident and not kind and rep > 1:
             break
-        if not ident:
-            continue
-        pair = (ident, _val(pid, 3, rep, 4))
-        if _val(pid, 3, rep, 5) == "MR":
-            return pair
-        first = first or pair
-    if first is None:
+        if ident and kind.upper() not in NOT_KEYS and not kind.upper().startswith("NN"):
+            out.append((ident, _val(pid, 3, rep, 4), kind))
+    return out
+
+
+def _pick_identifier(pid: hl7.Segment) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(id, assigning authority) of the first MR-typed PID-3 repetition, else the first;
+    and (authority, id) of the other MR-typed ones (the same patient under another
+    authority: the store finds them by any)."""
+    found = _identifiers(pid)
+    if not found:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "PID^1^3", "patient identifier missing")
-    return first
+    records = [f for f in found if f[2] == "MR"]
+    ident, authority, _ = (records or found)[0]
+    others = tuple((a, i) for i, a, _ in records[1:] if (i, a) != (ident, authority))
+    for i, a in ((ident, authority), *((i, a) for a, i in others)):
+        _bounded(i, MAX_ID, "PID^1^3")
+        _bounded(a, MAX_ID, "PID^1^3")
+    return ident, authority, others
 
 
 def _prior(mrg: hl7.Segment | None, header: Header) -> tuple[str, str] | None:
@@ -356,7 +352,8 @@ def _prior(mrg: hl7.Segment | None, header: Header) -> tuple[str, str] | None:
         return None
     if not _val(mrg, 1):
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "MRG^1^1", "prior patient identifier missing")
-    return _val(mrg, 1, 1, 4) or header.source, _val(mrg, 1)
+    return (_bounded(_val(mrg, 1, 1, 4), MAX_ID, "MRG^1^1") or header.source,
+            _bounded(_val(mrg, 1), MAX_ID, "MRG^1^1"))
 
 
 _NOT_PHONES = frozenset({"NET", "X.400", "INTERNET", "FX", "BP"})  # XTN-2/-3: e-mail, fax, pager
@@ -381,9 +378,16 @@ def _phone(pid: hl7.Segment) -> tuple[str | None, bool]:
     return None, unreadable
 
 
+# Fields whose deletion (HL7 null) we are told of and do not apply: (location, field,
+# components); a name with either part deleted is not taken at all (it is kept whole).
+DELETABLE = (("PID^1^5", 5, (1, 2)), ("PID^1^7", 7, (1,)), ("PID^1^13", 13, (1,)),
+             ("PID^1^15", 15, (1, 2)))
+
+
 def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
     assert pid is not None
-    mrn, authority = _pick_identifier(pid)
+    deleted = tuple(loc for loc, field, comps in DELETABLE if _nulled(pid, field, comps))
+    mrn, authority, others = _pick_identifier(pid)
     dob_text = _val(pid, 7)
     dob = None
     if dob_text:
@@ -393,10 +397,14 @@ def _patient(pid: hl7.Segment | None, header: Header) -> PatientData:
         state = None  # only a two-letter state is kept (the calling rules' granularity)
     phone, phone_unreadable = _phone(pid)
     language = language_tag(_val(pid, 15)) or language_tag(_val(pid, 15, 1, 2))
+    family, given = ("", "") if "PID^1^5" in deleted else (
+        _bounded(_val(pid, 5), MAX_NAME, "PID^1^5"),
+        _bounded(_val(pid, 5, 1, 2), MAX_NAME, "PID^1^5"))
     return PatientData(authority=authority or header.source, mrn=mrn,
-                       family=_val(pid, 5, 1, 1) or None, given=_val(pid, 5, 1, 2) or None,
+                       family=family or None, given=given or None,
                        phone=phone, dob=dob, state=state, language=language,
-                       phone_unreadable=phone_unreadable)
+                       phone_unreadable=phone_unreadable, deleted=deleted,
+                       alternates=tuple((a or header.source, i) for a, i in others))
 
 
 def _times(msg: hl7.Message, tz: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
@@ -450,6 +458,7 @@ def _appointment(msg: hl7.Message, header: Header, tz: dt.tzinfo) -> Appointment
     ref = _val(sch, 2) or _val(sch, 1)
     if not ref:
         raise Hl7Error(ErrCode.REQUIRED_FIELD, "SCH^1^2", "appointment id missing")
+    _bounded(ref, MAX_ID, "SCH^1^2")
     kind = SIU_EVENTS[header.trigger]
     if kind in ENDING_KINDS and not _timed(msg):
         return AppointmentData(ref, kind, None, None, "unassigned", "")
@@ -461,40 +470,3 @@ def _appointment(msg: hl7.Message, header: Header, tz: dt.tzinfo) -> Appointment
     name = " ".join(p for p in (_val(aip, 3, 1, 3), _val(aip, 3, 1, 2)) if p)
     return AppointmentData(ref=ref, kind=kind, starts_at=starts,
                            ends_at=ends, provider_ref=provider, provider_name=name)
-
-
-def escape(value: str) -> str:
-    """A value for a field of our own messages, with the default delimiters escaped."""
-    out = value.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\")
-    return out.replace("&", "\\T\\").replace("~", "\\R\\").replace("\r", " ")
-
-
-def hl7_ts(now: dt.datetime) -> str:
-    return now.astimezone(dt.UTC).strftime("%Y%m%d%H%M%S+0000")
-
-
-def ack(header: Header | None, *, error: Hl7Error | None, control_id: str, now: dt.datetime,
-        app: str = "CARRIER", facility: str = "CARRIER",
-        warnings: tuple[Hl7Error, ...] = ()) -> bytes:
-    """The ACK (AA) for ``header``'s message, or the NAK for ``error`` (AE/AR, ERR), in
-    the character set the message declared (MSH-18, echoed; none: UTF-8);
-    ``warnings``: ERR segments of severity W on an AA (applied, with a field passed over)."""
-    h = header
-    version = h.version if h is not None and h.version in SUPPORTED_VERSIONS else "2.5.1"
-    trigger = escape(h.trigger) if h is not None else ""
-    msh = "|".join(["MSH", "^~\\&", app, facility,
-                    escape(h.sending_app) if h else "", escape(h.sending_facility) if h else "",
-                    hl7_ts(now), "", f"ACK^{trigger}^ACK", control_id, "P", version])
-    # The sender's character set (MSH-18), so it reads what we echo of its own fields.
-    charset = h.charset if h is not None and h.charset in hl7_text.CHARSETS else ""
-    if charset:
-        msh += "||||||" + escape(charset)
-    code = "AA" if error is None else error.ack_code
-    echoed = escape(h.control_id) if h is not None else ""
-    segments = [msh, f"MSA|{code}|{echoed}"]
-    if error is not None:
-        segments[1] += f"|{escape(error.text)}"
-    for e, severity in [*([(error, "E")] if error else []), *((w, "W") for w in warnings)]:
-        segments.append(f"ERR||{e.location}|{int(e.code)}^{ERR_TEXT[e.code]}"
-                        f"^HL70357|{severity}||||{escape(e.text)}")
-    return ("\r".join(segments) + "\r").encode(hl7_text.CHARSETS[charset], "replace")

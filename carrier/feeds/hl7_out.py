@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from carrier.feeds.hl7_in import escape, hl7_ts
+from carrier.feeds.hl7_ack import escape, hl7_ts
 
 # Outcome -> (SIU trigger, SCH-25 filler status) for appointment outcomes.
 SIU_FOR = {

@@ -28,6 +28,9 @@ CHARSETS = {
     "": "utf-8", "ASCII": "utf-8", "UNICODE": "utf-8", "UNICODE UTF-8": "utf-8",
     **{f"8859/{n}": f"iso8859-{n}" for n in (*range(1, 10), 15)},
     "GB 18030-2000": "gb18030", "KS X 1001": "euc_kr", "BIG-5": "big5",
+    # Table 0211's ISO registration names for the same sets, and the "UTF-8" many
+    # interface engines write (not in the table, but unambiguous).
+    "ISO IR6": "utf-8", "ISO IR100": "iso8859-1", "ISO IR192": "utf-8", "UTF-8": "utf-8",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r" {2,}")

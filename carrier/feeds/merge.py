@@ -8,7 +8,13 @@ What is done, in the message's transaction (the patients' advisory locks held):
   language stay theirs unchanged; the PID's demographics then apply as an update would,
   and ``feed.patient.merge`` is audited. Later messages under the survivor's id reach
   them, and so does a late one under the prior id (``feed_merged``: an engine's queue, a
-  resend; its demographics, from before the merge, are not taken);
+  resend; its demographics, from before the merge, are not taken). One sent after the
+  merge (its MSH-7 after the A40's, ``feed_merged.merged_at``; arrival stands in for a
+  missing one) is refused, AE 204 at PID^1^3 (:class:`~carrier.feeds.store.
+  RetiredIdentifier`): in HL7 v2 merge semantics the prior identifier ceases to name
+  anyone, so an EHR that issues it again means another person or a mistake, and neither
+  may change the survivor or book for them; nor is a new patient made for it (it may be
+  the survivor after all). The clinic sorts it;
 * the prior is not on file, or both identifiers already name the same patient: nothing to
   merge, the PID applies as an update (a repeat of the same A40 is acknowledged again);
 * both are on file as two patients: refused (``AR`` 201 at MRG^1^1) and nothing changes;
@@ -74,6 +80,6 @@ async def relink(store: FeedStore, conn: asyncpg.Connection, item: FeedItem,
     await conn.execute(
         "INSERT INTO feed_merged (ref_bidx, patient_id, merged_at) VALUES ($1, $2, $3)"
         " ON CONFLICT (ref_bidx) DO UPDATE SET patient_id = EXCLUDED.patient_id,"
-        " merged_at = EXCLUDED.merged_at", prior_key, prior, now)
+        " merged_at = EXCLUDED.merged_at", prior_key, prior, item.sent_at or now)
     pid, _, language = await store._patient(conn, item, now)
     return pid, True, language

@@ -28,6 +28,7 @@ import asyncio
 import datetime as dt
 import itertools
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -37,7 +38,8 @@ import asyncpg
 import hl7.mllp
 
 from carrier.feeds.framing import Frame, Framer
-from carrier.feeds.hl7_in import ErrCode, Header, Hl7Error, Inbound, ack, parse_message, read_header
+from carrier.feeds.hl7_ack import ErrCode, Header, Hl7Error, ack
+from carrier.feeds.hl7_in import Inbound, parse_message, read_header
 from carrier.feeds.merge import MergeRefused
 from carrier.feeds.store import (
     AmbiguousPatient,
@@ -46,6 +48,7 @@ from carrier.feeds.store import (
     FeedRejected,
     FeedStore,
     PatientIn,
+    RetiredIdentifier,
     ReusedMessageId,
     fault_origin,
 )
@@ -55,6 +58,7 @@ MAX_MESSAGE = 1 << 20  # bytes; a longer block is refused (AR) and skipped
 READ_CHUNK = 1 << 16
 REFUSAL_LOG_EVERY_S = 60.0  # refused connections: at most one warning line per this
 PHONE_UNREADABLE = "not a valid phone number"
+DELETION_KEPT = "deleted by the sender (\"\"); not deleted here, the value on file is kept"
 FRAME_TIMED_OUT = "message not completed in time (no end block)"
 
 
@@ -82,21 +86,32 @@ def feed_item(inbound: Inbound) -> FeedItem:
                                                 a.provider_ref, a.provider_name)
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
-                                      p.language),
+                                      p.language, p.alternates),
                     appointment=appt, sent_at=h.sent_at, digest=inbound.digest,
                     merge_from=inbound.prior,
                     scope=f"{h.sending_app}^{h.sending_facility}")
 
 
+def _safe(text: str) -> str:
+    """A sender's own name or message type for a log line: its first 40 letters, digits
+    and ``^._-`` (a sender that puts anything else there is not echoed)."""
+    return re.sub(r"[^A-Za-z0-9^._ -]", "?", text[:40])
+
+
 def _refusal(exc: FeedRejected, inbound: Inbound) -> Hl7Error:
     """The ERR for what the store refused (AE)."""
-    if isinstance(exc, MergeRefused):
-        return Hl7Error(ErrCode.UNSUPPORTED_EVENT, exc.field, exc.text, reject=True)
+    if isinstance(exc, MergeRefused):  # the clinic must merge the two: a warning
+        return Hl7Error(ErrCode.UNSUPPORTED_EVENT, exc.field, exc.text, reject=True,
+                        level=logging.WARNING)
     if isinstance(exc, ReusedMessageId | AmbiguousPatient):
         return Hl7Error(ErrCode.DUPLICATE_KEY, exc.field, exc.text)
+    if isinstance(exc, RetiredIdentifier):
+        return Hl7Error(ErrCode.UNKNOWN_KEY, exc.field, exc.text)
     if exc.field == "PID^1^13" and inbound.patient.phone_unreadable:
         return Hl7Error(ErrCode.DATA_TYPE, exc.field, PHONE_UNREADABLE)
-    return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text)
+    # A new patient with no phone at all is an everyday registration, nothing to act on.
+    level = logging.INFO if exc.field == "PID^1^13" else None
+    return Hl7Error(ErrCode.REQUIRED_FIELD, exc.field, exc.text, level=level)
 
 
 class RefusalLog:
@@ -170,7 +185,7 @@ class Hl7Listener:
     async def _handle(self, data: bytes, now: dt.datetime) -> bytes:
         header: Header | None = None
         try:
-            inbound = parse_message(data, tz=self.tz)
+            inbound = parse_message(data, tz=self.tz, arrived=now)
             header = inbound.header
             applied = await self.store.apply(feed_item(inbound), now)
         except Hl7Error as exc:
@@ -190,16 +205,23 @@ class Hl7Listener:
                            reject=True)
             return self._nak(err, header, now)
         self.counts["duplicate" if applied.duplicate else "AA"] += 1
-        warnings = (Hl7Error(ErrCode.DATA_TYPE, "PID^1^13",
-                             f"{PHONE_UNREADABLE}; the number on file is kept"),
-                    ) if inbound.patient.phone_unreadable else ()
+        warnings: tuple[Hl7Error, ...] = (Hl7Error(
+            ErrCode.DATA_TYPE, "PID^1^13", f"{PHONE_UNREADABLE}; the number on file is kept"),
+        ) if inbound.patient.phone_unreadable else ()
+        warnings += tuple(Hl7Error(ErrCode.REQUIRED_FIELD, loc, DELETION_KEPT)
+                          for loc in inbound.patient.deleted)
         return ack(header, error=None, control_id=self._control_id(), now=now,
                    warnings=warnings)
 
     def _nak(self, exc: Hl7Error, header: Header | None, now: dt.datetime) -> bytes:
+        """The NAK, logged at the refusal's level with what finds the message at its
+        sender (MSH-3^MSH-4, type, the ERR location and text: field names, no values)."""
         self.counts[exc.ack_code] += 1
-        log.info("hl7: %s %d at %s", exc.ack_code, int(exc.code), exc.location)
-        return ack(exc.header or header, error=exc, control_id=self._control_id(), now=now)
+        h = exc.header or header
+        log.log(exc.level, "hl7: %s %d at %s from %s (%s): %s", exc.ack_code, int(exc.code),
+                exc.location, _safe(f"{h.sending_app}^{h.sending_facility}") if h else "?",
+                _safe(f"{h.message_type}^{h.trigger}") if h else "unreadable MSH", exc.text)
+        return ack(h, error=exc, control_id=self._control_id(), now=now)
 
     async def reply(self, frame: Frame) -> bytes:
         """The reply to one frame: the message's ACK, or the refusal of a broken frame

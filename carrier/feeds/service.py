@@ -10,15 +10,16 @@ import datetime as dt
 import logging
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from carrier.feeds.mllp import Hl7Listener, MllpLimits, run_listener
-from carrier.feeds.store import FeedStore
+from carrier.feeds.store import FeedStore, fault_origin
 from carrier.feeds.writeback import Destination, MllpDestination, OutcomeRecorder, Writeback
+from carrier.health import ComponentHealth, Health, Liveness
 from carrier.plugin import AppointmentSource, CallHandler, schedule_feed_of
 from carrier.records.store import Records
 from carrier.settings import Settings
@@ -58,6 +59,12 @@ class Feeds:
     listener: Hl7Listener
     writeback: Writeback
     poller: FhirPoller | None = None
+    fhir_fault: str | None = None  # the last poll's fault of ours (class at place)
+    fhir_liveness: Liveness = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fhir_liveness = Liveness("feeds.fhir_poll", max_failures=3,
+                                      stale_after=max(600.0, 5 * self.settings.fhir_poll_s))
 
     @classmethod
     def build(cls, settings: Settings, records: Records, app: object) -> Feeds:
@@ -76,17 +83,48 @@ class Feeds:
 
     async def poll_fhir(self, stop: asyncio.Event) -> None:
         """Poll the FHIR server every ``fhir_poll_s`` until ``stop``; a failed poll is
-        logged by class and the next one comes on time."""
+        logged by class (and place, for a fault of ours) and the next one comes on time.
+        Health (:meth:`fhir_check`): a fault of ours (an exception nobody foresaw, or
+        resources it held back) fails it until a poll is clean; the server or network
+        failing does after three polls in a row, or none good for five intervals."""
         assert self.poller is not None
         while not stop.is_set():
-            try:
-                counts = await self.poller.poll_once(dt.datetime.now(dt.UTC))
-                log.info("fhir poll", extra={"counts": dict(counts)})
-            except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
-                    asyncpg.InterfaceError) as exc:  # FhirHttpError is an OSError
-                log.warning("fhir poll failed (%s)", exc.__class__.__name__)
+            await self.poll_fhir_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.fhir_poll_s)
+
+    async def poll_fhir_once(self) -> None:
+        """One poll, whatever it raises (the loop and the TaskGroup of ``carrier serve``,
+        with the HL7 listener in it, must outlive it)."""
+        assert self.poller is not None
+        try:
+            counts = await self.poller.poll_once(dt.datetime.now(dt.UTC))
+        except (OSError, TimeoutError, ValueError, asyncpg.PostgresError,
+                asyncpg.InterfaceError) as exc:  # FhirHttpError is an OSError
+            log.warning("fhir poll failed (%s)", exc.__class__.__name__)
+            self.fhir_liveness.failure(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug costs this poll, not the polling
+            where = f"{exc.__class__.__name__} at {fault_origin(exc)}"
+            log.error("fhir poll failed: internal fault (%s)", where)  # noqa: TRY400 - no traceback: its text may hold PHI
+            self.fhir_liveness.failure(exc)
+            self.fhir_fault = where
+            return
+        log.info("fhir poll", extra={"counts": dict(counts)})
+        held = sum(n for key, n in counts.items() if key.endswith(":failed"))
+        self.fhir_fault = f"{held} resources held back by an internal fault" if held else None
+        self.fhir_liveness.success()
+
+    def fhir_check(self) -> ComponentHealth:
+        h = self.fhir_liveness.health()
+        if self.fhir_fault is not None:
+            return ComponentHealth(h.name, False, f"last poll: {self.fhir_fault}")
+        return h
+
+    def register_health(self, health: Health) -> None:
+        """The feeds' checks in ``carrier serve``'s health (the FHIR poll, when polling)."""
+        if self.poller is not None:
+            health.register("feeds.fhir_poll", self.fhir_check)
 
     def wrap(self, handler: CallHandler, appointments: AppointmentSource | None = None
              ) -> CallHandler:

@@ -17,6 +17,15 @@ change, from HL7, CSV or FHIR) does, in one transaction on one connection:
    hand the neutral change to the application (``ScheduleFeed.apply_schedule``) on the same
    connection, and remember its id in ``feed_appointments`` for the write-back.
 
+Which message is later (steps 3 and 4) is decided by the sending time, in this order:
+an HL7 MSH-7 with its UTC offset (or a FHIR ``meta.lastUpdated``, a CSV's import time) is
+exact; an MSH-7 without one is the clinic's wall clock (``feeds.timezone``), and in the
+hour that repeats when clocks go back it is the later reading unless that would be after
+the message arrived (:func:`carrier.feeds.hl7_in.sent_time`); a message with no readable
+sending time goes by arrival: it is applied over what is on file (it came last), and the
+send time on file stays, so the next timed message is compared with the last timed one.
+The control id (MSH-10) orders nothing: HL7 makes it unique, not sequential.
+
 After the commit the changes are audited (``feed.patient.create`` / ``.update``,
 ``feed.appointment.<kind>``): ids and kinds only. ``carrier.feeds.bulk`` does the same for
 a whole file in one transaction (the CSV import). Nothing is logged with PHI.
@@ -45,6 +54,9 @@ from carrier.records.patients import LanguageFromFeed, PatientFields
 from carrier.records.store import Channel, ConsentKind, Records
 
 ACTOR = "feed"
+# The send time kept for an appointment first heard of in a message without one: any
+# message with a send time is later.
+UNTIMED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def fault_origin(exc: BaseException) -> str:
@@ -72,6 +84,15 @@ class AmbiguousPatient(FeedRejected):
                                 " not applied until the clinic resolves them")
 
 
+class RetiredIdentifier(FeedRejected):
+    """The identifier was merged away by an A40 (:mod:`carrier.feeds.merge`) and this item
+    was sent after the merge: it names no one any more, so it is not applied to anyone."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "patient identifier retired by a merge (A40); send the"
+                                " surviving identifier, or a new one for a new patient")
+
+
 class ReusedMessageId(FeedRejected):
     """The source already sent this message id with other content."""
 
@@ -88,6 +109,9 @@ class PatientIn:
     dob: dt.date | None
     state: str | None = None
     language: str | None = None  # preferred, any language's code as said (language_tag)
+    # The same patient's identifiers under other authorities, (authority, id): HL7 PID-3's
+    # other MR repetitions. Any one on file finds the patient; the others are linked.
+    alternates: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"PatientIn(authority={self.authority!r})"
@@ -217,12 +241,13 @@ class FeedStore:
         if appt is None:
             return Applied(False, pid, created, language=language)
         assert self.feed is not None
-        sent = item.sent_at or now
         last = await conn.fetchrow(
             "SELECT source_ts, ended FROM feed_appointments WHERE source = $1 AND ref = $2"
             " FOR UPDATE", item.source, appt.ref)
         ending = appt.kind in ENDING_KINDS
-        if last is not None and (sent < last["source_ts"] or (
+        # No send time: by arrival (applied), the last send time on file kept.
+        sent = item.sent_at or (last["source_ts"] if last is not None else UNTIMED)
+        if last is not None and item.sent_at is not None and (sent < last["source_ts"] or (
                 sent == last["source_ts"] and last["ended"] and not ending)):
             # Sent before the change applied, or in the same second as an ending (MSH-7
             # has second precision): at the same time, a cancellation wins.
@@ -278,28 +303,52 @@ class FeedStore:
                        ) -> tuple[UUID, bool, LanguageFromFeed | None]:
         p = item.patient
         bidx = self.patient_key(p.authority, p.mrn)
-        # Serialise on the patient (ordered per patient), before looking them up.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-                           "feed-patient:" + bidx.hex())
+        alt = {k: ident for ident in p.alternates
+               if (k := self.patient_key(*ident)) != bidx}
+        # Serialise on the patient (ordered per patient), before looking them up; one
+        # order for all of a message's identifiers, so two messages cannot deadlock.
+        for key in sorted({bidx, *alt}):
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+                               "feed-patient:" + key.hex())
         row = await conn.fetchrow(
             "SELECT patient_id, source_ts FROM feed_patients WHERE ref_bidx = $1", bidx)
+        unlinked: dict[bytes, tuple[str, str]] = {}
+        if alt:  # PID-3's other MR identifiers: one patient, found by any of them
+            on_file = await conn.fetch(
+                "SELECT ref_bidx, patient_id, source_ts FROM feed_patients"
+                " WHERE ref_bidx = ANY($1::bytea[])", list(alt))
+            if len({r["patient_id"] for r in on_file} | (
+                    {row["patient_id"]} if row is not None else set())) > 1:
+                raise AmbiguousPatient(item.fields[-1])
+            linked = {bytes(r["ref_bidx"]) for r in on_file}
+            unlinked = {k: ident for k, ident in alt.items() if k not in linked}
+            if row is None and on_file:
+                row = on_file[0]
+                unlinked[bidx] = (p.authority, p.mrn)
         if row is None:
             if await conn.fetchval("SELECT 1 FROM feed_key_conflicts WHERE ref_bidx = $1"
                                    " LIMIT 1", bidx):
                 raise AmbiguousPatient(item.fields[-1])
-            merged = await conn.fetchval(
-                "SELECT patient_id FROM feed_merged WHERE ref_bidx = $1", bidx)
+            merged = await conn.fetchrow(
+                "SELECT patient_id, merged_at FROM feed_merged WHERE ref_bidx = $1", bidx)
             if merged is not None:  # an identifier an A40 merged away (carrier.feeds.merge)
-                return merged, False, None
-            return await self._create(conn, item, bidx, now), True, None
-        pid, sent = row["patient_id"], item.sent_at or now
+                if (item.sent_at or now) > merged["merged_at"]:
+                    raise RetiredIdentifier(item.fields[-1])
+                return merged["patient_id"], False, None  # sent before it: a late one
+            pid = await self._create(conn, item, bidx, now)
+            await self._link(conn, unlinked, pid, now, item.sent_at)
+            return pid, True, None
+        pid, sent = row["patient_id"], item.sent_at
+        await self._link(conn, unlinked, pid, now, row["source_ts"])
         if not (p.name or p.phone or p.dob or p.state or p.language):
             return pid, False, None  # names the patient only (a FHIR Appointment, a deletion)
-        if row["source_ts"] is not None and sent < row["source_ts"]:
+        if row["source_ts"] is not None and sent is not None and sent < row["source_ts"]:
             return pid, False, None  # sent before the demographics on file: stale, kept
         language = await self._update(conn, pid, p)
-        await conn.execute("UPDATE feed_patients SET source_ts = $2, updated_at = $3"
-                           " WHERE ref_bidx = $1", bidx, sent, now)
+        # No send time: by arrival (applied), the last send time on file kept. Every
+        # identifier of the patient's: the demographics on file are theirs, not one key's.
+        await conn.execute("UPDATE feed_patients SET source_ts = COALESCE($2, source_ts),"
+                           " updated_at = $3 WHERE patient_id = $1", pid, sent, now)
         return pid, False, language
 
     async def _create(self, conn: asyncpg.Connection, item: FeedItem, bidx: bytes,
@@ -317,8 +366,18 @@ class FeedStore:
             "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at,"
             " source_ts) VALUES ($1, $2, $3, $4, $5, $6)", bidx, p.authority,
             keys.encrypt(p.mrn, "feed_patients", "ref_ct", bidx.hex()), pid, now,
-            item.sent_at or now)
+            item.sent_at)
         return pid
+
+    async def _link(self, conn: asyncpg.Connection, keys: dict[bytes, tuple[str, str]],
+                    pid: UUID, now: dt.datetime, sent: dt.datetime | None) -> None:
+        """More identifiers ((authority, id) by key) of patient ``pid``."""
+        await conn.executemany(
+            "INSERT INTO feed_patients (ref_bidx, authority, ref_ct, patient_id, updated_at,"
+            " source_ts) VALUES ($1, $2, $3, $4, $5, $6)",
+            [(key, authority, self.records.keys.encrypt(mrn, "feed_patients", "ref_ct",
+                                                        key.hex()), pid, now, sent)
+             for key, (authority, mrn) in keys.items()])
 
     async def _update(self, conn: asyncpg.Connection, pid: UUID, p: PatientIn
                       ) -> LanguageFromFeed | None:

@@ -36,6 +36,7 @@ import hl7.mllp
 
 from carrier.call import Direction
 from carrier.feeds.hl7_out import ANSWER_KINDS, Outcome, ack_code, message_for
+from carrier.feeds.store import fault_origin
 from carrier.plugin import (
     AppointmentSource,
     AppointmentState,
@@ -280,8 +281,17 @@ class Writeback:
             bytes(row["payload_ct"]), "feed_outbox", "payload", row["dedup_key"]))
         dest = self.destinations.get(row["destination"])
         try:
-            outcome = await self._outcome(data)
-            await _send(dest, outcome)
+            try:
+                outcome = await self._outcome(data)
+                await _send(dest, outcome)
+            except (DeliveryError, *DATABASE_AWAY):
+                raise  # the database away: the caller's (the loop retries the pass)
+            except Exception as exc:  # noqa: BLE001 - a bug costs this row a retry only
+                # Not the call that queued it, the rows after it, or the feeds' loop; class
+                # and place, never its text (it may quote a record).
+                where = f"{exc.__class__.__name__} at {fault_origin(exc)}"
+                log.error("feeds: write-back %d: internal fault (%s)", row["id"], where)  # noqa: TRY400 - no traceback: its text may hold PHI
+                raise DeliveryError(f"internal fault ({where})", retry=True) from None
         except DeliveryError as exc:
             status = "pending" if exc.retry else "failed"
             await self.records.pool.execute(

@@ -7,7 +7,8 @@ English or Spanish ("Spanish", "Español"). None: not a language the clinic supp
 (a feed then leaves the stored value as it is; the console answers 422).
 
 ``language_tag`` reads any language a feed names by code ("vi", "VIE^Vietnamese^HL70296",
-"zh-Hant"): ISO 639-1 where one is known, else the three letters as given. The records
+"zh-Hant"), or in English words ("Vietnamese", a small table of languages US clinics meet):
+ISO 639-1 where one is known, else the three letters as given. The records
 keep it as what the EHR said (``patients.language_feed``) even when the clinic calls in
 no such language (the call falls back to English; staff see that an interpreter may be
 needed). Pure."""
@@ -54,14 +55,32 @@ _THREE_TO_TWO = {
     "mya": "my", "yid": "yi", "heb": "he", "gre": "el", "ell": "el", "tur": "tr",
 }
 _CODE = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
+# The English names (and common US clinic names) of the same languages, for an EHR that
+# gives a language in words only (FHIR ``language.text``, PID-15's text component). A
+# name that could be several languages ("Creole", "Sign language") is none.
+_NAMED = {
+    "vietnamese": "vi", "chinese": "zh", "mandarin": "zh", "mandarin chinese": "zh",
+    "cantonese": "yue", "korean": "ko", "russian": "ru", "arabic": "ar", "tagalog": "tl",
+    "filipino": "tl", "french": "fr", "haitian creole": "ht", "haitian": "ht",
+    "portuguese": "pt", "polish": "pl", "german": "de", "japanese": "ja", "italian": "it",
+    "hindi": "hi", "urdu": "ur", "persian": "fa", "farsi": "fa", "somali": "so",
+    "amharic": "am", "armenian": "hy", "bengali": "bn", "bangla": "bn", "punjabi": "pa",
+    "gujarati": "gu", "ukrainian": "uk", "khmer": "km", "cambodian": "km", "lao": "lo",
+    "laotian": "lo", "hmong": "hmn", "nepali": "ne", "thai": "th", "burmese": "my",
+    "yiddish": "yi", "hebrew": "he", "greek": "el", "turkish": "tr",
+}
 
 
 def language_tag(text: str | None) -> str | None:
     """The language ``text`` names by code, any language (lower case, ISO 639-1 where
-    known, else the 639-2 letters), or a supported one by name; None: not a code."""
+    known, else the 639-2 letters), or by its English name (a supported one, or one of
+    ``_NAMED``); None: not a code or a name known."""
     supported = language_code(text)
     if supported is not None or not text:
         return supported
+    named = _NAMED.get(" ".join(text.lower().split()))
+    if named is not None:
+        return named
     m = _CODE.match(text.strip())
     if m is None or m.group(1).lower() in ("und", "mul", "zxx", "mis"):
         return None  # undetermined, several, none: nothing said

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -65,3 +66,51 @@ def ack_fields(ack: bytes) -> dict[str, list[str]]:
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 12, 1, 15, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+async def clocked(feed_store: FeedStore) -> AsyncIterator[tuple[Hl7Listener, Clock, int]]:
+    clock = Clock()
+    listener = Hl7Listener(feed_store, tz=TZ, clock=clock)
+    server = await listener.start("127.0.0.1", 0)
+    try:
+        yield listener, clock, server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def send_at(port: int, clock: Clock, message: bytes, at: dt.datetime, tmp: Path
+                  ) -> dict[str, list[str]]:
+    clock.now = at
+    acks = await mllp_send(port, [message], tmp)
+    assert len(acks) == 1
+    return ack_fields(acks[0])
+
+
+async def stored_patient(store: FeedStore, records: Records, mrn: str,
+                         authority: str = "NORTH") -> dict[str, Any] | None:
+    pid = await records.pool.fetchval(
+        "SELECT patient_id FROM feed_patients WHERE ref_bidx = $1",
+        store.patient_key(authority, mrn))
+    if pid is None:
+        return None
+    p = await records.get_patient(pid, actor="test", reason="check")
+    assert p is not None
+    return {"id": pid, "name": p.name, "phone": p.phone,
+            "dob": p.dob.isoformat() if p.dob else None, "language_feed": p.ehr_language}
+
+
+async def stored_appt(records: Records, ref: str) -> dict[str, Any] | None:
+    row = await records.pool.fetchrow(
+        "SELECT a.status, a.start_at FROM sched_appointments a"
+        " JOIN feed_appointments f ON f.app_id = a.id WHERE f.ref = $1", ref)
+    return None if row is None else dict(row)

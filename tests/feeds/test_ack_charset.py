@@ -57,3 +57,22 @@ async def test_no_declared_set_stays_utf8(hl7_server: Listening, tmp_path: Path)
     assert segs["MSA"][1:3] == ["AA", "CS3"]
     assert segs["MSH"][5] == "CL\u00cdNICA"
     assert len(segs["MSH"]) == 12  # no MSH-18 of ours
+
+
+@pytest.mark.parametrize(("charset", "codec"), [
+    ("ISO IR100", "latin-1"),  # HL7 table 0211's own name for ISO 8859-1
+    ("ISO IR192", "utf-8"),  # ... and for UTF-8
+    ("ISO IR6", "ascii"),  # ... and for ASCII
+    ("UTF-8", "utf-8"),  # not in table 0211, but what many interface engines write
+])
+async def test_table_0211_names_and_utf8_are_read(
+        hl7_server: Listening, tmp_path: Path, charset: str, codec: str) -> None:
+    """Before: refused AR 103 (unsupported character set), every message of such a sender
+    lost."""
+    message = _adt("CS2", charset, "CLINIC")
+    if codec == "ascii":
+        message = message.replace("\u00e9", "e")
+    acks = await mllp_send(hl7_server.port, [message.encode(codec)], tmp_path)
+    segs = {s.split("|")[0]: s.split("|") for s in acks[0].decode(codec).split("\r") if s}
+    assert segs["MSA"][1:3] == ["AA", "CS2"]
+    assert segs["MSH"][17] == charset

@@ -19,6 +19,8 @@ from uuid import UUID
 
 import pytest
 
+from carrier.feeds.bulk import apply_many
+from carrier.feeds.store import FeedItem, PatientIn, RetiredIdentifier
 from carrier.records.store import Records
 from tests.feeds.conftest import Listening, ack_fields, mllp_send, now_utc
 from tests.feeds.hl7_samples import adt, siu, ts
@@ -139,3 +141,60 @@ async def test_a_late_message_under_the_prior_identifier_reaches_the_survivor(
     patient = await records.get_patient(survivor, actor="test", reason="check")
     assert patient is not None
     assert patient.phone == "+15555550135"
+
+
+async def test_a_retired_identifier_reused_after_the_merge_is_refused(
+        hl7_server: Listening, records: Records, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """After an A40 the prior identifier is retired (HL7 v2.5.1 merge semantics: it ceases
+    to name anyone). An EHR that issues it again, to a new registration or a booking sent
+    after the merge, means someone else or a mistake. Before: the message silently reached
+    the survivor (the booking was theirs, AA). Now: AE 204 at PID^1^3 and a warning; the
+    survivor is untouched. A message sent before the merge (a queue) still reaches them."""
+    now = now_utc()
+    start = (now + dt.timedelta(days=3)).replace(second=0, microsecond=0)
+    acks = await mllp_send(hl7_server.port, [
+        adt("A04", "R1", mrn="OLD5", sent=now - dt.timedelta(hours=3)),
+        a40("R2", survivor="NEW5", prior="OLD5", sent=now - dt.timedelta(hours=2)),
+        adt("A04", "R3", mrn="OLD5", sent=now, name="Testa^Other", phone="(555)555-0137"),
+        siu("S12", "R4", mrn="OLD5", start=start, appt="AP5", sent=now,
+            phone="(555)555-0137"),
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AA", "AE", "AE"]
+    assert [ack_fields(a)["ERR"][2:4] for a in acks[2:]] == [
+        ["PID^1^3", "204^Unknown key identifier^HL70357"]] * 2
+    survivor = await _pid(hl7_server, records, "NEW5")
+    assert survivor is not None
+    patient = await records.get_patient(survivor, actor="test", reason="check")
+    assert patient is not None
+    assert (patient.name, patient.phone) == ("Patience Testa", "+15555550131")  # the A40's
+    assert await records.pool.fetchval("SELECT count(*) FROM patients") == 1
+    assert await records.pool.fetchval(
+        "SELECT count(*) FROM feed_appointments WHERE ref = 'AP5'") == 0
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "204" in r.getMessage()]
+    assert len(warned) == 2
+    assert "Testa" not in caplog.text
+
+
+async def test_a_csv_row_under_a_retired_identifier_is_refused(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """The CSV import, a snapshot taken now, found the retired identifier too: before, its
+    row's name and phone overwrote the survivor's; now the file is refused naming the
+    column, as for an ambiguous identifier, and nothing changes."""
+    now = now_utc()
+    acks = await mllp_send(hl7_server.port, [
+        adt("A04", "C1", mrn="OLD6", sent=now - dt.timedelta(hours=3)),
+        a40("C2", survivor="NEW6", prior="OLD6", sent=now - dt.timedelta(hours=2)),
+    ], tmp_path)
+    assert [ack_fields(a)["MSA"][1] for a in acks] == ["AA", "AA"]
+    item = FeedItem("CLINIC", "csv:9", "csv", PatientIn("CLINIC", "OLD6", "Other Testa",
+                                                        "+15555550138", None), None,
+                    sent_at=now, fields=("last_name", "phone", "mrn"))
+    with pytest.raises(RetiredIdentifier) as refused:
+        await apply_many(hl7_server.store, [item], now)
+    assert refused.value.field == "mrn"
+    survivor = await _pid(hl7_server, records, "NEW6")
+    assert survivor is not None
+    patient = await records.get_patient(survivor, actor="test", reason="check")
+    assert patient is not None
+    assert patient.phone == "+15555550131"

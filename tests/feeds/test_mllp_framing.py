@@ -92,3 +92,24 @@ async def test_an_oversized_message_gets_one_refusal_and_the_next_one_its_ack(
     assert (await peer.reply())["MSA"][1:3] == ["AA", "H2"]
     await peer.close()
     assert await _booked(records) == {"C2"}
+
+
+async def test_a_sender_that_ends_frames_without_the_cr_is_answered(
+        hl7_server: Listening, records: Records) -> None:
+    """``<FS>`` alone, or ``<FS><LF>``, as some engines end a frame (lock-step: each
+    waits for its reply). Before: the end block was never seen, the sender waited for the
+    frame timeout (30 s), got an AR and a closed connection, and resent for ever. Now the
+    frame ends at ``<FS>`` (no message holds one); a late ``<CR>`` is noise before the next
+    start block."""
+    peer = await Peer.connect(hl7_server.port)
+    await peer.send(SB + _msg("F1", "D1") + EB)
+    assert (await peer.reply())["MSA"][1:3] == ["AA", "F1"]
+    await peer.send(SB + _msg("F2", "D2") + EB + b"\n")
+    assert (await peer.reply())["MSA"][1:3] == ["AA", "F2"]
+    await peer.send(SB + _msg("F3", "D3") + EB)
+    assert (await peer.reply())["MSA"][1:3] == ["AA", "F3"]
+    await peer.send(CR + frame(_msg("F4", "D4")))  # a CR that was only late
+    assert (await peer.reply())["MSA"][1:3] == ["AA", "F4"]
+    await peer.close()
+    assert await _booked(records) == {"D1", "D2", "D3", "D4"}
+    assert hl7_server.listener.counts["AR"] == 0

@@ -1,0 +1,99 @@
+"""FHIR Appointment status over its versions, polled from tests/feeds/fhir_r4_server.py on
+127.0.0.1 into the embedded Postgres: booked -> cancelled -> booked again (a clinic undoes
+a cancellation), each polled; the calendar follows each change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from carrier.feeds.fhir_client import client_from_settings
+from carrier.feeds.fhir_poll import FhirPoller
+from carrier.feeds.store import FeedStore
+from carrier.records.store import Records
+from tests.feeds.conftest import TZ
+from tests.feeds.fhir_r4_server import FhirR4Server
+from tests.feeds.test_fhir_feed import settings_for
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path_factory.mktemp("fhir") / "client.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    return pem, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                              serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.fixture
+def server(keys: tuple[Path, bytes]) -> Iterator[FhirR4Server]:
+    srv = FhirR4Server("carrier-test", keys[1]).start()
+    yield srv
+    srv.close()
+
+
+def _appointment(status: str, start: dt.datetime) -> dict[str, Any]:
+    return {"resourceType": "Appointment", "id": "fa1", "status": status,
+            "start": start.isoformat(),
+            "end": (start + dt.timedelta(minutes=30)).isoformat(),
+            "participant": [{"actor": {"reference": "Patient/fp1"}, "status": "accepted"}]}
+
+
+async def _status(records: Records) -> str | None:
+    return await records.pool.fetchval(
+        "SELECT a.status FROM sched_appointments a JOIN feed_appointments f"
+        " ON f.app_id = a.id WHERE f.ref = 'fa1'")
+
+
+async def test_booked_cancelled_booked_again(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now + dt.timedelta(days=4)
+    server.clock = (now - dt.timedelta(minutes=30)).isoformat
+    server.put({"resourceType": "Patient", "id": "fp1", "name": [{"family": "Testa",
+                "given": ["Fay"]}], "telecom": [{"system": "phone",
+                                                 "value": "(555)555-0193"}]})
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    seen = []
+    for minutes, status in ((20, "booked"), (10, "cancelled"), (5, "booked")):
+        server.clock = lambda m=minutes: (now - dt.timedelta(minutes=m)).isoformat()
+        server.put(_appointment(status, start))
+        await poller.poll_once(now)
+        seen.append(await _status(records))
+    assert seen == ["booked", "cancelled", "booked"]
+
+
+async def test_a_booking_moved_to_the_waitlist_is_no_longer_booked(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """FHIR R4 ``waitlist``: "to be scheduled/confirmed in the future when a slot is
+    available". Before: the version was skipped as unmappable and the appointment stayed
+    booked, so the patient got reminder calls for a visit they no longer had. Now it ends
+    the booking (as a cancellation does: no reminder); booked again, it is booked."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now + dt.timedelta(days=4)
+    server.clock = (now - dt.timedelta(minutes=30)).isoformat
+    server.put({"resourceType": "Patient", "id": "fp1", "name": [{"family": "Testa",
+                "given": ["Fay"]}], "telecom": [{"system": "phone",
+                                                 "value": "(555)555-0194"}]})
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    seen = []
+    for minutes, status in ((20, "booked"), (10, "waitlist"), (5, "booked")):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put(_appointment(status, start))
+        await poller.poll_once(now)
+        seen.append(await _status(records))
+    assert seen == ["booked", "cancelled", "booked"]
