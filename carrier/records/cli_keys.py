@@ -162,6 +162,9 @@ def _per_table(counts: dict[str, int]) -> dict[str, int]:
     return tables
 
 
+_SHOWN = 5  # rows named in the one error line (all are printed and audited)
+
+
 def _keys_reencrypt(args: argparse.Namespace) -> int:
     columns = _columns(args)
 
@@ -179,6 +182,9 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
             {"rows": moved.rows + patients, "version": records.keys.active_version,
              "turns": turns, "unreadable": sum(moved.unreadable.values()),
              "tables": " ".join(f"{t}={n}" for t, n in sorted(tables.items()) if n)})
+        for name, row_id in moved.left:  # each value left behind, by id, for the auditor
+            await records.audit(args.actor, "keys.value_unreadable", (name, row_id),
+                                "operator", {"version": records.keys.active_version})
         return moved, patients, turns
 
     moved, patients, turns = _run(with_records(args, go))
@@ -188,11 +194,16 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
     print(f"{moved.rows + patients} values in all now under the newest data key")
     if turns:
         print(f"{turns} transcript turns stored in clear are now encrypted")
-    if moved.unreadable:
+    for name, row_id in moved.left:
+        print(f"left as it is (does not decrypt): {name} row {row_id}")
+    if moved.left:
+        shown = ", ".join(f"{name} row {row_id}" for name, row_id in moved.left[:_SHOWN])
+        more = len(moved.left) - _SHOWN
         raise OperatorError(
-            "some values do not decrypt with the data keys and were left as they are ("
-            + ", ".join(f"{name}: {n}" for name, n in sorted(moved.unreadable.items()))
-            + "); see carrier keys status")
+            f"{len(moved.left)} values do not decrypt with the data keys and were left as"
+            f" they are ({shown}{f' and {more} more, listed above' if more > 0 else ''};"
+            " audited as keys.value_unreadable); every other value was re-encrypted; see"
+            " carrier keys status")
     return 0
 
 
@@ -254,15 +265,34 @@ def _waiting(data_dir: Path) -> list[Path]:
         if spool.is_dir() else []
 
 
+def _set_aside(data_dir: Path) -> list[Path]:
+    """Spool files of this data folder holding rows no replay will bring in: those the
+    database refused (``*.dead.jsonl``) and corrupt spools set aside (``*.corrupt-N``).
+    They may hold values encrypted under the version to retire, readable only with it."""
+    spool = data_dir / "spool"
+    return sorted(f for f in spool.rglob("*")
+                  if (f.name.endswith(".dead.jsonl") or ".corrupt-" in f.name)
+                  and f.is_file() and f.stat().st_size) if spool.is_dir() else []
+
+
 def _keys_retire(args: argparse.Namespace) -> int:
     columns = _columns(args)
     version = args.version
+    spool = where(args).data_dir / "spool"
     waiting = _waiting(where(args).data_dir)
     if waiting:
         raise OperatorError(
-            f"{len(waiting)} spool file(s) under {where(args).data_dir / 'spool'} still hold"
+            f"{len(waiting)} spool file(s) under {spool} still hold"
             " writes not yet in the database (they may be under that data key); nothing was"
             " retired: let serve replay them (or run any records command), then retire")
+    aside = _set_aside(where(args).data_dir)
+    if aside:
+        raise OperatorError(
+            f"{len(aside)} dead-letter or set-aside spool file(s) under {spool}"
+            " (*.dead.jsonl, *.corrupt-N) hold rows the database refused or could not"
+            " replay; they may be encrypted under that data key and would never read"
+            " without it; nothing was retired: resolve them (re-enter or archive them"
+            " with the key still present), move them out of the spool, then retire")
 
     async def check_and_delete(conn: asyncpg.Connection, _kek: LocalKek) -> None:
         async with conn.transaction():
