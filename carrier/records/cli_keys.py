@@ -12,6 +12,7 @@ value is under it).
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import asyncpg
 from carrier.errors import OperatorError
 from carrier.records import keys as keysmod
 from carrier.records import rekey
+from carrier.records.audit_tx import append_audit
 from carrier.records.cli_context import (
     add_json,
     emit,
@@ -294,8 +296,8 @@ def _keys_retire(args: argparse.Namespace) -> int:
             " without it; nothing was retired: resolve them (re-enter or archive them"
             " with the key still present), move them out of the spool, then retire")
 
-    async def check_and_delete(conn: asyncpg.Connection, _kek: LocalKek) -> None:
-        async with conn.transaction():
+    async def check_and_delete(conn: asyncpg.Connection) -> None:
+        async with conn.transaction():  # the key goes with its audit entry, or neither
             await conn.execute("LOCK TABLE data_keys IN SHARE ROW EXCLUSIVE MODE")
             known = [r["version"] for r in await rekey.data_key_versions(conn)]
             if version not in known:
@@ -310,12 +312,11 @@ def _keys_retire(args: argparse.Namespace) -> int:
                     f"data key version {version} still encrypts {held} values; nothing was"
                     " retired: run carrier keys reencrypt, then carrier keys status")
             await keysmod.retire(conn, version)
+            await append_audit(conn, actor=args.actor, action="keys.retire",
+                               record=("data_keys", version), reason="operator",
+                               details={"version": version}, at=datetime.now(UTC))
 
-    async def go(records: Records) -> None:
-        await records.audit(args.actor, "keys.retire", ("data_keys", version), "operator",
-                            {"version": version})
-
-    _run(with_records(args, go, prepare=check_and_delete))
+    _run(with_conn(args, check_and_delete))
     print(f"data key version {version} retired")
     return 0
 

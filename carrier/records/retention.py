@@ -31,14 +31,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-from uuid import uuid4
 
 import asyncpg
 
-from carrier.records import chain as chainmod
-from carrier.records.ledgers import AUDIT
-from carrier.records.safe import safe_text
+from carrier.records.audit_tx import append_audit
 from carrier.records.store import Records
 from carrier.settings_retention import FOUR_YEARS_DAYS, SIX_YEARS_DAYS, too_short
 
@@ -214,21 +210,11 @@ async def _purge(conn: asyncpg.Connection, target: PurgeTarget, cutoff: datetime
 async def _audit_purge(conn: asyncpg.Connection, actor: str, result: PurgeResult,
                        now: datetime) -> None:
     """The ``retention.purge`` entry of a purge that removed rows, appended to the audit
-    chain inside the purge's own transaction (the head row locked last, briefly; the
-    records' audit writer finds the head moved and re-reads it)."""
+    chain inside the purge's own transaction (:func:`carrier.records.audit_tx.append_audit`)."""
     if not result.rows:
         return
-    row: dict[str, Any] = {
-        "entry_id": uuid4(), "at": now, "actor": safe_text(actor),
-        "action": "retention.purge", "record_type": "table", "record_id": result.table,
-        "reason": "retention policy",
-        "details": chainmod.canonical_json(
-            {"rows": result.rows, "cutoff": result.cutoff.isoformat()}
-            | ({"with": result.with_table} if result.with_table else {})),
-    }
-    head = await conn.fetchrow(
-        "SELECT seq, row_hash FROM chain_heads WHERE chain = 'audit' FOR UPDATE")
-    new = chainmod.extend("audit", chainmod.Head(head["seq"], bytes(head["row_hash"])), [row])
-    await conn.execute(AUDIT.insert_sql, *[[row[name]] for name, _ in AUDIT.columns])
-    await conn.execute("UPDATE chain_heads SET seq = $1, row_hash = $2 WHERE chain = 'audit'",
-                       new.seq, new.row_hash)
+    await append_audit(
+        conn, actor=actor, action="retention.purge", record=("table", result.table),
+        reason="retention policy", at=now,
+        details={"rows": result.rows, "cutoff": result.cutoff.isoformat()}
+        | ({"with": result.with_table} if result.with_table else {}))

@@ -107,3 +107,32 @@ async def test_retire_refuses_while_dead_letters_or_a_set_aside_spool_hold_rows(
     dead.unlink()
     done = operator.run("keys", "retire", "1")
     assert done.code == 0, done.err
+
+
+async def test_a_retired_key_is_audited_in_the_transaction_that_deletes_it(
+        operator: Operator, db_url: str, tmp_path: Path) -> None:
+    """Before: the data key was deleted and committed on the owner's connection, and the
+    ``keys.retire`` entry written afterwards through the application role: when that failed
+    (the role could not log in here; a crash, a dropped connection alike) the key was gone,
+    the command said it failed, and no audit entry recorded the retirement. Now the entry is
+    appended in the deleting transaction: both or neither."""
+    await _seed(db_url, tmp_path / "seed-spool")
+    for step in (("keys", "rotate"), ("keys", "reencrypt")):
+        done = operator.run(*step)
+        assert done.code == 0, done.err
+    su = await asyncpg.connect(db_url)
+    try:
+        await su.execute("ALTER ROLE carrier_app NOLOGIN")
+        try:
+            done = operator.run("keys", "retire", "1")
+        finally:
+            await su.execute("ALTER ROLE carrier_app LOGIN")
+        versions = [r["version"] for r in await su.fetch(
+            "SELECT version FROM data_keys WHERE purpose = 'field' ORDER BY version")]
+        entries = [json.loads(r["details"]) for r in await su.fetch(
+            "SELECT details FROM audit_log WHERE action = 'keys.retire'")]
+    finally:
+        await su.close()
+    assert (versions, entries) in (([2], [{"version": 1}]), ([1, 2], [])), (versions, entries)
+    assert done.code == 0, done.err
+    assert versions == [2]
