@@ -73,6 +73,7 @@ REFUSED = (
     "DELETE FROM dialer_outreach",
     "DELETE FROM call_records",
     "TRUNCATE call_records CASCADE",
+    "UPDATE call_records SET started_at = now(), stir_status = 'A'",
     "DELETE FROM call_details",
     "UPDATE call_details SET hangup_cause = 'busy'",
 )
@@ -93,7 +94,9 @@ async def test_the_app_role_cannot_delete_or_rewrite_dnc_or_dial_evidence(
             # what the dialer writes after a dial still goes in
             await conn.execute("UPDATE dialer_attempts SET trunk = 't1', outcome = 'answered',"
                                " finished_at = now()")
+            await conn.execute("UPDATE call_records SET ended_at = now(), outcome = 'done'")
         for sql in ("DELETE FROM dnc_org", "DELETE FROM dialer_attempts",
+                    "UPDATE call_records SET patient_id = 'p-2'",
                     "DELETE FROM call_details", "UPDATE dnc_org SET source = 'x'"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):  # even the owner
                 await su.execute(sql)

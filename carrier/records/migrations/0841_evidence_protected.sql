@@ -1,17 +1,18 @@
 -- Dialing evidence and the do-not-call lists are protected as the ledgers are (0001): the
 -- application role may not delete, truncate or rewrite them, and a trigger refuses the
 -- owner too. The dialer's decisions keep only the columns filled in after a dial
--- (trunk, outcome, finished_at) writable; call records stay writable (a call's end
--- completes its row). The national registry copy is replaced per area code on import (its
+-- (trunk, outcome, finished_at) writable, call records their end (ended_at, outcome: a
+-- call's end completes its row). The national registry copy is replaced per area code on import (its
 -- rows may be deleted, in the import's transaction only; not truncated or rewritten); each
 -- import's own row stays.
 -- The one delete path is retention: purge_evidence() below, never under four years.
 REVOKE DELETE, TRUNCATE ON dnc_org, dnc_national_imports, dnc_national_areas,
     dialer_attempts, dialer_outreach, call_records, call_details FROM carrier_app;
-REVOKE UPDATE ON dnc_org, dnc_national, dnc_national_imports, dialer_attempts, call_details
-    FROM carrier_app;
+REVOKE UPDATE ON dnc_org, dnc_national, dnc_national_imports, dialer_attempts, call_details,
+    call_records FROM carrier_app;
 REVOKE TRUNCATE ON dnc_national FROM carrier_app;
 GRANT UPDATE (trunk, outcome, finished_at) ON dialer_attempts TO carrier_app;
+GRANT UPDATE (ended_at, outcome) ON call_records TO carrier_app;
 
 CREATE FUNCTION refuse_evidence_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -67,6 +68,9 @@ CREATE TRIGGER dnc_national_areas_by_import BEFORE UPDATE ON dnc_national_areas
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_dnc_change_without_import();
 CREATE TRIGGER dialer_attempts_decision_kept BEFORE UPDATE OF outreach_id, patient_id,
     subject, at, allowed, rule, lease_token ON dialer_attempts
+    FOR EACH ROW EXECUTE FUNCTION refuse_evidence_change();
+CREATE TRIGGER call_records_start_kept BEFORE UPDATE OF call_id, direction, workflow,
+    patient_id, origid, started_at, stir_status, verstat, amd ON call_records
     FOR EACH ROW EXECUTE FUNCTION refuse_evidence_change();
 
 -- Retention's delete path for dialing and billing evidence (carrier.records.retention):
