@@ -131,24 +131,27 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     old = _old_kek(args.old_kek_file) if args.old_kek_file is not None else None
     moved: list[int] = []
 
+    async def audit(conn: asyncpg.Connection, version: int | None) -> None:
+        """In the transaction that changed the keys: both, or neither."""
+        await append_audit(conn, actor=args.actor, action="keys.rotate",
+                           record=("data_keys", version or "kek"), reason="operator",
+                           details={"rewrapped": moved[0], "new_kek": old is not None},
+                           at=datetime.now(UTC))
+
     async def prepare(conn: Any, kek: LocalKek) -> None:
         if old is not None:  # before the keyring loads: the keys are under the old KEK
-            moved.append(await keysmod.rewrap(conn, old, kek))
+            async with conn.transaction():
+                moved.append(await keysmod.rewrap(conn, old, kek))
+                await audit(conn, None)
 
     async def go(records: Records) -> str:
         version = None
         if old is None:
-            async with records.pool.acquire() as conn:
+            async with records.pool.acquire() as conn, conn.transaction():
                 version = await keysmod.rotate(conn, records.kek)
                 # Re-wrap every data key (fresh nonces) under the configured KEK.
                 moved.append(await keysmod.rewrap(conn, records.kek, records.kek))
-        await records.audit(
-            args.actor,
-            "keys.rotate",
-            ("data_keys", version or "kek"),
-            "operator",
-            {"rewrapped": moved[0], "new_kek": old is not None},
-        )
+                await audit(conn, version)
         head = "" if version is None else f"data key version {version} created; "
         return f"{head}{moved[0]} data keys re-wrapped under {records.kek.key_id}"
 

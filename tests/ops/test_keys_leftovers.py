@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+import yaml
 
 from carrier.records.calls import CallRecord
 from carrier.records.store import Records
 from tests.conftest import TEST_KEK
 from tests.ops.conftest import Operator
-from tests.ops.live import one_line_error
+from tests.ops.live import one_line_error, operator_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -136,3 +138,32 @@ async def test_a_retired_key_is_audited_in_the_transaction_that_deletes_it(
     assert (versions, entries) in (([2], [{"version": 1}]), ([1, 2], [])), (versions, entries)
     assert done.code == 0, done.err
     assert versions == [2]
+
+
+async def test_a_kek_rotation_is_audited_in_the_transaction_that_rewraps(
+        operator: Operator, db_url: str, tmp_path: Path) -> None:
+    """Before: the data keys were re-wrapped under the new KEK and committed, and the
+    ``keys.rotate`` entry written afterwards through the application role; when that failed
+    the keys had moved to another KEK with no audit entry. Now both, or neither."""
+    await _seed(db_url, tmp_path / "seed-spool")
+    old, new = tmp_path / "old-kek.bin", tmp_path / "new-kek.bin"
+    old.write_bytes(TEST_KEK.secret)
+    new.write_bytes(os.urandom(32))
+    new.chmod(0o600)
+    doc = yaml.safe_load((operator.cfg / "carrier.yaml").read_text())
+    doc.setdefault("keys", {})["kek_file"] = str(new)
+    (operator.cfg / "carrier.yaml").write_text(yaml.safe_dump(doc))
+    su = await asyncpg.connect(db_url)
+    try:
+        await su.execute("ALTER ROLE carrier_app NOLOGIN")
+        try:
+            operator.run("keys", "rotate", "--old-kek-file", str(old), env=operator_env())
+        finally:
+            await su.execute("ALTER ROLE carrier_app LOGIN")
+        kek_ids = {r["kek_id"] for r in await su.fetch("SELECT kek_id FROM data_keys")}
+        entries = [json.loads(r["details"]) for r in await su.fetch(
+            "SELECT details FROM audit_log WHERE action = 'keys.rotate'")]
+    finally:
+        await su.close()
+    assert TEST_KEK.key_id not in kek_ids  # moved
+    assert [e["new_kek"] for e in entries] == [True], entries
