@@ -138,20 +138,23 @@ def _keys_rotate(args: argparse.Namespace) -> int:
                            details={"rewrapped": moved[0], "new_kek": old is not None},
                            at=datetime.now(UTC))
 
+    versions: list[int | None] = [None]
+
     async def prepare(conn: Any, kek: LocalKek) -> None:
-        if old is not None:  # before the keyring loads: the keys are under the old KEK
-            async with conn.transaction():
+        # On the owner's connection (the application role may not change data keys, 0842),
+        # before the keyring loads.
+        async with conn.transaction():
+            if old is not None:  # the keys are under the old KEK: move them
                 moved.append(await keysmod.rewrap(conn, old, kek))
-                await audit(conn, None)
+            else:  # every key must unwrap first (else: the KEK mismatch, said as such)
+                await keysmod.load_keyring(conn, kek)
+                versions[0] = await keysmod.rotate(conn, kek)
+                # Re-wrap every data key (fresh nonces) under the configured KEK.
+                moved.append(await keysmod.rewrap(conn, kek, kek))
+            await audit(conn, versions[0])
 
     async def go(records: Records) -> str:
-        version = None
-        if old is None:
-            async with records.pool.acquire() as conn, conn.transaction():
-                version = await keysmod.rotate(conn, records.kek)
-                # Re-wrap every data key (fresh nonces) under the configured KEK.
-                moved.append(await keysmod.rewrap(conn, records.kek, records.kek))
-                await audit(conn, version)
+        version = versions[0]
         head = "" if version is None else f"data key version {version} created; "
         return f"{head}{moved[0]} data keys re-wrapped under {records.kek.key_id}"
 

@@ -136,3 +136,24 @@ async def test_the_purge_removes_old_evidence_and_audits_the_transcripts_with_it
             assert (got["purged"], got["with_it"]) == (0, 0)
     finally:
         await su.close()
+
+
+async def test_the_app_role_cannot_rewrite_or_add_data_keys(records: Records,
+                                                             db_url: str) -> None:
+    """Before: any holder of ``carrier_app`` could overwrite a wrapped data key (every value
+    under it unreadable for ever: the records erased without a DELETE) or add a version no
+    node unwraps (every node refusing to start). Now the role may only insert the first
+    version on a new database; rotation and retirement are the owner's."""
+    async with records.pool.acquire() as conn:
+        for sql in ("UPDATE data_keys SET wrapped = '\\x00'",
+                    "TRUNCATE data_keys",
+                    "DELETE FROM data_keys",
+                    "INSERT INTO data_keys (purpose, version, wrapped, kek_id)"
+                    " VALUES ('field', 99, '\\x00', 'x')"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(sql)
+    su = await asyncpg.connect(db_url)
+    try:
+        assert await su.fetchval("SELECT count(*) FROM data_keys") == 2
+    finally:
+        await su.close()
