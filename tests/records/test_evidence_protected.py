@@ -157,3 +157,17 @@ async def test_the_app_role_cannot_rewrite_or_add_data_keys(records: Records,
         assert await su.fetchval("SELECT count(*) FROM data_keys") == 2
     finally:
         await su.close()
+
+
+async def test_the_app_role_cannot_erase_a_patient(records: Records) -> None:
+    """Before: ``DELETE FROM patients`` as ``carrier_app`` erased a patient's record with no
+    audit entry (no code path deletes one)."""
+    pid = await records.add_patient("Testa Patientson", "+15550100173", actor="t",
+                                    reason="fixture")
+    async with records.pool.acquire() as conn:
+        for sql in ("DELETE FROM patients", "TRUNCATE patients CASCADE"):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(sql)
+    got = await records.get_patient(pid, actor="t", reason="test")
+    assert got is not None
+    assert got.name == "Testa Patientson"
