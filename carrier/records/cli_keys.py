@@ -176,26 +176,30 @@ _SHOWN = 5  # rows named in the one error line (all are printed and audited)
 def _keys_reencrypt(args: argparse.Namespace) -> int:
     columns = _columns(args)
 
-    async def go(records: Records) -> tuple[rekey.Moved, int, int]:
+    async def go(records: Records) -> tuple[rekey.Moved, int, int, int]:
+        active = records.keys.active_version
         async with records.pool.acquire() as conn:
             await keysmod.notify_nodes(conn)  # a node that missed the rotation loads it now
             turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys)
             patients = await keysmod.reencrypt_patients(conn, records.keys)
             moved = await rekey.reencrypt_all(conn, records.keys, columns)
+            # what is still under older versions, besides the values named unreadable:
+            # rows other transactions held (skipped, for the next run)
+            busy = sum(c.old(active) for c in await _counts(conn, columns)) - len(moved.left)
         tables = _per_table(moved.moved)
         tables["patients"] = tables.get("patients", 0) + patients
         await records.audit(
             args.actor, "keys.reencrypt", ("data_keys", records.keys.active_version),
             "operator",
             {"rows": moved.rows + patients, "version": records.keys.active_version,
-             "turns": turns, "unreadable": sum(moved.unreadable.values()),
+             "turns": turns, "unreadable": sum(moved.unreadable.values()), "busy": busy,
              "tables": " ".join(f"{t}={n}" for t, n in sorted(tables.items()) if n)})
         for name, row_id in moved.left:  # each value left behind, by id, for the auditor
             await records.audit(args.actor, "keys.value_unreadable", (name, row_id),
                                 "operator", {"version": records.keys.active_version})
-        return moved, patients, turns
+        return moved, patients, turns, busy
 
-    moved, patients, turns = _run(with_records(args, go))
+    moved, patients, turns, busy = _run(with_records(args, go))
     print(f"{patients} patient rows re-encrypted")
     for table, n in sorted(_per_table(moved.moved).items()):
         print(f"{table}: {n} values re-encrypted")
@@ -210,8 +214,13 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
         raise OperatorError(
             f"{len(moved.left)} values do not decrypt with the data keys and were left as"
             f" they are ({shown}{f' and {more} more, listed above' if more > 0 else ''};"
-            " audited as keys.value_unreadable); every other value was re-encrypted; see"
-            " carrier keys status")
+            " audited as keys.value_unreadable); every other value was re-encrypted"
+            + (f" but {busy} held by other transactions at the time" if busy > 0 else "")
+            + "; see carrier keys status")
+    if busy > 0:
+        raise OperatorError(
+            f"{busy} values are still under older data keys (their rows were held by other"
+            " transactions and skipped): run carrier keys reencrypt again")
     return 0
 
 

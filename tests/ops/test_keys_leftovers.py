@@ -167,3 +167,25 @@ async def test_a_kek_rotation_is_audited_in_the_transaction_that_rewraps(
         await su.close()
     assert TEST_KEK.key_id not in kek_ids  # moved
     assert [e["new_kek"] for e in entries] == [True], entries
+
+
+async def test_reencrypt_says_so_when_rows_busy_elsewhere_were_left(
+        operator: Operator, db_url: str, tmp_path: Path) -> None:
+    """A row another transaction holds is skipped (``SKIP LOCKED``), for the next run.
+    Before: the run exited 0 as if done, and only ``keys status`` showed the value left.
+    Now it counts what is still under older versions after its passes and, when any value
+    it did not name as unreadable is left, exits non-zero telling the operator to run it
+    again."""
+    await _seed(db_url, tmp_path / "seed-spool")
+    assert operator.run("keys", "rotate").code == 0
+    su = await asyncpg.connect(db_url)
+    try:
+        async with su.transaction():
+            await su.execute("SELECT 1 FROM call_transcripts FOR UPDATE")
+            line = one_line_error(operator.run("keys", "reencrypt"))
+        assert "1 values" in line, line
+        assert "run carrier keys reencrypt again" in line, line
+        done = operator.run("keys", "reencrypt")
+        assert done.code == 0, done.err
+    finally:
+        await su.close()
