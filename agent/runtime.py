@@ -107,6 +107,10 @@ class VoiceAgent:
         # carrier.plugin.RetainsEvidence: past appointments (patient ids with times) are
         # dialing evidence, kept retention.dial_evidence_days; one still ahead never goes
         self.evidence_tables = (("sched_appointments", "end_at"),)
+        # carrier.plugin.RetainsSlots: past slots go after retention.slot_days, unless an
+        # appointment (kept as evidence) still points at one
+        self.slot_tables = (("sched_slots", "end_at", "NOT EXISTS (SELECT 1 FROM"
+                             " sched_appointments a WHERE a.slot_id = sched_slots.id)"),)
         self.sealed_columns = (*memory_sealed, *task_sealed, *rx_sealed)  # SealsColumns
         self.appointments: AppointmentSource = _NotStarted()
         self.handler: CallHandler = _NotStarted()

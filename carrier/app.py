@@ -81,7 +81,7 @@ from carrier.sms.wiring import run_sms
 from carrier.stir_setup import build_stir
 from carrier.stop_signals import StopSignals
 from carrier.trunk_links import TrunkLinks, trunk_uri
-from carrier.upkeep import app_evidence, app_tables, retention_loop
+from carrier.upkeep import app_evidence, app_slots, app_tables, retention_loop
 from carrier.webchat.wiring import serve_webchat_for
 
 log = logging.getLogger("carrier.app")
@@ -295,7 +295,8 @@ async def run_services(stack: Stack, stop: asyncio.Event, *, dialer: bool = True
         tasks.create_task(_ping_database(stack, stop))
         tasks.create_task(retention_loop(stack.records, settings, stop,
                                          text_tables=app_tables(stack.application),
-                                         evidence_tables=app_evidence(stack.application)))
+                                         evidence_tables=app_evidence(stack.application),
+                                         slot_tables=app_slots(stack.application)))
         if dialer and settings.dialer.enabled:
             tasks.create_task(stack.dialer.run(dialer_stop or stop))
         if stack.feeds is not None:

@@ -188,6 +188,17 @@ class RetainsEvidence(Protocol):
 
 
 @runtime_checkable
+class RetainsSlots(Protocol):
+    """An application whose calendar keeps open times (slots: provider ids with times, no
+    patient): the carrier purges those ended longer ago than ``retention.slot_days``.
+    ``(table, time column, guard)``: ``guard`` a fixed SQL condition of the application's
+    code (never input) a row must also meet, so a slot an appointment still points at
+    stays."""
+
+    slot_tables: Sequence[tuple[str, str, str]]
+
+
+@runtime_checkable
 class SealsColumns(Protocol):
     """An application whose own tables hold values encrypted with the records' data keys
     (``records.keys.encrypt``): ``carrier keys reencrypt`` moves them to the newest data key

@@ -207,6 +207,9 @@ class RetentionSettings:
     call_record_days: int = 6 * 366
     """Call records and call detail records (billing and dialing evidence), at least four
     years; a call's transcript and recording go with it."""
+    slot_days: int = 365
+    """The application's calendar slots (provider ids with times, no patient) once ended
+    this long ago; a slot an appointment still points at stays (with the appointment)."""
 
 
 @dataclass(frozen=True)

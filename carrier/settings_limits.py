@@ -60,6 +60,7 @@ LIMITS: dict[str, tuple[float, str]] = {
     "retention.recording_days": (CENTURY, "a hundred years"),
     "retention.dial_evidence_days": (CENTURY, "a hundred years"),
     "retention.call_record_days": (CENTURY, "a hundred years"),
+    "retention.slot_days": (CENTURY, "a hundred years"),
     "health.dialer_max_failures": (1000, "failed passes in a row"),
     "console.port": PORT,
     "console.idle_timeout_s": (DAY, "a day"),

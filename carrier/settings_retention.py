@@ -10,7 +10,8 @@
 * Evidence may not outlive what it points at: dial evidence and call records at most as long
   as the audit chain and the consent ledger; transcripts and recordings (which hang off a
   call record) at most as long as call records.
-* ``transcript_days``, ``recording_days``: at least one day (0 would purge everything).
+* ``transcript_days``, ``recording_days``, ``slot_days``: at least one day (0 would purge
+  everything).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ MINIMUM: dict[str, tuple[int, str]] = {
                                           " claim, 28 U.S.C. 1658(a)"),
     "transcript_days": (1, ""),
     "recording_days": (1, ""),
+    "slot_days": (1, ""),
 }
 
 

@@ -12,6 +12,7 @@ value is under it).
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import asyncpg
 from carrier.errors import OperatorError
 from carrier.records import keys as keysmod
 from carrier.records import rekey
+from carrier.records.audit_tx import append_audit
 from carrier.records.cli_context import (
     add_json,
     emit,
@@ -129,24 +131,30 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     old = _old_kek(args.old_kek_file) if args.old_kek_file is not None else None
     moved: list[int] = []
 
+    async def audit(conn: asyncpg.Connection, version: int | None) -> None:
+        """In the transaction that changed the keys: both, or neither."""
+        await append_audit(conn, actor=args.actor, action="keys.rotate",
+                           record=("data_keys", version or "kek"), reason="operator",
+                           details={"rewrapped": moved[0], "new_kek": old is not None},
+                           at=datetime.now(UTC))
+
+    versions: list[int | None] = [None]
+
     async def prepare(conn: Any, kek: LocalKek) -> None:
-        if old is not None:  # before the keyring loads: the keys are under the old KEK
-            moved.append(await keysmod.rewrap(conn, old, kek))
+        # On the owner's connection (the application role may not change data keys, 0842),
+        # before the keyring loads.
+        async with conn.transaction():
+            if old is not None:  # the keys are under the old KEK: move them
+                moved.append(await keysmod.rewrap(conn, old, kek))
+            else:  # every key must unwrap first (else: the KEK mismatch, said as such)
+                await keysmod.load_keyring(conn, kek)
+                versions[0] = await keysmod.rotate(conn, kek)
+                # Re-wrap every data key (fresh nonces) under the configured KEK.
+                moved.append(await keysmod.rewrap(conn, kek, kek))
+            await audit(conn, versions[0])
 
     async def go(records: Records) -> str:
-        version = None
-        if old is None:
-            async with records.pool.acquire() as conn:
-                version = await keysmod.rotate(conn, records.kek)
-                # Re-wrap every data key (fresh nonces) under the configured KEK.
-                moved.append(await keysmod.rewrap(conn, records.kek, records.kek))
-        await records.audit(
-            args.actor,
-            "keys.rotate",
-            ("data_keys", version or "kek"),
-            "operator",
-            {"rewrapped": moved[0], "new_kek": old is not None},
-        )
+        version = versions[0]
         head = "" if version is None else f"data key version {version} created; "
         return f"{head}{moved[0]} data keys re-wrapped under {records.kek.key_id}"
 
@@ -162,37 +170,57 @@ def _per_table(counts: dict[str, int]) -> dict[str, int]:
     return tables
 
 
+_SHOWN = 5  # rows named in the one error line (all are printed and audited)
+
+
 def _keys_reencrypt(args: argparse.Namespace) -> int:
     columns = _columns(args)
 
-    async def go(records: Records) -> tuple[rekey.Moved, int, int]:
+    async def go(records: Records) -> tuple[rekey.Moved, int, int, int]:
+        active = records.keys.active_version
         async with records.pool.acquire() as conn:
             await keysmod.notify_nodes(conn)  # a node that missed the rotation loads it now
             turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys)
             patients = await keysmod.reencrypt_patients(conn, records.keys)
             moved = await rekey.reencrypt_all(conn, records.keys, columns)
+            # what is still under older versions, besides the values named unreadable:
+            # rows other transactions held (skipped, for the next run)
+            busy = sum(c.old(active) for c in await _counts(conn, columns)) - len(moved.left)
         tables = _per_table(moved.moved)
         tables["patients"] = tables.get("patients", 0) + patients
         await records.audit(
             args.actor, "keys.reencrypt", ("data_keys", records.keys.active_version),
             "operator",
             {"rows": moved.rows + patients, "version": records.keys.active_version,
-             "turns": turns, "unreadable": sum(moved.unreadable.values()),
+             "turns": turns, "unreadable": sum(moved.unreadable.values()), "busy": busy,
              "tables": " ".join(f"{t}={n}" for t, n in sorted(tables.items()) if n)})
-        return moved, patients, turns
+        for name, row_id in moved.left:  # each value left behind, by id, for the auditor
+            await records.audit(args.actor, "keys.value_unreadable", (name, row_id),
+                                "operator", {"version": records.keys.active_version})
+        return moved, patients, turns, busy
 
-    moved, patients, turns = _run(with_records(args, go))
+    moved, patients, turns, busy = _run(with_records(args, go))
     print(f"{patients} patient rows re-encrypted")
     for table, n in sorted(_per_table(moved.moved).items()):
         print(f"{table}: {n} values re-encrypted")
     print(f"{moved.rows + patients} values in all now under the newest data key")
     if turns:
         print(f"{turns} transcript turns stored in clear are now encrypted")
-    if moved.unreadable:
+    for name, row_id in moved.left:
+        print(f"left as it is (does not decrypt): {name} row {row_id}")
+    if moved.left:
+        shown = ", ".join(f"{name} row {row_id}" for name, row_id in moved.left[:_SHOWN])
+        more = len(moved.left) - _SHOWN
         raise OperatorError(
-            "some values do not decrypt with the data keys and were left as they are ("
-            + ", ".join(f"{name}: {n}" for name, n in sorted(moved.unreadable.items()))
-            + "); see carrier keys status")
+            f"{len(moved.left)} values do not decrypt with the data keys and were left as"
+            f" they are ({shown}{f' and {more} more, listed above' if more > 0 else ''};"
+            " audited as keys.value_unreadable); every other value was re-encrypted"
+            + (f" but {busy} held by other transactions at the time" if busy > 0 else "")
+            + "; see carrier keys status")
+    if busy > 0:
+        raise OperatorError(
+            f"{busy} values are still under older data keys (their rows were held by other"
+            " transactions and skipped): run carrier keys reencrypt again")
     return 0
 
 
@@ -254,18 +282,37 @@ def _waiting(data_dir: Path) -> list[Path]:
         if spool.is_dir() else []
 
 
+def _set_aside(data_dir: Path) -> list[Path]:
+    """Spool files of this data folder holding rows no replay will bring in: those the
+    database refused (``*.dead.jsonl``) and corrupt spools set aside (``*.corrupt-N``).
+    They may hold values encrypted under the version to retire, readable only with it."""
+    spool = data_dir / "spool"
+    return sorted(f for f in spool.rglob("*")
+                  if (f.name.endswith(".dead.jsonl") or ".corrupt-" in f.name)
+                  and f.is_file() and f.stat().st_size) if spool.is_dir() else []
+
+
 def _keys_retire(args: argparse.Namespace) -> int:
     columns = _columns(args)
     version = args.version
+    spool = where(args).data_dir / "spool"
     waiting = _waiting(where(args).data_dir)
     if waiting:
         raise OperatorError(
-            f"{len(waiting)} spool file(s) under {where(args).data_dir / 'spool'} still hold"
+            f"{len(waiting)} spool file(s) under {spool} still hold"
             " writes not yet in the database (they may be under that data key); nothing was"
             " retired: let serve replay them (or run any records command), then retire")
+    aside = _set_aside(where(args).data_dir)
+    if aside:
+        raise OperatorError(
+            f"{len(aside)} dead-letter or set-aside spool file(s) under {spool}"
+            " (*.dead.jsonl, *.corrupt-N) hold rows the database refused or could not"
+            " replay; they may be encrypted under that data key and would never read"
+            " without it; nothing was retired: resolve them (re-enter or archive them"
+            " with the key still present), move them out of the spool, then retire")
 
-    async def check_and_delete(conn: asyncpg.Connection, _kek: LocalKek) -> None:
-        async with conn.transaction():
+    async def check_and_delete(conn: asyncpg.Connection) -> None:
+        async with conn.transaction():  # the key goes with its audit entry, or neither
             await conn.execute("LOCK TABLE data_keys IN SHARE ROW EXCLUSIVE MODE")
             known = [r["version"] for r in await rekey.data_key_versions(conn)]
             if version not in known:
@@ -280,12 +327,11 @@ def _keys_retire(args: argparse.Namespace) -> int:
                     f"data key version {version} still encrypts {held} values; nothing was"
                     " retired: run carrier keys reencrypt, then carrier keys status")
             await keysmod.retire(conn, version)
+            await append_audit(conn, actor=args.actor, action="keys.retire",
+                               record=("data_keys", version), reason="operator",
+                               details={"version": version}, at=datetime.now(UTC))
 
-    async def go(records: Records) -> None:
-        await records.audit(args.actor, "keys.retire", ("data_keys", version), "operator",
-                            {"version": version})
-
-    _run(with_records(args, go, prepare=check_and_delete))
+    _run(with_conn(args, check_and_delete))
     print(f"data key version {version} retired")
     return 0
 

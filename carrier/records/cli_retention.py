@@ -35,6 +35,7 @@ PERIODS = (  # option stem, what the help says of its least
     ("recording", ""),
     ("dial-evidence", "at least four years"),
     ("call-record", "at least four years"),
+    ("slot", ""),
 )
 
 # The carrier's tables the retention policy covers, and their time column (the hosted
@@ -140,8 +141,9 @@ def _retention_run(args: argparse.Namespace) -> int:
     results = _run(with_records(args, go))
     emit(args,
          {"results": [{"table": x.table, "cutoff": x.cutoff.isoformat(), "rows": x.rows,
-                       "skipped": x.skipped} for x in results]},
+                       "skipped": x.skipped, "with": x.with_table} for x in results]},
          [f"{x.table}: before {x.cutoff:%Y-%m-%d}: "
           f"{'no such table (skipped)' if x.skipped else f'{x.rows} rows purged'}"
+          + (f" with {x.with_table}" if x.with_table else "")
           for x in results])
     return 0

@@ -14,6 +14,7 @@ an old version can be retired (``retire``). ``rotate`` notifies running nodes
 from __future__ import annotations
 
 import os
+from uuid import UUID
 
 import asyncpg
 
@@ -151,31 +152,40 @@ async def rewrap(conn: asyncpg.Connection, old: KeyEncryptionKey, new: KeyEncryp
 
 
 async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: int = 1000) -> int:
-    """Rewrite patient rows under older field-key versions with the active one."""
+    """Rewrite patient rows under older field-key versions with the active one. A row with
+    a value that does not decrypt is passed over, not stopped at: the per-column pass
+    (:func:`carrier.records.rekey.reencrypt_all`) moves its other values and names it."""
     active = keys.active_version
     total = 0
+    after = UUID(int=0)
     while True:
         async with conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, phone_ct, name_ct, dob_ct, member_id_ct FROM patients"
-                " WHERE key_version < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+                " WHERE key_version < $1 AND id > $3 ORDER BY id LIMIT $2"
+                " FOR UPDATE SKIP LOCKED",
                 active,
                 batch,
+                after,
             )
             if not rows:
                 return total
+            after = rows[-1]["id"]
             for row in rows:
-                values = [
-                    None
-                    if row[col] is None
-                    else keys.encrypt(
-                        keys.decrypt(bytes(row[col]), "patients", col, row["id"]),
-                        "patients",
-                        col,
-                        row["id"],
-                    )
-                    for col in PATIENT_PHI
-                ]
+                try:
+                    values = [
+                        None
+                        if row[col] is None
+                        else keys.encrypt(
+                            keys.decrypt(bytes(row[col]), "patients", col, row["id"]),
+                            "patients",
+                            col,
+                            row["id"],
+                        )
+                        for col in PATIENT_PHI
+                    ]
+                except DecryptError:
+                    continue
                 await conn.execute(
                     "UPDATE patients SET phone_ct = $2, name_ct = $3, dob_ct = $4,"
                     " member_id_ct = $5, key_version = $6 WHERE id = $1",
@@ -183,7 +193,7 @@ async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: 
                     *values,
                     active,
                 )
-            total += len(rows)
+                total += 1
 
 
 async def encrypt_legacy_transcripts(conn: asyncpg.Connection, keys: KeyRing, *,

@@ -43,6 +43,8 @@ class ColumnCount:
 class Moved:
     moved: dict[str, int] = field(default_factory=dict)
     unreadable: dict[str, int] = field(default_factory=dict)
+    left: list[tuple[str, str]] = field(default_factory=list)
+    """``(table.column, row id)`` of each value that did not decrypt (ids only)."""
 
     @property
     def rows(self) -> int:
@@ -94,6 +96,7 @@ async def reencrypt_column(conn: asyncpg.Connection, keys: KeyRing, col: SealedC
                                          row["rid"])
                 except DecryptError:
                     moved.unreadable[col.name] = moved.unreadable.get(col.name, 0) + 1
+                    moved.left.append((col.name, row["rid"]))
                     continue
                 writes.append((row["ctid"], keys.encrypt(plain, col.aad_table, row["acol"],
                                                          row["rid"])))

@@ -10,7 +10,11 @@ Ordinary tables are purged with ``DELETE ... WHERE time_column < cutoff`` (and t
 never evidence to purge). Evidence targets (:func:`evidence_targets`: the dialer's
 decisions and outreach, call records and call detail records, the application's past
 appointments) carry a ``floor``, the legal minimum (TCPA: four years), and refuse a shorter
-period. The append-only ledgers go through ``purge_chain_prefix()`` (migration 0001), a
+period; the carrier's (dialer and call tables, which the application role may not delete,
+migration 0841) go through ``purge_evidence()``, a privileged function with the same
+conditions that never deletes anything younger than four years and reports the transcripts
+deleted with call records (audited as ``call_transcripts`` rows ``with`` call_records).
+The append-only ledgers go through ``purge_chain_prefix()`` (migration 0001), a
 privileged function that only drops an old prefix of a chain and re-anchors it, so the
 remaining rows still verify. Consent and do-not-call entries are no target: consent goes
 only through that function (which keeps every patient's latest word), the do-not-call
@@ -27,14 +31,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-from uuid import uuid4
 
 import asyncpg
 
-from carrier.records import chain as chainmod
-from carrier.records.ledgers import AUDIT
-from carrier.records.safe import safe_text
+from carrier.records.audit_tx import append_audit
 from carrier.records.store import Records
 from carrier.settings_retention import FOUR_YEARS_DAYS, SIX_YEARS_DAYS, too_short
 
@@ -68,6 +68,9 @@ class PurgeTarget:
 
 
 TRANSCRIPTS = ("call_transcripts", "created_at")  # migration 0300
+# Evidence the application role may not delete: purged through purge_evidence()
+# (migration 0841), whose conditions are those of evidence_targets() below.
+PROTECTED = frozenset({"dialer_attempts", "dialer_outreach", "call_details", "call_records"})
 RECORDINGS = ("call_recordings", "created_at")
 DEFAULT_TARGETS = (PurgeTarget(*TRANSCRIPTS, 365), PurgeTarget(*RECORDINGS, 30))
 _FINISHED_OUTREACH = (
@@ -140,6 +143,8 @@ class PurgeResult:
     cutoff: datetime
     rows: int
     skipped: bool = False  # table does not exist (yet)
+    with_table: str = ""
+    """Rows deleted with those of this table (a call record's transcripts)."""
 
 
 async def run_retention(
@@ -161,16 +166,14 @@ async def run_retention(
             if not exists:
                 results.append(PurgeResult(target.table, cutoff, 0, skipped=True))
                 continue
-            guard = f" AND ({target.guard})" if target.guard else ""
             async with conn.transaction():
-                status = await conn.execute(
-                    # identifiers checked against _IDENT in PurgeTarget; guards are code
-                    f'DELETE FROM "{target.table}" WHERE "{target.time_column}" < $1{guard}',  # noqa: S608
-                    cutoff,
-                )
-                result = PurgeResult(target.table, cutoff, int(status.split()[-1]))
+                result, hanging = await _purge(conn, target, cutoff)
                 await _audit_purge(conn, actor, result, now)
+                if hanging is not None:
+                    await _audit_purge(conn, actor, hanging, now)
             results.append(result)
+            if hanging is not None and hanging.rows:
+                results.append(hanging)
         for chain, days, table in (
             ("audit", policy.audit_days, "audit_log"),
             ("consent", policy.consent_days, "consent_ledger"),
@@ -184,23 +187,34 @@ async def run_retention(
     return results
 
 
+async def _purge(conn: asyncpg.Connection, target: PurgeTarget, cutoff: datetime
+                 ) -> tuple[PurgeResult, PurgeResult | None]:
+    """Delete ``target``'s expired rows; with the rows deleted with them (the transcripts
+    of call records), if any can be."""
+    if target.table in PROTECTED:  # the app role may not delete these itself (0841)
+        row = await conn.fetchrow("SELECT purged, with_it FROM purge_evidence($1, $2)",
+                                  target.table, cutoff)
+        hanging = (PurgeResult(TRANSCRIPTS[0], cutoff, int(row["with_it"]),
+                               with_table=target.table)
+                   if target.table == "call_records" else None)
+        return PurgeResult(target.table, cutoff, int(row["purged"])), hanging
+    guard = f" AND ({target.guard})" if target.guard else ""
+    status = await conn.execute(
+        # identifiers checked against _IDENT in PurgeTarget; guards are code
+        f'DELETE FROM "{target.table}" WHERE "{target.time_column}" < $1{guard}',  # noqa: S608
+        cutoff,
+    )
+    return PurgeResult(target.table, cutoff, int(status.split()[-1])), None
+
+
 async def _audit_purge(conn: asyncpg.Connection, actor: str, result: PurgeResult,
                        now: datetime) -> None:
     """The ``retention.purge`` entry of a purge that removed rows, appended to the audit
-    chain inside the purge's own transaction (the head row locked last, briefly; the
-    records' audit writer finds the head moved and re-reads it)."""
+    chain inside the purge's own transaction (:func:`carrier.records.audit_tx.append_audit`)."""
     if not result.rows:
         return
-    row: dict[str, Any] = {
-        "entry_id": uuid4(), "at": now, "actor": safe_text(actor),
-        "action": "retention.purge", "record_type": "table", "record_id": result.table,
-        "reason": "retention policy",
-        "details": chainmod.canonical_json({"rows": result.rows,
-                                            "cutoff": result.cutoff.isoformat()}),
-    }
-    head = await conn.fetchrow(
-        "SELECT seq, row_hash FROM chain_heads WHERE chain = 'audit' FOR UPDATE")
-    new = chainmod.extend("audit", chainmod.Head(head["seq"], bytes(head["row_hash"])), [row])
-    await conn.execute(AUDIT.insert_sql, *[[row[name]] for name, _ in AUDIT.columns])
-    await conn.execute("UPDATE chain_heads SET seq = $1, row_hash = $2 WHERE chain = 'audit'",
-                       new.seq, new.row_hash)
+    await append_audit(
+        conn, actor=actor, action="retention.purge", record=("table", result.table),
+        reason="retention policy", at=now,
+        details={"rows": result.rows, "cutoff": result.cutoff.isoformat()}
+        | ({"with": result.with_table} if result.with_table else {}))

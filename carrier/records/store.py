@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +130,9 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         self.anchor = anchor
         self._checkpoints: asyncio.Task[None] | None = None
         self._key_watch: asyncpg.Connection | None = None
+        self._watch_at: tuple[str, str | None] = ("", None)
+        self._closing = False
+        self._retry_interval = retry_interval
         self._reloads: set[asyncio.Task[None]] = set()
         self.keys_reloaded = asyncio.Event()
         """Set after each reload a notification asked for (``watch_keys``)."""
@@ -159,7 +162,7 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         ``watch_keys`` (``carrier serve``): a connection of its own LISTENs for ``carrier
         keys rotate``/``reencrypt`` and loads new data-key versions at once, so values
         re-encrypted under them read on (without it: on SIGHUP, a restart, or a patient
-        read that meets one).
+        read that meets one); a dropped watch connects again and loads the keys then.
         """
         pool = await asyncpg.create_pool(
             dsn,
@@ -187,15 +190,48 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         return self
 
     async def _watch_keys(self, dsn: str, app_role: str | None) -> None:
+        self._watch_at = (dsn, app_role)
+        await self._listen()
+
+    async def _listen(self) -> None:
+        dsn, app_role = self._watch_at
         conn = await asyncpg.connect(dsn, **({"user": app_role} if app_role else {}))
 
         def changed(*_: object) -> None:
-            task = asyncio.get_running_loop().create_task(self._reload_quietly())
-            self._reloads.add(task)
-            task.add_done_callback(self._reloads.discard)
+            self._spawn(self._reload_quietly())
 
-        await conn.add_listener(keysmod.KEYS_CHANNEL, changed)
+        def dropped(_: object) -> None:
+            if not self._closing:
+                self._spawn(self._relisten())
+
+        listening = False
+        try:
+            await conn.add_listener(keysmod.KEYS_CHANNEL, changed)
+            listening = True
+        finally:
+            if not listening:  # refused, dropped or cancelled (close) half-way
+                conn.terminate()
+        conn.add_termination_listener(dropped)
         self._key_watch = conn
+
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _relisten(self) -> None:
+        """The watch connection dropped (a database restart, ``pg_terminate_backend``): a
+        rotation notified meanwhile reached nobody. Connect again (every
+        ``retry_interval`` while the database is away), then load the keys once."""
+        while not self._closing:
+            try:
+                await self._listen()
+            except (asyncpg.PostgresError, *UNAVAILABLE) as exc:
+                log.warning("data-key watch not reconnected (%s)", type(exc).__name__)
+                await asyncio.sleep(self._retry_interval)
+                continue
+            await self._reload_quietly()
+            return
 
     async def _reload_quietly(self) -> None:
         try:
@@ -206,11 +242,12 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         self.keys_reloaded.set()
 
     async def close(self) -> None:
+        self._closing = True
+        for task in list(self._reloads):  # a reconnecting watch among them
+            task.cancel()
         if self._key_watch is not None:
             with contextlib.suppress(*UNAVAILABLE):
                 await self._key_watch.close(timeout=5)
-        for task in list(self._reloads):
-            task.cancel()
         if self._checkpoints is not None:
             self._checkpoints.cancel()
             with contextlib.suppress(asyncio.CancelledError):

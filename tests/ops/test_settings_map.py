@@ -142,6 +142,7 @@ ACTS: dict[str, tuple[str, ...]] = {
     "retention.recording_days": ("ops/test_settings_reach.py::test_retention_and_anchor_follow_the_settings",),
     "retention.dial_evidence_days": ("ops/test_retention_evidence.py::test_the_command_purges_evidence_by_the_settings_and_keeps_what_is_evidence",
                                      "ops/test_retention_evidence.py::test_the_daily_pass_purges_what_the_command_purges"),
+    "retention.slot_days": ("records/test_slot_retention.py",),
     "retention.call_record_days": ("ops/test_retention_evidence.py::test_the_command_purges_evidence_by_the_settings_and_keeps_what_is_evidence",
                                    "ops/test_retention_evidence.py::test_the_daily_pass_purges_what_the_command_purges"),
     "residency.allowed_regions": ("ops/test_settings_map.py::test_residency_regions_decide_what_loads",),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from uuid import uuid4
 
+import asyncpg
 import pytest
 
 from carrier.errors import OperatorError
@@ -161,16 +162,23 @@ async def test_rotation_reencrypt_and_kek_rewrap(
     records: Records, db_url: str, tmp_path, test_kek: LocalKek
 ) -> None:
     pid = await records.add_patient(NAME, PHONE, dob=date(1970, 1, 2), actor="t", reason="r")
-    async with records.pool.acquire() as conn:
-        assert await keysmod.rotate(conn, records.kek) == 2
+    owner = await asyncpg.connect(db_url)  # data keys change on the owner's connection only
+    try:
+        assert await keysmod.rotate(owner, records.kek) == 2
+    finally:
+        await owner.close()
     # this process has not loaded v2 yet; reads still work, and new writes pick it up
     await records.reload_keys()
     assert records.keys.active_version == 2
     async with records.pool.acquire() as conn:
         assert await keysmod.reencrypt_patients(conn, records.keys) == 1
         assert await conn.fetchval("SELECT key_version FROM patients WHERE id = $1", pid) == 2
-        new_kek = LocalKek(bytes(range(100, 132)))
-        assert await keysmod.rewrap(conn, records.kek, new_kek) == 3
+    new_kek = LocalKek(bytes(range(100, 132)))
+    owner = await asyncpg.connect(db_url)
+    try:
+        assert await keysmod.rewrap(owner, records.kek, new_kek) == 3
+    finally:
+        await owner.close()
     reopened = await Records.open(db_url, new_kek, tmp_path / "spool2")
     try:
         [p] = await reopened.find_patients_by_phone(PHONE, actor="t", reason="r")
@@ -186,8 +194,11 @@ async def test_other_process_rotation_is_picked_up_on_read(
 ) -> None:
     other = await Records.open(db_url, test_kek, tmp_path / "spool-other")
     try:
-        async with other.pool.acquire() as conn:
-            await keysmod.rotate(conn, other.kek)
+        owner = await asyncpg.connect(db_url)
+        try:
+            await keysmod.rotate(owner, other.kek)
+        finally:
+            await owner.close()
         await other.reload_keys()
         pid = await other.add_patient(NAME, PHONE, actor="t", reason="r")
     finally:

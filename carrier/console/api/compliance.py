@@ -200,6 +200,8 @@ class RetentionOut(BaseModel):
     cutoff: dt.datetime
     rows: int
     skipped: bool
+    with_table: str = ""
+    """Deleted with this table's rows (a call record's transcripts), else empty."""
 
 
 class RetentionPolicyOut(BaseModel):
@@ -234,5 +236,5 @@ async def run_retention_now(request: Request, op: Compliance,
     except UNAVAILABLE as exc:  # each table is purged with its audit entry, or not at all
         raise Problem(503, f"records database unreachable ({type(exc).__name__}): the tables"
                            " purged before are audited, the rest untouched; run again") from None
-    return [RetentionOut(table=r.table, cutoff=r.cutoff, rows=r.rows, skipped=r.skipped)
-            for r in results]
+    return [RetentionOut(table=r.table, cutoff=r.cutoff, rows=r.rows, skipped=r.skipped,
+                         with_table=r.with_table) for r in results]
