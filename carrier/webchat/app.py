@@ -395,7 +395,14 @@ def build_app(server: WebchatServer) -> Starlette:
         Route("/api/session/{sid}/end", end, methods=["POST"]),
     ]
     limit = Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
-    return Starlette(routes=routes, middleware=[Middleware(_Headers), limit])
+    return Starlette(routes=routes, middleware=[Middleware(_Headers), limit],
+                     exception_handlers={Exception: _server_error})
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A fault no route caught: Starlette's outermost middleware answers it, outside
+    ``_Headers``, so the answer carries ``HEADERS`` itself (and nothing of the fault)."""
+    return _json({"error": "internal error"}, 500)
 
 
 def _asset(name: str) -> bytes:
