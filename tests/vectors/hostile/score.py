@@ -78,7 +78,7 @@ def _gsm_parts(parts: list[str]) -> str:
         text, _ = smpp.GSM7.decode(bytes.fromhex(hexed))
         whole = joined.add(key, number, text, now=0.0) if len(parts) > 1 else text
     assert whole is not None
-    finish: Callable[[str], str] = getattr(smpp, "inbound_text", smpp._paired)
+    finish: Callable[[str], str] = getattr(smpp, "inbound_text", None) or smpp._paired  # type: ignore[attr-defined]
     return finish(whole)
 
 
