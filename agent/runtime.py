@@ -69,8 +69,8 @@ from carrier.plugin import (
     TextPort,
 )
 from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
-from carrier.sms.settings import check_reminders_for_clinic
 from carrier.settings import Settings, SpeechSettings
+from carrier.sms.settings import check_reminders_for_clinic
 
 log = logging.getLogger("agent.runtime")
 

@@ -114,7 +114,8 @@ async def test_the_start_check_sizes_reminders_with_the_clinic_name_they_carry(
     with pytest.raises(ConfigError) as refused:
         await VoiceAgent().start(settings, records, speech=False)
     assert refused.value.key == "sms.reminder_template"
-    assert "clinic" in str(refused.value) and "160" in str(refused.value)
+    assert "clinic" in str(refused.value)
+    assert "160" in str(refused.value)
 
     # A brand longer than any text allows, and a short clinic name: the texts fit.
     folder = config_dir(tmp_path / "b", brand="B" * 60)
@@ -125,6 +126,7 @@ async def test_the_start_check_sizes_reminders_with_the_clinic_name_they_carry(
         _clinic_named(folder, long_name)  # reload with the longer name: refused, kept
         with pytest.raises(ConfigError):
             await app.reload(load_settings(folder))
-        assert app.runtime is not None and app.runtime.clinic.name == "Testa Clinic"
+        assert app.runtime is not None
+        assert app.runtime.clinic.name == "Testa Clinic"
     finally:
         await app.stop()
