@@ -84,7 +84,8 @@ class ConsoleContext:
     """Wall clock (UTC): sessions, lockouts, audit times. Tests move it by hand."""
 
     def __post_init__(self) -> None:
-        self.sessions = Sessions(self.settings.console.idle_timeout_s)
+        self.sessions = Sessions(self.settings.console.idle_timeout_s,
+                                 self.settings.console.max_sessions_per_operator)
         self.sign_in_failures = AddressFailures()
         self.lookups = LookupBudget(self.settings.console.phi_lookups_per_hour,
                                     None if self.records is None else self.records.pool)

@@ -188,8 +188,11 @@ async def _login(ctx: ConsoleContext, name: str, password: str, totp: str
                         "bad credentials", {"locked": locked})
         return Refusal(RefusalReason.LOCKED if locked else RefusalReason.CREDENTIALS)
     operator = Operator(account.id, account.name, role)
-    session = ctx.sessions.open(operator, now)
+    session, ended = ctx.sessions.sign_in(operator, now)
     session.mfa = _mfa_tag(account.totp_secret)
+    for _ in ended:  # past console.max_sessions_per_operator: the oldest went
+        await ctx.audit(operator.actor, "console.logout", ("operator", account.id),
+                        "session cap: the oldest session ended", {})
     await ctx.audit(operator.actor, "console.login", ("operator", account.id), "sign-in",
                     {"role": role.value})
     return session
