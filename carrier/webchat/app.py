@@ -46,7 +46,7 @@ from carrier.call import Call, CallerInfo, Direction
 from carrier.client_key import client_key
 from carrier.plugin import CallContext, CallHandler, ChatHandler
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
-from carrier.webchat.chat import TextLeg
+from carrier.webchat.chat import InboxFull, TextLeg
 from carrier.webchat.sessions import (
     RateLimiter,
     SessionsFull,
@@ -201,7 +201,10 @@ class WebchatServer:
             raise Refused(400, "message is empty")
         # Over max_message_chars (and under MAX_BODY): handed over all the same, so an
         # opt-out (or an emergency) in it is never lost; the handler asks for it shorter.
-        return await leg.exchange(text, wait_s=REPLY_WAIT_S)
+        try:
+            return await leg.exchange(text, wait_s=REPLY_WAIT_S)
+        except InboxFull:
+            raise Refused(429, "earlier messages are still being answered") from None
 
     async def voice(self, session: WebSession, offer: str) -> str:
         from carrier.webchat.voice import answer_offer  # noqa: PLC0415 - aiortc on demand
