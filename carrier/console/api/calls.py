@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from carrier.console.api.common import ERRORS, NOT_FOUND, PhiFree, Reason, context
+from carrier.console.api.common import ERRORS, LOOKUP, NOT_FOUND, PhiFree, Reason, context
 from carrier.console.auth import Operator, Role, require
 from carrier.console.live import transfer_target
 from carrier.console.lookups import spend_lookup
@@ -168,7 +168,7 @@ def _params(*, since: dt.datetime | None = None, until: dt.datetime | None = Non
 Params = Annotated[dict[str, Any], Depends(_params)]
 
 
-@router.get("/calls", response_model=list[CallRecordOut], responses=ERRORS)
+@router.get("/calls", response_model=list[CallRecordOut], responses=LOOKUP)
 async def search_calls(request: Request, op: Supervisor, params: Params
                        ) -> list[CallRecordOut]:
     """Call detail records, newest first (``since`` <= started < ``until``); ``number``
@@ -176,7 +176,7 @@ async def search_calls(request: Request, op: Supervisor, params: Params
     return [_out(d) for d in await _search(request, op, **params)]
 
 
-@router.get("/calls.csv", response_class=Response, responses={**ERRORS, 200: {
+@router.get("/calls.csv", response_class=Response, responses={**LOOKUP, 200: {
     "description": "the same rows as CSV", "content": {"text/csv": {"schema": {
         "type": "string"}}}}})
 async def calls_csv(request: Request, op: Supervisor, params: Params) -> Response:
