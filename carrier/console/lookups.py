@@ -7,8 +7,10 @@ phi_lookups_per_hour`` bounds that: past the budget a lookup answers 429 (a page
 pages), is audited ``patients.lookup_limited`` and logged (the operator, never the number),
 until the oldest lookup in the hour ages out. The budget is the operator's own, shared by
 the API and the pages: a patient search by number (patients page, consent page) and a
-search of call records by number (its last digits) each spend one. Only lookups an operator
-asks for spend it: a page shown again after recording a consent change never is refused.
+search of call records by number (its last digits) each spend one, as does every page that
+shows the people on a number, the page shown again after a form too, unless the form
+changed one of those people. A page shown again after a change was recorded is never
+refused: past the budget it leaves the people out (:func:`lookup_allowed`).
 
 The budget is kept in the records database (``console_phi_lookups``), so a restart of
 ``serve`` starts no budget afresh and every console on the database shares it. A budget
@@ -75,3 +77,13 @@ async def spend_lookup(ctx: Any, actor: str) -> None:
                     "console: lookup budget", {"per_hour": ctx.lookups.per_hour})
     raise Problem(429, f"{ctx.lookups.per_hour} lookups by phone number in an hour"
                   f" is this console's limit: try again in {minutes} minutes")
+
+
+async def lookup_allowed(ctx: Any, actor: str) -> bool:
+    """For a page shown again after a change was recorded (which must not look refused):
+    spend a lookup if one is left, else False (the page leaves the people out)."""
+    try:
+        await spend_lookup(ctx, actor)
+    except Problem:
+        return False
+    return True
