@@ -83,3 +83,15 @@ async def test_a_change_shows_its_own_patient_free_and_others_within_the_budget(
                      "Sample Otherperson" in r.text))
     assert seen == [(200, True, False)]
     assert (await console.records.dnc_status(OTHER)).org
+
+
+@BUDGET
+async def test_a_dnc_status_by_number_spends_the_budget(
+        console: ConsoleContext, signin: SignIn) -> None:
+    """The organisation's DNC list is the numbers of people who asked the clinic to stop:
+    whether a number is on it says the clinic knows that person. Before, the API's
+    status-by-number was neither budgeted nor audited; now it is a lookup by number."""
+    c = await signin("compliance")
+    codes = [(await c.client.post("/api/v1/dnc/status", headers=c.headers(),
+                                  json={"phone": PHONE})).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
