@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -158,10 +159,25 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                                                     "outcome"]
 
 
+def _whole_number_cut(request: Request) -> Response | None:
+    """A redirect to the same search by the number's last four digits (all the CDRs keep)
+    when more were typed: the whole number is kept out of the URL, the browser's history
+    and the page's CSV link."""
+    typed = request.query_params.get("number") or ""
+    digits = "".join(c for c in typed if c.isdigit())
+    if len(digits) <= 4 and len(typed) <= 4:
+        return None
+    query = [(k, digits[-4:] if k == "number" else v)
+             for k, v in request.query_params.multi_items()]
+    return RedirectResponse(f"{request.url.path}?{urlencode(query)}", status_code=303)
+
+
 @router.get(RECORDS)
 async def records_page(request: Request, op: Annotated[Operator, Depends(guard(RECORDS))]
                        ) -> Response:
     ctx = console(request)
+    if (cut := _whole_number_cut(request)) is not None:
+        return cut
     f = CallFilter.from_query(request.query_params, ctx.now().date())
     rows = [_row(d) for d in await _search_calls(request, op, f)]
     await ctx.audit(op.actor, "call_records.view", ("call_records", "search"), "operator",
@@ -177,6 +193,8 @@ async def records_csv(request: Request, op: Annotated[Operator, Depends(guard(RE
                       ) -> Response:
     """The search as CSV (``cdr_csv``: numbers masked, no cell runs as a formula)."""
     ctx = console(request)
+    if (cut := _whole_number_cut(request)) is not None:
+        return cut
     f = CallFilter.from_query(request.query_params, ctx.now().date())
     rows = await _search_calls(request, op, f)
     await ctx.audit(op.actor, "call_records.export", ("call_records", "csv"), "operator",
