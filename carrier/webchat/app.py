@@ -199,7 +199,10 @@ class WebchatServer:
             raise Refused(409, "not a text session")
         if not text.strip():
             raise Refused(400, "message is empty")
-        # Over max_message_chars (and under MAX_BODY): handed over all the same, so an
+        hard = hard_message_limit(self.settings.max_message_chars)
+        if len(text) > hard:  # never handed over: reading it could hold the event loop
+            raise Refused(413, f"message too long: send one of at most {hard} characters")
+        # Over max_message_chars (up to the hard limit): handed over all the same, so an
         # opt-out (or an emergency) in it is never lost; the handler asks for it shorter.
         try:
             return await leg.exchange(text, wait_s=REPLY_WAIT_S)
@@ -279,6 +282,14 @@ class WebchatServer:
             log.info("webchat session idle: ended", extra={"session": session.id})
             await self.end(session, "idle")
         return len(expired)
+
+
+def hard_message_limit(max_message_chars: int) -> int:
+    """The longest message handed to the chat handler: four times ``max_message_chars``
+    (which the handler asks patients to keep to), at most 5000 characters. Past it, 413:
+    the body limit let 64 KiB of text through, and the application's grammar took over a
+    minute of the event loop (every call's) to read it."""
+    return max(max_message_chars, min(4 * max_message_chars, 5000))
 
 
 def _e164(phone: str) -> str:
