@@ -42,11 +42,14 @@ class Sessions:
     def open(self, operator: Operator, now: datetime) -> Session:
         return self.sign_in(operator, now)[0]
 
-    def sign_in(self, operator: Operator, now: datetime) -> tuple[Session, list[Session]]:
+    def sign_in(self, operator: Operator, now: datetime, *, replacing: str | None = None
+                ) -> tuple[Session, list[Session]]:
         """A new session, and the operator's oldest ones it ended to stay within
-        ``max_per_operator`` (the caller audits them)."""
+        ``max_per_operator`` (the caller audits them). ``replacing``: the token of the
+        session this sign-in's browser holds, which its caller ends: not counted."""
         self._expire(now)
-        own = sorted((s for s in self._by_token.values() if s.operator.id == operator.id),
+        own = sorted((s for s in self._by_token.values()
+                      if s.operator.id == operator.id and s.token != replacing),
                      key=lambda s: s.created)
         ended = own[:max(0, len(own) - self.max_per_operator + 1)]
         for old in ended:

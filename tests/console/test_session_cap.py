@@ -62,3 +62,24 @@ def test_a_cap_out_of_range_is_refused_at_start(value: int) -> None:
     with pytest.raises(ConfigError) as refused:
         load_checks()
     assert "console.max_sessions_per_operator" in str(refused.value)
+
+
+@pytest.mark.parametrize("console_settings", [{"max_sessions_per_operator": 2}],
+                         indirect=True)
+async def test_signing_in_again_in_one_browser_ends_no_other_desk_s_session(
+        console: ConsoleContext, clock: Clock) -> None:
+    """The browser's own session, replaced by its new sign-in, does not count against the
+    cap: before, it did, and the operator's session at another desk was ended for it."""
+    issued = await Operators(console.records.pool, console.records.keys).add(
+        "sched", "scheduler", now=clock())
+    desk, browser = (httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(console)),
+                                       base_url="https://testserver") for _ in range(2))
+    async with desk, browser:
+        for c in (desk, browser, browser):
+            r = await c.post("/api/v1/session", json={
+                "name": "sched", "password": issued.password, "totp": code_at(issued, clock())})
+            assert r.status_code == 200, r.text
+            clock.advance(30)
+        assert (await desk.get("/api/v1/session")).status_code == 200
+        assert (await browser.get("/api/v1/session")).status_code == 200
+    assert len(console.sessions) == 2
