@@ -70,6 +70,7 @@ from carrier.plugin import (
 )
 from carrier.records.store import Channel, ConsentKind, PatientAddress, Records
 from carrier.settings import Settings, SpeechSettings
+from carrier.sms.settings import check_reminders_for_clinic
 
 log = logging.getLogger("agent.runtime")
 
@@ -146,9 +147,10 @@ class VoiceAgent:
         if rt is None:
             return
         cdir = Path(settings.config_dir)
+        clinic = ClinicFileSource(cdir / settings.clinic_file).clinic()
+        check_reminders_for_clinic(settings.sms, clinic.name, str(cdir / settings.clinic_file))
         self.runtime = dataclasses.replace(
-            rt, workflows=load_all(cdir / "workflows"),
-            clinic=ClinicFileSource(cdir / settings.clinic_file).clinic(),
+            rt, workflows=load_all(cdir / "workflows"), clinic=clinic,
             routes=dict(settings.agent.routes), human_queue=settings.agent.human_queue,
             queues=dict(settings.agent.queues), record_audio=settings.agent.record_audio)
         self.handler = handler_for(self.runtime)
@@ -218,6 +220,8 @@ async def setup(settings: Settings, records: Records, *, speech: bool = True) ->
     cdir = Path(settings.config_dir)
     source = ClinicFileSource(cdir / settings.clinic_file)
     clinic = source.clinic()
+    # the reminders' {clinic} is this name: sized with it (160 characters), not sms.brand
+    check_reminders_for_clinic(settings.sms, clinic.name, str(cdir / settings.clinic_file))
     tz = ZoneInfo(clinic.timezone)
     workflows = load_all(cdir / "workflows")
     calendar = PostgresCalendar(records.pool, tz=tz)

@@ -257,8 +257,12 @@ class ConsoleSettings:
     """Failed sign-ins in a row after which the account is locked for ``lockout_s``."""
     lockout_s: float = 900.0
     phi_lookups_per_hour: int = 120
-    """Patient lookups by phone number one operator may make in an hour (API and pages);
-    past it a lookup answers 429 and is audited (``carrier.console.lookups``)."""
+    """Lookups by phone number (patients, and call records by number) one operator may
+    make in an hour (API and pages, every console on the database); past it a lookup
+    answers 429 and is audited (``carrier.console.lookups``)."""
+    max_sessions_per_operator: int = 3
+    """Sessions one operator may have open at once; a sign-in past it ends their oldest
+    session (audited ``console.logout``), so a forgotten or stolen one does not linger."""
     trusted_proxies: tuple[str, ...] = ()
     """The console's TLS proxy (addresses or networks): only its X-Forwarded-For/-Proto are
     believed (per-address sign-in limit; Secure cookie when the browser spoke HTTPS)."""

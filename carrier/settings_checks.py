@@ -184,6 +184,8 @@ def check_console(c: ConsoleSettings, file: str) -> None:
         raise ConfigError(file, "console.phi_lookups_per_hour", "must be at least 1")
     if c.lockout_failures < 1:
         raise ConfigError(file, "console.lockout_failures", "must be at least 1")
+    if c.max_sessions_per_operator < 1:  # its upper bound: carrier.settings_limits
+        raise ConfigError(file, "console.max_sessions_per_operator", "must be at least 1")
     if bool(c.cert_file) != bool(c.key_file):
         raise ConfigError(file, "console.cert_file",
                           "cert_file and key_file are set together or not at all")

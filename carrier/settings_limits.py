@@ -67,6 +67,7 @@ LIMITS: dict[str, tuple[float, str]] = {
     "console.lockout_failures": (1000, "failed logins"),
     "console.lockout_s": (WEEK, "a week"),
     "console.phi_lookups_per_hour": (100_000, "lookups of patients an hour"),
+    "console.max_sessions_per_operator": (100, "open sessions of one operator"),
     "webchat.port": PORT,
     "webchat.max_sessions": (10000, "open chats, each holding a conversation"),
     "webchat.max_sessions_per_client": (10000, "open chats of one client address"),

@@ -92,6 +92,7 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     "consent_ledger": (_RECORDS,), "audit_log": (_RECORDS,), "chain_heads": (_RECORDS,),
     "dnc_*": ("carrier/records/dnc.py",), "data_keys": ("carrier/records/keys.py",),
     "console_operators": ("carrier/records/operators.py",),
+    "console_phi_lookups": ("carrier/records/phi_lookups.py",),
     "dialer_*": ("carrier/dialer/store.py",),
     # the feeds room; its write-back queue is an operation of the durable records outbox
     "feed_*": ("carrier/feeds/*.py", "carrier/records/feed_outbox.py"),

@@ -15,6 +15,7 @@ routes that need them answer 503.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import importlib
 import importlib.util
@@ -83,9 +84,11 @@ class ConsoleContext:
     """Wall clock (UTC): sessions, lockouts, audit times. Tests move it by hand."""
 
     def __post_init__(self) -> None:
-        self.sessions = Sessions(self.settings.console.idle_timeout_s)
+        self.sessions = Sessions(self.settings.console.idle_timeout_s,
+                                 self.settings.console.max_sessions_per_operator)
         self.sign_in_failures = AddressFailures()
-        self.lookups = LookupBudget(self.settings.console.phi_lookups_per_hour)
+        self.lookups = LookupBudget(self.settings.console.phi_lookups_per_hour,
+                                    None if self.records is None else self.records.pool)
         if self.operators is None and self.records is not None:
             from carrier.records.operators import Operators  # noqa: PLC0415
 
@@ -103,9 +106,23 @@ class ConsoleContext:
 
     async def audit(self, actor: str, action: str, target: tuple[str, object], reason: str,
                     details: Mapping[str, Any]) -> None:
-        """An audit entry (who, what, why) when there are records to write it to."""
-        if self.records is not None:
+        """An audit entry (who, what, why) when there are records to write it to. Not for a
+        HEAD: its answer carries no data, so nothing was viewed or exported."""
+        if self.records is not None and not answering_head():
             await self.records.audit(actor, action, target, reason, dict(details))
+
+
+def security_headers(tls: bool) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"content-security-policy",
+         b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+         b"script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    ]
+    if tls:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    return headers
 
 
 class SecurityHeaders:
@@ -114,15 +131,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, tls: bool) -> None:
         self.app = app
-        self.common = [
-            (b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"content-security-policy",
-             b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
-             b"script-src 'self'; frame-ancestors 'none'; form-action 'self'"),
-        ]
-        if tls:
-            self.common.append((b"strict-transport-security", b"max-age=31536000"))
+        self.common = security_headers(tls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -142,19 +151,42 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
+_HEAD: contextvars.ContextVar[bool] = contextvars.ContextVar("console_head", default=False)
+
+
+def answering_head() -> bool:
+    """True while a ``HEAD`` request is answered (by its ``GET`` route): no data goes out."""
+    return _HEAD.get()
+
+
 class HeadAsGet:
     """``HEAD`` answered as ``GET`` is, wherever ``GET`` is (RFC 9110 9.3.2: a server
     supports HEAD on every GET resource; FastAPI's routes name GET only, so HEAD was a 405
     to monitors and link checkers). The routes see a copy of the scope saying GET; the
-    server, holding the original, sends the headers without the body."""
+    server, holding the original, sends the headers without the body. No data goes out, so
+    while a HEAD is answered (:func:`answering_head`) nothing is audited as viewed or
+    exported and no lookup budget is spent; ``Content-Length`` is left out (RFC 9110 9.3.2
+    allows it), so the size of an export or a search's rows does not go out either."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "HEAD":
-            scope = {**scope, "method": "GET"}
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(k, v) for k, v in message.get("headers", [])
+                                      if k.lower() != b"content-length"]
+            await send(message)
+
+        token = _HEAD.set(True)
+        try:
+            await self.app({**scope, "method": "GET"}, receive, sending)
+        finally:
+            _HEAD.reset(token)
 
 
 def build_app(ctx: ConsoleContext) -> FastAPI:
@@ -167,6 +199,7 @@ def build_app(ctx: ConsoleContext) -> FastAPI:
     app.state.console = ctx
     problems.install(app)
     page_errors.install(app)  # a page's errors as a page
+    app.add_exception_handler(Exception, _server_error)  # outside SecurityHeaders
     app.add_exception_handler(LoginRedirect, _to_login)
     app.add_exception_handler(PageForbidden, _forbidden_page)
     app.include_router(login.router)
@@ -194,6 +227,26 @@ def _probes(app: FastAPI, ctx: ConsoleContext) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics_() -> Response:
         return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
+
+SERVER_ERROR_PAGE = (b"<!doctype html><html lang=en><title>Server error</title><h1>Server"
+                     b" error</h1><p>The console could not finish this request. Nothing"
+                     b" was shown; it may or may not have been done: check before repeating"
+                     b" it.</p><p><a href=\"/\">Back to the console</a></p></html>")
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A fault no route caught, answered by Starlette's outermost middleware (outside
+    :class:`SecurityHeaders`): the answer carries the security headers itself and says
+    nothing of the fault (the server logs it)."""
+    headers = {k.decode(): v.decode() for k, v in security_headers(
+        request.app.state.console.settings.console.tls)} | {"cache-control": "no-store"}
+    if not page_errors.is_page(request):
+        return problems.problem_response(500, "the console could not finish this request",
+                                         title="Server error", instance=request.url.path,
+                                         headers=headers)
+    return Response(SERVER_ERROR_PAGE, status_code=500, media_type="text/html",
+                    headers=headers)
 
 
 async def _to_login(request: Request, exc: Exception) -> Response:

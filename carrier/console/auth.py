@@ -137,22 +137,23 @@ def totp_step(secret: str, code: str, now_ts: float) -> int | None:
 
 
 async def login(ctx: ConsoleContext, name: str, password: str, totp: str, *,
-                address: str = "-") -> Session | Refusal:
+                address: str = "-", replacing: str | None = None) -> Session | Refusal:
     """Check a sign-in from the client at ``address``; open a session, or say why not (each
-    attempt is audited). An address with too many recent failures is refused unchecked."""
+    attempt is audited). An address with too many recent failures is refused unchecked.
+    ``replacing``: the session token the browser holds (its caller ends that session)."""
     window = timedelta(seconds=ctx.settings.console.lockout_s)
     if ctx.sign_in_failures.limited(address, ctx.now(), window):
         await ctx.audit("console:-", "console.login_refused", ("operator", "-"),
                         "address limited", {})
         return Refusal(RefusalReason.ADDRESS)
-    got = await _login(ctx, name, password, totp)
+    got = await _login(ctx, name, password, totp, replacing)
     if isinstance(got, Refusal):
         ctx.sign_in_failures.failed(address, ctx.now(), window)
     return got
 
 
-async def _login(ctx: ConsoleContext, name: str, password: str, totp: str
-                 ) -> Session | Refusal:
+async def _login(ctx: ConsoleContext, name: str, password: str, totp: str,
+                 replacing: str | None = None) -> Session | Refusal:
     ops = ctx.operator_store()
     now = ctx.now()
     account = await ops.find(name)
@@ -188,8 +189,11 @@ async def _login(ctx: ConsoleContext, name: str, password: str, totp: str
                         "bad credentials", {"locked": locked})
         return Refusal(RefusalReason.LOCKED if locked else RefusalReason.CREDENTIALS)
     operator = Operator(account.id, account.name, role)
-    session = ctx.sessions.open(operator, now)
+    session, ended = ctx.sessions.sign_in(operator, now, replacing=replacing)
     session.mfa = _mfa_tag(account.totp_secret)
+    for _ in ended:  # past console.max_sessions_per_operator: the oldest went
+        await ctx.audit(operator.actor, "console.logout", ("operator", account.id),
+                        "session cap: the oldest session ended", {})
     await ctx.audit(operator.actor, "console.login", ("operator", account.id), "sign-in",
                     {"role": role.value})
     return session

@@ -79,7 +79,8 @@ async def login_submit(request: Request, name: Annotated[str, Form()],
         return _form(request, next, status_code=403,
                      error="This sign-in form had expired. Please sign in again.")
     ctx = request.app.state.console
-    got = await login(ctx, name, password, totp, address=client_address(request))
+    got = await login(ctx, name, password, totp, address=client_address(request),
+                      replacing=request.cookies.get(COOKIE))
     if isinstance(got, Refusal):
         return render(request, "login.html", status_code=_status(got),
                       next_path=_safe_next(next), error=got.message, notice=None)
@@ -126,7 +127,7 @@ async def open_session(request: Request, body: Credentials) -> JSONResponse:
     every state-changing request sends ``csrf_token`` back in ``X-CSRF-Token``."""
     ctx = request.app.state.console
     got = await login(ctx, body.name, body.password, body.totp,
-                      address=client_address(request))
+                      address=client_address(request), replacing=request.cookies.get(COOKIE))
     if isinstance(got, Refusal):
         raise Problem(_status(got), got.message, title="Sign-in refused")
     await _replace_session(request)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -329,8 +330,18 @@ def cdr_csv(rows: Iterable[CallDetail]) -> str:
     return buf.getvalue()
 
 
+_FORMULA = frozenset("=+-@|")
+
+
 def _cell(value: Any) -> Any:
-    """No cell starts a spreadsheet formula (CSV injection: OWASP's = + - @ tab CR)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    """No cell starts a spreadsheet formula (CSV injection: OWASP's = + - @ tab CR; DDE's |),
+    judged as a spreadsheet reads the cell: its width forms folded (NFKC: a full-width
+    = is =) and what comes before the first visible character (spaces, line breaks,
+    controls, invisible format characters) passed over. Such a cell gets a leading '."""
+    if not isinstance(value, str):
+        return value
+    shown = unicodedata.normalize("NFKC", value)
+    first = next((ch for ch in shown if not (ch.isspace() or unicodedata.category(ch) in (
+        "Cc", "Cf"))), "")
+    quoted = (first and first in _FORMULA) or value[:1] in ("\t", "\r")  # as before, too
+    return "'" + value if quoted else value

@@ -11,7 +11,9 @@
   read as the patient wrote it (``body``: no quoted reminder, no signature), an opt-out
   word may come with words that only say it again ("Stop please", "stop texting me",
   "STOP ALL", "stopp", "opt-out", "remove me from this list"), and the Spanish words carriers
-  honour (ALTO, PARAR, BAJA, CANCELAR) count. A word used for something else ("I can't stop
+  honour (ALTO, PARAR, BAJA, CANCELAR) count, as do the Spanish forms of the phrases
+  ("no me manden más mensajes", "sáquenme de la lista") and a keyword spelled out letter
+  by letter ("S T O P", "q.u.i.t"). A word used for something else ("I can't stop
   coughing", "end of the week") does not. "Cancel" alone, or with a please, is an opt-out
   even under a reminder that offers cancelling; its confirmation says the appointment is
   unchanged and how to cancel it (the one confirmation may clarify, 64.1200(a)(10)(iii)).
@@ -69,9 +71,18 @@ _RESTATING = _POLITE | frozenset({
 # "cancel it" may be the appointment: the conversation asks which ("cancel all" is not).
 _CANCEL_RESTATING = _POLITE | {"all"}
 _PHRASES = re.compile(
-    r"^(?:please )?(?:(?:remove|take) me (?:off|from)(?: (?:this|the|your) (?:list|number))?"
+    r"^(?:please |por favor )?(?:(?:remove|take) me (?:off|from)(?: (?:this|the|your)"
+    r" (?:list|number))?"
     r"|(?:do not|don ?t|dont) (?:text|message|contact) me(?: again| anymore| any more)?"
-    r"|no more (?:texts|messages|reminders))(?: please| thanks| thank you)?$")
+    r"|no more (?:texts|messages|reminders)"
+    # the same in Spanish (accents already gone): "sáquenme de la lista", "no me manden
+    # más mensajes", "no quiero recibir más mensajes", "no más mensajes"
+    r"|(?:sa[qc]uen ?me|quit(?:e|en) ?me|borr(?:e|en) ?me) de (?:la|esta|su|sus) listas?"
+    r"|no me (?:manden|mande|envien|envie|escriban|escriba|contacten)(?: mas)?"
+    r"(?: (?:mensajes|textos|recordatorios))?"
+    r"|(?:ya )?no (?:quiero|deseo) (?:recibir )?(?:mas )?(?:mensajes|textos|recordatorios)"
+    r"|no mas (?:mensajes|textos|recordatorios))"
+    r"(?: please| thanks| thank you| por favor| gracias)?$")
 _WORD = re.compile(r"[^\W\d_]+|\d+")
 
 
@@ -109,7 +120,10 @@ def _words(text: str) -> list[str]:
     plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
     plain = re.sub(r"\bopt[\s_-]*out\b", "optout", plain)
     plain = re.sub(r"\bdon\W?t\b", "don t", plain)
-    return _WORD.findall(plain)
+    words = _WORD.findall(plain)
+    if len(words) > 1 and all(len(w) == 1 and w.isalpha() for w in words):
+        return ["".join(words)]  # spelled out letter by letter: "S T O P", "q.u.i.t"
+    return words
 
 
 def _squeeze(word: str) -> str:
@@ -134,7 +148,9 @@ _TEXTS_NAMED = frozenset({"text", "texts", "texting", "message", "messages", "me
 
 _SPANISH = frozenset({"alto", "parar", "baja", "cancelar", "ayuda", "por", "favor", "mensajes",
                       "llamen", "llamadas", "manden", "envien", "escriban", "quiero", "mas",
-                      "dejen", "gracias"})
+                      "dejen", "gracias", "saquenme", "sacuenme", "quitenme", "borrenme",
+                      "lista", "recibir", "deseo", "textos", "recordatorios", "envie", "mande",
+                      "escriba", "contacten"})
 
 
 def said_in_spanish(text: str) -> bool:

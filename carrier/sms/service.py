@@ -200,7 +200,9 @@ class SmsService:
         return await self.reply(number, text)
 
     async def on_inbound(self, message: InboundText) -> None:
-        """One text from a phone: a compliance keyword, or the application's business."""
+        """One text from a phone: a compliance keyword, or the application's business (a
+        fault of the application's on one text is logged by type and audited, and ends
+        nothing: it ended the consumer, so no later text was read, not even a STOP)."""
         now = self.clock()
         try:  # an alphanumeric sender, a short code, an empty one: no one to look up
             message = dataclasses.replace(message, sender=lookup_form(message.sender))
@@ -239,8 +241,16 @@ class SmsService:
                 spanish=said_in_spanish(message.text) or await self._prefer_spanish(ids)))
             return
         if self.handler is not None:
-            await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
-                                           message.sender, message.text, now))
+            try:
+                await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
+                                               message.sender, message.text, now))
+            except Exception as exc:  # noqa: BLE001 - the edge: one text stops no other
+                # the type only: a traceback's frames (and the message) hold the text
+                log.error("sms: the application failed on an inbound text (%s)",  # noqa: TRY400
+                          type(exc).__name__)
+                await self.records.audit("sms", "sms.handler_failed", (
+                    "patient", str(ids[0]) if len(ids) == 1 else "-"), "inbound text",
+                    {"error": type(exc).__name__}, at=now)
 
     async def _prefer_spanish(self, ids: list[UUID]) -> bool:
         """Every patient at the number prefers Spanish: a plain STOP or HELP is answered in

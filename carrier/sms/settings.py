@@ -53,7 +53,8 @@ class SmsSettings:
     enquire_link_s: float = 30.0
     """Seconds between enquire_link keepalives on an idle bind."""
     brand: str = "Demo Clinic"
-    """Program name in the STOP/START/HELP replies and reminders."""
+    """Program name in the STOP/START/HELP replies (the reminders' ``{clinic}`` is the
+    application's clinic name, checked against the 160 characters when it starts)."""
     help_number: str = "+15550100100"
     """Contact given in the HELP reply."""
     reminder_template: str = DEFAULT_REMINDER
@@ -111,12 +112,24 @@ def check_sms(s: Settings, src: Callable[[str], str]) -> None:
                           f"trunk {owner.name!r} names no 10DLC campaign_id for this number")
 
 
-def _check_templates(sms: SmsSettings, file: str) -> None:
+def _check_templates(sms: SmsSettings, file: str, clinic: str = "") -> None:
+    """Fields and STOP; the length with ``clinic`` as ``{clinic}`` (here, where the clinic's
+    name is not known, none: the application checks it with the name it fills in,
+    :func:`check_reminders_for_clinic`). ``sms.brand`` is not in the reminders."""
     for key, language in (("reminder_template", "en"), ("reminder_template_es", "es")):
         try:
-            check_reminder_template(getattr(sms, key), sms.brand, language=language)
+            check_reminder_template(getattr(sms, key), clinic, language=language)
         except ValueError as exc:
-            raise ConfigError(file, f"sms.{key}", str(exc)) from None
+            said = f"with the clinic's name {clinic!r}: {exc}" if clinic else str(exc)
+            raise ConfigError(file, f"sms.{key}", said) from None
+
+
+def check_reminders_for_clinic(sms: SmsSettings, clinic: str, file: str) -> None:
+    """The reminder texts at their longest with the clinic's name the application fills in
+    as ``{clinic}`` (``file``: where that name comes from), when texts are on: a name that
+    makes them longer than 160 characters is refused at start, not at every send."""
+    if sms.enabled:
+        _check_templates(sms, file, clinic)
 
 
 def _check_texted_offsets(s: Settings, file: str) -> None:

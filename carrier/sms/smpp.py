@@ -42,7 +42,7 @@ from aiosmpplib.state import SmppCommandStatus
 from carrier.dialer.ports import TextNotSent
 from carrier.sip.policy import TokenBucket
 from carrier.sms.parts import InboundParts, TextKey
-from carrier.sms.segment import Coding, Part, plan
+from carrier.sms.segment import GSM7_BASIC, GSM7_EXTENSION, Coding, Part, decode_gsm7, plan
 from carrier.sms.settings import SmsSettings
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class _Hook(AbstractHook):  # type: ignore[misc] # the wheel ships no py.typed
 
 def _ucs2_decode(raw: Buffer, errors: str = "strict", /) -> tuple[str, int]:
     """UCS-2 as phones send it, for the library's ``ucs2`` codec: half of a surrogate pair
-    (its other half in the next part of a concatenated text) is kept for :func:`_paired`
+    (its other half in the next part of a concatenated text) is kept for :func:`inbound_text`
     (the library's strict decoder dropped a trailing half and refused a part starting with
     one, losing the whole text); a stray last byte is a replacement character."""
     data = bytes(raw)
@@ -127,19 +127,46 @@ UCS2 = codecs.CodecInfo(name="ucs2", encode=codecs.utf_16_be_encode, decode=_ucs
 _GSM7 = find_codec_info("gsm0338")
 
 
+CARRIED_ESCAPE = "\x1b"
+"""A part's last septet was the escape: its extension code is the next part's first
+(never in decoded text otherwise: the escape always decodes to something else)."""
+_EXTENDED = {GSM7_BASIC[code]: ch for ch, code in GSM7_EXTENSION.items()}
+
+
 def _gsm7_decode(raw: Buffer, errors: str = "strict", /) -> tuple[str, int]:
-    """GSM-7 with what does not decode replaced (a byte past the alphabet: "?"; a lone
-    escape: a space, as GSM 03.38 shows it): the library's strict decoder refused the
-    whole deliver_sm, and the patient's text was lost."""
-    return _GSM7.decode(bytes(raw), "replace")  # type: ignore[no-any-return]
+    """GSM-7 as 23.038 reads it, for the library's ``gsm0338`` codec: a byte past the
+    alphabet is "?", an escape before an unknown code shows that code's basic character,
+    an escape pair a space (the library's strict decoder refused the whole deliver_sm, and
+    its lenient one dropped the character after an escape pair). A last lone escape is
+    kept (``CARRIED_ESCAPE``) for :func:`inbound_text`: its code may open the next part."""
+    data = bytes(raw)
+    lone = (len(data) - len(data.rstrip(b"\x1b"))) % 2 == 1
+    body = bytes(b if b < 0x80 else 0x3F for b in (data[:-1] if lone else data))  # 0x3F "?"
+    return decode_gsm7(body) + (CARRIED_ESCAPE if lone else ""), len(data)
+
+
+def inbound_text(text: str) -> str:
+    """A received text (its parts joined) as the patient typed it: surrogate halves joined
+    into their characters (a half without its other, U+FFFD); an escape carried from the
+    end of a part read with the next part's first character ("1" ESC | "e5" is "1€5");
+    one with nothing after it is a non-breaking space, as GSM 03.38 shows a lone escape."""
+    text = text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
+    if CARRIED_ESCAPE not in text:
+        return text
+    out, chars = [], iter(text)
+    for ch in chars:
+        if ch != CARRIED_ESCAPE:
+            out.append(ch)
+            continue
+        after = next(chars, None)
+        if after is None:
+            out.append("\xa0")
+        else:  # an unknown extension code shows its basic character (23.038 6.2.1.1)
+            out.append(_EXTENDED.get(after, after))
+    return "".join(out)
 
 
 GSM7 = codecs.CodecInfo(name="gsm0338", encode=_GSM7.encode, decode=_gsm7_decode)
-
-
-def _paired(text: str) -> str:
-    """Surrogate halves joined into their characters; a half without its other, U+FFFD."""
-    return text.encode("utf-16-be", "surrogatepass").decode("utf-16-be", "replace")
 
 
 class _WithholdPdus(logging.Filter):
@@ -343,7 +370,7 @@ class SmppLink:
             elif self._on_text is not None:
                 await self._on_text(InboundText(
                     message.source.number, message.destination.number,
-                    _paired(message.short_message or message.message_payload)))
+                    inbound_text(message.short_message or message.message_payload)))
 
     def _failed(self, message: SmppMessage, error: Exception) -> None:
         fut = self._pending.pop(getattr(message, "log_id", ""), None)

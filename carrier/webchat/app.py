@@ -46,7 +46,7 @@ from carrier.call import Call, CallerInfo, Direction
 from carrier.client_key import client_key
 from carrier.plugin import CallContext, CallHandler, ChatHandler
 from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
-from carrier.webchat.chat import TextLeg
+from carrier.webchat.chat import InboxFull, TextLeg
 from carrier.webchat.sessions import (
     RateLimiter,
     SessionsFull,
@@ -199,9 +199,15 @@ class WebchatServer:
             raise Refused(409, "not a text session")
         if not text.strip():
             raise Refused(400, "message is empty")
-        # Over max_message_chars (and under MAX_BODY): handed over all the same, so an
+        hard = hard_message_limit(self.settings.max_message_chars)
+        if len(text) > hard:  # never handed over: reading it could hold the event loop
+            raise Refused(413, f"message too long: send one of at most {hard} characters")
+        # Over max_message_chars (up to the hard limit): handed over all the same, so an
         # opt-out (or an emergency) in it is never lost; the handler asks for it shorter.
-        return await leg.exchange(text, wait_s=REPLY_WAIT_S)
+        try:
+            return await leg.exchange(text, wait_s=REPLY_WAIT_S)
+        except InboxFull:
+            raise Refused(429, "earlier messages are still being answered") from None
 
     async def voice(self, session: WebSession, offer: str) -> str:
         from carrier.webchat.voice import answer_offer  # noqa: PLC0415 - aiortc on demand
@@ -276,6 +282,14 @@ class WebchatServer:
             log.info("webchat session idle: ended", extra={"session": session.id})
             await self.end(session, "idle")
         return len(expired)
+
+
+def hard_message_limit(max_message_chars: int) -> int:
+    """The longest message handed to the chat handler: four times ``max_message_chars``
+    (which the handler asks patients to keep to), at most 5000 characters. Past it, 413:
+    the body limit let 64 KiB of text through, and the application's grammar took over a
+    minute of the event loop (every call's) to read it."""
+    return max(max_message_chars, min(4 * max_message_chars, 5000))
 
 
 def _e164(phone: str) -> str:
@@ -395,7 +409,14 @@ def build_app(server: WebchatServer) -> Starlette:
         Route("/api/session/{sid}/end", end, methods=["POST"]),
     ]
     limit = Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY)
-    return Starlette(routes=routes, middleware=[Middleware(_Headers), limit])
+    return Starlette(routes=routes, middleware=[Middleware(_Headers), limit],
+                     exception_handlers={Exception: _server_error})
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A fault no route caught: Starlette's outermost middleware answers it, outside
+    ``_Headers``, so the answer carries ``HEADERS`` itself (and nothing of the fault)."""
+    return _json({"error": "internal error"}, 500)
 
 
 def _asset(name: str) -> bytes:

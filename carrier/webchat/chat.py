@@ -35,6 +35,10 @@ class _NoMedia:
         raise RuntimeError("a text chat has no keys")
 
 
+class InboxFull(Exception):
+    """More messages are waiting for the handler than a patient types ahead of it."""
+
+
 class TextLeg(Call):
     def __init__(self, *, call_id: str, caller: CallerInfo, called: str,
                  context: CallContext, max_chars: int | None = None) -> None:
@@ -73,10 +77,15 @@ class TextLeg(Call):
 
     async def exchange(self, text: str | None, *, wait_s: float) -> tuple[list[str], bool]:
         """Hand over ``text`` (None: only collect what is pending) and wait until the handler
-        listens again or the chat ended; returns the replies and whether it ended."""
+        listens again or the chat ended; returns the replies and whether it ended. Raises
+        :class:`InboxFull` at once when the handler has four messages waiting already
+        (waiting for room had no bound: a flood held requests open forever)."""
         if text is not None and not self.ended.is_set():
+            try:
+                self._inbox.put_nowait(text)
+            except asyncio.QueueFull:
+                raise InboxFull from None
             self._waiting.clear()
-            await self._inbox.put(text)
         try:
             async with asyncio.timeout(wait_s):
                 await self._waiting.wait()

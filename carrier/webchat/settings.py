@@ -33,6 +33,8 @@ class WebchatSettings:
     proxy headers); anyone else's header is ignored. Left empty behind a proxy, every
     patient shares the proxy's address, and so one ``requests_per_minute``."""
     max_message_chars: int = 500
+    """A longer message is handed over all the same (the agent asks for a shorter one and
+    acts on an opt-out in it); one over four times this (at most 5000) is refused, 413."""
     max_call_s: float = 900.0
     """A browser voice call's length limit: the agent plans its closing within it (the
     call's ``max_duration_s``); at the limit the call ends as a SIP call does at its own."""

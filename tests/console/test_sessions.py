@@ -45,3 +45,14 @@ def test_numbers_are_masked_to_their_last_four_digits() -> None:
     assert mask_number("5555550101") == "******0101"
     assert mask_number("0101") == "****"
     assert mask_number("") == ""
+
+
+def test_the_table_keeps_at_most_the_cap_of_one_operator_oldest_ending_first() -> None:
+    table = Sessions(idle_timeout_s=600, max_per_operator=2)
+    a1 = table.open(ALICE, T0)
+    b = table.open(BOB, T0)
+    a2 = table.open(ALICE, T0 + dt.timedelta(seconds=1))
+    a3, ended = table.sign_in(ALICE, T0 + dt.timedelta(seconds=2))
+    assert ended == [a1]
+    now = T0 + dt.timedelta(seconds=3)
+    assert [table.get(s.token, now) for s in (a1, a2, a3, b)] == [None, a2, a3, b]

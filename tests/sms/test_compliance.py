@@ -143,3 +143,25 @@ def test_what_a_text_opt_out_revokes_under_texts_only(
         text: str, channels: tuple[str, ...]) -> None:
     assert opt_out_channels(text, "sms") == channels
     assert opt_out_channels(text, "all") == EVERY_CHANNEL
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    # Spelled out letter by letter (a keyboard's autocorrect fought, or emphasis).
+    ("q u i t", Keyword.STOP), ("U.N.S.U.B.S.C.R.I.B.E", Keyword.STOP),
+    ("h e l p", Keyword.HELP), ("a b c", None), ("I O U", None),
+    # The Spanish forms of the English phrases already read as opt-outs.
+    ("no me manden más mensajes", Keyword.STOP), ("No quiero recibir más mensajes", Keyword.STOP),
+    ("sáquenme de la lista", Keyword.STOP), ("no me envíen mensajes por favor", Keyword.STOP),
+    ("no más de 10 minutos tarde", None), ("no me manden la factura", None),
+])
+def test_spelled_out_and_spanish_phrased_opt_outs(text: str, want: Keyword | None) -> None:
+    """Before, a keyword spelled out letter by letter was no keyword, and the Spanish
+    phrasings of "no more messages", "don't text me" and "take me off the list" were not
+    read as opt-outs (their English forms were): FCC 24-24's "any reasonable means"."""
+    assert keyword(text) is want
+
+
+def test_a_spanish_phrased_opt_out_is_answered_in_spanish() -> None:
+    assert said_in_spanish("sáquenme de la lista")
+    assert said_in_spanish("no me envíen mensajes")
+    assert not said_in_spanish("take me off the list")

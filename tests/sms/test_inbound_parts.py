@@ -133,3 +133,21 @@ async def test_gsm7_the_library_cannot_decode_still_arrives(
         await smsc.mo_raw(PHONE, OURS, 0x00, body)
         arrived = await asyncio.wait_for(got.get(), 10)  # bounded wait on the SMSC process
     assert arrived.text == text
+
+
+@pytest.mark.parametrize(("bodies", "text"), [
+    ([b"Pay 1\x1b", b"e5 today"], "Pay 1\u20ac5 today"),  # the euro sign, ESC | 0x65
+    ([b"x \x1b", b"( y"], "x { y"),
+    ([b"A\x1b", b"<B"], "A[B"),
+    ([b"ok\x1b\x1b", b"B"], "ok B"),  # escape escape: a space, and nothing after it lost
+], ids=["euro", "brace", "bracket", "escape escape"])
+async def test_a_gsm7_escape_split_between_two_parts_is_one_character(
+        smsc: Smsc, bodies: list[bytes], text: str) -> None:
+    """A phone may end one part of a GSM-7 text with the escape (0x1B) and start the next
+    with the extension code (a euro sign is ESC 0x65). Before, each part was decoded on
+    its own: the escape became a (non-breaking) space and the code its basic character
+    ("1 e5" for "1€5", "(" for "{"); and an escape pair ate the character after it. Now the
+    trailing escape is carried into the next part, as a UCS-2 surrogate half is."""
+    texts = await _texts(smsc, [(PHONE, part(11, 2, n, b.decode("latin-1")))
+                                for n, b in enumerate(bodies, start=1)], 1)
+    assert texts[0].text == text

@@ -88,3 +88,45 @@ async def test_a_spanish_reminder_is_worded_as_the_setting_says(
             stop.set()
     finally:
         await app.stop()
+
+
+def _clinic_named(folder: Path, name: str) -> None:
+    import yaml  # noqa: PLC0415
+
+    clinic_file = folder / "clinic.yaml"
+    clinic = yaml.safe_load(clinic_file.read_text())
+    clinic["clinic"]["name"] = name
+    clinic_file.write_text(yaml.safe_dump(clinic))
+
+
+@pytest.mark.postgres
+async def test_the_start_check_sizes_reminders_with_the_clinic_name_they_carry(
+        tmp_path: Path, records: Records) -> None:
+    """A reminder's ``{clinic}`` is the clinic file's name, not ``sms.brand``. Before, the
+    start check sized the templates with the brand: a clinic file whose name is longer
+    passed the check and every reminder over 160 characters was refused at send time (a
+    brand longer than the clinic's name refused a start whose texts fit). Now the agent
+    sizes them with the name it fills in, at start and on reload."""
+    long_name = "Saint Testaverde Regional Family Medicine and Pediatrics"  # 56 characters
+    folder = config_dir(tmp_path / "a", brand="Demo Clinic")
+    _clinic_named(folder, long_name)
+    settings = load_settings(folder)  # the carrier alone cannot know the clinic's name
+    with pytest.raises(ConfigError) as refused:
+        await VoiceAgent().start(settings, records, speech=False)
+    assert refused.value.key == "sms.reminder_template"
+    assert "clinic" in str(refused.value)
+    assert "160" in str(refused.value)
+
+    # A brand longer than any text allows, and a short clinic name: the texts fit.
+    folder = config_dir(tmp_path / "b", brand="B" * 60)
+    _clinic_named(folder, "Testa Clinic")
+    app = VoiceAgent()
+    await app.start(load_settings(folder), records, speech=False)
+    try:
+        _clinic_named(folder, long_name)  # reload with the longer name: refused, kept
+        with pytest.raises(ConfigError):
+            await app.reload(load_settings(folder))
+        assert app.runtime is not None
+        assert app.runtime.clinic.name == "Testa Clinic"
+    finally:
+        await app.stop()

@@ -4,7 +4,8 @@ Live calls come from the gateway's registry (numbers masked, no PHI); a supervis
 hang one up or transfer it. Call records are the call detail records (``call_details``:
 one per call however it ended, numbers masked), searched by time, number suffix, outcome,
 SIP status, hangup cause and direction, as JSON or CSV (a search by number is audited
-with its reason, an export too); a call's redacted transcript is a PHI view, audited.
+with its reason, an export too, and spends one of the operator's lookups by number,
+``carrier.console.lookups``); a call's redacted transcript is a PHI view, audited.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from carrier.console.api.common import ERRORS, NOT_FOUND, PhiFree, Reason, context
+from carrier.console.api.common import ERRORS, LOOKUP, NOT_FOUND, PhiFree, Reason, context
 from carrier.console.auth import Operator, Role, require
 from carrier.console.live import transfer_target
+from carrier.console.lookups import spend_lookup
 from carrier.console.problems import Problem
 from carrier.records.cdr import CAUSES, CallDetail, CdrQuery, cdr_csv
 
@@ -133,6 +135,8 @@ def _utc(when: dt.datetime | None) -> dt.datetime | None:
 
 async def _search(request: Request, op: Operator, query: CdrQuery, reason: str
                   ) -> list[CallDetail]:
+    if query.number_suffix is not None:  # who called when: a lookup by number
+        await spend_lookup(context(request), op.actor)
     rows: list[CallDetail] = await context(request).need_records().search_calls(query)
     # Every search is a view of call records (as the console's list page is); a search by
     # number says so, with its reason.
@@ -164,7 +168,7 @@ def _params(*, since: dt.datetime | None = None, until: dt.datetime | None = Non
 Params = Annotated[dict[str, Any], Depends(_params)]
 
 
-@router.get("/calls", response_model=list[CallRecordOut], responses=ERRORS)
+@router.get("/calls", response_model=list[CallRecordOut], responses=LOOKUP)
 async def search_calls(request: Request, op: Supervisor, params: Params
                        ) -> list[CallRecordOut]:
     """Call detail records, newest first (``since`` <= started < ``until``); ``number``
@@ -172,7 +176,7 @@ async def search_calls(request: Request, op: Supervisor, params: Params
     return [_out(d) for d in await _search(request, op, **params)]
 
 
-@router.get("/calls.csv", response_class=Response, responses={**ERRORS, 200: {
+@router.get("/calls.csv", response_class=Response, responses={**LOOKUP, 200: {
     "description": "the same rows as CSV", "content": {"text/csv": {"schema": {
         "type": "string"}}}}})
 async def calls_csv(request: Request, op: Supervisor, params: Params) -> Response:

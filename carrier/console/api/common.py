@@ -13,6 +13,8 @@ from carrier.records.phi_text import phi_in, refusal
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: PROBLEM_SCHEMA, 403: PROBLEM_SCHEMA, 422: PROBLEM_SCHEMA, 503: PROBLEM_SCHEMA}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {**ERRORS, 404: PROBLEM_SCHEMA}
+LOOKUP: dict[int | str, dict[str, Any]] = {**ERRORS, 429: PROBLEM_SCHEMA}
+"""A lookup by phone number: past the operator's hourly budget, 429 (``console.lookups``)."""
 
 def _phi_free(text: str) -> str:
     what = phi_in(text)

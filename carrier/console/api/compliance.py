@@ -11,9 +11,10 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, Field
 
-from carrier.console.api.common import ERRORS, NOT_FOUND, PhiFree, Reason, context
+from carrier.console.api.common import ERRORS, LOOKUP, NOT_FOUND, PhiFree, Reason, context
 from carrier.console.api.patients import PHONE, _phone
 from carrier.console.auth import Operator, Role, require
+from carrier.console.lookups import spend_lookup
 from carrier.console.problems import Problem
 from carrier.dialer.ftc import ParseStats, iter_numbers, to_e164
 from carrier.records.consent import Channel, ConsentKind
@@ -152,12 +153,19 @@ class DncLookup(BaseModel):
     phone: str = Field(pattern=PHONE)
 
 
-@router.post("/dnc/status", response_model=DncState, responses=ERRORS)
+@router.post("/dnc/status", response_model=DncState, responses=LOOKUP)
 async def dnc_status(request: Request, body: DncLookup, op: Compliance) -> DncState:
     """Whether a number is on the organisation's or the national do-not-call list. A POST:
-    the number travels in the body, never in a URL that proxies and browsers log."""
+    the number travels in the body, never in a URL that proxies and browsers log. A lookup
+    by number (the organisation's list is people who asked the clinic to stop): it spends
+    one of the operator's lookups (429 past the hour's budget) and is audited."""
     records = context(request).need_records()
-    return await _dnc_state(records, _phone(body.phone))
+    phone = _phone(body.phone)
+    await spend_lookup(context(request), op.actor)
+    state = await _dnc_state(records, phone)
+    await context(request).audit(op.actor, "dnc.status", ("dnc", "number"), "console",
+                                 {"listed": state.listed})
+    return state
 
 
 async def _dnc_state(records: object, phone: str) -> DncState:

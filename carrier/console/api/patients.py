@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from carrier.console.api.common import ERRORS, NOT_FOUND, PhiFree, Reason, context
+from carrier.console.api.common import ERRORS, LOOKUP, NOT_FOUND, PhiFree, Reason, context
 from carrier.console.auth import Operator, Role, require
 from carrier.console.lookups import spend_lookup
 from carrier.console.problems import Problem
@@ -145,7 +145,7 @@ class PatientSearch(BaseModel):
                                             description="why (for the audit log)")
 
 
-@router.post("/patients/search", response_model=list[PatientOut], responses=ERRORS)
+@router.post("/patients/search", response_model=list[PatientOut], responses=LOOKUP)
 async def find_patients(request: Request, body: PatientSearch, op: Scheduler
                         ) -> list[PatientOut]:
     """Patients with this phone number (a PHI view: audited with ``reason``). A POST: the

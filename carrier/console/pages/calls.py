@@ -4,7 +4,8 @@ Live calls come from the console's read-only registry (``ctx.live``), numbers al
 masked; the table refreshes itself every two seconds (``/calls/live/rows``, background
 polling that does not keep the session alive). Call records are the call detail records
 (``records.search_calls(CdrQuery)``: one per call however it ended, numbers stored masked),
-filtered by date, number suffix, outcome, SIP status, hangup cause and direction.
+filtered by date, number suffix, outcome, SIP status, hangup cause and direction (a filter
+by number spends one of the operator's lookups by number, ``carrier.console.lookups``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from carrier.console.live import mask_number, transfer_target
+from carrier.console.lookups import spend_lookup
 from carrier.console.pages.common import (
     console,
     day_start,
@@ -140,8 +143,14 @@ def _query(f: CallFilter) -> CdrQuery:
         limit=MAX_ROWS)
 
 
-async def _search(records: Any, f: CallFilter) -> list[dict[str, Any]]:
-    return [_row(d) for d in await records.search_calls(_query(f))]
+async def _search_calls(request: Request, op: Operator, f: CallFilter) -> list[CallDetail]:
+    """The CDRs the filter finds; a filter by number spends one of the operator's lookups
+    by number (``carrier.console.lookups``), as the API's search does."""
+    query = _query(f)
+    if query.number_suffix is not None:
+        await spend_lookup(console(request), op.actor)
+    rows: list[CallDetail] = await records_of(request).search_calls(query)
+    return rows
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -150,12 +159,27 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                                                     "outcome"]
 
 
+def _whole_number_cut(request: Request) -> Response | None:
+    """A redirect to the same search by the number's last four digits (all the CDRs keep)
+    when more were typed: the whole number is kept out of the URL, the browser's history
+    and the page's CSV link."""
+    typed = request.query_params.get("number") or ""
+    digits = "".join(c for c in typed if c.isdigit())
+    if len(digits) <= 4 and len(typed) <= 4:
+        return None
+    query = [(k, digits[-4:] if k == "number" else v)
+             for k, v in request.query_params.multi_items()]
+    return RedirectResponse(f"{request.url.path}?{urlencode(query)}", status_code=303)
+
+
 @router.get(RECORDS)
 async def records_page(request: Request, op: Annotated[Operator, Depends(guard(RECORDS))]
                        ) -> Response:
     ctx = console(request)
+    if (cut := _whole_number_cut(request)) is not None:
+        return cut
     f = CallFilter.from_query(request.query_params, ctx.now().date())
-    rows = await _search(records_of(request), f)
+    rows = [_row(d) for d in await _search_calls(request, op, f)]
     await ctx.audit(op.actor, "call_records.view", ("call_records", "search"), "operator",
                     {"rows": len(rows)})
     csv_link = RECORDS + ".csv?" + str(request.query_params)
@@ -169,8 +193,10 @@ async def records_csv(request: Request, op: Annotated[Operator, Depends(guard(RE
                       ) -> Response:
     """The search as CSV (``cdr_csv``: numbers masked, no cell runs as a formula)."""
     ctx = console(request)
+    if (cut := _whole_number_cut(request)) is not None:
+        return cut
     f = CallFilter.from_query(request.query_params, ctx.now().date())
-    rows = await records_of(request).search_calls(_query(f))
+    rows = await _search_calls(request, op, f)
     await ctx.audit(op.actor, "call_records.export", ("call_records", "csv"), "operator",
                     {"rows": len(rows)})
     name = f"calls-{f.start.isoformat()}-{f.end.isoformat()}.csv"

@@ -22,7 +22,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from carrier.console.lookups import spend_lookup
+from carrier.console.lookups import lookup_allowed, spend_lookup
 from carrier.console.pages.common import NOT_A_NUMBER, console, dialable, guard, page, records_of
 from carrier.console.roles import Operator
 from carrier.feeds.csv_import import (
@@ -79,12 +79,16 @@ async def lookup(request: Request, op: Annotated[Operator, Depends(guard(PATH))]
     # The why of this PHI view, typed by the operator, as the API's ``reason`` (audited).
     if phone.strip():
         await spend_lookup(console(request), op.actor)
-    return await _lookup(request, op, phone.strip(), " ".join(reason.split()))
+    return await _lookup(request, op, phone.strip(), " ".join(reason.split()), spent=True)
 
 
 async def _lookup(request: Request, op: Operator, phone: str, why: str, *,
                   message: str | None = None, error: str | None = None,
-                  status: int = 200) -> Response:
+                  status: int = 200, spent: bool = False, changed: UUID | None = None
+                  ) -> Response:
+    """The page, with the patients on ``phone``: a lookup the operator's budget pays for
+    unless ``spent`` already, or the form ``changed`` one of them (after that change, an
+    exhausted budget leaves them out rather than refuse the page)."""
     found = None
     number = dialable(phone) if phone else None
     if phone and not why:
@@ -92,8 +96,15 @@ async def _lookup(request: Request, op: Operator, phone: str, why: str, *,
     elif phone and number is None:
         error, status = NOT_A_NUMBER, 422
     elif number is not None:
+        if not spent and changed is None:  # nothing changed: a lookup as any
+            await spend_lookup(console(request), op.actor)
         found = await records_of(request).find_patients_by_phone(
             number, actor=op.actor, reason=f"console lookup: {why}")
+        if changed is not None and changed not in {p.id for p in found} and not \
+                await lookup_allowed(console(request), op.actor):
+            found = None
+            message = f"{message} The patients on this number are not shown: the hour's" \
+                      " lookups are spent."
     return page(request, "patients.html", op, status_code=status,
                 title="Patients and appointments", phone=phone, reason=why, found=found,
                 error=error, message=message, upcoming=await _upcoming(request, op),
@@ -129,7 +140,7 @@ async def set_language(request: Request, op: Annotated[Operator, Depends(guard(P
             pid, code, actor=op.actor, reason=f"console: {why}"):
         return await _lookup(request, op, phone.strip(), why, error="Not changed: no such "
                              "patient.", status=404)
-    return await _lookup(request, op, phone.strip(), why,
+    return await _lookup(request, op, phone.strip(), why, changed=pid,
                          message=f"Preferred language: {LANGUAGES.get(code or '', 'not known')}.")
 
 

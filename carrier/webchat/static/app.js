@@ -14,7 +14,11 @@
                                   credentials: "omit", cache: "no-store" });
     if (r.status === 204) return {};
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.error || ("HTTP " + r.status));
+    if (!r.ok) {
+      const error = new Error(data.error || ("HTTP " + r.status));
+      error.status = r.status;
+      throw error;
+    }
     return data;
   }
 
@@ -94,6 +98,11 @@
       const data = await post(`/api/session/${session}/message`, { text });
       show(data.replies, data.ended);
     } catch (e) {
+      if (e.status === 413 || e.status === 429) {  // not taken, the chat goes on
+        status("Not sent: " + e.message);
+        $("message").value = text;
+        return;
+      }
       finish("Sorry, the chat has ended: " + e.message);
     }
   }
