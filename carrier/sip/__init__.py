@@ -6,12 +6,13 @@ Layers, bottom up (each pure module takes `now` and returns what to do):
   `msg.serialize()`, `StreamFramer` for TCP/TLS, `SipParseError.status_code`
   and (`stateless`) `error_response(err)` (400 / 505 / 513..., None when no answer may be sent).
 * `transaction`: ICT/NICT/IST/NIST tables, timers A-M; `transaction_layer`: `TransactionLayer`.
-* `sdp`: `parse_sdp`, `build_offer`, `build_answer` -> (`SessionDescription`,
-  `Negotiated`), `accept_answer`; PCMU/PCMA + telephone-event, ptime, hold
-  directions, SDES `a=crypto` (G.722 is not negotiated: no codec for it).
+* `sdp` (model and parser in `sdp_parse`): `parse_sdp`, `build_offer`, `build_answer`
+  -> (`SessionDescription`, `Negotiated`), `accept_answer`; PCMU/PCMA + telephone-event,
+  ptime, hold directions, SDES `a=crypto` (G.722 is not negotiated: no codec for it).
 * `digest`: `Challenge`, `Credentials`, `authorize`, `DigestServer` (test trunks).
-* `dialog`, `session*`, `ua`: `UserAgent` (the UA core) and `InviteSession` (one INVITE
-  dialog, a table like the transactions: `session_table`).
+* `dialog`, `session*`, `ua`: `UserAgent` (the UA core; `ua_inbound` answers requests
+  outside a dialog) and `InviteSession` (one INVITE dialog, a table like the
+  transactions: `session_table`).
 * `policy`: `InboundPolicy` (ACL -> 403, concurrent / per-second limits -> 503).
 * `refusal`: `RefusalGate` (sources the ACL refuses get a stateless, rate-limited 403)
   and `RefusalLedger` (refusals reported as counted `RefusalSummary`s per source).
