@@ -21,6 +21,7 @@ from carrier.gateway_parts import identity_headers
 from carrier.media_leg import MediaLeg
 from carrier.plugin import CallContext
 from carrier.settings import TrunkSettings
+from carrier.sip.body import session_sdp
 from carrier.sip.digest import Credentials
 from carrier.sip.events import CallAnswered, CallFailed
 from carrier.sip.sdp import SdpError
@@ -95,7 +96,8 @@ async def _invite(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: Medi
         await leg.close()
         return outbound.failure_of(answered, trunk.name)
     try:
-        leg.accept(answered.response.body or sipcall.remote_sdp)  # else the 183's answer
+        # the 2xx's SDP (alone or a multipart's part), else the 183's answer
+        leg.accept(session_sdp(answered.response) or sipcall.remote_sdp)
     except SdpError as exc:
         sipcall.hangup()
         await leg.close()

@@ -44,7 +44,8 @@ address and port (symmetric, RFC 3581 `received`/`rport` are stamped).
 Inbound calls
 -------------
 `on_call(call: SipCall)` runs as a task per call (cancelled at `close()`); the INVITE
-has passed the checks (method, URI scheme 416, Require 420, body type 415, Accept 406,
+has passed the checks (method, URI scheme 416, Require 420, body 415 (`body`: SDP, or
+the SDP part of a SIP-I multipart/mixed body, RFC 5621), Accept 406,
 Session-Expires 422, policy 403/503) and a 100 Trying is already sent:
 
     async def handle_inbound(call: SipCall) -> None:

@@ -5,6 +5,7 @@ and their results (12.2.1), and the session refresh (RFC 4028 sec 10).
 
 from __future__ import annotations
 
+from carrier.sip.body import body_refusal, session_sdp
 from carrier.sip.dialog import ReferTarget, parse_dtmf_info, parse_sipfrag
 from carrier.sip.errors import LocalProtocolError, SipParseError
 from carrier.sip.events import (
@@ -28,7 +29,6 @@ from carrier.sip.session_timer import (
     retry_refresh,
     start_session_timer,
 )
-from carrier.sip.ua_config import body_refusal
 
 
 def _req(ctx: Ctx) -> tuple[Request, str]:
@@ -59,7 +59,7 @@ def update_received(s: SessionCore, ctx: Ctx) -> list[Out]:
         return _refuse_body(s, ctx, accepted)
     assert s.dialog is not None
     s.dialog.refresh_target(req)
-    if req.body:
+    if session_sdp(req) is not None:
         s.pending_server[key] = req
         return [UpdateReceived(s, req, key)]
     resp = s.response(req, 200, None)
@@ -120,14 +120,14 @@ def answer_offer(s: SessionCore, ctx: Ctx) -> list[Out]:
     if 200 <= status < 300:
         if ctx.sdp is not None:
             s.local_sdp = ctx.sdp
-        if req.body:
-            s.remote_sdp = req.body
+        if (sdp := session_sdp(req)) is not None:
+            s.remote_sdp = sdp
         offer_session_timer(s, resp, refresh=req)
         start_session_timer(s, ctx.now)
     source = s.host.request_source(ctx.key)
     out = s.host.respond(ctx.key, resp, ctx.now)
     if req.method == "INVITE" and 200 <= status < 300 and source is not None:
-        arm_2xx(s, req.cseq.seq, resp, source, ctx.now, offered=not req.body)
+        arm_2xx(s, req.cseq.seq, resp, source, ctx.now, offered=session_sdp(req) is None)
     return out
 
 
@@ -156,8 +156,8 @@ def reoffer_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
     s.refreshing = False
     assert s.dialog is not None
     s.dialog.refresh_target(resp)
-    if resp.body:
-        s.remote_sdp = resp.body
+    if (sdp := session_sdp(resp)) is not None:
+        s.remote_sdp = sdp
     out = send_ack(s, resp.cseq.seq)
     read_session_timer(s, resp, ctx.now)
     return out
@@ -167,8 +167,8 @@ def update_accepted(s: SessionCore, ctx: Ctx) -> list[Out]:
     resp = ctx.response
     assert resp is not None
     s.refreshing = False
-    if resp.body:
-        s.remote_sdp = resp.body
+    if (sdp := session_sdp(resp)) is not None:
+        s.remote_sdp = sdp
     read_session_timer(s, resp, ctx.now)
     return []
 

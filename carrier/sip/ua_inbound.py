@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from carrier.sip.body import body_refusal
 from carrier.sip.dialog import Replaces, SessionExpires
 from carrier.sip.events import IncomingCall, MessageReceived, Out, PolicyRefused
 from carrier.sip.message import Request, Response
@@ -23,7 +24,6 @@ from carrier.sip.ua_config import (
     MESSAGE_MAX,
     SUPPORTED,
     URI_SCHEMES,
-    body_refusal,
 )
 
 if TYPE_CHECKING:
