@@ -103,10 +103,12 @@ registration alive (refresh at half the granted expiry), results through
 Not done: forked early dialogs are not tracked (a second fork's 2xx is ACKed and
 BYEd), 100rel/PRACK (a `Require: 100rel` INVITE gets 420), DNS (NAPTR/SRV; hostnames
 are resolved by the socket layer only), G.722. Our session refresh carries
-Session-Expires and is sent again after a 491 (glare). RFC 5626 double-CRLF pings on
-TCP/TLS are answered; lines may end in a bare LF. Accepted TCP/TLS connections are
-capped (`EndpointConfig.stream_limits`: 1024 in all, 64 per address), idle ones close
-after `stream_idle_timeout`, a message begun must be whole within 20 s
+Session-Expires and is sent again after a 491 (glare). Crossing
+offers (`session_dialog._crossing`): 491 while ours is out, 500 + Retry-After while
+the peer's waits for our answer or our 2xx to an INVITE waits for its ACK. RFC 5626
+double-CRLF pings on TCP/TLS are answered; lines may end in a bare LF. Accepted
+TCP/TLS connections are capped (`EndpointConfig.stream_limits`: 1024 in all, 64 per
+address), idle ones close after `stream_idle_timeout`, a message begun must be whole within 20 s
 (`transport.MESSAGE_READ_TIMEOUT`) and a TLS handshake within 10 s. A message nothing can
 answer (a malformed response or ACK, no Via...) is counted in `carrier_sip_dropped_total`.
 """

@@ -38,13 +38,32 @@ def _req(ctx: Ctx) -> tuple[Request, str]:
 
 
 # ---- requests we receive ------------------------------------------------------------------
+def _crossing(s: SessionCore, ctx: Ctx) -> list[Out] | None:
+    """The answer to an offer (or a re-INVITE) that crosses another exchange, or None.
+
+    491 while we have an offer out: our re-INVITE or UPDATE in progress (RFC 3261 14.2,
+    RFC 3311 5.2) or our 2xx whose ACK brings the answer. 500 with Retry-After 0-10 s
+    while the peer's earlier offer waits for our answer (14.2, RFC 3311 5.2) and, for a
+    re-INVITE, while our 2xx to the last INVITE is not ACKed: that INVITE is not done
+    at our side (13.3.1.4) and a second one must wait (14.2)."""
+    req, key = _req(ctx)
+    pending = s.pending_2xx
+    if s.reinvite_out or s.update_offer_out or (pending is not None and pending.offered):
+        return s.reply(ctx, 491)
+    if s.pending_server or (req.method == "INVITE" and pending is not None):
+        resp = s.response(req, 500, None)
+        resp.add("Retry-After", str(sum(s.host.new_id().encode()) % 11))
+        return s.host.respond(key, resp, ctx.now)
+    return None
+
+
 def offer_received(s: SessionCore, ctx: Ctx) -> list[Out]:
-    """A re-INVITE; 491 while our own offer or 2xx is outstanding (RFC 3261 14.2)."""
+    """A re-INVITE: 415, 491 or 500 when it cannot be taken now (`_crossing`)."""
     req, key = _req(ctx)
     if (accepted := body_refusal(req)) is not None:
         return _refuse_body(s, ctx, accepted)
-    if s.reinvite_out or s.pending_2xx is not None:
-        return s.reply(ctx, 491)
+    if (refused := _crossing(s, ctx)) is not None:
+        return refused
     assert s.dialog is not None
     s.dialog.refresh_target(req)
     s.pending_server[key] = req
@@ -57,9 +76,12 @@ def update_received(s: SessionCore, ctx: Ctx) -> list[Out]:
     req, key = _req(ctx)
     if (accepted := body_refusal(req)) is not None:
         return _refuse_body(s, ctx, accepted)
+    offer = session_sdp(req) is not None
+    if offer and (refused := _crossing(s, ctx)) is not None:
+        return refused
     assert s.dialog is not None
     s.dialog.refresh_target(req)
-    if session_sdp(req) is not None:
+    if offer:
         s.pending_server[key] = req
         return [UpdateReceived(s, req, key)]
     resp = s.response(req, 200, None)
@@ -146,6 +168,7 @@ def send_other(s: SessionCore, ctx: Ctx) -> list[Out]:
     """UPDATE, INFO, REFER or NOTIFY, as InviteSession described it in `ctx`."""
     if ctx.method == "UPDATE" and ctx.sdp is not None:
         s.local_sdp = ctx.sdp
+        s.update_offer_out = True  # until its final response (`on_in_dialog_response`)
     return s.send_in_dialog(ctx.method, ctx.now, body=ctx.body, content_type=ctx.content_type,
                             headers=ctx.headers)  # fmt: skip
 
