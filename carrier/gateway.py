@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -64,6 +65,7 @@ from carrier.sip.events import (
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import SdpError
+from carrier.trunk_address import TrunkAddresses, system_resolver
 from carrier.trunk_service import Placed, TrunkSlots
 from carrier.trunks import TrunkPool
 
@@ -118,6 +120,9 @@ class Gateway:
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
         self._calls: dict[str, LiveCall] = {}
         self.stopping = outbound.Stopping()  # the drain sets it: nothing more is dialled
+        family = socket.AF_INET6 if ":" in sip.bind_host else socket.AF_INET
+        self.trunk_addresses = TrunkAddresses(system_resolver(family))
+        """Trunk host names -> addresses, resolved at start and cached (dial_on)."""
 
     def live_calls(self) -> list[tuple[Call, float]]:
         """The calls up now, each with its monotonic answer time (the console reads it)."""
@@ -125,6 +130,9 @@ class Gateway:
 
     async def start(self) -> None:
         await self.endpoint.start()
+        found = await self.trunk_addresses.warm(t.host for t in self.settings.trunks)
+        for host in (h for h, address in found.items() if address is None):
+            log.warning("trunk host %s does not resolve; dials to it fail until it does", host)
 
     async def close(self) -> None:
         for task in list(self._tasks):

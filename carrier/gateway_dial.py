@@ -25,14 +25,23 @@ from carrier.sip.body import session_sdp
 from carrier.sip.digest import Credentials
 from carrier.sip.events import CallAnswered, CallFailed
 from carrier.sip.sdp import SdpError
+from carrier.trunk_address import uri_host
 
 if TYPE_CHECKING:
     from carrier.gateway import Gateway
 
 
 async def dial_on(gw: Gateway, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
+    address = await gw.trunk_addresses.address(trunk.host)  # cached: no lookup per call
+    if address is None:  # a name that never resolved: nothing is sent
+        metrics.call_failed("outbound", None)
+        failure = DialFailure(DialOutcome.TRUNK_DOWN, None, "trunk host does not resolve",
+                              trunk.name)
+        await gw.cdr.write(dial_failure_detail(req, failure, call_id=req.origid,
+                                               started=utcnow(), attestation=None))
+        return failure
     try:
-        leg = await gw._open_leg(trunk.srtp, trunk.host)
+        leg = await gw._open_leg(trunk.srtp, address)
     except OSError:  # no free RTP port pair: nothing is sent, the dialer goes on
         metrics.call_failed("outbound", None)
         failure = outbound.no_media_port(trunk.name)
@@ -40,18 +49,19 @@ async def dial_on(gw: Gateway, req: DialRequest, trunk: TrunkSettings) -> Call |
                                                started=utcnow(), attestation=None))
         return failure
     try:
-        return await _place(gw, req, trunk, leg)
+        return await _place(gw, req, trunk, leg, address)
     except BaseException:  # cancelled or failed mid-dial: the ports are freed, then re-raised
         await leg.close()
         raise
 
 
-async def _place(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg
-                 ) -> Call | DialFailure:
+async def _place(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg,
+                 address: str) -> Call | DialFailure:
     """One INVITE on one trunk; its CDR when it fails (an answered call's at its end)."""
     started, begun = time.monotonic(), utcnow()
     sent: list[str] = []  # the INVITE's Call-ID, once sent
-    result = await _invite(gw, req, trunk, leg, started=started, begun=begun, sent=sent)
+    result = await _invite(gw, req, trunk, leg, address, started=started, begun=begun,
+                           sent=sent)
     if isinstance(result, DialFailure):
         await gw.cdr.write(dial_failure_detail(
             req, result, call_id=sent[0] if sent else req.origid, started=begun,
@@ -59,8 +69,8 @@ async def _place(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: Media
     return result
 
 
-async def _invite(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg, *,
-                  started: float, begun: dt.datetime, sent: list[str]
+async def _invite(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg,
+                  address: str, *, started: float, begun: dt.datetime, sent: list[str]
                   ) -> Call | DialFailure:
     metrics.call_attempt("outbound")
     offer = leg.offer()
@@ -71,10 +81,14 @@ async def _invite(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: Medi
     if trunk.auth in ("digest", "register") and trunk.username:
         password = os.environ.get(trunk.password_env or "", "")
         creds = Credentials(trunk.username, password)
+    # The trunk's name stays in the Request-URI; the INVITE goes to its address (TLS
+    # connects by name: the trunk's certificate names the host, not the address).
     target = f"sip:{req.to}@{trunk.host}:{trunk.port};transport={trunk.transport}"
+    hop = trunk.host if trunk.transport.upper() == "TLS" else uri_host(address)
+    proxy = f"sip:{hop}:{trunk.port};transport={trunk.transport}"
     sipcall = gw.endpoint.invite(target, sdp=offer,
                                  from_user=req.from_number, headers=tuple(headers),
-                                 credentials=creds)
+                                 credentials=creds, proxy=proxy)
     sent.append(sipcall.call_id)
     await gw.audit("stir.sign", sipcall.call_id, gw.attestation(req.from_number),
                    {"origid": req.origid, "identities": sum(
