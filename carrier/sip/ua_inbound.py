@@ -37,26 +37,48 @@ def on_request(  # noqa: PLR0911 - one exit per RFC 3261 8.2 check
         return ua.reply(req, key, 501, now, (("Allow", ALLOW),))
     if req.uri.scheme not in URI_SCHEMES:
         return ua.reply(req, key, 416, now)
+    if req.method == "CANCEL":  # matched by its INVITE's transaction, To tag or not (9.2)
+        return _on_cancel(ua, req, key, source, now)
     if req.to.tag is not None:
         call = ua.calls.get(req.call_id)
         if call is None or call.local_tag != req.to.tag:
             return ua.reply(req, key, 481, now)
+        if (refused := _in_dialog_refusal(ua, req, key, now)) is not None:
+            return refused
         return call.on_request(req, key, source, now)
     if req.method == "MESSAGE":
         return _on_message(ua, req, key, source, now)
     if req.method not in ALLOW.split(", "):
         return ua.reply(req, key, 405, now, (("Allow", ALLOW),))
-    unsupported = [t for t in req.tokens("Require") if t.lower() not in SUPPORTED]
-    if unsupported and req.method != "CANCEL":
-        return ua.reply(req, key, 420, now, (("Unsupported", ", ".join(unsupported)),))
+    if (unsupported := _unsupported(req)) is not None:
+        return ua.reply(req, key, 420, now, unsupported)
     if req.method == "OPTIONS":
         caps = (("Allow", ALLOW), ("Accept", "application/sdp"))
         return ua.reply(req, key, 200, now, (*caps, ("Supported", ", ".join(SUPPORTED))))
-    if req.method == "CANCEL":
-        return _on_cancel(ua, req, key, source, now)
     if req.method in IN_DIALOG:
         return ua.reply(req, key, 481, now)
     return _on_invite(ua, req, key, source, now)
+
+
+def _unsupported(req: Request) -> tuple[tuple[str, str], ...] | None:
+    """The Unsupported header of a 420 (RFC 3261 8.2.2.3), or None."""
+    unsupported = [t for t in req.tokens("Require") if t.lower() not in SUPPORTED]
+    return (("Unsupported", ", ".join(unsupported)),) if unsupported else None
+
+
+def _in_dialog_refusal(ua: UserAgent, req: Request, key: str | None, now: float
+                       ) -> list[Out] | None:
+    """The RFC 3261 8.2 checks a request in one of our dialogs gets too: a method we do
+    not serve (405), an option tag we do not support (420), a session interval below
+    our Min-SE in a re-INVITE or UPDATE (422, RFC 4028 8)."""
+    if req.method not in ALLOW.split(", "):
+        return ua.reply(req, key, 405, now, (("Allow", ALLOW),))
+    if (unsupported := _unsupported(req)) is not None:
+        return ua.reply(req, key, 420, now, unsupported)
+    se_value = req.get("Session-Expires") if req.method in ("INVITE", "UPDATE") else None
+    if se_value is not None and SessionExpires.parse(se_value).seconds < ua.config.min_se:
+        return ua.reply(req, key, 422, now, (("Min-SE", str(ua.config.min_se)),))
+    return None
 
 
 def _on_message(ua: UserAgent, req: Request, key: str | None, source: Address, now: float
