@@ -41,8 +41,9 @@ def on_request(  # noqa: PLR0911 - one exit per RFC 3261 8.2 check
         return _on_cancel(ua, req, key, source, now)
     if req.to.tag is not None:
         call = ua.calls.get(req.call_id)
-        if call is None or call.local_tag != req.to.tag:
-            return ua.reply(req, key, 481, now)
+        if call is None or call.local_tag != req.to.tag or (
+                call.dialog is not None and call.dialog.remote_tag != (req.from_.tag or "")):
+            return ua.reply(req, key, 481, now)  # no dialog with these three (12.2.2)
         if (refused := _in_dialog_refusal(ua, req, key, now)) is not None:
             return refused
         return call.on_request(req, key, source, now)

@@ -104,3 +104,21 @@ def test_the_supported_in_dialog_requests_are_still_served() -> None:
                                                                    ("Session-Expires", "120")))
     assert not replies  # the application answers it
     assert [type(e) for e in events] == [ReInviteReceived]
+
+
+@pytest.mark.parametrize("method", ["BYE", "INVITE", "UPDATE", "INFO"])
+def test_a_request_with_the_right_to_tag_but_another_from_tag_is_not_in_the_dialog(
+        method: str) -> None:
+    """A dialog is Call-ID + both tags (RFC 3261 12, 12.2.2: no match -> 481). Before: the
+    Call-ID and our To tag were enough, so a BYE with any From tag (a forger who saw one
+    response, a confused B2BUA) ended the call with 200 OK."""
+    _, b, net, call, inbound = confirmed()
+    req = call.dialog.new_request(method)
+    req.prepend("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-wrongfrom")
+    req.add("Max-Forwards", "70")
+    data = req.serialize().replace(f";tag={call.local_tag}".encode(), b";tag=not-this-call")
+    outs = b.receive(data, ("UDP", "127.0.0.1", 5060), now=net.now)
+    replies = [parse_message(o.data) for o in outs if hasattr(o, "data")]
+    assert [r.status for r in replies if isinstance(r, Response)] == [481]
+    assert not [o for o in outs if not hasattr(o, "data")]
+    still_up(b, net, call, inbound)
