@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from carrier.sip.body import body_refusal
-from carrier.sip.dialog import Replaces, SessionExpires
+from carrier.sip.dialog import Replaces, SessionExpires, bad_contact
 from carrier.sip.events import IncomingCall, MessageReceived, Out, PolicyRefused
 from carrier.sip.message import Request, Response
 from carrier.sip.policy import Refusal
@@ -76,6 +76,8 @@ def _in_dialog_refusal(ua: UserAgent, req: Request, key: str | None, now: float
         return ua.reply(req, key, 405, now, (("Allow", ALLOW),))
     if (unsupported := _unsupported(req)) is not None:
         return ua.reply(req, key, 420, now, unsupported)
+    if req.method in ("INVITE", "UPDATE") and bad_contact(req):  # a target refresh (12.2.2)
+        return ua.reply(req, key, 400, now)
     se_value = req.get("Session-Expires") if req.method in ("INVITE", "UPDATE") else None
     if se_value is not None and SessionExpires.parse(se_value).seconds < ua.config.min_se:
         return ua.reply(req, key, 422, now, (("Min-SE", str(ua.config.min_se)),))
@@ -119,6 +121,8 @@ def _on_invite(  # noqa: PLR0911 - one exit per refusal reason
 ) -> list[Out]:
     if key is None:
         return []
+    if bad_contact(req):  # not one SIP URI: nowhere to send the dialog's requests
+        return ua.reply(req, key, 400, now)
     if (accepted := body_refusal(req)) is not None:
         return ua.reply(req, key, 415, now, accepted)
     accept = [a.split(";")[0].strip().lower() for a in req.get_all("Accept")]
