@@ -5,6 +5,8 @@ Pure: no clock, no randomness. Session ids and SRTP key material are passed in.
 Codecs: PCMU (0) and PCMA (8) under those static payload types only (a dynamic or
 renamed one is not taken), plus telephone-event (RFC 4733). G.722 is not negotiated: no
 maintained G.722 codec is available to the media layer, so G.722 alone gets 488.
+Only RTP/AVP and RTP/SAVP (SDES) streams are taken: another protocol (DTLS-SRTP, AVPF,
+RTP over TCP) is refused like any stream we cannot use (port 0; 488 when none is left).
 Offer/answer refuse with 488 a connection address the media layer cannot use
 (`SessionDescription.usable_address`); 0.0.0.0 (RFC 2543 hold, RFC 3264 8.4) is taken
 as "send nothing": our answer does not send to it.
@@ -37,6 +39,7 @@ __all__ = [
     "SessionDescription", "accept_answer", "build_answer", "build_offer", "parse_sdp",
 ]
 
+PROTOCOLS = ("RTP/AVP", "RTP/SAVP")  # what the media layer speaks (RTP over UDP, SDES)
 _ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly", "recvonly": "sendonly",
                      "inactive": "inactive"}
 
@@ -152,6 +155,8 @@ def _choose(media: Media, local: LocalMedia) -> tuple[int, str, int, int | None]
 def _take(offer: SessionDescription, media: Media, local: LocalMedia
           ) -> tuple[tuple[int, str, int, int | None], Crypto | None, str]:
     """One audio stream's codec, the peer's SRTP key and address, or `SdpError`."""
+    if media.proto.upper() not in PROTOCOLS:  # DTLS, AVPF, TCP...: refused (RFC 3264 6)
+        raise SdpError("unsupported transport protocol")
     choice, secure = _choose(media, local), media.proto.upper() == "RTP/SAVP"
     if secure != (local.srtp != "off") and local.srtp != "optional":
         raise SdpError("SRTP offered but disabled" if secure else "SRTP required")
@@ -231,6 +236,8 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
     """Read the peer's answer to our offer (UAC side)."""
     _, media = _pick_audio(answer)
     mine = _pick_audio(offer)[1]
+    if media.proto.upper() not in PROTOCOLS:  # the answer's m= line is on our protocol
+        raise SdpError("answer on another transport protocol")
     rtpmap = media.rtpmap()
     offered = mine.rtpmap()
     pt = next((int(f) for f in media.formats if DECIMAL.fullmatch(f) and int(f) in offered), None)
