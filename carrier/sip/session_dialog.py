@@ -227,7 +227,8 @@ def refresh_session(s: SessionCore, ctx: Ctx) -> list[Out]:
     """RFC 4028 sec 7.4 / 8: UPDATE when the peer allows it, else a re-INVITE. It asks for
     the interval again, with us as refresher: the peer's 2xx then carries it, and the next
     refresh is armed from it (without it the peer's 2xx has none: no further refresh)."""
-    assert s.session is not None
+    if s.session is None:  # no session timer was agreed: nothing to refresh
+        return []
     timer = (("Session-Expires", f"{s.session.seconds};refresher=uac"), ("Supported", "timer"))
     if s.peer_allows_update:
         s.refreshing = True
