@@ -102,7 +102,7 @@ registration alive (refresh at half the granted expiry), results through
 
 Not done: forked early dialogs are not tracked (a second fork's 2xx is ACKed and
 BYEd), 100rel/PRACK (a `Require: 100rel` INVITE gets 420), DNS (NAPTR/SRV; hostnames
-are resolved by the socket layer only), G.722. Our session refresh carries
+are resolved by getaddrinfo off the loop, cached: `names`), G.722. Our session refresh carries
 Session-Expires and is sent again after a 491 (glare). Crossing
 offers (`session_dialog._crossing`): 491 while ours is out, 500 + Retry-After while
 the peer's waits for our answer or our 2xx to an INVITE waits for its ACK. RFC 5626
