@@ -83,8 +83,9 @@ async def _invite(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: Medi
         creds = Credentials(trunk.username, password)
     # The trunk's name stays in the Request-URI; the INVITE goes to its address (TLS
     # connects by name: the trunk's certificate names the host, not the address).
-    target = f"sip:{req.to}@{trunk.host}:{trunk.port};transport={trunk.transport}"
-    hop = trunk.host if trunk.transport.upper() == "TLS" else uri_host(address)
+    host = uri_host(trunk.host)  # an IPv6 address in brackets (RFC 3261 25.1)
+    target = f"sip:{req.to}@{host}:{trunk.port};transport={trunk.transport}"
+    hop = host if trunk.transport.upper() == "TLS" else uri_host(address)
     proxy = f"sip:{hop}:{trunk.port};transport={trunk.transport}"
     sipcall = gw.endpoint.invite(target, sdp=offer,
                                  from_user=req.from_number, headers=tuple(headers),

@@ -20,7 +20,9 @@ import pytest
 from carrier.call import Call, Clearance, DialRequest
 from carrier.gateway import Gateway
 from carrier.sip.endpoint import EndpointConfig
+from carrier.sip.uri import parse_uri
 from carrier.trunk_address import TrunkAddresses, uri_host
+from carrier.trunk_links import trunk_uri
 from tests.gateway.phone import loop_settings, phone
 
 
@@ -114,3 +116,30 @@ async def test_a_trunk_named_by_this_hosts_name_works_through_the_system_resolve
     name = _loopback_name()
     assert name is not None
     await dial_through(name)
+
+
+async def test_a_trunk_given_by_an_ipv6_address_is_dialled_with_a_bracketed_uri() -> None:
+    """Before: the Request-URI was written ``sip:+1...@2001:db8::5:5060``, which our own
+    parser refuses (bad host): ``dial`` raised SipParseError to the dialer instead of
+    returning a DialFailure. Now the address is bracketed (RFC 3261 25.1 IPv6reference);
+    an IPv4-only gateway cannot reach it, so the call ends as unanswered."""
+    base = loop_settings()
+    trunk = dataclasses.replace(base.trunks[0], host="2001:db8::5", acl=())
+    settings = dataclasses.replace(base, trunks=(trunk,))
+    gw = Gateway(settings, endpoint_config=EndpointConfig(udp=("127.0.0.1", 0), tcp=None,
+                                                          tls=None))  # fmt: skip
+    await gw.start()
+    try:
+        placed = await gw.dial(DialRequest(to="+15550100123", from_number="+15550100100",
+                                           trunk="t1", origid=str(uuid.uuid4()),
+                                           clearance=Clearance("allowed"), ring_timeout_s=0.5))
+        assert not isinstance(placed, Call)
+        assert placed.reason == "ring timeout"
+    finally:
+        await gw.close()
+
+
+def test_trunk_uris_bracket_an_ipv6_host() -> None:
+    base = loop_settings()
+    trunk = dataclasses.replace(base.trunks[0], host="2001:db8::5")
+    assert parse_uri(trunk_uri(trunk)).host == "[2001:db8::5]"
