@@ -6,7 +6,7 @@ and their results (12.2.1), and the session refresh (RFC 4028 sec 10).
 from __future__ import annotations
 
 from carrier.sip.body import body_refusal, session_sdp
-from carrier.sip.dialog import ReferTarget, parse_dtmf_info, parse_sipfrag
+from carrier.sip.dialog import ReferTarget, SessionExpires, parse_dtmf_info, parse_sipfrag
 from carrier.sip.errors import LocalProtocolError, SipParseError
 from carrier.sip.events import (
     DtmfReceived,
@@ -36,6 +36,8 @@ def _req(ctx: Ctx) -> tuple[Request, str]:
     assert ctx.key is not None
     return ctx.request, ctx.key
 
+
+MAX_INTERVAL = 86400  # a peer's Min-SE we take for a refresh: up to a day
 
 # ---- requests we receive ------------------------------------------------------------------
 def _crossing(s: SessionCore, ctx: Ctx) -> list[Out] | None:
@@ -211,6 +213,18 @@ def retry_request(s: SessionCore, ctx: Ctx) -> list[Out]:
     return s.host.send_request(retry, dest, ctx.now, done)
 
 
+def _raise_interval(s: SessionCore, resp: Response | None) -> bool:
+    """A 422 to our refresh: its Min-SE becomes our interval, to refresh with again (RFC
+    4028 7.4, 10); False when it names none larger than ours (or past a day)."""
+    min_se = (resp.get("Min-SE") or "").split(";")[0].strip() if resp is not None else ""
+    if resp is None or resp.status != 422 or s.session is None or not min_se.isdigit():
+        return False
+    if not s.session.seconds < int(min_se) <= MAX_INTERVAL:
+        return False
+    s.session = SessionExpires(int(min_se), s.session.refresher)
+    return True
+
+
 def result(s: SessionCore, ctx: Ctx) -> list[Out]:
     req = ctx.request
     assert req is not None
@@ -218,7 +232,7 @@ def result(s: SessionCore, ctx: Ctx) -> list[Out]:
         s.reinvite_out = False
     if s.refreshing and req.method in ("INVITE", "UPDATE"):
         s.refreshing = False
-        if ctx.status == 491:
+        if ctx.status == 491 or _raise_interval(s, ctx.response):
             retry_refresh(s, ctx.now)
     return [RequestResult(s, req.method, ctx.status, ctx.response)]
 
