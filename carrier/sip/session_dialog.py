@@ -5,7 +5,7 @@ and their results (12.2.1), and the session refresh (RFC 4028 sec 10).
 
 from __future__ import annotations
 
-from carrier.sip.body import body_refusal, session_sdp
+from carrier.sip.body import ACCEPT, body_refusal, session_sdp
 from carrier.sip.dialog import ReferTarget, SessionExpires, parse_dtmf_info, parse_sipfrag
 from carrier.sip.errors import LocalProtocolError, SipParseError
 from carrier.sip.events import (
@@ -19,7 +19,7 @@ from carrier.sip.events import (
 )
 from carrier.sip.message import Request, Response
 from carrier.sip.session_api import SessionState
-from carrier.sip.session_core import Ctx, SessionCore
+from carrier.sip.session_core import ALLOW, Ctx, SessionCore
 from carrier.sip.session_setup import EffectFn, send_ack
 from carrier.sip.session_table import Effect, Input
 from carrier.sip.session_timer import (
@@ -29,6 +29,7 @@ from carrier.sip.session_timer import (
     retry_refresh,
     start_session_timer,
 )
+from carrier.sip.ua_config import SUPPORTED
 
 
 def _req(ctx: Ctx) -> tuple[Request, str]:
@@ -225,6 +226,18 @@ def _raise_interval(s: SessionCore, resp: Response | None) -> bool:
     return True
 
 
+def _reply_200(s: SessionCore, ctx: Ctx) -> list[Out]:
+    """200; to OPTIONS with what we take (RFC 3261 11.2), as out of a dialog."""
+    req, key = _req(ctx)
+    if req.method != "OPTIONS":
+        return s.reply(ctx, 200)
+    resp = s.response(req, 200, None)
+    resp.add("Allow", ALLOW)
+    resp.add("Accept", ACCEPT)
+    resp.add("Supported", ", ".join(SUPPORTED))
+    return s.host.respond(key, resp, ctx.now)
+
+
 def result(s: SessionCore, ctx: Ctx) -> list[Out]:
     req = ctx.request
     assert req is not None
@@ -254,7 +267,7 @@ def refresh_session(s: SessionCore, ctx: Ctx) -> list[Out]:
 
 
 DIALOG_EFFECTS: dict[Effect, EffectFn] = {
-    Effect.REPLY_200: lambda s, ctx: s.reply(ctx, 200),
+    Effect.REPLY_200: _reply_200,
     Effect.REPLY_403: lambda s, ctx: s.reply(ctx, 403),
     Effect.REPLY_481: lambda s, ctx: s.reply(ctx, 481),
     Effect.REPLY_500: lambda s, ctx: s.reply(ctx, 500),

@@ -122,3 +122,14 @@ def test_a_request_with_the_right_to_tag_but_another_from_tag_is_not_in_the_dial
     assert [r.status for r in replies if isinstance(r, Response)] == [481]
     assert not [o for o in outs if not hasattr(o, "data")]
     still_up(b, net, call, inbound)
+
+
+def test_an_options_in_the_dialog_says_what_we_take() -> None:
+    """RFC 3261 11.2: the 200 to OPTIONS names Allow, Accept and Supported (out of a
+    dialog it did; inside one, before: a bare 200)."""
+    _, b, net, call, _inbound = confirmed()
+    (resp,), _ = send(b, net, call, "OPTIONS")
+    assert resp.status == 200
+    assert resp.get("Allow") == ALLOW
+    assert "application/sdp" in (resp.get("Accept") or "")
+    assert "timer" in (resp.get("Supported") or "")
