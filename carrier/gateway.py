@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,7 +30,6 @@ from carrier.call import (
     CallerInfo,
     Clearance,
     DialFailure,
-    DialOutcome,
     DialRequest,
     Direction,
 )
@@ -44,11 +42,11 @@ from carrier.cdr_points import (
     refused_detail,
     utcnow,
 )
+from carrier.gateway_dial import dial_on
 from carrier.gateway_parts import (
     GatewayStats,
     StirContext,
     as_context,
-    identity_headers,
     mask,
     tn_of,
     trunk_for,
@@ -59,17 +57,15 @@ from carrier.live_call import LiveCall
 from carrier.media_leg import MediaLeg, PortWatch
 from carrier.plugin import CallContext, CallHandler, CallOutcome
 from carrier.settings import Settings, TrunkSettings
-from carrier.sip.digest import Credentials
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.errors import LocalProtocolError
 from carrier.sip.events import (
-    CallAnswered,
     CallConfirmed,
     CallEnded,
-    CallFailed,
 )
 from carrier.sip.policy import InboundPolicy, TrunkRule
 from carrier.sip.sdp import SdpError
+from carrier.trunk_address import TrunkAddresses, system_resolver
 from carrier.trunk_service import Placed, TrunkSlots
 from carrier.trunks import TrunkPool
 
@@ -80,6 +76,8 @@ log = logging.getLogger("carrier.gateway")
 Audit = Callable[[str, str, tuple[str, object], str, Mapping[str, Any]], Awaitable[object]]
 TRANSFER_RING_S = 15.0  # how long a warm transfer lets the human's phone ring
 LIMIT_GRACE_S = 5.0  # a handler's time to finish on its own after the length limit ended the call
+
+
 class Gateway:
     def __init__(
         self,
@@ -122,6 +120,9 @@ class Gateway:
         self.trunks = TrunkSlots(TrunkPool.from_settings(settings), clock=time.monotonic)
         self._calls: dict[str, LiveCall] = {}
         self.stopping = outbound.Stopping()  # the drain sets it: nothing more is dialled
+        family = socket.AF_INET6 if ":" in sip.bind_host else socket.AF_INET
+        self.trunk_addresses = TrunkAddresses(system_resolver(family))
+        """Trunk host names -> addresses, resolved at start and cached (dial_on)."""
 
     def live_calls(self) -> list[tuple[Call, float]]:
         """The calls up now, each with its monotonic answer time (the console reads it)."""
@@ -129,6 +130,9 @@ class Gateway:
 
     async def start(self) -> None:
         await self.endpoint.start()
+        found = await self.trunk_addresses.warm(t.host for t in self.settings.trunks)
+        for host in (h for h, address in found.items() if address is None):
+            log.warning("trunk host %s does not resolve; dials to it fail until it does", host)
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -377,86 +381,7 @@ class Gateway:
         return placed
 
     async def _dial_on(self, req: DialRequest, trunk: TrunkSettings) -> Call | DialFailure:
-        try:
-            leg = await self._open_leg(trunk.srtp, trunk.host)
-        except OSError:  # no free RTP port pair: nothing is sent, the dialer goes on
-            metrics.call_failed("outbound", None)
-            failure = outbound.no_media_port(trunk.name)
-            await self.cdr.write(dial_failure_detail(req, failure, call_id=req.origid,
-                                                     started=utcnow(), attestation=None))
-            return failure
-        try:
-            return await self._place(req, trunk, leg)
-        except BaseException:  # cancelled or failed mid-dial: the ports are freed, then re-raised
-            await leg.close()
-            raise
-
-    async def _place(self, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg
-                     ) -> Call | DialFailure:
-        """One INVITE on one trunk; its CDR when it fails (an answered call's at its end)."""
-        started, begun = time.monotonic(), utcnow()
-        sent: list[str] = []  # the INVITE's Call-ID, once sent
-        result = await self._invite(req, trunk, leg, started=started, begun=begun, sent=sent)
-        if isinstance(result, DialFailure):
-            await self.cdr.write(dial_failure_detail(
-                req, result, call_id=sent[0] if sent else req.origid, started=begun,
-                attestation=self.attestation(req.from_number) if self.stir else None))
-        return result
-
-    async def _invite(self, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg, *,
-                      started: float, begun: dt.datetime, sent: list[str]
-                      ) -> Call | DialFailure:
-        metrics.call_attempt("outbound")
-        offer = leg.offer()
-        headers = identity_headers(self.stir, req, self.attestation(req.from_number), time.time())
-        for name, value in req.headers.items():
-            headers.append((name, value))
-        creds = None
-        if trunk.auth in ("digest", "register") and trunk.username:
-            password = os.environ.get(trunk.password_env or "", "")
-            creds = Credentials(trunk.username, password)
-        target = f"sip:{req.to}@{trunk.host}:{trunk.port};transport={trunk.transport}"
-        sipcall = self.endpoint.invite(target, sdp=offer,
-                                       from_user=req.from_number, headers=tuple(headers),
-                                       credentials=creds)
-        sent.append(sipcall.call_id)
-        await self.audit("stir.sign", sipcall.call_id, self.attestation(req.from_number),
-                         {"origid": req.origid, "identities": sum(
-                             1 for h in headers if h[0] == "Identity"), "trunk": trunk.name})
-        try:
-            with self.stopping.ringing(sipcall):
-                answered: CallAnswered | CallFailed = await sipcall.wait_for(
-                    (CallAnswered, CallFailed), timeout=req.ring_timeout_s)
-        except TimeoutError:
-            metrics.call_failed("outbound", 487)  # we cancelled it: 487 Request Terminated
-            sipcall.cancel()
-            await leg.close()
-            return DialFailure(DialOutcome.NO_ANSWER, None, "ring timeout", trunk.name)
-        except asyncio.CancelledError:
-            sipcall.cancel()
-            raise
-        if isinstance(answered, CallFailed):
-            metrics.call_failed("outbound", answered.status)
-            await leg.close()
-            return outbound.failure_of(answered, trunk.name)
-        try:
-            leg.accept(answered.response.body or sipcall.remote_sdp)  # else the 183's answer
-        except SdpError as exc:
-            sipcall.hangup()
-            await leg.close()
-            return DialFailure(DialOutcome.REJECTED, exc.status_code, "bad answer", trunk.name)
-        metrics.call_up("outbound", time.monotonic() - started)
-        self.stats.outbound += 1
-        context = CallContext(
-            direction=Direction.OUTBOUND, trunk=trunk.name, patient_id=req.patient_id,
-            purpose=req.purpose, appointment_id=req.appointment_id,
-            max_duration_s=req.max_duration_s, origid=req.origid, extra=self.context)
-        facts = CallFacts(started_at=begun, from_number=req.from_number, to_number=req.to,
-                          trunk=trunk.name, answered_at=utcnow(),
-                          attestation=self.attestation(req.from_number) if self.stir else None,
-                          gate_ref=req.gate_ref, consent_ref=req.consent_ref)
-        live = self._live(sipcall, leg, CallerInfo(number=req.to), req.to, context, facts=facts)
-        return live.call
+        return await dial_on(self, req, trunk)
 
     async def run_outbound(self, call: Call,
                            context: CallContext | Mapping[str, Any] | None = None

@@ -25,6 +25,7 @@ from carrier.sip.endpoint import SipEndpoint
 from carrier.sip.events import RegistrationChanged
 from carrier.sip.ua import Registration
 from carrier.sip.uri import parse_uri
+from carrier.trunk_address import uri_host
 from carrier.trunks import TrunkPool
 
 log = logging.getLogger("carrier.trunks")
@@ -43,7 +44,7 @@ class LinkState:
 
 
 def trunk_uri(trunk: TrunkSettings) -> str:
-    return f"sip:{trunk.host}:{trunk.port};transport={trunk.transport}"
+    return f"sip:{uri_host(trunk.host)}:{trunk.port};transport={trunk.transport}"
 
 
 class TrunkLinks:
@@ -62,7 +63,7 @@ class TrunkLinks:
             if trunk.auth != "register" or not trunk.username:
                 continue
             password = os.environ.get(trunk.password_env or "", "")
-            aor = f"sip:{trunk.username}@{trunk.host}"
+            aor = f"sip:{trunk.username}@{uri_host(trunk.host)}"
             self._by_aor[aor] = trunk.name
             endpoint.register(Registration(
                 registrar=parse_uri(trunk_uri(trunk)), aor=aor,

@@ -6,12 +6,13 @@ Layers, bottom up (each pure module takes `now` and returns what to do):
   `msg.serialize()`, `StreamFramer` for TCP/TLS, `SipParseError.status_code`
   and (`stateless`) `error_response(err)` (400 / 505 / 513..., None when no answer may be sent).
 * `transaction`: ICT/NICT/IST/NIST tables, timers A-M; `transaction_layer`: `TransactionLayer`.
-* `sdp`: `parse_sdp`, `build_offer`, `build_answer` -> (`SessionDescription`,
-  `Negotiated`), `accept_answer`; PCMU/PCMA + telephone-event, ptime, hold
-  directions, SDES `a=crypto` (G.722 is not negotiated: no codec for it).
+* `sdp` (model and parser in `sdp_parse`): `parse_sdp`, `build_offer`, `build_answer`
+  -> (`SessionDescription`, `Negotiated`), `accept_answer`; PCMU/PCMA + telephone-event,
+  ptime, hold directions, SDES `a=crypto` (G.722 is not negotiated: no codec for it).
 * `digest`: `Challenge`, `Credentials`, `authorize`, `DigestServer` (test trunks).
-* `dialog`, `session*`, `ua`: `UserAgent` (the UA core) and `InviteSession` (one INVITE
-  dialog, a table like the transactions: `session_table`).
+* `dialog`, `session*`, `ua`: `UserAgent` (the UA core; `ua_inbound` answers requests
+  outside a dialog) and `InviteSession` (one INVITE dialog, a table like the
+  transactions: `session_table`).
 * `policy`: `InboundPolicy` (ACL -> 403, concurrent / per-second limits -> 503).
 * `refusal`: `RefusalGate` (sources the ACL refuses get a stateless, rate-limited 403)
   and `RefusalLedger` (refusals reported as counted `RefusalSummary`s per source).
@@ -43,7 +44,8 @@ address and port (symmetric, RFC 3581 `received`/`rport` are stamped).
 Inbound calls
 -------------
 `on_call(call: SipCall)` runs as a task per call (cancelled at `close()`); the INVITE
-has passed the checks (method, URI scheme 416, Require 420, body type 415, Accept 406,
+has passed the checks (method, URI scheme 416, Require 420, body 415 (`body`: SDP, or
+the SDP part of a SIP-I multipart/mixed body, RFC 5621), Accept 406,
 Session-Expires 422, policy 403/503) and a 100 Trying is already sent:
 
     async def handle_inbound(call: SipCall) -> None:
@@ -100,11 +102,13 @@ registration alive (refresh at half the granted expiry), results through
 
 Not done: forked early dialogs are not tracked (a second fork's 2xx is ACKed and
 BYEd), 100rel/PRACK (a `Require: 100rel` INVITE gets 420), DNS (NAPTR/SRV; hostnames
-are resolved by the socket layer only), G.722. Our session refresh carries
-Session-Expires and is sent again after a 491 (glare). RFC 5626 double-CRLF pings on
-TCP/TLS are answered; lines may end in a bare LF. Accepted TCP/TLS connections are
-capped (`EndpointConfig.stream_limits`: 1024 in all, 64 per address), idle ones close
-after `stream_idle_timeout`, a message begun must be whole within 20 s
+are resolved by getaddrinfo off the loop, cached: `names`), G.722. Our session refresh carries
+Session-Expires and is sent again after a 491 (glare). Crossing
+offers (`session_dialog._crossing`): 491 while ours is out, 500 + Retry-After while
+the peer's waits for our answer or our 2xx to an INVITE waits for its ACK. RFC 5626
+double-CRLF pings on TCP/TLS are answered; lines may end in a bare LF. Accepted
+TCP/TLS connections are capped (`EndpointConfig.stream_limits`: 1024 in all, 64 per
+address), idle ones close after `stream_idle_timeout`, a message begun must be whole within 20 s
 (`transport.MESSAGE_READ_TIMEOUT`) and a TLS handshake within 10 s. A message nothing can
 answer (a malformed response or ACK, no Via...) is counted in `carrier_sip_dropped_total`.
 """

@@ -8,9 +8,27 @@ import urllib.parse
 from dataclasses import dataclass, field
 
 from carrier.sip.errors import LocalProtocolError, SipParseError
-from carrier.sip.headers import NameAddr
+from carrier.sip.headers import NameAddr, split_list
 from carrier.sip.message import Request, Response
 from carrier.sip.uri import URI, WS, get_param, is_digits, parse_params
+
+
+def contact_target(message: Request | Response) -> URI | None:
+    """The remote target a message names: its one Contact, when that is a SIP or SIPS
+    URI (RFC 3261 8.1.1.8); None for none, "*", several, or another scheme."""
+    values = [v for value in message.get_all("Contact") for v in split_list(value)]
+    if len(values) != 1 or values[0].strip() == "*":
+        return None
+    contacts = message.contacts
+    if len(contacts) != 1 or contacts[0].uri.scheme not in ("sip", "sips"):
+        return None
+    return contacts[0].uri
+
+
+def bad_contact(req: Request) -> bool:
+    """A Contact is there but is not one SIP or SIPS URI: the request cannot set a
+    dialog's target (400). No Contact at all is taken (RFC 2543 peers)."""
+    return bool(req.get_all("Contact")) and contact_target(req) is None
 
 
 @dataclass
@@ -39,7 +57,6 @@ class Dialog:
         remote = response.to
         if remote.tag is None:
             raise SipParseError("response without To tag")
-        contacts = response.contacts
         local = invite.from_
         return cls(
             call_id=invite.call_id,
@@ -47,7 +64,7 @@ class Dialog:
             remote_tag=remote.tag,
             local=local,
             remote=remote,
-            remote_target=contacts[0].uri if contacts else invite.uri,
+            remote_target=contact_target(response) or invite.uri,
             route_set=list(reversed(response.record_routes)),
             local_seq=invite.cseq.seq,
             secure=invite.uri.scheme == "sips",
@@ -58,9 +75,8 @@ class Dialog:
     def from_uas(cls, invite: Request, local_tag: str) -> Dialog:
         """RFC 3261 12.1.1: route set is the Record-Route of the request, in order."""
         remote = invite.from_
-        contacts = invite.contacts
         # RFC 2543 INVITEs may lack Contact (RFC 4475 3.4.1): fall back to From.
-        target = contacts[0].uri if contacts else remote.uri
+        target = contact_target(invite) or remote.uri
         return cls(
             call_id=invite.call_id,
             local_tag=local_tag,
@@ -106,9 +122,9 @@ class Dialog:
 
     def refresh_target(self, message: Request | Response) -> None:
         """Target refresh by re-INVITE / UPDATE or their 2xx (RFC 3261 12.2.1.2, 12.2.2)."""
-        contacts = message.contacts
-        if contacts:
-            self.remote_target = contacts[0].uri
+        target = contact_target(message)
+        if target is not None:
+            self.remote_target = target
 
 
 @dataclass(frozen=True)

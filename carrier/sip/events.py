@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from carrier.sip.body import session_sdp
 from carrier.sip.dialog import ReferTarget, Replaces
 from carrier.sip.errors import SipParseError
 from carrier.sip.message import Request, Response
@@ -96,6 +97,12 @@ class ReInviteReceived:
     request: Request
     key: str
 
+    @property
+    def sdp(self) -> bytes | None:
+        """The offer: the body, or the SDP part of a multipart (SIP-I) body; None: the
+        re-INVITE wants our offer."""
+        return session_sdp(self.request)
+
 
 @dataclass(frozen=True)
 class AnswerInAck:
@@ -113,6 +120,11 @@ class UpdateReceived:
     call: SessionHandle
     request: Request
     key: str
+
+    @property
+    def sdp(self) -> bytes | None:
+        """The offer (the body, or the SDP part of a multipart body)."""
+        return session_sdp(self.request)
 
 
 @dataclass(frozen=True)

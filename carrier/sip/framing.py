@@ -25,7 +25,6 @@ MAX_BODY_BYTES = 64 * 1024  # what one TCP/TLS connection may make us buffer for
 # header section by one regex scan (in C), the section itself is never parsed.
 _COPIED = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$",
                      re.IGNORECASE | re.MULTILINE)
-_COPIED_NAMES = frozenset({"Via", "From", "To", "Call-ID", "CSeq"})
 # The end of a header section: an empty line, whether lines end in CRLF or (as some stacks
 # send, and as `parse_message` accepts) in a bare LF.
 BLANK_LINE = re.compile(rb"\r?\n\r?\n")
@@ -36,7 +35,7 @@ MAX_ECHO = 4096  # bytes of copied fields a 513 may carry: more, and it is not a
 
 def oversized(head: bytes, *, partial: bool = False) -> SipParseError:
     """The 513 for a header section past the limit, carrying the fields to answer it with
-    (`error_response`) when the start line is a request's and each copied field is there.
+    (`error_response`) when the start line is a request's with a Via.
     `partial`: the section is not complete (a stream): its last, cut line is left out."""
     err = SipParseError("header section too large", 513)
     start, _, rest = head.partition(b"\n")
@@ -46,7 +45,10 @@ def oversized(head: bytes, *, partial: bool = False) -> SipParseError:
         rest = rest[: rest.rfind(b"\n") + 1]
     fields = tuple((canonical_name(m[1].decode("ascii")), m[2].decode("utf-8", "surrogateescape"))
                    for m in _COPIED.finditer(rest))  # fmt: skip
-    if {name for name, _ in fields} == _COPIED_NAMES and sum(
+    # Answerable as any refused request is (`error_response`): a Via is enough, the
+    # peer matches its transaction on the branch and the CSeq method (RFC 3261 17.1.3;
+    # a missing CSeq is rebuilt from the method). More than MAX_ECHO bytes to copy: not.
+    if any(name == "Via" for name, _ in fields) and sum(
             len(value) for _, value in fields) <= MAX_ECHO:
         err.raw_headers = fields
     return err

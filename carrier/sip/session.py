@@ -11,6 +11,7 @@ only through its `SessionHost` (the user agent).
 from __future__ import annotations
 
 from carrier.sip.authretry import authorized_retry
+from carrier.sip.body import session_sdp
 from carrier.sip.dialog import Dialog, DtmfRelay, Replaces, refer_to_value, sipfrag
 from carrier.sip.digest import Credentials
 from carrier.sip.errors import LocalProtocolError, SipParseError
@@ -53,7 +54,7 @@ class InviteSession(SessionCore):
         session = cls(host, "uas", invite, local_tag, source, trunk=trunk)
         session.dialog = Dialog.from_uas(invite, local_tag)
         session.server_key = server_key
-        session.remote_sdp = invite.body or None
+        session.remote_sdp = session_sdp(invite)
         session.peer_allows_update = "UPDATE" in invite.tokens("Allow")
         return session
 

@@ -75,6 +75,7 @@ class SessionCore:
     refresher_is_us: bool = False
     peer_allows_update: bool = False
     reinvite_out: bool = False
+    update_offer_out: bool = False  # our UPDATE with an offer awaits its final response
     refreshing: bool = False  # the request out is our session refresh (RFC 4028)
     retried_422: bool = False
     acks: dict[int, bytes] = field(default_factory=dict)  # INVITE CSeq -> our ACK
@@ -173,6 +174,8 @@ class SessionCore:
         """Classify the final response to a request we sent in the dialog."""
         if resp is not None and resp.status < 200:
             return []
+        if req.method == "UPDATE":
+            self.update_offer_out = False
         ctx.request, ctx.response = req, resp
         ctx.status = 408 if resp is None else resp.status
         if resp is not None and resp.status in (401, 407) and self.credentials is not None:

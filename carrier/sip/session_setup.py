@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from carrier.sip.body import session_sdp
 from carrier.sip.dialog import Dialog
 from carrier.sip.events import (
     AnswerInAck,
@@ -46,8 +47,8 @@ def progress(s: SessionCore, ctx: Ctx) -> list[Out]:
     resp = _resp(ctx)
     if resp.to.tag and s.dialog is None and resp.contacts:
         s.dialog = Dialog.from_uac(s.invite, resp)
-    if resp.body and resp.content_type == "application/sdp":
-        s.remote_sdp = resp.body
+    if (sdp := session_sdp(resp)) is not None:
+        s.remote_sdp = sdp
     return [CallProgress(s, resp)]
 
 
@@ -73,8 +74,8 @@ def accept_2xx(s: SessionCore, ctx: Ctx) -> list[Out]:
         dialog.route_set = list(reversed(resp.record_routes)) or s.dialog.route_set
     dialog.early = False
     s.dialog = dialog
-    if resp.body:
-        s.remote_sdp = resp.body
+    if (sdp := session_sdp(resp)) is not None:
+        s.remote_sdp = sdp
     s.peer_allows_update = "UPDATE" in resp.tokens("Allow")
     out = send_ack(s, resp.cseq.seq)
     read_session_timer(s, resp, ctx.now)
@@ -180,9 +181,9 @@ def ack_reoffer(s: SessionCore, ctx: Ctx) -> list[Out]:
     offered = s.pending_2xx is not None and s.pending_2xx.offered
     forget_2xx(s)
     req = ctx.request
-    if req is not None and req.body and req.content_type == "application/sdp":
-        s.remote_sdp = req.body
-        return [AnswerInAck(s, req.body)] if offered else []
+    if req is not None and (sdp := session_sdp(req)) is not None:
+        s.remote_sdp = sdp
+        return [AnswerInAck(s, sdp)] if offered else []
     return []
 
 

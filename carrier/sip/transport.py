@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any, cast
 from carrier import metrics
 from carrier.sip.errors import SipParseError
 from carrier.sip.message import StreamFramer, parse_message
+from carrier.sip.names import NameCache
 from carrier.sip.stateless import error_response
 from carrier.sip.transaction import Address
 
@@ -61,13 +63,17 @@ def client_tls_context(cafile: str | None = None, *, verify: bool = True) -> ssl
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, names: NameCache | None = None) -> None:
         self.sink = sink
         self.transport: asyncio.DatagramTransport | None = None
+        self.names = names  # set from the socket's family at connection_made when None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # CPython's selector datagram transport does not subclass DatagramTransport.
         self.transport = cast(asyncio.DatagramTransport, transport)
+        if self.names is None:
+            sock = transport.get_extra_info("socket")
+            self.names = NameCache(sock.family if sock is not None else socket.AF_INET)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.sink(data, ("UDP", addr[0], addr[1]))
@@ -77,8 +83,19 @@ class UdpProtocol(asyncio.DatagramProtocol):
         log.debug("udp error: %s", type(exc).__name__)
 
     def send(self, data: bytes, host: str, port: int) -> None:
+        """To an address; a host name is resolved off the loop first (`carrier.sip.names`:
+        `sendto` would look it up inside the call, blocking the loop, for every datagram)."""
+        if self.transport is None or self.transport.is_closing() or self.names is None:
+            return
+        self.names.send_to(data, host.strip("[]"), port, self._sendto)
+
+    def _sendto(self, data: bytes, addr: tuple[str, int]) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(data, (host, port))
+            self.transport.sendto(data, addr)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.names is not None:
+            self.names.close()
 
 
 class StreamProtocol(asyncio.Protocol):

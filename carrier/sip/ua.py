@@ -15,15 +15,11 @@ import secrets
 from collections.abc import Callable
 
 from carrier.sip.authretry import authorized_retry
-from carrier.sip.dialog import Replaces, SessionExpires
 from carrier.sip.digest import Credentials
 from carrier.sip.errors import SipParseError
 from carrier.sip.events import (
-    IncomingCall,
-    MessageReceived,
     OptionsResult,
     Out,
-    PolicyRefused,
     RegistrationChanged,
     answer_unparsed,
 )
@@ -34,7 +30,7 @@ from carrier.sip.message import (
     check_hops,
     parse_message,
 )
-from carrier.sip.policy import InboundPolicy, Refusal
+from carrier.sip.policy import InboundPolicy
 from carrier.sip.session import InviteSession
 from carrier.sip.session_api import SessionHandle, SessionState
 from carrier.sip.session_core import ALLOW
@@ -51,19 +47,16 @@ from carrier.sip.transaction import (
 )
 from carrier.sip.transaction_layer import LayerEvent, NewRequest, StrayResponse, TransactionLayer
 from carrier.sip.ua_config import (
-    IN_DIALOG,
-    KNOWN_METHODS,
     MESSAGE_MAX,
     MESSAGE_TYPE,
     SUPPORTED,
-    URI_SCHEMES,
     Registration,
     UaConfig,
-    body_refusal,
     dest_for,
     granted_expiry,
     stamp_via,
 )
+from carrier.sip.ua_inbound import on_request
 from carrier.sip.uri import URI, parse_uri
 
 __all__ = ["ALLOW", "Out", "Registration", "ResponseHandler", "UaConfig", "UserAgent"]
@@ -389,10 +382,11 @@ class UserAgent:
             self._handlers.pop(reaped.pop(), None)
         return out
 
-    def _reply(
+    def reply(
         self, req: Request, key: str | None, status: int, now: float,
         headers: tuple[tuple[str, str], ...] = (),
     ) -> list[Out]:  # fmt: skip
+        """A response to a request of a server transaction (none for an ACK: `key` None)."""
         if key is None:
             return []
         resp = Response.for_request(req, status, to_tag=self.new_id() if status > 100 else None)
@@ -404,94 +398,8 @@ class UserAgent:
         call = self.calls.get(req.call_id)
         return [] if call is None else call.on_ack(req, now)
 
-    def _on_request(  # noqa: PLR0911 - one exit per RFC 3261 8.2 check
-        self, req: Request, key: str | None, source: Address, now: float
-    ) -> list[Out]:
+    def _on_request(self, req: Request, key: str | None, source: Address, now: float
+                    ) -> list[Out]:
         if req.method == "ACK":
             return self._on_ack(req, now)
-        if req.method not in KNOWN_METHODS:
-            return self._reply(req, key, 501, now, (("Allow", ALLOW),))
-        if req.uri.scheme not in URI_SCHEMES:
-            return self._reply(req, key, 416, now)
-        if req.to.tag is not None:
-            call = self.calls.get(req.call_id)
-            if call is None or call.local_tag != req.to.tag:
-                return self._reply(req, key, 481, now)
-            return call.on_request(req, key, source, now)
-        if req.method == "MESSAGE":
-            return self._on_message(req, key, source, now)
-        if req.method not in ALLOW.split(", "):
-            return self._reply(req, key, 405, now, (("Allow", ALLOW),))
-        unsupported = [t for t in req.tokens("Require") if t.lower() not in SUPPORTED]
-        if unsupported and req.method != "CANCEL":
-            return self._reply(req, key, 420, now, (("Unsupported", ", ".join(unsupported)),))
-        if req.method == "OPTIONS":
-            caps = (("Allow", ALLOW), ("Accept", "application/sdp"))
-            return self._reply(req, key, 200, now, (*caps, ("Supported", ", ".join(SUPPORTED))))
-        if req.method == "CANCEL":
-            return self._on_cancel(req, key, source, now)
-        if req.method in IN_DIALOG:
-            return self._reply(req, key, 481, now)
-        return self._on_invite(req, key, source, now)
-
-    def _on_message(self, req: Request, key: str | None, source: Address, now: float
-                    ) -> list[Out]:
-        """RFC 3428: only from a trunk's networks (403), plain text (415), <= 1300 B (513)."""
-        if not (self.takes_messages and self.policy.trunks):  # no taker, or no trunks
-            return self._reply(req, key, 405, now, (("Allow", ALLOW),))
-        trunk = self.policy.trunk_for(source[1])
-        if trunk is None:
-            return self._reply(req, key, 403, now)
-        if (req.content_type or "").split(";")[0].strip().lower() != "text/plain":
-            return self._reply(req, key, 415, now, (("Accept", "text/plain"),))
-        if len(req.body) > MESSAGE_MAX:
-            return self._reply(req, key, 513, now)
-        text = req.body.decode(errors="replace")
-        event = MessageReceived(source, trunk.name, req.from_.uri.user or "",
-                                req.to.uri.user or "", text)
-        return [*self._reply(req, key, 200, now), event]
-
-    def _on_cancel(self, req: Request, key: str | None, source: Address, now: float) -> list[Out]:
-        invite_tx = self.tx.invite_for_cancel(req)
-        call = self.calls.get(req.call_id)
-        if invite_tx is None or call is None or call.role != "uas":
-            return self._reply(req, key, 481, now)
-        if not call.from_peer(source):
-            # RFC 3261 9.2 sends CANCEL hop by hop, so it comes from where the INVITE
-            # came from: a CANCEL forged from elsewhere must not end a ringing call.
-            return self._reply(req, key, 403, now)
-        out = self._reply(req, key, 200, now)
-        return out + call.on_cancel(now)
-
-    def _on_invite(  # noqa: PLR0911 - one exit per refusal reason
-        self, req: Request, key: str | None, source: Address, now: float
-    ) -> list[Out]:
-        if key is None:
-            return []
-        if (accepted := body_refusal(req)) is not None:
-            return self._reply(req, key, 415, now, accepted)
-        accept = [a.split(";")[0].strip().lower() for a in req.get_all("Accept")]
-        if accept and not {"application/sdp", "application/*", "*/*"} & set(accept):
-            return self._reply(req, key, 406, now, (("Accept", "application/sdp"),))
-        se_value = req.get("Session-Expires")
-        if se_value is not None and SessionExpires.parse(se_value).seconds < self.config.min_se:
-            return self._reply(req, key, 422, now, (("Min-SE", str(self.config.min_se)),))
-        if req.call_id in self.calls:
-            return self._reply(req, key, 482, now)
-        trunk = self.policy.trunk_for(source[1])
-        trunk_calls = 0 if trunk is None else self.active_calls_on(trunk.name)
-        refusal: Refusal | None = self.policy.check(
-            source[1], self.active_calls, now, trunk_calls=trunk_calls
-        )
-        if refusal is not None:
-            extra = (("Retry-After", str(refusal.retry_after)),) if refusal.retry_after else ()
-            out = self._reply(req, key, refusal.status, now, extra)
-            return [*out, PolicyRefused(source, refusal.rule, refusal.status, req.call_id)]
-        replaces = Replaces.parse(value) if (value := req.get("Replaces")) else None
-        call = InviteSession.incoming(
-            self, req, self.new_id(), source=source, server_key=key,
-            trunk=None if trunk is None else trunk.name,
-        )  # fmt: skip
-        self.calls[req.call_id] = call
-        out = self.respond(key, Response.for_request(req, 100), now)
-        return [*out, IncomingCall(call, req, replaces)]
+        return on_request(self, req, key, source, now)

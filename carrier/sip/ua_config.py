@@ -78,27 +78,6 @@ def stamp_via(req: Request, source: Address) -> None:
     req.headers = vias + [h for h in req.headers if h[0] != "Via"]
 
 
-SDP = "application/sdp"
-_SESSION_BODY = (("Accept", SDP), ("Accept-Encoding", "identity"))
-
-
-def body_refusal(req: Request) -> tuple[tuple[str, str], ...] | None:
-    """The headers of a 415 when the body of an offer (INVITE, re-INVITE, UPDATE) is not
-    a session description we can read as it is (RFC 3261 8.2.3): compressed
-    (Content-Encoding other than identity), another type, or marked for another use
-    than the session with handling required (20.11: required when not said). None:
-    no body, or a readable one."""
-    if not req.body:
-        return None
-    codings = {c.strip().lower() for v in req.get_all("Content-Encoding") for c in v.split(",")}
-    disposition, _, params = (req.get("Content-Disposition") or "session").partition(";")
-    optional = "handling=optional" in params.replace(" ", "").lower()
-    if (codings - {"identity", ""} or req.content_type != SDP
-            or (disposition.strip().lower() != "session" and not optional)):
-        return _SESSION_BODY
-    return None
-
-
 def granted_expiry(resp: Response, asked: int) -> int:
     for contact in resp.contacts:
         value = contact.param("expires")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+from carrier.sip.body import ACCEPT
 from carrier.sip.events import IncomingCall, ReInviteReceived, UpdateReceived
 from carrier.sip.message import Response, parse_message
 from carrier.sip.sdp import LocalMedia, build_offer
@@ -28,12 +29,12 @@ REFUSED = {
     "compact_e": ("e: deflate\r\n", "application/sdp", ("Accept-Encoding", "identity")),
     "two_codings": ("Content-Encoding: identity, gzip\r\n", "application/sdp",
                     ("Accept-Encoding", "identity")),
-    "text_plain": ("", "text/plain", ("Accept", "application/sdp")),
-    "no_type": ("", None, ("Accept", "application/sdp")),
+    "text_plain": ("", "text/plain", ("Accept", ACCEPT)),
+    "no_type": ("", None, ("Accept", ACCEPT)),
     "render": ("Content-Disposition: render\r\n", "application/sdp",
-               ("Accept", "application/sdp")),
+               ("Accept", ACCEPT)),
     "icon_required": ("Content-Disposition: icon;handling=required\r\n", "application/sdp",
-                      ("Accept", "application/sdp")),
+                      ("Accept", ACCEPT)),
 }  # fmt: skip
 ACCEPTED = {
     "identity": "Content-Encoding: identity\r\n",
@@ -105,3 +106,92 @@ def test_an_offer_in_the_dialog_with_a_body_we_cannot_read_gets_415(method: str,
     assert len(replies) == 1
     assert replies[0].get(names[0]) == names[1]
     assert replies[0].to.tag == inbound.local_tag  # answered inside the dialog
+
+
+# ---- SIP-I: multipart/mixed bodies (RFC 5621, ITU-T Q.1912.5) ----------------------------
+# Before: every multipart INVITE got 415 (the Content-Type was not application/sdp), so a
+# SIP-I trunk, which sends the SDP beside the ISUP IAM, could not reach us at all.
+ISUP = b"\x01\x00\x49\x00\x00\x03\x02\x00\x07\x04\x10\x00\x33\x63\x21\x43\x00\x80\x90"
+MULTIPART = 'multipart/mixed;boundary="sip-i-1"'
+
+
+def sip_i(sdp: bytes | None = SDP, isup_handling: str = "optional") -> bytes:
+    parts = b""
+    if sdp is not None:
+        parts += b"--sip-i-1\r\nContent-Type: application/sdp\r\n\r\n" + sdp + b"\r\n"
+    parts += (b"--sip-i-1\r\nContent-Type: application/ISUP;version=itu-t92+\r\n"
+              b"Content-Disposition: signal;handling=" + isup_handling.encode() + b"\r\n\r\n"
+              + ISUP + b"\r\n")  # fmt: skip
+    return parts + b"--sip-i-1--\r\n"
+
+
+def as_sip_i(data: bytes) -> bytes:
+    """``data`` (a message with an SDP body) with that SDP inside a SIP-I body."""
+    body = sip_i()
+    head = data.partition(b"\r\n\r\n")[0]
+    head = head.replace(b"Content-Type: application/sdp", f"Content-Type: {MULTIPART}".encode())
+    head = head.split(b"\r\nContent-Length:")[0] + f"\r\nContent-Length: {len(body)}".encode()
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_sip_i_invite_rings_with_the_sdp_part_as_its_offer() -> None:
+    ua = make_ua("127.0.0.2", 5070)
+    outs = ua.receive(invite("", MULTIPART, sip_i()), ("UDP", "127.0.0.1", 5060), now=0.0)
+    (incoming,) = [o for o in outs if isinstance(o, IncomingCall)]
+    assert not finals(outs)
+    assert incoming.call.remote_sdp == SDP
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    (sip_i(isup_handling="required"), 415),  # a part we cannot take, handling required
+    (sip_i(None, isup_handling="required"), 415),
+    (sip_i().replace(b"--sip-i-1--\r\n", b""), 400),  # never closed: cannot be split
+])  # fmt: skip
+def test_a_multipart_invite_we_cannot_take_is_refused(body: bytes, status: int) -> None:
+    ua = make_ua("127.0.0.2", 5070)
+    outs = ua.receive(invite("", MULTIPART, body), ("UDP", "127.0.0.1", 5060), now=0.0)
+    assert not [o for o in outs if isinstance(o, IncomingCall)]
+    (resp,) = finals(outs)
+    assert resp.status == status
+    if status == 415:
+        assert "multipart/mixed" in (resp.get("Accept") or "")
+    # and the next INVITE is served
+    outs = ua.receive(invite("", "application/sdp").replace(b"body@", b"next@"),
+                      ("UDP", "127.0.0.1", 5060), now=1.0)  # fmt: skip
+    assert [o for o in outs if isinstance(o, IncomingCall)]
+
+
+def test_a_multipart_invite_without_sdp_and_only_optional_parts_is_a_late_offer() -> None:
+    ua = make_ua("127.0.0.2", 5070)
+    outs = ua.receive(invite("", MULTIPART, sip_i(None)), ("UDP", "127.0.0.1", 5060), now=0.0)
+    (incoming,) = [o for o in outs if isinstance(o, IncomingCall)]
+    assert incoming.call.remote_sdp is None  # the gateway offers in its 200 (RFC 3264 5)
+
+
+def test_a_sip_i_reinvite_offers_its_sdp_part() -> None:
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, _ = setup_call(net, a, b)
+    net.events[b].clear()
+    net.send(a, call.reinvite(SDP, net.now))
+    data, dest, sender = net.queue.pop()
+    net.queue.append((as_sip_i(data), dest, sender))
+    net.pump()
+    (event,) = net.take(b, ReInviteReceived)
+    assert event.sdp == SDP
+
+
+def test_a_sip_i_answer_in_the_200_is_read_from_its_sdp_part() -> None:
+    a, b = make_ua("127.0.0.1", 5060), make_ua("127.0.0.2", 5070)
+    net = Net(a, b)
+    call, _ = setup_call(net, a, b, answer=False)
+    # the UAS answers with a SIP-I 200: the answer SDP beside an ISUP ANM
+    inbound = b.calls[call.call_id]
+    outs = inbound.answer(SDP, net.now)
+    for out in outs:
+        if isinstance(out, SendData) and out.data.startswith(b"SIP/2.0 200"):
+            net.queue.append((as_sip_i(out.data), out.dest, b))
+        else:
+            net.send(b, [out])
+    net.pump()
+    assert call.remote_sdp == SDP

@@ -135,3 +135,26 @@ async def test_on_the_wire_a_request_without_cseq_gets_a_400_with_one() -> None:
     assert answer.get_all("Via") == [
         "SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK-e1",
         "SIP/2.0/UDP 192.0.2.8:5060;branch=z9hG4bK-e0"]
+
+
+# ---- oversized requests (RFC 3261 21.5.11) ------------------------------------------------
+PAD = "X-Pad: " + "p" * 17000  # past the 16 KiB header section limit
+
+
+@pytest.mark.parametrize("drop", [("CSeq",), ("From",), ("To",), ("Call-ID",),
+                                  ("CSeq", "Call-ID")])
+def test_an_oversized_request_missing_a_copied_field_still_gets_its_513(drop: tuple[str, ...]
+                                                                        ) -> None:
+    """Before: an oversized request lacking any of From/To/Call-ID/CSeq was dropped without
+    a word (the peer retransmitted for 32 s); only a Via is needed to answer (the peer
+    matches on its branch and the CSeq method, 17.1.3), as for every other parse error."""
+    data = request(drop=drop, extra=(PAD,), cseq=None if "CSeq" in drop else "7 INVITE")
+    resp = answer_to(data)
+    assert resp.status == 513
+    assert conformance(data, resp) == []
+
+
+def test_an_oversized_request_without_via_is_still_not_answered() -> None:
+    with pytest.raises(SipParseError) as info:
+        parse_message(request(drop=("Via",), extra=(PAD,)))
+    assert error_response(info.value) is None

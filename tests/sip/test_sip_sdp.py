@@ -154,3 +154,38 @@ def test_when_no_audio_stream_can_be_taken_the_first_ones_reason_is_given() -> N
     with pytest.raises(SdpError, match="SRTP offered but disabled"):
         build_answer(parse_sdp(SESSION + "m=audio 4000 RTP/SAVP 0\r\n" + CRYPTO
                                + "m=audio 4002 RTP/AVP 18\r\n"), local, session_id=1, version=1)
+
+
+# ---- transport protocols we do not speak (RFC 3264 6, RFC 4566 5.14) ----------------------
+# Before: an audio stream offered over DTLS-SRTP (UDP/TLS/RTP/SAVPF), AVPF, RTP over TCP or
+# bare "udp" was answered "RTP/AVP" on the same m= line: the peer expects another protocol
+# than the plain RTP we then send (a silent call), and our answer broke RFC 3264 6 (the
+# answer's m= line is the offer's protocol, or the stream is refused with port 0).
+_HEAD = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+
+
+@pytest.mark.parametrize("proto", ["UDP/TLS/RTP/SAVPF", "RTP/AVPF", "RTP/SAVPF", "TCP/RTP/AVP",
+                                   "udp", "UDP/TLS/RTP/SAVP"])
+def test_an_audio_stream_over_a_protocol_we_do_not_speak_is_refused_488(proto: str) -> None:
+    offer = parse_sdp(_HEAD + f"m=audio 4000 {proto} 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    with pytest.raises(SdpError) as info:
+        build_answer(offer, LocalMedia("127.0.0.1", 30000, srtp="off"), session_id=1, version=1)
+    assert info.value.status_code == 488
+
+
+def test_a_plain_rtp_twin_of_a_dtls_stream_is_taken_and_the_dtls_one_refused() -> None:
+    offer = parse_sdp(_HEAD + "m=audio 4000 UDP/TLS/RTP/SAVPF 0\r\n"
+                      "m=audio 4002 RTP/AVP 0\r\n")  # fmt: skip
+    answer, neg = build_answer(offer, LocalMedia("127.0.0.1", 30000, srtp="off"),
+                               session_id=1, version=1)  # fmt: skip
+    assert [(m.port, m.proto) for m in answer.media] == [(0, "UDP/TLS/RTP/SAVPF"),
+                                                         (30000, "RTP/AVP")]
+    assert neg.remote_port == 4002
+
+
+def test_an_answer_on_another_protocol_than_our_offer_is_refused() -> None:
+    offer = build_offer(LocalMedia("127.0.0.1", 30000, srtp="off"), session_id=1, version=1)
+    answer = parse_sdp(_HEAD + "m=audio 4000 RTP/AVPF 0\r\n")
+    with pytest.raises(SdpError) as info:
+        accept_answer(offer, answer)
+    assert info.value.status_code == 488
