@@ -10,8 +10,9 @@ per packet time and plays one slot. The delay adapts in two ways:
   (and holes are skipped), bringing the delay back to the target.
 
 The target follows the RFC 3550 interarrival jitter estimate (``jitter_factor`` times the
-jitter plus one packet time), kept within ``[min_delay, max_delay]``. A different SSRC or a
-packet too far from the cursor (a sender restart) resets the buffer.
+jitter plus one packet time), kept within ``[min_delay, max_delay]``. A different SSRC, a
+packet too far from the cursor (a sender restart), or two packets in a row from further
+back than ``max_delay`` (a sender that moved its timestamps back) reset the buffer.
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class JitterBuffer:
         self._jitter = 0.0  # seconds, RFC 3550 A.8 estimator
         self._transit: float | None = None
         self._target = self._initial_slots
+        # (extended timestamp, timestamp, payload, arrival) of a packet far behind the
+        # cursor, kept until the next packet says whether the sender moved back
+        self._behind: tuple[int, int, bytes, float] | None = None
 
     @property
     def target_delay(self) -> float:
@@ -127,6 +131,10 @@ class JitterBuffer:
             self._reset(ssrc)
             self.put(ssrc, timestamp, payload, now)
             return
+        if cursor is not None and slot < cursor - self._max_slots and self._moved_back(
+                ssrc, ext, timestamp, payload, now):
+            return
+        self._behind = None
         self._last_ts = ext if self._last_ts is None else max(self._last_ts, ext)
         self._update_jitter(ext, now)
         if cursor is not None and slot < cursor:
@@ -138,6 +146,25 @@ class JitterBuffer:
         self.stats.received += 1
         self._slots[slot] = JitterFrame(payload, timestamp)
         self._newest = max(self._newest, slot)
+
+    def _moved_back(self, ssrc: int, ext: int, timestamp: int, payload: bytes, now: float
+                    ) -> bool:
+        """A packet later than the longest delay the buffer keeps. One alone is a stray
+        (late, dropped); the next packet following straight on from it means the sender
+        moved its timeline back under the same SSRC (a media server switchover): the
+        buffer restarts from the first of the two, so nothing said after the move is
+        dropped as late (before: up to a second of the caller's words). True: taken."""
+        held = self._behind
+        if held is None or ext != held[0] + self._spp:
+            self._behind = (ext, timestamp, payload, now)
+            self.stats.late += 1
+            return True
+        self.stats.late -= 1  # the first one is played after all
+        self.stats.resets += 1
+        self._reset(ssrc)
+        self.put(ssrc, held[1], held[2], held[3])
+        self.put(ssrc, timestamp, payload, now)
+        return True
 
     def _update_jitter(self, ext: int, now: float) -> None:
         transit = now - ext / self._rate

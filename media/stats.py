@@ -36,6 +36,7 @@ class ReceiverStats:
         "_cycles",
         "_expected_prior",
         "_jitter",
+        "_lost_before",
         "_max_seq",
         "_probation",
         "_received",
@@ -54,6 +55,7 @@ class ReceiverStats:
         self._transit: int | None = None
         self._expected_prior = 0
         self._received_prior = 0
+        self._lost_before = 0  # lost in the runs before a sequence restart (A.1 resync)
 
     def _init_seq(self, seq: int) -> None:
         self._base_seq = seq
@@ -94,7 +96,9 @@ class ReceiverStats:
             self._max_seq = seq
         elif udelta <= RTP_SEQ_MOD - MAX_MISORDER:
             if seq == self._bad_seq:
-                # Two sequential packets after a big jump: the source restarted.
+                # Two sequential packets after a big jump: the source restarted. A.1
+                # counts afresh from here; what the old run lost stays in ``lost_total``.
+                self._lost_before += max(0, self.lost)
                 self._init_seq(seq)
             else:
                 self._bad_seq = (seq + 1) & 0xFFFF
@@ -136,6 +140,12 @@ class ReceiverStats:
         return self.expected - self._received
 
     @property
+    def lost_total(self) -> int:
+        """Lost over the whole source, across sequence restarts (never negative): what the
+        call's record and metrics report."""
+        return self._lost_before + max(0, self.lost)
+
+    @property
     def jitter(self) -> int:
         return int(self._jitter)
 
@@ -160,7 +170,7 @@ class ReceiverStats:
             self.ssrc,
             self._received,
             self.expected,
-            max(0, self.lost),
+            self.lost_total,
             self._jitter / self._clock_rate,
             self.extended_max,
         )

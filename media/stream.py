@@ -129,6 +129,7 @@ class RtpStream:
         self._dtmf_sent = 0
         self._dtmf_received = 0
         self._ssrc_changes = 0
+        self._lost_before = 0  # lost by the sources before the current SSRC
         self._rejected = 0
         self.late_ticks = 0
         self.audio_frames_sent = 0  # frames taken from ``audio`` onto the wire
@@ -297,11 +298,14 @@ class RtpStream:
         if rx is None or rx.ssrc != ssrc:
             if rx is not None:
                 self._ssrc_changes += 1
+                self._lost_before += rx.lost_total  # the old source's loss stays counted
                 self._dtmf_rx = DtmfReceiver(clock_rate=CLOCK_RATE)
             rx = self._rx = ReceiverStats(ssrc, seq, CLOCK_RATE)
         audio = pt == self.codec.payload_type
         rx.update(seq, timestamp, int(now * CLOCK_RATE), audio)
-        if not self._receives:
+        if not self._receives or pt == COMFORT_NOISE_PT:
+            # Comfort noise counts in the sequence (else each packet is a loss) and plays
+            # as the silence it stands for (the jitter buffer conceals the gap).
             return True
         if audio:
             return self._play_in(ssrc, timestamp, payload, now)
@@ -321,9 +325,8 @@ class RtpStream:
             self._rejected += 1
             return None
         pt, seq, _, ssrc, _ = fields
-        if pt not in (self.codec.payload_type, self.dtmf_payload_type):
-            if pt != COMFORT_NOISE_PT:
-                self._rejected += 1
+        if pt not in (self.codec.payload_type, self.dtmf_payload_type, COMFORT_NOISE_PT):
+            self._rejected += 1
             return None
         before = self._latch.target if self._latch.latched else None
         if not self._latch.accept(addr, ssrc, seq):
@@ -480,7 +483,7 @@ class RtpStream:
             packets_sent=self._sent,
             octets_sent=self._octets,
             packets_received=self._rx_packets,
-            packets_lost=max(0, rx.lost) if rx else 0,
+            packets_lost=self._lost_before + (rx.lost_total if rx else 0),
             jitter_ms=rx.snapshot().jitter_seconds * 1000 if rx else 0.0,
             late_packets=self._jitter.stats.late,
             concealed_frames=self._concealed,

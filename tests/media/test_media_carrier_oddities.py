@@ -1,0 +1,138 @@
+"""What a carrier's media does on a live call, and what the call's records then say.
+
+Silence suppression with comfort noise (RFC 3389, payload type 13), a media switchover
+(a new SSRC, a new sequence and timestamp base), and a sender that moves its timestamps
+back under the same SSRC. Sans-IO: packets built by hand, a hand-moved clock.
+"""
+
+from __future__ import annotations
+
+from media.jitter import Gap, JitterBuffer, JitterFrame
+from media.rtp import RtpPacket
+from media.stream import RtpStream
+
+A = ("10.0.0.1", 40000)
+B = ("10.0.0.2", 50000)
+SILENCE = b"\xff" * 160  # one 20 ms PCMU payload
+
+
+class Carrier:
+    """The far end's sender: one SSRC, its sequence and timestamp, 20 ms a packet."""
+
+    def __init__(self, stream: RtpStream, ssrc: int = 7, seq: int = 100, ts: int = 1000
+                 ) -> None:
+        self.stream, self.ssrc, self.seq, self.ts, self.now = stream, ssrc, seq, ts, 0.0
+
+    def send(self, pt: int = 0, payload: bytes = SILENCE) -> bool:
+        packet = RtpPacket(pt, self.seq & 0xFFFF, self.ts & 0xFFFFFFFF, self.ssrc, payload)
+        ok = self.stream.receive_rtp(packet.serialize(), A, self.now)
+        self.seq, self.ts, self.now = self.seq + 1, self.ts + 160, self.now + 0.02
+        return ok
+
+    def skip(self, packets: int) -> None:
+        """Packets the network lost: their sequence numbers and times go by."""
+        self.seq, self.ts, self.now = (self.seq + packets, self.ts + 160 * packets,
+                                       self.now + 0.02 * packets)
+
+
+def test_comfort_noise_is_not_counted_as_lost_packets() -> None:
+    """Before: every CN packet was a gap in the sequence to the receiver statistics, so a
+    carrier with silence suppression showed loss in the CDR, the metrics and our RTCP."""
+    b = RtpStream(remote_addr=A)
+    far = Carrier(b)
+    for _ in range(50):
+        far.send()
+    for _ in range(20):
+        far.send(pt=13, payload=b"\x40")  # the caller is silent: comfort noise
+    for _ in range(50):
+        far.send()
+    stats = b.stats()
+    assert stats.packets_lost == 0
+    assert stats.rejected_packets == 0
+    assert stats.packets_received == 120
+
+
+def test_loss_before_a_media_switchover_stays_in_the_stats() -> None:
+    """Before: the new SSRC's statistics replaced the old ones, and the loss before the
+    switchover vanished from the call's record."""
+    b = RtpStream(remote_addr=A)
+    far = Carrier(b)
+    for i in range(100):
+        if i % 10 == 5:
+            far.skip(1)
+        else:
+            far.send()
+    assert b.stats().packets_lost == 10
+    far.ssrc, far.seq, far.ts = 99, 5000, 777_000  # another media server takes over
+    for _ in range(50):
+        far.send()
+    stats = b.stats()
+    assert stats.ssrc_changes == 1
+    assert stats.packets_lost == 10
+
+
+def test_loss_before_a_sequence_restart_stays_in_the_stats() -> None:
+    """The same SSRC, its sequence numbers restarted far away (RFC 3550 A.1 resyncs)."""
+    b = RtpStream(remote_addr=A)
+    far = Carrier(b)
+    for i in range(60):
+        if i % 10 == 5:
+            far.skip(1)
+        else:
+            far.send()
+    far.seq += 20_000
+    for _ in range(40):
+        far.send()
+    assert b.stats().packets_lost == 6
+
+
+def _played(jump_slots: int) -> tuple[list[int], JitterBuffer]:
+    """200 packets at the wire pace, the timestamps moved by ``jump_slots`` at packet 100;
+    the packet numbers the buffer played."""
+    jb = JitterBuffer()
+    ts, played = 0, []
+    for n in range(200):
+        now = n * 0.02
+        if n == 100:
+            ts += 160 * jump_slots
+        jb.put(7, ts & 0xFFFFFFFF, n.to_bytes(2, "big"), now + 0.001)
+        ts += 160
+        got = jb.get(now + 0.002)
+        if isinstance(got, JitterFrame):
+            played.append(int.from_bytes(got.payload, "big"))
+        else:
+            assert got in (Gap.NOT_STARTED, Gap.UNDERRUN, Gap.LOST)
+    return played, jb
+
+
+def test_timestamps_moved_back_under_one_ssrc_lose_no_audio() -> None:
+    """Before: a sender that moved its timestamps back by half a second (a media server
+    switchover keeping the SSRC) had every packet for that half second dropped as late:
+    what the patient said then was never heard."""
+    played, jb = _played(-25)
+    assert jb.stats.late <= 1
+    assert set(range(101, 195)) <= set(played)
+
+
+def test_timestamps_moved_forward_play_on() -> None:
+    played, jb = _played(25)
+    assert set(range(100, 195)) <= set(played)
+    assert jb.stats.late == 0
+
+
+def test_one_stray_old_packet_does_not_restart_the_buffer() -> None:
+    """A single duplicate from far back (a path that delivered it twice) is late, nothing
+    more: what is buffered keeps playing."""
+    jb = JitterBuffer()
+    played = []
+    for n in range(100):
+        now = n * 0.02
+        jb.put(7, 160 * n, n.to_bytes(2, "big"), now + 0.001)
+        if n == 60:
+            jb.put(7, 160 * 20, (20).to_bytes(2, "big"), now + 0.0015)
+        got = jb.get(now + 0.002)
+        if isinstance(got, JitterFrame):
+            played.append(int.from_bytes(got.payload, "big"))
+    assert played == sorted(played)
+    assert set(range(5, 95)) <= set(played)
+    assert jb.stats.resets == 0
