@@ -7,7 +7,10 @@ per packet time and plays one slot. The delay adapts in two ways:
 - growth: when nothing at or after the play cursor has arrived (underrun), the cursor
   does not move, so the buffer holds one more packet time of delay;
 - shrink: when more than ``target + 1`` slots are buffered, one slot is dropped per call
-  (and holes are skipped), bringing the delay back to the target.
+  (and holes are skipped), bringing the delay back to the target. With ``quiet`` (a test
+  of a payload: line silence?) only quiet frames are dropped while no more than
+  ``hold_delay`` is buffered: the burst after a network stall reaches a listener (the
+  recogniser) whole, a little late, and the delay is given back in the next pause.
 
 The target follows the RFC 3550 interarrival jitter estimate (``jitter_factor`` times the
 jitter plus one packet time), kept within ``[min_delay, max_delay]``. A different SSRC, a
@@ -18,6 +21,7 @@ back than ``max_delay`` (a sender that moved its timestamps back) reset the buff
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -61,6 +65,8 @@ class JitterBuffer:
         initial_delay: float = 0.06,
         jitter_factor: float = 3.0,
         capacity_seconds: float = 1.0,
+        quiet: Callable[[bytes], bool] | None = None,
+        hold_delay: float = 0.5,
     ) -> None:
         if not 0 < min_delay <= initial_delay <= max_delay:
             raise ValueError("jitter delays must satisfy 0 < min <= initial <= max")
@@ -72,6 +78,8 @@ class JitterBuffer:
         self._initial_slots = round(initial_delay / self._ptime)
         self._factor = jitter_factor
         self._capacity = max(self._max_slots * 2, round(capacity_seconds / self._ptime))
+        self.quiet = quiet
+        self._hold_slots = max(self._max_slots, round(hold_delay / self._ptime))
         self.stats = JitterStats()
         self._reset(None)
 
@@ -198,11 +206,15 @@ class JitterBuffer:
         return frame
 
     def _shrink(self, cursor: int) -> int:
-        """Skip a hole in one go, else drop the frame at the cursor."""
+        """Skip a hole in one go, else drop the frame at the cursor (with ``quiet``: only
+        a quiet one, unless more than the hold delay is buffered)."""
         if cursor not in self._slots:
             present = min(s for s in self._slots if s >= cursor)
             self.stats.lost += present - cursor
             return present
+        if (self.quiet is not None and self._newest - cursor + 1 <= self._hold_slots
+                and not self.quiet(self._slots[cursor].payload)):
+            return cursor  # speech: played, a frame late, never dropped
         del self._slots[cursor]
         self.stats.dropped += 1
         return cursor + 1

@@ -50,6 +50,7 @@ CLOCK_RATE = 8000
 PTIME_MS = 20
 RTCP_INTERVAL = 5.0
 COMFORT_NOISE_PT = 13
+QUIET_RMS = 200.0  # a frame this quiet may be dropped to give back delay (_quiet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class RtpStream:
         self._jitter = jitter or JitterBuffer(
             clock_rate=CLOCK_RATE, samples_per_packet=WIRE_SAMPLES
         )
+        self._jitter.quiet = self._quiet  # catching up after a stall drops only silence
         self._down = Downsampler(FRAME_SAMPLES)
         self._up = Upsampler(WIRE_SAMPLES)
         self._silence = self.codec.silence(WIRE_SAMPLES)
@@ -395,6 +397,15 @@ class RtpStream:
                 self._dtmf_received += 1
                 self.events.append(event)
         return got.payload if decode else None
+
+    def _quiet(self, payload: bytes) -> bool:
+        """A 20 ms payload of line silence (G.711; a G.722 payload cannot be read alone,
+        so it never is): below QUIET_RMS, about -44 dBFS, under speech's quietest words."""
+        codec = self.codec
+        if not isinstance(codec, G711Codec) or len(payload) != WIRE_SAMPLES:
+            return False
+        pcm = codec.decode(payload).astype(np.float32)
+        return float(np.sqrt(np.mean(pcm * pcm))) < QUIET_RMS
 
     # --- RTCP --------------------------------------------------------------------------
 

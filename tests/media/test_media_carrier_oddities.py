@@ -7,6 +7,10 @@ back under the same SSRC. Sans-IO: packets built by hand, a hand-moved clock.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from media.jitter import Gap, JitterBuffer, JitterFrame
 from media.rtp import RtpPacket
 from media.stream import RtpStream
@@ -136,3 +140,52 @@ def test_one_stray_old_packet_does_not_restart_the_buffer() -> None:
     assert played == sorted(played)
     assert set(range(5, 95)) <= set(played)
     assert jb.stats.resets == 0
+
+
+def _stalled(stall: int, loud: Callable[[int], bool]) -> tuple[list[int], RtpStream]:
+    """300 packets of 20 ms; the network holds ``stall`` of them from packet 100, then
+    delivers them at once with the next (a burst after a pause). ``loud(n)``: packet n
+    carries speech (else line silence). The packet numbers played, in order."""
+    b = RtpStream(remote_addr=A)
+    t = np.arange(160) / 8000
+    sent: dict[bytes, int] = {}
+    held: list[bytes] = []
+    played: list[int] = []
+    for n in range(300):
+        now = n * 0.02
+        noise = np.random.default_rng(n).normal(0, 8, 160)  # line hiss: -70 dBFS
+        pcm = noise + (6000 * np.sin(2 * np.pi * 440 * t + n) if loud(n) else 0)
+        payload = b.codec.encode(np.round(pcm).astype(np.int16))
+        sent[payload] = n
+        held.append(RtpPacket(0, n, 160 * n, 7, payload).serialize())
+        if not 100 <= n < 100 + stall:
+            for data in held:
+                b.receive_rtp(data, A, now + 0.001)
+            held.clear()
+        got = b.receive_plan(now + 0.002)
+        if isinstance(got, bytes):
+            played.append(sent[got])
+    return played, b
+
+
+def test_a_burst_after_a_network_stall_loses_no_speech() -> None:
+    """Before: the buffer caught up after a stall by dropping every other frame of the
+    burst, while the caller spoke: 400 ms of their words cut out of 800 ms."""
+    played, _ = _stalled(20, loud=lambda n: 50 <= n < 200)
+    assert set(range(20, 290)) - set(played) <= set(range(200, 300))  # speech all played
+    assert played == sorted(played)
+    # ... and the delay the stall added is given back in the silence after the speech
+    assert played[-1] >= 290
+
+
+def test_a_burst_in_silence_catches_up_at_once() -> None:
+    played, b = _stalled(20, loud=lambda n: False)
+    assert played[-1] >= 290
+    assert b.stats().late_packets == 0
+
+
+def test_the_delay_a_long_stall_adds_is_bounded_even_in_speech() -> None:
+    """A stall longer than the buffer may hold in speech: the oldest frames go, so the
+    agent hears the caller no more than that late."""
+    played, _ = _stalled(50, loud=lambda n: True)
+    assert played[-1] >= 270
