@@ -8,10 +8,13 @@ back under the same SSRC. Sans-IO: packets built by hand, a hand-moved clock.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
+import pytest
 
 from media.jitter import Gap, JitterBuffer, JitterFrame
+from media.reframe import Reframer
 from media.rtp import RtpPacket
 from media.stream import RtpStream
 
@@ -189,3 +192,42 @@ def test_the_delay_a_long_stall_adds_is_bounded_even_in_speech() -> None:
     agent hears the caller no more than that late."""
     played, _ = _stalled(50, loud=lambda n: True)
     assert played[-1] >= 270
+
+
+@pytest.mark.parametrize("ptime_ms", [10, 30, 40])
+@pytest.mark.parametrize("jump", [12_345, -12_345, 40_003])
+def test_other_packet_times_play_on_after_the_timestamps_jump(ptime_ms: int, jump: int
+                                                             ) -> None:
+    """Before: a 10/30/40 ms sender whose timestamps jumped off the 10 ms grid of the
+    first packet (a switchover keeping the SSRC) was never heard again: every piece was
+    "off the grid" and dropped, for the rest of the call."""
+    b = RtpStream(remote_addr=A)
+    size = 8 * ptime_ms
+    t = np.arange(size) / 8000
+    ts, seq, heard = 1000, 0, []
+    packets = 4000 // ptime_ms  # four seconds, the jump at two
+    for k in range(packets):
+        if k == packets // 2:
+            ts += jump
+        pcm = np.round(6000 * np.sin(2 * np.pi * 440 * t + k)).astype(np.int16)
+        arrival = k * ptime_ms / 1000
+        b.receive_rtp(RtpPacket(0, seq, ts & 0xFFFFFFFF, 7, b.codec.encode(pcm)).serialize(),
+                      A, arrival)
+        seq, ts = seq + 1, ts + size
+        while len(heard) * 0.02 < arrival + ptime_ms / 1000 - 0.001:
+            frame = b.tick_receive(len(heard) * 0.02 + 0.001)
+            heard.append(frame if frame is not None else np.zeros(320, dtype=np.int16))
+    after = heard[len(heard) // 2 + 10:]
+    assert sum(int(np.abs(f).max()) > 1000 for f in after) >= len(after) - 5
+
+
+def test_the_timestamp_wrap_keeps_the_grid_of_30ms_packets() -> None:
+    """2^32 is not a multiple of 80: the grid check reads the difference across the wrap."""
+    reframer = Reframer()
+    out = []
+    ts = 0xFFFFFFFF - 240 * 11 + 1  # the wrap lands inside a 20 ms slot
+    for k in range(40):
+        out += reframer.push(7, (ts + 240 * k) & 0xFFFFFFFF, bytes([k]) * 240)
+    assert len(out) == 60
+    steps = {(b[0] - a[0]) & 0xFFFFFFFF for a, b in pairwise(out)}
+    assert steps == {160}
