@@ -6,8 +6,10 @@ transcription, barge-in); another forwards DTMF. Both, and every transcription, 
 tasks of the call's ``asyncio.TaskGroup`` (``tasks=``): leaving ``async with`` stops
 them, and the group's end proves none is left. ``say()`` plays a prompt from
 the prompt cache or straight from synthesis, ``listen()`` waits for the next turn
-(speech, a key, or silence). Time on the media side is the frame clock (frame
-index x 20 ms), so endpointing decisions do not depend on scheduling jitter.
+(speech, a key, or silence); a prompt cut by a barge-in whose sound proved to be no
+words (a cough, a knock) is said again, once, before the listen goes on. Time on the
+media side is the frame clock (frame index x 20 ms), so endpointing decisions do not
+depend on scheduling jitter.
 
 Every turn leaves a :class:`TurnTiming` so the latency from the end of the
 caller's speech to the agent's first reply frame can be broken down.
@@ -32,6 +34,7 @@ from agent.speech import (
     EndpointConfig,
     Endpointer,
     Hints,
+    SpeechEnd,
     SpeechStart,
     StreamingConfig,
     StreamingTranscriber,
@@ -182,6 +185,11 @@ class VoiceIO:
         self.language: str | None = None
         self.heard_language = ""  # the language the last turn was transcribed in
         self.pace = 1.0  # SLOW_PACE once the caller asked for it slower
+        # A prompt cut by a barge-in, as say() was called, until the sound that cut it
+        # proves to be words (the answer) or not (a cough, a knock: ``_noise`` is set and
+        # the listen says the prompt again, once). None: no prompt awaits that verdict.
+        self._cut: tuple[str, bool, bool, Synthesizer | None] | None = None
+        self._noise = asyncio.Event()
 
     @property
     def media_now(self) -> float:
@@ -233,6 +241,13 @@ class VoiceIO:
                     self.barge_ins.append(event)
                 elif isinstance(event, SpeechStart):
                     self._speech_started_at = event.onset
+                elif isinstance(event, SpeechEnd) and not event.kept:
+                    self._not_words(event.onset)  # too short to be a turn
+
+    def _not_words(self, onset: float) -> None:
+        """Sound from ``onset`` on was no words: if it cut the prompt, say that again."""
+        if self._cut is not None and onset >= self._prompt_started_media:
+            self._noise.set()
 
     async def _pump_dtmf(self) -> None:
         async for event in self.media.dtmf_events():
@@ -254,6 +269,16 @@ class VoiceIO:
         cached in memory only."""
         if self._opt_out_waiting:
             return False  # not said: the caller has pressed the opt-out key
+        self._cut = None
+        self._noise.clear()
+        cuts = len(self.barge_ins)
+        done = await self._play(text, interruptible, phi, voice)
+        if not done and len(self.barge_ins) > cuts and self.barge_ins[-1].interrupted:
+            self._cut = (text, interruptible, phi, voice)
+        return done
+
+    async def _play(self, text: str, interruptible: bool, phi: bool,
+                    voice: Synthesizer | None) -> bool:
         tts = voice or self.tts
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
@@ -317,8 +342,17 @@ class VoiceIO:
                 key = self._taken(self._dtmf.get_nowait())
                 if key in expected.dtmf or key in "09":
                     return Dtmf(key)
-        won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
+        won = await race({"key": self._dtmf.get(), "turn": self._next_turn(),
+                          "noise": self._noise.wait()},
                          wait_s=self._listen_timeout() if wait_s is None else wait_s)
+        if won is not None and won[0] == "noise":
+            # The prompt was cut by a noise: the caller heard only part of the question.
+            # Said again (once: a second cut is left to the no-input re-prompt).
+            cut, self._cut = self._cut, None
+            self._noise.clear()
+            if cut is not None and not self._opt_out_waiting:
+                await self._play(*cut)
+            return await self.listen(expected, now_wall, wait_s=wait_s)
         if won is None:
             # The caller answered in time; the turn is still being spoken or transcribed
             # (before: NoInput, and the late turn was dropped as older than the re-prompt).
@@ -327,6 +361,8 @@ class VoiceIO:
         if won is None:
             return NoInput()
         what, value = won
+        self._cut = None  # answered: a prompt cut by these words is not said again
+        self._noise.clear()
         if what == "key":
             return Dtmf(self._taken(value))
         turn: TurnResult = value
@@ -381,6 +417,7 @@ class VoiceIO:
         while True:
             turn = await self.transcriber.next_turn()
             if not turn.text.strip():
+                self._not_words(turn.onset)
                 continue  # a cough, a click: not an answer
             if turn.end < self._prompt_started_media and not self.barge_ins:
                 # Speech that ended before the prompt began answered an earlier question.

@@ -1,0 +1,151 @@
+"""A cough, a click or a knock cuts a prompt (barge-in stops the sound within 100 ms of
+the onset, before anyone can tell a word from a noise): the prompt is then said again,
+at once, instead of leaving the patient in silence until the no-input time ran out and
+a "sorry, I didn't hear you" followed a question they never heard whole.
+
+Scripted parts as in ``test_voice_listen``: a media stand-in whose inbound frames the
+test feeds and whose playback lasts until the test ends it or a barge-in cancels it, an
+energy classifier, a transcriber that answers what the test says. No wall-clock waits:
+``no_input_s`` is 1000 s, so a listen that ends did not time out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import numpy as np
+
+from agent.speech.audio import FRAME_SAMPLES
+from agent.speech.cache import PromptCache
+from agent.speech.endpoint import EndpointConfig, Endpointer
+from agent.speech.streaming import StreamingConfig, StreamingTranscriber
+from agent.speech.whisper import Hints, Transcript
+from agent.voice import VoiceIO
+from agent.workflow.effects import Dtmf, Utterance
+
+LOUD = np.full(FRAME_SAMPLES, 3000, dtype=np.int16)
+QUIET = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+PROMPT = "What is your date of birth?"
+
+
+class Media:
+    """Plays until ``finish`` (the prompt's end) or ``cancel_playback`` (a barge-in)."""
+
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[np.ndarray] = asyncio.Queue()
+        self.keys: asyncio.Queue[Any] = asyncio.Queue()
+        self.plays = 0
+        self.playing = asyncio.Event()
+        self.finish = asyncio.Event()
+        self._cancelled = asyncio.Event()
+
+    async def inbound(self) -> AsyncIterator[np.ndarray]:
+        while True:
+            frame = await self.frames.get()
+            self.frames.task_done()
+            yield frame
+
+    async def play(self, frames: Iterable[np.ndarray] | Any) -> bool:
+        self.plays += 1
+        self._cancelled.clear()
+        self.playing.set()
+        waits = [asyncio.ensure_future(self.finish.wait()),
+                 asyncio.ensure_future(self._cancelled.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            return not self._cancelled.is_set()
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.wait(waits)
+            self.playing.clear()
+
+    def cancel_playback(self) -> None:
+        self._cancelled.set()
+
+    async def dtmf_events(self) -> AsyncIterator[Any]:
+        while True:
+            yield await self.keys.get()
+
+
+class Stt:
+    idle_workers = 0  # no early partials
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
+        return Transcript(self.text, len(pcm16k) / 16000, 0.0)
+
+
+class Tts:
+    def __init__(self) -> None:
+        self.cache = PromptCache(None, "test")
+        self.cache.put(PROMPT, np.zeros(16000 * 3, dtype=np.int16), persist=False)
+
+
+async def settle(media: Media) -> None:
+    await media.frames.join()
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+def energy(frame: np.ndarray) -> bool:
+    return bool(np.abs(frame).max() > 1000)
+
+
+def io_for(media: Media, stt: Stt, tg: asyncio.TaskGroup) -> VoiceIO:
+    io = VoiceIO(media, stt, Tts(), tasks=tg, no_input_s=1000.0)  # type: ignore[arg-type]
+    io.transcriber = StreamingTranscriber(
+        stt, Endpointer(EndpointConfig(hangover_ms=400), classifier=energy),
+        StreamingConfig(early=False), tasks=tg, barge_in=io.barge)
+    return io
+
+
+async def cut_then_listen(noise: list[np.ndarray], stt: Stt) -> tuple[Media, Any, VoiceIO]:
+    """Say PROMPT, feed ``noise`` while it plays, then listen as the workflow does; the
+    prompt said again (if it is) plays to its end. (media, the listen's result, io)."""
+    media = Media()
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+        io = io_for(media, stt, tg)
+        async with io:
+            saying = tg.create_task(io.say(PROMPT, phi=False))
+            await media.playing.wait()
+            for frame in [QUIET] * 5 + noise:
+                media.frames.put_nowait(frame)
+            await settle(media)
+            assert not await saying  # the noise cut the prompt
+            listening = tg.create_task(io.listen(None))
+            for frame in [QUIET] * 40:  # the line after the noise
+                media.frames.put_nowait(frame)
+            await settle(media)
+            media.finish.set()  # a prompt said again plays to its end
+            await settle(media)
+            if not listening.done():
+                await media.keys.put(type("Key", (), {"digit": "1"})())
+            heard = await listening
+    return media, heard, io
+
+
+async def test_a_cough_that_cut_the_prompt_has_it_said_again() -> None:
+    """A noise too short to be a turn (100 ms): before, the listen went on in silence
+    (the test's key ended it) and the prompt was played once."""
+    media, heard, io = await cut_then_listen([LOUD] * 5, Stt("yes"))
+    assert media.plays == 2
+    assert heard == Dtmf("1")  # and the listen goes on after it
+    assert [who for who, _ in io.transcript.turns] == ["agent", "agent"]
+
+
+async def test_a_noise_transcribed_as_nothing_has_the_prompt_said_again() -> None:
+    """Long enough to be a turn (300 ms), and no words in it (Whisper gives "")."""
+    media, heard, _ = await cut_then_listen([LOUD] * 15, Stt(""))
+    assert media.plays == 2
+    assert heard == Dtmf("1")
+
+
+async def test_words_that_cut_the_prompt_are_the_answer() -> None:
+    media, heard, io = await cut_then_listen([LOUD] * 30, Stt("March fifth"))
+    assert media.plays == 1
+    assert heard == Utterance("March fifth")
+    assert io.transcript.turns == [("agent", PROMPT), ("caller", "March fifth")]
