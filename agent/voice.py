@@ -52,6 +52,10 @@ FRAME_S = 0.02
 # The opt-out key in every state (``agent.workflow.loader.RESERVED_KEYS``): acted on the
 # moment it is pressed, not when the prompt playing ends.
 OPT_OUT_KEY = "9"
+# The keys every state answers besides it (``agent.workflow.engine``): 0 a person, * say
+# that again. Pressed during a prompt that may be interrupted they cut it, as speech
+# does, and no such prompt starts before a turn has taken the key.
+GLOBAL_KEYS = "0*"
 # An answer begun before the no-input time is waited for: while the caller speaks, and
 # for ANSWER_GRACE_S after they stop (its transcription may still be running on a busy
 # machine), at most the longest turn the endpointer makes plus ANSWER_GRACE_S beyond the
@@ -166,6 +170,7 @@ class VoiceIO:
         self.barge_ins: list[BargeIn] = []
         self._dtmf: asyncio.Queue[str] = asyncio.Queue(maxsize=32)
         self._opt_out_waiting = False  # a 9 pressed and not yet taken by a turn
+        self._key_waiting = False  # a 0 or * pressed and not yet taken by a turn
         self._answered_until = -1.0  # media time: the end of the last turn taken
         self._frames = 0
         self._speech_started_at: float | None = None  # media clock, current speech
@@ -222,6 +227,8 @@ class VoiceIO:
     def _taken(self, key: str) -> str:
         if key == OPT_OUT_KEY:
             self._opt_out_waiting = False
+        elif key in GLOBAL_KEYS:
+            self._key_waiting = False
         return key
 
     @property
@@ -259,6 +266,10 @@ class VoiceIO:
                     # taken the key (the engine then records the opt-out and says goodbye).
                     self._opt_out_waiting = True
                     self.media.cancel_playback()
+                elif str(digit) in GLOBAL_KEYS:
+                    self._key_waiting = True
+                    if self.barge.interruptible:
+                        self.media.cancel_playback()
 
     # ---- speaking -------------------------------------------------------------------
 
@@ -267,8 +278,8 @@ class VoiceIO:
         """Play ``text`` (in ``voice``, by default the call's); returns False when the
         caller barged in and cut it short. A prompt that may carry PHI (the default) is
         cached in memory only."""
-        if self._opt_out_waiting:
-            return False  # not said: the caller has pressed the opt-out key
+        if self._opt_out_waiting or (self._key_waiting and interruptible):
+            return False  # not said: the caller has pressed the opt-out key (or 0, *)
         self._cut = None
         self._noise.clear()
         cuts = len(self.barge_ins)
@@ -340,7 +351,7 @@ class VoiceIO:
                                     quick=quick_answer(expected.slot_type))
             if not self._dtmf.empty():
                 key = self._taken(self._dtmf.get_nowait())
-                if key in expected.dtmf or key in "09":
+                if key in expected.dtmf or key in OPT_OUT_KEY + GLOBAL_KEYS:
                     return Dtmf(key)
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn(),
                           "noise": self._noise.wait()},
@@ -350,7 +361,7 @@ class VoiceIO:
             # Said again (once: a second cut is left to the no-input re-prompt).
             cut, self._cut = self._cut, None
             self._noise.clear()
-            if cut is not None and not self._opt_out_waiting:
+            if cut is not None and not (self._opt_out_waiting or self._key_waiting):
                 await self._play(*cut)
             return await self.listen(expected, now_wall, wait_s=wait_s)
         if won is None:
