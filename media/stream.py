@@ -50,7 +50,10 @@ CLOCK_RATE = 8000
 PTIME_MS = 20
 RTCP_INTERVAL = 5.0
 COMFORT_NOISE_PT = 13
-QUIET_RMS = 200.0  # a frame this quiet may be dropped to give back delay (_quiet)
+# A frame this quiet may be dropped to give back delay (``_quiet``): about -50 dBFS, the
+# floor under which the agent's endpointer calls any frame silence, so even a patient
+# answering very quietly loses no frame the recogniser would have heard.
+QUIET_RMS = 100.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,7 +403,7 @@ class RtpStream:
 
     def _quiet(self, payload: bytes) -> bool:
         """A 20 ms payload of line silence (G.711; a G.722 payload cannot be read alone,
-        so it never is): below QUIET_RMS, about -44 dBFS, under speech's quietest words."""
+        so it never is): below QUIET_RMS."""
         codec = self.codec
         if not isinstance(codec, G711Codec) or len(payload) != WIRE_SAMPLES:
             return False

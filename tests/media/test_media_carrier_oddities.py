@@ -145,7 +145,8 @@ def test_one_stray_old_packet_does_not_restart_the_buffer() -> None:
     assert jb.stats.resets == 0
 
 
-def _stalled(stall: int, loud: Callable[[int], bool]) -> tuple[list[int], RtpStream]:
+def _stalled(stall: int, loud: Callable[[int], bool], amplitude: float = 6000.0
+             ) -> tuple[list[int], RtpStream]:
     """300 packets of 20 ms; the network holds ``stall`` of them from packet 100, then
     delivers them at once with the next (a burst after a pause). ``loud(n)``: packet n
     carries speech (else line silence). The packet numbers played, in order."""
@@ -157,7 +158,7 @@ def _stalled(stall: int, loud: Callable[[int], bool]) -> tuple[list[int], RtpStr
     for n in range(300):
         now = n * 0.02
         noise = np.random.default_rng(n).normal(0, 8, 160)  # line hiss: -70 dBFS
-        pcm = noise + (6000 * np.sin(2 * np.pi * 440 * t + n) if loud(n) else 0)
+        pcm = noise + (amplitude * np.sin(2 * np.pi * 440 * t + n) if loud(n) else 0)
         payload = b.codec.encode(np.round(pcm).astype(np.int16))
         sent[payload] = n
         held.append(RtpPacket(0, n, 160 * n, 7, payload).serialize())
@@ -179,6 +180,12 @@ def test_a_burst_after_a_network_stall_loses_no_speech() -> None:
     assert played == sorted(played)
     # ... and the delay the stall added is given back in the silence after the speech
     assert played[-1] >= 290
+
+
+def test_a_quiet_talker_in_a_burst_loses_nothing_either() -> None:
+    """Speech at about -47 dBFS (RMS 150): quieter than most, above the line's hiss."""
+    played, _ = _stalled(20, loud=lambda n: 50 <= n < 200, amplitude=212.0)
+    assert set(range(20, 290)) - set(played) <= set(range(200, 300))
 
 
 def test_a_burst_in_silence_catches_up_at_once() -> None:
