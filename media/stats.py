@@ -1,4 +1,5 @@
-"""Receiver statistics per RFC 3550 appendix A.1 (sequence validation), A.3 (loss) and
+"""A call leg's media statistics (``MediaStats``, what ``RtpStream.stats()`` gives), and
+receiver statistics per RFC 3550 appendix A.1 (sequence validation), A.3 (loss) and
 A.8 (interarrival jitter). Pure: arrival times come in as RTP timestamp units.
 """
 
@@ -24,6 +25,26 @@ class ReceptionReport:
     lost: int
     jitter_seconds: float
     highest_sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStats:
+    packets_sent: int
+    octets_sent: int
+    packets_received: int
+    packets_lost: int
+    jitter_ms: float
+    late_packets: int  # arrived after their play-out time
+    concealed_frames: int  # inbound frames replaced by silence (loss or underrun)
+    late_ticks: int  # send ticks that fired more than half a packet time late
+    skipped_ticks: int  # send ticks abandoned because the loop fell far behind
+    dtmf_sent: int
+    dtmf_received: int
+    ssrc_changes: int
+    rejected_packets: int  # malformed, wrong payload type, SRTP failure, foreign source
+    rtt_ms: float | None
+    remote_fraction_lost: float | None
+    remote_jitter_ms: float | None
 
 
 class ReceiverStats:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import secrets
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +38,7 @@ from media.rtcp import (
 )
 from media.rtp import RtpParseError, pack_header, pack_rtp, parse_fields
 from media.srtp import SrtpContext, SrtpError
-from media.stats import ReceiverStats
+from media.stats import MediaStats, ReceiverStats
 
 __all__ = ["FRAME_SAMPLES", "WIRE_SAMPLES", "Direction", "MediaStats", "RtpStream"]
 
@@ -54,26 +53,6 @@ COMFORT_NOISE_PT = 13
 # floor under which the agent's endpointer calls any frame silence, so even a patient
 # answering very quietly loses no frame the recogniser would have heard.
 QUIET_RMS = 100.0
-
-
-@dataclass(frozen=True, slots=True)
-class MediaStats:
-    packets_sent: int
-    octets_sent: int
-    packets_received: int
-    packets_lost: int
-    jitter_ms: float
-    late_packets: int  # arrived after their play-out time
-    concealed_frames: int  # inbound frames replaced by silence (loss or underrun)
-    late_ticks: int  # send ticks that fired more than half a packet time late
-    skipped_ticks: int  # send ticks abandoned because the loop fell far behind
-    dtmf_sent: int
-    dtmf_received: int
-    ssrc_changes: int
-    rejected_packets: int  # malformed, wrong payload type, SRTP failure, foreign source
-    rtt_ms: float | None
-    remote_fraction_lost: float | None
-    remote_jitter_ms: float | None
 
 
 class RtpStream:
