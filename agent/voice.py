@@ -38,14 +38,15 @@ from agent.speech import (
     SpeechStart,
     StreamingConfig,
     StreamingTranscriber,
+    SttError,
     TurnResult,
 )
 from agent.speech.cache import PromptCache
 from agent.speech.streaming import Transcriber
 from agent.speech.turn_end import Completion, free_text_answer, quick_answer, typed_answer
 from agent.tasks import race
+from agent.turn_timing import TurnTiming, report
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
-from carrier import metrics
 from media.framing import frames as cut_frames
 
 FRAME_S = 0.02
@@ -94,43 +95,6 @@ class Synthesizer(Protocol):
                          ) -> np.ndarray: ...
 
     async def prepare(self, texts: Iterable[str], *, persist: bool = True) -> int: ...
-
-
-@dataclass
-class TurnTiming:
-    """Where one caller turn's reply time went (seconds; loop clock unless noted)."""
-
-    speech_end_media: float = 0.0  # end of the last voiced frame, media clock
-    endpoint_media: float = 0.0  # frame that closed the turn, media clock
-    endpoint_at: float = 0.0  # loop time the endpoint event was produced
-    transcript_at: float = 0.0  # loop time the transcript was ready
-    decided_at: float = 0.0  # loop time the workflow produced the reply
-    first_audio_at: float = 0.0  # loop time the first reply frame was queued
-    cached: bool = False  # the reply came from the prompt cache
-    reused_partial: bool = False
-
-    def breakdown(self) -> dict[str, float]:
-        """Milliseconds per stage. A stamp never set (a reply not decided by the workflow,
-        such as a re-prompt) makes its stage 0 and the next one counts from the last stamp
-        that was set, so the stages still add up to the reply time."""
-        hangover = self.endpoint_media - self.speech_end_media
-        stamps = [self.endpoint_at, self.transcript_at, self.decided_at, self.first_audio_at]
-        spans, last = [], self.endpoint_at
-        for stamp in stamps[1:]:
-            spans.append(1000 * max(0.0, stamp - last) if stamp and last else 0.0)
-            last = stamp or last
-        return {"endpointing_ms": 1000 * hangover, "transcription_ms": spans[0],
-                "decision_ms": spans[1], "synthesis_ms": spans[2]}
-
-
-def _report(t: TurnTiming) -> None:
-    """One turn's reply latency, transcription and synthesis time, to the metrics."""
-    if t.endpoint_at and t.first_audio_at:
-        metrics.reply_latency(t.first_audio_at - t.endpoint_at)
-    if t.endpoint_at and t.transcript_at:
-        metrics.stt_time(t.transcript_at - t.endpoint_at)
-    if t.decided_at and t.first_audio_at and not t.cached:
-        metrics.tts_time(t.first_audio_at - t.decided_at)
 
 
 @dataclass
@@ -195,6 +159,7 @@ class VoiceIO:
         # the listen says the prompt again, once). None: no prompt awaits that verdict.
         self._cut: tuple[str, bool, bool, Synthesizer | None] | None = None
         self._noise = asyncio.Event()
+        self._line_closed = False  # the call's audio ended (the caller hung up)
 
     @property
     def media_now(self) -> float:
@@ -221,8 +186,14 @@ class VoiceIO:
         await asyncio.wait(self._tasks)
 
     def pending_key(self) -> str | None:
-        """A key pressed and not yet taken by a turn (read once the caller has gone)."""
-        return None if self._dtmf.empty() else self._taken(self._dtmf.get_nowait())
+        """A key pressed and not yet taken by a turn (read once the caller has gone): a
+        9 among them first (an opt-out), else the first pressed."""
+        keys = self._unread_keys()
+        return OPT_OUT_KEY if OPT_OUT_KEY in keys else (keys[0] if keys else None)
+
+    def _unread_keys(self) -> list[str]:
+        """Every key pressed and not yet taken, oldest first (taken now)."""
+        return [self._taken(self._dtmf.get_nowait()) for _ in range(self._dtmf.qsize())]
 
     def _taken(self, key: str) -> str:
         if key == OPT_OUT_KEY:
@@ -250,6 +221,7 @@ class VoiceIO:
                     self._speech_started_at = event.onset
                 elif isinstance(event, SpeechEnd) and not event.kept:
                     self._not_words(event.onset)  # too short to be a turn
+        self._line_closed = True  # the frames ended (not a cancel): the caller hung up
 
     def _not_words(self, onset: float) -> None:
         """Sound from ``onset`` on was no words: if it cut the prompt, say that again."""
@@ -259,7 +231,11 @@ class VoiceIO:
     async def _pump_dtmf(self) -> None:
         async for event in self.media.dtmf_events():
             digit = getattr(event, "digit", None) or getattr(event, "key", None)
-            if digit and not self._dtmf.full():
+            if digit:
+                if self._dtmf.full():  # keys mashed unread: stale, but a 9 is kept
+                    stale = [self._dtmf.get_nowait() for _ in range(self._dtmf.qsize())]
+                    if OPT_OUT_KEY in stale:
+                        self._dtmf.put_nowait(OPT_OUT_KEY)
                 self._dtmf.put_nowait(str(digit))
                 if str(digit) == OPT_OUT_KEY:
                     # Whatever plays stops now, and no prompt starts before a turn has
@@ -280,6 +256,8 @@ class VoiceIO:
         cached in memory only."""
         if self._opt_out_waiting or (self._key_waiting and interruptible):
             return False  # not said: the caller has pressed the opt-out key (or 0, *)
+        if self._line_closed:
+            return False  # not said, nor written in the transcript: nobody is there
         self._cut = None
         self._noise.clear()
         cuts = len(self.barge_ins)
@@ -327,7 +305,7 @@ class VoiceIO:
     def _finish_timing(self) -> None:
         if self._pending is not None:
             self.timings.append(self._pending)
-            _report(self._pending)
+            report(self._pending)
             self._pending = None
 
     # ---- listening ------------------------------------------------------------------
@@ -349,10 +327,13 @@ class VoiceIO:
             self.transcriber.expect(hints, complete, typed=typed_answer(expected.slot_type),
                                     free_text=free_text_answer(expected.slot_type),
                                     quick=quick_answer(expected.slot_type))
-            if not self._dtmf.empty():
-                key = self._taken(self._dtmf.get_nowait())
-                if key in expected.dtmf or key in OPT_OUT_KEY + GLOBAL_KEYS:
-                    return Dtmf(key)
+            # Keys pressed before this listen (during the prompt): a 9 first, else the
+            # first this state or every state answers; the others are stale presses,
+            # dropped all at once (before: one per listen, each the next listen's answer).
+            keys = [k for k in self._unread_keys()
+                    if k in expected.dtmf or k in OPT_OUT_KEY + GLOBAL_KEYS]
+            if keys:
+                return Dtmf(OPT_OUT_KEY if OPT_OUT_KEY in keys else keys[0])
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn(),
                           "noise": self._noise.wait()},
                          wait_s=self._listen_timeout() if wait_s is None else wait_s)
@@ -445,6 +426,26 @@ class VoiceIO:
             )
             self._pending = timing
             return turn
+
+    async def last_words(self) -> Utterance | None:
+        """What the caller said just before hanging up: the turn being spoken ends with
+        the line and is transcribed, and a turn still being transcribed is waited for
+        (at most :attr:`answer_wait_s`). None: nothing said that a turn has not taken."""
+        await self.detach()
+        self._line_closed = True
+        self.transcriber.end_now()
+        if not (self.transcriber.transcribing or self.transcriber.turns_waiting):
+            return None
+        try:
+            won = await race({"turn": self._next_turn()}, wait_s=self.answer_wait_s)
+        except SttError:
+            return None  # not transcribed: the call ends as a hang-up
+        if won is None:
+            return None
+        turn: TurnResult = won[1]
+        self._answered_until = max(self._answered_until, turn.end)
+        self.transcript.turns.append(("caller", turn.text))
+        return Utterance(turn.text)
 
     async def wait_for_silence(self, quiet_s: float, limit_s: float) -> None:
         """Wait until the far end has been quiet for ``quiet_s`` (e.g. after a greeting)."""

@@ -16,7 +16,7 @@ import numpy as np
 from agent.speech.endpoint import EndpointConfig, Endpointer
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber
 from agent.voice import VoiceIO
-from agent.workflow.effects import Dtmf, Expectation
+from agent.workflow.effects import Dtmf, Expectation, NoInput
 from tests.agent.test_false_barge_in import PROMPT, Media, Stt, Tts, energy
 
 NEXT = "Please say your date of birth."
@@ -83,3 +83,34 @@ async def test_an_expected_key_during_a_prompt_is_still_the_answer() -> None:
     assert whole
     assert following
     assert heard == Dtmf("1")
+
+
+async def keys_then_listens(keys: str, listens: int = 2) -> list[Any]:
+    """``keys`` pressed while PROMPT plays (to its end); then ``listens`` listens."""
+    media = Media()
+    media.finish.set()
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+        io = io_for(media, tg)
+        async with io:
+            for key in keys:
+                await media.keys.put(Key(key))
+            for _ in range(len(keys) + 20):
+                await asyncio.sleep(0)
+            await io.say(PROMPT, phi=False)
+            return [await io.listen(Expectation(("confirm",), None, ("1",), ()))
+                    for _ in range(listens)]
+
+
+async def test_keys_mashed_during_a_prompt_are_not_answers_one_by_one() -> None:
+    """Before: the first stray key was dropped and the next taken as the answer, and so
+    on at each listen: a "sorry, I didn't get that" for each key pressed."""
+    assert await keys_then_listens("357") == [NoInput(), NoInput()]
+
+
+async def test_a_meaningful_key_among_stray_ones_is_the_answer() -> None:
+    assert await keys_then_listens("3517", listens=1) == [Dtmf("1")]
+
+
+async def test_nine_after_a_full_queue_of_keys_is_still_an_opt_out() -> None:
+    """Before: with 32 keys unread the queue was full and the 9 was dropped: no opt-out."""
+    assert await keys_then_listens("3" * 40 + "9", listens=1) == [Dtmf("9")]
