@@ -154,10 +154,12 @@ class VoiceIO:
         self.language: str | None = None
         self.heard_language = ""  # the language the last turn was transcribed in
         self.pace = 1.0  # SLOW_PACE once the caller asked for it slower
-        # A prompt cut by a barge-in, as say() was called, until the sound that cut it
-        # proves to be words (the answer) or not (a cough, a knock: ``_noise`` is set and
-        # the listen says the prompt again, once). None: no prompt awaits that verdict.
-        self._cut: tuple[str, bool, bool, Synthesizer | None] | None = None
+        # The prompt a barge-in cut, and the interruptible ones the workflow went on to
+        # say (held, not played over the caller), as say() was called, until the listen
+        # takes a turn: words (the answer: they are dropped) or no words (a cough, a knock:
+        # ``_noise`` is set and the listen says them, once). Empty: none waits.
+        self._held: list[tuple[str, bool, bool, Synthesizer | None]] = []
+        self._held_since = 0.0  # media time the cut prompt began
         self._noise = asyncio.Event()
         self._line_closed = False  # the call's audio ended (the caller hung up)
 
@@ -225,7 +227,7 @@ class VoiceIO:
 
     def _not_words(self, onset: float) -> None:
         """Sound from ``onset`` on was no words: if it cut the prompt, say that again."""
-        if self._cut is not None and onset >= self._prompt_started_media:
+        if self._held and onset >= self._held_since:
             self._noise.set()
 
     async def _pump_dtmf(self) -> None:
@@ -258,12 +260,15 @@ class VoiceIO:
             return False  # not said: the caller has pressed the opt-out key (or 0, *)
         if self._line_closed:
             return False  # not said, nor written in the transcript: nobody is there
-        self._cut = None
-        self._noise.clear()
-        cuts = len(self.barge_ins)
-        done = await self._play(text, interruptible, phi, voice)
+        prompt = (text, interruptible, phi, voice)
+        if self._held and interruptible:
+            self._held.append(prompt)  # held: the caller is talking over the agent
+            return False
+        cuts, started = len(self.barge_ins), self.media_now
+        done = await self._play(*prompt)
         if not done and len(self.barge_ins) > cuts and self.barge_ins[-1].interrupted:
-            self._cut = (text, interruptible, phi, voice)
+            self._held, self._held_since = [prompt], started
+            self._noise.clear()
         return done
 
     async def _play(self, text: str, interruptible: bool, phi: bool,
@@ -337,13 +342,15 @@ class VoiceIO:
         won = await race({"key": self._dtmf.get(), "turn": self._next_turn(),
                           "noise": self._noise.wait()},
                          wait_s=self._listen_timeout() if wait_s is None else wait_s)
+        held, self._held = self._held, []  # a turn, a key or silence: none waits longer
         if won is not None and won[0] == "noise":
-            # The prompt was cut by a noise: the caller heard only part of the question.
-            # Said again (once: a second cut is left to the no-input re-prompt).
-            cut, self._cut = self._cut, None
+            # A noise cut the prompt: the caller heard part of the question, none of the
+            # prompts held after it. Said now (once: a second cut is left to the no-input
+            # re-prompt).
             self._noise.clear()
-            if cut is not None and not (self._opt_out_waiting or self._key_waiting):
-                await self._play(*cut)
+            for prompt in held:
+                if self._opt_out_waiting or self._key_waiting or not await self._play(*prompt):
+                    break
             return await self.listen(expected, now_wall, wait_s=wait_s)
         if won is None:
             # The caller answered in time; the turn is still being spoken or transcribed
@@ -353,8 +360,7 @@ class VoiceIO:
         if won is None:
             return NoInput()
         what, value = won
-        self._cut = None  # answered: a prompt cut by these words is not said again
-        self._noise.clear()
+        self._noise.clear()  # answered: the prompts cut and held are not said
         if what == "key":
             return Dtmf(self._taken(value))
         turn: TurnResult = value

@@ -149,3 +149,50 @@ async def test_words_that_cut_the_prompt_are_the_answer() -> None:
     assert media.plays == 1
     assert heard == Utterance("March fifth")
     assert io.transcript.turns == [("agent", PROMPT), ("caller", "March fifth")]
+
+
+SECOND = "Please say it as month, day and year."
+
+
+async def cut_with_a_second_prompt(noise: list[np.ndarray], stt: Stt
+                                   ) -> tuple[Media, Any, VoiceIO, bool]:
+    """As ``cut_then_listen``, with the workflow saying a second prompt after the cut one
+    (while the caller may still be speaking) before it listens."""
+    media = Media()
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+        io = io_for(media, stt, tg)
+        io.tts.cache.put(SECOND, np.zeros(16000, dtype=np.int16), persist=False)
+        async with io:
+            saying = tg.create_task(io.say(PROMPT, phi=False))
+            await media.playing.wait()
+            for frame in [QUIET] * 5 + noise[:6]:  # the barge-in: the caller is speaking
+                media.frames.put_nowait(frame)
+            await settle(media)
+            assert not await saying
+            media.finish.set()  # any prompt from now on plays to its end at once
+            second = await io.say(SECOND, phi=False)
+            listening = tg.create_task(io.listen(None))
+            for frame in noise[6:] + [QUIET] * 40:
+                media.frames.put_nowait(frame)
+            await settle(media)
+            if not listening.done():
+                await media.keys.put(type("Key", (), {"digit": "1"})())
+            heard = await listening
+    return media, heard, io, second
+
+
+async def test_the_prompts_after_a_barge_in_wait_for_the_callers_turn() -> None:
+    """Before: the cut prompt's successor played at once, over the caller still talking."""
+    media, heard, io, second = await cut_with_a_second_prompt([LOUD] * 30,
+                                                              Stt("March fifth"))
+    assert not second
+    assert media.plays == 1
+    assert heard == Utterance("March fifth")
+    assert io.transcript.turns == [("agent", PROMPT), ("caller", "March fifth")]
+
+
+async def test_after_a_cough_the_cut_prompt_and_the_ones_held_are_said() -> None:
+    media, heard, io, _ = await cut_with_a_second_prompt([LOUD] * 5, Stt("yes"))
+    assert media.plays == 3  # the cut one, again, then the one held
+    assert [text for _, text in io.transcript.turns] == [PROMPT, PROMPT, SECOND]
+    assert heard == Dtmf("1")
