@@ -262,8 +262,10 @@ class VoiceIO:
             return False  # not said, nor written in the transcript: nobody is there
         prompt = (text, interruptible, phi, voice)
         if self._held and interruptible:
-            self._held.append(prompt)  # held: the caller is talking over the agent
-            return False
+            if self.caller_speaking or self.transcriber.transcribing:
+                self._held.append(prompt)  # held: the caller is talking over the agent
+                return False
+            self._held = []  # their turn is over (a transfer came between): say on
         cuts, started = len(self.barge_ins), self.media_now
         done = await self._play(*prompt)
         if not done and len(self.barge_ins) > cuts and self.barge_ins[-1].interrupted:

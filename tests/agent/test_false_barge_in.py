@@ -196,3 +196,24 @@ async def test_after_a_cough_the_cut_prompt_and_the_ones_held_are_said() -> None
     assert media.plays == 3  # the cut one, again, then the one held
     assert [text for _, text in io.transcript.turns] == [PROMPT, PROMPT, SECOND]
     assert heard == Dtmf("1")
+
+
+async def test_a_prompt_said_once_the_callers_turn_is_over_is_not_held() -> None:
+    """Something came between (a transfer that failed): the next prompt is a new
+    question (the call-back offer), said whole, not held behind the turn already over."""
+    media = Media()
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+        io = io_for(media, Stt("okay thanks"), tg)
+        io.tts.cache.put(SECOND, np.zeros(16000, dtype=np.int16), persist=False)
+        async with io:
+            saying = tg.create_task(io.say(PROMPT, phi=False))
+            await media.playing.wait()
+            for frame in [QUIET] * 5 + [LOUD] * 30 + [QUIET] * 40:
+                media.frames.put_nowait(frame)
+            await settle(media)
+            assert not await saying
+            # the caller's turn is over (transcribed; no listen came: a transfer did)
+            assert (await io.transcriber.next_turn()).text == "okay thanks"
+            media.finish.set()
+            assert await io.say(SECOND, phi=False)
+    assert media.plays == 2
