@@ -223,7 +223,21 @@ class VoiceIO:
                     self._speech_started_at = event.onset
                 elif isinstance(event, SpeechEnd) and not event.kept:
                     self._not_words(event.onset)  # too short to be a turn
+            if self._held:
+                self._blip_over()
         self._line_closed = True  # the frames ended (not a cancel): the caller hung up
+
+    def _blip_over(self) -> None:
+        """A sound too short to be a turn, then the endpointer's usual pause: not words.
+        The turn is ended here, not after the longer pause the grammar may wait for words
+        still on their way (1.3 s), so the cut prompt comes back at once (live: 3 s of
+        silence after a cough); speech after it starts a new turn (and barges in)."""
+        ep = self.transcriber.endpointer
+        if (ep.in_speech and ep.trailing_silence_ms >= ep.config.hangover_ms
+                and (ep.last_voiced_end - ep.onset) * 1000 < ep.config.min_speech_ms):
+            onset = ep.onset
+            self.transcriber.end_now()
+            self._not_words(onset)
 
     def _not_words(self, onset: float) -> None:
         """Sound from ``onset`` on was no words: if it cut the prompt, say that again."""

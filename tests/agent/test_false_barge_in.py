@@ -18,7 +18,7 @@ import numpy as np
 
 from agent.speech.audio import FRAME_SAMPLES
 from agent.speech.cache import PromptCache
-from agent.speech.endpoint import EndpointConfig, Endpointer
+from agent.speech.endpoint import EndpointConfig, Endpointer, SpeechStart
 from agent.speech.streaming import StreamingConfig, StreamingTranscriber
 from agent.speech.whisper import Hints, Transcript
 from agent.voice import VoiceIO
@@ -216,4 +216,43 @@ async def test_a_prompt_said_once_the_callers_turn_is_over_is_not_held() -> None
             assert (await io.transcriber.next_turn()).text == "okay thanks"
             media.finish.set()
             assert await io.say(SECOND, phi=False)
+    assert media.plays == 2
+
+
+class WaitingEndpointer(Endpointer):
+    """Ends a turn after 2 s of silence, as the grammar waits for an answer on its way
+    (``speech.turn_end``: 1.3 s live, after an early transcript of the cough)."""
+
+    def feed(self, frame: np.ndarray, now: float | None = None) -> list[Any]:
+        events = super().feed(frame, now)
+        if any(isinstance(e, SpeechStart) for e in events):
+            self.set_hangover(2000)
+        return events
+
+
+async def test_a_cough_is_known_for_one_after_the_usual_pause_not_the_longest() -> None:
+    """Before: the prompt came back only when the endpointer ended the blip, after the
+    longest pause it waits for words (seen live: 3 s of silence after a cough)."""
+    media = Media()
+    async with asyncio.timeout(10), asyncio.TaskGroup() as tg:
+        stt = Stt("yes")
+        io = io_for(media, stt, tg)
+        io.transcriber = StreamingTranscriber(
+            stt, WaitingEndpointer(EndpointConfig(hangover_ms=400), classifier=energy),
+            StreamingConfig(early=False), tasks=tg, barge_in=io.barge)
+        async with io:
+            saying = tg.create_task(io.say(PROMPT, phi=False))
+            await media.playing.wait()
+            for frame in [QUIET] * 5 + [LOUD] * 5:
+                media.frames.put_nowait(frame)
+            await settle(media)
+            assert not await saying
+            listening = tg.create_task(io.listen(None))
+            for frame in [QUIET] * 25:  # half a second: more than 400 ms, less than 2 s
+                media.frames.put_nowait(frame)
+            await settle(media)
+            media.finish.set()
+            await settle(media)
+            await media.keys.put(type("Key", (), {"digit": "1"})())
+            assert await listening == Dtmf("1")
     assert media.plays == 2
