@@ -78,12 +78,15 @@ async def test_a_cough_over_the_greeting_has_it_said_again_then_the_answer_count
     listening = asyncio.create_task(ear.run())
     try:
         began = await ear.until(talking)  # the greeting begins
-        start = await ear.until(lambda lv: len(lv) >= began + 50)  # 1 s into it
+        await ear.until(lambda lv: len(lv) >= began + 50)  # 1 s into it
         await leg.patient.play(cough())
         # the greeting stops, and begins again from the start (not the no-input re-prompt)
         await ear.until(quiet_for(15))
-        again = await ear.until(talking)
-        await ear.until(quiet_for(45))  # said whole this time
+        await ear.until(talking)
+        # Said whole this time, and the language offer held after it. A patient waits out
+        # the pauses between sentences synthesised live (long on this shared 2-core box:
+        # 0.9 s was taken for the end, and the answer cut the greeting again).
+        await ear.until(quiet_for(150))
         assert runtime.tts is not None
         pcm = await runtime.tts.synthesize("Please stop calling me.")
         await leg.patient.play(cut_frames(np.asarray(pcm)))
@@ -92,12 +95,11 @@ async def test_a_cough_over_the_greeting_has_it_said_again_then_the_answer_count
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening
-    # Well before the no-input time (7 s; before the fix: silence, then a re-prompt). The
-    # verdict comes 0.6 s after the cough; a streamed prompt cut short is not cached, so
-    # the greeting is synthesised again (about 2 s on this shared 2-core box).
-    assert again - start < 250, "".join("#" if x > SPEECH_RMS else "." for x in ear.levels)
     assert result.kind is OutcomeKind.OPTED_OUT, result
     rows = await records.call_transcript(call.call_id)
     agent_lines = [text for who, text in rows if who == "agent"]
-    assert agent_lines[0] == agent_lines[1], rows  # the greeting, cut, then whole
+    # the greeting, cut, then whole: said again at once, not the no-input re-prompt
+    # ("Please say your first and last name.") after 7 s of silence
+    assert agent_lines[0] == agent_lines[1], rows
+    assert agent_lines[2] == "Para español, oprima dos.", rows  # and what was held after it
     assert any(who == "caller" for who, _ in rows)
