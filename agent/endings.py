@@ -10,6 +10,7 @@ length budget, a transfer nobody takes, and a warm transfer's hand-over.
 * :func:`warm_transfer` - an attended transfer: the consult leg rings the human's
   queue with the context in a header, the context is spoken to the human, then the
   patient is bridged to them.
+* :func:`after_hangup` - a key or the words a caller left as they hung up.
 * :func:`closing_text` - what the caller hears instead (after a failed transfer:
   ``agent.callback``).
 """
@@ -34,7 +35,7 @@ from carrier.records.store import Channel
 if TYPE_CHECKING:
     from agent.handler import AgentRuntime
     from agent.voice import VoiceIO
-    from agent.workflow.effects import AddDoNotCall, RecordRevocation
+    from agent.workflow.effects import AddDoNotCall, Input, RecordRevocation
     from carrier.records.store import Records
 
 SPOKEN_WORDS_PER_S = 2.6  # Piper's pace on our prompts, for a prompt not yet synthesised
@@ -130,6 +131,19 @@ async def warm_transfer(call: Call, target: str, summary: str, speak: Speak,
         return False
     await detach()  # the patient's audio goes to the human from now on
     return await call.bridge(leg)
+
+
+async def after_hangup(io: VoiceIO, call: Call) -> Input:
+    """What the caller left as they hung up: a key pressed just before (9: an opt-out),
+    else the words they were saying ("stop calling me" and the receiver goes down: before,
+    the turn died with the line and no revocation was recorded), else the hang-up."""
+    from agent.workflow.effects import CallerHangup, Dtmf  # noqa: PLC0415 - as at the top
+
+    key = io.pending_key() or last_key(call)
+    if key is not None:
+        return Dtmf(key)
+    words = await io.last_words()
+    return words if words is not None else CallerHangup()
 
 
 def last_key(call: Call) -> str | None:

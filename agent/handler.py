@@ -38,8 +38,8 @@ from agent.endings import (
     Budget,
     BudgetReached,
     add_dnc,
+    after_hangup,
     closing_text,
-    last_key,
     leave_minimal_message,
     request_opt_out,
     revoke,
@@ -58,14 +58,13 @@ from agent.scheduling.prescriptions import PostgresRefillDesk
 from agent.speech import EndpointConfig, SpeechToText, StreamingConfig, TextToSpeech
 from agent.tasks import race
 from agent.transcript_text import known_identifiers, store_call
-from agent.voice import Synthesizer, TurnTiming, VoiceIO, frames_of
+from agent.turn_timing import TurnTiming
+from agent.voice import Synthesizer, VoiceIO, frames_of
 from agent.workflow.effects import (
     Action,
     ActionResult,
     AddDoNotCall,
     Audit,
-    CallerHangup,
-    Dtmf,
     Effect,
     Hangup,
     Input,
@@ -347,10 +346,8 @@ class _LiveConversation:
         await self.language.offer(self.io)
 
     async def listen(self, effect: Listen, now: dt.datetime) -> Input:
-        if self.call.ended.is_set():
-            # A key pressed just before the hang-up (9 for an opt-out) still counts.
-            key = self.io.pending_key() or last_key(self.call)
-            return Dtmf(key) if key is not None else CallerHangup()
+        if self.call.ended.is_set():  # a key or words said just before still count
+            return await after_hangup(self.io, self.call)
         await self.language.settle()  # the caller's choice, once they are verified
         self.language.before_listen(self.io)
         expected = self.language.expectation(effect.expected)
@@ -367,7 +364,7 @@ class _LiveConversation:
         if won[0] == "heard":
             heard: Input = won[1]
             return self.language.heard(self.io, heard)
-        return CallerHangup()
+        return await after_hangup(self.io, self.call)
 
     async def act(self, effect: Action, now: dt.datetime) -> ActionResult:
         return await self.host.execute(effect, now)

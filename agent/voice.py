@@ -6,8 +6,10 @@ transcription, barge-in); another forwards DTMF. Both, and every transcription, 
 tasks of the call's ``asyncio.TaskGroup`` (``tasks=``): leaving ``async with`` stops
 them, and the group's end proves none is left. ``say()`` plays a prompt from
 the prompt cache or straight from synthesis, ``listen()`` waits for the next turn
-(speech, a key, or silence). Time on the media side is the frame clock (frame
-index x 20 ms), so endpointing decisions do not depend on scheduling jitter.
+(speech, a key, or silence); a prompt cut by a barge-in whose sound proved to be no
+words (a cough, a knock) is said again, once, before the listen goes on. Time on the
+media side is the frame clock (frame index x 20 ms), so endpointing decisions do not
+depend on scheduling jitter.
 
 Every turn leaves a :class:`TurnTiming` so the latency from the end of the
 caller's speech to the agent's first reply frame can be broken down.
@@ -32,23 +34,29 @@ from agent.speech import (
     EndpointConfig,
     Endpointer,
     Hints,
+    SpeechEnd,
     SpeechStart,
     StreamingConfig,
     StreamingTranscriber,
+    SttError,
     TurnResult,
 )
 from agent.speech.cache import PromptCache
 from agent.speech.streaming import Transcriber
 from agent.speech.turn_end import Completion, free_text_answer, quick_answer, typed_answer
 from agent.tasks import race
+from agent.turn_timing import TurnTiming, report
 from agent.workflow.effects import Dtmf, Expectation, Input, NoInput, Utterance
-from carrier import metrics
 from media.framing import frames as cut_frames
 
 FRAME_S = 0.02
 # The opt-out key in every state (``agent.workflow.loader.RESERVED_KEYS``): acted on the
 # moment it is pressed, not when the prompt playing ends.
 OPT_OUT_KEY = "9"
+# The keys every state answers besides it (``agent.workflow.engine``): 0 a person, * say
+# that again. Pressed during a prompt that may be interrupted they cut it, as speech
+# does, and no such prompt starts before a turn has taken the key.
+GLOBAL_KEYS = "0*"
 # An answer begun before the no-input time is waited for: while the caller speaks, and
 # for ANSWER_GRACE_S after they stop (its transcription may still be running on a busy
 # machine), at most the longest turn the endpointer makes plus ANSWER_GRACE_S beyond the
@@ -91,43 +99,6 @@ class Synthesizer(Protocol):
 
 
 @dataclass
-class TurnTiming:
-    """Where one caller turn's reply time went (seconds; loop clock unless noted)."""
-
-    speech_end_media: float = 0.0  # end of the last voiced frame, media clock
-    endpoint_media: float = 0.0  # frame that closed the turn, media clock
-    endpoint_at: float = 0.0  # loop time the endpoint event was produced
-    transcript_at: float = 0.0  # loop time the transcript was ready
-    decided_at: float = 0.0  # loop time the workflow produced the reply
-    first_audio_at: float = 0.0  # loop time the first reply frame was queued
-    cached: bool = False  # the reply came from the prompt cache
-    reused_partial: bool = False
-
-    def breakdown(self) -> dict[str, float]:
-        """Milliseconds per stage. A stamp never set (a reply not decided by the workflow,
-        such as a re-prompt) makes its stage 0 and the next one counts from the last stamp
-        that was set, so the stages still add up to the reply time."""
-        hangover = self.endpoint_media - self.speech_end_media
-        stamps = [self.endpoint_at, self.transcript_at, self.decided_at, self.first_audio_at]
-        spans, last = [], self.endpoint_at
-        for stamp in stamps[1:]:
-            spans.append(1000 * max(0.0, stamp - last) if stamp and last else 0.0)
-            last = stamp or last
-        return {"endpointing_ms": 1000 * hangover, "transcription_ms": spans[0],
-                "decision_ms": spans[1], "synthesis_ms": spans[2]}
-
-
-def _report(t: TurnTiming) -> None:
-    """One turn's reply latency, transcription and synthesis time, to the metrics."""
-    if t.endpoint_at and t.first_audio_at:
-        metrics.reply_latency(t.first_audio_at - t.endpoint_at)
-    if t.endpoint_at and t.transcript_at:
-        metrics.stt_time(t.transcript_at - t.endpoint_at)
-    if t.decided_at and t.first_audio_at and not t.cached:
-        metrics.tts_time(t.first_audio_at - t.decided_at)
-
-
-@dataclass
 class VoiceTranscript:
     """What was said, turn by turn, before redaction (kept in memory only)."""
 
@@ -164,6 +135,7 @@ class VoiceIO:
         self.barge_ins: list[BargeIn] = []
         self._dtmf: asyncio.Queue[str] = asyncio.Queue(maxsize=32)
         self._opt_out_waiting = False  # a 9 pressed and not yet taken by a turn
+        self._key_waiting = False  # a 0 or * pressed and not yet taken by a turn
         self._answered_until = -1.0  # media time: the end of the last turn taken
         self._frames = 0
         self._speech_started_at: float | None = None  # media clock, current speech
@@ -183,6 +155,14 @@ class VoiceIO:
         self.language: str | None = None
         self.heard_language = ""  # the language the last turn was transcribed in
         self.pace = 1.0  # SLOW_PACE once the caller asked for it slower
+        # The prompt a barge-in cut, and the interruptible ones the workflow went on to
+        # say (held, not played over the caller), as say() was called, until the listen
+        # takes a turn: words (the answer: they are dropped) or no words (a cough, a knock:
+        # ``_noise`` is set and the listen says them, once). Empty: none waits.
+        self._held: list[tuple[str, bool, bool, Synthesizer | None]] = []
+        self._held_since = 0.0  # media time the cut prompt began
+        self._noise = asyncio.Event()
+        self._line_closed = False  # the call's audio ended (the caller hung up)
 
     @property
     def media_now(self) -> float:
@@ -209,12 +189,20 @@ class VoiceIO:
         await asyncio.wait(self._tasks)
 
     def pending_key(self) -> str | None:
-        """A key pressed and not yet taken by a turn (read once the caller has gone)."""
-        return None if self._dtmf.empty() else self._taken(self._dtmf.get_nowait())
+        """A key pressed and not yet taken by a turn (read once the caller has gone): a
+        9 among them first (an opt-out), else the first pressed."""
+        keys = self._unread_keys()
+        return OPT_OUT_KEY if OPT_OUT_KEY in keys else (keys[0] if keys else None)
+
+    def _unread_keys(self) -> list[str]:
+        """Every key pressed and not yet taken, oldest first (taken now)."""
+        return [self._taken(self._dtmf.get_nowait()) for _ in range(self._dtmf.qsize())]
 
     def _taken(self, key: str) -> str:
         if key == OPT_OUT_KEY:
             self._opt_out_waiting = False
+        elif key in GLOBAL_KEYS:
+            self._key_waiting = False
         return key
 
     @property
@@ -234,17 +222,47 @@ class VoiceIO:
                     self.barge_ins.append(event)
                 elif isinstance(event, SpeechStart):
                     self._speech_started_at = event.onset
+                elif isinstance(event, SpeechEnd) and not event.kept:
+                    self._not_words(event.onset)  # too short to be a turn
+            if self._held:
+                self._blip_over()
+        self._line_closed = True  # the frames ended (not a cancel): the caller hung up
+
+    def _blip_over(self) -> None:
+        """A sound too short to be a turn, then the endpointer's usual pause: not words.
+        The turn is ended here, not after the longer pause the grammar may wait for words
+        still on their way (1.3 s), so the cut prompt comes back at once (live: 3 s of
+        silence after a cough); speech after it starts a new turn (and barges in)."""
+        ep = self.transcriber.endpointer
+        if (ep.in_speech and ep.trailing_silence_ms >= ep.config.hangover_ms
+                and (ep.last_voiced_end - ep.onset) * 1000 < ep.config.min_speech_ms):
+            onset = ep.onset
+            self.transcriber.end_now()
+            self._not_words(onset)
+
+    def _not_words(self, onset: float) -> None:
+        """Sound from ``onset`` on was no words: if it cut the prompt, say that again."""
+        if self._held and onset >= self._held_since:
+            self._noise.set()
 
     async def _pump_dtmf(self) -> None:
         async for event in self.media.dtmf_events():
             digit = getattr(event, "digit", None) or getattr(event, "key", None)
-            if digit and not self._dtmf.full():
+            if digit:
+                if self._dtmf.full():  # keys mashed unread: stale, but a 9 is kept
+                    stale = [self._dtmf.get_nowait() for _ in range(self._dtmf.qsize())]
+                    if OPT_OUT_KEY in stale:
+                        self._dtmf.put_nowait(OPT_OUT_KEY)
                 self._dtmf.put_nowait(str(digit))
                 if str(digit) == OPT_OUT_KEY:
                     # Whatever plays stops now, and no prompt starts before a turn has
                     # taken the key (the engine then records the opt-out and says goodbye).
                     self._opt_out_waiting = True
                     self.media.cancel_playback()
+                elif str(digit) in GLOBAL_KEYS:
+                    self._key_waiting = True
+                    if self.barge.interruptible:
+                        self.media.cancel_playback()
 
     # ---- speaking -------------------------------------------------------------------
 
@@ -253,8 +271,25 @@ class VoiceIO:
         """Play ``text`` (in ``voice``, by default the call's); returns False when the
         caller barged in and cut it short. A prompt that may carry PHI (the default) is
         cached in memory only."""
-        if self._opt_out_waiting:
-            return False  # not said: the caller has pressed the opt-out key
+        if self._opt_out_waiting or (self._key_waiting and interruptible):
+            return False  # not said: the caller has pressed the opt-out key (or 0, *)
+        if self._line_closed:
+            return False  # not said, nor written in the transcript: nobody is there
+        prompt = (text, interruptible, phi, voice)
+        if self._held and interruptible:
+            if self.caller_speaking or self.transcriber.transcribing:
+                self._held.append(prompt)  # held: the caller is talking over the agent
+                return False
+            self._held = []  # their turn is over (a transfer came between): say on
+        cuts, started = len(self.barge_ins), self.media_now
+        done = await self._play(*prompt)
+        if not done and len(self.barge_ins) > cuts and self.barge_ins[-1].interrupted:
+            self._held, self._held_since = [prompt], started
+            self._noise.clear()
+        return done
+
+    async def _play(self, text: str, interruptible: bool, phi: bool,
+                    voice: Synthesizer | None) -> bool:
         tts = voice or self.tts
         self.transcript.turns.append(("agent", text))
         self._prompt_started_media = self.media_now
@@ -292,7 +327,7 @@ class VoiceIO:
     def _finish_timing(self) -> None:
         if self._pending is not None:
             self.timings.append(self._pending)
-            _report(self._pending)
+            report(self._pending)
             self._pending = None
 
     # ---- listening ------------------------------------------------------------------
@@ -314,12 +349,26 @@ class VoiceIO:
             self.transcriber.expect(hints, complete, typed=typed_answer(expected.slot_type),
                                     free_text=free_text_answer(expected.slot_type),
                                     quick=quick_answer(expected.slot_type))
-            if not self._dtmf.empty():
-                key = self._taken(self._dtmf.get_nowait())
-                if key in expected.dtmf or key in "09":
-                    return Dtmf(key)
-        won = await race({"key": self._dtmf.get(), "turn": self._next_turn()},
+            # Keys pressed before this listen (during the prompt): a 9 first, else the
+            # first this state or every state answers; the others are stale presses,
+            # dropped all at once (before: one per listen, each the next listen's answer).
+            keys = [k for k in self._unread_keys()
+                    if k in expected.dtmf or k in OPT_OUT_KEY + GLOBAL_KEYS]
+            if keys:
+                return Dtmf(OPT_OUT_KEY if OPT_OUT_KEY in keys else keys[0])
+        won = await race({"key": self._dtmf.get(), "turn": self._next_turn(),
+                          "noise": self._noise.wait()},
                          wait_s=self._listen_timeout() if wait_s is None else wait_s)
+        held, self._held = self._held, []  # a turn, a key or silence: none waits longer
+        if won is not None and won[0] == "noise":
+            # A noise cut the prompt: the caller heard part of the question, none of the
+            # prompts held after it. Said now (once: a second cut is left to the no-input
+            # re-prompt).
+            self._noise.clear()
+            for prompt in held:
+                if self._opt_out_waiting or self._key_waiting or not await self._play(*prompt):
+                    break
+            return await self.listen(expected, now_wall, wait_s=wait_s)
         if won is None:
             # The caller answered in time; the turn is still being spoken or transcribed
             # (before: NoInput, and the late turn was dropped as older than the re-prompt).
@@ -328,6 +377,7 @@ class VoiceIO:
         if won is None:
             return NoInput()
         what, value = won
+        self._noise.clear()  # answered: the prompts cut and held are not said
         if what == "key":
             return Dtmf(self._taken(value))
         turn: TurnResult = value
@@ -382,6 +432,7 @@ class VoiceIO:
         while True:
             turn = await self.transcriber.next_turn()
             if not turn.text.strip():
+                self._not_words(turn.onset)
                 continue  # a cough, a click: not an answer
             if turn.end < self._prompt_started_media and not self.barge_ins:
                 # Speech that ended before the prompt began answered an earlier question.
@@ -398,6 +449,26 @@ class VoiceIO:
             )
             self._pending = timing
             return turn
+
+    async def last_words(self) -> Utterance | None:
+        """What the caller said just before hanging up: the turn being spoken ends with
+        the line and is transcribed, and a turn still being transcribed is waited for
+        (at most :attr:`answer_wait_s`). None: nothing said that a turn has not taken."""
+        await self.detach()
+        self._line_closed = True
+        self.transcriber.end_now()
+        if not (self.transcriber.transcribing or self.transcriber.turns_waiting):
+            return None
+        try:
+            won = await race({"turn": self._next_turn()}, wait_s=self.answer_wait_s)
+        except SttError:
+            return None  # not transcribed: the call ends as a hang-up
+        if won is None:
+            return None
+        turn: TurnResult = won[1]
+        self._answered_until = max(self._answered_until, turn.end)
+        self.transcript.turns.append(("caller", turn.text))
+        return Utterance(turn.text)
 
     async def wait_for_silence(self, quiet_s: float, limit_s: float) -> None:
         """Wait until the far end has been quiet for ``quiet_s`` (e.g. after a greeting)."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.handler import CallTrace, VoiceCallHandler
-from agent.voice import TurnTiming
+from agent.turn_timing import TurnTiming
 from carrier.call import Call, Direction
 from carrier.plugin import CallContext, CallOutcome
 

@@ -7,16 +7,21 @@ per packet time and plays one slot. The delay adapts in two ways:
 - growth: when nothing at or after the play cursor has arrived (underrun), the cursor
   does not move, so the buffer holds one more packet time of delay;
 - shrink: when more than ``target + 1`` slots are buffered, one slot is dropped per call
-  (and holes are skipped), bringing the delay back to the target.
+  (and holes are skipped), bringing the delay back to the target. With ``quiet`` (a test
+  of a payload: line silence?) only quiet frames are dropped while no more than
+  ``hold_delay`` is buffered: the burst after a network stall reaches a listener (the
+  recogniser) whole, a little late, and the delay is given back in the next pause.
 
 The target follows the RFC 3550 interarrival jitter estimate (``jitter_factor`` times the
-jitter plus one packet time), kept within ``[min_delay, max_delay]``. A different SSRC or a
-packet too far from the cursor (a sender restart) resets the buffer.
+jitter plus one packet time), kept within ``[min_delay, max_delay]``. A different SSRC, a
+packet too far from the cursor (a sender restart), or two packets in a row from further
+back than ``max_delay`` (a sender that moved its timestamps back) reset the buffer.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -60,6 +65,8 @@ class JitterBuffer:
         initial_delay: float = 0.06,
         jitter_factor: float = 3.0,
         capacity_seconds: float = 1.0,
+        quiet: Callable[[bytes], bool] | None = None,
+        hold_delay: float = 0.5,
     ) -> None:
         if not 0 < min_delay <= initial_delay <= max_delay:
             raise ValueError("jitter delays must satisfy 0 < min <= initial <= max")
@@ -71,6 +78,8 @@ class JitterBuffer:
         self._initial_slots = round(initial_delay / self._ptime)
         self._factor = jitter_factor
         self._capacity = max(self._max_slots * 2, round(capacity_seconds / self._ptime))
+        self.quiet = quiet
+        self._hold_slots = max(self._max_slots, round(hold_delay / self._ptime))
         self.stats = JitterStats()
         self._reset(None)
 
@@ -85,6 +94,9 @@ class JitterBuffer:
         self._jitter = 0.0  # seconds, RFC 3550 A.8 estimator
         self._transit: float | None = None
         self._target = self._initial_slots
+        # (extended timestamp, timestamp, payload, arrival) of a packet far behind the
+        # cursor, kept until the next packet says whether the sender moved back
+        self._behind: tuple[int, int, bytes, float] | None = None
 
     @property
     def target_delay(self) -> float:
@@ -127,6 +139,10 @@ class JitterBuffer:
             self._reset(ssrc)
             self.put(ssrc, timestamp, payload, now)
             return
+        if cursor is not None and slot < cursor - self._max_slots and self._moved_back(
+                ssrc, ext, timestamp, payload, now):
+            return
+        self._behind = None
         self._last_ts = ext if self._last_ts is None else max(self._last_ts, ext)
         self._update_jitter(ext, now)
         if cursor is not None and slot < cursor:
@@ -138,6 +154,25 @@ class JitterBuffer:
         self.stats.received += 1
         self._slots[slot] = JitterFrame(payload, timestamp)
         self._newest = max(self._newest, slot)
+
+    def _moved_back(self, ssrc: int, ext: int, timestamp: int, payload: bytes, now: float
+                    ) -> bool:
+        """A packet later than the longest delay the buffer keeps. One alone is a stray
+        (late, dropped); the next packet following straight on from it means the sender
+        moved its timeline back under the same SSRC (a media server switchover): the
+        buffer restarts from the first of the two, so nothing said after the move is
+        dropped as late (before: up to a second of the caller's words). True: taken."""
+        held = self._behind
+        if held is None or ext != held[0] + self._spp:
+            self._behind = (ext, timestamp, payload, now)
+            self.stats.late += 1
+            return True
+        self.stats.late -= 1  # the first one is played after all
+        self.stats.resets += 1
+        self._reset(ssrc)
+        self.put(ssrc, held[1], held[2], held[3])
+        self.put(ssrc, timestamp, payload, now)
+        return True
 
     def _update_jitter(self, ext: int, now: float) -> None:
         transit = now - ext / self._rate
@@ -171,11 +206,15 @@ class JitterBuffer:
         return frame
 
     def _shrink(self, cursor: int) -> int:
-        """Skip a hole in one go, else drop the frame at the cursor."""
+        """Skip a hole in one go, else drop the frame at the cursor (with ``quiet``: only
+        a quiet one, unless more than the hold delay is buffered)."""
         if cursor not in self._slots:
             present = min(s for s in self._slots if s >= cursor)
             self.stats.lost += present - cursor
             return present
+        if (self.quiet is not None and self._newest - cursor + 1 <= self._hold_slots
+                and not self.quiet(self._slots[cursor].payload)):
+            return cursor  # speech: played, a frame late, never dropped
         del self._slots[cursor]
         self.stats.dropped += 1
         return cursor + 1

@@ -21,7 +21,8 @@ class Reframer:
 
     G.711 and G.722 carry one byte per RTP clock unit, so a payload splits into 10 ms
     pieces by timestamp; two pieces of the same 20 ms slot (slots aligned on the first
-    timestamp seen) make one packet. Halves whose partner never comes are forgotten.
+    timestamp seen, and again on a packet off that grid) make one packet. Halves whose
+    partner never comes are forgotten.
     """
 
     def __init__(self, keep: int = 16) -> None:
@@ -31,16 +32,15 @@ class Reframer:
         self._keep = keep
 
     def push(self, ssrc: int, timestamp: int, payload: bytes) -> list[tuple[int, bytes]]:
-        if ssrc != self._ssrc:
+        if ssrc != self._ssrc or _signed(timestamp - self._origin) % HALF:
+            # A new source, or the sender's timeline moved off the grid (a switchover
+            # keeping its SSRC): the grid starts again here. Before, every later piece
+            # was off the old grid and dropped: the caller was not heard again.
             self._ssrc, self._origin, self._halves = ssrc, timestamp, {}
         out: list[tuple[int, bytes]] = []
         for i in range(0, len(payload), HALF):
             ts = (timestamp + i) & 0xFFFFFFFF
-            offset = (ts - self._origin) & 0xFFFFFFFF
-            if offset >= 1 << 31:
-                offset -= 1 << 32  # before the origin (reordered): keep the same grid
-            if offset % HALF:
-                continue  # off the 10 ms grid: cannot be placed
+            offset = _signed(ts - self._origin)  # < 0: before the origin (reordered)
             slot_ts = (ts - offset % WIRE_SAMPLES) & 0xFFFFFFFF
             half = (offset % WIRE_SAMPLES) // HALF
             pieces = self._halves.setdefault(slot_ts, [None, None])
@@ -52,6 +52,12 @@ class Reframer:
         while len(self._halves) > self._keep:
             del self._halves[next(iter(self._halves))]  # the oldest incomplete slot
         return out
+
+
+def _signed(delta: int) -> int:
+    """A difference of 32-bit RTP timestamps, across the wrap, as a signed number."""
+    delta &= 0xFFFFFFFF
+    return delta - (1 << 32) if delta >= 1 << 31 else delta
 
 
 def make_codec(payload_type: int) -> G711Codec | G722Codec:

@@ -1,4 +1,5 @@
-"""Receiver statistics per RFC 3550 appendix A.1 (sequence validation), A.3 (loss) and
+"""A call leg's media statistics (``MediaStats``, what ``RtpStream.stats()`` gives), and
+receiver statistics per RFC 3550 appendix A.1 (sequence validation), A.3 (loss) and
 A.8 (interarrival jitter). Pure: arrival times come in as RTP timestamp units.
 """
 
@@ -26,6 +27,26 @@ class ReceptionReport:
     highest_sequence: int
 
 
+@dataclass(frozen=True, slots=True)
+class MediaStats:
+    packets_sent: int
+    octets_sent: int
+    packets_received: int
+    packets_lost: int
+    jitter_ms: float
+    late_packets: int  # arrived after their play-out time
+    concealed_frames: int  # inbound frames replaced by silence (loss or underrun)
+    late_ticks: int  # send ticks that fired more than half a packet time late
+    skipped_ticks: int  # send ticks abandoned because the loop fell far behind
+    dtmf_sent: int
+    dtmf_received: int
+    ssrc_changes: int
+    rejected_packets: int  # malformed, wrong payload type, SRTP failure, foreign source
+    rtt_ms: float | None
+    remote_fraction_lost: float | None
+    remote_jitter_ms: float | None
+
+
 class ReceiverStats:
     """Statistics for one source SSRC. A different SSRC means a new ``ReceiverStats``."""
 
@@ -36,6 +57,7 @@ class ReceiverStats:
         "_cycles",
         "_expected_prior",
         "_jitter",
+        "_lost_before",
         "_max_seq",
         "_probation",
         "_received",
@@ -54,6 +76,7 @@ class ReceiverStats:
         self._transit: int | None = None
         self._expected_prior = 0
         self._received_prior = 0
+        self._lost_before = 0  # lost in the runs before a sequence restart (A.1 resync)
 
     def _init_seq(self, seq: int) -> None:
         self._base_seq = seq
@@ -94,7 +117,9 @@ class ReceiverStats:
             self._max_seq = seq
         elif udelta <= RTP_SEQ_MOD - MAX_MISORDER:
             if seq == self._bad_seq:
-                # Two sequential packets after a big jump: the source restarted.
+                # Two sequential packets after a big jump: the source restarted. A.1
+                # counts afresh from here; what the old run lost stays in ``lost_total``.
+                self._lost_before += max(0, self.lost)
                 self._init_seq(seq)
             else:
                 self._bad_seq = (seq + 1) & 0xFFFF
@@ -136,6 +161,12 @@ class ReceiverStats:
         return self.expected - self._received
 
     @property
+    def lost_total(self) -> int:
+        """Lost over the whole source, across sequence restarts (never negative): what the
+        call's record and metrics report."""
+        return self._lost_before + max(0, self.lost)
+
+    @property
     def jitter(self) -> int:
         return int(self._jitter)
 
@@ -160,7 +191,7 @@ class ReceiverStats:
             self.ssrc,
             self._received,
             self.expected,
-            max(0, self.lost),
+            self.lost_total,
             self._jitter / self._clock_rate,
             self.extended_max,
         )

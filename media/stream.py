@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import secrets
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +38,7 @@ from media.rtcp import (
 )
 from media.rtp import RtpParseError, pack_header, pack_rtp, parse_fields
 from media.srtp import SrtpContext, SrtpError
-from media.stats import ReceiverStats
+from media.stats import MediaStats, ReceiverStats
 
 __all__ = ["FRAME_SAMPLES", "WIRE_SAMPLES", "Direction", "MediaStats", "RtpStream"]
 
@@ -50,26 +49,10 @@ CLOCK_RATE = 8000
 PTIME_MS = 20
 RTCP_INTERVAL = 5.0
 COMFORT_NOISE_PT = 13
-
-
-@dataclass(frozen=True, slots=True)
-class MediaStats:
-    packets_sent: int
-    octets_sent: int
-    packets_received: int
-    packets_lost: int
-    jitter_ms: float
-    late_packets: int  # arrived after their play-out time
-    concealed_frames: int  # inbound frames replaced by silence (loss or underrun)
-    late_ticks: int  # send ticks that fired more than half a packet time late
-    skipped_ticks: int  # send ticks abandoned because the loop fell far behind
-    dtmf_sent: int
-    dtmf_received: int
-    ssrc_changes: int
-    rejected_packets: int  # malformed, wrong payload type, SRTP failure, foreign source
-    rtt_ms: float | None
-    remote_fraction_lost: float | None
-    remote_jitter_ms: float | None
+# A frame this quiet may be dropped to give back delay (``_quiet``): about -50 dBFS, the
+# floor under which the agent's endpointer calls any frame silence, so even a patient
+# answering very quietly loses no frame the recogniser would have heard.
+QUIET_RMS = 100.0
 
 
 class RtpStream:
@@ -99,6 +82,7 @@ class RtpStream:
         self._jitter = jitter or JitterBuffer(
             clock_rate=CLOCK_RATE, samples_per_packet=WIRE_SAMPLES
         )
+        self._jitter.quiet = self._quiet  # catching up after a stall drops only silence
         self._down = Downsampler(FRAME_SAMPLES)
         self._up = Upsampler(WIRE_SAMPLES)
         self._silence = self.codec.silence(WIRE_SAMPLES)
@@ -129,6 +113,7 @@ class RtpStream:
         self._dtmf_sent = 0
         self._dtmf_received = 0
         self._ssrc_changes = 0
+        self._lost_before = 0  # lost by the sources before the current SSRC
         self._rejected = 0
         self.late_ticks = 0
         self.audio_frames_sent = 0  # frames taken from ``audio`` onto the wire
@@ -297,11 +282,14 @@ class RtpStream:
         if rx is None or rx.ssrc != ssrc:
             if rx is not None:
                 self._ssrc_changes += 1
+                self._lost_before += rx.lost_total  # the old source's loss stays counted
                 self._dtmf_rx = DtmfReceiver(clock_rate=CLOCK_RATE)
             rx = self._rx = ReceiverStats(ssrc, seq, CLOCK_RATE)
         audio = pt == self.codec.payload_type
         rx.update(seq, timestamp, int(now * CLOCK_RATE), audio)
-        if not self._receives:
+        if not self._receives or pt == COMFORT_NOISE_PT:
+            # Comfort noise counts in the sequence (else each packet is a loss) and plays
+            # as the silence it stands for (the jitter buffer conceals the gap).
             return True
         if audio:
             return self._play_in(ssrc, timestamp, payload, now)
@@ -321,9 +309,8 @@ class RtpStream:
             self._rejected += 1
             return None
         pt, seq, _, ssrc, _ = fields
-        if pt not in (self.codec.payload_type, self.dtmf_payload_type):
-            if pt != COMFORT_NOISE_PT:
-                self._rejected += 1
+        if pt not in (self.codec.payload_type, self.dtmf_payload_type, COMFORT_NOISE_PT):
+            self._rejected += 1
             return None
         before = self._latch.target if self._latch.latched else None
         if not self._latch.accept(addr, ssrc, seq):
@@ -392,6 +379,15 @@ class RtpStream:
                 self._dtmf_received += 1
                 self.events.append(event)
         return got.payload if decode else None
+
+    def _quiet(self, payload: bytes) -> bool:
+        """A 20 ms payload of line silence (G.711; a G.722 payload cannot be read alone,
+        so it never is): below QUIET_RMS."""
+        codec = self.codec
+        if not isinstance(codec, G711Codec) or len(payload) != WIRE_SAMPLES:
+            return False
+        pcm = codec.decode(payload).astype(np.float32)
+        return float(np.sqrt(np.mean(pcm * pcm))) < QUIET_RMS
 
     # --- RTCP --------------------------------------------------------------------------
 
@@ -480,7 +476,7 @@ class RtpStream:
             packets_sent=self._sent,
             octets_sent=self._octets,
             packets_received=self._rx_packets,
-            packets_lost=max(0, rx.lost) if rx else 0,
+            packets_lost=self._lost_before + (rx.lost_total if rx else 0),
             jitter_ms=rx.snapshot().jitter_seconds * 1000 if rx else 0.0,
             late_packets=self._jitter.stats.late,
             concealed_frames=self._concealed,

@@ -243,6 +243,17 @@ class StreamingTranscriber:
         ``second_pass_wait_s + second_pass_decode_s`` on a loaded box)."""
         return bool(self._tasks)
 
+    def end_now(self) -> None:
+        """The line closed (the caller hung up): the turn being spoken ends here and is
+        transcribed as any other, so the words said just before a hang-up are heard."""
+        for event in self.endpointer.force_end(self._last_now):
+            self._on_event(event)
+
+    @property
+    def turns_waiting(self) -> bool:
+        """A finished turn is queued, not yet taken by :meth:`next_turn`."""
+        return not self._turns.empty()
+
     async def next_turn(self) -> TurnResult:
         """The next finished turn, in order. Raises :class:`SttError` for a turn whose
         transcription failed (the conversation goes on: ask the caller to repeat)."""

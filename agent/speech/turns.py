@@ -40,6 +40,11 @@ class BargeInDetector:
     def playing(self) -> bool:
         return self._playing
 
+    @property
+    def interruptible(self) -> bool:
+        """The prompt playing may be cut (by speech, or by a key: ``agent.voice``)."""
+        return self._playing and self._interruptible
+
     def playback_started(self, *, interruptible: bool) -> None:
         self._playing = True
         self._interruptible = interruptible

@@ -1,11 +1,11 @@
-"""Where a turn's reply time went (``agent.voice.TurnTiming.breakdown``), as the latency
+"""Where a turn's reply time went (``agent.turn_timing.TurnTiming.breakdown``), as the latency
 benches print it: every stage from stamps that were set, and the stages add up."""
 
 from __future__ import annotations
 
 import pytest
 
-from agent.voice import TurnTiming
+from agent.turn_timing import TurnTiming
 
 
 def test_a_decided_reply_splits_into_its_stages() -> None:
