@@ -188,11 +188,12 @@ class LiveCall:
 
     def _on_reoffer(self, event: ReInviteReceived | UpdateReceived) -> None:
         sip = self.sip
-        if not event.request.body:  # an offer wanted from us: the answer comes in the ACK
+        offer = event.sdp  # the body, or the SDP part of a SIP-I multipart body
+        if offer is None:  # an offer wanted from us: the answer comes in the ACK
             sip.respond(event.key, 200, sdp=self.leg.offer())
             return
         try:
-            answer, neg = self.leg.reoffer(event.request.body)
+            answer, neg = self.leg.reoffer(offer)
         except SdpError as exc:
             sip.respond(event.key, exc.status_code)
             return
