@@ -285,6 +285,7 @@ class Gateway:
             return 200, "refused"
         facts.answered_at = utcnow()
         context = CallContext(direction=Direction.INBOUND, trunk=facts.trunk,
+                              max_duration_s=self.settings.sip.max_inbound_call_s,
                               extra=self.context)
         return self._live(sipcall, leg, caller, called, context, facts=facts)
 

@@ -92,6 +92,11 @@ class SipSettings:
     """On SIGTERM new calls get 503; live calls have this long to end before the process does."""
     drain_retry_after_s: int = 30
     """``Retry-After`` on the 503 a draining node answers new calls with."""
+    max_inbound_call_s: float = 3600.0
+    """Length limit of an inbound call (outbound calls carry theirs in the DialRequest):
+    the agent plans its closing within it and the carrier ends the call at it, keeping
+    the record. Before it, an inbound call had none: a line left open on a noisy
+    room held a call slot and a speech worker's time for ever."""
 
     @property
     def rtp_port_range(self) -> tuple[int, int]:

@@ -25,6 +25,18 @@ LOCAL_REGION = "local"
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
+def _check_sip_times(sip: SipSettings, file: str) -> None:
+    """The lengths of time under ``sip``: each against its floor (``not x >= floor`` also
+    refuses NaN)."""
+    floors = (("drain_timeout_s", 0, "must be 0 or a number of seconds"),
+              ("drain_retry_after_s", 0, "must be 0 or more seconds"),
+              ("max_inbound_call_s", 60, "must be at least 60 seconds"),
+              ("session_expires_s", 90, "must be at least 90 (RFC 4028 Min-SE)"))
+    for name, floor, reason in floors:
+        if not getattr(sip, name) >= floor:
+            raise ConfigError(file, f"sip.{name}", reason)
+
+
 def check_sip(sip: SipSettings, file: str) -> None:
     for name in ("udp_port", "tcp_port", "tls_port", "rtp_port_min", "rtp_port_max"):
         port = getattr(sip, name)
@@ -43,12 +55,7 @@ def check_sip(sip: SipSettings, file: str) -> None:
     if not sip.max_calls_per_second > 0:
         raise ConfigError(file, "sip.max_calls_per_second",
                           "must be above 0 (new calls per second the gateway accepts)")
-    if not sip.drain_timeout_s >= 0:
-        raise ConfigError(file, "sip.drain_timeout_s", "must be 0 or a number of seconds")
-    if sip.drain_retry_after_s < 0:
-        raise ConfigError(file, "sip.drain_retry_after_s", "must be 0 or more seconds")
-    if sip.session_expires_s < 90:
-        raise ConfigError(file, "sip.session_expires_s", "must be at least 90 (RFC 4028 Min-SE)")
+    _check_sip_times(sip, file)
     if sip.tls_port is not None and (sip.tls_cert is None) != (sip.tls_key is None):
         raise ConfigError(file, "sip.tls_cert" if sip.tls_cert is None else "sip.tls_key",
                           "sip.tls_cert and sip.tls_key are set together")

@@ -34,6 +34,7 @@ LIMITS: dict[str, tuple[float, str]] = {
     "sip.max_calls_per_second": (1000, "new calls per second"),
     "sip.session_expires_s": (DAY, "a day"),
     "sip.drain_timeout_s": (HOUR, "an hour"),
+    "sip.max_inbound_call_s": (DAY, "a day"),
     "sip.drain_retry_after_s": (HOUR, "an hour"),
     "trunks[].port": PORT,
     "trunks[].max_concurrent_calls": (10000, "as sip.max_concurrent_calls"),

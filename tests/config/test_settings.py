@@ -126,3 +126,15 @@ def test_cli_prints_one_line_not_traceback(cfg: Path) -> None:
     assert proc.returncode == 78
     assert "Traceback" not in proc.stderr
     assert "carrier.yaml: sip.udp_port: port -1 is out of range" in proc.stderr
+
+
+def test_an_inbound_call_limit_under_a_minute_is_refused(cfg: Path) -> None:
+    """`sip.max_inbound_call_s` (tests/gateway/test_gateway_calls.py proves it acts): a
+    limit under a minute would cut patients off mid-greeting; the shipped hour loads."""
+    assert load_settings(cfg, env={}).sip.max_inbound_call_s == 3600
+    text = (cfg / "carrier.yaml").read_text(encoding="utf-8")
+    write(cfg / "carrier.yaml", text.replace("max_inbound_call_s: 3600", "max_inbound_call_s: 30"))
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, env={})
+    assert (err.value.key, err.value.reason) == ("sip.max_inbound_call_s",
+                                                 "must be at least 60 seconds")

@@ -11,7 +11,7 @@ import pytest
 
 from carrier.call import Call, Clearance, DialRequest, Direction
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
-from carrier.sip.events import ReferReceived
+from carrier.sip.events import CallEnded, ReferReceived
 from media.framing import frames
 from tests.gateway.notes import Notes
 from tests.gateway.phone import loop_settings, phone, running_gateway
@@ -145,6 +145,35 @@ async def test_length_limit_ends_the_call_and_keeps_the_record(stuck: bool) -> N
     else:
         assert notes["record"] == "written at the end"
         assert (outcome.kind, outcome.patient_id) == (OutcomeKind.COMPLETED, "pat-synthetic-1")
+
+
+async def test_an_inbound_call_has_a_length_limit_too() -> None:
+    """`sip.max_inbound_call_s` (before it, only outbound calls had a limit: an inbound
+    line left open on a noisy room held a call slot and a speech worker for ever). The
+    handler sees the limit in its context (the agent plans its closing within it), and
+    the carrier ends the call at it: BYE to the phone, media closed, record written."""
+    notes = Notes()
+
+    async def handler(call: Call, ctx: CallContext) -> CallOutcome:
+        notes["limit"] = ctx.max_duration_s
+        async for _ in call.media.inbound():
+            pass  # ends when the leg closes
+        notes["end_reason"] = call.end_reason
+        return CallOutcome(call.call_id, OutcomeKind.COMPLETED)
+
+    settings = loop_settings(max_inbound_call_s=0.5)
+    async with running_gateway(settings, handler) as gw, phone() as ph:
+        gw.limit_grace_s = 0.2
+        sipcall = await ph.call_in(gw)
+        ended = await sipcall.wait_for(CallEnded, timeout=10)
+        assert ended.reason == "bye-received"
+        assert await notes.wait("end_reason", timeout=5) == "length-limit"
+        for _ in range(250):  # the gateway forgets the call once its record is written
+            if not gw._calls:
+                break
+            await asyncio.sleep(0.02)
+        assert gw._calls == {}
+    assert notes["limit"] == 0.5
 
 
 async def test_a_failing_handler_still_hangs_up_and_frees_the_media() -> None:

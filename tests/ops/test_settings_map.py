@@ -76,6 +76,8 @@ ACTS: dict[str, tuple[str, ...]] = {
     "sip.session_expires_s": ("ops/test_settings_map.py::test_session_expires_reaches_the_user_agent",),
     "sip.drain_timeout_s": ("ops_runtime/test_serve_ops.py::test_drain_limit_ends_a_call_that_outlasts_it",),
     "sip.drain_retry_after_s": ("ops_runtime/test_serve_ops.py::test_sigterm_drains_then_exits_zero",),
+    "sip.max_inbound_call_s": ("gateway/test_gateway_calls.py::test_an_inbound_call_has_a_length_limit_too",
+                               "config/test_settings.py::test_an_inbound_call_limit_under_a_minute_is_refused"),
     "trunks[].name": ("ops/test_bad_input.py::test_bad_operator_input_is_one_line",),
     "trunks[].host": ("ops_runtime/test_serve_ops.py::test_trunk_registers_and_refreshes_and_keepalives_flow",),
     "trunks[].region": ("config/test_settings.py::test_residency_refuses_non_us_trunk",),
