@@ -48,7 +48,7 @@ from carrier import logs
 from carrier.errors import NotRecorded, OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
-from carrier.records.embedded import open_database, process_token
+from carrier.records.embedded import no_temporary_folder, open_database, process_token
 from carrier.records.kek_source import kek_source
 from carrier.records.migrate import Migration, migrate, plan
 from carrier.records.spool import SpoolUnwritable
@@ -124,9 +124,12 @@ def _load(args: argparse.Namespace) -> Settings:
     # No config folder anywhere, and the command line says where the data is (a fresh
     # install running `carrier db migrate --data-dir ...`): the built-in defaults and the
     # environment, validated as ever, exactly as an empty carrier.yaml would give.
-    with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
-        (Path(empty) / "carrier.yaml").write_text("", encoding="utf-8")
-        return load_settings(empty)
+    try:
+        with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
+            (Path(empty) / "carrier.yaml").write_text("", encoding="utf-8")
+            return load_settings(empty)
+    except OSError as exc:  # a full disk: no temporary folder takes the empty file
+        raise no_temporary_folder("the built-in settings") from exc
 
 
 def apply_settings(args: argparse.Namespace) -> None:
