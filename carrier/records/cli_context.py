@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -211,18 +212,50 @@ def _database_failure(exc: Exception) -> OperatorError:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; database failures become one operator line. The loop's
-    uncaught-error reports name the error's class only (``logs.loop_error``)."""
+    uncaught-error reports name the error's class only (``logs.loop_error``). Ctrl-C
+    (SIGINT) cancels the coroutine and always ends in ``KeyboardInterrupt`` (exit 130),
+    whatever the coroutine made of the cancellation."""
+    interrupted: list[int] = []
+
     async def guarded() -> T:
-        logs.guard_loop(asyncio.get_running_loop())
-        return await coro
+        loop = asyncio.get_running_loop()
+        logs.guard_loop(loop)
+        task = asyncio.current_task()
+
+        def on_sigint() -> None:  # asyncio.run's own handler, which also remembers it
+            interrupted.append(signal.SIGINT)
+            if task is not None:
+                task.cancel()
+
+        with contextlib.suppress(ValueError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        try:
+            return await coro
+        finally:
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
 
     try:
-        return asyncio.run(guarded())
+        result = asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
     except DATABASE_FAILURES as exc:
+        if interrupted:  # the failure is the interrupt's (a query cancelled half-way)
+            raise KeyboardInterrupt from None
         raise database_failure(exc) from None
     except ValueError as exc:  # not the URL (see _connect): its text may quote a record
+        if interrupted:
+            raise KeyboardInterrupt from None
         raise OperatorError(f"the command failed ({type(exc).__name__}); no detail is shown,"
                             " as it may quote a record") from None
+    if interrupted:
+        # Ctrl-C came and the coroutine finished anyway: Python 3.11's asyncio can lose a
+        # cancellation (wait_for racing an inner task that completes, as in asyncpg's
+        # connect) and asyncio.run then returns as if nothing happened. Interrupted is 130.
+        raise KeyboardInterrupt
+    return result
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:

@@ -29,8 +29,10 @@ import fcntl
 import functools
 import importlib.util
 import json
+import logging
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -60,6 +62,7 @@ _HANDLES_FILE = ".handle_pids.json"  # the wheel's list of attached pids
 # Handles open in this process per cluster folder: the process is attached once (one pid
 # in the wheel's list) however many EmbeddedPostgres objects use the cluster.
 _local_users: dict[Path, int] = {}
+log = logging.getLogger(__name__)
 
 
 _ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the disk (or the quota) is full
@@ -176,6 +179,7 @@ class EmbeddedPostgres:
                 self._forget_dead_handles()
                 was_running = self.running
                 if self._server is None:
+                    self._half_made(was_running)
                     with self._initdb_options():
                         # cleanup_mode=None: the wheel's atexit hook never stops the
                         # server; close() decides, from ownership and the attached pids.
@@ -185,6 +189,7 @@ class EmbeddedPostgres:
                 else:
                     with _wheel().server.PostgresServer._lock:
                         self._server.ensure_postgres_running()
+                self._first_start().unlink(missing_ok=True)  # the cluster is whole
                 if not was_running or self._owner_gone():
                     self._take_ownership()
         except OSError as exc:
@@ -192,6 +197,22 @@ class EmbeddedPostgres:
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             raise _did_not_start(exc, self.pgdata) from exc
         return self.uri()
+
+    def _first_start(self) -> Path:
+        return self.pgdata.parent / f"{self.pgdata.name}.initdb"
+
+    def _half_made(self, running: bool) -> None:
+        """A cluster whose first start never finished (initdb interrupted by Ctrl-C, a
+        full disk) is made again: it never held data, and as it is the wheel would skip
+        initdb (PG_VERSION is written first) and never start it. A first start is marked
+        beside the folder until the server runs."""
+        marker = self._first_start()
+        if marker.exists() and not running and not _programs_in(self.pgdata):
+            log.warning("embedded PostgreSQL in %s: its first start did not finish; the"
+                        " cluster is made again", self.pgdata)
+            shutil.rmtree(self.pgdata)
+        if not (self.pgdata / "PG_VERSION").exists():
+            marker.touch()
 
     def _clear_dead_postmaster(self) -> None:
         # The wheel (and psutil) count the pid in postmaster.pid as a running server when
@@ -285,8 +306,17 @@ class EmbeddedPostgres:
             mine = self._recorded_owner() == process_token(os.getpid())
             if mine and not others and self.running:
                 pg_ctl = _wheel().commands.pg_ctl
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
-                       user=server.system_user)
+                try:
+                    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
+                           user=server.system_user)
+                except (subprocess.CalledProcessError, subprocess.TimeoutExpired,
+                        OSError) as exc:
+                    # The command's work is done; a server that did not stop (a Ctrl-C
+                    # to the terminal's group already stopping it, a slow disk) is
+                    # adopted and stopped by the next process that uses the folder.
+                    log.warning("embedded PostgreSQL in %s: pg_ctl stop failed (%s, status"
+                                " %s); the next command or serve takes it over", self.pgdata,
+                                type(exc).__name__, getattr(exc, "returncode", None))
             if mine:
                 self._owner_path().unlink(missing_ok=True)
             self.owner = False
@@ -299,6 +329,14 @@ class EmbeddedPostgres:
             return
         alive = [pid for pid in handles.get() if process_token(pid) is not None]
         handles.put(alive)
+
+
+def _programs_in(pgdata: Path) -> bool:
+    """Some PostgreSQL program (initdb, a server still starting) works on ``pgdata``."""
+    for process in psutil.process_iter(attrs=["cmdline"]):
+        if str(pgdata) in (process.info.get("cmdline") or ()):
+            return True
+    return False
 
 
 def _refused(exc: OSError, pgdata: Path) -> OperatorError:
