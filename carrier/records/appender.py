@@ -93,6 +93,10 @@ class ChainWriter(SupervisedWriter):
         self.committed = 0  # rows committed to Postgres by this writer (direct or replayed)
         self.spool_writes = 0  # batches that went to the spool (outage seen)
         self.replays = 0  # successful spool replays
+        # The spool holds rows a failure sent there (or a run before this one left), not
+        # only routine ``queued`` rows, which take the spool on purpose (durable at once,
+        # committed right after) and are no news in the log.
+        self._held_back = self._spooled > 0
 
     async def append(self, row: dict[str, Any], *, queued: bool = False) -> None:
         """Return once ``row`` is durable. ``queued``: durable in the spool is enough (the
@@ -191,6 +195,7 @@ class ChainWriter(SupervisedWriter):
             if failure is Failure.REJECTED:
                 return failure
             self._outage = failure is Failure.OUTAGE
+            self._held_back = True
             log.warning(
                 "%s chain: database %s (%s); spooling",
                 self.spec.chain,
@@ -272,7 +277,11 @@ class ChainWriter(SupervisedWriter):
         await asyncio.to_thread(self.spool.clear)
         self.committed += len(rows)
         self.replays += 1
-        log.info("%s chain: replayed %d spooled rows", self.spec.chain, len(rows))
+        if self._held_back:
+            log.info("%s chain: replayed %d spooled rows", self.spec.chain, len(rows))
+        else:  # queued rows committed as planned: the database was never in question
+            log.debug("%s chain: committed %d queued rows", self.spec.chain, len(rows))
+        self._held_back = False
         self._spooled = 0
 
     async def _keep(self, records: list[dict[str, Any]], keep: list[dict[str, Any]]) -> None:
