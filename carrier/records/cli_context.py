@@ -152,7 +152,10 @@ def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:
         except ValueError as exc:
             raise OperatorError(f"{source.what.split()[0]}: {exc}") from None
     path = source.path
-    exposed = key_file_exposure(path)
+    try:
+        exposed = key_file_exposure(path)
+    except OSError as exc:  # a data folder that is a file, or unreadable: named, one line
+        raise OperatorError(f"{source.what}: {exc.strerror}") from None
     if exposed is not None:
         raise OperatorError(f"{source.what.split()[0]}: {exposed}")
     try:

@@ -94,3 +94,16 @@ def test_a_read_only_data_folder_is_named_with_what_to_do(tmp_path: Path, left: 
     assert "read-only" in line, line
     assert f"data folder {data} must be writable" in line, line
     assert "data_dir" in line, line
+
+
+@pytest.mark.parametrize("argv", [("calls", "list"), ("tasks", "list"), ("feeds", "outbox"),
+                                  ("db", "status")], ids="-".join)
+def test_a_data_folder_under_a_file_is_one_line(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    # --data-dir names a folder inside a file (a typo in a path). Before: `calls list`,
+    # `tasks list` and `feeds outbox` ended in a NotADirectoryError traceback from the
+    # key file's permission check.
+    (tmp_path / "a-file").write_text("x")
+    done = _run([*argv, "--data-dir", str(tmp_path / "a-file" / "var")], tmp_path)
+    line = one_line_error(done)
+    assert "Not a directory" in line, line
+    assert str(tmp_path / "a-file" / "var") in line, line
