@@ -27,11 +27,13 @@ from carrier.dialer.gate import Consent
 from carrier.dialer.ports import Contact
 from carrier.dialer.records_adapter import RecordsFacts
 from carrier.dialer.wiring import gate_from_settings, gate_once
+from carrier.errors import OperatorError, UnknownName
 from carrier.gateway import Gateway
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.records.cli import add_database_args
 from carrier.records.cli_context import run as run_command
 from carrier.records.cli_context import where, with_records
+from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 from carrier.records.store import Records
 from carrier.settings import Settings
 from carrier.sip.endpoint import EndpointConfig
@@ -46,7 +48,7 @@ UNKNOWN_CALLEE = "unknown-callee"  # the gate's patient id for a number no patie
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("call", help="place an operator test call through a trunk")
-    parser.add_argument("to", help="E.164 number to call")
+    parser.add_argument("to", type=_callee, help="E.164 number to call")
     parser.add_argument("--trunk", required=True, help="trunk name from trunks.yaml")
     parser.add_argument("--from", dest="from_number", default=None,
                         help="calling number (default: dialer.caller_id)")
@@ -62,11 +64,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     settings = where(args).settings  # the config folder, --data-dir, --database-url
-    settings.trunk(args.trunk)  # an unknown trunk is refused before anything starts
+    try:
+        settings.trunk(args.trunk)  # an unknown trunk is refused before anything starts
+    except UnknownName:  # what was typed there may be a number or a name: not repeated
+        known = ", ".join(t.name for t in settings.trunks) or "none"
+        raise OperatorError(f"--trunk: no trunk of the name given (trunks: {known})") from None
     # The records as every records command opens them: migrated, a spool of its own that
     # is replayed and removed at the end, database failures as one line.
     return run_command(with_records(args, lambda records: operator_call(settings, records,
                                                                          args)))
+
+
+def _callee(text: str) -> str:
+    """An argparse type: the number to call, in E.164 (the value is never repeated)."""
+    try:
+        return normalize_e164(text)
+    except InvalidPhoneNumber:
+        raise argparse.ArgumentTypeError(
+            "not a phone number (E.164, e.g. +15550100199)") from None
 
 
 def tone(seconds: float, freq: float = 440.0) -> list[np.ndarray]:
