@@ -45,15 +45,20 @@ def known_from_args(args: argparse.Namespace) -> KnownIdentifiers | None:
 
         config_dir = Path(getattr(args, "config_dir", None)
                           or os.environ.get("CARRIER_CONFIG_DIR") or "config")
-        patient = ClinicFileSource(args.clinic or config_dir / "clinic.yaml").patient(args.patient)
-        if patient is None:
-            raise OperatorError(f"no patient with id {args.patient!r}")
+        clinic = args.clinic or config_dir / "clinic.yaml"
+        patient = ClinicFileSource(clinic).patient(args.patient)
+        if patient is None:  # what was typed may be a name or a number: never repeated
+            raise OperatorError(f"--patient: no patient with the id given in {clinic}")
         names.append(f"{patient.get('first_name', '')} {patient.get('last_name', '')}".strip())
         phones += [str(patient["phone"])] if patient.get("phone") else []
         member_ids += [str(patient["member_id"])] if patient.get("member_id") else []
         mrns += [str(patient["mrn"])] if patient.get("mrn") else []
         if patient.get("dob") and dob is None:
-            dob = dt.date.fromisoformat(str(patient["dob"]))
+            try:
+                dob = dt.date.fromisoformat(str(patient["dob"]))
+            except ValueError:  # the value is a date of birth: never shown
+                raise OperatorError(f"{clinic}: patients[].dob of the patient given is not"
+                                    " a date (YYYY-MM-DD)") from None
     if not (names or phones or member_ids or mrns or dob):
         return None
     return KnownIdentifiers(names=tuple(names), dob=dob, phones=tuple(phones),

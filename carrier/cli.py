@@ -16,10 +16,14 @@ traceback. Exit codes (the same for every command):
 * 3: the command ran and its action did not happen (``sms send`` refused by a rule,
   ``call`` answered with no audio);
 * 69: a port could not be opened;
-* 74: writes not recorded (the database was away and the disk refused the spool: the line
-  counts them by kind and names the spool folder);
+* 74: the disk refused: writes not recorded (the database was away and the disk refused the
+  spool: the line counts them by kind and names the spool folder), or a full disk;
+* 75: the data folder is in use (a second ``serve``);
+* 77: refused by the compliance gate (``call``: nothing dialled);
 * 78: a setting is wrong (file, key, reason);
 * 130: interrupted (Ctrl-C).
+
+The same table, with examples, is docs/exit-codes.md.
 
 A usage error names the argument, never the value typed: an operator who types a phone
 number or a name in the wrong place must not find it in the journal. Every command logs

@@ -28,6 +28,13 @@ class NotRecorded(OperatorError):
     exit_code = 74  # EX_IOERR
 
 
+class DiskFull(OperatorError):
+    """The disk refused a file the command needs (full, or over quota): names the folder
+    and what to do."""
+
+    exit_code = 74  # EX_IOERR
+
+
 class UnknownName(OperatorError, KeyError):
     """A name the operator gave (a trunk, ...) that the settings do not define. Still a
     ``KeyError`` for code that looks names up; the CLI prints it as one line."""

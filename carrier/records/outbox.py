@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,7 +123,9 @@ class Outbox(SupervisedWriter):
                 if failure is None:
                     self.applied += 1
                 elif failure is Failure.REJECTED:
-                    await self._quarantine(item.record)
+                    refused = await self._quarantine(item.record)
+                    if refused is not None:
+                        raise refused  # counted and told to the caller below
                 else:
                     await self._to_spool(item.record)
             else:
@@ -155,10 +158,31 @@ class Outbox(SupervisedWriter):
         await asyncio.to_thread(self.spool.append, [record])
         self._spooled += 1
 
-    async def _quarantine(self, record: Mapping[str, Any]) -> None:
-        await asyncio.to_thread(self.dead.put, [dict(record)], self.last_error or "rejected")
+    async def _quarantine(self, record: Mapping[str, Any]) -> OSError | None:
+        """To the dead-letter file; the disk's error when it refused it (never raised)."""
+        try:
+            await asyncio.to_thread(self.dead.put, [dict(record)],
+                                    self.last_error or "rejected")
+        except OSError as exc:
+            log.error("outbox: %s refused by the database (%s) not kept: the disk refused %s"  # noqa: TRY400
+                      " (%s)", record["op"], self.last_error, self.dead.path,
+                      os.strerror(exc.errno) if exc.errno else type(exc).__name__)
+            return exc
         log.error("outbox: %s refused by the database (%s); %d quarantined",
                   record["op"], self.last_error, self.dead.count)
+        return None
+
+    async def _keep(self, records: list[dict[str, Any]], keep: list[dict[str, Any]]) -> None:
+        """Make ``keep`` the spool; if the disk refuses the rewrite, the spool stays whole
+        (a record applied twice is an insert that does nothing the second time)."""
+        try:
+            await asyncio.to_thread(self.spool.replace, keep)
+        except OSError:
+            log.error("outbox: spool %s not rewritten (disk); replayed again as it is",  # noqa: TRY400
+                      self.spool.path)
+            self._spooled = len(records)
+            return
+        self._spooled = len(keep)
 
     async def _replay(self, now: float) -> None:
         if now < self._next_retry:
@@ -168,26 +192,28 @@ class Outbox(SupervisedWriter):
             self._spooled = 0
             return
         dropped: set[int] = set()  # positions quarantined during this replay
+        stuck: list[int] = []  # refused, and the disk refused the dead-letter file too
         kept = [i for i, r in enumerate(records) if r.get("op") not in self.ops]
         for i, record in enumerate(records):
             if i in kept:  # its room has not registered it (yet): keep it, in order
                 continue
             failure = await self._try(record)
             if failure is Failure.REJECTED:
-                await self._quarantine(record)
-                dropped.add(i)
+                if await self._quarantine(record) is None:
+                    dropped.add(i)
+                else:  # the disk refused the dead-letter file: it stays in the spool
+                    stuck.append(i)
             elif failure is not None:
                 log.info("outbox: replay deferred (%s)", self.last_error)
                 if dropped:  # never meet (and quarantine) those records twice
-                    keep = [r for j, r in enumerate(records) if j not in dropped]
-                    await asyncio.to_thread(self.spool.replace, keep)
-                    self._spooled = len(keep)
+                    await self._keep(records,
+                                     [r for j, r in enumerate(records) if j not in dropped])
                 return
-        if kept:
-            await asyncio.to_thread(self.spool.replace, [records[i] for i in kept])
-            self._spooled = len(kept)
+        if kept or stuck:
+            await self._keep(records, [records[i] for i in sorted({*kept, *stuck})])
             self._next_retry = now + self.retry_interval
-            log.warning("outbox: %d spooled records wait for their operation", len(kept))
+            log.warning("outbox: %d spooled records wait for their operation, %d refused"
+                        " ones for room in the dead-letter file", len(kept), len(stuck))
         else:
             await asyncio.to_thread(self.spool.clear)
             self._spooled = 0

@@ -66,7 +66,11 @@ class Spool:
         """Write and fsync ``records``; return only once they are on disk. A write the disk
         refuses (full, over quota) is cut back off the file before the error goes up, so
         no torn record is left for the next one to be glued to."""
-        fd = self._open()
+        try:
+            fd = self._open()  # a full disk may refuse even the file (no inode left)
+        except OSError as exc:
+            raise SpoolUnwritable(exc.errno, f"spool {self.path} not opened"
+                                  f" ({exc.strerror}): the records are not durable") from None
         size = os.fstat(fd).st_size
         try:
             self._write_all(fd, self._encode(records))

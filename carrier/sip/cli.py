@@ -4,7 +4,7 @@ The call takes the stack's one outbound path (`Gateway.dial`): it needs a cleara
 A number on `dialer.operator_test_numbers` is called as an operator test, audited as
 `operator_test`; any other number goes through the compliance gate like a campaign call
 (the callee's consent, do-not-call lists, calling window, caps), and a refusal prints
-the rule and exits non-zero without dialling. The INVITE carries its Identity header,
+the rule's code on stderr and exits 77 without dialling. The INVITE carries its Identity header,
 takes a slot on the trunk (CPS, concurrency, failover) and, when answered, plays a
 one-second 440 Hz tone, prints the media statistics and hangs up. Exits non-zero when
 the call did not connect.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import sys
 import uuid
 from collections.abc import Mapping
 
@@ -26,11 +27,13 @@ from carrier.dialer.gate import Consent
 from carrier.dialer.ports import Contact
 from carrier.dialer.records_adapter import RecordsFacts
 from carrier.dialer.wiring import gate_from_settings, gate_once
+from carrier.errors import OperatorError, UnknownName
 from carrier.gateway import Gateway
 from carrier.plugin import CallContext, CallOutcome, OutcomeKind
 from carrier.records.cli import add_database_args
 from carrier.records.cli_context import run as run_command
 from carrier.records.cli_context import where, with_records
+from carrier.records.crypto import InvalidPhoneNumber, normalize_e164
 from carrier.records.store import Records
 from carrier.settings import Settings
 from carrier.sip.endpoint import EndpointConfig
@@ -39,12 +42,13 @@ from media.session import MediaSession
 
 TONE_SECONDS = 1.0
 OPERATOR_TEST = "operator_test"
+GATE_REFUSED = 77  # EX_NOPERM (docs/exit-codes.md): not 2, which is a usage error
 UNKNOWN_CALLEE = "unknown-callee"  # the gate's patient id for a number no patient has
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = subparsers.add_parser("call", help="place an operator test call through a trunk")
-    parser.add_argument("to", help="E.164 number to call")
+    parser.add_argument("to", type=_callee, help="E.164 number to call")
     parser.add_argument("--trunk", required=True, help="trunk name from trunks.yaml")
     parser.add_argument("--from", dest="from_number", default=None,
                         help="calling number (default: dialer.caller_id)")
@@ -60,11 +64,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def run(args: argparse.Namespace) -> int:
     settings = where(args).settings  # the config folder, --data-dir, --database-url
-    settings.trunk(args.trunk)  # an unknown trunk is refused before anything starts
+    try:
+        settings.trunk(args.trunk)  # an unknown trunk is refused before anything starts
+    except UnknownName:  # what was typed there may be a number or a name: not repeated
+        known = ", ".join(t.name for t in settings.trunks) or "none"
+        raise OperatorError(f"--trunk: no trunk of the name given (trunks: {known})") from None
     # The records as every records command opens them: migrated, a spool of its own that
     # is replayed and removed at the end, database failures as one line.
     return run_command(with_records(args, lambda records: operator_call(settings, records,
                                                                          args)))
+
+
+def _callee(text: str) -> str:
+    """An argparse type: the number to call, in E.164 (the value is never repeated)."""
+    try:
+        return normalize_e164(text)
+    except InvalidPhoneNumber:
+        raise argparse.ArgumentTypeError(
+            "not a phone number (E.164, e.g. +15550100199)") from None
 
 
 def tone(seconds: float, freq: float = 440.0) -> list[np.ndarray]:
@@ -111,9 +128,10 @@ async def operator_call(settings: Settings, records: Records,
     origid = str(uuid.uuid4())
     cleared = await clearance_for(records, settings, args.to, purpose=args.purpose,
                                   actor=args.actor, origid=origid)
-    if isinstance(cleared, str):
-        print(f"refused by the compliance gate: {cleared} (nothing dialled)")
-        return 2
+    if isinstance(cleared, str):  # the rule's code only: never the number or a name
+        print(f"carrier call: refused by the compliance gate: {cleared} (nothing dialled)",
+              file=sys.stderr)
+        return GATE_REFUSED
     return await _place(settings, records, args, cleared, origid)
 
 
@@ -131,7 +149,8 @@ async def _place(settings: Settings, records: Records, args: argparse.Namespace,
                 trunk=args.trunk, origid=origid, ring_timeout_s=args.timeout,
                 clearance=clearance))
             if isinstance(call, DialFailure):
-                print(f"call failed: {call.code or ''} {call.outcome.value} ({call.reason})")
+                print(f"carrier call: call failed: {call.code or ''} {call.outcome.value}"
+                      f" ({call.reason})", file=sys.stderr)
                 return 1
             print(f"answered: 200 on trunk {call.context.trunk} ({clearance.rule})")
             await gateway.run_outbound(call, {})
@@ -142,7 +161,8 @@ async def _place(settings: Settings, records: Records, args: argparse.Namespace,
                       f"lost {stats.packets_lost} jitter {stats.jitter_ms:.1f} ms")
                 if stats.packets_received == 0:
                     # Answered but nothing heard: one-way audio is a failed test call.
-                    print("silent call: no audio came back from the far end")
+                    print("carrier call: silent call: no audio came back from the far end",
+                          file=sys.stderr)
                     return 3
     finally:
         if stir is not None:

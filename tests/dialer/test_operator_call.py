@@ -122,9 +122,11 @@ async def test_a_number_without_consent_is_refused_naming_the_rule(
     trunk = Trunk()
     code = await with_trunk(trunk, lambda port: carrier_call(
         config_with_trunk(tmp_path, port), db_url, tmp_path, STRANGER))
-    out = capsys.readouterr().out
-    assert code != 0
-    assert "refused by the compliance gate: tcpa.consent.missing" in out
+    out, err = capsys.readouterr()
+    assert code == 77, (out, err)  # not 2 (a usage error): docs/exit-codes.md
+    assert "carrier call: refused by the compliance gate: tcpa.consent.missing" in err
+    assert out == ""
+    assert "0166" not in err  # the number called is not repeated
     assert trunk.invites == []  # nothing dialled
     conn = await asyncpg.connect(db_url)
     try:
@@ -140,10 +142,10 @@ async def test_a_silent_test_call_exits_non_zero(
 ) -> None:
     code = await with_trunk(Trunk(audio=False), lambda port: carrier_call(
         config_with_trunk(tmp_path, port), db_url, tmp_path, TEST_NUMBER))
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 3, out
     assert "received 0" in out
-    assert "silent call" in out
+    assert "silent call" in err
 
 
 async def test_a_busy_test_number_exits_non_zero(
@@ -152,7 +154,7 @@ async def test_a_busy_test_number_exits_non_zero(
     code = await with_trunk(Trunk(486), lambda port: carrier_call(
         config_with_trunk(tmp_path, port), db_url, tmp_path, TEST_NUMBER))
     assert code == 1
-    assert "call failed: 486" in capsys.readouterr().out
+    assert "carrier call: call failed: 486" in capsys.readouterr().err
 
 
 async def test_gateway_dial_refuses_a_request_without_clearance(tmp_path: Path) -> None:
@@ -243,3 +245,24 @@ async def test_gateway_fails_over_when_the_trunk_does_not_answer_at_all() -> Non
                 gw.trunks.release("backup")
     finally:
         silent.close()
+
+
+def test_a_refused_call_run_as_an_operator_runs_it_exits_77_on_stderr(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The command as typed at a shell: a subprocess, the number refused (no consent).
+    # Before: exit 2 (the usage code a script reads as "typed it wrong") and the refusal on
+    # stdout, where a script's output is parsed.
+    from tests.ops.live import carrier, operator_env  # noqa: PLC0415
+
+    cfg = config_with_trunk(tmp_path, 5999)
+    (tmp_path / "cwd").mkdir()
+    done = carrier("call", STRANGER, "--trunk", "demo", "--config", str(cfg),
+                   "--database-url", db_url, "--data-dir", str(tmp_path / "var"),
+                   config=None, cwd=tmp_path / "cwd",
+                   env=operator_env(CARRIER_KEK=base64.b64encode(bytes(range(32))).decode()))
+    assert done.code == 77, done.err
+    assert done.out == ""
+    assert done.err.strip().splitlines()[-1] == (
+        "carrier call: refused by the compliance gate: tcpa.consent.missing (nothing dialled)")
+    assert "5550166" not in done.err
