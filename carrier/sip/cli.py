@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     except UnknownName:  # what was typed there may be a number or a name: not repeated
         known = ", ".join(t.name for t in settings.trunks) or "none"
         raise OperatorError(f"--trunk: no trunk of the name given (trunks: {known})") from None
+    check_calling_number(settings, args.trunk, args.from_number)
     # The records as every records command opens them: migrated, a spool of its own that
     # is replayed and removed at the end, database failures as one line.
     return run_command(with_records(args, lambda records: operator_call(settings, records,
@@ -97,15 +98,34 @@ class _UnknownCallee(RecordsFacts):
         return {}
 
 
+def check_calling_number(settings: Settings, trunk: str, number: str | None) -> None:
+    """``--from`` must be a number the clinic owns, as ``dialer.caller_id`` must
+    (``carrier.settings_checks.check_caller_id``): one the trunk delivers and, when calls
+    are signed, one of ``stir.own_numbers``. Before, any number went out, signed with
+    attestation C (labelled as likely spam) and shown as if the clinic owned it. The
+    value is not repeated (what was typed may be a patient's number)."""
+    if number is None:
+        return
+    if number not in settings.trunk(trunk).numbers:
+        raise OperatorError(f"--from: not a number of trunk {trunk!r} (trunks[*].numbers);"
+                            " a call shows only a number the clinic owns")
+    if settings.stir.enabled and number not in settings.stir.own_numbers:
+        raise OperatorError("--from: not in stir.own_numbers; the call would be signed as"
+                            " a number the clinic does not own")
+
+
 async def clearance_for(records: Records, settings: Settings, to: str, *, purpose: str,
-                        actor: str, origid: str) -> Clearance | str:
-    """The clearance for calling ``to``, or the refusing rule (both audited)."""
-    now = dt.datetime.now(dt.UTC)
+                        actor: str, origid: str, now: dt.datetime | None = None
+                        ) -> tuple[Clearance, dt.datetime | None] | str:
+    """The clearance for calling ``to`` with the time the gate's allowance ends (the
+    calling window's close: the INVITE is not sent after it), or the refusing rule
+    (both audited)."""
+    now = now or dt.datetime.now(dt.UTC)
     if to in settings.dialer.operator_test_numbers:
         await records.audit(actor, "dial.decision", ("call", origid), OPERATOR_TEST,
                             {"dial": True, "rule": OPERATOR_TEST, "purpose": "operator_test",
                              "test_number": True})
-        return Clearance(OPERATOR_TEST, operator_test=True)
+        return Clearance(OPERATOR_TEST, operator_test=True), None
     found = await records.find_patients_by_phone(to, actor=actor, reason="operator test call")
     gate = gate_from_settings(settings)
     if len(found) == 1:
@@ -114,7 +134,9 @@ async def clearance_for(records: Records, settings: Settings, to: str, *, purpos
         contact = Contact(number=to, address=None, number_given_by_patient=False)
         decision = await gate_once(records, UNKNOWN_CALLEE, purpose, now, gate=gate,
                                    contact=contact, facts=_UnknownCallee(records))
-    return Clearance(decision.rule) if decision.allowed else decision.rule
+    if not decision.allowed:
+        return decision.rule
+    return Clearance(decision.rule), decision.valid_until
 
 
 async def _tone_handler(call: Call, context: CallContext) -> CallOutcome:
@@ -132,11 +154,11 @@ async def operator_call(settings: Settings, records: Records,
         print(f"carrier call: refused by the compliance gate: {cleared} (nothing dialled)",
               file=sys.stderr)
         return GATE_REFUSED
-    return await _place(settings, records, args, cleared, origid)
+    return await _place(settings, records, args, *cleared, origid=origid)
 
 
 async def _place(settings: Settings, records: Records, args: argparse.Namespace,
-                 clearance: Clearance, origid: str) -> int:
+                 clearance: Clearance, not_after: dt.datetime | None, *, origid: str) -> int:
     host = settings.sip.bind_host
     stir = await build_stir(settings)
     config = EndpointConfig(udp=(host, 0), tcp=(host, 0), tls=None, tls_verify=False)
@@ -147,7 +169,7 @@ async def _place(settings: Settings, records: Records, args: argparse.Namespace,
             call = await gateway.dial(DialRequest(
                 to=args.to, from_number=args.from_number or settings.dialer.caller_id,
                 trunk=args.trunk, origid=origid, ring_timeout_s=args.timeout,
-                clearance=clearance))
+                clearance=clearance, not_after=not_after))
             if isinstance(call, DialFailure):
                 print(f"carrier call: call failed: {call.code or ''} {call.outcome.value}"
                       f" ({call.reason})", file=sys.stderr)

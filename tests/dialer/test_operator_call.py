@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import datetime as dt
 import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -23,8 +25,10 @@ from carrier.call import Call, Clearance, DialFailure, DialOutcome, DialRequest
 from carrier.cli import main
 from carrier.gateway import Gateway
 from carrier.media_leg import MediaLeg
+from carrier.records.crypto import LocalKek
+from carrier.records.store import Channel, ConsentKind, Records
 from carrier.settings import Settings, load_settings
-from carrier.sip.cli import tone
+from carrier.sip.cli import clearance_for, tone
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed
 from carrier.sip.sdp import LocalMedia, build_answer, parse_sdp
@@ -80,9 +84,10 @@ def config_with_trunk(tmp_path: Path, port: int) -> Path:
     return cfg
 
 
-async def carrier_call(cfg: Path, db_url: str, tmp_path: Path, to: str) -> int:
+async def carrier_call(cfg: Path, db_url: str, tmp_path: Path, to: str,
+                       *extra: str) -> int:
     argv = ["call", to, "--trunk", "demo", "--config", str(cfg), "--timeout", "5",
-            "--database-url", db_url, "--data-dir", str(tmp_path / "var")]
+            "--database-url", db_url, "--data-dir", str(tmp_path / "var"), *extra]
     # The CLI runs its own event loop (asyncio.run); keep it off the test's loop.
     return await asyncio.to_thread(main, argv)
 
@@ -135,6 +140,68 @@ async def test_a_number_without_consent_is_refused_naming_the_rule(
     finally:
         await conn.close()
     assert reason == "tcpa.consent.missing"
+
+
+@pytest.mark.parametrize(("calling", "why"), [
+    ("+15550100177", "not a number of trunk 'demo'"),  # no trunk delivers it
+    ("+15550100101", "not in stir.own_numbers"),  # the trunk's, but signing would say C
+])
+async def test_a_calling_number_the_clinic_does_not_own_is_refused_before_dialling(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], calling: str, why: str
+) -> None:
+    """`--from` is held to what `dialer.caller_id` is held to. Before, any number went
+    out (shown as the clinic's, signed attestation C)."""
+    trunk = Trunk()
+    code = await with_trunk(trunk, lambda port: carrier_call(
+        config_with_trunk(tmp_path, port), db_url, tmp_path, TEST_NUMBER, "--from", calling))
+    out, err = capsys.readouterr()
+    assert code == 1, (out, err)
+    assert f"--from: {why}" in err
+    assert calling[-4:] not in err  # what was typed is not repeated
+    assert trunk.invites == []
+
+
+async def test_an_owned_calling_number_is_presented(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trunk = Trunk()
+    code = await with_trunk(trunk, lambda port: carrier_call(
+        config_with_trunk(tmp_path, port), db_url, tmp_path, TEST_NUMBER,
+        "--from", "+15550100100"))
+    assert code == 0, capsys.readouterr()
+    [invite] = trunk.invites
+    assert "+15550100100" in invite.request.get("From")
+
+
+async def test_the_clearance_ends_when_the_calling_window_closes(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The gate's allowance ends at the window's close, and `carrier call` passes it as
+    the DialRequest's `not_after` (before, it was dropped: a call cleared at 20:59:50 could
+    ring after 21:00, its INVITE sent once a trunk slot came)."""
+    cfg = config_with_trunk(tmp_path, 5080)
+    settings = load_settings(cfg, env={})
+    zone = ZoneInfo("America/New_York")
+    now = dt.datetime(2026, 12, 9, 20, 58, tzinfo=zone)  # a Wednesday, not a holiday
+    records = await Records.open(db_url, LocalKek(bytes(range(32))), tmp_path / "spool")
+    try:
+        pid = await records.add_patient("Testa Patientson", "+12125550142", actor="test",
+                                        reason="synthetic")
+        await records.pool.execute("UPDATE patients SET state = 'NY', time_zone = $2"
+                                   " WHERE id = $1", pid, "America/New_York")
+        await records.consent_grant(pid, Channel.VOICE, ConsentKind.TCPA_EXPRESS_WRITTEN,
+                                    source="intake", evidence_ref="form-1", actor="test",
+                                    at=now - dt.timedelta(days=30))
+        cleared = await clearance_for(records, settings, "+12125550142",
+                                      purpose="appointment_reminder", actor="test",
+                                      origid="o-window", now=now.astimezone(dt.UTC))
+    finally:
+        await records.close()
+    assert not isinstance(cleared, str), cleared
+    clearance, not_after = cleared
+    assert clearance.rule == "allowed"
+    assert not_after is not None
+    assert now < not_after <= dt.datetime(2026, 12, 9, 21, 0, tzinfo=zone)
 
 
 async def test_a_silent_test_call_exits_non_zero(
