@@ -78,6 +78,7 @@ from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.sms.wiring import run_sms
+from carrier.stack_watch import CertificateWatch, DiskWatch, served_certificates
 from carrier.stir_setup import build_stir
 from carrier.stop_signals import StopSignals
 from carrier.trunk_links import TrunkLinks, trunk_uri
@@ -101,6 +102,8 @@ class Stack:
     console_port: int | None = None
     feeds: Feeds | None = None
     webchat_port: int | None = None
+    certificates: CertificateWatch | None = None
+    disk: DiskWatch | None = None
 
     @property
     def runtime(self) -> Any:
@@ -129,9 +132,14 @@ def load_application(settings: Settings) -> Application:
 
 def build_health(settings: Settings, records: Records, gateway: Gateway, *,
                  dialer: DialerService, app: Application, links: TrunkLinks,
-                 database: Liveness) -> Health:
+                 database: Liveness, certificates: CertificateWatch | None = None,
+                 disk: DiskWatch | None = None) -> Health:
     health = Health()
     health.register("database", database.health)
+    if disk is not None:
+        health.register("disk", disk.health)  # a full disk: the spool and database refuse
+    if certificates is not None:
+        health.register("certificates", certificates.health)
     if settings.dialer.enabled:
         health.register("dialer", dialer.liveness.health)
     if isinstance(records, HasWriters):
@@ -160,6 +168,9 @@ def levels(stack: Stack) -> list[Level]:
     if stack.settings.dialer.enabled:
         out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
                          1.0 if stack.dialer.liveness.health().ok else 0.0))
+    for watch in (stack.certificates, stack.disk):
+        if watch is not None:
+            out.extend(watch.levels())
     out.extend(levels_of(stack.application))
     return out
 
@@ -227,12 +238,15 @@ async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app:
             gateway.handler = feeds.wrap(app.handler, app.appointments)
             dialer = DialerService.build(settings, records, gateway, app.appointments)
             database = Liveness("database", max_failures=2, stale_after=60.0)
+            certificates = CertificateWatch(served_certificates(settings))
+            disk = DiskWatch(data_dir)
             health = build_health(settings, records, gateway, dialer=dialer, app=app,
-                                  links=links, database=database)
+                                  links=links, database=database, certificates=certificates,
+                                  disk=disk)
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
             stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database,
-                          feeds=feeds)
+                          feeds=feeds, certificates=certificates, disk=disk)
             exits.callback(metrics.attach(lambda: levels(stack)))
             yield stack
 

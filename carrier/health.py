@@ -3,7 +3,8 @@
 Each component registers a check (a callable returning :class:`ComponentHealth`):
 the dialer loop (:class:`Liveness`: last good pass, consecutive failures), the records
 writers (anything with ``health()``, see :class:`WriterReport`), the application's
-speech workers, the SIP endpoint. :meth:`Health.report` asks them all; the stack is
+speech workers, the SIP endpoint, the certificates served with and the data folder's free
+space (:mod:`carrier.stack_watch`). :meth:`Health.report` asks them all; the stack is
 healthy when every check is. Details name components, counts and error classes only,
 never PHI.
 

@@ -1,0 +1,136 @@
+"""Does health tell the on-call engineer the truth when the node breaks the way production
+breaks? Each test breaks one thing under a stack built as ``carrier serve`` builds it
+(``running_stack`` on the embedded PostgreSQL) and reads what ``/health`` would answer
+(:func:`carrier.health.render`) and what ``/metrics`` would expose."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from carrier import metrics, stack_watch
+from carrier.health import render
+from carrier.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cert_ending(path: Path, end: dt.datetime) -> Path:
+    """A self-signed certificate (PEM) whose notAfter is ``end``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(end - dt.timedelta(days=400)).not_valid_after(end)
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.with_suffix(".key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return path
+
+
+def settings_for(tmp_path: Path, db_url: str, cert: Path) -> Settings:
+    cfg = tmp_path / "config"
+    if not cfg.exists():
+        shutil.copytree(REPO / "config", cfg)
+    s = load_settings(cfg, env={})
+    return dataclasses.replace(
+        s, data_dir=str(tmp_path / "var"),
+        database=dataclasses.replace(s.database, url=db_url, pool_min=1, pool_max=2),
+        keys=dataclasses.replace(s.keys, kek_file=str(tmp_path / "kek.bin"),
+                                 kek_env="HEALTH_TRUTH_UNSET_KEK",
+                                 checkpoints_file=str(tmp_path / "checkpoints.jsonl")),
+        console=dataclasses.replace(s.console, tls=True, cert_file=str(cert),
+                                    key_file=str(cert.with_suffix(".key"))),
+        agent=dataclasses.replace(s.agent, seed_demo=False),
+        dialer=dataclasses.replace(s.dialer, enabled=False))
+
+
+def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in metrics.REGISTRY.collect():
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+@pytest.mark.postgres
+async def test_an_expired_console_certificate_fails_health_and_is_a_metric(
+        db_url: str, tmp_path: Path) -> None:
+    """Before: nothing read any certificate's dates. The console's certificate ran out and
+    /health still said 200 ok (while browsers and `carrier health` were refused); no
+    metric to alert on before it happened. Now ``cert.console`` fails (503) and
+    ``carrier_certificate_expiry_timestamp_seconds{cert}`` is each notAfter."""
+    from carrier.app import running_stack  # noqa: PLC0415 - loads the application
+
+    end = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)
+    cert = cert_ending(tmp_path / "console.pem", end)
+    async with running_stack(settings_for(tmp_path, db_url, cert), speech=False,
+                             sip=False) as stack:
+        report = {c.name: c for c in stack.health.report()}
+        assert not report["cert.console"].ok
+        assert "expired 2 days ago" in report["cert.console"].detail
+        assert report["cert.stir"].ok  # the development STI-CA's, made at start
+        status, _ = render(list(report.values()))
+        assert status == 503
+        got = scrape()
+        key = ("carrier_certificate_expiry_timestamp_seconds", (("cert", "console"),))
+        assert got[key] == end.timestamp()
+        assert ("carrier_certificate_expiry_timestamp_seconds", (("cert", "stir"),)) in got
+
+        # Renewed on disk while serving, 10 days left: healthy, and it says to renew.
+        cert_ending(cert, dt.datetime.now(dt.UTC) + dt.timedelta(days=10, hours=1))
+        console = {c.name: c for c in stack.health.report()}["cert.console"]
+        assert console.ok
+        assert console.detail.startswith("renew: expires in 10.0 days")
+
+
+@pytest.mark.postgres
+async def test_a_nearly_full_data_folder_fails_health(db_url: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: no check read the data folder's free space; the disk filled, the spool and
+    the embedded database refused writes, /health said 200. Now ``disk.data`` fails under
+    the floor and ``carrier_data_free_bytes`` is exposed. The floor is raised over this
+    machine's real free space (the real ``statvfs`` is read)."""
+    from carrier.app import running_stack  # noqa: PLC0415 - loads the application
+
+    cert = cert_ending(tmp_path / "console.pem", dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
+    async with running_stack(settings_for(tmp_path, db_url, cert), speech=False,
+                             sip=False) as stack:
+        report = {c.name: c for c in stack.health.report()}
+        assert report["disk.data"].ok, report["disk.data"]
+        free = shutil.disk_usage(tmp_path).free
+        assert abs(scrape()[("carrier_data_free_bytes", ())] - free) < 256 * 1024 * 1024
+        assert stack.disk is not None
+        stack.disk.min_free_bytes = free + 1024 ** 4  # "nearly full" against this floor
+        disk = {c.name: c for c in stack.health.report()}["disk.data"]
+        assert not disk.ok
+        assert disk.detail.startswith("nearly full: ")
+        assert render(stack.health.report())[0] == 503
+
+
+def test_certificate_watch_follows_its_clock(tmp_path: Path) -> None:
+    """Unit: the days left, the renew window, expired, and an unreadable file."""
+    end = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    cert = cert_ending(tmp_path / "c.pem", end)
+    now = [end.timestamp() - 30 * 86400]
+    watch = stack_watch.CertificateWatch({"c": cert, "gone": tmp_path / "none.pem"},
+                                         clock=lambda: now[0])
+    c, gone = watch.health()
+    assert (c.ok, c.detail) == (True, "expires in 30 days (2027-01-01 00:00 UTC)")
+    assert (gone.ok, gone.detail) == (False, "unreadable (FileNotFoundError)")
+    now[0] = end.timestamp() - 3 * 86400
+    assert watch.health()[0].detail.startswith("renew: expires in 3.0 days")
+    now[0] = end.timestamp() + 1
+    assert not watch.health()[0].ok
+    now[0] = end.timestamp() - 1  # the clock stepped back: healthy again, from the file
+    assert watch.health()[0].ok
