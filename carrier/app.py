@@ -165,6 +165,13 @@ def levels(stack: Stack) -> list[Level]:
                          label, float(w.spooled)))
         out.append(Level("carrier_writer_up", "1 while a records writer is healthy",
                          label, 1.0 if w.ok else 0.0))
+        out.append(Level("carrier_spool_age_seconds", "Seconds the spool has held rows "
+                         "without emptying (the database not taking writes)", label,
+                         w.spooled_for))
+        out.append(Level("carrier_records_quarantined", "Rows set aside (dead letter, "
+                         "corrupt spool) for the operator", label, float(w.quarantined)))
+        out.append(Level("carrier_records_unrecorded", "Writes neither the database nor the"
+                         " spool took (disk full)", label, float(w.unrecorded), counter=True))
     if stack.settings.dialer.enabled:
         out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
                          1.0 if stack.dialer.liveness.health().ok else 0.0))

@@ -131,9 +131,25 @@ class HasWriters(Protocol):
     def health(self) -> WritersReport: ...
 
 
+def writer_detail(w: WriterReport) -> str:
+    """What an on-call engineer needs of a writer: what waits in its spool and since when
+    (the database not taking writes), what was set aside or lost, the last error class."""
+    parts = []
+    spooled = getattr(w, "spooled", 0)
+    if spooled:
+        outage = " (database unreachable)" if getattr(w, "outage", False) else ""
+        parts.append(f"{spooled} spooled for {getattr(w, 'spooled_for', 0.0):.0f} s{outage}")
+    for what in ("quarantined", "unrecorded"):
+        if getattr(w, what, 0):
+            parts.append(f"{getattr(w, what)} {what}")
+    if w.last_error:
+        parts.append(f"last error {w.last_error}")
+    return "; ".join(parts)
+
+
 def writers_check(records: HasWriters) -> Check:
     def check() -> list[ComponentHealth]:
-        return [ComponentHealth(f"records.{w.name}", w.ok, w.last_error or "")
+        return [ComponentHealth(f"records.{w.name}", w.ok, writer_detail(w))
                 for w in records.health().writers]
     return check
 

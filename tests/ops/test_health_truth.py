@@ -134,3 +134,38 @@ def test_certificate_watch_follows_its_clock(tmp_path: Path) -> None:
     assert not watch.health()[0].ok
     now[0] = end.timestamp() - 1  # the clock stepped back: healthy again, from the file
     assert watch.health()[0].ok
+
+
+@pytest.mark.postgres
+async def test_a_growing_spool_says_how_much_and_how_long(make_cluster, tmp_path: Path) -> None:
+    """Before: with the database gone, the writers spooled and ``records.*`` said ok with
+    an empty detail, and no metric said how long the spool had been filling (only its
+    depth). Now the detail names the rows spooled, for how long, and the outage, and
+    ``carrier_spool_age_seconds{writer}`` is that age (the writers' clock is controlled);
+    it goes back to 0 when the spool empties."""
+    import asyncio  # noqa: PLC0415
+
+    from carrier.app import running_stack  # noqa: PLC0415 - loads the application
+
+    cluster = make_cluster()
+    cert = cert_ending(tmp_path / "console.pem", dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
+    now = [1000.0]
+    async with running_stack(settings_for(tmp_path, cluster.uri(), cert), speech=False,
+                             sip=False) as stack:
+        writer = stack.records.audit_writer
+        writer.clock = lambda: now[0]
+        await asyncio.to_thread(cluster.stop)
+        await stack.records.audit("system", "health.probe", ("service", "carrier"), "test", {})
+        assert writer.spooled >= 1
+        now[0] += 95
+        audit = {c.name: c for c in stack.health.report()}["records.audit"]
+        assert audit.ok  # durable on disk: the database check is what fails an outage
+        assert f"{writer.spooled} spooled for 95 s (database unreachable)" in audit.detail
+        assert scrape()[("carrier_spool_age_seconds", (("writer", "audit"),))] == 95.0
+
+        await asyncio.to_thread(cluster.start)
+        assert await stack.records.drain_spool()
+        assert scrape()[("carrier_spool_age_seconds", (("writer", "audit"),))] == 0.0
+        audit = {c.name: c for c in stack.health.report()}["records.audit"]
+        assert "spooled" not in audit.detail
+        assert audit.detail.startswith("last error ")  # the outage's, named as past
