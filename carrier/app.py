@@ -78,7 +78,13 @@ from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.sms.wiring import run_sms
-from carrier.stack_watch import CertificateWatch, DiskWatch, served_certificates
+from carrier.stack_watch import (
+    CertificateWatch,
+    DiskWatch,
+    served_certificates,
+    sip_check,
+    sip_levels,
+)
 from carrier.stir_setup import build_stir
 from carrier.stop_signals import StopSignals
 from carrier.trunk_links import TrunkLinks, trunk_uri
@@ -145,8 +151,7 @@ def build_health(settings: Settings, records: Records, gateway: Gateway, *,
     if isinstance(records, HasWriters):
         health.register("records", records_writers_check(records))
     health.register("application", app.health)
-    health.register("sip", lambda: ComponentHealth(
-        "sip", bool(gateway.endpoint.listeners), ", ".join(gateway.endpoint.listeners)))
+    health.register("sip", lambda: sip_check(lambda: dict(gateway.endpoint.listeners)))
     health.register("sip.rtp_ports", gateway.ports.health)  # every call fails without a pair
     health.register("trunks", lambda: [
         ComponentHealth(f"trunk.{name}", True, state.value)  # a down trunk fails over
@@ -175,6 +180,7 @@ def levels(stack: Stack) -> list[Level]:
     if stack.settings.dialer.enabled:
         out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
                          1.0 if stack.dialer.liveness.health().ok else 0.0))
+    out.extend(sip_levels(dict(stack.gateway.endpoint.listeners)))
     for watch in (stack.certificates, stack.disk):
         if watch is not None:
             out.extend(watch.levels())

@@ -141,3 +141,32 @@ def served_certificates(settings: Settings) -> dict[str, Path]:
     if stir.enabled and not (stir.key_file and stir.x5u):
         files["stir"] = settings.path(None, "stir") / "sp.pem"
     return files
+
+
+def listener_open(listener: object) -> bool:
+    """A SIP listener still takes messages: its UDP socket is not closed, its TCP/TLS server
+    still serves (duck-typed on :class:`carrier.sip.transport.Listener`)."""
+    udp = getattr(listener, "udp", None)
+    if udp is not None:
+        transport = getattr(udp, "transport", None)
+        return transport is not None and not transport.is_closing()
+    server = getattr(listener, "server", None)
+    return server is not None and bool(server.is_serving())
+
+
+def sip_check(listeners: Callable[[], dict[str, object]]) -> ComponentHealth:
+    """``sip``: every listener the endpoint opened still open. Before, the check only said
+    that listeners had been opened at start, so a socket closed under the node passed."""
+    opened = listeners()
+    closed = [name for name, lsn in opened.items() if not listener_open(lsn)]
+    if not opened:
+        return ComponentHealth("sip", False, "no listeners")
+    if closed:
+        return ComponentHealth("sip", False, f"closed: {', '.join(closed)}")
+    return ComponentHealth("sip", True, ", ".join(opened))
+
+
+def sip_levels(listeners: dict[str, object]) -> list[Level]:
+    return [Level("carrier_sip_listener_up", "1 while a SIP listener takes messages",
+                  (("transport", name),), 1.0 if listener_open(lsn) else 0.0)
+            for name, lsn in listeners.items()]

@@ -169,3 +169,33 @@ async def test_a_growing_spool_says_how_much_and_how_long(make_cluster, tmp_path
         audit = {c.name: c for c in stack.health.report()}["records.audit"]
         assert "spooled" not in audit.detail
         assert audit.detail.startswith("last error ")  # the outage's, named as past
+
+
+@pytest.mark.postgres
+async def test_a_sip_socket_closed_under_the_node_fails_health(db_url: str,
+                                                               tmp_path: Path) -> None:
+    """Before: the ``sip`` check said only that listeners had been opened at start, so with
+    the UDP socket closed under the node (every INVITE and OPTIONS unanswered) /health
+    still said 200. Now ``sip`` fails naming the closed listener, and
+    ``carrier_sip_listener_up{transport}`` drops to 0."""
+    from carrier.app import running_stack  # noqa: PLC0415 - loads the application
+    from tests.ops.live import free_port  # noqa: PLC0415
+
+    cert = cert_ending(tmp_path / "console.pem", dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
+    s = settings_for(tmp_path, db_url, cert)
+    port = free_port()
+    s = dataclasses.replace(s, sip=dataclasses.replace(s.sip, udp_port=port, tcp_port=port,
+                                                       tls_port=None))
+    async with running_stack(s, speech=False, sip=True) as stack:
+        sip = {c.name: c for c in stack.health.report()}["sip"]
+        assert (sip.ok, sip.detail) == (True, "UDP, TCP")
+        udp = stack.gateway.endpoint.listeners["UDP"].udp
+        assert udp is not None
+        assert udp.transport is not None
+        udp.transport.close()  # the socket goes away under the running node
+        sip = {c.name: c for c in stack.health.report()}["sip"]
+        assert (sip.ok, sip.detail) == (False, "closed: UDP")
+        assert render(stack.health.report())[0] == 503
+        got = scrape()
+        assert got[("carrier_sip_listener_up", (("transport", "UDP"),))] == 0.0
+        assert got[("carrier_sip_listener_up", (("transport", "TCP"),))] == 1.0
