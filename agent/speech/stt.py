@@ -201,8 +201,7 @@ class SpeechToText:
         self._quick_config = (config.quick_config() if config.quick_model_dir is not None
                               else config)
         self._in_batches = 0  # requests in those batches
-        # The spare worker (second framings): its pool, its warm-up, and the one framing
-        # it decodes (it takes one at a time; nothing queues for it).
+        # The spare worker (second framings): its pool, its warm-up, the one framing it decodes.
         self._spare: ProcessPoolExecutor | None = None
         self._spare_warm: asyncio.Future[int] | None = None
         self._spare_job: asyncio.Task[Transcript] | None = None
@@ -233,11 +232,8 @@ class SpeechToText:
         if self._pool is not None:
             return
         self._pool = ProcessPoolExecutor(
-            max_workers=self.config.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self.config,),
-        )
+            max_workers=self.config.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(self.config,))
         loop = asyncio.get_running_loop()
         # One warm-up per worker: submitted together, they spawn every worker now rather
         # than on the first live call, and each runs the model once.
@@ -250,6 +246,13 @@ class SpeechToText:
             self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
             raise SttWorkerError("speech-to-text workers died while loading the model") from exc
+
+    async def revive(self) -> None:
+        """Replace a pool a dead worker broke, idle too (each request, the health check)."""
+        if self._pool is not None and self._pool._broken:
+            self._broken(self._pool)
+        if self._pool is None and self._broke:
+            await self.start()
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
         return await self._submit(pcm16k, hints, careful=False)
@@ -349,10 +352,7 @@ class SpeechToText:
 
     async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
                       quick: bool = False, within_s: float | None = None) -> Transcript:
-        if self._pool is not None and self._pool._broken:  # a worker died while idle
-            self._broken(self._pool)
-        if self._pool is None and self._broke:  # a new pool for the dead one: this waits
-            await self.start()
+        await self.revive()  # a new pool for a dead one: this request waits for it
         if self._pool is None:
             raise SttClosedError("speech-to-text is not started")
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)

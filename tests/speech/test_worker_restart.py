@@ -39,3 +39,37 @@ async def test_a_killed_worker_is_not_counted_and_is_replaced(whisper_dir: Path)
         assert pid not in stt.worker_pids
     finally:
         await stt.close()
+
+
+async def test_the_health_check_replaces_a_pool_no_call_will(whisper_dir: Path) -> None:
+    """A node whose ``agent.stt`` fails gets no calls from its load balancer, so no
+    utterance would ever replace its pool: the check itself starts the new pool, and the
+    node is healthy again without a call. ``carrier_stt_worker_restarts_total`` counts it."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from agent.runtime import VoiceAgent  # noqa: PLC0415
+
+    stt = SpeechToText(SttConfig(model_dir=whisper_dir, workers=1))
+    await stt.start()
+    app = VoiceAgent()
+    app.runtime = SimpleNamespace(stt=stt)  # type: ignore[assignment] - only its speech
+    try:
+        (pid,) = stt.worker_pids
+        pool = stt._pool
+        assert pool is not None
+        manager = pool._executor_manager_thread
+        os.kill(pid, signal.SIGKILL)  # idle: no utterance in flight
+        if manager is not None:
+            await asyncio.to_thread(manager.join, 60)
+        (down,) = app.health()
+        assert not down.ok
+        assert app._reviving is not None  # before: nothing started a new pool
+        assert down.detail == "0 worker processes; restarts 0"
+        await app._reviving
+        (up,) = app.health()
+        assert (up.ok, up.detail) == (True, "1 worker processes")
+        assert stt.restarts == 1
+        levels = {lv.name: lv.value for lv in app.levels()}
+        assert levels["carrier_stt_worker_restarts"] == 1.0
+    finally:
+        await stt.close()
