@@ -181,6 +181,11 @@ def levels(stack: Stack) -> list[Level]:
         out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
                          1.0 if stack.dialer.liveness.health().ok else 0.0))
     out.extend(sip_levels(dict(stack.gateway.endpoint.listeners)))
+    # Every check of /health as a metric: an alert on any (a certificate, the disk, speech,
+    # the database) without scraping JSON.
+    out.extend(Level("carrier_component_up", "1 while a health check passes",
+                     (("component", c.name),), 1.0 if c.ok else 0.0)
+               for c in stack.health.report())
     for watch in (stack.certificates, stack.disk):
         if watch is not None:
             out.extend(watch.levels())

@@ -10,6 +10,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import asyncpg
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -116,6 +117,35 @@ async def test_a_nearly_full_data_folder_fails_health(db_url: str, tmp_path: Pat
         assert not disk.ok
         assert disk.detail.startswith("nearly full: ")
         assert render(stack.health.report())[0] == 503
+        assert scrape()[("carrier_component_up", (("component", "disk.data"),))] == 0.0
+
+
+@pytest.mark.postgres
+async def test_every_health_check_is_a_metric(make_cluster, tmp_path: Path) -> None:
+    """Before: only the writers and the dialer had an ``_up`` level; the database, the
+    application's speech, SIP, registrations had none, so an alert had to parse /health's
+    JSON. Now ``carrier_component_up{component}`` is each check. The PostgreSQL under the
+    node is stopped and the database check's own passes fail."""
+    import asyncio  # noqa: PLC0415
+
+    from carrier.app import running_stack  # noqa: PLC0415 - loads the application
+
+    cluster = make_cluster()
+    cert = cert_ending(tmp_path / "console.pem", dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
+    async with running_stack(settings_for(tmp_path, cluster.uri(), cert), speech=False,
+                             sip=False) as stack:
+        names = {c.name for c in stack.health.report()}
+        got = scrape()
+        assert {n for n in names
+                if ("carrier_component_up", (("component", n),)) in got} == names
+        await asyncio.to_thread(cluster.stop)
+        for _ in range(2):  # what each ping pass of serve does
+            try:
+                await stack.records.pool.fetchval("SELECT 1")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                stack.database.failure(exc)
+        assert scrape()[("carrier_component_up", (("component", "database"),))] == 0.0
+        await asyncio.to_thread(cluster.start)
 
 
 def test_certificate_watch_follows_its_clock(tmp_path: Path) -> None:
