@@ -39,6 +39,7 @@ import importlib
 import json
 import logging
 import signal
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -181,8 +182,7 @@ def levels(stack: Stack) -> list[Level]:
         out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
                          1.0 if stack.dialer.liveness.health().ok else 0.0))
     out.extend(sip_levels(dict(stack.gateway.endpoint.listeners)))
-    # Every check of /health as a metric: an alert on any (a certificate, the disk, speech,
-    # the database) without scraping JSON.
+    # Every check of /health as a metric: an alert on any without parsing /health's JSON.
     out.extend(Level("carrier_component_up", "1 while a health check passes",
                      (("component", c.name),), 1.0 if c.ok else 0.0)
                for c in stack.health.report())
@@ -453,7 +453,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _probe(settings: Settings, timeout: float  # noqa: ASYNC109 - a CLI's own budget
-                 ) -> tuple[int | None, tuple[int, dict[str, Any]] | None]:
+                 ) -> tuple[int | None, tuple[int, dict[str, Any]] | str]:
     from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
 
     async with SipEndpoint(EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)) as ep:
@@ -463,10 +463,13 @@ async def _probe(settings: Settings, timeout: float  # noqa: ASYNC109 - a CLI's 
         except TimeoutError:
             status = None
     try:
-        report = await fetch_health(settings.console.bind_host, settings.console.port,
-                                    timeout=timeout, tls=client_context(settings))
-    except (OSError, TimeoutError, ValueError):
-        report = None
+        report: tuple[int, dict[str, Any]] | str = await fetch_health(
+            settings.console.bind_host, settings.console.port, timeout=timeout,
+            tls=client_context(settings))
+    except ssl.SSLCertVerificationError as exc:  # an expired console certificate, above all
+        report = f"certificate refused: {exc.verify_message}"
+    except (OSError, TimeoutError, ValueError) as exc:
+        report = type(exc).__name__
     return status, report
 
 
@@ -474,18 +477,19 @@ def run_health(args: argparse.Namespace) -> int:
     """Exit 0 when SIP answers and every component is healthy; otherwise 1, naming each
     failed part (``sip`` when OPTIONS is unanswered, ``console`` when the probe is)."""
     settings = _settings(args)
-    status, report = asyncio.run(_probe(settings, args.timeout))
+    status, got = asyncio.run(_probe(settings, args.timeout))
+    report, why = (None, got) if isinstance(got, str) else (got, None)
     components = cast(list[dict[str, Any]], report[1].get("components", []) if report else [])
     failed = [] if status == 200 else ["sip"]
     failed += ["console"] if report is None else [c["name"] for c in components if not c["ok"]]
     if args.json:
         print(json.dumps({"ok": not failed, "failed": failed, "sip_options": status,
-                          "components": components}))
+                          "components": components, "console_error": why}))
     else:
         print(f"OPTIONS -> {status if status is not None else 'no answer'}")
         if report is None:
             print(f"health probe on {settings.console.bind_host}:{settings.console.port} "
-                  "-> no answer")
+                  f"-> no answer ({why})")
         for c in components:
             print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
         if report is not None:

@@ -229,3 +229,42 @@ async def test_a_sip_socket_closed_under_the_node_fails_health(db_url: str,
         got = scrape()
         assert got[("carrier_sip_listener_up", (("transport", "UDP"),))] == 0.0
         assert got[("carrier_sip_listener_up", (("transport", "TCP"),))] == 1.0
+
+
+async def test_carrier_health_names_an_expired_console_certificate(tmp_path: Path) -> None:
+    """Before: with the console's certificate expired, ``carrier health`` printed "health
+    probe on ...:port -> no answer", as if the node were down, and sent the engineer to
+    look for a dead process. Now it names why: "certificate refused: certificate has
+    expired" (and ``console_error`` in ``--json``); it still exits 1. The console port is a
+    TLS listener in this test serving that certificate."""
+    import asyncio  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import ssl  # noqa: PLC0415
+
+    from tests.ops.live import acarrier, config_folder, free_port, operator_env  # noqa: PLC0415
+
+    cert = cert_ending(tmp_path / "console.pem", dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    port, sip_port = free_port(), free_port()
+    cfg = config_folder(tmp_path / "config", tmp_path / "var",
+                        console={"port": port, "tls": True, "cert_file": str(cert),
+                                 "key_file": str(cert.with_suffix(".key"))},
+                        sip={"udp_port": sip_port, "tcp_port": sip_port, "tls_port": None})
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, cert.with_suffix(".key"))
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", port, ssl=server_tls)
+    env = operator_env(PYTHONPATH=str(REPO))
+    try:
+        done = await acarrier("health", "--timeout", "2", config=cfg, cwd=tmp_path, env=env)
+        assert done.code == 1
+        assert "-> no answer (certificate refused: certificate has expired)" in done.out
+        done = await acarrier("health", "--json", "--timeout", "2", config=cfg,
+                              cwd=tmp_path, env=env)
+        report = json.loads(done.out)
+        assert report["console_error"] == "certificate refused: certificate has expired"
+        assert report["failed"] == ["sip", "console"]
+    finally:
+        server.close()
