@@ -11,9 +11,10 @@ and says how many days are left while it is within ``RENEW_WITHIN_DAYS``; the me
 
 :class:`DiskWatch` checks the data folder's filesystem (the embedded database, the records
 spool, recordings): the check ``disk.data`` fails below ``MIN_FREE_BYTES`` or
-``MIN_FREE_RATIO`` free, when the database and the spool are about to refuse writes and
-records would be lost; ``carrier_data_free_bytes`` and ``carrier_data_size_bytes`` are
-the levels. Details carry days, bytes and error classes only.
+``MIN_FREE_RATIO`` free (that ratio asking at most ``RATIO_FLOOR_CAP``), when the
+database and the spool are about to refuse writes and records would be lost;
+``carrier_data_free_bytes`` and ``carrier_data_size_bytes`` are the levels. Details carry
+days, bytes and error classes only.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from carrier.tls_files import CERT_NAME as SIP_CERT
 RENEW_WITHIN_DAYS = 14
 MIN_FREE_BYTES = 512 * 1024 * 1024
 MIN_FREE_RATIO = 0.02
+RATIO_FLOOR_CAP = 4 * 1024 ** 3  # 2% of a large disk is plenty: the ratio asks at most this
 DAY = 86400.0
 
 
@@ -107,7 +109,8 @@ class DiskWatch:
             return ComponentHealth("disk.data", False, f"unreadable ({type(exc).__name__})")
         mib = free // (1024 * 1024)
         ratio = free / total if total else 0.0
-        low = free < self.min_free_bytes or ratio < self.min_free_ratio
+        floor = max(self.min_free_bytes, min(self.min_free_ratio * total, RATIO_FLOOR_CAP))
+        low = free < floor
         detail = f"{mib} MiB free ({ratio:.1%})"
         return ComponentHealth("disk.data", not low,
                                f"nearly full: {detail}; records and the database will fail"

@@ -296,3 +296,18 @@ async def test_a_closed_sip_udp_socket_is_reopened(db_url: str, tmp_path: Path) 
             except TimeoutError:
                 status = None
         assert status == 200
+
+
+def test_disk_watch_floor() -> None:
+    """Unit: under 512 MiB fails; 2% of a small disk fails; on a large disk the ratio asks
+    no more than 4 GiB free (1.5% of 2 TiB is 30 GiB: fine)."""
+    gib = 1024 ** 3
+
+    def watch(total: int, free: int) -> bool:
+        return stack_watch.DiskWatch(Path("/"), usage=lambda _: (total, total - free,
+                                                                 free)).health().ok
+    assert not watch(100 * gib, gib // 4)
+    assert not watch(100 * gib, gib)  # 1%
+    assert watch(100 * gib, 3 * gib)
+    assert watch(2048 * gib, 30 * gib)
+    assert not watch(2048 * gib, 3 * gib)
