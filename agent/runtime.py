@@ -13,6 +13,8 @@ demo's scripted phone lives in the top-level ``demo`` package, outside the runti
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -103,6 +105,7 @@ class VoiceAgent:
 
     def __init__(self) -> None:
         self.runtime: AgentRuntime | None = None
+        self._reviving: asyncio.Task[None] | None = None  # a new speech pool being started
         self.migrations: Path | None = MIGRATIONS
         self.retained_tables = (*memory_tables, *task_tables)  # carrier.plugin.RetainsText
         # carrier.plugin.RetainsEvidence: past appointments (patient ids with times) are
@@ -181,9 +184,15 @@ class VoiceAgent:
             return [ComponentHealth("agent", False, "not started")]
         if rt.stt is None:
             return [ComponentHealth("agent.stt", True, "speech off")]
-        # A dead worker pool is dropped by SpeechToText (no pids left) until restarted.
+        # A pool a killed worker broke has no live pids. Failing, this node gets no calls
+        # whose utterances would replace it: the check starts the new pool itself.
         workers = len(rt.stt.worker_pids)
-        return [ComponentHealth("agent.stt", workers > 0, f"{workers} worker processes")]
+        if workers == 0 and (self._reviving is None or self._reviving.done()):
+            with contextlib.suppress(RuntimeError):  # no loop running: nothing to start on
+                self._reviving = asyncio.get_running_loop().create_task(rt.stt.revive())
+                self._reviving.add_done_callback(_revived)
+        return [ComponentHealth("agent.stt", workers > 0, f"{workers} worker processes"
+                                + ("" if workers else f"; restarts {rt.stt.restarts}"))]
 
     def levels(self) -> list[Level]:
         """``carrier.plugin.MeasuredApplication``: where the utterances went (the quick
@@ -200,7 +209,14 @@ class VoiceAgent:
         return [*(Level(name, text, (("route", r),), float(n), counter=True)
                   for r, n in routes.items()),
                 Level("carrier_stt_pending", "Utterances queued or decoding", (),
-                      float(rt.stt.pending))]
+                      float(rt.stt.pending)),
+                Level("carrier_stt_worker_restarts", "Speech worker pools replaced after a "
+                      "worker died", (), float(rt.stt.restarts), counter=True)]
+
+
+def _revived(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:  # the next check tries again
+        log.warning("speech pool restart failed: %s", type(task.exception()).__name__)
 
 
 application: Application = VoiceAgent()  # mypy checks the contract here

@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
 import signal
 import sys
@@ -53,20 +52,15 @@ from carrier.cli import seconds
 from carrier.config_check import check_config
 from carrier.console.app import ConsoleContext
 from carrier.console.live import GatewayLiveCalls
-from carrier.console.server import client_context, console_tls_files, serve_console
+from carrier.console.server import console_tls_files, serve_console
 from carrier.dialer.service import DialerService
 from carrier.dialer.store import OutreachStore
 from carrier.errors import ConfigError, OperatorError
 from carrier.feeds.service import Feeds
 from carrier.gateway import Gateway
-from carrier.health import (
-    ComponentHealth,
-    HasWriters,
-    Health,
-    Liveness,
-    fetch_health,
-)
+from carrier.health import ComponentHealth, HasWriters, Health, Liveness
 from carrier.health import writers_check as records_writers_check
+from carrier.health_cli import run_health
 from carrier.metrics import Level
 from carrier.plugin import Application, levels_of
 from carrier.records.anchor import Anchor
@@ -78,6 +72,13 @@ from carrier.records.migrate import migrate, plan
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.sms.wiring import run_sms
+from carrier.stack_watch import (
+    CertificateWatch,
+    DiskWatch,
+    served_certificates,
+    sip_check,
+    sip_levels,
+)
 from carrier.stir_setup import build_stir
 from carrier.stop_signals import StopSignals
 from carrier.trunk_links import TrunkLinks, trunk_uri
@@ -101,6 +102,8 @@ class Stack:
     console_port: int | None = None
     feeds: Feeds | None = None
     webchat_port: int | None = None
+    certificates: CertificateWatch | None = None
+    disk: DiskWatch | None = None
 
     @property
     def runtime(self) -> Any:
@@ -129,16 +132,20 @@ def load_application(settings: Settings) -> Application:
 
 def build_health(settings: Settings, records: Records, gateway: Gateway, *,
                  dialer: DialerService, app: Application, links: TrunkLinks,
-                 database: Liveness) -> Health:
+                 database: Liveness, certificates: CertificateWatch | None = None,
+                 disk: DiskWatch | None = None) -> Health:
     health = Health()
     health.register("database", database.health)
+    if disk is not None:
+        health.register("disk", disk.health)  # a full disk: the spool and database refuse
+    if certificates is not None:
+        health.register("certificates", certificates.health)
     if settings.dialer.enabled:
         health.register("dialer", dialer.liveness.health)
     if isinstance(records, HasWriters):
         health.register("records", records_writers_check(records))
     health.register("application", app.health)
-    health.register("sip", lambda: ComponentHealth(
-        "sip", bool(gateway.endpoint.listeners), ", ".join(gateway.endpoint.listeners)))
+    health.register("sip", lambda: sip_check(lambda: dict(gateway.endpoint.listeners)))
     health.register("sip.rtp_ports", gateway.ports.health)  # every call fails without a pair
     health.register("trunks", lambda: [
         ComponentHealth(f"trunk.{name}", True, state.value)  # a down trunk fails over
@@ -157,9 +164,24 @@ def levels(stack: Stack) -> list[Level]:
                          label, float(w.spooled)))
         out.append(Level("carrier_writer_up", "1 while a records writer is healthy",
                          label, 1.0 if w.ok else 0.0))
+        out.append(Level("carrier_spool_age_seconds", "Seconds the spool has held rows "
+                         "without emptying (the database not taking writes)", label,
+                         w.spooled_for))
+        out.append(Level("carrier_records_quarantined", "Rows set aside (dead letter, "
+                         "corrupt spool) for the operator", label, float(w.quarantined)))
+        out.append(Level("carrier_records_unrecorded", "Writes neither the database nor the"
+                         " spool took (disk full)", label, float(w.unrecorded), counter=True))
     if stack.settings.dialer.enabled:
         out.append(Level("carrier_dialer_up", "1 while the dialer loop is healthy", (),
                          1.0 if stack.dialer.liveness.health().ok else 0.0))
+    out.extend(sip_levels(dict(stack.gateway.endpoint.listeners)))
+    # Every check of /health as a metric: an alert on any without parsing /health's JSON.
+    out.extend(Level("carrier_component_up", "1 while a health check passes",
+                     (("component", c.name),), 1.0 if c.ok else 0.0)
+               for c in stack.health.report())
+    for watch in (stack.certificates, stack.disk):
+        if watch is not None:
+            out.extend(watch.levels())
     out.extend(levels_of(stack.application))
     return out
 
@@ -227,13 +249,16 @@ async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app:
             gateway.handler = feeds.wrap(app.handler, app.appointments)
             dialer = DialerService.build(settings, records, gateway, app.appointments)
             database = Liveness("database", max_failures=2, stale_after=60.0)
+            certificates = CertificateWatch(served_certificates(settings))
+            disk = DiskWatch(data_dir)
             health = build_health(settings, records, gateway, dialer=dialer, app=app,
-                                  links=links, database=database)
+                                  links=links, database=database, certificates=certificates,
+                                  disk=disk)
             feeds.register_health(health)  # the FHIR poll, when polling
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
             stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database,
-                          feeds=feeds)
+                          feeds=feeds, certificates=certificates, disk=disk)
             exits.callback(metrics.attach(lambda: levels(stack)))
             yield stack
 
@@ -400,7 +425,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     health.add_argument("--timeout", type=seconds, default=3.0,
                         help="seconds to wait for each answer (default: %(default)s)")
     health.add_argument("--json", action="store_true", help="print the report as JSON")
-    health.set_defaults(func=run_health)
+    health.set_defaults(func=lambda args: run_health(_settings(args), args))
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -420,47 +445,3 @@ def run_serve(args: argparse.Namespace) -> int:
     logs.setup(settings.logging.format, settings.logging.level,
                application=settings.agent.application)
     return asyncio.run(serve(settings, demo_call=args.demo_call, run_for=args.run_for))
-
-
-async def _probe(settings: Settings, timeout: float  # noqa: ASYNC109 - a CLI's own budget
-                 ) -> tuple[int | None, tuple[int, dict[str, Any]] | None]:
-    from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
-
-    async with SipEndpoint(EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)) as ep:
-        try:
-            status = await ep.options(
-                f"sip:health@{settings.sip.bind_host}:{settings.sip.udp_port}", timeout=timeout)
-        except TimeoutError:
-            status = None
-    try:
-        report = await fetch_health(settings.console.bind_host, settings.console.port,
-                                    timeout=timeout, tls=client_context(settings))
-    except (OSError, TimeoutError, ValueError):
-        report = None
-    return status, report
-
-
-def run_health(args: argparse.Namespace) -> int:
-    """Exit 0 when SIP answers and every component is healthy; otherwise 1, naming each
-    failed part (``sip`` when OPTIONS is unanswered, ``console`` when the probe is)."""
-    settings = _settings(args)
-    status, report = asyncio.run(_probe(settings, args.timeout))
-    components = cast(list[dict[str, Any]], report[1].get("components", []) if report else [])
-    failed = [] if status == 200 else ["sip"]
-    failed += ["console"] if report is None else [c["name"] for c in components if not c["ok"]]
-    if args.json:
-        print(json.dumps({"ok": not failed, "failed": failed, "sip_options": status,
-                          "components": components}))
-    else:
-        print(f"OPTIONS -> {status if status is not None else 'no answer'}")
-        if report is None:
-            print(f"health probe on {settings.console.bind_host}:{settings.console.port} "
-                  "-> no answer")
-        for c in components:
-            print(f"  {'ok  ' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
-        if report is not None:
-            print(f"health -> {report[0]} {json.dumps(report[1].get('failed', []))}")
-    if failed:
-        print(f"carrier health: unhealthy: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0

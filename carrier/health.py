@@ -3,7 +3,8 @@
 Each component registers a check (a callable returning :class:`ComponentHealth`):
 the dialer loop (:class:`Liveness`: last good pass, consecutive failures), the records
 writers (anything with ``health()``, see :class:`WriterReport`), the application's
-speech workers, the SIP endpoint. :meth:`Health.report` asks them all; the stack is
+speech workers, the SIP endpoint, the certificates served with and the data folder's free
+space (:mod:`carrier.stack_watch`). :meth:`Health.report` asks them all; the stack is
 healthy when every check is. Details name components, counts and error classes only,
 never PHI.
 
@@ -130,9 +131,25 @@ class HasWriters(Protocol):
     def health(self) -> WritersReport: ...
 
 
+def writer_detail(w: WriterReport) -> str:
+    """What an on-call engineer needs of a writer: what waits in its spool and since when
+    (the database not taking writes), what was set aside or lost, the last error class."""
+    parts = []
+    spooled = getattr(w, "spooled", 0)
+    if spooled:
+        outage = " (database unreachable)" if getattr(w, "outage", False) else ""
+        parts.append(f"{spooled} spooled for {getattr(w, 'spooled_for', 0.0):.0f} s{outage}")
+    for what in ("quarantined", "unrecorded"):
+        if getattr(w, what, 0):
+            parts.append(f"{getattr(w, what)} {what}")
+    if w.last_error:
+        parts.append(f"last error {w.last_error}")
+    return "; ".join(parts)
+
+
 def writers_check(records: HasWriters) -> Check:
     def check() -> list[ComponentHealth]:
-        return [ComponentHealth(f"records.{w.name}", w.ok, w.last_error or "")
+        return [ComponentHealth(f"records.{w.name}", w.ok, writer_detail(w))
                 for w in records.health().writers]
     return check
 

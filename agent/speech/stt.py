@@ -4,9 +4,9 @@ Each worker (spawned, so no model state is forked) loads Whisper once in its ini
 ``await SpeechToText.transcribe(pcm, hints)`` queues the utterance (int16, 16 kHz); when a
 worker is free, the scheduler (``agent.speech.schedule``: shortest first with aging)
 hands it the next batch, utterances of several calls decoded in one model call, and each
-caller gets its own :class:`Transcript`. The event loop never blocks on a transcription,
-so RTP pacing never waits on one. Nothing runs in the background: a batch is sent when
-a request arrives or a batch finishes, from callbacks on the loop.
+caller gets its own :class:`Transcript`. The loop never blocks on one. Nothing runs in the
+background: a batch is sent when a request arrives or a batch finishes; a pool a dead worker
+broke is replaced by the next request (``restarts``).
 """
 
 from __future__ import annotations
@@ -193,6 +193,7 @@ class SpeechToText:
         self.config = config
         self._clock = clock
         self._pool: ProcessPoolExecutor | None = None
+        self.restarts, self._broke = 0, False  # pools dropped as a worker died (not closed)
         self._queue = BatchScheduler(config.max_batch)
         self._waiting: dict[int, _Waiting] = {}
         self._keys = itertools.count()
@@ -200,8 +201,7 @@ class SpeechToText:
         self._quick_config = (config.quick_config() if config.quick_model_dir is not None
                               else config)
         self._in_batches = 0  # requests in those batches
-        # The spare worker (second framings): its pool, its warm-up, and the one framing
-        # it decodes (it takes one at a time; nothing queues for it).
+        # The spare worker (second framings): its pool, its warm-up, the one framing it decodes.
         self._spare: ProcessPoolExecutor | None = None
         self._spare_warm: asyncio.Future[int] | None = None
         self._spare_job: asyncio.Task[Transcript] | None = None
@@ -225,18 +225,15 @@ class SpeechToText:
 
     @property
     def worker_pids(self) -> list[int]:
-        pool = self._pool
-        return list(pool._processes) if pool is not None else []
+        procs = {} if self._pool is None or self._pool._broken else self._pool._processes
+        return [pid for pid, p in procs.items() if p.is_alive()]  # the pool keeps dead pids
 
     async def start(self) -> None:
         if self._pool is not None:
             return
         self._pool = ProcessPoolExecutor(
-            max_workers=self.config.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self.config,),
-        )
+            max_workers=self.config.workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker, initargs=(self.config,))
         loop = asyncio.get_running_loop()
         # One warm-up per worker: submitted together, they spawn every worker now rather
         # than on the first live call, and each runs the model once.
@@ -249,6 +246,13 @@ class SpeechToText:
             self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
             raise SttWorkerError("speech-to-text workers died while loading the model") from exc
+
+    async def revive(self) -> None:
+        """Replace a pool a dead worker broke, idle too (each request, the health check)."""
+        if self._pool is not None and self._pool._broken:
+            self._broken(self._pool)
+        if self._pool is None and self._broke:
+            await self.start()
 
     async def transcribe(self, pcm16k: np.ndarray, hints: Hints | None = None) -> Transcript:
         return await self._submit(pcm16k, hints, careful=False)
@@ -348,6 +352,7 @@ class SpeechToText:
 
     async def _submit(self, pcm16k: np.ndarray, hints: Hints | None, *, careful: bool,
                       quick: bool = False, within_s: float | None = None) -> Transcript:
+        await self.revive()  # a new pool for a dead one: this request waits for it
         if self._pool is None:
             raise SttClosedError("speech-to-text is not started")
         pcm = np.ascontiguousarray(pcm16k, dtype=np.int16)
@@ -458,7 +463,7 @@ class SpeechToText:
     def _broken(self, pool: ProcessPoolExecutor) -> SttWorkerError:
         error = SttWorkerError("a speech-to-text worker process died")
         if self._pool is pool:
-            self._pool = None
+            self._pool, self._broke, self.restarts = None, True, self.restarts + 1
             pool.shutdown(wait=False, cancel_futures=True)
             queued = list(self._waiting.values())
             self._waiting.clear()
@@ -467,7 +472,7 @@ class SpeechToText:
         return error
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
+        pool, self._pool, self._broke = self._pool, None, False
         spare, warm, self._spare, self._spare_warm = self._spare, self._spare_warm, None, None
         # warming up or decoding a second framing nobody waits for: not to be waited for
         busy = ((warm is not None and not warm.done())

@@ -89,6 +89,8 @@ class WriterHealth:
     quarantined: int  # rows in the dead-letter file or a corrupt spool set aside
     outage: bool  # the last attempt found the database unreachable
     last_error: str | None = None  # class name of the last failure seen
+    spooled_for: float = 0.0  # seconds the spool has held rows without emptying
+    unrecorded: int = 0  # writes neither the database nor the spool took (disk full)
 
     @property
     def ok(self) -> bool:

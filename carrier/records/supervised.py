@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import asyncpg
@@ -41,6 +43,8 @@ class Waiting(Protocol):
 
 class SupervisedWriter:
     """Base of the durable writers; subclasses write ``_run`` and ``_replay``."""
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)  # the spool's age
 
     def __init__(
         self,
@@ -60,6 +64,8 @@ class SupervisedWriter:
         self.timeout = timeout
         self.retry_interval = retry_interval
         self.restart_delay = restart_delay
+        self._spooled_n = 0
+        self.spooled_since: float | None = None  # self.clock() when the spool last filled
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._restart: asyncio.TimerHandle | None = None
@@ -91,6 +97,24 @@ class SupervisedWriter:
         return self._spooled
 
     @property
+    def _spooled(self) -> int:
+        return self._spooled_n
+
+    @_spooled.setter
+    def _spooled(self, count: int) -> None:
+        """Every change of the count goes here: the spool's age starts when it fills from
+        empty and ends when it is empty again (a partial replay keeps it)."""
+        if count and not self._spooled_n:
+            self.spooled_since = self.clock()
+        elif not count:
+            self.spooled_since = None
+        self._spooled_n = count
+
+    def spooled_for(self) -> float:
+        """Seconds the spool has held entries without emptying (0 when empty)."""
+        return 0.0 if self.spooled_since is None else max(0.0, self.clock() - self.spooled_since)
+
+    @property
     def quarantined(self) -> int:
         """Entries in the dead-letter file, and lines of a corrupt spool set aside."""
         return self.dead.count + self.set_aside
@@ -101,7 +125,8 @@ class SupervisedWriter:
 
     def health(self) -> WriterHealth:
         return WriterHealth(self.name, self.alive, self.restarts, self._spooled,
-                            self.quarantined, self._outage, self.last_error)
+                            self.quarantined, self._outage, self.last_error,
+                            spooled_for=self.spooled_for(), unrecorded=self.unrecorded)
 
     def _check_open(self) -> None:
         """Refuse a write the writer can never make durable."""

@@ -138,7 +138,7 @@ def test_records_writers_are_reported_by_name() -> None:
     health = Health()
     health.register("records", writers_check(records))
     assert [(c.name, c.ok, c.detail) for c in health.failed()] == [
-        ("records.consent", False, "DataError")]
+        ("records.consent", False, "last error DataError")]
 
 
 @pytest.mark.parametrize(("key", "value", "reason"), [
