@@ -37,11 +37,13 @@ from carrier.records.languages import language_tag
 log = logging.getLogger(__name__)
 ORDER = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment", "MedicationRequest")
 APPOINTMENT_KIND = {
-    "proposed": ScheduleChangeKind.BOOKED, "pending": ScheduleChangeKind.BOOKED,
     "booked": ScheduleChangeKind.BOOKED, "cancelled": ScheduleChangeKind.CANCELLED,
     "noshow": ScheduleChangeKind.NO_SHOW, "entered-in-error": ScheduleChangeKind.DELETED,
-    # "to be scheduled/confirmed in the future": no longer a visit to remind anyone of
-    "waitlist": ScheduleChangeKind.CANCELLED,
+    # Not a confirmed visit, so not one to remind anyone of: "to be scheduled/confirmed in
+    # the future", "not yet finalised", "some participants have not accepted". Each ends
+    # a booking (no reminder); booked (again), it is booked.
+    "waitlist": ScheduleChangeKind.CANCELLED, "proposed": ScheduleChangeKind.CANCELLED,
+    "pending": ScheduleChangeKind.CANCELLED,
 }
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_MINUTES = 31 * 24 * 60  # a longer minutesDuration is a server's error

@@ -13,6 +13,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from agent.scheduling.outreach import CalendarAppointments
+from carrier.dialer.campaign import CampaignPolicy
+from carrier.dialer.store import OutreachStore
+from carrier.dialer.sync import sync_campaigns
 from carrier.feeds.fhir_client import client_from_settings
 from carrier.feeds.fhir_poll import FhirPoller
 from carrier.feeds.store import FeedStore
@@ -97,3 +101,39 @@ async def test_a_booking_moved_to_the_waitlist_is_no_longer_booked(
         await poller.poll_once(now)
         seen.append(await _status(records))
     assert seen == ["booked", "cancelled", "booked"]
+
+
+@pytest.mark.parametrize("status", ["proposed", "pending"])
+async def test_an_unconfirmed_appointment_gets_no_reminder(
+        status: str, server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """FHIR R4 ``proposed`` (not yet finalised) and ``pending`` (some participants have not
+    accepted): no confirmed visit. Before: both read as booked, so the patient got reminder
+    calls for a visit the clinic never confirmed. Now neither books (no reminder is
+    planned); a booking moved back to one ends its reminders; ``booked`` books."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now + dt.timedelta(days=4)
+    server.clock = (now - dt.timedelta(minutes=30)).isoformat
+    server.put({"resourceType": "Patient", "id": "fp1", "name": [{"family": "Testa",
+                "given": ["Fay"]}], "telecom": [{"system": "phone",
+                                                 "value": "(555)555-0195"}]})
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    seen = []
+    for minutes, state in ((25, status), (20, "booked"), (10, status)):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put(_appointment(state, start))
+        await poller.poll_once(now)
+        await sync_campaigns(OutreachStore(records.pool), CalendarAppointments(records.pool),
+                             CampaignPolicy(), now)
+        seen.append((await _status(records), await _reminders(records)))
+    assert [booked == "booked" for booked, _ in seen] == [False, True, False]
+    assert [n > 0 for _, n in seen] == [False, True, False]
+
+
+async def _reminders(records: Records) -> int:
+    return int(await records.pool.fetchval(
+        "SELECT count(*) FROM dialer_outreach o JOIN feed_appointments f"
+        " ON o.appointment_id = f.app_id WHERE f.ref = 'fa1'"
+        " AND o.campaign_id = 'reminders' AND o.state = 'pending'"))
+
