@@ -90,6 +90,13 @@ def _version(res: dict[str, Any]) -> str:
     return str(meta.get("versionId") or meta.get("lastUpdated") or "0")
 
 
+def _version_number(res: dict[str, Any]) -> int | None:
+    """``meta.versionId`` when it is a whole number (orders versions stamped in the same
+    second); None otherwise (a server's opaque version orders nothing)."""
+    text = str(res.get("meta", {}).get("versionId") or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def patient_in(res: dict[str, Any], source: str) -> PatientIn:
     """Patient -> the feed's patient: keyed by the source and the resource id (the
     server's own identity for it), with name, phone, birth date and state when given."""
@@ -312,4 +319,4 @@ class FhirPoller:
                         PatientIn(self.source, pid, None, None, None),
                         AppointmentIn(res["id"], kind, start, end, doc,
                                       self.providers.get(doc, "")), sent,
-                        ("Patient.name", "Patient.telecom"))
+                        ("Patient.name", "Patient.telecom"), version=_version_number(res))

@@ -59,6 +59,19 @@ ACTOR = "feed"
 UNTIMED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def _older(sent: dt.datetime, version: int | None, ending: bool,
+           last: asyncpg.Record) -> bool:
+    """Whether a change sent at ``sent`` is older than the one applied (``last``): sent
+    before it; or in the same second (MSH-7, and many servers' lastUpdated, have second
+    precision) with a lower source version when both carry one (FHIR versionId), else
+    when the one applied ended the appointment and this does not (a cancellation wins)."""
+    if sent != last["source_ts"]:
+        return sent < last["source_ts"]
+    if version is not None and last["source_version"] is not None:
+        return bool(version < last["source_version"])
+    return bool(last["ended"]) and not ending
+
+
 def fault_origin(exc: BaseException) -> str:
     """Where an exception was raised (``store.py:173``): a place, never its text."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -159,6 +172,9 @@ class FeedItem:
     # Whose numbering message_id is (HL7: MSH-3^MSH-4, each system counts its own);
     # "" = the source's.
     scope: str = ""
+    # The source's version of the resource (FHIR meta.versionId, a whole number): orders
+    # two changes sent in the same second. None: not known.
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -242,15 +258,13 @@ class FeedStore:
             return Applied(False, pid, created, language=language)
         assert self.feed is not None
         last = await conn.fetchrow(
-            "SELECT source_ts, ended FROM feed_appointments WHERE source = $1 AND ref = $2"
-            " FOR UPDATE", item.source, appt.ref)
+            "SELECT source_ts, ended, source_version FROM feed_appointments"
+            " WHERE source = $1 AND ref = $2 FOR UPDATE", item.source, appt.ref)
         ending = appt.kind in ENDING_KINDS
         # No send time: by arrival (applied), the last send time on file kept.
         sent = item.sent_at or (last["source_ts"] if last is not None else UNTIMED)
-        if last is not None and item.sent_at is not None and (sent < last["source_ts"] or (
-                sent == last["source_ts"] and last["ended"] and not ending)):
-            # Sent before the change applied, or in the same second as an ending (MSH-7
-            # has second precision): at the same time, a cancellation wins.
+        if last is not None and item.sent_at is not None and _older(
+                sent, item.version, ending, last):
             return Applied(False, pid, created, stale=True, language=language)
         change = ScheduleChange(
             source=item.source, appointment_ref=appt.ref, patient_id=str(pid),
@@ -258,11 +272,12 @@ class FeedStore:
             provider_ref=appt.provider_ref, provider_name=appt.provider_name)
         app_id = await self.feed.apply_schedule(conn, change)
         await conn.execute(
-            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ref) DO UPDATE SET"
-            " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
-            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended", item.source, appt.ref,
-            app_id, pid, sent, ending)
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended,"
+            " source_version) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source, ref)"
+            " DO UPDATE SET app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
+            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended,"
+            " source_version = EXCLUDED.source_version", item.source, appt.ref,
+            app_id, pid, sent, ending, item.version)
         return Applied(False, pid, created, app_id, language=language)
 
     async def end_appointment(self, source: str, ref: str, message_id: str,
@@ -287,8 +302,9 @@ class FeedStore:
                 source=source, appointment_ref=ref, patient_id=str(row["patient_id"]),
                 kind=ScheduleChangeKind.DELETED, starts_at=None, ends_at=None,
                 changed_at=now))
-            await conn.execute("UPDATE feed_appointments SET source_ts = $3, ended = true"
-                               " WHERE source = $1 AND ref = $2", source, ref, sent)
+            await conn.execute("UPDATE feed_appointments SET source_ts = $3, ended = true,"
+                               " source_version = NULL WHERE source = $1 AND ref = $2",
+                               source, ref, sent)
         await self.records.audit(ACTOR, f"feed.appointment.{ScheduleChangeKind.DELETED}",
                                  ("appointment", app_id), f"delete {source}/{message_id}",
                                  at=now)

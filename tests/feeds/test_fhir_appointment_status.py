@@ -137,3 +137,26 @@ async def _reminders(records: Records) -> int:
         " ON o.appointment_id = f.app_id WHERE f.ref = 'fa1'"
         " AND o.campaign_id = 'reminders' AND o.state = 'pending'"))
 
+
+async def test_a_rebooking_in_the_same_second_as_a_cancellation_is_applied(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """A clinic undoes a cancellation at once: the server stamps both versions with the
+    same ``meta.lastUpdated`` (second precision). Before: the re-booking was dropped as
+    stale (at a tie a cancellation won), the visit stayed cancelled and no reminder went
+    out. Now, when both carry ``meta.versionId``, the higher version is the later."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now + dt.timedelta(days=4)
+    server.clock = (now - dt.timedelta(minutes=30)).isoformat
+    server.put({"resourceType": "Patient", "id": "fp1", "name": [{"family": "Testa",
+                "given": ["Fay"]}], "telecom": [{"system": "phone",
+                                                 "value": "(555)555-0196"}]})
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    seen = []
+    for minutes, status in ((20, "booked"), (10, "cancelled"), (10, "booked")):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put(_appointment(status, start))
+        await poller.poll_once(now)
+        seen.append(await _status(records))
+    assert seen == ["booked", "cancelled", "booked"]
