@@ -66,7 +66,7 @@ def _older(sent: dt.datetime, version: int | None, ending: bool,
     precision) with a lower source version when both carry one (FHIR versionId), else
     when the one applied ended the appointment and this does not (a cancellation wins)."""
     if sent != last["source_ts"]:
-        return sent < last["source_ts"]
+        return bool(sent < last["source_ts"])
     if version is not None and last["source_version"] is not None:
         return bool(version < last["source_version"])
     return bool(last["ended"]) and not ending
