@@ -99,7 +99,9 @@ def _version_number(res: dict[str, Any]) -> int | None:
 
 def patient_in(res: dict[str, Any], source: str) -> PatientIn:
     """Patient -> the feed's patient: keyed by the source and the resource id (the
-    server's own identity for it), with name, phone, birth date and state when given."""
+    server's own identity for it), with name, phone, birth date and state when given.
+    An update replaces the whole resource: no phone in ``telecom`` (an unreadable one is
+    one) and no ``birthDate`` say the EHR removed them, so they are cleared."""
     name = (res.get("name") or [{}])[0]
     given = " ".join(name.get("given", []))
     full = " ".join(p for p in (given, name.get("family", "")) if p) or None
@@ -114,9 +116,12 @@ def patient_in(res: dict[str, Any], source: str) -> PatientIn:
     dob = dt.date.fromisoformat(res["birthDate"]) if len(res.get("birthDate", "")) == 10 \
         else None
     state = ((res.get("address") or [{}])[0].get("state") or "").upper()
+    has_phone = any(isinstance(t, dict) and t.get("system") in ("phone", "sms")
+                    for t in _list(res.get("telecom")))
+    cleared = (() if has_phone else ("phone",)) + (() if "birthDate" in res else ("dob",))
     return PatientIn(source, res["id"], full, phone, dob,
                      state if len(state) == 2 and state.isalpha() else None,
-                     preferred_language(res))
+                     preferred_language(res), cleared=cleared)
 
 
 def preferred_language(res: dict[str, Any]) -> str | None:

@@ -160,3 +160,36 @@ async def test_a_rebooking_in_the_same_second_as_a_cancellation_is_applied(
         await poller.poll_once(now)
         seen.append(await _status(records))
     assert seen == ["booked", "cancelled", "booked"]
+
+
+async def test_a_patient_version_without_a_phone_or_birth_date_clears_them(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """A FHIR update replaces the whole resource: a Patient version with no phone in
+    ``telecom`` and no ``birthDate`` says the EHR removed them. Before: the number on file
+    was kept and called. Now both are cleared (audited ``patient.clear``, field names
+    only); a version with an unreadable phone still keeps the number on file."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    base = {"resourceType": "Patient", "id": "fp9",
+            "name": [{"family": "Testa", "given": ["Gus"]}]}
+    seen = []
+    for minutes, extra in (
+            (30, {"telecom": [{"system": "phone", "value": "(555)555-0197"}],
+                  "birthDate": "1970-02-03"}),
+            (20, {"telecom": [{"system": "phone", "value": "not a number"}]}),
+            (10, {"telecom": [{"system": "email", "value": "x@example.org"}]})):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put({**base, **extra})
+        await poller.poll_once(now)
+        pid = await records.pool.fetchval("SELECT patient_id FROM feed_patients")
+        p = await records.get_patient(pid, actor="t", reason="t")
+        assert p is not None
+        seen.append((p.phone, p.dob))
+    assert seen == [("+15555550197", dt.date(1970, 2, 3)), ("+15555550197", None),
+                    ("", None)]
+    details = await records.pool.fetch(
+        "SELECT details FROM audit_log WHERE action = 'patient.clear' ORDER BY seq")
+    assert [("phone" in d["details"], "dob" in d["details"]) for d in details] == [
+        (False, True), (True, False)]
