@@ -85,9 +85,10 @@ class ContactInvalid(Exception):
     cell that does not decrypt): this patient is refused (``contact.invalid``), the pass
     goes on. ``field`` names what is wrong, never its value (PHI)."""
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, reason: str | None = None) -> None:
         self.field = field
-        super().__init__(f"stored {field} cannot be used")
+        self.reason = reason or f"the stored {field} cannot be used"  # no value in it
+        super().__init__(self.reason)
 
 
 class PatientDirectory(Protocol):

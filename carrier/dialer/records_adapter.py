@@ -89,6 +89,8 @@ class RecordsDirectory:
             raise ContactInvalid("record") from None
         if patient is None:
             return None
+        if not patient.phone:  # the EHR deleted the number: nothing to call
+            raise ContactInvalid("phone", "no phone number on file")
         try:  # a number written before numbers were normalised
             number = normalize_e164(patient.phone)
         except InvalidPhoneNumber:

@@ -198,11 +198,10 @@ class DialerRunner:
                 return None
             return request_for(lease.patient_id, lease.purpose, contact)
         except ContactInvalid as bad:
-            field = bad.field
+            field, why = bad.field, bad.reason
         except ValueError:  # a number the gate's request cannot take
-            field = "phone"
-        await self._refuse_before_gate(lease, "contact.invalid",
-                                       f"the stored {field} cannot be used", report, now,
+            field, why = "phone", "the stored phone cannot be used"
+        await self._refuse_before_gate(lease, "contact.invalid", why, report, now,
                                        field=field)
         return None
 

@@ -56,8 +56,7 @@ async def gate_once(records: Records, patient_id: str, purpose: str, now: dt.dat
         try:
             contact = await RecordsDirectory(records).contact(patient_id)
         except ContactInvalid as bad:  # the operator is told what, never the value
-            raise ConfigError("records", patient_id,
-                              f"the patient's stored {bad.field} cannot be used") from None
+            raise ConfigError("records", patient_id, bad.reason) from None
         if contact is None:
             raise ConfigError("records", patient_id, "no such patient in the records store")
     gate = gate or _gate_of(rules_dir)

@@ -37,11 +37,13 @@ from carrier.records.languages import language_tag
 log = logging.getLogger(__name__)
 ORDER = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment", "MedicationRequest")
 APPOINTMENT_KIND = {
-    "proposed": ScheduleChangeKind.BOOKED, "pending": ScheduleChangeKind.BOOKED,
     "booked": ScheduleChangeKind.BOOKED, "cancelled": ScheduleChangeKind.CANCELLED,
     "noshow": ScheduleChangeKind.NO_SHOW, "entered-in-error": ScheduleChangeKind.DELETED,
-    # "to be scheduled/confirmed in the future": no longer a visit to remind anyone of
-    "waitlist": ScheduleChangeKind.CANCELLED,
+    # Not a confirmed visit, so not one to remind anyone of: "to be scheduled/confirmed in
+    # the future", "not yet finalised", "some participants have not accepted". Each ends
+    # a booking (no reminder); booked (again), it is booked.
+    "waitlist": ScheduleChangeKind.CANCELLED, "proposed": ScheduleChangeKind.CANCELLED,
+    "pending": ScheduleChangeKind.CANCELLED,
 }
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_MINUTES = 31 * 24 * 60  # a longer minutesDuration is a server's error
@@ -88,9 +90,18 @@ def _version(res: dict[str, Any]) -> str:
     return str(meta.get("versionId") or meta.get("lastUpdated") or "0")
 
 
+def _version_number(res: dict[str, Any]) -> int | None:
+    """``meta.versionId`` when it is a whole number (orders versions stamped in the same
+    second); None otherwise (a server's opaque version orders nothing)."""
+    text = str(res.get("meta", {}).get("versionId") or "")
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def patient_in(res: dict[str, Any], source: str) -> PatientIn:
     """Patient -> the feed's patient: keyed by the source and the resource id (the
-    server's own identity for it), with name, phone, birth date and state when given."""
+    server's own identity for it), with name, phone, birth date and state when given.
+    An update replaces the whole resource: no phone in ``telecom`` (an unreadable one is
+    one) and no ``birthDate`` say the EHR removed them, so they are cleared."""
     name = (res.get("name") or [{}])[0]
     given = " ".join(name.get("given", []))
     full = " ".join(p for p in (given, name.get("family", "")) if p) or None
@@ -105,9 +116,12 @@ def patient_in(res: dict[str, Any], source: str) -> PatientIn:
     dob = dt.date.fromisoformat(res["birthDate"]) if len(res.get("birthDate", "")) == 10 \
         else None
     state = ((res.get("address") or [{}])[0].get("state") or "").upper()
+    has_phone = any(isinstance(t, dict) and t.get("system") in ("phone", "sms")
+                    for t in _list(res.get("telecom")))
+    cleared = (() if has_phone else ("phone",)) + (() if "birthDate" in res else ("dob",))
     return PatientIn(source, res["id"], full, phone, dob,
                      state if len(state) == 2 and state.isalpha() else None,
-                     preferred_language(res))
+                     preferred_language(res), cleared=cleared)
 
 
 def preferred_language(res: dict[str, Any]) -> str | None:
@@ -310,4 +324,4 @@ class FhirPoller:
                         PatientIn(self.source, pid, None, None, None),
                         AppointmentIn(res["id"], kind, start, end, doc,
                                       self.providers.get(doc, "")), sent,
-                        ("Patient.name", "Patient.telecom"))
+                        ("Patient.name", "Patient.telecom"), version=_version_number(res))

@@ -54,9 +54,10 @@ class MergeRefused(FeedRejected):
 
 
 async def relink(store: FeedStore, conn: asyncpg.Connection, item: FeedItem,
-                 now: dt.datetime) -> tuple[UUID, bool, LanguageFromFeed | None]:
+                 now: dt.datetime
+                 ) -> tuple[UUID, bool, LanguageFromFeed | None, tuple[str, ...]]:
     """Apply an A40 (see the module): (the surviving patient, whether a link moved, what
-    the message's PID-15 did to their language)."""
+    the message's PID-15 did to their language, the fields its nulls cleared)."""
     assert item.merge_from is not None
     p = item.patient
     prior_key = store.patient_key(*item.merge_from)
@@ -69,8 +70,8 @@ async def relink(store: FeedStore, conn: asyncpg.Connection, item: FeedItem,
         [prior_key, survivor_key])}
     prior, survivor = rows.get(prior_key), rows.get(survivor_key)
     if prior is None or prior == survivor:
-        pid, _, language = await store._patient(conn, item, now)
-        return pid, False, language
+        pid, _, language, cleared = await store._patient(conn, item, now)
+        return pid, False, language, cleared
     if survivor is not None:
         raise MergeRefused((prior, survivor))
     await conn.execute(
@@ -81,5 +82,5 @@ async def relink(store: FeedStore, conn: asyncpg.Connection, item: FeedItem,
         "INSERT INTO feed_merged (ref_bidx, patient_id, merged_at) VALUES ($1, $2, $3)"
         " ON CONFLICT (ref_bidx) DO UPDATE SET patient_id = EXCLUDED.patient_id,"
         " merged_at = EXCLUDED.merged_at", prior_key, prior, item.sent_at or now)
-    pid, _, language = await store._patient(conn, item, now)
-    return pid, True, language
+    pid, _, language, cleared = await store._patient(conn, item, now)
+    return pid, True, language, cleared

@@ -59,6 +59,9 @@ READ_CHUNK = 1 << 16
 REFUSAL_LOG_EVERY_S = 60.0  # refused connections: at most one warning line per this
 PHONE_UNREADABLE = "not a valid phone number"
 DELETION_KEPT = "deleted by the sender (\"\"); not deleted here, the value on file is kept"
+# Deletions applied (HL7 null): the record's field cleared (a number the EHR removed is
+# not called); the others (name, language) keep the value on file, the AA says so.
+CLEARED = {"PID^1^13": "phone", "PID^1^7": "dob"}
 FRAME_TIMED_OUT = "message not completed in time (no end block)"
 
 
@@ -86,7 +89,8 @@ def feed_item(inbound: Inbound) -> FeedItem:
                                                 a.provider_ref, a.provider_name)
     return FeedItem(source=h.source, message_id=h.control_id, kind=inbound.kind,
                     patient=PatientIn(p.authority, p.mrn, p.name, p.phone, p.dob, p.state,
-                                      p.language, p.alternates),
+                                      p.language, p.alternates, tuple(
+                                          CLEARED[loc] for loc in p.deleted if loc in CLEARED)),
                     appointment=appt, sent_at=h.sent_at, digest=inbound.digest,
                     merge_from=inbound.prior,
                     scope=f"{h.sending_app}^{h.sending_facility}")
@@ -209,7 +213,7 @@ class Hl7Listener:
             ErrCode.DATA_TYPE, "PID^1^13", f"{PHONE_UNREADABLE}; the number on file is kept"),
         ) if inbound.patient.phone_unreadable else ()
         warnings += tuple(Hl7Error(ErrCode.REQUIRED_FIELD, loc, DELETION_KEPT)
-                          for loc in inbound.patient.deleted)
+                          for loc in inbound.patient.deleted if loc not in CLEARED)
         return ack(header, error=None, control_id=self._control_id(), now=now,
                    warnings=warnings)
 

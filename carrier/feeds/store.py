@@ -59,6 +59,19 @@ ACTOR = "feed"
 UNTIMED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+def _older(sent: dt.datetime, version: int | None, ending: bool,
+           last: asyncpg.Record) -> bool:
+    """Whether a change sent at ``sent`` is older than the one applied (``last``): sent
+    before it; or in the same second (MSH-7, and many servers' lastUpdated, have second
+    precision) with a lower source version when both carry one (FHIR versionId), else
+    when the one applied ended the appointment and this does not (a cancellation wins)."""
+    if sent != last["source_ts"]:
+        return bool(sent < last["source_ts"])
+    if version is not None and last["source_version"] is not None:
+        return bool(version < last["source_version"])
+    return bool(last["ended"]) and not ending
+
+
 def fault_origin(exc: BaseException) -> str:
     """Where an exception was raised (``store.py:173``): a place, never its text."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -112,6 +125,9 @@ class PatientIn:
     # The same patient's identifiers under other authorities, (authority, id): HL7 PID-3's
     # other MR repetitions. Any one on file finds the patient; the others are linked.
     alternates: tuple[tuple[str, str], ...] = ()
+    # Fields the source deleted (HL7 null): cleared from the record (records' CLEARABLE:
+    # "phone", "dob"), unless the demographics on file were sent later.
+    cleared: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # never print PHI by accident
         return f"PatientIn(authority={self.authority!r})"
@@ -159,6 +175,9 @@ class FeedItem:
     # Whose numbering message_id is (HL7: MSH-3^MSH-4, each system counts its own);
     # "" = the source's.
     scope: str = ""
+    # The source's version of the resource (FHIR meta.versionId, a whole number): orders
+    # two changes sent in the same second. None: not known.
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +189,7 @@ class Applied:
     stale: bool = False
     language: LanguageFromFeed | None = None  # what the message's language did
     merged: bool = False  # A40: the prior identifier was re-linked to this patient
+    cleared: tuple[str, ...] = ()  # fields the message deleted that held a value
 
 
 class FeedStore:
@@ -226,9 +246,10 @@ class FeedStore:
         if item.merge_from is not None:
             from carrier.feeds.merge import relink  # noqa: PLC0415 - cycle
 
-            pid, merged, language = await relink(self, conn, item, now)
-            return Applied(False, pid, False, merged=merged, language=language)
-        pid, created, language = await self._patient(conn, item, now)
+            pid, merged, language, cleared = await relink(self, conn, item, now)
+            return Applied(False, pid, False, merged=merged, language=language,
+                           cleared=cleared)
+        pid, created, language, cleared = await self._patient(conn, item, now)
         appt, rx = item.appointment, item.prescription
         if (appt is not None or rx is not None) and self.feed is None:
             raise FeedRejected("SCH", "this application takes no schedule feed")
@@ -239,31 +260,31 @@ class FeedStore:
                 medication=rx.medication, pharmacy=rx.pharmacy, refill_due=rx.refill_due,
                 active=rx.active))
         if appt is None:
-            return Applied(False, pid, created, language=language)
+            return Applied(False, pid, created, language=language, cleared=cleared)
         assert self.feed is not None
         last = await conn.fetchrow(
-            "SELECT source_ts, ended FROM feed_appointments WHERE source = $1 AND ref = $2"
-            " FOR UPDATE", item.source, appt.ref)
+            "SELECT source_ts, ended, source_version FROM feed_appointments"
+            " WHERE source = $1 AND ref = $2 FOR UPDATE", item.source, appt.ref)
         ending = appt.kind in ENDING_KINDS
         # No send time: by arrival (applied), the last send time on file kept.
         sent = item.sent_at or (last["source_ts"] if last is not None else UNTIMED)
-        if last is not None and item.sent_at is not None and (sent < last["source_ts"] or (
-                sent == last["source_ts"] and last["ended"] and not ending)):
-            # Sent before the change applied, or in the same second as an ending (MSH-7
-            # has second precision): at the same time, a cancellation wins.
-            return Applied(False, pid, created, stale=True, language=language)
+        if last is not None and item.sent_at is not None and _older(
+                sent, item.version, ending, last):
+            return Applied(False, pid, created, stale=True, language=language,
+                           cleared=cleared)
         change = ScheduleChange(
             source=item.source, appointment_ref=appt.ref, patient_id=str(pid),
             kind=appt.kind, starts_at=appt.starts_at, ends_at=appt.ends_at, changed_at=now,
             provider_ref=appt.provider_ref, provider_name=appt.provider_name)
         app_id = await self.feed.apply_schedule(conn, change)
         await conn.execute(
-            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, ref) DO UPDATE SET"
-            " app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
-            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended", item.source, appt.ref,
-            app_id, pid, sent, ending)
-        return Applied(False, pid, created, app_id, language=language)
+            "INSERT INTO feed_appointments (source, ref, app_id, patient_id, source_ts, ended,"
+            " source_version) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (source, ref)"
+            " DO UPDATE SET app_id = EXCLUDED.app_id, patient_id = EXCLUDED.patient_id,"
+            " source_ts = EXCLUDED.source_ts, ended = EXCLUDED.ended,"
+            " source_version = EXCLUDED.source_version", item.source, appt.ref,
+            app_id, pid, sent, ending, item.version)
+        return Applied(False, pid, created, app_id, language=language, cleared=cleared)
 
     async def end_appointment(self, source: str, ref: str, message_id: str,
                               sent: dt.datetime, now: dt.datetime) -> Applied:
@@ -287,8 +308,9 @@ class FeedStore:
                 source=source, appointment_ref=ref, patient_id=str(row["patient_id"]),
                 kind=ScheduleChangeKind.DELETED, starts_at=None, ends_at=None,
                 changed_at=now))
-            await conn.execute("UPDATE feed_appointments SET source_ts = $3, ended = true"
-                               " WHERE source = $1 AND ref = $2", source, ref, sent)
+            await conn.execute("UPDATE feed_appointments SET source_ts = $3, ended = true,"
+                               " source_version = NULL WHERE source = $1 AND ref = $2",
+                               source, ref, sent)
         await self.records.audit(ACTOR, f"feed.appointment.{ScheduleChangeKind.DELETED}",
                                  ("appointment", app_id), f"delete {source}/{message_id}",
                                  at=now)
@@ -300,7 +322,8 @@ class FeedStore:
         return blind_index(self.records.keys.index_key, f"{clean(authority)}|{clean(mrn)}")
 
     async def _patient(self, conn: asyncpg.Connection, item: FeedItem, now: dt.datetime
-                       ) -> tuple[UUID, bool, LanguageFromFeed | None]:
+                       ) -> tuple[UUID, bool, LanguageFromFeed | None, tuple[str, ...]]:
+        """(the patient, whether created, what its language did, the fields cleared)."""
         p = item.patient
         bidx = self.patient_key(p.authority, p.mrn)
         alt = {k: ident for ident in p.alternates
@@ -334,22 +357,23 @@ class FeedStore:
             if merged is not None:  # an identifier an A40 merged away (carrier.feeds.merge)
                 if (item.sent_at or now) > merged["merged_at"]:
                     raise RetiredIdentifier(item.fields[-1])
-                return merged["patient_id"], False, None  # sent before it: a late one
+                return merged["patient_id"], False, None, ()  # sent before it: a late one
             pid = await self._create(conn, item, bidx, now)
             await self._link(conn, unlinked, pid, now, item.sent_at)
-            return pid, True, None
+            return pid, True, None, ()
         pid, sent = row["patient_id"], item.sent_at
         await self._link(conn, unlinked, pid, now, row["source_ts"])
-        if not (p.name or p.phone or p.dob or p.state or p.language):
-            return pid, False, None  # names the patient only (a FHIR Appointment, a deletion)
+        if not (p.name or p.phone or p.dob or p.state or p.language or p.cleared):
+            return pid, False, None, ()  # names the patient only (a FHIR Appointment ...)
         if row["source_ts"] is not None and sent is not None and sent < row["source_ts"]:
-            return pid, False, None  # sent before the demographics on file: stale, kept
+            return pid, False, None, ()  # sent before the demographics on file: stale, kept
         language = await self._update(conn, pid, p)
+        cleared = await self.records.clear_patient_fields_on(conn, pid, p.cleared)
         # No send time: by arrival (applied), the last send time on file kept. Every
         # identifier of the patient's: the demographics on file are theirs, not one key's.
         await conn.execute("UPDATE feed_patients SET source_ts = COALESCE($2, source_ts),"
                            " updated_at = $3 WHERE patient_id = $1", pid, sent, now)
-        return pid, False, language
+        return pid, False, language, cleared
 
     async def _create(self, conn: asyncpg.Connection, item: FeedItem, bidx: bytes,
                       now: dt.datetime) -> UUID:
@@ -397,6 +421,8 @@ class FeedStore:
         reason = f"{item.kind} {item.source}/{item.message_id}"
         await self.records.audit(ACTOR, what, ("patient", pid), reason, at=now, queued=queued)
         await self._audit_language(applied.language, reason, now, queued=queued)
+        await self.records.audit_cleared(ACTOR, pid, applied.cleared, reason, at=now,
+                                         queued=queued)
         if applied.merged:
             await self.records.audit(ACTOR, "feed.patient.merge", ("patient", pid), reason,
                                      at=now, queued=queued)

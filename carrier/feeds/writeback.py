@@ -252,9 +252,12 @@ class Writeback:
         if found is None:
             return None
         pid, source, ref = found
+        # The patient may have several identifiers (PID-3's MR repetitions under other
+        # authorities): the sending EHR's own (its authority is the source) is the one it
+        # knows; otherwise one chosen the same way every time.
         row = await self.records.pool.fetchrow(
             "SELECT ref_bidx, authority, ref_ct FROM feed_patients WHERE patient_id = $1"
-            " LIMIT 1", pid)
+            " ORDER BY (authority = $2) IS TRUE DESC, ref_bidx LIMIT 1", pid, source)
         bidx = bytes(row["ref_bidx"])
         mrn = self.records.keys.decrypt_str(bytes(row["ref_ct"]), "feed_patients", "ref_ct",
                                             bidx.hex())

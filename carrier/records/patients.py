@@ -16,6 +16,11 @@
   ("vi"): kept as what the EHR said (``Patient.ehr_language``, for staff: an interpreter
   may be needed) while the calls fall back to English. ``update_patients_on`` reports
   each (``LanguageFromFeed``) for the feed's audit (``patient.language`` / ``.held``).
+* ``clear_patient_fields`` / ``clear_patient_fields_on``: delete a phone number, birth
+  date or member id from a record (an EHR deleted it: reminder calls must not go on to a
+  number it removed); audited as ``patient.clear`` with the field names only, never a
+  value. No number on file reads as ``Patient.phone == ""``: no caller is matched to it
+  and the dialer refuses the patient ("no phone number on file"). A name cannot be cleared.
 * ``patient_exists``: whether an id is known (loaders that must not add twice).
 * ``patient_ids_at``: the ids of every patient whose record carries a number (by blind
   index, nothing decrypted): the dialer's caps count calls to the number, not the patient.
@@ -46,7 +51,7 @@ if TYPE_CHECKING:
 class Patient:
     id: UUID
     name: str
-    phone: str
+    phone: str  # E.164; "" when no number is on file (an EHR deleted it)
     dob: date | None
     member_id: str | None
     language: str | None = None  # preferred, ISO 639-1 ("es"); None: not known
@@ -129,6 +134,11 @@ _FEED_LANGUAGE = (
     "  JOIN patients o ON o.id = g.id FOR UPDATE OF o) x"
     " WHERE p.id = x.id RETURNING p.id, x.given, x.was, p.language, x.held, x.was_source,"
     " x.was_feed")
+
+
+# The fields that may be cleared, and their columns (a fixed list: no caller's text in SQL).
+CLEARABLE: Mapping[str, tuple[str, ...]] = {
+    "phone": ("phone_ct", "phone_bidx"), "dob": ("dob_ct",), "member_id": ("member_id_ct",)}
 
 
 class Patients(AuditLog):
@@ -239,6 +249,41 @@ class Patients(AuditLog):
                                  r["was_source"] if r["held"] else None, r["was_feed"])
                 for r in out]
 
+    async def clear_patient_fields_on(self, conn: asyncpg.Connection, patient_id: UUID,
+                                      fields: Sequence[str]) -> tuple[str, ...]:
+        """Clear ``fields`` (names in :data:`CLEARABLE`) of one patient on the caller's
+        connection (its transaction); the ones that held a value are returned, for the
+        caller's audit (:meth:`audit_cleared`). ``ValueError`` for another field name."""
+        unknown = [f for f in fields if f not in CLEARABLE]
+        if unknown:
+            raise ValueError("only phone, dob and member_id can be cleared")
+        names = sorted(set(fields))
+        if not names:
+            return ()
+        sets = ", ".join(f"{col} = NULL" for f in names for col in CLEARABLE[f])
+        had = ", ".join(f"{CLEARABLE[f][0]} IS NOT NULL AS {f}" for f in names)
+        row = await conn.fetchrow(
+            f"UPDATE patients p SET {sets} FROM (SELECT id, {had} FROM patients"  # noqa: S608 - fixed names
+            " WHERE id = $1 FOR UPDATE) o WHERE p.id = o.id RETURNING o.*", patient_id)
+        return () if row is None else tuple(f for f in names if row[f])
+
+    async def audit_cleared(self, actor: str, patient_id: UUID, cleared: Sequence[str],
+                            reason: str, *, at: datetime | None = None,
+                            queued: bool = False) -> None:
+        """The audit of fields cleared: their names, never a value."""
+        if cleared:
+            await self.audit(actor, "patient.clear", ("patient", patient_id), reason,
+                             {"fields": ",".join(cleared)}, at=at, queued=queued)
+
+    async def clear_patient_fields(self, patient_id: UUID, fields: Sequence[str], *,
+                                   actor: str, reason: str) -> tuple[str, ...]:
+        """Clear ``fields`` of a patient (see :meth:`clear_patient_fields_on`), audited;
+        the ones that held a value."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            cleared = await self.clear_patient_fields_on(conn, patient_id, fields)
+        await self.audit_cleared(actor, patient_id, cleared, reason)
+        return cleared
+
     async def set_patient_address(
         self, patient_id: UUID, address: PatientAddress, *, actor: str, reason: str
     ) -> bool:
@@ -319,7 +364,7 @@ class Patients(AuditLog):
         return Patient(
             id=pid,
             name=k.decrypt_str(bytes(row["name_ct"]), "patients", "name_ct", pid),
-            phone=k.decrypt_str(bytes(row["phone_ct"]), "patients", "phone_ct", pid),
+            phone=opt("phone_ct") or "",
             dob=None if dob is None else date.fromisoformat(dob),
             member_id=opt("member_id_ct"),
             language=row.get("language"),

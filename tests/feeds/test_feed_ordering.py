@@ -94,3 +94,20 @@ async def test_a_message_without_msh7_goes_by_arrival_and_keeps_the_send_time_on
     await send_at(port, clock, a08("ON4", "20261202094000-0500", "Dora"),
                   at + dt.timedelta(minutes=7), tmp_path)
     assert await name_of(feed_store, records) == "Cara Testa"
+
+
+async def test_an_appointment_time_in_the_repeated_hour_is_its_first_pass(
+        clocked: tuple[Hl7Listener, Clock, int], records: Records, tmp_path: Path) -> None:
+    """An appointment at 01:30 on 1 Nov 2026 (New York, the hour that repeats) with no
+    offset: unlike MSH-7 (bounded by the message's arrival), a start time in the future
+    has nothing to choose its pass by, so it is read as the first pass (EDT), the earlier
+    instant: a reminder planned from it is never late (at worst an hour early), and the
+    wall time the patient is told is 01:30 either way (docs/feeds.md)."""
+    _, clock, port = clocked
+    ack = await send_at(port, clock, s1x("S12", "OD1", "20261020090000", "20261101013000",
+                                         ref="ODA"),
+                        dt.datetime(2026, 10, 20, 13, 0, 1, tzinfo=UTC), tmp_path)
+    assert ack["MSA"][1] == "AA"
+    appt = await stored_appt(records, "ODA")
+    assert appt is not None
+    assert appt["start_at"] == dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC)

@@ -13,6 +13,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from agent.scheduling.outreach import CalendarAppointments
+from carrier.dialer.campaign import CampaignPolicy
+from carrier.dialer.store import OutreachStore
+from carrier.dialer.sync import sync_campaigns
 from carrier.feeds.fhir_client import client_from_settings
 from carrier.feeds.fhir_poll import FhirPoller
 from carrier.feeds.store import FeedStore
@@ -97,3 +101,95 @@ async def test_a_booking_moved_to_the_waitlist_is_no_longer_booked(
         await poller.poll_once(now)
         seen.append(await _status(records))
     assert seen == ["booked", "cancelled", "booked"]
+
+
+@pytest.mark.parametrize("status", ["proposed", "pending"])
+async def test_an_unconfirmed_appointment_gets_no_reminder(
+        status: str, server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """FHIR R4 ``proposed`` (not yet finalised) and ``pending`` (some participants have not
+    accepted): no confirmed visit. Before: both read as booked, so the patient got reminder
+    calls for a visit the clinic never confirmed. Now neither books (no reminder is
+    planned); a booking moved back to one ends its reminders; ``booked`` books."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now + dt.timedelta(days=4)
+    server.clock = (now - dt.timedelta(minutes=30)).isoformat
+    server.put({"resourceType": "Patient", "id": "fp1", "name": [{"family": "Testa",
+                "given": ["Fay"]}], "telecom": [{"system": "phone",
+                                                 "value": "(555)555-0195"}]})
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    seen = []
+    for minutes, state in ((25, status), (20, "booked"), (10, status)):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put(_appointment(state, start))
+        await poller.poll_once(now)
+        await sync_campaigns(OutreachStore(records.pool), CalendarAppointments(records.pool),
+                             CampaignPolicy(), now)
+        seen.append((await _status(records), await _reminders(records)))
+    assert [booked == "booked" for booked, _ in seen] == [False, True, False]
+    assert [n > 0 for _, n in seen] == [False, True, False]
+
+
+async def _reminders(records: Records) -> int:
+    return int(await records.pool.fetchval(
+        "SELECT count(*) FROM dialer_outreach o JOIN feed_appointments f"
+        " ON o.appointment_id = f.app_id WHERE f.ref = 'fa1'"
+        " AND o.campaign_id = 'reminders' AND o.state = 'pending'"))
+
+
+async def test_a_rebooking_in_the_same_second_as_a_cancellation_is_applied(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """A clinic undoes a cancellation at once: the server stamps both versions with the
+    same ``meta.lastUpdated`` (second precision). Before: the re-booking was dropped as
+    stale (at a tie a cancellation won), the visit stayed cancelled and no reminder went
+    out. Now, when both carry ``meta.versionId``, the higher version is the later."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = now + dt.timedelta(days=4)
+    server.clock = (now - dt.timedelta(minutes=30)).isoformat
+    server.put({"resourceType": "Patient", "id": "fp1", "name": [{"family": "Testa",
+                "given": ["Fay"]}], "telecom": [{"system": "phone",
+                                                 "value": "(555)555-0196"}]})
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    seen = []
+    for minutes, status in ((20, "booked"), (10, "cancelled"), (10, "booked")):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put(_appointment(status, start))
+        await poller.poll_once(now)
+        seen.append(await _status(records))
+    assert seen == ["booked", "cancelled", "booked"]
+
+
+async def test_a_patient_version_without_a_phone_or_birth_date_clears_them(
+        server: FhirR4Server, keys: tuple[Path, bytes], feed_store: FeedStore,
+        records: Records) -> None:
+    """A FHIR update replaces the whole resource: a Patient version with no phone in
+    ``telecom`` and no ``birthDate`` says the EHR removed them. Before: the number on file
+    was kept and called. Now both are cleared (audited ``patient.clear``, field names
+    only); a version with an unreadable phone still keeps the number on file."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    poller = FhirPoller(client_from_settings(settings_for(server, keys[0])), feed_store,
+                        tz=TZ)
+    base = {"resourceType": "Patient", "id": "fp9",
+            "name": [{"family": "Testa", "given": ["Gus"]}]}
+    seen = []
+    for minutes, extra in (
+            (30, {"telecom": [{"system": "phone", "value": "(555)555-0197"}],
+                  "birthDate": "1970-02-03"}),
+            (20, {"telecom": [{"system": "phone", "value": "not a number"}]}),
+            (10, {"telecom": [{"system": "email", "value": "x@example.org"}]})):
+        server.clock = (now - dt.timedelta(minutes=minutes)).isoformat
+        server.put({**base, **extra})
+        await poller.poll_once(now)
+        pid = await records.pool.fetchval("SELECT patient_id FROM feed_patients")
+        p = await records.get_patient(pid, actor="t", reason="t")
+        assert p is not None
+        seen.append((p.phone, p.dob))
+    assert seen == [("+15555550197", dt.date(1970, 2, 3)), ("+15555550197", None),
+                    ("", None)]
+    details = await records.pool.fetch(
+        "SELECT details FROM audit_log WHERE action = 'patient.clear' ORDER BY seq")
+    assert [("phone" in d["details"], "dob" in d["details"]) for d in details] == [
+        (False, True), (True, False)]

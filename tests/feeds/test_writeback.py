@@ -289,3 +289,28 @@ async def test_an_ehr_refusal_quoting_the_patient_is_not_kept_or_logged(
             assert phi not in caplog.text
     finally:
         await receiver.close()
+
+
+async def test_the_write_back_names_the_patient_by_the_sending_ehrs_own_identifier(
+        hl7_server: Listening, records: Records, tmp_path: Path) -> None:
+    """PID-3 lists the hospital's MR identifier first and the clinic's (MSH-4 CLINIC, the
+    EHR that sent the booking) second: both are the patient's. Before: the write-back took
+    any one of them (``LIMIT 1`` with no order: in practice the first stored, the
+    hospital's), so the clinic's EHR got an outcome for an identifier it does not know.
+    Now it names the identifier under the sending EHR's own authority."""
+    start = (now_utc() + dt.timedelta(days=2)).replace(second=0, microsecond=0)
+    await mllp_send(hl7_server.port, [siu("S12", "W7", start=start,
+                                          mrn="H77^^^HOSP^MR~MRN1001")], tmp_path)
+    row = await records.pool.fetchrow("SELECT app_id, patient_id FROM feed_appointments")
+    assert await records.pool.fetchval(
+        "SELECT count(*) FROM feed_patients WHERE patient_id = $1", row["patient_id"]) == 2
+    receiver = await Receiver().start()
+    try:
+        wb = Writeback(records, {"hl7": MllpDestination("127.0.0.1", receiver.port)})
+        await OutcomeRecorder(Scripted(OutcomeKind.CONFIRMED), wb)(
+            object(), _context(row["app_id"], str(row["patient_id"])))
+        assert len(receiver.got) == 1
+        pid3 = str(hl7.parse(receiver.got[0]).segment("PID")[3])
+        assert pid3.startswith("MRN1001^^^CLINIC^MR"), pid3
+    finally:
+        await receiver.close()
