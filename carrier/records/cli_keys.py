@@ -12,6 +12,8 @@ value is under it).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from carrier.records.crypto import LocalKek
 from carrier.records.kek_source import kek_source
 from carrier.records.sealed import SealedColumn, sealed_columns
 from carrier.records.store import Records
+from carrier.stop_signals import INTERRUPTED, StopSignals
 
 
 def register(subparsers: Any, common: Any) -> None:
@@ -176,30 +179,38 @@ _SHOWN = 5  # rows named in the one error line (all are printed and audited)
 def _keys_reencrypt(args: argparse.Namespace) -> int:
     columns = _columns(args)
 
-    async def go(records: Records) -> tuple[rekey.Moved, int, int, int]:
+    async def go(records: Records) -> tuple[rekey.Moved, int, int, int, int, bool]:
         active = records.keys.active_version
+        stop = asyncio.Event()
+        signals = StopSignals(stop)  # Ctrl-C / SIGTERM: no further batch, then the audit
         async with records.pool.acquire() as conn:
             await keysmod.notify_nodes(conn)  # a node that missed the rotation loads it now
-            turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys)
-            patients = await keysmod.reencrypt_patients(conn, records.keys)
-            moved = await rekey.reencrypt_all(conn, records.keys, columns)
-            # what is still under older versions, besides the values named unreadable:
-            # rows other transactions held (skipped, for the next run)
-            busy = sum(c.old(active) for c in await _counts(conn, columns)) - len(moved.left)
+            turns = await keysmod.encrypt_legacy_transcripts(conn, records.keys, stop=stop)
+            patients = await keysmod.reencrypt_patients(conn, records.keys, stop=stop)
+            moved = await rekey.reencrypt_all(conn, records.keys, columns, stop=stop)
+            # what is still under older versions (as keys status counts it), besides the
+            # values named unreadable: rows other transactions held (skipped, for the next
+            # run), or not reached before an interrupt
+            left = (sum(c.old(active) for c in await _counts(conn, columns))
+                    + int(await conn.fetchval(
+                        "SELECT count(*) FROM call_transcripts WHERE text IS NOT NULL")))
+        interrupted = signals.received is not None
+        busy = left - len(moved.left)
         tables = _per_table(moved.moved)
         tables["patients"] = tables.get("patients", 0) + patients
         await records.audit(
             args.actor, "keys.reencrypt", ("data_keys", records.keys.active_version),
             "operator",
             {"rows": moved.rows + patients, "version": records.keys.active_version,
-             "turns": turns, "unreadable": sum(moved.unreadable.values()), "busy": busy,
+             "turns": turns, "unreadable": sum(moved.unreadable.values()),
+             "busy": 0 if interrupted else busy, "left": left, "interrupted": interrupted,
              "tables": " ".join(f"{t}={n}" for t, n in sorted(tables.items()) if n)})
         for name, row_id in moved.left:  # each value left behind, by id, for the auditor
             await records.audit(args.actor, "keys.value_unreadable", (name, row_id),
                                 "operator", {"version": records.keys.active_version})
-        return moved, patients, turns, busy
+        return moved, patients, turns, busy, left, interrupted
 
-    moved, patients, turns, busy = _run(with_records(args, go))
+    moved, patients, turns, busy, left, interrupted = _run(with_records(args, go))
     print(f"{patients} patient rows re-encrypted")
     for table, n in sorted(_per_table(moved.moved).items()):
         print(f"{table}: {n} values re-encrypted")
@@ -208,6 +219,11 @@ def _keys_reencrypt(args: argparse.Namespace) -> int:
         print(f"{turns} transcript turns stored in clear are now encrypted")
     for name, row_id in moved.left:
         print(f"left as it is (does not decrypt): {name} row {row_id}")
+    if interrupted:
+        print(f"carrier keys reencrypt: interrupted; what was re-encrypted before the stop is"
+              f" kept and audited, {left} values are still under older data keys (or in"
+              " clear): run carrier keys reencrypt again", file=sys.stderr)
+        return INTERRUPTED
     if moved.left:
         shown = ", ".join(f"{name} row {row_id}" for name, row_id in moved.left[:_SHOWN])
         more = len(moved.left) - _SHOWN

@@ -13,6 +13,7 @@ an old version can be retired (``retire``). ``rotate`` notifies running nodes
 
 from __future__ import annotations
 
+import asyncio
 import os
 from uuid import UUID
 
@@ -151,14 +152,15 @@ async def rewrap(conn: asyncpg.Connection, old: KeyEncryptionKey, new: KeyEncryp
     return len(rows)
 
 
-async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: int = 1000) -> int:
+async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: int = 1000,
+                             stop: asyncio.Event | None = None) -> int:
     """Rewrite patient rows under older field-key versions with the active one. A row with
     a value that does not decrypt is passed over, not stopped at: the per-column pass
     (:func:`carrier.records.rekey.reencrypt_all`) moves its other values and names it."""
     active = keys.active_version
     total = 0
     after = UUID(int=0)
-    while True:
+    while stop is None or not stop.is_set():  # ``stop`` set: no further batch
         async with conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, phone_ct, name_ct, dob_ct, member_id_ct FROM patients"
@@ -194,13 +196,15 @@ async def reencrypt_patients(conn: asyncpg.Connection, keys: KeyRing, *, batch: 
                     active,
                 )
                 total += 1
+    return total
 
 
 async def encrypt_legacy_transcripts(conn: asyncpg.Connection, keys: KeyRing, *,
-                                     batch: int = 1000) -> int:
+                                     batch: int = 1000, stop: asyncio.Event | None = None
+                                     ) -> int:
     """Move transcript text stored in clear (before migration 0302) into ``text_ct``."""
     total = 0
-    while True:
+    while stop is None or not stop.is_set():
         async with conn.transaction():
             rows = await conn.fetch(
                 "SELECT call_id, seq, text FROM call_transcripts WHERE text IS NOT NULL"
@@ -219,6 +223,7 @@ async def encrypt_legacy_transcripts(conn: asyncpg.Connection, keys: KeyRing, *,
                 ],
             )
             total += len(rows)
+    return total
 
 
 async def mark_patients_current(conn: asyncpg.Connection, active: int, old_sql: str) -> None:

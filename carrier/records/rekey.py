@@ -10,6 +10,7 @@ next run). A value that does not decrypt is left as it is and counted, never sho
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -70,8 +71,10 @@ async def count_column(conn: asyncpg.Connection, col: SealedColumn) -> ColumnCou
 
 
 async def reencrypt_column(conn: asyncpg.Connection, keys: KeyRing, col: SealedColumn,
-                           moved: Moved, *, batch: int = 500) -> None:
-    """Rewrite ``col``'s values under older versions with the active one."""
+                           moved: Moved, *, batch: int = 500,
+                           stop: asyncio.Event | None = None) -> None:
+    """Rewrite ``col``'s values under older versions with the active one (``stop``, once
+    set: no further batch; the one committed last is counted in ``moved``)."""
     if not await _exists(conn, col.table):
         return
     active = keys.active_version
@@ -83,7 +86,7 @@ async def reencrypt_column(conn: asyncpg.Connection, keys: KeyRing, col: SealedC
         " FOR UPDATE SKIP LOCKED")
     update = f"UPDATE {col.table} SET {c} = $2 WHERE ctid = $1"  # noqa: S608 - constants
     last: tuple[int, int] = (0, 0)
-    while True:
+    while stop is None or not stop.is_set():
         async with conn.transaction():
             rows = await conn.fetch(select, active, last, batch)
             if not rows:
@@ -106,10 +109,11 @@ async def reencrypt_column(conn: asyncpg.Connection, keys: KeyRing, col: SealedC
 
 
 async def reencrypt_all(conn: asyncpg.Connection, keys: KeyRing,
-                        columns: tuple[SealedColumn, ...], *, batch: int = 500) -> Moved:
+                        columns: tuple[SealedColumn, ...], *, batch: int = 500,
+                        stop: asyncio.Event | None = None) -> Moved:
     moved = Moved()
     for col in columns:
-        await reencrypt_column(conn, keys, col, moved, batch=batch)
+        await reencrypt_column(conn, keys, col, moved, batch=batch, stop=stop)
     if any(col.table == "patients" for col in columns):  # every field moved: say so
         await keysmod.mark_patients_current(conn, keys.active_version, _OLD)
     return moved

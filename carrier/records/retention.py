@@ -13,7 +13,10 @@ appointments) carry a ``floor``, the legal minimum (TCPA: four years), and refus
 period; the carrier's (dialer and call tables, which the application role may not delete,
 migration 0841) go through ``purge_evidence()``, a privileged function with the same
 conditions that never deletes anything younger than four years and reports the transcripts
-deleted with call records (audited as ``call_transcripts`` rows ``with`` call_records).
+deleted with call records (audited as ``call_transcripts`` rows ``with`` call_records); an
+application's that its migration registered in ``evidence_tables`` (the agent's past
+appointments) through ``purge_app_evidence()`` (migration 0845). Every privileged purge
+commits only with its ``retention.purge`` entry (migration 0844).
 The append-only ledgers go through ``purge_chain_prefix()`` (migration 0001), a
 privileged function that only drops an old prefix of a chain and re-anchors it, so the
 remaining rows still verify. Consent and do-not-call entries are no target: consent goes
@@ -198,6 +201,11 @@ async def _purge(conn: asyncpg.Connection, target: PurgeTarget, cutoff: datetime
                                with_table=target.table)
                    if target.table == "call_records" else None)
         return PurgeResult(target.table, cutoff, int(row["purged"])), hanging
+    if target.floor >= FOUR_YEARS_DAYS and await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM evidence_tables WHERE tbl = $1)", target.table):
+        # an application's evidence, protected by its migration (0845): the same conditions
+        rows = await conn.fetchval("SELECT purge_app_evidence($1, $2)", target.table, cutoff)
+        return PurgeResult(target.table, cutoff, int(rows)), None
     guard = f" AND ({target.guard})" if target.guard else ""
     status = await conn.execute(
         # identifiers checked against _IDENT in PurgeTarget; guards are code

@@ -209,11 +209,12 @@ def test_the_daily_pass_purges_what_the_command_purges(db_url: str, tmp_path: Pa
     # a clock twenty years on: all evidence has expired by it, but the appointment ahead by
     # the database's clock, the pending outreach and the open task stay, and so does the
     # dialer's evidence younger than four years by the database's clock (purge_evidence()
-    # never deletes it, whatever the caller's clock says: migration 0841)
+    # never deletes it, whatever the caller's clock says: migration 0841), the agent's
+    # appointments alike (purge_app_evidence(), migration 0845)
     asyncio.run(daily(NOW + 20 * 366 * DAY, dial_evidence_days=DIAL_DAYS,
                       call_record_days=CALL_DAYS))
     after = run(left, db_url)
-    assert after["appointments"] == ["a-ahead"]
+    assert after["appointments"] == ["a-ahead", "a-new"]
     assert after["outreach"] == ["a-new", "a-old-recent-try", "a-pending"]
     assert after["attempts"] == 2
     assert (after["open_tasks"], after["dnc"], after["consent"]) == (1, 1, 1)

@@ -8,6 +8,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from carrier.records.audit_tx import append_audit
 from carrier.records.retention import SIX_YEARS_DAYS, PurgeTarget, RetentionPolicy, run_retention
 from carrier.records.store import Channel, ConsentKind, Records, verify_chain
 
@@ -91,10 +92,14 @@ async def test_audit_prefix_purge_keeps_rows_under_six_years(records: Records, d
     for age in (8 * YEAR, 7 * YEAR, 7 * YEAR, 5 * YEAR, 7 * YEAR, YEAR):
         await records.audit("t", "patient.read", ("patient", uuid4()), "care", at=now - age)
     async with records.pool.acquire() as conn:  # as carrier_app, asking for far too much
-        assert await conn.fetchval("SELECT purge_chain_prefix('audit', now())") == 3
+        async with conn.transaction():  # a purge commits with its entry (migration 0844)
+            assert await conn.fetchval("SELECT purge_chain_prefix('audit', now())") == 3
+            await append_audit(conn, actor="t", action="retention.purge",
+                               record=("table", "audit_log"), reason="retention policy",
+                               at=now, details={"rows": 3})
         assert await conn.fetchval("SELECT purge_chain_prefix('audit', now())") == 0
         left = await conn.fetch("SELECT seq, at FROM audit_log ORDER BY seq")
-        assert [r["seq"] for r in left] == [4, 5, 6]
+        assert [r["seq"] for r in left] == [4, 5, 6, 7]
         assert await verify_chain(conn, "audit") == []
         anchor = await conn.fetchval("SELECT anchor_seq FROM chain_heads WHERE chain = 'audit'")
         assert anchor == 3
