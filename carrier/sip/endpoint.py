@@ -43,6 +43,7 @@ from carrier.sip.events import (
     RequestResult,
     UaEvent,
 )
+from carrier.sip.listen_keep import keep_streams
 from carrier.sip.message import Request
 from carrier.sip.policy import InboundPolicy
 from carrier.sip.refusal import AnswerLimiter, RefusalGate, RefusalLedger, RefusalSummary
@@ -197,6 +198,7 @@ class SipEndpoint(OutOfDialog):
             self._gate = RefusalGate(policy, self.refusals, limiter=limiter,
                                      server=config.user_agent)
         self._refusal_timer: asyncio.TimerHandle | None = None
+        self._keeper: asyncio.Task[None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -237,6 +239,7 @@ class SipEndpoint(OutOfDialog):
             session_expires=cfg.session_expires,
             min_se=cfg.min_se,
         )
+        self._keeper = loop.create_task(keep_streams(self.listeners))  # TCP/TLS reopened
         self.ua = UserAgent(ua_config, policy=self.policy)
         self.ua.takes_messages = self.on_message is not None  # else 405, never a lost 200
 
@@ -249,27 +252,27 @@ class SipEndpoint(OutOfDialog):
         tls = (ctx, min(idle, TLS_HANDSHAKE_TIMEOUT)) if ctx else None
         try:
             server = await loop.create_server(
-                lambda: StreamProtocol(name, self._on_data, self._streams, idle_timeout=idle,
-                                       limits=self.config.stream_limits, tls=tls),
+                factory := lambda: StreamProtocol(name, self._on_data, self._streams,
+                                                  idle_timeout=idle,
+                                                  limits=self.config.stream_limits, tls=tls),
                 addr[0], addr[1],
             )  # fmt: skip
         except OSError as exc:
             raise ListenError(name, addr[0], addr[1], exc) from exc
         port = server.sockets[0].getsockname()[1]
-        self.listeners[name] = Listener(name, addr[0], port, server=server)
+        self.listeners[name] = Listener(name, addr[0], port, server=server, factory=factory)
         contacts[name] = (addr[0], port)
 
     async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._refusal_timer is not None:
-            self._refusal_timer.cancel()
+        for handle in (self._timer, self._refusal_timer, self._keeper):
+            if handle is not None:
+                handle.cancel()
         if self._loop is not None:
             self._report(self.refusals.flush(self._now()), rearm=False)
         for task in list(self._tasks):
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        ending = [*self._tasks, *([self._keeper] if self._keeper else [])]
+        await asyncio.gather(*ending, return_exceptions=True)
         for listener in self.listeners.values():
             if listener.server is not None:
                 listener.server.close()

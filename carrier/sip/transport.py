@@ -305,3 +305,4 @@ class Listener:
     port: int
     server: asyncio.Server | None = None
     udp: UdpProtocol | None = None
+    factory: Callable[[], asyncio.Protocol] | None = None  # a stream server's, to reopen it

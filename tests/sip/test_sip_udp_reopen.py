@@ -17,9 +17,11 @@ import pytest
 
 from carrier.sip.endpoint import EndpointConfig, SipCall, SipEndpoint
 from carrier.sip.events import CallConfirmed, CallEnded
+from carrier.sip.listen_keep import check_streams
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
 from carrier.sip.transport import REOPEN_DELAYS, UdpProtocol
 from carrier.stack_watch import listener_open
+from tests.sip.test_sip_endpoint import fresh_options, send_tcp
 
 UDP_ONLY = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
 OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)
@@ -126,3 +128,45 @@ async def test_close_does_not_reopen() -> None:
         await asyncio.sleep(0)
     assert udp.reopened == 0
     assert udp.transport is None
+
+
+# ---- TCP/TLS: the same class (carrier.sip.listen_keep) ------------------------------------
+# Before: a stream listener whose server closed stayed closed (health said "closed: TCP")
+# until serve restarted.
+
+
+async def test_a_closed_tcp_listener_is_opened_again_on_its_port() -> None:
+    cfg = EndpointConfig(udp=("127.0.0.1", 0), tcp=("127.0.0.1", 0), tls=None)
+    async with SipEndpoint(cfg) as ep:
+        listener, port = ep.listeners["TCP"], ep.port("TCP")
+        assert listener.server is not None
+        listener.server.close()
+        assert not listener_open(listener)
+        warned: set[str] = set()
+        await check_streams(ep.listeners, warned)
+        assert listener_open(listener)
+        assert listener.server.sockets[0].getsockname()[1] == port
+        assert warned == set()
+        assert await send_tcp(port, fresh_options("tcp-again"), 200) == 200
+
+
+async def test_a_tcp_port_taken_meanwhile_is_retried_on_the_next_pass() -> None:
+    cfg = EndpointConfig(udp=None, tcp=("127.0.0.1", 0), tls=None)
+    async with SipEndpoint(cfg) as ep:
+        listener, port = ep.listeners["TCP"], ep.port("TCP")
+        assert listener.server is not None
+        listener.server.close()
+        await listener.server.wait_closed()
+        warned: set[str] = set()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blocker:
+            blocker.bind(("127.0.0.1", port))
+            blocker.listen()
+            await check_streams(ep.listeners, warned)
+            assert warned == {"TCP"}  # logged once, still closed
+            assert not listener_open(listener)
+        await check_streams(ep.listeners, warned)
+        assert listener_open(listener)
+        assert await send_tcp(port, fresh_options("tcp-free"), 200) == 200
+    assert ep._keeper is not None
+    assert ep._keeper.cancelled()  # ended with the endpoint, not left pending
+
