@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import pathlib
 import socket
 
 import pytest
@@ -21,7 +22,7 @@ from carrier.sip.listen_keep import check_streams
 from carrier.sip.sdp import LocalMedia, build_answer, build_offer, parse_sdp
 from carrier.sip.transport import REOPEN_DELAYS, UdpProtocol
 from carrier.stack_watch import listener_open
-from tests.sip.test_sip_endpoint import fresh_options, send_tcp
+from tests.sip.test_sip_endpoint import fresh_options, self_signed, send_tcp
 
 UDP_ONLY = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=None)
 OFFER = build_offer(LocalMedia("127.0.0.1", 20000, srtp="off"), session_id=1, version=1)
@@ -170,3 +171,18 @@ async def test_a_tcp_port_taken_meanwhile_is_retried_on_the_next_pass() -> None:
     assert ep._keeper is not None
     assert ep._keeper.cancelled()  # ended with the endpoint, not left pending
 
+
+
+async def test_a_closed_tls_listener_is_opened_again_with_its_certificate(
+    tmp_path: pathlib.Path,
+) -> None:
+    cert, key = self_signed(tmp_path)
+    cfg = EndpointConfig(udp=("127.0.0.1", 0), tcp=None, tls=("127.0.0.1", 0),
+                         tls_cert=cert, tls_key=key, tls_ca=cert)  # fmt: skip
+    async with SipEndpoint(cfg) as ep, SipEndpoint(cfg) as caller:
+        listener, port = ep.listeners["TLS"], ep.port("TLS")
+        assert listener.server is not None
+        listener.server.close()
+        await check_streams(ep.listeners, set())
+        assert listener_open(listener)
+        assert await caller.options(f"sips:127.0.0.1:{port}", timeout=5) == 200
