@@ -52,3 +52,35 @@ async def test_the_first_pacer_freezes_the_start_up_heap() -> None:
     # and young collections are spaced out (media.transport.tune_gc, tests/media/
     # test_media_gc_tuning.py): the older generations are then rarely collected
     assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+
+
+async def test_an_icmp_refusal_on_one_call_s_socket_ends_neither_it_nor_another() -> None:
+    """ICMP port unreachable arrives on a UDP socket as ConnectionRefusedError (on the next
+    recv or send; here a connected socket, where Linux reports it). The media socket of that
+    call keeps reading and sending; another call's socket is untouched."""
+    loop = asyncio.get_running_loop()
+    got: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:
+        gone.bind(("127.0.0.1", 0))
+        dead = gone.getsockname()  # a port nobody listens on once closed
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    sock.connect(dead)
+    hit = UdpPort(loop, sock, lambda data, addr: got.append(data))
+    other_got: list[bytes] = []
+    other = await open_endpoint("127.0.0.1", 0, lambda data, addr: other_got.append(data))
+    hit.sendto(b"rtp", dead)  # answered by ICMP port unreachable, queued on the socket
+    hit._read()  # recv reports ECONNREFUSED: swallowed, the call goes on
+    hit.sendto(b"rtp", dead)
+    hit.sendto(b"rtp", dead)  # a queued refusal on send: counted and dropped at most
+    assert not hit.is_closing()
+    assert hit.send_dropped <= 1
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.sendto(b"b", other.get_extra_info("sockname"))
+        other._read()
+        assert other_got == [b"b"]
+        other.sendto(b"to-peer", peer.getsockname())
+        assert peer.recv(16) == b"to-peer"
+    hit.close()
+    other.close()

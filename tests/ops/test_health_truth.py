@@ -271,10 +271,6 @@ async def test_carrier_health_names_an_expired_console_certificate(tmp_path: Pat
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason="carrier/sip (sipedge3): a UDP socket closed under the "
-                   "endpoint is never reopened: UdpProtocol has no connection_lost and the "
-                   "Listener is fixed at start, so SIP over UDP stays deaf until serve restarts"
-                   " (health now says so: sip closed: UDP)")
 async def test_a_closed_sip_udp_socket_is_reopened(db_url: str, tmp_path: Path) -> None:
     from carrier.app import running_stack  # noqa: PLC0415 - loads the application
     from carrier.sip.endpoint import EndpointConfig, SipEndpoint  # noqa: PLC0415
