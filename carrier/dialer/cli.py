@@ -45,7 +45,7 @@ from carrier.dialer.store import CampaignStatus, OutreachStore
 from carrier.dialer.wiring import gate_from_settings
 from carrier.errors import OperatorError
 from carrier.records.cli import add_database_args, operator_text
-from carrier.records.cli_context import command_spool, kek_for, leave_spool, where
+from carrier.records.cli_context import command_spool, disk_failure, leave_spool, run, with_records
 from carrier.records.embedded import open_database
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -107,8 +107,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _run_async(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except (OSError, asyncpg.PostgresConnectionError) as exc:
+    except (ConnectionError, TimeoutError, socket.gaierror,
+            asyncpg.PostgresConnectionError) as exc:
         raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from exc
+    except OSError as exc:  # the disk or a folder, not the database: named as it is
+        raise disk_failure(exc) from exc
     except asyncpg.UndefinedTableError as exc:
         raise OperatorError("dialer tables missing: run `carrier db migrate` first") from exc
 
@@ -203,7 +206,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run_pass(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.dry_run:
-        print(_run_async(_dry_run_db(args, settings)))
+        print(run(_dry_run_db(args, settings)))
         return 0
     text, code = _run_async(_dial_passes(settings, args))
     print(text)
@@ -275,14 +278,8 @@ def _pass_text(added: int, stopped: int, r: PassReport) -> str:
 
 async def _dry_run_db(args: argparse.Namespace, settings: Settings) -> str:
     gate = gate_from_settings(settings, _rules_dir(args))
-    async with open_database(args.database_url, args.data_dir) as dsn:
-        records = await Records.open(dsn, kek_for(where(args).settings),
-                                     command_spool(args.data_dir))
-        try:
-            return await _dry_run(OutreachStore(records.pool), gate, records,
-                                  dt.datetime.now(dt.UTC), args.limit)
-        finally:
-            await records.close()
+    return await with_records(args, lambda records: _dry_run(
+        OutreachStore(records.pool), gate, records, dt.datetime.now(dt.UTC), args.limit))
 
 
 def _rules_dir(args: argparse.Namespace) -> Path:
@@ -347,19 +344,14 @@ def _dnc_import(args: argparse.Namespace) -> int:
                             "registry download")
     at = dt.datetime.combine(copy_date, dt.time(0), tzinfo=dt.UTC)
 
-    async def go() -> int:
-        async with open_database(args.database_url, args.data_dir) as dsn:
-            records = await Records.open(dsn, kek_for(where(args).settings),
-                                         command_spool(args.data_dir))
-            try:
-                # The copy's date is recorded as the import time: the gate ages the copy by it.
-                return await records.import_national_dnc(
-                    numbers, source="ftc-registry", actor=args.actor, at=at
-                )
-            finally:
-                await records.close()
+    async def go(records: Records) -> int:
+        # The copy's date is recorded as the import time: the gate ages the copy by it.
+        return await records.import_national_dnc(
+            numbers, source="ftc-registry", actor=args.actor, at=at)
 
-    rows = _run_async(go())
+    # As every records command: migrated first, a spool of its own finished and tidied,
+    # a disk that refuses it named (exit 74), database failures as one line.
+    rows = run(with_records(args, go))
     bad = ""
     if stats.bad_count:
         bad = f"; {stats.bad_count} unreadable line(s), first at line(s) {stats.bad_lines[:5]}"

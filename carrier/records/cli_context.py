@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -46,7 +47,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from carrier import logs
-from carrier.errors import NotRecorded, OperatorError
+from carrier.errors import DiskFull, NotRecorded, OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
 from carrier.records.embedded import no_temporary_folder, open_database, process_token
@@ -326,6 +327,18 @@ async def with_records(
         finally:
             if not finished:  # done, failed or interrupted: replay, close, tidy
                 await _finish(records, spool)
+
+
+def disk_failure(exc: OSError) -> OperatorError:
+    """One line for a file or folder the command could not use (never the database): a
+    full disk or quota is :class:`DiskFull` (exit 74); else the path and the reason."""
+    reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+    where_ = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or isinstance(
+            exc, SpoolUnwritable):
+        return DiskFull(f"{where_}the disk refused a write ({reason}): free space, then run"
+                        " the command again")
+    return OperatorError(f"{where_}{reason}")
 
 
 _KINDS = {"audit": ("audit entry", "audit entries"),
