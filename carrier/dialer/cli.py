@@ -47,6 +47,7 @@ from carrier.errors import OperatorError
 from carrier.records.cli import add_database_args, operator_text
 from carrier.records.cli_context import command_spool, disk_failure, leave_spool, run, with_records
 from carrier.records.embedded import open_database
+from carrier.records.migrate import after_migrations
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.stop_signals import StopSignals
@@ -120,6 +121,8 @@ async def _with_pool(args: argparse.Namespace, fn: Callable[[asyncpg.Pool], Awai
     async with open_database(args.database_url, args.data_dir) as dsn:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
         try:
+            async with pool.acquire() as conn:  # another process's migration: waited for
+                await after_migrations(conn)
             return await fn(pool)
         finally:
             await pool.close()

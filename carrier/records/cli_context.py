@@ -52,7 +52,7 @@ from carrier.records.anchor import Anchor
 from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
 from carrier.records.embedded import no_temporary_folder, open_database, process_token
 from carrier.records.kek_source import kek_source
-from carrier.records.migrate import Migration, migrate, plan
+from carrier.records.migrate import Migration, after_migrations, migrate, plan
 from carrier.records.spool import SpoolUnwritable
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -279,6 +279,7 @@ async def with_conn(args: argparse.Namespace,
     async with open_database(w.database_url, w.data_dir) as dsn:
         conn = await _connect(dsn)
         try:
+            await after_migrations(conn)  # another process's, under way: not "no schema"
             return await fn(conn)
         finally:
             await conn.close()
@@ -306,6 +307,7 @@ async def with_records(
     async with open_database(w.database_url, w.data_dir) as dsn:
         conn = await _connect(dsn)
         try:
+            await after_migrations(conn)  # bounded, named: migrate's own wait is not
             await migrate(conn, migrations_for(w.settings))
             if prepare is not None:
                 await prepare(conn, kek)
