@@ -5,7 +5,9 @@
     carrier campaign dnc-import FILE [--copy-date YYYY-MM-DD]   (per area code: merges)
 
 Database: `--database-url` (env CARRIER_DATABASE_URL), else the embedded server in
-`--data-dir` (env CARRIER_DATA_DIR, default ./var). Run `carrier db migrate` first.
+`--data-dir` (env CARRIER_DATA_DIR, default ./var). `dnc-import` and `run --dry-run` open
+the records as every records command does (migrated first, a spool of their own);
+`status` only reads: run `carrier db migrate` first.
 
 `run` without `--dry-run` starts the configured stack as `carrier serve` does (records,
 the hosted application, STIR/SHAKEN, the SIP gateway; its listeners on ephemeral ports,
