@@ -13,13 +13,13 @@ traceback. Exit codes (the same for every command):
 * 1: refused or failed (a database failure is named by its kind, whichever command met
   it; a verification that found faults);
 * 2: usage (the misused command's usage, then one line);
-* 3: the command ran and its action did not happen (``sms send`` refused by a rule,
+* 3: the command ran and its action did not happen (``sms send`` refused by the SMSC,
   ``call`` answered with no audio);
 * 69: a port could not be opened;
 * 74: the disk refused: writes not recorded (the database was away and the disk refused the
   spool: the line counts them by kind and names the spool folder), or a full disk;
 * 75: the data folder is in use (a second ``serve``);
-* 77: refused by the compliance gate (``call``: nothing dialled);
+* 77: refused by the compliance gate (``call``: nothing dialled; ``sms send``: nothing sent);
 * 78: a setting is wrong (file, key, reason);
 * 130: interrupted (Ctrl-C).
 

@@ -151,7 +151,7 @@ async def simulate(
     stands the simulator in for a call; the engine and its inputs are the same)."""
     patient = source.patient(patient_id)
     if patient is None:
-        raise OperatorError(f"no patient with id {patient_id!r} in the clinic data")
+        raise OperatorError("no patient with that id in the clinic data")
     clinic = source.clinic()
     tz = ZoneInfo(clinic.timezone)
     calendar = calendar or source.calendar(now)

@@ -5,7 +5,9 @@
     carrier campaign dnc-import FILE [--copy-date YYYY-MM-DD]   (per area code: merges)
 
 Database: `--database-url` (env CARRIER_DATABASE_URL), else the embedded server in
-`--data-dir` (env CARRIER_DATA_DIR, default ./var). Run `carrier db migrate` first.
+`--data-dir` (env CARRIER_DATA_DIR, default ./var). `dnc-import` and `run --dry-run` open
+the records as every records command does (migrated first, a spool of their own);
+`status` only reads: run `carrier db migrate` first.
 
 `run` without `--dry-run` starts the configured stack as `carrier serve` does (records,
 the hosted application, STIR/SHAKEN, the SIP gateway; its listeners on ephemeral ports,
@@ -45,8 +47,9 @@ from carrier.dialer.store import CampaignStatus, OutreachStore
 from carrier.dialer.wiring import gate_from_settings
 from carrier.errors import OperatorError
 from carrier.records.cli import add_database_args, operator_text
-from carrier.records.cli_context import command_spool, kek_for, leave_spool, where
+from carrier.records.cli_context import command_spool, disk_failure, leave_spool, run, with_records
 from carrier.records.embedded import open_database
+from carrier.records.migrate import after_migrations
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.stop_signals import StopSignals
@@ -107,8 +110,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _run_async(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except (OSError, asyncpg.PostgresConnectionError) as exc:
+    except (ConnectionError, TimeoutError, socket.gaierror,
+            asyncpg.PostgresConnectionError) as exc:
         raise OperatorError(f"database unreachable ({exc.__class__.__name__})") from exc
+    except OSError as exc:  # the disk or a folder, not the database: named as it is
+        raise disk_failure(exc) from exc
     except asyncpg.UndefinedTableError as exc:
         raise OperatorError("dialer tables missing: run `carrier db migrate` first") from exc
 
@@ -117,6 +123,8 @@ async def _with_pool(args: argparse.Namespace, fn: Callable[[asyncpg.Pool], Awai
     async with open_database(args.database_url, args.data_dir) as dsn:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
         try:
+            async with pool.acquire() as conn:  # another process's migration: waited for
+                await after_migrations(conn)
             return await fn(pool)
         finally:
             await pool.close()
@@ -203,7 +211,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run_pass(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.dry_run:
-        print(_run_async(_dry_run_db(args, settings)))
+        print(run(_dry_run_db(args, settings)))
         return 0
     text, code = _run_async(_dial_passes(settings, args))
     print(text)
@@ -275,14 +283,8 @@ def _pass_text(added: int, stopped: int, r: PassReport) -> str:
 
 async def _dry_run_db(args: argparse.Namespace, settings: Settings) -> str:
     gate = gate_from_settings(settings, _rules_dir(args))
-    async with open_database(args.database_url, args.data_dir) as dsn:
-        records = await Records.open(dsn, kek_for(where(args).settings),
-                                     command_spool(args.data_dir))
-        try:
-            return await _dry_run(OutreachStore(records.pool), gate, records,
-                                  dt.datetime.now(dt.UTC), args.limit)
-        finally:
-            await records.close()
+    return await with_records(args, lambda records: _dry_run(
+        OutreachStore(records.pool), gate, records, dt.datetime.now(dt.UTC), args.limit))
 
 
 def _rules_dir(args: argparse.Namespace) -> Path:
@@ -347,19 +349,14 @@ def _dnc_import(args: argparse.Namespace) -> int:
                             "registry download")
     at = dt.datetime.combine(copy_date, dt.time(0), tzinfo=dt.UTC)
 
-    async def go() -> int:
-        async with open_database(args.database_url, args.data_dir) as dsn:
-            records = await Records.open(dsn, kek_for(where(args).settings),
-                                         command_spool(args.data_dir))
-            try:
-                # The copy's date is recorded as the import time: the gate ages the copy by it.
-                return await records.import_national_dnc(
-                    numbers, source="ftc-registry", actor=args.actor, at=at
-                )
-            finally:
-                await records.close()
+    async def go(records: Records) -> int:
+        # The copy's date is recorded as the import time: the gate ages the copy by it.
+        return await records.import_national_dnc(
+            numbers, source="ftc-registry", actor=args.actor, at=at)
 
-    rows = _run_async(go())
+    # As every records command: migrated first, a spool of its own finished and tidied,
+    # a disk that refuses it named (exit 74), database failures as one line.
+    rows = run(with_records(args, go))
     bad = ""
     if stats.bad_count:
         bad = f"; {stats.bad_count} unreadable line(s), first at line(s) {stats.bad_lines[:5]}"

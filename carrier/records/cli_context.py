@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -46,12 +47,12 @@ from typing import Any, TypeVar
 import asyncpg
 
 from carrier import logs
-from carrier.errors import NotRecorded, OperatorError
+from carrier.errors import DiskFull, NotRecorded, OperatorError
 from carrier.records.anchor import Anchor
 from carrier.records.crypto import DecryptError, LocalKek, key_file_exposure
 from carrier.records.embedded import no_temporary_folder, open_database, process_token
 from carrier.records.kek_source import kek_source
-from carrier.records.migrate import Migration, migrate, plan
+from carrier.records.migrate import Migration, after_migrations, migrate, plan
 from carrier.records.spool import SpoolUnwritable
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
@@ -278,6 +279,7 @@ async def with_conn(args: argparse.Namespace,
     async with open_database(w.database_url, w.data_dir) as dsn:
         conn = await _connect(dsn)
         try:
+            await after_migrations(conn)  # another process's, under way: not "no schema"
             return await fn(conn)
         finally:
             await conn.close()
@@ -305,6 +307,7 @@ async def with_records(
     async with open_database(w.database_url, w.data_dir) as dsn:
         conn = await _connect(dsn)
         try:
+            await after_migrations(conn)  # bounded, named: migrate's own wait is not
             await migrate(conn, migrations_for(w.settings))
             if prepare is not None:
                 await prepare(conn, kek)
@@ -326,6 +329,18 @@ async def with_records(
         finally:
             if not finished:  # done, failed or interrupted: replay, close, tidy
                 await _finish(records, spool)
+
+
+def disk_failure(exc: OSError) -> OperatorError:
+    """One line for a file or folder the command could not use (never the database): a
+    full disk or quota is :class:`DiskFull` (exit 74); else the path and the reason."""
+    reason = os.strerror(exc.errno) if exc.errno else type(exc).__name__
+    where_ = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or isinstance(
+            exc, SpoolUnwritable):
+        return DiskFull(f"{where_}the disk refused a write ({reason}): free space, then run"
+                        " the command again")
+    return OperatorError(f"{where_}{reason}")
 
 
 _KINDS = {"audit": ("audit entry", "audit entries"),

@@ -16,6 +16,7 @@ records, 0200-0299 dialer, 0300-0399 calls/transcripts; the application's own (t
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from carrier.errors import OperatorError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x63617272_6D696772  # "carrmigr": one advisory lock for all migrators
+log = logging.getLogger(__name__)
 
 CARRIER = "carrier"  # the source name of the carrier's own migrations
 
@@ -160,6 +162,28 @@ def _refuse_newer(done: dict[tuple[str, int], Any], migrations: list[Migration])
             f"the database schema is newer than this program: migration {label} is applied,"
             f" this program knows up to {newest[source]:04d} ({source}); run the release"
             " that migrated it (carrier db status lists what is applied)")
+
+
+MIGRATION_WAIT_S = 120  # how long a command waits for another process's migration
+
+
+async def after_migrations(conn: asyncpg.Connection, wait_s: float = MIGRATION_WAIT_S) -> None:
+    """Return once no other process is migrating (the migrators' lock is free), waiting at
+    most ``wait_s``: a command that does not migrate otherwise meets a schema half-made and
+    reads it as none. The lock is taken shared and let go at once (it holds up no one)."""
+    if await conn.fetchval("SELECT pg_try_advisory_lock_shared($1)", _LOCK_KEY):
+        await conn.execute("SELECT pg_advisory_unlock_shared($1)", _LOCK_KEY)
+        return
+    log.warning("another process is migrating the database; waiting for it (up to %.0f s)",
+                wait_s)
+    try:
+        async with conn.transaction():  # the session lock outlives it; the timeout does not
+            await conn.execute(f"SET LOCAL lock_timeout = '{int(wait_s * 1000)}ms'")
+            await conn.execute("SELECT pg_advisory_lock_shared($1)", _LOCK_KEY)
+    except asyncpg.LockNotAvailableError:
+        raise OperatorError(f"the database is being migrated by another process (waited"
+                            f" {wait_s:.0f} s); try again when it finishes") from None
+    await conn.execute("SELECT pg_advisory_unlock_shared($1)", _LOCK_KEY)
 
 
 async def migrate(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import sys
 from typing import Any
 
 from carrier.dialer.gate import DialRefused
@@ -19,6 +20,8 @@ from carrier.records.store import Records
 from carrier.sms.compliance import ExemptTextError
 from carrier.sms.service import SmsService
 from carrier.sms.smpp import SmppLink, SmsRefused
+
+GATE_REFUSED = 77  # EX_NOPERM (docs/exit-codes.md), as `carrier call` refused by the gate
 
 
 def register(subparsers: Any) -> None:
@@ -59,16 +62,27 @@ def _send(args: argparse.Namespace) -> int:
                                      clock=lambda: dt.datetime.now(dt.UTC))
                 sent = await service.send_to_patient(args.patient, args.purpose, args.text)
         except DialRefused as exc:
-            return {"sent": False, "rule": exc.rule, "reason": exc.decision.reason}
-        except (ExemptTextError, SmsRefused) as exc:
+            return {"sent": False, "rule": exc.rule, "reason": exc.decision.reason,
+                    "compliance": True}
+        except ExemptTextError as exc:
+            return {"sent": False, "rule": exc.rule, "reason": str(exc), "compliance": True}
+        except SmsRefused as exc:
             return {"sent": False, "rule": getattr(exc, "rule", "smsc.refused"),
-                    "reason": str(exc)}
+                    "reason": str(exc), "compliance": False}
         except OSError as exc:
             raise OperatorError(f"SMSC unreachable ({exc.__class__.__name__})") from None
         return {"sent": True, "parts": len(sent.smsc_ids), "smsc_ids": list(sent.smsc_ids),
                 "exempt": sent.exempt}
 
     doc = run(with_records(args, go))
+    if doc.pop("compliance", False):
+        # As `carrier call` refused by the gate: exit 77, the rule's code only on stderr
+        # (never the number or a name); the document for scripts with --json.
+        if args.json:
+            emit(args, doc, [])
+        print(f"carrier sms: refused by the compliance gate: {doc['rule']} (nothing sent)",
+              file=sys.stderr)
+        return GATE_REFUSED
     line = (f"sent in {doc['parts']} part(s): {', '.join(doc['smsc_ids'])}" if doc["sent"]
             else f"refused by {doc['rule']}: {doc['reason']}")
     emit(args, doc, [line])

@@ -72,8 +72,14 @@ async def test_send_and_status(tmp_path: Path, db_url: str, records: Records, sm
     assert (got["dest"], got["source"]) == (PHONE, "+15550100100")
     rc, out, err = await carrier("sms", "send", "--patient", str(pid), "--text", "x" * 161,
                                  "--json", *common, env=env)
-    assert rc == 3, err  # refused: the daily exempt cap (the first text counted) names its rule
+    # Refused by the compliance gate (the daily exempt cap; the first text counted): 77 as
+    # `carrier call` refused by the gate, the rule on stderr, never the number. Before: 3.
+    assert rc == 77, err
     assert json.loads(out)["rule"] == "cap.exempt.daily"
+    assert err.strip().splitlines()[-1] == (
+        "carrier sms: refused by the compliance gate: cap.exempt.daily (nothing sent)"), err
+    assert PHONE not in out + err
+    assert PHONE[2:] not in out + err
     rc, out, err = await carrier("sms", "status", "--json", *common, env=env)
     assert rc == 0, err
     rows = {(r["direction"], r["status"]): r["n"] for r in json.loads(out)}

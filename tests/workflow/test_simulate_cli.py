@@ -34,11 +34,15 @@ def test_simulate_opt_out_by_key() -> None:
     assert "[outcome: opted_out;" in proc.stdout
 
 
-def test_simulate_unknown_patient_is_one_line_error() -> None:
-    proc = _simulate("", "appointment_reminder", "--patient", "pat-9999")
-    assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == [
-        "carrier simulate: no patient with id 'pat-9999' in the clinic data"]
+def test_simulate_unknown_patient_is_one_line_error_without_echo() -> None:
+    # The operator may have typed a phone number or a name instead of an id: the error
+    # says what was not found and never repeats what was typed.
+    for typed in ("pat-9999", "555-0142", "Testa Patientson"):
+        proc = _simulate("", "appointment_reminder", "--patient", typed)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().splitlines() == [
+            "carrier simulate: no patient with that id in the clinic data"]
+        assert typed not in proc.stderr + proc.stdout
 
 
 def test_simulate_question_before_identity_then_volunteered_birth_date() -> None:
