@@ -114,6 +114,9 @@ class SmsService:
         self.recorder = recorder
         self.clock = clock
         self.handler = handler
+        # Numbers whose STOP was taken in an outage (patients unknown then): their open
+        # conversations are ended at the number's next text with the database back.
+        self._stopped_unseen: set[str] = set()
 
     @property
     def program(self) -> Program:
@@ -214,21 +217,14 @@ class SmsService:
         try:  # an alphanumeric sender, a short code, an empty one: no one to look up
             message = dataclasses.replace(message, sender=lookup_form(message.sender))
         except InvalidPhoneNumber:  # (it ended the consumer, and run_sms, before)
-            await self._log(None, "sender.not_a_number", now, status="dropped", direction="in")
+            await self._note(None, "sender.not_a_number", now, status="dropped", direction="in")
             log.warning("sms: a text from a sender that is no phone number was dropped")
             return
         # The keyword first: a STOP needs no database. The ids by the number's blind
         # index, nothing decrypted: one record at the number that cannot be read must not
         # lose the STOP of everyone there. None: the database is away (an outage).
         kw = keyword(message.text)
-        try:
-            ids: list[UUID] | None = await self.records.patient_ids_at(message.sender)
-        except DATABASE_UNAVAILABLE:
-            ids = None
-        await self.records.audit(  # spooled while the database is away
-            "sms", "patient.lookup" if ids is not None else "patient.lookup_unavailable",
-            ("patient", ",".join(str(i) for i in ids or ()) or "-"), "inbound text",
-            {"matches": len(ids) if ids is not None else -1}, at=now)
+        ids = await self._patients_at(message.sender, now)
         one = str(ids[0]) if ids is not None and len(ids) == 1 else None
         await self._note(one, f"keyword.{kw}" if kw else "reply", now, status="received",
                          direction="in")
@@ -271,6 +267,23 @@ class SmsService:
                     "patient", str(ids[0]) if len(ids) == 1 else "-"), "inbound text",
                     {"error": type(exc).__name__}, at=now)
 
+    async def _patients_at(self, number: str, now: dt.datetime) -> list[UUID] | None:
+        """The ids at ``number`` (audited), None while the database is away. A number
+        whose STOP was taken in an outage: its open conversations end now."""
+        try:
+            ids: list[UUID] | None = await self.records.patient_ids_at(number)
+        except DATABASE_UNAVAILABLE:
+            ids = None
+        await self.records.audit(  # spooled while the database is away
+            "sms", "patient.lookup" if ids is not None else "patient.lookup_unavailable",
+            ("patient", ",".join(str(i) for i in ids or ()) or "-"), "inbound text",
+            {"matches": len(ids) if ids is not None else -1}, at=now)
+        if ids is not None and number in self._stopped_unseen:
+            self._stopped_unseen.discard(number)
+            for pid in ids if self.handler is not None else ():
+                await self.handler.opted_out(str(pid))  # type: ignore[union-attr]
+        return ids
+
     async def _stop(self, ids: list[UUID] | None, message: InboundText, now: dt.datetime
                     ) -> tuple[tuple[str, ...], list[UUID] | None]:
         """A STOP keyword: revoked now, or (the database away) kept durable in the records
@@ -282,6 +295,8 @@ class SmsService:
         ids = await self.records.revoke_at_number(
             message.sender, channels, source="sms", evidence_ref="keyword:STOP", actor="sms",
             at=now)
+        if ids is None:
+            self._stopped_unseen.add(message.sender)
         return (EVERY_CHANNEL if ids == [] else channels), ids
 
     async def _prefer_spanish(self, ids: list[UUID]) -> bool:
@@ -316,6 +331,7 @@ class SmsService:
             channels = opt_out_channels(said, self.settings.stop_revokes)
             await self.records.revoke_at_number(number, channels, source="sms", actor="sms",
                                                 evidence_ref=evidence_ref, at=at)
+            self._stopped_unseen.add(number)
             return self.program.reply(Keyword.STOP, channels=channels,
                                       spanish=said_in_spanish(said))
         channels = await self._opt_out([p.id for p in patients], number, said, at,

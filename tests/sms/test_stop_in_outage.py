@@ -14,6 +14,7 @@ A real embedded Postgres, stopped and started again, and the real SMPP path."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from uuid import UUID
@@ -24,6 +25,8 @@ import pytest
 from carrier.dialer.records_adapter import RecordsFacts
 from carrier.records.embedded import EmbeddedPostgres
 from carrier.records.store import Records
+from tests.dialer.conftest import START
+from tests.dialer.test_integration_records import add_appointment
 from tests.sms.conftest import OURS, PHONE, Stack
 from tests.sms.test_opt_out_scope import STRANGER
 
@@ -108,7 +111,32 @@ async def test_a_text_in_an_outage_raises_nothing_out_of_the_service(
     for said in ("HELP", "START", "C", "please stop texting me at work"):
         await stack.smsc.mo(PHONE, OURS, said)
         await stack.service.on_inbound(await asyncio.wait_for(stack.inbox.get(), 10))
-    # The opt-out in words went the same durable way.
+    # Each was answered (HELP, "send START later", "please call us", the opt-out's
+    # confirmation), and the opt-out in words went the same durable way.
+    replies = [str((await stack.smsc.wait("submit", dest=PHONE))["text"]) for _ in range(4)]
+    assert "START" in replies[1]
+    assert "unsubscribed" in replies[3]
     assert records.optouts_waiting() == 1
     await asyncio.to_thread(cluster.start)
+    assert (await RecordsFacts(records).consent(stack.patient))["sms"].value == "revoked"
+
+
+async def test_a_stop_in_an_outage_ends_the_open_conversation(
+        stack: Stack, records: Records, cluster: EmbeddedPostgres, pool: asyncpg.Pool) -> None:
+    """Before: the STOP reached no open thread (its patient could not be looked up), so
+    the patient's next text after the outage went on in the conversation: a text after
+    the STOP's confirmation. Now the thread at that number ends as the database returns."""
+    await add_appointment(pool, "o1", stack.patient, START + dt.timedelta(hours=30))
+    await stack.reminders.send_reminder(stack.patient, "o1")
+    await stack.smsc.wait("submit")
+    await text(stack, PHONE, "I want to cancel")  # the thread asks which
+    await asyncio.to_thread(cluster.stop)
+    assert "unsubscribed" in await text(stack, PHONE, "STOP")
+    sent = stack.smsc.count("submit")
+    await asyncio.to_thread(cluster.start)
+    await stack.smsc.mo(PHONE, OURS, "2")
+    await stack.service.on_inbound(await asyncio.wait_for(stack.inbox.get(), 10))
+    # The thread ends (bounded wait; before, it went on with the "2").
+    assert await asyncio.wait_for(stack.reminders.settled(stack.patient), 20) != "cancelled"
+    assert stack.smsc.count("submit") == sent  # nothing after the confirmation
     assert (await RecordsFacts(records).consent(stack.patient))["sms"].value == "revoked"
