@@ -16,6 +16,7 @@ more revocation entry, the same state).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -27,9 +28,10 @@ from carrier.records.consent import ConsentLedger
 from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable
 from carrier.records.dnc import DoNotCall
 from carrier.records.safe import safe_text
-from carrier.records.spool import Spool
+from carrier.records.spool import Spool, SpoolCorrupt
 from carrier.records.timecodec import from_micros
 
+log = logging.getLogger(__name__)
 _UNAVAILABLE: tuple[type[BaseException], ...] = (RecordsUnavailable, *UNAVAILABLE)
 
 
@@ -76,7 +78,9 @@ class NumberOptOuts(ConsentLedger, DoNotCall):
     async def _optouts_settled(self) -> bool:
         """Apply the opt-outs waiting in the spool, in order; False while any still waits."""
         async with self._optouts_lock:
-            waiting = await asyncio.to_thread(self.optouts.read)
+            waiting = await asyncio.to_thread(self._waiting)
+            if waiting is None:
+                return False  # a damaged line may be a STOP: not known until an operator looks
             if not waiting:
                 return True
             try:
@@ -87,13 +91,25 @@ class NumberOptOuts(ConsentLedger, DoNotCall):
             await asyncio.to_thread(self.optouts.clear)
             return True
 
+    def _waiting(self) -> list[dict[str, Any]] | None:
+        """The waiting opt-outs; None when the file is damaged (kept as it is)."""
+        try:
+            return self.optouts.read()
+        except SpoolCorrupt:
+            log.error("the spool of opt-outs by number is damaged: every consent and "  # noqa: TRY400 - no traceback needed
+                      "do-not-call answer stays unknown until an operator looks")
+            return None
+
     def optouts_waiting(self) -> int:
-        return len(self.optouts.read())
+        waiting = self._waiting()
+        return 1 if waiting is None else len(waiting)
 
     def optout_waiting_for(self, phone: str) -> bool:
-        """A STOP from ``phone`` waits in the spool (nothing more may be sent to it)."""
+        """A STOP from ``phone`` waits in the spool (nothing more may be sent to it); a
+        damaged file may hold one: True."""
         bidx = self.keys.phone_index(phone).hex()
-        return any(r.get("phone_bidx") == bidx for r in self.optouts.read())
+        waiting = self._waiting()
+        return waiting is None or any(r.get("phone_bidx") == bidx for r in waiting)
 
     async def consent_settled(self) -> bool:
         return await self._optouts_settled() and await super().consent_settled()
