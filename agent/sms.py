@@ -437,6 +437,8 @@ class TextReminders:
             self.outcomes[pid] = await run_conversation(thread.conv, thread.port, self.clock())
             if thread.port.language is not None:
                 await thread.port.language.settle()  # verified by the thread's last text
+        except Exception as exc:  # noqa: BLE001 - one thread's fault ends no other (TaskGroup)
+            log.error("text thread failed (%s)", type(exc).__name__)  # noqa: TRY400 - no PHI
         finally:
             self._threads.pop(pid, None)
             thread.done.set()
