@@ -237,8 +237,8 @@ class SmsService:
         elif kw is Keyword.START and ids is None:
             # Not recorded now; the reply says so and nothing is granted (consent is
             # never assumed): the patient sends START again.
-            await self.sender.send(message.sender, _not_now(
-                self.program.brand, said_in_spanish(message.text)))
+            await self._confirm(message.sender, _not_now(
+                self.program.brand, said_in_spanish(message.text)), now)
             return
         elif kw is Keyword.START:
             for pid in ids or ():
@@ -248,10 +248,11 @@ class SmsService:
             # The one confirmation CTIA requires; after a STOP it is the last text sent.
             # It says what was recorded: the channels revoked, or that a START changed
             # nothing for a number that is no patient's.
-            await self.sender.send(message.sender, self.program.reply(
+            await self._confirm(message.sender, self.program.reply(
                 kw, said_cancel=kw is Keyword.STOP and names_cancel(message.text),
                 channels=channels, on_file=bool(ids) or ids is None,
-                spanish=said_in_spanish(message.text) or await self._prefer_spanish(ids or [])))
+                spanish=said_in_spanish(message.text) or await self._prefer_spanish(ids or [])),
+                now)
             return
         if ids is None:
             ids = []  # the application reads it as a number that is no one patient's
@@ -266,6 +267,16 @@ class SmsService:
                 await self.records.audit("sms", "sms.handler_failed", (
                     "patient", str(ids[0]) if len(ids) == 1 else "-"), "inbound text",
                     {"error": type(exc).__name__}, at=now)
+
+    async def _confirm(self, number: str, text: str, now: dt.datetime) -> None:
+        """A keyword's reply; one the upstream refuses is audited, and ends nothing (it
+        ended the consumer: no later text was read, not even a STOP)."""
+        try:
+            await self.sender.send(number, text)
+        except (TextNotSent, OSError, TimeoutError) as failed:  # refused; the link down
+            log.warning("sms: a keyword's reply was not sent (%s)", type(failed).__name__)
+            await self.records.audit("sms", "sms.reply_failed", ("sms", "-"), "keyword reply",
+                                     {"error": type(failed).__name__}, at=now)
 
     async def _patients_at(self, number: str, now: dt.datetime) -> list[UUID] | None:
         """The ids at ``number`` (audited), None while the database is away. A number
