@@ -41,6 +41,7 @@ from agent.language import ChatLanguage, RecordsLanguages, text_meaning
 from agent.memory import Memory, Promise, Turn, interaction_from
 from agent.redact import KnownIdentifiers
 from agent.scheduling import AppointmentStatus, Calendar
+from agent.sms_bound import bounded
 from agent.transcript_text import known_identifiers
 from agent.workflow.effects import (
     Action,
@@ -308,6 +309,7 @@ class TextReminders:
         return sent
 
     async def __call__(self, message: PatientTextLike) -> None:
+        message = bounded(message)  # a bounded string to the grammars (agent.sms_bound)
         pid = message.patient_id
         if pid is None:
             await self._no_patient(message)  # unknown or shared number
@@ -435,6 +437,8 @@ class TextReminders:
             self.outcomes[pid] = await run_conversation(thread.conv, thread.port, self.clock())
             if thread.port.language is not None:
                 await thread.port.language.settle()  # verified by the thread's last text
+        except Exception as exc:  # noqa: BLE001 - one thread's fault ends no other (TaskGroup)
+            log.error("text thread failed (%s)", type(exc).__name__)  # noqa: TRY400 - no PHI
         finally:
             self._threads.pop(pid, None)
             thread.done.set()

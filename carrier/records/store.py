@@ -55,6 +55,7 @@ from carrier.records.consent import Channel, ConsentEntry, ConsentKind, ConsentL
 from carrier.records.crypto import KeyEncryptionKey, KeyRing
 from carrier.records.dbedge import UNAVAILABLE, RecordsUnavailable, WriterHealth, WriterStopped
 from carrier.records.dnc import DncStatus, DoNotCall
+from carrier.records.number_optouts import NumberOptOuts
 from carrier.records.outbox import Outbox
 from carrier.records.patients import Patient, PatientAddress, Patients
 from carrier.records.spool import Spool
@@ -102,7 +103,7 @@ class RecordsHealth:
         return out
 
 
-class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
+class Records(NumberOptOuts, Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -127,6 +128,8 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
             {op.name: op for op in (*calls.OPS, *cdr.OPS, *dnc.OPS, *feed_outbox.OPS)},
             retry_interval=retry_interval,
         )
+        self.optouts = Spool(spool_dir / "optouts.jsonl")  # STOPs by number in an outage
+        self._optouts_lock = asyncio.Lock()
         self.anchor = anchor
         self._checkpoints: asyncio.Task[None] | None = None
         self._key_watch: asyncpg.Connection | None = None
@@ -256,6 +259,7 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
         await self.audit_writer.close()
         await self.consent_writer.close()
         await self.outbox.close()
+        self.optouts.close()
         try:
             # A connection the server dropped mid-operation can make a graceful close wait
             # for a reply that never comes.
@@ -271,14 +275,16 @@ class Records(Patients, ConsentLedger, DoNotCall, CallStore, CdrStore):
 
     def spooled(self) -> int:
         """Writes waiting in the spool for the database."""
-        return sum(w.spooled for w in (self.audit_writer, self.consent_writer, self.outbox))
+        return sum(w.spooled for w in (self.audit_writer, self.consent_writer, self.outbox)) \
+            + self.optouts_waiting()
 
     async def drain_spool(self) -> bool:
         """Replay spooled writes now; True when nothing is left waiting."""
+        n = await self._optouts_settled()  # their revocations go through the writers
         a = await self.audit_writer.drain()
         c = await self.consent_writer.drain()
         o = await self.outbox.drain()
-        return a and c and o
+        return n and a and c and o
 
     def health(self) -> RecordsHealth:
         """Liveness of every durable writer (for ``carrier health`` and the serve loop)."""

@@ -114,6 +114,9 @@ class SmsService:
         self.recorder = recorder
         self.clock = clock
         self.handler = handler
+        # Numbers whose STOP was taken in an outage (patients unknown then): their open
+        # conversations are ended at the number's next text with the database back.
+        self._stopped_unseen: set[str] = set()
 
     @property
     def program(self) -> Program:
@@ -182,15 +185,22 @@ class SmsService:
         """An answer to the patient's own text: not an outreach, so no cap counts it; a
         number whose consent was revoked gets nothing but the STOP confirmation."""
         ids = await self.sender.send(number, text)
-        await self._log(None, "reply", self.clock(), status="reply")
+        await self._note(None, "reply", self.clock(), status="reply")
         return ids
 
     async def answer(self, number: str, text: str) -> list[str]:
         """An answer to a text nobody here reads ("please call us"): sent only to a number
         whose texts are not revoked and that is not on the organisation's do-not-call
         list (after a STOP, its confirmation is the last text sent). ``number`` is PHI."""
-        patients = await self.records.find_patients_by_phone(
-            number, actor="sms", reason="answer to a text")
+        if self.records.optout_waiting_for(number):
+            return []  # a STOP taken in an outage, not yet in the ledger
+        try:
+            patients = await self.records.find_patients_by_phone(
+                number, actor="sms", reason="answer to a text")
+        except DATABASE_UNAVAILABLE:
+            # Nothing to check a revocation against: the patient wrote to us just now, and
+            # the answer only says where to call (no PHI); sent, and noted in no table.
+            return await self.sender.send(number, text)
         for p in patients:
             consent = await self.facts.consent(str(p.id))
             if Consent.REVOKED in (consent.get(CHANNEL), consent.get("all")):
@@ -207,39 +217,45 @@ class SmsService:
         try:  # an alphanumeric sender, a short code, an empty one: no one to look up
             message = dataclasses.replace(message, sender=lookup_form(message.sender))
         except InvalidPhoneNumber:  # (it ended the consumer, and run_sms, before)
-            await self._log(None, "sender.not_a_number", now, status="dropped", direction="in")
+            await self._note(None, "sender.not_a_number", now, status="dropped", direction="in")
             log.warning("sms: a text from a sender that is no phone number was dropped")
             return
-        # The ids by the number's blind index, nothing decrypted: one record at the number
-        # that cannot be read must not lose the STOP of everyone there.
-        ids = await self.records.patient_ids_at(message.sender)
-        await self.records.audit("sms", "patient.lookup",
-                                 ("patient", ",".join(str(i) for i in ids) or "-"),
-                                 "inbound text", {"matches": len(ids)}, at=now)
+        # The keyword first: a STOP needs no database. The ids by the number's blind
+        # index, nothing decrypted: one record at the number that cannot be read must not
+        # lose the STOP of everyone there. None: the database is away (an outage).
         kw = keyword(message.text)
-        await self._log(str(ids[0]) if len(ids) == 1 else None,
-                        f"keyword.{kw}" if kw else "reply", now, status="received",
-                        direction="in")
+        ids = await self._patients_at(message.sender, now)
+        one = str(ids[0]) if ids is not None and len(ids) == 1 else None
+        await self._note(one, f"keyword.{kw}" if kw else "reply", now, status="received",
+                         direction="in")
         channels: tuple[str, ...] = EVERY_CHANNEL
         if kw is Keyword.STOP:
-            channels = await self._opt_out(ids, message.sender, message.text, now,
-                                           "keyword:STOP")
+            channels, ids = await self._stop(ids, message, now)
             if self.handler is not None:
-                for pid in ids:
+                for pid in ids or ():
                     await self.handler.opted_out(str(pid))
+        elif kw is Keyword.START and ids is None:
+            # Not recorded now; the reply says so and nothing is granted (consent is
+            # never assumed): the patient sends START again.
+            await self._confirm(message.sender, _not_now(
+                self.program.brand, said_in_spanish(message.text)), now)
+            return
         elif kw is Keyword.START:
-            for pid in ids:
+            for pid in ids or ():
                 await self.records.consent_grant(pid, CHANNEL, "tcpa_express", source="sms",
                                                  evidence_ref="keyword:START", actor="sms", at=now)
         if kw is not None:
             # The one confirmation CTIA requires; after a STOP it is the last text sent.
             # It says what was recorded: the channels revoked, or that a START changed
             # nothing for a number that is no patient's.
-            await self.sender.send(message.sender, self.program.reply(
+            await self._confirm(message.sender, self.program.reply(
                 kw, said_cancel=kw is Keyword.STOP and names_cancel(message.text),
-                channels=channels, on_file=bool(ids),
-                spanish=said_in_spanish(message.text) or await self._prefer_spanish(ids)))
+                channels=channels, on_file=bool(ids) or ids is None,
+                spanish=said_in_spanish(message.text) or await self._prefer_spanish(ids or [])),
+                now)
             return
+        if ids is None:
+            ids = []  # the application reads it as a number that is no one patient's
         if self.handler is not None:
             try:
                 await self.handler(PatientText(str(ids[0]) if len(ids) == 1 else None,
@@ -251,6 +267,48 @@ class SmsService:
                 await self.records.audit("sms", "sms.handler_failed", (
                     "patient", str(ids[0]) if len(ids) == 1 else "-"), "inbound text",
                     {"error": type(exc).__name__}, at=now)
+
+    async def _confirm(self, number: str, text: str, now: dt.datetime) -> None:
+        """A keyword's reply; one the upstream refuses is audited, and ends nothing (it
+        ended the consumer: no later text was read, not even a STOP)."""
+        try:
+            await self.sender.send(number, text)
+        except (TextNotSent, OSError, TimeoutError) as failed:  # refused; the link down
+            log.warning("sms: a keyword's reply was not sent (%s)", type(failed).__name__)
+            await self.records.audit("sms", "sms.reply_failed", ("sms", "-"), "keyword reply",
+                                     {"error": type(failed).__name__}, at=now)
+
+    async def _patients_at(self, number: str, now: dt.datetime) -> list[UUID] | None:
+        """The ids at ``number`` (audited), None while the database is away. A number
+        whose STOP was taken in an outage: its open conversations end now."""
+        try:
+            ids: list[UUID] | None = await self.records.patient_ids_at(number)
+        except DATABASE_UNAVAILABLE:
+            ids = None
+        await self.records.audit(  # spooled while the database is away
+            "sms", "patient.lookup" if ids is not None else "patient.lookup_unavailable",
+            ("patient", ",".join(str(i) for i in ids or ()) or "-"), "inbound text",
+            {"matches": len(ids) if ids is not None else -1}, at=now)
+        if ids is not None and number in self._stopped_unseen:
+            self._stopped_unseen.discard(number)
+            for pid in ids if self.handler is not None else ():
+                await self.handler.opted_out(str(pid))  # type: ignore[union-attr]
+        return ids
+
+    async def _stop(self, ids: list[UUID] | None, message: InboundText, now: dt.datetime
+                    ) -> tuple[tuple[str, ...], list[UUID] | None]:
+        """A STOP keyword: revoked now, or (the database away) kept durable in the records
+        spool by number and applied when it is back. The channels, the patients' ids."""
+        if ids is not None:
+            return await self._opt_out(ids, message.sender, message.text, now,
+                                       "keyword:STOP"), ids
+        channels = opt_out_channels(message.text, self.settings.stop_revokes)
+        ids = await self.records.revoke_at_number(
+            message.sender, channels, source="sms", evidence_ref="keyword:STOP", actor="sms",
+            at=now)
+        if ids is None:
+            self._stopped_unseen.add(message.sender)
+        return (EVERY_CHANNEL if ids == [] else channels), ids
 
     async def _prefer_spanish(self, ids: list[UUID]) -> bool:
         """Every patient at the number prefers Spanish: a plain STOP or HELP is answered in
@@ -277,8 +335,16 @@ class SmsService:
         """An opt-out heard from a number that is no one patient's: every patient the
         number belongs to, or (none) the organisation's do-not-call list. ``number`` is
         PHI: never logged. Returns the confirmation, as :meth:`revoke`."""
-        patients = await self.records.find_patients_by_phone(
-            number, actor="sms", reason="opt-out by text")
+        try:
+            patients = await self.records.find_patients_by_phone(
+                number, actor="sms", reason="opt-out by text")
+        except DATABASE_UNAVAILABLE:  # kept by number, applied when the database is back
+            channels = opt_out_channels(said, self.settings.stop_revokes)
+            await self.records.revoke_at_number(number, channels, source="sms", actor="sms",
+                                                evidence_ref=evidence_ref, at=at)
+            self._stopped_unseen.add(number)
+            return self.program.reply(Keyword.STOP, channels=channels,
+                                      spanish=said_in_spanish(said))
         channels = await self._opt_out([p.id for p in patients], number, said, at,
                                        evidence_ref)
         return self.program.reply(Keyword.STOP, channels=channels,
@@ -318,12 +384,28 @@ class SmsService:
             patient_id, direction, subject, at, status)
         return value
 
+    async def _note(self, patient_id: str | None, subject: str, at: dt.datetime, *,
+                    status: str, direction: str = "out") -> None:
+        """A row of ``sms_messages`` (ids and statuses: statistics) that an outage may
+        skip; the audit entries and consent records go through the spooled writers."""
+        try:
+            await self._log(patient_id, subject, at, status=status, direction=direction)
+        except DATABASE_UNAVAILABLE:
+            log.warning("sms: a text's row was not logged (the database is unreachable)")
+
     async def _set(self, row: int, *, status: str, rule: str | None = None,
                    ids: list[str] | None = None) -> None:
         await self.records.pool.execute(
             "UPDATE sms_messages SET status = $2, rule = coalesce($3, rule),"
             " smsc_ids = coalesce($4, smsc_ids), parts = coalesce(cardinality($4::text[]),"
             " parts) WHERE id = $1", row, status, rule, ids)
+
+
+def _not_now(brand: str, spanish: bool) -> str:
+    """START while the database is away: nothing was recorded; say so, no more."""
+    if spanish:
+        return f"{brand}: No pudimos registrar su mensaje ahora. Envíe START más tarde."
+    return f"{brand}: We could not record your request right now. Please send START later."
 
 
 def _within_exemption(decision: Decision, text: str) -> Decision:

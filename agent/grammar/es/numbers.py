@@ -17,6 +17,9 @@ _HUNDREDS = {"cien": 100, "ciento": 100, "doscientos": 200, "trescientos": 300,
              "cuatrocientos": 400, "quinientos": 500, "seiscientos": 600, "setecientos": 700,
              "ochocientos": 800, "novecientos": 900}
 NUMBER_WORDS = frozenset(_UNITS) | frozenset(_TENS) | frozenset(_HUNDREDS) | {"mil", "y"}
+# Longest digit word read as a number: a phone or member number is at most this long; a
+# longer one is no number a patient says (and past 4300 digits ``int`` raises ValueError).
+MAX_DIGITS = 18
 
 
 def is_number_word(word: str) -> bool:
@@ -30,6 +33,8 @@ def parse_number(words: list[str]) -> int | None:
         if word == "y":
             continue
         if word.isdigit():
+            if len(word) > MAX_DIGITS or not word.isdecimal():
+                return None  # no number a patient says; ``int`` may refuse it
             current += int(word)
         elif word in _UNITS:
             current += _UNITS[word]
