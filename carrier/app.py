@@ -66,9 +66,10 @@ from carrier.plugin import Application, levels_of
 from carrier.records.anchor import Anchor
 from carrier.records.cli_context import kek_for
 from carrier.records.crypto import KeyEncryptionKey
-from carrier.records.embedded import open_database
+from carrier.records.embedded import EmbeddedPostgres, open_server
 from carrier.records.folder_lock import own_data_folder
 from carrier.records.migrate import migrate, plan
+from carrier.records.revive import Reviver
 from carrier.records.store import Records
 from carrier.settings import Settings, default_config_dir, load_settings
 from carrier.sms.wiring import run_sms
@@ -104,6 +105,7 @@ class Stack:
     webchat_port: int | None = None
     certificates: CertificateWatch | None = None
     disk: DiskWatch | None = None
+    reviver: Reviver | None = None  # restarts a dead embedded database
 
     @property
     def runtime(self) -> Any:
@@ -188,8 +190,8 @@ def levels(stack: Stack) -> list[Level]:
 
 @contextlib.asynccontextmanager
 async def _database(settings: Settings, data_dir: Path, app: Application
-                    ) -> AsyncIterator[str]:
-    async with open_database(settings.database.url, data_dir) as dsn:
+                    ) -> AsyncIterator[tuple[str, EmbeddedPostgres | None]]:
+    async with open_server(settings.database.url, data_dir) as (dsn, server):
         try:
             conn = await asyncpg.connect(dsn)
         except (OSError, asyncpg.PostgresError) as exc:
@@ -198,7 +200,7 @@ async def _database(settings: Settings, data_dir: Path, app: Application
             await migrate(conn, plan(app.migrations))
         finally:
             await conn.close()
-        yield dsn
+        yield dsn, server
 
 
 @contextlib.asynccontextmanager
@@ -221,7 +223,7 @@ async def running_stack(settings: Settings, *, speech: bool = True, sip: bool = 
 @contextlib.asynccontextmanager
 async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app: Application,
                  spool: Path, *, speech: bool, sip: bool) -> AsyncIterator[Stack]:
-    async with _database(settings, data_dir, app) as dsn:
+    async with _database(settings, data_dir, app) as (dsn, server):
         records = await Records.open(dsn, kek, spool,
                                      min_size=settings.database.pool_min,
                                      max_size=settings.database.pool_max,
@@ -258,7 +260,8 @@ async def _stack(settings: Settings, data_dir: Path, kek: KeyEncryptionKey, app:
             await records.audit("system", "service.start", ("service", "carrier"),
                                 "carrier serve", {"sip": sip, "speech": speech})
             stack = Stack(settings, records, gateway, app, dsn, health, dialer, links, database,
-                          feeds=feeds, certificates=certificates, disk=disk)
+                          feeds=feeds, certificates=certificates, disk=disk,
+                          reviver=Reviver(server, records))
             exits.callback(metrics.attach(lambda: levels(stack)))
             yield stack
 
@@ -280,8 +283,10 @@ async def _options(gateway: Gateway, uri: str) -> int | None:
 
 
 async def _ping_database(stack: Stack, stop: asyncio.Event, every: float = 10.0) -> None:
-    """``SELECT 1`` through the records pool every ``every`` s: the ``database`` check."""
-    live = stack.database
+    """``SELECT 1`` through the records pool every ``every`` s: the ``database`` check.
+    A failed ping with the embedded server gone starts it again
+    (:mod:`carrier.records.revive`), and the next ping follows at once."""
+    live, reviver = stack.database, stack.reviver
     while not stop.is_set():
         try:
             async with asyncio.timeout(stack.settings.database.command_timeout_s):
@@ -290,6 +295,11 @@ async def _ping_database(stack: Stack, stop: asyncio.Event, every: float = 10.0)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
                 asyncpg.InternalClientError) as exc:
             live.failure(exc)
+            if reviver is not None and await reviver.after_failure():
+                continue
+        else:
+            if reviver is not None:
+                await reviver.after_success()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(every):
                 await stop.wait()

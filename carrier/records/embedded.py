@@ -393,12 +393,21 @@ async def open_database(url: str | None, data_dir: Path | str) -> AsyncIterator[
     about a second); at exit it is stopped only by the process that started it, and only
     when no other process is attached (see the module docstring).
     """
+    async with open_server(url, data_dir) as (dsn, _server):
+        yield dsn
+
+
+@contextlib.asynccontextmanager
+async def open_server(url: str | None, data_dir: Path | str
+                      ) -> AsyncIterator[tuple[str, EmbeddedPostgres | None]]:
+    """As :func:`open_database`, with the embedded server (None for an external ``url``),
+    which ``serve`` starts again when it dies (:mod:`carrier.records.revive`)."""
     if url:
-        yield url
+        yield url, None
         return
     server = EmbeddedPostgres(Path(data_dir) / "pg")
     dsn = await asyncio.to_thread(server.start)
     try:
-        yield dsn
+        yield dsn, server
     finally:
         await asyncio.to_thread(server.close)
