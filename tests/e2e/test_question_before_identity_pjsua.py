@@ -64,6 +64,6 @@ async def test_question_answered_before_identity_over_sip(
         for secret in PHI:
             assert secret not in line
     # The question was asked again after the answer ("Is this ...? Please say yes or no.")
-    assert any("yes or no" in t for t in agent_lines[answer:dob_asked])
+    assert any("yes or no" in t for t in agent_lines[answer:dob_asked]), agent_lines
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"

@@ -86,7 +86,7 @@ CASES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("database-url-not-a-url", ("db", "status", "--database-url", "db.internal"),
      ("database.url",)),
     ("unknown-trunk", ("call", "+15550100100", "--trunk", "nope"),
-     ("trunk 'nope' is not defined",)),
+     ("--trunk: no trunk of the name given",)),
 ]
 
 
