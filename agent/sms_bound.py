@@ -15,7 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # agent.sms imports this module
+    from agent.sms import PatientTextLike
 
 HEAD = 480
 WINDOWS = 3
@@ -25,20 +28,6 @@ _STRONG = re.compile(
     r"\b(?:stop\w*|s\W?t\W?o\W?p|unsubscribe\w*|opt\W?out|revoke\w*|remove|no more|quit\w*|"
     r"alto|parar|baja|no me|no quiero|no mas|no más|sa[qc]uenme|quitenme|borrenme)\b|🛑", re.I)
 _WEAK = re.compile(r"\b(?:don'?t|do not|never|cease|take|delete|drop|cancel\w*|end)\b", re.I)
-
-
-class _Inbound(Protocol):
-    @property
-    def patient_id(self) -> str | None: ...
-
-    @property
-    def sender(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def at(self) -> dt.datetime: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +43,7 @@ class BoundedText:
         return f"BoundedText(patient_id={self.patient_id!r}, <redacted>)"
 
 
-def bounded(message: _Inbound) -> BoundedText:
+def bounded(message: PatientTextLike) -> BoundedText:
     return BoundedText(message.patient_id, message.sender, parsed_text(message.text),
                        message.at)
 
