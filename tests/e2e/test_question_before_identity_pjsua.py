@@ -63,7 +63,16 @@ async def test_question_answered_before_identity_over_sip(
             break
         for secret in PHI:
             assert secret not in line
-    # The question was asked again after the answer ("Is this ...? Please say yes or no.")
-    assert any("yes or no" in t for t in agent_lines[answer:dob_asked]), agent_lines
+    # The question was asked again after the answer ("Is this ...? Please say yes or no."),
+    # unless the patient was already answering it: a prompt due while the caller talks
+    # (after a barge-in) is held and dropped when the turn comes (agent/voice.py), so on
+    # a slow box, where a gap in live synthesis lets the scripted patient speak early, the
+    # next line in the transcript is the patient's answer, and identity goes on from it.
+    # (The re-ask itself, with nobody talking, is shown by tests/workflow/test_simulate_cli.py.)
+    at = [i for i, (speaker, _t) in enumerate(turns) if speaker == "agent"]
+    after_answer = turns[at[answer] + 1:at[dob_asked]]
+    reasked = any("yes or no" in t for speaker, t in after_answer if speaker == "agent")
+    answered_first = next((t for speaker, t in after_answer if speaker != "agent"), "")
+    assert reasked or "yes" in answered_first.lower(), turns
     assert await records.pool.fetchval(
         "SELECT status FROM sched_appointments WHERE id = 'appt-1'") == "confirmed"

@@ -118,13 +118,14 @@ def test_the_workers_load_tiny_and_use_it_only_when_asked(whisper_dir: Path, tin
     assert (stats.quick, stats.quick_kept, stats.careful) == (1, 1, 1)
     assert stats.careful_cpu_s > 0
     agent = VoiceAgent()
-    agent.runtime = SimpleNamespace(stt=SimpleNamespace(stats=stats, pending=0))
+    agent.runtime = SimpleNamespace(stt=SimpleNamespace(stats=stats, pending=0, restarts=0))
     registry = _Registry()
     registry.register(StackCollector(agent.levels))
     exposed = generate_latest(registry).decode()
     for route, count in (("quick", 1), ("base", 1), ("careful", 1), ("shed", 0)):
         assert f'carrier_stt_utterances_total{{route="{route}"}} {count}.0' in exposed
     assert "carrier_stt_pending 0.0" in exposed
+    assert "carrier_stt_worker_restarts_total 0.0" in exposed
     assert "# TYPE carrier_stt_utterances_total counter" in exposed
 
 
