@@ -48,11 +48,14 @@ async def dial_on(gw: Gateway, req: DialRequest, trunk: TrunkSettings) -> Call |
         await gw.cdr.write(dial_failure_detail(req, failure, call_id=req.origid,
                                                started=utcnow(), attestation=None))
         return failure
+    placed = False
     try:
-        return await _place(gw, req, trunk, leg, address)
-    except BaseException:  # cancelled or failed mid-dial: the ports are freed, then re-raised
-        await leg.close()
-        raise
+        result = await _place(gw, req, trunk, leg, address)
+        placed = True
+        return result
+    finally:
+        if not placed:  # cancelled or failed mid-dial: the ports are freed (it propagates)
+            await leg.close()
 
 
 async def _place(gw: Gateway, req: DialRequest, trunk: TrunkSettings, leg: MediaLeg,
